@@ -1,0 +1,304 @@
+/**
+ * The provider-neutral chat request. Users pass plain objects; `decode` validates them so that a malformed
+ * request fails with `InvalidRequest` before any network call.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as LlmError from "./LlmError.js"
+
+/**
+ * @since 0.1.0
+ * @category parts
+ */
+export const TextPart = Schema.Struct({
+  type: Schema.Literal("text"),
+  text: Schema.String
+})
+
+/**
+ * An image, by URL or as base64 `data` with its `mediaType`.
+ *
+ * @since 0.1.0
+ * @category parts
+ */
+export const ImagePart = Schema.Struct({
+  type: Schema.Literal("image"),
+  url: Schema.optional(Schema.String),
+  data: Schema.optional(Schema.String),
+  mediaType: Schema.optional(Schema.String),
+  detail: Schema.optional(Schema.Literal("auto", "low", "high"))
+}).pipe(Schema.filter((part) => {
+  if ((part.url === undefined) === (part.data === undefined)) {
+    return "an image part needs exactly one of `url` or `data`"
+  }
+  if (part.data !== undefined && part.mediaType === undefined) {
+    return "an image part with `data` needs its `mediaType` (e.g. \"image/png\")"
+  }
+  return true
+}))
+
+/**
+ * Reasoning returned earlier by a model, sent back so the provider can continue it (Anthropic thinking
+ * blocks need their `signature`).
+ *
+ * @since 0.1.0
+ * @category parts
+ */
+export const ReasoningPart = Schema.Struct({
+  type: Schema.Literal("reasoning"),
+  text: Schema.String,
+  signature: Schema.optional(Schema.String)
+})
+
+/**
+ * A tool call the assistant made; `arguments` is the parsed JSON value.
+ *
+ * @since 0.1.0
+ * @category parts
+ */
+export const ToolCallPart = Schema.Struct({
+  type: Schema.Literal("tool-call"),
+  id: Schema.String,
+  name: Schema.String,
+  arguments: Schema.Unknown
+})
+
+/**
+ * The result of a tool call, matched to it by `toolCallId`. A string `result` is sent as is, anything else
+ * as JSON.
+ *
+ * @since 0.1.0
+ * @category parts
+ */
+export const ToolResultPart = Schema.Struct({
+  type: Schema.Literal("tool-result"),
+  toolCallId: Schema.String,
+  toolName: Schema.optional(Schema.String),
+  result: Schema.Unknown,
+  isError: Schema.optional(Schema.Boolean)
+})
+
+/**
+ * @since 0.1.0
+ * @category messages
+ */
+export const SystemMessage = Schema.Struct({
+  role: Schema.Literal("system"),
+  content: Schema.String
+})
+
+/**
+ * @since 0.1.0
+ * @category messages
+ */
+export const UserMessage = Schema.Struct({
+  role: Schema.Literal("user"),
+  content: Schema.Union(Schema.String, Schema.Array(Schema.Union(TextPart, ImagePart)))
+})
+
+/**
+ * @since 0.1.0
+ * @category messages
+ */
+export const AssistantMessage = Schema.Struct({
+  role: Schema.Literal("assistant"),
+  content: Schema.Union(Schema.String, Schema.Array(Schema.Union(TextPart, ReasoningPart, ToolCallPart)))
+})
+
+/**
+ * @since 0.1.0
+ * @category messages
+ */
+export const ToolMessage = Schema.Struct({
+  role: Schema.Literal("tool"),
+  content: Schema.Array(ToolResultPart).pipe(Schema.minItems(1))
+})
+
+/**
+ * @since 0.1.0
+ * @category messages
+ */
+export const Message = Schema.Union(SystemMessage, UserMessage, AssistantMessage, ToolMessage)
+
+/**
+ * @since 0.1.0
+ * @category messages
+ */
+export type Message = typeof Message.Type
+
+/**
+ * A function the model may call. `parameters` is a JSON Schema object.
+ *
+ * @since 0.1.0
+ * @category tools
+ */
+export const Tool = Schema.Struct({
+  name: Schema.String.pipe(
+    Schema.pattern(/^[a-zA-Z0-9_-]{1,64}$/, {
+      message: () => "a tool name is 1 to 64 letters, digits, `_` or `-`"
+    })
+  ),
+  description: Schema.optional(Schema.String),
+  parameters: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  strict: Schema.optional(Schema.Boolean)
+})
+
+/**
+ * @since 0.1.0
+ * @category tools
+ */
+export type Tool = typeof Tool.Type
+
+/**
+ * `"auto"` (the model decides), `"none"`, `"required"` (some tool), or one named tool.
+ *
+ * @since 0.1.0
+ * @category tools
+ */
+export const ToolChoice = Schema.Union(
+  Schema.Literal("auto", "none", "required"),
+  Schema.Struct({ type: Schema.Literal("tool"), name: Schema.String })
+)
+
+/**
+ * Plain text, any JSON object, or JSON matching a JSON Schema.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ResponseFormat = Schema.Union(
+  Schema.Struct({ type: Schema.Literal("text") }),
+  Schema.Struct({ type: Schema.Literal("json") }),
+  Schema.Struct({
+    type: Schema.Literal("json-schema"),
+    name: Schema.String,
+    schema: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+    description: Schema.optional(Schema.String),
+    strict: Schema.optional(Schema.Boolean)
+  })
+)
+
+/**
+ * Who the call is made for: `tenant` partitions budgets, caches and metrics; `user` is passed to providers
+ * that accept an end-user id.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Metadata = Schema.Struct({
+  tenant: Schema.optional(Schema.String),
+  user: Schema.optional(Schema.String)
+})
+
+const between = (min: number, max: number) => Schema.Number.pipe(Schema.between(min, max))
+
+/**
+ * The request schema.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatRequest = Schema.Struct({
+  /** The model; when absent, the provider layer's default model. */
+  model: Schema.optional(Schema.NonEmptyString),
+  messages: Schema.Array(Message).pipe(Schema.minItems(1, { message: () => "`messages` needs at least one message" })),
+  tools: Schema.optional(Schema.Array(Tool)),
+  toolChoice: Schema.optional(ToolChoice),
+  temperature: Schema.optional(between(0, 2)),
+  topP: Schema.optional(between(0, 1)),
+  topK: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  maxTokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  stop: Schema.optional(Schema.Union(Schema.String, Schema.Array(Schema.String))),
+  seed: Schema.optional(Schema.Int),
+  presencePenalty: Schema.optional(between(-2, 2)),
+  frequencyPenalty: Schema.optional(between(-2, 2)),
+  responseFormat: Schema.optional(ResponseFormat),
+  metadata: Schema.optional(Metadata),
+  /** Fields only one provider has, keyed by provider name, merged into that provider's wire body. */
+  providerOptions: Schema.optional(
+    Schema.Record({ key: Schema.String, value: Schema.Record({ key: Schema.String, value: Schema.Unknown }) })
+  )
+}).pipe(Schema.filter((request) => {
+  const names = new Set((request.tools ?? []).map((tool) => tool.name))
+  if (names.size !== (request.tools ?? []).length) {
+    return { path: ["tools"], message: "tool names must be unique" }
+  }
+  const choice = request.toolChoice
+  if (choice !== undefined && choice !== "auto" && choice !== "none" && names.size === 0) {
+    return { path: ["toolChoice"], message: "`toolChoice` requires `tools`" }
+  }
+  if (typeof choice === "object" && !names.has(choice.name)) {
+    return { path: ["toolChoice", "name"], message: `no tool named "${choice.name}" in \`tools\`` }
+  }
+  return true
+}))
+
+/**
+ * A validated request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChatRequest = typeof ChatRequest.Type
+
+/**
+ * The plain-object form users write.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Input = typeof ChatRequest.Encoded
+
+const decodeUnknown = Schema.decodeUnknownEither(ChatRequest, { onExcessProperty: "error", errors: "all" })
+
+/**
+ * Renders a parse error as one line per problem, `path: message`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const formatIssues = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") + ": " : ""}${issue.message}`)
+    .join("; ")
+
+/**
+ * Validates a request. Unknown fields are rejected rather than silently dropped, so a typo such as
+ * `max_tokens` is reported.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChatRequest } from "liter-llm"
+ *
+ * const request = ChatRequest.decode({ messages: [{ role: "user", content: "Hi" }], maxTokens: 100 })
+ * // Effect<ChatRequest, LlmError.InvalidRequest>
+ * ```
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decode = (input: unknown, provider = "liter-llm"): Effect.Effect<ChatRequest, LlmError.InvalidRequest> => {
+  const result = decodeUnknown(input)
+  return result._tag === "Right" ? Effect.succeed(result.right) : Effect.fail(
+    new LlmError.InvalidRequest({ provider, message: `Invalid request: ${formatIssues(result.left)}` })
+  )
+}
+
+/**
+ * The text of a message's content, ignoring non-text parts.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const messageText = (message: Message): string => {
+  if (typeof message.content === "string") return message.content
+  let text = ""
+  for (const part of message.content) {
+    if (part.type === "text") text += part.text
+  }
+  return text
+}

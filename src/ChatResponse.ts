@@ -1,0 +1,238 @@
+/**
+ * The unified response every provider is decoded into.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import type * as ChatRequest from "./ChatRequest.js"
+
+/**
+ * @since 0.1.0
+ * @category parts
+ */
+export const TextContent = Schema.Struct({
+  type: Schema.Literal("text"),
+  text: Schema.String
+})
+
+/**
+ * Model reasoning ("thinking"); `signature` lets it be sent back to the provider that made it.
+ *
+ * @since 0.1.0
+ * @category parts
+ */
+export const ReasoningContent = Schema.Struct({
+  type: Schema.Literal("reasoning"),
+  text: Schema.String,
+  signature: Schema.optional(Schema.String),
+  redacted: Schema.optional(Schema.Boolean)
+})
+
+/**
+ * A tool call. `arguments` is the parsed JSON (`undefined` when `rawArguments` is not valid JSON, e.g. cut
+ * off by `maxTokens`); `rawArguments` is the text the provider sent.
+ *
+ * @since 0.1.0
+ * @category parts
+ */
+export const ToolCallContent = Schema.Struct({
+  type: Schema.Literal("tool-call"),
+  id: Schema.String,
+  name: Schema.String,
+  arguments: Schema.Unknown,
+  rawArguments: Schema.String
+})
+
+/**
+ * The model declined to answer (OpenAI `refusal`).
+ *
+ * @since 0.1.0
+ * @category parts
+ */
+export const RefusalContent = Schema.Struct({
+  type: Schema.Literal("refusal"),
+  text: Schema.String
+})
+
+/**
+ * @since 0.1.0
+ * @category parts
+ */
+export const ContentPart = Schema.Union(TextContent, ReasoningContent, ToolCallContent, RefusalContent)
+
+/**
+ * @since 0.1.0
+ * @category parts
+ */
+export type ContentPart = typeof ContentPart.Type
+
+/**
+ * @since 0.1.0
+ * @category parts
+ */
+export type ToolCall = typeof ToolCallContent.Type
+
+/**
+ * Why generation stopped, unified across providers; the provider's own value is kept in `rawFinishReason`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const FinishReason = Schema.Literal("stop", "length", "tool-calls", "content-filter", "error", "other")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type FinishReason = typeof FinishReason.Type
+
+/**
+ * Token usage. Totals reported by a provider replace earlier ones, they are never added.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Usage = Schema.Struct({
+  inputTokens: Schema.Number,
+  outputTokens: Schema.Number,
+  totalTokens: Schema.Number,
+  /** Input tokens read from the provider's prompt cache (included in `inputTokens`). */
+  cachedInputTokens: Schema.optional(Schema.Number),
+  /** Input tokens written to the provider's prompt cache. */
+  cacheWriteTokens: Schema.optional(Schema.Number),
+  /** Output tokens spent on reasoning (included in `outputTokens`). */
+  reasoningTokens: Schema.optional(Schema.Number)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Usage = typeof Usage.Type
+
+/**
+ * The response schema.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatResponse = Schema.Struct({
+  id: Schema.String,
+  provider: Schema.String,
+  model: Schema.String,
+  content: Schema.Array(ContentPart),
+  finishReason: FinishReason,
+  rawFinishReason: Schema.optional(Schema.String),
+  /** Absent when the provider reported none. */
+  usage: Schema.optional(Usage),
+  /** What only this provider returns (Azure content-filter results, system fingerprint, ...). */
+  providerMetadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChatResponse = typeof ChatResponse.Type
+
+/**
+ * The text of a response: all text parts joined.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChatResponse, LanguageModel } from "liter-llm"
+ *
+ * const answer = LanguageModel.generate({ messages: [{ role: "user", content: "Hi" }] }).pipe(
+ *   Effect.map(ChatResponse.text)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const text = (response: ChatResponse): string => {
+  let out = ""
+  for (const part of response.content) {
+    if (part.type === "text") out += part.text
+  }
+  return out
+}
+
+/**
+ * The reasoning text of a response, joined.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const reasoning = (response: ChatResponse): string => {
+  let out = ""
+  for (const part of response.content) {
+    if (part.type === "reasoning") out += part.text
+  }
+  return out
+}
+
+/**
+ * The tool calls of a response, in order.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const toolCalls = (response: ChatResponse): ReadonlyArray<ToolCall> =>
+  response.content.filter((part): part is ToolCall => part.type === "tool-call")
+
+/**
+ * The refusal text, if the model refused.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const refusal = (response: ChatResponse): string | undefined => {
+  const parts = response.content.filter((part) => part.type === "refusal")
+  return parts.length === 0 ? undefined : parts.map((part) => part.text).join("")
+}
+
+/**
+ * The response as an assistant message, to append to the conversation (e.g. before tool results).
+ *
+ * @example
+ * ```ts
+ * import { ChatResponse } from "liter-llm"
+ * declare const response: ChatResponse.ChatResponse
+ *
+ * const next = [ChatResponse.toMessage(response), {
+ *   role: "tool" as const,
+ *   content: ChatResponse.toolCalls(response).map((call) => ({
+ *     type: "tool-result" as const, toolCallId: call.id, toolName: call.name, result: { temperature: 21 }
+ *   }))
+ * }]
+ * ```
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const toMessage = (response: ChatResponse): typeof ChatRequest.AssistantMessage.Type => {
+  const content: Array<typeof ChatRequest.AssistantMessage.Type["content"][number] & object> = []
+  for (const part of response.content) {
+    switch (part.type) {
+      case "text":
+        content.push({ type: "text", text: part.text })
+        break
+      case "reasoning":
+        content.push(
+          part.signature === undefined
+            ? { type: "reasoning", text: part.text }
+            : { type: "reasoning", text: part.text, signature: part.signature }
+        )
+        break
+      case "tool-call":
+        content.push({ type: "tool-call", id: part.id, name: part.name, arguments: part.arguments ?? {} })
+        break
+      case "refusal":
+        content.push({ type: "text", text: part.text })
+        break
+    }
+  }
+  return { role: "assistant", content }
+}

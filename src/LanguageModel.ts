@@ -1,0 +1,139 @@
+/**
+ * The one service every provider implements and every policy wraps. A program calls `generate` / `stream`
+ * and chooses the provider by providing a Layer of this service.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as ChatRequest from "./ChatRequest.js"
+import type * as ChatResponse from "./ChatResponse.js"
+import type * as LlmError from "./LlmError.js"
+import type * as StreamPart from "./StreamPart.js"
+
+/**
+ * What a provider supports, so a request using a missing capability fails fast and routers can choose.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Capabilities {
+  readonly tools: boolean
+  readonly vision: boolean
+  readonly jsonSchema: boolean
+  readonly streamingUsage: boolean
+}
+
+/**
+ * The service. Its methods take validated requests; use the module-level {@link generate} and
+ * {@link stream}, which validate plain objects first.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** The provider's name, e.g. `"openai"`, used in errors, metrics and spans. */
+  readonly provider: string
+  /** The model used when a request names none. */
+  readonly defaultModel?: string | undefined
+  readonly capabilities: Capabilities
+  readonly generate: (request: ChatRequest.ChatRequest) => Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError>
+  readonly stream: (request: ChatRequest.ChatRequest) => Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>
+}
+
+/**
+ * The service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class LanguageModel extends Context.Tag("liter-llm/LanguageModel")<LanguageModel, Service>() {}
+
+/**
+ * Builds a service from its parts; `capabilities` default to "everything".
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer, Stream } from "effect"
+ * import { LanguageModel } from "liter-llm"
+ *
+ * const Echo = Layer.succeed(LanguageModel.LanguageModel, LanguageModel.make({
+ *   provider: "echo",
+ *   generate: (request) => Effect.succeed({
+ *     id: "1", provider: "echo", model: "echo", finishReason: "stop",
+ *     content: [{ type: "text", text: JSON.stringify(request.messages) }]
+ *   }),
+ *   stream: () => Stream.empty
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  service: Omit<Service, "capabilities"> & { readonly capabilities?: Partial<Capabilities> | undefined }
+): Service => ({
+  ...service,
+  capabilities: { tools: true, vision: true, jsonSchema: true, streamingUsage: true, ...service.capabilities }
+})
+
+/**
+ * Sends a chat request to the provided `LanguageModel`. The plain-object request is validated first: a
+ * malformed one fails with `InvalidRequest` before any network call.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Redacted } from "effect"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { ChatResponse, LanguageModel, OpenAi } from "liter-llm"
+ *
+ * const program = LanguageModel.generate({
+ *   model: "gpt-4o-mini",
+ *   messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Capital of France?" }],
+ *   maxTokens: 100
+ * }).pipe(Effect.map(ChatResponse.text))
+ *
+ * program.pipe(
+ *   Effect.provide(OpenAi.layer({ apiKey: Redacted.make(process.env.OPENAI_API_KEY!) })),
+ *   Effect.provide(NodeHttpClient.layerUndici)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const generate = (
+  request: ChatRequest.Input
+): Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError, LanguageModel> =>
+  Effect.flatMap(
+    LanguageModel,
+    (model) => Effect.flatMap(ChatRequest.decode(request, model.provider), model.generate)
+  )
+
+/**
+ * Streams a chat response as typed parts. Failures before the first content part may be retried by the
+ * provider layer; after it, the stream fails with `StreamInterrupted`.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { LanguageModel } from "liter-llm"
+ *
+ * const printed = LanguageModel.stream({ messages: [{ role: "user", content: "Tell a story" }] }).pipe(
+ *   Stream.runForEach((part) => part.type === "text-delta" ? Effect.sync(() => process.stdout.write(part.text)) : Effect.void)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const stream = (
+  request: ChatRequest.Input
+): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, LanguageModel> =>
+  Stream.unwrap(
+    Effect.flatMap(
+      LanguageModel,
+      (model) => Effect.map(ChatRequest.decode(request, model.provider), model.stream)
+    )
+  )

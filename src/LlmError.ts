@@ -1,0 +1,375 @@
+/**
+ * One tagged error union for every failure of an LLM call, grouped in three fault domains:
+ *
+ * - **caller**: the request cannot succeed as sent (`InvalidRequest`, `AuthenticationFailed`, `NotFound`,
+ *   `ContextLengthExceeded`, `ContentFiltered`, `QuotaExhausted`);
+ * - **provider**: the provider or the network failed (`RateLimited`, `Overloaded`, `ServerError`, `Timeout`,
+ *   `NetworkError`, `MalformedResponse`, `EmptyResponse`, `StreamInterrupted`);
+ * - **policy**: a policy of this library refused the call (added with the policies).
+ *
+ * Every error carries the `provider`, and where known the `model`, HTTP `status`, `requestId`, `retryAfter`
+ * and a bounded raw `body`. Messages never contain a secret.
+ *
+ * @since 0.1.0
+ */
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+
+/**
+ * The fields every `LlmError` carries.
+ *
+ * @since 0.1.0
+ * @category fields
+ */
+export const commonFields = {
+  /** The provider that failed, e.g. `"openai"`, or `"liter-llm"` for errors raised before any provider. */
+  provider: Schema.String,
+  model: Schema.optional(Schema.String),
+  status: Schema.optional(Schema.Number),
+  requestId: Schema.optional(Schema.String),
+  /** How long the provider asked us to wait before trying again. */
+  retryAfter: Schema.optional(Schema.DurationFromSelf),
+  /** The raw response body, truncated to {@link maxBodyLength} characters. */
+  body: Schema.optional(Schema.String),
+  /** The provider's own verdict (`x-should-retry`), which overrides the tag's default retryability. */
+  shouldRetry: Schema.optional(Schema.Boolean),
+  message: Schema.String
+}
+
+/**
+ * How many characters of a raw body an error keeps.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxBodyLength = 4096
+
+/**
+ * Truncates a raw body to {@link maxBodyLength}, saying how much was cut.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const truncateBody = (body: string): string =>
+  body.length <= maxBodyLength ? body : `${body.slice(0, maxBodyLength)}… [${body.length - maxBodyLength} more chars]`
+
+// ---------------------------------------------------------------------------------------------------------------
+// caller faults
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The request is malformed or rejected as invalid (HTTP 400, 413, 422, or local validation).
+ *
+ * @since 0.1.0
+ * @category caller
+ */
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", commonFields) {}
+
+/**
+ * The credentials were refused (HTTP 401 / 403).
+ *
+ * @since 0.1.0
+ * @category caller
+ */
+export class AuthenticationFailed
+  extends Schema.TaggedError<AuthenticationFailed>()("AuthenticationFailed", commonFields)
+{}
+
+/**
+ * The model, deployment or endpoint does not exist (HTTP 404).
+ *
+ * @since 0.1.0
+ * @category caller
+ */
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", commonFields) {}
+
+/**
+ * The prompt plus the requested output does not fit the model's context window.
+ *
+ * @since 0.1.0
+ * @category caller
+ */
+export class ContextLengthExceeded
+  extends Schema.TaggedError<ContextLengthExceeded>()("ContextLengthExceeded", commonFields)
+{}
+
+/**
+ * The provider's content filter blocked the prompt.
+ *
+ * @since 0.1.0
+ * @category caller
+ */
+export class ContentFiltered extends Schema.TaggedError<ContentFiltered>()("ContentFiltered", commonFields) {}
+
+/**
+ * The account is out of quota or credit: a 429 (or 402) that retrying cannot fix.
+ *
+ * @since 0.1.0
+ * @category caller
+ */
+export class QuotaExhausted extends Schema.TaggedError<QuotaExhausted>()("QuotaExhausted", commonFields) {}
+
+// ---------------------------------------------------------------------------------------------------------------
+// provider faults
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Too many requests or tokens (HTTP 429).
+ *
+ * @since 0.1.0
+ * @category provider
+ */
+export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", commonFields) {}
+
+/**
+ * The provider is overloaded (HTTP 529, 503, Anthropic `overloaded_error`).
+ *
+ * @since 0.1.0
+ * @category provider
+ */
+export class Overloaded extends Schema.TaggedError<Overloaded>()("Overloaded", commonFields) {}
+
+/**
+ * Any other server-side failure (other 5xx, 409 conflicts).
+ *
+ * @since 0.1.0
+ * @category provider
+ */
+export class ServerError extends Schema.TaggedError<ServerError>()("ServerError", commonFields) {}
+
+/**
+ * Which deadline expired: until response headers, until the first content, between content events, or the
+ * whole call.
+ *
+ * @since 0.1.0
+ * @category provider
+ */
+export const TimeoutPhase = Schema.Literal("request", "first-token", "idle", "total")
+
+/**
+ * @since 0.1.0
+ * @category provider
+ */
+export type TimeoutPhase = typeof TimeoutPhase.Type
+
+/**
+ * A deadline expired (or the server answered HTTP 408).
+ *
+ * @since 0.1.0
+ * @category provider
+ */
+export class Timeout extends Schema.TaggedError<Timeout>()("Timeout", {
+  ...commonFields,
+  phase: TimeoutPhase
+}) {}
+
+/**
+ * The connection failed or was cut before a complete response arrived.
+ *
+ * @since 0.1.0
+ * @category provider
+ */
+export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkError", commonFields) {}
+
+/**
+ * The response was not valid JSON or did not match the provider's schema; `body` keeps the raw text.
+ *
+ * @since 0.1.0
+ * @category provider
+ */
+export class MalformedResponse extends Schema.TaggedError<MalformedResponse>()("MalformedResponse", commonFields) {}
+
+/**
+ * The provider answered successfully but with nothing in it (no choices, no candidates).
+ *
+ * @since 0.1.0
+ * @category provider
+ */
+export class EmptyResponse extends Schema.TaggedError<EmptyResponse>()("EmptyResponse", commonFields) {}
+
+/**
+ * What a stream had delivered when it failed after its commit point.
+ *
+ * @since 0.1.0
+ * @category provider
+ */
+export const PartialResponse = Schema.Struct({
+  text: Schema.String,
+  reasoning: Schema.String,
+  toolCalls: Schema.Array(Schema.Struct({
+    id: Schema.String,
+    name: Schema.String,
+    rawArguments: Schema.String
+  })),
+  usage: Schema.optional(Schema.Struct({
+    inputTokens: Schema.Number,
+    outputTokens: Schema.Number,
+    totalTokens: Schema.Number
+  }))
+})
+
+/**
+ * @since 0.1.0
+ * @category provider
+ */
+export type PartialResponse = typeof PartialResponse.Type
+
+/**
+ * A stream failed after content had reached the caller. It is never retried nor spliced with another
+ * provider; `partial` holds what was received, `cause` the error that ended it.
+ *
+ * @since 0.1.0
+ * @category provider
+ */
+export class StreamInterrupted extends Schema.TaggedError<StreamInterrupted>()("StreamInterrupted", {
+  ...commonFields,
+  partial: PartialResponse,
+  /** The `_tag` of the failure that cut the stream (e.g. `"NetworkError"`, `"Timeout"`). */
+  causeTag: Schema.String
+}) {}
+
+// ---------------------------------------------------------------------------------------------------------------
+// the union
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Every error a `LanguageModel` call can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LlmError =
+  | InvalidRequest
+  | AuthenticationFailed
+  | NotFound
+  | ContextLengthExceeded
+  | ContentFiltered
+  | QuotaExhausted
+  | RateLimited
+  | Overloaded
+  | ServerError
+  | Timeout
+  | NetworkError
+  | MalformedResponse
+  | EmptyResponse
+  | StreamInterrupted
+
+/**
+ * The schema of the whole union, for encoding errors (e.g. to a cache or across processes).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const LlmError: Schema.Union<[
+  typeof InvalidRequest,
+  typeof AuthenticationFailed,
+  typeof NotFound,
+  typeof ContextLengthExceeded,
+  typeof ContentFiltered,
+  typeof QuotaExhausted,
+  typeof RateLimited,
+  typeof Overloaded,
+  typeof ServerError,
+  typeof Timeout,
+  typeof NetworkError,
+  typeof MalformedResponse,
+  typeof EmptyResponse,
+  typeof StreamInterrupted
+]> = Schema.Union(
+  InvalidRequest,
+  AuthenticationFailed,
+  NotFound,
+  ContextLengthExceeded,
+  ContentFiltered,
+  QuotaExhausted,
+  RateLimited,
+  Overloaded,
+  ServerError,
+  Timeout,
+  NetworkError,
+  MalformedResponse,
+  EmptyResponse,
+  StreamInterrupted
+)
+
+/**
+ * The `_tag` of every error.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Tag = LlmError["_tag"]
+
+/**
+ * Who is at fault, and so who can fix it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Fault = "caller" | "provider" | "policy"
+
+const faults: Record<Tag, Fault> = {
+  InvalidRequest: "caller",
+  AuthenticationFailed: "caller",
+  NotFound: "caller",
+  ContextLengthExceeded: "caller",
+  ContentFiltered: "caller",
+  QuotaExhausted: "caller",
+  RateLimited: "provider",
+  Overloaded: "provider",
+  ServerError: "provider",
+  Timeout: "provider",
+  NetworkError: "provider",
+  MalformedResponse: "provider",
+  EmptyResponse: "provider",
+  StreamInterrupted: "provider"
+}
+
+const retryableTags: ReadonlySet<Tag> = new Set<Tag>([
+  "RateLimited",
+  "Overloaded",
+  "ServerError",
+  "Timeout",
+  "NetworkError"
+])
+
+/**
+ * The fault domain of an error.
+ *
+ * @example
+ * ```ts
+ * import { LlmError } from "liter-llm"
+ *
+ * LlmError.fault(new LlmError.RateLimited({ provider: "openai", message: "slow down" })) // "provider"
+ * ```
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const fault = (error: LlmError): Fault => faults[error._tag]
+
+/**
+ * Whether a value is one of the `LlmError`s.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isLlmError = (u: unknown): u is LlmError =>
+  Predicate.hasProperty(u, "_tag") && typeof u._tag === "string" && u._tag in faults && u instanceof Error
+
+/**
+ * Whether trying the same call again may succeed: `RateLimited`, `Overloaded`, `ServerError`, `Timeout` and
+ * `NetworkError` are; the provider's `x-should-retry` header, when present, overrides the tag.
+ *
+ * @example
+ * ```ts
+ * import { LlmError } from "liter-llm"
+ *
+ * LlmError.isRetryable(new LlmError.ServerError({ provider: "openai", status: 500, message: "boom" })) // true
+ * LlmError.isRetryable(new LlmError.ServerError({ provider: "openai", status: 500, message: "boom", shouldRetry: false })) // false
+ * ```
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isRetryable = (error: LlmError): boolean => error.shouldRetry ?? retryableTags.has(error._tag)

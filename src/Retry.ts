@@ -1,0 +1,187 @@
+/**
+ * Retries as `Schedule`s: exponential backoff with jitter that honours the provider's Retry-After.
+ *
+ * Semantics (the defaults, all adjustable with {@link policy}):
+ *
+ * - up to `times` = 2 retries after the first attempt (3 attempts in all);
+ * - retry `n` (from 0) waits `min(cap, base * 2^n)` = `0.5 s * 2^n` capped at 8 s, minus up to 25 % jitter
+ *   drawn from Effect's `Random`;
+ * - when the error carries a `retryAfter`, the wait is `max(backoff, retryAfter)`, so `retryAfter: 0` still
+ *   waits the backoff;
+ * - a `retryAfter` above `maxRetryAfter` (60 s) stops at once, so a fallback can take over;
+ * - only `LlmError.isRetryable` errors are retried; an interrupt never is;
+ * - with a `deadline`, no retry starts whose wait would end past `deadline` after the first attempt began.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Random from "effect/Random"
+import * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as ScheduleInterval from "effect/ScheduleInterval"
+import * as Schema from "effect/Schema"
+import * as LlmError from "./LlmError.js"
+
+const NonNegativeDuration = Schema.DurationFromSelf.pipe(
+  Schema.filter((d) => Duration.isFinite(d) || "must be a finite duration")
+)
+
+/**
+ * A retry policy: plain data, usable as a provider layer's `retry` option or with {@link retry}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Policy extends Schema.Class<Policy>("liter-llm/Retry/Policy")({
+  /** Retries after the first attempt. */
+  times: Schema.Int.pipe(Schema.nonNegative()),
+  /** The first backoff; retry `n` waits `base * 2^n`. */
+  base: NonNegativeDuration,
+  /** The largest backoff. */
+  cap: NonNegativeDuration,
+  /** The fraction of the backoff that jitter may take away, from 0 (none) to 1. */
+  jitter: Schema.Number.pipe(Schema.between(0, 1)),
+  /** The longest Retry-After honoured; a longer one ends retrying at once. */
+  maxRetryAfter: NonNegativeDuration,
+  /** A bound on the whole retry loop, from the start of the first attempt. */
+  deadline: Schema.optional(NonNegativeDuration)
+}) {}
+
+/**
+ * The default policy: 2 retries, 0.5 s doubling to 8 s, 25 % jitter, Retry-After honoured up to 60 s.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaults: Policy = new Policy({
+  times: 2,
+  base: Duration.millis(500),
+  cap: Duration.seconds(8),
+  jitter: 0.25,
+  maxRetryAfter: Duration.seconds(60)
+})
+
+/**
+ * Options of {@link policy}; durations accept any `Duration.DurationInput` (`"2 seconds"`, `1500`, ...).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly times?: number
+  readonly base?: Duration.DurationInput
+  readonly cap?: Duration.DurationInput
+  readonly jitter?: number
+  readonly maxRetryAfter?: Duration.DurationInput
+  readonly deadline?: Duration.DurationInput
+}
+
+/**
+ * A policy from the defaults and the given overrides. Invalid values (negative `times`, `jitter` above 1,
+ * ...) throw a `ParseError` naming the field, at construction time.
+ *
+ * @example
+ * ```ts
+ * import { Retry } from "liter-llm"
+ *
+ * const patient = Retry.policy({ times: 5, cap: "30 seconds", deadline: "2 minutes" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const policy = (options: Options = {}): Policy =>
+  new Policy({
+    times: options.times ?? defaults.times,
+    base: options.base === undefined ? defaults.base : Duration.decode(options.base),
+    cap: options.cap === undefined ? defaults.cap : Duration.decode(options.cap),
+    jitter: options.jitter ?? defaults.jitter,
+    maxRetryAfter: options.maxRetryAfter === undefined
+      ? defaults.maxRetryAfter
+      : Duration.decode(options.maxRetryAfter),
+    ...(options.deadline === undefined ? {} : { deadline: Duration.decode(options.deadline) })
+  })
+
+/**
+ * What the schedule decided for one retry.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryStep {
+  /** 1 for the first retry. */
+  readonly retry: number
+  readonly delay: Duration.Duration
+  readonly error: LlmError.LlmError
+}
+
+/**
+ * The backoff before retry `n` (from 0), without jitter: `min(cap, base * 2^n)`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const backoff = (self: Policy, n: number): Duration.Duration =>
+  Duration.min(self.cap, Duration.times(self.base, 2 ** n))
+
+/**
+ * The policy as a `Schedule` whose input is the error; each retry it grants is logged at debug level. `startMillis` is when the first attempt began, for
+ * the deadline; by default, the time of the first failure.
+ *
+ * @since 0.1.0
+ * @category schedules
+ */
+export const schedule = (
+  self: Policy,
+  options: { readonly startMillis?: number } = {}
+): Schedule.Schedule<RetryStep, LlmError.LlmError> =>
+  Schedule.makeWithState<{ readonly retries: number; readonly start: number }, LlmError.LlmError, RetryStep>(
+    { retries: 0, start: options.startMillis ?? -1 },
+    (now, error, state) =>
+      Effect.gen(function*() {
+        const start = state.start < 0 ? now : state.start
+        const stop = [state, { retry: state.retries, delay: Duration.zero, error }, ScheduleDecision.done] as const
+        if (!LlmError.isRetryable(error) || state.retries >= self.times) return stop
+        const retryAfter = error.retryAfter
+        if (retryAfter !== undefined && Duration.greaterThan(retryAfter, self.maxRetryAfter)) return stop
+        const random = self.jitter === 0 ? 0 : yield* Random.next
+        const jittered = Duration.times(backoff(self, state.retries), 1 - self.jitter * random)
+        const delay = retryAfter === undefined ? jittered : Duration.max(jittered, retryAfter)
+        const delayMillis = Duration.toMillis(delay)
+        if (self.deadline !== undefined && now + delayMillis > start + Duration.toMillis(self.deadline)) return stop
+        const retries = state.retries + 1
+        yield* Effect.logDebug("liter-llm: retrying").pipe(
+          Effect.annotateLogs({ retry: retries, delayMs: delayMillis, error: error._tag, provider: error.provider })
+        )
+        return [
+          { retries, start },
+          { retry: retries, delay, error },
+          ScheduleDecision.continueWith(ScheduleInterval.after(now + delayMillis))
+        ] as const
+      })
+  )
+
+/**
+ * Retries an effect that fails with an `LlmError` under a policy. Each retry is logged at debug level with
+ * its delay and the error's tag.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { LanguageModel, Retry } from "liter-llm"
+ *
+ * const call = LanguageModel.generate({ messages: [{ role: "user", content: "Hi" }] }).pipe(
+ *   Retry.retry(Retry.policy({ times: 4 }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const retry = (self: Policy) =>
+<A, E extends LlmError.LlmError, R>(
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.flatMap(Clock.currentTimeMillis, (startMillis) => Effect.retry(effect, schedule(self, { startMillis })))

@@ -1,0 +1,153 @@
+import type * as Duration from "effect/Duration"
+import * as LlmError from "../LlmError.js"
+import * as Headers from "./headers.js"
+
+/** Who is calling, for errors: never holds the secrets themselves beyond scrubbing. */
+export interface ErrorContext {
+  readonly provider: string
+  readonly model?: string | undefined
+  /** Secret values to scrub from any text an error keeps (a provider may echo a key back). */
+  readonly secrets: ReadonlyArray<string>
+}
+
+/** Tags an HTTP error can map to. */
+export type HttpErrorTag = Exclude<LlmError.Tag, "StreamInterrupted">
+
+/** What a provider adapter reads out of its own error body. */
+export interface ErrorDetails {
+  readonly tag?: HttpErrorTag | undefined
+  readonly message?: string | undefined
+  readonly retryAfter?: Duration.Duration | undefined
+}
+
+/** A provider's reading of an error body (`body` is the parsed JSON, or undefined). */
+export type ClassifyError = (status: number | undefined, body: unknown) => ErrorDetails
+
+/** The default tag of an HTTP status. */
+export const tagForStatus = (status: number): HttpErrorTag => {
+  switch (status) {
+    case 401:
+    case 403:
+      return "AuthenticationFailed"
+    case 402:
+      return "QuotaExhausted"
+    case 404:
+      return "NotFound"
+    case 408:
+      return "Timeout"
+    // OpenAI answers 409 to lock conflicts, which resolve on their own (the official SDKs retry them).
+    case 409:
+      return "ServerError"
+    case 429:
+      return "RateLimited"
+    case 503:
+    case 529:
+      return "Overloaded"
+  }
+  if (status >= 500) return "ServerError"
+  if (status >= 400) return "InvalidRequest"
+  return "MalformedResponse"
+}
+
+type Fields = ConstructorParameters<typeof LlmError.InvalidRequest>[0]
+
+/** Constructs the error of a tag. */
+export const make = (tag: HttpErrorTag, fields: Fields): LlmError.LlmError => {
+  switch (tag) {
+    case "InvalidRequest":
+      return new LlmError.InvalidRequest(fields)
+    case "AuthenticationFailed":
+      return new LlmError.AuthenticationFailed(fields)
+    case "NotFound":
+      return new LlmError.NotFound(fields)
+    case "ContextLengthExceeded":
+      return new LlmError.ContextLengthExceeded(fields)
+    case "ContentFiltered":
+      return new LlmError.ContentFiltered(fields)
+    case "QuotaExhausted":
+      return new LlmError.QuotaExhausted(fields)
+    case "RateLimited":
+      return new LlmError.RateLimited(fields)
+    case "Overloaded":
+      return new LlmError.Overloaded(fields)
+    case "ServerError":
+      return new LlmError.ServerError(fields)
+    case "Timeout":
+      return new LlmError.Timeout({ ...fields, phase: "request" })
+    case "NetworkError":
+      return new LlmError.NetworkError(fields)
+    case "MalformedResponse":
+      return new LlmError.MalformedResponse(fields)
+    case "EmptyResponse":
+      return new LlmError.EmptyResponse(fields)
+  }
+}
+
+/** Replaces every secret in a text. Secrets shorter than 8 characters are not scrubbed (too many false hits). */
+export const scrub = (text: string, secrets: ReadonlyArray<string>): string => {
+  let out = text
+  for (const secret of secrets) {
+    if (secret.length >= 8 && out.includes(secret)) out = out.split(secret).join("<redacted>")
+  }
+  return out
+}
+
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** Fields every error of a call shares. */
+export const baseFields = (context: ErrorContext) => ({
+  provider: context.provider,
+  ...(context.model === undefined ? {} : { model: context.model })
+})
+
+/**
+ * The error of an HTTP response with a failing status: tag from the provider's reading of the body, else
+ * from the status; Retry-After from the headers, else from the body; `x-should-retry` kept as the override.
+ */
+export const fromResponse = (
+  context: ErrorContext,
+  classify: ClassifyError,
+  response: {
+    readonly status: number
+    readonly headers: Headers.HeaderRecord
+    readonly bodyText: string
+  },
+  nowMillis: number
+): LlmError.LlmError => {
+  const { bodyText, headers, status } = response
+  const details = classify(status, parseJson(bodyText))
+  const retryAfter = Headers.retryAfterFromHeaders(headers, nowMillis) ?? details.retryAfter
+  const requestId = Headers.requestIdFromHeaders(headers)
+  const shouldRetry = Headers.shouldRetryFromHeaders(headers)
+  const detail = details.message ?? (bodyText.trim() === "" ? "empty body" : LlmError.truncateBody(bodyText.trim()))
+  return make(details.tag ?? tagForStatus(status), {
+    ...baseFields(context),
+    status,
+    ...(requestId === undefined ? {} : { requestId }),
+    ...(retryAfter === undefined ? {} : { retryAfter }),
+    ...(shouldRetry === undefined ? {} : { shouldRetry }),
+    ...(bodyText === "" ? {} : { body: LlmError.truncateBody(scrub(bodyText, context.secrets)) }),
+    message: scrub(`${context.provider} ${status}: ${detail}`, context.secrets)
+  })
+}
+
+/** A response that does not decode: keeps the raw body, truncated. */
+export const malformed = (
+  context: ErrorContext,
+  reason: string,
+  bodyText: string,
+  extra: { readonly status?: number | undefined; readonly requestId?: string | undefined } = {}
+): LlmError.MalformedResponse =>
+  new LlmError.MalformedResponse({
+    ...baseFields(context),
+    ...(extra.status === undefined ? {} : { status: extra.status }),
+    ...(extra.requestId === undefined ? {} : { requestId: extra.requestId }),
+    body: LlmError.truncateBody(scrub(bodyText, context.secrets)),
+    message: scrub(`${context.provider}: malformed response: ${reason}`, context.secrets)
+  })

@@ -1,0 +1,142 @@
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type * as ChatRequest from "../ChatRequest.js"
+import type * as ChatResponse from "../ChatResponse.js"
+import * as LanguageModel from "../LanguageModel.js"
+import * as LlmError from "../LlmError.js"
+import * as Retry from "../Retry.js"
+import * as Timeout from "../Timeout.js"
+import type * as Errors from "./errors.js"
+import * as Http from "./http.js"
+
+/**
+ * What a provider adapter knows: its wire format. Retries, deadlines, spans and validation are added by
+ * {@link make}, the same for every provider.
+ */
+export interface Adapter {
+  readonly provider: string
+  readonly defaultModel: string | undefined
+  readonly capabilities: LanguageModel.Capabilities
+  /** Secret values to scrub from anything an error keeps. */
+  readonly secrets: ReadonlyArray<string>
+  readonly classifyError: Errors.ClassifyError
+  /** The HTTP request of a chat call. */
+  readonly chatRequest: (
+    request: ChatRequest.ChatRequest,
+    model: string,
+    options: { readonly stream: boolean }
+  ) => Effect.Effect<HttpClientRequest.HttpClientRequest, LlmError.LlmError>
+  /** Decodes a non-streaming response body. */
+  readonly decodeChat: (
+    json: unknown,
+    raw: { readonly text: string; readonly status: number; readonly requestId: string | undefined },
+    context: Errors.ErrorContext
+  ) => Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError>
+}
+
+/** Options every provider layer accepts. */
+export interface Options {
+  /** The retry policy (default {@link Retry.defaults}); `false` turns retries off. */
+  readonly retry?: Retry.Policy | false | undefined
+  readonly timeout?: Timeout.Options | undefined
+}
+
+const checkCapabilities = (
+  adapter: Adapter,
+  request: ChatRequest.ChatRequest,
+  context: Errors.ErrorContext
+): Effect.Effect<void, LlmError.InvalidRequest> => {
+  const missing: Array<string> = []
+  if (!adapter.capabilities.tools && (request.tools?.length ?? 0) > 0) missing.push("tools")
+  if (!adapter.capabilities.jsonSchema && request.responseFormat?.type === "json-schema") missing.push("JSON schema")
+  if (
+    !adapter.capabilities.vision &&
+    request.messages.some((m) =>
+      m.role === "user" && typeof m.content !== "string" && m.content.some((p) => p.type === "image")
+    )
+  ) missing.push("images")
+  return missing.length === 0 ? Effect.void : Effect.fail(
+    new LlmError.InvalidRequest({
+      provider: context.provider,
+      ...(context.model === undefined ? {} : { model: context.model }),
+      message: `${context.provider} does not support ${missing.join(", ")}`
+    })
+  )
+}
+
+/** The `gen_ai.*` attributes of a finished call (OpenTelemetry GenAI semantic conventions). */
+const responseAttributes = (response: ChatResponse.ChatResponse): Record<string, unknown> => ({
+  "gen_ai.response.id": response.id,
+  "gen_ai.response.model": response.model,
+  "gen_ai.response.finish_reasons": [response.finishReason],
+  ...(response.usage === undefined ? {} : {
+    "gen_ai.usage.input_tokens": response.usage.inputTokens,
+    "gen_ai.usage.output_tokens": response.usage.outputTokens
+  })
+})
+
+/** Builds the `LanguageModel` service of an adapter. */
+export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: Options): LanguageModel.Service => {
+  const timeouts = Timeout.make(options.timeout)
+  const policy = options.retry === undefined ? Retry.defaults : options.retry
+  const withRetry = policy === false ? <A, E, R>(self: Effect.Effect<A, E, R>) => self : Retry.retry(policy)
+
+  const resolve = (request: ChatRequest.ChatRequest): Effect.Effect<Errors.ErrorContext, LlmError.InvalidRequest> => {
+    const model = request.model ?? adapter.defaultModel
+    const context = { provider: adapter.provider, model, secrets: adapter.secrets }
+    if (model === undefined) {
+      return Effect.fail(
+        new LlmError.InvalidRequest({
+          provider: adapter.provider,
+          message: `${adapter.provider}: no model: set \`model\` on the request or a default model on the layer`
+        })
+      )
+    }
+    return Effect.as(checkCapabilities(adapter, request, context), context)
+  }
+
+  const generate = (request: ChatRequest.ChatRequest) =>
+    Effect.flatMap(resolve(request), (context) => {
+      const model = context.model!
+      const attempt = adapter.chatRequest(request, model, { stream: false }).pipe(
+        Effect.flatMap((http) => Http.sendJson(client, context, adapter.classifyError, http, timeouts.request)),
+        Effect.flatMap(({ json, ok, text }) =>
+          adapter.decodeChat(json, { text, status: ok.response.status, requestId: ok.requestId }, context)
+        ),
+        Timeout.within(context, "total", timeouts.total)
+      )
+      return withRetry(attempt).pipe(
+        Effect.tap((response) => Effect.annotateCurrentSpan(responseAttributes(response))),
+        Http.withRedactedHeaders,
+        Effect.withSpan(`chat ${model}`, {
+          kind: "client",
+          attributes: {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": adapter.provider,
+            "gen_ai.request.model": model,
+            ...(request.maxTokens === undefined ? {} : { "gen_ai.request.max_tokens": request.maxTokens }),
+            ...(request.temperature === undefined ? {} : { "gen_ai.request.temperature": request.temperature })
+          }
+        })
+      )
+    })
+
+  const stream = (request: ChatRequest.ChatRequest) =>
+    Stream.fromEffect(Effect.flatMap(resolve(request), (context) =>
+      Effect.fail(
+        new LlmError.InvalidRequest({
+          provider: context.provider,
+          message: `${context.provider}: streaming is not available for this provider yet`
+        })
+      )))
+
+  return LanguageModel.make({
+    provider: adapter.provider,
+    defaultModel: adapter.defaultModel,
+    capabilities: adapter.capabilities,
+    generate,
+    stream
+  })
+}

@@ -1,0 +1,272 @@
+/**
+ * OpenAI Chat Completions as a `LanguageModel` Layer: OpenAI itself, Azure OpenAI (deployment and `/openai/v1`
+ * paths), and any OpenAI-compatible server (vLLM, Ollama, Groq, OpenRouter, ...) through `baseUrl`.
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as ChatRequest from "../ChatRequest.js"
+import * as OpenAiWire from "../internal/openai.js"
+import * as Service from "../internal/service.js"
+import * as LanguageModel from "../LanguageModel.js"
+import type * as Retry from "../Retry.js"
+import type * as Timeout from "../Timeout.js"
+
+/**
+ * The official OpenAI endpoint.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseUrl = "https://api.openai.com/v1"
+
+/**
+ * Options shared by every OpenAI-style layer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CommonOptions {
+  /** The model used when a request names none. */
+  readonly model?: string | undefined
+  /** Extra headers on every request (never put secrets here: use `apiKey`). */
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  /** The retry policy (default `Retry.defaults`); `false` turns retries off. */
+  readonly retry?: Retry.Policy | false | undefined
+  readonly timeout?: Timeout.Options | undefined
+  /** Overrides the capabilities announced for this endpoint (e.g. a compatible server without vision). */
+  readonly capabilities?: Partial<LanguageModel.Capabilities> | undefined
+  /**
+   * The body field for `maxTokens`: `max_completion_tokens` on OpenAI itself (required by reasoning models),
+   * `max_tokens` elsewhere, as most compatible servers and older Azure API versions only know that one.
+   */
+  readonly maxTokensField?: OpenAiWire.MaxTokensField | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends CommonOptions {
+  /** Optional for local compatible servers that need no key. */
+  readonly apiKey?: Redacted.Redacted | undefined
+  /** Default {@link defaultBaseUrl}. */
+  readonly baseUrl?: string | undefined
+  readonly organization?: string | undefined
+  readonly project?: string | undefined
+  /**
+   * The provider name in errors, metrics and spans, and the key of `providerOptions` merged into the body
+   * (besides `openai`); default `"openai"`. Name compatible servers, e.g. `"groq"`.
+   */
+  readonly name?: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AzureOptions extends CommonOptions {
+  /** `https://<resource>.openai.azure.com` */
+  readonly endpoint: string
+  readonly apiKey?: Redacted.Redacted | undefined
+  /** A Microsoft Entra ID bearer token, instead of `apiKey`. */
+  readonly token?: Redacted.Redacted | undefined
+  /**
+   * With a deployment, calls `/openai/deployments/{deployment}/chat/completions?api-version=...`; without,
+   * the `/openai/v1/chat/completions` path with the model in the body.
+   */
+  readonly deployment?: string | undefined
+  /** Default {@link defaultAzureApiVersion} on the deployment path; none on the v1 path unless given. */
+  readonly apiVersion?: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultAzureApiVersion = "2024-10-21"
+
+const trimSlash = (url: string) => url.replace(/\/+$/, "")
+
+interface Endpoint {
+  readonly provider: string
+  readonly url: string
+  readonly headers: Record<string, string>
+  readonly secrets: ReadonlyArray<string>
+  readonly optionKeys: ReadonlyArray<string>
+  readonly maxTokensField: OpenAiWire.MaxTokensField
+  readonly bodyModel: (model: string) => string | undefined
+}
+
+const makeService = (endpoint: Endpoint, options: CommonOptions) =>
+  Effect.map(HttpClient.HttpClient, (client) =>
+    Service.make(client, {
+      provider: endpoint.provider,
+      defaultModel: options.model,
+      capabilities: { tools: true, vision: true, jsonSchema: true, streamingUsage: true, ...options.capabilities },
+      secrets: endpoint.secrets,
+      classifyError: OpenAiWire.classifyError,
+      chatRequest: (request: ChatRequest.ChatRequest, model: string, { stream }) =>
+        Effect.succeed(
+          HttpClientRequest.post(endpoint.url).pipe(
+            HttpClientRequest.setHeaders({ ...options.headers, ...endpoint.headers }),
+            HttpClientRequest.bodyText(
+              JSON.stringify(
+                OpenAiWire.encodeRequest(request, {
+                  model: endpoint.bodyModel(model) ?? model,
+                  stream,
+                  maxTokensField: endpoint.maxTokensField,
+                  optionKeys: endpoint.optionKeys
+                })
+              ),
+              "application/json"
+            )
+          )
+        ),
+      decodeChat: OpenAiWire.decodeResponse
+    }, options))
+
+/**
+ * A `LanguageModel` for OpenAI or any OpenAI-compatible server. Needs an `HttpClient` (e.g.
+ * `NodeHttpClient.layerUndici` or `FetchHttpClient.layer`). Retries are on by default (`Retry.defaults`).
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { OpenAi } from "liter-llm"
+ *
+ * const OpenAiLive = OpenAi.layer({ apiKey: Redacted.make("sk-..."), model: "gpt-4o-mini" })
+ * const Ollama = OpenAi.layer({ name: "ollama", baseUrl: "http://127.0.0.1:11434/v1", model: "llama3.2" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> => {
+  const baseUrl = trimSlash(options.baseUrl ?? defaultBaseUrl)
+  const provider = options.name ?? "openai"
+  const headers: Record<string, string> = {}
+  if (options.apiKey !== undefined) headers.authorization = `Bearer ${Redacted.value(options.apiKey)}`
+  if (options.organization !== undefined) headers["openai-organization"] = options.organization
+  if (options.project !== undefined) headers["openai-project"] = options.project
+  return Layer.effect(
+    LanguageModel.LanguageModel,
+    makeService({
+      provider,
+      url: `${baseUrl}/chat/completions`,
+      headers,
+      secrets: options.apiKey === undefined ? [] : [Redacted.value(options.apiKey)],
+      optionKeys: provider === "openai" ? ["openai"] : ["openai", provider],
+      maxTokensField: options.maxTokensField ??
+        (baseUrl === defaultBaseUrl ? "max_completion_tokens" : "max_tokens"),
+      bodyModel: () => undefined
+    }, options)
+  )
+}
+
+/**
+ * {@link layer} configured from the environment: `OPENAI_API_KEY` (required), `OPENAI_BASE_URL`,
+ * `OPENAI_MODEL`, `OPENAI_ORG_ID`; `options` set the rest and win over the environment.
+ *
+ * @example
+ * ```ts
+ * import { OpenAi } from "liter-llm"
+ *
+ * const FromEnv = OpenAi.layerConfig({ retry: false })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Options = {}
+): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.unwrapEffect(
+    Effect.map(
+      Config.all({
+        apiKey: Config.redacted("OPENAI_API_KEY"),
+        baseUrl: Config.option(Config.nonEmptyString("OPENAI_BASE_URL")),
+        model: Config.option(Config.nonEmptyString("OPENAI_MODEL")),
+        organization: Config.option(Config.nonEmptyString("OPENAI_ORG_ID"))
+      }),
+      (env) =>
+        layer({
+          apiKey: env.apiKey,
+          baseUrl: Option.getOrUndefined(env.baseUrl),
+          model: Option.getOrUndefined(env.model),
+          organization: Option.getOrUndefined(env.organization),
+          ...definedOnly(options)
+        })
+    )
+  )
+
+const definedOnly = <A extends object>(options: A): Partial<A> =>
+  Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<A>
+
+/**
+ * A `LanguageModel` for Azure OpenAI, authenticated by the `api-key` header (or an Entra ID `token`).
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { OpenAi } from "liter-llm"
+ *
+ * // the deployment path, with api-version
+ * const Deployment = OpenAi.layerAzure({
+ *   endpoint: "https://my-resource.openai.azure.com",
+ *   deployment: "gpt-4o",
+ *   apiVersion: "2024-10-21",
+ *   apiKey: Redacted.make("...")
+ * })
+ * // the v1 path: the model (deployment name) goes in the body
+ * const V1 = OpenAi.layerAzure({ endpoint: "https://my-resource.openai.azure.com", model: "gpt-4o", apiKey: Redacted.make("...") })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerAzure = (
+  options: AzureOptions
+): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> => {
+  const endpoint = trimSlash(options.endpoint)
+  const headers: Record<string, string> = {}
+  const secrets: Array<string> = []
+  if (options.apiKey !== undefined) {
+    headers["api-key"] = Redacted.value(options.apiKey)
+    secrets.push(Redacted.value(options.apiKey))
+  }
+  if (options.token !== undefined) {
+    headers.authorization = `Bearer ${Redacted.value(options.token)}`
+    secrets.push(Redacted.value(options.token))
+  }
+  const deployment = options.deployment
+  const url = deployment === undefined
+    ? `${endpoint}/openai/v1/chat/completions${
+      options.apiVersion === undefined ? "" : `?api-version=${encodeURIComponent(options.apiVersion)}`
+    }`
+    : `${endpoint}/openai/deployments/${encodeURIComponent(deployment)}/chat/completions?api-version=${
+      encodeURIComponent(options.apiVersion ?? defaultAzureApiVersion)
+    }`
+  return Layer.effect(
+    LanguageModel.LanguageModel,
+    makeService({
+      provider: "azure",
+      url,
+      headers,
+      secrets,
+      optionKeys: ["openai", "azure"],
+      maxTokensField: options.maxTokensField ?? "max_tokens",
+      // On the deployment path the URL names the model; keep the request's name in the body for logs.
+      bodyModel: () => undefined
+    }, { ...options, model: options.model ?? deployment })
+  )
+}

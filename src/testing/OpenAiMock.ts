@@ -1,0 +1,119 @@
+/**
+ * Replies in the OpenAI Chat Completions wire format, for scripting a `MockProvider` that stands in for
+ * OpenAI, Azure OpenAI or an OpenAI-compatible server.
+ *
+ * @since 0.1.0
+ */
+import * as MockProvider from "./MockProvider.js"
+
+/**
+ * What a completion says; everything has a realistic default.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CompletionOptions {
+  readonly text?: string | null | undefined
+  readonly refusal?: string | undefined
+  readonly toolCalls?:
+    | ReadonlyArray<{ readonly id: string; readonly name: string; readonly arguments: unknown }>
+    | undefined
+  /** Default `"stop"`, or `"tool_calls"` when there are tool calls. */
+  readonly finishReason?: string | undefined
+  readonly model?: string | undefined
+  readonly id?: string | undefined
+  /** Default `{ input: 10, output: 5 }`; `null` sends no usage. */
+  readonly usage?: { readonly input: number; readonly output: number; readonly cached?: number } | null | undefined
+  /** Extra top-level fields (e.g. Azure `prompt_filter_results`). */
+  readonly extra?: Readonly<Record<string, unknown>> | undefined
+}
+
+/**
+ * The body of a `chat.completion`.
+ *
+ * @since 0.1.0
+ * @category bodies
+ */
+export const completionBody = (options: CompletionOptions = {}): Record<string, unknown> => {
+  const toolCalls = options.toolCalls ?? []
+  const usage = options.usage === undefined ? { input: 10, output: 5 } : options.usage
+  return {
+    id: options.id ?? "chatcmpl-mock",
+    object: "chat.completion",
+    created: 0,
+    model: options.model ?? "gpt-4o-mini",
+    choices: [{
+      index: 0,
+      message: {
+        role: "assistant",
+        content: options.text === undefined ? (toolCalls.length > 0 ? null : "Hello from the mock.") : options.text,
+        refusal: options.refusal ?? null,
+        ...(toolCalls.length === 0 ? {} : {
+          tool_calls: toolCalls.map((call) => ({
+            id: call.id,
+            type: "function",
+            function: {
+              name: call.name,
+              arguments: typeof call.arguments === "string" ? call.arguments : JSON.stringify(call.arguments)
+            }
+          }))
+        })
+      },
+      logprobs: null,
+      finish_reason: options.finishReason ?? (toolCalls.length > 0 ? "tool_calls" : "stop")
+    }],
+    ...(usage === null ? {} : {
+      usage: {
+        prompt_tokens: usage.input,
+        completion_tokens: usage.output,
+        total_tokens: usage.input + usage.output,
+        prompt_tokens_details: { cached_tokens: usage.cached ?? 0 }
+      }
+    }),
+    ...options.extra
+  }
+}
+
+/**
+ * A `200` chat completion reply.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { MockProvider, OpenAiMock } from "liter-llm/testing"
+ *
+ * const server = MockProvider.make({
+ *   script: [OpenAiMock.error(429, "rate_limit_exceeded", { headers: { "retry-after": "1" } }), OpenAiMock.completion({ text: "Paris" })]
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category replies
+ */
+export const completion = (
+  options: CompletionOptions = {},
+  reply: MockProvider.ReplyOptions = {}
+): MockProvider.JsonReply => MockProvider.json(completionBody(options), reply)
+
+/**
+ * An error reply with OpenAI's error body `{"error": {message, type, param, code}}`.
+ *
+ * @since 0.1.0
+ * @category replies
+ */
+export const error = (
+  status: number,
+  code: string | null = null,
+  options: Omit<MockProvider.ReplyOptions, "status"> & { readonly message?: string; readonly type?: string } = {}
+): MockProvider.JsonReply =>
+  MockProvider.error(status, {
+    error: {
+      message: options.message ?? `mock error ${status}${code === null ? "" : ` (${code})`}`,
+      type: options.type ?? (status >= 500 ? "server_error" : "invalid_request_error"),
+      param: null,
+      code
+    }
+  }, {
+    ...(options.headers === undefined ? {} : { headers: options.headers }),
+    ...(options.delay === undefined ? {} : { delay: options.delay })
+  })

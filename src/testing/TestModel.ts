@@ -1,0 +1,187 @@
+/**
+ * A scripted `LanguageModel` for unit tests of code that uses liter-llm: each call takes the next reply of
+ * the script (a response, a shorthand text, or an `LlmError` to fail with) and every request is recorded.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import * as Stream from "effect/Stream"
+import type * as ChatRequest from "../ChatRequest.js"
+import type * as ChatResponse from "../ChatResponse.js"
+import * as LanguageModel from "../LanguageModel.js"
+import * as LlmError from "../LlmError.js"
+import type * as StreamPart from "../StreamPart.js"
+
+/**
+ * One scripted reply: a full response, a text shorthand, an error to fail with, or a function of the request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Reply =
+  | ChatResponse.ChatResponse
+  | TextReply
+  | LlmError.LlmError
+  | ((request: ChatRequest.ChatRequest) => Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError>)
+
+/**
+ * A text answer; the rest of the response is filled in (finish reason `stop`, usage when given).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TextReply {
+  readonly text: string
+  readonly usage?: ChatResponse.Usage | undefined
+  /** For `stream`: the text deltas to emit (default: the whole text in one delta). */
+  readonly chunks?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Default `"test"`. */
+  readonly provider?: string | undefined
+  /** Default `"test-model"`. */
+  readonly model?: string | undefined
+  readonly capabilities?: Partial<LanguageModel.Capabilities> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TestModel {
+  readonly service: LanguageModel.Service
+  /** Every request received, in order. */
+  readonly requests: Effect.Effect<ReadonlyArray<ChatRequest.ChatRequest>>
+}
+
+const isTextReply = (reply: Reply): reply is TextReply =>
+  typeof reply === "object" && "text" in reply && !("content" in reply) && !("_tag" in reply)
+
+const toParts = (response: ChatResponse.ChatResponse, chunks: ReadonlyArray<string> | undefined) => {
+  const parts: Array<StreamPart.StreamPart> = [
+    { type: "response-metadata", provider: response.provider, id: response.id, model: response.model }
+  ]
+  for (const part of response.content) {
+    switch (part.type) {
+      case "text":
+        for (const text of chunks ?? [part.text]) parts.push({ type: "text-delta", text })
+        break
+      case "reasoning":
+        parts.push({ type: "reasoning-delta", text: part.text, signature: part.signature })
+        break
+      case "refusal":
+        parts.push({ type: "refusal-delta", text: part.text })
+        break
+      case "tool-call":
+        parts.push(
+          { type: "tool-call-start", id: part.id, name: part.name },
+          { type: "tool-call-delta", id: part.id, argumentsDelta: part.rawArguments },
+          { ...part, type: "tool-call-end" }
+        )
+        break
+    }
+  }
+  if (response.usage !== undefined) parts.push({ type: "usage", usage: response.usage })
+  parts.push({ type: "finish", finishReason: response.finishReason, rawFinishReason: response.rawFinishReason })
+  return parts
+}
+
+/**
+ * A scripted model and the requests it received.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { LanguageModel, LlmError } from "liter-llm"
+ * import { TestModel } from "liter-llm/testing"
+ *
+ * const test = Effect.gen(function*() {
+ *   const model = yield* TestModel.make([
+ *     new LlmError.RateLimited({ provider: "test", message: "slow down" }),
+ *     { text: "Paris" }
+ *   ])
+ *   const first = yield* Effect.either(LanguageModel.generate({ messages: [{ role: "user", content: "Capital?" }] }).pipe(
+ *     Effect.provideService(LanguageModel.LanguageModel, model.service)
+ *   ))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (script: ReadonlyArray<Reply>, options: Options = {}): Effect.Effect<TestModel> =>
+  Effect.gen(function*() {
+    const provider = options.provider ?? "test"
+    const defaultModel = options.model ?? "test-model"
+    const requests = yield* Ref.make<ReadonlyArray<ChatRequest.ChatRequest>>([])
+    const cursor = yield* Ref.make(0)
+
+    const next = (request: ChatRequest.ChatRequest) =>
+      Effect.gen(function*() {
+        yield* Ref.update(requests, (all) => [...all, request])
+        const index = yield* Ref.getAndUpdate(cursor, (n) => n + 1)
+        const reply = script[index]
+        const model = request.model ?? defaultModel
+        if (reply === undefined) {
+          return yield* new LlmError.InvalidRequest({
+            provider,
+            model,
+            message: `TestModel: script exhausted (${script.length} replies, call ${index + 1})`
+          })
+        }
+        if (typeof reply === "function") return { response: yield* reply(request), chunks: undefined }
+        if (LlmError.isLlmError(reply)) return yield* Effect.fail(reply)
+        if (isTextReply(reply)) {
+          const response: ChatResponse.ChatResponse = {
+            id: `test-${index + 1}`,
+            provider,
+            model,
+            content: [{ type: "text", text: reply.text }],
+            finishReason: "stop",
+            ...(reply.usage === undefined ? {} : { usage: reply.usage })
+          }
+          return { response, chunks: reply.chunks }
+        }
+        return { response: reply, chunks: undefined }
+      })
+
+    const service = LanguageModel.make({
+      provider,
+      defaultModel,
+      capabilities: options.capabilities,
+      generate: (request) => Effect.map(next(request), ({ response }) => response),
+      stream: (request) =>
+        Stream.unwrap(
+          Effect.map(next(request), ({ chunks, response }) => Stream.fromIterable(toParts(response, chunks)))
+        )
+    })
+    return { service, requests: Ref.get(requests) }
+  })
+
+/**
+ * A scripted model as a Layer.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChatResponse, LanguageModel } from "liter-llm"
+ * import { TestModel } from "liter-llm/testing"
+ *
+ * const answer = LanguageModel.generate({ messages: [{ role: "user", content: "Capital of France?" }] }).pipe(
+ *   Effect.map(ChatResponse.text),
+ *   Effect.provide(TestModel.layer([{ text: "Paris" }]))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (script: ReadonlyArray<Reply>, options: Options = {}): Layer.Layer<LanguageModel.LanguageModel> =>
+  Layer.effect(LanguageModel.LanguageModel, Effect.map(make(script, options), (model) => model.service))
