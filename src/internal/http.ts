@@ -50,6 +50,7 @@ export const send = (
   deadline: Timeout.Timeouts["request"]
 ): Effect.Effect<OkResponse, LlmError.LlmError> =>
   client.execute(request).pipe(
+    withRedactedHeaders,
     Effect.mapError((error) => fromHttpClientError(context, error)),
     Timeout.within(context, "request", deadline),
     Effect.flatMap((response) =>

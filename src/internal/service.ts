@@ -7,9 +7,11 @@ import type * as ChatResponse from "../ChatResponse.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as Retry from "../Retry.js"
+import type * as StreamPart from "../StreamPart.js"
 import * as Timeout from "../Timeout.js"
 import type * as Errors from "./errors.js"
 import * as Http from "./http.js"
+import * as Streaming from "./streaming.js"
 
 /**
  * What a provider adapter knows: its wire format. Retries, deadlines, spans and validation are added by
@@ -28,6 +30,12 @@ export interface Adapter {
     model: string,
     options: { readonly stream: boolean }
   ) => Effect.Effect<HttpClientRequest.HttpClientRequest, LlmError.LlmError>
+  /** Decodes a streamed body (already mapped to `LlmError`s) into parts. */
+  readonly streamParts: (
+    body: Stream.Stream<Uint8Array, LlmError.LlmError>,
+    context: Errors.ErrorContext,
+    requestId: string | undefined
+  ) => Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>
   /** Decodes a non-streaming response body. */
   readonly decodeChat: (
     json: unknown,
@@ -65,6 +73,15 @@ const checkCapabilities = (
     })
   )
 }
+
+/** The `gen_ai.*` attributes of a request (OpenTelemetry GenAI semantic conventions). */
+const requestAttributes = (provider: string, model: string, request: ChatRequest.ChatRequest) => ({
+  "gen_ai.operation.name": "chat",
+  "gen_ai.system": provider,
+  "gen_ai.request.model": model,
+  ...(request.maxTokens === undefined ? {} : { "gen_ai.request.max_tokens": request.maxTokens }),
+  ...(request.temperature === undefined ? {} : { "gen_ai.request.temperature": request.temperature })
+})
 
 /** The `gen_ai.*` attributes of a finished call (OpenTelemetry GenAI semantic conventions). */
 const responseAttributes = (response: ChatResponse.ChatResponse): Record<string, unknown> => ({
@@ -109,28 +126,40 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
       )
       return withRetry(attempt).pipe(
         Effect.tap((response) => Effect.annotateCurrentSpan(responseAttributes(response))),
-        Http.withRedactedHeaders,
         Effect.withSpan(`chat ${model}`, {
           kind: "client",
-          attributes: {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.system": adapter.provider,
-            "gen_ai.request.model": model,
-            ...(request.maxTokens === undefined ? {} : { "gen_ai.request.max_tokens": request.maxTokens }),
-            ...(request.temperature === undefined ? {} : { "gen_ai.request.temperature": request.temperature })
-          }
+          attributes: requestAttributes(adapter.provider, model, request)
         })
       )
     })
 
   const stream = (request: ChatRequest.ChatRequest) =>
-    Stream.fromEffect(Effect.flatMap(resolve(request), (context) =>
-      Effect.fail(
-        new LlmError.InvalidRequest({
-          provider: context.provider,
-          message: `${context.provider}: streaming is not available for this provider yet`
+    Stream.unwrap(Effect.map(resolve(request), (context) => {
+      const model = context.model!
+      const attempt = Stream.unwrapScoped(
+        adapter.chatRequest(request, model, { stream: true }).pipe(
+          Effect.flatMap((http) => Http.send(client, context, adapter.classifyError, http, timeouts.request)),
+          Effect.map((ok) =>
+            adapter.streamParts(
+              Stream.mapError(ok.response.stream, (error) => Http.fromHttpClientError(context, error)),
+              context,
+              ok.requestId
+            )
+          )
+        )
+      )
+      return Streaming.withCommitPoint(
+        Streaming.withTotalDeadline(attempt, context, timeouts.total),
+        context,
+        timeouts,
+        withRetry
+      ).pipe(
+        Stream.withSpan(`chat ${model}`, {
+          kind: "client",
+          attributes: { ...requestAttributes(adapter.provider, model, request), "gen_ai.request.stream": true }
         })
-      )))
+      )
+    }))
 
   return LanguageModel.make({
     provider: adapter.provider,

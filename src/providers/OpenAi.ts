@@ -13,8 +13,11 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as ChatRequest from "../ChatRequest.js"
+import * as Framing from "../internal/framing.js"
 import * as OpenAiWire from "../internal/openai.js"
+import * as OpenAiStream from "../internal/openaiStream.js"
 import * as Service from "../internal/service.js"
+import * as Streaming from "../internal/streaming.js"
 import * as LanguageModel from "../LanguageModel.js"
 import type * as Retry from "../Retry.js"
 import type * as Timeout from "../Timeout.js"
@@ -130,7 +133,9 @@ const makeService = (endpoint: Endpoint, options: CommonOptions) =>
             )
           )
         ),
-      decodeChat: OpenAiWire.decodeResponse
+      decodeChat: OpenAiWire.decodeResponse,
+      streamParts: (body, context, requestId) =>
+        Streaming.decode(Framing.sse(body), () => OpenAiStream.makeDecoder(context, requestId))
     }, options))
 
 /**

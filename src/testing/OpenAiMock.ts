@@ -117,3 +117,82 @@ export const error = (
     ...(options.headers === undefined ? {} : { headers: options.headers }),
     ...(options.delay === undefined ? {} : { delay: options.delay })
   })
+
+/**
+ * What a streamed completion says.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamOptions {
+  /** The text deltas, one chunk each. */
+  readonly deltas?: ReadonlyArray<string> | undefined
+  /** Tool calls, each sent as a start chunk then one chunk per argument piece. */
+  readonly toolCalls?:
+    | ReadonlyArray<{ readonly id: string; readonly name: string; readonly argumentChunks: ReadonlyArray<string> }>
+    | undefined
+  /** Default `"stop"`, or `"tool_calls"` when there are tool calls. */
+  readonly finishReason?: string | undefined
+  readonly model?: string | undefined
+  /** Default `{ input: 10, output: <number of deltas> }`; `null` sends no usage chunk. */
+  readonly usage?: { readonly input: number; readonly output: number } | null | undefined
+}
+
+/**
+ * The JSON events of a streamed completion, in order (without `[DONE]`).
+ *
+ * @since 0.1.0
+ * @category bodies
+ */
+export const streamEvents = (options: StreamOptions = {}): Array<Record<string, unknown>> => {
+  const base = {
+    id: "chatcmpl-mock",
+    object: "chat.completion.chunk",
+    created: 0,
+    model: options.model ?? "gpt-4o-mini"
+  }
+  const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
+    ...base,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }]
+  })
+  const deltas = options.deltas ?? ["Hello", " from", " the", " mock."]
+  const toolCalls = options.toolCalls ?? []
+  const events: Array<Record<string, unknown>> = [chunk({ role: "assistant", content: "" })]
+  for (const text of deltas) events.push(chunk({ content: text }))
+  toolCalls.forEach((call, index) => {
+    events.push(chunk({
+      tool_calls: [{ index, id: call.id, type: "function", function: { name: call.name, arguments: "" } }]
+    }))
+    for (const piece of call.argumentChunks) {
+      events.push(chunk({ tool_calls: [{ index, function: { arguments: piece } }] }))
+    }
+  })
+  events.push(chunk({}, options.finishReason ?? (toolCalls.length > 0 ? "tool_calls" : "stop")))
+  const usage = options.usage === undefined ? { input: 10, output: deltas.length } : options.usage
+  if (usage !== null) {
+    events.push({
+      ...base,
+      choices: [],
+      usage: { prompt_tokens: usage.input, completion_tokens: usage.output, total_tokens: usage.input + usage.output }
+    })
+  }
+  return events
+}
+
+/**
+ * A `200` SSE reply streaming a completion, ending with `data: [DONE]`. `chunkDelay` / `cutAfter` from
+ * `MockProvider.sse` script timing and faults (the first event is the role chunk, then one per delta).
+ *
+ * @example
+ * ```ts
+ * import { OpenAiMock } from "liter-llm/testing"
+ *
+ * // five content chunks, then the connection is cut
+ * const cut = OpenAiMock.stream({ deltas: ["a", "b", "c", "d", "e", "f"] }, { cutAfter: 6 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category replies
+ */
+export const stream = (options: StreamOptions = {}, reply: MockProvider.SseOptions = {}): MockProvider.StreamReply =>
+  MockProvider.sse(streamEvents(options), reply)

@@ -1,0 +1,171 @@
+/**
+ * Decoding of OpenAI `chat.completion.chunk` streams (OpenAI, Azure, compatible servers) into parts.
+ *
+ * Hand-written field access rather than a Schema: this runs once per token, and the chunks carry many fields
+ * we ignore. Every field read is type-checked; a frame that is not JSON is a `MalformedResponse`.
+ */
+import * as LlmError from "../LlmError.js"
+import * as StreamPart from "../StreamPart.js"
+import * as Errors from "./errors.js"
+import type * as Framing from "./framing.js"
+import * as OpenAiWire from "./openai.js"
+import type * as Streaming from "./streaming.js"
+
+type Json = Record<string, unknown>
+
+const isObject = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
+const nonEmpty = (u: unknown): u is string => typeof u === "string" && u !== ""
+
+interface OpenCall {
+  readonly id: string
+  readonly name: string
+  raw: string
+}
+
+/** The error of an `{"error": ...}` frame inside a 200 stream: tagged as its HTTP status would be. */
+export const errorFrame = (
+  context: Errors.ErrorContext,
+  json: Json,
+  requestId: string | undefined
+): LlmError.LlmError => {
+  const details = OpenAiWire.classifyError(undefined, json)
+  const error = isObject(json.error) ? json.error : {}
+  const status = typeof error.status === "number"
+    ? error.status
+    : typeof error.code === "number"
+    ? error.code
+    : undefined
+  const tag = details.tag ?? (status === undefined ? "ServerError" : Errors.tagForStatus(status))
+  return Errors.make(tag, {
+    ...Errors.baseFields(context),
+    ...(status === undefined ? {} : { status }),
+    ...(requestId === undefined ? {} : { requestId }),
+    body: LlmError.truncateBody(Errors.scrub(JSON.stringify(json), context.secrets)),
+    message: Errors.scrub(
+      `${context.provider}: error event in stream: ${details.message ?? "unknown error"}`,
+      context.secrets
+    )
+  })
+}
+
+/** A decoder for one streamed response. */
+export const makeDecoder = (
+  context: Errors.ErrorContext,
+  requestId: string | undefined
+): Streaming.Decoder<Framing.Frame> => {
+  let done = false
+  let metadataSent = false
+  let finish: string | undefined
+  const calls = new Map<number, OpenCall>()
+  const providerMetadata: Json = {}
+
+  const closeCalls = (out: Array<StreamPart.StreamPart>) => {
+    for (const call of calls.values()) {
+      out.push({
+        type: "tool-call-end",
+        id: call.id,
+        name: call.name,
+        arguments: StreamPart.parseArguments(call.raw),
+        rawArguments: call.raw
+      })
+    }
+    calls.clear()
+  }
+
+  const toolCallDeltas = (deltas: Array<unknown>, out: Array<StreamPart.StreamPart>) => {
+    for (const delta of deltas) {
+      if (!isObject(delta)) continue
+      const index = typeof delta.index === "number" ? delta.index : 0
+      const fn = isObject(delta.function) ? delta.function : {}
+      let call = calls.get(index)
+      if (call === undefined) {
+        call = { id: nonEmpty(delta.id) ? delta.id : `call_${index}`, name: nonEmpty(fn.name) ? fn.name : "", raw: "" }
+        calls.set(index, call)
+        out.push({ type: "tool-call-start", id: call.id, name: call.name })
+      }
+      if (nonEmpty(fn.arguments)) {
+        call.raw += fn.arguments
+        out.push({ type: "tool-call-delta", id: call.id, argumentsDelta: fn.arguments })
+      }
+    }
+  }
+
+  const chunk = (json: Json, out: Array<StreamPart.StreamPart>): LlmError.LlmError | undefined => {
+    if (json.error !== undefined && json.error !== null) return errorFrame(context, json, requestId)
+    // Azure's leading chunk carries prompt filter results, with empty id and model.
+    if (json.prompt_filter_results !== undefined) providerMetadata.promptFilterResults = json.prompt_filter_results
+    if (!metadataSent && nonEmpty(json.id)) {
+      metadataSent = true
+      if (nonEmpty(json.system_fingerprint)) providerMetadata.systemFingerprint = json.system_fingerprint
+      if (requestId !== undefined) providerMetadata.requestId = requestId
+      out.push({
+        type: "response-metadata",
+        provider: context.provider,
+        id: json.id,
+        model: nonEmpty(json.model) ? json.model : context.model,
+        ...(Object.keys(providerMetadata).length === 0 ? {} : { providerMetadata: { ...providerMetadata } })
+      })
+    }
+    const choices = Array.isArray(json.choices) ? json.choices : []
+    for (const choice of choices) {
+      // Only the first choice is decoded (n > 1 is not part of the unified model).
+      if (!isObject(choice) || (typeof choice.index === "number" && choice.index !== 0)) continue
+      const delta = isObject(choice.delta) ? choice.delta : undefined
+      if (delta !== undefined) {
+        const reasoning = delta.reasoning_content ?? delta.reasoning
+        if (nonEmpty(reasoning)) out.push({ type: "reasoning-delta", text: reasoning })
+        if (nonEmpty(delta.content)) out.push({ type: "text-delta", text: delta.content })
+        if (nonEmpty(delta.refusal)) out.push({ type: "refusal-delta", text: delta.refusal })
+        if (Array.isArray(delta.tool_calls)) toolCallDeltas(delta.tool_calls, out)
+      }
+      if (nonEmpty(choice.finish_reason)) {
+        finish = choice.finish_reason
+        closeCalls(out)
+        if (choice.content_filter_results !== undefined && finish === "content_filter") {
+          out.push({
+            type: "response-metadata",
+            providerMetadata: { contentFilterResults: choice.content_filter_results }
+          })
+        }
+      }
+    }
+    if (isObject(json.usage)) {
+      const usage = json.usage as OpenAiWire.WireUsage
+      if (typeof usage.prompt_tokens === "number" && typeof usage.completion_tokens === "number") {
+        out.push({ type: "usage", usage: OpenAiWire.usage(usage) })
+      }
+    }
+    return undefined
+  }
+
+  return {
+    frame: (frame, out) => {
+      if (done || frame._tag === "Stray") return undefined
+      if (frame.data === "[DONE]") {
+        done = true
+        return undefined
+      }
+      let json: unknown
+      try {
+        json = JSON.parse(frame.data)
+      } catch (cause) {
+        return Errors.malformed(context, `stream event is not JSON (${(cause as Error).message})`, frame.data, {
+          requestId
+        })
+      }
+      return isObject(json) ? chunk(json, out) : Errors.malformed(context, "stream event is not an object", frame.data)
+    },
+    end: (out) => {
+      if (finish === undefined) {
+        return new LlmError.NetworkError({
+          ...Errors.baseFields(context),
+          ...(requestId === undefined ? {} : { requestId }),
+          message: `${context.provider}: the stream ended before a finish reason`
+        })
+      }
+      closeCalls(out)
+      out.push({ type: "finish", finishReason: OpenAiWire.finishReason(finish), rawFinishReason: finish })
+      return undefined
+    }
+  }
+}

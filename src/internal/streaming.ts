@@ -1,0 +1,171 @@
+/**
+ * Provider-neutral streaming: frames -> parts through an adapter's decoder, per-attempt deadlines, and the
+ * commit point (retry before the first content part, `StreamInterrupted` after it).
+ */
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as LlmError from "../LlmError.js"
+import * as StreamPart from "../StreamPart.js"
+import * as Timeout from "../Timeout.js"
+import type * as Errors from "./errors.js"
+
+/**
+ * An adapter's stateful decoder for one streamed response. `frame` appends the parts of one frame to `out`
+ * and returns an error to end the stream with (an error event inside a 200 stream); `end` runs at the end of
+ * the body. Plain functions rather than Effects: this is the per-token hot path.
+ */
+export interface Decoder<F> {
+  readonly frame: (frame: F, out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined
+  readonly end: (out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined
+}
+
+/** Runs a decoder over a stream of frames, failing the stream at the first error it returns. */
+export const decode = <F, E, R>(
+  frames: Stream.Stream<F, E, R>,
+  makeDecoder: () => Decoder<F>
+): Stream.Stream<StreamPart.StreamPart, E | LlmError.LlmError, R> =>
+  Stream.suspend(() => {
+    const decoder = makeDecoder()
+    const emit = (
+      out: Array<StreamPart.StreamPart>,
+      error: LlmError.LlmError | undefined,
+      next: Channel.Channel<
+        Chunk.Chunk<StreamPart.StreamPart>,
+        Chunk.Chunk<F>,
+        E | LlmError.LlmError,
+        E,
+        unknown,
+        unknown
+      >
+    ) => {
+      const written = out.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(out))
+      return Channel.zipRight(written, error === undefined ? next : Channel.fail(error))
+    }
+    const loop: Channel.Channel<
+      Chunk.Chunk<StreamPart.StreamPart>,
+      Chunk.Chunk<F>,
+      E | LlmError.LlmError,
+      E,
+      unknown,
+      unknown
+    > = Channel.readWithCause({
+      onInput: (frames: Chunk.Chunk<F>) => {
+        const out: Array<StreamPart.StreamPart> = []
+        let error: LlmError.LlmError | undefined
+        for (const frame of frames) {
+          error = decoder.frame(frame, out)
+          if (error !== undefined) break
+        }
+        return emit(out, error, loop)
+      },
+      onFailure: Channel.failCause,
+      onDone: () => {
+        const out: Array<StreamPart.StreamPart> = []
+        return emit(out, decoder.end(out), Channel.void)
+      }
+    })
+    return Stream.pipeThroughChannel(frames, loop)
+  })
+
+/** Bounds one attempt, from its request to its last part, by the `total` deadline. */
+export const withTotalDeadline = (
+  parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
+  context: Errors.ErrorContext,
+  total: Duration.Duration | undefined
+): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
+  total === undefined
+    ? parts
+    : Stream.interruptWhen(parts, Effect.flatMap(Effect.sleep(total), () => Timeout.error(context, "total", total)))
+
+interface Connected {
+  readonly head: ReadonlyArray<StreamPart.StreamPart>
+  readonly pull: Effect.Effect<Chunk.Chunk<StreamPart.StreamPart>, Option.Option<LlmError.LlmError>>
+  readonly ended: boolean
+  readonly scope: Scope.CloseableScope
+}
+
+/**
+ * Pulls one attempt until its first content part (or its end), within the `firstToken` deadline. The
+ * attempt's resources live in their own scope, closed here on failure, so a retry starts clean.
+ */
+const connect = (
+  attempt: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
+  context: Errors.ErrorContext,
+  firstToken: Duration.Duration | undefined
+): Effect.Effect<Connected, LlmError.LlmError> =>
+  Effect.flatMap(Scope.make(), (scope) =>
+    Effect.gen(function*() {
+      const pull = yield* Scope.extend(Stream.toPull(attempt), scope)
+      const head: Array<StreamPart.StreamPart> = []
+      while (true) {
+        const chunk = yield* Effect.either(pull)
+        if (chunk._tag === "Left") {
+          if (Option.isNone(chunk.left)) return { head, pull, ended: true, scope }
+          return yield* Effect.fail(chunk.left.value)
+        }
+        let committed = false
+        for (const part of chunk.right) {
+          head.push(part)
+          if (!committed && StreamPart.isContent(part)) committed = true
+        }
+        if (committed) return { head, pull, ended: false, scope }
+      }
+    }).pipe(
+      Timeout.within(context, "first-token", firstToken),
+      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
+    ))
+
+/**
+ * The commit point. Before the first content part reaches the consumer, a failure is retried with `retry`
+ * and nothing of the failed attempt is seen; after it, a failure ends the stream as `StreamInterrupted`
+ * carrying what was received, and nothing is retried or spliced. After it too, the `idle` deadline bounds
+ * the gap between parts (keep-alives produce no part, so they do not reset it).
+ */
+export const withCommitPoint = (
+  attempt: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
+  context: Errors.ErrorContext,
+  timeouts: Timeout.Timeouts,
+  retry: <A>(effect: Effect.Effect<A, LlmError.LlmError>) => Effect.Effect<A, LlmError.LlmError>
+): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const connected = yield* retry(connect(attempt, context, timeouts.firstToken))
+    yield* Effect.addFinalizer((exit) => Scope.close(connected.scope, exit))
+    const accumulator = new StreamPart.Accumulator(context.provider, context.model)
+    const track = (chunk: Chunk.Chunk<StreamPart.StreamPart>) => {
+      for (const part of chunk) accumulator.add(part)
+      return chunk
+    }
+    const head = Stream.fromChunk(track(Chunk.unsafeFromArray([...connected.head])))
+    if (connected.ended) return head
+    const idle = timeouts.idle
+    const pulled = Stream.repeatEffectChunkOption(connected.pull)
+    const rest = (idle === undefined ? pulled : Stream.timeoutFail(pulled, () =>
+      Timeout.error(context, "idle", idle), idle))
+      .pipe(
+        Stream.mapChunks(track),
+        Stream.mapError((cause) => interrupted(context, cause, accumulator))
+      )
+    return Stream.concat(head, rest)
+  }))
+
+const interrupted = (
+  context: Errors.ErrorContext,
+  cause: LlmError.LlmError,
+  accumulator: StreamPart.Accumulator
+): LlmError.LlmError =>
+  cause._tag === "StreamInterrupted" ? cause : new LlmError.StreamInterrupted({
+    provider: context.provider,
+    ...(context.model === undefined ? {} : { model: context.model }),
+    ...(cause.status === undefined ? {} : { status: cause.status }),
+    ...(cause.requestId === undefined ? {} : { requestId: cause.requestId }),
+    ...(cause.body === undefined ? {} : { body: cause.body }),
+    partial: accumulator.partial(),
+    causeTag: cause._tag,
+    message: `${context.provider}: stream interrupted after content was delivered: ${cause.message}`
+  })
