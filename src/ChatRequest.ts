@@ -260,10 +260,16 @@ const decodeUnknown = Schema.decodeUnknownEither(ChatRequest, { onExcessProperty
  * @since 0.1.0
  * @category utils
  */
-export const formatIssues = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") + ": " : ""}${issue.message}`)
-    .join("; ")
+export const formatIssues = (error: ParseResult.ParseError): string => {
+  const lines: Array<string> = []
+  for (const issue of ParseResult.ArrayFormatter.formatErrorSync(error)) {
+    // An optional field reports its value against `undefined` too; that second line says nothing.
+    if (issue.message.startsWith("Expected undefined")) continue
+    const line = `${issue.path.length > 0 ? issue.path.join(".") + ": " : ""}${issue.message}`
+    if (!lines.includes(line)) lines.push(line)
+  }
+  return lines.join("; ")
+}
 
 /**
  * Validates a request. Unknown fields are rejected rather than silently dropped, so a typo such as

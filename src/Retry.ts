@@ -79,8 +79,8 @@ export interface Options {
 }
 
 /**
- * A policy from the defaults and the given overrides. Invalid values (negative `times`, `jitter` above 1,
- * ...) throw a `ParseError` naming the field, at construction time.
+ * A policy from the defaults and the given overrides. Invalid values (negative `times` or durations,
+ * `jitter` above 1, ...) throw at construction time, with a message naming the field.
  *
  * @example
  * ```ts
@@ -95,14 +95,25 @@ export interface Options {
 export const policy = (options: Options = {}): Policy =>
   new Policy({
     times: options.times ?? defaults.times,
-    base: options.base === undefined ? defaults.base : Duration.decode(options.base),
-    cap: options.cap === undefined ? defaults.cap : Duration.decode(options.cap),
+    base: decodeDuration("base", options.base, defaults.base),
+    cap: decodeDuration("cap", options.cap, defaults.cap),
     jitter: options.jitter ?? defaults.jitter,
-    maxRetryAfter: options.maxRetryAfter === undefined
-      ? defaults.maxRetryAfter
-      : Duration.decode(options.maxRetryAfter),
-    ...(options.deadline === undefined ? {} : { deadline: Duration.decode(options.deadline) })
+    maxRetryAfter: decodeDuration("maxRetryAfter", options.maxRetryAfter, defaults.maxRetryAfter),
+    ...(options.deadline === undefined ? {} : { deadline: decodeDuration("deadline", options.deadline, Duration.zero) })
   })
+
+// Duration.decode turns a negative or NaN number into zero; refuse it instead of silently retrying at once.
+const decodeDuration = (
+  name: string,
+  input: Duration.DurationInput | undefined,
+  fallback: Duration.Duration
+): Duration.Duration => {
+  if (input === undefined) return fallback
+  if (typeof input === "number" && !(input >= 0)) {
+    throw new RangeError(`Retry.policy: \`${name}\` must be a non-negative duration, got ${input}`)
+  }
+  return Duration.decode(input)
+}
 
 /**
  * What the schedule decided for one retry.

@@ -92,6 +92,13 @@ export const scrub = (text: string, secrets: ReadonlyArray<string>): string => {
   return out
 }
 
+/** How much of a provider's message an error message keeps (the whole body is in `body`). */
+export const maxMessageDetail = 1024
+
+/** Cuts a text to `max` characters, saying so. */
+export const truncate = (text: string, max: number): string =>
+  text.length <= max ? text : `${text.slice(0, max)}… [truncated]`
+
 const parseJson = (text: string): unknown => {
   try {
     return JSON.parse(text)
@@ -125,7 +132,10 @@ export const fromResponse = (
   const retryAfter = Headers.retryAfterFromHeaders(headers, nowMillis) ?? details.retryAfter
   const requestId = Headers.requestIdFromHeaders(headers)
   const shouldRetry = Headers.shouldRetryFromHeaders(headers)
-  const detail = details.message ?? (bodyText.trim() === "" ? "empty body" : LlmError.truncateBody(bodyText.trim()))
+  // Scrub before truncating: a key cut in half by the truncation would no longer match.
+  const detail = details.message === undefined
+    ? (bodyText.trim() === "" ? "empty body" : truncate(scrub(bodyText.trim(), context.secrets), maxMessageDetail))
+    : truncate(scrub(details.message, context.secrets), maxMessageDetail)
   return make(details.tag ?? tagForStatus(status), {
     ...baseFields(context),
     status,
@@ -133,7 +143,7 @@ export const fromResponse = (
     ...(retryAfter === undefined ? {} : { retryAfter }),
     ...(shouldRetry === undefined ? {} : { shouldRetry }),
     ...(bodyText === "" ? {} : { body: LlmError.truncateBody(scrub(bodyText, context.secrets)) }),
-    message: scrub(`${context.provider} ${status}: ${detail}`, context.secrets)
+    message: `${context.provider} ${status}: ${detail}`
   })
 }
 

@@ -12,6 +12,16 @@ const parseNonNegative = (value: string | undefined): number | undefined => {
   return Number.isFinite(n) ? n : undefined
 }
 
+const day = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+const month = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+const time = "\\d{2}:\\d{2}:\\d{2}"
+/** IMF-fixdate, RFC 850 and asctime, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`. */
+const httpDate = new RegExp(
+  `^(?:${day}, \\d{2} ${month} \\d{4} ${time} GMT` +
+    `|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \\d{2}-${month}-\\d{2} ${time} GMT` +
+    `|${day} ${month} [ \\d]\\d ${time} \\d{4})$`
+)
+
 /**
  * The `Retry-After` family of headers, first valid source wins: `retry-after-ms`, `x-ms-retry-after-ms`,
  * then `retry-after` as seconds or an HTTP-date (relative to `nowMillis`, so a TestClock drives it). Negative,
@@ -24,9 +34,8 @@ export const retryAfterFromHeaders = (headers: HeaderRecord, nowMillis: number):
   if (raw === undefined) return undefined
   const seconds = parseNonNegative(raw)
   if (seconds !== undefined) return Duration.seconds(seconds)
-  // HTTP-dates always contain letters (day / month names); Date.parse also accepts bare numbers, which we
-  // must not read as dates.
-  if (!/[a-z]/i.test(raw)) return undefined
+  // Only the three HTTP-date forms of RFC 9110: Date.parse alone accepts junk such as "Retry 2099".
+  if (!httpDate.test(raw.trim())) return undefined
   const at = Date.parse(raw)
   if (Number.isNaN(at)) return undefined
   return Duration.millis(Math.max(0, at - nowMillis))

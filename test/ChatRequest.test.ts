@@ -1,0 +1,266 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as ChatRequest from "../src/ChatRequest.js"
+import * as LlmError from "../src/LlmError.js"
+
+const user = { role: "user", content: "Hi" } as const
+const weather = {
+  name: "get_weather",
+  description: "The weather in a city",
+  parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+} as const
+
+/** Decodes and expects an `InvalidRequest`; returns its message. */
+const rejection = (input: unknown) =>
+  Effect.gen(function*() {
+    const error = yield* Effect.flip(ChatRequest.decode(input))
+    expect(error).toBeInstanceOf(LlmError.InvalidRequest)
+    expect(error.provider).toBe("liter-llm")
+    expect(error.message.startsWith("Invalid request: ")).toBe(true)
+    return error.message
+  })
+
+describe("ChatRequest.decode: accepts", () => {
+  it.effect("a string user message", () =>
+    Effect.gen(function*() {
+      const request = yield* ChatRequest.decode({ messages: [user] })
+      expect(request).toEqual({ messages: [user] })
+    }))
+
+  it.effect("system, text + image parts (url and data)", () =>
+    Effect.gen(function*() {
+      const input = {
+        model: "gpt-4o",
+        messages: [
+          { role: "system", content: "Be brief." },
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "What is in these?" },
+              { type: "image", url: "https://example.com/cat.png", detail: "low" },
+              { type: "image", data: "iVBORw0KGgo=", mediaType: "image/png" }
+            ]
+          }
+        ]
+      }
+      expect(yield* ChatRequest.decode(input)).toEqual(input)
+    }))
+
+  it.effect("an assistant turn with text, reasoning and tool calls, then tool results", () =>
+    Effect.gen(function*() {
+      const input = {
+        messages: [
+          user,
+          {
+            role: "assistant",
+            content: [
+              { type: "reasoning", text: "Need the weather.", signature: "sig" },
+              { type: "text", text: "Checking." },
+              { type: "tool-call", id: "call_1", name: "get_weather", arguments: { city: "Paris" } },
+              { type: "tool-call", id: "call_2", name: "get_weather", arguments: { city: "Rome" } }
+            ]
+          },
+          {
+            role: "tool",
+            content: [
+              { type: "tool-result", toolCallId: "call_1", toolName: "get_weather", result: { temp: 21 } },
+              { type: "tool-result", toolCallId: "call_2", result: "unavailable", isError: true }
+            ]
+          }
+        ],
+        tools: [weather]
+      }
+      const request = yield* ChatRequest.decode(input)
+      expect(request).toEqual(input)
+      expect(ChatRequest.messageText(request.messages[1]!)).toBe("Checking.")
+    }))
+
+  it.effect("tools with every toolChoice form", () =>
+    Effect.gen(function*() {
+      for (const toolChoice of ["auto", "none", "required", { type: "tool", name: "get_weather" }] as const) {
+        const request = yield* ChatRequest.decode({
+          messages: [user],
+          tools: [weather, { ...weather, name: "b" }],
+          toolChoice
+        })
+        expect(request.toolChoice).toEqual(toolChoice)
+      }
+    }))
+
+  it.effect("toolChoice auto or none without tools", () =>
+    Effect.gen(function*() {
+      expect((yield* ChatRequest.decode({ messages: [user], toolChoice: "none" })).toolChoice).toBe("none")
+      expect((yield* ChatRequest.decode({ messages: [user], toolChoice: "auto" })).toolChoice).toBe("auto")
+    }))
+
+  it.effect("sampling fields at their bounds", () =>
+    Effect.gen(function*() {
+      const input = {
+        messages: [user],
+        temperature: 2,
+        topP: 0,
+        topK: 40,
+        maxTokens: 1,
+        stop: ["\n\n", "END"],
+        seed: -7,
+        presencePenalty: -2,
+        frequencyPenalty: 2
+      }
+      expect(yield* ChatRequest.decode(input)).toEqual(input)
+      expect((yield* ChatRequest.decode({ messages: [user], stop: "END", temperature: 0 })).stop).toBe("END")
+    }))
+
+  it.effect("responseFormat text, json and json-schema", () =>
+    Effect.gen(function*() {
+      const schema = {
+        type: "json-schema",
+        name: "answer",
+        description: "The answer",
+        strict: true,
+        schema: { type: "object", properties: { answer: { type: "string" } }, required: ["answer"] }
+      } as const
+      for (const responseFormat of [{ type: "text" }, { type: "json" }, schema] as const) {
+        expect((yield* ChatRequest.decode({ messages: [user], responseFormat })).responseFormat).toEqual(responseFormat)
+      }
+    }))
+
+  it.effect("metadata and providerOptions", () =>
+    Effect.gen(function*() {
+      const input = {
+        messages: [user],
+        metadata: { tenant: "acme", user: "u-42" },
+        providerOptions: { openai: { service_tier: "flex", logprobs: true }, anthropic: { top_k: 5 } }
+      }
+      expect(yield* ChatRequest.decode(input)).toEqual(input)
+    }))
+
+  it.effect("the provider named in errors is the caller's", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(ChatRequest.decode({ messages: [] }, "openai"))
+      expect(error.provider).toBe("openai")
+    }))
+})
+
+describe("ChatRequest.decode: rejects with InvalidRequest naming the path", () => {
+  it.effect("empty messages", () =>
+    Effect.gen(function*() {
+      expect(yield* rejection({ messages: [] })).toBe(
+        "Invalid request: messages: `messages` needs at least one message"
+      )
+    }))
+
+  it.effect("missing messages, or not an object", () =>
+    Effect.gen(function*() {
+      expect(yield* rejection({})).toContain("messages")
+      yield* rejection("Hi")
+      yield* rejection(null)
+    }))
+
+  it.effect("an unknown role", () =>
+    Effect.gen(function*() {
+      const message = yield* rejection({ messages: [{ role: "bot", content: "x" }] })
+      expect(message).toContain("messages.0.role")
+      expect(message).toContain("\"bot\"")
+    }))
+
+  it.effect("an unknown field: the max_tokens typo is reported, not dropped", () =>
+    Effect.gen(function*() {
+      const message = yield* rejection({ messages: [user], max_tokens: 100 })
+      expect(message).toContain("max_tokens: is unexpected")
+      expect(message).toContain("\"maxTokens\"")
+    }))
+
+  it.effect("an unknown field inside a message", () =>
+    Effect.gen(function*() {
+      expect(yield* rejection({ messages: [{ role: "user", content: "x", name: "bob" }] })).toContain("messages.0")
+    }))
+
+  it.effect("temperature 3", () =>
+    Effect.gen(function*() {
+      const message = yield* rejection({ messages: [user], temperature: 3 })
+      expect(message).toContain("temperature: Expected a number between 0 and 2, actual 3")
+    }))
+
+  it.effect("topP above 1 and a penalty below -2", () =>
+    Effect.gen(function*() {
+      expect(yield* rejection({ messages: [user], topP: 1.1 })).toContain("topP:")
+      expect(yield* rejection({ messages: [user], presencePenalty: -2.5 })).toContain("presencePenalty:")
+    }))
+
+  it.effect("maxTokens 0 and 1.5", () =>
+    Effect.gen(function*() {
+      expect(yield* rejection({ messages: [user], maxTokens: 0 })).toContain("maxTokens: Expected a positive number")
+      expect(yield* rejection({ messages: [user], maxTokens: 1.5 })).toContain("maxTokens: Expected an integer")
+    }))
+
+  it.effect("a bad tool name", () =>
+    Effect.gen(function*() {
+      const message = yield* rejection({ messages: [user], tools: [{ ...weather, name: "get weather!" }] })
+      expect(message).toContain("tools.0.name: a tool name is 1 to 64 letters, digits, `_` or `-`")
+    }))
+
+  it.effect("a tool name longer than 64 characters", () =>
+    Effect.gen(function*() {
+      expect(yield* rejection({ messages: [user], tools: [{ ...weather, name: "a".repeat(65) }] })).toContain(
+        "tools.0.name"
+      )
+    }))
+
+  it.effect("toolChoice naming a missing tool", () =>
+    Effect.gen(function*() {
+      const message = yield* rejection({
+        messages: [user],
+        tools: [weather],
+        toolChoice: { type: "tool", name: "get_time" }
+      })
+      expect(message).toBe("Invalid request: toolChoice.name: no tool named \"get_time\" in `tools`")
+    }))
+
+  it.effect("toolChoice required without tools (or with an empty list)", () =>
+    Effect.gen(function*() {
+      const expected = "Invalid request: toolChoice: `toolChoice` requires `tools`"
+      expect(yield* rejection({ messages: [user], toolChoice: "required" })).toBe(expected)
+      expect(yield* rejection({ messages: [user], tools: [], toolChoice: "required" })).toBe(expected)
+    }))
+
+  it.effect("an image part with neither url nor data, or with both", () =>
+    Effect.gen(function*() {
+      const neither = yield* rejection({ messages: [{ role: "user", content: [{ type: "image" }] }] })
+      expect(neither).toContain("messages.0.content.0: an image part needs exactly one of `url` or `data`")
+      const both = yield* rejection({
+        messages: [{
+          role: "user",
+          content: [{ type: "image", url: "https://x", data: "AA==", mediaType: "image/png" }]
+        }]
+      })
+      expect(both).toContain("an image part needs exactly one of `url` or `data`")
+    }))
+
+  it.effect("an image part with data but no mediaType", () =>
+    Effect.gen(function*() {
+      const message = yield* rejection({
+        messages: [{ role: "user", content: [{ type: "text", text: "see" }, { type: "image", data: "AA==" }] }]
+      })
+      expect(message).toContain("messages.0.content.1: an image part with `data` needs its `mediaType`")
+    }))
+
+  it.effect("duplicate tool names", () =>
+    Effect.gen(function*() {
+      expect(yield* rejection({ messages: [user], tools: [weather, weather] })).toBe(
+        "Invalid request: tools: tool names must be unique"
+      )
+    }))
+
+  it.effect("a tool message without results", () =>
+    Effect.gen(function*() {
+      expect(yield* rejection({ messages: [user, { role: "tool", content: [] }] })).toContain("messages.1")
+    }))
+
+  it.effect("every problem is reported, not just the first", () =>
+    Effect.gen(function*() {
+      const message = yield* rejection({ messages: [user], temperature: 3, maxTokens: 0, max_tokens: 5 })
+      expect(message).toContain("temperature:")
+      expect(message).toContain("maxTokens:")
+      expect(message).toContain("max_tokens:")
+    }))
+})
