@@ -141,7 +141,8 @@ export const makeDecoder = (
   return {
     frame: (frame, out) => {
       if (done || frame._tag === "Stray") return undefined
-      if (frame.data === "[DONE]") {
+      // Some servers (Azure's docs show it) pad the sentinel with spaces.
+      if (frame.data.length <= 16 && frame.data.trim() === "[DONE]") {
         done = true
         return undefined
       }
