@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as ChatRequest from "./ChatRequest.js"
 import type * as ChatResponse from "./ChatResponse.js"
-import type * as LlmError from "./LlmError.js"
+import * as LlmError from "./LlmError.js"
 import type * as StreamPart from "./StreamPart.js"
 
 /**
@@ -40,6 +40,66 @@ export interface Service {
   readonly capabilities: Capabilities
   readonly generate: (request: ChatRequest.ChatRequest) => Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError>
   readonly stream: (request: ChatRequest.ChatRequest) => Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>
+}
+
+/**
+ * What a model is assumed to support unless its layer says otherwise.
+ *
+ * @since 0.1.0
+ * @category capabilities
+ */
+export const defaultCapabilities: Capabilities = { tools: true, vision: true, jsonSchema: true, streamingUsage: true }
+
+/**
+ * The capabilities a request needs that `capabilities` lack, by name (`"tools"`, `"JSON schema"`, `"images"`).
+ *
+ * @since 0.1.0
+ * @category capabilities
+ */
+export const missingCapabilities = (
+  capabilities: Capabilities,
+  request: ChatRequest.ChatRequest
+): ReadonlyArray<string> => {
+  const missing: Array<string> = []
+  if (!capabilities.tools && (request.tools?.length ?? 0) > 0) missing.push("tools")
+  if (!capabilities.jsonSchema && request.responseFormat?.type === "json-schema") missing.push("JSON schema")
+  const hasImage = request.messages.some((message) =>
+    message.role === "user" && typeof message.content !== "string" &&
+    message.content.some((part) => part.type === "image")
+  )
+  if (!capabilities.vision && hasImage) missing.push("images")
+  return missing
+}
+
+/**
+ * Fails fast with `InvalidRequest` when a request needs a capability the model lacks, before any call.
+ *
+ * @example
+ * ```ts
+ * import { LanguageModel } from "liter-llm"
+ * declare const request: Parameters<typeof LanguageModel.checkCapabilities>[1]
+ *
+ * LanguageModel.checkCapabilities({ tools: false, vision: true, jsonSchema: true, streamingUsage: true }, request, {
+ *   provider: "ollama"
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category capabilities
+ */
+export const checkCapabilities = (
+  capabilities: Capabilities,
+  request: ChatRequest.ChatRequest,
+  context: { readonly provider: string; readonly model?: string | undefined }
+): Effect.Effect<void, LlmError.InvalidRequest> => {
+  const missing = missingCapabilities(capabilities, request)
+  return missing.length === 0 ? Effect.void : Effect.fail(
+    new LlmError.InvalidRequest({
+      provider: context.provider,
+      ...(context.model === undefined ? {} : { model: context.model }),
+      message: `${context.provider} does not support ${missing.join(", ")}`
+    })
+  )
 }
 
 /**
@@ -75,7 +135,7 @@ export const make = (
   service: Omit<Service, "capabilities"> & { readonly capabilities?: Partial<Capabilities> | undefined }
 ): Service => ({
   ...service,
-  capabilities: { tools: true, vision: true, jsonSchema: true, streamingUsage: true, ...service.capabilities }
+  capabilities: { ...defaultCapabilities, ...service.capabilities }
 })
 
 /**

@@ -1,6 +1,6 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Layer, Redacted } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Redacted } from "effect"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import type * as LlmError from "../src/LlmError.js"
@@ -351,6 +351,57 @@ describe("OpenAi failures over loopback", () => {
       expect(error.message).toContain("messages")
       expect(error.message).toContain("temperature")
       expect(yield* server.requests).toHaveLength(0)
+    }))
+})
+
+describe("OpenAi configuration", () => {
+  it.scoped("topK goes to compatible servers as top_k, and is refused where unsupported", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({ script: [OpenAiMock.completion()] })
+      yield* LanguageModel.generate({ messages: [{ role: "user", content: "hi" }], topK: 40 }).pipe(
+        Effect.provide(openAiLayer(server, { name: "vllm" }))
+      )
+      expect((yield* server.requests)[0]?.body).toMatchObject({ top_k: 40 })
+      const azure = OpenAi.layerAzure({ endpoint: server.url, deployment: "d", apiKey: Redacted.make(secretKey) })
+      const exit = yield* LanguageModel.generate({ messages: [{ role: "user", content: "hi" }], topK: 40 }).pipe(
+        Effect.provide(azure.pipe(Layer.provide(NodeHttpClient.layerUndici))),
+        Effect.exit
+      )
+      expect(failure(exit)).toMatchObject({ _tag: "InvalidRequest", provider: "azure" })
+      expect(yield* server.requests).toHaveLength(1)
+    }))
+
+  it.scoped("layerConfig reads OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL and OPENAI_ORG_ID", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({ script: [OpenAiMock.completion()] })
+      const env = new Map([
+        ["OPENAI_API_KEY", secretKey],
+        ["OPENAI_BASE_URL", `${server.url}/v1`],
+        ["OPENAI_MODEL", "gpt-from-env"],
+        ["OPENAI_ORG_ID", "org-123"]
+      ])
+      yield* ask.pipe(
+        Effect.provide(
+          OpenAi.layerConfig({ headers: { "x-team": "search" } }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+        ),
+        Effect.withConfigProvider(ConfigProvider.fromMap(env))
+      )
+      const [request] = yield* server.requests
+      expect(request?.path).toBe("/v1/chat/completions")
+      expect(request?.headers.authorization).toBe(`Bearer ${secretKey}`)
+      expect(request?.headers["openai-organization"]).toBe("org-123")
+      expect(request?.headers["x-team"]).toBe("search")
+      expect((request?.body as { model: string }).model).toBe("gpt-from-env")
+    }))
+
+  it.effect("layerConfig without OPENAI_API_KEY fails with a ConfigError naming it", () =>
+    Effect.gen(function*() {
+      const exit = yield* ask.pipe(
+        Effect.provide(OpenAi.layerConfig().pipe(Layer.provide(NodeHttpClient.layerUndici))),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map())),
+        Effect.exit
+      )
+      expect(Exit.isFailure(exit) && String(exit.cause)).toContain("OPENAI_API_KEY")
     }))
 })
 

@@ -96,6 +96,8 @@ export const encodeRequest = (
     readonly model: string
     readonly stream: boolean
     readonly maxTokensField: MaxTokensField
+    /** Whether the server accepts `top_k` (OpenAI-compatible servers such as vLLM do, OpenAI does not). */
+    readonly topK: boolean
     /** Keys of `request.providerOptions` merged into the body, in order. */
     readonly optionKeys: ReadonlyArray<string>
   }
@@ -119,6 +121,7 @@ export const encodeRequest = (
   }
   if (request.temperature !== undefined) body.temperature = request.temperature
   if (request.topP !== undefined) body.top_p = request.topP
+  if (request.topK !== undefined && options.topK) body.top_k = request.topK
   if (request.maxTokens !== undefined) body[options.maxTokensField] = request.maxTokens
   if (request.stop !== undefined) body.stop = request.stop
   if (request.seed !== undefined) body.seed = request.seed
@@ -233,7 +236,7 @@ export const decodeResponse = (
         ...Errors.baseFields(context),
         status: raw.status,
         ...(raw.requestId === undefined ? {} : { requestId: raw.requestId }),
-        body: LlmError.truncateBody(raw.text),
+        body: LlmError.truncateBody(Errors.scrub(raw.text, context.secrets)),
         message: `${context.provider}: the response has no choices`
       })
     )

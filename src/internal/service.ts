@@ -51,29 +51,6 @@ export interface Options {
   readonly timeout?: Timeout.Options | undefined
 }
 
-const checkCapabilities = (
-  adapter: Adapter,
-  request: ChatRequest.ChatRequest,
-  context: Errors.ErrorContext
-): Effect.Effect<void, LlmError.InvalidRequest> => {
-  const missing: Array<string> = []
-  if (!adapter.capabilities.tools && (request.tools?.length ?? 0) > 0) missing.push("tools")
-  if (!adapter.capabilities.jsonSchema && request.responseFormat?.type === "json-schema") missing.push("JSON schema")
-  if (
-    !adapter.capabilities.vision &&
-    request.messages.some((m) =>
-      m.role === "user" && typeof m.content !== "string" && m.content.some((p) => p.type === "image")
-    )
-  ) missing.push("images")
-  return missing.length === 0 ? Effect.void : Effect.fail(
-    new LlmError.InvalidRequest({
-      provider: context.provider,
-      ...(context.model === undefined ? {} : { model: context.model }),
-      message: `${context.provider} does not support ${missing.join(", ")}`
-    })
-  )
-}
-
 /** The `gen_ai.*` attributes of a request (OpenTelemetry GenAI semantic conventions). */
 const requestAttributes = (provider: string, model: string, request: ChatRequest.ChatRequest) => ({
   "gen_ai.operation.name": "chat",
@@ -111,7 +88,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
         })
       )
     }
-    return Effect.as(checkCapabilities(adapter, request, context), context)
+    return Effect.as(LanguageModel.checkCapabilities(adapter.capabilities, request, context), context)
   }
 
   const generate = (request: ChatRequest.ChatRequest) =>

@@ -19,6 +19,7 @@ import * as OpenAiStream from "../internal/openaiStream.js"
 import * as Service from "../internal/service.js"
 import * as Streaming from "../internal/streaming.js"
 import * as LanguageModel from "../LanguageModel.js"
+import * as LlmError from "../LlmError.js"
 import type * as Retry from "../Retry.js"
 import type * as Timeout from "../Timeout.js"
 
@@ -105,6 +106,7 @@ interface Endpoint {
   readonly secrets: ReadonlyArray<string>
   readonly optionKeys: ReadonlyArray<string>
   readonly maxTokensField: OpenAiWire.MaxTokensField
+  readonly topK: boolean
   readonly bodyModel: (model: string) => string | undefined
 }
 
@@ -117,22 +119,31 @@ const makeService = (endpoint: Endpoint, options: CommonOptions) =>
       secrets: endpoint.secrets,
       classifyError: OpenAiWire.classifyError,
       chatRequest: (request: ChatRequest.ChatRequest, model: string, { stream }) =>
-        Effect.succeed(
-          HttpClientRequest.post(endpoint.url).pipe(
-            HttpClientRequest.setHeaders({ ...options.headers, ...endpoint.headers }),
-            HttpClientRequest.bodyText(
-              JSON.stringify(
-                OpenAiWire.encodeRequest(request, {
-                  model: endpoint.bodyModel(model) ?? model,
-                  stream,
-                  maxTokensField: endpoint.maxTokensField,
-                  optionKeys: endpoint.optionKeys
-                })
-              ),
-              "application/json"
-            )
+        request.topK !== undefined && !endpoint.topK
+          ? Effect.fail(
+            new LlmError.InvalidRequest({
+              provider: endpoint.provider,
+              model,
+              message: `${endpoint.provider} does not support \`topK\``
+            })
           )
-        ),
+          : Effect.succeed(
+            HttpClientRequest.post(endpoint.url).pipe(
+              HttpClientRequest.setHeaders({ ...options.headers, ...endpoint.headers }),
+              HttpClientRequest.bodyText(
+                JSON.stringify(
+                  OpenAiWire.encodeRequest(request, {
+                    model: endpoint.bodyModel(model) ?? model,
+                    stream,
+                    maxTokensField: endpoint.maxTokensField,
+                    topK: endpoint.topK,
+                    optionKeys: endpoint.optionKeys
+                  })
+                ),
+                "application/json"
+              )
+            )
+          ),
       decodeChat: OpenAiWire.decodeResponse,
       streamParts: (body, context, requestId) =>
         Streaming.decode(Framing.sse(body), () => OpenAiStream.makeDecoder(context, requestId))
@@ -171,6 +182,8 @@ export const layer = (
       headers,
       secrets: options.apiKey === undefined ? [] : [Redacted.value(options.apiKey)],
       optionKeys: provider === "openai" ? ["openai"] : ["openai", provider],
+      // OpenAI rejects `top_k`; compatible servers (vLLM, Ollama, ...) generally accept it.
+      topK: baseUrl !== defaultBaseUrl,
       maxTokensField: options.maxTokensField ??
         (baseUrl === defaultBaseUrl ? "max_completion_tokens" : "max_tokens"),
       bodyModel: () => undefined
@@ -269,6 +282,7 @@ export const layerAzure = (
       headers,
       secrets,
       optionKeys: ["openai", "azure"],
+      topK: false,
       maxTokensField: options.maxTokensField ?? "max_tokens",
       // On the deployment path the URL names the model; keep the request's name in the body for logs.
       bodyModel: () => undefined

@@ -123,8 +123,13 @@ export const make = (script: ReadonlyArray<Reply>, options: Options = {}): Effec
     const requests = yield* Ref.make<ReadonlyArray<ChatRequest.ChatRequest>>([])
     const cursor = yield* Ref.make(0)
 
+    const capabilities = { ...LanguageModel.defaultCapabilities, ...options.capabilities }
     const next = (request: ChatRequest.ChatRequest) =>
       Effect.gen(function*() {
+        yield* LanguageModel.checkCapabilities(capabilities, request, {
+          provider,
+          model: request.model ?? defaultModel
+        })
         yield* Ref.update(requests, (all) => [...all, request])
         const index = yield* Ref.getAndUpdate(cursor, (n) => n + 1)
         const reply = script[index]
@@ -155,7 +160,7 @@ export const make = (script: ReadonlyArray<Reply>, options: Options = {}): Effec
     const service = LanguageModel.make({
       provider,
       defaultModel,
-      capabilities: options.capabilities,
+      capabilities,
       generate: (request) => Effect.map(next(request), ({ response }) => response),
       stream: (request) =>
         Stream.unwrap(

@@ -1,0 +1,123 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Stream } from "effect"
+import * as ChatResponse from "../src/ChatResponse.js"
+import * as LanguageModel from "../src/LanguageModel.js"
+import * as LlmError from "../src/LlmError.js"
+import * as Retry from "../src/Retry.js"
+import * as StreamPart from "../src/StreamPart.js"
+import * as TestModel from "../src/testing/TestModel.js"
+import { adjustTo, awaitSleepUntil } from "./support/loopback.js"
+
+const ask = (content: string) => LanguageModel.generate({ messages: [{ role: "user", content }] })
+
+describe("TestModel", () => {
+  it.effect("answers the script in order and records every request", () =>
+    Effect.gen(function*() {
+      const model = yield* TestModel.make([
+        { text: "one", usage: { inputTokens: 1, outputTokens: 2, totalTokens: 3 } },
+        {
+          text: "two"
+        }
+      ])
+      const provide = Effect.provideService(LanguageModel.LanguageModel, model.service)
+      const first = yield* provide(ask("a"))
+      const second = yield* provide(ask("b"))
+      expect([ChatResponse.text(first), ChatResponse.text(second)]).toEqual(["one", "two"])
+      expect(first.usage).toEqual({ inputTokens: 1, outputTokens: 2, totalTokens: 3 })
+      expect(first.provider).toBe("test")
+      expect((yield* model.requests).map((request) => request.messages[0]?.content)).toEqual(["a", "b"])
+    }))
+
+  it.effect("fails with scripted errors, which Retry retries at TestClock times", () =>
+    Effect.gen(function*() {
+      const model = yield* TestModel.make([
+        new LlmError.RateLimited({ provider: "test", message: "slow down" }),
+        { text: "after the retry" }
+      ])
+      const answer = yield* ask("a").pipe(
+        Retry.retry(Retry.policy({ jitter: 0 })),
+        Effect.provideService(LanguageModel.LanguageModel, model.service),
+        Effect.fork
+      )
+      yield* awaitSleepUntil(500)
+      yield* adjustTo(500)
+      const response = yield* answer.await
+      expect(Exit.isSuccess(response) && ChatResponse.text(response.value)).toBe("after the retry")
+      expect(yield* model.requests).toHaveLength(2)
+    }))
+
+  it.effect("an exhausted script is a clear typed error", () =>
+    Effect.gen(function*() {
+      const exit = yield* ask("a").pipe(Effect.provide(TestModel.layer([])), Effect.exit)
+      expect(exit).toMatchObject({ _tag: "Failure", cause: { _tag: "Fail", error: { _tag: "InvalidRequest" } } })
+      expect(Exit.isFailure(exit) && String(exit.cause)).toContain("script exhausted")
+    }))
+
+  it.effect("a function reply sees the request", () =>
+    Effect.gen(function*() {
+      const response = yield* ask("ping").pipe(
+        Effect.provide(TestModel.layer([(request) =>
+          Effect.succeed({
+            id: "f",
+            provider: "test",
+            model: request.model ?? "m",
+            content: [{ type: "text", text: `echo: ${request.messages[0]?.content}` }],
+            finishReason: "stop"
+          })]))
+      )
+      expect(ChatResponse.text(response)).toBe("echo: ping")
+    }))
+
+  it.effect("streams its replies as parts that collect back to the response", () =>
+    Effect.gen(function*() {
+      const reply: ChatResponse.ChatResponse = {
+        id: "r1",
+        provider: "test",
+        model: "test-model",
+        content: [{ type: "reasoning", text: "thinking" }, { type: "text", text: "Hi" }, {
+          type: "tool-call",
+          id: "c1",
+          name: "f",
+          arguments: { a: 1 },
+          rawArguments: "{\"a\":1}"
+        }],
+        finishReason: "tool-calls",
+        usage: { inputTokens: 3, outputTokens: 4, totalTokens: 7 }
+      }
+      const layer = TestModel.layer([reply])
+      const stream = (content: string) => LanguageModel.stream({ messages: [{ role: "user", content }] })
+      const collected = yield* StreamPart.collect(stream("a")).pipe(Effect.provide(layer))
+      expect(collected).toEqual(reply)
+      const parts = yield* stream("b").pipe(
+        Stream.runCollect,
+        Effect.provide(TestModel.layer([{ text: "Hello world", chunks: ["Hello", " world"] }]))
+      )
+      expect([...parts].filter((part) => part.type === "text-delta").map((part) => part.text)).toEqual([
+        "Hello",
+        " world"
+      ])
+    }))
+
+  it.effect("refuses requests needing a capability it was declared without", () =>
+    Effect.gen(function*() {
+      const model = yield* TestModel.make([{ text: "unused" }], { capabilities: { tools: false } })
+      const exit = yield* LanguageModel.generate({
+        messages: [{ role: "user", content: "hi" }],
+        tools: [{ name: "f", parameters: {} }]
+      }).pipe(Effect.provideService(LanguageModel.LanguageModel, model.service), Effect.exit)
+      expect(exit).toMatchObject({ _tag: "Failure", cause: { error: { _tag: "InvalidRequest" } } })
+      expect(Exit.isFailure(exit) && String(exit.cause)).toContain("does not support tools")
+      expect(yield* model.requests).toHaveLength(0)
+    }))
+
+  it.effect("validates requests like any provider", () =>
+    Effect.gen(function*() {
+      const model = yield* TestModel.make([{ text: "unused" }])
+      const exit = yield* LanguageModel.generate({ messages: [] }).pipe(
+        Effect.provideService(LanguageModel.LanguageModel, model.service),
+        Effect.exit
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(yield* model.requests).toHaveLength(0)
+    }))
+})
