@@ -6,9 +6,13 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as JSONSchema from "effect/JSONSchema"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
 import * as Stream from "effect/Stream"
 import * as ChatRequest from "./ChatRequest.js"
-import type * as ChatResponse from "./ChatResponse.js"
+import * as ChatResponse from "./ChatResponse.js"
 import * as LlmError from "./LlmError.js"
 import type * as StreamPart from "./StreamPart.js"
 
@@ -197,3 +201,105 @@ export const stream = (
       (model) => Effect.map(ChatRequest.decode(request, model.provider), model.stream)
     )
   )
+
+/**
+ * A request for structured output: a chat request plus the Effect `Schema` the answer must decode with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ObjectRequest<A, I> = Omit<ChatRequest.Input, "responseFormat"> & {
+  readonly schema: Schema.Schema<A, I>
+  /** The name providers see for the schema; default the schema's `identifier` / `title`, else `"response"`. */
+  readonly schemaName?: string | undefined
+  readonly schemaDescription?: string | undefined
+  /** OpenAI strict mode (default `true`): every property must then be required. */
+  readonly strict?: boolean | undefined
+}
+
+/**
+ * The decoded value and the response it came from (usage, finish reason, ...).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ObjectResponse<A> {
+  readonly value: A
+  readonly response: ChatResponse.ChatResponse
+}
+
+const schemaName = (schema: Schema.Schema.Any): string | undefined => {
+  const name = Option.orElse(
+    SchemaAST.getIdentifierAnnotation(schema.ast),
+    () => SchemaAST.getTitleAnnotation(schema.ast)
+  )
+  return Option.isSome(name) && /^[a-zA-Z0-9_-]{1,64}$/.test(name.value) ? name.value : undefined
+}
+
+// Models sometimes fence JSON in markdown even when asked for JSON only.
+const unfence = (text: string): string => {
+  const match = /^\s*```(?:json)?\s*\n([\s\S]*?)\n?```\s*$/.exec(text)
+  return match === null ? text : match[1]!
+}
+
+/**
+ * Asks for JSON matching an Effect `Schema` and decodes the answer with it. The JSON Schema is derived from
+ * the Schema and each provider encodes it its own way (OpenAI `json_schema` strict, Anthropic a forced tool,
+ * Gemini `responseSchema`, Cohere `response_format`). An answer that is not JSON or does not decode fails
+ * with `MalformedResponse` carrying the raw text.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { LanguageModel } from "liter-llm"
+ *
+ * const City = Schema.Struct({ name: Schema.String, country: Schema.String, population: Schema.Number })
+ *
+ * const city = LanguageModel.generateObject({
+ *   messages: [{ role: "user", content: "The largest city of France, as JSON." }],
+ *   schema: City
+ * }).pipe(Effect.map(({ value }) => value.population))
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const generateObject = <A, I>(
+  request: ObjectRequest<A, I>
+): Effect.Effect<ObjectResponse<A>, LlmError.LlmError, LanguageModel> => {
+  const { schema, schemaDescription, schemaName: name, strict, ...chat } = request
+  const { $schema: _, ...jsonSchema } = JSONSchema.make(schema) as unknown as Record<string, unknown>
+  const decodeValue = Schema.decodeUnknownEither(schema)
+  return Effect.flatMap(
+    generate({
+      ...chat,
+      responseFormat: {
+        type: "json-schema",
+        name: name ?? schemaName(schema) ?? "response",
+        schema: jsonSchema,
+        ...(schemaDescription === undefined ? {} : { description: schemaDescription }),
+        strict: strict ?? true
+      }
+    }),
+    (response) => {
+      const text = ChatResponse.text(response)
+      const malformed = (reason: string) =>
+        new LlmError.MalformedResponse({
+          provider: response.provider,
+          model: response.model,
+          body: LlmError.truncateBody(text),
+          message: `${response.provider}: the answer does not match the schema: ${reason}`
+        })
+      let json: unknown
+      try {
+        json = JSON.parse(unfence(text))
+      } catch (cause) {
+        return Effect.fail(malformed(`not JSON (${(cause as Error).message})`))
+      }
+      const decoded = decodeValue(json)
+      return decoded._tag === "Right"
+        ? Effect.succeed({ value: decoded.right, response })
+        : Effect.fail(malformed(ChatRequest.formatIssues(decoded.left)))
+    }
+  )
+}
