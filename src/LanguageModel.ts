@@ -236,6 +236,29 @@ const schemaName = (schema: Schema.Schema.Any): string | undefined => {
   return Option.isSome(name) && /^[a-zA-Z0-9_-]{1,64}$/.test(name.value) ? name.value : undefined
 }
 
+/**
+ * The JSON Schema of a Schema, with its root inlined: a Schema with an `identifier` becomes `{"$ref": ...}` at
+ * the root, which OpenAI strict mode and Gemini refuse (they want an object there).
+ */
+const toJsonSchema = (schema: Schema.Schema.Any): Record<string, unknown> => {
+  const { $defs, $ref, $schema: _, ...rest } = JSONSchema.make(schema) as unknown as {
+    readonly $defs?: Record<string, Record<string, unknown>>
+    readonly $ref?: string
+    readonly $schema?: string
+  }
+  const name = $ref?.startsWith("#/$defs/") ? $ref.slice("#/$defs/".length) : undefined
+  const root = name === undefined ? undefined : $defs?.[name]
+  if (name === undefined || root === undefined) {
+    return { ...rest, ...($defs === undefined ? {} : { $defs }), ...($ref === undefined ? {} : { $ref }) }
+  }
+  const others = Object.fromEntries(Object.entries($defs ?? {}).filter(([key]) => key !== name))
+  // A recursive root still needs its definition.
+  const recursive = JSON.stringify(root).includes(`"#/$defs/${name}"`) ||
+    JSON.stringify(others).includes(`"#/$defs/${name}"`)
+  const defs = recursive ? $defs : others
+  return { ...root, ...(defs === undefined || Object.keys(defs).length === 0 ? {} : { $defs: defs }) }
+}
+
 // Models sometimes fence JSON in markdown even when asked for JSON only.
 const unfence = (text: string): string => {
   const match = /^\s*```(?:json)?\s*\n([\s\S]*?)\n?```\s*$/.exec(text)
@@ -268,7 +291,7 @@ export const generateObject = <A, I>(
   request: ObjectRequest<A, I>
 ): Effect.Effect<ObjectResponse<A>, LlmError.LlmError, LanguageModel> => {
   const { schema, schemaDescription, schemaName: name, strict, ...chat } = request
-  const { $schema: _, ...jsonSchema } = JSONSchema.make(schema) as unknown as Record<string, unknown>
+  const jsonSchema = toJsonSchema(schema)
   const decodeValue = Schema.decodeUnknownEither(schema)
   return Effect.flatMap(
     generate({

@@ -1,6 +1,6 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Redacted } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Redacted, Schema } from "effect"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import type * as LlmError from "../src/LlmError.js"
@@ -351,6 +351,67 @@ describe("OpenAi failures over loopback", () => {
       expect(error.message).toContain("messages")
       expect(error.message).toContain("temperature")
       expect(yield* server.requests).toHaveLength(0)
+    }))
+})
+
+describe("OpenAi structured output", () => {
+  const City = Schema.Struct({ name: Schema.String, population: Schema.Number }).annotations({ identifier: "City" })
+
+  it.scoped("generateObject sends a strict json_schema and decodes the answer", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({
+        script: [OpenAiMock.completion({ text: "{\"name\":\"Paris\",\"population\":2100000}" })]
+      })
+      const { response, value } = yield* LanguageModel.generateObject({
+        messages: [{ role: "user", content: "Largest city of France?" }],
+        schema: City
+      }).pipe(Effect.provide(openAiLayer(server)))
+      expect(value).toEqual({ name: "Paris", population: 2100000 })
+      expect(response.usage?.inputTokens).toBe(10)
+      const body = (yield* server.requests)[0]?.body as { response_format: unknown }
+      expect(body.response_format).toEqual({
+        type: "json_schema",
+        json_schema: {
+          name: "City",
+          strict: true,
+          schema: {
+            type: "object",
+            required: ["name", "population"],
+            properties: { name: { type: "string" }, population: { type: "number" } },
+            additionalProperties: false
+          }
+        }
+      })
+    }))
+
+  it.scoped.each([
+    ["text that is not JSON", "Paris, about 2.1 million people"],
+    ["JSON of another shape", "{\"name\":\"Paris\",\"population\":\"many\"}"]
+  ])("generateObject fails with MalformedResponse keeping the raw text: %s", ([, text]) =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({ script: [OpenAiMock.completion({ text })] })
+      const exit = yield* LanguageModel.generateObject({ messages: [{ role: "user", content: "?" }], schema: City })
+        .pipe(
+          Effect.provide(openAiLayer(server)),
+          Effect.exit
+        )
+      const error = failure(exit)
+      expect(error._tag).toBe("MalformedResponse")
+      expect(error.body).toBe(text)
+      expect(yield* server.requests).toHaveLength(1)
+    }))
+
+  it.scoped("generateObject accepts JSON fenced in markdown", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({
+        script: [OpenAiMock.completion({ text: "```json\n{\"name\":\"Lyon\",\"population\":520000}\n```" })]
+      })
+      const { value } = yield* LanguageModel.generateObject({
+        messages: [{ role: "user", content: "?" }],
+        schema: City
+      })
+        .pipe(Effect.provide(openAiLayer(server)))
+      expect(value.name).toBe("Lyon")
     }))
 })
 
