@@ -16,6 +16,27 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 
 /**
+ * One attempt of a fallback chain: which step, which provider and model, how it ended, how long it took.
+ *
+ * @since 0.1.0
+ * @category fields
+ */
+export const Attempt = Schema.Struct({
+  step: Schema.Number,
+  provider: Schema.String,
+  model: Schema.optional(Schema.String),
+  /** `"success"` or the `_tag` of the error. */
+  outcome: Schema.String,
+  durationMs: Schema.Number
+})
+
+/**
+ * @since 0.1.0
+ * @category fields
+ */
+export type Attempt = typeof Attempt.Type
+
+/**
  * The fields every `LlmError` carries.
  *
  * @since 0.1.0
@@ -33,6 +54,8 @@ export const commonFields = {
   body: Schema.optional(Schema.String),
   /** The provider's own verdict (`x-should-retry`), which overrides the tag's default retryability. */
   shouldRetry: Schema.optional(Schema.Boolean),
+  /** Set on the error a fallback chain ends with: every attempt it made, in order. */
+  attempts: Schema.optional(Schema.Array(Attempt)),
   message: Schema.String
 }
 
@@ -229,6 +252,23 @@ export class StreamInterrupted extends Schema.TaggedError<StreamInterrupted>()("
 }) {}
 
 // ---------------------------------------------------------------------------------------------------------------
+// policy faults
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * A circuit breaker is open for this provider or deployment: the call was refused without reaching it.
+ * `until` is when the breaker lets a probe through (epoch milliseconds of Effect's `Clock`).
+ *
+ * @since 0.1.0
+ * @category policy
+ */
+export class CircuitOpen extends Schema.TaggedError<CircuitOpen>()("CircuitOpen", {
+  ...commonFields,
+  key: Schema.String,
+  until: Schema.Number
+}) {}
+
+// ---------------------------------------------------------------------------------------------------------------
 // the union
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -253,6 +293,7 @@ export type LlmError =
   | MalformedResponse
   | EmptyResponse
   | StreamInterrupted
+  | CircuitOpen
 
 /**
  * The schema of the whole union, for encoding errors (e.g. to a cache or across processes).
@@ -274,7 +315,8 @@ export const LlmError: Schema.Union<[
   typeof NetworkError,
   typeof MalformedResponse,
   typeof EmptyResponse,
-  typeof StreamInterrupted
+  typeof StreamInterrupted,
+  typeof CircuitOpen
 ]> = Schema.Union(
   InvalidRequest,
   AuthenticationFailed,
@@ -289,7 +331,8 @@ export const LlmError: Schema.Union<[
   NetworkError,
   MalformedResponse,
   EmptyResponse,
-  StreamInterrupted
+  StreamInterrupted,
+  CircuitOpen
 )
 
 /**
@@ -322,7 +365,8 @@ const faults: Record<Tag, Fault> = {
   NetworkError: "provider",
   MalformedResponse: "provider",
   EmptyResponse: "provider",
-  StreamInterrupted: "provider"
+  StreamInterrupted: "provider",
+  CircuitOpen: "policy"
 }
 
 const retryableTags: ReadonlySet<Tag> = new Set<Tag>([
@@ -373,3 +417,20 @@ export const isLlmError = (u: unknown): u is LlmError =>
  * @category predicates
  */
 export const isRetryable = (error: LlmError): boolean => error.shouldRetry ?? retryableTags.has(error._tag)
+
+/**
+ * The same error with the attempts of a fallback chain attached.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const withAttempts = <E extends LlmError>(error: E, attempts: ReadonlyArray<Attempt>): E => {
+  const copy = Object.create(Object.getPrototypeOf(error)) as E
+  Object.assign(copy, error, { attempts })
+  // `message` and `stack` are own, non-enumerable properties of an Error: Object.assign skips them.
+  for (const key of ["message", "stack"]) {
+    const descriptor = Object.getOwnPropertyDescriptor(error, key)
+    if (descriptor !== undefined) Object.defineProperty(copy, key, descriptor)
+  }
+  return copy
+}

@@ -17,6 +17,8 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import { globalValue } from "effect/GlobalValue"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
@@ -196,3 +198,43 @@ export const retry = (self: Policy) =>
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R> =>
   Effect.flatMap(Clock.currentTimeMillis, (startMillis) => Effect.retry(effect, schedule(self, { startMillis })))
+
+/**
+ * A policy that replaces the provider layer's own for calls made within its scope (`undefined`: none). Set
+ * with {@link withPolicy}; fallback chains use it so a step's `retry` replaces its provider's policy instead of
+ * multiplying with it.
+ *
+ * @since 0.1.0
+ * @category overrides
+ */
+export const currentOverride: FiberRef.FiberRef<Policy | false | undefined> = globalValue(
+  "liter-llm/Retry/currentOverride",
+  () => FiberRef.unsafeMake<Policy | false | undefined>(undefined)
+)
+
+/**
+ * Runs an effect with every provider call inside it using `policy` (or no retries with `false`) instead of
+ * the provider layer's own policy.
+ *
+ * @example
+ * ```ts
+ * import { LanguageModel, Retry } from "liter-llm"
+ *
+ * const once = LanguageModel.generate({ messages: [{ role: "user", content: "Hi" }] }).pipe(Retry.withPolicy(false))
+ * ```
+ *
+ * @since 0.1.0
+ * @category overrides
+ */
+export const withPolicy =
+  (policy: Policy | false) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.locally(effect, currentOverride, policy)
+
+/**
+ * The effective policy: the override in scope, else `fallback`.
+ *
+ * @since 0.1.0
+ * @category overrides
+ */
+export const effective = (fallback: Policy | false): Effect.Effect<Policy | false> =>
+  Effect.map(FiberRef.get(currentOverride), (override) => override ?? fallback)

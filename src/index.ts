@@ -27,6 +27,11 @@ export * as LlmError from "./LlmError.js"
 /**
  * @since 0.1.0
  */
+export * as LlmMetrics from "./LlmMetrics.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as OpenAi from "./providers/OpenAi.js"
 
 /**

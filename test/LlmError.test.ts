@@ -28,7 +28,8 @@ const everyTag: ReadonlyArray<readonly [LlmError.LlmError, LlmError.Fault, boole
   [new LlmError.NetworkError({ provider, message: "m" }), "provider", true],
   [new LlmError.MalformedResponse({ provider, message: "m" }), "provider", false],
   [new LlmError.EmptyResponse({ provider, message: "m" }), "provider", false],
-  [new LlmError.StreamInterrupted({ provider, message: "m", partial, causeTag: "NetworkError" }), "provider", false]
+  [new LlmError.StreamInterrupted({ provider, message: "m", partial, causeTag: "NetworkError" }), "provider", false],
+  [new LlmError.CircuitOpen({ provider, message: "m", key: "openai", until: 1000 }), "policy", false]
 ]
 
 describe("LlmError tags", () => {

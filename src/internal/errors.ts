@@ -11,7 +11,7 @@ export interface ErrorContext {
 }
 
 /** Tags an HTTP error can map to. */
-export type HttpErrorTag = Exclude<LlmError.Tag, "StreamInterrupted">
+export type HttpErrorTag = Exclude<LlmError.Tag, "StreamInterrupted" | "CircuitOpen">
 
 /** What a provider adapter reads out of its own error body. */
 export interface ErrorDetails {

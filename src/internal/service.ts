@@ -11,6 +11,7 @@ import type * as StreamPart from "../StreamPart.js"
 import * as Timeout from "../Timeout.js"
 import type * as Errors from "./errors.js"
 import * as Http from "./http.js"
+import * as Instrument from "./instrument.js"
 import * as Streaming from "./streaming.js"
 
 /**
@@ -71,11 +72,13 @@ const responseAttributes = (response: ChatResponse.ChatResponse): Record<string,
   })
 })
 
+const retrying = (policy: Retry.Policy | false) =>
+  policy === false ? <A, E, R>(self: Effect.Effect<A, E, R>) => self : Retry.retry(policy)
+
 /** Builds the `LanguageModel` service of an adapter. */
 export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: Options): LanguageModel.Service => {
   const timeouts = Timeout.make(options.timeout)
   const policy = options.retry === undefined ? Retry.defaults : options.retry
-  const withRetry = policy === false ? <A, E, R>(self: Effect.Effect<A, E, R>) => self : Retry.retry(policy)
 
   const resolve = (request: ChatRequest.ChatRequest): Effect.Effect<Errors.ErrorContext, LlmError.InvalidRequest> => {
     const model = request.model ?? adapter.defaultModel
@@ -92,51 +95,66 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
   }
 
   const generate = (request: ChatRequest.ChatRequest) =>
-    Effect.flatMap(resolve(request), (context) => {
-      const model = context.model!
-      const attempt = adapter.chatRequest(request, model, { stream: false }).pipe(
-        Effect.flatMap((http) => Http.sendJson(client, context, adapter.classifyError, http, timeouts.request)),
-        Effect.flatMap(({ json, ok, text }) =>
-          adapter.decodeChat(json, { text, status: ok.response.status, requestId: ok.requestId }, context)
-        ),
-        Timeout.within(context, "total", timeouts.total)
-      )
-      return withRetry(attempt).pipe(
-        Effect.tap((response) => Effect.annotateCurrentSpan(responseAttributes(response))),
-        Effect.withSpan(`chat ${model}`, {
-          kind: "client",
-          attributes: requestAttributes(adapter.provider, model, request)
+    Effect.flatMap(resolve(request), (context) =>
+      Effect.flatMap(Retry.effective(policy), (effective) => {
+        const model = context.model!
+        let attempts = 0
+        const attempt = Effect.suspend(() => {
+          attempts++
+          return adapter.chatRequest(request, model, { stream: false }).pipe(
+            Effect.flatMap((http) => Http.sendJson(client, context, adapter.classifyError, http, timeouts.request)),
+            Effect.flatMap(({ json, ok, text }) =>
+              adapter.decodeChat(json, { text, status: ok.response.status, requestId: ok.requestId }, context)
+            ),
+            Timeout.within(context, "total", timeouts.total)
+          )
         })
-      )
-    })
+        return Instrument.generate(
+          { provider: adapter.provider, model, request },
+          () => attempts,
+          retrying(effective)(attempt)
+        ).pipe(
+          Effect.tap((response) => Effect.annotateCurrentSpan(responseAttributes(response))),
+          Effect.withSpan(`chat ${model}`, {
+            kind: "client",
+            attributes: requestAttributes(adapter.provider, model, request)
+          })
+        )
+      }))
 
   const stream = (request: ChatRequest.ChatRequest) =>
-    Stream.unwrap(Effect.map(resolve(request), (context) => {
-      const model = context.model!
-      const attempt = Stream.unwrapScoped(
-        adapter.chatRequest(request, model, { stream: true }).pipe(
-          Effect.flatMap((http) => Http.send(client, context, adapter.classifyError, http, timeouts.request)),
-          Effect.map((ok) =>
-            adapter.streamParts(
-              Stream.mapError(ok.response.stream, (error) => Http.fromHttpClientError(context, error)),
-              context,
-              ok.requestId
+    Stream.unwrap(Effect.flatMap(resolve(request), (context) =>
+      Effect.map(Retry.effective(policy), (effective) => {
+        const model = context.model!
+        let attempts = 0
+        const attempt = Stream.unwrapScoped(
+          Effect.suspend(() => {
+            attempts++
+            return adapter.chatRequest(request, model, { stream: true })
+          }).pipe(
+            Effect.flatMap((http) => Http.send(client, context, adapter.classifyError, http, timeouts.request)),
+            Effect.map((ok) =>
+              adapter.streamParts(
+                Stream.mapError(ok.response.stream, (error) => Http.fromHttpClientError(context, error)),
+                context,
+                ok.requestId
+              )
             )
           )
         )
-      )
-      return Streaming.withCommitPoint(
-        Streaming.withTotalDeadline(attempt, context, timeouts.total),
-        context,
-        timeouts,
-        withRetry
-      ).pipe(
-        Stream.withSpan(`chat ${model}`, {
-          kind: "client",
-          attributes: { ...requestAttributes(adapter.provider, model, request), "gen_ai.request.stream": true }
-        })
-      )
-    }))
+        const parts = Streaming.withCommitPoint(
+          Streaming.withTotalDeadline(attempt, context, timeouts.total),
+          context,
+          timeouts,
+          retrying(effective)
+        )
+        return Instrument.stream({ provider: adapter.provider, model, request }, () => attempts, parts).pipe(
+          Stream.withSpan(`chat ${model}`, {
+            kind: "client",
+            attributes: { ...requestAttributes(adapter.provider, model, request), "gen_ai.request.stream": true }
+          })
+        )
+      })))
 
   return LanguageModel.make({
     provider: adapter.provider,
