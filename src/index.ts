@@ -12,7 +12,17 @@ export * as ChatRequest from "./ChatRequest.js"
 /**
  * @since 0.1.0
  */
+export * as CircuitBreaker from "./CircuitBreaker.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ChatResponse from "./ChatResponse.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Fallback from "./Fallback.js"
 
 /**
  * @since 0.1.0
@@ -38,6 +48,11 @@ export * as OpenAi from "./providers/OpenAi.js"
  * @since 0.1.0
  */
 export * as Retry from "./Retry.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Router from "./Router.js"
 
 /**
  * @since 0.1.0

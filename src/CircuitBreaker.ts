@@ -1,0 +1,329 @@
+/**
+ * A circuit breaker per provider or deployment key, around any `LanguageModel` Layer.
+ *
+ * - **closed**: calls go through; outcomes are kept over a rolling `window`. When at least `minimumCalls`
+ *   calls in the window failed at a rate of `failureRateThreshold` or more, it opens.
+ * - **open**: calls fail at once with `LlmError.CircuitOpen{until}`, without reaching the provider, until the
+ *   `cooldown` has passed. A failure carrying a Retry-After longer than `maxRetryAfter` opens it at once for
+ *   that long. A cooldown is only ever extended, never shortened.
+ * - **half-open**: up to `halfOpenProbes` calls go through; a success closes it, a failure opens it again.
+ *
+ * Only provider faults that are retryable count as failures: a 400 is the caller's fault and leaves the
+ * breaker alone, and so do interrupts. State lives in a {@link Store} (in memory by default) behind the
+ * {@link Registry}, observable with {@link state} and {@link transitions}.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as PubSub from "effect/PubSub"
+import * as Stream from "effect/Stream"
+import * as Circuit from "./internal/circuit.js"
+import * as Instrument from "./internal/instrument.js"
+import * as LanguageModel from "./LanguageModel.js"
+import * as LlmError from "./LlmError.js"
+import * as LlmMetrics from "./LlmMetrics.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The breaker's identity: calls through layers with the same key share one breaker. */
+  readonly key: string
+  /** Default 0.5. */
+  readonly failureRateThreshold?: number | undefined
+  /** Default 5. */
+  readonly minimumCalls?: number | undefined
+  /** Default 60 seconds. */
+  readonly window?: Duration.DurationInput | undefined
+  /** Default 30 seconds. */
+  readonly cooldown?: Duration.DurationInput | undefined
+  /** Default 1. */
+  readonly halfOpenProbes?: number | undefined
+  /** A failure asking to wait longer than this opens the breaker at once (default 60 s, the retry cap). */
+  readonly maxRetryAfter?: Duration.DurationInput | undefined
+}
+
+/**
+ * What a breaker looks like from outside.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StateView {
+  readonly key: string
+  readonly state: Circuit.Name
+  /** While open or half-open: when the cooldown ends (epoch ms of Effect's `Clock`). */
+  readonly until: number | undefined
+  /** While closed: calls and failures in the window. */
+  readonly calls: number
+  readonly failures: number
+}
+
+/**
+ * A change of state.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Transition = LlmMetrics.CircuitEvent
+
+/**
+ * Where breaker state lives. `modify` must apply `f` atomically per key: a shared store (e.g. Redis) runs it
+ * in a transaction, retrying on conflict, which is why `f` is pure.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Store {
+  readonly modify: <A>(key: string, f: (state: Circuit.State) => readonly [A, Circuit.State]) => Effect.Effect<A>
+  readonly get: (key: string) => Effect.Effect<Circuit.State>
+}
+
+/**
+ * A store in this process's memory.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemoryStore = (): Store => {
+  const states = new Map<string, Circuit.State>()
+  return {
+    // Synchronous read-modify-write: no other fiber can interleave.
+    modify: (key, f) =>
+      Effect.sync(() => {
+        const [result, next] = f(states.get(key) ?? Circuit.initial)
+        states.set(key, next)
+        return result
+      }),
+    get: (key) => Effect.sync(() => states.get(key) ?? Circuit.initial)
+  }
+}
+
+/**
+ * The store and the transition feed every breaker uses.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RegistryService {
+  readonly store: Store
+  readonly events: PubSub.PubSub<Transition>
+}
+
+/**
+ * Makes a registry over a store.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeRegistry = (store: Store = makeMemoryStore()): RegistryService => ({
+  store,
+  events: Effect.runSync(PubSub.unbounded<Transition>())
+})
+
+/**
+ * The registry in use; by default one in-memory registry for the process. Provide {@link layerMemory} (or a
+ * shared store) to choose.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Registry extends Context.Reference<Registry>()("liter-llm/CircuitBreaker/Registry", {
+  defaultValue: () => makeRegistry()
+}) {}
+
+/**
+ * A fresh in-memory registry (e.g. one per test).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<Registry> = Layer.sync(Registry, () => makeRegistry())
+
+const configOf = (options: Options): Circuit.Config => ({
+  failureRateThreshold: options.failureRateThreshold ?? 0.5,
+  minimumCalls: options.minimumCalls ?? 5,
+  windowMillis: Duration.toMillis(options.window ?? "60 seconds"),
+  cooldownMillis: Duration.toMillis(options.cooldown ?? "30 seconds"),
+  halfOpenProbes: options.halfOpenProbes ?? 1
+})
+
+const retryableTags = new Set(["RateLimited", "Overloaded", "ServerError", "Timeout", "NetworkError"])
+
+/** How an exit counts for the breaker. */
+const outcomeOf = (exit: Exit.Exit<unknown, LlmError.LlmError>, maxRetryAfterMillis: number): Circuit.Outcome => {
+  const tag = Instrument.outcomeOf(exit)
+  if (tag === "success") return { _tag: "Success" }
+  if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") return ignored
+  const error = exit.cause.error
+  const counts = error._tag === "StreamInterrupted"
+    ? retryableTags.has(error.causeTag)
+    : LlmError.fault(error) === "provider" && LlmError.isRetryable(error)
+  if (!counts) return ignored
+  const retryAfter = error.retryAfter === undefined ? undefined : Duration.toMillis(error.retryAfter)
+  return {
+    _tag: "Failure",
+    openFor: retryAfter !== undefined && retryAfter > maxRetryAfterMillis ? retryAfter : undefined
+  }
+}
+
+const ignored: Circuit.Outcome = { _tag: "Ignored" }
+
+const view = (key: string, state: Circuit.State): StateView =>
+  state.state === "closed"
+    ? {
+      key,
+      state: "closed",
+      until: undefined,
+      calls: state.outcomes.length,
+      failures: state.outcomes.filter(([, failed]) => failed === 1).length
+    }
+    : { key, state: state.state, until: state.until, calls: 0, failures: 0 }
+
+/**
+ * Wraps a service with a breaker.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const wrap = (service: LanguageModel.Service, options: Options): LanguageModel.Service => {
+  const config = configOf(options)
+  const maxRetryAfter = Duration.toMillis(options.maxRetryAfter ?? "60 seconds")
+  const key = options.key
+
+  const transition = (registry: RegistryService, from: Circuit.Name, to: Circuit.Name, at: number) =>
+    from === to ? Effect.void : Effect.zipRight(
+      PubSub.publish(registry.events, { key, from, to, at }),
+      Effect.flatMap(LlmMetrics.LlmMetrics, (metrics) => metrics.recordCircuit({ key, from, to, at }))
+    )
+
+  const acquire = Effect.gen(function*() {
+    const registry = yield* Registry
+    const now = yield* Clock.currentTimeMillis
+    const [permit, from, to] = yield* registry.store.modify(key, (state) => {
+      const [permit, next] = Circuit.acquire(state, now, config)
+      return [[permit, state.state, next.state] as const, next]
+    })
+    yield* transition(registry, from, to, now)
+    if (permit._tag === "Reject") {
+      return yield* new LlmError.CircuitOpen({
+        provider: service.provider,
+        key,
+        until: permit.until,
+        retryAfter: Duration.millis(Math.max(0, permit.until - now)),
+        message: `circuit "${key}" is ${to}: ${service.provider} is not called until ${
+          new Date(permit.until).toISOString()
+        }`
+      })
+    }
+    return { registry, permit }
+  })
+
+  const release = (
+    registry: RegistryService,
+    permit: { readonly probe: boolean },
+    outcome: Circuit.Outcome
+  ) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const [from, to] = yield* registry.store.modify(key, (state) => {
+        const next = Circuit.release(state, permit, outcome, now, config)
+        return [[state.state, next.state] as const, next]
+      })
+      yield* transition(registry, from, to, now)
+    })
+
+  return {
+    ...service,
+    generate: (request) =>
+      Effect.flatMap(
+        acquire,
+        ({ permit, registry }) =>
+          Effect.onExit(service.generate(request), (exit) => release(registry, permit, outcomeOf(exit, maxRetryAfter)))
+      ),
+    stream: (request) =>
+      Stream.unwrap(Effect.map(acquire, ({ permit, registry }) => {
+        let finished = false
+        return service.stream(request).pipe(
+          Stream.tap((part) => part.type === "finish" ? Effect.sync(() => (finished = true)) : Effect.void),
+          Stream.ensuringWith((exit) =>
+            // A consumer that stops early neither proves nor disproves the provider's health.
+            release(registry, permit, Exit.isSuccess(exit) && !finished ? ignored : outcomeOf(exit, maxRetryAfter))
+          )
+        )
+      }))
+  }
+}
+
+/**
+ * Wraps a `LanguageModel` Layer with a breaker.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { CircuitBreaker, OpenAi } from "liter-llm"
+ *
+ * const Guarded = CircuitBreaker.layer(OpenAi.layer({ apiKey: Redacted.make("sk-...") }), {
+ *   key: "openai",
+ *   failureRateThreshold: 0.5,
+ *   minimumCalls: 5,
+ *   cooldown: "30 seconds"
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <E, R>(
+  model: Layer.Layer<LanguageModel.LanguageModel, E, R>,
+  options: Options
+): Layer.Layer<LanguageModel.LanguageModel, E, R> =>
+  Layer.effect(
+    LanguageModel.LanguageModel,
+    Effect.map(LanguageModel.LanguageModel, (service) => wrap(service, options))
+  )
+    .pipe(Layer.provide(model))
+
+/**
+ * The current state of a breaker.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const state = (key: string): Effect.Effect<StateView> =>
+  Effect.flatMap(Registry, (registry) => Effect.map(registry.store.get(key), (state) => view(key, state)))
+
+/**
+ * Whether a call through this breaker would be refused right now (open and cooling down, or half-open with
+ * every probe slot taken). Routers use it to skip a deployment without calling it.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const isRejecting = (key: string, options: Pick<Options, "halfOpenProbes"> = {}): Effect.Effect<boolean> =>
+  Effect.flatMap(
+    Registry,
+    (registry) =>
+      Effect.flatMap(
+        registry.store.get(key),
+        (current) =>
+          Effect.map(Clock.currentTimeMillis, (now) =>
+            Circuit.acquire(current, now, { ...configOf({ key, ...options }) })[0]._tag === "Reject")
+      )
+  )
+
+/**
+ * Every transition of every breaker of the registry, from now on.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const transitions: Stream.Stream<Transition> = Stream.unwrapScoped(
+  Effect.map(Registry, (registry) => Stream.fromPubSub(registry.events))
+)

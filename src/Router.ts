@@ -1,0 +1,245 @@
+/**
+ * A `LanguageModel` over several deployments (of one model family, or interchangeable models), choosing one
+ * per call:
+ *
+ * - only deployments that can serve the request are eligible: capabilities (tools, vision, JSON schema) and
+ *   context window (estimated prompt tokens plus `maxTokens`), and whose circuit breaker would not refuse;
+ * - among them the `strategy` picks: `"priority"` (lowest `priority`, then declaration order), `"weighted"`
+ *   (at random in proportion to `weight`, drawn from Effect's `Random`), or `"least-latency"` (lowest moving
+ *   average of time to first token for streams and duration for calls; unmeasured deployments first).
+ *
+ * A failure of the chosen deployment is returned as is; wrap routers in a `Fallback` chain (or put a router
+ * in a step) to move on.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
+import * as Stream from "effect/Stream"
+import * as ChatRequest from "./ChatRequest.js"
+import * as CircuitBreaker from "./CircuitBreaker.js"
+import * as LanguageModel from "./LanguageModel.js"
+import * as LlmError from "./LlmError.js"
+import * as StreamPart from "./StreamPart.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Deployment<E = never, R = never> {
+  readonly name: string
+  readonly provide: Layer.Layer<LanguageModel.LanguageModel, E, R>
+  /** Call this deployment with this model instead of the request's. */
+  readonly model?: string | undefined
+  /** Lower is preferred (default 0). */
+  readonly priority?: number | undefined
+  /** Relative share of traffic under `"weighted"` (default 1). */
+  readonly weight?: number | undefined
+  /** In tokens; requests estimated larger are not sent here. */
+  readonly contextWindow?: number | undefined
+  /** Guard the deployment with a circuit breaker (keyed by `key`, default the deployment's name). */
+  readonly circuit?: Partial<CircuitBreaker.Options> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Strategy = "priority" | "weighted" | "least-latency"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly strategy: Strategy
+  /** Weight of the newest sample in the latency moving average (default 0.3). */
+  readonly latencyAlpha?: number | undefined
+}
+
+/**
+ * A rough token count for routing by context window: 4 characters per token, plus the output budget. Precise
+ * counting belongs to the context-window policy; here an estimate only has to rule out clear misfits.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const estimateTokens = (request: ChatRequest.ChatRequest): number => {
+  let chars = 0
+  for (const message of request.messages) {
+    chars += message.role === "tool" ? JSON.stringify(message.content).length : ChatRequest.messageText(message).length
+  }
+  return Math.ceil(chars / 4) + (request.maxTokens ?? 0)
+}
+
+interface Built {
+  readonly deployment: Deployment<unknown, unknown>
+  readonly service: LanguageModel.Service
+  readonly circuitKey: string | undefined
+  latency: number | undefined
+}
+
+/**
+ * A router over built services (see {@link layer}).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  deployments: ReadonlyArray<
+    { readonly deployment: Deployment<unknown, unknown>; readonly service: LanguageModel.Service }
+  >,
+  options: Options
+): LanguageModel.Service => {
+  const alpha = options.latencyAlpha ?? 0.3
+  const built: Array<Built> = deployments.map(({ deployment, service }) => {
+    const circuit = deployment.circuit
+    const key = circuit === undefined ? undefined : circuit.key ?? deployment.name
+    return {
+      deployment,
+      service: key === undefined ? service : CircuitBreaker.wrap(service, { ...circuit, key }),
+      circuitKey: key,
+      latency: undefined
+    }
+  })
+
+  const eligible = (request: ChatRequest.ChatRequest) =>
+    Effect.gen(function*() {
+      const tokens = estimateTokens(request)
+      const capable = built.filter((b) =>
+        LanguageModel.missingCapabilities(b.service.capabilities, request).length === 0 &&
+        (b.deployment.contextWindow === undefined || tokens <= b.deployment.contextWindow)
+      )
+      if (capable.length === 0) {
+        return yield* new LlmError.InvalidRequest({
+          provider: "router",
+          message:
+            `router: no deployment can serve this request (capabilities or a context window of ~${tokens} tokens)`
+        })
+      }
+      const open = yield* Effect.forEach(capable, (b) =>
+        b.circuitKey === undefined
+          ? Effect.succeed(false)
+          : CircuitBreaker.isRejecting(b.circuitKey, { halfOpenProbes: b.deployment.circuit?.halfOpenProbes }))
+      const closed = capable.filter((_, i) => !open[i])
+      // Every candidate's breaker is open: call the first, whose breaker answers with CircuitOpen{until}.
+      return closed.length === 0 ? [capable[0]!] : closed
+    })
+
+  const choose = (candidates: ReadonlyArray<Built>): Effect.Effect<Built> => {
+    switch (options.strategy) {
+      case "priority":
+        return Effect.succeed(
+          candidates.reduce((best, b) => (b.deployment.priority ?? 0) < (best.deployment.priority ?? 0) ? b : best)
+        )
+      case "least-latency":
+        return Effect.succeed(
+          candidates.reduce((best, b) => (b.latency ?? -1) < (best.latency ?? -1) ? b : best)
+        )
+      case "weighted": {
+        const total = candidates.reduce((sum, b) => sum + (b.deployment.weight ?? 1), 0)
+        return Effect.map(Random.next, (r) => {
+          let point = r * total
+          for (const b of candidates) {
+            point -= b.deployment.weight ?? 1
+            if (point < 0) return b
+          }
+          return candidates[candidates.length - 1]!
+        })
+      }
+    }
+  }
+
+  const observe = (b: Built, millis: number) => {
+    b.latency = b.latency === undefined ? millis : alpha * millis + (1 - alpha) * b.latency
+  }
+
+  const prepare = (b: Built, request: ChatRequest.ChatRequest) =>
+    b.deployment.model === undefined ? request : { ...request, model: b.deployment.model }
+
+  return LanguageModel.make({
+    provider: "router",
+    defaultModel: built[0]?.service.defaultModel,
+    capabilities: {
+      tools: built.some((b) => b.service.capabilities.tools),
+      vision: built.some((b) => b.service.capabilities.vision),
+      jsonSchema: built.some((b) => b.service.capabilities.jsonSchema),
+      streamingUsage: built.some((b) => b.service.capabilities.streamingUsage)
+    },
+    generate: (request) =>
+      Effect.gen(function*() {
+        const b = yield* Effect.flatMap(eligible(request), choose)
+        const start = yield* Clock.currentTimeMillis
+        return yield* Effect.onExit(b.service.generate(prepare(b, request)), (exit) =>
+          Exit.isSuccess(exit)
+            ? Effect.map(Clock.currentTimeMillis, (now) => observe(b, now - start))
+            : Effect.void)
+      }),
+    stream: (request) =>
+      Stream.unwrap(Effect.gen(function*() {
+        const b = yield* Effect.flatMap(eligible(request), choose)
+        const start = yield* Clock.currentTimeMillis
+        let measured = false
+        return b.service.stream(prepare(b, request)).pipe(
+          Stream.tap((part) =>
+            !measured && StreamPart.isContent(part)
+              ? Effect.map(Clock.currentTimeMillis, (now) => {
+                measured = true
+                observe(b, now - start)
+              })
+              : Effect.void
+          )
+        )
+      }))
+  })
+}
+
+type DeploymentError<D> = D extends Deployment<infer E, infer _R> ? E : never
+type DeploymentContext<D> = D extends Deployment<infer _E, infer R> ? R : never
+
+/**
+ * A router as a `LanguageModel` Layer.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { OpenAi, Router } from "liter-llm"
+ *
+ * const Balanced = Router.layer([
+ *   { name: "eastus", provide: OpenAi.layerAzure({ endpoint: "https://east.openai.azure.com", deployment: "gpt-4o", apiKey: Redacted.make("k1") }), weight: 3, circuit: {} },
+ *   { name: "westeu", provide: OpenAi.layerAzure({ endpoint: "https://west.openai.azure.com", deployment: "gpt-4o", apiKey: Redacted.make("k2") }), weight: 1, circuit: {} }
+ * ], { strategy: "weighted" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <const Deployments extends ReadonlyArray<Deployment<unknown, unknown>>>(
+  deployments: Deployments,
+  options: Options
+): Layer.Layer<
+  LanguageModel.LanguageModel,
+  DeploymentError<Deployments[number]>,
+  DeploymentContext<Deployments[number]>
+> =>
+  Layer.scoped(
+    LanguageModel.LanguageModel,
+    Effect.map(
+      Effect.forEach(deployments, (deployment: Deployment<unknown, unknown>) =>
+        Effect.map(Layer.build(deployment.provide), (context) => ({
+          deployment,
+          service: Context.get(context, LanguageModel.LanguageModel)
+        }))),
+      (built) =>
+        make(built, options)
+    )
+    // The deployments' errors and requirements are exactly those of their layers; the mapping above loses them.
+  ) as unknown as Layer.Layer<
+    LanguageModel.LanguageModel,
+    DeploymentError<Deployments[number]>,
+    DeploymentContext<Deployments[number]>
+  >
