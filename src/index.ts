@@ -7,6 +7,11 @@
 /**
  * @since 0.1.0
  */
+export * as Anthropic from "./providers/Anthropic.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ChatRequest from "./ChatRequest.js"
 
 /**

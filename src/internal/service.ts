@@ -10,6 +10,7 @@ import * as Retry from "../Retry.js"
 import type * as StreamPart from "../StreamPart.js"
 import * as Timeout from "../Timeout.js"
 import type * as Errors from "./errors.js"
+import type * as Headers from "./headers.js"
 import * as Http from "./http.js"
 import * as Instrument from "./instrument.js"
 import * as Streaming from "./streaming.js"
@@ -35,14 +36,25 @@ export interface Adapter {
   readonly streamParts: (
     body: Stream.Stream<Uint8Array, LlmError.LlmError>,
     context: Errors.ErrorContext,
-    requestId: string | undefined
+    requestId: string | undefined,
+    call: Call
   ) => Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>
   /** Decodes a non-streaming response body. */
   readonly decodeChat: (
     json: unknown,
-    raw: { readonly text: string; readonly status: number; readonly requestId: string | undefined },
+    raw: {
+      readonly text: string
+      readonly status: number
+      readonly requestId: string | undefined
+    } & Call,
     context: Errors.ErrorContext
   ) => Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError>
+}
+
+/** The call a response belongs to: what an adapter may need besides the body (e.g. rate-limit headers). */
+export interface Call {
+  readonly request: ChatRequest.ChatRequest
+  readonly headers: Headers.HeaderRecord
 }
 
 /** Options every provider layer accepts. */
@@ -104,7 +116,13 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
           return adapter.chatRequest(request, model, { stream: false }).pipe(
             Effect.flatMap((http) => Http.sendJson(client, context, adapter.classifyError, http, timeouts.request)),
             Effect.flatMap(({ json, ok, text }) =>
-              adapter.decodeChat(json, { text, status: ok.response.status, requestId: ok.requestId }, context)
+              adapter.decodeChat(json, {
+                text,
+                status: ok.response.status,
+                requestId: ok.requestId,
+                request,
+                headers: ok.response.headers
+              }, context)
             ),
             Timeout.within(context, "total", timeouts.total)
           )
@@ -137,7 +155,8 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
               adapter.streamParts(
                 Stream.mapError(ok.response.stream, (error) => Http.fromHttpClientError(context, error)),
                 context,
-                ok.requestId
+                ok.requestId,
+                { request, headers: ok.response.headers }
               )
             )
           )

@@ -7,6 +7,11 @@
 /**
  * @since 0.1.0
  */
+export * as AnthropicMock from "./AnthropicMock.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as MockProvider from "./MockProvider.js"
 
 /**

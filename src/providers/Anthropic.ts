@@ -1,0 +1,189 @@
+/**
+ * Anthropic Messages (`POST /v1/messages`) as a `LanguageModel` Layer.
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as ChatRequest from "../ChatRequest.js"
+import * as AnthropicWire from "../internal/anthropic.js"
+import * as AnthropicStream from "../internal/anthropicStream.js"
+import * as Framing from "../internal/framing.js"
+import * as Service from "../internal/service.js"
+import * as Streaming from "../internal/streaming.js"
+import * as LanguageModel from "../LanguageModel.js"
+import * as LlmError from "../LlmError.js"
+import type * as Retry from "../Retry.js"
+import type * as Timeout from "../Timeout.js"
+
+/**
+ * The official Anthropic endpoint (the layer appends `/v1/messages`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseUrl = "https://api.anthropic.com"
+
+/**
+ * The `anthropic-version` header sent unless `version` says otherwise.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultVersion = "2023-06-01"
+
+/**
+ * The `max_tokens` sent when a request sets no `maxTokens`: Anthropic requires the field.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxTokens = 4096
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Sent as `x-api-key`. */
+  readonly apiKey: Redacted.Redacted
+  /** Default {@link defaultBaseUrl}; the layer appends `/v1/messages`. */
+  readonly baseUrl?: string | undefined
+  /** The model used when a request names none, e.g. `"claude-sonnet-4-5"`. */
+  readonly model?: string | undefined
+  /** Extra headers on every request (never put secrets here: use `apiKey`). */
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  /** The retry policy (default `Retry.defaults`); `false` turns retries off. */
+  readonly retry?: Retry.Policy | false | undefined
+  readonly timeout?: Timeout.Options | undefined
+  /** Overrides the capabilities announced (all on by default). */
+  readonly capabilities?: Partial<LanguageModel.Capabilities> | undefined
+  /** The `anthropic-version` header, default {@link defaultVersion}. */
+  readonly version?: string | undefined
+  /** Beta features, sent as one `anthropic-beta` header, e.g. `["interleaved-thinking-2025-05-14"]`. */
+  readonly betas?: ReadonlyArray<string> | undefined
+  /** `max_tokens` when a request sets no `maxTokens`, default {@link defaultMaxTokens}. */
+  readonly defaultMaxTokens?: number | undefined
+}
+
+/**
+ * The options of {@link layerConfig}: those of {@link layer}, `apiKey` optional (read from the environment).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConfigOptions = Omit<Options, "apiKey"> & { readonly apiKey?: Redacted.Redacted | undefined }
+
+const trimSlash = (url: string) => url.replace(/\/+$/, "")
+
+const make = (client: HttpClient.HttpClient, options: Options): LanguageModel.Service => {
+  const provider = "anthropic"
+  const url = `${trimSlash(options.baseUrl ?? defaultBaseUrl)}/v1/messages`
+  const key = Redacted.value(options.apiKey)
+  const headers: Record<string, string> = {
+    ...options.headers,
+    "x-api-key": key,
+    "anthropic-version": options.version ?? defaultVersion,
+    ...(options.betas === undefined || options.betas.length === 0 ? {} : { "anthropic-beta": options.betas.join(",") })
+  }
+  const capabilities = { tools: true, vision: true, jsonSchema: true, streamingUsage: true, ...options.capabilities }
+  const maxTokens = options.defaultMaxTokens ?? defaultMaxTokens
+
+  const formatTool = (request: ChatRequest.ChatRequest) =>
+    request.responseFormat?.type === "json-schema" ? request.responseFormat.name : undefined
+
+  return Service.make(client, {
+    provider,
+    defaultModel: options.model,
+    capabilities,
+    secrets: [key],
+    classifyError: AnthropicWire.classifyError,
+    chatRequest: (request, model, { stream }) => {
+      const body = AnthropicWire.encodeRequest(request, { model, stream, defaultMaxTokens: maxTokens })
+      return Either.isLeft(body)
+        ? Effect.fail(new LlmError.InvalidRequest({ provider, model, message: `${provider}: ${body.left}` }))
+        : Effect.succeed(
+          HttpClientRequest.post(url).pipe(
+            HttpClientRequest.setHeaders(headers),
+            HttpClientRequest.bodyText(JSON.stringify(body.right), "application/json")
+          )
+        )
+    },
+    decodeChat: (json, raw, context) =>
+      AnthropicWire.decodeResponse(json, raw, context, { formatTool: formatTool(raw.request), headers: raw.headers }),
+    streamParts: (body, context, requestId, call) =>
+      Streaming.decode(Framing.sse(body), () =>
+        AnthropicStream.makeDecoder(context, {
+          requestId,
+          formatTool: formatTool(call.request),
+          providerMetadata: AnthropicWire.headerMetadata(requestId, call.headers)
+        }))
+  }, options)
+}
+
+/**
+ * A `LanguageModel` for the Anthropic Messages API. Needs an `HttpClient` (e.g. `NodeHttpClient.layerUndici` or
+ * `FetchHttpClient.layer`). Retries are on by default (`Retry.defaults`); `max_tokens`, which Anthropic requires,
+ * defaults to {@link defaultMaxTokens}.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { Anthropic } from "liter-llm"
+ *
+ * const AnthropicLive = Anthropic.layer({
+ *   apiKey: Redacted.make("sk-ant-..."),
+ *   model: "claude-sonnet-4-5",
+ *   betas: ["interleaved-thinking-2025-05-14"]
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
+  Layer.effect(LanguageModel.LanguageModel, Effect.map(HttpClient.HttpClient, (client) => make(client, options)))
+
+const definedOnly = <A extends object>(options: A): Partial<A> =>
+  Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<A>
+
+/**
+ * {@link layer} configured from the environment: `ANTHROPIC_API_KEY` (required), `ANTHROPIC_BASE_URL`,
+ * `ANTHROPIC_MODEL`; `options` set the rest and win over the environment.
+ *
+ * @example
+ * ```ts
+ * import { Anthropic } from "liter-llm"
+ *
+ * const FromEnv = Anthropic.layerConfig({ defaultMaxTokens: 8192 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: ConfigOptions = {}
+): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.unwrapEffect(
+    Effect.map(
+      Config.all({
+        apiKey: options.apiKey === undefined ? Config.redacted("ANTHROPIC_API_KEY") : Config.succeed(options.apiKey),
+        baseUrl: Config.option(Config.nonEmptyString("ANTHROPIC_BASE_URL")),
+        model: Config.option(Config.nonEmptyString("ANTHROPIC_MODEL"))
+      }),
+      (env) =>
+        layer({
+          baseUrl: Option.getOrUndefined(env.baseUrl),
+          model: Option.getOrUndefined(env.model),
+          ...definedOnly(options),
+          apiKey: env.apiKey
+        })
+    )
+  )
