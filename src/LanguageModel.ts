@@ -268,7 +268,7 @@ const unfence = (text: string): string => {
 /**
  * Asks for JSON matching an Effect `Schema` and decodes the answer with it. The JSON Schema is derived from
  * the Schema and each provider encodes it its own way (OpenAI `json_schema` strict, Anthropic a forced tool,
- * Gemini `responseSchema`, Cohere `response_format`). An answer that is not JSON or does not decode fails
+ * Gemini `responseJsonSchema`, Cohere `response_format`). An answer that is not JSON or does not decode fails
  * with `MalformedResponse` carrying the raw text.
  *
  * @example

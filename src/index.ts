@@ -32,6 +32,11 @@ export * as Fallback from "./Fallback.js"
 /**
  * @since 0.1.0
  */
+export * as Gemini from "./providers/Gemini.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as LanguageModel from "./LanguageModel.js"
 
 /**

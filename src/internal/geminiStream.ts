@@ -1,0 +1,536 @@
+/**
+ * Decoding of Gemini responses into parts. A `streamGenerateContent` chunk is a whole
+ * `GenerateContentResponse`, so one state machine decodes both a stream (chunk after chunk) and a
+ * non-streaming body (one chunk, accumulated into a `ChatResponse`): the two cannot drift apart.
+ *
+ * Streams arrive as SSE (`alt=sse`, CRLF line endings, possibly with a raw multi-line JSON error object
+ * written into the body after HTTP 200) or as one JSON array whose elements arrive incrementally (without
+ * `alt=sse`); {@link frames} tells them apart by the body's first character.
+ *
+ * Hand-written field access rather than a Schema on the per-chunk path: every field read is type-checked.
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type * as ChatResponse from "../ChatResponse.js"
+import * as LlmError from "../LlmError.js"
+import * as StreamPart from "../StreamPart.js"
+import * as Errors from "./errors.js"
+import * as Framing from "./framing.js"
+import * as Gemini from "./gemini.js"
+import type * as Streaming from "./streaming.js"
+
+type Json = Record<string, unknown>
+
+const isObject = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
+const nonEmpty = (u: unknown): u is string => typeof u === "string" && u !== ""
+
+// ---------------------------------------------------------------------------------------------------------------
+// Gemini 3 streamed function call arguments (`partialArgs`)
+// ---------------------------------------------------------------------------------------------------------------
+
+type Segment = string | number
+
+/** `$.a.b[0]["c d"]` → `["a", "b", 0, "c d"]`; `undefined` when the path is not of that form. */
+const parsePath = (path: string): Array<Segment> | undefined => {
+  const segments: Array<Segment> = []
+  const re = /\.([A-Za-z_$][\w$-]*)|\[(\d+)\]|\[(?:'([^']*)'|"([^"]*)")\]/y
+  if (!path.startsWith("$")) return undefined
+  re.lastIndex = 1
+  while (re.lastIndex < path.length) {
+    const match = re.exec(path)
+    if (match === null) return undefined
+    segments.push(match[2] !== undefined ? Number(match[2]) : match[1] ?? match[3] ?? match[4]!)
+  }
+  return segments.length === 0 ? undefined : segments
+}
+
+const hasOwn = (object: object, key: Segment) => Object.prototype.hasOwnProperty.call(object, key)
+
+// Own data properties only, so a `__proto__` key in a path can never reach a prototype.
+const define = (object: object, key: Segment, value: unknown) =>
+  Object.defineProperty(object, key, { value, enumerable: true, configurable: true, writable: true })
+
+const getPath = (root: Json, path: ReadonlyArray<Segment>): unknown => {
+  let current: unknown = root
+  for (const segment of path) {
+    if (typeof current !== "object" || current === null || !hasOwn(current, segment)) return undefined
+    current = (current as Record<Segment, unknown>)[segment]
+  }
+  return current
+}
+
+const setPath = (root: Json, path: ReadonlyArray<Segment>, value: unknown) => {
+  let current: Record<Segment, unknown> = root
+  for (let i = 0; i < path.length - 1; i++) {
+    const segment = path[i]!
+    const next = current[segment]
+    if (!hasOwn(current, segment) || typeof next !== "object" || next === null) {
+      define(current, segment, typeof path[i + 1] === "number" ? [] : {})
+    }
+    current = current[segment] as Record<Segment, unknown>
+  }
+  define(current, path[path.length - 1]!, value)
+}
+
+/**
+ * A function call whose arguments stream as `partialArgs` (`{jsonPath, stringValue | numberValue | boolValue |
+ * nullValue, willContinue}`; a string with `willContinue` goes on in the next chunk). The arguments are
+ * rebuilt as an object; the deltas are the stable prefix of its JSON text (all of it but the closing quote of a
+ * string still open and the brackets that close the path just written), so they concatenate to
+ * `rawArguments`. A path written out of order would break the prefix: deltas then stop until the end.
+ */
+class PartialCall {
+  readonly args: Json = {}
+  private emitted = ""
+  private consistent = true
+  /** How many closing characters end the JSON text after the last value written: the root `}` at first. */
+  private closers = 1
+
+  constructor(readonly id: string, readonly name: string) {}
+
+  /** Applies one chunk's `partialArgs`; returns the arguments delta, or an error message. */
+  apply(partialArgs: ReadonlyArray<unknown>): string | { readonly error: string } {
+    for (const arg of partialArgs) {
+      if (!isObject(arg) || typeof arg.jsonPath !== "string") return { error: "a partialArgs entry has no jsonPath" }
+      const path = parsePath(arg.jsonPath)
+      if (path === undefined) return { error: `unsupported partialArgs jsonPath "${arg.jsonPath}"` }
+      const existing = getPath(this.args, path)
+      const value = typeof arg.stringValue === "string"
+        ? (typeof existing === "string" ? existing + arg.stringValue : arg.stringValue)
+        : typeof arg.numberValue === "number" || typeof arg.boolValue === "boolean"
+        ? arg.numberValue ?? arg.boolValue
+        : "nullValue" in arg
+        ? null
+        : undefined
+      if (value === undefined) return { error: `partialArgs entry for "${arg.jsonPath}" has no value` }
+      setPath(this.args, path, value)
+      this.closers = path.length + (typeof arg.stringValue === "string" && arg.willContinue === true ? 1 : 0)
+    }
+    const text = JSON.stringify(this.args)
+    const stable = text.slice(0, text.length - this.closers)
+    if (!this.consistent || !/^"?[}\]]*$/.test(text.slice(stable.length)) || !stable.startsWith(this.emitted)) {
+      this.consistent = false
+      return ""
+    }
+    const delta = stable.slice(this.emitted.length)
+    this.emitted = stable
+    return delta
+  }
+
+  /** The whole arguments text, and what of it no delta has carried yet. */
+  finish(): { readonly raw: string; readonly rest: string } {
+    const raw = JSON.stringify(this.args)
+    return { raw, rest: this.consistent && raw.startsWith(this.emitted) ? raw.slice(this.emitted.length) : "" }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// chunks → parts
+// ---------------------------------------------------------------------------------------------------------------
+
+const bodyOf = (json: unknown, context: Errors.ErrorContext) =>
+  LlmError.truncateBody(Errors.scrub(JSON.stringify(json), context.secrets))
+
+const requestFields = (requestId: string | undefined, status: number | undefined) => ({
+  ...(status === undefined ? {} : { status }),
+  ...(requestId === undefined ? {} : { requestId })
+})
+
+/** The error of an `{"error": {...}}` object inside a 200 stream: tagged by its status name, else its code. */
+export const errorObject = (
+  context: Errors.ErrorContext,
+  json: Json,
+  requestId: string | undefined
+): LlmError.LlmError => {
+  const error = isObject(json.error) ? json.error : {}
+  const code = typeof error.code === "number" ? error.code : undefined
+  const details = Gemini.classifyError(code, json)
+  return Errors.make(details.tag ?? (code === undefined ? "ServerError" : Errors.tagForStatus(code)), {
+    ...Errors.baseFields(context),
+    ...requestFields(requestId, code),
+    ...(details.retryAfter === undefined ? {} : { retryAfter: details.retryAfter }),
+    body: bodyOf(json, context),
+    message: Errors.scrub(
+      `${context.provider}: error in stream: ${Errors.truncate(details.message ?? "unknown error", 1024)}`,
+      context.secrets
+    )
+  })
+}
+
+/** What decodes a sequence of `GenerateContentResponse` chunks into parts. */
+export interface ResponseDecoder {
+  readonly chunk: (json: Json, out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined
+  /** Closes open tool calls and appends the `finish` part; without a finish reason, a stream is cut short. */
+  readonly end: (out: Array<StreamPart.StreamPart>, requireFinish: boolean) => LlmError.LlmError | undefined
+}
+
+/** The state machine shared by streamed and whole responses; `status` is the HTTP status, when known. */
+export const makeResponseDecoder = (
+  context: Errors.ErrorContext,
+  requestId: string | undefined,
+  status?: number
+): ResponseDecoder => {
+  let metadataSent = false
+  let idSent = false
+  let finish: string | undefined
+  let calls = 0
+  let hasToolCalls = false
+  let open: PartialCall | undefined
+  const citations: Array<unknown> = []
+
+  const closeOpen = (out: Array<StreamPart.StreamPart>) => {
+    if (open === undefined) return
+    const { raw, rest } = open.finish()
+    if (rest !== "") out.push({ type: "tool-call-delta", id: open.id, argumentsDelta: rest })
+    out.push({
+      type: "tool-call-end",
+      id: open.id,
+      name: open.name,
+      arguments: StreamPart.parseArguments(raw),
+      rawArguments: raw
+    })
+    open = undefined
+  }
+
+  const functionCall = (call: Json, out: Array<StreamPart.StreamPart>): LlmError.LlmError | undefined => {
+    const partialArgs = Array.isArray(call.partialArgs) ? call.partialArgs : undefined
+    if (nonEmpty(call.name)) {
+      closeOpen(out)
+      hasToolCalls = true
+      const id = nonEmpty(call.id) ? call.id : `call_${calls}`
+      calls++
+      out.push({ type: "tool-call-start", id, name: call.name })
+      if (call.willContinue === true) {
+        open = new PartialCall(id, call.name)
+        if (isObject(call.args)) Object.assign(open.args, call.args)
+      } else {
+        const raw = JSON.stringify(isObject(call.args) ? call.args : {})
+        out.push({ type: "tool-call-delta", id, argumentsDelta: raw })
+        out.push({
+          type: "tool-call-end",
+          id,
+          name: call.name,
+          arguments: StreamPart.parseArguments(raw),
+          rawArguments: raw
+        })
+        return undefined
+      }
+    } else if (open === undefined) {
+      // `functionCall: {}` closes a streamed call; anything more without a call to continue is broken.
+      return partialArgs === undefined && call.args === undefined
+        ? undefined
+        : Errors.malformed(context, "function call arguments without a function call", JSON.stringify(call), {
+          requestId
+        })
+    }
+    if (partialArgs !== undefined && open !== undefined) {
+      const delta = open.apply(partialArgs)
+      if (typeof delta !== "string") return Errors.malformed(context, delta.error, JSON.stringify(call), { requestId })
+      if (delta !== "") out.push({ type: "tool-call-delta", id: open.id, argumentsDelta: delta })
+    }
+    if (call.willContinue !== true) closeOpen(out)
+    return undefined
+  }
+
+  const parts = (parts: ReadonlyArray<unknown>, out: Array<StreamPart.StreamPart>): LlmError.LlmError | undefined => {
+    for (const part of parts) {
+      if (!isObject(part)) continue
+      const signature = nonEmpty(part.thoughtSignature) ? part.thoughtSignature : undefined
+      if (part.thought === true) {
+        const text = typeof part.text === "string" ? part.text : ""
+        if (text !== "" || signature !== undefined) {
+          out.push({ type: "reasoning-delta", text, ...(signature === undefined ? {} : { signature }) })
+        }
+        continue
+      }
+      // A signature on a call or text part travels in a signature-only reasoning part just before it.
+      if (signature !== undefined) out.push({ type: "reasoning-delta", text: "", signature })
+      if (isObject(part.functionCall)) {
+        const error = functionCall(part.functionCall, out)
+        if (error !== undefined) return error
+      } else if (nonEmpty(part.text)) {
+        out.push({ type: "text-delta", text: part.text })
+      }
+      // Other parts (inline images, code execution) have no unified form and are skipped.
+    }
+    return undefined
+  }
+
+  const chunk = (json: Json, out: Array<StreamPart.StreamPart>): LlmError.LlmError | undefined => {
+    if (json.error !== undefined && json.error !== null) return errorObject(context, json, requestId)
+    const metadata: Json = {}
+    if (!metadataSent && requestId !== undefined) metadata.requestId = requestId
+    const feedback = isObject(json.promptFeedback) ? json.promptFeedback : undefined
+    if (feedback !== undefined) metadata.promptFeedback = feedback
+    const candidates = Array.isArray(json.candidates) ? json.candidates : []
+    if (nonEmpty(feedback?.blockReason) && candidates.length === 0) {
+      const detail = nonEmpty(feedback.blockReasonMessage) ? `: ${feedback.blockReasonMessage}` : ""
+      return new LlmError.ContentFiltered({
+        ...Errors.baseFields(context),
+        ...requestFields(requestId, status),
+        body: bodyOf(json, context),
+        message: Errors.scrub(
+          `${context.provider}: the prompt was blocked (${feedback.blockReason})${detail}`,
+          context.secrets
+        )
+      })
+    }
+    // Only the first candidate is decoded (candidateCount > 1 is not part of the unified model).
+    const candidate = candidates.find((c): c is Json => isObject(c) && (c.index ?? 0) === 0)
+    if (candidate !== undefined) {
+      if (candidate.safetyRatings !== undefined) metadata.safetyRatings = candidate.safetyRatings
+      const cited = isObject(candidate.citationMetadata) ? candidate.citationMetadata.citationSources : undefined
+      if (Array.isArray(cited) && cited.length > 0) {
+        for (const source of cited) citations.push(source)
+        metadata.citationMetadata = { citationSources: [...citations] }
+      }
+      if (candidate.groundingMetadata !== undefined) metadata.groundingMetadata = candidate.groundingMetadata
+    }
+    const id = nonEmpty(json.responseId) ? json.responseId : undefined
+    if (!metadataSent || (!idSent && id !== undefined) || Object.keys(metadata).length > 0) {
+      out.push({
+        type: "response-metadata",
+        ...(metadataSent ? {} : { provider: context.provider }),
+        ...(id === undefined || idSent ? {} : { id }),
+        ...(metadataSent ? {} : { model: nonEmpty(json.modelVersion) ? json.modelVersion : context.model }),
+        ...(Object.keys(metadata).length === 0 ? {} : { providerMetadata: metadata })
+      })
+      metadataSent = true
+      idSent = idSent || id !== undefined
+    }
+    if (candidate !== undefined) {
+      const content = isObject(candidate.content) ? candidate.content : {}
+      const error = parts(Array.isArray(content.parts) ? content.parts : [], out)
+      if (error !== undefined) return error
+      if (nonEmpty(candidate.finishReason)) finish = candidate.finishReason
+    }
+    const totals = Gemini.usage(json.usageMetadata)
+    if (totals !== undefined) out.push({ type: "usage", usage: totals })
+    return undefined
+  }
+
+  const end = (out: Array<StreamPart.StreamPart>, requireFinish: boolean): LlmError.LlmError | undefined => {
+    if (finish === undefined && requireFinish) {
+      return new LlmError.NetworkError({
+        ...Errors.baseFields(context),
+        ...requestFields(requestId, undefined),
+        message: `${context.provider}: the stream ended before a finish reason`
+      })
+    }
+    closeOpen(out)
+    out.push({
+      type: "finish",
+      finishReason: Gemini.finishReason(finish, hasToolCalls),
+      ...(finish === undefined ? {} : { rawFinishReason: finish })
+    })
+    return undefined
+  }
+
+  return { chunk, end }
+}
+
+/**
+ * Decodes a non-streaming `generateContent` body. A candidate blocked with `content: {}` is a response
+ * without content and finish `content-filter`, not an error; a blocked prompt (no candidates) is
+ * `ContentFiltered`; no candidates otherwise is `EmptyResponse`.
+ */
+export const decodeResponse = (
+  json: unknown,
+  raw: { readonly text: string; readonly status: number; readonly requestId: string | undefined },
+  context: Errors.ErrorContext
+): Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError> => {
+  const problem = Gemini.checkResponse(json)
+  if (problem !== undefined || !isObject(json)) {
+    return Effect.fail(Errors.malformed(context, problem ?? "not an object", raw.text, raw))
+  }
+  const decoder = makeResponseDecoder(context, raw.requestId, raw.status)
+  const out: Array<StreamPart.StreamPart> = []
+  const error = decoder.chunk(json, out)
+  if (error !== undefined) return Effect.fail(error)
+  if (!Array.isArray(json.candidates) || json.candidates.length === 0) {
+    return Effect.fail(
+      new LlmError.EmptyResponse({
+        ...Errors.baseFields(context),
+        ...requestFields(raw.requestId, raw.status),
+        body: LlmError.truncateBody(Errors.scrub(raw.text, context.secrets)),
+        message: `${context.provider}: the response has no candidates`
+      })
+    )
+  }
+  decoder.end(out, false)
+  const accumulator = new StreamPart.Accumulator(context.provider, context.model)
+  for (const part of out) accumulator.add(part)
+  return Effect.succeed(accumulator.done())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// frames → parts
+// ---------------------------------------------------------------------------------------------------------------
+
+/** How much of a raw (non-SSE) JSON object is buffered before giving up on it. */
+const maxStray = 64 * 1024
+
+/**
+ * A decoder of SSE (or JSON-array) frames. Stray lines (Gemini's raw JSON error object written into an SSE
+ * body) are reassembled until they parse.
+ */
+export const makeDecoder = (
+  context: Errors.ErrorContext,
+  requestId: string | undefined
+): Streaming.Decoder<Framing.Frame> => {
+  const decoder = makeResponseDecoder(context, requestId)
+  let stray: Array<string> = []
+  let strayLength = 0
+  const malformed = (reason: string, text: string) => Errors.malformed(context, reason, text, { requestId })
+  const decodeJson = (text: string, out: Array<StreamPart.StreamPart>) => {
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch (cause) {
+      return malformed(`stream event is not JSON (${(cause as Error).message})`, text)
+    }
+    return isObject(json) ? decoder.chunk(json, out) : malformed("stream event is not an object", text)
+  }
+  return {
+    frame: (frame, out) => {
+      if (frame._tag === "Stray") {
+        stray.push(frame.line)
+        strayLength += frame.line.length + 1
+        const text = stray.join("\n")
+        if (strayLength > maxStray) return malformed("a raw line in the stream is not a JSON object", text)
+        // Only a line that closes an object can complete one: parse attempts stay rare.
+        if (!frame.line.trimEnd().endsWith("}")) return undefined
+        try {
+          JSON.parse(text)
+        } catch {
+          return undefined
+        }
+        stray = []
+        strayLength = 0
+        return decodeJson(text, out)
+      }
+      if (stray.length > 0) return malformed("a raw line in the stream is not a JSON object", stray.join("\n"))
+      const data = frame.data.trim()
+      return data === "" || data === "[DONE]" ? undefined : decodeJson(frame.data, out)
+    },
+    end: (out) =>
+      stray.length > 0
+        ? malformed("the stream ended inside a raw JSON object", stray.join("\n"))
+        : decoder.end(out, true)
+  }
+}
+
+/**
+ * Frames a `streamGenerateContent` body sent without `alt=sse`: one JSON array (`[{...}\n,\r\n{...}\n]`)
+ * whose elements arrive incrementally. Each top-level object becomes an `Event` frame as soon as it is
+ * complete; anything else outside the objects (other than `[`, `,`, `]` and whitespace) becomes a `Stray`
+ * frame, as does an object the body ends inside.
+ */
+export const jsonArray = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Framing.Frame, E, R> =>
+  Stream.suspend(() => {
+    const decoder = new TextDecoder("utf-8")
+    let depth = 0
+    let inString = false
+    let escaped = false
+    let element = ""
+    let junk = ""
+    const flushJunk = (out: Array<Framing.Frame>) => {
+      if (junk.trim() !== "") out.push({ _tag: "Stray", line: junk.trim() })
+      junk = ""
+    }
+    const scan = (text: string): Array<Framing.Frame> => {
+      const out: Array<Framing.Frame> = []
+      let start = 0
+      for (let i = 0; i < text.length; i++) {
+        const c = text[i]!
+        if (depth === 0) {
+          if (c === "{") {
+            flushJunk(out)
+            depth = 1
+            start = i
+          } else if (c !== "[" && c !== "," && c !== "]" && c.trim() !== "") {
+            junk += c
+          }
+          continue
+        }
+        if (inString) {
+          if (escaped) escaped = false
+          else if (c === "\\") escaped = true
+          else if (c === "\"") inString = false
+        } else if (c === "\"") {
+          inString = true
+        } else if (c === "{" || c === "[") {
+          depth++
+        } else if ((c === "}" || c === "]") && --depth === 0) {
+          out.push({ _tag: "Event", event: undefined, data: element + text.slice(start, i + 1) })
+          element = ""
+        }
+      }
+      if (depth > 0) element += text.slice(start)
+      return out
+    }
+    return bytes.pipe(
+      Stream.mapConcat((chunk) => scan(decoder.decode(chunk, { stream: true }))),
+      Stream.concat(Stream.suspend(() => {
+        const out = scan(decoder.decode())
+        if (depth > 0) out.push({ _tag: "Stray", line: element })
+        flushJunk(out)
+        return Stream.fromIterable(out)
+      }))
+    )
+  })
+
+const isBlank = (byte: number) => byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d
+
+/** The first significant byte of a body, skipping whitespace and a UTF-8 byte order mark. */
+const firstByte = (chunks: ReadonlyArray<Uint8Array>): number | undefined => {
+  let skipBom = 0
+  for (const chunk of chunks) {
+    for (const byte of chunk) {
+      if (skipBom < 3 && byte === [0xef, 0xbb, 0xbf][skipBom]) {
+        skipBom++
+        continue
+      }
+      skipBom = 3
+      if (!isBlank(byte)) return byte
+    }
+  }
+  return undefined
+}
+
+/**
+ * Frames a streamed body as SSE, or as a JSON array (a `streamGenerateContent` call without `alt=sse`, e.g.
+ * through a proxy that drops the query), chosen by the response's content type; without one, by the first
+ * significant byte, as an SSE body never starts with `[`.
+ */
+export const frames = <E, R>(
+  bytes: Stream.Stream<Uint8Array, E, R>,
+  contentType?: string | undefined
+): Stream.Stream<Framing.Frame, E, R> => {
+  if (contentType?.includes("text/event-stream")) return Framing.sse(bytes)
+  if (contentType?.includes("json")) return jsonArray(bytes)
+  return sniffed(bytes)
+}
+
+const sniffed = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Framing.Frame, E, R> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const pull = yield* Stream.toPull(bytes)
+    const head: Array<Uint8Array> = []
+    let first: number | undefined
+    let ended = false
+    while (first === undefined && !ended) {
+      const next = yield* Effect.either(pull)
+      if (next._tag === "Left") {
+        // A failure before any significant byte: nothing was framed yet, so it is the stream's failure.
+        if (Option.isSome(next.left)) return Stream.fail(next.left.value)
+        ended = true
+      } else {
+        for (const bytes of next.right) head.push(bytes)
+        first = firstByte(head)
+      }
+    }
+    const rest = ended ? Stream.empty : Stream.repeatEffectChunkOption(pull)
+    const body = Stream.concat(Stream.fromIterable(head), rest)
+    return first === 0x5b ? jsonArray(body) : Framing.sse(body)
+  }))
