@@ -27,6 +27,11 @@ export * as ChatResponse from "./ChatResponse.js"
 /**
  * @since 0.1.0
  */
+export * as Cohere from "./providers/Cohere.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Fallback from "./Fallback.js"
 
 /**

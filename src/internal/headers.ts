@@ -47,7 +47,14 @@ export const shouldRetryFromHeaders = (headers: HeaderRecord): boolean | undefin
   return value === "true" ? true : value === "false" ? false : undefined
 }
 
-const requestIdHeaders = ["x-request-id", "request-id", "apim-request-id", "x-goog-request-id", "cf-ray"]
+const requestIdHeaders = [
+  "x-request-id",
+  "request-id",
+  "apim-request-id",
+  "x-goog-request-id",
+  "x-debug-trace-id",
+  "cf-ray"
+]
 
 /** The provider's request id, from the first header that carries one. */
 export const requestIdFromHeaders = (headers: HeaderRecord): string | undefined => {

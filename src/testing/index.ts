@@ -12,6 +12,11 @@ export * as AnthropicMock from "./AnthropicMock.js"
 /**
  * @since 0.1.0
  */
+export * as CohereMock from "./CohereMock.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as GeminiMock from "./GeminiMock.js"
 
 /**

@@ -1,0 +1,178 @@
+/**
+ * Cohere Chat v2 (`POST /v2/chat`) as a `LanguageModel` Layer.
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as ChatRequest from "../ChatRequest.js"
+import * as CohereWire from "../internal/cohere.js"
+import * as CohereStream from "../internal/cohereStream.js"
+import * as Framing from "../internal/framing.js"
+import * as Service from "../internal/service.js"
+import * as Streaming from "../internal/streaming.js"
+import * as LanguageModel from "../LanguageModel.js"
+import * as LlmError from "../LlmError.js"
+import type * as Retry from "../Retry.js"
+import type * as Timeout from "../Timeout.js"
+
+/**
+ * The official Cohere endpoint (the layer appends `/v2/chat`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseUrl = "https://api.cohere.com"
+
+/**
+ * The provider name in errors, metrics and spans, and the key of `providerOptions` merged into the body.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const providerName = "cohere"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Sent as `authorization: Bearer <key>`. */
+  readonly apiKey: Redacted.Redacted
+  /** Default {@link defaultBaseUrl}; the layer appends `/v2/chat`. */
+  readonly baseUrl?: string | undefined
+  /** The model used when a request names none, e.g. `"command-a-03-2025"`. */
+  readonly model?: string | undefined
+  /** Extra headers on every request (never put secrets here: use `apiKey`). */
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  /** The retry policy (default `Retry.defaults`); `false` turns retries off. */
+  readonly retry?: Retry.Policy | false | undefined
+  readonly timeout?: Timeout.Options | undefined
+  /**
+   * Overrides the capabilities announced. All are on by default; images need a vision model (e.g.
+   * `command-a-vision-07-2025`), so set `{ vision: false }` for a text-only default model to fail fast.
+   */
+  readonly capabilities?: Partial<LanguageModel.Capabilities> | undefined
+  /** Sent as `X-Client-Name`, Cohere's name for the calling project. */
+  readonly clientName?: string | undefined
+}
+
+/**
+ * The options of {@link layerConfig}: those of {@link layer}, `apiKey` optional (read from the environment).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConfigOptions = Omit<Options, "apiKey"> & { readonly apiKey?: Redacted.Redacted | undefined }
+
+const trimSlash = (url: string) => url.replace(/\/+$/, "")
+
+const make = (client: HttpClient.HttpClient, options: Options): LanguageModel.Service => {
+  const provider = providerName
+  const url = `${trimSlash(options.baseUrl ?? defaultBaseUrl)}/v2/chat`
+  const key = Redacted.value(options.apiKey)
+  const headers: Record<string, string> = {
+    ...options.headers,
+    ...(options.clientName === undefined ? {} : { "x-client-name": options.clientName }),
+    authorization: `Bearer ${key}`
+  }
+  const capabilities = { tools: true, vision: true, jsonSchema: true, streamingUsage: true, ...options.capabilities }
+
+  return Service.make(client, {
+    provider,
+    defaultModel: options.model,
+    capabilities,
+    secrets: [key],
+    classifyError: CohereWire.classifyError,
+    chatRequest: (request: ChatRequest.ChatRequest, model, { stream }) => {
+      const body = CohereWire.encodeRequest(request, { model, stream })
+      return Either.isLeft(body)
+        ? Effect.fail(new LlmError.InvalidRequest({ provider, model, message: `${provider}: ${body.left}` }))
+        : Effect.succeed(
+          HttpClientRequest.post(url).pipe(
+            HttpClientRequest.setHeaders(headers),
+            HttpClientRequest.bodyText(JSON.stringify(body.right), "application/json")
+          )
+        )
+    },
+    decodeChat: (json, raw, context) => CohereWire.decodeResponse(json, raw, context, raw),
+    streamParts: (body, context, requestId, call) =>
+      Streaming.decode(Framing.sse(body), () =>
+        CohereStream.makeDecoder(context, {
+          requestId,
+          providerMetadata: CohereWire.headerMetadata(requestId, call.headers)
+        }))
+  }, options)
+}
+
+/**
+ * A `LanguageModel` for the Cohere v2 Chat API. Needs an `HttpClient` (e.g. `NodeHttpClient.layerUndici` or
+ * `FetchHttpClient.layer`). Retries are on by default (`Retry.defaults`). Cohere-only fields (`thinking`,
+ * `documents`, `citation_options`, `safety_mode`, ...) go in `providerOptions.cohere`.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { Cohere, LanguageModel } from "liter-llm"
+ *
+ * const CohereLive = Cohere.layer({ apiKey: Redacted.make("..."), model: "command-a-03-2025" })
+ *
+ * const answer = LanguageModel.generate({
+ *   model: "command-a-reasoning-08-2025",
+ *   messages: [{ role: "user", content: "Why is the sky blue?" }],
+ *   providerOptions: { cohere: { thinking: { type: "enabled", token_budget: 2048 } } }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
+  Layer.effect(LanguageModel.LanguageModel, Effect.map(HttpClient.HttpClient, (client) => make(client, options)))
+
+const definedOnly = <A extends object>(options: A): Partial<A> =>
+  Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<A>
+
+/**
+ * {@link layer} configured from the environment: `COHERE_API_KEY` (required; `CO_API_KEY`, the official SDKs'
+ * name, is read when it is absent), `COHERE_BASE_URL`, `COHERE_MODEL`; `options` set the rest and win over the
+ * environment.
+ *
+ * @example
+ * ```ts
+ * import { Cohere } from "liter-llm"
+ *
+ * const FromEnv = Cohere.layerConfig({ clientName: "search-service" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: ConfigOptions = {}
+): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.unwrapEffect(
+    Effect.map(
+      Config.all({
+        apiKey: options.apiKey === undefined
+          ? Config.redacted("COHERE_API_KEY").pipe(Config.orElse(() => Config.redacted("CO_API_KEY")))
+          : Config.succeed(options.apiKey),
+        baseUrl: Config.option(Config.nonEmptyString("COHERE_BASE_URL")),
+        model: Config.option(Config.nonEmptyString("COHERE_MODEL"))
+      }),
+      (env) =>
+        layer({
+          baseUrl: Option.getOrUndefined(env.baseUrl),
+          model: Option.getOrUndefined(env.model),
+          ...definedOnly(options),
+          apiKey: env.apiKey
+        })
+    )
+  )
