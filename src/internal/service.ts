@@ -1,6 +1,7 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
 import type * as ChatRequest from "../ChatRequest.js"
 import type * as ChatResponse from "../ChatResponse.js"
@@ -183,3 +184,30 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
     stream
   })
 }
+
+/** A base URL without trailing slashes. */
+export const trimSlash = (url: string): string => url.replace(/\/+$/, "")
+
+/** The options that are set, so spreading them does not erase values read from the environment. */
+export const definedOnly = <A extends object>(options: A): Partial<A> =>
+  Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<A>
+
+/**
+ * The POST of an encoded body, or `InvalidRequest` when the encoder refused the request (a feature the
+ * provider cannot express), before any network call.
+ */
+export const postJson = (
+  provider: string,
+  model: string,
+  url: string,
+  headers: Readonly<Record<string, string>>,
+  body: Either.Either<unknown, string>
+): Effect.Effect<HttpClientRequest.HttpClientRequest, LlmError.InvalidRequest> =>
+  Either.isLeft(body)
+    ? Effect.fail(new LlmError.InvalidRequest({ provider, model, message: `${provider}: ${body.left}` }))
+    : Effect.succeed(
+      HttpClientRequest.post(url).pipe(
+        HttpClientRequest.setHeaders(headers),
+        HttpClientRequest.bodyText(JSON.stringify(body.right), "application/json")
+      )
+    )

@@ -4,11 +4,9 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -19,7 +17,6 @@ import * as Framing from "../internal/framing.js"
 import * as Service from "../internal/service.js"
 import * as Streaming from "../internal/streaming.js"
 import * as LanguageModel from "../LanguageModel.js"
-import * as LlmError from "../LlmError.js"
 import type * as Retry from "../Retry.js"
 import type * as Timeout from "../Timeout.js"
 
@@ -72,11 +69,9 @@ export interface Options {
  */
 export type ConfigOptions = Omit<Options, "apiKey"> & { readonly apiKey?: Redacted.Redacted | undefined }
 
-const trimSlash = (url: string) => url.replace(/\/+$/, "")
-
 const make = (client: HttpClient.HttpClient, options: Options): LanguageModel.Service => {
   const provider = providerName
-  const url = `${trimSlash(options.baseUrl ?? defaultBaseUrl)}/v2/chat`
+  const url = `${Service.trimSlash(options.baseUrl ?? defaultBaseUrl)}/v2/chat`
   const key = Redacted.value(options.apiKey)
   const headers: Record<string, string> = {
     ...options.headers,
@@ -91,17 +86,8 @@ const make = (client: HttpClient.HttpClient, options: Options): LanguageModel.Se
     capabilities,
     secrets: [key],
     classifyError: CohereWire.classifyError,
-    chatRequest: (request: ChatRequest.ChatRequest, model, { stream }) => {
-      const body = CohereWire.encodeRequest(request, { model, stream })
-      return Either.isLeft(body)
-        ? Effect.fail(new LlmError.InvalidRequest({ provider, model, message: `${provider}: ${body.left}` }))
-        : Effect.succeed(
-          HttpClientRequest.post(url).pipe(
-            HttpClientRequest.setHeaders(headers),
-            HttpClientRequest.bodyText(JSON.stringify(body.right), "application/json")
-          )
-        )
-    },
+    chatRequest: (request: ChatRequest.ChatRequest, model, { stream }) =>
+      Service.postJson(provider, model, url, headers, CohereWire.encodeRequest(request, { model, stream })),
     decodeChat: (json, raw, context) => CohereWire.decodeResponse(json, raw, context, raw),
     streamParts: (body, context, requestId, call) =>
       Streaming.decode(Framing.sse(body), () =>
@@ -137,9 +123,6 @@ const make = (client: HttpClient.HttpClient, options: Options): LanguageModel.Se
 export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
   Layer.effect(LanguageModel.LanguageModel, Effect.map(HttpClient.HttpClient, (client) => make(client, options)))
 
-const definedOnly = <A extends object>(options: A): Partial<A> =>
-  Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<A>
-
 /**
  * {@link layer} configured from the environment: `COHERE_API_KEY` (required; `CO_API_KEY`, the official SDKs'
  * name, is read when it is absent), `COHERE_BASE_URL`, `COHERE_MODEL`; `options` set the rest and win over the
@@ -171,7 +154,7 @@ export const layerConfig = (
         layer({
           baseUrl: Option.getOrUndefined(env.baseUrl),
           model: Option.getOrUndefined(env.model),
-          ...definedOnly(options),
+          ...Service.definedOnly(options),
           apiKey: env.apiKey
         })
     )

@@ -8,7 +8,6 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -22,7 +21,6 @@ import * as GeminiStream from "../internal/geminiStream.js"
 import * as Service from "../internal/service.js"
 import * as Streaming from "../internal/streaming.js"
 import * as LanguageModel from "../LanguageModel.js"
-import * as LlmError from "../LlmError.js"
 import type * as Retry from "../Retry.js"
 import type * as Timeout from "../Timeout.js"
 
@@ -73,8 +71,6 @@ export interface Options {
   readonly capabilities?: Partial<LanguageModel.Capabilities> | undefined
 }
 
-const trimSlash = (url: string) => url.replace(/\/+$/, "")
-
 /**
  * A `LanguageModel` for Gemini. Needs an `HttpClient` (e.g. `NodeHttpClient.layerUndici` or
  * `FetchHttpClient.layer`). Retries are on by default (`Retry.defaults`), honouring the `RetryInfo.retryDelay`
@@ -103,26 +99,18 @@ const trimSlash = (url: string) => url.replace(/\/+$/, "")
 export const layer = (
   options: Options = {}
 ): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> => {
-  const base = `${trimSlash(options.baseUrl ?? defaultBaseUrl)}/${options.apiVersion ?? defaultApiVersion}`
+  const base = `${Service.trimSlash(options.baseUrl ?? defaultBaseUrl)}/${options.apiVersion ?? defaultApiVersion}`
   const headers: Record<string, string> = { ...options.headers }
   if (options.apiKey !== undefined) headers["x-goog-api-key"] = Redacted.value(options.apiKey)
   const secrets = options.apiKey === undefined ? [] : [Redacted.value(options.apiKey)]
   const chatRequest = (request: ChatRequest.ChatRequest, model: string, { stream }: { readonly stream: boolean }) =>
-    Either.match(GeminiWire.encodeRequest(request, { model, optionKey: providerName }), {
-      onLeft: (message) =>
-        Effect.fail(
-          new LlmError.InvalidRequest({ provider: providerName, model, message: `${providerName}: ${message}` })
-        ),
-      onRight: (body) =>
-        Effect.succeed(
-          HttpClientRequest.post(
-            `${base}/${GeminiWire.modelPath(model)}:${stream ? "streamGenerateContent?alt=sse" : "generateContent"}`
-          ).pipe(
-            HttpClientRequest.setHeaders(headers),
-            HttpClientRequest.bodyText(JSON.stringify(body), "application/json")
-          )
-        )
-    })
+    Service.postJson(
+      providerName,
+      model,
+      `${base}/${GeminiWire.modelPath(model)}:${stream ? "streamGenerateContent?alt=sse" : "generateContent"}`,
+      headers,
+      GeminiWire.encodeRequest(request, { model, optionKey: providerName })
+    )
   return Layer.effect(
     LanguageModel.LanguageModel,
     Effect.map(HttpClient.HttpClient, (client) =>
@@ -142,9 +130,6 @@ export const layer = (
       }, options))
   )
 }
-
-const definedOnly = <A extends object>(options: A): Partial<A> =>
-  Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<A>
 
 /**
  * The API key from the environment: `GEMINI_API_KEY`, else `GOOGLE_API_KEY` (the names Google's SDKs read);
@@ -209,7 +194,7 @@ export const layerConfig = (
           apiKey: env.apiKey,
           baseUrl: Option.getOrUndefined(env.baseUrl),
           model: Option.getOrUndefined(env.model),
-          ...definedOnly(options)
+          ...Service.definedOnly(options)
         })
     )
   )

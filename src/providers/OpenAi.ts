@@ -5,10 +5,10 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -19,7 +19,6 @@ import * as OpenAiStream from "../internal/openaiStream.js"
 import * as Service from "../internal/service.js"
 import * as Streaming from "../internal/streaming.js"
 import * as LanguageModel from "../LanguageModel.js"
-import * as LlmError from "../LlmError.js"
 import type * as Retry from "../Retry.js"
 import type * as Timeout from "../Timeout.js"
 
@@ -97,8 +96,6 @@ export interface AzureOptions extends CommonOptions {
  */
 export const defaultAzureApiVersion = "2024-10-21"
 
-const trimSlash = (url: string) => url.replace(/\/+$/, "")
-
 interface Endpoint {
   readonly provider: string
   readonly url: string
@@ -107,7 +104,6 @@ interface Endpoint {
   readonly optionKeys: ReadonlyArray<string>
   readonly maxTokensField: OpenAiWire.MaxTokensField
   readonly topK: boolean
-  readonly bodyModel: (model: string) => string | undefined
 }
 
 const makeService = (endpoint: Endpoint, options: CommonOptions) =>
@@ -119,31 +115,21 @@ const makeService = (endpoint: Endpoint, options: CommonOptions) =>
       secrets: endpoint.secrets,
       classifyError: OpenAiWire.classifyError,
       chatRequest: (request: ChatRequest.ChatRequest, model: string, { stream }) =>
-        request.topK !== undefined && !endpoint.topK
-          ? Effect.fail(
-            new LlmError.InvalidRequest({
-              provider: endpoint.provider,
+        Service.postJson(
+          endpoint.provider,
+          model,
+          endpoint.url,
+          { ...options.headers, ...endpoint.headers },
+          request.topK !== undefined && !endpoint.topK
+            ? Either.left("`topK` is not supported")
+            : Either.right(OpenAiWire.encodeRequest(request, {
               model,
-              message: `${endpoint.provider} does not support \`topK\``
-            })
-          )
-          : Effect.succeed(
-            HttpClientRequest.post(endpoint.url).pipe(
-              HttpClientRequest.setHeaders({ ...options.headers, ...endpoint.headers }),
-              HttpClientRequest.bodyText(
-                JSON.stringify(
-                  OpenAiWire.encodeRequest(request, {
-                    model: endpoint.bodyModel(model) ?? model,
-                    stream,
-                    maxTokensField: endpoint.maxTokensField,
-                    topK: endpoint.topK,
-                    optionKeys: endpoint.optionKeys
-                  })
-                ),
-                "application/json"
-              )
-            )
-          ),
+              stream,
+              maxTokensField: endpoint.maxTokensField,
+              topK: endpoint.topK,
+              optionKeys: endpoint.optionKeys
+            }))
+        ),
       decodeChat: OpenAiWire.decodeResponse,
       streamParts: (body, context, requestId) =>
         Streaming.decode(Framing.sse(body), () => OpenAiStream.makeDecoder(context, requestId))
@@ -168,7 +154,7 @@ const makeService = (endpoint: Endpoint, options: CommonOptions) =>
 export const layer = (
   options: Options = {}
 ): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> => {
-  const baseUrl = trimSlash(options.baseUrl ?? defaultBaseUrl)
+  const baseUrl = Service.trimSlash(options.baseUrl ?? defaultBaseUrl)
   const provider = options.name ?? "openai"
   const headers: Record<string, string> = {}
   if (options.apiKey !== undefined) headers.authorization = `Bearer ${Redacted.value(options.apiKey)}`
@@ -185,8 +171,7 @@ export const layer = (
       // OpenAI rejects `top_k`; compatible servers (vLLM, Ollama, ...) generally accept it.
       topK: baseUrl !== defaultBaseUrl,
       maxTokensField: options.maxTokensField ??
-        (baseUrl === defaultBaseUrl ? "max_completion_tokens" : "max_tokens"),
-      bodyModel: () => undefined
+        (baseUrl === defaultBaseUrl ? "max_completion_tokens" : "max_tokens")
     }, options)
   )
 }
@@ -222,13 +207,10 @@ export const layerConfig = (
           baseUrl: Option.getOrUndefined(env.baseUrl),
           model: Option.getOrUndefined(env.model),
           organization: Option.getOrUndefined(env.organization),
-          ...definedOnly(options)
+          ...Service.definedOnly(options)
         })
     )
   )
-
-const definedOnly = <A extends object>(options: A): Partial<A> =>
-  Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<A>
 
 /**
  * A `LanguageModel` for Azure OpenAI, authenticated by the `api-key` header (or an Entra ID `token`).
@@ -255,7 +237,7 @@ const definedOnly = <A extends object>(options: A): Partial<A> =>
 export const layerAzure = (
   options: AzureOptions
 ): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> => {
-  const endpoint = trimSlash(options.endpoint)
+  const endpoint = Service.trimSlash(options.endpoint)
   const headers: Record<string, string> = {}
   const secrets: Array<string> = []
   if (options.apiKey !== undefined) {
@@ -283,9 +265,8 @@ export const layerAzure = (
       secrets,
       optionKeys: ["openai", "azure"],
       topK: false,
-      maxTokensField: options.maxTokensField ?? "max_tokens",
+      maxTokensField: options.maxTokensField ?? "max_tokens"
       // On the deployment path the URL names the model; keep the request's name in the body for logs.
-      bodyModel: () => undefined
     }, { ...options, model: options.model ?? deployment })
   )
 }
