@@ -1,24 +1,51 @@
 /**
- * The liter-llm demo: no network, no API key. A local mock provider answers the first call with
- * `429 retry-after: 1` and the second with an answer; the OpenAI layer's default retry policy waits the
- * second the provider asked for and tries again. The demo prints each attempt, each wait, and the answer.
+ * The liter-llm demo: no network, no API key, two scenes against local mock providers.
+ *
+ * 1. Retry-After: the mock answers the first call with `429 retry-after: 1` and the second with an answer; the
+ *    OpenAI layer's default retry policy waits the second the provider asked for and tries again. The demo
+ *    prints each attempt, each wait, and the answer.
+ * 2. A fallback chain: a failing OpenAI-style provider behind a circuit breaker, then a healthy Anthropic-style
+ *    one. The demo prints every provider call, retry, fallback and breaker transition as it happens, a stream
+ *    cut after its first words (which is never handed to the fallback), the attempt trail of a call that no
+ *    step could answer, and the usage summary per provider.
  *
  *   npm run demo
  */
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Logger, LogLevel, Redacted } from "effect"
-import { ChatResponse, LanguageModel, OpenAi } from "../src/index.js"
-import { MockProvider, OpenAiMock } from "../src/testing/index.js"
+import { Clock, Console, Effect, Layer, Logger, LogLevel, Redacted, Stream } from "effect"
+import type { LlmError } from "../src/index.js"
+import {
+  Anthropic,
+  ChatResponse,
+  CircuitBreaker,
+  Fallback,
+  LanguageModel,
+  LlmMetrics,
+  OpenAi,
+  Retry,
+  StreamPart
+} from "../src/index.js"
+import { AnthropicMock, MockProvider, OpenAiMock } from "../src/testing/index.js"
 
 // Print the library's debug line for each retry it schedules.
 const retryLogger = Logger.make(({ annotations, message }) => {
   const text = Array.isArray(message) ? message.join(" ") : String(message)
   if (!text.includes("retrying")) return
   const get = (key: string) => annotations.pipe((map) => [...map].find(([k]) => k === key)?.[1])
-  console.log(`  ↻ retry ${get("retry")} after ${get("error")}: waiting ${get("delayMs")} ms`)
+  console.log(`  ↻ retry ${get("retry")} after ${get("error")}: waiting ${Math.round(Number(get("delayMs")))} ms`)
 })
 
-const program = Effect.gen(function*() {
+const printRetries = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  self.pipe(
+    Effect.provide(Logger.replace(Logger.defaultLogger, retryLogger)),
+    Logger.withMinimumLogLevel(LogLevel.Debug)
+  )
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scene 1: Retry-After
+// ---------------------------------------------------------------------------------------------------------------
+
+const retryScene = Effect.gen(function*() {
   const server = yield* MockProvider.make({
     script: [
       OpenAiMock.error(429, "rate_limit_exceeded", {
@@ -43,8 +70,7 @@ const program = Effect.gen(function*() {
         model: "gpt-4o-mini"
       })
     ),
-    Effect.provide(Logger.replace(Logger.defaultLogger, retryLogger)),
-    Logger.withMinimumLogLevel(LogLevel.Debug)
+    printRetries
   )
 
   const requests = yield* server.requests
@@ -58,10 +84,172 @@ const program = Effect.gen(function*() {
   yield* Console.log(
     `Usage: ${response.usage?.inputTokens} input + ${response.usage?.outputTokens} output tokens, finish: ${response.finishReason}`
   )
-})
+}).pipe(Effect.scoped)
 
-program.pipe(
+// ---------------------------------------------------------------------------------------------------------------
+// Scene 2: a fallback chain
+// ---------------------------------------------------------------------------------------------------------------
+
+// The in-memory metrics of `LlmMetrics.layerMemory`, with a line printed for each event as it is recorded: one
+// per provider call (after its retries) and one per fallback.
+const PrintedMetrics = Layer.effect(
+  LlmMetrics.LlmMetrics,
+  Effect.map(LlmMetrics.LlmMetrics, (memory): LlmMetrics.Service => ({
+    ...memory,
+    recordCall: (event) =>
+      Effect.zipRight(
+        Console.log(
+          `  • ${event.provider} ${event.operation}: ${event.outcome}` +
+            (event.retries > 0 ? ` after ${event.retries} ${event.retries === 1 ? "retry" : "retries"}` : "") +
+            (event.usage === undefined ? "" : `, ${event.usage.inputTokens}+${event.usage.outputTokens} tokens`) +
+            ` (${event.durationMs} ms)`
+        ),
+        memory.recordCall(event)
+      ),
+    recordFallback: (event) =>
+      // Yield first, so that a breaker transition caused by the same failure is printed before this line.
+      Effect.yieldNow().pipe(
+        Effect.zipRight(
+          Console.log(`  ↪ step ${event.fromStep} (${event.provider}) failed with ${event.error}: moving on`)
+        ),
+        Effect.zipRight(memory.recordFallback(event))
+      )
+  }))
+).pipe(Layer.provide(LlmMetrics.layerMemory))
+
+const trail = (attempts: ReadonlyArray<LlmError.Attempt> | undefined) =>
+  (attempts ?? []).map((a) => `step ${a.step} ${a.provider}/${a.model} ${a.outcome} (${a.durationMs} ms)`).join(" → ")
+
+const ask = (n: number, question: string) =>
+  Effect.gen(function*() {
+    yield* Console.log(`\n${n}. generate: "${question}"`)
+    const response = yield* LanguageModel.generate({ messages: [{ role: "user", content: question }] })
+    yield* Console.log(`  ✓ answered by ${response.provider}/${response.model}: ${ChatResponse.text(response)}`)
+  }).pipe(
+    Effect.catchAll((error) =>
+      Console.log(`  ✗ ${error._tag}: no step could answer\n    attempts: ${trail(error.attempts)}`)
+    )
+  )
+
+const askStreaming = (n: number, question: string) =>
+  Effect.gen(function*() {
+    yield* Console.log(`\n${n}. stream: "${question}"`)
+    const response = yield* StreamPart.collect(
+      LanguageModel.stream({ messages: [{ role: "user", content: question }] })
+    )
+    yield* Console.log(`  ✓ streamed by ${response.provider}/${response.model}: ${ChatResponse.text(response)}`)
+  }).pipe(
+    Effect.catchTag("StreamInterrupted", (error) =>
+      Console.log(
+        `  ✗ StreamInterrupted (${error.causeTag}) after "${error.partial.text}"\n` +
+          `    the answer had started, so the chain did not move on; attempts: ${trail(error.attempts)}`
+      )),
+    Effect.catchAll((error) =>
+      Console.log(`  ✗ ${error._tag}: no step could answer\n    attempts: ${trail(error.attempts)}`)
+    )
+  )
+
+const fallbackScene = Effect.gen(function*() {
+  const openai = yield* MockProvider.make({
+    script: [
+      OpenAiMock.error(429, "rate_limit_exceeded", { headers: { "retry-after": "1" } }),
+      OpenAiMock.error(500),
+      OpenAiMock.error(500),
+      OpenAiMock.error(500),
+      // the role chunk and three words, then the connection drops
+      OpenAiMock.stream(
+        { deltas: ["Paris", " is", " the", " capital", " of", " France."] },
+        { chunkDelay: "50 millis", cutAfter: 4 }
+      )
+    ]
+  })
+  const anthropic = yield* MockProvider.make({
+    script: [
+      AnthropicMock.message({ text: "Paris.", usage: { input: 12, output: 2 } }),
+      AnthropicMock.message({ text: "Rome.", usage: { input: 13, output: 2 } }),
+      AnthropicMock.stream({ deltas: ["The", " Seine,", " the", " Loire", " and", " the", " Rhône."] }),
+      AnthropicMock.error(529, "overloaded_error"),
+      AnthropicMock.error(529, "overloaded_error")
+    ]
+  })
+
+  // Small retry bases keep the demo short: in production keep the defaults (0.5 s doubling to 8 s). A provider's
+  // Retry-After still wins over the backoff, so the first call waits the full second it asks for.
+  const quickRetry = Retry.policy({ times: 1, base: "50 millis" })
+  const Chain = Fallback.layer([
+    {
+      provide: CircuitBreaker.layer(
+        OpenAi.layer({ apiKey: Redacted.make("sk-demo"), baseUrl: `${openai.url}/v1`, model: "gpt-4o-mini" }),
+        // Opens when 2 calls in the window failed at a rate of 50 % or more; a short cooldown for the demo.
+        { key: "openai", minimumCalls: 2, cooldown: "1500 millis" }
+      ),
+      retry: quickRetry
+    },
+    {
+      provide: Anthropic.layer({
+        apiKey: Redacted.make("sk-ant-demo"),
+        baseUrl: anthropic.url,
+        model: "claude-sonnet-4-5"
+      }),
+      retry: quickRetry
+    }
+  ])
+
+  yield* Console.log("\n\n── A fallback chain ──")
+  yield* Console.log(
+    "step 0: OpenAI-style mock behind a circuit breaker (429 retry-after: 1, then 500s, then a stream cut mid-way)"
+  )
+  yield* Console.log("step 1: Anthropic-style mock (healthy, until it is overloaded at the end)")
+
+  // Print each state change of the breaker as it happens.
+  yield* CircuitBreaker.transitions.pipe(
+    Stream.runForEach((t) => Console.log(`  ⚡ circuit "${t.key}": ${t.from} → ${t.to}`)),
+    Effect.forkScoped
+  )
+  yield* Effect.yieldNow()
+
+  const calls = Effect.gen(function*() {
+    yield* ask(1, "Capital of France?")
+    yield* ask(2, "Capital of Italy?")
+    yield* askStreaming(3, "Name three French rivers.")
+
+    const breaker = yield* CircuitBreaker.state("openai")
+    const now = yield* Clock.currentTimeMillis
+    const wait = Math.max(0, (breaker.until ?? now) - now)
+    yield* Console.log(`\n   (the "openai" circuit is ${breaker.state}; waiting ${wait} ms for its cooldown to end)`)
+    yield* Effect.sleep(wait)
+
+    yield* askStreaming(4, "Tell me about Paris.")
+    yield* ask(5, "Capital of Spain?")
+  })
+  yield* calls.pipe(Effect.provide(Chain), printRetries)
+
+  const summary = yield* LlmMetrics.summary
+  yield* Console.log("\nUsage summary (LlmMetrics.summary):")
+  const row = (cells: ReadonlyArray<string | number>) =>
+    `  ${cells.map((cell, i) => String(cell)[i === 0 ? "padEnd" : "padStart"](i === 0 ? 10 : 9)).join(" ")}`
+  yield* Console.log(row(["provider", "requests", "failures", "tokens", "retries", "fallbacks"]))
+  for (const [provider, t] of [...Object.entries(summary.byProvider), ["total", summary.total] as const]) {
+    yield* Console.log(
+      row([provider, t.requests, t.failures, t.inputTokens + t.outputTokens, t.retries, t.fallbacks])
+    )
+  }
+  yield* Console.log(
+    `  circuit transitions: ${summary.circuitTransitions.map((t) => `${t.from} → ${t.to}`).join(", ")}`
+  )
+  yield* Console.log(
+    "  (requests are provider calls after their retries; a call refused by an open circuit is not one. Fallbacks " +
+      "count against the step that failed.)"
+  )
+}).pipe(
   Effect.scoped,
+  Effect.provide(PrintedMetrics),
+  // A fresh registry of breakers, rather than the process-wide default one.
+  Effect.provide(CircuitBreaker.layerMemory)
+)
+
+retryScene.pipe(
+  Effect.zipRight(fallbackScene),
   Effect.provide(NodeHttpClient.layerUndici),
   NodeRuntime.runMain({ disablePrettyLogger: true })
 )

@@ -50,6 +50,14 @@ export interface Options {
 }
 
 /**
+ * The state a {@link Store} keeps per key: plain JSON.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StoredState = Circuit.State
+
+/**
  * What a breaker looks like from outside.
  *
  * @since 0.1.0
@@ -81,8 +89,8 @@ export type Transition = LlmMetrics.CircuitEvent
  * @category models
  */
 export interface Store {
-  readonly modify: <A>(key: string, f: (state: Circuit.State) => readonly [A, Circuit.State]) => Effect.Effect<A>
-  readonly get: (key: string) => Effect.Effect<Circuit.State>
+  readonly modify: <A>(key: string, f: (state: StoredState) => readonly [A, StoredState]) => Effect.Effect<A>
+  readonly get: (key: string) => Effect.Effect<StoredState>
 }
 
 /**
@@ -175,16 +183,17 @@ const outcomeOf = (exit: Exit.Exit<unknown, LlmError.LlmError>, maxRetryAfterMil
 
 const ignored: Circuit.Outcome = { _tag: "Ignored" }
 
-const view = (key: string, state: Circuit.State): StateView =>
-  state.state === "closed"
-    ? {
-      key,
-      state: "closed",
-      until: undefined,
-      calls: state.outcomes.length,
-      failures: state.outcomes.filter(([, failed]) => failed === 1).length
-    }
-    : { key, state: state.state, until: state.until, calls: 0, failures: 0 }
+const view = (key: string, state: Circuit.State, now: number): StateView => {
+  if (state.state !== "closed") return { key, state: state.state, until: state.until, calls: 0, failures: 0 }
+  const outcomes = Circuit.liveOutcomes(state, now)
+  return {
+    key,
+    state: "closed",
+    until: undefined,
+    calls: outcomes.length,
+    failures: outcomes.filter(([, failed]) => failed === 1).length
+  }
+}
 
 /**
  * Wraps a service with a breaker.
@@ -215,7 +224,8 @@ export const wrap = (service: LanguageModel.Service, options: Options): Language
       return yield* new LlmError.CircuitOpen({
         provider: service.provider,
         key,
-        until: permit.until,
+        // Half-open with every probe slot taken: the cooldown has ended, a probe is deciding; try again soon.
+        until: Math.max(permit.until, now),
         retryAfter: Duration.millis(Math.max(0, permit.until - now)),
         message: `circuit "${key}" is ${to}: ${service.provider} is not called until ${
           new Date(permit.until).toISOString()
@@ -297,7 +307,11 @@ export const layer = <E, R>(
  * @category accessors
  */
 export const state = (key: string): Effect.Effect<StateView> =>
-  Effect.flatMap(Registry, (registry) => Effect.map(registry.store.get(key), (state) => view(key, state)))
+  Effect.flatMap(
+    Registry,
+    (registry) =>
+      Effect.zipWith(registry.store.get(key), Clock.currentTimeMillis, (state, now) => view(key, state, now))
+  )
 
 /**
  * Whether a call through this breaker would be refused right now (open and cooling down, or half-open with

@@ -67,7 +67,6 @@ export const defaultWhen = (
 interface Built {
   readonly service: LanguageModel.Service
   readonly step: Step<unknown, unknown>
-  readonly when: (error: LlmError.LlmError) => boolean
 }
 
 const prepare = (built: Built, request: ChatRequest.ChatRequest): ChatRequest.ChatRequest =>
@@ -85,96 +84,115 @@ const withStepPolicy = (built: Built) => <A, E, R>(effect: Effect.Effect<A, E, R
 export const make = (
   steps: Array.NonEmptyReadonlyArray<{ readonly service: LanguageModel.Service; readonly step: Step<unknown, unknown> }>
 ): LanguageModel.Service => {
-  const chain: ReadonlyArray<Built> = steps.map(({ service, step }, i) => ({
-    service,
-    step,
-    when: step.when ?? (i === 0 ? () => false : defaultWhen(steps[i - 1]!.step, step))
-  }))
+  const chain: ReadonlyArray<Built> = steps.map(({ service, step }) => ({ service, step }))
 
+  /** The steps able to serve the request, in order: a step lacking a capability is skipped, as a router would. */
+  const plan = (request: ChatRequest.ChatRequest): Effect.Effect<ReadonlyArray<Built>, LlmError.InvalidRequest> => {
+    const capable = chain.filter((b) => LanguageModel.missingCapabilities(b.service.capabilities, request).length === 0)
+    return capable.length > 0 ? Effect.succeed(capable) : LanguageModel.checkCapabilities(
+      chain[0]!.service.capabilities,
+      request,
+      { provider: "fallback", model: request.model }
+    ).pipe(Effect.as(capable))
+  }
+
+  /**
+   * Records a failed attempt and decides which step comes next, if any. After a `StreamInterrupted`, content
+   * has reached the consumer: the chain never moves on, whatever `when` says.
+   */
   const moveOn = (
-    i: number,
+    steps: ReadonlyArray<Built>,
+    position: number,
     request: ChatRequest.ChatRequest,
     error: LlmError.LlmError,
     attempts: Array<LlmError.Attempt>,
     start: number
   ) =>
     Effect.gen(function*() {
-      const built = chain[i]!
+      const built = steps[position]!
       const now = yield* Clock.currentTimeMillis
+      const model = built.step.model ?? request.model ?? built.service.defaultModel
       attempts.push({
-        step: i,
+        step: chain.indexOf(built),
         provider: built.service.provider,
-        model: built.step.model ?? request.model ?? built.service.defaultModel,
+        model,
         outcome: error._tag,
         durationMs: now - start
       })
-      const next = chain[i + 1]
-      if (next === undefined || !next.when(error)) {
-        return { next: false as const, error: LlmError.withAttempts(error, [...attempts]) }
-      }
+      // The next step is the first later one whose `when` accepts the error (each step's `when` is its entry
+      // condition, so e.g. a context overflow skips smaller windows to reach a larger one).
+      const target = error._tag === "StreamInterrupted" ?
+        -1 :
+        steps.findIndex((next, p) => p > position && (next.step.when ?? defaultWhen(built.step, next.step))(error))
+      if (target < 0) return { next: undefined, error: LlmError.withAttempts(error, [...attempts]) }
       const metrics = yield* LlmMetrics.LlmMetrics
       yield* metrics.recordFallback({
         tenant: request.metadata?.tenant,
-        fromStep: i,
+        fromStep: chain.indexOf(built),
         provider: built.service.provider,
-        model: built.step.model ?? request.model ?? built.service.defaultModel,
+        model,
         error: error._tag,
         durationMs: now - start
       })
-      return { next: true as const, error }
+      return { next: target, error }
     })
 
-  const generate = (request: ChatRequest.ChatRequest) => {
-    const attempts: Array<LlmError.Attempt> = []
-    const run = (i: number): Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError> => {
-      const built = chain[i]!
-      return Effect.flatMap(
-        Clock.currentTimeMillis,
-        (start) =>
-          withStepPolicy(built)(built.service.generate(prepare(built, request))).pipe(
-            Effect.catchAll((error) =>
-              Effect.flatMap(
-                moveOn(i, request, error, attempts, start),
-                (decision) => decision.next ? run(i + 1) : Effect.fail(decision.error)
+  const generate = (request: ChatRequest.ChatRequest) =>
+    Effect.flatMap(plan(request), (steps) => {
+      // Per run, so a re-run effect reports only its own attempts.
+      const attempts: Array<LlmError.Attempt> = []
+      const run = (position: number): Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError> => {
+        const built = steps[position]!
+        return Effect.flatMap(
+          Clock.currentTimeMillis,
+          (start) =>
+            withStepPolicy(built)(built.service.generate(prepare(built, request))).pipe(
+              Effect.catchAll((error) =>
+                Effect.flatMap(
+                  moveOn(steps, position, request, error, attempts, start),
+                  (decision) => decision.next === undefined ? Effect.fail(decision.error) : run(decision.next)
+                )
               )
             )
-          )
-      )
-    }
-    return Effect.suspend(() => run(0))
-  }
+        )
+      }
+      return run(0)
+    })
 
   // The steps' own layers enforce their deadlines; the chain adds none.
   const noDeadlines: Timeout.Timeouts = { request: undefined, firstToken: undefined, idle: undefined, total: undefined }
 
-  const stream = (request: ChatRequest.ChatRequest) => {
-    const attempts: Array<LlmError.Attempt> = []
-    const run = (i: number): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> => {
-      const built = chain[i]!
-      const context = { provider: built.service.provider, model: built.step.model ?? request.model, secrets: [] }
-      return Stream.unwrap(Effect.map(Clock.currentTimeMillis, (start) =>
-        // The commit point: before the step's first content part its failure may move on; after it the
-        // error is a StreamInterrupted, which never does.
-        Streaming.withCommitPoint(
-          built.service.stream(prepare(built, request)),
-          context,
-          noDeadlines,
-          withStepPolicy(built)
-        ).pipe(
-          Stream.catchAll((error) =>
-            Stream.unwrap(Effect.map(moveOn(i, request, error, attempts, start), (decision) =>
-              decision.next ? run(i + 1) : Stream.fail(decision.error)))
-          )
-        )))
-    }
-    return Stream.suspend(() => run(0))
-  }
+  const stream = (request: ChatRequest.ChatRequest) =>
+    Stream.unwrap(Effect.map(plan(request), (steps) => {
+      const attempts: Array<LlmError.Attempt> = []
+      const run = (position: number): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> => {
+        const built = steps[position]!
+        const context = { provider: built.service.provider, model: built.step.model ?? request.model, secrets: [] }
+        return Stream.unwrap(Effect.map(Clock.currentTimeMillis, (start) =>
+          // The commit point: before the step's first content part its failure may move on; after it the
+          // error is a StreamInterrupted, which never does.
+          Streaming.withCommitPoint(
+            built.service.stream(prepare(built, request)),
+            context,
+            noDeadlines,
+            withStepPolicy(built)
+          ).pipe(
+            Stream.catchAll((error) =>
+              Stream.unwrap(Effect.map(
+                moveOn(steps, position, request, error, attempts, start),
+                (decision) => decision.next === undefined ? Stream.fail(decision.error) : run(decision.next)
+              ))
+            )
+          )))
+      }
+      return run(0)
+    }))
 
   const first = chain[0]!.service
   return LanguageModel.make({
     provider: "fallback",
     defaultModel: first.defaultModel,
-    // A request may go to any step: it needs a capability only one of them has.
+    // A request goes to the steps that can serve it: the chain can serve what any step can.
     capabilities: {
       tools: chain.some((b) => b.service.capabilities.tools),
       vision: chain.some((b) => b.service.capabilities.vision),
@@ -195,11 +213,14 @@ type StepContext<S> = S extends Step<infer _E, infer R> ? R : never
  * @example
  * ```ts
  * import { Redacted } from "effect"
- * import { Anthropic, CircuitBreaker, Fallback, LlmError, OpenAi, Retry } from "liter-llm"
+ * import { Anthropic, CircuitBreaker, Fallback, OpenAi, Retry } from "liter-llm"
  *
  * const Resilient = Fallback.layer([
  *   { provide: CircuitBreaker.layer(OpenAi.layer({ apiKey: Redacted.make("sk-...") }), { key: "openai" }), retry: Retry.policy({ times: 2 }) },
- *   { provide: Anthropic.layer({ apiKey: Redacted.make("sk-ant-...") }), model: "claude-sonnet-4-5", when: LlmError.isRetryable }
+ *   // moves on after retryable errors, an open circuit, or a context overflow (its window is larger)
+ *   { provide: Anthropic.layer({ apiKey: Redacted.make("sk-ant-...") }), model: "claude-sonnet-4-5", contextWindow: 200_000 },
+ *   // a custom `when`: only when the others are overloaded
+ *   { provide: OpenAi.layer({ name: "backup", baseUrl: "http://127.0.0.1:8000/v1" }), when: (e) => e._tag === "Overloaded" }
  * ])
  * ```
  *

@@ -11,6 +11,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as MetricLabel from "effect/MetricLabel"
 import type * as ChatResponse from "./ChatResponse.js"
 import * as EffectMetrics from "./internal/effectMetrics.js"
 import * as Memory from "./internal/metricsMemory.js"
@@ -180,7 +181,7 @@ export const layerMemory: Layer.Layer<LlmMetrics> = Layer.effect(LlmMetrics, mak
 /**
  * A service updating Effect `Metric`s named after the OpenTelemetry GenAI conventions:
  * `gen_ai.client.operation.duration` (s), `gen_ai.client.token.usage` (by `gen_ai.token.type`),
- * `gen_ai.client.time_to_first_token` (s), and the counters `liter_llm.requests`, `liter_llm.retries`,
+ * `gen_ai.client.operation.time_to_first_chunk` (s), and the counters `liter_llm.requests`, `liter_llm.retries`,
  * `liter_llm.fallbacks`, `liter_llm.circuit.transitions`.
  *
  * @since 0.1.0
@@ -215,6 +216,41 @@ export const layer: Layer.Layer<LlmMetrics> = Layer.effect(
     } satisfies Service
   })
 )
+
+/**
+ * The Effect metrics {@link layerEffectMetrics} updates, to read back with `Metric.value` (with the labels of
+ * {@link callLabels}) or to export.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metrics = {
+  operationDuration: EffectMetrics.operationDuration,
+  tokenUsage: EffectMetrics.tokenUsage,
+  timeToFirstChunk: EffectMetrics.timeToFirstToken,
+  requests: EffectMetrics.requests,
+  retries: EffectMetrics.retries,
+  fallbacks: EffectMetrics.fallbacks,
+  circuitTransitions: EffectMetrics.circuitTransitions
+} as const
+
+/**
+ * The metric labels of a call event, as {@link layerEffectMetrics} attaches them.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { LlmMetrics } from "liter-llm"
+ * declare const event: LlmMetrics.CallEvent
+ *
+ * const count = Metric.value(Metric.taggedWithLabels(LlmMetrics.metrics.requests, LlmMetrics.callLabels(event)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const callLabels = (event: CallEvent): ReadonlyArray<MetricLabel.MetricLabel> =>
+  EffectMetrics.labelsOf(EffectMetrics.callTags(event))
 
 /**
  * The summary of the provided metrics service.

@@ -110,15 +110,23 @@ export const make = (
   const eligible = (request: ChatRequest.ChatRequest) =>
     Effect.gen(function*() {
       const tokens = estimateTokens(request)
-      const capable = built.filter((b) =>
-        LanguageModel.missingCapabilities(b.service.capabilities, request).length === 0 &&
-        (b.deployment.contextWindow === undefined || tokens <= b.deployment.contextWindow)
-      )
-      if (capable.length === 0) {
+      const able = built.filter((b) => LanguageModel.missingCapabilities(b.service.capabilities, request).length === 0)
+      if (able.length === 0) {
         return yield* new LlmError.InvalidRequest({
           provider: "router",
-          message:
-            `router: no deployment can serve this request (capabilities or a context window of ~${tokens} tokens)`
+          message: `router: no deployment supports ${
+            LanguageModel.missingCapabilities(built[0]!.service.capabilities, request).join(", ")
+          }`
+        })
+      }
+      const capable = able.filter((b) =>
+        b.deployment.contextWindow === undefined || tokens <= b.deployment.contextWindow
+      )
+      if (capable.length === 0) {
+        // A fallback chain moves on from this to a step with a larger window.
+        return yield* new LlmError.ContextLengthExceeded({
+          provider: "router",
+          message: `router: ~${tokens} tokens (prompt estimate plus maxTokens) fit no deployment's context window`
         })
       }
       const open = yield* Effect.forEach(capable, (b) =>

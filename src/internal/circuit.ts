@@ -5,7 +5,12 @@
 
 /** The stored state of one breaker. */
 export type State =
-  | { readonly state: "closed"; readonly outcomes: ReadonlyArray<readonly [at: number, failed: 0 | 1]> }
+  | {
+    readonly state: "closed"
+    readonly outcomes: ReadonlyArray<readonly [at: number, failed: 0 | 1]>
+    /** The window the outcomes were kept for, so a reader can tell which still count. */
+    readonly windowMillis?: number | undefined
+  }
   | { readonly state: "open"; readonly until: number }
   | { readonly state: "half-open"; readonly until: number; readonly inFlight: number }
 
@@ -86,5 +91,12 @@ export const release = (
   if (outcomes.length >= config.minimumCalls && failures / outcomes.length >= config.failureRateThreshold) {
     return open(current, now + config.cooldownMillis)
   }
-  return { state: "closed", outcomes }
+  return { state: "closed", outcomes, windowMillis: config.windowMillis }
 }
+
+/** The outcomes of a closed breaker still inside its window at `now`. */
+export const liveOutcomes = (
+  state: Extract<State, { readonly state: "closed" }>,
+  now: number
+): ReadonlyArray<readonly [number, 0 | 1]> =>
+  state.windowMillis === undefined ? state.outcomes : state.outcomes.filter(([at]) => at > now - state.windowMillis!)

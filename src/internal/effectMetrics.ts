@@ -46,7 +46,7 @@ export const operationDuration = Metric.histogram(
 )
 export const tokenUsage = Metric.histogram("gen_ai.client.token.usage", tokenBoundaries, "Tokens used per call")
 export const timeToFirstToken = Metric.histogram(
-  "gen_ai.client.time_to_first_token",
+  "gen_ai.client.operation.time_to_first_chunk",
   durationBoundaries,
   "Time to the first streamed token (s)"
 )
@@ -60,6 +60,8 @@ export const circuitTransitions = Metric.counter("liter_llm.circuit.transitions"
 /** The attributes of a call, as metric tags (never a secret: names, model, tenant id, error tag). */
 export const callTags = (event: LlmMetrics.CallEvent): Record<string, string> => ({
   "gen_ai.operation.name": "chat",
+  // `gen_ai.system` is the older name of `gen_ai.provider.name`; both, until exporters settle on the new one.
+  "gen_ai.provider.name": event.provider,
   "gen_ai.system": event.provider,
   "gen_ai.request.model": event.model,
   ...(event.tenant === undefined ? {} : { "liter_llm.tenant": event.tenant }),
@@ -94,6 +96,7 @@ export const make = (summary: Effect.Effect<LlmMetrics.Summary>): LlmMetrics.Ser
     Metric.increment(Metric.taggedWithLabels(
       fallbacks,
       labelsOf({
+        "gen_ai.provider.name": event.provider,
         "gen_ai.system": event.provider,
         "error.type": event.error,
         ...(event.tenant === undefined ? {} : { "liter_llm.tenant": event.tenant })

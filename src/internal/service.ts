@@ -68,6 +68,7 @@ export interface Options {
 /** The `gen_ai.*` attributes of a request (OpenTelemetry GenAI semantic conventions). */
 const requestAttributes = (provider: string, model: string, request: ChatRequest.ChatRequest) => ({
   "gen_ai.operation.name": "chat",
+  "gen_ai.provider.name": provider,
   "gen_ai.system": provider,
   "gen_ai.request.model": model,
   ...(request.maxTokens === undefined ? {} : { "gen_ai.request.max_tokens": request.maxTokens }),
