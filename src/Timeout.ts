@@ -6,7 +6,10 @@
  * - `idle`: for a stream, the longest gap between content events (keep-alive pings do not count);
  * - `total`: the whole of one attempt.
  *
- * All run on Effect's `Clock`, so a `TestClock` drives them in tests.
+ * All run on Effect's `Clock`, so a `TestClock` drives them in tests. None is set by default: each costs a
+ * timer and a fiber race per call, and Node's HTTP clients (undici, and `fetch`, which is undici) already end a
+ * request whose headers or body stall for 300 s, which surfaces as a retryable `NetworkError`. Set the phases
+ * your service level needs.
  *
  * @since 0.1.0
  */
@@ -51,26 +54,17 @@ export interface Timeouts {
   readonly total: Duration.Duration | undefined
 }
 
-/**
- * The default request deadline, as in the official OpenAI and Anthropic SDKs: 10 minutes, because a
- * non-streaming call only answers once the whole completion is written.
- *
- * @since 0.1.0
- * @category constants
- */
-export const defaultRequest: Duration.Duration = Duration.minutes(10)
-
 const decodeOptional = (input: Duration.DurationInput | undefined) =>
   input === undefined ? undefined : Duration.decode(input)
 
 /**
- * Decodes options, applying {@link defaultRequest}.
+ * Decodes options; an absent phase has no deadline.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (options: Options = {}): Timeouts => ({
-  request: options.request === undefined ? defaultRequest : Duration.decode(options.request),
+  request: decodeOptional(options.request),
   firstToken: decodeOptional(options.firstToken),
   idle: decodeOptional(options.idle),
   total: decodeOptional(options.total)

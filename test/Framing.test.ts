@@ -28,8 +28,12 @@ const splitAt = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Arr
 
 const byteByByte = (bytes: Uint8Array): Array<Uint8Array> => Array.from(bytes, (_, i) => bytes.subarray(i, i + 1))
 
+/** Frames as plain `{ _tag, event, data }` / `{ _tag, line }`: events may be the parser's own objects. */
+const normalize = (frame: Framing.Frame): Framing.Frame =>
+  frame._tag === "Stray" ? { _tag: "Stray", line: frame.line } : { _tag: "Event", event: frame.event, data: frame.data }
+
 const frames = (chunks: ReadonlyArray<Uint8Array>): ReadonlyArray<Framing.Frame> =>
-  Chunk.toReadonlyArray(Effect.runSync(Stream.runCollect(Framing.sse(byteStream(chunks)))))
+  Chunk.toReadonlyArray(Effect.runSync(Stream.runCollect(Framing.sse(byteStream(chunks))))).map(normalize)
 
 const lines = (chunks: ReadonlyArray<Uint8Array>): ReadonlyArray<string> =>
   Chunk.toReadonlyArray(Effect.runSync(Stream.runCollect(Framing.lines(byteStream(chunks)))))

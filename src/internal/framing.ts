@@ -12,9 +12,17 @@ import { createParser, type EventSourceMessage } from "eventsource-parser"
  * One frame of a streamed body: an SSE event, or a line that is not SSE at all (Gemini can write a raw JSON
  * error object into an SSE body; adapters that care reassemble such lines).
  */
-export type Frame =
-  | { readonly _tag: "Event"; readonly event: string | undefined; readonly data: string }
-  | { readonly _tag: "Stray"; readonly line: string }
+export type Frame = Event | { readonly _tag: "Stray"; readonly line: string }
+
+/**
+ * An SSE event. `_tag` is optional so the parser's own message object can be passed on as is: one allocation
+ * less per token.
+ */
+export interface Event {
+  readonly _tag?: "Event" | undefined
+  readonly event?: string | undefined
+  readonly data: string
+}
 
 /** Frames an SSE byte stream. Comments (keep-alives) produce nothing. */
 export const sse = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Frame, E, R> =>
@@ -22,7 +30,7 @@ export const sse = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream
     let out: Array<Frame> = []
     const parser = createParser({
       onEvent: (message: EventSourceMessage) => {
-        out.push({ _tag: "Event", event: message.event, data: message.data })
+        out.push(message)
       },
       onError: (error) => {
         // A line without a known SSE field: keep it for adapters that read raw JSON from SSE bodies.

@@ -48,6 +48,17 @@ export const generate = <E extends LlmError.LlmError, R>(
   attempts: () => number,
   self: Effect.Effect<ChatResponse.ChatResponse, E, R>
 ): Effect.Effect<ChatResponse.ChatResponse, E, R> =>
+  // Without a metrics layer nothing is measured: the default service would drop it anyway.
+  Effect.flatMap(
+    LlmMetrics.LlmMetrics,
+    (metrics) => metrics === LlmMetrics.noop ? self : measureGenerate(call, attempts, self)
+  )
+
+const measureGenerate = <E extends LlmError.LlmError, R>(
+  call: Call,
+  attempts: () => number,
+  self: Effect.Effect<ChatResponse.ChatResponse, E, R>
+): Effect.Effect<ChatResponse.ChatResponse, E, R> =>
   Effect.flatMap(
     Clock.currentTimeMillis,
     (start) =>
@@ -65,6 +76,18 @@ export const generate = <E extends LlmError.LlmError, R>(
 
 /** Reports a `stream` call when it ends, with its time to first content part. */
 export const stream = <R>(
+  call: Call,
+  attempts: () => number,
+  self: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>
+): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R> =>
+  Stream.unwrap(
+    Effect.map(
+      LlmMetrics.LlmMetrics,
+      (metrics) => metrics === LlmMetrics.noop ? self : measureStream(call, attempts, self)
+    )
+  )
+
+const measureStream = <R>(
   call: Call,
   attempts: () => number,
   self: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>

@@ -137,15 +137,24 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
           Effect.tap((response) => Effect.annotateCurrentSpan(responseAttributes(response))),
           Effect.withSpan(`chat ${model}`, {
             kind: "client",
+            captureStackTrace: false,
             attributes: requestAttributes(adapter.provider, model, request)
           })
         )
       }))
 
   const stream = (request: ChatRequest.ChatRequest) =>
-    Stream.unwrap(Effect.flatMap(resolve(request), (context) =>
-      Effect.map(Retry.effective(policy), (effective) => {
+    Stream.unwrapScoped(Effect.flatMap(resolve(request), (context) =>
+      Effect.gen(function*() {
+        const effective = yield* Retry.effective(policy)
         const model = context.model!
+        // One span for the whole stream, parent of each attempt's HTTP span. Not `Stream.withSpan`, which
+        // re-provides the span on every pull (measurable per token).
+        const span = yield* Effect.makeSpanScoped(`chat ${model}`, {
+          kind: "client",
+          captureStackTrace: false,
+          attributes: { ...requestAttributes(adapter.provider, model, request), "gen_ai.request.stream": true }
+        })
         let attempts = 0
         const attempt = Stream.unwrapScoped(
           Effect.suspend(() => {
@@ -160,7 +169,8 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
                 ok.requestId,
                 { request, headers: ok.response.headers }
               )
-            )
+            ),
+            Effect.withParentSpan(span)
           )
         )
         const parts = Streaming.withCommitPoint(
@@ -169,12 +179,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
           timeouts,
           retrying(effective)
         )
-        return Instrument.stream({ provider: adapter.provider, model, request }, () => attempts, parts).pipe(
-          Stream.withSpan(`chat ${model}`, {
-            kind: "client",
-            attributes: { ...requestAttributes(adapter.provider, model, request), "gen_ai.request.stream": true }
-          })
-        )
+        return Instrument.stream({ provider: adapter.provider, model, request }, () => attempts, parts)
       })))
 
   return LanguageModel.make({

@@ -136,9 +136,10 @@ export const withCommitPoint = (
   Stream.unwrapScoped(Effect.gen(function*() {
     const connected = yield* retry(connect(attempt, context, timeouts.firstToken))
     yield* Effect.addFinalizer((exit) => Scope.close(connected.scope, exit))
-    const accumulator = new StreamPart.Accumulator(context.provider, context.model)
+    // What reached the consumer, kept by reference: the partial response is only built if the stream fails.
+    const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = []
     const track = (chunk: Chunk.Chunk<StreamPart.StreamPart>) => {
-      for (const part of chunk) accumulator.add(part)
+      delivered.push(chunk)
       return chunk
     }
     const head = Stream.fromChunk(track(Chunk.unsafeFromArray([...connected.head])))
@@ -149,15 +150,26 @@ export const withCommitPoint = (
       Timeout.error(context, "idle", idle), idle))
       .pipe(
         Stream.mapChunks(track),
-        Stream.mapError((cause) => interrupted(context, cause, accumulator))
+        Stream.mapError((cause) => interrupted(context, cause, delivered))
       )
     return Stream.concat(head, rest)
   }))
 
+const partialOf = (
+  context: Errors.ErrorContext,
+  delivered: ReadonlyArray<Chunk.Chunk<StreamPart.StreamPart>>
+): LlmError.PartialResponse => {
+  const accumulator = new StreamPart.Accumulator(context.provider, context.model)
+  for (const chunk of delivered) {
+    for (const part of chunk) accumulator.add(part)
+  }
+  return accumulator.partial()
+}
+
 const interrupted = (
   context: Errors.ErrorContext,
   cause: LlmError.LlmError,
-  accumulator: StreamPart.Accumulator
+  delivered: ReadonlyArray<Chunk.Chunk<StreamPart.StreamPart>>
 ): LlmError.LlmError =>
   cause._tag === "StreamInterrupted" ? cause : new LlmError.StreamInterrupted({
     provider: context.provider,
@@ -165,7 +177,7 @@ const interrupted = (
     ...(cause.status === undefined ? {} : { status: cause.status }),
     ...(cause.requestId === undefined ? {} : { requestId: cause.requestId }),
     ...(cause.body === undefined ? {} : { body: cause.body }),
-    partial: accumulator.partial(),
+    partial: partialOf(context, delivered),
     causeTag: cause._tag,
     message: `${context.provider}: stream interrupted after content was delivered: ${cause.message}`
   })
