@@ -5,7 +5,7 @@
  *   `ContextLengthExceeded`, `ContentFiltered`, `QuotaExhausted`);
  * - **provider**: the provider or the network failed (`RateLimited`, `Overloaded`, `ServerError`, `Timeout`,
  *   `NetworkError`, `MalformedResponse`, `EmptyResponse`, `StreamInterrupted`);
- * - **policy**: a policy of this library refused the call (added with the policies).
+ * - **policy**: a policy of this library refused the call (`CircuitOpen`).
  *
  * Every error carries the `provider`, and where known the `model`, HTTP `status`, `requestId`, `retryAfter`
  * and a bounded raw `body`. Messages never contain a secret.
