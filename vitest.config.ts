@@ -11,6 +11,8 @@ export default defineConfig({
     pool: "forks",
     sequence: {
       concurrent: false
-    }
+    },
+    // In CI, also a machine-readable report, from which .ci/run prints a one-line summary.
+    ...(process.env.CI ? { reporters: ["default", "json"], outputFile: { json: "coverage/vitest.json" } } : {})
   }
 })
