@@ -14,16 +14,17 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import * as Circuit from "./internal/circuit.js"
-import * as Instrument from "./internal/instrument.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmError from "./LlmError.js"
 import * as LlmMetrics from "./LlmMetrics.js"
@@ -47,6 +48,8 @@ export interface Options {
   readonly halfOpenProbes?: number | undefined
   /** A failure asking to wait longer than this opens the breaker at once (default 60 s, the retry cap). */
   readonly maxRetryAfter?: Duration.DurationInput | undefined
+  /** The longest a Retry-After may keep the breaker open (default 24 hours). */
+  readonly maxOpen?: Duration.DurationInput | undefined
 }
 
 /**
@@ -162,22 +165,27 @@ const configOf = (options: Options): Circuit.Config => ({
   halfOpenProbes: options.halfOpenProbes ?? 1
 })
 
-const retryableTags = new Set(["RateLimited", "Overloaded", "ServerError", "Timeout", "NetworkError"])
-
 /** How an exit counts for the breaker. */
-const outcomeOf = (exit: Exit.Exit<unknown, LlmError.LlmError>, maxRetryAfterMillis: number): Circuit.Outcome => {
-  const tag = Instrument.outcomeOf(exit)
-  if (tag === "success") return { _tag: "Success" }
-  if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") return ignored
-  const error = exit.cause.error
+const outcomeOf = (
+  exit: Exit.Exit<unknown, LlmError.LlmError>,
+  maxRetryAfterMillis: number,
+  maxOpenMillis: number
+): Circuit.Outcome => {
+  if (Exit.isSuccess(exit)) return { _tag: "Success" }
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isNone(failure)) return ignored
+  const error = failure.value
   const counts = error._tag === "StreamInterrupted"
-    ? retryableTags.has(error.causeTag)
+    ? LlmError.isRetryableTag(error.causeTag)
     : LlmError.fault(error) === "provider" && LlmError.isRetryable(error)
   if (!counts) return ignored
   const retryAfter = error.retryAfter === undefined ? undefined : Duration.toMillis(error.retryAfter)
   return {
     _tag: "Failure",
-    openFor: retryAfter !== undefined && retryAfter > maxRetryAfterMillis ? retryAfter : undefined
+    // A Retry-After past the cap opens the breaker for that long, within reason: a header can say anything.
+    openFor: retryAfter !== undefined && retryAfter > maxRetryAfterMillis
+      ? Math.min(retryAfter, maxOpenMillis)
+      : undefined
   }
 }
 
@@ -204,6 +212,8 @@ const view = (key: string, state: Circuit.State, now: number): StateView => {
 export const wrap = (service: LanguageModel.Service, options: Options): LanguageModel.Service => {
   const config = configOf(options)
   const maxRetryAfter = Duration.toMillis(options.maxRetryAfter ?? "60 seconds")
+  const maxOpen = Duration.toMillis(options.maxOpen ?? "24 hours")
+  const classify = (exit: Exit.Exit<unknown, LlmError.LlmError>) => outcomeOf(exit, maxRetryAfter, maxOpen)
   const key = options.key
 
   const transition = (registry: RegistryService, from: Circuit.Name, to: Circuit.Name, at: number) =>
@@ -227,8 +237,8 @@ export const wrap = (service: LanguageModel.Service, options: Options): Language
         // Half-open with every probe slot taken: the cooldown has ended, a probe is deciding; try again soon.
         until: Math.max(permit.until, now),
         retryAfter: Duration.millis(Math.max(0, permit.until - now)),
-        message: `circuit "${key}" is ${to}: ${service.provider} is not called until ${
-          new Date(permit.until).toISOString()
+        message: `circuit "${key}" is ${to}: ${service.provider} is not called for ${
+          Duration.format(Duration.millis(Math.max(0, permit.until - now)))
         }`
       })
     }
@@ -251,21 +261,29 @@ export const wrap = (service: LanguageModel.Service, options: Options): Language
 
   return {
     ...service,
+    // The permit is taken and given back as one resource: an interrupt between the two (a shared store's
+    // `modify` can take a network round trip) must not leave a half-open probe slot taken forever.
     generate: (request) =>
-      Effect.flatMap(
-        acquire,
-        ({ permit, registry }) =>
-          Effect.onExit(service.generate(request), (exit) => release(registry, permit, outcomeOf(exit, maxRetryAfter)))
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          acquire,
+          ({ permit, registry }) =>
+            Effect.onExit(restore(service.generate(request)), (exit) => release(registry, permit, classify(exit)))
+        )
       ),
     stream: (request) =>
-      Stream.unwrap(Effect.map(acquire, ({ permit, registry }) => {
+      Stream.unwrapScoped(Effect.gen(function*() {
         let finished = false
+        yield* Effect.acquireRelease(acquire, ({ permit, registry }, exit) =>
+          // A consumer that stops early neither proves nor disproves the provider's health. The scope's exit
+          // is the stream's: its failures are LlmErrors.
+          release(
+            registry,
+            permit,
+            Exit.isSuccess(exit) && !finished ? ignored : classify(exit as Exit.Exit<unknown, LlmError.LlmError>)
+          ))
         return service.stream(request).pipe(
-          Stream.tap((part) => part.type === "finish" ? Effect.sync(() => (finished = true)) : Effect.void),
-          Stream.ensuringWith((exit) =>
-            // A consumer that stops early neither proves nor disproves the provider's health.
-            release(registry, permit, Exit.isSuccess(exit) && !finished ? ignored : outcomeOf(exit, maxRetryAfter))
-          )
+          Stream.tap((part) => part.type === "finish" ? Effect.sync(() => (finished = true)) : Effect.void)
         )
       }))
   }

@@ -291,38 +291,47 @@ export const generateObject = <A, I>(
   request: ObjectRequest<A, I>
 ): Effect.Effect<ObjectResponse<A>, LlmError.LlmError, LanguageModel> => {
   const { schema, schemaDescription, schemaName: name, strict, ...chat } = request
-  const jsonSchema = toJsonSchema(schema)
+  // A Schema without a JSON Schema (e.g. a BigInt without annotation) is the caller's error, not a throw.
+  const jsonSchema = Effect.try({
+    try: () => toJsonSchema(schema),
+    catch: (cause) =>
+      new LlmError.InvalidRequest({
+        provider: "liter-llm",
+        message: `generateObject: the schema has no JSON Schema: ${(cause as Error).message}`
+      })
+  })
   const decodeValue = Schema.decodeUnknownEither(schema)
-  return Effect.flatMap(
-    generate({
-      ...chat,
-      responseFormat: {
-        type: "json-schema",
-        name: name ?? schemaName(schema) ?? "response",
-        schema: jsonSchema,
-        ...(schemaDescription === undefined ? {} : { description: schemaDescription }),
-        strict: strict ?? true
+  return Effect.flatMap(jsonSchema, (jsonSchema) =>
+    Effect.flatMap(
+      generate({
+        ...chat,
+        responseFormat: {
+          type: "json-schema",
+          name: name ?? schemaName(schema) ?? "response",
+          schema: jsonSchema,
+          ...(schemaDescription === undefined ? {} : { description: schemaDescription }),
+          strict: strict ?? true
+        }
+      }),
+      (response) => {
+        const text = ChatResponse.text(response)
+        const malformed = (reason: string) =>
+          new LlmError.MalformedResponse({
+            provider: response.provider,
+            model: response.model,
+            body: LlmError.truncateBody(text),
+            message: `${response.provider}: the answer does not match the schema: ${reason}`
+          })
+        let json: unknown
+        try {
+          json = JSON.parse(unfence(text))
+        } catch (cause) {
+          return Effect.fail(malformed(`not JSON (${(cause as Error).message})`))
+        }
+        const decoded = decodeValue(json)
+        return decoded._tag === "Right"
+          ? Effect.succeed({ value: decoded.right, response })
+          : Effect.fail(malformed(ChatRequest.formatIssues(decoded.left)))
       }
-    }),
-    (response) => {
-      const text = ChatResponse.text(response)
-      const malformed = (reason: string) =>
-        new LlmError.MalformedResponse({
-          provider: response.provider,
-          model: response.model,
-          body: LlmError.truncateBody(text),
-          message: `${response.provider}: the answer does not match the schema: ${reason}`
-        })
-      let json: unknown
-      try {
-        json = JSON.parse(unfence(text))
-      } catch (cause) {
-        return Effect.fail(malformed(`not JSON (${(cause as Error).message})`))
-      }
-      const decoded = decodeValue(json)
-      return decoded._tag === "Right"
-        ? Effect.succeed({ value: decoded.right, response })
-        : Effect.fail(malformed(ChatRequest.formatIssues(decoded.left)))
-    }
-  )
+    ))
 }

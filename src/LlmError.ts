@@ -162,7 +162,7 @@ export class ServerError extends Schema.TaggedError<ServerError>()("ServerError"
 
 /**
  * Which deadline expired: until response headers, until the first content, between content events, or the
- * whole call.
+ * whole attempt.
  *
  * @since 0.1.0
  * @category provider
@@ -417,6 +417,14 @@ export const isLlmError = (u: unknown): u is LlmError =>
  * @category predicates
  */
 export const isRetryable = (error: LlmError): boolean => error.shouldRetry ?? retryableTags.has(error._tag)
+
+/**
+ * Whether errors of this tag are retryable by default (e.g. the `causeTag` of a `StreamInterrupted`).
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isRetryableTag = (tag: string): boolean => retryableTags.has(tag as Tag)
 
 /**
  * The same error with the attempts of a fallback chain attached.

@@ -61,6 +61,15 @@ export interface Options {
   readonly latencyAlpha?: number | undefined
 }
 
+// A value JSON cannot encode counts for nothing here; encoding the request reports it properly.
+const jsonLength = (value: unknown): number => {
+  try {
+    return JSON.stringify(value)?.length ?? 0
+  } catch {
+    return 0
+  }
+}
+
 /**
  * A rough token count for routing by context window: 4 characters per token, plus the output budget. Precise
  * counting belongs to the context-window policy; here an estimate only has to rule out clear misfits.
@@ -71,7 +80,7 @@ export interface Options {
 export const estimateTokens = (request: ChatRequest.ChatRequest): number => {
   let chars = 0
   for (const message of request.messages) {
-    chars += message.role === "tool" ? JSON.stringify(message.content).length : ChatRequest.messageText(message).length
+    chars += message.role === "tool" ? jsonLength(message.content) : ChatRequest.messageText(message).length
   }
   return Math.ceil(chars / 4) + (request.maxTokens ?? 0)
 }
@@ -166,6 +175,11 @@ export const make = (
     b.latency = b.latency === undefined ? millis : alpha * millis + (1 - alpha) * b.latency
   }
 
+  // A failure counts as twice the slowest latency seen (at least 1 ms), so a deployment that always fails is
+  // never the "fastest".
+  const penalize = (b: Built, millis: number) =>
+    observe(b, Math.max(1, 2 * Math.max(millis, ...built.map((other) => other.latency ?? 0))))
+
   const prepare = (b: Built, request: ChatRequest.ChatRequest) =>
     b.deployment.model === undefined ? request : { ...request, model: b.deployment.model }
 
@@ -183,9 +197,12 @@ export const make = (
         const b = yield* Effect.flatMap(eligible(request), choose)
         const start = yield* Clock.currentTimeMillis
         return yield* Effect.onExit(b.service.generate(prepare(b, request)), (exit) =>
-          Exit.isSuccess(exit)
-            ? Effect.map(Clock.currentTimeMillis, (now) => observe(b, now - start))
-            : Effect.void)
+          Exit.isInterrupted(exit) ?
+            Effect.void :
+            Effect.map(
+              Clock.currentTimeMillis,
+              (now) => Exit.isSuccess(exit) ? observe(b, now - start) : penalize(b, now - start)
+            ))
       }),
     stream: (request) =>
       Stream.unwrap(Effect.gen(function*() {
@@ -200,6 +217,12 @@ export const make = (
                 observe(b, now - start)
               })
               : Effect.void
+          ),
+          Stream.tapError(() =>
+            measured ? Effect.void : Effect.map(Clock.currentTimeMillis, (now) => {
+              measured = true
+              penalize(b, now - start)
+            })
           )
         )
       }))

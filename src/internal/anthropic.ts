@@ -234,7 +234,7 @@ const tagOf = (type: string | undefined, message: string | undefined): Errors.Ht
     if (message !== undefined && /credit balance is too low/i.test(message)) return "QuotaExhausted"
     return "InvalidRequest"
   }
-  return type === undefined ? undefined : typeTags[type]
+  return Errors.lookup(typeTags, type)
 }
 
 const str = (u: unknown): string | undefined => nonEmpty(u) ? u : undefined

@@ -80,8 +80,18 @@ export const make = (tag: HttpErrorTag, fields: Fields): LlmError.LlmError => {
       return new LlmError.MalformedResponse(fields)
     case "EmptyResponse":
       return new LlmError.EmptyResponse(fields)
+    default:
+      // Unreachable for typed callers; a tag read from an untyped table must still yield an error.
+      return new LlmError.ServerError(fields)
   }
 }
+
+/**
+ * A table lookup by a key read off the wire: own keys only, so `"constructor"` or `"__proto__"` in a body
+ * finds nothing rather than `Object`'s members.
+ */
+export const lookup = <V>(table: Readonly<Record<string, V>>, key: string | undefined): V | undefined =>
+  key !== undefined && Object.hasOwn(table, key) ? table[key] : undefined
 
 /** Replaces every secret in a text. Secrets shorter than 8 characters are not scrubbed (too many false hits). */
 export const scrub = (text: string, secrets: ReadonlyArray<string>): string => {

@@ -440,7 +440,7 @@ export const classifyError: Errors.ClassifyError = (_status, body) => {
   const details = Array.isArray(error.details) ? error.details : []
   const reason = str(detailOf(details, "ErrorInfo")?.reason)
   const status = str(error.status)
-  let tag = status === undefined ? undefined : statusTags[status]
+  let tag = Errors.lookup(statusTags, status)
   if (reason !== undefined && authReasons.has(reason)) tag = "AuthenticationFailed"
   else if (tag === "RateLimited" && unrecoverableQuota(details)) tag = "QuotaExhausted"
   else if ((tag === "InvalidRequest" || tag === undefined) && message !== undefined && contextLength.test(message)) {

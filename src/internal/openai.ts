@@ -308,7 +308,7 @@ export const classifyError: Errors.ClassifyError = (_status, body) => {
   const code = str(fields.code) ?? str(fields.type)
   const inner = fields.innererror as Record<string, unknown> | undefined
   const innerCode = str(inner?.code)
-  const tag = (code === undefined ? undefined : codeTags[code]) ??
+  const tag = Errors.lookup(codeTags, code) ??
     (innerCode === "ResponsibleAIPolicyViolation" ? "ContentFiltered" : undefined)
   return { tag, message: str(fields.message) }
 }

@@ -108,6 +108,22 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
     return Effect.as(LanguageModel.checkCapabilities(adapter.capabilities, request, context), context)
   }
 
+  // Request values are `unknown` (tool arguments, results, schemas): one that JSON cannot encode (a BigInt, a
+  // cycle) makes the encoder throw, which is the caller's error, not a defect.
+  const encode = (request: ChatRequest.ChatRequest, model: string, stream: boolean) => {
+    try {
+      return adapter.chatRequest(request, model, { stream })
+    } catch (cause) {
+      return Effect.fail(
+        new LlmError.InvalidRequest({
+          provider: adapter.provider,
+          model,
+          message: `${adapter.provider}: the request cannot be encoded as JSON: ${(cause as Error).message}`
+        })
+      )
+    }
+  }
+
   const generate = (request: ChatRequest.ChatRequest) =>
     Effect.flatMap(resolve(request), (context) =>
       Effect.flatMap(Retry.effective(policy), (effective) => {
@@ -115,7 +131,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
         let attempts = 0
         const attempt = Effect.suspend(() => {
           attempts++
-          return adapter.chatRequest(request, model, { stream: false }).pipe(
+          return encode(request, model, false).pipe(
             Effect.flatMap((http) => Http.sendJson(client, context, adapter.classifyError, http, timeouts.request)),
             Effect.flatMap(({ json, ok, text }) =>
               adapter.decodeChat(json, {
@@ -159,7 +175,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
         const attempt = Stream.unwrapScoped(
           Effect.suspend(() => {
             attempts++
-            return adapter.chatRequest(request, model, { stream: true })
+            return encode(request, model, true)
           }).pipe(
             Effect.flatMap((http) => Http.send(client, context, adapter.classifyError, http, timeouts.request)),
             Effect.map((ok) =>
@@ -211,9 +227,19 @@ export const postJson = (
 ): Effect.Effect<HttpClientRequest.HttpClientRequest, LlmError.InvalidRequest> =>
   Either.isLeft(body)
     ? Effect.fail(new LlmError.InvalidRequest({ provider, model, message: `${provider}: ${body.left}` }))
-    : Effect.succeed(
-      HttpClientRequest.post(url).pipe(
-        HttpClientRequest.setHeaders(headers),
-        HttpClientRequest.bodyText(JSON.stringify(body.right), "application/json")
-      )
+    : Effect.map(
+      Effect.try({
+        try: () => JSON.stringify(body.right),
+        catch: (cause) =>
+          new LlmError.InvalidRequest({
+            provider,
+            model,
+            message: `${provider}: the request cannot be encoded as JSON: ${(cause as Error).message}`
+          })
+      }),
+      (text) =>
+        HttpClientRequest.post(url).pipe(
+          HttpClientRequest.setHeaders(headers),
+          HttpClientRequest.bodyText(text, "application/json")
+        )
     )

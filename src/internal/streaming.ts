@@ -6,6 +6,7 @@ import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
@@ -97,9 +98,11 @@ interface Connected {
 const connect = (
   attempt: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
   context: Errors.ErrorContext,
-  firstToken: Duration.Duration | undefined
+  firstToken: Duration.Duration | undefined,
+  parent: Scope.Scope
 ): Effect.Effect<Connected, LlmError.LlmError> =>
-  Effect.flatMap(Scope.make(), (scope) =>
+  // A child of the stream's scope: whatever happens, the stream's end closes it.
+  Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
     Effect.gen(function*() {
       const pull = yield* Scope.extend(Stream.toPull(attempt), scope)
       const head: Array<StreamPart.StreamPart> = []
@@ -134,8 +137,8 @@ export const withCommitPoint = (
   retry: <A>(effect: Effect.Effect<A, LlmError.LlmError>) => Effect.Effect<A, LlmError.LlmError>
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
   Stream.unwrapScoped(Effect.gen(function*() {
-    const connected = yield* retry(connect(attempt, context, timeouts.firstToken))
-    yield* Effect.addFinalizer((exit) => Scope.close(connected.scope, exit))
+    const parent = yield* Effect.scope
+    const connected = yield* retry(connect(attempt, context, timeouts.firstToken, parent))
     // What reached the consumer, kept by reference: the partial response is only built if the stream fails.
     const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = []
     const track = (chunk: Chunk.Chunk<StreamPart.StreamPart>) => {

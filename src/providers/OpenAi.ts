@@ -177,8 +177,8 @@ export const layer = (
 }
 
 /**
- * {@link layer} configured from the environment: `OPENAI_API_KEY` (required), `OPENAI_BASE_URL`,
- * `OPENAI_MODEL`, `OPENAI_ORG_ID`; `options` set the rest and win over the environment.
+ * {@link layer} configured from the environment: `OPENAI_API_KEY` (required unless `options.apiKey` is
+ * given), `OPENAI_BASE_URL`, `OPENAI_MODEL`, `OPENAI_ORG_ID`; `options` set the rest and win over the environment.
  *
  * @example
  * ```ts
@@ -196,7 +196,7 @@ export const layerConfig = (
   Layer.unwrapEffect(
     Effect.map(
       Config.all({
-        apiKey: Config.redacted("OPENAI_API_KEY"),
+        apiKey: options.apiKey === undefined ? Config.redacted("OPENAI_API_KEY") : Config.succeed(options.apiKey),
         baseUrl: Config.option(Config.nonEmptyString("OPENAI_BASE_URL")),
         model: Config.option(Config.nonEmptyString("OPENAI_MODEL")),
         organization: Config.option(Config.nonEmptyString("OPENAI_ORG_ID"))

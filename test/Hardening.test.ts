@@ -1,0 +1,135 @@
+/**
+ * Regressions: hostile or unusual input must end in a typed error, and policies must not get stuck.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Redacted, Schema, TestClock } from "effect"
+import * as CircuitBreaker from "../src/CircuitBreaker.js"
+import * as Errors from "../src/internal/errors.js"
+import * as OpenAiWire from "../src/internal/openai.js"
+import * as LanguageModel from "../src/LanguageModel.js"
+import * as LlmError from "../src/LlmError.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as Router from "../src/Router.js"
+import * as MockProvider from "../src/testing/MockProvider.js"
+import * as OpenAiMock from "../src/testing/OpenAiMock.js"
+import { awaitSleepUntil, openAiLayer, secretKey } from "./support/loopback.js"
+import { ask, failure, scripted } from "./support/resilience.js"
+
+describe("hostile input is a typed error, never a defect", () => {
+  it("an error code naming an Object member (constructor, __proto__) maps by status", () => {
+    for (const code of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+      const error = Errors.fromResponse(
+        { provider: "openai", secrets: [] },
+        OpenAiWire.classifyError,
+        { status: 400, headers: {}, bodyText: JSON.stringify({ error: { message: "bad", code } }) },
+        0
+      )
+      expect(error._tag).toBe("InvalidRequest")
+      expect(error.status).toBe(400)
+    }
+  })
+
+  it.scoped("a request holding a value JSON cannot encode fails with InvalidRequest before any call", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({ script: [OpenAiMock.completion()] })
+      const exit = yield* LanguageModel.generate({
+        messages: [
+          { role: "user", content: "hi" },
+          { role: "assistant", content: [{ type: "tool-call", id: "c1", name: "f", arguments: { n: 1n } }] }
+        ]
+      }).pipe(Effect.provide(openAiLayer(server)), Effect.exit)
+      expect(failure(exit)._tag).toBe("InvalidRequest")
+      expect(failure(exit).message).toContain("JSON")
+      expect(yield* server.requests).toHaveLength(0)
+    }))
+
+  it.effect("generateObject with a Schema that has no JSON Schema fails, it does not throw", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted([{ text: "{}" }])
+      const exit = yield* Effect.suspend(() =>
+        LanguageModel.generateObject({ ...ask("?"), schema: Schema.Struct({ n: Schema.BigIntFromSelf }) })
+      ).pipe(Effect.provide(model.layer), Effect.exit)
+      expect(failure(exit)._tag).toBe("InvalidRequest")
+      expect(yield* model.calls).toBe(0)
+    }))
+
+  it.effect("OpenAi.layerConfig takes apiKey from options without OPENAI_API_KEY", () =>
+    Effect.gen(function*() {
+      const layer = OpenAi.layerConfig({ apiKey: Redacted.make(secretKey), baseUrl: "http://127.0.0.1:9/v1" })
+      const built = yield* Layer.build(layer.pipe(Layer.provide(NodeHttpClient.layerUndici))).pipe(
+        Effect.scoped,
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map())),
+        Effect.exit
+      )
+      expect(Exit.isSuccess(built)).toBe(true)
+    }))
+})
+
+describe("policies do not get stuck", () => {
+  it.effect("a huge Retry-After opens the breaker for at most maxOpen, and its refusals are typed", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted([
+        new LlmError.RateLimited({ provider: "p", message: "come back never", retryAfter: Duration.millis(9e15) }),
+        { text: "unused" }
+      ])
+      const layer = CircuitBreaker.layer(model.layer, { key: "huge", maxOpen: "1 hour" })
+      yield* LanguageModel.generate(ask()).pipe(Effect.provide(layer), Effect.exit)
+      const state = yield* CircuitBreaker.state("huge")
+      expect(state).toMatchObject({ state: "open", until: 3_600_000 })
+      const refused = yield* LanguageModel.generate(ask()).pipe(Effect.provide(layer), Effect.exit)
+      expect(failure(refused)).toMatchObject({ _tag: "CircuitOpen", until: 3_600_000 })
+    }).pipe(Effect.provide(CircuitBreaker.layerMemory)))
+
+  it.effect("an interrupt while a slow store takes the probe permit does not leave it taken", () =>
+    Effect.gen(function*() {
+      const memory = CircuitBreaker.makeMemoryStore()
+      // A store that commits, then takes 5 ms to answer, as a network store would.
+      const slow: CircuitBreaker.Store = {
+        get: memory.get,
+        modify: (key, f) => Effect.zipLeft(memory.modify(key, f), Effect.sleep("5 millis"))
+      }
+      const model = yield* scripted([new LlmError.Overloaded({ provider: "p", message: "busy" }), { text: "ok" }])
+      const layer = CircuitBreaker.layer(model.layer, { key: "slow", minimumCalls: 1, cooldown: "1 second" })
+      const call = LanguageModel.generate(ask()).pipe(Effect.provide(layer))
+      const registry = Layer.succeed(CircuitBreaker.Registry, CircuitBreaker.makeRegistry(slow))
+      yield* Effect.gen(function*() {
+        // 1: fails, the breaker opens until 1 s (+ the store's delays)
+        const first = yield* Effect.fork(call)
+        yield* TestClock.adjust("10 millis")
+        expect(failure(yield* Fiber.await(first))._tag).toBe("Overloaded")
+        yield* TestClock.adjust("2 seconds")
+        // 2: takes the half-open probe permit, and is interrupted while the store answers
+        const probe = yield* Effect.fork(call)
+        yield* awaitSleepUntil(2015)
+        yield* Fiber.interruptFork(probe)
+        yield* TestClock.adjust("10 millis")
+        yield* Fiber.await(probe)
+        expect((yield* CircuitBreaker.state("slow")).state).toBe("half-open")
+        // 3: the slot was given back, so this call probes, succeeds and closes the breaker
+        const next = yield* Effect.fork(call)
+        yield* TestClock.adjust("20 millis")
+        expect(Exit.isSuccess(yield* Fiber.await(next))).toBe(true)
+        expect((yield* CircuitBreaker.state("slow")).state).toBe("closed")
+      }).pipe(Effect.provide(registry))
+    }))
+
+  it.effect("least-latency does not keep choosing a deployment that always fails", () =>
+    Effect.gen(function*() {
+      const bad = yield* scripted(
+        Array.from({ length: 10 }, () => new LlmError.ServerError({ provider: "bad", message: "500" })),
+        { provider: "bad" }
+      )
+      const good = yield* scripted(Array.from({ length: 10 }, () => ({ text: "ok" })), { provider: "good" })
+      const router = Router.layer([
+        { name: "bad", provide: bad.layer },
+        { name: "good", provide: good.layer }
+      ], { strategy: "least-latency" })
+      yield* Effect.forEach(Array.from({ length: 6 }), () => LanguageModel.generate(ask()).pipe(Effect.exit), {
+        discard: true
+      }).pipe(Effect.provide(router))
+      // each is tried once while unmeasured; afterwards the failing one ranks last
+      expect(yield* bad.calls).toBe(1)
+      expect(yield* good.calls).toBe(5)
+    }))
+})
