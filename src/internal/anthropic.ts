@@ -7,13 +7,14 @@ import * as Schema from "effect/Schema"
 import * as ChatRequest from "../ChatRequest.js"
 import type * as ChatResponse from "../ChatResponse.js"
 import * as LlmError from "../LlmError.js"
-import { isObject, nonEmpty, redactedPrefix } from "./anthropicRequest.js"
+import { redactedPrefix } from "./anthropicRequest.js"
 import * as Errors from "./errors.js"
 import type * as Headers from "./headers.js"
+import { isObject, nonEmpty } from "./json.js"
 
 type Json = Record<string, unknown>
 
-export { encodeRequest, isObject, jsonInstruction, nonEmpty, redactedPrefix } from "./anthropicRequest.js"
+export { encodeRequest, jsonInstruction, redactedPrefix } from "./anthropicRequest.js"
 
 /**
  * What decoding a response needs besides its body: the forced tool carrying a `json-schema` answer, and the

@@ -3,14 +3,9 @@
  */
 import * as Either from "effect/Either"
 import type * as ChatRequest from "../ChatRequest.js"
+import { isObject } from "./json.js"
 
 type Json = Record<string, unknown>
-
-/** @internal */
-export const isObject = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
-
-/** @internal */
-export const nonEmpty = (u: unknown): u is string => typeof u === "string" && u !== ""
 
 /**
  * The prefix marking a `redacted_thinking` block's `data` kept in a reasoning part's `signature`. A colon never

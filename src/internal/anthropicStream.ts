@@ -10,11 +10,10 @@ import * as StreamPart from "../StreamPart.js"
 import * as AnthropicWire from "./anthropic.js"
 import * as Errors from "./errors.js"
 import type * as Framing from "./framing.js"
+import { isObject, nonEmpty } from "./json.js"
 import type * as Streaming from "./streaming.js"
 
 type Json = Record<string, unknown>
-
-const { isObject, nonEmpty } = AnthropicWire
 
 /** What one content block index is. */
 type Block =

@@ -11,14 +11,9 @@ import * as LlmError from "../LlmError.js"
 import * as StreamPart from "../StreamPart.js"
 import * as Errors from "./errors.js"
 import type * as Headers from "./headers.js"
+import { isObject, nonEmpty } from "./json.js"
 
 type Json = Record<string, unknown>
-
-/** @internal */
-export const isObject = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
-
-/** @internal */
-export const nonEmpty = (u: unknown): u is string => typeof u === "string" && u !== ""
 
 const num = (u: unknown): number | undefined => typeof u === "number" && Number.isFinite(u) ? u : undefined
 

@@ -10,10 +10,10 @@ import * as ChatRequest from "../ChatRequest.js"
 import type * as ChatResponse from "../ChatResponse.js"
 import * as Errors from "./errors.js"
 import * as Headers from "./headers.js"
+import { isObject } from "./json.js"
 
 type Json = Record<string, unknown>
 
-const isObject = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
 const str = (u: unknown): string | undefined => typeof u === "string" && u !== "" ? u : undefined
 
 // ---------------------------------------------------------------------------------------------------------------

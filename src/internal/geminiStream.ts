@@ -16,12 +16,10 @@ import * as StreamPart from "../StreamPart.js"
 import * as Errors from "./errors.js"
 import type * as Framing from "./framing.js"
 import * as Gemini from "./gemini.js"
+import { isObject, nonEmpty } from "./json.js"
 import type * as Streaming from "./streaming.js"
 
 type Json = Record<string, unknown>
-
-const isObject = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
-const nonEmpty = (u: unknown): u is string => typeof u === "string" && u !== ""
 
 // ---------------------------------------------------------------------------------------------------------------
 // Gemini 3 streamed function call arguments (`partialArgs`)

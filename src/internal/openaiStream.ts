@@ -8,13 +8,11 @@ import * as LlmError from "../LlmError.js"
 import * as StreamPart from "../StreamPart.js"
 import * as Errors from "./errors.js"
 import type * as Framing from "./framing.js"
+import { isObject, nonEmpty } from "./json.js"
 import * as OpenAiWire from "./openai.js"
 import type * as Streaming from "./streaming.js"
 
 type Json = Record<string, unknown>
-
-const isObject = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
-const nonEmpty = (u: unknown): u is string => typeof u === "string" && u !== ""
 
 interface OpenCall {
   readonly id: string

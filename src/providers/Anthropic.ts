@@ -88,7 +88,7 @@ const make = (client: HttpClient.HttpClient, options: Options): LanguageModel.Se
     "anthropic-version": options.version ?? defaultVersion,
     ...(options.betas === undefined || options.betas.length === 0 ? {} : { "anthropic-beta": options.betas.join(",") })
   }
-  const capabilities = { tools: true, vision: true, jsonSchema: true, streamingUsage: true, ...options.capabilities }
+  const capabilities = { ...LanguageModel.defaultCapabilities, ...options.capabilities }
   const maxTokens = options.defaultMaxTokens ?? defaultMaxTokens
 
   const formatTool = (request: ChatRequest.ChatRequest) =>

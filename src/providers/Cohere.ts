@@ -78,7 +78,7 @@ const make = (client: HttpClient.HttpClient, options: Options): LanguageModel.Se
     ...(options.clientName === undefined ? {} : { "x-client-name": options.clientName }),
     authorization: `Bearer ${key}`
   }
-  const capabilities = { tools: true, vision: true, jsonSchema: true, streamingUsage: true, ...options.capabilities }
+  const capabilities = { ...LanguageModel.defaultCapabilities, ...options.capabilities }
 
   return Service.make(client, {
     provider,

@@ -117,7 +117,7 @@ export const layer = (
       Service.make(client, {
         provider: providerName,
         defaultModel: options.model,
-        capabilities: { tools: true, vision: true, jsonSchema: true, streamingUsage: true, ...options.capabilities },
+        capabilities: { ...LanguageModel.defaultCapabilities, ...options.capabilities },
         secrets,
         classifyError: GeminiWire.classifyError,
         chatRequest,

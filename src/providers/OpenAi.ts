@@ -111,7 +111,7 @@ const makeService = (endpoint: Endpoint, options: CommonOptions) =>
     Service.make(client, {
       provider: endpoint.provider,
       defaultModel: options.model,
-      capabilities: { tools: true, vision: true, jsonSchema: true, streamingUsage: true, ...options.capabilities },
+      capabilities: { ...LanguageModel.defaultCapabilities, ...options.capabilities },
       secrets: endpoint.secrets,
       classifyError: OpenAiWire.classifyError,
       chatRequest: (request: ChatRequest.ChatRequest, model: string, { stream }) =>
