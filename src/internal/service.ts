@@ -1,7 +1,12 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type * as ChatRequest from "../ChatRequest.js"
 import type * as ChatResponse from "../ChatResponse.js"
@@ -243,3 +248,46 @@ export const postJson = (
           HttpClientRequest.bodyText(text, "application/json")
         )
     )
+
+/** Where a provider's `layerConfig` reads its settings. */
+export interface EnvNames {
+  /** The API key, e.g. `Config.redacted("OPENAI_API_KEY")` (with fallbacks where a provider has several names). */
+  readonly apiKey: Config.Config<Redacted.Redacted>
+  readonly baseUrl: string
+  readonly model: string
+}
+
+/**
+ * A provider layer configured from the environment: key, base URL and model read with `Config`; every option
+ * given wins over the environment (a given `apiKey` means the key is not read at all).
+ */
+export const layerFromEnv = <
+  O extends { readonly apiKey?: Redacted.Redacted | undefined; readonly baseUrl?: string | undefined },
+  E,
+  R
+>(
+  names: EnvNames,
+  options: O,
+  layer: (options: O & { readonly apiKey: Redacted.Redacted }) => Layer.Layer<LanguageModel.LanguageModel, E, R>,
+  extra: Config.Config<Partial<O>> = Config.succeed({})
+): Layer.Layer<LanguageModel.LanguageModel, E | ConfigError.ConfigError, R> =>
+  Layer.unwrapEffect(
+    Effect.map(
+      Config.all({
+        apiKey: options.apiKey === undefined ? names.apiKey : Config.succeed(options.apiKey),
+        baseUrl: Config.option(Config.nonEmptyString(names.baseUrl)),
+        model: Config.option(Config.nonEmptyString(names.model)),
+        extra
+      }),
+      (env) =>
+        layer(
+          {
+            ...(Option.isSome(env.baseUrl) ? { baseUrl: env.baseUrl.value } : {}),
+            ...(Option.isSome(env.model) ? { model: env.model.value } : {}),
+            ...env.extra,
+            ...definedOnly(options),
+            apiKey: env.apiKey
+          } as O & { readonly apiKey: Redacted.Redacted }
+        )
+    )
+  )

@@ -8,7 +8,6 @@ import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as ChatRequest from "../ChatRequest.js"
 import * as CohereWire from "../internal/cohere.js"
@@ -141,21 +140,12 @@ export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel
 export const layerConfig = (
   options: ConfigOptions = {}
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(
-    Effect.map(
-      Config.all({
-        apiKey: options.apiKey === undefined
-          ? Config.redacted("COHERE_API_KEY").pipe(Config.orElse(() => Config.redacted("CO_API_KEY")))
-          : Config.succeed(options.apiKey),
-        baseUrl: Config.option(Config.nonEmptyString("COHERE_BASE_URL")),
-        model: Config.option(Config.nonEmptyString("COHERE_MODEL"))
-      }),
-      (env) =>
-        layer({
-          baseUrl: Option.getOrUndefined(env.baseUrl),
-          model: Option.getOrUndefined(env.model),
-          ...Service.definedOnly(options),
-          apiKey: env.apiKey
-        })
-    )
+  Service.layerFromEnv(
+    {
+      apiKey: Config.redacted("COHERE_API_KEY").pipe(Config.orElse(() => Config.redacted("CO_API_KEY"))),
+      baseUrl: "COHERE_BASE_URL",
+      model: "COHERE_MODEL"
+    },
+    options,
+    layer
   )

@@ -182,19 +182,4 @@ export const apiKeyConfig: Config.Config<Redacted.Redacted> = Config.all([
 export const layerConfig = (
   options: Options = {}
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(
-    Effect.map(
-      Config.all({
-        apiKey: options.apiKey === undefined ? apiKeyConfig : Config.succeed(options.apiKey),
-        baseUrl: Config.option(Config.nonEmptyString("GEMINI_BASE_URL")),
-        model: Config.option(Config.nonEmptyString("GEMINI_MODEL"))
-      }),
-      (env) =>
-        layer({
-          apiKey: env.apiKey,
-          baseUrl: Option.getOrUndefined(env.baseUrl),
-          model: Option.getOrUndefined(env.model),
-          ...Service.definedOnly(options)
-        })
-    )
-  )
+  Service.layerFromEnv({ apiKey: apiKeyConfig, baseUrl: "GEMINI_BASE_URL", model: "GEMINI_MODEL" }, options, layer)

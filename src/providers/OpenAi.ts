@@ -193,22 +193,13 @@ export const layer = (
 export const layerConfig = (
   options: Options = {}
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(
-    Effect.map(
-      Config.all({
-        apiKey: options.apiKey === undefined ? Config.redacted("OPENAI_API_KEY") : Config.succeed(options.apiKey),
-        baseUrl: Config.option(Config.nonEmptyString("OPENAI_BASE_URL")),
-        model: Config.option(Config.nonEmptyString("OPENAI_MODEL")),
-        organization: Config.option(Config.nonEmptyString("OPENAI_ORG_ID"))
-      }),
-      (env) =>
-        layer({
-          apiKey: env.apiKey,
-          baseUrl: Option.getOrUndefined(env.baseUrl),
-          model: Option.getOrUndefined(env.model),
-          organization: Option.getOrUndefined(env.organization),
-          ...Service.definedOnly(options)
-        })
+  Service.layerFromEnv(
+    { apiKey: Config.redacted("OPENAI_API_KEY"), baseUrl: "OPENAI_BASE_URL", model: "OPENAI_MODEL" },
+    options,
+    layer,
+    Config.map(
+      Config.option(Config.nonEmptyString("OPENAI_ORG_ID")),
+      (organization): Partial<Options> => Option.isSome(organization) ? { organization: organization.value } : {}
     )
   )
 
