@@ -37,7 +37,7 @@ export interface Deployment<E = never, R = never> {
   readonly model?: string | undefined
   /** Lower is preferred (default 0). */
   readonly priority?: number | undefined
-  /** Relative share of traffic under `"weighted"` (default 1). */
+  /** Relative share of traffic under `"weighted"` (default 1; 0 only when no other can serve; never negative). */
   readonly weight?: number | undefined
   /** In tokens; requests estimated larger are not sent here. */
   readonly contextWindow?: number | undefined
@@ -116,8 +116,19 @@ export const make = (
     }
   })
 
+  const badWeight = deployments.find(({ deployment }) =>
+    deployment.weight !== undefined && !(Number.isFinite(deployment.weight) && deployment.weight >= 0)
+  )?.deployment
+
   const eligible = (request: ChatRequest.ChatRequest) =>
     Effect.gen(function*() {
+      if (badWeight !== undefined) {
+        return yield* new LlmError.InvalidRequest({
+          provider: "router",
+          message:
+            `router: deployment "${badWeight.name}" has weight ${badWeight.weight}; a weight is a finite number >= 0`
+        })
+      }
       const tokens = estimateTokens(request)
       const able = built.filter((b) => LanguageModel.missingCapabilities(b.service.capabilities, request).length === 0)
       if (able.length === 0) {
@@ -158,14 +169,18 @@ export const make = (
           candidates.reduce((best, b) => (b.latency ?? -1) < (best.latency ?? -1) ? b : best)
         )
       case "weighted": {
-        const total = candidates.reduce((sum, b) => sum + (b.deployment.weight ?? 1), 0)
+        // Weight 0 takes traffic only when nothing else can; all zero means equal shares.
+        const positive = candidates.filter((b) => (b.deployment.weight ?? 1) > 0)
+        const pool = positive.length > 0 ? positive : candidates
+        const weightOf = (b: Built) => positive.length > 0 ? b.deployment.weight ?? 1 : 1
+        const total = pool.reduce((sum, b) => sum + weightOf(b), 0)
         return Effect.map(Random.next, (r) => {
           let point = r * total
-          for (const b of candidates) {
-            point -= b.deployment.weight ?? 1
+          for (const b of pool) {
+            point -= weightOf(b)
             if (point < 0) return b
           }
-          return candidates[candidates.length - 1]!
+          return pool[pool.length - 1]!
         })
       }
     }

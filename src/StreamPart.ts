@@ -57,6 +57,8 @@ export interface ReasoningDelta {
   readonly type: "reasoning-delta"
   readonly text: string
   readonly signature?: string | undefined
+  /** The provider returned this reasoning encrypted (Anthropic `redacted_thinking`): `signature` carries it. */
+  readonly redacted?: boolean | undefined
 }
 
 /**
@@ -191,7 +193,7 @@ export class Accumulator {
         break
       case "reasoning-delta": {
         const last = this.content[this.content.length - 1]
-        if (last?.type === "reasoning" && last.signature === undefined) {
+        if (last?.type === "reasoning" && last.signature === undefined && part.redacted !== true) {
           this.content[this.content.length - 1] = {
             ...last,
             text: last.text + part.text,
@@ -201,7 +203,8 @@ export class Accumulator {
           this.content.push({
             type: "reasoning",
             text: part.text,
-            ...(part.signature === undefined ? {} : { signature: part.signature })
+            ...(part.signature === undefined ? {} : { signature: part.signature }),
+            ...(part.redacted === true ? { redacted: true } : {})
           })
         }
         break

@@ -9,8 +9,11 @@ import * as Errors from "../src/internal/errors.js"
 import * as OpenAiWire from "../src/internal/openai.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
+import * as Anthropic from "../src/providers/Anthropic.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Router from "../src/Router.js"
+import * as StreamPart from "../src/StreamPart.js"
+import * as AnthropicMock from "../src/testing/AnthropicMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import { awaitSleepUntil, openAiLayer, secretKey } from "./support/loopback.js"
@@ -66,6 +69,51 @@ describe("hostile input is a typed error, never a defect", () => {
     }))
 })
 
+describe("streams and whole responses agree", () => {
+  it.scoped("Anthropic redacted thinking streamed is marked redacted, as in a whole response", () =>
+    Effect.gen(function*() {
+      const frame = AnthropicMock.frame
+      const server = yield* MockProvider.make({
+        script: [MockProvider.stream([
+          frame({
+            type: "message_start",
+            message: {
+              id: "msg_1",
+              type: "message",
+              role: "assistant",
+              model: "claude",
+              content: [],
+              usage: { input_tokens: 5, output_tokens: 1 }
+            }
+          }),
+          frame({ type: "content_block_start", index: 0, content_block: { type: "thinking", thinking: "" } }),
+          frame({ type: "content_block_delta", index: 0, delta: { type: "thinking_delta", thinking: "hmm" } }),
+          frame({ type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: "sig" } }),
+          frame({ type: "content_block_stop", index: 0 }),
+          frame({ type: "content_block_start", index: 1, content_block: { type: "redacted_thinking", data: "ENC" } }),
+          frame({ type: "content_block_stop", index: 1 }),
+          frame({ type: "content_block_start", index: 2, content_block: { type: "text", text: "" } }),
+          frame({ type: "content_block_delta", index: 2, delta: { type: "text_delta", text: "Hi" } }),
+          frame({ type: "content_block_stop", index: 2 }),
+          frame({ type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 7 } }),
+          frame({ type: "message_stop" })
+        ])]
+      })
+      const response = yield* StreamPart.collect(LanguageModel.stream(ask())).pipe(
+        Effect.provide(
+          Anthropic.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "claude" }).pipe(
+            Layer.provide(NodeHttpClient.layerUndici)
+          )
+        )
+      )
+      expect(response.content).toEqual([
+        { type: "reasoning", text: "hmm", signature: "sig" },
+        { type: "reasoning", text: "", signature: "redacted_thinking:ENC", redacted: true },
+        { type: "text", text: "Hi" }
+      ])
+    }))
+})
+
 describe("policies do not get stuck", () => {
   it.effect("a huge Retry-After opens the breaker for at most maxOpen, and its refusals are typed", () =>
     Effect.gen(function*() {
@@ -112,6 +160,25 @@ describe("policies do not get stuck", () => {
         expect(Exit.isSuccess(yield* Fiber.await(next))).toBe(true)
         expect((yield* CircuitBreaker.state("slow")).state).toBe("closed")
       }).pipe(Effect.provide(registry))
+    }))
+
+  it.effect("weights: a negative one is a typed error on every call; a zero one takes no traffic", () =>
+    Effect.gen(function*() {
+      const a = yield* scripted(Array.from({ length: 5 }, () => ({ text: "a" })), { provider: "a" })
+      const b = yield* scripted(Array.from({ length: 5 }, () => ({ text: "b" })), { provider: "b" })
+      const negative = Router.layer([{ name: "a", provide: a.layer, weight: -1 }, { name: "b", provide: b.layer }], {
+        strategy: "weighted"
+      })
+      const exit = yield* LanguageModel.generate(ask()).pipe(Effect.provide(negative), Effect.exit)
+      expect(failure(exit)).toMatchObject({ _tag: "InvalidRequest", provider: "router" })
+      expect(failure(exit).message).toContain("weight -1")
+      const zero = Router.layer([{ name: "a", provide: a.layer, weight: 0 }, { name: "b", provide: b.layer }], {
+        strategy: "weighted"
+      })
+      // random 0 would pick the first deployment if zero weights counted
+      yield* LanguageModel.generate(ask()).pipe(Effect.provide(zero), Effect.withRandomFixed([0]))
+      yield* LanguageModel.generate(ask()).pipe(Effect.provide(zero), Effect.withRandomFixed([0.99]))
+      expect([yield* a.calls, yield* b.calls]).toEqual([0, 2])
     }))
 
   it.effect("least-latency does not keep choosing a deployment that always fails", () =>

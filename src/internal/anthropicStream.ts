@@ -90,7 +90,12 @@ export const makeDecoder = (
       case "redacted_thinking":
         blocks.set(index, { kind: "other" })
         if (nonEmpty(block.data)) {
-          out.push({ type: "reasoning-delta", text: "", signature: AnthropicWire.redactedPrefix + block.data })
+          out.push({
+            type: "reasoning-delta",
+            text: "",
+            signature: AnthropicWire.redactedPrefix + block.data,
+            redacted: true
+          })
         }
         return
       case "tool_use": {
