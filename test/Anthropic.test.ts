@@ -1,16 +1,15 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Redacted, Schema, Stream } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Layer, Redacted, Schema } from "effect"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as AnthropicWire from "../src/internal/anthropic.js"
 import * as LanguageModel from "../src/LanguageModel.js"
-import type * as LlmError from "../src/LlmError.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as AnthropicMock from "../src/testing/AnthropicMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
-import { adjustTo, arrivals, awaitSleepUntil, secretKey } from "./support/loopback.js"
+import { failure, runGenerate, runStream as runGenerateStream, secretKey, textOf } from "./support/loopback.js"
 
 const anthropicLayer = (server: MockProvider.MockProvider, options: Partial<Anthropic.Options> = {}) =>
   Anthropic.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "claude-sonnet-4-5", ...options })
@@ -19,51 +18,17 @@ const anthropicLayer = (server: MockProvider.MockProvider, options: Partial<Anth
 const question = { messages: [{ role: "user" as const, content: "Capital of France?" }] }
 const ask = LanguageModel.generate(question)
 
-const failure = (exit: Exit.Exit<unknown, LlmError.LlmError>): LlmError.LlmError => {
-  if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error(`expected a typed failure: ${String(exit)}`)
-  return exit.cause.error
-}
-
-/** Runs `ask` (or a stream) against a script, moving the TestClock to each expected wake-up once a fiber waits for it. */
 const runScript = (
   script: ReadonlyArray<MockProvider.Reply>,
-  expectedWakeups: ReadonlyArray<number>,
+  wakeups: ReadonlyArray<number>,
   options: Partial<Anthropic.Options> = {}
-) =>
-  Effect.gen(function*() {
-    const server = yield* MockProvider.make({ script })
-    const fiber = yield* Effect.fork(ask.pipe(Effect.provide(anthropicLayer(server, options))))
-    for (const at of expectedWakeups) {
-      yield* awaitSleepUntil(at)
-      yield* adjustTo(at)
-    }
-    const exit = yield* Fiber.await(fiber)
-    return { exit, arrivals: yield* arrivals(server), requests: yield* server.requests }
-  }).pipe(Effect.withRandomFixed([0]))
+) => runGenerate((server) => anthropicLayer(server, options), script, wakeups)
 
 const runStream = (
   script: ReadonlyArray<MockProvider.Reply>,
-  expectedWakeups: ReadonlyArray<number>,
+  wakeups: ReadonlyArray<number>,
   options: Partial<Anthropic.Options> = {}
-) =>
-  Effect.gen(function*() {
-    const server = yield* MockProvider.make({ script })
-    const received: Array<StreamPart.StreamPart> = []
-    const fiber = yield* LanguageModel.stream({ messages: [{ role: "user", content: "Tell a story" }] }).pipe(
-      Stream.runForEach((part) => Effect.sync(() => received.push(part))),
-      Effect.provide(anthropicLayer(server, options)),
-      Effect.fork
-    )
-    for (const at of expectedWakeups) {
-      yield* awaitSleepUntil(at)
-      yield* adjustTo(at)
-    }
-    const exit = yield* Fiber.await(fiber)
-    return { exit, received, arrivals: yield* arrivals(server), requests: yield* server.requests }
-  }).pipe(Effect.withRandomFixed([0]))
-
-const textOf = (parts: ReadonlyArray<StreamPart.StreamPart>) =>
-  parts.flatMap((part) => part.type === "text-delta" ? [part.text] : []).join("")
+) => runGenerateStream((server) => anthropicLayer(server, options), script, wakeups)
 
 describe("Anthropic request encoding over loopback", () => {
   it.scoped("sends the request Anthropic expects and decodes the answer", () =>

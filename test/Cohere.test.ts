@@ -1,15 +1,14 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Fiber, Layer, Redacted, Schema, Stream } from "effect"
+import { ConfigProvider, Effect, Exit, Layer, Redacted, Schema } from "effect"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
-import type * as LlmError from "../src/LlmError.js"
 import * as Cohere from "../src/providers/Cohere.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as CohereMock from "../src/testing/CohereMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
-import { adjustTo, arrivals, awaitSleepUntil, secretKey } from "./support/loopback.js"
+import { failure, runGenerate, runStream as runGenerateStream, secretKey, textOf } from "./support/loopback.js"
 
 const cohereLayer = (server: MockProvider.MockProvider, options: Partial<Cohere.Options> = {}) =>
   Cohere.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "command-a-03-2025", ...options })
@@ -18,51 +17,17 @@ const cohereLayer = (server: MockProvider.MockProvider, options: Partial<Cohere.
 const question = { messages: [{ role: "user" as const, content: "Capital of France?" }] }
 const ask = LanguageModel.generate(question)
 
-const failure = (exit: Exit.Exit<unknown, LlmError.LlmError>): LlmError.LlmError => {
-  if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error(`expected a typed failure: ${String(exit)}`)
-  return exit.cause.error
-}
-
-/** Runs `ask` against a script, moving the TestClock to each expected wake-up once a fiber waits for it. */
 const runScript = (
   script: ReadonlyArray<MockProvider.Reply>,
-  expectedWakeups: ReadonlyArray<number>,
+  wakeups: ReadonlyArray<number>,
   options: Partial<Cohere.Options> = {}
-) =>
-  Effect.gen(function*() {
-    const server = yield* MockProvider.make({ script })
-    const fiber = yield* Effect.fork(ask.pipe(Effect.provide(cohereLayer(server, options))))
-    for (const at of expectedWakeups) {
-      yield* awaitSleepUntil(at)
-      yield* adjustTo(at)
-    }
-    const exit = yield* Fiber.await(fiber)
-    return { exit, arrivals: yield* arrivals(server), requests: yield* server.requests }
-  }).pipe(Effect.withRandomFixed([0]))
+) => runGenerate((server) => cohereLayer(server, options), script, wakeups)
 
 const runStream = (
   script: ReadonlyArray<MockProvider.Reply>,
-  expectedWakeups: ReadonlyArray<number>,
+  wakeups: ReadonlyArray<number>,
   options: Partial<Cohere.Options> = {}
-) =>
-  Effect.gen(function*() {
-    const server = yield* MockProvider.make({ script })
-    const received: Array<StreamPart.StreamPart> = []
-    const fiber = yield* LanguageModel.stream({ messages: [{ role: "user", content: "Tell a story" }] }).pipe(
-      Stream.runForEach((part) => Effect.sync(() => received.push(part))),
-      Effect.provide(cohereLayer(server, options)),
-      Effect.fork
-    )
-    for (const at of expectedWakeups) {
-      yield* awaitSleepUntil(at)
-      yield* adjustTo(at)
-    }
-    const exit = yield* Fiber.await(fiber)
-    return { exit, received, arrivals: yield* arrivals(server), requests: yield* server.requests }
-  }).pipe(Effect.withRandomFixed([0]))
-
-const textOf = (parts: ReadonlyArray<StreamPart.StreamPart>) =>
-  parts.flatMap((part) => part.type === "text-delta" ? [part.text] : []).join("")
+) => runGenerateStream((server) => cohereLayer(server, options), script, wakeups)
 
 describe("Cohere request encoding over loopback", () => {
   it.scoped("sends the request Cohere expects and decodes the answer", () =>

@@ -9,13 +9,10 @@ import * as Retry from "../src/Retry.js"
 import type * as StreamPart from "../src/StreamPart.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { arrivals, openAiLayer } from "./support/loopback.js"
+import { arrivals, openAiLayer, textOf } from "./support/loopback.js"
 import { after, ask, count, errors, failure, runTo, scripted, success } from "./support/resilience.js"
 
 const generate = (content = "hi") => LanguageModel.generate(ask(content))
-
-const textOf = (parts: ReadonlyArray<StreamPart.StreamPart>) =>
-  parts.flatMap((part) => part.type === "text-delta" ? [part.text] : []).join("")
 
 /** Streams through a layer, keeping every part the consumer saw. */
 const streamThrough = (layer: Layer.Layer<LanguageModel.LanguageModel>) =>

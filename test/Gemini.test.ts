@@ -1,6 +1,6 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Redacted, Schema, Stream } from "effect"
+import { Chunk, ConfigProvider, Duration, Effect, Exit, Layer, Redacted, Schema, Stream } from "effect"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import * as ChatResponse from "../src/ChatResponse.js"
 import type * as Errors from "../src/internal/errors.js"
@@ -8,12 +8,11 @@ import * as GeminiWire from "../src/internal/gemini.js"
 import * as GeminiStream from "../src/internal/geminiStream.js"
 import * as Streaming from "../src/internal/streaming.js"
 import * as LanguageModel from "../src/LanguageModel.js"
-import type * as LlmError from "../src/LlmError.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as GeminiMock from "../src/testing/GeminiMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
-import { adjustTo, arrivals, awaitSleepUntil, secretKey } from "./support/loopback.js"
+import { failure, runGenerate, runStream as runGenerateStream, secretKey, textOf } from "./support/loopback.js"
 
 const geminiLayer = (server: MockProvider.MockProvider, options: Partial<Gemini.Options> = {}) =>
   Gemini.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "gemini-2.5-flash", ...options })
@@ -22,58 +21,20 @@ const geminiLayer = (server: MockProvider.MockProvider, options: Partial<Gemini.
 const ask = LanguageModel.generate({ messages: [{ role: "user", content: "Capital of France?" }] })
 const tell = LanguageModel.stream({ messages: [{ role: "user", content: "Tell a story" }] })
 
-const failure = (exit: Exit.Exit<unknown, LlmError.LlmError>): LlmError.LlmError => {
-  if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error(`expected a typed failure: ${String(exit)}`)
-  return exit.cause.error
-}
-
-/**
- * Runs `ask` against a scripted mock, moving the TestClock to each expected retry time only once a fiber
- * sleeps until exactly that time, so the test fails if any wait is off by a millisecond.
- */
-const runScript = (
-  script: ReadonlyArray<MockProvider.Reply>,
-  expectedWakeups: ReadonlyArray<number>,
-  options: Partial<Gemini.Options> = {}
-) =>
-  Effect.gen(function*() {
-    const server = yield* MockProvider.make({ script })
-    const fiber = yield* Effect.fork(ask.pipe(Effect.provide(geminiLayer(server, options))))
-    for (const at of expectedWakeups) {
-      yield* awaitSleepUntil(at)
-      yield* adjustTo(at)
-    }
-    const exit = yield* Fiber.await(fiber)
-    return { exit, arrivals: yield* arrivals(server), requests: yield* server.requests }
-  }).pipe(Effect.withRandomFixed([0]))
-
-/** The same for `tell`, keeping every part the consumer saw. */
-const runStream = (
-  script: ReadonlyArray<MockProvider.Reply>,
-  expectedWakeups: ReadonlyArray<number>,
-  options: Partial<Gemini.Options> = {}
-) =>
-  Effect.gen(function*() {
-    const server = yield* MockProvider.make({ script })
-    const received: Array<StreamPart.StreamPart> = []
-    const fiber = yield* tell.pipe(
-      Stream.runForEach((part) => Effect.sync(() => received.push(part))),
-      Effect.provide(geminiLayer(server, options)),
-      Effect.fork
-    )
-    for (const at of expectedWakeups) {
-      yield* awaitSleepUntil(at)
-      yield* adjustTo(at)
-    }
-    const exit = yield* Fiber.await(fiber)
-    return { exit, received, arrivals: yield* arrivals(server), requests: yield* server.requests }
-  }).pipe(Effect.withRandomFixed([0]))
-
-const textOf = (parts: ReadonlyArray<StreamPart.StreamPart>) =>
-  parts.flatMap((part) => part.type === "text-delta" ? [part.text] : []).join("")
-
 const sent = (server: MockProvider.MockProvider, index = 0) =>
   Effect.map(server.requests, (requests) => requests[index]?.body as Record<string, any>)
+
+const runScript = (
+  script: ReadonlyArray<MockProvider.Reply>,
+  wakeups: ReadonlyArray<number>,
+  options: Partial<Gemini.Options> = {}
+) => runGenerate((server) => geminiLayer(server, options), script, wakeups)
+
+const runStream = (
+  script: ReadonlyArray<MockProvider.Reply>,
+  wakeups: ReadonlyArray<number>,
+  options: Partial<Gemini.Options> = {}
+) => runGenerateStream((server) => geminiLayer(server, options), script, wakeups)
 
 describe("Gemini over loopback", () => {
   it.scoped("sends the request Gemini expects and decodes the answer", () =>

@@ -1,45 +1,23 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Redacted, Schema } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Layer, Redacted, Schema } from "effect"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
-import type * as LlmError from "../src/LlmError.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Retry from "../src/Retry.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { adjustTo, arrivals, awaitSleepUntil, openAiLayer, secretKey } from "./support/loopback.js"
+import { failure, openAiLayer, runGenerate, secretKey } from "./support/loopback.js"
 
 const ask = LanguageModel.generate({ messages: [{ role: "user", content: "Capital of France?" }] })
 
-/**
- * Runs `ask` against a scripted mock, moving the TestClock to each expected retry time only once a fiber
- * sleeps until exactly that time, so the test fails if any wait is off by a millisecond.
- */
+const rateLimited = (headers: Record<string, string>) => OpenAiMock.error(429, "rate_limit_exceeded", { headers })
+
 const runScript = (
   script: ReadonlyArray<MockProvider.Reply>,
-  expectedWakeups: ReadonlyArray<number>,
+  wakeups: ReadonlyArray<number>,
   options: Partial<OpenAi.Options> = {}
-) =>
-  Effect.gen(function*() {
-    const server = yield* MockProvider.make({ script })
-    const fiber = yield* Effect.fork(ask.pipe(Effect.provide(openAiLayer(server, options))))
-    for (const at of expectedWakeups) {
-      yield* awaitSleepUntil(at)
-      yield* adjustTo(at)
-    }
-    const exit = yield* Fiber.await(fiber)
-    return { exit, arrivals: yield* arrivals(server), requests: yield* server.requests }
-  }).pipe(Effect.withRandomFixed([0]))
-
-const failure = <A>(exit: Exit.Exit<A, LlmError.LlmError>): LlmError.LlmError => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-  if (error === undefined) throw new Error(`expected a typed failure, got ${String(exit.cause)}`)
-  return error
-}
-
-const rateLimited = (headers: Record<string, string>) => OpenAiMock.error(429, "rate_limit_exceeded", { headers })
+) => runGenerate((server) => openAiLayer(server, options), script, wakeups)
 
 describe("OpenAi over loopback", () => {
   it.scoped("sends the request OpenAI expects and decodes the answer", () =>

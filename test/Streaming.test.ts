@@ -3,49 +3,21 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
-import type * as LlmError from "../src/LlmError.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { adjustTo, arrivals, awaitSleepUntil, openAiLayer, secretKey } from "./support/loopback.js"
+import { failure, openAiLayer, runStream as runGenerateStream, secretKey, textOf } from "./support/loopback.js"
 
 const request = { messages: [{ role: "user" as const, content: "Tell a story" }] }
 
-/**
- * Streams `request` against a scripted mock, moving the TestClock to each expected time only once some
- * fiber (client deadline, retry wait, or the mock's own chunk delay) sleeps until exactly that time.
- */
+const sseEvent = (json: unknown) => `data: ${JSON.stringify(json)}\n\n`
+
 const runStream = (
   script: ReadonlyArray<MockProvider.Reply>,
   wakeups: ReadonlyArray<number>,
   options: Partial<OpenAi.Options> = {}
-) =>
-  Effect.gen(function*() {
-    const server = yield* MockProvider.make({ script })
-    const received: Array<StreamPart.StreamPart> = []
-    const fiber = yield* LanguageModel.stream(request).pipe(
-      Stream.runForEach((part) => Effect.sync(() => received.push(part))),
-      Effect.provide(openAiLayer(server, options)),
-      Effect.fork
-    )
-    for (const at of wakeups) {
-      yield* awaitSleepUntil(at)
-      yield* adjustTo(at)
-    }
-    const exit = yield* Fiber.await(fiber)
-    return { exit, received, arrivals: yield* arrivals(server) }
-  }).pipe(Effect.withRandomFixed([0]))
-
-const failure = (exit: Exit.Exit<unknown, LlmError.LlmError>): LlmError.LlmError => {
-  if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error(`expected a typed failure: ${String(exit)}`)
-  return exit.cause.error
-}
-
-const textOf = (parts: ReadonlyArray<StreamPart.StreamPart>) =>
-  parts.flatMap((part) => part.type === "text-delta" ? [part.text] : []).join("")
-
-const sseEvent = (json: unknown) => `data: ${JSON.stringify(json)}\n\n`
+) => runGenerateStream((server) => openAiLayer(server, options), script, wakeups)
 
 describe("stream parts", () => {
   it.scoped("collecting a stream gives the response a non-streaming call gives", () =>

@@ -3,10 +3,13 @@
  * the real event loop to reach a state, then move virtual time explicitly.
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import { Chunk, Effect, Layer, Redacted } from "effect"
+import { Chunk, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
 import * as TestClock from "effect/TestClock"
+import * as LanguageModel from "../../src/LanguageModel.js"
+import type * as LlmError from "../../src/LlmError.js"
 import * as OpenAi from "../../src/providers/OpenAi.js"
-import type * as MockProvider from "../../src/testing/MockProvider.js"
+import type * as StreamPart from "../../src/StreamPart.js"
+import * as MockProvider from "../../src/testing/MockProvider.js"
 
 /** A distinctive key: tests assert it never leaks. */
 export const secretKey = "sk-test-LEAKCHECK-7f3a9c1e5b2d4f60"
@@ -46,3 +49,65 @@ export const arrivals = (server: MockProvider.MockProvider) =>
 export const openAiLayer = (server: MockProvider.MockProvider, options: Partial<OpenAi.Options> = {}) =>
   OpenAi.layer({ apiKey: Redacted.make(secretKey), baseUrl: `${server.url}/v1`, model: "gpt-4o-mini", ...options })
     .pipe(Layer.provide(NodeHttpClient.layerUndici))
+
+/** The typed failure of an exit (throws on success, or on a defect or interrupt). */
+export const failure = (exit: Exit.Exit<unknown, LlmError.LlmError>): LlmError.LlmError => {
+  if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error(`expected a typed failure: ${String(exit)}`)
+  return exit.cause.error
+}
+
+/** The text of the `text-delta` parts. */
+export const textOf = (parts: ReadonlyArray<StreamPart.StreamPart>): string =>
+  parts.flatMap((part) => part.type === "text-delta" ? [part.text] : []).join("")
+
+/** A layer of the provider under test, pointed at a mock server. */
+export type LayerOf = (server: MockProvider.MockProvider) => Layer.Layer<LanguageModel.LanguageModel>
+
+/**
+ * Runs `program` against a scripted mock, moving the TestClock to each expected time only once some fiber
+ * (a retry wait, a deadline, or the mock's own delay) sleeps until exactly that time, so a test fails if any
+ * wait is off by a millisecond. Jitter is pinned.
+ */
+const runAgainst = <A>(
+  layerOf: LayerOf,
+  script: ReadonlyArray<MockProvider.Reply>,
+  wakeups: ReadonlyArray<number>,
+  program: Effect.Effect<A, LlmError.LlmError, LanguageModel.LanguageModel>
+) =>
+  Effect.gen(function*() {
+    const server = yield* MockProvider.make({ script })
+    const fiber = yield* Effect.fork(program.pipe(Effect.provide(layerOf(server))))
+    for (const at of wakeups) {
+      yield* awaitSleepUntil(at)
+      yield* adjustTo(at)
+    }
+    const exit = yield* Fiber.await(fiber)
+    return { exit, arrivals: yield* arrivals(server), requests: yield* server.requests }
+  }).pipe(Effect.withRandomFixed([0]))
+
+/** {@link runAgainst} for one `generate` call ("Capital of France?"). */
+export const runGenerate = (
+  layerOf: LayerOf,
+  script: ReadonlyArray<MockProvider.Reply>,
+  wakeups: ReadonlyArray<number>
+) =>
+  runAgainst(
+    layerOf,
+    script,
+    wakeups,
+    LanguageModel.generate({ messages: [{ role: "user", content: "Capital of France?" }] })
+  )
+
+/** {@link runAgainst} for one stream ("Tell a story"), keeping every part the consumer saw. */
+export const runStream = (
+  layerOf: LayerOf,
+  script: ReadonlyArray<MockProvider.Reply>,
+  wakeups: ReadonlyArray<number>
+) =>
+  Effect.suspend(() => {
+    const received: Array<StreamPart.StreamPart> = []
+    const program = LanguageModel.stream({ messages: [{ role: "user", content: "Tell a story" }] }).pipe(
+      Stream.runForEach((part) => Effect.sync(() => received.push(part)))
+    )
+    return Effect.map(runAgainst(layerOf, script, wakeups, program), (run) => ({ ...run, received }))
+  })

@@ -34,11 +34,7 @@ export const scripted = (
 export const count = (server: MockProvider.MockProvider): Effect.Effect<number> =>
   Effect.map(server.requests, (requests) => requests.length)
 
-/** The typed failure of an exit (throws on success or on a defect / interrupt). */
-export const failure = (exit: Exit.Exit<unknown, LlmError.LlmError>): LlmError.LlmError => {
-  if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error(`expected a typed failure: ${String(exit)}`)
-  return exit.cause.error
-}
+export { failure } from "./loopback.js"
 
 /** The value of an exit (throws on failure). */
 export const success = <A>(exit: Exit.Exit<A, unknown>): A => {
