@@ -5,7 +5,7 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, FastCheck, Layer, Redacted, Stream } from "effect"
+import { Chunk, Effect, Either, Layer, Redacted, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as ChatResponse from "../src/ChatResponse.js"
@@ -19,6 +19,7 @@ import type * as LlmError from "../src/LlmError.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
+import { itDecodesAnyChunking, transcriptOf } from "./support/chunking.js"
 import {
   describeFixtures,
   fixturesDir,
@@ -38,17 +39,6 @@ const listFixtures = (suffix: string): Array<string> =>
     )
     : []
 
-const splitAt = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> => {
-  const out: Array<Uint8Array> = []
-  let from = 0
-  for (const cut of cuts) {
-    out.push(bytes.subarray(from, cut))
-    from = cut
-  }
-  out.push(bytes.subarray(from))
-  return out
-}
-
 const parts = (
   chunks: ReadonlyArray<Uint8Array>,
   formatTool?: string
@@ -62,11 +52,7 @@ const collect = (file: string) => StreamPart.collect(parts([readFixtureBytes(fil
 const allParts = (file: string) =>
   Effect.map(Stream.runCollect(parts([readFixtureBytes(file)])), (chunk) => Chunk.toArray(chunk))
 
-/** Everything a decode yields, failure included, as plain data (for deep equality across chunkings). */
-const transcript = (chunks: ReadonlyArray<Uint8Array>): Array<unknown> =>
-  Chunk.toArray(Effect.runSync(Stream.runCollect(Stream.either(parts(chunks))))).map((item) =>
-    Either.isRight(item) ? item.right : { failure: { ...item.left, _tag: item.left._tag, message: item.left.message } }
-  )
+const transcript = transcriptOf((chunks) => parts(chunks))
 
 /** The parts delivered before a failure, and the failure. */
 const failing = (file: string) =>
@@ -393,23 +379,7 @@ describeFixtures("Anthropic stream fixtures", () => {
       expect(response.rawFinishReason).toBe("tool_use")
     }))
 
-  for (const file of streamFixtures) {
-    it(`${file}: re-chunked at random byte offsets, decodes exactly as the whole buffer`, () => {
-      const bytes = readFixtureBytes(file)
-      const whole = transcript([bytes])
-      expect(whole.length).toBeGreaterThan(0)
-      expect(transcript(splitAt(bytes, Array.from({ length: bytes.length - 1 }, (_, i) => i + 1)))).toEqual(whole)
-      FastCheck.assert(
-        FastCheck.property(
-          FastCheck.uniqueArray(FastCheck.integer({ min: 1, max: bytes.length - 1 }), { minLength: 1, maxLength: 200 }),
-          (cuts) => {
-            expect(transcript(splitAt(bytes, [...cuts].sort((a, b) => a - b)))).toEqual(whole)
-          }
-        ),
-        { numRuns: 25 }
-      )
-    })
-  }
+  itDecodesAnyChunking(streamFixtures, readFixtureBytes, transcript)
 
   it.scoped("messages-stream-text over loopback with its recorded headers: rate limits and request id", () =>
     Effect.gen(function*() {

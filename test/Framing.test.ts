@@ -7,6 +7,7 @@ import { Chunk, Effect, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Framing from "../src/internal/framing.js"
+import { splitAt } from "./support/chunking.js"
 import { describeFixtures, fixturesDir, hasFixtures, readFixture, readFixtureBytes } from "./support/fixtures.js"
 
 const utf8 = new TextEncoder()
@@ -14,17 +15,6 @@ const utf8 = new TextEncoder()
 /** A byte stream with one stream chunk per array, as a network body would arrive. */
 const byteStream = (chunks: ReadonlyArray<Uint8Array>): Stream.Stream<Uint8Array> =>
   Stream.fromIterable(chunks).pipe(Stream.rechunk(1))
-
-const splitAt = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> => {
-  const out: Array<Uint8Array> = []
-  let from = 0
-  for (const cut of cuts) {
-    out.push(bytes.subarray(from, cut))
-    from = cut
-  }
-  out.push(bytes.subarray(from))
-  return out
-}
 
 const byteByByte = (bytes: Uint8Array): Array<Uint8Array> => Array.from(bytes, (_, i) => bytes.subarray(i, i + 1))
 

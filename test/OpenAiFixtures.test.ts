@@ -4,7 +4,7 @@
  * separate from (and much simpler than) the decoder under test.
  */
 import { expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, FastCheck, Stream } from "effect"
+import { Chunk, Effect, Either, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as ChatResponse from "../src/ChatResponse.js"
@@ -15,6 +15,7 @@ import * as OpenAiStream from "../src/internal/openaiStream.js"
 import * as Streaming from "../src/internal/streaming.js"
 import type * as LlmError from "../src/LlmError.js"
 import * as StreamPart from "../src/StreamPart.js"
+import { itDecodesAnyChunking, transcriptOf } from "./support/chunking.js"
 import {
   describeFixtures,
   fixturesDir,
@@ -45,17 +46,6 @@ const jsonlAsSse = (text: string): string =>
 const streamBytes = (file: string): Uint8Array =>
   file.endsWith(".jsonl") ? utf8.encode(jsonlAsSse(readFixture(file))) : readFixtureBytes(file)
 
-const splitAt = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> => {
-  const out: Array<Uint8Array> = []
-  let from = 0
-  for (const cut of cuts) {
-    out.push(bytes.subarray(from, cut))
-    from = cut
-  }
-  out.push(bytes.subarray(from))
-  return out
-}
-
 const parts = (chunks: ReadonlyArray<Uint8Array>): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
   Streaming.decode(
     Framing.sse(Stream.fromIterable(chunks).pipe(Stream.rechunk(1))),
@@ -64,11 +54,7 @@ const parts = (chunks: ReadonlyArray<Uint8Array>): Stream.Stream<StreamPart.Stre
 
 const collect = (chunks: ReadonlyArray<Uint8Array>) => StreamPart.collect(parts(chunks))
 
-/** Everything a decode yields, failure included, as plain data (for deep equality across chunkings). */
-const transcript = (chunks: ReadonlyArray<Uint8Array>): Array<unknown> =>
-  Chunk.toArray(Effect.runSync(Stream.runCollect(Stream.either(parts(chunks))))).map((item) =>
-    Either.isRight(item) ? item.right : { failure: { ...item.left, _tag: item.left._tag, message: item.left.message } }
-  )
+const transcript = transcriptOf((chunks) => parts(chunks))
 
 /** The parts delivered before a failure, and the failure. */
 const failing = (chunks: ReadonlyArray<Uint8Array>) =>
@@ -366,24 +352,7 @@ describeFixtures("OpenAI / Azure stream fixtures", () => {
   // chunking does not matter
   // -------------------------------------------------------------------------------------------------------------
 
-  for (const file of streamFixtures) {
-    it(`${file}: re-chunked at random byte offsets, decodes exactly as the whole buffer`, () => {
-      const bytes = streamBytes(file)
-      const whole = transcript([bytes])
-      expect(whole.length).toBeGreaterThan(0)
-      // Every byte its own chunk.
-      expect(transcript(splitAt(bytes, Array.from({ length: bytes.length - 1 }, (_, i) => i + 1)))).toEqual(whole)
-      FastCheck.assert(
-        FastCheck.property(
-          FastCheck.uniqueArray(FastCheck.integer({ min: 1, max: bytes.length - 1 }), { minLength: 1, maxLength: 200 }),
-          (cuts) => {
-            expect(transcript(splitAt(bytes, [...cuts].sort((a, b) => a - b)))).toEqual(whole)
-          }
-        ),
-        { numRuns: 25 }
-      )
-    })
-  }
+  itDecodesAnyChunking(streamFixtures, streamBytes, transcript)
 })
 
 // ---------------------------------------------------------------------------------------------------------------
