@@ -11,7 +11,7 @@ import * as AnthropicWire from "./anthropic.js"
 import * as Errors from "./errors.js"
 import type * as Framing from "./framing.js"
 import { isObject, nonEmpty } from "./json.js"
-import type * as Streaming from "./streaming.js"
+import * as Streaming from "./streaming.js"
 
 type Json = Record<string, unknown>
 
@@ -201,17 +201,8 @@ export const makeDecoder = (
   return {
     frame: (frame, out) => {
       if (done || frame._tag === "Stray" || frame.data.trim() === "") return undefined
-      let json: unknown
-      try {
-        json = JSON.parse(frame.data)
-      } catch (cause) {
-        return Errors.malformed(context, `stream event is not JSON (${(cause as Error).message})`, frame.data, {
-          requestId: options.requestId
-        })
-      }
-      if (!isObject(json)) {
-        return Errors.malformed(context, "stream event is not an object", frame.data, { requestId: options.requestId })
-      }
+      const json = Streaming.parseEvent(context, frame.data, options.requestId)
+      if (json instanceof LlmError.MalformedResponse) return json
       return event(json, json.type ?? frame.event, out)
     },
     end: (out) => {

@@ -11,7 +11,7 @@ import * as CohereWire from "./cohere.js"
 import * as Errors from "./errors.js"
 import type * as Framing from "./framing.js"
 import { isObject, nonEmpty } from "./json.js"
-import type * as Streaming from "./streaming.js"
+import * as Streaming from "./streaming.js"
 
 type Json = Record<string, unknown>
 
@@ -158,19 +158,12 @@ export const makeDecoder = (
   return {
     frame: (frame, out) => {
       if (done || frame._tag === "Stray") return undefined
-      if (frame.data.length <= 16 && frame.data.trim() === "[DONE]") {
+      if (Streaming.isDone(frame.data)) {
         done = true
         return undefined
       }
-      let json: unknown
-      try {
-        json = JSON.parse(frame.data)
-      } catch (cause) {
-        return Errors.malformed(context, `stream event is not JSON (${(cause as Error).message})`, frame.data, {
-          requestId
-        })
-      }
-      if (!isObject(json)) return Errors.malformed(context, "stream event is not an object", frame.data, { requestId })
+      const json = Streaming.parseEvent(context, frame.data, requestId)
+      if (json instanceof LlmError.MalformedResponse) return json
       // The JSON `type` is authoritative; the SSE event name is the fallback (they are equal in practice).
       return event(json, nonEmpty(json.type) ? json.type : frame.event, frame.data, out)
     },

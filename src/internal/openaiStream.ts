@@ -10,7 +10,7 @@ import * as Errors from "./errors.js"
 import type * as Framing from "./framing.js"
 import { isObject, nonEmpty } from "./json.js"
 import * as OpenAiWire from "./openai.js"
-import type * as Streaming from "./streaming.js"
+import * as Streaming from "./streaming.js"
 
 type Json = Record<string, unknown>
 
@@ -139,20 +139,12 @@ export const makeDecoder = (
   return {
     frame: (frame, out) => {
       if (done || frame._tag === "Stray") return undefined
-      // Some servers (Azure's docs show it) pad the sentinel with spaces.
-      if (frame.data.length <= 16 && frame.data.trim() === "[DONE]") {
+      if (Streaming.isDone(frame.data)) {
         done = true
         return undefined
       }
-      let json: unknown
-      try {
-        json = JSON.parse(frame.data)
-      } catch (cause) {
-        return Errors.malformed(context, `stream event is not JSON (${(cause as Error).message})`, frame.data, {
-          requestId
-        })
-      }
-      return isObject(json) ? chunk(json, out) : Errors.malformed(context, "stream event is not an object", frame.data)
+      const json = Streaming.parseEvent(context, frame.data, requestId)
+      return json instanceof LlmError.MalformedResponse ? json : chunk(json, out)
     },
     end: (out) => {
       if (finish === undefined) {

@@ -14,7 +14,8 @@ import * as Stream from "effect/Stream"
 import * as LlmError from "../LlmError.js"
 import * as StreamPart from "../StreamPart.js"
 import * as Timeout from "../Timeout.js"
-import type * as Errors from "./errors.js"
+import * as Errors from "./errors.js"
+import { isObject, type Json } from "./json.js"
 
 /**
  * An adapter's stateful decoder for one streamed response. `frame` appends the parts of one frame to `out`
@@ -24,6 +25,24 @@ import type * as Errors from "./errors.js"
 export interface Decoder<F> {
   readonly frame: (frame: F, out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined
   readonly end: (out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined
+}
+
+/** Whether an event's data is the `[DONE]` sentinel; some servers (Azure's docs show it) pad it with spaces. */
+export const isDone = (data: string): boolean => data.length <= 16 && data.trim() === "[DONE]"
+
+/** The JSON object an event carries, or the `MalformedResponse` of one that carries anything else. */
+export const parseEvent = (
+  context: Errors.ErrorContext,
+  data: string,
+  requestId: string | undefined
+): Json | LlmError.MalformedResponse => {
+  let json: unknown
+  try {
+    json = JSON.parse(data)
+  } catch (cause) {
+    return Errors.malformed(context, `stream event is not JSON (${(cause as Error).message})`, data, { requestId })
+  }
+  return isObject(json) ? json : Errors.malformed(context, "stream event is not an object", data, { requestId })
 }
 
 /** Runs a decoder over a stream of frames, failing the stream at the first error it returns. */
