@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Exit, Layer, Redacted, Schema } from "effect"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import * as ChatResponse from "../src/ChatResponse.js"
-import * as AnthropicWire from "../src/internal/anthropic.js"
+import * as AnthropicRequest from "../src/internal/anthropic/request.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as StreamPart from "../src/StreamPart.js"
@@ -213,7 +213,7 @@ describe("Anthropic request encoding over loopback", () => {
         responseFormat: { type: "json" }
       }).pipe(Effect.provide(anthropicLayer(server)))
       const [request] = yield* server.requests
-      expect((request?.body as { system: string }).system).toBe(`Be brief.\n\n${AnthropicWire.jsonInstruction}`)
+      expect((request?.body as { system: string }).system).toBe(`Be brief.\n\n${AnthropicRequest.jsonInstruction}`)
     }))
 
   it.scoped.each(

@@ -9,8 +9,9 @@ import { Chunk, Effect, Either, Layer, Redacted, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as ChatResponse from "../src/ChatResponse.js"
-import * as AnthropicWire from "../src/internal/anthropic.js"
-import * as AnthropicStream from "../src/internal/anthropicStream.js"
+import * as AnthropicErrors from "../src/internal/anthropic/errors.js"
+import * as AnthropicResponse from "../src/internal/anthropic/response.js"
+import * as AnthropicStream from "../src/internal/anthropic/stream.js"
 import * as Errors from "../src/internal/errors.js"
 import * as Framing from "../src/internal/framing.js"
 import * as Streaming from "../src/internal/streaming.js"
@@ -414,7 +415,7 @@ describeFixtures("Anthropic stream fixtures", () => {
 
   it("rateLimit reads all twelve anthropic-ratelimit-* headers of the recording", () => {
     const { headers } = readFixtureHeaders("anthropic/messages-stream-text.headers.json")
-    const limits = AnthropicWire.rateLimit(headers)!
+    const limits = AnthropicResponse.rateLimit(headers)!
     expect(Object.keys(limits)).toHaveLength(12)
     expect(limits).toMatchObject({
       requestsRemaining: 19999,
@@ -429,7 +430,7 @@ describeFixtures("Anthropic stream fixtures", () => {
 // ---------------------------------------------------------------------------------------------------------------
 
 const nonStreamFixtures = listFixtures(".json").filter((file) => path.basename(file).startsWith("messages-nonstream-"))
-const call = (formatTool?: string): AnthropicWire.Call => ({ formatTool, headers: undefined })
+const call = (formatTool?: string): AnthropicResponse.Call => ({ formatTool, headers: undefined })
 
 describeFixtures("Anthropic non-streaming fixtures", () => {
   it("finds every non-streaming fixture", () => {
@@ -441,7 +442,7 @@ describeFixtures("Anthropic non-streaming fixtures", () => {
       Effect.gen(function*() {
         const text = readFixture(file)
         const json = JSON.parse(text)
-        const response = yield* AnthropicWire.decodeResponse(
+        const response = yield* AnthropicResponse.decodeResponse(
           json,
           { text, status: 200, requestId: "req_1" },
           context,
@@ -471,7 +472,7 @@ describeFixtures("Anthropic non-streaming fixtures", () => {
   it.effect("messages-nonstream-tool-use-no-input: text, then updateIssueList with arguments {}", () =>
     Effect.gen(function*() {
       const text = readFixture("anthropic/messages-nonstream-tool-use-no-input.json")
-      const response = yield* AnthropicWire.decodeResponse(
+      const response = yield* AnthropicResponse.decodeResponse(
         JSON.parse(text),
         { text, status: 200, requestId: undefined },
         context,
@@ -498,7 +499,7 @@ describeFixtures("Anthropic non-streaming fixtures", () => {
   it.effect("messages-nonstream-text: end_turn is stop, 12 in / 29 out", () =>
     Effect.gen(function*() {
       const text = readFixture("anthropic/messages-nonstream-text.json")
-      const response = yield* AnthropicWire.decodeResponse(
+      const response = yield* AnthropicResponse.decodeResponse(
         JSON.parse(text),
         { text, status: 200, requestId: undefined },
         context,
@@ -539,7 +540,7 @@ describeFixtures("Anthropic error bodies", () => {
       const headersFile = file.replace(/\.json$/, ".headers.json")
       const recorded = fs.existsSync(path.join(fixturesDir, headersFile)) ? readFixtureHeaders(headersFile) : undefined
       if (recorded !== undefined) expect(recorded.status).toBe(status)
-      const error = Errors.fromResponse(context, AnthropicWire.classifyError, {
+      const error = Errors.fromResponse(context, AnthropicErrors.classifyError, {
         status,
         headers: recorded?.headers ?? {},
         bodyText
@@ -558,7 +559,7 @@ describeFixtures("Anthropic error bodies", () => {
 
   it("the 401's x-should-retry: false and the 529's x-should-retry: true are kept", () => {
     const read = (name: string) =>
-      Errors.fromResponse(context, AnthropicWire.classifyError, {
+      Errors.fromResponse(context, AnthropicErrors.classifyError, {
         status: readFixtureHeaders(`anthropic/${name}.headers.json`).status,
         headers: readFixtureHeaders(`anthropic/${name}.headers.json`).headers,
         bodyText: readFixture(`anthropic/${name}.json`)

@@ -9,8 +9,9 @@ import { Chunk, Effect, Either, Layer, Redacted, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as ChatResponse from "../src/ChatResponse.js"
-import * as CohereWire from "../src/internal/cohere.js"
-import * as CohereStream from "../src/internal/cohereStream.js"
+import * as CohereErrors from "../src/internal/cohere/errors.js"
+import * as CohereResponse from "../src/internal/cohere/response.js"
+import * as CohereStream from "../src/internal/cohere/stream.js"
 import * as Errors from "../src/internal/errors.js"
 import * as Framing from "../src/internal/framing.js"
 import * as Streaming from "../src/internal/streaming.js"
@@ -308,7 +309,7 @@ describeFixtures("Cohere recorded headers", () => {
   it("rateLimit reads the x-trial-endpoint-call-* and x-endpoint-monthly-call-limit headers", () => {
     const raw = JSON.parse(readFixture(headersFile)).headers
     const { headers } = readFixtureHeaders(headersFile)
-    expect(CohereWire.headerMetadata(undefined, headers)).toEqual({
+    expect(CohereResponse.headerMetadata(undefined, headers)).toEqual({
       requestId: raw["x-debug-trace-id"][0],
       rateLimit: {
         trialEndpointCallLimit: Number(raw["x-trial-endpoint-call-limit"][0]),
@@ -355,7 +356,7 @@ describeFixtures("Cohere recorded headers", () => {
 
 const decodeFixture = (file: string) => {
   const text = readFixture(file)
-  return CohereWire.decodeResponse(JSON.parse(text), { text, status: 200, requestId: undefined }, context, {
+  return CohereResponse.decodeResponse(JSON.parse(text), { text, status: 200, requestId: undefined }, context, {
     headers: undefined
   })
 }
@@ -443,9 +444,14 @@ describeFixtures("Cohere non-streaming fixtures", () => {
       for (const [reason, tag] of [["ERROR", "ServerError"], ["TIMEOUT", "Timeout"]] as const) {
         const changed = text.replace("\"MAX_TOKENS\"", `"${reason}"`)
         const error = yield* Effect.flip(
-          CohereWire.decodeResponse(JSON.parse(changed), { text: changed, status: 200, requestId: "req_1" }, context, {
-            headers: undefined
-          })
+          CohereResponse.decodeResponse(
+            JSON.parse(changed),
+            { text: changed, status: 200, requestId: "req_1" },
+            context,
+            {
+              headers: undefined
+            }
+          )
         )
         expect(error).toMatchObject({ _tag: tag, provider: "cohere", requestId: "req_1", body: changed })
         expect(error.message).toContain(`finish_reason ${reason}`)
@@ -460,7 +466,7 @@ describeFixtures("Cohere non-streaming fixtures", () => {
 describeFixtures("Cohere error bodies", () => {
   it("error-404-model-not-found: NotFound with Cohere's message and the body", () => {
     const bodyText = readFixture("cohere/error-404-model-not-found.json")
-    const error = Errors.fromResponse(context, CohereWire.classifyError, { status: 404, headers: {}, bodyText }, 0)
+    const error = Errors.fromResponse(context, CohereErrors.classifyError, { status: 404, headers: {}, bodyText }, 0)
     expect(error._tag).toBe("NotFound")
     expect(error.status).toBe(404)
     expect(error.provider).toBe("cohere")

@@ -4,8 +4,9 @@ import { Chunk, ConfigProvider, Duration, Effect, Exit, Layer, Redacted, Schema,
 import type * as ChatRequest from "../src/ChatRequest.js"
 import * as ChatResponse from "../src/ChatResponse.js"
 import type * as Errors from "../src/internal/errors.js"
-import * as GeminiWire from "../src/internal/gemini.js"
-import * as GeminiStream from "../src/internal/geminiStream.js"
+import * as GeminiFraming from "../src/internal/gemini/framing.js"
+import * as GeminiRequest from "../src/internal/gemini/request.js"
+import * as GeminiStream from "../src/internal/gemini/stream.js"
 import * as Streaming from "../src/internal/streaming.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as Gemini from "../src/providers/Gemini.js"
@@ -263,7 +264,7 @@ describe("Gemini over loopback", () => {
       }
       const [gemini3, gemini25] = yield* server.requests
       expect((gemini3?.body as any).contents[1].parts).toEqual([
-        { functionCall: { name: "f", args: {} }, thoughtSignature: GeminiWire.skipSignature }
+        { functionCall: { name: "f", args: {} }, thoughtSignature: GeminiRequest.skipSignature }
       ])
       expect((gemini25?.body as any).contents[1].parts).toEqual([{ functionCall: { name: "f", args: {} } }])
     }))
@@ -683,7 +684,7 @@ describe("Gemini decoder units", () => {
   const context: Errors.ErrorContext = { provider: "gemini", model: "m", secrets: [] }
   const decodeText = (chunks: ReadonlyArray<string>) =>
     Streaming.decode(
-      GeminiStream.frames(Stream.fromIterable(chunks.map((chunk) => new TextEncoder().encode(chunk)))),
+      GeminiFraming.frames(Stream.fromIterable(chunks.map((chunk) => new TextEncoder().encode(chunk)))),
       () => GeminiStream.makeDecoder(context, undefined)
     ).pipe(Stream.either, Stream.runCollect, Effect.map(Chunk.toArray))
 

@@ -9,8 +9,10 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as Errors from "../src/internal/errors.js"
-import * as GeminiWire from "../src/internal/gemini.js"
-import * as GeminiStream from "../src/internal/geminiStream.js"
+import * as GeminiErrors from "../src/internal/gemini/errors.js"
+import * as GeminiFraming from "../src/internal/gemini/framing.js"
+import * as GeminiRequest from "../src/internal/gemini/request.js"
+import * as GeminiStream from "../src/internal/gemini/stream.js"
 import * as Streaming from "../src/internal/streaming.js"
 import type * as LlmError from "../src/LlmError.js"
 import * as StreamPart from "../src/StreamPart.js"
@@ -40,7 +42,7 @@ const streamBytes = (file: string): Uint8Array =>
 
 const parts = (chunks: ReadonlyArray<Uint8Array>): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
   Streaming.decode(
-    GeminiStream.frames(Stream.fromIterable(chunks).pipe(Stream.rechunk(1))),
+    GeminiFraming.frames(Stream.fromIterable(chunks).pipe(Stream.rechunk(1))),
     () => GeminiStream.makeDecoder(context, undefined)
   )
 
@@ -197,7 +199,7 @@ describeFixtures("Gemini stream fixtures", () => {
       // 38 prompt + 6 candidates + 168 thoughts = 212
       expect(response.usage).toEqual({ inputTokens: 38, outputTokens: 174, totalTokens: 212, reasoningTokens: 168 })
       // Sent back, the signature lands on the function call part, where Gemini put it.
-      const body = GeminiWire.encodeRequest({
+      const body = GeminiRequest.encodeRequest({
         messages: [{ role: "user", content: "Days until New Year's Eve?" }, ChatResponse.toMessage(response)]
       }, { model: "gemini-2.5-flash", optionKey: "gemini" })
       expect(Either.getOrThrow(body).contents).toEqual([
@@ -430,7 +432,7 @@ describeFixtures("Gemini error bodies", () => {
     it(`${file}: classified as ${expectedErrorTags[file]} with status, message and body`, () => {
       const bodyText = readFixture(file)
       const status = Number(/error-(\d{3})-/.exec(path.basename(file))![1])
-      const error = Errors.fromResponse(context, GeminiWire.classifyError, { status, headers: {}, bodyText }, 0)
+      const error = Errors.fromResponse(context, GeminiErrors.classifyError, { status, headers: {}, bodyText }, 0)
       expect(error._tag).toBe(expectedErrorTags[file])
       expect(error.status).toBe(status)
       expect(error.provider).toBe("gemini")
@@ -441,9 +443,9 @@ describeFixtures("Gemini error bodies", () => {
 
   it("error-429-retry-info: RetryInfo.retryDelay \"34.4s\" is retryAfter when no header says otherwise", () => {
     const bodyText = readFixture("gemini/error-429-retry-info.json")
-    const fromBody = Errors.fromResponse(context, GeminiWire.classifyError, { status: 429, headers: {}, bodyText }, 0)
+    const fromBody = Errors.fromResponse(context, GeminiErrors.classifyError, { status: 429, headers: {}, bodyText }, 0)
     expect(fromBody.retryAfter && Duration.toMillis(fromBody.retryAfter)).toBe(34_400)
-    const fromHeader = Errors.fromResponse(context, GeminiWire.classifyError, {
+    const fromHeader = Errors.fromResponse(context, GeminiErrors.classifyError, {
       status: 429,
       headers: { "retry-after": "3" },
       bodyText
@@ -454,7 +456,7 @@ describeFixtures("Gemini error bodies", () => {
   it("error-400-api-key-invalid: the key its DebugInfo echoes is scrubbed when it is a known secret", () => {
     const bodyText = readFixture("gemini/error-400-api-key-invalid.json")
     expect(bodyText).toContain("key1234")
-    const error = Errors.fromResponse({ ...context, secrets: ["key1234-but-longer"] }, GeminiWire.classifyError, {
+    const error = Errors.fromResponse({ ...context, secrets: ["key1234-but-longer"] }, GeminiErrors.classifyError, {
       status: 400,
       headers: {},
       bodyText: bodyText.replace("key1234", "key1234-but-longer")

@@ -6,7 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Redacted, Schema, TestClock } from "effect"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as Errors from "../src/internal/errors.js"
-import * as OpenAiWire from "../src/internal/openai.js"
+import * as OpenAiErrors from "../src/internal/openai/errors.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
@@ -24,7 +24,7 @@ describe("hostile input is a typed error, never a defect", () => {
     for (const code of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
       const error = Errors.fromResponse(
         { provider: "openai", secrets: [] },
-        OpenAiWire.classifyError,
+        OpenAiErrors.classifyError,
         { status: 400, headers: {}, bodyText: JSON.stringify({ error: { message: "bad", code } }) },
         0
       )

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration } from "effect"
 import * as Errors from "../src/internal/errors.js"
 import type * as Headers from "../src/internal/headers.js"
-import * as OpenAiWire from "../src/internal/openai.js"
+import * as OpenAiErrors from "../src/internal/openai/errors.js"
 import * as LlmError from "../src/LlmError.js"
 import { describeFixtures, readFixture, readFixtureHeaders } from "./support/fixtures.js"
 
@@ -87,7 +87,7 @@ const fromResponse = (
   bodyText: string,
   headers: Headers.HeaderRecord = {},
   errorContext: Errors.ErrorContext = context
-) => Errors.fromResponse(errorContext, OpenAiWire.classifyError, { status, headers, bodyText }, now)
+) => Errors.fromResponse(errorContext, OpenAiErrors.classifyError, { status, headers, bodyText }, now)
 
 const millis = (duration: Duration.Duration | undefined) =>
   duration === undefined ? undefined : Duration.toMillis(duration)

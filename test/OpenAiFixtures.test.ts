@@ -10,8 +10,9 @@ import * as path from "node:path"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as Errors from "../src/internal/errors.js"
 import * as Framing from "../src/internal/framing.js"
-import * as OpenAiWire from "../src/internal/openai.js"
-import * as OpenAiStream from "../src/internal/openaiStream.js"
+import * as OpenAiErrors from "../src/internal/openai/errors.js"
+import * as OpenAiResponse from "../src/internal/openai/response.js"
+import * as OpenAiStream from "../src/internal/openai/stream.js"
 import * as Streaming from "../src/internal/streaming.js"
 import type * as LlmError from "../src/LlmError.js"
 import * as StreamPart from "../src/StreamPart.js"
@@ -375,7 +376,11 @@ describeFixtures("OpenAI / Azure non-streaming fixtures", () => {
         const json = JSON.parse(text)
         const choice = json.choices[0]
         const message = choice.message
-        const response = yield* OpenAiWire.decodeResponse(json, { text, status: 200, requestId: undefined }, context)
+        const response = yield* OpenAiResponse.decodeResponse(
+          json,
+          { text, status: 200, requestId: undefined },
+          context
+        )
 
         expect(response.id).toBe(json.id)
         expect(response.model).toBe(json.model)
@@ -398,7 +403,7 @@ describeFixtures("OpenAI / Azure non-streaming fixtures", () => {
   it.effect("chat-nonstream-parallel-tool-calls: two tool calls in order", () =>
     Effect.gen(function*() {
       const text = readFixture("openai/chat-nonstream-parallel-tool-calls.json")
-      const response = yield* OpenAiWire.decodeResponse(
+      const response = yield* OpenAiResponse.decodeResponse(
         JSON.parse(text),
         { text, status: 200, requestId: undefined },
         context
@@ -410,7 +415,7 @@ describeFixtures("OpenAI / Azure non-streaming fixtures", () => {
   it.effect("chat-nonstream-refusal: the refusal and no text", () =>
     Effect.gen(function*() {
       const text = readFixture("openai/chat-nonstream-refusal.json")
-      const response = yield* OpenAiWire.decodeResponse(
+      const response = yield* OpenAiResponse.decodeResponse(
         JSON.parse(text),
         { text, status: 200, requestId: undefined },
         context
@@ -422,7 +427,7 @@ describeFixtures("OpenAI / Azure non-streaming fixtures", () => {
     Effect.gen(function*() {
       const text = readFixture("azure/chat-nonstream-content-filter-annotations.json")
       const json = JSON.parse(text)
-      const response = yield* OpenAiWire.decodeResponse(json, { text, status: 200, requestId: undefined }, context)
+      const response = yield* OpenAiResponse.decodeResponse(json, { text, status: 200, requestId: undefined }, context)
       expect(json.prompt_filter_results[0].content_filter_results.jailbreak).toBeDefined()
       expect(response.providerMetadata?.promptFilterResults).toEqual(json.prompt_filter_results)
       expect(response.providerMetadata?.contentFilterResults).toEqual(json.choices[0].content_filter_results)
@@ -459,7 +464,7 @@ describeFixtures("OpenAI / Azure error bodies", () => {
       const headersFile = file.replace(/\.json$/, ".headers.json")
       const recorded = fs.existsSync(path.join(fixturesDir, headersFile)) ? readFixtureHeaders(headersFile) : undefined
       if (recorded !== undefined) expect(recorded.status).toBe(status)
-      const error = Errors.fromResponse(context, OpenAiWire.classifyError, {
+      const error = Errors.fromResponse(context, OpenAiErrors.classifyError, {
         status,
         headers: recorded?.headers ?? {},
         bodyText
@@ -480,7 +485,7 @@ describeFixtures("OpenAI / Azure error bodies", () => {
     const raw = JSON.parse(readFixture("openai/error-401-invalid-api-key.headers.json"))
     const requestId = raw.headers["x-request-id"][0]
     expect(requestId).toMatch(/^req_/)
-    const error = Errors.fromResponse(context, OpenAiWire.classifyError, {
+    const error = Errors.fromResponse(context, OpenAiErrors.classifyError, {
       status: 401,
       headers: recorded.headers,
       bodyText: readFixture("openai/error-401-invalid-api-key.json")
@@ -493,7 +498,7 @@ describeFixtures("OpenAI / Azure error bodies", () => {
     const bodyText = readFixture("openai/error-401-invalid-api-key.json")
     const echoed = "sk-wrong****-key"
     expect(bodyText).toContain(echoed)
-    const error = Errors.fromResponse({ ...context, secrets: [echoed] }, OpenAiWire.classifyError, {
+    const error = Errors.fromResponse({ ...context, secrets: [echoed] }, OpenAiErrors.classifyError, {
       status: 401,
       headers: {},
       bodyText

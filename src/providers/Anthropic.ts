@@ -10,8 +10,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as ChatRequest from "../ChatRequest.js"
-import * as AnthropicWire from "../internal/anthropic.js"
-import * as AnthropicStream from "../internal/anthropicStream.js"
+import * as AnthropicErrors from "../internal/anthropic/errors.js"
+import * as AnthropicRequest from "../internal/anthropic/request.js"
+import * as AnthropicResponse from "../internal/anthropic/response.js"
+import * as AnthropicStream from "../internal/anthropic/stream.js"
 import * as Framing from "../internal/framing.js"
 import * as Service from "../internal/service.js"
 import * as Streaming from "../internal/streaming.js"
@@ -98,23 +100,26 @@ const make = (client: HttpClient.HttpClient, options: Options): LanguageModel.Se
     defaultModel: options.model,
     capabilities,
     secrets: [key],
-    classifyError: AnthropicWire.classifyError,
+    classifyError: AnthropicErrors.classifyError,
     chatRequest: (request, model, { stream }) =>
       Service.postJson(
         provider,
         model,
         url,
         headers,
-        AnthropicWire.encodeRequest(request, { model, stream, defaultMaxTokens: maxTokens })
+        AnthropicRequest.encodeRequest(request, { model, stream, defaultMaxTokens: maxTokens })
       ),
     decodeChat: (json, raw, context) =>
-      AnthropicWire.decodeResponse(json, raw, context, { formatTool: formatTool(raw.request), headers: raw.headers }),
+      AnthropicResponse.decodeResponse(json, raw, context, {
+        formatTool: formatTool(raw.request),
+        headers: raw.headers
+      }),
     streamParts: (body, context, requestId, call) =>
       Streaming.decode(Framing.sse(body), () =>
         AnthropicStream.makeDecoder(context, {
           requestId,
           formatTool: formatTool(call.request),
-          providerMetadata: AnthropicWire.headerMetadata(requestId, call.headers)
+          providerMetadata: AnthropicResponse.headerMetadata(requestId, call.headers)
         }))
   }, options)
 }

@@ -10,8 +10,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as ChatRequest from "../ChatRequest.js"
-import * as CohereWire from "../internal/cohere.js"
-import * as CohereStream from "../internal/cohereStream.js"
+import * as CohereErrors from "../internal/cohere/errors.js"
+import * as CohereRequest from "../internal/cohere/request.js"
+import * as CohereResponse from "../internal/cohere/response.js"
+import * as CohereStream from "../internal/cohere/stream.js"
 import * as Framing from "../internal/framing.js"
 import * as Service from "../internal/service.js"
 import * as Streaming from "../internal/streaming.js"
@@ -84,15 +86,15 @@ const make = (client: HttpClient.HttpClient, options: Options): LanguageModel.Se
     defaultModel: options.model,
     capabilities,
     secrets: [key],
-    classifyError: CohereWire.classifyError,
+    classifyError: CohereErrors.classifyError,
     chatRequest: (request: ChatRequest.ChatRequest, model, { stream }) =>
-      Service.postJson(provider, model, url, headers, CohereWire.encodeRequest(request, { model, stream })),
-    decodeChat: (json, raw, context) => CohereWire.decodeResponse(json, raw, context, raw),
+      Service.postJson(provider, model, url, headers, CohereRequest.encodeRequest(request, { model, stream })),
+    decodeChat: (json, raw, context) => CohereResponse.decodeResponse(json, raw, context, raw),
     streamParts: (body, context, requestId, call) =>
       Streaming.decode(Framing.sse(body), () =>
         CohereStream.makeDecoder(context, {
           requestId,
-          providerMetadata: CohereWire.headerMetadata(requestId, call.headers)
+          providerMetadata: CohereResponse.headerMetadata(requestId, call.headers)
         }))
   }, options)
 }

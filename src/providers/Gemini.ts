@@ -16,8 +16,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as ChatRequest from "../ChatRequest.js"
-import * as GeminiWire from "../internal/gemini.js"
-import * as GeminiStream from "../internal/geminiStream.js"
+import * as GeminiErrors from "../internal/gemini/errors.js"
+import * as GeminiFraming from "../internal/gemini/framing.js"
+import * as GeminiRequest from "../internal/gemini/request.js"
+import * as GeminiStream from "../internal/gemini/stream.js"
 import * as Service from "../internal/service.js"
 import * as Streaming from "../internal/streaming.js"
 import * as LanguageModel from "../LanguageModel.js"
@@ -107,9 +109,9 @@ export const layer = (
     Service.postJson(
       providerName,
       model,
-      `${base}/${GeminiWire.modelPath(model)}:${stream ? "streamGenerateContent?alt=sse" : "generateContent"}`,
+      `${base}/${GeminiRequest.modelPath(model)}:${stream ? "streamGenerateContent?alt=sse" : "generateContent"}`,
       headers,
-      GeminiWire.encodeRequest(request, { model, optionKey: providerName })
+      GeminiRequest.encodeRequest(request, { model, optionKey: providerName })
     )
   return Layer.effect(
     LanguageModel.LanguageModel,
@@ -119,12 +121,12 @@ export const layer = (
         defaultModel: options.model,
         capabilities: { ...LanguageModel.defaultCapabilities, ...options.capabilities },
         secrets,
-        classifyError: GeminiWire.classifyError,
+        classifyError: GeminiErrors.classifyError,
         chatRequest,
         decodeChat: GeminiStream.decodeResponse,
         streamParts: (body, context, requestId, call) =>
           Streaming.decode(
-            GeminiStream.frames(body, call.headers["content-type"]),
+            GeminiFraming.frames(body, call.headers["content-type"]),
             () => GeminiStream.makeDecoder(context, requestId)
           )
       }, options))

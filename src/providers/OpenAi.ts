@@ -14,8 +14,10 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as ChatRequest from "../ChatRequest.js"
 import * as Framing from "../internal/framing.js"
-import * as OpenAiWire from "../internal/openai.js"
-import * as OpenAiStream from "../internal/openaiStream.js"
+import * as OpenAiErrors from "../internal/openai/errors.js"
+import * as OpenAiRequest from "../internal/openai/request.js"
+import * as OpenAiResponse from "../internal/openai/response.js"
+import * as OpenAiStream from "../internal/openai/stream.js"
 import * as Service from "../internal/service.js"
 import * as Streaming from "../internal/streaming.js"
 import * as LanguageModel from "../LanguageModel.js"
@@ -50,7 +52,7 @@ export interface CommonOptions {
    * The body field for `maxTokens`: `max_completion_tokens` on OpenAI itself (required by reasoning models),
    * `max_tokens` elsewhere, as most compatible servers and older Azure API versions only know that one.
    */
-  readonly maxTokensField?: OpenAiWire.MaxTokensField | undefined
+  readonly maxTokensField?: OpenAiRequest.MaxTokensField | undefined
 }
 
 /**
@@ -102,7 +104,7 @@ interface Endpoint {
   readonly headers: Record<string, string>
   readonly secrets: ReadonlyArray<string>
   readonly optionKeys: ReadonlyArray<string>
-  readonly maxTokensField: OpenAiWire.MaxTokensField
+  readonly maxTokensField: OpenAiRequest.MaxTokensField
   readonly topK: boolean
 }
 
@@ -113,7 +115,7 @@ const makeService = (endpoint: Endpoint, options: CommonOptions) =>
       defaultModel: options.model,
       capabilities: { ...LanguageModel.defaultCapabilities, ...options.capabilities },
       secrets: endpoint.secrets,
-      classifyError: OpenAiWire.classifyError,
+      classifyError: OpenAiErrors.classifyError,
       chatRequest: (request: ChatRequest.ChatRequest, model: string, { stream }) =>
         Service.postJson(
           endpoint.provider,
@@ -122,7 +124,7 @@ const makeService = (endpoint: Endpoint, options: CommonOptions) =>
           { ...options.headers, ...endpoint.headers },
           request.topK !== undefined && !endpoint.topK
             ? Either.left("`topK` is not supported")
-            : Either.right(OpenAiWire.encodeRequest(request, {
+            : Either.right(OpenAiRequest.encodeRequest(request, {
               model,
               stream,
               maxTokensField: endpoint.maxTokensField,
@@ -130,7 +132,7 @@ const makeService = (endpoint: Endpoint, options: CommonOptions) =>
               optionKeys: endpoint.optionKeys
             }))
         ),
-      decodeChat: OpenAiWire.decodeResponse,
+      decodeChat: OpenAiResponse.decodeResponse,
       streamParts: (body, context, requestId) =>
         Streaming.decode(Framing.sse(body), () => OpenAiStream.makeDecoder(context, requestId))
     }, options))

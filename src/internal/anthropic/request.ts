@@ -2,8 +2,8 @@
  * Encoding of Anthropic Messages requests.
  */
 import * as Either from "effect/Either"
-import type * as ChatRequest from "../ChatRequest.js"
-import { isObject } from "./json.js"
+import type * as ChatRequest from "../../ChatRequest.js"
+import { isObject } from "../json.js"
 
 type Json = Record<string, unknown>
 

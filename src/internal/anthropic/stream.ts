@@ -5,13 +5,15 @@
  * `type` (the SSE `event:` name only as a fallback): both always agree on Anthropic, and recordings that keep
  * the data alone still decode. Anthropic pads data with spaces before the last `}`, which `JSON.parse` accepts.
  */
-import * as LlmError from "../LlmError.js"
-import * as StreamPart from "../StreamPart.js"
-import * as AnthropicWire from "./anthropic.js"
-import * as Errors from "./errors.js"
-import type * as Framing from "./framing.js"
-import { isObject, nonEmpty } from "./json.js"
-import * as Streaming from "./streaming.js"
+import * as LlmError from "../../LlmError.js"
+import * as StreamPart from "../../StreamPart.js"
+import * as Errors from "../errors.js"
+import type * as Framing from "../framing.js"
+import { isObject, nonEmpty } from "../json.js"
+import * as Streaming from "../streaming.js"
+import * as AnthropicErrors from "./errors.js"
+import { redactedPrefix } from "./request.js"
+import * as AnthropicResponse from "./response.js"
 
 type Json = Record<string, unknown>
 
@@ -73,7 +75,7 @@ export const makeDecoder = (
       if (typeof wire[key] === "number") usage[key] = wire[key]
     }
     if (isObject(wire.output_tokens_details)) usage.output_tokens_details = wire.output_tokens_details
-    out.push({ type: "usage", usage: AnthropicWire.usage(usage as AnthropicWire.UsageFields) })
+    out.push({ type: "usage", usage: AnthropicResponse.usage(usage as AnthropicResponse.UsageFields) })
   }
 
   const blockStart = (index: number, block: Json, out: Array<StreamPart.StreamPart>) => {
@@ -93,7 +95,7 @@ export const makeDecoder = (
           out.push({
             type: "reasoning-delta",
             text: "",
-            signature: AnthropicWire.redactedPrefix + block.data,
+            signature: redactedPrefix + block.data,
             redacted: true
           })
         }
@@ -178,7 +180,7 @@ export const makeDecoder = (
       case "message_delta": {
         const delta = isObject(json.delta) ? json.delta : {}
         if (nonEmpty(delta.stop_reason)) stopReason = delta.stop_reason
-        const stop = AnthropicWire.stopMetadata(delta.stop_sequence, delta.stop_details)
+        const stop = AnthropicResponse.stopMetadata(delta.stop_sequence, delta.stop_details)
         if (Object.keys(stop).length > 0) out.push({ type: "response-metadata", providerMetadata: stop })
         // A block cut by `max_tokens` never gets its content_block_stop: nothing more comes, close it now
         // (a tool call's arguments are then `undefined`, its `rawArguments` the text received).
@@ -191,7 +193,7 @@ export const makeDecoder = (
         done = true
         return undefined
       case "error":
-        return AnthropicWire.errorEvent(context, json, options.requestId)
+        return AnthropicErrors.errorEvent(context, json, options.requestId)
       default:
         // `ping` and event types added later carry nothing for us.
         return undefined
@@ -215,7 +217,7 @@ export const makeDecoder = (
       }
       out.push({
         type: "finish",
-        finishReason: AnthropicWire.finishReason(stopReason, formatUsed),
+        finishReason: AnthropicResponse.finishReason(stopReason, formatUsed),
         rawFinishReason: stopReason
       })
       return undefined

@@ -4,13 +4,14 @@
  * Hand-written field access rather than a Schema: this runs once per token, and the chunks carry many fields
  * we ignore. Every field read is type-checked; a frame that is not JSON is a `MalformedResponse`.
  */
-import * as LlmError from "../LlmError.js"
-import * as StreamPart from "../StreamPart.js"
-import * as Errors from "./errors.js"
-import type * as Framing from "./framing.js"
-import { isObject, nonEmpty } from "./json.js"
-import * as OpenAiWire from "./openai.js"
-import * as Streaming from "./streaming.js"
+import * as LlmError from "../../LlmError.js"
+import * as StreamPart from "../../StreamPart.js"
+import * as Errors from "../errors.js"
+import type * as Framing from "../framing.js"
+import { isObject, nonEmpty } from "../json.js"
+import * as Streaming from "../streaming.js"
+import * as OpenAiErrors from "./errors.js"
+import * as OpenAiResponse from "./response.js"
 
 type Json = Record<string, unknown>
 
@@ -26,7 +27,7 @@ export const errorFrame = (
   json: Json,
   requestId: string | undefined
 ): LlmError.LlmError => {
-  const details = OpenAiWire.classifyError(undefined, json)
+  const details = OpenAiErrors.classifyError(undefined, json)
   const error = isObject(json.error) ? json.error : {}
   const status = typeof error.status === "number"
     ? error.status
@@ -128,9 +129,9 @@ export const makeDecoder = (
       }
     }
     if (isObject(json.usage)) {
-      const usage = json.usage as OpenAiWire.WireUsage
+      const usage = json.usage as OpenAiResponse.WireUsage
       if (typeof usage.prompt_tokens === "number" && typeof usage.completion_tokens === "number") {
-        out.push({ type: "usage", usage: OpenAiWire.usage(usage) })
+        out.push({ type: "usage", usage: OpenAiResponse.usage(usage) })
       }
     }
     return undefined
@@ -155,7 +156,7 @@ export const makeDecoder = (
         })
       }
       closeCalls(out)
-      out.push({ type: "finish", finishReason: OpenAiWire.finishReason(finish), rawFinishReason: finish })
+      out.push({ type: "finish", finishReason: OpenAiResponse.finishReason(finish), rawFinishReason: finish })
       return undefined
     }
   }

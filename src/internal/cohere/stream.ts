@@ -5,13 +5,13 @@
  * Hand-written field access rather than a Schema: this runs once per token. Every field read is type-checked;
  * a frame that is not JSON is a `MalformedResponse`.
  */
-import * as LlmError from "../LlmError.js"
-import type * as StreamPart from "../StreamPart.js"
-import * as CohereWire from "./cohere.js"
-import * as Errors from "./errors.js"
-import type * as Framing from "./framing.js"
-import { isObject, nonEmpty } from "./json.js"
-import * as Streaming from "./streaming.js"
+import * as LlmError from "../../LlmError.js"
+import type * as StreamPart from "../../StreamPart.js"
+import * as Errors from "../errors.js"
+import type * as Framing from "../framing.js"
+import { isObject, nonEmpty } from "../json.js"
+import * as Streaming from "../streaming.js"
+import * as CohereResponse from "./response.js"
 
 type Json = Record<string, unknown>
 
@@ -66,7 +66,7 @@ export const makeDecoder = (
       type: "tool-call-end",
       id: call.id,
       name: call.name,
-      arguments: CohereWire.parseToolArguments(call.raw),
+      arguments: CohereResponse.parseToolArguments(call.raw),
       rawArguments: call.raw
     })
   }
@@ -96,7 +96,7 @@ export const makeDecoder = (
   const messageEnd = (json: Json, data: string, out: Array<StreamPart.StreamPart>): LlmError.LlmError | undefined => {
     const delta = isObject(json.delta) ? json.delta : {}
     const reason = nonEmpty(delta.finish_reason) ? delta.finish_reason : undefined
-    const failure = CohereWire.finishFailure(context, reason, nonEmpty(delta.error) ? delta.error : undefined, {
+    const failure = CohereResponse.finishFailure(context, reason, nonEmpty(delta.error) ? delta.error : undefined, {
       requestId,
       body: data
     })
@@ -104,10 +104,10 @@ export const makeDecoder = (
     ended = true
     finish = reason
     for (const index of [...calls.keys()]) closeCall(index, out)
-    const metadata: Json = CohereWire.billedUnits(delta.usage)
+    const metadata: Json = CohereResponse.billedUnits(delta.usage)
     if (citations.length > 0) metadata.citations = [...citations]
     if (Object.keys(metadata).length > 0) out.push({ type: "response-metadata", providerMetadata: metadata })
-    const usage = CohereWire.usage(delta.usage)
+    const usage = CohereResponse.usage(delta.usage)
     if (usage !== undefined) out.push({ type: "usage", usage })
     return undefined
   }
@@ -177,7 +177,7 @@ export const makeDecoder = (
       }
       out.push({
         type: "finish",
-        finishReason: CohereWire.finishReason(finish),
+        finishReason: CohereResponse.finishReason(finish),
         ...(finish === undefined ? {} : { rawFinishReason: finish })
       })
       return undefined

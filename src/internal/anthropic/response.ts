@@ -1,33 +1,21 @@
-/**
- * The Anthropic Messages wire format: response decoding, usage, rate-limit headers and error classification
- * (request encoding is in `anthropicRequest.ts`). Nothing about retries or transport.
- */
+/** Decoding of a whole Anthropic Messages response: content blocks, usage, finish reasons, rate-limit headers. */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import * as ChatRequest from "../ChatRequest.js"
-import type * as ChatResponse from "../ChatResponse.js"
-import * as LlmError from "../LlmError.js"
-import { redactedPrefix } from "./anthropicRequest.js"
-import * as Errors from "./errors.js"
-import type * as Headers from "./headers.js"
-import { isObject, nonEmpty } from "./json.js"
+import * as ChatRequest from "../../ChatRequest.js"
+import type * as ChatResponse from "../../ChatResponse.js"
+import type * as LlmError from "../../LlmError.js"
+import * as Errors from "../errors.js"
+import type * as Headers from "../headers.js"
+import { isObject, nonEmpty } from "../json.js"
+import { errorEvent } from "./errors.js"
+import { redactedPrefix } from "./request.js"
 
 type Json = Record<string, unknown>
 
-export { encodeRequest, jsonInstruction, redactedPrefix } from "./anthropicRequest.js"
-
-/**
- * What decoding a response needs besides its body: the forced tool carrying a `json-schema` answer, and the
- * response headers (for the `anthropic-ratelimit-*` values).
- */
 export interface Call {
   readonly formatTool: string | undefined
   readonly headers: Headers.HeaderRecord | undefined
 }
-
-// ---------------------------------------------------------------------------------------------------------------
-// response
-// ---------------------------------------------------------------------------------------------------------------
 
 const optionalNullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
 
@@ -206,70 +194,5 @@ export const decodeResponse = (
     ...(wire.stop_reason == null ? {} : { rawFinishReason: wire.stop_reason }),
     ...(wire.usage == null ? {} : { usage: usage(wire.usage) }),
     ...(Object.keys(metadata).length === 0 ? {} : { providerMetadata: metadata })
-  })
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// errors
-// ---------------------------------------------------------------------------------------------------------------
-
-const typeTags: Record<string, Errors.HttpErrorTag> = {
-  overloaded_error: "Overloaded",
-  rate_limit_error: "RateLimited",
-  api_error: "ServerError",
-  timeout_error: "Timeout",
-  authentication_error: "AuthenticationFailed",
-  permission_error: "AuthenticationFailed",
-  not_found_error: "NotFound",
-  request_too_large: "InvalidRequest",
-  billing_error: "QuotaExhausted"
-}
-
-const tagOf = (type: string | undefined, message: string | undefined): Errors.HttpErrorTag | undefined => {
-  if (type === "invalid_request_error") {
-    // "prompt is too long: 210000 tokens > 200000 maximum"; "input length and `max_tokens` exceed context limit"
-    if (message !== undefined && /prompt is too long|exceed context limit|context window/i.test(message)) {
-      return "ContextLengthExceeded"
-    }
-    // An empty prepaid balance is a 400 invalid_request_error, not a billing_error.
-    if (message !== undefined && /credit balance is too low/i.test(message)) return "QuotaExhausted"
-    return "InvalidRequest"
-  }
-  return Errors.lookup(typeTags, type)
-}
-
-const str = (u: unknown): string | undefined => nonEmpty(u) ? u : undefined
-
-/**
- * Reads an Anthropic error body `{"type":"error","error":{"type","message"},"request_id"}`: the error `type`
- * decides the tag where it says more than the status.
- */
-export const classifyError: Errors.ClassifyError = (_status, body) => {
-  if (!isObject(body)) return {}
-  const error = body.error
-  if (typeof error === "string") return { message: error }
-  if (!isObject(error)) return {}
-  const message = str(error.message)
-  return { tag: tagOf(str(error.type), message), message }
-}
-
-/** The error of an `error` event in a 200 stream (or an error object in a 200 body). */
-export const errorEvent = (
-  context: Errors.ErrorContext,
-  json: Json,
-  requestId: string | undefined,
-  where: "stream" | "body" = "stream"
-): LlmError.LlmError => {
-  const details = classifyError(undefined, json)
-  return Errors.make(details.tag ?? "ServerError", {
-    ...Errors.baseFields(context),
-    ...(requestId === undefined ? {} : { requestId }),
-    body: LlmError.truncateBody(Errors.scrub(JSON.stringify(json), context.secrets)),
-    message: Errors.scrub(
-      `${context.provider}: error ${where === "stream" ? "event in stream" : "object in a 200 body"}: ${
-        details.message ?? "unknown error"
-      }`,
-      context.secrets
-    )
   })
 }

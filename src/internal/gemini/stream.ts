@@ -5,121 +5,23 @@
  *
  * Streams arrive as SSE (`alt=sse`, CRLF line endings, possibly with a raw multi-line JSON error object
  * written into the body after HTTP 200) or as one JSON array whose elements arrive incrementally (without
- * `alt=sse`); `GeminiFraming.frames` tells them apart.
+ * `alt=sse`); `framing.ts` tells them apart.
  *
  * Hand-written field access rather than a Schema on the per-chunk path: every field read is type-checked.
  */
 import * as Effect from "effect/Effect"
-import type * as ChatResponse from "../ChatResponse.js"
-import * as LlmError from "../LlmError.js"
-import * as StreamPart from "../StreamPart.js"
-import * as Errors from "./errors.js"
-import type * as Framing from "./framing.js"
-import * as Gemini from "./gemini.js"
-import { isObject, nonEmpty } from "./json.js"
-import type * as Streaming from "./streaming.js"
+import type * as ChatResponse from "../../ChatResponse.js"
+import * as LlmError from "../../LlmError.js"
+import * as StreamPart from "../../StreamPart.js"
+import * as Errors from "../errors.js"
+import type * as Framing from "../framing.js"
+import { isObject, nonEmpty } from "../json.js"
+import type * as Streaming from "../streaming.js"
+import * as GeminiErrors from "./errors.js"
+import { PartialCall } from "./partialArgs.js"
+import * as GeminiResponse from "./response.js"
 
 type Json = Record<string, unknown>
-
-// ---------------------------------------------------------------------------------------------------------------
-// Gemini 3 streamed function call arguments (`partialArgs`)
-// ---------------------------------------------------------------------------------------------------------------
-
-type Segment = string | number
-
-/** `$.a.b[0]["c d"]` → `["a", "b", 0, "c d"]`; `undefined` when the path is not of that form. */
-const parsePath = (path: string): Array<Segment> | undefined => {
-  const segments: Array<Segment> = []
-  const re = /\.([A-Za-z_$][\w$-]*)|\[(\d+)\]|\[(?:'([^']*)'|"([^"]*)")\]/y
-  if (!path.startsWith("$")) return undefined
-  re.lastIndex = 1
-  while (re.lastIndex < path.length) {
-    const match = re.exec(path)
-    if (match === null) return undefined
-    segments.push(match[2] !== undefined ? Number(match[2]) : match[1] ?? match[3] ?? match[4]!)
-  }
-  return segments.length === 0 ? undefined : segments
-}
-
-const hasOwn = (object: object, key: Segment) => Object.prototype.hasOwnProperty.call(object, key)
-
-// Own data properties only, so a `__proto__` key in a path can never reach a prototype.
-const define = (object: object, key: Segment, value: unknown) =>
-  Object.defineProperty(object, key, { value, enumerable: true, configurable: true, writable: true })
-
-const getPath = (root: Json, path: ReadonlyArray<Segment>): unknown => {
-  let current: unknown = root
-  for (const segment of path) {
-    if (typeof current !== "object" || current === null || !hasOwn(current, segment)) return undefined
-    current = (current as Record<Segment, unknown>)[segment]
-  }
-  return current
-}
-
-const setPath = (root: Json, path: ReadonlyArray<Segment>, value: unknown) => {
-  let current: Record<Segment, unknown> = root
-  for (let i = 0; i < path.length - 1; i++) {
-    const segment = path[i]!
-    const next = current[segment]
-    if (!hasOwn(current, segment) || typeof next !== "object" || next === null) {
-      define(current, segment, typeof path[i + 1] === "number" ? [] : {})
-    }
-    current = current[segment] as Record<Segment, unknown>
-  }
-  define(current, path[path.length - 1]!, value)
-}
-
-/**
- * A function call whose arguments stream as `partialArgs` (`{jsonPath, stringValue | numberValue | boolValue |
- * nullValue, willContinue}`; a string with `willContinue` goes on in the next chunk). The arguments are
- * rebuilt as an object; the deltas are the stable prefix of its JSON text (all of it but the closing quote of a
- * string still open and the brackets that close the path just written), so they concatenate to
- * `rawArguments`. A path written out of order would break the prefix: deltas then stop until the end.
- */
-class PartialCall {
-  readonly args: Json = {}
-  private emitted = ""
-  private consistent = true
-  /** How many closing characters end the JSON text after the last value written: the root `}` at first. */
-  private closers = 1
-
-  constructor(readonly id: string, readonly name: string) {}
-
-  /** Applies one chunk's `partialArgs`; returns the arguments delta, or an error message. */
-  apply(partialArgs: ReadonlyArray<unknown>): string | { readonly error: string } {
-    for (const arg of partialArgs) {
-      if (!isObject(arg) || typeof arg.jsonPath !== "string") return { error: "a partialArgs entry has no jsonPath" }
-      const path = parsePath(arg.jsonPath)
-      if (path === undefined) return { error: `unsupported partialArgs jsonPath "${arg.jsonPath}"` }
-      const existing = getPath(this.args, path)
-      const value = typeof arg.stringValue === "string"
-        ? (typeof existing === "string" ? existing + arg.stringValue : arg.stringValue)
-        : typeof arg.numberValue === "number" || typeof arg.boolValue === "boolean"
-        ? arg.numberValue ?? arg.boolValue
-        : "nullValue" in arg
-        ? null
-        : undefined
-      if (value === undefined) return { error: `partialArgs entry for "${arg.jsonPath}" has no value` }
-      setPath(this.args, path, value)
-      this.closers = path.length + (typeof arg.stringValue === "string" && arg.willContinue === true ? 1 : 0)
-    }
-    const text = JSON.stringify(this.args)
-    const stable = text.slice(0, text.length - this.closers)
-    if (!this.consistent || !/^"?[}\]]*$/.test(text.slice(stable.length)) || !stable.startsWith(this.emitted)) {
-      this.consistent = false
-      return ""
-    }
-    const delta = stable.slice(this.emitted.length)
-    this.emitted = stable
-    return delta
-  }
-
-  /** The whole arguments text, and what of it no delta has carried yet. */
-  finish(): { readonly raw: string; readonly rest: string } {
-    const raw = JSON.stringify(this.args)
-    return { raw, rest: this.consistent && raw.startsWith(this.emitted) ? raw.slice(this.emitted.length) : "" }
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // chunks → parts
@@ -141,7 +43,7 @@ export const errorObject = (
 ): LlmError.LlmError => {
   const error = isObject(json.error) ? json.error : {}
   const code = typeof error.code === "number" ? error.code : undefined
-  const details = Gemini.classifyError(code, json)
+  const details = GeminiErrors.classifyError(code, json)
   return Errors.make(details.tag ?? (code === undefined ? "ServerError" : Errors.tagForStatus(code)), {
     ...Errors.baseFields(context),
     ...requestFields(requestId, code),
@@ -301,7 +203,7 @@ export const makeResponseDecoder = (
       if (error !== undefined) return error
       if (nonEmpty(candidate.finishReason)) finish = candidate.finishReason
     }
-    const totals = Gemini.usage(json.usageMetadata)
+    const totals = GeminiResponse.usage(json.usageMetadata)
     if (totals !== undefined) out.push({ type: "usage", usage: totals })
     return undefined
   }
@@ -317,7 +219,7 @@ export const makeResponseDecoder = (
     closeOpen(out)
     out.push({
       type: "finish",
-      finishReason: Gemini.finishReason(finish, hasToolCalls),
+      finishReason: GeminiResponse.finishReason(finish, hasToolCalls),
       ...(finish === undefined ? {} : { rawFinishReason: finish })
     })
     return undefined
@@ -336,7 +238,7 @@ export const decodeResponse = (
   raw: { readonly text: string; readonly status: number; readonly requestId: string | undefined },
   context: Errors.ErrorContext
 ): Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError> => {
-  const problem = Gemini.checkResponse(json)
+  const problem = GeminiResponse.checkResponse(json)
   if (problem !== undefined || !isObject(json)) {
     return Effect.fail(Errors.malformed(context, problem ?? "not an object", raw.text, raw))
   }
@@ -416,5 +318,3 @@ export const makeDecoder = (
         : decoder.end(out, true)
   }
 }
-
-export { frames, jsonArray } from "./geminiFraming.js"

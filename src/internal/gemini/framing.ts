@@ -6,7 +6,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import * as Framing from "./framing.js"
+import * as Framing from "../framing.js"
 
 /**
  * Frames a `streamGenerateContent` body sent without `alt=sse`: one JSON array (`[{...}\n,\r\n{...}\n]`)

@@ -1,0 +1,140 @@
+/** Decoding of a whole OpenAI Chat Completions response: finish reasons, usage, content and tool calls. */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as ChatRequest from "../../ChatRequest.js"
+import type * as ChatResponse from "../../ChatResponse.js"
+import * as LlmError from "../../LlmError.js"
+import * as StreamPart from "../../StreamPart.js"
+import * as Errors from "../errors.js"
+
+const optionalNullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
+
+const WireToolCall = Schema.Struct({
+  id: Schema.String,
+  type: Schema.optional(Schema.String),
+  function: Schema.Struct({ name: Schema.String, arguments: optionalNullable(Schema.String) })
+})
+
+const WireUsage = Schema.Struct({
+  prompt_tokens: Schema.Number,
+  completion_tokens: Schema.Number,
+  total_tokens: Schema.optional(Schema.Number),
+  prompt_tokens_details: optionalNullable(Schema.Struct({ cached_tokens: optionalNullable(Schema.Number) })),
+  completion_tokens_details: optionalNullable(Schema.Struct({ reasoning_tokens: optionalNullable(Schema.Number) }))
+})
+
+/** A usage object as sent in both non-streaming responses and the final stream chunk. */
+export type WireUsage = typeof WireUsage.Type
+
+const WireChoice = Schema.Struct({
+  index: Schema.optional(Schema.Number),
+  message: Schema.Struct({
+    content: optionalNullable(Schema.String),
+    refusal: optionalNullable(Schema.String),
+    // OpenAI-compatible servers (DeepSeek, vLLM, ...) put reasoning here.
+    reasoning_content: optionalNullable(Schema.String),
+    tool_calls: optionalNullable(Schema.Array(WireToolCall))
+  }),
+  finish_reason: optionalNullable(Schema.String),
+  content_filter_results: Schema.optional(Schema.Unknown)
+})
+
+const WireResponse = Schema.Struct({
+  id: Schema.optional(Schema.String),
+  model: Schema.optional(Schema.String),
+  choices: Schema.Array(WireChoice),
+  usage: optionalNullable(WireUsage),
+  system_fingerprint: optionalNullable(Schema.String),
+  service_tier: optionalNullable(Schema.String),
+  prompt_filter_results: Schema.optional(Schema.Unknown)
+})
+
+const decodeWire = Schema.decodeUnknownEither(WireResponse)
+
+/** The unified finish reason of an OpenAI `finish_reason`. */
+export const finishReason = (raw: string | null | undefined): ChatResponse.FinishReason => {
+  switch (raw) {
+    case "stop":
+      return "stop"
+    case "length":
+      return "length"
+    case "tool_calls":
+    case "function_call":
+      return "tool-calls"
+    case "content_filter":
+      return "content-filter"
+    default:
+      return "other"
+  }
+}
+
+/** The unified usage of an OpenAI usage object. */
+export const usage = (wire: WireUsage): ChatResponse.Usage => {
+  const cached = wire.prompt_tokens_details?.cached_tokens
+  const reasoning = wire.completion_tokens_details?.reasoning_tokens
+  return {
+    inputTokens: wire.prompt_tokens,
+    outputTokens: wire.completion_tokens,
+    totalTokens: wire.total_tokens ?? wire.prompt_tokens + wire.completion_tokens,
+    ...(cached == null ? {} : { cachedInputTokens: cached }),
+    ...(reasoning == null ? {} : { reasoningTokens: reasoning })
+  }
+}
+
+/** Decodes a non-streaming chat completion. */
+export const decodeResponse = (
+  json: unknown,
+  raw: { readonly text: string; readonly status: number; readonly requestId: string | undefined },
+  context: Errors.ErrorContext
+): Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError> => {
+  const decoded = decodeWire(json)
+  if (decoded._tag === "Left") {
+    return Effect.fail(Errors.malformed(context, ChatRequest.formatIssues(decoded.left), raw.text, raw))
+  }
+  const wire = decoded.right
+  const choice = wire.choices[0]
+  if (choice === undefined) {
+    return Effect.fail(
+      new LlmError.EmptyResponse({
+        ...Errors.baseFields(context),
+        status: raw.status,
+        ...(raw.requestId === undefined ? {} : { requestId: raw.requestId }),
+        body: LlmError.truncateBody(Errors.scrub(raw.text, context.secrets)),
+        message: `${context.provider}: the response has no choices`
+      })
+    )
+  }
+  const content: Array<ChatResponse.ContentPart> = []
+  const message = choice.message
+  if (message.reasoning_content != null && message.reasoning_content !== "") {
+    content.push({ type: "reasoning", text: message.reasoning_content })
+  }
+  if (message.content != null && message.content !== "") content.push({ type: "text", text: message.content })
+  if (message.refusal != null) content.push({ type: "refusal", text: message.refusal })
+  for (const call of message.tool_calls ?? []) {
+    const rawArguments = call.function.arguments ?? ""
+    content.push({
+      type: "tool-call",
+      id: call.id,
+      name: call.function.name,
+      arguments: StreamPart.parseArguments(rawArguments),
+      rawArguments
+    })
+  }
+  const metadata: Record<string, unknown> = {}
+  if (wire.system_fingerprint != null) metadata.systemFingerprint = wire.system_fingerprint
+  if (wire.service_tier != null) metadata.serviceTier = wire.service_tier
+  if (wire.prompt_filter_results !== undefined) metadata.promptFilterResults = wire.prompt_filter_results
+  if (choice.content_filter_results !== undefined) metadata.contentFilterResults = choice.content_filter_results
+  if (raw.requestId !== undefined) metadata.requestId = raw.requestId
+  return Effect.succeed({
+    id: wire.id ?? "",
+    provider: context.provider,
+    model: wire.model ?? context.model ?? "",
+    content,
+    finishReason: finishReason(choice.finish_reason),
+    ...(choice.finish_reason == null ? {} : { rawFinishReason: choice.finish_reason }),
+    ...(wire.usage == null ? {} : { usage: usage(wire.usage) }),
+    ...(Object.keys(metadata).length === 0 ? {} : { providerMetadata: metadata })
+  })
+}
