@@ -480,6 +480,19 @@ describe("Retry.policy", () => {
     expect(() => Retry.policy({ cap: Duration.infinity })).toThrow(/cap/)
   })
 
+  it("refuses every negative form of a duration, not only negative numbers", () => {
+    const negatives: ReadonlyArray<Duration.DurationInput> = ["-1 seconds", " -250 millis", -1n, [-1, 0], [1, -5]]
+    for (const input of negatives) {
+      for (const field of ["base", "cap", "maxRetryAfter", "deadline"] as const) {
+        expect(() => Retry.policy({ [field]: input })).toThrow(new RegExp(`\`${field}\` must be a non-negative`))
+      }
+    }
+  })
+
+  it("refuses text that is no duration with an error naming the field", () => {
+    expect(() => Retry.policy({ base: "soon" as Duration.DurationInput })).toThrow(/`base` must be a non-negative/)
+  })
+
   it("backoff is min(cap, base * 2^n)", () => {
     const waits = [0, 1, 2, 3, 4, 5, 6].map((n) => Duration.toMillis(Retry.backoff(Retry.defaults, n)))
     expect(waits).toEqual([500, 1000, 2000, 4000, 8000, 8000, 8000])

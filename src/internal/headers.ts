@@ -12,15 +12,44 @@ const parseNonNegative = (value: string | undefined): number | undefined => {
   return Number.isFinite(n) ? n : undefined
 }
 
+const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 const day = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
-const month = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
-const time = "\\d{2}:\\d{2}:\\d{2}"
-/** IMF-fixdate, RFC 850 and asctime, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`. */
-const httpDate = new RegExp(
-  `^(?:${day}, \\d{2} ${month} \\d{4} ${time} GMT` +
-    `|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \\d{2}-${month}-\\d{2} ${time} GMT` +
-    `|${day} ${month} [ \\d]\\d ${time} \\d{4})$`
+const month = `(${months.join("|")})`
+const time = "(\\d{2}):(\\d{2}):(\\d{2})"
+// The three HTTP-date forms of RFC 9110 section 5.6.7, each capturing day, month, year and time.
+const imfFixdate = new RegExp(`^${day}, (\\d{2}) ${month} (\\d{4}) ${time} GMT$`)
+const rfc850 = new RegExp(
+  `^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d{2})-${month}-(\\d{2}) ${time} GMT$`
 )
+const asctime = new RegExp(`^${day} ${month} ([ \\d]\\d) ${time} (\\d{4})$`)
+
+/**
+ * An HTTP-date as epoch milliseconds, or `undefined`. All three forms are UTC (RFC 9110), so the fields are
+ * read by hand and given to `Date.UTC`: `Date.parse` reads the asctime form, which has no zone, in the host's
+ * time zone, and accepts text that is no HTTP-date at all.
+ */
+export const parseHttpDate = (value: string, nowMillis: number): number | undefined => {
+  let fields: [day: string, month: string, year: number, hour: string, minute: string, second: string] | undefined
+  const imf = imfFixdate.exec(value)
+  if (imf !== null) fields = [imf[1]!, imf[2]!, Number(imf[3]), imf[4]!, imf[5]!, imf[6]!]
+  const old = rfc850.exec(value)
+  if (old !== null) {
+    // A two-digit year more than 50 years ahead is the most recent past year with those digits (RFC 9110).
+    const thisYear = new Date(nowMillis).getUTCFullYear()
+    let year = Math.floor(thisYear / 100) * 100 + Number(old[3])
+    if (year > thisYear + 50) year -= 100
+    fields = [old[1]!, old[2]!, year, old[4]!, old[5]!, old[6]!]
+  }
+  const asc = asctime.exec(value)
+  if (asc !== null) fields = [asc[2]!.trim(), asc[1]!, Number(asc[6]), asc[3]!, asc[4]!, asc[5]!]
+  if (fields === undefined) return undefined
+  const [dayOfMonth, monthName, year, hour, minute, second] = fields
+  const monthIndex = months.indexOf(monthName)
+  const [d, h, m, s] = [Number(dayOfMonth), Number(hour), Number(minute), Number(second)]
+  // Date.UTC rolls "31 Feb" or "25:00" over into another date: refuse instead (60 s is a leap second).
+  if (h > 23 || m > 59 || s > 60 || new Date(Date.UTC(year, monthIndex, d)).getUTCDate() !== d) return undefined
+  return Date.UTC(year, monthIndex, d, h, m, s)
+}
 
 /**
  * The `Retry-After` family of headers, first valid source wins: `retry-after-ms`, `x-ms-retry-after-ms`,
@@ -34,11 +63,8 @@ export const retryAfterFromHeaders = (headers: HeaderRecord, nowMillis: number):
   if (raw === undefined) return undefined
   const seconds = parseNonNegative(raw)
   if (seconds !== undefined) return Duration.seconds(seconds)
-  // Only the three HTTP-date forms of RFC 9110: Date.parse alone accepts junk such as "Retry 2099".
-  if (!httpDate.test(raw.trim())) return undefined
-  const at = Date.parse(raw)
-  if (Number.isNaN(at)) return undefined
-  return Duration.millis(Math.max(0, at - nowMillis))
+  const at = parseHttpDate(raw.trim(), nowMillis)
+  return at === undefined ? undefined : Duration.millis(Math.max(0, at - nowMillis))
 }
 
 /** `x-should-retry: true | false`, a provider's own verdict on retrying. */
