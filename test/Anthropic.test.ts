@@ -9,11 +9,19 @@ import * as Anthropic from "../src/providers/Anthropic.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as AnthropicMock from "../src/testing/AnthropicMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
-import { failure, runGenerate, runStream as runGenerateStream, secretKey, textOf } from "./support/loopback.js"
+import {
+  failure,
+  overUndici,
+  runGenerate,
+  runStream as runGenerateStream,
+  secretKey,
+  textOf
+} from "./support/loopback.js"
 
 const anthropicLayer = (server: MockProvider.MockProvider, options: Partial<Anthropic.Options> = {}) =>
-  Anthropic.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "claude-sonnet-4-5", ...options })
-    .pipe(Layer.provide(NodeHttpClient.layerUndici))
+  overUndici(
+    Anthropic.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "claude-sonnet-4-5", ...options })
+  )
 
 const question = { messages: [{ role: "user" as const, content: "Capital of France?" }] }
 const ask = LanguageModel.generate(question)

@@ -8,11 +8,19 @@ import * as Cohere from "../src/providers/Cohere.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as CohereMock from "../src/testing/CohereMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
-import { failure, runGenerate, runStream as runGenerateStream, secretKey, textOf } from "./support/loopback.js"
+import {
+  failure,
+  overUndici,
+  runGenerate,
+  runStream as runGenerateStream,
+  secretKey,
+  textOf
+} from "./support/loopback.js"
 
 const cohereLayer = (server: MockProvider.MockProvider, options: Partial<Cohere.Options> = {}) =>
-  Cohere.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "command-a-03-2025", ...options })
-    .pipe(Layer.provide(NodeHttpClient.layerUndici))
+  overUndici(
+    Cohere.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "command-a-03-2025", ...options })
+  )
 
 const question = { messages: [{ role: "user" as const, content: "Capital of France?" }] }
 const ask = LanguageModel.generate(question)

@@ -1,12 +1,11 @@
-import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Logger, LogLevel, Option, Redacted, Tracer } from "effect"
+import { Effect, Exit, Logger, LogLevel, Option, Redacted, Tracer } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as Retry from "../src/Retry.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { openAiLayer, secretKey } from "./support/loopback.js"
+import { openAiLayer, overUndici, secretKey } from "./support/loopback.js"
 
 /** A tracer that keeps every attribute of every span, to search them for the key. */
 const recordingTracer = (attributes: Array<string>) =>
@@ -66,12 +65,12 @@ describe("secrets never leak", () => {
           const server = yield* MockProvider.make({ script })
           const layer = flavour === "openai"
             ? openAiLayer(server, { retry: OpenAiRetryFast })
-            : OpenAi.layerAzure({
+            : overUndici(OpenAi.layerAzure({
               endpoint: server.url,
               deployment: "d",
               apiKey: Redacted.make(secretKey),
               retry: OpenAiRetryFast
-            }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+            }))
           const exit = yield* ask.pipe(
             Effect.provide(layer),
             Effect.withSpan("test"),

@@ -19,6 +19,7 @@ import type * as Errors from "./errors.js"
 import type * as Headers from "./headers.js"
 import * as Http from "./http.js"
 import * as Instrument from "./instrument.js"
+import * as LayerOptions from "./layerOptions.js"
 import * as Streaming from "./streaming.js"
 
 /**
@@ -63,11 +64,19 @@ export interface Call {
   readonly headers: Headers.HeaderRecord
 }
 
-/** Options every provider layer accepts. */
+/** Options every provider layer accepts, under the same names. */
 export interface Options {
+  /** The provider name in errors, metrics and spans (default the provider's own, e.g. `"anthropic"`). */
+  readonly name?: string | undefined
+  /** The model used when a request names none. */
+  readonly model?: string | undefined
+  /** Extra headers on every request (never put secrets here: use `apiKey`). */
+  readonly headers?: Readonly<Record<string, string>> | undefined
   /** The retry policy (default {@link Retry.defaults}); `false` turns retries off. */
   readonly retry?: Retry.Policy | false | undefined
   readonly timeout?: Timeout.Options | undefined
+  /** Overrides the capabilities announced for this endpoint (all on by default). */
+  readonly capabilities?: Partial<LanguageModel.Capabilities> | undefined
 }
 
 /** The `gen_ai.*` attributes of a request (OpenTelemetry GenAI semantic conventions). */
@@ -212,9 +221,6 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
   })
 }
 
-/** A base URL without trailing slashes. */
-export const trimSlash = (url: string): string => url.replace(/\/+$/, "")
-
 /** The options that are set, so spreading them does not erase values read from the environment. */
 export const definedOnly = <A extends object>(options: A): Partial<A> =>
   Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<A>
@@ -251,18 +257,25 @@ export const postJson = (
 
 /** Where a provider's `layerConfig` reads its settings. */
 export interface EnvNames {
-  /** The API key, e.g. `Config.redacted("OPENAI_API_KEY")` (with fallbacks where a provider has several names). */
-  readonly apiKey: Config.Config<Redacted.Redacted>
+  /** The function a user called, named in every error message, e.g. `"OpenAi.layerConfig"`. */
+  readonly layer: string
+  /** The API key variables, the first one set wins (several where the official SDKs read several). */
+  readonly apiKey: readonly [string, ...Array<string>]
   readonly baseUrl: string
   readonly model: string
 }
 
 /**
  * A provider layer configured from the environment: key, base URL and model read with `Config`; every option
- * given wins over the environment (a given `apiKey` means the key is not read at all).
+ * given wins over the environment, and its variable is then not read at all. A missing key or a bad base URL
+ * is a `ConfigError` naming the variable.
  */
 export const layerFromEnv = <
-  O extends { readonly apiKey?: Redacted.Redacted | undefined; readonly baseUrl?: string | undefined },
+  O extends {
+    readonly apiKey?: Redacted.Redacted | undefined
+    readonly baseUrl?: string | undefined
+    readonly model?: string | undefined
+  },
   E,
   R
 >(
@@ -274,9 +287,13 @@ export const layerFromEnv = <
   Layer.unwrapEffect(
     Effect.map(
       Config.all({
-        apiKey: options.apiKey === undefined ? names.apiKey : Config.succeed(options.apiKey),
-        baseUrl: Config.option(Config.nonEmptyString(names.baseUrl)),
-        model: Config.option(Config.nonEmptyString(names.model)),
+        apiKey: options.apiKey === undefined
+          ? LayerOptions.apiKeyConfig(names.layer, names.apiKey)
+          : Config.succeed(options.apiKey),
+        baseUrl: options.baseUrl === undefined
+          ? LayerOptions.baseUrlEnv(names.layer, names.baseUrl)
+          : Config.succeed(Option.none()),
+        model: options.model === undefined ? LayerOptions.optionalEnv(names.model) : Config.succeed(Option.none()),
         extra
       }),
       (env) =>

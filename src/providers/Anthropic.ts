@@ -4,7 +4,6 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -15,11 +14,10 @@ import * as AnthropicRequest from "../internal/anthropic/request.js"
 import * as AnthropicResponse from "../internal/anthropic/response.js"
 import * as AnthropicStream from "../internal/anthropic/stream.js"
 import * as Framing from "../internal/framing.js"
+import * as LayerOptions from "../internal/layerOptions.js"
 import * as Service from "../internal/service.js"
 import * as Streaming from "../internal/streaming.js"
 import * as LanguageModel from "../LanguageModel.js"
-import type * as Retry from "../Retry.js"
-import type * as Timeout from "../Timeout.js"
 
 /**
  * The official Anthropic endpoint (the layer appends `/v1/messages`).
@@ -30,12 +28,19 @@ import type * as Timeout from "../Timeout.js"
 export const defaultBaseUrl = "https://api.anthropic.com"
 
 /**
- * The `anthropic-version` header sent unless `version` says otherwise.
+ * The `anthropic-version` header sent unless `apiVersion` says otherwise.
  *
  * @since 0.1.0
  * @category constants
  */
-export const defaultVersion = "2023-06-01"
+export const defaultApiVersion = "2023-06-01"
+
+/**
+ * @since 0.1.0
+ * @category constants
+ * @deprecated Use {@link defaultApiVersion}.
+ */
+export const defaultVersion = defaultApiVersion
 
 /**
  * The `max_tokens` sent when a request sets no `maxTokens`: Anthropic requires the field.
@@ -49,21 +54,18 @@ export const defaultMaxTokens = 4096
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options extends Service.Options {
   /** Sent as `x-api-key`. */
   readonly apiKey: Redacted.Redacted
   /** Default {@link defaultBaseUrl}; the layer appends `/v1/messages`. */
   readonly baseUrl?: string | undefined
+  /** The provider name in errors, metrics and spans; default `"anthropic"`. */
+  readonly name?: string | undefined
   /** The model used when a request names none, e.g. `"claude-sonnet-4-5"`. */
   readonly model?: string | undefined
-  /** Extra headers on every request (never put secrets here: use `apiKey`). */
-  readonly headers?: Readonly<Record<string, string>> | undefined
-  /** The retry policy (default `Retry.defaults`); `false` turns retries off. */
-  readonly retry?: Retry.Policy | false | undefined
-  readonly timeout?: Timeout.Options | undefined
-  /** Overrides the capabilities announced (all on by default). */
-  readonly capabilities?: Partial<LanguageModel.Capabilities> | undefined
-  /** The `anthropic-version` header, default {@link defaultVersion}. */
+  /** The `anthropic-version` header, default {@link defaultApiVersion}. */
+  readonly apiVersion?: string | undefined
+  /** @deprecated Use `apiVersion`. */
   readonly version?: string | undefined
   /** Beta features, sent as one `anthropic-beta` header, e.g. `["interleaved-thinking-2025-05-14"]`. */
   readonly betas?: ReadonlyArray<string> | undefined
@@ -79,18 +81,41 @@ export interface Options {
  */
 export type ConfigOptions = Omit<Options, "apiKey"> & { readonly apiKey?: Redacted.Redacted | undefined }
 
-const make = (client: HttpClient.HttpClient, options: Options): LanguageModel.Service => {
-  const provider = "anthropic"
-  const url = `${Service.trimSlash(options.baseUrl ?? defaultBaseUrl)}/v1/messages`
-  const key = Redacted.value(options.apiKey)
-  const headers: Record<string, string> = {
-    ...options.headers,
-    "x-api-key": key,
-    "anthropic-version": options.version ?? defaultVersion,
-    ...(options.betas === undefined || options.betas.length === 0 ? {} : { "anthropic-beta": options.betas.join(",") })
-  }
+const make = (where: string, options: Options) =>
+  Effect.gen(function*() {
+    const url = `${yield* LayerOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)}/v1/messages`
+    const maxTokens = (yield* LayerOptions.positiveInt(where, "defaultMaxTokens", options.defaultMaxTokens)) ??
+      defaultMaxTokens
+    const key = Redacted.value(options.apiKey)
+    const apiVersion = options.apiVersion ?? options.version ?? defaultApiVersion
+    const betas = options.betas === undefined || options.betas.length === 0 ? undefined : options.betas.join(",")
+    yield* LayerOptions.shared(where, options)
+    yield* LayerOptions.nonEmpty(where, [["apiVersion", apiVersion]])
+    yield* LayerOptions.headerValues(where, [["apiKey", key], ["apiVersion", apiVersion], ["betas", betas]])
+    const headers: Record<string, string> = {
+      ...options.headers,
+      "x-api-key": key,
+      "anthropic-version": apiVersion,
+      ...(betas === undefined ? {} : { "anthropic-beta": betas })
+    }
+    const endpoint = { provider: options.name ?? "anthropic", url, headers, key, maxTokens }
+    return service(yield* HttpClient.HttpClient, endpoint, options)
+  })
+
+interface Endpoint {
+  readonly provider: string
+  readonly url: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly key: string
+  readonly maxTokens: number
+}
+
+const service = (
+  client: HttpClient.HttpClient,
+  { headers, key, maxTokens, provider, url }: Endpoint,
+  options: Options
+): LanguageModel.Service => {
   const capabilities = { ...LanguageModel.defaultCapabilities, ...options.capabilities }
-  const maxTokens = options.defaultMaxTokens ?? defaultMaxTokens
 
   const formatTool = (request: ChatRequest.ChatRequest) =>
     request.responseFormat?.type === "json-schema" ? request.responseFormat.name : undefined
@@ -144,8 +169,10 @@ const make = (client: HttpClient.HttpClient, options: Options): LanguageModel.Se
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
-  Layer.effect(LanguageModel.LanguageModel, Effect.map(HttpClient.HttpClient, (client) => make(client, options)))
+export const layer = (
+  options: Options
+): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(LanguageModel.LanguageModel, make("Anthropic.layer", options))
 
 /**
  * {@link layer} configured from the environment: `ANTHROPIC_API_KEY` (required), `ANTHROPIC_BASE_URL`,
@@ -165,7 +192,12 @@ export const layerConfig = (
   options: ConfigOptions = {}
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Service.layerFromEnv(
-    { apiKey: Config.redacted("ANTHROPIC_API_KEY"), baseUrl: "ANTHROPIC_BASE_URL", model: "ANTHROPIC_MODEL" },
+    {
+      layer: "Anthropic.layerConfig",
+      apiKey: ["ANTHROPIC_API_KEY"],
+      baseUrl: "ANTHROPIC_BASE_URL",
+      model: "ANTHROPIC_MODEL"
+    },
     options,
-    layer
+    (resolved) => Layer.effect(LanguageModel.LanguageModel, make("Anthropic.layerConfig", resolved))
   )

@@ -4,7 +4,6 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -15,11 +14,10 @@ import * as CohereRequest from "../internal/cohere/request.js"
 import * as CohereResponse from "../internal/cohere/response.js"
 import * as CohereStream from "../internal/cohere/stream.js"
 import * as Framing from "../internal/framing.js"
+import * as LayerOptions from "../internal/layerOptions.js"
 import * as Service from "../internal/service.js"
 import * as Streaming from "../internal/streaming.js"
 import * as LanguageModel from "../LanguageModel.js"
-import type * as Retry from "../Retry.js"
-import type * as Timeout from "../Timeout.js"
 
 /**
  * The official Cohere endpoint (the layer appends `/v2/chat`).
@@ -41,18 +39,15 @@ export const providerName = "cohere"
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options extends Service.Options {
   /** Sent as `authorization: Bearer <key>`. */
   readonly apiKey: Redacted.Redacted
   /** Default {@link defaultBaseUrl}; the layer appends `/v2/chat`. */
   readonly baseUrl?: string | undefined
+  /** The provider name in errors, metrics and spans; default {@link providerName}. */
+  readonly name?: string | undefined
   /** The model used when a request names none, e.g. `"command-a-03-2025"`. */
   readonly model?: string | undefined
-  /** Extra headers on every request (never put secrets here: use `apiKey`). */
-  readonly headers?: Readonly<Record<string, string>> | undefined
-  /** The retry policy (default `Retry.defaults`); `false` turns retries off. */
-  readonly retry?: Retry.Policy | false | undefined
-  readonly timeout?: Timeout.Options | undefined
   /**
    * Overrides the capabilities announced. All are on by default; images need a vision model (e.g.
    * `command-a-vision-07-2025`), so set `{ vision: false }` for a text-only default model to fail fast.
@@ -70,15 +65,32 @@ export interface Options {
  */
 export type ConfigOptions = Omit<Options, "apiKey"> & { readonly apiKey?: Redacted.Redacted | undefined }
 
-const make = (client: HttpClient.HttpClient, options: Options): LanguageModel.Service => {
-  const provider = providerName
-  const url = `${Service.trimSlash(options.baseUrl ?? defaultBaseUrl)}/v2/chat`
-  const key = Redacted.value(options.apiKey)
-  const headers: Record<string, string> = {
-    ...options.headers,
-    ...(options.clientName === undefined ? {} : { "x-client-name": options.clientName }),
-    authorization: `Bearer ${key}`
-  }
+const make = (where: string, options: Options) =>
+  Effect.gen(function*() {
+    const url = `${yield* LayerOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)}/v2/chat`
+    const key = Redacted.value(options.apiKey)
+    yield* LayerOptions.shared(where, options)
+    yield* LayerOptions.headerValues(where, [["apiKey", key], ["clientName", options.clientName]])
+    const headers: Record<string, string> = {
+      ...options.headers,
+      ...(options.clientName === undefined ? {} : { "x-client-name": options.clientName }),
+      authorization: `Bearer ${key}`
+    }
+    return service(yield* HttpClient.HttpClient, { provider: options.name ?? providerName, url, headers, key }, options)
+  })
+
+interface Endpoint {
+  readonly provider: string
+  readonly url: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly key: string
+}
+
+const service = (
+  client: HttpClient.HttpClient,
+  { headers, key, provider, url }: Endpoint,
+  options: Options
+): LanguageModel.Service => {
   const capabilities = { ...LanguageModel.defaultCapabilities, ...options.capabilities }
 
   return Service.make(client, {
@@ -121,8 +133,10 @@ const make = (client: HttpClient.HttpClient, options: Options): LanguageModel.Se
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
-  Layer.effect(LanguageModel.LanguageModel, Effect.map(HttpClient.HttpClient, (client) => make(client, options)))
+export const layer = (
+  options: Options
+): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(LanguageModel.LanguageModel, make("Cohere.layer", options))
 
 /**
  * {@link layer} configured from the environment: `COHERE_API_KEY` (required; `CO_API_KEY`, the official SDKs'
@@ -144,10 +158,11 @@ export const layerConfig = (
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Service.layerFromEnv(
     {
-      apiKey: Config.redacted("COHERE_API_KEY").pipe(Config.orElse(() => Config.redacted("CO_API_KEY"))),
+      layer: "Cohere.layerConfig",
+      apiKey: ["COHERE_API_KEY", "CO_API_KEY"],
       baseUrl: "COHERE_BASE_URL",
       model: "COHERE_MODEL"
     },
     options,
-    layer
+    (resolved) => Layer.effect(LanguageModel.LanguageModel, make("Cohere.layerConfig", resolved))
   )

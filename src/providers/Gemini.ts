@@ -8,23 +8,20 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as Config from "effect/Config"
-import * as ConfigError from "effect/ConfigError"
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as ChatRequest from "../ChatRequest.js"
 import * as GeminiErrors from "../internal/gemini/errors.js"
 import * as GeminiFraming from "../internal/gemini/framing.js"
 import * as GeminiRequest from "../internal/gemini/request.js"
 import * as GeminiStream from "../internal/gemini/stream.js"
+import * as LayerOptions from "../internal/layerOptions.js"
 import * as Service from "../internal/service.js"
 import * as Streaming from "../internal/streaming.js"
 import * as LanguageModel from "../LanguageModel.js"
-import type * as Retry from "../Retry.js"
-import type * as Timeout from "../Timeout.js"
 
 /**
  * The provider name: in errors, metrics and spans, and the key of `providerOptions` merged into the body.
@@ -55,22 +52,17 @@ export const defaultApiVersion = "v1beta"
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options extends Service.Options {
   /** The Gemini API key, sent as `x-goog-api-key`. Optional only for proxies that add it themselves. */
   readonly apiKey?: Redacted.Redacted | undefined
   /** Default {@link defaultBaseUrl}. */
   readonly baseUrl?: string | undefined
-  /** Default {@link defaultApiVersion}. */
+  /** The API version in the path, default {@link defaultApiVersion}. */
   readonly apiVersion?: string | undefined
+  /** The provider name in errors, metrics and spans; default {@link providerName}. */
+  readonly name?: string | undefined
   /** The model used when a request names none, with or without the `models/` prefix. */
   readonly model?: string | undefined
-  /** Extra headers on every request (never put secrets here: use `apiKey`). */
-  readonly headers?: Readonly<Record<string, string>> | undefined
-  /** The retry policy (default `Retry.defaults`); `false` turns retries off. */
-  readonly retry?: Retry.Policy | false | undefined
-  readonly timeout?: Timeout.Options | undefined
-  /** Overrides the capabilities announced for this endpoint. */
-  readonly capabilities?: Partial<LanguageModel.Capabilities> | undefined
 }
 
 /**
@@ -100,27 +92,40 @@ export interface Options {
  */
 export const layer = (
   options: Options = {}
-): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> => {
-  const base = `${Service.trimSlash(options.baseUrl ?? defaultBaseUrl)}/${options.apiVersion ?? defaultApiVersion}`
-  const headers: Record<string, string> = { ...options.headers }
-  if (options.apiKey !== undefined) headers["x-goog-api-key"] = Redacted.value(options.apiKey)
-  const secrets = options.apiKey === undefined ? [] : [Redacted.value(options.apiKey)]
-  const chatRequest = (request: ChatRequest.ChatRequest, model: string, { stream }: { readonly stream: boolean }) =>
-    Service.postJson(
-      providerName,
-      model,
-      `${base}/${GeminiRequest.modelPath(model)}:${stream ? "streamGenerateContent?alt=sse" : "generateContent"}`,
-      headers,
-      GeminiRequest.encodeRequest(request, { model, optionKey: providerName })
-    )
-  return Layer.effect(
+): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  makeLayer("Gemini.layer", options)
+
+const makeLayer = (where: string, options: Options) =>
+  Layer.effect(
     LanguageModel.LanguageModel,
-    Effect.map(HttpClient.HttpClient, (client) =>
-      Service.make(client, {
-        provider: providerName,
+    Effect.gen(function*() {
+      const baseUrl = yield* LayerOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)
+      const apiVersion = yield* LayerOptions.pathSegment(where, "apiVersion", options.apiVersion ?? defaultApiVersion)
+      const key = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)
+      yield* LayerOptions.shared(where, options)
+      yield* LayerOptions.headerValues(where, [["apiKey", key]])
+      const provider = options.name ?? providerName
+      const headers: Record<string, string> = { ...options.headers }
+      if (key !== undefined) headers["x-goog-api-key"] = key
+      const chatRequest = (
+        request: ChatRequest.ChatRequest,
+        model: string,
+        { stream }: { readonly stream: boolean }
+      ) =>
+        Service.postJson(
+          provider,
+          model,
+          `${baseUrl}/${apiVersion}/${GeminiRequest.modelPath(model)}:${
+            stream ? "streamGenerateContent?alt=sse" : "generateContent"
+          }`,
+          headers,
+          GeminiRequest.encodeRequest(request, { model, optionKey: providerName })
+        )
+      return Service.make(yield* HttpClient.HttpClient, {
+        provider,
         defaultModel: options.model,
         capabilities: { ...LanguageModel.defaultCapabilities, ...options.capabilities },
-        secrets,
+        secrets: key === undefined ? [] : [key],
         classifyError: GeminiErrors.classifyError,
         chatRequest,
         decodeChat: GeminiStream.decodeResponse,
@@ -129,13 +134,16 @@ export const layer = (
             GeminiFraming.frames(body, call.headers["content-type"]),
             () => GeminiStream.makeDecoder(context, requestId)
           )
-      }, options))
+      }, options)
+    })
   )
-}
+
+const apiKeyNames = ["GEMINI_API_KEY", "GOOGLE_API_KEY"] as const
 
 /**
- * The API key from the environment: `GEMINI_API_KEY`, else `GOOGLE_API_KEY` (the names Google's SDKs read);
- * without either, one `MissingData` error at `GEMINI_API_KEY` that names both.
+ * The API key from the environment: `GEMINI_API_KEY`, else `GOOGLE_API_KEY` (the names Google's SDKs read),
+ * trimmed, a blank one counting as unset; without either, one `MissingData` error at `GEMINI_API_KEY` whose
+ * message names both and says what to do.
  *
  * @example
  * ```ts
@@ -148,22 +156,9 @@ export const layer = (
  * @since 0.1.0
  * @category config
  */
-export const apiKeyConfig: Config.Config<Redacted.Redacted> = Config.all([
-  Config.option(Config.redacted("GEMINI_API_KEY")),
-  Config.option(Config.redacted("GOOGLE_API_KEY"))
-]).pipe(
-  Config.mapOrFail(([gemini, google]) =>
-    Option.match(Option.orElse(gemini, () => google), {
-      onNone: () =>
-        Either.left(
-          ConfigError.MissingData(
-            ["GEMINI_API_KEY"],
-            "Gemini needs an API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), or pass `apiKey`"
-          )
-        ),
-      onSome: Either.right
-    })
-  )
+export const apiKeyConfig: Config.Config<Redacted.Redacted> = LayerOptions.apiKeyConfig(
+  "Gemini.layerConfig",
+  apiKeyNames
 )
 
 /**
@@ -184,4 +179,8 @@ export const apiKeyConfig: Config.Config<Redacted.Redacted> = Config.all([
 export const layerConfig = (
   options: Options = {}
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Service.layerFromEnv({ apiKey: apiKeyConfig, baseUrl: "GEMINI_BASE_URL", model: "GEMINI_MODEL" }, options, layer)
+  Service.layerFromEnv(
+    { layer: "Gemini.layerConfig", apiKey: apiKeyNames, baseUrl: "GEMINI_BASE_URL", model: "GEMINI_MODEL" },
+    options,
+    (resolved) => makeLayer("Gemini.layerConfig", resolved)
+  )

@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as ChatRequest from "../ChatRequest.js"
 import * as Framing from "../internal/framing.js"
+import * as LayerOptions from "../internal/layerOptions.js"
 import * as OpenAiErrors from "../internal/openai/errors.js"
 import * as OpenAiRequest from "../internal/openai/request.js"
 import * as OpenAiResponse from "../internal/openai/response.js"
@@ -21,8 +22,6 @@ import * as OpenAiStream from "../internal/openai/stream.js"
 import * as Service from "../internal/service.js"
 import * as Streaming from "../internal/streaming.js"
 import * as LanguageModel from "../LanguageModel.js"
-import type * as Retry from "../Retry.js"
-import type * as Timeout from "../Timeout.js"
 
 /**
  * The official OpenAI endpoint.
@@ -38,16 +37,13 @@ export const defaultBaseUrl = "https://api.openai.com/v1"
  * @since 0.1.0
  * @category models
  */
-export interface CommonOptions {
-  /** The model used when a request names none. */
-  readonly model?: string | undefined
-  /** Extra headers on every request (never put secrets here: use `apiKey`). */
-  readonly headers?: Readonly<Record<string, string>> | undefined
-  /** The retry policy (default `Retry.defaults`); `false` turns retries off. */
-  readonly retry?: Retry.Policy | false | undefined
-  readonly timeout?: Timeout.Options | undefined
-  /** Overrides the capabilities announced for this endpoint (e.g. a compatible server without vision). */
-  readonly capabilities?: Partial<LanguageModel.Capabilities> | undefined
+export interface CommonOptions extends Service.Options {
+  /**
+   * The provider name in errors, metrics and spans, and the key of `providerOptions` merged into the body
+   * (besides `openai`); default `"openai"` (`"azure"` for {@link layerAzure}). Name compatible servers, e.g.
+   * `"groq"`.
+   */
+  readonly name?: string | undefined
   /**
    * The body field for `maxTokens`: `max_completion_tokens` on OpenAI itself (required by reasoning models),
    * `max_tokens` elsewhere, as most compatible servers and older Azure API versions only know that one.
@@ -64,13 +60,10 @@ export interface Options extends CommonOptions {
   readonly apiKey?: Redacted.Redacted | undefined
   /** Default {@link defaultBaseUrl}. */
   readonly baseUrl?: string | undefined
+  /** Sent as `openai-organization`. */
   readonly organization?: string | undefined
+  /** Sent as `openai-project`. */
   readonly project?: string | undefined
-  /**
-   * The provider name in errors, metrics and spans, and the key of `providerOptions` merged into the body
-   * (besides `openai`); default `"openai"`. Name compatible servers, e.g. `"groq"`.
-   */
-  readonly name?: string | undefined
 }
 
 /**
@@ -155,28 +148,39 @@ const makeService = (endpoint: Endpoint, options: CommonOptions) =>
  */
 export const layer = (
   options: Options = {}
-): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> => {
-  const baseUrl = Service.trimSlash(options.baseUrl ?? defaultBaseUrl)
-  const provider = options.name ?? "openai"
-  const headers: Record<string, string> = {}
-  if (options.apiKey !== undefined) headers.authorization = `Bearer ${Redacted.value(options.apiKey)}`
-  if (options.organization !== undefined) headers["openai-organization"] = options.organization
-  if (options.project !== undefined) headers["openai-project"] = options.project
-  return Layer.effect(
+): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  makeLayer("OpenAi.layer", options)
+
+const makeLayer = (where: string, options: Options) =>
+  Layer.effect(
     LanguageModel.LanguageModel,
-    makeService({
-      provider,
-      url: `${baseUrl}/chat/completions`,
-      headers,
-      secrets: options.apiKey === undefined ? [] : [Redacted.value(options.apiKey)],
-      optionKeys: provider === "openai" ? ["openai"] : ["openai", provider],
-      // OpenAI rejects `top_k`; compatible servers (vLLM, Ollama, ...) generally accept it.
-      topK: baseUrl !== defaultBaseUrl,
-      maxTokensField: options.maxTokensField ??
-        (baseUrl === defaultBaseUrl ? "max_completion_tokens" : "max_tokens")
-    }, options)
+    Effect.gen(function*() {
+      const baseUrl = yield* LayerOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)
+      const key = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)
+      yield* LayerOptions.shared(where, options)
+      yield* LayerOptions.headerValues(where, [
+        ["apiKey", key],
+        ["organization", options.organization],
+        ["project", options.project]
+      ])
+      const provider = options.name ?? "openai"
+      const headers: Record<string, string> = {}
+      if (key !== undefined) headers.authorization = `Bearer ${key}`
+      if (options.organization !== undefined) headers["openai-organization"] = options.organization
+      if (options.project !== undefined) headers["openai-project"] = options.project
+      return yield* makeService({
+        provider,
+        url: `${baseUrl}/chat/completions`,
+        headers,
+        secrets: key === undefined ? [] : [key],
+        optionKeys: provider === "openai" ? ["openai"] : ["openai", provider],
+        // OpenAI rejects `top_k`; compatible servers (vLLM, Ollama, ...) generally accept it.
+        topK: baseUrl !== defaultBaseUrl,
+        maxTokensField: options.maxTokensField ??
+          (baseUrl === defaultBaseUrl ? "max_completion_tokens" : "max_tokens")
+      }, options)
+    })
   )
-}
 
 /**
  * {@link layer} configured from the environment: `OPENAI_API_KEY` (required unless `options.apiKey` is
@@ -196,9 +200,9 @@ export const layerConfig = (
   options: Options = {}
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Service.layerFromEnv(
-    { apiKey: Config.redacted("OPENAI_API_KEY"), baseUrl: "OPENAI_BASE_URL", model: "OPENAI_MODEL" },
+    { layer: "OpenAi.layerConfig", apiKey: ["OPENAI_API_KEY"], baseUrl: "OPENAI_BASE_URL", model: "OPENAI_MODEL" },
     options,
-    layer,
+    (resolved) => makeLayer("OpenAi.layerConfig", resolved),
     Config.map(
       Config.option(Config.nonEmptyString("OPENAI_ORG_ID")),
       (organization): Partial<Options> => Option.isSome(organization) ? { organization: organization.value } : {}
@@ -229,37 +233,38 @@ export const layerConfig = (
  */
 export const layerAzure = (
   options: AzureOptions
-): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> => {
-  const endpoint = Service.trimSlash(options.endpoint)
-  const headers: Record<string, string> = {}
-  const secrets: Array<string> = []
-  if (options.apiKey !== undefined) {
-    headers["api-key"] = Redacted.value(options.apiKey)
-    secrets.push(Redacted.value(options.apiKey))
-  }
-  if (options.token !== undefined) {
-    headers.authorization = `Bearer ${Redacted.value(options.token)}`
-    secrets.push(Redacted.value(options.token))
-  }
-  const deployment = options.deployment
-  const url = deployment === undefined
-    ? `${endpoint}/openai/v1/chat/completions${
-      options.apiVersion === undefined ? "" : `?api-version=${encodeURIComponent(options.apiVersion)}`
-    }`
-    : `${endpoint}/openai/deployments/${encodeURIComponent(deployment)}/chat/completions?api-version=${
-      encodeURIComponent(options.apiVersion ?? defaultAzureApiVersion)
-    }`
-  return Layer.effect(
+): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(
     LanguageModel.LanguageModel,
-    makeService({
-      provider: "azure",
-      url,
-      headers,
-      secrets,
-      optionKeys: ["openai", "azure"],
-      topK: false,
-      maxTokensField: options.maxTokensField ?? "max_tokens"
-      // On the deployment path the URL names the model; keep the request's name in the body for logs.
-    }, { ...options, model: options.model ?? deployment })
+    Effect.gen(function*() {
+      const where = "OpenAi.layerAzure"
+      const endpoint = yield* LayerOptions.baseUrl(where, "endpoint", options.endpoint)
+      const key = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)
+      const token = options.token === undefined ? undefined : Redacted.value(options.token)
+      yield* LayerOptions.shared(where, options)
+      yield* LayerOptions.nonEmpty(where, [["deployment", options.deployment], ["apiVersion", options.apiVersion]])
+      yield* LayerOptions.headerValues(where, [["apiKey", key], ["token", token]])
+      const headers: Record<string, string> = {}
+      if (key !== undefined) headers["api-key"] = key
+      if (token !== undefined) headers.authorization = `Bearer ${token}`
+      const deployment = options.deployment
+      const url = deployment === undefined
+        ? `${endpoint}/openai/v1/chat/completions${
+          options.apiVersion === undefined ? "" : `?api-version=${encodeURIComponent(options.apiVersion)}`
+        }`
+        : `${endpoint}/openai/deployments/${encodeURIComponent(deployment)}/chat/completions?api-version=${
+          encodeURIComponent(options.apiVersion ?? defaultAzureApiVersion)
+        }`
+      const provider = options.name ?? "azure"
+      return yield* makeService({
+        provider,
+        url,
+        headers,
+        secrets: [key, token].filter((secret) => secret !== undefined),
+        optionKeys: provider === "azure" ? ["openai", "azure"] : ["openai", "azure", provider],
+        topK: false,
+        maxTokensField: options.maxTokensField ?? "max_tokens"
+        // On the deployment path the URL names the model; keep the request's name in the body for logs.
+      }, { ...options, model: options.model ?? deployment })
+    })
   )
-}

@@ -3,7 +3,8 @@
  * the real event loop to reach a state, then move virtual time explicitly.
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import { Chunk, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { Chunk, ConfigError, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
 import * as TestClock from "effect/TestClock"
 import * as LanguageModel from "../../src/LanguageModel.js"
 import type * as LlmError from "../../src/LlmError.js"
@@ -45,14 +46,29 @@ export const adjustTo = (millis: number) =>
 export const arrivals = (server: MockProvider.MockProvider) =>
   Effect.map(server.requests, (requests) => requests.map((request) => request.arrivedAt))
 
+/**
+ * A provider layer over undici for a test whose options are valid by construction (a mock's URL): an invalid
+ * option is a bug in the test, so its `ConfigError` is a defect rather than part of the error type.
+ */
+export const overUndici = <E>(
+  layer: Layer.Layer<LanguageModel.LanguageModel, E, HttpClient.HttpClient>
+): Layer.Layer<LanguageModel.LanguageModel> => layer.pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.orDie)
+
 /** An OpenAI layer pointed at a mock server, over undici. */
 export const openAiLayer = (server: MockProvider.MockProvider, options: Partial<OpenAi.Options> = {}) =>
-  OpenAi.layer({ apiKey: Redacted.make(secretKey), baseUrl: `${server.url}/v1`, model: "gpt-4o-mini", ...options })
-    .pipe(Layer.provide(NodeHttpClient.layerUndici))
+  overUndici(
+    OpenAi.layer({ apiKey: Redacted.make(secretKey), baseUrl: `${server.url}/v1`, model: "gpt-4o-mini", ...options })
+  )
 
-/** The typed failure of an exit (throws on success, or on a defect or interrupt). */
-export const failure = (exit: Exit.Exit<unknown, LlmError.LlmError>): LlmError.LlmError => {
-  if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error(`expected a typed failure: ${String(exit)}`)
+/**
+ * The typed `LlmError` of an exit (throws on success, on a defect or interrupt, or on a layer's `ConfigError`).
+ */
+export const failure = (
+  exit: Exit.Exit<unknown, LlmError.LlmError | ConfigError.ConfigError>
+): LlmError.LlmError => {
+  if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail" || ConfigError.isConfigError(exit.cause.error)) {
+    throw new Error(`expected a typed LlmError: ${String(exit)}`)
+  }
   return exit.cause.error
 }
 

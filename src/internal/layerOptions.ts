@@ -1,0 +1,183 @@
+/**
+ * Checks of provider layer options, run when a layer is built: a bad URL, header or key is a `ConfigError`
+ * naming the option at startup, never a retried `NetworkError` at the first call.
+ */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+
+/** A value as shown in a message: quoted, userinfo masked (it may hold a password), bounded. */
+const shown = (value: string): string => {
+  const masked = value.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/?#@\s]*@/i, "$1***@")
+  return JSON.stringify(masked.length > 200 ? `${masked.slice(0, 200)}...` : masked)
+}
+
+const hasSpaceOrControl = (value: string): boolean =>
+  /\s/.test(value) || Array.from(value).some((char) => char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f)
+
+/**
+ * What is wrong with a base URL (one the layer appends paths to), or the URL without trailing slashes.
+ */
+export const parseBaseUrl = (value: string): Either.Either<string, string> => {
+  if (hasSpaceOrControl(value)) return Either.left("must not contain spaces or control characters")
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return Either.left("must be an absolute http(s) URL")
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") {
+    return Either.left("must be an absolute http(s) URL")
+  }
+  if (url.username !== "" || url.password !== "") {
+    return Either.left("must not contain credentials (pass the key as apiKey)")
+  }
+  if (url.search !== "" || url.hash !== "" || value.includes("?") || value.includes("#")) {
+    return Either.left("must not have a query or fragment (the layer appends the API path)")
+  }
+  return Either.right(value.replace(/\/+$/, ""))
+}
+
+/**
+ * A base URL option checked: the URL without trailing slashes, or `InvalidData` at `path` whose message names
+ * the layer, the option and the value, e.g. `OpenAi.layer: baseUrl must be an absolute http(s) URL, got "x"`.
+ * (An `Either` is also an `Effect`: `yield*` it in a layer's constructor.)
+ */
+export const baseUrl = (
+  layer: string,
+  option: string,
+  value: string,
+  path: ReadonlyArray<string> = [option]
+): Either.Either<string, ConfigError.ConfigError> =>
+  Either.mapLeft(
+    parseBaseUrl(value),
+    (reason) => ConfigError.InvalidData([...path], `${layer}: ${option} ${reason}, got ${shown(value)}`)
+  )
+
+// RFC 9110 `token` for names; values may hold tab, visible ASCII and Latin-1 (what HTTP clients accept).
+const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+const headerValue = /^[\t\u0020-\u007e\u0080-\u00ff]*$/
+
+/**
+ * Header values checked, each labelled by the option it comes from. A value is never shown: it may be a key.
+ */
+export const headerValues = (
+  layer: string,
+  values: ReadonlyArray<readonly [option: string, value: string | undefined]>
+): Effect.Effect<void, ConfigError.ConfigError> => {
+  for (const [option, value] of values) {
+    if (value !== undefined && !headerValue.test(value)) {
+      return Effect.fail(ConfigError.InvalidData(
+        [option],
+        `${layer}: ${option} has a character not allowed in an HTTP header (a line break, a control or a non-Latin-1 character)`
+      ))
+    }
+  }
+  return Effect.void
+}
+
+/** The `headers` option checked: names are HTTP tokens, values valid header values (never shown). */
+export const headers = (
+  layer: string,
+  record: Readonly<Record<string, string>> | undefined
+): Effect.Effect<void, ConfigError.ConfigError> => {
+  const entries = Object.entries(record ?? {})
+  const badName = entries.find(([name]) => !headerName.test(name))
+  return badName === undefined
+    ? headerValues(layer, entries.map(([name, value]) => [`headers[${JSON.stringify(name)}]`, value] as const))
+    : Effect.fail(ConfigError.InvalidData(
+      ["headers"],
+      `${layer}: headers has an invalid header name ${shown(badName[0])}`
+    ))
+}
+
+/** A string option that must not be empty when given (e.g. `model`, `name`). */
+export const nonEmpty = (
+  layer: string,
+  values: ReadonlyArray<readonly [option: string, value: string | undefined]>
+): Effect.Effect<void, ConfigError.ConfigError> => {
+  const empty = values.find(([, value]) => value !== undefined && value.trim() === "")
+  return empty === undefined
+    ? Effect.void
+    : Effect.fail(ConfigError.InvalidData([empty[0]], `${layer}: ${empty[0]} must not be empty`))
+}
+
+const orList = (names: readonly [string, ...Array<string>]) =>
+  names.length === 1 ? names[0] : `${names[0]} (or ${names.slice(1).join(", or ")})`
+
+/**
+ * An API key from the environment, the first of `names` that is set and not blank, trimmed (as the official
+ * SDKs do: a key read from a file often ends in a newline). Without one, `MissingData` at the first name with
+ * a message saying what to do. `Config.redacted` alone would say only `"<redacted>"`: it redacts every error
+ * message of the config it wraps, the "not set" one included.
+ */
+export const apiKeyConfig = (
+  layer: string,
+  names: readonly [string, ...Array<string>]
+): Config.Config<Redacted.Redacted> =>
+  Config.all(names.map((name) => Config.option(Config.redacted(name)))).pipe(
+    Config.mapOrFail((values) => {
+      const set = values.flatMap((value) => Option.isSome(value) ? [Redacted.value(value.value).trim()] : [])
+      const key = set.find((value) => value !== "")
+      if (key !== undefined) return Either.right(Redacted.make(key))
+      const state = set.length === 0 ? "is not set" : "is empty"
+      return Either.left(ConfigError.MissingData(
+        [names[0]],
+        `${orList(names)} ${state}: export ${names.length === 1 ? "it" : "one"}, or pass apiKey to ${layer}`
+      ))
+    })
+  )
+
+/** An optional environment variable, trimmed; blank counts as unset. */
+export const optionalEnv = (name: string): Config.Config<Option.Option<string>> =>
+  Config.map(
+    Config.option(Config.string(name)),
+    Option.flatMap((value) => Option.liftPredicate(value.trim(), (trimmed) => trimmed !== ""))
+  )
+
+/** An optional base URL from the environment, checked like the option, the error naming the variable. */
+export const baseUrlEnv = (layer: string, name: string): Config.Config<Option.Option<string>> =>
+  Config.mapOrFail(optionalEnv(name), (value) =>
+    Option.match(value, {
+      onNone: () => Either.right(Option.none()),
+      onSome: (url) => Either.map(baseUrl(layer, name, url), Option.some)
+    }))
+
+/** The options every provider layer shares, checked: `name` and `model` not blank, `headers` valid. */
+export const shared = (
+  layer: string,
+  options: {
+    readonly name?: string | undefined
+    readonly model?: string | undefined
+    readonly headers?: Readonly<Record<string, string>> | undefined
+  }
+): Effect.Effect<void, ConfigError.ConfigError> =>
+  Effect.zipRight(nonEmpty(layer, [["name", options.name], ["model", options.model]]), headers(layer, options.headers))
+
+/** An option that becomes one segment of the URL path (e.g. Gemini's `apiVersion`). */
+export const pathSegment = (
+  layer: string,
+  option: string,
+  value: string
+): Either.Either<string, ConfigError.ConfigError> =>
+  /^[A-Za-z0-9._~-]+$/.test(value) && value !== "." && value !== ".."
+    ? Either.right(value)
+    : Either.left(
+      ConfigError.InvalidData(
+        [option],
+        `${layer}: ${option} must be one URL path segment such as "v1beta", got ${shown(value)}`
+      )
+    )
+
+/** A count option (e.g. a default `max_tokens`) checked: a positive integer when given. */
+export const positiveInt = (
+  layer: string,
+  option: string,
+  value: number | undefined
+): Either.Either<number | undefined, ConfigError.ConfigError> =>
+  value === undefined || (Number.isSafeInteger(value) && value > 0)
+    ? Either.right(value)
+    : Either.left(ConfigError.InvalidData([option], `${layer}: ${option} must be a positive integer, got ${value}`))

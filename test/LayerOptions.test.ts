@@ -1,0 +1,269 @@
+/**
+ * Provider layer options: checked when the layer is built (a `ConfigError` naming the option, no request
+ * made), the same names on every provider, and `layerConfig` errors that say what to do.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigError, ConfigProvider, Effect, Exit, Layer, Redacted } from "effect"
+import * as LanguageModel from "../src/LanguageModel.js"
+import * as Anthropic from "../src/providers/Anthropic.js"
+import * as Cohere from "../src/providers/Cohere.js"
+import * as Gemini from "../src/providers/Gemini.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
+import * as AnthropicMock from "../src/testing/AnthropicMock.js"
+import * as MockProvider from "../src/testing/MockProvider.js"
+import { failure, overUndici, secretKey } from "./support/loopback.js"
+
+type ModelLayer = Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient>
+
+const apiKey = Redacted.make(secretKey)
+const ask = LanguageModel.generate({ messages: [{ role: "user", content: "hi" }] })
+
+/** Every layer that takes a URL option, by the name a user calls it and the option's name. */
+const urlLayers: ReadonlyArray<
+  { readonly layer: string; readonly option: string; readonly make: (url: string) => ModelLayer }
+> = [
+  { layer: "OpenAi.layer", option: "baseUrl", make: (url) => OpenAi.layer({ apiKey, baseUrl: url, model: "m" }) },
+  {
+    layer: "OpenAi.layerAzure",
+    option: "endpoint",
+    make: (url) => OpenAi.layerAzure({ endpoint: url, deployment: "d", apiKey })
+  },
+  { layer: "Anthropic.layer", option: "baseUrl", make: (url) => Anthropic.layer({ apiKey, baseUrl: url, model: "m" }) },
+  { layer: "Cohere.layer", option: "baseUrl", make: (url) => Cohere.layer({ apiKey, baseUrl: url, model: "m" }) },
+  { layer: "Gemini.layer", option: "baseUrl", make: (url) => Gemini.layer({ apiKey, baseUrl: url, model: "m" }) }
+]
+
+/** The error of building a layer (fails the test when it builds). */
+const buildError = (layer: ModelLayer) =>
+  Effect.gen(function*() {
+    const exit = yield* Layer.build(layer.pipe(Layer.provide(NodeHttpClient.layerUndici))).pipe(
+      Effect.scoped,
+      Effect.exit
+    )
+    if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error(`expected a ConfigError: ${String(exit)}`)
+    return exit.cause.error
+  })
+
+const absolute = "must be an absolute http(s) URL"
+
+describe("a bad URL option fails the layer at build time", () => {
+  const cases: ReadonlyArray<readonly [value: string, reason: string, shown: string]> = [
+    ["localhost:8080/v1", absolute, "localhost:8080/v1"],
+    ["ftp://example.com/v1", absolute, "ftp://example.com/v1"],
+    ["", absolute, ""],
+    ["http://", absolute, "http://"],
+    ["http://example.com/v 1", "must not contain spaces or control characters", "http://example.com/v 1"],
+    ["https://example.com/v1\n", "must not contain spaces or control characters", "https://example.com/v1\n"],
+    [
+      "https://user:hunter2@example.com/v1",
+      "must not contain credentials (pass the key as apiKey)",
+      "https://***@example.com/v1"
+    ],
+    [
+      "https://example.com/v1?x=1",
+      "must not have a query or fragment (the layer appends the API path)",
+      "https://example.com/v1?x=1"
+    ]
+  ]
+
+  for (const { layer, make, option } of urlLayers) {
+    it.effect(`${layer}: a ConfigError naming ${option} and the value, credentials masked`, () =>
+      Effect.gen(function*() {
+        for (const [value, reason, shown] of cases) {
+          const error = yield* buildError(make(value))
+          expect(error).toMatchObject({ _op: "InvalidData", path: [option] })
+          expect(error.message).toBe(`${layer}: ${option} ${reason}, got ${JSON.stringify(shown)}`)
+          expect(error.message).not.toContain("hunter2")
+        }
+      }))
+
+    it.scoped(`${layer}: a bad ${option} makes no request at all`, () =>
+      Effect.gen(function*() {
+        const server = yield* MockProvider.make({ onExhausted: MockProvider.json({}) })
+        // Each would reach the server without the check (the space percent-encoded, the query kept).
+        for (const url of [`${server.url}/v 1`, `${server.url}/v1?x=1`]) {
+          const exit = yield* ask.pipe(
+            Effect.provide(make(url).pipe(Layer.provide(NodeHttpClient.layerUndici))),
+            Effect.exit
+          )
+          expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" && ConfigError.isConfigError(exit.cause.error))
+            .toBe(true)
+        }
+        expect(yield* server.requests).toHaveLength(0)
+      }))
+  }
+
+  it.effect("the message for the common mistake reads as it should", () =>
+    Effect.gen(function*() {
+      const error = yield* buildError(OpenAi.layer({ baseUrl: "localhost:8080/v1" }))
+      expect(error.message).toBe("OpenAi.layer: baseUrl must be an absolute http(s) URL, got \"localhost:8080/v1\"")
+    }))
+
+  it.effect("Gemini apiVersion must be one path segment", () =>
+    Effect.gen(function*() {
+      const error = yield* buildError(Gemini.layer({ apiKey, apiVersion: "v1beta/../x" }))
+      expect(error).toMatchObject({ _op: "InvalidData", path: ["apiVersion"] })
+      expect(error.message).toBe(
+        "Gemini.layer: apiVersion must be one URL path segment such as \"v1beta\", got \"v1beta/../x\""
+      )
+    }))
+
+  it.effect("Anthropic defaultMaxTokens must be a positive integer", () =>
+    Effect.gen(function*() {
+      for (const value of [0, -1, 1.5, Number.NaN]) {
+        const error = yield* buildError(Anthropic.layer({ apiKey, defaultMaxTokens: value }))
+        expect(error.message).toBe(`Anthropic.layer: defaultMaxTokens must be a positive integer, got ${value}`)
+      }
+    }))
+})
+
+describe("header options are checked at build time, values never shown", () => {
+  const badKey = Redacted.make(`${secretKey}\n`)
+  const layers: ReadonlyArray<readonly [string, ModelLayer]> = [
+    ["OpenAi.layer", OpenAi.layer({ apiKey: badKey })],
+    ["OpenAi.layerAzure", OpenAi.layerAzure({ endpoint: "https://r.openai.azure.com", apiKey: badKey })],
+    ["Anthropic.layer", Anthropic.layer({ apiKey: badKey })],
+    ["Cohere.layer", Cohere.layer({ apiKey: badKey })],
+    ["Gemini.layer", Gemini.layer({ apiKey: badKey })]
+  ]
+  const notAllowed = "has a character not allowed in an HTTP header"
+
+  for (const [name, layer] of layers) {
+    it.effect(`${name}: an apiKey with a line break`, () =>
+      Effect.gen(function*() {
+        const error = yield* buildError(layer)
+        expect(error.message).toContain(`${name}: apiKey ${notAllowed}`)
+        expect(String(error)).not.toContain(secretKey)
+      }))
+  }
+
+  it.effect("a header value with a line break, a non-Latin-1 character, or a bad header name", () =>
+    Effect.gen(function*() {
+      const value = yield* buildError(Cohere.layer({ apiKey, headers: { "x-team": `a\r\nx-injected: ${secretKey}` } }))
+      expect(value.message).toContain(`Cohere.layer: headers["x-team"] ${notAllowed}`)
+      expect(value.message).not.toContain(secretKey)
+      const wide = yield* buildError(Gemini.layer({ headers: { "x-team": "équipe €" } }))
+      expect(wide.message).toContain(`Gemini.layer: headers["x-team"] ${notAllowed}`)
+      const name = yield* buildError(OpenAi.layer({ headers: { "x team": "a" } }))
+      expect(name.message).toBe("OpenAi.layer: headers has an invalid header name \"x team\"")
+      const beta = yield* buildError(Anthropic.layer({ apiKey, betas: ["a\nb"] }))
+      expect(beta.message).toContain(`Anthropic.layer: betas ${notAllowed}`)
+      const blank = yield* buildError(OpenAi.layer({ model: " " }))
+      expect(blank.message).toBe("OpenAi.layer: model must not be empty")
+    }))
+})
+
+/** Every `layerConfig`, with its variables and a reply its provider would send. */
+const configLayers = [
+  {
+    layer: "OpenAi.layerConfig",
+    make: (options: { readonly baseUrl?: string }) => OpenAi.layerConfig(options),
+    key: "OPENAI_API_KEY",
+    keyNames: "OPENAI_API_KEY",
+    baseUrl: "OPENAI_BASE_URL"
+  },
+  {
+    layer: "Anthropic.layerConfig",
+    make: (options: { readonly baseUrl?: string }) => Anthropic.layerConfig(options),
+    key: "ANTHROPIC_API_KEY",
+    keyNames: "ANTHROPIC_API_KEY",
+    baseUrl: "ANTHROPIC_BASE_URL"
+  },
+  {
+    layer: "Cohere.layerConfig",
+    make: (options: { readonly baseUrl?: string }) => Cohere.layerConfig(options),
+    key: "COHERE_API_KEY",
+    keyNames: "COHERE_API_KEY (or CO_API_KEY)",
+    baseUrl: "COHERE_BASE_URL"
+  },
+  {
+    layer: "Gemini.layerConfig",
+    make: (options: { readonly baseUrl?: string }) => Gemini.layerConfig(options),
+    key: "GEMINI_API_KEY",
+    keyNames: "GEMINI_API_KEY (or GOOGLE_API_KEY)",
+    baseUrl: "GEMINI_BASE_URL"
+  }
+] as const
+
+const withEnv = (entries: ReadonlyArray<readonly [string, string]>) =>
+  Effect.withConfigProvider(ConfigProvider.fromMap(new Map(entries)))
+
+describe("layerConfig errors say what to do", () => {
+  for (const { baseUrl, key, keyNames, layer, make } of configLayers) {
+    it.effect(`${layer}: a missing or blank key names the variable and the option`, () =>
+      Effect.gen(function*() {
+        const one = keyNames === key ? "it" : "one"
+        for (const [env, state] of [[[], "is not set"], [[[key, "  "]], "is empty"]] as const) {
+          const error = yield* buildError(make({})).pipe(withEnv(env))
+          expect(error).toMatchObject({ _op: "MissingData", path: [key] })
+          expect(error.message).toBe(`${keyNames} ${state}: export ${one}, or pass apiKey to ${layer}`)
+          expect(String(error)).not.toContain("<redacted>")
+        }
+      }))
+
+    it.effect(`${layer}: a bad ${baseUrl} is a ConfigError naming the variable, the key never shown`, () =>
+      Effect.gen(function*() {
+        const error = yield* buildError(make({})).pipe(withEnv([[key, secretKey], [baseUrl, "localhost:8080/v1"]]))
+        expect(error).toMatchObject({ _op: "InvalidData", path: [baseUrl] })
+        expect(error.message).toBe(`${layer}: ${baseUrl} ${absolute}, got "localhost:8080/v1"`)
+        expect(String(error)).not.toContain(secretKey)
+      }))
+
+    it.effect(`${layer}: a bad baseUrl option is named as the option of ${layer}`, () =>
+      Effect.gen(function*() {
+        const error = yield* buildError(make({ baseUrl: "ftp://x" })).pipe(withEnv([[key, secretKey]]))
+        expect(error.message).toBe(`${layer}: baseUrl ${absolute}, got "ftp://x"`)
+      }))
+  }
+
+  it.scoped("a baseUrl option wins: the variable is then not read; a key is trimmed of its newline", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({ script: [AnthropicMock.message()] })
+      const env = [["ANTHROPIC_API_KEY", `${secretKey}\n`], ["ANTHROPIC_BASE_URL", "not a url"]] as const
+      yield* ask.pipe(
+        Effect.provide(overUndici(Anthropic.layerConfig({ baseUrl: server.url, model: "m" }))),
+        withEnv(env)
+      )
+      const [request] = yield* server.requests
+      expect(request?.headers["x-api-key"]).toBe(secretKey)
+    }))
+})
+
+describe("one vocabulary: name and apiVersion on every provider", () => {
+  const named: ReadonlyArray<readonly [string, (url: string) => ModelLayer]> = [
+    ["openai", (url) => OpenAi.layer({ name: "proxy", apiKey, baseUrl: url, model: "m", retry: false })],
+    ["azure", (url) => OpenAi.layerAzure({ name: "proxy", endpoint: url, deployment: "d", apiKey, retry: false })],
+    ["anthropic", (url) => Anthropic.layer({ name: "proxy", apiKey, baseUrl: url, model: "m", retry: false })],
+    ["cohere", (url) => Cohere.layer({ name: "proxy", apiKey, baseUrl: url, model: "m", retry: false })],
+    ["gemini", (url) => Gemini.layer({ name: "proxy", apiKey, baseUrl: url, model: "m", retry: false })]
+  ]
+
+  for (const [provider, make] of named) {
+    it.scoped(`${provider}: name is the provider reported by the service and its errors`, () =>
+      Effect.gen(function*() {
+        const server = yield* MockProvider.make({ script: [MockProvider.error(400)] })
+        const layer = overUndici(make(server.url))
+        const service = yield* Effect.provide(LanguageModel.LanguageModel, layer)
+        expect(service.provider).toBe("proxy")
+        const exit = yield* ask.pipe(Effect.provide(layer), Effect.exit)
+        expect(failure(exit)).toMatchObject({ _tag: "InvalidRequest", provider: "proxy", status: 400 })
+      }))
+  }
+
+  it.scoped("Anthropic apiVersion sets anthropic-version; the deprecated version still works, apiVersion wins", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({ onExhausted: AnthropicMock.message() })
+      const send = (options: Partial<Anthropic.Options>) =>
+        ask.pipe(
+          Effect.provide(overUndici(Anthropic.layer({ apiKey, baseUrl: server.url, model: "m", ...options })))
+        )
+      yield* send({ apiVersion: "2024-01-01" })
+      yield* send({ version: "2023-01-01" })
+      yield* send({ apiVersion: "2024-01-01", version: "2023-01-01" })
+      yield* send({})
+      const versions = (yield* server.requests).map((request) => request.headers["anthropic-version"])
+      expect(versions).toEqual(["2024-01-01", "2023-01-01", "2024-01-01", Anthropic.defaultApiVersion])
+    }))
+})
