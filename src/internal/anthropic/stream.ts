@@ -79,6 +79,9 @@ export const makeDecoder = (
   }
 
   const blockStart = (index: number, block: Json, out: Array<StreamPart.StreamPart>) => {
+    // A block starting where one is still open (a proxy that reuses or drops the index) ends that one first.
+    const previous = blocks.get(index)
+    if (previous !== undefined) closeTool(previous, out)
     switch (block.type) {
       case "text":
         blocks.set(index, { kind: "other" })
