@@ -185,6 +185,8 @@ export const makeDecoder = (
         if (nonEmpty(delta.stop_reason)) stopReason = delta.stop_reason
         const stop = AnthropicResponse.stopMetadata(delta.stop_sequence, delta.stop_details)
         if (Object.keys(stop).length > 0) out.push({ type: "response-metadata", providerMetadata: stop })
+        const refusal = AnthropicResponse.refusalText(delta.stop_reason, delta.stop_details)
+        if (refusal !== undefined) out.push({ type: "refusal-delta", text: refusal })
         // A block cut by `max_tokens` never gets its content_block_stop: nothing more comes, close it now
         // (a tool call's arguments are then `undefined`, its `rawArguments` the text received).
         for (const block of blocks.values()) closeTool(block, out)
