@@ -101,7 +101,7 @@ export type FinishReason = typeof FinishReason.Type
  * ```
  *
  * @since 0.1.0
- * @category models
+ * @category utils
  */
 export const finishReasonFor = (finishReason: FinishReason, hasToolCalls: boolean): FinishReason => {
   if (hasToolCalls) return finishReason === "stop" ? "tool-calls" : finishReason
