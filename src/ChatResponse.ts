@@ -87,6 +87,28 @@ export const FinishReason = Schema.Literal("stop", "length", "tool-calls", "cont
 export type FinishReason = typeof FinishReason.Type
 
 /**
+ * The finish reason a response's content bears out: `tool-calls` only when it carries a tool call (a tool loop
+ * would otherwise have nothing to run: it is then `other`, the provider's value staying in `rawFinishReason`),
+ * and a plain `stop` that carries tool calls is `tool-calls` (some servers, and OpenAI with a forced tool, say
+ * `stop`). Applied to every provider's responses and stream `finish` parts alike.
+ *
+ * @example
+ * ```ts
+ * import { ChatResponse } from "liter-llm"
+ *
+ * ChatResponse.finishReasonFor("tool-calls", false) // "other"
+ * ChatResponse.finishReasonFor("stop", true) // "tool-calls"
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const finishReasonFor = (finishReason: FinishReason, hasToolCalls: boolean): FinishReason => {
+  if (hasToolCalls) return finishReason === "stop" ? "tool-calls" : finishReason
+  return finishReason === "tool-calls" ? "other" : finishReason
+}
+
+/**
  * Token usage. Totals reported by a provider replace earlier ones, they are never added.
  *
  * @since 0.1.0
@@ -134,6 +156,28 @@ export const ChatResponse = Schema.Struct({
  * @category models
  */
 export type ChatResponse = typeof ChatResponse.Type
+
+/**
+ * The response with the finish reason its content bears out (see {@link finishReasonFor}).
+ *
+ * @example
+ * ```ts
+ * import { ChatResponse } from "liter-llm"
+ * declare const response: ChatResponse.ChatResponse
+ *
+ * const settled = ChatResponse.withSettledFinishReason(response)
+ * ```
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const withSettledFinishReason = (response: ChatResponse): ChatResponse => {
+  const finishReason = finishReasonFor(
+    response.finishReason,
+    response.content.some((part) => part.type === "tool-call")
+  )
+  return finishReason === response.finishReason ? response : { ...response, finishReason }
+}
 
 /**
  * The text of a response: all text parts joined.

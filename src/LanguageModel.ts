@@ -259,6 +259,29 @@ const toJsonSchema = (schema: Schema.Schema.Any): Record<string, unknown> => {
   return { ...root, ...(defs === undefined || Object.keys(defs).length === 0 ? {} : { $defs: defs }) }
 }
 
+/** How much of a refusal an error's message quotes (all of it is in `refusal`). */
+const maxRefusalInMessage = 1024
+
+/** The error of an answer that holds no object: the model refused, or the provider's content filter stopped it. */
+const refusalError = (response: ChatResponse.ChatResponse): LlmError.ContentFiltered | undefined => {
+  const refusal = ChatResponse.refusal(response)
+  if (refusal === undefined && response.finishReason !== "content-filter") return undefined
+  const quoted = refusal !== undefined && refusal.length > maxRefusalInMessage
+    ? `${refusal.slice(0, maxRefusalInMessage)}… [truncated]`
+    : refusal
+  return new LlmError.ContentFiltered({
+    provider: response.provider,
+    model: response.model,
+    body: LlmError.truncateBody(refusal ?? ChatResponse.text(response)),
+    ...(refusal === undefined ? {} : { refusal }),
+    message: quoted === undefined
+      ? `${response.provider}: the content filter stopped the answer (finish reason ${
+        response.rawFinishReason ?? response.finishReason
+      })`
+      : `${response.provider}: the model refused: ${quoted}`
+  })
+}
+
 // Models sometimes fence JSON in markdown even when asked for JSON only.
 const unfence = (text: string): string => {
   const match = /^\s*```(?:json)?\s*\n([\s\S]*?)\n?```\s*$/.exec(text)
@@ -269,7 +292,8 @@ const unfence = (text: string): string => {
  * Asks for JSON matching an Effect `Schema` and decodes the answer with it. The JSON Schema is derived from
  * the Schema and each provider encodes it its own way (OpenAI `json_schema` strict, Anthropic a forced tool,
  * Gemini `responseJsonSchema`, Cohere `response_format`). An answer that is not JSON or does not decode fails
- * with `MalformedResponse` carrying the raw text.
+ * with `MalformedResponse` carrying the raw text; an answer the model refused, or the provider's content filter
+ * stopped, fails with `ContentFiltered` (the refusal text in `refusal`).
  *
  * @example
  * ```ts
@@ -313,7 +337,9 @@ export const generateObject = <A, I>(
           strict: strict ?? true
         }
       }),
-      (response) => {
+      (response): Effect.Effect<ObjectResponse<A>, LlmError.LlmError> => {
+        const refused = refusalError(response)
+        if (refused !== undefined) return Effect.fail(refused)
         const text = ChatResponse.text(response)
         const malformed = (reason: string) =>
           new LlmError.MalformedResponse({

@@ -117,12 +117,17 @@ export class ContextLengthExceeded
 {}
 
 /**
- * The provider's content filter blocked the prompt.
+ * The provider's content filter blocked the prompt; for `LanguageModel.generateObject`, also an answer the model
+ * refused (its words in `refusal`) or the filter stopped.
  *
  * @since 0.1.0
  * @category caller
  */
-export class ContentFiltered extends Schema.TaggedError<ContentFiltered>()("ContentFiltered", commonFields) {}
+export class ContentFiltered extends Schema.TaggedError<ContentFiltered>()("ContentFiltered", {
+  ...commonFields,
+  /** What the model said when it refused (OpenAI `refusal`, Anthropic's `stop_details.explanation`). */
+  refusal: Schema.optional(Schema.String)
+}) {}
 
 /**
  * The account is out of quota or credit: a 429 (or 402) that retrying cannot fix.

@@ -6,7 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import type * as ChatResponse from "./ChatResponse.js"
+import * as ChatResponse from "./ChatResponse.js"
 import type * as LlmError from "./LlmError.js"
 
 /**
@@ -246,9 +246,9 @@ export class Accumulator {
     }
   }
 
-  /** The response the parts describe. */
+  /** The response the parts describe, its finish reason settled by its content. */
   done(): ChatResponse.ChatResponse {
-    return {
+    return ChatResponse.withSettledFinishReason({
       id: this.id,
       provider: this.provider,
       model: this.model,
@@ -257,7 +257,7 @@ export class Accumulator {
       ...(this.rawFinishReason === undefined ? {} : { rawFinishReason: this.rawFinishReason }),
       ...(this.usage === undefined ? {} : { usage: this.usage }),
       ...(this.providerMetadata === undefined ? {} : { providerMetadata: this.providerMetadata })
-    }
+    })
   }
 
   /** What was received so far, tool calls still open included. */

@@ -317,12 +317,12 @@ describeFixtures("Anthropic stream fixtures", () => {
       expect(response.usage).toMatchObject({ inputTokens: 450, outputTokens: 124 })
     }))
 
-  it.effect("messages-stream-refusal-stop-details: no content, content-filter, stop_details kept", () =>
+  it.effect("messages-stream-refusal-stop-details: the explanation as refusal, content-filter, stop_details kept", () =>
     Effect.gen(function*() {
       const file = "anthropic/messages-stream-refusal-stop-details.sse"
       const delta = ssePayloads(readFixture(file)).find((p) => p.type === "message_delta")
       const response = yield* collect(file)
-      expect(response.content).toEqual([])
+      expect(response.content).toEqual([{ type: "refusal", text: delta.delta.stop_details.explanation }])
       expect(response.finishReason).toBe("content-filter")
       expect(response.rawFinishReason).toBe("refusal")
       expect(response.providerMetadata?.stopDetails).toEqual(delta.delta.stop_details)

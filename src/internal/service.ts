@@ -9,7 +9,7 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type * as ChatRequest from "../ChatRequest.js"
-import type * as ChatResponse from "../ChatResponse.js"
+import * as ChatResponse from "../ChatResponse.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as Retry from "../Retry.js"
@@ -156,6 +156,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
                 headers: ok.response.headers
               }, context)
             ),
+            Effect.map(ChatResponse.withSettledFinishReason),
             Timeout.within(context, "total", timeouts.total)
           )
         })

@@ -11,6 +11,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as ChatResponse from "../ChatResponse.js"
 import * as LlmError from "../LlmError.js"
 import * as StreamPart from "../StreamPart.js"
 import * as Timeout from "../Timeout.js"
@@ -52,6 +53,18 @@ export const decode = <F, E, R>(
 ): Stream.Stream<StreamPart.StreamPart, E | LlmError.LlmError, R> =>
   Stream.suspend(() => {
     const decoder = makeDecoder()
+    // The `finish` part bears out the content, as a whole response's finish reason does.
+    let toolCallEnded = false
+    const settleFinish = (out: Array<StreamPart.StreamPart>) => {
+      for (let i = 0; i < out.length; i++) {
+        const part = out[i]!
+        if (part.type === "tool-call-end") toolCallEnded = true
+        else if (part.type === "finish") {
+          const finishReason = ChatResponse.finishReasonFor(part.finishReason, toolCallEnded)
+          if (finishReason !== part.finishReason) out[i] = { ...part, finishReason }
+        }
+      }
+    }
     const emit = (
       out: Array<StreamPart.StreamPart>,
       error: LlmError.LlmError | undefined,
@@ -64,6 +77,7 @@ export const decode = <F, E, R>(
         unknown
       >
     ) => {
+      settleFinish(out)
       const written = out.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(out))
       return Channel.zipRight(written, error === undefined ? next : Channel.fail(error))
     }

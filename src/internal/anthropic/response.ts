@@ -138,6 +138,12 @@ export const stopMetadata = (stopSequence: unknown, stopDetails: unknown): Json 
   ...(stopDetails === undefined || stopDetails === null ? {} : { stopDetails })
 })
 
+/** The words of a refusal: `stop_details.explanation` of a `refusal` stop, sent as refusal content. */
+export const refusalText = (stopReason: unknown, stopDetails: unknown): string | undefined =>
+  stopReason === "refusal" && isObject(stopDetails) && nonEmpty(stopDetails.explanation)
+    ? stopDetails.explanation
+    : undefined
+
 /** Decodes a non-streaming Messages response. */
 export const decodeResponse = (
   json: unknown,
@@ -180,6 +186,8 @@ export const decodeResponse = (
       }
     }
   }
+  const refusal = refusalText(wire.stop_reason, wire.stop_details)
+  if (refusal !== undefined) content.push({ type: "refusal", text: refusal })
   const metadata: Json = {
     ...headerMetadata(raw.requestId, call.headers),
     ...stopMetadata(wire.stop_sequence, wire.stop_details),

@@ -79,6 +79,9 @@ export const makeDecoder = (
   }
 
   const blockStart = (index: number, block: Json, out: Array<StreamPart.StreamPart>) => {
+    // A block starting where one is still open (a proxy that reuses or drops the index) ends that one first.
+    const previous = blocks.get(index)
+    if (previous !== undefined) closeTool(previous, out)
     switch (block.type) {
       case "text":
         blocks.set(index, { kind: "other" })
@@ -182,6 +185,8 @@ export const makeDecoder = (
         if (nonEmpty(delta.stop_reason)) stopReason = delta.stop_reason
         const stop = AnthropicResponse.stopMetadata(delta.stop_sequence, delta.stop_details)
         if (Object.keys(stop).length > 0) out.push({ type: "response-metadata", providerMetadata: stop })
+        const refusal = AnthropicResponse.refusalText(delta.stop_reason, delta.stop_details)
+        if (refusal !== undefined) out.push({ type: "refusal-delta", text: refusal })
         // A block cut by `max_tokens` never gets its content_block_stop: nothing more comes, close it now
         // (a tool call's arguments are then `undefined`, its `rawArguments` the text received).
         for (const block of blocks.values()) closeTool(block, out)

@@ -71,9 +71,11 @@ export const makeDecoder = (
     })
   }
 
+  /** The call at `index`; a new id there starts a new call, so calls that share an index are never merged. */
   const openCall = (index: number, id: unknown, name: unknown, out: Array<StreamPart.StreamPart>): OpenCall => {
     const existing = calls.get(index)
-    if (existing !== undefined) return existing
+    if (existing !== undefined && !(nonEmpty(id) && id !== existing.id)) return existing
+    closeCall(index, out)
     const call = { id: nonEmpty(id) ? id : `call_${index}`, name: nonEmpty(name) ? name : "", raw: "" }
     calls.set(index, call)
     out.push({ type: "tool-call-start", id: call.id, name: call.name })

@@ -9,10 +9,13 @@ import * as Errors from "../errors.js"
 
 const optionalNullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
 
+const WireFunction = Schema.Struct({ name: Schema.String, arguments: optionalNullable(Schema.String) })
+
 const WireToolCall = Schema.Struct({
-  id: Schema.String,
+  // Some compatible servers send no id: the call then gets the one a stream would give it.
+  id: optionalNullable(Schema.String),
   type: Schema.optional(Schema.String),
-  function: Schema.Struct({ name: Schema.String, arguments: optionalNullable(Schema.String) })
+  function: WireFunction
 })
 
 const WireUsage = Schema.Struct({
@@ -33,7 +36,9 @@ const WireChoice = Schema.Struct({
     refusal: optionalNullable(Schema.String),
     // OpenAI-compatible servers (DeepSeek, vLLM, ...) put reasoning here.
     reasoning_content: optionalNullable(Schema.String),
-    tool_calls: optionalNullable(Schema.Array(WireToolCall))
+    tool_calls: optionalNullable(Schema.Array(WireToolCall)),
+    // The deprecated single call of older models and some compatible servers.
+    function_call: optionalNullable(WireFunction)
   }),
   finish_reason: optionalNullable(Schema.String),
   content_filter_results: Schema.optional(Schema.Unknown)
@@ -110,17 +115,22 @@ export const decodeResponse = (
     content.push({ type: "reasoning", text: message.reasoning_content })
   }
   if (message.content != null && message.content !== "") content.push({ type: "text", text: message.content })
-  if (message.refusal != null) content.push({ type: "refusal", text: message.refusal })
-  for (const call of message.tool_calls ?? []) {
+  if (message.refusal != null && message.refusal !== "") content.push({ type: "refusal", text: message.refusal })
+  const calls = message.tool_calls != null && message.tool_calls.length > 0
+    ? message.tool_calls
+    : message.function_call == null
+    ? []
+    : [{ function: message.function_call }]
+  calls.forEach((call, index) => {
     const rawArguments = call.function.arguments ?? ""
     content.push({
       type: "tool-call",
-      id: call.id,
+      id: "id" in call && call.id != null && call.id !== "" ? call.id : `call_${index}`,
       name: call.function.name,
       arguments: StreamPart.parseArguments(rawArguments),
       rawArguments
     })
-  }
+  })
   const metadata: Record<string, unknown> = {}
   if (wire.system_fingerprint != null) metadata.systemFingerprint = wire.system_fingerprint
   if (wire.service_tier != null) metadata.serviceTier = wire.service_tier

@@ -16,6 +16,8 @@ import * as OpenAiResponse from "./response.js"
 type Json = Record<string, unknown>
 
 interface OpenCall {
+  /** Where its pieces go: the wire `index`, `"function_call"` for a legacy call, or a key of its own. */
+  readonly key: number | string
   readonly id: string
   readonly name: string
   raw: string
@@ -55,37 +57,71 @@ export const makeDecoder = (
   let done = false
   let metadataSent = false
   let finish: string | undefined
-  const calls = new Map<number, OpenCall>()
+  const calls = new Map<number | string, OpenCall>()
+  let latest: OpenCall | undefined
+  let opened = 0
   const providerMetadata: Json = {}
 
+  const closeCall = (call: OpenCall, out: Array<StreamPart.StreamPart>) => {
+    calls.delete(call.key)
+    out.push({
+      type: "tool-call-end",
+      id: call.id,
+      name: call.name,
+      arguments: StreamPart.parseArguments(call.raw),
+      rawArguments: call.raw
+    })
+  }
+
   const closeCalls = (out: Array<StreamPart.StreamPart>) => {
-    for (const call of calls.values()) {
-      out.push({
-        type: "tool-call-end",
-        id: call.id,
-        name: call.name,
-        arguments: StreamPart.parseArguments(call.raw),
-        rawArguments: call.raw
-      })
+    for (const call of [...calls.values()]) closeCall(call, out)
+    latest = undefined
+  }
+
+  /**
+   * One piece of a streamed call. Its `key` (the wire `index`) says which call it continues, but a new `id` there
+   * starts a new call: Ollama and some proxies number every parallel call 0. Without a key, a piece continues the
+   * latest call unless it brings a new id or names a function again.
+   */
+  const callPiece = (
+    key: number | string | undefined,
+    id: string | undefined,
+    name: string | undefined,
+    args: string | undefined,
+    out: Array<StreamPart.StreamPart>
+  ) => {
+    let call = key === undefined ? latest : calls.get(key)
+    if (
+      call !== undefined &&
+      ((id !== undefined && id !== call.id) || (key === undefined && name !== undefined && call.name !== ""))
+    ) {
+      closeCall(call, out)
+      call = undefined
     }
-    calls.clear()
+    if (call === undefined) {
+      call = { key: key ?? `unindexed_${opened}`, id: id ?? `call_${opened}`, name: name ?? "", raw: "" }
+      opened++
+      calls.set(call.key, call)
+      out.push({ type: "tool-call-start", id: call.id, name: call.name })
+    }
+    latest = call
+    if (args !== undefined) {
+      call.raw += args
+      out.push({ type: "tool-call-delta", id: call.id, argumentsDelta: args })
+    }
   }
 
   const toolCallDeltas = (deltas: Array<unknown>, out: Array<StreamPart.StreamPart>) => {
     for (const delta of deltas) {
       if (!isObject(delta)) continue
-      const index = typeof delta.index === "number" ? delta.index : 0
       const fn = isObject(delta.function) ? delta.function : {}
-      let call = calls.get(index)
-      if (call === undefined) {
-        call = { id: nonEmpty(delta.id) ? delta.id : `call_${index}`, name: nonEmpty(fn.name) ? fn.name : "", raw: "" }
-        calls.set(index, call)
-        out.push({ type: "tool-call-start", id: call.id, name: call.name })
-      }
-      if (nonEmpty(fn.arguments)) {
-        call.raw += fn.arguments
-        out.push({ type: "tool-call-delta", id: call.id, argumentsDelta: fn.arguments })
-      }
+      callPiece(
+        typeof delta.index === "number" ? delta.index : undefined,
+        nonEmpty(delta.id) ? delta.id : undefined,
+        nonEmpty(fn.name) ? fn.name : undefined,
+        nonEmpty(fn.arguments) ? fn.arguments : undefined,
+        out
+      )
     }
   }
 
@@ -116,6 +152,17 @@ export const makeDecoder = (
         if (nonEmpty(delta.content)) out.push({ type: "text-delta", text: delta.content })
         if (nonEmpty(delta.refusal)) out.push({ type: "refusal-delta", text: delta.refusal })
         if (Array.isArray(delta.tool_calls)) toolCallDeltas(delta.tool_calls, out)
+        // The deprecated single `function_call` (older models, some compatible servers).
+        if (isObject(delta.function_call)) {
+          const fn = delta.function_call
+          callPiece(
+            "function_call",
+            undefined,
+            nonEmpty(fn.name) ? fn.name : undefined,
+            nonEmpty(fn.arguments) ? fn.arguments : undefined,
+            out
+          )
+        }
       }
       if (nonEmpty(choice.finish_reason)) {
         finish = choice.finish_reason
