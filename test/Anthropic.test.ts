@@ -1,6 +1,6 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Exit, Layer, Redacted, Schema } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Layer, Schema } from "effect"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as AnthropicRequest from "../src/internal/anthropic/request.js"
@@ -10,18 +10,13 @@ import * as StreamPart from "../src/StreamPart.js"
 import * as AnthropicMock from "../src/testing/AnthropicMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import {
+  anthropicLayer,
   failure,
-  overUndici,
   runGenerate,
   runStream as runGenerateStream,
   secretKey,
   textOf
 } from "./support/loopback.js"
-
-const anthropicLayer = (server: MockProvider.MockProvider, options: Partial<Anthropic.Options> = {}) =>
-  overUndici(
-    Anthropic.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "claude-sonnet-4-5", ...options })
-  )
 
 const question = { messages: [{ role: "user" as const, content: "Capital of France?" }] }
 const ask = LanguageModel.generate(question)

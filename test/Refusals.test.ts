@@ -1,19 +1,13 @@
-import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Layer, Redacted, Schema, Stream } from "effect"
+import { Chunk, Effect, Exit, Schema, Stream } from "effect"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
-import * as Anthropic from "../src/providers/Anthropic.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as AnthropicMock from "../src/testing/AnthropicMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { failure, type LayerOf, openAiLayer, secretKey } from "./support/loopback.js"
-
-const anthropicLayer: LayerOf = (server) =>
-  Anthropic.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "claude-sonnet-4-5" })
-    .pipe(Layer.provide(NodeHttpClient.layerUndici))
+import { anthropicLayer, failure, type LayerOf, openAiLayer } from "./support/loopback.js"
 
 const question = { messages: [{ role: "user" as const, content: "How do I pick a lock?" }] }
 

@@ -48,8 +48,12 @@ describe("Retry-After HTTP-dates are UTC on every host", () => {
   }
 
   it("an RFC 850 two-digit year more than 50 years ahead is in the past century", () => {
-    expect((Headers as any).parseHttpDate?.("Sunday, 06-Nov-94 08:49:37 GMT", now)).toBe(Date.UTC(1994, 10, 6, 8, 49, 37))
-    expect((Headers as any).parseHttpDate?.("Tuesday, 06-Nov-40 08:49:37 GMT", now)).toBe(Date.UTC(2040, 10, 6, 8, 49, 37))
+    expect((Headers as any).parseHttpDate?.("Sunday, 06-Nov-94 08:49:37 GMT", now)).toBe(
+      Date.UTC(1994, 10, 6, 8, 49, 37)
+    )
+    expect((Headers as any).parseHttpDate?.("Tuesday, 06-Nov-40 08:49:37 GMT", now)).toBe(
+      Date.UTC(2040, 10, 6, 8, 49, 37)
+    )
   })
 
   it("impossible dates and times are ignored, not rolled over into another date", () => {
@@ -70,7 +74,7 @@ describe("Retry-After HTTP-dates are UTC on every host", () => {
     OpenAiMock.error(429, "rate_limit_exceeded", { headers: { "retry-after": date } })
   const fetchLayer = (server: { readonly url: string }) =>
     OpenAi.layer({ apiKey: Redacted.make(secretKey), baseUrl: `${server.url}/v1`, model: "gpt-4o-mini" })
-      .pipe(Layer.provide(FetchHttpClient.layer))
+      .pipe(Layer.provide(FetchHttpClient.layer), Layer.orDie)
 
   for (const zone of ["America/Los_Angeles", "Asia/Tokyo"]) {
     for (const [transport, layerOf] of [["undici", openAiLayer], ["fetch", fetchLayer]] as const) {

@@ -1,26 +1,19 @@
-import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Redacted, Stream } from "effect"
+import { Chunk, Effect, Redacted, Stream } from "effect"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
-import * as Anthropic from "../src/providers/Anthropic.js"
 import * as Cohere from "../src/providers/Cohere.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as AnthropicMock from "../src/testing/AnthropicMock.js"
 import * as CohereMock from "../src/testing/CohereMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { type LayerOf, openAiLayer, secretKey } from "./support/loopback.js"
+import { anthropicLayer, type LayerOf, openAiLayer, overUndici, secretKey } from "./support/loopback.js"
 
 const question = { messages: [{ role: "user" as const, content: "Read both files" }] }
 
-const anthropicLayer: LayerOf = (server) =>
-  Anthropic.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "claude-sonnet-4-5" })
-    .pipe(Layer.provide(NodeHttpClient.layerUndici))
-
 const cohereLayer: LayerOf = (server) =>
-  Cohere.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "command-a-03-2025" })
-    .pipe(Layer.provide(NodeHttpClient.layerUndici))
+  overUndici(Cohere.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "command-a-03-2025" }))
 
 /** An OpenAI `chat.completion.chunk` with one choice. */
 const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
