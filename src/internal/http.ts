@@ -53,6 +53,9 @@ const connectionClosed = (error: unknown): string | undefined => {
 /**
  * The error of a body that could not be read to its end: undici says "other side closed", fetch "terminated",
  * `node:http` "aborted"; all mean the connection closed before the body ended, which is what the message says.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export const fromBodyError = (
   context: Errors.ErrorContext,
@@ -69,10 +72,20 @@ export const fromBodyError = (
   })
 }
 
-/** How much of a failing response's body is read, once decoded: far more than any provider's error JSON. */
+/**
+ * How much of a failing response's body is read, once decoded: far more than any provider's error JSON.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
 export const maxErrorBodyBytes = 64 * 1024
 
-/** How large a whole body may grow once decoded: a compressed body cannot make it exhaust memory. */
+/**
+ * How large a whole body may grow once decoded: a compressed body cannot make it exhaust memory.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
 export const maxDecodedBodyBytes = 64 * 1024 * 1024
 
 /** A body's bytes, decoded from its content-coding; the identity case is the transport's stream as it is. */
@@ -132,7 +145,12 @@ const readErrorBody = (
       )
     )
 
-/** The body of a successful response as a stream of bytes, decoded from its content-coding. */
+/**
+ * The body of a successful response as a stream of bytes, decoded from its content-coding.
+ *
+ * @since 0.1.0
+ * @category reading
+ */
 export const bodyStream = (
   context: Errors.ErrorContext,
   ok: OkResponse
