@@ -1,12 +1,14 @@
 import * as Headers from "@effect/platform/Headers"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import * as LlmError from "../LlmError.js"
 import * as Timeout from "../Timeout.js"
+import * as Decompress from "./decompress.js"
 import * as Errors from "./errors.js"
 import * as HeaderUtils from "./headers.js"
 
@@ -32,6 +34,133 @@ export const fromHttpClientError = (
     : new LlmError.NetworkError({ ...Errors.baseFields(context), message })
 }
 
+/**
+ * When an error, or one of its causes, is a connection that ended before its response did: the innermost
+ * cause's message (fetch's "terminated" wraps undici's "other side closed").
+ */
+const connectionClosed = (error: unknown): string | undefined => {
+  let closed = false
+  let innermost: string | undefined
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 5; cause = cause.cause, depth++) {
+    const code = (cause as { readonly code?: unknown }).code
+    closed ||= code === "UND_ERR_SOCKET" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE" ||
+      /^(terminated|aborted|other side closed|premature close)$/i.test(cause.message)
+    innermost = cause.message
+  }
+  return closed ? innermost : undefined
+}
+
+/**
+ * The error of a body that could not be read to its end: undici says "other side closed", fetch "terminated",
+ * `node:http` "aborted"; all mean the connection closed before the body ended, which is what the message says.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const fromBodyError = (
+  context: Errors.ErrorContext,
+  error: HttpClientError.HttpClientError
+): LlmError.LlmError => {
+  const cause = error.reason === "Decode" ? connectionClosed(error.cause) : undefined
+  if (cause === undefined) return fromHttpClientError(context, error)
+  return new LlmError.NetworkError({
+    ...Errors.baseFields(context),
+    message: Errors.scrub(
+      `${context.provider}: the connection closed before the body ended (${cause})`,
+      context.secrets
+    )
+  })
+}
+
+/**
+ * How much of a failing response's body is read, once decoded: far more than any provider's error JSON.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxErrorBodyBytes = 64 * 1024
+
+/**
+ * How large a whole body may grow once decoded: a compressed body cannot make it exhaust memory.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxDecodedBodyBytes = 64 * 1024 * 1024
+
+/** A body's bytes, decoded from its content-coding; the identity case is the transport's stream as it is. */
+const bodyBytes = <E>(
+  context: Errors.ErrorContext,
+  response: HttpClientResponse.HttpClientResponse,
+  corrupt: (reason: string) => E,
+  maxOutput?: number
+): Stream.Stream<Uint8Array, LlmError.LlmError | E> => {
+  const raw = Stream.mapError(response.stream, (error) => fromBodyError(context, error))
+  const coding = Decompress.contentCoding(response.headers)
+  return coding._tag === "Identity"
+    ? raw
+    : Decompress.decode<LlmError.LlmError | E, never>(raw, coding, { corrupt, maxOutput })
+}
+
+/** Reads at most `max` bytes of a stream (stopping the transfer there), as UTF-8 text. */
+const readBounded = <E>(
+  body: Stream.Stream<Uint8Array, E>,
+  max: number
+): Effect.Effect<{ readonly text: string; readonly exceeded: boolean }, E> =>
+  Effect.map(
+    Stream.runFoldWhile(
+      body,
+      { chunks: [] as Array<Uint8Array>, bytes: 0 },
+      (read) => read.bytes <= max,
+      (read, chunk) => {
+        read.chunks.push(chunk)
+        return { chunks: read.chunks, bytes: read.bytes + chunk.byteLength }
+      }
+    ),
+    (read) => ({
+      text: new TextDecoder().decode(Buffer.concat(read.chunks).subarray(0, max)),
+      exceeded: read.bytes > max
+    })
+  )
+
+/** The reason a body could not be decoded, kept apart from transport errors. */
+class Undecodable {
+  constructor(readonly reason: string) {}
+}
+
+/**
+ * The body of a failing response as text, read up to {@link maxErrorBodyBytes}. A body that does not decode
+ * is described rather than failed: the status still says what went wrong.
+ */
+const readErrorBody = (
+  context: Errors.ErrorContext,
+  response: HttpClientResponse.HttpClientResponse
+): Effect.Effect<string, LlmError.LlmError> =>
+  readBounded(bodyBytes(context, response, (reason) => new Undecodable(reason), maxErrorBodyBytes), maxErrorBodyBytes)
+    .pipe(
+      Effect.map((read) => read.text),
+      Effect.catchIf(
+        (error): error is Undecodable => error instanceof Undecodable,
+        (error) => Effect.succeed(`[body not decoded: ${error.reason}]`)
+      )
+    )
+
+/**
+ * The body of a successful response as a stream of bytes, decoded from its content-coding.
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const bodyStream = (
+  context: Errors.ErrorContext,
+  ok: OkResponse
+): Stream.Stream<Uint8Array, LlmError.LlmError> =>
+  bodyBytes(
+    context,
+    ok.response,
+    (reason) => Errors.malformed(context, reason, "", { status: ok.response.status, requestId: ok.requestId })
+  )
+
 /** A response whose status is below 400. */
 export interface OkResponse {
   readonly response: HttpClientResponse.HttpClientResponse
@@ -40,7 +169,8 @@ export interface OkResponse {
 
 /**
  * Sends a request and waits for the response headers, within the `request` deadline. A failing status is
- * read in full and mapped to its `LlmError`.
+ * read (bounded) and mapped to its `LlmError`. Unless the caller set one, the request says which
+ * content-codings the library decodes.
  */
 export const send = (
   client: HttpClient.HttpClient,
@@ -49,7 +179,11 @@ export const send = (
   request: HttpClientRequest.HttpClientRequest,
   deadline: Timeout.Timeouts["request"]
 ): Effect.Effect<OkResponse, LlmError.LlmError> =>
-  client.execute(request).pipe(
+  client.execute(
+    request.headers["accept-encoding"] === undefined
+      ? HttpClientRequest.setHeader(request, "accept-encoding", Decompress.acceptEncoding)
+      : request
+  ).pipe(
     withRedactedHeaders,
     Effect.mapError((error) => fromHttpClientError(context, error)),
     Timeout.within(context, "request", deadline),
@@ -57,7 +191,7 @@ export const send = (
       response.status < 400
         ? Effect.succeed({ response, requestId: HeaderUtils.requestIdFromHeaders(response.headers) })
         : Effect.flatMap(
-          readText(context, response),
+          readErrorBody(context, response),
           (bodyText) =>
             Effect.flatMap(Clock.currentTimeMillis, (now) =>
               Effect.fail(
@@ -71,12 +205,29 @@ export const send = (
     )
   )
 
-/** Reads a whole body as text; a cut connection is a `NetworkError`. */
+/**
+ * Reads a whole successful body as text, decoded from its content-coding; a cut connection is a
+ * `NetworkError`, a body that does not decode (or decodes past {@link maxDecodedBodyBytes}) a
+ * `MalformedResponse`.
+ */
 export const readText = (
   context: Errors.ErrorContext,
-  response: HttpClientResponse.HttpClientResponse
-): Effect.Effect<string, LlmError.LlmError> =>
-  Effect.mapError(response.text, (error) => fromHttpClientError(context, error))
+  ok: OkResponse
+): Effect.Effect<string, LlmError.LlmError> => {
+  const { response } = ok
+  if (Decompress.contentCoding(response.headers)._tag === "Identity") {
+    return Effect.mapError(response.text, (error) => fromBodyError(context, error))
+  }
+  return Effect.flatMap(readBounded(bodyStream(context, ok), maxDecodedBodyBytes), (read) =>
+    read.exceeded
+      ? Effect.fail(
+        Errors.malformed(context, `the decoded body exceeds ${maxDecodedBodyBytes} bytes`, read.text, {
+          status: response.status,
+          requestId: ok.requestId
+        })
+      )
+      : Effect.succeed(read.text))
+}
 
 /**
  * Sends a request and reads a JSON body. For a non-streaming call the `request` deadline spans the whole
@@ -91,7 +242,7 @@ export const sendJson = (
 ): Effect.Effect<{ readonly json: unknown; readonly text: string; readonly ok: OkResponse }, LlmError.LlmError> =>
   send(client, context, classify, request, undefined).pipe(
     Effect.flatMap((ok) =>
-      Effect.flatMap(readText(context, ok.response), (text) => {
+      Effect.flatMap(readText(context, ok), (text) => {
         try {
           return Effect.succeed({ json: JSON.parse(text) as unknown, text, ok })
         } catch (cause) {

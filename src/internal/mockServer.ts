@@ -9,6 +9,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Http from "node:http"
 import type { JsonReply, Reply, StreamReply, TextReply } from "../testing/MockProvider.js"
+import * as Compression from "./mockCompression.js"
 
 /**
  * One request/response pair; `selfClosed` marks sockets the server destroyed on purpose, so their `close` is not
@@ -134,8 +135,11 @@ const sendWhole = (exchange: Exchange, reply: JsonReply | TextReply): Effect.Eff
       ? [reply.contentType ?? "text/plain; charset=utf-8", reply.text]
       // JSON.stringify(undefined) is undefined: sent as an empty body.
       : ["application/json", JSON.stringify(reply.body) ?? ""]
-    const payload = Buffer.from(text, "utf8")
+    const encoding = reply.contentEncoding
+    const plain = Buffer.from(text, "utf8")
+    const payload = encoding === undefined ? plain : Compression.compress(encoding, plain)
     const { res } = exchange
+    if (encoding !== undefined) res.setHeader("content-encoding", Compression.headerValue(encoding))
     res.setHeader("content-length", payload.byteLength)
     writeHead(res, reply.status, contentType, reply.headers)
     res.end(payload)
@@ -144,7 +148,10 @@ const sendWhole = (exchange: Exchange, reply: JsonReply | TextReply): Effect.Eff
 const sendStream = (exchange: Exchange, reply: StreamReply): Effect.Effect<void> =>
   Effect.gen(function*() {
     const { res } = exchange
+    const encoding = reply.contentEncoding
+    const compressor = encoding === undefined ? undefined : Compression.streamCompressor(encoding)
     yield* Effect.sync(() => {
+      if (encoding !== undefined) res.setHeader("content-encoding", Compression.headerValue(encoding))
       writeHead(res, reply.status, reply.contentType ?? "text/event-stream", reply.headers)
       // Headers go out before the first chunkDelay, so a client can observe them alone.
       res.flushHeaders()
@@ -152,10 +159,11 @@ const sendStream = (exchange: Exchange, reply: StreamReply): Effect.Effect<void>
     const count = reply.cutAfter === undefined ? reply.chunks.length : Math.max(0, reply.cutAfter)
     for (const chunk of reply.chunks.slice(0, count)) {
       yield* pause(reply.chunkDelay)
-      yield* write(res, chunk)
+      yield* write(res, compressor === undefined ? chunk : yield* compressor.chunk(chunk))
     }
     if (reply.cutAfter !== undefined) return yield* destroy(exchange)
     if (reply.hang === true) return yield* Effect.never
+    if (compressor !== undefined) yield* write(res, yield* compressor.end)
     yield* Effect.sync(() => res.end())
   })
 

@@ -195,7 +195,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
             Effect.flatMap((http) => Http.send(client, context, adapter.classifyError, http, timeouts.request)),
             Effect.map((ok) =>
               adapter.streamParts(
-                Stream.mapError(ok.response.stream, (error) => Http.fromHttpClientError(context, error)),
+                Http.bodyStream(context, ok),
                 context,
                 ok.requestId,
                 { request, headers: ok.response.headers }

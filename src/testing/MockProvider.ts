@@ -38,6 +38,15 @@ export interface RecordedRequest {
 }
 
 /**
+ * A content-coding a reply can be compressed with. `"deflate-raw"` sends a raw deflate stream (no zlib header)
+ * under the name `deflate`, as some servers do.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ContentEncoding = "gzip" | "x-gzip" | "deflate" | "deflate-raw" | "br"
+
+/**
  * Options shared by every non-fault reply.
  *
  * @since 0.1.0
@@ -50,6 +59,11 @@ export interface ReplyOptions {
   readonly headers?: Readonly<Record<string, string>>
   /** Wait before sending the status line and headers. */
   readonly delay?: Duration.DurationInput
+  /**
+   * Compress the body and say so in `content-encoding` (a `headers` entry still wins). A streamed reply is
+   * compressed chunk by chunk, flushed after each, so every chunk still arrives on its own.
+   */
+  readonly contentEncoding?: ContentEncoding
 }
 
 /**
