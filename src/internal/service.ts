@@ -1,5 +1,6 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -80,17 +81,6 @@ const requestAttributes = (provider: string, model: string, request: ChatRequest
   ...(request.temperature === undefined ? {} : { "gen_ai.request.temperature": request.temperature })
 })
 
-/** The `gen_ai.*` attributes of a finished call (OpenTelemetry GenAI semantic conventions). */
-const responseAttributes = (response: ChatResponse.ChatResponse): Record<string, unknown> => ({
-  "gen_ai.response.id": response.id,
-  "gen_ai.response.model": response.model,
-  "gen_ai.response.finish_reasons": [response.finishReason],
-  ...(response.usage === undefined ? {} : {
-    "gen_ai.usage.input_tokens": response.usage.inputTokens,
-    "gen_ai.usage.output_tokens": response.usage.outputTokens
-  })
-})
-
 const retrying = (policy: Retry.Policy | false) =>
   policy === false ? <A, E, R>(self: Effect.Effect<A, E, R>) => self : Retry.retry(policy)
 
@@ -155,7 +145,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
           () => attempts,
           retrying(effective)(attempt)
         ).pipe(
-          Effect.tap((response) => Effect.annotateCurrentSpan(responseAttributes(response))),
+          Effect.tap((response) => Effect.annotateCurrentSpan(Instrument.responseAttributes(response))),
           Effect.withSpan(`chat ${model}`, {
             kind: "client",
             captureStackTrace: false,
@@ -194,13 +184,17 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
             Effect.withParentSpan(span)
           )
         )
+        // What reached the consumer, kept by the commit point anyway: read once at the end for the span and metrics.
+        const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = []
         const parts = Streaming.withCommitPoint(
           Streaming.withTotalDeadline(attempt, context, timeouts.total),
           context,
           timeouts,
-          retrying(effective)
+          retrying(effective),
+          delivered
         )
-        return Instrument.stream({ provider: adapter.provider, model, request }, () => attempts, parts)
+        const call = { provider: adapter.provider, model, request }
+        return yield* Instrument.stream(call, span, () => attempts, parts, delivered)
       })))
 
   return LanguageModel.make({
