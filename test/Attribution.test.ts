@@ -3,7 +3,7 @@
  * and in spans; a consumer's failure, and a request refused before it is sent, never do.
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Layer, Redacted, Stream } from "effect"
 import * as Cause from "effect/Cause"
@@ -15,6 +15,7 @@ import * as LlmMetrics from "../src/LlmMetrics.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as Cohere from "../src/providers/Cohere.js"
 import * as Gemini from "../src/providers/Gemini.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
 import type * as StreamPart from "../src/StreamPart.js"
 import * as AnthropicMock from "../src/testing/AnthropicMock.js"
 import * as CohereMock from "../src/testing/CohereMock.js"
@@ -202,6 +203,96 @@ describe("a stream consumer's own failure", () => {
       )
       expect(failure(exit).provider).toBe("other")
       expect([yield* a.calls, yield* b.calls, fallbacks.length]).toEqual([1, 0, 0])
+    }))
+})
+
+describe("defects and refusals", () => {
+  /** A transport whose middleware has a bug: the request goes out, then the call dies. */
+  const buggyHttp = Layer.effect(
+    HttpClient.HttpClient,
+    Effect.map(HttpClient.HttpClient, (client) => HttpClient.tap(client, () => Effect.die(new Error("middleware bug"))))
+  ).pipe(Layer.provide(NodeHttpClient.layerUndici))
+
+  it.scoped("a call that dies is a failure, recorded as a defect, for generate and stream", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({ script: [OpenAiMock.completion(), OpenAiMock.stream()] })
+      const metrics = yield* recordingMetrics
+      const layer = OpenAi.layer({ apiKey: key, baseUrl: `${server.url}/v1`, model: "gpt-4o-mini" }).pipe(
+        Layer.provide(buggyHttp)
+      )
+      const exits: Array<Exit.Exit<unknown, LlmError.LlmError>> = [
+        yield* LanguageModel.generate(ask()).pipe(Effect.provide(layer), Effect.provide(metrics.layer), Effect.exit),
+        yield* LanguageModel.stream(ask()).pipe(
+          Stream.runDrain,
+          Effect.provide(layer),
+          Effect.provide(metrics.layer),
+          Effect.exit
+        )
+      ]
+      for (const exit of exits) expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      expect(metrics.events).toEqual([
+        event({ operation: "generate", outcome: "defect", timeToFirstTokenMs: undefined }),
+        event({ outcome: "defect", timeToFirstTokenMs: undefined })
+      ])
+      expect((yield* metrics.summary).total).toMatchObject({ requests: 2, failures: 2 })
+      // the request did go out: this is a call, not a refusal
+      expect(yield* server.requests).toHaveLength(2)
+    }))
+
+  // A value JSON cannot encode, in every provider's encoder.
+  const unencodable = {
+    messages: [
+      { role: "user" as const, content: "hi" },
+      {
+        role: "assistant" as const,
+        content: [{ type: "tool-call" as const, id: "c1", name: "f", arguments: { n: 1n } }]
+      }
+    ]
+  }
+
+  for (const provider of providers) {
+    it.scoped(`${provider.name}: a request refused before the wire is no provider call (no event, span or outcome)`, () =>
+      Effect.gen(function*() {
+        const server = yield* MockProvider.make({ script: [] })
+        const metrics = yield* recordingMetrics
+        const spans: Array<RecordedSpan> = []
+        const guarded = CircuitBreaker.layer(withHttp(provider.layer(server)), { key: "k", minimumCalls: 1 })
+        const run = <A>(effect: Effect.Effect<A, LlmError.LlmError, LanguageModel.LanguageModel>) =>
+          effect.pipe(
+            Effect.provide(guarded),
+            Effect.provide(metrics.layer),
+            Effect.withTracer(recordingTracer(spans)),
+            Effect.exit
+          )
+        const exits: Array<Exit.Exit<unknown, LlmError.LlmError>> = [
+          yield* run(LanguageModel.generate(unencodable)),
+          yield* run(Stream.runDrain(LanguageModel.stream(unencodable)))
+        ]
+        for (const exit of exits) expect(failure(exit)._tag).toBe("InvalidRequest")
+        expect(yield* server.requests).toHaveLength(0)
+        expect(metrics.events).toEqual([])
+        expect(spans.filter((span) => span.name.startsWith("chat "))).toEqual([])
+        expect(yield* CircuitBreaker.state("k")).toMatchObject({ state: "closed", calls: 0, failures: 0 })
+      }).pipe(Effect.provide(CircuitBreaker.layerMemory)))
+  }
+
+  it.scoped("a feature the provider refuses (Azure topK) is no provider call either", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({ script: [] })
+      const metrics = yield* recordingMetrics
+      const azure = withHttp(OpenAi.layerAzure({ endpoint: server.url, deployment: "d", apiKey: key }))
+      for (
+        const call of [
+          LanguageModel.generate({ ...ask(), topK: 40 }),
+          Stream.runDrain(LanguageModel.stream({ ...ask(), topK: 40 }))
+        ]
+      ) {
+        const exit = yield* call.pipe(Effect.provide(azure), Effect.provide(metrics.layer), Effect.exit)
+        expect(failure(exit)).toMatchObject({ _tag: "InvalidRequest", provider: "azure" })
+      }
+      expect(yield* server.requests).toHaveLength(0)
+      expect(metrics.events).toEqual([])
+      expect((yield* metrics.summary).total.requests).toBe(0)
     }))
 })
 

@@ -18,11 +18,12 @@ import * as LlmMetrics from "../LlmMetrics.js"
 import * as StreamPart from "../StreamPart.js"
 import * as Attribution from "./attribution.js"
 
-/** The outcome label of an exit: `"success"`, the error's tag, or `"interrupted"`. */
+/** The outcome label of an exit: `"success"`, the error's tag, `"defect"`, or `"interrupted"`. */
 export const outcomeOf = (exit: Exit.Exit<unknown, LlmError.LlmError>): string => {
   if (Exit.isSuccess(exit)) return "success"
   const failure = Cause.failureOption(exit.cause)
-  return Option.isSome(failure) ? failure.value._tag : "interrupted"
+  if (Option.isSome(failure)) return failure.value._tag
+  return Cause.isDie(exit.cause) ? "defect" : "interrupted"
 }
 
 /** What a response tells about itself: all of it for `generate`, what was delivered for a stream. */

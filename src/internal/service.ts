@@ -119,15 +119,23 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
     }
   }
 
+  // Everything refused here is refused before the wire: no provider call, so no span, no metrics event and no
+  // breaker outcome. The request is encoded once; retries resend the same bytes.
+  const prepare = (request: ChatRequest.ChatRequest, stream: boolean) =>
+    Effect.flatMap(
+      resolve(request),
+      (context) => Effect.map(encode(request, context.model!, stream), (http) => ({ context, http }))
+    )
+
   const generate = (request: ChatRequest.ChatRequest) =>
-    Effect.flatMap(resolve(request), (context) =>
+    Effect.flatMap(prepare(request, false), (prepared) =>
       Effect.flatMap(Retry.effective(policy), (effective) => {
+        const { context, http } = prepared
         const model = context.model!
         let attempts = 0
         const attempt = Effect.suspend(() => {
           attempts++
-          return encode(request, model, false).pipe(
-            Effect.flatMap((http) => Http.sendJson(client, context, adapter.classifyError, http, timeouts.request)),
+          return Http.sendJson(client, context, adapter.classifyError, http, timeouts.request).pipe(
             Effect.flatMap(({ json, ok, text }) =>
               adapter.decodeChat(json, {
                 text,
@@ -155,7 +163,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
       }))
 
   const stream = (request: ChatRequest.ChatRequest) =>
-    Stream.unwrapScoped(Effect.flatMap(resolve(request), (context) =>
+    Stream.unwrapScoped(Effect.flatMap(prepare(request, true), ({ context, http }) =>
       Effect.gen(function*() {
         const effective = yield* Retry.effective(policy)
         const model = context.model!
@@ -170,9 +178,8 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
         const attempt = Stream.unwrapScoped(
           Effect.suspend(() => {
             attempts++
-            return encode(request, model, true)
+            return Http.send(client, context, adapter.classifyError, http, timeouts.request)
           }).pipe(
-            Effect.flatMap((http) => Http.send(client, context, adapter.classifyError, http, timeouts.request)),
             Effect.map((ok) =>
               adapter.streamParts(
                 Stream.mapError(ok.response.stream, (error) => Http.fromHttpClientError(context, error)),
