@@ -15,6 +15,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -24,6 +25,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
+import * as Attribution from "./internal/attribution.js"
 import * as Circuit from "./internal/circuit.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmError from "./LlmError.js"
@@ -273,18 +275,19 @@ export const wrap = (service: LanguageModel.Service, options: Options): Language
       ),
     stream: (request) =>
       Stream.unwrapScoped(Effect.gen(function*() {
+        // Judged by what the provider did, not by the scope's exit, which carries the consumer's own failure: that
+        // must neither count against the provider nor open the breaker for its Retry-After. A consumer that stops
+        // before the finish part neither proves nor disproves the provider's health.
+        const watched = Attribution.watch(service.stream(request))
         let finished = false
-        yield* Effect.acquireRelease(acquire, ({ permit, registry }, exit) =>
-          // A consumer that stops early neither proves nor disproves the provider's health. The scope's exit
-          // is the stream's: its failures are LlmErrors.
-          release(
-            registry,
-            permit,
-            Exit.isSuccess(exit) && !finished ? ignored : classify(exit as Exit.Exit<unknown, LlmError.LlmError>)
-          ))
-        return service.stream(request).pipe(
-          Stream.tap((part) => part.type === "finish" ? Effect.sync(() => (finished = true)) : Effect.void)
+        yield* Effect.acquireRelease(
+          acquire,
+          ({ permit, registry }) => release(registry, permit, classify(watched.end(finished)))
         )
+        return Stream.mapChunks(watched.stream, (chunk) => {
+          if (!finished && Chunk.some(chunk, (part) => part.type === "finish")) finished = true
+          return chunk
+        })
       }))
   }
 }

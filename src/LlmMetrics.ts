@@ -17,8 +17,9 @@ import * as EffectMetrics from "./internal/effectMetrics.js"
 import * as Memory from "./internal/metricsMemory.js"
 
 /**
- * How a call ended: `"success"`, the `_tag` of its error, or `"interrupted"` (e.g. a consumer that stopped
- * reading a stream early).
+ * How a call ended, for its provider: `"success"`, the `_tag` of its error, `"defect"` (it died), or
+ * `"interrupted"` (e.g. a consumer that stopped reading a stream before its finish part). A stream consumer's own
+ * error is never an outcome.
  *
  * @since 0.1.0
  * @category models

@@ -327,14 +327,16 @@ describe("CircuitBreaker: Retry-After", () => {
 })
 
 describe("CircuitBreaker: streams", () => {
-  it.effect("a failed stream counts, a consumer stopping early does not, a finished stream is a success", () =>
+  it.scoped("a failed stream counts, a consumer stopping before the finish part does not, a finished one succeeds", () =>
     Effect.gen(function*() {
-      const model = yield* scripted([
-        { text: "ab", chunks: ["a", "b"] },
-        errors.overloaded(),
-        { text: "cd", chunks: ["c", "d"] }
-      ])
-      const guarded = CircuitBreaker.layer(model.layer, { key: "k", minimumCalls: 3 })
+      const server = yield* MockProvider.make({
+        script: [
+          OpenAiMock.stream({ deltas: ["a", "b"] }, { hang: true, done: false }),
+          OpenAiMock.error(503),
+          OpenAiMock.stream({ deltas: ["c", "d"] })
+        ]
+      })
+      const guarded = CircuitBreaker.layer(openAiLayer(server, { retry: false }), { key: "k", minimumCalls: 3 })
       const stream = LanguageModel.stream(ask()).pipe(Stream.provideLayer(guarded))
       const taken = yield* stream.pipe(Stream.take(2), Stream.runCollect)
       expect(Chunk.size(taken)).toBe(2)

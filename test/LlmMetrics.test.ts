@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Metric, Stream, Tracer } from "effect"
+import { Effect, Layer, Metric, Stream } from "effect"
 import type * as MetricState from "effect/MetricState"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as Fallback from "../src/Fallback.js"
@@ -10,6 +10,7 @@ import * as Retry from "../src/Retry.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import { adjustTo, openAiLayer, secretKey } from "./support/loopback.js"
+import { type RecordedSpan, recordingMetrics, recordingTracer } from "./support/observe.js"
 import { after, ask, errors, failure, runTo, scripted, success } from "./support/resilience.js"
 
 // Retries without jitter, so every wait is exact.
@@ -194,12 +195,7 @@ describe("LlmMetrics.layerMemory", () => {
 
   it.scoped("a stream the consumer stops reading is recorded once, as interrupted, not as a failure", () =>
     Effect.gen(function*() {
-      const events: Array<LlmMetrics.CallEvent> = []
-      const memory = yield* LlmMetrics.makeMemory
-      const spy = Layer.succeed(LlmMetrics.LlmMetrics, {
-        ...memory,
-        recordCall: (event) => Effect.zipRight(Effect.sync(() => events.push(event)), memory.recordCall(event))
-      })
+      const { events, layer: spy, summary } = yield* recordingMetrics
       const server = yield* MockProvider.make({
         script: [OpenAiMock.stream({ deltas: ["a", "b", "c"], usage: null }, { hang: true, done: false })]
       })
@@ -223,7 +219,7 @@ describe("LlmMetrics.layerMemory", () => {
         retries: 0,
         cached: false
       }])
-      const { total } = yield* memory.summary
+      const { total } = yield* summary
       expect({ requests: total.requests, failures: total.failures }).toEqual({ requests: 1, failures: 0 })
     }))
 
@@ -382,37 +378,10 @@ describe("LlmMetrics.layer", () => {
     }).pipe(Effect.provide(Layer.merge(LlmMetrics.layer, CircuitBreaker.layerMemory))))
 })
 
-/** A tracer that keeps every span with its attributes. */
-const recordingTracer = (spans: Array<{ readonly name: string; readonly attributes: Map<string, unknown> }>) =>
-  Tracer.make({
-    context: (f) => f(),
-    span: (name, parent, context, links, startTime, kind) => {
-      const attributes = new Map<string, unknown>()
-      spans.push({ name, attributes })
-      return {
-        _tag: "Span",
-        name,
-        spanId: String(spans.length),
-        traceId: "trace",
-        parent,
-        context,
-        status: { _tag: "Started", startTime },
-        attributes,
-        links: [...links],
-        sampled: true,
-        kind,
-        end: () => {},
-        attribute: (key, value) => void attributes.set(key, value),
-        event: () => {},
-        addLinks: () => {}
-      } satisfies Tracer.Span
-    }
-  })
-
 describe("spans and secrets", () => {
   it.scoped("a provider call runs in a `chat <model>` span with GenAI attributes, and nothing holds the key", () =>
     Effect.gen(function*() {
-      const spans: Array<{ readonly name: string; readonly attributes: Map<string, unknown> }> = []
+      const spans: Array<RecordedSpan> = []
       const echo = `Incorrect API key provided: ${secretKey}.`
       const server = yield* MockProvider.make({
         script: [

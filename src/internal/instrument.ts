@@ -1,6 +1,6 @@
 /**
- * Reports calls to the `LlmMetrics` service: one event per provider call (after its retries), with its
- * outcome, usage, duration, time to first token and retry count.
+ * Reports calls to the `LlmMetrics` service and settles their spans: one event per provider call (after its
+ * retries), with its outcome, usage, duration, time to first token and retry count.
  */
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
@@ -8,18 +8,70 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import type * as ChatRequest from "../ChatRequest.js"
 import type * as ChatResponse from "../ChatResponse.js"
 import type * as LlmError from "../LlmError.js"
 import * as LlmMetrics from "../LlmMetrics.js"
 import * as StreamPart from "../StreamPart.js"
+import * as Attribution from "./attribution.js"
 
-/** The outcome label of an exit: `"success"`, the error's tag, or `"interrupted"`. */
+/** The outcome label of an exit: `"success"`, the error's tag, `"defect"`, or `"interrupted"`. */
 export const outcomeOf = (exit: Exit.Exit<unknown, LlmError.LlmError>): string => {
   if (Exit.isSuccess(exit)) return "success"
   const failure = Cause.failureOption(exit.cause)
-  return Option.isSome(failure) ? failure.value._tag : "interrupted"
+  if (Option.isSome(failure)) return failure.value._tag
+  return Cause.isDie(exit.cause) ? "defect" : "interrupted"
+}
+
+/** What a response tells about itself: all of it for `generate`, what was delivered for a stream. */
+export interface ResponseFacts {
+  readonly id?: string | undefined
+  readonly model?: string | undefined
+  readonly finishReason?: ChatResponse.FinishReason | undefined
+  readonly usage?: ChatResponse.Usage | undefined
+}
+
+/** The `gen_ai.*` attributes of a response (OpenTelemetry GenAI semantic conventions), those known. */
+export const responseAttributes = (response: ResponseFacts): Record<string, unknown> => ({
+  ...(response.id === undefined || response.id === "" ? {} : { "gen_ai.response.id": response.id }),
+  ...(response.model === undefined || response.model === "" ? {} : { "gen_ai.response.model": response.model }),
+  ...(response.finishReason === undefined ? {} : { "gen_ai.response.finish_reasons": [response.finishReason] }),
+  ...(response.usage === undefined ? {} : {
+    "gen_ai.usage.input_tokens": response.usage.inputTokens,
+    "gen_ai.usage.output_tokens": response.usage.outputTokens
+  })
+})
+
+/**
+ * The facts of the parts a stream delivered, read once when it ends. The metadata comes first and the usage and
+ * finish last, so the scans from either end stop after a few parts (a stream without usage is read once).
+ */
+export const factsOf = (delivered: ReadonlyArray<Chunk.Chunk<StreamPart.StreamPart>>): ResponseFacts => {
+  let id: string | undefined
+  let model: string | undefined
+  forward: for (const chunk of delivered) {
+    for (const part of chunk) {
+      if (part.type !== "response-metadata") continue
+      if (id === undefined && part.id !== undefined && part.id !== "") id = part.id
+      if (model === undefined && part.model !== undefined && part.model !== "") model = part.model
+      if (id !== undefined && model !== undefined) break forward
+    }
+  }
+  let finishReason: ChatResponse.FinishReason | undefined
+  let usage: ChatResponse.Usage | undefined
+  backward: for (let c = delivered.length - 1; c >= 0; c--) {
+    const parts = Chunk.toReadonlyArray(delivered[c]!)
+    for (let p = parts.length - 1; p >= 0; p--) {
+      const part = parts[p]!
+      if (finishReason === undefined && part.type === "finish") finishReason = part.finishReason
+      else if (usage === undefined && part.type === "usage") usage = part.usage
+      if (finishReason !== undefined && usage !== undefined) break backward
+    }
+  }
+  return { id, model, finishReason, usage }
 }
 
 interface Call {
@@ -29,18 +81,18 @@ interface Call {
 }
 
 const record = (
+  metrics: LlmMetrics.Service,
   call: Call,
   fields: Omit<LlmMetrics.CallEvent, "tenant" | "provider" | "model" | "costUsd" | "cached">
 ) =>
-  Effect.flatMap(LlmMetrics.LlmMetrics, (metrics) =>
-    metrics.recordCall({
-      ...fields,
-      tenant: call.request.metadata?.tenant,
-      provider: call.provider,
-      model: call.model,
-      costUsd: undefined,
-      cached: false
-    }))
+  metrics.recordCall({
+    ...fields,
+    tenant: call.request.metadata?.tenant,
+    provider: call.provider,
+    model: call.model,
+    costUsd: undefined,
+    cached: false
+  })
 
 /** Reports a `generate` call when it ends; `attempts` is read then. */
 export const generate = <E extends LlmError.LlmError, R>(
@@ -51,10 +103,11 @@ export const generate = <E extends LlmError.LlmError, R>(
   // Without a metrics layer nothing is measured: the default service would drop it anyway.
   Effect.flatMap(
     LlmMetrics.LlmMetrics,
-    (metrics) => metrics === LlmMetrics.noop ? self : measureGenerate(call, attempts, self)
+    (metrics) => metrics === LlmMetrics.noop ? self : measureGenerate(metrics, call, attempts, self)
   )
 
 const measureGenerate = <E extends LlmError.LlmError, R>(
+  metrics: LlmMetrics.Service,
   call: Call,
   attempts: () => number,
   self: Effect.Effect<ChatResponse.ChatResponse, E, R>
@@ -64,7 +117,7 @@ const measureGenerate = <E extends LlmError.LlmError, R>(
     (start) =>
       Effect.onExit(self, (exit) =>
         Effect.flatMap(Clock.currentTimeMillis, (end) =>
-          record(call, {
+          record(metrics, call, {
             operation: "generate",
             outcome: outcomeOf(exit),
             usage: Exit.isSuccess(exit) ? exit.value.usage : undefined,
@@ -74,50 +127,52 @@ const measureGenerate = <E extends LlmError.LlmError, R>(
           })))
   )
 
-/** Reports a `stream` call when it ends, with its time to first content part. */
+/**
+ * Reports a `stream` call and ends its span when the stream ends, with what the provider is accountable for
+ * (see `Attribution`), the response attributes of the parts in `delivered` (what reached the consumer, kept by
+ * the commit point), and its time to first content part. Runs in the stream's scope.
+ */
 export const stream = <R>(
   call: Call,
+  span: Tracer.Span,
   attempts: () => number,
-  self: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>
-): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R> =>
-  Stream.unwrap(
-    Effect.map(
-      LlmMetrics.LlmMetrics,
-      (metrics) => metrics === LlmMetrics.noop ? self : measureStream(call, attempts, self)
-    )
-  )
-
-const measureStream = <R>(
-  call: Call,
-  attempts: () => number,
-  self: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>
-): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R> =>
-  Stream.unwrap(Effect.map(Clock.currentTimeMillis, (start) => {
+  parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>,
+  delivered: ReadonlyArray<Chunk.Chunk<StreamPart.StreamPart>>
+): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const metrics = yield* LlmMetrics.LlmMetrics
+    const start = yield* Clock.currentTimeMillis
+    const watched = Attribution.watch(parts)
     let firstContentAt: number | undefined
-    let usage: ChatResponse.Usage | undefined
-    let finished = false
-    return self.pipe(
-      Stream.mapChunksEffect((chunk) => {
-        for (const part of chunk) {
-          if (part.type === "usage") usage = part.usage
-          else if (part.type === "finish") finished = true
-        }
-        if (firstContentAt !== undefined || !Chunk.some(chunk, StreamPart.isContent)) return Effect.succeed(chunk)
-        return Effect.map(Clock.currentTimeMillis, (now) => {
-          firstContentAt = now
-          return chunk
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        const facts = factsOf(delivered)
+        const end = watched.end(facts.finishReason !== undefined)
+        for (const [key, value] of Object.entries(responseAttributes(facts))) span.attribute(key, value)
+        // Ended here, before the scope ends it with the consumer's exit.
+        span.end(yield* Clock.currentTimeNanos, end)
+        if (metrics === LlmMetrics.noop) return
+        const now = yield* Clock.currentTimeMillis
+        yield* record(metrics, call, {
+          operation: "stream",
+          outcome: outcomeOf(end),
+          usage: facts.usage,
+          durationMs: now - start,
+          timeToFirstTokenMs: firstContentAt === undefined ? undefined : firstContentAt - start,
+          retries: Math.max(0, attempts() - 1)
         })
-      }),
-      Stream.ensuringWith((exit) =>
-        Effect.flatMap(Clock.currentTimeMillis, (end) =>
-          record(call, {
-            operation: "stream",
-            outcome: Exit.isSuccess(exit) ? (finished ? "success" : "interrupted") : outcomeOf(exit),
-            usage,
-            durationMs: end - start,
-            timeToFirstTokenMs: firstContentAt === undefined ? undefined : firstContentAt - start,
-            retries: Math.max(0, attempts() - 1)
-          }))
-      )
+      })
     )
-  }))
+    // Without a metrics layer the first content part is not timed: nothing would read it.
+    if (metrics === LlmMetrics.noop) return watched.stream
+    return Stream.mapChunksEffect(
+      watched.stream,
+      (chunk) =>
+        firstContentAt !== undefined || !Chunk.some(chunk, StreamPart.isContent)
+          ? Effect.succeed(chunk)
+          : Effect.map(Clock.currentTimeMillis, (now) => {
+            firstContentAt = now
+            return chunk
+          })
+    )
+  })

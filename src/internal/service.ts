@@ -1,5 +1,6 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -89,17 +90,6 @@ const requestAttributes = (provider: string, model: string, request: ChatRequest
   ...(request.temperature === undefined ? {} : { "gen_ai.request.temperature": request.temperature })
 })
 
-/** The `gen_ai.*` attributes of a finished call (OpenTelemetry GenAI semantic conventions). */
-const responseAttributes = (response: ChatResponse.ChatResponse): Record<string, unknown> => ({
-  "gen_ai.response.id": response.id,
-  "gen_ai.response.model": response.model,
-  "gen_ai.response.finish_reasons": [response.finishReason],
-  ...(response.usage === undefined ? {} : {
-    "gen_ai.usage.input_tokens": response.usage.inputTokens,
-    "gen_ai.usage.output_tokens": response.usage.outputTokens
-  })
-})
-
 const retrying = (policy: Retry.Policy | false) =>
   policy === false ? <A, E, R>(self: Effect.Effect<A, E, R>) => self : Retry.retry(policy)
 
@@ -138,15 +128,23 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
     }
   }
 
+  // Everything refused here is refused before the wire: no provider call, so no span, no metrics event and no
+  // breaker outcome. The request is encoded once; retries resend the same bytes.
+  const prepare = (request: ChatRequest.ChatRequest, stream: boolean) =>
+    Effect.flatMap(
+      resolve(request),
+      (context) => Effect.map(encode(request, context.model!, stream), (http) => ({ context, http }))
+    )
+
   const generate = (request: ChatRequest.ChatRequest) =>
-    Effect.flatMap(resolve(request), (context) =>
+    Effect.flatMap(prepare(request, false), (prepared) =>
       Effect.flatMap(Retry.effective(policy), (effective) => {
+        const { context, http } = prepared
         const model = context.model!
         let attempts = 0
         const attempt = Effect.suspend(() => {
           attempts++
-          return encode(request, model, false).pipe(
-            Effect.flatMap((http) => Http.sendJson(client, context, adapter.classifyError, http, timeouts.request)),
+          return Http.sendJson(client, context, adapter.classifyError, http, timeouts.request).pipe(
             Effect.flatMap(({ json, ok, text }) =>
               adapter.decodeChat(json, {
                 text,
@@ -165,7 +163,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
           () => attempts,
           retrying(effective)(attempt)
         ).pipe(
-          Effect.tap((response) => Effect.annotateCurrentSpan(responseAttributes(response))),
+          Effect.tap((response) => Effect.annotateCurrentSpan(Instrument.responseAttributes(response))),
           Effect.withSpan(`chat ${model}`, {
             kind: "client",
             captureStackTrace: false,
@@ -175,7 +173,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
       }))
 
   const stream = (request: ChatRequest.ChatRequest) =>
-    Stream.unwrapScoped(Effect.flatMap(resolve(request), (context) =>
+    Stream.unwrapScoped(Effect.flatMap(prepare(request, true), ({ context, http }) =>
       Effect.gen(function*() {
         const effective = yield* Retry.effective(policy)
         const model = context.model!
@@ -190,9 +188,8 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
         const attempt = Stream.unwrapScoped(
           Effect.suspend(() => {
             attempts++
-            return encode(request, model, true)
+            return Http.send(client, context, adapter.classifyError, http, timeouts.request)
           }).pipe(
-            Effect.flatMap((http) => Http.send(client, context, adapter.classifyError, http, timeouts.request)),
             Effect.map((ok) =>
               adapter.streamParts(
                 Http.bodyStream(context, ok),
@@ -204,13 +201,17 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
             Effect.withParentSpan(span)
           )
         )
+        // What reached the consumer, kept by the commit point anyway: read once at the end for the span and metrics.
+        const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = []
         const parts = Streaming.withCommitPoint(
           Streaming.withTotalDeadline(attempt, context, timeouts.total),
           context,
           timeouts,
-          retrying(effective)
+          retrying(effective),
+          delivered
         )
-        return Instrument.stream({ provider: adapter.provider, model, request }, () => attempts, parts)
+        const call = { provider: adapter.provider, model, request }
+        return yield* Instrument.stream(call, span, () => attempts, parts, delivered)
       })))
 
   return LanguageModel.make({

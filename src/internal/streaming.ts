@@ -162,18 +162,22 @@ const connect = (
  * and nothing of the failed attempt is seen; after it, a failure ends the stream as `StreamInterrupted`
  * carrying what was received, and nothing is retried or spliced. After it too, the `idle` deadline bounds
  * the gap between parts (keep-alives produce no part, so they do not reset it).
+ *
+ * The chunks that reached the consumer are kept by reference: pass `kept`, an array, new for each run of
+ * the stream, to read them when it ends.
  */
 export const withCommitPoint = (
   attempt: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
   context: Errors.ErrorContext,
   timeouts: Timeout.Timeouts,
-  retry: <A>(effect: Effect.Effect<A, LlmError.LlmError>) => Effect.Effect<A, LlmError.LlmError>
+  retry: <A>(effect: Effect.Effect<A, LlmError.LlmError>) => Effect.Effect<A, LlmError.LlmError>,
+  kept?: Array<Chunk.Chunk<StreamPart.StreamPart>>
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const parent = yield* Effect.scope
     const connected = yield* retry(connect(attempt, context, timeouts.firstToken, parent))
     // What reached the consumer, kept by reference: the partial response is only built if the stream fails.
-    const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = []
+    const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = kept ?? []
     const track = (chunk: Chunk.Chunk<StreamPart.StreamPart>) => {
       delivered.push(chunk)
       return chunk
