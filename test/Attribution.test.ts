@@ -22,7 +22,7 @@ import * as CohereMock from "../src/testing/CohereMock.js"
 import * as GeminiMock from "../src/testing/GeminiMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { failure, openAiLayer, secretKey } from "./support/loopback.js"
+import { failure, openAiLayer, overUndici, secretKey } from "./support/loopback.js"
 import { type RecordedSpan, recordingMetrics, recordingTracer } from "./support/observe.js"
 import { ask, errors, scripted } from "./support/resilience.js"
 
@@ -70,8 +70,7 @@ interface Said {
   readonly usage: { readonly input: number; readonly output: number }
 }
 
-const withHttp = (layer: Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient>) =>
-  layer.pipe(Layer.provide(NodeHttpClient.layerUndici)) as Layer.Layer<LanguageModel.LanguageModel>
+const withHttp = overUndici
 
 /** Reads a stream to its end, failing with `error` (or dying with it) at the first part of type `at`. */
 const consumeFailing = <E>(at: StreamPart.StreamPart["type"], error: E, how: "fail" | "die" = "fail") =>
@@ -218,7 +217,8 @@ describe("defects and refusals", () => {
       const server = yield* MockProvider.make({ script: [OpenAiMock.completion(), OpenAiMock.stream()] })
       const metrics = yield* recordingMetrics
       const layer = OpenAi.layer({ apiKey: key, baseUrl: `${server.url}/v1`, model: "gpt-4o-mini" }).pipe(
-        Layer.provide(buggyHttp)
+        Layer.provide(buggyHttp),
+        Layer.orDie
       )
       const exits: Array<Exit.Exit<unknown, LlmError.LlmError>> = [
         yield* LanguageModel.generate(ask()).pipe(Effect.provide(layer), Effect.provide(metrics.layer), Effect.exit),
