@@ -185,7 +185,16 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
             Effect.flatMap((http) => Http.send(client, context, adapter.classifyError, http, timeouts.request)),
             Effect.map((ok) =>
               adapter.streamParts(
-                Stream.mapError(ok.response.stream, (error) => Http.fromHttpClientError(context, error)),
+                Streaming.checkBody(
+                  Stream.mapError(ok.response.stream, (error) => Http.fromHttpClientError(context, error)),
+                  context,
+                  {
+                    status: ok.response.status,
+                    contentType: ok.response.headers["content-type"],
+                    requestId: ok.requestId,
+                    classify: adapter.classifyError
+                  }
+                ),
                 context,
                 ok.requestId,
                 { request, headers: ok.response.headers }
