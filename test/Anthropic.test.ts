@@ -9,14 +9,8 @@ import * as Anthropic from "../src/providers/Anthropic.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as AnthropicMock from "../src/testing/AnthropicMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
-import {
-  anthropicLayer,
-  failure,
-  runGenerate,
-  runStream as runGenerateStream,
-  secretKey,
-  textOf
-} from "./support/loopback.js"
+import { failure, runGenerate, runStream as runGenerateStream, secretKey, textOf } from "./support/loopback.js"
+import { anthropic as anthropicLayer } from "./support/providers.js"
 
 const question = { messages: [{ role: "user" as const, content: "Capital of France?" }] }
 const ask = LanguageModel.generate(question)

@@ -310,20 +310,31 @@ describeFixtures("OpenAI / Azure stream fixtures", () => {
     return text.replace(elision, "\n").replace(wrap, "\"gpt-35-turbo\"")
   }
 
-  it.effect(`${docsStream}: as published, fails with MalformedResponse at the line-wrapped data line`, () =>
+  it.effect(`${docsStream}: as published, fails with MalformedResponse at its first line that is not SSE`, () =>
     Effect.gen(function*() {
+      // The docs' "... " elision line is neither an event nor JSON: the stream fails there rather than skip it.
       const lines = docsText().split("\n")
-      const broken = lines.findIndex((line) => line.startsWith("data: ") && line.includes("\"gpt-35- "))
-      expect(broken).toBeGreaterThan(0)
-      const brokenData = lines[broken]!.slice("data: ".length)
-      const before = lines.slice(0, broken).filter((line) => line.startsWith("data: ")).map((line) =>
+      const elision = lines.indexOf("... ")
+      expect(elision).toBeGreaterThan(0)
+      const before = lines.slice(0, elision).filter((line) => line.startsWith("data: ")).map((line) =>
         JSON.parse(line.slice(6))
       )
       const { delivered, error } = yield* failing([utf8.encode(docsText())])
       expect(error._tag).toBe("MalformedResponse")
-      expect(error.body).toBe(brokenData)
+      expect(error.body).toBe("... ")
+      expect(error.message).toContain("a line in the stream is not an event")
       expect(textOf(delivered)).toBe(expectedOfStream(before).text)
       expect(textOf(delivered)).toBe("Hey Jude,")
+    }))
+
+  it.effect(`${docsStream}: without its elision line, fails with MalformedResponse at the line-wrapped data line`, () =>
+    Effect.gen(function*() {
+      const text = docsText().replace("\n... \n\n", "\n")
+      const broken = text.split("\n").find((line) => line.startsWith("data: ") && line.includes("\"gpt-35- "))
+      expect(broken).toBeDefined()
+      const { error } = yield* failing([utf8.encode(text)])
+      expect(error._tag).toBe("MalformedResponse")
+      expect(error.body).toBe(broken!.slice("data: ".length))
     }))
 
   /** What every decode of a repaired copy must deliver before its end. */

@@ -7,7 +7,8 @@ import * as StreamPart from "../src/StreamPart.js"
 import * as AnthropicMock from "../src/testing/AnthropicMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { anthropicLayer, failure, type LayerOf, openAiLayer } from "./support/loopback.js"
+import { failure, type LayerOf, openAiLayer } from "./support/loopback.js"
+import { anthropic as anthropicLayer } from "./support/providers.js"
 
 const question = { messages: [{ role: "user" as const, content: "How do I pick a lock?" }] }
 

@@ -8,7 +8,8 @@ import * as AnthropicMock from "../src/testing/AnthropicMock.js"
 import * as CohereMock from "../src/testing/CohereMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { anthropicLayer, type LayerOf, openAiLayer, overUndici, secretKey } from "./support/loopback.js"
+import { type LayerOf, openAiLayer, overUndici, secretKey } from "./support/loopback.js"
+import { anthropic as anthropicLayer } from "./support/providers.js"
 
 const question = { messages: [{ role: "user" as const, content: "Read both files" }] }
 

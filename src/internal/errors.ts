@@ -1,6 +1,7 @@
 import type * as Duration from "effect/Duration"
 import * as LlmError from "../LlmError.js"
 import * as Headers from "./headers.js"
+import { isObject, type Json } from "./json.js"
 
 /** Who is calling, for errors: never holds the secrets themselves beyond scrubbing. */
 export interface ErrorContext {
@@ -171,3 +172,75 @@ export const malformed = (
     body: LlmError.truncateBody(scrub(bodyText, context.secrets)),
     message: scrub(`${context.provider}: malformed response: ${reason}`, context.secrets)
   })
+
+/**
+ * Whether a JSON object inside a 200 response is an error rather than content: an `error` member (OpenAI, Azure,
+ * Gemini, llama.cpp, Ollama), vLLM's top-level `{"object": "error"}`, or Anthropic's `{"type": "error"}`.
+ */
+export const isErrorObject = (json: Json): boolean =>
+  (json.error !== undefined && json.error !== null) || json.object === "error" || json.type === "error"
+
+/** The HTTP status an error object carries (`error.status`, `error.code`, or vLLM's top-level `code`), if any. */
+const embeddedStatus = (json: Json): number | undefined => {
+  const error = isObject(json.error) ? json.error : json
+  for (const value of [error.status, error.code]) {
+    if (typeof value === "number" && Number.isInteger(value) && value >= 400 && value <= 599) return value
+  }
+  return undefined
+}
+
+/** Where an error object was found where content was expected. */
+export interface ErrorObjectOptions {
+  readonly requestId: string | undefined
+  readonly where: "stream" | "body"
+}
+
+/**
+ * The error of an error object found where content was expected: an error event in a 200 stream, or an error
+ * object as a 200 body (also a 200 "stream" that is one JSON object). Tagged as the same object in an error
+ * response would be: the provider's reading first, else the status it carries, else `ServerError`.
+ */
+export const fromErrorObject = (
+  context: ErrorContext,
+  classify: ClassifyError,
+  json: Json,
+  options: ErrorObjectOptions
+): LlmError.LlmError => {
+  const status = embeddedStatus(json)
+  return errorOfObject(context, json, status, classify(status, json), options)
+}
+
+/** {@link fromErrorObject}, or `undefined` for an object that is not recognisably an error. */
+export const recognisedErrorObject = (
+  context: ErrorContext,
+  classify: ClassifyError,
+  json: Json,
+  options: ErrorObjectOptions
+): LlmError.LlmError | undefined => {
+  const status = embeddedStatus(json)
+  const details = classify(status, json)
+  return isErrorObject(json) || details.tag !== undefined || details.message !== undefined
+    ? errorOfObject(context, json, status, details, options)
+    : undefined
+}
+
+const errorOfObject = (
+  context: ErrorContext,
+  json: Json,
+  status: number | undefined,
+  details: ErrorDetails,
+  options: ErrorObjectOptions
+): LlmError.LlmError => {
+  const where = options.where === "stream" ? "error event in stream" : "error object in a 200 body"
+  return make(details.tag ?? (status === undefined ? "ServerError" : tagForStatus(status)), {
+    ...baseFields(context),
+    ...(status === undefined ? {} : { status }),
+    ...(options.requestId === undefined ? {} : { requestId: options.requestId }),
+    ...(details.retryAfter === undefined ? {} : { retryAfter: details.retryAfter }),
+    body: LlmError.truncateBody(scrub(JSON.stringify(json), context.secrets)),
+    message: truncate(
+      scrub(`${context.provider}: ${where}: ${details.message ?? "unknown error"}`, context.secrets),
+      maxMessageDetail
+    )
+  })
+}

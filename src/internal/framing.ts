@@ -75,3 +75,22 @@ export const lines = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stre
       Stream.concat(Stream.suspend(() => Stream.fromChunk(split(decoder.decode(), true))))
     )
   })
+
+const isBlank = (byte: number) => byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d
+const bom = [0xef, 0xbb, 0xbf]
+
+/** The first significant byte of a body's first chunks, skipping whitespace and a UTF-8 byte order mark. */
+export const firstByte = (chunks: Iterable<Uint8Array>): number | undefined => {
+  let skipBom = 0
+  for (const chunk of chunks) {
+    for (const byte of chunk) {
+      if (skipBom < 3 && byte === bom[skipBom]) {
+        skipBom++
+        continue
+      }
+      skipBom = 3
+      if (!isBlank(byte)) return byte
+    }
+  }
+  return undefined
+}

@@ -192,7 +192,12 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
           }).pipe(
             Effect.map((ok) =>
               adapter.streamParts(
-                Http.bodyStream(context, ok),
+                Streaming.checkBody(Http.bodyStream(context, ok), context, {
+                  status: ok.response.status,
+                  contentType: ok.response.headers["content-type"],
+                  requestId: ok.requestId,
+                  classify: adapter.classifyError
+                }),
                 context,
                 ok.requestId,
                 { request, headers: ok.response.headers }

@@ -8,7 +8,6 @@ import { Chunk, ConfigError, Effect, Exit, Fiber, Layer, Redacted, Stream } from
 import * as TestClock from "effect/TestClock"
 import * as LanguageModel from "../../src/LanguageModel.js"
 import type * as LlmError from "../../src/LlmError.js"
-import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as OpenAi from "../../src/providers/OpenAi.js"
 import type * as StreamPart from "../../src/StreamPart.js"
 import * as MockProvider from "../../src/testing/MockProvider.js"
@@ -59,12 +58,6 @@ export const overUndici = <E>(
 export const openAiLayer = (server: MockProvider.MockProvider, options: Partial<OpenAi.Options> = {}) =>
   overUndici(
     OpenAi.layer({ apiKey: Redacted.make(secretKey), baseUrl: `${server.url}/v1`, model: "gpt-4o-mini", ...options })
-  )
-
-/** An Anthropic layer pointed at a mock server, over undici. */
-export const anthropicLayer = (server: MockProvider.MockProvider, options: Partial<Anthropic.Options> = {}) =>
-  overUndici(
-    Anthropic.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "claude-sonnet-4-5", ...options })
   )
 
 /**

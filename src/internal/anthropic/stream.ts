@@ -52,6 +52,7 @@ export const makeDecoder = (
   // Usage fields are cumulative totals: a later event's value replaces the earlier one, never adds to it.
   const usage: Record<string, unknown> = {}
   const blocks = new Map<number, Block>()
+  const raw = Streaming.makeRawLines(context, options.requestId)
 
   const closeTool = (block: Block, out: Array<StreamPart.StreamPart>) => {
     if (block.kind === "tool") {
@@ -200,19 +201,27 @@ export const makeDecoder = (
       case "error":
         return AnthropicErrors.errorEvent(context, json, options.requestId)
       default:
-        // `ping` and event types added later carry nothing for us.
-        return undefined
+        // `ping` and event types added later carry nothing for us; a gateway's untyped `{"error": ...}` does.
+        return isObject(json.error) ? AnthropicErrors.errorEvent(context, json, options.requestId) : undefined
     }
   }
 
   return {
     frame: (frame, out) => {
-      if (done || frame._tag === "Stray" || frame.data.trim() === "") return undefined
+      if (done) return undefined
+      if (frame._tag === "Stray") {
+        return Streaming.rawLineError(raw, frame.line, context, AnthropicErrors.classifyError, options.requestId)
+      }
+      const cut = raw.pending("a raw line in the stream is not a JSON object")
+      if (cut !== undefined) return cut
+      if (frame.data.trim() === "") return undefined
       const json = Streaming.parseEvent(context, frame.data, options.requestId)
       if (json instanceof LlmError.MalformedResponse) return json
       return event(json, json.type ?? frame.event, out)
     },
     end: (out) => {
+      const cut = raw.pending("the stream ended inside a raw JSON object")
+      if (cut !== undefined) return cut
       if (stopReason === undefined) {
         return new LlmError.NetworkError({
           ...Errors.baseFields(context),

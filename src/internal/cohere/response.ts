@@ -5,10 +5,12 @@ import * as ChatRequest from "../../ChatRequest.js"
 import type * as ChatResponse from "../../ChatResponse.js"
 import * as LlmError from "../../LlmError.js"
 import * as StreamPart from "../../StreamPart.js"
+import * as ErrorPatterns from "../errorPatterns.js"
 import * as Errors from "../errors.js"
 import type * as Headers from "../headers.js"
 import { isObject, nonEmpty } from "../json.js"
 import { numberOf } from "../json.js"
+import * as CohereErrors from "./errors.js"
 
 type Json = Record<string, unknown>
 
@@ -77,7 +79,9 @@ export const finishFailure = (
 ): LlmError.LlmError | undefined => {
   if (raw !== "ERROR" && raw !== "TIMEOUT") return undefined
   const what = raw === "ERROR" ? "generation failed" : "generation timed out"
-  return Errors.make(raw === "ERROR" ? "ServerError" : "Timeout", {
+  // A generic `ERROR` whose detail names a known cause (a blocked output, a prompt over the window) is that cause.
+  const tag = raw === "ERROR" ? ErrorPatterns.refine("ServerError", { message: detail }) ?? "ServerError" : "Timeout"
+  return Errors.make(tag, {
     ...Errors.baseFields(context),
     ...(extra.requestId === undefined ? {} : { requestId: extra.requestId }),
     body: LlmError.truncateBody(Errors.scrub(extra.body, context.secrets)),
@@ -159,6 +163,14 @@ export const decodeResponse = (
   context: Errors.ErrorContext,
   call: Call
 ): Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError> => {
+  // An error body (`{"id", "message": "..."}`) sent with a 200 status.
+  const error = isObject(json) && typeof json.message === "string"
+    ? Errors.recognisedErrorObject(context, CohereErrors.classifyError, json, {
+      requestId: raw.requestId,
+      where: "body"
+    })
+    : undefined
+  if (error !== undefined) return Effect.fail(error)
   const decoded = decodeWire(json)
   if (decoded._tag === "Left") {
     return Effect.fail(Errors.malformed(context, ChatRequest.formatIssues(decoded.left), raw.text, raw))

@@ -11,6 +11,7 @@ import * as Errors from "../errors.js"
 import type * as Framing from "../framing.js"
 import { isObject, nonEmpty } from "../json.js"
 import * as Streaming from "../streaming.js"
+import * as CohereErrors from "./errors.js"
 import * as CohereResponse from "./response.js"
 
 type Json = Record<string, unknown>
@@ -45,6 +46,7 @@ export const makeDecoder = (
   let finish: string | undefined
   const calls = new Map<number, OpenCall>()
   const citations: Array<unknown> = []
+  const raw = Streaming.makeRawLines(context, requestId)
 
   const start = (id: unknown, out: Array<StreamPart.StreamPart>) => {
     if (started) return
@@ -152,14 +154,22 @@ export const makeDecoder = (
         start(undefined, out)
         return messageEnd(json, data, out)
       default:
-        // content-end, citation-end, debug events and anything newer carry nothing of the unified model.
-        return undefined
+        // content-end, citation-end, debug events and anything newer carry nothing of the unified model; an
+        // untyped object that reads as an error body (`{"message": ...}`) is that error.
+        return type === undefined
+          ? Errors.recognisedErrorObject(context, CohereErrors.classifyError, json, { requestId, where: "stream" })
+          : undefined
     }
   }
 
   return {
     frame: (frame, out) => {
-      if (done || frame._tag === "Stray") return undefined
+      if (done) return undefined
+      if (frame._tag === "Stray") {
+        return Streaming.rawLineError(raw, frame.line, context, CohereErrors.classifyError, requestId)
+      }
+      const cut = raw.pending("a raw line in the stream is not a JSON object")
+      if (cut !== undefined) return cut
       if (Streaming.isDone(frame.data)) {
         done = true
         return undefined
@@ -170,6 +180,8 @@ export const makeDecoder = (
       return event(json, nonEmpty(json.type) ? json.type : frame.event, frame.data, out)
     },
     end: (out) => {
+      const cut = raw.pending("the stream ended inside a raw JSON object")
+      if (cut !== undefined) return cut
       if (!ended) {
         return new LlmError.NetworkError({
           ...Errors.baseFields(context),

@@ -1,5 +1,6 @@
 /** Classification of Gemini error bodies into `LlmError` tags, and `RetryInfo` delays. */
 import type * as Duration from "effect/Duration"
+import * as ErrorPatterns from "../errorPatterns.js"
 import * as Errors from "../errors.js"
 import * as Headers from "../headers.js"
 import { isObject } from "../json.js"
@@ -34,8 +35,6 @@ const authReasons: ReadonlySet<string> = new Set([
   "ACCESS_TOKEN_EXPIRED"
 ])
 
-const contextLength = /exceeds the maximum number of tokens|input token count.*exceeds/i
-
 const detailOf = (details: ReadonlyArray<unknown>, type: string): Json | undefined =>
   details.find((detail): detail is Json =>
     isObject(detail) && typeof detail["@type"] === "string" && detail["@type"].endsWith(`/google.rpc.${type}`)
@@ -63,10 +62,10 @@ export const retryDelay = (details: ReadonlyArray<unknown>): Duration.Duration |
 /**
  * Reads a Google error body `{"error": {code, message, status, details}}`: the `status` name decides the
  * tag, refined by the details (an `API_KEY_INVALID` 400 is `AuthenticationFailed`; a per-day or zero quota
- * is `QuotaExhausted`; a prompt over the window is `ContextLengthExceeded`); `RetryInfo.retryDelay` gives
- * `retryAfter`.
+ * is `QuotaExhausted`), else by a known message where the status is generic (a prompt over the window is
+ * `ContextLengthExceeded`); `RetryInfo.retryDelay` gives `retryAfter`.
  */
-export const classifyError: Errors.ClassifyError = (_status, body) => {
+export const classifyError: Errors.ClassifyError = (httpStatus, body) => {
   if (!isObject(body) || !isObject(body.error)) return {}
   const error = body.error
   const message = stringOf(error.message)
@@ -75,9 +74,9 @@ export const classifyError: Errors.ClassifyError = (_status, body) => {
   const status = stringOf(error.status)
   let tag = Errors.lookup(statusTags, status)
   if (reason !== undefined && authReasons.has(reason)) tag = "AuthenticationFailed"
-  else if (tag === "RateLimited" && unrecoverableQuota(details)) tag = "QuotaExhausted"
-  else if ((tag === "InvalidRequest" || tag === undefined) && message !== undefined && contextLength.test(message)) {
-    tag = "ContextLengthExceeded"
-  }
+  else if (tag === "RateLimited") {
+    // The quota details decide: Gemini words a per-minute limit "You exceeded your current quota" too.
+    if (unrecoverableQuota(details)) tag = "QuotaExhausted"
+  } else tag = ErrorPatterns.refine(tag, { status: httpStatus, message })
   return { tag, message, retryAfter: retryDelay(details) }
 }

@@ -55,6 +55,8 @@ export const jsonArray = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.
         }
       }
       if (depth > 0) element += text.slice(start)
+      // Junk is reported as soon as it is seen: a body that stops after it must not wait for its end.
+      flushJunk(out)
       return out
     }
     return bytes.pipe(
@@ -67,24 +69,6 @@ export const jsonArray = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.
       }))
     )
   })
-
-const isBlank = (byte: number) => byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d
-
-/** The first significant byte of a body, skipping whitespace and a UTF-8 byte order mark. */
-const firstByte = (chunks: ReadonlyArray<Uint8Array>): number | undefined => {
-  let skipBom = 0
-  for (const chunk of chunks) {
-    for (const byte of chunk) {
-      if (skipBom < 3 && byte === [0xef, 0xbb, 0xbf][skipBom]) {
-        skipBom++
-        continue
-      }
-      skipBom = 3
-      if (!isBlank(byte)) return byte
-    }
-  }
-  return undefined
-}
 
 /**
  * Frames a streamed body as SSE, or as a JSON array (a `streamGenerateContent` call without `alt=sse`, e.g.
@@ -114,7 +98,7 @@ const sniffed = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Fr
         ended = true
       } else {
         for (const bytes of next.right) head.push(bytes)
-        first = firstByte(head)
+        first = Framing.firstByte(head)
       }
     }
     const rest = ended ? Stream.empty : Stream.repeatEffectChunkOption(pull)

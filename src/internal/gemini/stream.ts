@@ -16,7 +16,7 @@ import * as StreamPart from "../../StreamPart.js"
 import * as Errors from "../errors.js"
 import type * as Framing from "../framing.js"
 import { isObject, nonEmpty } from "../json.js"
-import type * as Streaming from "../streaming.js"
+import * as Streaming from "../streaming.js"
 import * as GeminiErrors from "./errors.js"
 import { PartialCall } from "./partialArgs.js"
 import * as GeminiResponse from "./response.js"
@@ -40,21 +40,8 @@ export const errorObject = (
   context: Errors.ErrorContext,
   json: Json,
   requestId: string | undefined
-): LlmError.LlmError => {
-  const error = isObject(json.error) ? json.error : {}
-  const code = typeof error.code === "number" ? error.code : undefined
-  const details = GeminiErrors.classifyError(code, json)
-  return Errors.make(details.tag ?? (code === undefined ? "ServerError" : Errors.tagForStatus(code)), {
-    ...Errors.baseFields(context),
-    ...requestFields(requestId, code),
-    ...(details.retryAfter === undefined ? {} : { retryAfter: details.retryAfter }),
-    body: bodyOf(json, context),
-    message: Errors.scrub(
-      `${context.provider}: error in stream: ${Errors.truncate(details.message ?? "unknown error", 1024)}`,
-      context.secrets
-    )
-  })
-}
+): LlmError.LlmError =>
+  Errors.fromErrorObject(context, GeminiErrors.classifyError, json, { requestId, where: "stream" })
 
 /** What decodes a sequence of `GenerateContentResponse` chunks into parts. */
 export interface ResponseDecoder {
@@ -266,55 +253,29 @@ export const decodeResponse = (
 // frames → parts
 // ---------------------------------------------------------------------------------------------------------------
 
-/** How much of a raw (non-SSE) JSON object is buffered before giving up on it. */
-const maxStray = 64 * 1024
-
 /**
- * A decoder of SSE (or JSON-array) frames. Stray lines (Gemini's raw JSON error object written into an SSE
- * body) are reassembled until they parse.
+ * A decoder of SSE (or JSON-array) frames. Raw lines (Gemini's JSON error object written into an SSE body) are
+ * reassembled until they parse, then decoded as a chunk.
  */
 export const makeDecoder = (
   context: Errors.ErrorContext,
   requestId: string | undefined
 ): Streaming.Decoder<Framing.Frame> => {
   const decoder = makeResponseDecoder(context, requestId)
-  let stray: Array<string> = []
-  let strayLength = 0
-  const malformed = (reason: string, text: string) => Errors.malformed(context, reason, text, { requestId })
-  const decodeJson = (text: string, out: Array<StreamPart.StreamPart>) => {
-    let json: unknown
-    try {
-      json = JSON.parse(text)
-    } catch (cause) {
-      return malformed(`stream event is not JSON (${(cause as Error).message})`, text)
-    }
-    return isObject(json) ? decoder.chunk(json, out) : malformed("stream event is not an object", text)
-  }
+  const raw = Streaming.makeRawLines(context, requestId)
   return {
     frame: (frame, out) => {
       if (frame._tag === "Stray") {
-        stray.push(frame.line)
-        strayLength += frame.line.length + 1
-        const text = stray.join("\n")
-        if (strayLength > maxStray) return malformed("a raw line in the stream is not a JSON object", text)
-        // Only a line that closes an object can complete one: parse attempts stay rare.
-        if (!frame.line.trimEnd().endsWith("}")) return undefined
-        try {
-          JSON.parse(text)
-        } catch {
-          return undefined
-        }
-        stray = []
-        strayLength = 0
-        return decodeJson(text, out)
+        const json = raw.push(frame.line)
+        return json === undefined || json instanceof LlmError.MalformedResponse ? json : decoder.chunk(json, out)
       }
-      if (stray.length > 0) return malformed("a raw line in the stream is not a JSON object", stray.join("\n"))
+      const cut = raw.pending("a raw line in the stream is not a JSON object")
+      if (cut !== undefined) return cut
       const data = frame.data.trim()
-      return data === "" || data === "[DONE]" ? undefined : decodeJson(frame.data, out)
+      if (data === "" || data === "[DONE]") return undefined
+      const json = Streaming.parseEvent(context, frame.data, requestId)
+      return json instanceof LlmError.MalformedResponse ? json : decoder.chunk(json, out)
     },
-    end: (out) =>
-      stray.length > 0
-        ? malformed("the stream ended inside a raw JSON object", stray.join("\n"))
-        : decoder.end(out, true)
+    end: (out) => raw.pending("the stream ended inside a raw JSON object") ?? decoder.end(out, true)
   }
 }

@@ -1,34 +1,32 @@
-/** Classification of OpenAI / Azure error bodies into `LlmError` tags. */
+/** Classification of OpenAI / Azure / OpenAI-compatible error bodies into `LlmError` tags. */
+import * as ErrorPatterns from "../errorPatterns.js"
 import * as Errors from "../errors.js"
-import { stringOf } from "../json.js"
+import { isObject, stringOf } from "../json.js"
 
+/** Codes only the OpenAI wire format uses; the shared ones (quota, context, filter, ...) are in `errorPatterns`. */
 const codeTags: Record<string, Errors.HttpErrorTag> = {
-  insufficient_quota: "QuotaExhausted",
-  billing_hard_limit_reached: "QuotaExhausted",
-  context_length_exceeded: "ContextLengthExceeded",
-  string_above_max_length: "ContextLengthExceeded",
-  content_filter: "ContentFiltered",
-  content_policy_violation: "ContentFiltered",
   invalid_api_key: "AuthenticationFailed",
   model_not_found: "NotFound",
   DeploymentNotFound: "NotFound"
 }
 
 /**
- * Reads an OpenAI / Azure error body `{"error": {message, type, code, innererror}}`. The `code` (or, for a
- * few errors, the `type`) decides the tag where it says more than the status: a 429 `insufficient_quota`
- * cannot be fixed by retrying.
+ * Reads an OpenAI / Azure error body `{"error": {message, type, code, innererror | inner_error}}`, vLLM's
+ * top-level `{"object": "error", message, type, code}` and Ollama's / LM Studio's `{"error": "message"}`. The
+ * `code`, `type` and inner code decide the tag where they say more than the status (a 429 `insufficient_quota`
+ * cannot be fixed by retrying); where they are generic, a known message does.
  */
-export const classifyError: Errors.ClassifyError = (_status, body) => {
-  if (typeof body !== "object" || body === null || !("error" in body)) return {}
-  const error = (body as { error: unknown }).error
-  if (typeof error === "string") return { message: error }
-  if (typeof error !== "object" || error === null) return {}
-  const fields = error as Record<string, unknown>
-  const code = stringOf(fields.code) ?? stringOf(fields.type)
-  const inner = fields.innererror as Record<string, unknown> | undefined
-  const innerCode = stringOf(inner?.code)
-  const tag = Errors.lookup(codeTags, code) ??
-    (innerCode === "ResponsibleAIPolicyViolation" ? "ContentFiltered" : undefined)
-  return { tag, message: stringOf(fields.message) }
+export const classifyError: Errors.ClassifyError = (status, body) => {
+  if (!isObject(body)) return {}
+  if (typeof body.error === "string") {
+    return { tag: ErrorPatterns.refine(undefined, { status, message: body.error }), message: body.error }
+  }
+  const fields = isObject(body.error) ? body.error : body.object === "error" ? body : undefined
+  if (fields === undefined) return {}
+  const code = stringOf(fields.code)
+  const type = stringOf(fields.type)
+  const inner = isObject(fields.innererror) ? fields.innererror : isObject(fields.inner_error) ? fields.inner_error : {}
+  const message = stringOf(fields.message)
+  const tag = Errors.lookup(codeTags, code) ?? Errors.lookup(codeTags, type)
+  return { tag: ErrorPatterns.refine(tag, { status, codes: [code, type, stringOf(inner.code)], message }), message }
 }

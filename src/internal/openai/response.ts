@@ -6,6 +6,8 @@ import type * as ChatResponse from "../../ChatResponse.js"
 import * as LlmError from "../../LlmError.js"
 import * as StreamPart from "../../StreamPart.js"
 import * as Errors from "../errors.js"
+import { isObject } from "../json.js"
+import * as OpenAiErrors from "./errors.js"
 
 const optionalNullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
 
@@ -92,6 +94,12 @@ export const decodeResponse = (
   raw: { readonly text: string; readonly status: number; readonly requestId: string | undefined },
   context: Errors.ErrorContext
 ): Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError> => {
+  // A compatible server may answer 200 with its error object (`{"error": ...}`, vLLM's `{"object": "error"}`).
+  if (isObject(json) && Errors.isErrorObject(json)) {
+    return Effect.fail(
+      Errors.fromErrorObject(context, OpenAiErrors.classifyError, json, { requestId: raw.requestId, where: "body" })
+    )
+  }
   const decoded = decodeWire(json)
   if (decoded._tag === "Left") {
     return Effect.fail(Errors.malformed(context, ChatRequest.formatIssues(decoded.left), raw.text, raw))

@@ -28,26 +28,8 @@ export const errorFrame = (
   context: Errors.ErrorContext,
   json: Json,
   requestId: string | undefined
-): LlmError.LlmError => {
-  const details = OpenAiErrors.classifyError(undefined, json)
-  const error = isObject(json.error) ? json.error : {}
-  const status = typeof error.status === "number"
-    ? error.status
-    : typeof error.code === "number"
-    ? error.code
-    : undefined
-  const tag = details.tag ?? (status === undefined ? "ServerError" : Errors.tagForStatus(status))
-  return Errors.make(tag, {
-    ...Errors.baseFields(context),
-    ...(status === undefined ? {} : { status }),
-    ...(requestId === undefined ? {} : { requestId }),
-    body: LlmError.truncateBody(Errors.scrub(JSON.stringify(json), context.secrets)),
-    message: Errors.scrub(
-      `${context.provider}: error event in stream: ${details.message ?? "unknown error"}`,
-      context.secrets
-    )
-  })
-}
+): LlmError.LlmError =>
+  Errors.fromErrorObject(context, OpenAiErrors.classifyError, json, { requestId, where: "stream" })
 
 /** A decoder for one streamed response. */
 export const makeDecoder = (
@@ -61,6 +43,7 @@ export const makeDecoder = (
   let latest: OpenCall | undefined
   let opened = 0
   const providerMetadata: Json = {}
+  const raw = Streaming.makeRawLines(context, requestId)
 
   const closeCall = (call: OpenCall, out: Array<StreamPart.StreamPart>) => {
     calls.delete(call.key)
@@ -126,7 +109,8 @@ export const makeDecoder = (
   }
 
   const chunk = (json: Json, out: Array<StreamPart.StreamPart>): LlmError.LlmError | undefined => {
-    if (json.error !== undefined && json.error !== null) return errorFrame(context, json, requestId)
+    // `{"error": ...}`, and vLLM's top-level `{"object": "error", ...}`.
+    if (Errors.isErrorObject(json)) return errorFrame(context, json, requestId)
     // Azure's leading chunk carries prompt filter results, with empty id and model.
     if (json.prompt_filter_results !== undefined) providerMetadata.promptFilterResults = json.prompt_filter_results
     if (!metadataSent && nonEmpty(json.id)) {
@@ -186,7 +170,12 @@ export const makeDecoder = (
 
   return {
     frame: (frame, out) => {
-      if (done || frame._tag === "Stray") return undefined
+      if (done) return undefined
+      if (frame._tag === "Stray") {
+        return Streaming.rawLineError(raw, frame.line, context, OpenAiErrors.classifyError, requestId)
+      }
+      const cut = raw.pending("a raw line in the stream is not a JSON object")
+      if (cut !== undefined) return cut
       if (Streaming.isDone(frame.data)) {
         done = true
         return undefined
@@ -195,6 +184,8 @@ export const makeDecoder = (
       return json instanceof LlmError.MalformedResponse ? json : chunk(json, out)
     },
     end: (out) => {
+      const cut = raw.pending("the stream ended inside a raw JSON object")
+      if (cut !== undefined) return cut
       if (finish === undefined) {
         return new LlmError.NetworkError({
           ...Errors.baseFields(context),
