@@ -9,7 +9,8 @@
  * 1. streaming, burst: each stream's body (TOKENS events) arrives in a few large reads, one stream at a time;
  * 2. non-streaming: one call at a time;
  * 3. streaming, paced: one event per network read (the server pauses between events), a few streams at once;
- * 4. SSE framing throughput over an in-memory body.
+ * 4. SSE framing throughput over an in-memory body;
+ * 5. circuit breaker cost per call against the number of outcomes in its window (in process).
  *
  * Warm-up matters: V8 keeps speeding these clients up for thousands of calls, so each client runs for at least
  * BENCH_WARMUP_MS before it is measured. No forced GC between measurements: a full `gc()` throws away enough
@@ -18,10 +19,11 @@
  * Environment overrides (for quick runs and profiling): BENCH_STREAMS, BENCH_CALLS, BENCH_WARMUP, BENCH_WARMUP_MS,
  * BENCH_MIN_ROUND_MS, BENCH_ROUNDS, BENCH_PACED_STREAMS, BENCH_PACED_ROUNDS, BENCH_PACED_CONCURRENCY, BENCH_PACE_MS,
  * BENCH_ONLY (comma-separated parts of client names), BENCH_SKIP (comma-separated: stream, generate, paced,
- * framing).
+ * framing, breaker).
  */
 import * as Os from "node:os"
 import { performance } from "node:perf_hooks"
+import { runBreaker } from "./breaker.js"
 import { BASELINE, type Client, isLiterLlm, makeClients, RAW, type Transport } from "./clients.js"
 import { runFraming } from "./framing.js"
 import * as Payloads from "./payloads.js"
@@ -345,6 +347,18 @@ const main = async () => {
           String(result.reps),
           `${fixed(result.medianMBps / fastest, 3)}×`
         ])
+      ))
+      print()
+    }
+
+    if (!config.skip.has("breaker")) {
+      log("  circuit breaker...")
+      const breaker = runBreaker({ windows: [0, 5_000, 30_000, 300_000], calls: 5_000, rounds: 5 })
+      print("## Circuit breaker, CPU per call over the bare model, by outcomes in the window (in process)")
+      print()
+      print(table(
+        ["outcomes in window", "extra µs per call (median)"],
+        breaker.map((result) => [String(result.window), fixed(result.extraUs, 2)])
       ))
       print()
     }

@@ -1,12 +1,14 @@
 /**
  * A circuit breaker per provider or deployment key, around any `LanguageModel` Layer.
  *
- * - **closed**: calls go through; outcomes are kept over a rolling `window`. When at least `minimumCalls`
- *   calls in the window failed at a rate of `failureRateThreshold` or more, it opens.
+ * - **closed**: calls go through; outcomes are counted over a rolling `window`, in 20 time buckets of
+ *   `window / 20` each (constant work per call, however busy). When at least `minimumCalls` calls in the
+ *   window failed at a rate of `failureRateThreshold` or more, it opens.
  * - **open**: calls fail at once with `LlmError.CircuitOpen{until}`, without reaching the provider, until the
  *   `cooldown` has passed. A failure carrying a Retry-After longer than `maxRetryAfter` opens it at once for
  *   that long. A cooldown is only ever extended, never shortened.
- * - **half-open**: up to `halfOpenProbes` calls go through; a success closes it, a failure opens it again.
+ * - **half-open**: up to `halfOpenProbes` probes go through; a success closes it, a failure opens it again. A
+ *   probe holds its slot for at most `probeLease`, so a lost one (its process died) cannot keep it half-open.
  *
  * Only provider faults that are retryable count as failures: a 400 is the caller's fault and leaves the
  * breaker alone, and so do interrupts. State lives in a {@link Store} (in memory by default) behind the
@@ -42,12 +44,14 @@ export interface Options {
   readonly failureRateThreshold?: number | undefined
   /** Default 5. */
   readonly minimumCalls?: number | undefined
-  /** Default 60 seconds. */
+  /** Default 60 seconds, counted in 20 buckets: an outcome leaves it between `window * 19/20` and `window` later. */
   readonly window?: Duration.DurationInput | undefined
   /** Default 30 seconds. */
   readonly cooldown?: Duration.DurationInput | undefined
   /** Default 1. */
   readonly halfOpenProbes?: number | undefined
+  /** How long a probe may hold its half-open slot before another may start (default 60 s). */
+  readonly probeLease?: Duration.DurationInput | undefined
   /** A failure asking to wait longer than this opens the breaker at once (default 60 s, the retry cap). */
   readonly maxRetryAfter?: Duration.DurationInput | undefined
   /** The longest a Retry-After may keep the breaker open (default 24 hours). */
@@ -164,7 +168,8 @@ const configOf = (options: Options): Circuit.Config => ({
   minimumCalls: options.minimumCalls ?? 5,
   windowMillis: Duration.toMillis(options.window ?? "60 seconds"),
   cooldownMillis: Duration.toMillis(options.cooldown ?? "30 seconds"),
-  halfOpenProbes: options.halfOpenProbes ?? 1
+  halfOpenProbes: options.halfOpenProbes ?? 1,
+  probeLeaseMillis: Duration.toMillis(options.probeLease ?? "60 seconds")
 })
 
 /** How an exit counts for the breaker. */
@@ -195,14 +200,7 @@ const ignored: Circuit.Outcome = { _tag: "Ignored" }
 
 const view = (key: string, state: Circuit.State, now: number): StateView => {
   if (state.state !== "closed") return { key, state: state.state, until: state.until, calls: 0, failures: 0 }
-  const outcomes = Circuit.liveOutcomes(state, now)
-  return {
-    key,
-    state: "closed",
-    until: undefined,
-    calls: outcomes.length,
-    failures: outcomes.filter(([, failed]) => failed === 1).length
-  }
+  return { key, state: "closed", until: undefined, ...Circuit.counts(state, now) }
 }
 
 /**
@@ -224,7 +222,15 @@ export const wrap = (service: LanguageModel.Service, options: Options): Language
       Effect.flatMap(LlmMetrics.LlmMetrics, (metrics) => metrics.recordCircuit({ key, from, to, at }))
     )
 
+  const misconfigured = Circuit.problem(config)
+
   const acquire = Effect.gen(function*() {
+    if (misconfigured !== undefined) {
+      return yield* new LlmError.InvalidRequest({
+        provider: service.provider,
+        message: `circuit "${key}": ${misconfigured}`
+      })
+    }
     const registry = yield* Registry
     const now = yield* Clock.currentTimeMillis
     const [permit, from, to] = yield* registry.store.modify(key, (state) => {
@@ -249,7 +255,7 @@ export const wrap = (service: LanguageModel.Service, options: Options): Language
 
   const release = (
     registry: RegistryService,
-    permit: { readonly probe: boolean },
+    permit: { readonly probe: Circuit.Probe | undefined },
     outcome: Circuit.Outcome
   ) =>
     Effect.gen(function*() {

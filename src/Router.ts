@@ -6,18 +6,22 @@
  *   context window (estimated prompt tokens plus `maxTokens`), and whose circuit breaker would not refuse;
  * - among them the `strategy` picks: `"priority"` (lowest `priority`, then declaration order), `"weighted"`
  *   (at random in proportion to `weight`, drawn from Effect's `Random`), or `"least-latency"` (lowest moving
- *   average of time to first token for streams and duration for calls; unmeasured deployments first).
+ *   average of time to first token for streams and duration for calls; unmeasured deployments first, and one
+ *   call to a deployment left unused for `resampleAfter`, so a demoted one can win its place back).
  *
  * A failure of the chosen deployment is returned as is; wrap routers in a `Fallback` chain (or put a router
  * in a step) to move on.
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Stream from "effect/Stream"
 import * as ChatRequest from "./ChatRequest.js"
@@ -41,7 +45,10 @@ export interface Deployment<E = never, R = never> {
   readonly weight?: number | undefined
   /** In tokens; requests estimated larger are not sent here. */
   readonly contextWindow?: number | undefined
-  /** Guard the deployment with a circuit breaker (keyed by `key`, default the deployment's name). */
+  /**
+   * Guard the deployment with a circuit breaker, keyed by `key`: by default `<router name>/<deployment name>`,
+   * so two routers never share a breaker by accident.
+   */
   readonly circuit?: Partial<CircuitBreaker.Options> | undefined
 }
 
@@ -57,9 +64,23 @@ export type Strategy = "priority" | "weighted" | "least-latency"
  */
 export interface Options {
   readonly strategy: Strategy
+  /**
+   * The router's name, the first part of its deployments' default breaker keys (`<name>/<deployment>`). Give
+   * one to share breakers between builds of the router (or processes, with a shared store) and to observe
+   * them with `CircuitBreaker.state`; by default each built router gets its own (`router-1`, `router-2`, ...).
+   */
+  readonly name?: string | undefined
   /** Weight of the newest sample in the latency moving average (default 0.3). */
   readonly latencyAlpha?: number | undefined
+  /**
+   * Under `"least-latency"`: a deployment not called for this long gets the next call, to refresh its average
+   * (default 30 seconds).
+   */
+  readonly resampleAfter?: Duration.DurationInput | undefined
 }
+
+// Numbers routers without a name, so their breakers' default keys cannot collide.
+let unnamedRouters = 0
 
 // A value JSON cannot encode counts for nothing here; encoding the request reports it properly.
 const jsonLength = (value: unknown): number => {
@@ -90,6 +111,8 @@ interface Built {
   readonly service: LanguageModel.Service
   readonly circuitKey: string | undefined
   latency: number | undefined
+  /** When it was last chosen (epoch ms of Effect's `Clock`). */
+  chosenAt: number | undefined
 }
 
 /**
@@ -105,14 +128,17 @@ export const make = (
   options: Options
 ): LanguageModel.Service => {
   const alpha = options.latencyAlpha ?? 0.3
+  const resampleMillis = Duration.toMillis(options.resampleAfter ?? "30 seconds")
+  const routerName = options.name ?? `router-${++unnamedRouters}`
   const built: Array<Built> = deployments.map(({ deployment, service }) => {
     const circuit = deployment.circuit
-    const key = circuit === undefined ? undefined : circuit.key ?? deployment.name
+    const key = circuit === undefined ? undefined : circuit.key ?? `${routerName}/${deployment.name}`
     return {
       deployment,
       service: key === undefined ? service : CircuitBreaker.wrap(service, { ...circuit, key }),
       circuitKey: key,
-      latency: undefined
+      latency: undefined,
+      chosenAt: undefined
     }
   })
 
@@ -122,6 +148,9 @@ export const make = (
 
   const eligible = (request: ChatRequest.ChatRequest) =>
     Effect.gen(function*() {
+      if (built.length === 0) {
+        return yield* new LlmError.InvalidRequest({ provider: "router", message: "router: it has no deployments" })
+      }
       if (badWeight !== undefined) {
         return yield* new LlmError.InvalidRequest({
           provider: "router",
@@ -165,9 +194,16 @@ export const make = (
           candidates.reduce((best, b) => (b.deployment.priority ?? 0) < (best.deployment.priority ?? 0) ? b : best)
         )
       case "least-latency":
-        return Effect.succeed(
-          candidates.reduce((best, b) => (b.latency ?? -1) < (best.latency ?? -1) ? b : best)
-        )
+        return Effect.map(Clock.currentTimeMillis, (now) => {
+          const fastest = candidates.reduce((best, b) => (b.latency ?? -1) < (best.latency ?? -1) ? b : best)
+          if (fastest.latency === undefined) return fastest
+          // The longest unused deployment, if it is due for a fresh sample: one slow answer or provider fault
+          // must not demote a deployment for good.
+          const idlest = candidates.reduce((best, b) =>
+            (b.chosenAt ?? -Infinity) < (best.chosenAt ?? -Infinity) ? b : best
+          )
+          return idlest !== fastest && now - (idlest.chosenAt ?? -Infinity) >= resampleMillis ? idlest : fastest
+        })
       case "weighted": {
         // Weight 0 takes traffic only when nothing else can; all zero means equal shares.
         const positive = candidates.filter((b) => (b.deployment.weight ?? 1) > 0)
@@ -190,10 +226,20 @@ export const make = (
     b.latency = b.latency === undefined ? millis : alpha * millis + (1 - alpha) * b.latency
   }
 
-  // A failure counts as twice the slowest latency seen (at least 1 ms), so a deployment that always fails is
-  // never the "fastest".
-  const penalize = (b: Built, millis: number) =>
+  // A provider fault counts as twice the slowest latency seen (at least 1 ms), so a deployment that always
+  // fails is never the "fastest". The caller's mistakes (a 400) and policy refusals say nothing of its speed.
+  const penalize = (b: Built, error: LlmError.LlmError, millis: number) => {
+    if (LlmError.fault(error) !== "provider") return
     observe(b, Math.max(1, 2 * Math.max(millis, ...built.map((other) => other.latency ?? 0))))
+  }
+
+  const pick = (request: ChatRequest.ChatRequest) =>
+    Effect.gen(function*() {
+      const b = yield* Effect.flatMap(eligible(request), choose)
+      const start = yield* Clock.currentTimeMillis
+      b.chosenAt = start
+      return { b, start }
+    })
 
   const prepare = (b: Built, request: ChatRequest.ChatRequest) =>
     b.deployment.model === undefined ? request : { ...request, model: b.deployment.model }
@@ -209,20 +255,21 @@ export const make = (
     },
     generate: (request) =>
       Effect.gen(function*() {
-        const b = yield* Effect.flatMap(eligible(request), choose)
-        const start = yield* Clock.currentTimeMillis
+        const { b, start } = yield* pick(request)
         return yield* Effect.onExit(b.service.generate(prepare(b, request)), (exit) =>
-          Exit.isInterrupted(exit) ?
-            Effect.void :
-            Effect.map(
-              Clock.currentTimeMillis,
-              (now) => Exit.isSuccess(exit) ? observe(b, now - start) : penalize(b, now - start)
-            ))
+          Effect.map(Clock.currentTimeMillis, (now) => {
+            if (Exit.isSuccess(exit)) {
+              return observe(b, now - start)
+            }
+            const error = Cause.failureOption(exit.cause)
+            if (Option.isSome(error)) {
+              penalize(b, error.value, now - start)
+            }
+          }))
       }),
     stream: (request) =>
       Stream.unwrap(Effect.gen(function*() {
-        const b = yield* Effect.flatMap(eligible(request), choose)
-        const start = yield* Clock.currentTimeMillis
+        const { b, start } = yield* pick(request)
         let measured = false
         return b.service.stream(prepare(b, request)).pipe(
           Stream.tap((part) =>
@@ -233,10 +280,10 @@ export const make = (
               })
               : Effect.void
           ),
-          Stream.tapError(() =>
+          Stream.tapError((error) =>
             measured ? Effect.void : Effect.map(Clock.currentTimeMillis, (now) => {
               measured = true
-              penalize(b, now - start)
+              penalize(b, error, now - start)
             })
           )
         )

@@ -198,18 +198,18 @@ describe("Router and circuit breakers", () => {
       const router = yield* Layer.build(Router.layer([
         { name: "a", provide: a.layer, circuit: { minimumCalls: 1, cooldown: "30 seconds" } },
         { name: "b", provide: b.layer, priority: 1 }
-      ], { strategy: "priority" }))
+      ], { strategy: "priority", name: "east" }))
       const route = generate().pipe(Effect.provide(router), Effect.exit)
       // the router does not fall back by itself: the chosen deployment's error is the answer
       expect(failure(yield* route)).toMatchObject({ _tag: "Overloaded", provider: "a" })
-      expect(yield* CircuitBreaker.state("a")).toMatchObject({ state: "open", until: 30_000 })
+      expect(yield* CircuitBreaker.state("east/a")).toMatchObject({ state: "open", until: 30_000 })
       expect(providerOf(yield* route)).toBe("b")
       yield* adjustTo(29_999)
       expect(providerOf(yield* route)).toBe("b")
       expect(yield* a.calls).toBe(1)
       yield* adjustTo(30_000)
       expect(providerOf(yield* route)).toBe("a")
-      expect(yield* CircuitBreaker.state("a")).toMatchObject({ state: "closed" })
+      expect(yield* CircuitBreaker.state("east/a")).toMatchObject({ state: "closed" })
       expect([yield* a.calls, yield* b.calls]).toEqual([2, 2])
     }).pipe(Effect.provide(CircuitBreaker.layerMemory)))
 
@@ -220,13 +220,13 @@ describe("Router and circuit breakers", () => {
       const router = yield* Layer.build(Router.layer([
         { name: "a", provide: a.layer, circuit: { minimumCalls: 1, cooldown: "30 seconds" } },
         { name: "b", provide: b.layer, circuit: { key: "b-key", minimumCalls: 1, cooldown: "10 seconds" } }
-      ], { strategy: "priority" }))
+      ], { strategy: "priority", name: "east" }))
       const route = generate().pipe(Effect.provide(router), Effect.exit)
       expect(failure(yield* route)._tag).toBe("Overloaded")
       yield* adjustTo(1_000)
       expect(failure(yield* route)._tag).toBe("ServerError")
       expect(yield* CircuitBreaker.state("b-key")).toMatchObject({ state: "open", until: 11_000 })
-      expect(failure(yield* route)).toMatchObject({ _tag: "CircuitOpen", key: "a", until: 30_000 })
+      expect(failure(yield* route)).toMatchObject({ _tag: "CircuitOpen", key: "east/a", until: 30_000 })
       expect([yield* a.calls, yield* b.calls]).toEqual([1, 1])
     }).pipe(Effect.provide(CircuitBreaker.layerMemory)))
 

@@ -1,0 +1,142 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Layer, Stream } from "effect"
+import type * as ChatResponse from "../src/ChatResponse.js"
+import * as CircuitBreaker from "../src/CircuitBreaker.js"
+import * as LanguageModel from "../src/LanguageModel.js"
+import * as Router from "../src/Router.js"
+import * as MockProvider from "../src/testing/MockProvider.js"
+import * as OpenAiMock from "../src/testing/OpenAiMock.js"
+import { adjustTo, arrivals, openAiLayer } from "./support/loopback.js"
+import { ask, errors, failure, runTo, scripted } from "./support/resilience.js"
+
+const always = (provider: string) => Array.from({ length: 20 }, () => ({ text: provider }))
+
+const providerOf = (exit: Exit.Exit<ChatResponse.ChatResponse, unknown>) =>
+  Exit.isSuccess(exit) ? exit.value.provider : "failed"
+
+/** Deployment "a" answering in 100 ms after its script, "b" always in 130 ms, under least latency. */
+const twoDeployments = (script: ReadonlyArray<MockProvider.Reply>) =>
+  Effect.gen(function*() {
+    const a = yield* MockProvider.make({
+      script,
+      onExhausted: OpenAiMock.completion({ text: "a" }, { delay: "100 millis" })
+    })
+    const b = yield* MockProvider.make({ onExhausted: OpenAiMock.completion({ text: "b" }, { delay: "130 millis" }) })
+    const router = yield* Layer.build(Router.layer([
+      { name: "a", provide: openAiLayer(a, { name: "a", retry: false }) },
+      { name: "b", provide: openAiLayer(b, { name: "b", retry: false }) }
+    ], { strategy: "least-latency" }))
+    const generate = LanguageModel.generate(ask()).pipe(Effect.provide(router))
+    const stream = LanguageModel.stream(ask()).pipe(Stream.runDrain, Effect.provide(router))
+    return { a, b, generate, stream }
+  })
+
+describe("Router least-latency and faults", () => {
+  it.scoped("the caller's mistakes (a 400, in a call or a stream) do not demote the fastest deployment", () =>
+    Effect.gen(function*() {
+      const { a, b, generate, stream } = yield* twoDeployments([
+        OpenAiMock.completion({ text: "a" }, { delay: "100 millis" }),
+        OpenAiMock.error(400),
+        OpenAiMock.error(400)
+      ])
+      const providers: Array<string> = []
+      providers.push(providerOf(yield* runTo(generate, [100])))
+      providers.push(providerOf(yield* runTo(generate, [230])))
+      // warmed up: a 100 ms, b 130 ms; then a 400 from a, in a call and in a stream
+      expect(failure(yield* runTo(generate, []))._tag).toBe("InvalidRequest")
+      expect(failure(yield* runTo(stream, []))._tag).toBe("InvalidRequest")
+      providers.push(providerOf(yield* runTo(generate, [330])))
+      expect(providers).toEqual(["a", "b", "a"])
+      expect(yield* arrivals(a)).toEqual([0, 230, 230, 230])
+      expect(yield* arrivals(b)).toEqual([100])
+    }))
+
+  it.scoped("a provider fault demotes a deployment, which is sampled again after resampleAfter (30 s)", () =>
+    Effect.gen(function*() {
+      const { a, b, generate } = yield* twoDeployments([
+        OpenAiMock.completion({ text: "a" }, { delay: "100 millis" }),
+        OpenAiMock.error(503)
+      ])
+      const route = (end: number | undefined) => Effect.map(runTo(generate, end === undefined ? [] : [end]), providerOf)
+      const providers: Array<string> = []
+      providers.push(yield* route(100), yield* route(230))
+      // a's 503 counts as twice the slowest average: a = 0.3 * 260 + 0.7 * 100 = 148 > b's 130
+      providers.push(yield* route(undefined), yield* route(360))
+      yield* adjustTo(30_229)
+      providers.push(yield* route(30_359))
+      // a last called at 230: 30 s later it gets the next call; 100 ms brings it to 133.6, still behind b
+      providers.push(yield* route(30_459), yield* route(30_589))
+      // 30 s after that, once more: 123.52 wins a's place back; b, idle for 30 s, is sampled once too
+      yield* adjustTo(60_459)
+      providers.push(yield* route(60_559), yield* route(60_689), yield* route(60_789))
+      expect(providers).toEqual(["a", "b", "failed", "b", "b", "a", "b", "a", "b", "a"])
+      expect(yield* arrivals(a)).toEqual([0, 230, 30_359, 60_459, 60_689])
+      expect(yield* arrivals(b)).toEqual([100, 230, 30_229, 30_459, 60_559])
+    }))
+})
+
+describe("Router weights and empty routers", () => {
+  it.effect("weighted with every weight 0 gives equal shares", () =>
+    Effect.gen(function*() {
+      const models = yield* Effect.forEach(["a", "b", "c"], (name) => scripted(always(name), { provider: name }))
+      const router = Router.layer(
+        models.map((model, i) => ({ name: ["a", "b", "c"][i]!, provide: model.layer, weight: 0 })),
+        { strategy: "weighted" }
+      )
+      const picks: Array<string> = []
+      for (const random of [0, 0.3334, 0.6667, 0.9999]) {
+        const response = yield* LanguageModel.generate(ask()).pipe(
+          Effect.provide(router),
+          Effect.withRandomFixed([random])
+        )
+        picks.push(response.provider)
+      }
+      expect(picks).toEqual(["a", "b", "c", "c"])
+    }))
+
+  it.effect("a router without deployments fails every call with InvalidRequest, for every strategy", () =>
+    Effect.gen(function*() {
+      for (const strategy of ["priority", "weighted", "least-latency"] as const) {
+        const router = Router.layer([], { strategy })
+        const call = yield* LanguageModel.generate(ask()).pipe(Effect.provide(router), Effect.exit)
+        expect(failure(call)).toMatchObject({ _tag: "InvalidRequest", provider: "router" })
+        const stream = yield* LanguageModel.stream(ask()).pipe(Stream.runDrain, Effect.provide(router), Effect.exit)
+        expect(failure(stream).message).toContain("no deployments")
+      }
+    }))
+})
+
+describe("Router breaker keys", () => {
+  it.effect("two routers over deployments of the same names do not share breakers", () =>
+    Effect.gen(function*() {
+      const first = yield* scripted([errors.overloaded("a1")], { provider: "a1" })
+      const second = yield* scripted(always("a2"), { provider: "a2" })
+      const fallback = yield* scripted(always("b"), { provider: "b" })
+      const routerOver = (a: Layer.Layer<LanguageModel.LanguageModel>) =>
+        Router.layer([
+          { name: "a", provide: a, circuit: { minimumCalls: 1 } },
+          { name: "b", provide: fallback.layer, priority: 1 }
+        ], { strategy: "priority" })
+      const one = yield* LanguageModel.generate(ask()).pipe(Effect.provide(routerOver(first.layer)), Effect.exit)
+      expect(failure(one)._tag).toBe("Overloaded")
+      // the first router's "a" is open; the second's is another breaker, closed
+      const two = yield* LanguageModel.generate(ask()).pipe(Effect.provide(routerOver(second.layer)))
+      expect(two.provider).toBe("a2")
+      expect(yield* fallback.calls).toBe(0)
+    }).pipe(Effect.provide(CircuitBreaker.layerMemory)))
+
+  it.effect("a named router's default keys are <name>/<deployment>, shared by every build of it", () =>
+    Effect.gen(function*() {
+      const a = yield* scripted([errors.overloaded("a"), { text: "never" }], { provider: "a" })
+      const b = yield* scripted(always("b"), { provider: "b" })
+      const router = Router.layer([
+        { name: "a", provide: a.layer, circuit: { minimumCalls: 1 } },
+        { name: "b", provide: b.layer, priority: 1 }
+      ], { strategy: "priority", name: "gpt" })
+      yield* LanguageModel.generate(ask()).pipe(Effect.provide(router), Effect.exit)
+      expect(yield* CircuitBreaker.state("gpt/a")).toMatchObject({ state: "open" })
+      // Effect.provide builds the layer again: the same breaker keeps "a" out
+      expect((yield* LanguageModel.generate(ask()).pipe(Effect.provide(router))).provider).toBe("b")
+      expect(yield* a.calls).toBe(1)
+    }).pipe(Effect.provide(CircuitBreaker.layerMemory)))
+})
