@@ -46,7 +46,7 @@ describe("Gemini over loopback", () => {
           reasoning: "The capital is Paris.",
           id: "resp-1",
           model: "gemini-2.5-flash-001",
-          usage: { input: 12, output: 3, thoughts: 20, cached: 4 }
+          usage: { inputTokens: 12, outputTokens: 23, reasoningTokens: 20, cachedInputTokens: 4 }
         }, { headers: { "x-goog-request-id": "req_123" } })
       ], [])
       expect(times).toEqual([0])
@@ -419,7 +419,7 @@ describe("Gemini streaming over loopback", () => {
             reasoning: ["Thinking..."],
             deltas: ["Once", " upon"],
             functionCalls: [{ name: "fetch", arguments: { url: "x" } }],
-            usage: { input: 7, output: 4, thoughts: 3 }
+            usage: { inputTokens: 7, outputTokens: 7, reasoningTokens: 3 }
           })
         ],
         [],
@@ -453,7 +453,7 @@ describe("Gemini streaming over loopback", () => {
         reasoning: "Hmm.",
         text: "Let me check.",
         functionCalls: [{ name: "weather", arguments: { city: "Paris" }, signature: "sig" }],
-        usage: { input: 20, output: 9 }
+        usage: { inputTokens: 20, outputTokens: 9 }
       }
       const server = yield* MockProvider.make({
         script: [
