@@ -745,8 +745,16 @@ describe("Gemini decoder units", () => {
 
   it.effect("an SSE body whose first bytes are blank lines and a BOM still frames as SSE", () =>
     Effect.gen(function*() {
-      const items = yield* decodeText(["\uFEFF", "\r\n", ...GeminiMock.streamEvents({ deltas: ["x"] }).map(event)])
-      expect(items.every((item) => item._tag === "Right")).toBe(true)
+      const events = GeminiMock.streamEvents({ deltas: ["x", "y"] }).map(event)
+      const items = yield* decodeText(["\uFEFF", "\r\n", ...events])
+      const parts = items.map((item) => {
+        if (item._tag === "Left") throw new Error(`unexpected failure: ${item.left.message}`)
+        return item.right
+      })
+      expect(textOf(parts)).toBe("xy")
+      expect(parts.at(-1)).toMatchObject({ type: "finish", finishReason: "stop" })
+      // The same parts as the body without the prefix.
+      expect(items).toEqual(yield* decodeText(events))
     }))
 
   it("an error object in a stream is tagged by its status name, else its code", () => {

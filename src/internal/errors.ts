@@ -109,6 +109,13 @@ export const maxMessageDetail = 1024
 export const truncate = (text: string, max: number): string =>
   text.length <= max ? text : `${text.slice(0, max)}… [truncated]`
 
+/**
+ * A provider's text as an error message keeps it: scrubbed, then cut to {@link maxMessageDetail}. Scrubbing comes
+ * first: a key cut in half by the truncation would no longer match.
+ */
+export const messageDetail = (text: string, secrets: ReadonlyArray<string>): string =>
+  truncate(scrub(text, secrets), maxMessageDetail)
+
 const parseJson = (text: string): unknown => {
   try {
     return JSON.parse(text)
@@ -142,10 +149,9 @@ export const fromResponse = (
   const retryAfter = Headers.retryAfterFromHeaders(headers, nowMillis) ?? details.retryAfter
   const requestId = Headers.requestIdFromHeaders(headers)
   const shouldRetry = Headers.shouldRetryFromHeaders(headers)
-  // Scrub before truncating: a key cut in half by the truncation would no longer match.
   const detail = details.message === undefined
-    ? (bodyText.trim() === "" ? "empty body" : truncate(scrub(bodyText.trim(), context.secrets), maxMessageDetail))
-    : truncate(scrub(details.message, context.secrets), maxMessageDetail)
+    ? (bodyText.trim() === "" ? "empty body" : messageDetail(bodyText.trim(), context.secrets))
+    : messageDetail(details.message, context.secrets)
   return make(details.tag ?? tagForStatus(status), {
     ...baseFields(context),
     status,

@@ -49,10 +49,9 @@ export const errorObject = (
     ...requestFields(requestId, code),
     ...(details.retryAfter === undefined ? {} : { retryAfter: details.retryAfter }),
     body: bodyOf(json, context),
-    message: Errors.scrub(
-      `${context.provider}: error in stream: ${Errors.truncate(details.message ?? "unknown error", 1024)}`,
-      context.secrets
-    )
+    message: `${context.provider}: error in stream: ${
+      Errors.messageDetail(details.message ?? "unknown error", context.secrets)
+    }`
   })
 }
 
