@@ -58,9 +58,10 @@ const sseEvent = (type: string, payload: unknown): string => `event: ${type}\nda
 
 /** A streamed chat completion, one SSE event per array element (`data: [DONE]` last), as OpenAI sends it. */
 export const chatStreamEvents = (count: number = TOKENS): Array<string> => [
-  ...OpenAiMock.streamEvents({ deltas: tokens(count), model: MODEL, usage: { input: 24, output: count } }).map(
-    sseData
-  ),
+  ...OpenAiMock.streamEvents({ deltas: tokens(count), model: MODEL, usage: { inputTokens: 24, outputTokens: count } })
+    .map(
+      sseData
+    ),
   "data: [DONE]\n\n"
 ]
 
@@ -71,7 +72,7 @@ export const chatCompletionBody = (count: number = TOKENS): string =>
       id: "chatcmpl-bench",
       text: expectedText(count),
       model: MODEL,
-      usage: { input: 24, output: count },
+      usage: { inputTokens: 24, outputTokens: count },
       extra: { system_fingerprint: "fp_bench", service_tier: "default" }
     })
   )

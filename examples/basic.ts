@@ -15,7 +15,7 @@ import { MockProvider, OpenAiMock } from "../src/testing/index.js"
 const program = Effect.gen(function*() {
   const server = yield* MockProvider.make({
     script: [
-      OpenAiMock.completion({ text: "Paris is the capital of France.", usage: { input: 21, output: 7 } }),
+      OpenAiMock.completion({ text: "Paris is the capital of France.", usage: { inputTokens: 21, outputTokens: 7 } }),
       OpenAiMock.error(400, "context_length_exceeded", {
         message: "This model's maximum context length is 128000 tokens. However, you requested 200000 tokens."
       })

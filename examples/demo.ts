@@ -52,7 +52,7 @@ const retryScene = Effect.gen(function*() {
         message: "Rate limit reached for requests per min. Please try again in 1s.",
         headers: { "retry-after": "1", "x-request-id": "req_demo_1" }
       }),
-      OpenAiMock.completion({ text: "Paris is the capital of France.", usage: { input: 14, output: 8 } })
+      OpenAiMock.completion({ text: "Paris is the capital of France.", usage: { inputTokens: 14, outputTokens: 8 } })
     ]
   })
   yield* Console.log(`Mock OpenAI-compatible provider listening on ${server.url}`)
@@ -165,8 +165,8 @@ const fallbackScene = Effect.gen(function*() {
   })
   const anthropic = yield* MockProvider.make({
     script: [
-      AnthropicMock.message({ text: "Paris.", usage: { input: 12, output: 2 } }),
-      AnthropicMock.message({ text: "Rome.", usage: { input: 13, output: 2 } }),
+      AnthropicMock.message({ text: "Paris.", usage: { inputTokens: 12, outputTokens: 2 } }),
+      AnthropicMock.message({ text: "Rome.", usage: { inputTokens: 13, outputTokens: 2 } }),
       AnthropicMock.stream({ deltas: ["The", " Seine,", " the", " Loire", " and", " the", " Rhône."] }),
       AnthropicMock.error(529, "overloaded_error"),
       AnthropicMock.error(529, "overloaded_error")

@@ -32,7 +32,10 @@ describe("Anthropic request encoding over loopback", () => {
     Effect.gen(function*() {
       const server = yield* MockProvider.make({
         script: [
-          AnthropicMock.message({ text: "Paris.", usage: { input: 12, output: 3, cacheRead: 100, cacheWrite: 20 } }, {
+          AnthropicMock.message({
+            text: "Paris.",
+            usage: { inputTokens: 132, outputTokens: 3, cachedInputTokens: 100, cacheWriteTokens: 20 }
+          }, {
             headers: {
               "request-id": "req_123",
               "anthropic-ratelimit-requests-remaining": "99",
@@ -61,7 +64,7 @@ describe("Anthropic request encoding over loopback", () => {
       expect(response.provider).toBe("anthropic")
       expect(response.finishReason).toBe("stop")
       expect(response.rawFinishReason).toBe("end_turn")
-      // input_tokens excludes the cache: 12 + 100 read + 20 written
+      // the wire's input_tokens (12) excludes the cache: 12 + 100 read + 20 written
       expect(response.usage).toEqual({
         inputTokens: 132,
         outputTokens: 3,
@@ -441,7 +444,7 @@ describe("Anthropic retries over loopback (TestClock)", () => {
 describe("Anthropic streams over loopback", () => {
   it.scoped("collecting a stream gives the response a non-streaming call gives", () =>
     Effect.gen(function*() {
-      const usage = { input: 20, output: 9, cacheRead: 5 }
+      const usage = { inputTokens: 25, outputTokens: 9, cachedInputTokens: 5 }
       const server = yield* MockProvider.make({
         script: [
           AnthropicMock.stream({
@@ -470,8 +473,7 @@ describe("Anthropic streams over loopback", () => {
         inputTokens: 25,
         outputTokens: 9,
         totalTokens: 34,
-        cachedInputTokens: 5,
-        cacheWriteTokens: 0
+        cachedInputTokens: 5
       })
       expect({ id: streamed.id, model: streamed.model }).toEqual({ id: whole.id, model: whole.model })
       const [sent] = yield* server.requests

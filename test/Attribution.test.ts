@@ -67,7 +67,7 @@ const providers = [
 interface Said {
   readonly id: string
   readonly model: string
-  readonly usage: { readonly input: number; readonly output: number }
+  readonly usage: { readonly inputTokens: number; readonly outputTokens: number }
 }
 
 const withHttp = overUndici
@@ -123,7 +123,10 @@ describe("a stream consumer's own failure", () => {
     it.scoped(`after the finish part, ${what}, is a success: metrics, breaker and span`, () =>
       Effect.gen(function*() {
         const server = yield* MockProvider.make({
-          script: [OpenAiMock.stream({ deltas: ["a", "b"], usage: { input: 7, output: 2 } }), OpenAiMock.completion()]
+          script: [
+            OpenAiMock.stream({ deltas: ["a", "b"], usage: { inputTokens: 7, outputTokens: 2 } }),
+            OpenAiMock.completion()
+          ]
         })
         const metrics = yield* recordingMetrics
         const spans: Array<RecordedSpan> = []
@@ -303,7 +306,7 @@ describe("stream spans", () => {
         const said = {
           id: provider.id,
           model: `${provider.name}-served-model`,
-          usage: { input: 13, output: 5 }
+          usage: { inputTokens: 13, outputTokens: 5 }
         }
         const server = yield* MockProvider.make({ script: [provider.whole(said), provider.streamed(said)] })
         const layer = withHttp(provider.layer(server))

@@ -44,7 +44,13 @@ describe("Cohere request encoding over loopback", () => {
         script: [CohereMock.chat({
           id: "gen-1",
           text: "Paris.",
-          usage: { input: 120, output: 3, billedInput: 12, billedOutput: 3, cached: 100 }
+          usage: {
+            inputTokens: 120,
+            outputTokens: 3,
+            billedInputTokens: 12,
+            billedOutputTokens: 3,
+            cachedInputTokens: 100
+          }
         }, {
           headers: {
             "x-debug-trace-id": "trace-123",
@@ -440,7 +446,13 @@ describe("Cohere retries over loopback (TestClock)", () => {
 describe("Cohere streams over loopback", () => {
   it.scoped("collecting a stream gives the response a non-streaming call gives", () =>
     Effect.gen(function*() {
-      const usage = { input: 20, output: 9, billedInput: 4, billedOutput: 9, cached: 16 }
+      const usage = {
+        inputTokens: 20,
+        outputTokens: 9,
+        billedInputTokens: 4,
+        billedOutputTokens: 9,
+        cachedInputTokens: 16
+      }
       const citation = { start: 0, end: 5, text: "Let m", sources: [], type: "TEXT_CONTENT" }
       const server = yield* MockProvider.make({
         script: [

@@ -366,7 +366,7 @@ describe("Fallback streams and the commit point", () => {
       // the role chunk (a response-metadata part, no content), then the connection drops
       const alpha = yield* MockProvider.make({ script: [OpenAiMock.stream({ deltas: ["never"] }, { cutAfter: 1 })] })
       const beta = yield* MockProvider.make({
-        script: [OpenAiMock.stream({ deltas: ["Once", " upon"], usage: { input: 7, output: 2 } })]
+        script: [OpenAiMock.stream({ deltas: ["Once", " upon"], usage: { inputTokens: 7, outputTokens: 2 } })]
       })
       const { exit, received } = yield* streamThrough(Fallback.layer([
         { provide: openAiLayer(alpha, { name: "alpha" }), retry: false },

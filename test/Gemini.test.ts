@@ -54,7 +54,7 @@ describe("Gemini over loopback", () => {
           reasoning: "The capital is Paris.",
           id: "resp-1",
           model: "gemini-2.5-flash-001",
-          usage: { input: 12, output: 3, thoughts: 20, cached: 4 }
+          usage: { inputTokens: 12, outputTokens: 23, reasoningTokens: 20, cachedInputTokens: 4 }
         }, { headers: { "x-goog-request-id": "req_123" } })
       ], [])
       expect(times).toEqual([0])
@@ -427,7 +427,7 @@ describe("Gemini streaming over loopback", () => {
             reasoning: ["Thinking..."],
             deltas: ["Once", " upon"],
             functionCalls: [{ name: "fetch", arguments: { url: "x" } }],
-            usage: { input: 7, output: 4, thoughts: 3 }
+            usage: { inputTokens: 7, outputTokens: 7, reasoningTokens: 3 }
           })
         ],
         [],
@@ -461,7 +461,7 @@ describe("Gemini streaming over loopback", () => {
         reasoning: "Hmm.",
         text: "Let me check.",
         functionCalls: [{ name: "weather", arguments: { city: "Paris" }, signature: "sig" }],
-        usage: { input: 20, output: 9 }
+        usage: { inputTokens: 20, outputTokens: 9 }
       }
       const server = yield* MockProvider.make({
         script: [
@@ -753,8 +753,16 @@ describe("Gemini decoder units", () => {
 
   it.effect("an SSE body whose first bytes are blank lines and a BOM still frames as SSE", () =>
     Effect.gen(function*() {
-      const items = yield* decodeText(["\uFEFF", "\r\n", ...GeminiMock.streamEvents({ deltas: ["x"] }).map(event)])
-      expect(items.every((item) => item._tag === "Right")).toBe(true)
+      const events = GeminiMock.streamEvents({ deltas: ["x", "y"] }).map(event)
+      const items = yield* decodeText(["\uFEFF", "\r\n", ...events])
+      const parts = items.map((item) => {
+        if (item._tag === "Left") throw new Error(`unexpected failure: ${item.left.message}`)
+        return item.right
+      })
+      expect(textOf(parts)).toBe("xy")
+      expect(parts.at(-1)).toMatchObject({ type: "finish", finishReason: "stop" })
+      // The same parts as the body without the prefix.
+      expect(items).toEqual(yield* decodeText(events))
     }))
 
   it("an error object in a stream is tagged by its status name, else its code", () => {

@@ -108,7 +108,7 @@ describe("LlmMetrics.layerMemory", () => {
         script: [
           // 1: a retried generate
           OpenAiMock.error(503),
-          OpenAiMock.completion({ usage: { input: 12, output: 3 } }),
+          OpenAiMock.completion({ usage: { inputTokens: 12, outputTokens: 3 } }),
           // 2: a generate that falls back to beta
           OpenAiMock.error(500),
           // 4: a stream that falls back to beta before its first token
@@ -119,9 +119,9 @@ describe("LlmMetrics.layerMemory", () => {
       })
       const beta = yield* MockProvider.make({
         script: [
-          OpenAiMock.completion({ usage: { input: 20, output: 7, cached: 4 } }),
-          OpenAiMock.stream({ deltas: ["x", "y"], usage: { input: 8, output: 2 } }),
-          OpenAiMock.stream({ deltas: ["x", "y", "z"], usage: { input: 9, output: 3 } }),
+          OpenAiMock.completion({ usage: { inputTokens: 20, outputTokens: 7, cachedInputTokens: 4 } }),
+          OpenAiMock.stream({ deltas: ["x", "y"], usage: { inputTokens: 8, outputTokens: 2 } }),
+          OpenAiMock.stream({ deltas: ["x", "y", "z"], usage: { inputTokens: 9, outputTokens: 3 } }),
           OpenAiMock.error(400)
         ]
       })
@@ -253,14 +253,16 @@ describe("LlmMetrics.layerEffectMetrics", () => {
       const main = yield* MockProvider.make({
         script: [
           OpenAiMock.error(503),
-          OpenAiMock.completion({ usage: { input: 12, output: 3 } }),
-          OpenAiMock.completion({ usage: { input: 30, output: 7 } }),
+          OpenAiMock.completion({ usage: { inputTokens: 12, outputTokens: 3 } }),
+          OpenAiMock.completion({ usage: { inputTokens: 30, outputTokens: 7 } }),
           OpenAiMock.error(400),
-          OpenAiMock.stream({ deltas: ["x", "y"], usage: { input: 5, output: 2 } }, { delay: "1 second" }),
+          OpenAiMock.stream({ deltas: ["x", "y"], usage: { inputTokens: 5, outputTokens: 2 } }, { delay: "1 second" }),
           OpenAiMock.error(503)
         ]
       })
-      const backup = yield* MockProvider.make({ script: [OpenAiMock.completion({ usage: { input: 1, output: 1 } })] })
+      const backup = yield* MockProvider.make({
+        script: [OpenAiMock.completion({ usage: { inputTokens: 1, outputTokens: 1 } })]
+      })
       const provider = "effect-metrics-main"
       const model = "effect-metrics-model"
       const tenant = "effect-metrics-tenant"
@@ -346,7 +348,7 @@ describe("LlmMetrics.layer", () => {
   it.scoped("updates both the summary and the Effect metrics", () =>
     Effect.gen(function*() {
       const server = yield* MockProvider.make({
-        script: [OpenAiMock.completion({ usage: { input: 21, output: 4 } }), OpenAiMock.error(500)]
+        script: [OpenAiMock.completion({ usage: { inputTokens: 21, outputTokens: 4 } }), OpenAiMock.error(500)]
       })
       const layer = openAiLayer(server, { name: "both-provider", model: "both-model", retry: false })
       const guarded = CircuitBreaker.layer(layer, { key: "both-circuit", minimumCalls: 1 })
@@ -385,8 +387,8 @@ describe("spans and secrets", () => {
       const echo = `Incorrect API key provided: ${secretKey}.`
       const server = yield* MockProvider.make({
         script: [
-          OpenAiMock.completion({ id: "chatcmpl-span", usage: { input: 17, output: 6 } }),
-          OpenAiMock.stream({ deltas: ["a"], usage: { input: 3, output: 1 } }),
+          OpenAiMock.completion({ id: "chatcmpl-span", usage: { inputTokens: 17, outputTokens: 6 } }),
+          OpenAiMock.stream({ deltas: ["a"], usage: { inputTokens: 3, outputTokens: 1 } }),
           OpenAiMock.error(401, "invalid_api_key", { message: echo })
         ]
       })

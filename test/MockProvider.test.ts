@@ -176,17 +176,22 @@ describe("MockProvider", () => {
       expect(yield* server.closedConnections).toBe(0)
     }))
 
-  it.scoped("answers 500 with a clear message once the script is exhausted", () =>
+  it.scoped("answers a non-retryable 400 saying so once the script is exhausted, and records the request", () =>
     Effect.gen(function*() {
-      const server = yield* MockProvider.make()
-      const first = yield* request(server.url)
-      expect(first.status).toBe(500)
+      const server = yield* MockProvider.make({ script: [MockProvider.json({ ok: true })] })
+      expect((yield* request(server.url)).status).toBe(200)
+      const first = yield* request(`${server.url}/v1/chat/completions`, { method: "POST", body: "{}" })
+      expect(first.status).toBe(400)
+      const message = "MockProvider: script exhausted: request 2 has no scripted reply"
       expect(yield* readJson(first)).toEqual({
-        error: { message: "MockProvider: script exhausted (1 requests received)", type: "mock_script_exhausted" }
+        type: "error",
+        message,
+        error: { type: "mock_script_exhausted", code: "mock_script_exhausted", status: "FAILED_PRECONDITION", message }
       })
       expect(yield* Effect.flatMap(request(server.url), readJson)).toMatchObject({
-        error: { message: "MockProvider: script exhausted (2 requests received)" }
+        error: { message: "MockProvider: script exhausted: request 3 has no scripted reply" }
       })
+      expect((yield* server.requests).map((recorded) => recorded.path)).toEqual(["/", "/v1/chat/completions", "/"])
 
       const custom = yield* MockProvider.make({ onExhausted: MockProvider.json({ fallback: true }, { status: 418 }) })
       for (let i = 0; i < 2; i++) {
@@ -194,6 +199,35 @@ describe("MockProvider", () => {
         expect(response.status).toBe(418)
         expect(yield* readJson(response)).toEqual({ fallback: true })
       }
+    }))
+
+  it.scoped("fromRequest replies are made from the recorded request, wherever they come from", () =>
+    Effect.gen(function*() {
+      const echo = MockProvider.fromRequest((recorded) =>
+        MockProvider.json({ path: recorded.path, asked: (recorded.body as { model?: string } | undefined)?.model })
+      )
+      const server = yield* MockProvider.make({
+        script: [echo, MockProvider.fromRequest(() => echo)],
+        route: (recorded) => recorded.path === "/routed" ? echo : undefined,
+        onExhausted: echo
+      })
+      const ask = (path: string, model: string) =>
+        Effect.flatMap(request(`${server.url}${path}`, { method: "POST", body: JSON.stringify({ model }) }), readJson)
+      expect(yield* ask("/a", "m1")).toEqual({ path: "/a", asked: "m1" })
+      expect(yield* ask("/b", "m2")).toEqual({ path: "/b", asked: "m2" })
+      expect(yield* ask("/routed", "m3")).toEqual({ path: "/routed", asked: "m3" })
+      expect(yield* ask("/c", "m4")).toEqual({ path: "/c", asked: "m4" })
+
+      const broken = yield* MockProvider.make({
+        script: [MockProvider.fromRequest(() => {
+          throw new Error("reply exploded")
+        })]
+      })
+      const failed = yield* request(broken.url)
+      expect(failed.status).toBe(500)
+      expect(yield* readJson(failed)).toMatchObject({
+        error: { message: "MockProvider: internal error: reply exploded" }
+      })
     }))
 
   it.scoped("answers 500 instead of throwing when a reply cannot be produced", () =>

@@ -23,7 +23,7 @@ describe("OpenAi over loopback", () => {
   it.scoped("sends the request OpenAI expects and decodes the answer", () =>
     Effect.gen(function*() {
       const { arrivals: times, exit, requests } = yield* runScript([
-        OpenAiMock.completion({ text: "Paris.", usage: { input: 12, output: 3, cached: 4 } }, {
+        OpenAiMock.completion({ text: "Paris.", usage: { inputTokens: 12, outputTokens: 3, cachedInputTokens: 4 } }, {
           headers: { "x-request-id": "req_123" }
         })
       ], [])

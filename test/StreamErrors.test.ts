@@ -205,7 +205,10 @@ describe("a 200 stream whose body is not an event stream", () => {
   it.scoped("an unknown SSE field (`name: value`) is still ignored, as SSE asks", () =>
     Effect.gen(function*() {
       const { exit, received } = yield* runStream(openAiLayer, [
-        MockProvider.stream(["x-vendor: trace-1\n\n", ...OpenAiMock.stream({ deltas: ["fine"] }).chunks])
+        MockProvider.stream([
+          "x-vendor: trace-1\n\n",
+          ...MockProvider.sse(OpenAiMock.streamEvents({ deltas: ["fine"] })).chunks
+        ])
       ], [])
       expect(Exit.isSuccess(exit)).toBe(true)
       expect(textOf(received)).toBe("fine")

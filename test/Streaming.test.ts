@@ -28,12 +28,12 @@ describe("stream parts", () => {
           OpenAiMock.stream({
             deltas: ["Let me ", "check."],
             toolCalls: [{ id: "call_7", name: "weather", argumentChunks: ["{\"city\"", ":\"Paris\"}"] }],
-            usage: { input: 20, output: 9 }
+            usage: { inputTokens: 20, outputTokens: 9 }
           }),
           OpenAiMock.completion({
             text: "Let me check.",
             toolCalls: [toolCall],
-            usage: { input: 20, output: 9, cached: 0 }
+            usage: { inputTokens: 20, outputTokens: 9 }
           })
         ]
       })

@@ -110,6 +110,13 @@ export const maxMessageDetail = 1024
 export const truncate = (text: string, max: number): string =>
   text.length <= max ? text : `${text.slice(0, max)}… [truncated]`
 
+/**
+ * A provider's text as an error message keeps it: scrubbed, then cut to {@link maxMessageDetail}. Scrubbing comes
+ * first: a key cut in half by the truncation would no longer match.
+ */
+export const messageDetail = (text: string, secrets: ReadonlyArray<string>): string =>
+  truncate(scrub(text, secrets), maxMessageDetail)
+
 const parseJson = (text: string): unknown => {
   try {
     return JSON.parse(text)
@@ -143,10 +150,9 @@ export const fromResponse = (
   const retryAfter = Headers.retryAfterFromHeaders(headers, nowMillis) ?? details.retryAfter
   const requestId = Headers.requestIdFromHeaders(headers)
   const shouldRetry = Headers.shouldRetryFromHeaders(headers)
-  // Scrub before truncating: a key cut in half by the truncation would no longer match.
   const detail = details.message === undefined
-    ? (bodyText.trim() === "" ? "empty body" : truncate(scrub(bodyText.trim(), context.secrets), maxMessageDetail))
-    : truncate(scrub(details.message, context.secrets), maxMessageDetail)
+    ? (bodyText.trim() === "" ? "empty body" : messageDetail(bodyText.trim(), context.secrets))
+    : messageDetail(details.message, context.secrets)
   return make(details.tag ?? tagForStatus(status), {
     ...baseFields(context),
     status,
@@ -238,9 +244,6 @@ const errorOfObject = (
     ...(options.requestId === undefined ? {} : { requestId: options.requestId }),
     ...(details.retryAfter === undefined ? {} : { retryAfter: details.retryAfter }),
     body: LlmError.truncateBody(scrub(JSON.stringify(json), context.secrets)),
-    message: truncate(
-      scrub(`${context.provider}: ${where}: ${details.message ?? "unknown error"}`, context.secrets),
-      maxMessageDetail
-    )
+    message: messageDetail(`${context.provider}: ${where}: ${details.message ?? "unknown error"}`, context.secrets)
   })
 }

@@ -8,7 +8,7 @@ import * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Http from "node:http"
-import type { JsonReply, Reply, StreamReply, TextReply } from "../testing/MockProvider.js"
+import type { FromRequest, JsonReply, Reply, StreamReply, TextReply } from "../testing/MockProvider.js"
 import * as Compression from "./mockCompression.js"
 
 /**
@@ -168,13 +168,13 @@ const sendStream = (exchange: Exchange, reply: StreamReply): Effect.Effect<void>
   })
 
 /**
- * Plays one reply on the exchange.
+ * Plays one reply on the exchange (a `FromRequest` is resolved by the caller, which holds the request).
  *
  * @since 0.1.0
  * @category utils
  * @internal
  */
-export const respond = (exchange: Exchange, reply: Reply): Effect.Effect<void> => {
+export const respond = (exchange: Exchange, reply: Exclude<Reply, FromRequest>): Effect.Effect<void> => {
   if ("fault" in reply) {
     switch (reply.fault) {
       case "disconnect":

@@ -4,20 +4,37 @@
  *
  * @since 0.1.0
  */
+import type * as ChatResponse from "../ChatResponse.js"
+import { isObject, stringOf } from "../internal/json.js"
 import * as MockProvider from "./MockProvider.js"
 
 /**
- * Token counts as Anthropic reports them: `input` excludes the cache reads and writes.
+ * Token counts, named as in `ChatResponse.Usage`: a call answered with them reports exactly these numbers
+ * (`totalTokens` is their sum). `inputTokens` includes the cache reads and writes, so the wire's
+ * `input_tokens` is what remains; fields left out are not sent.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Usage {
-  readonly input: number
-  readonly output: number
-  readonly cacheRead?: number | undefined
-  readonly cacheWrite?: number | undefined
-}
+export type Usage = Omit<ChatResponse.Usage, "totalTokens">
+
+const defaultModel = "claude-sonnet-4-5"
+
+/**
+ * The model a request asked for: the body's `model`.
+ *
+ * @example
+ * ```ts
+ * import { AnthropicMock, MockProvider } from "liter-llm/testing"
+ *
+ * const echo = MockProvider.fromRequest((request) => MockProvider.json({ asked: AnthropicMock.requestedModel(request) }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const requestedModel = (request: MockProvider.RecordedRequest): string | undefined =>
+  stringOf(isObject(request.body) ? request.body.model : undefined)
 
 /**
  * A tool call the model makes.
@@ -46,19 +63,21 @@ export interface MessageOptions {
   /** Default `"end_turn"`, or `"tool_use"` when there are tool calls. */
   readonly stopReason?: string | undefined
   readonly stopSequence?: string | undefined
+  /** Default: the model of the request, else `"claude-sonnet-4-5"`. */
   readonly model?: string | undefined
   readonly id?: string | undefined
-  /** Default `{ input: 10, output: 5 }`; `null` sends no usage. */
+  /** Default `{ inputTokens: 10, outputTokens: 5 }`; `null` sends no usage. */
   readonly usage?: Usage | null | undefined
   /** Raw content blocks, replacing those built from `text`, `thinking` and `toolCalls`. */
   readonly content?: ReadonlyArray<Record<string, unknown>> | undefined
 }
 
 const wireUsage = (usage: Usage): Record<string, unknown> => ({
-  input_tokens: usage.input,
-  cache_creation_input_tokens: usage.cacheWrite ?? 0,
-  cache_read_input_tokens: usage.cacheRead ?? 0,
-  output_tokens: usage.output
+  input_tokens: usage.inputTokens - (usage.cachedInputTokens ?? 0) - (usage.cacheWriteTokens ?? 0),
+  ...(usage.cacheWriteTokens === undefined ? {} : { cache_creation_input_tokens: usage.cacheWriteTokens }),
+  ...(usage.cachedInputTokens === undefined ? {} : { cache_read_input_tokens: usage.cachedInputTokens }),
+  output_tokens: usage.outputTokens,
+  ...(usage.reasoningTokens === undefined ? {} : { output_tokens_details: { thinking_tokens: usage.reasoningTokens } })
 })
 
 /**
@@ -77,7 +96,7 @@ const wireUsage = (usage: Usage): Record<string, unknown> => ({
  */
 export const messageBody = (options: MessageOptions = {}): Record<string, unknown> => {
   const toolCalls = options.toolCalls ?? []
-  const usage = options.usage === undefined ? { input: 10, output: 5 } : options.usage
+  const usage = options.usage === undefined ? { inputTokens: 10, outputTokens: 5 } : options.usage
   const text = options.text === undefined ? (toolCalls.length > 0 ? null : "Hello from the mock.") : options.text
   const content = options.content ?? [
     ...(options.thinking === undefined
@@ -90,7 +109,7 @@ export const messageBody = (options: MessageOptions = {}): Record<string, unknow
     id: options.id ?? "msg_mock",
     type: "message",
     role: "assistant",
-    model: options.model ?? "claude-sonnet-4-5",
+    model: options.model ?? defaultModel,
     content,
     stop_reason: options.stopReason ?? (toolCalls.length > 0 ? "tool_use" : "end_turn"),
     stop_sequence: options.stopSequence ?? null,
@@ -99,7 +118,7 @@ export const messageBody = (options: MessageOptions = {}): Record<string, unknow
 }
 
 /**
- * A `200` Messages reply.
+ * A `200` Messages reply, answering with the requested model unless `model` is given.
  *
  * @example
  * ```ts
@@ -113,8 +132,13 @@ export const messageBody = (options: MessageOptions = {}): Record<string, unknow
  * @since 0.1.0
  * @category replies
  */
-export const message = (options: MessageOptions = {}, reply: MockProvider.ReplyOptions = {}): MockProvider.JsonReply =>
-  MockProvider.json(messageBody(options), reply)
+export const message = (
+  options: MessageOptions = {},
+  reply: MockProvider.ReplyOptions = {}
+): MockProvider.FromRequest =>
+  MockProvider.fromRequest((request) =>
+    MockProvider.json(messageBody({ ...options, model: options.model ?? requestedModel(request) }), reply)
+  )
 
 /**
  * The body of an error: `{"type":"error","error":{"type","message"},"request_id"}`.
@@ -235,11 +259,12 @@ export interface StreamOptions {
     | undefined
   /** Default `"end_turn"`, or `"tool_use"` when there are tool calls. */
   readonly stopReason?: string | undefined
+  /** Default: the model of the request, else `"claude-sonnet-4-5"`. */
   readonly model?: string | undefined
   readonly id?: string | undefined
   /**
-   * `message_start` reports `input` and an output of 1; `message_delta` the cumulative totals. Default
-   * `{ input: 10, output: <number of deltas> }`.
+   * `message_start` reports the input and an output of 1; `message_delta` the cumulative totals. Default
+   * `{ inputTokens: 10, outputTokens: <number of deltas> }`.
    */
   readonly usage?: Usage | undefined
   /** Replace everything after the first `after` text deltas by an `event: error` frame (and end there). */
@@ -267,7 +292,7 @@ export interface StreamOptions {
 export const streamFrames = (options: StreamOptions = {}): Array<string> => {
   const deltas = options.deltas ?? ["Hello", " from", " the", " mock."]
   const toolCalls = options.toolCalls ?? []
-  const usage = options.usage ?? { input: 10, output: deltas.length }
+  const usage = options.usage ?? { inputTokens: 10, outputTokens: deltas.length }
   const frames: Array<string> = [
     frame({
       type: "message_start",
@@ -275,11 +300,11 @@ export const streamFrames = (options: StreamOptions = {}): Array<string> => {
         id: options.id ?? "msg_mock",
         type: "message",
         role: "assistant",
-        model: options.model ?? "claude-sonnet-4-5",
+        model: options.model ?? defaultModel,
         content: [],
         stop_reason: null,
         stop_sequence: null,
-        usage: wireUsage({ ...usage, output: 1 })
+        usage: wireUsage({ ...usage, outputTokens: 1 })
       }
     }),
     frame({ type: "ping" })
@@ -337,7 +362,7 @@ export const streamFrames = (options: StreamOptions = {}): Array<string> => {
 
 /**
  * A `200` streamed Messages reply, one frame per chunk (so `cutAfter` counts frames: `message_start`, `ping`,
- * the text block start, then one per delta).
+ * the text block start, then one per delta), with the requested model unless `model` is given.
  *
  * @example
  * ```ts
@@ -350,5 +375,7 @@ export const streamFrames = (options: StreamOptions = {}): Array<string> => {
  * @since 0.1.0
  * @category replies
  */
-export const stream = (options: StreamOptions = {}, reply: MockProvider.StreamOptions = {}): MockProvider.StreamReply =>
-  MockProvider.stream(streamFrames(options), reply)
+export const stream = (options: StreamOptions = {}, reply: MockProvider.StreamOptions = {}): MockProvider.FromRequest =>
+  MockProvider.fromRequest((request) =>
+    MockProvider.stream(streamFrames({ ...options, model: options.model ?? requestedModel(request) }), reply)
+  )

@@ -5,20 +5,20 @@
  *
  * @since 0.1.0
  */
+import type * as ChatResponse from "../ChatResponse.js"
 import * as MockProvider from "./MockProvider.js"
 
 /**
- * Token counts: `input` / `output` are the processed `tokens`; the `billed_units` default to the same values.
+ * Token counts, named as in `ChatResponse.Usage`: a call answered with them reports exactly these numbers
+ * (`totalTokens` is their sum). `inputTokens` / `outputTokens` are the processed `tokens`; the `billed_units`
+ * default to the same values.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Usage {
-  readonly input: number
-  readonly output: number
-  readonly billedInput?: number | undefined
-  readonly billedOutput?: number | undefined
-  readonly cached?: number | undefined
+export interface Usage extends Omit<ChatResponse.Usage, "totalTokens" | "cacheWriteTokens" | "reasoningTokens"> {
+  readonly billedInputTokens?: number | undefined
+  readonly billedOutputTokens?: number | undefined
 }
 
 /**
@@ -36,13 +36,24 @@ export interface ToolCall {
 /**
  * The `usage` object of a response or `message-end` event.
  *
+ * @example
+ * ```ts
+ * import { CohereMock } from "liter-llm/testing"
+ *
+ * const usage = CohereMock.usageBody({ inputTokens: 120, outputTokens: 3, billedInputTokens: 12 })
+ * // { billed_units: { input_tokens: 12, output_tokens: 3 }, tokens: { input_tokens: 120, output_tokens: 3 } }
+ * ```
+ *
  * @since 0.1.0
  * @category bodies
  */
 export const usageBody = (usage: Usage): Record<string, unknown> => ({
-  billed_units: { input_tokens: usage.billedInput ?? usage.input, output_tokens: usage.billedOutput ?? usage.output },
-  tokens: { input_tokens: usage.input, output_tokens: usage.output },
-  ...(usage.cached === undefined ? {} : { cached_tokens: usage.cached })
+  billed_units: {
+    input_tokens: usage.billedInputTokens ?? usage.inputTokens,
+    output_tokens: usage.billedOutputTokens ?? usage.outputTokens
+  },
+  tokens: { input_tokens: usage.inputTokens, output_tokens: usage.outputTokens },
+  ...(usage.cachedInputTokens === undefined ? {} : { cached_tokens: usage.cachedInputTokens })
 })
 
 /**
@@ -62,14 +73,23 @@ export interface ChatOptions {
   /** Default `"COMPLETE"`, or `"TOOL_CALL"` when there are tool calls. */
   readonly finishReason?: string | undefined
   readonly id?: string | undefined
-  /** Default `{ input: 10, output: 5 }`; `null` sends no usage. */
+  /** Default `{ inputTokens: 10, outputTokens: 5 }`; `null` sends no usage. */
   readonly usage?: Usage | null | undefined
 }
 
 const encodeArguments = (value: unknown): string => typeof value === "string" ? value : JSON.stringify(value)
 
 /**
- * The body of a non-streaming v2 Chat response.
+ * The body of a non-streaming v2 Chat response. Cohere's responses name no model: a call reports the model it
+ * asked for.
+ *
+ * @example
+ * ```ts
+ * import { CohereMock } from "liter-llm/testing"
+ *
+ * const body = CohereMock.chatBody({ toolCalls: [{ id: "call_1", name: "weather", arguments: { city: "Paris" } }] })
+ * // body.finish_reason === "TOOL_CALL"
+ * ```
  *
  * @since 0.1.0
  * @category bodies
@@ -77,7 +97,7 @@ const encodeArguments = (value: unknown): string => typeof value === "string" ? 
 export const chatBody = (options: ChatOptions = {}): Record<string, unknown> => {
   const toolCalls = options.toolCalls ?? []
   const text = options.text === undefined ? (toolCalls.length > 0 ? null : "Hello from the mock.") : options.text
-  const usage = options.usage === undefined ? { input: 10, output: 5 } : options.usage
+  const usage = options.usage === undefined ? { inputTokens: 10, outputTokens: 5 } : options.usage
   const content = [
     ...(options.thinking === undefined ? [] : [{ type: "thinking", thinking: options.thinking }]),
     ...(text === null ? [] : [{ type: "text", text }])
@@ -122,6 +142,13 @@ export const chat = (options: ChatOptions = {}, reply: MockProvider.ReplyOptions
 
 /**
  * The body of an error: `{"id": "...", "message": "..."}`.
+ *
+ * @example
+ * ```ts
+ * import { CohereMock, MockProvider } from "liter-llm/testing"
+ *
+ * const reply = MockProvider.error(418, CohereMock.errorBody("teapot"))
+ * ```
  *
  * @since 0.1.0
  * @category bodies
@@ -171,6 +198,13 @@ export const frame = (data: { readonly type: string } & Record<string, unknown>)
 /**
  * The un-named terminator Cohere sends after `message-end`.
  *
+ * @example
+ * ```ts
+ * import { CohereMock, MockProvider } from "liter-llm/testing"
+ *
+ * const reply = MockProvider.stream([...CohereMock.streamFrames({ deltas: ["Hi"] }), CohereMock.done])
+ * ```
+ *
  * @since 0.1.0
  * @category frames
  */
@@ -214,7 +248,7 @@ export interface StreamOptions {
   /** Default `"COMPLETE"`, or `"TOOL_CALL"` when there are tool calls. */
   readonly finishReason?: string | undefined
   readonly id?: string | undefined
-  /** Default `{ input: 10, output: <number of deltas> }`; `null` sends no usage. */
+  /** Default `{ inputTokens: 10, outputTokens: <number of deltas> }`; `null` sends no usage. */
   readonly usage?: Usage | null | undefined
   /** End with a `message-end` of `finish_reason: ERROR` right after the first `after` text deltas. */
   readonly error?: { readonly after: number; readonly message?: string | undefined } | undefined
@@ -223,13 +257,22 @@ export interface StreamOptions {
 /**
  * The frames of a streamed response, in order, without the trailing `data: [DONE]`.
  *
+ * @example
+ * ```ts
+ * import { CohereMock, MockProvider } from "liter-llm/testing"
+ *
+ * // the same frames with a keep-alive comment after message-start
+ * const [start, ...rest] = CohereMock.streamFrames({ deltas: ["Hi"] })
+ * const reply = MockProvider.stream([start!, ": keep-alive\n\n", ...rest, CohereMock.done])
+ * ```
+ *
  * @since 0.1.0
  * @category frames
  */
 export const streamFrames = (options: StreamOptions = {}): Array<string> => {
   const deltas = options.deltas ?? ["Hello", " from", " the", " mock."]
   const toolCalls = options.toolCalls ?? []
-  const usage = options.usage === undefined ? { input: 10, output: deltas.length } : options.usage
+  const usage = options.usage === undefined ? { inputTokens: 10, outputTokens: deltas.length } : options.usage
   const frames: Array<string> = [frame({
     id: options.id ?? "mock-chat-id",
     type: "message-start",

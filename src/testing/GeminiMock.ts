@@ -5,19 +5,40 @@
  *
  * @since 0.1.0
  */
+import type * as ChatResponse from "../ChatResponse.js"
 import * as MockProvider from "./MockProvider.js"
 
 /**
- * Token counts of a mock response; `thoughts` and `cached` are sent only when given.
+ * Token counts, named as in `ChatResponse.Usage`: a call answered with them reports exactly these numbers
+ * (`totalTokens` is their sum). `outputTokens` includes the `reasoningTokens`, so the wire's
+ * `candidatesTokenCount` is what remains; fields left out are not sent.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Usage {
-  readonly input: number
-  readonly output: number
-  readonly thoughts?: number | undefined
-  readonly cached?: number | undefined
+export type Usage = Omit<ChatResponse.Usage, "totalTokens" | "cacheWriteTokens">
+
+const defaultModel = "gemini-2.5-flash"
+
+/**
+ * The model a request asked for, read from its path (`.../models/{model}:generateContent`), without the
+ * `models/` prefix.
+ *
+ * @example
+ * ```ts
+ * import { GeminiMock, MockProvider } from "liter-llm/testing"
+ *
+ * const echo = MockProvider.fromRequest((request) => MockProvider.json({ asked: GeminiMock.requestedModel(request) }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const requestedModel = (request: MockProvider.RecordedRequest): string | undefined => {
+  const match = /\/(models\/|tunedModels\/)([^/:?]+):/.exec(request.path)
+  if (match === null) return undefined
+  const name = decodeURIComponent(match[2]!)
+  return match[1] === "models/" ? name : `tunedModels/${name}`
 }
 
 /**
@@ -46,22 +67,22 @@ export interface ResponseOptions {
   readonly functionCalls?: ReadonlyArray<FunctionCall> | undefined
   /** Default `"STOP"`. */
   readonly finishReason?: string | undefined
-  /** The `modelVersion`, default `"gemini-2.5-flash"`. */
+  /** The `modelVersion`; default: the model of the request, else `"gemini-2.5-flash"`. */
   readonly model?: string | undefined
   /** The `responseId`, default `"mock-response-id"`. */
   readonly id?: string | undefined
-  /** Default `{ input: 10, output: 5 }`; `null` sends no `usageMetadata`. */
+  /** Default `{ inputTokens: 10, outputTokens: 5 }`; `null` sends no `usageMetadata`. */
   readonly usage?: Usage | null | undefined
   /** Extra top-level fields (e.g. `promptFeedback`). */
   readonly extra?: Readonly<Record<string, unknown>> | undefined
 }
 
 const usageMetadata = (usage: Usage): Record<string, unknown> => ({
-  promptTokenCount: usage.input,
-  candidatesTokenCount: usage.output,
-  totalTokenCount: usage.input + usage.output + (usage.thoughts ?? 0),
-  ...(usage.thoughts === undefined ? {} : { thoughtsTokenCount: usage.thoughts }),
-  ...(usage.cached === undefined ? {} : { cachedContentTokenCount: usage.cached })
+  promptTokenCount: usage.inputTokens,
+  candidatesTokenCount: usage.outputTokens - (usage.reasoningTokens ?? 0),
+  totalTokenCount: usage.inputTokens + usage.outputTokens,
+  ...(usage.reasoningTokens === undefined ? {} : { thoughtsTokenCount: usage.reasoningTokens }),
+  ...(usage.cachedInputTokens === undefined ? {} : { cachedContentTokenCount: usage.cachedInputTokens })
 })
 
 const callPart = (call: FunctionCall) => ({
@@ -72,13 +93,20 @@ const callPart = (call: FunctionCall) => ({
 /**
  * The body of a `generateContent` response.
  *
+ * @example
+ * ```ts
+ * import { GeminiMock } from "liter-llm/testing"
+ *
+ * const body = GeminiMock.responseBody({ functionCalls: [{ name: "weather", arguments: { city: "Paris" } }] })
+ * ```
+ *
  * @since 0.1.0
  * @category bodies
  */
 export const responseBody = (options: ResponseOptions = {}): Record<string, unknown> => {
   const calls = options.functionCalls ?? []
   const text = options.text ?? (calls.length > 0 ? undefined : "Hello from the mock.")
-  const usage = options.usage === undefined ? { input: 10, output: 5 } : options.usage
+  const usage = options.usage === undefined ? { inputTokens: 10, outputTokens: 5 } : options.usage
   return {
     candidates: [{
       content: {
@@ -93,14 +121,14 @@ export const responseBody = (options: ResponseOptions = {}): Record<string, unkn
       index: 0
     }],
     ...(usage === null ? {} : { usageMetadata: usageMetadata(usage) }),
-    modelVersion: options.model ?? "gemini-2.5-flash",
+    modelVersion: options.model ?? defaultModel,
     responseId: options.id ?? "mock-response-id",
     ...options.extra
   }
 }
 
 /**
- * A `200` `generateContent` reply.
+ * A `200` `generateContent` reply, answering with the requested model unless `model` is given.
  *
  * @example
  * ```ts
@@ -117,7 +145,10 @@ export const responseBody = (options: ResponseOptions = {}): Record<string, unkn
 export const response = (
   options: ResponseOptions = {},
   reply: MockProvider.ReplyOptions = {}
-): MockProvider.JsonReply => MockProvider.json(responseBody(options), reply)
+): MockProvider.FromRequest =>
+  MockProvider.fromRequest((request) =>
+    MockProvider.json(responseBody({ ...options, model: options.model ?? requestedModel(request) }), reply)
+  )
 
 /**
  * What a streamed response says.
@@ -134,9 +165,10 @@ export interface StreamOptions {
   readonly functionCalls?: ReadonlyArray<FunctionCall> | undefined
   /** Default `"STOP"`, sent on the last chunk. */
   readonly finishReason?: string | undefined
+  /** The `modelVersion`; default: the model of the request, else `"gemini-2.5-flash"`. */
   readonly model?: string | undefined
   readonly id?: string | undefined
-  /** Sent on the last chunk; default `{ input: 10, output: <number of deltas> }`; `null` sends none. */
+  /** Sent on the last chunk; default `{ inputTokens: 10, outputTokens: <number of deltas> }`; `null` sends none. */
   readonly usage?: Usage | null | undefined
   /**
    * After the chunks, the raw multi-line JSON error object Gemini writes into a 200 stream (no `data:`),
@@ -148,11 +180,19 @@ export interface StreamOptions {
 /**
  * The `GenerateContentResponse` chunks of a stream, in order (the error object excluded).
  *
+ * @example
+ * ```ts
+ * import { GeminiMock, MockProvider } from "liter-llm/testing"
+ *
+ * // the same chunks with LF line endings instead of CRLF
+ * const reply = MockProvider.sse(GeminiMock.streamEvents({ deltas: ["Hel", "lo"] }), { done: false })
+ * ```
+ *
  * @since 0.1.0
  * @category bodies
  */
 export const streamEvents = (options: StreamOptions = {}): Array<Record<string, unknown>> => {
-  const meta = { modelVersion: options.model ?? "gemini-2.5-flash", responseId: options.id ?? "mock-response-id" }
+  const meta = { modelVersion: options.model ?? defaultModel, responseId: options.id ?? "mock-response-id" }
   const deltas = options.deltas ?? ["Hello", " from", " the", " mock."]
   const calls = options.functionCalls ?? []
   const chunks: Array<ReadonlyArray<unknown>> = [
@@ -161,7 +201,7 @@ export const streamEvents = (options: StreamOptions = {}): Array<Record<string, 
     ...(calls.length === 0 ? [] : [calls.map(callPart)])
   ]
   if (chunks.length === 0 && options.error === undefined) chunks.push([{ text: "" }])
-  const usage = options.usage === undefined ? { input: 10, output: deltas.length } : options.usage
+  const usage = options.usage === undefined ? { inputTokens: 10, outputTokens: deltas.length } : options.usage
   return chunks.map((parts, index) => {
     const last = index === chunks.length - 1 && options.error === undefined
     return {
@@ -179,6 +219,13 @@ export const streamEvents = (options: StreamOptions = {}): Array<Record<string, 
 /**
  * The raw error object Gemini writes into a stream, pretty-printed over several lines as the API does.
  *
+ * @example
+ * ```ts
+ * import { GeminiMock, MockProvider } from "liter-llm/testing"
+ *
+ * const reply = MockProvider.stream([GeminiMock.streamErrorText({ code: 500, status: "INTERNAL", message: "boom" })])
+ * ```
+ *
  * @since 0.1.0
  * @category bodies
  */
@@ -186,7 +233,8 @@ export const streamErrorText = (error: NonNullable<StreamOptions["error"]>): str
   JSON.stringify({ error: { code: error.code, message: error.message, status: error.status } }, null, 2) + "\n"
 
 /**
- * A `200` SSE reply (`alt=sse`): one chunk `data: <json>\r\n\r\n` per event, as the real API writes them.
+ * A `200` SSE reply (`alt=sse`): one chunk `data: <json>\r\n\r\n` per event, as the real API writes them, with
+ * the requested model unless `model` is given.
  * `chunkDelay` / `cutAfter` from `MockProvider.stream` script timing and faults; the error object, if any,
  * is one more chunk.
  *
@@ -207,18 +255,22 @@ export const streamErrorText = (error: NonNullable<StreamOptions["error"]>): str
 export const stream = (
   options: StreamOptions = {},
   reply: MockProvider.StreamOptions = {}
-): MockProvider.StreamReply =>
-  MockProvider.stream(
-    [
-      ...streamEvents(options).map((event) => `data: ${JSON.stringify(event)}\r\n\r\n`),
-      ...(options.error === undefined ? [] : [streamErrorText(options.error)])
-    ],
-    { contentType: "text/event-stream", ...reply }
+): MockProvider.FromRequest =>
+  MockProvider.fromRequest((request) =>
+    MockProvider.stream(
+      [
+        ...streamEvents({ ...options, model: options.model ?? requestedModel(request) }).map((event) =>
+          `data: ${JSON.stringify(event)}\r\n\r\n`
+        ),
+        ...(options.error === undefined ? [] : [streamErrorText(options.error)])
+      ],
+      { contentType: "text/event-stream", ...reply }
+    )
   )
 
 /**
  * A `200` stream in the JSON-array format of `streamGenerateContent` without `alt=sse`: `[{...}` then
- * `\n,\r\n{...}` per element, then `\n]`, one chunk each.
+ * `\n,\r\n{...}` per element, then `\n]`, one chunk each; with the requested model unless `model` is given.
  *
  * @example
  * ```ts
@@ -233,12 +285,13 @@ export const stream = (
 export const jsonArray = (
   options: StreamOptions = {},
   reply: MockProvider.StreamOptions = {}
-): MockProvider.StreamReply => {
-  const elements = streamEvents(options).map((event, index) =>
-    `${index === 0 ? "[" : "\n,\r\n"}${JSON.stringify(event)}`
-  )
-  return MockProvider.stream([...elements, "\n]"], { contentType: "application/json", ...reply })
-}
+): MockProvider.FromRequest =>
+  MockProvider.fromRequest((request) => {
+    const elements = streamEvents({ ...options, model: options.model ?? requestedModel(request) }).map((event, index) =>
+      `${index === 0 ? "[" : "\n,\r\n"}${JSON.stringify(event)}`
+    )
+    return MockProvider.stream([...elements, "\n]"], { contentType: "application/json", ...reply })
+  })
 
 const statusNames: Record<number, string> = {
   400: "INVALID_ARGUMENT",

@@ -126,12 +126,23 @@ export interface Fault {
 }
 
 /**
- * One scripted answer. The kind is told apart by its keys: `fault`, then `chunks`, then `text`, else `body`.
+ * A reply made from the request it answers, e.g. to echo the requested model.
  *
  * @since 0.1.0
  * @category models
  */
-export type Reply = JsonReply | TextReply | StreamReply | Fault
+export interface FromRequest {
+  readonly fromRequest: (request: RecordedRequest) => Reply
+}
+
+/**
+ * One scripted answer. The kind is told apart by its keys: `fromRequest`, then `fault`, then `chunks`, then
+ * `text`, else `body`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Reply = JsonReply | TextReply | StreamReply | Fault | FromRequest
 
 /**
  * A JSON reply.
@@ -226,6 +237,42 @@ export const error = (
 ): JsonReply => ({ ...options, status, body })
 
 /**
+ * A reply computed from the recorded request when it arrives; a function that throws is answered with a 500.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * import { MockProvider } from "liter-llm/testing"
+ *
+ * const echo = MockProvider.fromRequest((request) => MockProvider.json({ path: request.path }))
+ */
+export const fromRequest = (reply: (request: RecordedRequest) => Reply): FromRequest => ({ fromRequest: reply })
+
+/**
+ * The answer to a request past the end of the script: a `400` whose body every provider layer reads as a
+ * non-retryable `InvalidRequest` with the message `MockProvider: script exhausted: ...`, so the call fails at once
+ * instead of being retried or handed to a fallback.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * import { MockProvider } from "liter-llm/testing"
+ *
+ * const reply = MockProvider.scriptExhausted(3)
+ */
+export const scriptExhausted = (received: number): JsonReply => {
+  const message = `MockProvider: script exhausted: request ${received} has no scripted reply`
+  // One body in every provider's error shape: OpenAI / Anthropic / Gemini read `error`, Cohere the top level.
+  return error(400, {
+    type: "error",
+    message,
+    error: { type: exhaustedType, code: exhaustedType, status: "FAILED_PRECONDITION", message }
+  })
+}
+
+const exhaustedType = "mock_script_exhausted"
+
+/**
  * Destroy the socket before sending anything; the client sees a network error.
  *
  * @since 0.1.0
@@ -281,10 +328,7 @@ export interface MockProvider {
 export interface Options {
   /** Replies consumed one per request, in order. */
   readonly script?: ReadonlyArray<Reply>
-  /**
-   * The answer once the script is empty (reused for every later request). Default: status 500 with
-   * `{"error":{"message":"MockProvider: script exhausted (N requests received)","type":"mock_script_exhausted"}}`.
-   */
+  /** The answer once the script is empty (reused for every later request). Default: {@link scriptExhausted}. */
   readonly onExhausted?: Reply
   /** Consulted before the script; returning `undefined` falls through to the script. */
   readonly route?: (request: RecordedRequest) => Reply | undefined
@@ -318,13 +362,12 @@ export const make = (options: Options = {}): Effect.Effect<MockProvider, never, 
     const requests: Array<RecordedRequest> = []
     const state = { closed: 0, shuttingDown: false }
 
-    const choose = (request: RecordedRequest): Reply =>
-      options.route?.(request) ?? script.shift() ?? options.onExhausted ?? error(500, {
-        error: {
-          message: `MockProvider: script exhausted (${requests.length} requests received)`,
-          type: "mock_script_exhausted"
-        }
-      })
+    const choose = (request: RecordedRequest): Exclude<Reply, FromRequest> => {
+      let reply = options.route?.(request) ?? script.shift() ?? options.onExhausted ??
+        scriptExhausted(requests.length)
+      while ("fromRequest" in reply) reply = reply.fromRequest(request)
+      return reply
+    }
 
     const handle = (exchange: internal.Exchange) =>
       Effect.gen(function*() {

@@ -4,7 +4,51 @@
  *
  * @since 0.1.0
  */
+import type * as ChatResponse from "../ChatResponse.js"
+import { isObject, stringOf } from "../internal/json.js"
 import * as MockProvider from "./MockProvider.js"
+
+/**
+ * Token counts, named as in `ChatResponse.Usage`: a call answered with them reports exactly these numbers
+ * (`totalTokens` is their sum). Fields left out are not sent.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Usage = Omit<ChatResponse.Usage, "totalTokens" | "cacheWriteTokens">
+
+const defaultModel = "gpt-4o-mini"
+
+/**
+ * The model a request asked for: the body's `model`, else the Azure deployment in the path.
+ *
+ * @example
+ * ```ts
+ * import { MockProvider, OpenAiMock } from "liter-llm/testing"
+ *
+ * const echo = MockProvider.fromRequest((request) => MockProvider.json({ asked: OpenAiMock.requestedModel(request) }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const requestedModel = (request: MockProvider.RecordedRequest): string | undefined => {
+  const deployment = /\/deployments\/([^/?]+)/.exec(request.path)?.[1]
+  return stringOf(isObject(request.body) ? request.body.model : undefined) ??
+    (deployment === undefined ? undefined : decodeURIComponent(deployment))
+}
+
+const wireUsage = (usage: Usage): Record<string, unknown> => ({
+  prompt_tokens: usage.inputTokens,
+  completion_tokens: usage.outputTokens,
+  total_tokens: usage.inputTokens + usage.outputTokens,
+  ...(usage.cachedInputTokens === undefined
+    ? {}
+    : { prompt_tokens_details: { cached_tokens: usage.cachedInputTokens } }),
+  ...(usage.reasoningTokens === undefined
+    ? {}
+    : { completion_tokens_details: { reasoning_tokens: usage.reasoningTokens } })
+})
 
 /**
  * What a completion says; everything has a realistic default.
@@ -20,10 +64,11 @@ export interface CompletionOptions {
     | undefined
   /** Default `"stop"`, or `"tool_calls"` when there are tool calls. */
   readonly finishReason?: string | undefined
+  /** Default: the model of the request (see {@link requestedModel}), else `"gpt-4o-mini"`. */
   readonly model?: string | undefined
   readonly id?: string | undefined
-  /** Default `{ input: 10, output: 5 }`; `null` sends no usage. */
-  readonly usage?: { readonly input: number; readonly output: number; readonly cached?: number } | null | undefined
+  /** Default `{ inputTokens: 10, outputTokens: 5 }`; `null` sends no usage. */
+  readonly usage?: Usage | null | undefined
   /** Extra top-level fields (e.g. Azure `prompt_filter_results`). */
   readonly extra?: Readonly<Record<string, unknown>> | undefined
 }
@@ -31,17 +76,25 @@ export interface CompletionOptions {
 /**
  * The body of a `chat.completion`.
  *
+ * @example
+ * ```ts
+ * import { OpenAiMock } from "liter-llm/testing"
+ *
+ * const body = OpenAiMock.completionBody({ toolCalls: [{ id: "call_1", name: "weather", arguments: { city: "Paris" } }] })
+ * // body.choices[0].finish_reason === "tool_calls"
+ * ```
+ *
  * @since 0.1.0
  * @category bodies
  */
 export const completionBody = (options: CompletionOptions = {}): Record<string, unknown> => {
   const toolCalls = options.toolCalls ?? []
-  const usage = options.usage === undefined ? { input: 10, output: 5 } : options.usage
+  const usage = options.usage === undefined ? { inputTokens: 10, outputTokens: 5 } : options.usage
   return {
     id: options.id ?? "chatcmpl-mock",
     object: "chat.completion",
     created: 0,
-    model: options.model ?? "gpt-4o-mini",
+    model: options.model ?? defaultModel,
     choices: [{
       index: 0,
       message: {
@@ -62,24 +115,16 @@ export const completionBody = (options: CompletionOptions = {}): Record<string, 
       logprobs: null,
       finish_reason: options.finishReason ?? (toolCalls.length > 0 ? "tool_calls" : "stop")
     }],
-    ...(usage === null ? {} : {
-      usage: {
-        prompt_tokens: usage.input,
-        completion_tokens: usage.output,
-        total_tokens: usage.input + usage.output,
-        prompt_tokens_details: { cached_tokens: usage.cached ?? 0 }
-      }
-    }),
+    ...(usage === null ? {} : { usage: wireUsage(usage) }),
     ...options.extra
   }
 }
 
 /**
- * A `200` chat completion reply.
+ * A `200` chat completion reply, answering with the requested model unless `model` is given.
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
  * import { MockProvider, OpenAiMock } from "liter-llm/testing"
  *
  * const server = MockProvider.make({
@@ -93,10 +138,20 @@ export const completionBody = (options: CompletionOptions = {}): Record<string, 
 export const completion = (
   options: CompletionOptions = {},
   reply: MockProvider.ReplyOptions = {}
-): MockProvider.JsonReply => MockProvider.json(completionBody(options), reply)
+): MockProvider.FromRequest =>
+  MockProvider.fromRequest((request) =>
+    MockProvider.json(completionBody({ ...options, model: options.model ?? requestedModel(request) }), reply)
+  )
 
 /**
  * An error reply with OpenAI's error body `{"error": {message, type, param, code}}`.
+ *
+ * @example
+ * ```ts
+ * import { OpenAiMock } from "liter-llm/testing"
+ *
+ * const noQuota = OpenAiMock.error(429, "insufficient_quota", { message: "You exceeded your current quota." })
+ * ```
  *
  * @since 0.1.0
  * @category replies
@@ -133,13 +188,23 @@ export interface StreamOptions {
     | undefined
   /** Default `"stop"`, or `"tool_calls"` when there are tool calls. */
   readonly finishReason?: string | undefined
+  /** Default: the model of the request (see {@link requestedModel}), else `"gpt-4o-mini"`. */
   readonly model?: string | undefined
-  /** Default `{ input: 10, output: <number of deltas> }`; `null` sends no usage chunk. */
-  readonly usage?: { readonly input: number; readonly output: number } | null | undefined
+  /** Default `{ inputTokens: 10, outputTokens: <number of deltas> }`; `null` sends no usage chunk. */
+  readonly usage?: Usage | null | undefined
 }
 
 /**
  * The JSON events of a streamed completion, in order (without `[DONE]`).
+ *
+ * @example
+ * ```ts
+ * import { MockProvider, OpenAiMock } from "liter-llm/testing"
+ *
+ * // the same events with a keep-alive comment after the first one
+ * const [first, ...rest] = OpenAiMock.streamEvents({ deltas: ["Hi"] })
+ * const reply = MockProvider.stream([`data: ${JSON.stringify(first)}\n\n`, ": keep-alive\n\n", ...rest.map((event) => `data: ${JSON.stringify(event)}\n\n`)])
+ * ```
  *
  * @since 0.1.0
  * @category bodies
@@ -149,7 +214,7 @@ export const streamEvents = (options: StreamOptions = {}): Array<Record<string, 
     id: "chatcmpl-mock",
     object: "chat.completion.chunk",
     created: 0,
-    model: options.model ?? "gpt-4o-mini"
+    model: options.model ?? defaultModel
   }
   const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
     ...base,
@@ -168,19 +233,14 @@ export const streamEvents = (options: StreamOptions = {}): Array<Record<string, 
     }
   })
   events.push(chunk({}, options.finishReason ?? (toolCalls.length > 0 ? "tool_calls" : "stop")))
-  const usage = options.usage === undefined ? { input: 10, output: deltas.length } : options.usage
-  if (usage !== null) {
-    events.push({
-      ...base,
-      choices: [],
-      usage: { prompt_tokens: usage.input, completion_tokens: usage.output, total_tokens: usage.input + usage.output }
-    })
-  }
+  const usage = options.usage === undefined ? { inputTokens: 10, outputTokens: deltas.length } : options.usage
+  if (usage !== null) events.push({ ...base, choices: [], usage: wireUsage(usage) })
   return events
 }
 
 /**
- * A `200` SSE reply streaming a completion, ending with `data: [DONE]`. `chunkDelay` / `cutAfter` from
+ * A `200` SSE reply streaming a completion, ending with `data: [DONE]`, with the requested model unless `model`
+ * is given. `chunkDelay` / `cutAfter` from
  * `MockProvider.sse` script timing and faults (the first event is the role chunk, then one per delta).
  *
  * @example
@@ -194,5 +254,7 @@ export const streamEvents = (options: StreamOptions = {}): Array<Record<string, 
  * @since 0.1.0
  * @category replies
  */
-export const stream = (options: StreamOptions = {}, reply: MockProvider.SseOptions = {}): MockProvider.StreamReply =>
-  MockProvider.sse(streamEvents(options), reply)
+export const stream = (options: StreamOptions = {}, reply: MockProvider.SseOptions = {}): MockProvider.FromRequest =>
+  MockProvider.fromRequest((request) =>
+    MockProvider.sse(streamEvents({ ...options, model: options.model ?? requestedModel(request) }), reply)
+  )

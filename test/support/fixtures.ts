@@ -40,6 +40,12 @@ export const readFixtureHeaders = (
   return { status: raw.status.code, headers }
 }
 
+/** The recorded status and headers of a body fixture (`x.json` has them in `x.headers.json`), if any were recorded. */
+export const readSiblingHeaders = (relPath: string): ReturnType<typeof readFixtureHeaders> | undefined => {
+  const headersFile = relPath.replace(/\.[^./]+$/, ".headers.json")
+  return fs.existsSync(resolveFixture(headersFile)) ? readFixtureHeaders(headersFile) : undefined
+}
+
 /** A `describe` that is skipped, saying why, when the fixtures directory is missing. */
 export const describeFixtures = (name: string, fn: () => void): void => {
   if (!hasFixtures) {

@@ -85,12 +85,9 @@ export const finishFailure = (
     ...Errors.baseFields(context),
     ...(extra.requestId === undefined ? {} : { requestId: extra.requestId }),
     body: LlmError.truncateBody(Errors.scrub(extra.body, context.secrets)),
-    message: Errors.scrub(
-      `${context.provider}: ${what} (finish_reason ${raw})${
-        detail === undefined ? "" : `: ${Errors.truncate(detail, Errors.maxMessageDetail)}`
-      }`,
-      context.secrets
-    )
+    message: `${context.provider}: ${what} (finish_reason ${raw})${
+      detail === undefined ? "" : `: ${Errors.messageDetail(detail, context.secrets)}`
+    }`
   })
 }
 
