@@ -12,9 +12,6 @@ import * as Fallback from "../src/Fallback.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as LlmMetrics from "../src/LlmMetrics.js"
-import * as Anthropic from "../src/providers/Anthropic.js"
-import * as Cohere from "../src/providers/Cohere.js"
-import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import type * as StreamPart from "../src/StreamPart.js"
 import * as AnthropicMock from "../src/testing/AnthropicMock.js"
@@ -24,6 +21,7 @@ import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import { failure, openAiLayer, overUndici, secretKey } from "./support/loopback.js"
 import { type RecordedSpan, recordingMetrics, recordingTracer } from "./support/observe.js"
+import * as Providers from "./support/providers.js"
 import { ask, errors, scripted } from "./support/resilience.js"
 
 const key = Redacted.make(secretKey)
@@ -41,24 +39,21 @@ const providers = [
   {
     name: "anthropic",
     id: "anthropic-response-id",
-    layer: (server: MockProvider.MockProvider) =>
-      Anthropic.layer({ apiKey: key, baseUrl: server.url, model: "claude-sonnet-4-5", retry: false }),
+    layer: (server: MockProvider.MockProvider) => Providers.anthropic(server, { retry: false }),
     whole: (o: Said) => AnthropicMock.message(o),
     streamed: (o: Said) => AnthropicMock.stream(o)
   },
   {
     name: "cohere",
     id: "cohere-response-id",
-    layer: (server: MockProvider.MockProvider) =>
-      Cohere.layer({ apiKey: key, baseUrl: server.url, model: "command-a-03-2025", retry: false }),
+    layer: (server: MockProvider.MockProvider) => Providers.cohere(server, { retry: false }),
     whole: (o: Said) => CohereMock.chat(o),
     streamed: (o: Said) => CohereMock.stream(o)
   },
   {
     name: "gemini",
     id: "gemini-response-id",
-    layer: (server: MockProvider.MockProvider) =>
-      Gemini.layer({ apiKey: key, baseUrl: server.url, model: "gemini-2.5-flash", retry: false }),
+    layer: (server: MockProvider.MockProvider) => Providers.gemini(server, { retry: false }),
     whole: (o: Said) => GeminiMock.response(o),
     streamed: (o: Said) => GeminiMock.stream(o)
   }
@@ -259,7 +254,7 @@ describe("defects and refusals", () => {
         const server = yield* MockProvider.make({ script: [] })
         const metrics = yield* recordingMetrics
         const spans: Array<RecordedSpan> = []
-        const guarded = CircuitBreaker.layer(withHttp(provider.layer(server)), { key: "k", minimumCalls: 1 })
+        const guarded = CircuitBreaker.layer(provider.layer(server), { key: "k", minimumCalls: 1 })
         const run = <A>(effect: Effect.Effect<A, LlmError.LlmError, LanguageModel.LanguageModel>) =>
           effect.pipe(
             Effect.provide(guarded),
@@ -309,7 +304,7 @@ describe("stream spans", () => {
           usage: { inputTokens: 13, outputTokens: 5 }
         }
         const server = yield* MockProvider.make({ script: [provider.whole(said), provider.streamed(said)] })
-        const layer = withHttp(provider.layer(server))
+        const layer = provider.layer(server)
         const spans: Array<RecordedSpan> = []
         const traced = <A, E>(effect: Effect.Effect<A, E, LanguageModel.LanguageModel>) =>
           effect.pipe(Effect.provide(layer), Effect.withTracer(recordingTracer(spans)))

@@ -1,6 +1,6 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Layer, Redacted, Schema } from "effect"
+import { ConfigProvider, Effect, Exit, Layer, Schema } from "effect"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
@@ -8,19 +8,8 @@ import * as Cohere from "../src/providers/Cohere.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as CohereMock from "../src/testing/CohereMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
-import {
-  failure,
-  overUndici,
-  runGenerate,
-  runStream as runGenerateStream,
-  secretKey,
-  textOf
-} from "./support/loopback.js"
-
-const cohereLayer = (server: MockProvider.MockProvider, options: Partial<Cohere.Options> = {}) =>
-  overUndici(
-    Cohere.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "command-a-03-2025", ...options })
-  )
+import { failure, runGenerate, runStream as runGenerateStream, secretKey, textOf } from "./support/loopback.js"
+import { cohere as cohereLayer } from "./support/providers.js"
 
 const question = { messages: [{ role: "user" as const, content: "Capital of France?" }] }
 const ask = LanguageModel.generate(question)

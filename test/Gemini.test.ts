@@ -13,19 +13,8 @@ import * as Gemini from "../src/providers/Gemini.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as GeminiMock from "../src/testing/GeminiMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
-import {
-  failure,
-  overUndici,
-  runGenerate,
-  runStream as runGenerateStream,
-  secretKey,
-  textOf
-} from "./support/loopback.js"
-
-const geminiLayer = (server: MockProvider.MockProvider, options: Partial<Gemini.Options> = {}) =>
-  overUndici(
-    Gemini.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "gemini-2.5-flash", ...options })
-  )
+import { failure, runGenerate, runStream as runGenerateStream, secretKey, textOf } from "./support/loopback.js"
+import { gemini as geminiLayer } from "./support/providers.js"
 
 const ask = LanguageModel.generate({ messages: [{ role: "user", content: "Capital of France?" }] })
 const tell = LanguageModel.stream({ messages: [{ role: "user", content: "Tell a story" }] })

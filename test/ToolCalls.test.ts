@@ -1,20 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Redacted, Stream } from "effect"
+import { Chunk, Effect, Stream } from "effect"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
-import * as Cohere from "../src/providers/Cohere.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as AnthropicMock from "../src/testing/AnthropicMock.js"
 import * as CohereMock from "../src/testing/CohereMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { type LayerOf, openAiLayer, overUndici, secretKey } from "./support/loopback.js"
+import { type LayerOf, openAiLayer } from "./support/loopback.js"
+import { cohere as cohereLayer } from "./support/providers.js"
 import { anthropic as anthropicLayer } from "./support/providers.js"
 
 const question = { messages: [{ role: "user" as const, content: "Read both files" }] }
-
-const cohereLayer: LayerOf = (server) =>
-  overUndici(Cohere.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "command-a-03-2025" }))
 
 /** An OpenAI `chat.completion.chunk` with one choice. */
 const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
