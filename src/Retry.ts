@@ -24,6 +24,7 @@ import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleInterval from "effect/ScheduleInterval"
 import * as Schema from "effect/Schema"
+import * as Durations from "./internal/duration.js"
 import * as LlmError from "./LlmError.js"
 
 const NonNegativeDuration = Schema.DurationFromSelf.pipe(
@@ -104,30 +105,17 @@ export const policy = (options: Options = {}): Policy =>
     ...(options.deadline === undefined ? {} : { deadline: decodeDuration("deadline", options.deadline, Duration.zero) })
   })
 
-// Duration.decode turns a negative number, string, bigint or tuple into zero (or a negative part into a
-// shorter duration); refuse every negative form instead of silently retrying at once.
-const isNegative = (input: Duration.DurationInput): boolean => {
-  if (typeof input === "number") return !(input >= 0)
-  if (typeof input === "bigint") return input < 0n
-  if (typeof input === "string") return /^\s*-/.test(input)
-  if (Array.isArray(input)) return input.some((part) => !(part >= 0))
-  return false
-}
-
 const decodeDuration = (
   name: string,
   input: Duration.DurationInput | undefined,
   fallback: Duration.Duration
 ): Duration.Duration => {
   if (input === undefined) return fallback
-  const refuse = () =>
-    new RangeError(`Retry.policy: \`${name}\` must be a non-negative duration, got ${JSON.stringify(String(input))}`)
-  if (isNegative(input)) throw refuse()
-  try {
-    return Duration.decode(input)
-  } catch {
-    throw refuse()
+  const decoded = Durations.decodeNonNegative(input)
+  if (decoded === undefined) {
+    throw new RangeError(`Retry.policy: \`${name}\` must be a non-negative duration, got ${Durations.show(input)}`)
   }
+  return decoded
 }
 
 /**

@@ -5,7 +5,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigError, ConfigProvider, Effect, Exit, Layer, Redacted } from "effect"
+import { ConfigError, ConfigProvider, Duration, Effect, Exit, Layer, Redacted } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as Cohere from "../src/providers/Cohere.js"
@@ -13,6 +13,7 @@ import * as Gemini from "../src/providers/Gemini.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as AnthropicMock from "../src/testing/AnthropicMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
+import type * as Timeout from "../src/Timeout.js"
 import { failure, overUndici, secretKey } from "./support/loopback.js"
 
 type ModelLayer = Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient>
@@ -116,6 +117,54 @@ describe("a bad URL option fails the layer at build time", () => {
         const error = yield* buildError(Anthropic.layer({ apiKey, defaultMaxTokens: value }))
         expect(error.message).toBe(`Anthropic.layer: defaultMaxTokens must be a positive integer, got ${value}`)
       }
+    }))
+})
+
+describe("apiKey and timeout options are checked at build time", () => {
+  const layersWith = (options: { readonly apiKey: Redacted.Redacted; readonly timeout?: Timeout.Options }) =>
+    [
+      ["OpenAi.layer", OpenAi.layer(options)],
+      ["OpenAi.layerAzure", OpenAi.layerAzure({ endpoint: "https://r.openai.azure.com", ...options })],
+      ["Anthropic.layer", Anthropic.layer(options)],
+      ["Cohere.layer", Cohere.layer(options)],
+      ["Gemini.layer", Gemini.layer(options)]
+    ] as const
+
+  for (const [name, layer] of layersWith({ apiKey: Redacted.make(" ") })) {
+    it.effect(`${name}: a blank apiKey (an unset variable read as "") is refused, not sent as an empty key`, () =>
+      Effect.gen(function*() {
+        const error = yield* buildError(layer)
+        expect(error.message).toBe(
+          `${name}: apiKey is empty (an unset environment variable?): give the key, or leave apiKey out`
+        )
+      }))
+  }
+
+  const badTimeouts: ReadonlyArray<readonly [Duration.DurationInput, string]> = [
+    ["soon" as Duration.DurationInput, "\"soon\""],
+    [-5, "\"-5\""],
+    ["-1 seconds", "\"-1 seconds\""],
+    [0, "\"0\""],
+    [Duration.zero, "0"]
+  ]
+  for (const [input, shown] of badTimeouts) {
+    for (const [name, layer] of layersWith({ apiKey, timeout: { firstToken: "5 seconds", request: input } })) {
+      it.effect(`${name}: timeout.request ${shown} is refused`, () =>
+        Effect.gen(function*() {
+          const error = yield* buildError(layer)
+          expect(error.message).toBe(`${name}: timeout.request must be a positive duration, got ${shown}`)
+        }))
+    }
+  }
+
+  it.scoped("a refused timeout makes no request", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({ script: [] })
+      const layer = OpenAi.layer({ apiKey, baseUrl: `${server.url}/v1`, model: "m", timeout: { idle: -1 } })
+      const exit = yield* ask.pipe(Effect.provide(layer.pipe(Layer.provide(NodeHttpClient.layerUndici))), Effect.exit)
+      expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" && ConfigError.isConfigError(exit.cause.error))
+        .toBe(true)
+      expect(yield* server.requests).toHaveLength(0)
     }))
 })
 

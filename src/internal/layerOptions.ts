@@ -4,10 +4,13 @@
  */
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import type * as Timeout from "../Timeout.js"
+import * as Durations from "./duration.js"
 
 /** A value as shown in a message: quoted, userinfo masked (it may hold a password), bounded. */
 const shown = (value: string): string => {
@@ -146,16 +149,59 @@ export const baseUrlEnv = (layer: string, name: string): Config.Config<Option.Op
       onSome: (url) => Either.map(baseUrl(layer, name, url), Option.some)
     }))
 
-/** The options every provider layer shares, checked: `name` and `model` not blank, `headers` valid. */
+/** A blank `apiKey` would be sent as `Bearer ` and refused at the first call: refuse it at startup instead. */
+const apiKeyNotBlank = (
+  layer: string,
+  apiKey: Redacted.Redacted | undefined
+): Effect.Effect<void, ConfigError.ConfigError> =>
+  apiKey !== undefined && Redacted.value(apiKey).trim() === ""
+    ? Effect.fail(ConfigError.InvalidData(
+      ["apiKey"],
+      `${layer}: apiKey is empty (an unset environment variable?): give the key, or leave apiKey out`
+    ))
+    : Effect.void
+
+const timeoutPhases = ["request", "firstToken", "idle", "total"] as const
+
+/** Each `timeout` phase given is a positive duration: zero or a negative value would fail every attempt at once. */
+const timeouts = (
+  layer: string,
+  timeout: Timeout.Options | undefined
+): Effect.Effect<void, ConfigError.ConfigError> => {
+  for (const phase of timeoutPhases) {
+    const input = timeout?.[phase]
+    if (input === undefined) continue
+    const decoded = Durations.decodeNonNegative(input)
+    if (decoded === undefined || Duration.isZero(decoded)) {
+      return Effect.fail(ConfigError.InvalidData(
+        ["timeout", phase],
+        `${layer}: timeout.${phase} must be a positive duration, got ${Durations.show(input)}`
+      ))
+    }
+  }
+  return Effect.void
+}
+
+/**
+ * The options every provider layer shares, checked: `name` and `model` not blank, `headers` valid, `apiKey`
+ * not blank, each `timeout` phase a positive duration.
+ */
 export const shared = (
   layer: string,
   options: {
     readonly name?: string | undefined
     readonly model?: string | undefined
     readonly headers?: Readonly<Record<string, string>> | undefined
+    readonly apiKey?: Redacted.Redacted | undefined
+    readonly timeout?: Timeout.Options | undefined
   }
 ): Effect.Effect<void, ConfigError.ConfigError> =>
-  Effect.zipRight(nonEmpty(layer, [["name", options.name], ["model", options.model]]), headers(layer, options.headers))
+  Effect.all([
+    nonEmpty(layer, [["name", options.name], ["model", options.model]]),
+    headers(layer, options.headers),
+    apiKeyNotBlank(layer, options.apiKey),
+    timeouts(layer, options.timeout)
+  ], { discard: true })
 
 /** An option that becomes one segment of the URL path (e.g. Gemini's `apiVersion`). */
 export const pathSegment = (
