@@ -21,24 +21,13 @@
  * BENCH_ONLY (comma-separated parts of client names), BENCH_SKIP (comma-separated: stream, generate, paced,
  * framing, breaker).
  */
-import * as Os from "node:os"
 import { performance } from "node:perf_hooks"
 import { runBreaker } from "./breaker.js"
 import { BASELINE, type Client, isLiterLlm, makeClients, RAW, type Transport } from "./clients.js"
 import { runFraming } from "./framing.js"
 import * as Payloads from "./payloads.js"
+import { envList, envNumber, fixed, log, machine, median, signed, table } from "./report.js"
 import { startServer } from "./server.js"
-
-const envNumber = (name: string, fallback: number): number => {
-  const raw = process.env[name]
-  if (raw === undefined || raw === "") return fallback
-  const value = Number(raw)
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`)
-  return value
-}
-
-const envList = (name: string): Array<string> =>
-  (process.env[name] ?? "").split(",").map((item) => item.trim()).filter((item) => item !== "")
 
 const config = {
   tokens: Payloads.TOKENS,
@@ -71,12 +60,6 @@ interface Result {
   readonly perRound: number
   /** Median wall time of one operation (stream or call), ms. */
   readonly wallMs: number
-}
-
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
 
 /** Runs `operation` `count` times, `concurrency` at a time; returns CPU µs and wall ms. */
@@ -155,20 +138,6 @@ const scenario = async (options: {
   })
 }
 
-const log = (line: string) => process.stderr.write(`${line}\n`)
-
-const fixed = (value: number, digits = 1) => value.toFixed(digits)
-
-const table = (head: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
-  const widths = head.map((cell, i) => Math.max(cell.length, ...rows.map((row) => row[i]!.length)))
-  const line = (cells: ReadonlyArray<string>) =>
-    `| ${cells.map((cell, i) => i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)).join(" | ")} |`
-  const rule = `|${widths.map((width, i) => i === 0 ? "-".repeat(width + 2) : `${"-".repeat(width + 1)}:`).join("|")}|`
-  return [line(head), rule, ...rows.map(line)].join("\n")
-}
-
-const signed = (value: number) => `${value >= 0 ? "+" : ""}${fixed(value)}`
-
 const costTable = (results: ReadonlyArray<Result>, unit: string, wallUnit: string): string => {
   const byName = new Map(results.map((result) => [result.name, result]))
   const base = byName.get(BASELINE)
@@ -232,15 +201,6 @@ const verify = async (clients: ReadonlyArray<Client>, label: string, withGenerat
       }
     }
   }
-}
-
-const machine = () => {
-  const cpus = Os.cpus()
-  return [
-    `CPU: ${cpus[0]?.model.trim() ?? "unknown"} (${cpus.length} cores)`,
-    `memory: ${fixed(Os.totalmem() / 2 ** 30)} GiB`,
-    `Node ${process.version} on ${process.platform} ${process.arch}`
-  ].join(", ")
 }
 
 const main = async () => {
