@@ -10,7 +10,9 @@
  * 2. non-streaming: one call at a time;
  * 3. streaming, paced: one event per network read (the server pauses between events), a few streams at once;
  * 4. SSE framing throughput over an in-memory body;
- * 5. circuit breaker cost per call against the number of outcomes in its window (in process).
+ * 5. circuit breaker cost per call against the number of outcomes in its window (in process);
+ * 6. the shape of the streaming cost (`bench/shape.ts`): fixed CPU per stream and CPU per token from streams of
+ *    1 to 1000 tokens, burst and paced, one and 64 at a time, and the heap held per 1 000 open streams.
  *
  * Warm-up matters: V8 keeps speeding these clients up for thousands of calls, so each client runs for at least
  * BENCH_WARMUP_MS before it is measured. No forced GC between measurements: a full `gc()` throws away enough
@@ -19,7 +21,7 @@
  * Environment overrides (for quick runs and profiling): BENCH_STREAMS, BENCH_CALLS, BENCH_WARMUP, BENCH_WARMUP_MS,
  * BENCH_MIN_ROUND_MS, BENCH_ROUNDS, BENCH_PACED_STREAMS, BENCH_PACED_ROUNDS, BENCH_PACED_CONCURRENCY, BENCH_PACE_MS,
  * BENCH_ONLY (comma-separated parts of client names), BENCH_SKIP (comma-separated: stream, generate, paced,
- * framing, breaker).
+ * framing, breaker, shape, heap); the shape scenario's own BENCH_SHAPE_* variables are listed in bench/shape.ts.
  */
 import { performance } from "node:perf_hooks"
 import { runBreaker } from "./breaker.js"
@@ -28,6 +30,7 @@ import { runFraming } from "./framing.js"
 import * as Payloads from "./payloads.js"
 import { envList, envNumber, fixed, log, machine, median, signed, table } from "./report.js"
 import { startServer } from "./server.js"
+import { runShape, shapeConfig } from "./shape.js"
 
 const config = {
   tokens: Payloads.TOKENS,
@@ -212,6 +215,7 @@ const main = async () => {
       : clients.filter((client) => config.only.some((part) => client.name.includes(part)))
   const clients = select(makeClients(`${server.url}/v1`))
   const pacedClients = select(makeClients(`${server.url}/paced/v1`))
+  const shapeClients = select(makeClients(`${server.url}/shape/v1`))
   const print = (line = "") => process.stdout.write(`${line}\n`)
   try {
     if (clients.length === 0) throw new Error(`BENCH_ONLY=${config.only.join(",")} matches no client`)
@@ -323,6 +327,10 @@ const main = async () => {
       print()
     }
 
+    if (!config.skip.has("shape")) {
+      await runShape({ server, clients: shapeClients, config: shapeConfig(), print })
+    }
+
     if (stream !== undefined || generate !== undefined) {
       print(`## Targets (liter-llm, extra CPU over ${BASELINE})`)
       print()
@@ -336,7 +344,7 @@ const main = async () => {
     }
     print(`(total run time ${fixed((performance.now() - started) / 1000)} s)`)
   } finally {
-    for (const client of [...clients, ...pacedClients]) await client.dispose().catch(() => {})
+    for (const client of [...clients, ...pacedClients, ...shapeClients]) await client.dispose().catch(() => {})
     server.close()
   }
 }
