@@ -230,8 +230,17 @@ const measure = async (
         log(`  shape: ${mode}, concurrency ${concurrency}, ${tokens} tokens`)
         const plans: Array<{ client: Client; count: number; rounds: number; samples: Array<Sample> }> = []
         for (const client of clients) {
-          // CPU µs per stream, from what was measured already (same mode at concurrency 1, else burst).
-          let estimate = known(client.name, mode, 1, tokens) ?? known(client.name, "burst", 1, tokens)
+          // CPU µs per stream, from what was measured already: the previous length at this mode and
+          // concurrency, scaled by the events (an overestimate: the fixed part is scaled too), else this length
+          // at concurrency 1 (paced at concurrency 1 pays a wake-up per event, so only as a fallback), else burst.
+          const previous = index === 0 ? undefined : config.lengths[index - 1]!
+          const scaled = previous === undefined || concurrency === 1
+            ? undefined
+            : known(client.name, mode, concurrency, previous)
+          let estimate = (scaled === undefined
+            ? undefined
+            : scaled * (tokens + extraEvents(client)) / (previous! + extraEvents(client))) ??
+            known(client.name, mode, 1, tokens) ?? known(client.name, "burst", 1, tokens)
           if (estimate === undefined) {
             const probe = await timed(client.stream, Math.min(3, concurrency), Math.min(3, concurrency), reads)
             estimate = probe.cpuUs / Math.min(3, concurrency)
