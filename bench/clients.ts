@@ -9,6 +9,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
@@ -23,15 +24,22 @@ import * as Payloads from "./payloads.js"
 /** The two HTTP stacks of Node: the global `fetch` and the `undici` package's own API. */
 export type Transport = "fetch" | "undici"
 
-/** A client under test: `stream` and `generate` resolve to the answer's text. */
+/**
+ * A client under test: `stream` and `generate` resolve to the answer's text. `hold` opens a stream and resolves,
+ * once its first text has arrived, to the function that releases it (cancels it and closes its connection).
+ */
 export interface Client {
   readonly name: string
   /** The HTTP stack underneath, to compare with the raw client of the same stack. */
   readonly transport: Transport
   readonly stream: () => Promise<string>
   readonly generate: () => Promise<string>
+  readonly hold: () => Promise<Release>
   readonly dispose: () => Promise<void>
 }
+
+/** Ends a held stream. */
+export type Release = () => Promise<void>
 
 const devDependencies = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf-8")) as {
   readonly devDependencies: Record<string, string>
@@ -83,6 +91,8 @@ const makeSseText = () => {
   })
   return {
     feed: (bytes: Uint8Array) => parser.feed(decoder.decode(bytes, { stream: true })),
+    /** The text so far. */
+    current: (): string => text,
     end: (): string => {
       parser.feed(decoder.decode())
       return text
@@ -116,6 +126,17 @@ const rawFetch = (baseUrl: string): Client => {
       return sse.end()
     },
     generate: async () => completionText(await (await post(generateBody)).json()),
+    hold: async () => {
+      const response = await post(streamBody)
+      const sse = makeSseText()
+      const reader = response.body!.getReader()
+      while (sse.current() === "") {
+        const { done, value } = await reader.read()
+        if (done) throw new Error("raw fetch: the held stream ended")
+        sse.feed(value)
+      }
+      return () => reader.cancel()
+    },
     dispose: async () => {}
   }
 }
@@ -140,6 +161,17 @@ const rawUndici = (baseUrl: string): Client => {
       return sse.end()
     },
     generate: async () => completionText(await (await post(generateBody)).body.json()),
+    hold: async () => {
+      const response = await post(streamBody)
+      const sse = makeSseText()
+      const bytes = response.body[Symbol.asyncIterator]()
+      while (sse.current() === "") {
+        const next = await bytes.next()
+        if (next.done === true) throw new Error("raw undici: the held stream ended")
+        sse.feed(next.value as Buffer)
+      }
+      return async () => void response.body.destroy()
+    },
     dispose: () => dispatcher.close()
   }
 }
@@ -164,6 +196,21 @@ const openaiSdk = (baseUrl: string): Client => {
       const completion = await openai.chat.completions.create({ model: Payloads.MODEL, messages })
       return completion.choices[0]?.message.content ?? ""
     },
+    hold: async () => {
+      const stream = await openai.chat.completions.create({
+        model: Payloads.MODEL,
+        messages,
+        stream: true,
+        stream_options: { include_usage: true }
+      })
+      const chunks = stream[Symbol.asyncIterator]()
+      while (true) {
+        const next = await chunks.next()
+        if (next.done === true) throw new Error("openai: the held stream ended")
+        if ((next.value.choices[0]?.delta?.content ?? "") !== "") break
+      }
+      return async () => stream.controller.abort()
+    },
     dispose: async () => {}
   }
 }
@@ -184,6 +231,8 @@ const effectAi = (baseUrl: string): Client => {
     transport: "undici",
     stream: () => runtime.runPromise(stream),
     generate: () => runtime.runPromise(generate),
+    hold: () =>
+      holdFiber(runtime, AiLanguageModel.streamText({ prompt: messages }), (part) => part.type === "text-delta"),
     dispose: () => runtime.dispose()
   }
 }
@@ -203,9 +252,30 @@ const literLlm = (baseUrl: string, transport: Transport, http: Layer.Layer<HttpC
     transport,
     stream: () => runtime.runPromise(stream),
     generate: () => runtime.runPromise(generate),
+    hold: () => holdFiber(runtime, LanguageModel.stream({ messages }), (part) => part.type === "text-delta"),
     dispose: () => runtime.dispose()
   }
 }
+
+/** Runs a stream in a fiber until its first text part; the release interrupts the fiber. */
+const holdFiber = <A, E, R>(
+  runtime: ManagedRuntime.ManagedRuntime<R, unknown>,
+  stream: Stream.Stream<A, E, R>,
+  isText: (part: A) => boolean
+): Promise<Release> =>
+  new Promise((resolve, reject) => {
+    let held = false
+    const fiber = runtime.runFork(Stream.runForEach(stream, (part) =>
+      held || !isText(part) ? Effect.void : Effect.sync(() => {
+        held = true
+        resolve(() => Effect.runPromise(Fiber.interrupt(fiber)).then(() => undefined))
+      })))
+    fiber.addObserver((exit) => {
+      if (!held) {
+        reject(new Error(`the held stream ended: ${String(exit)}`))
+      }
+    })
+  })
 
 /** The name of the client every other one is compared with. */
 export const BASELINE = "raw fetch"

@@ -10,7 +10,9 @@
  * 2. non-streaming: one call at a time;
  * 3. streaming, paced: one event per network read (the server pauses between events), a few streams at once;
  * 4. SSE framing throughput over an in-memory body;
- * 5. circuit breaker cost per call against the number of outcomes in its window (in process).
+ * 5. circuit breaker cost per call against the number of outcomes in its window (in process);
+ * 6. the shape of the streaming cost (`bench/shape.ts`): fixed CPU per stream and CPU per token from streams of
+ *    1 to 1000 tokens, burst and paced, one and 64 at a time, and the heap held per 1 000 open streams.
  *
  * Warm-up matters: V8 keeps speeding these clients up for thousands of calls, so each client runs for at least
  * BENCH_WARMUP_MS before it is measured. No forced GC between measurements: a full `gc()` throws away enough
@@ -19,26 +21,16 @@
  * Environment overrides (for quick runs and profiling): BENCH_STREAMS, BENCH_CALLS, BENCH_WARMUP, BENCH_WARMUP_MS,
  * BENCH_MIN_ROUND_MS, BENCH_ROUNDS, BENCH_PACED_STREAMS, BENCH_PACED_ROUNDS, BENCH_PACED_CONCURRENCY, BENCH_PACE_MS,
  * BENCH_ONLY (comma-separated parts of client names), BENCH_SKIP (comma-separated: stream, generate, paced,
- * framing, breaker).
+ * framing, breaker, shape, heap); the shape scenario's own BENCH_SHAPE_* variables are listed in bench/shape.ts.
  */
-import * as Os from "node:os"
 import { performance } from "node:perf_hooks"
 import { runBreaker } from "./breaker.js"
 import { BASELINE, type Client, isLiterLlm, makeClients, RAW, type Transport } from "./clients.js"
 import { runFraming } from "./framing.js"
 import * as Payloads from "./payloads.js"
+import { envList, envNumber, fixed, log, machine, median, signed, table } from "./report.js"
 import { startServer } from "./server.js"
-
-const envNumber = (name: string, fallback: number): number => {
-  const raw = process.env[name]
-  if (raw === undefined || raw === "") return fallback
-  const value = Number(raw)
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`)
-  return value
-}
-
-const envList = (name: string): Array<string> =>
-  (process.env[name] ?? "").split(",").map((item) => item.trim()).filter((item) => item !== "")
+import { runShape, shapeConfig } from "./shape.js"
 
 const config = {
   tokens: Payloads.TOKENS,
@@ -71,12 +63,6 @@ interface Result {
   readonly perRound: number
   /** Median wall time of one operation (stream or call), ms. */
   readonly wallMs: number
-}
-
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
 
 /** Runs `operation` `count` times, `concurrency` at a time; returns CPU µs and wall ms. */
@@ -155,20 +141,6 @@ const scenario = async (options: {
   })
 }
 
-const log = (line: string) => process.stderr.write(`${line}\n`)
-
-const fixed = (value: number, digits = 1) => value.toFixed(digits)
-
-const table = (head: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
-  const widths = head.map((cell, i) => Math.max(cell.length, ...rows.map((row) => row[i]!.length)))
-  const line = (cells: ReadonlyArray<string>) =>
-    `| ${cells.map((cell, i) => i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)).join(" | ")} |`
-  const rule = `|${widths.map((width, i) => i === 0 ? "-".repeat(width + 2) : `${"-".repeat(width + 1)}:`).join("|")}|`
-  return [line(head), rule, ...rows.map(line)].join("\n")
-}
-
-const signed = (value: number) => `${value >= 0 ? "+" : ""}${fixed(value)}`
-
 const costTable = (results: ReadonlyArray<Result>, unit: string, wallUnit: string): string => {
   const byName = new Map(results.map((result) => [result.name, result]))
   const base = byName.get(BASELINE)
@@ -234,15 +206,6 @@ const verify = async (clients: ReadonlyArray<Client>, label: string, withGenerat
   }
 }
 
-const machine = () => {
-  const cpus = Os.cpus()
-  return [
-    `CPU: ${cpus[0]?.model.trim() ?? "unknown"} (${cpus.length} cores)`,
-    `memory: ${fixed(Os.totalmem() / 2 ** 30)} GiB`,
-    `Node ${process.version} on ${process.platform} ${process.arch}`
-  ].join(", ")
-}
-
 const main = async () => {
   const started = performance.now()
   const server = await startServer({ tokens: config.tokens, paceMs: config.paceMs })
@@ -252,6 +215,7 @@ const main = async () => {
       : clients.filter((client) => config.only.some((part) => client.name.includes(part)))
   const clients = select(makeClients(`${server.url}/v1`))
   const pacedClients = select(makeClients(`${server.url}/paced/v1`))
+  const shapeClients = select(makeClients(`${server.url}/shape/v1`))
   const print = (line = "") => process.stdout.write(`${line}\n`)
   try {
     if (clients.length === 0) throw new Error(`BENCH_ONLY=${config.only.join(",")} matches no client`)
@@ -363,6 +327,10 @@ const main = async () => {
       print()
     }
 
+    if (!config.skip.has("shape")) {
+      await runShape({ server, clients: shapeClients, config: shapeConfig(), print })
+    }
+
     if (stream !== undefined || generate !== undefined) {
       print(`## Targets (liter-llm, extra CPU over ${BASELINE})`)
       print()
@@ -376,7 +344,7 @@ const main = async () => {
     }
     print(`(total run time ${fixed((performance.now() - started) / 1000)} s)`)
   } finally {
-    for (const client of [...clients, ...pacedClients]) await client.dispose().catch(() => {})
+    for (const client of [...clients, ...pacedClients, ...shapeClients]) await client.dispose().catch(() => {})
     server.close()
   }
 }

@@ -5,6 +5,8 @@
  *
  *   npx tsx bench/profile.ts <stream|generate|paced> [client name part, default "liter-llm (undici)"] [seconds]
  *
+ * BENCH_PROFILE_TOKENS sets the length of the answer (default 200), e.g. 50 for the short-stream loop.
+ *
  * The raw profile is written to the system's temporary directory (open it in Chrome DevTools or speedscope).
  */
 import { mkdirSync, writeFileSync } from "node:fs"
@@ -100,9 +102,25 @@ const summarize = (profile: Profile, units: number, unitName: string) => {
       process.stdout.write(`  ${share(us).padStart(6)}  ${perUnit(us).padStart(16)}  ${key}\n`)
     }
   }
+  // Inclusive time: each node's self time counts once for every distinct function on its stack.
+  const inclusive = new Map<string, number>()
+  const keyOf = (node: ProfileNode) => `${node.callFrame.functionName || "(anonymous)"} ${location(node.callFrame)}`
+  const onStack = new Map<string, number>()
+  const visit = (node: ProfileNode) => {
+    const name = keyOf(node)
+    onStack.set(name, (onStack.get(name) ?? 0) + 1)
+    const us = node.callFrame.functionName === "(idle)" ? 0 : self.get(node.id) ?? 0
+    if (us > 0) { for (const key of onStack.keys()) inclusive.set(key, (inclusive.get(key) ?? 0) + us) }
+    for (const child of node.children ?? []) visit(byId.get(child)!)
+    const count = onStack.get(name)! - 1
+    if (count === 0) onStack.delete(name)
+    else onStack.set(name, count)
+  }
+  if (profile.nodes[0] !== undefined) visit(profile.nodes[0])
   process.stdout.write(`busy CPU in the profile: ${(busy / 1000).toFixed(0)} ms = ${perUnit(busy)} (sampled)\n`)
   print("self time by area", areas, 25)
   print("self time by function", functions, 40)
+  print("inclusive time by function", inclusive, 60)
 }
 
 const main = async () => {
@@ -112,7 +130,8 @@ const main = async () => {
   }
   const wanted = process.argv[3] ?? "liter-llm (undici)"
   const seconds = Number(process.argv[4] ?? 8)
-  const server = await startServer({ tokens: Payloads.TOKENS, paceMs: 4 })
+  const tokens = Number(process.env.BENCH_PROFILE_TOKENS ?? Payloads.TOKENS)
+  const server = await startServer({ tokens, paceMs: 4 })
   const clients = makeClients(mode === "paced" ? `${server.url}/paced/v1` : `${server.url}/v1`)
   const client: Client | undefined = clients.find((candidate) => candidate.name.includes(wanted))
   if (client === undefined) throw new Error(`no client matches "${wanted}"`)
@@ -143,7 +162,7 @@ const main = async () => {
   const { profile } = await post<{ profile: Profile }>(session, "Profiler.stop")
   session.disconnect()
 
-  const units = mode === "generate" ? count : count * Payloads.TOKENS
+  const units = mode === "generate" ? count : count * tokens
   const unitName = mode === "generate" ? "call" : "token"
   const dir = Path.join(Os.tmpdir(), "liter-llm-profiles")
   mkdirSync(dir, { recursive: true })
@@ -152,7 +171,9 @@ const main = async () => {
   process.stdout.write(
     `${client.name}, ${mode}: ${count} operations, process CPU ${
       ((used.user + used.system) / units).toFixed(2)
-    } µs/${unitName} (profiler overhead included)\nprofile: ${file}\n`
+    } µs/${unitName}, ${((used.user + used.system) / count).toFixed(0)} µs per ${
+      mode === "generate" ? "call" : "stream"
+    } (profiler overhead included)\nprofile: ${file}\n`
   )
   summarize(profile, units, unitName)
   for (const each of clients) await each.dispose()

@@ -10,6 +10,12 @@
  * Under `/v1/...` a streamed body is written in a few 16 KiB writes, so the client sees few, large reads and
  * the network pacing is not measured. Under `/paced/v1/...` every SSE event is written on its own after a
  * pause of `BENCH_PACE_MS`, as a model generating tokens would: each event then arrives in its own read.
+ *
+ * Under `/shape/v1/...` the answer follows the server's current {@link Shape}, set by the parent over the IPC
+ * channel (`ServerProcess.shape`) so the same clients and connections serve every length and mode of the
+ * shape scenario (`bench/shape.ts`): `burst` writes the whole body at once, `paced` writes one event per tick
+ * of a shared timer (every open stream gets its next event on the same tick), `hold` writes the events up to
+ * the first content token and then keeps the response open until the client goes away.
  */
 import { fork } from "node:child_process"
 import * as Http from "node:http"
@@ -39,6 +45,50 @@ interface Answer {
   readonly json: Buffer
 }
 
+/** How `/shape/v1/...` answers: the number of tokens and how the body is written. */
+export interface Shape {
+  readonly tokens: number
+  readonly mode: "burst" | "paced" | "hold"
+  /** Between two events of a `paced` body. */
+  readonly paceMs: number
+}
+
+/**
+ * Events written before a `hold` waits: through the first content token (role chunk + first delta for chat;
+ * created, in_progress, output_item.added, content_part.added + first delta for the Responses API), since a
+ * client with a commit point shows nothing before it.
+ */
+const HOLD_HEAD = { chat: 2, responses: 5 } as const
+
+/** How `/shape/v1/...` answers now (set by the parent). */
+let currentShape: Shape = { tokens: 1, mode: "burst", paceMs: 1 }
+
+/** One timer for every paced stream of a given pace: each tick writes the next event of every stream. */
+const makeTicker = () => {
+  const streams = new Map<number, Set<() => boolean>>()
+  const timers = new Map<number, NodeJS.Timeout>()
+  return (paceMs: number, next: () => boolean) => {
+    let set = streams.get(paceMs)
+    if (set === undefined) {
+      const created = new Set<() => boolean>()
+      set = created
+      streams.set(paceMs, created)
+      timers.set(
+        paceMs,
+        setInterval(() => {
+          for (const write of created) if (!write()) created.delete(write)
+          if (created.size === 0) {
+            clearInterval(timers.get(paceMs))
+            timers.delete(paceMs)
+            streams.delete(paceMs)
+          }
+        }, paceMs)
+      )
+    }
+    set.add(next)
+  }
+}
+
 const answer = (events: ReadonlyArray<string>, json: string): Answer => {
   const whole = Buffer.from(events.join(""), "utf-8")
   const pieces: Array<Buffer> = []
@@ -65,11 +115,58 @@ const fail = (res: Http.ServerResponse, status: number, message: string) => {
 export const listen = (options: { readonly tokens: number; readonly paceMs: number }): Promise<Http.Server> => {
   const chat = answer(Payloads.chatStreamEvents(options.tokens), Payloads.chatCompletionBody(options.tokens))
   const responses = answer(Payloads.responsesStreamEvents(options.tokens), Payloads.responseBody(options.tokens))
+  // The answers of the shape route, by number of tokens.
+  const shaped = new Map<number, { readonly chat: Answer; readonly responses: Answer }>()
+  const shapedAnswers = (tokens: number) => {
+    let answers = shaped.get(tokens)
+    if (answers === undefined) {
+      answers = {
+        chat: answer(Payloads.chatStreamEvents(tokens), Payloads.chatCompletionBody(tokens)),
+        responses: answer(Payloads.responsesStreamEvents(tokens), Payloads.responseBody(tokens))
+      }
+      shaped.set(tokens, answers)
+    }
+    return answers
+  }
+  const tick = makeTicker()
+
+  const handleShape = (path: string, body: Record<string, unknown>, res: Http.ServerResponse) => {
+    const shape = currentShape
+    const answers = shapedAnswers(shape.tokens)
+    const isChat = path === "/v1/chat/completions"
+    const route = isChat ? answers.chat : answers.responses
+    if (body.stream !== true) {
+      res.writeHead(200, jsonHeaders(route.json)).end(route.json)
+      return
+    }
+    res.writeHead(200, streamHeaders)
+    if (shape.mode === "burst") {
+      for (const piece of route.pieces) res.write(piece)
+      res.end()
+    } else if (shape.mode === "hold") {
+      const head = HOLD_HEAD[isChat ? "chat" : "responses"]
+      res.write(Buffer.concat(route.events.slice(0, head)))
+      // Released when the client goes away; ended anyway after a minute.
+      const timer = setTimeout(() => res.end(), 60_000)
+      res.once("close", () => clearTimeout(timer))
+    } else {
+      res.flushHeaders()
+      let next = 0
+      tick(shape.paceMs, () => {
+        if (res.destroyed) return false
+        res.write(route.events[next++]!)
+        if (next < route.events.length) return true
+        res.end()
+        return false
+      })
+    }
+  }
 
   const handle = async (req: Http.IncomingMessage, res: Http.ServerResponse) => {
     const url = req.url ?? "/"
+    const shapeRoute = url.startsWith("/shape/")
     const paced = url.startsWith("/paced/")
-    const path = paced ? url.slice("/paced".length) : url
+    const path = paced ? url.slice("/paced".length) : shapeRoute ? url.slice("/shape".length) : url
     const route = path === "/v1/chat/completions" ? chat : path === "/v1/responses" ? responses : undefined
     if (req.method !== "POST" || route === undefined) return fail(res, 404, `no route ${req.method} ${url}`)
     let body: Record<string, unknown>
@@ -82,6 +179,7 @@ export const listen = (options: { readonly tokens: number; readonly paceMs: numb
     if (typeof body.model !== "string" || !Array.isArray(input) || input.length === 0) {
       return fail(res, 400, "the request needs `model` and non-empty `messages` / `input`")
     }
+    if (shapeRoute) return handleShape(path, body, res)
     if (body.stream !== true) {
       res.writeHead(200, jsonHeaders(route.json)).end(route.json)
       return
@@ -113,12 +211,20 @@ export const listen = (options: { readonly tokens: number; readonly paceMs: numb
 }
 
 /** Messages from the server process to its parent. */
-type Message = { readonly type: "ready"; readonly port: number } | { readonly type: "error"; readonly message: string }
+type Message =
+  | { readonly type: "ready"; readonly port: number }
+  | { readonly type: "error"; readonly message: string }
+  | { readonly type: "shape-set"; readonly id: number }
+
+/** Messages from the parent to the server process. */
+type Command = { readonly type: "shape"; readonly id: number; readonly shape: Shape }
 
 /** A running server process. */
 export interface ServerProcess {
   readonly url: string
   readonly close: () => void
+  /** Sets how `/shape/v1/...` answers from now on; resolves once the server has it. */
+  readonly shape: (shape: Shape) => Promise<void>
 }
 
 // Profiling or debugging flags of the parent are not passed on to the server.
@@ -156,15 +262,30 @@ export const startServer = (options: { readonly tokens: number; readonly paceMs:
     })
     child.once("message", (message: Message) => {
       clearTimeout(timer)
-      if (message.type === "error") {
+      if (message.type !== "ready") {
         close()
-        reject(new Error(`the mock server failed: ${message.message}`))
+        reject(new Error(`the mock server failed: ${message.type === "error" ? message.message : "no ready message"}`))
         return
       }
       // Keep the channel (the server watches it) without letting it hold the parent's event loop open.
       child.channel?.unref()
       child.unref()
-      resolve({ url: `http://127.0.0.1:${message.port}`, close })
+      let nextId = 0
+      const shape = (value: Shape) =>
+        new Promise<void>((resolveShape) => {
+          const id = ++nextId
+          // Held open while an answer is awaited, so the parent does not exit with the promise pending.
+          child.channel?.ref()
+          const onMessage = (reply: Message) => {
+            if (reply.type !== "shape-set" || reply.id !== id) return
+            child.off("message", onMessage)
+            child.channel?.unref()
+            resolveShape()
+          }
+          child.on("message", onMessage)
+          child.send({ type: "shape", id, shape: value } satisfies Command)
+        })
+      resolve({ url: `http://127.0.0.1:${message.port}`, close, shape })
     })
   })
 
@@ -172,6 +293,11 @@ export const startServer = (options: { readonly tokens: number; readonly paceMs:
 if (process.argv[2] === "--serve" && process.send !== undefined) {
   const send = process.send.bind(process)
   process.once("disconnect", () => process.exit(0))
+  process.on("message", (command: Command) => {
+    if (command.type !== "shape") return
+    currentShape = command.shape
+    send({ type: "shape-set", id: command.id } satisfies Message)
+  })
   listen({ tokens: Number(process.argv[3]), paceMs: Number(process.argv[4]) }).then(
     (server) => send({ type: "ready", port: (server.address() as AddressInfo).port } satisfies Message),
     (error: unknown) => {
