@@ -43,7 +43,7 @@ const run = <A, E>(
   script: ReadonlyArray<MockProvider.Reply>,
   program: Effect.Effect<A, E, LanguageModel.LanguageModel>,
   options: Partial<OpenAi.Options> = {},
-  turns?: number
+  budgetMs?: number
 ) =>
   Effect.gen(function*() {
     const server = yield* MockProvider.make({ script })
@@ -53,7 +53,7 @@ const run = <A, E>(
         Effect.zipWith(fiber.poll, TestClock.sleeps(), (done, sleeps) =>
           done._tag === "Some" || Chunk.isNonEmpty(sleeps)),
         "the call to end or wait",
-        turns
+        budgetMs
       )
       if ((yield* fiber.poll)._tag === "Some") {
         break
@@ -177,7 +177,7 @@ describe("bodies that cannot or must not be decoded in full", () => {
         contentType: "application/json",
         headers: { "content-encoding": "gzip" }
       })
-      const { exit } = yield* run(NodeHttpClient.layerUndici, [reply], generate, { retry: false }, 200_000)
+      const { exit } = yield* run(NodeHttpClient.layerUndici, [reply], generate, { retry: false }, 60_000)
       const error = failure(exit)
       expect(error._tag).toBe("MalformedResponse")
       expect(error.message).toBe(`openai: malformed response: the decoded body exceeds ${64 * 1024 * 1024} bytes`)

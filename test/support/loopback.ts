@@ -17,10 +17,14 @@ export const secretKey = "sk-test-LEAKCHECK-7f3a9c1e5b2d4f60"
 
 const yieldToEventLoop = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
 
-/** Waits, yielding to the real event loop, until `condition` holds; fails after a bounded number of turns. */
-export const eventually = (condition: Effect.Effect<boolean>, what: string, turns = 5000): Effect.Effect<void> =>
+/**
+ * Waits, yielding to the real event loop, until `condition` holds. Bounded in real time, not in turns: socket
+ * and zlib work finishes on its own schedule, slower on a loaded machine. This polls, it never sleeps.
+ */
+export const eventually = (condition: Effect.Effect<boolean>, what: string, budgetMs = 10_000): Effect.Effect<void> =>
   Effect.gen(function*() {
-    for (let i = 0; i < turns; i++) {
+    const start = performance.now()
+    while (performance.now() - start < budgetMs) {
       if (yield* condition) return
       yield* yieldToEventLoop
     }
