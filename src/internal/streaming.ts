@@ -2,6 +2,7 @@
  * Provider-neutral streaming: frames -> parts through an adapter's decoder, per-attempt deadlines, and the
  * commit point (retry before the first content part, `StreamInterrupted` after it).
  */
+import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import type * as Duration from "effect/Duration"
@@ -362,22 +363,43 @@ export const withCommitPoint = (
     const connected = yield* retry(connect(attempt, context, timeouts.firstToken, parent))
     // What reached the consumer, kept by reference: the partial response is only built if the stream fails.
     const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = kept ?? []
-    const track = (chunk: Chunk.Chunk<StreamPart.StreamPart>) => {
-      delivered.push(chunk)
-      return chunk
-    }
-    const head = Stream.fromChunk(track(Chunk.unsafeFromArray([...connected.head])))
-    if (connected.ended) return head
+    const head = Chunk.unsafeFromArray(connected.head)
+    delivered.push(head)
+    if (connected.ended) return Stream.fromChunk(head)
     const idle = timeouts.idle
-    const pulled = Stream.repeatEffectChunkOption(connected.pull)
-    const rest = (idle === undefined ? pulled : Stream.timeoutFail(pulled, () =>
-      Timeout.error(context, "idle", idle), idle))
-      .pipe(
-        Stream.mapChunks(track),
-        Stream.mapError((cause) => interrupted(context, cause, delivered))
-      )
-    return Stream.concat(head, rest)
+    const pull = idle === undefined ? connected.pull : Effect.timeoutFail(connected.pull, {
+      duration: idle,
+      onTimeout: () => Option.some(Timeout.error(context, "idle", idle))
+    })
+    return Stream.fromChannel(Channel.zipRight(Channel.write(head), passOn(pull, context, delivered)))
   }))
+
+/**
+ * The rest of a committed attempt as one channel: each chunk is kept and written, and a failure becomes the
+ * `StreamInterrupted` carrying what was kept, in the same step (no separate map, track and concat stages).
+ */
+const passOn = (
+  pull: Effect.Effect<Chunk.Chunk<StreamPart.StreamPart>, Option.Option<LlmError.LlmError>>,
+  context: Errors.ErrorContext,
+  delivered: Array<Chunk.Chunk<StreamPart.StreamPart>>
+): Channel.Channel<Chunk.Chunk<StreamPart.StreamPart>, unknown, LlmError.LlmError, unknown, void, unknown> => {
+  type Rest = Channel.Channel<Chunk.Chunk<StreamPart.StreamPart>, unknown, LlmError.LlmError, unknown, void, unknown>
+  const step: Effect.Effect<Rest> = Effect.matchCause(pull, {
+    onFailure: (cause): Rest => {
+      // `None` is the end of the attempt.
+      const failed = Cause.flipCauseOption(cause)
+      return Option.isNone(failed)
+        ? Channel.void
+        : Channel.failCause(Cause.map(failed.value, (error) => interrupted(context, error, delivered)))
+    },
+    onSuccess: (chunk): Rest => {
+      delivered.push(chunk)
+      return Channel.zipRight(Channel.write(chunk), loop)
+    }
+  })
+  const loop: Rest = Channel.unwrap(step)
+  return loop
+}
 
 const partialOf = (
   context: Errors.ErrorContext,
