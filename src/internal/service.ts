@@ -212,7 +212,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
         // What reached the consumer, kept by the commit point anyway: read once at the end for the span and metrics.
         const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = []
         const parts = Streaming.withCommitPoint(
-          Streaming.withTotalDeadline(attempt, context, timeouts.total),
+          attempt,
           context,
           timeouts,
           retryingFor(effective),
