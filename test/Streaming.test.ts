@@ -226,6 +226,28 @@ describe("stream timeouts (TestClock)", () => {
       expect(error.message).toContain("no stream event within 5s")
     }))
 
+  it.scoped("idle bounds the wait for the provider, not the consumer's own time with a part", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({ script: [OpenAiMock.stream({ deltas: ["a", "b"] })] })
+      const received: Array<StreamPart.StreamPart> = []
+      const fiber = yield* LanguageModel.stream(request).pipe(
+        Stream.runForEach((part) =>
+          Effect.zipRight(
+            Effect.sync(() => received.push(part)),
+            part.type === "text-delta" ? Effect.sleep("10 seconds") : Effect.void
+          )
+        ),
+        Effect.provide(openAiLayer(server, { timeout: { idle: "5 seconds" } })),
+        Effect.fork
+      )
+      for (const at of [10_000, 20_000]) {
+        yield* awaitSleepUntil(at)
+        yield* adjustTo(at)
+      }
+      expect(Exit.isSuccess(yield* Fiber.await(fiber))).toBe(true)
+      expect(textOf(received)).toBe("ab")
+    }))
+
   it.scoped("with firstToken, idle and total set, idle still fires 5 s after the commit point", () =>
     Effect.gen(function*() {
       const [role, hello] = OpenAiMock.streamEvents({ deltas: ["Hello"] })
@@ -277,6 +299,22 @@ describe("cancellation", () => {
         Stream.take(2),
         Stream.runCollect,
         Effect.provide(openAiLayer(server))
+      )
+      expect(Chunk.toArray(parts).map((part) => part.type)).toEqual(["response-metadata", "text-delta"])
+      yield* server.awaitClientClose.pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
+      expect(yield* server.closedConnections).toBe(1)
+    }).pipe(Effect.scoped))
+
+  it.live("with deadlines set, taking the first parts still closes the upstream connection", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({
+        script: [OpenAiMock.stream({ deltas: ["a", "b"] }, { hang: true, done: false })]
+      })
+      // The deadlines' worker pulls the attempt: its interruption must still reach the socket.
+      const parts = yield* LanguageModel.stream(request).pipe(
+        Stream.take(2),
+        Stream.runCollect,
+        Effect.provide(openAiLayer(server, { timeout: { firstToken: "1 minute", idle: "1 minute", total: "1 hour" } }))
       )
       expect(Chunk.toArray(parts).map((part) => part.type)).toEqual(["response-metadata", "text-delta"])
       yield* server.awaitClientClose.pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
