@@ -197,7 +197,7 @@ const pipeline = (url: string, flags: Flags): Effect.Effect<string, unknown, Htt
       const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = []
       const parts = flags.commit
         ? Streaming.withCommitPoint(
-          Streaming.withTotalDeadline(attempt as Stream.Stream<StreamPart.StreamPart, never>, context, timeouts.total),
+          attempt as Stream.Stream<StreamPart.StreamPart, never>,
           context,
           timeouts,
           policy === false ? (effect) => effect : Retry.retry(policy),

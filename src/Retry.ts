@@ -194,11 +194,26 @@ export const schedule = (
  * @since 0.1.0
  * @category combinators
  */
-export const retry = (self: Policy) =>
-<A, E extends LlmError.LlmError, R>(
-  effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E, R> =>
-  Effect.flatMap(Clock.currentTimeMillis, (startMillis) => Effect.retry(effect, schedule(self, { startMillis })))
+export const retry = (self: Policy) => {
+  // Without a deadline the start of the first attempt plays no part: one schedule serves every call, and a
+  // call that succeeds at once (most) builds no schedule driver at all.
+  if (self.deadline !== undefined) {
+    return <A, E extends LlmError.LlmError, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      Effect.flatMap(Clock.currentTimeMillis, (startMillis) => Effect.retry(effect, schedule(self, { startMillis })))
+  }
+  const shared = schedule(self)
+  return <A, E extends LlmError.LlmError, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.catchAll(effect, (first) => {
+      // The schedule sees the first error as if `Effect.retry` had run the first attempt itself.
+      let replayed = false
+      const again = Effect.suspend(() => {
+        if (replayed) return effect
+        replayed = true
+        return Effect.fail(first)
+      })
+      return Effect.retry(again, shared)
+    })
+}
 
 /**
  * A policy that replaces the provider layer's own for calls made within its scope (`undefined`: none). Set

@@ -6,10 +6,11 @@
  * - `idle`: for a stream, the longest gap between content events (keep-alive pings do not count);
  * - `total`: the whole of one attempt.
  *
- * All run on Effect's `Clock`, so a `TestClock` drives them in tests. None is set by default: each costs a
- * timer and a fiber race per call, and Node's HTTP clients (undici, and `fetch`, which is undici) already end a
- * request whose headers or body stall for 300 s, which surfaces as a retryable `NetworkError`. Set the phases
- * your service level needs.
+ * All run on Effect's `Clock`, so a `TestClock` drives them in tests. None is set by default: `request` costs
+ * a timer and a fiber race per call; a stream's `firstToken`, `idle` and `total` together cost one worker
+ * fiber and one or two timers per attempt, not a race per read. Node's HTTP clients (undici, and `fetch`,
+ * which is undici) already end a request whose headers or body stall for 300 s, which surfaces as a retryable
+ * `NetworkError`. Set the phases your service level needs.
  *
  * @since 0.1.0
  */

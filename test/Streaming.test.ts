@@ -7,7 +7,16 @@ import * as OpenAi from "../src/providers/OpenAi.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { failure, openAiLayer, runStream as runGenerateStream, secretKey, textOf } from "./support/loopback.js"
+import {
+  adjustTo,
+  awaitSleepUntil,
+  eventually,
+  failure,
+  openAiLayer,
+  runStream as runGenerateStream,
+  secretKey,
+  textOf
+} from "./support/loopback.js"
 
 const request = { messages: [{ role: "user" as const, content: "Tell a story" }] }
 
@@ -190,6 +199,80 @@ describe("stream timeouts (TestClock)", () => {
       expect(textOf(received)).toBe("Hello")
     }))
 
+  it.scoped("idle is reset by each part: parts 3 s apart pass with idle 5 s, and it fires 5 s after the last", () =>
+    Effect.gen(function*() {
+      const [role, a, b, c] = OpenAiMock.streamEvents({ deltas: ["a", "b", "c"] })
+      const server = yield* MockProvider.make({
+        script: [MockProvider.stream([role, a, b, c].map(sseEvent), { chunkDelay: "3 seconds", hang: true })]
+      })
+      const received: Array<StreamPart.StreamPart> = []
+      const fiber = yield* LanguageModel.stream(request).pipe(
+        Stream.runForEach((part) => Effect.sync(() => received.push(part))),
+        Effect.provide(openAiLayer(server, { timeout: { idle: "5 seconds" } })),
+        Effect.fork
+      )
+      for (const at of [3000, 6000, 9000, 12_000]) {
+        yield* awaitSleepUntil(at)
+        yield* adjustTo(at)
+      }
+      yield* eventually(Effect.sync(() => textOf(received) === "abc"), "the third part")
+      // The deadline moved with each part: nothing fires before 17 s, and a sleep ends exactly then.
+      yield* adjustTo(16_999)
+      yield* awaitSleepUntil(17_000)
+      expect(textOf(received)).toBe("abc")
+      yield* adjustTo(17_000)
+      const error = failure(yield* Fiber.await(fiber))
+      expect(error).toMatchObject({ _tag: "StreamInterrupted", causeTag: "Timeout" })
+      expect(error.message).toContain("no stream event within 5s")
+    }))
+
+  it.scoped("idle bounds the wait for the provider, not the consumer's own time with a part", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({ script: [OpenAiMock.stream({ deltas: ["a", "b"] })] })
+      const received: Array<StreamPart.StreamPart> = []
+      const fiber = yield* LanguageModel.stream(request).pipe(
+        Stream.runForEach((part) =>
+          Effect.zipRight(
+            Effect.sync(() => received.push(part)),
+            part.type === "text-delta" ? Effect.sleep("10 seconds") : Effect.void
+          )
+        ),
+        Effect.provide(openAiLayer(server, { timeout: { idle: "5 seconds" } })),
+        Effect.fork
+      )
+      for (const at of [10_000, 20_000]) {
+        yield* awaitSleepUntil(at)
+        yield* adjustTo(at)
+      }
+      expect(Exit.isSuccess(yield* Fiber.await(fiber))).toBe(true)
+      expect(textOf(received)).toBe("ab")
+    }))
+
+  it.scoped("with firstToken, idle and total set, idle still fires 5 s after the commit point", () =>
+    Effect.gen(function*() {
+      const [role, hello] = OpenAiMock.streamEvents({ deltas: ["Hello"] })
+      const { exit, received } = yield* runStream(
+        [MockProvider.stream([role, hello].map(sseEvent), { chunkDelay: "3 seconds", hang: true })],
+        [3000, 6000, 11_000],
+        { timeout: { firstToken: "30 seconds", idle: "5 seconds", total: "60 seconds" } }
+      )
+      const error = failure(exit)
+      expect(error).toMatchObject({ _tag: "StreamInterrupted", causeTag: "Timeout" })
+      expect(error.message).toContain("no stream event within 5s")
+      expect(textOf(received)).toBe("Hello")
+    }))
+
+  it.scoped("total before the first token fails with Timeout{total} even when firstToken is longer", () =>
+    Effect.gen(function*() {
+      const { exit, received } = yield* runStream(
+        [OpenAiMock.stream({ deltas: ["a"] }, { chunkDelay: "3 seconds" })],
+        [3000, 4000],
+        { retry: false, timeout: { firstToken: "10 seconds", total: "4 seconds" } }
+      )
+      expect(failure(exit)).toMatchObject({ _tag: "Timeout", phase: "total" })
+      expect(received).toEqual([])
+    }))
+
   it.scoped("total bounds the whole attempt", () =>
     Effect.gen(function*() {
       const { exit, received } = yield* runStream(
@@ -216,6 +299,22 @@ describe("cancellation", () => {
         Stream.take(2),
         Stream.runCollect,
         Effect.provide(openAiLayer(server))
+      )
+      expect(Chunk.toArray(parts).map((part) => part.type)).toEqual(["response-metadata", "text-delta"])
+      yield* server.awaitClientClose.pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
+      expect(yield* server.closedConnections).toBe(1)
+    }).pipe(Effect.scoped))
+
+  it.live("with deadlines set, taking the first parts still closes the upstream connection", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({
+        script: [OpenAiMock.stream({ deltas: ["a", "b"] }, { hang: true, done: false })]
+      })
+      // The deadlines' worker pulls the attempt: its interruption must still reach the socket.
+      const parts = yield* LanguageModel.stream(request).pipe(
+        Stream.take(2),
+        Stream.runCollect,
+        Effect.provide(openAiLayer(server, { timeout: { firstToken: "1 minute", idle: "1 minute", total: "1 hour" } }))
       )
       expect(Chunk.toArray(parts).map((part) => part.type)).toEqual(["response-metadata", "text-delta"])
       yield* server.awaitClientClose.pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))

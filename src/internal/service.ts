@@ -97,6 +97,9 @@ const retrying = (policy: Retry.Policy | false) =>
 export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: Options): LanguageModel.Service => {
   const timeouts = Timeout.make(options.timeout)
   const policy = options.retry === undefined ? Retry.defaults : options.retry
+  // Built once per layer; a call runs under another policy only inside `Retry.withPolicy`.
+  const layerRetrying = retrying(policy)
+  const retryingFor = (effective: Retry.Policy | false) => effective === policy ? layerRetrying : retrying(effective)
 
   const resolve = (request: ChatRequest.ChatRequest): Effect.Effect<Errors.ErrorContext, LlmError.InvalidRequest> => {
     const model = request.model ?? adapter.defaultModel
@@ -161,7 +164,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
         return Instrument.generate(
           { provider: adapter.provider, model, request },
           () => attempts,
-          retrying(effective)(attempt)
+          retryingFor(effective)(attempt)
         ).pipe(
           Effect.tap((response) => Effect.annotateCurrentSpan(Instrument.responseAttributes(response))),
           Effect.withSpan(`chat ${model}`, {
@@ -209,10 +212,10 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
         // What reached the consumer, kept by the commit point anyway: read once at the end for the span and metrics.
         const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = []
         const parts = Streaming.withCommitPoint(
-          Streaming.withTotalDeadline(attempt, context, timeouts.total),
+          attempt,
           context,
           timeouts,
-          retrying(effective),
+          retryingFor(effective),
           delivered
         )
         const call = { provider: adapter.provider, model, request }
