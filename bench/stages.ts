@@ -182,7 +182,7 @@ const pipeline = (url: string, flags: Flags): Effect.Effect<string, unknown, Htt
         const bytes = flags.check
           ? Streaming.checkBody(opened.bytes as Stream.Stream<Uint8Array, unknown>, context, {
             status: 200,
-            contentType: opened.ok?.response.headers["content-type"] ?? "text/event-stream",
+            contentType: opened.ok?.headers["content-type"] ?? "text/event-stream",
             requestId: opened.ok?.requestId,
             classify: OpenAiErrors.classifyError
           })

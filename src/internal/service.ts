@@ -151,7 +151,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
                 status: ok.response.status,
                 requestId: ok.requestId,
                 request,
-                headers: ok.response.headers
+                headers: ok.headers
               }, context)
             ),
             Effect.map(ChatResponse.withSettledFinishReason),
@@ -194,13 +194,13 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
               adapter.streamParts(
                 Streaming.checkBody(Http.bodyStream(context, ok), context, {
                   status: ok.response.status,
-                  contentType: ok.response.headers["content-type"],
+                  contentType: ok.headers["content-type"],
                   requestId: ok.requestId,
                   classify: adapter.classifyError
                 }),
                 context,
                 ok.requestId,
-                { request, headers: ok.response.headers }
+                { request, headers: ok.headers }
               )
             ),
             Effect.withParentSpan(span)
