@@ -230,6 +230,60 @@ export const checkBody = <E, R>(
   return Stream.pipeThroughChannel(bytes, sniff)
 }
 
+type Decoding<I, E> = Channel.Channel<
+  Chunk.Chunk<StreamPart.StreamPart>,
+  Chunk.Chunk<I>,
+  E | LlmError.LlmError,
+  E,
+  unknown,
+  unknown
+>
+
+/**
+ * The channel of a decoding stage: `step` decodes one input into `out` and returns an error to end the stream
+ * with; `finish` runs at the end of the input. The parts of a read and the error it ends with are written in
+ * one step, and a `finish` part is settled against the tool calls that came before it.
+ */
+const decoding = <I, E>(
+  step: (input: I, out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined,
+  finish: (out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined
+): Decoding<I, E> => {
+  // The `finish` part bears out the content, as a whole response's finish reason does.
+  let toolCallEnded = false
+  const settleFinish = (out: Array<StreamPart.StreamPart>) => {
+    for (let i = 0; i < out.length; i++) {
+      const part = out[i]!
+      if (part.type === "tool-call-end") toolCallEnded = true
+      else if (part.type === "finish") {
+        const finishReason = ChatResponse.finishReasonFor(part.finishReason, toolCallEnded)
+        if (finishReason !== part.finishReason) out[i] = { ...part, finishReason }
+      }
+    }
+  }
+  const emit = (out: Array<StreamPart.StreamPart>, error: LlmError.LlmError | undefined, next: Decoding<I, E>) => {
+    settleFinish(out)
+    const written = out.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(out))
+    return Channel.zipRight(written, error === undefined ? next : Channel.fail(error))
+  }
+  const loop: Decoding<I, E> = Channel.readWithCause({
+    onInput: (inputs: Chunk.Chunk<I>) => {
+      const out: Array<StreamPart.StreamPart> = []
+      let error: LlmError.LlmError | undefined
+      for (const input of inputs) {
+        error = step(input, out)
+        if (error !== undefined) break
+      }
+      return emit(out, error, loop)
+    },
+    onFailure: Channel.failCause,
+    onDone: () => {
+      const out: Array<StreamPart.StreamPart> = []
+      return emit(out, finish(out), Channel.void)
+    }
+  })
+  return loop
+}
+
 /** Runs a decoder over a stream of frames, failing the stream at the first error it returns. */
 export const decode = <F, E, R>(
   frames: Stream.Stream<F, E, R>,
@@ -237,58 +291,37 @@ export const decode = <F, E, R>(
 ): Stream.Stream<StreamPart.StreamPart, E | LlmError.LlmError, R> =>
   Stream.suspend(() => {
     const decoder = makeDecoder()
-    // The `finish` part bears out the content, as a whole response's finish reason does.
-    let toolCallEnded = false
-    const settleFinish = (out: Array<StreamPart.StreamPart>) => {
-      for (let i = 0; i < out.length; i++) {
-        const part = out[i]!
-        if (part.type === "tool-call-end") toolCallEnded = true
-        else if (part.type === "finish") {
-          const finishReason = ChatResponse.finishReasonFor(part.finishReason, toolCallEnded)
-          if (finishReason !== part.finishReason) out[i] = { ...part, finishReason }
-        }
-      }
-    }
-    const emit = (
-      out: Array<StreamPart.StreamPart>,
-      error: LlmError.LlmError | undefined,
-      next: Channel.Channel<
-        Chunk.Chunk<StreamPart.StreamPart>,
-        Chunk.Chunk<F>,
-        E | LlmError.LlmError,
-        E,
-        unknown,
-        unknown
-      >
-    ) => {
-      settleFinish(out)
-      const written = out.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(out))
-      return Channel.zipRight(written, error === undefined ? next : Channel.fail(error))
-    }
-    const loop: Channel.Channel<
-      Chunk.Chunk<StreamPart.StreamPart>,
-      Chunk.Chunk<F>,
-      E | LlmError.LlmError,
-      E,
-      unknown,
-      unknown
-    > = Channel.readWithCause({
-      onInput: (frames: Chunk.Chunk<F>) => {
-        const out: Array<StreamPart.StreamPart> = []
-        let error: LlmError.LlmError | undefined
-        for (const frame of frames) {
-          error = decoder.frame(frame, out)
-          if (error !== undefined) break
-        }
-        return emit(out, error, loop)
-      },
-      onFailure: Channel.failCause,
-      onDone: () => {
-        const out: Array<StreamPart.StreamPart> = []
-        return emit(out, decoder.end(out), Channel.void)
-      }
+    return Stream.pipeThroughChannel(frames, decoding<F, E>(decoder.frame, decoder.end))
+  })
+
+/**
+ * Frames an SSE body and runs a decoder over its events in one stage: the same parts and errors as
+ * `decode(Framing.sse(bytes), makeDecoder)`, without a stage (and a chunk of frames) between the two on every
+ * read. Events after the one that ends the stream are not decoded.
+ */
+export const decodeSse = <E, R>(
+  bytes: Stream.Stream<Uint8Array, E, R>,
+  makeDecoder: () => Decoder<Framing.Frame>
+): Stream.Stream<StreamPart.StreamPart, E | LlmError.LlmError, R> =>
+  Stream.suspend(() => {
+    const decoder = makeDecoder()
+    // The framer calls back while it is fed: `out` and `error` are those of the read being decoded.
+    let out: Array<StreamPart.StreamPart> = []
+    let error: LlmError.LlmError | undefined
+    const framer = Framing.makeSseFramer((frame) => {
+      if (error === undefined) error = decoder.frame(frame, out)
     })
-    return Stream.pipeThroughChannel(frames, loop)
+    const step = (piece: Uint8Array, into: Array<StreamPart.StreamPart>) => {
+      out = into
+      framer.feed(piece)
+      return error
+    }
+    const finish = (into: Array<StreamPart.StreamPart>) => {
+      out = into
+      framer.end()
+      return error ?? decoder.end(into)
+    }
+    return Stream.pipeThroughChannel(bytes, decoding<Uint8Array, E>(step, finish))
   })
 
 /** Bounds one attempt, from its request to its last part, by the `total` deadline. */

@@ -13,7 +13,6 @@ import * as AnthropicErrors from "../internal/anthropic/errors.js"
 import * as AnthropicRequest from "../internal/anthropic/request.js"
 import * as AnthropicResponse from "../internal/anthropic/response.js"
 import * as AnthropicStream from "../internal/anthropic/stream.js"
-import * as Framing from "../internal/framing.js"
 import * as LayerOptions from "../internal/layerOptions.js"
 import * as Service from "../internal/service.js"
 import * as Streaming from "../internal/streaming.js"
@@ -140,7 +139,7 @@ const service = (
         headers: raw.headers
       }),
     streamParts: (body, context, requestId, call) =>
-      Streaming.decode(Framing.sse(body), () =>
+      Streaming.decodeSse(body, () =>
         AnthropicStream.makeDecoder(context, {
           requestId,
           formatTool: formatTool(call.request),

@@ -13,7 +13,6 @@ import * as CohereErrors from "../internal/cohere/errors.js"
 import * as CohereRequest from "../internal/cohere/request.js"
 import * as CohereResponse from "../internal/cohere/response.js"
 import * as CohereStream from "../internal/cohere/stream.js"
-import * as Framing from "../internal/framing.js"
 import * as LayerOptions from "../internal/layerOptions.js"
 import * as Service from "../internal/service.js"
 import * as Streaming from "../internal/streaming.js"
@@ -103,7 +102,7 @@ const service = (
       Service.postJson(provider, model, url, headers, CohereRequest.encodeRequest(request, { model, stream })),
     decodeChat: (json, raw, context) => CohereResponse.decodeResponse(json, raw, context, raw),
     streamParts: (body, context, requestId, call) =>
-      Streaming.decode(Framing.sse(body), () =>
+      Streaming.decodeSse(body, () =>
         CohereStream.makeDecoder(context, {
           requestId,
           providerMetadata: CohereResponse.headerMetadata(requestId, call.headers)

@@ -13,7 +13,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as ChatRequest from "../ChatRequest.js"
-import * as Framing from "../internal/framing.js"
 import * as LayerOptions from "../internal/layerOptions.js"
 import * as OpenAiErrors from "../internal/openai/errors.js"
 import * as OpenAiRequest from "../internal/openai/request.js"
@@ -127,7 +126,7 @@ const makeService = (endpoint: Endpoint, options: CommonOptions) =>
         ),
       decodeChat: OpenAiResponse.decodeResponse,
       streamParts: (body, context, requestId) =>
-        Streaming.decode(Framing.sse(body), () => OpenAiStream.makeDecoder(context, requestId))
+        Streaming.decodeSse(body, () => OpenAiStream.makeDecoder(context, requestId))
     }, options))
 
 /**
