@@ -8,6 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type * as Errors from "../src/internal/errors.js"
 import * as Framing from "../src/internal/framing.js"
+import * as OpenAiErrors from "../src/internal/openai/errors.js"
 import * as OpenAiStream from "../src/internal/openai/stream.js"
 import * as Streaming from "../src/internal/streaming.js"
 import { splitAt, transcriptOf } from "./support/chunking.js"
@@ -67,4 +68,36 @@ describe("Streaming.decodeSse", () => {
       expect(fusedWhole(pieces)).toEqual(twoStages(pieces))
     }
   })
+
+  const checkedBodies: Record<string, readonly [string, string | undefined]> = {
+    "a stream": [bodies["text, finish and [DONE]"]!, "text/event-stream"],
+    "a stream after blanks and a byte order mark": ["\uFEFF \n\n" + bodies["text, finish and [DONE]"]!, undefined],
+    "only blanks": [" \n\n ", "text/event-stream"],
+    "an HTML page": ["<html><body>502 Bad Gateway</body></html>", "text/html"],
+    "an HTML page past the size read": [`<html>${"x".repeat(Streaming.maxRawBody + 100)}</html>`, "text/html"],
+    "one JSON error object": [
+      "{\"error\":{\"message\":\"bad key\",\"type\":\"invalid_request_error\"}}",
+      "application/json"
+    ],
+    "SSE under a JSON content type": [bodies["a tool call settles the finish reason"]!, "application/json"]
+  }
+  for (const [name, [text, contentType]] of Object.entries(checkedBodies)) {
+    it(`checks the body as checkBody does: ${name}`, () => {
+      const info = { status: 200, contentType, requestId: "req_1", classify: OpenAiErrors.classifyError }
+      const separate = transcriptOf((chunks) =>
+        Streaming.decodeSse(Streaming.checkBody(body(chunks), context, info), decoder)
+      )
+      const checked = transcriptOf((chunks) => Streaming.decodeSse(body(chunks), decoder, { context, info }))
+      const checkedWhole = transcriptOf((chunks) =>
+        Streaming.decodeSse(Stream.fromIterable(chunks), decoder, { context, info })
+      )
+      const bytes = utf8.encode(text)
+      const pieces = splitAt(bytes, [1, 2, 3, 5, 8, Math.floor(bytes.length / 2)].filter((cut) => cut < bytes.length))
+      for (const chunks of [[bytes], pieces]) {
+        const expected = separate(chunks)
+        expect(checked(chunks)).toEqual(expected)
+        expect(checkedWhole(chunks)).toEqual(expected)
+      }
+    })
+  }
 })

@@ -19,7 +19,6 @@ import * as OpenAiRequest from "../internal/openai/request.js"
 import * as OpenAiResponse from "../internal/openai/response.js"
 import * as OpenAiStream from "../internal/openai/stream.js"
 import * as Service from "../internal/service.js"
-import * as Streaming from "../internal/streaming.js"
 import * as LanguageModel from "../LanguageModel.js"
 
 /**
@@ -125,8 +124,7 @@ const makeService = (endpoint: Endpoint, options: CommonOptions) =>
             }))
         ),
       decodeChat: OpenAiResponse.decodeResponse,
-      streamParts: (body, context, requestId) =>
-        Streaming.decodeSse(body, () => OpenAiStream.makeDecoder(context, requestId))
+      streamParts: { sse: (context, requestId) => OpenAiStream.makeDecoder(context, requestId) }
     }, options))
 
 /**
