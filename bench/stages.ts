@@ -8,9 +8,9 @@
  * - `tracer`: the platform's `http.client` span (off: `HttpClient.withTracerDisabledWhen`);
  * - `send`: `Http.send` (accept-encoding, redacted header names, error mapping, status check) and
  *   `Http.bodyStream` (the body's `mapError`, content-coding check) instead of `client.execute` + `response.stream`;
- * - `decoder`: `Framing.sse` + `Streaming.decode` + the OpenAI chunk decoder, instead of a hand-written
- *   `eventsource-parser` + `JSON.parse` stage that yields the text;
- * - `check`: `Streaming.checkBody`, the look at the body's first bytes;
+ * - `decoder`: `Streaming.decodeSse` (SSE framing and decoding in one stage) with the OpenAI chunk decoder,
+ *   instead of a hand-written `eventsource-parser` + `JSON.parse` stage that yields the text;
+ * - `check`: the look at the body's first bytes (inside `decodeSse` with `decoder`, else `Streaming.checkBody`);
  * - `attemptScope`: each attempt in its own `Stream.unwrapScoped` (off: the attempt is built in the stream's scope);
  * - `chatSpan`: the `chat <model>` span (`Effect.makeSpanScoped`, parent of the attempt's HTTP span);
  * - `commit`: `Streaming.withCommitPoint` with the default retry policy;
@@ -38,7 +38,6 @@ import * as Stream from "effect/Stream"
 import { createParser } from "eventsource-parser"
 import { performance } from "node:perf_hooks"
 import * as ChatRequest from "../src/ChatRequest.js"
-import * as Framing from "../src/internal/framing.js"
 import * as Http from "../src/internal/http.js"
 import * as Instrument from "../src/internal/instrument.js"
 import * as OpenAiErrors from "../src/internal/openai/errors.js"
@@ -179,17 +178,22 @@ const pipeline = (url: string, flags: Flags): Effect.Effect<string, unknown, Htt
         : Effect.map(traced.execute(http), (response): Opened => ({ ok: undefined, bytes: response.stream }))
       const open = parent(opening)
       const partsOf = (opened: Opened) => {
-        const bytes = flags.check
-          ? Streaming.checkBody(opened.bytes as Stream.Stream<Uint8Array, unknown>, context, {
-            status: 200,
-            contentType: opened.ok?.response.headers["content-type"] ?? "text/event-stream",
-            requestId: opened.ok?.requestId,
-            classify: OpenAiErrors.classifyError
-          })
-          : opened.bytes as Stream.Stream<Uint8Array, unknown>
-        return flags.decoder
-          ? Streaming.decode(Framing.sse(bytes), () => OpenAiStream.makeDecoder(context, opened.ok?.requestId))
-          : handText(bytes)
+        const bytes = opened.bytes as Stream.Stream<Uint8Array, unknown>
+        const info = {
+          status: 200,
+          contentType: opened.ok?.headers["content-type"] ?? "text/event-stream",
+          requestId: opened.ok?.requestId,
+          classify: OpenAiErrors.classifyError
+        }
+        // As in `service.ts`: an SSE body is checked, framed and decoded in one stage.
+        if (flags.decoder) {
+          return Streaming.decodeSse(
+            bytes,
+            () => OpenAiStream.makeDecoder(context, opened.ok?.requestId),
+            flags.check ? { context, info } : undefined
+          )
+        }
+        return handText(flags.check ? Streaming.checkBody(bytes, context, info) : bytes)
       }
       const attempt: Stream.Stream<StreamPart.StreamPart, unknown> = flags.attemptScope
         ? Stream.unwrapScoped(Effect.map(open, partsOf))

@@ -1,6 +1,6 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
+import { Chunk, Effect, Exit, Fiber, Layer, Redacted, Stream, TestClock, TestServices } from "effect"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
@@ -339,6 +339,69 @@ describe("cancellation", () => {
       expect(yield* server.closedConnections).toBe(1)
       expect((yield* server.requests).length).toBe(1)
     }).pipe(Effect.scoped))
+})
+
+// One turn of the real event loop, so socket I/O can progress while the TestClock is frozen.
+const tick = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+
+const untilRequests = (server: MockProvider.MockProvider, count: number) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 2000; i++) {
+      if ((yield* server.requests).length >= count) return
+      yield* tick
+    }
+    return yield* Effect.dieMessage(`timed out waiting for ${count} request(s)`)
+  })
+
+const untilSleeping = Effect.gen(function*() {
+  for (let i = 0; i < 2000; i++) {
+    if (Chunk.size(yield* TestClock.sleeps()) > 0) return
+    yield* tick
+  }
+  return yield* Effect.dieMessage("timed out waiting for a sleep")
+})
+
+// Bounds a wait on the real clock while the TestClock is in force.
+const within = <A, E, R>(self: Effect.Effect<A, E, R>) => TestServices.provideLive(Effect.timeout(self, "5 seconds"))
+
+// The connection of an attempt is closed when the attempt's scope closes, also before its response headers.
+describe("cancellation before the response headers", () => {
+  it.scoped("interrupting the consumer closes the upstream connection", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({ script: [MockProvider.hang] })
+      const fiber = yield* LanguageModel.stream(request).pipe(
+        Stream.runDrain,
+        Effect.provide(openAiLayer(server)),
+        Effect.fork
+      )
+      yield* untilRequests(server, 1)
+      yield* Fiber.interrupt(fiber)
+      yield* within(server.awaitClientClose)
+      expect(yield* server.closedConnections).toBe(1)
+    }))
+
+  it.scoped("a request deadline closes the connection of the attempt it ends, then the retry streams", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({
+        script: [MockProvider.hang, OpenAiMock.stream({ deltas: ["ok"] })]
+      })
+      const fiber = yield* LanguageModel.stream(request).pipe(
+        Stream.runCollect,
+        Effect.provide(openAiLayer(server, { timeout: { request: "5 seconds" } })),
+        Effect.fork
+      )
+      yield* untilRequests(server, 1)
+      yield* TestClock.adjust("5 seconds")
+      yield* within(server.awaitClientClose)
+      expect(yield* server.closedConnections).toBe(1)
+      // The retry's wait (at most the policy's first delay, 0.5 s), and no further: the second attempt's own
+      // request deadline must not fire before its response arrives over the real socket.
+      yield* untilSleeping
+      yield* TestClock.adjust("500 millis")
+      const parts = yield* Fiber.join(fiber)
+      expect(textOf(Chunk.toArray(parts))).toBe("ok")
+      expect((yield* server.requests).length).toBe(2)
+    }))
 })
 
 describe("Azure streams", () => {

@@ -6,7 +6,7 @@
  */
 import * as Chunk from "effect/Chunk"
 import * as Stream from "effect/Stream"
-import { createParser, type EventSourceMessage } from "eventsource-parser"
+import { createParser } from "eventsource-parser"
 
 /**
  * One frame of a streamed body: an SSE event, or a line that is not SSE at all (Gemini can write a raw JSON
@@ -24,20 +24,39 @@ export interface Event {
   readonly data: string
 }
 
+/**
+ * An SSE framer for one body, for a stage that frames and decodes in the same step: `feed` hands each frame of
+ * a piece of the body to `onFrame` as the parser finds it; `end` flushes the decoder and terminates a last event
+ * that had no blank line after it.
+ */
+export interface SseFramer {
+  readonly feed: (bytes: Uint8Array) => void
+  readonly end: () => void
+}
+
+/** An {@link SseFramer} for one body. Comments (keep-alives) produce nothing. */
+export const makeSseFramer = (onFrame: (frame: Frame) => void): SseFramer => {
+  const parser = createParser({
+    onEvent: onFrame,
+    onError: (error) => {
+      // A line without a known SSE field: keep it for adapters that read raw JSON from SSE bodies.
+      if (error.type === "unknown-field" && error.line !== undefined) onFrame({ _tag: "Stray", line: error.line })
+    }
+  })
+  const decoder = new TextDecoder("utf-8")
+  return {
+    feed: (bytes) => parser.feed(decoder.decode(bytes, { stream: true })),
+    end: () => parser.feed(decoder.decode() + "\n\n")
+  }
+}
+
 /** Frames an SSE byte stream. Comments (keep-alives) produce nothing. */
 export const sse = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Frame, E, R> =>
   Stream.suspend(() => {
     let out: Array<Frame> = []
-    const parser = createParser({
-      onEvent: (message: EventSourceMessage) => {
-        out.push(message)
-      },
-      onError: (error) => {
-        // A line without a known SSE field: keep it for adapters that read raw JSON from SSE bodies.
-        if (error.type === "unknown-field" && error.line !== undefined) out.push({ _tag: "Stray", line: error.line })
-      }
+    const framer = makeSseFramer((frame) => {
+      out.push(frame)
     })
-    const decoder = new TextDecoder("utf-8")
     const take = (): Chunk.Chunk<Frame> => {
       const frames = Chunk.unsafeFromArray(out)
       out = []
@@ -45,12 +64,11 @@ export const sse = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream
     }
     return bytes.pipe(
       Stream.mapChunks((chunk) => {
-        for (const bytes of chunk) parser.feed(decoder.decode(bytes, { stream: true }))
+        for (const bytes of chunk) framer.feed(bytes)
         return take()
       }),
       Stream.concat(Stream.suspend(() => {
-        // End of body: flush the decoder, then terminate a last event that had no blank line after it.
-        parser.feed(decoder.decode() + "\n\n")
+        framer.end()
         return Stream.fromChunk(take())
       }))
     )

@@ -92,11 +92,12 @@ export const maxDecodedBodyBytes = 64 * 1024 * 1024
 const bodyBytes = <E>(
   context: Errors.ErrorContext,
   response: HttpClientResponse.HttpClientResponse,
+  headers: HeaderUtils.HeaderRecord,
   corrupt: (reason: string) => E,
   maxOutput?: number
 ): Stream.Stream<Uint8Array, LlmError.LlmError | E> => {
   const raw = Stream.mapError(response.stream, (error) => fromBodyError(context, error))
-  const coding = Decompress.contentCoding(response.headers)
+  const coding = Decompress.contentCoding(headers)
   return coding._tag === "Identity"
     ? raw
     : Decompress.decode<LlmError.LlmError | E, never>(raw, coding, { corrupt, maxOutput })
@@ -134,9 +135,13 @@ class Undecodable {
  */
 const readErrorBody = (
   context: Errors.ErrorContext,
-  response: HttpClientResponse.HttpClientResponse
+  response: HttpClientResponse.HttpClientResponse,
+  headers: HeaderUtils.HeaderRecord
 ): Effect.Effect<string, LlmError.LlmError> =>
-  readBounded(bodyBytes(context, response, (reason) => new Undecodable(reason), maxErrorBodyBytes), maxErrorBodyBytes)
+  readBounded(
+    bodyBytes(context, response, headers, (reason) => new Undecodable(reason), maxErrorBodyBytes),
+    maxErrorBodyBytes
+  )
     .pipe(
       Effect.map((read) => read.text),
       Effect.catchIf(
@@ -158,12 +163,17 @@ export const bodyStream = (
   bodyBytes(
     context,
     ok.response,
+    ok.headers,
     (reason) => Errors.malformed(context, reason, "", { status: ok.response.status, requestId: ok.requestId })
   )
 
-/** A response whose status is below 400. */
+/**
+ * A response whose status is below 400, with its headers read once: each read of `response.headers` of the
+ * platform's undici client builds the record anew.
+ */
 export interface OkResponse {
   readonly response: HttpClientResponse.HttpClientResponse
+  readonly headers: HeaderUtils.HeaderRecord
   readonly requestId: string | undefined
 }
 
@@ -187,22 +197,19 @@ export const send = (
     withRedactedHeaders,
     Effect.mapError((error) => fromHttpClientError(context, error)),
     Timeout.within(context, "request", deadline),
-    Effect.flatMap((response) =>
-      response.status < 400
-        ? Effect.succeed({ response, requestId: HeaderUtils.requestIdFromHeaders(response.headers) })
+    Effect.flatMap((response) => {
+      const headers = response.headers
+      return response.status < 400
+        ? Effect.succeed({ response, headers, requestId: HeaderUtils.requestIdFromHeaders(headers) })
         : Effect.flatMap(
-          readErrorBody(context, response),
+          readErrorBody(context, response, headers),
           (bodyText) =>
             Effect.flatMap(Clock.currentTimeMillis, (now) =>
               Effect.fail(
-                Errors.fromResponse(context, classify, {
-                  status: response.status,
-                  headers: response.headers,
-                  bodyText
-                }, now)
+                Errors.fromResponse(context, classify, { status: response.status, headers, bodyText }, now)
               ))
         )
-    )
+    })
   )
 
 /**
@@ -215,7 +222,7 @@ export const readText = (
   ok: OkResponse
 ): Effect.Effect<string, LlmError.LlmError> => {
   const { response } = ok
-  if (Decompress.contentCoding(response.headers)._tag === "Identity") {
+  if (Decompress.contentCoding(ok.headers)._tag === "Identity") {
     return Effect.mapError(response.text, (error) => fromBodyError(context, error))
   }
   return Effect.flatMap(readBounded(bodyStream(context, ok), maxDecodedBodyBytes), (read) =>

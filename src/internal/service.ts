@@ -17,6 +17,7 @@ import * as Retry from "../Retry.js"
 import type * as StreamPart from "../StreamPart.js"
 import * as Timeout from "../Timeout.js"
 import type * as Errors from "./errors.js"
+import type * as Framing from "./framing.js"
 import type * as Headers from "./headers.js"
 import * as Http from "./http.js"
 import * as Instrument from "./instrument.js"
@@ -40,13 +41,24 @@ export interface Adapter {
     model: string,
     options: { readonly stream: boolean }
   ) => Effect.Effect<HttpClientRequest.HttpClientRequest, LlmError.LlmError>
-  /** Decodes a streamed body (already mapped to `LlmError`s) into parts. */
-  readonly streamParts: (
-    body: Stream.Stream<Uint8Array, LlmError.LlmError>,
-    context: Errors.ErrorContext,
-    requestId: string | undefined,
-    call: Call
-  ) => Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>
+  /**
+   * Decodes a streamed body (already mapped to `LlmError`s) into parts: the decoder of an SSE body, which is
+   * then checked, framed and decoded in one stage, or a function of the checked body for any other framing.
+   */
+  readonly streamParts:
+    | {
+      readonly sse: (
+        context: Errors.ErrorContext,
+        requestId: string | undefined,
+        call: Call
+      ) => Streaming.Decoder<Framing.Frame>
+    }
+    | ((
+      body: Stream.Stream<Uint8Array, LlmError.LlmError>,
+      context: Errors.ErrorContext,
+      requestId: string | undefined,
+      call: Call
+    ) => Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>)
   /** Decodes a non-streaming response body. */
   readonly decodeChat: (
     json: unknown,
@@ -154,7 +166,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
                 status: ok.response.status,
                 requestId: ok.requestId,
                 request,
-                headers: ok.response.headers
+                headers: ok.headers
               }, context)
             ),
             Effect.map(ChatResponse.withSettledFinishReason),
@@ -193,19 +205,20 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
             attempts++
             return Http.send(client, context, adapter.classifyError, http, timeouts.request)
           }).pipe(
-            Effect.map((ok) =>
-              adapter.streamParts(
-                Streaming.checkBody(Http.bodyStream(context, ok), context, {
-                  status: ok.response.status,
-                  contentType: ok.response.headers["content-type"],
-                  requestId: ok.requestId,
-                  classify: adapter.classifyError
-                }),
-                context,
-                ok.requestId,
-                { request, headers: ok.response.headers }
-              )
-            ),
+            Effect.map((ok) => {
+              const body = Http.bodyStream(context, ok)
+              const info: Streaming.BodyInfo = {
+                status: ok.response.status,
+                contentType: ok.headers["content-type"],
+                requestId: ok.requestId,
+                classify: adapter.classifyError
+              }
+              const call = { request, headers: ok.headers }
+              const { streamParts } = adapter
+              return typeof streamParts === "function"
+                ? streamParts(Streaming.checkBody(body, context, info), context, ok.requestId, call)
+                : Streaming.decodeSse(body, () => streamParts.sse(context, ok.requestId, call), { context, info })
+            }),
             Effect.withParentSpan(span)
           )
         )

@@ -165,6 +165,59 @@ const notAStream = (context: Errors.ErrorContext, info: BodyInfo, kind: BodyKind
 }
 
 /**
+ * The look at the first bytes of a 200 stream body, as plain functions for a stage that checks, frames and
+ * decodes in one step. `push` takes the body's next piece and returns the pieces to pass on (all that was held,
+ * once the body is known to be a stream), an error for a body that is not a stream, or `undefined` while it
+ * holds them; `end` does the same at the end of the body.
+ */
+interface BodyCheck {
+  readonly push: (bytes: Uint8Array) => ReadonlyArray<Uint8Array> | LlmError.LlmError | undefined
+  readonly end: () => ReadonlyArray<Uint8Array> | LlmError.LlmError
+}
+
+const passAll = (bytes: Uint8Array): ReadonlyArray<Uint8Array> => [bytes]
+
+const makeBodyCheck = (context: Errors.ErrorContext, info: BodyInfo): BodyCheck => {
+  let head: Array<Uint8Array> | undefined = []
+  let size = 0
+  let kind: BodyKind | undefined
+  const report = (cut: boolean) => {
+    const bytes = new Uint8Array(Math.min(size, maxRawBody))
+    let offset = 0
+    for (const piece of head!) {
+      if (offset >= bytes.length) break
+      const part = piece.subarray(0, bytes.length - offset)
+      bytes.set(part, offset)
+      offset += part.length
+    }
+    const text = new TextDecoder("utf-8").decode(bytes)
+    return notAStream(context, info, kind!, text, cut)
+  }
+  const check: BodyCheck = {
+    push: (bytes) => {
+      head!.push(bytes)
+      size += bytes.length
+      if (kind === undefined) {
+        const first = Framing.firstByte(head!)
+        if (first === undefined) return undefined
+        kind = bodyKind(first, info.contentType)
+        if (kind === "stream") {
+          // A stream: what was held goes on, and every later piece as it comes.
+          const held = head!
+          head = undefined
+          ;(check as { push: BodyCheck["push"] }).push = passAll
+          return held
+        }
+      }
+      return size >= maxRawBody ? report(true) : undefined
+    },
+    // Only blanks, or nothing: the decoder reports a stream without its end.
+    end: () => kind === undefined || kind === "stream" ? head ?? [] : report(false)
+  }
+  return check
+}
+
+/**
  * Checks the first bytes of a 200 stream body: an HTML page (a proxy's or a gateway's) fails as the
  * `MalformedResponse` a non-streaming call gets, keeping the page; one JSON object (an error written without
  * `data:`, as llama.cpp and some gateways do) fails with the error it holds, tagged as the same body with an
@@ -184,52 +237,85 @@ export const checkBody = <E, R>(
     unknown,
     unknown
   >
-  const head: Array<Uint8Array> = []
-  let size = 0
-  const report = (kind: BodyKind, cut: boolean): Out => {
-    const bytes = new Uint8Array(Math.min(size, maxRawBody))
-    let offset = 0
-    for (const piece of head) {
-      if (offset >= bytes.length) break
-      const part = piece.subarray(0, bytes.length - offset)
-      bytes.set(part, offset)
-      offset += part.length
-    }
-    const text = new TextDecoder("utf-8").decode(bytes)
-    return Channel.fail(notAStream(context, info, kind, text, cut))
-  }
-  const collect = (kind: BodyKind): Out =>
-    Channel.readWithCause({
-      onInput: (chunk: Chunk.Chunk<Uint8Array>) => {
-        for (const bytes of chunk) {
-          head.push(bytes)
-          size += bytes.length
-        }
-        return size >= maxRawBody ? report(kind, true) : collect(kind)
-      },
-      onFailure: Channel.failCause,
-      onDone: () => report(kind, false)
-    })
+  const check = makeBodyCheck(context, info)
+  const pass = (pieces: ReadonlyArray<Uint8Array>): Out =>
+    pieces.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(pieces as Array<Uint8Array>))
   const sniff: Out = Channel.readWithCause({
     onInput: (chunk: Chunk.Chunk<Uint8Array>) => {
-      for (const bytes of chunk) {
-        head.push(bytes)
-        size += bytes.length
+      const pieces = Chunk.toReadonlyArray(chunk)
+      for (let i = 0; i < pieces.length; i++) {
+        const result = check.push(pieces[i]!)
+        if (result === undefined) continue
+        if (!Array.isArray(result)) return Channel.fail(result as LlmError.LlmError)
+        // Known to be a stream: the rest of this read, then the body as it is.
+        return Channel.zipRight(
+          pass([...result, ...pieces.slice(i + 1)]),
+          Channel.identity<Chunk.Chunk<Uint8Array>, E, unknown>()
+        )
       }
-      const first = Framing.firstByte(head)
-      if (first === undefined) return sniff
-      const kind = bodyKind(first, info.contentType)
-      if (kind !== "stream") return size >= maxRawBody ? report(kind, true) : collect(kind)
-      return Channel.zipRight(
-        Channel.write(Chunk.unsafeFromArray(head)),
-        Channel.identity<Chunk.Chunk<Uint8Array>, E, unknown>()
-      )
+      return sniff
     },
     onFailure: Channel.failCause,
-    // Only blanks, or nothing: the decoder reports a stream without its end.
-    onDone: () => head.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(head))
+    onDone: () => {
+      const result = check.end()
+      return Array.isArray(result) ? pass(result) : Channel.fail(result as LlmError.LlmError)
+    }
   })
   return Stream.pipeThroughChannel(bytes, sniff)
+}
+
+type Decoding<I, E> = Channel.Channel<
+  Chunk.Chunk<StreamPart.StreamPart>,
+  Chunk.Chunk<I>,
+  E | LlmError.LlmError,
+  E,
+  unknown,
+  unknown
+>
+
+/**
+ * The channel of a decoding stage: `step` decodes one input into `out` and returns an error to end the stream
+ * with; `finish` runs at the end of the input. The parts of a read and the error it ends with are written in
+ * one step, and a `finish` part is settled against the tool calls that came before it.
+ */
+const decoding = <I, E>(
+  step: (input: I, out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined,
+  finish: (out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined
+): Decoding<I, E> => {
+  // The `finish` part bears out the content, as a whole response's finish reason does.
+  let toolCallEnded = false
+  const settleFinish = (out: Array<StreamPart.StreamPart>) => {
+    for (let i = 0; i < out.length; i++) {
+      const part = out[i]!
+      if (part.type === "tool-call-end") toolCallEnded = true
+      else if (part.type === "finish") {
+        const finishReason = ChatResponse.finishReasonFor(part.finishReason, toolCallEnded)
+        if (finishReason !== part.finishReason) out[i] = { ...part, finishReason }
+      }
+    }
+  }
+  const emit = (out: Array<StreamPart.StreamPart>, error: LlmError.LlmError | undefined, next: Decoding<I, E>) => {
+    settleFinish(out)
+    const written = out.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(out))
+    return Channel.zipRight(written, error === undefined ? next : Channel.fail(error))
+  }
+  const loop: Decoding<I, E> = Channel.readWithCause({
+    onInput: (inputs: Chunk.Chunk<I>) => {
+      const out: Array<StreamPart.StreamPart> = []
+      let error: LlmError.LlmError | undefined
+      for (const input of inputs) {
+        error = step(input, out)
+        if (error !== undefined) break
+      }
+      return emit(out, error, loop)
+    },
+    onFailure: Channel.failCause,
+    onDone: () => {
+      const out: Array<StreamPart.StreamPart> = []
+      return emit(out, finish(out), Channel.void)
+    }
+  })
+  return loop
 }
 
 /** Runs a decoder over a stream of frames, failing the stream at the first error it returns. */
@@ -239,58 +325,54 @@ export const decode = <F, E, R>(
 ): Stream.Stream<StreamPart.StreamPart, E | LlmError.LlmError, R> =>
   Stream.suspend(() => {
     const decoder = makeDecoder()
-    // The `finish` part bears out the content, as a whole response's finish reason does.
-    let toolCallEnded = false
-    const settleFinish = (out: Array<StreamPart.StreamPart>) => {
-      for (let i = 0; i < out.length; i++) {
-        const part = out[i]!
-        if (part.type === "tool-call-end") toolCallEnded = true
-        else if (part.type === "finish") {
-          const finishReason = ChatResponse.finishReasonFor(part.finishReason, toolCallEnded)
-          if (finishReason !== part.finishReason) out[i] = { ...part, finishReason }
-        }
-      }
-    }
-    const emit = (
-      out: Array<StreamPart.StreamPart>,
-      error: LlmError.LlmError | undefined,
-      next: Channel.Channel<
-        Chunk.Chunk<StreamPart.StreamPart>,
-        Chunk.Chunk<F>,
-        E | LlmError.LlmError,
-        E,
-        unknown,
-        unknown
-      >
-    ) => {
-      settleFinish(out)
-      const written = out.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(out))
-      return Channel.zipRight(written, error === undefined ? next : Channel.fail(error))
-    }
-    const loop: Channel.Channel<
-      Chunk.Chunk<StreamPart.StreamPart>,
-      Chunk.Chunk<F>,
-      E | LlmError.LlmError,
-      E,
-      unknown,
-      unknown
-    > = Channel.readWithCause({
-      onInput: (frames: Chunk.Chunk<F>) => {
-        const out: Array<StreamPart.StreamPart> = []
-        let error: LlmError.LlmError | undefined
-        for (const frame of frames) {
-          error = decoder.frame(frame, out)
-          if (error !== undefined) break
-        }
-        return emit(out, error, loop)
-      },
-      onFailure: Channel.failCause,
-      onDone: () => {
-        const out: Array<StreamPart.StreamPart> = []
-        return emit(out, decoder.end(out), Channel.void)
-      }
+    return Stream.pipeThroughChannel(frames, decoding<F, E>(decoder.frame, decoder.end))
+  })
+
+/**
+ * Frames an SSE body and runs a decoder over its events in one stage: the same parts and errors as
+ * `decode(Framing.sse(bytes), makeDecoder)`, without a stage (and a chunk of frames) between the two on every
+ * read. Events after the one that ends the stream are not decoded. Given `check`, the body's first bytes are
+ * checked in the same stage, as {@link checkBody} does.
+ */
+export const decodeSse = <E, R>(
+  bytes: Stream.Stream<Uint8Array, E, R>,
+  makeDecoder: () => Decoder<Framing.Frame>,
+  check?: { readonly context: Errors.ErrorContext; readonly info: BodyInfo }
+): Stream.Stream<StreamPart.StreamPart, E | LlmError.LlmError, R> =>
+  Stream.suspend(() => {
+    const decoder = makeDecoder()
+    // The framer calls back while it is fed: `out` and `error` are those of the read being decoded.
+    let out: Array<StreamPart.StreamPart> = []
+    let error: LlmError.LlmError | undefined
+    const framer = Framing.makeSseFramer((frame) => {
+      if (error === undefined) error = decoder.frame(frame, out)
     })
-    return Stream.pipeThroughChannel(frames, loop)
+    let head = check === undefined ? undefined : makeBodyCheck(check.context, check.info)
+    const feedAll = (pieces: ReadonlyArray<Uint8Array> | LlmError.LlmError) => {
+      if (!Array.isArray(pieces)) return pieces as LlmError.LlmError
+      for (const piece of pieces as ReadonlyArray<Uint8Array>) framer.feed(piece)
+      return error
+    }
+    const step = (piece: Uint8Array, into: Array<StreamPart.StreamPart>) => {
+      out = into
+      if (head === undefined) {
+        framer.feed(piece)
+        return error
+      }
+      const checked = head.push(piece)
+      if (checked === undefined) return undefined
+      // Checked once: from here on the body goes straight to the framer.
+      head = undefined
+      return feedAll(checked)
+    }
+    const finish = (into: Array<StreamPart.StreamPart>) => {
+      out = into
+      const failed = head === undefined ? undefined : feedAll(head.end())
+      if (failed !== undefined) return failed
+      framer.end()
+      return error ?? decoder.end(into)
+    }
+    return Stream.pipeThroughChannel(bytes, decoding<Uint8Array, E>(step, finish))
   })
 
 type Pull = Effect.Effect<Chunk.Chunk<StreamPart.StreamPart>, Option.Option<LlmError.LlmError>>

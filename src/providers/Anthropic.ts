@@ -13,10 +13,8 @@ import * as AnthropicErrors from "../internal/anthropic/errors.js"
 import * as AnthropicRequest from "../internal/anthropic/request.js"
 import * as AnthropicResponse from "../internal/anthropic/response.js"
 import * as AnthropicStream from "../internal/anthropic/stream.js"
-import * as Framing from "../internal/framing.js"
 import * as LayerOptions from "../internal/layerOptions.js"
 import * as Service from "../internal/service.js"
-import * as Streaming from "../internal/streaming.js"
 import * as LanguageModel from "../LanguageModel.js"
 
 /**
@@ -139,13 +137,14 @@ const service = (
         formatTool: formatTool(raw.request),
         headers: raw.headers
       }),
-    streamParts: (body, context, requestId, call) =>
-      Streaming.decode(Framing.sse(body), () =>
+    streamParts: {
+      sse: (context, requestId, call) =>
         AnthropicStream.makeDecoder(context, {
           requestId,
           formatTool: formatTool(call.request),
           providerMetadata: AnthropicResponse.headerMetadata(requestId, call.headers)
-        }))
+        })
+    }
   }, options)
 }
 

@@ -13,10 +13,8 @@ import * as CohereErrors from "../internal/cohere/errors.js"
 import * as CohereRequest from "../internal/cohere/request.js"
 import * as CohereResponse from "../internal/cohere/response.js"
 import * as CohereStream from "../internal/cohere/stream.js"
-import * as Framing from "../internal/framing.js"
 import * as LayerOptions from "../internal/layerOptions.js"
 import * as Service from "../internal/service.js"
-import * as Streaming from "../internal/streaming.js"
 import * as LanguageModel from "../LanguageModel.js"
 
 /**
@@ -102,12 +100,13 @@ const service = (
     chatRequest: (request: ChatRequest.ChatRequest, model, { stream }) =>
       Service.postJson(provider, model, url, headers, CohereRequest.encodeRequest(request, { model, stream })),
     decodeChat: (json, raw, context) => CohereResponse.decodeResponse(json, raw, context, raw),
-    streamParts: (body, context, requestId, call) =>
-      Streaming.decode(Framing.sse(body), () =>
+    streamParts: {
+      sse: (context, requestId, call) =>
         CohereStream.makeDecoder(context, {
           requestId,
           providerMetadata: CohereResponse.headerMetadata(requestId, call.headers)
-        }))
+        })
+    }
   }, options)
 }
 

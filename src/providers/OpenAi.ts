@@ -13,14 +13,12 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as ChatRequest from "../ChatRequest.js"
-import * as Framing from "../internal/framing.js"
 import * as LayerOptions from "../internal/layerOptions.js"
 import * as OpenAiErrors from "../internal/openai/errors.js"
 import * as OpenAiRequest from "../internal/openai/request.js"
 import * as OpenAiResponse from "../internal/openai/response.js"
 import * as OpenAiStream from "../internal/openai/stream.js"
 import * as Service from "../internal/service.js"
-import * as Streaming from "../internal/streaming.js"
 import * as LanguageModel from "../LanguageModel.js"
 
 /**
@@ -126,8 +124,7 @@ const makeService = (endpoint: Endpoint, options: CommonOptions) =>
             }))
         ),
       decodeChat: OpenAiResponse.decodeResponse,
-      streamParts: (body, context, requestId) =>
-        Streaming.decode(Framing.sse(body), () => OpenAiStream.makeDecoder(context, requestId))
+      streamParts: { sse: (context, requestId) => OpenAiStream.makeDecoder(context, requestId) }
     }, options))
 
 /**
