@@ -28,7 +28,7 @@ import { runBreaker } from "./breaker.js"
 import { BASELINE, type Client, isLiterLlm, makeClients, RAW, type Transport } from "./clients.js"
 import { runFraming } from "./framing.js"
 import * as Payloads from "./payloads.js"
-import { envList, envNumber, fixed, log, machine, median, signed, table } from "./report.js"
+import { envList, envNumber, fixed, log, machine, median, runScript, signed, table } from "./report.js"
 import { startServer } from "./server.js"
 import { runShape, shapeConfig } from "./shape.js"
 
@@ -349,12 +349,4 @@ const main = async () => {
   }
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130))
-
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`bench failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
-    process.exit(1)
-  }
-)
+runScript("bench", main)

@@ -42,3 +42,15 @@ export const envNumber = (name: string, fallback: number): number => {
 
 export const envList = (name: string): Array<string> =>
   (process.env[name] ?? "").split(",").map((item) => item.trim()).filter((item) => item !== "")
+
+/** Runs a benchmark's `main` as a script: exit 0 when it ends, 1 with its stack when it fails, 130 on a signal. */
+export const runScript = (name: string, main: () => Promise<void>): void => {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130))
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`${name} failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
+      process.exit(1)
+    }
+  )
+}

@@ -37,7 +37,7 @@ import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import { type Client, makeClients, RAW, type Release } from "./clients.js"
 import * as Payloads from "./payloads.js"
-import { envList, envNumber, fixed, log, machine, median, table } from "./report.js"
+import { envList, envNumber, fixed, log, machine, median, runScript, table } from "./report.js"
 import { type ServerProcess, startServer } from "./server.js"
 
 type Mode = "burst" | "paced"
@@ -559,12 +559,5 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       server.close()
     }
   }
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130))
-  main().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      process.stderr.write(`shape failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
-      process.exit(1)
-    }
-  )
+  runScript("shape", main)
 }

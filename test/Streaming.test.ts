@@ -290,36 +290,31 @@ describe("stream timeouts (TestClock)", () => {
 
 describe("cancellation", () => {
   // Real time, bounded: the close must travel over a real socket.
-  it.live("taking the first parts closes the upstream connection", () =>
-    Effect.gen(function*() {
-      const server = yield* MockProvider.make({
-        script: [OpenAiMock.stream({ deltas: ["a", "b"] }, { hang: true, done: false })]
-      })
-      const parts = yield* LanguageModel.stream(request).pipe(
-        Stream.take(2),
-        Stream.runCollect,
-        Effect.provide(openAiLayer(server))
-      )
-      expect(Chunk.toArray(parts).map((part) => part.type)).toEqual(["response-metadata", "text-delta"])
-      yield* server.awaitClientClose.pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
-      expect(yield* server.closedConnections).toBe(1)
-    }).pipe(Effect.scoped))
-
-  it.live("with deadlines set, taking the first parts still closes the upstream connection", () =>
-    Effect.gen(function*() {
-      const server = yield* MockProvider.make({
-        script: [OpenAiMock.stream({ deltas: ["a", "b"] }, { hang: true, done: false })]
-      })
-      // The deadlines' worker pulls the attempt: its interruption must still reach the socket.
-      const parts = yield* LanguageModel.stream(request).pipe(
-        Stream.take(2),
-        Stream.runCollect,
-        Effect.provide(openAiLayer(server, { timeout: { firstToken: "1 minute", idle: "1 minute", total: "1 hour" } }))
-      )
-      expect(Chunk.toArray(parts).map((part) => part.type)).toEqual(["response-metadata", "text-delta"])
-      yield* server.awaitClientClose.pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
-      expect(yield* server.closedConnections).toBe(1)
-    }).pipe(Effect.scoped))
+  // The second case: the deadlines' worker pulls the attempt, and its interruption must still reach the socket.
+  const takeCases = [
+    ["taking the first parts closes the upstream connection", {}],
+    [
+      "with deadlines set, taking the first parts still closes the upstream connection",
+      { timeout: { firstToken: "1 minute", idle: "1 minute", total: "1 hour" } }
+    ]
+  ] as const
+  for (const [name, options] of takeCases) {
+    // Real time, bounded: the close must travel over a real socket.
+    it.live(name, () =>
+      Effect.gen(function*() {
+        const server = yield* MockProvider.make({
+          script: [OpenAiMock.stream({ deltas: ["a", "b"] }, { hang: true, done: false })]
+        })
+        const parts = yield* LanguageModel.stream(request).pipe(
+          Stream.take(2),
+          Stream.runCollect,
+          Effect.provide(openAiLayer(server, options))
+        )
+        expect(Chunk.toArray(parts).map((part) => part.type)).toEqual(["response-metadata", "text-delta"])
+        yield* server.awaitClientClose.pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
+        expect(yield* server.closedConnections).toBe(1)
+      }).pipe(Effect.scoped))
+  }
 
   it.live("interrupting the consumer closes the upstream connection", () =>
     Effect.gen(function*() {
