@@ -38,6 +38,7 @@ import * as Stream from "effect/Stream"
 import { createParser } from "eventsource-parser"
 import { performance } from "node:perf_hooks"
 import * as ChatRequest from "../src/ChatRequest.js"
+import * as CommitPoint from "../src/internal/commitPoint.js"
 import * as Http from "../src/internal/http.js"
 import * as Instrument from "../src/internal/instrument.js"
 import * as OpenAiErrors from "../src/internal/openai/errors.js"
@@ -200,7 +201,7 @@ const pipeline = (url: string, flags: Flags): Effect.Effect<string, unknown, Htt
         : partsOf(yield* open)
       const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = []
       const parts = flags.commit
-        ? Streaming.withCommitPoint(
+        ? CommitPoint.withCommitPoint(
           attempt as Stream.Stream<StreamPart.StreamPart, never>,
           context,
           timeouts,

@@ -17,7 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type * as ChatRequest from "./ChatRequest.js"
 import type * as ChatResponse from "./ChatResponse.js"
-import * as Streaming from "./internal/streaming.js"
+import * as CommitPoint from "./internal/commitPoint.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmError from "./LlmError.js"
 import * as LlmMetrics from "./LlmMetrics.js"
@@ -171,7 +171,7 @@ export const make = (
         return Stream.unwrap(Effect.map(Clock.currentTimeMillis, (start) =>
           // The commit point: before the step's first content part its failure may move on; after it the
           // error is a StreamInterrupted, which never does.
-          Streaming.withCommitPoint(
+          CommitPoint.withCommitPoint(
             built.service.stream(prepare(built, request)),
             context,
             noDeadlines,

@@ -16,6 +16,7 @@ import * as LlmError from "../LlmError.js"
 import * as Retry from "../Retry.js"
 import type * as StreamPart from "../StreamPart.js"
 import * as Timeout from "../Timeout.js"
+import * as CommitPoint from "./commitPoint.js"
 import type * as Errors from "./errors.js"
 import type * as Framing from "./framing.js"
 import type * as Headers from "./headers.js"
@@ -224,7 +225,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
         )
         // What reached the consumer, kept by the commit point anyway: read once at the end for the span and metrics.
         const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = []
-        const parts = Streaming.withCommitPoint(
+        const parts = CommitPoint.withCommitPoint(
           attempt,
           context,
           timeouts,
