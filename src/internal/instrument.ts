@@ -8,7 +8,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
 import type * as ChatRequest from "../ChatRequest.js"
@@ -139,19 +139,69 @@ export const stream = <R>(
   parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>,
   delivered: ReadonlyArray<Chunk.Chunk<StreamPart.StreamPart>>
 ): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>, never, Scope.Scope> =>
+  // Without a metrics layer only the span is settled: plain functions in one finalizer, no generator and no
+  // clock reads at the start (measured at ≈ 80 µs per stream on the default path).
+  Effect.flatMap(
+    LlmMetrics.LlmMetrics,
+    (metrics) =>
+      metrics === LlmMetrics.noop
+        ? settleSpan(span, parts, delivered)
+        : measureStream(metrics, call, span, attempts, parts, delivered)
+  )
+
+/** Sets the response attributes of what was delivered on `span` and ends it with the provider's end. */
+const endSpan = <R>(
+  span: Tracer.Span,
+  watched: Attribution.Watched<R>,
+  delivered: ReadonlyArray<Chunk.Chunk<StreamPart.StreamPart>>,
+  now: bigint
+): { readonly facts: ResponseFacts; readonly end: Attribution.End } => {
+  const facts = factsOf(delivered)
+  const end = watched.end(facts.finishReason !== undefined)
+  for (const [key, value] of Object.entries(responseAttributes(facts))) span.attribute(key, value)
+  // Ended here, before the scope ends it with the consumer's exit.
+  span.end(now, end)
+  return { facts, end }
+}
+
+const settleSpan = <R>(
+  span: Tracer.Span,
+  parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>,
+  delivered: ReadonlyArray<Chunk.Chunk<StreamPart.StreamPart>>
+): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>, never, Scope.Scope> => {
+  const watched = Attribution.watch(parts)
+  // The clock is read where `Effect.addFinalizer` would restore it from (the fiber that builds the stream), and
+  // the finalizer added to the scope directly: `Effect.addFinalizer`'s capture and restore of the fiber's
+  // context cost more than the rest of this stage.
+  return Effect.clockWith((clock) =>
+    Effect.flatMap(Effect.scope, (scope) =>
+      Effect.as(
+        Scope.addFinalizer(
+          scope,
+          Effect.sync(() => {
+            endSpan(span, watched, delivered, clock.unsafeCurrentTimeNanos())
+          })
+        ),
+        watched.stream
+      ))
+  )
+}
+
+const measureStream = <R>(
+  metrics: LlmMetrics.Service,
+  call: Call,
+  span: Tracer.Span,
+  attempts: () => number,
+  parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>,
+  delivered: ReadonlyArray<Chunk.Chunk<StreamPart.StreamPart>>
+): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const metrics = yield* LlmMetrics.LlmMetrics
     const start = yield* Clock.currentTimeMillis
     const watched = Attribution.watch(parts)
     let firstContentAt: number | undefined
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
-        const facts = factsOf(delivered)
-        const end = watched.end(facts.finishReason !== undefined)
-        for (const [key, value] of Object.entries(responseAttributes(facts))) span.attribute(key, value)
-        // Ended here, before the scope ends it with the consumer's exit.
-        span.end(yield* Clock.currentTimeNanos, end)
-        if (metrics === LlmMetrics.noop) return
+        const { end, facts } = endSpan(span, watched, delivered, yield* Clock.currentTimeNanos)
         const now = yield* Clock.currentTimeMillis
         yield* record(metrics, call, {
           operation: "stream",
@@ -163,8 +213,6 @@ export const stream = <R>(
         })
       })
     )
-    // Without a metrics layer the first content part is not timed: nothing would read it.
-    if (metrics === LlmMetrics.noop) return watched.stream
     return Stream.mapChunksEffect(
       watched.stream,
       (chunk) =>
