@@ -28,7 +28,7 @@ import { runBreaker } from "./breaker.js"
 import { BASELINE, type Client, isLiterLlm, makeClients, RAW, type Transport } from "./clients.js"
 import { runFraming } from "./framing.js"
 import * as Payloads from "./payloads.js"
-import { envList, envNumber, fixed, log, machine, median, runScript, signed, table } from "./report.js"
+import { envList, envNumber, fixed, log, machine, median, runScript, signed, table, timed } from "./report.js"
 import { startServer } from "./server.js"
 import { runShape, shapeConfig } from "./shape.js"
 
@@ -63,19 +63,6 @@ interface Result {
   readonly perRound: number
   /** Median wall time of one operation (stream or call), ms. */
   readonly wallMs: number
-}
-
-/** Runs `operation` `count` times, `concurrency` at a time; returns CPU µs and wall ms. */
-const timed = async (operation: () => Promise<string>, count: number, concurrency: number) => {
-  const cpu = process.cpuUsage()
-  const start = performance.now()
-  for (let done = 0; done < count; done += concurrency) {
-    if (concurrency === 1) await operation()
-    else await Promise.all(Array.from({ length: Math.min(concurrency, count - done) }, operation))
-  }
-  const wallMs = performance.now() - start
-  const used = process.cpuUsage(cpu)
-  return { cpuUs: used.user + used.system, wallMs }
 }
 
 const roundUp = (value: number, step: number) => Math.ceil(value / step) * step

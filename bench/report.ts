@@ -1,5 +1,6 @@
-/** Formatting and statistics shared by the benchmark's scenarios. */
+/** Formatting, statistics and timing shared by the benchmark's scenarios. */
 import * as Os from "node:os"
+import { performance } from "node:perf_hooks"
 
 export const fixed = (value: number, digits = 1) => value.toFixed(digits)
 
@@ -53,4 +54,17 @@ export const runScript = (name: string, main: () => Promise<void>): void => {
       process.exit(1)
     }
   )
+}
+
+/** Runs `operation` `count` times, `concurrency` at a time; returns CPU µs and wall ms. */
+export const timed = async (operation: () => Promise<string>, count: number, concurrency: number) => {
+  const cpu = process.cpuUsage()
+  const start = performance.now()
+  for (let done = 0; done < count; done += concurrency) {
+    if (concurrency === 1) await operation()
+    else await Promise.all(Array.from({ length: Math.min(concurrency, count - done) }, operation))
+  }
+  const wallMs = performance.now() - start
+  const used = process.cpuUsage(cpu)
+  return { cpuUs: used.user + used.system, wallMs }
 }

@@ -37,7 +37,7 @@ import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import { type Client, makeClients, RAW, type Release } from "./clients.js"
 import * as Payloads from "./payloads.js"
-import { envList, envNumber, fixed, log, machine, median, runScript, table } from "./report.js"
+import { envList, envNumber, fixed, log, machine, median, runScript, table, timed } from "./report.js"
 import { type ServerProcess, startServer } from "./server.js"
 
 type Mode = "burst" | "paced"
@@ -128,17 +128,10 @@ interface Sample {
 }
 
 /** Runs `count` streams, `concurrency` at a time; CPU µs, wall ms and socket reads of the whole run. */
-const timed = async (operation: () => Promise<string>, count: number, concurrency: number, reads: Reads) => {
+const timedWithReads = async (operation: () => Promise<string>, count: number, concurrency: number, reads: Reads) => {
   const reads0 = reads.count()
-  const cpu = process.cpuUsage()
-  const start = performance.now()
-  for (let done = 0; done < count; done += concurrency) {
-    if (concurrency === 1) await operation()
-    else await Promise.all(Array.from({ length: Math.min(concurrency, count - done) }, operation))
-  }
-  const wallMs = performance.now() - start
-  const used = process.cpuUsage(cpu)
-  return { cpuUs: used.user + used.system, wallMs, reads: reads.count() - reads0 } satisfies Sample
+  const { cpuUs, wallMs } = await timed(operation, count, concurrency)
+  return { cpuUs, wallMs, reads: reads.count() - reads0 } satisfies Sample
 }
 
 /** One client's figure at one length, mode and concurrency. */
@@ -242,7 +235,7 @@ const measure = async (
             : scaled * (tokens + extraEvents(client)) / (previous! + extraEvents(client))) ??
             known(client.name, mode, 1, tokens) ?? known(client.name, "burst", 1, tokens)
           if (estimate === undefined) {
-            const probe = await timed(client.stream, Math.min(3, concurrency), Math.min(3, concurrency), reads)
+            const probe = await timedWithReads(client.stream, Math.min(3, concurrency), Math.min(3, concurrency), reads)
             estimate = probe.cpuUs / Math.min(3, concurrency)
           }
           const batchCpuMs = estimate * concurrency / 1000
@@ -260,13 +253,15 @@ const measure = async (
           )
           const rounds = Math.max(1, Math.min(config.rounds, Math.floor(config.maxPointMs / (batches * batchWallMs))))
           // The first point of a concurrency opens the connections its pool will keep.
-          if (index === 0 && concurrency > 1) await timed(client.stream, concurrency, concurrency, reads)
+          if (index === 0 && concurrency > 1) await timedWithReads(client.stream, concurrency, concurrency, reads)
           plans.push({ client, count: batches * concurrency, rounds, samples: [] })
         }
         const most = Math.max(0, ...plans.map((plan) => plan.rounds))
         for (let round = 0; round < most; round++) {
           for (const plan of plans) {
-            if (round < plan.rounds) plan.samples.push(await timed(plan.client.stream, plan.count, concurrency, reads))
+            if (round < plan.rounds) {
+              plan.samples.push(await timedWithReads(plan.client.stream, plan.count, concurrency, reads))
+            }
           }
         }
         for (const plan of plans) {
