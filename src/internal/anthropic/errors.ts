@@ -2,9 +2,7 @@
 import type * as LlmError from "../../LlmError.js"
 import * as ErrorPatterns from "../errorPatterns.js"
 import * as Errors from "../errors.js"
-import { isObject, stringOf } from "../json.js"
-
-type Json = Record<string, unknown>
+import { isObject, type Json, stringOf } from "../json.js"
 
 /** Types only Anthropic uses; `overloaded_error`, `billing_error` and the messages are in `errorPatterns`. */
 const typeTags: Record<string, Errors.HttpErrorTag> = {

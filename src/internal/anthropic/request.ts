@@ -3,9 +3,7 @@
  */
 import * as Either from "effect/Either"
 import type * as ChatRequest from "../../ChatRequest.js"
-import { isObject } from "../json.js"
-
-type Json = Record<string, unknown>
+import { isObject, type Json } from "../json.js"
 
 /**
  * The prefix marking a `redacted_thinking` block's `data` kept in a reasoning part's `signature`. A colon never

@@ -6,11 +6,9 @@ import type * as ChatResponse from "../../ChatResponse.js"
 import type * as LlmError from "../../LlmError.js"
 import * as Errors from "../errors.js"
 import type * as Headers from "../headers.js"
-import { isObject, nonEmpty } from "../json.js"
+import { isObject, type Json, nonEmpty } from "../json.js"
 import { errorEvent } from "./errors.js"
 import { redactedPrefix } from "./request.js"
-
-type Json = Record<string, unknown>
 
 export interface Call {
   readonly formatTool: string | undefined

@@ -9,13 +9,11 @@ import * as LlmError from "../../LlmError.js"
 import * as StreamPart from "../../StreamPart.js"
 import * as Errors from "../errors.js"
 import type * as Framing from "../framing.js"
-import { isObject, nonEmpty } from "../json.js"
+import { isObject, type Json, nonEmpty } from "../json.js"
 import * as Streaming from "../streaming.js"
 import * as AnthropicErrors from "./errors.js"
 import { redactedPrefix } from "./request.js"
 import * as AnthropicResponse from "./response.js"
-
-type Json = Record<string, unknown>
 
 /** What one content block index is. */
 type Block =

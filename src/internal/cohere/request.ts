@@ -1,8 +1,7 @@
 /** The Cohere v2 Chat request encoding. */
 import * as Either from "effect/Either"
 import type * as ChatRequest from "../../ChatRequest.js"
-
-type Json = Record<string, unknown>
+import type { Json } from "../json.js"
 
 const imageItem = (part: typeof ChatRequest.ImagePart.Type): Json => ({
   type: "image_url",

@@ -8,11 +8,8 @@ import * as StreamPart from "../../StreamPart.js"
 import * as ErrorPatterns from "../errorPatterns.js"
 import * as Errors from "../errors.js"
 import type * as Headers from "../headers.js"
-import { isObject, nonEmpty } from "../json.js"
-import { numberOf } from "../json.js"
+import { isObject, type Json, nonEmpty, numberOf } from "../json.js"
 import * as CohereErrors from "./errors.js"
-
-type Json = Record<string, unknown>
 
 export interface Call {
   readonly headers: Headers.HeaderRecord | undefined

@@ -9,12 +9,10 @@ import * as LlmError from "../../LlmError.js"
 import type * as StreamPart from "../../StreamPart.js"
 import * as Errors from "../errors.js"
 import type * as Framing from "../framing.js"
-import { isObject, nonEmpty } from "../json.js"
+import { isObject, type Json, nonEmpty } from "../json.js"
 import * as Streaming from "../streaming.js"
 import * as CohereErrors from "./errors.js"
 import * as CohereResponse from "./response.js"
-
-type Json = Record<string, unknown>
 
 interface OpenCall {
   readonly id: string

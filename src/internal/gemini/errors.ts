@@ -3,10 +3,7 @@ import type * as Duration from "effect/Duration"
 import * as ErrorPatterns from "../errorPatterns.js"
 import * as Errors from "../errors.js"
 import * as Headers from "../headers.js"
-import { isObject } from "../json.js"
-import { stringOf } from "../json.js"
-
-type Json = Record<string, unknown>
+import { isObject, type Json, stringOf } from "../json.js"
 
 const statusTags: Record<string, Errors.HttpErrorTag> = {
   INVALID_ARGUMENT: "InvalidRequest",

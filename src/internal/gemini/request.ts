@@ -2,9 +2,7 @@
 import * as Either from "effect/Either"
 import type * as ChatRequest from "../../ChatRequest.js"
 import * as Errors from "../errors.js"
-import { isObject } from "../json.js"
-
-type Json = Record<string, unknown>
+import { isObject, type Json } from "../json.js"
 
 /**
  * Google's documented placeholder for a `functionCall` replayed without its `thoughtSignature`: Gemini 3

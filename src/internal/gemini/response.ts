@@ -5,8 +5,7 @@
 import * as Schema from "effect/Schema"
 import * as ChatRequest from "../../ChatRequest.js"
 import type * as ChatResponse from "../../ChatResponse.js"
-import { isObject } from "../json.js"
-import { numberOf } from "../json.js"
+import { isObject, numberOf } from "../json.js"
 
 const contentFilterReasons: ReadonlySet<string> = new Set([
   "SAFETY",

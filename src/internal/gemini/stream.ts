@@ -15,13 +15,11 @@ import * as LlmError from "../../LlmError.js"
 import * as StreamPart from "../../StreamPart.js"
 import * as Errors from "../errors.js"
 import type * as Framing from "../framing.js"
-import { isObject, nonEmpty } from "../json.js"
+import { isObject, type Json, nonEmpty } from "../json.js"
 import * as Streaming from "../streaming.js"
 import * as GeminiErrors from "./errors.js"
 import { PartialCall } from "./partialArgs.js"
 import * as GeminiResponse from "./response.js"
-
-type Json = Record<string, unknown>
 
 // ---------------------------------------------------------------------------------------------------------------
 // chunks → parts

@@ -8,12 +8,10 @@ import * as LlmError from "../../LlmError.js"
 import * as StreamPart from "../../StreamPart.js"
 import * as Errors from "../errors.js"
 import type * as Framing from "../framing.js"
-import { isObject, nonEmpty } from "../json.js"
+import { isObject, type Json, nonEmpty } from "../json.js"
 import * as Streaming from "../streaming.js"
 import * as OpenAiErrors from "./errors.js"
 import * as OpenAiResponse from "./response.js"
-
-type Json = Record<string, unknown>
 
 interface OpenCall {
   /** Where its pieces go: the wire `index`, `"function_call"` for a legacy call, or a key of its own. */
