@@ -308,3 +308,30 @@ export const messageText = (message: Message): string => {
   }
   return text
 }
+
+/**
+ * The tenant key of calls whose request names none (`metadata.tenant` absent): budgets, limits, caches and
+ * metrics of such calls are kept under this key.
+ *
+ * @since 0.2.0
+ * @category tenants
+ */
+export const defaultTenant = "default"
+
+/**
+ * The tenant a call is made for: `metadata.tenant`, else {@link defaultTenant}.
+ *
+ * @example
+ * ```ts
+ * import { ChatRequest } from "liter-llm"
+ * declare const request: ChatRequest.ChatRequest
+ *
+ * const tenant = ChatRequest.tenantOf(request) // "default" unless `metadata.tenant` is set
+ * ```
+ *
+ * @since 0.2.0
+ * @category tenants
+ */
+export const tenantOf = (
+  request: { readonly metadata?: { readonly tenant?: string | undefined } | undefined }
+): string => request.metadata?.tenant ?? defaultTenant

@@ -147,6 +147,13 @@ export const ChatResponse = Schema.Struct({
   rawFinishReason: Schema.optional(Schema.String),
   /** Absent when the provider reported none. */
   usage: Schema.optional(Usage),
+  /**
+   * The cost of this call in USD, from `Pricing` and `usage`; absent when the model has no known price or the
+   * provider reported no usage (never a silent 0). A cached answer costs 0.
+   */
+  costUsd: Schema.optional(Schema.Number),
+  /** The answer came from a cache (the `Cache` policy), not from the provider. */
+  cached: Schema.optional(Schema.Boolean),
   /** What only this provider returns (Azure content-filter results, system fingerprint, ...). */
   providerMetadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 })

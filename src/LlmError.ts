@@ -5,7 +5,8 @@
  *   `ContextLengthExceeded`, `ContentFiltered`, `QuotaExhausted`);
  * - **provider**: the provider or the network failed (`RateLimited`, `Overloaded`, `ServerError`, `Timeout`,
  *   `NetworkError`, `MalformedResponse`, `EmptyResponse`, `StreamInterrupted`);
- * - **policy**: a policy of this library refused the call (`CircuitOpen`).
+ * - **policy**: a policy of this library refused the call (`CircuitOpen`, `RateLimitExceeded`, `BudgetExceeded`,
+ *   `CostLimitExceeded`, `GuardrailBlocked`); none of them is retryable.
  *
  * Every error carries the `provider`, and where known the `model`, HTTP `status`, `requestId`, `retryAfter`
  * and a bounded raw `body`. Messages never contain a secret.
@@ -273,6 +274,72 @@ export class CircuitOpen extends Schema.TaggedError<CircuitOpen>()("CircuitOpen"
   until: Schema.Number
 }) {}
 
+/**
+ * A tenant's request or token rate limit (the `RateLimit` policy) refused the call before it reached the
+ * provider. `retryAfter` is when the window lets the call through; `limit` says which limit, e.g.
+ * `"60 requests per 1 minute"`.
+ *
+ * @since 0.2.0
+ * @category policy
+ */
+export class RateLimitExceeded extends Schema.TaggedError<RateLimitExceeded>()("RateLimitExceeded", {
+  ...commonFields,
+  tenant: Schema.String,
+  /** `"requests"` or `"tokens"`. */
+  kind: Schema.Literal("requests", "tokens"),
+  limit: Schema.String
+}) {}
+
+/**
+ * A tenant's budget (the `Budget` policy) cannot hold the estimated cost of this call. Amounts in USD;
+ * `resetsAt` is when the period ends (epoch milliseconds of Effect's `Clock`), absent for a rolling window
+ * that nothing will leave.
+ *
+ * @since 0.2.0
+ * @category policy
+ */
+export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("BudgetExceeded", {
+  ...commonFields,
+  tenant: Schema.String,
+  limitUsd: Schema.Number,
+  spentUsd: Schema.Number,
+  reservedUsd: Schema.Number,
+  /** The estimate that did not fit. */
+  requestedUsd: Schema.Number,
+  resetsAt: Schema.optional(Schema.Number)
+}) {}
+
+/**
+ * The estimated cost of this one request exceeds the per-request cost guard (USD), or its model has no known
+ * price while the guard needs one. Refused before any network call.
+ *
+ * @since 0.2.0
+ * @category policy
+ */
+export class CostLimitExceeded extends Schema.TaggedError<CostLimitExceeded>()("CostLimitExceeded", {
+  ...commonFields,
+  tenant: Schema.String,
+  limitUsd: Schema.Number,
+  /** Absent when the model has no known price. */
+  estimatedUsd: Schema.optional(Schema.Number)
+}) {}
+
+/**
+ * A guardrail blocked the request (`stage: "input"`) or the answer (`stage: "output"`). When a stream was
+ * blocked after content reached the caller, `partial` holds what was delivered.
+ *
+ * @since 0.2.0
+ * @category policy
+ */
+export class GuardrailBlocked extends Schema.TaggedError<GuardrailBlocked>()("GuardrailBlocked", {
+  ...commonFields,
+  stage: Schema.Literal("input", "output"),
+  /** The name of the guardrail that blocked. */
+  guardrail: Schema.String,
+  reason: Schema.String,
+  partial: Schema.optional(PartialResponse)
+}) {}
+
 // ---------------------------------------------------------------------------------------------------------------
 // the union
 // ---------------------------------------------------------------------------------------------------------------
@@ -299,6 +366,10 @@ export type LlmError =
   | EmptyResponse
   | StreamInterrupted
   | CircuitOpen
+  | RateLimitExceeded
+  | BudgetExceeded
+  | CostLimitExceeded
+  | GuardrailBlocked
 
 /**
  * The schema of the whole union, for encoding errors (e.g. to a cache or across processes).
@@ -321,7 +392,11 @@ export const LlmError: Schema.Union<[
   typeof MalformedResponse,
   typeof EmptyResponse,
   typeof StreamInterrupted,
-  typeof CircuitOpen
+  typeof CircuitOpen,
+  typeof RateLimitExceeded,
+  typeof BudgetExceeded,
+  typeof CostLimitExceeded,
+  typeof GuardrailBlocked
 ]> = Schema.Union(
   InvalidRequest,
   AuthenticationFailed,
@@ -337,7 +412,11 @@ export const LlmError: Schema.Union<[
   MalformedResponse,
   EmptyResponse,
   StreamInterrupted,
-  CircuitOpen
+  CircuitOpen,
+  RateLimitExceeded,
+  BudgetExceeded,
+  CostLimitExceeded,
+  GuardrailBlocked
 )
 
 /**
@@ -371,7 +450,11 @@ const faults: Record<Tag, Fault> = {
   MalformedResponse: "provider",
   EmptyResponse: "provider",
   StreamInterrupted: "provider",
-  CircuitOpen: "policy"
+  CircuitOpen: "policy",
+  RateLimitExceeded: "policy",
+  BudgetExceeded: "policy",
+  CostLimitExceeded: "policy",
+  GuardrailBlocked: "policy"
 }
 
 const retryableTags: ReadonlySet<Tag> = new Set<Tag>([

@@ -36,6 +36,8 @@ export interface ResponseMetadata {
   readonly id?: string | undefined
   readonly model?: string | undefined
   readonly providerMetadata?: Readonly<Record<string, unknown>> | undefined
+  /** The stream is a replay of a cached answer (the `Cache` policy), not a provider call. */
+  readonly cached?: boolean | undefined
 }
 
 /**
@@ -113,6 +115,8 @@ export interface ToolCallEnd {
 export interface UsagePart {
   readonly type: "usage"
   readonly usage: ChatResponse.Usage
+  /** The cost of this usage in USD when the model has a known price (see `Pricing`). */
+  readonly costUsd?: number | undefined
 }
 
 /**
@@ -164,6 +168,8 @@ export class Accumulator {
   finishReason: ChatResponse.FinishReason = "other"
   rawFinishReason: string | undefined = undefined
   usage: ChatResponse.Usage | undefined = undefined
+  costUsd: number | undefined = undefined
+  cached = false
   providerMetadata: Record<string, unknown> | undefined = undefined
   private readonly content: Array<ChatResponse.ContentPart> = []
   private readonly openCalls = new Map<string, { name: string; raw: string }>()
@@ -184,6 +190,7 @@ export class Accumulator {
         if (part.providerMetadata !== undefined) {
           this.providerMetadata = { ...this.providerMetadata, ...part.providerMetadata }
         }
+        if (part.cached === true) this.cached = true
         break
       case "text-delta":
         this.appendText("text", part.text)
@@ -228,7 +235,9 @@ export class Accumulator {
         })
         break
       case "usage":
+        // A later usage replaces an earlier one, and so does its cost (unknown when the later part has none).
         this.usage = part.usage
+        this.costUsd = part.costUsd
         break
       case "finish":
         this.finishReason = part.finishReason
@@ -256,6 +265,8 @@ export class Accumulator {
       finishReason: this.finishReason,
       ...(this.rawFinishReason === undefined ? {} : { rawFinishReason: this.rawFinishReason }),
       ...(this.usage === undefined ? {} : { usage: this.usage }),
+      ...(this.costUsd === undefined ? {} : { costUsd: this.costUsd }),
+      ...(this.cached ? { cached: true } : {}),
       ...(this.providerMetadata === undefined ? {} : { providerMetadata: this.providerMetadata })
     })
   }

@@ -12,6 +12,7 @@ import * as Fallback from "../src/Fallback.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as LlmMetrics from "../src/LlmMetrics.js"
+import * as Pricing from "../src/Pricing.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import type * as StreamPart from "../src/StreamPart.js"
 import * as AnthropicMock from "../src/testing/AnthropicMock.js"
@@ -134,7 +135,13 @@ describe("a stream consumer's own failure", () => {
         )
         // the consumer gets its own failure back
         expect(Exit.isFailure(exit) && Cause.squash(exit.cause)).toBe(error)
-        expect(metrics.events).toEqual([event({ outcome: "success", usage: usage(7, 2) })])
+        expect(metrics.events).toEqual([
+          event({
+            outcome: "success",
+            usage: usage(7, 2),
+            costUsd: Pricing.dataset.cost(usage(7, 2), "gpt-4o-mini", "openai")
+          })
+        ])
         expect((yield* metrics.summary).total).toMatchObject({ requests: 1, failures: 0 })
         expect(yield* CircuitBreaker.state("k")).toMatchObject({ state: "closed", calls: 1, failures: 0 })
         expect(Exit.isSuccess(streamSpan(spans).exit!)).toBe(true)

@@ -4,6 +4,7 @@ import { ConfigProvider, Effect, Exit, Layer, Schema } from "effect"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
+import * as Pricing from "../src/Pricing.js"
 import * as Cohere from "../src/providers/Cohere.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as CohereMock from "../src/testing/CohereMock.js"
@@ -67,6 +68,12 @@ describe("Cohere request encoding over loopback", () => {
         finishReason: "stop",
         rawFinishReason: "COMPLETE",
         usage: { inputTokens: 120, outputTokens: 3, totalTokens: 123, cachedInputTokens: 100 },
+        // Priced by the bundled data: Command A has no cached-input rate, so all 120 input tokens at the input rate.
+        costUsd: Pricing.dataset.cost(
+          { inputTokens: 120, outputTokens: 3, totalTokens: 123, cachedInputTokens: 100 },
+          "command-a-03-2025",
+          "cohere"
+        ),
         providerMetadata: {
           requestId: "trace-123",
           rateLimit: { trialEndpointCallLimit: 40, trialEndpointCallRemaining: 39 },

@@ -9,6 +9,7 @@ import * as GeminiRequest from "../src/internal/gemini/request.js"
 import * as GeminiStream from "../src/internal/gemini/stream.js"
 import * as Streaming from "../src/internal/streaming.js"
 import * as LanguageModel from "../src/LanguageModel.js"
+import * as Pricing from "../src/Pricing.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as GeminiMock from "../src/testing/GeminiMock.js"
@@ -437,9 +438,11 @@ describe("Gemini streaming over loopback", () => {
         "finish"
       ])
       expect(textOf(received)).toBe("Once upon")
+      const usage = { inputTokens: 7, outputTokens: 7, totalTokens: 14, reasoningTokens: 3 }
       expect(received.at(-2)).toEqual({
         type: "usage",
-        usage: { inputTokens: 7, outputTokens: 7, totalTokens: 14, reasoningTokens: 3 }
+        usage,
+        costUsd: Pricing.dataset.cost(usage, "gemini-2.5-flash", "gemini")
       })
       expect(received.at(-1)).toEqual({ type: "finish", finishReason: "tool-calls", rawFinishReason: "STOP" })
     }))

@@ -29,7 +29,37 @@ const everyTag: ReadonlyArray<readonly [LlmError.LlmError, LlmError.Fault, boole
   [new LlmError.MalformedResponse({ provider, message: "m" }), "provider", false],
   [new LlmError.EmptyResponse({ provider, message: "m" }), "provider", false],
   [new LlmError.StreamInterrupted({ provider, message: "m", partial, causeTag: "NetworkError" }), "provider", false],
-  [new LlmError.CircuitOpen({ provider, message: "m", key: "openai", until: 1000 }), "policy", false]
+  [new LlmError.CircuitOpen({ provider, message: "m", key: "openai", until: 1000 }), "policy", false],
+  [
+    new LlmError.RateLimitExceeded({
+      provider,
+      message: "m",
+      tenant: "t",
+      kind: "requests",
+      limit: "1 request per 1 second"
+    }),
+    "policy",
+    false
+  ],
+  [
+    new LlmError.BudgetExceeded({
+      provider,
+      message: "m",
+      tenant: "t",
+      limitUsd: 1,
+      spentUsd: 1,
+      reservedUsd: 0,
+      requestedUsd: 0.1
+    }),
+    "policy",
+    false
+  ],
+  [new LlmError.CostLimitExceeded({ provider, message: "m", tenant: "t", limitUsd: 1 }), "policy", false],
+  [
+    new LlmError.GuardrailBlocked({ provider, message: "m", stage: "input", guardrail: "g", reason: "r" }),
+    "policy",
+    false
+  ]
 ]
 
 describe("LlmError tags", () => {

@@ -12,7 +12,10 @@ export interface ErrorContext {
 }
 
 /** Tags an HTTP error can map to. */
-export type HttpErrorTag = Exclude<LlmError.Tag, "StreamInterrupted" | "CircuitOpen">
+export type HttpErrorTag = Exclude<LlmError.Tag, "StreamInterrupted" | PolicyTag>
+
+/** Tags only a policy of this library raises, never a provider. */
+type PolicyTag = "CircuitOpen" | "RateLimitExceeded" | "BudgetExceeded" | "CostLimitExceeded" | "GuardrailBlocked"
 
 /** What a provider adapter reads out of its own error body. */
 export interface ErrorDetails {

@@ -32,6 +32,8 @@ export interface ResponseFacts {
   readonly model?: string | undefined
   readonly finishReason?: ChatResponse.FinishReason | undefined
   readonly usage?: ChatResponse.Usage | undefined
+  /** The cost the last usage part carried. */
+  readonly costUsd?: number | undefined
 }
 
 /** The `gen_ai.*` attributes of a response (OpenTelemetry GenAI semantic conventions), those known. */
@@ -62,16 +64,20 @@ export const factsOf = (delivered: ReadonlyArray<Chunk.Chunk<StreamPart.StreamPa
   }
   let finishReason: ChatResponse.FinishReason | undefined
   let usage: ChatResponse.Usage | undefined
+  let costUsd: number | undefined
   backward: for (let c = delivered.length - 1; c >= 0; c--) {
     const parts = Chunk.toReadonlyArray(delivered[c]!)
     for (let p = parts.length - 1; p >= 0; p--) {
       const part = parts[p]!
       if (finishReason === undefined && part.type === "finish") finishReason = part.finishReason
-      else if (usage === undefined && part.type === "usage") usage = part.usage
+      else if (usage === undefined && part.type === "usage") {
+        usage = part.usage
+        costUsd = part.costUsd
+      }
       if (finishReason !== undefined && usage !== undefined) break backward
     }
   }
-  return { id, model, finishReason, usage }
+  return { id, model, finishReason, usage, costUsd }
 }
 
 interface Call {
@@ -83,14 +89,13 @@ interface Call {
 const record = (
   metrics: LlmMetrics.Service,
   call: Call,
-  fields: Omit<LlmMetrics.CallEvent, "tenant" | "provider" | "model" | "costUsd" | "cached">
+  fields: Omit<LlmMetrics.CallEvent, "tenant" | "provider" | "model" | "cached">
 ) =>
   metrics.recordCall({
     ...fields,
     tenant: call.request.metadata?.tenant,
     provider: call.provider,
     model: call.model,
-    costUsd: undefined,
     cached: false
   })
 
@@ -121,6 +126,7 @@ const measureGenerate = <E extends LlmError.LlmError, R>(
             operation: "generate",
             outcome: outcomeOf(exit),
             usage: Exit.isSuccess(exit) ? exit.value.usage : undefined,
+            costUsd: Exit.isSuccess(exit) ? exit.value.costUsd : undefined,
             durationMs: end - start,
             timeToFirstTokenMs: undefined,
             retries: Math.max(0, attempts() - 1)
@@ -207,6 +213,7 @@ const measureStream = <R>(
           operation: "stream",
           outcome: outcomeOf(end),
           usage: facts.usage,
+          costUsd: facts.costUsd,
           durationMs: now - start,
           timeToFirstTokenMs: firstContentAt === undefined ? undefined : firstContentAt - start,
           retries: Math.max(0, attempts() - 1)

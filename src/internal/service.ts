@@ -13,6 +13,7 @@ import type * as ChatRequest from "../ChatRequest.js"
 import * as ChatResponse from "../ChatResponse.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
+import * as Pricing from "../Pricing.js"
 import * as Retry from "../Retry.js"
 import type * as StreamPart from "../StreamPart.js"
 import * as Timeout from "../Timeout.js"
@@ -58,7 +59,9 @@ export interface Adapter {
       body: Stream.Stream<Uint8Array, LlmError.LlmError>,
       context: Errors.ErrorContext,
       requestId: string | undefined,
-      call: Call
+      call: Call,
+      /** Wraps the stream's decoder so its usage parts carry their cost (see `Streaming.pricedDecoder`). */
+      priced: <F>(decoder: Streaming.Decoder<F>) => Streaming.Decoder<F>
     ) => Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>)
   /** Decodes a non-streaming response body. */
   readonly decodeChat: (
@@ -157,6 +160,10 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
       Effect.flatMap(Retry.effective(policy), (effective) => {
         const { context, http } = prepared
         const model = context.model!
+        const priced = (pricing: Pricing.Service) => (response: ChatResponse.ChatResponse) => {
+          const costUsd = Pricing.costOfCall(pricing, response.usage, adapter.provider, model, response.model)
+          return costUsd === undefined ? response : { ...response, costUsd }
+        }
         let attempts = 0
         const attempt = Effect.suspend(() => {
           attempts++
@@ -171,6 +178,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
               }, context)
             ),
             Effect.map(ChatResponse.withSettledFinishReason),
+            Effect.flatMap((response) => Effect.map(Pricing.Pricing, (pricing) => priced(pricing)(response))),
             Timeout.within(context, "total", timeouts.total)
           )
         })
@@ -195,6 +203,12 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
         const model = context.model!
         // One span for the whole stream, parent of each attempt's HTTP span. Not `Stream.withSpan`, which
         // re-provides the span on every pull (measurable per token).
+        const pricing = yield* Pricing.Pricing
+        const priced = <F>(decoder: Streaming.Decoder<F>) =>
+          Streaming.pricedDecoder(
+            decoder,
+            (usage, responseModel) => Pricing.costOfCall(pricing, usage, adapter.provider, model, responseModel)
+          )
         const span = yield* Effect.makeSpanScoped(`chat ${model}`, {
           kind: "client",
           captureStackTrace: false,
@@ -217,8 +231,11 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
               const call = { request, headers: ok.headers }
               const { streamParts } = adapter
               return typeof streamParts === "function"
-                ? streamParts(Streaming.checkBody(body, context, info), context, ok.requestId, call)
-                : Streaming.decodeSse(body, () => streamParts.sse(context, ok.requestId, call), { context, info })
+                ? streamParts(Streaming.checkBody(body, context, info), context, ok.requestId, call, priced)
+                : Streaming.decodeSse(body, () => priced(streamParts.sse(context, ok.requestId, call)), {
+                  context,
+                  info
+                })
             }),
             Effect.withParentSpan(span)
           )

@@ -22,6 +22,42 @@ export interface Decoder<F> {
   readonly end: (out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined
 }
 
+/**
+ * A decoder whose usage parts carry their cost (`costUsd`), priced by the model the caller asked for, else the
+ * model the provider named in its response metadata. One look at each part a frame produced: no stage of its own.
+ */
+export const pricedDecoder = <F>(
+  decoder: Decoder<F>,
+  costOf: (usage: ChatResponse.Usage, responseModel: string | undefined) => number | undefined
+): Decoder<F> => {
+  let responseModel: string | undefined
+  const price = (out: Array<StreamPart.StreamPart>, from: number) => {
+    for (let i = from; i < out.length; i++) {
+      const part = out[i]!
+      if (part.type === "response-metadata") {
+        if (part.model !== undefined && part.model !== "") responseModel = part.model
+      } else if (part.type === "usage" && part.costUsd === undefined) {
+        const costUsd = costOf(part.usage, responseModel)
+        if (costUsd !== undefined) out[i] = { ...part, costUsd }
+      }
+    }
+  }
+  return {
+    frame: (frame, out) => {
+      const from = out.length
+      const error = decoder.frame(frame, out)
+      price(out, from)
+      return error
+    },
+    end: (out) => {
+      const from = out.length
+      const error = decoder.end(out)
+      price(out, from)
+      return error
+    }
+  }
+}
+
 /** Whether an event's data is the `[DONE]` sentinel; some servers (Azure's docs show it) pad it with spaces. */
 export const isDone = (data: string): boolean => data.length <= 16 && data.trim() === "[DONE]"
 

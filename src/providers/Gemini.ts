@@ -129,10 +129,10 @@ const makeLayer = (where: string, options: Options) =>
         classifyError: GeminiErrors.classifyError,
         chatRequest,
         decodeChat: GeminiStream.decodeResponse,
-        streamParts: (body, context, requestId, call) =>
+        streamParts: (body, context, requestId, call, priced) =>
           Streaming.decode(
             GeminiFraming.frames(body, call.headers["content-type"]),
-            () => GeminiStream.makeDecoder(context, requestId)
+            () => priced(GeminiStream.makeDecoder(context, requestId))
           )
       }, options)
     })
