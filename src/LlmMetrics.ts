@@ -40,7 +40,7 @@ export interface CallEvent {
   readonly outcome: Outcome
   /** Usage reported by the provider (for an interrupted stream: what had arrived). */
   readonly usage: ChatResponse.Usage | undefined
-  /** Cost of the call in USD when known (priced by a pricing policy), else undefined. */
+  /** Cost of the call in USD from `Pricing` and the usage, else undefined (an unpriced model, no usage). */
   readonly costUsd: number | undefined
   readonly durationMs: number
   /** Streams only: from the call's start to its first content part. */
