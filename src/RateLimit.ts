@@ -93,12 +93,19 @@ export interface Options {
 }
 
 /**
- * What is left in a window: `remaining` of `limit` units, all back after `resetAfter`.
+ * What is left of one limit.
  *
  * @since 0.2.0
  * @category models
  */
-export type Remaining = Internal.Remaining
+export interface Remaining {
+  /** The limit: requests, or tokens, per window. */
+  readonly limit: number
+  /** Units (requests, or tokens) still free in the window; 0 while in debt. */
+  readonly remaining: number
+  /** When the window is full again. */
+  readonly resetAfter: Duration.Duration
+}
 
 /**
  * What is left for a tenant (and model), per limit that applies.
@@ -149,6 +156,16 @@ export const layerStore: Layer.Layer<Limiter, never, RateLimiter.RateLimiterStor
 
 /**
  * A fresh in-memory limiter (e.g. one per test).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimit } from "liter-llm"
+ *
+ * const left = RateLimit.status({ default: { requests: { limit: 10, window: "1 second" } } }, { tenant: "a" }).pipe(
+ *   Effect.provide(RateLimit.layerMemory)
+ * )
+ * ```
  *
  * @since 0.2.0
  * @category layers

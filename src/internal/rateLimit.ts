@@ -11,6 +11,7 @@ import * as ChatRequest from "../ChatRequest.js"
 import type * as ChatResponse from "../ChatResponse.js"
 import type * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
+import type * as RateLimit from "../RateLimit.js"
 import type * as StreamPart from "../StreamPart.js"
 import * as Tokenizer from "../Tokenizer.js"
 import * as Options from "./rateLimitOptions.js"
@@ -213,13 +214,6 @@ export const wrap = (
   return { ...service, generate, stream }
 }
 
-/** What a peek at a counter reports. */
-export interface Remaining {
-  readonly limit: number
-  readonly remaining: number
-  readonly resetAfter: Duration.Duration
-}
-
 /**
  * Peeks at one counter by taking zero units: the limiter changes nothing (a token bucket refills, as any take
  * would). A counter in debt (a use beyond the estimate) reports 0 remaining until it is paid off.
@@ -230,16 +224,16 @@ export const peek = (
   plan: Plan,
   kind: Options.Kind,
   checked: Options.Checked
-): Effect.Effect<Remaining, RateLimiter.RateLimitStoreError> =>
+): Effect.Effect<RateLimit.Remaining, RateLimiter.RateLimitStoreError> =>
   take(limiter, config, plan, kind, checked, 0, "fail").pipe(
-    Effect.map((result): Remaining => ({
+    Effect.map((result): RateLimit.Remaining => ({
       limit: checked.limit,
       remaining: Math.max(0, result.remaining),
       resetAfter: result.resetAfter
     })),
     Effect.catchAll((error) =>
       error.reason === "Exceeded"
-        ? Effect.succeed<Remaining>({ limit: checked.limit, remaining: 0, resetAfter: error.retryAfter })
+        ? Effect.succeed<RateLimit.Remaining>({ limit: checked.limit, remaining: 0, resetAfter: error.retryAfter })
         : Effect.fail(error)
     )
   )
