@@ -1,0 +1,246 @@
+/**
+ * The `RateLimit` policy around one service: take the units of a call from the limiter before it (one request,
+ * the token estimate), and the tokens it used beyond the estimate after it.
+ */
+import type * as RateLimiter from "@effect/experimental/RateLimiter"
+import type * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as ChatRequest from "../ChatRequest.js"
+import type * as ChatResponse from "../ChatResponse.js"
+import type * as LanguageModel from "../LanguageModel.js"
+import * as LlmError from "../LlmError.js"
+import type * as RateLimit from "../RateLimit.js"
+import type * as StreamPart from "../StreamPart.js"
+import * as Tokenizer from "../Tokenizer.js"
+import * as Options from "./rateLimitOptions.js"
+
+/** Who a call is counted for, and under which limits. */
+interface Plan {
+  readonly tenant: string
+  readonly model: string | undefined
+  readonly limits: Options.CheckedLimits
+}
+
+/** The token estimate of a call: its input and the output it may produce. */
+interface Estimate {
+  readonly input: number
+  readonly total: number
+}
+
+const take = (
+  limiter: RateLimiter.RateLimiter,
+  config: Options.Config,
+  plan: Plan,
+  kind: Options.Kind,
+  checked: Options.Checked,
+  tokens: number,
+  onExceeded: "fail" | "delay"
+) =>
+  limiter.consume({
+    algorithm: checked.algorithm,
+    onExceeded,
+    window: checked.window,
+    limit: checked.limit,
+    key: Options.keyOf(config, kind, plan.tenant, plan.model),
+    tokens
+  })
+
+// A limiter that cannot be reached must not take the provider down with it: the call goes through, loudly.
+const storeFailed = (error: RateLimiter.RateLimiterError) =>
+  Effect.as(
+    Effect.logWarning(`RateLimit: the limiter store failed, the call is not counted: ${error.message}`),
+    Duration.zero
+  )
+
+/** Wraps a service with the limits of `config`, counted in `limiter`. */
+export const wrap = (
+  service: LanguageModel.Service,
+  config: Options.Config,
+  limiter: RateLimiter.RateLimiter
+): LanguageModel.Service => {
+  const planOf = (request: ChatRequest.ChatRequest): Plan => {
+    const tenant = ChatRequest.tenantOf(request)
+    return { tenant, model: request.model ?? service.defaultModel, limits: Options.limitsOf(config, tenant) }
+  }
+
+  const refused = (
+    plan: Plan,
+    kind: Options.Kind,
+    checked: Options.Checked,
+    retryAfter: Duration.Duration | undefined,
+    reason: string
+  ) =>
+    new LlmError.RateLimitExceeded({
+      provider: service.provider,
+      ...(plan.model === undefined ? {} : { model: plan.model }),
+      tenant: plan.tenant,
+      kind,
+      limit: checked.description,
+      ...(retryAfter === undefined ? {} : { retryAfter }),
+      message: `tenant ${JSON.stringify(plan.tenant)}${
+        config.perModel && plan.model !== undefined ? ` on ${plan.model}` : ""
+      }: ${reason}`
+    })
+
+  const estimateOf = (request: ChatRequest.ChatRequest, plan: Plan) =>
+    Effect.map(Tokenizer.Tokenizer, (tokenizer): Estimate => {
+      const input = tokenizer.countRequest(request, plan.model)
+      return { input, total: input + (request.maxTokens ?? config.defaultOutputTokens) }
+    })
+
+  const admit = Effect.fn("RateLimit.admit")(function*(plan: Plan, estimate: Estimate | undefined) {
+    let delay = Duration.zero
+    for (const kind of Options.kinds) {
+      const checked = plan.limits[kind]
+      if (checked === undefined) continue
+      const units = kind === "requests" || estimate === undefined ? 1 : estimate.total
+      if (units > checked.limit) {
+        // No window will ever hold it: waiting or retrying cannot help, so no `retryAfter`.
+        return yield* refused(
+          plan,
+          kind,
+          checked,
+          undefined,
+          `the estimate of ${units} tokens is more than the limit of ${checked.description}`
+        )
+      }
+      const taken = yield* take(limiter, config, plan, kind, checked, units, config.onExceeded).pipe(
+        Effect.map((result) => result.delay),
+        Effect.catchAll((error) =>
+          error.reason === "Exceeded"
+            ? Effect.fail(refused(
+              plan,
+              kind,
+              checked,
+              error.retryAfter,
+              `${checked.description} reached, retry after ${Duration.format(error.retryAfter)}`
+            ))
+            : storeFailed(error)
+        )
+      )
+      delay = Duration.max(delay, taken)
+    }
+    // Both reservations are already made, each in the window that holds it: waiting for the later one is enough.
+    if (!Duration.isZero(delay)) yield* Effect.sleep(delay)
+  })
+
+  /** Takes the tokens used beyond the estimate. The limiter has no refund, so a lower use keeps the estimate. */
+  const settle = Effect.fn("RateLimit.settle")(function*(plan: Plan, estimate: Estimate, used: number) {
+    const checked = plan.limits.tokens
+    if (checked === undefined) return
+    let extra = used - estimate.total
+    while (extra > 0) {
+      // Taken whatever the window holds ("delay" never refuses), so the next calls wait for this one's use; in
+      // pieces of at most `limit`, the most one take may ask of the limiter.
+      const piece = Math.min(extra, checked.limit)
+      yield* take(limiter, config, plan, "tokens", checked, piece, "delay").pipe(Effect.catchAll(storeFailed))
+      extra -= piece
+    }
+  })
+
+  const outputText = (response: ChatResponse.ChatResponse): string =>
+    response.content.map((part) => part.type === "tool-call" ? `${part.name}${part.rawArguments}` : part.text)
+      .join("")
+
+  /** The tokens a call used: the provider's usage, else its input estimate and its output text counted. */
+  const usedTokens = (
+    plan: Plan,
+    estimate: Estimate,
+    usage: ChatResponse.Usage | undefined,
+    output: string
+  ) =>
+    usage === undefined
+      ? Effect.map(Tokenizer.Tokenizer, (tokenizer) => estimate.input + tokenizer.countText(output, plan.model))
+      : Effect.succeed(usage.totalTokens)
+
+  const generate = (request: ChatRequest.ChatRequest) =>
+    Effect.gen(function*() {
+      const plan = planOf(request)
+      const estimate = plan.limits.tokens === undefined ? undefined : yield* estimateOf(request, plan)
+      yield* admit(plan, estimate)
+      const response = yield* service.generate(request)
+      // A replayed cached answer used no provider tokens beyond what was taken before the call.
+      if (estimate !== undefined && response.cached !== true) {
+        yield* settle(plan, estimate, yield* usedTokens(plan, estimate, response.usage, outputText(response)))
+      }
+      return response
+    })
+
+  const stream = (request: ChatRequest.ChatRequest) =>
+    Stream.unwrapScoped(Effect.gen(function*() {
+      const plan = planOf(request)
+      const estimate = plan.limits.tokens === undefined ? undefined : yield* estimateOf(request, plan)
+      yield* admit(plan, estimate)
+      const inner = service.stream(request)
+      if (estimate === undefined) return inner
+      let usage: ChatResponse.Usage | undefined
+      let cached = false
+      const output: Array<string> = []
+      // On the scope's close: the stream ended, failed, or its consumer stopped early; all used tokens.
+      yield* Effect.addFinalizer(() =>
+        cached ? Effect.void : Effect.flatMap(
+          usedTokens(plan, estimate, usage, output.join("")),
+          (used) => settle(plan, estimate, used)
+        )
+      )
+      return Stream.mapChunks(inner, (chunk: Chunk.Chunk<StreamPart.StreamPart>) => {
+        for (const part of chunk) {
+          switch (part.type) {
+            case "usage":
+              usage = part.usage
+              break
+            case "response-metadata":
+              if (part.cached === true) cached = true
+              break
+            case "text-delta":
+            case "reasoning-delta":
+            case "refusal-delta":
+              output.push(part.text)
+              break
+            case "tool-call-start":
+              output.push(part.name)
+              break
+            case "tool-call-delta":
+              output.push(part.argumentsDelta)
+              break
+          }
+        }
+        return chunk
+      })
+    }))
+
+  return { ...service, generate, stream }
+}
+
+/**
+ * Peeks at one counter by taking zero units: the limiter changes nothing (a token bucket refills, as any take
+ * would). A counter in debt (a use beyond the estimate) reports 0 remaining until it is paid off.
+ */
+export const peek = (
+  limiter: RateLimiter.RateLimiter,
+  config: Options.Config,
+  plan: Plan,
+  kind: Options.Kind,
+  checked: Options.Checked
+): Effect.Effect<RateLimit.Remaining, RateLimiter.RateLimitStoreError> =>
+  take(limiter, config, plan, kind, checked, 0, "fail").pipe(
+    Effect.map((result): RateLimit.Remaining => ({
+      limit: checked.limit,
+      remaining: Math.max(0, result.remaining),
+      resetAfter: result.resetAfter
+    })),
+    Effect.catchAll((error) =>
+      error.reason === "Exceeded"
+        ? Effect.succeed<RateLimit.Remaining>({ limit: checked.limit, remaining: 0, resetAfter: error.retryAfter })
+        : Effect.fail(error)
+    )
+  )
+
+/** The plan of a status query. */
+export const planFor = (config: Options.Config, tenant: string, model: string | undefined): Plan => ({
+  tenant,
+  model,
+  limits: Options.limitsOf(config, tenant)
+})

@@ -1,0 +1,164 @@
+/**
+ * The `RateLimit` options checked at startup, decoded into what each call needs, and the limiter keys.
+ */
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type * as RateLimit from "../RateLimit.js"
+import * as Durations from "./duration.js"
+import * as LayerOptions from "./layerOptions.js"
+
+/** What a limit counts. */
+export type Kind = "requests" | "tokens"
+
+/** Both kinds, in the order a call takes them: a refused request unit is cheaper to lose than tokens. */
+export const kinds: ReadonlyArray<Kind> = ["requests", "tokens"]
+
+/** One limit, checked. */
+export interface Checked {
+  readonly limit: number
+  readonly window: Duration.Duration
+  readonly algorithm: RateLimit.Algorithm
+  /** As errors show it, e.g. `"60 requests per 1 minute"`. */
+  readonly description: string
+}
+
+/** The limits of one tenant, checked. */
+export interface CheckedLimits {
+  readonly requests?: Checked | undefined
+  readonly tokens?: Checked | undefined
+}
+
+/** The options, checked. */
+export interface Config {
+  readonly key: string
+  readonly defaults: CheckedLimits
+  /** Each listed tenant's limits, already merged over `defaults`. */
+  readonly tenants: ReadonlyMap<string, CheckedLimits>
+  readonly perModel: boolean
+  readonly onExceeded: RateLimit.OnExceeded
+  readonly defaultOutputTokens: number
+}
+
+const units: ReadonlyArray<readonly [millis: number, name: string]> = [
+  [86_400_000, "day"],
+  [3_600_000, "hour"],
+  [60_000, "minute"],
+  [1_000, "second"]
+]
+
+/** A window in words, in the largest unit that divides it: `"1 minute"`, `"90 seconds"`, `"1500 milliseconds"`. */
+export const describeWindow = (window: Duration.Duration): string => {
+  const millis = Duration.toMillis(window)
+  const [size, name] = units.find(([size]) => millis % size === 0) ?? [1, "millisecond"]
+  const count = millis / size
+  return `${count} ${name}${count === 1 ? "" : "s"}`
+}
+
+const algorithms: ReadonlyArray<string> = ["fixed-window", "token-bucket"]
+
+const invalid = (path: ReadonlyArray<string>, message: string) =>
+  Effect.fail(ConfigError.InvalidData([...path], message))
+
+const checkLimit = (
+  layer: string,
+  path: ReadonlyArray<string>,
+  kind: Kind,
+  limit: RateLimit.Limit
+): Effect.Effect<Checked, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    const name = path.join(".")
+    const count = limit.limit
+    yield* Either.mapLeft(
+      LayerOptions.positiveInt(layer, `${name}.limit`, count),
+      (error) => ConfigError.InvalidData([...path, "limit"], error.message)
+    )
+    const window = Durations.decodeNonNegative(limit.window)
+    if (window === undefined || Duration.isZero(window) || !Duration.isFinite(window)) {
+      return yield* invalid(
+        [...path, "window"],
+        `${layer}: ${name}.window must be a positive, finite duration, got ${Durations.show(limit.window)}`
+      )
+    }
+    const algorithm = limit.algorithm ?? "fixed-window"
+    if (!algorithms.includes(algorithm)) {
+      return yield* invalid(
+        [...path, "algorithm"],
+        `${layer}: ${name}.algorithm must be "fixed-window" or "token-bucket", got ${JSON.stringify(algorithm)}`
+      )
+    }
+    return { limit: count, window, algorithm, description: `${count} ${kind} per ${describeWindow(window)}` }
+  })
+
+const checkLimits = (
+  layer: string,
+  path: ReadonlyArray<string>,
+  limits: RateLimit.Limits
+): Effect.Effect<CheckedLimits, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    const checked: { requests?: Checked; tokens?: Checked } = {}
+    for (const kind of kinds) {
+      const limit = limits?.[kind]
+      if (limit !== undefined) checked[kind] = yield* checkLimit(layer, [...path, kind], kind, limit)
+    }
+    return checked
+  })
+
+const hasLimit = (limits: CheckedLimits): boolean => limits.requests !== undefined || limits.tokens !== undefined
+
+/**
+ * Every option checked: each limit a positive integer over a positive, finite window; a known algorithm and
+ * `onExceeded`; `defaultOutputTokens` a non-negative integer; at least one limit somewhere.
+ */
+export const check = (layer: string, options: RateLimit.Options): Effect.Effect<Config, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    yield* LayerOptions.nonEmpty(layer, [["key", options.key]])
+    const defaults = yield* checkLimits(layer, ["default"], options.default ?? {})
+    const tenants = new Map<string, CheckedLimits>()
+    for (const [tenant, limits] of Object.entries(options.tenants ?? {})) {
+      const own = yield* checkLimits(layer, ["tenants", tenant], limits)
+      // Per kind: a tenant's own limit replaces the default one, a kind it leaves out keeps the default.
+      tenants.set(tenant, { ...defaults, ...own })
+    }
+    if (!hasLimit(defaults) && ![...tenants.values()].some(hasLimit)) {
+      return yield* invalid(
+        ["default"],
+        `${layer}: no limit given: set default.requests or default.tokens, or limits in tenants`
+      )
+    }
+    const onExceeded = options.onExceeded ?? "fail"
+    if (onExceeded !== "fail" && onExceeded !== "delay") {
+      return yield* invalid(
+        ["onExceeded"],
+        `${layer}: onExceeded must be "fail" or "delay", got ${JSON.stringify(onExceeded)}`
+      )
+    }
+    const defaultOutputTokens = options.defaultOutputTokens ?? 0
+    if (!Number.isSafeInteger(defaultOutputTokens) || defaultOutputTokens < 0) {
+      return yield* invalid(
+        ["defaultOutputTokens"],
+        `${layer}: defaultOutputTokens must be a non-negative integer, got ${defaultOutputTokens}`
+      )
+    }
+    return {
+      key: options.key ?? "rate-limit",
+      defaults,
+      tenants,
+      perModel: options.perModel ?? false,
+      onExceeded,
+      defaultOutputTokens
+    }
+  })
+
+/** The limits that apply to a tenant. */
+export const limitsOf = (config: Config, tenant: string): CheckedLimits => config.tenants.get(tenant) ?? config.defaults
+
+/**
+ * The limiter key of one counter. Segments are URI-encoded so that no tenant or model name can forge
+ * another's key (`a:b` + `c` against `a` + `b:c`).
+ */
+export const keyOf = (config: Config, kind: Kind, tenant: string, model: string | undefined): string => {
+  const base = `liter-llm:${encodeURIComponent(config.key)}:${kind}:${encodeURIComponent(tenant)}`
+  return config.perModel ? `${base}:${encodeURIComponent(model ?? "")}` : base
+}

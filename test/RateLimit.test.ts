@@ -1,0 +1,295 @@
+import * as RateLimiter from "@effect/experimental/RateLimiter"
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, ConfigError, Duration, Effect, Exit, Layer, Logger, Schema, Stream } from "effect"
+import * as LanguageModel from "../src/LanguageModel.js"
+import * as LlmError from "../src/LlmError.js"
+import * as RateLimit from "../src/RateLimit.js"
+import * as MockProvider from "../src/testing/MockProvider.js"
+import * as OpenAiMock from "../src/testing/OpenAiMock.js"
+import { adjustTo, openAiLayer } from "./support/loopback.js"
+import { answer, ask, count, failure, runTo, scripted, success } from "./support/resilience.js"
+
+const generate = (layer: Layer.Layer<LanguageModel.LanguageModel, unknown>, extra: Parameters<typeof ask>[1] = {}) =>
+  LanguageModel.generate(ask("hi", extra)).pipe(Effect.provide(Layer.orDie(layer)))
+
+const call = (layer: Layer.Layer<LanguageModel.LanguageModel, unknown>, extra: Parameters<typeof ask>[1] = {}) =>
+  Effect.exit(generate(layer, extra))
+
+const millis = (duration: Duration.Duration | undefined) =>
+  duration === undefined ? undefined : Duration.toMillis(duration)
+
+/** A refusal of the rate limiter, with its retryAfter in ms. */
+const refusal = (exit: Exit.Exit<unknown, LlmError.LlmError | ConfigError.ConfigError>) => {
+  const error = failure(exit)
+  if (!(error instanceof LlmError.RateLimitExceeded)) throw new Error(`expected RateLimitExceeded, got ${error._tag}`)
+  return { error, retryAfter: millis(error.retryAfter) }
+}
+
+/** A reply that answers the virtual time at which the call reached the model. */
+const stamped = () => Effect.map(Clock.currentTimeMillis, (now) => answer(`${now}`))
+
+const replies = (n: number) => Array.from({ length: n }, () => stamped)
+
+const perMinute = (limit: number, extra: Partial<RateLimit.Limit> = {}): RateLimit.Options => ({
+  default: { requests: { limit, window: "1 minute", ...extra } }
+})
+
+describe("RateLimit: requests per window", () => {
+  it.effect("a fixed window lets exactly `limit` through, refuses the next until the window has passed", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted(replies(6))
+      const limited = RateLimit.layer(model.layer, perMinute(3))
+      for (let i = 0; i < 3; i++) success(yield* call(limited))
+      const first = refusal(yield* call(limited))
+      expect(first.error).toMatchObject({
+        _tag: "RateLimitExceeded",
+        provider: "test",
+        tenant: "default",
+        kind: "requests",
+        limit: "3 requests per 1 minute"
+      })
+      expect(first.retryAfter).toBe(60_000)
+      expect(LlmError.fault(first.error)).toBe("policy")
+      expect(LlmError.isRetryable(first.error)).toBe(false)
+      expect(yield* model.calls).toBe(3)
+
+      yield* adjustTo(59_999)
+      expect(refusal(yield* call(limited)).retryAfter).toBe(1)
+      yield* adjustTo(60_000)
+      for (let i = 0; i < 3; i++) success(yield* call(limited))
+      expect(refusal(yield* call(limited)).retryAfter).toBe(60_000)
+      expect(yield* model.calls).toBe(6)
+    }).pipe(Effect.provide(RateLimit.layerMemory)))
+
+  it.effect("a token bucket gives one request back every window / limit", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted(replies(3))
+      const limited = RateLimit.layer(model.layer, perMinute(2, { window: "10 seconds", algorithm: "token-bucket" }))
+      success(yield* call(limited))
+      success(yield* call(limited))
+      const refused = refusal(yield* call(limited))
+      expect(refused.retryAfter).toBe(5_000)
+      expect(refused.error.limit).toBe("2 requests per 10 seconds")
+      // The limiter answers a whole refill interval per missing unit: it does not count a partial refill.
+      yield* adjustTo(4_999)
+      expect(refusal(yield* call(limited)).retryAfter).toBe(5_000)
+      yield* adjustTo(5_000)
+      success(yield* call(limited))
+      expect(refusal(yield* call(limited)).retryAfter).toBe(5_000)
+      expect(yield* model.calls).toBe(3)
+    }).pipe(Effect.provide(RateLimit.layerMemory)))
+
+  it.effect("onExceeded \"delay\" waits exactly the time the limiter reports, then calls", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted(replies(3))
+      const limited = RateLimit.layer(model.layer, { ...perMinute(2), onExceeded: "delay" })
+      const first = success(yield* runTo(Effect.all([generate(limited), generate(limited)]), []))
+      expect(first.map((response) => response.content)).toEqual([0, 0].map((at) => [{ type: "text", text: `${at}` }]))
+      // The third call sleeps until exactly 60 000 ms (runTo fails on any other wait), and reaches the model then.
+      const third = yield* runTo(generate(limited), [60_000])
+      expect(success(third).content).toEqual([{ type: "text", text: "60000" }])
+      expect(yield* model.calls).toBe(3)
+    }).pipe(Effect.provide(RateLimit.layerMemory)))
+
+  it.effect("tenants count separately; a tenant's own limit replaces the default", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted(replies(5))
+      const limited = RateLimit.layer(model.layer, {
+        ...perMinute(1),
+        tenants: { vip: { requests: { limit: 2, window: "1 minute" } } }
+      })
+      success(yield* call(limited, { tenant: "a" }))
+      const refused = refusal(yield* call(limited, { tenant: "a" }))
+      expect(refused.error).toMatchObject({ tenant: "a", limit: "1 requests per 1 minute" })
+      expect(refused.error.message).toContain(`tenant "a"`)
+      success(yield* call(limited, { tenant: "b" }))
+      success(yield* call(limited, { tenant: "vip" }))
+      success(yield* call(limited, { tenant: "vip" }))
+      expect(refusal(yield* call(limited, { tenant: "vip" })).error.limit).toBe("2 requests per 1 minute")
+      success(yield* call(limited))
+      expect(refusal(yield* call(limited)).error.tenant).toBe("default")
+      expect(yield* model.calls).toBe(5)
+    }).pipe(Effect.provide(RateLimit.layerMemory)))
+
+  it.effect("a tenant listed without a default is limited, the others are not", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted(replies(4))
+      const limited = RateLimit.layer(model.layer, { tenants: { free: { requests: { limit: 1, window: 1_000 } } } })
+      success(yield* call(limited, { tenant: "free" }))
+      expect(refusal(yield* call(limited, { tenant: "free" })).error.limit).toBe("1 requests per 1 second")
+      for (let i = 0; i < 3; i++) success(yield* call(limited, { tenant: "paid" }))
+      expect(yield* model.calls).toBe(4)
+    }).pipe(Effect.provide(RateLimit.layerMemory)))
+
+  it.effect("perModel counts each model separately; without it the models share the tenant's limit", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted(replies(4))
+      const perModel = RateLimit.layer(model.layer, { ...perMinute(1), perModel: true, key: "per-model" })
+      success(yield* call(perModel, { model: "m1" }))
+      const refused = refusal(yield* call(perModel, { model: "m1" }))
+      expect(refused.error).toMatchObject({ model: "m1", tenant: "default" })
+      expect(refused.error.message).toContain("on m1")
+      success(yield* call(perModel, { model: "m2" }))
+      // The service's default model is a model of its own.
+      success(yield* call(perModel))
+
+      const shared = RateLimit.layer(model.layer, { ...perMinute(1), key: "shared" })
+      success(yield* call(shared, { model: "m1" }))
+      expect(refusal(yield* call(shared, { model: "m2" })).error.model).toBe("m2")
+      expect(yield* model.calls).toBe(4)
+    }).pipe(Effect.provide(RateLimit.layerMemory)))
+
+  it.effect("layers with the same key share counters; with different keys they do not", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted(replies(3))
+      const one = RateLimit.layer(model.layer, perMinute(1))
+      const same = RateLimit.layer(model.layer, perMinute(1))
+      const other = RateLimit.layer(model.layer, { ...perMinute(1), key: "other" })
+      success(yield* call(one))
+      refusal(yield* call(same))
+      success(yield* call(other))
+      expect(yield* model.calls).toBe(2)
+    }).pipe(Effect.provide(RateLimit.layerMemory)))
+
+  it.effect("generateObject and streams take a request each", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted([{ text: `{"city":"Paris"}` }, { text: "streamed" }])
+      const limited = RateLimit.layer(model.layer, perMinute(2))
+      const object = yield* LanguageModel.generateObject({
+        messages: [{ role: "user", content: "city?" }],
+        schema: Schema.Struct({ city: Schema.String })
+      }).pipe(Effect.provide(limited))
+      expect(object.value).toEqual({ city: "Paris" })
+      const parts = yield* Stream.runCollect(LanguageModel.stream(ask()).pipe(Stream.provideLayer(limited)))
+      expect(parts.length).toBeGreaterThan(0)
+      const refused = yield* Stream.runCollect(LanguageModel.stream(ask()).pipe(Stream.provideLayer(limited))).pipe(
+        Effect.exit
+      )
+      expect(refusal(refused).retryAfter).toBe(60_000)
+      expect(yield* model.calls).toBe(2)
+    }).pipe(Effect.provide(RateLimit.layerMemory)))
+})
+
+describe("RateLimit: status", () => {
+  it.effect("reports what is left without taking anything", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted(replies(2))
+      const options = perMinute(3)
+      const fresh = yield* RateLimit.status(options, { tenant: "default" })
+      expect({ ...fresh.requests, resetAfter: millis(fresh.requests?.resetAfter) }).toEqual({
+        limit: 3,
+        remaining: 3,
+        resetAfter: 0
+      })
+      const limited = RateLimit.layer(model.layer, options)
+      success(yield* call(limited))
+      success(yield* call(limited))
+      const after = yield* RateLimit.status(options, { tenant: "default" })
+      const again = yield* RateLimit.status(options, { tenant: "default" })
+      expect(after.requests?.remaining).toBe(1)
+      expect(millis(after.requests?.resetAfter)).toBe(40_000)
+      expect(again).toEqual(after)
+      expect(after.tokens).toBeUndefined()
+      expect((yield* RateLimit.status(options, { tenant: "other" })).requests?.remaining).toBe(3)
+    }).pipe(Effect.provide(RateLimit.layerMemory)))
+})
+
+describe("RateLimit: store", () => {
+  const failing = Layer.succeed(
+    RateLimiter.RateLimiterStore,
+    RateLimiter.RateLimiterStore.of({
+      fixedWindow: () => Effect.fail(new RateLimiter.RateLimitStoreError({ message: "store down" })),
+      tokenBucket: () => Effect.fail(new RateLimiter.RateLimitStoreError({ message: "store down" }))
+    })
+  )
+
+  it.effect("a failing store lets the call through and logs a warning", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted(replies(2))
+      const logs: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => logs.push(`${logLevel.label} ${String(message)}`))
+      const limited = RateLimit.layer(model.layer, perMinute(1))
+      success(yield* call(limited).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger))))
+      success(yield* call(limited))
+      expect(yield* model.calls).toBe(2)
+      expect(logs).toHaveLength(1)
+      expect(logs[0]).toMatch(/^WARN RateLimit: the limiter store failed.*store down/)
+    }).pipe(Effect.provide(RateLimit.layerStore.pipe(Layer.provide(failing)))))
+
+  it.effect("layerStore counts in the provided store", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted(replies(2))
+      const limited = RateLimit.layer(model.layer, perMinute(1))
+      success(yield* call(limited))
+      refusal(yield* call(limited))
+    }).pipe(Effect.provide(RateLimit.layerStore.pipe(Layer.provide(RateLimiter.layerStoreMemory)))))
+})
+
+describe("RateLimit: options", () => {
+  const bad: ReadonlyArray<readonly [string, RateLimit.Options, string]> = [
+    ["zero limit", perMinute(0), "default.requests.limit must be a positive integer, got 0"],
+    ["negative limit", perMinute(-1), "default.requests.limit must be a positive integer, got -1"],
+    ["NaN limit", perMinute(Number.NaN), "default.requests.limit must be a positive integer, got NaN"],
+    ["fractional limit", perMinute(1.5), "default.requests.limit must be a positive integer, got 1.5"],
+    ["zero window", perMinute(1, { window: 0 }), "default.requests.window must be a positive, finite duration"],
+    ["negative window", perMinute(1, { window: -5 }), "default.requests.window must be a positive, finite duration"],
+    ["NaN window", perMinute(1, { window: Number.NaN }), "default.requests.window must be a positive, finite duration"],
+    ["infinite window", perMinute(1, { window: Duration.infinity }), "default.requests.window must be a positive"],
+    [
+      "text window",
+      perMinute(1, { window: "soon" as Duration.DurationInput }),
+      "default.requests.window must be a positive"
+    ],
+    [
+      "tenant's token limit",
+      { tenants: { acme: { tokens: { limit: 0, window: "1 minute" } } } },
+      "tenants.acme.tokens.limit must be a positive integer, got 0"
+    ],
+    [
+      "algorithm",
+      perMinute(1, { algorithm: "sliding" as RateLimit.Algorithm }),
+      `default.requests.algorithm must be "fixed-window" or "token-bucket", got "sliding"`
+    ],
+    ["onExceeded", { ...perMinute(1), onExceeded: "wait" as "delay" }, `onExceeded must be "fail" or "delay"`],
+    ["defaultOutputTokens", { ...perMinute(1), defaultOutputTokens: -1 }, "defaultOutputTokens must be a non-negative"],
+    ["no limit", {}, "no limit given"],
+    ["empty tenant limits", { tenants: { acme: {} } }, "no limit given"],
+    ["blank key", { ...perMinute(1), key: " " }, "key must not be empty"]
+  ]
+
+  for (const [name, options, message] of bad) {
+    it.effect(`refuses ${name} with a ConfigError when the layer is built`, () =>
+      Effect.gen(function*() {
+        const model = yield* scripted([])
+        const exit = yield* Effect.exit(Effect.scoped(Layer.build(RateLimit.layer(model.layer, options))))
+        expect(Exit.isFailure(exit)).toBe(true)
+        if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error(String(exit))
+        const error = exit.cause.error
+        expect(ConfigError.isConfigError(error)).toBe(true)
+        expect(error.message).toContain(`RateLimit.layer: ${message}`)
+        const status = yield* Effect.exit(RateLimit.status(options, { tenant: "default" }))
+        expect(Exit.isFailure(status)).toBe(true)
+      }))
+  }
+})
+
+describe("RateLimit: over HTTP", () => {
+  it.scoped("a refused call never reaches the provider", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({
+        script: [OpenAiMock.completion({ text: "1" }), OpenAiMock.stream({ deltas: ["2"] }), OpenAiMock.completion()]
+      })
+      const limited = RateLimit.layer(openAiLayer(server), perMinute(2))
+      success(yield* call(limited))
+      const parts = yield* Stream.runCollect(LanguageModel.stream(ask()).pipe(Stream.provideLayer(limited)))
+      expect(parts.length).toBeGreaterThan(0)
+      const refused = refusal(yield* call(limited))
+      expect(refused.error).toMatchObject({ provider: "openai", model: "gpt-4o-mini", kind: "requests" })
+      expect(refused.retryAfter).toBe(60_000)
+      const stream = yield* Stream.runCollect(LanguageModel.stream(ask()).pipe(Stream.provideLayer(limited))).pipe(
+        Effect.exit
+      )
+      expect(refusal(stream).error.kind).toBe("requests")
+      expect(yield* count(server)).toBe(2)
+    }).pipe(Effect.provide(RateLimit.layerMemory)))
+})
