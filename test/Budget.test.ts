@@ -68,8 +68,7 @@ describe("Budget: reserve and reconcile", () => {
         Effect.as(
           Effect.flatMap(budget.status(ChatRequest.tenantOf(r)), (status) => Effect.sync(() => during.push(status))),
           answer("ok", { model: "m", usage: usage(10, 3) })
-        )
-      ], { model: "m" })
+        )], { model: "m" })
       const exit = yield* generate(budget.wrap(model.service))
       expect(Exit.isSuccess(exit)).toBe(true)
       expect(during).toMatchObject([{ spentUsd: 0, reservedUsd: estimate, remainingUsd: 100 - estimate }])

@@ -77,5 +77,4 @@ describe("Budget: periods", () => {
       // spend of a later bucket leaves with its own bucket
       expect(yield* budget.status("default")).toMatchObject({ spentUsd: cost, resetsAt: leaves + 60_000 + 3_600_000 })
     }).pipe(Effect.provide(environment)))
-
 })
