@@ -29,12 +29,12 @@ import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import * as Stream from "effect/Stream"
 import * as ChatRequest from "./ChatRequest.js"
+import * as Errors from "./internal/budget/errors.js"
 import * as Estimate from "./internal/budget/estimate.js"
 import * as Options_ from "./internal/budget/options.js"
 import * as Period from "./internal/budget/period.js"
 import * as Store_ from "./internal/budget/store.js"
 import * as LanguageModel from "./LanguageModel.js"
-import * as LlmError from "./LlmError.js"
 import * as Pricing from "./Pricing.js"
 import * as Tokenizer from "./Tokenizer.js"
 
@@ -193,36 +193,6 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError.Confi
       ...Period.position(period, now)
     })
 
-    const refuseUnpriced = (
-      estimate: Exclude<Estimate.Estimate, Priced>,
-      provider: string,
-      tenant: string
-    ): Effect.Effect<never, LlmError.LlmError> => {
-      const model = estimate.model ?? "(none)"
-      if (estimate._tag === "Unpriced" && config.maxRequestCostUsd !== undefined) {
-        return Effect.fail(
-          new LlmError.CostLimitExceeded({
-            provider,
-            model,
-            tenant,
-            limitUsd: config.maxRequestCostUsd,
-            message: `Budget: model "${model}" has no known price, so the cost guard of ${
-              Options_.usd(config.maxRequestCostUsd)
-            } cannot check it; add a price with Pricing.layer({ models: { "${model}": { inputPerMillion, outputPerMillion } } })`
-          })
-        )
-      }
-      return Effect.fail(
-        new LlmError.InvalidRequest({
-          provider,
-          model,
-          message: estimate._tag === "Unpriced"
-            ? `Budget: model "${model}" has no known price, so tenant "${tenant}"'s budget cannot hold its cost; add a price with Pricing.layer({ models: { "${model}": { inputPerMillion, outputPerMillion } } }), or set unpricedModels: "allow"`
-            : `Budget: the output of model "${model}" has no known bound, so its cost cannot be estimated; set maxTokens on the request, or give the model maxOutputTokens (or contextWindow) with Pricing.layer`
-        })
-      )
-    }
-
     const reserve = Effect.fn("Budget.reserve")(function*(
       service: LanguageModel.Service,
       request: ChatRequest.ChatRequest
@@ -238,22 +208,11 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError.Confi
       const estimate = Estimate.estimate(meter, request, service.defaultModel)
       if (estimate._tag !== "Priced") {
         if (estimate._tag === "Unpriced" && config.unpricedModels === "allow") return undefined
-        return yield* refuseUnpriced(estimate, service.provider, tenant)
+        return yield* Errors.unpriced(estimate, service.provider, tenant, config.maxRequestCostUsd)
       }
       const guard = config.maxRequestCostUsd
       if (guard !== undefined && estimate.costUsd > guard + Store_.tolerance) {
-        return yield* new LlmError.CostLimitExceeded({
-          provider: service.provider,
-          model: estimate.model,
-          tenant,
-          limitUsd: guard,
-          estimatedUsd: estimate.costUsd,
-          message: `Budget: the estimated cost of this request, ${
-            Options_.usd(estimate.costUsd)
-          } (${estimate.inputTokens} input and ${estimate.outputTokens} output tokens of ${estimate.model}), passes the per-request limit of ${
-            Options_.usd(guard)
-          }`
-        })
+        return yield* Errors.costLimit(estimate, service.provider, tenant, guard)
       }
       if (limit === undefined) return undefined
       const now = yield* Clock.currentTimeMillis
@@ -267,22 +226,13 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError.Confi
         expiresAt: now + config.reservationTimeoutMillis
       })
       if (answer._tag === "Refused") {
-        const { reservedUsd, spentUsd } = answer.totals
-        const resetsAt = Period.resetsAt(limit.period, now, answer.totals.oldestBucket)
-        return yield* new LlmError.BudgetExceeded({
+        return yield* Errors.budgetExceeded({
           provider: service.provider,
-          model: estimate.model,
+          estimate,
           tenant,
-          limitUsd: limit.limitUsd,
-          spentUsd,
-          reservedUsd,
-          requestedUsd: estimate.costUsd,
-          ...(resetsAt === undefined ? {} : { resetsAt }),
-          message: `Budget: tenant "${tenant}" has spent ${Options_.usd(spentUsd)} and reserved ${
-            Options_.usd(reservedUsd)
-          } of ${Options_.usd(limit.limitUsd)} ${Options_.periodText(limit.period)}; this call's estimate of ${
-            Options_.usd(estimate.costUsd)
-          } does not fit${resetsAt === undefined ? "" : ` (resets at ${new Date(resetsAt).toISOString()})`}`
+          limit,
+          totals: answer.totals,
+          resetsAt: Period.resetsAt(limit.period, now, answer.totals.oldestBucket)
         })
       }
       const ticket: Ticket = { tenant, period: limit.period, id, priced: estimate, meter, done: false }
