@@ -1,0 +1,369 @@
+/**
+ * Spending limits in USD per tenant and period, around any `LanguageModel` Layer.
+ *
+ * - **estimate**: before a call, its input tokens are counted with `Tokenizer` and its output taken at
+ *   `maxTokens`, else the model's `maxOutputTokens`, else its context window minus the input (from `Pricing`),
+ *   and priced with `Pricing`. A model without a price, or without any bound on its output, is refused with
+ *   `InvalidRequest` saying how to fix it (`unpricedModels: "allow"` lets unpriced models through, unbudgeted).
+ * - **reserve**: the estimate is held atomically in the {@link Store}; a call whose estimate does not fit
+ *   (spent + reserved + estimate > limit) fails with `LlmError.BudgetExceeded` without reaching the provider,
+ *   so concurrent calls can never overshoot on their estimates.
+ * - **reconcile**: after the call the reservation becomes the actual cost (`costUsd` of the response or usage
+ *   part, else the usage priced, else the input estimate plus the output received counted by `Tokenizer`). A
+ *   failed call, or a stream that delivered nothing, is released: it costs nothing. A stream that fails or is
+ *   stopped after content is charged for what was received. Exactly one settle per reservation, whatever the
+ *   exit.
+ * - **periods**: `"day"` and `"month"` in UTC (from Effect's `Clock`), or a rolling window counted in 60 buckets.
+ * - **cost guard**: `maxRequestCostUsd` refuses one request whose estimate passes it with
+ *   `LlmError.CostLimitExceeded`, with or without period limits.
+ *
+ * @since 0.2.0
+ */
+import * as Clock from "effect/Clock"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
+import * as Stream from "effect/Stream"
+import * as ChatRequest from "./ChatRequest.js"
+import * as Errors from "./internal/budget/errors.js"
+import * as Estimate from "./internal/budget/estimate.js"
+import * as Options_ from "./internal/budget/options.js"
+import * as Period from "./internal/budget/period.js"
+import * as Store_ from "./internal/budget/store.js"
+import * as LanguageModel from "./LanguageModel.js"
+import * as Pricing from "./Pricing.js"
+import * as Tokenizer from "./Tokenizer.js"
+
+/**
+ * A limit: `limitUsd` (USD) per `period`: `"day"` or `"month"` (calendar, UTC), or a `Duration` for a rolling
+ * window (`"1 hour"`; note `"1 day"` is a rolling 24 hours, `"day"` the calendar day).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Limit {
+  readonly limitUsd: number
+  readonly period: "day" | "month" | Duration.DurationInput
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options {
+  /** Limits of named tenants (`metadata.tenant` of the request). */
+  readonly tenants?: Readonly<Record<string, Limit>> | undefined
+  /** The limit of every tenant without its own. Without it, such tenants are unlimited (and not tracked). */
+  readonly defaultLimit?: Limit | undefined
+  /** The per-request cost guard: refuse one request whose estimate passes this many USD. */
+  readonly maxRequestCostUsd?: number | undefined
+  /** A model without a known price: `"refuse"` (default) fails the call; `"allow"` lets it through unbudgeted. */
+  readonly unpricedModels?: "refuse" | "allow" | undefined
+  /** How long a reservation holds budget if it is never settled (its process died): default 15 minutes. */
+  readonly reservationTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Where budget totals live: every operation is one atomic step (a shared store runs each as one script). Keyed
+ * by tenant and period id (`"day"`, `"month"`, `"window:<ms>"`); spend is kept in buckets by their start (the
+ * start of the UTC day or month, or of a rolling window's bucket), reservations by id with an expiry.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Store = Store_.Store
+
+/**
+ * The totals a {@link Store} answers, in USD.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Totals = Store_.Totals
+
+/**
+ * A tenant's budget in its current period. Amounts in USD; `resetsAt` in epoch ms of Effect's `Clock`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Status {
+  readonly tenant: string
+  readonly limitUsd: number
+  readonly spentUsd: number
+  readonly reservedUsd: number
+  /** What new calls may still reserve: limit - spent - reserved, at least 0. */
+  readonly remainingUsd: number
+  /** When the period ends (calendar), or when the oldest spend leaves the window (rolling; absent if none). */
+  readonly resetsAt: number | undefined
+}
+
+/**
+ * The service a budget layer provides next to its `LanguageModel`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Service {
+  /** The tenant's budget now, or `undefined` when the tenant has no limit. */
+  readonly status: (tenant: string) => Effect.Effect<Status | undefined>
+  /** Wraps a `LanguageModel` service with these limits. */
+  readonly wrap: (model: LanguageModel.Service) => LanguageModel.Service
+}
+
+/**
+ * The service tag.
+ *
+ * @since 0.2.0
+ * @category tags
+ */
+export class Budget extends Context.Tag("liter-llm/Budget")<Budget, Service>() {}
+
+/**
+ * The store in use; by default one in-memory store for the process. Provide {@link layerMemory} (or a shared
+ * store with {@link layerStore}) to choose.
+ *
+ * @since 0.2.0
+ * @category tags
+ */
+export class BudgetStore extends Context.Reference<BudgetStore>()("liter-llm/Budget/Store", {
+  defaultValue: (): Store => Store_.makeMemory()
+}) {}
+
+/**
+ * A store in this process's memory: buckets that stopped counting and expired reservations are dropped as it
+ * goes, so it never grows without bound.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeMemoryStore: () => Store_.MemoryStore = Store_.makeMemory
+
+/**
+ * A fresh in-memory store (e.g. one per test).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<BudgetStore> = Layer.sync(BudgetStore, () => Store_.makeMemory())
+
+/**
+ * A given store, e.g. a shared one.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerStore = (store: Store): Layer.Layer<BudgetStore> => Layer.succeed(BudgetStore, store)
+
+type Priced = Extract<Estimate.Estimate, { readonly _tag: "Priced" }>
+
+/** A reservation held for one call, settled exactly once. */
+interface Ticket {
+  readonly tenant: string
+  readonly period: Period.Period
+  readonly id: string
+  readonly priced: Priced
+  readonly meter: Estimate.Meter
+  done: boolean
+}
+
+/**
+ * A budget service from options, or a `ConfigError` naming a bad option (a negative or NaN amount, a
+ * zero-length window). Uses the {@link BudgetStore} of the context.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<Service, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    const config = yield* Options_.decode(options)
+    const store = yield* BudgetStore
+    // Reservation ids: this instance's random prefix, then a counter (unique even with a fixed `Random`).
+    const instance = (yield* Random.nextIntBetween(0, 2 ** 31)).toString(36)
+    let counter = 0
+
+    const target = (tenant: string, period: Period.Period, now: number): Store_.Target => ({
+      tenant,
+      period: period.id,
+      now,
+      ...Period.position(period, now)
+    })
+
+    const reserve = Effect.fn("Budget.reserve")(function*(
+      service: LanguageModel.Service,
+      request: ChatRequest.ChatRequest
+    ) {
+      const tenant = ChatRequest.tenantOf(request)
+      const limit = Options_.limitOf(config, tenant)
+      if (limit === undefined && config.maxRequestCostUsd === undefined) return undefined
+      const meter: Estimate.Meter = {
+        provider: service.provider,
+        pricing: yield* Pricing.Pricing,
+        tokenizer: yield* Tokenizer.Tokenizer
+      }
+      const estimate = Estimate.estimate(meter, request, service.defaultModel)
+      if (estimate._tag !== "Priced") {
+        if (estimate._tag === "Unpriced" && config.unpricedModels === "allow") return undefined
+        return yield* Errors.unpriced(estimate, service.provider, tenant, config.maxRequestCostUsd)
+      }
+      const guard = config.maxRequestCostUsd
+      if (guard !== undefined && estimate.costUsd > guard + Store_.tolerance) {
+        return yield* Errors.costLimit(estimate, service.provider, tenant, guard)
+      }
+      if (limit === undefined) return undefined
+      const now = yield* Clock.currentTimeMillis
+      const id = `${instance}:${(counter++).toString(36)}`
+      const at = target(tenant, limit.period, now)
+      const answer = yield* store.reserve({
+        ...at,
+        id,
+        amountUsd: estimate.costUsd,
+        limitUsd: limit.limitUsd,
+        expiresAt: now + config.reservationTimeoutMillis
+      })
+      if (answer._tag === "Refused") {
+        return yield* Errors.budgetExceeded({
+          provider: service.provider,
+          estimate,
+          tenant,
+          limit,
+          totals: answer.totals,
+          resetsAt: Period.resetsAt(limit.period, now, answer.totals.oldestBucket)
+        })
+      }
+      const ticket: Ticket = { tenant, period: limit.period, id, priced: estimate, meter, done: false }
+      return ticket
+    })
+
+    /** Charges `actualUsd`, or releases the reservation when `undefined`; once per ticket. */
+    const settle = Effect.fn("Budget.settle")(function*(ticket: Ticket, actualUsd: number | undefined) {
+      if (ticket.done) return
+      ticket.done = true
+      const at = target(ticket.tenant, ticket.period, yield* Clock.currentTimeMillis)
+      if (actualUsd === undefined) yield* store.release({ ...at, id: ticket.id })
+      else yield* store.settle({ ...at, id: ticket.id, actualUsd })
+    })
+
+    const wrap = (service: LanguageModel.Service): LanguageModel.Service => ({
+      ...service,
+      // Reserve and settle as one resource: an interrupt between them must not leave budget held.
+      generate: (request) =>
+        Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(reserve(service, request), (ticket) =>
+            ticket === undefined ? restore(service.generate(request)) : Effect.onExit(
+              restore(service.generate(request)),
+              (exit) =>
+                settle(
+                  ticket,
+                  Exit.isSuccess(exit) ? Estimate.responseCost(ticket.meter, ticket.priced, exit.value) : undefined
+                )
+            ))
+        ),
+      stream: (request) =>
+        Stream.unwrapScoped(Effect.gen(function*() {
+          const received = new Estimate.Received()
+          // Settled from what went by, not from the scope's exit: that carries the consumer's own failure, and a
+          // consumer that stops early still received (and is charged for) what it took.
+          const ticket = yield* Effect.acquireRelease(
+            reserve(service, request),
+            (ticket) =>
+              ticket === undefined ? Effect.void : settle(ticket, received.cost(ticket.meter, ticket.priced))
+          )
+          const inner = service.stream(request)
+          return ticket === undefined ? inner : Stream.mapChunks(inner, (chunk) => {
+            for (const part of chunk) {
+              received.observe(part)
+            }
+            return chunk
+          })
+        }))
+    })
+
+    const status = (tenant: string): Effect.Effect<Status | undefined> => {
+      const limit = Options_.limitOf(config, tenant)
+      if (limit === undefined) {
+        return Effect.succeed(undefined)
+      }
+      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.map(store.read(target(tenant, limit.period, now)), (totals): Status => ({
+          tenant,
+          limitUsd: limit.limitUsd,
+          spentUsd: totals.spentUsd,
+          reservedUsd: totals.reservedUsd,
+          remainingUsd: Math.max(0, limit.limitUsd - totals.spentUsd - totals.reservedUsd),
+          resetsAt: Period.resetsAt(limit.period, now, totals.oldestBucket)
+        })))
+    }
+
+    return { status, wrap }
+  })
+
+/**
+ * Wraps a `LanguageModel` Layer with budgets; the layer also provides the {@link Budget} service, to read them.
+ * Fails at construction with a `ConfigError` on a bad option.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { Budget, OpenAi } from "liter-llm"
+ *
+ * const Budgeted = Budget.layer(OpenAi.layer({ apiKey: Redacted.make("sk-...") }), {
+ *   tenants: { "acme": { limitUsd: 100, period: "month" } }, // USD per calendar month (UTC)
+ *   defaultLimit: { limitUsd: 5, period: "day" },            // every other tenant: USD per UTC day
+ *   maxRequestCostUsd: 0.5                                   // no single request above 0.50 USD
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = <E, R>(
+  model: Layer.Layer<LanguageModel.LanguageModel, E, R>,
+  options: Options
+): Layer.Layer<LanguageModel.LanguageModel | Budget, E | ConfigError.ConfigError, R> => {
+  const budget = Layer.effect(Budget, make(options))
+  const wrapped = Layer.effect(
+    LanguageModel.LanguageModel,
+    Effect.zipWith(Budget, LanguageModel.LanguageModel, (budget, service) => budget.wrap(service))
+  ).pipe(Layer.provide(model))
+  return Layer.provideMerge(wrapped, budget)
+}
+
+/**
+ * A tenant's budget now, or `undefined` when it has no limit.
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const status = (tenant: string): Effect.Effect<Status | undefined, never, Budget> =>
+  Effect.flatMap(Budget, (budget) => budget.status(tenant))
+
+/**
+ * What a tenant has spent in its current period, in USD (0 for a tenant without a limit: it is not tracked).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Budget } from "liter-llm"
+ *
+ * const report = Effect.all([Budget.spent("acme"), Budget.remaining("acme")])
+ * ```
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const spent = (tenant: string): Effect.Effect<number, never, Budget> =>
+  Effect.map(status(tenant), (current) => current?.spentUsd ?? 0)
+
+/**
+ * What a tenant may still reserve in its current period, in USD (`Infinity` for a tenant without a limit).
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const remaining = (tenant: string): Effect.Effect<number, never, Budget> =>
+  Effect.map(status(tenant), (current) => current?.remainingUsd ?? Infinity)

@@ -1,0 +1,91 @@
+/** The budget's refusals, with messages that say what did not fit and how to fix it. */
+import * as LlmError from "../../LlmError.js"
+import type * as Estimate from "./estimate.js"
+import * as Options from "./options.js"
+import type * as Store from "./store.js"
+
+type Priced = Extract<Estimate.Estimate, { readonly _tag: "Priced" }>
+
+const addPrice = (model: string) =>
+  `add a price with Pricing.layer({ models: { "${model}": { inputPerMillion, outputPerMillion } } })`
+
+/**
+ * A call whose cost cannot be estimated: its model has no price (`CostLimitExceeded` when the cost guard needs
+ * one, else `InvalidRequest`), or its output has no known bound (`InvalidRequest`).
+ */
+export const unpriced = (
+  estimate: Exclude<Estimate.Estimate, Priced>,
+  provider: string,
+  tenant: string,
+  guardUsd: number | undefined
+): LlmError.CostLimitExceeded | LlmError.InvalidRequest => {
+  const model = estimate.model ?? "(none)"
+  if (estimate._tag === "Unpriced" && guardUsd !== undefined) {
+    return new LlmError.CostLimitExceeded({
+      provider,
+      model,
+      tenant,
+      limitUsd: guardUsd,
+      message: `Budget: model "${model}" has no known price, so the cost guard of ${
+        Options.usd(guardUsd)
+      } cannot check it; ${addPrice(model)}`
+    })
+  }
+  return new LlmError.InvalidRequest({
+    provider,
+    model,
+    message: estimate._tag === "Unpriced"
+      ? `Budget: model "${model}" has no known price, so tenant "${tenant}"'s budget cannot hold its cost; ${
+        addPrice(model)
+      }, or set unpricedModels: "allow"`
+      : `Budget: the output of model "${model}" has no known bound, so its cost cannot be estimated; set maxTokens on the request, or give the model maxOutputTokens (or contextWindow) with Pricing.layer`
+  })
+}
+
+/** One request whose estimate passes the per-request cost guard. */
+export const costLimit = (
+  estimate: Priced,
+  provider: string,
+  tenant: string,
+  guardUsd: number
+): LlmError.CostLimitExceeded =>
+  new LlmError.CostLimitExceeded({
+    provider,
+    model: estimate.model,
+    tenant,
+    limitUsd: guardUsd,
+    estimatedUsd: estimate.costUsd,
+    message: `Budget: the estimated cost of this request, ${
+      Options.usd(estimate.costUsd)
+    } (${estimate.inputTokens} input and ${estimate.outputTokens} output tokens of ${estimate.model}), passes the per-request limit of ${
+      Options.usd(guardUsd)
+    }`
+  })
+
+/** A tenant's budget that cannot hold this call's estimate. */
+export const budgetExceeded = (context: {
+  readonly provider: string
+  readonly estimate: Priced
+  readonly tenant: string
+  readonly limit: Options.Limit
+  readonly totals: Store.Totals
+  readonly resetsAt: number | undefined
+}): LlmError.BudgetExceeded => {
+  const { estimate, limit, resetsAt, tenant } = context
+  const { reservedUsd, spentUsd } = context.totals
+  return new LlmError.BudgetExceeded({
+    provider: context.provider,
+    model: estimate.model,
+    tenant,
+    limitUsd: limit.limitUsd,
+    spentUsd,
+    reservedUsd,
+    requestedUsd: estimate.costUsd,
+    ...(resetsAt === undefined ? {} : { resetsAt }),
+    message: `Budget: tenant "${tenant}" has spent ${Options.usd(spentUsd)} and reserved ${
+      Options.usd(reservedUsd)
+    } of ${Options.usd(limit.limitUsd)} ${Options.periodText(limit.period)}; this call's estimate of ${
+      Options.usd(estimate.costUsd)
+    } does not fit${resetsAt === undefined ? "" : ` (resets at ${new Date(resetsAt).toISOString()})`}`
+  })
+}
