@@ -10,6 +10,7 @@
 export * as ChatRequest from "./ChatRequest.js"
 export * as ChatResponse from "./ChatResponse.js"
 export * as CircuitBreaker from "./CircuitBreaker.js"
+export * as ContextWindow from "./ContextWindow.js"
 export * as Fallback from "./Fallback.js"
 export * as LanguageModel from "./LanguageModel.js"
 export * as LlmError from "./LlmError.js"
