@@ -1,0 +1,218 @@
+/**
+ * Running guardrails: the layer's options checked, the texts of a message, a chain of checks over one text, and
+ * the output checks of a stream, which release the text as it accumulates while holding back the tail that a
+ * later delta could still change.
+ */
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type * as ChatRequest from "../ChatRequest.js"
+import type * as Guardrail from "../Guardrail.js"
+import type * as LlmError from "../LlmError.js"
+import * as StreamPart from "../StreamPart.js"
+
+const roles: ReadonlyArray<Guardrail.Role> = ["system", "user", "assistant", "tool"]
+
+/** What is wrong with a layer's options: the path and a message, or undefined. */
+export const problemOf = <R>(options: Guardrail.Options<R>): readonly [ReadonlyArray<string>, string] | undefined => {
+  const stages = [["input", options.input ?? []], ["output", options.output ?? []]] as const
+  if (stages.every(([, guardrails]) => guardrails.length === 0)) {
+    return [["input"], "give at least one input or output guardrail"]
+  }
+  for (const [stage, guardrails] of stages) {
+    const names = new Set<string>()
+    for (const [index, guardrail] of guardrails.entries()) {
+      const path = [stage, String(index)]
+      if (typeof guardrail?.name !== "string" || guardrail.name.trim() === "") {
+        return [path, `${stage}[${index}] needs a name`]
+      }
+      if (names.has(guardrail.name)) return [path, `${stage} has two guardrails named "${guardrail.name}"`]
+      names.add(guardrail.name)
+      if (typeof guardrail.check !== "function") return [path, `${stage} "${guardrail.name}" has no check function`]
+      if (guardrail.problem !== undefined) return [path, `${stage} "${guardrail.name}": ${guardrail.problem}`]
+      const hold = guardrail.holdBack
+      if (typeof hold === "number" && !(Number.isSafeInteger(hold) && hold >= 0)) {
+        return [path, `${stage} "${guardrail.name}": holdBack must be an integer >= 0 (characters), got ${hold}`]
+      }
+    }
+  }
+  const unknown = (options.inputRoles ?? []).find((role) => !roles.includes(role))
+  if (unknown !== undefined) return [["inputRoles"], `inputRoles has an unknown role ${JSON.stringify(unknown)}`]
+  return undefined
+}
+
+/**
+ * The message with each text the input guardrails see (string content, text parts, string tool results)
+ * replaced by what `run` made of it: the same message when nothing changed.
+ */
+export const checkMessage = (
+  message: ChatRequest.Message,
+  run: (text: string) => Effect.Effect<string, LlmError.LlmError>
+): Effect.Effect<ChatRequest.Message, LlmError.LlmError> => {
+  if (message.role === "tool") {
+    return Effect.map(
+      Effect.forEach(message.content, (part) =>
+        typeof part.result === "string"
+          ? Effect.map(run(part.result), (result) => result === part.result ? part : { ...part, result })
+          : Effect.succeed(part)),
+      (content) => content.every((part, i) => part === message.content[i]) ? message : { ...message, content }
+    )
+  }
+  if (typeof message.content === "string") {
+    return Effect.map(
+      run(message.content),
+      (content) => content === message.content ? message : { ...message, content } as ChatRequest.Message
+    )
+  }
+  const parts: ReadonlyArray<{ readonly type: string; readonly text?: string }> = message.content
+  return Effect.map(
+    Effect.forEach(parts, (part) =>
+      part.type === "text" && part.text !== undefined
+        ? Effect.map(run(part.text), (text) => text === part.text ? part : { ...part, text })
+        : Effect.succeed(part)),
+    (content) =>
+      content.every((part, i) => part === parts[i]) ? message : { ...message, content } as ChatRequest.Message
+  )
+}
+
+/** What a chain made of a text: the text to use (the last guardrail that rewrote it), or who blocked and why. */
+export type Outcome =
+  | { readonly _tag: "Text"; readonly text: string; readonly rewrittenBy: string | undefined }
+  | { readonly _tag: "Blocked"; readonly guardrail: string; readonly reason: string }
+
+/** Runs the guardrails in order, each on the text the previous one passed on; the first block ends it. */
+export const runChain = (
+  guardrails: ReadonlyArray<Guardrail.Guardrail<never>>,
+  text: string,
+  context: Guardrail.CheckContext
+): Effect.Effect<Outcome, LlmError.LlmError> =>
+  Effect.suspend(() => {
+    let current = text
+    let rewrittenBy: string | undefined
+    let index = 0
+    const next: Effect.Effect<Outcome, LlmError.LlmError> = Effect.suspend(() => {
+      const guardrail = guardrails[index++]
+      if (guardrail === undefined) return Effect.succeed({ _tag: "Text", text: current, rewrittenBy })
+      return Effect.flatMap(guardrail.check(current, context), (verdict): Effect.Effect<Outcome, LlmError.LlmError> => {
+        if (verdict._tag === "Block") {
+          return Effect.succeed({ _tag: "Blocked", guardrail: guardrail.name, reason: verdict.reason })
+        }
+        if (verdict._tag === "Rewrite" && verdict.text !== current) {
+          current = verdict.text
+          rewrittenBy = guardrail.name
+        }
+        return next
+      })
+    })
+    return next
+  })
+
+/** How many characters at the end of `text` the guardrails hold back on a stream: the most any asks for. */
+export const holdBackOf = (guardrails: ReadonlyArray<Guardrail.Guardrail<never>>, text: string): number => {
+  let most = 0
+  for (const guardrail of guardrails) {
+    const hold = guardrail.holdBack
+    const wanted = hold === undefined ? 0 : typeof hold === "number" ? hold : hold(text)
+    if (wanted > most) most = wanted
+  }
+  return Math.min(most, text.length)
+}
+
+/** How the stream guard fails: the blocking guardrail, its reason, and what the caller had received. */
+export type BlockError = (
+  guardrail: string,
+  reason: string,
+  partial: LlmError.PartialResponse | undefined
+) => LlmError.GuardrailBlocked
+
+/**
+ * The output checks of a stream. Text deltas are checked as one growing text per segment (consecutive text,
+ * up to the next non-text content part or the finish): at each delta the chain runs on the text so far; the
+ * part of it no guardrail holds back is released once its checked form is a prefix of the checked form of the
+ * whole text so far, so what is delivered is always the start of the final checked text, and at the end
+ * exactly it. Parts that carry no text (metadata, usage) pass at once: Gemini sends usage with every chunk.
+ */
+export const guardStream = (
+  source: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
+  guardrails: ReadonlyArray<Guardrail.Guardrail<never>>,
+  request: Guardrail.CheckContext["request"],
+  blocked: BlockError
+): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
+  Stream.suspend(() => {
+    const delivered = new StreamPart.Accumulator()
+    let contentDelivered = false
+    // The segment: its raw text, how much of it was released, and the checked text released for it.
+    let raw = ""
+    let releasedRaw = 0
+    let emitted = ""
+
+    const fail = (guardrail: string, reason: string) =>
+      Effect.fail(blocked(guardrail, reason, contentDelivered ? delivered.partial() : undefined))
+
+    const deliver = (parts: Array<StreamPart.StreamPart>, part: StreamPart.StreamPart) => {
+      delivered.add(part)
+      if (StreamPart.isContent(part)) contentDelivered = true
+      parts.push(part)
+    }
+
+    const run = (text: string, final: boolean) => runChain(guardrails, text, { stage: "output", request, final })
+
+    /** The text to release now, or the failure of a block. */
+    const step = (final: boolean): Effect.Effect<string, LlmError.LlmError> =>
+      Effect.gen(function*() {
+        const whole = yield* run(raw, final)
+        if (whole._tag === "Blocked") return yield* fail(whole.guardrail, whole.reason)
+        if (!whole.text.startsWith(emitted)) {
+          // A rewrite reached back into text already delivered: the match was longer than the hold-back.
+          return yield* fail(
+            whole.rewrittenBy ?? guardrails[0]!.name,
+            "a rewrite changed text already delivered (a match longer than the hold-back)"
+          )
+        }
+        if (final) return whole.text.slice(emitted.length)
+        const settled = raw.length - holdBackOf(guardrails, raw)
+        if (settled <= releasedRaw) return ""
+        const prefix = settled === raw.length ? whole : yield* run(raw.slice(0, settled), false)
+        // A match across the cut checks differently in part and in whole: hold it until it is settled.
+        if (prefix._tag === "Blocked" || !prefix.text.startsWith(emitted) || !whole.text.startsWith(prefix.text)) {
+          return ""
+        }
+        releasedRaw = settled
+        return prefix.text.slice(emitted.length)
+      })
+
+    const release = (parts: Array<StreamPart.StreamPart>, text: string) => {
+      emitted += text
+      if (text !== "") deliver(parts, { type: "text-delta", text })
+    }
+
+    const endSegment = (parts: Array<StreamPart.StreamPart>) =>
+      raw === "" ? Effect.void : Effect.map(step(true), (text) => {
+        release(parts, text)
+        raw = ""
+        releasedRaw = 0
+        emitted = ""
+      })
+
+    const onPart = (part: StreamPart.StreamPart): Effect.Effect<Array<StreamPart.StreamPart>, LlmError.LlmError> =>
+      Effect.gen(function*() {
+        const parts: Array<StreamPart.StreamPart> = []
+        if (part.type === "text-delta") {
+          raw += part.text
+          release(parts, yield* step(false))
+        } else if (part.type === "finish" || StreamPart.isContent(part)) {
+          yield* endSegment(parts)
+          deliver(parts, part)
+        } else {
+          deliver(parts, part)
+        }
+        return parts
+      })
+
+    return Stream.concat(
+      Stream.mapConcatEffect(source, onPart),
+      Stream.flattenIterables(Stream.fromEffect(Effect.suspend(() => {
+        const parts: Array<StreamPart.StreamPart> = []
+        return Effect.as(endSegment(parts), parts)
+      })))
+    )
+  })
