@@ -34,6 +34,7 @@ import * as Estimate from "./internal/budget/estimate.js"
 import * as Options_ from "./internal/budget/options.js"
 import * as Period from "./internal/budget/period.js"
 import * as Store_ from "./internal/budget/store.js"
+import * as PolicyLayer from "./internal/policyLayer.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as Pricing from "./Pricing.js"
 import * as Tokenizer from "./Tokenizer.js"
@@ -321,15 +322,15 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError.Confi
  * @since 0.2.0
  * @category layers
  */
-export const layer = <E, R>(
-  model: Layer.Layer<LanguageModel.LanguageModel, E, R>,
+export const layer = <A, E, R>(
+  model: Layer.Layer<A | LanguageModel.LanguageModel, E, R>,
   options: Options
-): Layer.Layer<LanguageModel.LanguageModel | Budget, E | ConfigError.ConfigError, R> => {
+): Layer.Layer<A | LanguageModel.LanguageModel | Budget, E | ConfigError.ConfigError, R> => {
   const budget = Layer.effect(Budget, make(options))
-  const wrapped = Layer.effect(
-    LanguageModel.LanguageModel,
+  const wrapped = PolicyLayer.around(
+    model,
     Effect.zipWith(Budget, LanguageModel.LanguageModel, (budget, service) => budget.wrap(service))
-  ).pipe(Layer.provide(model))
+  )
   return Layer.provideMerge(wrapped, budget)
 }
 

@@ -29,6 +29,7 @@ import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import * as Attribution from "./internal/attribution.js"
 import * as Circuit from "./internal/circuit.js"
+import * as PolicyLayer from "./internal/policyLayer.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmError from "./LlmError.js"
 import * as LlmMetrics from "./LlmMetrics.js"
@@ -317,15 +318,11 @@ export const wrap = (service: LanguageModel.Service, options: Options): Language
  * @since 0.1.0
  * @category layers
  */
-export const layer = <E, R>(
-  model: Layer.Layer<LanguageModel.LanguageModel, E, R>,
+export const layer = <A, E, R>(
+  model: Layer.Layer<A | LanguageModel.LanguageModel, E, R>,
   options: Options
-): Layer.Layer<LanguageModel.LanguageModel, E, R> =>
-  Layer.effect(
-    LanguageModel.LanguageModel,
-    Effect.map(LanguageModel.LanguageModel, (service) => wrap(service, options))
-  )
-    .pipe(Layer.provide(model))
+): Layer.Layer<A | LanguageModel.LanguageModel, E, R> =>
+  PolicyLayer.around(model, Effect.map(LanguageModel.LanguageModel, (service) => wrap(service, options)))
 
 /**
  * The current state of a breaker.

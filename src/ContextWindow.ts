@@ -18,10 +18,11 @@
  */
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type * as ChatRequest from "./ChatRequest.js"
 import * as Trim from "./internal/contextWindow.js"
+import * as PolicyLayer from "./internal/policyLayer.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmError from "./LlmError.js"
 import * as Pricing from "./Pricing.js"
@@ -200,11 +201,11 @@ export const wrap = (service: LanguageModel.Service, options: Options): Language
  * @since 0.2.0
  * @category layers
  */
-export const layer = <E, R>(
-  model: Layer.Layer<LanguageModel.LanguageModel, E, R>,
+export const layer = <A, E, R>(
+  model: Layer.Layer<A | LanguageModel.LanguageModel, E, R>,
   options: Options
-): Layer.Layer<LanguageModel.LanguageModel, E | ConfigError.ConfigError, R> =>
-  Layer.effect(
-    LanguageModel.LanguageModel,
+): Layer.Layer<A | LanguageModel.LanguageModel, E | ConfigError.ConfigError, R> =>
+  PolicyLayer.around(
+    model,
     Effect.zipWith(validate(options), LanguageModel.LanguageModel, (valid, service) => wrap(service, valid))
-  ).pipe(Layer.provide(model))
+  )

@@ -21,12 +21,13 @@
 import * as ConfigError from "effect/ConfigError"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type * as ChatRequest from "./ChatRequest.js"
 import type * as ChatResponse from "./ChatResponse.js"
 import * as Internal from "./internal/guardrail.js"
 import * as Patterns from "./internal/guardrailPatterns.js"
+import * as PolicyLayer from "./internal/policyLayer.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmError from "./LlmError.js"
 
@@ -242,12 +243,16 @@ export const wrap = (service: LanguageModel.Service, options: Options<never>): L
  * @since 0.2.0
  * @category layers
  */
-export const layer = <E, R, RG = never>(
-  model: Layer.Layer<LanguageModel.LanguageModel, E, R>,
+export const layer = <A, E, R, RG = never>(
+  model: Layer.Layer<A | LanguageModel.LanguageModel, E, R>,
   options: Options<RG>
-): Layer.Layer<LanguageModel.LanguageModel, E | ConfigError.ConfigError, R | RG> =>
-  Layer.effect(
-    LanguageModel.LanguageModel,
+): Layer.Layer<
+  A | LanguageModel.LanguageModel,
+  E | ConfigError.ConfigError,
+  R | Exclude<RG, A | LanguageModel.LanguageModel>
+> =>
+  PolicyLayer.around(
+    model,
     Effect.gen(function*() {
       const problem = Internal.problemOf(options)
       if (problem !== undefined) {
@@ -262,7 +267,7 @@ export const layer = <E, R, RG = never>(
       const service = yield* LanguageModel.LanguageModel
       return wrap(service, { ...options, input: provided(options.input), output: provided(options.output) })
     })
-  ).pipe(Layer.provide(model))
+  )
 
 /**
  * @since 0.2.0

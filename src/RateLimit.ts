@@ -22,6 +22,7 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as PolicyLayer from "./internal/policyLayer.js"
 import * as Internal from "./internal/rateLimit.js"
 import * as Options_ from "./internal/rateLimitOptions.js"
 import * as LanguageModel from "./LanguageModel.js"
@@ -196,19 +197,19 @@ const layerName = "RateLimit.layer"
  * @since 0.2.0
  * @category layers
  */
-export const layer = <E, R>(
-  model: Layer.Layer<LanguageModel.LanguageModel, E, R>,
+export const layer = <A, E, R>(
+  model: Layer.Layer<A | LanguageModel.LanguageModel, E, R>,
   options: Options
-): Layer.Layer<LanguageModel.LanguageModel, E | ConfigError.ConfigError, R> =>
-  Layer.effect(
-    LanguageModel.LanguageModel,
+): Layer.Layer<A | LanguageModel.LanguageModel, E | ConfigError.ConfigError, R> =>
+  PolicyLayer.around(
+    model,
     Effect.gen(function*() {
       const config = yield* Options_.check(layerName, options)
       const limiter = yield* Limiter
       const service = yield* LanguageModel.LanguageModel
       return Internal.wrap(service, config, limiter)
     })
-  ).pipe(Layer.provide(model))
+  )
 
 /**
  * What is left for a tenant (and, with `perModel`, a model) under the limits of `options`, without taking
