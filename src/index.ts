@@ -7,6 +7,7 @@
 /**
  * @since 0.1.0
  */
+export * as Cache from "./Cache.js"
 export * as ChatRequest from "./ChatRequest.js"
 export * as ChatResponse from "./ChatResponse.js"
 export * as CircuitBreaker from "./CircuitBreaker.js"
