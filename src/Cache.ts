@@ -260,7 +260,14 @@ export const wrap = (
       const cached = yield* cachedAnswer("generate", request, key)
       if (cached !== undefined) return cached
       // `noCache` asks for an answer of its own: it joins no call that started before it.
-      return yield* (request.cache?.noCache === true ? call : flights.run(key, call))
+      if (request.cache?.noCache === true) return yield* call
+      const start = yield* Clock.currentTimeMillis
+      const { joined, value } = yield* flights.run(key, call)
+      if (!joined) return value
+      // A call that joined another's paid nothing: it is answered like a hit.
+      const shared = Entry.hit(value)
+      yield* recordHit("generate", request, shared, start)
+      return shared
     }).pipe(Effect.withSpan("Cache.generate"))
   }
 

@@ -15,8 +15,11 @@ interface Flight<A, E> {
 
 /** A group of flights, one per key at a time. */
 export interface Group {
-  /** Runs `work` for `key`, or joins the run already in flight for it. */
-  readonly run: <A, E>(key: string, work: Effect.Effect<A, E>) => Effect.Effect<A, E>
+  /** Runs `work` for `key`, or joins the run already in flight for it (then `joined` is true). */
+  readonly run: <A, E>(
+    key: string,
+    work: Effect.Effect<A, E>
+  ) => Effect.Effect<{ readonly value: A; readonly joined: boolean }, E>
   /** How many keys have a run in flight. */
   readonly size: () => number
 }
@@ -40,6 +43,7 @@ export const make = (): Group => {
         Effect.gen(function*() {
           // The lookup and the registration are one synchronous step: no other fiber can start a second run.
           let flight = flights.get(key) as unknown as Flight<A, E> | undefined
+          const joined = flight !== undefined
           if (flight === undefined) {
             const created: Flight<A, E> = {
               result: Deferred.unsafeMake<A, E>(FiberId.none),
@@ -62,8 +66,11 @@ export const make = (): Group => {
             )
           }
           flight.waiters++
-          const joined = flight
-          return yield* restore(Deferred.await(joined.result)).pipe(Effect.onInterrupt(() => leave(key, joined)))
+          const waited = flight
+          return yield* restore(Deferred.await(waited.result)).pipe(
+            Effect.map((value) => ({ value, joined })),
+            Effect.onInterrupt(() => leave(key, waited))
+          )
         })
       ),
     size: () => flights.size
