@@ -40,6 +40,14 @@ import * as StreamPart from "./StreamPart.js"
  * A store that failed (a remote store unreachable, say). The policy never fails a call with it: a lookup that
  * fails is a miss, a write that fails is skipped, and both are logged.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Cache } from "liter-llm"
+ *
+ * const unreachable = Effect.fail(new Cache.StoreError({ message: "redis: connection refused" }))
+ * ```
+ *
  * @since 0.2.0
  * @category errors
  */
@@ -171,8 +179,17 @@ const ttlOf = (request: ChatRequest.ChatRequest, fallback: Duration.Duration): D
 }
 
 /**
- * Wraps a service with a cache over `store`. {@link layer} checks the options and makes the store; this is the
- * step after.
+ * Wraps a service with a cache over `store`, entries kept for `ttl` unless a request says otherwise. {@link layer}
+ * checks the options and makes the store; this is the step after, and checks nothing.
+ *
+ * @example
+ * ```ts
+ * import { Duration, Effect } from "effect"
+ * import { Cache, LanguageModel } from "liter-llm"
+ * declare const service: LanguageModel.Service
+ *
+ * const cached = Effect.map(Cache.makeMemoryStore(), (store) => Cache.wrap(service, { ttl: Duration.minutes(5), store }))
+ * ```
  *
  * @since 0.2.0
  * @category constructors
@@ -246,6 +263,7 @@ export const wrap = (
       if (request.cache?.noCache === true) return undefined
       const start = yield* Clock.currentTimeMillis
       const stored = yield* lookup(key)
+      yield* Effect.annotateCurrentSpan("liter_llm.cache.hit", stored !== undefined)
       if (stored === undefined) return undefined
       const response = Entry.hit(stored)
       yield* recordHit(operation, request, response, start)

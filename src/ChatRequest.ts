@@ -199,6 +199,15 @@ export const Metadata = Schema.Struct({
  * How long a cached answer is kept: milliseconds (what a JSON request carries), a duration string such as
  * `"5 minutes"`, or a `Duration`. Finite and not negative; `0` keeps nothing.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { ChatRequest } from "liter-llm"
+ *
+ * Schema.decodeUnknownSync(ChatRequest.CacheTtl)(300_000) // 5 minutes, in ms
+ * Schema.decodeUnknownSync(ChatRequest.CacheTtl)("5 minutes")
+ * ```
+ *
  * @since 0.2.0
  * @category cache
  */
