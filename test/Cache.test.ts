@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigError, Duration, Effect, Exit, Layer, Option } from "effect"
+import { ConfigError, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
 import * as TestClock from "effect/TestClock"
 import * as Cache from "../src/Cache.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
@@ -51,6 +51,22 @@ describe("Cache: hits and misses", () => {
       )
       expect(answers).toEqual(["answer 1", "answer 2", "answer 1"])
       expect(yield* model.calls).toBe(2)
+    }))
+
+  it.effect("generateObject goes through the cache too", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted([answer("{\"city\":\"Paris\"}"), answer("{\"city\":\"Lyon\"}")])
+      const City = Schema.Struct({ city: Schema.String })
+      const objects = yield* cached(
+        model.layer,
+        {},
+        Effect.all([1, 2].map(() => LanguageModel.generateObject({ ...ask("Capital?"), schema: City })))
+      )
+      expect(objects.map(({ response, value }) => [value.city, response.cached ?? false])).toEqual([
+        ["Paris", false],
+        ["Paris", true]
+      ])
+      expect(yield* model.calls).toBe(1)
     }))
 
   it.effect("failures are never cached", () =>
