@@ -4,9 +4,11 @@
  *
  * @since 0.1.0
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as Durations from "./internal/duration.js"
 import * as LlmError from "./LlmError.js"
 
 /**
@@ -193,6 +195,62 @@ export const Metadata = Schema.Struct({
   user: Schema.optional(Schema.String)
 })
 
+/**
+ * How long a cached answer is kept: milliseconds (what a JSON request carries), a duration string such as
+ * `"5 minutes"`, or a `Duration`. Finite and not negative; `0` keeps nothing.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { ChatRequest } from "liter-llm"
+ *
+ * Schema.decodeUnknownSync(ChatRequest.CacheTtl)(300_000) // 5 minutes, in ms
+ * Schema.decodeUnknownSync(ChatRequest.CacheTtl)("5 minutes")
+ * ```
+ *
+ * @since 0.2.0
+ * @category cache
+ */
+export const CacheTtl = Schema.Union(
+  Schema.Number.pipe(Schema.nonNegative(), Schema.finite()),
+  Schema.String.pipe(Schema.filter((text) => {
+    const duration = Durations.decodeNonNegative(text as Duration.DurationInput)
+    return duration !== undefined && Duration.isFinite(duration)
+  })),
+  Schema.DurationFromSelf.pipe(Schema.filter((duration) => Duration.isFinite(duration)))
+).annotations({
+  message: () => ({
+    message: "a TTL is finite: milliseconds (not negative), a duration such as \"5 minutes\", or a Duration",
+    override: true
+  })
+})
+
+/**
+ * Per-request controls of the `Cache` policy. They are never sent to a provider and are not part of the cache
+ * key: the same request with other controls reads and writes the same entry.
+ *
+ * @example
+ * ```ts
+ * import { LanguageModel } from "liter-llm"
+ *
+ * const fresh = LanguageModel.generate({
+ *   messages: [{ role: "user", content: "Today's headline?" }],
+ *   cache: { noCache: true, ttl: "5 minutes" } // skip the lookup, keep the answer for 5 minutes
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category cache
+ */
+export const CacheControl = Schema.Struct({
+  /** Skip the lookup (and joining an identical call in flight): always ask the provider. */
+  noCache: Schema.optional(Schema.Boolean),
+  /** Do not store this answer. */
+  noStore: Schema.optional(Schema.Boolean),
+  /** This entry's TTL instead of the layer's (ms, a duration string, or a `Duration`). */
+  ttl: Schema.optional(CacheTtl)
+})
+
 const between = (min: number, max: number) => Schema.Number.pipe(Schema.between(min, max))
 
 /**
@@ -217,6 +275,8 @@ export const ChatRequest = Schema.Struct({
   frequencyPenalty: Schema.optional(between(-2, 2)),
   responseFormat: Schema.optional(ResponseFormat),
   metadata: Schema.optional(Metadata),
+  /** Controls of the `Cache` policy; never sent to a provider. */
+  cache: Schema.optional(CacheControl),
   /** Fields only one provider has, keyed by provider name, merged into that provider's wire body. */
   providerOptions: Schema.optional(
     Schema.Record({ key: Schema.String, value: Schema.Record({ key: Schema.String, value: Schema.Unknown }) })

@@ -1,0 +1,353 @@
+/**
+ * An exact-match response cache around any `LanguageModel` Layer, always partitioned by tenant.
+ *
+ * - **Key**: a SHA-256 of the request as the provider would see it (see `docs/governance/cache.md`): key order,
+ *   `undefined` fields, an absent `model` (the inner layer's default model), empty `tools` and empty
+ *   `providerOptions` do not change it; `metadata` (tenant, end user) and the `cache` controls are not part of
+ *   it; the inner provider's name is. The tenant (`ChatRequest.tenantOf`) prefixes the store key, encoded, so
+ *   one tenant never reads another's entries.
+ * - **Hit**: answers without calling the provider, with `cached: true` and `costUsd: 0`, and records an
+ *   `LlmMetrics` event with `cached: true`. A `stream` call is answered by replaying the entry as parts.
+ * - **Miss**: only a successful answer is stored: a `generate` that succeeded, or a stream that delivered its
+ *   finish part without an error and was read to its end. Concurrent identical `generate` misses share one call.
+ * - **Store**: a {@link Store} of JSON strings with a TTL; in memory (LRU) by default. A failing store is a miss,
+ *   never a failed call.
+ *
+ * @since 0.2.0
+ */
+import * as Clock from "effect/Clock"
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import type * as ChatRequest from "./ChatRequest.js"
+import { tenantOf } from "./ChatRequest.js"
+import type * as ChatResponse from "./ChatResponse.js"
+import * as Attribution from "./internal/attribution.js"
+import * as Entry from "./internal/cacheEntry.js"
+import * as Flight from "./internal/cacheFlight.js"
+import * as Key from "./internal/cacheKey.js"
+import * as MemoryStore from "./internal/cacheStore.js"
+import * as Durations from "./internal/duration.js"
+import * as LanguageModel from "./LanguageModel.js"
+import * as LlmMetrics from "./LlmMetrics.js"
+import * as StreamPart from "./StreamPart.js"
+
+/**
+ * A store that failed (a remote store unreachable, say). The policy never fails a call with it: a lookup that
+ * fails is a miss, a write that fails is skipped, and both are logged.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Cache } from "liter-llm"
+ *
+ * const unreachable = Effect.fail(new Cache.StoreError({ message: "redis: connection refused" }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class StoreError extends Schema.TaggedError<StoreError>()("CacheStoreError", {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+/**
+ * Where entries live: JSON strings under string keys, each with a TTL. Each operation is one call to a remote
+ * store (`GET`, `SET ... PX`, `DEL` in Redis), so no check-then-write can race.
+ *
+ * Why not `@effect/experimental`'s `BackingPersistenceStore`, which has the same three operations: it takes
+ * values as `unknown` and encodes them itself, so the policy could neither weigh an entry (the byte bound) nor
+ * own its format; its memory store never evicts; its errors are `PersistenceError`s, and it is built per scope
+ * and store id. The interface is that small on purpose: a `BackingPersistenceStore` adapts to it in a few lines.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Store {
+  /** The value under `key`, unless absent or expired. */
+  readonly get: (key: string) => Effect.Effect<Option.Option<string>, StoreError>
+  /** Stores `value` under `key` for `ttl` (a zero TTL stores nothing). */
+  readonly set: (key: string, value: string, ttl: Duration.Duration) => Effect.Effect<void, StoreError>
+  readonly delete: (key: string) => Effect.Effect<void, StoreError>
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface MemoryOptions {
+  /** The most entries kept (default 1,000); the least recently used go first. */
+  readonly maxEntries?: number | undefined
+  /** The most bytes kept, keys and values as UTF-8 (default 64 MiB); an entry larger than this is not kept. */
+  readonly maxBytes?: number | undefined
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options extends MemoryOptions {
+  /** How long an entry is kept unless its request says otherwise (`cache.ttl`). Default 1 hour. */
+  readonly ttl?: Duration.DurationInput | undefined
+  /**
+   * Where entries live; default a memory store of `maxEntries` / `maxBytes`, made when the layer is built (so it
+   * lives as long as the built layer). Pass a store to share it between layers or processes.
+   */
+  readonly store?: Store | undefined
+}
+
+const defaults = { ttl: Duration.hours(1), maxEntries: 1_000, maxBytes: 64 * 1024 * 1024 }
+
+const invalid = (option: string, message: string) => ConfigError.InvalidData([option], `Cache.layer: ${message}`)
+
+const countOption = (layer: string, option: string, value: number | undefined, fallback: number) =>
+  value === undefined || (Number.isSafeInteger(value) && value > 0)
+    ? Effect.succeed(value ?? fallback)
+    : Effect.fail(
+      ConfigError.InvalidData([option], `${layer}: ${option} must be a positive integer, got ${String(value)}`)
+    )
+
+/**
+ * A store in this process's memory: least-recently-used eviction past `maxEntries` entries or `maxBytes` bytes,
+ * expiry by Effect's `Clock`. Fails with a `ConfigError` on a bound that is not a positive integer.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Redacted } from "effect"
+ * import { Cache, OpenAi } from "liter-llm"
+ *
+ * // One store shared by two cached layers.
+ * const layers = Effect.map(Cache.makeMemoryStore({ maxEntries: 10_000, maxBytes: 256 * 1024 * 1024 }), (store) => ({
+ *   a: Cache.layer(OpenAi.layer({ apiKey: Redacted.make("sk-...") }), { store }),
+ *   b: Cache.layer(OpenAi.layer({ apiKey: Redacted.make("sk-..."), model: "gpt-4.1" }), { store })
+ * }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeMemoryStore = (options: MemoryOptions = {}): Effect.Effect<Store, ConfigError.ConfigError> =>
+  Effect.map(
+    Effect.all([
+      countOption("Cache.makeMemoryStore", "maxEntries", options.maxEntries, defaults.maxEntries),
+      countOption("Cache.makeMemoryStore", "maxBytes", options.maxBytes, defaults.maxBytes)
+    ]),
+    ([maxEntries, maxBytes]) => MemoryStore.make({ maxEntries, maxBytes })
+  )
+
+/** The layer's options checked, with their defaults. */
+const settle = (
+  options: Options
+): Effect.Effect<{ readonly ttl: Duration.Duration; readonly store: Store }, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    const ttl = options.ttl === undefined ? defaults.ttl : Durations.decodeNonNegative(options.ttl)
+    if (ttl === undefined || !Duration.isFinite(ttl) || Duration.isZero(ttl)) {
+      return yield* Effect.fail(invalid(
+        "ttl",
+        `ttl must be a positive finite duration, got ${
+          options.ttl === undefined ? "none" : Durations.show(options.ttl)
+        }`
+      ))
+    }
+    if (options.store !== undefined) {
+      const bound = options.maxEntries !== undefined
+        ? "maxEntries"
+        : options.maxBytes !== undefined
+        ? "maxBytes"
+        : undefined
+      if (bound !== undefined) {
+        return yield* Effect.fail(
+          invalid(bound, `${bound} bounds the memory store, not a given store: pass it to makeMemoryStore`)
+        )
+      }
+      return { ttl, store: options.store }
+    }
+    const maxEntries = yield* countOption("Cache.layer", "maxEntries", options.maxEntries, defaults.maxEntries)
+    const maxBytes = yield* countOption("Cache.layer", "maxBytes", options.maxBytes, defaults.maxBytes)
+    return { ttl, store: MemoryStore.make({ maxEntries, maxBytes }) }
+  })
+
+/** The TTL of a request's entry: its own (already validated by the request schema), else the layer's. */
+const ttlOf = (request: ChatRequest.ChatRequest, fallback: Duration.Duration): Duration.Duration => {
+  const ttl = request.cache?.ttl
+  return ttl === undefined ? fallback : Duration.decode(ttl as Duration.DurationInput)
+}
+
+/**
+ * Wraps a service with a cache over `store`, entries kept for `ttl` unless a request says otherwise. {@link layer}
+ * checks the options and makes the store; this is the step after, and checks nothing.
+ *
+ * @example
+ * ```ts
+ * import { Duration, Effect } from "effect"
+ * import { Cache, LanguageModel } from "liter-llm"
+ * declare const service: LanguageModel.Service
+ *
+ * const cached = Effect.map(Cache.makeMemoryStore(), (store) => Cache.wrap(service, { ttl: Duration.minutes(5), store }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const wrap = (
+  service: LanguageModel.Service,
+  options: { readonly ttl: Duration.Duration; readonly store: Store }
+): LanguageModel.Service => {
+  const { store } = options
+  const flights = Flight.make()
+
+  /** The store key of a request, or `undefined` when it holds a value JSON cannot (it is then not cached). */
+  const keyOf = (request: ChatRequest.ChatRequest): string | undefined => {
+    try {
+      return Key.storageKey(tenantOf(request), Key.hash(request, service))
+    } catch {
+      return undefined
+    }
+  }
+
+  const lookup = Effect.fn("Cache.lookup")(function*(key: string) {
+    const text = yield* store.get(key).pipe(
+      Effect.catchAll((error) =>
+        Effect.as(Effect.logWarning("Cache: lookup failed, treated as a miss", error), Option.none())
+      )
+    )
+    if (Option.isNone(text)) return undefined
+    const response = Entry.decode(text.value)
+    // An entry this version cannot read is dropped, so the answer about to be fetched can take its place.
+    if (response === undefined) yield* Effect.ignore(store.delete(key))
+    return response
+  })
+
+  const save = (key: string, request: ChatRequest.ChatRequest, response: ChatResponse.ChatResponse) =>
+    request.cache?.noStore === true ?
+      Effect.void :
+      store.set(key, Entry.encode(response), ttlOf(request, options.ttl)).pipe(
+        Effect.catchAll((error) => Effect.logWarning("Cache: write failed, answer not stored", error)),
+        Effect.withSpan("Cache.store")
+      )
+
+  const recordHit = (
+    operation: "generate" | "stream",
+    request: ChatRequest.ChatRequest,
+    response: ChatResponse.ChatResponse,
+    start: number
+  ) =>
+    Effect.gen(function*() {
+      const metrics = yield* LlmMetrics.LlmMetrics
+      if (metrics === LlmMetrics.noop) return
+      const durationMs = (yield* Clock.currentTimeMillis) - start
+      // No tokens were spent on a hit: its event carries no usage, and no cost.
+      yield* metrics.recordCall({
+        operation,
+        tenant: request.metadata?.tenant,
+        provider: service.provider,
+        model: response.model,
+        outcome: "success",
+        usage: undefined,
+        costUsd: 0,
+        durationMs,
+        timeToFirstTokenMs: operation === "stream" ? durationMs : undefined,
+        retries: 0,
+        cached: true
+      })
+    })
+
+  /** The cached answer of a request, after recording the hit; `undefined` on a miss or with `noCache`. */
+  const cachedAnswer = (operation: "generate" | "stream", request: ChatRequest.ChatRequest, key: string) =>
+    Effect.gen(function*() {
+      if (request.cache?.noCache === true) return undefined
+      const start = yield* Clock.currentTimeMillis
+      const stored = yield* lookup(key)
+      yield* Effect.annotateCurrentSpan("liter_llm.cache.hit", stored !== undefined)
+      if (stored === undefined) return undefined
+      const response = Entry.hit(stored)
+      yield* recordHit(operation, request, response, start)
+      return response
+    })
+
+  const generate = (request: ChatRequest.ChatRequest) => {
+    const key = keyOf(request)
+    if (key === undefined) return service.generate(request)
+    const call = Effect.tap(service.generate(request), (response) => save(key, request, response))
+    return Effect.gen(function*() {
+      const cached = yield* cachedAnswer("generate", request, key)
+      if (cached !== undefined) return cached
+      // `noCache` asks for an answer of its own: it joins no call that started before it.
+      if (request.cache?.noCache === true) return yield* call
+      const start = yield* Clock.currentTimeMillis
+      const { joined, value } = yield* flights.run(key, call)
+      if (!joined) return value
+      // A call that joined another's paid nothing: it is answered like a hit.
+      const shared = Entry.hit(value)
+      yield* recordHit("generate", request, shared, start)
+      return shared
+    }).pipe(Effect.withSpan("Cache.generate"))
+  }
+
+  const stream = (request: ChatRequest.ChatRequest) => {
+    const key = keyOf(request)
+    if (key === undefined) return service.stream(request)
+    return Stream.unwrapScoped(Effect.gen(function*() {
+      const cached = yield* cachedAnswer("stream", request, key)
+      if (cached !== undefined) return Stream.fromIterable(Entry.replay(cached))
+      // Stored once the stream has ended with its whole answer: the finish part seen, no failure, not stopped.
+      const watched = Attribution.watch(service.stream(request))
+      const accumulator = new StreamPart.Accumulator(service.provider, request.model ?? service.defaultModel ?? "")
+      let finished = false
+      yield* Effect.addFinalizer(() =>
+        watched.end(finished)._tag === "Success" ? save(key, request, accumulator.done()) : Effect.void
+      )
+      return Stream.mapChunks(watched.stream, (chunk) => {
+        for (const part of chunk) {
+          accumulator.add(part)
+          if (part.type === "finish") finished = true
+        }
+        return chunk
+      })
+    }))
+  }
+
+  return { ...service, generate, stream }
+}
+
+/**
+ * Wraps a `LanguageModel` Layer with an exact-match cache, partitioned by tenant. The options are checked when
+ * the layer is built: a bad one fails it with a `ConfigError`.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Redacted } from "effect"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Cache, ChatResponse, LanguageModel, OpenAi } from "liter-llm"
+ *
+ * const Cached = Cache.layer(OpenAi.layer({ apiKey: Redacted.make("sk-...") }), {
+ *   ttl: "10 minutes", // per entry, unless the request's `cache.ttl` says otherwise
+ *   maxEntries: 5_000 // least recently used evicted first
+ * })
+ *
+ * const twice = Effect.gen(function*() {
+ *   const ask = { messages: [{ role: "user" as const, content: "Capital of France?" }], metadata: { tenant: "acme" } }
+ *   yield* LanguageModel.generate(ask) // calls OpenAI
+ *   const again = yield* LanguageModel.generate(ask) // from the cache: again.cached === true, again.costUsd === 0
+ *   return ChatResponse.text(again)
+ * }).pipe(Effect.provide(Cached), Effect.provide(NodeHttpClient.layerUndici))
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = <E, R>(
+  model: Layer.Layer<LanguageModel.LanguageModel, E, R>,
+  options: Options = {}
+): Layer.Layer<LanguageModel.LanguageModel, E | ConfigError.ConfigError, R> =>
+  // Checked before the inner layer is built: a bad option fails at startup without opening anything.
+  Layer.unwrapEffect(Effect.map(settle(options), (settled) =>
+    Layer.effect(
+      LanguageModel.LanguageModel,
+      Effect.map(LanguageModel.LanguageModel, (service) => wrap(service, settled))
+    ).pipe(Layer.provide(model))))

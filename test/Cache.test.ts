@@ -1,0 +1,319 @@
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigError, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
+import * as TestClock from "effect/TestClock"
+import * as Cache from "../src/Cache.js"
+import type * as ChatRequest from "../src/ChatRequest.js"
+import type * as ChatResponse from "../src/ChatResponse.js"
+import * as LanguageModel from "../src/LanguageModel.js"
+import * as LlmMetrics from "../src/LlmMetrics.js"
+import { adjustTo } from "./support/loopback.js"
+import { answer, ask, errors, failure, scripted } from "./support/resilience.js"
+
+const usage = { inputTokens: 12, outputTokens: 3, totalTokens: 15 }
+
+/** A model answering "answer N" to its Nth call, counting them. */
+const counting = (provider = "test") =>
+  scripted(Array.from({ length: 20 }, (_, i) => answer(`answer ${i + 1}`, { provider, usage })), { provider })
+
+/** Runs `program` against a cached layer built once. */
+const cached = <A, E>(
+  inner: Layer.Layer<LanguageModel.LanguageModel>,
+  options: Cache.Options,
+  program: Effect.Effect<A, E, LanguageModel.LanguageModel>
+) => Effect.provide(program, Cache.layer(inner, options))
+
+const text = (response: ChatResponse.ChatResponse) =>
+  response.content.flatMap((part) => part.type === "text" ? [part.text] : []).join("")
+
+const generate = (request: ChatRequest.Input) => Effect.map(LanguageModel.generate(request), text)
+
+describe("Cache: hits and misses", () => {
+  it.effect("a hit answers without calling the provider, says it was cached and costs 0", () =>
+    Effect.gen(function*() {
+      const model = yield* counting()
+      const [first, second] = yield* cached(
+        model.layer,
+        {},
+        Effect.all([LanguageModel.generate(ask("Capital?")), LanguageModel.generate(ask("Capital?"))])
+      )
+      expect(yield* model.calls).toBe(1)
+      expect(first.cached).toBeUndefined()
+      expect(second).toEqual({ ...first, cached: true, costUsd: 0 })
+    }))
+
+  it.effect("another request is a miss", () =>
+    Effect.gen(function*() {
+      const model = yield* counting()
+      const answers = yield* cached(
+        model.layer,
+        {},
+        Effect.all([generate(ask("a")), generate(ask("b")), generate(ask("a"))])
+      )
+      expect(answers).toEqual(["answer 1", "answer 2", "answer 1"])
+      expect(yield* model.calls).toBe(2)
+    }))
+
+  it.effect("generateObject goes through the cache too", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted([answer("{\"city\":\"Paris\"}"), answer("{\"city\":\"Lyon\"}")])
+      const City = Schema.Struct({ city: Schema.String })
+      const objects = yield* cached(
+        model.layer,
+        {},
+        Effect.all([1, 2].map(() => LanguageModel.generateObject({ ...ask("Capital?"), schema: City })))
+      )
+      expect(objects.map(({ response, value }) => [value.city, response.cached ?? false])).toEqual([
+        ["Paris", false],
+        ["Paris", true]
+      ])
+      expect(yield* model.calls).toBe(1)
+    }))
+
+  it.effect("failures are never cached", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted([errors.overloaded(), errors.invalid(), answer("ok"), answer("never")])
+      const exits = yield* cached(
+        model.layer,
+        {},
+        Effect.all([1, 2, 3, 4].map(() => Effect.exit(generate(ask("q")))))
+      )
+      expect(exits.map((exit) => Exit.isSuccess(exit) ? exit.value : failure(exit)._tag)).toEqual([
+        "Overloaded",
+        "InvalidRequest",
+        "ok",
+        "ok"
+      ])
+      expect(yield* model.calls).toBe(3)
+    }))
+
+  it.effect("a hit records a metrics event: cached, costing 0, a success", () =>
+    Effect.gen(function*() {
+      const model = yield* counting()
+      yield* cached(
+        model.layer,
+        {},
+        Effect.all([generate(ask("q", { tenant: "acme" })), generate(ask("q", { tenant: "acme" }))])
+      )
+      const summary = yield* LlmMetrics.summary
+      // The scripted inner model records nothing: the one event is the hit's.
+      expect(summary.byTenant["acme"]).toMatchObject({
+        requests: 1,
+        failures: 0,
+        cacheHits: 1,
+        costUsd: 0,
+        unpricedRequests: 0,
+        inputTokens: 0
+      })
+      expect(summary.byModel["test-model"]?.cacheHits).toBe(1)
+    }).pipe(Effect.provide(LlmMetrics.layerMemory)))
+})
+
+describe("Cache: TTL", () => {
+  it.effect("the default TTL is one hour: a hit 1 ms before, a miss at it", () =>
+    Effect.gen(function*() {
+      const model = yield* counting()
+      const answers = yield* cached(
+        model.layer,
+        {},
+        Effect.gen(function*() {
+          const out = [yield* generate(ask())]
+          yield* adjustTo(3_599_999)
+          out.push(yield* generate(ask()))
+          yield* adjustTo(3_600_000)
+          out.push(yield* generate(ask()))
+          return out
+        })
+      )
+      expect(answers).toEqual(["answer 1", "answer 1", "answer 2"])
+    }))
+
+  it.effect("the layer's ttl, counted from when the answer was stored", () =>
+    Effect.gen(function*() {
+      const model = yield* counting()
+      const answers = yield* cached(
+        model.layer,
+        { ttl: "10 seconds" },
+        Effect.gen(function*() {
+          yield* adjustTo(1_000)
+          const out = [yield* generate(ask())]
+          yield* adjustTo(10_999)
+          out.push(yield* generate(ask()))
+          yield* adjustTo(11_000)
+          out.push(yield* generate(ask()))
+          return out
+        })
+      )
+      expect(answers).toEqual(["answer 1", "answer 1", "answer 2"])
+    }))
+
+  it.effect("a request's ttl, in milliseconds, as a duration string, or 0 (not kept)", () =>
+    Effect.gen(function*() {
+      for (const [ttl, lastHitAt] of [[5_000, 4_999], ["2 seconds", 1_999]] as const) {
+        const model = yield* counting()
+        const request = { ...ask(), cache: { ttl } }
+        const answers = yield* cached(
+          model.layer,
+          {},
+          Effect.gen(function*() {
+            const start = yield* TestClock.currentTimeMillis
+            const out = [yield* generate(request)]
+            yield* adjustTo(start + lastHitAt)
+            // The TTL belongs to the entry: a lookup without one still finds it, until it expires.
+            out.push(yield* generate(ask()))
+            yield* adjustTo(start + lastHitAt + 1)
+            out.push(yield* generate(ask()))
+            return out
+          })
+        )
+        expect([ttl, ...answers]).toEqual([ttl, "answer 1", "answer 1", "answer 2"])
+      }
+      const model = yield* counting()
+      const zero = yield* cached(
+        model.layer,
+        {},
+        Effect.all([generate({ ...ask(), cache: { ttl: 0 } }), generate(ask())])
+      )
+      expect(zero).toEqual(["answer 1", "answer 2"])
+    }))
+})
+
+describe("Cache: per-request controls", () => {
+  it.effect("noCache skips the lookup and stores the fresh answer", () =>
+    Effect.gen(function*() {
+      const model = yield* counting()
+      const answers = yield* cached(
+        model.layer,
+        {},
+        Effect.all([generate(ask()), generate({ ...ask(), cache: { noCache: true } }), generate(ask())])
+      )
+      expect(answers).toEqual(["answer 1", "answer 2", "answer 2"])
+    }))
+
+  it.effect("noStore does not store the answer, but a stored one still answers", () =>
+    Effect.gen(function*() {
+      const model = yield* counting()
+      const answers = yield* cached(
+        model.layer,
+        {},
+        Effect.all([
+          generate({ ...ask(), cache: { noStore: true } }),
+          generate(ask()),
+          generate({ ...ask(), cache: { noStore: true } })
+        ])
+      )
+      expect(answers).toEqual(["answer 1", "answer 2", "answer 2"])
+    }))
+
+  it.effect("noCache with noStore neither reads nor writes", () =>
+    Effect.gen(function*() {
+      const model = yield* counting()
+      const both = { ...ask(), cache: { noCache: true, noStore: true } }
+      const answers = yield* cached(model.layer, {}, Effect.all([generate(ask()), generate(both), generate(ask())]))
+      expect(answers).toEqual(["answer 1", "answer 2", "answer 1"])
+    }))
+})
+
+describe("Cache: tenants", () => {
+  it.effect("one tenant never reads another's entry, whatever the tenant names hold", () =>
+    Effect.gen(function*() {
+      const model = yield* counting()
+      const tenants = ["a", "b", "a:b", "a%3Ab", "", "default"]
+      const answers = yield* cached(
+        model.layer,
+        {},
+        Effect.forEach([...tenants, ...tenants], (tenant) => generate(ask("q", { tenant })))
+      )
+      // "default" is also the tenant of a request that names none.
+      expect(answers).toEqual([1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6].map((n) => `answer ${n}`))
+    }))
+
+  it.effect("the tenant without metadata is the default tenant", () =>
+    Effect.gen(function*() {
+      const model = yield* counting()
+      const answers = yield* cached(
+        model.layer,
+        {},
+        Effect.all([generate(ask("q")), generate(ask("q", { tenant: "default" }))])
+      )
+      expect(answers).toEqual(["answer 1", "answer 1"])
+    }))
+})
+
+describe("Cache: the size bound", () => {
+  it.effect("past maxEntries the least recently used entry goes first", () =>
+    Effect.gen(function*() {
+      const model = yield* counting()
+      const answers = yield* cached(
+        model.layer,
+        { maxEntries: 2 },
+        Effect.forEach(["a", "b", "a", "c", "a", "b"], (content) => generate(ask(content)))
+      )
+      // "a" was read after "b" was stored: "c" evicts "b", which is then asked again.
+      expect(answers).toEqual(["answer 1", "answer 2", "answer 1", "answer 3", "answer 1", "answer 4"])
+    }))
+
+  it.effect("the memory store evicts by bytes, and keeps no entry larger than maxBytes", () =>
+    Effect.gen(function*() {
+      const store = yield* Cache.makeMemoryStore({ maxBytes: 30 })
+      const ttl = Duration.hours(1)
+      yield* store.set("k1", "x".repeat(8), ttl) // 10 bytes
+      yield* store.set("k2", "é".repeat(4), ttl) // 2 + 8 bytes: UTF-8 is counted
+      yield* store.set("k3", "x".repeat(8), ttl) // 30 bytes in all: kept
+      expect(yield* Effect.all([store.get("k1"), store.get("k2"), store.get("k3")])).toEqual(
+        [Option.some("xxxxxxxx"), Option.some("éééé"), Option.some("xxxxxxxx")]
+      )
+      yield* store.set("k4", "y", ttl) // 3 more bytes: k1, the least recently read, goes
+      expect(Option.isNone(yield* store.get("k1"))).toBe(true)
+      expect(Option.isSome(yield* store.get("k2"))).toBe(true)
+      yield* store.set("big", "z".repeat(28), ttl) // 31 bytes alone
+      expect(Option.isNone(yield* store.get("big"))).toBe(true)
+      expect(Option.isSome(yield* store.get("k3"))).toBe(true)
+    }))
+})
+
+describe("Cache: options", () => {
+  const build = (options: Cache.Options) =>
+    Effect.gen(function*() {
+      let built = 0
+      const inner = Layer.effect(
+        LanguageModel.LanguageModel,
+        Effect.flatMap(counting(), (model) => Effect.sync(() => (built++, model.service)))
+      )
+      const exit = yield* Effect.exit(Layer.build(Cache.layer(inner, options)).pipe(Effect.scoped))
+      return { exit, built }
+    })
+
+  it.effect("a bad option fails the layer with a ConfigError naming it, before the inner layer is built", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [Cache.Options, string]> = [
+        [{ ttl: 0 }, "ttl"],
+        [{ ttl: -5 }, "ttl"],
+        [{ ttl: "soon" as never }, "ttl"],
+        [{ ttl: Infinity }, "ttl"],
+        [{ maxEntries: 0 }, "maxEntries"],
+        [{ maxEntries: 1.5 }, "maxEntries"],
+        [{ maxBytes: -1 }, "maxBytes"],
+        [{ store: Effect.runSync(Cache.makeMemoryStore()), maxEntries: 10 }, "maxEntries"]
+      ]
+      for (const [options, option] of cases) {
+        const { built, exit } = yield* build(options)
+        expect(built).toBe(0)
+        if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail" || !ConfigError.isConfigError(exit.cause.error)) {
+          throw new Error(`expected a ConfigError for ${JSON.stringify(options)}`)
+        }
+        const error = exit.cause.error
+        expect(error._op === "InvalidData" && error.path).toEqual([option])
+        expect(error._op === "InvalidData" && error.message).toMatch(new RegExp(`^Cache\\.layer: ${option}`))
+      }
+      const ok = yield* build({ ttl: "5 minutes", maxEntries: 10, maxBytes: 1_000 })
+      expect([Exit.isSuccess(ok.exit), ok.built]).toEqual([true, 1])
+    }))
+
+  it.effect("makeMemoryStore refuses a bound that is not a positive integer", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Cache.makeMemoryStore({ maxEntries: 0 }))
+      expect(error._op === "InvalidData" && error.message).toBe(
+        "Cache.makeMemoryStore: maxEntries must be a positive integer, got 0"
+      )
+    }))
+})
