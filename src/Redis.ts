@@ -26,6 +26,7 @@ import { createHash } from "node:crypto"
 import { optionalEnv } from "./internal/layerOptions.js"
 import * as Client from "./internal/redisClient.js"
 import * as RedisOptions from "./internal/redisOptions.js"
+import * as Outage from "./internal/redisOutage.js"
 
 /**
  * A Redis command (or connecting) failed: `operation` says which, `reason` why (`"timed out"`, `"not connected"`,
@@ -124,6 +125,17 @@ export interface Service {
  * @category tags
  */
 export class Redis extends Context.Tag("liter-llm/Redis")<Redis, Service>() {}
+
+/**
+ * Counters of the Redis stores: `unavailable` (`liter_llm.redis.unavailable`, tagged `store` and `fallback`)
+ * counts the store operations served without Redis because it failed or timed out.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const metrics = {
+  unavailable: Outage.unavailable
+} as const
 
 /**
  * A Lua script to run with {@link Service.eval}.

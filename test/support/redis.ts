@@ -3,7 +3,7 @@
  * the suite. `stop()` and `start()` again on the same port play "Redis went away, then came back". Without the
  * binary, {@link describeRedis} skips its suite with a message, so the rest of the tests still run.
  */
-import { describe } from "@effect/vitest"
+import { describe, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import * as Net from "node:net"
@@ -148,7 +148,9 @@ export const describeRedis = (
 ): void => {
   const binary = findBinary()
   if (binary === undefined) {
-    describe.skip(`${name} (${missingMessage})`, () => {})
+    describe.skip(name, () => {
+      it.skip(missingMessage, () => {})
+    })
     return
   }
   describe(name, () => {
@@ -182,3 +184,12 @@ let prefixes = 0
 
 /** A key prefix no other test uses, so tests on one server never see each other's keys. */
 export const uniquePrefix = (label = "t"): string => `test:${label}:${process.pid}:${++prefixes}:`
+
+/** Waits (real time, bounded: 10 s) until a client is connected again, e.g. after the server restarted. */
+export const awaitConnected = async (isConnected: () => boolean): Promise<void> => {
+  const start = Date.now()
+  while (!isConnected()) {
+    if (Date.now() - start > 10_000) throw new Error("the Redis client did not reconnect within 10 s")
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
