@@ -220,7 +220,7 @@ const connect = Effect.fn("Redis.connect")(function*(resolved: RedisOptions.Reso
  *
  * @example
  * ```ts
- * import { Redacted } from "effect"
+ * import { Layer, Redacted } from "effect"
  * import { CircuitBreaker, Redis } from "liter-llm"
  *
  * const Shared = CircuitBreaker.layerRedis().pipe(
