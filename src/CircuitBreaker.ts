@@ -19,9 +19,11 @@
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -29,10 +31,12 @@ import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
 import * as Attribution from "./internal/attribution.js"
 import * as Circuit from "./internal/circuit.js"
+import * as CircuitRedis from "./internal/circuitRedis.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmError from "./LlmError.js"
 import * as LlmMetrics from "./LlmMetrics.js"
+import * as Redis from "./Redis.js"
 
 /**
  * @since 0.1.0
@@ -163,6 +167,56 @@ export class Registry extends Context.Reference<Registry>()("liter-llm/CircuitBr
  * @category layers
  */
 export const layerMemory: Layer.Layer<Registry> = Layer.sync(Registry, () => makeRegistry())
+
+/**
+ * How the Redis store behaves: `whenUnavailable` (`"fail-open"`, the default, or `"fail-closed"`), `rejectFor`,
+ * `maxConflictRetries`, `retention` (see {@link makeRedisStore} and the fields' own docs).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type RedisStoreOptions = CircuitRedis.Options
+
+/**
+ * A store in Redis, shared by every process on the same Redis and key prefix: keys `<prefix>circuit:<key>`,
+ * each changed atomically (compare-and-set on a version, retried on conflict) with a TTL refreshed on write.
+ * Fails with a `ConfigError` on bad options.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeRedisStore = (
+  redis: Redis.Service,
+  options: RedisStoreOptions = {}
+): Either.Either<Store, ConfigError.ConfigError> =>
+  Either.map(CircuitRedis.config(options), (config) => CircuitRedis.make(redis, config, makeMemoryStore()))
+
+/**
+ * A registry whose breakers share their state through Redis, so a breaker opened by one process refuses calls in
+ * every other. Transitions are observed ({@link transitions}) in the process that made them.
+ *
+ * @example
+ * ```ts
+ * import { Layer, Redacted } from "effect"
+ * import { CircuitBreaker, OpenAi, Redis } from "liter-llm"
+ *
+ * // REDIS_URL=redis://redis.internal:6379
+ * const Shared = CircuitBreaker.layerRedis({ whenUnavailable: "fail-open" }).pipe(Layer.provide(Redis.layerConfig()))
+ * const Guarded = CircuitBreaker.layer(OpenAi.layer({ apiKey: Redacted.make("sk-...") }), { key: "openai" }).pipe(
+ *   Layer.provide(Shared)
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerRedis = (
+  options: RedisStoreOptions = {}
+): Layer.Layer<Registry, ConfigError.ConfigError, Redis.Redis> =>
+  Layer.effect(
+    Registry,
+    Effect.flatMap(Redis.Redis, (redis) => Effect.map(makeRedisStore(redis, options), makeRegistry))
+  )
 
 const configOf = (options: Options): Circuit.Config => ({
   failureRateThreshold: options.failureRateThreshold ?? 0.5,

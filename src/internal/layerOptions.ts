@@ -13,7 +13,7 @@ import type * as Timeout from "../Timeout.js"
 import * as Durations from "./duration.js"
 
 /** A value as shown in a message: quoted, userinfo masked (it may hold a password), bounded. */
-const shown = (value: string): string => {
+export const shown = (value: string): string => {
   const masked = value.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/?#@\s]*@/i, "$1***@")
   return JSON.stringify(masked.length > 200 ? `${masked.slice(0, 200)}...` : masked)
 }

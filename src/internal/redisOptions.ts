@@ -1,0 +1,178 @@
+/**
+ * Checks of the Redis connection options, run when the layer is built: a bad URL, port or timeout is a
+ * `ConfigError` naming the option (or the environment variable) at startup. A password never appears in a
+ * message: URLs are shown with their userinfo masked.
+ */
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
+import * as Durations from "./duration.js"
+import { shown } from "./layerOptions.js"
+
+/** Where the server is and how to log in (the password stays redacted until the client is made). */
+export interface Target {
+  readonly host: string
+  readonly port: number
+  readonly username: string | undefined
+  readonly password: Redacted.Redacted | undefined
+  readonly db: number
+  readonly tls: boolean
+}
+
+/** Everything the client is made from, checked. */
+export interface Resolved {
+  readonly target: Target
+  readonly keyPrefix: string
+  readonly commandTimeoutMillis: number
+  readonly connectTimeoutMillis: number
+  readonly awaitConnection: boolean
+}
+
+export const defaults = {
+  keyPrefix: "liter-llm:",
+  commandTimeout: Duration.millis(500),
+  connectTimeout: Duration.seconds(2)
+} as const
+
+const invalid = (path: string, message: string) => Either.left(ConfigError.InvalidData([path], message))
+
+const isPort = (value: number) => Number.isInteger(value) && value >= 1 && value <= 65535
+
+/**
+ * A `redis://[user:password@]host[:port][/db]` (or `rediss://` for TLS) URL checked, `path` naming the option or
+ * the variable in the error.
+ */
+export const parseUrl = (
+  layer: string,
+  path: string,
+  value: string
+): Either.Either<Target, ConfigError.ConfigError> => {
+  const expected = `${layer}: ${path} must be a redis://[user:password@]host[:port][/db] (or rediss://) URL`
+  if (/\s/.test(value)) return invalid(path, `${expected} without spaces, got ${shown(value)}`)
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return invalid(path, `${expected}, got ${shown(value)}`)
+  }
+  if ((url.protocol !== "redis:" && url.protocol !== "rediss:") || url.hostname === "") {
+    return invalid(path, `${expected}, got ${shown(value)}`)
+  }
+  if (url.search !== "" || url.hash !== "") {
+    return invalid(path, `${layer}: ${path} must not have a query or fragment, got ${shown(value)}`)
+  }
+  const dbText = url.pathname.replace(/^\//, "")
+  if (dbText !== "" && !/^\d{1,5}$/.test(dbText)) {
+    return invalid(path, `${layer}: ${path} has a database "${dbText}" that is not a number`)
+  }
+  const port = url.port === "" ? 6379 : Number(url.port)
+  if (!isPort(port)) return invalid(path, `${expected}, got ${shown(value)}`)
+  let username: string | undefined
+  let password: string | undefined
+  try {
+    username = url.username === "" ? undefined : decodeURIComponent(url.username)
+    password = url.password === "" ? undefined : decodeURIComponent(url.password)
+  } catch {
+    return invalid(path, `${layer}: ${path} has a badly escaped user or password`)
+  }
+  return Either.right({
+    // IPv6 hosts come bracketed from `URL`; the socket wants them bare.
+    host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port,
+    username,
+    password: password === undefined ? undefined : Redacted.make(password),
+    db: dbText === "" ? 0 : Number(dbText),
+    tls: url.protocol === "rediss:"
+  })
+}
+
+const positiveMillis = (
+  layer: string,
+  option: string,
+  input: Duration.DurationInput | undefined,
+  fallback: Duration.Duration
+): Either.Either<number, ConfigError.ConfigError> => {
+  if (input === undefined) return Either.right(Duration.toMillis(fallback))
+  const decoded = Durations.decodeNonNegative(input)
+  if (decoded === undefined || Duration.isZero(decoded) || !Duration.isFinite(decoded)) {
+    return invalid(option, `${layer}: ${option} must be a positive finite duration, got ${Durations.show(input)}`)
+  }
+  return Either.right(Duration.toMillis(decoded))
+}
+
+/** The connection options a caller may give, as `Redis.Options` declares them. */
+export interface Input {
+  readonly url?: string | Redacted.Redacted<string> | undefined
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly username?: string | undefined
+  readonly password?: Redacted.Redacted<string> | undefined
+  readonly db?: number | undefined
+  readonly tls?: boolean | undefined
+  readonly keyPrefix?: string | undefined
+  readonly commandTimeout?: Duration.DurationInput | undefined
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  readonly awaitConnection?: boolean | undefined
+}
+
+const target = (layer: string, input: Input, urlPath: string): Either.Either<Target, ConfigError.ConfigError> => {
+  if (input.url !== undefined) {
+    if (input.host !== undefined || input.port !== undefined) {
+      return invalid(urlPath, `${layer}: give either url or host/port, not both`)
+    }
+    return parseUrl(layer, urlPath, Redacted.isRedacted(input.url) ? Redacted.value(input.url) : input.url)
+  }
+  if (input.host === undefined || input.host.trim() === "" || /\s/.test(input.host)) {
+    return invalid(
+      input.host === undefined ? "url" : "host",
+      `${layer}: give url (redis://host:port) or a host without spaces`
+    )
+  }
+  const port = input.port ?? 6379
+  if (!isPort(port)) return invalid("port", `${layer}: port must be an integer in 1..65535, got ${port}`)
+  const db = input.db ?? 0
+  if (!(Number.isInteger(db) && db >= 0)) return invalid("db", `${layer}: db must be an integer >= 0, got ${db}`)
+  return Either.right({
+    host: input.host,
+    port,
+    username: input.username,
+    password: input.password,
+    db,
+    tls: input.tls ?? false
+  })
+}
+
+/** Every option checked; `urlPath` names where the URL came from (the option, or `REDIS_URL`). */
+export const resolve = (
+  layer: string,
+  input: Input,
+  urlPath = "url"
+): Either.Either<Resolved, ConfigError.ConfigError> =>
+  Either.gen(function*() {
+    const resolvedTarget = yield* target(layer, input, urlPath)
+    const keyPrefix = input.keyPrefix ?? defaults.keyPrefix
+    if (keyPrefix === "" || /\s/.test(keyPrefix)) {
+      return yield* invalid(
+        "keyPrefix",
+        `${layer}: keyPrefix must be a non-empty string without spaces, got ${JSON.stringify(keyPrefix)}`
+      )
+    }
+    return {
+      target: resolvedTarget,
+      keyPrefix,
+      commandTimeoutMillis: yield* positiveMillis(
+        layer,
+        "commandTimeout",
+        input.commandTimeout,
+        defaults.commandTimeout
+      ),
+      connectTimeoutMillis: yield* positiveMillis(
+        layer,
+        "connectTimeout",
+        input.connectTimeout,
+        defaults.connectTimeout
+      ),
+      awaitConnection: input.awaitConnection ?? true
+    }
+  })

@@ -1,0 +1,45 @@
+/**
+ * How a Redis-backed store reports that it could not reach Redis and served from its fallback instead: one warning
+ * when an outage starts and one note when it ends (not one per call), and a counter per fallback.
+ */
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import type * as Redis from "../Redis.js"
+
+/** Operations a store served from its fallback because Redis failed, by store and fallback. */
+export const unavailable = Metric.counter("liter_llm.redis.unavailable", {
+  description: "Store operations served without Redis because it failed (by store and fallback)",
+  incremental: true
+})
+
+export interface Reporter {
+  /** Redis failed; `fallback` says what the store does instead (e.g. "local", "reject"). */
+  readonly failed: (error: Redis.RedisError) => Effect.Effect<void>
+  /** Redis answered: ends an outage, if one was going on. */
+  readonly succeeded: Effect.Effect<void>
+}
+
+export const reporter = (store: string, fallback: string): Reporter => {
+  let down = false
+  const count = unavailable.pipe(Metric.tagged("store", store), Metric.tagged("fallback", fallback))
+  return {
+    failed: (error) =>
+      Effect.suspend(() => {
+        const first = !down
+        down = true
+        const counted = Metric.increment(count)
+        if (!first) return counted
+        return Effect.zipRight(
+          Effect.logWarning(`Redis unavailable for the ${store} store: ${fallback} until it is back`).pipe(
+            Effect.annotateLogs({ store, operation: error.operation, reason: error.reason })
+          ),
+          counted
+        )
+      }),
+    succeeded: Effect.suspend(() => {
+      if (!down) return Effect.void
+      down = false
+      return Effect.logInfo(`Redis is back for the ${store} store`).pipe(Effect.annotateLogs({ store }))
+    })
+  }
+}

@@ -1,0 +1,161 @@
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigError, ConfigProvider, Effect, Exit, Layer, Redacted } from "effect"
+import * as Redis from "../src/Redis.js"
+import { describeRedis, freePort, uniquePrefix } from "./support/redis.js"
+
+const secret = "pw-LEAKCHECK-93c1"
+
+/** The typed failure of an exit (throws on success or a defect). */
+const failureOf = <E>(exit: Exit.Exit<unknown, E>): E => {
+  if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error(`expected a failure: ${String(exit)}`)
+  return exit.cause.error
+}
+
+const built = (layer: Layer.Layer<Redis.Redis, unknown>) => Effect.exit(Effect.scoped(Layer.build(layer)))
+
+/** Waits (real time, bounded) until the client has reconnected. */
+const awaitConnected = (redis: Redis.Service) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 200; i++) {
+      if (yield* redis.isConnected) return
+      yield* Effect.sleep("25 millis")
+    }
+    return yield* Effect.dieMessage("the client did not reconnect within 5 s")
+  })
+
+const fromEnv = (env: Record<string, string>) =>
+  Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+
+describe("Redis options", () => {
+  it.effect("bad options are ConfigErrors naming the option, never showing a password", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [Redis.Options, string, RegExp]> = [
+        [{ url: "http://127.0.0.1:6379" }, "url", /url must be a redis:\/\//],
+        [{ url: `redis://user:${secret}@host:99999` }, "url", /url must be a redis:\/\//],
+        [{ url: "redis://127.0.0.1:6379/x" }, "url", /database "x" that is not a number/],
+        [{ url: "redis://127.0.0.1:6379", host: "127.0.0.1" }, "url", /either url or host\/port/],
+        [{}, "url", /give url/],
+        [{ host: "127.0.0.1", port: 0 }, "port", /port must be an integer in 1\.\.65535, got 0/],
+        [{ host: "127.0.0.1", commandTimeout: 0 }, "commandTimeout", /positive finite duration, got "0"/],
+        [{ host: "127.0.0.1", connectTimeout: "-1 second" }, "connectTimeout", /positive finite duration/],
+        [{ host: "127.0.0.1", keyPrefix: "" }, "keyPrefix", /keyPrefix must be a non-empty string/]
+      ]
+      for (const [options, path, message] of cases) {
+        const error = failureOf(yield* built(Redis.layer(options)))
+        expect(ConfigError.isConfigError(error)).toBe(true)
+        expect(error).toMatchObject({ _op: "InvalidData", path: [path] })
+        expect(String(error)).toMatch(message)
+        expect(String(error)).not.toContain(secret)
+      }
+    }))
+
+  it.effect("layerConfig: a missing or bad REDIS_URL is a ConfigError naming it, the password masked", () =>
+    Effect.gen(function*() {
+      const missing = failureOf(yield* built(Redis.layerConfig()).pipe(fromEnv({})))
+      expect(missing).toMatchObject({ _op: "MissingData", path: ["REDIS_URL"] })
+      expect(String(missing)).toMatch(/REDIS_URL is not set/)
+      const bad = failureOf(yield* built(Redis.layerConfig()).pipe(fromEnv({ REDIS_URL: `ftp://u:${secret}@h` })))
+      expect(bad).toMatchObject({ _op: "InvalidData", path: ["REDIS_URL"] })
+      expect(String(bad)).toMatch(/Redis\.layerConfig: REDIS_URL must be a redis:\/\//)
+      expect(String(bad)).toContain("***@h")
+      expect(String(bad)).not.toContain(secret)
+    }))
+
+  it.live("an unreachable server fails the layer within connectTimeout with a RedisError", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(() => freePort())
+      const started = performance.now()
+      const error = failureOf(
+        yield* built(Redis.layer({ url: `redis://127.0.0.1:${port}`, connectTimeout: "200 millis" }))
+      )
+      expect(error).toBeInstanceOf(Redis.RedisError)
+      expect(error).toMatchObject({ operation: "connect" })
+      expect((error as Redis.RedisError).message).toMatch(/^Redis connect failed: no connection within 200 ms/)
+      expect(performance.now() - started).toBeLessThan(2_000)
+    }))
+})
+
+describeRedis("Redis connection", (server) => {
+  const connection = (options: Partial<Redis.Options> = {}) =>
+    Redis.layer({ url: server.url, keyPrefix: uniquePrefix("redis"), ...options })
+
+  it.scopedLive("keys carry the prefix; a script runs by EVALSHA and is loaded again after SCRIPT FLUSH", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis.Redis
+      expect(redis.key("circuit", "openai")).toBe(`${redis.keyPrefix}circuit:openai`)
+      const add = Redis.script("add", `return redis.call("INCRBY", KEYS[1], ARGV[1])`, { keys: 1 })
+      expect(yield* redis.eval(add, [redis.key("n")], [2])).toBe(2)
+      yield* redis.run("flush", (client) => client.script("FLUSH"))
+      expect(yield* redis.eval(add, [redis.key("n")], [3])).toBe(5)
+      expect(yield* redis.run("get", (client) => client.get(`${redis.keyPrefix}n`))).toBe("5")
+      const broken = Redis.script("broken", `return redis.call("NOPE")`, { keys: 0 })
+      const error = failureOf(yield* Effect.exit(redis.eval(broken, [], [])))
+      expect(error).toMatchObject({ _tag: "RedisError", operation: "broken" })
+    }).pipe(Effect.provide(connection())))
+
+  it.scopedLive("a command Redis does not answer fails after commandTimeout, not later", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis.Redis
+      // another connection pauses and unpauses: this one's replies come in order, the unpause would wait too
+      const admin = yield* Redis.make({ url: server.url })
+      // CLIENT PAUSE holds every client's writes (this one's too) for 1 s: Redis is up but does not answer.
+      yield* admin.run("pause", (client) => client.call("CLIENT", "PAUSE", "1000", "WRITE"))
+      const started = performance.now()
+      const error = failureOf(yield* Effect.exit(redis.run("set", (client) => client.set(redis.key("x"), "1"))))
+      const elapsed = performance.now() - started
+      expect(error).toMatchObject({ _tag: "RedisError", operation: "set", reason: "timed out" })
+      expect(elapsed).toBeGreaterThanOrEqual(100)
+      expect(elapsed).toBeLessThan(900)
+      yield* admin.run("unpause", (client) => client.call("CLIENT", "UNPAUSE"))
+    }).pipe(Effect.provide(connection({ commandTimeout: "150 millis" }))))
+
+  it.scopedLive("while Redis is down commands fail at once; when it is back the client reconnects by itself", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis.Redis
+      yield* redis.run("set", (client) => client.set(redis.key("a"), "1"))
+      yield* Effect.promise(() => server.stop())
+      const started = performance.now()
+      const errors = yield* Effect.forEach([1, 2, 3], () => Effect.flip(redis.run("get", (c) => c.get(redis.key("a")))))
+      expect(performance.now() - started).toBeLessThan(400)
+      for (const error of errors) expect(error).toMatchObject({ _tag: "RedisError", reason: "not connected" })
+      yield* Effect.promise(() => server.start())
+      yield* awaitConnected(redis)
+      // a fresh server without persistence: the old value is gone, the connection works
+      expect(yield* redis.run("get", (client) => client.get(redis.key("a")))).toBe(null)
+    }).pipe(Effect.provide(connection())))
+
+  it.live("awaitConnection: false builds at once while Redis is down and connects when it is up", () =>
+    Effect.gen(function*() {
+      yield* Effect.promise(() => server.stop())
+      yield* Effect.scoped(Effect.gen(function*() {
+        const context = yield* Layer.build(connection({ awaitConnection: false }))
+        const redis = context.unsafeMap.get(Redis.Redis.key) as Redis.Service
+        expect(yield* Effect.flip(redis.run("ping", (client) => client.ping()))).toMatchObject({
+          reason: "not connected"
+        })
+        yield* Effect.promise(() => server.start())
+        yield* awaitConnected(redis)
+        expect(yield* redis.run("ping", (client) => client.ping())).toBe("PONG")
+      }))
+    }).pipe(Effect.ensuring(Effect.promise(() => server.start()))))
+})
+
+describeRedis("Redis with a password", (server) => {
+  it.live("the password from a Redacted URL logs in; a wrong one fails at startup without showing it", () =>
+    Effect.gen(function*() {
+      const ok = yield* Effect.scoped(
+        Effect.flatMap(
+          Layer.build(Redis.layer({ url: Redacted.make(server.url) })),
+          (context) => (context.unsafeMap.get(Redis.Redis.key) as Redis.Service).run("ping", (c) => c.ping())
+        )
+      )
+      expect(ok).toBe("PONG")
+      const wrong = `wrong-${secret}`
+      const error = failureOf(
+        yield* built(Redis.layer({ url: Redacted.make(`redis://:${wrong}@127.0.0.1:${server.port}`) }))
+      )
+      expect(error).toMatchObject({ _tag: "RedisError", operation: "connect" })
+      expect(String((error as Redis.RedisError).reason)).toMatch(/WRONGPASS|invalid|AUTH/i)
+      expect(JSON.stringify(error) + String(error)).not.toContain(secret)
+    }))
+}, { password: secret })
