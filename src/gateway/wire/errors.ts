@@ -150,7 +150,8 @@ export const errorBody = (error: LlmError.LlmError | WireError.WireError): WireE
   return {
     error: {
       message: row.message === undefined ? error.message : row.message(error),
-      type: row.type,
+      // OpenAI says which limit in `type`: "requests" or "tokens".
+      type: error._tag === "RateLimitExceeded" ? error.kind : row.type,
       param: row.param ?? null,
       code: error._tag === "Timeout" ? timeoutCodes[error.phase] : row.code
     }
