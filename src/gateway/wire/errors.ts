@@ -1,0 +1,198 @@
+/**
+ * Errors in OpenAI's error JSON, with the HTTP status the official SDKs map to the right error class. The
+ * table of every tag is in `docs/gateway-wire.md`.
+ *
+ * @since 0.2.0
+ */
+import * as Duration from "effect/Duration"
+import type * as LlmError from "../../LlmError.js"
+import type * as WireError from "./WireError.js"
+
+/**
+ * OpenAI's error object.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface WireErrorBody {
+  readonly error: {
+    readonly message: string
+    readonly type: string
+    readonly param: string | null
+    readonly code: string | null
+  }
+}
+
+/**
+ * An error response: status, headers (`retry-after` in seconds, `retry-after-ms`, `x-should-retry`) and body.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface EncodedError {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: WireErrorBody
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface ErrorOptions {
+  /**
+   * The current time in epoch milliseconds of Effect's `Clock`: needed for the Retry-After of a `CircuitOpen`
+   * (until `until`) and a `BudgetExceeded` (until `resetsAt`). Without it they carry none.
+   */
+  readonly now?: number | undefined
+}
+
+interface Row {
+  readonly status: number
+  readonly type: string
+  readonly code: string
+  readonly param?: string
+  /** Retrying cannot help: tell the SDKs not to (`x-should-retry: false`). */
+  readonly final?: boolean
+  /** A fixed message, for errors whose own message is the operator's business. */
+  readonly message?: (error: LlmError.LlmError) => string
+}
+
+const upstream = (what: string) => (error: LlmError.LlmError) => `The upstream provider "${error.provider}" ${what}`
+
+const rows: { readonly [Tag in LlmError.Tag]: Row } = {
+  InvalidRequest: { status: 400, type: "invalid_request_error", code: "invalid_request" },
+  AuthenticationFailed: {
+    status: 502,
+    type: "upstream_error",
+    code: "upstream_authentication_failed",
+    final: true,
+    message: upstream("refused the gateway's credentials: the gateway's configuration needs fixing")
+  },
+  NotFound: { status: 404, type: "invalid_request_error", code: "model_not_found", param: "model" },
+  ContextLengthExceeded: {
+    status: 400,
+    type: "invalid_request_error",
+    code: "context_length_exceeded",
+    param: "messages"
+  },
+  ContentFiltered: { status: 400, type: "invalid_request_error", code: "content_filter", param: "messages" },
+  QuotaExhausted: {
+    status: 502,
+    type: "upstream_error",
+    code: "upstream_quota_exhausted",
+    final: true,
+    message: upstream("account is out of quota or credit: the gateway's configuration needs fixing")
+  },
+  RateLimited: { status: 429, type: "rate_limit_error", code: "upstream_rate_limited" },
+  Overloaded: { status: 503, type: "server_error", code: "upstream_overloaded" },
+  ServerError: { status: 502, type: "server_error", code: "upstream_error" },
+  Timeout: { status: 504, type: "server_error", code: "timeout" },
+  NetworkError: { status: 502, type: "server_error", code: "upstream_unreachable" },
+  MalformedResponse: {
+    status: 502,
+    type: "server_error",
+    code: "upstream_malformed_response",
+    message: upstream("sent a response that could not be read")
+  },
+  EmptyResponse: { status: 502, type: "server_error", code: "upstream_empty_response" },
+  StreamInterrupted: { status: 502, type: "server_error", code: "stream_interrupted" },
+  CircuitOpen: { status: 503, type: "server_error", code: "circuit_open" },
+  RateLimitExceeded: { status: 429, type: "requests", code: "rate_limit_exceeded" },
+  BudgetExceeded: { status: 429, type: "insufficient_quota", code: "budget_exceeded" },
+  CostLimitExceeded: { status: 400, type: "invalid_request_error", code: "cost_limit_exceeded" },
+  GuardrailBlocked: { status: 400, type: "invalid_request_error", code: "guardrail_blocked", param: "messages" }
+}
+
+const timeoutCodes: Record<LlmError.TimeoutPhase, string> = {
+  request: "request_timeout",
+  "first-token": "first_token_timeout",
+  idle: "idle_timeout",
+  total: "total_timeout"
+}
+
+/** The OpenAI SDKs honour a Retry-After up to 60 s and back off on their own beyond it. */
+const sdkRetryCapMs = 60_000
+
+/** How long to wait, in milliseconds, when known. */
+const retryAfterMs = (error: LlmError.LlmError, now: number | undefined): number | undefined => {
+  if (error._tag === "CircuitOpen" && now !== undefined) return Math.max(0, error.until - now)
+  if (error._tag === "BudgetExceeded") {
+    return error.resetsAt === undefined || now === undefined ? undefined : Math.max(0, error.resetsAt - now)
+  }
+  if (error.retryAfter === undefined) return undefined
+  const ms = Duration.toMillis(error.retryAfter)
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined
+}
+
+/**
+ * The OpenAI error object of an error (the body of an error response, or of an error event in a stream).
+ *
+ * @example
+ * ```ts
+ * import { errorBody } from "liter-llm/gateway/wire"
+ * import { LlmError } from "liter-llm"
+ *
+ * errorBody(new LlmError.Timeout({ provider: "openai", phase: "idle", message: "no token for 30 s" }))
+ * // { error: { message: "no token for 30 s", type: "server_error", param: null, code: "idle_timeout" } }
+ * ```
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const errorBody = (error: LlmError.LlmError | WireError.WireError): WireErrorBody => {
+  if (error._tag === "WireError") {
+    return {
+      error: { message: error.message, type: "invalid_request_error", param: error.param ?? null, code: error.code }
+    }
+  }
+  const row = rows[error._tag]
+  return {
+    error: {
+      message: row.message === undefined ? error.message : row.message(error),
+      // OpenAI says which limit in `type`: "requests" or "tokens".
+      type: error._tag === "RateLimitExceeded" ? error.kind : row.type,
+      param: row.param ?? null,
+      code: error._tag === "Timeout" ? timeoutCodes[error.phase] : row.code
+    }
+  }
+}
+
+/**
+ * An error as an HTTP response in OpenAI's error JSON. The status is the one the official SDKs map to the
+ * right class (400 `BadRequestError`, 404 `NotFoundError`, 429 `RateLimitError`, 5xx `InternalServerError`);
+ * `retry-after` (seconds, rounded up) and `retry-after-ms` when the wait is known; `x-should-retry: false`
+ * when retrying cannot help (or the wait is beyond what the SDKs honour), so they do not retry in vain.
+ *
+ * @example
+ * ```ts
+ * import { Clock, Effect } from "effect"
+ * import { encodeError } from "liter-llm/gateway/wire"
+ * import type { LlmError } from "liter-llm"
+ * declare const error: LlmError.LlmError
+ *
+ * const response = Effect.map(Clock.currentTimeMillis, (now) => encodeError(error, { now }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const encodeError = (
+  error: LlmError.LlmError | WireError.WireError,
+  options: ErrorOptions = {}
+): EncodedError => {
+  const body = errorBody(error)
+  if (error._tag === "WireError") return { status: 400, headers: {}, body }
+  const row = rows[error._tag]
+  const headers: Record<string, string> = {}
+  const wait = retryAfterMs(error, options.now)
+  if (wait !== undefined) {
+    headers["retry-after"] = String(Math.ceil(wait / 1000))
+    headers["retry-after-ms"] = String(Math.ceil(wait))
+  }
+  const retriedBySdk = row.status === 429 || row.status >= 500
+  const final = row.final === true || error.shouldRetry === false || (wait !== undefined && wait > sdkRetryCapMs) ||
+    (error._tag === "BudgetExceeded" && wait === undefined)
+  if (retriedBySdk && final) headers["x-should-retry"] = "false"
+  return { status: row.status, headers, body }
+}

@@ -1,0 +1,146 @@
+/**
+ * Reading an untrusted JSON body field by field. A check that fails throws a `WireError` naming the field's
+ * path; `catchWire` turns it back into a value at the edge, so the public functions never throw.
+ *
+ * @since 0.2.0
+ */
+import * as Either from "effect/Either"
+import * as WireError from "./WireError.js"
+
+/**
+ * A JSON object.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Json = Record<string, unknown>
+
+/**
+ * A non-array object.
+ *
+ * @since 0.2.0
+ * @category predicates
+ */
+export const isObject = (u: unknown): u is Json => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/**
+ * Stops decoding with a `WireError` at `param`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const fail = (param: string | undefined, message: string, code?: string): never => {
+  throw WireError.invalid(param, message, code)
+}
+
+/**
+ * Runs a decoder whose checks throw `WireError`s, as an `Either` (other exceptions are bugs and propagate).
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const catchWire = <A>(run: () => A): Either.Either<A, WireError.WireError> => {
+  try {
+    return Either.right(run())
+  } catch (error) {
+    if (error instanceof WireError.WireError) return Either.left(error)
+    throw error
+  }
+}
+
+const typeName = (u: unknown): string => u === null ? "null" : Array.isArray(u) ? "an array" : `a ${typeof u}`
+
+/**
+ * The value as an object, or a `WireError`.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const object = (u: unknown, param: string): Json =>
+  isObject(u) ? u : fail(param, `\`${param}\` must be an object, got ${typeName(u)}`, "invalid_type")
+
+/**
+ * The value as an array, or a `WireError`.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const array = (u: unknown, param: string): ReadonlyArray<unknown> =>
+  Array.isArray(u) ? u : fail(param, `\`${param}\` must be an array, got ${typeName(u)}`, "invalid_type")
+
+/**
+ * The value as a string, or a `WireError`.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const string = (u: unknown, param: string): string =>
+  typeof u === "string" ? u : fail(param, `\`${param}\` must be a string, got ${typeName(u)}`, "invalid_type")
+
+/**
+ * The value as a finite number, or a `WireError`.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const number = (u: unknown, param: string): number =>
+  typeof u === "number" && Number.isFinite(u)
+    ? u
+    : fail(param, `\`${param}\` must be a number, got ${typeName(u)}`, "invalid_type")
+
+/**
+ * The value as a boolean, or a `WireError`.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const boolean = (u: unknown, param: string): boolean =>
+  typeof u === "boolean" ? u : fail(param, `\`${param}\` must be a boolean, got ${typeName(u)}`, "invalid_type")
+
+/**
+ * A required field, or a `WireError` saying it is missing.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const required = (json: Json, key: string, param: string): unknown => {
+  const value = json[key]
+  return value === undefined || value === null
+    ? fail(param, `\`${param}\` is required`, "missing_required_parameter")
+    : value
+}
+
+/**
+ * Refuses a key outside `allowed` (OpenAI refuses unknown fields too).
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const onlyKeys = (json: Json, allowed: ReadonlySet<string>, at: string): void => {
+  for (const key in json) {
+    if (!allowed.has(key)) {
+      fail(`${at}.${key}`, `unknown parameter \`${at}.${key}\``, "unknown_parameter")
+    }
+  }
+}
+
+/**
+ * The text of a content given as a string or an array of `{type:"text"}` parts (joined with new lines).
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const textContent = (u: unknown, param: string): string => {
+  if (typeof u === "string") return u
+  const parts = array(u, param)
+  let text = ""
+  for (let index = 0; index < parts.length; index++) {
+    const at = `${param}[${index}]`
+    const part = object(parts[index], at)
+    if (part.type !== "text") {
+      fail(`${at}.type`, `\`${at}.type\` must be "text" here, got ${JSON.stringify(part.type)}`)
+    }
+    text += (index === 0 ? "" : "\n") + string(part.text, `${at}.text`)
+  }
+  return text
+}

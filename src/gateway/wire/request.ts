@@ -1,0 +1,375 @@
+/**
+ * Decoding an OpenAI `POST /v1/chat/completions` body into a validated `ChatRequest` and the wire flags the
+ * server needs. See `docs/gateway-wire.md` for what is mapped, dropped and refused.
+ *
+ * @since 0.2.0
+ */
+import * as ConfigError from "effect/ConfigError"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as ChatRequest from "../../ChatRequest.js"
+import * as Fields from "./fields.js"
+import * as Messages from "./messages.js"
+import * as WireError from "./WireError.js"
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface DecodeOptions {
+  /**
+   * Drop parameters the gateway does not support, or that OpenAI does not define, instead of refusing them
+   * with a 400: `true` for all of them, or a list of top-level parameter names (e.g. `["n", "logprobs"]`).
+   * Dropped names are reported in `DecodedRequest.dropped`. Default: refuse.
+   */
+  readonly dropUnsupported?: boolean | ReadonlyArray<string> | undefined
+}
+
+/**
+ * A decoded request: the validated unified request and what the server needs from the wire.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface DecodedRequest {
+  /** The unified request; its `model` is the client's model name (the server may route it to another). */
+  readonly request: ChatRequest.ChatRequest
+  /** The model name the client asked for. */
+  readonly model: string
+  /** `stream: true`: answer with SSE chunks. */
+  readonly stream: boolean
+  /** `stream_options.include_usage: true`: end the stream with a usage chunk. */
+  readonly includeUsage: boolean
+  /** The client used the legacy `functions` / `function_call` parameters: answer with `function_call`. */
+  readonly legacyFunctions: boolean
+  /** The parameters dropped by `dropUnsupported`, in body order. */
+  readonly dropped: ReadonlyArray<string>
+}
+
+/** Parameters refused unless `dropUnsupported` names them: what each asks cannot be honoured. */
+const unsupportedWhen: Record<string, (value: unknown) => string | undefined> = {
+  n: (value) => value === 1 ? undefined : "only `n: 1` is supported (one choice per request)",
+  logprobs: (value) => value === false ? undefined : "`logprobs` is not supported",
+  top_logprobs: () => "`top_logprobs` is not supported",
+  modalities: (value) =>
+    Array.isArray(value) && value.every((modality) => modality === "text")
+      ? undefined
+      : "only the `text` modality is supported",
+  audio: () => "audio output is not supported",
+  prediction: () => "predicted outputs (`prediction`) are not supported",
+  web_search_options: () => "`web_search_options` is not supported",
+  moderation: () => "`moderation` is not supported"
+}
+
+/** OpenAI-only parameters passed on in `providerOptions.openai` (sent by OpenAI-wire providers only). */
+const passthrough: Record<string, "string" | "boolean" | "object"> = {
+  logit_bias: "object",
+  metadata: "object",
+  parallel_tool_calls: "boolean",
+  prompt_cache_key: "string",
+  prompt_cache_options: "object",
+  prompt_cache_retention: "string",
+  reasoning_effort: "string",
+  safety_identifier: "string",
+  service_tier: "string",
+  store: "boolean",
+  verbosity: "string"
+}
+
+const getters = { string: Fields.string, boolean: Fields.boolean, object: Fields.object } as const
+
+const mapped = new Set([
+  "model",
+  "messages",
+  "tools",
+  "functions",
+  "tool_choice",
+  "function_call",
+  "response_format",
+  "temperature",
+  "top_p",
+  "top_k",
+  "max_tokens",
+  "max_completion_tokens",
+  "stop",
+  "seed",
+  "user",
+  "presence_penalty",
+  "frequency_penalty",
+  "stream",
+  "stream_options"
+])
+
+const defaultParameters = { type: "object", properties: {} }
+
+const tool = (u: unknown, at: string, fn: Fields.Json | undefined): ChatRequest.Tool => {
+  const json = fn ?? Fields.object(u, at)
+  const name = Fields.string(Fields.required(json, "name", `${at}.name`), `${at}.name`)
+  const description = json.description ?? undefined
+  const parameters = json.parameters ?? undefined
+  const strict = json.strict ?? undefined
+  return {
+    name,
+    ...(description === undefined ? {} : { description: Fields.string(description, `${at}.description`) }),
+    // OpenAI: "Omitting `parameters` defines a function with an empty parameter list."
+    parameters: parameters === undefined ? defaultParameters : Fields.object(parameters, `${at}.parameters`),
+    ...(strict === undefined ? {} : { strict: Fields.boolean(strict, `${at}.strict`) })
+  }
+}
+
+const tools = (u: unknown): Array<ChatRequest.Tool> =>
+  Fields.array(u, "tools").map((entry, index) => {
+    const at = `tools[${index}]`
+    const json = Fields.object(entry, at)
+    if (json.type !== "function") {
+      throw WireError.unsupported(`${at}.type`, `tools of type ${JSON.stringify(json.type)} are not supported`)
+    }
+    return tool(
+      undefined,
+      `${at}.function`,
+      Fields.object(Fields.required(json, "function", `${at}.function`), `${at}.function`)
+    )
+  })
+
+const toolChoice = (u: unknown, param: "tool_choice" | "function_call"): ChatRequest.ChatRequest["toolChoice"] => {
+  if (u === "auto" || u === "none" || (u === "required" && param === "tool_choice")) return u
+  if (typeof u === "string") {
+    return Fields.fail(
+      param,
+      `\`${param}\` must be "auto", "none"${param === "tool_choice" ? ", \"required\"" : ""} or a named function`
+    )
+  }
+  const json = Fields.object(u, param)
+  if (param === "function_call") {
+    return { type: "tool", name: Fields.string(Fields.required(json, "name", `${param}.name`), `${param}.name`) }
+  }
+  if (json.type !== "function") {
+    throw WireError.unsupported(
+      `${param}.type`,
+      `\`tool_choice\` of type ${JSON.stringify(json.type)} is not supported`
+    )
+  }
+  const fn = Fields.object(Fields.required(json, "function", `${param}.function`), `${param}.function`)
+  return {
+    type: "tool",
+    name: Fields.string(Fields.required(fn, "name", `${param}.function.name`), `${param}.function.name`)
+  }
+}
+
+const responseFormat = (u: unknown): ChatRequest.ChatRequest["responseFormat"] => {
+  const json = Fields.object(u, "response_format")
+  switch (json.type) {
+    case "text":
+      return { type: "text" }
+    case "json_object":
+      return { type: "json" }
+    case "json_schema": {
+      const at = "response_format.json_schema"
+      const spec = Fields.object(Fields.required(json, "json_schema", at), at)
+      const description = spec.description ?? undefined
+      return {
+        type: "json-schema",
+        name: Fields.string(Fields.required(spec, "name", `${at}.name`), `${at}.name`),
+        schema: Fields.object(Fields.required(spec, "schema", `${at}.schema`), `${at}.schema`),
+        ...(description === undefined ? {} : { description: Fields.string(description, `${at}.description`) }),
+        // OpenAI's default is not strict; the unified default is: keep the client's meaning.
+        strict: spec.strict == null ? false : Fields.boolean(spec.strict, `${at}.strict`)
+      }
+    }
+    default:
+      return Fields.fail(
+        "response_format.type",
+        `\`response_format.type\` must be "text", "json_object" or "json_schema", got ${JSON.stringify(json.type)}`
+      )
+  }
+}
+
+const stop = (u: unknown): string | ReadonlyArray<string> =>
+  typeof u === "string" ? u : Fields.array(u, "stop").map((entry, index) => Fields.string(entry, `stop[${index}]`))
+
+const validate = Schema.decodeUnknownEither(ChatRequest.ChatRequest, { onExcessProperty: "error", errors: "all" })
+
+/** The wire path of a unified path, so a range error names the parameter the client sent. */
+const wirePath = (path: ReadonlyArray<PropertyKey>, names: { maxTokens: string; legacyFunctions: boolean }): string => {
+  const [head, index, field] = path
+  switch (head) {
+    case "messages":
+      return `messages[${String(index)}]${field === "content" ? ".content" : ""}`
+    case "tools":
+      return names.legacyFunctions
+        ? `functions[${String(index)}]${field === undefined ? "" : `.${String(field)}`}`
+        : `tools${index === undefined ? "" : `[${String(index)}].function`}${
+          field === undefined ? "" : `.${String(field)}`
+        }`
+    case "toolChoice":
+      return names.legacyFunctions ? "function_call" : "tool_choice"
+    case "responseFormat":
+      return index === undefined || index === "type"
+        ? "response_format"
+        : `response_format.json_schema.${String(index)}`
+    case "maxTokens":
+      return names.maxTokens
+    case "metadata":
+      return "user"
+    default:
+      return String(head).replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
+  }
+}
+
+const decodeBody = (body: unknown, drop: (name: string) => boolean): DecodedRequest => {
+  const json = Fields.object(body, "body")
+  const dropped: Array<string> = []
+  const openai: Record<string, unknown> = {}
+  for (const key in json) {
+    if (mapped.has(key)) continue
+    const value = json[key]
+    const refusal = unsupportedWhen[key]
+    if (refusal !== undefined) {
+      const reason = value === null ? undefined : refusal(value)
+      if (reason === undefined) continue
+      if (drop(key)) dropped.push(key)
+      else throw WireError.unsupported(key, reason)
+    } else if (key in passthrough) {
+      if (value !== null) openai[key] = getters[passthrough[key]!](value, key)
+    } else if (drop(key)) {
+      dropped.push(key)
+    } else {
+      Fields.fail(key, `unknown parameter \`${key}\``, "unknown_parameter")
+    }
+  }
+  const model = Fields.string(Fields.required(json, "model", "model"), "model")
+  if (model === "") Fields.fail("model", "`model` must not be empty")
+  const messages = Messages.messages(Fields.required(json, "messages", "messages"))
+  const input: Record<string, unknown> = { model, messages }
+
+  if (json.tools != null && json.functions != null) {
+    Fields.fail("functions", "give `tools` or the legacy `functions`, not both")
+  }
+  const legacyFunctions = json.functions != null || json.function_call != null
+  if (json.tools != null) input.tools = tools(json.tools)
+  if (json.functions != null) {
+    input.tools = Fields.array(json.functions, "functions").map((entry, index) =>
+      tool(entry, `functions[${index}]`, undefined)
+    )
+  }
+  if (json.tool_choice != null && json.function_call != null) {
+    Fields.fail("function_call", "give `tool_choice` or the legacy `function_call`, not both")
+  }
+  if (json.tool_choice != null) input.toolChoice = toolChoice(json.tool_choice, "tool_choice")
+  if (json.function_call != null) input.toolChoice = toolChoice(json.function_call, "function_call")
+  if (json.response_format != null) input.responseFormat = responseFormat(json.response_format)
+
+  for (
+    const [wire, unified] of [
+      ["temperature", "temperature"],
+      ["top_p", "topP"],
+      ["top_k", "topK"],
+      ["seed", "seed"],
+      ["presence_penalty", "presencePenalty"],
+      ["frequency_penalty", "frequencyPenalty"]
+    ] as const
+  ) {
+    if (json[wire] != null) input[unified] = Fields.number(json[wire], wire)
+  }
+  if (json.max_tokens != null && json.max_completion_tokens != null) {
+    Fields.fail("max_tokens", "give `max_completion_tokens` or the deprecated `max_tokens`, not both")
+  }
+  const maxTokens = json.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens"
+  if (json[maxTokens] != null) input.maxTokens = Fields.number(json[maxTokens], maxTokens)
+  if (json.stop != null) input.stop = stop(json.stop)
+  if (json.user != null) input.metadata = { user: Fields.string(json.user, "user") }
+  if (Object.keys(openai).length > 0) input.providerOptions = { openai }
+
+  const stream = json.stream == null ? false : Fields.boolean(json.stream, "stream")
+  let includeUsage = false
+  if (json.stream_options != null) {
+    if (!stream) Fields.fail("stream_options", "`stream_options` is only allowed with `stream: true`")
+    const options = Fields.object(json.stream_options, "stream_options")
+    Fields.onlyKeys(options, streamOptionKeys, "stream_options")
+    if (options.include_usage != null) {
+      includeUsage = Fields.boolean(options.include_usage, "stream_options.include_usage")
+    }
+    if (
+      options.include_obfuscation != null &&
+      Fields.boolean(options.include_obfuscation, "stream_options.include_obfuscation")
+    ) {
+      if (drop("stream_options.include_obfuscation")) dropped.push("stream_options.include_obfuscation")
+      else throw WireError.unsupported("stream_options.include_obfuscation", "stream obfuscation is not supported")
+    }
+  }
+
+  const validated = validate(input)
+  if (validated._tag === "Left") {
+    const issues = ParseResult.ArrayFormatter.formatErrorSync(validated.left)
+      .filter((issue) => !issue.message.startsWith("Expected undefined"))
+    const names = { maxTokens, legacyFunctions }
+    const first = issues[0]
+    const param = first === undefined ? undefined : wirePath(first.path, names)
+    const message = issues.map((issue) => `${wirePath(issue.path, names)}: ${issue.message}`).join("; ")
+    Fields.fail(param, message === "" ? "invalid request" : message)
+  }
+  return { request: Either.getOrThrow(validated), model, stream, includeUsage, legacyFunctions, dropped }
+}
+
+const streamOptionKeys = new Set(["include_usage", "include_obfuscation"])
+
+const dropper = (option: DecodeOptions["dropUnsupported"]): (name: string) => boolean => {
+  if (option === true) return () => true
+  if (option === undefined || option === false) return () => false
+  const names = new Set(option)
+  return (name) => names.has(name)
+}
+
+/**
+ * Decodes an OpenAI chat-completions body. Never throws: a malformed body, or one asking for what the gateway
+ * does not support, is a `WireError` (HTTP 400) whose `param` names the path at fault.
+ *
+ * @example
+ * ```ts
+ * import { Either } from "effect"
+ * import { decodeChatCompletionRequest } from "liter-llm/gateway/wire"
+ *
+ * const decoded = decodeChatCompletionRequest({
+ *   model: "gpt-4o-mini",
+ *   messages: [{ role: "user", content: "Hi" }],
+ *   max_tokens: 100, // tokens
+ *   stream: true,
+ *   stream_options: { include_usage: true }
+ * }, { dropUnsupported: ["logprobs"] })
+ * if (Either.isRight(decoded)) decoded.right.request.maxTokens // 100
+ * ```
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const decodeChatCompletionRequest = (
+  body: unknown,
+  options: DecodeOptions = {}
+): Either.Either<DecodedRequest, WireError.WireError> =>
+  Fields.catchWire(() => decodeBody(body, dropper(options.dropUnsupported)))
+
+/**
+ * Checks decode options once, at startup: `dropUnsupported` is a boolean or a list of non-empty names.
+ *
+ * @example
+ * ```ts
+ * import { checkDecodeOptions } from "liter-llm/gateway/wire"
+ *
+ * checkDecodeOptions({ dropUnsupported: ["n"] }) // Either.right
+ * ```
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const checkDecodeOptions = (options: DecodeOptions): Either.Either<DecodeOptions, ConfigError.ConfigError> => {
+  const drop: unknown = options.dropUnsupported
+  if (drop === undefined || typeof drop === "boolean") return Either.right(options)
+  if (Array.isArray(drop) && drop.every((name) => typeof name === "string" && name.trim() !== "")) {
+    return Either.right(options)
+  }
+  return Either.left(ConfigError.InvalidData(
+    ["dropUnsupported"],
+    "dropUnsupported must be true, false or a list of parameter names such as [\"n\", \"logprobs\"]"
+  ))
+}

@@ -1,0 +1,412 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Either } from "effect"
+import type OpenAI from "openai"
+import * as Wire from "../src/gateway/wire/index.js"
+
+const user = { role: "user", content: "Hi" } as const
+const body = (extra: Record<string, unknown>) => ({ model: "gpt-4o-mini", messages: [user], ...extra })
+
+const decoded = (input: unknown, options?: Wire.DecodeOptions): Wire.DecodedRequest => {
+  const result = Wire.decodeChatCompletionRequest(input, options)
+  if (Either.isLeft(result)) throw new Error(`expected a decoded request, got: ${result.left.message}`)
+  return result.right
+}
+
+const refused = (input: unknown, options?: Wire.DecodeOptions): Wire.WireError => {
+  const result = Wire.decodeChatCompletionRequest(input, options)
+  if (Either.isRight(result)) throw new Error("expected a WireError")
+  expect(result.left).toBeInstanceOf(Wire.WireError)
+  expect(result.left.status).toBe(400)
+  return result.left
+}
+
+const weather = {
+  type: "function",
+  function: {
+    name: "get_weather",
+    description: "The weather in a city",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+    strict: true
+  }
+} as const
+
+describe("decodeChatCompletionRequest: messages", () => {
+  it("system, developer (as system), user text, image URL and data URL with detail", () => {
+    const params: OpenAI.ChatCompletionCreateParams = {
+      model: "gpt-4o",
+      messages: [
+        { role: "system", content: "Be brief." },
+        { role: "developer", content: [{ type: "text", text: "One" }, { type: "text", text: "Two" }] },
+        {
+          role: "user",
+          name: "ann",
+          content: [
+            { type: "text", text: "What is this?" },
+            { type: "image_url", image_url: { url: "https://example.com/cat.png", detail: "low" } },
+            { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0K" } }
+          ]
+        }
+      ]
+    }
+    expect(decoded(params).request.messages).toEqual([
+      { role: "system", content: "Be brief." },
+      { role: "system", content: "One\nTwo" },
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "What is this?" },
+          { type: "image", url: "https://example.com/cat.png", detail: "low" },
+          { type: "image", data: "iVBORw0K", mediaType: "image/png" }
+        ]
+      }
+    ])
+  })
+
+  it("assistant text, reasoning_content, tool calls with parsed arguments, and tool results", () => {
+    const messages = [
+      user,
+      { role: "assistant", content: "Let me look.", reasoning_content: "The user wants weather." },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [{
+          id: "call_1",
+          type: "function",
+          function: { name: "get_weather", arguments: "{\"city\":\"Paris\"}" }
+        }]
+      },
+      { role: "tool", tool_call_id: "call_1", content: "21 C" },
+      { role: "tool", tool_call_id: "call_2", name: "get_time", content: [{ type: "text", text: "noon" }] }
+    ]
+    expect(decoded(body({ messages })).request.messages.slice(1)).toEqual([
+      {
+        role: "assistant",
+        content: [{ type: "reasoning", text: "The user wants weather." }, { type: "text", text: "Let me look." }]
+      },
+      {
+        role: "assistant",
+        content: [{ type: "tool-call", id: "call_1", name: "get_weather", arguments: { city: "Paris" } }]
+      },
+      { role: "tool", content: [{ type: "tool-result", toolCallId: "call_1", result: "21 C" }] },
+      { role: "tool", content: [{ type: "tool-result", toolCallId: "call_2", toolName: "get_time", result: "noon" }] }
+    ])
+  })
+
+  it("a plain assistant answer stays a string; a refusal sent back is text", () => {
+    const messages = [user, { role: "assistant", content: "Hello" }, user, { role: "assistant", refusal: "I can't." }]
+    const out = decoded(body({ messages })).request.messages
+    expect(out[1]).toEqual({ role: "assistant", content: "Hello" })
+    expect(out[3]).toEqual({ role: "assistant", content: [{ type: "text", text: "I can't." }] })
+  })
+
+  it("legacy function_call and function messages share an id", () => {
+    const messages = [
+      user,
+      { role: "assistant", content: null, function_call: { name: "get_weather", arguments: "{\"city\":\"Oslo\"}" } },
+      { role: "function", name: "get_weather", content: "-3 C" }
+    ]
+    const out = decoded(body({ messages })).request.messages
+    expect(out[1]).toEqual({
+      role: "assistant",
+      content: [{ type: "tool-call", id: "call_1", name: "get_weather", arguments: { city: "Oslo" } }]
+    })
+    expect(out[2]).toEqual({
+      role: "tool",
+      content: [{ type: "tool-result", toolCallId: "call_1", toolName: "get_weather", result: "-3 C" }]
+    })
+  })
+})
+
+describe("decodeChatCompletionRequest: parameters", () => {
+  it("model, sampling, limits, stop, seed, penalties, user", () => {
+    const params: OpenAI.ChatCompletionCreateParams = {
+      model: "gpt-4o-mini",
+      messages: [user],
+      temperature: 0.2,
+      top_p: 0.9,
+      max_tokens: 100,
+      stop: ["END", "STOP"],
+      seed: 7,
+      presence_penalty: 0.5,
+      frequency_penalty: -0.5,
+      user: "user-42"
+    }
+    const out = decoded(params)
+    expect(out.model).toBe("gpt-4o-mini")
+    expect(out.request).toEqual({
+      model: "gpt-4o-mini",
+      messages: [user],
+      temperature: 0.2,
+      topP: 0.9,
+      maxTokens: 100,
+      stop: ["END", "STOP"],
+      seed: 7,
+      presencePenalty: 0.5,
+      frequencyPenalty: -0.5,
+      metadata: { user: "user-42" }
+    })
+    expect(out.stream).toBe(false)
+    expect(out.includeUsage).toBe(false)
+  })
+
+  it("max_completion_tokens, a string stop, top_k, and null as absent", () => {
+    const out = decoded(body({ max_completion_tokens: 50, stop: "END", top_k: 40, temperature: null, n: null }))
+    expect(out.request.maxTokens).toBe(50)
+    expect(out.request.stop).toBe("END")
+    expect(out.request.topK).toBe(40)
+    expect(out.request.temperature).toBeUndefined()
+  })
+
+  it("tools and every tool_choice", () => {
+    const noParameters = { type: "function", function: { name: "now" } }
+    const choices: Array<[unknown, unknown]> = [
+      ["auto", "auto"],
+      ["none", "none"],
+      ["required", "required"],
+      [{ type: "function", function: { name: "now" } }, { type: "tool", name: "now" }]
+    ]
+    for (const [wire, unified] of choices) {
+      const out = decoded(body({ tools: [weather, noParameters], tool_choice: wire }))
+      expect(out.request.toolChoice).toEqual(unified)
+      expect(out.request.tools).toEqual([
+        { ...weather.function },
+        { name: "now", parameters: { type: "object", properties: {} } }
+      ])
+      expect(out.legacyFunctions).toBe(false)
+    }
+  })
+
+  it("legacy functions and function_call", () => {
+    const out = decoded(body({ functions: [weather.function], function_call: { name: "get_weather" } }))
+    expect(out.request.tools).toEqual([weather.function])
+    expect(out.request.toolChoice).toEqual({ type: "tool", name: "get_weather" })
+    expect(out.legacyFunctions).toBe(true)
+    expect(decoded(body({ functions: [weather.function], function_call: "none" })).request.toolChoice).toBe("none")
+  })
+
+  it("response_format: text, json_object, json_schema", () => {
+    expect(decoded(body({ response_format: { type: "text" } })).request.responseFormat).toEqual({ type: "text" })
+    expect(decoded(body({ response_format: { type: "json_object" } })).request.responseFormat).toEqual({ type: "json" })
+    const schema = { type: "object", properties: { answer: { type: "string" } } }
+    expect(
+      decoded(body({
+        response_format: {
+          type: "json_schema",
+          json_schema: { name: "answer", schema, strict: true, description: "An answer" }
+        }
+      })).request.responseFormat
+    ).toEqual({ type: "json-schema", name: "answer", schema, strict: true, description: "An answer" })
+    // OpenAI's default is not strict: the client's meaning is kept.
+    expect(
+      decoded(body({ response_format: { type: "json_schema", json_schema: { name: "answer", schema } } })).request
+        .responseFormat
+    ).toEqual({ type: "json-schema", name: "answer", schema, strict: false })
+  })
+
+  it("stream and stream_options.include_usage", () => {
+    expect(decoded(body({ stream: true }))).toMatchObject({ stream: true, includeUsage: false })
+    expect(decoded(body({ stream: true, stream_options: { include_usage: true } }))).toMatchObject({
+      stream: true,
+      includeUsage: true
+    })
+    expect(decoded(body({ stream: true, stream_options: { include_obfuscation: false } })).includeUsage).toBe(false)
+  })
+
+  it("OpenAI-only parameters pass on in providerOptions.openai", () => {
+    const out = decoded(body({
+      parallel_tool_calls: false,
+      reasoning_effort: "low",
+      service_tier: "flex",
+      store: true,
+      metadata: { team: "search" },
+      logit_bias: { "50256": -100 },
+      prompt_cache_key: "k",
+      safety_identifier: "s",
+      verbosity: "low"
+    }))
+    expect(out.request.providerOptions).toEqual({
+      openai: {
+        parallel_tool_calls: false,
+        reasoning_effort: "low",
+        service_tier: "flex",
+        store: true,
+        metadata: { team: "search" },
+        logit_bias: { "50256": -100 },
+        prompt_cache_key: "k",
+        safety_identifier: "s",
+        verbosity: "low"
+      }
+    })
+    // A client cannot pick its tenant: that is the server's, from the key.
+    expect(out.request.metadata).toBeUndefined()
+  })
+
+  it("n: 1, logprobs: false and modalities: [\"text\"] are what is supported anyway", () => {
+    const out = decoded(body({ n: 1, logprobs: false, modalities: ["text"] }))
+    expect(out.dropped).toEqual([])
+    expect(out.request).toEqual({ model: "gpt-4o-mini", messages: [user] })
+  })
+})
+
+describe("decodeChatCompletionRequest: unsupported parameters", () => {
+  const cases: Array<[string, unknown]> = [
+    ["n", 2],
+    ["logprobs", true],
+    ["top_logprobs", 3],
+    ["modalities", ["text", "audio"]],
+    ["audio", { voice: "alloy", format: "mp3" }],
+    ["prediction", { type: "content", content: "x" }],
+    ["web_search_options", {}],
+    ["moderation", { model: "omni-moderation-latest" }]
+  ]
+  for (const [param, value] of cases) {
+    it(`${param} is refused naming it, and dropped when configured`, () => {
+      const error = refused(body({ [param]: value }))
+      expect(error.param).toBe(param)
+      expect(error.code).toBe("unsupported_parameter")
+      expect(Wire.encodeError(error).body.error).toMatchObject({
+        type: "invalid_request_error",
+        param,
+        code: "unsupported_parameter"
+      })
+      expect(decoded(body({ [param]: value }), { dropUnsupported: [param] }).dropped).toEqual([param])
+      expect(decoded(body({ [param]: value }), { dropUnsupported: true }).dropped).toEqual([param])
+      // Dropping another parameter does not drop this one.
+      expect(refused(body({ [param]: value }), { dropUnsupported: ["other"] }).param).toBe(param)
+    })
+  }
+
+  it("an unknown parameter is refused, or dropped when configured", () => {
+    const error = refused(body({ repetition_penalty: 1.1 }))
+    expect(error).toMatchObject({ param: "repetition_penalty", code: "unknown_parameter" })
+    expect(decoded(body({ repetition_penalty: 1.1 }), { dropUnsupported: true }).dropped).toEqual([
+      "repetition_penalty"
+    ])
+  })
+
+  it("include_obfuscation: true is refused, or dropped", () => {
+    const input = body({ stream: true, stream_options: { include_obfuscation: true } })
+    expect(refused(input).param).toBe("stream_options.include_obfuscation")
+    expect(decoded(input, { dropUnsupported: true }).dropped).toEqual(["stream_options.include_obfuscation"])
+  })
+
+  it("audio and file content parts, custom tools and tool choices are refused", () => {
+    const audioPart = { type: "input_audio", input_audio: { data: "AAAA", format: "wav" } }
+    expect(refused(body({ messages: [{ role: "user", content: [audioPart] }] }))).toMatchObject({
+      param: "messages[0].content[0].type",
+      code: "unsupported_parameter"
+    })
+    expect(refused(body({ tools: [{ type: "custom", custom: { name: "x" } }] })).param).toBe("tools[0].type")
+    expect(refused(body({ tools: [weather], tool_choice: { type: "allowed_tools", allowed_tools: {} } })).param).toBe(
+      "tool_choice.type"
+    )
+  })
+})
+
+describe("decodeChatCompletionRequest: malformed bodies", () => {
+  const cases: Array<[string, unknown, string | undefined]> = [
+    ["not an object", "hello", "body"],
+    ["an array", [], "body"],
+    ["no model", { messages: [user] }, "model"],
+    ["an empty model", body({ model: "" }), "model"],
+    ["no messages", { model: "m" }, "messages"],
+    ["empty messages", body({ messages: [] }), "messages"],
+    ["a message that is not an object", body({ messages: [user, 3] }), "messages[1]"],
+    ["an unknown role", body({ messages: [user, user, { role: "robot", content: "x" }] }), "messages[2].role"],
+    [
+      "a content of the wrong type",
+      body({ messages: [user, user, { role: "user", content: 42 }] }),
+      "messages[2].content"
+    ],
+    [
+      "a bad part type",
+      body({ messages: [{ role: "user", content: [{ type: "video" }] }] }),
+      "messages[0].content[0].type"
+    ],
+    [
+      "an image without url",
+      body({ messages: [{ role: "user", content: [{ type: "image_url", image_url: {} }] }] }),
+      "messages[0].content[0].image_url.url"
+    ],
+    [
+      "a bad image detail",
+      body({
+        messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://x", detail: "max" } }] }]
+      }),
+      "messages[0].content[0].image_url.detail"
+    ],
+    ["an unknown message field", body({ messages: [{ ...user, id: "x" }] }), "messages[0].id"],
+    ["an assistant with nothing", body({ messages: [user, { role: "assistant" }] }), "messages[1].content"],
+    [
+      "tool call arguments not JSON",
+      body({
+        messages: [user, {
+          role: "assistant",
+          tool_calls: [{ id: "a", type: "function", function: { name: "f", arguments: "{oops" } }]
+        }]
+      }),
+      "messages[1].tool_calls[0].function.arguments"
+    ],
+    [
+      "a tool message without tool_call_id",
+      body({ messages: [user, { role: "tool", content: "x" }] }),
+      "messages[1].tool_call_id"
+    ],
+    [
+      "a function message answering nothing",
+      body({ messages: [user, { role: "function", name: "f", content: "x" }] }),
+      "messages[1]"
+    ],
+    ["temperature not a number", body({ temperature: "hot" }), "temperature"],
+    ["temperature out of range", body({ temperature: 3 }), "temperature"],
+    ["top_p out of range", body({ top_p: 1.5 }), "top_p"],
+    ["max_tokens not an integer", body({ max_tokens: 1.5 }), "max_tokens"],
+    ["max_completion_tokens zero", body({ max_completion_tokens: 0 }), "max_completion_tokens"],
+    ["both max_tokens fields", body({ max_tokens: 1, max_completion_tokens: 2 }), "max_tokens"],
+    ["seed not an integer", body({ seed: 0.5 }), "seed"],
+    ["stop entries not strings", body({ stop: ["a", 1] }), "stop[1]"],
+    ["user not a string", body({ user: 42 }), "user"],
+    ["stream not a boolean", body({ stream: "yes" }), "stream"],
+    ["stream_options without stream", body({ stream_options: { include_usage: true } }), "stream_options"],
+    [
+      "a tool name the model refuses",
+      body({ tools: [{ type: "function", function: { name: "bad name!" } }] }),
+      "tools[0].function.name"
+    ],
+    ["duplicate tool names", body({ tools: [weather, weather] }), "tools"],
+    [
+      "tool_choice naming no tool",
+      body({ tools: [weather], tool_choice: { type: "function", function: { name: "nope" } } }),
+      "tool_choice"
+    ],
+    ["tool_choice required without tools", body({ tool_choice: "required" }), "tool_choice"],
+    ["a bad tool_choice string", body({ tools: [weather], tool_choice: "always" }), "tool_choice"],
+    ["a legacy function with a bad name", body({ functions: [{ name: "a b" }] }), "functions[0].name"],
+    ["tools and functions together", body({ tools: [weather], functions: [weather.function] }), "functions"],
+    ["a bad response_format type", body({ response_format: { type: "xml" } }), "response_format.type"],
+    [
+      "a json_schema without schema",
+      body({ response_format: { type: "json_schema", json_schema: { name: "a" } } }),
+      "response_format.json_schema.schema"
+    ],
+    ["a passthrough of the wrong type", body({ parallel_tool_calls: "yes" }), "parallel_tool_calls"]
+  ]
+  for (const [name, input, param] of cases) {
+    it(`${name}: 400 at ${param}`, () => {
+      const error = refused(input)
+      expect(error.param).toBe(param)
+      expect(error.code).not.toBe("unsupported_parameter")
+      expect(error.message).toContain(param === "body" ? "body" : param!.split("[")[0])
+    })
+  }
+})
+
+describe("checkDecodeOptions", () => {
+  it("accepts a boolean or a list of names, refuses anything else with a ConfigError", () => {
+    expect(Either.isRight(Wire.checkDecodeOptions({ dropUnsupported: ["n"] }))).toBe(true)
+    expect(Either.isRight(Wire.checkDecodeOptions({ dropUnsupported: true }))).toBe(true)
+    const bad = Wire.checkDecodeOptions({ dropUnsupported: "n" as never })
+    expect(Either.isLeft(bad) && bad.left._op).toBe("InvalidData")
+    expect(Either.isLeft(Wire.checkDecodeOptions({ dropUnsupported: [""] }))).toBe(true)
+  })
+})
