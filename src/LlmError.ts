@@ -6,7 +6,7 @@
  * - **provider**: the provider or the network failed (`RateLimited`, `Overloaded`, `ServerError`, `Timeout`,
  *   `NetworkError`, `MalformedResponse`, `EmptyResponse`, `StreamInterrupted`);
  * - **policy**: a policy of this library refused the call (`CircuitOpen`, `RateLimitExceeded`, `BudgetExceeded`,
- *   `CostLimitExceeded`, `GuardrailBlocked`); none of them is retryable.
+ *   `CostLimitExceeded`, `GuardrailBlocked`, `PolicyUnavailable`); only `PolicyUnavailable` is retryable.
  *
  * Every error carries the `provider`, and where known the `model`, HTTP `status`, `requestId`, `retryAfter`
  * and a bounded raw `body`. Messages never contain a secret.
@@ -340,6 +340,22 @@ export class GuardrailBlocked extends Schema.TaggedError<GuardrailBlocked>()("Gu
   partial: Schema.optional(PartialResponse)
 }) {}
 
+/**
+ * A policy could not reach the shared store that holds its state (Redis down or slow) and is configured to
+ * fail closed: the call was refused rather than let through unchecked. Retryable: the store may be back soon
+ * (`retryAfter` when the policy knows how soon).
+ *
+ * @since 0.2.0
+ * @category policy
+ */
+export class PolicyUnavailable extends Schema.TaggedError<PolicyUnavailable>()("PolicyUnavailable", {
+  ...commonFields,
+  /** The policy that refused, e.g. `"budget"`, `"rate-limit"`, `"circuit-breaker"`. */
+  policy: Schema.String,
+  /** Why its store could not answer (`"timed out"`, `"not connected"`, ...), never a URL or a secret. */
+  reason: Schema.String
+}) {}
+
 // ---------------------------------------------------------------------------------------------------------------
 // the union
 // ---------------------------------------------------------------------------------------------------------------
@@ -370,6 +386,7 @@ export type LlmError =
   | BudgetExceeded
   | CostLimitExceeded
   | GuardrailBlocked
+  | PolicyUnavailable
 
 /**
  * The schema of the whole union, for encoding errors (e.g. to a cache or across processes).
@@ -396,7 +413,8 @@ export const LlmError: Schema.Union<[
   typeof RateLimitExceeded,
   typeof BudgetExceeded,
   typeof CostLimitExceeded,
-  typeof GuardrailBlocked
+  typeof GuardrailBlocked,
+  typeof PolicyUnavailable
 ]> = Schema.Union(
   InvalidRequest,
   AuthenticationFailed,
@@ -416,7 +434,8 @@ export const LlmError: Schema.Union<[
   RateLimitExceeded,
   BudgetExceeded,
   CostLimitExceeded,
-  GuardrailBlocked
+  GuardrailBlocked,
+  PolicyUnavailable
 )
 
 /**
@@ -454,10 +473,12 @@ const faults: Record<Tag, Fault> = {
   RateLimitExceeded: "policy",
   BudgetExceeded: "policy",
   CostLimitExceeded: "policy",
-  GuardrailBlocked: "policy"
+  GuardrailBlocked: "policy",
+  PolicyUnavailable: "policy"
 }
 
 const retryableTags: ReadonlySet<Tag> = new Set<Tag>([
+  "PolicyUnavailable",
   "RateLimited",
   "Overloaded",
   "ServerError",

@@ -203,6 +203,18 @@ const table: Array<[LlmError.LlmError, number, string, string, SdkClass]> = [
     "invalid_request_error",
     "guardrail_blocked",
     OpenAI.BadRequestError
+  ],
+  [
+    new LlmError.PolicyUnavailable({
+      provider: "liter-llm",
+      policy: "budget",
+      reason: "timed out",
+      message: "the budget store did not answer"
+    }),
+    503,
+    "server_error",
+    "policy_unavailable",
+    OpenAI.InternalServerError
   ]
 ]
 

@@ -59,7 +59,8 @@ const everyTag: ReadonlyArray<readonly [LlmError.LlmError, LlmError.Fault, boole
     new LlmError.GuardrailBlocked({ provider, message: "m", stage: "input", guardrail: "g", reason: "r" }),
     "policy",
     false
-  ]
+  ],
+  [new LlmError.PolicyUnavailable({ provider, message: "m", policy: "budget", reason: "timed out" }), "policy", true]
 ]
 
 describe("LlmError tags", () => {

@@ -15,7 +15,13 @@ export interface ErrorContext {
 export type HttpErrorTag = Exclude<LlmError.Tag, "StreamInterrupted" | PolicyTag>
 
 /** Tags only a policy of this library raises, never a provider. */
-type PolicyTag = "CircuitOpen" | "RateLimitExceeded" | "BudgetExceeded" | "CostLimitExceeded" | "GuardrailBlocked"
+type PolicyTag =
+  | "CircuitOpen"
+  | "RateLimitExceeded"
+  | "BudgetExceeded"
+  | "CostLimitExceeded"
+  | "GuardrailBlocked"
+  | "PolicyUnavailable"
 
 /** What a provider adapter reads out of its own error body. */
 export interface ErrorDetails {

@@ -101,7 +101,8 @@ const rows: { readonly [Tag in LlmError.Tag]: Row } = {
   RateLimitExceeded: { status: 429, type: "requests", code: "rate_limit_exceeded" },
   BudgetExceeded: { status: 429, type: "insufficient_quota", code: "budget_exceeded" },
   CostLimitExceeded: { status: 400, type: "invalid_request_error", code: "cost_limit_exceeded" },
-  GuardrailBlocked: { status: 400, type: "invalid_request_error", code: "guardrail_blocked", param: "messages" }
+  GuardrailBlocked: { status: 400, type: "invalid_request_error", code: "guardrail_blocked", param: "messages" },
+  PolicyUnavailable: { status: 503, type: "server_error", code: "policy_unavailable" }
 }
 
 const timeoutCodes: Record<LlmError.TimeoutPhase, string> = {
