@@ -7,6 +7,7 @@ import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
+import type * as Redis from "../Redis.js"
 import * as Durations from "./duration.js"
 import { shown } from "./layerOptions.js"
 
@@ -101,20 +102,8 @@ const positiveMillis = (
   return Either.right(Duration.toMillis(decoded))
 }
 
-/** The connection options a caller may give, as `Redis.Options` declares them. */
-export interface Input {
-  readonly url?: string | Redacted.Redacted<string> | undefined
-  readonly host?: string | undefined
-  readonly port?: number | undefined
-  readonly username?: string | undefined
-  readonly password?: Redacted.Redacted<string> | undefined
-  readonly db?: number | undefined
-  readonly tls?: boolean | undefined
-  readonly keyPrefix?: string | undefined
-  readonly commandTimeout?: Duration.DurationInput | undefined
-  readonly connectTimeout?: Duration.DurationInput | undefined
-  readonly awaitConnection?: boolean | undefined
-}
+/** The connection options a caller may give. */
+export type Input = Redis.Options
 
 const target = (layer: string, input: Input, urlPath: string): Either.Either<Target, ConfigError.ConfigError> => {
   if (input.url !== undefined) {
