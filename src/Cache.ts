@@ -1,7 +1,7 @@
 /**
  * An exact-match response cache around any `LanguageModel` Layer, always partitioned by tenant.
  *
- * - **Key**: a SHA-256 of the request as the provider would see it (see `docs/governance.md#cache`): key order,
+ * - **Key**: a SHA-256 of the request as the provider would see it (see `docs/governance.md#the-cache-key`): key order,
  *   `undefined` fields, an absent `model` (the inner layer's default model), empty `tools` and empty
  *   `providerOptions` do not change it; `metadata` (tenant, end user) and the `cache` controls are not part of
  *   it; the inner provider's name is. The tenant (`ChatRequest.tenantOf`) prefixes the store key, encoded, so
