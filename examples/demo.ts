@@ -1,5 +1,5 @@
 /**
- * The liter-llm demo: no network, no API key, two scenes against local mock providers.
+ * The liter-llm demo: no network, no API key, three scenes against local mock providers.
  *
  * 1. Retry-After: the mock answers the first call with `429 retry-after: 1` and the second with an answer; the
  *    OpenAI layer's default retry policy waits the second the provider asked for and tries again. The demo
@@ -8,6 +8,10 @@
  *    one. The demo prints every provider call, retry, fallback and breaker transition as it happens, a stream
  *    cut after its first words (which is never handed to the fallback), the attempt trail of a call that no
  *    step could answer, and the usage summary per provider.
+ * 3. Governance per tenant: a cache around a budget around an OpenAI-style provider, priced by `Pricing`. Tenant
+ *    "acme" runs out of budget (its third call is refused with `BudgetExceeded` before reaching the provider);
+ *    tenant "globex" asks the same question twice and the second answer comes from the cache, at no cost. The
+ *    demo prints each call's cost, the budget, and the metrics summary per tenant.
  *
  *   npm run demo
  */
@@ -16,12 +20,15 @@ import { Clock, Console, Effect, Layer, Logger, LogLevel, Redacted, Stream } fro
 import type { LlmError } from "../src/index.js"
 import {
   Anthropic,
+  Budget,
+  Cache,
   ChatResponse,
   CircuitBreaker,
   Fallback,
   LanguageModel,
   LlmMetrics,
   OpenAi,
+  Pricing,
   Retry,
   StreamPart
 } from "../src/index.js"
@@ -248,8 +255,92 @@ const fallbackScene = Effect.gen(function*() {
   Effect.provide(CircuitBreaker.layerMemory)
 )
 
+// ---------------------------------------------------------------------------------------------------------------
+// Scene 3: governance per tenant
+// ---------------------------------------------------------------------------------------------------------------
+
+const usd = (amount: number | undefined) =>
+  amount === undefined ? "unknown" : amount === 0 ? "0 USD" : `${amount.toFixed(6)} USD`
+
+const governanceScene = Effect.gen(function*() {
+  const server = yield* MockProvider.make({
+    script: [
+      OpenAiMock.completion({ text: "Revenue grew 12 %.", usage: { inputTokens: 16, outputTokens: 150 } }),
+      OpenAiMock.completion({ text: "Costs fell 3 %.", usage: { inputTokens: 16, outputTokens: 150 } }),
+      OpenAiMock.completion({ text: "Paris.", usage: { inputTokens: 13, outputTokens: 2 } })
+    ]
+  })
+  const acmeLimit = 0.005 // USD per day
+  // The recommended order, outermost first: the cache answers before the budget is touched (a hit costs nothing).
+  const Governed = Cache.layer(
+    Budget.layer(
+      OpenAi.layer({ apiKey: Redacted.make("sk-demo"), baseUrl: `${server.url}/v1`, model: "gpt-4o" }),
+      { tenants: { acme: { limitUsd: acmeLimit, period: "day" } }, defaultLimit: { limitUsd: 1, period: "day" } }
+    ),
+    { ttl: "10 minutes" }
+  )
+  const price = yield* Pricing.price("gpt-4o", "openai")
+
+  yield* Console.log("\n\n── Governance per tenant ──")
+  yield* Console.log("Cache → Budget → OpenAI-style mock (gpt-4o)")
+  yield* Console.log(
+    `prices (Pricing): ${price?.inputPerMillion} / ${price?.outputPerMillion} USD per million input / output tokens`
+  )
+  yield* Console.log(`budgets: acme ${acmeLimit} USD per day, every other tenant 1 USD per day`)
+
+  const ask = (tenant: string, n: number, question: string) =>
+    Effect.gen(function*() {
+      yield* Console.log(`\n${tenant} ${n}. "${question}" (maxTokens 200)`)
+      const response = yield* LanguageModel.generate({
+        messages: [{ role: "user", content: question }],
+        maxTokens: 200,
+        metadata: { tenant }
+      })
+      const calls = (yield* server.requests).length
+      yield* Console.log(
+        response.cached === true
+          ? `  ✓ from the cache: ${ChatResponse.text(response)} (cost ${
+            usd(response.costUsd)
+          }, provider calls still ${calls})`
+          : `  ✓ ${ChatResponse.text(response)} (cost ${usd(response.costUsd)}, provider calls ${calls})`
+      )
+      const budget = yield* Budget.status(tenant)
+      if (budget !== undefined) {
+        yield* Console.log(`  budget: ${usd(budget.spentUsd)} spent of ${usd(budget.limitUsd)}`)
+      }
+    }).pipe(
+      Effect.catchTag("BudgetExceeded", (error) =>
+        Effect.gen(function*() {
+          yield* Console.log(
+            `  ✗ BudgetExceeded: ${usd(error.spentUsd)} spent + ${usd(error.requestedUsd)} estimated > ` +
+              `${usd(error.limitUsd)} limit; resets at ${new Date(error.resetsAt ?? 0).toISOString()}`
+          )
+          yield* Console.log(`  the provider was not called (provider calls ${(yield* server.requests).length})`)
+        }))
+    )
+
+  yield* Effect.gen(function*() {
+    yield* ask("acme", 1, "Summarise the Q1 report.")
+    yield* ask("acme", 2, "Summarise the Q2 report.")
+    yield* ask("acme", 3, "Summarise the Q3 report.")
+    yield* ask("globex", 1, "Capital of France?")
+    yield* ask("globex", 2, "Capital of France?")
+  }).pipe(Effect.provide(Governed))
+
+  const summary = yield* LlmMetrics.summary
+  yield* Console.log("\nPer tenant (LlmMetrics.summary.byTenant):")
+  const row = (cells: ReadonlyArray<string | number>) =>
+    `  ${cells.map((cell, i) => String(cell)[i === 0 ? "padEnd" : "padStart"](i === 0 ? 8 : 11)).join(" ")}`
+  yield* Console.log(row(["tenant", "requests", "cache hits", "tokens", "cost USD"]))
+  for (const [tenant, t] of Object.entries(summary.byTenant)) {
+    yield* Console.log(row([tenant, t.requests, t.cacheHits, t.inputTokens + t.outputTokens, t.costUsd.toFixed(6)]))
+  }
+  yield* Console.log("  (a call refused by the budget never reached the provider: it is not a request)")
+}).pipe(Effect.scoped, Effect.provide(LlmMetrics.layerMemory))
+
 retryScene.pipe(
   Effect.zipRight(fallbackScene),
+  Effect.zipRight(governanceScene),
   Effect.provide(NodeHttpClient.layerUndici),
   NodeRuntime.runMain({ disablePrettyLogger: true })
 )

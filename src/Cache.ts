@@ -1,7 +1,7 @@
 /**
  * An exact-match response cache around any `LanguageModel` Layer, always partitioned by tenant.
  *
- * - **Key**: a SHA-256 of the request as the provider would see it (see `docs/governance/cache.md`): key order,
+ * - **Key**: a SHA-256 of the request as the provider would see it (see `docs/governance.md#the-cache-key`): key order,
  *   `undefined` fields, an absent `model` (the inner layer's default model), empty `tools` and empty
  *   `providerOptions` do not change it; `metadata` (tenant, end user) and the `cache` controls are not part of
  *   it; the inner provider's name is. The tenant (`ChatRequest.tenantOf`) prefixes the store key, encoded, so
@@ -32,6 +32,7 @@ import * as Flight from "./internal/cacheFlight.js"
 import * as Key from "./internal/cacheKey.js"
 import * as MemoryStore from "./internal/cacheStore.js"
 import * as Durations from "./internal/duration.js"
+import * as PolicyLayer from "./internal/policyLayer.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmMetrics from "./LlmMetrics.js"
 import * as StreamPart from "./StreamPart.js"
@@ -341,13 +342,13 @@ export const wrap = (
  * @since 0.2.0
  * @category layers
  */
-export const layer = <E, R>(
-  model: Layer.Layer<LanguageModel.LanguageModel, E, R>,
+export const layer = <A, E, R>(
+  model: Layer.Layer<A | LanguageModel.LanguageModel, E, R>,
   options: Options = {}
-): Layer.Layer<LanguageModel.LanguageModel, E | ConfigError.ConfigError, R> =>
+): Layer.Layer<A | LanguageModel.LanguageModel, E | ConfigError.ConfigError, R> =>
   // Checked before the inner layer is built: a bad option fails at startup without opening anything.
   Layer.unwrapEffect(Effect.map(settle(options), (settled) =>
-    Layer.effect(
-      LanguageModel.LanguageModel,
+    PolicyLayer.around(
+      model,
       Effect.map(LanguageModel.LanguageModel, (service) => wrap(service, settled))
-    ).pipe(Layer.provide(model))))
+    )))

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigError, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
+import { ConfigError, Context, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
 import * as TestClock from "effect/TestClock"
 import * as Cache from "../src/Cache.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
@@ -307,6 +307,20 @@ describe("Cache: options", () => {
       }
       const ok = yield* build({ ttl: "5 minutes", maxEntries: 10, maxBytes: 1_000 })
       expect([Exit.isSuccess(ok.exit), ok.built]).toEqual([true, 1])
+    }))
+
+  it.effect("the inner layer's other services pass through, its model replaced by the cached one", () =>
+    Effect.gen(function*() {
+      class Note extends Context.Tag("test/Note")<Note, string>() {}
+      const model = yield* counting()
+      const inner = Layer.merge(model.layer, Layer.succeed(Note, "from the inner layer"))
+      const [note, answers] = yield* Effect.all([
+        Note,
+        Effect.all([generate(ask("a")), generate(ask("a"))])
+      ]).pipe(Effect.provide(Cache.layer(inner, {})))
+      expect(note).toBe("from the inner layer")
+      expect(answers).toEqual(["answer 1", "answer 1"])
+      expect(yield* model.calls).toBe(1)
     }))
 
   it.effect("makeMemoryStore refuses a bound that is not a positive integer", () =>
