@@ -32,6 +32,7 @@ import * as Flight from "./internal/cacheFlight.js"
 import * as Key from "./internal/cacheKey.js"
 import * as MemoryStore from "./internal/cacheStore.js"
 import * as Durations from "./internal/duration.js"
+import * as PolicyLayer from "./internal/policyLayer.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmMetrics from "./LlmMetrics.js"
 import * as StreamPart from "./StreamPart.js"
@@ -341,13 +342,14 @@ export const wrap = (
  * @since 0.2.0
  * @category layers
  */
-export const layer = <E, R>(
-  model: Layer.Layer<LanguageModel.LanguageModel, E, R>,
+export const layer = <A, E, R>(
+  model: Layer.Layer<A | LanguageModel.LanguageModel, E, R>,
   options: Options = {}
-): Layer.Layer<LanguageModel.LanguageModel, E | ConfigError.ConfigError, R> =>
-  // Checked before the inner layer is built: a bad option fails at startup without opening anything.
+): Layer.Layer<A | LanguageModel.LanguageModel, E | ConfigError.ConfigError, R> =>
+  // Checked before the inner layer is built: a bad option fails at startup without opening anything. The inner
+  // layer's other services (a `Budget` below the cache) pass through.
   Layer.unwrapEffect(Effect.map(settle(options), (settled) =>
-    Layer.effect(
-      LanguageModel.LanguageModel,
+    PolicyLayer.around(
+      model,
       Effect.map(LanguageModel.LanguageModel, (service) => wrap(service, settled))
-    ).pipe(Layer.provide(model))))
+    )))
