@@ -1,14 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Exit, Layer, Stream } from "effect"
+import { Chunk, Duration, Effect, Exit, Stream } from "effect"
 import * as TestClock from "effect/TestClock"
 import * as Budget from "../src/Budget.js"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmMetrics from "../src/LlmMetrics.js"
 import type * as StreamPart from "../src/StreamPart.js"
-import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { deniedPhrase, environment, inputOf, sent, stack, usd } from "./support/governanceStack.js"
+import { deniedPhrase, environment, governed, inputOf, sent, usd } from "./support/governanceStack.js"
 import { failure, textOf } from "./support/loopback.js"
 import { count } from "./support/resilience.js"
 
@@ -31,8 +30,10 @@ const sumOf = (costs: ReadonlyArray<number | undefined>): number => costs.reduce
 describe("the governance stack in the recommended order", () => {
   it.scoped("guards, trims, budgets, caches, falls back and limits two tenants; metrics and budgets add up", () =>
     Effect.gen(function*() {
-      const primary = yield* MockProvider.make({
-        script: [
+      // The room alpha's first two calls leave is less than the third one's estimate (see below).
+      const alphaLimit = 150
+      const { backup, context, primary } = yield* governed(
+        [
           OpenAiMock.completion({ text: "Sent.", usage: { inputTokens: 20, outputTokens: 4 } }),
           OpenAiMock.completion({ text: "Noted.", usage: { inputTokens: 99, outputTokens: 5 } }),
           OpenAiMock.completion({ text: "Paris.", usage: { inputTokens: 18, outputTokens: 2 } }),
@@ -42,24 +43,20 @@ describe("the governance stack in the recommended order", () => {
             usage: { inputTokens: 12, outputTokens: 5 }
           }),
           OpenAiMock.completion({ text: "Rome.", usage: { inputTokens: 17, outputTokens: 2 } })
-        ]
-      })
-      const backup = yield* MockProvider.make({
-        script: [OpenAiMock.completion({ text: "Madrid.", usage: { inputTokens: 17, outputTokens: 3 } })]
-      })
-      // The room alpha's first two calls leave is less than the third one's estimate (see below).
-      const alphaLimit = 150
-      const context = yield* Layer.build(stack(primary, backup, {
-        contextWindow: { maxInputTokens: 100 },
-        budget: {
-          tenants: { alpha: { limitUsd: alphaLimit, period: "day" } },
-          defaultLimit: { limitUsd: 1_000, period: "day" }
-        },
-        rateLimit: {
-          default: { requests: { limit: 100, window: "1 minute" } },
-          tenants: { beta: { requests: { limit: 3, window: "1 minute" } } }
+        ],
+        [OpenAiMock.completion({ text: "Madrid.", usage: { inputTokens: 17, outputTokens: 3 } })],
+        {
+          contextWindow: { maxInputTokens: 100 },
+          budget: {
+            tenants: { alpha: { limitUsd: alphaLimit, period: "day" } },
+            defaultLimit: { limitUsd: 1_000, period: "day" }
+          },
+          rateLimit: {
+            default: { requests: { limit: 100, window: "1 minute" } },
+            tenants: { beta: { requests: { limit: 3, window: "1 minute" } } }
+          }
         }
-      }))
+      )
       const generate = (request: Parameters<typeof LanguageModel.generate>[0]) =>
         LanguageModel.generate(request).pipe(Effect.provide(context), Effect.exit)
       const costs = { alpha: [] as Array<number | undefined>, beta: [] as Array<number | undefined> }

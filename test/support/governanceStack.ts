@@ -4,7 +4,7 @@
  * CircuitBreaker, then a backup) → provider layers. Round prices and a tokenizer counting one token per
  * character make every estimate, limit and charge an exact number.
  */
-import { Effect, Layer } from "effect"
+import { type Context, Effect, Layer } from "effect"
 import * as Budget from "../../src/Budget.js"
 import * as Cache from "../../src/Cache.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
@@ -17,7 +17,7 @@ import * as LlmMetrics from "../../src/LlmMetrics.js"
 import * as Pricing from "../../src/Pricing.js"
 import * as RateLimit from "../../src/RateLimit.js"
 import * as Retry from "../../src/Retry.js"
-import type * as MockProvider from "../../src/testing/MockProvider.js"
+import * as MockProvider from "../../src/testing/MockProvider.js"
 import * as Tokenizer from "../../src/Tokenizer.js"
 import { openAiLayer } from "./loopback.js"
 
@@ -104,6 +104,22 @@ export const stack = (
   // The options are the test's own: a bad one is a bug in the test.
   return Layer.orDie(governed)
 }
+
+/** What a built stack provides: the governed `LanguageModel` and the `Budget` service. */
+export type Built = Context.Context<LanguageModel.LanguageModel | Budget.Budget>
+
+/** Two mock servers scripted with these replies, and the stack over them built in the current scope. */
+export const governed = (
+  primaryScript: ReadonlyArray<MockProvider.Reply>,
+  backupScript: ReadonlyArray<MockProvider.Reply> = [],
+  options: Partial<StackOptions> = {}
+) =>
+  Effect.gen(function*() {
+    const primary = yield* MockProvider.make({ script: primaryScript })
+    const backup = yield* MockProvider.make({ script: backupScript })
+    const context: Built = yield* Layer.build(stack(primary, backup, options))
+    return { primary, backup, context }
+  })
 
 /**
  * What the stack reads from its context: the prices, the tokenizer, fresh stores for every policy, and an
