@@ -5,9 +5,10 @@ import * as Budget from "../src/Budget.js"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmMetrics from "../src/LlmMetrics.js"
+import * as Pricing from "../src/Pricing.js"
 import type * as StreamPart from "../src/StreamPart.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { deniedPhrase, environment, governed, inputOf, sent, usd } from "./support/governanceStack.js"
+import { deniedPhrase, environment, governed, inputOf, model, sent, stores, usd } from "./support/governanceStack.js"
 import { failure, textOf } from "./support/loopback.js"
 import { count } from "./support/resilience.js"
 
@@ -149,4 +150,24 @@ describe("the governance stack in the recommended order", () => {
         unpricedRequests: 1
       })
     }).pipe(Effect.provide(environment)))
+
+  it.scoped("with the bundled prices and tokenizer, the policies above the chain price and fit at its first provider", () =>
+    Effect.gen(function*() {
+      const { context, primary } = yield* governed(
+        [OpenAiMock.completion({ usage: { inputTokens: 14, outputTokens: 6 } })],
+        [],
+        { contextWindow: {} }
+      )
+      const response = yield* LanguageModel.generate(ask("gamma", "Capital of France?")).pipe(Effect.provide(context))
+      const expected = Pricing.dataset.cost({ inputTokens: 14, outputTokens: 6, totalTokens: 20 }, model, "openai")
+      expect(expected).toBeGreaterThan(0)
+      expect(response.costUsd).toBe(expected)
+      expect(yield* Budget.spent("gamma").pipe(Effect.provide(context))).toBe(expected)
+      // gpt-4o-mini's window (from the bundled data) cannot hold this: refused before any request.
+      const window = Pricing.dataset.price(model, "openai")!.contextWindow!
+      const huge = ask("gamma", "word ".repeat(window + 1))
+      const exit = yield* LanguageModel.generate(huge).pipe(Effect.provide(context), Effect.exit)
+      expect(failure(exit)).toMatchObject({ _tag: "ContextLengthExceeded" })
+      expect(yield* count(primary)).toBe(1)
+    }).pipe(Effect.provide(stores)))
 })

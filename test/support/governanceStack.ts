@@ -121,17 +121,19 @@ export const governed = (
     return { primary, backup, context }
   })
 
-/**
- * What the stack reads from its context: the prices, the tokenizer, fresh stores for every policy, and an
- * in-memory metrics summary.
- */
-export const environment = Layer.mergeAll(
-  Layer.orDie(prices),
-  Layer.succeed(Tokenizer.Tokenizer, tokenizer),
+/** Fresh stores for every policy and an in-memory metrics summary: with the bundled prices and tokenizer. */
+export const stores = Layer.mergeAll(
   Budget.layerMemory,
   RateLimit.layerMemory,
   CircuitBreaker.layerMemory,
   LlmMetrics.layerMemory
+)
+
+/** {@link stores} with the round prices and the one-token-per-character tokenizer. */
+export const environment = Layer.mergeAll(
+  Layer.orDie(prices),
+  Layer.succeed(Tokenizer.Tokenizer, tokenizer),
+  stores
 )
 
 /** The text of each message a mock request carried. */
