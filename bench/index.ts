@@ -12,7 +12,8 @@
  * 4. SSE framing throughput over an in-memory body;
  * 5. circuit breaker cost per call against the number of outcomes in its window (in process);
  * 6. the shape of the streaming cost (`bench/shape.ts`): fixed CPU per stream and CPU per token from streams of
- *    1 to 1000 tokens, burst and paced, one and 64 at a time, and the heap held per 1 000 open streams.
+ *    1 to 1000 tokens, burst and paced, one and 64 at a time, and the heap held per 1 000 open streams;
+ * 7. the governance policies' CPU per call, alone and stacked, over a bare in-process model (`bench/governance.ts`).
  *
  * Warm-up matters: V8 keeps speeding these clients up for thousands of calls, so each client runs for at least
  * BENCH_WARMUP_MS before it is measured. No forced GC between measurements: a full `gc()` throws away enough
@@ -20,13 +21,15 @@
  *
  * Environment overrides (for quick runs and profiling): BENCH_STREAMS, BENCH_CALLS, BENCH_WARMUP, BENCH_WARMUP_MS,
  * BENCH_MIN_ROUND_MS, BENCH_ROUNDS, BENCH_PACED_STREAMS, BENCH_PACED_ROUNDS, BENCH_PACED_CONCURRENCY, BENCH_PACE_MS,
- * BENCH_ONLY (comma-separated parts of client names), BENCH_SKIP (comma-separated: stream, generate, paced,
- * framing, breaker, shape, heap); the shape scenario's own BENCH_SHAPE_* variables are listed in bench/shape.ts.
+ * BENCH_ONLY (comma-separated parts of client names, or `governance` for that scenario alone), BENCH_SKIP
+ * (comma-separated: stream, generate, paced, framing, breaker, shape, heap, governance); the shape and governance
+ * scenarios' own BENCH_SHAPE_* and BENCH_GOVERNANCE_* variables are listed in their files.
  */
 import { performance } from "node:perf_hooks"
 import { runBreaker } from "./breaker.js"
 import { BASELINE, type Client, isLiterLlm, makeClients, RAW, type Transport } from "./clients.js"
 import { runFraming } from "./framing.js"
+import { printGovernance } from "./governance.js"
 import * as Payloads from "./payloads.js"
 import { envList, envNumber, fixed, log, machine, median, runScript, signed, table, timed } from "./report.js"
 import { startServer } from "./server.js"
@@ -193,7 +196,21 @@ const verify = async (clients: ReadonlyArray<Client>, label: string, withGenerat
   }
 }
 
+/** `BENCH_ONLY=governance`: the in-process governance scenario alone, without the server and its clients. */
+const governanceOnly = async () => {
+  const started = performance.now()
+  const print = (line = "") => process.stdout.write(`${line}\n`)
+  print("# liter-llm CPU benchmark: governance policies")
+  print()
+  print(`- date: ${new Date().toISOString()}`)
+  print(`- machine: ${machine()}`)
+  print()
+  await printGovernance(print)
+  print(`(total run time ${fixed((performance.now() - started) / 1000)} s)`)
+}
+
 const main = async () => {
+  if (config.only.length > 0 && config.only.every((part) => part === "governance")) return governanceOnly()
   const started = performance.now()
   const server = await startServer({ tokens: config.tokens, paceMs: config.paceMs })
   const select = (clients: Array<Client>) =>
@@ -312,6 +329,11 @@ const main = async () => {
         breaker.map((result) => [String(result.window), fixed(result.extraUs, 2)])
       ))
       print()
+    }
+
+    if (!config.skip.has("governance")) {
+      log("  governance policies...")
+      await printGovernance(print)
     }
 
     if (!config.skip.has("shape")) {

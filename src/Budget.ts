@@ -202,7 +202,7 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError.Confi
       const limit = Options_.limitOf(config, tenant)
       if (limit === undefined && config.maxRequestCostUsd === undefined) return undefined
       const meter: Estimate.Meter = {
-        provider: service.provider,
+        provider: LanguageModel.pricingProvider(service),
         pricing: yield* Pricing.Pricing,
         tokenizer: yield* Tokenizer.Tokenizer
       }

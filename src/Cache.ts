@@ -346,7 +346,8 @@ export const layer = <A, E, R>(
   model: Layer.Layer<A | LanguageModel.LanguageModel, E, R>,
   options: Options = {}
 ): Layer.Layer<A | LanguageModel.LanguageModel, E | ConfigError.ConfigError, R> =>
-  // Checked before the inner layer is built: a bad option fails at startup without opening anything.
+  // Checked before the inner layer is built: a bad option fails at startup without opening anything. The inner
+  // layer's other services (a `Budget` below the cache) pass through.
   Layer.unwrapEffect(Effect.map(settle(options), (settled) =>
     PolicyLayer.around(
       model,

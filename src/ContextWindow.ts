@@ -109,12 +109,13 @@ const trimWith = (
   request: ChatRequest.ChatRequest,
   options: Options,
   provider: string,
-  model: string | undefined
+  model: string | undefined,
+  pricedAt: string = provider
 ): Effect.Effect<ChatRequest.ChatRequest, LlmError.ContextLengthExceeded> =>
   Effect.gen(function*() {
     const pricing = yield* Pricing.Pricing
     const tokenizer = yield* Tokenizer.Tokenizer
-    const limit = budgetOf(request, options, model === undefined ? undefined : pricing.price(model, provider))
+    const limit = budgetOf(request, options, model === undefined ? undefined : pricing.price(model, pricedAt))
     if (limit === undefined) return request
     const result = Trim.trim(request, limit.budget, (candidate) => tokenizer.countRequest(candidate, model))
     if (result._tag === "Fits") return result.request
@@ -176,7 +177,13 @@ export const trim: (
  */
 export const wrap = (service: LanguageModel.Service, options: Options): LanguageModel.Service => {
   const fit = Effect.fn("ContextWindow.trim")(function*(request: ChatRequest.ChatRequest) {
-    return yield* trimWith(request, options, service.provider, request.model ?? service.defaultModel)
+    return yield* trimWith(
+      request,
+      options,
+      service.provider,
+      request.model ?? service.defaultModel,
+      LanguageModel.pricingProvider(service)
+    )
   })
   return {
     ...service,

@@ -192,6 +192,8 @@ export const make = (
   return LanguageModel.make({
     provider: "fallback",
     defaultModel: first.defaultModel,
+    // Policies above the chain estimate at its first step's prices (the answer carries its own cost).
+    pricingProvider: LanguageModel.pricingProvider(first),
     // A request goes to the steps that can serve it: the chain can serve what any step can.
     capabilities: {
       tools: chain.some((b) => b.service.capabilities.tools),

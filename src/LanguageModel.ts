@@ -41,10 +41,33 @@ export interface Service {
   readonly provider: string
   /** The model used when a request names none. */
   readonly defaultModel?: string | undefined
+  /**
+   * The provider whose prices and model limits (`Pricing`) apply to calls, when `provider` names a policy
+   * rather than a provider (a fallback chain, a router): that of its first step. Default `provider`.
+   */
+  readonly pricingProvider?: string | undefined
   readonly capabilities: Capabilities
   readonly generate: (request: ChatRequest.ChatRequest) => Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError>
   readonly stream: (request: ChatRequest.ChatRequest) => Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>
 }
+
+/**
+ * The provider a service's calls are priced at (see `Service.pricingProvider`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { LanguageModel, Pricing } from "liter-llm"
+ *
+ * const price = Effect.flatMap(LanguageModel.LanguageModel, (service) =>
+ *   Pricing.price("gpt-4o-mini", LanguageModel.pricingProvider(service)))
+ * ```
+ *
+ * @since 0.2.0
+ * @category utils
+ */
+export const pricingProvider = (service: Pick<Service, "provider" | "pricingProvider">): string =>
+  service.pricingProvider ?? service.provider
 
 /**
  * What a model is assumed to support unless its layer says otherwise.

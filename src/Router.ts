@@ -247,6 +247,8 @@ export const make = (
   return LanguageModel.make({
     provider: "router",
     defaultModel: built[0]?.service.defaultModel,
+    // Policies above the router estimate at its first deployment's prices (the answer carries its own cost).
+    pricingProvider: built[0] === undefined ? undefined : LanguageModel.pricingProvider(built[0].service),
     capabilities: {
       tools: built.some((b) => b.service.capabilities.tools),
       vision: built.some((b) => b.service.capabilities.vision),
