@@ -75,8 +75,11 @@ export const marginMillis = 3_600_000
 /** How long a settled id is remembered: far longer than the bounded retries of a settle. */
 export const settledMarkerMillis = 120_000
 
-/** How a settle or release that failed is tried again, in the background: 4 more times over about 1.5 s. */
-const retrySchedule = Schedule.intersect(Schedule.exponential("100 millis"), Schedule.recurs(4))
+/**
+ * How a settle or release that failed is tried again, in the background: 5 more times over about 6 s, enough to
+ * ride out a restart or a failover.
+ */
+const retrySchedule = Schedule.intersect(Schedule.exponential("200 millis"), Schedule.recurs(5))
 
 // KEYS: spend, held, expiry, settled. ARGV[1..4]: now, since, bucket, spend key TTL (ms); then the operation's.
 // Numbers go to redis.call as Lua numbers (written by Redis with 17 significant digits: whole micro-USD stay
