@@ -3,13 +3,10 @@
  * model "m" costs 1 USD per input token and 2 USD per output token, every request counts 10 input tokens, and a
  * text counts one token per character.
  */
-import { describe } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as Budget from "../../src/Budget.js"
 import * as Pricing from "../../src/Pricing.js"
-import * as Redis from "../../src/Redis.js"
 import * as Tokenizer from "../../src/Tokenizer.js"
-import { describeRedis, uniquePrefix } from "./redis.js"
 
 export const inputTokens = 10
 
@@ -40,22 +37,6 @@ export const environmentWith = (store: Layer.Layer<Budget.BudgetStore>) =>
 
 /** Prices, tokenizer and a fresh store. */
 export const environment = environmentWith(Budget.layerMemory)
-
-/** A Redis store over a connection of its own to `url`, on a key prefix no other test uses. */
-export const redisStore = (url: string, options: Budget.RedisStoreOptions & { readonly keyPrefix?: string } = {}) =>
-  Budget.layerRedis(options).pipe(
-    Layer.provide(Redis.layer({ url, keyPrefix: options.keyPrefix ?? uniquePrefix("budget") })),
-    Layer.orDie
-  )
-
-/** Suites run once per store: in memory, and in Redis on a real server (skipped with a message without one). */
-export const describeStores = (
-  name: string,
-  suites: (environment: () => Layer.Layer<Pricing.Pricing | Tokenizer.Tokenizer | Budget.BudgetStore>) => void
-): void => {
-  describe(`${name} (memory store)`, () => suites(() => environment))
-  describeRedis(`${name} (Redis store)`, (server) => suites(() => environmentWith(redisStore(server.url))))
-}
 
 /** USD of a call with these tokens of model "m". */
 export const usd = (input: number, output: number): number => input + 2 * output
