@@ -16,6 +16,8 @@
  * - **periods**: `"day"` and `"month"` in UTC (from Effect's `Clock`), or a rolling window counted in 60 buckets.
  * - **cost guard**: `maxRequestCostUsd` refuses one request whose estimate passes it with
  *   `LlmError.CostLimitExceeded`, with or without period limits.
+ * - **stores**: in memory (default), or in Redis ({@link layerRedis}) shared by every process; a store that cannot
+ *   answer refuses calls with `LlmError.PolicyUnavailable` (or lets them through unreserved, if so configured).
  *
  * @since 0.2.0
  */
@@ -33,10 +35,13 @@ import * as Errors from "./internal/budget/errors.js"
 import * as Estimate from "./internal/budget/estimate.js"
 import * as Options_ from "./internal/budget/options.js"
 import * as Period from "./internal/budget/period.js"
+import * as RedisStore from "./internal/budget/redisStore.js"
 import * as Store_ from "./internal/budget/store.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
 import * as LanguageModel from "./LanguageModel.js"
+import type * as LlmError from "./LlmError.js"
 import * as Pricing from "./Pricing.js"
+import * as Redis from "./Redis.js"
 import * as Tokenizer from "./Tokenizer.js"
 
 /**
@@ -79,6 +84,21 @@ export interface Options {
 export type Store = Store_.Store
 
 /**
+ * A shared {@link Store} that cannot answer now (unreachable or too slow) and fails closed; the budget turns it
+ * into `LlmError.PolicyUnavailable` (policy `"budget"`, retryable after `retryAfterMillis`).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const StoreUnavailable: typeof Store_.StoreUnavailable = Store_.StoreUnavailable
+
+/**
+ * @since 0.2.0
+ * @category errors
+ */
+export type StoreUnavailable = Store_.StoreUnavailable
+
+/**
  * The totals a {@link Store} answers, in USD.
  *
  * @since 0.2.0
@@ -110,8 +130,8 @@ export interface Status {
  * @category models
  */
 export interface Service {
-  /** The tenant's budget now, or `undefined` when the tenant has no limit. */
-  readonly status: (tenant: string) => Effect.Effect<Status | undefined>
+  /** The tenant's budget now, or `undefined` when the tenant has no limit; fails when a shared store is down. */
+  readonly status: (tenant: string) => Effect.Effect<Status | undefined, LlmError.PolicyUnavailable>
   /** Wraps a `LanguageModel` service with these limits. */
   readonly wrap: (model: LanguageModel.Service) => LanguageModel.Service
 }
@@ -159,6 +179,47 @@ export const layerMemory: Layer.Layer<BudgetStore> = Layer.sync(BudgetStore, () 
  * @category layers
  */
 export const layerStore = (store: Store): Layer.Layer<BudgetStore> => Layer.succeed(BudgetStore, store)
+
+/**
+ * How the Redis store behaves when Redis cannot answer: `whenUnavailable` (`"fail-closed"`, the default, or
+ * `"fail-open"`) and `rejectFor` (the `retryAfter` of a refusal, default 1 s).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type RedisStoreOptions = RedisStore.Options
+
+/**
+ * The {@link BudgetStore} in Redis: budgets shared by every process on the same Redis and key prefix, so N
+ * processes together never spend past a tenant's limit. Each operation is one Lua script; amounts are whole
+ * micro-USD; every key has a TTL (docs/redis.md). A settle or release that fails after a call is retried in the
+ * background (bounded) and never fails the call. Bad options are a `ConfigError`. By default a call is refused with
+ * `LlmError.PolicyUnavailable` while Redis cannot answer; `whenUnavailable: "fail-open"` lets it through
+ * unreserved and uncharged (one warning per outage, counted by `Redis.metrics.unavailable`).
+ *
+ * @example
+ * ```ts
+ * import { Layer, Redacted } from "effect"
+ * import { Budget, OpenAi, Redis } from "liter-llm"
+ *
+ * // REDIS_URL=redis://redis.internal:6379
+ * const Budgeted = Budget.layer(OpenAi.layer({ apiKey: Redacted.make("sk-...") }), {
+ *   defaultLimit: { limitUsd: 50, period: "day" } // USD per UTC day, across every process
+ * }).pipe(Layer.provide(Budget.layerRedis({ whenUnavailable: "fail-closed" })), Layer.provide(Redis.layerConfig()))
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerRedis = (
+  options: RedisStoreOptions = {}
+): Layer.Layer<BudgetStore, ConfigError.ConfigError, Redis.Redis> =>
+  Layer.scoped(
+    BudgetStore,
+    Effect.all([RedisStore.config(options), Redis.Redis, Effect.scope]).pipe(
+      Effect.map(([config, redis, scope]) => RedisStore.make(redis, config, scope))
+    )
+  )
 
 type Priced = Extract<Estimate.Estimate, { readonly _tag: "Priced" }>
 
@@ -225,7 +286,13 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError.Confi
         amountUsd: estimate.costUsd,
         limitUsd: limit.limitUsd,
         expiresAt: now + config.reservationTimeoutMillis
-      })
+      }).pipe(
+        Effect.mapError((error) =>
+          Errors.unavailable({ provider: service.provider, model: estimate.model, tenant, error })
+        )
+      )
+      // The store let the call through without holding anything (failing open): nothing to settle.
+      if (answer._tag === "Unchecked") return undefined
       if (answer._tag === "Refused") {
         return yield* Errors.budgetExceeded({
           provider: service.provider,
@@ -284,20 +351,24 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError.Confi
         }))
     })
 
-    const status = (tenant: string): Effect.Effect<Status | undefined> => {
+    const status = (tenant: string): Effect.Effect<Status | undefined, LlmError.PolicyUnavailable> => {
       const limit = Options_.limitOf(config, tenant)
       if (limit === undefined) {
         return Effect.succeed(undefined)
       }
       return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.map(store.read(target(tenant, limit.period, now)), (totals): Status => ({
-          tenant,
-          limitUsd: limit.limitUsd,
-          spentUsd: totals.spentUsd,
-          reservedUsd: totals.reservedUsd,
-          remainingUsd: Math.max(0, limit.limitUsd - totals.spentUsd - totals.reservedUsd),
-          resetsAt: Period.resetsAt(limit.period, now, totals.oldestBucket)
-        })))
+        Effect.map(
+          Effect.mapError(store.read(target(tenant, limit.period, now)), (error) =>
+            Errors.unavailable({ provider: "liter-llm", tenant, error })),
+          (totals): Status => ({
+            tenant,
+            limitUsd: limit.limitUsd,
+            spentUsd: totals.spentUsd,
+            reservedUsd: totals.reservedUsd,
+            remainingUsd: Math.max(0, limit.limitUsd - totals.spentUsd - totals.reservedUsd),
+            resetsAt: Period.resetsAt(limit.period, now, totals.oldestBucket)
+          })
+        ))
     }
 
     return { status, wrap }
@@ -335,12 +406,12 @@ export const layer = <A, E, R>(
 }
 
 /**
- * A tenant's budget now, or `undefined` when it has no limit.
+ * A tenant's budget now, or `undefined` when it has no limit (`PolicyUnavailable` when a shared store is down).
  *
  * @since 0.2.0
  * @category accessors
  */
-export const status = (tenant: string): Effect.Effect<Status | undefined, never, Budget> =>
+export const status = (tenant: string): Effect.Effect<Status | undefined, LlmError.PolicyUnavailable, Budget> =>
   Effect.flatMap(Budget, (budget) => budget.status(tenant))
 
 /**
@@ -357,7 +428,7 @@ export const status = (tenant: string): Effect.Effect<Status | undefined, never,
  * @since 0.2.0
  * @category accessors
  */
-export const spent = (tenant: string): Effect.Effect<number, never, Budget> =>
+export const spent = (tenant: string): Effect.Effect<number, LlmError.PolicyUnavailable, Budget> =>
   Effect.map(status(tenant), (current) => current?.spentUsd ?? 0)
 
 /**
@@ -366,5 +437,5 @@ export const spent = (tenant: string): Effect.Effect<number, never, Budget> =>
  * @since 0.2.0
  * @category accessors
  */
-export const remaining = (tenant: string): Effect.Effect<number, never, Budget> =>
+export const remaining = (tenant: string): Effect.Effect<number, LlmError.PolicyUnavailable, Budget> =>
   Effect.map(status(tenant), (current) => current?.remainingUsd ?? Infinity)

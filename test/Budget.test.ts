@@ -8,6 +8,7 @@ import * as Fallback from "../src/Fallback.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import { environment, inputTokens, makeBudget, usd } from "./support/budget.js"
+import { describeStores } from "./support/budgetStores.js"
 import { adjustTo } from "./support/loopback.js"
 import { answer, ask, errors, failure, scripted } from "./support/resilience.js"
 
@@ -59,211 +60,218 @@ describe("Budget: options", () => {
     }).pipe(Effect.provide(environment)))
 })
 
-describe("Budget: reserve and reconcile", () => {
-  it.effect("holds the estimate during the call, then refunds down to the actual cost", () =>
-    Effect.gen(function*() {
-      const budget = yield* makeBudget({ defaultLimit: { limitUsd: 100, period: "day" } })
-      const during: Array<Budget.Status | undefined> = []
-      const model = yield* scripted([(r) =>
-        Effect.as(
-          Effect.flatMap(budget.status(ChatRequest.tenantOf(r)), (status) => Effect.sync(() => during.push(status))),
-          answer("ok", { model: "m", usage: usage(10, 3) })
-        )], { model: "m" })
-      const exit = yield* generate(budget.wrap(model.service))
-      expect(Exit.isSuccess(exit)).toBe(true)
-      expect(during).toMatchObject([{ spentUsd: 0, reservedUsd: estimate, remainingUsd: 100 - estimate }])
-      expect(yield* budget.status("default")).toMatchObject({ spentUsd: usd(10, 3), reservedUsd: 0 })
-    }).pipe(Effect.provide(environment)))
+describeStores("Budget", (env) => {
+  describe("Budget: reserve and reconcile", () => {
+    it.effect("holds the estimate during the call, then refunds down to the actual cost", () =>
+      Effect.gen(function*() {
+        const budget = yield* makeBudget({ defaultLimit: { limitUsd: 100, period: "day" } })
+        const during: Array<Budget.Status | undefined> = []
+        const model = yield* scripted([(r) =>
+          Effect.as(
+            Effect.flatMap(budget.status(ChatRequest.tenantOf(r)), (status) => Effect.sync(() => during.push(status))),
+            answer("ok", { model: "m", usage: usage(10, 3) })
+          )], { model: "m" })
+        const exit = yield* generate(budget.wrap(model.service))
+        expect(Exit.isSuccess(exit)).toBe(true)
+        expect(during).toMatchObject([{ spentUsd: 0, reservedUsd: estimate, remainingUsd: 100 - estimate }])
+        expect(yield* budget.status("default")).toMatchObject({ spentUsd: usd(10, 3), reservedUsd: 0 })
+      }).pipe(Effect.provide(env())))
 
-  it.effect("charges the difference when the actual cost passes the estimate, preferring the response's costUsd", () =>
-    Effect.gen(function*() {
-      const budget = yield* makeBudget({ defaultLimit: { limitUsd: 100, period: "day" } })
-      const model = yield* scripted([{ ...answer("ok", { model: "m", usage: usage(10, 3) }), costUsd: 27 }], {
-        model: "m"
-      })
-      yield* generate(budget.wrap(model.service))
-      expect(yield* budget.status("default")).toMatchObject({ spentUsd: 27, reservedUsd: 0, remainingUsd: 73 })
-    }).pipe(Effect.provide(environment)))
+    it.effect("charges the difference when the actual cost passes the estimate, preferring the response's costUsd", () =>
+      Effect.gen(function*() {
+        const budget = yield* makeBudget({ defaultLimit: { limitUsd: 100, period: "day" } })
+        const model = yield* scripted([{ ...answer("ok", { model: "m", usage: usage(10, 3) }), costUsd: 27 }], {
+          model: "m"
+        })
+        yield* generate(budget.wrap(model.service))
+        expect(yield* budget.status("default")).toMatchObject({ spentUsd: 27, reservedUsd: 0, remainingUsd: 73 })
+      }).pipe(Effect.provide(env())))
 
-  it.effect("without usage, charges the input estimate plus the answer's text counted", () =>
-    Effect.gen(function*() {
-      const budget = yield* makeBudget({ defaultLimit: { limitUsd: 100, period: "day" } })
-      const model = yield* scripted([{ text: "abc" }], { model: "m" })
-      yield* generate(budget.wrap(model.service))
-      expect(yield* budget.status("default")).toMatchObject({ spentUsd: usd(inputTokens, 3), reservedUsd: 0 })
-    }).pipe(Effect.provide(environment)))
+    it.effect("without usage, charges the input estimate plus the answer's text counted", () =>
+      Effect.gen(function*() {
+        const budget = yield* makeBudget({ defaultLimit: { limitUsd: 100, period: "day" } })
+        const model = yield* scripted([{ text: "abc" }], { model: "m" })
+        yield* generate(budget.wrap(model.service))
+        expect(yield* budget.status("default")).toMatchObject({ spentUsd: usd(inputTokens, 3), reservedUsd: 0 })
+      }).pipe(Effect.provide(env())))
 
-  it.effect("releases the reservation when the call fails: a failed call costs nothing", () =>
-    Effect.gen(function*() {
-      const budget = yield* makeBudget({ defaultLimit: { limitUsd: estimate, period: "day" } })
-      const model = yield* scripted([errors.serverError(), { text: "ok", usage: usage(10, 5) }], { model: "m" })
-      const wrapped = budget.wrap(model.service)
-      expect(failure(yield* generate(wrapped))._tag).toBe("ServerError")
-      expect(yield* budget.status("default")).toMatchObject({ spentUsd: 0, reservedUsd: 0 })
-      // the whole budget is still there for the next call
-      expect(Exit.isSuccess(yield* generate(wrapped))).toBe(true)
-      expect(yield* budget.status("default")).toMatchObject({ spentUsd: estimate, remainingUsd: 0 })
-    }).pipe(Effect.provide(environment)))
+    it.effect("releases the reservation when the call fails: a failed call costs nothing", () =>
+      Effect.gen(function*() {
+        const budget = yield* makeBudget({ defaultLimit: { limitUsd: estimate, period: "day" } })
+        const model = yield* scripted([errors.serverError(), { text: "ok", usage: usage(10, 5) }], { model: "m" })
+        const wrapped = budget.wrap(model.service)
+        expect(failure(yield* generate(wrapped))._tag).toBe("ServerError")
+        expect(yield* budget.status("default")).toMatchObject({ spentUsd: 0, reservedUsd: 0 })
+        // the whole budget is still there for the next call
+        expect(Exit.isSuccess(yield* generate(wrapped))).toBe(true)
+        expect(yield* budget.status("default")).toMatchObject({ spentUsd: estimate, remainingUsd: 0 })
+      }).pipe(Effect.provide(env())))
 
-  it.effect("releases the reservation when the call is interrupted", () =>
-    Effect.gen(function*() {
-      const budget = yield* makeBudget({ defaultLimit: { limitUsd: 100, period: "day" } })
-      const started = yield* Deferred.make<void>()
-      const inner = LanguageModel.make({
-        provider: "test",
-        defaultModel: "m",
-        generate: () => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never),
-        stream: () => Stream.die("unused")
-      })
-      const fiber = yield* Effect.fork(generate(budget.wrap(inner)))
-      yield* Deferred.await(started)
-      expect(yield* budget.status("default")).toMatchObject({ reservedUsd: estimate })
-      yield* Fiber.interrupt(fiber)
-      expect(yield* budget.status("default")).toMatchObject({ spentUsd: 0, reservedUsd: 0 })
-    }).pipe(Effect.provide(environment)))
+    it.effect("releases the reservation when the call is interrupted", () =>
+      Effect.gen(function*() {
+        const budget = yield* makeBudget({ defaultLimit: { limitUsd: 100, period: "day" } })
+        const started = yield* Deferred.make<void>()
+        const inner = LanguageModel.make({
+          provider: "test",
+          defaultModel: "m",
+          generate: () => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never),
+          stream: () => Stream.die("unused")
+        })
+        const fiber = yield* Effect.fork(generate(budget.wrap(inner)))
+        yield* Deferred.await(started)
+        expect(yield* budget.status("default")).toMatchObject({ reservedUsd: estimate })
+        yield* Fiber.interrupt(fiber)
+        expect(yield* budget.status("default")).toMatchObject({ spentUsd: 0, reservedUsd: 0 })
+      }).pipe(Effect.provide(env())))
 
-  it.effect("a reservation never settled (its process died) stops holding budget after reservationTimeout", () =>
-    Effect.gen(function*() {
-      const budget = yield* makeBudget({
-        defaultLimit: { limitUsd: 100, period: "month" },
-        reservationTimeout: "10 minutes"
-      })
-      const inner = LanguageModel.make({
-        provider: "test",
-        defaultModel: "m",
-        generate: () => Effect.never,
-        stream: () => Stream.die("unused")
-      })
-      const fiber = yield* Effect.fork(generate(budget.wrap(inner)))
-      yield* Effect.yieldNow()
-      yield* adjustTo(599_999)
-      expect(yield* budget.status("default")).toMatchObject({ reservedUsd: estimate })
-      yield* adjustTo(600_000)
-      expect(yield* budget.status("default")).toMatchObject({ reservedUsd: 0, remainingUsd: 100 })
-      yield* Fiber.interrupt(fiber)
-    }).pipe(Effect.provide(environment)))
+    it.effect("a reservation never settled (its process died) stops holding budget after reservationTimeout", () =>
+      Effect.gen(function*() {
+        const budget = yield* makeBudget({
+          defaultLimit: { limitUsd: 100, period: "month" },
+          reservationTimeout: "10 minutes"
+        })
+        const inner = LanguageModel.make({
+          provider: "test",
+          defaultModel: "m",
+          generate: () => Effect.never,
+          stream: () => Stream.die("unused")
+        })
+        const fiber = yield* Effect.fork(generate(budget.wrap(inner)))
+        yield* Effect.yieldNow()
+        yield* adjustTo(599_999)
+        expect(yield* budget.status("default")).toMatchObject({ reservedUsd: estimate })
+        yield* adjustTo(600_000)
+        expect(yield* budget.status("default")).toMatchObject({ reservedUsd: 0, remainingUsd: 100 })
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(env())))
 
-  it.effect("counts one charge for a Fallback chain inside the budget: the answering step's cost", () =>
-    Effect.gen(function*() {
-      const first = yield* scripted([errors.overloaded()], { model: "m" })
-      const second = yield* scripted([{ text: "ok", usage: usage(10, 2) }], { model: "m" })
-      const layer = Budget.layer(
-        Fallback.layer([{ provide: first.layer, retry: false }, { provide: second.layer, retry: false }]),
-        { defaultLimit: { limitUsd: 100, period: "day" } }
-      )
-      const spent = yield* Effect.gen(function*() {
-        yield* LanguageModel.generate({ ...ask("hi"), maxTokens: 5 })
-        return yield* Budget.status("default")
-      }).pipe(Effect.provide(layer))
-      expect([yield* first.calls, yield* second.calls]).toEqual([1, 1])
-      expect(spent).toMatchObject({ spentUsd: usd(10, 2), reservedUsd: 0 })
-    }).pipe(Effect.provide(environment)))
+    it.effect("counts one charge for a Fallback chain inside the budget: the answering step's cost", () =>
+      Effect.gen(function*() {
+        const first = yield* scripted([errors.overloaded()], { model: "m" })
+        const second = yield* scripted([{ text: "ok", usage: usage(10, 2) }], { model: "m" })
+        const layer = Budget.layer(
+          Fallback.layer([{ provide: first.layer, retry: false }, { provide: second.layer, retry: false }]),
+          { defaultLimit: { limitUsd: 100, period: "day" } }
+        )
+        const spent = yield* Effect.gen(function*() {
+          yield* LanguageModel.generate({ ...ask("hi"), maxTokens: 5 })
+          return yield* Budget.status("default")
+        }).pipe(Effect.provide(layer))
+        expect([yield* first.calls, yield* second.calls]).toEqual([1, 1])
+        expect(spent).toMatchObject({ spentUsd: usd(10, 2), reservedUsd: 0 })
+      }).pipe(Effect.provide(env())))
 
-  it.effect("generateObject goes through the budget", () =>
-    Effect.gen(function*() {
-      const model = yield* scripted([{ text: "{\"a\":1}", usage: usage(10, 1) }], { model: "m" })
-      const layer = Budget.layer(model.layer, { defaultLimit: { limitUsd: 100, period: "day" } })
-      const spent = yield* Effect.gen(function*() {
-        yield* LanguageModel.generateObject({ ...ask("hi"), maxTokens: 5, schema: Schema.Struct({ a: Schema.Number }) })
-        return yield* Budget.spent("default")
-      }).pipe(Effect.provide(layer))
-      expect(spent).toBe(usd(10, 1))
-    }).pipe(Effect.provide(environment)))
-})
+    it.effect("generateObject goes through the budget", () =>
+      Effect.gen(function*() {
+        const model = yield* scripted([{ text: "{\"a\":1}", usage: usage(10, 1) }], { model: "m" })
+        const layer = Budget.layer(model.layer, { defaultLimit: { limitUsd: 100, period: "day" } })
+        const spent = yield* Effect.gen(function*() {
+          yield* LanguageModel.generateObject({
+            ...ask("hi"),
+            maxTokens: 5,
+            schema: Schema.Struct({ a: Schema.Number })
+          })
+          return yield* Budget.spent("default")
+        }).pipe(Effect.provide(layer))
+        expect(spent).toBe(usd(10, 1))
+      }).pipe(Effect.provide(env())))
+  })
 
-describe("Budget: tenants", () => {
-  it.effect("tenants have their own limits, others the default; an exhausted tenant does not block another", () =>
-    Effect.gen(function*() {
-      yield* adjustTo(Date.UTC(2026, 10, 30, 12))
-      const budget = yield* makeBudget({
-        tenants: { a: { limitUsd: estimate, period: "day" } },
-        defaultLimit: { limitUsd: 2 * estimate, period: "day" }
-      })
-      const replies = Array.from({ length: 4 }, () => ({ text: "ok", usage: usage(10, 5) }))
-      const model = yield* scripted(replies, { model: "m" })
-      const wrapped = budget.wrap(model.service)
-      expect(Exit.isSuccess(yield* generate(wrapped, "1", { tenant: "a" }))).toBe(true)
-      const refused = failure(yield* generate(wrapped, "2", { tenant: "a" }))
-      expect(refused).toBeInstanceOf(LlmError.BudgetExceeded)
-      expect(refused).toMatchObject({
-        tenant: "a",
-        limitUsd: estimate,
-        spentUsd: estimate,
-        reservedUsd: 0,
-        requestedUsd: estimate,
-        resetsAt: Date.UTC(2026, 11, 1),
-        provider: "test",
-        model: "m"
-      })
-      expect(refused.message).toContain("tenant \"a\"")
-      expect(LlmError.isRetryable(refused)).toBe(false)
-      expect(LlmError.fault(refused)).toBe("policy")
-      // "b" has the default limit, untouched by "a"
-      expect(Exit.isSuccess(yield* generate(wrapped, "3", { tenant: "b" }))).toBe(true)
-      expect(Exit.isSuccess(yield* generate(wrapped, "4", { tenant: "b" }))).toBe(true)
-      expect(yield* model.calls).toBe(3)
-      expect(yield* budget.status("a")).toMatchObject({ spentUsd: estimate, remainingUsd: 0 })
-      expect(yield* budget.status("b")).toMatchObject({ spentUsd: 2 * estimate, remainingUsd: 0 })
-      expect(yield* budget.status("c")).toMatchObject({ spentUsd: 0, remainingUsd: 2 * estimate })
-    }).pipe(Effect.provide(environment)))
+  describe("Budget: tenants", () => {
+    it.effect("tenants have their own limits, others the default; an exhausted tenant does not block another", () =>
+      Effect.gen(function*() {
+        yield* adjustTo(Date.UTC(2026, 10, 30, 12))
+        const budget = yield* makeBudget({
+          tenants: { a: { limitUsd: estimate, period: "day" } },
+          defaultLimit: { limitUsd: 2 * estimate, period: "day" }
+        })
+        const replies = Array.from({ length: 4 }, () => ({ text: "ok", usage: usage(10, 5) }))
+        const model = yield* scripted(replies, { model: "m" })
+        const wrapped = budget.wrap(model.service)
+        expect(Exit.isSuccess(yield* generate(wrapped, "1", { tenant: "a" }))).toBe(true)
+        const refused = failure(yield* generate(wrapped, "2", { tenant: "a" }))
+        expect(refused).toBeInstanceOf(LlmError.BudgetExceeded)
+        expect(refused).toMatchObject({
+          tenant: "a",
+          limitUsd: estimate,
+          spentUsd: estimate,
+          reservedUsd: 0,
+          requestedUsd: estimate,
+          resetsAt: Date.UTC(2026, 11, 1),
+          provider: "test",
+          model: "m"
+        })
+        expect(refused.message).toContain("tenant \"a\"")
+        expect(LlmError.isRetryable(refused)).toBe(false)
+        expect(LlmError.fault(refused)).toBe("policy")
+        // "b" has the default limit, untouched by "a"
+        expect(Exit.isSuccess(yield* generate(wrapped, "3", { tenant: "b" }))).toBe(true)
+        expect(Exit.isSuccess(yield* generate(wrapped, "4", { tenant: "b" }))).toBe(true)
+        expect(yield* model.calls).toBe(3)
+        expect(yield* budget.status("a")).toMatchObject({ spentUsd: estimate, remainingUsd: 0 })
+        expect(yield* budget.status("b")).toMatchObject({ spentUsd: 2 * estimate, remainingUsd: 0 })
+        expect(yield* budget.status("c")).toMatchObject({ spentUsd: 0, remainingUsd: 2 * estimate })
+      }).pipe(Effect.provide(env())))
 
-  it.effect("a tenant without a limit and no default is unlimited and untracked", () =>
-    Effect.gen(function*() {
-      const model = yield* scripted([{ text: "1" }, { text: "2" }], { model: "no-price-at-all" })
-      const layer = Budget.layer(model.layer, { tenants: { a: { limitUsd: 0, period: "day" } } })
-      const result = yield* Effect.gen(function*() {
-        yield* LanguageModel.generate(ask("1", { tenant: "free" }))
-        yield* LanguageModel.generate(ask("2", { tenant: "free" }))
-        return [yield* Budget.status("free"), yield* Budget.spent("free"), yield* Budget.remaining("free")]
-      }).pipe(Effect.provide(layer))
-      expect(result).toEqual([undefined, 0, Infinity])
-      expect(yield* model.calls).toBe(2)
-    }).pipe(Effect.provide(environment)))
-})
+    it.effect("a tenant without a limit and no default is unlimited and untracked", () =>
+      Effect.gen(function*() {
+        const model = yield* scripted([{ text: "1" }, { text: "2" }], { model: "no-price-at-all" })
+        const layer = Budget.layer(model.layer, { tenants: { a: { limitUsd: 0, period: "day" } } })
+        const result = yield* Effect.gen(function*() {
+          yield* LanguageModel.generate(ask("1", { tenant: "free" }))
+          yield* LanguageModel.generate(ask("2", { tenant: "free" }))
+          return [yield* Budget.status("free"), yield* Budget.spent("free"), yield* Budget.remaining("free")]
+        }).pipe(Effect.provide(layer))
+        expect(result).toEqual([undefined, 0, Infinity])
+        expect(yield* model.calls).toBe(2)
+      }).pipe(Effect.provide(env())))
+  })
 
-describe("Budget: no overshoot", () => {
-  it.effect("200 concurrent calls against a budget of exactly N: N reach the provider, never more", () =>
-    Effect.gen(function*() {
-      const fits = 7
-      const limit = fits * estimate
-      const budget = yield* makeBudget({ defaultLimit: { limitUsd: limit, period: "day" } })
-      const gate = yield* Deferred.make<void>()
-      const reached = yield* Ref.make(0)
-      const seen: Array<number> = []
-      const inner = LanguageModel.make({
-        provider: "test",
-        defaultModel: "m",
-        generate: () =>
-          Effect.gen(function*() {
-            const n = yield* Ref.updateAndGet(reached, (k) => k + 1)
-            const status = (yield* budget.status("default"))!
-            seen.push(status.spentUsd + status.reservedUsd)
-            yield* Deferred.await(gate)
-            // actual costs differ from the estimate: 1, 2, 3 output tokens in turn
-            return answer(`${n}`, { model: "m", usage: usage(10, 1 + (n % 3)) })
-          }),
-        stream: () => Stream.die("unused")
-      })
-      const wrapped = budget.wrap(inner)
-      const fiber = yield* Effect.fork(
-        Effect.all(Array.from({ length: 200 }, (_, i) => generate(wrapped, `${i}`)), { concurrency: "unbounded" })
-      )
-      // every call has been admitted or refused while the admitted ones hold their reservations
-      while ((yield* Ref.get(reached)) < fits) yield* Effect.yieldNow()
-      for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
-      expect(yield* budget.status("default")).toMatchObject({ spentUsd: 0, reservedUsd: limit, remainingUsd: 0 })
-      yield* Deferred.succeed(gate, undefined)
-      const exits = yield* Fiber.join(fiber)
-      expect(yield* Ref.get(reached)).toBe(fits)
-      expect(exits.filter(Exit.isSuccess)).toHaveLength(fits)
-      expect(new Set(exits.filter(Exit.isFailure).map((exit) => failure(exit)._tag))).toEqual(
-        new Set(["BudgetExceeded"])
-      )
-      expect(seen).toHaveLength(fits)
-      expect(Math.max(...seen)).toBeLessThanOrEqual(limit)
-      const actual = Array.from({ length: fits }, (_, i) => usd(10, 1 + ((i + 1) % 3))).reduce((a, b) => a + b, 0)
-      expect(yield* budget.status("default")).toMatchObject({ spentUsd: actual, reservedUsd: 0 })
-    }).pipe(Effect.provide(environment)))
+  describe("Budget: no overshoot", () => {
+    it.effect("200 concurrent calls against a budget of exactly N: N reach the provider, never more", () =>
+      Effect.gen(function*() {
+        const fits = 7
+        const limit = fits * estimate
+        const budget = yield* makeBudget({ defaultLimit: { limitUsd: limit, period: "day" } })
+        const gate = yield* Deferred.make<void>()
+        const reached = yield* Ref.make(0)
+        const allIn = yield* Deferred.make<void>()
+        const seen: Array<number> = []
+        const inner = LanguageModel.make({
+          provider: "test",
+          defaultModel: "m",
+          generate: () =>
+            Effect.gen(function*() {
+              const n = yield* Ref.updateAndGet(reached, (k) => k + 1)
+              if (n === fits) yield* Deferred.succeed(allIn, undefined)
+              const status = (yield* budget.status("default"))!
+              seen.push(status.spentUsd + status.reservedUsd)
+              yield* Deferred.await(gate)
+              // actual costs differ from the estimate: 1, 2, 3 output tokens in turn
+              return answer(`${n}`, { model: "m", usage: usage(10, 1 + (n % 3)) })
+            }),
+          stream: () => Stream.die("unused")
+        })
+        const wrapped = budget.wrap(inner)
+        const fiber = yield* Effect.fork(
+          Effect.all(Array.from({ length: 200 }, (_, i) => generate(wrapped, `${i}`)), { concurrency: "unbounded" })
+        )
+        // the admitted calls hold their reservations at the gate: the budget is full, nothing spent yet
+        yield* Deferred.await(allIn)
+        expect(yield* budget.status("default")).toMatchObject({ spentUsd: 0, reservedUsd: limit, remainingUsd: 0 })
+        yield* Deferred.succeed(gate, undefined)
+        const exits = yield* Fiber.join(fiber)
+        expect(yield* Ref.get(reached)).toBe(fits)
+        expect(exits.filter(Exit.isSuccess)).toHaveLength(fits)
+        expect(new Set(exits.filter(Exit.isFailure).map((exit) => failure(exit)._tag))).toEqual(
+          new Set(["BudgetExceeded"])
+        )
+        expect(seen).toHaveLength(fits)
+        expect(Math.max(...seen)).toBeLessThanOrEqual(limit)
+        const actual = Array.from({ length: fits }, (_, i) => usd(10, 1 + ((i + 1) % 3))).reduce((a, b) => a + b, 0)
+        expect(yield* budget.status("default")).toMatchObject({ spentUsd: actual, reservedUsd: 0 })
+      }).pipe(Effect.provide(env())))
+  })
 })
 
 describe("Budget: estimates", () => {

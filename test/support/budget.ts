@@ -31,12 +31,12 @@ export const tokenizer: Tokenizer.Service = {
   isExact: () => true
 }
 
+/** Prices, tokenizer and the given store. */
+export const environmentWith = (store: Layer.Layer<Budget.BudgetStore>) =>
+  Layer.mergeAll(prices, Layer.succeed(Tokenizer.Tokenizer, tokenizer), store)
+
 /** Prices, tokenizer and a fresh store. */
-export const environment = Layer.mergeAll(
-  prices,
-  Layer.succeed(Tokenizer.Tokenizer, tokenizer),
-  Budget.layerMemory
-)
+export const environment = environmentWith(Budget.layerMemory)
 
 /** USD of a call with these tokens of model "m". */
 export const usd = (input: number, output: number): number => input + 2 * output

@@ -1,4 +1,5 @@
 /** The budget's refusals, with messages that say what did not fit and how to fix it. */
+import * as Duration from "effect/Duration"
 import * as LlmError from "../../LlmError.js"
 import type * as Estimate from "./estimate.js"
 import * as Options from "./options.js"
@@ -89,3 +90,20 @@ export const budgetExceeded = (context: {
     } does not fit${resetsAt === undefined ? "" : ` (resets at ${new Date(resetsAt).toISOString()})`}`
   })
 }
+
+/** The store could not answer (a shared store unreachable, failing closed): refused before any network call. */
+export const unavailable = (context: {
+  readonly provider: string
+  readonly model?: string | undefined
+  readonly tenant: string
+  readonly error: Store.StoreUnavailable
+}): LlmError.PolicyUnavailable =>
+  new LlmError.PolicyUnavailable({
+    provider: context.provider,
+    ...(context.model === undefined ? {} : { model: context.model }),
+    policy: "budget",
+    reason: context.error.reason,
+    retryAfter: Duration.millis(context.error.retryAfterMillis),
+    message:
+      `Budget: the budget store cannot answer (${context.error.reason}), so tenant "${context.tenant}"'s call is refused before reaching the provider; retry after ${context.error.retryAfterMillis} ms`
+  })

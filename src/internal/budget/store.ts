@@ -1,8 +1,13 @@
 /**
  * The budget store's operations and their in-memory implementation. Each operation is one atomic step that
  * prunes, checks and updates a tenant's totals, so a shared store can run each as one script (e.g. Redis Lua).
+ *
+ * Amounts are kept as whole micro-USD (millionths of a USD) in every store: sums are exact, in JavaScript and in
+ * Lua alike (whose numbers are doubles, exact up to 2^53 micro-USD, about 9 billion USD), so two stores given the
+ * same operations answer the very same totals.
  */
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import type { Position } from "./period.js"
 
 /** What every operation names: whose totals, in which period, and where `now` stands in it. */
@@ -33,28 +38,49 @@ export interface Reservation extends Target {
   readonly expiresAt: number
 }
 
-/** The answer to a reservation. */
+/**
+ * The answer to a reservation. `Unchecked`: the store could not check it and lets the call through without
+ * holding anything (a shared store configured to fail open while it is unreachable).
+ */
 export type Reserved =
   | { readonly _tag: "Reserved"; readonly totals: Totals }
   | { readonly _tag: "Refused"; readonly totals: Totals }
+  | { readonly _tag: "Unchecked"; readonly reason: string }
+
+/** A shared store that cannot answer now (unreachable, or too slow): the call is refused, to be retried later. */
+export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()("BudgetStoreUnavailable", {
+  /** Why, e.g. `"timed out"` or `"not connected"`; never an address or a secret. */
+  reason: Schema.String,
+  /** How long a refused caller should wait before trying again, in ms. */
+  retryAfterMillis: Schema.Number
+}) {}
 
 /** The store interface. */
 export interface Store {
   /** Checks the limit and, when the amount fits, holds it under the reservation's id, in one step. */
-  readonly reserve: (reservation: Reservation) => Effect.Effect<Reserved>
+  readonly reserve: (reservation: Reservation) => Effect.Effect<Reserved, StoreUnavailable>
   /**
    * Drops the reservation (if still held) and charges `actualUsd` to the bucket of `now`, in one step. A
-   * reservation that expired is still charged: the call was made.
+   * reservation that expired is still charged: the call was made. `undefined` when a shared store could not
+   * apply it now (it retries on its own; it never fails the call that was made).
    */
-  readonly settle: (target: Target & { readonly id: string; readonly actualUsd: number }) => Effect.Effect<Totals>
-  /** Drops the reservation without charging anything (the call failed). */
-  readonly release: (target: Target & { readonly id: string }) => Effect.Effect<Totals>
+  readonly settle: (
+    target: Target & { readonly id: string; readonly actualUsd: number }
+  ) => Effect.Effect<Totals | undefined>
+  /** Drops the reservation without charging anything (the call failed); `undefined` as for `settle`. */
+  readonly release: (target: Target & { readonly id: string }) => Effect.Effect<Totals | undefined>
   /** The totals, without changing them. */
-  readonly read: (target: Target) => Effect.Effect<Totals>
+  readonly read: (target: Target) => Effect.Effect<Totals, StoreUnavailable>
 }
 
 /** Float sums drift by a few ulps: an amount that fits to a billionth of a USD fits. */
 export const tolerance = 1e-9
+
+/** USD as whole micro-USD, the unit every store counts in (rounded to the nearest). */
+export const toMicros = (usd: number): number => Math.round(usd * 1_000_000)
+
+/** Micro-USD as USD. */
+export const toUsd = (micros: number): number => micros / 1_000_000
 
 /** The memory store, and how many tenant-period entries it holds (to observe its bounds). */
 export interface MemoryStore extends Store {
@@ -62,8 +88,9 @@ export interface MemoryStore extends Store {
 }
 
 interface Entry {
+  /** Micro-USD per bucket start. */
   readonly buckets: Map<number, number>
-  readonly reservations: Map<string, { readonly amountUsd: number; readonly expiresAt: number }>
+  readonly reservations: Map<string, { readonly micros: number; readonly expiresAt: number }>
   /** When nothing in the entry counts any more: the sweep drops it then. */
   staleAt: number
 }
@@ -86,8 +113,8 @@ export const makeMemory = (): MemoryStore => {
     for (const [key, entry] of entries) if (entry.staleAt <= now) entries.delete(key)
   }
 
-  // Synchronous: no other fiber can interleave with an operation.
-  const current = (target: Target): { readonly entry: Entry; readonly totals: Totals } => {
+  // Synchronous: no other fiber can interleave with an operation. Totals in micro-USD.
+  const current = (target: Target) => {
     sweep(target.now)
     const key = `${target.period}\u0000${target.tenant}`
     let entry = entries.get(key)
@@ -95,23 +122,29 @@ export const makeMemory = (): MemoryStore => {
       entry = { buckets: new Map(), reservations: new Map(), staleAt: target.until }
       entries.set(key, entry)
     }
-    let spentUsd = 0
+    let spent = 0
     let oldestBucket: number | undefined
-    for (const [start, usd] of entry.buckets) {
+    for (const [start, micros] of entry.buckets) {
       if (start < target.since) {
         entry.buckets.delete(start)
         continue
       }
-      spentUsd += usd
+      spent += micros
       if (oldestBucket === undefined || start < oldestBucket) oldestBucket = start
     }
-    let reservedUsd = 0
+    let reserved = 0
     for (const [id, reservation] of entry.reservations) {
       if (reservation.expiresAt <= target.now) entry.reservations.delete(id)
-      else reservedUsd += reservation.amountUsd
+      else reserved += reservation.micros
     }
-    return { entry, totals: { spentUsd, reservedUsd, oldestBucket } }
+    return { entry, spent, reserved, oldestBucket }
   }
+
+  const totals = (spent: number, reserved: number, oldestBucket: number | undefined): Totals => ({
+    spentUsd: toUsd(spent),
+    reservedUsd: toUsd(reserved),
+    oldestBucket
+  })
 
   const touch = (entry: Entry, until: number) => {
     if (until > entry.staleAt) entry.staleAt = until
@@ -120,35 +153,45 @@ export const makeMemory = (): MemoryStore => {
   return {
     reserve: (reservation) =>
       Effect.sync((): Reserved => {
-        const { entry, totals } = current(reservation)
-        if (totals.spentUsd + totals.reservedUsd + reservation.amountUsd > reservation.limitUsd + tolerance) {
-          return { _tag: "Refused", totals }
+        const { entry, oldestBucket, reserved, spent } = current(reservation)
+        const micros = toMicros(reservation.amountUsd)
+        // A retried reservation holds once.
+        if (entry.reservations.has(reservation.id)) {
+          return { _tag: "Reserved", totals: totals(spent, reserved, oldestBucket) }
         }
-        entry.reservations.set(reservation.id, { amountUsd: reservation.amountUsd, expiresAt: reservation.expiresAt })
+        if (spent + reserved + micros > toMicros(reservation.limitUsd)) {
+          return { _tag: "Refused", totals: totals(spent, reserved, oldestBucket) }
+        }
+        entry.reservations.set(reservation.id, { micros, expiresAt: reservation.expiresAt })
         touch(entry, reservation.expiresAt)
-        return { _tag: "Reserved", totals: { ...totals, reservedUsd: totals.reservedUsd + reservation.amountUsd } }
+        return { _tag: "Reserved", totals: totals(spent, reserved + micros, oldestBucket) }
       }),
     settle: (target) =>
       Effect.sync((): Totals => {
-        const { entry, totals } = current(target)
-        const held = entry.reservations.get(target.id)
+        const { entry, oldestBucket, reserved, spent } = current(target)
+        const held = entry.reservations.get(target.id)?.micros ?? 0
+        const micros = toMicros(target.actualUsd)
         entry.reservations.delete(target.id)
-        entry.buckets.set(target.bucket, (entry.buckets.get(target.bucket) ?? 0) + target.actualUsd)
+        entry.buckets.set(target.bucket, (entry.buckets.get(target.bucket) ?? 0) + micros)
         touch(entry, target.until)
-        return {
-          spentUsd: totals.spentUsd + target.actualUsd,
-          reservedUsd: totals.reservedUsd - (held?.amountUsd ?? 0),
-          oldestBucket: totals.oldestBucket === undefined ? target.bucket : Math.min(totals.oldestBucket, target.bucket)
-        }
+        return totals(
+          spent + micros,
+          reserved - held,
+          oldestBucket === undefined ? target.bucket : Math.min(oldestBucket, target.bucket)
+        )
       }),
     release: (target) =>
       Effect.sync((): Totals => {
-        const { entry, totals } = current(target)
-        const held = entry.reservations.get(target.id)
+        const { entry, oldestBucket, reserved, spent } = current(target)
+        const held = entry.reservations.get(target.id)?.micros ?? 0
         entry.reservations.delete(target.id)
-        return { ...totals, reservedUsd: totals.reservedUsd - (held?.amountUsd ?? 0) }
+        return totals(spent, reserved - held, oldestBucket)
       }),
-    read: (target) => Effect.sync(() => current(target).totals),
+    read: (target) =>
+      Effect.sync(() => {
+        const { oldestBucket, reserved, spent } = current(target)
+        return totals(spent, reserved, oldestBucket)
+      }),
     size: Effect.sync(() => entries.size)
   }
 }
