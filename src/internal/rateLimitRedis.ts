@@ -7,8 +7,8 @@
  * `PX refillms × tokens`, fractional whenever `window / limit` is not a whole number of ms (60 per second), which
  * Redis rejects, and a zero-unit take on a fresh key (what `RateLimit.status` does) sets a 0 ms expiry, also
  * rejected. Here each algorithm is one Lua script (atomic per key), `now` comes from the caller's Effect `Clock`,
- * every expiry is a whole number of ms of at least 1, zero units never create a key, and every key has a TTL:
- * until its state no longer matters (the window's count carried off, the leaky window closed, the bucket full).
+ * every expiry is a whole number of ms, zero units never create a key, and every key has a TTL: until its state no
+ * longer matters (the window's count carried off, the leaky window closed, the bucket full), plus a grace.
  */
 import type * as RateLimiter from "@effect/experimental/RateLimiter"
 import { RateLimitStoreError } from "@effect/experimental/RateLimiter"
@@ -17,6 +17,13 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redis from "../Redis.js"
 import type * as Store from "./rateLimitStore.js"
+
+/**
+ * How long a key outlives the time its state matters, in ms. The scripts decide from the stored state and the
+ * caller's `now` alone, so a key kept longer changes nothing; the grace covers callers whose clocks run behind
+ * Redis's, or a TestClock, which moves faster than the time Redis expires keys in.
+ */
+export const graceMillis = 60_000
 
 /** The aligned fixed window: the steps of `rateLimitStore.alignedStep`. A hash of `w` (window) and `c` (count). */
 export const alignedScript = Redis.script(
@@ -46,7 +53,7 @@ if ARGV[5] ~= "1" and count + tokens > limit then
 end
 count = count + tokens
 redis.call("HSET", KEYS[1], "w", index, "c", count)
-redis.call("PEXPIRE", KEYS[1], math.max(1, math.ceil((index + math.ceil(count / limit)) * window - now)))
+redis.call("PEXPIRE", KEYS[1], math.ceil((index + math.ceil(count / limit)) * window - now) + ${graceMillis})
 return {1, count, index}`,
   { keys: 1 }
 )
@@ -73,7 +80,7 @@ if tokens == 0 or (limit and next > limit) then
   return {next, tostring(start + refill * count - now)}
 end
 redis.call("HSET", KEYS[1], "s", start, "c", next)
-redis.call("PEXPIRE", KEYS[1], math.max(1, math.ceil(start + refill * next - now)))
+redis.call("PEXPIRE", KEYS[1], math.ceil(start + refill * next - now) + ${graceMillis})
 return {next, tostring(start + refill * next - now)}`,
   { keys: 1 }
 )
@@ -106,7 +113,7 @@ if next < 0 and ARGV[5] ~= "1" then
   kept = current
 end
 redis.call("HSET", KEYS[1], "t", kept, "r", last)
-redis.call("PEXPIRE", KEYS[1], math.max(1, math.ceil(last + (limit - kept) * refill - now)))
+redis.call("PEXPIRE", KEYS[1], math.max(0, math.ceil(last + (limit - kept) * refill - now)) + ${graceMillis})
 return next`,
   { keys: 1 }
 )
