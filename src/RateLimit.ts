@@ -1,7 +1,8 @@
 /**
  * Requests per window and tokens per window, per tenant (and optionally per model), around any
- * `LanguageModel` Layer. Counting is done by `@effect/experimental`'s `RateLimiter`, so its stores (memory now,
- * Redis for several processes) plug in unchanged.
+ * `LanguageModel` Layer. Counters live in memory (the default) or in Redis ({@link layerRedis}), shared by every
+ * process: by default at most `limit` units are counted in each window `[k × window, (k + 1) × window)`, in total
+ * over all processes.
  *
  * - **requests**: every call takes one unit before it reaches the provider.
  * - **tokens**: every call takes its estimate before (input tokens from `Tokenizer.countRequest`, plus
@@ -11,13 +12,15 @@
  *   less than its estimate keeps the estimate taken.
  * - **refused**: `LlmError.RateLimitExceeded` with `retryAfter`, without reaching the provider; or, with
  *   `onExceeded: "delay"`, the call waits (on Effect's `Clock`) for the window that holds it, then goes on.
+ * - **store unavailable** (Redis down or slow): by default the call is refused with `LlmError.PolicyUnavailable`
+ *   (`whenUnavailable: "fail-closed"`), or let through uncounted with `"fail-open"`.
  *
  * The tenant is `ChatRequest.tenantOf(request)`; tenants (and, with `perModel`, models) count separately.
  *
  * @since 0.2.0
  */
 import * as RateLimiter from "@effect/experimental/RateLimiter"
-import type * as ConfigError from "effect/ConfigError"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -25,20 +28,37 @@ import * as Layer from "effect/Layer"
 import * as PolicyLayer from "./internal/policyLayer.js"
 import * as Internal from "./internal/rateLimit.js"
 import * as Options_ from "./internal/rateLimitOptions.js"
+import * as RedisStore from "./internal/rateLimitRedis.js"
+import * as Store from "./internal/rateLimitStore.js"
 import * as LanguageModel from "./LanguageModel.js"
+import * as Redis from "./Redis.js"
 
 /**
- * How the limiter counts a window (the `RateLimiter`'s algorithms):
+ * How the limiter counts a window:
  *
- * - `"fixed-window"`: the window opens with the first unit taken and closes after `window × taken / limit`
- *   (the full `window` once `limit` units are taken); then the count starts again from zero.
+ * - `"fixed-window"` (default): windows aligned to the clock, `[k × window, (k + 1) × window)`; at most `limit`
+ *   units are counted in each, over every process sharing the store. A use beyond an estimate (tokens) is carried
+ *   into the next windows.
+ * - `"leaky-window"`: `@effect/experimental`'s fixed window: it opens with the first unit taken and closes after
+ *   `window × taken / limit` (the full `window` once `limit` units are taken). Not full, it closes early, so a
+ *   stretch of `window` may see more than `limit` units.
  * - `"token-bucket"`: a bucket of `limit` units, one unit back every `window / limit`; a burst of `limit`,
  *   then a steady rate.
  *
  * @since 0.2.0
  * @category models
  */
-export type Algorithm = "fixed-window" | "token-bucket"
+export type Algorithm = Store.Algorithm
+
+/**
+ * What a call does when the limiter's store cannot answer (Redis down, or slower than its `commandTimeout`):
+ * `"fail-closed"` refuses it with `LlmError.PolicyUnavailable` (retry after 1 s), `"fail-open"` lets it through
+ * uncounted.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type WhenUnavailable = "fail-closed" | "fail-open"
 
 /**
  * What a call over the limit does: `"fail"` with `LlmError.RateLimitExceeded`, or `"delay"` until its window.
@@ -91,6 +111,11 @@ export interface Options {
   readonly defaultOutputTokens?: number | undefined
   /** The counters' identity: layers with the same key (default `"rate-limit"`) share them. */
   readonly key?: string | undefined
+  /**
+   * When the store cannot answer: `"fail-closed"` (default: the limit never silently vanishes) or `"fail-open"`
+   * (the call goes through uncounted; one warning per outage, counted by `Redis.metrics.unavailable`).
+   */
+  readonly whenUnavailable?: WhenUnavailable | undefined
 }
 
 /**
@@ -120,23 +145,29 @@ export interface Status {
   readonly tokens?: Remaining | undefined
 }
 
-const memory = (): RateLimiter.RateLimiter =>
-  Effect.runSync(RateLimiter.make.pipe(Effect.provide(RateLimiter.layerStoreMemory)))
+/**
+ * A limiter: what it can count, and one take of units (`tokens`: requests, or tokens) from a counter.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LimiterService extends Store.Limiter {}
 
 /**
- * The `RateLimiter` every `RateLimit` layer counts with; by default one in memory for the process. Provide
- * {@link layerMemory} (a fresh one) or {@link layerStore} (over a shared store) to choose.
+ * The limiter every `RateLimit` layer counts with; by default one in memory for the process. Provide
+ * {@link layerMemory} (a fresh one), {@link layerRedis} (shared by every process) or {@link layerStore} to choose.
  *
  * @since 0.2.0
  * @category tags
  */
 export class Limiter extends Context.Reference<Limiter>()("liter-llm/RateLimit/Limiter", {
-  defaultValue: memory
+  defaultValue: (): LimiterService => Store.memory()
 }) {}
 
 /**
- * A limiter over the provided `RateLimiterStore`, e.g. `@effect/experimental/RateLimiter/Redis`'s `layerStore`
- * so that every process shares the counters.
+ * A limiter over the provided `RateLimiterStore` of `@effect/experimental`. Such a store has no aligned window:
+ * it counts `"leaky-window"` and `"token-bucket"` limits, and a `RateLimit` layer asking it for a `"fixed-window"`
+ * (the default) fails with a `ConfigError` when it is built.
  *
  * @example
  * ```ts
@@ -152,7 +183,35 @@ export class Limiter extends Context.Reference<Limiter>()("liter-llm/RateLimit/L
  */
 export const layerStore: Layer.Layer<Limiter, never, RateLimiter.RateLimiterStore> = Layer.effect(
   Limiter,
-  RateLimiter.make
+  Effect.map(RateLimiter.RateLimiterStore, (store): LimiterService => Store.make(store, undefined))
+)
+
+/**
+ * A limiter in Redis over the shared `Redis` connection: every process on the same Redis and key prefix shares
+ * the counters. Each take is one Lua script (atomic per key), bounded by the connection's `commandTimeout`; time
+ * is the caller's Effect `Clock`, so the hosts' clocks should agree (NTP). Keys are
+ * `<prefix>rate-limit:<algorithm>:<key>:<requests|tokens>:<tenant>[:<model>]`, each with a TTL until its count no
+ * longer matters. When Redis cannot answer, each `RateLimit` layer does what its `whenUnavailable` says.
+ *
+ * @example
+ * ```ts
+ * import { Layer, Redacted } from "effect"
+ * import { OpenAi, RateLimit, Redis } from "liter-llm"
+ *
+ * const Limited = RateLimit.layer(OpenAi.layer({ apiKey: Redacted.make("sk-...") }), {
+ *   default: { requests: { limit: 60, window: "1 minute" } }
+ * }).pipe(Layer.provide(RateLimit.layerRedis), Layer.provide(Redis.layerConfig()))
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerRedis: Layer.Layer<Limiter, never, Redis.Redis> = Layer.effect(
+  Limiter,
+  Effect.map(Redis.Redis, (redis): LimiterService => {
+    const store = RedisStore.make(redis)
+    return Store.make(store, store)
+  })
 )
 
 /**
@@ -171,9 +230,28 @@ export const layerStore: Layer.Layer<Limiter, never, RateLimiter.RateLimiterStor
  * @since 0.2.0
  * @category layers
  */
-export const layerMemory: Layer.Layer<Limiter> = Layer.sync(Limiter, memory)
+export const layerMemory: Layer.Layer<Limiter> = Layer.sync(Limiter, Store.memory)
 
 const layerName = "RateLimit.layer"
+
+/** The config, and the limiter in context if it can count every algorithm the config uses. */
+const configured = (layer: string, options: Options) =>
+  Effect.gen(function*() {
+    const config = yield* Options_.check(layer, options)
+    const limiter = yield* Limiter
+    const missing = Options_.algorithmsOf(config).filter((algorithm) => !limiter.algorithms.includes(algorithm))
+    if (missing.length > 0) {
+      return yield* Effect.fail(ConfigError.InvalidData(
+        ["algorithm"],
+        `${layer}: the limiter's store cannot count ${
+          missing.map((name) => JSON.stringify(name)).join(", ")
+        } (it counts ${
+          limiter.algorithms.map((name) => JSON.stringify(name)).join(", ")
+        }): set another algorithm, or provide RateLimit.layerMemory or RateLimit.layerRedis`
+      ))
+    }
+    return { config, limiter }
+  })
 
 /**
  * Wraps a `LanguageModel` Layer with rate limits. Options are checked when the layer is built: a limit that
@@ -204,8 +282,7 @@ export const layer = <A, E, R>(
   PolicyLayer.around(
     model,
     Effect.gen(function*() {
-      const config = yield* Options_.check(layerName, options)
-      const limiter = yield* Limiter
+      const { config, limiter } = yield* configured(layerName, options)
       const service = yield* LanguageModel.LanguageModel
       return Internal.wrap(service, config, limiter)
     })
@@ -235,8 +312,7 @@ export const status = (
   of: { readonly tenant: string; readonly model?: string | undefined }
 ): Effect.Effect<Status, ConfigError.ConfigError | RateLimiter.RateLimitStoreError> =>
   Effect.gen(function*() {
-    const config = yield* Options_.check("RateLimit.status", options)
-    const limiter = yield* Limiter
+    const { config, limiter } = yield* configured("RateLimit.status", options)
     const plan = Internal.planFor(config, of.tenant, of.model)
     const status: { tenant: string; requests?: Remaining; tokens?: Remaining } = { tenant: of.tenant }
     for (const kind of Options_.kinds) {

@@ -1,12 +1,14 @@
 import * as RateLimiter from "@effect/experimental/RateLimiter"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, ConfigError, Duration, Effect, Exit, Layer, Logger, Schema, Stream } from "effect"
+import { Clock, ConfigError, Duration, Effect, Exit, Layer, Logger, Metric, Schema, Stream } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as RateLimit from "../src/RateLimit.js"
+import * as Redis from "../src/Redis.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import { adjustTo, openAiLayer } from "./support/loopback.js"
+import { forEachStore } from "./support/rateLimitStores.js"
 import { answer, ask, count, failure, runTo, scripted, success } from "./support/resilience.js"
 
 const generate = (layer: Layer.Layer<LanguageModel.LanguageModel, unknown>, extra: Parameters<typeof ask>[1] = {}) =>
@@ -14,6 +16,14 @@ const generate = (layer: Layer.Layer<LanguageModel.LanguageModel, unknown>, extr
 
 const call = (layer: Layer.Layer<LanguageModel.LanguageModel, unknown>, extra: Parameters<typeof ask>[1] = {}) =>
   Effect.exit(generate(layer, extra))
+
+const unavailableCount = (fallback: string) =>
+  Effect.map(
+    Metric.value(
+      Redis.metrics.unavailable.pipe(Metric.tagged("store", "rate-limit"), Metric.tagged("fallback", fallback))
+    ),
+    (state) => state.count
+  )
 
 const millis = (duration: Duration.Duration | undefined) =>
   duration === undefined ? undefined : Duration.toMillis(duration)
@@ -34,7 +44,7 @@ const perMinute = (limit: number, extra: Partial<RateLimit.Limit> = {}): RateLim
   default: { requests: { limit, window: "1 minute", ...extra } }
 })
 
-describe("RateLimit: requests per window", () => {
+forEachStore("RateLimit: requests per window", (limiter) => {
   it.effect("a fixed window lets exactly `limit` through, refuses the next until the window has passed", () =>
     Effect.gen(function*() {
       const model = yield* scripted(replies(6))
@@ -59,7 +69,40 @@ describe("RateLimit: requests per window", () => {
       for (let i = 0; i < 3; i++) success(yield* call(limited))
       expect(refusal(yield* call(limited)).retryAfter).toBe(60_000)
       expect(yield* model.calls).toBe(6)
-    }).pipe(Effect.provide(RateLimit.layerMemory)))
+    }).pipe(Effect.provide(limiter)))
+
+  it.effect("windows are aligned to the clock: a window opened mid-way still ends at the next multiple", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted(replies(5))
+      const limited = RateLimit.layer(model.layer, perMinute(2))
+      yield* adjustTo(30_000)
+      success(yield* call(limited))
+      success(yield* call(limited))
+      // Full in [0, 60 s): the next window opens at 60 s, 30 s from now (not a window after the first call).
+      expect(refusal(yield* call(limited)).retryAfter).toBe(30_000)
+      yield* adjustTo(59_999)
+      expect(refusal(yield* call(limited)).retryAfter).toBe(1)
+      yield* adjustTo(60_000)
+      success(yield* call(limited))
+      success(yield* call(limited))
+      expect(refusal(yield* call(limited)).retryAfter).toBe(60_000)
+      // A window with no call in it leaves nothing behind: at 180 s the limit is whole again.
+      yield* adjustTo(180_000)
+      success(yield* call(limited))
+      expect(yield* model.calls).toBe(5)
+    }).pipe(Effect.provide(limiter)))
+
+  it.effect("a leaky window (@effect/experimental's fixed window) closes early when it is not full", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted(replies(4))
+      const limited = RateLimit.layer(model.layer, perMinute(3, { algorithm: "leaky-window" }))
+      success(yield* call(limited))
+      // One unit of three keeps the window open 20 s: at 20 s it starts again from zero.
+      yield* adjustTo(20_000)
+      for (let i = 0; i < 3; i++) success(yield* call(limited))
+      expect(refusal(yield* call(limited)).retryAfter).toBe(60_000)
+      expect(yield* model.calls).toBe(4)
+    }).pipe(Effect.provide(limiter)))
 
   it.effect("a token bucket gives one request back every window / limit", () =>
     Effect.gen(function*() {
@@ -77,7 +120,7 @@ describe("RateLimit: requests per window", () => {
       success(yield* call(limited))
       expect(refusal(yield* call(limited)).retryAfter).toBe(5_000)
       expect(yield* model.calls).toBe(3)
-    }).pipe(Effect.provide(RateLimit.layerMemory)))
+    }).pipe(Effect.provide(limiter)))
 
   it.effect("onExceeded \"delay\" waits exactly the time the limiter reports, then calls", () =>
     Effect.gen(function*() {
@@ -89,7 +132,7 @@ describe("RateLimit: requests per window", () => {
       const third = yield* runTo(generate(limited), [60_000])
       expect(success(third).content).toEqual([{ type: "text", text: "60000" }])
       expect(yield* model.calls).toBe(3)
-    }).pipe(Effect.provide(RateLimit.layerMemory)))
+    }).pipe(Effect.provide(limiter)))
 
   it.effect("tenants count separately; a tenant's own limit replaces the default", () =>
     Effect.gen(function*() {
@@ -109,7 +152,7 @@ describe("RateLimit: requests per window", () => {
       success(yield* call(limited))
       expect(refusal(yield* call(limited)).error.tenant).toBe("default")
       expect(yield* model.calls).toBe(5)
-    }).pipe(Effect.provide(RateLimit.layerMemory)))
+    }).pipe(Effect.provide(limiter)))
 
   it.effect("a tenant listed without a default is limited, the others are not", () =>
     Effect.gen(function*() {
@@ -119,7 +162,7 @@ describe("RateLimit: requests per window", () => {
       expect(refusal(yield* call(limited, { tenant: "free" })).error.limit).toBe("1 requests per 1 second")
       for (let i = 0; i < 3; i++) success(yield* call(limited, { tenant: "paid" }))
       expect(yield* model.calls).toBe(4)
-    }).pipe(Effect.provide(RateLimit.layerMemory)))
+    }).pipe(Effect.provide(limiter)))
 
   it.effect("perModel counts each model separately; without it the models share the tenant's limit", () =>
     Effect.gen(function*() {
@@ -137,7 +180,7 @@ describe("RateLimit: requests per window", () => {
       success(yield* call(shared, { model: "m1" }))
       expect(refusal(yield* call(shared, { model: "m2" })).error.model).toBe("m2")
       expect(yield* model.calls).toBe(4)
-    }).pipe(Effect.provide(RateLimit.layerMemory)))
+    }).pipe(Effect.provide(limiter)))
 
   it.effect("layers with the same key share counters; with different keys they do not", () =>
     Effect.gen(function*() {
@@ -149,7 +192,7 @@ describe("RateLimit: requests per window", () => {
       refusal(yield* call(same))
       success(yield* call(other))
       expect(yield* model.calls).toBe(2)
-    }).pipe(Effect.provide(RateLimit.layerMemory)))
+    }).pipe(Effect.provide(limiter)))
 
   it.effect("generateObject and streams take a request each", () =>
     Effect.gen(function*() {
@@ -167,10 +210,10 @@ describe("RateLimit: requests per window", () => {
       )
       expect(refusal(refused).retryAfter).toBe(60_000)
       expect(yield* model.calls).toBe(2)
-    }).pipe(Effect.provide(RateLimit.layerMemory)))
+    }).pipe(Effect.provide(limiter)))
 })
 
-describe("RateLimit: status", () => {
+forEachStore("RateLimit: status", (limiter) => {
   it.effect("reports what is left without taking anything", () =>
     Effect.gen(function*() {
       const model = yield* scripted(replies(2))
@@ -187,11 +230,12 @@ describe("RateLimit: status", () => {
       const after = yield* RateLimit.status(options, { tenant: "default" })
       const again = yield* RateLimit.status(options, { tenant: "default" })
       expect(after.requests?.remaining).toBe(1)
-      expect(millis(after.requests?.resetAfter)).toBe(40_000)
+      // The end of the aligned window.
+      expect(millis(after.requests?.resetAfter)).toBe(60_000)
       expect(again).toEqual(after)
       expect(after.tokens).toBeUndefined()
       expect((yield* RateLimit.status(options, { tenant: "other" })).requests?.remaining).toBe(3)
-    }).pipe(Effect.provide(RateLimit.layerMemory)))
+    }).pipe(Effect.provide(limiter)))
 })
 
 describe("RateLimit: store", () => {
@@ -202,24 +246,47 @@ describe("RateLimit: store", () => {
       tokenBucket: () => Effect.fail(new RateLimiter.RateLimitStoreError({ message: "store down" }))
     })
   )
+  const onFailing = Effect.provide(RateLimit.layerStore.pipe(Layer.provide(failing)))
+  const bucket = perMinute(1, { algorithm: "token-bucket" })
 
-  it.effect("a failing store lets the call through and logs a warning", () =>
+  it.effect("a failing store refuses the call with PolicyUnavailable by default; the provider is not called", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted(replies(1))
+      const error = failure(yield* call(RateLimit.layer(model.layer, bucket)))
+      expect(error).toMatchObject({ _tag: "PolicyUnavailable", policy: "rate-limit", reason: "store down" })
+      expect(millis(error.retryAfter)).toBe(1_000)
+      expect(LlmError.isRetryable(error)).toBe(true)
+      expect(yield* model.calls).toBe(0)
+    }).pipe(onFailing))
+
+  it.effect("fail-open lets the calls through uncounted, with one warning for the outage", () =>
     Effect.gen(function*() {
       const model = yield* scripted(replies(2))
       const logs: Array<string> = []
       const logger = Logger.make(({ logLevel, message }) => logs.push(`${logLevel.label} ${String(message)}`))
-      const limited = RateLimit.layer(model.layer, perMinute(1))
-      success(yield* call(limited).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger))))
-      success(yield* call(limited))
+      const limited = RateLimit.layer(model.layer, { ...bucket, whenUnavailable: "fail-open" })
+      const before = yield* unavailableCount("calls uncounted")
+      for (let i = 0; i < 2; i++) {
+        success(yield* call(limited).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger))))
+      }
       expect(yield* model.calls).toBe(2)
-      expect(logs).toHaveLength(1)
-      expect(logs[0]).toMatch(/^WARN RateLimit: the limiter store failed.*store down/)
-    }).pipe(Effect.provide(RateLimit.layerStore.pipe(Layer.provide(failing)))))
+      expect(logs).toEqual(["WARN Redis unavailable for the rate-limit store: calls uncounted until it is back"])
+      expect((yield* unavailableCount("calls uncounted")) - before).toBe(2)
+    }).pipe(onFailing))
+
+  it.effect("a store without the aligned window refuses a fixed-window limit with a ConfigError", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted([])
+      const exit = yield* Effect.exit(Effect.scoped(Layer.build(RateLimit.layer(model.layer, perMinute(1)))))
+      if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error(String(exit))
+      expect(ConfigError.isConfigError(exit.cause.error)).toBe(true)
+      expect(exit.cause.error.message).toContain(`RateLimit.layer: the limiter's store cannot count "fixed-window"`)
+    }).pipe(Effect.provide(RateLimit.layerStore.pipe(Layer.provide(RateLimiter.layerStoreMemory)))))
 
   it.effect("layerStore counts in the provided store", () =>
     Effect.gen(function*() {
       const model = yield* scripted(replies(2))
-      const limited = RateLimit.layer(model.layer, perMinute(1))
+      const limited = RateLimit.layer(model.layer, bucket)
       success(yield* call(limited))
       refusal(yield* call(limited))
     }).pipe(Effect.provide(RateLimit.layerStore.pipe(Layer.provide(RateLimiter.layerStoreMemory)))))
@@ -248,13 +315,18 @@ describe("RateLimit: options", () => {
     [
       "algorithm",
       perMinute(1, { algorithm: "sliding" as RateLimit.Algorithm }),
-      `default.requests.algorithm must be "fixed-window" or "token-bucket", got "sliding"`
+      `default.requests.algorithm must be "fixed-window", "leaky-window" or "token-bucket", got "sliding"`
     ],
     ["onExceeded", { ...perMinute(1), onExceeded: "wait" as "delay" }, `onExceeded must be "fail" or "delay"`],
     ["defaultOutputTokens", { ...perMinute(1), defaultOutputTokens: -1 }, "defaultOutputTokens must be a non-negative"],
     ["no limit", {}, "no limit given"],
     ["empty tenant limits", { tenants: { acme: {} } }, "no limit given"],
-    ["blank key", { ...perMinute(1), key: " " }, "key must not be empty"]
+    ["blank key", { ...perMinute(1), key: " " }, "key must not be empty"],
+    [
+      "whenUnavailable",
+      { ...perMinute(1), whenUnavailable: "open" as RateLimit.WhenUnavailable },
+      `whenUnavailable must be "fail-closed" or "fail-open", got "open"`
+    ]
   ]
 
   for (const [name, options, message] of bad) {
@@ -273,7 +345,7 @@ describe("RateLimit: options", () => {
   }
 })
 
-describe("RateLimit: over HTTP", () => {
+forEachStore("RateLimit: over HTTP", (limiter) => {
   it.scoped("a refused call never reaches the provider", () =>
     Effect.gen(function*() {
       const server = yield* MockProvider.make({
@@ -291,5 +363,5 @@ describe("RateLimit: over HTTP", () => {
       )
       expect(refusal(stream).error.kind).toBe("requests")
       expect(yield* count(server)).toBe(2)
-    }).pipe(Effect.provide(RateLimit.layerMemory)))
+    }).pipe(Effect.provide(limiter)))
 })

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "@effect/vitest"
+import { expect, it } from "@effect/vitest"
 import type { Exit } from "effect"
 import { Duration, Effect, Layer, Ref, Stream } from "effect"
 import * as ChatRequest from "../src/ChatRequest.js"
@@ -11,6 +11,7 @@ import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import * as Tokenizer from "../src/Tokenizer.js"
 import { openAiLayer } from "./support/loopback.js"
+import { forEachStore } from "./support/rateLimitStores.js"
 import { answer, count, failure, runTo, scripted, success } from "./support/resilience.js"
 
 /** One token per character, so that every estimate in these tests is exact and visible. */
@@ -56,7 +57,7 @@ const refusal = (exit: Exit.Exit<unknown, unknown>) => {
   return error
 }
 
-describe("RateLimit: tokens of generate", () => {
+forEachStore("RateLimit: tokens of generate", (limiter) => {
   it.effect("takes the estimate (input + maxTokens) before the call, the usage beyond it after", () =>
     Effect.gen(function*() {
       const seen = yield* Ref.make<Array<number | undefined>>([])
@@ -66,26 +67,26 @@ describe("RateLimit: tokens of generate", () => {
       expect(yield* Ref.get(seen)).toEqual([70])
       expect(yield* tokensLeft()).toBe(50)
 
-      // 50 taken in a window of 100 tokens per minute (600 ms each): the next 60 fit after the 30 s they paid for.
+      // 50 taken in the window [0, 60 s) of 100 tokens: the next 60 fit in the next window.
       const refused = refusal(yield* Effect.exit(generate(limited, 50, 10)))
       expect(refused).toMatchObject({ kind: "tokens", tenant: "default", limit: "100 tokens per 1 minute" })
-      expect(refused.retryAfter && Duration.toMillis(refused.retryAfter)).toBe(30_000)
+      expect(refused.retryAfter && Duration.toMillis(refused.retryAfter)).toBe(60_000)
       expect(yield* model.calls).toBe(1)
-    }).pipe(withChars, Effect.provide(RateLimit.layerMemory)))
+    }).pipe(withChars, Effect.provide(limiter)))
 
   it.effect("keeps the estimate when the call used less (the limiter has no refund)", () =>
     Effect.gen(function*() {
       const model = yield* scripted([answer("ok", { usage: usage(5) })])
       success(yield* Effect.exit(generate(RateLimit.layer(model.layer, options), 20, 10)))
       expect(yield* tokensLeft()).toBe(70)
-    }).pipe(withChars, Effect.provide(RateLimit.layerMemory)))
+    }).pipe(withChars, Effect.provide(limiter)))
 
   it.effect("without usage, counts the input estimate plus the output text", () =>
     Effect.gen(function*() {
       const model = yield* scripted([answer("y".repeat(40))])
       success(yield* Effect.exit(generate(RateLimit.layer(model.layer, options), 20, 5)))
       expect(yield* tokensLeft()).toBe(40)
-    }).pipe(withChars, Effect.provide(RateLimit.layerMemory)))
+    }).pipe(withChars, Effect.provide(limiter)))
 
   it.effect("without maxTokens, estimates defaultOutputTokens (0 unless set) for the output", () =>
     Effect.gen(function*() {
@@ -98,21 +99,22 @@ describe("RateLimit: tokens of generate", () => {
       success(yield* Effect.exit(generate(RateLimit.layer(model.layer, options), 20)))
       success(yield* Effect.exit(generate(RateLimit.layer(model.layer, withDefault), 20)))
       expect(yield* Ref.get(seen)).toEqual([80, 65])
-    }).pipe(withChars, Effect.provide(RateLimit.layerMemory)))
+    }).pipe(withChars, Effect.provide(limiter)))
 
   it.effect("a use far beyond the limit is all taken, so the next calls wait for it to be paid off", () =>
     Effect.gen(function*() {
       const model = yield* scripted([answer("ok", { usage: usage(250) })])
       const limited = RateLimit.layer(model.layer, options)
       success(yield* Effect.exit(generate(limited, 20, 10)))
-      // 250 tokens at 600 ms each: the window closes at 150 s.
+      // 250 tokens in windows of 100: the debt fills [0, 60 s) and [60 s, 120 s), and 50 of [120 s, 180 s), where
+      // the next 30 fit.
       const refused = refusal(yield* Effect.exit(generate(limited, 20, 10)))
-      expect(refused.retryAfter && Duration.toMillis(refused.retryAfter)).toBe(150_000)
+      expect(refused.retryAfter && Duration.toMillis(refused.retryAfter)).toBe(120_000)
       const status = yield* RateLimit.status(options, { tenant: "default" })
       expect(status.tokens?.remaining).toBe(0)
-      expect(status.tokens && Duration.toMillis(status.tokens.resetAfter)).toBe(150_000)
+      expect(status.tokens && Duration.toMillis(status.tokens.resetAfter)).toBe(180_000)
       expect(yield* model.calls).toBe(1)
-    }).pipe(withChars, Effect.provide(RateLimit.layerMemory)))
+    }).pipe(withChars, Effect.provide(limiter)))
 
   it.effect("an estimate above the limit is refused without retryAfter, in delay mode too, and never sent", () =>
     Effect.gen(function*() {
@@ -128,7 +130,7 @@ describe("RateLimit: tokens of generate", () => {
       }
       expect(yield* model.calls).toBe(0)
       expect(yield* tokensLeft()).toBe(100)
-    }).pipe(withChars, Effect.provide(RateLimit.layerMemory)))
+    }).pipe(withChars, Effect.provide(limiter)))
 
   it.effect("in delay mode, waits for the window that holds the estimate", () =>
     Effect.gen(function*() {
@@ -137,14 +139,14 @@ describe("RateLimit: tokens of generate", () => {
       success(yield* Effect.exit(generate(limited, 20, 10)))
       success(yield* runTo(generate(limited, 20, 10), [60_000]))
       expect(yield* model.calls).toBe(2)
-    }).pipe(withChars, Effect.provide(RateLimit.layerMemory)))
+    }).pipe(withChars, Effect.provide(limiter)))
 
   it.effect("a cached answer takes only its estimate", () =>
     Effect.gen(function*() {
       const model = yield* scripted([{ ...answer("ok", { usage: usage(90) }), cached: true }])
       success(yield* Effect.exit(generate(RateLimit.layer(model.layer, options), 20, 10)))
       expect(yield* tokensLeft()).toBe(70)
-    }).pipe(withChars, Effect.provide(RateLimit.layerMemory)))
+    }).pipe(withChars, Effect.provide(limiter)))
 
   it.effect("requests and tokens together: a refusal by tokens still counts the request", () =>
     Effect.gen(function*() {
@@ -157,7 +159,7 @@ describe("RateLimit: tokens of generate", () => {
       expect(refusal(yield* Effect.exit(generate(limited, 70, 10))).kind).toBe("tokens")
       const status = yield* RateLimit.status(both, { tenant: "default" })
       expect([status.requests?.remaining, status.tokens?.remaining]).toEqual([3, 70])
-    }).pipe(withChars, Effect.provide(RateLimit.layerMemory)))
+    }).pipe(withChars, Effect.provide(limiter)))
 })
 
 /** A streaming model: one part per chunk, then optionally a failure; counts its calls. */
@@ -189,13 +191,13 @@ const finish: StreamPart.StreamPart = { type: "finish", finishReason: "stop" }
 const streamOf = (layer: Layer.Layer<LanguageModel.LanguageModel, unknown>, input: number, maxTokens?: number) =>
   LanguageModel.stream(asking(input, maxTokens)).pipe(Stream.provideLayer(Layer.orDie(layer)))
 
-describe("RateLimit: tokens of streams", () => {
+forEachStore("RateLimit: tokens of streams", (limiter) => {
   it.effect("settles from the usage part when the stream ends", () =>
     Effect.gen(function*() {
       const model = yield* streaming([delta("hello"), usagePart(70), finish])
       yield* Stream.runDrain(streamOf(RateLimit.layer(model.layer, options), 20, 10))
       expect(yield* tokensLeft()).toBe(30)
-    }).pipe(withChars, Effect.provide(RateLimit.layerMemory)))
+    }).pipe(withChars, Effect.provide(limiter)))
 
   it.effect("a consumer that stops early is charged the text it received", () =>
     Effect.gen(function*() {
@@ -209,7 +211,7 @@ describe("RateLimit: tokens of streams", () => {
       expect(taken.length).toBe(2)
       // 20 input + 20 received = 40, beyond the estimate of 25
       expect(yield* tokensLeft()).toBe(60)
-    }).pipe(withChars, Effect.provide(RateLimit.layerMemory)))
+    }).pipe(withChars, Effect.provide(limiter)))
 
   it.effect("a stream that fails after content is charged the text it received", () =>
     Effect.gen(function*() {
@@ -218,14 +220,14 @@ describe("RateLimit: tokens of streams", () => {
       const exit = yield* Effect.exit(Stream.runDrain(streamOf(RateLimit.layer(model.layer, options), 20)))
       expect(failure(exit)._tag).toBe("NetworkError")
       expect(yield* tokensLeft()).toBe(50)
-    }).pipe(withChars, Effect.provide(RateLimit.layerMemory)))
+    }).pipe(withChars, Effect.provide(limiter)))
 
   it.effect("a replayed cached stream takes only its estimate", () =>
     Effect.gen(function*() {
       const model = yield* streaming([{ type: "response-metadata", cached: true }, delta("hi"), usagePart(90)])
       yield* Stream.runDrain(streamOf(RateLimit.layer(model.layer, options), 20, 10))
       expect(yield* tokensLeft()).toBe(70)
-    }).pipe(withChars, Effect.provide(RateLimit.layerMemory)))
+    }).pipe(withChars, Effect.provide(limiter)))
 
   it.effect("a refused stream fails before any part and never starts the provider's stream", () =>
     Effect.gen(function*() {
@@ -239,10 +241,10 @@ describe("RateLimit: tokens of streams", () => {
       expect(refusal(exit)).toMatchObject({ kind: "tokens", limit: "100 tokens per 1 minute" })
       expect(parts).toEqual([])
       expect(yield* model.calls).toBe(1)
-    }).pipe(withChars, Effect.provide(RateLimit.layerMemory)))
+    }).pipe(withChars, Effect.provide(limiter)))
 })
 
-describe("RateLimit: tokens over HTTP", () => {
+forEachStore("RateLimit: tokens over HTTP", (limiter) => {
   it.scoped("takes the request's real token count before, the provider's usage after", () =>
     Effect.gen(function*() {
       const server = yield* MockProvider.make({
@@ -266,5 +268,5 @@ describe("RateLimit: tokens over HTTP", () => {
       )
       expect(refusal(refused)).toMatchObject({ kind: "tokens", provider: "openai", limit: "1000 tokens per 1 minute" })
       expect(yield* count(server)).toBe(1)
-    }).pipe(Effect.provide(RateLimit.layerMemory)))
+    }).pipe(Effect.provide(limiter)))
 })

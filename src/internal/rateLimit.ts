@@ -12,9 +12,11 @@ import type * as ChatResponse from "../ChatResponse.js"
 import type * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import type * as RateLimit from "../RateLimit.js"
+import * as Redis from "../Redis.js"
 import type * as StreamPart from "../StreamPart.js"
 import * as Tokenizer from "../Tokenizer.js"
 import * as Options from "./rateLimitOptions.js"
+import type * as Store from "./rateLimitStore.js"
 
 /** Who a call is counted for, and under which limits. */
 interface Plan {
@@ -30,7 +32,7 @@ interface Estimate {
 }
 
 const take = (
-  limiter: RateLimiter.RateLimiter,
+  limiter: Store.Limiter,
   config: Options.Config,
   plan: Plan,
   kind: Options.Kind,
@@ -47,19 +49,24 @@ const take = (
     tokens
   })
 
-// A limiter that cannot be reached must not take the provider down with it: the call goes through, loudly.
-const storeFailed = (error: RateLimiter.RateLimiterError) =>
-  Effect.as(
-    Effect.logWarning(`RateLimit: the limiter store failed, the call is not counted: ${error.message}`),
-    Duration.zero
-  )
+/** The `retryAfter` of a call refused because the store could not answer: a short wait, as for a blip. */
+export const unavailableRetryAfter = Duration.seconds(1)
+
+/** Why the store could not answer, in the words of Redis when it is Redis (never a URL or a secret). */
+const storeFailure = (error: RateLimiter.RateLimitStoreError): Redis.RedisError =>
+  error.cause instanceof Redis.RedisError
+    ? error.cause
+    : new Redis.RedisError({ operation: "rate-limit", reason: error.message })
 
 /** Wraps a service with the limits of `config`, counted in `limiter`. */
 export const wrap = (
   service: LanguageModel.Service,
   config: Options.Config,
-  limiter: RateLimiter.RateLimiter
+  limiter: Store.Limiter
 ): LanguageModel.Service => {
+  const failOpen = config.whenUnavailable === "fail-open"
+  const outage = limiter.outage(failOpen ? "calls uncounted" : "reject calls")
+
   const planOf = (request: ChatRequest.ChatRequest): Plan => {
     const tenant = ChatRequest.tenantOf(request)
     return { tenant, model: request.model ?? service.defaultModel, limits: Options.limitsOf(config, tenant) }
@@ -83,6 +90,27 @@ export const wrap = (
         config.perModel && plan.model !== undefined ? ` on ${plan.model}` : ""
       }: ${reason}`
     })
+
+  /**
+   * The store could not answer. Fail closed: the call is refused, a limit must not silently vanish; fail open:
+   * it goes through uncounted. Either way the outage is reported once, and counted.
+   */
+  const unavailable = (plan: Plan, error: RateLimiter.RateLimitStoreError) => {
+    const failure = storeFailure(error)
+    return Effect.zipRight(
+      outage.failed(failure),
+      failOpen ? Effect.succeed(Duration.zero) : Effect.fail(
+        new LlmError.PolicyUnavailable({
+          provider: service.provider,
+          ...(plan.model === undefined ? {} : { model: plan.model }),
+          policy: "rate-limit",
+          reason: failure.reason,
+          retryAfter: unavailableRetryAfter,
+          message: `rate limit of tenant ${JSON.stringify(plan.tenant)} unavailable: ${failure.reason}`
+        })
+      )
+    )
+  }
 
   const estimateOf = (request: ChatRequest.ChatRequest, plan: Plan) =>
     Effect.map(Tokenizer.Tokenizer, (tokenizer): Estimate => {
@@ -108,16 +136,22 @@ export const wrap = (
       }
       const taken = yield* take(limiter, config, plan, kind, checked, units, config.onExceeded).pipe(
         Effect.map((result) => result.delay),
-        Effect.catchAll((error) =>
+        Effect.tap(() => outage.succeeded),
+        Effect.catchAll((
+          error
+        ): Effect.Effect<Duration.Duration, LlmError.RateLimitExceeded | LlmError.PolicyUnavailable> =>
           error.reason === "Exceeded"
-            ? Effect.fail(refused(
-              plan,
-              kind,
-              checked,
-              error.retryAfter,
-              `${checked.description} reached, retry after ${Duration.format(error.retryAfter)}`
-            ))
-            : storeFailed(error)
+            ? Effect.zipRight(
+              outage.succeeded,
+              Effect.fail(refused(
+                plan,
+                kind,
+                checked,
+                error.retryAfter,
+                `${checked.description} reached, retry after ${Duration.format(error.retryAfter)}`
+              ))
+            )
+            : unavailable(plan, error)
         )
       )
       delay = Duration.max(delay, taken)
@@ -135,7 +169,11 @@ export const wrap = (
       // Taken whatever the window holds ("delay" never refuses), so the next calls wait for this one's use; in
       // pieces of at most `limit`, the most one take may ask of the limiter.
       const piece = Math.min(extra, checked.limit)
-      yield* take(limiter, config, plan, "tokens", checked, piece, "delay").pipe(Effect.catchAll(storeFailed))
+      // After the call there is nothing left to refuse: a store that cannot answer only reports the outage.
+      yield* take(limiter, config, plan, "tokens", checked, piece, "delay").pipe(
+        Effect.zipRight(outage.succeeded),
+        Effect.catchAll((error) => error.reason === "StoreError" ? outage.failed(storeFailure(error)) : Effect.void)
+      )
       extra -= piece
     }
   })
@@ -219,7 +257,7 @@ export const wrap = (
  * would). A counter in debt (a use beyond the estimate) reports 0 remaining until it is paid off.
  */
 export const peek = (
-  limiter: RateLimiter.RateLimiter,
+  limiter: Store.Limiter,
   config: Options.Config,
   plan: Plan,
   kind: Options.Kind,

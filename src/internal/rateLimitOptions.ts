@@ -39,6 +39,7 @@ export interface Config {
   readonly perModel: boolean
   readonly onExceeded: RateLimit.OnExceeded
   readonly defaultOutputTokens: number
+  readonly whenUnavailable: RateLimit.WhenUnavailable
 }
 
 const units: ReadonlyArray<readonly [millis: number, name: string]> = [
@@ -56,7 +57,7 @@ export const describeWindow = (window: Duration.Duration): string => {
   return `${count} ${name}${count === 1 ? "" : "s"}`
 }
 
-const algorithms: ReadonlyArray<string> = ["fixed-window", "token-bucket"]
+const algorithms: ReadonlyArray<string> = ["fixed-window", "leaky-window", "token-bucket"]
 
 const invalid = (path: ReadonlyArray<string>, message: string) =>
   Effect.fail(ConfigError.InvalidData([...path], message))
@@ -85,7 +86,9 @@ const checkLimit = (
     if (!algorithms.includes(algorithm)) {
       return yield* invalid(
         [...path, "algorithm"],
-        `${layer}: ${name}.algorithm must be "fixed-window" or "token-bucket", got ${JSON.stringify(algorithm)}`
+        `${layer}: ${name}.algorithm must be "fixed-window", "leaky-window" or "token-bucket", got ${
+          JSON.stringify(algorithm)
+        }`
       )
     }
     return { limit: count, window, algorithm, description: `${count} ${kind} per ${describeWindow(window)}` }
@@ -141,24 +144,44 @@ export const check = (layer: string, options: RateLimit.Options): Effect.Effect<
         `${layer}: defaultOutputTokens must be a non-negative integer, got ${defaultOutputTokens}`
       )
     }
+    const whenUnavailable = options.whenUnavailable ?? "fail-closed"
+    if (whenUnavailable !== "fail-closed" && whenUnavailable !== "fail-open") {
+      return yield* invalid(
+        ["whenUnavailable"],
+        `${layer}: whenUnavailable must be "fail-closed" or "fail-open", got ${JSON.stringify(whenUnavailable)}`
+      )
+    }
     return {
       key: options.key ?? "rate-limit",
       defaults,
       tenants,
       perModel: options.perModel ?? false,
       onExceeded,
-      defaultOutputTokens
+      defaultOutputTokens,
+      whenUnavailable
     }
   })
+
+/** The algorithms the limits of `config` use, none twice. */
+export const algorithmsOf = (config: Config): ReadonlyArray<RateLimit.Algorithm> => {
+  const used = new Set<RateLimit.Algorithm>()
+  for (const limits of [config.defaults, ...config.tenants.values()]) {
+    for (const kind of kinds) {
+      const checked = limits[kind]
+      if (checked !== undefined) used.add(checked.algorithm)
+    }
+  }
+  return [...used]
+}
 
 /** The limits that apply to a tenant. */
 export const limitsOf = (config: Config, tenant: string): CheckedLimits => config.tenants.get(tenant) ?? config.defaults
 
 /**
- * The limiter key of one counter. Segments are URI-encoded so that no tenant or model name can forge
- * another's key (`a:b` + `c` against `a` + `b:c`).
+ * The limiter key of one counter, `<key>:<kind>:<tenant>[:<model>]`. Segments are URI-encoded so that no tenant
+ * or model name can forge another's key (`a:b` + `c` against `a` + `b:c`).
  */
 export const keyOf = (config: Config, kind: Kind, tenant: string, model: string | undefined): string => {
-  const base = `liter-llm:${encodeURIComponent(config.key)}:${kind}:${encodeURIComponent(tenant)}`
+  const base = `${encodeURIComponent(config.key)}:${kind}:${encodeURIComponent(tenant)}`
   return config.perModel ? `${base}:${encodeURIComponent(model ?? "")}` : base
 }
