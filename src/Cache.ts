@@ -16,7 +16,7 @@
  * @since 0.2.0
  */
 import * as Clock from "effect/Clock"
-import * as ConfigError from "effect/ConfigError"
+import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -32,7 +32,7 @@ import * as Flight from "./internal/cacheFlight.js"
 import * as Key from "./internal/cacheKey.js"
 import * as RedisStore from "./internal/cacheRedis.js"
 import * as MemoryStore from "./internal/cacheStore.js"
-import * as Durations from "./internal/duration.js"
+import * as StoreOptions from "./internal/cacheStoreOptions.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmMetrics from "./LlmMetrics.js"
 import * as Redis from "./Redis.js"
@@ -103,18 +103,6 @@ export interface Options extends MemoryOptions {
   readonly store?: Store | undefined
 }
 
-const defaults = { ttl: Duration.hours(1), maxEntries: 1_000, maxBytes: 64 * 1024 * 1024 }
-
-const invalid = (layer: string, option: string, message: string) =>
-  ConfigError.InvalidData([option], `${layer}: ${message}`)
-
-const countOption = (layer: string, option: string, value: number | undefined, fallback: number) =>
-  value === undefined || (Number.isSafeInteger(value) && value > 0)
-    ? Effect.succeed(value ?? fallback)
-    : Effect.fail(
-      ConfigError.InvalidData([option], `${layer}: ${option} must be a positive integer, got ${String(value)}`)
-    )
-
 /**
  * A store in this process's memory: least-recently-used eviction past `maxEntries` entries or `maxBytes` bytes,
  * expiry by Effect's `Clock`. Fails with a `ConfigError` on a bound that is not a positive integer.
@@ -137,8 +125,13 @@ const countOption = (layer: string, option: string, value: number | undefined, f
 export const makeMemoryStore = (options: MemoryOptions = {}): Effect.Effect<Store, ConfigError.ConfigError> =>
   Effect.map(
     Effect.all([
-      countOption("Cache.makeMemoryStore", "maxEntries", options.maxEntries, defaults.maxEntries),
-      countOption("Cache.makeMemoryStore", "maxBytes", options.maxBytes, defaults.maxBytes)
+      StoreOptions.countOption(
+        "Cache.makeMemoryStore",
+        "maxEntries",
+        options.maxEntries,
+        StoreOptions.defaults.maxEntries
+      ),
+      StoreOptions.countOption("Cache.makeMemoryStore", "maxBytes", options.maxBytes, StoreOptions.defaults.maxBytes)
     ]),
     ([maxEntries, maxBytes]) => MemoryStore.make({ maxEntries, maxBytes })
   )
@@ -161,7 +154,7 @@ export interface RedisStoreOptions {
  *
  * @example
  * ```ts
- * import { Effect, Layer, Redacted } from "effect"
+ * import { Effect, Redacted } from "effect"
  * import { Cache, OpenAi, Redis } from "liter-llm"
  *
  * // One Redis store shared by two cached layers (and every process on the same Redis).
@@ -179,43 +172,14 @@ export const makeRedisStore = (
   options: RedisStoreOptions = {}
 ): Effect.Effect<Store, ConfigError.ConfigError> =>
   Effect.map(
-    countOption("Cache.makeRedisStore", "maxEntryBytes", options.maxEntryBytes, RedisStore.defaultMaxEntryBytes),
+    StoreOptions.countOption(
+      "Cache.makeRedisStore",
+      "maxEntryBytes",
+      options.maxEntryBytes,
+      RedisStore.defaultMaxEntryBytes
+    ),
     (maxEntryBytes) => RedisStore.make(redis, { maxEntryBytes })
   )
-
-/** The layer's options checked, with their defaults; `layer` names the constructor in errors. */
-const settle = (
-  options: Options,
-  layer = "Cache.layer"
-): Effect.Effect<{ readonly ttl: Duration.Duration; readonly store: Store }, ConfigError.ConfigError> =>
-  Effect.gen(function*() {
-    const ttl = options.ttl === undefined ? defaults.ttl : Durations.decodeNonNegative(options.ttl)
-    if (ttl === undefined || !Duration.isFinite(ttl) || Duration.isZero(ttl)) {
-      return yield* Effect.fail(invalid(
-        layer,
-        "ttl",
-        `ttl must be a positive finite duration, got ${
-          options.ttl === undefined ? "none" : Durations.show(options.ttl)
-        }`
-      ))
-    }
-    if (options.store !== undefined) {
-      const bound = options.maxEntries !== undefined
-        ? "maxEntries"
-        : options.maxBytes !== undefined
-        ? "maxBytes"
-        : undefined
-      if (bound !== undefined) {
-        return yield* Effect.fail(
-          invalid(layer, bound, `${bound} bounds the memory store, not a given store: pass it to makeMemoryStore`)
-        )
-      }
-      return { ttl, store: options.store }
-    }
-    const maxEntries = yield* countOption("Cache.layer", "maxEntries", options.maxEntries, defaults.maxEntries)
-    const maxBytes = yield* countOption("Cache.layer", "maxBytes", options.maxBytes, defaults.maxBytes)
-    return { ttl, store: MemoryStore.make({ maxEntries, maxBytes }) }
-  })
 
 /** The TTL of a request's entry: its own (already validated by the request schema), else the layer's. */
 const ttlOf = (request: ChatRequest.ChatRequest, fallback: Duration.Duration): Duration.Duration => {
@@ -391,7 +355,7 @@ export const layer = <E, R>(
   options: Options = {}
 ): Layer.Layer<LanguageModel.LanguageModel, E | ConfigError.ConfigError, R> =>
   // Checked before the inner layer is built: a bad option fails at startup without opening anything.
-  Layer.unwrapEffect(Effect.map(settle(options), (settled) => wrapLayer(model, settled)))
+  Layer.unwrapEffect(Effect.map(StoreOptions.settle(options), (settled) => wrapLayer(model, settled)))
 
 const wrapLayer = <E, R>(
   model: Layer.Layer<LanguageModel.LanguageModel, E, R>,
@@ -437,12 +401,12 @@ export const layerRedis = <E, R>(
 ): Layer.Layer<LanguageModel.LanguageModel, E | ConfigError.ConfigError, R | Redis.Redis> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const { maxEntryBytes, ...rest } = options
-    const bound = yield* countOption(
+    const bound = yield* StoreOptions.countOption(
       "Cache.layerRedis",
       "maxEntryBytes",
       maxEntryBytes,
       RedisStore.defaultMaxEntryBytes
     )
     const store = RedisStore.make(yield* Redis.Redis, { maxEntryBytes: bound })
-    return wrapLayer(model, yield* settle({ ...rest, store }, "Cache.layerRedis"))
+    return wrapLayer(model, yield* StoreOptions.settle({ ...rest, store }, "Cache.layerRedis"))
   }))
