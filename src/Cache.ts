@@ -33,6 +33,7 @@ import * as Key from "./internal/cacheKey.js"
 import * as RedisStore from "./internal/cacheRedis.js"
 import * as MemoryStore from "./internal/cacheStore.js"
 import * as StoreOptions from "./internal/cacheStoreOptions.js"
+import * as PolicyLayer from "./internal/policyLayer.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmMetrics from "./LlmMetrics.js"
 import * as Redis from "./Redis.js"
@@ -350,21 +351,18 @@ export const wrap = (
  * @since 0.2.0
  * @category layers
  */
-export const layer = <E, R>(
-  model: Layer.Layer<LanguageModel.LanguageModel, E, R>,
+export const layer = <A, E, R>(
+  model: Layer.Layer<A | LanguageModel.LanguageModel, E, R>,
   options: Options = {}
-): Layer.Layer<LanguageModel.LanguageModel, E | ConfigError.ConfigError, R> =>
+): Layer.Layer<A | LanguageModel.LanguageModel, E | ConfigError.ConfigError, R> =>
   // Checked before the inner layer is built: a bad option fails at startup without opening anything.
   Layer.unwrapEffect(Effect.map(StoreOptions.settle(options), (settled) => wrapLayer(model, settled)))
 
-const wrapLayer = <E, R>(
-  model: Layer.Layer<LanguageModel.LanguageModel, E, R>,
+/** The cache around `model`; the inner layer's other services (a `Budget` below the cache) pass through. */
+const wrapLayer = <A, E, R>(
+  model: Layer.Layer<A | LanguageModel.LanguageModel, E, R>,
   settled: { readonly ttl: Duration.Duration; readonly store: Store }
-) =>
-  Layer.effect(
-    LanguageModel.LanguageModel,
-    Effect.map(LanguageModel.LanguageModel, (service) => wrap(service, settled))
-  ).pipe(Layer.provide(model))
+) => PolicyLayer.around(model, Effect.map(LanguageModel.LanguageModel, (service) => wrap(service, settled)))
 
 /**
  * @since 0.2.0
@@ -395,10 +393,10 @@ export interface RedisOptions extends RedisStoreOptions {
  * @since 0.2.0
  * @category layers
  */
-export const layerRedis = <E, R>(
-  model: Layer.Layer<LanguageModel.LanguageModel, E, R>,
+export const layerRedis = <A, E, R>(
+  model: Layer.Layer<A | LanguageModel.LanguageModel, E, R>,
   options: RedisOptions = {}
-): Layer.Layer<LanguageModel.LanguageModel, E | ConfigError.ConfigError, R | Redis.Redis> =>
+): Layer.Layer<A | LanguageModel.LanguageModel, E | ConfigError.ConfigError, R | Redis.Redis> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const { maxEntryBytes, ...rest } = options
     const bound = yield* StoreOptions.countOption(
