@@ -10,13 +10,13 @@
  *   `LlmMetrics` event with `cached: true`. A `stream` call is answered by replaying the entry as parts.
  * - **Miss**: only a successful answer is stored: a `generate` that succeeded, or a stream that delivered its
  *   finish part without an error and was read to its end. Concurrent identical `generate` misses share one call.
- * - **Store**: a {@link Store} of JSON strings with a TTL; in memory (LRU) by default. A failing store is a miss,
- *   never a failed call.
+ * - **Store**: a {@link Store} of JSON strings with a TTL; in memory (LRU) by default, or in Redis
+ *   ({@link layerRedis}) to share entries between processes. A failing store is a miss, never a failed call.
  *
  * @since 0.2.0
  */
 import * as Clock from "effect/Clock"
-import * as ConfigError from "effect/ConfigError"
+import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -30,11 +30,13 @@ import * as Attribution from "./internal/attribution.js"
 import * as Entry from "./internal/cacheEntry.js"
 import * as Flight from "./internal/cacheFlight.js"
 import * as Key from "./internal/cacheKey.js"
+import * as RedisStore from "./internal/cacheRedis.js"
 import * as MemoryStore from "./internal/cacheStore.js"
-import * as Durations from "./internal/duration.js"
+import * as StoreOptions from "./internal/cacheStoreOptions.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmMetrics from "./LlmMetrics.js"
+import * as Redis from "./Redis.js"
 import * as StreamPart from "./StreamPart.js"
 
 /**
@@ -102,17 +104,6 @@ export interface Options extends MemoryOptions {
   readonly store?: Store | undefined
 }
 
-const defaults = { ttl: Duration.hours(1), maxEntries: 1_000, maxBytes: 64 * 1024 * 1024 }
-
-const invalid = (option: string, message: string) => ConfigError.InvalidData([option], `Cache.layer: ${message}`)
-
-const countOption = (layer: string, option: string, value: number | undefined, fallback: number) =>
-  value === undefined || (Number.isSafeInteger(value) && value > 0)
-    ? Effect.succeed(value ?? fallback)
-    : Effect.fail(
-      ConfigError.InvalidData([option], `${layer}: ${option} must be a positive integer, got ${String(value)}`)
-    )
-
 /**
  * A store in this process's memory: least-recently-used eviction past `maxEntries` entries or `maxBytes` bytes,
  * expiry by Effect's `Clock`. Fails with a `ConfigError` on a bound that is not a positive integer.
@@ -135,43 +126,61 @@ const countOption = (layer: string, option: string, value: number | undefined, f
 export const makeMemoryStore = (options: MemoryOptions = {}): Effect.Effect<Store, ConfigError.ConfigError> =>
   Effect.map(
     Effect.all([
-      countOption("Cache.makeMemoryStore", "maxEntries", options.maxEntries, defaults.maxEntries),
-      countOption("Cache.makeMemoryStore", "maxBytes", options.maxBytes, defaults.maxBytes)
+      StoreOptions.countOption(
+        "Cache.makeMemoryStore",
+        "maxEntries",
+        options.maxEntries,
+        StoreOptions.defaults.maxEntries
+      ),
+      StoreOptions.countOption("Cache.makeMemoryStore", "maxBytes", options.maxBytes, StoreOptions.defaults.maxBytes)
     ]),
     ([maxEntries, maxBytes]) => MemoryStore.make({ maxEntries, maxBytes })
   )
 
-/** The layer's options checked, with their defaults. */
-const settle = (
-  options: Options
-): Effect.Effect<{ readonly ttl: Duration.Duration; readonly store: Store }, ConfigError.ConfigError> =>
-  Effect.gen(function*() {
-    const ttl = options.ttl === undefined ? defaults.ttl : Durations.decodeNonNegative(options.ttl)
-    if (ttl === undefined || !Duration.isFinite(ttl) || Duration.isZero(ttl)) {
-      return yield* Effect.fail(invalid(
-        "ttl",
-        `ttl must be a positive finite duration, got ${
-          options.ttl === undefined ? "none" : Durations.show(options.ttl)
-        }`
-      ))
-    }
-    if (options.store !== undefined) {
-      const bound = options.maxEntries !== undefined
-        ? "maxEntries"
-        : options.maxBytes !== undefined
-        ? "maxBytes"
-        : undefined
-      if (bound !== undefined) {
-        return yield* Effect.fail(
-          invalid(bound, `${bound} bounds the memory store, not a given store: pass it to makeMemoryStore`)
-        )
-      }
-      return { ttl, store: options.store }
-    }
-    const maxEntries = yield* countOption("Cache.layer", "maxEntries", options.maxEntries, defaults.maxEntries)
-    const maxBytes = yield* countOption("Cache.layer", "maxBytes", options.maxBytes, defaults.maxBytes)
-    return { ttl, store: MemoryStore.make({ maxEntries, maxBytes }) }
-  })
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface RedisStoreOptions {
+  /** The largest entry stored, key and JSON value as UTF-8 bytes (default 1 MiB); a larger answer is not stored. */
+  readonly maxEntryBytes?: number | undefined
+}
+
+/**
+ * A store in Redis, shared by every process on the same Redis and key prefix: `GET`, `SET key value PX ttl` and
+ * `DEL` on `<prefix><cache key>`, each bounded by the connection's `commandTimeout`. Redis's own `maxmemory` (with
+ * `maxmemory-policy allkeys-lru` or `volatile-lru`) bounds the total. It fails open: while Redis cannot answer, a
+ * lookup is a miss and a write is skipped (one warning per outage, `Redis.metrics.unavailable` counted with
+ * `store: "cache"`), so it never fails with a {@link StoreError}. Fails with a `ConfigError` on a bad option.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Redacted } from "effect"
+ * import { Cache, OpenAi, Redis } from "liter-llm"
+ *
+ * // One Redis store shared by two cached layers (and every process on the same Redis).
+ * const layers = Effect.map(Effect.flatMap(Redis.Redis, (redis) => Cache.makeRedisStore(redis)), (store) => ({
+ *   a: Cache.layer(OpenAi.layer({ apiKey: Redacted.make("sk-...") }), { store }),
+ *   b: Cache.layer(OpenAi.layer({ apiKey: Redacted.make("sk-..."), model: "gpt-4.1" }), { store })
+ * }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeRedisStore = (
+  redis: Redis.Service,
+  options: RedisStoreOptions = {}
+): Effect.Effect<Store, ConfigError.ConfigError> =>
+  Effect.map(
+    StoreOptions.countOption(
+      "Cache.makeRedisStore",
+      "maxEntryBytes",
+      options.maxEntryBytes,
+      RedisStore.defaultMaxEntryBytes
+    ),
+    (maxEntryBytes) => RedisStore.make(redis, { maxEntryBytes })
+  )
 
 /** The TTL of a request's entry: its own (already validated by the request schema), else the layer's. */
 const ttlOf = (request: ChatRequest.ChatRequest, fallback: Duration.Duration): Duration.Duration => {
@@ -346,10 +355,56 @@ export const layer = <A, E, R>(
   model: Layer.Layer<A | LanguageModel.LanguageModel, E, R>,
   options: Options = {}
 ): Layer.Layer<A | LanguageModel.LanguageModel, E | ConfigError.ConfigError, R> =>
-  // Checked before the inner layer is built: a bad option fails at startup without opening anything. The inner
-  // layer's other services (a `Budget` below the cache) pass through.
-  Layer.unwrapEffect(Effect.map(settle(options), (settled) =>
-    PolicyLayer.around(
-      model,
-      Effect.map(LanguageModel.LanguageModel, (service) => wrap(service, settled))
-    )))
+  // Checked before the inner layer is built: a bad option fails at startup without opening anything.
+  Layer.unwrapEffect(Effect.map(StoreOptions.settle(options), (settled) => wrapLayer(model, settled)))
+
+/** The cache around `model`; the inner layer's other services (a `Budget` below the cache) pass through. */
+const wrapLayer = <A, E, R>(
+  model: Layer.Layer<A | LanguageModel.LanguageModel, E, R>,
+  settled: { readonly ttl: Duration.Duration; readonly store: Store }
+) => PolicyLayer.around(model, Effect.map(LanguageModel.LanguageModel, (service) => wrap(service, settled)))
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface RedisOptions extends RedisStoreOptions {
+  /** How long an entry is kept unless its request says otherwise (`cache.ttl`). Default 1 hour. */
+  readonly ttl?: Duration.DurationInput | undefined
+}
+
+/**
+ * {@link layer} with its entries in Redis ({@link makeRedisStore}), on the connection of a `Redis` layer: an
+ * answer cached by one process serves the same tenant's identical request in every other. A Redis outage only
+ * turns hits into misses. Bad options fail the layer with a `ConfigError`.
+ *
+ * @example
+ * ```ts
+ * import { Layer, Redacted } from "effect"
+ * import { Cache, OpenAi, Redis } from "liter-llm"
+ *
+ * // REDIS_URL=redis://redis.internal:6379 (configured with maxmemory and maxmemory-policy allkeys-lru)
+ * const Cached = Cache.layerRedis(OpenAi.layer({ apiKey: Redacted.make("sk-...") }), {
+ *   ttl: "10 minutes",
+ *   maxEntryBytes: 256 * 1024 // larger answers are not stored
+ * }).pipe(Layer.provide(Redis.layerConfig()))
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerRedis = <A, E, R>(
+  model: Layer.Layer<A | LanguageModel.LanguageModel, E, R>,
+  options: RedisOptions = {}
+): Layer.Layer<A | LanguageModel.LanguageModel, E | ConfigError.ConfigError, R | Redis.Redis> =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const { maxEntryBytes, ...rest } = options
+    const bound = yield* StoreOptions.countOption(
+      "Cache.layerRedis",
+      "maxEntryBytes",
+      maxEntryBytes,
+      RedisStore.defaultMaxEntryBytes
+    )
+    const store = RedisStore.make(yield* Redis.Redis, { maxEntryBytes: bound })
+    return wrapLayer(model, yield* StoreOptions.settle({ ...rest, store }, "Cache.layerRedis"))
+  }))

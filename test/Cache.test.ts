@@ -6,6 +6,7 @@ import type * as ChatRequest from "../src/ChatRequest.js"
 import type * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmMetrics from "../src/LlmMetrics.js"
+import { describeStores, expectOneEntryExpiringIn, type StoreCase } from "./support/cacheStores.js"
 import { adjustTo } from "./support/loopback.js"
 import { answer, ask, errors, failure, scripted } from "./support/resilience.js"
 
@@ -15,232 +16,282 @@ const usage = { inputTokens: 12, outputTokens: 3, totalTokens: 15 }
 const counting = (provider = "test") =>
   scripted(Array.from({ length: 20 }, (_, i) => answer(`answer ${i + 1}`, { provider, usage })), { provider })
 
-/** Runs `program` against a cached layer built once. */
-const cached = <A, E>(
+/** Runs `program` against a cached layer built once, over a fresh store of `stores` (the memory default without). */
+const cachedOn = (stores?: StoreCase) =>
+<A, E>(
   inner: Layer.Layer<LanguageModel.LanguageModel>,
   options: Cache.Options,
   program: Effect.Effect<A, E, LanguageModel.LanguageModel>
-) => Effect.provide(program, Cache.layer(inner, options))
+) =>
+  stores === undefined
+    ? Effect.provide(program, Cache.layer(inner, options))
+    : Effect.flatMap(stores.make, ({ store }) => Effect.provide(program, Cache.layer(inner, { ...options, store })))
 
 const text = (response: ChatResponse.ChatResponse) =>
   response.content.flatMap((part) => part.type === "text" ? [part.text] : []).join("")
 
 const generate = (request: ChatRequest.Input) => Effect.map(LanguageModel.generate(request), text)
 
-describe("Cache: hits and misses", () => {
-  it.effect("a hit answers without calling the provider, says it was cached and costs 0", () =>
-    Effect.gen(function*() {
-      const model = yield* counting()
-      const [first, second] = yield* cached(
-        model.layer,
-        {},
-        Effect.all([LanguageModel.generate(ask("Capital?")), LanguageModel.generate(ask("Capital?"))])
-      )
-      expect(yield* model.calls).toBe(1)
-      expect(first.cached).toBeUndefined()
-      expect(second).toEqual({ ...first, cached: true, costUsd: 0 })
-    }))
+describeStores("Cache", (stores) => {
+  const cached = cachedOn(stores)
 
-  it.effect("another request is a miss", () =>
-    Effect.gen(function*() {
-      const model = yield* counting()
-      const answers = yield* cached(
-        model.layer,
-        {},
-        Effect.all([generate(ask("a")), generate(ask("b")), generate(ask("a"))])
-      )
-      expect(answers).toEqual(["answer 1", "answer 2", "answer 1"])
-      expect(yield* model.calls).toBe(2)
-    }))
-
-  it.effect("generateObject goes through the cache too", () =>
-    Effect.gen(function*() {
-      const model = yield* scripted([answer("{\"city\":\"Paris\"}"), answer("{\"city\":\"Lyon\"}")])
-      const City = Schema.Struct({ city: Schema.String })
-      const objects = yield* cached(
-        model.layer,
-        {},
-        Effect.all([1, 2].map(() => LanguageModel.generateObject({ ...ask("Capital?"), schema: City })))
-      )
-      expect(objects.map(({ response, value }) => [value.city, response.cached ?? false])).toEqual([
-        ["Paris", false],
-        ["Paris", true]
-      ])
-      expect(yield* model.calls).toBe(1)
-    }))
-
-  it.effect("failures are never cached", () =>
-    Effect.gen(function*() {
-      const model = yield* scripted([errors.overloaded(), errors.invalid(), answer("ok"), answer("never")])
-      const exits = yield* cached(
-        model.layer,
-        {},
-        Effect.all([1, 2, 3, 4].map(() => Effect.exit(generate(ask("q")))))
-      )
-      expect(exits.map((exit) => Exit.isSuccess(exit) ? exit.value : failure(exit)._tag)).toEqual([
-        "Overloaded",
-        "InvalidRequest",
-        "ok",
-        "ok"
-      ])
-      expect(yield* model.calls).toBe(3)
-    }))
-
-  it.effect("a hit records a metrics event: cached, costing 0, a success", () =>
-    Effect.gen(function*() {
-      const model = yield* counting()
-      yield* cached(
-        model.layer,
-        {},
-        Effect.all([generate(ask("q", { tenant: "acme" })), generate(ask("q", { tenant: "acme" }))])
-      )
-      const summary = yield* LlmMetrics.summary
-      // The scripted inner model records nothing: the one event is the hit's.
-      expect(summary.byTenant["acme"]).toMatchObject({
-        requests: 1,
-        failures: 0,
-        cacheHits: 1,
-        costUsd: 0,
-        unpricedRequests: 0,
-        inputTokens: 0
-      })
-      expect(summary.byModel["test-model"]?.cacheHits).toBe(1)
-    }).pipe(Effect.provide(LlmMetrics.layerMemory)))
-})
-
-describe("Cache: TTL", () => {
-  it.effect("the default TTL is one hour: a hit 1 ms before, a miss at it", () =>
-    Effect.gen(function*() {
-      const model = yield* counting()
-      const answers = yield* cached(
-        model.layer,
-        {},
-        Effect.gen(function*() {
-          const out = [yield* generate(ask())]
-          yield* adjustTo(3_599_999)
-          out.push(yield* generate(ask()))
-          yield* adjustTo(3_600_000)
-          out.push(yield* generate(ask()))
-          return out
-        })
-      )
-      expect(answers).toEqual(["answer 1", "answer 1", "answer 2"])
-    }))
-
-  it.effect("the layer's ttl, counted from when the answer was stored", () =>
-    Effect.gen(function*() {
-      const model = yield* counting()
-      const answers = yield* cached(
-        model.layer,
-        { ttl: "10 seconds" },
-        Effect.gen(function*() {
-          yield* adjustTo(1_000)
-          const out = [yield* generate(ask())]
-          yield* adjustTo(10_999)
-          out.push(yield* generate(ask()))
-          yield* adjustTo(11_000)
-          out.push(yield* generate(ask()))
-          return out
-        })
-      )
-      expect(answers).toEqual(["answer 1", "answer 1", "answer 2"])
-    }))
-
-  it.effect("a request's ttl, in milliseconds, as a duration string, or 0 (not kept)", () =>
-    Effect.gen(function*() {
-      for (const [ttl, lastHitAt] of [[5_000, 4_999], ["2 seconds", 1_999]] as const) {
+  describe("hits and misses", () => {
+    it.scoped("a hit answers without calling the provider, says it was cached and costs 0", () =>
+      Effect.gen(function*() {
         const model = yield* counting()
-        const request = { ...ask(), cache: { ttl } }
+        const [first, second] = yield* cached(
+          model.layer,
+          {},
+          Effect.all([LanguageModel.generate(ask("Capital?")), LanguageModel.generate(ask("Capital?"))])
+        )
+        expect(yield* model.calls).toBe(1)
+        expect(first.cached).toBeUndefined()
+        expect(second).toEqual({ ...first, cached: true, costUsd: 0 })
+      }))
+
+    it.scoped("another request is a miss", () =>
+      Effect.gen(function*() {
+        const model = yield* counting()
         const answers = yield* cached(
           model.layer,
           {},
-          Effect.gen(function*() {
-            const start = yield* TestClock.currentTimeMillis
-            const out = [yield* generate(request)]
-            yield* adjustTo(start + lastHitAt)
-            // The TTL belongs to the entry: a lookup without one still finds it, until it expires.
-            out.push(yield* generate(ask()))
-            yield* adjustTo(start + lastHitAt + 1)
-            out.push(yield* generate(ask()))
-            return out
-          })
+          Effect.all([generate(ask("a")), generate(ask("b")), generate(ask("a"))])
         )
-        expect([ttl, ...answers]).toEqual([ttl, "answer 1", "answer 1", "answer 2"])
-      }
-      const model = yield* counting()
-      const zero = yield* cached(
-        model.layer,
-        {},
-        Effect.all([generate({ ...ask(), cache: { ttl: 0 } }), generate(ask())])
-      )
-      expect(zero).toEqual(["answer 1", "answer 2"])
-    }))
-})
+        expect(answers).toEqual(["answer 1", "answer 2", "answer 1"])
+        expect(yield* model.calls).toBe(2)
+      }))
 
-describe("Cache: per-request controls", () => {
-  it.effect("noCache skips the lookup and stores the fresh answer", () =>
-    Effect.gen(function*() {
-      const model = yield* counting()
-      const answers = yield* cached(
-        model.layer,
-        {},
-        Effect.all([generate(ask()), generate({ ...ask(), cache: { noCache: true } }), generate(ask())])
-      )
-      expect(answers).toEqual(["answer 1", "answer 2", "answer 2"])
-    }))
-
-  it.effect("noStore does not store the answer, but a stored one still answers", () =>
-    Effect.gen(function*() {
-      const model = yield* counting()
-      const answers = yield* cached(
-        model.layer,
-        {},
-        Effect.all([
-          generate({ ...ask(), cache: { noStore: true } }),
-          generate(ask()),
-          generate({ ...ask(), cache: { noStore: true } })
+    it.scoped("generateObject goes through the cache too", () =>
+      Effect.gen(function*() {
+        const model = yield* scripted([answer("{\"city\":\"Paris\"}"), answer("{\"city\":\"Lyon\"}")])
+        const City = Schema.Struct({ city: Schema.String })
+        const objects = yield* cached(
+          model.layer,
+          {},
+          Effect.all([1, 2].map(() => LanguageModel.generateObject({ ...ask("Capital?"), schema: City })))
+        )
+        expect(objects.map(({ response, value }) => [value.city, response.cached ?? false])).toEqual([
+          ["Paris", false],
+          ["Paris", true]
         ])
-      )
-      expect(answers).toEqual(["answer 1", "answer 2", "answer 2"])
-    }))
+        expect(yield* model.calls).toBe(1)
+      }))
 
-  it.effect("noCache with noStore neither reads nor writes", () =>
-    Effect.gen(function*() {
-      const model = yield* counting()
-      const both = { ...ask(), cache: { noCache: true, noStore: true } }
-      const answers = yield* cached(model.layer, {}, Effect.all([generate(ask()), generate(both), generate(ask())]))
-      expect(answers).toEqual(["answer 1", "answer 2", "answer 1"])
-    }))
+    it.scoped("failures are never cached", () =>
+      Effect.gen(function*() {
+        const model = yield* scripted([errors.overloaded(), errors.invalid(), answer("ok"), answer("never")])
+        const exits = yield* cached(
+          model.layer,
+          {},
+          Effect.all([1, 2, 3, 4].map(() => Effect.exit(generate(ask("q")))))
+        )
+        expect(exits.map((exit) => Exit.isSuccess(exit) ? exit.value : failure(exit)._tag)).toEqual([
+          "Overloaded",
+          "InvalidRequest",
+          "ok",
+          "ok"
+        ])
+        expect(yield* model.calls).toBe(3)
+      }))
+
+    it.scoped("a hit records a metrics event: cached, costing 0, a success", () =>
+      Effect.gen(function*() {
+        const model = yield* counting()
+        yield* cached(
+          model.layer,
+          {},
+          Effect.all([generate(ask("q", { tenant: "acme" })), generate(ask("q", { tenant: "acme" }))])
+        )
+        const summary = yield* LlmMetrics.summary
+        // The scripted inner model records nothing: the one event is the hit's.
+        expect(summary.byTenant["acme"]).toMatchObject({
+          requests: 1,
+          failures: 0,
+          cacheHits: 1,
+          costUsd: 0,
+          unpricedRequests: 0,
+          inputTokens: 0
+        })
+        expect(summary.byModel["test-model"]?.cacheHits).toBe(1)
+      }).pipe(Effect.provide(LlmMetrics.layerMemory)))
+  })
+
+  describe("TTL", () => {
+    if (stores.name === "memory") {
+      it.scoped("the default TTL is one hour: a hit 1 ms before, a miss at it", () =>
+        Effect.gen(function*() {
+          const model = yield* counting()
+          const answers = yield* cached(
+            model.layer,
+            {},
+            Effect.gen(function*() {
+              const out = [yield* generate(ask())]
+              yield* adjustTo(3_599_999)
+              out.push(yield* generate(ask()))
+              yield* adjustTo(3_600_000)
+              out.push(yield* generate(ask()))
+              return out
+            })
+          )
+          expect(answers).toEqual(["answer 1", "answer 1", "answer 2"])
+        }))
+
+      it.scoped("the layer's ttl, counted from when the answer was stored", () =>
+        Effect.gen(function*() {
+          const model = yield* counting()
+          const answers = yield* cached(
+            model.layer,
+            { ttl: "10 seconds" },
+            Effect.gen(function*() {
+              yield* adjustTo(1_000)
+              const out = [yield* generate(ask())]
+              yield* adjustTo(10_999)
+              out.push(yield* generate(ask()))
+              yield* adjustTo(11_000)
+              out.push(yield* generate(ask()))
+              return out
+            })
+          )
+          expect(answers).toEqual(["answer 1", "answer 1", "answer 2"])
+        }))
+
+      it.scoped("a request's ttl, in milliseconds, as a duration string, or 0 (not kept)", () =>
+        Effect.gen(function*() {
+          for (const [ttl, lastHitAt] of [[5_000, 4_999], ["2 seconds", 1_999]] as const) {
+            const model = yield* counting()
+            const request = { ...ask(), cache: { ttl } }
+            const answers = yield* cached(
+              model.layer,
+              {},
+              Effect.gen(function*() {
+                const start = yield* TestClock.currentTimeMillis
+                const out = [yield* generate(request)]
+                yield* adjustTo(start + lastHitAt)
+                // The TTL belongs to the entry: a lookup without one still finds it, until it expires.
+                out.push(yield* generate(ask()))
+                yield* adjustTo(start + lastHitAt + 1)
+                out.push(yield* generate(ask()))
+                return out
+              })
+            )
+            expect([ttl, ...answers]).toEqual([ttl, "answer 1", "answer 1", "answer 2"])
+          }
+          const model = yield* counting()
+          const zero = yield* cached(
+            model.layer,
+            {},
+            Effect.all([generate({ ...ask(), cache: { ttl: 0 } }), generate(ask())])
+          )
+          expect(zero).toEqual(["answer 1", "answer 2"])
+        }))
+    } else {
+      // Redis expires entries on its own clock: what is checked is the TTL each write gave its key.
+      it.scoped("the default TTL is one hour, given to Redis in milliseconds", () =>
+        Effect.gen(function*() {
+          const model = yield* counting()
+          const { entries, store } = yield* stores.make
+          const answers = yield* Effect.provide(
+            Effect.all([generate(ask()), generate(ask())]),
+            Cache.layer(model.layer, { store })
+          )
+          expect(answers).toEqual(["answer 1", "answer 1"])
+          expectOneEntryExpiringIn(yield* entries, 3_600_000)
+        }))
+
+      it.scoped("the layer's ttl, and a request's ttl (ms or a duration string); 0 stores nothing", () =>
+        Effect.gen(function*() {
+          const cases: ReadonlyArray<readonly [Cache.Options, ChatRequest.Input, number | undefined]> = [
+            [{ ttl: "10 seconds" }, ask(), 10_000],
+            [{ ttl: "10 seconds" }, { ...ask(), cache: { ttl: 5_000 } }, 5_000],
+            [{}, { ...ask(), cache: { ttl: "2 seconds" } }, 2_000],
+            [{}, { ...ask(), cache: { ttl: 0 } }, undefined]
+          ]
+          for (const [options, request, ttl] of cases) {
+            const model = yield* counting()
+            const { entries, store } = yield* stores.make
+            const answers = yield* Effect.provide(
+              Effect.all([generate(request), generate(ask())]),
+              Cache.layer(model.layer, { ...options, store })
+            )
+            if (ttl === undefined) {
+              expect(answers).toEqual(["answer 1", "answer 2"])
+              // the second call, without a ttl of its own, stored its answer for the default hour
+              expectOneEntryExpiringIn(yield* entries, 3_600_000)
+            } else {
+              expect(answers).toEqual(["answer 1", "answer 1"])
+              expectOneEntryExpiringIn(yield* entries, ttl)
+            }
+          }
+        }))
+    }
+  })
+
+  describe("per-request controls", () => {
+    it.scoped("noCache skips the lookup and stores the fresh answer", () =>
+      Effect.gen(function*() {
+        const model = yield* counting()
+        const answers = yield* cached(
+          model.layer,
+          {},
+          Effect.all([generate(ask()), generate({ ...ask(), cache: { noCache: true } }), generate(ask())])
+        )
+        expect(answers).toEqual(["answer 1", "answer 2", "answer 2"])
+      }))
+
+    it.scoped("noStore does not store the answer, but a stored one still answers", () =>
+      Effect.gen(function*() {
+        const model = yield* counting()
+        const answers = yield* cached(
+          model.layer,
+          {},
+          Effect.all([
+            generate({ ...ask(), cache: { noStore: true } }),
+            generate(ask()),
+            generate({ ...ask(), cache: { noStore: true } })
+          ])
+        )
+        expect(answers).toEqual(["answer 1", "answer 2", "answer 2"])
+      }))
+
+    it.scoped("noCache with noStore neither reads nor writes", () =>
+      Effect.gen(function*() {
+        const model = yield* counting()
+        const both = { ...ask(), cache: { noCache: true, noStore: true } }
+        const answers = yield* cached(model.layer, {}, Effect.all([generate(ask()), generate(both), generate(ask())]))
+        expect(answers).toEqual(["answer 1", "answer 2", "answer 1"])
+      }))
+  })
+
+  describe("tenants", () => {
+    it.scoped("one tenant never reads another's entry, whatever the tenant names hold", () =>
+      Effect.gen(function*() {
+        const model = yield* counting()
+        const tenants = ["a", "b", "a:b", "a%3Ab", "", "default"]
+        const answers = yield* cached(
+          model.layer,
+          {},
+          Effect.forEach([...tenants, ...tenants], (tenant) => generate(ask("q", { tenant })))
+        )
+        // "default" is also the tenant of a request that names none.
+        expect(answers).toEqual([1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6].map((n) => `answer ${n}`))
+      }))
+
+    it.scoped("the tenant without metadata is the default tenant", () =>
+      Effect.gen(function*() {
+        const model = yield* counting()
+        const answers = yield* cached(
+          model.layer,
+          {},
+          Effect.all([generate(ask("q")), generate(ask("q", { tenant: "default" }))])
+        )
+        expect(answers).toEqual(["answer 1", "answer 1"])
+      }))
+  })
 })
 
-describe("Cache: tenants", () => {
-  it.effect("one tenant never reads another's entry, whatever the tenant names hold", () =>
-    Effect.gen(function*() {
-      const model = yield* counting()
-      const tenants = ["a", "b", "a:b", "a%3Ab", "", "default"]
-      const answers = yield* cached(
-        model.layer,
-        {},
-        Effect.forEach([...tenants, ...tenants], (tenant) => generate(ask("q", { tenant })))
-      )
-      // "default" is also the tenant of a request that names none.
-      expect(answers).toEqual([1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6].map((n) => `answer ${n}`))
-    }))
-
-  it.effect("the tenant without metadata is the default tenant", () =>
-    Effect.gen(function*() {
-      const model = yield* counting()
-      const answers = yield* cached(
-        model.layer,
-        {},
-        Effect.all([generate(ask("q")), generate(ask("q", { tenant: "default" }))])
-      )
-      expect(answers).toEqual(["answer 1", "answer 1"])
-    }))
-})
-
-describe("Cache: the size bound", () => {
-  it.effect("past maxEntries the least recently used entry goes first", () =>
+describe("Cache: the size bound of the memory store", () => {
+  const cached = cachedOn()
+  it.scoped("past maxEntries the least recently used entry goes first", () =>
     Effect.gen(function*() {
       const model = yield* counting()
       const answers = yield* cached(

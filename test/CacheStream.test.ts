@@ -1,4 +1,4 @@
-import { describe, expect, it } from "@effect/vitest"
+import { expect, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Layer, Stream } from "effect"
 import * as Cache from "../src/Cache.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
@@ -7,6 +7,7 @@ import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as LlmMetrics from "../src/LlmMetrics.js"
 import * as StreamPart from "../src/StreamPart.js"
+import { describeStores } from "./support/cacheStores.js"
 import { ask, failure, scripted } from "./support/resilience.js"
 
 const usage = { inputTokens: 20, outputTokens: 9, totalTokens: 29, reasoningTokens: 4 }
@@ -87,11 +88,17 @@ const replayOf = (response: ChatResponse.ChatResponse): Array<StreamPart.StreamP
   { type: "finish", finishReason: "tool-calls", rawFinishReason: "tool_use" }
 ]
 
-describe("Cache: streams", () => {
-  it.effect("a stream is replayed from the cache: cached metadata, the content, a usage at no cost, the finish", () =>
+describeStores("Cache: streams", (stores) => {
+  /** A cached layer over a fresh store. */
+  const cacheOver = (inner: Layer.Layer<LanguageModel.LanguageModel>) =>
+    Effect.map(stores.make, ({ store }) => Cache.layer(inner, { store }))
+
+  it.scoped("a stream is replayed from the cache: cached metadata, the content, a usage at no cost, the finish", () =>
     Effect.gen(function*() {
       const model = yield* streaming()
-      const [first, replayed] = yield* Effect.all([parts(), parts()]).pipe(Effect.provide(Cache.layer(model.layer)))
+      const [first, replayed] = yield* Effect.all([parts(), parts()]).pipe(
+        Effect.provide(yield* cacheOver(model.layer))
+      )
       expect(yield* model.calls).toBe(1)
       expect(first[0]).not.toHaveProperty("cached")
       expect(replayed.map((part) => part.type)).toEqual([
@@ -120,24 +127,24 @@ describe("Cache: streams", () => {
       expect(accumulated(replayed)).toEqual({ ...rich(1), cached: true, costUsd: 0 })
     }))
 
-  it.effect("an entry written by generate serves stream, and one written by stream serves generate", () =>
+  it.scoped("an entry written by generate serves stream, and one written by stream serves generate", () =>
     Effect.gen(function*() {
       const model = yield* scripted(answers(3))
       const [generated, streamed] = yield* Effect.all([LanguageModel.generate(request), collect()]).pipe(
-        Effect.provide(Cache.layer(model.layer))
+        Effect.provide(yield* cacheOver(model.layer))
       )
       expect(streamed).toEqual({ ...generated, cached: true, costUsd: 0 })
 
       const streams = yield* streaming()
       const [fromStream, fromGenerate] = yield* Effect.all([collect(), LanguageModel.generate(request)]).pipe(
-        Effect.provide(Cache.layer(streams.layer))
+        Effect.provide(yield* cacheOver(streams.layer))
       )
       expect(fromStream).toEqual(rich(1))
       expect(fromGenerate).toEqual({ ...rich(1), cached: true, costUsd: 0 })
       expect([yield* model.calls, yield* streams.calls]).toEqual([1, 1])
     }))
 
-  it.effect("a stream stopped before its finish part is not stored; one read to its finish is", () =>
+  it.scoped("a stream stopped before its finish part is not stored; one read to its finish is", () =>
     Effect.gen(function*() {
       const streams = yield* streaming()
       const ids = yield* Effect.all([
@@ -149,7 +156,7 @@ describe("Cache: streams", () => {
           Stream.takeUntil(LanguageModel.stream({ ...request, maxTokens: 5 }), (part) => part.type === "finish")
         ),
         collect({ ...request, maxTokens: 5 })
-      ]).pipe(Effect.provide(Cache.layer(streams.layer)))
+      ]).pipe(Effect.provide(yield* cacheOver(streams.layer)))
       expect(yield* streams.calls).toBe(3)
       expect([ids[1].id, ids[1].cached, ids[2].id, ids[2].cached, ids[4].id, ids[4].cached]).toEqual([
         "r-2",
@@ -161,7 +168,7 @@ describe("Cache: streams", () => {
       ])
     }))
 
-  it.effect("a stream that fails is not stored", () =>
+  it.scoped("a stream that fails is not stored", () =>
     Effect.gen(function*() {
       const streams = yield* streaming(
         new LlmError.StreamInterrupted({
@@ -172,13 +179,13 @@ describe("Cache: streams", () => {
         })
       )
       const exits = yield* Effect.all([Effect.exit(collect()), Effect.exit(collect())]).pipe(
-        Effect.provide(Cache.layer(streams.layer))
+        Effect.provide(yield* cacheOver(streams.layer))
       )
       expect(exits.map((exit) => failure(exit)._tag)).toEqual(["StreamInterrupted", "StreamInterrupted"])
       expect(yield* streams.calls).toBe(2)
     }))
 
-  it.effect("noStore and noCache hold for streams too", () =>
+  it.scoped("noStore and noCache hold for streams too", () =>
     Effect.gen(function*() {
       const streams = yield* streaming()
       const responses = yield* Effect.all([
@@ -186,7 +193,7 @@ describe("Cache: streams", () => {
         collect(),
         collect({ ...request, cache: { noCache: true } }),
         collect()
-      ]).pipe(Effect.provide(Cache.layer(streams.layer)))
+      ]).pipe(Effect.provide(yield* cacheOver(streams.layer)))
       expect(responses.map((response) => [response.id, response.cached ?? false])).toEqual([
         ["r-1", false],
         ["r-2", false],
@@ -195,12 +202,12 @@ describe("Cache: streams", () => {
       ])
     }))
 
-  it.effect("a replayed stream records a cached stream event at no cost", () =>
+  it.scoped("a replayed stream records a cached stream event at no cost", () =>
     Effect.gen(function*() {
       const model = yield* scripted(answers(2))
       const tenant = { ...request, metadata: { tenant: "t1" } }
       const exit = yield* Effect.exit(
-        Effect.all([collect(tenant), collect(tenant)]).pipe(Effect.provide(Cache.layer(model.layer)))
+        Effect.all([collect(tenant), collect(tenant)]).pipe(Effect.provide(yield* cacheOver(model.layer)))
       )
       expect(Exit.isSuccess(exit)).toBe(true)
       const summary = yield* LlmMetrics.summary

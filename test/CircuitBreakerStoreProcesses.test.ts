@@ -4,31 +4,13 @@
  */
 import { expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { execFile } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
+import { runWorker as runProcess } from "./support/processes.js"
 import { describeRedis, uniquePrefix } from "./support/redis.js"
 
-const worker = fileURLToPath(new URL("./processes/circuitWorker.ts", import.meta.url))
-
-/** Runs the worker in its own Node process (killed after 30 s) and returns the outcomes it printed. */
-const runWorker = (env: Record<string, string>) =>
-  Effect.async<ReadonlyArray<string>, Error>((resume) => {
-    const child = execFile(
-      process.execPath,
-      ["--import", "tsx", worker],
-      { env: { ...process.env, ...env }, timeout: 30_000, killSignal: "SIGKILL", cwd: process.cwd() },
-      (error, stdout, stderr) => {
-        if (error) return resume(Effect.fail(new Error(`worker ${env.NAME} failed: ${error.message}\n${stderr}`)))
-        resume(Effect.try({
-          try: () => JSON.parse(stdout.trim().split("\n").at(-1)!) as ReadonlyArray<string>,
-          catch: () => new Error(`worker ${env.NAME} printed no outcomes: ${stdout}\n${stderr}`)
-        }))
-      }
-    )
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
+/** Runs the breaker worker in its own Node process and returns the outcomes it printed. */
+const runWorker = (env: Record<string, string>) => runProcess<ReadonlyArray<string>>("circuitWorker.ts", env)
 
 describeRedis("CircuitBreaker on Redis across processes", (server) => {
   it.scopedLive(

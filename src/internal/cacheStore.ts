@@ -20,8 +20,11 @@ export interface Bounds {
   readonly maxBytes: number
 }
 
-/** The operations of a store (the public `Cache.Store`, without its error type, which memory never raises). */
-export interface MemoryStore {
+/**
+ * The operations of a store that never fails (the public `Cache.Store` without its error type): memory never
+ * raises one, and the Redis store serves its outages itself.
+ */
+export interface Operations {
   readonly get: (key: string) => Effect.Effect<Option.Option<string>>
   readonly set: (key: string, value: string, ttl: Duration.Duration) => Effect.Effect<void>
   readonly delete: (key: string) => Effect.Effect<void>
@@ -30,7 +33,7 @@ export interface MemoryStore {
 /** What an entry weighs against `maxBytes`: its key and value as UTF-8. */
 export const sizeOf = (key: string, value: string): number => Buffer.byteLength(key) + Buffer.byteLength(value)
 
-export const make = (bounds: Bounds): MemoryStore => {
+export const make = (bounds: Bounds): Operations => {
   // A Map iterates in insertion order: re-inserting an entry on each read keeps the least recently used first.
   const slots = new Map<string, Slot>()
   let bytes = 0

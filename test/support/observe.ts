@@ -1,6 +1,6 @@
 /**
- * Observers for tests: a tracer that keeps every span, and a metrics service that keeps every call event (and a
- * summary of them).
+ * Observers for tests: a tracer that keeps every span, a metrics service that keeps every call event (and a
+ * summary of them), and a logger that keeps every line.
  */
 import { Effect, Layer, Logger, Tracer } from "effect"
 import type * as Exit from "effect/Exit"
@@ -54,8 +54,8 @@ export const recordingMetrics = Effect.map(LlmMetrics.makeMemory, (memory) => {
   return { events, summary: memory.summary, layer: Layer.succeed(LlmMetrics.LlmMetrics, service) }
 })
 
-/** Captures log lines (`<LEVEL> <text>`) while `effect` runs. */
-export const withLogs = <A, E, R>(lines: Array<string>, effect: Effect.Effect<A, E, R>) =>
+/** Runs `effect` with a logger that appends each line to `lines`, as `<LEVEL> <message>` (e.g. `WARN ...`). */
+export const withLogs = <A, E, R>(lines: Array<string>, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   effect.pipe(
     Effect.provide(Logger.replace(
       Logger.defaultLogger,

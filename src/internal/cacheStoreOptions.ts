@@ -1,0 +1,56 @@
+/**
+ * The cache layers' options checked when a layer is built, each bad one a `ConfigError` naming it and the
+ * constructor; and the store a layer gets from them.
+ */
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type { Options, Store } from "../Cache.js"
+import * as MemoryStore from "./cacheStore.js"
+import * as Durations from "./duration.js"
+
+export const defaults = { ttl: Duration.hours(1), maxEntries: 1_000, maxBytes: 64 * 1024 * 1024 }
+
+const invalid = (layer: string, option: string, message: string) =>
+  ConfigError.InvalidData([option], `${layer}: ${message}`)
+
+export const countOption = (layer: string, option: string, value: number | undefined, fallback: number) =>
+  value === undefined || (Number.isSafeInteger(value) && value > 0)
+    ? Effect.succeed(value ?? fallback)
+    : Effect.fail(
+      ConfigError.InvalidData([option], `${layer}: ${option} must be a positive integer, got ${String(value)}`)
+    )
+
+/** The layer's options checked, with their defaults; `layer` names the constructor in errors. */
+export const settle = (
+  options: Options,
+  layer = "Cache.layer"
+): Effect.Effect<{ readonly ttl: Duration.Duration; readonly store: Store }, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    const ttl = options.ttl === undefined ? defaults.ttl : Durations.decodeNonNegative(options.ttl)
+    if (ttl === undefined || !Duration.isFinite(ttl) || Duration.isZero(ttl)) {
+      return yield* Effect.fail(invalid(
+        layer,
+        "ttl",
+        `ttl must be a positive finite duration, got ${
+          options.ttl === undefined ? "none" : Durations.show(options.ttl)
+        }`
+      ))
+    }
+    if (options.store !== undefined) {
+      const bound = options.maxEntries !== undefined
+        ? "maxEntries"
+        : options.maxBytes !== undefined
+        ? "maxBytes"
+        : undefined
+      if (bound !== undefined) {
+        return yield* Effect.fail(
+          invalid(layer, bound, `${bound} bounds the memory store, not a given store: pass it to makeMemoryStore`)
+        )
+      }
+      return { ttl, store: options.store }
+    }
+    const maxEntries = yield* countOption("Cache.layer", "maxEntries", options.maxEntries, defaults.maxEntries)
+    const maxBytes = yield* countOption("Cache.layer", "maxBytes", options.maxBytes, defaults.maxBytes)
+    return { ttl, store: MemoryStore.make({ maxEntries, maxBytes }) }
+  })
