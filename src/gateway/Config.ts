@@ -174,10 +174,16 @@ const Limit = Schema.Struct({
 
 const Tenant = Schema.Struct({
   keys: Schema.NonEmptyArray(KeyHash),
-  models: Schema.Union(Schema.Literal("*"), Schema.Array(Name)),
+  models: withMessage(
+    Schema.Union(Schema.Literal("*"), Schema.Array(Name)),
+    "expected \"*\" (every route) or a list of route names"
+  ),
   budget: opt(Schema.Struct({
     limitUsd: Usd,
-    period: Schema.Union(Schema.Literal("day", "month"), DurationInput)
+    period: withMessage(
+      Schema.Union(Schema.Literal("day", "month"), DurationInput),
+      "expected \"day\", \"month\" or a duration such as \"12 hours\""
+    )
   })),
   rateLimit: opt(Schema.Struct({ requests: opt(Limit), tokens: opt(Limit) })),
   maxRequestCostUsd: opt(Usd)
@@ -310,12 +316,23 @@ const pathText = (path: ReadonlyArray<PropertyKey>): string =>
     ""
   )
 
-const issues = (error: ParseResult.ParseError): Array<string> =>
-  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
+const isPrefix = (prefix: ReadonlyArray<PropertyKey>, path: ReadonlyArray<PropertyKey>) =>
+  prefix.length < path.length && prefix.every((key, i) => path[i] === key)
+
+/**
+ * The schema's issues as `path: message`. A union reports every member's mismatch; where one of them went
+ * deeper (the value has the right shape but a wrong field), only that deeper one is kept.
+ */
+const issues = (error: ParseResult.ParseError): Array<string> => {
+  const all = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const kept = all.filter((issue) => !all.some((other) => isPrefix(issue.path, other.path)))
+  const lines = kept.map((issue) => {
     const at = pathText(issue.path)
     const message = issue._tag === "Unexpected" ? "unknown field" : issue.message
     return at === "" ? message : `${at}: ${message}`
   })
+  return [...new Set(lines)]
+}
 
 const decodeSchema = Schema.decodeUnknownEither(ConfigSchema, { errors: "all", onExcessProperty: "error" })
 
@@ -389,11 +406,12 @@ export const parse = (text: string, source: string): Either.Either<unknown, Inva
     }
   }
   if (!/\.ya?ml$/i.test(source)) return refuse(["unknown file type: name it .yaml, .yml or .json"])
-  const document = Yaml.parseDocument(text, { prettyErrors: false, uniqueKeys: true })
+  const lines = new Yaml.LineCounter()
+  const document = Yaml.parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines })
   if (document.errors.length > 0) {
     return refuse(document.errors.map((error) => {
-      const at = error.linePos?.[0]
-      return `${at === undefined ? "" : `line ${at.line}, column ${at.col}: `}${error.message.split("\n")[0]}`
+      const at = lines.linePos(error.pos[0])
+      return `line ${at.line}, column ${at.col}: ${error.message.split("\n")[0]}`
     }))
   }
   return Either.right(document.toJS({ maxAliasCount: 100 }))
