@@ -4,7 +4,9 @@ import { Duration, Effect, Either, Redacted } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as Stores from "../src/gateway/buildStores.js"
 import * as Config from "../src/gateway/Config.js"
+import { fromLoaded } from "../src/gateway/runtimeLoad.js"
 import { acme, admin, decode, env, errorsOf, globex, withEnv } from "./support/gatewayConfig.js"
 
 const local = { type: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1" }
@@ -99,6 +101,17 @@ describe("Gateway config: decoding", () => {
       expect(missing.errors[0]).toContain("cannot read the file")
       expect(Either.isLeft(Config.parse("{}", "x.txt"))).toBe(true)
       Fs.rmSync(dir, { recursive: true })
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+})
+
+describe("Gateway config: the example", () => {
+  it.scoped("examples/gateway.yaml is valid and builds a runtime", () =>
+    Effect.gen(function*() {
+      const loaded = yield* withEnv(Config.load("examples/gateway.yaml"), new Map([["MOCK_KEY", "x"]]))
+      const runtime = yield* Effect.orDie(fromLoaded(loaded, yield* Stores.makeMemory))
+      expect(runtime.tenants).toEqual(["acme", "globex"])
+      expect(runtime.authenticate("sk-liter-demo-acme-0123456789abcdef")).toMatchObject({ _tag: "Tenant" })
+      expect(runtime.authenticate("sk-liter-demo-admin-0123456789abcdef")).toEqual({ _tag: "Admin" })
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 })
 

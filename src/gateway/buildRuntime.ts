@@ -6,7 +6,7 @@
  * @since 0.2.0
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import type * as ConfigError from "effect/ConfigError"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -140,38 +140,49 @@ export const make = (
     const guardrails = guardrailOptions(config)
     const cacheStore = config.cache === undefined ? undefined : yield* stores.cacheStore(config.cache)
 
+    const ttl = config.cache?.ttl
     const services = new Map<string, LanguageModel.Service>()
     for (const [name, route] of Object.entries(config.models)) {
-      const built = yield* Effect.map(
-        Effect.provide(Layer.build(Routes.routeLayer(loaded, name, route)), http),
-        (built) => Context.get(built, LanguageModel.LanguageModel)
-      )
-      let service = built
-      if (budgets !== undefined) {
-        const inner = service
-        const wrapped = new Map(budgets.guards.map((budget) => [budget, budget.wrap(inner)] as const))
-        const pick = (request: ChatRequest.ChatRequest) => wrapped.get(budgets.of(ChatRequest.tenantOf(request)))!
-        service = {
-          ...inner,
-          generate: (request) => pick(request).generate(request),
-          stream: (request) => pick(request).stream(request)
+      yield* Effect.mapError(buildRoute(name, route), (error) =>
+        ConfigError.InvalidData(["models", name], `models.${name}: ${error.message}`))
+    }
+    function buildRoute(name: string, route: Decoded["models"][string]) {
+      return Effect.gen(function*() {
+        const built = yield* Effect.map(
+          Effect.provide(Layer.build(Routes.routeLayer(loaded, name, route)), http),
+          (built) =>
+            Context.get(built, LanguageModel.LanguageModel)
+        )
+        let service = built
+        if (budgets !== undefined) {
+          const inner = service
+          const wrapped = new Map(budgets.guards.map((budget) => [budget, budget.wrap(inner)] as const))
+          const pick = (request: ChatRequest.ChatRequest) => wrapped.get(budgets.of(ChatRequest.tenantOf(request)))!
+          service = {
+            ...inner,
+            generate: (request) => pick(request).generate(request),
+            stream: (request) => pick(request).stream(request)
+          }
         }
-      }
-      if (rateLimits !== undefined) {
-        service = yield* around(context, service, (inner) => RateLimit.layer(inner, rateLimits))
-      }
-      if (cacheStore !== undefined && route.cache !== false) {
-        service = yield* around(context, service, (inner) => Cache.layer(inner, { ...config.cache, store: cacheStore }))
-      }
-      if (config.contextWindow !== undefined) {
-        const window = route.contextWindow ?? Routes.stepsOf(route)[0]?.contextWindow
-        const options = { ...config.contextWindow, ...(window === undefined ? {} : { contextWindow: window }) }
-        service = yield* around(context, service, (inner) => ContextWindow.layer(inner, options))
-      }
-      if (guardrails !== undefined) {
-        service = yield* around(context, service, (inner) => Guardrail.layer(inner, guardrails))
-      }
-      services.set(name, provided(withModel(service, Routes.stepsOf(route)[0]!.model), context))
+        if (rateLimits !== undefined) {
+          service = yield* around(context, service, (inner) => RateLimit.layer(inner, rateLimits))
+        }
+        if (cacheStore !== undefined && route.cache !== false) {
+          service = yield* around(context, service, (inner) =>
+            Cache.layer(inner, { ...(ttl === undefined ? {} : { ttl }), store: cacheStore }))
+        }
+        if (config.contextWindow !== undefined) {
+          const window = route.contextWindow ?? Routes.stepsOf(route)[0]?.contextWindow
+          const options = { ...config.contextWindow, ...(window === undefined ? {} : { contextWindow: window }) }
+          service = yield* around(context, service, (inner) =>
+            ContextWindow.layer(inner, options))
+        }
+        if (guardrails !== undefined) {
+          service = yield* around(context, service, (inner) =>
+            Guardrail.layer(inner, guardrails))
+        }
+        services.set(name, provided(withModel(service, Routes.stepsOf(route)[0]!.model), context))
+      })
     }
 
     const routeNames = [...services.keys()]
@@ -180,7 +191,9 @@ export const make = (
     )
     const admin: Runtime.Caller = { _tag: "Admin" }
     const callers = Keys.makeTable<Runtime.Caller>([
-      ...(config.admin?.keys ?? []).map((hash) => [hash, admin] as const),
+      ...(config.admin?.keys ?? []).map((hash) =>
+        [hash, admin] as const
+      ),
       ...Object.entries(config.tenants ?? {}).flatMap(([id, tenant]) =>
         tenant.keys.map((hash) => [hash, { _tag: "Tenant", tenant: tenants.get(id)! }] as const)
       )
