@@ -1,0 +1,208 @@
+/**
+ * The `liter-llm` command line: `gateway` (serve a config), `check-config` (validate one), `hash-key` (the hash
+ * of a virtual key, to put in a config). Exit codes: 0 done, 1 refused (an invalid config or key, a server that
+ * cannot start), 2 a command line that does not parse.
+ *
+ * @since 0.2.0
+ */
+import * as Args from "@effect/cli/Args"
+import type * as CliApp from "@effect/cli/CliApp"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Config from "./Config.js"
+import * as Keys from "./Keys.js"
+
+/**
+ * What `liter-llm gateway` runs once its config has been checked: the HTTP server, serving until stopped.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ServeFn = (options: {
+  readonly configPath: string
+  readonly host: string
+  readonly port: number
+}) => Effect.Effect<never, unknown, CliApp.CliApp.Environment>
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface MakeOptions {
+  readonly serve: ServeFn
+  /** The whole of standard input (for `hash-key`); default the process's. */
+  readonly readStdin?: Effect.Effect<string> | undefined
+  readonly version?: string | undefined
+}
+
+/**
+ * A failure the CLI reports with exit code 1, its message printed as is.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class Refused extends Error {
+  /** @since 0.2.0 */
+  readonly _tag = "Refused"
+}
+
+/**
+ * A serve step from a module loaded on demand (the server, which a build may leave out): its `serve` export, or,
+ * when the module is missing, a refusal saying so.
+ *
+ * @example
+ * ```ts
+ * import { Cli } from "liter-llm/gateway"
+ *
+ * const serve = Cli.serveFrom(() => import("./Server.js"))
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const serveFrom = (load: () => Promise<unknown>): ServeFn => (serveOptions) =>
+  Effect.tryPromise({
+    try: load,
+    catch: (error) =>
+      (error as { readonly code?: unknown } | null)?.code === "ERR_MODULE_NOT_FOUND"
+        ? new Refused("the gateway server is not part of this build")
+        : new Refused(`cannot load the gateway server: ${error instanceof Error ? error.message : String(error)}`)
+  }).pipe(
+    Effect.flatMap((module) => {
+      const serve = (module as { readonly serve?: ServeFn }).serve
+      return typeof serve === "function"
+        ? serve(serveOptions)
+        : Effect.fail(new Refused("the gateway server is not part of this build"))
+    })
+  )
+
+const processStdin: Effect.Effect<string> = Effect.promise(async () => {
+  const chunks: Array<Buffer> = []
+  for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk as Uint8Array))
+  return Buffer.concat(chunks).toString("utf8")
+})
+
+const summary = (loaded: Config.Loaded): string => {
+  const { config } = loaded
+  const count = (record: object | undefined, one: string, many: string) => {
+    const n = Object.keys(record ?? {}).length
+    return `${n} ${n === 1 ? one : many}`
+  }
+  return [
+    `${loaded.source}: valid`,
+    `  ${count(config.providers, "provider", "providers")}, ${count(config.models, "model route", "model routes")}, ${
+      count(config.tenants, "tenant", "tenants")
+    }, ${config.admin === undefined ? "no admin key" : "an admin key"}`,
+    `  routes: ${Object.keys(config.models).join(", ")}`,
+    `  state: ${config.redis === undefined ? "in memory (one instance)" : "Redis (shared by every instance)"}`,
+    `  listens on ${config.server?.host ?? Config.defaults.host}:${config.server?.port ?? Config.defaults.port}`
+  ].join("\n")
+}
+
+const loadOrRefuse = (path: string) => Effect.mapError(Config.load(path), (error) => new Refused(error.message))
+
+/**
+ * The CLI's commands around a serve step.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Cli } from "liter-llm/gateway"
+ *
+ * const cli = Cli.make({ serve: () => Effect.never })
+ * const code = cli.main(["check-config", "gateway.yaml"]) // Effect of the exit code
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (options: MakeOptions) => {
+  const readStdin = options.readStdin ?? processStdin
+
+  const checkConfig = Command.make(
+    "check-config",
+    { file: Args.file({ name: "FILE" }).pipe(Args.withDescription("The config file (.yaml, .yml or .json)")) },
+    ({ file }) => Effect.flatMap(loadOrRefuse(file), (loaded) => Console.log(summary(loaded)))
+  ).pipe(Command.withDescription(
+    "Checks a config file: its schema, the names it refers to, and that every key variable it names is set. " +
+      "Prints a summary and exits 0, or prints every error with its path and exits 1."
+  ))
+
+  const hashKey = Command.make(
+    "hash-key",
+    {
+      generate: Options.boolean("generate").pipe(
+        Options.withDescription("Make a new random virtual key and print it with its hash, instead of reading stdin")
+      )
+    },
+    ({ generate }) =>
+      Effect.gen(function*() {
+        const key = generate ? Keys.generateKey() : (yield* readStdin).replace(/\r?\n$/, "")
+        const hash = Keys.hashKey(key)
+        if (Either.isLeft(hash)) return yield* Effect.fail(new Refused(`hash-key: ${hash.left}`))
+        if (generate) yield* Console.log(`key:  ${key}\nhash: ${hash.right}`)
+        else yield* Console.log(hash.right)
+      })
+  ).pipe(Command.withDescription(
+    "Reads a virtual key on stdin (e.g. `printf %s \"$KEY\" | liter-llm hash-key`) and prints the hash to put " +
+      "in the config (tenants.<id>.keys or admin.keys). Keys have at least 20 characters."
+  ))
+
+  const gateway = Command.make(
+    "gateway",
+    {
+      config: Options.file("config").pipe(Options.withAlias("c"), Options.withDescription("The config file")),
+      host: Options.text("host").pipe(
+        Options.optional,
+        Options.withDescription(
+          `Address to listen on (default server.host of the config, else ${Config.defaults.host})`
+        )
+      ),
+      port: Options.integer("port").pipe(
+        Options.optional,
+        Options.withDescription(`Port to listen on (default server.port of the config, else ${Config.defaults.port})`)
+      )
+    },
+    ({ config, host, port }) =>
+      Effect.gen(function*() {
+        // Checked first: a bad config is reported like check-config does, before anything listens.
+        const loaded = yield* loadOrRefuse(config)
+        return yield* options.serve({
+          configPath: config,
+          host: Option.getOrElse(host, () => loaded.config.server?.host ?? Config.defaults.host),
+          port: Option.getOrElse(port, () => loaded.config.server?.port ?? Config.defaults.port)
+        })
+      })
+  ).pipe(Command.withDescription(
+    "Starts the OpenAI-compatible gateway with a config file. SIGHUP reloads the file (an invalid one is refused " +
+      "and the old one keeps serving); SIGTERM drains in-flight requests and stops."
+  ))
+
+  const command = Command.make("liter-llm").pipe(
+    Command.withDescription("liter-llm: an OpenAI-compatible LLM gateway with tenants, budgets, limits and fallbacks"),
+    Command.withSubcommands([gateway, checkConfig, hashKey])
+  )
+
+  const run = Command.run(command, { name: "liter-llm", version: options.version ?? "0.2.0" })
+
+  /** Runs the CLI on `argv` (without `node` and the script), answering the exit code. */
+  const main = (args: ReadonlyArray<string>): Effect.Effect<number, never, CliApp.CliApp.Environment> =>
+    run(["node", "liter-llm", ...args]).pipe(
+      Effect.as(0),
+      Effect.catchAll((error) =>
+        ValidationError.isValidationError(error)
+          ? Effect.succeed(2) // already printed with the usage
+          : Effect.as(Console.error(error instanceof Error ? error.message : String(error)), 1)
+      ),
+      Effect.catchAllDefect((defect) => Effect.as(Console.error(`liter-llm: unexpected failure: ${String(defect)}`), 1))
+    )
+
+  return { command, main }
+}

@@ -1,0 +1,153 @@
+/**
+ * The `LanguageModel` Layer of each model route of a config: its providers (each step with its own model, retry
+ * and timeouts, guarded by a breaker when its provider has one), as one provider, a `Fallback` chain, or a
+ * `Router` of deployments. Policies go around these in `buildRuntime`.
+ *
+ * @since 0.2.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import * as CircuitBreaker from "../CircuitBreaker.js"
+import * as Fallback from "../Fallback.js"
+import type * as LanguageModel from "../LanguageModel.js"
+import * as Anthropic from "../providers/Anthropic.js"
+import * as Cohere from "../providers/Cohere.js"
+import * as Gemini from "../providers/Gemini.js"
+import * as OpenAi from "../providers/OpenAi.js"
+import * as Retry from "../Retry.js"
+import * as Router from "../Router.js"
+import type * as Timeout from "../Timeout.js"
+import type * as Config from "./Config.js"
+
+type Decoded = Config.Config
+type Provider = Decoded["providers"][string]
+type Route = Decoded["models"][string]
+type RetryInput = NonNullable<Provider["retry"]>
+type TimeoutInput = NonNullable<Provider["timeout"]>
+
+/**
+ * A route's layer, over an `HttpClient`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type RouteLayer = Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient>
+
+/**
+ * One call target of a route: a provider and the model it is called with.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Step {
+  readonly provider: string
+  readonly model: string
+  readonly retry?: RetryInput | undefined
+  readonly timeout?: TimeoutInput | undefined
+  readonly contextWindow?: number | undefined
+}
+
+const retryOf = (retry: RetryInput | undefined): Retry.Policy | false | undefined =>
+  retry === undefined || retry === false ? retry : Retry.policy(retry)
+
+// Absent phases stay absent: `exactOptionalPropertyTypes` keeps `undefined` out of the options.
+const timeoutOf = (timeout: TimeoutInput | undefined): Timeout.Options | undefined => timeout
+
+/** The steps of a route, in order (one for a single provider). The config was checked: exactly one shape. */
+export const stepsOf = (route: Route): ReadonlyArray<Step> => {
+  if (route.fallback !== undefined) return route.fallback
+  if (route.router !== undefined) return route.router.deployments
+  return [{
+    provider: route.provider!,
+    model: route.model!,
+    retry: route.retry,
+    timeout: route.timeout,
+    contextWindow: route.contextWindow
+  }]
+}
+
+/** The layer of one provider called with one model; the provider's retry and timeouts unless the step sets them. */
+const providerLayer = (
+  name: string,
+  provider: Provider,
+  key: Redacted.Redacted | undefined,
+  step: Step,
+  route: Route
+): RouteLayer => {
+  const retry = retryOf(step.retry ?? route.retry ?? provider.retry)
+  const timeout = timeoutOf(step.timeout ?? route.timeout ?? provider.timeout)
+  const common = {
+    name,
+    model: step.model,
+    ...(provider.headers === undefined ? {} : { headers: provider.headers }),
+    ...(retry === undefined ? {} : { retry }),
+    ...(timeout === undefined ? {} : { timeout }),
+    ...(provider.capabilities === undefined ? {} : { capabilities: provider.capabilities }),
+    ...(key === undefined ? {} : { apiKey: key }),
+    ...(provider.apiVersion === undefined ? {} : { apiVersion: provider.apiVersion })
+  }
+  const baseUrl = provider.baseUrl === undefined ? {} : { baseUrl: provider.baseUrl }
+  const layer = ((): RouteLayer => {
+    switch (provider.type) {
+      case "openai":
+      case "openai-compatible":
+        return OpenAi.layer({
+          ...common,
+          ...baseUrl,
+          ...(provider.maxTokensField === undefined ? {} : { maxTokensField: provider.maxTokensField })
+        })
+      case "azure":
+        return OpenAi.layerAzure({
+          ...common,
+          endpoint: provider.baseUrl!,
+          ...(provider.deployment === undefined ? {} : { deployment: provider.deployment }),
+          ...(provider.maxTokensField === undefined ? {} : { maxTokensField: provider.maxTokensField })
+        })
+      case "anthropic":
+        return Anthropic.layer({ ...common, ...baseUrl, apiKey: key! })
+      case "cohere":
+        return Cohere.layer({ ...common, ...baseUrl, apiKey: key! })
+      case "gemini":
+        return Gemini.layer({ ...common, ...baseUrl })
+    }
+  })()
+  const circuit = provider.circuitBreaker
+  // One breaker per provider and model: one overloaded model must not close the provider's others.
+  return circuit === undefined ? layer : CircuitBreaker.layer(layer, { ...circuit, key: `${name}/${step.model}` })
+}
+
+/**
+ * The layer of a route: its one provider, its fallback chain, or its router (named `route:<name>`, so its
+ * breakers have stable keys across reloads and instances).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const routeLayer = (loaded: Config.Loaded, routeName: string, route: Route): RouteLayer => {
+  const layerOf = (step: Step) =>
+    providerLayer(step.provider, loaded.config.providers[step.provider]!, loaded.keys.get(step.provider), step, route)
+  if (route.fallback !== undefined) {
+    const [first, ...rest] = route.fallback.map((step) => ({
+      provide: layerOf(step),
+      model: step.model,
+      ...(step.contextWindow === undefined ? {} : { contextWindow: step.contextWindow })
+    }))
+    return Fallback.layer([first!, ...rest])
+  }
+  if (route.router !== undefined) {
+    return Router.layer(
+      route.router.deployments.map((deployment) => ({
+        name: deployment.name ?? deployment.provider,
+        provide: layerOf(deployment),
+        model: deployment.model,
+        ...(deployment.priority === undefined ? {} : { priority: deployment.priority }),
+        ...(deployment.weight === undefined ? {} : { weight: deployment.weight }),
+        ...(deployment.contextWindow === undefined ? {} : { contextWindow: deployment.contextWindow })
+      })),
+      { strategy: route.router.strategy, name: `route:${routeName}` }
+    )
+  }
+  return layerOf(stepsOf(route)[0]!)
+}

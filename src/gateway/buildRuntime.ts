@@ -1,0 +1,235 @@
+/**
+ * The `Runtime` of a loaded config: each route's service built once, with its policies around it, outermost
+ * first: Guardrail → ContextWindow → Cache → RateLimit → Budget → Fallback / Router → CircuitBreaker →
+ * provider. One instance of each policy serves every tenant: the tenant is the request's `metadata.tenant`.
+ *
+ * @since 0.2.0
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Budget from "../Budget.js"
+import * as Cache from "../Cache.js"
+import * as ChatRequest from "../ChatRequest.js"
+import * as ContextWindow from "../ContextWindow.js"
+import * as Guardrail from "../Guardrail.js"
+import * as LanguageModel from "../LanguageModel.js"
+import * as Pricing from "../Pricing.js"
+import * as RateLimit from "../RateLimit.js"
+import * as Routes from "./buildRoutes.js"
+import type * as Stores from "./buildStores.js"
+import type * as Config from "./Config.js"
+import { defaults } from "./Config.js"
+import * as Keys from "./Keys.js"
+import type * as Runtime from "./Runtime.js"
+
+type Decoded = Config.Config
+type Services = Stores.StoreServices | Pricing.Pricing
+
+/**
+ * The limiter namespace of the gateway's rate limits: one for every route, so a tenant's limits count all its
+ * calls whatever the route.
+ */
+const rateLimitKey = "gateway"
+
+/** A service whose calls run with `context` (the stores and prices its policies read when called). */
+const provided = (service: LanguageModel.Service, context: Context.Context<Services>): LanguageModel.Service => ({
+  ...service,
+  generate: (request) => Effect.provide(service.generate(request), context),
+  stream: (request) => Stream.mapInputContext(service.stream(request), (parent) => Context.merge(parent, context))
+})
+
+/** Calls go to the route's first model: each step of a chain or router then sets its own. */
+const withModel = (service: LanguageModel.Service, model: string): LanguageModel.Service => ({
+  ...service,
+  defaultModel: model,
+  generate: (request) => service.generate({ ...request, model }),
+  stream: (request) => service.stream({ ...request, model })
+})
+
+/** Wraps a built service with a policy layer, built now (in the load's scope) over the stores of `context`. */
+const around = (
+  context: Context.Context<Services>,
+  service: LanguageModel.Service,
+  policy: (
+    inner: Layer.Layer<LanguageModel.LanguageModel>
+  ) => Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, Services>
+) =>
+  Effect.map(
+    Effect.provide(Layer.build(policy(Layer.succeed(LanguageModel.LanguageModel, service))), context),
+    (built) => Context.get(built, LanguageModel.LanguageModel)
+  )
+
+/** Budgets: one `Budget` service per distinct per-request cost guard, each sharing the budget store. */
+const makeBudgets = (config: Decoded) =>
+  Effect.gen(function*() {
+    const tenants = Object.entries(config.tenants ?? {})
+    const globalGuard = config.budgets?.maxRequestCostUsd
+    const limits = Object.fromEntries(
+      tenants.flatMap(([id, tenant]) => tenant.budget === undefined ? [] : [[id, tenant.budget] as const])
+    )
+    const guardOf = (id: string) => config.tenants?.[id]?.maxRequestCostUsd ?? globalGuard
+    const guards = new Set([globalGuard, ...tenants.map(([id]) => guardOf(id))])
+    if (Object.keys(limits).length === 0 && [...guards].every((guard) => guard === undefined)) return undefined
+    const byGuard = new Map<number | undefined, Budget.Service>()
+    for (const guard of guards) {
+      byGuard.set(
+        guard,
+        yield* Budget.make({
+          tenants: limits,
+          ...(guard === undefined ? {} : { maxRequestCostUsd: guard }),
+          ...(config.budgets?.unpricedModels === undefined ? {} : { unpricedModels: config.budgets.unpricedModels }),
+          ...(config.budgets?.reservationTimeout === undefined
+            ? {}
+            : { reservationTimeout: config.budgets.reservationTimeout })
+        })
+      )
+    }
+    return { of: (tenant: string) => byGuard.get(guardOf(tenant))!, guards: [...byGuard.values()] }
+  })
+
+const rateLimitOptions = (config: Decoded): RateLimit.Options | undefined => {
+  const tenants = Object.fromEntries(
+    Object.entries(config.tenants ?? {}).flatMap(([id, tenant]) =>
+      tenant.rateLimit === undefined ? [] : [[id, tenant.rateLimit] as const]
+    )
+  )
+  return Object.keys(tenants).length === 0 ? undefined : { tenants, key: rateLimitKey }
+}
+
+const guardrailOptions = (config: Decoded): Guardrail.Options | undefined => {
+  const section = config.guardrails
+  const of = (guards: NonNullable<Decoded["guardrails"]>["input"]) =>
+    (guards ?? []).map((guard) =>
+      guard.denyList !== undefined
+        ? Guardrail.denyList(guard.denyList.terms, guard.denyList)
+        : Guardrail.redactPii(guard.pii ?? {})
+    )
+  if (section === undefined) return undefined
+  const input = of(section.input)
+  const output = of(section.output)
+  if (input.length === 0 && output.length === 0) return undefined
+  return { input, output, ...(section.inputRoles === undefined ? {} : { inputRoles: section.inputRoles }) }
+}
+
+/**
+ * Builds the runtime of a loaded config in the current scope (closing it releases the routes' connections).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (
+  loaded: Config.Loaded,
+  stores: Stores.Stores
+): Effect.Effect<Runtime.Runtime, ConfigError.ConfigError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { config } = loaded
+    const pricing = yield* Pricing.make({
+      ...(config.pricing?.dataset === undefined ? {} : { dataset: config.pricing.dataset }),
+      ...(config.pricing?.models === undefined ? {} : { models: config.pricing.models })
+    })
+    const context: Context.Context<Services> = Context.add(stores.context, Pricing.Pricing, pricing)
+    const http = yield* Layer.build(NodeHttpClient.layerUndici)
+    // Policies read their stores when built (Budget, RateLimit) or when called (breakers, prices): both get these.
+    const budgets = yield* Effect.provide(makeBudgets(config), context)
+    const rateLimits = rateLimitOptions(config)
+    const guardrails = guardrailOptions(config)
+    const cacheStore = config.cache === undefined ? undefined : yield* stores.cacheStore(config.cache)
+
+    const ttl = config.cache?.ttl
+    const services = new Map<string, LanguageModel.Service>()
+    for (const [name, route] of Object.entries(config.models)) {
+      yield* Effect.mapError(buildRoute(name, route), (error) =>
+        ConfigError.InvalidData(["models", name], `models.${name}: ${error.message}`))
+    }
+    function buildRoute(name: string, route: Decoded["models"][string]) {
+      return Effect.gen(function*() {
+        const built = yield* Effect.map(
+          Effect.provide(Layer.build(Routes.routeLayer(loaded, name, route)), http),
+          (built) =>
+            Context.get(built, LanguageModel.LanguageModel)
+        )
+        let service = built
+        if (budgets !== undefined) {
+          const inner = service
+          const wrapped = new Map(budgets.guards.map((budget) => [budget, budget.wrap(inner)] as const))
+          const pick = (request: ChatRequest.ChatRequest) => wrapped.get(budgets.of(ChatRequest.tenantOf(request)))!
+          service = {
+            ...inner,
+            generate: (request) => pick(request).generate(request),
+            stream: (request) => pick(request).stream(request)
+          }
+        }
+        if (rateLimits !== undefined) {
+          service = yield* around(context, service, (inner) => RateLimit.layer(inner, rateLimits))
+        }
+        if (cacheStore !== undefined && route.cache !== false) {
+          service = yield* around(context, service, (inner) =>
+            Cache.layer(inner, { ...(ttl === undefined ? {} : { ttl }), store: cacheStore }))
+        }
+        if (config.contextWindow !== undefined) {
+          const window = route.contextWindow ?? Routes.stepsOf(route)[0]?.contextWindow
+          const options = { ...config.contextWindow, ...(window === undefined ? {} : { contextWindow: window }) }
+          service = yield* around(context, service, (inner) =>
+            ContextWindow.layer(inner, options))
+        }
+        if (guardrails !== undefined) {
+          service = yield* around(context, service, (inner) =>
+            Guardrail.layer(inner, guardrails))
+        }
+        services.set(name, provided(withModel(service, Routes.stepsOf(route)[0]!.model), context))
+      })
+    }
+
+    const routeNames = [...services.keys()]
+    const tenants = new Map<string, Runtime.Tenant>(
+      Object.entries(config.tenants ?? {}).map(([id, tenant]) => [id, { id, models: tenant.models }])
+    )
+    const admin: Runtime.Caller = { _tag: "Admin" }
+    const callers = Keys.makeTable<Runtime.Caller>([
+      ...(config.admin?.keys ?? []).map((hash) =>
+        [hash, admin] as const
+      ),
+      ...Object.entries(config.tenants ?? {}).flatMap(([id, tenant]) =>
+        tenant.keys.map((hash) => [hash, { _tag: "Tenant", tenant: tenants.get(id)! }] as const)
+      )
+    ])
+    const allowed = (tenant: Runtime.Tenant, model: string) => tenant.models === "*" || tenant.models.includes(model)
+
+    const usage = (tenant: string): Effect.Effect<Runtime.Usage> =>
+      Effect.gen(function*() {
+        const budget = budgets === undefined ? undefined : yield* budgets.of(tenant).status(tenant)
+        const limited = rateLimits?.tenants?.[tenant] !== undefined
+        const rates = limited
+          ? yield* RateLimit.status(rateLimits!, { tenant }).pipe(
+            Effect.provide(context),
+            Effect.tapError((error) => Effect.logWarning("rate-limit status unavailable", error._tag)),
+            Effect.orElseSucceed(() => undefined)
+          )
+          : undefined
+        return {
+          tenant,
+          ...(budget === undefined ? {} : { budget }),
+          ...(rates === undefined ? {} : { rateLimits: rates })
+        }
+      }).pipe(Effect.provide(context), Effect.withSpan("Runtime.usage"))
+
+    const runtime: Runtime.Runtime = {
+      settings: {
+        maxBodyBytes: config.server?.maxBodyBytes ?? defaults.maxBodyBytes,
+        dropUnsupported: config.server?.dropUnsupported ?? false,
+        logContent: config.server?.logContent ?? false
+      },
+      authenticate: (key) => callers.lookup(key),
+      models: (tenant) => routeNames.filter((name) => allowed(tenant, name)),
+      route: (tenant, model) => allowed(tenant, model) ? services.get(model) : undefined,
+      usage,
+      ready: stores.ping,
+      tenants: [...tenants.keys()]
+    }
+    return runtime
+  })

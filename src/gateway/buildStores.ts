@@ -1,0 +1,135 @@
+/**
+ * Where the runtime's state lives: breakers, budgets, rate-limit counters and cache entries. In memory by
+ * default (kept across reloads, per process), or in Redis when the config names one, store by store, from the
+ * table {@link redisStoreLayers}: a store without a Redis layer there stays in memory, and the load says so.
+ *
+ * @since 0.2.0
+ */
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as Budget from "../Budget.js"
+import * as Cache from "../Cache.js"
+import * as CircuitBreaker from "../CircuitBreaker.js"
+import * as RateLimit from "../RateLimit.js"
+import * as Redis from "../Redis.js"
+import type * as Config from "./Config.js"
+
+/**
+ * The services the policies read their state from.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type StoreServices = CircuitBreaker.Registry | Budget.BudgetStore | RateLimit.Limiter
+
+/**
+ * The in-memory stores of a process: made once, shared by every config loaded after, so a reload keeps the
+ * tenants' spend, their rate-limit windows and the breakers' state.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeMemory: Effect.Effect<Context.Context<StoreServices>, never, Scope.Scope> = Layer.build(
+  Layer.mergeAll(CircuitBreaker.layerMemory, Budget.layerMemory, RateLimit.layerMemory)
+)
+
+/**
+ * The Redis store of each kind of state, when the library has one. A missing entry keeps that state in memory
+ * (per instance). Add an entry here when a Redis store layer lands.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RedisStoreLayers {
+  readonly breakers?: Layer.Layer<CircuitBreaker.Registry, ConfigError.ConfigError, Redis.Redis> | undefined
+  readonly budgets?: Layer.Layer<Budget.BudgetStore, ConfigError.ConfigError, Redis.Redis> | undefined
+  readonly rateLimits?: Layer.Layer<RateLimit.Limiter, ConfigError.ConfigError, Redis.Redis> | undefined
+  readonly cache?:
+    | ((options: Cache.MemoryOptions) => Effect.Effect<Cache.Store, ConfigError.ConfigError, Redis.Redis>)
+    | undefined
+}
+
+/**
+ * The Redis stores the gateway uses when a config names a Redis.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const redisStoreLayers: RedisStoreLayers = {
+  breakers: CircuitBreaker.layerRedis()
+}
+
+/**
+ * The stores of one loaded config.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Stores {
+  readonly context: Context.Context<StoreServices>
+  readonly cacheStore: (options: Cache.MemoryOptions) => Effect.Effect<Cache.Store, ConfigError.ConfigError>
+  /** Answers whether the shared store can be reached (always true in memory). */
+  readonly ping: Effect.Effect<boolean>
+  /** The kinds of state kept in this process only although a Redis is configured. */
+  readonly local: ReadonlyArray<string>
+}
+
+/**
+ * The stores for a config: its Redis (connected in the background: `ping` says when it answers) with the
+ * Redis layers of `table`, the process's memory stores for the rest.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (
+  loaded: Config.Loaded,
+  memory: Context.Context<StoreServices>,
+  table: RedisStoreLayers = redisStoreLayers
+): Effect.Effect<Stores, ConfigError.ConfigError | Redis.RedisError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const redisConfig = loaded.config.redis
+    if (redisConfig === undefined || loaded.redisUrl === undefined) {
+      return { context: memory, cacheStore: Cache.makeMemoryStore, ping: Effect.succeed(true), local: [] }
+    }
+    const redis = yield* Redis.make({
+      url: loaded.redisUrl,
+      // Not awaited: an instance starts and reports not ready (GET /ready) until Redis answers.
+      awaitConnection: false,
+      ...(redisConfig.keyPrefix === undefined ? {} : { keyPrefix: redisConfig.keyPrefix }),
+      ...(redisConfig.commandTimeout === undefined ? {} : { commandTimeout: redisConfig.commandTimeout })
+    })
+    const withRedis = Context.make(Redis.Redis, redis)
+    const local: Array<string> = []
+    let context = memory
+    const use = <I extends StoreServices>(
+      kind: string,
+      layer: Layer.Layer<I, ConfigError.ConfigError, Redis.Redis> | undefined
+    ) =>
+      layer === undefined
+        ? Effect.sync(() => {
+          local.push(kind)
+        })
+        : Effect.map(Effect.provide(Layer.build(layer), withRedis), (built) => {
+          context = Context.merge(context, built)
+        })
+    yield* use("breakers", table.breakers)
+    yield* use("budgets", table.budgets)
+    yield* use("rate limits", table.rateLimits)
+    const cache = table.cache
+    if (cache === undefined) local.push("cache")
+    const ping = redis.run("ping", (client) => client.ping()).pipe(
+      Effect.as(true),
+      Effect.catchAll(() => Effect.succeed(false))
+    )
+    return {
+      context,
+      cacheStore: cache === undefined
+        ? Cache.makeMemoryStore
+        : (options: Cache.MemoryOptions) => Effect.provide(cache(options), withRedis),
+      ping,
+      local
+    }
+  })

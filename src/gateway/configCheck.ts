@@ -1,0 +1,149 @@
+/**
+ * The checks of a decoded config that its schema cannot make: names that refer to other entries, keys used
+ * twice, fields that only make sense together. Every problem is reported, each with its path.
+ *
+ * @since 0.2.0
+ */
+import type * as Config from "./Config.js"
+
+type Decoded = Config.Config
+type Route = Decoded["models"][string]
+
+const quoted = (names: Iterable<string>): string => [...names].map((name) => `"${name}"`).join(", ")
+
+const checkUrl = (value: string): string | undefined => {
+  try {
+    const url = new URL(value)
+    if (url.protocol !== "http:" && url.protocol !== "https:") return "must be an http(s) URL"
+    if (url.username !== "" || url.password !== "") return "must not contain credentials (use apiKeyEnv)"
+    return undefined
+  } catch {
+    return `must be an absolute http(s) URL, got ${JSON.stringify(value)}`
+  }
+}
+
+const providers = (config: Decoded, problems: Array<string>): void => {
+  for (const [name, provider] of Object.entries(config.providers)) {
+    const at = `providers.${name}`
+    if (provider.baseUrl !== undefined) {
+      const problem = checkUrl(provider.baseUrl)
+      if (problem !== undefined) problems.push(`${at}.baseUrl: ${problem}`)
+    }
+    if (provider.type === "azure" && provider.baseUrl === undefined) {
+      problems.push(`${at}.baseUrl: required for type "azure" (the resource endpoint, https://<name>.openai.azure.com)`)
+    }
+    if (provider.type !== "openai-compatible" && provider.apiKeyEnv === undefined) {
+      problems.push(`${at}.apiKeyEnv: required for type "${provider.type}" (the NAME of the variable holding the key)`)
+    }
+    if (provider.deployment !== undefined && provider.type !== "azure") {
+      problems.push(`${at}.deployment: only for type "azure"`)
+    }
+  }
+}
+
+/** The steps of a route with their paths, or a problem with its shape. */
+const stepsOf = (
+  at: string,
+  route: Route
+): Array<readonly [string, { readonly provider: string; readonly model: string }]> | string => {
+  const kinds = [
+    route.provider !== undefined || route.model !== undefined,
+    route.fallback !== undefined,
+    route.router !== undefined
+  ].filter(Boolean).length
+  if (kinds !== 1) {
+    return `${at}: give exactly one of provider + model, fallback, or router`
+  }
+  if (route.fallback !== undefined) return route.fallback.map((step, i) => [`${at}.fallback[${i}]`, step] as const)
+  if (route.router !== undefined) {
+    return route.router.deployments.map((step, i) => [`${at}.router.deployments[${i}]`, step] as const)
+  }
+  if (route.provider === undefined) return `${at}.provider: required with model`
+  if (route.model === undefined) return `${at}.model: required with provider`
+  return [[at, { provider: route.provider, model: route.model }]]
+}
+
+const routes = (config: Decoded, problems: Array<string>): void => {
+  const known = Object.keys(config.providers)
+  for (const [name, route] of Object.entries(config.models)) {
+    const at = `models.${name}`
+    const steps = stepsOf(at, route)
+    if (typeof steps === "string") {
+      problems.push(steps)
+      continue
+    }
+    for (const [path, step] of steps) {
+      if (!(step.provider in config.providers)) {
+        problems.push(
+          `${path}.provider: unknown provider "${step.provider}"${
+            known.length === 0 ? "" : ` (known: ${quoted(known)})`
+          }`
+        )
+      }
+    }
+    const names = new Set<string>()
+    for (const [i, deployment] of (route.router?.deployments ?? []).entries()) {
+      const deploymentName = deployment.name ?? deployment.provider
+      if (names.has(deploymentName)) {
+        problems.push(
+          `${at}.router.deployments[${i}].name: "${deploymentName}" is used twice in this router: name each deployment`
+        )
+      }
+      names.add(deploymentName)
+    }
+  }
+}
+
+const tenants = (config: Decoded, problems: Array<string>): void => {
+  const owners = new Map<string, string>()
+  const claim = (hash: string, at: string) => {
+    const first = owners.get(hash)
+    if (first === undefined) owners.set(hash, at)
+    else problems.push(`${at}: the same key as ${first} (every key must belong to one caller)`)
+  }
+  for (const [i, hash] of (config.admin?.keys ?? []).entries()) claim(hash, `admin.keys[${i}]`)
+  const known = Object.keys(config.models)
+  for (const [name, tenant] of Object.entries(config.tenants ?? {})) {
+    const at = `tenants.${name}`
+    for (const [i, hash] of tenant.keys.entries()) claim(hash, `${at}.keys[${i}]`)
+    if (tenant.models !== "*") {
+      for (const [i, model] of tenant.models.entries()) {
+        if (!(model in config.models)) {
+          problems.push(
+            `${at}.models[${i}]: unknown model "${model}"${known.length === 0 ? "" : ` (routes: ${quoted(known)})`}`
+          )
+        }
+      }
+    }
+    const rateLimit = tenant.rateLimit
+    if (rateLimit !== undefined && rateLimit.requests === undefined && rateLimit.tokens === undefined) {
+      problems.push(`${at}.rateLimit: give requests, tokens or both`)
+    }
+  }
+}
+
+const guardrails = (config: Decoded, problems: Array<string>): void => {
+  for (const stage of ["input", "output"] as const) {
+    for (const [i, guard] of (config.guardrails?.[stage] ?? []).entries()) {
+      if ((guard.denyList === undefined) === (guard.pii === undefined)) {
+        problems.push(`guardrails.${stage}[${i}]: give exactly one of denyList or pii`)
+      }
+    }
+  }
+}
+
+/**
+ * Every cross-reference problem of a decoded config, `path: message` each; empty when there is none.
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const references = (config: Decoded): Array<string> => {
+  const problems: Array<string> = []
+  if (Object.keys(config.models).length === 0) problems.push("models: no model route: define at least one")
+  providers(config, problems)
+  routes(config, problems)
+  tenants(config, problems)
+  guardrails(config, problems)
+  return problems
+}

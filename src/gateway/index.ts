@@ -1,0 +1,17 @@
+/**
+ * liter-llm/gateway: the OpenAI-compatible gateway, for Effect applications that embed it.
+ *
+ * @since 0.2.0
+ */
+
+/**
+ * @since 0.2.0
+ */
+export * as Stores from "./buildStores.js"
+export * as Cli from "./Cli.js"
+export * as Config from "./Config.js"
+export * as Keys from "./Keys.js"
+export * as Runtime from "./Runtime.js"
+export { fromLoaded, loadRuntime, makeRef } from "./runtimeLoad.js"
+export type { LoadOptions, RuntimeRef } from "./runtimeLoad.js"
+export * as Wire from "./wire/index.js"

@@ -1,0 +1,146 @@
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Console, Effect, Either } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Cli from "../src/gateway/Cli.js"
+import * as Keys from "../src/gateway/Keys.js"
+import { acme, withEnv } from "./support/gatewayConfig.js"
+
+/** A Console that keeps what is written to stdout and stderr. */
+const capture = () => {
+  const out: Array<string> = []
+  const err: Array<string> = []
+  const write = (into: Array<string>) => (...args: ReadonlyArray<unknown>) =>
+    Effect.sync(() => {
+      into.push(args.map(String).join(" "))
+    })
+  const console = new Proxy({} as Console.Console, {
+    get: (_, name) => {
+      if (name === Console.TypeId) return Console.TypeId
+      if (name === "log" || name === "info") return write(out)
+      if (name === "error" || name === "warn") return write(err)
+      if (name === "unsafe") return globalThis.console
+      return () => Effect.void
+    }
+  })
+  return { console, out, err }
+}
+
+const run = (args: ReadonlyArray<string>, options: Partial<Cli.MakeOptions> = {}) =>
+  Effect.gen(function*() {
+    const served: Array<unknown> = []
+    const cli = Cli.make({
+      serve: (serveOptions) => Effect.zipRight(Effect.sync(() => served.push(serveOptions)), Effect.fail("stopped")),
+      ...options
+    })
+    const { console, err, out } = capture()
+    const code = yield* withEnv(cli.main(args)).pipe(Effect.withConsole(console), Effect.provide(NodeContext.layer))
+    return { code, out: out.join("\n"), err: err.join("\n"), served }
+  })
+
+const configFile = (content: string, name = "gateway.yaml") =>
+  Effect.acquireRelease(
+    Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "gateway-cli-"))),
+    (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true }))
+  ).pipe(Effect.map((dir) => {
+    const file = Path.join(dir, name)
+    Fs.writeFileSync(file, content)
+    return file
+  }))
+
+const valid = `
+server: { port: 4100 }
+providers:
+  local: { type: openai-compatible, baseUrl: "http://127.0.0.1:9/v1" }
+models:
+  small: { provider: local, model: m }
+tenants:
+  acme: { keys: ["${acme.hash}"], models: "*" }
+`
+
+describe("liter-llm CLI", () => {
+  it.scoped("check-config: a valid file exits 0 with a summary", () =>
+    Effect.gen(function*() {
+      const file = yield* configFile(valid)
+      const result = yield* run(["check-config", file])
+      expect(result.code).toBe(0)
+      expect(result.out).toContain(`${file}: valid`)
+      expect(result.out).toContain("1 provider, 1 model route, 1 tenant, no admin key")
+      expect(result.out).toContain("listens on 127.0.0.1:4100")
+    }))
+
+  it.scoped("check-config: an invalid file exits 1 listing every error with its path", () =>
+    Effect.gen(function*() {
+      const file = yield* configFile(
+        valid.replace("provider: local", "provider: lokal").replace("models: \"*\"", "models: [big]")
+      )
+      const result = yield* run(["check-config", file])
+      expect(result.code).toBe(1)
+      expect(result.err).toContain("invalid config (2 errors)")
+      expect(result.err).toContain("models.small.provider: unknown provider \"lokal\" (known: \"local\")")
+      expect(result.err).toContain("tenants.acme.models[0]: unknown model \"big\" (routes: \"small\")")
+      const missing = yield* run(["check-config", `${file}.absent`])
+      expect(missing.code).toBe(1)
+    }))
+
+  it.scoped("hash-key: reads the key on stdin and prints its hash; a short key exits 1", () =>
+    Effect.gen(function*() {
+      const ok = yield* run(["hash-key"], { readStdin: Effect.succeed(`${acme.key}\n`) })
+      expect(ok).toMatchObject({ code: 0, out: acme.hash })
+      const short = yield* run(["hash-key"], { readStdin: Effect.succeed("sk-short\n") })
+      expect(short.code).toBe(1)
+      expect(short.err).toContain("at least 20 characters")
+      expect(short.out).toBe("")
+    }))
+
+  it.scoped("hash-key --generate: a new key and its hash", () =>
+    Effect.gen(function*() {
+      const result = yield* run(["hash-key", "--generate"], { readStdin: Effect.die("stdin is not read") })
+      expect(result.code).toBe(0)
+      const [, key] = /key: {2}(\S+)/.exec(result.out)!
+      const [, hash] = /hash: (\S+)/.exec(result.out)!
+      expect(Keys.hashKey(key!)).toEqual(Either.right(hash))
+    }))
+
+  it.scoped("gateway: checks the config, then serves with the host and port of the flags, the config, or the defaults", () =>
+    Effect.gen(function*() {
+      const file = yield* configFile(valid)
+      const fromConfig = yield* run(["gateway", "--config", file])
+      expect(fromConfig.served).toEqual([{ configPath: file, host: "127.0.0.1", port: 4100 }])
+      expect(fromConfig.code).toBe(1) // the fake server stopped with an error
+      const flags = yield* run(["gateway", "-c", file, "--host", "0.0.0.0", "--port", "8080"])
+      expect(flags.served).toEqual([{ configPath: file, host: "0.0.0.0", port: 8080 }])
+      const bare = yield* configFile(valid.replace("server: { port: 4100 }", ""))
+      expect((yield* run(["gateway", "--config", bare])).served).toEqual([
+        { configPath: bare, host: "127.0.0.1", port: 4000 }
+      ])
+      const invalid = yield* configFile(valid.replace("type: openai-compatible", "type: antropic"))
+      const refused = yield* run(["gateway", "--config", invalid])
+      expect(refused.code).toBe(1)
+      expect(refused.served).toEqual([])
+      expect(refused.err).toContain("providers.local.type: unknown provider type \"antropic\"")
+    }))
+
+  it.scoped("the server missing from the build: exit 1 saying so", () =>
+    Effect.gen(function*() {
+      const file = yield* configFile(valid)
+      const missing = Object.assign(new Error("Cannot find module './Server.js'"), { code: "ERR_MODULE_NOT_FOUND" })
+      const result = yield* run(["gateway", "--config", file], { serve: Cli.serveFrom(() => Promise.reject(missing)) })
+      expect(result).toMatchObject({ code: 1, err: "the gateway server is not part of this build" })
+    }))
+
+  it.scoped("usage errors exit 2; --help explains each command", () =>
+    Effect.gen(function*() {
+      expect((yield* run(["check-config"])).code).toBe(2)
+      expect((yield* run(["gateway"])).code).toBe(2)
+      expect((yield* run(["serve-it"])).code).toBe(2)
+      const help = yield* run(["--help"])
+      expect(help.code).toBe(0)
+      for (const text of ["gateway", "check-config", "hash-key"]) expect(help.out).toContain(text)
+      const hashHelp = yield* run(["hash-key", "--help"])
+      expect(hashHelp.out).toContain("Reads a virtual key on stdin")
+      expect(hashHelp.out).toContain("--generate")
+    }))
+})

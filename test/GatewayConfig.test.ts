@@ -1,0 +1,267 @@
+import { NodeFileSystem } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Either, Redacted } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Stores from "../src/gateway/buildStores.js"
+import * as Config from "../src/gateway/Config.js"
+import { fromLoaded } from "../src/gateway/runtimeLoad.js"
+import { acme, admin, decode, env, errorsOf, globex, withEnv } from "./support/gatewayConfig.js"
+
+const local = { type: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1" }
+const minimal = { providers: { local }, models: { small: { provider: "local", model: "m" } } }
+
+describe("Gateway config: decoding", () => {
+  it.effect("every section: providers, routes, tenants, budgets, limits, cache, guardrails, window, pricing, redis, server", () =>
+    Effect.gen(function*() {
+      const loaded = yield* decode({
+        server: { host: "0.0.0.0", port: 8080, maxBodyBytes: 2048, dropUnsupported: ["logprobs"], logContent: true },
+        admin: { keys: [admin.hash] },
+        redis: { urlEnv: "MY_REDIS", keyPrefix: "gw:", commandTimeout: "250 millis" },
+        pricing: { dataset: false, models: { m: { inputPerMillion: 1, outputPerMillion: 2, contextWindow: 8000 } } },
+        providers: {
+          openai: {
+            type: "openai",
+            apiKeyEnv: "MOCK_A_KEY",
+            retry: { times: 2, base: "100 millis", cap: "2 seconds" },
+            timeout: { request: "30 seconds", firstToken: "10 seconds", idle: "5 seconds", total: "2 minutes" },
+            circuitBreaker: { failureRateThreshold: 0.5, minimumCalls: 10, window: "1 minute", cooldown: "30 seconds" }
+          },
+          azure: { type: "azure", baseUrl: "https://r.openai.azure.com", apiKeyEnv: "MOCK_B_KEY", deployment: "d" },
+          local
+        },
+        models: {
+          "gpt-4o": {
+            fallback: [
+              { provider: "openai", model: "gpt-4o", retry: false },
+              { provider: "azure", model: "gpt-4o", contextWindow: 128000 }
+            ]
+          },
+          balanced: {
+            router: {
+              strategy: "weighted",
+              deployments: [{ provider: "openai", model: "gpt-4o", weight: 3 }, {
+                provider: "azure",
+                model: "gpt-4o",
+                weight: 1
+              }]
+            }
+          },
+          small: { provider: "local", model: "m", timeout: { request: "5 seconds" }, cache: false }
+        },
+        tenants: {
+          acme: {
+            keys: [acme.hash],
+            models: "*",
+            budget: { limitUsd: 100, period: "month" },
+            rateLimit: { requests: { limit: 60, window: "1 minute" }, tokens: { limit: 1000, window: "1 minute" } },
+            maxRequestCostUsd: 0.5
+          },
+          globex: { keys: [globex.hash], models: ["small"], budget: { limitUsd: 5, period: "12 hours" } }
+        },
+        budgets: { unpricedModels: "allow", maxRequestCostUsd: 2 },
+        cache: { ttl: "10 minutes", maxEntries: 100 },
+        guardrails: { input: [{ denyList: { terms: ["secret"] } }], output: [{ pii: { kinds: ["email"] } }] },
+        contextWindow: { maxOutputTokens: 1000 }
+      }, new Map([...env, ["MY_REDIS", "redis://127.0.0.1:6379"]]))
+      const { config } = loaded
+      expect(config.server?.port).toBe(8080)
+      expect(Duration.toMillis(config.providers.openai!.timeout!.firstToken!)).toBe(10_000)
+      expect(config.providers.openai!.retry).toMatchObject({ times: 2 })
+      expect(config.models["gpt-4o"]!.fallback![0]!.retry).toBe(false)
+      expect(config.models.balanced!.router!.strategy).toBe("weighted")
+      const globexBudget = config.tenants!.globex!.budget!.period
+      expect(Duration.isDuration(globexBudget) && Duration.toHours(globexBudget)).toBe(12)
+      expect(Redacted.value(loaded.keys.get("openai")!)).toBe(env.get("MOCK_A_KEY"))
+      expect(loaded.keys.has("local")).toBe(false)
+      expect(Redacted.value(loaded.redisUrl!)).toBe("redis://127.0.0.1:6379")
+    }))
+
+  it.effect("YAML and JSON by extension, from a file", () =>
+    Effect.gen(function*() {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "gateway-config-"))
+      const yaml = Path.join(dir, "gateway.yaml")
+      Fs.writeFileSync(
+        yaml,
+        "providers:\n  local: { type: openai-compatible, baseUrl: 'http://127.0.0.1:9/v1' }\nmodels:\n  small: { provider: local, model: m }\n"
+      )
+      const json = Path.join(dir, "gateway.json")
+      Fs.writeFileSync(json, JSON.stringify(minimal))
+      const fromYaml = yield* withEnv(Config.load(yaml))
+      const fromJson = yield* withEnv(Config.load(json))
+      expect(fromYaml.config).toEqual(fromJson.config)
+      expect(fromYaml.source).toBe(yaml)
+      const bad = Path.join(dir, "bad.yaml")
+      Fs.writeFileSync(bad, "providers: [\n")
+      const refused = yield* Effect.flip(withEnv(Config.load(bad)))
+      expect(refused.errors[0]).toMatch(/^line \d+, column \d+: /)
+      expect(yield* Effect.flip(withEnv(Config.load(Path.join(dir, "gateway.toml"))))).toBeDefined()
+      const missing = yield* Effect.flip(withEnv(Config.load(Path.join(dir, "absent.yaml"))))
+      expect(missing.errors[0]).toContain("cannot read the file")
+      expect(Either.isLeft(Config.parse("{}", "x.txt"))).toBe(true)
+      Fs.rmSync(dir, { recursive: true })
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+})
+
+describe("Gateway config: the example", () => {
+  it.scoped("examples/gateway.yaml is valid and builds a runtime", () =>
+    Effect.gen(function*() {
+      const loaded = yield* withEnv(Config.load("examples/gateway.yaml"), new Map([["MOCK_KEY", "x"]]))
+      const runtime = yield* Effect.orDie(fromLoaded(loaded, yield* Stores.makeMemory))
+      expect(runtime.tenants).toEqual(["acme", "globex"])
+      expect(runtime.authenticate("sk-liter-demo-acme-0123456789abcdef")).toMatchObject({ _tag: "Tenant" })
+      expect(runtime.authenticate("sk-liter-demo-admin-0123456789abcdef")).toEqual({ _tag: "Admin" })
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+})
+
+describe("Gateway config: errors, each with its path, all at once", () => {
+  it.effect.each(
+    [
+      [
+        "an unknown provider in a fallback",
+        {
+          ...minimal,
+          models: { "gpt-4o": { fallback: [{ provider: "local", model: "a" }, { provider: "antropic", model: "b" }] } }
+        },
+        "models.gpt-4o.fallback[1].provider: unknown provider \"antropic\" (known: \"local\")"
+      ],
+      [
+        "an unknown provider type",
+        { ...minimal, providers: { local: { ...local, type: "antropic" } } },
+        "providers.local.type: unknown provider type \"antropic\"; expected one of \"openai\", \"openai-compatible\", \"azure\", \"anthropic\", \"cohere\", \"gemini\""
+      ],
+      [
+        "a key written in the file",
+        { ...minimal, providers: { local: { ...local, apiKey: "sk-123" } } },
+        "providers.local.apiKey: secrets are never written in the config: name the environment variable holding the key in apiKeyEnv"
+      ],
+      [
+        "an unset key variable",
+        { ...minimal, providers: { local: { ...local, apiKeyEnv: "NOT_SET_KEY" } } },
+        "providers.local.apiKeyEnv: environment variable NOT_SET_KEY is not set"
+      ],
+      [
+        "a provider that needs a key without one",
+        { ...minimal, providers: { local: { type: "anthropic" } } },
+        "providers.local.apiKeyEnv: required for type \"anthropic\" (the NAME of the variable holding the key)"
+      ],
+      [
+        "a tenant naming an unknown route",
+        { ...minimal, tenants: { acme: { keys: [acme.hash], models: ["small", "large"] } } },
+        "tenants.acme.models[1]: unknown model \"large\" (routes: \"small\")"
+      ],
+      [
+        "a key hash used twice",
+        { ...minimal, admin: { keys: [acme.hash] }, tenants: { acme: { keys: [acme.hash], models: "*" } } },
+        "tenants.acme.keys[0]: the same key as admin.keys[0] (every key must belong to one caller)"
+      ],
+      [
+        "a key that is not a hash",
+        { ...minimal, tenants: { acme: { keys: [acme.key], models: "*" } } },
+        "tenants.acme.keys[0]: expected a key hash: \"sha256:\" and 64 hex digits, from `liter-llm hash-key`"
+      ],
+      [
+        "a bad duration",
+        { ...minimal, providers: { local: { ...local, timeout: { request: "3 parsecs" } } } },
+        "providers.local.timeout.request: expected a positive duration such as \"30 seconds\", got \"3 parsecs\""
+      ],
+      [
+        "a route of two shapes",
+        {
+          ...minimal,
+          models: { small: { provider: "local", model: "m", fallback: [{ provider: "local", model: "n" }] } }
+        },
+        "models.small: give exactly one of provider + model, fallback, or router"
+      ],
+      [
+        "an unknown field",
+        { ...minimal, cache: { ttl: "1 minute", size: 3 } },
+        "cache.size: unknown field"
+      ],
+      [
+        "a negative budget",
+        { ...minimal, tenants: { acme: { keys: [acme.hash], models: "*", budget: { limitUsd: -1, period: "day" } } } },
+        "tenants.acme.budget.limitUsd: expected an amount in USD >= 0"
+      ],
+      [
+        "a rate limit that limits nothing",
+        { ...minimal, tenants: { acme: { keys: [acme.hash], models: "*", rateLimit: {} } } },
+        "tenants.acme.rateLimit: give requests, tokens or both"
+      ],
+      [
+        "an unset Redis variable",
+        { ...minimal, redis: {} },
+        "redis.urlEnv: environment variable REDIS_URL is not set"
+      ],
+      [
+        "a bad base URL",
+        { ...minimal, providers: { local: { ...local, baseUrl: "127.0.0.1:8000" } } },
+        "providers.local.baseUrl: must be an absolute http(s) URL, got \"127.0.0.1:8000\""
+      ],
+      [
+        "two router deployments with one name",
+        {
+          ...minimal,
+          models: {
+            r: {
+              router: {
+                strategy: "priority",
+                deployments: [{ provider: "local", model: "a" }, { provider: "local", model: "b" }]
+              }
+            }
+          }
+        },
+        "models.r.router.deployments[1].name: \"local\" is used twice in this router: name each deployment"
+      ],
+      [
+        "a guardrail of no kind",
+        { ...minimal, guardrails: { input: [{}] } },
+        "guardrails.input[0]: give exactly one of denyList or pii"
+      ]
+    ] as const
+  )("%s", ([, input, message]) =>
+    Effect.gen(function*() {
+      expect(yield* errorsOf(input)).toEqual([message])
+    }))
+
+  it.effect("several errors of several kinds are reported together, in one InvalidConfig", () =>
+    Effect.gen(function*() {
+      const input = {
+        providers: { local: { ...local, retry: { times: -1 } }, other: { type: "cohere", apiKeyEnv: "NOPE" } },
+        models: { small: { provider: "local", model: "m" } },
+        server: { port: 70000 },
+        tenants: { acme: { keys: [acme.hash], models: "all" } }
+      }
+      const errors = yield* errorsOf(input)
+      expect(errors).toEqual([
+        "server.port: expected a port 0-65535",
+        "providers.local.retry.times: expected an integer >= 0",
+        "tenants.acme.models: expected \"*\" (every route) or a list of route names"
+      ])
+      // once the shape is right, the cross-references and the environment are checked together
+      const shaped = yield* errorsOf({
+        ...input,
+        providers: { ...input.providers, local },
+        server: {},
+        tenants: { acme: { keys: [acme.hash], models: ["big"] } }
+      })
+      expect(shaped).toEqual([
+        "tenants.acme.models[0]: unknown model \"big\" (routes: \"small\")",
+        "providers.other.apiKeyEnv: environment variable NOPE is not set"
+      ])
+      const error = yield* Effect.flip(withEnv(Config.decode(input, "gateway.yaml")))
+      expect(error.message).toMatch(/^gateway\.yaml: invalid config \(3 errors\):\n {2}server\.port/)
+    }))
+
+  it.effect("an empty key variable counts as unset, and no message carries a key's value", () =>
+    Effect.gen(function*() {
+      const errors = yield* errorsOf(
+        { ...minimal, providers: { local: { ...local, apiKeyEnv: "EMPTY" } } },
+        new Map([["EMPTY", ""]])
+      )
+      expect(errors).toEqual(["providers.local.apiKeyEnv: environment variable EMPTY is not set"])
+      const written = yield* errorsOf({ ...minimal, providers: { local: { ...local, apiKey: "sk-LEAK-123" } } })
+      expect(written.join("\n")).not.toContain("sk-LEAK-123")
+    }))
+})

@@ -1,0 +1,81 @@
+import { NodeFileSystem } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Scope } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { makeRef } from "../src/gateway/runtimeLoad.js"
+import * as MockProvider from "../src/testing/MockProvider.js"
+import * as OpenAiMock from "../src/testing/OpenAiMock.js"
+import { twoProviders, withEnv } from "./support/gatewayConfig.js"
+
+const ask = { messages: [{ role: "user" as const, content: "hi" }], metadata: { tenant: "acme" } }
+
+const tempFile = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "gateway-reload-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true }))
+).pipe(Effect.map((dir) => Path.join(dir, "gateway.json")))
+
+describe("Gateway runtime reload", () => {
+  it.scoped("a valid config replaces the old one; an invalid one is refused and the old one keeps serving", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make({ onExhausted: OpenAiMock.completion() })
+      const b = yield* MockProvider.make({ onExhausted: OpenAiMock.completion() })
+      const file = yield* tempFile
+      const first = twoProviders(a, b)
+      const withBudget = {
+        ...first,
+        tenants: { ...first.tenants, acme: { ...first.tenants.acme, budget: { limitUsd: 1000, period: "day" } } }
+      }
+      Fs.writeFileSync(file, JSON.stringify(withBudget))
+      const ref = yield* withEnv(makeRef(file))
+      const before = yield* ref.get
+      const tenant = { id: "acme", models: "*" } as const
+      expect(before.models(tenant)).toEqual(["smart", "small"])
+      yield* before.route(tenant, "small")!.generate(ask)
+
+      // valid: a new route, the same budget
+      Fs.writeFileSync(
+        file,
+        JSON.stringify({ ...withBudget, models: { ...first.models, tiny: { provider: "a", model: "model-a" } } })
+      )
+      const after = yield* withEnv(ref.reload())
+      expect(yield* ref.get).toBe(after)
+      expect(yield* ref.generation).toBe(1)
+      expect(after.models(tenant)).toEqual(["smart", "small", "tiny"])
+      // the process's stores outlive a reload: the spend is still there
+      expect((yield* after.usage("acme")).budget?.spentUsd).toBe(20)
+
+      // invalid: refused with its errors; the current runtime stays
+      Fs.writeFileSync(file, JSON.stringify({ ...first, models: { tiny: { provider: "nope", model: "x" } } }))
+      const refused = yield* Effect.flip(withEnv(ref.reload()))
+      expect(refused.errors).toContain("models.tiny.provider: unknown provider \"nope\" (known: \"a\", \"b\")")
+      expect(yield* ref.get).toBe(after)
+      expect(yield* ref.generation).toBe(1)
+      Fs.writeFileSync(file, "{ not json")
+      expect((yield* Effect.flip(withEnv(ref.reload()))).errors[0]).toContain("not valid JSON")
+      yield* after.route(tenant, "tiny")!.generate(ask)
+      expect((yield* a.requests).length).toBe(1)
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("a request holding the old runtime finishes on it after a reload", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make({ onExhausted: OpenAiMock.completion() })
+      const b = yield* MockProvider.make({ onExhausted: OpenAiMock.completion({ text: "still here" }) })
+      const file = yield* tempFile
+      Fs.writeFileSync(file, JSON.stringify(twoProviders(a, b)))
+      const ref = yield* withEnv(makeRef(file))
+      const request = yield* Scope.make()
+      const held = yield* Scope.extend(ref.use, request)
+      yield* withEnv(ref.reload())
+      expect(yield* ref.get).not.toBe(held)
+      // the old runtime's connections are still open while the request holds it
+      const response = yield* held.route({ id: "acme", models: "*" }, "small")!.generate(ask)
+      expect(response.provider).toBe("b")
+      // released, the old runtime is closed: its connections with it
+      yield* Scope.close(request, Exit.void)
+      const late = yield* Effect.exit(held.route({ id: "acme", models: "*" }, "small")!.generate(ask))
+      expect(Exit.isFailure(late)).toBe(true)
+      expect((yield* (yield* ref.get).route({ id: "acme", models: "*" }, "small")!.generate(ask)).provider).toBe("b")
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+})

@@ -1,0 +1,152 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit } from "effect"
+import * as Stores from "../src/gateway/buildStores.js"
+import type * as Runtime from "../src/gateway/Runtime.js"
+import { fromLoaded } from "../src/gateway/runtimeLoad.js"
+import type * as LlmError from "../src/LlmError.js"
+import * as MockProvider from "../src/testing/MockProvider.js"
+import * as OpenAiMock from "../src/testing/OpenAiMock.js"
+import { acme, admin, decode, globex, twoProviders } from "./support/gatewayConfig.js"
+
+const ask = (tenant: string, content = "hi") => ({
+  model: "ignored-by-the-route",
+  messages: [{ role: "user" as const, content }],
+  metadata: { tenant }
+})
+
+const runtimeOf = (input: unknown) =>
+  Effect.gen(function*() {
+    const loaded = yield* decode(input)
+    return yield* Effect.orDie(fromLoaded(loaded, yield* Stores.makeMemory))
+  })
+
+const tenantOf = (runtime: Runtime.Runtime, key: string): Runtime.Tenant => {
+  const caller = runtime.authenticate(key)
+  if (caller?._tag !== "Tenant") throw new Error(`not a tenant key: ${caller?._tag}`)
+  return caller.tenant
+}
+
+const failureTag = (exit: Exit.Exit<unknown, LlmError.LlmError>) =>
+  Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error._tag : `not a failure: ${exit._tag}`
+
+describe("Gateway runtime from a config", () => {
+  it.scoped("a fallback route answers through its second provider after the first fails, each with its own model", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make({ script: [OpenAiMock.error(503, "overloaded")] })
+      const b = yield* MockProvider.make({ script: [OpenAiMock.completion({ text: "from b" })] })
+      const runtime = yield* runtimeOf(twoProviders(a, b))
+      const service = runtime.route(tenantOf(runtime, acme.key), "smart")!
+      const response = yield* service.generate(ask("acme"))
+      expect(response.provider).toBe("b")
+      expect(response.model).toBe("model-b")
+      const [toA] = yield* a.requests
+      const [toB] = yield* b.requests
+      expect(OpenAiMock.requestedModel(toA!)).toBe("model-a")
+      expect(OpenAiMock.requestedModel(toB!)).toBe("model-b")
+      // the provider keys come from the environment
+      expect(toB!.headers.authorization).toMatch(/^Bearer sk-test-/)
+    }))
+
+  it.scoped("keys: tenants, the admin, and nobody; a tenant sees and gets only the routes it may use", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make()
+      const runtime = yield* runtimeOf(twoProviders(a, b))
+      expect(runtime.authenticate(admin.key)).toEqual({ _tag: "Admin" })
+      expect(runtime.authenticate(`${acme.key}x`)).toBeUndefined()
+      expect(runtime.authenticate(acme.hash)).toBeUndefined()
+      const acmeTenant = tenantOf(runtime, acme.key)
+      const globexTenant = tenantOf(runtime, globex.key)
+      expect(acmeTenant).toEqual({ id: "acme", models: "*" })
+      expect(runtime.models(acmeTenant)).toEqual(["smart", "small"])
+      expect(runtime.models(globexTenant)).toEqual(["small"])
+      expect(runtime.route(globexTenant, "smart")).toBeUndefined()
+      expect(runtime.route(globexTenant, "small")).toBeDefined()
+      expect(runtime.route(acmeTenant, "nope")).toBeUndefined()
+      expect(runtime.tenants).toEqual(["acme", "globex"])
+      expect(yield* runtime.ready).toBe(true)
+      expect(runtime.settings).toEqual({ maxBodyBytes: 1024 * 1024, dropUnsupported: false, logContent: false })
+    }))
+
+  it.scoped("budgets per tenant: charged after each call, refused once spent, other tenants unaffected; usage reports it", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make({ onExhausted: OpenAiMock.completion({ text: "ok" }) })
+      const base = twoProviders(a, b)
+      const runtime = yield* runtimeOf({
+        ...base,
+        tenants: {
+          acme: { ...base.tenants.acme, budget: { limitUsd: 25, period: "day" } },
+          globex: { ...base.tenants.globex, budget: { limitUsd: 1000, period: "month" } }
+        }
+      })
+      const small = (key: string) => runtime.route(tenantOf(runtime, key), "small")!
+      // 10 input tokens at 1 USD and 5 output tokens at 2 USD: 20 USD a call
+      yield* small(acme.key).generate(ask("acme"))
+      const usage = yield* runtime.usage("acme")
+      expect(usage.budget?.spentUsd).toBe(20)
+      expect(usage.budget?.limitUsd).toBe(25)
+      expect(usage.rateLimits).toBeUndefined()
+      expect(failureTag(yield* Effect.exit(small(acme.key).generate(ask("acme"))))).toBe("BudgetExceeded")
+      yield* small(globex.key).generate(ask("globex"))
+      expect((yield* runtime.usage("globex")).budget?.spentUsd).toBe(20)
+      expect((yield* b.requests).length).toBe(2)
+    }))
+
+  it.scoped("the per-request cost guard of a tenant refuses a request estimated above it, before any call", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make({ onExhausted: OpenAiMock.completion() })
+      const base = twoProviders(a, b)
+      const runtime = yield* runtimeOf({
+        ...base,
+        tenants: { ...base.tenants, globex: { ...base.tenants.globex, maxRequestCostUsd: 1 } }
+      })
+      const exit = yield* Effect.exit(runtime.route(tenantOf(runtime, globex.key), "small")!.generate(ask("globex")))
+      expect(failureTag(exit)).toBe("CostLimitExceeded")
+      // acme has no guard
+      yield* runtime.route(tenantOf(runtime, acme.key), "small")!.generate(ask("acme"))
+      expect((yield* b.requests).length).toBe(1)
+    }))
+
+  it.scoped("rate limits per tenant across routes: the second request in the window is refused, others go on", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make({ onExhausted: OpenAiMock.completion() })
+      const b = yield* MockProvider.make({ onExhausted: OpenAiMock.completion() })
+      const base = twoProviders(a, b)
+      const runtime = yield* runtimeOf({
+        ...base,
+        tenants: {
+          ...base.tenants,
+          acme: { ...base.tenants.acme, rateLimit: { requests: { limit: 1, window: "1 minute" } } }
+        }
+      })
+      const acmeTenant = tenantOf(runtime, acme.key)
+      yield* runtime.route(acmeTenant, "small")!.generate(ask("acme"))
+      const refused = yield* Effect.exit(runtime.route(acmeTenant, "smart")!.generate(ask("acme")))
+      expect(failureTag(refused)).toBe("RateLimitExceeded")
+      yield* runtime.route(tenantOf(runtime, globex.key), "small")!.generate(ask("globex"))
+      expect((yield* runtime.usage("acme")).rateLimits?.requests?.remaining).toBe(0)
+      expect((yield* runtime.usage("globex")).rateLimits).toBeUndefined()
+    }))
+
+  it.scoped("cache: a repeated request is answered from the cache, per tenant; guardrails block before the call", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make({ onExhausted: OpenAiMock.completion({ text: "cached answer" }) })
+      const runtime = yield* runtimeOf({
+        ...twoProviders(a, b),
+        cache: { ttl: "5 minutes" },
+        guardrails: { input: [{ denyList: { terms: ["forbidden"] } }] }
+      })
+      const acmeSmall = runtime.route(tenantOf(runtime, acme.key), "small")!
+      yield* acmeSmall.generate(ask("acme"))
+      const again = yield* acmeSmall.generate(ask("acme"))
+      expect(again.cached).toBe(true)
+      yield* runtime.route(tenantOf(runtime, globex.key), "small")!.generate(ask("globex"))
+      expect((yield* b.requests).length).toBe(2)
+      const blocked = yield* Effect.exit(acmeSmall.generate(ask("acme", "a forbidden topic")))
+      expect(failureTag(blocked)).toBe("GuardrailBlocked")
+      expect((yield* b.requests).length).toBe(2)
+    }))
+})
