@@ -8,6 +8,7 @@
 import type * as Effect from "effect/Effect"
 import type * as Budget from "../Budget.js"
 import type * as LanguageModel from "../LanguageModel.js"
+import type * as LlmError from "../LlmError.js"
 import type * as RateLimit from "../RateLimit.js"
 
 /**
@@ -85,8 +86,11 @@ export interface Runtime {
    * model name.
    */
   readonly route: (tenant: Tenant, model: string) => LanguageModel.Service | undefined
-  /** A tenant's spend, budget left and limits. */
-  readonly usage: (tenant: string) => Effect.Effect<Usage>
+  /**
+   * A tenant's spend, budget left and limits; `PolicyUnavailable` when a shared store cannot answer (a budget
+   * that cannot be read is not reported as "no budget").
+   */
+  readonly usage: (tenant: string) => Effect.Effect<Usage, LlmError.PolicyUnavailable>
   /** Whether the runtime can serve (e.g. its Redis answers when one is configured). */
   readonly ready: Effect.Effect<boolean>
   /** Tenant ids known to the runtime (for an admin's usage listing). */

@@ -18,6 +18,7 @@ import * as ChatRequest from "../ChatRequest.js"
 import * as ContextWindow from "../ContextWindow.js"
 import * as Guardrail from "../Guardrail.js"
 import * as LanguageModel from "../LanguageModel.js"
+import type * as LlmError from "../LlmError.js"
 import * as Pricing from "../Pricing.js"
 import * as RateLimit from "../RateLimit.js"
 import * as Routes from "./buildRoutes.js"
@@ -200,7 +201,7 @@ export const make = (
     ])
     const allowed = (tenant: Runtime.Tenant, model: string) => tenant.models === "*" || tenant.models.includes(model)
 
-    const usage = (tenant: string): Effect.Effect<Runtime.Usage> =>
+    const usage = (tenant: string): Effect.Effect<Runtime.Usage, LlmError.PolicyUnavailable> =>
       Effect.gen(function*() {
         const budget = budgets === undefined ? undefined : yield* budgets.of(tenant).status(tenant)
         const limited = rateLimits?.tenants?.[tenant] !== undefined

@@ -1,7 +1,7 @@
 /**
  * Where the runtime's state lives: breakers, budgets, rate-limit counters and cache entries. In memory by
  * default (kept across reloads, per process), or in Redis when the config names one, store by store, from the
- * table {@link redisStoreLayers}: a store without a Redis layer there stays in memory, and the load says so.
+ * table {@link redisStoreLayers}.
  *
  * @since 0.2.0
  */
@@ -59,7 +59,11 @@ export interface RedisStoreLayers {
  * @category constants
  */
 export const redisStoreLayers: RedisStoreLayers = {
-  breakers: CircuitBreaker.layerRedis()
+  breakers: CircuitBreaker.layerRedis(),
+  budgets: Budget.layerRedis(),
+  rateLimits: RateLimit.layerRedis,
+  // Redis bounds the entries itself (`maxmemory`); the memory store's bounds do not apply.
+  cache: () => Effect.flatMap(Redis.Redis, (redis) => Cache.makeRedisStore(redis))
 }
 
 /**
