@@ -396,14 +396,14 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError.Confi
 export const layer = <A, E, R>(
   model: Layer.Layer<A | LanguageModel.LanguageModel, E, R>,
   options: Options
-): Layer.Layer<A | LanguageModel.LanguageModel | Budget, E | ConfigError.ConfigError, R> => {
-  const budget = Layer.effect(Budget, make(options))
-  const wrapped = PolicyLayer.around(
-    model,
-    Effect.zipWith(Budget, LanguageModel.LanguageModel, (budget, service) => budget.wrap(service))
-  )
-  return Layer.provideMerge(wrapped, budget)
-}
+): Layer.Layer<A | LanguageModel.LanguageModel | Budget, E | ConfigError.ConfigError, R> =>
+  // This layer's own service wraps the model and is the one the program reads, also when the inner layer
+  // provides a `Budget` of its own (budgets nested for a daily and a monthly cap).
+  Layer.unwrapEffect(Effect.map(make(options), (budget) =>
+    Layer.merge(
+      PolicyLayer.around(model, Effect.map(LanguageModel.LanguageModel, (service) => budget.wrap(service))),
+      Layer.succeed(Budget, budget)
+    )))
 
 /**
  * A tenant's budget now, or `undefined` when it has no limit (`PolicyUnavailable` when a shared store is down).

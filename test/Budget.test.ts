@@ -351,3 +351,30 @@ describe("Budget: the memory store", () => {
       expect(yield* store.size).toBe(1)
     }).pipe(Effect.provide(environment)))
 })
+
+describe("Budget: nested layers", () => {
+  it.effect("a daily cap around a monthly one: both apply, each charges a call once, the outer is the one read", () =>
+    Effect.gen(function*() {
+      // each call costs usd(10, 1) = 12 and is estimated at usd(10, 5) = 20
+      const model = yield* scripted(
+        [1, 2, 3].map(() => ({ text: "ok", usage: usage(10, 1) })),
+        { model: "m" }
+      )
+      const Monthly = Budget.layer(model.layer, { defaultLimit: { limitUsd: 1000, period: "month" } })
+      const Daily = Budget.layer(Monthly, { defaultLimit: { limitUsd: 40, period: "day" } })
+      const calls = yield* Effect.gen(function*() {
+        const service = yield* LanguageModel.LanguageModel
+        const exits = []
+        for (let i = 0; i < 3; i++) exits.push(yield* generate(service, "hi", { tenant: "a" }))
+        return { exits, daily: yield* Budget.status("a") }
+      }).pipe(Effect.provide(Daily))
+      // 12 spent, then 12 + 20 = 32 fits 40, then 24 + 20 = 44 does not: the daily cap refuses the third
+      expect(calls.exits.map((exit) => exit._tag)).toEqual(["Success", "Success", "Failure"])
+      expect(failure(calls.exits[2]!)).toBeInstanceOf(LlmError.BudgetExceeded)
+      expect(yield* model.calls).toBe(2)
+      expect(calls.daily).toMatchObject({ limitUsd: 40, spentUsd: 24, reservedUsd: 0 })
+      // the monthly budget (the same store, its own period) was charged once per call too
+      const monthly = yield* makeBudget({ defaultLimit: { limitUsd: 1000, period: "month" } })
+      expect(yield* monthly.status("a")).toMatchObject({ spentUsd: 24 })
+    }).pipe(Effect.provide(environment)))
+})
