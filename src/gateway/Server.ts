@@ -132,73 +132,70 @@ const app = (
   options: ServerOptions.Checked,
   tracker: Drain.Tracker
 ): HttpApp.Default<never, HttpServerRequest.HttpServerRequest | Scope.Scope> =>
-  Drain.track(
-    tracker,
-    Effect.interruptible(Effect.gen(function*() {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      const url = request.url
-      const query = url.indexOf("?")
-      const path = query < 0 ? url : url.slice(0, query)
-      const exchange = Exchange.make(Headers.requestId(request.headers["x-request-id"]), request.method, path)
-      const headers: Respond.HeaderRecord = { "x-request-id": exchange.requestId }
-      if (tracker.draining) headers.connection = "close"
-      const allowed = paths[path]
-      if (allowed !== request.method) return Respond.noRoute(request.method, path, allowed, headers)
-      if (path === "/health") return Endpoints.health(headers)
-      if (path === "/metrics") return yield* Endpoints.metrics(options.metrics)
-      const runtime = yield* source.get
-      if (path === "/ready") return yield* Endpoints.ready(runtime, options.readyTimeoutMs, headers)
+  Effect.interruptible(Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const url = request.url
+    const query = url.indexOf("?")
+    const path = query < 0 ? url : url.slice(0, query)
+    const exchange = Exchange.make(Headers.requestId(request.headers["x-request-id"]), request.method, path)
+    const headers: Respond.HeaderRecord = { "x-request-id": exchange.requestId }
+    if (tracker.draining) headers.connection = "close"
+    const allowed = paths[path]
+    if (allowed !== request.method) return Respond.noRoute(request.method, path, allowed, headers)
+    if (path === "/health") return Endpoints.health(headers)
+    if (path === "/metrics") return yield* Endpoints.metrics(options.metrics)
+    const runtime = yield* source.get
+    if (path === "/ready") return yield* Endpoints.ready(runtime, options.readyTimeoutMs, headers)
 
-      // The API: one log line per request, a span per chat request.
-      const chat = path !== "/v1/models" && path !== "/v1/usage"
-      const span = chat
-        ? yield* Effect.makeSpanScoped("gateway.chat.completions", {
-          kind: "server",
-          attributes: { "gen_ai.operation.name": "chat", "http.request.method": "POST", "url.path": path }
-        })
-        : undefined
-      yield* Effect.addFinalizer((exit) => {
-        if (Exit.isInterrupted(exit) && exchange.outcome === "success") exchange.outcome = "interrupted"
-        // 499: the client closed the request before an answer (nginx's code, for the log only).
-        if (exchange.status === 0) exchange.status = 499
-        return Exchange.finish(exchange, {
-          logContent: runtime?.settings.logContent === true,
-          metrics: chat ? options.metrics : undefined,
-          span
-        })
+    // The API: one log line per request, a span per chat request.
+    const chat = path !== "/v1/models" && path !== "/v1/usage"
+    const span = chat
+      ? yield* Effect.makeSpanScoped("gateway.chat.completions", {
+        kind: "server",
+        attributes: { "gen_ai.operation.name": "chat", "http.request.method": "POST", "url.path": path }
       })
-      const response = yield* Effect.suspend(() => {
-        if (runtime === undefined) return Effect.succeed(noRuntime(headers))
-        const key = keyOf(request.headers)
-        const caller = key === undefined ? undefined : runtime.authenticate(key)
-        if (caller === undefined) {
-          exchange.outcome = "Unauthenticated"
-          return Effect.succeed(Respond.unauthorized(headers, key === undefined))
-        }
-        if (caller._tag === "Tenant") exchange.tenant = caller.tenant.id
-        if (path === "/v1/usage") {
-          const params = new URLSearchParams(query < 0 ? "" : url.slice(query + 1))
-          return Endpoints.usage(runtime, caller, params, headers)
-        }
-        if (caller._tag === "Admin") {
-          exchange.outcome = "PermissionDenied"
-          return Effect.succeed(Respond.adminOnTenantEndpoint(headers))
-        }
-        if (path === "/v1/models") return Effect.succeed(Endpoints.models(runtime, caller.tenant, headers))
-        return Chat.handle(request, {
-          runtime,
-          tenant: caller.tenant,
-          exchange,
-          headers,
-          span,
-          stream: options.stream,
-          usageTimeoutMs: options.usageTimeoutMs
-        })
+      : undefined
+    yield* Effect.addFinalizer((exit) => {
+      if (Exit.isInterrupted(exit) && exchange.outcome === "success") exchange.outcome = "interrupted"
+      // 499: the client closed the request before an answer (nginx's code, for the log only).
+      if (exchange.status === 0) exchange.status = 499
+      return Exchange.finish(exchange, {
+        logContent: runtime?.settings.logContent === true,
+        metrics: chat ? options.metrics : undefined,
+        span
       })
-      if (exchange.status === 0) exchange.status = response.status
-      return response
-    }))
-  )
+    })
+    const response = yield* Effect.suspend(() => {
+      if (runtime === undefined) return Effect.succeed(noRuntime(headers))
+      const key = keyOf(request.headers)
+      const caller = key === undefined ? undefined : runtime.authenticate(key)
+      if (caller === undefined) {
+        exchange.outcome = "Unauthenticated"
+        return Effect.succeed(Respond.unauthorized(headers, key === undefined))
+      }
+      if (caller._tag === "Tenant") exchange.tenant = caller.tenant.id
+      if (path === "/v1/usage") {
+        const params = new URLSearchParams(query < 0 ? "" : url.slice(query + 1))
+        return Endpoints.usage(runtime, caller, params, headers)
+      }
+      if (caller._tag === "Admin") {
+        exchange.outcome = "PermissionDenied"
+        return Effect.succeed(Respond.adminOnTenantEndpoint(headers))
+      }
+      if (path === "/v1/models") return Effect.succeed(Endpoints.models(runtime, caller.tenant, headers))
+      return Chat.handle(request, {
+        runtime,
+        tenant: caller.tenant,
+        exchange,
+        headers,
+        span,
+        stream: options.stream,
+        usageTimeoutMs: options.usageTimeoutMs
+      })
+    })
+    if (exchange.status === 0) exchange.status = response.status
+    return response
+  }))
 
 /**
  * Serves the gateway with Node on `host:port` (default `127.0.0.1:4000`; port 0 picks a free one, read it from
@@ -238,11 +235,9 @@ export const layer = (
       const tracker = Drain.make()
       const server = yield* HttpServer.HttpServer
       // The platform's own span per request is off: the gateway makes one per chat request, with `gen_ai.*`.
-      yield* Effect.locally(
-        server.serve(app(source, checked, tracker)),
-        HttpMiddleware.currentTracerDisabledWhen,
-        () => true
-      )
+      // Tracked around the whole exchange, the writing of a streamed body included.
+      const serve = server.serve(app(source, checked, tracker), (handled) => Drain.track(tracker, handled))
+      yield* Effect.locally(serve, HttpMiddleware.currentTracerDisabledWhen, () => true)
       // Added after `serve`, so it runs first on close: drain before the handler is removed.
       yield* Effect.addFinalizer(() => Drain.drain(tracker, nodeServer!, checked.shutdownGraceMs))
     }))

@@ -3,7 +3,7 @@
  * `MockProvider`s, or `TestModel`s), served on a free loopback port.
  */
 import * as HttpServer from "@effect/platform/HttpServer"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Stream } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import type * as Runtime from "../../src/gateway/Runtime.js"
 import * as Server from "../../src/gateway/Server.js"
@@ -86,3 +86,21 @@ export const chatBody = (model: string, extra: Record<string, unknown> = {}) =>
 
 /** A response's JSON body. */
 export const json = (response: Response): Effect.Effect<any> => Effect.promise(() => response.json())
+
+/**
+ * A service whose calls run with `context` (the services its layer was built with, e.g. a budget's prices and
+ * tokenizer), as a runtime built from a config serves its routes.
+ */
+export const withContext = <A>(service: LanguageModel.Service, context: Context.Context<A>): LanguageModel.Service => ({
+  ...service,
+  generate: (request) => Effect.provide(service.generate(request), context),
+  stream: (request) => Stream.provideSomeContext(service.stream(request), context)
+})
+
+/** The SSE events of a body: `data` payloads (parsed unless `[DONE]`) and comments, in order. */
+export const sseEvents = (text: string): Array<unknown> =>
+  text.split("\n\n").filter((frame) => frame !== "").map((frame) => {
+    if (frame.startsWith(":")) return { comment: frame.slice(1).trim() }
+    const data = frame.slice("data: ".length)
+    return data === "[DONE]" ? "[DONE]" : JSON.parse(data)
+  })

@@ -58,17 +58,26 @@ export const track = <A, E, R>(tracker: Tracker, self: Effect.Effect<A, E, R>): 
 export const drain = (tracker: Tracker, server: Http.Server, graceMs: number): Effect.Effect<void> =>
   Effect.gen(function*() {
     tracker.draining = true
+    // Connections whose last answer finishes from now on close soon after, instead of idling on keep-alive.
+    server.keepAliveTimeout = Math.min(server.keepAliveTimeout, 100)
     // Stop listening now; the platform's own close later finds it closed. Idle keep-alive sockets go at once.
     if (server.listening) server.close()
     server.closeIdleConnections()
     // Closed and checked in one step: no request can finish in between.
     yield* Effect.sync(() => tracker.inFlight.size === 0 ? tracker.idle.unsafeOpen() : tracker.idle.unsafeClose())
-    yield* Effect.timeoutOption(tracker.idle.await, graceMs)
+    // Interruptible: this runs as a finalizer, where a timeout could not otherwise cut the wait short.
+    yield* Effect.timeoutOption(Effect.interruptible(tracker.idle.await), graceMs)
     if (tracker.inFlight.size > 0) {
       yield* Effect.logWarning("gateway: shutdown grace period over, interrupting requests in flight").pipe(
         Effect.annotateLogs({ inFlight: tracker.inFlight.size, graceMs })
       )
+      // Cutting the connections interrupts their requests the way a client that goes away does (upstream
+      // aborted, usage charged); the fibers left after that are interrupted directly.
+      server.closeAllConnections()
+      yield* Effect.timeoutOption(Effect.interruptible(tracker.idle.await), 1_000)
       yield* Fiber.interruptAll([...tracker.inFlight])
+    } else {
+      // Not closeAllConnections: an answer just ended may still be in the socket's buffer.
+      server.closeIdleConnections()
     }
-    server.closeAllConnections()
   })

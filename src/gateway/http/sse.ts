@@ -211,13 +211,13 @@ export const respond = (input: {
     }
     const limits = yield* Fiber.join(context.usage)
     const headers = Headers.addRateLimits({ ...context.headers, ...streamHeaders }, limits)
-    exchange.status = 200
     if (Option.isSome(held)) {
       const result = held.value
       if (result._tag === "Failure") {
         exchange.outcome = result.error._tag
         return Respond.fromError(result.error, yield* Clock.currentTimeMillis, headers)
       }
+      exchange.status = 200
       for (const part of head) {
         if (part.type === "response-metadata") {
           if (part.provider !== undefined && part.provider !== "") headers["x-liter-provider"] = part.provider
@@ -229,6 +229,7 @@ export const respond = (input: {
       return HttpServerResponse_.stream(after(result), { headers })
     }
     // A slow first token: commit now and keep the connection busy until it comes.
+    exchange.status = 200
     const pings = Stream.repeatEffect(Effect.as(Effect.sleep(context.stream.keepAliveMs), ping))
     const waiting = Stream.merge(pings, Stream.fromEffect(Fiber.join(headFiber)), { haltStrategy: "right" })
     const body = Stream.concat(
