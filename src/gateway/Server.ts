@@ -14,10 +14,13 @@ import type * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
-import type * as Scope from "effect/Scope"
+import * as Runtime_ from "effect/Runtime"
+import * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import * as Chat from "./http/chat.js"
 import * as Drain from "./http/drain.js"
@@ -245,6 +248,89 @@ export const layer = (
       serving,
       NodeHttpServer.layer(createServer, { host: checked.host, port: checked.port })
     ) as Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError>
+  }))
+
+/**
+ * Options of {@link serve}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ServeOptions<E> extends Omit<ServerOptions.LayerOptions, "runtime"> {
+  readonly configPath: string
+  /**
+   * Builds the runtime of a config file. The seam with the config loader: `serve` knows nothing of the file's
+   * format. Resources it acquires (a Redis connection) live in the given scope, closed when that runtime is
+   * replaced (after `shutdownGrace`, so requests still using it finish) or when the server stops.
+   */
+  readonly load: (path: string) => Effect.Effect<Runtime.Runtime, E, Scope.Scope>
+  /** Reload on `SIGHUP` (default `true`). */
+  readonly reloadOnSignal?: boolean | undefined
+}
+
+/**
+ * The CLI's entry: loads the config, serves it until interrupted (`SIGTERM` / `SIGINT` under
+ * `NodeRuntime.runMain`, which then drains), and on `SIGHUP` loads the file again: a valid new config replaces
+ * the old one atomically, an invalid one is logged and refused while the old one keeps serving. Fails at start
+ * with the loader's error for a bad first config.
+ *
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import * as Server from "liter-llm/gateway/Server"
+ * import type { Runtime } from "liter-llm/gateway/Runtime"
+ * import type { Effect, Scope } from "effect"
+ * declare const load: (path: string) => Effect.Effect<Runtime, Error, Scope.Scope>
+ *
+ * NodeRuntime.runMain(Server.serve({ configPath: "gateway.yaml", load, port: 4000 }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category entry points
+ */
+export const serve = <E>(
+  options: ServeOptions<E>
+): Effect.Effect<never, E | HttpServerError.ServeError | ConfigError.ConfigError> =>
+  Effect.scoped(Effect.gen(function*() {
+    const { configPath, load, reloadOnSignal, ...rest } = options
+    const checked = yield* ServerOptions.checkLayer({ ...rest, runtime: fromRuntime(undefined as never) })
+    const outer = yield* Effect.scope
+    const loadScoped = Effect.gen(function*() {
+      const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
+      return yield* load(configPath).pipe(
+        Effect.map((runtime) => ({ runtime, scope })),
+        Scope.extend(scope),
+        Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+      )
+    })
+    const first = yield* loadScoped
+    const current = yield* Ref.make(first)
+    const lock = yield* Effect.makeSemaphore(1)
+    const reload = lock.withPermits(1)(Effect.gen(function*() {
+      const next = yield* Effect.either(loadScoped)
+      if (Either.isLeft(next)) {
+        return yield* Effect.logError("gateway: the new config is refused; the old one keeps serving").pipe(
+          Effect.annotateLogs({ config: configPath, error: String(next.left) })
+        )
+      }
+      const previous = yield* Ref.getAndSet(current, next.right)
+      yield* Effect.logInfo("gateway: config reloaded").pipe(Effect.annotateLogs({ config: configPath }))
+      // Requests that read the old runtime may still run: its resources go after the grace period.
+      yield* Effect.forkIn(
+        Effect.zipRight(Effect.sleep(checked.shutdownGraceMs), Scope.close(previous.scope, Exit.void)),
+        outer
+      )
+    }))
+    if (reloadOnSignal !== false) {
+      const runFork = Runtime_.runFork(yield* Effect.runtime<never>())
+      const onHup = () => void runFork(reload)
+      yield* Effect.acquireRelease(
+        Effect.sync(() => process.on("SIGHUP", onHup)),
+        () => Effect.sync(() => process.off("SIGHUP", onHup))
+      )
+    }
+    const source: RuntimeSource = { get: Effect.map(Ref.get(current), (loaded) => loaded.runtime) }
+    return yield* Layer.launch(layer({ ...rest, runtime: source }))
   }))
 
 /**
