@@ -16,7 +16,7 @@ import type { HeaderRecord } from "./respond.js"
 const saneId = /^[\w.:-]{1,128}$/
 
 /**
- * The request id: the client's `x-request-id` when it is 1 to 128 characters of `[A-Za-z0-9._:-]`, else a new
+ * The request id: the client's `x-request-id` when it is 1 to 128 characters of `[A-Za-z0-9_.:-]`, else a new
  * `req_<uuid>`.
  *
  * @since 0.2.0
