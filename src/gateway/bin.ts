@@ -8,12 +8,11 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import * as Effect from "effect/Effect"
 import { createRequire } from "node:module"
 import * as Cli from "./Cli.js"
+import { serveFile } from "./serveFile.js"
 
-// A variable, not a literal: the server module may be absent from a build, and the CLI still works without it.
-const serverModule = "./Server.js"
 const { version } = createRequire(import.meta.url)("../../package.json") as { readonly version: string }
 
-const cli = Cli.make({ serve: Cli.serveFrom(() => import(serverModule)), version })
+const cli = Cli.make({ serve: serveFile, version })
 
 NodeRuntime.runMain(
   cli.main(process.argv.slice(2)).pipe(

@@ -11,7 +11,19 @@ export * as Stores from "./buildStores.js"
 export * as Cli from "./Cli.js"
 export * as Config from "./Config.js"
 export * as Keys from "./Keys.js"
+/**
+ * @since 0.2.0
+ */
+export * as Metrics from "./Metrics.js"
 export * as Runtime from "./Runtime.js"
+/**
+ * @since 0.2.0
+ */
 export { fromLoaded, loadRuntime, makeRef } from "./runtimeLoad.js"
+export * as Server from "./Server.js"
+/**
+ * @since 0.2.0
+ */
 export type { LoadOptions, RuntimeRef } from "./runtimeLoad.js"
+export { serveFile } from "./serveFile.js"
 export * as Wire from "./wire/index.js"

@@ -1,0 +1,342 @@
+/**
+ * The gateway's HTTP server: OpenAI's chat-completions API (JSON and SSE), models, usage, health, readiness and
+ * Prometheus metrics, served from a {@link RuntimeSource} (the tenants, routes and settings of the loaded
+ * configuration, swapped atomically on reload). `make` gives the `HttpApp` (to embed in an Effect application),
+ * `layer` serves it with Node, and `serve` is the CLI's entry.
+ *
+ * @since 0.2.0
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServer from "@effect/platform/HttpServer"
+import type * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import * as Runtime_ from "effect/Runtime"
+import * as Scope from "effect/Scope"
+import * as Http from "node:http"
+import * as Chat from "./http/chat.js"
+import * as Drain from "./http/drain.js"
+import * as Endpoints from "./http/endpoints.js"
+import * as Exchange from "./http/exchange.js"
+import * as Headers from "./http/headers.js"
+import * as Respond from "./http/respond.js"
+import * as ServerOptions from "./http/serverOptions.js"
+import * as Metrics from "./Metrics.js"
+import type * as Runtime from "./Runtime.js"
+
+export type {
+  /**
+   * @since 0.2.0
+   */
+  LayerOptions,
+  /**
+   * @since 0.2.0
+   */
+  Options
+} from "./http/serverOptions.js"
+
+/**
+ * Where the server reads the runtime of each request from: the current one is read once per request, so a
+ * reload that swaps it never changes a request midway.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RuntimeSource {
+  /** The runtime serving now; `undefined` while none is loaded (then `/ready` says 503 and the API 503s). */
+  readonly get: Effect.Effect<Runtime.Runtime | undefined>
+}
+
+/**
+ * A source that always serves `runtime`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const fromRuntime = (runtime: Runtime.Runtime): RuntimeSource => ({ get: Effect.succeed(runtime) })
+
+/**
+ * A source reading a `Ref` (or `SubscriptionRef`): `Ref.set` swaps the runtime atomically.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const fromRef = (ref: Ref.Ref<Runtime.Runtime> | Ref.Ref<Runtime.Runtime | undefined>): RuntimeSource => ({
+  get: Ref.get(ref as Ref.Ref<Runtime.Runtime | undefined>)
+})
+
+const isSource = (u: RuntimeSource | Runtime.Runtime): u is RuntimeSource => !("authenticate" in u)
+
+// The bearer token as sent, or the `api-key` header Azure clients send.
+const keyOf = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
+  const authorization = headers.authorization
+  if (
+    authorization !== undefined && authorization.length > 7 && authorization.slice(0, 7).toLowerCase() === "bearer "
+  ) {
+    return authorization.slice(7).trim()
+  }
+  const apiKey = headers["api-key"]
+  return apiKey === undefined || apiKey === "" ? undefined : apiKey
+}
+
+const noRuntime = (headers: Respond.HeaderRecord) =>
+  Respond.openAiError(503, {
+    message: "The gateway has no configuration loaded yet.",
+    type: "server_error",
+    code: "not_ready"
+  }, headers)
+
+const paths: Record<string, string> = {
+  "/v1/chat/completions": "POST",
+  "/chat/completions": "POST",
+  "/v1/models": "GET",
+  "/v1/usage": "GET",
+  "/health": "GET",
+  "/ready": "GET",
+  "/metrics": "GET"
+}
+
+/**
+ * The gateway as an `HttpApp`: every endpoint, the `x-request-id` and `x-liter-*` headers, the request log (one
+ * line per API request through Effect's `Logger`), Prometheus samples and a span per chat request. Fails with a
+ * `ConfigError` on a bad option.
+ *
+ * @example
+ * ```ts
+ * import { HttpServer } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { Server } from "liter-llm/gateway"
+ * import type { Runtime } from "liter-llm/gateway"
+ * declare const runtime: Runtime.Runtime
+ *
+ * const app = Server.make(Server.fromRuntime(runtime), { holdHeaders: "2 seconds" })
+ * const serving = Effect.flatMap(app, (app) => HttpServer.serveEffect(app))
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (
+  source: RuntimeSource,
+  options: ServerOptions.Options = {}
+): Effect.Effect<HttpApp.Default<never, HttpServerRequest.HttpServerRequest | Scope.Scope>, ConfigError.ConfigError> =>
+  Effect.map(ServerOptions.check(options), (checked) => app(source, checked, Drain.make()))
+
+const app = (
+  source: RuntimeSource,
+  options: ServerOptions.Checked,
+  tracker: Drain.Tracker
+): HttpApp.Default<never, HttpServerRequest.HttpServerRequest | Scope.Scope> =>
+  Effect.interruptible(Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const url = request.url
+    const query = url.indexOf("?")
+    const path = query < 0 ? url : url.slice(0, query)
+    const exchange = Exchange.make(Headers.requestId(request.headers["x-request-id"]), request.method, path)
+    const headers: Respond.HeaderRecord = { "x-request-id": exchange.requestId }
+    if (tracker.draining) headers.connection = "close"
+    const allowed = paths[path]
+    if (allowed !== request.method) return Respond.noRoute(request.method, path, allowed, headers)
+    if (path === "/health") return Endpoints.health(headers)
+    if (path === "/metrics") return yield* Endpoints.metrics(options.metrics)
+    const runtime = yield* source.get
+    if (path === "/ready") return yield* Endpoints.ready(runtime, options.readyTimeoutMs, headers)
+
+    // The API: one log line per request, a span per chat request.
+    const chat = path !== "/v1/models" && path !== "/v1/usage"
+    const span = chat
+      ? yield* Effect.makeSpanScoped("gateway.chat.completions", {
+        kind: "server",
+        attributes: { "gen_ai.operation.name": "chat", "http.request.method": "POST", "url.path": path }
+      })
+      : undefined
+    yield* Effect.addFinalizer((exit) => {
+      if (Exit.isInterrupted(exit) && exchange.outcome === "success") exchange.outcome = "interrupted"
+      // 499: the client closed the request before an answer (nginx's code, for the log only).
+      if (exchange.status === 0) exchange.status = 499
+      return Exchange.finish(exchange, {
+        logContent: runtime?.settings.logContent === true,
+        metrics: chat ? options.metrics : undefined,
+        span
+      })
+    })
+    const response = yield* Effect.suspend(() => {
+      if (runtime === undefined) return Effect.succeed(noRuntime(headers))
+      const key = keyOf(request.headers)
+      const caller = key === undefined ? undefined : runtime.authenticate(key)
+      if (caller === undefined) {
+        exchange.outcome = "Unauthenticated"
+        return Effect.succeed(Respond.unauthorized(headers, key === undefined))
+      }
+      if (caller._tag === "Tenant") exchange.tenant = caller.tenant.id
+      if (path === "/v1/usage") {
+        const params = new URLSearchParams(query < 0 ? "" : url.slice(query + 1))
+        return Endpoints.usage(runtime, caller, params, headers)
+      }
+      if (caller._tag === "Admin") {
+        exchange.outcome = "PermissionDenied"
+        return Effect.succeed(Respond.adminOnTenantEndpoint(headers))
+      }
+      if (path === "/v1/models") return Effect.succeed(Endpoints.models(runtime, caller.tenant, headers))
+      return Chat.handle(request, {
+        runtime,
+        tenant: caller.tenant,
+        exchange,
+        headers,
+        span,
+        stream: options.stream,
+        usageTimeoutMs: options.usageTimeoutMs
+      })
+    })
+    if (exchange.status === 0) exchange.status = response.status
+    return response
+  }))
+
+/**
+ * Serves the gateway with Node on `host:port` (default `127.0.0.1:4000`; port 0 picks a free one, read it from
+ * `HttpServer.HttpServer`'s address). Slow clients are cut by Node's `headersTimeout` and `requestTimeout`.
+ * Closing the layer drains: the server stops accepting, requests in flight get `shutdownGrace` to finish, then
+ * are interrupted (their upstream calls aborted, their usage charged).
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Server } from "liter-llm/gateway"
+ * import type { Runtime } from "liter-llm/gateway"
+ * declare const runtime: Runtime.Runtime
+ *
+ * const main = Layer.launch(Server.layer({ runtime, port: 4000, shutdownGrace: "30 seconds" }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (
+  options: ServerOptions.LayerOptions
+): Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const checked = yield* ServerOptions.checkLayer(options)
+    const source = isSource(options.runtime) ? options.runtime : fromRuntime(options.runtime)
+    let nodeServer: Http.Server | undefined
+    const createServer = () =>
+      nodeServer = Http.createServer({
+        headersTimeout: checked.headersTimeoutMs,
+        requestTimeout: checked.requestTimeoutMs,
+        keepAliveTimeout: checked.keepAliveTimeoutMs,
+        // How often Node checks the two timeouts above (its default, 30 s, would let a slow client stay longer).
+        connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(checked.headersTimeoutMs / 4)))
+      })
+    const serving = Layer.scopedDiscard(Effect.gen(function*() {
+      const tracker = Drain.make()
+      const server = yield* HttpServer.HttpServer
+      // The platform's own span per request is off: the gateway makes one per chat request, with `gen_ai.*`.
+      // Tracked around the whole exchange, the writing of a streamed body included.
+      const serve = server.serve(app(source, checked, tracker), (handled) => Drain.track(tracker, handled))
+      yield* Effect.locally(serve, HttpMiddleware.currentTracerDisabledWhen, () => true)
+      // Added after `serve`, so it runs first on close: drain before the handler is removed.
+      yield* Effect.addFinalizer(() => Drain.drain(tracker, nodeServer!, checked.shutdownGraceMs))
+    }))
+    return Layer.provideMerge(
+      serving,
+      NodeHttpServer.layer(createServer, { host: checked.host, port: checked.port })
+    ) as Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError>
+  }))
+
+/**
+ * Options of {@link serve}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ServeOptions<E> extends Omit<ServerOptions.LayerOptions, "runtime"> {
+  readonly configPath: string
+  /**
+   * Builds the runtime of a config file. The seam with the config loader: `serve` knows nothing of the file's
+   * format. Resources it acquires (a Redis connection) live in the given scope, closed when that runtime is
+   * replaced (after `shutdownGrace`, so requests still using it finish) or when the server stops.
+   */
+  readonly load: (path: string) => Effect.Effect<Runtime.Runtime, E, Scope.Scope>
+  /** Reload on `SIGHUP` (default `true`). */
+  readonly reloadOnSignal?: boolean | undefined
+}
+
+/**
+ * The CLI's entry: loads the config, serves it until interrupted (`SIGTERM` / `SIGINT` under
+ * `NodeRuntime.runMain`, which then drains), and on `SIGHUP` loads the file again: a valid new config replaces
+ * the old one atomically, an invalid one is logged and refused while the old one keeps serving. Fails at start
+ * with the loader's error for a bad first config.
+ *
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { Server } from "liter-llm/gateway"
+ * import type { Runtime } from "liter-llm/gateway"
+ * import type { Effect, Scope } from "effect"
+ * declare const load: (path: string) => Effect.Effect<Runtime.Runtime, Error, Scope.Scope>
+ *
+ * NodeRuntime.runMain(Server.serve({ configPath: "gateway.yaml", load, port: 4000 }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category entry points
+ */
+export const serve = <E>(
+  options: ServeOptions<E>
+): Effect.Effect<never, E | HttpServerError.ServeError | ConfigError.ConfigError> =>
+  Effect.scoped(Effect.gen(function*() {
+    const { configPath, load, reloadOnSignal, ...rest } = options
+    const checked = yield* ServerOptions.checkLayer({ ...rest, runtime: fromRuntime(undefined as never) })
+    const outer = yield* Effect.scope
+    const loadScoped = Effect.gen(function*() {
+      const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
+      return yield* load(configPath).pipe(
+        Effect.map((runtime) => ({ runtime, scope })),
+        Scope.extend(scope),
+        Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+      )
+    })
+    const first = yield* loadScoped
+    const current = yield* Ref.make(first)
+    const lock = yield* Effect.makeSemaphore(1)
+    const reload = lock.withPermits(1)(Effect.gen(function*() {
+      const next = yield* Effect.either(loadScoped)
+      if (Either.isLeft(next)) {
+        return yield* Effect.logError("gateway: the new config is refused; the old one keeps serving").pipe(
+          Effect.annotateLogs({ config: configPath, error: String(next.left) })
+        )
+      }
+      const previous = yield* Ref.getAndSet(current, next.right)
+      yield* Effect.logInfo("gateway: config reloaded").pipe(Effect.annotateLogs({ config: configPath }))
+      // Requests that read the old runtime may still run: its resources go after the grace period.
+      yield* Effect.forkIn(
+        Effect.zipRight(Effect.sleep(checked.shutdownGraceMs), Scope.close(previous.scope, Exit.void)),
+        outer
+      )
+    }))
+    if (reloadOnSignal !== false) {
+      const runFork = Runtime_.runFork(yield* Effect.runtime<never>())
+      const onHup = () => void runFork(reload)
+      yield* Effect.acquireRelease(
+        Effect.sync(() => process.on("SIGHUP", onHup)),
+        () => Effect.sync(() => process.off("SIGHUP", onHup))
+      )
+    }
+    const source: RuntimeSource = { get: Effect.map(Ref.get(current), (loaded) => loaded.runtime) }
+    return yield* Layer.launch(layer({ ...rest, runtime: source }))
+  }))
+
+/**
+ * Metrics for a server's options, on their own registry (see `Metrics.make`).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeMetrics = Metrics.make

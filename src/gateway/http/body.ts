@@ -1,0 +1,84 @@
+/**
+ * Reading a request body under a size limit: a declared `content-length` over it is refused before a byte is
+ * read, a chunked body is counted as it arrives and reading stops at the limit (the rest is discarded by Node
+ * while the 413 goes out, and the connection is then closed).
+ *
+ * @since 0.2.0
+ */
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Http from "node:http"
+
+/**
+ * The body as text, or why there is none.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Body =
+  | { readonly _tag: "Text"; readonly text: string }
+  | { readonly _tag: "TooLarge" }
+  | { readonly _tag: "Aborted" }
+
+const tooLarge: Body = { _tag: "TooLarge" }
+const aborted: Body = { _tag: "Aborted" }
+
+const readNode = (source: Http.IncomingMessage, maxBytes: number): Effect.Effect<Body> =>
+  Effect.async<Body>((resume) => {
+    const chunks: Array<Buffer> = []
+    let bytes = 0
+    const cleanup = () => {
+      source.off("data", onData)
+      source.off("end", onEnd)
+      source.off("error", onError)
+      source.off("aborted", onError)
+    }
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length
+      if (bytes > maxBytes) {
+        cleanup()
+        source.pause()
+        resume(Effect.succeed(tooLarge))
+        return
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = () => {
+      cleanup()
+      resume(Effect.succeed({
+        _tag: "Text",
+        text: chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks, bytes).toString("utf8")
+      }))
+    }
+    const onError = () => {
+      cleanup()
+      resume(Effect.succeed(aborted))
+    }
+    source.on("data", onData)
+    source.once("end", onEnd)
+    source.once("error", onError)
+    source.once("aborted", onError)
+    return Effect.sync(cleanup)
+  })
+
+/**
+ * The request body as UTF-8 text, at most `maxBytes` bytes.
+ *
+ * @since 0.2.0
+ * @category reading
+ */
+export const read = (request: HttpServerRequest.HttpServerRequest, maxBytes: number): Effect.Effect<Body> => {
+  const declared = request.headers["content-length"]
+  if (declared !== undefined && Number(declared) > maxBytes) return Effect.succeed(tooLarge)
+  const source = NodeHttpServerRequest.toIncomingMessage(request) as Http.IncomingMessage | undefined
+  if (source !== undefined && typeof source.on === "function") return readNode(source, maxBytes)
+  // Another platform's server: its own reader, with the same limit.
+  return request.text.pipe(
+    HttpIncomingMessage.withMaxBodySize(Option.some(maxBytes)),
+    Effect.map((text): Body => ({ _tag: "Text", text })),
+    Effect.catchAll((error) => Effect.succeed(String(error.cause).includes("maxBytes") ? tooLarge : aborted))
+  )
+}

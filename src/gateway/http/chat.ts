@@ -1,0 +1,161 @@
+/**
+ * `POST /v1/chat/completions`: read and decode the body, route it for the tenant, and answer with a
+ * `chat.completion` or an SSE stream of `chat.completion.chunk`s (see `sse.ts`).
+ *
+ * @since 0.2.0
+ */
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
+import type * as ChatRequest from "../../ChatRequest.js"
+import * as ChatResponse from "../../ChatResponse.js"
+import * as LlmMetrics from "../../LlmMetrics.js"
+import type * as Runtime from "../Runtime.js"
+import * as Wire from "../wire/index.js"
+import * as Body from "./body.js"
+import * as Exchange from "./exchange.js"
+import * as Headers from "./headers.js"
+import * as Respond from "./respond.js"
+import * as Sse from "./sse.js"
+
+/**
+ * What a chat request is served with.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Context {
+  readonly runtime: Runtime.Runtime
+  readonly tenant: Runtime.Tenant
+  readonly exchange: Exchange.Exchange
+  /** Headers every answer carries (the request id). */
+  readonly headers: Respond.HeaderRecord
+  readonly span: Tracer.Span | undefined
+  readonly stream: Sse.Options
+  /** Bound on reading the tenant's limits for the `x-ratelimit-*` headers, ms. */
+  readonly usageTimeoutMs: number
+}
+
+const invalidJson = (cause: unknown) =>
+  Wire.invalid(
+    undefined,
+    `We could not parse the JSON body of your request (${(cause as Error).message}).`,
+    "invalid_json"
+  )
+
+const internalError = (headers: Respond.HeaderRecord) =>
+  Respond.openAiError(500, {
+    message: "The gateway failed to answer this request.",
+    type: "server_error",
+    code: "internal_error"
+  }, headers)
+
+/**
+ * The answer to one chat completion request. Never fails: every error is an HTTP response.
+ *
+ * @since 0.2.0
+ * @category handlers
+ */
+export const handle = (
+  request: HttpServerRequest.HttpServerRequest,
+  context: Context
+): Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { exchange, headers, runtime, tenant } = context
+    const settings = runtime.settings
+    const body = yield* Body.read(request, settings.maxBodyBytes)
+    if (body._tag === "TooLarge") {
+      exchange.outcome = "RequestTooLarge"
+      return Respond.tooLarge(settings.maxBodyBytes, headers)
+    }
+    if (body._tag === "Aborted") {
+      exchange.outcome = "interrupted"
+      return Respond.openAiError(400, {
+        message: "The request body was not received completely.",
+        type: "invalid_request_error",
+        code: "incomplete_body"
+      }, headers)
+    }
+    let json: unknown
+    try {
+      json = JSON.parse(body.text)
+    } catch (cause) {
+      exchange.outcome = "WireError"
+      return Respond.fromError(invalidJson(cause), 0, headers)
+    }
+    const decoded = Wire.decodeChatCompletionRequest(json, { dropUnsupported: settings.dropUnsupported })
+    if (Either.isLeft(decoded)) {
+      exchange.outcome = "WireError"
+      return Respond.fromError(decoded.left, 0, headers)
+    }
+    const wire = decoded.right
+    exchange.route = wire.model
+    exchange.stream = wire.stream
+    const service = runtime.route(tenant, wire.model)
+    if (service === undefined) {
+      exchange.outcome = "NotFound"
+      return Respond.modelNotFound(wire.model, headers)
+    }
+    // The tenant is the key's, never the client's: budgets, limits, cache partitions and metrics key on it.
+    const unified: ChatRequest.ChatRequest = {
+      ...wire.request,
+      metadata: { ...wire.request.metadata, tenant: tenant.id }
+    }
+    if (settings.logContent) exchange.prompt = unified.messages
+    const observer = Exchange.observer(exchange, yield* LlmMetrics.LlmMetrics)
+    // Read alongside the call: the limits' headers do not add their store's round trip to the answer.
+    const usage = yield* Effect.fork(Headers.usageFor(runtime, tenant.id, context.usageTimeoutMs))
+    const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) => {
+      const observed = Effect.provideService(effect, LlmMetrics.LlmMetrics, observer)
+      return context.span === undefined ? observed : Effect.provideService(observed, Tracer.ParentSpan, context.span)
+    }
+    if (wire.stream) {
+      return yield* Sse.respond({ service, request: unified, wire, context: { ...context, usage }, provide })
+    }
+    const start = performance.now()
+    const result = yield* Effect.either(provide(service.generate(unified)))
+    const routeMs = performance.now() - start
+    const limits = yield* Fiber.join(usage)
+    const out = Headers.addRateLimits({ ...headers }, limits)
+    if (Either.isLeft(result)) {
+      exchange.outcome = result.left._tag
+      return Respond.fromError(result.left, yield* Clock.currentTimeMillis, out)
+    }
+    const response = result.right
+    exchange.provider = response.provider
+    exchange.model = response.model
+    exchange.usage = response.usage
+    exchange.cached = response.cached === true
+    exchange.costUsd = exchange.cached ? 0 : response.costUsd
+    if (settings.logContent) exchange.answer = ChatResponse.text(response)
+    // Without provider events (a model that reports none), the time in the route is the upstream time.
+    if (exchange.attempts === 0 && !exchange.cached) exchange.upstreamMs = routeMs
+    const encoded = JSON.stringify(
+      Wire.encodeChatCompletion(response, { model: wire.model, legacyFunctions: wire.legacyFunctions })
+    )
+    exchange.durationMs = Exchange.elapsed(exchange)
+    Headers.addAnswer(out, {
+      provider: response.provider,
+      model: response.model,
+      attempts: Headers.attemptsOf(exchange.attempts, response),
+      cached: exchange.cached,
+      costUsd: exchange.costUsd,
+      overheadMs: Exchange.overheadMs(exchange, exchange.durationMs)
+    })
+    return Respond.jsonText(encoded, 200, out)
+  }).pipe(
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.gen(function*() {
+        context.exchange.outcome = "defect"
+        yield* Effect.logError("gateway: a request failed unexpectedly", Cause.pretty(cause))
+        return internalError(context.headers)
+      })
+    ),
+    Effect.orDie
+  )

@@ -1,0 +1,83 @@
+/**
+ * Graceful shutdown: the requests in flight, so that a stopping server can let them finish within a grace
+ * period and then interrupt the rest (which aborts their upstream calls and runs the policies' finalizers:
+ * a budget charges what was received).
+ *
+ * @since 0.2.0
+ */
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import type * as Http from "node:http"
+
+/**
+ * The requests in flight of one server.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Tracker {
+  readonly inFlight: Set<Fiber.RuntimeFiber<unknown, unknown>>
+  /** Set once shutdown begins: answers then say `connection: close`. */
+  draining: boolean
+  /** Opened when no request is in flight any more. */
+  readonly idle: Effect.Latch
+}
+
+/**
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (): Tracker => ({ inFlight: new Set(), draining: false, idle: Effect.unsafeMakeLatch(false) })
+
+/**
+ * Runs a request's handling as one tracked fiber.
+ *
+ * @since 0.2.0
+ * @category tracking
+ */
+export const track = <A, E, R>(tracker: Tracker, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.withFiberRuntime((fiber) => {
+    tracker.inFlight.add(fiber)
+    return Effect.ensuring(
+      self,
+      Effect.suspend(() => {
+        tracker.inFlight.delete(fiber)
+        if (tracker.inFlight.size === 0) tracker.idle.unsafeOpen()
+        return Effect.void
+      })
+    )
+  })
+
+/**
+ * Stops accepting connections, waits up to `graceMs` for the requests in flight, interrupts those left and
+ * closes every connection.
+ *
+ * @since 0.2.0
+ * @category shutdown
+ */
+export const drain = (tracker: Tracker, server: Http.Server, graceMs: number): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    tracker.draining = true
+    // Connections whose last answer finishes from now on close soon after, instead of idling on keep-alive.
+    server.keepAliveTimeout = Math.min(server.keepAliveTimeout, 100)
+    // Stop listening now; the platform's own close later finds it closed. Idle keep-alive sockets go at once.
+    if (server.listening) server.close()
+    server.closeIdleConnections()
+    // Closed and checked in one step: no request can finish in between.
+    yield* Effect.sync(() => tracker.inFlight.size === 0 ? tracker.idle.unsafeOpen() : tracker.idle.unsafeClose())
+    // Interruptible: this runs as a finalizer, where a timeout could not otherwise cut the wait short.
+    yield* Effect.timeoutOption(Effect.interruptible(tracker.idle.await), graceMs)
+    if (tracker.inFlight.size > 0) {
+      yield* Effect.logWarning("gateway: shutdown grace period over, interrupting requests in flight").pipe(
+        Effect.annotateLogs({ inFlight: tracker.inFlight.size, graceMs })
+      )
+      // Cutting the connections interrupts their requests the way a client that goes away does (upstream
+      // aborted, usage charged); the fibers left after that are interrupted directly.
+      server.closeAllConnections()
+      yield* Effect.timeoutOption(Effect.interruptible(tracker.idle.await), 1_000)
+      yield* Fiber.interruptAll([...tracker.inFlight])
+    } else {
+      // Not closeAllConnections: an answer just ended may still be in the socket's buffer.
+      server.closeIdleConnections()
+    }
+  })

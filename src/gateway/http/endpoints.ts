@@ -1,0 +1,180 @@
+/**
+ * The endpoints besides chat completions: `GET /v1/models`, `GET /v1/usage`, `GET /health`, `GET /ready`,
+ * `GET /metrics`.
+ *
+ * @since 0.2.0
+ */
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as HttpServerResponse_ from "@effect/platform/HttpServerResponse"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Budget from "../../Budget.js"
+import type * as LlmError from "../../LlmError.js"
+import type * as RateLimit from "../../RateLimit.js"
+import type * as Metrics from "../Metrics.js"
+import type * as Runtime from "../Runtime.js"
+import * as Respond from "./respond.js"
+
+/**
+ * `GET /v1/models`: the routes this tenant may call, in OpenAI's list format.
+ *
+ * @since 0.2.0
+ * @category handlers
+ */
+export const models = (
+  runtime: Runtime.Runtime,
+  tenant: Runtime.Tenant,
+  headers: Respond.HeaderRecord
+): HttpServerResponse.HttpServerResponse =>
+  Respond.json(
+    {
+      object: "list",
+      data: runtime.models(tenant).map((id) => ({ id, object: "model", created: 0, owned_by: "liter-llm" }))
+    },
+    200,
+    headers
+  )
+
+const budgetJson = (status: Budget.Status | undefined) =>
+  status === undefined ? null : {
+    limit_usd: status.limitUsd,
+    spent_usd: status.spentUsd,
+    reserved_usd: status.reservedUsd,
+    remaining_usd: status.remainingUsd,
+    resets_at: status.resetsAt === undefined ? null : Math.ceil(status.resetsAt / 1000)
+  }
+
+const remainingJson = (remaining: RateLimit.Remaining | undefined) =>
+  remaining === undefined ? null : {
+    limit: remaining.limit,
+    remaining: remaining.remaining,
+    reset_ms: Duration.toMillis(remaining.resetAfter)
+  }
+
+/**
+ * A tenant's usage as JSON: `budget` in USD (`resets_at` in Unix seconds), `rate_limits` per kind (requests or
+ * tokens per window, `reset_ms` until the window is full again); `null` where the tenant has none.
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const usageJson = (usage: Runtime.Usage) => ({
+  object: "usage",
+  tenant: usage.tenant,
+  budget: budgetJson(usage.budget),
+  rate_limits: usage.rateLimits === undefined ? null : {
+    requests: remainingJson(usage.rateLimits.requests),
+    tokens: remainingJson(usage.rateLimits.tokens)
+  }
+})
+
+/**
+ * `GET /v1/usage`: a tenant reads its own usage; the admin reads one tenant's with `?tenant=<id>`, or every
+ * tenant's (a list) without it.
+ *
+ * @since 0.2.0
+ * @category handlers
+ */
+export const usage = (
+  runtime: Runtime.Runtime,
+  caller: Runtime.Caller,
+  query: URLSearchParams,
+  headers: Respond.HeaderRecord
+): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  // A store that cannot answer (Redis down) is a 503 with its Retry-After, not a budget reported as absent.
+  Effect.catchTag(
+    usageOf(runtime, caller, query, headers),
+    "PolicyUnavailable",
+    (error) => Effect.map(Clock.currentTimeMillis, (now) => Respond.fromError(error, now, headers))
+  )
+
+const usageOf = (
+  runtime: Runtime.Runtime,
+  caller: Runtime.Caller,
+  query: URLSearchParams,
+  headers: Respond.HeaderRecord
+): Effect.Effect<HttpServerResponse.HttpServerResponse, LlmError.PolicyUnavailable> => {
+  if (caller._tag === "Tenant") {
+    const asked = query.get("tenant")
+    if (asked !== null && asked !== caller.tenant.id) {
+      return Effect.succeed(Respond.openAiError(403, {
+        message: "A tenant's key reads only its own usage.",
+        type: "invalid_request_error",
+        param: "tenant",
+        code: "permission_denied"
+      }, headers))
+    }
+    return Effect.map(runtime.usage(caller.tenant.id), (usage) => Respond.json(usageJson(usage), 200, headers))
+  }
+  const asked = query.get("tenant")
+  if (asked === null) {
+    return Effect.map(
+      Effect.forEach(runtime.tenants, (tenant) => runtime.usage(tenant), { concurrency: 8 }),
+      (all) => Respond.json({ object: "list", data: all.map(usageJson) }, 200, headers)
+    )
+  }
+  if (!runtime.tenants.includes(asked)) {
+    return Effect.succeed(Respond.openAiError(404, {
+      message: `No tenant \`${asked.slice(0, 100)}\`.`,
+      type: "invalid_request_error",
+      param: "tenant",
+      code: "tenant_not_found"
+    }, headers))
+  }
+  return Effect.map(runtime.usage(asked), (usage) => Respond.json(usageJson(usage), 200, headers))
+}
+
+/**
+ * `GET /health`: the process answers.
+ *
+ * @since 0.2.0
+ * @category handlers
+ */
+export const health = (headers: Respond.HeaderRecord) => Respond.json({ status: "ok" }, 200, headers)
+
+/**
+ * `GET /ready`: a runtime is loaded and says it can serve (bounded by `timeoutMs`); 503 otherwise.
+ *
+ * @since 0.2.0
+ * @category handlers
+ */
+export const ready = (
+  runtime: Runtime.Runtime | undefined,
+  timeoutMs: number,
+  headers: Respond.HeaderRecord
+): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+  if (runtime === undefined) {
+    return Effect.succeed(Respond.json({ status: "not ready", reason: "no configuration loaded" }, 503, headers))
+  }
+  return runtime.ready.pipe(
+    Effect.timeoutOption(timeoutMs),
+    Effect.map((ready) =>
+      ready._tag === "Some" && ready.value
+        ? Respond.json({ status: "ready" }, 200, headers)
+        : Respond.json(
+          {
+            status: "not ready",
+            reason: ready._tag === "None" ? "the readiness check timed out" : "a store does not answer"
+          },
+          503,
+          headers
+        )
+    ),
+    Effect.catchAllCause(() =>
+      Effect.succeed(Respond.json({ status: "not ready", reason: "the readiness check failed" }, 503, headers))
+    )
+  )
+}
+
+/**
+ * `GET /metrics`: the Prometheus exposition.
+ *
+ * @since 0.2.0
+ * @category handlers
+ */
+export const metrics = (metrics: Metrics.GatewayMetrics): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  Effect.map(
+    Effect.promise(() => metrics.scrape()),
+    ({ contentType, text }) => HttpServerResponse_.raw(text, { contentType })
+  )

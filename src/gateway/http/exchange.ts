@@ -1,0 +1,209 @@
+/**
+ * One request as the gateway follows it: who asked for what, which provider and model answered after how many
+ * attempts, tokens, cost and times. Filled while the request runs (partly by watching the `LlmMetrics` events
+ * of the route's calls), then written once, when it ends, as the request log line, the Prometheus samples and
+ * the attributes of the request's span.
+ *
+ * @since 0.2.0
+ */
+import * as Effect from "effect/Effect"
+import type * as Tracer from "effect/Tracer"
+import type * as ChatResponse from "../../ChatResponse.js"
+import * as LlmMetrics from "../../LlmMetrics.js"
+import type * as Metrics from "../Metrics.js"
+
+/**
+ * The mutable record of one request (a plain object: it is touched on the hot path).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Exchange {
+  readonly requestId: string
+  readonly method: string
+  readonly path: string
+  /** `performance.now()` at arrival, ms. */
+  readonly startedAt: number
+  tenant: string
+  route: string
+  stream: boolean
+  status: number
+  /** `"success"`, an error tag, or `"interrupted"` (the client went away or the server stopped). */
+  outcome: string
+  provider: string | undefined
+  model: string | undefined
+  /** Provider attempts seen (calls and their retries); 0 for a cache hit or a request refused before. */
+  attempts: number
+  /** Time spent in provider calls (as the library measured them), ms. */
+  upstreamMs: number
+  usage: ChatResponse.Usage | undefined
+  costUsd: number | undefined
+  cached: boolean
+  /** Time to the first content part of a stream, ms from arrival. */
+  firstTokenMs: number | undefined
+  /** Prompt and answer, kept only when the settings ask for content in the log. */
+  prompt: unknown
+  answer: string | undefined
+  /** When the response is finished (set once), ms from arrival. */
+  durationMs: number | undefined
+}
+
+/**
+ * A fresh record.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (requestId: string, method: string, path: string): Exchange => ({
+  requestId,
+  method,
+  path,
+  startedAt: performance.now(),
+  tenant: "",
+  route: "",
+  stream: false,
+  status: 0,
+  outcome: "success",
+  provider: undefined,
+  model: undefined,
+  attempts: 0,
+  upstreamMs: 0,
+  usage: undefined,
+  costUsd: undefined,
+  cached: false,
+  firstTokenMs: undefined,
+  prompt: undefined,
+  answer: undefined,
+  durationMs: undefined
+})
+
+/**
+ * Time since arrival, ms.
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const elapsed = (exchange: Exchange): number => performance.now() - exchange.startedAt
+
+/**
+ * The time the gateway added: total minus the provider calls, ms, never below 0.
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const overheadMs = (exchange: Exchange, totalMs: number): number => Math.max(0, totalMs - exchange.upstreamMs)
+
+/**
+ * A `LlmMetrics` service for one request: it forwards every event to `outer` (the application's own) and keeps
+ * the attempts, the provider and model that answered and the upstream time on `exchange`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const observer = (exchange: Exchange, outer: LlmMetrics.Service): LlmMetrics.Service => ({
+  recordCall: (event) => {
+    if (event.cached) {
+      exchange.cached = true
+    } else {
+      exchange.attempts += 1 + event.retries
+      exchange.upstreamMs += event.durationMs
+    }
+    if (event.outcome === "success") {
+      exchange.provider = event.provider
+      exchange.model = event.model
+    }
+    return outer === LlmMetrics.noop ? Effect.void : outer.recordCall(event)
+  },
+  recordFallback: outer.recordFallback,
+  recordCircuit: outer.recordCircuit,
+  summary: outer.summary
+})
+
+const round = (ms: number): number => Math.round(ms * 100) / 100
+
+/**
+ * The fields of the request log line: ids, route, who answered, outcome, tokens, cost, durations; the prompt and
+ * the answer only when `logContent`. Never a key.
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const logFields = (exchange: Exchange, logContent: boolean): Record<string, unknown> => {
+  const durationMs = exchange.durationMs ?? elapsed(exchange)
+  return {
+    requestId: exchange.requestId,
+    method: exchange.method,
+    path: exchange.path,
+    tenant: exchange.tenant,
+    route: exchange.route,
+    stream: exchange.stream,
+    status: exchange.status,
+    outcome: exchange.outcome,
+    provider: exchange.provider ?? null,
+    model: exchange.model ?? null,
+    attempts: exchange.attempts,
+    cached: exchange.cached,
+    inputTokens: exchange.usage?.inputTokens ?? null,
+    outputTokens: exchange.usage?.outputTokens ?? null,
+    costUsd: exchange.costUsd ?? null,
+    durationMs: round(durationMs),
+    upstreamMs: round(exchange.upstreamMs),
+    overheadMs: round(overheadMs(exchange, durationMs)),
+    timeToFirstTokenMs: exchange.firstTokenMs === undefined ? null : round(exchange.firstTokenMs),
+    ...(logContent ? { prompt: exchange.prompt ?? null, answer: exchange.answer ?? null } : {})
+  }
+}
+
+/**
+ * Writes what the request became: the log line (one structured entry through Effect's `Logger`), the Prometheus
+ * samples of a chat request, and the `gen_ai.*` attributes on its span.
+ *
+ * @since 0.2.0
+ * @category finishing
+ */
+export const finish = (
+  exchange: Exchange,
+  options: {
+    readonly logContent: boolean
+    readonly metrics: Metrics.GatewayMetrics | undefined
+    readonly span: Tracer.Span | undefined
+  }
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    exchange.durationMs ??= elapsed(exchange)
+    const fields = logFields(exchange, options.logContent)
+    if (options.metrics !== undefined && exchange.route !== "") {
+      options.metrics.record({
+        tenant: exchange.tenant,
+        route: exchange.route,
+        status: exchange.status,
+        outcome: exchange.outcome,
+        stream: exchange.stream,
+        inputTokens: exchange.usage?.inputTokens,
+        outputTokens: exchange.usage?.outputTokens,
+        costUsd: exchange.cached ? 0 : exchange.costUsd,
+        cached: exchange.cached,
+        durationMs: exchange.durationMs,
+        overheadMs: overheadMs(exchange, exchange.durationMs),
+        timeToFirstTokenMs: exchange.firstTokenMs
+      })
+    }
+    const span = options.span
+    if (span !== undefined) {
+      span.attribute("http.response.status_code", exchange.status)
+      span.attribute("liter_llm.request_id", exchange.requestId)
+      if (exchange.tenant !== "") span.attribute("liter_llm.tenant", exchange.tenant)
+      if (exchange.route !== "") span.attribute("gen_ai.request.model", exchange.route)
+      if (exchange.provider !== undefined) span.attribute("gen_ai.provider.name", exchange.provider)
+      if (exchange.model !== undefined) span.attribute("gen_ai.response.model", exchange.model)
+      if (exchange.usage !== undefined) {
+        span.attribute("gen_ai.usage.input_tokens", exchange.usage.inputTokens)
+        span.attribute("gen_ai.usage.output_tokens", exchange.usage.outputTokens)
+      }
+      span.attribute("liter_llm.outcome", exchange.outcome)
+      span.attribute("liter_llm.attempts", exchange.attempts)
+      span.attribute("liter_llm.cached", exchange.cached)
+    }
+    const log = exchange.status >= 500 ? Effect.logError("gateway request") : Effect.logInfo("gateway request")
+    return Effect.annotateLogs(log, fields)
+  })

@@ -1,0 +1,148 @@
+/**
+ * Response builders of the gateway: JSON bodies, OpenAI error bodies, and the errors of the HTTP layer itself
+ * (authentication, routing, body size), all in OpenAI's error JSON so that its SDKs raise the right class.
+ *
+ * @since 0.2.0
+ */
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as LlmError from "../../LlmError.js"
+import * as Wire from "../wire/index.js"
+
+/**
+ * Headers as a plain record (lower-case names).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type HeaderRecord = Record<string, string>
+
+/**
+ * A JSON response (the body stringified once, written as is).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const json = (body: unknown, status = 200, headers: HeaderRecord = {}): HttpServerResponse.HttpServerResponse =>
+  jsonText(JSON.stringify(body), status, headers)
+
+/**
+ * A JSON response from text already stringified.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const jsonText = (
+  text: string,
+  status = 200,
+  headers: HeaderRecord = {}
+): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.raw(text, { status, headers, contentType: "application/json" })
+
+/**
+ * An OpenAI error response: status, `type`, `code`, `param`, message.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const openAiError = (
+  status: number,
+  error: { readonly message: string; readonly type: string; readonly code: string | null; readonly param?: string },
+  headers: HeaderRecord = {}
+): HttpServerResponse.HttpServerResponse =>
+  json(
+    { error: { message: error.message, type: error.type, param: error.param ?? null, code: error.code } },
+    status,
+    headers
+  )
+
+/**
+ * The response of an `LlmError` or `WireError`, with the wire's status and retry headers (see the error table of
+ * the wire docs) and `extra` headers. `now` is epoch ms, for waits counted from it.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const fromError = (
+  error: LlmError.LlmError | Wire.WireError,
+  now: number,
+  extra: HeaderRecord = {}
+): HttpServerResponse.HttpServerResponse => {
+  const encoded = Wire.encodeError(error, { now })
+  return json(encoded.body, encoded.status, { ...extra, ...encoded.headers })
+}
+
+/**
+ * 401: no key, or a key no tenant has (OpenAI's `invalid_api_key`, which its SDKs raise as
+ * `AuthenticationError`). The message never repeats the key.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const unauthorized = (extra: HeaderRecord, missing: boolean): HttpServerResponse.HttpServerResponse =>
+  openAiError(401, {
+    message: missing
+      ? "Missing API key: send it as `Authorization: Bearer <key>` (or in an `api-key` header)."
+      : "Incorrect API key provided.",
+    type: "invalid_request_error",
+    code: "invalid_api_key"
+  }, { ...extra, "www-authenticate": "Bearer" })
+
+/**
+ * 403: the admin key on an endpoint that serves tenants (it reads usage; models are called with tenant keys).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const adminOnTenantEndpoint = (extra: HeaderRecord): HttpServerResponse.HttpServerResponse =>
+  openAiError(403, {
+    message: "The admin key reads usage and metrics; call models with a tenant's key.",
+    type: "invalid_request_error",
+    code: "permission_denied"
+  }, extra)
+
+/**
+ * 404 `model_not_found`: a route that does not exist or that this key may not use (the same answer for both,
+ * so a key cannot probe which routes exist).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const modelNotFound = (model: string, extra: HeaderRecord): HttpServerResponse.HttpServerResponse =>
+  openAiError(404, {
+    message: `The model \`${model}\` does not exist or you do not have access to it.`,
+    type: "invalid_request_error",
+    param: "model",
+    code: "model_not_found"
+  }, extra)
+
+/**
+ * 413: a body over the configured limit (bytes).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const tooLarge = (maxBytes: number, extra: HeaderRecord): HttpServerResponse.HttpServerResponse =>
+  openAiError(413, {
+    message: `The request body is larger than the ${maxBytes} bytes this gateway accepts.`,
+    type: "invalid_request_error",
+    code: "request_too_large"
+  }, { ...extra, connection: "close" })
+
+/**
+ * 404 for a path the gateway does not serve, 405 for a method it does not accept there.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const noRoute = (method: string, path: string, allowed: string | undefined, extra: HeaderRecord) =>
+  allowed === undefined
+    ? openAiError(404, {
+      message: `Unknown path: ${method} ${path.slice(0, 200)}`,
+      type: "invalid_request_error",
+      code: "unknown_url"
+    }, extra)
+    : openAiError(405, {
+      message: `${method} is not allowed on ${path}; use ${allowed}.`,
+      type: "invalid_request_error",
+      code: "method_not_allowed"
+    }, { ...extra, allow: allowed })

@@ -1,0 +1,160 @@
+/**
+ * The server's options and their checks: a bad one is a `ConfigError` naming it when the server is made,
+ * never a crash or a silent default.
+ *
+ * @since 0.2.0
+ */
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Metrics from "../Metrics.js"
+import type * as Runtime from "../Runtime.js"
+import type * as Sse from "./sse.js"
+
+/**
+ * Options of the `HttpApp`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options {
+  /** Where `/metrics` reads from and requests are recorded; default a fresh registry. */
+  readonly metrics?: Metrics.GatewayMetrics | undefined
+  /**
+   * How long a stream's headers wait for its first content part (default 2 s; 0 sends them at once). Until
+   * then a failure is an HTTP error status; after, an error event in a `200` stream.
+   */
+  readonly holdHeaders?: Duration.DurationInput | undefined
+  /** The interval of `: ping` comments while a committed stream waits for its first token (default 15 s). */
+  readonly keepAlive?: Duration.DurationInput | undefined
+  /** Bound on `runtime.ready` for `GET /ready` (default 2 s; over it, not ready). */
+  readonly readyTimeout?: Duration.DurationInput | undefined
+  /** Bound on reading a tenant's limits for the `x-ratelimit-*` headers (default 250 ms; over it, no headers). */
+  readonly usageTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Options of the Node server layer.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LayerOptions extends Options {
+  /** The runtime to serve, or a source of it (see `fromRef` to swap it on reload). */
+  readonly runtime: { readonly get: Effect.Effect<Runtime.Runtime | undefined> } | Runtime.Runtime
+  /** Default `"127.0.0.1"`: only this machine; `"0.0.0.0"` to listen on every interface. */
+  readonly host?: string | undefined
+  /** Default 4000; 0 picks a free port. */
+  readonly port?: number | undefined
+  /** Time a client has to send the request headers (default 10 s): slow-loris connections are cut. */
+  readonly headersTimeout?: Duration.DurationInput | undefined
+  /** Time a client has to send the whole request (default 30 s). */
+  readonly requestTimeout?: Duration.DurationInput | undefined
+  /** How long an idle keep-alive connection stays open (default 5 s, Node's). */
+  readonly keepAliveTimeout?: Duration.DurationInput | undefined
+  /** On shutdown, how long requests in flight may still run before they are interrupted (default 30 s). */
+  readonly shutdownGrace?: Duration.DurationInput | undefined
+}
+
+/**
+ * The options checked, durations in ms.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Checked {
+  readonly metrics: Metrics.GatewayMetrics
+  readonly stream: Sse.Options
+  readonly readyTimeoutMs: number
+  readonly usageTimeoutMs: number
+}
+
+/**
+ * The layer's options checked.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface CheckedLayer extends Checked {
+  readonly host: string
+  readonly port: number
+  readonly headersTimeoutMs: number
+  readonly requestTimeoutMs: number
+  readonly keepAliveTimeoutMs: number
+  readonly shutdownGraceMs: number
+}
+
+const invalid = (option: string, message: string) => ConfigError.InvalidData([option], `Server: ${option} ${message}`)
+
+const millis = (
+  option: string,
+  value: Duration.DurationInput | undefined,
+  fallback: number,
+  allowZero: boolean
+): Effect.Effect<number, ConfigError.ConfigError> => {
+  if (value === undefined) return Effect.succeed(fallback)
+  const decoded = Duration.decodeUnknown(value)
+  if (decoded._tag === "None" || !Duration.isFinite(decoded.value)) {
+    return Effect.fail(invalid(option, `must be a finite duration, e.g. "5 seconds", got ${String(value)}`))
+  }
+  const ms = Duration.toMillis(decoded.value)
+  if (ms < 0 || (!allowZero && ms === 0)) {
+    return Effect.fail(invalid(option, `must be ${allowZero ? "0 or more" : "more than 0"}, got ${ms} ms`))
+  }
+  return Effect.succeed(ms)
+}
+
+/**
+ * @since 0.2.0
+ * @category checks
+ */
+export const check = (options: Options): Effect.Effect<Checked, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    const holdHeadersMs = yield* millis("holdHeaders", options.holdHeaders, 2_000, true)
+    const keepAliveMs = yield* millis("keepAlive", options.keepAlive, 15_000, false)
+    return {
+      metrics: options.metrics ?? Metrics.make(),
+      stream: { holdHeadersMs, keepAliveMs },
+      readyTimeoutMs: yield* millis("readyTimeout", options.readyTimeout, 2_000, false),
+      usageTimeoutMs: yield* millis("usageTimeout", options.usageTimeout, 250, false)
+    }
+  })
+
+/**
+ * @since 0.2.0
+ * @category checks
+ */
+export const checkLayer = (options: LayerOptions): Effect.Effect<CheckedLayer, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    const base = yield* check(options)
+    const port = options.port ?? 4000
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      return yield* Effect.fail(invalid("port", `must be an integer from 0 to 65535, got ${String(port)}`))
+    }
+    const host = options.host ?? "127.0.0.1"
+    if (typeof host !== "string" || host.trim() === "" || /\s/.test(host)) {
+      return yield* Effect.fail(invalid("host", `must be a host name or address, got ${JSON.stringify(host)}`))
+    }
+    if (options.runtime === undefined || options.runtime === null) {
+      return yield* Effect.fail(invalid("runtime", "is required"))
+    }
+    const headersTimeoutMs = yield* millis("headersTimeout", options.headersTimeout, 10_000, false)
+    const requestTimeoutMs = yield* millis("requestTimeout", options.requestTimeout, 30_000, false)
+    if (requestTimeoutMs < headersTimeoutMs) {
+      return yield* Effect.fail(
+        invalid(
+          "requestTimeout",
+          `must be at least headersTimeout (${headersTimeoutMs} ms), got ${requestTimeoutMs} ms`
+        )
+      )
+    }
+    return {
+      ...base,
+      host,
+      port,
+      headersTimeoutMs,
+      requestTimeoutMs,
+      keepAliveTimeoutMs: yield* millis("keepAliveTimeout", options.keepAliveTimeout, 5_000, false),
+      shutdownGraceMs: yield* millis("shutdownGrace", options.shutdownGrace, 30_000, true)
+    }
+  })

@@ -1,0 +1,44 @@
+/**
+ * The gateway started from a config file, as `liter-llm gateway --config FILE` does: the in-memory stores are
+ * made once for the process, so a reload (`SIGHUP`) keeps the tenants' spend, rate-limit windows and breakers.
+ *
+ * @since 0.2.0
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Effect from "effect/Effect"
+import * as Stores from "./buildStores.js"
+import type * as Cli from "./Cli.js"
+import * as Config from "./Config.js"
+import { fromLoaded } from "./runtimeLoad.js"
+import * as Server from "./Server.js"
+
+/**
+ * Serves a config file on a host and port until interrupted, reloading it on `SIGHUP`.
+ *
+ * @example
+ * ```ts
+ * import { NodeContext, NodeRuntime } from "@effect/platform-node"
+ * import { Effect } from "effect"
+ * import { serveFile } from "liter-llm/gateway"
+ *
+ * NodeRuntime.runMain(
+ *   serveFile({ configPath: "gateway.yaml", host: "127.0.0.1", port: 4000 }).pipe(Effect.provide(NodeContext.layer))
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category entry points
+ */
+export const serveFile: Cli.ServeFn = (options) =>
+  Effect.scoped(Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const memory = yield* Stores.makeMemory
+    return yield* Server.serve({
+      ...options,
+      load: (path) =>
+        Config.load(path).pipe(
+          Effect.flatMap((loaded) => fromLoaded(loaded, memory)),
+          Effect.provideService(FileSystem.FileSystem, fs)
+        )
+    })
+  }))

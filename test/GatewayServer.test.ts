@@ -1,0 +1,360 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Layer, Logger, Ref } from "effect"
+import * as Metrics from "../src/gateway/Metrics.js"
+import * as Server from "../src/gateway/Server.js"
+import * as LlmError from "../src/LlmError.js"
+import * as TestModel from "../src/testing/TestModel.js"
+import { adminKey, call, chatBody, json, makeRuntime, serve, tenantKey } from "./support/gateway.js"
+
+const usage = { inputTokens: 12, outputTokens: 3, totalTokens: 15 }
+
+/** A gateway with two tenants ("acme" may use every route, "beta" only "small") over scripted models. */
+const gateway = (
+  script: ReadonlyArray<TestModel.Reply>,
+  options: {
+    readonly settings?: Parameters<typeof makeRuntime>[0]["settings"]
+    readonly metrics?: Metrics.GatewayMetrics
+  } = {}
+) =>
+  Effect.gen(function*() {
+    const model = yield* TestModel.make(script, { provider: "openai", model: "gpt-4o-mini" })
+    const runtime = makeRuntime({
+      tenants: [{ id: "acme" }, { id: "beta", models: ["small"] }],
+      routes: { "gpt-4o": model.service, small: model.service },
+      settings: options.settings ?? {},
+      usage: (tenant) =>
+        Effect.succeed({
+          tenant,
+          rateLimits: {
+            tenant,
+            requests: { limit: 60, remaining: 59, resetAfter: "1 minute" as never },
+            tokens: { limit: 1000, remaining: 985, resetAfter: "1500 millis" as never }
+          }
+        })
+    })
+    const base = yield* serve(runtime, options.metrics === undefined ? {} : { metrics: options.metrics })
+    return { base, model }
+  })
+
+const logs = () => {
+  const lines: Array<Record<string, unknown>> = []
+  const logger = Logger.make(({ annotations, message }) => {
+    const fields: Record<string, unknown> = { message: Array.isArray(message) ? message.join(" ") : message }
+    for (const [key, value] of annotations) fields[key] = value
+    lines.push(fields)
+  })
+  return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
+}
+
+describe("Gateway server", () => {
+  it.scopedLive("answers a chat completion with the OpenAI body and the x-liter headers", () =>
+    Effect.gen(function*() {
+      const { base, model } = yield* gateway([{ text: "Paris", usage }])
+      const response = yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: chatBody("gpt-4o", { user: "u-1" }),
+        headers: { "x-request-id": "client-req-1" }
+      })
+      expect(response.status).toBe(200)
+      const body = yield* json(response)
+      expect(body.object).toBe("chat.completion")
+      expect(body.model).toBe("gpt-4o") // the route the client named, not the upstream model
+      expect(body.choices[0].message.content).toBe("Paris")
+      expect(body.usage).toEqual({ prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 })
+      const h = response.headers
+      expect(h.get("x-request-id")).toBe("client-req-1")
+      expect(h.get("x-liter-provider")).toBe("openai")
+      expect(h.get("x-liter-model")).toBe("gpt-4o")
+      expect(h.get("x-liter-attempts")).toBe("1")
+      expect(h.get("x-liter-cache")).toBe("miss")
+      expect(Number(h.get("x-liter-overhead-ms"))).toBeGreaterThanOrEqual(0)
+      expect(h.get("x-ratelimit-limit-requests")).toBe("60")
+      expect(h.get("x-ratelimit-remaining-requests")).toBe("59")
+      expect(h.get("x-ratelimit-reset-requests")).toBe("1m0s")
+      expect(h.get("x-ratelimit-remaining-tokens")).toBe("985")
+      expect(h.get("x-ratelimit-reset-tokens")).toBe("2s")
+      // The tenant is the key's, and the client's `user` stays the user.
+      const [sent] = yield* model.requests
+      expect(sent!.metadata).toEqual({ user: "u-1", tenant: "acme" })
+    }))
+
+  it.scopedLive("never takes the tenant from the body", () =>
+    Effect.gen(function*() {
+      const { base, model } = yield* gateway([{ text: "ok" }])
+      yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: chatBody("small", { metadata: { tenant: "acme" } }),
+        key: tenantKey("beta")
+      })
+      const [sent] = yield* model.requests
+      expect(sent!.metadata?.tenant).toBe("beta")
+    }))
+
+  it.scopedLive("generates a request id when the client sends none or an unsafe one", () =>
+    Effect.gen(function*() {
+      const { base } = yield* gateway([{ text: "a" }, { text: "b" }])
+      const none = yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("gpt-4o") })
+      const unsafe = yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: chatBody("gpt-4o"),
+        headers: { "x-request-id": "has spaces and {json}" }
+      })
+      expect(none.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{32}$/)
+      expect(unsafe.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{32}$/)
+      expect(unsafe.headers.get("x-request-id")).not.toBe(none.headers.get("x-request-id"))
+    }))
+
+  it.scopedLive("refuses a missing or wrong key with 401 and OpenAI's error JSON, on every API path", () =>
+    Effect.gen(function*() {
+      const { base, model } = yield* gateway([])
+      for (const path of ["/v1/chat/completions", "/v1/models", "/v1/usage"]) {
+        const method = path === "/v1/chat/completions" ? "POST" : "GET"
+        const body = method === "POST" ? chatBody("gpt-4o") : undefined
+        const missing = yield* call(base, path, { method, key: null, ...(body === undefined ? {} : { body }) })
+        const wrong = yield* call(base, path, { method, key: "lk-nope", ...(body === undefined ? {} : { body }) })
+        for (const response of [missing, wrong]) {
+          expect(response.status).toBe(401)
+          const body = yield* json(response)
+          expect(body.error.code).toBe("invalid_api_key")
+          expect(JSON.stringify(body)).not.toContain("lk-nope")
+        }
+      }
+      expect(yield* model.requests).toHaveLength(0)
+    }))
+
+  it.scopedLive("accepts Azure's api-key header", () =>
+    Effect.gen(function*() {
+      const { base } = yield* gateway([])
+      const response = yield* call(base, "/v1/models", { key: null, headers: { "api-key": tenantKey("acme") } })
+      expect(response.status).toBe(200)
+    }))
+
+  it.scopedLive("answers 404 model_not_found for an unknown route and for one the key may not use", () =>
+    Effect.gen(function*() {
+      const { base, model } = yield* gateway([])
+      const unknown = yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("gpt-9") })
+      const forbidden = yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: chatBody("gpt-4o"),
+        key: tenantKey("beta")
+      })
+      for (const response of [unknown, forbidden]) {
+        expect(response.status).toBe(404)
+        const body = yield* json(response)
+        expect(body.error).toMatchObject({ code: "model_not_found", param: "model", type: "invalid_request_error" })
+      }
+      expect(yield* model.requests).toHaveLength(0)
+    }))
+
+  it.scopedLive("lists the routes a key may use in OpenAI's list format", () =>
+    Effect.gen(function*() {
+      const { base } = yield* gateway([])
+      const acme = yield* Effect.flatMap(call(base, "/v1/models"), json)
+      const beta = yield* call(base, "/v1/models", { key: tenantKey("beta") })
+      expect(acme.object).toBe("list")
+      expect(acme.data.map((m: { id: string }) => m.id)).toEqual(["gpt-4o", "small"])
+      expect(acme.data[0]).toMatchObject({ object: "model", owned_by: "liter-llm" })
+      const betaJson = yield* json(beta)
+      expect(betaJson.data.map((m: { id: string }) => m.id)).toEqual(["small"])
+    }))
+
+  it.scopedLive("refuses malformed JSON, wrong types and unsupported parameters with a 400 naming the param", () =>
+    Effect.gen(function*() {
+      const { base, model } = yield* gateway([])
+      const malformed = yield* call(base, "/v1/chat/completions", { method: "POST", body: "{\"model\": \"gpt-4o\"," })
+      expect(malformed.status).toBe(400)
+      expect((yield* json(malformed)).error.code).toBe("invalid_json")
+      const wrongType = yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: chatBody("gpt-4o", { temperature: "hot" })
+      })
+      expect(wrongType.status).toBe(400)
+      expect((yield* json(wrongType)).error.param).toBe("temperature")
+      const unsupported = yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: chatBody("gpt-4o", { n: 2 })
+      })
+      expect(unsupported.status).toBe(400)
+      expect((yield* json(unsupported)).error).toMatchObject({
+        param: "n",
+        code: "unsupported_parameter"
+      })
+      expect(yield* model.requests).toHaveLength(0)
+    }))
+
+  it.scopedLive("drops the parameters the settings say to drop", () =>
+    Effect.gen(function*() {
+      const { base } = yield* gateway([{ text: "ok" }], { settings: { dropUnsupported: ["n"] } })
+      const response = yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("gpt-4o", { n: 2 }) })
+      expect(response.status).toBe(200)
+    }))
+
+  it.scopedLive("refuses a body over the limit with 413, declared or chunked, without calling the route", () =>
+    Effect.gen(function*() {
+      const { base, model } = yield* gateway([], { settings: { maxBodyBytes: 2_000 } })
+      const big = chatBody("gpt-4o", { user: "x".repeat(5_000) })
+      const declared = yield* call(base, "/v1/chat/completions", { method: "POST", body: big })
+      expect(declared.status).toBe(413)
+      expect((yield* json(declared)).error.code).toBe("request_too_large")
+      // No content-length: a body streamed in chunks is counted as it arrives.
+      const chunked = yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: new ReadableStream({
+          start(controller) {
+            for (let i = 0; i < 10; i++) controller.enqueue(new TextEncoder().encode("x".repeat(500)))
+            controller.close()
+          }
+        }),
+        duplex: "half"
+      } as RequestInit)
+      expect(chunked.status).toBe(413)
+      expect(yield* model.requests).toHaveLength(0)
+    }))
+
+  it.scopedLive("maps a route's LlmError to the wire table's status, retry headers and error JSON", () =>
+    Effect.gen(function*() {
+      const { base } = yield* gateway([
+        new LlmError.RateLimitExceeded({
+          provider: "liter-llm",
+          tenant: "acme",
+          kind: "requests",
+          limit: "60 per 1 minute",
+          retryAfter: Duration.seconds(3),
+          message: "acme: request limit reached"
+        }),
+        new LlmError.Timeout({ provider: "openai", phase: "request", message: "openai: no answer in 10 s" })
+      ])
+      const limited = yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("gpt-4o") })
+      expect(limited.status).toBe(429)
+      expect(limited.headers.get("retry-after")).toBe("3")
+      expect(limited.headers.get("x-request-id")).toMatch(/^req_/)
+      expect((yield* json(limited)).error.code).toBe("rate_limit_exceeded")
+      const timeout = yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("gpt-4o") })
+      expect(timeout.status).toBe(504)
+    }))
+
+  it.scopedLive("health is alive; ready follows the runtime; unknown paths and methods are OpenAI errors", () =>
+    Effect.gen(function*() {
+      const ready = yield* Ref.make(true)
+      const runtime = makeRuntime({ tenants: [{ id: "acme" }], routes: {}, ready: Ref.get(ready) })
+      const empty = yield* Ref.make<ReturnType<typeof makeRuntime> | undefined>(undefined)
+      const base = yield* serve(runtime)
+      const unloaded = yield* serve(Server.fromRef(empty))
+      expect((yield* call(base, "/health", { key: null })).status).toBe(200)
+      expect((yield* call(base, "/ready", { key: null })).status).toBe(200)
+      yield* Ref.set(ready, false)
+      expect((yield* call(base, "/ready", { key: null })).status).toBe(503)
+      expect((yield* call(unloaded, "/ready", { key: null })).status).toBe(503)
+      expect((yield* call(unloaded, "/v1/models")).status).toBe(503)
+      // Loaded later: the same server serves it.
+      yield* Ref.set(ready, true)
+      yield* Ref.set(empty, runtime)
+      expect((yield* call(unloaded, "/ready", { key: null })).status).toBe(200)
+      const unknown = yield* call(base, "/v2/nothing")
+      expect(unknown.status).toBe(404)
+      expect((yield* json(unknown)).error.code).toBe("unknown_url")
+      const wrongMethod = yield* call(base, "/v1/chat/completions", { method: "GET" })
+      expect(wrongMethod.status).toBe(405)
+      expect(wrongMethod.headers.get("allow")).toBe("POST")
+    }))
+
+  it.scopedLive("usage: a tenant reads its own, the admin any tenant's or all; the admin cannot call models", () =>
+    Effect.gen(function*() {
+      const { base } = yield* gateway([])
+      const own = yield* call(base, "/v1/usage")
+      const ownJson = yield* json(own)
+      expect(ownJson).toMatchObject({ object: "usage", tenant: "acme", budget: null })
+      expect(ownJson.rate_limits.requests).toEqual({ limit: 60, remaining: 59, reset_ms: 60_000 })
+      expect((yield* call(base, "/v1/usage?tenant=beta")).status).toBe(403)
+      const other = yield* call(base, "/v1/usage?tenant=beta", { key: adminKey })
+      expect((yield* json(other)).tenant).toBe("beta")
+      const all = yield* Effect.flatMap(call(base, "/v1/usage", { key: adminKey }), json)
+      expect(all.data.map((u: { tenant: string }) => u.tenant)).toEqual(["acme", "beta"])
+      expect((yield* call(base, "/v1/usage?tenant=nobody", { key: adminKey })).status).toBe(404)
+      const adminChat = yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: chatBody("gpt-4o"),
+        key: adminKey
+      })
+      expect(adminChat.status).toBe(403)
+    }))
+
+  it.scopedLive("writes one request log line per API request with the facts and never a key or, by default, content", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = logs()
+      yield* Effect.gen(function*() {
+        const { base } = yield* gateway([{ text: "Paris", usage }])
+        yield* call(base, "/v1/chat/completions", {
+          method: "POST",
+          body: chatBody("gpt-4o"),
+          headers: { "x-request-id": "log-1" }
+        })
+        yield* call(base, "/v1/models", { key: "lk-wrong-SECRETKEY" })
+      }).pipe(Effect.provide(layer), Effect.scoped)
+      const requests = lines.filter((line) => line.message === "gateway request")
+      expect(requests).toHaveLength(2)
+      expect(requests[0]).toMatchObject({
+        requestId: "log-1",
+        tenant: "acme",
+        route: "gpt-4o",
+        status: 200,
+        outcome: "success",
+        provider: "openai",
+        model: "gpt-4o",
+        inputTokens: 12,
+        outputTokens: 3
+      })
+      expect(requests[0]).not.toHaveProperty("prompt")
+      expect(requests[1]).toMatchObject({ status: 401, outcome: "Unauthenticated" })
+      const all = JSON.stringify(lines)
+      expect(all).not.toContain("SECRETKEY")
+      expect(all).not.toContain("Capital of France")
+    }))
+
+  it.scopedLive("logs prompts and answers only when the settings say so", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = logs()
+      yield* Effect.gen(function*() {
+        const { base } = yield* gateway([{ text: "Paris" }], { settings: { logContent: true } })
+        yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("gpt-4o") })
+      }).pipe(Effect.provide(layer), Effect.scoped)
+      const [line] = lines.filter((l) => l.message === "gateway request")
+      expect(line!.answer).toBe("Paris")
+      expect(JSON.stringify(line!.prompt)).toContain("Capital of France?")
+      expect(JSON.stringify(lines)).not.toContain("SECRETKEY")
+    }))
+
+  it.scopedLive("exposes Prometheus metrics by tenant, route and status, with no key in them", () =>
+    Effect.gen(function*() {
+      const metrics = Metrics.make()
+      const { base } = yield* gateway([{ text: "Paris", usage }], { metrics })
+      yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("gpt-4o") })
+      yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("nope") })
+      const response = yield* call(base, "/metrics", { key: null })
+      expect(response.headers.get("content-type")).toContain("text/plain")
+      const text = yield* Effect.promise(() => response.text())
+      expect(text).toContain(
+        "liter_llm_gateway_requests_total{tenant=\"acme\",route=\"gpt-4o\",status=\"200\",outcome=\"success\",stream=\"false\"} 1"
+      )
+      expect(text).toContain("liter_llm_gateway_requests_total{tenant=\"acme\",route=\"nope\",status=\"404\"")
+      expect(text).toContain("liter_llm_gateway_tokens_total{tenant=\"acme\",route=\"gpt-4o\",kind=\"input\"} 12")
+      expect(text).toContain("liter_llm_gateway_request_duration_seconds_count{route=\"gpt-4o\",stream=\"false\"} 1")
+      expect(text).not.toContain("SECRETKEY")
+    }))
+
+  it.effect("refuses bad options with a ConfigError naming them", () =>
+    Effect.gen(function*() {
+      const runtime = makeRuntime({ tenants: [], routes: {} })
+      const badHold = yield* Effect.flip(Server.make(Server.fromRuntime(runtime), { holdHeaders: "soon" as never }))
+      expect(String(badHold)).toContain("holdHeaders")
+      const badPort = yield* Effect.flip(Effect.scoped(serveOn(runtime, { port: 70_000 })))
+      expect(String(badPort)).toContain("port")
+      const badTimeouts = yield* Effect.flip(
+        Effect.scoped(serveOn(runtime, { headersTimeout: "10 seconds", requestTimeout: "1 second" }))
+      )
+      expect(String(badTimeouts)).toContain("requestTimeout")
+    }))
+})
+
+const serveOn = (runtime: ReturnType<typeof makeRuntime>, options: Partial<Server.LayerOptions>) =>
+  Effect.asVoid(Layer.build(Server.layer({ runtime, ...options })))
