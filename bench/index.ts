@@ -13,7 +13,9 @@
  * 5. circuit breaker cost per call against the number of outcomes in its window (in process);
  * 6. the shape of the streaming cost (`bench/shape.ts`): fixed CPU per stream and CPU per token from streams of
  *    1 to 1000 tokens, burst and paced, one and 64 at a time, and the heap held per 1 000 open streams;
- * 7. the governance policies' CPU per call, alone and stacked, over a bare in-process model (`bench/governance.ts`).
+ * 7. the governance policies' CPU per call, alone and stacked, over a bare in-process model (`bench/governance.ts`);
+ * 8. each Redis store's cost per call over its memory store, on a `redis-server` started for the run
+ *    (`bench/redis.ts`; skipped with a line saying so when `redis-server` is not installed).
  *
  * Warm-up matters: V8 keeps speeding these clients up for thousands of calls, so each client runs for at least
  * BENCH_WARMUP_MS before it is measured. No forced GC between measurements: a full `gc()` throws away enough
@@ -21,9 +23,10 @@
  *
  * Environment overrides (for quick runs and profiling): BENCH_STREAMS, BENCH_CALLS, BENCH_WARMUP, BENCH_WARMUP_MS,
  * BENCH_MIN_ROUND_MS, BENCH_ROUNDS, BENCH_PACED_STREAMS, BENCH_PACED_ROUNDS, BENCH_PACED_CONCURRENCY, BENCH_PACE_MS,
- * BENCH_ONLY (comma-separated parts of client names, or `governance` for that scenario alone), BENCH_SKIP
- * (comma-separated: stream, generate, paced, framing, breaker, shape, heap, governance); the shape and governance
- * scenarios' own BENCH_SHAPE_* and BENCH_GOVERNANCE_* variables are listed in their files.
+ * BENCH_ONLY (comma-separated parts of client names, or `governance` and / or `redis` for those scenarios alone),
+ * BENCH_SKIP (comma-separated: stream, generate, paced, framing, breaker, shape, heap, governance, redis); the
+ * shape, governance and redis scenarios' own BENCH_SHAPE_*, BENCH_GOVERNANCE_* and BENCH_REDIS_* variables are
+ * listed in their files.
  */
 import { performance } from "node:perf_hooks"
 import { runBreaker } from "./breaker.js"
@@ -31,6 +34,7 @@ import { BASELINE, type Client, isLiterLlm, makeClients, RAW, type Transport } f
 import { runFraming } from "./framing.js"
 import { printGovernance } from "./governance.js"
 import * as Payloads from "./payloads.js"
+import { printRedis } from "./redis.js"
 import { envList, envNumber, fixed, log, machine, median, runScript, signed, table, timed } from "./report.js"
 import { startServer } from "./server.js"
 import { runShape, shapeConfig } from "./shape.js"
@@ -196,21 +200,27 @@ const verify = async (clients: ReadonlyArray<Client>, label: string, withGenerat
   }
 }
 
-/** `BENCH_ONLY=governance`: the in-process governance scenario alone, without the server and its clients. */
-const governanceOnly = async () => {
+/** Scenarios that need neither the mock server nor its clients, each runnable alone with `BENCH_ONLY`. */
+const standalone: Record<string, (print: (line?: string) => void) => Promise<void>> = {
+  governance: printGovernance,
+  redis: printRedis
+}
+
+/** `BENCH_ONLY=governance`, `BENCH_ONLY=redis` (or both): those scenarios alone, without the server. */
+const standaloneOnly = async () => {
   const started = performance.now()
   const print = (line = "") => process.stdout.write(`${line}\n`)
-  print("# liter-llm CPU benchmark: governance policies")
+  print(`# liter-llm CPU benchmark: ${config.only.join(", ")}`)
   print()
   print(`- date: ${new Date().toISOString()}`)
   print(`- machine: ${machine()}`)
   print()
-  await printGovernance(print)
+  for (const name of new Set(config.only)) await standalone[name]!(print)
   print(`(total run time ${fixed((performance.now() - started) / 1000)} s)`)
 }
 
 const main = async () => {
-  if (config.only.length > 0 && config.only.every((part) => part === "governance")) return governanceOnly()
+  if (config.only.length > 0 && config.only.every((part) => part in standalone)) return standaloneOnly()
   const started = performance.now()
   const server = await startServer({ tokens: config.tokens, paceMs: config.paceMs })
   const select = (clients: Array<Client>) =>
@@ -334,6 +344,11 @@ const main = async () => {
     if (!config.skip.has("governance")) {
       log("  governance policies...")
       await printGovernance(print)
+    }
+
+    if (!config.skip.has("redis")) {
+      log("  Redis stores...")
+      await printRedis(print)
     }
 
     if (!config.skip.has("shape")) {

@@ -1,6 +1,6 @@
 /**
- * What a Redis store costs per call against the memory one (`npx tsx bench/redis.ts`; skipped with a message
- * when `redis-server` is not installed).
+ * What a Redis store costs per call against the memory one (`npx tsx bench/redis.ts`, also the `redis` scenario of
+ * `npm run bench`; skipped with a message when `redis-server` is not installed).
  *
  * A `redis-server` is started on a free port of 127.0.0.1 (no persistence). Each entry of {@link stores} wraps an
  * in-process model that answers at once in the same policy twice, once over its memory store and once over its
@@ -10,14 +10,16 @@
  *
  * Environment: BENCH_REDIS_CALLS (calls per round, default 2000), BENCH_REDIS_ROUNDS (default 7).
  */
-import { Duration, Effect, Exit, Layer, type Scope } from "effect"
+import { Context, Duration, Effect, Exit, Layer, type Scope } from "effect"
 import { performance } from "node:perf_hooks"
+import * as Budget from "../src/Budget.js"
 import * as Cache from "../src/Cache.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as LanguageModel from "../src/LanguageModel.js"
+import * as RateLimit from "../src/RateLimit.js"
 import * as Redis from "../src/Redis.js"
-import { findBinary, missingMessage, startServer } from "../test/support/redisServer.js"
+import { findBinary, startServer } from "../test/support/redisServer.js"
 import { envNumber, fixed, log, machine, median, runScript, signed, table } from "./report.js"
 
 /** One call of the policy under test (its `i`th in the round), everything it needs provided. */
@@ -30,24 +32,54 @@ interface StoreBench {
   readonly redis: (redis: Redis.Service) => Effect.Effect<Call, unknown, Scope.Scope>
 }
 
+/** Answers at once, with usage of a priced model (the budget charges it from the bundled prices). */
 const bare = LanguageModel.make({
-  provider: "bench",
-  defaultModel: "bench-model",
+  provider: "openai",
+  defaultModel: "gpt-4o-mini",
   generate: () =>
     Effect.succeed({
       id: "bench",
-      provider: "bench",
-      model: "bench-model",
+      provider: "openai",
+      model: "gpt-4o-mini",
       content: [{ type: "text", text: "ok" }],
-      finishReason: "stop"
+      finishReason: "stop",
+      usage: { inputTokens: 10, outputTokens: 2, totalTokens: 12 }
     }),
   stream: () => Effect.dieMessage("not used") as never
 })
 
 const ask = (content: string): ChatRequest.ChatRequest => ({
   messages: [{ role: "user", content }],
+  maxTokens: 2,
   metadata: { tenant: "bench" }
 })
+
+/**
+ * A policy built as a Layer around the bare model over `store` (its memory or its Redis one), in the current
+ * scope: each call asks the same request.
+ */
+const layered = <S>(
+  wrap: (inner: Layer.Layer<LanguageModel.LanguageModel>) => Layer.Layer<LanguageModel.LanguageModel, unknown, S>,
+  store: Layer.Layer<S, unknown>
+): Effect.Effect<Call, unknown, Scope.Scope> =>
+  Effect.map(
+    Layer.build(wrap(Layer.succeed(LanguageModel.LanguageModel, bare)).pipe(Layer.provide(store))),
+    (context) => {
+      const model = Context.get(context, LanguageModel.LanguageModel)
+      const request = ask("hi")
+      return () => model.generate(request)
+    }
+  )
+
+/** One counter: a take of one request per call (tokens not limited). */
+const rateLimited = (inner: Layer.Layer<LanguageModel.LanguageModel>) =>
+  RateLimit.layer(inner, { default: { requests: { limit: 1_000_000_000, window: "1 minute" } } })
+
+/** A reservation before each call and its settle after it. */
+const budgeted = (inner: Layer.Layer<LanguageModel.LanguageModel>) =>
+  Budget.layer(inner, { defaultLimit: { limitUsd: 1_000_000_000, period: "day" } })
+
+const over = (redis: Redis.Service) => Layer.succeed(Redis.Redis, redis)
 
 const breakerCall = (registry: CircuitBreaker.RegistryService): Call => {
   const guarded = CircuitBreaker.wrap(bare, { key: "bench" })
@@ -69,7 +101,7 @@ const cacheMiss = (store: Cache.Store): Call => {
   return () => cached.generate(ask(`miss ${++misses}`))
 }
 
-/** The stores measured: one entry each (budget and rate limit to be added with their Redis stores). */
+/** The stores measured: one entry each. */
 const stores: ReadonlyArray<StoreBench> = [
   {
     name: "circuit breaker (closed)",
@@ -86,6 +118,16 @@ const stores: ReadonlyArray<StoreBench> = [
     name: "cache miss",
     memory: Effect.map(Cache.makeMemoryStore(), cacheMiss),
     redis: (redis) => Effect.map(Cache.makeRedisStore(redis), cacheMiss)
+  },
+  {
+    name: "rate limit (requests)",
+    memory: layered(rateLimited, RateLimit.layerMemory),
+    redis: (redis) => layered(rateLimited, RateLimit.layerRedis.pipe(Layer.provide(over(redis))))
+  },
+  {
+    name: "budget (reserve + settle)",
+    memory: layered(budgeted, Budget.layerMemory),
+    redis: (redis) => layered(budgeted, Budget.layerRedis().pipe(Layer.provide(over(redis))))
   }
 ]
 
@@ -133,54 +175,64 @@ const measure = (bench: StoreBench, redis: Redis.Service, calls: number, rounds:
     return { name: bench.name, memory: summary(samples.memory), redis: summary(samples.redis) } satisfies Result
   })
 
-const main = async () => {
+/**
+ * Runs the benchmark and prints its section (markdown) with `print`; without `redis-server`, one line saying so.
+ */
+export const printRedis = async (print: (line?: string) => void): Promise<void> => {
+  print("## Redis stores, cost per call over the memory store")
+  print()
   const binary = findBinary()
   if (binary === undefined) {
-    log(`bench/redis.ts skipped: ${missingMessage}`)
+    print("Skipped: redis-server not found (install it, e.g. `apt-get install -y redis-server`, or set REDIS_SERVER).")
+    print()
     return
   }
   const calls = envNumber("BENCH_REDIS_CALLS", 2_000)
   const rounds = envNumber("BENCH_REDIS_ROUNDS", 7)
   const server = await startServer({ binary })
   try {
-    log(machine())
-    log(`redis-server on 127.0.0.1:${server.port}; ${calls} calls per round, ${rounds} rounds, one call at a time`)
+    log(`redis-server on 127.0.0.1:${server.port}`)
     const results = await Effect.runPromise(
       Effect.gen(function*() {
         const redis = yield* Redis.Redis
         const results: Array<Result> = []
         for (const bench of stores) {
           results.push(yield* measure(bench, redis, calls, rounds))
-          log(`${bench.name}: done`)
+          log(`  redis: ${bench.name} done`)
         }
         return results
       }).pipe(Effect.provide(Layer.orDie(Redis.layer({ url: server.url, keyPrefix: "bench:" }))), Effect.scoped)
     )
-    process.stdout.write(`${
-      table(
-        [
-          "store",
-          "memory CPU µs",
-          "Redis CPU µs",
-          "extra CPU µs",
-          "memory wall µs",
-          "Redis wall µs",
-          "extra wall µs"
-        ],
-        results.map(({ memory, name, redis }) => [
-          name,
-          fixed(memory.cpuUs),
-          fixed(redis.cpuUs),
-          signed(redis.cpuUs - memory.cpuUs),
-          fixed(memory.wallUs),
-          fixed(redis.wallUs),
-          signed(redis.wallUs - memory.wallUs)
-        ])
-      )
-    }\n`)
+    print(
+      `redis-server on the same machine (loopback); ${calls} calls per round, ${rounds} interleaved rounds, one ` +
+        "call at a time, the median round reported."
+    )
+    print()
+    print(table(
+      ["store", "memory CPU µs", "Redis CPU µs", "extra CPU µs", "memory wall µs", "Redis wall µs", "extra wall µs"],
+      results.map(({ memory, name, redis }) => [
+        name,
+        fixed(memory.cpuUs),
+        fixed(redis.cpuUs),
+        signed(redis.cpuUs - memory.cpuUs),
+        fixed(memory.wallUs),
+        fixed(redis.wallUs),
+        signed(redis.wallUs - memory.wallUs)
+      ])
+    ))
+    print()
   } finally {
     await server.stop()
   }
 }
 
-runScript("bench/redis.ts", main)
+const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, "/"))
+
+if (isMain) {
+  runScript("bench/redis.ts", async () => {
+    const print = (line = "") => process.stdout.write(`${line}\n`)
+    print(`- machine: ${machine()}`)
+    print()
+    await printRedis(print)
+  })
+}

@@ -124,6 +124,28 @@ describeRedis("Redis connection", (server) => {
       expect(yield* redis.run("get", (client) => client.get(redis.key("a")))).toBe(null)
     }).pipe(Effect.provide(connection())))
 
+  it.scopedLive("a command in flight when Redis dies fails as not connected, at once", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis.Redis
+      const admin = yield* Redis.make({ url: server.url })
+      // Paused, Redis holds the write unanswered: it is still in flight when the server is killed.
+      yield* admin.run("pause", (client) => client.call("CLIENT", "PAUSE", "5000", "WRITE"))
+      const pending = yield* Effect.fork(Effect.flip(redis.run("set", (client) => client.set(redis.key("b"), "1"))))
+      yield* Effect.sleep("100 millis")
+      const started = performance.now()
+      yield* Effect.promise(() => server.stop())
+      const error = yield* pending.await.pipe(Effect.flatten)
+      expect(performance.now() - started).toBeLessThan(1_000)
+      expect({ _tag: error._tag, operation: error.operation, reason: error.reason }).toEqual({
+        _tag: "RedisError",
+        operation: "set",
+        reason: "not connected"
+      })
+    }).pipe(
+      Effect.provide(connection({ commandTimeout: "4 seconds" })),
+      Effect.ensuring(Effect.promise(() => server.start()))
+    ))
+
   it.live("awaitConnection: false builds at once while Redis is down and connects when it is up", () =>
     Effect.gen(function*() {
       yield* Effect.promise(() => server.stop())

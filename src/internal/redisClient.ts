@@ -107,6 +107,9 @@ export const close = ({ client }: Client, timeoutMillis: number): Effect.Effect<
 export const reasonOf = (error: unknown, scrub: (text: string) => string): string => {
   const message = error instanceof Error ? error.message : String(error)
   if (/Command timed out/i.test(message)) return "timed out"
-  if (/enableOfflineQueue|Connection is closed|Stream isn't writeable/i.test(message)) return "not connected"
+  // A command in flight when the connection drops is flushed with "Reached the max retries per request limit".
+  if (/enableOfflineQueue|Connection is closed|Stream isn't writeable|max retries per request/i.test(message)) {
+    return "not connected"
+  }
   return scrub(message)
 }
