@@ -1,5 +1,5 @@
 /**
- * The liter-llm demo: no network, no API key, three scenes against local mock providers.
+ * The liter-llm demo: no network, no API key, four scenes against local mock providers.
  *
  * 1. Retry-After: the mock answers the first call with `429 retry-after: 1` and the second with an answer; the
  *    OpenAI layer's default retry policy waits the second the provider asked for and tries again. The demo
@@ -12,6 +12,9 @@
  *    "acme" runs out of budget (its third call is refused with `BudgetExceeded` before reaching the provider);
  *    tenant "globex" asks the same question twice and the second answer comes from the cache, at no cost. The
  *    demo prints each call's cost, the budget, and the metrics summary per tenant.
+ * 4. The gateway: the OpenAI-compatible server on a loopback port in front of two mocks, called over HTTP. Two
+ *    tenants, a fallback, a cache hit, a budget refusal (429 with OpenAI's error JSON), and a client leaving
+ *    mid-stream (the upstream call is cut, the tenant charged for what it received); see examples/gatewayScene.ts.
  *
  *   npm run demo
  */
@@ -33,6 +36,7 @@ import {
   StreamPart
 } from "../src/index.js"
 import { AnthropicMock, MockProvider, OpenAiMock } from "../src/testing/index.js"
+import { gatewayScene } from "./gatewayScene.js"
 
 // Print the library's debug line for each retry it schedules.
 const retryLogger = Logger.make(({ annotations, message }) => {
@@ -341,6 +345,7 @@ const governanceScene = Effect.gen(function*() {
 retryScene.pipe(
   Effect.zipRight(fallbackScene),
   Effect.zipRight(governanceScene),
+  Effect.zipRight(gatewayScene),
   Effect.provide(NodeHttpClient.layerUndici),
   NodeRuntime.runMain({ disablePrettyLogger: true })
 )

@@ -1,0 +1,69 @@
+/**
+ * `npm run gateway:demo` in its own process: it serves examples/gateway.yaml in front of its mocks on the port
+ * it is given, answers the demo keys it prints, and stops on Ctrl-C (SIGINT).
+ */
+import { expect, it } from "@effect/vitest"
+import { Deferred, Effect, Exit } from "effect"
+import { spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { freePort } from "./clients/gateway.js"
+
+const script = fileURLToPath(new URL("../examples/gateway-demo.ts", import.meta.url))
+
+it.scopedLive(
+  "the try-it command serves the example config with the demo keys it prints, and stops on SIGINT",
+  () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      let output = ""
+      let exited = false
+      // Resolved by the child's own events: nothing polls while it starts.
+      const printed = yield* Deferred.make<void, Error>()
+      const exit = yield* Deferred.make<void>()
+      const child = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const child = spawn(process.execPath, ["--import", "tsx", script, "--port", String(port)], {
+            cwd: process.cwd(),
+            stdio: ["ignore", "pipe", "pipe"]
+          })
+          const collect = (chunk: unknown) => {
+            output += String(chunk)
+            if (output.includes("Ctrl-C stops")) Deferred.unsafeDone(printed, Exit.void)
+          }
+          child.stdout.on("data", collect)
+          child.stderr.on("data", collect)
+          child.on("exit", () => {
+            exited = true
+            Deferred.unsafeDone(printed, Exit.fail(new Error(`the demo exited early:\n${output}`)))
+            Deferred.unsafeDone(exit, Exit.void)
+          })
+          return child
+        }),
+        (child) => Effect.sync(() => exited || child.kill("SIGKILL"))
+      )
+      yield* Deferred.await(printed).pipe(Effect.timeout("45 seconds"))
+      const base = `http://127.0.0.1:${port}`
+      expect(output).toContain(`The gateway serves examples/gateway.yaml on ${base}`)
+      const key = output.match(/Bearer (sk-liter-demo-acme-\w+)/)![1]!
+      const ask = (content: string) =>
+        Effect.promise(() =>
+          fetch(`${base}/v1/chat/completions`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+            body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content }] })
+          })
+        )
+      const answer = yield* ask("Hello!")
+      expect(answer.status).toBe(200)
+      expect(answer.headers.get("x-liter-provider")).toBe("primary")
+      expect(((yield* Effect.promise(() => answer.json())) as any).choices[0].message.content).toBe(
+        "Hello from the primary mock."
+      )
+      // the documented fallback: primary fails prompts containing "fail"
+      const fallback = yield* ask("please fail")
+      expect(fallback.headers.get("x-liter-provider")).toBe("backup")
+      child.kill("SIGINT")
+      yield* Deferred.await(exit).pipe(Effect.timeout("15 seconds"))
+    }),
+  90_000
+)
