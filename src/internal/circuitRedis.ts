@@ -6,7 +6,8 @@
  * version is still the one read (bumping it); on a conflict the script answers the current state and version, so
  * the retry needs no second read. The state machine stays in one place (TypeScript), not duplicated in Lua.
  * A function that leaves the state as it was (a closed breaker granting a call, an open one refusing) writes
- * nothing: most calls cost one read. Within a process, changes to one key are serialised, so conflicts only come
+ * nothing: a refusal costs one read; a call through a closed breaker three round trips. Within a process,
+ * changes to one key are serialised, so conflicts only come
  * from other processes.
  *
  * Every write refreshes the key's TTL: until the state's last deadline (cooldown, probe lease, end of the newest
