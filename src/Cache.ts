@@ -33,6 +33,7 @@ import * as Key from "./internal/cacheKey.js"
 import * as RedisStore from "./internal/cacheRedis.js"
 import * as MemoryStore from "./internal/cacheStore.js"
 import * as StoreOptions from "./internal/cacheStoreOptions.js"
+import * as LayerOptions from "./internal/layerOptions.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmMetrics from "./LlmMetrics.js"
@@ -126,6 +127,11 @@ export interface Options extends MemoryOptions {
 export const makeMemoryStore = (options: MemoryOptions = {}): Effect.Effect<Store, ConfigError.ConfigError> =>
   Effect.map(
     Effect.all([
+      LayerOptions.knownOptions(
+        "Cache.makeMemoryStore",
+        options,
+        LayerOptions.optionNames<MemoryOptions>({ maxEntries: true, maxBytes: true })
+      ),
       StoreOptions.countOption(
         "Cache.makeMemoryStore",
         "maxEntries",
@@ -134,7 +140,7 @@ export const makeMemoryStore = (options: MemoryOptions = {}): Effect.Effect<Stor
       ),
       StoreOptions.countOption("Cache.makeMemoryStore", "maxBytes", options.maxBytes, StoreOptions.defaults.maxBytes)
     ]),
-    ([maxEntries, maxBytes]) => MemoryStore.make({ maxEntries, maxBytes })
+    ([, maxEntries, maxBytes]) => MemoryStore.make({ maxEntries, maxBytes })
   )
 
 /**
@@ -398,6 +404,11 @@ export const layerRedis = <A, E, R>(
   options: RedisOptions = {}
 ): Layer.Layer<A | LanguageModel.LanguageModel, E | ConfigError.ConfigError, R | Redis.Redis> =>
   Layer.unwrapEffect(Effect.gen(function*() {
+    yield* LayerOptions.knownOptions(
+      "Cache.layerRedis",
+      options,
+      LayerOptions.optionNames<RedisOptions>({ ttl: true, maxEntryBytes: true })
+    )
     const { maxEntryBytes, ...rest } = options
     const bound = yield* StoreOptions.countOption(
       "Cache.layerRedis",

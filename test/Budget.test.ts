@@ -49,7 +49,25 @@ describe("Budget: options", () => {
       )
       expect(yield* configError({ defaultLimit: { limitUsd: 1, period: "weekly" as "day" } })).toContain("weekly")
       expect(yield* configError({ maxRequestCostUsd: -0.5 })).toContain("maxRequestCostUsd")
-      expect(yield* configError({ reservationTimeout: "0 millis" })).toContain("reservationTimeout")
+      expect(yield* configError({ maxRequestCostUsd: 1, reservationTimeout: "0 millis" })).toContain(
+        "reservationTimeout"
+      )
+      // A budget that enforces nothing, a misspelt option, or no options at all (from JavaScript)
+      expect(yield* configError({})).toContain(
+        "no limit given: set defaultLimit, limits in tenants, or maxRequestCostUsd"
+      )
+      expect(yield* configError({ tenants: {} })).toContain("no limit given")
+      expect(yield* configError({ defaultLimt: { limitUsd: 1, period: "day" } } as Budget.Options)).toContain(
+        `unknown option "defaultLimt" (the options are tenants, defaultLimit, maxRequestCostUsd`
+      )
+      expect(yield* configError({ defaultLimit: { limitUsd: 1, period: "day", perod: "x" } } as Budget.Options))
+        .toContain(`unknown option "defaultLimit.perod"`)
+      expect(yield* configError(undefined as unknown as Budget.Options)).toContain(
+        "Budget.layer: options must be an object, got undefined"
+      )
+      expect(yield* configError({ tenants: null } as unknown as Budget.Options)).toContain(
+        "tenants must be an object of named entries, got null"
+      )
       // through the layer too, before any call
       const model = yield* scripted([{ text: "never" }])
       const exit = yield* Effect.exit(

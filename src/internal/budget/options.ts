@@ -4,6 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Durations from "../duration.js"
+import * as LayerOptions from "../layerOptions.js"
 import * as Period from "./period.js"
 
 /** A limit checked. */
@@ -32,6 +33,16 @@ export interface Input {
   readonly reservationTimeout?: Duration.DurationInput | undefined
 }
 
+const optionNames = LayerOptions.optionNames<Input>({
+  tenants: true,
+  defaultLimit: true,
+  maxRequestCostUsd: true,
+  unpricedModels: true,
+  reservationTimeout: true
+})
+
+const limitNames = ["limitUsd", "period"]
+
 const fail = (path: ReadonlyArray<string>, message: string) =>
   Either.left(ConfigError.InvalidData([...path], `Budget.layer: ${message}`))
 
@@ -42,6 +53,8 @@ const decodeLimit = (
   if (typeof input !== "object" || input === null) {
     return fail(path, `${path.join(".")} must be { limitUsd, period }, got ${String(input)}`)
   }
+  const keys = LayerOptions.knownOptions("Budget.layer", input, limitNames, path)
+  if (Either.isLeft(keys)) return Either.left(keys.left)
   const limitUsd = Period.decodeUsd(input.limitUsd, [...path, "limitUsd"])
   if (Either.isLeft(limitUsd)) return Either.left(limitUsd.left)
   if (limitUsd.right === undefined) return fail([...path, "limitUsd"], `${path.join(".")}.limitUsd is missing`)
@@ -51,9 +64,14 @@ const decodeLimit = (
   )
 }
 
-/** The options checked, or a `ConfigError` naming the first bad one. */
+/**
+ * The options checked, or a `ConfigError` naming the first bad one: an unknown key, a bad amount or period, or
+ * nothing to enforce (no limit and no cost guard: a budget layer that does nothing is a mistake).
+ */
 export const decode = (input: Input): Effect.Effect<Config, ConfigError.ConfigError> =>
   Effect.gen(function*() {
+    yield* LayerOptions.knownOptions("Budget.layer", input, optionNames)
+    yield* LayerOptions.recordOption("Budget.layer", "tenants", input.tenants)
     const tenants = new Map<string, Limit>()
     for (const [tenant, limit] of Object.entries(input.tenants ?? {})) {
       if (tenant.trim() === "") return yield* fail(["tenants"], "tenants has an empty tenant name")
@@ -76,6 +94,12 @@ export const decode = (input: Input): Effect.Effect<Config, ConfigError.ConfigEr
       return yield* fail(
         ["reservationTimeout"],
         `reservationTimeout must be a positive, finite duration, got ${Durations.show(timeout)}`
+      )
+    }
+    if (tenants.size === 0 && defaultLimit === undefined && maxRequestCostUsd === undefined) {
+      return yield* fail(
+        ["defaultLimit"],
+        "no limit given: set defaultLimit, limits in tenants, or maxRequestCostUsd"
       )
     }
     return {
