@@ -235,7 +235,9 @@ interface Ticket {
 
 /**
  * A budget service from options, or a `ConfigError` naming a bad option (a negative or NaN amount, a
- * zero-length window). Uses the {@link BudgetStore} of the context.
+ * zero-length window, an unknown key). Uses the {@link BudgetStore} of the context. Unlike {@link layer}, it
+ * accepts options without any limit: a service whose `wrap` lets every call through (one of several budgets
+ * chosen per tenant, some without limits).
  *
  * @since 0.2.0
  * @category constructors
@@ -376,7 +378,8 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError.Confi
 
 /**
  * Wraps a `LanguageModel` Layer with budgets; the layer also provides the {@link Budget} service, to read them.
- * Fails at construction with a `ConfigError` on a bad option.
+ * Fails at construction with a `ConfigError` on a bad option, an unknown one, or options that enforce nothing
+ * (no limit and no `maxRequestCostUsd`).
  *
  * @example
  * ```ts
@@ -399,7 +402,7 @@ export const layer = <A, E, R>(
 ): Layer.Layer<A | LanguageModel.LanguageModel | Budget, E | ConfigError.ConfigError, R> =>
   // This layer's own service wraps the model and is the one the program reads, also when the inner layer
   // provides a `Budget` of its own (budgets nested for a daily and a monthly cap).
-  Layer.unwrapEffect(Effect.map(make(options), (budget) =>
+  Layer.unwrapEffect(Effect.map(Effect.zipRight(Options_.decodeForLayer(options), make(options)), (budget) =>
     Layer.merge(
       PolicyLayer.around(model, Effect.map(LanguageModel.LanguageModel, (service) => budget.wrap(service))),
       Layer.succeed(Budget, budget)

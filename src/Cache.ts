@@ -127,11 +127,6 @@ export interface Options extends MemoryOptions {
 export const makeMemoryStore = (options: MemoryOptions = {}): Effect.Effect<Store, ConfigError.ConfigError> =>
   Effect.map(
     Effect.all([
-      LayerOptions.knownOptions(
-        "Cache.makeMemoryStore",
-        options,
-        LayerOptions.optionNames<MemoryOptions>({ maxEntries: true, maxBytes: true })
-      ),
       StoreOptions.countOption(
         "Cache.makeMemoryStore",
         "maxEntries",
@@ -140,7 +135,7 @@ export const makeMemoryStore = (options: MemoryOptions = {}): Effect.Effect<Stor
       ),
       StoreOptions.countOption("Cache.makeMemoryStore", "maxBytes", options.maxBytes, StoreOptions.defaults.maxBytes)
     ]),
-    ([, maxEntries, maxBytes]) => MemoryStore.make({ maxEntries, maxBytes })
+    ([maxEntries, maxBytes]) => MemoryStore.make({ maxEntries, maxBytes })
   )
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigError, Deferred, Effect, Exit, Fiber, Layer, Ref, Schema, Stream } from "effect"
+import { Cause, ConfigError, Deferred, Effect, Exit, Fiber, Layer, Ref, Schema, Stream } from "effect"
 import * as TestClock from "effect/TestClock"
 import * as Budget from "../src/Budget.js"
 import * as ChatRequest from "../src/ChatRequest.js"
@@ -53,10 +53,6 @@ describe("Budget: options", () => {
         "reservationTimeout"
       )
       // A budget that enforces nothing, a misspelt option, or no options at all (from JavaScript)
-      expect(yield* configError({})).toContain(
-        "no limit given: set defaultLimit, limits in tenants, or maxRequestCostUsd"
-      )
-      expect(yield* configError({ tenants: {} })).toContain("no limit given")
       expect(yield* configError({ defaultLimt: { limitUsd: 1, period: "day" } } as Budget.Options)).toContain(
         `unknown option "defaultLimt" (the options are tenants, defaultLimit, maxRequestCostUsd`
       )
@@ -75,6 +71,13 @@ describe("Budget: options", () => {
       ).pipe(Effect.scoped)
       expect(Exit.isFailure(exit)).toBe(true)
       expect(yield* model.calls).toBe(0)
+      // A layer that enforces nothing
+      for (const nothing of [{}, { tenants: {} }]) {
+        const built = yield* Effect.exit(Layer.build(Budget.layer(model.layer, nothing))).pipe(Effect.scoped)
+        expect(Exit.isFailure(built) && String(Cause.squash(built.cause))).toContain(
+          "Budget.layer: no limit given: set defaultLimit, limits in tenants, or maxRequestCostUsd"
+        )
+      }
     }).pipe(Effect.provide(environment)))
 })
 

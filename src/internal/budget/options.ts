@@ -64,10 +64,7 @@ const decodeLimit = (
   )
 }
 
-/**
- * The options checked, or a `ConfigError` naming the first bad one: an unknown key, a bad amount or period, or
- * nothing to enforce (no limit and no cost guard: a budget layer that does nothing is a mistake).
- */
+/** The options checked, or a `ConfigError` naming the first bad one (an unknown key, a bad amount or period). */
 export const decode = (input: Input): Effect.Effect<Config, ConfigError.ConfigError> =>
   Effect.gen(function*() {
     yield* LayerOptions.knownOptions("Budget.layer", input, optionNames)
@@ -96,12 +93,6 @@ export const decode = (input: Input): Effect.Effect<Config, ConfigError.ConfigEr
         `reservationTimeout must be a positive, finite duration, got ${Durations.show(timeout)}`
       )
     }
-    if (tenants.size === 0 && defaultLimit === undefined && maxRequestCostUsd === undefined) {
-      return yield* fail(
-        ["defaultLimit"],
-        "no limit given: set defaultLimit, limits in tenants, or maxRequestCostUsd"
-      )
-    }
     return {
       tenants,
       defaultLimit,
@@ -110,6 +101,19 @@ export const decode = (input: Input): Effect.Effect<Config, ConfigError.ConfigEr
       reservationTimeoutMillis: Duration.toMillis(decoded)
     }
   })
+
+/**
+ * The options of a budget layer checked: as {@link decode}, and enforcing something (a layer without any limit
+ * or cost guard does nothing, which is a mistake in the options).
+ */
+export const decodeForLayer = (input: Input): Effect.Effect<Config, ConfigError.ConfigError> =>
+  Effect.flatMap(
+    decode(input),
+    (config) =>
+      config.tenants.size === 0 && config.defaultLimit === undefined && config.maxRequestCostUsd === undefined
+        ? fail(["defaultLimit"], "no limit given: set defaultLimit, limits in tenants, or maxRequestCostUsd")
+        : Effect.succeed(config)
+  )
 
 /** The limit of a tenant: its own, else the default, else none (unlimited). */
 export const limitOf = (config: Config, tenant: string): Limit | undefined =>
