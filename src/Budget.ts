@@ -90,13 +90,16 @@ export type Store = Store_.Store
  * @since 0.2.0
  * @category errors
  */
-export const StoreUnavailable: typeof Store_.StoreUnavailable = Store_.StoreUnavailable
+export const StoreUnavailable: Omit<typeof Store_.StoreUnavailable, "prototype"> & {
+  new(...args: ConstructorParameters<typeof Store_.StoreUnavailable>): StoreUnavailable
+  readonly prototype: StoreUnavailable
+} = Store_.StoreUnavailable
 
 /**
  * @since 0.2.0
  * @category errors
  */
-export type StoreUnavailable = Store_.StoreUnavailable
+export interface StoreUnavailable extends Store_.StoreUnavailable {}
 
 /**
  * The totals a {@link Store} answers, in USD.
@@ -156,13 +159,30 @@ export class BudgetStore extends Context.Reference<BudgetStore>()("liter-llm/Bud
 }) {}
 
 /**
+ * The in-memory {@link Store}, with how many tenant-period entries it holds (`size`, to observe its bounds).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface MemoryStore extends Store_.MemoryStore {}
+
+/**
  * A store in this process's memory: buckets that stopped counting and expired reservations are dropped as it
  * goes, so it never grows without bound.
+ *
+ * @example
+ * ```ts
+ * import { Budget } from "liter-llm"
+ *
+ * // One store for two budget layers that must share their totals.
+ * export const store: Budget.MemoryStore = Budget.makeMemoryStore()
+ * export const Shared = Budget.layerStore(store)
+ * ```
  *
  * @since 0.2.0
  * @category constructors
  */
-export const makeMemoryStore: () => Store_.MemoryStore = Store_.makeMemory
+export const makeMemoryStore: () => MemoryStore = Store_.makeMemory
 
 /**
  * A fresh in-memory store (e.g. one per test).

@@ -157,6 +157,20 @@ export interface Status {
 }
 
 /**
+ * What one take of a limiter answers, and how to undo it where the store can.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Consumed extends RateLimiter.ConsumeResult {
+  /**
+   * Gives the units back (a delayed call interrupted before it ran), where the store can: the aligned window,
+   * while no take was counted after this one. Best effort: it never fails.
+   */
+  readonly giveBack?: Effect.Effect<void> | undefined
+}
+
+/**
  * A limiter: what it can count, and one take of units (`tokens`: requests, or tokens) from a counter.
  *
  * @since 0.2.0

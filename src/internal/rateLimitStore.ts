@@ -11,6 +11,7 @@ import * as RateLimiter from "@effect/experimental/RateLimiter"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as RateLimit from "../RateLimit.js"
 import * as Outage from "./redisOutage.js"
 
 /** The algorithms, as `RateLimit.Algorithm`. */
@@ -26,14 +27,8 @@ export interface Consume {
   readonly tokens: number
 }
 
-/** What a take answers, and how to undo it when the store can. */
-export interface Consumed extends RateLimiter.ConsumeResult {
-  /**
-   * Gives the units back (a delayed call interrupted before it ran), where the store can: the aligned window,
-   * while no take was counted after this one. Best effort: it never fails.
-   */
-  readonly giveBack?: Effect.Effect<void> | undefined
-}
+/** What a take answers (see `RateLimit.Consumed`). */
+export type Consumed = RateLimit.Consumed
 
 /** The limiter every `RateLimit` layer counts with, as `RateLimit.LimiterService`. */
 export interface Limiter {
