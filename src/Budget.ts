@@ -90,13 +90,16 @@ export type Store = Store_.Store
  * @since 0.2.0
  * @category errors
  */
-export const StoreUnavailable: typeof Store_.StoreUnavailable = Store_.StoreUnavailable
+export const StoreUnavailable: Omit<typeof Store_.StoreUnavailable, "prototype"> & {
+  new(...args: ConstructorParameters<typeof Store_.StoreUnavailable>): StoreUnavailable
+  readonly prototype: StoreUnavailable
+} = Store_.StoreUnavailable
 
 /**
  * @since 0.2.0
  * @category errors
  */
-export type StoreUnavailable = Store_.StoreUnavailable
+export interface StoreUnavailable extends Store_.StoreUnavailable {}
 
 /**
  * The totals a {@link Store} answers, in USD.
@@ -156,13 +159,30 @@ export class BudgetStore extends Context.Reference<BudgetStore>()("liter-llm/Bud
 }) {}
 
 /**
+ * The in-memory {@link Store}, with how many tenant-period entries it holds (`size`, to observe its bounds).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface MemoryStore extends Store_.MemoryStore {}
+
+/**
  * A store in this process's memory: buckets that stopped counting and expired reservations are dropped as it
  * goes, so it never grows without bound.
+ *
+ * @example
+ * ```ts
+ * import { Budget } from "liter-llm"
+ *
+ * // One store for two budget layers that must share their totals.
+ * export const store: Budget.MemoryStore = Budget.makeMemoryStore()
+ * export const Shared = Budget.layerStore(store)
+ * ```
  *
  * @since 0.2.0
  * @category constructors
  */
-export const makeMemoryStore: () => Store_.MemoryStore = Store_.makeMemory
+export const makeMemoryStore: () => MemoryStore = Store_.makeMemory
 
 /**
  * A fresh in-memory store (e.g. one per test).
@@ -235,7 +255,9 @@ interface Ticket {
 
 /**
  * A budget service from options, or a `ConfigError` naming a bad option (a negative or NaN amount, a
- * zero-length window). Uses the {@link BudgetStore} of the context.
+ * zero-length window, an unknown key). Uses the {@link BudgetStore} of the context. Unlike {@link layer}, it
+ * accepts options without any limit: a service whose `wrap` lets every call through (one of several budgets
+ * chosen per tenant, some without limits).
  *
  * @since 0.2.0
  * @category constructors
@@ -376,7 +398,8 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError.Confi
 
 /**
  * Wraps a `LanguageModel` Layer with budgets; the layer also provides the {@link Budget} service, to read them.
- * Fails at construction with a `ConfigError` on a bad option.
+ * Fails at construction with a `ConfigError` on a bad option, an unknown one, or options that enforce nothing
+ * (no limit and no `maxRequestCostUsd`).
  *
  * @example
  * ```ts
@@ -399,7 +422,7 @@ export const layer = <A, E, R>(
 ): Layer.Layer<A | LanguageModel.LanguageModel | Budget, E | ConfigError.ConfigError, R> =>
   // This layer's own service wraps the model and is the one the program reads, also when the inner layer
   // provides a `Budget` of its own (budgets nested for a daily and a monthly cap).
-  Layer.unwrapEffect(Effect.map(make(options), (budget) =>
+  Layer.unwrapEffect(Effect.map(Effect.zipRight(Options_.decodeForLayer(options), make(options)), (budget) =>
     Layer.merge(
       PolicyLayer.around(model, Effect.map(LanguageModel.LanguageModel, (service) => budget.wrap(service))),
       Layer.succeed(Budget, budget)

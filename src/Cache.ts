@@ -33,6 +33,7 @@ import * as Key from "./internal/cacheKey.js"
 import * as RedisStore from "./internal/cacheRedis.js"
 import * as MemoryStore from "./internal/cacheStore.js"
 import * as StoreOptions from "./internal/cacheStoreOptions.js"
+import * as LayerOptions from "./internal/layerOptions.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmMetrics from "./LlmMetrics.js"
@@ -398,6 +399,11 @@ export const layerRedis = <A, E, R>(
   options: RedisOptions = {}
 ): Layer.Layer<A | LanguageModel.LanguageModel, E | ConfigError.ConfigError, R | Redis.Redis> =>
   Layer.unwrapEffect(Effect.gen(function*() {
+    yield* LayerOptions.knownOptions(
+      "Cache.layerRedis",
+      options,
+      LayerOptions.optionNames<RedisOptions>({ ttl: true, maxEntryBytes: true })
+    )
     const { maxEntryBytes, ...rest } = options
     const bound = yield* StoreOptions.countOption(
       "Cache.layerRedis",

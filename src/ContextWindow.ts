@@ -18,10 +18,12 @@
  */
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type * as ChatRequest from "./ChatRequest.js"
 import * as Trim from "./internal/contextWindow.js"
+import * as LayerOptions from "./internal/layerOptions.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmError from "./LlmError.js"
@@ -86,6 +88,8 @@ const problem = (options: Options): readonly [string, string] | undefined => {
  * @category constructors
  */
 export const validate = (options: Options): Effect.Effect<Options, ConfigError.ConfigError> => {
+  const keys = LayerOptions.knownOptions("ContextWindow.layer", options, limits)
+  if (Either.isLeft(keys)) return Effect.fail(keys.left)
   const found = problem(options)
   return found === undefined
     ? Effect.succeed(options)

@@ -262,7 +262,11 @@ export const layer = <A, E, R, RG = never>(
       const provided = (guardrails: ReadonlyArray<Guardrail<RG>> | undefined) =>
         (guardrails ?? []).map((guardrail): Guardrail<never> => ({
           ...guardrail,
-          check: (text, checkContext) => Effect.provide(guardrail.check(text, checkContext), context)
+          check: (text, checkContext) => {
+            const checked = guardrail.check(text, checkContext)
+            // Not an Effect (a JavaScript check returning a plain value): left for the chain to refuse.
+            return Effect.isEffect(checked) ? Effect.provide(checked, context) : checked
+          }
         }))
       const service = yield* LanguageModel.LanguageModel
       return wrap(service, { ...options, input: provided(options.input), output: provided(options.output) })
@@ -309,11 +313,13 @@ export const denyList = (
 ): Guardrail => {
   const name = options.name ?? "deny-list"
   const caseSensitive = options.caseSensitive ?? false
-  const invalid = terms.length === 0
+  const invalid = !Array.isArray(terms) || terms.length === 0
     ? "the deny-list is empty"
-    : terms.some((term) => term === "")
-    ? "the deny-list has an empty string"
-    : undefined
+    : terms.some((term) => typeof term === "string" && term.trim() === "")
+    ? "the deny-list has an empty or blank string"
+    : terms.some((term) => typeof term !== "string" && !(term instanceof RegExp))
+    ? "the deny-list has an entry that is neither a string nor a RegExp"
+    : Internal.holdBackProblem(options.holdBack)
   const patterns = invalid === undefined
     ? terms.map((term) =>
       Patterns.denyPattern(term, {
@@ -322,7 +328,7 @@ export const denyList = (
       })
     )
     : []
-  const strings = terms.filter((term): term is string => typeof term === "string")
+  const strings = invalid === undefined ? terms.filter((term): term is string => typeof term === "string") : []
   return {
     name,
     holdBack: (text) => Math.max(options.holdBack ?? 0, Patterns.termTail(strings, text, caseSensitive)),

@@ -15,8 +15,10 @@
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import type * as ChatResponse from "./ChatResponse.js"
+import * as LayerOptions from "./internal/layerOptions.js"
 import * as Data from "./internal/pricingData.js"
 
 /**
@@ -52,7 +54,11 @@ export interface Service {
    * `"cohere"`, or a compatible server's name). For a model with tiered prices, the base tier.
    */
   readonly price: (model: string, provider?: string) => ModelPrice | undefined
-  /** The cost of a usage in USD, or `undefined` when the model has no known price. */
+  /**
+   * The cost of a usage in USD, or `undefined` when the model has no known price or the usage is not a set of
+   * finite, non-negative counts (a provider's bad report). Cached plus cache-write tokens are clamped to
+   * `inputTokens`, which includes them.
+   */
   readonly cost: (usage: ChatResponse.Usage, model: string, provider?: string) => number | undefined
 }
 
@@ -146,7 +152,20 @@ export const dataset: Service = fromEntries(new Map(), true)
  */
 export class Pricing extends Context.Reference<Pricing>()("liter-llm/Pricing", { defaultValue: () => dataset }) {}
 
+const optionNames = LayerOptions.optionNames<Options>({ models: true, dataset: true })
+
+const priceNames = LayerOptions.optionNames<ModelPrice>({
+  inputPerMillion: true,
+  outputPerMillion: true,
+  cachedInputPerMillion: true,
+  cacheWritePerMillion: true,
+  contextWindow: true,
+  maxOutputTokens: true
+})
+
 const checkPrice = (key: string, price: ModelPrice): ConfigError.ConfigError | undefined => {
+  const keys = LayerOptions.knownOptions("Pricing.layer", price, priceNames, ["models", key])
+  if (Either.isLeft(keys)) return keys.left
   const fields = [
     ["inputPerMillion", price.inputPerMillion, true],
     ["outputPerMillion", price.outputPerMillion, true],
@@ -169,6 +188,14 @@ const checkPrice = (key: string, price: ModelPrice): ConfigError.ConfigError | u
       )
     }
   }
+  if (price.contextWindow !== undefined && price.maxOutputTokens !== undefined) {
+    if (price.maxOutputTokens > price.contextWindow) {
+      return ConfigError.InvalidData(
+        ["models", key, "maxOutputTokens"],
+        `Pricing.layer: models["${key}"].maxOutputTokens (${price.maxOutputTokens}) must not be more than its contextWindow (${price.contextWindow})`
+      )
+    }
+  }
   return undefined
 }
 
@@ -180,6 +207,15 @@ const checkPrice = (key: string, price: ModelPrice): ConfigError.ConfigError | u
  */
 export const make = (options: Options = {}): Effect.Effect<Service, ConfigError.ConfigError> =>
   Effect.suspend(() => {
+    const checked = Either.flatMap(
+      LayerOptions.knownOptions("Pricing.layer", options, optionNames),
+      () =>
+        Either.all([
+          LayerOptions.recordOption("Pricing.layer", "models", options.models),
+          LayerOptions.booleanOption("Pricing.layer", "dataset", options.dataset)
+        ])
+    )
+    if (Either.isLeft(checked)) return Effect.fail(checked.left)
     const own = new Map<string, Data.Entry>()
     for (const [key, price] of Object.entries(options.models ?? {})) {
       const error = checkPrice(key, price)

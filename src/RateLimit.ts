@@ -61,7 +61,11 @@ export type Algorithm = Store.Algorithm
 export type WhenUnavailable = "fail-closed" | "fail-open"
 
 /**
- * What a call over the limit does: `"fail"` with `LlmError.RateLimitExceeded`, or `"delay"` until its window.
+ * What a call over the limit does: `"fail"` with `LlmError.RateLimitExceeded`, or `"delay"` until its window
+ * (at most `maxDelay`). A delayed call holds its units while it waits; interrupted before it runs, it gives them
+ * back under `"fixed-window"` (the default) as long as no later call took units after it (then they stay taken,
+ * so that later call never shares a window it was not counted in). Under `"leaky-window"` and `"token-bucket"`
+ * the store can only add: an interrupted call's units stay taken until its window passes.
  *
  * @since 0.2.0
  * @category models
@@ -107,6 +111,13 @@ export interface Options {
   readonly perModel?: boolean | undefined
   /** Default `"fail"`. */
   readonly onExceeded?: OnExceeded | undefined
+  /**
+   * With `onExceeded: "delay"`, the longest a call may wait for its window (default: the window of the limit
+   * that delays it). A call that would wait longer fails with `LlmError.RateLimitExceeded`, its `retryAfter` the
+   * wait it was refused, and gives its units back as an interrupted one does (see {@link OnExceeded}). Given
+   * with `onExceeded: "fail"`, it is a `ConfigError`.
+   */
+  readonly maxDelay?: Duration.DurationInput | undefined
   /** The output tokens estimated for a request without `maxTokens` (default 0: its output is taken after it). */
   readonly defaultOutputTokens?: number | undefined
   /** The counters' identity: layers with the same key (default `"rate-limit"`) share them. */
@@ -143,6 +154,20 @@ export interface Status {
   readonly tenant: string
   readonly requests?: Remaining | undefined
   readonly tokens?: Remaining | undefined
+}
+
+/**
+ * What one take of a limiter answers, and how to undo it where the store can.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Consumed extends RateLimiter.ConsumeResult {
+  /**
+   * Gives the units back (a delayed call interrupted before it ran), where the store can: the aligned window,
+   * while no take was counted after this one. Best effort: it never fails.
+   */
+  readonly giveBack?: Effect.Effect<void> | undefined
 }
 
 /**
@@ -298,7 +323,7 @@ export const layer = <A, E, R>(
  * import { Effect } from "effect"
  * import { RateLimit } from "liter-llm"
  *
- * const options = { default: { requests: { limit: 60, window: "1 minute" } } }
+ * const options: RateLimit.Options = { default: { requests: { limit: 60, window: "1 minute" } } }
  * const left = RateLimit.status(options, { tenant: "acme" }).pipe(
  *   Effect.map((status) => status.requests?.remaining) // requests left in the window
  * )

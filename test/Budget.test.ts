@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigError, Deferred, Effect, Exit, Fiber, Layer, Ref, Schema, Stream } from "effect"
+import { Cause, ConfigError, Deferred, Effect, Exit, Fiber, Layer, Ref, Schema, Stream } from "effect"
 import * as TestClock from "effect/TestClock"
 import * as Budget from "../src/Budget.js"
 import * as ChatRequest from "../src/ChatRequest.js"
@@ -49,7 +49,21 @@ describe("Budget: options", () => {
       )
       expect(yield* configError({ defaultLimit: { limitUsd: 1, period: "weekly" as "day" } })).toContain("weekly")
       expect(yield* configError({ maxRequestCostUsd: -0.5 })).toContain("maxRequestCostUsd")
-      expect(yield* configError({ reservationTimeout: "0 millis" })).toContain("reservationTimeout")
+      expect(yield* configError({ maxRequestCostUsd: 1, reservationTimeout: "0 millis" })).toContain(
+        "reservationTimeout"
+      )
+      // A budget that enforces nothing, a misspelt option, or no options at all (from JavaScript)
+      expect(yield* configError({ defaultLimt: { limitUsd: 1, period: "day" } } as Budget.Options)).toContain(
+        `unknown option "defaultLimt" (the options are tenants, defaultLimit, maxRequestCostUsd`
+      )
+      expect(yield* configError({ defaultLimit: { limitUsd: 1, period: "day", perod: "x" } } as Budget.Options))
+        .toContain(`unknown option "defaultLimit.perod"`)
+      expect(yield* configError(undefined as unknown as Budget.Options)).toContain(
+        "Budget.layer: options must be an object, got undefined"
+      )
+      expect(yield* configError({ tenants: null } as unknown as Budget.Options)).toContain(
+        "tenants must be an object of named entries, got null"
+      )
       // through the layer too, before any call
       const model = yield* scripted([{ text: "never" }])
       const exit = yield* Effect.exit(
@@ -57,6 +71,13 @@ describe("Budget: options", () => {
       ).pipe(Effect.scoped)
       expect(Exit.isFailure(exit)).toBe(true)
       expect(yield* model.calls).toBe(0)
+      // A layer that enforces nothing
+      for (const nothing of [{}, { tenants: {} }]) {
+        const built = yield* Effect.exit(Layer.build(Budget.layer(model.layer, nothing))).pipe(Effect.scoped)
+        expect(Exit.isFailure(built) && String(Cause.squash(built.cause))).toContain(
+          "Budget.layer: no limit given: set defaultLimit, limits in tenants, or maxRequestCostUsd"
+        )
+      }
     }).pipe(Effect.provide(environment)))
 })
 

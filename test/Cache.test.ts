@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigError, Context, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
+import { Cause, ConfigError, Context, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
 import * as TestClock from "effect/TestClock"
 import * as Cache from "../src/Cache.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
@@ -356,6 +356,10 @@ describe("Cache: options", () => {
         expect(error._op === "InvalidData" && error.path).toEqual([option])
         expect(error._op === "InvalidData" && error.message).toMatch(new RegExp(`^Cache\\.layer: ${option}`))
       }
+      const typo = yield* build({ tll: "5 minutes" } as Cache.Options)
+      expect(Exit.isFailure(typo.exit) && String(Cause.squash(typo.exit.cause))).toContain(
+        `Cache.layer: unknown option "tll" (the options are ttl, maxEntries, maxBytes, store)`
+      )
       const ok = yield* build({ ttl: "5 minutes", maxEntries: 10, maxBytes: 1_000 })
       expect([Exit.isSuccess(ok.exit), ok.built]).toEqual([true, 1])
     }))

@@ -4,18 +4,13 @@
  * that name every type: no TS2742 "cannot be named without a reference to ...".
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
-import ts from "typescript"
 import * as AnthropicMock from "../src/testing/AnthropicMock.js"
 import * as CohereMock from "../src/testing/CohereMock.js"
 import * as GeminiMock from "../src/testing/GeminiMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import * as TestModel from "../src/testing/TestModel.js"
-
-const root = process.cwd()
+import { compile, install } from "./support/installedPackage.js"
 
 /**
  * Per module of the testing kit, an expression using each of its runtime exports. Each user module imports only
@@ -107,24 +102,13 @@ const uses: ReadonlyArray<
   }
 ]
 
-let project = ""
+let project: ReturnType<typeof install> | undefined
 
-// A project with the package installed: its package.json, `dist` pointing at the sources, and its peers.
 beforeAll(() => {
-  project = fs.mkdtempSync(path.join(os.tmpdir(), "liter-llm-declarations-"))
-  const pkg = path.join(project, "node_modules", "liter-llm")
-  fs.mkdirSync(pkg, { recursive: true })
-  fs.copyFileSync(path.join(root, "package.json"), path.join(pkg, "package.json"))
-  fs.symlinkSync(path.join(root, "src"), path.join(pkg, "dist"), "dir")
-  for (const peer of ["effect", "@effect"]) {
-    fs.symlinkSync(fs.realpathSync(path.join(root, "node_modules", peer)), path.join(project, "node_modules", peer))
-  }
-  fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ type: "module" }))
+  project = install()
 })
 
-afterAll(() => {
-  if (project !== "") fs.rmSync(project, { recursive: true, force: true })
-})
+afterAll(() => project?.remove())
 
 describe("declarations of a user's module", () => {
   it("cover every runtime export of the testing kit", () => {
@@ -134,34 +118,14 @@ describe("declarations of a user's module", () => {
   })
 
   it("name every type of the testing kit's values (no TS2742)", { timeout: 120_000 }, () => {
-    const files = uses.map(({ exports, name }) => {
-      const file = path.join(project, `${name}.ts`)
-      const lines = Object.entries(exports).map(([key, expression]) => `export const ${key} = ${expression}`)
-      fs.writeFileSync(file, [`import { ${name} } from "liter-llm/testing"`, ...lines].join("\n") + "\n")
-      return file
-    })
-    const options: ts.CompilerOptions = {
-      module: ts.ModuleKind.NodeNext,
-      moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      target: ts.ScriptTarget.ES2022,
-      strict: true,
-      declaration: true,
-      emitDeclarationOnly: true,
-      skipLibCheck: true,
-      types: []
-    }
-    const host = ts.createCompilerHost(options)
-    const declarations = new Map<string, string>()
-    host.writeFile = (file, text) => declarations.set(path.basename(file), text)
-    const program = ts.createProgram(files, options, host)
-
-    const messages = files.flatMap((file) => {
-      const source = program.getSourceFile(file)!
-      const { diagnostics } = program.emit(source, undefined, undefined, true)
-      return [...program.getSemanticDiagnostics(source), ...diagnostics].map((diagnostic) =>
-        `${path.basename(file)}: TS${diagnostic.code} ${ts.flattenDiagnosticMessageText(diagnostic.messageText, " ")}`
-      )
-    })
+    const modules = new Map(uses.map(({ exports, name }) => [
+      `${name}.ts`,
+      [
+        `import { ${name} } from "liter-llm/testing"`,
+        ...Object.entries(exports).map(([key, expression]) => `export const ${key} = ${expression}`)
+      ].join("\n") + "\n"
+    ]))
+    const { declarations, messages } = compile(project!.dir, modules)
 
     expect(messages).toEqual([])
     for (const { exports, name } of uses) {

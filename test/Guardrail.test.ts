@@ -259,7 +259,14 @@ describe("Guardrail.layer: options", () => {
         [{ output: [{ ...pii, name: " " }] }, "output[0] needs a name"],
         [{ output: [{ ...secrets, holdBack: -1 }] }, "holdBack must be an integer >= 0 (characters), got -1"],
         [{ input: [Guardrail.denyList([])] }, "input \"deny-list\": the deny-list is empty"],
-        [{ input: [Guardrail.denyList(["ok", ""])] }, "the deny-list has an empty string"],
+        [{ input: [Guardrail.denyList(["ok", ""])] }, "the deny-list has an empty or blank string"],
+        [{ input: [Guardrail.denyList(["ok", "  "])] }, "the deny-list has an empty or blank string"],
+        [{ output: [Guardrail.denyList(["x"], { holdBack: -1 })] }, "holdBack must be an integer >= 0 (characters)"],
+        [{ output: [Guardrail.denyList(["x"], { holdBack: NaN })] }, "holdBack must be an integer >= 0 (characters)"],
+        [{ output: [Guardrail.denyList(["x"], { holdBack: 1.5 })] }, "holdBack must be an integer >= 0 (characters)"],
+        [{ input: [pii], inputRoles: [] }, "inputRoles must list at least one role"],
+        [{ input: [pii], inputRole: ["user"] } as Guardrail.Options, `unknown option "inputRole"`],
+        [undefined as unknown as Guardrail.Options, "options must be an object, got undefined"],
         [{ input: [Guardrail.redactPii({ kinds: ["ssn" as "email"] })] }, "unknown kind \"ssn\""],
         [{ input: [pii], inputRoles: ["admin" as "user"] }, "inputRoles has an unknown role \"admin\""]
       ]

@@ -101,7 +101,17 @@ describe("Pricing.layer", () => {
       ["a negative price", { inputPerMillion: -1, outputPerMillion: 1 }, "inputPerMillion"],
       ["a NaN price", { inputPerMillion: 1, outputPerMillion: Number.NaN }, "outputPerMillion"],
       ["a missing price", { inputPerMillion: 1 } as unknown as Pricing.ModelPrice, "outputPerMillion"],
-      ["a fractional context window", { inputPerMillion: 1, outputPerMillion: 1, contextWindow: 1.5 }, "contextWindow"]
+      ["a fractional context window", { inputPerMillion: 1, outputPerMillion: 1, contextWindow: 1.5 }, "contextWindow"],
+      [
+        "more output than the context window",
+        { inputPerMillion: 1, outputPerMillion: 1, contextWindow: 1000, maxOutputTokens: 1001 },
+        "maxOutputTokens (1001) must not be more than its contextWindow (1000)"
+      ],
+      [
+        "a misspelt field",
+        { inputPerMillion: 1, outputPerMillion: 1, cachedInputPerMilion: 0.1 } as Pricing.ModelPrice,
+        "models.m.cachedInputPerMilion"
+      ]
     ] as const
   ) {
     it.effect(`${name} is a ConfigError naming it`, () =>
@@ -111,9 +121,42 @@ describe("Pricing.layer", () => {
         const error = Exit.isFailure(exit) ? exit.cause : undefined
         const squashed = error !== undefined && error._tag === "Fail" ? error.error : undefined
         expect(ConfigError.isConfigError(squashed)).toBe(true)
-        expect(String(squashed)).toContain(`models["m"].${path}`)
+        expect(String(squashed)).toContain(path.includes(".") ? path : `models["m"].${path}`)
       }))
   }
+
+  it.effect("options of the wrong shape are a ConfigError naming the option", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [unknown, string]> = [
+        [{ models: null }, "Pricing.layer: models must be an object of named entries, got null"],
+        [{ dataset: "no" }, "Pricing.layer: dataset must be true or false, got \"no\""],
+        [{ model: {} }, "Pricing.layer: unknown option \"model\" (the options are models, dataset)"],
+        [null, "Pricing.layer: options must be an object, got null"]
+      ]
+      for (const [options, message] of cases) {
+        const exit = yield* Effect.exit(Pricing.make(options as Pricing.Options))
+        if (Exit.isSuccess(exit) || exit.cause._tag !== "Fail") throw new Error(`expected a ConfigError: ${exit}`)
+        expect(exit.cause.error.message).toBe(message)
+      }
+    }))
+
+  it("a usage that is not a set of finite, non-negative counts has no cost; cache counts are clamped", () => {
+    const price = Pricing.dataset.price("gpt-4o-mini", "openai")!
+    for (
+      const bad of [usage(Number.NaN, 1), usage(10, -1), usage(Infinity, 0), usage(10, 1, { cachedInputTokens: -5 })]
+    ) {
+      expect(Pricing.dataset.cost(bad, "gpt-4o-mini", "openai")).toBeUndefined()
+    }
+    // 100 input tokens of which 80 cached and 50 written: 80 at the cached rate, the other 20 written, none plain.
+    const clamped = Pricing.dataset.cost(
+      usage(100, 0, { cachedInputTokens: 80, cacheWriteTokens: 50 }),
+      "gpt-4o-mini",
+      "openai"
+    )
+    const cachedRate = price.cachedInputPerMillion ?? price.inputPerMillion
+    const writeRate = price.cacheWritePerMillion ?? price.inputPerMillion
+    expect(clamped).toBeCloseTo((80 * cachedRate + 20 * writeRate) / 1e6, 15)
+  })
 })
 
 describe("the cost of calls over HTTP", () => {

@@ -320,6 +320,16 @@ describe("RateLimit: options", () => {
     ["onExceeded", { ...perMinute(1), onExceeded: "wait" as "delay" }, `onExceeded must be "fail" or "delay"`],
     ["defaultOutputTokens", { ...perMinute(1), defaultOutputTokens: -1 }, "defaultOutputTokens must be a non-negative"],
     ["no limit", {}, "no limit given"],
+    ["an unknown option", { ...perMinute(1), perModle: true } as RateLimit.Options, `unknown option "perModle"`],
+    [
+      "an unknown limit key",
+      { default: { requests: { limit: 1, window: "1 minute", algoritm: "token-bucket" } } } as RateLimit.Options,
+      `unknown option "default.requests.algoritm"`
+    ],
+    ["perModel not a boolean", { ...perMinute(1), perModel: "yes" as unknown as boolean }, `perModel must be true`],
+    ["tenants null", { ...perMinute(1), tenants: null as unknown as undefined }, "tenants must be an object"],
+    ["maxDelay without delay", { ...perMinute(1), maxDelay: "1 second" }, "maxDelay applies only with"],
+    ["maxDelay negative", { ...perMinute(1), onExceeded: "delay", maxDelay: -1 }, "maxDelay must be a finite"],
     ["empty tenant limits", { tenants: { acme: {} } }, "no limit given"],
     ["blank key", { ...perMinute(1), key: " " }, "key must not be empty"],
     [

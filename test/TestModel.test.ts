@@ -1,8 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Stream } from "effect"
+import { Effect, Exit, Layer, Stream } from "effect"
+import * as Cache from "../src/Cache.js"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
+import * as Pricing from "../src/Pricing.js"
 import * as Retry from "../src/Retry.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as TestModel from "../src/testing/TestModel.js"
@@ -120,4 +122,46 @@ describe("TestModel", () => {
       expect(Exit.isFailure(exit)).toBe(true)
       expect(yield* model.requests).toHaveLength(0)
     }))
+})
+
+describe("TestModel: as a provider layer behaves", () => {
+  const usage = { inputTokens: 3, outputTokens: 2, totalTokens: 5 }
+  // 1 USD per input token, 2 per output token: 3 + 4 = 7 USD per call.
+  const prices = Pricing.layer({ models: { "test/priced": { inputPerMillion: 1e6, outputPerMillion: 2e6 } } })
+  const request = { model: "priced", messages: [{ role: "user" as const, content: "hi" }] }
+
+  it.effect("prices responses and usage parts with the current Pricing, at its provider, for the requested model", () =>
+    Effect.gen(function*() {
+      const model = yield* TestModel.make([{ text: "a", usage }, { text: "b", usage }, { text: "c" }])
+      const provide = Effect.provideService(LanguageModel.LanguageModel, model.service)
+      expect((yield* provide(LanguageModel.generate(request))).costUsd).toBe(7)
+      const parts = yield* Stream.runCollect(
+        LanguageModel.stream(request).pipe(Stream.provideService(LanguageModel.LanguageModel, model.service))
+      )
+      expect([...parts].filter((part) => part.type === "usage")).toEqual([{ type: "usage", usage, costUsd: 7 }])
+      // No usage, no cost (never a silent 0)
+      expect((yield* provide(LanguageModel.generate(request))).costUsd).toBeUndefined()
+    }).pipe(Effect.provide(prices)))
+
+  it.effect("streams one part per chunk, so a consumer that stops early stops the answer there", () =>
+    Effect.gen(function*() {
+      const model = yield* TestModel.make([{ text: "ab", chunks: ["a", "b"], usage }, { text: "again" }])
+      const store = yield* Cache.makeMemoryStore()
+      const cached = Cache.layer(Layer.succeed(LanguageModel.LanguageModel, model.service), { store })
+      const stream = LanguageModel.stream(request).pipe(Stream.provideLayer(cached))
+      const chunks = yield* Stream.runCollect(Stream.chunks(
+        LanguageModel.stream(request).pipe(
+          Stream.provideService(
+            LanguageModel.LanguageModel,
+            (yield* TestModel.make([{ text: "xy", chunks: ["x", "y"] }])).service
+          )
+        )
+      ))
+      expect([...chunks].map((chunk) => chunk.length)).toEqual([1, 1, 1, 1])
+      // Two parts taken: the answer was not complete, so the cache keeps nothing and the next call reaches the model.
+      yield* Stream.runDrain(Stream.take(stream, 2))
+      const again = yield* LanguageModel.generate(request).pipe(Effect.provide(cached))
+      expect(ChatResponse.text(again)).toBe("again")
+      expect(yield* model.requests).toHaveLength(2)
+    }).pipe(Effect.provide(prices)))
 })

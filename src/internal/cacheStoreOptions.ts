@@ -8,6 +8,15 @@ import * as Effect from "effect/Effect"
 import type { Options, Store } from "../Cache.js"
 import * as MemoryStore from "./cacheStore.js"
 import * as Durations from "./duration.js"
+import * as LayerOptions from "./layerOptions.js"
+
+/** The option names of `Cache.layer`. */
+export const layerNames = LayerOptions.optionNames<Options>({
+  ttl: true,
+  maxEntries: true,
+  maxBytes: true,
+  store: true
+})
 
 export const defaults = { ttl: Duration.hours(1), maxEntries: 1_000, maxBytes: 64 * 1024 * 1024 }
 
@@ -27,6 +36,7 @@ export const settle = (
   layer = "Cache.layer"
 ): Effect.Effect<{ readonly ttl: Duration.Duration; readonly store: Store }, ConfigError.ConfigError> =>
   Effect.gen(function*() {
+    yield* LayerOptions.knownOptions(layer, options, layerNames)
     const ttl = options.ttl === undefined ? defaults.ttl : Durations.decodeNonNegative(options.ttl)
     if (ttl === undefined || !Duration.isFinite(ttl) || Duration.isZero(ttl)) {
       return yield* Effect.fail(invalid(

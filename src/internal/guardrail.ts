@@ -4,16 +4,31 @@
  * later delta could still change.
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
 import type * as ChatRequest from "../ChatRequest.js"
 import type * as Guardrail from "../Guardrail.js"
 import type * as LlmError from "../LlmError.js"
 import * as StreamPart from "../StreamPart.js"
+import * as LayerOptions from "./layerOptions.js"
 
 const roles: ReadonlyArray<Guardrail.Role> = ["system", "user", "assistant", "tool"]
 
+const optionNames = LayerOptions.optionNames<Guardrail.Options>({ input: true, output: true, inputRoles: true })
+
+/** What is wrong with a `holdBack` count (characters), or undefined: the layer's and the built-ins' one check. */
+export const holdBackProblem = (hold: unknown): string | undefined =>
+  hold === undefined || typeof hold === "function" || (Number.isSafeInteger(hold) && (hold as number) >= 0)
+    ? undefined
+    : `holdBack must be an integer >= 0 (characters), got ${String(hold)}`
+
+/** A message of `LayerOptions` without its `"Guardrail.layer: "` prefix, which the layer adds. */
+const afterLayer = (message: string): string => message.replace(/^Guardrail\.layer: /, "")
+
 /** What is wrong with a layer's options: the path and a message, or undefined. */
 export const problemOf = <R>(options: Guardrail.Options<R>): readonly [ReadonlyArray<string>, string] | undefined => {
+  const keys = LayerOptions.knownOptions("Guardrail.layer", options, optionNames)
+  if (Either.isLeft(keys)) return [keys.left._op === "InvalidData" ? keys.left.path : [], afterLayer(keys.left.message)]
   const stages = [["input", options.input ?? []], ["output", options.output ?? []]] as const
   if (stages.every(([, guardrails]) => guardrails.length === 0)) {
     return [["input"], "give at least one input or output guardrail"]
@@ -29,11 +44,13 @@ export const problemOf = <R>(options: Guardrail.Options<R>): readonly [ReadonlyA
       names.add(guardrail.name)
       if (typeof guardrail.check !== "function") return [path, `${stage} "${guardrail.name}" has no check function`]
       if (guardrail.problem !== undefined) return [path, `${stage} "${guardrail.name}": ${guardrail.problem}`]
-      const hold = guardrail.holdBack
-      if (typeof hold === "number" && !(Number.isSafeInteger(hold) && hold >= 0)) {
-        return [path, `${stage} "${guardrail.name}": holdBack must be an integer >= 0 (characters), got ${hold}`]
-      }
+      const hold = holdBackProblem(guardrail.holdBack)
+      if (hold !== undefined) return [path, `${stage} "${guardrail.name}": ${hold}`]
     }
+  }
+  if (options.inputRoles !== undefined && (!Array.isArray(options.inputRoles) || options.inputRoles.length === 0)) {
+    // An empty list would make the input guardrails check nothing.
+    return [["inputRoles"], "inputRoles must list at least one role (leave it out for the user's messages)"]
   }
   const unknown = (options.inputRoles ?? []).find((role) => !roles.includes(role))
   if (unknown !== undefined) return [["inputRoles"], `inputRoles has an unknown role ${JSON.stringify(unknown)}`]
@@ -79,6 +96,28 @@ export type Outcome =
   | { readonly _tag: "Text"; readonly text: string; readonly rewrittenBy: string | undefined }
   | { readonly _tag: "Blocked"; readonly guardrail: string; readonly reason: string }
 
+const isVerdict = (value: unknown): value is Guardrail.Verdict => {
+  if (typeof value !== "object" || value === null) return false
+  const verdict = value as { readonly _tag?: unknown; readonly text?: unknown; readonly reason?: unknown }
+  return verdict._tag === "Pass" || (verdict._tag === "Rewrite" && typeof verdict.text === "string") ||
+    (verdict._tag === "Block" && typeof verdict.reason === "string")
+}
+
+/** A check that answered something else than a verdict blocks (fails closed): the text was not checked. */
+const notAVerdict = (guardrail: string, value: unknown): Outcome => {
+  let shown: string
+  try {
+    shown = JSON.stringify(value) ?? String(value)
+  } catch {
+    shown = typeof value
+  }
+  return {
+    _tag: "Blocked",
+    guardrail,
+    reason: `the check answered ${shown.length > 80 ? `${shown.slice(0, 80)}...` : shown}, not a verdict`
+  }
+}
+
 /** Runs the guardrails in order, each on the text the previous one passed on; the first block ends it. */
 export const runChain = (
   guardrails: ReadonlyArray<Guardrail.Guardrail<never>>,
@@ -92,7 +131,10 @@ export const runChain = (
     const next: Effect.Effect<Outcome, LlmError.LlmError> = Effect.suspend(() => {
       const guardrail = guardrails[index++]
       if (guardrail === undefined) return Effect.succeed({ _tag: "Text", text: current, rewrittenBy })
-      return Effect.flatMap(guardrail.check(current, context), (verdict): Effect.Effect<Outcome, LlmError.LlmError> => {
+      const checked = guardrail.check(current, context)
+      if (!Effect.isEffect(checked)) return Effect.succeed(notAVerdict(guardrail.name, checked))
+      return Effect.flatMap(checked, (verdict): Effect.Effect<Outcome, LlmError.LlmError> => {
+        if (!isVerdict(verdict)) return Effect.succeed(notAVerdict(guardrail.name, verdict))
         if (verdict._tag === "Block") {
           return Effect.succeed({ _tag: "Blocked", guardrail: guardrail.name, reason: verdict.reason })
         }

@@ -14,6 +14,9 @@ const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\
 /** A letter, digit or underscore in any script: what a whole word must not touch on either side. */
 const wordChar = "[\\p{L}\\p{N}_]"
 
+/** The words of a string entry, the whitespace around and between them dropped. */
+const words = (term: string): ReadonlyArray<string> => term.trim().split(/\s+/)
+
 /** A deny-list entry as a pattern: a string literally (a whole word, any case, by default), a RegExp as given. */
 export const denyPattern = (
   term: string | RegExp,
@@ -24,7 +27,9 @@ export const denyPattern = (
     const flags = term.flags.replace(/[gy]/g, "")
     return { regex: new RegExp(term.source, `${flags}g`), label: String(term) }
   }
-  const body = options.wholeWords ? `(?<!${wordChar})${escape(term)}(?!${wordChar})` : escape(term)
+  // The words of an entry match with any run of whitespace between them ("ignore  previous", a line break).
+  const literal = words(term).map(escape).join("\\s+")
+  const body = options.wholeWords ? `(?<!${wordChar})${literal}(?!${wordChar})` : literal
   return { regex: new RegExp(body, options.caseSensitive ? "gu" : "giu"), label: JSON.stringify(term) }
 }
 
@@ -48,16 +53,40 @@ export const findDenied = (
 
 /**
  * How many characters at the end of a text could still become one of the string entries: the longest end that
- * is the start of an entry (a whole entry included: the next delta may still make it a longer word).
+ * is the start of an entry (a whole entry included: the next delta may still make it a longer word). A run of
+ * whitespace in the text stands for the one space between an entry's words.
  */
 export const termTail = (terms: ReadonlyArray<string>, text: string, caseSensitive: boolean): number => {
+  const entries = terms.map((term) => {
+    const joined = words(term).join(" ")
+    return caseSensitive ? joined : joined.toLowerCase()
+  })
+  const longest = Math.max(0, ...entries.map((entry) => entry.length))
+  // The end of the text with each whitespace run as one space, and where each of its characters starts.
+  const tail: Array<string> = []
+  const starts: Array<number> = []
+  let i = text.length
+  while (i > 0 && tail.length < longest) {
+    let start = i - 1
+    if (/\s/.test(text[start]!)) {
+      while (start > 0 && /\s/.test(text[start - 1]!)) start--
+      tail.push(" ")
+    } else {
+      // Lowercased one character at a time, keeping its length (so positions stay aligned with the text).
+      const char = text[start]!
+      const lower = caseSensitive ? char : char.toLowerCase()
+      tail.push(lower.length === 1 ? lower : char)
+    }
+    starts.push(start)
+    i = start
+  }
+  const compared = tail.reverse().join("")
+  starts.reverse()
   let most = 0
-  for (const raw of terms) {
-    const term = caseSensitive ? raw : raw.toLowerCase()
-    for (let length = Math.min(term.length, text.length); length > most; length--) {
-      const end = text.slice(text.length - length)
-      if ((caseSensitive ? end : end.toLowerCase()) === term.slice(0, length)) {
-        most = length
+  for (const entry of entries) {
+    for (let length = Math.min(entry.length, compared.length); length > 0; length--) {
+      if (compared.slice(compared.length - length) === entry.slice(0, length)) {
+        most = Math.max(most, text.length - starts[starts.length - length]!)
         break
       }
     }

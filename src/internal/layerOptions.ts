@@ -227,3 +227,68 @@ export const positiveInt = (
   value === undefined || (Number.isSafeInteger(value) && value > 0)
     ? Either.right(value)
     : Either.left(ConfigError.InvalidData([option], `${layer}: ${option} must be a positive integer, got ${value}`))
+
+/** A value as shown in an option's message: JSON where it can be (bounded), else its type. */
+const described = (value: unknown): string => {
+  if (value === undefined) return "undefined"
+  if (typeof value === "function") return "a function"
+  try {
+    const json = JSON.stringify(value)
+    return json === undefined ? typeof value : json.length > 80 ? `${json.slice(0, 80)}...` : json
+  } catch {
+    return typeof value
+  }
+}
+
+const isRecord = (value: unknown): value is Readonly<Record<string, unknown>> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * A policy's options object checked: an object (a JavaScript caller may pass `undefined` or `null`), holding no
+ * key outside `known` (a misspelt option would otherwise be silently ignored). `path` locates a nested object
+ * (e.g. `["default", "requests"]`); its keys are reported as `default.requests.<key>`.
+ */
+export const knownOptions = (
+  layer: string,
+  options: unknown,
+  known: ReadonlyArray<string>,
+  path: ReadonlyArray<string> = []
+): Either.Either<void, ConfigError.ConfigError> => {
+  const name = path.length === 0 ? "options" : path.join(".")
+  if (!isRecord(options)) {
+    return Either.left(
+      ConfigError.InvalidData([...path], `${layer}: ${name} must be an object, got ${described(options)}`)
+    )
+  }
+  const unknown = Object.keys(options).find((key) => !known.includes(key))
+  return unknown === undefined ? Either.void : Either.left(ConfigError.InvalidData(
+    [...path, unknown],
+    `${layer}: unknown option ${JSON.stringify([...path, unknown].join("."))} (${
+      path.length === 0 ? "the options are" : `${name} takes`
+    } ${known.join(", ")})`
+  ))
+}
+
+/** The option names of an options type, from a record that must list each (the compiler checks it is complete). */
+export const optionNames = <A>(names: { readonly [K in keyof Required<A>]: true }): ReadonlyArray<string> =>
+  Object.keys(names)
+
+/** An option that must be a boolean when given (a JavaScript caller may pass `"yes"`). */
+export const booleanOption = (
+  layer: string,
+  option: string,
+  value: unknown
+): Either.Either<void, ConfigError.ConfigError> =>
+  value === undefined || typeof value === "boolean" ? Either.void : Either.left(
+    ConfigError.InvalidData([option], `${layer}: ${option} must be true or false, got ${described(value)}`)
+  )
+
+/** An option that must be an object of named entries when given (not `null`, an array or a scalar). */
+export const recordOption = (
+  layer: string,
+  option: string,
+  value: unknown
+): Either.Either<void, ConfigError.ConfigError> =>
+  value === undefined || isRecord(value) ? Either.void : Either.left(
+    ConfigError.InvalidData([option], `${layer}: ${option} must be an object of named entries, got ${described(value)}`)
+  )

@@ -101,16 +101,23 @@ export const priceOf = (value: Rate, tokens: number, inputTokens: number): numbe
   return price * tokens / 1e6
 }
 
+const isCount = (value: number | undefined): boolean =>
+  value === undefined || (typeof value === "number" && Number.isFinite(value) && value >= 0)
+
 /**
- * The cost of a usage in USD. `inputTokens` includes the cached and cache-write tokens (the unified
- * `Usage`), which are billed at their own rates when the entry has them, else at the input rate;
- * `outputTokens` includes reasoning.
+ * The cost of a usage in USD, or `undefined` for a usage that is not a set of finite, non-negative counts (a
+ * provider's bad report is unpriced, never a NaN or negative cost). `inputTokens` includes the cached and
+ * cache-write tokens (the unified `Usage`), which are billed at their own rates when the entry has them, else
+ * at the input rate; their sum is clamped to `inputTokens` (cached first). `outputTokens` includes reasoning.
  */
-export const costOf = (entry: Entry, usage: ChatResponse.Usage): number => {
-  const cached = usage.cachedInputTokens ?? 0
-  const written = usage.cacheWriteTokens ?? 0
-  const uncached = Math.max(0, usage.inputTokens - cached - written)
+export const costOf = (entry: Entry, usage: ChatResponse.Usage): number | undefined => {
+  if (![usage.inputTokens, usage.outputTokens, usage.cachedInputTokens, usage.cacheWriteTokens].every(isCount)) {
+    return undefined
+  }
   const input = usage.inputTokens
+  const cached = Math.min(usage.cachedInputTokens ?? 0, input)
+  const written = Math.min(usage.cacheWriteTokens ?? 0, input - cached)
+  const uncached = input - cached - written
   return priceOf(entry.input, uncached, input) +
     priceOf(entry.cachedInput ?? entry.input, cached, input) +
     priceOf(entry.cacheWrite ?? entry.input, written, input) +

@@ -118,7 +118,16 @@ export const wrap = (
       return { input, total: input + (request.maxTokens ?? config.defaultOutputTokens) }
     })
 
-  const admit = Effect.fn("RateLimit.admit")(function*(plan: Plan, estimate: Estimate | undefined) {
+  /**
+   * Takes the units of a call (each kind in the window that holds it, in delay mode) and waits for the later
+   * window. `backs` collects how to give each take back: a call interrupted before it runs, or one that would
+   * wait longer than `maxDelay`, returns its units where the store can.
+   */
+  const takeAll = Effect.fn("RateLimit.admit")(function*(
+    plan: Plan,
+    estimate: Estimate | undefined,
+    backs: Array<Effect.Effect<void>>
+  ) {
     let delay = Duration.zero
     for (const kind of Options.kinds) {
       const checked = plan.limits[kind]
@@ -135,7 +144,10 @@ export const wrap = (
         )
       }
       const taken = yield* take(limiter, config, plan, kind, checked, units, config.onExceeded).pipe(
-        Effect.map((result) => result.delay),
+        Effect.map((result) => {
+          if (result.giveBack !== undefined) backs.push(result.giveBack)
+          return result.delay
+        }),
         Effect.tap(() => outage.succeeded),
         Effect.catchAll((
           error
@@ -154,11 +166,31 @@ export const wrap = (
             : unavailable(plan, error)
         )
       )
+      const maxDelay = config.maxDelay ?? checked.window
+      if (Duration.greaterThan(taken, maxDelay)) {
+        yield* Effect.all(backs, { discard: true })
+        return yield* refused(
+          plan,
+          kind,
+          checked,
+          taken,
+          `${checked.description} reached: the call would wait ${Duration.format(taken)}, more than maxDelay ${
+            Duration.format(maxDelay)
+          }`
+        )
+      }
       delay = Duration.max(delay, taken)
     }
     // Both reservations are already made, each in the window that holds it: waiting for the later one is enough.
     if (!Duration.isZero(delay)) yield* Effect.sleep(delay)
   })
+
+  /** {@link takeAll}, the units given back if the call is interrupted before it runs. */
+  const admit = (plan: Plan, estimate: Estimate | undefined) =>
+    Effect.suspend(() => {
+      const backs: Array<Effect.Effect<void>> = []
+      return Effect.onInterrupt(takeAll(plan, estimate, backs), () => Effect.all(backs, { discard: true }))
+    })
 
   /** Takes the tokens used beyond the estimate. The limiter has no refund, so a lower use keeps the estimate. */
   const settle = Effect.fn("RateLimit.settle")(function*(plan: Plan, estimate: Estimate, used: number) {

@@ -40,6 +40,8 @@ export interface Config {
   readonly onExceeded: RateLimit.OnExceeded
   readonly defaultOutputTokens: number
   readonly whenUnavailable: RateLimit.WhenUnavailable
+  /** The longest a delayed call may wait; `undefined`: the window of the limit that delays it. */
+  readonly maxDelay: Duration.Duration | undefined
 }
 
 const units: ReadonlyArray<readonly [millis: number, name: string]> = [
@@ -59,6 +61,19 @@ export const describeWindow = (window: Duration.Duration): string => {
 
 const algorithms: ReadonlyArray<string> = ["fixed-window", "leaky-window", "token-bucket"]
 
+const optionNames = LayerOptions.optionNames<RateLimit.Options>({
+  default: true,
+  tenants: true,
+  perModel: true,
+  onExceeded: true,
+  maxDelay: true,
+  defaultOutputTokens: true,
+  key: true,
+  whenUnavailable: true
+})
+const limitsNames = LayerOptions.optionNames<RateLimit.Limits>({ requests: true, tokens: true })
+const limitNames = LayerOptions.optionNames<RateLimit.Limit>({ limit: true, window: true, algorithm: true })
+
 const invalid = (path: ReadonlyArray<string>, message: string) =>
   Effect.fail(ConfigError.InvalidData([...path], message))
 
@@ -70,6 +85,7 @@ const checkLimit = (
 ): Effect.Effect<Checked, ConfigError.ConfigError> =>
   Effect.gen(function*() {
     const name = path.join(".")
+    yield* LayerOptions.knownOptions(layer, limit, limitNames, path)
     const count = limit.limit
     yield* Either.mapLeft(
       LayerOptions.positiveInt(layer, `${name}.limit`, count),
@@ -100,6 +116,7 @@ const checkLimits = (
   limits: RateLimit.Limits
 ): Effect.Effect<CheckedLimits, ConfigError.ConfigError> =>
   Effect.gen(function*() {
+    yield* LayerOptions.knownOptions(layer, limits, limitsNames, path)
     const checked: { requests?: Checked; tokens?: Checked } = {}
     for (const kind of kinds) {
       const limit = limits?.[kind]
@@ -107,6 +124,25 @@ const checkLimits = (
     }
     return checked
   })
+
+/** `maxDelay` checked: a non-negative, finite duration, and only where calls wait (`onExceeded: "delay"`). */
+const checkMaxDelay = (
+  layer: string,
+  input: Duration.DurationInput | undefined,
+  onExceeded: RateLimit.OnExceeded
+): Effect.Effect<Duration.Duration | undefined, ConfigError.ConfigError> => {
+  if (input === undefined) return Effect.succeed(undefined)
+  if (onExceeded !== "delay") {
+    return invalid(
+      ["maxDelay"],
+      `${layer}: maxDelay applies only with onExceeded: "delay" (calls never wait otherwise)`
+    )
+  }
+  const decoded = Durations.decodeNonNegative(input)
+  return decoded === undefined || !Duration.isFinite(decoded)
+    ? invalid(["maxDelay"], `${layer}: maxDelay must be a finite duration >= 0, got ${Durations.show(input)}`)
+    : Effect.succeed(decoded)
+}
 
 const hasLimit = (limits: CheckedLimits): boolean => limits.requests !== undefined || limits.tokens !== undefined
 
@@ -116,6 +152,9 @@ const hasLimit = (limits: CheckedLimits): boolean => limits.requests !== undefin
  */
 export const check = (layer: string, options: RateLimit.Options): Effect.Effect<Config, ConfigError.ConfigError> =>
   Effect.gen(function*() {
+    yield* LayerOptions.knownOptions(layer, options, optionNames)
+    yield* LayerOptions.recordOption(layer, "tenants", options.tenants)
+    yield* LayerOptions.booleanOption(layer, "perModel", options.perModel)
     yield* LayerOptions.nonEmpty(layer, [["key", options.key]])
     const defaults = yield* checkLimits(layer, ["default"], options.default ?? {})
     const tenants = new Map<string, CheckedLimits>()
@@ -137,6 +176,7 @@ export const check = (layer: string, options: RateLimit.Options): Effect.Effect<
         `${layer}: onExceeded must be "fail" or "delay", got ${JSON.stringify(onExceeded)}`
       )
     }
+    const maxDelay = yield* checkMaxDelay(layer, options.maxDelay, onExceeded)
     const defaultOutputTokens = options.defaultOutputTokens ?? 0
     if (!Number.isSafeInteger(defaultOutputTokens) || defaultOutputTokens < 0) {
       return yield* invalid(
@@ -158,7 +198,8 @@ export const check = (layer: string, options: RateLimit.Options): Effect.Effect<
       perModel: options.perModel ?? false,
       onExceeded,
       defaultOutputTokens,
-      whenUnavailable
+      whenUnavailable,
+      maxDelay
     }
   })
 

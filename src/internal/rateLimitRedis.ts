@@ -59,6 +59,21 @@ return {1, count, index}`,
 )
 
 /**
+ * Gives back the units of the last take of an aligned counter: only while the counter is exactly as that take
+ * left it (same window `w`, same count `c`), so units taken after it are never moved into an earlier window.
+ */
+export const alignedGiveBackScript = Redis.script(
+  "rateLimitAlignedGiveBack",
+  `local stored = redis.call("HMGET", KEYS[1], "w", "c")
+if tonumber(stored[1]) ~= tonumber(ARGV[2]) or tonumber(stored[2]) ~= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call("HSET", KEYS[1], "c", tonumber(ARGV[3]) - tonumber(ARGV[1]))
+return 1`,
+  { keys: 1 }
+)
+
+/**
  * `@effect/experimental`'s fixed window (leaky): opened at `s`, each of the `c` units keeps it open `refill` ms.
  * The time left is answered as text: a Lua number in a reply would lose its fraction.
  */
@@ -151,6 +166,15 @@ export const make = (redis: Redis.Service): Store.Store => {
           const [taken, count, index] = reply as [number, number, number]
           return { taken: taken === 1, count, index }
         }
+      ).pipe(Effect.mapError(storeError)),
+    alignedGiveBack: (options) =>
+      Effect.map(
+        redis.eval(alignedGiveBackScript, [redis.key("rate-limit", "fixed-window", options.key)], [
+          options.tokens,
+          options.index,
+          options.count
+        ]),
+        (reply) => reply === 1
       ).pipe(Effect.mapError(storeError)),
     fixedWindow: (options) =>
       run(

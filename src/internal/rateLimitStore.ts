@@ -11,6 +11,7 @@ import * as RateLimiter from "@effect/experimental/RateLimiter"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as RateLimit from "../RateLimit.js"
 import * as Outage from "./redisOutage.js"
 
 /** The algorithms, as `RateLimit.Algorithm`. */
@@ -26,11 +27,14 @@ export interface Consume {
   readonly tokens: number
 }
 
+/** What a take answers (see `RateLimit.Consumed`). */
+export type Consumed = RateLimit.Consumed
+
 /** The limiter every `RateLimit` layer counts with, as `RateLimit.LimiterService`. */
 export interface Limiter {
   /** The algorithms its store can count. */
   readonly algorithms: ReadonlyArray<Algorithm>
-  readonly consume: (options: Consume) => Effect.Effect<RateLimiter.ConsumeResult, RateLimiter.RateLimiterError>
+  readonly consume: (options: Consume) => Effect.Effect<Consumed, RateLimiter.RateLimiterError>
   /** Reports its store's outages, once per outage for all the layers counting with it. */
   readonly outage: (fallback: string) => Outage.Reporter
 }
@@ -44,6 +48,18 @@ export interface AlignedWindow {
    * was taken, the count after it in the window `index`.
    */
   readonly alignedWindow: (options: AlignedTake) => Effect.Effect<AlignedResult, RateLimiter.RateLimitStoreError>
+  /**
+   * Takes back `tokens` from the counter at `key` if it is exactly as a take left it (`index`, `count`): units
+   * taken after it would otherwise move into the window it freed. Answers whether it did.
+   */
+  readonly alignedGiveBack: (options: AlignedGiveBack) => Effect.Effect<boolean, RateLimiter.RateLimitStoreError>
+}
+
+export interface AlignedGiveBack {
+  readonly key: string
+  readonly tokens: number
+  readonly index: number
+  readonly count: number
 }
 
 export interface AlignedTake {
@@ -119,7 +135,7 @@ const consumeAligned = (store: AlignedWindow, options: Consume) =>
     const until = (index: number) => Duration.millis(Math.max(0, index * windowMillis - now))
     return Effect.flatMap(
       store.alignedWindow({ key, tokens, limit, windowMillis, now, overflow: options.onExceeded === "delay" }),
-      ({ count, index, taken }): Effect.Effect<RateLimiter.ConsumeResult, RateLimiter.RateLimitExceeded> => {
+      ({ count, index, taken }): Effect.Effect<Consumed, RateLimiter.RateLimitExceeded> => {
         if (!taken) {
           // The first window whose carried debt leaves room for these tokens.
           return Effect.fail(
@@ -131,7 +147,8 @@ const consumeAligned = (store: AlignedWindow, options: Consume) =>
           delay: tokens === 0 ? Duration.zero : until(index + Math.floor((count - 1) / limit)),
           limit,
           remaining: limit - count,
-          resetAfter: count === 0 ? Duration.zero : until(index + Math.ceil(count / limit))
+          resetAfter: count === 0 ? Duration.zero : until(index + Math.ceil(count / limit)),
+          ...(tokens === 0 ? {} : { giveBack: Effect.ignore(store.alignedGiveBack({ key, tokens, index, count })) })
         })
       }
     )
@@ -187,6 +204,13 @@ export const alignedMemory = (): AlignedWindow => {
           if (counters.size >= sweepAt) sweep(take.now)
         }
         return result
+      }),
+    alignedGiveBack: (back) =>
+      Effect.sync(() => {
+        const counter = counters.get(back.key)
+        if (counter === undefined || counter.index !== back.index || counter.count !== back.count) return false
+        counters.set(back.key, { ...counter, count: back.count - back.tokens })
+        return true
       })
   }
 }

@@ -1,9 +1,13 @@
 /**
  * A scripted `LanguageModel` for unit tests of code that uses liter-llm: each call takes the next reply of
  * the script (a response, a shorthand text, or an `LlmError` to fail with) and every request is recorded.
+ * Like a provider layer, it prices each response and usage part with the current `Pricing` (at its provider
+ * name, for the requested model, then the answering one), unless the reply carries its own `costUsd`; and a
+ * stream emits one part per chunk, so a consumer that stops early stops the stream where a real one would.
  *
  * @since 0.1.0
  */
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
@@ -12,6 +16,7 @@ import type * as ChatRequest from "../ChatRequest.js"
 import type * as ChatResponse from "../ChatResponse.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
+import * as Pricing from "../Pricing.js"
 import type * as StreamPart from "../StreamPart.js"
 
 /**
@@ -64,7 +69,10 @@ export interface TestModel {
 const isTextReply = (reply: Reply): reply is TextReply =>
   typeof reply === "object" && "text" in reply && !("content" in reply) && !("_tag" in reply)
 
-const toParts = (response: ChatResponse.ChatResponse, chunks: ReadonlyArray<string> | undefined) => {
+const toParts = (
+  response: ChatResponse.ChatResponse,
+  chunks: ReadonlyArray<string> | undefined
+): Array<StreamPart.StreamPart> => {
   const parts: Array<StreamPart.StreamPart> = [
     { type: "response-metadata", provider: response.provider, id: response.id, model: response.model }
   ]
@@ -88,7 +96,13 @@ const toParts = (response: ChatResponse.ChatResponse, chunks: ReadonlyArray<stri
         break
     }
   }
-  if (response.usage !== undefined) parts.push({ type: "usage", usage: response.usage })
+  if (response.usage !== undefined) {
+    parts.push({
+      type: "usage",
+      usage: response.usage,
+      ...(response.costUsd === undefined ? {} : { costUsd: response.costUsd })
+    })
+  }
   parts.push({ type: "finish", finishReason: response.finishReason, rawFinishReason: response.rawFinishReason })
   return parts
 }
@@ -157,14 +171,27 @@ export const make = (script: ReadonlyArray<Reply>, options: Options = {}): Effec
         return { response: reply, chunks: undefined }
       })
 
+    /** The response with the cost of its usage, as provider layers price it (a cost of its own is kept). */
+    const priced = (request: ChatRequest.ChatRequest, response: ChatResponse.ChatResponse) =>
+      Effect.map(Pricing.Pricing, (pricing): ChatResponse.ChatResponse => {
+        if (response.costUsd !== undefined) return response
+        const model = request.model ?? defaultModel
+        const costUsd = Pricing.costOfCall(pricing, response.usage, provider, model, response.model)
+        return costUsd === undefined ? response : { ...response, costUsd }
+      })
+
     const service = LanguageModel.make({
       provider,
       defaultModel,
       capabilities,
-      generate: (request) => Effect.map(next(request), ({ response }) => response),
+      generate: (request) => Effect.flatMap(next(request), ({ response }) => priced(request, response)),
       stream: (request) =>
         Stream.unwrap(
-          Effect.map(next(request), ({ chunks, response }) => Stream.fromIterable(toParts(response, chunks)))
+          Effect.flatMap(next(request), ({ chunks, response }) =>
+            Effect.map(
+              priced(request, response),
+              (response) => Stream.fromChunks(...toParts(response, chunks).map(Chunk.of))
+            ))
         )
     })
     return { service, requests: Ref.get(requests) }

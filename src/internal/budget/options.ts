@@ -4,6 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Durations from "../duration.js"
+import * as LayerOptions from "../layerOptions.js"
 import * as Period from "./period.js"
 
 /** A limit checked. */
@@ -32,6 +33,16 @@ export interface Input {
   readonly reservationTimeout?: Duration.DurationInput | undefined
 }
 
+const optionNames = LayerOptions.optionNames<Input>({
+  tenants: true,
+  defaultLimit: true,
+  maxRequestCostUsd: true,
+  unpricedModels: true,
+  reservationTimeout: true
+})
+
+const limitNames = ["limitUsd", "period"]
+
 const fail = (path: ReadonlyArray<string>, message: string) =>
   Either.left(ConfigError.InvalidData([...path], `Budget.layer: ${message}`))
 
@@ -42,6 +53,8 @@ const decodeLimit = (
   if (typeof input !== "object" || input === null) {
     return fail(path, `${path.join(".")} must be { limitUsd, period }, got ${String(input)}`)
   }
+  const keys = LayerOptions.knownOptions("Budget.layer", input, limitNames, path)
+  if (Either.isLeft(keys)) return Either.left(keys.left)
   const limitUsd = Period.decodeUsd(input.limitUsd, [...path, "limitUsd"])
   if (Either.isLeft(limitUsd)) return Either.left(limitUsd.left)
   if (limitUsd.right === undefined) return fail([...path, "limitUsd"], `${path.join(".")}.limitUsd is missing`)
@@ -51,9 +64,11 @@ const decodeLimit = (
   )
 }
 
-/** The options checked, or a `ConfigError` naming the first bad one. */
+/** The options checked, or a `ConfigError` naming the first bad one (an unknown key, a bad amount or period). */
 export const decode = (input: Input): Effect.Effect<Config, ConfigError.ConfigError> =>
   Effect.gen(function*() {
+    yield* LayerOptions.knownOptions("Budget.layer", input, optionNames)
+    yield* LayerOptions.recordOption("Budget.layer", "tenants", input.tenants)
     const tenants = new Map<string, Limit>()
     for (const [tenant, limit] of Object.entries(input.tenants ?? {})) {
       if (tenant.trim() === "") return yield* fail(["tenants"], "tenants has an empty tenant name")
@@ -86,6 +101,19 @@ export const decode = (input: Input): Effect.Effect<Config, ConfigError.ConfigEr
       reservationTimeoutMillis: Duration.toMillis(decoded)
     }
   })
+
+/**
+ * The options of a budget layer checked: as {@link decode}, and enforcing something (a layer without any limit
+ * or cost guard does nothing, which is a mistake in the options).
+ */
+export const decodeForLayer = (input: Input): Effect.Effect<Config, ConfigError.ConfigError> =>
+  Effect.flatMap(
+    decode(input),
+    (config) =>
+      config.tenants.size === 0 && config.defaultLimit === undefined && config.maxRequestCostUsd === undefined
+        ? fail(["defaultLimit"], "no limit given: set defaultLimit, limits in tenants, or maxRequestCostUsd")
+        : Effect.succeed(config)
+  )
 
 /** The limit of a tenant: its own, else the default, else none (unlimited). */
 export const limitOf = (config: Config, tenant: string): Limit | undefined =>
