@@ -18,11 +18,11 @@
  * Environment: BENCH_GATEWAY_MS (per point, 2000), BENCH_GATEWAY_WARMUP_MS (per candidate and mode, 2000),
  * BENCH_GATEWAY_REPEATS (2), BENCH_GATEWAY_HOLD (streams held, 1000), BENCH_GATEWAY_CPU_PROF (a directory:
  * the gateway processes write `--cpu-prof` profiles there), BENCH_ONLY (parts of candidate names; `gateway`
- * alone means all of them).
+ * and `governance`, the names of scenarios, select no candidate).
  */
 import { Either } from "effect"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Keys from "../src/gateway/Keys.js"
@@ -51,7 +51,7 @@ export const gatewayConfig = (): GatewayConfig => ({
   repeats: envNumber("BENCH_GATEWAY_REPEATS", 2),
   hold: Math.max(2, Math.round(envNumber("BENCH_GATEWAY_HOLD", 1_000) / 2) * 2),
   cpuProf: process.env.BENCH_GATEWAY_CPU_PROF || undefined,
-  only: envList("BENCH_ONLY").filter((part) => part !== "gateway")
+  only: envList("BENCH_ONLY").filter((part) => part !== "gateway" && part !== "governance")
 })
 
 interface Candidate {
@@ -87,7 +87,10 @@ const writeConfig = (dir: string, name: string, mock: string, options: { governa
     },
     tenants: { bench: { keys: [hash], models: "*", ...governance } },
     ...(options.governance ? { cache: { ttl: "10 minutes", maxEntries: 10_000 } } : {}),
-    ...(options.redis ? { redis: { urlEnv: "BENCH_REDIS_URL", keyPrefix: "bench:" } } : {}),
+    // A generous command timeout: on a loaded machine the default refuses calls, which is not what is measured.
+    ...(options.redis
+      ? { redis: { urlEnv: "BENCH_REDIS_URL", keyPrefix: "bench:", commandTimeout: "5 seconds" } }
+      : {}),
     pricing: { models: { [Payloads.MODEL]: { inputPerMillion: 0.15, outputPerMillion: 0.6, maxOutputTokens: 4096 } } }
   }
   const path = join(dir, `${name}.json`)
@@ -186,6 +189,8 @@ interface Summary {
   readonly p99: number
   readonly ttft50: number
   readonly ttft99: number
+  readonly failed: number
+  readonly firstFailure: string | undefined
 }
 
 const summarize = (points: ReadonlyArray<Point>): Summary => {
@@ -198,7 +203,9 @@ const summarize = (points: ReadonlyArray<Point>): Summary => {
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
     ttft50: percentile(ttfts, 0.5),
-    ttft99: percentile(ttfts, 0.99)
+    ttft99: percentile(ttfts, 0.99),
+    failed: points.reduce((sum, point) => sum + point.failed, 0),
+    firstFailure: points.find((point) => point.firstFailure !== undefined)?.firstFailure
   }
 }
 
@@ -251,7 +258,8 @@ export const runGateway = async (
   const { config, print } = options
   const started = Date.now()
   const dir = mkdtempSync(join(tmpdir(), "liter-bench-gateway-"))
-  const redisBinary = findBinary()
+  const wantRedis = config.only.length === 0 || config.only.some((part) => "(Redis, governance)".includes(part))
+  const redisBinary = wantRedis ? findBinary() : undefined
   let server: ServerProcess | undefined
   let redis: RedisServer | undefined
   const candidates: Array<Candidate> = []
@@ -324,9 +332,9 @@ const report = (options: {
     `Loopback; mock upstream in its own process (${TOKENS}-token answer, JSON or SSE stream); every candidate in ` +
       `its own process; closed loop of undici \`Pool\` workers, ${config.pointMs / 1000} s per point after ` +
       `${config.warmupMs / 1000} s of warm-up per candidate and mode, ${config.repeats} interleaved repeats ` +
-      `(median req/s; latency percentiles over every request). Redis row: ${
-        options.redis ? "yes" : "no (redis-server not found)"
-      }.`
+      `(median req/s; latency percentiles over every request). Load average at the start: ${
+        loadavg().map((load) => fixed(load, 2)).join(", ")
+      }${options.redis ? "" : "; no Redis row (redis-server not found, or not selected)"}.`
   )
   print()
   print(table(
@@ -398,6 +406,17 @@ const report = (options: {
     ["candidate", "heap, 1st half", "heap, 2nd half", "RSS, 1st half", "RSS, 2nd half", "heap left after (KiB)"],
     heldRows
   ))
+  print()
+  for (const name of names) {
+    for (const mode of MODES) {
+      for (const connections of CONNECTIONS) {
+        const { failed, firstFailure } = summary(name, mode, connections)
+        if (failed > 0) {
+          print(`- ${name}, ${mode}, ${connections} conn.: ${failed} requests refused, e.g. ${firstFailure}`)
+        }
+      }
+    }
+  }
   print()
   print("Targets (ratios in this run):")
   print()

@@ -13,7 +13,9 @@
  * 5. circuit breaker cost per call against the number of outcomes in its window (in process);
  * 6. the shape of the streaming cost (`bench/shape.ts`): fixed CPU per stream and CPU per token from streams of
  *    1 to 1000 tokens, burst and paced, one and 64 at a time, and the heap held per 1 000 open streams;
- * 7. the governance policies' CPU per call, alone and stacked, over a bare in-process model (`bench/governance.ts`).
+ * 7. the governance policies' CPU per call, alone and stacked, over a bare in-process model (`bench/governance.ts`);
+ * 8. the gateway against a plain pass-through and Portkey's gateway: req/s, added latency, CPU per request and
+ *    memory per open stream, each server in its own process (`bench/gateway.ts`).
  *
  * Warm-up matters: V8 keeps speeding these clients up for thousands of calls, so each client runs for at least
  * BENCH_WARMUP_MS before it is measured. No forced GC between measurements: a full `gc()` throws away enough
@@ -21,14 +23,16 @@
  *
  * Environment overrides (for quick runs and profiling): BENCH_STREAMS, BENCH_CALLS, BENCH_WARMUP, BENCH_WARMUP_MS,
  * BENCH_MIN_ROUND_MS, BENCH_ROUNDS, BENCH_PACED_STREAMS, BENCH_PACED_ROUNDS, BENCH_PACED_CONCURRENCY, BENCH_PACE_MS,
- * BENCH_ONLY (comma-separated parts of client names, or `governance` for that scenario alone), BENCH_SKIP
- * (comma-separated: stream, generate, paced, framing, breaker, shape, heap, governance); the shape and governance
- * scenarios' own BENCH_SHAPE_* and BENCH_GOVERNANCE_* variables are listed in their files.
+ * BENCH_ONLY (comma-separated parts of client names; or `governance` and / or `gateway` for those scenarios alone,
+ * the other parts then choosing the gateway scenario's candidates), BENCH_SKIP (comma-separated: stream, generate,
+ * paced, framing, breaker, shape, heap, governance, gateway); the shape, governance and gateway scenarios' own
+ * BENCH_SHAPE_*, BENCH_GOVERNANCE_* and BENCH_GATEWAY_* variables are listed in their files.
  */
 import { performance } from "node:perf_hooks"
 import { runBreaker } from "./breaker.js"
 import { BASELINE, type Client, isLiterLlm, makeClients, RAW, type Transport } from "./clients.js"
 import { runFraming } from "./framing.js"
+import { gatewayConfig, runGateway } from "./gateway.js"
 import { printGovernance } from "./governance.js"
 import * as Payloads from "./payloads.js"
 import { envList, envNumber, fixed, log, machine, median, runScript, signed, table, timed } from "./report.js"
@@ -196,21 +200,25 @@ const verify = async (clients: ReadonlyArray<Client>, label: string, withGenerat
   }
 }
 
-/** `BENCH_ONLY=governance`: the in-process governance scenario alone, without the server and its clients. */
-const governanceOnly = async () => {
+/** The scenarios that run alone with `BENCH_ONLY`, without the CPU benchmark's server and clients. */
+const ALONE = ["governance", "gateway"]
+
+/** `BENCH_ONLY=governance` and / or `gateway`: those scenarios alone. */
+const scenariosOnly = async () => {
   const started = performance.now()
   const print = (line = "") => process.stdout.write(`${line}\n`)
-  print("# liter-llm CPU benchmark: governance policies")
+  print(`# liter-llm benchmark: ${config.only.filter((part) => ALONE.includes(part)).join(", ")}`)
   print()
   print(`- date: ${new Date().toISOString()}`)
   print(`- machine: ${machine()}`)
   print()
-  await printGovernance(print)
+  if (config.only.includes("governance")) await printGovernance(print)
+  if (config.only.includes("gateway")) await runGateway({ config: gatewayConfig(), print })
   print(`(total run time ${fixed((performance.now() - started) / 1000)} s)`)
 }
 
 const main = async () => {
-  if (config.only.length > 0 && config.only.every((part) => part === "governance")) return governanceOnly()
+  if (config.only.some((part) => ALONE.includes(part))) return scenariosOnly()
   const started = performance.now()
   const server = await startServer({ tokens: config.tokens, paceMs: config.paceMs })
   const select = (clients: Array<Client>) =>
@@ -338,6 +346,11 @@ const main = async () => {
 
     if (!config.skip.has("shape")) {
       await runShape({ server, clients: shapeClients, config: shapeConfig(), print })
+    }
+
+    // Its candidates are servers, not the clients BENCH_ONLY names: it runs in a full run only.
+    if (!config.skip.has("gateway") && config.only.length === 0) {
+      await runGateway({ config: gatewayConfig(), print })
     }
 
     if (stream !== undefined || generate !== undefined) {

@@ -35,6 +35,8 @@ const main = async () => {
 
 if (process.send !== undefined) {
   process.once("disconnect", () => process.exit(0))
+  // An orderly exit, so a `--cpu-prof` profile is written.
+  process.once("SIGTERM", () => process.exit(0))
   main().catch((error: unknown) => {
     process.send!({ type: "error", message: error instanceof Error ? error.stack ?? error.message : String(error) })
     process.exit(1)
