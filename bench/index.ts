@@ -15,7 +15,9 @@
  *    1 to 1000 tokens, burst and paced, one and 64 at a time, and the heap held per 1 000 open streams;
  * 7. the governance policies' CPU per call, alone and stacked, over a bare in-process model (`bench/governance.ts`);
  * 8. each Redis store's cost per call over its memory store, on a `redis-server` started for the run
- *    (`bench/redis.ts`; skipped with a line saying so when `redis-server` is not installed).
+ *    (`bench/redis.ts`; skipped with a line saying so when `redis-server` is not installed);
+ * 9. the gateway against a plain pass-through and Portkey's gateway: req/s, added latency, CPU per request and
+ *    memory per open stream, each server in its own process (`bench/gateway.ts`).
  *
  * Warm-up matters: V8 keeps speeding these clients up for thousands of calls, so each client runs for at least
  * BENCH_WARMUP_MS before it is measured. No forced GC between measurements: a full `gc()` throws away enough
@@ -23,15 +25,17 @@
  *
  * Environment overrides (for quick runs and profiling): BENCH_STREAMS, BENCH_CALLS, BENCH_WARMUP, BENCH_WARMUP_MS,
  * BENCH_MIN_ROUND_MS, BENCH_ROUNDS, BENCH_PACED_STREAMS, BENCH_PACED_ROUNDS, BENCH_PACED_CONCURRENCY, BENCH_PACE_MS,
- * BENCH_ONLY (comma-separated parts of client names, or `governance` and / or `redis` for those scenarios alone),
- * BENCH_SKIP (comma-separated: stream, generate, paced, framing, breaker, shape, heap, governance, redis); the
- * shape, governance and redis scenarios' own BENCH_SHAPE_*, BENCH_GOVERNANCE_* and BENCH_REDIS_* variables are
+ * BENCH_ONLY (comma-separated parts of client names; or `governance`, `redis` and / or `gateway` for those
+ * scenarios alone, the other parts then choosing the gateway scenario's candidates), BENCH_SKIP (comma-separated:
+ * stream, generate, paced, framing, breaker, shape, heap, governance, redis, gateway); the shape, governance, redis
+ * and gateway scenarios' own BENCH_SHAPE_*, BENCH_GOVERNANCE_*, BENCH_REDIS_* and BENCH_GATEWAY_* variables are
  * listed in their files.
  */
 import { performance } from "node:perf_hooks"
 import { runBreaker } from "./breaker.js"
 import { BASELINE, type Client, isLiterLlm, makeClients, RAW, type Transport } from "./clients.js"
 import { runFraming } from "./framing.js"
+import { gatewayConfig, runGateway } from "./gateway.js"
 import { printGovernance } from "./governance.js"
 import * as Payloads from "./payloads.js"
 import { printRedis } from "./redis.js"
@@ -203,24 +207,25 @@ const verify = async (clients: ReadonlyArray<Client>, label: string, withGenerat
 /** Scenarios that need neither the mock server nor its clients, each runnable alone with `BENCH_ONLY`. */
 const standalone: Record<string, (print: (line?: string) => void) => Promise<void>> = {
   governance: printGovernance,
-  redis: printRedis
+  redis: printRedis,
+  gateway: (print) => runGateway({ config: gatewayConfig(), print })
 }
 
-/** `BENCH_ONLY=governance`, `BENCH_ONLY=redis` (or both): those scenarios alone, without the server. */
+/** `BENCH_ONLY=governance`, `redis` and / or `gateway`: those scenarios alone, without the server. */
 const standaloneOnly = async () => {
   const started = performance.now()
   const print = (line = "") => process.stdout.write(`${line}\n`)
-  print(`# liter-llm CPU benchmark: ${config.only.join(", ")}`)
+  print(`# liter-llm benchmark: ${config.only.filter((part) => part in standalone).join(", ")}`)
   print()
   print(`- date: ${new Date().toISOString()}`)
   print(`- machine: ${machine()}`)
   print()
-  for (const name of new Set(config.only)) await standalone[name]!(print)
+  for (const name of new Set(config.only)) if (name in standalone) await standalone[name]!(print)
   print(`(total run time ${fixed((performance.now() - started) / 1000)} s)`)
 }
 
 const main = async () => {
-  if (config.only.length > 0 && config.only.every((part) => part in standalone)) return standaloneOnly()
+  if (config.only.some((part) => part in standalone)) return standaloneOnly()
   const started = performance.now()
   const server = await startServer({ tokens: config.tokens, paceMs: config.paceMs })
   const select = (clients: Array<Client>) =>
@@ -353,6 +358,11 @@ const main = async () => {
 
     if (!config.skip.has("shape")) {
       await runShape({ server, clients: shapeClients, config: shapeConfig(), print })
+    }
+
+    // Its candidates are servers, not the clients BENCH_ONLY names: it runs in a full run only.
+    if (!config.skip.has("gateway") && config.only.length === 0) {
+      await runGateway({ config: gatewayConfig(), print })
     }
 
     if (stream !== undefined || generate !== undefined) {

@@ -228,7 +228,8 @@ export interface ServerProcess {
 }
 
 // Profiling or debugging flags of the parent are not passed on to the server.
-const inheritedExecArgv = () => process.execArgv.filter((flag) => !/^--(cpu-prof|heap-prof|prof|inspect)/.test(flag))
+export const inheritedExecArgv = () =>
+  process.execArgv.filter((flag) => !/^--(cpu-prof|heap-prof|prof|inspect)/.test(flag))
 
 /**
  * Forks this file as the server process (with the parent's TypeScript loader) and waits for its port. `close`

@@ -1,0 +1,284 @@
+/**
+ * The gateway's throughput and added latency, side by side in one run (scenario `gateway` of `npm run bench`,
+ * `BENCH_SKIP=gateway` leaves it out, `BENCH_ONLY=gateway` runs it alone; or `npx tsx bench/gateway.ts`).
+ *
+ * A fast mock upstream (`bench/server.ts`, its own process) answers a 50-token chat completion, as JSON or as a
+ * 50-token SSE stream in one write. In front of it, each in its own process (`bench/gatewayPeers/`): a plain
+ * `node:http` + undici pass-through (the floor), the liter-llm gateway with one tenant and one route to the
+ * mock through the OpenAI provider layer (bare; with budget, rate limit and a cache that always misses; the
+ * same on Redis stores when `redis-server` is present) and Portkey's open-source gateway. The mock is also
+ * called directly. The load is a closed loop in this process (undici `Pool`, 1 and 32 connections, a fixed
+ * time per point after a warm-up), the candidates measured in interleaved repeats.
+ *
+ * Reported: requests/s, latency p50 / p99 and time to first token at 1 connection (and what each adds over the
+ * mock), CPU per request of the candidate's process at 32 connections, and the heap and RSS each holds per
+ * 1 000 streams left open after their first token (after a forced GC, at half and at all of them: flat when
+ * the second half costs what the first did). Then the specification's targets, met or not, with the ratios.
+ *
+ * Environment: BENCH_GATEWAY_MS (per point, 2000), BENCH_GATEWAY_WARMUP_MS (per candidate and mode, 2000),
+ * BENCH_GATEWAY_REPEATS (2), BENCH_GATEWAY_HOLD (streams held, 1000), BENCH_GATEWAY_CPU_PROF (a directory:
+ * the gateway processes write `--cpu-prof` profiles there), BENCH_ONLY (parts of candidate names; `gateway`
+ * and `governance`, the names of scenarios, select no candidate).
+ */
+import { Either } from "effect"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { pathToFileURL } from "node:url"
+import * as Keys from "../src/gateway/Keys.js"
+import { findBinary, type RedisServer, startServer as startRedis } from "../test/support/redisServer.js"
+import { closedLoop, holdStreams, type Mode, type Target } from "./gatewayPeers/load.js"
+import { type Peer, type PeerStats, startPeer } from "./gatewayPeers/process.js"
+import {
+  CONNECTIONS,
+  FLOOR,
+  GATEWAY,
+  type Held,
+  MOCK,
+  MODES,
+  type Point,
+  PORTKEY,
+  report,
+  summarize,
+  TOKENS
+} from "./gatewayPeers/report.js"
+import * as Payloads from "./payloads.js"
+import { envList, envNumber, fixed, log, machine, runScript } from "./report.js"
+import { type ServerProcess, startServer } from "./server.js"
+
+const KEY = "sk-liter-bench-tenant-0123456789abcdef"
+
+export interface GatewayConfig {
+  readonly pointMs: number
+  readonly warmupMs: number
+  readonly repeats: number
+  readonly hold: number
+  readonly cpuProf: string | undefined
+  readonly only: ReadonlyArray<string>
+}
+
+export const gatewayConfig = (): GatewayConfig => ({
+  pointMs: envNumber("BENCH_GATEWAY_MS", 2_000),
+  warmupMs: envNumber("BENCH_GATEWAY_WARMUP_MS", 2_000),
+  repeats: envNumber("BENCH_GATEWAY_REPEATS", 2),
+  hold: Math.max(2, Math.round(envNumber("BENCH_GATEWAY_HOLD", 1_000) / 2) * 2),
+  cpuProf: process.env.BENCH_GATEWAY_CPU_PROF || undefined,
+  only: envList("BENCH_ONLY").filter((part) => part !== "gateway" && part !== "governance")
+})
+
+interface Candidate {
+  readonly name: string
+  readonly run: Target
+  readonly hold: Target
+  readonly peer?: Peer
+}
+
+/** A gateway config file in `dir`: one tenant, a route to the mock and one to its held streams. */
+const writeConfig = (dir: string, name: string, mock: string, options: { governance: boolean; redis: boolean }) => {
+  const hash = Either.getOrThrow(Keys.hashKey(KEY))
+  const provider = (path: string) => ({ type: "openai", baseUrl: `${mock}${path}`, apiKeyEnv: "BENCH_MOCK_KEY" })
+  const governance = options.governance
+    ? {
+      budget: { limitUsd: 1_000_000, period: "month" },
+      rateLimit: {
+        requests: { limit: 1_000_000_000, window: "1 minute" },
+        tokens: { limit: 1_000_000_000_000, window: "1 minute" }
+      }
+    }
+    : {}
+  const config = {
+    providers: { mock: provider("/v1"), held: provider("/shape/v1") },
+    models: {
+      [Payloads.MODEL]: { provider: "mock", model: Payloads.MODEL },
+      hold: { provider: "held", model: Payloads.MODEL }
+    },
+    tenants: { bench: { keys: [hash], models: "*", ...governance } },
+    ...(options.governance ? { cache: { ttl: "10 minutes", maxEntries: 10_000 } } : {}),
+    // A generous command timeout: on a loaded machine the default refuses calls, which is not what is measured.
+    ...(options.redis
+      ? { redis: { urlEnv: "BENCH_REDIS_URL", keyPrefix: "bench:", commandTimeout: "5 seconds" } }
+      : {}),
+    pricing: { models: { [Payloads.MODEL]: { inputPerMillion: 0.15, outputPerMillion: 0.6, maxOutputTokens: 4096 } } }
+  }
+  const path = join(dir, `${name}.json`)
+  writeFileSync(path, JSON.stringify(config, null, 2))
+  return path
+}
+
+const target = (origin: string, model: string, headers: Record<string, string>, path = "/v1/chat/completions") => ({
+  origin,
+  path,
+  headers,
+  model
+})
+
+const upstreamKey = { authorization: `Bearer ${Payloads.API_KEY}` }
+
+/** Starts every candidate (those BENCH_ONLY selects), in front of `mock`. */
+const startCandidates = async (mock: string, config: GatewayConfig, dir: string, redis: RedisServer | undefined) => {
+  const wanted = (name: string) => config.only.length === 0 || config.only.some((part) => name.includes(part))
+  const candidates: Array<Candidate> = []
+  if (wanted(MOCK)) {
+    candidates.push({
+      name: MOCK,
+      run: target(mock, Payloads.MODEL, upstreamKey),
+      hold: target(mock, Payloads.MODEL, upstreamKey, "/shape/v1/chat/completions")
+    })
+  }
+  if (wanted(FLOOR)) {
+    const peer = await startPeer("passthrough", { upstream: mock })
+    candidates.push({
+      name: FLOOR,
+      peer,
+      run: target(peer.url, Payloads.MODEL, upstreamKey),
+      hold: target(peer.url, Payloads.MODEL, upstreamKey, "/shape/v1/chat/completions")
+    })
+  }
+  const gateways = [
+    { name: `${GATEWAY} (memory)`, governance: false, redis: false },
+    { name: `${GATEWAY} (memory, governance)`, governance: true, redis: false },
+    ...(redis === undefined ? [] : [{ name: `${GATEWAY} (Redis, governance)`, governance: true, redis: true }])
+  ]
+  for (const [i, gateway] of gateways.entries()) {
+    if (!wanted(gateway.name)) continue
+    const file = writeConfig(dir, `gateway-${i}`, mock, gateway)
+    const peer = await startPeer("gateway", { config: file }, {
+      env: { BENCH_MOCK_KEY: Payloads.API_KEY, ...(redis === undefined ? {} : { BENCH_REDIS_URL: redis.url }) },
+      execArgv: config.cpuProf === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${config.cpuProf}`]
+    })
+    const auth = { authorization: `Bearer ${KEY}` }
+    candidates.push({
+      name: gateway.name,
+      peer,
+      run: target(peer.url, Payloads.MODEL, auth),
+      hold: target(peer.url, "hold", auth)
+    })
+  }
+  if (wanted(PORTKEY)) {
+    const peer = await startPeer("portkey", {})
+    const via = (path: string) => ({ ...upstreamKey, "x-portkey-provider": "openai", "x-portkey-custom-host": path })
+    candidates.push({
+      name: PORTKEY,
+      peer,
+      run: target(peer.url, Payloads.MODEL, via(`${mock}/v1`)),
+      hold: target(peer.url, Payloads.MODEL, via(`${mock}/shape/v1`))
+    })
+  }
+  return candidates
+}
+
+/** Per candidate, mode and connections: the points of every repeat. */
+type Points = Map<string, Array<Point>>
+const pointKey = (name: string, mode: Mode, connections: number) => `${name}|${mode}|${connections}`
+
+const measure = async (candidate: Candidate, mode: Mode, connections: number, ms: number): Promise<Point> => {
+  const before = await candidate.peer?.stats()
+  const run = await closedLoop(candidate.run, mode, connections, ms)
+  const after = await candidate.peer?.stats()
+  const cpuUs = before === undefined || after === undefined ? undefined : after.cpuUs - before.cpuUs
+  return { ...run, cpuUs }
+}
+
+const holdMemory = async (candidate: Candidate, count: number): Promise<Held | undefined> => {
+  const peer = candidate.peer
+  if (peer === undefined) return undefined
+  const half = count / 2
+  const base = await peer.stats(true)
+  const first = await holdStreams(candidate.hold, half)
+  const middle = await peer.stats(true)
+  const second = await holdStreams(candidate.hold, half)
+  const full = await peer.stats(true)
+  await first.release()
+  await second.release()
+  // Let the candidate see the sockets close and let its upstream calls go.
+  await new Promise((resolve) => setTimeout(resolve, 1_000))
+  const after = await peer.stats(true)
+  const per = (from: PeerStats, to: PeerStats, field: "heapUsed" | "rss") => (to[field] - from[field]) / half
+  return {
+    heapFirst: per(base, middle, "heapUsed"),
+    heapSecond: per(middle, full, "heapUsed"),
+    rssFirst: per(base, middle, "rss"),
+    rssSecond: per(middle, full, "rss"),
+    heapLeft: after.heapUsed - base.heapUsed
+  }
+}
+
+/** Runs the scenario and prints its tables and targets. */
+export const runGateway = async (
+  options: { readonly config: GatewayConfig; readonly print: (line?: string) => void }
+) => {
+  const { config, print } = options
+  const started = Date.now()
+  const dir = mkdtempSync(join(tmpdir(), "liter-bench-gateway-"))
+  const wantRedis = config.only.length === 0 || config.only.some((part) => "(Redis, governance)".includes(part))
+  const redisBinary = wantRedis ? findBinary() : undefined
+  let server: ServerProcess | undefined
+  let redis: RedisServer | undefined
+  const candidates: Array<Candidate> = []
+  try {
+    server = await startServer({ tokens: TOKENS, paceMs: 1 })
+    await server.shape({ tokens: TOKENS, mode: "hold", paceMs: 1 })
+    redis = redisBinary === undefined ? undefined : await startRedis({ binary: redisBinary })
+    log(`gateway: starting the candidates${redis === undefined ? " (no redis-server: no Redis row)" : ""}...`)
+    for (const candidate of await startCandidates(server.url, config, dir, redis)) candidates.push(candidate)
+    if (candidates.length === 0) throw new Error(`BENCH_ONLY=${config.only.join(",")} matches no gateway candidate`)
+
+    for (const candidate of candidates) {
+      for (const mode of MODES) {
+        log(`  gateway: warming up ${candidate.name} (${mode})`)
+        await closedLoop(candidate.run, mode, 32, config.warmupMs)
+      }
+    }
+    const points: Points = new Map()
+    for (let repeat = 0; repeat < config.repeats; repeat++) {
+      log(`  gateway: repeat ${repeat + 1}/${config.repeats}`)
+      for (const mode of MODES) {
+        for (const connections of CONNECTIONS) {
+          // Rotated each repeat, so drift on a shared machine does not always favour the same candidate.
+          const order = candidates.map((_, i) => candidates[(i + repeat) % candidates.length]!)
+          for (const candidate of order) {
+            const key = pointKey(candidate.name, mode, connections)
+            const list = points.get(key) ?? []
+            list.push(await measure(candidate, mode, connections, config.pointMs))
+            points.set(key, list)
+          }
+        }
+      }
+    }
+    const held = new Map<string, Held | undefined>()
+    for (const candidate of candidates) {
+      log(`  gateway: ${config.hold} open streams through ${candidate.name}`)
+      held.set(candidate.name, await holdMemory(candidate, config.hold))
+    }
+
+    const summary = (name: string, mode: Mode, connections: number) =>
+      summarize(points.get(pointKey(name, mode, connections))!)
+    report({
+      names: candidates.map((candidate) => candidate.name),
+      summary,
+      held,
+      config,
+      print,
+      redis: redis !== undefined
+    })
+    print(`(gateway scenario: ${fixed((Date.now() - started) / 1000)} s)`)
+    print()
+  } finally {
+    for (const candidate of candidates) await candidate.peer?.close().catch(() => {})
+    await redis?.stop().catch(() => {})
+    server?.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  runScript("gateway", async () => {
+    const print = (line = "") => process.stdout.write(`${line}\n`)
+    print("# liter-llm gateway benchmark")
+    print()
+    print(`- date: ${new Date().toISOString()}`)
+    print(`- machine: ${machine()}`)
+    print()
+    await runGateway({ config: gatewayConfig(), print })
+  })
+}

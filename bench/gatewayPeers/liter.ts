@@ -1,0 +1,22 @@
+/**
+ * The liter-llm gateway as its CLI runs it (`loadRuntime` of a config file, `Server.layer`, Effect's default
+ * logger writing the request log), on a free loopback port, through the public `liter-llm/gateway` modules.
+ */
+import { NodeContext } from "@effect/platform-node"
+import * as HttpServer from "@effect/platform/HttpServer"
+import { Context, Effect, Layer } from "effect"
+import { loadRuntime, Server } from "../../src/gateway/index.js"
+
+/** Serves the config file `options.config`; its port. */
+export const start = (options: Record<string, unknown>): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const program = Effect.gen(function*() {
+      const runtime = yield* loadRuntime(String(options.config))
+      const context = yield* Layer.build(Server.layer({ runtime, host: "127.0.0.1", port: 0 }))
+      const address = Context.get(context, HttpServer.HttpServer).address
+      if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("expected a TCP address")
+      resolve(address.port)
+      return yield* Effect.never
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+    Effect.runPromise(program).catch(reject)
+  })
