@@ -6,6 +6,8 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
+import * as Pricing from "../Pricing.js"
+import * as Tokenizer from "../Tokenizer.js"
 import * as Stores from "./buildStores.js"
 import type * as Cli from "./Cli.js"
 import * as Config from "./Config.js"
@@ -33,6 +35,11 @@ export const serveFile: Cli.ServeFn = (options) =>
   Effect.scoped(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const memory = yield* Stores.makeMemory
+    // The price data and the o200k encoding load on first use (about 2 s): load them now, not in the first request.
+    yield* Effect.sync(() => {
+      Pricing.dataset.price("gpt-4o-mini", "openai")
+      Tokenizer.byModel.countText("warm-up", "gpt-4o-mini")
+    })
     return yield* Server.serve({
       ...options,
       load: (path) =>

@@ -145,7 +145,8 @@ export const logFields = (exchange: Exchange, logContent: boolean): Record<strin
     cached: exchange.cached,
     inputTokens: exchange.usage?.inputTokens ?? null,
     outputTokens: exchange.usage?.outputTokens ?? null,
-    costUsd: exchange.costUsd ?? null,
+    // Twelve decimals: a billionth of a cent, without the float noise of a sum (0.000014999999999999999).
+    costUsd: exchange.costUsd === undefined ? null : Number(exchange.costUsd.toFixed(12)),
     durationMs: round(durationMs),
     upstreamMs: round(exchange.upstreamMs),
     overheadMs: round(overheadMs(exchange, durationMs)),
