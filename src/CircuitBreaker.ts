@@ -376,7 +376,19 @@ export const layer = <A, E, R>(
   model: Layer.Layer<A | LanguageModel.LanguageModel, E, R>,
   options: Options
 ): Layer.Layer<A | LanguageModel.LanguageModel, E, R> =>
-  PolicyLayer.around(model, Effect.map(LanguageModel.LanguageModel, (service) => wrap(service, options)))
+  // The registry where the layer is built is the one its calls use: a store provided to this layer
+  // (`Layer.provide(CircuitBreaker.layerRedis())`) is shared as surely as one provided to the whole program.
+  PolicyLayer.around(
+    model,
+    Effect.zipWith(LanguageModel.LanguageModel, Registry, (service, registry) => {
+      const wrapped = wrap(service, options)
+      return {
+        ...wrapped,
+        generate: (request) => Effect.provideService(wrapped.generate(request), Registry, registry),
+        stream: (request) => Stream.provideService(wrapped.stream(request), Registry, registry)
+      }
+    })
+  )
 
 /**
  * The current state of a breaker.

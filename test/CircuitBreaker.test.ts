@@ -402,3 +402,25 @@ describe("CircuitBreaker registry", () => {
       expect(yield* CircuitBreaker.isRejecting("k")).toBe(false)
     }).pipe(Effect.provide(CircuitBreaker.layerMemory)))
 })
+
+describe("CircuitBreaker.layer: the registry where the layer is built", () => {
+  it.effect("is the one its calls use: a store provided to the layer is not bypassed by the program's", () =>
+    Effect.gen(function*() {
+      const options = { key: "shared-key", minimumCalls: 2, failureRateThreshold: 0.5, cooldown: "30 seconds" } as const
+      const overloaded = () => new LlmError.Overloaded({ provider: "p", message: "busy" })
+      const first = yield* scripted([overloaded(), overloaded(), overloaded()])
+      const second = yield* scripted([{ text: "ok" }])
+      // each layer gets its own store, as `Layer.provide(CircuitBreaker.layerRedis())` would give it
+      const A = CircuitBreaker.layer(first.layer, options).pipe(Layer.provide(CircuitBreaker.layerMemory))
+      const B = CircuitBreaker.layer(second.layer, options).pipe(Layer.provide(CircuitBreaker.layerMemory))
+      const call = LanguageModel.generate({ messages: [{ role: "user", content: "hi" }] })
+      const tags = yield* Effect.forEach([1, 2, 3], () => Effect.exit(call)).pipe(
+        Effect.map((exits) => exits.map((exit) => Exit.isFailure(exit) ? failure(exit)._tag : "success")),
+        Effect.provide(A)
+      )
+      expect(tags).toEqual(["Overloaded", "Overloaded", "CircuitOpen"])
+      // B's store never saw A's failures, and the process-wide default registry was not used either
+      expect(Exit.isSuccess(yield* Effect.exit(Effect.provide(call, B)))).toBe(true)
+      expect((yield* CircuitBreaker.state("shared-key")).state).toBe("closed")
+    }))
+})
