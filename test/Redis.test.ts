@@ -32,6 +32,9 @@ describe("Redis options", () => {
       const cases: ReadonlyArray<readonly [Redis.Options, string, RegExp]> = [
         [{ url: "http://127.0.0.1:6379" }, "url", /url must be a redis:\/\//],
         [{ url: `redis://user:${secret}@host:99999` }, "url", /url must be a redis:\/\//],
+        // malformed URLs still carry a password before their "@"
+        [{ url: Redacted.make(`redis//:${secret}@127.0.0.1:6379`) }, "url", /url must be a redis:\/\//],
+        [{ url: `redis:/:${secret}@127.0.0.1:6379` }, "url", /url must be a redis:\/\//],
         [{ url: "redis://127.0.0.1:6379/x" }, "url", /database "x" that is not a number/],
         [{ url: "redis://127.0.0.1:6379", host: "127.0.0.1" }, "url", /either url or host\/port/],
         [{}, "url", /give url/],

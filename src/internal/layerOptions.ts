@@ -14,7 +14,11 @@ import * as Durations from "./duration.js"
 
 /** A value as shown in a message: quoted, userinfo masked (it may hold a password), bounded. */
 export const shown = (value: string): string => {
-  const masked = value.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/?#@\s]*@/i, "$1***@")
+  // Everything before the last "@" may be a password, also in a malformed URL ("redis//:pw@host"): mask it all,
+  // keeping a well-formed scheme.
+  const at = value.lastIndexOf("@")
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(value)?.[0] ?? ""
+  const masked = at < 0 ? value : `${scheme}***${value.slice(at)}`
   return JSON.stringify(masked.length > 200 ? `${masked.slice(0, 200)}...` : masked)
 }
 
