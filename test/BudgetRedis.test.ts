@@ -38,9 +38,10 @@ const processOn = (
   options: Budget.RedisStoreOptions & { readonly commandTimeout?: Duration.DurationInput } = {}
 ) =>
   Effect.gen(function*() {
-    const redis = yield* Redis.make({ url, keyPrefix: prefix, commandTimeout: options.commandTimeout ?? "500 millis" })
+    const { commandTimeout, ...storeOptions } = options
+    const redis = yield* Redis.make({ url, keyPrefix: prefix, commandTimeout: commandTimeout ?? "500 millis" })
     const context = yield* Layer.build(
-      Budget.layerRedis(options).pipe(Layer.provide(Layer.succeed(Redis.Redis, redis)))
+      Budget.layerRedis(storeOptions).pipe(Layer.provide(Layer.succeed(Redis.Redis, redis)))
     )
     const store = Context.get(context, Budget.BudgetStore)
     const budget = (limits: Budget.Options) => makeBudget(limits).pipe(Effect.provideService(Budget.BudgetStore, store))
@@ -114,6 +115,9 @@ describeRedis("Budget store: Redis", (server) => {
       )
       expect(yield* build({ rejectFor: "0 millis" })).toContain("rejectFor must be a positive finite duration")
       expect(yield* build({ rejectFor: -5 })).toContain("Budget.layerRedis")
+      expect(yield* build({ whenUnavailble: "fail-open" } as Budget.RedisStoreOptions)).toContain(
+        "unknown option \"whenUnavailble\""
+      )
     }))
 
   it.scoped("amounts are whole micro-USD: the Redis and memory stores answer the very same totals", () =>

@@ -175,7 +175,8 @@ describeRedis("CircuitBreaker store: Redis", (server) => {
         [{ whenUnavailable: "maybe" as "fail-open" }, "whenUnavailable"],
         [{ maxConflictRetries: -1 }, "maxConflictRetries"],
         [{ rejectFor: 0 }, "rejectFor"],
-        [{ retention: "forever" as Duration.DurationInput }, "retention"]
+        [{ retention: "forever" as Duration.DurationInput }, "retention"],
+        [{ retension: 5 } as CircuitBreaker.RedisStoreOptions, "retension"]
       ]
       for (const [options, path] of bad) {
         const exit = yield* Effect.exit(Effect.scoped(Layer.build(

@@ -41,7 +41,8 @@ describe("Redis options", () => {
         [{ host: "127.0.0.1", port: 0 }, "port", /port must be an integer in 1\.\.65535, got 0/],
         [{ host: "127.0.0.1", commandTimeout: 0 }, "commandTimeout", /positive finite duration, got "0"/],
         [{ host: "127.0.0.1", connectTimeout: "-1 second" }, "connectTimeout", /positive finite duration/],
-        [{ host: "127.0.0.1", keyPrefix: "" }, "keyPrefix", /keyPrefix must be a non-empty string/]
+        [{ host: "127.0.0.1", keyPrefix: "" }, "keyPrefix", /keyPrefix must be a non-empty string/],
+        [{ host: "127.0.0.1", comandTimeout: 5 } as Redis.Options, "comandTimeout", /unknown option "comandTimeout"/]
       ]
       for (const [options, path, message] of cases) {
         const error = failureOf(yield* built(Redis.layer(options)))

@@ -21,6 +21,7 @@ import * as Either from "effect/Either"
 import * as Redis from "../Redis.js"
 import * as Circuit from "./circuit.js"
 import * as Durations from "./duration.js"
+import * as LayerOptions from "./layerOptions.js"
 import * as Outage from "./redisOutage.js"
 
 /** The store interface of `CircuitBreaker` (restated here to keep the import one way). */
@@ -60,6 +61,16 @@ export const config = (
   options: Options
 ): Either.Either<Config, ConfigError.ConfigError> =>
   Either.gen(function*() {
+    yield* LayerOptions.knownOptions(
+      "CircuitBreaker.layerRedis",
+      options,
+      LayerOptions.optionNames<Options>({
+        whenUnavailable: true,
+        rejectFor: true,
+        maxConflictRetries: true,
+        retention: true
+      })
+    )
     const whenUnavailable = options.whenUnavailable ?? "fail-open"
     if (whenUnavailable !== "fail-open" && whenUnavailable !== "fail-closed") {
       return yield* Either.left(ConfigError.InvalidData(

@@ -10,6 +10,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Redis from "../Redis.js"
 import * as Durations from "./duration.js"
 import { shown } from "./layerOptions.js"
+import * as LayerOptions from "./layerOptions.js"
 
 /** Where the server is and how to log in (the password stays redacted until the client is made). */
 export interface Target {
@@ -139,6 +140,23 @@ export const resolve = (
   urlPath = "url"
 ): Either.Either<Resolved, ConfigError.ConfigError> =>
   Either.gen(function*() {
+    yield* LayerOptions.knownOptions(
+      layer,
+      input,
+      LayerOptions.optionNames<Input>({
+        url: true,
+        host: true,
+        port: true,
+        username: true,
+        password: true,
+        db: true,
+        tls: true,
+        keyPrefix: true,
+        commandTimeout: true,
+        connectTimeout: true,
+        awaitConnection: true
+      })
+    )
     const resolvedTarget = yield* target(layer, input, urlPath)
     const keyPrefix = input.keyPrefix ?? defaults.keyPrefix
     if (keyPrefix === "" || /\s/.test(keyPrefix)) {

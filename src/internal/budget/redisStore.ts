@@ -25,6 +25,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Redis from "../../Redis.js"
 import * as Durations from "../duration.js"
+import * as LayerOptions from "../layerOptions.js"
 import * as Outage from "../redisOutage.js"
 import * as Store from "./store.js"
 
@@ -52,6 +53,12 @@ const invalid = (path: string, message: string) =>
 
 /** The options checked, each bad one a `ConfigError` naming it. */
 export const config = (options: Options): Either.Either<Config, ConfigError.ConfigError> => {
+  const known = LayerOptions.knownOptions(
+    "Budget.layerRedis",
+    options,
+    LayerOptions.optionNames<Options>({ whenUnavailable: true, rejectFor: true })
+  )
+  if (Either.isLeft(known)) return Either.left(known.left)
   const whenUnavailable = options.whenUnavailable ?? "fail-closed"
   if (whenUnavailable !== "fail-closed" && whenUnavailable !== "fail-open") {
     return invalid(
