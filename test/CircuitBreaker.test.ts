@@ -9,28 +9,10 @@ import * as LlmMetrics from "../src/LlmMetrics.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import { adjustTo, arrivals, awaitRequests, awaitSleepUntil, openAiLayer } from "./support/loopback.js"
-import { after, answer, ask, count, errors, failure, scripted } from "./support/resilience.js"
+import { after, answer, ask, closed, count, errors, failure, opened, scripted, tagOf } from "./support/resilience.js"
 
 const call = (layer: Layer.Layer<LanguageModel.LanguageModel>, content = "hi") =>
   LanguageModel.generate(ask(content)).pipe(Effect.provide(layer), Effect.exit)
-
-const tagOf = (exit: Exit.Exit<unknown, LlmError.LlmError>) => Exit.isSuccess(exit) ? "success" : failure(exit)._tag
-
-const closed = (key: string, calls: number, failures: number): CircuitBreaker.StateView => ({
-  key,
-  state: "closed",
-  until: undefined,
-  calls,
-  failures
-})
-
-const opened = (key: string, until: number, state: "open" | "half-open" = "open"): CircuitBreaker.StateView => ({
-  key,
-  state,
-  until,
-  calls: 0,
-  failures: 0
-})
 
 /** Lets forked fibers run up to their first suspension (e.g. a subscription to the transitions). */
 const settle = Effect.forEach(Array.from({ length: 10 }), () => Effect.yieldNow(), { discard: true })

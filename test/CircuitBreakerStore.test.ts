@@ -6,32 +6,13 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Layer } from "effect"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as LanguageModel from "../src/LanguageModel.js"
-import type * as LlmError from "../src/LlmError.js"
 import * as Redis from "../src/Redis.js"
 import { adjustTo, awaitSleepUntil } from "./support/loopback.js"
 import { describeRedis, uniquePrefix } from "./support/redis.js"
-import { after, answer, ask, errors, failure, scripted } from "./support/resilience.js"
+import { after, answer, ask, closed, errors, failure, opened, scripted, tagOf } from "./support/resilience.js"
 
 const call = (layer: Layer.Layer<LanguageModel.LanguageModel>) =>
   LanguageModel.generate(ask()).pipe(Effect.provide(layer), Effect.exit)
-
-const tagOf = (exit: Exit.Exit<unknown, LlmError.LlmError>) => Exit.isSuccess(exit) ? "success" : failure(exit)._tag
-
-const closed = (key: string, calls: number, failures: number): CircuitBreaker.StateView => ({
-  key,
-  state: "closed",
-  until: undefined,
-  calls,
-  failures
-})
-
-const opened = (key: string, until: number, state: "open" | "half-open" = "open"): CircuitBreaker.StateView => ({
-  key,
-  state,
-  until,
-  calls: 0,
-  failures: 0
-})
 
 /** The breaker cases every store must pass; `registry` gives a fresh, empty registry per test. */
 export const behaviour = (registry: () => Layer.Layer<CircuitBreaker.Registry>) => {

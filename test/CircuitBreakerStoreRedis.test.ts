@@ -4,11 +4,12 @@
  */
 import { expect, it } from "@effect/vitest"
 import type { Layer } from "effect"
-import { Effect, Exit, Logger, Metric } from "effect"
+import { Effect, Exit, Metric } from "effect"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import type * as LlmError from "../src/LlmError.js"
 import * as Redis from "../src/Redis.js"
+import { withLogs } from "./support/observe.js"
 import { awaitConnected, describeRedis, uniquePrefix } from "./support/redis.js"
 import { ask, errors, failure, scripted } from "./support/resilience.js"
 
@@ -38,17 +39,6 @@ const unavailableCount = (fallback: string) =>
       Redis.metrics.unavailable.pipe(Metric.tagged("store", "circuit"), Metric.tagged("fallback", fallback))
     ),
     (state) => state.count
-  )
-
-/** Captures log lines (level and text) while `effect` runs. */
-const withLogs = <A, E, R>(lines: Array<string>, effect: Effect.Effect<A, E, R>) =>
-  effect.pipe(
-    Effect.provide(Logger.replace(
-      Logger.defaultLogger,
-      Logger.make(({ logLevel, message }) => {
-        lines.push(`${logLevel.label} ${Array.isArray(message) ? message.join(" ") : String(message)}`)
-      })
-    ))
   )
 
 describeRedis("CircuitBreaker store: Redis under contention and outages", (server) => {

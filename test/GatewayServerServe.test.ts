@@ -1,19 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as net from "node:net"
 import * as Server from "../src/gateway/Server.js"
 import * as TestModel from "../src/testing/TestModel.js"
+import { freePort } from "./clients/gateway.js"
 import { call, json, makeRuntime } from "./support/gateway.js"
 import { eventually } from "./support/loopback.js"
-
-/** A port free on 127.0.0.1 right now. */
-const freePort = Effect.async<number>((resume) => {
-  const probe = net.createServer()
-  probe.listen(0, "127.0.0.1", () => {
-    const port = (probe.address() as net.AddressInfo).port
-    probe.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 describe("Gateway server: serve", () => {
   it.scopedLive("serves the loaded config and swaps it on SIGHUP; an invalid one is refused and the old one serves", () =>

@@ -6,7 +6,6 @@
 import { NodeContext } from "@effect/platform-node"
 import { Effect } from "effect"
 import * as Fs from "node:fs"
-import * as net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { loadRuntime } from "../../src/gateway/runtimeLoad.js"
@@ -15,15 +14,10 @@ import type * as MockProvider from "../../src/testing/MockProvider.js"
 import { serve } from "../support/gateway.js"
 import { acme, globex, withEnv } from "../support/gatewayConfig.js"
 import { eventually } from "../support/loopback.js"
+import * as RedisServer from "../support/redisServer.js"
 
 /** A port free on 127.0.0.1 right now. */
-export const freePort = Effect.async<number>((resume) => {
-  const probe = net.createServer()
-  probe.listen(0, "127.0.0.1", () => {
-    const port = (probe.address() as net.AddressInfo).port
-    probe.close(() => resume(Effect.succeed(port)))
-  })
-})
+export const freePort = Effect.promise(RedisServer.freePort)
 
 /**
  * A config in YAML: provider "a" then "b" as the fallback route `smart`, "b" alone as `small`; tenant acme may

@@ -5,11 +5,12 @@
 import { Chunk, Duration, Effect, Exit, Fiber, Layer, Option } from "effect"
 import * as TestClock from "effect/TestClock"
 import type * as ChatResponse from "../../src/ChatResponse.js"
+import type * as CircuitBreaker from "../../src/CircuitBreaker.js"
 import * as LanguageModel from "../../src/LanguageModel.js"
 import * as LlmError from "../../src/LlmError.js"
 import type * as MockProvider from "../../src/testing/MockProvider.js"
 import * as TestModel from "../../src/testing/TestModel.js"
-import { adjustTo, awaitSleepUntil, eventually } from "./loopback.js"
+import { adjustTo, awaitSleepUntil, eventually, failure } from "./loopback.js"
 
 /** A scripted model as a Layer that keeps its script across builds, and how many requests reached it. */
 export interface Scripted {
@@ -119,4 +120,26 @@ export const ask = (content = "hi", extra: Partial<{ readonly model: string; rea
   messages: [{ role: "user" as const, content }],
   ...(extra.model === undefined ? {} : { model: extra.model }),
   ...(extra.tenant === undefined ? {} : { metadata: { tenant: extra.tenant } })
+})
+
+/** `"success"` or the `_tag` of an exit's typed error. */
+export const tagOf = (exit: Exit.Exit<unknown, LlmError.LlmError>) =>
+  Exit.isSuccess(exit) ? "success" : failure(exit)._tag
+
+/** The view of a closed breaker. */
+export const closed = (key: string, calls: number, failures: number): CircuitBreaker.StateView => ({
+  key,
+  state: "closed",
+  until: undefined,
+  calls,
+  failures
+})
+
+/** The view of an open (or half-open) breaker until `until`. */
+export const opened = (key: string, until: number, state: "open" | "half-open" = "open"): CircuitBreaker.StateView => ({
+  key,
+  state,
+  until,
+  calls: 0,
+  failures: 0
 })
