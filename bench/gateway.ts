@@ -16,7 +16,9 @@
  * the second half costs what the first did). Then the specification's targets, met or not, with the ratios.
  *
  * Environment: BENCH_GATEWAY_MS (per point, 2000), BENCH_GATEWAY_WARMUP_MS (per candidate and mode, 2000),
- * BENCH_GATEWAY_REPEATS (2), BENCH_GATEWAY_HOLD (streams held, 1000), BENCH_GATEWAY_CPU_PROF (a directory:
+ * BENCH_GATEWAY_REPEATS (2), BENCH_GATEWAY_HOLD (streams held, 1000), BENCH_GATEWAY_SOURCE (`src`: the gateway from
+ * the TypeScript sources under `tsx`; by default the built package, built first when `src/` is newer),
+ * BENCH_GATEWAY_CPU_PROF (a directory:
  * the gateway processes write `--cpu-prof` profiles there), BENCH_ONLY (parts of candidate names; `gateway`
  * and `governance`, the names of scenarios, select no candidate).
  */
@@ -27,6 +29,7 @@ import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Keys from "../src/gateway/Keys.js"
 import { findBinary, type RedisServer, startServer as startRedis } from "../test/support/redisServer.js"
+import { ensureBuilt } from "./gatewayPeers/build.js"
 import { closedLoop, holdStreams, type Mode, type Target } from "./gatewayPeers/load.js"
 import { type Peer, type PeerStats, startPeer } from "./gatewayPeers/process.js"
 import {
@@ -139,10 +142,11 @@ const startCandidates = async (mock: string, config: GatewayConfig, dir: string,
     { name: `${GATEWAY} (memory, governance)`, governance: true, redis: false },
     ...(redis === undefined ? [] : [{ name: `${GATEWAY} (Redis, governance)`, governance: true, redis: true }])
   ]
+  const source = gateways.some((gateway) => wanted(gateway.name)) ? ensureBuilt() : "dist"
   for (const [i, gateway] of gateways.entries()) {
     if (!wanted(gateway.name)) continue
     const file = writeConfig(dir, `gateway-${i}`, mock, gateway)
-    const peer = await startPeer("gateway", { config: file }, {
+    const peer = await startPeer("gateway", { config: file, source }, {
       env: { BENCH_MOCK_KEY: Payloads.API_KEY, ...(redis === undefined ? {} : { BENCH_REDIS_URL: redis.url }) },
       execArgv: config.cpuProf === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${config.cpuProf}`]
     })

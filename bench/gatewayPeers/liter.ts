@@ -1,15 +1,22 @@
 /**
  * The liter-llm gateway as its CLI runs it (`loadRuntime` of a config file, `Server.layer`, Effect's default
- * logger writing the request log), on a free loopback port, through the public `liter-llm/gateway` modules.
+ * logger writing the request log), on a free loopback port, through the public `liter-llm/gateway` modules:
+ * the built package (`dist/`, what the `liter-llm` command runs), or the TypeScript sources under `tsx` when
+ * `options.source` is `"src"`.
  */
 import { NodeContext } from "@effect/platform-node"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { Context, Effect, Layer } from "effect"
-import { loadRuntime, Server } from "../../src/gateway/index.js"
+import type * as SourceGateway from "../../src/gateway/index.js"
+
+type Gateway = typeof SourceGateway
 
 /** Serves the config file `options.config`; its port. */
-export const start = (options: Record<string, unknown>): Promise<number> =>
-  new Promise((resolve, reject) => {
+export const start = async (options: Record<string, unknown>): Promise<number> => {
+  const { loadRuntime, Server }: Gateway = options.source === "src"
+    ? await import("../../src/gateway/index.js")
+    : await import("liter-llm/gateway" as string)
+  return new Promise((resolve, reject) => {
     const program = Effect.gen(function*() {
       const runtime = yield* loadRuntime(String(options.config))
       const context = yield* Layer.build(Server.layer({ runtime, host: "127.0.0.1", port: 0 }))
@@ -20,3 +27,4 @@ export const start = (options: Record<string, unknown>): Promise<number> =>
     }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
     Effect.runPromise(program).catch(reject)
   })
+}

@@ -91,6 +91,11 @@ export interface Runtime {
    * that cannot be read is not reported as "no budget").
    */
   readonly usage: (tenant: string) => Effect.Effect<Usage, LlmError.PolicyUnavailable>
+  /**
+   * Whether a tenant has rate limits, so that the server reads them for the `x-ratelimit-*` headers of each
+   * answer. Absent: the server reads `usage` for every request.
+   */
+  readonly rateLimited?: ((tenant: string) => boolean) | undefined
   /** Whether the runtime can serve (e.g. its Redis answers when one is configured). */
   readonly ready: Effect.Effect<boolean>
   /** Tenant ids known to the runtime (for an admin's usage listing). */

@@ -155,6 +155,7 @@ const app = (
     const span = chat
       ? yield* Effect.makeSpanScoped("gateway.chat.completions", {
         kind: "server",
+        captureStackTrace: false,
         attributes: { "gen_ai.operation.name": "chat", "http.request.method": "POST", "url.path": path }
       })
       : undefined

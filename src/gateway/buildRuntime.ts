@@ -201,11 +201,11 @@ export const make = (
     ])
     const allowed = (tenant: Runtime.Tenant, model: string) => tenant.models === "*" || tenant.models.includes(model)
 
+    const rateLimited = (tenant: string) => rateLimits?.tenants?.[tenant] !== undefined
     const usage = (tenant: string): Effect.Effect<Runtime.Usage, LlmError.PolicyUnavailable> =>
       Effect.gen(function*() {
         const budget = budgets === undefined ? undefined : yield* budgets.of(tenant).status(tenant)
-        const limited = rateLimits?.tenants?.[tenant] !== undefined
-        const rates = limited
+        const rates = rateLimited(tenant)
           ? yield* RateLimit.status(rateLimits!, { tenant }).pipe(
             Effect.provide(context),
             Effect.tapError((error) => Effect.logWarning("rate-limit status unavailable", error._tag)),
@@ -229,6 +229,7 @@ export const make = (
       models: (tenant) => routeNames.filter((name) => allowed(tenant, name)),
       route: (tenant, model) => allowed(tenant, model) ? services.get(model) : undefined,
       usage,
+      rateLimited,
       ready: stores.ping,
       tenants: [...tenants.keys()]
     }

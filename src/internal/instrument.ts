@@ -201,33 +201,36 @@ const measureStream = <R>(
   parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>,
   delivered: ReadonlyArray<Chunk.Chunk<StreamPart.StreamPart>>
 ): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const start = yield* Clock.currentTimeMillis
-    const watched = Attribution.watch(parts)
-    let firstContentAt: number | undefined
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
-        const { end, facts } = endSpan(span, watched, delivered, yield* Clock.currentTimeNanos)
-        const now = yield* Clock.currentTimeMillis
-        yield* record(metrics, call, {
-          operation: "stream",
-          outcome: outcomeOf(end),
-          usage: facts.usage,
-          costUsd: facts.costUsd,
-          durationMs: now - start,
-          timeToFirstTokenMs: firstContentAt === undefined ? undefined : firstContentAt - start,
-          retries: Math.max(0, attempts() - 1)
-        })
-      })
-    )
-    return Stream.mapChunksEffect(
-      watched.stream,
-      (chunk) =>
-        firstContentAt !== undefined || !Chunk.some(chunk, StreamPart.isContent)
-          ? Effect.succeed(chunk)
-          : Effect.map(Clock.currentTimeMillis, (now) => {
-            firstContentAt = now
-            return chunk
+  // As `settleSpan`: the clock read synchronously, one finalizer added to the scope directly, and the first
+  // content part noticed in a plain `mapChunks` (an effect per chunk and `Effect.addFinalizer`'s context
+  // capture were most of this stage's cost in a gateway, where every stream is measured).
+  Effect.clockWith((clock) =>
+    Effect.flatMap(Effect.scope, (scope) => {
+      const start = clock.unsafeCurrentTimeMillis()
+      const watched = Attribution.watch(parts)
+      let firstContentAt: number | undefined
+      return Effect.as(
+        Scope.addFinalizer(
+          scope,
+          Effect.suspend(() => {
+            const { end, facts } = endSpan(span, watched, delivered, clock.unsafeCurrentTimeNanos())
+            return record(metrics, call, {
+              operation: "stream",
+              outcome: outcomeOf(end),
+              usage: facts.usage,
+              costUsd: facts.costUsd,
+              durationMs: clock.unsafeCurrentTimeMillis() - start,
+              timeToFirstTokenMs: firstContentAt === undefined ? undefined : firstContentAt - start,
+              retries: Math.max(0, attempts() - 1)
+            })
           })
-    )
-  })
+        ),
+        Stream.mapChunks(watched.stream, (chunk) => {
+          if (firstContentAt === undefined && Chunk.some(chunk, StreamPart.isContent)) {
+            firstContentAt = clock.unsafeCurrentTimeMillis()
+          }
+          return chunk
+        })
+      )
+    })
+  )

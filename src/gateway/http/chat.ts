@@ -109,8 +109,11 @@ export const handle = (
     }
     if (settings.logContent) exchange.prompt = unified.messages
     const observer = Exchange.observer(exchange, yield* LlmMetrics.LlmMetrics)
-    // Read alongside the call: the limits' headers do not add their store's round trip to the answer.
-    const usage = yield* Effect.fork(Headers.usageFor(runtime, tenant.id, context.usageTimeoutMs))
+    // Read alongside the call: the limits' headers do not add their store's round trip to the answer. Not read
+    // at all for a tenant without limits (a fork, a timer and a span per request saved).
+    const usage = runtime.rateLimited?.(tenant.id) === false
+      ? undefined
+      : yield* Effect.fork(Headers.usageFor(runtime, tenant.id, context.usageTimeoutMs))
     const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) => {
       const observed = Effect.provideService(effect, LlmMetrics.LlmMetrics, observer)
       return context.span === undefined ? observed : Effect.provideService(observed, Tracer.ParentSpan, context.span)
@@ -121,7 +124,7 @@ export const handle = (
     const start = performance.now()
     const result = yield* Effect.either(provide(service.generate(unified)))
     const routeMs = performance.now() - start
-    const limits = yield* Fiber.join(usage)
+    const limits = usage === undefined ? undefined : yield* Fiber.join(usage)
     const out = Headers.addRateLimits({ ...headers }, limits)
     if (Either.isLeft(result)) {
       exchange.outcome = result.left._tag

@@ -15,13 +15,15 @@
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as HttpServerResponse_ from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
-import * as Chunk from "effect/Chunk"
+import type * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { Readable } from "node:stream"
 import type * as ChatRequest from "../../ChatRequest.js"
 import type * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
@@ -67,8 +69,7 @@ type Head =
   | { readonly _tag: "Failure"; readonly error: LlmError.LlmError }
   | { readonly _tag: "Defect"; readonly cause: Cause.Cause<unknown> }
 
-const utf8 = new TextEncoder()
-const ping = utf8.encode(": ping\n\n")
+const ping = ": ping\n\n"
 
 /** The error event of a defect: the same shape as any other, with nothing of the defect in it. */
 const defectEvent = (): string =>
@@ -139,23 +140,63 @@ const makeWriter = (exchange: Exchange.Exchange, encoder: Wire.ChunkEncoder, log
     }
     return text
   }
-  const chunk = (parts: Chunk.Chunk<StreamPart.StreamPart>): Chunk.Chunk<Uint8Array> => {
-    const text = encode(parts)
-    return text === "" ? Chunk.empty() : Chunk.of(utf8.encode(text))
-  }
-  const failure = (error: LlmError.LlmError): Uint8Array => {
+  const failure = (error: LlmError.LlmError): string => {
     exchange.outcome = error._tag
-    return utf8.encode(encoder.errorEvent(error))
+    return encoder.errorEvent(error)
   }
-  const defect = (): Uint8Array => {
+  const defect = (): string => {
     exchange.outcome = "defect"
-    return utf8.encode(defectEvent())
+    return defectEvent()
   }
-  return { encode, chunk, failure, defect, end: () => utf8.encode(encoder.end()) }
+  return { encode, failure, defect, end: () => encoder.end() }
+}
+
+/**
+ * The body of a streamed answer: a Node `Readable` the pump pushes encoded events into, handed to the platform
+ * as a raw body (which it pipes to the socket with Node's `pipeline`). Measured: the platform's `Stream` body
+ * costs about 1 ms of CPU more per response than a `Readable` (see the gateway section of
+ * docs/performance.md), most of what a short stream costs. Past the buffer's high-water mark the pump waits
+ * until the socket asks for more.
+ */
+const makeBody = () => {
+  let wanted = true
+  let waiting: ((effect: Effect.Effect<void>) => void) | undefined
+  const readable = new Readable({
+    read() {
+      wanted = true
+      const resume = waiting
+      waiting = undefined
+      resume?.(Effect.void)
+    }
+  })
+  const whenWanted = Effect.async<void>((resume) => {
+    if (wanted || readable.destroyed) return resume(Effect.void)
+    waiting = resume
+    return Effect.sync(() => {
+      waiting = undefined
+    })
+  })
+  const push = (text: string): Effect.Effect<void> => {
+    if (text === "" || readable.destroyed || readable.push(text)) return Effect.void
+    wanted = false
+    return whenWanted
+  }
+  const end = (text: string): Effect.Effect<void> =>
+    Effect.sync(() => {
+      if (readable.destroyed) return
+      if (text !== "") readable.push(text)
+      readable.push(null)
+    })
+  return { readable, push, end }
 }
 
 /**
  * The streamed answer: a held-back error status, or a `200` SSE body.
+ *
+ * One pump fiber per stream pulls the route's stream up to its first content part (the head) and reports it;
+ * unless the handler answered that with an error status, the pump writes the head, then every chunk as it
+ * arrives (one write per chunk the route delivers), and ends with `[DONE]` or an error event. A head slower than
+ * `holdHeaders` commits a `200` at once, with a `: ping` every `keepAlive` until it comes.
  *
  * @since 0.2.0
  * @category handlers
@@ -164,7 +205,7 @@ export const respond = (input: {
   readonly service: LanguageModel.Service
   readonly request: ChatRequest.ChatRequest
   readonly wire: Wire.DecodedRequest
-  readonly context: Chat.Context & { readonly usage: Fiber.Fiber<Runtime.Usage | undefined> }
+  readonly context: Chat.Context & { readonly usage: Fiber.Fiber<Runtime.Usage | undefined> | undefined }
   readonly provide: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }): Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -179,62 +220,75 @@ export const respond = (input: {
       legacyFunctions: wire.legacyFunctions
     })
     const writer = makeWriter(exchange, encoder, context.runtime.settings.logContent)
+    const body = makeBody()
     // Pulled in the request's scope: a client that goes away interrupts the request, closing the scope, which
     // aborts the upstream call and runs the policies' finalizers (a budget charges what was received).
-    const rawPull = yield* Stream.toPull(input.service.stream(input.request))
-    const pull: Pull = input.provide(rawPull)
+    const pull: Pull = input.provide(yield* Stream.toPull(input.service.stream(input.request)))
     const head: Array<StreamPart.StreamPart> = []
-    const headFiber = yield* Effect.forkScoped(readHead(pull, head))
-    const held = context.stream.holdHeadersMs <= 0
-      ? Option.none<Head>()
-      : yield* Effect.timeoutOption(Fiber.join(headFiber), context.stream.holdHeadersMs)
-    const tail = Stream.repeatEffectChunkOption(pull).pipe(
-      Stream.mapChunks(writer.chunk),
-      Stream.concat(Stream.sync(writer.end)),
-      Stream.catchAllCause((cause) => {
-        if (Cause.isInterruptedOnly(cause)) return Stream.fromEffect(Effect.interrupt)
+    // Completed once: by the pump with the head, or by the `holdHeaders` timer with `undefined` (commit now).
+    const decided = yield* Deferred.make<Head | undefined>()
+    let headRead = false
+
+    const tail: Effect.Effect<void> = Effect.matchCauseEffect(pull, {
+      onSuccess: (chunk) => Effect.zipRight(body.push(writer.encode(chunk)), tail),
+      onFailure: (cause) => {
+        if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
         const failure = Cause.failureOption(cause)
-        return Stream.succeed(Option.isSome(failure) ? writer.failure(failure.value) : writer.defect())
-      })
-    )
-    const after = (result: Head): Stream.Stream<Uint8Array> => {
+        if (Option.isNone(failure)) return body.end(writer.defect())
+        return body.end(Option.isNone(failure.value) ? writer.end() : writer.failure(failure.value.value))
+      }
+    })
+    const write = (result: Head): Effect.Effect<void> => {
       switch (result._tag) {
         case "Failure":
-          return Stream.succeed(writer.failure(result.error))
+          return body.end(writer.failure(result.error))
         case "Defect":
-          return Stream.succeed(writer.defect())
+          return body.end(writer.defect())
         case "End":
-          return Stream.succeed(utf8.encode(writer.encode(head) + encoder.end()))
+          return body.end(writer.encode(head) + writer.end())
         case "Content":
-          return Stream.concat(Stream.succeed(utf8.encode(writer.encode(head))), tail)
+          return Effect.zipRight(body.push(writer.encode(head)), tail)
       }
     }
-    const limits = yield* Fiber.join(context.usage)
+    yield* Effect.forkScoped(Effect.flatMap(readHead(pull, head), (result) => {
+      headRead = true
+      return Effect.flatMap(Deferred.succeed(decided, result), (reported) =>
+        // Reported first, a failure becomes the handler's error status and nothing is written here; after a
+        // commit, everything (a failure too) goes into the body.
+        reported && result._tag === "Failure" ? Effect.void : write(result))
+    }))
+    if (context.stream.holdHeadersMs > 0) {
+      yield* Effect.forkScoped(
+        Effect.zipRight(Effect.sleep(context.stream.holdHeadersMs), Deferred.succeed(decided, undefined))
+      )
+    } else {
+      yield* Deferred.succeed(decided, undefined)
+    }
+    const result = yield* Deferred.await(decided)
+    const limits = context.usage === undefined ? undefined : yield* Fiber.join(context.usage)
     const headers = Headers.addRateLimits({ ...context.headers, ...streamHeaders }, limits)
-    if (Option.isSome(held)) {
-      const result = held.value
-      if (result._tag === "Failure") {
-        exchange.outcome = result.error._tag
-        return Respond.fromError(result.error, yield* Clock.currentTimeMillis, headers)
-      }
-      exchange.status = 200
-      for (const part of head) {
-        if (part.type === "response-metadata") {
-          if (part.provider !== undefined && part.provider !== "") headers["x-liter-provider"] = part.provider
-          if (part.model !== undefined && part.model !== "") headers["x-liter-model"] = part.model
-          if (part.cached === true) exchange.cached = true
-        }
-      }
-      headers["x-liter-cache"] = exchange.cached ? "hit" : "miss"
-      return HttpServerResponse_.stream(after(result), { headers })
+    if (result?._tag === "Failure") {
+      exchange.outcome = result.error._tag
+      return Respond.fromError(result.error, yield* Clock.currentTimeMillis, headers)
     }
-    // A slow first token: commit now and keep the connection busy until it comes.
     exchange.status = 200
-    const pings = Stream.repeatEffect(Effect.as(Effect.sleep(context.stream.keepAliveMs), ping))
-    const waiting = Stream.merge(pings, Stream.fromEffect(Fiber.join(headFiber)), { haltStrategy: "right" })
-    const body = Stream.concat(
-      Stream.succeed(ping),
-      Stream.flatMap(waiting, (item) => item instanceof Uint8Array ? Stream.succeed(item) : after(item))
-    )
-    return HttpServerResponse_.stream(body, { headers })
+    if (result === undefined) {
+      // A slow first token: commit now and keep the connection busy until it comes.
+      body.readable.push(ping)
+      const pings: Effect.Effect<void> = Effect.zipRight(
+        Effect.sleep(context.stream.keepAliveMs),
+        Effect.suspend(() => headRead || body.readable.destroyed ? Effect.void : (body.readable.push(ping), pings))
+      )
+      yield* Effect.forkScoped(pings)
+      return HttpServerResponse_.raw(body.readable, { headers })
+    }
+    for (const part of head) {
+      if (part.type === "response-metadata") {
+        if (part.provider !== undefined && part.provider !== "") headers["x-liter-provider"] = part.provider
+        if (part.model !== undefined && part.model !== "") headers["x-liter-model"] = part.model
+        if (part.cached === true) exchange.cached = true
+      }
+    }
+    headers["x-liter-cache"] = exchange.cached ? "hit" : "miss"
+    return HttpServerResponse_.raw(body.readable, { headers })
   })
