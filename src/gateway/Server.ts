@@ -159,7 +159,8 @@ const app = (
         attributes: { "gen_ai.operation.name": "chat", "http.request.method": "POST", "url.path": path }
       })
       : undefined
-    yield* Effect.addFinalizer((exit) => {
+    // Added to the request's scope directly: `Effect.addFinalizer` captures and restores the fiber's context.
+    yield* Scope.addFinalizerExit(yield* Effect.scope, (exit) => {
       if (Exit.isInterrupted(exit) && exchange.outcome === "success") exchange.outcome = "interrupted"
       // 499: the client closed the request before an answer (nginx's code, for the log only).
       if (exchange.status === 0) exchange.status = 499
