@@ -1,36 +1,16 @@
-import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
-import { serveFile } from "../src/gateway/serveFile.js"
+import { Effect } from "effect"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { configFile, freePort, yamlConfig } from "./clients/gateway.js"
+import { startFile, yamlConfig } from "./clients/gateway.js"
 import { call, chatBody, json } from "./support/gateway.js"
-import { acme, env, withEnv } from "./support/gatewayConfig.js"
-import { eventually, secretKey } from "./support/loopback.js"
+import { acme, env } from "./support/gatewayConfig.js"
+import { secretKey } from "./support/loopback.js"
 import { descendsFrom, receiver, spansOf } from "./support/otlp.js"
 
 const otlpAuth = "Bearer otlp-SECRET-4c1d9e"
 const prompt = "Capital of France?"
 const answer = "Paris-ANSWER-TEXT"
-
-/** `serveFile` on a free port in a scope of its own: its base URL, and `stop` (what SIGTERM does under runMain). */
-const served = (yaml: string, vars: ReadonlyMap<string, string>) =>
-  Effect.gen(function*() {
-    const file = yield* configFile(yaml)
-    const port = yield* freePort
-    const scope = yield* Scope.make()
-    yield* withEnv(serveFile({ configPath: file, host: "127.0.0.1", port }), vars).pipe(
-      Effect.provide(NodeContext.layer),
-      Effect.forkIn(scope)
-    )
-    const base = `http://127.0.0.1:${port}`
-    yield* eventually(
-      Effect.promise(() => fetch(`${base}/ready`).then((response) => response.ok, () => false)),
-      "the gateway ready"
-    )
-    return { base, stop: Scope.close(scope, Exit.void) }
-  })
 
 /** One chat request of tenant acme to the `smart` route, answered by provider a. */
 const chat = (base: string) =>
@@ -52,7 +32,7 @@ telemetry:
     endpoint: "${collector.url}/v1/traces"
     headersEnv: { authorization: OTLP_AUTH }
 `
-      const gateway = yield* served(yamlConfig(a, b, telemetry), new Map([...env, ["OTLP_AUTH", otlpAuth]]))
+      const gateway = yield* startFile(yamlConfig(a, b, telemetry), new Map([...env, ["OTLP_AUTH", otlpAuth]]))
       const body = yield* chat(gateway.base)
       expect(body.choices[0].message.content).toBe(answer)
       // Sent when the tracer's scope closes (the export interval, 5 s, is longer than this test).
@@ -92,7 +72,7 @@ telemetry:
       const collector = yield* receiver
       const a = yield* MockProvider.make({ script: [OpenAiMock.completion({ text: answer })] })
       const b = yield* MockProvider.make()
-      const gateway = yield* served(
+      const gateway = yield* startFile(
         yamlConfig(a, b),
         new Map([
           ...env,
@@ -119,7 +99,7 @@ telemetry:
       const a = yield* MockProvider.make({ script: [OpenAiMock.completion({ text: answer })] })
       const b = yield* MockProvider.make()
       const telemetry = `\ntelemetry:\n  otlp: { endpoint: "${collector.url}/v1/traces" }\n`
-      const gateway = yield* served(
+      const gateway = yield* startFile(
         yamlConfig(a, b, telemetry),
         new Map([...env, ["OTEL_SDK_DISABLED", "true"], ["OTEL_EXPORTER_OTLP_ENDPOINT", collector.url]])
       )

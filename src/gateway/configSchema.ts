@@ -5,9 +5,9 @@
  * @since 0.2.0
  */
 import * as Duration from "effect/Duration"
-import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as Durations from "../internal/duration.js"
 import { shown } from "../internal/layerOptions.js"
 import * as Keys from "./Keys.js"
 import * as Telemetry from "./Telemetry.js"
@@ -29,11 +29,10 @@ const duration = (allowZero: boolean) =>
   Schema.transformOrFail(Schema.Union(Schema.String, Schema.Number), Schema.DurationFromSelf, {
     strict: true,
     decode: (input, _, ast) => {
-      const decoded = Duration.decodeUnknown(input)
-      const ok = Option.isSome(decoded) && Duration.isFinite(decoded.value) &&
-        (allowZero ? Duration.toMillis(decoded.value) >= 0 : Duration.toMillis(decoded.value) > 0)
-      return ok
-        ? ParseResult.succeed(decoded.value)
+      // Not `Duration.decodeUnknown` alone: it reads "-1 seconds" as 0.
+      const decoded = Durations.decodeNonNegative(input as Duration.DurationInput)
+      return decoded !== undefined && Duration.isFinite(decoded) && (allowZero || Duration.toMillis(decoded) > 0)
+        ? ParseResult.succeed(decoded)
         : ParseResult.fail(
           new ParseResult.Type(
             ast,
