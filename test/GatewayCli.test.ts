@@ -6,7 +6,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Cli from "../src/gateway/Cli.js"
 import * as Keys from "../src/gateway/Keys.js"
-import { acme, withEnv } from "./support/gatewayConfig.js"
+import { acme, env, withEnv } from "./support/gatewayConfig.js"
 
 /** A Console that keeps what is written to stdout and stderr. */
 const capture = () => {
@@ -28,7 +28,11 @@ const capture = () => {
   return { console, out, err }
 }
 
-const run = (args: ReadonlyArray<string>, options: Partial<Cli.MakeOptions> = {}) =>
+const run = (
+  args: ReadonlyArray<string>,
+  options: Partial<Cli.MakeOptions> = {},
+  vars: ReadonlyMap<string, string> = env
+) =>
   Effect.gen(function*() {
     const served: Array<unknown> = []
     const cli = Cli.make({
@@ -36,7 +40,10 @@ const run = (args: ReadonlyArray<string>, options: Partial<Cli.MakeOptions> = {}
       ...options
     })
     const { console, err, out } = capture()
-    const code = yield* withEnv(cli.main(args)).pipe(Effect.withConsole(console), Effect.provide(NodeContext.layer))
+    const code = yield* withEnv(cli.main(args), vars).pipe(
+      Effect.withConsole(console),
+      Effect.provide(NodeContext.layer)
+    )
     return { code, out: out.join("\n"), err: err.join("\n"), served }
   })
 
@@ -83,6 +90,34 @@ describe("liter-llm CLI", () => {
       expect(result.err).toContain("tenants.acme.models[0]: unknown model \"big\" (routes: \"small\")")
       const missing = yield* run(["check-config", `${file}.absent`])
       expect(missing.code).toBe(1)
+    }))
+
+  it.scoped("check-config and gateway: where spans go, from the file or the OTEL_* variables; a bad variable exits 1", () =>
+    Effect.gen(function*() {
+      const file = yield* configFile(valid)
+      expect((yield* run(["check-config", file])).out).toContain("spans: not exported")
+      const fromEnv = yield* run(
+        ["check-config", file],
+        {},
+        new Map([...env, ["OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"]])
+      )
+      expect(fromEnv.out).toContain("spans: OTLP http/json to http://c:4318/v1/traces as \"liter-llm-gateway\"")
+      const withSection = yield* configFile(
+        `${valid}telemetry: { serviceName: gw, otlp: { endpoint: "http://c:4318/v1/traces" } }\n`
+      )
+      expect((yield* run(["check-config", withSection])).out).toContain(
+        "spans: OTLP http/json to http://c:4318/v1/traces as \"gw\""
+      )
+      const bad = new Map([...env, ["OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"], [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "http://c:4317"
+      ]])
+      for (const command of [["check-config", file], ["gateway", "--config", file]]) {
+        const refused = yield* run(command, {}, bad)
+        expect(refused.code).toBe(1)
+        expect(refused.served).toEqual([])
+        expect(refused.err).toContain(`${file}: span export refused: OTEL_EXPORTER_OTLP_PROTOCOL must be`)
+      }
     }))
 
   it.scoped("hash-key: reads the key on stdin and prints its hash; a short key exits 1", () =>

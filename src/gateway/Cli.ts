@@ -16,6 +16,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Config from "./Config.js"
 import * as Keys from "./Keys.js"
+import * as Telemetry from "./Telemetry.js"
 
 /**
  * What `liter-llm gateway` runs once its config has been checked: the HTTP server, serving until stopped.
@@ -89,7 +90,7 @@ const processStdin: Effect.Effect<string> = Effect.promise(async () => {
   return Buffer.concat(chunks).toString("utf8")
 })
 
-const summary = (loaded: Config.Loaded): string => {
+const summary = (loaded: Config.Loaded, telemetry: Telemetry.Options | undefined): string => {
   const { config } = loaded
   const count = (record: object | undefined, one: string, many: string) => {
     const n = Object.keys(record ?? {}).length
@@ -102,11 +103,20 @@ const summary = (loaded: Config.Loaded): string => {
     }, ${config.admin === undefined ? "no admin key" : "an admin key"}`,
     `  routes: ${Object.keys(config.models).join(", ")}`,
     `  state: ${config.redis === undefined ? "in memory (one instance)" : "Redis (shared by every instance)"}`,
-    `  listens on ${config.server?.host ?? Config.defaults.host}:${config.server?.port ?? Config.defaults.port}`
+    `  listens on ${config.server?.host ?? Config.defaults.host}:${config.server?.port ?? Config.defaults.port}`,
+    `  spans: ${telemetry === undefined ? "not exported" : Telemetry.describe(telemetry)}`
   ].join("\n")
 }
 
 const loadOrRefuse = (path: string) => Effect.mapError(Config.load(path), (error) => new Refused(error.message))
+
+// The OTEL_* variables are checked with the file: a bad one refuses the config before anything listens.
+const telemetryOrRefuse = (loaded: Config.Loaded) =>
+  Effect.mapError(
+    Telemetry.forConfig(loaded),
+    (error) =>
+      new Refused(`${loaded.source}: span export refused: ${"message" in error ? error.message : String(error)}`)
+  )
 
 /**
  * The CLI's commands around a serve step.
@@ -129,7 +139,12 @@ export const make = (options: MakeOptions) => {
   const checkConfig = Command.make(
     "check-config",
     { file: Args.file({ name: "FILE" }).pipe(Args.withDescription("The config file (.yaml, .yml or .json)")) },
-    ({ file }) => Effect.flatMap(loadOrRefuse(file), (loaded) => Console.log(summary(loaded)))
+    ({ file }) =>
+      Effect.gen(function*() {
+        const loaded = yield* loadOrRefuse(file)
+        const telemetry = yield* telemetryOrRefuse(loaded)
+        yield* Console.log(summary(loaded, telemetry))
+      })
   ).pipe(Command.withDescription(
     "Checks a config file: its schema, the names it refers to, and that every key variable it names is set. " +
       "Prints a summary and exits 0, or prints every error with its path and exits 1."
@@ -174,6 +189,7 @@ export const make = (options: MakeOptions) => {
       Effect.gen(function*() {
         // Checked first: a bad config is reported like check-config does, before anything listens.
         const loaded = yield* loadOrRefuse(config)
+        yield* telemetryOrRefuse(loaded)
         return yield* options.serve({
           configPath: config,
           host: Option.getOrElse(host, () => loaded.config.server?.host ?? Config.defaults.host),

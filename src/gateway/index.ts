@@ -26,4 +26,8 @@ export * as Server from "./Server.js"
  */
 export type { LoadOptions, RuntimeRef } from "./runtimeLoad.js"
 export { serveFile } from "./serveFile.js"
+/**
+ * @since 0.2.0
+ */
+export * as Telemetry from "./Telemetry.js"
 export * as Wire from "./wire/index.js"

@@ -1,6 +1,7 @@
 /**
  * The gateway started from a config file, as `liter-llm gateway --config FILE` does: the in-memory stores are
  * made once for the process, so a reload (`SIGHUP`) keeps the tenants' spend, rate-limit windows and breakers.
+ * The file's `server:` timings and its span export (`telemetry:`, else the `OTEL_*` variables) are read at start.
  *
  * @since 0.2.0
  */
@@ -13,6 +14,7 @@ import type * as Cli from "./Cli.js"
 import * as Config from "./Config.js"
 import { fromLoaded } from "./runtimeLoad.js"
 import * as Server from "./Server.js"
+import * as Telemetry from "./Telemetry.js"
 
 /**
  * Serves a config file on a host and port until interrupted, reloading it on `SIGHUP`.
@@ -40,12 +42,35 @@ export const serveFile: Cli.ServeFn = (options) =>
       Pricing.dataset.price("gpt-4o-mini", "openai")
       Tokenizer.byModel.countText("warm-up", "gpt-4o-mini")
     })
-    return yield* Server.serve({
+    const load = (path: string) => Effect.provideService(Config.load(path), FileSystem.FileSystem, fs)
+    // Read once for what only a start sets (the server's timings, the span export); that read is the first runtime.
+    let first: Config.Loaded | undefined = yield* load(options.configPath)
+    const start = first
+    const telemetry = yield* Telemetry.forConfig(start)
+    const serving = Server.serve({
+      ...serverOptions(start.config),
       ...options,
-      load: (path) =>
-        Config.load(path).pipe(
-          Effect.flatMap((loaded) => fromLoaded(loaded, memory)),
-          Effect.provideService(FileSystem.FileSystem, fs)
-        )
+      load: (path) => {
+        const loaded = first === undefined ? load(path) : Effect.succeed(first)
+        first = undefined
+        return Effect.flatMap(loaded, (loaded) => fromLoaded(loaded, memory))
+      }
     })
+    // Around the server: it drains before the tracer's scope sends the last spans.
+    return yield* telemetry === undefined ? serving : Effect.provide(serving, Telemetry.layer(telemetry))
   }))
+
+/** The `server:` options a file sets that `Server.serve` takes (host and port come with the CLI's options). */
+const serverOptions = (config: Config.Config): Omit<Server.LayerOptions, "runtime"> => {
+  const server = config.server ?? {}
+  return {
+    headersTimeout: server.headersTimeout,
+    requestTimeout: server.requestTimeout,
+    keepAliveTimeout: server.keepAliveTimeout,
+    shutdownGrace: server.shutdownGrace,
+    holdHeaders: server.holdHeaders,
+    keepAlive: server.keepAlive,
+    readyTimeout: server.readyTimeout,
+    usageTimeout: server.usageTimeout
+  }
+}

@@ -4,7 +4,7 @@
  * the CLI serves it (`serveFile`, with reload on SIGHUP).
  */
 import { NodeContext } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -12,7 +12,7 @@ import { loadRuntime } from "../../src/gateway/runtimeLoad.js"
 import { serveFile } from "../../src/gateway/serveFile.js"
 import type * as MockProvider from "../../src/testing/MockProvider.js"
 import { serve } from "../support/gateway.js"
-import { acme, globex, withEnv } from "../support/gatewayConfig.js"
+import { acme, env, globex, withEnv } from "../support/gatewayConfig.js"
 import { eventually } from "../support/loopback.js"
 import * as RedisServer from "../support/redisServer.js"
 
@@ -62,19 +62,31 @@ export const fromYaml = (yaml: string) =>
     return yield* serve(runtime)
   })
 
-/** The gateway of a YAML config served as `liter-llm gateway --config FILE` serves it; its base URL. */
-export const servedFile = (yaml: string) =>
+/**
+ * The gateway of a YAML config served as `liter-llm gateway --config FILE` serves it, in a scope of its own, with
+ * `vars` as the environment: its base URL, and `stop` (what SIGTERM does under `NodeRuntime.runMain`).
+ */
+export const startFile = (yaml: string, vars: ReadonlyMap<string, string> = env) =>
   Effect.gen(function*() {
     const file = yield* configFile(yaml)
     const port = yield* freePort
-    yield* withEnv(serveFile({ configPath: file, host: "127.0.0.1", port })).pipe(
+    const scope = yield* Scope.make()
+    yield* withEnv(serveFile({ configPath: file, host: "127.0.0.1", port }), vars).pipe(
       Effect.provide(NodeContext.layer),
-      Effect.forkScoped
+      Effect.forkIn(scope)
     )
     const base = `http://127.0.0.1:${port}`
     yield* eventually(
       Effect.promise(() => fetch(`${base}/ready`).then((response) => response.ok, () => false)),
       "the gateway ready"
     )
-    return base
+    return { base, stop: Scope.close(scope, Exit.void) }
+  })
+
+/** The gateway of a YAML config served as `liter-llm gateway --config FILE` serves it; its base URL. */
+export const servedFile = (yaml: string) =>
+  Effect.gen(function*() {
+    const gateway = yield* startFile(yaml)
+    yield* Effect.addFinalizer(() => gateway.stop)
+    return gateway.base
   })

@@ -1,0 +1,94 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect } from "effect"
+import * as Net from "node:net"
+import * as MockProvider from "../src/testing/MockProvider.js"
+import { startFile, yamlConfig } from "./clients/gateway.js"
+import { decode, errorsOf } from "./support/gatewayConfig.js"
+
+const local = { type: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1" }
+const minimal = { providers: { local }, models: { small: { provider: "local", model: "m" } } }
+
+/**
+ * Sends one keep-alive request on a raw socket and measures, from the end of the answer, how long the server
+ * keeps the idle connection open (bounded: gives up after `budgetMs`).
+ */
+const idleLifetime = (base: string, budgetMs: number) =>
+  Effect.async<number, Error>((resume) => {
+    const { hostname, port } = new URL(base)
+    const socket = Net.connect(Number(port), hostname)
+    let answered: number | undefined
+    let text = ""
+    const timer = setTimeout(() => {
+      socket.destroy()
+      resume(Effect.fail(new Error(`the idle connection stayed open over ${budgetMs} ms`)))
+    }, budgetMs)
+    socket.on("connect", () => socket.write("GET /health HTTP/1.1\r\nhost: gateway\r\nconnection: keep-alive\r\n\r\n"))
+    socket.on("data", (data: Buffer) => {
+      text += data.toString()
+      if (answered === undefined && /\r\n\r\n/.test(text) && /"ok"|ok/.test(text)) answered = performance.now()
+    })
+    socket.on("close", () => {
+      clearTimeout(timer)
+      if (answered === undefined) resume(Effect.fail(new Error(`closed before an answer: ${text}`)))
+      else resume(Effect.succeed(performance.now() - answered))
+    })
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      socket.destroy()
+    })
+  })
+
+describe("Gateway config: server", () => {
+  it.effect("the server's timings decode as durations; shutdownGrace and holdHeaders may be 0", () =>
+    Effect.gen(function*() {
+      const { config } = yield* decode({
+        ...minimal,
+        server: {
+          headersTimeout: "5 seconds",
+          requestTimeout: "1 minute",
+          keepAliveTimeout: 2000,
+          shutdownGrace: 0,
+          holdHeaders: "0 millis",
+          keepAlive: "10 seconds",
+          readyTimeout: "1 second",
+          usageTimeout: "100 millis"
+        }
+      })
+      const ms = (duration: Duration.Duration | undefined) =>
+        duration === undefined ? undefined : Duration.toMillis(duration)
+      const server = config.server!
+      expect([
+        ms(server.headersTimeout),
+        ms(server.requestTimeout),
+        ms(server.keepAliveTimeout),
+        ms(server.shutdownGrace),
+        ms(server.holdHeaders),
+        ms(server.keepAlive),
+        ms(server.readyTimeout),
+        ms(server.usageTimeout)
+      ]).toEqual([5000, 60000, 2000, 0, 0, 10000, 1000, 100])
+    }))
+
+  it.effect("a bad timing is refused with its path; requestTimeout below headersTimeout too", () =>
+    Effect.gen(function*() {
+      expect(yield* errorsOf({ ...minimal, server: { keepAliveTimeout: "0 seconds", shutdownGrace: "-1 seconds" } }))
+        .toEqual([
+          "server.keepAliveTimeout: expected a positive duration such as \"30 seconds\", got \"0 seconds\"",
+          "server.shutdownGrace: expected a duration >= 0 such as \"30 seconds\", got \"-1 seconds\""
+        ])
+      expect(yield* errorsOf({ ...minimal, server: { headersTimeout: "20 seconds", requestTimeout: "10 seconds" } }))
+        .toEqual(["server.requestTimeout: must be at least headersTimeout"])
+    }))
+
+  it.scopedLive("server.keepAliveTimeout from the file reaches the Node server: an idle connection closes after it", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make()
+      const gateway = yield* startFile(yamlConfig(a, b, "server: { keepAliveTimeout: \"300 millis\" }"))
+      yield* Effect.addFinalizer(() => gateway.stop)
+      // Node's default is 5 s: closing well within 2.5 s is the file's value at work.
+      const lifetime = yield* idleLifetime(gateway.base, 2_500)
+      expect(lifetime).toBeGreaterThanOrEqual(250)
+      expect(lifetime).toBeLessThan(2_500)
+    }))
+})
