@@ -113,7 +113,11 @@ export const handle = (
     // at all for a tenant without limits (a fork, a timer and a span per request saved).
     const usage = runtime.rateLimited?.(tenant.id) === false
       ? undefined
-      : yield* Effect.fork(Headers.usageFor(runtime, tenant.id, context.usageTimeoutMs))
+      : yield* Effect.fork(
+        context.span === undefined
+          ? Headers.usageFor(runtime, tenant.id, context.usageTimeoutMs)
+          : Effect.withParentSpan(Headers.usageFor(runtime, tenant.id, context.usageTimeoutMs), context.span)
+      )
     const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) => {
       const observed = Effect.provideService(effect, LlmMetrics.LlmMetrics, observer)
       return context.span === undefined ? observed : Effect.provideService(observed, Tracer.ParentSpan, context.span)
