@@ -31,7 +31,13 @@ export const reporter = (store: string, fallback: string): Reporter => {
         if (!first) return counted
         return Effect.zipRight(
           Effect.logWarning(`Redis unavailable for the ${store} store: ${fallback} until it is back`).pipe(
-            Effect.annotateLogs({ store, operation: error.operation, reason: error.reason })
+            Effect.annotateLogs({
+              store,
+              operation: error.operation,
+              reason: error.reason,
+              // e.g. "could not connect to redis://10.0.0.5:6379/0: connection refused" behind "not connected"
+              ...(error.cause instanceof Error ? { cause: error.cause.message } : {})
+            })
           ),
           counted
         )
