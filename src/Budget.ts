@@ -29,6 +29,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as ChatRequest from "./ChatRequest.js"
 import * as Errors from "./internal/budget/errors.js"
@@ -81,7 +82,69 @@ export interface Options {
  * @since 0.2.0
  * @category models
  */
-export type Store = Store_.Store
+export interface Store {
+  /** Checks the limit and, when the amount fits, holds it under the reservation's id, in one step. */
+  readonly reserve: (reservation: StoreReservation) => Effect.Effect<Reserved, StoreUnavailable>
+  /**
+   * Drops the reservation (if still held) and charges `actualUsd` to the bucket of `now`, in one step. A
+   * reservation that expired is still charged: the call was made. `undefined` when a shared store could not
+   * apply it now (it retries on its own; it never fails the call that was made).
+   */
+  readonly settle: (
+    target: StoreTarget & { readonly id: string; readonly actualUsd: number }
+  ) => Effect.Effect<Totals | undefined>
+  /** Drops the reservation without charging anything (the call failed); `undefined` as for `settle`. */
+  readonly release: (target: StoreTarget & { readonly id: string }) => Effect.Effect<Totals | undefined>
+  /** The totals, without changing them. */
+  readonly read: (target: StoreTarget) => Effect.Effect<Totals, StoreUnavailable>
+}
+
+/**
+ * What every {@link Store} operation names: whose totals, in which period, and where `now` stands in it (epoch
+ * ms of Effect's `Clock`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StoreTarget {
+  readonly tenant: string
+  /** The period's identity, e.g. `"day"`, `"month"` or `"window:3600000"`: one set of totals per tenant and id. */
+  readonly period: string
+  /** Epoch ms. */
+  readonly now: number
+  /** Start (epoch ms) of the bucket a charge made now goes to. */
+  readonly bucket: number
+  /** Buckets starting before this (epoch ms) no longer count (and may be dropped). */
+  readonly since: number
+  /** When (epoch ms) the bucket of `bucket` stops counting: a shared store may expire its keys then. */
+  readonly until: number
+}
+
+/**
+ * A reservation to make: refused when spent + reserved + `amountUsd` would pass `limitUsd` (USD).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StoreReservation extends StoreTarget {
+  readonly id: string
+  readonly amountUsd: number
+  readonly limitUsd: number
+  /** When (epoch ms) the reservation stops holding budget if never settled or released (its process died). */
+  readonly expiresAt: number
+}
+
+/**
+ * A {@link Store}'s answer to a reservation. `Unchecked`: the store could not check it and lets the call through
+ * without holding anything (a shared store configured to fail open while it is unreachable).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Reserved =
+  | { readonly _tag: "Reserved"; readonly totals: Totals }
+  | { readonly _tag: "Refused"; readonly totals: Totals }
+  | { readonly _tag: "Unchecked"; readonly reason: string }
 
 /**
  * A shared {@link Store} that cannot answer now (unreachable or too slow) and fails closed; the budget turns it
@@ -90,16 +153,12 @@ export type Store = Store_.Store
  * @since 0.2.0
  * @category errors
  */
-export const StoreUnavailable: Omit<typeof Store_.StoreUnavailable, "prototype"> & {
-  new(...args: ConstructorParameters<typeof Store_.StoreUnavailable>): StoreUnavailable
-  readonly prototype: StoreUnavailable
-} = Store_.StoreUnavailable
-
-/**
- * @since 0.2.0
- * @category errors
- */
-export interface StoreUnavailable extends Store_.StoreUnavailable {}
+export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()("BudgetStoreUnavailable", {
+  /** Why, e.g. `"timed out"` or `"not connected"`; never an address or a secret. */
+  reason: Schema.String,
+  /** How long a refused caller should wait before trying again, in ms. */
+  retryAfterMillis: Schema.Number
+}) {}
 
 /**
  * The totals a {@link Store} answers, in USD.
@@ -107,7 +166,14 @@ export interface StoreUnavailable extends Store_.StoreUnavailable {}
  * @since 0.2.0
  * @category models
  */
-export type Totals = Store_.Totals
+export interface Totals {
+  /** USD charged in the buckets that still count. */
+  readonly spentUsd: number
+  /** USD held by reservations that have not expired. */
+  readonly reservedUsd: number
+  /** Start (epoch ms) of the oldest bucket with spend that still counts. */
+  readonly oldestBucket: number | undefined
+}
 
 /**
  * A tenant's budget in its current period. Amounts in USD; `resetsAt` in epoch ms of Effect's `Clock`.
@@ -164,7 +230,9 @@ export class BudgetStore extends Context.Reference<BudgetStore>()("liter-llm/Bud
  * @since 0.2.0
  * @category models
  */
-export interface MemoryStore extends Store_.MemoryStore {}
+export interface MemoryStore extends Store {
+  readonly size: Effect.Effect<number>
+}
 
 /**
  * A store in this process's memory: buckets that stopped counting and expired reservations are dropped as it
@@ -207,7 +275,18 @@ export const layerStore = (store: Store): Layer.Layer<BudgetStore> => Layer.succ
  * @since 0.2.0
  * @category models
  */
-export type RedisStoreOptions = RedisStore.Options
+export interface RedisStoreOptions {
+  /**
+   * What a call does when Redis cannot be reached or is slower than its `commandTimeout`:
+   * - `"fail-closed"` (default): it is refused with `LlmError.PolicyUnavailable` (retryable, after `rejectFor`)
+   *   before any network call: no spend goes unaccounted.
+   * - `"fail-open"`: it goes through without a reservation and is not charged (a warning once per outage, and
+   *   `liter_llm.redis.unavailable` counts each such call).
+   */
+  readonly whenUnavailable?: "fail-closed" | "fail-open" | undefined
+  /** With `"fail-closed"`: the `retryAfter` of a refusal while Redis is unavailable (default 1 s). */
+  readonly rejectFor?: Duration.DurationInput | undefined
+}
 
 /**
  * The {@link BudgetStore} in Redis: budgets shared by every process on the same Redis and key prefix, so N
@@ -237,7 +316,7 @@ export const layerRedis = (
   Layer.scoped(
     BudgetStore,
     Effect.all([RedisStore.config(options), Redis.Redis, Effect.scope]).pipe(
-      Effect.map(([config, redis, scope]) => RedisStore.make(redis, config, scope))
+      Effect.map(([config, redis, scope]) => RedisStore.make(redis, config, scope, StoreUnavailable))
     )
   )
 

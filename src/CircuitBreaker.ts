@@ -69,7 +69,26 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export type StoredState = Circuit.State
+export type StoredState =
+  | {
+    readonly state: "closed"
+    /** The latest half-open period, carried through every state so a probe of an older one is told apart. */
+    readonly period: number
+    /** Non-empty time buckets, oldest first (at most 20): index (`floor(at / bucketMillis)`), calls, failures. */
+    readonly buckets: ReadonlyArray<readonly [index: number, calls: number, failures: number]>
+    /** The width (ms) the buckets were counted with, so a reader can tell which still count. */
+    readonly bucketMillis?: number | undefined
+  }
+  | { readonly state: "open"; readonly period: number; readonly until: number }
+  | {
+    readonly state: "half-open"
+    readonly period: number
+    readonly until: number
+    /** Tickets handed out in this period so far. */
+    readonly issued: number
+    /** The probes in flight (at most `halfOpenProbes`): ticket and end of lease (epoch ms). */
+    readonly leases: ReadonlyArray<readonly [ticket: number, expires: number]>
+  }
 
 /**
  * What a breaker looks like from outside.
@@ -79,7 +98,7 @@ export type StoredState = Circuit.State
  */
 export interface StateView {
   readonly key: string
-  readonly state: Circuit.Name
+  readonly state: StoredState["state"]
   /** While open or half-open: when the cooldown ends (epoch ms of Effect's `Clock`). */
   readonly until: number | undefined
   /** While closed: calls and failures in the window. */
@@ -175,7 +194,23 @@ export const layerMemory: Layer.Layer<Registry> = Layer.sync(Registry, () => mak
  * @since 0.2.0
  * @category models
  */
-export type RedisStoreOptions = CircuitRedis.Options
+export interface RedisStoreOptions {
+  /**
+   * What a breaker does when Redis cannot be reached or is slower than its `commandTimeout`:
+   * - `"fail-open"` (default): it keeps working from a breaker in this process's memory (logging a warning once
+   *   per outage and counting `liter_llm.redis.unavailable`), and uses the shared state again once Redis answers.
+   *   Calls do not fail because the store is down.
+   * - `"fail-closed"`: it acts as open, refusing calls with `CircuitOpen` (retry after `rejectFor`), so a Fallback
+   *   moves on.
+   */
+  readonly whenUnavailable?: "fail-open" | "fail-closed" | undefined
+  /** With `"fail-closed"`: the `retryAfter` of a refusal while Redis is unavailable (default 1 s). */
+  readonly rejectFor?: Duration.DurationInput | undefined
+  /** How many times a change is tried again when another process changed the same key meanwhile (default 16). */
+  readonly maxConflictRetries?: number | undefined
+  /** How long a key outlives the state's last deadline (cooldown, probe lease, window) (default 1 hour). */
+  readonly retention?: Duration.DurationInput | undefined
+}
 
 /**
  * A store in Redis, shared by every process on the same Redis and key prefix: keys `<prefix>circuit:<key>`,

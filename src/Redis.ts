@@ -123,6 +123,20 @@ export interface Service {
 }
 
 /**
+ * How a store reports that Redis failed and it served from its fallback instead: one warning when an outage
+ * starts and one note when it ends (not one per call), and `liter_llm.redis.unavailable` counted per fallback.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface OutageReporter {
+  /** Redis failed: counted, and logged if an outage starts. */
+  readonly failed: (error: RedisError) => Effect.Effect<void>
+  /** Redis answered: ends an outage, if one was going on. */
+  readonly succeeded: Effect.Effect<void>
+}
+
+/**
  * @since 0.2.0
  * @category tags
  */

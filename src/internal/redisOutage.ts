@@ -12,12 +12,8 @@ export const unavailable = Metric.counter("liter_llm.redis.unavailable", {
   incremental: true
 })
 
-export interface Reporter {
-  /** Redis failed; `fallback` says what the store does instead (e.g. "local", "reject"). */
-  readonly failed: (error: Redis.RedisError) => Effect.Effect<void>
-  /** Redis answered: ends an outage, if one was going on. */
-  readonly succeeded: Effect.Effect<void>
-}
+/** As `Redis.OutageReporter`; the store's `fallback` says what it does instead (e.g. "local", "reject"). */
+export type Reporter = Redis.OutageReporter
 
 export const reporter = (store: string, fallback: string): Reporter => {
   let down = false
