@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigError, ConfigProvider, Effect, Exit, Layer, Redacted } from "effect"
+import { ConfigError, ConfigProvider, Effect, Exit, HashMap, Layer, Logger, Redacted } from "effect"
+import * as Outage from "../src/internal/redisOutage.js"
 import * as Redis from "../src/Redis.js"
 import { describeRedis, freePort, uniquePrefix } from "./support/redis.js"
 
@@ -120,7 +121,9 @@ describe("Redis options", () => {
     Effect.gen(function*() {
       const port = yield* Effect.promise(() => freePort())
       const error = yield* Effect.scoped(Effect.gen(function*() {
-        const context = yield* Layer.build(Redis.layer({ url: `redis://127.0.0.1:${port}`, awaitConnection: false }))
+        const context = yield* Layer.build(
+          Redis.layer({ url: Redacted.make(`redis://:${secret}@127.0.0.1:${port}`), awaitConnection: false })
+        )
         const redis = context.unsafeMap.get(Redis.Redis.key) as Redis.Service
         // the first attempt is refused at once on loopback; bounded: 2 s
         for (let i = 0; i < 80; i++) {
@@ -132,9 +135,22 @@ describe("Redis options", () => {
       }))
       expect(error.reason).toBe("not connected")
       expect((error.cause as Error).message).toBe(
-        `could not connect to redis://127.0.0.1:${port}/0: connection refused`
+        `could not connect to redis://***@127.0.0.1:${port}/0: connection refused`
       )
       expect(String(error.cause)).not.toMatch(/enableOfflineQueue|Stream isn't writeable/)
+      // the outage warning a store logs carries the same words
+      const logs: Array<Record<string, unknown>> = []
+      const logger = Logger.make(({ annotations, message }) => {
+        logs.push({ message: String(message), ...Object.fromEntries(HashMap.toEntries(annotations)) })
+      })
+      yield* Outage.reporter("cache", "bypass").failed(error).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      expect(logs).toEqual([expect.objectContaining({
+        reason: "not connected",
+        cause: `could not connect to redis://***@127.0.0.1:${port}/0: connection refused`
+      })])
+      expect(JSON.stringify(logs) + JSON.stringify(error)).not.toContain(secret)
     }))
 })
 
