@@ -21,28 +21,21 @@
  *
  * @since 0.2.0
  */
-import * as Clock from "effect/Clock"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
-import * as Stream from "effect/Stream"
-import * as ChatRequest from "./ChatRequest.js"
-import * as Errors from "./internal/budget/errors.js"
-import * as Estimate from "./internal/budget/estimate.js"
+import * as Schema from "effect/Schema"
 import * as Options_ from "./internal/budget/options.js"
-import * as Period from "./internal/budget/period.js"
+import * as Policy from "./internal/budget/policy.js"
 import * as RedisStore from "./internal/budget/redisStore.js"
 import * as Store_ from "./internal/budget/store.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
 import * as LanguageModel from "./LanguageModel.js"
 import type * as LlmError from "./LlmError.js"
-import * as Pricing from "./Pricing.js"
 import * as Redis from "./Redis.js"
-import * as Tokenizer from "./Tokenizer.js"
 
 /**
  * A limit: `limitUsd` (USD) per `period`: `"day"` or `"month"` (calendar, UTC), or a `Duration` for a rolling
@@ -81,7 +74,69 @@ export interface Options {
  * @since 0.2.0
  * @category models
  */
-export type Store = Store_.Store
+export interface Store {
+  /** Checks the limit and, when the amount fits, holds it under the reservation's id, in one step. */
+  readonly reserve: (reservation: StoreReservation) => Effect.Effect<Reserved, StoreUnavailable>
+  /**
+   * Drops the reservation (if still held) and charges `actualUsd` to the bucket of `now`, in one step. A
+   * reservation that expired is still charged: the call was made. `undefined` when a shared store could not
+   * apply it now (it retries on its own; it never fails the call that was made).
+   */
+  readonly settle: (
+    target: StoreTarget & { readonly id: string; readonly actualUsd: number }
+  ) => Effect.Effect<Totals | undefined>
+  /** Drops the reservation without charging anything (the call failed); `undefined` as for `settle`. */
+  readonly release: (target: StoreTarget & { readonly id: string }) => Effect.Effect<Totals | undefined>
+  /** The totals, without changing them. */
+  readonly read: (target: StoreTarget) => Effect.Effect<Totals, StoreUnavailable>
+}
+
+/**
+ * What every {@link Store} operation names: whose totals, in which period, and where `now` stands in it (epoch
+ * ms of Effect's `Clock`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StoreTarget {
+  readonly tenant: string
+  /** The period's identity, e.g. `"day"`, `"month"` or `"window:3600000"`: one set of totals per tenant and id. */
+  readonly period: string
+  /** Epoch ms. */
+  readonly now: number
+  /** Start (epoch ms) of the bucket a charge made now goes to. */
+  readonly bucket: number
+  /** Buckets starting before this (epoch ms) no longer count (and may be dropped). */
+  readonly since: number
+  /** When (epoch ms) the bucket of `bucket` stops counting: a shared store may expire its keys then. */
+  readonly until: number
+}
+
+/**
+ * A reservation to make: refused when spent + reserved + `amountUsd` would pass `limitUsd` (USD).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StoreReservation extends StoreTarget {
+  readonly id: string
+  readonly amountUsd: number
+  readonly limitUsd: number
+  /** When (epoch ms) the reservation stops holding budget if never settled or released (its process died). */
+  readonly expiresAt: number
+}
+
+/**
+ * A {@link Store}'s answer to a reservation. `Unchecked`: the store could not check it and lets the call through
+ * without holding anything (a shared store configured to fail open while it is unreachable).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Reserved =
+  | { readonly _tag: "Reserved"; readonly totals: Totals }
+  | { readonly _tag: "Refused"; readonly totals: Totals }
+  | { readonly _tag: "Unchecked"; readonly reason: string }
 
 /**
  * A shared {@link Store} that cannot answer now (unreachable or too slow) and fails closed; the budget turns it
@@ -90,16 +145,12 @@ export type Store = Store_.Store
  * @since 0.2.0
  * @category errors
  */
-export const StoreUnavailable: Omit<typeof Store_.StoreUnavailable, "prototype"> & {
-  new(...args: ConstructorParameters<typeof Store_.StoreUnavailable>): StoreUnavailable
-  readonly prototype: StoreUnavailable
-} = Store_.StoreUnavailable
-
-/**
- * @since 0.2.0
- * @category errors
- */
-export interface StoreUnavailable extends Store_.StoreUnavailable {}
+export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()("BudgetStoreUnavailable", {
+  /** Why, e.g. `"timed out"` or `"not connected"`; never an address or a secret. */
+  reason: Schema.String,
+  /** How long a refused caller should wait before trying again, in ms. */
+  retryAfterMillis: Schema.Number
+}) {}
 
 /**
  * The totals a {@link Store} answers, in USD.
@@ -107,7 +158,14 @@ export interface StoreUnavailable extends Store_.StoreUnavailable {}
  * @since 0.2.0
  * @category models
  */
-export type Totals = Store_.Totals
+export interface Totals {
+  /** USD charged in the buckets that still count. */
+  readonly spentUsd: number
+  /** USD held by reservations that have not expired. */
+  readonly reservedUsd: number
+  /** Start (epoch ms) of the oldest bucket with spend that still counts. */
+  readonly oldestBucket: number | undefined
+}
 
 /**
  * A tenant's budget in its current period. Amounts in USD; `resetsAt` in epoch ms of Effect's `Clock`.
@@ -164,7 +222,9 @@ export class BudgetStore extends Context.Reference<BudgetStore>()("liter-llm/Bud
  * @since 0.2.0
  * @category models
  */
-export interface MemoryStore extends Store_.MemoryStore {}
+export interface MemoryStore extends Store {
+  readonly size: Effect.Effect<number>
+}
 
 /**
  * A store in this process's memory: buckets that stopped counting and expired reservations are dropped as it
@@ -207,7 +267,18 @@ export const layerStore = (store: Store): Layer.Layer<BudgetStore> => Layer.succ
  * @since 0.2.0
  * @category models
  */
-export type RedisStoreOptions = RedisStore.Options
+export interface RedisStoreOptions {
+  /**
+   * What a call does when Redis cannot be reached or is slower than its `commandTimeout`:
+   * - `"fail-closed"` (default): it is refused with `LlmError.PolicyUnavailable` (retryable, after `rejectFor`)
+   *   before any network call: no spend goes unaccounted.
+   * - `"fail-open"`: it goes through without a reservation and is not charged (a warning once per outage, and
+   *   `liter_llm.redis.unavailable` counts each such call).
+   */
+  readonly whenUnavailable?: "fail-closed" | "fail-open" | undefined
+  /** With `"fail-closed"`: the `retryAfter` of a refusal while Redis is unavailable (default 1 s). */
+  readonly rejectFor?: Duration.DurationInput | undefined
+}
 
 /**
  * The {@link BudgetStore} in Redis: budgets shared by every process on the same Redis and key prefix, so N
@@ -237,21 +308,9 @@ export const layerRedis = (
   Layer.scoped(
     BudgetStore,
     Effect.all([RedisStore.config(options), Redis.Redis, Effect.scope]).pipe(
-      Effect.map(([config, redis, scope]) => RedisStore.make(redis, config, scope))
+      Effect.map(([config, redis, scope]) => RedisStore.make(redis, config, scope, StoreUnavailable))
     )
   )
-
-type Priced = Extract<Estimate.Estimate, { readonly _tag: "Priced" }>
-
-/** A reservation held for one call, settled exactly once. */
-interface Ticket {
-  readonly tenant: string
-  readonly period: Period.Period
-  readonly id: string
-  readonly priced: Priced
-  readonly meter: Estimate.Meter
-  done: boolean
-}
 
 /**
  * A budget service from options, or a `ConfigError` naming a bad option (a negative or NaN amount, a
@@ -268,132 +327,7 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError.Confi
     const store = yield* BudgetStore
     // Reservation ids: this instance's random prefix, then a counter (unique even with a fixed `Random`).
     const instance = (yield* Random.nextIntBetween(0, 2 ** 31)).toString(36)
-    let counter = 0
-
-    const target = (tenant: string, period: Period.Period, now: number): Store_.Target => ({
-      tenant,
-      period: period.id,
-      now,
-      ...Period.position(period, now)
-    })
-
-    const reserve = Effect.fn("Budget.reserve")(function*(
-      service: LanguageModel.Service,
-      request: ChatRequest.ChatRequest
-    ) {
-      const tenant = ChatRequest.tenantOf(request)
-      const limit = Options_.limitOf(config, tenant)
-      if (limit === undefined && config.maxRequestCostUsd === undefined) return undefined
-      const meter: Estimate.Meter = {
-        provider: LanguageModel.pricingProvider(service),
-        pricing: yield* Pricing.Pricing,
-        tokenizer: yield* Tokenizer.Tokenizer
-      }
-      const estimate = Estimate.estimate(meter, request, service.defaultModel)
-      if (estimate._tag !== "Priced") {
-        if (estimate._tag === "Unpriced" && config.unpricedModels === "allow") return undefined
-        return yield* Errors.unpriced(estimate, service.provider, tenant, config.maxRequestCostUsd)
-      }
-      const guard = config.maxRequestCostUsd
-      if (guard !== undefined && estimate.costUsd > guard + Store_.tolerance) {
-        return yield* Errors.costLimit(estimate, service.provider, tenant, guard)
-      }
-      if (limit === undefined) return undefined
-      const now = yield* Clock.currentTimeMillis
-      const id = `${instance}:${(counter++).toString(36)}`
-      const at = target(tenant, limit.period, now)
-      const answer = yield* store.reserve({
-        ...at,
-        id,
-        amountUsd: estimate.costUsd,
-        limitUsd: limit.limitUsd,
-        expiresAt: now + config.reservationTimeoutMillis
-      }).pipe(
-        Effect.mapError((error) =>
-          Errors.unavailable({ provider: service.provider, model: estimate.model, tenant, error })
-        )
-      )
-      // The store let the call through without holding anything (failing open): nothing to settle.
-      if (answer._tag === "Unchecked") return undefined
-      if (answer._tag === "Refused") {
-        return yield* Errors.budgetExceeded({
-          provider: service.provider,
-          estimate,
-          tenant,
-          limit,
-          totals: answer.totals,
-          resetsAt: Period.resetsAt(limit.period, now, answer.totals.oldestBucket)
-        })
-      }
-      const ticket: Ticket = { tenant, period: limit.period, id, priced: estimate, meter, done: false }
-      return ticket
-    })
-
-    /** Charges `actualUsd`, or releases the reservation when `undefined`; once per ticket. */
-    const settle = Effect.fn("Budget.settle")(function*(ticket: Ticket, actualUsd: number | undefined) {
-      if (ticket.done) return
-      ticket.done = true
-      const at = target(ticket.tenant, ticket.period, yield* Clock.currentTimeMillis)
-      if (actualUsd === undefined) yield* store.release({ ...at, id: ticket.id })
-      else yield* store.settle({ ...at, id: ticket.id, actualUsd })
-    })
-
-    const wrap = (service: LanguageModel.Service): LanguageModel.Service => ({
-      ...service,
-      // Reserve and settle as one resource: an interrupt between them must not leave budget held.
-      generate: (request) =>
-        Effect.uninterruptibleMask((restore) =>
-          Effect.flatMap(reserve(service, request), (ticket) =>
-            ticket === undefined ? restore(service.generate(request)) : Effect.onExit(
-              restore(service.generate(request)),
-              (exit) =>
-                settle(
-                  ticket,
-                  Exit.isSuccess(exit) ? Estimate.responseCost(ticket.meter, ticket.priced, exit.value) : undefined
-                )
-            ))
-        ),
-      stream: (request) =>
-        Stream.unwrapScoped(Effect.gen(function*() {
-          const received = new Estimate.Received()
-          // Settled from what went by, not from the scope's exit: that carries the consumer's own failure, and a
-          // consumer that stops early still received (and is charged for) what it took.
-          const ticket = yield* Effect.acquireRelease(
-            reserve(service, request),
-            (ticket) =>
-              ticket === undefined ? Effect.void : settle(ticket, received.cost(ticket.meter, ticket.priced))
-          )
-          const inner = service.stream(request)
-          return ticket === undefined ? inner : Stream.mapChunks(inner, (chunk) => {
-            for (const part of chunk) {
-              received.observe(part)
-            }
-            return chunk
-          })
-        }))
-    })
-
-    const status = (tenant: string): Effect.Effect<Status | undefined, LlmError.PolicyUnavailable> => {
-      const limit = Options_.limitOf(config, tenant)
-      if (limit === undefined) {
-        return Effect.succeed(undefined)
-      }
-      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.map(
-          Effect.mapError(store.read(target(tenant, limit.period, now)), (error) =>
-            Errors.unavailable({ provider: "liter-llm", tenant, error })),
-          (totals): Status => ({
-            tenant,
-            limitUsd: limit.limitUsd,
-            spentUsd: totals.spentUsd,
-            reservedUsd: totals.reservedUsd,
-            remainingUsd: Math.max(0, limit.limitUsd - totals.spentUsd - totals.reservedUsd),
-            resetsAt: Period.resetsAt(limit.period, now, totals.oldestBucket)
-          })
-        ))
-    }
-
-    return { status, wrap }
+    return Policy.make(config, store, instance)
   })
 
 /**

@@ -16,26 +16,21 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
-import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
-import * as Attribution from "./internal/attribution.js"
 import * as Circuit from "./internal/circuit.js"
+import * as Policy from "./internal/circuitPolicy.js"
 import * as CircuitRedis from "./internal/circuitRedis.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
 import * as LanguageModel from "./LanguageModel.js"
-import * as LlmError from "./LlmError.js"
-import * as LlmMetrics from "./LlmMetrics.js"
+import type * as LlmMetrics from "./LlmMetrics.js"
 import * as Redis from "./Redis.js"
 
 /**
@@ -69,7 +64,26 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export type StoredState = Circuit.State
+export type StoredState =
+  | {
+    readonly state: "closed"
+    /** The latest half-open period, carried through every state so a probe of an older one is told apart. */
+    readonly period: number
+    /** Non-empty time buckets, oldest first (at most 20): index (`floor(at / bucketMillis)`), calls, failures. */
+    readonly buckets: ReadonlyArray<readonly [index: number, calls: number, failures: number]>
+    /** The width (ms) the buckets were counted with, so a reader can tell which still count. */
+    readonly bucketMillis?: number | undefined
+  }
+  | { readonly state: "open"; readonly period: number; readonly until: number }
+  | {
+    readonly state: "half-open"
+    readonly period: number
+    readonly until: number
+    /** Tickets handed out in this period so far. */
+    readonly issued: number
+    /** The probes in flight (at most `halfOpenProbes`): ticket and end of lease (epoch ms). */
+    readonly leases: ReadonlyArray<readonly [ticket: number, expires: number]>
+  }
 
 /**
  * What a breaker looks like from outside.
@@ -79,7 +93,7 @@ export type StoredState = Circuit.State
  */
 export interface StateView {
   readonly key: string
-  readonly state: Circuit.Name
+  readonly state: StoredState["state"]
   /** While open or half-open: when the cooldown ends (epoch ms of Effect's `Clock`). */
   readonly until: number | undefined
   /** While closed: calls and failures in the window. */
@@ -175,7 +189,23 @@ export const layerMemory: Layer.Layer<Registry> = Layer.sync(Registry, () => mak
  * @since 0.2.0
  * @category models
  */
-export type RedisStoreOptions = CircuitRedis.Options
+export interface RedisStoreOptions {
+  /**
+   * What a breaker does when Redis cannot be reached or is slower than its `commandTimeout`:
+   * - `"fail-open"` (default): it keeps working from a breaker in this process's memory (logging a warning once
+   *   per outage and counting `liter_llm.redis.unavailable`), and uses the shared state again once Redis answers.
+   *   Calls do not fail because the store is down.
+   * - `"fail-closed"`: it acts as open, refusing calls with `CircuitOpen` (retry after `rejectFor`), so a Fallback
+   *   moves on.
+   */
+  readonly whenUnavailable?: "fail-open" | "fail-closed" | undefined
+  /** With `"fail-closed"`: the `retryAfter` of a refusal while Redis is unavailable (default 1 s). */
+  readonly rejectFor?: Duration.DurationInput | undefined
+  /** How many times a change is tried again when another process changed the same key meanwhile (default 16). */
+  readonly maxConflictRetries?: number | undefined
+  /** How long a key outlives the state's last deadline (cooldown, probe lease, window) (default 1 hour). */
+  readonly retention?: Duration.DurationInput | undefined
+}
 
 /**
  * A store in Redis, shared by every process on the same Redis and key prefix: keys `<prefix>circuit:<key>`,
@@ -218,140 +248,14 @@ export const layerRedis = (
     Effect.flatMap(Redis.Redis, (redis) => Effect.map(makeRedisStore(redis, options), makeRegistry))
   )
 
-const configOf = (options: Options): Circuit.Config => ({
-  failureRateThreshold: options.failureRateThreshold ?? 0.5,
-  minimumCalls: options.minimumCalls ?? 5,
-  windowMillis: Duration.toMillis(options.window ?? "60 seconds"),
-  cooldownMillis: Duration.toMillis(options.cooldown ?? "30 seconds"),
-  halfOpenProbes: options.halfOpenProbes ?? 1,
-  probeLeaseMillis: Duration.toMillis(options.probeLease ?? "60 seconds")
-})
-
-/** How an exit counts for the breaker. */
-const outcomeOf = (
-  exit: Exit.Exit<unknown, LlmError.LlmError>,
-  maxRetryAfterMillis: number,
-  maxOpenMillis: number
-): Circuit.Outcome => {
-  if (Exit.isSuccess(exit)) return { _tag: "Success" }
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) return ignored
-  const error = failure.value
-  const counts = error._tag === "StreamInterrupted"
-    ? LlmError.isRetryableTag(error.causeTag)
-    : LlmError.fault(error) === "provider" && LlmError.isRetryable(error)
-  if (!counts) return ignored
-  const retryAfter = error.retryAfter === undefined ? undefined : Duration.toMillis(error.retryAfter)
-  return {
-    _tag: "Failure",
-    // A Retry-After past the cap opens the breaker for that long, within reason: a header can say anything.
-    openFor: retryAfter !== undefined && retryAfter > maxRetryAfterMillis
-      ? Math.min(retryAfter, maxOpenMillis)
-      : undefined
-  }
-}
-
-const ignored: Circuit.Outcome = { _tag: "Ignored" }
-
-const view = (key: string, state: Circuit.State, now: number): StateView => {
-  if (state.state !== "closed") return { key, state: state.state, until: state.until, calls: 0, failures: 0 }
-  return { key, state: "closed", until: undefined, ...Circuit.counts(state, now) }
-}
-
 /**
  * Wraps a service with a breaker.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const wrap = (service: LanguageModel.Service, options: Options): LanguageModel.Service => {
-  const config = configOf(options)
-  const maxRetryAfter = Duration.toMillis(options.maxRetryAfter ?? "60 seconds")
-  const maxOpen = Duration.toMillis(options.maxOpen ?? "24 hours")
-  const classify = (exit: Exit.Exit<unknown, LlmError.LlmError>) => outcomeOf(exit, maxRetryAfter, maxOpen)
-  const key = options.key
-
-  const transition = (registry: RegistryService, from: Circuit.Name, to: Circuit.Name, at: number) =>
-    from === to ? Effect.void : Effect.zipRight(
-      PubSub.publish(registry.events, { key, from, to, at }),
-      Effect.flatMap(LlmMetrics.LlmMetrics, (metrics) => metrics.recordCircuit({ key, from, to, at }))
-    )
-
-  const misconfigured = Circuit.problem(config)
-
-  const acquire = Effect.gen(function*() {
-    if (misconfigured !== undefined) {
-      return yield* new LlmError.InvalidRequest({
-        provider: service.provider,
-        message: `circuit "${key}": ${misconfigured}`
-      })
-    }
-    const registry = yield* Registry
-    const now = yield* Clock.currentTimeMillis
-    const [permit, from, to] = yield* registry.store.modify(key, (state) => {
-      const [permit, next] = Circuit.acquire(state, now, config)
-      return [[permit, state.state, next.state] as const, next]
-    })
-    yield* transition(registry, from, to, now)
-    if (permit._tag === "Reject") {
-      return yield* new LlmError.CircuitOpen({
-        provider: service.provider,
-        key,
-        // Half-open with every probe slot taken: the cooldown has ended, a probe is deciding; try again soon.
-        until: Math.max(permit.until, now),
-        retryAfter: Duration.millis(Math.max(0, permit.until - now)),
-        message: `circuit "${key}" is ${to}: ${service.provider} is not called for ${
-          Duration.format(Duration.millis(Math.max(0, permit.until - now)))
-        }`
-      })
-    }
-    return { registry, permit }
-  })
-
-  const release = (
-    registry: RegistryService,
-    permit: { readonly probe: Circuit.Probe | undefined },
-    outcome: Circuit.Outcome
-  ) =>
-    Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      const [from, to] = yield* registry.store.modify(key, (state) => {
-        const next = Circuit.release(state, permit, outcome, now, config)
-        return [[state.state, next.state] as const, next]
-      })
-      yield* transition(registry, from, to, now)
-    })
-
-  return {
-    ...service,
-    // The permit is taken and given back as one resource: an interrupt between the two (a shared store's
-    // `modify` can take a network round trip) must not leave a half-open probe slot taken forever.
-    generate: (request) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(
-          acquire,
-          ({ permit, registry }) =>
-            Effect.onExit(restore(service.generate(request)), (exit) => release(registry, permit, classify(exit)))
-        )
-      ),
-    stream: (request) =>
-      Stream.unwrapScoped(Effect.gen(function*() {
-        // Judged by what the provider did, not by the scope's exit, which carries the consumer's own failure: that
-        // must neither count against the provider nor open the breaker for its Retry-After. A consumer that stops
-        // before the finish part neither proves nor disproves the provider's health.
-        const watched = Attribution.watch(service.stream(request))
-        let finished = false
-        yield* Effect.acquireRelease(
-          acquire,
-          ({ permit, registry }) => release(registry, permit, classify(watched.end(finished)))
-        )
-        return Stream.mapChunks(watched.stream, (chunk) => {
-          if (!finished && Chunk.some(chunk, (part) => part.type === "finish")) finished = true
-          return chunk
-        })
-      }))
-  }
-}
+export const wrap = (service: LanguageModel.Service, options: Options): LanguageModel.Service =>
+  Policy.wrap(service, options, Registry)
 
 /**
  * Wraps a `LanguageModel` Layer with a breaker.
@@ -400,7 +304,7 @@ export const state = (key: string): Effect.Effect<StateView> =>
   Effect.flatMap(
     Registry,
     (registry) =>
-      Effect.zipWith(registry.store.get(key), Clock.currentTimeMillis, (state, now) => view(key, state, now))
+      Effect.zipWith(registry.store.get(key), Clock.currentTimeMillis, (state, now) => Policy.view(key, state, now))
   )
 
 /**
@@ -418,7 +322,7 @@ export const isRejecting = (key: string, options: Pick<Options, "halfOpenProbes"
         registry.store.get(key),
         (current) =>
           Effect.map(Clock.currentTimeMillis, (now) =>
-            Circuit.acquire(current, now, { ...configOf({ key, ...options }) })[0]._tag === "Reject")
+            Circuit.acquire(current, now, { ...Policy.configOf({ key, ...options }) })[0]._tag === "Reject")
       )
   )
 

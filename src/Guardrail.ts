@@ -347,7 +347,7 @@ export const denyList = (
  * @since 0.2.0
  * @category built-ins
  */
-export type PiiKind = Patterns.PiiKind
+export type PiiKind = "email" | "phone" | "card"
 
 /**
  * @since 0.2.0

@@ -48,7 +48,7 @@ import * as Redis from "./Redis.js"
  * @since 0.2.0
  * @category models
  */
-export type Algorithm = Store.Algorithm
+export type Algorithm = "fixed-window" | "leaky-window" | "token-bucket"
 
 /**
  * What a call does when the limiter's store cannot answer (Redis down, or slower than its `commandTimeout`):
@@ -176,7 +176,28 @@ export interface Consumed extends RateLimiter.ConsumeResult {
  * @since 0.2.0
  * @category models
  */
-export interface LimiterService extends Store.Limiter {}
+export interface LimiterService {
+  /** The algorithms its store can count. */
+  readonly algorithms: ReadonlyArray<Algorithm>
+  readonly consume: (options: ConsumeOptions) => Effect.Effect<Consumed, RateLimiter.RateLimiterError>
+  /** Reports its store's outages, once per outage for all the layers counting with it. */
+  readonly outage: (fallback: string) => Redis.OutageReporter
+}
+
+/**
+ * One take of `tokens` units (requests, or tokens) from the counter at `key`: at most `limit` per `window`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ConsumeOptions {
+  readonly algorithm: Algorithm
+  readonly onExceeded: OnExceeded
+  readonly window: Duration.Duration
+  readonly limit: number
+  readonly key: string
+  readonly tokens: number
+}
 
 /**
  * The limiter every `RateLimit` layer counts with; by default one in memory for the process. Provide

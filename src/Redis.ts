@@ -23,21 +23,23 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type { Redis as IORedis } from "ioredis"
 import { createHash } from "node:crypto"
-import { optionalEnv } from "./internal/layerOptions.js"
 import * as Client from "./internal/redisClient.js"
 import * as RedisOptions from "./internal/redisOptions.js"
 import * as Outage from "./internal/redisOutage.js"
 
 /**
  * A Redis command (or connecting) failed: `operation` says which, `reason` why (`"timed out"`, `"not connected"`,
- * or the server's words). Never carries the URL or the password.
+ * `"could not connect to redis://host:port/db ..."`, a database the server does not have, or the server's words),
+ * `cause` the driver's error (its message scrubbed; for `"not connected"`, why the last connection attempt
+ * failed). Never carries the password: an address shows credentials as `***@`.
  *
  * @since 0.2.0
  * @category errors
  */
 export class RedisError extends Schema.TaggedError<RedisError>()("RedisError", {
   operation: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  cause: Schema.optional(Schema.Defect)
 }) {
   /**
    * @since 0.2.0
@@ -121,6 +123,20 @@ export interface Service {
 }
 
 /**
+ * How a store reports that Redis failed and it served from its fallback instead: one warning when an outage
+ * starts and one note when it ends (not one per call), and `liter_llm.redis.unavailable` counted per fallback.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface OutageReporter {
+  /** Redis failed: counted, and logged if an outage starts. */
+  readonly failed: (error: RedisError) => Effect.Effect<void>
+  /** Redis answered: ends an outage, if one was going on. */
+  readonly succeeded: Effect.Effect<void>
+}
+
+/**
  * @since 0.2.0
  * @category tags
  */
@@ -163,10 +179,16 @@ export const script = (name: string, lua: string, options: { readonly keys: numb
 
 const makeService = (client: Client.Client, keyPrefix: string): Service => {
   const defined = new Set<string>()
-  const run = <A>(operation: string, f: (client: IORedis) => Promise<A>): Effect.Effect<A, RedisError> =>
-    Effect.tryPromise({
-      try: () => f(client.client),
-      catch: (error) => new RedisError({ operation, reason: Client.reasonOf(error, client.scrub) })
+  const run = <A>(operation: string, f: (redis: IORedis) => Promise<A>): Effect.Effect<A, RedisError> =>
+    Effect.suspend(() => {
+      // A database the server refused: nothing may run, in whatever database the driver fell back to.
+      const fatal = client.fatal()
+      return fatal !== undefined
+        ? Effect.fail(new RedisError({ operation, ...fatal }))
+        : Effect.tryPromise({
+          try: () => f(client.client),
+          catch: (error) => new RedisError({ operation, ...Client.failureOf(client, error) })
+        })
     }).pipe(Effect.withSpan(`Redis.${operation}`))
   return {
     client: client.client,
@@ -188,7 +210,7 @@ const makeService = (client: Client.Client, keyPrefix: string): Service => {
       })
     },
     run,
-    isConnected: Effect.sync(() => client.client.status === "ready")
+    isConnected: Effect.sync(() => client.client.status === "ready" && client.fatal() === undefined)
   }
 }
 
@@ -209,7 +231,7 @@ const connect = Effect.fn("Redis.connect")(function*(resolved: RedisOptions.Reso
   if (resolved.awaitConnection) {
     yield* Effect.mapError(
       Client.awaitReady(client, resolved.connectTimeoutMillis),
-      (reason) => new RedisError({ operation: "connect", reason })
+      (failure) => new RedisError({ operation: "connect", ...failure })
     )
   }
   return makeService(client, resolved.keyPrefix)
@@ -236,7 +258,8 @@ export const layer = (options: Options): Layer.Layer<Redis, ConfigError.ConfigEr
 
 /**
  * The connection from the environment: `REDIS_URL` (required; it may hold the password, read as `Redacted`) and
- * `REDIS_KEY_PREFIX` (optional). A missing or bad URL is a `ConfigError` naming `REDIS_URL`.
+ * `REDIS_KEY_PREFIX` (optional; set but empty it is a `ConfigError`, not the default). A missing or bad URL is a
+ * `ConfigError` naming `REDIS_URL`.
  *
  * @example
  * ```ts
@@ -255,13 +278,14 @@ export const layerConfig = (
   Layer.scoped(
     Redis,
     Effect.flatMap(
-      Config.all([urlConfig, optionalEnv("REDIS_KEY_PREFIX")]),
+      // Set but empty, REDIS_KEY_PREFIX is refused (see `RedisOptions.resolve`), never read as unset.
+      Config.all([urlConfig, Config.option(Config.string("REDIS_KEY_PREFIX"))]),
       ([url, prefix]) =>
         Effect.flatMap(
           RedisOptions.resolve(
             "Redis.layerConfig",
             { ...options, url, ...(Option.isSome(prefix) ? { keyPrefix: prefix.value } : {}) },
-            "REDIS_URL"
+            { url: "REDIS_URL", keyPrefix: Option.isSome(prefix) ? "REDIS_KEY_PREFIX" : "keyPrefix" }
           ),
           connect
         )

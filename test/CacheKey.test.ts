@@ -77,8 +77,8 @@ describe("Cache key", () => {
     const digest = hashOf(base)
     const keys = ["a", "a:b", "a%3Ab", "b", ""].map((tenant) => Key.storageKey(tenant, digest))
     expect(new Set(keys).size).toBe(5)
-    expect(keys[1]).toBe(`liter-llm:cache:v1:a%3Ab:${digest}`)
-    for (const key of keys) expect(key.split(":")).toHaveLength(5)
+    expect(keys[1]).toBe(`cache:v1:a%3Ab:${digest}`)
+    for (const key of keys) expect(key.split(":")).toHaveLength(4)
   })
 
   it("canonical JSON sorts keys, drops undefined fields, and refuses what JSON cannot hold", () => {

@@ -48,8 +48,9 @@ describeRedis("Cache on Redis: keys, TTLs, bounds, outages", (server) => {
       )
       const keys = (yield* Effect.promise(() => redis.client.keys(`${prefix}*`))).sort()
       expect(keys).toHaveLength(2)
-      expect(keys[0]).toMatch(new RegExp(`^${prefix}liter-llm:cache:v1:a%3Ab:[0-9a-f]{64}$`))
-      expect(keys[1]).toMatch(new RegExp(`^${prefix}liter-llm:cache:v1:acme:[0-9a-f]{64}$`))
+      // one prefix (the connection's), then the store's name: never the default prefix a second time
+      expect(keys[0]).toMatch(new RegExp(`^${prefix}cache:v1:a%3Ab:[0-9a-f]{64}$`))
+      expect(keys[1]).toMatch(new RegExp(`^${prefix}cache:v1:acme:[0-9a-f]{64}$`))
       // the same request: one hash, two tenants
       expect(keys[0]!.slice(-64)).toBe(keys[1]!.slice(-64))
       const stored = JSON.parse((yield* Effect.promise(() => redis.client.get(keys[1]!)))!)

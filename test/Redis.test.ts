@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigError, ConfigProvider, Effect, Exit, Layer, Redacted } from "effect"
+import { ConfigError, ConfigProvider, Effect, Exit, HashMap, Layer, Logger, Redacted } from "effect"
+import * as Outage from "../src/internal/redisOutage.js"
 import * as Redis from "../src/Redis.js"
 import { describeRedis, freePort, uniquePrefix } from "./support/redis.js"
 
@@ -36,12 +37,17 @@ describe("Redis options", () => {
         [{ url: Redacted.make(`redis//:${secret}@127.0.0.1:6379`) }, "url", /url must be a redis:\/\//],
         [{ url: `redis:/:${secret}@127.0.0.1:6379` }, "url", /url must be a redis:\/\//],
         [{ url: "redis://127.0.0.1:6379/x" }, "url", /database "x" that is not a number/],
+        [{ url: "redis://127.0.0.1:6379/1x" }, "url", /database "1x" that is not a number/],
+        [{ url: "redis://127.0.0.1:6379/-1" }, "url", /database "-1" that is not a number/],
+        [{ url: "redis://127.0.0.1:6379/0/1" }, "url", /database "0\/1" that is not a number/],
+        [{ host: "127.0.0.1", db: 1.5 }, "db", /db must be an integer >= 0, got 1\.5/],
         [{ url: "redis://127.0.0.1:6379", host: "127.0.0.1" }, "url", /either url or host\/port/],
         [{}, "url", /give url/],
         [{ host: "127.0.0.1", port: 0 }, "port", /port must be an integer in 1\.\.65535, got 0/],
         [{ host: "127.0.0.1", commandTimeout: 0 }, "commandTimeout", /positive finite duration, got "0"/],
         [{ host: "127.0.0.1", connectTimeout: "-1 second" }, "connectTimeout", /positive finite duration/],
         [{ host: "127.0.0.1", keyPrefix: "" }, "keyPrefix", /keyPrefix must be a non-empty string/],
+        [{ host: "127.0.0.1", keyPrefix: " " }, "keyPrefix", /keyPrefix must be a non-empty string/],
         [{ host: "127.0.0.1", comandTimeout: 5 } as Redis.Options, "comandTimeout", /unknown option "comandTimeout"/]
       ]
       for (const [options, path, message] of cases) {
@@ -65,17 +71,86 @@ describe("Redis options", () => {
       expect(String(bad)).not.toContain(secret)
     }))
 
-  it.live("an unreachable server fails the layer within connectTimeout with a RedisError", () =>
+  it.effect("layerConfig: REDIS_KEY_PREFIX set but empty is a ConfigError naming it, not the default prefix", () =>
+    Effect.gen(function*() {
+      const url = "redis://127.0.0.1:6379"
+      for (const prefix of ["", "  "]) {
+        const error = failureOf(
+          yield* built(Redis.layerConfig()).pipe(fromEnv({ REDIS_URL: url, REDIS_KEY_PREFIX: prefix }))
+        )
+        expect(error).toMatchObject({ _op: "InvalidData", path: ["REDIS_KEY_PREFIX"] })
+        expect(String(error)).toMatch(/REDIS_KEY_PREFIX must be a non-empty string .*leave it out for the default/)
+      }
+    }))
+
+  it.scoped("layerConfig: REDIS_KEY_PREFIX is the prefix when set, the default when unset", () =>
+    Effect.gen(function*() {
+      const prefixOf = (env: Record<string, string>) =>
+        Layer.build(Redis.layerConfig({ awaitConnection: false })).pipe(
+          fromEnv(env),
+          Effect.map((context) => (context.unsafeMap.get(Redis.Redis.key) as Redis.Service).keyPrefix)
+        )
+      const port = yield* Effect.promise(() => freePort())
+      const url = `redis://127.0.0.1:${port}`
+      expect(yield* prefixOf({ REDIS_URL: url, REDIS_KEY_PREFIX: "myapp:" })).toBe("myapp:")
+      expect(yield* prefixOf({ REDIS_URL: url })).toBe("liter-llm:")
+    }))
+
+  it.live("an unreachable server fails the layer within connectTimeout, saying where, the cause kept", () =>
     Effect.gen(function*() {
       const port = yield* Effect.promise(() => freePort())
       const started = performance.now()
       const error = failureOf(
-        yield* built(Redis.layer({ url: `redis://127.0.0.1:${port}`, connectTimeout: "200 millis" }))
+        yield* built(
+          Redis.layer({ url: Redacted.make(`redis://u:${secret}@127.0.0.1:${port}/2`), connectTimeout: "200 millis" })
+        )
       )
       expect(error).toBeInstanceOf(Redis.RedisError)
       expect(error).toMatchObject({ operation: "connect" })
-      expect((error as Redis.RedisError).message).toMatch(/^Redis connect failed: no connection within 200 ms/)
+      expect((error as Redis.RedisError).message).toBe(
+        `Redis connect failed: could not connect to redis://***@127.0.0.1:${port}/2 within 200 ms (connection refused)`
+      )
+      const cause = (error as Redis.RedisError).cause
+      expect(cause).toBeInstanceOf(Error)
+      expect(cause).toMatchObject({ code: "ECONNREFUSED" })
+      expect(JSON.stringify(error) + String(error) + String(cause)).not.toContain(secret)
       expect(performance.now() - started).toBeLessThan(2_000)
+    }))
+
+  it.live("while it cannot connect, a command fails as not connected, the cause saying why in plain words", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(() => freePort())
+      const error = yield* Effect.scoped(Effect.gen(function*() {
+        const context = yield* Layer.build(
+          Redis.layer({ url: Redacted.make(`redis://:${secret}@127.0.0.1:${port}`), awaitConnection: false })
+        )
+        const redis = context.unsafeMap.get(Redis.Redis.key) as Redis.Service
+        // the first attempt is refused at once on loopback; bounded: 2 s
+        for (let i = 0; i < 80; i++) {
+          const error = yield* Effect.flip(redis.run("get", (client) => client.get(redis.key("a"))))
+          if (error.cause instanceof Error && /could not connect/.test(error.cause.message)) return error
+          yield* Effect.sleep("25 millis")
+        }
+        return yield* Effect.dieMessage("no connection failure was seen within 2 s")
+      }))
+      expect(error.reason).toBe("not connected")
+      expect((error.cause as Error).message).toBe(
+        `could not connect to redis://***@127.0.0.1:${port}/0: connection refused`
+      )
+      expect(String(error.cause)).not.toMatch(/enableOfflineQueue|Stream isn't writeable/)
+      // the outage warning a store logs carries the same words
+      const logs: Array<Record<string, unknown>> = []
+      const logger = Logger.make(({ annotations, message }) => {
+        logs.push({ message: String(message), ...Object.fromEntries(HashMap.toEntries(annotations)) })
+      })
+      yield* Outage.reporter("cache", "bypass").failed(error).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      expect(logs).toEqual([expect.objectContaining({
+        reason: "not connected",
+        cause: `could not connect to redis://***@127.0.0.1:${port}/0: connection refused`
+      })])
+      expect(JSON.stringify(logs) + JSON.stringify(error)).not.toContain(secret)
     }))
 })
 
@@ -164,6 +239,58 @@ describeRedis("Redis connection", (server) => {
         expect(yield* redis.run("ping", (client) => client.ping())).toBe("PONG")
       }))
     }).pipe(Effect.ensuring(Effect.promise(() => server.start()))))
+})
+
+describeRedis("Redis databases", (server) => {
+  // redis-server has 16 databases unless configured otherwise: 0..15.
+  const inDb = (db: string) => server.url.replace(/\/?$/, `/${db}`)
+  const keysIn = (db: number, pattern: string) =>
+    Effect.scoped(Effect.flatMap(
+      Redis.make({ url: server.url }),
+      (admin) => admin.run("keys", (client) => client.select(db).then(() => client.keys(pattern)))
+    ))
+
+  it.live("a database the server does not have fails the layer, naming it; nothing falls back to database 0", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix("db")
+      const error = failureOf(yield* built(Redis.layer({ url: inDb("99"), keyPrefix: prefix })))
+      expect(error).toBeInstanceOf(Redis.RedisError)
+      expect(error).toMatchObject({ operation: "connect" })
+      expect((error as Redis.RedisError).reason).toMatch(
+        new RegExp(`^database 99 does not exist on the server at redis://127\\.0\\.0\\.1:${server.port}/99`)
+      )
+      expect(String((error as Redis.RedisError).cause)).toMatch(/DB index is out of range/)
+    }))
+
+  it.live("without awaitConnection, every command fails naming the database, none runs in database 0", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix("db")
+      const errors = yield* Effect.scoped(Effect.gen(function*() {
+        const context = yield* Layer.build(Redis.layer({ url: inDb("99"), keyPrefix: prefix, awaitConnection: false }))
+        const redis = context.unsafeMap.get(Redis.Redis.key) as Redis.Service
+        const errors: Array<Redis.RedisError> = []
+        // bounded: 2 s, enough for the connection and its refused SELECT on loopback
+        for (let i = 0; i < 80 && !errors.some((error) => /database 99/.test(error.reason)); i++) {
+          errors.push(yield* Effect.flip(redis.run("set", (client) => client.set(redis.key("x"), "1"))))
+          yield* Effect.sleep("25 millis")
+        }
+        expect(yield* redis.isConnected).toBe(false)
+        return errors
+      }))
+      expect(errors.at(-1)?.reason).toMatch(/^database 99 does not exist/)
+      expect(yield* keysIn(0, `${prefix}*`)).toEqual([])
+    }))
+
+  it.live("a database in range is the one used", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix("db")
+      yield* Effect.scoped(Effect.gen(function*() {
+        const redis = yield* Redis.make({ url: inDb("3"), keyPrefix: prefix })
+        yield* redis.run("set", (client) => client.set(redis.key("x"), "1"))
+      }))
+      expect(yield* keysIn(3, `${prefix}*`)).toEqual([`${prefix}x`])
+      expect(yield* keysIn(0, `${prefix}*`)).toEqual([])
+    }))
 })
 
 describeRedis("Redis with a password", (server) => {

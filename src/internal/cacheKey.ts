@@ -68,8 +68,9 @@ export const hash = (
     .digest("hex")
 
 /**
- * The store key of an entry: `liter-llm:cache:v1:<tenant>:<hash>`, the tenant percent-encoded so that no
- * tenant name (one holding `:` included) can reach another tenant's entries.
+ * The store key of an entry: `cache:v1:<tenant>:<hash>`, the tenant percent-encoded so that no tenant name (one
+ * holding `:` included) can reach another tenant's entries. No application prefix here: the Redis store puts the
+ * connection's key prefix before it, once.
  */
 export const storageKey = (tenant: string, digest: string): string =>
-  `liter-llm:cache:${version}:${encodeURIComponent(tenant)}:${digest}`
+  `cache:${version}:${encodeURIComponent(tenant)}:${digest}`

@@ -3,6 +3,7 @@
  * Redis later) can apply them atomically. Every function does constant work, whatever the traffic: a closed
  * breaker keeps counts in a fixed number of time buckets, not one entry per call.
  */
+import type * as CircuitBreaker from "../CircuitBreaker.js"
 
 /** How many time buckets a closed breaker's window is split into. */
 export const BUCKETS = 20
@@ -13,27 +14,8 @@ export type Bucket = readonly [index: number, calls: number, failures: number]
 /** A half-open probe's slot: its ticket and when its lease ends (epoch ms). */
 export type Lease = readonly [ticket: number, expires: number]
 
-/** The stored state of one breaker. */
-export type State =
-  | {
-    readonly state: "closed"
-    /** The latest half-open period, carried through every state so a probe of an older one is told apart. */
-    readonly period: number
-    /** Non-empty buckets, oldest first; at most {@link BUCKETS}. */
-    readonly buckets: ReadonlyArray<Bucket>
-    /** The width the buckets were counted with, so a reader can tell which still count. */
-    readonly bucketMillis?: number | undefined
-  }
-  | { readonly state: "open"; readonly period: number; readonly until: number }
-  | {
-    readonly state: "half-open"
-    readonly period: number
-    readonly until: number
-    /** Tickets handed out in this period so far. */
-    readonly issued: number
-    /** The probes in flight (at most `halfOpenProbes`), until their lease ends. */
-    readonly leases: ReadonlyArray<Lease>
-  }
+/** The stored state of one breaker: the public `CircuitBreaker.StoredState` (buckets at most {@link BUCKETS}). */
+export type State = CircuitBreaker.StoredState
 
 export interface Config {
   readonly failureRateThreshold: number

@@ -18,17 +18,15 @@ import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as CircuitBreaker from "../CircuitBreaker.js"
 import * as Redis from "../Redis.js"
 import * as Circuit from "./circuit.js"
 import * as Durations from "./duration.js"
 import * as LayerOptions from "./layerOptions.js"
 import * as Outage from "./redisOutage.js"
 
-/** The store interface of `CircuitBreaker` (restated here to keep the import one way). */
-export interface Store {
-  readonly modify: <A>(key: string, f: (state: Circuit.State) => readonly [A, Circuit.State]) => Effect.Effect<A>
-  readonly get: (key: string) => Effect.Effect<Circuit.State>
-}
+/** The store interface of `CircuitBreaker`. */
+export type Store = CircuitBreaker.Store
 
 export interface Config {
   readonly whenUnavailable: "fail-open" | "fail-closed"
@@ -38,23 +36,7 @@ export interface Config {
 }
 
 /** The options of the Redis store, as `CircuitBreaker.RedisStoreOptions`. */
-export interface Options {
-  /**
-   * What a breaker does when Redis cannot be reached or is slower than its `commandTimeout`:
-   * - `"fail-open"` (default): it keeps working from a breaker in this process's memory (logging a warning once
-   *   per outage and counting `liter_llm.redis.unavailable`), and uses the shared state again once Redis answers.
-   *   Calls do not fail because the store is down.
-   * - `"fail-closed"`: it acts as open, refusing calls with `CircuitOpen` (retry after `rejectFor`), so a Fallback
-   *   moves on.
-   */
-  readonly whenUnavailable?: "fail-open" | "fail-closed" | undefined
-  /** With `"fail-closed"`: the `retryAfter` of a refusal while Redis is unavailable (default 1 s). */
-  readonly rejectFor?: Duration.DurationInput | undefined
-  /** How many times a change is tried again when another process changed the same key meanwhile (default 16). */
-  readonly maxConflictRetries?: number | undefined
-  /** How long a key outlives the state's last deadline (cooldown, probe lease, window) (default 1 hour). */
-  readonly retention?: Duration.DurationInput | undefined
-}
+export type Options = CircuitBreaker.RedisStoreOptions
 
 /** The options checked, each bad one a `ConfigError` naming it. */
 export const config = (

@@ -2,6 +2,7 @@
  * The matching behind the built-in guardrails: deny-list patterns, and the PII patterns with their checks
  * (a Luhn check for card numbers, digit counts for phone numbers).
  */
+import type * as Guardrail from "../Guardrail.js"
 
 /** A deny-list pattern: the global RegExp that finds it, and how a block names it. */
 export interface DenyPattern {
@@ -97,7 +98,7 @@ export const termTail = (terms: ReadonlyArray<string>, text: string, caseSensiti
 /**
  * @since 0.2.0
  */
-export type PiiKind = "email" | "phone" | "card"
+export type PiiKind = Guardrail.PiiKind
 
 /** Whether a digit string passes the Luhn check of payment card numbers. */
 export const luhn = (digits: string): boolean => {

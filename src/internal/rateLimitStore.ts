@@ -15,29 +15,16 @@ import type * as RateLimit from "../RateLimit.js"
 import * as Outage from "./redisOutage.js"
 
 /** The algorithms, as `RateLimit.Algorithm`. */
-export type Algorithm = "fixed-window" | "leaky-window" | "token-bucket"
+export type Algorithm = RateLimit.Algorithm
 
-/** One take of units from a counter. */
-export interface Consume {
-  readonly algorithm: Algorithm
-  readonly onExceeded: "fail" | "delay"
-  readonly window: Duration.Duration
-  readonly limit: number
-  readonly key: string
-  readonly tokens: number
-}
+/** One take of units from a counter, as `RateLimit.ConsumeOptions`. */
+export type Consume = RateLimit.ConsumeOptions
 
 /** What a take answers (see `RateLimit.Consumed`). */
 export type Consumed = RateLimit.Consumed
 
 /** The limiter every `RateLimit` layer counts with, as `RateLimit.LimiterService`. */
-export interface Limiter {
-  /** The algorithms its store can count. */
-  readonly algorithms: ReadonlyArray<Algorithm>
-  readonly consume: (options: Consume) => Effect.Effect<Consumed, RateLimiter.RateLimiterError>
-  /** Reports its store's outages, once per outage for all the layers counting with it. */
-  readonly outage: (fallback: string) => Outage.Reporter
-}
+export type Limiter = RateLimit.LimiterService
 
 /** The aligned fixed window, an operation a store adds to `RateLimiterStore`. */
 export interface AlignedWindow {

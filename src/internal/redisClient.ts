@@ -10,13 +10,69 @@ import type * as RedisOptions from "./redisOptions.js"
 /** How long to wait between reconnection attempts: quick at first, at most 1 s. */
 export const reconnectDelay = (attempt: number): number => Math.min(attempt * 50, 1_000)
 
+/** A failure in the user's terms, with the driver's error (its message scrubbed) kept as the cause. */
+export interface Failure {
+  readonly reason: string
+  readonly cause: Error
+}
+
 /** The client, with the last connection error seen (ioredis reports those as events, not to a command). */
 export interface Client {
   readonly client: IORedis
-  readonly lastError: () => string | undefined
+  /** Why the client is not connected, when a connection attempt failed. */
+  readonly lastError: () => Failure | undefined
+  /**
+   * Set when the server refused what no reconnection can fix (a database it does not have): the client is
+   * closed, and every command fails with this instead of running against another database.
+   */
+  readonly fatal: () => Failure | undefined
   /** Masks the password in any text (an error message may quote what the server said). */
   readonly scrub: (text: string) => string
+  /** `redis://host:port/db` (`***@` for the credentials): where the client connects, safe to show. */
+  readonly address: string
 }
+
+/** Where a target is, as shown in messages: never the user or the password. */
+export const addressOf = (target: RedisOptions.Target): string => {
+  const host = target.host.includes(":") ? `[${target.host}]` : target.host
+  const credentials = target.username !== undefined || target.password !== undefined ? "***@" : ""
+  return `${target.tls ? "rediss" : "redis"}://${credentials}${host}:${target.port}/${target.db}`
+}
+
+/** A driver error as a cause: its name, code and scrubbed message only (ioredis may attach the AUTH arguments). */
+const causeOf = (error: unknown, scrub: (text: string) => string): Error => {
+  const source = error instanceof Error ? error : new Error(String(error))
+  const cause = new Error(scrub(source.message))
+  cause.name = source.name
+  const code = (source as { readonly code?: unknown }).code
+  if (typeof code === "string") Object.assign(cause, { code })
+  return cause
+}
+
+/** What a failed connection attempt means, in words (ioredis and Node speak in codes and driver states). */
+const connectionWords = (error: Error): string => {
+  const code = (error as { readonly code?: unknown }).code
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused"
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "host not found"
+    case "ETIMEDOUT":
+      return "no answer"
+    case "ECONNRESET":
+    case "EPIPE":
+      return "connection reset"
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return "host unreachable"
+  }
+  // A connect timeout surfaces as the driver refusing to write to a socket it never opened.
+  if (/enableOfflineQueue|Stream isn't writeable|connect ETIMEDOUT/i.test(error.message)) return "no answer"
+  return error.message
+}
+
+const isDatabaseError = (message: string) => /DB index is out of range|invalid DB index/i.test(message)
 
 export const make = (resolved: RedisOptions.Resolved): Client => {
   const { target } = resolved
@@ -41,16 +97,28 @@ export const make = (resolved: RedisOptions.Resolved): Client => {
     const bounded = text.length > 300 ? `${text.slice(0, 300)}...` : text
     return password === undefined || password === "" ? bounded : bounded.split(password).join("<redacted>")
   }
-  let lastError: string | undefined
+  const address = addressOf(target)
+  let lastError: Failure | undefined
+  let fatal: Failure | undefined
   // Without a listener ioredis prints every connection error to the console; the stores report outages themselves.
   client.on("error", (error: Error) => {
-    lastError = scrub(error.message)
+    const cause = causeOf(error, scrub)
+    if (isDatabaseError(error.message)) {
+      // ioredis would go on in database 0: stop here rather than share state in a database nobody chose.
+      fatal = { reason: databaseReason(target.db, address), cause }
+      client.disconnect(false)
+      return
+    }
+    lastError = { reason: `could not connect to ${address}: ${scrub(connectionWords(error))}`, cause }
   })
   client.on("ready", () => {
     lastError = undefined
   })
-  return { client, lastError: () => lastError, scrub }
+  return { client, lastError: () => lastError, fatal: () => fatal, scrub, address }
 }
+
+const databaseReason = (db: number, address: string) =>
+  `database ${db} does not exist on the server at ${address} (its databases are numbered from 0; see its \`databases\` setting)`
 
 const isAuthError = (message: string) => /^(WRONGPASS|NOAUTH|NOPERM)|invalid password|AUTH/i.test(message)
 
@@ -59,10 +127,16 @@ const isAuthError = (message: string) => /^(WRONGPASS|NOAUTH|NOPERM)|invalid pas
  * check). Fails with the reason at once on a refused password, which reconnecting cannot fix.
  */
 export const awaitReady = (
-  { client, lastError, scrub }: Client,
+  connection: Client,
   timeoutMillis: number
-): Effect.Effect<void, string> =>
-  Effect.async<void, string>((resume) => {
+): Effect.Effect<void, Failure> =>
+  Effect.flatMap(awaitReadyEvent(connection, timeoutMillis), () => checkDatabase(connection))
+
+const awaitReadyEvent = (
+  { address, client, fatal, lastError, scrub }: Client,
+  timeoutMillis: number
+): Effect.Effect<void, Failure> =>
+  Effect.async<void, Failure>((resume) => {
     if (client.status === "ready") return resume(Effect.void)
     const cleanup = () => {
       clearTimeout(timer)
@@ -73,19 +147,51 @@ export const awaitReady = (
       cleanup()
       resume(Effect.void)
     }
+    // Reconnecting cannot fix a refused password or database: fail at once.
     const onError = (error: Error) => {
-      if (!isAuthError(error.message)) return
+      const refused = fatal()
+      if (refused === undefined && !isAuthError(error.message)) return
       cleanup()
-      resume(Effect.fail(scrub(error.message)))
+      resume(Effect.fail(refused ?? { reason: scrub(error.message), cause: causeOf(error, scrub) }))
     }
     const timer = setTimeout(() => {
       cleanup()
-      resume(Effect.fail(`no connection within ${timeoutMillis} ms${lastError() ? ` (${lastError()})` : ""}`))
+      const last = lastError()
+      resume(Effect.fail({
+        reason: `could not connect to ${address} within ${timeoutMillis} ms${
+          last === undefined ? "" : ` (${last.reason.slice(`could not connect to ${address}: `.length)})`
+        }`,
+        cause: last?.cause ?? new Error(`no connection within ${timeoutMillis} ms`)
+      }))
     }, timeoutMillis)
     client.on("ready", onReady)
     client.on("error", onError)
     return Effect.sync(cleanup)
   })
+
+/**
+ * The client selects its database while connecting, but only reports a refusal as an event that may come after
+ * "ready": selecting it once more, and waiting for the answer, settles it before the layer is ready.
+ */
+const checkDatabase = (connection: Client): Effect.Effect<void, Failure> => {
+  const { client, fatal, scrub } = connection
+  const db = client.options.db ?? 0
+  if (db === 0) return Effect.void
+  return Effect.flatMap(
+    Effect.tryPromise({ try: () => client.select(db), catch: (error) => error }).pipe(Effect.either),
+    (result) => {
+      const known = fatal()
+      if (known !== undefined) return Effect.fail(known)
+      if (result._tag === "Right") return Effect.void
+      const error = result.left
+      const message = error instanceof Error ? error.message : String(error)
+      return Effect.fail({
+        reason: isDatabaseError(message) ? databaseReason(db, connection.address) : scrub(message),
+        cause: causeOf(error, scrub)
+      })
+    }
+  )
+}
 
 /** Closes the client: a polite QUIT when connected (bounded), then stops any reconnection. */
 export const close = ({ client }: Client, timeoutMillis: number): Effect.Effect<void> =>
@@ -103,13 +209,22 @@ export const close = ({ client }: Client, timeoutMillis: number): Effect.Effect<
     client.disconnect(false)
   })
 
-/** The reason of a failed command, in words: what a timeout or a disconnect looks like from ioredis. */
-export const reasonOf = (error: unknown, scrub: (text: string) => string): string => {
+/**
+ * A failed command in words: what a timeout or a disconnect looks like from ioredis. While disconnected, the
+ * cause says why the connection failed (the driver's own words are about its offline queue).
+ */
+export const failureOf = (connection: Client, error: unknown): Failure => {
   const message = error instanceof Error ? error.message : String(error)
-  if (/Command timed out/i.test(message)) return "timed out"
+  if (/Command timed out/i.test(message)) return { reason: "timed out", cause: causeOf(error, connection.scrub) }
   // A command in flight when the connection drops is flushed with "Reached the max retries per request limit".
   if (/enableOfflineQueue|Connection is closed|Stream isn't writeable|max retries per request/i.test(message)) {
-    return "not connected"
+    const last = connection.lastError()
+    return {
+      reason: "not connected",
+      cause: last === undefined
+        ? causeOf(error, connection.scrub)
+        : new Error(last.reason, { cause: last.cause })
+    }
   }
-  return scrub(message)
+  return { reason: connection.scrub(message), cause: causeOf(error, connection.scrub) }
 }

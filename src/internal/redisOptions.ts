@@ -133,11 +133,17 @@ const target = (layer: string, input: Input, urlPath: string): Either.Either<Tar
   })
 }
 
-/** Every option checked; `urlPath` names where the URL came from (the option, or `REDIS_URL`). */
+/** Where the URL and the key prefix came from, for the errors: the options, or environment variables. */
+export interface Sources {
+  readonly url: string
+  readonly keyPrefix: string
+}
+
+/** Every option checked; `sources` names where the URL and the prefix came from (options, or `REDIS_URL`...). */
 export const resolve = (
   layer: string,
   input: Input,
-  urlPath = "url"
+  sources: Sources = { url: "url", keyPrefix: "keyPrefix" }
 ): Either.Either<Resolved, ConfigError.ConfigError> =>
   Either.gen(function*() {
     yield* LayerOptions.knownOptions(
@@ -157,12 +163,16 @@ export const resolve = (
         awaitConnection: true
       })
     )
-    const resolvedTarget = yield* target(layer, input, urlPath)
+    const resolvedTarget = yield* target(layer, input, sources.url)
     const keyPrefix = input.keyPrefix ?? defaults.keyPrefix
-    if (keyPrefix === "" || /\s/.test(keyPrefix)) {
+    // An empty prefix is refused, not read as "no prefix": it is mostly an unset variable in a template, and
+    // keys at the root of a shared Redis could meet another application's.
+    if (keyPrefix.trim() === "" || /\s/.test(keyPrefix)) {
       return yield* invalid(
-        "keyPrefix",
-        `${layer}: keyPrefix must be a non-empty string without spaces, got ${JSON.stringify(keyPrefix)}`
+        sources.keyPrefix,
+        `${layer}: ${sources.keyPrefix} must be a non-empty string without spaces (leave it out for the default ${
+          JSON.stringify(defaults.keyPrefix)
+        }), got ${JSON.stringify(keyPrefix)}`
       )
     }
     return {

@@ -12,12 +12,8 @@ export const unavailable = Metric.counter("liter_llm.redis.unavailable", {
   incremental: true
 })
 
-export interface Reporter {
-  /** Redis failed; `fallback` says what the store does instead (e.g. "local", "reject"). */
-  readonly failed: (error: Redis.RedisError) => Effect.Effect<void>
-  /** Redis answered: ends an outage, if one was going on. */
-  readonly succeeded: Effect.Effect<void>
-}
+/** As `Redis.OutageReporter`; the store's `fallback` says what it does instead (e.g. "local", "reject"). */
+export type Reporter = Redis.OutageReporter
 
 export const reporter = (store: string, fallback: string): Reporter => {
   let down = false
@@ -31,7 +27,13 @@ export const reporter = (store: string, fallback: string): Reporter => {
         if (!first) return counted
         return Effect.zipRight(
           Effect.logWarning(`Redis unavailable for the ${store} store: ${fallback} until it is back`).pipe(
-            Effect.annotateLogs({ store, operation: error.operation, reason: error.reason })
+            Effect.annotateLogs({
+              store,
+              operation: error.operation,
+              reason: error.reason,
+              // e.g. "could not connect to redis://10.0.0.5:6379/0: connection refused" behind "not connected"
+              ...(error.cause instanceof Error ? { cause: error.cause.message } : {})
+            })
           ),
           counted
         )

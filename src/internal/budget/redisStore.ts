@@ -23,6 +23,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import type * as Budget from "../../Budget.js"
 import * as Redis from "../../Redis.js"
 import * as Durations from "../duration.js"
 import * as LayerOptions from "../layerOptions.js"
@@ -30,18 +31,7 @@ import * as Outage from "../redisOutage.js"
 import * as Store from "./store.js"
 
 /** The options of the Redis store, as `Budget.RedisStoreOptions`. */
-export interface Options {
-  /**
-   * What a call does when Redis cannot be reached or is slower than its `commandTimeout`:
-   * - `"fail-closed"` (default): it is refused with `LlmError.PolicyUnavailable` (retryable, after `rejectFor`)
-   *   before any network call: no spend goes unaccounted.
-   * - `"fail-open"`: it goes through without a reservation and is not charged (a warning once per outage, and
-   *   `liter_llm.redis.unavailable` counts each such call).
-   */
-  readonly whenUnavailable?: "fail-closed" | "fail-open" | undefined
-  /** With `"fail-closed"`: the `retryAfter` of a refusal while Redis is unavailable (default 1 s). */
-  readonly rejectFor?: Duration.DurationInput | undefined
-}
+export type Options = Budget.RedisStoreOptions
 
 export interface Config {
   readonly whenUnavailable: "fail-closed" | "fail-open"
@@ -206,7 +196,13 @@ export const keysOf = (redis: Redis.Service, target: Store.Target): ReadonlyArra
 const ttl = (millis: number): number => Math.max(1, Math.ceil(millis + marginMillis))
 
 /** The store; `scope` holds the background retries of settles and releases that failed. */
-export const make = (redis: Redis.Service, config: Config, scope: Scope.Scope): Store.Store => {
+/** `unavailable` is the public error class, given by `Budget` (this module is below it). */
+export const make = (
+  redis: Redis.Service,
+  config: Config,
+  scope: Scope.Scope,
+  unavailable: typeof Budget.StoreUnavailable
+): Store.Store => {
   const outage = Outage.reporter("budget", config.whenUnavailable === "fail-open" ? "unreserved calls" : "refuse calls")
 
   const run = (script: Redis.Script, target: Store.Target, args: ReadonlyArray<string | number>) =>
@@ -275,7 +271,7 @@ export const make = (redis: Redis.Service, config: Config, scope: Scope.Scope): 
             if (config.whenUnavailable === "fail-open") {
               return { _tag: "Unchecked", reason: error.reason } satisfies Store.Reserved as Store.Reserved
             }
-            return yield* new Store.StoreUnavailable({ reason: error.reason, retryAfterMillis: config.rejectForMillis })
+            return yield* new unavailable({ reason: error.reason, retryAfterMillis: config.rejectForMillis })
           })
         ),
         Effect.withSpan("Budget.RedisStore.reserve", { attributes: { tenant: reservation.tenant } })
@@ -301,7 +297,7 @@ export const make = (redis: Redis.Service, config: Config, scope: Scope.Scope): 
         Effect.catchAll((error) =>
           Effect.zipRight(
             outage.failed(error),
-            new Store.StoreUnavailable({ reason: error.reason, retryAfterMillis: config.rejectForMillis })
+            new unavailable({ reason: error.reason, retryAfterMillis: config.rejectForMillis })
           )
         ),
         Effect.withSpan("Budget.RedisStore.read", { attributes: { tenant: target.tenant } })

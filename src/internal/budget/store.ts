@@ -7,71 +7,16 @@
  * same operations answer the very same totals.
  */
 import * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
-import type { Position } from "./period.js"
+import type * as Budget from "../../Budget.js"
 
+// The shapes are the public ones (`Budget.Store` and its arguments), named here as the stores use them.
 /** What every operation names: whose totals, in which period, and where `now` stands in it. */
-export interface Target extends Position {
-  readonly tenant: string
-  /** The period's identity, e.g. `"day"`, `"month"` or `"window:3600000"`: one set of totals per tenant and id. */
-  readonly period: string
-  /** Epoch ms of Effect's `Clock`. */
-  readonly now: number
-}
-
-/** The totals of a tenant in a period, after the operation. */
-export interface Totals {
-  /** USD charged in the buckets that still count. */
-  readonly spentUsd: number
-  /** USD held by reservations that have not expired. */
-  readonly reservedUsd: number
-  /** Start of the oldest bucket with spend that still counts. */
-  readonly oldestBucket: number | undefined
-}
-
-/** A reservation to make: refused when spent + reserved + `amountUsd` would pass `limitUsd`. */
-export interface Reservation extends Target {
-  readonly id: string
-  readonly amountUsd: number
-  readonly limitUsd: number
-  /** When the reservation stops holding budget if it is never settled or released (its process died). */
-  readonly expiresAt: number
-}
-
-/**
- * The answer to a reservation. `Unchecked`: the store could not check it and lets the call through without
- * holding anything (a shared store configured to fail open while it is unreachable).
- */
-export type Reserved =
-  | { readonly _tag: "Reserved"; readonly totals: Totals }
-  | { readonly _tag: "Refused"; readonly totals: Totals }
-  | { readonly _tag: "Unchecked"; readonly reason: string }
-
-/** A shared store that cannot answer now (unreachable, or too slow): the call is refused, to be retried later. */
-export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()("BudgetStoreUnavailable", {
-  /** Why, e.g. `"timed out"` or `"not connected"`; never an address or a secret. */
-  reason: Schema.String,
-  /** How long a refused caller should wait before trying again, in ms. */
-  retryAfterMillis: Schema.Number
-}) {}
-
-/** The store interface. */
-export interface Store {
-  /** Checks the limit and, when the amount fits, holds it under the reservation's id, in one step. */
-  readonly reserve: (reservation: Reservation) => Effect.Effect<Reserved, StoreUnavailable>
-  /**
-   * Drops the reservation (if still held) and charges `actualUsd` to the bucket of `now`, in one step. A
-   * reservation that expired is still charged: the call was made. `undefined` when a shared store could not
-   * apply it now (it retries on its own; it never fails the call that was made).
-   */
-  readonly settle: (
-    target: Target & { readonly id: string; readonly actualUsd: number }
-  ) => Effect.Effect<Totals | undefined>
-  /** Drops the reservation without charging anything (the call failed); `undefined` as for `settle`. */
-  readonly release: (target: Target & { readonly id: string }) => Effect.Effect<Totals | undefined>
-  /** The totals, without changing them. */
-  readonly read: (target: Target) => Effect.Effect<Totals, StoreUnavailable>
-}
+export type Target = Budget.StoreTarget
+export type Totals = Budget.Totals
+export type Reservation = Budget.StoreReservation
+export type Reserved = Budget.Reserved
+export type StoreUnavailable = Budget.StoreUnavailable
+export type Store = Budget.Store
 
 /** Float sums drift by a few ulps: an amount that fits to a billionth of a USD fits. */
 export const tolerance = 1e-9
@@ -83,9 +28,7 @@ export const toMicros = (usd: number): number => Math.round(usd * 1_000_000)
 export const toUsd = (micros: number): number => micros / 1_000_000
 
 /** The memory store, and how many tenant-period entries it holds (to observe its bounds). */
-export interface MemoryStore extends Store {
-  readonly size: Effect.Effect<number>
-}
+export type MemoryStore = Budget.MemoryStore
 
 interface Entry {
   /** Micro-USD per bucket start. */

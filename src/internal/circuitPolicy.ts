@@ -1,0 +1,155 @@
+/**
+ * A breaker around a `LanguageModel` service: a permit taken before each call and given back with its outcome,
+ * through the registry's store, transitions published and recorded.
+ */
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Stream from "effect/Stream"
+import type * as CircuitBreaker from "../CircuitBreaker.js"
+import type * as LanguageModel from "../LanguageModel.js"
+import * as LlmError from "../LlmError.js"
+import * as LlmMetrics from "../LlmMetrics.js"
+import * as Attribution from "./attribution.js"
+import * as Circuit from "./circuit.js"
+
+/** The breaker's settings from its options, with their defaults. */
+export const configOf = (options: CircuitBreaker.Options): Circuit.Config => ({
+  failureRateThreshold: options.failureRateThreshold ?? 0.5,
+  minimumCalls: options.minimumCalls ?? 5,
+  windowMillis: Duration.toMillis(options.window ?? "60 seconds"),
+  cooldownMillis: Duration.toMillis(options.cooldown ?? "30 seconds"),
+  halfOpenProbes: options.halfOpenProbes ?? 1,
+  probeLeaseMillis: Duration.toMillis(options.probeLease ?? "60 seconds")
+})
+
+/** How an exit counts for the breaker. */
+const outcomeOf = (
+  exit: Exit.Exit<unknown, LlmError.LlmError>,
+  maxRetryAfterMillis: number,
+  maxOpenMillis: number
+): Circuit.Outcome => {
+  if (Exit.isSuccess(exit)) return { _tag: "Success" }
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isNone(failure)) return ignored
+  const error = failure.value
+  const counts = error._tag === "StreamInterrupted"
+    ? LlmError.isRetryableTag(error.causeTag)
+    : LlmError.fault(error) === "provider" && LlmError.isRetryable(error)
+  if (!counts) return ignored
+  const retryAfter = error.retryAfter === undefined ? undefined : Duration.toMillis(error.retryAfter)
+  return {
+    _tag: "Failure",
+    // A Retry-After past the cap opens the breaker for that long, within reason: a header can say anything.
+    openFor: retryAfter !== undefined && retryAfter > maxRetryAfterMillis
+      ? Math.min(retryAfter, maxOpenMillis)
+      : undefined
+  }
+}
+
+const ignored: Circuit.Outcome = { _tag: "Ignored" }
+
+/** A breaker as `CircuitBreaker.state` shows it. */
+export const view = (key: string, state: Circuit.State, now: number): CircuitBreaker.StateView => {
+  if (state.state !== "closed") return { key, state: state.state, until: state.until, calls: 0, failures: 0 }
+  return { key, state: "closed", until: undefined, ...Circuit.counts(state, now) }
+}
+
+/** `CircuitBreaker.wrap`; `registryOf` is the `Registry` reference (given: this module is below it). */
+export const wrap = (
+  service: LanguageModel.Service,
+  options: CircuitBreaker.Options,
+  registryOf: Effect.Effect<CircuitBreaker.RegistryService>
+): LanguageModel.Service => {
+  const config = configOf(options)
+  const maxRetryAfter = Duration.toMillis(options.maxRetryAfter ?? "60 seconds")
+  const maxOpen = Duration.toMillis(options.maxOpen ?? "24 hours")
+  const classify = (exit: Exit.Exit<unknown, LlmError.LlmError>) => outcomeOf(exit, maxRetryAfter, maxOpen)
+  const key = options.key
+
+  const transition = (registry: CircuitBreaker.RegistryService, from: Circuit.Name, to: Circuit.Name, at: number) =>
+    from === to ? Effect.void : Effect.zipRight(
+      PubSub.publish(registry.events, { key, from, to, at }),
+      Effect.flatMap(LlmMetrics.LlmMetrics, (metrics) => metrics.recordCircuit({ key, from, to, at }))
+    )
+
+  const misconfigured = Circuit.problem(config)
+
+  const acquire = Effect.gen(function*() {
+    if (misconfigured !== undefined) {
+      return yield* new LlmError.InvalidRequest({
+        provider: service.provider,
+        message: `circuit "${key}": ${misconfigured}`
+      })
+    }
+    const registry = yield* registryOf
+    const now = yield* Clock.currentTimeMillis
+    const [permit, from, to] = yield* registry.store.modify(key, (state) => {
+      const [permit, next] = Circuit.acquire(state, now, config)
+      return [[permit, state.state, next.state] as const, next]
+    })
+    yield* transition(registry, from, to, now)
+    if (permit._tag === "Reject") {
+      return yield* new LlmError.CircuitOpen({
+        provider: service.provider,
+        key,
+        // Half-open with every probe slot taken: the cooldown has ended, a probe is deciding; try again soon.
+        until: Math.max(permit.until, now),
+        retryAfter: Duration.millis(Math.max(0, permit.until - now)),
+        message: `circuit "${key}" is ${to}: ${service.provider} is not called for ${
+          Duration.format(Duration.millis(Math.max(0, permit.until - now)))
+        }`
+      })
+    }
+    return { registry, permit }
+  })
+
+  const release = (
+    registry: CircuitBreaker.RegistryService,
+    permit: { readonly probe: Circuit.Probe | undefined },
+    outcome: Circuit.Outcome
+  ) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const [from, to] = yield* registry.store.modify(key, (state) => {
+        const next = Circuit.release(state, permit, outcome, now, config)
+        return [[state.state, next.state] as const, next]
+      })
+      yield* transition(registry, from, to, now)
+    })
+
+  return {
+    ...service,
+    // The permit is taken and given back as one resource: an interrupt between the two (a shared store's
+    // `modify` can take a network round trip) must not leave a half-open probe slot taken forever.
+    generate: (request) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          acquire,
+          ({ permit, registry }) =>
+            Effect.onExit(restore(service.generate(request)), (exit) => release(registry, permit, classify(exit)))
+        )
+      ),
+    stream: (request) =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        // Judged by what the provider did, not by the scope's exit, which carries the consumer's own failure: that
+        // must neither count against the provider nor open the breaker for its Retry-After. A consumer that stops
+        // before the finish part neither proves nor disproves the provider's health.
+        const watched = Attribution.watch(service.stream(request))
+        let finished = false
+        yield* Effect.acquireRelease(
+          acquire,
+          ({ permit, registry }) => release(registry, permit, classify(watched.end(finished)))
+        )
+        return Stream.mapChunks(watched.stream, (chunk) => {
+          if (!finished && Chunk.some(chunk, (part) => part.type === "finish")) finished = true
+          return chunk
+        })
+      }))
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The declarations of the package's public modules name their types through public modules only: a type that
+ * lives in `internal/` would show up in a user's hover and error messages under a path the package's exports
+ * block, and a user could not import it to annotate a value of that type.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import ts from "typescript"
+
+const src = path.join(process.cwd(), "src")
+
+/** The top-level modules of `src`: each is `liter-llm/<Name>` and part of the root export. */
+const publicModules = fs.readdirSync(src)
+  .filter((name) => name.endsWith(".ts"))
+  .map((name) => path.join(src, name))
+
+/** The declarations TypeScript emits for `files`, by file name. */
+const declarationsOf = (files: ReadonlyArray<string>): ReadonlyMap<string, string> => {
+  const options: ts.CompilerOptions = {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    strict: true,
+    exactOptionalPropertyTypes: true,
+    declaration: true,
+    emitDeclarationOnly: true,
+    skipLibCheck: true,
+    types: ["node"],
+    rootDir: src,
+    outDir: path.join(process.cwd(), "dist")
+  }
+  const program = ts.createProgram([...files], options)
+  const declarations = new Map<string, string>()
+  for (const file of files) {
+    program.emit(
+      program.getSourceFile(file),
+      (name, text) => {
+        if (name.endsWith(".d.ts")) declarations.set(path.basename(name), text)
+      },
+      undefined,
+      true
+    )
+  }
+  return declarations
+}
+
+describe("public declarations", () => {
+  it("no public module's declarations import from internal/", () => {
+    const declarations = declarationsOf(publicModules)
+    expect(declarations.size).toBe(publicModules.length)
+    const leaks = [...declarations].flatMap(([name, text]) =>
+      text.split("\n").filter((line) => /from "\.\.?\/(\.\.\/)*internal\//.test(line)).map((line) => `${name}: ${line}`)
+    )
+    expect(leaks).toEqual([])
+  }, 120_000)
+})
