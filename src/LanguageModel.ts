@@ -14,7 +14,9 @@ import * as Stream from "effect/Stream"
 import * as ChatRequest from "./ChatRequest.js"
 import * as ChatResponse from "./ChatResponse.js"
 import * as LlmError from "./LlmError.js"
+import type * as Retry from "./Retry.js"
 import type * as StreamPart from "./StreamPart.js"
+import type * as Timeout from "./Timeout.js"
 
 /**
  * What a provider supports, so a request using a missing capability fails fast and routers can choose.
@@ -27,6 +29,34 @@ export interface Capabilities {
   readonly vision: boolean
   readonly jsonSchema: boolean
   readonly streamingUsage: boolean
+}
+
+/**
+ * The options every provider layer takes (`OpenAi.layer`, `Anthropic.layer`, `Cohere.layer`, `Gemini.layer`
+ * and their `layerConfig` / Azure variants), beside the provider's own.
+ *
+ * @example
+ * ```ts
+ * import { LanguageModel } from "liter-llm"
+ *
+ * const options: LanguageModel.ProviderOptions = { name: "ollama", model: "llama3.2", retry: false }
+ * ```
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ProviderOptions {
+  /** The provider name in errors, metrics and spans (default the provider's own, e.g. `"anthropic"`). */
+  readonly name?: string | undefined
+  /** The model used when a request names none. */
+  readonly model?: string | undefined
+  /** Extra headers on every request (never put secrets here: use `apiKey`). */
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  /** The retry policy (default {@link Retry.defaults}); `false` turns retries off. */
+  readonly retry?: Retry.Policy | false | undefined
+  readonly timeout?: Timeout.Options | undefined
+  /** Overrides the capabilities announced for this endpoint (all on by default). */
+  readonly capabilities?: Partial<Capabilities> | undefined
 }
 
 /**

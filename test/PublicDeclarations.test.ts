@@ -10,10 +10,12 @@ import ts from "typescript"
 
 const src = path.join(process.cwd(), "src")
 
-/** The top-level modules of `src`: each is `liter-llm/<Name>` and part of the root export. */
-const publicModules = fs.readdirSync(src)
-  .filter((name) => name.endsWith(".ts"))
-  .map((name) => path.join(src, name))
+/** The public modules: the top level of `src` (the root export), the provider adapters and the testing kit. */
+const publicModules = ["", "providers", "testing"].flatMap((dir) =>
+  fs.readdirSync(path.join(src, dir))
+    .filter((name) => name.endsWith(".ts"))
+    .map((name) => path.join(src, dir, name))
+)
 
 /** The declarations TypeScript emits for `files`, by file name. */
 const declarationsOf = (files: ReadonlyArray<string>): ReadonlyMap<string, string> => {
@@ -36,7 +38,7 @@ const declarationsOf = (files: ReadonlyArray<string>): ReadonlyMap<string, strin
     program.emit(
       program.getSourceFile(file),
       (name, text) => {
-        if (name.endsWith(".d.ts")) declarations.set(path.basename(name), text)
+        if (name.endsWith(".d.ts")) declarations.set(path.relative(options.outDir!, name), text)
       },
       undefined,
       true

@@ -81,20 +81,8 @@ export interface Call {
   readonly headers: Headers.HeaderRecord
 }
 
-/** Options every provider layer accepts, under the same names. */
-export interface Options {
-  /** The provider name in errors, metrics and spans (default the provider's own, e.g. `"anthropic"`). */
-  readonly name?: string | undefined
-  /** The model used when a request names none. */
-  readonly model?: string | undefined
-  /** Extra headers on every request (never put secrets here: use `apiKey`). */
-  readonly headers?: Readonly<Record<string, string>> | undefined
-  /** The retry policy (default {@link Retry.defaults}); `false` turns retries off. */
-  readonly retry?: Retry.Policy | false | undefined
-  readonly timeout?: Timeout.Options | undefined
-  /** Overrides the capabilities announced for this endpoint (all on by default). */
-  readonly capabilities?: Partial<LanguageModel.Capabilities> | undefined
-}
+/** The options every provider layer takes (defined in the public `LanguageModel` module). */
+export type Options = LanguageModel.ProviderOptions
 
 /** The `gen_ai.*` attributes of a request (OpenTelemetry GenAI semantic conventions). */
 const requestAttributes = (provider: string, model: string, request: ChatRequest.ChatRequest) => ({

@@ -52,7 +52,7 @@ export const defaultMaxTokens = 4096
  * @since 0.1.0
  * @category models
  */
-export interface Options extends Service.Options {
+export interface Options extends LanguageModel.ProviderOptions {
   /** Sent as `x-api-key`. */
   readonly apiKey: Redacted.Redacted
   /** Default {@link defaultBaseUrl}; the layer appends `/v1/messages`. */

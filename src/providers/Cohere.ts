@@ -37,7 +37,7 @@ export const providerName = "cohere"
  * @since 0.1.0
  * @category models
  */
-export interface Options extends Service.Options {
+export interface Options extends LanguageModel.ProviderOptions {
   /** Sent as `authorization: Bearer <key>`. */
   readonly apiKey: Redacted.Redacted
   /** Default {@link defaultBaseUrl}; the layer appends `/v2/chat`. */

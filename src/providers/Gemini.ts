@@ -52,7 +52,7 @@ export const defaultApiVersion = "v1beta"
  * @since 0.1.0
  * @category models
  */
-export interface Options extends Service.Options {
+export interface Options extends LanguageModel.ProviderOptions {
   /** The Gemini API key, sent as `x-goog-api-key`. Optional only for proxies that add it themselves. */
   readonly apiKey?: Redacted.Redacted | undefined
   /** Default {@link defaultBaseUrl}. */

@@ -35,7 +35,7 @@ export const defaultBaseUrl = "https://api.openai.com/v1"
  * @since 0.1.0
  * @category models
  */
-export interface CommonOptions extends Service.Options {
+export interface CommonOptions extends LanguageModel.ProviderOptions {
   /**
    * The provider name in errors, metrics and spans, and the key of `providerOptions` merged into the body
    * (besides `openai`); default `"openai"` (`"azure"` for {@link layerAzure}). Name compatible servers, e.g.
@@ -46,8 +46,16 @@ export interface CommonOptions extends Service.Options {
    * The body field for `maxTokens`: `max_completion_tokens` on OpenAI itself (required by reasoning models),
    * `max_tokens` elsewhere, as most compatible servers and older Azure API versions only know that one.
    */
-  readonly maxTokensField?: OpenAiRequest.MaxTokensField | undefined
+  readonly maxTokensField?: MaxTokensField | undefined
 }
+
+/**
+ * The body field that carries `maxTokens`: OpenAI's reasoning models only accept `max_completion_tokens`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type MaxTokensField = "max_tokens" | "max_completion_tokens"
 
 /**
  * @since 0.1.0
@@ -95,7 +103,7 @@ interface Endpoint {
   readonly headers: Record<string, string>
   readonly secrets: ReadonlyArray<string>
   readonly optionKeys: ReadonlyArray<string>
-  readonly maxTokensField: OpenAiRequest.MaxTokensField
+  readonly maxTokensField: MaxTokensField
   readonly topK: boolean
 }
 

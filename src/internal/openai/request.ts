@@ -1,8 +1,8 @@
 /** The OpenAI Chat Completions request encoding (also spoken by Azure OpenAI and OpenAI-compatible servers). */
 import * as ChatRequest from "../../ChatRequest.js"
+import type { MaxTokensField } from "../../providers/OpenAi.js"
 
-/** Which field carries `maxTokens`: OpenAI's reasoning models only accept `max_completion_tokens`. */
-export type MaxTokensField = "max_tokens" | "max_completion_tokens"
+export type { MaxTokensField }
 
 const toolResultContent = (result: unknown): string => typeof result === "string" ? result : JSON.stringify(result)
 
