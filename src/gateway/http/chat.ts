@@ -10,7 +10,6 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import type * as ChatRequest from "../../ChatRequest.js"
@@ -113,11 +112,7 @@ export const handle = (
     // at all for a tenant without limits (a fork, a timer and a span per request saved).
     const usage = runtime.rateLimited?.(tenant.id) === false
       ? undefined
-      : yield* Effect.fork(
-        context.span === undefined
-          ? Headers.usageFor(runtime, tenant.id, context.usageTimeoutMs)
-          : Effect.withParentSpan(Headers.usageFor(runtime, tenant.id, context.usageTimeoutMs), context.span)
-      )
+      : yield* Headers.forkUsage(runtime, tenant.id, context.usageTimeoutMs, context.span)
     const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) => {
       const observed = Effect.provideService(effect, LlmMetrics.LlmMetrics, observer)
       return context.span === undefined ? observed : Effect.provideService(observed, Tracer.ParentSpan, context.span)
@@ -128,7 +123,7 @@ export const handle = (
     const start = performance.now()
     const result = yield* Effect.either(provide(service.generate(unified)))
     const routeMs = performance.now() - start
-    const limits = usage === undefined ? undefined : yield* Fiber.join(usage)
+    const limits = usage === undefined ? undefined : yield* usage
     const out = Headers.addRateLimits({ ...headers }, limits)
     if (Either.isLeft(result)) {
       exchange.outcome = result.left._tag

@@ -4,8 +4,13 @@
  *
  * @since 0.2.0
  */
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import type * as Tracer from "effect/Tracer"
 import { randomUUID } from "node:crypto"
 import type * as ChatResponse from "../../ChatResponse.js"
 import type * as RateLimit from "../../RateLimit.js"
@@ -70,17 +75,32 @@ export const addRateLimits = (
 }
 
 /**
- * The tenant's usage for the rate-limit headers, bounded: `undefined` if it fails or takes over `timeoutMs`.
+ * Starts reading a tenant's usage for the rate-limit headers alongside the call (a child of `span` when given);
+ * the effect it returns gives that usage, or `undefined` when the read failed or is still running `timeoutMs`
+ * after it started. A read that is done by then (the usual case: it runs while the provider answers) costs no
+ * timer and no race.
  *
  * @since 0.2.0
  * @category rate limits
  */
-export const usageFor = (runtime: Runtime.Runtime, tenant: string, timeoutMs: number) =>
-  runtime.usage(tenant).pipe(
-    Effect.timeoutOption(timeoutMs),
-    Effect.map((usage) => usage._tag === "Some" ? usage.value : undefined),
-    Effect.catchAllCause(() => Effect.succeed(undefined))
-  )
+export const forkUsage = (
+  runtime: Runtime.Runtime,
+  tenant: string,
+  timeoutMs: number,
+  span: Tracer.Span | undefined
+): Effect.Effect<Effect.Effect<Runtime.Usage | undefined>> =>
+  Effect.flatMap(Clock.currentTimeMillis, (start) => {
+    const read = Effect.catchAllCause(runtime.usage(tenant), () => Effect.succeed(undefined))
+    return Effect.map(Effect.fork(span === undefined ? read : Effect.withParentSpan(read, span)), (fiber) =>
+      Effect.flatMap(Fiber.poll(fiber), (done) =>
+        Option.isSome(done)
+          ? Effect.succeed(Exit.isSuccess(done.value) ? done.value.value : undefined)
+          : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.map(
+              Effect.timeoutOption(Fiber.join(fiber), Math.max(0, start + timeoutMs - now)),
+              Option.getOrUndefined
+            ))))
+  })
 
 /**
  * The `x-liter-*` headers of a complete answer: provider and model that answered, attempts, cache status,

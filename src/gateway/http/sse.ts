@@ -19,7 +19,6 @@ import type * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -205,7 +204,7 @@ export const respond = (input: {
   readonly service: LanguageModel.Service
   readonly request: ChatRequest.ChatRequest
   readonly wire: Wire.DecodedRequest
-  readonly context: Chat.Context & { readonly usage: Fiber.Fiber<Runtime.Usage | undefined> | undefined }
+  readonly context: Chat.Context & { readonly usage: Effect.Effect<Runtime.Usage | undefined> | undefined }
   readonly provide: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }): Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -265,7 +264,7 @@ export const respond = (input: {
       yield* Deferred.succeed(decided, undefined)
     }
     const result = yield* Deferred.await(decided)
-    const limits = context.usage === undefined ? undefined : yield* Fiber.join(context.usage)
+    const limits = context.usage === undefined ? undefined : yield* context.usage
     const headers = Headers.addRateLimits({ ...context.headers, ...streamHeaders }, limits)
     if (result?._tag === "Failure") {
       exchange.outcome = result.error._tag
