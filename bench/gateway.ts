@@ -31,6 +31,7 @@ import * as Keys from "../src/gateway/Keys.js"
 import { findBinary, type RedisServer, startServer as startRedis } from "../test/support/redisServer.js"
 import { ensureBuilt } from "./gatewayPeers/build.js"
 import { closedLoop, holdStreams, type Mode, type Target } from "./gatewayPeers/load.js"
+import { countOps } from "./gatewayPeers/ops.js"
 import { type Peer, type PeerStats, startPeer } from "./gatewayPeers/process.js"
 import {
   CONNECTIONS,
@@ -46,7 +47,7 @@ import {
   TOKENS
 } from "./gatewayPeers/report.js"
 import * as Payloads from "./payloads.js"
-import { envList, envNumber, fixed, log, machine, runScript } from "./report.js"
+import { envList, envNumber, fixed, log, machine, runScript, table } from "./report.js"
 import { type ServerProcess, startServer } from "./server.js"
 
 const KEY = "sk-liter-bench-tenant-0123456789abcdef"
@@ -143,9 +144,11 @@ const startCandidates = async (mock: string, config: GatewayConfig, dir: string,
     ...(redis === undefined ? [] : [{ name: `${GATEWAY} (Redis, governance)`, governance: true, redis: true }])
   ]
   const source = gateways.some((gateway) => wanted(gateway.name)) ? ensureBuilt() : "dist"
+  const configs: Array<{ readonly name: string; readonly file: string }> = []
   for (const [i, gateway] of gateways.entries()) {
     if (!wanted(gateway.name)) continue
     const file = writeConfig(dir, `gateway-${i}`, mock, gateway)
+    configs.push({ name: gateway.name, file })
     const peer = await startPeer("gateway", { config: file, source }, {
       env: { BENCH_MOCK_KEY: Payloads.API_KEY, ...(redis === undefined ? {} : { BENCH_REDIS_URL: redis.url }) },
       execArgv: config.cpuProf === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${config.cpuProf}`]
@@ -168,7 +171,7 @@ const startCandidates = async (mock: string, config: GatewayConfig, dir: string,
       hold: target(peer.url, Payloads.MODEL, via(`${mock}/shape/v1`))
     })
   }
-  return candidates
+  return { candidates, configs }
 }
 
 /** Per candidate, mode and connections: the points of every repeat. */
@@ -207,12 +210,38 @@ const holdMemory = async (candidate: Candidate, count: number): Promise<Held | u
   }
 }
 
+/** The operation counts of each gateway config (see `gatewayPeers/ops.ts`), as a table. */
+const printOps = async (
+  configs: ReadonlyArray<{ readonly name: string; readonly file: string }>,
+  redis: RedisServer | undefined,
+  print: (line?: string) => void
+) => {
+  if (configs.length === 0) return
+  log("  gateway: counting Effect operations per request...")
+  process.env.BENCH_MOCK_KEY = Payloads.API_KEY
+  if (redis !== undefined) process.env.BENCH_REDIS_URL = redis.url
+  const rows: Array<Array<string>> = []
+  for (const { file, name } of configs) {
+    const counts = await countOps(file, KEY, MODES)
+    const cell = (mode: Mode, field: "ops" | "fibers") => fixed(counts.get(mode)![field], field === "ops" ? 0 : 1)
+    rows.push([
+      name,
+      `${cell("json", "ops")} / ${cell("stream", "ops")}`,
+      `${cell("json", "fibers")} / ${cell("stream", "fibers")}`
+    ])
+  }
+  print("Effect operations and fibers per request (JSON / stream), counted in-process, one request at a time:")
+  print()
+  print(table(["candidate", "operations", "fibers started"], rows))
+  print()
+}
+
 /** Runs the scenario and prints its tables and targets. */
 export const runGateway = async (
   options: { readonly config: GatewayConfig; readonly print: (line?: string) => void }
 ) => {
   const { config, print } = options
-  const started = Date.now()
+  const startedAt = Date.now()
   const dir = mkdtempSync(join(tmpdir(), "liter-bench-gateway-"))
   const wantRedis = config.only.length === 0 || config.only.some((part) => "(Redis, governance)".includes(part))
   const redisBinary = wantRedis ? findBinary() : undefined
@@ -224,7 +253,8 @@ export const runGateway = async (
     await server.shape({ tokens: TOKENS, mode: "hold", paceMs: 1 })
     redis = redisBinary === undefined ? undefined : await startRedis({ binary: redisBinary })
     log(`gateway: starting the candidates${redis === undefined ? " (no redis-server: no Redis row)" : ""}...`)
-    for (const candidate of await startCandidates(server.url, config, dir, redis)) candidates.push(candidate)
+    const started = await startCandidates(server.url, config, dir, redis)
+    for (const candidate of started.candidates) candidates.push(candidate)
     if (candidates.length === 0) throw new Error(`BENCH_ONLY=${config.only.join(",")} matches no gateway candidate`)
 
     for (const candidate of candidates) {
@@ -265,7 +295,8 @@ export const runGateway = async (
       print,
       redis: redis !== undefined
     })
-    print(`(gateway scenario: ${fixed((Date.now() - started) / 1000)} s)`)
+    await printOps(started.configs, redis, print)
+    print(`(gateway scenario: ${fixed((Date.now() - startedAt) / 1000)} s)`)
     print()
   } finally {
     for (const candidate of candidates) await candidate.peer?.close().catch(() => {})
