@@ -4,7 +4,6 @@
  */
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -117,21 +116,21 @@ const measureGenerate = <E extends LlmError.LlmError, R>(
   attempts: () => number,
   self: Effect.Effect<ChatResponse.ChatResponse, E, R>
 ): Effect.Effect<ChatResponse.ChatResponse, E, R> =>
-  Effect.flatMap(
-    Clock.currentTimeMillis,
-    (start) =>
-      Effect.onExit(self, (exit) =>
-        Effect.flatMap(Clock.currentTimeMillis, (end) =>
-          record(metrics, call, {
-            operation: "generate",
-            outcome: outcomeOf(exit),
-            usage: Exit.isSuccess(exit) ? exit.value.usage : undefined,
-            costUsd: Exit.isSuccess(exit) ? exit.value.costUsd : undefined,
-            durationMs: end - start,
-            timeToFirstTokenMs: undefined,
-            retries: Math.max(0, attempts() - 1)
-          })))
-  )
+  // The clock read synchronously, as in `measureStream`: a gateway measures every call.
+  Effect.clockWith((clock) => {
+    const start = clock.unsafeCurrentTimeMillis()
+    return Effect.onExit(self, (exit) =>
+      record(metrics, call, {
+        operation: "generate",
+        outcome: outcomeOf(exit),
+        usage: Exit.isSuccess(exit) ? exit.value.usage : undefined,
+        costUsd: Exit.isSuccess(exit) ? exit.value.costUsd : undefined,
+        durationMs: clock.unsafeCurrentTimeMillis() - start,
+        timeToFirstTokenMs: undefined,
+        retries: Math.max(0, attempts() - 1)
+      }))
+  })
+
 
 /**
  * Reports a `stream` call and ends its span when the stream ends, with what the provider is accountable for
