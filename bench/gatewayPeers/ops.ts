@@ -66,6 +66,14 @@ export const countOps = async (
     )
   )
   const port = await started
+  // Ready once its stores answer (a Redis connection is made in the background).
+  for (let tries = 0;; tries++) {
+    const ready = await request(`http://127.0.0.1:${port}/ready`)
+    await ready.body.dump()
+    if (ready.statusCode === 200) break
+    if (tries === 100) throw new Error("the gateway did not become ready within 5 s")
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
   let sent = 0
   const call = async (mode: Mode) => {
     const answer = await request(`http://127.0.0.1:${port}/v1/chat/completions`, {
