@@ -216,7 +216,8 @@ const pipeline = (url: string, flags: Flags): Effect.Effect<string, unknown, Htt
         spanForInstrument,
         () => 1,
         parts as Stream.Stream<StreamPart.StreamPart, never>,
-        delivered
+        delivered,
+        () => undefined
       )
     })
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Metric, Stream } from "effect"
+import { Effect, Exit, Layer, Metric, Stream } from "effect"
 import type * as MetricState from "effect/MetricState"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as Fallback from "../src/Fallback.js"
@@ -221,6 +221,30 @@ describe("LlmMetrics.layerMemory", () => {
       }])
       const { total } = yield* summary
       expect({ requests: total.requests, failures: total.failures }).toEqual({ requests: 1, failures: 0 })
+    }))
+
+  it.scoped("a stream's time to first token runs from the call to its first content part, a retry before it included", () =>
+    Effect.gen(function*() {
+      const { events, layer: spy } = yield* recordingMetrics
+      const server = yield* MockProvider.make({
+        script: [
+          OpenAiMock.error(429, "rate_limit_exceeded", { headers: { "retry-after": "2" } }),
+          OpenAiMock.stream({ deltas: ["a", "b"] })
+        ]
+      })
+      const exit = yield* runTo(
+        LanguageModel.stream(ask("hi", { tenant: "acme" })).pipe(
+          Stream.runCollect,
+          Effect.provide(openAiLayer(server)),
+          Effect.provide(spy),
+          Effect.withRandomFixed([0.5])
+        ),
+        [2_000]
+      )
+      expect(Exit.isSuccess(exit)).toBe(true)
+      expect(events).toHaveLength(1)
+      expect(events[0]).toMatchObject({ operation: "stream", outcome: "success", retries: 1 })
+      expect(events[0]!.timeToFirstTokenMs).toBe(2_000)
     }))
 
   it.effect("a fallback is recorded once per step moved on from, with the failed step's details", () =>

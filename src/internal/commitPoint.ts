@@ -227,14 +227,16 @@ const connect = (
  * deadline bounds each wait for the next parts (keep-alives produce no part, so they do not reset it).
  *
  * The chunks that reached the consumer are kept by reference: pass `kept`, an array, new for each run of
- * the stream, to read them when it ends.
+ * the stream, to read them when it ends. `onContent` is called when the head, with the first content part,
+ * is handed to the consumer (the time to first token of a measured stream, without a stage of its own).
  */
 export const withCommitPoint = (
   attempt: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
   context: Errors.ErrorContext,
   timeouts: Timeout.Timeouts,
   retry: <A>(effect: Effect.Effect<A, LlmError.LlmError>) => Effect.Effect<A, LlmError.LlmError>,
-  kept?: Array<Chunk.Chunk<StreamPart.StreamPart>>
+  kept?: Array<Chunk.Chunk<StreamPart.StreamPart>>,
+  onContent?: () => void
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const parent = yield* Effect.scope
@@ -243,6 +245,7 @@ export const withCommitPoint = (
     const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = kept ?? []
     const head = Chunk.unsafeFromArray(connected.head)
     delivered.push(head)
+    if (onContent !== undefined && !connected.ended) onContent()
     if (connected.ended) return Stream.fromChunk(head)
     return Stream.fromChannel(Channel.zipRight(Channel.write(head), passOn(connected.pull, context, delivered)))
   }))

@@ -8,13 +8,13 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
 import type * as ChatRequest from "../ChatRequest.js"
 import type * as ChatResponse from "../ChatResponse.js"
 import type * as LlmError from "../LlmError.js"
 import * as LlmMetrics from "../LlmMetrics.js"
-import * as StreamPart from "../StreamPart.js"
+import type * as StreamPart from "../StreamPart.js"
 import * as Attribution from "./attribution.js"
 
 /** The outcome label of an exit: `"success"`, the error's tag, `"defect"`, or `"interrupted"`. */
@@ -131,18 +131,19 @@ const measureGenerate = <E extends LlmError.LlmError, R>(
       }))
   })
 
-
 /**
  * Reports a `stream` call and ends its span when the stream ends, with what the provider is accountable for
  * (see `Attribution`), the response attributes of the parts in `delivered` (what reached the consumer, kept by
- * the commit point), and its time to first content part. Runs in the stream's scope.
+ * the commit point), and its time to first content part (`firstContentAt`, epoch ms on the stream's clock, as
+ * the commit point noted it). Runs in the stream's scope.
  */
 export const stream = <R>(
   call: Call,
   span: Tracer.Span,
   attempts: () => number,
   parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>,
-  delivered: ReadonlyArray<Chunk.Chunk<StreamPart.StreamPart>>
+  delivered: ReadonlyArray<Chunk.Chunk<StreamPart.StreamPart>>,
+  firstContentAt: () => number | undefined
 ): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>, never, Scope.Scope> =>
   // Without a metrics layer only the span is settled: plain functions in one finalizer, no generator and no
   // clock reads at the start (measured at ≈ 80 µs per stream on the default path).
@@ -151,7 +152,7 @@ export const stream = <R>(
     (metrics) =>
       metrics === LlmMetrics.noop
         ? settleSpan(span, parts, delivered)
-        : measureStream(metrics, call, span, attempts, parts, delivered)
+        : measureStream(metrics, call, span, attempts, parts, delivered, firstContentAt)
   )
 
 /** Sets the response attributes of what was delivered on `span` and ends it with the provider's end. */
@@ -198,38 +199,34 @@ const measureStream = <R>(
   span: Tracer.Span,
   attempts: () => number,
   parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>,
-  delivered: ReadonlyArray<Chunk.Chunk<StreamPart.StreamPart>>
+  delivered: ReadonlyArray<Chunk.Chunk<StreamPart.StreamPart>>,
+  firstContentAt: () => number | undefined
 ): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>, never, Scope.Scope> =>
-  // As `settleSpan`: the clock read synchronously, one finalizer added to the scope directly, and the first
-  // content part noticed in a plain `mapChunks` (an effect per chunk and `Effect.addFinalizer`'s context
-  // capture were most of this stage's cost in a gateway, where every stream is measured).
+  // As `settleSpan`: the clock read synchronously and one finalizer added to the scope directly; no stage of
+  // its own (an effect per chunk, `Effect.addFinalizer`'s context capture and a stage to spot the first content
+  // part were most of this stage's cost in a gateway, where every stream is measured).
   Effect.clockWith((clock) =>
     Effect.flatMap(Effect.scope, (scope) => {
       const start = clock.unsafeCurrentTimeMillis()
       const watched = Attribution.watch(parts)
-      let firstContentAt: number | undefined
       return Effect.as(
         Scope.addFinalizer(
           scope,
           Effect.suspend(() => {
             const { end, facts } = endSpan(span, watched, delivered, clock.unsafeCurrentTimeNanos())
+            const firstContent = firstContentAt()
             return record(metrics, call, {
               operation: "stream",
               outcome: outcomeOf(end),
               usage: facts.usage,
               costUsd: facts.costUsd,
               durationMs: clock.unsafeCurrentTimeMillis() - start,
-              timeToFirstTokenMs: firstContentAt === undefined ? undefined : firstContentAt - start,
+              timeToFirstTokenMs: firstContent === undefined ? undefined : firstContent - start,
               retries: Math.max(0, attempts() - 1)
             })
           })
         ),
-        Stream.mapChunks(watched.stream, (chunk) => {
-          if (firstContentAt === undefined && Chunk.some(chunk, StreamPart.isContent)) {
-            firstContentAt = clock.unsafeCurrentTimeMillis()
-          }
-          return chunk
-        })
+        watched.stream
       )
     })
   )

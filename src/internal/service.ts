@@ -230,15 +230,20 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
         )
         // What reached the consumer, kept by the commit point anyway: read once at the end for the span and metrics.
         const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = []
+        const clock = yield* Effect.clock
+        let firstContentAt: number | undefined
         const parts = CommitPoint.withCommitPoint(
           attempt,
           context,
           timeouts,
           retryingFor(effective),
-          delivered
+          delivered,
+          () => {
+            firstContentAt = clock.unsafeCurrentTimeMillis()
+          }
         )
         const call = { provider: adapter.provider, model, request }
-        return yield* Instrument.stream(call, span, () => attempts, parts, delivered)
+        return yield* Instrument.stream(call, span, () => attempts, parts, delivered, () => firstContentAt)
       })))
 
   return LanguageModel.make({
