@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Logger, Ref } from "effect"
+import { Duration, Effect, Layer, Ref } from "effect"
 import * as Metrics from "../src/gateway/Metrics.js"
 import * as Server from "../src/gateway/Server.js"
 import * as LlmError from "../src/LlmError.js"
 import * as TestModel from "../src/testing/TestModel.js"
-import { adminKey, call, chatBody, json, makeRuntime, serve, tenantKey } from "./support/gateway.js"
+import { adminKey, call, chatBody, json, makeRuntime, requestLogs, serve, tenantKey } from "./support/gateway.js"
 
 const usage = { inputTokens: 12, outputTokens: 3, totalTokens: 15 }
 
@@ -35,16 +35,6 @@ const gateway = (
     const base = yield* serve(runtime, options.metrics === undefined ? {} : { metrics: options.metrics })
     return { base, model }
   })
-
-const logs = () => {
-  const lines: Array<Record<string, unknown>> = []
-  const logger = Logger.make(({ annotations, message }) => {
-    const fields: Record<string, unknown> = { message: Array.isArray(message) ? message.join(" ") : message }
-    for (const [key, value] of annotations) fields[key] = value
-    lines.push(fields)
-  })
-  return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
-}
 
 describe("Gateway server", () => {
   it.scopedLive("answers a chat completion with the OpenAI body and the x-liter headers", () =>
@@ -281,7 +271,7 @@ describe("Gateway server", () => {
 
   it.scopedLive("writes one request log line per API request with the facts and never a key or, by default, content", () =>
     Effect.gen(function*() {
-      const { layer, lines } = logs()
+      const { layer, lines } = requestLogs()
       yield* Effect.gen(function*() {
         const { base } = yield* gateway([{ text: "Paris", usage }])
         yield* call(base, "/v1/chat/completions", {
@@ -313,7 +303,7 @@ describe("Gateway server", () => {
 
   it.scopedLive("logs prompts and answers only when the settings say so", () =>
     Effect.gen(function*() {
-      const { layer, lines } = logs()
+      const { layer, lines } = requestLogs()
       yield* Effect.gen(function*() {
         const { base } = yield* gateway([{ text: "Paris" }], { settings: { logContent: true } })
         yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("gpt-4o") })

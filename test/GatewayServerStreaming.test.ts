@@ -11,7 +11,17 @@ import type * as StreamPart from "../src/StreamPart.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import { environment, inputTokens, usd } from "./support/budget.js"
-import { build, call, chatBody, json, makeRuntime, serve, sseEvents, withContext } from "./support/gateway.js"
+import {
+  build,
+  call,
+  chatBody,
+  json,
+  makeRuntime,
+  requestLogs,
+  serve,
+  sseEvents,
+  withContext
+} from "./support/gateway.js"
 import { awaitSleepUntil, eventually, openAiLayer } from "./support/loopback.js"
 
 const streamBody = (extra: Record<string, unknown> = {}) => chatBody("gpt-4o", { stream: true, ...extra })
@@ -115,7 +125,10 @@ describe("Gateway server: streams", () => {
           .pipe(Layer.provideMerge(environment), Layer.orDie)
       )
       const route = withContext(budgeted.service, budgeted.context)
-      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { m: route } }))
+      const { layer: logs, lines } = requestLogs()
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { m: route } })).pipe(
+        Effect.provide(logs)
+      )
       const controller = new AbortController()
       const response = yield* call(base, "/v1/chat/completions", {
         method: "POST",
@@ -140,6 +153,10 @@ describe("Gateway server: streams", () => {
       const status = Budget.status("acme").pipe(Effect.provide(budgeted.context), Effect.orDie)
       yield* eventually(Effect.map(status, (s) => s?.reservedUsd === 0), "the reservation settled")
       expect(yield* status).toMatchObject({ spentUsd: usd(inputTokens, 5), reservedUsd: 0 })
+      // Logged as a request the client cut short, after its 200 went out.
+      const logged = () => lines.filter((line) => line.message === "gateway request")
+      yield* eventually(Effect.sync(() => logged().length === 1), "the request log line")
+      expect(logged()[0]).toMatchObject({ status: 200, outcome: "interrupted", stream: true })
     }))
 
   it.scoped("a slow first token commits a 200 after holdHeaders and sends `: ping` every keepAlive", () =>

@@ -137,7 +137,9 @@ describe.each(transports)("a body cut by the provider over %s", (_, transport) =
   it.scoped("a compressed stream cut mid-way says the same", () =>
     Effect.gen(function*() {
       const reply = OpenAiMock.stream({ deltas: ["a", "b", "c"] }, { cutAfter: 3, contentEncoding: "gzip" })
-      const { exit } = yield* run(transport, [reply], streamText)
+      // Without retries: on a loaded machine the decompressor may not have let content through before the cut,
+      // and a cut before the commit point is retried (the reason is the same either way).
+      const { exit } = yield* run(transport, [reply], streamText, { retry: false })
       expect(failure(exit).message).toContain(`openai: ${closed}`)
     }))
 

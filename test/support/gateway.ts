@@ -3,7 +3,7 @@
  * `MockProvider`s, or `TestModel`s), served on a free loopback port.
  */
 import * as HttpServer from "@effect/platform/HttpServer"
-import { Context, Effect, Layer, Stream } from "effect"
+import { Context, Effect, Layer, Logger, Stream } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import type * as Runtime from "../../src/gateway/Runtime.js"
 import * as Server from "../../src/gateway/Server.js"
@@ -104,3 +104,14 @@ export const sseEvents = (text: string): Array<unknown> =>
     const data = frame.slice("data: ".length)
     return data === "[DONE]" ? "[DONE]" : JSON.parse(data)
   })
+
+/** Every log entry as a record: its message and annotations (the request log's fields). */
+export const requestLogs = () => {
+  const lines: Array<Record<string, unknown>> = []
+  const logger = Logger.make(({ annotations, message }) => {
+    const fields: Record<string, unknown> = { message: Array.isArray(message) ? message.join(" ") : message }
+    for (const [key, value] of annotations) fields[key] = value
+    lines.push(fields)
+  })
+  return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
+}
