@@ -7,6 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import ts from "typescript"
+import { declarationOptions } from "./support/installedPackage.js"
 
 const src = path.join(process.cwd(), "src")
 
@@ -20,14 +21,7 @@ const publicModules = ["", "providers", "testing"].flatMap((dir) =>
 /** The declarations TypeScript emits for `files`, by file name. */
 const declarationsOf = (files: ReadonlyArray<string>): ReadonlyMap<string, string> => {
   const options: ts.CompilerOptions = {
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    target: ts.ScriptTarget.ES2022,
-    strict: true,
-    exactOptionalPropertyTypes: true,
-    declaration: true,
-    emitDeclarationOnly: true,
-    skipLibCheck: true,
+    ...declarationOptions,
     types: ["node"],
     rootDir: src,
     outDir: path.join(process.cwd(), "dist")

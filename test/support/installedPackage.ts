@@ -24,7 +24,7 @@ export const install = (): { readonly dir: string; readonly remove: () => void }
 }
 
 /** A strict consumer's options, emitting declarations only. */
-const options: ts.CompilerOptions = {
+export const declarationOptions: ts.CompilerOptions = {
   module: ts.ModuleKind.NodeNext,
   moduleResolution: ts.ModuleResolutionKind.NodeNext,
   target: ts.ScriptTarget.ES2022,
@@ -50,10 +50,10 @@ export const compile = (
     fs.writeFileSync(file, text)
     return file
   })
-  const host = ts.createCompilerHost(options)
+  const host = ts.createCompilerHost(declarationOptions)
   const declarations = new Map<string, string>()
   host.writeFile = (file, text) => declarations.set(path.basename(file), text)
-  const program = ts.createProgram(files, options, host)
+  const program = ts.createProgram(files, declarationOptions, host)
   const messages = files.flatMap((file) => {
     const source = program.getSourceFile(file)!
     const { diagnostics } = program.emit(source, undefined, undefined, true)
