@@ -43,6 +43,8 @@ interface Instances {
   readonly a: string
   readonly b: string
   readonly provider: MockProvider.MockProvider
+  /** What instance A printed so far. */
+  readonly outputOfA: () => string
 }
 
 const startInstances = (server: RedisServer): Effect.Effect<Instances, never, Scope.Scope> =>
@@ -79,7 +81,7 @@ const startInstances = (server: RedisServer): Effect.Effect<Instances, never, Sc
       startGateway({ configPath, env, name: "A" }),
       startGateway({ configPath, env, name: "B" })
     ], { concurrency: 2 })
-    return { a: a.base, b: b.base, provider }
+    return { a: a.base, b: b.base, provider, outputOfA: a.output }
   })
 
 /** A chat completion on route `small` with a prompt of its own (so the cache never answers it unless asked). */
@@ -163,6 +165,17 @@ describeRedis("Gateway instances on one Redis, as separate processes", (server) 
       // A tenant with the same limit has its own window, in both instances.
       expect((yield* ask(b, tenants.limitedPeer.key, "limits of a peer")).status).toBe(200)
       expect((yield* usage(a, tenants.limitedPeer.key)).rate_limits.requests.remaining).toBe(requestLimit - 1)
+      // The CLI's request log: one JSON line per request, the refusal among them, never the key.
+      const { outputOfA } = yield* gateways
+      const logged = outputOfA().split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line))
+      expect(logged.find((line) => line.message === "gateway: listening")?.annotations.address).toBe(a)
+      expect(logged.filter((line) => line.message === "gateway request")).toContainEqual(
+        expect.objectContaining({
+          logLevel: "INFO",
+          annotations: expect.objectContaining({ tenant: "limited", status: 429, outcome: "RateLimitExceeded" })
+        })
+      )
+      expect(outputOfA()).not.toContain(key)
     }))
 
   it.live("a tenant's budget holds across both instances: spend through A is in B's usage; both refuse once spent", () =>

@@ -159,6 +159,36 @@ describe("Gateway server: streams", () => {
       expect(logged()[0]).toMatchObject({ status: 200, outcome: "interrupted", stream: true })
     }))
 
+  it.scopedLive("a client that leaves before the first token is logged as 499, interrupted; the route is interrupted", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const interrupted = yield* Deferred.make<void>()
+      const route = LanguageModel.make({
+        provider: "gated",
+        generate: () => Effect.die("unused"),
+        stream: () =>
+          Stream.fromEffect(
+            Deferred.await(gate).pipe(Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined)))
+          )
+            .pipe(Stream.drain)
+      })
+      const { layer: logs, lines } = requestLogs()
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { "gpt-4o": route } }), {
+        holdHeaders: "10 seconds"
+      }).pipe(Effect.provide(logs))
+      const controller = new AbortController()
+      const pending = yield* Effect.fork(
+        call(base, "/v1/chat/completions", { method: "POST", body: streamBody(), signal: controller.signal })
+      )
+      yield* Effect.sleep("100 millis")
+      controller.abort()
+      yield* Fiber.await(pending)
+      yield* Deferred.await(interrupted).pipe(Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "not cut" }))
+      const logged = () => lines.filter((line) => line.message === "gateway request")
+      yield* eventually(Effect.sync(() => logged().length === 1), "the request log line")
+      expect(logged()[0]).toMatchObject({ status: 499, outcome: "interrupted", stream: true })
+    }))
+
   it.scoped("a slow first token commits a 200 after holdHeaders and sends `: ping` every keepAlive", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()

@@ -7,6 +7,7 @@
  * @since 0.2.0
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
@@ -159,9 +160,18 @@ const app = (
         attributes: { "gen_ai.operation.name": "chat", "http.request.method": "POST", "url.path": path }
       })
       : undefined
+    // A client that leaves while the handler runs interrupts it, but one that leaves while the answer is written
+    // shows as a failed write: Node's response tells a cut answer from a finished one in both cases.
+    const nodeResponse = NodeHttpServerRequest.toServerResponse(request) as Http.ServerResponse | undefined
+    let cut = false
+    if (nodeResponse !== undefined && typeof nodeResponse.once === "function") {
+      nodeResponse.once("close", () => {
+        cut = !nodeResponse.writableFinished
+      })
+    }
     // Added to the request's scope directly: `Effect.addFinalizer` captures and restores the fiber's context.
     yield* Scope.addFinalizerExit(yield* Effect.scope, (exit) => {
-      if (Exit.isInterrupted(exit) && exchange.outcome === "success") exchange.outcome = "interrupted"
+      if ((cut || Exit.isInterrupted(exit)) && exchange.outcome === "success") exchange.outcome = "interrupted"
       // 499: the client closed the request before an answer (nginx's code, for the log only).
       if (exchange.status === 0) exchange.status = 499
       return Exchange.finish(exchange, {
@@ -243,6 +253,10 @@ export const layer = (
       // Tracked around the whole exchange, the writing of a streamed body included.
       const serve = server.serve(app(source, checked, tracker), (handled) => Drain.track(tracker, handled))
       yield* Effect.locally(serve, HttpMiddleware.currentTracerDisabledWhen, () => true)
+      const address = server.address
+      yield* Effect.logInfo("gateway: listening").pipe(Effect.annotateLogs({
+        address: address._tag === "TcpAddress" ? `http://${address.hostname}:${address.port}` : address.path
+      }))
       // Added after `serve`, so it runs first on close: drain before the handler is removed.
       yield* Effect.addFinalizer(() => Drain.drain(tracker, nodeServer!, checked.shutdownGraceMs))
     }))

@@ -2,11 +2,13 @@
  * The gateway started from a config file, as `liter-llm gateway --config FILE` does: the in-memory stores are
  * made once for the process, so a reload (`SIGHUP`) keeps the tenants' spend, rate-limit windows and breakers.
  * The file's `server:` timings and its span export (`telemetry:`, else the `OTEL_*` variables) are read at start.
+ * Logs, the request log among them, are JSON lines on standard output (Effect's `Logger.json`).
  *
  * @since 0.2.0
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
 import * as Pricing from "../Pricing.js"
 import * as Tokenizer from "../Tokenizer.js"
 import * as Stores from "./buildStores.js"
@@ -33,7 +35,9 @@ import * as Telemetry from "./Telemetry.js"
  * @since 0.2.0
  * @category entry points
  */
-export const serveFile: Cli.ServeFn = (options) =>
+export const serveFile: Cli.ServeFn = (options) => Effect.provide(serveWith(options), Logger.json)
+
+const serveWith: Cli.ServeFn = (options) =>
   Effect.scoped(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const memory = yield* Stores.makeMemory

@@ -220,11 +220,6 @@ export const respond = (input: {
     })
     const writer = makeWriter(exchange, encoder, context.runtime.settings.logContent)
     const body = makeBody()
-    // A body destroyed before its end was cut by the client (or the server's shutdown): the platform reports it
-    // as a failed write, not as an interruption, so the request log would otherwise say "success".
-    body.readable.once("close", () => {
-      if (!body.readable.readableEnded && exchange.outcome === "success") exchange.outcome = "interrupted"
-    })
     // Pulled in the request's scope: a client that goes away interrupts the request, closing the scope, which
     // aborts the upstream call and runs the policies' finalizers (a budget charges what was received).
     const pull: Pull = input.provide(yield* Stream.toPull(input.service.stream(input.request)))
