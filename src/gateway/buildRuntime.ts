@@ -8,6 +8,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -18,9 +19,10 @@ import * as ChatRequest from "../ChatRequest.js"
 import * as ContextWindow from "../ContextWindow.js"
 import * as Guardrail from "../Guardrail.js"
 import * as LanguageModel from "../LanguageModel.js"
-import type * as LlmError from "../LlmError.js"
+import * as LlmError from "../LlmError.js"
 import * as Pricing from "../Pricing.js"
 import * as RateLimit from "../RateLimit.js"
+import * as Redis from "../Redis.js"
 import * as Routes from "./buildRoutes.js"
 import type * as Stores from "./buildStores.js"
 import type * as Config from "./Config.js"
@@ -117,6 +119,16 @@ const guardrailOptions = (config: Decoded): Guardrail.Options | undefined => {
   return { input, output, ...(section.inputRoles === undefined ? {} : { inputRoles: section.inputRoles }) }
 }
 
+/** The error of a tenant's rate-limit status that its store cannot read. */
+const rateLimitUnavailable = (tenant: string, reason: string) =>
+  new LlmError.PolicyUnavailable({
+    provider: "gateway",
+    policy: "rate-limit",
+    reason,
+    retryAfter: Duration.seconds(1),
+    message: `rate limit of tenant ${JSON.stringify(tenant)} unavailable: ${reason}`
+  })
+
 /**
  * Builds the runtime of a loaded config in the current scope (closing it releases the routes' connections).
  *
@@ -208,8 +220,15 @@ export const make = (
         const rates = rateLimited(tenant)
           ? yield* RateLimit.status(rateLimits!, { tenant }).pipe(
             Effect.provide(context),
-            Effect.tapError((error) => Effect.logWarning("rate-limit status unavailable", error._tag)),
-            Effect.orElseSucceed(() => undefined)
+            // A limit that cannot be read is unavailable, not absent: a store outage is not reported as "no limits".
+            Effect.catchAll((error) =>
+              error._tag === "RateLimiterError"
+                ? Effect.fail(rateLimitUnavailable(
+                  tenant,
+                  error.cause instanceof Redis.RedisError ? error.cause.reason : error.message
+                ))
+                : Effect.die(error)
+            )
           )
           : undefined
         return {

@@ -1,0 +1,46 @@
+import { expect, it } from "@effect/vitest"
+import { Effect, Exit } from "effect"
+import * as Stores from "../src/gateway/buildStores.js"
+import { fromLoaded } from "../src/gateway/runtimeLoad.js"
+import * as MockProvider from "../src/testing/MockProvider.js"
+import { call, json, serve } from "./support/gateway.js"
+import { acme, decode, env, twoProviders } from "./support/gatewayConfig.js"
+import { eventually } from "./support/loopback.js"
+import { describeRedis } from "./support/redis.js"
+
+describeRedis("Gateway usage while its Redis is down", (server) => {
+  it.scoped("limits that cannot be read are unavailable (503 on /v1/usage, PolicyUnavailable), never \"no limits\"", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make()
+      const base = twoProviders(a, b)
+      const config = {
+        ...base,
+        tenants: {
+          acme: { keys: [acme.hash], models: "*", rateLimit: { requests: { limit: 5, window: "1 minute" } } }
+        },
+        redis: { urlEnv: "REDIS_URL", keyPrefix: "usage-outage:", commandTimeout: "300 millis" }
+      }
+      const loaded = yield* decode(config, new Map([...env, ["REDIS_URL", server.url]]))
+      const runtime = yield* Effect.orDie(fromLoaded(loaded, yield* Stores.makeMemory))
+      const gateway = yield* serve(runtime)
+      const read = call(gateway, "/v1/usage", { key: acme.key })
+      // The connection is made in the background: ready once Redis answers.
+      yield* eventually(Effect.map(call(gateway, "/ready", { key: null }), (ready) => ready.status === 200), "ready")
+      const up = yield* read
+      expect(up.status).toBe(200)
+      expect((yield* json(up)).rate_limits.requests).toMatchObject({ limit: 5, remaining: 5 })
+      yield* Effect.promise(() => server.stop())
+      try {
+        const exit = yield* Effect.exit(runtime.usage("acme"))
+        expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error._tag : exit._tag)
+          .toBe("PolicyUnavailable")
+        const down = yield* read
+        expect(down.status).toBe(503)
+        expect(down.headers.get("retry-after")).not.toBeNull()
+        expect((yield* json(down)).error.code).toBe("policy_unavailable")
+      } finally {
+        yield* Effect.promise(() => server.start())
+      }
+    }))
+})
