@@ -359,7 +359,9 @@ describe("errorEvent", () => {
     expect(seen).toEqual(["Hel"])
     expect(thrown).toBeInstanceOf(OpenAI.APIError)
     const apiError = thrown as APIError
-    expect(apiError.message).toBe("the stream stopped after 30 s without a token")
+    expect(apiError.message).toBe(
+      "The stream from the upstream provider \"openai\" was interrupted after content was sent (Timeout); the answer is incomplete."
+    )
     expect(apiError.code).toBe("stream_interrupted")
     expect(apiError.type).toBe("server_error")
   })

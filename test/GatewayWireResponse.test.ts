@@ -276,6 +276,22 @@ describe("makeChunkEncoder", () => {
     expect(completion.choices[0]!.finish_reason).toBe("length")
   })
 
+  it("the usage chunk holds tokens only, as OpenAI's: a priced part's cost is not in it (the request log has it)", () => {
+    const sse = encode([
+      { type: "text-delta", text: "Hi" },
+      { type: "usage", usage: { inputTokens: 10, outputTokens: 4, totalTokens: 14 }, costUsd: 0.0000123 },
+      { type: "finish", finishReason: "stop" }
+    ], true)
+    const frames = sse.split("\n\n").filter((frame) => frame !== "")
+    expect(frames.at(-1)).toBe("data: [DONE]")
+    expect(JSON.parse(frames.at(-2)!.slice("data: ".length))).toEqual({
+      ...options,
+      object: "chat.completion.chunk",
+      usage: { prompt_tokens: 10, completion_tokens: 4, total_tokens: 14 },
+      choices: []
+    })
+  })
+
   it("a refusal streams as delta.refusal", async () => {
     const sse = encode(
       [{ type: "refusal-delta", text: "No." }, { type: "finish", finishReason: "content-filter" }],

@@ -95,7 +95,7 @@ export const unauthorized = (extra: HeaderRecord, missing: boolean): HttpServerR
  */
 export const adminOnTenantEndpoint = (extra: HeaderRecord): HttpServerResponse.HttpServerResponse =>
   openAiError(403, {
-    message: "The admin key reads usage and metrics; call models with a tenant's key.",
+    message: "The admin key reads usage; call models with a tenant's key.",
     type: "invalid_request_error",
     code: "permission_denied"
   }, extra)

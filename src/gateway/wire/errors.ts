@@ -6,6 +6,7 @@
  */
 import * as Duration from "effect/Duration"
 import type * as LlmError from "../../LlmError.js"
+import * as Addresses from "./addresses.js"
 import type * as WireError from "./WireError.js"
 
 /**
@@ -54,11 +55,29 @@ interface Row {
   readonly param?: string
   /** Retrying cannot help: tell the SDKs not to (`x-should-retry: false`). */
   readonly final?: boolean
-  /** A fixed message, for errors whose own message is the operator's business. */
+  /**
+   * A fixed message, for errors whose own message is the operator's business (it may quote an upstream's
+   * address, an account, a store's URL). Without one the error's own message is sent, without addresses.
+   */
   readonly message?: (error: LlmError.LlmError) => string
 }
 
 const upstream = (what: string) => (error: LlmError.LlmError) => `The upstream provider "${error.provider}" ${what}`
+
+const timeoutMessages: Record<LlmError.TimeoutPhase, string> = {
+  request: "did not answer in time.",
+  "first-token": "did not start its answer in time.",
+  idle: "stopped sending its answer for too long.",
+  total: "did not finish its answer in time."
+}
+
+/** Store names of the policies (`PolicyUnavailable.policy`); another name is only "a policy". */
+const policyStores: Readonly<Record<string, string>> = {
+  budget: "budget",
+  "rate-limit": "rate-limit",
+  "circuit-breaker": "circuit-breaker",
+  cache: "cache"
+}
 
 const rows: { readonly [Tag in LlmError.Tag]: Row } = {
   InvalidRequest: { status: 400, type: "invalid_request_error", code: "invalid_request" },
@@ -69,7 +88,14 @@ const rows: { readonly [Tag in LlmError.Tag]: Row } = {
     final: true,
     message: upstream("refused the gateway's credentials: the gateway's configuration needs fixing")
   },
-  NotFound: { status: 404, type: "invalid_request_error", code: "model_not_found", param: "model" },
+  // The client named a route; the upstream's model or endpoint behind it is the configuration's.
+  NotFound: {
+    status: 404,
+    type: "invalid_request_error",
+    code: "model_not_found",
+    param: "model",
+    message: upstream("does not know the model or endpoint this route calls: the gateway's configuration needs fixing")
+  },
   ContextLengthExceeded: {
     status: 400,
     type: "invalid_request_error",
@@ -84,25 +110,82 @@ const rows: { readonly [Tag in LlmError.Tag]: Row } = {
     final: true,
     message: upstream("account is out of quota or credit: the gateway's configuration needs fixing")
   },
-  RateLimited: { status: 429, type: "rate_limit_error", code: "upstream_rate_limited" },
-  Overloaded: { status: 503, type: "server_error", code: "upstream_overloaded" },
-  ServerError: { status: 502, type: "server_error", code: "upstream_error" },
-  Timeout: { status: 504, type: "server_error", code: "timeout" },
-  NetworkError: { status: 502, type: "server_error", code: "upstream_unreachable" },
+  // The provider's text names the gateway's account (organisation, project, limits).
+  RateLimited: {
+    status: 429,
+    type: "rate_limit_error",
+    code: "upstream_rate_limited",
+    message: upstream("is rate limiting the gateway; retry later.")
+  },
+  Overloaded: {
+    status: 503,
+    type: "server_error",
+    code: "upstream_overloaded",
+    message: upstream("is overloaded; retry later.")
+  },
+  ServerError: {
+    status: 502,
+    type: "server_error",
+    code: "upstream_error",
+    message: (error) =>
+      upstream(`failed with a server error${error.status === undefined ? "" : ` (HTTP ${error.status})`}.`)(error)
+  },
+  Timeout: {
+    status: 504,
+    type: "server_error",
+    code: "timeout",
+    message: (error) => upstream(timeoutMessages[(error as LlmError.Timeout).phase])(error)
+  },
+  NetworkError: {
+    status: 502,
+    type: "server_error",
+    code: "upstream_unreachable",
+    message: upstream("could not be reached (the connection failed or was cut).")
+  },
   MalformedResponse: {
     status: 502,
     type: "server_error",
     code: "upstream_malformed_response",
     message: upstream("sent a response that could not be read")
   },
-  EmptyResponse: { status: 502, type: "server_error", code: "upstream_empty_response" },
-  StreamInterrupted: { status: 502, type: "server_error", code: "stream_interrupted" },
-  CircuitOpen: { status: 503, type: "server_error", code: "circuit_open" },
+  EmptyResponse: {
+    status: 502,
+    type: "server_error",
+    code: "upstream_empty_response",
+    message: upstream("sent an empty response.")
+  },
+  StreamInterrupted: {
+    status: 502,
+    type: "server_error",
+    code: "stream_interrupted",
+    message: (error) => {
+      const cause = (error as LlmError.StreamInterrupted).causeTag
+      return `The stream from the upstream provider "${error.provider}" was interrupted after content was sent${
+        /^[A-Za-z]{1,40}$/.test(cause) ? ` (${cause})` : ""
+      }; the answer is incomplete.`
+    }
+  },
+  CircuitOpen: {
+    status: 503,
+    type: "server_error",
+    code: "circuit_open",
+    message: upstream("is failing: the gateway does not call it for now (circuit open); retry later.")
+  },
   RateLimitExceeded: { status: 429, type: "requests", code: "rate_limit_exceeded" },
   BudgetExceeded: { status: 429, type: "insufficient_quota", code: "budget_exceeded" },
   CostLimitExceeded: { status: 400, type: "invalid_request_error", code: "cost_limit_exceeded" },
   GuardrailBlocked: { status: 400, type: "invalid_request_error", code: "guardrail_blocked", param: "messages" },
-  PolicyUnavailable: { status: 503, type: "server_error", code: "policy_unavailable" }
+  // The store's reason may quote its URL, host or database.
+  PolicyUnavailable: {
+    status: 503,
+    type: "server_error",
+    code: "policy_unavailable",
+    message: (error) => {
+      const policy = (error as LlmError.PolicyUnavailable).policy
+      const store = Object.hasOwn(policyStores, policy) ? policyStores[policy] : "policy"
+      return `The gateway's ${store} store is unavailable; retry later.`
+    }
+  }
 }
 
 const timeoutCodes: Record<LlmError.TimeoutPhase, string> = {
@@ -127,15 +210,20 @@ const retryAfterMs = (error: LlmError.LlmError, now: number | undefined): number
 }
 
 /**
- * The OpenAI error object of an error (the body of an error response, or of an error event in a stream).
+ * The OpenAI error object of an error (the body of an error response, or of an error event in a stream). The
+ * message is fixed for errors whose own message is the operator's business (provider failures, an open circuit,
+ * a policy store down): it names the provider and what happened. Other errors keep their message, which helps
+ * the client fix its request, without URLs, addresses or file paths (see `withoutAddresses`).
  *
  * @example
  * ```ts
  * import { errorBody } from "liter-llm/gateway/wire"
  * import { LlmError } from "liter-llm"
  *
- * errorBody(new LlmError.Timeout({ provider: "openai", phase: "idle", message: "no token for 30 s" }))
- * // { error: { message: "no token for 30 s", type: "server_error", param: null, code: "idle_timeout" } }
+ * errorBody(new LlmError.ContextLengthExceeded({ provider: "openai", message: "openai 400: 130000 > 128000 tokens" }))
+ * // { error: { message: "openai 400: 130000 > 128000 tokens", type: "invalid_request_error", ... } }
+ * errorBody(new LlmError.NetworkError({ provider: "openai", message: "openai: connect ECONNREFUSED 10.0.0.7:443" }))
+ * // { error: { message: "The upstream provider \"openai\" could not be reached (...)", code: "upstream_unreachable", ... } }
  * ```
  *
  * @since 0.2.0
@@ -150,7 +238,7 @@ export const errorBody = (error: LlmError.LlmError | WireError.WireError): WireE
   const row = rows[error._tag]
   return {
     error: {
-      message: row.message === undefined ? error.message : row.message(error),
+      message: row.message === undefined ? Addresses.withoutAddresses(error.message) : row.message(error),
       // OpenAI says which limit in `type`: "requests" or "tokens".
       type: error._tag === "RateLimitExceeded" ? error.kind : row.type,
       param: row.param ?? null,

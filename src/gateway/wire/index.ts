@@ -8,6 +8,10 @@
 /**
  * @since 0.2.0
  */
+export * from "./addresses.js"
+/**
+ * @since 0.2.0
+ */
 export * from "./errors.js"
 /**
  * @since 0.2.0
