@@ -126,7 +126,7 @@ export const handle = (
     const limits = usage === undefined ? undefined : yield* usage
     const out = Headers.addRateLimits({ ...headers }, limits)
     if (Either.isLeft(result)) {
-      exchange.outcome = result.left._tag
+      Exchange.failed(exchange, result.left)
       return Respond.fromError(result.left, yield* Clock.currentTimeMillis, out)
     }
     const response = result.right

@@ -30,6 +30,11 @@ export interface Exchange {
   status: number
   /** `"success"`, an error tag, or `"interrupted"` (the client went away or the server stopped). */
   outcome: string
+  /**
+   * The error's own message, for the operator's log: a client reads the wire's message, which never carries
+   * the gateway's addresses (the library keeps keys out of its messages).
+   */
+  error: string | undefined
   provider: string | undefined
   model: string | undefined
   /** Provider attempts seen (calls and their retries); 0 for a cache hit or a request refused before. */
@@ -64,6 +69,7 @@ export const make = (requestId: string, method: string, path: string): Exchange 
   stream: false,
   status: 0,
   outcome: "success",
+  error: undefined,
   provider: undefined,
   model: undefined,
   attempts: 0,
@@ -76,6 +82,17 @@ export const make = (requestId: string, method: string, path: string): Exchange 
   answer: undefined,
   durationMs: undefined
 })
+
+/**
+ * Records a failure of the route: its tag as the outcome, its message for the log.
+ *
+ * @since 0.2.0
+ * @category mutations
+ */
+export const failed = (exchange: Exchange, error: { readonly _tag: string; readonly message: string }): void => {
+  exchange.outcome = error._tag
+  exchange.error = error.message
+}
 
 /**
  * Time since arrival, ms.
@@ -151,6 +168,7 @@ export const logFields = (exchange: Exchange, logContent: boolean): Record<strin
     upstreamMs: round(exchange.upstreamMs),
     overheadMs: round(overheadMs(exchange, durationMs)),
     timeToFirstTokenMs: exchange.firstTokenMs === undefined ? null : round(exchange.firstTokenMs),
+    ...(exchange.error === undefined ? {} : { error: exchange.error }),
     ...(logContent ? { prompt: exchange.prompt ?? null, answer: exchange.answer ?? null } : {})
   }
 }

@@ -140,7 +140,7 @@ const makeWriter = (exchange: Exchange.Exchange, encoder: Wire.ChunkEncoder, log
     return text
   }
   const failure = (error: LlmError.LlmError): string => {
-    exchange.outcome = error._tag
+    Exchange.failed(exchange, error)
     return encoder.errorEvent(error)
   }
   const defect = (): string => {
@@ -267,7 +267,7 @@ export const respond = (input: {
     const limits = context.usage === undefined ? undefined : yield* context.usage
     const headers = Headers.addRateLimits({ ...context.headers, ...streamHeaders }, limits)
     if (result?._tag === "Failure") {
-      exchange.outcome = result.error._tag
+      Exchange.failed(exchange, result.error)
       return Respond.fromError(result.error, yield* Clock.currentTimeMillis, headers)
     }
     exchange.status = 200
