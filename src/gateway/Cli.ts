@@ -84,6 +84,43 @@ export const serveFrom = (load: () => Promise<unknown>): ServeFn => (serveOption
     })
   )
 
+/**
+ * A failure as one line: its message, else its tag and its cause's (a platform error such as `ServeError` has an
+ * empty message and its reason in `cause`).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const failureText = (error: unknown): string => {
+  if (typeof error !== "object" || error === null) return String(error)
+  const { _tag, cause, message } = error as {
+    readonly _tag?: unknown
+    readonly cause?: unknown
+    readonly message?: unknown
+  }
+  if (typeof message === "string" && message.trim() !== "") return message
+  const name = typeof _tag === "string" ? _tag : error instanceof Error ? error.name : "failure"
+  return cause === undefined ? name : `${name}: ${failureText(cause)}`
+}
+
+/**
+ * Why a server could not listen on `host:port`, e.g.
+ * `cannot listen on 127.0.0.1:4301: address already in use (EADDRINUSE)`; other failures as they are.
+ */
+const listenRefused = (error: unknown, host: string, port: number): unknown => {
+  if ((error as { readonly _tag?: unknown } | null)?._tag !== "ServeError") return error
+  const cause = (error as { readonly cause?: unknown }).cause as
+    | { readonly code?: unknown; readonly message?: unknown }
+    | undefined
+  const code = typeof cause?.code === "string" ? cause.code : undefined
+  // Node's text, "listen EADDRINUSE: address already in use 127.0.0.1:4301", without the call and the address.
+  const reason = typeof cause?.message === "string"
+    ? cause.message.replace(/^\w+ [A-Z0-9_]+: /, "").replace(/ \S+:\d+$/, "")
+    : failureText(cause)
+  const address = `${host.includes(":") ? `[${host}]` : host}:${port}`
+  return new Refused(`cannot listen on ${address}: ${reason}${code === undefined ? "" : ` (${code})`}`)
+}
+
 const processStdin: Effect.Effect<string> = Effect.promise(async () => {
   const chunks: Array<Buffer> = []
   for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk as Uint8Array))
@@ -190,11 +227,14 @@ export const make = (options: MakeOptions) => {
         // Checked first: a bad config is reported like check-config does, before anything listens.
         const loaded = yield* loadOrRefuse(config)
         yield* telemetryOrRefuse(loaded)
-        return yield* options.serve({
-          configPath: config,
+        const address = {
           host: Option.getOrElse(host, () => loaded.config.server?.host ?? Config.defaults.host),
           port: Option.getOrElse(port, () => loaded.config.server?.port ?? Config.defaults.port)
-        })
+        }
+        return yield* Effect.mapError(
+          options.serve({ configPath: config, ...address }),
+          (error) => listenRefused(error, address.host, address.port)
+        )
       })
   ).pipe(Command.withDescription(
     "Starts the OpenAI-compatible gateway with a config file. SIGHUP reloads the file (an invalid one is refused " +
@@ -215,7 +255,7 @@ export const make = (options: MakeOptions) => {
       Effect.catchAll((error) =>
         ValidationError.isValidationError(error)
           ? Effect.succeed(2) // already printed with the usage
-          : Effect.as(Console.error(error instanceof Error ? error.message : String(error)), 1)
+          : Effect.as(Console.error(failureText(error)), 1)
       ),
       Effect.catchAllDefect((defect) => Effect.as(Console.error(`liter-llm: unexpected failure: ${String(defect)}`), 1))
     )
