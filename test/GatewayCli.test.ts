@@ -215,6 +215,27 @@ describe("liter-llm CLI", () => {
       expect(ok.code).toBe(0)
     }))
 
+  it.scoped("check-config warns (exit 0) of a budgeted tenant whose model's price bounds no output", () =>
+    Effect.gen(function*() {
+      const priced = (price: string, budget: string) =>
+        configFile(
+          valid.replace("models: \"*\" }", `models: "*"${budget} }`) +
+            `pricing: { dataset: false, models: { m: { inputPerMillion: 1, outputPerMillion: 2${price} } } }\n`
+        )
+      const budget = ", budget: { limitUsd: 5, period: day }"
+      const unbounded = yield* run(["check-config", yield* priced("", budget)])
+      expect(unbounded.code).toBe(0)
+      expect(unbounded.out).toContain(
+        "  warning: tenants.acme: budgeted, but the price of \"m\" has neither maxOutputTokens nor contextWindow"
+      )
+      for (
+        const file of [yield* priced(", maxOutputTokens: 100", budget), yield* priced(", contextWindow: 8000", budget)]
+      ) {
+        expect((yield* run(["check-config", file])).out).not.toContain("warning")
+      }
+      expect((yield* run(["check-config", yield* priced("", "")])).out).not.toContain("warning")
+    }))
+
   it.scoped("the server missing from the build: exit 1 saying so", () =>
     Effect.gen(function*() {
       const file = yield* configFile(valid)

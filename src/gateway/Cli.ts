@@ -14,7 +14,9 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Pricing from "../Pricing.js"
 import * as Config from "./Config.js"
+import * as Check from "./configCheck.js"
 import * as Keys from "./Keys.js"
 import * as Telemetry from "./Telemetry.js"
 
@@ -145,6 +147,18 @@ const summary = (loaded: Config.Loaded, telemetry: Telemetry.Options | undefined
   ].join("\n")
 }
 
+// Prices are loaded (the bundled data: about 2 s) only when a tenant has a budget.
+const priceWarnings = (config: Config.Config) =>
+  Object.values(config.tenants ?? {}).every((tenant) => tenant.budget === undefined)
+    ? Effect.succeed([])
+    : Pricing.make({
+      ...(config.pricing?.dataset === undefined ? {} : { dataset: config.pricing.dataset }),
+      ...(config.pricing?.models === undefined ? {} : { models: config.pricing.models })
+    }).pipe(
+      Effect.map((pricing) => Check.warnings(config, pricing.price)),
+      Effect.orElseSucceed(() => [])
+    )
+
 const loadOrRefuse = (path: string) => Effect.mapError(Config.load(path), (error) => new Refused(error.message))
 
 // The OTEL_* variables are checked with the file: a bad one refuses the config before anything listens.
@@ -181,6 +195,7 @@ export const make = (options: MakeOptions) => {
         const loaded = yield* loadOrRefuse(file)
         const telemetry = yield* telemetryOrRefuse(loaded)
         yield* Console.log(summary(loaded, telemetry))
+        for (const warning of yield* priceWarnings(loaded.config)) yield* Console.log(`  warning: ${warning}`)
       })
   ).pipe(Command.withDescription(
     "Checks a config file: its schema, the names it refers to, and that every key variable it names is set. " +

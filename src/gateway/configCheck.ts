@@ -163,3 +163,46 @@ export const references = (
   guardrails(config, problems)
   return problems
 }
+
+/** A model's output bound as its price gives it, from `Pricing`. */
+type PriceOf = (
+  model: string,
+  provider: string
+) => { readonly maxOutputTokens?: number | undefined; readonly contextWindow?: number | undefined } | undefined
+
+/**
+ * Warnings (not errors) of a valid config: a budgeted tenant that may call a priced model whose price has
+ * neither `maxOutputTokens` nor `contextWindow`. Its budget cannot bound such a call's cost, so every request
+ * without `max_tokens` to it is refused (400).
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const warnings = (config: Decoded, priceOf: PriceOf): Array<string> => {
+  const found: Array<string> = []
+  for (const [name, tenant] of Object.entries(config.tenants ?? {})) {
+    if (tenant.budget === undefined) continue
+    const routeNames = tenant.models === "*" ? Object.keys(config.models) : tenant.models
+    const unbounded = new Set<string>()
+    for (const routeName of routeNames) {
+      const route = config.models[routeName]
+      const steps = route === undefined ? [] : stepsOf(`models.${routeName}`, route)
+      for (const [, step] of typeof steps === "string" ? [] : steps) {
+        const provider = config.providers[step.provider]
+        if (provider === undefined) continue
+        // The layers price a compatible server under its own name, the others under their type.
+        const price = priceOf(step.model, provider.type === "openai-compatible" ? step.provider : provider.type)
+        if (price !== undefined && price.maxOutputTokens === undefined && price.contextWindow === undefined) {
+          unbounded.add(step.model)
+        }
+      }
+    }
+    if (unbounded.size > 0) {
+      found.push(
+        `tenants.${name}: budgeted, but the price of ${quoted(unbounded)} has neither maxOutputTokens nor ` +
+          "contextWindow: its requests without max_tokens will be refused (set them in pricing.models)"
+      )
+    }
+  }
+  return found
+}
