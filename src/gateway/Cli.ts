@@ -90,6 +90,13 @@ export const serveFrom = (load: () => Promise<unknown>): ServeFn => (serveOption
  * A failure as one line: its message, else its tag and its cause's (a platform error such as `ServeError` has an
  * empty message and its reason in `cause`).
  *
+ * @example
+ * ```ts
+ * import { Cli } from "liter-llm/gateway"
+ *
+ * Cli.failureText({ _tag: "ServeError", message: "", cause: new Error("listen EACCES") }) // "ServeError: listen EACCES"
+ * ```
+ *
  * @since 0.2.0
  * @category errors
  */
