@@ -1,11 +1,13 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Console, Effect, Either } from "effect"
+import { Console, Data, Effect, Either } from "effect"
 import * as Fs from "node:fs"
+import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Cli from "../src/gateway/Cli.js"
 import * as Keys from "../src/gateway/Keys.js"
+import { serveFile } from "../src/gateway/serveFile.js"
 import { acme, env, withEnv } from "./support/gatewayConfig.js"
 
 /** A Console that keeps what is written to stdout and stderr. */
@@ -56,6 +58,20 @@ const configFile = (content: string, name = "gateway.yaml") =>
     Fs.writeFileSync(file, content)
     return file
   }))
+
+/** A port of 127.0.0.1 held by another listener for the test's scope. */
+const occupiedPort = Effect.acquireRelease(
+  Effect.async<Net.Server>((resume) => {
+    const server = Net.createServer()
+    server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+  }),
+  (server) =>
+    Effect.async<void>((resume) => {
+      server.close(() => resume(Effect.void))
+    })
+).pipe(Effect.map((server) => (server.address() as Net.AddressInfo).port))
+
+class Broken extends Data.TaggedError("Broken")<{ readonly cause: unknown }> {}
 
 const valid = `
 server: { port: 4100 }
@@ -156,6 +172,68 @@ describe("liter-llm CLI", () => {
       expect(refused.code).toBe(1)
       expect(refused.served).toEqual([])
       expect(refused.err).toContain("providers.local.type: unknown provider type \"antropic\"")
+    }))
+
+  it.scoped(
+    "gateway on a port in use: exit 1 with one line saying why, not an empty one",
+    () =>
+      Effect.gen(function*() {
+        const file = yield* configFile(valid)
+        const port = yield* occupiedPort
+        const result = yield* run(["gateway", "--config", file, "--port", String(port)], { serve: serveFile })
+        expect(result).toMatchObject({
+          code: 1,
+          err: `cannot listen on 127.0.0.1:${port}: address already in use (EADDRINUSE)`
+        })
+      }),
+    20_000
+  )
+
+  it.scoped("any other failure of the server prints its reason: its message, else its tag and its cause's", () =>
+    Effect.gen(function*() {
+      const file = yield* configFile(valid)
+      const serve = () => Effect.fail(new Broken({ cause: new Error("disk full") }))
+      expect(yield* run(["gateway", "--config", file], { serve })).toMatchObject({ code: 1, err: "Broken: disk full" })
+      const serveError = () => Effect.fail(Object.assign(new Error(""), { _tag: "ServeError", cause: "no socket" }))
+      expect(yield* run(["gateway", "--config", file, "--host", "::1", "--port", "4100"], { serve: serveError }))
+        .toMatchObject({ code: 1, err: "cannot listen on [::1]:4100: no socket" })
+    }))
+
+  it.scoped("check-config and gateway: a Redis URL the gateway would refuse exits 1 at its config path", () =>
+    Effect.gen(function*() {
+      const file = yield* configFile(`${valid}redis: {}\n`)
+      for (const url of ["not a url", "http://127.0.0.1:6390", "redis://:hunter2@127.0.0.1:6390/abc"]) {
+        for (const command of [["check-config", file], ["gateway", "--config", file]]) {
+          const result = yield* run(command, {}, new Map([...env, ["REDIS_URL", url]]))
+          expect(result.code).toBe(1)
+          expect(result.served).toEqual([])
+          expect(result.err).toMatch(/\n {2}redis\.urlEnv: REDIS_URL (must be a redis:\/\/|has a database "abc")/)
+          expect(result.err).not.toContain("hunter2")
+        }
+      }
+      const ok = yield* run(["check-config", file], {}, new Map([...env, ["REDIS_URL", "redis://127.0.0.1:6390/1"]]))
+      expect(ok.code).toBe(0)
+    }))
+
+  it.scoped("check-config warns (exit 0) of a budgeted tenant whose model's price bounds no output", () =>
+    Effect.gen(function*() {
+      const priced = (price: string, budget: string) =>
+        configFile(
+          valid.replace("models: \"*\" }", `models: "*"${budget} }`) +
+            `pricing: { dataset: false, models: { m: { inputPerMillion: 1, outputPerMillion: 2${price} } } }\n`
+        )
+      const budget = ", budget: { limitUsd: 5, period: day }"
+      const unbounded = yield* run(["check-config", yield* priced("", budget)])
+      expect(unbounded.code).toBe(0)
+      expect(unbounded.out).toContain(
+        "  warning: tenants.acme: budgeted, but the price of \"m\" has neither maxOutputTokens nor contextWindow"
+      )
+      for (
+        const file of [yield* priced(", maxOutputTokens: 100", budget), yield* priced(", contextWindow: 8000", budget)]
+      ) {
+        expect((yield* run(["check-config", file])).out).not.toContain("warning")
+      }
+      expect((yield* run(["check-config", yield* priced("", "")])).out).not.toContain("warning")
     }))
 
   it.scoped("the server missing from the build: exit 1 saying so", () =>

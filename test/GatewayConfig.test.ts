@@ -234,12 +234,13 @@ describe("Gateway config: errors, each with its path, all at once", () => {
         tenants: { acme: { keys: [acme.hash], models: "all" } }
       }
       const errors = yield* errorsOf(input)
+      // the environment of the providers whose shape is valid is checked with the shape errors
       expect(errors).toEqual([
         "server.port: expected a port 0-65535",
         "providers.local.retry.times: expected an integer >= 0",
-        "tenants.acme.models: expected \"*\" (every route) or a list of route names"
+        "tenants.acme.models: expected \"*\" (every route) or a list of route names, got a string",
+        "providers.other.apiKeyEnv: environment variable NOPE is not set"
       ])
-      // once the shape is right, the cross-references and the environment are checked together
       const shaped = yield* errorsOf({
         ...input,
         providers: { ...input.providers, local },
@@ -251,7 +252,7 @@ describe("Gateway config: errors, each with its path, all at once", () => {
         "providers.other.apiKeyEnv: environment variable NOPE is not set"
       ])
       const error = yield* Effect.flip(withEnv(Config.decode(input, "gateway.yaml")))
-      expect(error.message).toMatch(/^gateway\.yaml: invalid config \(3 errors\):\n {2}server\.port/)
+      expect(error.message).toMatch(/^gateway\.yaml: invalid config \(4 errors\):\n {2}server\.port/)
     }))
 
   it.effect("an empty key variable counts as unset, and no message carries a key's value", () =>

@@ -14,7 +14,9 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Pricing from "../Pricing.js"
 import * as Config from "./Config.js"
+import * as Check from "./configCheck.js"
 import * as Keys from "./Keys.js"
 import * as Telemetry from "./Telemetry.js"
 
@@ -84,6 +86,50 @@ export const serveFrom = (load: () => Promise<unknown>): ServeFn => (serveOption
     })
   )
 
+/**
+ * A failure as one line: its message, else its tag and its cause's (a platform error such as `ServeError` has an
+ * empty message and its reason in `cause`).
+ *
+ * @example
+ * ```ts
+ * import { Cli } from "liter-llm/gateway"
+ *
+ * Cli.failureText({ _tag: "ServeError", message: "", cause: new Error("listen EACCES") }) // "ServeError: listen EACCES"
+ * ```
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const failureText = (error: unknown): string => {
+  if (typeof error !== "object" || error === null) return String(error)
+  const { _tag, cause, message } = error as {
+    readonly _tag?: unknown
+    readonly cause?: unknown
+    readonly message?: unknown
+  }
+  if (typeof message === "string" && message.trim() !== "") return message
+  const name = typeof _tag === "string" ? _tag : error instanceof Error ? error.name : "failure"
+  return cause === undefined ? name : `${name}: ${failureText(cause)}`
+}
+
+/**
+ * Why a server could not listen on `host:port`, e.g.
+ * `cannot listen on 127.0.0.1:4301: address already in use (EADDRINUSE)`; other failures as they are.
+ */
+const listenRefused = (error: unknown, host: string, port: number): unknown => {
+  if ((error as { readonly _tag?: unknown } | null)?._tag !== "ServeError") return error
+  const cause = (error as { readonly cause?: unknown }).cause as
+    | { readonly code?: unknown; readonly message?: unknown }
+    | undefined
+  const code = typeof cause?.code === "string" ? cause.code : undefined
+  // Node's text, "listen EADDRINUSE: address already in use 127.0.0.1:4301", without the call and the address.
+  const reason = typeof cause?.message === "string"
+    ? cause.message.replace(/^\w+ [A-Z0-9_]+: /, "").replace(/ \S+:\d+$/, "")
+    : failureText(cause)
+  const address = `${host.includes(":") ? `[${host}]` : host}:${port}`
+  return new Refused(`cannot listen on ${address}: ${reason}${code === undefined ? "" : ` (${code})`}`)
+}
+
 const processStdin: Effect.Effect<string> = Effect.promise(async () => {
   const chunks: Array<Buffer> = []
   for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk as Uint8Array))
@@ -107,6 +153,18 @@ const summary = (loaded: Config.Loaded, telemetry: Telemetry.Options | undefined
     `  spans: ${telemetry === undefined ? "not exported" : Telemetry.describe(telemetry)}`
   ].join("\n")
 }
+
+// Prices are loaded (the bundled data: about 2 s) only when a tenant has a budget.
+const priceWarnings = (config: Config.Config) =>
+  Object.values(config.tenants ?? {}).every((tenant) => tenant.budget === undefined)
+    ? Effect.succeed([])
+    : Pricing.make({
+      ...(config.pricing?.dataset === undefined ? {} : { dataset: config.pricing.dataset }),
+      ...(config.pricing?.models === undefined ? {} : { models: config.pricing.models })
+    }).pipe(
+      Effect.map((pricing) => Check.warnings(config, pricing.price)),
+      Effect.orElseSucceed(() => [])
+    )
 
 const loadOrRefuse = (path: string) => Effect.mapError(Config.load(path), (error) => new Refused(error.message))
 
@@ -144,6 +202,7 @@ export const make = (options: MakeOptions) => {
         const loaded = yield* loadOrRefuse(file)
         const telemetry = yield* telemetryOrRefuse(loaded)
         yield* Console.log(summary(loaded, telemetry))
+        for (const warning of yield* priceWarnings(loaded.config)) yield* Console.log(`  warning: ${warning}`)
       })
   ).pipe(Command.withDescription(
     "Checks a config file: its schema, the names it refers to, and that every key variable it names is set. " +
@@ -190,11 +249,14 @@ export const make = (options: MakeOptions) => {
         // Checked first: a bad config is reported like check-config does, before anything listens.
         const loaded = yield* loadOrRefuse(config)
         yield* telemetryOrRefuse(loaded)
-        return yield* options.serve({
-          configPath: config,
+        const address = {
           host: Option.getOrElse(host, () => loaded.config.server?.host ?? Config.defaults.host),
           port: Option.getOrElse(port, () => loaded.config.server?.port ?? Config.defaults.port)
-        })
+        }
+        return yield* Effect.mapError(
+          options.serve({ configPath: config, ...address }),
+          (error) => listenRefused(error, address.host, address.port)
+        )
       })
   ).pipe(Command.withDescription(
     "Starts the OpenAI-compatible gateway with a config file. SIGHUP reloads the file (an invalid one is refused " +
@@ -215,7 +277,7 @@ export const make = (options: MakeOptions) => {
       Effect.catchAll((error) =>
         ValidationError.isValidationError(error)
           ? Effect.succeed(2) // already printed with the usage
-          : Effect.as(Console.error(error instanceof Error ? error.message : String(error)), 1)
+          : Effect.as(Console.error(failureText(error)), 1)
       ),
       Effect.catchAllDefect((defect) => Effect.as(Console.error(`liter-llm: unexpected failure: ${String(defect)}`), 1))
     )

@@ -14,6 +14,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Yaml from "yaml"
+import * as RedisOptions from "../internal/redisOptions.js"
 import * as Check from "./configCheck.js"
 import * as Schema_ from "./configSchema.js"
 import type * as Telemetry from "./Telemetry.js"
@@ -110,7 +111,63 @@ const issues = (error: ParseResult.ParseError): Array<string> => {
   return [...new Set(lines)]
 }
 
-const decodeSchema = Schema.decodeUnknownEither(ConfigSchema, { errors: "all", onExcessProperty: "error" })
+const strict = { errors: "all", onExcessProperty: "error" } as const
+const decodeSchema = Schema.decodeUnknownEither(ConfigSchema, strict)
+
+const decodeTimeouts = Schema.decodeUnknownEither(Schema.Struct({ server: Schema_.ServerTimeouts }), { errors: "all" })
+
+const recordEntries: Record<string, (entry: unknown) => Either.Either<unknown, ParseResult.ParseError>> = {
+  providers: Schema.decodeUnknownEither(Schema_.Provider, strict),
+  models: Schema.decodeUnknownEither(Schema_.Route, strict),
+  tenants: Schema.decodeUnknownEither(Schema_.Tenant, strict)
+}
+
+const isMapping = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * The parts of a refused file whose own shape is valid (each section, each provider, route and tenant on its
+ * own), so their references and variables are checked with the shape errors: every problem in one pass. The
+ * names are the file's, valid or not, so an entry with a wrong field is not also reported as unknown.
+ */
+const validParts = (
+  input: unknown
+): { readonly config: Config; readonly names: Check.Names; readonly errors: Array<string> } | undefined => {
+  if (!isMapping(input)) return undefined
+  let errors: Array<string> = []
+  const parts: Record<string, unknown> = { providers: {}, models: {} }
+  for (const [section, field] of Object.entries(ConfigSchema.fields)) {
+    if (!(section in input)) continue
+    const value = input[section]
+    const entries = recordEntries[section]
+    if (entries !== undefined) {
+      if (!isMapping(value)) continue
+      parts[section] = Object.fromEntries(
+        Object.entries(value).flatMap(([name, entry]) => {
+          const decoded = entries(entry)
+          return Either.isRight(decoded) ? [[name, decoded.right]] : []
+        })
+      )
+      continue
+    }
+    const decoded = Schema.decodeUnknownEither(Schema.Struct({ [section]: field }), strict)({ [section]: value })
+    if (Either.isRight(decoded)) parts[section] = decoded.right[section]
+    else if (section === "server" && isMapping(value)) {
+      // The one check across fields of a section: made on those two fields when another one is wrong.
+      const timeouts = Object.fromEntries(
+        Object.entries(value).filter(([name]) => name === "headersTimeout" || name === "requestTimeout")
+      )
+      const order = decodeTimeouts({ server: timeouts })
+      if (Either.isLeft(order)) errors = issues(order.left)
+    }
+  }
+  const namesOf = (value: unknown) => isMapping(value) ? Object.keys(value) : undefined
+  return {
+    config: parts as unknown as Config,
+    names: { providers: namesOf(input.providers), models: namesOf(input.models) },
+    errors
+  }
+}
 
 /**
  * Decodes and checks a parsed config (a plain object), reading the keys it names from the environment.
@@ -131,7 +188,14 @@ const decodeSchema = Schema.decodeUnknownEither(ConfigSchema, { errors: "all", o
 export const decode = (input: unknown, source = "<inline>"): Effect.Effect<Loaded, InvalidConfig> =>
   Effect.gen(function*() {
     const decoded = decodeSchema(input)
-    if (Either.isLeft(decoded)) return yield* new InvalidConfig({ source, errors: issues(decoded.left) })
+    if (Either.isLeft(decoded)) {
+      const shape = issues(decoded.left)
+      const parts = validParts(input)
+      if (parts === undefined) return yield* new InvalidConfig({ source, errors: shape })
+      const env = yield* readEnv(parts.config)
+      const errors = [...shape, ...parts.errors, ...Check.references(parts.config, parts.names), ...env.errors]
+      return yield* new InvalidConfig({ source, errors: [...new Set(errors)] })
+    }
     const config = decoded.right
     const problems = Check.references(config)
     const env = yield* readEnv(config)
@@ -160,8 +224,13 @@ const readEnv = Effect.fn("Config.readEnv")(function*(config: Config) {
   if (config.redis !== undefined) {
     const name = config.redis.urlEnv ?? "REDIS_URL"
     const value = yield* readVar(name)
-    if (Option.isSome(value)) redisUrl = value.value
-    else errors.push(`redis.urlEnv: environment variable ${name} is not set`)
+    if (Option.isNone(value)) errors.push(`redis.urlEnv: environment variable ${name} is not set`)
+    else {
+      // Checked here, by the parser Redis.layer uses, so check-config refuses what the gateway would.
+      const url = RedisOptions.parseUrl("redis.urlEnv", name, Redacted.value(value.value))
+      if (Either.isLeft(url)) errors.push(url.left._op === "InvalidData" ? url.left.message : String(url.left))
+      else redisUrl = value.value
+    }
   }
   const otlp = config.telemetry?.otlp
   let telemetry: Telemetry.Options | undefined

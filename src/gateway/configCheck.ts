@@ -63,8 +63,20 @@ const stepsOf = (
   return [[at, { provider: route.provider, model: route.model }]]
 }
 
-const routes = (config: Decoded, problems: Array<string>): void => {
-  const known = Object.keys(config.providers)
+/**
+ * The names a file gives its providers and routes, valid or not; `undefined` where the section is not a mapping
+ * (its references are not checked: the section's own error says enough).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Names {
+  readonly providers: ReadonlyArray<string> | undefined
+  readonly models: ReadonlyArray<string> | undefined
+}
+
+const routes = (config: Decoded, names: Names, problems: Array<string>): void => {
+  const known = names.providers
   for (const [name, route] of Object.entries(config.models)) {
     const at = `models.${name}`
     const steps = stepsOf(at, route)
@@ -73,7 +85,7 @@ const routes = (config: Decoded, problems: Array<string>): void => {
       continue
     }
     for (const [path, step] of steps) {
-      if (!(step.provider in config.providers)) {
+      if (known !== undefined && !known.includes(step.provider)) {
         problems.push(
           `${path}.provider: unknown provider "${step.provider}"${
             known.length === 0 ? "" : ` (known: ${quoted(known)})`
@@ -94,7 +106,7 @@ const routes = (config: Decoded, problems: Array<string>): void => {
   }
 }
 
-const tenants = (config: Decoded, problems: Array<string>): void => {
+const tenants = (config: Decoded, names: Names, problems: Array<string>): void => {
   const owners = new Map<string, string>()
   const claim = (hash: string, at: string) => {
     const first = owners.get(hash)
@@ -102,13 +114,13 @@ const tenants = (config: Decoded, problems: Array<string>): void => {
     else problems.push(`${at}: the same key as ${first} (every key must belong to one caller)`)
   }
   for (const [i, hash] of (config.admin?.keys ?? []).entries()) claim(hash, `admin.keys[${i}]`)
-  const known = Object.keys(config.models)
+  const known = names.models
   for (const [name, tenant] of Object.entries(config.tenants ?? {})) {
     const at = `tenants.${name}`
     for (const [i, hash] of tenant.keys.entries()) claim(hash, `${at}.keys[${i}]`)
-    if (tenant.models !== "*") {
+    if (tenant.models !== "*" && known !== undefined) {
       for (const [i, model] of tenant.models.entries()) {
-        if (!(model in config.models)) {
+        if (!known.includes(model)) {
           problems.push(
             `${at}.models[${i}]: unknown model "${model}"${known.length === 0 ? "" : ` (routes: ${quoted(known)})`}`
           )
@@ -133,17 +145,64 @@ const guardrails = (config: Decoded, problems: Array<string>): void => {
 }
 
 /**
- * Every cross-reference problem of a decoded config, `path: message` each; empty when there is none.
+ * Every cross-reference problem of a decoded config (or of the valid parts of a refused one, with the names
+ * its file gives), `path: message` each; empty when there is none.
  *
  * @since 0.2.0
  * @category checks
  */
-export const references = (config: Decoded): Array<string> => {
+export const references = (
+  config: Decoded,
+  names: Names = { providers: Object.keys(config.providers), models: Object.keys(config.models) }
+): Array<string> => {
   const problems: Array<string> = []
-  if (Object.keys(config.models).length === 0) problems.push("models: no model route: define at least one")
+  if (names.models?.length === 0) problems.push("models: no model route: define at least one")
   providers(config, problems)
-  routes(config, problems)
-  tenants(config, problems)
+  routes(config, names, problems)
+  tenants(config, names, problems)
   guardrails(config, problems)
   return problems
+}
+
+/** A model's output bound as its price gives it, from `Pricing`. */
+type PriceOf = (
+  model: string,
+  provider: string
+) => { readonly maxOutputTokens?: number | undefined; readonly contextWindow?: number | undefined } | undefined
+
+/**
+ * Warnings (not errors) of a valid config: a budgeted tenant that may call a priced model whose price has
+ * neither `maxOutputTokens` nor `contextWindow`. Its budget cannot bound such a call's cost, so every request
+ * without `max_tokens` to it is refused (400).
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const warnings = (config: Decoded, priceOf: PriceOf): Array<string> => {
+  const found: Array<string> = []
+  for (const [name, tenant] of Object.entries(config.tenants ?? {})) {
+    if (tenant.budget === undefined) continue
+    const routeNames = tenant.models === "*" ? Object.keys(config.models) : tenant.models
+    const unbounded = new Set<string>()
+    for (const routeName of routeNames) {
+      const route = config.models[routeName]
+      const steps = route === undefined ? [] : stepsOf(`models.${routeName}`, route)
+      for (const [, step] of typeof steps === "string" ? [] : steps) {
+        const provider = config.providers[step.provider]
+        if (provider === undefined) continue
+        // The layers price a compatible server under its own name, the others under their type.
+        const price = priceOf(step.model, provider.type === "openai-compatible" ? step.provider : provider.type)
+        if (price !== undefined && price.maxOutputTokens === undefined && price.contextWindow === undefined) {
+          unbounded.add(step.model)
+        }
+      }
+    }
+    if (unbounded.size > 0) {
+      found.push(
+        `tenants.${name}: budgeted, but the price of ${quoted(unbounded)} has neither maxOutputTokens nor ` +
+          "contextWindow: its requests without max_tokens will be refused (set them in pricing.models)"
+      )
+    }
+  }
+  return found
 }

@@ -9,20 +9,20 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Durations from "../internal/duration.js"
 import { shown } from "../internal/layerOptions.js"
+import {
+  describedBy,
+  either,
+  isMapping,
+  kindOf,
+  list,
+  mapping,
+  nonEmptyList,
+  oneOf,
+  opt,
+  withMessage
+} from "./configMessages.js"
 import * as Keys from "./Keys.js"
 import * as Telemetry from "./Telemetry.js"
-
-/** A schema whose every failure says `message` (or the message made from the value). */
-export const withMessage = <S extends Schema.Schema.Any>(schema: S, message: string | ((actual: unknown) => string)) =>
-  schema.annotations({
-    message: (issue) => ({
-      message: typeof message === "string" ? message : message("actual" in issue ? issue.actual : undefined),
-      override: true
-    })
-  }) as S
-
-// Exact: an absent field is absent, so a wrong value is reported once, not also as "expected undefined".
-export const opt = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
 
 /** A duration as the file writes it: `"30 seconds"`, `"1 minute"`, or a number of milliseconds. */
 const duration = (allowZero: boolean) =>
@@ -69,33 +69,42 @@ const secretField = (instead: string) =>
     Schema.Unknown.pipe(Schema.filter(() => `secrets are never written in the config: ${instead}`))
   )
 
-const Retry = Schema.Union(
-  Schema.Literal(false),
-  Schema.Struct({
-    times: opt(NonNegativeInt),
-    base: opt(DurationInput),
-    cap: opt(DurationInput),
-    jitter: opt(Fraction),
-    maxRetryAfter: opt(DurationInput),
-    deadline: opt(DurationInput)
-  })
+const Retry = either(
+  Schema.Union(
+    Schema.Literal(false),
+    Schema.Struct({
+      times: opt(NonNegativeInt),
+      base: opt(DurationInput),
+      cap: opt(DurationInput),
+      jitter: opt(Fraction),
+      maxRetryAfter: opt(DurationInput),
+      deadline: opt(DurationInput)
+    })
+  ),
+  "false or a mapping of retry settings (times, base, cap, ...)"
 )
 
-const Timeout = Schema.Struct({
-  request: opt(DurationInput),
-  firstToken: opt(DurationInput),
-  idle: opt(DurationInput),
-  total: opt(DurationInput)
-})
+const Timeout = mapping(
+  Schema.Struct({
+    request: opt(DurationInput),
+    firstToken: opt(DurationInput),
+    idle: opt(DurationInput),
+    total: opt(DurationInput)
+  }),
+  "a mapping of timeouts (request, firstToken, idle, total)"
+)
 
-const CircuitBreaker = Schema.Struct({
-  failureRateThreshold: opt(Fraction),
-  minimumCalls: opt(PositiveInt),
-  window: opt(DurationInput),
-  cooldown: opt(DurationInput),
-  halfOpenProbes: opt(PositiveInt),
-  maxRetryAfter: opt(DurationInput)
-})
+const CircuitBreaker = mapping(
+  Schema.Struct({
+    failureRateThreshold: opt(Fraction),
+    minimumCalls: opt(PositiveInt),
+    window: opt(DurationInput),
+    cooldown: opt(DurationInput),
+    halfOpenProbes: opt(PositiveInt),
+    maxRetryAfter: opt(DurationInput)
+  }),
+  "a mapping of circuit breaker settings"
+)
 
 /**
  * The provider types a config may name.
@@ -113,28 +122,45 @@ const ProviderType = withMessage(
     }`
 )
 
-const Provider = Schema.Struct({
+const ProviderFields = Schema.Struct({
   type: ProviderType,
   /** The API's base URL (Azure: the resource endpoint); default the provider's public one. */
   baseUrl: opt(Name),
   /** The NAME of the environment variable holding the key. */
   apiKeyEnv: opt(EnvName),
   apiKey: secretField("name the environment variable holding the key in apiKeyEnv"),
-  headers: opt(Schema.Record({ key: Schema.String, value: Schema.String })),
+  headers: opt(mapping(
+    Schema.Record({ key: Schema.String, value: withMessage(Schema.String, "expected a header value (a string)") }),
+    "a mapping of header names to values"
+  )),
   retry: opt(Retry),
   timeout: opt(Timeout),
   circuitBreaker: opt(CircuitBreaker),
   /** Azure: the deployment (else the `/openai/v1` path); Azure, Anthropic, Gemini: the API version. */
   deployment: opt(Name),
   apiVersion: opt(Name),
-  maxTokensField: opt(Schema.Literal("max_tokens", "max_completion_tokens")),
-  capabilities: opt(Schema.Struct({
-    tools: opt(Schema.Boolean),
-    vision: opt(Schema.Boolean),
-    jsonSchema: opt(Schema.Boolean),
-    streamingUsage: opt(Schema.Boolean)
-  }))
+  maxTokensField: opt(oneOf("max_tokens", "max_completion_tokens")),
+  capabilities: opt(mapping(
+    Schema.Struct({
+      tools: opt(Schema.Boolean),
+      vision: opt(Schema.Boolean),
+      jsonSchema: opt(Schema.Boolean),
+      streamingUsage: opt(Schema.Boolean)
+    }),
+    "a mapping of capabilities (tools, vision, jsonSchema, streamingUsage)"
+  ))
 })
+
+/**
+ * One provider of the `providers:` section.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const Provider = mapping(
+  ProviderFields,
+  "a provider: a mapping with its type, e.g. { type: openai, apiKeyEnv: ... }"
+)
 
 const stepFields = {
   provider: Name,
@@ -145,95 +171,161 @@ const stepFields = {
   contextWindow: opt(PositiveInt)
 }
 
-const Step = Schema.Struct(stepFields)
+const Step = mapping(Schema.Struct(stepFields), "a step: a mapping with provider and model")
 
-const Deployment = Schema.Struct({
-  ...stepFields,
-  name: opt(Name),
-  priority: opt(Schema.Number.pipe(Schema.finite())),
-  weight: opt(withMessage(Schema.Number.pipe(Schema.finite(), Schema.nonNegative()), "expected a weight >= 0"))
-})
-
-const Route = Schema.Struct({
-  provider: opt(Name),
-  model: opt(Name),
-  retry: opt(Retry),
-  timeout: opt(Timeout),
-  contextWindow: opt(PositiveInt),
-  fallback: opt(Schema.NonEmptyArray(Step)),
-  router: opt(Schema.Struct({
-    strategy: Schema.Literal("priority", "weighted", "least-latency"),
-    deployments: Schema.NonEmptyArray(Deployment)
-  })),
-  /** Whether the cache (when configured) serves this route; default true. */
-  cache: opt(Schema.Boolean)
-})
-
-const Limit = Schema.Struct({
-  limit: PositiveInt,
-  window: DurationInput,
-  algorithm: opt(Schema.Literal("fixed-window", "token-bucket"))
-})
-
-const Tenant = Schema.Struct({
-  keys: Schema.NonEmptyArray(KeyHash),
-  models: withMessage(
-    Schema.Union(Schema.Literal("*"), Schema.Array(Name)),
-    "expected \"*\" (every route) or a list of route names"
-  ),
-  budget: opt(Schema.Struct({
-    limitUsd: Usd,
-    period: withMessage(
-      Schema.Union(Schema.Literal("day", "month"), DurationInput),
-      "expected \"day\", \"month\" or a duration such as \"12 hours\""
-    )
-  })),
-  rateLimit: opt(Schema.Struct({ requests: opt(Limit), tokens: opt(Limit) })),
-  maxRequestCostUsd: opt(Usd)
-})
-
-const Guard = Schema.Struct({
-  denyList: opt(Schema.Struct({
-    terms: Schema.NonEmptyArray(Name),
+const Deployment = mapping(
+  Schema.Struct({
+    ...stepFields,
     name: opt(Name),
-    wholeWords: opt(Schema.Boolean),
-    caseSensitive: opt(Schema.Boolean)
-  })),
-  pii: opt(Schema.Struct({
-    name: opt(Name),
-    kinds: opt(Schema.Array(Schema.Literal("email", "phone", "card")))
-  }))
-})
+    priority: opt(withMessage(Schema.Number.pipe(Schema.finite()), "expected a number")),
+    weight: opt(withMessage(Schema.Number.pipe(Schema.finite(), Schema.nonNegative()), "expected a weight >= 0"))
+  }),
+  "a deployment: a mapping with provider and model"
+)
 
-const Price = Schema.Struct({
-  inputPerMillion: Usd,
-  outputPerMillion: Usd,
-  cachedInputPerMillion: opt(Usd),
-  contextWindow: opt(PositiveInt),
-  maxOutputTokens: opt(PositiveInt)
-})
+/**
+ * One route of the `models:` section.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const Route = mapping(
+  Schema.Struct({
+    provider: opt(Name),
+    model: opt(Name),
+    retry: opt(Retry),
+    timeout: opt(Timeout),
+    contextWindow: opt(PositiveInt),
+    fallback: opt(nonEmptyList(Step, "fallback step")),
+    router: opt(mapping(
+      Schema.Struct({
+        strategy: oneOf("priority", "weighted", "least-latency"),
+        deployments: nonEmptyList(Deployment, "deployment")
+      }),
+      "a router: a mapping with strategy and deployments"
+    )),
+    /** Whether the cache (when configured) serves this route; default true. */
+    cache: opt(Schema.Boolean)
+  }),
+  "a route: a mapping with provider + model, fallback or router"
+)
 
-const Server = Schema.Struct({
-  host: opt(Name),
-  port: opt(withMessage(Schema.Number.pipe(Schema.int(), Schema.between(0, 65535)), "expected a port 0-65535")),
-  maxBodyBytes: opt(PositiveInt),
-  dropUnsupported: opt(Schema.Union(Schema.Boolean, Schema.Array(Name))),
-  logContent: opt(Schema.Boolean),
-  // The Node server's and the streams' timings: read at start (a reload keeps them, like host and port).
-  headersTimeout: opt(DurationInput),
-  requestTimeout: opt(DurationInput),
-  keepAliveTimeout: opt(DurationInput),
-  shutdownGrace: opt(DurationOrZero),
-  holdHeaders: opt(DurationOrZero),
-  keepAlive: opt(DurationInput),
-  readyTimeout: opt(DurationInput),
-  usageTimeout: opt(DurationInput)
-}).pipe(Schema.filter((server) =>
+const Limit = mapping(
+  Schema.Struct({
+    limit: PositiveInt,
+    window: DurationInput,
+    algorithm: opt(oneOf("fixed-window", "token-bucket"))
+  }),
+  "a limit: a mapping with limit and window"
+)
+
+/**
+ * One tenant of the `tenants:` section.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const Tenant = mapping(
+  Schema.Struct({
+    keys: nonEmptyList(KeyHash, "key hash", "key hashes"),
+    models: either(
+      Schema.Union(Schema.Literal("*"), Schema.Array(Name)),
+      "\"*\" (every route) or a list of route names"
+    ),
+    budget: opt(mapping(
+      Schema.Struct({
+        limitUsd: Usd,
+        period: withMessage(
+          Schema.Union(Schema.Literal("day", "month"), DurationInput),
+          "expected \"day\", \"month\" or a duration such as \"12 hours\""
+        )
+      }),
+      "a budget: a mapping with limitUsd and period"
+    )),
+    rateLimit: opt(mapping(
+      Schema.Struct({ requests: opt(Limit), tokens: opt(Limit) }),
+      "a mapping with requests, tokens or both"
+    )),
+    maxRequestCostUsd: opt(Usd)
+  }),
+  "a tenant: a mapping with keys and models"
+)
+
+const Guard = mapping(
+  Schema.Struct({
+    denyList: opt(mapping(
+      Schema.Struct({
+        terms: nonEmptyList(Name, "term"),
+        name: opt(Name),
+        wholeWords: opt(Schema.Boolean),
+        caseSensitive: opt(Schema.Boolean)
+      }),
+      "a deny list: a mapping with terms"
+    )),
+    pii: opt(mapping(
+      Schema.Struct({
+        name: opt(Name),
+        kinds: opt(list(oneOf("email", "phone", "card"), "kinds"))
+      }),
+      "a mapping of PII settings (name, kinds)"
+    ))
+  }),
+  "a guardrail: a mapping with denyList or pii"
+)
+
+const Price = mapping(
+  Schema.Struct({
+    inputPerMillion: Usd,
+    outputPerMillion: Usd,
+    cachedInputPerMillion: opt(Usd),
+    contextWindow: opt(PositiveInt),
+    maxOutputTokens: opt(PositiveInt)
+  }),
+  "a price: a mapping with inputPerMillion and outputPerMillion"
+)
+
+const timeoutOrder = (
+  server: { readonly headersTimeout?: Duration.Duration; readonly requestTimeout?: Duration.Duration }
+) =>
   server.headersTimeout !== undefined && server.requestTimeout !== undefined &&
     Duration.lessThan(server.requestTimeout, server.headersTimeout)
     ? { path: ["requestTimeout"], message: "must be at least headersTimeout" }
     : undefined
-))
+
+const Server = mapping(
+  Schema.Struct({
+    host: opt(Name),
+    port: opt(withMessage(Schema.Number.pipe(Schema.int(), Schema.between(0, 65535)), "expected a port 0-65535")),
+    maxBodyBytes: opt(PositiveInt),
+    dropUnsupported: opt(either(
+      Schema.Union(Schema.Boolean, Schema.Array(Name)),
+      "true, false or a list of field names"
+    )),
+    logContent: opt(Schema.Boolean),
+    // The Node server's and the streams' timings: read at start (a reload keeps them, like host and port).
+    headersTimeout: opt(DurationInput),
+    requestTimeout: opt(DurationInput),
+    keepAliveTimeout: opt(DurationInput),
+    shutdownGrace: opt(DurationOrZero),
+    holdHeaders: opt(DurationOrZero),
+    keepAlive: opt(DurationInput),
+    readyTimeout: opt(DurationInput),
+    usageTimeout: opt(DurationInput)
+  }),
+  "a mapping of server settings (host, port, ...)"
+).pipe(Schema.filter(timeoutOrder))
+
+/**
+ * The server's two timeouts alone, checked in order: a refused file's `server:` section with a wrong field is
+ * still checked for this.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const ServerTimeouts = Schema.Struct({
+  headersTimeout: opt(DurationInput),
+  requestTimeout: opt(DurationInput)
+}).pipe(Schema.filter(timeoutOrder))
 
 const Endpoint = Schema.String.pipe(Schema.filter((url) => {
   const problem = Telemetry.endpointProblem(url)
@@ -247,21 +339,30 @@ const HeaderName = withMessage(
   (actual) => `expected an HTTP header name, got ${JSON.stringify(actual)}`
 )
 
-const TelemetrySection = Schema.Struct({
-  /** The `service.name` of the exported spans; default OTEL_SERVICE_NAME, else liter-llm-gateway. */
-  serviceName: opt(Name),
-  otlp: opt(Schema.Struct({
-    endpoint: Endpoint,
-    protocol: opt(withMessage(
-      Schema.Literal(...Telemetry.protocols),
-      (actual) => `expected "http/json" or "http/protobuf" (gRPC is not supported), got ${JSON.stringify(actual)}`
-    )),
-    /** Header name → the NAME of the environment variable holding its value (e.g. an authorization). */
-    headersEnv: opt(Schema.Record({ key: HeaderName, value: EnvName })),
-    headers: secretField("name the environment variable holding each header's value in headersEnv"),
-    exportInterval: opt(DurationInput)
-  }))
-})
+const TelemetrySection = mapping(
+  Schema.Struct({
+    /** The `service.name` of the exported spans; default OTEL_SERVICE_NAME, else liter-llm-gateway. */
+    serviceName: opt(Name),
+    otlp: opt(mapping(
+      Schema.Struct({
+        endpoint: Endpoint,
+        protocol: opt(withMessage(
+          Schema.Literal(...Telemetry.protocols),
+          (actual) => `expected "http/json" or "http/protobuf" (gRPC is not supported), got ${JSON.stringify(actual)}`
+        )),
+        /** Header name → the NAME of the environment variable holding its value (e.g. an authorization). */
+        headersEnv: opt(mapping(
+          Schema.Record({ key: HeaderName, value: EnvName }),
+          "a mapping of header names to environment variable names"
+        )),
+        headers: secretField("name the environment variable holding each header's value in headersEnv"),
+        exportInterval: opt(DurationInput)
+      }),
+      "a mapping with the OTLP endpoint"
+    ))
+  }),
+  "a mapping of telemetry settings (serviceName, otlp)"
+)
 
 /**
  * The schema of a config file.
@@ -269,41 +370,76 @@ const TelemetrySection = Schema.Struct({
  * @since 0.2.0
  * @category schemas
  */
-export const ConfigSchema = Schema.Struct({
-  server: opt(Server),
-  admin: opt(Schema.Struct({ keys: Schema.NonEmptyArray(KeyHash) })),
-  redis: opt(Schema.Struct({
-    /** The NAME of the environment variable holding the URL (it may carry a password); default REDIS_URL. */
-    urlEnv: opt(EnvName),
-    url: secretField("name the environment variable holding the URL in urlEnv"),
-    keyPrefix: opt(Schema.String),
-    commandTimeout: opt(DurationInput)
-  })),
-  pricing: opt(Schema.Struct({
-    dataset: opt(Schema.Boolean),
-    models: opt(Schema.Record({ key: Schema.String, value: Price }))
-  })),
-  providers: Schema.Record({ key: Schema.String, value: Provider }),
-  models: Schema.Record({ key: Schema.String, value: Route }),
-  tenants: opt(Schema.Record({ key: Schema.String, value: Tenant })),
-  budgets: opt(Schema.Struct({
-    unpricedModels: opt(Schema.Literal("refuse", "allow")),
-    maxRequestCostUsd: opt(Usd),
-    reservationTimeout: opt(DurationInput)
-  })),
-  cache: opt(Schema.Struct({
-    ttl: opt(DurationInput),
-    maxEntries: opt(PositiveInt),
-    maxBytes: opt(PositiveInt)
-  })),
-  guardrails: opt(Schema.Struct({
-    input: opt(Schema.Array(Guard)),
-    output: opt(Schema.Array(Guard)),
-    inputRoles: opt(Schema.Array(Schema.Literal("system", "user", "assistant", "tool")))
-  })),
-  contextWindow: opt(Schema.Struct({
-    maxInputTokens: opt(PositiveInt),
-    maxOutputTokens: opt(NonNegativeInt)
-  })),
-  telemetry: opt(TelemetrySection)
-})
+export const ConfigSchema = describedBy(
+  Schema.Struct({
+    server: opt(Server),
+    admin: opt(mapping(
+      Schema.Struct({ keys: nonEmptyList(KeyHash, "key hash", "key hashes") }),
+      "a mapping with the admin keys"
+    )),
+    redis: opt(mapping(
+      Schema.Struct({
+        /** The NAME of the environment variable holding the URL (it may carry a password); default REDIS_URL. */
+        urlEnv: opt(EnvName),
+        url: secretField("name the environment variable holding the URL in urlEnv"),
+        // The rule Redis.layer applies: an empty prefix is an unset template variable, not "no prefix".
+        keyPrefix: opt(withMessage(
+          Schema.String.pipe(Schema.pattern(/^\S+$/)),
+          "expected a prefix without spaces, e.g. \"gw:\" (leave it out for the default)"
+        )),
+        commandTimeout: opt(DurationInput)
+      }),
+      "a mapping of Redis settings (urlEnv, keyPrefix, commandTimeout)"
+    )),
+    pricing: opt(mapping(
+      Schema.Struct({
+        dataset: opt(Schema.Boolean),
+        models: opt(mapping(Schema.Record({ key: Schema.String, value: Price }), "a mapping of model names to prices"))
+      }),
+      "a mapping of pricing settings (dataset, models)"
+    )),
+    providers: mapping(
+      Schema.Record({ key: Schema.String, value: Provider }),
+      "a mapping of provider names to providers"
+    ),
+    models: mapping(Schema.Record({ key: Schema.String, value: Route }), "a mapping of route names to routes"),
+    tenants: opt(mapping(Schema.Record({ key: Schema.String, value: Tenant }), "a mapping of tenant names to tenants")),
+    budgets: opt(mapping(
+      Schema.Struct({
+        unpricedModels: opt(oneOf("refuse", "allow")),
+        maxRequestCostUsd: opt(Usd),
+        reservationTimeout: opt(DurationInput)
+      }),
+      "a mapping of budget settings (unpricedModels, maxRequestCostUsd, reservationTimeout)"
+    )),
+    cache: opt(mapping(
+      Schema.Struct({
+        ttl: opt(DurationInput),
+        maxEntries: opt(PositiveInt),
+        maxBytes: opt(PositiveInt)
+      }),
+      "a mapping of cache settings (ttl, maxEntries, maxBytes)"
+    )),
+    guardrails: opt(mapping(
+      Schema.Struct({
+        input: opt(list(Guard, "guardrails")),
+        output: opt(list(Guard, "guardrails")),
+        inputRoles: opt(list(oneOf("system", "user", "assistant", "tool"), "roles"))
+      }),
+      "a mapping of guardrails (input, output, inputRoles)"
+    )),
+    contextWindow: opt(mapping(
+      Schema.Struct({
+        maxInputTokens: opt(PositiveInt),
+        maxOutputTokens: opt(NonNegativeInt)
+      }),
+      "a mapping with maxInputTokens, maxOutputTokens or both"
+    )),
+    telemetry: opt(TelemetrySection)
+  }),
+  (actual) =>
+    actual === null || actual === undefined
+      ? "the config file is empty"
+      : `the top level must be a mapping of sections (providers, models, ...), got ${kindOf(actual)}`,
+  (issue) => isMapping(issue.actual)
+)

@@ -1,0 +1,93 @@
+/**
+ * The messages of the config schema: one short line per wrong value, naming what was expected and the kind of
+ * value found. A string is shown only where a name from a short list is expected: elsewhere it may be a key
+ * written in the wrong place.
+ *
+ * @since 0.2.0
+ */
+import type * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { shown } from "../internal/layerOptions.js"
+
+/** A schema whose every failure says `message` (or the message made from the value). */
+export const withMessage = <S extends Schema.Schema.Any>(schema: S, message: string | ((actual: unknown) => string)) =>
+  schema.annotations({
+    message: (issue) => ({
+      message: typeof message === "string" ? message : message("actual" in issue ? issue.actual : undefined),
+      override: true
+    })
+  }) as S
+
+/** How a wrong value is named in a message, without showing a string (it may be a key in the wrong place). */
+export const kindOf = (actual: unknown): string =>
+  actual === null
+    ? "null"
+    : actual === undefined
+    ? "nothing"
+    : Array.isArray(actual)
+    ? "a list"
+    : typeof actual === "object"
+    ? "a mapping"
+    : typeof actual === "string"
+    ? "a string"
+    : String(actual)
+
+export const describedBy = <S extends Schema.Schema.Any>(
+  schema: S,
+  message: (actual: unknown) => string,
+  // A value of the right kind with a wrong part keeps the part's own message (and path).
+  keepInner: (issue: ParseResult.ParseIssue) => boolean
+) =>
+  schema.annotations({
+    message: (issue) => ({
+      message: message("actual" in issue ? issue.actual : undefined),
+      override: !keepInner(issue)
+    })
+  }) as S
+
+export const isMapping = (actual: unknown) => typeof actual === "object" && actual !== null && !Array.isArray(actual)
+
+/** A mapping (a struct or a record): a value of another kind is `expected <what>, got a list`, in one line. */
+export const mapping = <S extends Schema.Schema.Any>(schema: S, what: string) =>
+  describedBy(schema, (actual) => `expected ${what}, got ${kindOf(actual)}`, (issue) => isMapping(issue.actual))
+
+/** One of some literals, in one line: `expected one of "a", "b", got "c"` (not a line per literal). */
+export const oneOf = <const L extends ReadonlyArray<string>>(...literals: L) =>
+  withMessage(
+    Schema.Literal(...literals),
+    (actual) =>
+      `expected one of ${literals.map((literal) => JSON.stringify(literal)).join(", ")}, got ${
+        typeof actual === "string" ? shown(actual) : kindOf(actual)
+      }`
+  )
+
+/**
+ * A union of values of different kinds, in one line when the value matches none of them; when it is of a
+ * member's kind (a mapping, a list) but wrong inside, that member's messages.
+ */
+export const either = <S extends Schema.Schema.Any>(schema: S, what: string) =>
+  describedBy(
+    schema,
+    (actual) => `expected ${what}, got ${kindOf(actual)}`,
+    (issue) => issue._tag === "Composite" && [issue.issues].flat().some((inner) => inner._tag !== "Type")
+  )
+
+/** A list of at least one item: `expected at least one <item>` for an empty one, the items' messages else. */
+export const nonEmptyList = <S extends Schema.Schema.Any>(item: S, what: string, plural = `${what}s`) =>
+  describedBy(
+    Schema.NonEmptyArray(item),
+    (actual) =>
+      Array.isArray(actual) ? `expected at least one ${what}` : `expected a list of ${plural}, got ${kindOf(actual)}`,
+    (issue) => Array.isArray(issue.actual) && issue.actual.length > 0
+  )
+
+/** A list: a value of another kind in one line, the items' messages else. */
+export const list = <S extends Schema.Schema.Any>(item: S, what: string) =>
+  describedBy(
+    Schema.Array(item),
+    (actual) => `expected a list of ${what}, got ${kindOf(actual)}`,
+    (issue) => Array.isArray(issue.actual)
+  )
+
+// Exact: an absent field is absent, so a wrong value is reported once, not also as "expected undefined".
+export const opt = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })

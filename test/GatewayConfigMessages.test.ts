@@ -1,0 +1,265 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { acme, decode, env, errorsOf } from "./support/gatewayConfig.js"
+
+const local = { type: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1" }
+const minimal = { providers: { local }, models: { small: { provider: "local", model: "m" } } }
+const router = (value: unknown) => ({ ...minimal, models: { b: { router: value } } })
+
+// No message is a schema dump: each is one short line.
+const short = (errors: ReadonlyArray<string>) => {
+  for (const error of errors) {
+    expect(error).not.toContain("readonly")
+    expect(error.length).toBeLessThan(200)
+  }
+  return errors
+}
+
+describe("Gateway config: one short line for a value of the wrong kind", () => {
+  it.effect.each(
+    [
+      ["an empty file", null, "the config file is empty"],
+      ["a list at the top", [1], "the top level must be a mapping of sections (providers, models, ...), got a list"],
+      ["a scalar at the top", 3, "the top level must be a mapping of sections (providers, models, ...), got 3"],
+      [
+        "providers with no value",
+        { ...minimal, providers: null },
+        "providers: expected a mapping of provider names to providers, got null"
+      ],
+      [
+        "models with no value",
+        { ...minimal, models: null },
+        "models: expected a mapping of route names to routes, got null"
+      ],
+      [
+        "tenants with no value",
+        { ...minimal, tenants: null },
+        "tenants: expected a mapping of tenant names to tenants, got null"
+      ],
+      [
+        "a provider written as a string (never shown: it may be a key)",
+        { ...minimal, providers: { local, other: "sk-LEAK-0123456789" } },
+        "providers.other: expected a provider: a mapping with its type, e.g. { type: openai, apiKeyEnv: ... }, got a string"
+      ],
+      [
+        "a route with no value",
+        { ...minimal, models: { small: null } },
+        "models.small: expected a route: a mapping with provider + model, fallback or router, got null"
+      ],
+      [
+        "a tenant with no value",
+        { ...minimal, tenants: { acme: null } },
+        "tenants.acme: expected a tenant: a mapping with keys and models, got null"
+      ],
+      [
+        "server as a list",
+        { ...minimal, server: [] },
+        "server: expected a mapping of server settings (host, port, ...), got a list"
+      ],
+      [
+        "redis as true",
+        { ...minimal, redis: true },
+        "redis: expected a mapping of Redis settings (urlEnv, keyPrefix, commandTimeout), got true"
+      ],
+      [
+        "a price with no value",
+        { ...minimal, pricing: { models: { m: null } } },
+        "pricing.models.m: expected a price: a mapping with inputPerMillion and outputPerMillion, got null"
+      ],
+      [
+        "guardrails.input with no value",
+        { ...minimal, guardrails: { input: null } },
+        "guardrails.input: expected a list of guardrails, got null"
+      ],
+      [
+        "retry as true",
+        { ...minimal, providers: { local: { ...local, retry: true } } },
+        "providers.local.retry: expected false or a mapping of retry settings (times, base, cap, ...), got true"
+      ],
+      [
+        "dropUnsupported as a number",
+        { ...minimal, server: { dropUnsupported: 3 } },
+        "server.dropUnsupported: expected true, false or a list of field names, got 3"
+      ],
+      [
+        "a blank Redis key prefix (Redis.layer refuses it at start)",
+        { ...minimal, redis: { keyPrefix: "" } },
+        "redis.keyPrefix: expected a prefix without spaces, e.g. \"gw:\" (leave it out for the default)"
+      ]
+    ] as const
+  )("%s", ([, input, message]) =>
+    Effect.gen(function*() {
+      const errors = short(yield* errorsOf(input, new Map([...env, ["REDIS_URL", "redis://127.0.0.1:6379"]])))
+      expect(errors).toEqual([message])
+      expect(errors.join("\n")).not.toContain("sk-LEAK")
+    }))
+
+  it.effect("a value of the right kind with a wrong part keeps the part's own path", () =>
+    Effect.gen(function*() {
+      expect(yield* errorsOf({ ...minimal, providers: { local: { ...local, retry: { times: -1 } } } })).toEqual([
+        "providers.local.retry.times: expected an integer >= 0"
+      ])
+      expect(yield* errorsOf({ ...minimal, server: { dropUnsupported: [""] } })).toEqual([
+        "server.dropUnsupported[0]: expected a non-empty string"
+      ])
+      expect(yield* errorsOf({ ...minimal, tenants: { acme: { keys: [acme.hash], models: ["small", ""] } } })).toEqual([
+        "tenants.acme.models[1]: expected a non-empty string"
+      ])
+    }))
+})
+
+describe("Gateway config: one line for a literal out of its list, and for an empty list", () => {
+  it.effect.each(
+    [
+      [
+        "a router strategy",
+        router({ strategy: "fastest", deployments: [{ provider: "local", model: "x" }] }),
+        "models.b.router.strategy: expected one of \"priority\", \"weighted\", \"least-latency\", got \"fastest\""
+      ],
+      [
+        "maxTokensField",
+        { ...minimal, providers: { local: { ...local, maxTokensField: "max" } } },
+        "providers.local.maxTokensField: expected one of \"max_tokens\", \"max_completion_tokens\", got \"max\""
+      ],
+      [
+        "a rate-limit algorithm",
+        {
+          ...minimal,
+          tenants: {
+            acme: {
+              keys: [acme.hash],
+              models: "*",
+              rateLimit: { requests: { limit: 1, window: "1 minute", algorithm: "sliding" } }
+            }
+          }
+        },
+        "tenants.acme.rateLimit.requests.algorithm: expected one of \"fixed-window\", \"token-bucket\", got \"sliding\""
+      ],
+      [
+        "a PII kind",
+        { ...minimal, guardrails: { input: [{ pii: { kinds: ["ssn"] } }] } },
+        "guardrails.input[0].pii.kinds[0]: expected one of \"email\", \"phone\", \"card\", got \"ssn\""
+      ],
+      [
+        "a guarded role",
+        { ...minimal, guardrails: { inputRoles: ["developer"] } },
+        "guardrails.inputRoles[0]: expected one of \"system\", \"user\", \"assistant\", \"tool\", got \"developer\""
+      ],
+      [
+        "unpricedModels",
+        { ...minimal, budgets: { unpricedModels: "warn" } },
+        "budgets.unpricedModels: expected one of \"refuse\", \"allow\", got \"warn\""
+      ],
+      [
+        "no deployment",
+        router({ strategy: "priority", deployments: [] }),
+        "models.b.router.deployments: expected at least one deployment"
+      ],
+      [
+        "no fallback step",
+        { ...minimal, models: { b: { fallback: [] } } },
+        "models.b.fallback: expected at least one fallback step"
+      ],
+      [
+        "no key",
+        { ...minimal, tenants: { acme: { keys: [], models: "*" } } },
+        "tenants.acme.keys: expected at least one key hash"
+      ],
+      ["no admin key", { ...minimal, admin: { keys: [] } }, "admin.keys: expected at least one key hash"],
+      [
+        "no deny-list term",
+        { ...minimal, guardrails: { input: [{ denyList: { terms: [] } }] } },
+        "guardrails.input[0].denyList.terms: expected at least one term"
+      ],
+      [
+        "a deployment without its model",
+        router({ strategy: "priority", deployments: [{ provider: "local" }] }),
+        "models.b.router.deployments[0].model: is missing"
+      ]
+    ] as const
+  )("%s", ([, input, message]) =>
+    Effect.gen(function*() {
+      expect(short(yield* errorsOf(input))).toEqual([message])
+    }))
+})
+
+describe("Gateway config: the references and the environment of the valid parts, with the shape errors", () => {
+  it.effect("an unknown provider, a missing Azure URL, an unset variable and a bad timeout pair, in one pass", () =>
+    Effect.gen(function*() {
+      const errors = yield* errorsOf({
+        server: { port: 70000, headersTimeout: "10 seconds", requestTimeout: "1 second" },
+        providers: {
+          local,
+          azure: { type: "azure", apiKeyEnv: "MOCK_A_KEY" },
+          cohere: { type: "cohere", apiKeyEnv: "UNSET_KEY" },
+          broken: { type: "openai", apiKeyEnv: "ALSO_UNSET", retry: { times: -1 } }
+        },
+        models: {
+          small: { provider: "antropic", model: "m" },
+          bad: { provider: "broken", model: "m", timeout: 5 },
+          other: { provider: "broken", model: "m" }
+        },
+        tenants: { acme: { keys: [acme.hash], models: ["small", "large", "bad"] }, globex: { keys: [] } }
+      })
+      expect(errors).toEqual([
+        "server.port: expected a port 0-65535",
+        "providers.broken.retry.times: expected an integer >= 0",
+        "models.bad.timeout: expected a mapping of timeouts (request, firstToken, idle, total), got 5",
+        "tenants.globex.keys: expected at least one key hash",
+        "tenants.globex.models: is missing",
+        "server.requestTimeout: must be at least headersTimeout",
+        "providers.azure.baseUrl: required for type \"azure\" (the resource endpoint, https://<name>.openai.azure.com)",
+        "models.small.provider: unknown provider \"antropic\" (known: \"local\", \"azure\", \"cohere\", \"broken\")",
+        "tenants.acme.models[1]: unknown model \"large\" (routes: \"small\", \"bad\", \"other\")",
+        "providers.cohere.apiKeyEnv: environment variable UNSET_KEY is not set"
+      ])
+    }))
+
+  it.effect("the server's own checks run with the other sections' shape errors", () =>
+    Effect.gen(function*() {
+      expect(
+        yield* errorsOf({
+          ...minimal,
+          server: { headersTimeout: "10 seconds", requestTimeout: "1 second" },
+          cache: { ttl: "soon" }
+        })
+      ).toEqual([
+        "server.requestTimeout: must be at least headersTimeout",
+        "cache.ttl: expected a positive duration such as \"30 seconds\", got \"soon\""
+      ])
+    }))
+
+  it.effect("a section that is not a mapping does not make its names unknown elsewhere", () =>
+    Effect.gen(function*() {
+      expect(
+        yield* errorsOf({ providers: [], models: { small: { provider: "local", model: "m" } } })
+      ).toEqual(["providers: expected a mapping of provider names to providers, got a list"])
+    }))
+})
+
+describe("Gateway config: the Redis URL from the environment is checked with the file", () => {
+  const withRedis = { ...minimal, redis: { urlEnv: "MY_REDIS" } }
+  it.effect.each(
+    [
+      ["not a url", "\"not a url\""],
+      ["http://127.0.0.1:6390", "\"http://127.0.0.1:6390\""],
+      ["redis://:hunter2-secret@127.0.0.1:6390?x=1", "\"redis://***@127.0.0.1:6390?x=1\""]
+    ] as const
+  )("%s", ([url, shownUrl]) =>
+    Effect.gen(function*() {
+      const errors = yield* errorsOf(withRedis, new Map([...env, ["MY_REDIS", url]]))
+      expect(errors).toHaveLength(1)
+      expect(errors[0]).toMatch(/^redis\.urlEnv: MY_REDIS (must|has)/)
+      expect(errors[0]).toContain(shownUrl)
+      expect(errors[0]).not.toContain("hunter2")
+    }))
+
+  it.effect("a database that is not a number; a good URL passes", () =>
+    Effect.gen(function*() {
+      expect(yield* errorsOf(withRedis, new Map([...env, ["MY_REDIS", "redis://127.0.0.1:6390/abc"]]))).toEqual([
+        "redis.urlEnv: MY_REDIS has a database \"abc\" that is not a number"
+      ])
+      const loaded = yield* decode(withRedis, new Map([...env, ["MY_REDIS", "rediss://u:p@127.0.0.1:6390/2"]]))
+      expect(loaded.redisUrl).toBeDefined()
+    }))
+})
