@@ -5,10 +5,22 @@
  * @since 0.2.0
  */
 import * as Duration from "effect/Duration"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import * as Durations from "../internal/duration.js"
 import { shown } from "../internal/layerOptions.js"
+import {
+  CircuitBreaker,
+  DurationInput,
+  DurationOrZero,
+  EnvName,
+  KeyHash,
+  Name,
+  NonNegativeInt,
+  PositiveInt,
+  Retry,
+  secretField,
+  Timeout,
+  Usd
+} from "./configFields.js"
 import {
   describedBy,
   either,
@@ -21,90 +33,7 @@ import {
   opt,
   withMessage
 } from "./configMessages.js"
-import * as Keys from "./Keys.js"
 import * as Telemetry from "./Telemetry.js"
-
-/** A duration as the file writes it: `"30 seconds"`, `"1 minute"`, or a number of milliseconds. */
-const duration = (allowZero: boolean) =>
-  Schema.transformOrFail(Schema.Union(Schema.String, Schema.Number), Schema.DurationFromSelf, {
-    strict: true,
-    decode: (input, _, ast) => {
-      // Not `Duration.decodeUnknown` alone: it reads "-1 seconds" as 0.
-      const decoded = Durations.decodeNonNegative(input as Duration.DurationInput)
-      return decoded !== undefined && Duration.isFinite(decoded) && (allowZero || Duration.toMillis(decoded) > 0)
-        ? ParseResult.succeed(decoded)
-        : ParseResult.fail(
-          new ParseResult.Type(
-            ast,
-            input,
-            `expected a ${allowZero ? "duration >= 0" : "positive duration"} such as "30 seconds", got ${
-              JSON.stringify(input)
-            }`
-          )
-        )
-    },
-    encode: (duration) => ParseResult.succeed(Duration.toMillis(duration))
-  })
-
-const DurationInput = duration(false)
-/** A duration where 0 means "at once" (a grace period, a hold). */
-const DurationOrZero = duration(true)
-
-const Name = withMessage(Schema.String.pipe(Schema.minLength(1)), "expected a non-empty string")
-const PositiveInt = withMessage(Schema.Number.pipe(Schema.int(), Schema.positive()), "expected a positive integer")
-const NonNegativeInt = withMessage(Schema.Number.pipe(Schema.int(), Schema.nonNegative()), "expected an integer >= 0")
-const Usd = withMessage(Schema.Number.pipe(Schema.finite(), Schema.nonNegative()), "expected an amount in USD >= 0")
-const Fraction = withMessage(Schema.Number.pipe(Schema.between(0, 1)), "expected a number between 0 and 1")
-const EnvName = withMessage(
-  Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/)),
-  "expected the NAME of an environment variable, e.g. OPENAI_API_KEY"
-)
-const KeyHash = withMessage(
-  Schema.String.pipe(Schema.pattern(Keys.hashPattern)),
-  "expected a key hash: \"sha256:\" and 64 hex digits, from `liter-llm hash-key`"
-)
-/** Keys and URLs with secrets are never written in the file: the field exists to say so. */
-const secretField = (instead: string) =>
-  opt(
-    Schema.Unknown.pipe(Schema.filter(() => `secrets are never written in the config: ${instead}`))
-  )
-
-const Retry = either(
-  Schema.Union(
-    Schema.Literal(false),
-    Schema.Struct({
-      times: opt(NonNegativeInt),
-      base: opt(DurationInput),
-      cap: opt(DurationInput),
-      jitter: opt(Fraction),
-      maxRetryAfter: opt(DurationInput),
-      deadline: opt(DurationInput)
-    })
-  ),
-  "false or a mapping of retry settings (times, base, cap, ...)"
-)
-
-const Timeout = mapping(
-  Schema.Struct({
-    request: opt(DurationInput),
-    firstToken: opt(DurationInput),
-    idle: opt(DurationInput),
-    total: opt(DurationInput)
-  }),
-  "a mapping of timeouts (request, firstToken, idle, total)"
-)
-
-const CircuitBreaker = mapping(
-  Schema.Struct({
-    failureRateThreshold: opt(Fraction),
-    minimumCalls: opt(PositiveInt),
-    window: opt(DurationInput),
-    cooldown: opt(DurationInput),
-    halfOpenProbes: opt(PositiveInt),
-    maxRetryAfter: opt(DurationInput)
-  }),
-  "a mapping of circuit breaker settings"
-)
 
 /**
  * The provider types a config may name.

@@ -1,0 +1,173 @@
+/**
+ * The field schemas the gateway's config sections share: durations, counts, amounts, names, key hashes, and the
+ * retry, timeout and circuit-breaker settings of providers and routes, each with the message a bad value gets.
+ *
+ * @since 0.2.0
+ */
+import * as Duration from "effect/Duration"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as Durations from "../internal/duration.js"
+import { either, mapping, opt, withMessage } from "./configMessages.js"
+import * as Keys from "./Keys.js"
+
+/** A duration as the file writes it: `"30 seconds"`, `"1 minute"`, or a number of milliseconds. */
+const duration = (allowZero: boolean) =>
+  Schema.transformOrFail(Schema.Union(Schema.String, Schema.Number), Schema.DurationFromSelf, {
+    strict: true,
+    decode: (input, _, ast) => {
+      // Not `Duration.decodeUnknown` alone: it reads "-1 seconds" as 0.
+      const decoded = Durations.decodeNonNegative(input as Duration.DurationInput)
+      return decoded !== undefined && Duration.isFinite(decoded) && (allowZero || Duration.toMillis(decoded) > 0)
+        ? ParseResult.succeed(decoded)
+        : ParseResult.fail(
+          new ParseResult.Type(
+            ast,
+            input,
+            `expected a ${allowZero ? "duration >= 0" : "positive duration"} such as "30 seconds", got ${
+              JSON.stringify(input)
+            }`
+          )
+        )
+    },
+    encode: (duration) => ParseResult.succeed(Duration.toMillis(duration))
+  })
+
+/**
+ * A positive duration.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const DurationInput = duration(false)
+/**
+ * A duration where 0 means "at once" (a grace period, a hold).
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const DurationOrZero = duration(true)
+
+/**
+ * A non-empty string.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const Name = withMessage(Schema.String.pipe(Schema.minLength(1)), "expected a non-empty string")
+/**
+ * An integer > 0.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const PositiveInt = withMessage(
+  Schema.Number.pipe(Schema.int(), Schema.positive()),
+  "expected a positive integer"
+)
+/**
+ * An integer >= 0.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const NonNegativeInt = withMessage(
+  Schema.Number.pipe(Schema.int(), Schema.nonNegative()),
+  "expected an integer >= 0"
+)
+/**
+ * An amount in USD >= 0.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const Usd = withMessage(
+  Schema.Number.pipe(Schema.finite(), Schema.nonNegative()),
+  "expected an amount in USD >= 0"
+)
+const Fraction = withMessage(Schema.Number.pipe(Schema.between(0, 1)), "expected a number between 0 and 1")
+/**
+ * The name of an environment variable.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const EnvName = withMessage(
+  Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/)),
+  "expected the NAME of an environment variable, e.g. OPENAI_API_KEY"
+)
+/**
+ * A key hash from `liter-llm hash-key`.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const KeyHash = withMessage(
+  Schema.String.pipe(Schema.pattern(Keys.hashPattern)),
+  "expected a key hash: \"sha256:\" and 64 hex digits, from `liter-llm hash-key`"
+)
+/**
+ * Keys and URLs with secrets are never written in the file: the field exists to say so.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const secretField = (instead: string) =>
+  opt(
+    Schema.Unknown.pipe(Schema.filter(() => `secrets are never written in the config: ${instead}`))
+  )
+
+/**
+ * A provider's or route's retry settings, or `false`.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const Retry = either(
+  Schema.Union(
+    Schema.Literal(false),
+    Schema.Struct({
+      times: opt(NonNegativeInt),
+      base: opt(DurationInput),
+      cap: opt(DurationInput),
+      jitter: opt(Fraction),
+      maxRetryAfter: opt(DurationInput),
+      deadline: opt(DurationInput)
+    })
+  ),
+  "false or a mapping of retry settings (times, base, cap, ...)"
+)
+
+/**
+ * A provider's or route's timeouts.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const Timeout = mapping(
+  Schema.Struct({
+    request: opt(DurationInput),
+    firstToken: opt(DurationInput),
+    idle: opt(DurationInput),
+    total: opt(DurationInput)
+  }),
+  "a mapping of timeouts (request, firstToken, idle, total)"
+)
+
+/**
+ * A provider's circuit breaker settings.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const CircuitBreaker = mapping(
+  Schema.Struct({
+    failureRateThreshold: opt(Fraction),
+    minimumCalls: opt(PositiveInt),
+    window: opt(DurationInput),
+    cooldown: opt(DurationInput),
+    halfOpenProbes: opt(PositiveInt),
+    maxRetryAfter: opt(DurationInput)
+  }),
+  "a mapping of circuit breaker settings"
+)
