@@ -215,7 +215,7 @@ describe("liter-llm CLI", () => {
       expect(ok.code).toBe(0)
     }))
 
-  it.scoped("check-config warns (exit 0) of a budgeted tenant whose model's price bounds no output", () =>
+  it.scoped("check-config and gateway warn (and go on) of a budgeted tenant whose model's price bounds no output", () =>
     Effect.gen(function*() {
       const priced = (price: string, budget: string) =>
         configFile(
@@ -234,6 +234,10 @@ describe("liter-llm CLI", () => {
         expect((yield* run(["check-config", file])).out).not.toContain("warning")
       }
       expect((yield* run(["check-config", yield* priced("", "")])).out).not.toContain("warning")
+      // `gateway` says the same on stderr and starts anyway.
+      const started = yield* run(["gateway", "--config", yield* priced("", budget)])
+      expect(started.err).toContain("warning: tenants.acme: budgeted, but the price of \"m\"")
+      expect(started.served).toHaveLength(1)
     }))
 
   it.scoped("the server missing from the build: exit 1 saying so", () =>

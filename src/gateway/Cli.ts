@@ -249,6 +249,8 @@ export const make = (options: MakeOptions) => {
         // Checked first: a bad config is reported like check-config does, before anything listens.
         const loaded = yield* loadOrRefuse(config)
         yield* telemetryOrRefuse(loaded)
+        // Warnings do not stop the start; on stderr, apart from the server's JSON log lines.
+        for (const warning of yield* priceWarnings(loaded.config)) yield* Console.error(`warning: ${warning}`)
         const address = {
           host: Option.getOrElse(host, () => loaded.config.server?.host ?? Config.defaults.host),
           port: Option.getOrElse(port, () => loaded.config.server?.port ?? Config.defaults.port)
