@@ -352,7 +352,11 @@ export class PolicyUnavailable extends Schema.TaggedError<PolicyUnavailable>()("
   ...commonFields,
   /** The policy that refused, e.g. `"budget"`, `"rate-limit"`, `"circuit-breaker"`. */
   policy: Schema.String,
-  /** Why its store could not answer (`"timed out"`, `"not connected"`, ...), never a URL or a secret. */
+  /**
+   * Why its store could not answer (`"timed out"`, `"not connected"`, `"could not connect to redis://***@host:6379
+   * ..."`): never a secret (passwords are masked), but it may name the store's host, so show it to operators,
+   * not to end users (the gateway's error bodies do not carry it).
+   */
   reason: Schema.String
 }) {}
 

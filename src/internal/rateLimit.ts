@@ -52,7 +52,7 @@ const take = (
 /** The `retryAfter` of a call refused because the store could not answer: a short wait, as for a blip. */
 export const unavailableRetryAfter = Duration.seconds(1)
 
-/** Why the store could not answer, in the words of Redis when it is Redis (never a URL or a secret). */
+/** Why the store could not answer, in the words of Redis when it is Redis (never a secret; it may name the host). */
 const storeFailure = (error: RateLimiter.RateLimitStoreError): Redis.RedisError =>
   error.cause instanceof Redis.RedisError
     ? error.cause
