@@ -176,6 +176,8 @@ describeRedis("Gateway instances on one Redis, as separate processes", (server) 
         })
       )
       expect(outputOfA()).not.toContain(key)
+      // Once each: no second, human-readable copy of the lines.
+      expect(outputOfA().split("\n").filter((line) => /^\[\d\d:\d\d/.test(line))).toEqual([])
     }))
 
   it.live("a tenant's budget holds across both instances: spend through A is in B's usage; both refuse once spent", () =>

@@ -3,7 +3,7 @@ import { Effect, Exit } from "effect"
 import * as Stores from "../src/gateway/buildStores.js"
 import { fromLoaded } from "../src/gateway/runtimeLoad.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
-import { call, json, serve } from "./support/gateway.js"
+import { call, json, requestLogs, serve } from "./support/gateway.js"
 import { acme, decode, env, twoProviders } from "./support/gatewayConfig.js"
 import { eventually } from "./support/loopback.js"
 import { describeRedis } from "./support/redis.js"
@@ -23,7 +23,8 @@ describeRedis("Gateway usage while its Redis is down", (server) => {
       }
       const loaded = yield* decode(config, new Map([...env, ["REDIS_URL", server.url]]))
       const runtime = yield* Effect.orDie(fromLoaded(loaded, yield* Stores.makeMemory))
-      const gateway = yield* serve(runtime)
+      const { layer: logs, lines } = requestLogs()
+      const gateway = yield* serve(runtime).pipe(Effect.provide(logs))
       const read = call(gateway, "/v1/usage", { key: acme.key })
       // The connection is made in the background: ready once Redis answers.
       yield* eventually(Effect.map(call(gateway, "/ready", { key: null }), (ready) => ready.status === 200), "ready")
@@ -39,6 +40,10 @@ describeRedis("Gateway usage while its Redis is down", (server) => {
         expect(down.status).toBe(503)
         expect(down.headers.get("retry-after")).not.toBeNull()
         expect((yield* json(down)).error.code).toBe("policy_unavailable")
+        const logged = () => lines.filter((line) => line.message === "gateway request" && line.status === 503)
+        yield* eventually(Effect.sync(() => logged().length === 1), "the log line of the 503")
+        expect(logged()[0]).toMatchObject({ outcome: "PolicyUnavailable", path: "/v1/usage" })
+        expect(logged()[0]!.error).toContain("unavailable")
       } finally {
         yield* Effect.promise(() => server.start())
       }

@@ -69,7 +69,10 @@ describe("Gateway wire: what a client reads of the gateway's failures", () => {
       const logged = lines.filter((line) => line.message === "gateway request")
       expect(logged.map((line) => [line.outcome, line.status])).toEqual([["NetworkError", 502], ["NetworkError", 502]])
       // The operator's log keeps what the client does not see.
-      for (const line of logged) expect(line.error).toMatch(/ECONNREFUSED|refused|connect/)
+      for (const line of logged) {
+        expect(line.error).toMatch(/ECONNREFUSED|refused|connect/)
+        expect(line.provider).toBe("dead")
+      }
     }))
 
   it.scopedLive("a Redis that cannot be reached: a 503 naming the store, no URL, for calls and usage", () =>

@@ -191,7 +191,7 @@ const app = (
       if (caller._tag === "Tenant") exchange.tenant = caller.tenant.id
       if (path === "/v1/usage") {
         const params = new URLSearchParams(query < 0 ? "" : url.slice(query + 1))
-        return Endpoints.usage(runtime, caller, params, headers)
+        return Endpoints.usage(runtime, caller, params, headers, exchange)
       }
       if (caller._tag === "Admin") {
         exchange.outcome = "PermissionDenied"

@@ -23,5 +23,6 @@ NodeRuntime.runMain(
     ),
     Effect.provide(NodeContext.layer)
   ),
-  { disableErrorReporting: true }
+  // The gateway logs JSON lines (`serveFile`); runMain's pretty logger would print each line a second time.
+  { disableErrorReporting: true, disablePrettyLogger: true }
 )

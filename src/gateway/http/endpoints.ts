@@ -14,6 +14,7 @@ import type * as LlmError from "../../LlmError.js"
 import type * as RateLimit from "../../RateLimit.js"
 import type * as Metrics from "../Metrics.js"
 import type * as Runtime from "../Runtime.js"
+import * as Exchange from "./exchange.js"
 import * as Respond from "./respond.js"
 
 /**
@@ -80,13 +81,17 @@ export const usage = (
   runtime: Runtime.Runtime,
   caller: Runtime.Caller,
   query: URLSearchParams,
-  headers: Respond.HeaderRecord
+  headers: Respond.HeaderRecord,
+  exchange?: Exchange.Exchange
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
   // A store that cannot answer (Redis down) is a 503 with its Retry-After, not a budget reported as absent.
   Effect.catchTag(
     usageOf(runtime, caller, query, headers),
     "PolicyUnavailable",
-    (error) => Effect.map(Clock.currentTimeMillis, (now) => Respond.fromError(error, now, headers))
+    (error) => {
+      if (exchange !== undefined) Exchange.failed(exchange, error)
+      return Effect.map(Clock.currentTimeMillis, (now) => Respond.fromError(error, now, headers))
+    }
   )
 
 const usageOf = (

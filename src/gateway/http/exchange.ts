@@ -89,9 +89,16 @@ export const make = (requestId: string, method: string, path: string): Exchange 
  * @since 0.2.0
  * @category mutations
  */
-export const failed = (exchange: Exchange, error: { readonly _tag: string; readonly message: string }): void => {
+export const failed = (
+  exchange: Exchange,
+  error: { readonly _tag: string; readonly message: string; readonly provider?: string | undefined }
+): void => {
   exchange.outcome = error._tag
   exchange.error = error.message
+  // Who failed, when no provider answered (a policy's error names the provider of the route it guards).
+  if (exchange.provider === undefined && error.provider !== undefined && error.provider !== "") {
+    exchange.provider = error.provider
+  }
 }
 
 /**
