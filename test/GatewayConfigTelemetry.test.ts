@@ -117,6 +117,13 @@ describe("Gateway config: telemetry", () => {
       expect(headers?.message).toBe(
         "OTEL_EXPORTER_OTLP_HEADERS must be name=value pairs separated by commas (entry 2 is not)"
       )
+      const encoding = yield* fromEnvError({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318",
+        OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%zzSECRETVALUE"
+      })
+      expect(encoding?.message).toBe(
+        "OTEL_EXPORTER_OTLP_HEADERS has a value that is not valid percent-encoding (entry 1)"
+      )
       const exporter = yield* fromEnvError({ OTEL_TRACES_EXPORTER: "zipkin" })
       expect(exporter?.message).toBe("OTEL_TRACES_EXPORTER must be \"otlp\" or \"none\", got \"zipkin\"")
     }))

@@ -193,8 +193,11 @@ const parseHeaders = (name: string, text: string) => {
     } catch {
       value = undefined
     }
-    if (key === "" || value === undefined || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) {
+    if (key === "" || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) {
       return Either.left(invalidEnv(name, `must be name=value pairs separated by commas (entry ${index + 1} is not)`))
+    }
+    if (value === undefined) {
+      return Either.left(invalidEnv(name, `has a value that is not valid percent-encoding (entry ${index + 1})`))
     }
     headers[key.toLowerCase()] = Redacted.make(value)
   }
