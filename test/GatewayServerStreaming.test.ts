@@ -298,6 +298,23 @@ describe("Gateway server: streams", () => {
       expect(status).toMatchObject({ spentUsd: usd(inputTokens, 5), reservedUsd: 0 })
     }))
 
+  it.scopedLive("a request that is not HTTP gets a 400 with OpenAI's error JSON, and the connection closes", () =>
+    Effect.gen(function*() {
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: {} }))
+      const answer = yield* Effect.async<string>((resume) => {
+        const socket = net.connect(Number(new URL(base).port), "127.0.0.1", () => socket.write("HELLO?\r\n\r\n"))
+        let received = ""
+        socket.on("data", (data) => received += data.toString())
+        socket.on("close", () => resume(Effect.succeed(received)))
+        return Effect.sync(() => socket.destroy())
+      })
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /)
+      expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)).error).toMatchObject({
+        type: "invalid_request_error",
+        code: "bad_request"
+      })
+    }))
+
   it.scopedLive("cuts a slow-loris client that never finishes its headers", () =>
     Effect.gen(function*() {
       const runtime = makeRuntime({ tenants: [{ id: "acme" }], routes: {} })
@@ -313,7 +330,9 @@ describe("Gateway server: streams", () => {
         socket.on("close", () => resume(Effect.succeed(received)))
         return Effect.sync(() => socket.destroy())
       })
-      expect(answer).toContain("408")
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /)
+      // OpenAI's error JSON, as every other answer of the gateway.
+      expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)).error.code).toBe("request_timeout")
       expect(performance.now() - started).toBeLessThan(3_000)
     }))
 })

@@ -23,6 +23,7 @@ import * as Ref from "effect/Ref"
 import * as Runtime_ from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import type { Duplex } from "node:stream"
 import * as Chat from "./http/chat.js"
 import * as Drain from "./http/drain.js"
 import * as Endpoints from "./http/endpoints.js"
@@ -212,6 +213,30 @@ const app = (
     return response
   }))
 
+// Errors Node meets before a request reaches the handler (a slow client, malformed or oversized headers): the
+// same OpenAI error JSON as every other answer instead of Node's empty-bodied default, then the connection closes.
+const clientErrors: Record<string, readonly [number, string, string, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, "Request Timeout", "request_timeout", "The request was not received in time."],
+  HPE_HEADER_OVERFLOW: [
+    431,
+    "Request Header Fields Too Large",
+    "headers_too_large",
+    "The request headers are too large."
+  ]
+}
+
+const answerClientError = (error: Error & { readonly code?: string }, socket: Duplex) => {
+  if (error.code === "ECONNRESET" || !socket.writable) return socket.destroy()
+  const [status, reason, code, message] = clientErrors[error.code ?? ""] ??
+    [400, "Bad Request", "bad_request", "The request could not be parsed as HTTP."]
+  const body = JSON.stringify({ error: { message, type: "invalid_request_error", param: null, code } })
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${
+      Buffer.byteLength(body)
+    }\r\nconnection: close\r\n\r\n${body}`
+  )
+}
+
 /**
  * Serves the gateway with Node on `host:port` (default `127.0.0.1:4000`; port 0 picks a free one, read it from
  * `HttpServer.HttpServer`'s address). Slow clients are cut by Node's `headersTimeout` and `requestTimeout`.
@@ -238,14 +263,17 @@ export const layer = (
     const checked = yield* ServerOptions.checkLayer(options)
     const source = isSource(options.runtime) ? options.runtime : fromRuntime(options.runtime)
     let nodeServer: Http.Server | undefined
-    const createServer = () =>
-      nodeServer = Http.createServer({
+    const createServer = () => {
+      const server = Http.createServer({
         headersTimeout: checked.headersTimeoutMs,
         requestTimeout: checked.requestTimeoutMs,
         keepAliveTimeout: checked.keepAliveTimeoutMs,
         // How often Node checks the two timeouts above (its default, 30 s, would let a slow client stay longer).
         connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(checked.headersTimeoutMs / 4)))
       })
+      server.on("clientError", answerClientError)
+      return nodeServer = server
+    }
     const serving = Layer.scopedDiscard(Effect.gen(function*() {
       const tracker = Drain.make()
       const server = yield* HttpServer.HttpServer
