@@ -5,15 +5,14 @@
  * reaches the provider first reads the tenant's spent + reserved from the store. Prints one JSON line: the
  * outcome tags and what those reads saw.
  */
-import { NodeHttpClient } from "@effect/platform-node"
-import { Effect, Exit, Layer, Redacted } from "effect"
+import { Effect, Exit, Layer } from "effect"
 import * as Budget from "../../src/Budget.js"
 import * as ChatRequest from "../../src/ChatRequest.js"
 import * as LanguageModel from "../../src/LanguageModel.js"
-import * as OpenAi from "../../src/providers/OpenAi.js"
 import * as Redis from "../../src/Redis.js"
 import * as Tokenizer from "../../src/Tokenizer.js"
 import { prices, tokenizer } from "../support/budget.js"
+import { mockProvider } from "../support/worker.js"
 
 const name = process.env.NAME ?? "worker"
 const calls = Number(process.env.CALLS ?? "1")
@@ -64,12 +63,7 @@ const program = Effect.gen(function*() {
   process.stdout.write(`${JSON.stringify({ outcomes, seen })}\n`)
 }).pipe(
   Effect.provide(
-    OpenAi.layer({
-      apiKey: Redacted.make("sk-test"),
-      baseUrl: `${process.env.MOCK_URL}/v1`,
-      model: "gpt-4o-mini",
-      retry: false
-    }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+    mockProvider()
   ),
   Effect.provide(Layer.mergeAll(prices, Layer.succeed(Tokenizer.Tokenizer, tokenizer))),
   Effect.provide(Budget.layerRedis()),

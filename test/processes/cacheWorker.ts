@@ -3,24 +3,18 @@
  * through a cache on Redis (`REDIS_URL`, `REDIS_KEY_PREFIX`) around an OpenAI layer pointed at `MOCK_URL`, and
  * prints each answer's text and whether it was cached, as one JSON line.
  */
-import { NodeHttpClient } from "@effect/platform-node"
-import { Effect, Exit, Layer, Redacted } from "effect"
+import { Effect, Exit, Layer } from "effect"
 import * as Cache from "../../src/Cache.js"
 import * as ChatResponse from "../../src/ChatResponse.js"
 import * as LanguageModel from "../../src/LanguageModel.js"
-import * as OpenAi from "../../src/providers/OpenAi.js"
 import * as Redis from "../../src/Redis.js"
+import { mockProvider } from "../support/worker.js"
 
 const tenants = (process.env.TENANTS ?? "default").split(",")
 const question = process.env.QUESTION ?? "Capital of France?"
 
 const model = Cache.layerRedis(
-  OpenAi.layer({
-    apiKey: Redacted.make("sk-test"),
-    baseUrl: `${process.env.MOCK_URL}/v1`,
-    model: "gpt-4o-mini",
-    retry: false
-  }).pipe(Layer.provide(NodeHttpClient.layerUndici)),
+  mockProvider(),
   { ttl: "5 minutes" }
 ).pipe(Layer.provide(Redis.layerConfig()))
 

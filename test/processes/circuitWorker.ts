@@ -3,25 +3,17 @@
  * Redis (`REDIS_URL`, `REDIS_KEY_PREFIX`) around an OpenAI layer pointed at `MOCK_URL`, and prints the outcome
  * tags as one JSON line.
  */
-import { NodeHttpClient } from "@effect/platform-node"
-import { Effect, Exit, Layer, Redacted } from "effect"
+import { Effect, Exit, Layer } from "effect"
 import * as CircuitBreaker from "../../src/CircuitBreaker.js"
 import * as LanguageModel from "../../src/LanguageModel.js"
-import * as OpenAi from "../../src/providers/OpenAi.js"
 import * as Redis from "../../src/Redis.js"
+import { mockProvider } from "../support/worker.js"
 
 const name = process.env.NAME ?? "worker"
 const calls = Number(process.env.CALLS ?? "1")
 
 const model = CircuitBreaker.layer(
-  OpenAi.layer({
-    apiKey: Redacted.make("sk-test"),
-    baseUrl: `${process.env.MOCK_URL}/v1`,
-    model: "gpt-4o-mini",
-    retry: false
-  }).pipe(
-    Layer.provide(NodeHttpClient.layerUndici)
-  ),
+  mockProvider(),
   { key: "openai", minimumCalls: 2, failureRateThreshold: 1, cooldown: "5 minutes" }
 )
 

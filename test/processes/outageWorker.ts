@@ -9,24 +9,18 @@
  * Tenants: "acme" is rate limited and budgeted, "metered" only budgeted, "free" neither. Prompts are unique
  * (`<kind> <NAME> <n>`) except those meant to hit the cache; a prompt starting with "fail" gets a 500 from the mock.
  */
-import { NodeHttpClient } from "@effect/platform-node"
-import { Clock, Effect, Exit, Fiber, FiberSet, Layer, Redacted } from "effect"
+import { Clock, Effect, Exit, Fiber, FiberSet, Layer } from "effect"
 import * as Budget from "../../src/Budget.js"
 import * as Cache from "../../src/Cache.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import * as CircuitBreaker from "../../src/CircuitBreaker.js"
 import * as LanguageModel from "../../src/LanguageModel.js"
-import * as OpenAi from "../../src/providers/OpenAi.js"
 import * as RateLimit from "../../src/RateLimit.js"
 import * as Redis from "../../src/Redis.js"
 import * as Tokenizer from "../../src/Tokenizer.js"
 import { prices, tokenizer } from "../support/budget.js"
+import { env, mockProvider } from "../support/worker.js"
 
-const env = (name: string) => {
-  const value = process.env[name]
-  if (value === undefined || value === "") throw new Error(`${name} is not set`)
-  return value
-}
 const name = env("NAME")
 
 /** What each kind of call asks, of which tenant, and through which breaker. */
@@ -59,12 +53,7 @@ export interface Call {
   readonly reason?: string
 }
 
-const provider = OpenAi.layer({
-  apiKey: Redacted.make("sk-test"),
-  baseUrl: `${env("MOCK_URL")}/v1`,
-  model: "gpt-4o-mini",
-  retry: false
-}).pipe(Layer.provide(NodeHttpClient.layerUndici))
+const provider = mockProvider()
 
 const governed = (breakerKey: string) =>
   Cache.layerRedis(

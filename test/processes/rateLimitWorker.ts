@@ -5,18 +5,12 @@
  * (`REDIS_URL`, `REDIS_KEY_PREFIX`). A refused fiber waits for the `retryAfter` it was given, then tries again.
  * Prints one JSON line: calls let through, refusals, refusals without a `retryAfter`, the tags of other failures.
  */
-import { NodeHttpClient } from "@effect/platform-node"
-import { Clock, Duration, Effect, Exit, Layer, Redacted } from "effect"
+import { Clock, Duration, Effect, Exit, Layer } from "effect"
 import * as LanguageModel from "../../src/LanguageModel.js"
-import * as OpenAi from "../../src/providers/OpenAi.js"
 import * as RateLimit from "../../src/RateLimit.js"
 import * as Redis from "../../src/Redis.js"
+import { env, mockProvider } from "../support/worker.js"
 
-const env = (name: string) => {
-  const value = process.env[name]
-  if (value === undefined || value === "") throw new Error(`${name} is not set`)
-  return value
-}
 const name = env("NAME")
 const prompt = `from ${name}`
 
@@ -34,12 +28,7 @@ const firstLine = Effect.async<string>((resume) => {
   process.stdin.on("data", onData)
 })
 
-const provider = OpenAi.layer({
-  apiKey: Redacted.make("sk-test"),
-  baseUrl: `${env("MOCK_URL")}/v1`,
-  model: "gpt-4o-mini",
-  retry: false
-}).pipe(Layer.provide(NodeHttpClient.layerUndici))
+const provider = mockProvider()
 
 /**
  * The prompt gets the time the call left the limiter (`<prompt> at <ms>`), so that the mock's requests can be told
