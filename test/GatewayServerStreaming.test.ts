@@ -51,6 +51,37 @@ const gated = (
     }
   })
 
+/**
+ * A route to a mock that streams "Hel" and "lo" then hangs, through a budget of tenant "acme": what a client
+ * that leaves, or a shutdown, cuts short.
+ */
+const budgetedHang = Effect.gen(function*() {
+  const server = yield* MockProvider.make({
+    script: [MockProvider.sse(OpenAiMock.streamEvents({ deltas: ["Hel", "lo"] }).slice(0, 3), { hang: true })]
+  })
+  const budgeted = yield* build(
+    Budget.layer(openAiLayer(server, { retry: false }), { tenants: { acme: { limitUsd: 1000, period: "day" } } })
+      .pipe(Layer.provideMerge(environment), Layer.orDie)
+  )
+  return { server, budgeted, route: withContext(budgeted.service, budgeted.context) }
+})
+
+/** Writes `text` on a raw connection to `base` and reads until the server closes it: status line and error body. */
+const rawAnswer = (base: string, text: string) =>
+  Effect.map(
+    Effect.async<string>((resume) => {
+      const socket = net.connect(Number(new URL(base).port), "127.0.0.1", () => socket.write(text))
+      let received = ""
+      socket.on("data", (data) => received += data.toString())
+      socket.on("close", () => resume(Effect.succeed(received)))
+      return Effect.sync(() => socket.destroy())
+    }),
+    (received) => ({
+      statusLine: received.slice(0, received.indexOf("\r\n")),
+      error: JSON.parse(received.slice(received.indexOf("\r\n\r\n") + 4)).error
+    })
+  )
+
 const answer: ReadonlyArray<StreamPart.StreamPart> = [
   { type: "response-metadata", provider: "gated", model: "gated-1" },
   { type: "text-delta", text: "Paris" },
@@ -117,14 +148,7 @@ describe("Gateway server: streams", () => {
 
   it.scopedLive("a client that disconnects aborts the upstream call at once and is charged for what it got", () =>
     Effect.gen(function*() {
-      const server = yield* MockProvider.make({
-        script: [MockProvider.sse(OpenAiMock.streamEvents({ deltas: ["Hel", "lo"] }).slice(0, 3), { hang: true })]
-      })
-      const budgeted = yield* build(
-        Budget.layer(openAiLayer(server, { retry: false }), { tenants: { acme: { limitUsd: 1000, period: "day" } } })
-          .pipe(Layer.provideMerge(environment), Layer.orDie)
-      )
-      const route = withContext(budgeted.service, budgeted.context)
+      const { budgeted, route, server } = yield* budgetedHang
       const { layer: logs, lines } = requestLogs()
       const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { m: route } })).pipe(
         Effect.provide(logs)
@@ -265,14 +289,7 @@ describe("Gateway server: streams", () => {
 
   it.scoped("after the grace period, shutdown interrupts a stream: upstream aborted, usage charged", () =>
     Effect.gen(function*() {
-      const server = yield* MockProvider.make({
-        script: [MockProvider.sse(OpenAiMock.streamEvents({ deltas: ["Hel", "lo"] }).slice(0, 3), { hang: true })]
-      })
-      const budgeted = yield* build(
-        Budget.layer(openAiLayer(server, { retry: false }), { tenants: { acme: { limitUsd: 1000, period: "day" } } })
-          .pipe(Layer.provideMerge(environment), Layer.orDie)
-      )
-      const route = withContext(budgeted.service, budgeted.context)
+      const { budgeted, route, server } = yield* budgetedHang
       const scope = yield* Scope.make()
       const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { m: route } }), {
         holdHeaders: 0,
@@ -301,15 +318,9 @@ describe("Gateway server: streams", () => {
   it.scopedLive("a request that is not HTTP gets a 400 with OpenAI's error JSON, and the connection closes", () =>
     Effect.gen(function*() {
       const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: {} }))
-      const answer = yield* Effect.async<string>((resume) => {
-        const socket = net.connect(Number(new URL(base).port), "127.0.0.1", () => socket.write("HELLO?\r\n\r\n"))
-        let received = ""
-        socket.on("data", (data) => received += data.toString())
-        socket.on("close", () => resume(Effect.succeed(received)))
-        return Effect.sync(() => socket.destroy())
-      })
-      expect(answer).toMatch(/^HTTP\/1\.1 400 /)
-      expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)).error).toMatchObject({
+      const answer = yield* rawAnswer(base, "HELLO?\r\n\r\n")
+      expect(answer.statusLine).toMatch(/^HTTP\/1\.1 400 /)
+      expect(answer.error).toMatchObject({
         type: "invalid_request_error",
         code: "bad_request"
       })
@@ -319,20 +330,11 @@ describe("Gateway server: streams", () => {
     Effect.gen(function*() {
       const runtime = makeRuntime({ tenants: [{ id: "acme" }], routes: {} })
       const base = yield* serve(runtime, { headersTimeout: "300 millis", requestTimeout: "300 millis" })
-      const port = Number(new URL(base).port)
       const started = performance.now()
-      const answer = yield* Effect.async<string>((resume) => {
-        const socket = net.connect(port, "127.0.0.1", () => {
-          socket.write("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-        })
-        let received = ""
-        socket.on("data", (data) => received += data.toString())
-        socket.on("close", () => resume(Effect.succeed(received)))
-        return Effect.sync(() => socket.destroy())
-      })
-      expect(answer).toMatch(/^HTTP\/1\.1 408 /)
+      const answer = yield* rawAnswer(base, "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+      expect(answer.statusLine).toMatch(/^HTTP\/1\.1 408 /)
       // OpenAI's error JSON, as every other answer of the gateway.
-      expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)).error.code).toBe("request_timeout")
+      expect(answer.error.code).toBe("request_timeout")
       expect(performance.now() - started).toBeLessThan(3_000)
     }))
 })
