@@ -10,15 +10,13 @@ import * as GeminiMock from "../src/testing/GeminiMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import * as TestModel from "../src/testing/TestModel.js"
-import { compile, install } from "./support/installedPackage.js"
+import { compileUses, install, type Use } from "./support/installedPackage.js"
 
 /**
  * Per module of the testing kit, an expression using each of its runtime exports. Each user module imports only
  * that one namespace, so a type from another module is never in scope there.
  */
-const uses: ReadonlyArray<
-  { readonly name: string; readonly module: object; readonly exports: Record<string, string> }
-> = [
+const uses: ReadonlyArray<Use> = [
   {
     name: "OpenAiMock",
     module: OpenAiMock,
@@ -118,21 +116,6 @@ describe("declarations of a user's module", () => {
   })
 
   it("name every type of the testing kit's values (no TS2742)", { timeout: 120_000 }, () => {
-    const modules = new Map(uses.map(({ exports, name }) => [
-      `${name}.ts`,
-      [
-        `import { ${name} } from "liter-llm/testing"`,
-        ...Object.entries(exports).map(([key, expression]) => `export const ${key} = ${expression}`)
-      ].join("\n") + "\n"
-    ]))
-    const { declarations, messages } = compile(project!.dir, modules)
-
-    expect(messages).toEqual([])
-    for (const { exports, name } of uses) {
-      const declaration = declarations.get(`${name}.d.ts`) ?? ""
-      for (const key of Object.keys(exports)) {
-        expect(declaration).toMatch(new RegExp(`export declare const ${key}[:= ]`))
-      }
-    }
+    compileUses(project!.dir, "liter-llm/testing", uses)
   })
 })

@@ -12,20 +12,13 @@ import * as Pricing from "../src/Pricing.js"
 import * as RateLimit from "../src/RateLimit.js"
 import * as Redis from "../src/Redis.js"
 import * as Tokenizer from "../src/Tokenizer.js"
-import { compile, install } from "./support/installedPackage.js"
+import { compileUses, install, type Use } from "./support/installedPackage.js"
 
 const model = `TestModel.layer([{ text: "ok" }])`
 const request = `{ messages: [{ role: "user" as const, content: "hi" }] }`
 
 /** Per module, an expression using each of its runtime exports, and what else the user's module imports. */
-const uses: ReadonlyArray<{
-  readonly name: string
-  readonly module: object
-  readonly imports?: string
-  readonly exports: Record<string, string>
-  /** Values reached through the module's services, beyond its exports. */
-  readonly deeper?: Record<string, string>
-}> = [
+const uses: ReadonlyArray<Use> = [
   {
     name: "Budget",
     module: Budget,
@@ -162,23 +155,9 @@ describe("declarations of a user's module using the governance and Redis modules
   })
 
   it("compile, and name every type through a public module (never an internal/ path)", { timeout: 120_000 }, () => {
-    const modules = new Map(uses.map(({ deeper, exports, imports, name }) => [
-      `${name}.ts`,
-      [
-        `import { ${name} } from "liter-llm"`,
-        ...(imports === undefined ? [] : [imports]),
-        ...Object.entries({ ...exports, ...deeper }).map(([key, expression]) =>
-          `export const use_${key} = ${expression}`
-        )
-      ].join("\n") + "\n"
-    ]))
-    const { declarations, messages } = compile(project!.dir, modules)
-    expect(messages).toEqual([])
-    for (const { exports, name } of uses) {
+    const declarations = compileUses(project!.dir, "liter-llm", uses, "use_")
+    for (const { name } of uses) {
       const declaration = declarations.get(`${name}.d.ts`) ?? ""
-      for (const key of Object.keys(exports)) {
-        expect(declaration).toMatch(new RegExp(`export declare const use_${key}[:= ]`))
-      }
       expect(declaration.match(/["'][^"']*internal\/[^"']*["']/g) ?? [], name).toEqual([])
     }
   })

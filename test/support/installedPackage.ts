@@ -2,6 +2,7 @@
  * A project with the package installed (its `package.json` exports, the sources standing in for `dist`, and its
  * peers), to compile a user's modules against it with the TypeScript API as a consumer's compiler would.
  */
+import { expect } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -68,4 +69,49 @@ export const compile = (
       })
   })
   return { messages, declarations }
+}
+
+/**
+ * A user's module per entry: it imports `name` from `from` (and `imports`), and exports `<prefix><key>` for each
+ * expression of `exports` and `deeper`.
+ */
+export interface Use {
+  readonly name: string
+  readonly module: object
+  readonly imports?: string
+  /** An expression using each runtime export of the module, by export name. */
+  readonly exports: Record<string, string>
+  /** Values reached through the module's services, beyond its exports. */
+  readonly deeper?: Record<string, string>
+}
+
+/**
+ * Compiles one user module per use against the installed package, and checks what every such suite checks:
+ * no diagnostic, and a declaration for each export's value. Returns the declarations, by file name.
+ */
+export const compileUses = (
+  dir: string,
+  from: string,
+  uses: ReadonlyArray<Use>,
+  prefix = ""
+): ReadonlyMap<string, string> => {
+  const modules = new Map(uses.map(({ deeper, exports, imports, name }) => [
+    `${name}.ts`,
+    [
+      `import { ${name} } from "${from}"`,
+      ...(imports === undefined ? [] : [imports]),
+      ...Object.entries({ ...exports, ...deeper }).map(([key, expression]) =>
+        `export const ${prefix}${key} = ${expression}`
+      )
+    ].join("\n") + "\n"
+  ]))
+  const { declarations, messages } = compile(dir, modules)
+  expect(messages).toEqual([])
+  for (const { exports, name } of uses) {
+    const declaration = declarations.get(`${name}.d.ts`) ?? ""
+    for (const key of Object.keys(exports)) {
+      expect(declaration).toMatch(new RegExp(`export declare const ${prefix}${key}[:= ]`))
+    }
+  }
+  return declarations
 }
