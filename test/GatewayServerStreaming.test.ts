@@ -186,15 +186,18 @@ describe("Gateway server: streams", () => {
   it.scopedLive("a client that leaves before the first token is logged as 499, interrupted; the route is interrupted", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
+      const started = yield* Deferred.make<void>()
       const interrupted = yield* Deferred.make<void>()
       const route = LanguageModel.make({
         provider: "gated",
         generate: () => Effect.die("unused"),
         stream: () =>
           Stream.fromEffect(
-            Deferred.await(gate).pipe(Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined)))
-          )
-            .pipe(Stream.drain)
+            Deferred.succeed(started, undefined).pipe(
+              Effect.zipRight(Deferred.await(gate)),
+              Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+            )
+          ).pipe(Stream.drain)
       })
       const { layer: logs, lines } = requestLogs()
       const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { "gpt-4o": route } }), {
@@ -204,7 +207,8 @@ describe("Gateway server: streams", () => {
       const pending = yield* Effect.fork(
         call(base, "/v1/chat/completions", { method: "POST", body: streamBody(), signal: controller.signal })
       )
-      yield* Effect.sleep("100 millis")
+      // Left while the route waits for its first token.
+      yield* Deferred.await(started)
       controller.abort()
       yield* Fiber.await(pending)
       yield* Deferred.await(interrupted).pipe(Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "not cut" }))
