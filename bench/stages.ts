@@ -215,7 +215,7 @@ const pipeline = (url: string, flags: Flags): Effect.Effect<string, unknown, Htt
         { provider, model, request },
         spanForInstrument,
         () => 1,
-        parts as Stream.Stream<StreamPart.StreamPart, never>,
+        Effect.succeed(parts as Stream.Stream<StreamPart.StreamPart, never>),
         delivered,
         () => undefined
       )

@@ -9,7 +9,6 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type * as HttpApp from "@effect/platform/HttpApp"
-import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
@@ -24,11 +23,9 @@ import * as Runtime_ from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import type { Duplex } from "node:stream"
-import * as Chat from "./http/chat.js"
+import * as Body from "./http/body.js"
 import * as Drain from "./http/drain.js"
-import * as Endpoints from "./http/endpoints.js"
-import * as Exchange from "./http/exchange.js"
-import * as Headers from "./http/headers.js"
+import * as Handler from "./http/handler.js"
 import * as Respond from "./http/respond.js"
 import * as ServerOptions from "./http/serverOptions.js"
 import * as Metrics from "./Metrics.js"
@@ -77,35 +74,6 @@ export const fromRef = (ref: Ref.Ref<Runtime.Runtime> | Ref.Ref<Runtime.Runtime 
 
 const isSource = (u: RuntimeSource | Runtime.Runtime): u is RuntimeSource => !("authenticate" in u)
 
-// The bearer token as sent, or the `api-key` header Azure clients send.
-const keyOf = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
-  const authorization = headers.authorization
-  if (
-    authorization !== undefined && authorization.length > 7 && authorization.slice(0, 7).toLowerCase() === "bearer "
-  ) {
-    return authorization.slice(7).trim()
-  }
-  const apiKey = headers["api-key"]
-  return apiKey === undefined || apiKey === "" ? undefined : apiKey
-}
-
-const noRuntime = (headers: Respond.HeaderRecord) =>
-  Respond.openAiError(503, {
-    message: "The gateway has no configuration loaded yet.",
-    type: "server_error",
-    code: "not_ready"
-  }, headers)
-
-const paths: Record<string, string> = {
-  "/v1/chat/completions": "POST",
-  "/chat/completions": "POST",
-  "/v1/models": "GET",
-  "/v1/usage": "GET",
-  "/health": "GET",
-  "/ready": "GET",
-  "/metrics": "GET"
-}
-
 /**
  * The gateway as an `HttpApp`: every endpoint, the `x-request-id` and `x-liter-*` headers, the request log (one
  * line per API request through Effect's `Logger`), Prometheus samples and a span per chat request. Fails with a
@@ -137,81 +105,17 @@ const app = (
   options: ServerOptions.Checked,
   tracker: Drain.Tracker
 ): HttpApp.Default<never, HttpServerRequest.HttpServerRequest | Scope.Scope> =>
-  Effect.interruptible(Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const url = request.url
-    const query = url.indexOf("?")
-    const path = query < 0 ? url : url.slice(0, query)
-    const exchange = Exchange.make(Headers.requestId(request.headers["x-request-id"]), request.method, path)
-    const headers: Respond.HeaderRecord = { "x-request-id": exchange.requestId }
-    if (tracker.draining) headers.connection = "close"
-    const allowed = paths[path]
-    if (allowed !== request.method) return Respond.noRoute(request.method, path, allowed, headers)
-    if (path === "/health") return Endpoints.health(headers)
-    if (path === "/metrics") return yield* Endpoints.metrics(options.metrics)
-    const runtime = yield* source.get
-    if (path === "/ready") return yield* Endpoints.ready(runtime, options.readyTimeoutMs, headers)
-
-    // The API: one log line per request, a span per chat request.
-    const chat = path !== "/v1/models" && path !== "/v1/usage"
-    const span = chat
-      ? yield* Effect.makeSpanScoped("gateway.chat.completions", {
-        kind: "server",
-        captureStackTrace: false,
-        attributes: { "gen_ai.operation.name": "chat", "http.request.method": "POST", "url.path": path }
-      })
-      : undefined
-    // A client that leaves while the handler runs interrupts it, but one that leaves while the answer is written
-    // shows as a failed write: Node's response tells a cut answer from a finished one in both cases.
-    const nodeResponse = NodeHttpServerRequest.toServerResponse(request) as Http.ServerResponse | undefined
-    let cut = false
-    if (nodeResponse !== undefined && typeof nodeResponse.once === "function") {
-      nodeResponse.once("close", () => {
-        cut = !nodeResponse.writableFinished
-      })
-    }
-    // Added to the request's scope directly: `Effect.addFinalizer` captures and restores the fiber's context.
-    yield* Scope.addFinalizerExit(yield* Effect.scope, (exit) => {
-      if ((cut || Exit.isInterrupted(exit)) && exchange.outcome === "success") exchange.outcome = "interrupted"
-      // 499: the client closed the request before an answer (nginx's code, for the log only).
-      if (exchange.status === 0) exchange.status = 499
-      return Exchange.finish(exchange, {
-        logContent: runtime?.settings.logContent === true,
-        metrics: chat ? options.metrics : undefined,
-        span
-      })
-    })
-    const response = yield* Effect.suspend(() => {
-      if (runtime === undefined) return Effect.succeed(noRuntime(headers))
-      const key = keyOf(request.headers)
-      const caller = key === undefined ? undefined : runtime.authenticate(key)
-      if (caller === undefined) {
-        exchange.outcome = "Unauthenticated"
-        return Effect.succeed(Respond.unauthorized(headers, key === undefined))
-      }
-      if (caller._tag === "Tenant") exchange.tenant = caller.tenant.id
-      if (path === "/v1/usage") {
-        const params = new URLSearchParams(query < 0 ? "" : url.slice(query + 1))
-        return Endpoints.usage(runtime, caller, params, headers, exchange)
-      }
-      if (caller._tag === "Admin") {
-        exchange.outcome = "PermissionDenied"
-        return Effect.succeed(Respond.adminOnTenantEndpoint(headers))
-      }
-      if (path === "/v1/models") return Effect.succeed(Endpoints.models(runtime, caller.tenant, headers))
-      return Chat.handle(request, {
-        runtime,
-        tenant: caller.tenant,
-        exchange,
-        headers,
-        span,
-        stream: options.stream,
-        usageTimeoutMs: options.usageTimeoutMs
-      })
-    })
-    if (exchange.status === 0) exchange.status = response.status
-    return response
-  }))
+  Effect.interruptible(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+    Effect.map(
+      Handler.answer(source, options, tracker, {
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        readBody: (maxBytes) => Body.read(request, maxBytes),
+        nodeResponse: NodeHttpServerRequest.toServerResponse(request) as Http.ServerResponse | undefined
+      }),
+      Respond.toServerResponse
+    )))
 
 // Errors Node meets before a request reaches the handler (a slow client, malformed or oversized headers): the
 // same OpenAI error JSON as every other answer instead of Node's empty-bodied default, then the connection closes.
@@ -277,15 +181,37 @@ export const layer = (
     const serving = Layer.scopedDiscard(Effect.gen(function*() {
       const tracker = Drain.make()
       const server = yield* HttpServer.HttpServer
-      // The platform's own span per request is off: the gateway makes one per chat request, with `gen_ai.*`.
-      // Tracked around the whole exchange, the writing of a streamed body included.
-      const serve = server.serve(app(source, checked, tracker), (handled) => Drain.track(tracker, handled))
-      yield* Effect.locally(serve, HttpMiddleware.currentTracerDisabledWhen, () => true)
+      // Node's own handler rather than the platform's `serve`: the same answers (`Handler.answer`, which the
+      // `HttpApp` of `make` serves too), without the platform's request and response wrappers, its per-request
+      // middleware and span, measured at about 0.4 ms of CPU per request, as much as the rest of a JSON answer
+      // (see docs/performance.md, "Gateway"). Tracked around the whole exchange, the writing of a body included.
+      const runFork = Runtime_.runFork(yield* Effect.runtime<never>())
+      const onRequest = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
+        const handled = Effect.flatMap(
+          Handler.answer(source, checked, tracker, {
+            method: request.method ?? "GET",
+            url: request.url ?? "/",
+            headers: request.headers,
+            readBody: (maxBytes) => Body.fromNode(request, maxBytes),
+            nodeResponse: response
+          }),
+          (answer) => Respond.write(answer, response)
+        )
+        const fiber = runFork(Drain.track(tracker, Effect.scoped(Respond.orInternalError(handled, response))))
+        // A client that leaves before its answer is written interrupts the request (its upstream call too).
+        response.once("close", () => {
+          if (!response.writableFinished) fiber.unsafeInterruptAsFork(fiber.id())
+        })
+      }
+      yield* Effect.acquireRelease(
+        Effect.sync(() => nodeServer!.on("request", onRequest)),
+        () => Effect.sync(() => nodeServer!.off("request", onRequest))
+      )
       const address = server.address
       yield* Effect.logInfo("gateway: listening").pipe(Effect.annotateLogs({
         address: address._tag === "TcpAddress" ? `http://${address.hostname}:${address.port}` : address.path
       }))
-      // Added after `serve`, so it runs first on close: drain before the handler is removed.
+      // Added last, so it runs first on close: drain before the handler is removed.
       yield* Effect.addFinalizer(() => Drain.drain(tracker, nodeServer!, checked.shutdownGraceMs))
     }))
     return Layer.provideMerge(

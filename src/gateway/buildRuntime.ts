@@ -5,7 +5,6 @@
  *
  * @since 0.2.0
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -23,6 +22,7 @@ import * as LlmError from "../LlmError.js"
 import * as Pricing from "../Pricing.js"
 import * as RateLimit from "../RateLimit.js"
 import * as Redis from "../Redis.js"
+import * as UndiciClient from "../UndiciClient.js"
 import * as Routes from "./buildRoutes.js"
 import type * as Stores from "./buildStores.js"
 import type * as Config from "./Config.js"
@@ -146,7 +146,9 @@ export const make = (
       ...(config.pricing?.models === undefined ? {} : { models: config.pricing.models })
     })
     const context: Context.Context<Services> = Context.add(stores.context, Pricing.Pricing, pricing)
-    const http = yield* Layer.build(NodeHttpClient.layerUndici)
+    // The lean undici client: the platform's `NodeHttpClient.layerUndici` costs more per call than the rest of a
+    // proxied stream (see docs/performance.md, "Gateway").
+    const http = yield* Layer.build(UndiciClient.layer({ keepAliveTimeout: 60_000 }))
     // Policies read their stores when built (Budget, RateLimit) or when called (breakers, prices): both get these.
     const budgets = yield* Effect.provide(makeBudgets(config), context)
     const rateLimits = rateLimitOptions(config)

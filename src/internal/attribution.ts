@@ -32,12 +32,27 @@ const stoppedEarly: End = Exit.interrupt(FiberId.none)
  * passes through here; the catch costs nothing per part.
  */
 export const watch = <R>(self: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>): Watched<R> => {
+  const watcher = makeWatcher()
+  return { stream: watcher.watch(self), end: watcher.end }
+}
+
+/** A {@link watch} made before the stream it watches exists: `watch` it once built. */
+export interface Watcher {
+  readonly watch: <R>(
+    self: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>
+  ) => Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>
+  readonly end: (finished: boolean) => End
+}
+
+/** A {@link Watcher} for one run. */
+export const makeWatcher = (): Watcher => {
   let failure: Cause.Cause<LlmError.LlmError> | undefined
   return {
-    stream: Stream.catchAllCause(self, (cause) => {
-      failure = cause
-      return Stream.failCause(cause)
-    }),
+    watch: (self) =>
+      Stream.catchAllCause(self, (cause) => {
+        failure = cause
+        return Stream.failCause(cause)
+      }),
     end: (finished) => failure !== undefined ? Exit.failCause(failure) : finished ? Exit.void : stoppedEarly
   }
 }

@@ -17,8 +17,9 @@ import * as LlmError from "../LlmError.js"
 import * as StreamPart from "../StreamPart.js"
 import * as Timeout from "../Timeout.js"
 import type * as Errors from "./errors.js"
+import type * as Streaming from "./streaming.js"
 
-type Pull = Effect.Effect<Chunk.Chunk<StreamPart.StreamPart>, Option.Option<LlmError.LlmError>>
+type Pull = Streaming.Pull
 
 /** Whether an attempt has a deadline that {@link deadlines} enforces. */
 const hasStreamDeadline = (timeouts: Timeout.Timeouts): boolean =>
@@ -186,7 +187,7 @@ interface Connected {
  * a retry starts clean.
  */
 const connect = (
-  attempt: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
+  open: Effect.Effect<Pull, LlmError.LlmError, Scope.Scope>,
   context: Errors.ErrorContext,
   timeouts: Timeout.Timeouts,
   parent: Scope.Scope
@@ -196,8 +197,8 @@ const connect = (
     Effect.gen(function*() {
       const timed = hasStreamDeadline(timeouts)
       const start = timed ? yield* Clock.currentTimeMillis : 0
-      const raw = yield* Scope.extend(Stream.toPull(attempt), scope)
-      // Forked after `toPull`: the scope interrupts the deadlines' fibers before it closes the attempt.
+      const raw = yield* Scope.extend(open, scope)
+      // Forked after the attempt is open: the scope interrupts the deadlines' fibers before it closes the attempt.
       const timer = timed ? yield* deadlines(raw, context, timeouts, start, scope) : undefined
       const pull = timer === undefined ? raw : timer.pull
       const head: Array<StreamPart.StreamPart> = []
@@ -238,9 +239,23 @@ export const withCommitPoint = (
   kept?: Array<Chunk.Chunk<StreamPart.StreamPart>>,
   onContent?: () => void
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
-  Stream.unwrapScoped(Effect.gen(function*() {
+  Stream.unwrapScoped(committed(Stream.toPull(attempt), context, timeouts, retry, kept, onContent))
+
+/**
+ * The commit point of attempts opened as pulls (`open` runs in each attempt's own scope), as the stream's
+ * first stage: what {@link withCommitPoint} does, without running each attempt as a stream of its own.
+ */
+export const committed = (
+  open: Effect.Effect<Pull, LlmError.LlmError, Scope.Scope>,
+  context: Errors.ErrorContext,
+  timeouts: Timeout.Timeouts,
+  retry: <A>(effect: Effect.Effect<A, LlmError.LlmError>) => Effect.Effect<A, LlmError.LlmError>,
+  kept?: Array<Chunk.Chunk<StreamPart.StreamPart>>,
+  onContent?: () => void
+): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>, LlmError.LlmError, Scope.Scope> =>
+  Effect.gen(function*() {
     const parent = yield* Effect.scope
-    const connected = yield* retry(connect(attempt, context, timeouts, parent))
+    const connected = yield* retry(connect(open, context, timeouts, parent))
     // What reached the consumer, kept by reference: the partial response is only built if the stream fails.
     const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = kept ?? []
     const head = Chunk.unsafeFromArray(connected.head)
@@ -248,7 +263,7 @@ export const withCommitPoint = (
     if (onContent !== undefined && !connected.ended) onContent()
     if (connected.ended) return Stream.fromChunk(head)
     return Stream.fromChannel(Channel.zipRight(Channel.write(head), passOn(connected.pull, context, delivered)))
-  }))
+  })
 
 /**
  * The rest of a committed attempt as one channel: each chunk is kept and written, and a failure becomes the

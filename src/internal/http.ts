@@ -6,11 +6,13 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import type { Readable } from "node:stream"
 import * as LlmError from "../LlmError.js"
 import * as Timeout from "../Timeout.js"
 import * as Decompress from "./decompress.js"
 import * as Errors from "./errors.js"
 import * as HeaderUtils from "./headers.js"
+import * as UndiciClient from "./undiciClient.js"
 
 /** Header names that carry provider keys, added to the platform's redaction list for spans and logs. */
 const secretHeaderNames: ReadonlyArray<string> = ["api-key", "x-goog-api-key"]
@@ -166,6 +168,22 @@ export const bodyStream = (
     ok.headers,
     (reason) => Errors.malformed(context, reason, "", { status: ok.response.status, requestId: ok.requestId })
   )
+
+/**
+ * A successful body to read without a `Stream` of bytes: the Node body of a response of this library's undici
+ * client (see `UndiciClient`) when it has no content-coding, with the `LlmError` of a failed read; `undefined`
+ * otherwise (read {@link bodyStream}).
+ */
+export const nodeBody = (
+  context: Errors.ErrorContext,
+  ok: OkResponse
+): { readonly body: Readable; readonly error: (cause: unknown) => LlmError.LlmError } | undefined => {
+  if (Decompress.contentCoding(ok.headers)._tag !== "Identity") return undefined
+  const node = UndiciClient.nodeBody(ok.response)
+  return node === undefined
+    ? undefined
+    : { body: node.body, error: (cause) => fromBodyError(context, node.error(cause)) }
+}
 
 /**
  * A response whose status is below 400, with its headers read once: each read of `response.headers` of the

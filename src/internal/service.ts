@@ -203,37 +203,39 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
           attributes: { ...requestAttributes(adapter.provider, model, request), "gen_ai.request.stream": true }
         })
         let attempts = 0
-        const attempt = Stream.unwrapScoped(
-          Effect.suspend(() => {
-            attempts++
-            return Http.send(client, context, adapter.classifyError, http, timeouts.request)
-          }).pipe(
-            Effect.map((ok) => {
-              const body = Http.bodyStream(context, ok)
-              const info: Streaming.BodyInfo = {
-                status: ok.response.status,
-                contentType: ok.headers["content-type"],
-                requestId: ok.requestId,
-                classify: adapter.classifyError
-              }
-              const call = { request, headers: ok.headers }
-              const { streamParts } = adapter
-              return typeof streamParts === "function"
-                ? streamParts(Streaming.checkBody(body, context, info), context, ok.requestId, call, priced)
-                : Streaming.decodeSse(body, () => priced(streamParts.sse(context, ok.requestId, call)), {
-                  context,
-                  info
-                })
-            }),
-            Effect.withParentSpan(span)
-          )
+        // One attempt, opened as a pull in its own scope (the commit point's): an SSE body read from this
+        // library's undici client is decoded straight from the socket's buffer, with no stream stage per attempt.
+        const open = Effect.suspend(() => {
+          attempts++
+          return Http.send(client, context, adapter.classifyError, http, timeouts.request)
+        }).pipe(
+          Effect.flatMap((ok) => {
+            const info: Streaming.BodyInfo = {
+              status: ok.response.status,
+              contentType: ok.headers["content-type"],
+              requestId: ok.requestId,
+              classify: adapter.classifyError
+            }
+            const call = { request, headers: ok.headers }
+            const { streamParts } = adapter
+            if (typeof streamParts === "function") {
+              const body = Streaming.checkBody(Http.bodyStream(context, ok), context, info)
+              return Stream.toPull(streamParts(body, context, ok.requestId, call, priced))
+            }
+            const decoder = () => priced(streamParts.sse(context, ok.requestId, call))
+            const node = Http.nodeBody(context, ok)
+            return node === undefined
+              ? Stream.toPull(Streaming.decodeSse(Http.bodyStream(context, ok), decoder, { context, info }))
+              : Streaming.ssePull(node.body, node.error, decoder, { context, info })
+          }),
+          Effect.withParentSpan(span)
         )
         // What reached the consumer, kept by the commit point anyway: read once at the end for the span and metrics.
         const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = []
         const clock = yield* Effect.clock
         let firstContentAt: number | undefined
-        const parts = CommitPoint.withCommitPoint(
-          attempt,
+        const parts = CommitPoint.committed(
+          open,
           context,
           timeouts,
           retryingFor(effective),
@@ -242,8 +244,14 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
             firstContentAt = clock.unsafeCurrentTimeMillis()
           }
         )
-        const call = { provider: adapter.provider, model, request }
-        return yield* Instrument.stream(call, span, () => attempts, parts, delivered, () => firstContentAt)
+        return yield* Instrument.stream(
+          { provider: adapter.provider, model, request },
+          span,
+          () => attempts,
+          parts,
+          delivered,
+          () => firstContentAt
+        )
       })))
 
   return LanguageModel.make({

@@ -4,7 +4,11 @@
  */
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type { Readable } from "node:stream"
 import * as ChatResponse from "../ChatResponse.js"
 import * as LlmError from "../LlmError.js"
 import type * as StreamPart from "../StreamPart.js"
@@ -291,6 +295,24 @@ export const checkBody = <E, R>(
   return Stream.pipeThroughChannel(bytes, sniff)
 }
 
+/**
+ * Settles each `finish` part against the tool calls before it in the stream: the finish reason bears out the
+ * content, as a whole response's does. One per stream, applied to each read's parts in order.
+ */
+const makeFinishSettler = () => {
+  let toolCallEnded = false
+  return (out: Array<StreamPart.StreamPart>) => {
+    for (let i = 0; i < out.length; i++) {
+      const part = out[i]!
+      if (part.type === "tool-call-end") toolCallEnded = true
+      else if (part.type === "finish") {
+        const finishReason = ChatResponse.finishReasonFor(part.finishReason, toolCallEnded)
+        if (finishReason !== part.finishReason) out[i] = { ...part, finishReason }
+      }
+    }
+  }
+}
+
 type Decoding<I, E> = Channel.Channel<
   Chunk.Chunk<StreamPart.StreamPart>,
   Chunk.Chunk<I>,
@@ -309,18 +331,7 @@ const decoding = <I, E>(
   step: (input: I, out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined,
   finish: (out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined
 ): Decoding<I, E> => {
-  // The `finish` part bears out the content, as a whole response's finish reason does.
-  let toolCallEnded = false
-  const settleFinish = (out: Array<StreamPart.StreamPart>) => {
-    for (let i = 0; i < out.length; i++) {
-      const part = out[i]!
-      if (part.type === "tool-call-end") toolCallEnded = true
-      else if (part.type === "finish") {
-        const finishReason = ChatResponse.finishReasonFor(part.finishReason, toolCallEnded)
-        if (finishReason !== part.finishReason) out[i] = { ...part, finishReason }
-      }
-    }
-  }
+  const settleFinish = makeFinishSettler()
   const emit = (out: Array<StreamPart.StreamPart>, error: LlmError.LlmError | undefined, next: Decoding<I, E>) => {
     settleFinish(out)
     const written = out.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(out))
@@ -355,6 +366,46 @@ export const decode = <F, E, R>(
     return Stream.pipeThroughChannel(frames, decoding<F, E>(decoder.frame, decoder.end))
   })
 
+/** The step and finish of an SSE body's decoding: framing, the optional body check and the decoder. */
+const sseSteps = (
+  makeDecoder: () => Decoder<Framing.Frame>,
+  check: { readonly context: Errors.ErrorContext; readonly info: BodyInfo } | undefined
+) => {
+  const decoder = makeDecoder()
+  // The framer calls back while it is fed: `out` and `error` are those of the read being decoded.
+  let out: Array<StreamPart.StreamPart> = []
+  let error: LlmError.LlmError | undefined
+  const framer = Framing.makeSseFramer((frame) => {
+    if (error === undefined) error = decoder.frame(frame, out)
+  })
+  let head = check === undefined ? undefined : makeBodyCheck(check.context, check.info)
+  const feedAll = (pieces: ReadonlyArray<Uint8Array> | LlmError.LlmError) => {
+    if (!Array.isArray(pieces)) return pieces as LlmError.LlmError
+    for (const piece of pieces as ReadonlyArray<Uint8Array>) framer.feed(piece)
+    return error
+  }
+  const step = (piece: Uint8Array, into: Array<StreamPart.StreamPart>) => {
+    out = into
+    if (head === undefined) {
+      framer.feed(piece)
+      return error
+    }
+    const checked = head.push(piece)
+    if (checked === undefined) return undefined
+    // Checked once: from here on the body goes straight to the framer.
+    head = undefined
+    return feedAll(checked)
+  }
+  const finish = (into: Array<StreamPart.StreamPart>) => {
+    out = into
+    const failed = head === undefined ? undefined : feedAll(head.end())
+    if (failed !== undefined) return failed
+    framer.end()
+    return error ?? decoder.end(into)
+  }
+  return { step, finish }
+}
+
 /**
  * Frames an SSE body and runs a decoder over its events in one stage: the same parts and errors as
  * `decode(Framing.sse(bytes), makeDecoder)`, without a stage (and a chunk of frames) between the two on every
@@ -367,37 +418,88 @@ export const decodeSse = <E, R>(
   check?: { readonly context: Errors.ErrorContext; readonly info: BodyInfo }
 ): Stream.Stream<StreamPart.StreamPart, E | LlmError.LlmError, R> =>
   Stream.suspend(() => {
-    const decoder = makeDecoder()
-    // The framer calls back while it is fed: `out` and `error` are those of the read being decoded.
-    let out: Array<StreamPart.StreamPart> = []
-    let error: LlmError.LlmError | undefined
-    const framer = Framing.makeSseFramer((frame) => {
-      if (error === undefined) error = decoder.frame(frame, out)
-    })
-    let head = check === undefined ? undefined : makeBodyCheck(check.context, check.info)
-    const feedAll = (pieces: ReadonlyArray<Uint8Array> | LlmError.LlmError) => {
-      if (!Array.isArray(pieces)) return pieces as LlmError.LlmError
-      for (const piece of pieces as ReadonlyArray<Uint8Array>) framer.feed(piece)
-      return error
-    }
-    const step = (piece: Uint8Array, into: Array<StreamPart.StreamPart>) => {
-      out = into
-      if (head === undefined) {
-        framer.feed(piece)
-        return error
-      }
-      const checked = head.push(piece)
-      if (checked === undefined) return undefined
-      // Checked once: from here on the body goes straight to the framer.
-      head = undefined
-      return feedAll(checked)
-    }
-    const finish = (into: Array<StreamPart.StreamPart>) => {
-      out = into
-      const failed = head === undefined ? undefined : feedAll(head.end())
-      if (failed !== undefined) return failed
-      framer.end()
-      return error ?? decoder.end(into)
-    }
+    const { finish, step } = sseSteps(makeDecoder, check)
     return Stream.pipeThroughChannel(bytes, decoding<Uint8Array, E>(step, finish))
+  })
+
+/** A pull of parts: a chunk, or `None` at the end, or the error that ends the stream. */
+export type Pull = Effect.Effect<Chunk.Chunk<StreamPart.StreamPart>, Option.Option<LlmError.LlmError>>
+
+/**
+ * {@link decodeSse} read straight from a Node `Readable` as a pull, with no stream stage at all: each pull
+ * decodes every piece the socket has buffered in one synchronous loop and waits for `readable` only when there
+ * is nothing to read. The same parts and errors as `decodeSse`; a read's parts come before the error it ends
+ * with. The body is destroyed when the scope closes before it ended (a retry, a consumer that stops).
+ */
+export const ssePull = (
+  body: Readable,
+  bodyError: (cause: unknown) => LlmError.LlmError,
+  makeDecoder: () => Decoder<Framing.Frame>,
+  check?: { readonly context: Errors.ErrorContext; readonly info: BodyInfo }
+): Effect.Effect<Pull, never, Scope.Scope> =>
+  Effect.suspend(() => {
+    const { finish, step } = sseSteps(makeDecoder, check)
+    const settleFinish = makeFinishSettler()
+    let ended = false
+    let failure: { readonly cause: unknown } | undefined
+    let wake: (() => void) | undefined
+    let done = false
+    let pending: LlmError.LlmError | undefined
+    const notify = () => {
+      const resume = wake
+      wake = undefined
+      resume?.()
+    }
+    const onEnd = () => {
+      ended = true
+      notify()
+    }
+    const onError = (cause: unknown) => {
+      failure = { cause }
+      notify()
+    }
+    body.on("readable", notify)
+    body.once("end", onEnd)
+    body.once("error", onError)
+    const wait = Effect.async<void>((resume) => {
+      wake = () => resume(Effect.void)
+      return Effect.sync(() => {
+        wake = undefined
+      })
+    })
+    const end = Option.none<LlmError.LlmError>()
+    const pull: Pull = Effect.suspend(() => {
+      if (pending !== undefined) {
+        const error = pending
+        pending = undefined
+        return Effect.fail(Option.some(error))
+      }
+      if (done) return Effect.fail(end)
+      const out: Array<StreamPart.StreamPart> = []
+      let error: LlmError.LlmError | undefined
+      let piece: Uint8Array | null
+      while (error === undefined && (piece = body.read() as Uint8Array | null) !== null) error = step(piece, out)
+      if (error === undefined && out.length === 0) {
+        if (failure !== undefined) error = bodyError(failure.cause)
+        else if (ended || body.readableEnded) {
+          done = true
+          error = finish(out)
+        } else return Effect.zipRight(wait, pull)
+      }
+      settleFinish(out)
+      if (error !== undefined) {
+        done = true
+        if (out.length === 0) return Effect.fail(Option.some(error))
+        pending = error
+      }
+      return out.length === 0 ? Effect.fail(end) : Effect.succeed(Chunk.unsafeFromArray(out))
+    })
+    const release = Effect.sync(() => {
+      body.off("readable", notify)
+      body.off("end", onEnd)
+      body.off("error", onError)
+      if (!ended) body.destroy()
+    })
+    // Added to the scope directly: `Effect.addFinalizer` captures and restores the fiber's context.
+    return Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release), pull))
   })

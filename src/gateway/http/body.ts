@@ -65,16 +65,27 @@ const readNode = (source: Http.IncomingMessage, maxBytes: number): Effect.Effect
   })
 
 /**
+ * The body of a Node request as UTF-8 text, at most `maxBytes` bytes.
+ *
+ * @since 0.2.0
+ * @category reading
+ */
+export const fromNode = (source: Http.IncomingMessage, maxBytes: number): Effect.Effect<Body> => {
+  const declared = source.headers["content-length"]
+  return declared !== undefined && Number(declared) > maxBytes ? Effect.succeed(tooLarge) : readNode(source, maxBytes)
+}
+
+/**
  * The request body as UTF-8 text, at most `maxBytes` bytes.
  *
  * @since 0.2.0
  * @category reading
  */
 export const read = (request: HttpServerRequest.HttpServerRequest, maxBytes: number): Effect.Effect<Body> => {
+  const source = NodeHttpServerRequest.toIncomingMessage(request) as Http.IncomingMessage | undefined
+  if (source !== undefined && typeof source.on === "function") return fromNode(source, maxBytes)
   const declared = request.headers["content-length"]
   if (declared !== undefined && Number(declared) > maxBytes) return Effect.succeed(tooLarge)
-  const source = NodeHttpServerRequest.toIncomingMessage(request) as Http.IncomingMessage | undefined
-  if (source !== undefined && typeof source.on === "function") return readNode(source, maxBytes)
   // Another platform's server: its own reader, with the same limit.
   return request.text.pipe(
     HttpIncomingMessage.withMaxBodySize(Option.some(maxBytes)),

@@ -4,8 +4,6 @@
  *
  * @since 0.2.0
  */
-import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -17,7 +15,7 @@ import * as ChatResponse from "../../ChatResponse.js"
 import * as LlmMetrics from "../../LlmMetrics.js"
 import type * as Runtime from "../Runtime.js"
 import * as Wire from "../wire/index.js"
-import * as Body from "./body.js"
+import type * as Body from "./body.js"
 import * as Exchange from "./exchange.js"
 import * as Headers from "./headers.js"
 import * as Respond from "./respond.js"
@@ -62,13 +60,13 @@ const internalError = (headers: Respond.HeaderRecord) =>
  * @category handlers
  */
 export const handle = (
-  request: HttpServerRequest.HttpServerRequest,
+  readBody: (maxBytes: number) => Effect.Effect<Body.Body>,
   context: Context
-): Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scope.Scope> =>
+): Effect.Effect<Respond.Answer, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { exchange, headers, runtime, tenant } = context
     const settings = runtime.settings
-    const body = yield* Body.read(request, settings.maxBodyBytes)
+    const body = yield* readBody(settings.maxBodyBytes)
     if (body._tag === "TooLarge") {
       exchange.outcome = "RequestTooLarge"
       return Respond.tooLarge(settings.maxBodyBytes, headers)

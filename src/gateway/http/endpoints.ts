@@ -4,8 +4,6 @@
  *
  * @since 0.2.0
  */
-import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as HttpServerResponse_ from "@effect/platform/HttpServerResponse"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -27,7 +25,7 @@ export const models = (
   runtime: Runtime.Runtime,
   tenant: Runtime.Tenant,
   headers: Respond.HeaderRecord
-): HttpServerResponse.HttpServerResponse =>
+): Respond.Answer =>
   Respond.json(
     {
       object: "list",
@@ -83,7 +81,7 @@ export const usage = (
   query: URLSearchParams,
   headers: Respond.HeaderRecord,
   exchange?: Exchange.Exchange
-): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+): Effect.Effect<Respond.Answer> =>
   // A store that cannot answer (Redis down) is a 503 with its Retry-After, not a budget reported as absent.
   Effect.catchTag(
     usageOf(runtime, caller, query, headers),
@@ -99,7 +97,7 @@ const usageOf = (
   caller: Runtime.Caller,
   query: URLSearchParams,
   headers: Respond.HeaderRecord
-): Effect.Effect<HttpServerResponse.HttpServerResponse, LlmError.PolicyUnavailable> => {
+): Effect.Effect<Respond.Answer, LlmError.PolicyUnavailable> => {
   if (caller._tag === "Tenant") {
     const asked = query.get("tenant")
     if (asked !== null && asked !== caller.tenant.id) {
@@ -148,7 +146,7 @@ export const ready = (
   runtime: Runtime.Runtime | undefined,
   timeoutMs: number,
   headers: Respond.HeaderRecord
-): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+): Effect.Effect<Respond.Answer> => {
   if (runtime === undefined) {
     return Effect.succeed(Respond.json({ status: "not ready", reason: "no configuration loaded" }, 503, headers))
   }
@@ -178,8 +176,8 @@ export const ready = (
  * @since 0.2.0
  * @category handlers
  */
-export const metrics = (metrics: Metrics.GatewayMetrics): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+export const metrics = (metrics: Metrics.GatewayMetrics): Effect.Effect<Respond.Answer> =>
   Effect.map(
     Effect.promise(() => metrics.scrape()),
-    ({ contentType, text }) => HttpServerResponse_.raw(text, { contentType })
+    ({ contentType, text }): Respond.Answer => ({ status: 200, headers: { "content-type": contentType }, body: text })
   )

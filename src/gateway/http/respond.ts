@@ -5,6 +5,10 @@
  * @since 0.2.0
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import type * as Http from "node:http"
+import { pipeline, type Readable } from "node:stream"
 import type * as LlmError from "../../LlmError.js"
 import * as Wire from "../wire/index.js"
 
@@ -17,12 +21,81 @@ import * as Wire from "../wire/index.js"
 export type HeaderRecord = Record<string, string>
 
 /**
+ * An answer, before it is written: status, headers (the content type among them) and a body, whole or a Node
+ * `Readable` for a streamed one. Plain data, so that the same handlers serve the platform's `HttpApp` and the
+ * server's own Node handler.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Answer {
+  readonly status: number
+  readonly headers: HeaderRecord
+  readonly body: string | Readable
+}
+
+/**
+ * The answer as the platform's response (for the gateway's `HttpApp`).
+ *
+ * @since 0.2.0
+ * @category conversions
+ */
+export const toServerResponse = (answer: Answer): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.raw(answer.body, { status: answer.status, headers: answer.headers })
+
+/**
+ * Writes the answer to a Node response; done when the body is written (a streamed body: when it has ended, or
+ * the client left). Interrupting it stops the stream.
+ *
+ * @since 0.2.0
+ * @category conversions
+ */
+export const write = (answer: Answer, response: Http.ServerResponse): Effect.Effect<void> => {
+  if (response.writableEnded) return Effect.void
+  response.writeHead(answer.status, answer.headers)
+  const body = answer.body
+  if (typeof body === "string") {
+    response.end(body)
+    return Effect.void
+  }
+  return Effect.async<void>((resume) => {
+    pipeline(body, response, () => resume(Effect.void))
+    return Effect.sync(() => body.destroy())
+  })
+}
+
+/**
+ * Runs a request's handling (`handled` writes its answer to `response`); a defect is logged and, unless the
+ * answer has started, answered with a 500 in OpenAI's error JSON.
+ *
+ * @since 0.2.0
+ * @category conversions
+ */
+export const orInternalError = <R>(
+  handled: Effect.Effect<void, never, R>,
+  response: Http.ServerResponse
+): Effect.Effect<void, never, R> =>
+  Effect.catchAllCause(handled, (cause) =>
+    Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.zipRight(
+      Effect.logError("gateway: a request failed unexpectedly", Cause.pretty(cause)),
+      Effect.sync(() => {
+        if (response.headersSent) return response.destroy()
+        const answer = openAiError(500, {
+          message: "The gateway failed to answer this request.",
+          type: "server_error",
+          code: "internal_error"
+        })
+        response.writeHead(answer.status, answer.headers).end(answer.body)
+      })
+    ))
+
+/**
  * A JSON response (the body stringified once, written as is).
  *
  * @since 0.2.0
  * @category constructors
  */
-export const json = (body: unknown, status = 200, headers: HeaderRecord = {}): HttpServerResponse.HttpServerResponse =>
+export const json = (body: unknown, status = 200, headers: HeaderRecord = {}): Answer =>
   jsonText(JSON.stringify(body), status, headers)
 
 /**
@@ -31,12 +104,11 @@ export const json = (body: unknown, status = 200, headers: HeaderRecord = {}): H
  * @since 0.2.0
  * @category constructors
  */
-export const jsonText = (
-  text: string,
-  status = 200,
-  headers: HeaderRecord = {}
-): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.raw(text, { status, headers, contentType: "application/json" })
+export const jsonText = (text: string, status = 200, headers: HeaderRecord = {}): Answer => ({
+  status,
+  headers: { ...headers, "content-type": "application/json" },
+  body: text
+})
 
 /**
  * An OpenAI error response: status, `type`, `code`, `param`, message.
@@ -48,7 +120,7 @@ export const openAiError = (
   status: number,
   error: { readonly message: string; readonly type: string; readonly code: string | null; readonly param?: string },
   headers: HeaderRecord = {}
-): HttpServerResponse.HttpServerResponse =>
+): Answer =>
   json(
     { error: { message: error.message, type: error.type, param: error.param ?? null, code: error.code } },
     status,
@@ -66,7 +138,7 @@ export const fromError = (
   error: LlmError.LlmError | Wire.WireError,
   now: number,
   extra: HeaderRecord = {}
-): HttpServerResponse.HttpServerResponse => {
+): Answer => {
   const encoded = Wire.encodeError(error, { now })
   return json(encoded.body, encoded.status, { ...extra, ...encoded.headers })
 }
@@ -78,7 +150,7 @@ export const fromError = (
  * @since 0.2.0
  * @category constructors
  */
-export const unauthorized = (extra: HeaderRecord, missing: boolean): HttpServerResponse.HttpServerResponse =>
+export const unauthorized = (extra: HeaderRecord, missing: boolean): Answer =>
   openAiError(401, {
     message: missing
       ? "Missing API key: send it as `Authorization: Bearer <key>` (or in an `api-key` header)."
@@ -93,7 +165,7 @@ export const unauthorized = (extra: HeaderRecord, missing: boolean): HttpServerR
  * @since 0.2.0
  * @category constructors
  */
-export const adminOnTenantEndpoint = (extra: HeaderRecord): HttpServerResponse.HttpServerResponse =>
+export const adminOnTenantEndpoint = (extra: HeaderRecord): Answer =>
   openAiError(403, {
     message: "The admin key reads usage; call models with a tenant's key.",
     type: "invalid_request_error",
@@ -107,7 +179,7 @@ export const adminOnTenantEndpoint = (extra: HeaderRecord): HttpServerResponse.H
  * @since 0.2.0
  * @category constructors
  */
-export const modelNotFound = (model: string, extra: HeaderRecord): HttpServerResponse.HttpServerResponse =>
+export const modelNotFound = (model: string, extra: HeaderRecord): Answer =>
   openAiError(404, {
     message: `The model \`${model}\` does not exist or you do not have access to it.`,
     type: "invalid_request_error",
@@ -121,7 +193,7 @@ export const modelNotFound = (model: string, extra: HeaderRecord): HttpServerRes
  * @since 0.2.0
  * @category constructors
  */
-export const tooLarge = (maxBytes: number, extra: HeaderRecord): HttpServerResponse.HttpServerResponse =>
+export const tooLarge = (maxBytes: number, extra: HeaderRecord): Answer =>
   openAiError(413, {
     message: `The request body is larger than the ${maxBytes} bytes this gateway accepts.`,
     type: "invalid_request_error",

@@ -12,8 +12,6 @@
  *
  * @since 0.2.0
  */
-import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as HttpServerResponse_ from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import type * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
@@ -206,7 +204,7 @@ export const respond = (input: {
   readonly wire: Wire.DecodedRequest
   readonly context: Chat.Context & { readonly usage: Effect.Effect<Runtime.Usage | undefined> | undefined }
   readonly provide: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-}): Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scope.Scope> =>
+}): Effect.Effect<Respond.Answer, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { context, wire } = input
     const { exchange } = context
@@ -280,7 +278,7 @@ export const respond = (input: {
         Effect.suspend(() => headRead || body.readable.destroyed ? Effect.void : (body.readable.push(ping), pings))
       )
       yield* Effect.forkScoped(pings)
-      return HttpServerResponse_.raw(body.readable, { headers })
+      return { status: 200, headers, body: body.readable }
     }
     for (const part of head) {
       if (part.type === "response-metadata") {
@@ -290,5 +288,5 @@ export const respond = (input: {
       }
     }
     headers["x-liter-cache"] = exchange.cached ? "hit" : "miss"
-    return HttpServerResponse_.raw(body.readable, { headers })
+    return { status: 200, headers, body: body.readable }
   })

@@ -1,0 +1,169 @@
+/**
+ * One request to the gateway, whichever server received it: the platform's (the `HttpApp` of `Server.make`) or
+ * the Node handler of `Server.layer`. Answers every endpoint, with the request log, metrics and the span of
+ * chat requests.
+ *
+ * @since 0.2.0
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import type * as Http from "node:http"
+import type * as Runtime from "../Runtime.js"
+import type * as Body from "./body.js"
+import * as Chat from "./chat.js"
+import type * as Drain from "./drain.js"
+import * as Endpoints from "./endpoints.js"
+import * as Exchange from "./exchange.js"
+import * as Headers from "./headers.js"
+import * as Respond from "./respond.js"
+import type * as ServerOptions from "./serverOptions.js"
+
+/**
+ * What the handler reads of a request.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Incoming {
+  readonly method: string
+  /** The path and query, as sent. */
+  readonly url: string
+  readonly headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+  /** The body as text, at most `maxBytes` bytes. */
+  readonly readBody: (maxBytes: number) => Effect.Effect<Body.Body>
+  /** Node's response, when on Node: a client that leaves while the answer is written shows there. */
+  readonly nodeResponse: Http.ServerResponse | undefined
+}
+
+/**
+ * Where the handler reads the runtime of each request from (see `Server.RuntimeSource`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RuntimeSource {
+  readonly get: Effect.Effect<Runtime.Runtime | undefined>
+}
+
+const header = (headers: Incoming["headers"], name: string): string | undefined => {
+  const value = headers[name]
+  return typeof value === "string" ? value : undefined
+}
+
+// The bearer token as sent, or the `api-key` header Azure clients send.
+const keyOf = (headers: Incoming["headers"]): string | undefined => {
+  const authorization = header(headers, "authorization")
+  if (
+    authorization !== undefined && authorization.length > 7 && authorization.slice(0, 7).toLowerCase() === "bearer "
+  ) {
+    return authorization.slice(7).trim()
+  }
+  const apiKey = header(headers, "api-key")
+  return apiKey === undefined || apiKey === "" ? undefined : apiKey
+}
+
+const noRuntime = (headers: Respond.HeaderRecord) =>
+  Respond.openAiError(503, {
+    message: "The gateway has no configuration loaded yet.",
+    type: "server_error",
+    code: "not_ready"
+  }, headers)
+
+const paths: Record<string, string> = {
+  "/v1/chat/completions": "POST",
+  "/chat/completions": "POST",
+  "/v1/models": "GET",
+  "/v1/usage": "GET",
+  "/health": "GET",
+  "/ready": "GET",
+  "/metrics": "GET"
+}
+
+/**
+ * The answer to one request. Never fails: every error is an answer. Needs the request's scope, which runs the
+ * request log and metrics when it closes (after the answer is written).
+ *
+ * @since 0.2.0
+ * @category handlers
+ */
+export const answer = (
+  source: RuntimeSource,
+  options: ServerOptions.Checked,
+  tracker: Drain.Tracker,
+  request: Incoming
+): Effect.Effect<Respond.Answer, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const url = request.url
+    const query = url.indexOf("?")
+    const path = query < 0 ? url : url.slice(0, query)
+    const exchange = Exchange.make(Headers.requestId(header(request.headers, "x-request-id")), request.method, path)
+    const headers: Respond.HeaderRecord = { "x-request-id": exchange.requestId }
+    if (tracker.draining) headers.connection = "close"
+    const allowed = paths[path]
+    if (allowed !== request.method) return Respond.noRoute(request.method, path, allowed, headers)
+    if (path === "/health") return Endpoints.health(headers)
+    if (path === "/metrics") return yield* Endpoints.metrics(options.metrics)
+    const runtime = yield* source.get
+    if (path === "/ready") return yield* Endpoints.ready(runtime, options.readyTimeoutMs, headers)
+
+    // The API: one log line per request, a span per chat request.
+    const chat = path !== "/v1/models" && path !== "/v1/usage"
+    const span = chat
+      ? yield* Effect.makeSpanScoped("gateway.chat.completions", {
+        kind: "server",
+        captureStackTrace: false,
+        attributes: { "gen_ai.operation.name": "chat", "http.request.method": "POST", "url.path": path }
+      })
+      : undefined
+    // A client that leaves while the handler runs interrupts it, but one that leaves while the answer is written
+    // shows as a failed write: Node's response tells a cut answer from a finished one in both cases.
+    const nodeResponse = request.nodeResponse
+    let cut = false
+    if (nodeResponse !== undefined && typeof nodeResponse.once === "function") {
+      nodeResponse.once("close", () => {
+        cut = !nodeResponse.writableFinished
+      })
+    }
+    // Added to the request's scope directly: `Effect.addFinalizer` captures and restores the fiber's context.
+    yield* Scope.addFinalizerExit(yield* Effect.scope, (exit) => {
+      if ((cut || Exit.isInterrupted(exit)) && exchange.outcome === "success") exchange.outcome = "interrupted"
+      // 499: the client closed the request before an answer (nginx's code, for the log only).
+      if (exchange.status === 0) exchange.status = 499
+      return Exchange.finish(exchange, {
+        logContent: runtime?.settings.logContent === true,
+        metrics: chat ? options.metrics : undefined,
+        span
+      })
+    })
+    const response = yield* Effect.suspend(() => {
+      if (runtime === undefined) return Effect.succeed(noRuntime(headers))
+      const key = keyOf(request.headers)
+      const caller = key === undefined ? undefined : runtime.authenticate(key)
+      if (caller === undefined) {
+        exchange.outcome = "Unauthenticated"
+        return Effect.succeed(Respond.unauthorized(headers, key === undefined))
+      }
+      if (caller._tag === "Tenant") exchange.tenant = caller.tenant.id
+      if (path === "/v1/usage") {
+        const params = new URLSearchParams(query < 0 ? "" : url.slice(query + 1))
+        return Endpoints.usage(runtime, caller, params, headers, exchange)
+      }
+      if (caller._tag === "Admin") {
+        exchange.outcome = "PermissionDenied"
+        return Effect.succeed(Respond.adminOnTenantEndpoint(headers))
+      }
+      if (path === "/v1/models") return Effect.succeed(Endpoints.models(runtime, caller.tenant, headers))
+      return Chat.handle(request.readBody, {
+        runtime,
+        tenant: caller.tenant,
+        exchange,
+        headers,
+        span,
+        stream: options.stream,
+        usageTimeoutMs: options.usageTimeoutMs
+      })
+    })
+    if (exchange.status === 0) exchange.status = response.status
+    return response
+  })
