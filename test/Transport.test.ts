@@ -11,12 +11,14 @@ import * as LlmError from "../src/LlmError.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
+import * as UndiciClient from "../src/UndiciClient.js"
 import { eventually, failure, secretKey, textOf } from "./support/loopback.js"
 
 const transports: ReadonlyArray<readonly [string, Layer.Layer<HttpClient.HttpClient>]> = [
   ["fetch", FetchHttpClient.layer],
   ["undici", NodeHttpClient.layerUndici],
-  ["node:http", NodeHttpClient.layer]
+  ["node:http", NodeHttpClient.layer],
+  ["UndiciClient", UndiciClient.layer()]
 ]
 
 const encodings: ReadonlyArray<MockProvider.ContentEncoding> = ["gzip", "x-gzip", "deflate", "deflate-raw", "br"]
@@ -222,7 +224,12 @@ describe("bodies that cannot or must not be decoded in full", () => {
       )
     }))
 
-  it.scoped.each([["undici", NodeHttpClient.layerUndici], ["node:http", NodeHttpClient.layer]] as const)(
+  it.scoped.each(
+    [["undici", NodeHttpClient.layerUndici], ["node:http", NodeHttpClient.layer], [
+      "UndiciClient",
+      UndiciClient.layer()
+    ]] as const
+  )(
     "a corrupt gzip body is MalformedResponse, in a whole response and in a stream (%s)",
     ([, transport]) =>
       Effect.gen(function*() {

@@ -11,6 +11,7 @@ import type * as LlmError from "../../src/LlmError.js"
 import * as OpenAi from "../../src/providers/OpenAi.js"
 import type * as StreamPart from "../../src/StreamPart.js"
 import * as MockProvider from "../../src/testing/MockProvider.js"
+import * as UndiciClient from "../../src/UndiciClient.js"
 
 /** A distinctive key: tests assert it never leaks. */
 export const secretKey = "sk-test-LEAKCHECK-7f3a9c1e5b2d4f60"
@@ -55,13 +56,28 @@ export const arrivals = (server: MockProvider.MockProvider) =>
  * option is a bug in the test, so its `ConfigError` is a defect rather than part of the error type.
  */
 export const overUndici = <E>(
-  layer: Layer.Layer<LanguageModel.LanguageModel, E, HttpClient.HttpClient>
-): Layer.Layer<LanguageModel.LanguageModel> => layer.pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.orDie)
+  layer: Layer.Layer<LanguageModel.LanguageModel, E, HttpClient.HttpClient>,
+  client: Layer.Layer<HttpClient.HttpClient> = NodeHttpClient.layerUndici
+): Layer.Layer<LanguageModel.LanguageModel> => layer.pipe(Layer.provide(client), Layer.orDie)
 
-/** An OpenAI layer pointed at a mock server, over undici. */
-export const openAiLayer = (server: MockProvider.MockProvider, options: Partial<OpenAi.Options> = {}) =>
+/**
+ * The undici clients a suite that depends on how bodies are read runs over: the platform's, and this library's
+ * own (`UndiciClient`, which the gateway uses, reading SSE bodies straight from the socket).
+ */
+export const undiciClients: ReadonlyArray<readonly [string, Layer.Layer<HttpClient.HttpClient>]> = [
+  ["NodeHttpClient.layerUndici", NodeHttpClient.layerUndici],
+  ["UndiciClient.layer", UndiciClient.layer()]
+]
+
+/** An OpenAI layer pointed at a mock server, over undici (the platform's client unless `client` is given). */
+export const openAiLayer = (
+  server: MockProvider.MockProvider,
+  options: Partial<OpenAi.Options> = {},
+  client?: Layer.Layer<HttpClient.HttpClient>
+) =>
   overUndici(
-    OpenAi.layer({ apiKey: Redacted.make(secretKey), baseUrl: `${server.url}/v1`, model: "gpt-4o-mini", ...options })
+    OpenAi.layer({ apiKey: Redacted.make(secretKey), baseUrl: `${server.url}/v1`, model: "gpt-4o-mini", ...options }),
+    client
   )
 
 /**
