@@ -211,14 +211,15 @@ const pipeline = (url: string, flags: Flags): Effect.Effect<string, unknown, Htt
         : attempt
       if (!flags.instrument) return parts
       const spanForInstrument = span ?? (yield* Effect.makeSpanScoped(`chat ${model}`, { captureStackTrace: false }))
-      return yield* Instrument.stream(
+      const pulled = yield* Instrument.pull(
         { provider, model, request },
         spanForInstrument,
         () => 1,
-        Effect.succeed(parts as Stream.Stream<StreamPart.StreamPart, never>),
+        Stream.toPull(parts as Stream.Stream<StreamPart.StreamPart, never>),
         delivered,
         () => undefined
       )
+      return Stream.repeatEffectChunkOption(pulled)
     })
 
   if (!flags.outer) return foldParts(Stream.unwrapScoped(call(fixedRequest, fixedHttp)))

@@ -4,12 +4,14 @@
  *
  * @since 0.1.0
  */
+import type * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as JSONSchema from "effect/JSONSchema"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChatRequest from "./ChatRequest.js"
 import * as ChatResponse from "./ChatResponse.js"
@@ -79,6 +81,77 @@ export interface Service {
   readonly capabilities: Capabilities
   readonly generate: (request: ChatRequest.ChatRequest) => Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError>
   readonly stream: (request: ChatRequest.ChatRequest) => Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>
+}
+
+/**
+ * A pull of a stream's parts, as `Stream.toPull` gives it: each run yields the next chunk, fails with
+ * `Option.none()` at the end and with `Option.some(error)` on a failure.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Pull = Effect.Effect<Chunk.Chunk<StreamPart.StreamPart>, Option.Option<LlmError.LlmError>>
+
+const pullKey = Symbol.for("liter-llm/LanguageModel/pull")
+
+type Pulling = Service["stream"] & {
+  readonly [pullKey]?: (request: ChatRequest.ChatRequest) => Effect.Effect<Pull, never, Scope.Scope>
+}
+
+/**
+ * A `stream` function that also reads as a pull: `toPull` uses `pull` for it, which must give the same parts,
+ * errors and effects as `Stream.toPull(stream(request))` without running a stream. A wrapper that replaces
+ * `stream` with a function of its own drops it, so a policy wrapped around a service never loses its effect on
+ * the pull.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { LanguageModel } from "liter-llm"
+ * declare const inner: LanguageModel.Service
+ *
+ * const logged: LanguageModel.Service = {
+ *   ...inner,
+ *   stream: LanguageModel.withPull(
+ *     (request) => inner.stream(request),
+ *     (request) => LanguageModel.toPull(inner, request)
+ *   )
+ * }
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const withPull = (
+  stream: Service["stream"],
+  pull: (request: ChatRequest.ChatRequest) => Effect.Effect<Pull, never, Scope.Scope>
+): Service["stream"] => Object.assign((request: ChatRequest.ChatRequest) => stream(request), { [pullKey]: pull })
+
+/**
+ * The stream of `service.stream(request)` as a pull in the current scope, for a consumer that writes each chunk
+ * somewhere else (a server): the provider's own pull where it has one (see `withPull`), skipping the stream
+ * stages; else `Stream.toPull`. Nothing runs until the first pull.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { LanguageModel } from "liter-llm"
+ * declare const service: LanguageModel.Service
+ *
+ * const firstChunk = Effect.scoped(
+ *   Effect.flatMap(LanguageModel.toPull(service, { messages: [{ role: "user", content: "Hi" }] }), (pull) => pull)
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category streaming
+ */
+export const toPull = (
+  service: Pick<Service, "stream">,
+  request: ChatRequest.ChatRequest
+): Effect.Effect<Pull, never, Scope.Scope> => {
+  const pull = (service.stream as Pulling)[pullKey]
+  return pull === undefined ? Stream.toPull(service.stream(request)) : pull(request)
 }
 
 /**

@@ -43,7 +43,15 @@ const rateLimitKey = "gateway"
 const provided = (service: LanguageModel.Service, context: Context.Context<Services>): LanguageModel.Service => ({
   ...service,
   generate: (request) => Effect.provide(service.generate(request), context),
-  stream: (request) => Stream.mapInputContext(service.stream(request), (parent) => Context.merge(parent, context))
+  stream: LanguageModel.withPull(
+    (request) => Stream.mapInputContext(service.stream(request), (parent) => Context.merge(parent, context)),
+    // Provided where the pull is made and on each pull: a policy's stream runs there.
+    (request) =>
+      Effect.map(
+        Effect.provide(LanguageModel.toPull(service, request), context),
+        (pull) => Effect.provide(pull, context)
+      )
+  )
 })
 
 /** Calls go to the route's first model: each step of a chain or router then sets its own. */
@@ -51,7 +59,10 @@ const withModel = (service: LanguageModel.Service, model: string): LanguageModel
   ...service,
   defaultModel: model,
   generate: (request) => service.generate({ ...request, model }),
-  stream: (request) => service.stream({ ...request, model })
+  stream: LanguageModel.withPull(
+    (request) => service.stream({ ...request, model }),
+    (request) => LanguageModel.toPull(service, { ...request, model })
+  )
 })
 
 /** Wraps a built service with a policy layer, built now (in the load's scope) over the stores of `context`. */

@@ -41,6 +41,8 @@ export interface Watcher {
   readonly watch: <R>(
     self: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>
   ) => Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>
+  /** Notes a failure of the stream seen elsewhere (a pull of it). */
+  readonly fail: (cause: Cause.Cause<LlmError.LlmError>) => void
   readonly end: (finished: boolean) => End
 }
 
@@ -53,6 +55,9 @@ export const makeWatcher = (): Watcher => {
         failure = cause
         return Stream.failCause(cause)
       }),
+    fail: (cause) => {
+      failure = cause
+    },
     end: (finished) => failure !== undefined ? Exit.failCause(failure) : finished ? Exit.void : stoppedEarly
   }
 }

@@ -3,7 +3,6 @@
  * consumer a failure may be retried; after it, a failure is `StreamInterrupted` carrying what was received.
  */
 import * as Cause from "effect/Cause"
-import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -239,11 +238,19 @@ export const withCommitPoint = (
   kept?: Array<Chunk.Chunk<StreamPart.StreamPart>>,
   onContent?: () => void
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
-  Stream.unwrapScoped(committed(Stream.toPull(attempt), context, timeouts, retry, kept, onContent))
+  Stream.unwrapScoped(
+    Effect.map(
+      committed(Stream.toPull(attempt), context, timeouts, retry, kept, onContent),
+      Stream.repeatEffectChunkOption
+    )
+  )
+
+const end: Pull = Effect.fail(Option.none())
 
 /**
- * The commit point of attempts opened as pulls (`open` runs in each attempt's own scope), as the stream's
- * first stage: what {@link withCommitPoint} does, without running each attempt as a stream of its own.
+ * The commit point of attempts opened as pulls (`open` runs in each attempt's own scope): connects (retrying
+ * as {@link withCommitPoint} does) and gives the pull of what follows, the head first. What
+ * {@link withCommitPoint} does, without running each attempt as a stream of its own.
  */
 export const committed = (
   open: Effect.Effect<Pull, LlmError.LlmError, Scope.Scope>,
@@ -252,45 +259,36 @@ export const committed = (
   retry: <A>(effect: Effect.Effect<A, LlmError.LlmError>) => Effect.Effect<A, LlmError.LlmError>,
   kept?: Array<Chunk.Chunk<StreamPart.StreamPart>>,
   onContent?: () => void
-): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>, LlmError.LlmError, Scope.Scope> =>
+): Effect.Effect<Pull, LlmError.LlmError, Scope.Scope> =>
   Effect.gen(function*() {
     const parent = yield* Effect.scope
     const connected = yield* retry(connect(open, context, timeouts, parent))
     // What reached the consumer, kept by reference: the partial response is only built if the stream fails.
     const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = kept ?? []
-    const head = Chunk.unsafeFromArray(connected.head)
+    let head: Chunk.Chunk<StreamPart.StreamPart> | undefined = Chunk.unsafeFromArray(connected.head)
     delivered.push(head)
     if (onContent !== undefined && !connected.ended) onContent()
-    if (connected.ended) return Stream.fromChunk(head)
-    return Stream.fromChannel(Channel.zipRight(Channel.write(head), passOn(connected.pull, context, delivered)))
+    // After the head, each chunk is kept, and a failure becomes the `StreamInterrupted` carrying what was kept.
+    const rest: Pull = connected.ended ? end : Effect.matchCauseEffect(connected.pull, {
+      onFailure: (cause) => {
+        // `None` is the end of the attempt.
+        const failed = Cause.flipCauseOption(cause)
+        return Option.isNone(failed)
+          ? end
+          : Effect.failCause(Cause.map(failed.value, (error) => Option.some(interrupted(context, error, delivered))))
+      },
+      onSuccess: (chunk) => {
+        delivered.push(chunk)
+        return Effect.succeed(chunk)
+      }
+    })
+    return Effect.suspend(() => {
+      if (head === undefined) return rest
+      const first = head
+      head = undefined
+      return Effect.succeed(first)
+    })
   })
-
-/**
- * The rest of a committed attempt as one channel: each chunk is kept and written, and a failure becomes the
- * `StreamInterrupted` carrying what was kept, in the same step (no separate map, track and concat stages).
- */
-const passOn = (
-  pull: Pull,
-  context: Errors.ErrorContext,
-  delivered: Array<Chunk.Chunk<StreamPart.StreamPart>>
-): Channel.Channel<Chunk.Chunk<StreamPart.StreamPart>, unknown, LlmError.LlmError, unknown, void, unknown> => {
-  type Rest = Channel.Channel<Chunk.Chunk<StreamPart.StreamPart>, unknown, LlmError.LlmError, unknown, void, unknown>
-  const step: Effect.Effect<Rest> = Effect.matchCause(pull, {
-    onFailure: (cause): Rest => {
-      // `None` is the end of the attempt.
-      const failed = Cause.flipCauseOption(cause)
-      return Option.isNone(failed)
-        ? Channel.void
-        : Channel.failCause(Cause.map(failed.value, (error) => interrupted(context, error, delivered)))
-    },
-    onSuccess: (chunk): Rest => {
-      delivered.push(chunk)
-      return Channel.zipRight(Channel.write(chunk), loop)
-    }
-  })
-  const loop: Rest = Channel.unwrap(step)
-  return loop
-}
 
 const partialOf = (
   context: Errors.ErrorContext,

@@ -9,7 +9,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
 import type * as ChatRequest from "../ChatRequest.js"
 import type * as ChatResponse from "../ChatResponse.js"
@@ -17,6 +16,7 @@ import type * as LlmError from "../LlmError.js"
 import * as LlmMetrics from "../LlmMetrics.js"
 import type * as StreamPart from "../StreamPart.js"
 import * as Attribution from "./attribution.js"
+import type * as Streaming from "./streaming.js"
 
 /** The outcome label of an exit: `"success"`, the error's tag, `"defect"`, or `"interrupted"`. */
 export const outcomeOf = (exit: Exit.Exit<unknown, LlmError.LlmError>): string => {
@@ -138,17 +138,17 @@ const measureGenerate = <E extends LlmError.LlmError, R>(
  * the commit point), and its time to first content part (`firstContentAt`, epoch ms on the stream's clock, as
  * the commit point noted it). Runs in the stream's scope.
  */
-export const stream = (
+export const pull = (
   call: Call,
   span: Tracer.Span,
   attempts: () => number,
-  open: Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>, LlmError.LlmError, Scope.Scope>,
+  open: Effect.Effect<Streaming.Pull, LlmError.LlmError, Scope.Scope>,
   delivered: ReadonlyArray<Chunk.Chunk<StreamPart.StreamPart>>,
   firstContentAt: () => number | undefined
-): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>, never, Scope.Scope> =>
-  // The finalizer is in place before `open` runs, so a consumer that stops while the stream connects is
-  // reported too. Without a metrics layer only the span is settled: plain functions in one finalizer, no
-  // generator and no clock reads at the start (measured at ≈ 80 µs per stream on the default path).
+): Effect.Effect<Streaming.Pull, never, Scope.Scope> =>
+  // The finalizer is in place before `open` runs (at the first pull), so a consumer that stops while the stream
+  // connects is reported too. Without a metrics layer only the span is settled: plain functions in one
+  // finalizer, no generator and no clock reads at the start (measured at ≈ 80 µs per stream on the default path).
   Effect.flatMap(LlmMetrics.LlmMetrics, (metrics) =>
     Effect.clockWith((clock) =>
       Effect.flatMap(Effect.scope, (scope) => {
@@ -158,16 +158,26 @@ export const stream = (
             endSpan(span, watcher, delivered, clock.unsafeCurrentTimeNanos())
           })
           : measured(metrics, call, span, attempts, watcher, delivered, firstContentAt, clock)
+        // The stream's own failures (not its end) are the provider's.
+        const watch = (cause: Cause.Cause<Option.Option<LlmError.LlmError>>) => {
+          const failed = Cause.flipCauseOption(cause)
+          if (Option.isSome(failed)) watcher.fail(failed.value)
+          return Effect.failCause(cause)
+        }
+        let opened: Streaming.Pull | undefined
+        const first: Streaming.Pull = Effect.matchCauseEffect(Scope.extend(open, scope), {
+          onFailure: (cause) => {
+            watcher.fail(cause)
+            return Effect.failCause(Cause.map(cause, Option.some))
+          },
+          onSuccess: (pull) => {
+            opened = Effect.catchAllCause(pull, watch)
+            return opened
+          }
+        })
         // Added to the scope directly: `Effect.addFinalizer`'s capture and restore of the fiber's context cost
         // more than the rest of this stage.
-        return Effect.zipRight(
-          Scope.addFinalizer(scope, finalizer),
-          Effect.map(
-            // A failure to connect is the stream's own: it ends the stream its consumer reads.
-            Effect.catchAllCause(open, (cause) => Effect.succeed(Stream.failCause(cause))),
-            watcher.watch
-          )
-        )
+        return Effect.as(Scope.addFinalizer(scope, finalizer), Effect.suspend(() => opened ?? first))
       })
     ))
 

@@ -8,6 +8,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as ChatRequest from "../ChatRequest.js"
 import * as ChatResponse from "../ChatResponse.js"
@@ -184,82 +185,95 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
         )
       }))
 
-  const stream = (request: ChatRequest.ChatRequest) =>
-    Stream.unwrapScoped(Effect.flatMap(prepare(request, true), ({ context, http }) =>
-      Effect.gen(function*() {
-        const effective = yield* Retry.effective(policy)
-        const model = context.model!
-        // One span for the whole stream, parent of each attempt's HTTP span. Not `Stream.withSpan`, which
-        // re-provides the span on every pull (measurable per token).
-        const pricing = yield* Pricing.Pricing
-        const priced = <F>(decoder: Streaming.Decoder<F>) =>
-          Streaming.pricedDecoder(
-            decoder,
-            (usage, responseModel) => Pricing.costOfCall(pricing, usage, adapter.provider, model, responseModel)
-          )
-        const span = yield* Effect.makeSpanScoped(`chat ${model}`, {
-          kind: "client",
-          captureStackTrace: false,
-          attributes: { ...requestAttributes(adapter.provider, model, request), "gen_ai.request.stream": true }
-        })
-        let attempts = 0
-        // One attempt, opened as a pull in its own scope (the commit point's): an SSE body read from this
-        // library's undici client is decoded straight from the socket's buffer, with no stream stage per attempt.
-        const open = Effect.suspend(() => {
-          attempts++
-          return Http.send(client, context, adapter.classifyError, http, timeouts.request)
-        }).pipe(
-          Effect.flatMap((ok) => {
-            const info: Streaming.BodyInfo = {
-              status: ok.response.status,
-              contentType: ok.headers["content-type"],
-              requestId: ok.requestId,
-              classify: adapter.classifyError
-            }
-            const call = { request, headers: ok.headers }
-            const { streamParts } = adapter
-            if (typeof streamParts === "function") {
-              const body = Streaming.checkBody(Http.bodyStream(context, ok), context, info)
-              return Stream.toPull(streamParts(body, context, ok.requestId, call, priced))
-            }
-            const decoder = () => priced(streamParts.sse(context, ok.requestId, call))
-            const node = Http.nodeBody(context, ok)
-            return node === undefined
-              ? Stream.toPull(Streaming.decodeSse(Http.bodyStream(context, ok), decoder, { context, info }))
-              : Streaming.ssePull(node.body, node.error, decoder, { context, info })
-          }),
-          Effect.withParentSpan(span)
+  // The stream as a pull (see `LanguageModel.toPull`): a failure to prepare the request is its first pull's.
+  const streamPull = (request: ChatRequest.ChatRequest): Effect.Effect<Streaming.Pull, never, Scope.Scope> =>
+    Effect.matchEffect(prepare(request, true), {
+      onFailure: (error) => Effect.succeed(Effect.fail(Option.some<LlmError.LlmError>(error))),
+      onSuccess: ({ context, http }) => pullOf(request, context, http)
+    })
+
+  const pullOf = (
+    request: ChatRequest.ChatRequest,
+    context: Errors.ErrorContext,
+    http: HttpClientRequest.HttpClientRequest
+  ) =>
+    Effect.gen(function*() {
+      const effective = yield* Retry.effective(policy)
+      const model = context.model!
+      // One span for the whole stream, parent of each attempt's HTTP span. Not `Stream.withSpan`, which
+      // re-provides the span on every pull (measurable per token).
+      const pricing = yield* Pricing.Pricing
+      const priced = <F>(decoder: Streaming.Decoder<F>) =>
+        Streaming.pricedDecoder(
+          decoder,
+          (usage, responseModel) => Pricing.costOfCall(pricing, usage, adapter.provider, model, responseModel)
         )
-        // What reached the consumer, kept by the commit point anyway: read once at the end for the span and metrics.
-        const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = []
-        const clock = yield* Effect.clock
-        let firstContentAt: number | undefined
-        const parts = CommitPoint.committed(
-          open,
-          context,
-          timeouts,
-          retryingFor(effective),
-          delivered,
-          () => {
-            firstContentAt = clock.unsafeCurrentTimeMillis()
+      const span = yield* Effect.makeSpanScoped(`chat ${model}`, {
+        kind: "client",
+        captureStackTrace: false,
+        attributes: { ...requestAttributes(adapter.provider, model, request), "gen_ai.request.stream": true }
+      })
+      let attempts = 0
+      // One attempt, opened as a pull in its own scope (the commit point's): an SSE body read from this
+      // library's undici client is decoded straight from the socket's buffer, with no stream stage per attempt.
+      const open = Effect.suspend(() => {
+        attempts++
+        return Http.send(client, context, adapter.classifyError, http, timeouts.request)
+      }).pipe(
+        Effect.flatMap((ok) => {
+          const info: Streaming.BodyInfo = {
+            status: ok.response.status,
+            contentType: ok.headers["content-type"],
+            requestId: ok.requestId,
+            classify: adapter.classifyError
           }
-        )
-        return yield* Instrument.stream(
-          { provider: adapter.provider, model, request },
-          span,
-          () => attempts,
-          parts,
-          delivered,
-          () => firstContentAt
-        )
-      })))
+          const call = { request, headers: ok.headers }
+          const { streamParts } = adapter
+          if (typeof streamParts === "function") {
+            const body = Streaming.checkBody(Http.bodyStream(context, ok), context, info)
+            return Stream.toPull(streamParts(body, context, ok.requestId, call, priced))
+          }
+          const decoder = () => priced(streamParts.sse(context, ok.requestId, call))
+          const node = Http.nodeBody(context, ok)
+          return node === undefined
+            ? Stream.toPull(Streaming.decodeSse(Http.bodyStream(context, ok), decoder, { context, info }))
+            : Streaming.ssePull(node.body, node.error, decoder, { context, info })
+        }),
+        Effect.withParentSpan(span)
+      )
+      // What reached the consumer, kept by the commit point anyway: read once at the end for the span and metrics.
+      const delivered: Array<Chunk.Chunk<StreamPart.StreamPart>> = []
+      const clock = yield* Effect.clock
+      let firstContentAt: number | undefined
+      const parts = CommitPoint.committed(
+        open,
+        context,
+        timeouts,
+        retryingFor(effective),
+        delivered,
+        () => {
+          firstContentAt = clock.unsafeCurrentTimeMillis()
+        }
+      )
+      return yield* Instrument.pull(
+        { provider: adapter.provider, model, request },
+        span,
+        () => attempts,
+        parts,
+        delivered,
+        () => firstContentAt
+      )
+    })
+
+  const stream = (request: ChatRequest.ChatRequest) =>
+    Stream.unwrapScoped(Effect.map(streamPull(request), Stream.repeatEffectChunkOption))
 
   return LanguageModel.make({
     provider: adapter.provider,
     defaultModel: adapter.defaultModel,
     capabilities: adapter.capabilities,
     generate,
-    stream
+    stream: LanguageModel.withPull(stream, streamPull)
   })
 }
 

@@ -19,10 +19,9 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import { Readable } from "node:stream"
 import type * as ChatRequest from "../../ChatRequest.js"
-import type * as LanguageModel from "../../LanguageModel.js"
+import * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
 import * as StreamPart from "../../StreamPart.js"
 import type * as Runtime from "../Runtime.js"
@@ -220,7 +219,7 @@ export const respond = (input: {
     const body = makeBody()
     // Pulled in the request's scope: a client that goes away interrupts the request, closing the scope, which
     // aborts the upstream call and runs the policies' finalizers (a budget charges what was received).
-    const pull: Pull = input.provide(yield* Stream.toPull(input.service.stream(input.request)))
+    const pull: Pull = input.provide(yield* LanguageModel.toPull(input.service, input.request))
     const head: Array<StreamPart.StreamPart> = []
     // Completed once: by the pump with the head, or by the `holdHeaders` timer with `undefined` (commit now).
     const decided = yield* Deferred.make<Head | undefined>()
