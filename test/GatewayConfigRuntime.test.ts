@@ -3,6 +3,7 @@ import { Effect, Exit } from "effect"
 import * as Stores from "../src/gateway/buildStores.js"
 import type * as Runtime from "../src/gateway/Runtime.js"
 import { fromLoaded } from "../src/gateway/runtimeLoad.js"
+import * as LanguageModel from "../src/LanguageModel.js"
 import type * as LlmError from "../src/LlmError.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
@@ -91,6 +92,29 @@ describe("Gateway runtime from a config", () => {
       yield* small(globex.key).generate(ask("globex"))
       expect((yield* runtime.usage("globex")).budget?.spentUsd).toBe(20)
       expect((yield* b.requests).length).toBe(2)
+    }))
+
+  it.scoped("a stream read as a pull (as the server reads it) runs the tenant's budget, priced from the config", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make({ onExhausted: OpenAiMock.stream({ deltas: ["o", "k"] }) })
+      const base = twoProviders(a, b)
+      const runtime = yield* runtimeOf({
+        ...base,
+        tenants: { ...base.tenants, acme: { ...base.tenants.acme, budget: { limitUsd: 25, period: "day" } } }
+      })
+      const route = runtime.route(tenantOf(runtime, acme.key), "small")!
+      const text = yield* Effect.scoped(Effect.gen(function*() {
+        const pull = yield* LanguageModel.toPull(route, ask("acme"))
+        let text = ""
+        for (let chunk = yield* Effect.option(pull); chunk._tag === "Some"; chunk = yield* Effect.option(pull)) {
+          for (const part of chunk.value) if (part.type === "text-delta") text += part.text
+        }
+        return text
+      }))
+      expect(text).toBe("ok")
+      // Charged when the stream ends, at the config's prices.
+      expect((yield* runtime.usage("acme")).budget?.spentUsd).toBeGreaterThan(0)
     }))
 
   it.scoped("the per-request cost guard of a tenant refuses a request estimated above it, before any call", () =>
