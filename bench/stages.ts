@@ -13,8 +13,8 @@
  * - `check`: the look at the body's first bytes (inside `decodeSse` with `decoder`, else `Streaming.checkBody`);
  * - `attemptScope`: each attempt in its own `Stream.unwrapScoped` (off: the attempt is built in the stream's scope);
  * - `chatSpan`: the `chat <model>` span (`Effect.makeSpanScoped`, parent of the attempt's HTTP span);
- * - `commit`: `Streaming.withCommitPoint` with the default retry policy;
- * - `instrument`: `Instrument.stream` (the stream's outcome, span attributes and end; metrics off);
+ * - `commit`: `CommitPoint.withCommitPoint` (the commit point over a stream) with the default retry policy;
+ * - `instrument`: `Instrument.pull` (the stream's outcome, span attributes and end; metrics off), read as a stream;
  * - `outer`: `LanguageModel.stream`'s own work per call: request validation (`ChatRequest.decode`), capability
  *   check, encoding the request body, `Retry.effective`, `Stream.unwrap` of the service;
  * - `timeouts` (not on by default, as in liter-llm): the four deadlines set (request, first token, idle, total).
