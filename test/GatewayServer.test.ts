@@ -1,10 +1,23 @@
+import { NodeHttpServer } from "@effect/platform-node"
+import * as HttpServer from "@effect/platform/HttpServer"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Ref } from "effect"
+import { Context, Duration, Effect, Layer, Ref } from "effect"
+import * as Http from "node:http"
 import * as Metrics from "../src/gateway/Metrics.js"
 import * as Server from "../src/gateway/Server.js"
 import * as LlmError from "../src/LlmError.js"
 import * as TestModel from "../src/testing/TestModel.js"
-import { adminKey, call, chatBody, json, makeRuntime, requestLogs, serve, tenantKey } from "./support/gateway.js"
+import {
+  adminKey,
+  call,
+  chatBody,
+  json,
+  makeRuntime,
+  requestLogs,
+  serve,
+  sseEvents,
+  tenantKey
+} from "./support/gateway.js"
 
 const usage = { inputTokens: 12, outputTokens: 3, totalTokens: 15 }
 
@@ -66,6 +79,34 @@ describe("Gateway server", () => {
       // The tenant is the key's, and the client's `user` stays the user.
       const [sent] = yield* model.requests
       expect(sent!.metadata).toEqual({ user: "u-1", tenant: "acme" })
+    }))
+
+  it.scopedLive("Server.make's HttpApp, served by the platform's server, answers as Server.layer does", () =>
+    Effect.gen(function*() {
+      const model = yield* TestModel.make([{ text: "Paris", usage }, { text: "Rome", usage }])
+      const runtime = makeRuntime({ tenants: [{ id: "acme" }], routes: { "gpt-4o": model.service } })
+      const app = yield* Server.make(Server.fromRuntime(runtime), { holdHeaders: 0 })
+      const context = yield* Layer.build(
+        HttpServer.serve(app).pipe(
+          Layer.provideMerge(NodeHttpServer.layer(Http.createServer, { port: 0, host: "127.0.0.1" }))
+        )
+      )
+      const address = Context.get(context, HttpServer.HttpServer).address
+      const base = `http://127.0.0.1:${address._tag === "TcpAddress" ? address.port : 0}`
+      const whole = yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("gpt-4o") })
+      expect(whole.status).toBe(200)
+      expect((yield* json(whole)).choices[0].message.content).toBe("Paris")
+      const streamed = yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: chatBody("gpt-4o", { stream: true })
+      })
+      expect(streamed.headers.get("content-type")).toContain("text/event-stream")
+      const events = sseEvents(yield* Effect.promise(() => streamed.text())) as Array<any>
+      expect(events.map((event) => event.choices?.[0]?.delta?.content ?? "").join("")).toBe("Rome")
+      expect(events.at(-1)).toBe("[DONE]")
+      const refused = yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("gpt-4o"), key: null })
+      expect(refused.status).toBe(401)
+      expect((yield* json(refused)).error.code).toBe("invalid_api_key")
     }))
 
   it.scopedLive("never takes the tenant from the body", () =>

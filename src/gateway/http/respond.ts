@@ -8,9 +8,9 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import type * as Http from "node:http"
-import { pipeline, type Readable } from "node:stream"
 import type * as LlmError from "../../LlmError.js"
 import * as Wire from "../wire/index.js"
+import type * as StreamBody from "./streamBody.js"
 
 /**
  * Headers as a plain record (lower-case names).
@@ -21,8 +21,8 @@ import * as Wire from "../wire/index.js"
 export type HeaderRecord = Record<string, string>
 
 /**
- * An answer, before it is written: status, headers (the content type among them) and a body, whole or a Node
- * `Readable` for a streamed one. Plain data, so that the same handlers serve the platform's `HttpApp` and the
+ * An answer, before it is written: status, headers (the content type among them) and a body, whole or the
+ * `StreamBody` of a streamed one. Plain data, so that the same handlers serve the platform's `HttpApp` and the
  * server's own Node handler.
  *
  * @since 0.2.0
@@ -31,7 +31,7 @@ export type HeaderRecord = Record<string, string>
 export interface Answer {
   readonly status: number
   readonly headers: HeaderRecord
-  readonly body: string | Readable
+  readonly body: string | StreamBody.StreamBody
 }
 
 /**
@@ -41,7 +41,10 @@ export interface Answer {
  * @category conversions
  */
 export const toServerResponse = (answer: Answer): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.raw(answer.body, { status: answer.status, headers: answer.headers })
+  HttpServerResponse.raw(typeof answer.body === "string" ? answer.body : answer.body.toReadable(), {
+    status: answer.status,
+    headers: answer.headers
+  })
 
 /**
  * Writes the answer to a Node response; done when the body is written (a streamed body: when it has ended, or
@@ -58,10 +61,7 @@ export const write = (answer: Answer, response: Http.ServerResponse): Effect.Eff
     response.end(body)
     return Effect.void
   }
-  return Effect.async<void>((resume) => {
-    pipeline(body, response, () => resume(Effect.void))
-    return Effect.sync(() => body.destroy())
-  })
+  return body.writeTo(response)
 }
 
 /**

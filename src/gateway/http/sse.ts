@@ -19,7 +19,6 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { Readable } from "node:stream"
 import type * as ChatRequest from "../../ChatRequest.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
@@ -30,6 +29,7 @@ import type * as Chat from "./chat.js"
 import * as Exchange from "./exchange.js"
 import * as Headers from "./headers.js"
 import * as Respond from "./respond.js"
+import * as StreamBody from "./streamBody.js"
 
 /**
  * Timing of streamed answers.
@@ -148,45 +148,6 @@ const makeWriter = (exchange: Exchange.Exchange, encoder: Wire.ChunkEncoder, log
 }
 
 /**
- * The body of a streamed answer: a Node `Readable` the pump pushes encoded events into, handed to the platform
- * as a raw body (which it pipes to the socket with Node's `pipeline`). Measured: the platform's `Stream` body
- * costs about 1 ms of CPU more per response than a `Readable` (see the gateway section of
- * docs/performance.md), most of what a short stream costs. Past the buffer's high-water mark the pump waits
- * until the socket asks for more.
- */
-const makeBody = () => {
-  let wanted = true
-  let waiting: ((effect: Effect.Effect<void>) => void) | undefined
-  const readable = new Readable({
-    read() {
-      wanted = true
-      const resume = waiting
-      waiting = undefined
-      resume?.(Effect.void)
-    }
-  })
-  const whenWanted = Effect.async<void>((resume) => {
-    if (wanted || readable.destroyed) return resume(Effect.void)
-    waiting = resume
-    return Effect.sync(() => {
-      waiting = undefined
-    })
-  })
-  const push = (text: string): Effect.Effect<void> => {
-    if (text === "" || readable.destroyed || readable.push(text)) return Effect.void
-    wanted = false
-    return whenWanted
-  }
-  const end = (text: string): Effect.Effect<void> =>
-    Effect.sync(() => {
-      if (readable.destroyed) return
-      if (text !== "") readable.push(text)
-      readable.push(null)
-    })
-  return { readable, push, end }
-}
-
-/**
  * The streamed answer: a held-back error status, or a `200` SSE body.
  *
  * One pump fiber per stream pulls the route's stream up to its first content part (the head) and reports it;
@@ -216,7 +177,7 @@ export const respond = (input: {
       legacyFunctions: wire.legacyFunctions
     })
     const writer = makeWriter(exchange, encoder, context.runtime.settings.logContent)
-    const body = makeBody()
+    const body = new StreamBody.StreamBody()
     // Pulled in the request's scope: a client that goes away interrupts the request, closing the scope, which
     // aborts the upstream call and runs the policies' finalizers (a budget charges what was received).
     const pull: Pull = input.provide(yield* LanguageModel.toPull(input.service, input.request))
@@ -271,13 +232,13 @@ export const respond = (input: {
     if (result === undefined) {
       // A slow first token: commit now and keep the connection busy until it comes (unless it came meanwhile:
       // the pump may already have written, and ended, the body).
-      if (!headRead) body.readable.push(ping)
+      if (!headRead) body.pushNow(ping)
       const pings: Effect.Effect<void> = Effect.zipRight(
         Effect.sleep(context.stream.keepAliveMs),
-        Effect.suspend(() => headRead || body.readable.destroyed ? Effect.void : (body.readable.push(ping), pings))
+        Effect.suspend(() => headRead || body.closed ? Effect.void : (body.pushNow(ping), pings))
       )
       yield* Effect.forkScoped(pings)
-      return { status: 200, headers, body: body.readable }
+      return { status: 200, headers, body }
     }
     for (const part of head) {
       if (part.type === "response-metadata") {
@@ -287,5 +248,5 @@ export const respond = (input: {
       }
     }
     headers["x-liter-cache"] = exchange.cached ? "hit" : "miss"
-    return { status: 200, headers, body: body.readable }
+    return { status: 200, headers, body }
   })
