@@ -1,12 +1,12 @@
 /**
- * The liter-llm gateway as its CLI runs it (`loadRuntime` of a config file, `Server.layer`, Effect's default
- * logger writing the request log), on a free loopback port, through the public `liter-llm/gateway` modules:
+ * The liter-llm gateway as its CLI runs it (`loadRuntime` of a config file, `Server.layer`, the request log as
+ * JSON lines through `Logger.json`), on a free loopback port, through the public `liter-llm/gateway` modules:
  * the built package (`dist/`, what the `liter-llm` command runs), or the TypeScript sources under `tsx` when
  * `options.source` is `"src"`.
  */
 import { NodeContext } from "@effect/platform-node"
 import * as HttpServer from "@effect/platform/HttpServer"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Logger } from "effect"
 import type * as SourceGateway from "../../src/gateway/index.js"
 
 type Gateway = typeof SourceGateway
@@ -24,7 +24,7 @@ export const start = async (options: Record<string, unknown>): Promise<number> =
       if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("expected a TCP address")
       resolve(address.port)
       return yield* Effect.never
-    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer), Effect.provide(Logger.json))
     Effect.runPromise(program).catch(reject)
   })
 }
