@@ -15,6 +15,7 @@ import type * as StreamPart from "../StreamPart.js"
 import * as Errors from "./errors.js"
 import * as Framing from "./framing.js"
 import { isObject, type Json } from "./json.js"
+import * as NodeBody from "./nodeBody.js"
 
 /**
  * An adapter's stateful decoder for one streamed response. `frame` appends the parts of one frame to `out`
@@ -440,33 +441,9 @@ export const ssePull = (
   Effect.suspend(() => {
     const { finish, step } = sseSteps(makeDecoder, check)
     const settleFinish = makeFinishSettler()
-    let ended = false
-    let failure: { readonly cause: unknown } | undefined
-    let wake: (() => void) | undefined
+    const reader = NodeBody.make(body)
     let done = false
     let pending: LlmError.LlmError | undefined
-    const notify = () => {
-      const resume = wake
-      wake = undefined
-      resume?.()
-    }
-    const onEnd = () => {
-      ended = true
-      notify()
-    }
-    const onError = (cause: unknown) => {
-      failure = { cause }
-      notify()
-    }
-    body.on("readable", notify)
-    body.once("end", onEnd)
-    body.once("error", onError)
-    const wait = Effect.async<void>((resume) => {
-      wake = () => resume(Effect.void)
-      return Effect.sync(() => {
-        wake = undefined
-      })
-    })
     const end = Option.none<LlmError.LlmError>()
     const pull: Pull = Effect.suspend(() => {
       if (pending !== undefined) {
@@ -480,11 +457,12 @@ export const ssePull = (
       let piece: Uint8Array | null
       while (error === undefined && (piece = body.read() as Uint8Array | null) !== null) error = step(piece, out)
       if (error === undefined && out.length === 0) {
+        const failure = reader.failure()
         if (failure !== undefined) error = bodyError(failure.cause)
-        else if (ended || body.readableEnded) {
+        else if (reader.ended()) {
           done = true
           error = finish(out)
-        } else return Effect.zipRight(wait, pull)
+        } else return Effect.zipRight(reader.wait, pull)
       }
       settleFinish(out)
       if (error !== undefined) {
@@ -494,12 +472,6 @@ export const ssePull = (
       }
       return out.length === 0 ? Effect.fail(end) : Effect.succeed(Chunk.unsafeFromArray(out))
     })
-    const release = Effect.sync(() => {
-      body.off("readable", notify)
-      body.off("end", onEnd)
-      body.off("error", onError)
-      if (!ended) body.destroy()
-    })
     // Added to the scope directly: `Effect.addFinalizer` captures and restores the fiber's context.
-    return Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release), pull))
+    return Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, reader.release), pull))
   })

@@ -27,6 +27,7 @@ import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { Readable } from "node:stream"
+import * as NodeBody from "./nodeBody.js"
 
 type Body = Exclude<Undici.Dispatcher.DispatchOptions["body"], undefined>
 
@@ -98,49 +99,18 @@ type Pull<E> = Channel.Channel<Chunk.Chunk<Uint8Array>, unknown, E, unknown, voi
  */
 export const readableStream = <E>(body: Readable, onError: (cause: unknown) => E): Stream.Stream<Uint8Array, E> =>
   Stream.suspend(() => {
-    let ended = false
-    let failure: { readonly cause: unknown } | undefined
-    let wake: (() => void) | undefined
-    const notify = () => {
-      const resume = wake
-      wake = undefined
-      resume?.()
-    }
-    const onEnd = () => {
-      ended = true
-      notify()
-    }
-    const onFailure = (cause: unknown) => {
-      failure = { cause }
-      notify()
-    }
-    body.on("readable", notify)
-    body.once("end", onEnd)
-    body.once("error", onFailure)
-    const wait = Effect.async<void>((resume) => {
-      wake = () => resume(Effect.void)
-      return Effect.sync(() => {
-        wake = undefined
-      })
-    })
+    const reader = NodeBody.make(body)
     const pull: Pull<E> = Channel.suspend(() => {
       let pieces: Array<Uint8Array> | undefined
       let piece: Uint8Array | null
       while ((piece = body.read() as Uint8Array | null) !== null) (pieces ??= []).push(piece)
       if (pieces !== undefined) return Channel.zipRight(Channel.write(Chunk.unsafeFromArray(pieces)), pull)
+      const failure = reader.failure()
       if (failure !== undefined) return Channel.fail(onError(failure.cause))
-      if (ended || body.readableEnded) return Channel.void
-      return Channel.zipRight(Channel.fromEffect(wait), pull)
+      if (reader.ended()) return Channel.void
+      return Channel.zipRight(Channel.fromEffect(reader.wait), pull)
     })
-    return Stream.fromChannel(Channel.ensuring(
-      pull,
-      Effect.sync(() => {
-        body.off("readable", notify)
-        body.off("end", onEnd)
-        body.off("error", onFailure)
-        if (!ended) body.destroy()
-      })
-    ))
+    return Stream.fromChannel(Channel.ensuring(pull, reader.release))
   })
 
 /** Reads a whole body with one of undici's body mixins; interruption destroys it. */
