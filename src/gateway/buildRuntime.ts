@@ -159,7 +159,7 @@ export const make = (
     const context: Context.Context<Services> = Context.add(stores.context, Pricing.Pricing, pricing)
     // The lean undici client: the platform's `NodeHttpClient.layerUndici` costs more per call than the rest of a
     // proxied stream (see docs/performance.md, "Gateway").
-    const http = yield* Layer.build(UndiciClient.layer({ keepAliveTimeout: 60_000 }))
+    const http = yield* Layer.build(UndiciClient.layer())
     // Policies read their stores when built (Budget, RateLimit) or when called (breakers, prices): both get these.
     const budgets = yield* Effect.provide(makeBudgets(config), context)
     const rateLimits = rateLimitOptions(config)
