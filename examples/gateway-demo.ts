@@ -108,4 +108,5 @@ const main = Effect.gen(function*() {
   )
 }).pipe(Effect.scoped)
 
-main.pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain)
+// The gateway logs JSON lines (`serveFile`); runMain's pretty logger would print each line a second time.
+NodeRuntime.runMain(main.pipe(Effect.provide(NodeContext.layer)), { disablePrettyLogger: true })

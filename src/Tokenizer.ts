@@ -42,10 +42,35 @@ type EncodingName = "o200k_base" | "cl100k_base" | "p50k_base" | "r50k_base"
 const require = createRequire(import.meta.url)
 const encodings = new Map<EncodingName, (text: string) => number>()
 
+/** The longest run of non-blanks (or of blanks) counted whole; longer runs are counted in pieces this long. */
+const maxRun = 200
+const longRuns = /\S{201,}|\s{201,}/g
+
+/**
+ * `count` with its work bounded: byte-pair encoding takes time quadratic in the length of a run of characters
+ * with no break (a pasted blob, "xxxx…", a wall of spaces), so a 900 000-character run held the thread for
+ * minutes. Runs longer than {@link maxRun} are counted in pieces of that length: the count of such text is a
+ * few tokens per piece off (0.15 % more on base64), that of ordinary text unchanged.
+ */
+const bounded = (count: (text: string) => number) => (text: string): number => {
+  if (text.length <= maxRun) return count(text)
+  let total = 0
+  let last = 0
+  for (const match of text.matchAll(longRuns)) {
+    total += count(text.slice(last, match.index))
+    const run = match[0]
+    for (let i = 0; i < run.length; i += maxRun) total += count(run.slice(i, i + maxRun))
+    last = match.index + run.length
+  }
+  return total + count(text.slice(last))
+}
+
 const counter = (name: EncodingName): (text: string) => number => {
   let count = encodings.get(name)
   if (count === undefined) {
-    count = (require(`gpt-tokenizer/cjs/encoding/${name}`) as { countTokens: (text: string) => number }).countTokens
+    count = bounded(
+      (require(`gpt-tokenizer/cjs/encoding/${name}`) as { countTokens: (text: string) => number }).countTokens
+    )
     encodings.set(name, count)
   }
   return count

@@ -3,14 +3,15 @@
  * with less work per call than `NodeHttpClient.layerUndici`. No response wrapper, `FinalizationRegistry` entry
  * or `AbortController` abort at the end of each body, and no `http.client` span (a provider's `chat <model>`
  * span covers the call); a streamed SSE body is decoded straight from the socket's buffer. Interrupting a call
- * aborts its request, and a body left unread is destroyed, which closes its connection. Node only.
+ * aborts its request, and a body left unread is destroyed, which closes its connection. Node only; it needs
+ * `undici` (a dependency of this package), not `@effect/platform-node`.
  *
  * @since 0.2.0
  */
-import * as Undici from "@effect/platform-node/Undici"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Undici from "undici"
 import * as internal from "./internal/undiciClient.js"
 
 /**

@@ -24,13 +24,15 @@ const cli = (file: string, port: number, vars: Record<string, string>) =>
       const child = spawn(
         process.execPath,
         ["--import", "tsx", bin, "gateway", "--config", file, "--port", String(port)],
-        { env: { ...process.env, ...vars }, cwd: process.cwd(), stdio: ["ignore", "ignore", "pipe"] }
+        { env: { ...process.env, ...vars }, cwd: process.cwd(), stdio: ["ignore", "pipe", "pipe"] }
       )
       let stderr = ""
+      let stdout = ""
       child.stderr.on("data", (data: Buffer) => stderr += data.toString())
+      child.stdout.on("data", (data: Buffer) => stdout += data.toString())
       const timer = setTimeout(() => child.kill("SIGKILL"), 90_000)
       const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-      return { child, timer, exited, stderr: () => stderr }
+      return { child, timer, exited, stderr: () => stderr, stdout: () => stdout }
     }),
     ({ child, timer }) =>
       Effect.sync(() => {
@@ -41,7 +43,7 @@ const cli = (file: string, port: number, vars: Record<string, string>) =>
 
 describe("Gateway telemetry: the CLI process", () => {
   it.scopedLive(
-    "OTEL_EXPORTER_OTLP_ENDPOINT: the spans reach the collector when SIGTERM stops the CLI",
+    "OTEL_EXPORTER_OTLP_ENDPOINT: the spans reach the collector when SIGTERM stops the CLI, which logs its shutdown",
     () =>
       Effect.gen(function*() {
         const collector = yield* receiver
@@ -71,6 +73,9 @@ describe("Gateway telemetry: the CLI process", () => {
         gateway.child.kill("SIGTERM")
         const code = yield* Effect.promise(() => gateway.exited)
         expect(code, gateway.stderr()).toBe(0)
+        // The shutdown is logged, as a JSON line, with the requests still in flight.
+        const shutdown = gateway.stdout().split("\n").filter((line) => line.includes("gateway: shutting down"))
+        expect(shutdown.map((line) => JSON.parse(line).annotations.inFlight)).toEqual([0])
         const spans = spansOf(
           collector.received.filter((request) => request.path === "/v1/traces").map((request) => request.body)
         )

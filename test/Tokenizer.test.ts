@@ -68,6 +68,17 @@ describe("Tokenizer.byModel", () => {
       )
     }))
 
+  it("ordinary long text is counted exactly; a run with no break is counted in 200-character pieces", () => {
+    const prose = Array.from({ length: 20_000 }, (_, i) => ["the", "quick", "brown", "fox", String(i)][i % 5]).join(" ")
+    expect(Tokenizer.byModel.countText(prose, "gpt-4o")).toBe(o200k.countTokens(prose))
+    // Byte-pair encoding is quadratic in a run's length: whole, this run took minutes (and timed the test out).
+    const run = "x".repeat(500_000)
+    expect(Tokenizer.byModel.countText(`say ${run} please`, "gpt-4o")).toBe(
+      o200k.countTokens("say ") + 2_500 * o200k.countTokens("x".repeat(200)) + o200k.countTokens(" please")
+    )
+    expect(Tokenizer.byModel.countText(" ".repeat(500_000), "gpt-4o")).toBe(2_500 * o200k.countTokens(" ".repeat(200)))
+  })
+
   it("an empty text is 0 tokens", () => {
     expect(Tokenizer.byModel.countText("", "gpt-4o")).toBe(0)
     expect(Tokenizer.byModel.countText("", "claude-sonnet-4-5")).toBe(0)

@@ -9,8 +9,6 @@
  * for `readable` only when there is nothing; ending the body early (interruption, a consumer that stops)
  * destroys it, which closes the connection.
  */
-import * as NodeStream from "@effect/platform-node/NodeStream"
-import type * as Undici from "@effect/platform-node/Undici"
 import * as Cookies from "@effect/platform/Cookies"
 import * as Headers from "@effect/platform/Headers"
 import type * as HttpBody from "@effect/platform/HttpBody"
@@ -26,7 +24,8 @@ import * as Effect from "effect/Effect"
 import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import type { Readable } from "node:stream"
+import { Readable } from "node:stream"
+import type * as Undici from "undici"
 import * as NodeBody from "./nodeBody.js"
 
 type Body = Exclude<Undici.Dispatcher.DispatchOptions["body"], undefined>
@@ -41,7 +40,8 @@ const requestBody = (body: HttpBody.HttpBody): Body | Effect.Effect<Body> => {
     case "FormData":
       return body.formData as Undici.FormData
     case "Stream":
-      return NodeStream.toReadable(body.stream)
+      // Not `@effect/platform-node`'s `toReadable`: that package stays an optional peer.
+      return Effect.sync(() => Readable.from(Stream.toAsyncIterable(body.stream)))
   }
 }
 

@@ -58,6 +58,9 @@ export const track = <A, E, R>(tracker: Tracker, self: Effect.Effect<A, E, R>): 
 export const drain = (tracker: Tracker, server: Http.Server, graceMs: number): Effect.Effect<void> =>
   Effect.gen(function*() {
     tracker.draining = true
+    yield* Effect.logInfo("gateway: shutting down").pipe(
+      Effect.annotateLogs({ inFlight: tracker.inFlight.size, graceMs })
+    )
     // Connections whose last answer finishes from now on close soon after, instead of idling on keep-alive.
     server.keepAliveTimeout = Math.min(server.keepAliveTimeout, 100)
     // Stop listening now; the platform's own close later finds it closed. Idle keep-alive sockets go at once.
