@@ -12,6 +12,8 @@
  * - **Parts that are not text**: an image counts 765 tokens (OpenAI's figure for a 1024 × 1024 image at high
  *   detail; the size is not known before the call); tool definitions and tool-call arguments count as their
  *   JSON text, close to but not exactly how providers render them.
+ * - **A run of more than 200 characters with no break** is counted in 200-character pieces: byte-pair encoding
+ *   is quadratic in a run's length, so a long one would hold the thread for minutes.
  *
  * The encodings are loaded on first use (a few MB each).
  *
