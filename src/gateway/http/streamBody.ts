@@ -109,6 +109,11 @@ export class StreamBody {
    */
   writeTo(response: Http.ServerResponse): Effect.Effect<void> {
     return Effect.async<void>((resume) => {
+      // A client already gone: nothing to write, and its `close` has been emitted.
+      if (response.destroyed) {
+        this.done = true
+        return resume(Effect.void)
+      }
       const detach = () => {
         response.off("drain", this.drain)
         response.off("close", this.settle)

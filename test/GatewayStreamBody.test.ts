@@ -1,0 +1,124 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber } from "effect"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import { StreamBody } from "../src/gateway/http/streamBody.js"
+import { eventually } from "./support/loopback.js"
+
+/** A loopback server whose handler gets each response; closed with the scope. */
+const server = Effect.acquireRelease(
+  Effect.async<{ readonly url: string; readonly responses: Array<Http.ServerResponse>; readonly server: Http.Server }>(
+    (resume) => {
+      const responses: Array<Http.ServerResponse> = []
+      const created = Http.createServer((_, response) => {
+        responses.push(response)
+      })
+      created.listen(0, "127.0.0.1", () =>
+        resume(Effect.succeed({
+          url: `http://127.0.0.1:${(created.address() as AddressInfo).port}`,
+          responses,
+          server: created
+        })))
+    }
+  ),
+  ({ server }) =>
+    Effect.sync(() => server.closeAllConnections()).pipe(Effect.zipRight(Effect.async<void>((resume) => {
+      server.close(() => resume(Effect.void))
+    })))
+)
+
+const responseOf = (responses: Array<Http.ServerResponse>) =>
+  Effect.promise(async () => {
+    while (responses.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+    return responses.shift()!
+  })
+
+describe("StreamBody", () => {
+  it.scopedLive("text pushed before the answer is written goes out first, then the rest, then the end", () =>
+    Effect.gen(function*() {
+      const { responses, url } = yield* server
+      const answer = Effect.promise(() => fetch(url).then((r) => r.text()))
+      const fetching = yield* Effect.fork(answer)
+      const response = yield* responseOf(responses)
+      const body = new StreamBody()
+      yield* body.push("held 1, ")
+      body.pushNow("held 2, ")
+      response.writeHead(200, { "content-type": "text/plain" })
+      const writing = yield* Effect.fork(body.writeTo(response))
+      yield* body.push("then 3, ")
+      yield* body.end("end")
+      yield* Fiber.join(writing)
+      expect(yield* Fiber.join(fetching)).toBe("held 1, held 2, then 3, end")
+      expect(body.closed).toBe(true)
+    }))
+
+  it.scopedLive("a body ended before it is written is written whole", () =>
+    Effect.gen(function*() {
+      const { responses, url } = yield* server
+      const fetching = yield* Effect.fork(Effect.promise(() => fetch(url).then((r) => r.text())))
+      const response = yield* responseOf(responses)
+      const body = new StreamBody()
+      yield* body.push("all ")
+      yield* body.end("at once")
+      response.writeHead(200)
+      yield* body.writeTo(response)
+      expect(yield* Fiber.join(fetching)).toBe("all at once")
+    }))
+
+  it.scopedLive("push waits while the client does not read, and goes on when it does", () =>
+    Effect.gen(function*() {
+      const { responses, url } = yield* server
+      const controller = new AbortController()
+      const started = yield* Deferred.make<ReadableStreamDefaultReader<Uint8Array>>()
+      yield* Effect.fork(Effect.promise(async () => {
+        const answer = await fetch(url, { signal: controller.signal })
+        await Effect.runPromise(Deferred.succeed(started, answer.body!.getReader()))
+      }))
+      const response = yield* responseOf(responses)
+      const body = new StreamBody()
+      response.writeHead(200)
+      const writing = yield* Effect.fork(body.writeTo(response))
+      // Far more than the socket's buffers hold: some push must wait for the client.
+      const piece = "x".repeat(64 * 1024)
+      let pushed = 0
+      const pushing = yield* Effect.fork(Effect.gen(function*() {
+        for (; pushed < 1_000; pushed++) yield* body.push(piece)
+      }))
+      const reader = yield* Deferred.await(started)
+      // A push waits for the socket: the pushing fiber is suspended before it has pushed everything.
+      yield* eventually(
+        Effect.map(pushing.status, (status) => status._tag === "Suspended"),
+        "a push waiting for the client"
+      )
+      const whileBlocked = pushed
+      expect(whileBlocked).toBeLessThan(1_000)
+      // Reading lets the pushes go on.
+      let read = 0
+      while (read < 2 * 1024 * 1024) read += (yield* Effect.promise(() => reader.read())).value?.length ?? 0
+      yield* eventually(Effect.sync(() => pushed > whileBlocked), "more pushes once the client reads")
+      // The client leaves: the waiting push and the writer end, nothing more is written.
+      controller.abort()
+      yield* Fiber.join(pushing)
+      yield* Fiber.join(writing)
+      expect(body.closed).toBe(true)
+    }))
+
+  it.scopedLive("writing to a response whose client is already gone ends at once", () =>
+    Effect.gen(function*() {
+      const { responses, url } = yield* server
+      const controller = new AbortController()
+      yield* Effect.fork(Effect.promise(() => fetch(url, { signal: controller.signal }).catch(() => undefined)))
+      const response = yield* responseOf(responses)
+      const closed = Effect.async<void>((resume) => {
+        if (response.destroyed) return resume(Effect.void)
+        response.once("close", () => resume(Effect.void))
+      })
+      controller.abort()
+      yield* closed
+      const body = new StreamBody()
+      yield* body.writeTo(response)
+      expect(body.closed).toBe(true)
+      yield* body.push("ignored")
+      yield* body.end("ignored")
+    }))
+})
