@@ -130,6 +130,7 @@ class Response extends Inspectable.Class implements HttpClientResponse.HttpClien
   private cachedHeaders: Headers.Headers | undefined
   private cachedCookies: Cookies.Cookies | undefined
   private cachedText: Effect.Effect<string, HttpClientError.ResponseError> | undefined
+  private textRead: Promise<string> | undefined
 
   constructor(
     readonly request: HttpClientRequest.HttpClientRequest,
@@ -168,9 +169,12 @@ class Response extends Inspectable.Class implements HttpClientResponse.HttpClien
   }
 
   get text(): Effect.Effect<string, HttpClientError.ResponseError> {
-    // Cached: a body is read once, and every later read gets the same text.
-    return this.cachedText ??= Effect.runSync(
-      Effect.cached(readWhole(this.source.body, () => this.source.body.text(), this.decodeError))
+    // Read once, and every later read gets the same text: one promise, not `Effect.cached` (a fiber to run it
+    // and a memo, most of a JSON call's cost in this client).
+    return this.cachedText ??= readWhole(
+      this.source.body,
+      () => this.textRead ??= this.source.body.text(),
+      this.decodeError
     )
   }
 
