@@ -26,6 +26,10 @@ export type Body =
 const tooLarge: Body = { _tag: "TooLarge" }
 const aborted: Body = { _tag: "Aborted" }
 
+/** A declared `content-length` over the limit: refused before a byte is read. */
+const declaredOver = (declared: string | undefined, maxBytes: number): boolean =>
+  declared !== undefined && Number(declared) > maxBytes
+
 const readNode = (source: Http.IncomingMessage, maxBytes: number): Effect.Effect<Body> =>
   Effect.async<Body>((resume) => {
     const chunks: Array<Buffer> = []
@@ -70,10 +74,8 @@ const readNode = (source: Http.IncomingMessage, maxBytes: number): Effect.Effect
  * @since 0.2.0
  * @category reading
  */
-export const fromNode = (source: Http.IncomingMessage, maxBytes: number): Effect.Effect<Body> => {
-  const declared = source.headers["content-length"]
-  return declared !== undefined && Number(declared) > maxBytes ? Effect.succeed(tooLarge) : readNode(source, maxBytes)
-}
+export const fromNode = (source: Http.IncomingMessage, maxBytes: number): Effect.Effect<Body> =>
+  declaredOver(source.headers["content-length"], maxBytes) ? Effect.succeed(tooLarge) : readNode(source, maxBytes)
 
 /**
  * The request body as UTF-8 text, at most `maxBytes` bytes.
@@ -84,8 +86,7 @@ export const fromNode = (source: Http.IncomingMessage, maxBytes: number): Effect
 export const read = (request: HttpServerRequest.HttpServerRequest, maxBytes: number): Effect.Effect<Body> => {
   const source = NodeHttpServerRequest.toIncomingMessage(request) as Http.IncomingMessage | undefined
   if (source !== undefined && typeof source.on === "function") return fromNode(source, maxBytes)
-  const declared = request.headers["content-length"]
-  if (declared !== undefined && Number(declared) > maxBytes) return Effect.succeed(tooLarge)
+  if (declaredOver(request.headers["content-length"], maxBytes)) return Effect.succeed(tooLarge)
   // Another platform's server: its own reader, with the same limit.
   return request.text.pipe(
     HttpIncomingMessage.withMaxBodySize(Option.some(maxBytes)),

@@ -46,13 +46,6 @@ const invalidJson = (cause: unknown) =>
     "invalid_json"
   )
 
-const internalError = (headers: Respond.HeaderRecord) =>
-  Respond.openAiError(500, {
-    message: "The gateway failed to answer this request.",
-    type: "server_error",
-    code: "internal_error"
-  }, headers)
-
 /**
  * The answer to one chat completion request. Never fails: every error is an HTTP response.
  *
@@ -154,7 +147,7 @@ export const handle = (
       Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.gen(function*() {
         context.exchange.outcome = "defect"
         yield* Effect.logError("gateway: a request failed unexpectedly", Cause.pretty(cause))
-        return internalError(context.headers)
+        return Respond.internalError(context.headers)
       })
     ),
     Effect.orDie

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type * as Http from "node:http"
-import type * as Runtime from "../Runtime.js"
+import type * as Server from "../Server.js"
 import type * as Body from "./body.js"
 import * as Chat from "./chat.js"
 import type * as Drain from "./drain.js"
@@ -34,16 +34,6 @@ export interface Incoming {
   readonly readBody: (maxBytes: number) => Effect.Effect<Body.Body>
   /** Node's response, when on Node: a client that leaves while the answer is written shows there. */
   readonly nodeResponse: Http.ServerResponse | undefined
-}
-
-/**
- * Where the handler reads the runtime of each request from (see `Server.RuntimeSource`).
- *
- * @since 0.2.0
- * @category models
- */
-export interface RuntimeSource {
-  readonly get: Effect.Effect<Runtime.Runtime | undefined>
 }
 
 const header = (headers: Incoming["headers"], name: string): string | undefined => {
@@ -88,7 +78,7 @@ const paths: Record<string, string> = {
  * @category handlers
  */
 export const answer = (
-  source: RuntimeSource,
+  source: Server.RuntimeSource,
   options: ServerOptions.Checked,
   tracker: Drain.Tracker,
   request: Incoming

@@ -80,11 +80,7 @@ export const orInternalError = <R>(
       Effect.logError("gateway: a request failed unexpectedly", Cause.pretty(cause)),
       Effect.sync(() => {
         if (response.headersSent) return response.destroy()
-        const answer = openAiError(500, {
-          message: "The gateway failed to answer this request.",
-          type: "server_error",
-          code: "internal_error"
-        })
+        const answer = internalError({})
         response.writeHead(answer.status, answer.headers).end(answer.body)
       })
     ))
@@ -142,6 +138,19 @@ export const fromError = (
   const encoded = Wire.encodeError(error, { now })
   return json(encoded.body, encoded.status, { ...extra, ...encoded.headers })
 }
+
+/**
+ * 500: the gateway failed (a defect), whatever the request; what failed is in its log, never in the answer.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const internalError = (extra: HeaderRecord): Answer =>
+  openAiError(500, {
+    message: "The gateway failed to answer this request.",
+    type: "server_error",
+    code: "internal_error"
+  }, extra)
 
 /**
  * 401: no key, or a key no tenant has (OpenAI's `invalid_api_key`, which its SDKs raise as
