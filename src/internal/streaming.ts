@@ -10,6 +10,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Readable } from "node:stream"
 import * as ChatResponse from "../ChatResponse.js"
+import type * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import type * as StreamPart from "../StreamPart.js"
 import * as Errors from "./errors.js"
@@ -423,8 +424,8 @@ export const decodeSse = <E, R>(
     return Stream.pipeThroughChannel(bytes, decoding<Uint8Array, E>(step, finish))
   })
 
-/** A pull of parts: a chunk, or `None` at the end, or the error that ends the stream. */
-export type Pull = Effect.Effect<Chunk.Chunk<StreamPart.StreamPart>, Option.Option<LlmError.LlmError>>
+/** A pull of parts (see `LanguageModel.Pull`). */
+export type Pull = LanguageModel.Pull
 
 /**
  * {@link decodeSse} read straight from a Node `Readable` as a pull, with no stream stage at all: each pull

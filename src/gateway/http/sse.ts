@@ -13,7 +13,6 @@
  * @since 0.2.0
  */
 import * as Cause from "effect/Cause"
-import type * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -57,7 +56,7 @@ export const streamHeaders: Respond.HeaderRecord = {
   connection: "keep-alive"
 }
 
-type Pull = Effect.Effect<Chunk.Chunk<StreamPart.StreamPart>, Option.Option<LlmError.LlmError>>
+type Pull = LanguageModel.Pull
 
 type Head =
   | { readonly _tag: "Content" }
