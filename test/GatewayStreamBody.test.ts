@@ -60,6 +60,8 @@ describe("StreamBody", () => {
       const body = new StreamBody()
       yield* body.push("all ")
       yield* body.end("at once")
+      expect(body.closed).toBe(true)
+      yield* body.push(" and more, after the end")
       response.writeHead(200)
       yield* body.writeTo(response)
       expect(yield* Fiber.join(fetching)).toBe("all at once")

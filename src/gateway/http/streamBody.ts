@@ -37,7 +37,7 @@ export class StreamBody {
 
   /** Whether nothing more can be written: ended, or the client is gone. */
   get closed(): boolean {
-    return this.done || (this.sink !== undefined && this.sink.closed())
+    return this.done || this.heldEnd || (this.sink !== undefined && this.sink.closed())
   }
 
   /** Writes `text`, waiting while the sink is full. */
