@@ -5,20 +5,37 @@ import type { AddressInfo } from "node:net"
 import { StreamBody } from "../src/gateway/http/streamBody.js"
 import { eventually } from "./support/loopback.js"
 
-/** A loopback server whose handler gets each response; closed with the scope. */
+/** A loopback server; `next` is the response of its next request. Closed with the scope. */
 const server = Effect.acquireRelease(
-  Effect.async<{ readonly url: string; readonly responses: Array<Http.ServerResponse>; readonly server: Http.Server }>(
+  Effect.async<
+    { readonly url: string; readonly next: Effect.Effect<Http.ServerResponse>; readonly server: Http.Server }
+  >(
     (resume) => {
-      const responses: Array<Http.ServerResponse> = []
+      const arrived: Array<Http.ServerResponse> = []
+      let waiting: ((response: Http.ServerResponse) => void) | undefined
       const created = Http.createServer((_, response) => {
-        responses.push(response)
+        const take = waiting
+        waiting = undefined
+        if (take === undefined) arrived.push(response)
+        else take(response)
       })
-      created.listen(0, "127.0.0.1", () =>
-        resume(Effect.succeed({
-          url: `http://127.0.0.1:${(created.address() as AddressInfo).port}`,
-          responses,
-          server: created
-        })))
+      const next = Effect.async<Http.ServerResponse>((take) => {
+        const first = arrived.shift()
+        if (first !== undefined) return take(Effect.succeed(first))
+        waiting = (response) => take(Effect.succeed(response))
+      })
+      created.listen(
+        0,
+        "127.0.0.1",
+        () =>
+          resume(
+            Effect.succeed({
+              url: `http://127.0.0.1:${(created.address() as AddressInfo).port}`,
+              next,
+              server: created
+            })
+          )
+      )
     }
   ),
   ({ server }) =>
@@ -27,19 +44,13 @@ const server = Effect.acquireRelease(
     })))
 )
 
-const responseOf = (responses: Array<Http.ServerResponse>) =>
-  Effect.promise(async () => {
-    while (responses.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
-    return responses.shift()!
-  })
-
 describe("StreamBody", () => {
   it.scopedLive("text pushed before the answer is written goes out first, then the rest, then the end", () =>
     Effect.gen(function*() {
-      const { responses, url } = yield* server
+      const { next, url } = yield* server
       const answer = Effect.promise(() => fetch(url).then((r) => r.text()))
       const fetching = yield* Effect.fork(answer)
-      const response = yield* responseOf(responses)
+      const response = yield* next
       const body = new StreamBody()
       yield* body.push("held 1, ")
       body.pushNow("held 2, ")
@@ -54,9 +65,9 @@ describe("StreamBody", () => {
 
   it.scopedLive("a body ended before it is written is written whole", () =>
     Effect.gen(function*() {
-      const { responses, url } = yield* server
+      const { next, url } = yield* server
       const fetching = yield* Effect.fork(Effect.promise(() => fetch(url).then((r) => r.text())))
-      const response = yield* responseOf(responses)
+      const response = yield* next
       const body = new StreamBody()
       yield* body.push("all ")
       yield* body.end("at once")
@@ -69,14 +80,14 @@ describe("StreamBody", () => {
 
   it.scopedLive("push waits while the client does not read, and goes on when it does", () =>
     Effect.gen(function*() {
-      const { responses, url } = yield* server
+      const { next, url } = yield* server
       const controller = new AbortController()
       const started = yield* Deferred.make<ReadableStreamDefaultReader<Uint8Array>>()
       yield* Effect.fork(Effect.promise(async () => {
         const answer = await fetch(url, { signal: controller.signal })
         await Effect.runPromise(Deferred.succeed(started, answer.body!.getReader()))
       }))
-      const response = yield* responseOf(responses)
+      const response = yield* next
       const body = new StreamBody()
       response.writeHead(200)
       const writing = yield* Effect.fork(body.writeTo(response))
@@ -107,10 +118,10 @@ describe("StreamBody", () => {
 
   it.scopedLive("writing to a response whose client is already gone ends at once", () =>
     Effect.gen(function*() {
-      const { responses, url } = yield* server
+      const { next, url } = yield* server
       const controller = new AbortController()
       yield* Effect.fork(Effect.promise(() => fetch(url, { signal: controller.signal }).catch(() => undefined)))
-      const response = yield* responseOf(responses)
+      const response = yield* next
       const closed = Effect.async<void>((resume) => {
         if (response.destroyed) return resume(Effect.void)
         response.once("close", () => resume(Effect.void))
