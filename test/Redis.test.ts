@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigError, ConfigProvider, Effect, Exit, HashMap, Layer, Logger, Redacted } from "effect"
 import * as Outage from "../src/internal/redisOutage.js"
 import * as Redis from "../src/Redis.js"
+import { eventually } from "./support/loopback.js"
 import { describeRedis, freePort, uniquePrefix } from "./support/redis.js"
 
 const secret = "pw-LEAKCHECK-93c1"
@@ -14,15 +15,8 @@ const failureOf = <E>(exit: Exit.Exit<unknown, E>): E => {
 
 const built = (layer: Layer.Layer<Redis.Redis, unknown>) => Effect.exit(Effect.scoped(Layer.build(layer)))
 
-/** Waits (real time, bounded) until the client has reconnected. */
-const awaitConnected = (redis: Redis.Service) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 200; i++) {
-      if (yield* redis.isConnected) return
-      yield* Effect.sleep("25 millis")
-    }
-    return yield* Effect.dieMessage("the client did not reconnect within 5 s")
-  })
+/** Waits (real time, bounded: 5 s) until the client has reconnected. */
+const awaitConnected = (redis: Redis.Service) => eventually(redis.isConnected, "the client to reconnect", 5_000)
 
 const fromEnv = (env: Record<string, string>) =>
   Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
@@ -126,12 +120,16 @@ describe("Redis options", () => {
         )
         const redis = context.unsafeMap.get(Redis.Redis.key) as Redis.Service
         // the first attempt is refused at once on loopback; bounded: 2 s
-        for (let i = 0; i < 80; i++) {
-          const error = yield* Effect.flip(redis.run("get", (client) => client.get(redis.key("a"))))
-          if (error.cause instanceof Error && /could not connect/.test(error.cause.message)) return error
-          yield* Effect.sleep("25 millis")
-        }
-        return yield* Effect.dieMessage("no connection failure was seen within 2 s")
+        let error: Redis.RedisError | undefined
+        yield* eventually(
+          Effect.map(Effect.orDie(Effect.flip(redis.run("get", (client) => client.get(redis.key("a"))))), (failed) => {
+            error = failed
+            return failed.cause instanceof Error && /could not connect/.test(failed.cause.message)
+          }),
+          "a connection failure",
+          2_000
+        )
+        return error!
       }))
       expect(error.reason).toBe("not connected")
       expect((error.cause as Error).message).toBe(
@@ -265,19 +263,26 @@ describeRedis("Redis databases", (server) => {
   it.live("without awaitConnection, every command fails naming the database, none runs in database 0", () =>
     Effect.gen(function*() {
       const prefix = uniquePrefix("db")
-      const errors = yield* Effect.scoped(Effect.gen(function*() {
+      const refused = yield* Effect.scoped(Effect.gen(function*() {
         const context = yield* Layer.build(Redis.layer({ url: inDb("99"), keyPrefix: prefix, awaitConnection: false }))
         const redis = context.unsafeMap.get(Redis.Redis.key) as Redis.Service
-        const errors: Array<Redis.RedisError> = []
+        let last: Redis.RedisError | undefined
         // bounded: 2 s, enough for the connection and its refused SELECT on loopback
-        for (let i = 0; i < 80 && !errors.some((error) => /database 99/.test(error.reason)); i++) {
-          errors.push(yield* Effect.flip(redis.run("set", (client) => client.set(redis.key("x"), "1"))))
-          yield* Effect.sleep("25 millis")
-        }
+        yield* eventually(
+          Effect.map(
+            Effect.orDie(Effect.flip(redis.run("set", (client) => client.set(redis.key("x"), "1")))),
+            (failed) => {
+              last = failed
+              return /database 99/.test(failed.reason)
+            }
+          ),
+          "a command refused for database 99",
+          2_000
+        )
         expect(yield* redis.isConnected).toBe(false)
-        return errors
+        return last
       }))
-      expect(errors.at(-1)?.reason).toMatch(/^database 99 does not exist/)
+      expect(refused?.reason).toMatch(/^database 99 does not exist/)
       expect(yield* keysIn(0, `${prefix}*`)).toEqual([])
     }))
 
