@@ -9,6 +9,7 @@ import type * as Effect from "effect/Effect"
 import type * as Budget from "../Budget.js"
 import type * as LanguageModel from "../LanguageModel.js"
 import type * as LlmError from "../LlmError.js"
+import type * as Pricing from "../Pricing.js"
 import type * as RateLimit from "../RateLimit.js"
 
 /**
@@ -100,4 +101,9 @@ export interface Runtime {
   readonly ready: Effect.Effect<boolean>
   /** Tenant ids known to the runtime (for an admin's usage listing). */
   readonly tenants: ReadonlyArray<string>
+  /**
+   * The prices the routes are charged at, for the request log's estimate of a stream that stopped early
+   * without the provider's usage. Absent: the price dataset.
+   */
+  readonly pricing?: Pricing.Service | undefined
 }

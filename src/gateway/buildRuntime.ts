@@ -263,7 +263,8 @@ export const make = (
       usage,
       rateLimited,
       ready: stores.ping,
-      tenants: [...tenants.keys()]
+      tenants: [...tenants.keys()],
+      pricing
     }
     return runtime
   })

@@ -42,6 +42,8 @@ export interface Exchange {
   /** Time spent in provider calls (as the library measured them), ms. */
   upstreamMs: number
   usage: ChatResponse.Usage | undefined
+  /** `usage` and `costUsd` were estimated from what a stream delivered, not reported by the provider. */
+  usageEstimated: boolean
   costUsd: number | undefined
   cached: boolean
   /** Time to the first content part of a stream, ms from arrival. */
@@ -75,6 +77,7 @@ export const make = (requestId: string, method: string, path: string): Exchange 
   attempts: 0,
   upstreamMs: 0,
   usage: undefined,
+  usageEstimated: false,
   costUsd: undefined,
   cached: false,
   firstTokenMs: undefined,
@@ -82,6 +85,9 @@ export const make = (requestId: string, method: string, path: string): Exchange 
   answer: undefined,
   durationMs: undefined
 })
+
+// The `provider` of `Fallback` and `Router` services.
+const composites: ReadonlySet<string> = new Set(["fallback", "router"])
 
 /**
  * Records a failure of the route: its tag as the outcome, its message for the log.
@@ -95,8 +101,12 @@ export const failed = (
 ): void => {
   exchange.outcome = error._tag
   exchange.error = error.message
-  // Who failed, when no provider answered (a policy's error names the provider of the route it guards).
-  if (exchange.provider === undefined && error.provider !== undefined && error.provider !== "") {
+  // Who failed, when no provider answered (a policy's error names the provider of the route it guards); not
+  // the name of a fallback chain or router wrapped by that policy, which is no provider.
+  if (
+    exchange.provider === undefined && error.provider !== undefined && error.provider !== "" &&
+    !composites.has(error.provider)
+  ) {
     exchange.provider = error.provider
   }
 }
@@ -175,6 +185,7 @@ export const logFields = (exchange: Exchange, logContent: boolean): Record<strin
     upstreamMs: round(exchange.upstreamMs),
     overheadMs: round(overheadMs(exchange, durationMs)),
     timeToFirstTokenMs: exchange.firstTokenMs === undefined ? null : round(exchange.firstTokenMs),
+    ...(exchange.usageEstimated ? { usageEstimated: true } : {}),
     ...(exchange.error === undefined ? {} : { error: exchange.error }),
     ...(logContent ? { prompt: exchange.prompt ?? null, answer: exchange.answer ?? null } : {})
   }

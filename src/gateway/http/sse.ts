@@ -17,11 +17,14 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import type * as ChatRequest from "../../ChatRequest.js"
+import * as Estimate from "../../internal/budget/estimate.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
+import * as Pricing from "../../Pricing.js"
 import * as StreamPart from "../../StreamPart.js"
+import * as Tokenizer from "../../Tokenizer.js"
 import type * as Runtime from "../Runtime.js"
 import * as Wire from "../wire/index.js"
 import type * as Chat from "./chat.js"
@@ -108,7 +111,9 @@ const readHead = (pull: Pull, head: Array<StreamPart.StreamPart>): Effect.Effect
  * them; the answer text too when the log carries content.
  */
 const makeWriter = (exchange: Exchange.Exchange, encoder: Wire.ChunkEncoder, logContent: boolean) => {
+  const received = new Estimate.Received()
   const observe = (part: StreamPart.StreamPart) => {
+    received.observe(part)
     switch (part.type) {
       case "response-metadata":
         if (part.provider !== undefined && part.provider !== "") exchange.provider = part.provider
@@ -143,7 +148,30 @@ const makeWriter = (exchange: Exchange.Exchange, encoder: Wire.ChunkEncoder, log
     exchange.outcome = "defect"
     return defectEvent()
   }
-  return { encode, failure, defect, end: () => encoder.end() }
+  return { encode, failure, defect, end: () => encoder.end(), received }
+}
+
+/**
+ * The usage and cost of a stream that delivered content without the provider's final usage (the client left,
+ * the stream failed after its first token, or the provider reports none), estimated as a budget charges it: the
+ * input counted by the tokenizer, the output received counted as output tokens, priced at the route's prices.
+ * Without this the log and the metrics would show nothing for a stream the tenant's budget was charged for.
+ */
+const estimateReceived = (
+  exchange: Exchange.Exchange,
+  received: Estimate.Received,
+  request: ChatRequest.ChatRequest,
+  pricing: Pricing.Service
+): void => {
+  if (!received.content || exchange.cached || (received.finished && exchange.usage !== undefined)) return
+  const model = exchange.model ?? request.model
+  const reported = received.lastUsage()
+  const inputTokens = reported?.inputTokens ?? Tokenizer.byModel.countRequest(request, model)
+  const outputTokens = Math.max(reported?.outputTokens ?? 0, Tokenizer.byModel.countText(received.text(), model))
+  const usage = { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
+  exchange.usage = usage
+  exchange.usageEstimated = true
+  exchange.costUsd = model === undefined ? undefined : pricing.cost(usage, model, exchange.provider)
 }
 
 /**
@@ -176,6 +204,13 @@ export const respond = (input: {
       legacyFunctions: wire.legacyFunctions
     })
     const writer = makeWriter(exchange, encoder, context.runtime.settings.logContent)
+    // Runs before the request's own finalizer writes the log line (finalizers run last added, first run).
+    yield* Scope.addFinalizer(
+      yield* Effect.scope,
+      Effect.sync(() =>
+        estimateReceived(exchange, writer.received, input.request, context.runtime.pricing ?? Pricing.dataset)
+      )
+    )
     const body = new StreamBody.StreamBody()
     // Pulled in the request's scope: a client that goes away interrupts the request, closing the scope, which
     // aborts the upstream call and runs the policies' finalizers (a budget charges what was received).

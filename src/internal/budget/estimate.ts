@@ -102,6 +102,16 @@ export class Received {
   /** The finish part went by. */
   finished = false
 
+  /** The output text received so far (text, reasoning, refusals, tool calls' names and arguments). */
+  text(): string {
+    return this.texts.join("")
+  }
+
+  /** The last usage part received, if any. */
+  lastUsage(): ChatResponse.Usage | undefined {
+    return this.usage?.usage
+  }
+
   observe(part: StreamPart.StreamPart): void {
     switch (part.type) {
       case "text-delta":
@@ -142,7 +152,7 @@ export class Received {
       ? undefined
       : this.usage.costUsd ?? usageCost(meter, priced, this.usage.usage, this.responseModel)
     if (this.finished && fromUsage !== undefined) return fromUsage
-    const received = receivedCost(meter, priced, this.texts.join(""))
+    const received = receivedCost(meter, priced, this.text())
     return fromUsage === undefined ? received : Math.max(fromUsage, received)
   }
 }

@@ -1,0 +1,127 @@
+/**
+ * What the request log says of what was charged, through a served config: a stream the client leaves after
+ * its first tokens is logged with the usage and cost its budget was charged (estimated, and marked so), and a
+ * policy that refuses a fallback route names no provider.
+ */
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { loadRuntime } from "../src/gateway/runtimeLoad.js"
+import * as MockProvider from "../src/testing/MockProvider.js"
+import * as OpenAiMock from "../src/testing/OpenAiMock.js"
+import * as Tokenizer from "../src/Tokenizer.js"
+import { configFile } from "./clients/gateway.js"
+import { call, chatBody, json, requestLogs, serve } from "./support/gateway.js"
+import { acme, twoProviders, withEnv } from "./support/gatewayConfig.js"
+import { eventually } from "./support/loopback.js"
+
+const decoder = new TextDecoder()
+
+/** The config's gateway on a free loopback port. */
+const served = (config: object) =>
+  Effect.gen(function*() {
+    const file = yield* configFile(JSON.stringify(config))
+    const runtime = yield* withEnv(loadRuntime(file)).pipe(Effect.orDie, Effect.provide(NodeContext.layer))
+    return yield* serve(runtime)
+  })
+
+const logged = (lines: ReadonlyArray<Record<string, unknown>>) =>
+  lines.filter((line) => line.message === "gateway request")
+
+/** Reads a streamed answer until `until` has arrived, then cuts the connection. */
+const readThenLeave = (base: string, body: string, until: string) =>
+  Effect.gen(function*() {
+    const controller = new AbortController()
+    const response = yield* call(base, "/v1/chat/completions", {
+      method: "POST",
+      body,
+      key: acme.key,
+      signal: controller.signal
+    })
+    expect(response.status).toBe(200)
+    const reader = response.body!.getReader()
+    let received = ""
+    while (!received.includes(until)) {
+      const read = yield* Effect.promise(() => reader.read())
+      if (read.done) return expect.fail(`the stream ended early: ${received}`)
+      received += decoder.decode(read.value)
+    }
+    controller.abort()
+  })
+
+describe("Gateway request log: usage and who answered", () => {
+  it.scopedLive("a stream the client leaves is logged with the usage and cost its budget was charged", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make({
+        script: [
+          MockProvider.sse(OpenAiMock.streamEvents({ deltas: ["Hello", " there"], model: "model-b" }).slice(0, 3), {
+            hang: true
+          })
+        ]
+      })
+      const config = twoProviders(a, b)
+      const { layer, lines } = requestLogs()
+      const base = yield* served({
+        ...config,
+        tenants: { ...config.tenants, acme: { ...config.tenants.acme, budget: { limitUsd: 1000, period: "day" } } }
+      }).pipe(Effect.provide(layer))
+      yield* readThenLeave(base, chatBody("small", { stream: true, max_tokens: 5 }), "there")
+      const spent = Effect.map(
+        call(base, "/v1/usage", { key: acme.key }).pipe(Effect.flatMap(json)),
+        (usage) => (usage as { budget: { spent_usd: number; reserved_usd: number } }).budget
+      )
+      yield* eventually(Effect.map(spent, (budget) => budget.reserved_usd === 0), "the reservation settled")
+      yield* eventually(Effect.sync(() => logged(lines).length === 2), "the two request log lines")
+      const line = logged(lines)[0]!
+      expect(line).toMatchObject({ outcome: "interrupted", status: 200, provider: "b", usageEstimated: true })
+      const inputTokens = line.inputTokens as number
+      const outputTokens = line.outputTokens as number
+      // What was received, counted as the budget counts it; the input is the tokenizer's count of the prompt.
+      expect(outputTokens).toBe(Tokenizer.byModel.countText("Hello there", "model-b"))
+      expect(inputTokens).toBeGreaterThan(0)
+      // At the config's prices (1 USD per input token, 2 per output token), what the budget charged.
+      expect(line.costUsd).toBe(inputTokens + 2 * outputTokens)
+      expect((yield* spent).spent_usd).toBeCloseTo(line.costUsd as number, 9)
+    }))
+
+  it.scopedLive("a finished stream with the provider's usage is logged as reported, not estimated", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make({
+        script: [OpenAiMock.stream({ deltas: ["Hi"], model: "model-b", usage: { inputTokens: 7, outputTokens: 3 } })]
+      })
+      const { layer, lines } = requestLogs()
+      const base = yield* served(twoProviders(a, b)).pipe(Effect.provide(layer))
+      const response = yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: chatBody("small", { stream: true }),
+        key: acme.key
+      })
+      expect(yield* Effect.promise(() => response.text())).toContain("[DONE]")
+      yield* eventually(Effect.sync(() => logged(lines).length === 1), "the request log line")
+      const line = logged(lines)[0]!
+      expect(line).toMatchObject({ outcome: "success", inputTokens: 7, outputTokens: 3, costUsd: 13 })
+      expect(line).not.toHaveProperty("usageEstimated")
+    }))
+
+  it.scopedLive("a guardrail that refuses a fallback route: the log names no provider, only the outcome", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make()
+      const { layer, lines } = requestLogs()
+      const base = yield* served({
+        ...twoProviders(a, b),
+        guardrails: { input: [{ denyList: { terms: ["forbidden"] } }] }
+      }).pipe(Effect.provide(layer))
+      const refused = yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: JSON.stringify({ model: "smart", messages: [{ role: "user", content: "a forbidden topic" }] }),
+        key: acme.key
+      })
+      expect(refused.status).toBe(400)
+      yield* eventually(Effect.sync(() => logged(lines).length === 1), "the request log line")
+      expect(logged(lines)[0]).toMatchObject({ outcome: "GuardrailBlocked", route: "smart", provider: null })
+      expect([...(yield* a.requests), ...(yield* b.requests)]).toEqual([])
+    }))
+})
