@@ -1,10 +1,15 @@
+import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Effect, Exit, Fiber, Layer, Stream } from "effect"
+import { Chunk, Context, Effect, Exit, Fiber, FiberRef, Layer, Redacted, Stream } from "effect"
+import * as UndiciClientInternal from "../src/internal/undiciClient.js"
+import * as LanguageModel from "../src/LanguageModel.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
+import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import * as UndiciClient from "../src/UndiciClient.js"
-import { eventually } from "./support/loopback.js"
+import { eventually, secretKey } from "./support/loopback.js"
 
 // Built in the test's scope: the client's agent lives until the test ends.
 const client = Effect.map(Layer.build(UndiciClient.layer()), Context.get(HttpClient.HttpClient))
@@ -85,5 +90,28 @@ describe("UndiciClient", () => {
       yield* response.arrayBuffer
       const [sent] = yield* server.requests
       expect(sent!.bodyText).toBe("hello")
+    }))
+
+  it.scoped("a client derived from it reads the key headers as redacted; the client itself is marked as not reading them", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({ script: [OpenAiMock.completion({ text: "hi" })] })
+      const http = yield* client
+      const seen: Array<ReadonlyArray<string>> = []
+      // What a user's logging or tracing wrapper reads to redact headers.
+      const derived = HttpClient.tapRequest(
+        http,
+        () =>
+          Effect.map(FiberRef.get(Headers.currentRedactedNames), (names) => {
+            seen.push(names.map(String))
+          })
+      )
+      expect(UndiciClientInternal.isUnwrapped(http)).toBe(true)
+      expect(UndiciClientInternal.isUnwrapped(derived)).toBe(false)
+      yield* LanguageModel.generate({ messages: [{ role: "user", content: "hi" }] }).pipe(
+        Effect.provide(OpenAi.layerAzure({ endpoint: server.url, deployment: "d", apiKey: Redacted.make(secretKey) })),
+        Effect.provide(Layer.succeed(HttpClient.HttpClient, derived))
+      )
+      expect(seen).toHaveLength(1)
+      expect(seen[0]).toContain("api-key")
     }))
 })

@@ -212,7 +212,8 @@ export const send = (
       ? HttpClientRequest.setHeader(request, "accept-encoding", Decompress.acceptEncoding)
       : request
   ).pipe(
-    withRedactedHeaders,
+    // Not for an unwrapped `UndiciClient`, which never reads them (a bracket per call saved).
+    (sent) => UndiciClient.isUnwrapped(client) ? sent : withRedactedHeaders(sent),
     Effect.mapError((error) => fromHttpClientError(context, error)),
     Timeout.within(context, "request", deadline),
     Effect.flatMap((response) => {

@@ -74,9 +74,18 @@ const dispatch = (
     return Effect.sync(() => controller.abort())
   })
 
+// The clients `make` returned, not a client derived from one (a derived client may add spans or logs).
+const unwrapped = new WeakSet<HttpClient.HttpClient>()
+
+/**
+ * Whether `client` is one `make` returned: it has no span and logs nothing, so it never reads the platform's
+ * redacted header names, and a call through it need not set them.
+ */
+export const isUnwrapped = (client: HttpClient.HttpClient): boolean => unwrapped.has(client)
+
 /** An `HttpClient` over `dispatcher`: no span of its own, no response wrapper. */
-export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient =>
-  HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
+  const client = HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
     (effect) =>
       Effect.flatMap(effect, (request) => {
         const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
@@ -90,6 +99,9 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient =>
       }),
     Effect.succeed
   )
+  unwrapped.add(client)
+  return client
+}
 
 type Pull<E> = Channel.Channel<Chunk.Chunk<Uint8Array>, unknown, E, unknown, void, unknown>
 
