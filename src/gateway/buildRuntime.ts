@@ -45,12 +45,20 @@ const provided = (service: LanguageModel.Service, context: Context.Context<Servi
   generate: (request) => Effect.provide(service.generate(request), context),
   stream: LanguageModel.withPull(
     (request) => Stream.mapInputContext(service.stream(request), (parent) => Context.merge(parent, context)),
-    // Provided where the pull is made and on each pull: a policy's stream runs there.
+    // Provided where the pull is made and on each pull: a policy's stream runs there. The pulls of one stream
+    // run in one fiber, so its merged context is made once, not on each pull.
     (request) =>
-      Effect.map(
-        Effect.provide(LanguageModel.toPull(service, request), context),
-        (pull) => Effect.provide(pull, context)
-      )
+      Effect.map(Effect.provide(LanguageModel.toPull(service, request), context), (pull) => {
+        let parent: Context.Context<never> | undefined
+        let merged: Context.Context<Services> = context
+        return Effect.mapInputContext(pull, (current: Context.Context<never>) => {
+          if (current !== parent) {
+            parent = current
+            merged = Context.merge(current, context)
+          }
+          return merged
+        })
+      })
   )
 })
 

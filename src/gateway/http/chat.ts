@@ -6,8 +6,10 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context_ from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import type * as ChatRequest from "../../ChatRequest.js"
@@ -98,21 +100,26 @@ export const handle = (
       metadata: { ...wire.request.metadata, tenant: tenant.id }
     }
     if (settings.logContent) exchange.prompt = unified.messages
+    // The request's own services: its metrics observer, and its span as the parent of the library's spans.
+    // Set once on the request's fiber (which serves this request alone; the stream's pump, forked below,
+    // inherits them) rather than provided around the call and each pull of a stream: a `provideService` is a
+    // bracket that copies the fiber's refs twice, a tenth of a JSON request's Effect operations.
     const observer = Exchange.observer(exchange, yield* LlmMetrics.LlmMetrics)
+    const span = context.span
+    yield* FiberRef.update(FiberRef.currentContext, (services) => {
+      const observed = Context_.add(services, LlmMetrics.LlmMetrics, observer)
+      return span === undefined ? observed : Context_.add(observed, Tracer.ParentSpan, span)
+    })
     // Read alongside the call: the limits' headers do not add their store's round trip to the answer. Not read
     // at all for a tenant without limits (a fork, a timer and a span per request saved).
     const usage = runtime.rateLimited?.(tenant.id) === false
       ? undefined
-      : yield* Headers.forkUsage(runtime, tenant.id, context.usageTimeoutMs, context.span)
-    const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) => {
-      const observed = Effect.provideService(effect, LlmMetrics.LlmMetrics, observer)
-      return context.span === undefined ? observed : Effect.provideService(observed, Tracer.ParentSpan, context.span)
-    }
+      : yield* Headers.forkUsage(runtime, tenant.id, context.usageTimeoutMs)
     if (wire.stream) {
-      return yield* Sse.respond({ service, request: unified, wire, context: { ...context, usage }, provide })
+      return yield* Sse.respond({ service, request: unified, wire, context: { ...context, usage } })
     }
     const start = performance.now()
-    const result = yield* Effect.either(provide(service.generate(unified)))
+    const result = yield* Effect.either(service.generate(unified))
     const routeMs = performance.now() - start
     const limits = usage === undefined ? undefined : yield* usage
     const out = Headers.addRateLimits({ ...headers }, limits)

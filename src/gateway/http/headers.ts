@@ -10,7 +10,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import type * as Tracer from "effect/Tracer"
 import { randomUUID } from "node:crypto"
 import type * as ChatResponse from "../../ChatResponse.js"
 import type * as RateLimit from "../../RateLimit.js"
@@ -75,7 +74,7 @@ export const addRateLimits = (
 }
 
 /**
- * Starts reading a tenant's usage for the rate-limit headers alongside the call (a child of `span` when given);
+ * Starts reading a tenant's usage for the rate-limit headers alongside the call (a child of the current span);
  * the effect it returns gives that usage, or `undefined` when the read failed or is still running `timeoutMs`
  * after it started. A read that is done by then (the usual case: it runs while the provider answers) costs no
  * timer and no race.
@@ -86,12 +85,11 @@ export const addRateLimits = (
 export const forkUsage = (
   runtime: Runtime.Runtime,
   tenant: string,
-  timeoutMs: number,
-  span: Tracer.Span | undefined
+  timeoutMs: number
 ): Effect.Effect<Effect.Effect<Runtime.Usage | undefined>> =>
   Effect.flatMap(Clock.currentTimeMillis, (start) => {
     const read = Effect.catchAllCause(runtime.usage(tenant), () => Effect.succeed(undefined))
-    return Effect.map(Effect.fork(span === undefined ? read : Effect.withParentSpan(read, span)), (fiber) =>
+    return Effect.map(Effect.fork(read), (fiber) =>
       Effect.flatMap(Fiber.poll(fiber), (done) =>
         Option.isSome(done)
           ? Effect.succeed(Exit.isSuccess(done.value) ? done.value.value : undefined)

@@ -190,7 +190,6 @@ export const respond = (input: {
   readonly request: ChatRequest.ChatRequest
   readonly wire: Wire.DecodedRequest
   readonly context: Chat.Context & { readonly usage: Effect.Effect<Runtime.Usage | undefined> | undefined }
-  readonly provide: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }): Effect.Effect<Respond.Answer, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { context, wire } = input
@@ -214,7 +213,7 @@ export const respond = (input: {
     const body = new StreamBody.StreamBody()
     // Pulled in the request's scope: a client that goes away interrupts the request, closing the scope, which
     // aborts the upstream call and runs the policies' finalizers (a budget charges what was received).
-    const pull: Pull = input.provide(yield* LanguageModel.toPull(input.service, input.request))
+    const pull: Pull = yield* LanguageModel.toPull(input.service, input.request)
     const head: Array<StreamPart.StreamPart> = []
     // Completed once: by the pump with the head, or by the `holdHeaders` timer with `undefined` (commit now).
     const decided = yield* Deferred.make<Head | undefined>()
