@@ -1,19 +1,20 @@
 /**
  * The liter-llm gateway as its CLI runs it (`loadRuntime` of a config file, `Server.layer`, the request log as
- * JSON lines through `Logger.json`), on a free loopback port, through the public `liter-llm/gateway` modules:
+ * JSON lines through `jsonLogs`, the CLI's logger), on a free loopback port, through the public
+ * `liter-llm/gateway` modules:
  * the built package (`dist/`, what the `liter-llm` command runs), or the TypeScript sources under `tsx` when
  * `options.source` is `"src"`.
  */
 import { NodeContext } from "@effect/platform-node"
 import * as HttpServer from "@effect/platform/HttpServer"
-import { Context, Effect, Layer, Logger } from "effect"
+import { Context, Effect, Layer } from "effect"
 import type * as SourceGateway from "../../src/gateway/index.js"
 
 type Gateway = typeof SourceGateway
 
 /** Serves the config file `options.config`; its port. */
 export const start = async (options: Record<string, unknown>): Promise<number> => {
-  const { loadRuntime, Server }: Gateway = options.source === "src"
+  const { jsonLogs, loadRuntime, Server }: Gateway = options.source === "src"
     ? await import("../../src/gateway/index.js")
     : await import("liter-llm/gateway" as string)
   return new Promise((resolve, reject) => {
@@ -24,7 +25,7 @@ export const start = async (options: Record<string, unknown>): Promise<number> =
       if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("expected a TCP address")
       resolve(address.port)
       return yield* Effect.never
-    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer), Effect.provide(Logger.json))
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer), Effect.provide(jsonLogs))
     Effect.runPromise(program).catch(reject)
   })
 }

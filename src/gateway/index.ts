@@ -25,7 +25,7 @@ export * as Server from "./Server.js"
  * @since 0.2.0
  */
 export type { LoadOptions, RuntimeRef } from "./runtimeLoad.js"
-export { serveFile } from "./serveFile.js"
+export { jsonLogs, serveFile } from "./serveFile.js"
 /**
  * @since 0.2.0
  */
