@@ -195,7 +195,10 @@ export const make = (
           service = {
             ...inner,
             generate: (request) => pick(request).generate(request),
-            stream: (request) => pick(request).stream(request)
+            stream: LanguageModel.withPull(
+              (request) => pick(request).stream(request),
+              (request) => LanguageModel.toPull(pick(request), request)
+            )
           }
         }
         if (rateLimits !== undefined) {
