@@ -289,7 +289,15 @@ export const layer = <A, E, R>(
       return {
         ...wrapped,
         generate: (request) => Effect.provideService(wrapped.generate(request), Registry, registry),
-        stream: (request) => Stream.provideService(wrapped.stream(request), Registry, registry)
+        stream: LanguageModel.withPull(
+          (request) => Stream.provideService(wrapped.stream(request), Registry, registry),
+          // Where the pull is made and on each pull: the breaker takes its permit on the first.
+          (request) =>
+            Effect.map(
+              Effect.provideService(LanguageModel.toPull(wrapped, request), Registry, registry),
+              (pull) => Effect.provideService(pull, Registry, registry)
+            )
+        )
       }
     })
   )

@@ -20,11 +20,11 @@ import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Layer from "effect/Layer"
-import * as Stream from "effect/Stream"
 import type * as ChatRequest from "./ChatRequest.js"
 import * as Trim from "./internal/contextWindow.js"
 import * as LayerOptions from "./internal/layerOptions.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
+import * as PolicyStream from "./internal/policyStream.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmError from "./LlmError.js"
 import * as Pricing from "./Pricing.js"
@@ -192,7 +192,9 @@ export const wrap = (service: LanguageModel.Service, options: Options): Language
   return {
     ...service,
     generate: (request) => Effect.flatMap(fit(request), service.generate),
-    stream: (request) => Stream.unwrap(Effect.map(fit(request), service.stream))
+    stream: PolicyStream.make((request) =>
+      Effect.map(fit(request), (fitted) => PolicyStream.readFrom({ service, request: fitted }))
+    )
   }
 }
 

@@ -14,10 +14,13 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as ChatRequest from "./ChatRequest.js"
 import type * as ChatResponse from "./ChatResponse.js"
 import * as CommitPoint from "./internal/commitPoint.js"
+import * as PolicyStream from "./internal/policyStream.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmError from "./LlmError.js"
 import * as LlmMetrics from "./LlmMetrics.js"
@@ -188,6 +191,40 @@ export const make = (
       return run(0)
     }))
 
+  // The same chain read as a pull (see `LanguageModel.toPull`): each step's pull through the commit point.
+  const pull = (request: ChatRequest.ChatRequest) =>
+    PolicyStream.lazy(Effect.flatMap(plan(request), (steps) => {
+      const attempts: Array<LlmError.Attempt> = []
+      const run = (position: number): Effect.Effect<LanguageModel.Pull, LlmError.LlmError, Scope.Scope> => {
+        const built = steps[position]!
+        const context = { provider: built.service.provider, model: built.step.model ?? request.model, secrets: [] }
+        return Effect.flatMap(Clock.currentTimeMillis, (start) =>
+          CommitPoint.committed(
+            LanguageModel.toPull(built.service, prepare(built, request)),
+            context,
+            noDeadlines,
+            withStepPolicy(built)
+          ).pipe(
+            // After the commit point every failure is a StreamInterrupted, which never moves on: recorded, it
+            // ends the stream with the chain's attempts.
+            Effect.map((pull): LanguageModel.Pull =>
+              Effect.catchAll(pull, (error) =>
+                Option.isNone(error) ? Effect.fail(error) : Effect.flatMap(
+                  moveOn(steps, position, request, error.value, attempts, start),
+                  (decision) => Effect.fail(Option.some(decision.error))
+                ))
+            ),
+            Effect.catchAll((error) =>
+              Effect.flatMap(
+                moveOn(steps, position, request, error, attempts, start),
+                (decision) => decision.next === undefined ? Effect.fail(decision.error) : run(decision.next)
+              )
+            )
+          ))
+      }
+      return run(0)
+    }))
+
   const first = chain[0]!.service
   return LanguageModel.make({
     provider: "fallback",
@@ -202,7 +239,7 @@ export const make = (
       streamingUsage: chain.some((b) => b.service.capabilities.streamingUsage)
     },
     generate,
-    stream
+    stream: LanguageModel.withPull(stream, pull)
   })
 }
 

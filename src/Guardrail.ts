@@ -28,6 +28,7 @@ import type * as ChatResponse from "./ChatResponse.js"
 import * as Internal from "./internal/guardrail.js"
 import * as Patterns from "./internal/guardrailPatterns.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
+import * as PolicyStream from "./internal/policyStream.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmError from "./LlmError.js"
 
@@ -211,16 +212,22 @@ export const wrap = (service: LanguageModel.Service, options: Options<never>): L
         checkInput(request),
         (checked) => Effect.flatMap(service.generate(checked), (response) => checkOutput(checked, response))
       ),
-    stream: (request) =>
-      Stream.unwrap(
-        Effect.map(checkInput(request), (checked) =>
-          output.length === 0 ? service.stream(checked) : Internal.guardStream(
-            service.stream(checked),
-            output,
-            checked,
-            (guardrail, reason, partial) => blocked(checked, "output", guardrail, reason, partial)
-          ))
+    // Input guardrails only: a pull as well (see `LanguageModel.toPull`); output guardrails hold text back, a
+    // stream stage.
+    stream: output.length === 0
+      ? PolicyStream.make((request) =>
+        Effect.map(checkInput(request), (checked) => PolicyStream.readFrom({ service, request: checked }))
       )
+      : (request) =>
+        Stream.unwrap(
+          Effect.map(checkInput(request), (checked) =>
+            Internal.guardStream(
+              service.stream(checked),
+              output,
+              checked,
+              (guardrail, reason, partial) => blocked(checked, "output", guardrail, reason, partial)
+            ))
+        )
   }
 }
 

@@ -15,6 +15,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -23,9 +24,9 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
-import * as Stream from "effect/Stream"
 import * as ChatRequest from "./ChatRequest.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
+import * as PolicyStream from "./internal/policyStream.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmError from "./LlmError.js"
 import * as StreamPart from "./StreamPart.js"
@@ -269,27 +270,31 @@ export const make = (
             }
           }))
       }),
-    stream: (request) =>
-      Stream.unwrap(Effect.gen(function*() {
+    stream: PolicyStream.make((request) =>
+      Effect.gen(function*() {
         const { b, start } = yield* pick(request)
+        const clock = yield* Effect.clock
         let measured = false
-        return b.service.stream(prepare(b, request)).pipe(
-          Stream.tap((part) =>
-            !measured && StreamPart.isContent(part)
-              ? Effect.map(Clock.currentTimeMillis, (now) => {
-                measured = true
-                observe(b, now - start)
-              })
-              : Effect.void
-          ),
-          Stream.tapError((error) =>
-            measured ? Effect.void : Effect.map(Clock.currentTimeMillis, (now) => {
+        return PolicyStream.readFrom({
+          service: b.service,
+          request: prepare(b, request),
+          // The deployment's latency is to its first content part, or to its failure before one.
+          observe: (chunk) => {
+            if (!measured && Chunk.some(chunk, StreamPart.isContent)) {
               measured = true
-              penalize(b, error, now - start)
-            })
-          )
-        )
-      }))
+              observe(b, clock.unsafeCurrentTimeMillis() - start)
+            }
+          },
+          failed: (cause) => {
+            const error = Cause.failureOption(cause)
+            if (!measured && Option.isSome(error)) {
+              measured = true
+              penalize(b, error.value, clock.unsafeCurrentTimeMillis() - start)
+            }
+          }
+        })
+      })
+    )
   })
 }
 

@@ -6,7 +6,6 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
 import type * as Cache from "../Cache.js"
 import type * as ChatRequest from "../ChatRequest.js"
 import { tenantOf } from "../ChatRequest.js"
@@ -18,6 +17,7 @@ import * as Attribution from "./attribution.js"
 import * as Entry from "./cacheEntry.js"
 import * as Flight from "./cacheFlight.js"
 import * as Key from "./cacheKey.js"
+import * as PolicyStream from "./policyStream.js"
 
 /** The TTL of a request's entry: its own (already validated by the request schema), else the layer's. */
 const ttlOf = (request: ChatRequest.ChatRequest, fallback: Duration.Duration): Duration.Duration => {
@@ -121,28 +121,27 @@ export const wrap = (
     }).pipe(Effect.withSpan("Cache.generate"))
   }
 
-  const stream = (request: ChatRequest.ChatRequest) => {
+  const stream = PolicyStream.make((request) => {
     const key = keyOf(request)
-    if (key === undefined) return service.stream(request)
-    return Stream.unwrapScoped(Effect.gen(function*() {
+    if (key === undefined) return Effect.succeed(PolicyStream.inner(service))
+    return Effect.gen(function*() {
       const cached = yield* cachedAnswer("stream", request, key)
-      if (cached !== undefined) return Stream.fromIterable(Entry.replay(cached))
+      if (cached !== undefined) return PolicyStream.answer(Entry.replay(cached))
       // Stored once the stream has ended with its whole answer: the finish part seen, no failure, not stopped.
-      const watched = Attribution.watch(service.stream(request))
+      const watcher = Attribution.makeWatcher()
       const accumulator = new StreamPart.Accumulator(service.provider, request.model ?? service.defaultModel ?? "")
       let finished = false
       yield* Effect.addFinalizer(() =>
-        watched.end(finished)._tag === "Success" ? save(key, request, accumulator.done()) : Effect.void
+        watcher.end(finished)._tag === "Success" ? save(key, request, accumulator.done()) : Effect.void
       )
-      return Stream.mapChunks(watched.stream, (chunk) => {
+      return PolicyStream.watched(service, (chunk) => {
         for (const part of chunk) {
           accumulator.add(part)
           if (part.type === "finish") finished = true
         }
-        return chunk
-      })
-    }))
-  }
+      }, watcher.fail)
+    })
+  })
 
   return { ...service, generate, stream }
 }

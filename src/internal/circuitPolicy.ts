@@ -10,13 +10,13 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
-import * as Stream from "effect/Stream"
 import type * as CircuitBreaker from "../CircuitBreaker.js"
 import type * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as LlmMetrics from "../LlmMetrics.js"
 import * as Attribution from "./attribution.js"
 import * as Circuit from "./circuit.js"
+import * as PolicyStream from "./policyStream.js"
 
 /** The breaker's settings from its options, with their defaults. */
 export const configOf = (options: CircuitBreaker.Options): Circuit.Config => ({
@@ -135,21 +135,21 @@ export const wrap = (
             Effect.onExit(restore(service.generate(request)), (exit) => release(registry, permit, classify(exit)))
         )
       ),
-    stream: (request) =>
-      Stream.unwrapScoped(Effect.gen(function*() {
+    stream: PolicyStream.make(() =>
+      Effect.gen(function*() {
         // Judged by what the provider did, not by the scope's exit, which carries the consumer's own failure: that
         // must neither count against the provider nor open the breaker for its Retry-After. A consumer that stops
         // before the finish part neither proves nor disproves the provider's health.
-        const watched = Attribution.watch(service.stream(request))
+        const watcher = Attribution.makeWatcher()
         let finished = false
         yield* Effect.acquireRelease(
           acquire,
-          ({ permit, registry }) => release(registry, permit, classify(watched.end(finished)))
+          ({ permit, registry }) => release(registry, permit, classify(watcher.end(finished)))
         )
-        return Stream.mapChunks(watched.stream, (chunk) => {
+        return PolicyStream.watched(service, (chunk) => {
           if (!finished && Chunk.some(chunk, (part) => part.type === "finish")) finished = true
-          return chunk
-        })
-      }))
+        }, watcher.fail)
+      })
+    )
   }
 }

@@ -6,7 +6,6 @@ import type * as RateLimiter from "@effect/experimental/RateLimiter"
 import type * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
 import * as ChatRequest from "../ChatRequest.js"
 import type * as ChatResponse from "../ChatResponse.js"
 import type * as LanguageModel from "../LanguageModel.js"
@@ -15,6 +14,7 @@ import type * as RateLimit from "../RateLimit.js"
 import * as Redis from "../Redis.js"
 import type * as StreamPart from "../StreamPart.js"
 import * as Tokenizer from "../Tokenizer.js"
+import * as PolicyStream from "./policyStream.js"
 import * as Options from "./rateLimitOptions.js"
 import type * as Store from "./rateLimitStore.js"
 
@@ -238,13 +238,12 @@ export const wrap = (
       return response
     })
 
-  const stream = (request: ChatRequest.ChatRequest) =>
-    Stream.unwrapScoped(Effect.gen(function*() {
+  const stream = PolicyStream.make((request) =>
+    Effect.gen(function*() {
       const plan = planOf(request)
       const estimate = plan.limits.tokens === undefined ? undefined : yield* estimateOf(request, plan)
       yield* admit(plan, estimate)
-      const inner = service.stream(request)
-      if (estimate === undefined) return inner
+      if (estimate === undefined) return PolicyStream.inner(service)
       let usage: ChatResponse.Usage | undefined
       let cached = false
       const output: Array<string> = []
@@ -255,7 +254,7 @@ export const wrap = (
           (used) => settle(plan, estimate, used)
         )
       )
-      return Stream.mapChunks(inner, (chunk: Chunk.Chunk<StreamPart.StreamPart>) => {
+      return PolicyStream.watched(service, (chunk: Chunk.Chunk<StreamPart.StreamPart>) => {
         for (const part of chunk) {
           switch (part.type) {
             case "usage":
@@ -277,9 +276,9 @@ export const wrap = (
               break
           }
         }
-        return chunk
       })
-    }))
+    })
+  )
 
   return { ...service, generate, stream }
 }

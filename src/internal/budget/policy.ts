@@ -5,13 +5,13 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Stream from "effect/Stream"
 import type * as Budget from "../../Budget.js"
 import * as ChatRequest from "../../ChatRequest.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
 import * as Pricing from "../../Pricing.js"
 import * as Tokenizer from "../../Tokenizer.js"
+import * as PolicyStream from "../policyStream.js"
 import * as Errors from "./errors.js"
 import * as Estimate from "./estimate.js"
 import * as Options_ from "./options.js"
@@ -120,8 +120,8 @@ export const make = (config: Options_.Config, store: Budget.Store, instance: str
             )
         )
       ),
-    stream: (request) =>
-      Stream.unwrapScoped(Effect.gen(function*() {
+    stream: PolicyStream.make((request) =>
+      Effect.gen(function*() {
         const received = new Estimate.Received()
         // Settled from what went by, not from the scope's exit: that carries the consumer's own failure, and a
         // consumer that stops early still received (and is charged for) what it took.
@@ -129,14 +129,13 @@ export const make = (config: Options_.Config, store: Budget.Store, instance: str
           reserve(service, request),
           (ticket) => ticket === undefined ? Effect.void : settle(ticket, received.cost(ticket.meter, ticket.priced))
         )
-        const inner = service.stream(request)
-        return ticket === undefined ? inner : Stream.mapChunks(inner, (chunk) => {
+        return ticket === undefined ? PolicyStream.inner(service) : PolicyStream.watched(service, (chunk) => {
           for (const part of chunk) {
             received.observe(part)
           }
-          return chunk
         })
-      }))
+      })
+    )
   })
 
   const status = (tenant: string): Effect.Effect<Budget.Status | undefined, LlmError.PolicyUnavailable> => {
