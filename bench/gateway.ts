@@ -190,6 +190,10 @@ const holdMemory = async (candidate: Candidate, count: number): Promise<Held | u
   const peer = candidate.peer
   if (peer === undefined) return undefined
   const half = count / 2
+  // The held route's first streams make what every later one reuses (code, pools): not counted per stream.
+  const warm = await holdStreams(candidate.hold, Math.min(50, half))
+  await warm.release()
+  await new Promise((resolve) => setTimeout(resolve, 200))
   const base = await peer.stats(true)
   const first = await holdStreams(candidate.hold, half)
   const middle = await peer.stats(true)
