@@ -88,6 +88,8 @@ export const make = (
   steps: Array.NonEmptyReadonlyArray<{ readonly service: LanguageModel.Service; readonly step: Step<unknown, unknown> }>
 ): LanguageModel.Service => {
   const chain: ReadonlyArray<Built> = steps.map(({ service, step }) => ({ service, step }))
+  // A JavaScript caller may pass no step: every call fails with a clear error, as an empty router's does.
+  if (chain.length === 0) return empty
 
   /** The steps able to serve the request, in order: a step lacking a capability is skipped, as a router would. */
   const plan = (request: ChatRequest.ChatRequest): Effect.Effect<ReadonlyArray<Built>, LlmError.InvalidRequest> => {
@@ -242,6 +244,14 @@ export const make = (
     stream: LanguageModel.withPull(stream, pull)
   })
 }
+
+const noSteps = new LlmError.InvalidRequest({ provider: "fallback", message: "fallback: the chain has no steps" })
+
+const empty: LanguageModel.Service = LanguageModel.make({
+  provider: "fallback",
+  generate: () => Effect.fail(noSteps),
+  stream: () => Stream.fail(noSteps)
+})
 
 type StepError<S> = S extends Step<infer E, infer _R> ? E : never
 type StepContext<S> = S extends Step<infer _E, infer R> ? R : never

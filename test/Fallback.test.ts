@@ -260,6 +260,18 @@ describe("Fallback retries per step", () => {
 })
 
 describe("Fallback nesting and errors", () => {
+  it.effect("a chain of no steps (from JavaScript) fails each call with InvalidRequest, never a TypeError", () =>
+    Effect.gen(function*() {
+      const chain = Fallback.layer([] as unknown as [{ readonly provide: Layer.Layer<LanguageModel.LanguageModel> }])
+      const called = failure(yield* Effect.exit(LanguageModel.generate(ask("hi")).pipe(Effect.provide(chain))))
+      const streamed = failure(
+        yield* Effect.exit(Stream.runDrain(LanguageModel.stream(ask("hi"))).pipe(Effect.provide(chain)))
+      )
+      for (const error of [called, streamed]) {
+        expect(error).toMatchObject({ _tag: "InvalidRequest", message: "fallback: the chain has no steps" })
+      }
+    }))
+
   it.effect("a chain is a step of another chain", () =>
     Effect.gen(function*() {
       const a = yield* scripted([errors.overloaded("a")], { provider: "a" })

@@ -316,3 +316,45 @@ describe("one vocabulary: name and apiVersion on every provider", () => {
       expect(versions).toEqual(["2024-01-01", "2023-01-01", "2024-01-01", Anthropic.defaultApiVersion])
     }))
 })
+
+/** Every provider layer, built from options a JavaScript caller may get wrong. */
+const providerLayers: ReadonlyArray<
+  readonly [layer: string, make: (extra: Record<string, unknown>) => ModelLayer]
+> = [
+  ["OpenAi.layer", (extra) => OpenAi.layer({ apiKey, model: "m", ...extra } as OpenAi.Options)],
+  [
+    "OpenAi.layerAzure",
+    (extra) => OpenAi.layerAzure({ endpoint: "https://r.openai.azure.com", apiKey, ...extra } as OpenAi.AzureOptions)
+  ],
+  ["Anthropic.layer", (extra) => Anthropic.layer({ apiKey, model: "m", ...extra } as Anthropic.Options)],
+  ["Cohere.layer", (extra) => Cohere.layer({ apiKey, model: "m", ...extra } as Cohere.Options)],
+  ["Gemini.layer", (extra) => Gemini.layer({ apiKey, model: "m", ...extra } as Gemini.Options)]
+]
+
+describe("a provider layer refuses options of the wrong name or type at build time", () => {
+  const cases: ReadonlyArray<readonly [extra: Record<string, unknown>, path: ReadonlyArray<string>, message: string]> =
+    [
+      [{ modle: "gpt-4o" }, ["modle"], "unknown option \"modle\""],
+      [{ model: 123 }, ["model"], "model must be a string, got 123"],
+      [{ name: null }, ["name"], "name must be a string, got null"],
+      [{ apiKey: secretKey }, ["apiKey"], "apiKey must be a Redacted value (Redacted.make(key)), got a plain string"],
+      [{ retry: 3 }, ["retry"], "retry must be a policy from Retry.policy(...) or false, got 3"],
+      [{ timeout: { reqest: "1 second" } }, ["timeout", "reqest"], "unknown option \"timeout.reqest\""],
+      [{ headers: { "x-team": 7 } }, ["headers[\"x-team\"]"], "headers[\"x-team\"] must be a string, got 7"],
+      [{ capabilities: { tool: true } }, ["capabilities", "tool"], "unknown option \"capabilities.tool\""],
+      [{ capabilities: { tools: "yes" } }, ["capabilities.tools"], "capabilities.tools must be true or false"]
+    ]
+  for (const [layer, make] of providerLayers) {
+    it.effect(`${layer}: each mistake is a ConfigError naming the option, the key never shown`, () =>
+      Effect.gen(function*() {
+        for (const [extra, path, message] of cases) {
+          const error = yield* buildError(make(extra))
+          expect(error._op).toBe("InvalidData")
+          expect(ConfigError.isInvalidData(error) && error.path).toEqual(path)
+          expect(error.message).toContain(`${layer}: `)
+          expect(error.message).toContain(message)
+          expect(error.message).not.toContain(secretKey)
+        }
+      }))
+  }
+})

@@ -9,6 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import type * as LanguageModel from "../LanguageModel.js"
+import * as Retry from "../Retry.js"
 import type * as Timeout from "../Timeout.js"
 import * as Durations from "./duration.js"
 
@@ -276,6 +278,100 @@ export const knownOptions = (
 /** The option names of an options type, from a record that must list each (the compiler checks it is complete). */
 export const optionNames = <A>(names: { readonly [K in keyof Required<A>]: true }): ReadonlyArray<string> =>
   Object.keys(names)
+
+// Provider options by kind, whichever provider takes them: each is checked where a provider's options hold it.
+const stringOptions: ReadonlySet<string> = new Set([
+  "name",
+  "model",
+  "baseUrl",
+  "endpoint",
+  "organization",
+  "project",
+  "deployment",
+  "apiVersion",
+  "version",
+  "clientName",
+  "maxTokensField"
+])
+const secretOptions: ReadonlySet<string> = new Set(["apiKey", "token"])
+const capabilityNames = optionNames<LanguageModel.Capabilities>({
+  tools: true,
+  vision: true,
+  jsonSchema: true,
+  streamingUsage: true
+})
+
+/** The first failure of `checks`, in order. */
+const firstFailure = (
+  checks: ReadonlyArray<() => Either.Either<void, ConfigError.ConfigError>>
+): Either.Either<void, ConfigError.ConfigError> => {
+  for (const check of checks) {
+    const result = check()
+    if (Either.isLeft(result)) return result
+  }
+  return Either.void
+}
+
+/**
+ * A provider layer's options object checked before anything reads it, so that a JavaScript caller's mistake is
+ * a `ConfigError` naming the option, never a `TypeError` or a silently ignored option: an object holding only
+ * `names` (a misspelt option would be ignored), strings where strings go, `Redacted` keys (a key passed as a
+ * plain string is refused without being shown), `headers` of strings, `capabilities` of booleans, `timeout` of
+ * known phases, `retry` a `Retry.policy(...)` or `false`.
+ */
+export const providerOptions = (
+  layer: string,
+  options: unknown,
+  names: ReadonlyArray<string>
+): Either.Either<void, ConfigError.ConfigError> => {
+  const known = knownOptions(layer, options, names)
+  if (Either.isLeft(known) || !isRecord(options)) return known
+  const invalid = (option: string, message: string) =>
+    Either.left(ConfigError.InvalidData([option], `${layer}: ${option} ${message}`))
+  return firstFailure([
+    ...Object.entries(options).map(([option, value]) => () =>
+      value === undefined
+        ? Either.void
+        : stringOptions.has(option) && typeof value !== "string"
+        ? invalid(option, `must be a string, got ${described(value)}`)
+        : secretOptions.has(option) && !Redacted.isRedacted(value)
+        // Never shown: it may be the key itself.
+        ? invalid(
+          option,
+          `must be a Redacted value (Redacted.make(key)), got ${
+            typeof value === "string" ? "a plain string" : typeof value
+          }`
+        )
+        : Either.void
+    ),
+    () => recordOption(layer, "headers", options.headers),
+    () => {
+      const bad = Object.entries((options.headers ?? {}) as Record<string, unknown>).find(([, value]) =>
+        typeof value !== "string"
+      )
+      return bad === undefined
+        ? Either.void
+        : invalid(`headers[${JSON.stringify(bad[0])}]`, `must be a string, got ${described(bad[1])}`)
+    },
+    () =>
+      options.capabilities === undefined
+        ? Either.void
+        : knownOptions(layer, options.capabilities, capabilityNames, ["capabilities"]),
+    ...capabilityNames.map((name) => () =>
+      booleanOption(
+        layer,
+        `capabilities.${name}`,
+        (options.capabilities as Record<string, unknown> | undefined)?.[name]
+      )
+    ),
+    () =>
+      options.timeout === undefined ? Either.void : knownOptions(layer, options.timeout, timeoutPhases, ["timeout"]),
+    () =>
+      options.retry === undefined || options.retry === false || options.retry instanceof Retry.Policy
+        ? Either.void
+        : invalid("retry", `must be a policy from Retry.policy(...) or false, got ${described(options.retry)}`)
+  ])
+}
 
 /** An option that must be a boolean when given (a JavaScript caller may pass `"yes"`). */
 export const booleanOption = (

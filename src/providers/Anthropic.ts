@@ -79,8 +79,24 @@ export interface Options extends LanguageModel.ProviderOptions {
  */
 export type ConfigOptions = Omit<Options, "apiKey"> & { readonly apiKey?: Redacted.Redacted | undefined }
 
+const optionNames = LayerOptions.optionNames<Options>({
+  name: true,
+  model: true,
+  headers: true,
+  retry: true,
+  timeout: true,
+  capabilities: true,
+  apiKey: true,
+  baseUrl: true,
+  apiVersion: true,
+  version: true,
+  betas: true,
+  defaultMaxTokens: true
+})
+
 const make = (where: string, options: Options) =>
   Effect.gen(function*() {
+    yield* LayerOptions.providerOptions(where, options, optionNames)
     const url = `${yield* LayerOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)}/v1/messages`
     const maxTokens = (yield* LayerOptions.positiveInt(where, "defaultMaxTokens", options.defaultMaxTokens)) ??
       defaultMaxTokens

@@ -63,8 +63,21 @@ export interface Options extends LanguageModel.ProviderOptions {
  */
 export type ConfigOptions = Omit<Options, "apiKey"> & { readonly apiKey?: Redacted.Redacted | undefined }
 
+const optionNames = LayerOptions.optionNames<Options>({
+  name: true,
+  model: true,
+  headers: true,
+  retry: true,
+  timeout: true,
+  capabilities: true,
+  apiKey: true,
+  baseUrl: true,
+  clientName: true
+})
+
 const make = (where: string, options: Options) =>
   Effect.gen(function*() {
+    yield* LayerOptions.providerOptions(where, options, optionNames)
     const url = `${yield* LayerOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)}/v2/chat`
     const key = Redacted.value(options.apiKey)
     yield* LayerOptions.shared(where, options)

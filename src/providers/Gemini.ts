@@ -95,10 +95,23 @@ export const layer = (
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
   makeLayer("Gemini.layer", options)
 
+const optionNames = LayerOptions.optionNames<Options>({
+  name: true,
+  model: true,
+  headers: true,
+  retry: true,
+  timeout: true,
+  capabilities: true,
+  apiKey: true,
+  baseUrl: true,
+  apiVersion: true
+})
+
 const makeLayer = (where: string, options: Options) =>
   Layer.effect(
     LanguageModel.LanguageModel,
     Effect.gen(function*() {
+      yield* LayerOptions.providerOptions(where, options, optionNames)
       const baseUrl = yield* LayerOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)
       const apiVersion = yield* LayerOptions.pathSegment(where, "apiVersion", options.apiVersion ?? defaultApiVersion)
       const key = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)

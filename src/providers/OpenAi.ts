@@ -156,10 +156,40 @@ export const layer = (
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
   makeLayer("OpenAi.layer", options)
 
+const optionNames = LayerOptions.optionNames<Options>({
+  name: true,
+  model: true,
+  headers: true,
+  retry: true,
+  timeout: true,
+  capabilities: true,
+  maxTokensField: true,
+  apiKey: true,
+  baseUrl: true,
+  organization: true,
+  project: true
+})
+
+const azureOptionNames = LayerOptions.optionNames<AzureOptions>({
+  name: true,
+  model: true,
+  headers: true,
+  retry: true,
+  timeout: true,
+  capabilities: true,
+  maxTokensField: true,
+  endpoint: true,
+  apiKey: true,
+  token: true,
+  deployment: true,
+  apiVersion: true
+})
+
 const makeLayer = (where: string, options: Options) =>
   Layer.effect(
     LanguageModel.LanguageModel,
     Effect.gen(function*() {
+      yield* LayerOptions.providerOptions(where, options, optionNames)
       const baseUrl = yield* LayerOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)
       const key = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)
       yield* LayerOptions.shared(where, options)
@@ -243,6 +273,7 @@ export const layerAzure = (
     LanguageModel.LanguageModel,
     Effect.gen(function*() {
       const where = "OpenAi.layerAzure"
+      yield* LayerOptions.providerOptions(where, options, azureOptionNames)
       const endpoint = yield* LayerOptions.baseUrl(where, "endpoint", options.endpoint)
       const key = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)
       const token = options.token === undefined ? undefined : Redacted.value(options.token)
