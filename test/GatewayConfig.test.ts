@@ -6,7 +6,9 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Stores from "../src/gateway/buildStores.js"
 import * as Config from "../src/gateway/Config.js"
+import * as Check from "../src/gateway/configCheck.js"
 import { fromLoaded } from "../src/gateway/runtimeLoad.js"
+import * as Pricing from "../src/Pricing.js"
 import { acme, admin, decode, env, errorsOf, globex, withEnv } from "./support/gatewayConfig.js"
 
 const local = { type: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1" }
@@ -264,5 +266,36 @@ describe("Gateway config: errors, each with its path, all at once", () => {
       expect(errors).toEqual(["providers.local.apiKeyEnv: environment variable EMPTY is not set"])
       const written = yield* errorsOf({ ...minimal, providers: { local: { ...local, apiKey: "sk-LEAK-123" } } })
       expect(written.join("\n")).not.toContain("sk-LEAK-123")
+    }))
+})
+
+describe("Gateway config: warnings", () => {
+  const budgeted = (extra: object = {}) =>
+    decode({
+      ...minimal,
+      tenants: { acme: { keys: [acme.hash], models: "*", budget: { limitUsd: 5, period: "day" } } },
+      ...extra
+    })
+  const warningsOf = ({ config }: Config.Loaded) =>
+    Effect.map(
+      Pricing.make({
+        ...(config.pricing?.dataset === undefined ? {} : { dataset: config.pricing.dataset }),
+        ...(config.pricing?.models === undefined ? {} : { models: config.pricing.models })
+      }),
+      (pricing) => Check.warnings(config, pricing.price)
+    ).pipe(Effect.orDie)
+
+  it.effect("a budgeted tenant that may call an unpriced model is warned of, unless unpriced models are allowed", () =>
+    Effect.gen(function*() {
+      expect(yield* warningsOf(yield* budgeted())).toEqual([
+        "tenants.acme: budgeted, but \"local/m\" has no price: its requests will be refused (price them in " +
+        "pricing.models, or set budgets.unpricedModels: allow)"
+      ])
+      expect(yield* warningsOf(yield* budgeted({ budgets: { unpricedModels: "allow" } }))).toEqual([])
+      const priced = { pricing: { models: { m: { inputPerMillion: 1, outputPerMillion: 2, maxOutputTokens: 10 } } } }
+      expect(yield* warningsOf(yield* budgeted(priced))).toEqual([])
+      // A tenant without a budget is never warned of.
+      expect(yield* warningsOf(yield* decode({ ...minimal, tenants: { acme: { keys: [acme.hash], models: "*" } } })))
+        .toEqual([])
     }))
 })

@@ -171,9 +171,12 @@ type PriceOf = (
 ) => { readonly maxOutputTokens?: number | undefined; readonly contextWindow?: number | undefined } | undefined
 
 /**
- * Warnings (not errors) of a valid config: a budgeted tenant that may call a priced model whose price has
- * neither `maxOutputTokens` nor `contextWindow`. Its budget cannot bound such a call's cost, so every request
- * without `max_tokens` to it is refused (400).
+ * Warnings (not errors) of a valid config, for a budgeted tenant:
+ * - a model it may call has no price (the bundled dataset prices public models at their own providers, not an
+ *   `openai-compatible` server), unless `budgets.unpricedModels` is `allow`: its budget cannot hold that model's
+ *   cost, so every request to it is refused (400);
+ * - a priced model whose price has neither `maxOutputTokens` nor `contextWindow`: its budget cannot bound such a
+ *   call's cost, so every request without `max_tokens` to it is refused (400).
  *
  * @since 0.2.0
  * @category checks
@@ -184,6 +187,7 @@ export const warnings = (config: Decoded, priceOf: PriceOf): Array<string> => {
     if (tenant.budget === undefined) continue
     const routeNames = tenant.models === "*" ? Object.keys(config.models) : tenant.models
     const unbounded = new Set<string>()
+    const unpriced = new Set<string>()
     for (const routeName of routeNames) {
       const route = config.models[routeName]
       const steps = route === undefined ? [] : stepsOf(`models.${routeName}`, route)
@@ -192,10 +196,18 @@ export const warnings = (config: Decoded, priceOf: PriceOf): Array<string> => {
         if (provider === undefined) continue
         // The layers price a compatible server under its own name, the others under their type.
         const price = priceOf(step.model, provider.type === "openai-compatible" ? step.provider : provider.type)
-        if (price !== undefined && price.maxOutputTokens === undefined && price.contextWindow === undefined) {
+        if (price === undefined) {
+          if (config.budgets?.unpricedModels !== "allow") unpriced.add(`${step.provider}/${step.model}`)
+        } else if (price.maxOutputTokens === undefined && price.contextWindow === undefined) {
           unbounded.add(step.model)
         }
       }
+    }
+    if (unpriced.size > 0) {
+      found.push(
+        `tenants.${name}: budgeted, but ${quoted(unpriced)} ${unpriced.size === 1 ? "has" : "have"} no price: its ` +
+          "requests will be refused (price them in pricing.models, or set budgets.unpricedModels: allow)"
+      )
     }
     if (unbounded.size > 0) {
       found.push(
