@@ -95,6 +95,11 @@ export interface RedisServer {
 }
 
 /** Starts a server (bounded: it answers PING within 10 s or this fails). */
+
+// The servers to kill if the run ends abruptly: one `exit` listener for all of them (one each passed Node's
+// limit of 10 listeners in a file that starts many).
+const killOnExit = new Set<() => void>()
+
 export const startServer = async (
   options: { readonly binary?: string; readonly password?: string } = {}
 ): Promise<RedisServer> => {
@@ -123,7 +128,8 @@ export const startServer = async (
     await withTimeout(waitForExit(current), 10_000, `redis-server on port ${port} to exit`)
   }
   // A test run that ends abruptly must not leave a server behind.
-  process.once("exit", kill)
+  killOnExit.add(kill)
+  if (killOnExit.size === 1) process.once("exit", () => killOnExit.forEach((killServer) => killServer()))
   await start()
   const auth = options.password === undefined ? "" : `:${encodeURIComponent(options.password)}@`
   return {
