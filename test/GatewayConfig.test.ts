@@ -238,7 +238,7 @@ describe("Gateway config: errors, each with its path, all at once", () => {
       const errors = yield* errorsOf(input)
       // the environment of the providers whose shape is valid is checked with the shape errors
       expect(errors).toEqual([
-        "server.port: expected a port 0-65535",
+        "server.port: expected a port 0-65535, got 70000",
         "providers.local.retry.times: expected an integer >= 0",
         "tenants.acme.models: expected \"*\" (every route) or a list of route names, got a string",
         "providers.other.apiKeyEnv: environment variable NOPE is not set"

@@ -52,6 +52,16 @@ describe("Gateway config: one short line for a value of the wrong kind", () => {
         "tenants.acme: expected a tenant: a mapping with keys and models, got null"
       ],
       [
+        "a route's cache as a word",
+        { ...minimal, models: { small: { provider: "local", model: "m", cache: "maybe" } } },
+        "models.small.cache: expected true or false, got a string"
+      ],
+      [
+        "a port as a string",
+        { ...minimal, server: { port: "4000" } },
+        "server.port: expected a port 0-65535, got a string"
+      ],
+      [
         "server as a list",
         { ...minimal, server: [] },
         "server: expected a mapping of server settings (host, port, ...), got a list"
@@ -202,7 +212,7 @@ describe("Gateway config: the references and the environment of the valid parts,
         tenants: { acme: { keys: [acme.hash], models: ["small", "large", "bad"] }, globex: { keys: [] } }
       })
       expect(errors).toEqual([
-        "server.port: expected a port 0-65535",
+        "server.port: expected a port 0-65535, got 70000",
         "providers.broken.retry.times: expected an integer >= 0",
         "models.bad.timeout: expected a mapping of timeouts (request, firstToken, idle, total), got 5",
         "tenants.globex.keys: expected at least one key hash",

@@ -8,7 +8,7 @@ import * as Duration from "effect/Duration"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Durations from "../internal/duration.js"
-import { either, mapping, opt, withMessage } from "./configMessages.js"
+import { either, kindOf, mapping, opt, withMessage } from "./configMessages.js"
 import * as Keys from "./Keys.js"
 
 /** A duration as the file writes it: `"30 seconds"`, `"1 minute"`, or a number of milliseconds. */
@@ -55,6 +55,13 @@ export const DurationOrZero = duration(true)
  * @category fields
  */
 export const Name = withMessage(Schema.String.pipe(Schema.minLength(1)), "expected a non-empty string")
+/**
+ * `true` or `false` (YAML's `yes` or a quoted `"true"` is refused, saying what was given).
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const Bool = withMessage(Schema.Boolean, (actual) => `expected true or false, got ${kindOf(actual)}`)
 /**
  * An integer > 0.
  *

@@ -8,6 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
 import { shown } from "../internal/layerOptions.js"
 import {
+  Bool,
   CircuitBreaker,
   DurationInput,
   DurationOrZero,
@@ -71,10 +72,10 @@ const ProviderFields = Schema.Struct({
   maxTokensField: opt(oneOf("max_tokens", "max_completion_tokens")),
   capabilities: opt(mapping(
     Schema.Struct({
-      tools: opt(Schema.Boolean),
-      vision: opt(Schema.Boolean),
-      jsonSchema: opt(Schema.Boolean),
-      streamingUsage: opt(Schema.Boolean)
+      tools: opt(Bool),
+      vision: opt(Bool),
+      jsonSchema: opt(Bool),
+      streamingUsage: opt(Bool)
     }),
     "a mapping of capabilities (tools, vision, jsonSchema, streamingUsage)"
   ))
@@ -134,7 +135,7 @@ export const Route = mapping(
       "a router: a mapping with strategy and deployments"
     )),
     /** Whether the cache (when configured) serves this route; default true. */
-    cache: opt(Schema.Boolean)
+    cache: opt(Bool)
   }),
   "a route: a mapping with provider + model, fallback or router"
 )
@@ -186,8 +187,8 @@ const Guard = mapping(
       Schema.Struct({
         terms: nonEmptyList(Name, "term"),
         name: opt(Name),
-        wholeWords: opt(Schema.Boolean),
-        caseSensitive: opt(Schema.Boolean)
+        wholeWords: opt(Bool),
+        caseSensitive: opt(Bool)
       }),
       "a deny list: a mapping with terms"
     )),
@@ -224,13 +225,16 @@ const timeoutOrder = (
 const Server = mapping(
   Schema.Struct({
     host: opt(Name),
-    port: opt(withMessage(Schema.Number.pipe(Schema.int(), Schema.between(0, 65535)), "expected a port 0-65535")),
+    port: opt(withMessage(
+      Schema.Number.pipe(Schema.int(), Schema.between(0, 65535)),
+      (actual) => `expected a port 0-65535, got ${kindOf(actual)}`
+    )),
     maxBodyBytes: opt(PositiveInt),
     dropUnsupported: opt(either(
-      Schema.Union(Schema.Boolean, Schema.Array(Name)),
+      Schema.Union(Bool, Schema.Array(Name)),
       "true, false or a list of field names"
     )),
-    logContent: opt(Schema.Boolean),
+    logContent: opt(Bool),
     // The Node server's and the streams' timings: read at start (a reload keeps them, like host and port).
     headersTimeout: opt(DurationInput),
     requestTimeout: opt(DurationInput),
@@ -322,7 +326,7 @@ export const ConfigSchema = describedBy(
     )),
     pricing: opt(mapping(
       Schema.Struct({
-        dataset: opt(Schema.Boolean),
+        dataset: opt(Bool),
         models: opt(mapping(Schema.Record({ key: Schema.String, value: Price }), "a mapping of model names to prices"))
       }),
       "a mapping of pricing settings (dataset, models)"
