@@ -15,7 +15,8 @@
  *   exit.
  * - **periods**: `"day"` and `"month"` in UTC (from Effect's `Clock`), or a rolling window counted in 60 buckets.
  * - **cost guard**: `maxRequestCostUsd` refuses one request whose estimate passes it with
- *   `LlmError.CostLimitExceeded`, with or without period limits.
+ *   `LlmError.CostLimitExceeded`, with or without period limits; so is a request whose estimate passes the
+ *   tenant's whole budget, which could never fit (`BudgetExceeded` is for one that does not fit now).
  * - **stores**: in memory (default), or in Redis ({@link layerRedis}) shared by every process; a store that cannot
  *   answer refuses calls with `LlmError.PolicyUnavailable` (or lets them through unreserved, if so configured).
  *

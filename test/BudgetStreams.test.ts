@@ -129,10 +129,22 @@ describeStores("Budget streams", (env) => {
 
     it.effect("a refused stream never reaches the provider", () =>
       Effect.gen(function*() {
+        // 20 USD of estimate: the first call fits in 30, the second not beside the 16 it spent.
+        const budget = yield* makeBudget({ defaultLimit: { limitUsd: 30, period: "day" } })
+        const model = yield* scripted([{ text: "abc", usage: usage(10, 3) }, { text: "never" }], { model: "m" })
+        yield* Stream.runDrain(budget.wrap(model.service).stream(yield* request))
+        const exit = yield* Effect.exit(Stream.runDrain(budget.wrap(model.service).stream(yield* request)))
+        expect(failure(exit)._tag).toBe("BudgetExceeded")
+        expect(yield* model.calls).toBe(1)
+      }).pipe(Effect.provide(env())))
+
+    it.effect("a stream whose estimate passes the whole budget is refused as too costly, whatever is spent", () =>
+      Effect.gen(function*() {
         const budget = yield* makeBudget({ defaultLimit: { limitUsd: 1, period: "day" } })
         const model = yield* scripted([{ text: "abc" }], { model: "m" })
         const exit = yield* Effect.exit(Stream.runDrain(budget.wrap(model.service).stream(yield* request)))
-        expect(failure(exit)._tag).toBe("BudgetExceeded")
+        expect(failure(exit)).toMatchObject({ _tag: "CostLimitExceeded", limitUsd: 1, estimatedUsd: usd(10, 5) })
+        expect(failure(exit).message).toContain("passes tenant \"default\"'s whole budget of")
         expect(yield* model.calls).toBe(0)
       }).pipe(Effect.provide(env())))
   })

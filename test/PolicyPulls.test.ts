@@ -113,9 +113,10 @@ for (const [reader, read] of readers) {
     it.scoped("Budget: a stream over the budget fails on its first pull, the provider not called", () =>
       Effect.gen(function*() {
         const model = yield* scripted([{ text: "abc" }], { model: "m" })
+        // 20 USD of estimate against 5: it never fits.
         const budget = yield* Effect.orDie(Budget.make({ defaultLimit: { limitUsd: 5, period: "day" } }))
         const exit = yield* Effect.exit(read(budget.wrap(model.service), yield* request()))
-        expect(failure(exit)._tag).toBe("BudgetExceeded")
+        expect(failure(exit)._tag).toBe("CostLimitExceeded")
         expect(yield* model.calls).toBe(0)
       }).pipe(Effect.provide(environment)))
 

@@ -63,6 +63,26 @@ export const costLimit = (
     }`
   })
 
+/** One request whose estimate passes the tenant's whole budget: it could never fit, so it is the caller's to fix. */
+export const overWholeBudget = (
+  estimate: Priced,
+  provider: string,
+  tenant: string,
+  limit: Options.Limit
+): LlmError.CostLimitExceeded =>
+  new LlmError.CostLimitExceeded({
+    provider,
+    model: estimate.model,
+    tenant,
+    limitUsd: limit.limitUsd,
+    estimatedUsd: estimate.costUsd,
+    message: `Budget: the estimated cost of this request, ${
+      Options.usd(estimate.costUsd)
+    } (${estimate.inputTokens} input and ${estimate.outputTokens} output tokens of ${estimate.model}), passes tenant "${tenant}"'s whole budget of ${
+      Options.usd(limit.limitUsd)
+    } ${Options.periodText(limit.period)}: lower maxTokens`
+  })
+
 /** A tenant's budget that cannot hold this call's estimate. */
 export const budgetExceeded = (context: {
   readonly provider: string

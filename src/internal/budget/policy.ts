@@ -63,6 +63,10 @@ export const make = (config: Options_.Config, store: Budget.Store, instance: str
       return yield* Errors.costLimit(estimate, service.provider, tenant, guard)
     }
     if (limit === undefined) return undefined
+    // An estimate larger than the whole budget never fits, whatever is spent: not a wait-and-retry refusal.
+    if (estimate.costUsd > limit.limitUsd + Store_.tolerance) {
+      return yield* Errors.overWholeBudget(estimate, service.provider, tenant, limit)
+    }
     const now = yield* Clock.currentTimeMillis
     const id = `${instance}:${(counter++).toString(36)}`
     const at = target(tenant, limit.period, now)
