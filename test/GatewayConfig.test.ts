@@ -184,7 +184,7 @@ describe("Gateway config: errors, each with its path, all at once", () => {
       [
         "a negative budget",
         { ...minimal, tenants: { acme: { keys: [acme.hash], models: "*", budget: { limitUsd: -1, period: "day" } } } },
-        "tenants.acme.budget.limitUsd: expected an amount in USD >= 0"
+        "tenants.acme.budget.limitUsd: expected an amount in USD >= 0, got -1"
       ],
       [
         "a rate limit that limits nothing",
@@ -239,7 +239,7 @@ describe("Gateway config: errors, each with its path, all at once", () => {
       // the environment of the providers whose shape is valid is checked with the shape errors
       expect(errors).toEqual([
         "server.port: expected a port 0-65535, got 70000",
-        "providers.local.retry.times: expected an integer >= 0",
+        "providers.local.retry.times: expected an integer >= 0, got -1",
         "tenants.acme.models: expected \"*\" (every route) or a list of route names, got a string",
         "providers.other.apiKeyEnv: environment variable NOPE is not set"
       ])

@@ -107,7 +107,7 @@ describe("Gateway config: one short line for a value of the wrong kind", () => {
   it.effect("a value of the right kind with a wrong part keeps the part's own path", () =>
     Effect.gen(function*() {
       expect(yield* errorsOf({ ...minimal, providers: { local: { ...local, retry: { times: -1 } } } })).toEqual([
-        "providers.local.retry.times: expected an integer >= 0"
+        "providers.local.retry.times: expected an integer >= 0, got -1"
       ])
       expect(yield* errorsOf({ ...minimal, server: { dropUnsupported: [""] } })).toEqual([
         "server.dropUnsupported[0]: expected a non-empty string"
@@ -213,7 +213,7 @@ describe("Gateway config: the references and the environment of the valid parts,
       })
       expect(errors).toEqual([
         "server.port: expected a port 0-65535, got 70000",
-        "providers.broken.retry.times: expected an integer >= 0",
+        "providers.broken.retry.times: expected an integer >= 0, got -1",
         "models.bad.timeout: expected a mapping of timeouts (request, firstToken, idle, total), got 5",
         "tenants.globex.keys: expected at least one key hash",
         "tenants.globex.models: is missing",

@@ -205,8 +205,9 @@ export const warnings = (config: Decoded, priceOf: PriceOf): Array<string> => {
     }
     if (unpriced.size > 0) {
       found.push(
-        `tenants.${name}: budgeted, but ${quoted(unpriced)} ${unpriced.size === 1 ? "has" : "have"} no price: its ` +
-          "requests will be refused (price them in pricing.models, or set budgets.unpricedModels: allow)"
+        `tenants.${name}: budgeted, but ${quoted(unpriced)} ${unpriced.size === 1 ? "has" : "have"} no price: ${
+          unpriced.size === 1 ? "its" : "their"
+        } requests will be refused (price them in pricing.models, or set budgets.unpricedModels: allow)`
       )
     }
     if (unbounded.size > 0) {

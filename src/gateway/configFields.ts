@@ -70,7 +70,7 @@ export const Bool = withMessage(Schema.Boolean, (actual) => `expected true or fa
  */
 export const PositiveInt = withMessage(
   Schema.Number.pipe(Schema.int(), Schema.positive()),
-  "expected a positive integer"
+  (actual) => `expected a positive integer, got ${kindOf(actual)}`
 )
 /**
  * An integer >= 0.
@@ -80,7 +80,7 @@ export const PositiveInt = withMessage(
  */
 export const NonNegativeInt = withMessage(
   Schema.Number.pipe(Schema.int(), Schema.nonNegative()),
-  "expected an integer >= 0"
+  (actual) => `expected an integer >= 0, got ${kindOf(actual)}`
 )
 /**
  * An amount in USD >= 0.
@@ -90,9 +90,12 @@ export const NonNegativeInt = withMessage(
  */
 export const Usd = withMessage(
   Schema.Number.pipe(Schema.finite(), Schema.nonNegative()),
-  "expected an amount in USD >= 0"
+  (actual) => `expected an amount in USD >= 0, got ${kindOf(actual)}`
 )
-const Fraction = withMessage(Schema.Number.pipe(Schema.between(0, 1)), "expected a number between 0 and 1")
+const Fraction = withMessage(
+  Schema.Number.pipe(Schema.between(0, 1)),
+  (actual) => `expected a number between 0 and 1, got ${kindOf(actual)}`
+)
 /**
  * The name of an environment variable.
  *

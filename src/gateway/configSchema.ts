@@ -167,7 +167,7 @@ export const Tenant = mapping(
         limitUsd: Usd,
         period: withMessage(
           Schema.Union(Schema.Literal("day", "month"), DurationInput),
-          "expected \"day\", \"month\" or a duration such as \"12 hours\""
+          (actual) => `expected "day", "month" or a duration such as "12 hours", got ${kindOf(actual)}`
         )
       }),
       "a budget: a mapping with limitUsd and period"
