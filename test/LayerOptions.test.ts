@@ -342,7 +342,8 @@ describe("a provider layer refuses options of the wrong name or type at build ti
       [{ timeout: { reqest: "1 second" } }, ["timeout", "reqest"], "unknown option \"timeout.reqest\""],
       [{ headers: { "x-team": 7 } }, ["headers[\"x-team\"]"], "headers[\"x-team\"] must be a string, got 7"],
       [{ capabilities: { tool: true } }, ["capabilities", "tool"], "unknown option \"capabilities.tool\""],
-      [{ capabilities: { tools: "yes" } }, ["capabilities.tools"], "capabilities.tools must be true or false"]
+      [{ capabilities: { tools: "yes" } }, ["capabilities.tools"], "capabilities.tools must be true or false"],
+      [{ apiKey: Redacted.make(123) }, ["apiKey"], "apiKey must hold a string, got a Redacted number"]
     ]
   for (const [layer, make] of providerLayers) {
     it.effect(`${layer}: each mistake is a ConfigError naming the option, the key never shown`, () =>
@@ -357,4 +358,20 @@ describe("a provider layer refuses options of the wrong name or type at build ti
         }
       }))
   }
+})
+
+describe("OpenAi.layer's own options are checked the same way", () => {
+  it.effect("maxTokensField is one of its two names; baseUrl is a string, not a URL object", () =>
+    Effect.gen(function*() {
+      const misspelt = yield* buildError(
+        OpenAi.layer({ apiKey, maxTokensField: "max_token" } as unknown as OpenAi.Options)
+      )
+      expect(misspelt.message).toBe(
+        "OpenAi.layer: maxTokensField must be \"max_tokens\" or \"max_completion_tokens\", got \"max_token\""
+      )
+      const url = yield* buildError(
+        OpenAi.layer({ apiKey, baseUrl: new URL("http://127.0.0.1:1/v1") } as unknown as OpenAi.Options)
+      )
+      expect(url.message).toBe("OpenAi.layer: baseUrl must be a string, got a URL")
+    }))
 })

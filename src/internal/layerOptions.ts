@@ -238,6 +238,11 @@ export const positiveInt = (
 const described = (value: unknown): string => {
   if (value === undefined) return "undefined"
   if (typeof value === "function") return "a function"
+  // An instance (a `URL`, a `Date`) serialises as a string: name its class instead.
+  const prototype: unknown = typeof value === "object" && value !== null ? Object.getPrototypeOf(value) : null
+  if (prototype !== null && prototype !== Object.prototype && prototype !== Array.prototype) {
+    return `a ${(prototype as { constructor?: { name?: string } }).constructor?.name ?? "object"}`
+  }
   try {
     const json = JSON.stringify(value)
     return json === undefined ? typeof value : json.length > 80 ? `${json.slice(0, 80)}...` : json
@@ -342,6 +347,10 @@ export const providerOptions = (
             typeof value === "string" ? "a plain string" : typeof value
           }`
         )
+        : secretOptions.has(option) && typeof Redacted.value(value as Redacted.Redacted) !== "string"
+        ? invalid(option, `must hold a string, got a Redacted ${typeof Redacted.value(value as Redacted.Redacted)}`)
+        : option === "maxTokensField" && value !== "max_tokens" && value !== "max_completion_tokens"
+        ? invalid(option, `must be "max_tokens" or "max_completion_tokens", got ${described(value)}`)
         : Either.void
     ),
     () => recordOption(layer, "headers", options.headers),
