@@ -245,13 +245,26 @@ export const make = (
   })
 }
 
-const noSteps = new LlmError.InvalidRequest({ provider: "fallback", message: "fallback: the chain has no steps" })
+/** A chain that cannot run (given from JavaScript without steps, or with a step that is no layer). */
+const unusable = (problem: string): LanguageModel.Service => {
+  const error = new LlmError.InvalidRequest({ provider: "fallback", message: `fallback: ${problem}` })
+  return LanguageModel.make({
+    provider: "fallback",
+    generate: () => Effect.fail(error),
+    stream: () => Stream.fail(error)
+  })
+}
 
-const empty: LanguageModel.Service = LanguageModel.make({
-  provider: "fallback",
-  generate: () => Effect.fail(noSteps),
-  stream: () => Stream.fail(noSteps)
-})
+const empty = unusable("the chain has no steps")
+
+// What is wrong with the steps a JavaScript caller passed, if anything.
+const stepsProblem = (steps: unknown): string | undefined => {
+  if (!globalThis.Array.isArray(steps)) return "the chain has no steps"
+  const bad = steps.findIndex((step) =>
+    typeof step !== "object" || step === null || !Layer.isLayer((step as { provide?: unknown }).provide)
+  )
+  return bad < 0 ? undefined : `step ${bad} has no layer to provide (give it as { provide: layer })`
+}
 
 type StepError<S> = S extends Step<infer E, infer _R> ? E : never
 type StepContext<S> = S extends Step<infer _E, infer R> ? R : never
@@ -278,8 +291,10 @@ type StepContext<S> = S extends Step<infer _E, infer R> ? R : never
  */
 export const layer = <const Steps extends Array.NonEmptyReadonlyArray<Step<unknown, unknown>>>(
   steps: Steps
-): Layer.Layer<LanguageModel.LanguageModel, StepError<Steps[number]>, StepContext<Steps[number]>> =>
-  Layer.scoped(
+): Layer.Layer<LanguageModel.LanguageModel, StepError<Steps[number]>, StepContext<Steps[number]>> => {
+  const problem = stepsProblem(steps)
+  if (problem !== undefined) return Layer.succeed(LanguageModel.LanguageModel, unusable(problem))
+  return Layer.scoped(
     LanguageModel.LanguageModel,
     Effect.map(
       Effect.forEach(steps, (step: Step<unknown, unknown>) =>
@@ -291,3 +306,4 @@ export const layer = <const Steps extends Array.NonEmptyReadonlyArray<Step<unkno
     )
     // The steps' errors and requirements are exactly those of their layers; the mapping above loses them.
   ) as unknown as Layer.Layer<LanguageModel.LanguageModel, StepError<Steps[number]>, StepContext<Steps[number]>>
+}

@@ -260,16 +260,24 @@ describe("Fallback retries per step", () => {
 })
 
 describe("Fallback nesting and errors", () => {
-  it.effect("a chain of no steps (from JavaScript) fails each call with InvalidRequest, never a TypeError", () =>
+  it.effect("a chain without steps, or with a step that is no layer (from JavaScript), fails each call clearly", () =>
     Effect.gen(function*() {
-      const chain = Fallback.layer([] as unknown as [{ readonly provide: Layer.Layer<LanguageModel.LanguageModel> }])
-      const called = failure(yield* Effect.exit(LanguageModel.generate(ask("hi")).pipe(Effect.provide(chain))))
-      const streamed = failure(
-        yield* Effect.exit(Stream.runDrain(LanguageModel.stream(ask("hi"))).pipe(Effect.provide(chain)))
-      )
-      for (const error of [called, streamed]) {
-        expect(error).toMatchObject({ _tag: "InvalidRequest", message: "fallback: the chain has no steps" })
+      const a = yield* scripted([{ text: "never" }], { provider: "a" })
+      const cases: ReadonlyArray<readonly [unknown, string]> = [
+        [[], "fallback: the chain has no steps"],
+        [null, "fallback: the chain has no steps"],
+        [[null], "fallback: step 0 has no layer to provide (give it as { provide: layer })"],
+        [[{ provide: a.layer }, {}], "fallback: step 1 has no layer to provide (give it as { provide: layer })"]
+      ]
+      for (const [steps, message] of cases) {
+        const chain = Fallback.layer(steps as [{ readonly provide: Layer.Layer<LanguageModel.LanguageModel> }])
+        const called = failure(yield* Effect.exit(LanguageModel.generate(ask("hi")).pipe(Effect.provide(chain))))
+        const streamed = failure(
+          yield* Effect.exit(Stream.runDrain(LanguageModel.stream(ask("hi"))).pipe(Effect.provide(chain)))
+        )
+        for (const error of [called, streamed]) expect(error).toMatchObject({ _tag: "InvalidRequest", message })
       }
+      expect(yield* a.calls).toBe(0)
     }))
 
   it.effect("a chain is a step of another chain", () =>
