@@ -5,7 +5,7 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import { loadRuntime } from "../src/gateway/runtimeLoad.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
@@ -123,5 +123,39 @@ describe("Gateway request log: usage and who answered", () => {
       yield* eventually(Effect.sync(() => logged(lines).length === 1), "the request log line")
       expect(logged(lines)[0]).toMatchObject({ outcome: "GuardrailBlocked", route: "smart", provider: null })
       expect([...(yield* a.requests), ...(yield* b.requests)]).toEqual([])
+    }))
+
+  it.scopedLive("a client that leaves before the first token: the log names the provider that was called", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      // The role chunk, then nothing: the route waits for its first token.
+      const b = yield* MockProvider.make({
+        script: [MockProvider.sse(OpenAiMock.streamEvents({ model: "model-b" }).slice(0, 1), { hang: true })]
+      })
+      const { layer, lines } = requestLogs()
+      const base = yield* served({ ...twoProviders(a, b), server: { holdHeaders: "10 seconds" } }).pipe(
+        Effect.provide(layer)
+      )
+      const controller = new AbortController()
+      const pending = yield* Effect.fork(Effect.either(Effect.tryPromise(() =>
+        fetch(`${base}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${acme.key}`, "content-type": "application/json" },
+          body: chatBody("small", { stream: true }),
+          signal: controller.signal
+        })
+      )))
+      yield* eventually(Effect.map(b.requests, (requests) => requests.length === 1), "the upstream call")
+      controller.abort()
+      yield* Fiber.await(pending)
+      yield* eventually(Effect.sync(() => logged(lines).length === 1), "the request log line")
+      expect(logged(lines)[0]).toMatchObject({
+        status: 499,
+        outcome: "interrupted",
+        provider: "b",
+        model: "model-b",
+        attempts: 1,
+        inputTokens: null
+      })
     }))
 })

@@ -136,24 +136,30 @@ export const overheadMs = (exchange: Exchange, totalMs: number): number => Math.
  * @since 0.2.0
  * @category constructors
  */
-export const observer = (exchange: Exchange, outer: LlmMetrics.Service): LlmMetrics.Service => ({
-  recordCall: (event) => {
-    if (event.cached) {
-      exchange.cached = true
-    } else {
-      exchange.attempts += 1 + event.retries
-      exchange.upstreamMs += event.durationMs
-    }
-    if (event.outcome === "success") {
-      exchange.provider = event.provider
-      exchange.model = event.model
-    }
-    return outer === LlmMetrics.noop ? Effect.void : outer.recordCall(event)
-  },
-  recordFallback: outer.recordFallback,
-  recordCircuit: outer.recordCircuit,
-  summary: outer.summary
-})
+export const observer = (exchange: Exchange, outer: LlmMetrics.Service): LlmMetrics.Service => {
+  let answered = false
+  return {
+    recordCall: (event) => {
+      if (event.cached) {
+        exchange.cached = true
+      } else {
+        exchange.attempts += 1 + event.retries
+        exchange.upstreamMs += event.durationMs
+      }
+      // The provider that answered; until one does, the last one called (a failure, or a call the client left),
+      // unless a stream already delivered content: its own metadata named who answered.
+      if (!answered && (event.outcome === "success" || exchange.firstTokenMs === undefined)) {
+        answered = event.outcome === "success"
+        exchange.provider = event.provider
+        exchange.model = event.model
+      }
+      return outer === LlmMetrics.noop ? Effect.void : outer.recordCall(event)
+    },
+    recordFallback: outer.recordFallback,
+    recordCircuit: outer.recordCircuit,
+    summary: outer.summary
+  }
+}
 
 const round = (ms: number): number => Math.round(ms * 100) / 100
 
