@@ -121,6 +121,15 @@ const trimWith = (
     const tokenizer = yield* Tokenizer.Tokenizer
     const limit = budgetOf(request, options, model === undefined ? undefined : pricing.price(model, pricedAt))
     if (limit === undefined) return request
+    // Output asked for beyond the whole window: no trimming can help, and the request's own bound is the cause.
+    if (limit.window !== undefined && request.maxTokens !== undefined && request.maxTokens >= limit.window) {
+      return yield* new LlmError.ContextLengthExceeded({
+        provider,
+        ...(model === undefined ? {} : { model }),
+        message: `ContextWindow: the request asks for up to ${request.maxTokens} output tokens (maxTokens), ` +
+          `which leaves no room for its input in the context window of ${limit.window} tokens`
+      })
+    }
     const result = Trim.trim(request, limit.budget, (candidate) => tokenizer.countRequest(candidate, model))
     if (result._tag === "Fits") return result.request
     const bounds = [

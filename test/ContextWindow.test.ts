@@ -156,6 +156,23 @@ describe("ContextWindow.trim", () => {
     }))
 })
 
+describe("ContextWindow: an output bound beyond the window", () => {
+  it.effect("maxTokens at or above the window is refused as such, not as an input that does not fit", () =>
+    Effect.gen(function*() {
+      const refused = yield* Effect.flip(
+        ContextWindow.trim(request([user("hi")], { maxTokens: 100_000_000 }), { contextWindow: 128_000 })
+      )
+      expect(refused).toMatchObject({
+        _tag: "ContextLengthExceeded",
+        message: "ContextWindow: the request asks for up to 100000000 output tokens (maxTokens), which leaves no " +
+          "room for its input in the context window of 128000 tokens"
+      })
+      // Below the window, the input is trimmed to what is left as before.
+      const kept = yield* ContextWindow.trim(request([user("hi")], { maxTokens: 100 }), { contextWindow: 128_000 })
+      expect(kept.messages).toHaveLength(1)
+    }).pipe(withCharCounts))
+})
+
 describe("ContextWindow.layer", () => {
   it.effect("trims every generate and stream before the call, with the provider's default model", () =>
     Effect.gen(function*() {

@@ -80,7 +80,7 @@ export const overWholeBudget = (
       Options.usd(estimate.costUsd)
     } (${estimate.inputTokens} input and ${estimate.outputTokens} output tokens of ${estimate.model}), passes tenant "${tenant}"'s whole budget of ${
       Options.usd(limit.limitUsd)
-    } ${Options.periodText(limit.period)}: lower maxTokens`
+    } ${Options.periodText(limit.period)}: ask for fewer output tokens`
   })
 
 /** A tenant's budget that cannot hold this call's estimate. */
