@@ -284,6 +284,16 @@ export const knownOptions = (
 export const optionNames = <A>(names: { readonly [K in keyof Required<A>]: true }): ReadonlyArray<string> =>
   Object.keys(names)
 
+/** The names of `LanguageModel.ProviderOptions`, which every provider's options hold: spread into its own list. */
+export const sharedOptionNames = {
+  name: true,
+  model: true,
+  headers: true,
+  retry: true,
+  timeout: true,
+  capabilities: true
+} as const satisfies { readonly [K in keyof Required<LanguageModel.ProviderOptions>]: true }
+
 // Provider options by kind, whichever provider takes them: each is checked where a provider's options hold it.
 const stringOptions: ReadonlySet<string> = new Set([
   "name",

@@ -64,12 +64,7 @@ export interface Options extends LanguageModel.ProviderOptions {
 export type ConfigOptions = Omit<Options, "apiKey"> & { readonly apiKey?: Redacted.Redacted | undefined }
 
 const optionNames = LayerOptions.optionNames<Options>({
-  name: true,
-  model: true,
-  headers: true,
-  retry: true,
-  timeout: true,
-  capabilities: true,
+  ...LayerOptions.sharedOptionNames,
   apiKey: true,
   baseUrl: true,
   clientName: true

@@ -96,12 +96,7 @@ export const layer = (
   makeLayer("Gemini.layer", options)
 
 const optionNames = LayerOptions.optionNames<Options>({
-  name: true,
-  model: true,
-  headers: true,
-  retry: true,
-  timeout: true,
-  capabilities: true,
+  ...LayerOptions.sharedOptionNames,
   apiKey: true,
   baseUrl: true,
   apiVersion: true

@@ -157,12 +157,7 @@ export const layer = (
   makeLayer("OpenAi.layer", options)
 
 const optionNames = LayerOptions.optionNames<Options>({
-  name: true,
-  model: true,
-  headers: true,
-  retry: true,
-  timeout: true,
-  capabilities: true,
+  ...LayerOptions.sharedOptionNames,
   maxTokensField: true,
   apiKey: true,
   baseUrl: true,
@@ -171,12 +166,7 @@ const optionNames = LayerOptions.optionNames<Options>({
 })
 
 const azureOptionNames = LayerOptions.optionNames<AzureOptions>({
-  name: true,
-  model: true,
-  headers: true,
-  retry: true,
-  timeout: true,
-  capabilities: true,
+  ...LayerOptions.sharedOptionNames,
   maxTokensField: true,
   endpoint: true,
   apiKey: true,
