@@ -29,6 +29,7 @@ import * as Circuit from "./internal/circuit.js"
 import * as Policy from "./internal/circuitPolicy.js"
 import * as CircuitRedis from "./internal/circuitRedis.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
+import * as PolicyStream from "./internal/policyStream.js"
 import * as LanguageModel from "./LanguageModel.js"
 import type * as LlmMetrics from "./LlmMetrics.js"
 import * as Redis from "./Redis.js"
@@ -284,22 +285,12 @@ export const layer = <A, E, R>(
   // (`Layer.provide(CircuitBreaker.layerRedis())`) is shared as surely as one provided to the whole program.
   PolicyLayer.around(
     model,
-    Effect.zipWith(LanguageModel.LanguageModel, Registry, (service, registry) => {
-      const wrapped = wrap(service, options)
-      return {
-        ...wrapped,
-        generate: (request) => Effect.provideService(wrapped.generate(request), Registry, registry),
-        stream: LanguageModel.withPull(
-          (request) => Stream.provideService(wrapped.stream(request), Registry, registry),
-          // Where the pull is made and on each pull: the breaker takes its permit on the first.
-          (request) =>
-            Effect.map(
-              Effect.provideService(LanguageModel.toPull(wrapped, request), Registry, registry),
-              (pull) => Effect.provideService(pull, Registry, registry)
-            )
-        )
-      }
-    })
+    Effect.zipWith(
+      LanguageModel.LanguageModel,
+      Registry,
+      // Its calls, and a stream's pulls (the breaker takes its permit on the first), run with this registry.
+      (service, registry) => PolicyStream.provided(wrap(service, options), Context.make(Registry, registry))
+    )
   )
 
 /**

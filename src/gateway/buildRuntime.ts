@@ -11,12 +11,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import * as Budget from "../Budget.js"
 import * as Cache from "../Cache.js"
 import * as ChatRequest from "../ChatRequest.js"
 import * as ContextWindow from "../ContextWindow.js"
 import * as Guardrail from "../Guardrail.js"
+import * as PolicyStream from "../internal/policyStream.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as Pricing from "../Pricing.js"
@@ -38,29 +38,6 @@ type Services = Stores.StoreServices | Pricing.Pricing
  * calls whatever the route.
  */
 const rateLimitKey = "gateway"
-
-/** A service whose calls run with `context` (the stores and prices its policies read when called). */
-const provided = (service: LanguageModel.Service, context: Context.Context<Services>): LanguageModel.Service => ({
-  ...service,
-  generate: (request) => Effect.provide(service.generate(request), context),
-  stream: LanguageModel.withPull(
-    (request) => Stream.mapInputContext(service.stream(request), (parent) => Context.merge(parent, context)),
-    // Provided where the pull is made and on each pull: a policy's stream runs there. The pulls of one stream
-    // run in one fiber, so its merged context is made once, not on each pull.
-    (request) =>
-      Effect.map(Effect.provide(LanguageModel.toPull(service, request), context), (pull) => {
-        let parent: Context.Context<never> | undefined
-        let merged: Context.Context<Services> = context
-        return Effect.mapInputContext(pull, (current: Context.Context<never>) => {
-          if (current !== parent) {
-            parent = current
-            merged = Context.merge(current, context)
-          }
-          return merged
-        })
-      })
-  )
-})
 
 /** Calls go to the route's first model: each step of a chain or router then sets its own. */
 const withModel = (service: LanguageModel.Service, model: string): LanguageModel.Service => ({
@@ -218,7 +195,7 @@ export const make = (
           service = yield* around(context, service, (inner) =>
             Guardrail.layer(inner, guardrails))
         }
-        services.set(name, provided(withModel(service, Routes.stepsOf(route)[0]!.model), context))
+        services.set(name, PolicyStream.provided(withModel(service, Routes.stepsOf(route)[0]!.model), context))
       })
     }
 

@@ -16,7 +16,7 @@ import type * as LlmError from "../LlmError.js"
 import * as LlmMetrics from "../LlmMetrics.js"
 import type * as StreamPart from "../StreamPart.js"
 import * as Attribution from "./attribution.js"
-import type * as Streaming from "./streaming.js"
+import * as Streaming from "./streaming.js"
 
 /** The outcome label of an exit: `"success"`, the error's tag, `"defect"`, or `"interrupted"`. */
 export const outcomeOf = (exit: Exit.Exit<unknown, LlmError.LlmError>): string => {
@@ -164,20 +164,16 @@ export const pull = (
           if (Option.isSome(failed)) watcher.fail(failed.value)
           return Effect.failCause(cause)
         }
-        let opened: Streaming.Pull | undefined
-        const first: Streaming.Pull = Effect.matchCauseEffect(Scope.extend(open, scope), {
+        const opened = Effect.matchCauseEffect(open, {
           onFailure: (cause) => {
             watcher.fail(cause)
-            return Effect.failCause(Cause.map(cause, Option.some))
+            return Effect.succeed(Effect.failCause(Cause.map(cause, Option.some)))
           },
-          onSuccess: (pull) => {
-            opened = Effect.catchAllCause(pull, watch)
-            return opened
-          }
+          onSuccess: (pull) => Effect.succeed(Effect.catchAllCause(pull, watch))
         })
         // Added to the scope directly: `Effect.addFinalizer`'s capture and restore of the fiber's context cost
         // more than the rest of this stage.
-        return Effect.as(Scope.addFinalizer(scope, finalizer), Effect.suspend(() => opened ?? first))
+        return Effect.as(Scope.addFinalizer(scope, finalizer), Streaming.lazyPull(opened, scope))
       })
     ))
 

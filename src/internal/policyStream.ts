@@ -6,6 +6,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
@@ -14,6 +15,7 @@ import type * as ChatRequest from "../ChatRequest.js"
 import * as LanguageModel from "../LanguageModel.js"
 import type * as LlmError from "../LlmError.js"
 import type * as StreamPart from "../StreamPart.js"
+import * as Streaming from "./streaming.js"
 
 /** What an opened stream reads: a service's stream, watched, or parts the policy answers with. */
 export type Opened =
@@ -106,23 +108,38 @@ export const make = (
   )
 
 /**
- * A pull opened by `open` in the current scope on the first pull, as a stream starts when first read; a failure
- * to open is the first pull's.
+ * {@link Streaming.lazyPull} in the current scope: opened on the first pull, a failure to open being every pull's.
  */
 export const lazy = (
   open: Effect.Effect<LanguageModel.Pull, LlmError.LlmError, Scope.Scope>
 ): Effect.Effect<LanguageModel.Pull, never, Scope.Scope> =>
-  Effect.map(Effect.scope, (scope) => {
-    let current: LanguageModel.Pull | undefined
-    const first = Effect.flatMap(
-      Scope.extend(
-        Effect.catchAll(open, (error) => Effect.succeed(Effect.fail(Option.some(error)))),
-        scope
-      ),
-      (pull) => {
-        current = pull
-        return pull
-      }
-    )
-    return Effect.suspend(() => current ?? first)
-  })
+  Effect.map(
+    Effect.scope,
+    (scope) =>
+      Streaming.lazyPull(Effect.catchAll(open, (error) => Effect.succeed(Effect.fail(Option.some(error)))), scope)
+  )
+
+/**
+ * `service` with its calls run in `context` (the services its policies read when called): around each call, and
+ * where a stream's pull is made and on each pull, since a policy's stream runs there. The pulls of one stream run
+ * in one fiber, so its merged context is made once, not on each pull.
+ */
+export const provided = <R>(service: LanguageModel.Service, context: Context.Context<R>): LanguageModel.Service => ({
+  ...service,
+  generate: (request) => Effect.provide(service.generate(request), context),
+  stream: LanguageModel.withPull(
+    (request) => Stream.mapInputContext(service.stream(request), (parent) => Context.merge(parent, context)),
+    (request) =>
+      Effect.map(Effect.provide(LanguageModel.toPull(service, request), context), (pull) => {
+        let parent: Context.Context<never> | undefined
+        let merged: Context.Context<R> = context
+        return Effect.mapInputContext(pull, (current: Context.Context<never>) => {
+          if (current !== parent) {
+            parent = current
+            merged = Context.merge(current, context)
+          }
+          return merged
+        })
+      })
+  )
+})

@@ -428,6 +428,19 @@ export const decodeSse = <E, R>(
 export type Pull = LanguageModel.Pull
 
 /**
+ * A pull opened by `open` in `scope` on the first pull, as a stream starts when first read. `open` gives a failing
+ * pull when it cannot open: every pull then fails, nothing is opened twice.
+ */
+export const lazyPull = (open: Effect.Effect<Pull, never, Scope.Scope>, scope: Scope.Scope): Pull => {
+  let current: Pull | undefined
+  const first = Effect.flatMap(Scope.extend(open, scope), (pull) => {
+    current = pull
+    return pull
+  })
+  return Effect.suspend(() => current ?? first)
+}
+
+/**
  * {@link decodeSse} read straight from a Node `Readable` as a pull, with no stream stage at all: each pull
  * decodes every piece the socket has buffered in one synchronous loop and waits for `readable` only when there
  * is nothing to read. The same parts and errors as `decodeSse`; a read's parts come before the error it ends
