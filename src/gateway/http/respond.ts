@@ -78,11 +78,9 @@ export const orInternalError = <R>(
   Effect.catchAllCause(handled, (cause) =>
     Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.zipRight(
       Effect.logError("gateway: a request failed unexpectedly", Cause.pretty(cause)),
-      Effect.sync(() => {
-        if (response.headersSent) return response.destroy()
-        const answer = internalError({})
-        response.writeHead(answer.status, answer.headers).end(answer.body)
-      })
+      Effect.suspend(() =>
+        response.headersSent ? Effect.sync(() => response.destroy()) : write(internalError({}), response)
+      )
     ))
 
 /**
