@@ -106,6 +106,29 @@ describe("Gateway config: decoding", () => {
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 })
 
+describe("Gateway config: a key written twice", () => {
+  const refused = (text: string, source: string) =>
+    Either.match(Config.parse(text, source), { onLeft: (error) => error.errors, onRight: () => [] })
+
+  it("is refused in YAML, naming its path and where it is written again", () => {
+    const yaml =
+      "models:\n  a: { provider: p, model: m }\n  b:\n    fallback:\n      - provider: p\n        provider: q\n  a: { provider: p, model: n }\n"
+    expect(refused(yaml, "gateway.yaml")).toEqual([
+      "models.b.fallback[0].provider: written twice (again at line 6, column 9)",
+      "models.a: written twice (again at line 7, column 3)"
+    ])
+  })
+
+  it("is refused in JSON too, where JSON.parse alone keeps the last silently", () => {
+    expect(refused(`{"models": {"a": {"model": "m"}, "a": {"model": "n"}}}`, "gateway.json")).toEqual([
+      "models.a: written twice (again at line 1, column 34)"
+    ])
+    // Tabs, escapes and long keys are valid JSON: only a repeated key is taken from the YAML reading.
+    const valid = `{\n\t"a": {"b": "\\u0000\\t"},\n\t"${"k".repeat(1500)}": 1\n}`
+    expect(Config.parse(valid, "gateway.json")).toEqual(Either.right(JSON.parse(valid)))
+  })
+})
+
 describe("Gateway config: the example", () => {
   it.scoped("examples/gateway.yaml is valid and builds a runtime", () =>
     Effect.gen(function*() {

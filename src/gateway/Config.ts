@@ -260,23 +260,51 @@ const readEnv = Effect.fn("Config.readEnv")(function*(config: Config) {
  */
 export const parse = (text: string, source: string): Either.Either<unknown, InvalidConfig> => {
   const refuse = (errors: Array<string>) => Either.left(new InvalidConfig({ source, errors }))
-  if (/\.json$/i.test(source)) {
+  const isJson = /\.json$/i.test(source)
+  if (isJson) {
     try {
-      return Either.right(JSON.parse(text))
+      JSON.parse(text)
     } catch (error) {
       return refuse([`not valid JSON: ${error instanceof Error ? error.message : String(error)}`])
     }
-  }
-  if (!/\.ya?ml$/i.test(source)) return refuse(["unknown file type: name it .yaml, .yml or .json"])
+  } else if (!/\.ya?ml$/i.test(source)) return refuse(["unknown file type: name it .yaml, .yml or .json"])
+  // JSON is parsed as YAML too (JSON is YAML), so a key written twice is refused in both; `JSON.parse` alone
+  // would silently keep the last.
   const lines = new Yaml.LineCounter()
   const document = Yaml.parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines })
-  if (document.errors.length > 0) {
-    return refuse(document.errors.map((error) => {
+  // For JSON, only a repeated key counts: its syntax was checked by `JSON.parse`.
+  const errors = isJson ? document.errors.filter((error) => error.code === "DUPLICATE_KEY") : document.errors
+  if (errors.length > 0) {
+    return refuse(errors.map((error) => {
       const at = lines.linePos(error.pos[0])
-      return `line ${at.line}, column ${at.col}: ${error.message.split("\n")[0]}`
+      const where = `line ${at.line}, column ${at.col}`
+      if (error.code === "DUPLICATE_KEY") {
+        const path = keyPathAt(document, error.pos[0])
+        if (path !== undefined) return `${pathText(path)}: written twice (again at ${where})`
+      }
+      return `${where}: ${error.message.split("\n")[0]}`
     }))
   }
-  return Either.right(document.toJS({ maxAliasCount: 100 }))
+  return Either.right(isJson ? JSON.parse(text) : document.toJS({ maxAliasCount: 100 }))
+}
+
+/** The path of the mapping key that starts at `offset`, e.g. `["models", "gpt-4o", "fallback", 1, "model"]`. */
+const keyPathAt = (document: Yaml.Document, offset: number): Array<PropertyKey> | undefined => {
+  let found: Array<PropertyKey> | undefined
+  Yaml.visit(document, {
+    Pair: (_, pair, ancestors) => {
+      if (!Yaml.isScalar(pair.key) || pair.key.range?.[0] !== offset) return undefined
+      const path: Array<PropertyKey> = []
+      const chain = [...ancestors, pair]
+      chain.forEach((node, i) => {
+        if (Yaml.isPair(node) && Yaml.isScalar(node.key)) path.push(String(node.key.value))
+        else if (Yaml.isSeq(node) && i + 1 < chain.length) path.push(node.items.indexOf(chain[i + 1] as never))
+      })
+      found = path
+      return Yaml.visit.BREAK
+    }
+  })
+  return found
 }
 
 /**
