@@ -7,8 +7,8 @@ import type * as Store from "./store.js"
 
 type Priced = Extract<Estimate.Estimate, { readonly _tag: "Priced" }>
 
-const addPrice = (model: string) =>
-  `add a price with Pricing.layer({ models: { "${model}": { inputPerMillion, outputPerMillion } } })`
+// Worded with the names both `Pricing.layer` and the gateway's config file use, so either reader can act on it.
+const addPrice = (model: string) => `give it a price (pricing models "${model}": inputPerMillion, outputPerMillion)`
 
 /**
  * A call whose cost cannot be estimated: its model has no price (`CostLimitExceeded` when the cost guard needs
@@ -38,8 +38,8 @@ export const unpriced = (
     message: estimate._tag === "Unpriced"
       ? `Budget: model "${model}" has no known price, so tenant "${tenant}"'s budget cannot hold its cost; ${
         addPrice(model)
-      }, or set unpricedModels: "allow"`
-      : `Budget: the output of model "${model}" has no known bound, so its cost cannot be estimated; set maxTokens on the request, or give the model maxOutputTokens (or contextWindow) with Pricing.layer`
+      }, or allow unpriced models (unpricedModels: "allow")`
+      : `Budget: the output of model "${model}" has no known bound, so its cost cannot be estimated; set maxTokens on the request (max_tokens), or give the model a maxOutputTokens (or contextWindow) in its price`
   })
 }
 
