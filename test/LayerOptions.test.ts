@@ -135,7 +135,23 @@ describe("apiKey and timeout options are checked at build time", () => {
       Effect.gen(function*() {
         const error = yield* buildError(layer)
         expect(error.message).toBe(
-          `${name}: apiKey is empty (an unset environment variable?): give the key, or leave apiKey out`
+          `${name}: apiKey is empty (an unset environment variable?): give the key (or, for a server that needs none, leave apiKey out)`
+        )
+      }))
+  }
+
+  for (
+    const [name, layer, envName] of [
+      ["Anthropic.layer", Anthropic.layer, "ANTHROPIC_API_KEY"],
+      ["Cohere.layer", Cohere.layer, "COHERE_API_KEY"]
+    ] as const
+  ) {
+    it.effect(`${name}: no apiKey (from JavaScript, or an env read typed away) is a ConfigError, not a TypeError`, () =>
+      Effect.gen(function*() {
+        const error = yield* buildError(layer({ apiKey: undefined as unknown as Redacted.Redacted }))
+        expect(error).toMatchObject({ _op: "MissingData", path: ["apiKey"] })
+        expect(error.message).toBe(
+          `${name}: apiKey is required: pass it as a Redacted, or use layerConfig, which reads ${envName}`
         )
       }))
   }

@@ -155,6 +155,22 @@ export const baseUrlEnv = (layer: string, name: string): Config.Config<Option.Op
       onSome: (url) => Either.map(baseUrl(layer, name, url), Option.some)
     }))
 
+/**
+ * The key of a provider that cannot be called without one (`undefined` from a JavaScript caller, or a
+ * `process.env` read typed away): `MissingData` saying where a key can come from, not a `TypeError`.
+ */
+export const requiredApiKey = (
+  layer: string,
+  apiKey: Redacted.Redacted | undefined,
+  envName: string
+): Effect.Effect<string, ConfigError.ConfigError> =>
+  apiKey === undefined
+    ? Effect.fail(ConfigError.MissingData(
+      ["apiKey"],
+      `${layer}: apiKey is required: pass it as a Redacted, or use layerConfig, which reads ${envName}`
+    ))
+    : Effect.succeed(Redacted.value(apiKey))
+
 /** A blank `apiKey` would be sent as `Bearer ` and refused at the first call: refuse it at startup instead. */
 const apiKeyNotBlank = (
   layer: string,
@@ -163,7 +179,7 @@ const apiKeyNotBlank = (
   apiKey !== undefined && Redacted.value(apiKey).trim() === ""
     ? Effect.fail(ConfigError.InvalidData(
       ["apiKey"],
-      `${layer}: apiKey is empty (an unset environment variable?): give the key, or leave apiKey out`
+      `${layer}: apiKey is empty (an unset environment variable?): give the key (or, for a server that needs none, leave apiKey out)`
     ))
     : Effect.void
 

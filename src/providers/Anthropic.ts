@@ -7,7 +7,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import type * as ChatRequest from "../ChatRequest.js"
 import * as AnthropicErrors from "../internal/anthropic/errors.js"
 import * as AnthropicRequest from "../internal/anthropic/request.js"
@@ -95,7 +95,7 @@ const make = (where: string, options: Options) =>
     const url = `${yield* LayerOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)}/v1/messages`
     const maxTokens = (yield* LayerOptions.positiveInt(where, "defaultMaxTokens", options.defaultMaxTokens)) ??
       defaultMaxTokens
-    const key = Redacted.value(options.apiKey)
+    const key = yield* LayerOptions.requiredApiKey(where, options.apiKey, "ANTHROPIC_API_KEY")
     const apiVersion = options.apiVersion ?? options.version ?? defaultApiVersion
     const betas = options.betas === undefined || options.betas.length === 0 ? undefined : options.betas.join(",")
     yield* LayerOptions.shared(where, options)

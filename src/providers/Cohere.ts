@@ -7,7 +7,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import type * as ChatRequest from "../ChatRequest.js"
 import * as CohereErrors from "../internal/cohere/errors.js"
 import * as CohereRequest from "../internal/cohere/request.js"
@@ -74,7 +74,7 @@ const make = (where: string, options: Options) =>
   Effect.gen(function*() {
     yield* LayerOptions.providerOptions(where, options, optionNames)
     const url = `${yield* LayerOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)}/v2/chat`
-    const key = Redacted.value(options.apiKey)
+    const key = yield* LayerOptions.requiredApiKey(where, options.apiKey, "COHERE_API_KEY")
     yield* LayerOptions.shared(where, options)
     yield* LayerOptions.headerValues(where, [["apiKey", key], ["clientName", options.clientName]])
     const headers: Record<string, string> = {
