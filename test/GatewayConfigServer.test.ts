@@ -1,9 +1,13 @@
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect, it, vi } from "@effect/vitest"
 import { Duration, Effect } from "effect"
+import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as MockProvider from "../src/testing/MockProvider.js"
+import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import { startFile, yamlConfig } from "./clients/gateway.js"
-import { decode, errorsOf } from "./support/gatewayConfig.js"
+import { call, chatBody } from "./support/gateway.js"
+import { acme, decode, errorsOf } from "./support/gatewayConfig.js"
+import { eventually } from "./support/loopback.js"
 
 const local = { type: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1" }
 const minimal = { providers: { local }, models: { small: { provider: "local", model: "m" } } }
@@ -90,5 +94,42 @@ describe("Gateway config: server", () => {
       const lifetime = yield* idleLifetime(gateway.base, 2_500)
       expect(lifetime).toBeGreaterThanOrEqual(250)
       expect(lifetime).toBeLessThan(2_500)
+    }))
+
+  it.scopedLive("a reload applies the per-request server settings now, and says which start-only ones wait for a restart", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make({ onExhausted: OpenAiMock.completion({ text: "Paris." }) })
+      const gateway = yield* startFile(yamlConfig(a, b))
+      yield* Effect.addFinalizer(() => gateway.stop)
+      const written: Array<string> = []
+      const write = process.stdout.write.bind(process.stdout)
+      const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk, ...rest) => {
+        written.push(String(chunk))
+        return write(chunk as string, ...(rest as []))
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => spy.mockRestore()))
+      const big = chatBody("small", { messages: [{ role: "user", content: "x".repeat(2_000) }] })
+      const first = yield* call(gateway.base, "/v1/chat/completions", { method: "POST", body: big, key: acme.key })
+      expect(first.status, yield* Effect.promise(() => first.text())).toBe(200)
+      Fs.writeFileSync(
+        gateway.file,
+        yamlConfig(a, b, "server: { maxBodyBytes: 1000, port: 4999, shutdownGrace: \"1 second\" }")
+      )
+      process.emit("SIGHUP")
+      yield* eventually(
+        Effect.sync(() => written.some((line) => line.includes("read only at start"))),
+        "the start-only warning"
+      )
+      const warning = written.find((line) => line.includes("read only at start"))!
+      expect(warning).toContain("changes server.shutdownGrace, server.port, read only at start: restart the gateway")
+      expect(warning).not.toContain("maxBodyBytes")
+      yield* eventually(
+        Effect.map(
+          call(gateway.base, "/v1/chat/completions", { method: "POST", body: big, key: acme.key }),
+          (r) => r.status === 413
+        ),
+        "the new body limit applied"
+      )
     }))
 })

@@ -1,9 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Deferred, Effect, Stream } from "effect"
 import * as Server from "../src/gateway/Server.js"
+import * as LanguageModel from "../src/LanguageModel.js"
+import type * as StreamPart from "../src/StreamPart.js"
 import * as TestModel from "../src/testing/TestModel.js"
 import { freePort } from "./clients/gateway.js"
-import { call, json, makeRuntime } from "./support/gateway.js"
+import { call, chatBody, json, makeRuntime, sseEvents } from "./support/gateway.js"
 import { eventually } from "./support/loopback.js"
 
 describe("Gateway server: serve", () => {
@@ -42,5 +44,62 @@ describe("Gateway server: serve", () => {
       yield* eventually(Effect.map(models, (ids) => ids[0] === "second"), "the new config serving")
       yield* eventually(Effect.sync(() => released === 1), "the old runtime released")
       expect(loads).toEqual(["gateway.yaml", "gateway.yaml", "gateway.yaml"])
+    }))
+
+  it.scopedLive("a stream in flight across a reload finishes on the old config, which is released after it ends", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      let loads = 0
+      let released = 0
+      // The first config's route streams "a", waits for the gate, then "b"; the second answers nothing.
+      const waiting = LanguageModel.make({
+        provider: "first",
+        defaultModel: "m",
+        generate: () => Effect.die("unused"),
+        stream: () =>
+          Stream.concat(
+            Stream.make({ type: "text-delta", text: "a" } as StreamPart.StreamPart),
+            Stream.fromEffect(
+              Effect.as(Deferred.await(gate), { type: "text-delta", text: "b" } as StreamPart.StreamPart)
+            )
+          )
+      })
+      const load = () =>
+        Effect.gen(function*() {
+          loads++
+          yield* Effect.addFinalizer(() => Effect.sync(() => released++))
+          return makeRuntime({ tenants: [{ id: "acme" }], routes: { chat: waiting } })
+        })
+      const port = yield* freePort
+      const base = `http://127.0.0.1:${port}`
+      // No grace at all: before, the old config's connections were closed `shutdownGrace` after a reload.
+      yield* Effect.forkScoped(Server.serve({ configPath: "gateway.yaml", load, port, shutdownGrace: 0 }))
+      yield* eventually(
+        Effect.map(Effect.either(Effect.tryPromise(() => fetch(`${base}/health`))), (r) => r._tag === "Right"),
+        "the gateway listening"
+      )
+      const response = yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: chatBody("chat", { stream: true })
+      })
+      expect(response.status).toBe(200)
+      const reader = response.body!.getReader()
+      const first = yield* Effect.promise(() => reader.read())
+      expect(new TextDecoder().decode(first.value)).toContain("\"content\":\"a\"")
+      process.emit("SIGHUP")
+      yield* eventually(Effect.sync(() => loads === 2), "the reload")
+      // A new request is served by the new config while the old stream is still open.
+      yield* eventually(Effect.map(call(base, "/v1/models"), (r) => r.status === 200), "the new config serving")
+      expect(released).toBe(0)
+      yield* Deferred.succeed(gate, undefined)
+      let rest = ""
+      for (let chunk = yield* Effect.promise(() => reader.read()); !chunk.done;) {
+        rest += new TextDecoder().decode(chunk.value)
+        chunk = yield* Effect.promise(() => reader.read())
+      }
+      const events = sseEvents(rest)
+      expect(events.at(-1)).toBe("[DONE]")
+      expect(JSON.stringify(events)).toContain("\"content\":\"b\"")
+      yield* eventually(Effect.sync(() => released === 1), "the old config released once its stream ended")
     }))
 })

@@ -23,6 +23,7 @@ import * as Runtime_ from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import type { Duplex } from "node:stream"
+import * as Generations from "./generations.js"
 import * as Body from "./http/body.js"
 import * as Drain from "./http/drain.js"
 import * as Handler from "./http/handler.js"
@@ -52,6 +53,11 @@ export type {
 export interface RuntimeSource {
   /** The runtime serving now; `undefined` while none is loaded (then `/ready` says 503 and the API 503s). */
   readonly get: Effect.Effect<Runtime.Runtime | undefined>
+  /**
+   * The same, held by the request until it ends (its answer written, a stream's last byte included), so a
+   * source that reloads closes a replaced runtime only once no request uses it. Without it, `get` is read.
+   */
+  readonly use?: Effect.Effect<Runtime.Runtime | undefined, never, Scope.Scope> | undefined
 }
 
 /**
@@ -263,7 +269,8 @@ export const serve = <E>(
 ): Effect.Effect<never, E | HttpServerError.ServeError | ConfigError.ConfigError> =>
   Effect.scoped(Effect.gen(function*() {
     const { configPath, load, reloadOnSignal, ...rest } = options
-    const checked = yield* ServerOptions.checkLayer({ ...rest, runtime: fromRuntime(undefined as never) })
+    // Checked before the config is loaded, so a bad option fails at once.
+    yield* ServerOptions.checkLayer({ ...rest, runtime: fromRuntime(undefined as never) })
     const outer = yield* Effect.scope
     const loadScoped = Effect.gen(function*() {
       const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
@@ -274,7 +281,7 @@ export const serve = <E>(
       )
     })
     const first = yield* loadScoped
-    const current = yield* Ref.make(first)
+    const generations = Generations.make(first.runtime, first.scope)
     const lock = yield* Effect.makeSemaphore(1)
     const reload = lock.withPermits(1)(Effect.gen(function*() {
       const next = yield* Effect.either(loadScoped)
@@ -283,13 +290,9 @@ export const serve = <E>(
           Effect.annotateLogs({ config: configPath, error: String(next.left) })
         )
       }
-      const previous = yield* Ref.getAndSet(current, next.right)
+      // Requests that read the old runtime finish on it: it closes when the last of them ends.
+      yield* generations.replace(next.right.runtime, next.right.scope)
       yield* Effect.logInfo("gateway: config reloaded").pipe(Effect.annotateLogs({ config: configPath }))
-      // Requests that read the old runtime may still run: its resources go after the grace period.
-      yield* Effect.forkIn(
-        Effect.zipRight(Effect.sleep(checked.shutdownGraceMs), Scope.close(previous.scope, Exit.void)),
-        outer
-      )
     }))
     if (reloadOnSignal !== false) {
       const runFork = Runtime_.runFork(yield* Effect.runtime<never>())
@@ -299,7 +302,7 @@ export const serve = <E>(
         () => Effect.sync(() => process.off("SIGHUP", onHup))
       )
     }
-    const source: RuntimeSource = { get: Effect.map(Ref.get(current), (loaded) => loaded.runtime) }
+    const source: RuntimeSource = { get: generations.get, use: generations.use }
     return yield* Layer.launch(layer({ ...rest, runtime: source }))
   }))
 

@@ -13,6 +13,7 @@ import * as Scope from "effect/Scope"
 import * as Build from "./buildRuntime.js"
 import * as Stores from "./buildStores.js"
 import * as Config from "./Config.js"
+import * as Generations from "./generations.js"
 import type * as Runtime from "./Runtime.js"
 
 /**
@@ -103,13 +104,6 @@ export interface RuntimeRef {
   readonly generation: Effect.Effect<number>
 }
 
-interface Generation {
-  readonly runtime: Runtime.Runtime
-  readonly scope: Scope.CloseableScope
-  holders: number
-  retired: boolean
-}
-
 /**
  * Loads a config file and keeps its runtime in a {@link RuntimeRef} for the life of the current scope. The
  * memory stores (breakers, budgets, rate limits) are the process's, kept across reloads; the cache and the
@@ -140,8 +134,6 @@ export const makeRef = (
     const memory = yield* Stores.makeMemory
     const fs = yield* Effect.context<FileSystem.FileSystem>()
     const lock = yield* Effect.makeSemaphore(1)
-    const release = (generation: Generation) =>
-      generation.retired && generation.holders === 0 ? Scope.close(generation.scope, Exit.void) : Effect.void
 
     const build = (from: string) =>
       Effect.gen(function*() {
@@ -151,12 +143,11 @@ export const makeRef = (
           Scope.extend(scope),
           Effect.onError(() => Scope.close(scope, Exit.void))
         )
-        const generation: Generation = { runtime, scope, holders: 0, retired: false }
-        return generation
+        return { runtime, scope }
       }).pipe(Effect.provide(fs))
 
-    let current = yield* build(path)
-    let count = 0
+    const first = yield* build(path)
+    const generations = Generations.make(first.runtime, first.scope)
 
     const reload = (from = path) =>
       lock.withPermits(1)(
@@ -166,36 +157,11 @@ export const makeRef = (
               Effect.logError(`reload refused, the current config keeps serving\n${error.message}`)
             )
           )
-          const previous = current
-          current = next
-          count += 1
-          previous.retired = true
-          yield* release(previous)
+          yield* generations.replace(next.runtime, next.scope)
           yield* Effect.logInfo(`config reloaded from ${from}`)
           return next.runtime
         })
       ).pipe(Effect.withSpan("RuntimeRef.reload"))
 
-    const use = Effect.map(
-      Effect.acquireRelease(
-        Effect.sync(() => {
-          const generation = current
-          generation.holders += 1
-          return generation
-        }),
-        (generation) =>
-          Effect.suspend(() => {
-            generation.holders -= 1
-            return release(generation)
-          })
-      ),
-      (generation) => generation.runtime
-    )
-
-    return {
-      get: Effect.sync(() => current.runtime),
-      use,
-      reload,
-      generation: Effect.sync(() => count)
-    }
+    return { get: generations.get, use: generations.use, reload, generation: generations.count }
   })

@@ -85,7 +85,9 @@ const serveWith: Cli.ServeFn = (options) =>
       ...serverOptions(start.config),
       ...options,
       load: (path) => {
-        const loaded = first === undefined ? load(path) : Effect.succeed(first)
+        const loaded = first === undefined
+          ? Effect.tap(load(path), (next) => warnStartOnly(start, next))
+          : Effect.succeed(first)
         first = undefined
         return Effect.flatMap(loaded, (loaded) => fromLoaded(loaded, memory))
       }
@@ -93,6 +95,28 @@ const serveWith: Cli.ServeFn = (options) =>
     // Around the server: it drains before the tracer's scope sends the last spans.
     return yield* telemetry === undefined ? serving : Effect.provide(serving, Telemetry.layer(telemetry))
   }))
+
+/** What only a start reads: a reload that changes it says so, rather than ignoring it silently. */
+const startOnly = (config: Config.Config): Record<string, unknown> => {
+  const server = config.server ?? {}
+  return {
+    ...Object.fromEntries(Object.entries(serverOptions(config)).map(([name, value]) => [`server.${name}`, value])),
+    "server.host": server.host,
+    "server.port": server.port,
+    telemetry: config.telemetry
+  }
+}
+
+const warnStartOnly = (start: Config.Loaded, next: Config.Loaded) => {
+  const before = startOnly(start.config)
+  const after = startOnly(next.config)
+  const changed = Object.keys(after).filter((name) => JSON.stringify(before[name]) !== JSON.stringify(after[name]))
+  return changed.length === 0 ? Effect.void : Effect.logWarning(
+    `gateway: the new config changes ${changed.join(", ")}, read only at start: restart the gateway to apply ${
+      changed.length === 1 ? "it" : "them"
+    } (the rest of the new config applies now)`
+  )
+}
 
 /** The `server:` options a file sets that `Server.serve` takes (host and port come with the CLI's options). */
 const serverOptions = (config: Config.Config): Omit<Server.LayerOptions, "runtime"> => {

@@ -64,7 +64,7 @@ export const fromYaml = (yaml: string) =>
 
 /**
  * The gateway of a YAML config served as `liter-llm gateway --config FILE` serves it, in a scope of its own, with
- * `vars` as the environment: its base URL, and `stop` (what SIGTERM does under `NodeRuntime.runMain`).
+ * `vars` as the environment: its base URL, its file, and `stop` (what SIGTERM does under `NodeRuntime.runMain`).
  */
 export const startFile = (yaml: string, vars: ReadonlyMap<string, string> = env) =>
   Effect.gen(function*() {
@@ -80,7 +80,7 @@ export const startFile = (yaml: string, vars: ReadonlyMap<string, string> = env)
       Effect.promise(() => fetch(`${base}/ready`).then((response) => response.ok, () => false)),
       "the gateway ready"
     )
-    return { base, stop: Scope.close(scope, Exit.void) }
+    return { base, file, stop: Scope.close(scope, Exit.void) }
   })
 
 /** The gateway of a YAML config served as `liter-llm gateway --config FILE` serves it; its base URL. */

@@ -94,7 +94,7 @@ export const answer = (
     if (allowed !== request.method) return Respond.noRoute(request.method, path, allowed, headers)
     if (path === "/health") return Endpoints.health(headers)
     if (path === "/metrics") return yield* Endpoints.metrics(options.metrics)
-    const runtime = yield* source.get
+    const runtime = yield* (source.use ?? source.get)
     if (path === "/ready") return yield* Endpoints.ready(runtime, options.readyTimeoutMs, headers)
 
     // The API: one log line per request, a span per chat request.

@@ -7,6 +7,7 @@
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as Metrics from "../Metrics.js"
 import type * as Runtime from "../Runtime.js"
 import type * as Sse from "./sse.js"
@@ -41,7 +42,12 @@ export interface Options {
  */
 export interface LayerOptions extends Options {
   /** The runtime to serve, or a source of it (see `fromRef` to swap it on reload). */
-  readonly runtime: { readonly get: Effect.Effect<Runtime.Runtime | undefined> } | Runtime.Runtime
+  readonly runtime:
+    | {
+      readonly get: Effect.Effect<Runtime.Runtime | undefined>
+      readonly use?: Effect.Effect<Runtime.Runtime | undefined, never, Scope.Scope> | undefined
+    }
+    | Runtime.Runtime
   /** Default `"127.0.0.1"`: only this machine; `"0.0.0.0"` to listen on every interface. */
   readonly host?: string | undefined
   /** Default 4000; 0 picks a free port. */

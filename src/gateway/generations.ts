@@ -1,0 +1,61 @@
+/**
+ * The runtimes a reloading gateway serves: the current one, and those a reload replaced while requests still
+ * held them. A replaced runtime's scope (its connections, its cache) is closed when the last request holding
+ * it ends, streams included, never under a request in flight.
+ *
+ * @since 0.2.0
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+
+interface Generation<A> {
+  readonly value: A
+  readonly scope: Scope.CloseableScope
+  holders: number
+  retired: boolean
+}
+
+/**
+ * The generations of a value, starting with `value` owned by `scope`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = <A>(value: A, scope: Scope.CloseableScope) => {
+  let current: Generation<A> = { value, scope, holders: 0, retired: false }
+  let count = 0
+  const release = (generation: Generation<A>) =>
+    generation.retired && generation.holders === 0 ? Scope.close(generation.scope, Exit.void) : Effect.void
+  return {
+    /** The current value. */
+    get: Effect.sync(() => current.value),
+    /** The current value, held until the caller's scope closes. */
+    use: Effect.map(
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const generation = current
+          generation.holders += 1
+          return generation
+        }),
+        (generation) =>
+          Effect.suspend(() => {
+            generation.holders -= 1
+            return release(generation)
+          })
+      ),
+      (generation) => generation.value
+    ),
+    /** Serves `value` from now on; the one it replaces closes once nothing holds it. */
+    replace: (value: A, scope: Scope.CloseableScope): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const previous = current
+        current = { value, scope, holders: 0, retired: false }
+        count += 1
+        previous.retired = true
+        return release(previous)
+      }),
+    /** How many times the value was replaced. */
+    count: Effect.sync(() => count)
+  }
+}
