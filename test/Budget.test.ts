@@ -324,7 +324,9 @@ describe("Budget: estimates", () => {
       const refused = failure(yield* generate(refuse.wrap(model.service)))
       expect(refused._tag).toBe("InvalidRequest")
       expect(refused.message).toContain("model \"mystery\" has no known price")
-      expect(refused.message).toContain("give it a price (pricing models \"mystery\": inputPerMillion, outputPerMillion)")
+      expect(refused.message).toContain(
+        "give it a price (pricing models \"mystery\": inputPerMillion, outputPerMillion)"
+      )
       expect(yield* model.calls).toBe(0)
       const allow = yield* makeBudget({ defaultLimit: { limitUsd: 100, period: "day" }, unpricedModels: "allow" })
       expect(Exit.isSuccess(yield* generate(allow.wrap(model.service)))).toBe(true)
