@@ -360,14 +360,20 @@ describe("Gateway server", () => {
       const metrics = Metrics.make()
       const { base } = yield* gateway([{ text: "Paris", usage }], { metrics })
       yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("gpt-4o") })
-      yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("nope") })
+      // Names that are no route: one label for all of them, however many a client invents.
+      for (const name of ["nope", "rand-1", "rand-2", "x".repeat(5_000)]) {
+        yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody(name) })
+      }
       const response = yield* call(base, "/metrics", { key: null })
       expect(response.headers.get("content-type")).toContain("text/plain")
       const text = yield* Effect.promise(() => response.text())
       expect(text).toContain(
         "liter_llm_gateway_requests_total{tenant=\"acme\",route=\"gpt-4o\",status=\"200\",outcome=\"success\",stream=\"false\"} 1"
       )
-      expect(text).toContain("liter_llm_gateway_requests_total{tenant=\"acme\",route=\"nope\",status=\"404\"")
+      expect(text).toContain(
+        "liter_llm_gateway_requests_total{tenant=\"acme\",route=\"_OTHER\",status=\"404\",outcome=\"NotFound\",stream=\"false\"} 4"
+      )
+      expect(text).not.toMatch(/route="(nope|rand-1|x+)"/)
       expect(text).toContain("liter_llm_gateway_tokens_total{tenant=\"acme\",route=\"gpt-4o\",kind=\"input\"} 12")
       expect(text).toContain("liter_llm_gateway_request_duration_seconds_count{route=\"gpt-4o\",stream=\"false\"} 1")
       expect(text).not.toContain("SECRETKEY")

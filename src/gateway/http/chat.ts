@@ -87,9 +87,10 @@ export const handle = (
       return Respond.fromError(decoded.left, 0, headers)
     }
     const wire = decoded.right
-    exchange.route = wire.model
+    exchange.route = wire.model.length > 256 ? `${wire.model.slice(0, 256)}…` : wire.model
     exchange.stream = wire.stream
     const service = runtime.route(tenant, wire.model)
+    exchange.routed = service !== undefined
     if (service === undefined) {
       exchange.outcome = "NotFound"
       return Respond.modelNotFound(wire.model, headers)

@@ -27,7 +27,10 @@ export interface Exchange {
   /** `performance.now()` at arrival, ms. */
   readonly startedAt: number
   tenant: string
+  /** The model name the client sent (cut to 256 characters), `""` before one is decoded. */
   route: string
+  /** Whether `route` names a route of the config the tenant may use (else it is no metric label). */
+  routed: boolean
   stream: boolean
   status: number
   /** `"success"`, an error tag, or `"interrupted"` (the client went away or the server stopped). */
@@ -70,6 +73,7 @@ export const make = (requestId: string, method: string, path: string): Exchange 
   startedAt: performance.now(),
   tenant: "",
   route: "",
+  routed: false,
   stream: false,
   status: 0,
   outcome: "success",
@@ -220,7 +224,9 @@ export const finish = (
     if (options.metrics !== undefined && exchange.route !== "") {
       options.metrics.record({
         tenant: exchange.tenant,
-        route: exchange.route,
+        // A name that is no route of the tenant's is the client's choice: one label for all of them, as OpenTelemetry
+        // does for values outside a known set, so clients cannot grow the metrics without bound.
+        route: exchange.routed ? exchange.route : "_OTHER",
         status: exchange.status,
         outcome: exchange.outcome,
         stream: exchange.stream,
