@@ -81,6 +81,32 @@ describe("Gateway server", () => {
       expect(sent!.metadata).toEqual({ user: "u-1", tenant: "acme" })
     }))
 
+  it.scopedLive("an upstream model name a header cannot carry is percent-encoded, never a failed answer or a header of its own", () =>
+    Effect.gen(function*() {
+      for (const name of ["模型-v1", "evil\r\nset-cookie: x=1"]) {
+        const answer = {
+          id: "r",
+          provider: "openai",
+          model: name,
+          content: [{ type: "text" as const, text: "Paris" }],
+          finishReason: "stop" as const,
+          usage
+        }
+        const model = yield* TestModel.make([answer, answer])
+        const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { "gpt-4o": model.service } }))
+        for (const stream of [false, true]) {
+          const response = yield* call(base, "/v1/chat/completions", {
+            method: "POST",
+            body: chatBody("gpt-4o", { stream })
+          })
+          expect(response.status).toBe(200)
+          expect(response.headers.get("x-liter-model")).toBe(encodeURIComponent(name))
+          expect(response.headers.get("set-cookie")).toBeNull()
+          expect(yield* Effect.promise(() => response.text())).toContain("Paris")
+        }
+      }
+    }))
+
   it.scopedLive("Server.make's HttpApp, served by the platform's server, answers as Server.layer does", () =>
     Effect.gen(function*() {
       const model = yield* TestModel.make([{ text: "Paris", usage }, { text: "Rome", usage }])

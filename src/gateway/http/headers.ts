@@ -100,6 +100,19 @@ export const forkUsage = (
             ))))
   })
 
+/** What Node refuses in a header value (it throws): outside tab, printable ASCII and Latin-1. */
+const notHeaderText = /[^\t\x20-\x7e\x80-\xff]/
+
+/**
+ * A value an upstream chose (the model name it answered with), as a header value: as is, or percent-encoded
+ * (`encodeURIComponent`) when it holds a character a header cannot carry (a line break, a non-Latin-1 letter),
+ * so an odd name never turns a good answer into a failed write, nor into another header.
+ *
+ * @since 0.2.0
+ * @category answers
+ */
+export const headerValue = (value: string): string => notHeaderText.test(value) ? encodeURIComponent(value) : value
+
 /**
  * The `x-liter-*` headers of a complete answer: provider and model that answered, attempts, cache status,
  * cost (USD) and the time the gateway added (ms).
@@ -118,8 +131,8 @@ export const addAnswer = (
     readonly overheadMs: number | undefined
   }
 ): HeaderRecord => {
-  if (answer.provider !== "") headers["x-liter-provider"] = answer.provider
-  if (answer.model !== "") headers["x-liter-model"] = answer.model
+  if (answer.provider !== "") headers["x-liter-provider"] = headerValue(answer.provider)
+  if (answer.model !== "") headers["x-liter-model"] = headerValue(answer.model)
   headers["x-liter-attempts"] = String(answer.attempts)
   headers["x-liter-cache"] = answer.cached ? "hit" : "miss"
   if (answer.costUsd !== undefined) headers["x-liter-cost-usd"] = answer.costUsd.toFixed(8).replace(/\.?0+$/, "")

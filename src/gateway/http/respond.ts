@@ -7,7 +7,7 @@
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import type * as Http from "node:http"
+import * as Http from "node:http"
 import type * as LlmError from "../../LlmError.js"
 import * as Wire from "../wire/index.js"
 import type * as StreamBody from "./streamBody.js"
@@ -55,7 +55,8 @@ export const toServerResponse = (answer: Answer): HttpServerResponse.HttpServerR
  */
 export const write = (answer: Answer, response: Http.ServerResponse): Effect.Effect<void> => {
   if (response.writableEnded) return Effect.void
-  response.writeHead(answer.status, answer.headers)
+  // The reason phrase given, not left to Node: after a failed `writeHead` Node keeps the first one's ("500 OK").
+  response.writeHead(answer.status, Http.STATUS_CODES[answer.status] ?? "", answer.headers)
   const body = answer.body
   if (typeof body === "string") {
     response.end(body)

@@ -275,8 +275,10 @@ export const respond = (input: {
     }
     for (const part of head) {
       if (part.type === "response-metadata") {
-        if (part.provider !== undefined && part.provider !== "") headers["x-liter-provider"] = part.provider
-        if (part.model !== undefined && part.model !== "") headers["x-liter-model"] = part.model
+        if (part.provider !== undefined && part.provider !== "") {
+          headers["x-liter-provider"] = Headers.headerValue(part.provider)
+        }
+        if (part.model !== undefined && part.model !== "") headers["x-liter-model"] = Headers.headerValue(part.model)
         if (part.cached === true) exchange.cached = true
       }
     }
