@@ -132,4 +132,28 @@ describe("Gateway config: server", () => {
         "the new body limit applied"
       )
     }))
+
+  it.scopedLive("x-ratelimit-remaining-requests counts the request it answers, behind a cache too", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make({ onExhausted: OpenAiMock.completion({ text: "Paris." }) })
+      // The cache's lookup comes before the rate limit: a read started with the call ran before the limit took it.
+      const limited = "cache: { ttl: \"1 minute\" }\n".concat(
+        yamlConfig(a, b).replace(
+          `acme: { keys: ["${acme.hash}"], models: "*" }`,
+          `acme: { keys: ["${acme.hash}"], models: "*", rateLimit: { requests: { limit: 3, window: "1 minute" } } }`
+        )
+      )
+      expect(limited).toContain("rateLimit")
+      const gateway = yield* startFile(limited)
+      yield* Effect.addFinalizer(() => gateway.stop)
+      const seen: Array<string | null> = []
+      for (let i = 0; i < 4; i++) {
+        const body = chatBody("small", { messages: [{ role: "user", content: `question ${i}` }] })
+        const response = yield* call(gateway.base, "/v1/chat/completions", { method: "POST", body, key: acme.key })
+        seen.push(`${response.status} ${response.headers.get("x-ratelimit-remaining-requests")}`)
+        expect(response.headers.get("x-ratelimit-reset-requests")).not.toBe("0ms")
+      }
+      expect(seen).toEqual(["200 2", "200 1", "200 0", "429 0"])
+    }))
 })

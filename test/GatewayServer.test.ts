@@ -3,6 +3,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Layer, Ref } from "effect"
 import * as Http from "node:http"
+import * as Zlib from "node:zlib"
 import * as Metrics from "../src/gateway/Metrics.js"
 import * as Server from "../src/gateway/Server.js"
 import * as LlmError from "../src/LlmError.js"
@@ -215,6 +216,21 @@ describe("Gateway server", () => {
       expect(betaJson.data.map((m: { id: string }) => m.id)).toEqual(["small"])
     }))
 
+  it.scopedLive("retrieves one route as the SDKs' models.retrieve asks: GET /v1/models/{id}, 404 for one the key may not use", () =>
+    Effect.gen(function*() {
+      const { base } = yield* gateway([])
+      const one = yield* call(base, "/v1/models/gpt-4o")
+      expect(one.status).toBe(200)
+      expect(yield* json(one)).toEqual({ id: "gpt-4o", object: "model", created: 0, owned_by: "liter-llm" })
+      for (const [path, key] of [["/v1/models/gpt-4o", tenantKey("beta")], ["/v1/models/nope", undefined]] as const) {
+        const refused = yield* call(base, path, key === undefined ? {} : { key })
+        expect(refused.status).toBe(404)
+        expect((yield* json(refused)).error).toMatchObject({ code: "model_not_found" })
+      }
+      expect((yield* call(base, "/v1/models/gpt-4o", { key: null })).status).toBe(401)
+      expect((yield* call(base, "/v1/models/gpt-4o", { method: "POST", body: "{}" })).status).toBe(405)
+    }))
+
   it.scopedLive("refuses malformed JSON, wrong types and unsupported parameters with a 400 naming the param", () =>
     Effect.gen(function*() {
       const { base, model } = yield* gateway([])
@@ -266,6 +282,85 @@ describe("Gateway server", () => {
       } as RequestInit)
       expect(chunked.status).toBe(413)
       expect(yield* model.requests).toHaveLength(0)
+    }))
+
+  it.scopedLive("refuses a compressed body with 415 unsupported_content_encoding, naming the encoding, without calling the route", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = requestLogs()
+      const { base, model } = yield* gateway([{ text: "ok" }, { text: "ok" }]).pipe(Effect.provide(layer))
+      const gzipped = Zlib.gzipSync(chatBody("gpt-4o"))
+      for (const encoding of ["gzip", "br", "deflate, gzip"]) {
+        const response = yield* call(base, "/v1/chat/completions", {
+          method: "POST",
+          body: gzipped,
+          headers: { "content-encoding": encoding }
+        })
+        expect(response.status).toBe(415)
+        expect(response.headers.get("accept-encoding")).toBe("identity")
+        const { error } = yield* json(response)
+        expect(error).toMatchObject({
+          type: "invalid_request_error",
+          code: "unsupported_content_encoding",
+          param: null
+        })
+        expect(error.message).toContain(`\`${encoding}\``)
+        expect(error.message).toContain("uncompressed")
+        expect(error.message).toMatch(/^[\x20-\x7e]*$/)
+      }
+      // `identity` (any case) is no encoding at all.
+      for (const encoding of ["identity", "Identity"]) {
+        const response = yield* call(base, "/v1/chat/completions", {
+          method: "POST",
+          body: chatBody("gpt-4o"),
+          headers: { "content-encoding": encoding }
+        })
+        expect(response.status).toBe(200)
+      }
+      expect(yield* model.requests).toHaveLength(2)
+      const outcomes = lines.filter((line) => line.message === "gateway request").map((line) => line.outcome)
+      expect(outcomes.slice(0, 3)).toEqual(["UnsupportedEncoding", "UnsupportedEncoding", "UnsupportedEncoding"])
+    }))
+
+  it.scopedLive("an invalid JSON body is a 400 whose message quotes at most a short, printable excerpt of it", () =>
+    Effect.gen(function*() {
+      const { base } = yield* gateway([])
+      const secret = "sk-" + "s".repeat(200)
+      const bodies = [
+        Zlib.gzipSync(chatBody("gpt-4o", { user: secret })), // compressed, but not declared so
+        `\u0000\u0001{"model": "gpt-4o", "user": "${secret}"`,
+        `{"model": "gpt-4o", "user": "${secret}" oops}`,
+        "{\"a\":\"\u0007\u001b[31m\"x"
+      ]
+      for (const body of bodies) {
+        const response = yield* call(base, "/v1/chat/completions", { method: "POST", body })
+        expect(response.status).toBe(400)
+        const { error } = yield* json(response)
+        expect(error.code).toBe("invalid_json")
+        expect(error.message).toMatch(/^We could not parse the JSON body of your request \(.+\)\.$/)
+        expect(error.message).toMatch(/^[\x20-\x7e]*$/)
+        expect(error.message.length).toBeLessThanOrEqual(200)
+        expect(error.message).not.toContain("s".repeat(30))
+      }
+    }))
+
+  it.scopedLive("a body key named like an Object.prototype member is a 400 unknown_parameter, never a 500", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = requestLogs()
+      const { base, model } = yield* gateway([]).pipe(Effect.provide(layer))
+      for (const key of ["constructor", "__proto__", "hasOwnProperty", "valueOf", "toString"]) {
+        const response = yield* call(base, "/v1/chat/completions", {
+          method: "POST",
+          body: `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"${key}":1}`
+        })
+        expect(response.status).toBe(400)
+        expect((yield* json(response)).error).toMatchObject({
+          param: key,
+          code: "unknown_parameter",
+          message: `unknown parameter \`${key}\``
+        })
+      }
+      expect(yield* model.requests).toHaveLength(0)
+      expect(lines.filter((line) => line.message === "gateway: a request failed unexpectedly")).toEqual([])
     }))
 
   it.scopedLive("maps a route's LlmError to the wire table's status, retry headers and error JSON", () =>

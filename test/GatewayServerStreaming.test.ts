@@ -317,6 +317,12 @@ describe("Gateway server: streams", () => {
       yield* Fiber.join(closing)
       const status = yield* Budget.status("acme").pipe(Effect.provide(budgeted.context))
       expect(status).toMatchObject({ spentUsd: usd(inputTokens, 5), reservedUsd: 0 })
+      // The client learns why its stream ended, in an error event, and the body ends cleanly (not a reset).
+      let rest = ""
+      for (let chunk = yield* readChunk(reader); chunk !== undefined; chunk = yield* readChunk(reader)) rest += chunk
+      expect(sseEvents(rest).at(-1)).toMatchObject({
+        error: { type: "server_error", code: "server_shutting_down" }
+      })
     }))
 
   it.scopedLive("a request that is not HTTP gets a 400 with OpenAI's error JSON, and the connection closes", () =>

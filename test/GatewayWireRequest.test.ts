@@ -401,6 +401,105 @@ describe("decodeChatCompletionRequest: malformed bodies", () => {
   }
 })
 
+describe("decodeChatCompletionRequest: keys named like Object.prototype members", () => {
+  // JSON.parse makes these own keys (an object literal's `__proto__` would set the prototype instead).
+  const parsed = (extra: string) => JSON.parse(`{"model":"m","messages":[{"role":"user","content":"Hi"}],${extra}}`)
+  const names = [
+    "constructor",
+    "__proto__",
+    "hasOwnProperty",
+    "valueOf",
+    "toString",
+    "isPrototypeOf",
+    "__defineGetter__"
+  ]
+
+  for (const name of names) {
+    it(`a top-level \`${name}\` is an unknown parameter like any other, or dropped when configured`, () => {
+      for (const value of ["1", "null", "{}", "{\"a\":1}"]) {
+        const error = refused(parsed(`"${name}":${value}`))
+        expect(error).toMatchObject({
+          param: name,
+          code: "unknown_parameter",
+          message: `unknown parameter \`${name}\``
+        })
+        expect(decoded(parsed(`"${name}":${value}`), { dropUnsupported: true }).dropped).toEqual([name])
+        expect(decoded(parsed(`"${name}":${value}`), { dropUnsupported: [name] }).dropped).toEqual([name])
+      }
+    })
+  }
+
+  it("nested keys of that kind are unknown parameters, or values that name nothing", () => {
+    for (const name of names) {
+      expect(refused(parsed(`"tools":[{"type":"function","function":{"name":"f"}}],"${name}":1`)).param).toBe(name)
+      expect(refused(JSON.parse(`{"model":"m","messages":[{"role":"user","content":"Hi","${name}":1}]}`)).param)
+        .toBe(`messages[0].${name}`)
+      expect(refused(parsed(`"stream":true,"stream_options":{"${name}":true}`)).param).toBe(`stream_options.${name}`)
+      expect(refused(JSON.parse(`{"model":"m","messages":[{"role":"${name}","content":"Hi"}]}`)).param).toBe(
+        "messages[0].role"
+      )
+      expect(refused(parsed(`"response_format":{"type":"${name}"}`)).param).toBe("response_format.type")
+      expect(
+        refused(JSON.parse(`{"model":"m","messages":[{"role":"user","content":[{"type":"${name}"}]}]}`)).param
+      ).toBe("messages[0].content[0].type")
+    }
+  })
+
+  it("`__proto__` in free-form JSON (tool parameters, a response schema, metadata) stays the client's own key", () => {
+    const schema = "{\"type\":\"object\",\"__proto__\":{\"polluted\":true},\"properties\":{\"__proto__\":{}}}"
+    const out = decoded(parsed(
+      `"tools":[{"type":"function","function":{"name":"f","parameters":${schema}}}],` +
+        `"response_format":{"type":"json_schema","json_schema":{"name":"a","schema":${schema}}},` +
+        `"metadata":{"__proto__":{"polluted":true}},"logit_bias":{"__proto__":1}`
+    ))
+    const parameters = out.request.tools![0]!.parameters
+    const format = out.request.responseFormat as { readonly schema: Record<string, unknown> }
+    for (const json of [parameters, format.schema]) {
+      expect(Object.getPrototypeOf(json)).toBe(Object.prototype)
+      expect(Object.hasOwn(json, "__proto__")).toBe(true)
+      expect("polluted" in json).toBe(false)
+      expect(JSON.stringify(json)).toBe(schema)
+    }
+    expect(JSON.stringify(out.request.providerOptions)).toBe(
+      "{\"openai\":{\"metadata\":{\"__proto__\":{\"polluted\":true}},\"logit_bias\":{\"__proto__\":1}}}"
+    )
+    expect("polluted" in {}).toBe(false)
+  })
+})
+
+describe("decodeChatCompletionRequest: numbers JSON cannot hold", () => {
+  // JSON.parse reads 1e999 as Infinity.
+  const cases: Array<[string, string]> = [
+    ["temperature", "must be a finite number"],
+    ["top_p", "must be a finite number"],
+    ["presence_penalty", "must be a finite number"],
+    ["frequency_penalty", "must be a finite number"],
+    ["max_tokens", "must be an integer"],
+    ["max_completion_tokens", "must be an integer"],
+    ["seed", "must be an integer"],
+    ["top_k", "must be an integer"]
+  ]
+  for (const [param, expected] of cases) {
+    it(`${param}: 1e999 and -1e999 are refused saying what is wrong`, () => {
+      for (const text of ["1e999", "-1e999"]) {
+        const error = refused(
+          JSON.parse(`{"model":"m","messages":[{"role":"user","content":"Hi"}],"${param}":${text}}`)
+        )
+        expect(error).toMatchObject({ param, code: "invalid_value" })
+        expect(error.message).toContain(`\`${param}\` ${expected}`)
+        expect(error.message).not.toContain("got a number")
+      }
+      // A caller in JavaScript may pass NaN.
+      expect(refused(body({ [param]: Number.NaN })).message).toContain(`\`${param}\` ${expected}, got NaN`)
+    })
+  }
+
+  it("a fraction where an integer is needed says so", () => {
+    expect(refused(body({ max_tokens: 1.5 })).message).toBe("`max_tokens` must be an integer, got 1.5")
+    expect(refused(body({ seed: "1" })).message).toBe("`seed` must be a number, got a string")
+  })
+})
+
 describe("checkDecodeOptions", () => {
   it("accepts a boolean or a list of names, refuses anything else with a ConfigError", () => {
     expect(Either.isRight(Wire.checkDecodeOptions({ dropUnsupported: ["n"] }))).toBe(true)

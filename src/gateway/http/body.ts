@@ -1,7 +1,9 @@
 /**
  * Reading a request body under a size limit: a declared `content-length` over it is refused before a byte is
  * read, a chunked body is counted as it arrives and reading stops at the limit (the rest is discarded by Node
- * while the 413 goes out, and the connection is then closed).
+ * while the 413 goes out, and the connection is then closed). A body with a `content-encoding` (gzip...) is
+ * read under the same limit and refused: the gateway reads JSON as sent, and does not inflate what a client
+ * compressed.
  *
  * @since 0.2.0
  */
@@ -22,6 +24,8 @@ export type Body =
   | { readonly _tag: "Text"; readonly text: string }
   | { readonly _tag: "TooLarge" }
   | { readonly _tag: "Aborted" }
+  /** A `content-encoding` other than `identity`: the header's value. */
+  | { readonly _tag: "Encoded"; readonly encoding: string }
 
 const tooLarge: Body = { _tag: "TooLarge" }
 const aborted: Body = { _tag: "Aborted" }
@@ -29,6 +33,21 @@ const aborted: Body = { _tag: "Aborted" }
 /** A declared `content-length` over the limit: refused before a byte is read. */
 const declaredOver = (declared: string | undefined, maxBytes: number): boolean =>
   declared !== undefined && Number(declared) > maxBytes
+
+/** The `content-encoding` of a body the gateway cannot read as sent; `undefined` for none or `identity`. */
+const encodingOf = (header: string | undefined): string | undefined => {
+  const encoding = header?.trim()
+  return encoding === undefined || encoding === "" || encoding.toLowerCase() === "identity" ? undefined : encoding
+}
+
+/**
+ * A body to refuse for its encoding. Still read (under the limit), so the connection stays in step for the
+ * client's next request.
+ */
+const encoded = (encoding: string | undefined, read: Effect.Effect<Body>): Effect.Effect<Body> =>
+  encoding === undefined
+    ? read
+    : Effect.map(read, (body): Body => body._tag === "Text" ? { _tag: "Encoded", encoding } : body)
 
 const readNode = (source: Http.IncomingMessage, maxBytes: number): Effect.Effect<Body> =>
   Effect.async<Body>((resume) => {
@@ -75,7 +94,9 @@ const readNode = (source: Http.IncomingMessage, maxBytes: number): Effect.Effect
  * @category reading
  */
 export const fromNode = (source: Http.IncomingMessage, maxBytes: number): Effect.Effect<Body> =>
-  declaredOver(source.headers["content-length"], maxBytes) ? Effect.succeed(tooLarge) : readNode(source, maxBytes)
+  declaredOver(source.headers["content-length"], maxBytes)
+    ? Effect.succeed(tooLarge)
+    : encoded(encodingOf(source.headers["content-encoding"]), readNode(source, maxBytes))
 
 /**
  * The request body as UTF-8 text, at most `maxBytes` bytes.
@@ -88,9 +109,12 @@ export const read = (request: HttpServerRequest.HttpServerRequest, maxBytes: num
   if (source !== undefined && typeof source.on === "function") return fromNode(source, maxBytes)
   if (declaredOver(request.headers["content-length"], maxBytes)) return Effect.succeed(tooLarge)
   // Another platform's server: its own reader, with the same limit.
-  return request.text.pipe(
-    HttpIncomingMessage.withMaxBodySize(Option.some(maxBytes)),
-    Effect.map((text): Body => ({ _tag: "Text", text })),
-    Effect.catchAll((error) => Effect.succeed(String(error.cause).includes("maxBytes") ? tooLarge : aborted))
+  return encoded(
+    encodingOf(request.headers["content-encoding"]),
+    request.text.pipe(
+      HttpIncomingMessage.withMaxBodySize(Option.some(maxBytes)),
+      Effect.map((text): Body => ({ _tag: "Text", text })),
+      Effect.catchAll((error) => Effect.succeed(String(error.cause).includes("maxBytes") ? tooLarge : aborted))
+    )
   )
 }

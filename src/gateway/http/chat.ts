@@ -41,12 +41,31 @@ export interface Context {
   readonly usageTimeoutMs: number
 }
 
+/**
+ * The parser's message quotes a few characters of the body: they go back escaped to printable ASCII and capped,
+ * never as the raw bytes (binary, terminal escapes) the client sent.
+ */
+const printable = (text: string, max: number): string => {
+  const escaped = text.replace(/[^\x20-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`)
+  return escaped.length <= max ? escaped : `${escaped.slice(0, max - 3)}...`
+}
+
 const invalidJson = (cause: unknown) =>
   Wire.invalid(
     undefined,
-    `We could not parse the JSON body of your request (${(cause as Error).message}).`,
+    `We could not parse the JSON body of your request (${printable(String((cause as Error).message), 140)}).`,
     "invalid_json"
   )
+
+/** 415 for a compressed body, with `accept-encoding` saying what is accepted (RFC 9110, 15.5.16). */
+const unsupportedEncoding = (encoding: string, headers: Respond.HeaderRecord) =>
+  Respond.openAiError(415, {
+    message: `The request body is encoded with \`${
+      printable(encoding, 40)
+    }\` (content-encoding), which this gateway does not accept; send the body uncompressed.`,
+    type: "invalid_request_error",
+    code: "unsupported_content_encoding"
+  }, { ...headers, "accept-encoding": "identity" })
 
 /**
  * The answer to one chat completion request. Never fails: every error is an HTTP response.
@@ -73,6 +92,10 @@ export const handle = (
         type: "invalid_request_error",
         code: "incomplete_body"
       }, headers)
+    }
+    if (body._tag === "Encoded") {
+      exchange.outcome = "UnsupportedEncoding"
+      return unsupportedEncoding(body.encoding, headers)
     }
     let json: unknown
     try {
@@ -111,11 +134,10 @@ export const handle = (
       const observed = Context_.add(services, LlmMetrics.LlmMetrics, observer)
       return span === undefined ? observed : Context_.add(observed, Tracer.ParentSpan, span)
     })
-    // Read alongside the call: the limits' headers do not add their store's round trip to the answer. Not read
-    // at all for a tenant without limits (a fork, a timer and a span per request saved).
+    // Read once the call is admitted (see `readUsage`); not at all for a tenant without limits.
     const usage = runtime.rateLimited?.(tenant.id) === false
       ? undefined
-      : yield* Headers.forkUsage(runtime, tenant.id, context.usageTimeoutMs)
+      : Headers.readUsage(runtime, tenant.id, context.usageTimeoutMs)
     if (wire.stream) {
       return yield* Sse.respond({ service, request: unified, wire, context: { ...context, usage } })
     }

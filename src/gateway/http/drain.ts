@@ -74,11 +74,10 @@ export const drain = (tracker: Tracker, server: Http.Server, graceMs: number): E
       yield* Effect.logWarning("gateway: shutdown grace period over, interrupting requests in flight").pipe(
         Effect.annotateLogs({ inFlight: tracker.inFlight.size, graceMs })
       )
-      // Cutting the connections interrupts their requests the way a client that goes away does (upstream
-      // aborted, usage charged); the fibers left after that are interrupted directly.
+      // Interrupted as a client that goes away interrupts them (upstream aborted, usage charged), but with the
+      // connection still open, so a stream can end with an error event saying why; then the connections go.
+      yield* Effect.timeoutOption(Fiber.interruptAll([...tracker.inFlight]), 1_000)
       server.closeAllConnections()
-      yield* Effect.timeoutOption(Effect.interruptible(tracker.idle.await), 1_000)
-      yield* Fiber.interruptAll([...tracker.inFlight])
     } else {
       // Not closeAllConnections: an answer just ended may still be in the socket's buffer.
       server.closeIdleConnections()

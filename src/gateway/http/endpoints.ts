@@ -29,11 +29,30 @@ export const models = (
   Respond.json(
     {
       object: "list",
-      data: runtime.models(tenant).map((id) => ({ id, object: "model", created: 0, owned_by: "liter-llm" }))
+      data: runtime.models(tenant).map(modelObject)
     },
     200,
     headers
   )
+
+/**
+ * `GET /v1/models/{id}`: the route as OpenAI's model object, or `404 model_not_found` when it is no route this
+ * key may use.
+ *
+ * @since 0.2.0
+ * @category endpoints
+ */
+export const model = (
+  runtime: Runtime.Runtime,
+  tenant: Runtime.Tenant,
+  id: string,
+  headers: Respond.HeaderRecord
+): Respond.Answer =>
+  runtime.models(tenant).includes(id)
+    ? Respond.json(modelObject(id), 200, headers)
+    : Respond.modelNotFound(id, headers)
+
+const modelObject = (id: string) => ({ id, object: "model", created: 0, owned_by: "liter-llm" })
 
 const budgetJson = (status: Budget.Status | undefined) =>
   status === undefined ? null : {

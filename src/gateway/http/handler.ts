@@ -70,6 +70,17 @@ const paths: Record<string, string> = {
   "/metrics": "GET"
 }
 
+const modelPrefix = "/v1/models/"
+
+/** A path segment decoded (`gpt%2F4o` is `gpt/4o`); as sent when it is not valid percent-encoding. */
+const pathSegment = (segment: string): string => {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return segment
+  }
+}
+
 /**
  * The answer to one request. Never fails: every error is an answer. Needs the request's scope, which runs the
  * request log and metrics when it closes (after the answer is written).
@@ -90,7 +101,11 @@ export const answer = (
     const exchange = Exchange.make(Headers.requestId(header(request.headers, "x-request-id")), request.method, path)
     const headers: Respond.HeaderRecord = { "x-request-id": exchange.requestId }
     if (tracker.draining) headers.connection = "close"
-    const allowed = paths[path]
+    // `GET /v1/models/{id}`: one route, as the SDKs' `models.retrieve` asks for it.
+    const modelId = path.startsWith(modelPrefix) && path.length > modelPrefix.length
+      ? pathSegment(path.slice(modelPrefix.length))
+      : undefined
+    const allowed = modelId === undefined ? paths[path] : "GET"
     if (allowed !== request.method) return Respond.noRoute(request.method, path, allowed, headers)
     if (path === "/health") return Endpoints.health(headers)
     if (path === "/metrics") return yield* Endpoints.metrics(options.metrics)
@@ -98,7 +113,7 @@ export const answer = (
     if (path === "/ready") return yield* Endpoints.ready(runtime, options.readyTimeoutMs, headers)
 
     // The API: one log line per request, a span per chat request.
-    const chat = path !== "/v1/models" && path !== "/v1/usage"
+    const chat = path !== "/v1/models" && path !== "/v1/usage" && modelId === undefined
     const span = chat
       ? yield* Effect.makeSpanScoped("gateway.chat.completions", {
         kind: "server",
@@ -144,6 +159,7 @@ export const answer = (
         return Effect.succeed(Respond.adminOnTenantEndpoint(headers))
       }
       if (path === "/v1/models") return Effect.succeed(Endpoints.models(runtime, caller.tenant, headers))
+      if (modelId !== undefined) return Effect.succeed(Endpoints.model(runtime, caller.tenant, modelId, headers))
       return Chat.handle(request.readBody, {
         runtime,
         tenant: caller.tenant,

@@ -4,11 +4,8 @@
  *
  * @since 0.2.0
  */
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import { randomUUID } from "node:crypto"
 import type * as ChatResponse from "../../ChatResponse.js"
@@ -74,31 +71,23 @@ export const addRateLimits = (
 }
 
 /**
- * Starts reading a tenant's usage for the rate-limit headers alongside the call (a child of the current span);
- * the effect it returns gives that usage, or `undefined` when the read failed or is still running `timeoutMs`
- * after it started. A read that is done by then (the usual case: it runs while the provider answers) costs no
- * timer and no race.
+ * Reads a tenant's usage for the rate-limit headers, once the call has been admitted (after a completion, or
+ * once a stream's first part is known), so `remaining` counts this request as OpenAI's headers do; read
+ * alongside the call, it could run before the limit took this request. `undefined` when the read fails or
+ * takes over `timeoutMs`.
  *
  * @since 0.2.0
  * @category rate limits
  */
-export const forkUsage = (
+export const readUsage = (
   runtime: Runtime.Runtime,
   tenant: string,
   timeoutMs: number
-): Effect.Effect<Effect.Effect<Runtime.Usage | undefined>> =>
-  Effect.flatMap(Clock.currentTimeMillis, (start) => {
-    const read = Effect.catchAllCause(runtime.usage(tenant), () => Effect.succeed(undefined))
-    return Effect.map(Effect.fork(read), (fiber) =>
-      Effect.flatMap(Fiber.poll(fiber), (done) =>
-        Option.isSome(done)
-          ? Effect.succeed(Exit.isSuccess(done.value) ? done.value.value : undefined)
-          : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Effect.map(
-              Effect.timeoutOption(Fiber.join(fiber), Math.max(0, start + timeoutMs - now)),
-              Option.getOrUndefined
-            ))))
-  })
+): Effect.Effect<Runtime.Usage | undefined> =>
+  Effect.catchAllCause(runtime.usage(tenant), () => Effect.succeed(undefined)).pipe(
+    Effect.timeoutOption(timeoutMs),
+    Effect.map(Option.getOrUndefined)
+  )
 
 /** What Node refuses in a header value (it throws): outside tab, printable ASCII and Latin-1. */
 const notHeaderText = /[^\t\x20-\x7e\x80-\xff]/

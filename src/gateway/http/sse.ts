@@ -82,6 +82,18 @@ const defectEvent = (): string =>
     })
   }\n\n`
 
+/** The end of a stream the server cut (its shutdown grace ran out): an error event a client and its SDK read. */
+const cutEvent = `data: ${
+  JSON.stringify({
+    error: {
+      message: "The gateway is shutting down and cut this stream; retry the request.",
+      type: "server_error",
+      param: null,
+      code: "server_shutting_down"
+    }
+  })
+}\n\n`
+
 /** Pulls until a chunk with content, the end, or a failure, keeping every part in `head`. */
 const readHead = (pull: Pull, head: Array<StreamPart.StreamPart>): Effect.Effect<Head> => {
   const loop: Effect.Effect<Head> = Effect.matchCauseEffect(pull, {
@@ -210,7 +222,7 @@ export const respond = (input: {
         estimateReceived(exchange, writer.received, input.request, context.runtime.pricing ?? Pricing.dataset)
       )
     )
-    const body = new StreamBody.StreamBody()
+    const body = new StreamBody.StreamBody(cutEvent)
     // Pulled in the request's scope: a client that goes away interrupts the request, closing the scope, which
     // aborts the upstream call and runs the policies' finalizers (a budget charges what was received).
     const pull: Pull = yield* LanguageModel.toPull(input.service, input.request)

@@ -28,6 +28,12 @@ interface Sink {
  * @category models
  */
 export class StreamBody {
+  /**
+   * @param cut What to end the body with when it is interrupted while its client still reads (the server's
+   *   shutdown grace ran out): an error event, so the client learns why, rather than a connection reset.
+   */
+  constructor(private readonly cut: string = "") {}
+
   private held: Array<string> = []
   private heldEnd = false
   private sink: Sink | undefined
@@ -130,7 +136,11 @@ export class StreamBody {
       })
       return Effect.sync(() => {
         detach()
-        response.destroy()
+        // A client still there (the server stops): end with the error event; one gone: nothing to say.
+        if (this.cut !== "" && !this.done && !response.destroyed && !response.writableEnded) {
+          this.done = true
+          response.end(this.cut)
+        } else response.destroy()
       })
     })
   }

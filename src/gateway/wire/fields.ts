@@ -77,6 +77,14 @@ export const array = (u: unknown, param: string): ReadonlyArray<unknown> =>
 export const string = (u: unknown, param: string): string =>
   typeof u === "string" ? u : fail(param, `\`${param}\` must be a string, got ${typeName(u)}`, "invalid_type")
 
+/** A number the client cannot have meant: JSON.parse reads `1e999` as Infinity. */
+const numberName = (u: number): string =>
+  Number.isNaN(u)
+    ? "NaN"
+    : Number.isFinite(u)
+    ? String(u)
+    : `${u < 0 ? "-" : ""}Infinity (a number too large to represent)`
+
 /**
  * The value as a finite number, or a `WireError`.
  *
@@ -84,9 +92,24 @@ export const string = (u: unknown, param: string): string =>
  * @category getters
  */
 export const number = (u: unknown, param: string): number =>
-  typeof u === "number" && Number.isFinite(u)
+  typeof u !== "number"
+    ? fail(param, `\`${param}\` must be a number, got ${typeName(u)}`, "invalid_type")
+    : Number.isFinite(u)
     ? u
-    : fail(param, `\`${param}\` must be a number, got ${typeName(u)}`, "invalid_type")
+    : fail(param, `\`${param}\` must be a finite number, got ${numberName(u)}`)
+
+/**
+ * The value as an integer, or a `WireError`.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const integer = (u: unknown, param: string): number =>
+  typeof u !== "number"
+    ? fail(param, `\`${param}\` must be a number, got ${typeName(u)}`, "invalid_type")
+    : Number.isInteger(u)
+    ? u
+    : fail(param, `\`${param}\` must be an integer, got ${numberName(u)}`)
 
 /**
  * The value as a boolean, or a `WireError`.

@@ -47,8 +47,11 @@ export interface DecodedRequest {
   readonly dropped: ReadonlyArray<string>
 }
 
-/** Parameters refused unless `dropUnsupported` names them: what each asks cannot be honoured. */
-const unsupportedWhen: Record<string, (value: unknown) => string | undefined> = {
+/**
+ * Parameters refused unless `dropUnsupported` names them: what each asks cannot be honoured. Maps, as every
+ * table a client's key looks up: a plain object would find `constructor` or `__proto__` on its prototype.
+ */
+const unsupportedWhen: ReadonlyMap<string, (value: unknown) => string | undefined> = new Map(Object.entries({
   n: (value) => value === 1 ? undefined : "only `n: 1` is supported (one choice per request)",
   logprobs: (value) => value === false ? undefined : "`logprobs` is not supported",
   top_logprobs: () => "`top_logprobs` is not supported",
@@ -60,24 +63,22 @@ const unsupportedWhen: Record<string, (value: unknown) => string | undefined> = 
   prediction: () => "predicted outputs (`prediction`) are not supported",
   web_search_options: () => "`web_search_options` is not supported",
   moderation: () => "`moderation` is not supported"
-}
+}))
 
 /** OpenAI-only parameters passed on in `providerOptions.openai` (sent by OpenAI-wire providers only). */
-const passthrough: Record<string, "string" | "boolean" | "object"> = {
-  logit_bias: "object",
-  metadata: "object",
-  parallel_tool_calls: "boolean",
-  prompt_cache_key: "string",
-  prompt_cache_options: "object",
-  prompt_cache_retention: "string",
-  reasoning_effort: "string",
-  safety_identifier: "string",
-  service_tier: "string",
-  store: "boolean",
-  verbosity: "string"
-}
-
-const getters = { string: Fields.string, boolean: Fields.boolean, object: Fields.object } as const
+const passthrough: ReadonlyMap<string, (u: unknown, param: string) => unknown> = new Map(Object.entries({
+  logit_bias: Fields.object,
+  metadata: Fields.object,
+  parallel_tool_calls: Fields.boolean,
+  prompt_cache_key: Fields.string,
+  prompt_cache_options: Fields.object,
+  prompt_cache_retention: Fields.string,
+  reasoning_effort: Fields.string,
+  safety_identifier: Fields.string,
+  service_tier: Fields.string,
+  store: Fields.boolean,
+  verbosity: Fields.string
+}))
 
 const mapped = new Set([
   "model",
@@ -224,14 +225,15 @@ const decodeBody = (body: unknown, drop: (name: string) => boolean): DecodedRequ
   for (const key in json) {
     if (mapped.has(key)) continue
     const value = json[key]
-    const refusal = unsupportedWhen[key]
+    const refusal = unsupportedWhen.get(key)
+    const getter = passthrough.get(key)
     if (refusal !== undefined) {
       const reason = value === null ? undefined : refusal(value)
       if (reason === undefined) continue
       if (drop(key)) dropped.push(key)
       else throw WireError.unsupported(key, reason)
-    } else if (key in passthrough) {
-      if (value !== null) openai[key] = getters[passthrough[key]!](value, key)
+    } else if (getter !== undefined) {
+      if (value !== null) openai[key] = getter(value, key)
     } else if (drop(key)) {
       dropped.push(key)
     } else {
@@ -261,22 +263,22 @@ const decodeBody = (body: unknown, drop: (name: string) => boolean): DecodedRequ
   if (json.response_format != null) input.responseFormat = responseFormat(json.response_format)
 
   for (
-    const [wire, unified] of [
-      ["temperature", "temperature"],
-      ["top_p", "topP"],
-      ["top_k", "topK"],
-      ["seed", "seed"],
-      ["presence_penalty", "presencePenalty"],
-      ["frequency_penalty", "frequencyPenalty"]
+    const [wire, unified, getter] of [
+      ["temperature", "temperature", Fields.number],
+      ["top_p", "topP", Fields.number],
+      ["top_k", "topK", Fields.integer],
+      ["seed", "seed", Fields.integer],
+      ["presence_penalty", "presencePenalty", Fields.number],
+      ["frequency_penalty", "frequencyPenalty", Fields.number]
     ] as const
   ) {
-    if (json[wire] != null) input[unified] = Fields.number(json[wire], wire)
+    if (json[wire] != null) input[unified] = getter(json[wire], wire)
   }
   if (json.max_tokens != null && json.max_completion_tokens != null) {
     Fields.fail("max_tokens", "give `max_completion_tokens` or the deprecated `max_tokens`, not both")
   }
   const maxTokens = json.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens"
-  if (json[maxTokens] != null) input.maxTokens = Fields.number(json[maxTokens], maxTokens)
+  if (json[maxTokens] != null) input.maxTokens = Fields.integer(json[maxTokens], maxTokens)
   if (json.stop != null) input.stop = stop(json.stop)
   if (json.user != null) input.metadata = { user: Fields.string(json.user, "user") }
   if (Object.keys(openai).length > 0) input.providerOptions = { openai }
@@ -309,7 +311,28 @@ const decodeBody = (body: unknown, drop: (name: string) => boolean): DecodedRequ
     const message = issues.map((issue) => `${wirePath(issue.path, names)}: ${issue.message}`).join("; ")
     Fields.fail(param, message === "" ? "invalid request" : message)
   }
-  return { request: Either.getOrThrow(validated), model, stream, includeUsage, legacyFunctions, dropped }
+  const request = withClientJson(Either.getOrThrow(validated), input)
+  return { request, model, stream, includeUsage, legacyFunctions, dropped }
+}
+
+/**
+ * The validated request with the client's own JSON Schema objects (tool parameters, a response schema) in place
+ * of the schema's copies: a `Record` is decoded by assignment, where a `__proto__` key sets the copy's prototype
+ * instead of being kept.
+ */
+const withClientJson = (request: ChatRequest.ChatRequest, input: Record<string, unknown>): ChatRequest.ChatRequest => {
+  const tools = input.tools as ReadonlyArray<ChatRequest.Tool> | undefined
+  const format = input.responseFormat as ChatRequest.ChatRequest["responseFormat"]
+  if (tools === undefined && format?.type !== "json-schema") return request
+  return {
+    ...request,
+    ...(tools === undefined || request.tools === undefined ? {} : {
+      tools: request.tools.map((tool, index) => ({ ...tool, parameters: tools[index]!.parameters }))
+    }),
+    ...(format?.type !== "json-schema" || request.responseFormat?.type !== "json-schema" ? {} : {
+      responseFormat: { ...request.responseFormat, schema: format.schema }
+    })
+  }
 }
 
 const streamOptionKeys = new Set(["include_usage", "include_obfuscation"])
