@@ -360,7 +360,7 @@ describe("errorEvent", () => {
     expect(thrown).toBeInstanceOf(OpenAI.APIError)
     const apiError = thrown as APIError
     expect(apiError.message).toBe(
-      "The stream from the upstream provider \"openai\" was interrupted after content was sent (Timeout); the answer is incomplete."
+      "The stream from the upstream provider \"openai\" was interrupted after it started (Timeout); the answer is incomplete."
     )
     expect(apiError.code).toBe("stream_interrupted")
     expect(apiError.type).toBe("server_error")

@@ -128,10 +128,10 @@ describe("client-facing error messages", () => {
     const cut = (causeTag: string) =>
       messageOf(new LlmError.StreamInterrupted({ provider, causeTag, partial, message: leaky }))
     expect(cut("NetworkError")).toBe(
-      "The stream from the upstream provider \"dead\" was interrupted after content was sent (NetworkError); the answer is incomplete."
+      "The stream from the upstream provider \"dead\" was interrupted after it started (NetworkError); the answer is incomplete."
     )
     expect(cut("http://10.0.0.1")).toBe(
-      "The stream from the upstream provider \"dead\" was interrupted after content was sent; the answer is incomplete."
+      "The stream from the upstream provider \"dead\" was interrupted after it started; the answer is incomplete."
     )
   })
 })

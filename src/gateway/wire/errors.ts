@@ -160,7 +160,9 @@ const rows: { readonly [Tag in LlmError.Tag]: Row } = {
     code: "stream_interrupted",
     message: (error) => {
       const cause = (error as LlmError.StreamInterrupted).causeTag
-      return `The stream from the upstream provider "${error.provider}" was interrupted after content was sent${
+      // "After it started": the provider had sent content, which the client may not have received (an output
+      // guardrail holds text back), so not "after content was sent" to the client.
+      return `The stream from the upstream provider "${error.provider}" was interrupted after it started${
         /^[A-Za-z]{1,40}$/.test(cause) ? ` (${cause})` : ""
       }; the answer is incomplete.`
     }
