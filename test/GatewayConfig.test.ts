@@ -4,12 +4,13 @@ import { Duration, Effect, Either, Redacted } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as Yaml from "yaml"
 import * as Stores from "../src/gateway/buildStores.js"
 import * as Config from "../src/gateway/Config.js"
 import * as Check from "../src/gateway/configCheck.js"
 import { fromLoaded } from "../src/gateway/runtimeLoad.js"
 import * as Pricing from "../src/Pricing.js"
-import { acme, admin, decode, env, errorsOf, globex, withEnv } from "./support/gatewayConfig.js"
+import { acme, admin, decode, env, errorsOf, globex, keyPair, withEnv } from "./support/gatewayConfig.js"
 
 const local = { type: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1" }
 const minimal = { providers: { local }, models: { small: { provider: "local", model: "m" } } }
@@ -243,11 +244,53 @@ describe("Gateway config: errors, each with its path, all at once", () => {
         "a guardrail of no kind",
         { ...minimal, guardrails: { input: [{}] } },
         "guardrails.input[0]: give exactly one of denyList or pii"
+      ],
+      [
+        "no model route",
+        { ...minimal, models: {} },
+        "models: no model route: define at least one"
+      ],
+      [
+        "a key variable that is set but empty",
+        { ...minimal, providers: { local: { ...local, apiKeyEnv: "EMPTY_KEY" } } },
+        "providers.local.apiKeyEnv: environment variable EMPTY_KEY is empty"
+      ],
+      [
+        "a Redis variable that is set but empty",
+        { ...minimal, redis: { urlEnv: "EMPTY_KEY" } },
+        "redis.urlEnv: environment variable EMPTY_KEY is empty"
       ]
     ] as const
   )("%s", ([, input, message]) =>
     Effect.gen(function*() {
-      expect(yield* errorsOf(input)).toEqual([message])
+      expect(yield* errorsOf(input, new Map([...env, ["EMPTY_KEY", ""]]))).toEqual([message])
+    }))
+
+  it.effect.each(["authorization", "Proxy-Authorization", "x-api-key", "api-key", "X-Goog-Api-Key", "cookie"])(
+    "a provider header carrying a credential is refused, without showing it: %s",
+    (name) =>
+      Effect.gen(function*() {
+        const errors = yield* errorsOf({
+          ...minimal,
+          providers: { local: { ...local, headers: { "x-team": "platform", [name]: "Bearer sk-LEAK-123" } } }
+        })
+        expect(errors).toEqual([
+          `providers.local.headers.${name}: secrets are never written in the config: name the environment variable holding the key in apiKeyEnv`
+        ])
+        expect(errors.join("\n")).not.toContain("sk-LEAK")
+      })
+  )
+
+  it.scoped("a key hash in upper-case hex is its lower-case one: it authenticates, and counts as the same key", () =>
+    Effect.gen(function*() {
+      const upper = `sha256:${acme.hash.slice("sha256:".length).toUpperCase()}`
+      const loaded = yield* decode({ ...minimal, tenants: { acme: { keys: [upper], models: "*" } } })
+      expect(loaded.config.tenants?.acme?.keys).toEqual([acme.hash])
+      const runtime = yield* Effect.orDie(fromLoaded(loaded, yield* Stores.makeMemory))
+      expect(runtime.authenticate(acme.key)).toMatchObject({ _tag: "Tenant" })
+      expect(
+        yield* errorsOf({ ...minimal, admin: { keys: [acme.hash] }, tenants: { acme: { keys: [upper], models: "*" } } })
+      ).toEqual(["tenants.acme.keys[0]: the same key as admin.keys[0] (every key must belong to one caller)"])
     }))
 
   it.effect("several errors of several kinds are reported together, in one InvalidConfig", () =>
@@ -263,7 +306,7 @@ describe("Gateway config: errors, each with its path, all at once", () => {
       expect(errors).toEqual([
         "server.port: expected a port 0-65535, got 70000",
         "providers.local.retry.times: expected an integer >= 0, got -1",
-        "tenants.acme.models: expected \"*\" (every route) or a list of route names, got a string",
+        "tenants.acme.models: expected \"*\" (every route) or a list of route names, got \"all\"",
         "providers.other.apiKeyEnv: environment variable NOPE is not set"
       ])
       const shaped = yield* errorsOf({
@@ -280,15 +323,72 @@ describe("Gateway config: errors, each with its path, all at once", () => {
       expect(error.message).toMatch(/^gateway\.yaml: invalid config \(4 errors\):\n {2}server\.port/)
     }))
 
-  it.effect("an empty key variable counts as unset, and no message carries a key's value", () =>
+  it.effect("an empty key variable is refused (saying it is empty), and no message carries a key's value", () =>
     Effect.gen(function*() {
       const errors = yield* errorsOf(
         { ...minimal, providers: { local: { ...local, apiKeyEnv: "EMPTY" } } },
         new Map([["EMPTY", ""]])
       )
-      expect(errors).toEqual(["providers.local.apiKeyEnv: environment variable EMPTY is not set"])
+      expect(errors).toEqual(["providers.local.apiKeyEnv: environment variable EMPTY is empty"])
+      // Blank too, as the provider layers count it: it would fail the gateway's start.
+      expect(
+        yield* errorsOf(
+          { ...minimal, providers: { local: { ...local, apiKeyEnv: "BLANK" } } },
+          new Map([["BLANK", " \n"]])
+        )
+      ).toEqual(["providers.local.apiKeyEnv: environment variable BLANK is empty"])
       const written = yield* errorsOf({ ...minimal, providers: { local: { ...local, apiKey: "sk-LEAK-123" } } })
       expect(written.join("\n")).not.toContain("sk-LEAK-123")
+    }))
+})
+
+describe("Gateway config: names that are also JavaScript's", () => {
+  const entries = (name: string, i: number) => ({
+    providers: { [name]: { ...local, apiKeyEnv: "MOCK_A_KEY" } },
+    models: { [name]: { provider: name, model: "m" } },
+    tenants: { [name]: { keys: [keyPair(`name-${i}`).hash], models: [name] } }
+  })
+
+  it.effect("\"__proto__\" is refused with its path, in YAML and JSON alike (a decoded mapping would drop it)", () =>
+    Effect.gen(function*() {
+      const expected = ["providers", "models", "tenants"].map((section) =>
+        `${section}.__proto__: "__proto__" cannot be a name (JavaScript reserves it): rename it`
+      )
+      // A computed key is an own property, as the parsers make it (not the prototype).
+      const { models, providers, tenants } = entries("__proto__", 0)
+      const input = {
+        providers: { local, ...providers },
+        models: { ...minimal.models, ...models },
+        tenants: { acme: { keys: [acme.hash], models: "*" }, ...tenants }
+      }
+      const fromJson = Either.getOrThrow(Config.parse(JSON.stringify(input), "gateway.json"))
+      const yaml = Yaml.stringify(input)
+      expect(yaml).toContain("__proto__:")
+      expect(yield* errorsOf(fromJson)).toEqual(expected)
+      expect(yield* errorsOf(Either.getOrThrow(Config.parse(yaml, "gateway.yaml")))).toEqual(expected)
+      // in a mapping's fields too, and for a header name
+      expect(
+        yield* errorsOf({
+          ...minimal,
+          providers: { local: { ...local, headers: JSON.parse("{\"__proto__\": \"x\"}") } },
+          pricing: { models: JSON.parse("{\"__proto__\": {\"inputPerMillion\": 1, \"outputPerMillion\": 1}}") }
+        })
+      ).toEqual([
+        "pricing.models.__proto__: \"__proto__\" cannot be a name (JavaScript reserves it): rename it",
+        "providers.local.headers.__proto__: \"__proto__\" cannot be a name (JavaScript reserves it): rename it"
+      ])
+    }))
+
+  it.effect("\"constructor\" and \"prototype\" are names like any other", () =>
+    Effect.gen(function*() {
+      for (const [i, name] of ["constructor", "prototype"].entries()) {
+        const { models, providers, tenants } = entries(name, i)
+        const { config, keys } = yield* decode({ providers, models, tenants })
+        expect(Object.keys(config.providers)).toEqual([name])
+        expect(config.models[name]).toEqual({ provider: name, model: "m" })
+        expect(config.tenants?.[name]?.models).toEqual([name])
+        expect(keys.has(name)).toBe(true)
+      }
     }))
 })
 

@@ -32,6 +32,11 @@ describe("Gateway config: one short line for a value of the wrong kind", () => {
         "models: expected a mapping of route names to routes, got null"
       ],
       [
+        "models as a list",
+        { ...minimal, models: [] },
+        "models: expected a mapping of route names to routes, got a list"
+      ],
+      [
         "tenants with no value",
         { ...minimal, tenants: null },
         "tenants: expected a mapping of tenant names to tenants, got null"
@@ -159,6 +164,16 @@ describe("Gateway config: one line for a literal out of its list, and for an emp
         "unpricedModels",
         { ...minimal, budgets: { unpricedModels: "warn" } },
         "budgets.unpricedModels: expected one of \"refuse\", \"allow\", got \"warn\""
+      ],
+      [
+        "a budget period",
+        { ...minimal, tenants: { acme: { keys: [acme.hash], models: "*", budget: { limitUsd: 1, period: "week" } } } },
+        "tenants.acme.budget.period: expected \"day\", \"month\" or a duration such as \"12 hours\", got \"week\""
+      ],
+      [
+        "a tenant's models as a word",
+        { ...minimal, tenants: { acme: { keys: [acme.hash], models: "all" } } },
+        "tenants.acme.models: expected \"*\" (every route) or a list of route names, got \"all\""
       ],
       [
         "no deployment",

@@ -94,6 +94,12 @@ describe("Gateway config: telemetry", () => {
         yield* errorsOf(otlp({ endpoint: "http://c/v1/traces", headersEnv: { authorization: "NOT_SET_ANYWHERE" } }))
       )
         .toEqual(["telemetry.otlp.headersEnv.authorization: environment variable NOT_SET_ANYWHERE is not set"])
+      expect(
+        yield* errorsOf(
+          otlp({ endpoint: "http://c/v1/traces", headersEnv: { authorization: "EMPTY_AUTH" } }),
+          vars({ EMPTY_AUTH: "" })
+        )
+      ).toEqual(["telemetry.otlp.headersEnv.authorization: environment variable EMPTY_AUTH is empty"])
       expect(yield* errorsOf({ ...minimal, telemetry: { otlp: { url: "http://c/v1/traces" } } })).toEqual([
         "telemetry.otlp.url: unknown field",
         "telemetry.otlp.endpoint: is missing"

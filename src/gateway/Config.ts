@@ -16,6 +16,7 @@ import * as Schema from "effect/Schema"
 import * as Yaml from "yaml"
 import * as RedisOptions from "../internal/redisOptions.js"
 import * as Check from "./configCheck.js"
+import * as Messages from "./configMessages.js"
 import * as Schema_ from "./configSchema.js"
 import type * as Telemetry from "./Telemetry.js"
 
@@ -105,7 +106,11 @@ const issues = (error: ParseResult.ParseError): Array<string> => {
   const kept = all.filter((issue) => !all.some((other) => isPrefix(issue.path, other.path)))
   const lines = kept.map((issue) => {
     const at = pathText(issue.path)
-    const message = issue._tag === "Unexpected" ? "unknown field" : issue.message
+    const message = issue._tag !== "Unexpected"
+      ? issue.message
+      : issue.path.at(-1) === Messages.reservedName
+      ? Messages.reservedNameMessage
+      : "unknown field"
     return at === "" ? message : `${at}: ${message}`
   })
   return [...new Set(lines)]
@@ -204,11 +209,18 @@ export const decode = (input: unknown, source = "<inline>"): Effect.Effect<Loade
     return { config, keys: env.keys, redisUrl: env.redisUrl, telemetry: env.telemetry, source }
   })
 
-// An empty variable counts as unset: `FOO= liter-llm gateway` is a mistake, not a key.
-const readVar = (name: string): Effect.Effect<Option.Option<Redacted.Redacted>> =>
-  Effect.orElseSucceed(
-    Effect.map(Config_.option(Config_.redacted(name)), Option.filter((secret) => Redacted.value(secret) !== "")),
-    () => Option.none()
+// An empty (or blank) variable is refused like an unset one (`FOO= liter-llm gateway` is a mistake, not a key),
+// saying which, as the provider layers do.
+const readVar = (name: string): Effect.Effect<Either.Either<Redacted.Redacted, string>> =>
+  Effect.map(
+    Effect.orElseSucceed(Config_.option(Config_.redacted(name)), Option.none<Redacted.Redacted>),
+    Option.match({
+      onNone: () => Either.left(`environment variable ${name} is not set`),
+      onSome: (secret) =>
+        Redacted.value(secret).trim() === ""
+          ? Either.left(`environment variable ${name} is empty`)
+          : Either.right(secret)
+    })
   )
 
 const readEnv = Effect.fn("Config.readEnv")(function*(config: Config) {
@@ -217,19 +229,19 @@ const readEnv = Effect.fn("Config.readEnv")(function*(config: Config) {
   for (const [name, provider] of Object.entries(config.providers)) {
     if (provider.apiKeyEnv === undefined) continue
     const value = yield* readVar(provider.apiKeyEnv)
-    if (Option.isSome(value)) keys.set(name, value.value)
-    else errors.push(`providers.${name}.apiKeyEnv: environment variable ${provider.apiKeyEnv} is not set`)
+    if (Either.isRight(value)) keys.set(name, value.right)
+    else errors.push(`providers.${name}.apiKeyEnv: ${value.left}`)
   }
   let redisUrl: Redacted.Redacted | undefined
   if (config.redis !== undefined) {
     const name = config.redis.urlEnv ?? "REDIS_URL"
     const value = yield* readVar(name)
-    if (Option.isNone(value)) errors.push(`redis.urlEnv: environment variable ${name} is not set`)
+    if (Either.isLeft(value)) errors.push(`redis.urlEnv: ${value.left}`)
     else {
       // Checked here, by the parser Redis.layer uses, so check-config refuses what the gateway would.
-      const url = RedisOptions.parseUrl("redis.urlEnv", name, Redacted.value(value.value))
+      const url = RedisOptions.parseUrl("redis.urlEnv", name, Redacted.value(value.right))
       if (Either.isLeft(url)) errors.push(url.left._op === "InvalidData" ? url.left.message : String(url.left))
-      else redisUrl = value.value
+      else redisUrl = value.right
     }
   }
   const otlp = config.telemetry?.otlp
@@ -238,8 +250,8 @@ const readEnv = Effect.fn("Config.readEnv")(function*(config: Config) {
     const headers: Record<string, Redacted.Redacted> = {}
     for (const [header, name] of Object.entries(otlp.headersEnv ?? {})) {
       const value = yield* readVar(name)
-      if (Option.isSome(value)) headers[header] = value.value
-      else errors.push(`telemetry.otlp.headersEnv.${header}: environment variable ${name} is not set`)
+      if (Either.isRight(value)) headers[header] = value.right
+      else errors.push(`telemetry.otlp.headersEnv.${header}: ${value.left}`)
     }
     telemetry = {
       endpoint: otlp.endpoint,

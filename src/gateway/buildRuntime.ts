@@ -214,7 +214,10 @@ export const make = (
     ])
     const allowed = (tenant: Runtime.Tenant, model: string) => tenant.models === "*" || tenant.models.includes(model)
 
-    const rateLimited = (tenant: string) => rateLimits?.tenants?.[tenant] !== undefined
+    // Own keys only: a tenant named `constructor` must not find `Object` on the prototype.
+    const rateLimited = (tenant: string) =>
+      rateLimits?.tenants !== undefined && Object.hasOwn(rateLimits.tenants, tenant) &&
+      rateLimits.tenants[tenant] !== undefined
     const usage = (tenant: string): Effect.Effect<Runtime.Usage, LlmError.PolicyUnavailable> =>
       Effect.gen(function*() {
         const budget = budgets === undefined ? undefined : yield* budgets.of(tenant).status(tenant)

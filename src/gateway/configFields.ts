@@ -107,25 +107,56 @@ export const EnvName = withMessage(
   "expected the NAME of an environment variable, e.g. OPENAI_API_KEY"
 )
 /**
- * A key hash from `liter-llm hash-key`.
+ * A key hash from `liter-llm hash-key`, its hex digits in either case, decoded in lower case as `hash-key` prints
+ * it: the same hash written in two cases is the same key (the lookup compares the digests' bytes).
  *
  * @since 0.2.0
  * @category fields
  */
 export const KeyHash = withMessage(
-  Schema.String.pipe(Schema.pattern(Keys.hashPattern)),
+  Schema.String.pipe(
+    Schema.pattern(new RegExp(Keys.hashPattern.source, "i")),
+    Schema.compose(Schema.Lowercase)
+  ),
   "expected a key hash: \"sha256:\" and 64 hex digits, from `liter-llm hash-key`"
 )
+
+const secretMessage = (instead: string) => `secrets are never written in the config: ${instead}`
+
 /**
  * Keys and URLs with secrets are never written in the file: the field exists to say so.
  *
  * @since 0.2.0
  * @category fields
  */
-export const secretField = (instead: string) =>
-  opt(
-    Schema.Unknown.pipe(Schema.filter(() => `secrets are never written in the config: ${instead}`))
-  )
+export const secretField = (instead: string) => opt(Schema.Unknown.pipe(Schema.filter(() => secretMessage(instead))))
+
+/** The request headers that carry a credential (names in lower case, as HTTP compares them). */
+const credentialHeaders: ReadonlySet<string> = new Set([
+  "authorization",
+  "proxy-authorization",
+  "x-api-key",
+  "api-key",
+  "x-goog-api-key",
+  "cookie"
+])
+
+type Headers = { readonly [name: string]: string }
+
+/**
+ * Headers written in the file, refusing those that carry a credential like {@link secretField} refuses a key:
+ * each with its path, the value never shown.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const withoutSecretHeaders = (instead: string) => <S extends Schema.Schema<Headers, Headers>>(self: S) =>
+  Schema.filter<S>((headers) =>
+    Object.keys(headers).filter((name) => credentialHeaders.has(name.toLowerCase())).map((name) => ({
+      path: [name],
+      message: secretMessage(instead)
+    }))
+  )(self)
 
 /**
  * A provider's or route's retry settings, or `false`.

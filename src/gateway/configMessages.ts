@@ -32,6 +32,24 @@ export const kindOf = (actual: unknown): string =>
     ? "a string"
     : String(actual)
 
+/** A word given where one of a short list is expected, shown (it is a word, not a key); another value's kind. */
+export const wordOf = (actual: unknown): string => typeof actual === "string" ? shown(actual) : kindOf(actual)
+
+/**
+ * The one name a mapping may not give an entry: a decoded mapping is a plain object, where `__proto__` sets the
+ * prototype instead of adding an entry, so the entry would vanish without a word.
+ */
+export const reservedName = "__proto__"
+
+export const reservedNameMessage = `"${reservedName}" cannot be a name (JavaScript reserves it): rename it`
+
+/**
+ * A mapping of names to values, refusing {@link reservedName}. The refused key is reported as an unexpected one
+ * (a record's key has no message of its own), which the decoder words with {@link reservedNameMessage}.
+ */
+export const record = <V extends Schema.Schema.Any>(key: Schema.Schema<string>, value: V) =>
+  Schema.Record({ key: key.pipe(Schema.filter((name) => name !== reservedName)), value })
+
 export const describedBy = <S extends Schema.Schema.Any>(
   schema: S,
   message: (actual: unknown) => string,
@@ -56,19 +74,22 @@ export const oneOf = <const L extends ReadonlyArray<string>>(...literals: L) =>
   withMessage(
     Schema.Literal(...literals),
     (actual) =>
-      `expected one of ${literals.map((literal) => JSON.stringify(literal)).join(", ")}, got ${
-        typeof actual === "string" ? shown(actual) : kindOf(actual)
-      }`
+      `expected one of ${literals.map((literal) => JSON.stringify(literal)).join(", ")}, got ${wordOf(actual)}`
   )
 
 /**
  * A union of values of different kinds, in one line when the value matches none of them; when it is of a
- * member's kind (a mapping, a list) but wrong inside, that member's messages.
+ * member's kind (a mapping, a list) but wrong inside, that member's messages. The value is named by `got`:
+ * {@link wordOf} where a string can only be a mistaken word.
  */
-export const either = <S extends Schema.Schema.Any>(schema: S, what: string) =>
+export const either = <S extends Schema.Schema.Any>(
+  schema: S,
+  what: string,
+  got: (actual: unknown) => string = kindOf
+) =>
   describedBy(
     schema,
-    (actual) => `expected ${what}, got ${kindOf(actual)}`,
+    (actual) => `expected ${what}, got ${got(actual)}`,
     (issue) => issue._tag === "Composite" && [issue.issues].flat().some((inner) => inner._tag !== "Type")
   )
 

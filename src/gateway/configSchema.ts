@@ -20,7 +20,8 @@ import {
   Retry,
   secretField,
   Timeout,
-  Usd
+  Usd,
+  withoutSecretHeaders
 } from "./configFields.js"
 import {
   describedBy,
@@ -32,7 +33,9 @@ import {
   nonEmptyList,
   oneOf,
   opt,
-  withMessage
+  record,
+  withMessage,
+  wordOf
 } from "./configMessages.js"
 import * as Telemetry from "./Telemetry.js"
 
@@ -52,17 +55,21 @@ const ProviderType = withMessage(
     }`
 )
 
+const keyInApiKeyEnv = "name the environment variable holding the key in apiKeyEnv"
+
 const ProviderFields = Schema.Struct({
   type: ProviderType,
   /** The API's base URL (Azure: the resource endpoint); default the provider's public one. */
   baseUrl: opt(Name),
   /** The NAME of the environment variable holding the key. */
   apiKeyEnv: opt(EnvName),
-  apiKey: secretField("name the environment variable holding the key in apiKeyEnv"),
-  headers: opt(mapping(
-    Schema.Record({ key: Schema.String, value: withMessage(Schema.String, "expected a header value (a string)") }),
-    "a mapping of header names to values"
-  )),
+  apiKey: secretField(keyInApiKeyEnv),
+  headers: opt(
+    mapping(
+      record(Schema.String, withMessage(Schema.String, "expected a header value (a string)")),
+      "a mapping of header names to values"
+    ).pipe(withoutSecretHeaders(keyInApiKeyEnv))
+  ),
   retry: opt(Retry),
   timeout: opt(Timeout),
   circuitBreaker: opt(CircuitBreaker),
@@ -160,14 +167,15 @@ export const Tenant = mapping(
     keys: nonEmptyList(KeyHash, "key hash", "key hashes"),
     models: either(
       Schema.Union(Schema.Literal("*"), Schema.Array(Name)),
-      "\"*\" (every route) or a list of route names"
+      "\"*\" (every route) or a list of route names",
+      wordOf
     ),
     budget: opt(mapping(
       Schema.Struct({
         limitUsd: Usd,
         period: withMessage(
           Schema.Union(Schema.Literal("day", "month"), DurationInput),
-          (actual) => `expected "day", "month" or a duration such as "12 hours", got ${kindOf(actual)}`
+          (actual) => `expected "day", "month" or a duration such as "12 hours", got ${wordOf(actual)}`
         )
       }),
       "a budget: a mapping with limitUsd and period"
@@ -285,7 +293,7 @@ const TelemetrySection = mapping(
         )),
         /** Header name → the NAME of the environment variable holding its value (e.g. an authorization). */
         headersEnv: opt(mapping(
-          Schema.Record({ key: HeaderName, value: EnvName }),
+          record(HeaderName, EnvName),
           "a mapping of header names to environment variable names"
         )),
         headers: secretField("name the environment variable holding each header's value in headersEnv"),
@@ -327,16 +335,13 @@ export const ConfigSchema = describedBy(
     pricing: opt(mapping(
       Schema.Struct({
         dataset: opt(Bool),
-        models: opt(mapping(Schema.Record({ key: Schema.String, value: Price }), "a mapping of model names to prices"))
+        models: opt(mapping(record(Schema.String, Price), "a mapping of model names to prices"))
       }),
       "a mapping of pricing settings (dataset, models)"
     )),
-    providers: mapping(
-      Schema.Record({ key: Schema.String, value: Provider }),
-      "a mapping of provider names to providers"
-    ),
-    models: mapping(Schema.Record({ key: Schema.String, value: Route }), "a mapping of route names to routes"),
-    tenants: opt(mapping(Schema.Record({ key: Schema.String, value: Tenant }), "a mapping of tenant names to tenants")),
+    providers: mapping(record(Schema.String, Provider), "a mapping of provider names to providers"),
+    models: mapping(record(Schema.String, Route), "a mapping of route names to routes"),
+    tenants: opt(mapping(record(Schema.String, Tenant), "a mapping of tenant names to tenants")),
     budgets: opt(mapping(
       Schema.Struct({
         unpricedModels: opt(oneOf("refuse", "allow")),
