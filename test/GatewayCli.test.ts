@@ -251,7 +251,9 @@ describe("liter-llm CLI", () => {
   it.scoped("usage errors exit 2; --help explains each command", () =>
     Effect.gen(function*() {
       expect((yield* run(["check-config"])).code).toBe(2)
-      expect((yield* run(["gateway"])).code).toBe(2)
+      const missing = yield* run(["gateway"])
+      expect(missing.code).toBe(2)
+      expect(missing.err).toContain("liter-llm --help")
       expect((yield* run(["serve-it"])).code).toBe(2)
       const help = yield* run(["--help"])
       expect(help.code).toBe(0)

@@ -328,6 +328,13 @@ describe("decodeChatCompletionRequest: malformed bodies", () => {
       body({ messages: [{ role: "user", content: [{ type: "image_url", image_url: {} }] }] }),
       "messages[0].content[0].image_url.url"
     ],
+    ...["file:///etc/passwd", "gopher://x/1", "javascript:alert(1)", "cat.png", "https://"].map((
+      url
+    ): [string, unknown, string] => [
+      `an image URL that is neither http(s) nor a data URL: ${url}`,
+      body({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url } }] }] }),
+      "messages[0].content[0].image_url.url"
+    ]),
     [
       "a bad image detail",
       body({

@@ -278,7 +278,8 @@ export const make = (options: MakeOptions) => {
       Effect.as(0),
       Effect.catchAll((error) =>
         ValidationError.isValidationError(error)
-          ? Effect.succeed(2) // already printed with the usage
+          // What is wrong is already printed; say where the usage is.
+          ? Effect.as(Console.error("Run `liter-llm --help`, or `liter-llm <command> --help`, for the usage."), 2)
           : Effect.as(Console.error(failureText(error)), 1)
       ),
       Effect.catchAllDefect((defect) => Effect.as(Console.error(`liter-llm: unexpected failure: ${String(defect)}`), 1))

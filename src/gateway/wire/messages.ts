@@ -28,6 +28,7 @@ const toolKeys = new Set(["role", "content", "tool_call_id", "name"])
 const functionKeys = new Set(["role", "content", "name"])
 const imageDetails = new Set(["auto", "low", "high"])
 const dataUrl = /^data:([^;,]+);base64,(.*)$/s
+const webUrl = /^https?:\/\/[^\s/?#]+/i
 
 /** Legacy `function_call`s seen so far (they have no id: one is made from the message index). */
 interface Context {
@@ -47,6 +48,14 @@ const userPart = (u: unknown, at: string): UserPart => {
         Fields.fail(`${at}.image_url.detail`, `\`${at}.image_url.detail\` must be "auto", "low" or "high"`)
       }
       const data = dataUrl.exec(url)
+      // Only what a provider can fetch or read: a `file:` or other scheme would be sent on for it to refuse, or
+      // to act on.
+      if (data === null && !webUrl.test(url)) {
+        Fields.fail(
+          `${at}.image_url.url`,
+          `\`${at}.image_url.url\` must be an http(s) URL or a base64 data URL (data:<media type>;base64,...)`
+        )
+      }
       const source = data === null ? { url } : { data: data[2]!, mediaType: data[1]! }
       return detail === undefined
         ? { type: "image", ...source }
