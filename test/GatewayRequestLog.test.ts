@@ -51,39 +51,42 @@ const readThenLeave = (base: string, body: string, until: string) =>
 
 describe("Gateway request log: usage and who answered", () => {
   it.scopedLive("a stream the client leaves is logged with the usage and cost its budget was charged", () =>
-    Effect.gen(function*() {
-      const a = yield* MockProvider.make()
-      const b = yield* MockProvider.make({
-        script: [
-          MockProvider.sse(OpenAiMock.streamEvents({ deltas: ["Hello", " there"], model: "model-b" }).slice(0, 3), {
-            hang: true
-          })
-        ]
-      })
-      const config = twoProviders(a, b)
-      const { layer, lines } = requestLogs()
-      const base = yield* served({
-        ...config,
-        tenants: { ...config.tenants, acme: { ...config.tenants.acme, budget: { limitUsd: 1000, period: "day" } } }
-      }).pipe(Effect.provide(layer))
-      yield* readThenLeave(base, chatBody("small", { stream: true, max_tokens: 5 }), "there")
-      const spent = Effect.map(
-        call(base, "/v1/usage", { key: acme.key }).pipe(Effect.flatMap(json)),
-        (usage) => (usage as { budget: { spent_usd: number; reserved_usd: number } }).budget
-      )
-      yield* eventually(Effect.map(spent, (budget) => budget.reserved_usd === 0), "the reservation settled")
-      yield* eventually(Effect.sync(() => logged(lines).length === 2), "the two request log lines")
-      const line = logged(lines)[0]!
-      expect(line).toMatchObject({ outcome: "interrupted", status: 200, provider: "b", usageEstimated: true })
-      const inputTokens = line.inputTokens as number
-      const outputTokens = line.outputTokens as number
-      // What was received, counted as the budget counts it; the input is the tokenizer's count of the prompt.
-      expect(outputTokens).toBe(Tokenizer.byModel.countText("Hello there", "model-b"))
-      expect(inputTokens).toBeGreaterThan(0)
-      // At the config's prices (1 USD per input token, 2 per output token), what the budget charged.
-      expect(line.costUsd).toBe(inputTokens + 2 * outputTokens)
-      expect((yield* spent).spent_usd).toBeCloseTo(line.costUsd as number, 9)
-    }))
+    // The second upstream names a dated snapshot the prices do not know: the route's own model prices it.
+    Effect.forEach(["model-b", "model-b-2026-01-01"], (upstreamModel) =>
+      Effect.gen(function*() {
+        const a = yield* MockProvider.make()
+        const b = yield* MockProvider.make({
+          script: [
+            MockProvider.sse(
+              OpenAiMock.streamEvents({ deltas: ["Hello", " there"], model: upstreamModel }).slice(0, 3),
+              { hang: true }
+            )
+          ]
+        })
+        const config = twoProviders(a, b)
+        const { layer, lines } = requestLogs()
+        const base = yield* served({
+          ...config,
+          tenants: { ...config.tenants, acme: { ...config.tenants.acme, budget: { limitUsd: 1000, period: "day" } } }
+        }).pipe(Effect.provide(layer))
+        yield* readThenLeave(base, chatBody("small", { stream: true, max_tokens: 5 }), "there")
+        const spent = Effect.map(
+          call(base, "/v1/usage", { key: acme.key }).pipe(Effect.flatMap(json)),
+          (usage) => (usage as { budget: { spent_usd: number; reserved_usd: number } }).budget
+        )
+        yield* eventually(Effect.map(spent, (budget) => budget.reserved_usd === 0), "the reservation settled")
+        yield* eventually(Effect.sync(() => logged(lines).length === 2), "the two request log lines")
+        const line = logged(lines)[0]!
+        expect(line).toMatchObject({ outcome: "interrupted", status: 200, provider: "b", usageEstimated: true })
+        const inputTokens = line.inputTokens as number
+        const outputTokens = line.outputTokens as number
+        // What was received, counted as the budget counts it; the input is the tokenizer's count of the prompt.
+        expect(outputTokens).toBe(Tokenizer.byModel.countText("Hello there", upstreamModel))
+        expect(inputTokens).toBeGreaterThan(0)
+        // At the config's prices (1 USD per input token, 2 per output token), what the budget charged.
+        expect(line.costUsd).toBe(inputTokens + 2 * outputTokens)
+        expect((yield* spent).spent_usd).toBeCloseTo(line.costUsd as number, 9)
+      }), { discard: true }))
 
   it.scopedLive("a finished stream with the provider's usage is logged as reported, not estimated", () =>
     Effect.gen(function*() {

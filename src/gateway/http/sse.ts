@@ -173,6 +173,7 @@ const estimateReceived = (
   exchange: Exchange.Exchange,
   received: Estimate.Received,
   request: ChatRequest.ChatRequest,
+  configuredModel: string | undefined,
   pricing: Pricing.Service
 ): void => {
   if (!received.content || exchange.cached || (received.finished && exchange.usage !== undefined)) return
@@ -183,7 +184,12 @@ const estimateReceived = (
   const usage = { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
   exchange.usage = usage
   exchange.usageEstimated = true
-  exchange.costUsd = model === undefined ? undefined : pricing.cost(usage, model, exchange.provider)
+  // The model the provider named first (a dated snapshot may be priced), then the route's own: a name the
+  // dataset does not know must not leave a charged stream without a cost.
+  exchange.costUsd = [exchange.model, configuredModel, request.model].reduce<number | undefined>(
+    (cost, name) => cost ?? (name === undefined ? undefined : pricing.cost(usage, name, exchange.provider)),
+    undefined
+  )
 }
 
 /**
@@ -219,7 +225,13 @@ export const respond = (input: {
     yield* Scope.addFinalizer(
       yield* Effect.scope,
       Effect.sync(() =>
-        estimateReceived(exchange, writer.received, input.request, context.runtime.pricing ?? Pricing.dataset)
+        estimateReceived(
+          exchange,
+          writer.received,
+          input.request,
+          input.service.defaultModel,
+          context.runtime.pricing ?? Pricing.dataset
+        )
       )
     )
     const body = new StreamBody.StreamBody(cutEvent)
