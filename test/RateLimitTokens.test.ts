@@ -116,7 +116,7 @@ forEachStore("RateLimit: tokens of generate", (limiter) => {
       expect(yield* model.calls).toBe(1)
     }).pipe(withChars, Effect.provide(limiter)))
 
-  it.effect("an estimate above the limit is refused without retryAfter, in delay mode too, and never sent", () =>
+  it.effect("an estimate above the limit is refused as not retryable, in delay mode too, and never sent", () =>
     Effect.gen(function*() {
       const model = yield* scripted([answer("never")])
       for (const onExceeded of ["fail", "delay"] as const) {
@@ -124,6 +124,10 @@ forEachStore("RateLimit: tokens of generate", (limiter) => {
           yield* Effect.exit(generate(RateLimit.layer(model.layer, { ...options, onExceeded }), 90, 20))
         )
         expect(refused.retryAfter).toBeUndefined()
+        // No window will ever hold it: marked so, so that an SDK behind the gateway is told not to try again
+        // (`x-should-retry: false`), where a full window's refusal leaves retrying to the client.
+        expect(refused.shouldRetry).toBe(false)
+        expect(LlmError.isRetryable(refused)).toBe(false)
         expect(refused.message).toContain(
           "the estimate of 110 tokens is more than the limit of 100 tokens per 1 minute"
         )

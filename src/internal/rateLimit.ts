@@ -77,7 +77,8 @@ export const wrap = (
     kind: Options.Kind,
     checked: Options.Checked,
     retryAfter: Duration.Duration | undefined,
-    reason: string
+    reason: string,
+    never = false
   ) =>
     new LlmError.RateLimitExceeded({
       provider: service.provider,
@@ -86,6 +87,8 @@ export const wrap = (
       kind,
       limit: checked.description,
       ...(retryAfter === undefined ? {} : { retryAfter }),
+      // A call no window can ever hold: retrying (here, or by an SDK behind the gateway) cannot help.
+      ...(never ? { shouldRetry: false } : {}),
       message: `tenant ${JSON.stringify(plan.tenant)}${
         config.perModel && plan.model !== undefined ? ` on ${plan.model}` : ""
       }: ${reason}`
@@ -140,7 +143,8 @@ export const wrap = (
           kind,
           checked,
           undefined,
-          `the estimate of ${units} tokens is more than the limit of ${checked.description}`
+          `the estimate of ${units} tokens is more than the limit of ${checked.description}`,
+          true
         )
       }
       const taken = yield* take(limiter, config, plan, kind, checked, units, config.onExceeded).pipe(
