@@ -84,7 +84,7 @@ describe("Gateway server", () => {
 
   it.scopedLive("an upstream model name a header cannot carry is percent-encoded, never a failed answer or a header of its own", () =>
     Effect.gen(function*() {
-      for (const name of ["模型-v1", "evil\r\nset-cookie: x=1"]) {
+      for (const name of ["模型-v1", "evil\r\nset-cookie: x=1", "modèle-é", "a%20b"]) {
         const answer = {
           id: "r",
           provider: "openai",
@@ -102,6 +102,7 @@ describe("Gateway server", () => {
           })
           expect(response.status).toBe(200)
           expect(response.headers.get("x-liter-model")).toBe(encodeURIComponent(name))
+          expect(decodeURIComponent(response.headers.get("x-liter-model")!)).toBe(name)
           expect(response.headers.get("set-cookie")).toBeNull()
           expect(yield* Effect.promise(() => response.text())).toContain("Paris")
         }

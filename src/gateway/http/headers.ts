@@ -89,18 +89,21 @@ export const readUsage = (
     Effect.map(Option.getOrUndefined)
   )
 
-/** What Node refuses in a header value (it throws): outside tab, printable ASCII and Latin-1. */
-const notHeaderText = /[^\t\x20-\x7e\x80-\xff]/
+/**
+ * Outside printable ASCII (Node throws on a line break or a letter beyond Latin-1, and clients read Latin-1
+ * bytes each their own way), or a `%`, which must be encoded too for the encoded form to read back unambiguously.
+ */
+const notPlainText = /[^\x20-\x24\x26-\x7e]/
 
 /**
- * A value an upstream chose (the model name it answered with), as a header value: as is, or percent-encoded
- * (`encodeURIComponent`) when it holds a character a header cannot carry (a line break, a non-Latin-1 letter),
- * so an odd name never turns a good answer into a failed write, nor into another header.
+ * A value an upstream chose (the model name it answered with), as a header value: as is when it is printable
+ * ASCII without `%`, else percent-encoded (`encodeURIComponent`, UTF-8), so an odd name never turns a good answer
+ * into a failed write, nor into another header, and `decodeURIComponent` of an encoded one gives it back.
  *
  * @since 0.2.0
  * @category answers
  */
-export const headerValue = (value: string): string => notHeaderText.test(value) ? encodeURIComponent(value) : value
+export const headerValue = (value: string): string => notPlainText.test(value) ? encodeURIComponent(value) : value
 
 /**
  * The `x-liter-*` headers of a complete answer: provider and model that answered, attempts, cache status,
