@@ -325,6 +325,30 @@ describe("Gateway server: streams", () => {
       })
     }))
 
+  it.scoped("after the grace period, a completion still waiting gets a 503 server_shutting_down, logged as such", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({ script: [MockProvider.hang] })
+      const built = yield* build(openAiLayer(server, { retry: false }).pipe(Layer.provideMerge(environment)))
+      const { layer, lines } = requestLogs()
+      const scope = yield* Scope.make()
+      const base = yield* serve(
+        makeRuntime({ tenants: [{ id: "acme" }], routes: { m: withContext(built.service, built.context) } }),
+        { shutdownGrace: "5 seconds" }
+      ).pipe(Scope.extend(scope), Effect.provide(layer))
+      const answered = yield* Effect.fork(call(base, "/v1/chat/completions", { method: "POST", body: chatBody("m") }))
+      yield* eventually(Effect.map(server.requests, (requests) => requests.length === 1), "the upstream call")
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* awaitSleepUntil(5_000)
+      yield* TestClock.adjust("5 seconds")
+      const response = yield* Fiber.join(answered)
+      yield* Fiber.join(closing)
+      expect(response.status).toBe(503)
+      expect((yield* json(response)).error).toMatchObject({ type: "server_error", code: "server_shutting_down" })
+      const logged = lines.filter((line) => line.message === "gateway request")
+      expect(logged).toHaveLength(1)
+      expect(logged[0]).toMatchObject({ status: 503, outcome: "interrupted" })
+    }))
+
   it.scopedLive("a request that is not HTTP gets a 400 with OpenAI's error JSON, and the connection closes", () =>
     Effect.gen(function*() {
       const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: {} }))

@@ -203,7 +203,13 @@ export const layer = (
           }),
           (answer) => Respond.write(answer, response)
         )
-        const fiber = runFork(Drain.track(tracker, Effect.scoped(Respond.orInternalError(handled, response))))
+        const fiber = runFork(Drain.track(
+          tracker,
+          Effect.scoped(Respond.orInternalError(
+            Effect.onInterrupt(handled, () => Effect.suspend(() => Drain.answerCut(tracker, response))),
+            response
+          ))
+        ))
         // A client that leaves before its answer is written interrupts the request (its upstream call too).
         response.once("close", () => {
           if (!response.writableFinished) fiber.unsafeInterruptAsFork(fiber.id())

@@ -8,6 +8,7 @@
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as Http from "node:http"
+import * as Respond from "./respond.js"
 
 /**
  * The requests in flight of one server.
@@ -83,3 +84,23 @@ export const drain = (tracker: Tracker, server: Http.Server, graceMs: number): E
       server.closeIdleConnections()
     }
   })
+
+/**
+ * The answer of a request the shutdown interrupted before its answer started, to a client still connected: a
+ * `503 server_shutting_down` in OpenAI's error JSON (the SDKs retry it, on another instance behind a balancer),
+ * rather than an empty reply.
+ *
+ * @since 0.2.0
+ * @category shutdown
+ */
+export const answerCut = (tracker: Tracker, response: Http.ServerResponse): Effect.Effect<void> =>
+  tracker.draining && !response.headersSent && !response.destroyed
+    ? Respond.write(
+      Respond.openAiError(503, {
+        message: "The gateway is shutting down and stopped this request; retry it.",
+        type: "server_error",
+        code: "server_shutting_down"
+      }, { connection: "close" }),
+      response
+    )
+    : Effect.void

@@ -133,8 +133,9 @@ export const answer = (
     // Added to the request's scope directly: `Effect.addFinalizer` captures and restores the fiber's context.
     yield* Scope.addFinalizerExit(yield* Effect.scope, (exit) => {
       if ((cut || Exit.isInterrupted(exit)) && exchange.outcome === "success") exchange.outcome = "interrupted"
-      // 499: the client closed the request before an answer (nginx's code, for the log only).
-      if (exchange.status === 0) exchange.status = 499
+      // 499: the client closed the request before an answer (nginx's code, for the log only); 503: the server's
+      // shutdown stopped it (see `Drain.answerCut`).
+      if (exchange.status === 0) exchange.status = tracker.draining && !cut ? 503 : 499
       return Exchange.finish(exchange, {
         logContent: runtime?.settings.logContent === true,
         metrics: chat ? options.metrics : undefined,
