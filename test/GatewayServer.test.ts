@@ -496,6 +496,20 @@ describe("Gateway server", () => {
         "liter_llm_gateway_requests_total{tenant=\"acme\",route=\"_OTHER\",status=\"404\",outcome=\"NotFound\",stream=\"false\"} 4"
       )
       expect(text).not.toMatch(/route="(nope|rand-1|x+)"/)
+      // Refused before a route: counted too, under the same label (and no tenant without a valid key).
+      yield* call(base, "/v1/chat/completions", { method: "POST", body: "{oops" })
+      yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: chatBody("gpt-4o"),
+        key: "sk-wrong-key-0000000000"
+      })
+      const after = yield* Effect.promise(() => fetch(`${base}/metrics`).then((r) => r.text()))
+      expect(after).toContain(
+        "liter_llm_gateway_requests_total{tenant=\"acme\",route=\"_OTHER\",status=\"400\",outcome=\"WireError\",stream=\"false\"} 1"
+      )
+      expect(after).toContain(
+        "liter_llm_gateway_requests_total{tenant=\"\",route=\"_OTHER\",status=\"401\",outcome=\"Unauthenticated\",stream=\"false\"} 1"
+      )
       expect(text).toContain("liter_llm_gateway_tokens_total{tenant=\"acme\",route=\"gpt-4o\",kind=\"input\"} 12")
       expect(text).toContain("liter_llm_gateway_request_duration_seconds_count{route=\"gpt-4o\",stream=\"false\"} 1")
       expect(text).not.toContain("SECRETKEY")

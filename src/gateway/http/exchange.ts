@@ -221,7 +221,9 @@ export const finish = (
   Effect.suspend(() => {
     exchange.durationMs ??= elapsed(exchange)
     const fields = logFields(exchange, options.logContent)
-    if (options.metrics !== undefined && exchange.route !== "") {
+    // Every chat request, those refused before a route too (a bad key, a malformed body), so the metrics show
+    // clients sending bad requests.
+    if (options.metrics !== undefined) {
       options.metrics.record({
         tenant: exchange.tenant,
         // A name that is no route of the tenant's is the client's choice: one label for all of them, as OpenTelemetry
