@@ -128,6 +128,9 @@ describe("Gateway server: streams", () => {
       expect(response.status).toBe(429)
       expect(response.headers.get("retry-after")).toBe("7")
       expect(response.headers.get("content-type")).toBe("application/json")
+      // A JSON error: none of the stream's own headers.
+      expect(response.headers.get("x-accel-buffering")).toBeNull()
+      expect(response.headers.get("cache-control")).toBeNull()
       expect((yield* json(response)).error.code).toBe("upstream_rate_limited")
     }))
 

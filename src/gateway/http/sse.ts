@@ -280,11 +280,13 @@ export const respond = (input: {
     }
     const result = yield* Deferred.await(decided)
     const limits = context.usage === undefined ? undefined : yield* context.usage
-    const headers = Headers.addRateLimits({ ...context.headers, ...streamHeaders }, limits)
     if (result?._tag === "Failure") {
       Exchange.failed(exchange, result.error)
-      return Respond.fromError(result.error, yield* Clock.currentTimeMillis, headers)
+      // A JSON error, without the stream's own headers.
+      const errorHeaders = Headers.addRateLimits({ ...context.headers }, limits)
+      return Respond.fromError(result.error, yield* Clock.currentTimeMillis, errorHeaders)
     }
+    const headers = Headers.addRateLimits({ ...context.headers, ...streamHeaders }, limits)
     exchange.status = 200
     if (result === undefined) {
       // A slow first token: commit now and keep the connection busy until it comes (unless it came meanwhile:
