@@ -97,6 +97,13 @@ export interface Runtime {
    * answer. Absent: the server reads `usage` for every request.
    */
   readonly rateLimited?: ((tenant: string) => boolean) | undefined
+  /**
+   * A tenant's rate limits alone, for the `x-ratelimit-*` headers of each answer: without the budget's read
+   * that `usage` adds (a store round trip per request on Redis). Absent: the server reads `usage`.
+   */
+  readonly rateLimits?:
+    | ((tenant: string) => Effect.Effect<Usage["rateLimits"] | undefined, LlmError.PolicyUnavailable>)
+    | undefined
   /** Whether the runtime can serve (e.g. its Redis answers when one is configured). */
   readonly ready: Effect.Effect<boolean>
   /** Tenant ids known to the runtime (for an admin's usage listing). */

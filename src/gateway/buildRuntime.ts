@@ -218,23 +218,25 @@ export const make = (
     const rateLimited = (tenant: string) =>
       rateLimits?.tenants !== undefined && Object.hasOwn(rateLimits.tenants, tenant) &&
       rateLimits.tenants[tenant] !== undefined
+    const rateLimitsOf = (tenant: string) =>
+      rateLimited(tenant)
+        ? RateLimit.status(rateLimits!, { tenant }).pipe(
+          Effect.provide(context),
+          // A limit that cannot be read is unavailable, not absent: a store outage is not reported as "no limits".
+          Effect.catchAll((error) =>
+            error._tag === "RateLimiterError"
+              ? Effect.fail(rateLimitUnavailable(
+                tenant,
+                error.cause instanceof Redis.RedisError ? error.cause.reason : error.message
+              ))
+              : Effect.die(error)
+          )
+        )
+        : Effect.succeed(undefined)
     const usage = (tenant: string): Effect.Effect<Runtime.Usage, LlmError.PolicyUnavailable> =>
       Effect.gen(function*() {
         const budget = budgets === undefined ? undefined : yield* budgets.of(tenant).status(tenant)
-        const rates = rateLimited(tenant)
-          ? yield* RateLimit.status(rateLimits!, { tenant }).pipe(
-            Effect.provide(context),
-            // A limit that cannot be read is unavailable, not absent: a store outage is not reported as "no limits".
-            Effect.catchAll((error) =>
-              error._tag === "RateLimiterError"
-                ? Effect.fail(rateLimitUnavailable(
-                  tenant,
-                  error.cause instanceof Redis.RedisError ? error.cause.reason : error.message
-                ))
-                : Effect.die(error)
-            )
-          )
-          : undefined
+        const rates = yield* rateLimitsOf(tenant)
         return {
           tenant,
           ...(budget === undefined ? {} : { budget }),
@@ -253,6 +255,7 @@ export const make = (
       route: (tenant, model) => allowed(tenant, model) ? services.get(model) : undefined,
       usage,
       rateLimited,
+      rateLimits: (tenant) => Effect.withSpan(rateLimitsOf(tenant), "Runtime.rateLimits"),
       ready: stores.ping,
       tenants: [...tenants.keys()],
       pricing

@@ -84,10 +84,12 @@ export const readUsage = (
   tenant: string,
   timeoutMs: number
 ): Effect.Effect<Runtime.Usage | undefined> =>
-  Effect.catchAllCause(runtime.usage(tenant), () => Effect.succeed(undefined)).pipe(
-    Effect.timeoutOption(timeoutMs),
-    Effect.map(Option.getOrUndefined)
-  )
+  Effect.catchAllCause(
+    runtime.rateLimits === undefined
+      ? runtime.usage(tenant)
+      : Effect.map(runtime.rateLimits(tenant), (rateLimits): Runtime.Usage => ({ tenant, rateLimits })),
+    () => Effect.succeed(undefined)
+  ).pipe(Effect.timeoutOption(timeoutMs), Effect.map(Option.getOrUndefined))
 
 /**
  * Outside printable ASCII (Node throws on a line break or a letter beyond Latin-1, and clients read Latin-1
