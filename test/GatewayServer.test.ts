@@ -432,6 +432,26 @@ describe("Gateway server", () => {
       expect(adminChat.status).toBe(403)
     }))
 
+  it.scopedLive("a body refused by the decoder is logged with the route it named, and the metrics keep _OTHER", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = requestLogs()
+      const metrics = Metrics.make()
+      yield* Effect.gen(function*() {
+        const { base } = yield* gateway([], { metrics })
+        const refused = yield* call(base, "/v1/chat/completions", {
+          method: "POST",
+          body: chatBody("gpt-4o", { temperature: "hot" })
+        })
+        expect(refused.status).toBe(400)
+      }).pipe(Effect.provide(layer), Effect.scoped)
+      const requests = lines.filter((line) => line.message === "gateway request")
+      expect(requests).toHaveLength(1)
+      expect(requests[0]).toMatchObject({ route: "gpt-4o", status: 400, outcome: "WireError" })
+      expect(yield* Effect.promise(() => metrics.registry.metrics())).toContain(
+        "liter_llm_gateway_requests_total{tenant=\"acme\",route=\"_OTHER\",status=\"400\""
+      )
+    }))
+
   it.scopedLive("writes one request log line per API request with the facts and never a key or, by default, content", () =>
     Effect.gen(function*() {
       const { layer, lines } = requestLogs()
