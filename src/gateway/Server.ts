@@ -203,13 +203,7 @@ export const layer = (
           }),
           (answer) => Respond.write(answer, response)
         )
-        const fiber = runFork(Drain.track(
-          tracker,
-          Effect.scoped(Respond.orInternalError(
-            Effect.onInterrupt(handled, () => Effect.suspend(() => Drain.answerCut(tracker, response))),
-            response
-          ))
-        ))
+        const fiber = runFork(Drain.track(tracker, Effect.scoped(Respond.orInternalError(handled, response)), response))
         // A client that leaves before its answer is written interrupts the request (its upstream call too).
         response.once("close", () => {
           if (!response.writableFinished) fiber.unsafeInterruptAsFork(fiber.id())

@@ -17,7 +17,8 @@ import * as Respond from "./respond.js"
  * @category models
  */
 export interface Tracker {
-  readonly inFlight: Set<Fiber.RuntimeFiber<unknown, unknown>>
+  /** Each request in flight, with the Node response it answers on (the platform's `HttpApp` has none). */
+  readonly inFlight: Map<Fiber.RuntimeFiber<unknown, unknown>, Http.ServerResponse | undefined>
   /** Set once shutdown begins: answers then say `connection: close`. */
   draining: boolean
   /** Opened when no request is in flight any more. */
@@ -28,7 +29,7 @@ export interface Tracker {
  * @since 0.2.0
  * @category constructors
  */
-export const make = (): Tracker => ({ inFlight: new Set(), draining: false, idle: Effect.unsafeMakeLatch(false) })
+export const make = (): Tracker => ({ inFlight: new Map(), draining: false, idle: Effect.unsafeMakeLatch(false) })
 
 /**
  * Runs a request's handling as one tracked fiber.
@@ -36,9 +37,13 @@ export const make = (): Tracker => ({ inFlight: new Set(), draining: false, idle
  * @since 0.2.0
  * @category tracking
  */
-export const track = <A, E, R>(tracker: Tracker, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+export const track = <A, E, R>(
+  tracker: Tracker,
+  self: Effect.Effect<A, E, R>,
+  response?: Http.ServerResponse
+): Effect.Effect<A, E, R> =>
   Effect.withFiberRuntime((fiber) => {
-    tracker.inFlight.add(fiber)
+    tracker.inFlight.set(fiber, response)
     return Effect.ensuring(
       self,
       Effect.suspend(() => {
@@ -77,7 +82,10 @@ export const drain = (tracker: Tracker, server: Http.Server, graceMs: number): E
       )
       // Interrupted as a client that goes away interrupts them (upstream aborted, usage charged), but with the
       // connection still open, so a stream can end with an error event saying why; then the connections go.
-      yield* Effect.timeoutOption(Fiber.interruptAll([...tracker.inFlight]), 1_000)
+      const cut = [...tracker.inFlight]
+      yield* Effect.timeoutOption(Fiber.interruptAll(cut.map(([fiber]) => fiber)), 1_000)
+      // A completion not yet answered: a 503 saying why, not an empty reply (a stream says it in its body).
+      for (const [, response] of cut) if (response !== undefined) yield* answerCut(tracker, response)
       server.closeAllConnections()
     } else {
       // Not closeAllConnections: an answer just ended may still be in the socket's buffer.
@@ -85,15 +93,10 @@ export const drain = (tracker: Tracker, server: Http.Server, graceMs: number): E
     }
   })
 
-/**
- * The answer of a request the shutdown interrupted before its answer started, to a client still connected: a
- * `503 server_shutting_down` in OpenAI's error JSON (the SDKs retry it, on another instance behind a balancer),
- * rather than an empty reply.
- *
- * @since 0.2.0
- * @category shutdown
- */
-export const answerCut = (tracker: Tracker, response: Http.ServerResponse): Effect.Effect<void> =>
+// The answer of a request the shutdown interrupted before its answer started, to a client still connected: a
+// `503 server_shutting_down` in OpenAI's error JSON (the SDKs retry it, on another instance behind a balancer),
+// rather than an empty reply.
+const answerCut = (tracker: Tracker, response: Http.ServerResponse): Effect.Effect<void> =>
   tracker.draining && !response.headersSent && !response.destroyed
     ? Respond.write(
       Respond.openAiError(503, {

@@ -134,7 +134,7 @@ export const answer = (
     yield* Scope.addFinalizerExit(yield* Effect.scope, (exit) => {
       if ((cut || Exit.isInterrupted(exit)) && exchange.outcome === "success") exchange.outcome = "interrupted"
       // 499: the client closed the request before an answer (nginx's code, for the log only); 503: the server's
-      // shutdown stopped it (see `Drain.answerCut`).
+      // shutdown stopped it, and the drain answers it so.
       if (exchange.status === 0) exchange.status = tracker.draining && !cut ? 503 : 499
       return Exchange.finish(exchange, {
         logContent: runtime?.settings.logContent === true,
