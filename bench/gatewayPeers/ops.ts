@@ -9,7 +9,7 @@ import { NodeContext } from "@effect/platform-node"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { Context, Effect, Layer, Logger, LogLevel, RuntimeFlags, Supervisor } from "effect"
 import { request } from "undici"
-import { loadRuntime, Server } from "../../src/gateway/index.js"
+import { makeRef, Server } from "../../src/gateway/index.js"
 import * as Payloads from "../payloads.js"
 import type { Mode } from "./load.js"
 
@@ -51,7 +51,7 @@ export const countOps = async (
   })
   const fiber = Effect.runFork(
     Effect.gen(function*() {
-      const runtime = yield* loadRuntime(config)
+      const runtime = yield* makeRef(config)
       const context = yield* Layer.build(Server.layer({ runtime, host: "127.0.0.1", port: 0 }))
       const address = Context.get(context, HttpServer.HttpServer).address
       resolve(address._tag === "TcpAddress" ? address.port : 0)
