@@ -321,8 +321,16 @@ const decodeUnknown = Schema.decodeUnknownEither(ChatRequest, { onExcessProperty
  * @category utils
  */
 export const formatIssues = (error: ParseResult.ParseError): string => {
+  let issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>
+  try {
+    issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  } catch {
+    // Describing a wrong value recurses into it: one nested thousands deep (JSON a provider or a model may
+    // send) overflows the stack there. A short message, so the caller's typed error is still made.
+    return "a value nested too deeply to describe"
+  }
   const lines: Array<string> = []
-  for (const issue of ParseResult.ArrayFormatter.formatErrorSync(error)) {
+  for (const issue of issues) {
     // An optional field reports its value against `undefined` too; that second line says nothing.
     if (issue.message.startsWith("Expected undefined")) continue
     const line = `${issue.path.length > 0 ? issue.path.join(".") + ": " : ""}${issue.message}`
