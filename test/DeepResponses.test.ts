@@ -1,6 +1,7 @@
 /**
- * A response nested thousands of levels deep (JSON any provider, or any model's text, may hold) is a typed
- * `MalformedResponse`, never a defect: describing the wrong value used to overflow the stack.
+ * Responses no provider should send, each a typed `MalformedResponse`, never a defect or a false success: a
+ * body nested thousands of levels deep (JSON any provider, or any model's text, may hold; describing the wrong
+ * value used to overflow the stack), and a redirect the client did not follow.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { Layer } from "effect"
@@ -44,5 +45,22 @@ describe("responses nested thousands deep", () => {
       )
       expect(Exit.isFailure(exit)).toBe(true)
       expect(failure(exit)._tag).toBe("MalformedResponse")
+    }))
+})
+
+describe("a response that is no 2xx", () => {
+  it.scoped("a 302 (a redirect the client did not follow) is MalformedResponse with its status, even with a valid body", () =>
+    Effect.gen(function*() {
+      const valid = OpenAiMock.completionBody({ text: "ok" })
+      const server = yield* MockProvider.make({
+        script: [MockProvider.json(valid, { status: 302 }), OpenAiMock.error(302, "moved")]
+      })
+      for (let i = 0; i < 2; i++) {
+        const error = failure(
+          yield* Effect.exit(LanguageModel.generate(ask).pipe(Effect.provide(openAiLayer(server, { retry: false }))))
+        )
+        expect(error).toMatchObject({ _tag: "MalformedResponse", status: 302 })
+        expect(error.message).toContain("302")
+      }
     }))
 })

@@ -218,7 +218,9 @@ export const send = (
     Timeout.within(context, "request", deadline),
     Effect.flatMap((response) => {
       const headers = response.headers
-      return response.status < 400
+      // Only a 2xx is an answer: a redirect the client did not follow (undici does not) is classified with the
+      // errors (`MalformedResponse`, its status kept), not read as if it were one.
+      return response.status >= 200 && response.status < 300
         ? Effect.succeed({ response, headers, requestId: HeaderUtils.requestIdFromHeaders(headers) })
         : Effect.flatMap(
           readErrorBody(context, response, headers),
