@@ -64,3 +64,22 @@ describe("a response that is no 2xx", () => {
       }
     }))
 })
+
+describe("an error object in a 200 body", () => {
+  it.scoped("keeps the response's status, 200, where the object names none", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({
+        script: [
+          MockProvider.json({ error: { message: "boom", type: "server_error" } }),
+          MockProvider.json({ error: "oops" })
+        ]
+      })
+      for (const message of ["boom", "oops"]) {
+        const error = failure(
+          yield* Effect.exit(LanguageModel.generate(ask).pipe(Effect.provide(openAiLayer(server, { retry: false }))))
+        )
+        expect(error).toMatchObject({ _tag: "ServerError", status: 200 })
+        expect(error.message).toContain(message)
+      }
+    }))
+})

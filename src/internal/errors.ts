@@ -249,7 +249,8 @@ const errorOfObject = (
   const where = options.where === "stream" ? "error event in stream" : "error object in a 200 body"
   return make(details.tag ?? (status === undefined ? "ServerError" : tagForStatus(status)), {
     ...baseFields(context),
-    ...(status === undefined ? {} : { status }),
+    // The status the error object names, else the response's own: it came in a 200.
+    status: status ?? 200,
     ...(options.requestId === undefined ? {} : { requestId: options.requestId }),
     ...(details.retryAfter === undefined ? {} : { retryAfter: details.retryAfter }),
     body: LlmError.truncateBody(scrub(JSON.stringify(json), context.secrets)),
