@@ -396,6 +396,23 @@ describe("errors.fromResponse: secrets", () => {
     expect(error.body).toContain("<redacted>")
   })
 
+  it("an echo of the key percent-encoded or in base64 is scrubbed too", () => {
+    // A key with characters a URL encodes (as base64-style keys have).
+    const key = "Zm9v+YmFy/YmF6=0123"
+    const error = fromResponse(
+      500,
+      `rejected: url=/v1?key=${encodeURIComponent(key)} auth=Basic ${btoa(key)}`,
+      {},
+      { provider: "azure", secrets: [key] }
+    )
+    expect(encodeURIComponent(key)).not.toBe(key)
+    for (const form of [key, encodeURIComponent(key), btoa(key)]) {
+      expect(error.message).not.toContain(form)
+      expect(error.body ?? "").not.toContain(form)
+    }
+    expect(error.message).toContain("<redacted>")
+  })
+
   it("a plain-text body that echoes the key", () => {
     const error = fromResponse(500, `upstream rejected key ${secret} twice: ${secret}`, {}, withSecret)
     expectNoSecret(error)

@@ -103,11 +103,24 @@ export const make = (tag: HttpErrorTag, fields: Fields): LlmError.LlmError => {
 export const lookup = <V>(table: Readonly<Record<string, V>>, key: string | undefined): V | undefined =>
   key !== undefined && Object.hasOwn(table, key) ? table[key] : undefined
 
+// `btoa`, not `Buffer`: the library runs where there is no Node. A key beyond Latin-1 has no such form.
+const base64 = (text: string): string => {
+  try {
+    return btoa(text)
+  } catch {
+    return text
+  }
+}
+
 /** Replaces every secret in a text. Secrets shorter than 8 characters are not scrubbed (too many false hits). */
 export const scrub = (text: string, secrets: ReadonlyArray<string>): string => {
   let out = text
   for (const secret of secrets) {
-    if (secret.length >= 8 && out.includes(secret)) out = out.split(secret).join("<redacted>")
+    if (secret.length < 8) continue
+    // As sent, and as an echo may quote it: percent-encoded (a URL, a query) or in base64 (a basic-auth header).
+    for (const form of [secret, encodeURIComponent(secret), base64(secret)]) {
+      if (out.includes(form)) out = out.split(form).join("<redacted>")
+    }
   }
   return out
 }
