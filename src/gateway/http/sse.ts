@@ -166,30 +166,30 @@ const makeWriter = (exchange: Exchange.Exchange, encoder: Wire.ChunkEncoder, log
 /**
  * The usage and cost of a stream that delivered content without the provider's final usage (the client left,
  * the stream failed after its first token, or the provider reports none), estimated as a budget charges it: the
- * input counted by the tokenizer, the output received counted as output tokens, priced at the route's prices.
- * Without this the log and the metrics would show nothing for a stream the tenant's budget was charged for.
+ * input counted by the tokenizer, the output received counted as output tokens, priced as the library prices a
+ * call (`Pricing.costOfCall`: the route's model, then the one the provider named). Without this the log and the
+ * metrics would show nothing for a stream the tenant's budget was charged for.
  */
 const estimateReceived = (
   exchange: Exchange.Exchange,
   received: Estimate.Received,
   request: ChatRequest.ChatRequest,
-  configuredModel: string | undefined,
+  route: LanguageModel.Service,
   pricing: Pricing.Service
 ): void => {
   if (!received.content || exchange.cached || (received.finished && exchange.usage !== undefined)) return
-  const model = exchange.model ?? request.model
+  // The model the budget priced the call at: the route's own (the request carries the route's name).
+  const requested = route.defaultModel ?? request.model
+  const model = requested ?? exchange.model
   const reported = received.lastUsage()
   const inputTokens = reported?.inputTokens ?? Tokenizer.byModel.countRequest(request, model)
   const outputTokens = Math.max(reported?.outputTokens ?? 0, Tokenizer.byModel.countText(received.text(), model))
   const usage = { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
   exchange.usage = usage
   exchange.usageEstimated = true
-  // The model the provider named first (a dated snapshot may be priced), then the route's own: a name the
-  // dataset does not know must not leave a charged stream without a cost.
-  exchange.costUsd = [exchange.model, configuredModel, request.model].reduce<number | undefined>(
-    (cost, name) => cost ?? (name === undefined ? undefined : pricing.cost(usage, name, exchange.provider)),
-    undefined
-  )
+  exchange.costUsd = requested === undefined
+    ? undefined
+    : Pricing.costOfCall(pricing, usage, exchange.provider ?? route.provider, requested, exchange.model)
 }
 
 /**
@@ -229,7 +229,7 @@ export const respond = (input: {
           exchange,
           writer.received,
           input.request,
-          input.service.defaultModel,
+          input.service,
           context.runtime.pricing ?? Pricing.dataset
         )
       )
