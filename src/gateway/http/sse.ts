@@ -69,30 +69,18 @@ type Head =
 
 const ping = ": ping\n\n"
 
-/** The error event of a defect: the same shape as any other, with nothing of the defect in it. */
-const defectEvent = (): string =>
-  `data: ${
-    JSON.stringify({
-      error: {
-        message: "The gateway failed while streaming.",
-        type: "server_error",
-        param: null,
-        code: "internal_error"
-      }
-    })
-  }\n\n`
+/** An error event of the gateway's own: the shape of any other (OpenAI's error object), a `server_error`. */
+const serverErrorEvent = (message: string, code: string): string =>
+  `data: ${JSON.stringify({ error: { message, type: "server_error", param: null, code } })}\n\n`
+
+/** The error event of a defect, with nothing of the defect in it. */
+const defectEvent = serverErrorEvent("The gateway failed while streaming.", "internal_error")
 
 /** The end of a stream the server cut (its shutdown grace ran out): an error event a client and its SDK read. */
-const cutEvent = `data: ${
-  JSON.stringify({
-    error: {
-      message: "The gateway is shutting down and cut this stream; retry the request.",
-      type: "server_error",
-      param: null,
-      code: "server_shutting_down"
-    }
-  })
-}\n\n`
+const cutEvent = serverErrorEvent(
+  "The gateway is shutting down and cut this stream; retry the request.",
+  "server_shutting_down"
+)
 
 /** Pulls until a chunk with content, the end, or a failure, keeping every part in `head`. */
 const readHead = (pull: Pull, head: Array<StreamPart.StreamPart>): Effect.Effect<Head> => {
@@ -158,7 +146,7 @@ const makeWriter = (exchange: Exchange.Exchange, encoder: Wire.ChunkEncoder, log
   }
   const defect = (): string => {
     exchange.outcome = "defect"
-    return defectEvent()
+    return defectEvent
   }
   return { encode, failure, defect, end: () => encoder.end(), received }
 }
