@@ -19,10 +19,10 @@ const slow = Effect.gen(function*() {
       Effect.suspend(() => {
         calls++
         const n = calls
-        return Effect.as(
-          Effect.sleep(Duration.seconds(1)),
-          answer(`answer ${n}`, { usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 } })
-        )
+        return Effect.as(Effect.sleep(Duration.seconds(1)), {
+          ...answer(`answer ${n}`, { usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 } }),
+          costUsd: 0.25
+        })
           .pipe(Effect.onInterrupt(() => Effect.sync(() => interrupted++)))
       }),
     stream: () => Stream.die("not used")
@@ -52,7 +52,7 @@ describe("Cache: single flight", () => {
       const responses = yield* Effect.forEach(fibers, Fiber.join)
       expect(yield* model.calls).toBe(1)
       expect(responses.map((response) => [response.id, response.cached ?? false, response.costUsd])).toEqual([
-        ["r-answer 1", false, undefined],
+        ["r-answer 1", false, 0.25],
         ...Array.from({ length: 4 }, () => ["r-answer 1", true, 0])
       ])
       // Four calls paid nothing: the metrics say so.
@@ -63,7 +63,7 @@ describe("Cache: single flight", () => {
       expect(yield* model.calls).toBe(1)
     }).pipe(Effect.provide(LlmMetrics.layerMemory)))
 
-  it.scoped("an interrupted caller leaves the call to the others", () =>
+  it.scoped("an interrupted caller leaves the call to the others, and the first of them pays for it", () =>
     Effect.gen(function*() {
       const model = yield* slow
       const service = yield* cachedService(model.layer)
@@ -75,7 +75,14 @@ describe("Cache: single flight", () => {
       const responses = yield* Effect.forEach(others, Fiber.join)
       expect(responses.map((response) => response.id)).toEqual(["r-answer 1", "r-answer 1"])
       expect([yield* model.calls, yield* model.interrupted]).toEqual([1, 0])
-    }))
+      // The caller that started the call left: the next one answered owns it (a miss, with the call's cost), so
+      // what the call cost is reported once, not by no one; the last is answered like a hit.
+      expect(responses.map((response) => [response.cached ?? false, response.costUsd])).toEqual([
+        [false, 0.25],
+        [true, 0]
+      ])
+      expect((yield* LlmMetrics.summary).total).toMatchObject({ requests: 1, cacheHits: 1, costUsd: 0 })
+    }).pipe(Effect.provide(LlmMetrics.layerMemory)))
 
   it.scoped("when every caller has left, the call is interrupted and nothing is stored", () =>
     Effect.gen(function*() {

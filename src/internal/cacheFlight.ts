@@ -1,6 +1,8 @@
 /**
  * Single flight: concurrent calls with the same key share one run of the work. The run belongs to no caller:
  * a caller that is interrupted leaves it to the others, and only when every caller has left is it interrupted.
+ * The run is paid once, by its owner: the caller that started it, or, when that caller left before the result,
+ * the first of the others to get it (so its cost is reported by someone, not by no one).
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -11,11 +13,16 @@ interface Flight<A, E> {
   readonly result: Deferred.Deferred<A, E>
   waiters: number
   fiber: Fiber.RuntimeFiber<unknown> | undefined
+  /** Whether a caller still owns the run: its starter until it leaves, then the first other caller answered. */
+  owned: boolean
 }
 
 /** A group of flights, one per key at a time. */
 export interface Group {
-  /** Runs `work` for `key`, or joins the run already in flight for it (then `joined` is true). */
+  /**
+   * Runs `work` for `key`, or joins the run already in flight for it. `joined` is false for the run's owner:
+   * the caller that started it, or the first other caller answered once that one has left.
+   */
   readonly run: <A, E>(
     key: string,
     work: Effect.Effect<A, E>
@@ -29,8 +36,9 @@ export const make = (): Group => {
   const flights = new Map<string, Flight<unknown, unknown>>()
   const erased = <A, E>(flight: Flight<A, E>) => flight as unknown as Flight<unknown, unknown>
 
-  const leave = <A, E>(key: string, flight: Flight<A, E>) =>
+  const leave = <A, E>(key: string, flight: Flight<A, E>, owner: boolean) =>
     Effect.suspend(() => {
+      if (owner) flight.owned = false
       flight.waiters--
       if (flight.waiters > 0 || flight.fiber === undefined) return Effect.void
       if (flights.get(key) === erased(flight)) flights.delete(key)
@@ -48,7 +56,8 @@ export const make = (): Group => {
             const created: Flight<A, E> = {
               result: Deferred.unsafeMake<A, E>(FiberId.none),
               waiters: 0,
-              fiber: undefined
+              fiber: undefined,
+              owned: true
             }
             flights.set(key, erased(created))
             flight = created
@@ -68,8 +77,12 @@ export const make = (): Group => {
           flight.waiters++
           const waited = flight
           return yield* restore(Deferred.await(waited.result)).pipe(
-            Effect.map((value) => ({ value, joined })),
-            Effect.onInterrupt(() => leave(key, waited))
+            Effect.map((value) => {
+              if (!joined || waited.owned) return { value, joined }
+              waited.owned = true
+              return { value, joined: false }
+            }),
+            Effect.onInterrupt(() => leave(key, waited, !joined))
           )
         })
       ),
