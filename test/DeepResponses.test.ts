@@ -1,14 +1,15 @@
 /**
  * Responses no provider should send, each a typed `MalformedResponse`, never a defect or a false success: a
  * body nested thousands of levels deep (JSON any provider, or any model's text, may hold; describing the wrong
- * value used to overflow the stack), and a redirect the client did not follow.
+ * value used to overflow the stack), a redirect the client did not follow, and a usage no count can be.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { Layer } from "effect"
-import { Effect, Exit, Redacted, Schema } from "effect"
+import { Effect, Exit, Redacted, Schema, Stream } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as Gemini from "../src/providers/Gemini.js"
+import * as AnthropicMock from "../src/testing/AnthropicMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import { failure, openAiLayer, overUndici, secretKey } from "./support/loopback.js"
@@ -81,5 +82,65 @@ describe("an error object in a 200 body", () => {
         expect(error).toMatchObject({ _tag: "ServerError", status: 200 })
         expect(error.message).toContain(message)
       }
+    }))
+})
+
+describe("a usage no count can be", () => {
+  it.scoped("a negative or non-finite count in a response is MalformedResponse naming it (OpenAI, Anthropic)", () =>
+    Effect.gen(function*() {
+      const openAi = OpenAiMock.completionBody({ text: "ok" })
+      const server = yield* MockProvider.make({
+        script: [
+          MockProvider.json({ ...openAi, usage: { prompt_tokens: -5, completion_tokens: 2, total_tokens: -3 } }),
+          // 1e999 parses as Infinity (JSON.stringify would write it as null).
+          MockProvider.text(
+            JSON.stringify({ ...openAi, usage: { prompt_tokens: 5, completion_tokens: 0 } }).replace(
+              "\"completion_tokens\":0",
+              "\"completion_tokens\":1e999"
+            ),
+            { headers: { "content-type": "application/json" } }
+          ),
+          MockProvider.json({
+            ...AnthropicMock.messageBody({ text: "ok" }),
+            usage: { input_tokens: 3, output_tokens: -1 }
+          })
+        ]
+      })
+      const call = (layer: Layer.Layer<LanguageModel.LanguageModel>) =>
+        Effect.exit(LanguageModel.generate(ask).pipe(Effect.provide(layer)))
+      const openAiLayerOf = openAiLayer(server, { retry: false })
+      const anthropic = overUndici(Anthropic.layer({ apiKey, baseUrl: server.url, model: "m", retry: false }))
+      const errors = [
+        failure(yield* call(openAiLayerOf)),
+        failure(yield* call(openAiLayerOf)),
+        failure(yield* call(anthropic))
+      ]
+      expect(errors.map((error) => [error._tag, error.status])).toEqual([
+        ["MalformedResponse", 200],
+        ["MalformedResponse", 200],
+        ["MalformedResponse", 200]
+      ])
+      expect(errors[0]!.message).toContain("usage.inputTokens is -5, not a token count")
+      expect(errors[1]!.message).toContain("usage.outputTokens is Infinity")
+      expect(errors[2]!.message).toContain("usage.outputTokens is -1")
+      expect(errors[0]!.body).toContain("-5")
+    }))
+
+  it.scoped("in a stream, it ends the stream after the content before it: StreamInterrupted caused by it", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({
+        script: [OpenAiMock.stream({ deltas: ["Hel", "lo"], usage: { inputTokens: 4, outputTokens: -2 } })]
+      })
+      const received: Array<string> = []
+      const exit = yield* Effect.exit(
+        LanguageModel.stream(ask).pipe(
+          Stream.runForEach((part) => Effect.sync(() => part.type === "text-delta" && received.push(part.text))),
+          Effect.provide(openAiLayer(server, { retry: false }))
+        )
+      )
+      const error = failure(exit)
+      expect(error).toMatchObject({ _tag: "StreamInterrupted", causeTag: "MalformedResponse" })
+      expect(error.message).toContain("usage.outputTokens is -2")
+      expect(received.join("")).toBe("Hello")
     }))
 })

@@ -1,4 +1,5 @@
 import type * as Duration from "effect/Duration"
+import type * as ChatResponse from "../ChatResponse.js"
 import * as LlmError from "../LlmError.js"
 import * as Headers from "./headers.js"
 import { isObject, type Json } from "./json.js"
@@ -200,6 +201,30 @@ export const malformed = (
     body: LlmError.truncateBody(scrub(bodyText, context.secrets)),
     message: scrub(`${context.provider}: malformed response: ${reason}`, context.secrets)
   })
+
+const usageFields = [
+  "inputTokens",
+  "outputTokens",
+  "totalTokens",
+  "cachedInputTokens",
+  "cacheWriteTokens",
+  "reasoningTokens"
+] as const
+
+/**
+ * What makes a provider's reported usage impossible (a count that is negative, NaN or infinite), or `undefined`
+ * for a usable one. Such a report is a malformed response: passed on, it would reach a client, a budget or a
+ * metric as if it were a count.
+ */
+export const impossibleUsage = (usage: ChatResponse.Usage): string | undefined => {
+  for (const field of usageFields) {
+    const count = usage[field]
+    if (count !== undefined && !(Number.isFinite(count) && count >= 0)) {
+      return `usage.${field} is ${count}, not a token count`
+    }
+  }
+  return undefined
+}
 
 /**
  * Whether a JSON object inside a 200 response is an error rather than content: an `error` member (OpenAI, Azure,

@@ -19,7 +19,7 @@ import * as Retry from "../Retry.js"
 import type * as StreamPart from "../StreamPart.js"
 import * as Timeout from "../Timeout.js"
 import * as CommitPoint from "./commitPoint.js"
-import type * as Errors from "./errors.js"
+import * as Errors from "./errors.js"
 import type * as Framing from "./framing.js"
 import type * as Headers from "./headers.js"
 import * as Http from "./http.js"
@@ -164,7 +164,12 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
                 requestId: ok.requestId,
                 request,
                 headers: ok.headers
-              }, context)
+              }, context).pipe(Effect.flatMap((response) => {
+                const impossible = response.usage === undefined ? undefined : Errors.impossibleUsage(response.usage)
+                return impossible === undefined ? Effect.succeed(response) : Effect.fail(
+                  Errors.malformed(context, impossible, text, { status: ok.response.status, requestId: ok.requestId })
+                )
+              }))
             ),
             Effect.map(ChatResponse.withSettledFinishReason),
             Effect.flatMap((response) => Effect.map(Pricing.Pricing, (pricing) => priced(pricing)(response))),
@@ -206,7 +211,8 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
       const priced = <F>(decoder: Streaming.Decoder<F>) =>
         Streaming.pricedDecoder(
           decoder,
-          (usage, responseModel) => Pricing.costOfCall(pricing, usage, adapter.provider, model, responseModel)
+          (usage, responseModel) => Pricing.costOfCall(pricing, usage, adapter.provider, model, responseModel),
+          (reason, usage) => Errors.malformed(context, reason, JSON.stringify(usage))
         )
       const span = yield* Effect.makeSpanScoped(`chat ${model}`, {
         kind: "client",

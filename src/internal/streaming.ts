@@ -31,35 +31,42 @@ export interface Decoder<F> {
 /**
  * A decoder whose usage parts carry their cost (`costUsd`), priced by the model the caller asked for, else the
  * model the provider named in its response metadata. One look at each part a frame produced: no stage of its own.
+ * A usage no count can be (`Errors.impossibleUsage`) ends the stream with the `malformed` error, before it.
  */
 export const pricedDecoder = <F>(
   decoder: Decoder<F>,
-  costOf: (usage: ChatResponse.Usage, responseModel: string | undefined) => number | undefined
+  costOf: (usage: ChatResponse.Usage, responseModel: string | undefined) => number | undefined,
+  malformed: (reason: string, usage: ChatResponse.Usage) => LlmError.LlmError
 ): Decoder<F> => {
   let responseModel: string | undefined
-  const price = (out: Array<StreamPart.StreamPart>, from: number) => {
+  const price = (out: Array<StreamPart.StreamPart>, from: number): LlmError.LlmError | undefined => {
     for (let i = from; i < out.length; i++) {
       const part = out[i]!
       if (part.type === "response-metadata") {
         if (part.model !== undefined && part.model !== "") responseModel = part.model
-      } else if (part.type === "usage" && part.costUsd === undefined) {
+      } else if (part.type === "usage") {
+        const impossible = Errors.impossibleUsage(part.usage)
+        if (impossible !== undefined) {
+          out.length = i
+          return malformed(impossible, part.usage)
+        }
+        if (part.costUsd !== undefined) continue
         const costUsd = costOf(part.usage, responseModel)
         if (costUsd !== undefined) out[i] = { ...part, costUsd }
       }
     }
+    return undefined
   }
   return {
     frame: (frame, out) => {
       const from = out.length
       const error = decoder.frame(frame, out)
-      price(out, from)
-      return error
+      return price(out, from) ?? error
     },
     end: (out) => {
       const from = out.length
       const error = decoder.end(out)
-      price(out, from)
-      return error
+      return price(out, from) ?? error
     }
   }
 }
