@@ -20,8 +20,40 @@ export const TextPart = Schema.Struct({
   text: Schema.String
 })
 
+// A media type's shape (RFC 6838: `type/subtype`, restricted name characters), and base64's (RFC 4648, the
+// standard alphabet; padding optional, but no length a decoder could not read).
+const mediaTypePattern = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i
+const base64Pattern = /^[A-Za-z0-9+/]*={0,2}$/
+const base64DataUrl = /^data:([^;,]*);base64,(.*)$/is
+
 /**
- * An image, by URL or as base64 `data` with its `mediaType`.
+ * Why an image's base64 `data` and `mediaType` cannot be sent, or `undefined`: a `mediaType` that is no media
+ * type (`type/subtype`), or `data` that is not base64. A provider would refuse either, after the upload.
+ *
+ * @example
+ * ```ts
+ * import { ChatRequest } from "liter-llm"
+ *
+ * ChatRequest.imageDataIssue("image/png", "iVBORw0KGgo=") // undefined
+ * ChatRequest.imageDataIssue("png", "iVBORw0KGgo=") // "media type \"png\" is not one (type/subtype, such as \"image/png\")"
+ * ```
+ *
+ * @since 0.2.0
+ * @category parts
+ */
+export const imageDataIssue = (mediaType: string, data: string): string | undefined => {
+  if (!mediaTypePattern.test(mediaType)) {
+    return `media type ${JSON.stringify(mediaType.slice(0, 100))} is not one (type/subtype, such as "image/png")`
+  }
+  if (data.length % 4 === 1 || !base64Pattern.test(data)) {
+    return "data is not base64 (the characters A-Z, a-z, 0-9, + and /, with = padding at the end)"
+  }
+  return undefined
+}
+
+/**
+ * An image, by URL or as base64 `data` with its `mediaType`. A base64 data URL (`data:image/png;base64,...`) as
+ * `url` is checked as `data` and `mediaType` are (see {@link imageDataIssue}).
  *
  * @since 0.1.0
  * @category parts
@@ -36,8 +68,15 @@ export const ImagePart = Schema.Struct({
   if ((part.url === undefined) === (part.data === undefined)) {
     return "an image part needs exactly one of `url` or `data`"
   }
-  if (part.data !== undefined && part.mediaType === undefined) {
-    return "an image part with `data` needs its `mediaType` (e.g. \"image/png\")"
+  if (part.data !== undefined) {
+    if (part.mediaType === undefined) return "an image part with `data` needs its `mediaType` (e.g. \"image/png\")"
+    const issue = imageDataIssue(part.mediaType, part.data)
+    if (issue !== undefined) return `an image part's ${issue}`
+  }
+  const dataUrl = part.url === undefined ? null : base64DataUrl.exec(part.url)
+  if (dataUrl !== null) {
+    const issue = imageDataIssue(dataUrl[1]!, dataUrl[2]!)
+    if (issue !== undefined) return `an image part's data URL: its ${issue}`
   }
   return true
 }))

@@ -244,6 +244,36 @@ describe("ChatRequest.decode: rejects with InvalidRequest naming the path", () =
       expect(message).toContain("messages.0.content.1: an image part with `data` needs its `mediaType`")
     }))
 
+  it.effect("an image whose mediaType is no media type, or whose data (or data URL) is not base64", () =>
+    Effect.gen(function*() {
+      const image = (part: Record<string, unknown>) => ({
+        messages: [{ role: "user", content: [{ type: "image", ...part }] }]
+      })
+      expect(yield* rejection(image({ data: "AA==", mediaType: "png" }))).toContain(
+        "messages.0.content.0: an image part's media type \"png\" is not one (type/subtype, such as \"image/png\")"
+      )
+      for (const data of ["not base64!", "AAAAA", "AA==AA", "AA\nAA=="]) {
+        expect(yield* rejection(image({ data, mediaType: "image/png" }))).toContain(
+          "an image part's data is not base64"
+        )
+      }
+      expect(yield* rejection(image({ url: "data:image/png;base64,%%%" }))).toContain(
+        "an image part's data URL: its data is not base64"
+      )
+      expect(yield* rejection(image({ url: "data:;base64,AA==" }))).toContain(
+        "an image part's data URL: its media type \"\" is not one"
+      )
+      // What a provider reads passes: padded or not, and any http(s) URL.
+      for (const part of [
+        { data: "iVBORw0KGgo=", mediaType: "image/png" },
+        { data: "R0lGOD", mediaType: "image/gif" },
+        { url: "data:image/svg+xml;base64,PHN2Zz4=" },
+        { url: "https://example.com/cat.png" }
+      ]) {
+        expect((yield* ChatRequest.decode(image(part))).messages).toHaveLength(1)
+      }
+    }))
+
   it.effect("duplicate tool names", () =>
     Effect.gen(function*() {
       expect(yield* rejection({ messages: [user], tools: [weather, weather] })).toBe(

@@ -335,6 +335,13 @@ describe("decodeChatCompletionRequest: malformed bodies", () => {
       body({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url } }] }] }),
       "messages[0].content[0].image_url.url"
     ]),
+    ...["data:image/png;base64,%%%", "data:image/png;base64,AAAAA", "data:png;base64,AA=="].map((
+      url
+    ): [string, unknown, string] => [
+      `a data URL that is not a base64 image: ${url}`,
+      body({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url } }] }] }),
+      "messages[0].content[0].image_url.url"
+    ]),
     [
       "a bad image detail",
       body({

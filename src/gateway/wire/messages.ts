@@ -4,7 +4,7 @@
  *
  * @since 0.2.0
  */
-import type * as ChatRequest from "../../ChatRequest.js"
+import * as ChatRequest from "../../ChatRequest.js"
 import * as StreamPart from "../../StreamPart.js"
 import * as Fields from "./fields.js"
 import * as WireError from "./WireError.js"
@@ -55,6 +55,10 @@ const userPart = (u: unknown, at: string): UserPart => {
           `${at}.image_url.url`,
           `\`${at}.image_url.url\` must be an http(s) URL or a base64 data URL (data:<media type>;base64,...)`
         )
+      }
+      const issue = data === null ? undefined : ChatRequest.imageDataIssue(data[1]!, data[2]!)
+      if (issue !== undefined) {
+        Fields.fail(`${at}.image_url.url`, `\`${at}.image_url.url\` is a data URL whose ${issue}`)
       }
       const source = data === null ? { url } : { data: data[2]!, mediaType: data[1]! }
       return detail === undefined
