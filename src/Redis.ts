@@ -105,7 +105,10 @@ export interface Script {
  * @category models
  */
 export interface Service {
-  /** The ioredis client (for commands this module has no helper for; prefix the keys with {@link Service.key}). */
+  /**
+   * The ioredis client (for commands this module has no helper for; prefix the keys with {@link Service.key}).
+   * Commands sent on it directly have no `commandTimeout`: send them through {@link Service.run} to bound them.
+   */
   readonly client: IORedis
   readonly keyPrefix: string
   /** The full key of a store's entry: the prefix, then the parts joined by `:`. */
@@ -116,7 +119,11 @@ export interface Service {
     keys: ReadonlyArray<string>,
     args: ReadonlyArray<string | number>
   ) => Effect.Effect<unknown, RedisError>
-  /** Runs any ioredis command, its failure a {@link RedisError} of that operation. */
+  /**
+   * Runs any ioredis command, bounded by `commandTimeout` (a stall of this process's event loop does not count:
+   * a reply that arrived meanwhile is read before the timeout is declared), its failure a {@link RedisError} of
+   * that operation.
+   */
   readonly run: <A>(operation: string, f: (client: IORedis) => Promise<A>) => Effect.Effect<A, RedisError>
   /** Whether the client is connected right now. */
   readonly isConnected: Effect.Effect<boolean>
@@ -186,7 +193,7 @@ const makeService = (client: Client.Client, keyPrefix: string): Service => {
       return fatal !== undefined
         ? Effect.fail(new RedisError({ operation, ...fatal }))
         : Effect.tryPromise({
-          try: () => f(client.client),
+          try: () => Client.timed(client.commandTimeoutMillis, () => f(client.client)),
           catch: (error) => new RedisError({ operation, ...Client.failureOf(client, error) })
         })
     }).pipe(Effect.withSpan(`Redis.${operation}`))

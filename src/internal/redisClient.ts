@@ -30,6 +30,8 @@ export interface Client {
   readonly scrub: (text: string) => string
   /** `redis://host:port/db` (`***@` for the credentials): where the client connects, safe to show. */
   readonly address: string
+  /** The longest a command may take, ms (see {@link timed}). */
+  readonly commandTimeoutMillis: number
 }
 
 /** Where a target is, as shown in messages: never the user or the password. */
@@ -84,8 +86,8 @@ export const make = (resolved: RedisOptions.Resolved): Client => {
     ...(password === undefined ? {} : { password }),
     db: target.db,
     ...(target.tls ? { tls: { servername: target.host } } : {}),
+    // No `commandTimeout` here: the service bounds each of its commands with `timed` (see why there).
     connectTimeout: resolved.connectTimeoutMillis,
-    commandTimeout: resolved.commandTimeoutMillis,
     // Fail at once while disconnected instead of queueing: a caller must never wait on an outage.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -114,8 +116,47 @@ export const make = (resolved: RedisOptions.Resolved): Client => {
   client.on("ready", () => {
     lastError = undefined
   })
-  return { client, lastError: () => lastError, fatal: () => fatal, scrub, address }
+  return {
+    client,
+    lastError: () => lastError,
+    fatal: () => fatal,
+    scrub,
+    address,
+    commandTimeoutMillis: resolved.commandTimeoutMillis
+  }
 }
+
+/**
+ * `command()`, failed with ioredis's "Command timed out" when it takes longer than `timeoutMillis`, measured so
+ * that a stalled event loop is not taken for a slow server: when the timer fires, the verdict waits one turn of
+ * the loop (`setImmediate`, after the poll phase), so a reply that arrived while the loop was blocked (a first
+ * tokenizer load, a long GC pause) is read first. ioredis's own `commandTimeout` fires in the timers phase, before
+ * the socket is read, and fails a command Redis answered in time.
+ */
+export const timed = <A>(timeoutMillis: number, command: () => Promise<A>): Promise<A> =>
+  new Promise<A>((resolve, reject) => {
+    let settled = false
+    const timer = setTimeout(() =>
+      setImmediate(() => {
+        if (settled) return
+        settled = true
+        reject(new Error("Command timed out"))
+      }), timeoutMillis)
+    command().then(
+      (value) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error: unknown) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        reject(error)
+      }
+    )
+  })
 
 const databaseReason = (db: number, address: string) =>
   `database ${db} does not exist on the server at ${address} (its databases are numbered from 0; see its \`databases\` setting)`
