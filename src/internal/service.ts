@@ -166,12 +166,13 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
                 headers: ok.headers
               }, context).pipe(Effect.flatMap((response) => {
                 const impossible = response.usage === undefined ? undefined : Errors.impossibleUsage(response.usage)
-                return impossible === undefined ? Effect.succeed(response) : Effect.fail(
-                  Errors.malformed(context, impossible, text, { status: ok.response.status, requestId: ok.requestId })
-                )
+                return impossible === undefined ?
+                  Effect.succeed(ChatResponse.withSettledFinishReason(response)) :
+                  Effect.fail(
+                    Errors.malformed(context, impossible, text, { status: ok.response.status, requestId: ok.requestId })
+                  )
               }))
             ),
-            Effect.map(ChatResponse.withSettledFinishReason),
             Effect.flatMap((response) => Effect.map(Pricing.Pricing, (pricing) => priced(pricing)(response))),
             Timeout.within(context, "total", timeouts.total)
           )
