@@ -86,11 +86,15 @@ export interface MemoryOptions {
  * @category models
  */
 export interface Options extends MemoryOptions {
-  /** How long an entry is kept unless its request says otherwise (`cache.ttl`). Default 1 hour. */
+  /**
+   * How long an entry is kept unless its request says otherwise (`cache.ttl`). Default 1 hour. At least 1 ms,
+   * in whole milliseconds (a fraction is rounded up, as Redis keeps it).
+   */
   readonly ttl?: Duration.DurationInput | undefined
   /**
    * Where entries live; default a memory store of `maxEntries` / `maxBytes`, made when the layer is built (so it
-   * lives as long as the built layer). Pass a store to share it between layers or processes.
+   * lives as long as the built layer). Pass a store to share it between layers or processes: an object with
+   * `get`, `set` and `delete` functions, else the layer fails to build.
    */
   readonly store?: Store | undefined
 }
@@ -238,7 +242,10 @@ const wrapLayer = <A, E, R>(
  * @category models
  */
 export interface RedisOptions extends RedisStoreOptions {
-  /** How long an entry is kept unless its request says otherwise (`cache.ttl`). Default 1 hour. */
+  /**
+   * How long an entry is kept unless its request says otherwise (`cache.ttl`). Default 1 hour. At least 1 ms,
+   * in whole milliseconds (a fraction is rounded up, as Redis keeps it).
+   */
   readonly ttl?: Duration.DurationInput | undefined
 }
 

@@ -232,9 +232,9 @@ export const wrap = (service: LanguageModel.Service, options: Options<never>): L
 }
 
 /**
- * Wraps a `LanguageModel` Layer with input and output guardrails. Bad options (no guardrail, a guardrail
- * without a name, two of a stage with the same name, a bad `holdBack`, a built-in given bad arguments) fail
- * the layer with a `ConfigError`. The services the checks need are taken when the layer is built.
+ * Wraps a `LanguageModel` Layer with input and output guardrails. Bad options (`input` or `output` not an array
+ * of guardrails, no guardrail, a guardrail without a name or a check, two of a stage with the same name, a bad
+ * `holdBack`, a built-in given bad arguments) fail the layer with a `ConfigError`. The services the checks need are taken when the layer is built.
  *
  * @example
  * ```ts

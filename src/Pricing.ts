@@ -184,7 +184,7 @@ const checkPrice = (key: string, price: ModelPrice): ConfigError.ConfigError | u
         ["models", key, name],
         `Pricing.layer: models["${key}"].${name} must be ${
           limit ? "a positive integer (tokens)" : "a finite number >= 0 (USD per million tokens)"
-        }, got ${String(value)}`
+        }, got ${LayerOptions.described(value)}`
       )
     }
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, ConfigError, Deferred, Effect, Exit, Fiber, Layer, Ref, Schema, Stream } from "effect"
+import { Cause, ConfigError, Deferred, Duration, Effect, Exit, Fiber, Layer, Ref, Schema, Stream } from "effect"
 import * as TestClock from "effect/TestClock"
 import * as Budget from "../src/Budget.js"
 import * as ChatRequest from "../src/ChatRequest.js"
@@ -7,7 +7,7 @@ import type * as ChatResponse from "../src/ChatResponse.js"
 import * as Fallback from "../src/Fallback.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
-import { environment, inputTokens, makeBudget, usd } from "./support/budget.js"
+import { environment, environmentWith, inputTokens, makeBudget, usd } from "./support/budget.js"
 import { describeStores } from "./support/budgetStores.js"
 import { adjustTo } from "./support/loopback.js"
 import { answer, ask, errors, failure, scripted } from "./support/resilience.js"
@@ -45,7 +45,27 @@ describe("Budget: options", () => {
         "tenants.a.limitUsd"
       )
       expect(yield* configError({ defaultLimit: { limitUsd: 1, period: 0 } })).toContain(
-        "defaultLimit.period must be \"day\", \"month\" or a positive duration"
+        "defaultLimit.period must be \"day\", \"month\" or a rolling window of at least 1 millisecond, got 0"
+      )
+      // Under a millisecond, as RateLimit windows: the message says the floor
+      expect(yield* configError({ defaultLimit: { limitUsd: 1, period: 0.5 } })).toContain(
+        "a rolling window of at least 1 millisecond, got 0.5"
+      )
+      expect(yield* configError({ defaultLimit: { limitUsd: 1, period: "1 nanos" } })).toContain(
+        "a rolling window of at least 1 millisecond, got \"1 nanos\""
+      )
+      // A string where a number goes is shown quoted: "5" is visibly not the number 5
+      expect(yield* configError({ defaultLimit: { limitUsd: "5" as unknown as number, period: "day" } })).toContain(
+        "defaultLimit.limitUsd must be a finite number of USD >= 0, got \"5\""
+      )
+      expect(yield* configError({ maxRequestCostUsd: "0.5" as unknown as number })).toContain(
+        "maxRequestCostUsd must be a finite number of USD >= 0, got \"0.5\""
+      )
+      expect(yield* configError({ tenants: { a: "5" as never } })).toContain(
+        "tenants.a must be { limitUsd, period }, got \"5\""
+      )
+      expect(yield* configError({ maxRequestCostUsd: 1, unpricedModels: "1" as "allow" })).toContain(
+        "unpricedModels must be \"refuse\" or \"allow\", got \"1\""
       )
       expect(yield* configError({ defaultLimit: { limitUsd: 1, period: "weekly" as "day" } })).toContain("weekly")
       expect(yield* configError({ maxRequestCostUsd: -0.5 })).toContain("maxRequestCostUsd")
@@ -400,4 +420,41 @@ describe("Budget: nested layers", () => {
       const monthly = yield* makeBudget({ defaultLimit: { limitUsd: 1000, period: "month" } })
       expect(yield* monthly.status("a")).toMatchObject({ spentUsd: 24 })
     }).pipe(Effect.provide(environment)))
+})
+
+describe("Budget: a store that cannot answer", () => {
+  // A shared store that is down: every operation it is asked fails (as the Redis store does while Redis is away).
+  const down = new Budget.StoreUnavailable({ reason: "not connected", retryAfterMillis: 1000 })
+  const unavailableStore: Budget.Store = {
+    reserve: () => Effect.fail(down),
+    settle: () => Effect.succeed(undefined),
+    release: () => Effect.succeed(undefined),
+    read: () => Effect.fail(down)
+  }
+
+  it.effect("a call is refused as a call; a read of the budget fails as a read, with the same fields", () =>
+    Effect.gen(function*() {
+      const budget = yield* makeBudget({ defaultLimit: { limitUsd: 100, period: "day" } })
+      const model = yield* scripted([{ text: "never" }], { model: "m" })
+      const refused = failure(yield* generate(budget.wrap(model.service), "hi", { tenant: "t" }))
+      expect(refused).toBeInstanceOf(LlmError.PolicyUnavailable)
+      expect(refused.message).toBe(
+        "Budget: the budget store cannot answer (not connected), so tenant \"t\"'s call is refused before reaching the provider; retry after 1000 ms"
+      )
+      expect(yield* model.calls).toBe(0)
+      const read =
+        "Budget: the budget store cannot answer (not connected), so tenant \"t\"'s budget cannot be read; retry after 1000 ms"
+      const readings: ReadonlyArray<Effect.Effect<unknown, LlmError.PolicyUnavailable, Budget.Budget>> = [
+        Budget.status("t"),
+        Budget.spent("t"),
+        Budget.remaining("t")
+      ]
+      for (const reading of readings) {
+        const error = failure(yield* Effect.exit(reading.pipe(Effect.provideService(Budget.Budget, budget))))
+        expect(error).toBeInstanceOf(LlmError.PolicyUnavailable)
+        expect(error).toMatchObject({ policy: "budget", reason: "not connected", message: read })
+        expect(Duration.toMillis((error as LlmError.PolicyUnavailable).retryAfter!)).toBe(1000)
+        expect(LlmError.isRetryable(error)).toBe(true)
+      }
+    }).pipe(Effect.provide(environmentWith(Budget.layerStore(unavailableStore)))))
 })

@@ -217,8 +217,15 @@ describeRedis("Budget store: Redis", (server) => {
         expect(LlmError.isRetryable(refused)).toBe(true)
       }
       expect(yield* model.calls).toBe(0)
-      const status = yield* Effect.exit(limits.status("default"))
-      expect(failure(status as Exit.Exit<unknown, LlmError.LlmError>)._tag).toBe("PolicyUnavailable")
+      const status = failure(yield* Effect.exit(limits.status("default")))
+      // A read refuses no call: its message says the budget cannot be read.
+      expect(status).toMatchObject({
+        _tag: "PolicyUnavailable",
+        policy: "budget",
+        reason: "not connected",
+        message:
+          "Budget: the budget store cannot answer (not connected), so tenant \"default\"'s budget cannot be read; retry after 2000 ms"
+      })
       expect((yield* unavailableCount("refuse calls")) - before).toBeGreaterThanOrEqual(2)
       expect(logs.filter((line) => line.startsWith("WARN"))).toEqual([
         "WARN Redis unavailable for the budget store: refuse calls until it is back"
@@ -248,6 +255,11 @@ describeRedis("Budget store: Redis", (server) => {
       expect(logs.filter((line) => line.startsWith("WARN"))).toEqual([
         "WARN Redis unavailable for the budget store: unreserved calls until it is back"
       ])
+      // Calls are not refused when failing open, and a read says so: it is a read that failed, not a call.
+      const status = failure(yield* Effect.exit(limits.status("default")))
+      expect(status).toMatchObject({ _tag: "PolicyUnavailable", policy: "budget", reason: "not connected" })
+      expect(status.message).toContain("tenant \"default\"'s budget cannot be read")
+      expect(status.message).not.toContain("refused")
       yield* Effect.promise(() => server.start())
       yield* Effect.promise(() => awaitConnected(() => redis.client.status === "ready"))
       // back: the budget holds again (the calls made during the outage were not charged)

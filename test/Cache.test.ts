@@ -266,7 +266,7 @@ describeStores("Cache", (stores) => {
     it.scoped("one tenant never reads another's entry, whatever the tenant names hold", () =>
       Effect.gen(function*() {
         const model = yield* counting()
-        const tenants = ["a", "b", "a:b", "a%3Ab", "", "default"]
+        const tenants = ["a", "b", "a:b", "a%3Ab", "a b", "default"]
         const answers = yield* cached(
           model.layer,
           {},
@@ -344,7 +344,18 @@ describe("Cache: options", () => {
         [{ maxEntries: 0 }, "maxEntries"],
         [{ maxEntries: 1.5 }, "maxEntries"],
         [{ maxBytes: -1 }, "maxBytes"],
-        [{ store: Effect.runSync(Cache.makeMemoryStore()), maxEntries: 10 }, "maxEntries"]
+        [{ store: Effect.runSync(Cache.makeMemoryStore()), maxEntries: 10 }, "maxEntries"],
+        // under a millisecond: no entry could outlive the call that stored it
+        [{ ttl: 0.5 }, "ttl"],
+        [{ ttl: "1 nanos" }, "ttl"],
+        // not a Store: every call would fail with a TypeError
+        [{ store: {} as Cache.Store }, "store"],
+        [{ store: null as unknown as Cache.Store }, "store"],
+        [{ store: "redis" as unknown as Cache.Store }, "store"],
+        [
+          { store: { get: () => Effect.succeed(Option.none()), set: () => Effect.void } as unknown as Cache.Store },
+          "store"
+        ]
       ]
       for (const [options, option] of cases) {
         const { built, exit } = yield* build(options)
@@ -362,6 +373,39 @@ describe("Cache: options", () => {
       )
       const ok = yield* build({ ttl: "5 minutes", maxEntries: 10, maxBytes: 1_000 })
       expect([Exit.isSuccess(ok.exit), ok.built]).toEqual([true, 1])
+    }))
+
+  it.effect("a bad option's message says what is expected and shows what was given", () =>
+    Effect.gen(function*() {
+      const messageOf = (options: Cache.Options) =>
+        Effect.map(build(options), ({ exit }) => Exit.isFailure(exit) ? String(Cause.squash(exit.cause)) : "built")
+      expect(yield* messageOf({ ttl: 0.5 })).toContain(
+        "Cache.layer: ttl must be a finite duration of at least 1 millisecond (entries are kept in whole milliseconds), got 0.5"
+      )
+      expect(yield* messageOf({ ttl: "1 nanos" })).toContain("got \"1 nanos\"")
+      expect(yield* messageOf({ store: {} as Cache.Store })).toContain(
+        "Cache.layer: store must be a Cache.Store (an object with get, set and delete functions, e.g. from makeMemoryStore), got an object whose get, set, delete are not functions"
+      )
+      expect(yield* messageOf({ store: { get: 1, set: 2, delete: () => Effect.void } as unknown as Cache.Store }))
+        .toContain("got an object whose get, set are not functions")
+      expect(yield* messageOf({ store: null as unknown as Cache.Store })).toContain("got null")
+      expect(yield* messageOf({ maxEntries: "10" as unknown as number })).toContain(
+        "Cache.layer: maxEntries must be a positive integer, got \"10\""
+      )
+    }))
+
+  it.effect("a fractional-ms ttl reaches the store in whole milliseconds, rounded up as Redis keeps it", () =>
+    Effect.gen(function*() {
+      const ttls: Array<number> = []
+      const memory = yield* Cache.makeMemoryStore()
+      const store: Cache.Store = {
+        ...memory,
+        set: (key, value, ttl) =>
+          Effect.zipRight(Effect.sync(() => ttls.push(Duration.toMillis(ttl))), memory.set(key, value, ttl))
+      }
+      const model = yield* counting()
+      yield* generate(ask()).pipe(Effect.provide(Cache.layer(model.layer, { ttl: 1.5, store })))
+      expect(ttls).toEqual([2])
     }))
 
   it.effect("the inner layer's other services pass through, its model replaced by the cached one", () =>

@@ -268,7 +268,33 @@ describe("Guardrail.layer: options", () => {
         [{ input: [pii], inputRole: ["user"] } as Guardrail.Options, `unknown option "inputRole"`],
         [undefined as unknown as Guardrail.Options, "options must be an object, got undefined"],
         [{ input: [Guardrail.redactPii({ kinds: ["ssn" as "email"] })] }, "unknown kind \"ssn\""],
-        [{ input: [pii], inputRoles: ["admin" as "user"] }, "inputRoles has an unknown role \"admin\""]
+        [{ input: [pii], inputRoles: ["admin" as "user"] }, "inputRoles has an unknown role \"admin\""],
+        // from JavaScript: one guardrail, or something else, where a list goes
+        [
+          { input: Guardrail.redactPii() } as unknown as Guardrail.Options,
+          "input must be an array of guardrails (one guardrail: put it in a list, [guardrail]), got the guardrail \"pii\""
+        ],
+        [
+          { input: [pii], output: secrets } as unknown as Guardrail.Options,
+          "output must be an array of guardrails (one guardrail: put it in a list, [guardrail])"
+        ],
+        [{ input: "pii" } as unknown as Guardrail.Options, "input must be an array of guardrails, got \"pii\""],
+        [{ output: null } as unknown as Guardrail.Options, "output must be an array of guardrails, got null"],
+        [
+          { input: [pii, "secrets"] } as unknown as Guardrail.Options,
+          "input[1] must be a guardrail (an object with a name and a check function), got \"secrets\""
+        ],
+        [{ output: [null] } as unknown as Guardrail.Options, "output[0] must be a guardrail"],
+        [{ input: [[pii]] } as unknown as Guardrail.Options, "input[0] must be a guardrail"],
+        [
+          { input: [undefined, pii] } as unknown as Guardrail.Options,
+          "input[0] must be a guardrail (an object with a name and a check function), got undefined"
+        ],
+        [{ input: [{ name: "x" }] } as unknown as Guardrail.Options, "input \"x\" has no check function"],
+        [
+          { output: [{ ...secrets, holdBack: "3" }] } as unknown as Guardrail.Options,
+          "holdBack must be an integer >= 0 (characters), got \"3\""
+        ]
       ]
       for (const [options, message] of cases) {
         const exit = yield* Layer.build(Guardrail.layer(inner, options)).pipe(Effect.scoped, Effect.exit)

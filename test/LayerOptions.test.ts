@@ -158,9 +158,11 @@ describe("apiKey and timeout options are checked at build time", () => {
 
   const badTimeouts: ReadonlyArray<readonly [Duration.DurationInput, string]> = [
     ["soon" as Duration.DurationInput, "\"soon\""],
-    [-5, "\"-5\""],
+    // a number as written, a string quoted: `0` (milliseconds) and `"0"` (text) read differently
+    [-5, "-5"],
     ["-1 seconds", "\"-1 seconds\""],
-    [0, "\"0\""],
+    [0, "0"],
+    ["0" as Duration.DurationInput, "\"0\""],
     [Duration.zero, "0"]
   ]
   for (const [input, shown] of badTimeouts) {

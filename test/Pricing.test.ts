@@ -131,7 +131,20 @@ describe("Pricing.layer", () => {
         [{ models: null }, "Pricing.layer: models must be an object of named entries, got null"],
         [{ dataset: "no" }, "Pricing.layer: dataset must be true or false, got \"no\""],
         [{ model: {} }, "Pricing.layer: unknown option \"model\" (the options are models, dataset)"],
-        [null, "Pricing.layer: options must be an object, got null"]
+        [null, "Pricing.layer: options must be an object, got null"],
+        // a string where a number goes is shown quoted, so "1" is visibly a string
+        [
+          { models: { m: { inputPerMillion: "1", outputPerMillion: 2 } } },
+          "Pricing.layer: models[\"m\"].inputPerMillion must be a finite number >= 0 (USD per million tokens), got \"1\""
+        ],
+        [
+          { models: { m: { inputPerMillion: 1, outputPerMillion: 2, contextWindow: "8000" } } },
+          "Pricing.layer: models[\"m\"].contextWindow must be a positive integer (tokens), got \"8000\""
+        ],
+        [
+          { models: { m: { inputPerMillion: NaN, outputPerMillion: 2 } } },
+          "Pricing.layer: models[\"m\"].inputPerMillion must be a finite number >= 0 (USD per million tokens), got NaN"
+        ]
       ]
       for (const [options, message] of cases) {
         const exit = yield* Effect.exit(Pricing.make(options as Pricing.Options))

@@ -298,14 +298,56 @@ describe("RateLimit: options", () => {
     ["negative limit", perMinute(-1), "default.requests.limit must be a positive integer, got -1"],
     ["NaN limit", perMinute(Number.NaN), "default.requests.limit must be a positive integer, got NaN"],
     ["fractional limit", perMinute(1.5), "default.requests.limit must be a positive integer, got 1.5"],
-    ["zero window", perMinute(1, { window: 0 }), "default.requests.window must be a positive, finite duration"],
-    ["negative window", perMinute(1, { window: -5 }), "default.requests.window must be a positive, finite duration"],
-    ["NaN window", perMinute(1, { window: Number.NaN }), "default.requests.window must be a positive, finite duration"],
-    ["infinite window", perMinute(1, { window: Duration.infinity }), "default.requests.window must be a positive"],
+    [
+      "zero window",
+      perMinute(1, { window: 0 }),
+      "default.requests.window must be a finite duration of at least 1 millisecond, got 0"
+    ],
+    [
+      "negative window",
+      perMinute(1, { window: -5 }),
+      "default.requests.window must be a finite duration of at least 1 millisecond, got -5"
+    ],
+    [
+      "NaN window",
+      perMinute(1, { window: Number.NaN }),
+      "default.requests.window must be a finite duration of at least 1 millisecond, got NaN"
+    ],
+    [
+      "infinite window",
+      perMinute(1, { window: Duration.infinity }),
+      "default.requests.window must be a finite duration of at least 1 millisecond, got Infinity"
+    ],
     [
       "text window",
       perMinute(1, { window: "soon" as Duration.DurationInput }),
-      "default.requests.window must be a positive"
+      `default.requests.window must be a finite duration of at least 1 millisecond, got "soon"`
+    ],
+    // Redis counts windows in whole milliseconds: a shorter window would refuse nothing there.
+    [
+      "window under 1 ms (nanos)",
+      perMinute(1, { window: "1 nanos" }),
+      `default.requests.window must be a finite duration of at least 1 millisecond, got "1 nanos"`
+    ],
+    [
+      "window under 1 ms (fractional ms)",
+      perMinute(1, { window: 0.5 }),
+      "default.requests.window must be a finite duration of at least 1 millisecond, got 0.5"
+    ],
+    [
+      "window under 1 ms (Duration)",
+      perMinute(1, { window: Duration.micros(999n) }),
+      "default.requests.window must be a finite duration of at least 1 millisecond, got 999000ns"
+    ],
+    [
+      "limit given as a string",
+      perMinute("10" as unknown as number),
+      `default.requests.limit must be a positive integer, got "10"`
+    ],
+    [
+      "defaultOutputTokens given as a string",
+      { ...perMinute(1), defaultOutputTokens: "5" as unknown as number },
+      `defaultOutputTokens must be a non-negative integer, got "5"`
     ],
     [
       "tenant's token limit",

@@ -27,8 +27,14 @@ export const countOption = (layer: string, option: string, value: number | undef
   value === undefined || (Number.isSafeInteger(value) && value > 0)
     ? Effect.succeed(value ?? fallback)
     : Effect.fail(
-      ConfigError.InvalidData([option], `${layer}: ${option} must be a positive integer, got ${String(value)}`)
+      ConfigError.InvalidData(
+        [option],
+        `${layer}: ${option} must be a positive integer, got ${LayerOptions.described(value)}`
+      )
     )
+
+/** What a `Store` must have: each is called on every cached call, so a missing one is refused at build. */
+const storeOperations = LayerOptions.optionNames<Store>({ get: true, set: true, delete: true })
 
 /** The layer's options checked, with their defaults; `layer` names the constructor in errors. */
 export const settle = (
@@ -37,17 +43,37 @@ export const settle = (
 ): Effect.Effect<{ readonly ttl: Duration.Duration; readonly store: Store }, ConfigError.ConfigError> =>
   Effect.gen(function*() {
     yield* LayerOptions.knownOptions(layer, options, layerNames)
-    const ttl = options.ttl === undefined ? defaults.ttl : Durations.decodeNonNegative(options.ttl)
-    if (ttl === undefined || !Duration.isFinite(ttl) || Duration.isZero(ttl)) {
+    const decoded = options.ttl === undefined ? defaults.ttl : Durations.decodeNonNegative(options.ttl)
+    // At least 1 ms, counted in whole ms (rounded up): Redis keeps an entry `PX <whole ms>`, so a fraction
+    // would otherwise last longer there than in memory, and under 1 ms it would be no cache at all.
+    if (decoded === undefined || !Duration.isFinite(decoded) || Duration.toMillis(decoded) < 1) {
       return yield* Effect.fail(invalid(
         layer,
         "ttl",
-        `ttl must be a positive finite duration, got ${
+        `ttl must be a finite duration of at least 1 millisecond (entries are kept in whole milliseconds), got ${
           options.ttl === undefined ? "none" : Durations.show(options.ttl)
         }`
       ))
     }
+    const ttl = Duration.millis(Math.ceil(Duration.toMillis(decoded)))
     if (options.store !== undefined) {
+      const store: unknown = options.store
+      const missing = storeOperations.filter((name) =>
+        typeof (store as Partial<Record<string, unknown>> | null)?.[name] !== "function"
+      )
+      if (typeof store !== "object" || store === null || missing.length > 0) {
+        return yield* Effect.fail(invalid(
+          layer,
+          "store",
+          `store must be a Cache.Store (an object with get, set and delete functions, e.g. from makeMemoryStore), got ${
+            typeof store === "object" && store !== null
+              ? `an object whose ${missing.join(", ")} ${
+                missing.length === 1 ? "is not a function" : "are not functions"
+              }`
+              : LayerOptions.described(store)
+          }`
+        ))
+      }
       const bound = options.maxEntries !== undefined
         ? "maxEntries"
         : options.maxBytes !== undefined

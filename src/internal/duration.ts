@@ -20,6 +20,19 @@ export const decodeNonNegative = (input: Duration.DurationInput): Duration.Durat
   }
 }
 
-/** How an option's value is shown in an error message. */
-export const show = (input: Duration.DurationInput): string =>
-  Duration.isDuration(input) ? Duration.format(input) : JSON.stringify(String(input))
+/**
+ * How an option's value is shown in an error message: a string quoted, a number or bigint as written, so that
+ * `"5"` (text) and `5` (milliseconds) read differently.
+ */
+export const show = (input: Duration.DurationInput): string => {
+  if (Duration.isDuration(input)) return Duration.format(input)
+  if (typeof input === "number") return String(input)
+  if (typeof input === "bigint") return `${input}n`
+  try {
+    const json = JSON.stringify(input)
+    if (json !== undefined) return json.length > 80 ? `${json.slice(0, 80)}...` : json
+  } catch {
+    // A value no JSON can hold (a bigint inside a tuple): named by its type below.
+  }
+  return typeof input
+}

@@ -20,24 +20,55 @@ const optionNames = LayerOptions.optionNames<Guardrail.Options>({ input: true, o
 export const holdBackProblem = (hold: unknown): string | undefined =>
   hold === undefined || typeof hold === "function" || (Number.isSafeInteger(hold) && (hold as number) >= 0)
     ? undefined
-    : `holdBack must be an integer >= 0 (characters), got ${String(hold)}`
+    : `holdBack must be an integer >= 0 (characters), got ${LayerOptions.described(hold)}`
 
 /** A message of `LayerOptions` without its `"Guardrail.layer: "` prefix, which the layer adds. */
 const afterLayer = (message: string): string => message.replace(/^Guardrail\.layer: /, "")
+
+/** Looks like one guardrail (a name and a check), to say that it goes in a list. */
+const isGuardrailLike = (value: unknown): boolean =>
+  typeof value === "object" && value !== null && typeof (value as { readonly check?: unknown }).check === "function"
+
+/** A value as a message shows it; a guardrail by its name, as its JSON would drop the check function. */
+const shownValue = (value: unknown): string =>
+  isGuardrailLike(value) && typeof (value as { readonly name?: unknown }).name === "string"
+    ? `the guardrail ${JSON.stringify((value as { readonly name: string }).name)}`
+    : LayerOptions.described(value)
 
 /** What is wrong with a layer's options: the path and a message, or undefined. */
 export const problemOf = <R>(options: Guardrail.Options<R>): readonly [ReadonlyArray<string>, string] | undefined => {
   const keys = LayerOptions.knownOptions("Guardrail.layer", options, optionNames)
   if (Either.isLeft(keys)) return [keys.left._op === "InvalidData" ? keys.left.path : [], afterLayer(keys.left.message)]
-  const stages = [["input", options.input ?? []], ["output", options.output ?? []]] as const
+  // Only `undefined` means not given: `null` is refused below, never read as no guardrails.
+  const stages = [
+    ["input", options.input === undefined ? [] : options.input],
+    ["output", options.output === undefined ? [] : options.output]
+  ] as const
+  for (const [stage, guardrails] of stages) {
+    // A JavaScript caller may pass one guardrail, or a string or record, where a list goes.
+    if (!Array.isArray(guardrails)) {
+      const one = isGuardrailLike(guardrails) ? " (one guardrail: put it in a list, [guardrail])" : ""
+      return [[stage], `${stage} must be an array of guardrails${one}, got ${shownValue(guardrails)}`]
+    }
+  }
   if (stages.every(([, guardrails]) => guardrails.length === 0)) {
     return [["input"], "give at least one input or output guardrail"]
   }
   for (const [stage, guardrails] of stages) {
     const names = new Set<string>()
-    for (const [index, guardrail] of guardrails.entries()) {
+    // By index, not `entries()`: a hole in a sparse array is refused as an element, like `undefined`.
+    for (let index = 0; index < guardrails.length; index++) {
+      const guardrail: Guardrail.Guardrail<R> | undefined = guardrails[index]
       const path = [stage, String(index)]
-      if (typeof guardrail?.name !== "string" || guardrail.name.trim() === "") {
+      if (typeof guardrail !== "object" || guardrail === null || Array.isArray(guardrail)) {
+        return [
+          path,
+          `${stage}[${index}] must be a guardrail (an object with a name and a check function), got ${
+            shownValue(guardrail)
+          }`
+        ]
+      }
+      if (typeof guardrail.name !== "string" || guardrail.name.trim() === "") {
         return [path, `${stage}[${index}] needs a name`]
       }
       if (names.has(guardrail.name)) return [path, `${stage} has two guardrails named "${guardrail.name}"`]

@@ -248,11 +248,19 @@ export const positiveInt = (
 ): Either.Either<number | undefined, ConfigError.ConfigError> =>
   value === undefined || (Number.isSafeInteger(value) && value > 0)
     ? Either.right(value)
-    : Either.left(ConfigError.InvalidData([option], `${layer}: ${option} must be a positive integer, got ${value}`))
+    : Either.left(
+      ConfigError.InvalidData([option], `${layer}: ${option} must be a positive integer, got ${described(value)}`)
+    )
 
-/** A value as shown in an option's message: JSON where it can be (bounded), else its type. */
-const described = (value: unknown): string => {
+/**
+ * A value as shown in an option's message: JSON where it can be (bounded), else its type. A string is quoted,
+ * so that `"5"` reads as the string a JavaScript caller passed, not the number it should have been.
+ */
+export const described = (value: unknown): string => {
   if (value === undefined) return "undefined"
+  // As written: JSON would show NaN and Infinity as null, and has no bigint.
+  if (typeof value === "number") return String(value)
+  if (typeof value === "bigint") return `${value}n`
   if (typeof value === "function") return "a function"
   // An instance (a `URL`, a `Date`) serialises as a string: name its class instead.
   const prototype: unknown = typeof value === "object" && value !== null ? Object.getPrototypeOf(value) : null
@@ -364,17 +372,9 @@ export const providerOptions = (
       value === undefined
         ? Either.void
         : stringOptions.has(option) && typeof value !== "string"
-        ? invalid(option, `must be a string, got ${described(value)}`)
-        : secretOptions.has(option) && !Redacted.isRedacted(value)
-        // Never shown: it may be the key itself.
-        ? invalid(
-          option,
-          `must be a Redacted value (Redacted.make(key)), got ${
-            typeof value === "string" ? "a plain string" : typeof value
-          }`
-        )
-        : secretOptions.has(option) && typeof Redacted.value(value as Redacted.Redacted) !== "string"
-        ? invalid(option, `must hold a string, got a Redacted ${typeof Redacted.value(value as Redacted.Redacted)}`)
+        ? stringOption(layer, option, value)
+        : secretOptions.has(option)
+        ? redactedOption(layer, option, value)
         : option === "maxTokensField" && value !== "max_tokens" && value !== "max_completion_tokens"
         ? invalid(option, `must be "max_tokens" or "max_completion_tokens", got ${described(value)}`)
         : Either.void
@@ -408,6 +408,29 @@ export const providerOptions = (
   ])
 }
 
+/**
+ * A secret option (a key, a password) checked: a `Redacted` string when given. The value is never shown: a
+ * plain string given by mistake may be the secret itself.
+ */
+export const redactedOption = (
+  layer: string,
+  option: string,
+  value: unknown,
+  example = "key"
+): Either.Either<void, ConfigError.ConfigError> => {
+  const invalid = (message: string) => Either.left(ConfigError.InvalidData([option], `${layer}: ${option} ${message}`))
+  if (value === undefined) return Either.void
+  if (!Redacted.isRedacted(value)) {
+    return invalid(
+      `must be a Redacted value (Redacted.make(${example})), got ${
+        typeof value === "string" ? "a plain string" : value === null ? "null" : typeof value
+      }`
+    )
+  }
+  const inner = Redacted.value(value)
+  return typeof inner === "string" ? Either.void : invalid(`must hold a string, got a Redacted ${typeof inner}`)
+}
+
 /** An option that must be a boolean when given (a JavaScript caller may pass `"yes"`). */
 export const booleanOption = (
   layer: string,
@@ -416,6 +439,16 @@ export const booleanOption = (
 ): Either.Either<void, ConfigError.ConfigError> =>
   value === undefined || typeof value === "boolean" ? Either.void : Either.left(
     ConfigError.InvalidData([option], `${layer}: ${option} must be true or false, got ${described(value)}`)
+  )
+
+/** An option that must be a string when given (a JavaScript caller may pass a number). */
+export const stringOption = (
+  layer: string,
+  option: string,
+  value: unknown
+): Either.Either<void, ConfigError.ConfigError> =>
+  value === undefined || typeof value === "string" ? Either.void : Either.left(
+    ConfigError.InvalidData([option], `${layer}: ${option} must be a string, got ${described(value)}`)
   )
 
 /** An option that must be an object of named entries when given (not `null`, an array or a scalar). */

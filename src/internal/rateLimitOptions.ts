@@ -92,10 +92,14 @@ const checkLimit = (
       (error) => ConfigError.InvalidData([...path, "limit"], error.message)
     )
     const window = Durations.decodeNonNegative(limit.window)
-    if (window === undefined || Duration.isZero(window) || !Duration.isFinite(window)) {
+    // At least 1 ms: the Redis store counts windows in whole ms (a shorter one never refuses there), and a
+    // window shorter than the clock's millisecond would refuse in memory with "retry after 0".
+    if (window === undefined || !Duration.isFinite(window) || Duration.toMillis(window) < 1) {
       return yield* invalid(
         [...path, "window"],
-        `${layer}: ${name}.window must be a positive, finite duration, got ${Durations.show(limit.window)}`
+        `${layer}: ${name}.window must be a finite duration of at least 1 millisecond, got ${
+          Durations.show(limit.window)
+        }`
       )
     }
     const algorithm = limit.algorithm ?? "fixed-window"
@@ -181,7 +185,9 @@ export const check = (layer: string, options: RateLimit.Options): Effect.Effect<
     if (!Number.isSafeInteger(defaultOutputTokens) || defaultOutputTokens < 0) {
       return yield* invalid(
         ["defaultOutputTokens"],
-        `${layer}: defaultOutputTokens must be a non-negative integer, got ${defaultOutputTokens}`
+        `${layer}: defaultOutputTokens must be a non-negative integer, got ${
+          LayerOptions.described(defaultOutputTokens)
+        }`
       )
     }
     const whenUnavailable = options.whenUnavailable ?? "fail-closed"

@@ -106,6 +106,35 @@ const positiveMillis = (
 /** The connection options a caller may give. */
 export type Input = Redis.Options
 
+/**
+ * The options' kinds checked before they are read: a JavaScript caller's `host: 6379` is a `ConfigError`, not a
+ * `TypeError` later. `password` must be `Redacted`, as its type and a provider's `apiKey` say (refused without
+ * being shown); `url` is typed to take a plain string too, since most URLs hold no password.
+ */
+const kinds = (layer: string, input: Input): Either.Either<void, ConfigError.ConfigError> =>
+  Either.gen(function*() {
+    const url: unknown = input.url
+    if (url !== undefined && typeof url !== "string") {
+      // Never shown: a URL may hold a password.
+      const inner: unknown = Redacted.isRedacted(url) ? Redacted.value(url) : undefined
+      if (typeof inner !== "string") {
+        return yield* invalid(
+          "url",
+          `${layer}: url must be a string or a Redacted string, got ${
+            Redacted.isRedacted(url) ? `a Redacted ${typeof inner}` : url === null ? "null" : typeof url
+          }`
+        )
+      }
+    }
+    for (const option of ["host", "username", "keyPrefix"] as const) {
+      yield* LayerOptions.stringOption(layer, option, input[option])
+    }
+    yield* LayerOptions.redactedOption(layer, "password", input.password, "password")
+    for (const option of ["tls", "awaitConnection"] as const) {
+      yield* LayerOptions.booleanOption(layer, option, input[option])
+    }
+  })
+
 const target = (layer: string, input: Input, urlPath: string): Either.Either<Target, ConfigError.ConfigError> => {
   if (input.url !== undefined) {
     if (input.host !== undefined || input.port !== undefined) {
@@ -119,10 +148,15 @@ const target = (layer: string, input: Input, urlPath: string): Either.Either<Tar
       `${layer}: give url (redis://host:port) or a host without spaces`
     )
   }
-  const port = input.port ?? 6379
-  if (!isPort(port)) return invalid("port", `${layer}: port must be an integer in 1..65535, got ${port}`)
-  const db = input.db ?? 0
-  if (!(Number.isInteger(db) && db >= 0)) return invalid("db", `${layer}: db must be an integer >= 0, got ${db}`)
+  // Only `undefined` takes the default: `null` is refused, not read as 6379 (or db 0).
+  const port = input.port === undefined ? 6379 : input.port
+  if (!isPort(port)) {
+    return invalid("port", `${layer}: port must be an integer in 1..65535, got ${LayerOptions.described(port)}`)
+  }
+  const db = input.db === undefined ? 0 : input.db
+  if (!(Number.isInteger(db) && db >= 0)) {
+    return invalid("db", `${layer}: db must be an integer >= 0, got ${LayerOptions.described(db)}`)
+  }
   return Either.right({
     host: input.host,
     port,
@@ -163,6 +197,7 @@ export const resolve = (
         awaitConnection: true
       })
     )
+    yield* kinds(layer, input)
     const resolvedTarget = yield* target(layer, input, sources.url)
     const keyPrefix = input.keyPrefix ?? defaults.keyPrefix
     // An empty prefix is refused, not read as "no prefix": it is mostly an unset variable in a template, and

@@ -111,19 +111,36 @@ export const budgetExceeded = (context: {
   })
 }
 
-/** The store could not answer (a shared store unreachable, failing closed): refused before any network call. */
-export const unavailable = (context: {
+interface Unavailable {
   readonly provider: string
   readonly model?: string | undefined
   readonly tenant: string
   readonly error: Store.StoreUnavailable
-}): LlmError.PolicyUnavailable =>
+}
+
+const storeUnavailable = (context: Unavailable, message: string): LlmError.PolicyUnavailable =>
   new LlmError.PolicyUnavailable({
     provider: context.provider,
     ...(context.model === undefined ? {} : { model: context.model }),
     policy: "budget",
     reason: context.error.reason,
     retryAfter: Duration.millis(context.error.retryAfterMillis),
-    message:
-      `Budget: the budget store cannot answer (${context.error.reason}), so tenant "${context.tenant}"'s call is refused before reaching the provider; retry after ${context.error.retryAfterMillis} ms`
+    message
   })
+
+/** The store could not answer (a shared store unreachable, failing closed): refused before any network call. */
+export const unavailable = (context: Unavailable): LlmError.PolicyUnavailable =>
+  storeUnavailable(
+    context,
+    `Budget: the budget store cannot answer (${context.error.reason}), so tenant "${context.tenant}"'s call is refused before reaching the provider; retry after ${context.error.retryAfterMillis} ms`
+  )
+
+/**
+ * The store could not answer a read (`status`, `spent`, `remaining`): no call is involved, so the message must
+ * not speak of a refusal (with `whenUnavailable: "fail-open"` calls are not refused at all).
+ */
+export const unreadable = (context: Unavailable): LlmError.PolicyUnavailable =>
+  storeUnavailable(
+    context,
+    `Budget: the budget store cannot answer (${context.error.reason}), so tenant "${context.tenant}"'s budget cannot be read; retry after ${context.error.retryAfterMillis} ms`
+  )

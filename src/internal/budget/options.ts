@@ -51,7 +51,7 @@ const decodeLimit = (
   path: ReadonlyArray<string>
 ): Either.Either<Limit, ConfigError.ConfigError> => {
   if (typeof input !== "object" || input === null) {
-    return fail(path, `${path.join(".")} must be { limitUsd, period }, got ${String(input)}`)
+    return fail(path, `${path.join(".")} must be { limitUsd, period }, got ${LayerOptions.described(input)}`)
   }
   const keys = LayerOptions.knownOptions("Budget.layer", input, limitNames, path)
   if (Either.isLeft(keys)) return Either.left(keys.left)
@@ -82,7 +82,7 @@ export const decode = (input: Input): Effect.Effect<Config, ConfigError.ConfigEr
     if (unpricedModels !== "refuse" && unpricedModels !== "allow") {
       return yield* fail(
         ["unpricedModels"],
-        `unpricedModels must be "refuse" or "allow", got ${String(unpricedModels)}`
+        `unpricedModels must be "refuse" or "allow", got ${LayerOptions.described(unpricedModels)}`
       )
     }
     const timeout = input.reservationTimeout ?? "15 minutes"

@@ -6,6 +6,7 @@ import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Durations from "../duration.js"
+import * as LayerOptions from "../layerOptions.js"
 
 /** A period as the options give it: a calendar period in UTC, or the length of a rolling window. */
 export type PeriodInput = "day" | "month" | Duration.DurationInput
@@ -82,7 +83,9 @@ export const decodePeriod = (
   if (millis === undefined || !Number.isFinite(millis) || millis < 1) {
     return invalid(
       path,
-      `${path.join(".")} must be "day", "month" or a positive duration (a rolling window), got ${Durations.show(input)}`
+      `${path.join(".")} must be "day", "month" or a rolling window of at least 1 millisecond, got ${
+        Durations.show(input)
+      }`
     )
   }
   const windowMillis = Math.round(millis)
@@ -97,4 +100,4 @@ export const decodeUsd = (
 ): Either.Either<number | undefined, ConfigError.ConfigError> =>
   value === undefined || (typeof value === "number" && Number.isFinite(value) && value >= 0)
     ? Either.right(value)
-    : invalid(path, `${path.join(".")} must be a finite number of USD >= 0, got ${String(value)}`)
+    : invalid(path, `${path.join(".")} must be a finite number of USD >= 0, got ${LayerOptions.described(value)}`)

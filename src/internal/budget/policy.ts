@@ -150,7 +150,7 @@ export const make = (config: Options_.Config, store: Budget.Store, instance: str
     return Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.map(
         Effect.mapError(store.read(target(tenant, limit.period, now)), (error) =>
-          Errors.unavailable({ provider: "liter-llm", tenant, error })),
+          Errors.unreadable({ provider: "liter-llm", tenant, error })),
         (totals): Budget.Status => ({
           tenant,
           limitUsd: limit.limitUsd,
