@@ -222,15 +222,54 @@ export const ResponseFormat = Schema.Union(
   })
 )
 
+/** The longest tenant id: it becomes part of store keys (Redis) and a metric label on every call. */
+const maxTenantLength = 256
+
 /**
- * Who the call is made for: `tenant` partitions budgets, caches and metrics; `user` is passed to providers
- * that accept an end-user id.
+ * What is wrong with a tenant id, as the end of a sentence about it (`a tenant id is empty or blank`), or
+ * `undefined` for a valid one: 1 to 256 characters, without whitespace at its start or end. An empty or padded
+ * id would be a tenant of its own ("" apart from "default", " acme" apart from "acme") that no one meant, and a
+ * long one becomes long store keys and metric labels.
+ *
+ * @example
+ * ```ts
+ * import { ChatRequest } from "liter-llm"
+ *
+ * ChatRequest.tenantIssue("acme") // undefined
+ * ChatRequest.tenantIssue(" acme") // "starts or ends with whitespace"
+ * ```
+ *
+ * @since 0.2.0
+ * @category tenants
+ */
+export const tenantIssue = (tenant: string): string | undefined => {
+  if (tenant.trim() === "") return "is empty or blank"
+  if (tenant.length > maxTenantLength) {
+    return `has ${tenant.length} characters, more than the ${maxTenantLength} allowed`
+  }
+  if (tenant.trim() !== tenant) return "starts or ends with whitespace"
+  return undefined
+}
+
+const tenantMessage = (tenant: string): string | true => {
+  const issue = tenantIssue(tenant)
+  if (issue === undefined) return true
+  if (tenant.trim() === "") return `a tenant id ${issue} (leave metadata.tenant out for the default tenant)`
+  // A long id is not shown: it would be most of the message.
+  if (tenant.length > maxTenantLength) return `a tenant id ${issue}`
+  return `a tenant id ${issue}: ${JSON.stringify(tenant)}`
+}
+
+/**
+ * Who the call is made for: `tenant` partitions budgets, rate limits, caches and metrics; `user` is passed to
+ * providers that accept an end-user id. A tenant id is 1 to 256 characters, without whitespace at its start or
+ * end (see {@link tenantIssue}); leave it out for {@link defaultTenant}.
  *
  * @since 0.1.0
  * @category models
  */
 export const Metadata = Schema.Struct({
-  tenant: Schema.optional(Schema.String),
+  tenant: Schema.optional(Schema.String.pipe(Schema.filter(tenantMessage))),
   user: Schema.optional(Schema.String)
 })
 
@@ -426,7 +465,9 @@ export const messageText = (message: Message): string => {
 export const defaultTenant = "default"
 
 /**
- * The tenant a call is made for: `metadata.tenant`, else {@link defaultTenant}.
+ * The tenant a call is made for: `metadata.tenant`, else {@link defaultTenant}. Always a string: a request that
+ * was not decoded may carry another value (`tenant: 123`), which counts as the default tenant here and is
+ * refused by {@link decode}.
  *
  * @example
  * ```ts
@@ -441,4 +482,7 @@ export const defaultTenant = "default"
  */
 export const tenantOf = (
   request: { readonly metadata?: { readonly tenant?: string | undefined } | undefined }
-): string => request.metadata?.tenant ?? defaultTenant
+): string => {
+  const tenant: unknown = request.metadata?.tenant
+  return typeof tenant === "string" ? tenant : defaultTenant
+}

@@ -40,7 +40,10 @@ export interface CallEvent {
   readonly outcome: Outcome
   /** Usage reported by the provider (for an interrupted stream: what had arrived). */
   readonly usage: ChatResponse.Usage | undefined
-  /** Cost of the call in USD from `Pricing` and the usage, else undefined (an unpriced model, no usage). */
+  /**
+   * Cost of the call in USD from `Pricing` and the usage, else undefined: a model with no price (the call is then
+   * unpriced, see {@link Totals}), or no usage (a failed call, a stream stopped before its usage part).
+   */
   readonly costUsd: number | undefined
   readonly durationMs: number
   /** Streams only: from the call's start to its first content part. */
@@ -95,6 +98,11 @@ export interface Totals {
   readonly reasoningTokens: number
   /** Sum of the known costs; see `unpricedRequests` for calls whose cost was unknown. */
   readonly costUsd: number
+  /**
+   * Calls answered with no known cost: a usage the price data cannot price (a model missing from it), or an
+   * answer or content without a usage (a stream cut or stopped before its usage part). Calls that failed before
+   * any content are not counted: they cost nothing.
+   */
   readonly unpricedRequests: number
   readonly retries: number
   readonly fallbacks: number

@@ -206,6 +206,28 @@ describe("ChatRequest.decode: rejects with InvalidRequest naming the path", () =
       )
     }))
 
+  it.effect("a tenant that is empty, blank, padded with whitespace or over 256 characters", () =>
+    Effect.gen(function*() {
+      const tenant = (value: string) => rejection({ messages: [user], metadata: { tenant: value } })
+      const blank =
+        "Invalid request: metadata.tenant: a tenant id is empty or blank (leave metadata.tenant out for the default tenant)"
+      expect(yield* tenant("")).toBe(blank)
+      expect(yield* tenant("   ")).toBe(blank)
+      expect(yield* tenant(" acme")).toBe(
+        "Invalid request: metadata.tenant: a tenant id starts or ends with whitespace: \" acme\""
+      )
+      expect(yield* tenant("acme\n")).toContain("starts or ends with whitespace")
+      // The length is named, not the id: it would be the whole message.
+      expect(yield* tenant("t".repeat(100_000))).toBe(
+        "Invalid request: metadata.tenant: a tenant id has 100000 characters, more than the 256 allowed"
+      )
+      const longest = "t".repeat(256)
+      expect((yield* ChatRequest.decode({ messages: [user], metadata: { tenant: longest } })).metadata?.tenant)
+        .toBe(longest)
+      expect(yield* tenant("t".repeat(257))).toContain("has 257 characters, more than the 256 allowed")
+      expect(yield* rejection({ messages: [user], metadata: { tenant: 123 } })).toContain("metadata.tenant")
+    }))
+
   it.effect("toolChoice naming a missing tool", () =>
     Effect.gen(function*() {
       const message = yield* rejection({
@@ -264,12 +286,14 @@ describe("ChatRequest.decode: rejects with InvalidRequest naming the path", () =
         "an image part's data URL: its media type \"\" is not one"
       )
       // What a provider reads passes: padded or not, and any http(s) URL.
-      for (const part of [
-        { data: "iVBORw0KGgo=", mediaType: "image/png" },
-        { data: "R0lGOD", mediaType: "image/gif" },
-        { url: "data:image/svg+xml;base64,PHN2Zz4=" },
-        { url: "https://example.com/cat.png" }
-      ]) {
+      for (
+        const part of [
+          { data: "iVBORw0KGgo=", mediaType: "image/png" },
+          { data: "R0lGOD", mediaType: "image/gif" },
+          { url: "data:image/svg+xml;base64,PHN2Zz4=" },
+          { url: "https://example.com/cat.png" }
+        ]
+      ) {
         expect((yield* ChatRequest.decode(image(part))).messages).toHaveLength(1)
       }
     }))
@@ -293,4 +317,14 @@ describe("ChatRequest.decode: rejects with InvalidRequest naming the path", () =
       expect(message).toContain("maxTokens:")
       expect(message).toContain("max_tokens:")
     }))
+})
+
+describe("ChatRequest.tenantOf", () => {
+  it("the tenant, else the default one; always a string, also for a request that was not decoded", () => {
+    expect(ChatRequest.tenantOf({ metadata: { tenant: "acme" } })).toBe("acme")
+    expect(ChatRequest.tenantOf({})).toBe(ChatRequest.defaultTenant)
+    expect(ChatRequest.tenantOf({ metadata: {} })).toBe("default")
+    const undecoded = { messages: [user], metadata: { tenant: 123 } } as unknown as ChatRequest.ChatRequest
+    expect(ChatRequest.tenantOf(undecoded)).toBe("default")
+  })
 })

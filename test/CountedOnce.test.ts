@@ -122,7 +122,7 @@ describe("usage and cost are counted exactly once, in the metrics and in the bud
         reservedUsd: 0
       })
       const summary = yield* LlmMetrics.summary
-      expect(summary.byTenant[tenant]).toMatchObject({ failures: 2, fallbacks: 2, unpricedRequests: 2 })
+      expect(summary.byTenant[tenant]).toMatchObject({ failures: 2, fallbacks: 2, unpricedRequests: 0 })
       expect(summary.byProvider["openai"]).toMatchObject({ inputTokens: 0, outputTokens: 0, costUsd: 0 })
     }).pipe(Effect.provide(environment)))
 

@@ -123,6 +123,31 @@ describe("Gateway config: one short line for a value of the wrong kind", () => {
     }))
 })
 
+describe("Gateway config: tenant names", () => {
+  // A tenant's name is the metadata.tenant of its calls: one the request validation would refuse is refused here.
+  it.effect("an empty, blank, padded or over-long tenant name is refused, naming it and the rule", () =>
+    Effect.gen(function*() {
+      const tenant = { keys: [acme.hash], models: "*" }
+      const named = (name: string) => errorsOf({ ...minimal, tenants: { [name]: tenant } })
+      expect(yield* named("")).toEqual(["tenants: \"\" cannot be a tenant name (it is empty or blank): rename it"])
+      expect(yield* named("   ")).toEqual([
+        "tenants: \"   \" cannot be a tenant name (it is empty or blank): rename it"
+      ])
+      expect(yield* named(" acme")).toEqual([
+        "tenants: \" acme\" cannot be a tenant name (it starts or ends with whitespace): rename it"
+      ])
+      const long = short(yield* named("t".repeat(100_000)))
+      expect(long).toEqual([
+        `tenants: "${
+          "t".repeat(40)
+        }..." cannot be a tenant name (it has 100000 characters, more than the 256 allowed): rename it`
+      ])
+      // the longest name is loaded
+      const loaded = yield* decode({ ...minimal, tenants: { ["t".repeat(256)]: tenant } })
+      expect(Object.keys(loaded.config.tenants ?? {})).toEqual(["t".repeat(256)])
+    }))
+})
+
 describe("Gateway config: one line for a literal out of its list, and for an empty list", () => {
   it.effect.each(
     [

@@ -147,7 +147,8 @@ describe("the governance stack in the recommended order", () => {
         fallbacks: 1,
         cacheHits: 1,
         costUsd: sumOf(costs.beta),
-        unpricedRequests: 1
+        // The failed attempt got no content: it cost nothing, so it is not an unpriced call.
+        unpricedRequests: 0
       })
     }).pipe(Effect.provide(environment)))
 

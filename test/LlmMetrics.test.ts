@@ -1,11 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Metric, Stream } from "effect"
 import type * as MetricState from "effect/MetricState"
+import * as Budget from "../src/Budget.js"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as Fallback from "../src/Fallback.js"
+import * as Guardrail from "../src/Guardrail.js"
 import * as EffectMetrics from "../src/internal/effectMetrics.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmMetrics from "../src/LlmMetrics.js"
+import * as Pricing from "../src/Pricing.js"
+import * as RateLimit from "../src/RateLimit.js"
 import * as Retry from "../src/Retry.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
@@ -27,6 +31,8 @@ interface Expected {
   readonly cached?: number
   readonly retries?: number
   readonly durationMs?: number
+  /** Content reached the consumer (a stream stopped before its usage part). */
+  readonly delivered?: boolean
 }
 
 /** One fallback step taken, as the metrics should see it. */
@@ -52,7 +58,10 @@ const totalsOf = (
     cachedInputTokens: sum((call) => call.cached ?? 0),
     reasoningTokens: 0,
     costUsd: 0,
-    unpricedRequests: mine.length,
+    // These providers are unpriced: every call answered (a usage, a success, content delivered) is unpriced; a
+    // call that failed before any content is not.
+    unpricedRequests:
+      mine.filter((call) => call.outcome === "success" || call.input !== undefined || call.delivered === true).length,
     retries: sum((call) => call.retries ?? 0),
     fallbacks: fallbacks.filter(where).length,
     cacheHits: 0,
@@ -166,7 +175,7 @@ describe("LlmMetrics.layerMemory", () => {
         { provider: "beta", model: "beta-model", tenant: "globex", outcome: "success", input: 8, output: 2 },
         { provider: "alpha", model: "gpt-4o-mini", tenant: "globex", outcome: "Overloaded" },
         { provider: "beta", model: "beta-model", tenant: "globex", outcome: "success", input: 9, output: 3 },
-        { provider: "alpha", model: "gpt-4o", tenant: "acme", outcome: "interrupted" },
+        { provider: "alpha", model: "gpt-4o", tenant: "acme", outcome: "interrupted", delivered: true },
         { provider: "beta", model: "beta-model", outcome: "InvalidRequest" }
       ]
       const fallbacks: ReadonlyArray<ExpectedFallback> = [
@@ -184,13 +193,103 @@ describe("LlmMetrics.layerMemory", () => {
         cachedInputTokens: 4,
         retries: 1,
         fallbacks: 2,
-        durationMs: 500
+        durationMs: 500,
+        unpricedRequests: 5
       })
       expect(summary.byProvider).toEqual(byKey(calls, fallbacks, (event) => event.provider))
       expect(summary.byModel).toEqual(byKey(calls, fallbacks, (event) => event.model))
       expect(summary.byTenant).toEqual(byKey(calls, fallbacks, (event) => event.tenant))
       expect(Object.keys(summary.byTenant).sort()).toEqual(["acme", "globex"])
       expect(summary.circuitTransitions).toEqual([])
+    }).pipe(Effect.provide(LlmMetrics.layerMemory)))
+
+  it.scoped("unpricedRequests counts the answered calls without a cost, not the failures before any content", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({
+        script: [
+          OpenAiMock.error(400),
+          OpenAiMock.completion({ usage: { inputTokens: 10, outputTokens: 5 } }),
+          // a stream its consumer stops before any usage arrives: billed, at a cost the event cannot know
+          OpenAiMock.stream({ deltas: ["a", "b", "c"], usage: null }, { hang: true, done: false }),
+          // a model missing from the prices
+          OpenAiMock.completion({ usage: { inputTokens: 10, outputTokens: 5 } })
+        ]
+      })
+      const priced = Pricing.layer({
+        models: { "gpt-4o-mini": { inputPerMillion: 1, outputPerMillion: 2 } },
+        dataset: false
+      })
+      const summary = yield* Effect.gen(function*() {
+        expect(failure(yield* Effect.exit(LanguageModel.generate(ask("1"))))._tag).toBe("InvalidRequest")
+        yield* LanguageModel.generate(ask("2"))
+        yield* LanguageModel.stream(ask("3")).pipe(Stream.take(2), Stream.runDrain)
+        yield* LanguageModel.generate(ask("4", { model: "unlisted-model" }))
+        return yield* LlmMetrics.summary
+      }).pipe(Effect.provide(Layer.mergeAll(openAiLayer(server), priced, LlmMetrics.layerMemory)))
+      expect(summary.total).toMatchObject({ requests: 4, failures: 1, unpricedRequests: 2 })
+      expect(summary.total.costUsd).toBeCloseTo(0.00002, 12)
+      // The 400 cost nothing and is not unpriced; the stopped stream is.
+      expect(summary.byModel["gpt-4o-mini"]).toMatchObject({ requests: 3, unpricedRequests: 1 })
+      expect(summary.byModel["unlisted-model"]).toMatchObject({ requests: 1, unpricedRequests: 1 })
+    }))
+
+  it.scoped("a policy's refusal is not a provider call: no event (budget, rate limit, guardrail, store down)", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({
+        script: [
+          OpenAiMock.completion({ usage: { inputTokens: 10, outputTokens: 5 } }),
+          OpenAiMock.completion({ text: "the password is x", usage: { inputTokens: 10, outputTokens: 5 } })
+        ]
+      })
+      const provider = Layer.merge(
+        openAiLayer(server),
+        Pricing.layer({ models: { "gpt-4o-mini": { inputPerMillion: 1, outputPerMillion: 2 } }, dataset: false })
+      )
+      const down = new Budget.StoreUnavailable({ reason: "not connected", retryAfterMillis: 1000 })
+      const closed = Budget.layerStore({
+        reserve: () => Effect.fail(down),
+        settle: () => Effect.succeed(undefined),
+        release: () => Effect.succeed(undefined),
+        read: () => Effect.fail(down)
+      })
+      const refusedBy = (layer: Layer.Layer<LanguageModel.LanguageModel, unknown>, content = "hi") =>
+        LanguageModel.generate({ ...ask(content), maxTokens: 5 }).pipe(
+          Effect.provide(layer),
+          Effect.flip,
+          Effect.map((error) => (error as { readonly _tag: string })._tag)
+        )
+      const tags = [
+        yield* refusedBy(Budget.layer(provider, { maxRequestCostUsd: 1e-9 })),
+        yield* refusedBy(
+          Budget.layer(provider, { defaultLimit: { limitUsd: 1, period: "day" } }).pipe(
+            Layer.provide(closed)
+          )
+        ),
+        yield* refusedBy(Guardrail.layer(provider, { input: [Guardrail.denyList(["password"])] }), "my password")
+      ]
+      // A rate limit of one call: the first reaches the provider (one event), the second is refused.
+      const limited = RateLimit.layer(provider, { default: { requests: { limit: 1, window: "1 minute" } } }).pipe(
+        Layer.provide(RateLimit.layerMemory)
+      )
+      const once = yield* Layer.build(limited)
+      yield* LanguageModel.generate(ask("1")).pipe(Effect.provide(once))
+      tags.push(
+        yield* LanguageModel.generate(ask("2")).pipe(Effect.provide(once), Effect.flip, Effect.map((e) => e._tag))
+      )
+      // An output guardrail blocks after the provider answered: that call is recorded, as the provider ended it.
+      tags.push(
+        yield* refusedBy(Guardrail.layer(provider, { output: [Guardrail.denyList(["password"])] }))
+      )
+      expect(tags).toEqual([
+        "CostLimitExceeded",
+        "PolicyUnavailable",
+        "GuardrailBlocked",
+        "RateLimitExceeded",
+        "GuardrailBlocked"
+      ])
+      const summary = yield* LlmMetrics.summary
+      expect(summary.total).toMatchObject({ requests: 2, failures: 0 })
+      expect(yield* server.requests).toHaveLength(2)
     }).pipe(Effect.provide(LlmMetrics.layerMemory)))
 
   it.scoped("a stream the consumer stops reading is recorded once, as interrupted, not as a failure", () =>
@@ -416,7 +515,7 @@ describe("spans and secrets", () => {
           OpenAiMock.error(401, "invalid_api_key", { message: echo })
         ]
       })
-      const layer = openAiLayer(server, { retry: false })
+      const layer = openAiLayer(server)
       const traced = <A, E, R>(effect: Effect.Effect<A, E, R>) => effect.pipe(Effect.withTracer(recordingTracer(spans)))
       yield* traced(
         LanguageModel.generate({ ...ask("hi", { model: "span-model", tenant: "span-tenant" }), maxTokens: 50 }).pipe(

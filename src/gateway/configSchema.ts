@@ -6,6 +6,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
+import * as ChatRequest from "../ChatRequest.js"
 import { shown } from "../internal/layerOptions.js"
 import {
   Bool,
@@ -189,6 +190,20 @@ export const Tenant = mapping(
   "a tenant: a mapping with keys and models"
 )
 
+/**
+ * A tenant's name is the `metadata.tenant` of its calls, which the gateway sets without decoding the request
+ * again: a name the request validation would refuse (empty, padded, too long) is refused here, at load.
+ */
+const tenantNames = (tenants: Readonly<Record<string, unknown>>): string | true => {
+  for (const name of Object.keys(tenants)) {
+    const issue = ChatRequest.tenantIssue(name)
+    if (issue === undefined) continue
+    const shownName = JSON.stringify(name.length > 40 ? `${name.slice(0, 40)}...` : name)
+    return `${shownName} cannot be a tenant name (it ${issue}): rename it`
+  }
+  return true
+}
+
 const Guard = mapping(
   Schema.Struct({
     denyList: opt(mapping(
@@ -341,7 +356,9 @@ export const ConfigSchema = describedBy(
     )),
     providers: mapping(record(Schema.String, Provider), "a mapping of provider names to providers"),
     models: mapping(record(Schema.String, Route), "a mapping of route names to routes"),
-    tenants: opt(mapping(record(Schema.String, Tenant), "a mapping of tenant names to tenants")),
+    tenants: opt(
+      mapping(record(Schema.String, Tenant), "a mapping of tenant names to tenants").pipe(Schema.filter(tenantNames))
+    ),
     budgets: opt(mapping(
       Schema.Struct({
         unpricedModels: opt(oneOf("refuse", "allow")),

@@ -27,6 +27,16 @@ export const empty = (): LlmMetrics.Summary => ({
   circuitTransitions: []
 })
 
+/**
+ * A call whose cost is unknown: it has no cost, yet the provider answered it (it reported a usage, succeeded, or
+ * delivered content before it ended: a stream cut or stopped before its usage part, which the provider bills).
+ * A call that failed before any content (a 400, a refused connection) costs nothing, so it is not one: counting
+ * it would send the reader to add a price that is already there.
+ */
+export const isUnpriced = (event: LlmMetrics.CallEvent): boolean =>
+  event.costUsd === undefined &&
+  (event.usage !== undefined || event.outcome === "success" || event.timeToFirstTokenMs !== undefined)
+
 const bucket = (map: Record<string, MutableTotals>, key: string): MutableTotals => (map[key] ??= zero())
 
 /** A summary kept in plain maps: the updates are synchronous, so no fiber can observe a half-applied event. */
@@ -59,8 +69,8 @@ export const make = (): LlmMetrics.Service => {
           t.outputTokens += event.usage?.outputTokens ?? 0
           t.cachedInputTokens += event.usage?.cachedInputTokens ?? 0
           t.reasoningTokens += event.usage?.reasoningTokens ?? 0
-          if (event.costUsd === undefined) t.unpricedRequests++
-          else t.costUsd += event.costUsd
+          if (event.costUsd !== undefined) t.costUsd += event.costUsd
+          else if (isUnpriced(event)) t.unpricedRequests++
           t.retries += event.retries
           if (event.cached) t.cacheHits++
           t.durationMs += event.durationMs
