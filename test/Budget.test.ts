@@ -72,6 +72,13 @@ describe("Budget: options", () => {
       expect(yield* configError({ maxRequestCostUsd: 1, reservationTimeout: "0 millis" })).toContain(
         "reservationTimeout"
       )
+      // null (from JavaScript) is refused, never read as the default it would replace
+      expect(yield* configError({ maxRequestCostUsd: 1, unpricedModels: null as never })).toContain(
+        "unpricedModels must be \"refuse\" or \"allow\", got null"
+      )
+      expect(yield* configError({ maxRequestCostUsd: 1, reservationTimeout: null as never })).toContain(
+        "reservationTimeout must be a positive, finite duration, got null"
+      )
       // A budget that enforces nothing, a misspelt option, or no options at all (from JavaScript)
       expect(yield* configError({ defaultLimt: { limitUsd: 1, period: "day" } } as Budget.Options)).toContain(
         `unknown option "defaultLimt" (the options are tenants, defaultLimit, maxRequestCostUsd`

@@ -370,6 +370,29 @@ describe("RateLimit: options", () => {
     ],
     ["perModel not a boolean", { ...perMinute(1), perModel: "yes" as unknown as boolean }, `perModel must be true`],
     ["tenants null", { ...perMinute(1), tenants: null as unknown as undefined }, "tenants must be an object"],
+    // null (from JavaScript) is refused, never read as the default it would replace
+    [
+      "onExceeded null",
+      { ...perMinute(1), onExceeded: null as never },
+      `onExceeded must be "fail" or "delay", got null`
+    ],
+    [
+      "whenUnavailable null",
+      { ...perMinute(1), whenUnavailable: null as never },
+      `whenUnavailable must be "fail-closed" or "fail-open", got null`
+    ],
+    [
+      "defaultOutputTokens null",
+      { ...perMinute(1), defaultOutputTokens: null as never },
+      "defaultOutputTokens must be a non-negative integer, got null"
+    ],
+    ["perModel null", { ...perMinute(1), perModel: null as never }, "perModel must be true or false, got null"],
+    ["key null", { ...perMinute(1), key: null as never }, "key must be a non-empty string, got null"],
+    [
+      "algorithm null",
+      perMinute(1, { algorithm: null as never }),
+      `default.requests.algorithm must be "fixed-window", "leaky-window" or "token-bucket", got null`
+    ],
     ["maxDelay without delay", { ...perMinute(1), maxDelay: "1 second" }, "maxDelay applies only with"],
     ["maxDelay negative", { ...perMinute(1), onExceeded: "delay", maxDelay: -1 }, "maxDelay must be a finite"],
     ["empty tenant limits", { tenants: { acme: {} } }, "no limit given"],

@@ -103,15 +103,20 @@ export const headers = (
     ))
 }
 
-/** A string option that must not be empty when given (e.g. `model`, `name`). */
+/** A string option that must not be empty when given (e.g. `model`, `name`); a JavaScript caller may pass null. */
 export const nonEmpty = (
   layer: string,
-  values: ReadonlyArray<readonly [option: string, value: string | undefined]>
+  values: ReadonlyArray<readonly [option: string, value: unknown]>
 ): Effect.Effect<void, ConfigError.ConfigError> => {
-  const empty = values.find(([, value]) => value !== undefined && value.trim() === "")
-  return empty === undefined
-    ? Effect.void
-    : Effect.fail(ConfigError.InvalidData([empty[0]], `${layer}: ${empty[0]} must not be empty`))
+  const bad = values.find(([, value]) => value !== undefined && (typeof value !== "string" || value.trim() === ""))
+  if (bad === undefined) return Effect.void
+  const [option, value] = bad
+  return Effect.fail(ConfigError.InvalidData(
+    [option],
+    typeof value === "string"
+      ? `${layer}: ${option} must not be empty`
+      : `${layer}: ${option} must be a non-empty string, got ${described(value)}`
+  ))
 }
 
 const orList = (names: readonly [string, ...Array<string>]) =>

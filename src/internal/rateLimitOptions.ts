@@ -102,7 +102,8 @@ const checkLimit = (
         }`
       )
     }
-    const algorithm = limit.algorithm ?? "fixed-window"
+    // `null` is no algorithm: refused below, not read as the default.
+    const algorithm = limit.algorithm === undefined ? "fixed-window" : limit.algorithm
     if (!algorithms.includes(algorithm)) {
       return yield* invalid(
         [...path, "algorithm"],
@@ -173,7 +174,7 @@ export const check = (layer: string, options: RateLimit.Options): Effect.Effect<
         `${layer}: no limit given: set default.requests or default.tokens, or limits in tenants`
       )
     }
-    const onExceeded = options.onExceeded ?? "fail"
+    const onExceeded = options.onExceeded === undefined ? "fail" : options.onExceeded
     if (onExceeded !== "fail" && onExceeded !== "delay") {
       return yield* invalid(
         ["onExceeded"],
@@ -181,7 +182,7 @@ export const check = (layer: string, options: RateLimit.Options): Effect.Effect<
       )
     }
     const maxDelay = yield* checkMaxDelay(layer, options.maxDelay, onExceeded)
-    const defaultOutputTokens = options.defaultOutputTokens ?? 0
+    const defaultOutputTokens = options.defaultOutputTokens === undefined ? 0 : options.defaultOutputTokens
     if (!Number.isSafeInteger(defaultOutputTokens) || defaultOutputTokens < 0) {
       return yield* invalid(
         ["defaultOutputTokens"],
@@ -190,7 +191,7 @@ export const check = (layer: string, options: RateLimit.Options): Effect.Effect<
         }`
       )
     }
-    const whenUnavailable = options.whenUnavailable ?? "fail-closed"
+    const whenUnavailable = options.whenUnavailable === undefined ? "fail-closed" : options.whenUnavailable
     if (whenUnavailable !== "fail-closed" && whenUnavailable !== "fail-open") {
       return yield* invalid(
         ["whenUnavailable"],

@@ -78,14 +78,15 @@ export const decode = (input: Input): Effect.Effect<Config, ConfigError.ConfigEr
       ? undefined
       : yield* decodeLimit(input.defaultLimit, ["defaultLimit"])
     const maxRequestCostUsd = yield* Period.decodeUsd(input.maxRequestCostUsd, ["maxRequestCostUsd"])
-    const unpricedModels = input.unpricedModels ?? "refuse"
+    // `null` is refused below, not read as the default.
+    const unpricedModels = input.unpricedModels === undefined ? "refuse" : input.unpricedModels
     if (unpricedModels !== "refuse" && unpricedModels !== "allow") {
       return yield* fail(
         ["unpricedModels"],
         `unpricedModels must be "refuse" or "allow", got ${LayerOptions.described(unpricedModels)}`
       )
     }
-    const timeout = input.reservationTimeout ?? "15 minutes"
+    const timeout = input.reservationTimeout === undefined ? "15 minutes" : input.reservationTimeout
     const decoded = Durations.decodeNonNegative(timeout)
     if (decoded === undefined || Duration.isZero(decoded) || !Duration.isFinite(decoded)) {
       return yield* fail(
