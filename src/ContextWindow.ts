@@ -66,7 +66,7 @@ const problem = (options: Options): readonly [string, string] | undefined => {
   for (const name of limits) {
     const value = options[name]
     if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
-      return [name, `${name} must be a positive integer (tokens), got ${String(value)}`]
+      return [name, `${name} must be a positive integer (tokens), got ${LayerOptions.described(value)}`]
     }
   }
   if (

@@ -204,6 +204,7 @@ describe("ContextWindow.layer", () => {
           [{ maxInputTokens: 0 }, "maxInputTokens must be a positive integer (tokens), got 0"],
           [{ contextWindow: 1.5 }, "contextWindow must be a positive integer (tokens), got 1.5"],
           [{ maxOutputTokens: Number.NaN }, "maxOutputTokens must be a positive integer (tokens), got NaN"],
+          [{ maxInputTokens: "100" as never }, "maxInputTokens must be a positive integer (tokens), got \"100\""],
           [{ contextWindow: 100, maxOutputTokens: 100 }, "maxOutputTokens (100) must be smaller than contextWindow"],
           [{ maxInputToken: 100 } as ContextWindow.Options, "unknown option \"maxInputToken\""]
         ] as const
