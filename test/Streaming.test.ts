@@ -170,6 +170,36 @@ describe.each(undiciClients)("over %s", (_, client) => {
         expect(textOf(received)).toBe("fast")
       }))
 
+    it.scoped("first-token covers the wait for the response's headers: a server slow to answer is retried", () =>
+      Effect.gen(function*() {
+        const { arrivals: times, exit, received } = yield* runStream(
+          [OpenAiMock.stream({ deltas: ["late"] }, { delay: "20 seconds" }), OpenAiMock.stream({ deltas: ["fast"] })],
+          [5000, 5500],
+          { timeout: { firstToken: "5 seconds" } }
+        )
+        expect(times).toEqual([0, 5500])
+        expect(Exit.isSuccess(exit)).toBe(true)
+        expect(textOf(received)).toBe("fast")
+      }))
+
+    for (
+      const [name, timeout, phase] of [
+        ["first-token", { firstToken: "5 seconds" }, "first-token"],
+        ["total", { total: "5 seconds", firstToken: "10 seconds" }, "total"]
+      ] as const
+    ) {
+      it.scoped(`headers later than ${name} fail with Timeout{${phase}} before anything is read, not as a cut stream`, () =>
+        Effect.gen(function*() {
+          const { exit, received } = yield* runStream(
+            [OpenAiMock.stream({ deltas: ["A", "B"] }, { delay: "20 seconds" })],
+            [5000],
+            { retry: false, timeout }
+          )
+          expect(failure(exit)).toMatchObject({ _tag: "Timeout", phase })
+          expect(received).toEqual([])
+        }))
+    }
+
     it.scoped("first-token without retries fails with Timeout{first-token}", () =>
       Effect.gen(function*() {
         const { exit } = yield* runStream([OpenAiMock.stream({}, { chunkDelay: "20 seconds" })], [5000], {

@@ -173,6 +173,26 @@ const deadlines = (
     }
   })
 
+/**
+ * Opening the attempt (its request, up to the response's headers) within the nearer of `firstToken` and `total`,
+ * which run from the attempt's start: a server that is slow to answer at all must not escape them, and an answer
+ * whose headers come after a deadline passed must fail as that `Timeout`, before any of it is read.
+ */
+const openWithin = <A>(
+  open: Effect.Effect<A, LlmError.LlmError>,
+  context: Errors.ErrorContext,
+  timeouts: Timeout.Timeouts
+): Effect.Effect<A, LlmError.LlmError> => {
+  const { firstToken, total } = timeouts
+  const [phase, duration] =
+    firstToken !== undefined && (total === undefined || Duration.lessThanOrEqualTo(firstToken, total))
+      ? ["first-token", firstToken] as const
+      : total !== undefined
+      ? ["total", total] as const
+      : [undefined, undefined] as const
+  return phase === undefined ? open : Timeout.within(context, phase, duration)(open)
+}
+
 interface Connected {
   readonly head: Array<StreamPart.StreamPart>
   readonly pull: Pull
@@ -196,7 +216,7 @@ const connect = (
     Effect.gen(function*() {
       const timed = hasStreamDeadline(timeouts)
       const start = timed ? yield* Clock.currentTimeMillis : 0
-      const raw = yield* Scope.extend(open, scope)
+      const raw = yield* openWithin(Scope.extend(open, scope), context, timeouts)
       // Forked after the attempt is open: the scope interrupts the deadlines' fibers before it closes the attempt.
       const timer = timed ? yield* deadlines(raw, context, timeouts, start, scope) : undefined
       const pull = timer === undefined ? raw : timer.pull
