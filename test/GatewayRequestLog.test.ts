@@ -59,7 +59,7 @@ describe("Gateway request log: usage and who answered", () => {
           script: [
             MockProvider.sse(
               OpenAiMock.streamEvents({ deltas: ["Hello", " there"], model: upstreamModel }).slice(0, 3),
-              { hang: true }
+              { hang: true, done: false }
             )
           ]
         })
@@ -133,7 +133,9 @@ describe("Gateway request log: usage and who answered", () => {
       const a = yield* MockProvider.make()
       // The role chunk, then nothing: the route waits for its first token.
       const b = yield* MockProvider.make({
-        script: [MockProvider.sse(OpenAiMock.streamEvents({ model: "model-b" }).slice(0, 1), { hang: true })]
+        script: [
+          MockProvider.sse(OpenAiMock.streamEvents({ model: "model-b" }).slice(0, 1), { hang: true, done: false })
+        ]
       })
       const { layer, lines } = requestLogs()
       const base = yield* served({ ...twoProviders(a, b), server: { holdHeaders: "10 seconds" } }).pipe(

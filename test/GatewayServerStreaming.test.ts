@@ -57,7 +57,9 @@ const gated = (
  */
 const budgetedHang = Effect.gen(function*() {
   const server = yield* MockProvider.make({
-    script: [MockProvider.sse(OpenAiMock.streamEvents({ deltas: ["Hel", "lo"] }).slice(0, 3), { hang: true })]
+    script: [
+      MockProvider.sse(OpenAiMock.streamEvents({ deltas: ["Hel", "lo"] }).slice(0, 3), { hang: true, done: false })
+    ]
   })
   const budgeted = yield* build(
     Budget.layer(openAiLayer(server, { retry: false }), { tenants: { acme: { limitUsd: 1000, period: "day" } } })

@@ -17,6 +17,12 @@ export interface NodeBody {
   readonly wait: Effect.Effect<void>
   /** Stops listening, and destroys a body that has not ended (which closes its connection). */
   readonly release: Effect.Effect<void>
+  /**
+   * Stops listening to a body whose content is complete (its stream's end marker came) but that has not ended:
+   * the rest is read and dropped in the background, so the connection goes back to its pool, and the body is
+   * destroyed if it has not ended within `graceMillis` (a server that holds it open).
+   */
+  readonly releaseComplete: (graceMillis: number) => Effect.Effect<void>
 }
 
 /** Starts listening to `body`; `release` when done with it. */
@@ -40,6 +46,11 @@ export const make = (body: Readable): NodeBody => {
   body.on("readable", notify)
   body.once("end", onEnd)
   body.once("error", onError)
+  const stop = () => {
+    body.off("readable", notify)
+    body.off("end", onEnd)
+    body.off("error", onError)
+  }
   return {
     body,
     ended: () => ended || body.readableEnded,
@@ -51,10 +62,22 @@ export const make = (body: Readable): NodeBody => {
       })
     }),
     release: Effect.sync(() => {
-      body.off("readable", notify)
-      body.off("end", onEnd)
-      body.off("error", onError)
+      stop()
       if (!ended) body.destroy()
-    })
+    }),
+    releaseComplete: (graceMillis) =>
+      Effect.sync(() => {
+        stop()
+        if (ended || body.readableEnded || body.destroyed) return
+        // Real time, unref'd: cleanup of a socket, which no caller waits for.
+        const timer = setTimeout(() => body.destroy(), graceMillis)
+        timer.unref()
+        const done = () => clearTimeout(timer)
+        body.once("end", done)
+        // Listened to, so a late error of a body nobody reads is not an unhandled 'error' event.
+        body.once("error", done)
+        body.once("close", done)
+        body.resume()
+      })
   }
 }

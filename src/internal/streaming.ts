@@ -26,6 +26,12 @@ import * as NodeBody from "./nodeBody.js"
 export interface Decoder<F> {
   readonly frame: (frame: F, out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined
   readonly end: (out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined
+  /**
+   * Whether the stream's own end marker has come (`[DONE]`, `message_stop`): the stream then ends at once, with
+   * `end`'s parts, without waiting for the server to close the body (one that keeps it open would hold the
+   * stream, and its last parts, forever). Absent for a format without an end marker.
+   */
+  readonly ended?: (() => boolean) | undefined
 }
 
 /**
@@ -67,7 +73,8 @@ export const pricedDecoder = <F>(
       const from = out.length
       const error = decoder.end(out)
       return price(out, from) ?? error
-    }
+    },
+    ended: decoder.ended
   }
 }
 
@@ -338,7 +345,8 @@ type Decoding<I, E> = Channel.Channel<
  */
 const decoding = <I, E>(
   step: (input: I, out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined,
-  finish: (out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined
+  finish: (out: Array<StreamPart.StreamPart>) => LlmError.LlmError | undefined,
+  ended: (() => boolean) | undefined
 ): Decoding<I, E> => {
   const settleFinish = makeFinishSettler()
   const emit = (out: Array<StreamPart.StreamPart>, error: LlmError.LlmError | undefined, next: Decoding<I, E>) => {
@@ -353,6 +361,8 @@ const decoding = <I, E>(
       for (const input of inputs) {
         error = step(input, out)
         if (error !== undefined) break
+        // The end marker: the rest of the body is not waited for (reading stops, which releases it).
+        if (ended?.() === true) return emit(out, finish(out), Channel.void)
       }
       return emit(out, error, loop)
     },
@@ -372,7 +382,7 @@ export const decode = <F, E, R>(
 ): Stream.Stream<StreamPart.StreamPart, E | LlmError.LlmError, R> =>
   Stream.suspend(() => {
     const decoder = makeDecoder()
-    return Stream.pipeThroughChannel(frames, decoding<F, E>(decoder.frame, decoder.end))
+    return Stream.pipeThroughChannel(frames, decoding<F, E>(decoder.frame, decoder.end, decoder.ended))
   })
 
 /** The step and finish of an SSE body's decoding: framing, the optional body check and the decoder. */
@@ -412,7 +422,7 @@ const sseSteps = (
     framer.end()
     return error ?? decoder.end(into)
   }
-  return { step, finish }
+  return { step, finish, ended: decoder.ended }
 }
 
 /**
@@ -427,9 +437,12 @@ export const decodeSse = <E, R>(
   check?: { readonly context: Errors.ErrorContext; readonly info: BodyInfo }
 ): Stream.Stream<StreamPart.StreamPart, E | LlmError.LlmError, R> =>
   Stream.suspend(() => {
-    const { finish, step } = sseSteps(makeDecoder, check)
-    return Stream.pipeThroughChannel(bytes, decoding<Uint8Array, E>(step, finish))
+    const { ended, finish, step } = sseSteps(makeDecoder, check)
+    return Stream.pipeThroughChannel(bytes, decoding<Uint8Array, E>(step, finish, ended))
   })
+
+/** How long a body whose end marker came may take to end before its connection is closed, ms. */
+const completeGraceMillis = 5_000
 
 /** A pull of parts (see `LanguageModel.Pull`). */
 export type Pull = LanguageModel.Pull
@@ -460,10 +473,11 @@ export const ssePull = (
   check?: { readonly context: Errors.ErrorContext; readonly info: BodyInfo }
 ): Effect.Effect<Pull, never, Scope.Scope> =>
   Effect.suspend(() => {
-    const { finish, step } = sseSteps(makeDecoder, check)
+    const { ended, finish, step } = sseSteps(makeDecoder, check)
     const settleFinish = makeFinishSettler()
     const reader = NodeBody.make(body)
     let done = false
+    let complete = false
     let pending: LlmError.LlmError | undefined
     const end = Option.none<LlmError.LlmError>()
     const pull: Pull = Effect.suspend(() => {
@@ -476,8 +490,17 @@ export const ssePull = (
       const out: Array<StreamPart.StreamPart> = []
       let error: LlmError.LlmError | undefined
       let piece: Uint8Array | null
-      while (error === undefined && (piece = body.read() as Uint8Array | null) !== null) error = step(piece, out)
-      if (error === undefined && out.length === 0) {
+      while (error === undefined && (piece = body.read() as Uint8Array | null) !== null) {
+        error = step(piece, out)
+        // The end marker: the rest of the body is not waited for (the scope's end releases it).
+        if (error === undefined && ended?.() === true) {
+          done = true
+          complete = true
+          error = finish(out)
+          break
+        }
+      }
+      if (error === undefined && out.length === 0 && !done) {
         const failure = reader.failure()
         if (failure !== undefined) error = bodyError(failure.cause)
         else if (reader.ended()) {
@@ -493,6 +516,8 @@ export const ssePull = (
       }
       return out.length === 0 ? Effect.fail(end) : Effect.succeed(Chunk.unsafeFromArray(out))
     })
-    // Added to the scope directly: `Effect.addFinalizer` captures and restores the fiber's context.
-    return Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, reader.release), pull))
+    // Added to the scope directly: `Effect.addFinalizer` captures and restores the fiber's context. A body whose
+    // end marker came is left to end on its own, so its connection is kept (see `NodeBody.releaseComplete`).
+    const release = Effect.suspend(() => complete ? reader.releaseComplete(completeGraceMillis) : reader.release)
+    return Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release), pull))
   })

@@ -233,6 +233,7 @@ export const makeDecoder = (
         rawFinishReason: stopReason
       })
       return undefined
-    }
+    },
+    ended: () => done
   }
 }

@@ -193,6 +193,8 @@ export const makeDecoder = (
         ...(finish === undefined ? {} : { rawFinishReason: finish })
       })
       return undefined
-    }
+    },
+    // `message-end` is the last event that says anything (only `[DONE]` may follow it).
+    ended: () => ended || done
   }
 }

@@ -194,6 +194,7 @@ export const makeDecoder = (
       closeCalls(out)
       out.push({ type: "finish", finishReason: OpenAiResponse.finishReason(finish), rawFinishReason: finish })
       return undefined
-    }
+    },
+    ended: () => done
   }
 }
