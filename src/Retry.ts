@@ -83,7 +83,8 @@ export interface Options {
 
 /**
  * A policy from the defaults and the given overrides. Invalid values (negative `times` or durations,
- * `jitter` above 1, ...) throw at construction time, with a message naming the field.
+ * `jitter` above 1, `null`, an unknown option, ...) throw a `RangeError` at construction time, with a message
+ * naming the field.
  *
  * @example
  * ```ts
@@ -95,8 +96,26 @@ export interface Options {
  * @since 0.1.0
  * @category constructors
  */
-export const policy = (options: Options = {}): Policy =>
-  new Policy({
+export const policy = (options: Options = {}): Policy => {
+  // A JavaScript caller may pass `null`, or `null` values: each is refused like any bad value, never read as
+  // "the default".
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new RangeError(`Retry.policy: the options must be an object, got ${shown(options)}`)
+  }
+  const unknown = Object.keys(options).find((key) => !optionNames.includes(key))
+  if (unknown !== undefined) {
+    throw new RangeError(
+      `Retry.policy: unknown option ${JSON.stringify(unknown)} (the options are ${optionNames.join(", ")})`
+    )
+  }
+  const { times, jitter } = options as { readonly times?: unknown; readonly jitter?: unknown }
+  if (times !== undefined && !(Number.isSafeInteger(times) && (times as number) >= 0)) {
+    throw new RangeError(`Retry.policy: \`times\` must be a whole number >= 0, got ${shown(times)}`)
+  }
+  if (jitter !== undefined && !(typeof jitter === "number" && jitter >= 0 && jitter <= 1)) {
+    throw new RangeError(`Retry.policy: \`jitter\` must be a number from 0 to 1, got ${shown(jitter)}`)
+  }
+  return new Policy({
     times: options.times ?? defaults.times,
     base: decodeDuration("base", options.base, defaults.base),
     cap: decodeDuration("cap", options.cap, defaults.cap),
@@ -104,6 +123,12 @@ export const policy = (options: Options = {}): Policy =>
     maxRetryAfter: decodeDuration("maxRetryAfter", options.maxRetryAfter, defaults.maxRetryAfter),
     ...(options.deadline === undefined ? {} : { deadline: decodeDuration("deadline", options.deadline, Duration.zero) })
   })
+}
+
+const optionNames: ReadonlyArray<string> = ["times", "base", "cap", "jitter", "maxRetryAfter", "deadline"]
+
+// A value as a message shows it: a number as written, anything else as JSON, else its type.
+const shown = (value: unknown): string => Durations.show(value as Duration.DurationInput)
 
 const decodeDuration = (
   name: string,

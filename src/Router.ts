@@ -20,12 +20,15 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as ChatRequest from "./ChatRequest.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
+import * as Durations from "./internal/duration.js"
+import * as LayerOptions from "./internal/layerOptions.js"
 import * as PolicyStream from "./internal/policyStream.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmError from "./LlmError.js"
@@ -71,13 +74,75 @@ export interface Options {
    * them with `CircuitBreaker.state`; by default each built router gets its own (`router-1`, `router-2`, ...).
    */
   readonly name?: string | undefined
-  /** Weight of the newest sample in the latency moving average (default 0.3). */
+  /** Weight of the newest sample in the latency moving average, in (0, 1] (default 0.3). */
   readonly latencyAlpha?: number | undefined
   /**
    * Under `"least-latency"`: a deployment not called for this long gets the next call, to refresh its average
    * (default 30 seconds).
    */
   readonly resampleAfter?: Duration.DurationInput | undefined
+}
+
+const optionNames = LayerOptions.optionNames<Options>({
+  strategy: true,
+  name: true,
+  latencyAlpha: true,
+  resampleAfter: true
+})
+
+const strategies: ReadonlyArray<Strategy> = ["priority", "weighted", "least-latency"]
+
+interface Settings {
+  readonly strategy: Strategy
+  readonly name: string | undefined
+  readonly alpha: number
+  readonly resampleMillis: number
+}
+
+// Never used to route: a router whose options are unusable fails every call before choosing.
+const fallbackSettings: Settings = { strategy: "priority", name: undefined, alpha: 0.3, resampleMillis: 30_000 }
+
+const isRecord = (value: unknown): value is Readonly<Record<string, unknown>> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * A router's options checked, with their defaults, or what is wrong with them, naming the option. A value given
+ * is never replaced by a default, `null` included.
+ */
+const settingsOf = (options: unknown): Either.Either<Settings, string> => {
+  const known = LayerOptions.knownOptions("router", options, optionNames)
+  if (Either.isLeft(known)) return Either.left(known.left.message)
+  const { latencyAlpha, name, resampleAfter, strategy } = options as Readonly<Record<string, unknown>>
+  if (!strategies.includes(strategy as Strategy)) {
+    return Either.left(
+      `router: strategy must be "priority", "weighted" or "least-latency", got ${LayerOptions.described(strategy)}`
+    )
+  }
+  if (name !== undefined && (typeof name !== "string" || name.trim() === "")) {
+    return Either.left(`router: name must be a non-empty string, got ${LayerOptions.described(name)}`)
+  }
+  if (
+    latencyAlpha !== undefined &&
+    !(typeof latencyAlpha === "number" && latencyAlpha > 0 && latencyAlpha <= 1)
+  ) {
+    return Either.left(`router: latencyAlpha must be a number in (0, 1], got ${LayerOptions.described(latencyAlpha)}`)
+  }
+  const resample = resampleAfter === undefined
+    ? Duration.seconds(30)
+    : Durations.decodeNonNegative(resampleAfter as Duration.DurationInput)
+  if (resample === undefined) {
+    return Either.left(
+      `router: resampleAfter must be a duration such as "30 seconds", got ${
+        Durations.show(resampleAfter as Duration.DurationInput)
+      }`
+    )
+  }
+  return Either.right({
+    strategy: strategy as Strategy,
+    name: name as string | undefined,
+    alpha: latencyAlpha ?? 0.3,
+    resampleMillis: Duration.toMillis(resample)
+  })
 }
 
 // Numbers routers without a name, so their breakers' default keys cannot collide.
@@ -128,20 +193,32 @@ export const make = (
   >,
   options: Options
 ): LanguageModel.Service => {
-  const alpha = options.latencyAlpha ?? 0.3
-  const resampleMillis = Duration.toMillis(options.resampleAfter ?? "30 seconds")
-  const routerName = options.name ?? `router-${++unnamedRouters}`
+  const settings = settingsOf(options)
+  // Unusable options fail every call with `InvalidRequest` naming the option (in `eligible`).
+  const { alpha, name, resampleMillis, strategy } = Either.getOrElse(settings, () => fallbackSettings)
+  const routerName = name ?? `router-${++unnamedRouters}`
   const built: Array<Built> = deployments.map(({ deployment, service }) => {
-    const circuit = deployment.circuit
-    const key = circuit === undefined ? undefined : circuit.key ?? `${routerName}/${deployment.name}`
+    const circuit: unknown = deployment.circuit
+    // A circuit that is no options object is refused below; a `key` given (even `null`) is the breaker's to judge.
+    const usable = isRecord(circuit)
+    const key = circuit === undefined || !usable
+      ? undefined
+      : circuit.key === undefined
+      ? `${routerName}/${deployment.name}`
+      : circuit.key
     return {
       deployment,
-      service: key === undefined ? service : CircuitBreaker.wrap(service, { ...circuit, key }),
-      circuitKey: key,
+      service: !usable
+        ? service
+        : CircuitBreaker.wrap(service, { ...circuit, key } as unknown as CircuitBreaker.Options),
+      circuitKey: typeof key === "string" ? key : undefined,
       latency: undefined,
       chosenAt: undefined
     }
   })
+  const badCircuit = deployments.find(({ deployment }) =>
+    deployment.circuit !== undefined && !isRecord(deployment.circuit)
+  )?.deployment
 
   const badWeight = deployments.find(({ deployment }) =>
     deployment.weight !== undefined && !(Number.isFinite(deployment.weight) && deployment.weight >= 0)
@@ -149,8 +226,19 @@ export const make = (
 
   const eligible = (request: ChatRequest.ChatRequest) =>
     Effect.gen(function*() {
+      if (Either.isLeft(settings)) {
+        return yield* new LlmError.InvalidRequest({ provider: "router", message: settings.left })
+      }
       if (built.length === 0) {
         return yield* new LlmError.InvalidRequest({ provider: "router", message: "router: it has no deployments" })
+      }
+      if (badCircuit !== undefined) {
+        return yield* new LlmError.InvalidRequest({
+          provider: "router",
+          message: `router: deployment "${badCircuit.name}" has circuit ${
+            LayerOptions.described(badCircuit.circuit)
+          }; it is CircuitBreaker options ({} for the defaults)`
+        })
       }
       if (badWeight !== undefined) {
         return yield* new LlmError.InvalidRequest({
@@ -189,7 +277,7 @@ export const make = (
     })
 
   const choose = (candidates: ReadonlyArray<Built>): Effect.Effect<Built> => {
-    switch (options.strategy) {
+    switch (strategy) {
       case "priority":
         return Effect.succeed(
           candidates.reduce((best, b) => (b.deployment.priority ?? 0) < (best.deployment.priority ?? 0) ? b : best)

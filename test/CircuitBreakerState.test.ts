@@ -205,5 +205,32 @@ describe("CircuitBreaker: options", () => {
     }).pipe(Effect.provide(CircuitBreaker.layerMemory)))
 })
 
+describe("CircuitBreaker: options from a JavaScript caller", () => {
+  it.effect("null, a missing key, a null or unreadable value, a misspelt option: InvalidRequest naming it", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted([answer("never")])
+      const cases: ReadonlyArray<readonly [options: unknown, message: string]> = [
+        [null, "circuit: options must be an object, got null"],
+        [{}, "circuit: key is required: the breaker's identity, e.g. \"openai\""],
+        [{ key: null }, "circuit: key must be a non-empty string, got null"],
+        [{ key: " " }, "circuit: key must be a non-empty string, got \" \""],
+        [{ key: "k", window: "soon" }, "circuit \"k\": window must be a duration such as \"30 seconds\", got \"soon\""],
+        [{ key: "k", cooldown: null }, "circuit \"k\": cooldown must be a duration such as \"30 seconds\", got null"],
+        [{ key: "k", cooldown: "-5 seconds" }, "circuit \"k\": cooldown must be a duration"],
+        [{ key: "k", maxOpen: "a day" }, "circuit \"k\": maxOpen must be a duration"],
+        [{ key: "k", minimumCalls: null }, "circuit \"k\": minimumCalls is null; it is a whole number >= 1"],
+        [{ key: "k", failureRateThreshold: "0.5" }, "circuit \"k\": failureRateThreshold is \"0.5\""],
+        [{ key: "k", windw: "1 minute" }, "circuit: unknown option \"windw\" (the options are key, "]
+      ]
+      for (const [options, message] of cases) {
+        const layer = CircuitBreaker.layer(model.layer, options as CircuitBreaker.Options)
+        const error = failure(yield* call(layer))
+        expect(error).toMatchObject({ _tag: "InvalidRequest", provider: "test" })
+        expect(error.message).toContain(message)
+      }
+      expect(yield* model.calls).toBe(0)
+    }).pipe(Effect.provide(CircuitBreaker.layerMemory)))
+})
+
 const ok: Circuit.Outcome = { _tag: "Success" }
 const failed: Circuit.Outcome = { _tag: "Failure" }

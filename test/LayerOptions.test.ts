@@ -393,3 +393,54 @@ describe("OpenAi.layer's own options are checked the same way", () => {
       expect(url.message).toBe("OpenAi.layer: baseUrl must be a string, got a URL")
     }))
 })
+
+describe("a JavaScript caller's null or wrong shape is a ConfigError, never a TypeError", () => {
+  it.effect("Anthropic betas must be an array of strings, from layer and layerConfig alike", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [betas: unknown, path: string, message: string]> = [
+        [null, "betas", "betas must be an array of strings, got null"],
+        ["x", "betas", "betas must be an array of strings, got \"x\""],
+        [["a", 1], "betas", "betas must be an array of strings, got [\"a\",1]"],
+        [["a", " "], "betas[1]", "betas[1] must not be empty"]
+      ]
+      for (const [betas, path, message] of cases) {
+        const direct = yield* buildError(Anthropic.layer({ apiKey, betas } as unknown as Anthropic.Options))
+        expect(direct).toMatchObject({ _op: "InvalidData", path: [path] })
+        expect(direct.message).toBe(`Anthropic.layer: ${message}`)
+        const fromEnv = yield* buildError(Anthropic.layerConfig({ betas } as unknown as Anthropic.ConfigOptions)).pipe(
+          withEnv([["ANTHROPIC_API_KEY", secretKey]])
+        )
+        expect(fromEnv.message).toBe(`Anthropic.layerConfig: ${message}`)
+      }
+    }))
+
+  it.effect("layerConfig(null) fails to build with the ConfigError layer(null) gives, it does not throw", () =>
+    Effect.gen(function*() {
+      const layers: ReadonlyArray<readonly [string, (options: unknown) => ModelLayer]> = [
+        ["OpenAi", (options) => OpenAi.layerConfig(options as OpenAi.Options)],
+        ["Anthropic", (options) => Anthropic.layerConfig(options as Anthropic.ConfigOptions)],
+        ["Cohere", (options) => Cohere.layerConfig(options as Cohere.ConfigOptions)],
+        ["Gemini", (options) => Gemini.layerConfig(options as Gemini.Options)]
+      ]
+      for (const [provider, make] of layers) {
+        const error = yield* buildError(make(null))
+        expect(error).toMatchObject({ _op: "InvalidData", path: [] })
+        expect(error.message).toBe(`${provider}.layerConfig: options must be an object, got null`)
+      }
+    }))
+
+  it.effect("OpenAi.layerAzure: endpoint is required, and apiKey and token are not both given", () =>
+    Effect.gen(function*() {
+      const missing = yield* buildError(OpenAi.layerAzure({ apiKey } as unknown as OpenAi.AzureOptions))
+      expect(missing).toMatchObject({ _op: "MissingData", path: ["endpoint"] })
+      expect(missing.message).toBe(
+        "OpenAi.layerAzure: endpoint is required: the resource URL, e.g. \"https://<resource>.openai.azure.com\""
+      )
+      const both = yield* buildError(
+        OpenAi.layerAzure({ endpoint: "https://r.openai.azure.com", apiKey, token: Redacted.make(secretKey) })
+      )
+      expect(both).toMatchObject({ _op: "InvalidData", path: ["token"] })
+      expect(both.message).toContain("OpenAi.layerAzure: apiKey and token are both given: give one")
+      expect(both.message).not.toContain(secretKey)
+    }))
+})

@@ -493,6 +493,24 @@ describe("Retry.policy", () => {
     expect(() => Retry.policy({ base: "soon" as Duration.DurationInput })).toThrow(/`base` must be a non-negative/)
   })
 
+  it("refuses null values, a null argument and a misspelt option alike, never reading them as the default", () => {
+    const policy = Retry.policy as (options: unknown) => Retry.Policy
+    const cases: ReadonlyArray<readonly [options: unknown, message: string]> = [
+      [{ times: null }, "Retry.policy: `times` must be a whole number >= 0, got null"],
+      [{ times: "3" }, "Retry.policy: `times` must be a whole number >= 0, got \"3\""],
+      [{ jitter: null }, "Retry.policy: `jitter` must be a number from 0 to 1, got null"],
+      [{ base: null }, "Retry.policy: `base` must be a non-negative duration, got null"],
+      [{ deadline: null }, "Retry.policy: `deadline` must be a non-negative duration, got null"],
+      [null, "Retry.policy: the options must be an object, got null"],
+      [{ time: 3 }, "Retry.policy: unknown option \"time\" (the options are times, base, cap, jitter, maxRetryAfter"]
+    ]
+    for (const [options, message] of cases) {
+      expect(() => policy(options)).toThrow(RangeError)
+      expect(() => policy(options)).toThrow(message)
+    }
+    expect(policy(undefined)).toEqual(Retry.defaults)
+  })
+
   it("backoff is min(cap, base * 2^n)", () => {
     const waits = [0, 1, 2, 3, 4, 5, 6].map((n) => Duration.toMillis(Retry.backoff(Retry.defaults, n)))
     expect(waits).toEqual([500, 1000, 2000, 4000, 8000, 8000, 8000])

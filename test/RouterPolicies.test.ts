@@ -106,6 +106,54 @@ describe("Router weights and empty routers", () => {
     }))
 })
 
+describe("Router options from a JavaScript caller", () => {
+  it.effect("null, an unknown strategy, an out-of-range or unreadable value: InvalidRequest naming it, no call", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted([{ text: "never" }])
+      const deployments = [{ name: "a", provide: model.layer }]
+      const cases: ReadonlyArray<readonly [options: unknown, message: string]> = [
+        [null, "router: options must be an object, got null"],
+        [{}, "router: strategy must be \"priority\", \"weighted\" or \"least-latency\", got undefined"],
+        [
+          { strategy: "random" },
+          "router: strategy must be \"priority\", \"weighted\" or \"least-latency\", got \"random\""
+        ],
+        [{ strategy: "priority", latencyAlpha: 2 }, "router: latencyAlpha must be a number in (0, 1], got 2"],
+        [{ strategy: "priority", latencyAlpha: 0 }, "router: latencyAlpha must be a number in (0, 1], got 0"],
+        [{ strategy: "priority", latencyAlpha: null }, "router: latencyAlpha must be a number in (0, 1], got null"],
+        [
+          { strategy: "priority", resampleAfter: "soon" },
+          "router: resampleAfter must be a duration such as \"30 seconds\", got \"soon\""
+        ],
+        [{ strategy: "priority", name: null }, "router: name must be a non-empty string, got null"],
+        [{ strategy: "priority", latency: 0.5 }, "router: unknown option \"latency\""]
+      ]
+      for (const [options, message] of cases) {
+        const exit = yield* LanguageModel.generate(ask()).pipe(
+          Effect.provide(Router.layer(deployments, options as Router.Options)),
+          Effect.exit
+        )
+        expect(failure(exit)).toMatchObject({ _tag: "InvalidRequest", provider: "router" })
+        expect(failure(exit).message).toContain(message)
+      }
+      // a deployment's circuit that is no options object, or whose key is null, is refused too, not defaulted
+      for (
+        const [circuit, message] of [
+          [null, "router: deployment \"a\" has circuit null"],
+          [{ key: null }, "circuit: key must be a non-empty string, got null"]
+        ] as const
+      ) {
+        const router = Router.layer([{ name: "a", provide: model.layer, circuit } as unknown as Router.Deployment], {
+          strategy: "priority"
+        })
+        const exit = yield* LanguageModel.generate(ask()).pipe(Effect.provide(router), Effect.exit)
+        expect(failure(exit)).toMatchObject({ _tag: "InvalidRequest" })
+        expect(failure(exit).message).toContain(message)
+      }
+      expect(yield* model.calls).toBe(0)
+    }).pipe(Effect.provide(CircuitBreaker.layerMemory)))
+})
+
 describe("Router breaker keys", () => {
   it.effect("two routers over deployments of the same names do not share breakers", () =>
     Effect.gen(function*() {

@@ -4,6 +4,7 @@
  * breaker keeps counts in a fixed number of time buckets, not one entry per call.
  */
 import type * as CircuitBreaker from "../CircuitBreaker.js"
+import { described } from "./layerOptions.js"
 
 /** How many time buckets a closed breaker's window is split into. */
 export const BUCKETS = 20
@@ -162,16 +163,18 @@ export const counts = (
 export const problem = (config: Config): string | undefined => {
   const positive = (value: number) => Number.isFinite(value) && value > 0
   if (!(positive(config.failureRateThreshold) && config.failureRateThreshold <= 1)) {
-    return `failureRateThreshold is ${config.failureRateThreshold}; it is a share in (0, 1]`
+    return `failureRateThreshold is ${described(config.failureRateThreshold)}; it is a share in (0, 1]`
   }
   if (!(Number.isInteger(config.minimumCalls) && config.minimumCalls >= 1)) {
-    return `minimumCalls is ${config.minimumCalls}; it is a whole number >= 1`
+    return `minimumCalls is ${described(config.minimumCalls)}; it is a whole number >= 1`
   }
   if (!(Number.isInteger(config.halfOpenProbes) && config.halfOpenProbes >= 1)) {
-    return `halfOpenProbes is ${config.halfOpenProbes}; it is a whole number >= 1`
+    return `halfOpenProbes is ${described(config.halfOpenProbes)}; it is a whole number >= 1`
   }
-  if (!positive(config.windowMillis)) return `window is ${config.windowMillis} ms; it must be longer than 0`
-  if (!positive(config.probeLeaseMillis)) return `probeLease is ${config.probeLeaseMillis} ms; it must be longer than 0`
+  if (!positive(config.windowMillis)) return `window is ${config.windowMillis} ms; it must be finite and longer than 0`
+  if (!positive(config.probeLeaseMillis)) {
+    return `probeLease is ${config.probeLeaseMillis} ms; it must be finite and longer than 0`
+  }
   if (!(Number.isFinite(config.cooldownMillis) && config.cooldownMillis >= 0)) {
     return `cooldown is ${config.cooldownMillis} ms; it must be finite`
   }

@@ -7,6 +7,7 @@ import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
@@ -16,9 +17,11 @@ import * as LlmError from "../LlmError.js"
 import * as LlmMetrics from "../LlmMetrics.js"
 import * as Attribution from "./attribution.js"
 import * as Circuit from "./circuit.js"
+import * as Durations from "./duration.js"
+import * as LayerOptions from "./layerOptions.js"
 import * as PolicyStream from "./policyStream.js"
 
-/** The breaker's settings from its options, with their defaults. */
+/** The breaker's settings from its options, with their defaults (for options known to be valid). */
 export const configOf = (options: CircuitBreaker.Options): Circuit.Config => ({
   failureRateThreshold: options.failureRateThreshold ?? 0.5,
   minimumCalls: options.minimumCalls ?? 5,
@@ -27,6 +30,75 @@ export const configOf = (options: CircuitBreaker.Options): Circuit.Config => ({
   halfOpenProbes: options.halfOpenProbes ?? 1,
   probeLeaseMillis: Duration.toMillis(options.probeLease ?? "60 seconds")
 })
+
+const optionNames = LayerOptions.optionNames<CircuitBreaker.Options>({
+  key: true,
+  failureRateThreshold: true,
+  minimumCalls: true,
+  window: true,
+  cooldown: true,
+  halfOpenProbes: true,
+  probeLease: true,
+  maxRetryAfter: true,
+  maxOpen: true
+})
+
+/** A breaker's options checked, with their defaults. */
+interface Settings {
+  readonly key: string
+  readonly config: Circuit.Config
+  readonly maxRetryAfterMillis: number
+  readonly maxOpenMillis: number
+}
+
+const durationDefaults: ReadonlyArray<readonly [option: string, fallback: Duration.Duration]> = [
+  ["window", Duration.seconds(60)],
+  ["cooldown", Duration.seconds(30)],
+  ["probeLease", Duration.seconds(60)],
+  ["maxRetryAfter", Duration.seconds(60)],
+  ["maxOpen", Duration.hours(24)]
+]
+
+/**
+ * The settings of a breaker, or what is wrong with its options, naming the option (prefixed by the breaker when
+ * its key is usable). A value given is never replaced by a default, `null` included: a JavaScript caller's
+ * `cooldown: null` is refused, not read as "the default cooldown".
+ */
+export const settingsOf = (options: unknown): Either.Either<Settings, string> => {
+  const known = LayerOptions.knownOptions("circuit", options, optionNames)
+  if (Either.isLeft(known)) return Either.left(known.left.message)
+  const given = options as Readonly<Record<string, unknown>>
+  const key = given.key
+  if (key === undefined) return Either.left(`circuit: key is required: the breaker's identity, e.g. "openai"`)
+  if (typeof key !== "string" || key.trim() === "") {
+    return Either.left(`circuit: key must be a non-empty string, got ${LayerOptions.described(key)}`)
+  }
+  const problem = (message: string) => Either.left(`circuit ${JSON.stringify(key)}: ${message}`)
+  const millis: Record<string, number> = {}
+  for (const [option, fallback] of durationDefaults) {
+    const input = given[option]
+    const decoded = input === undefined ? fallback : Durations.decodeNonNegative(input as Duration.DurationInput)
+    if (decoded === undefined) {
+      return problem(
+        `${option} must be a duration such as "30 seconds", got ${Durations.show(input as Duration.DurationInput)}`
+      )
+    }
+    millis[option] = Duration.toMillis(decoded)
+  }
+  const number = (option: string, fallback: number) => given[option] === undefined ? fallback : given[option]
+  const config = {
+    failureRateThreshold: number("failureRateThreshold", 0.5),
+    minimumCalls: number("minimumCalls", 5),
+    windowMillis: millis.window!,
+    cooldownMillis: millis.cooldown!,
+    halfOpenProbes: number("halfOpenProbes", 1),
+    probeLeaseMillis: millis.probeLease!
+  } as Circuit.Config
+  const misconfigured = Circuit.problem(config)
+  return misconfigured === undefined
+    ? Either.right({ key, config, maxRetryAfterMillis: millis.maxRetryAfter!, maxOpenMillis: millis.maxOpen! })
+    : problem(misconfigured)
+}
 
 /** How an exit counts for the breaker. */
 const outcomeOf = (
@@ -60,17 +132,23 @@ export const view = (key: string, state: Circuit.State, now: number): CircuitBre
   return { key, state: "closed", until: undefined, ...Circuit.counts(state, now) }
 }
 
+const inert: Settings = {
+  key: "",
+  config: configOf({ key: "" }),
+  maxRetryAfterMillis: 0,
+  maxOpenMillis: 0
+}
+
 /** `CircuitBreaker.wrap`; `registryOf` is the `Registry` reference (given: this module is below it). */
 export const wrap = (
   service: LanguageModel.Service,
   options: CircuitBreaker.Options,
   registryOf: Effect.Effect<CircuitBreaker.RegistryService>
 ): LanguageModel.Service => {
-  const config = configOf(options)
-  const maxRetryAfter = Duration.toMillis(options.maxRetryAfter ?? "60 seconds")
-  const maxOpen = Duration.toMillis(options.maxOpen ?? "24 hours")
-  const classify = (exit: Exit.Exit<unknown, LlmError.LlmError>) => outcomeOf(exit, maxRetryAfter, maxOpen)
-  const key = options.key
+  const settings = settingsOf(options)
+  // Unusable options leave the breaker inert: every call fails at once with `InvalidRequest` (below).
+  const { config, key, maxOpenMillis, maxRetryAfterMillis } = Either.getOrElse(settings, () => inert)
+  const classify = (exit: Exit.Exit<unknown, LlmError.LlmError>) => outcomeOf(exit, maxRetryAfterMillis, maxOpenMillis)
 
   const transition = (registry: CircuitBreaker.RegistryService, from: Circuit.Name, to: Circuit.Name, at: number) =>
     from === to ? Effect.void : Effect.zipRight(
@@ -78,14 +156,9 @@ export const wrap = (
       Effect.flatMap(LlmMetrics.LlmMetrics, (metrics) => metrics.recordCircuit({ key, from, to, at }))
     )
 
-  const misconfigured = Circuit.problem(config)
-
   const acquire = Effect.gen(function*() {
-    if (misconfigured !== undefined) {
-      return yield* new LlmError.InvalidRequest({
-        provider: service.provider,
-        message: `circuit "${key}": ${misconfigured}`
-      })
+    if (Either.isLeft(settings)) {
+      return yield* new LlmError.InvalidRequest({ provider: service.provider, message: settings.left })
     }
     const registry = yield* registryOf
     const now = yield* Clock.currentTimeMillis

@@ -7,6 +7,7 @@ import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as LanguageModel from "../LanguageModel.js"
@@ -338,6 +339,7 @@ const stringOptions: ReadonlySet<string> = new Set([
   "maxTokensField"
 ])
 const secretOptions: ReadonlySet<string> = new Set(["apiKey", "token"])
+const stringListOptions: ReadonlySet<string> = new Set(["betas"])
 const capabilityNames = optionNames<LanguageModel.Capabilities>({
   tools: true,
   vision: true,
@@ -360,7 +362,7 @@ const firstFailure = (
  * A provider layer's options object checked before anything reads it, so that a JavaScript caller's mistake is
  * a `ConfigError` naming the option, never a `TypeError` or a silently ignored option: an object holding only
  * `names` (a misspelt option would be ignored), strings where strings go, `Redacted` keys (a key passed as a
- * plain string is refused without being shown), `headers` of strings, `capabilities` of booleans, `timeout` of
+ * plain string is refused without being shown), lists of strings (Anthropic's `betas`), `headers` of strings, `capabilities` of booleans, `timeout` of
  * known phases, `retry` a `Retry.policy(...)` or `false`.
  */
 export const providerOptions = (
@@ -380,6 +382,8 @@ export const providerOptions = (
         ? stringOption(layer, option, value)
         : secretOptions.has(option)
         ? redactedOption(layer, option, value)
+        : stringListOptions.has(option)
+        ? stringListOption(layer, option, value)
         : option === "maxTokensField" && value !== "max_tokens" && value !== "max_completion_tokens"
         ? invalid(option, `must be "max_tokens" or "max_completion_tokens", got ${described(value)}`)
         : Either.void
@@ -455,6 +459,34 @@ export const stringOption = (
   value === undefined || typeof value === "string" ? Either.void : Either.left(
     ConfigError.InvalidData([option], `${layer}: ${option} must be a string, got ${described(value)}`)
   )
+
+/** An option that must be an array of non-blank strings when given (a JavaScript caller may pass `"x"` or `null`). */
+export const stringListOption = (
+  layer: string,
+  option: string,
+  value: unknown
+): Either.Either<void, ConfigError.ConfigError> => {
+  if (value === undefined) return Either.void
+  if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
+    return Either.left(
+      ConfigError.InvalidData([option], `${layer}: ${option} must be an array of strings, got ${described(value)}`)
+    )
+  }
+  const blank = value.findIndex((item: string) => item.trim() === "")
+  return blank < 0 ? Either.void : Either.left(
+    ConfigError.InvalidData([`${option}[${blank}]`], `${layer}: ${option}[${blank}] must not be empty`)
+  )
+}
+
+/**
+ * A layer built from its options once `checked` passes, else one that fails with the check's `ConfigError`
+ * when it is built: for a `layerConfig`, which reads its options before building (a JavaScript caller may
+ * pass `null`), so that a bad value is the same `ConfigError` as from `layer`, never a thrown `TypeError`.
+ */
+export const layerChecked = <A, E, R>(
+  checked: Either.Either<void, ConfigError.ConfigError>,
+  layer: () => Layer.Layer<A, E, R>
+): Layer.Layer<A, E | ConfigError.ConfigError, R> => Either.isLeft(checked) ? Layer.fail(checked.left) : layer()
 
 /** An option that must be an object of named entries when given (not `null`, an array or a scalar). */
 export const recordOption = (

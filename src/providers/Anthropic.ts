@@ -201,13 +201,16 @@ export const layer = (
 export const layerConfig = (
   options: ConfigOptions = {}
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Service.layerFromEnv(
-    {
-      layer: "Anthropic.layerConfig",
-      apiKey: ["ANTHROPIC_API_KEY"],
-      baseUrl: "ANTHROPIC_BASE_URL",
-      model: "ANTHROPIC_MODEL"
-    },
-    options,
-    (resolved) => Layer.effect(LanguageModel.LanguageModel, make("Anthropic.layerConfig", resolved))
-  )
+  // Checked before anything reads it: `null` from a JavaScript caller is the ConfigError `layer` gives.
+  LayerOptions.layerChecked(LayerOptions.providerOptions("Anthropic.layerConfig", options, optionNames), () =>
+    Service.layerFromEnv(
+      {
+        layer: "Anthropic.layerConfig",
+        apiKey: ["ANTHROPIC_API_KEY"],
+        baseUrl: "ANTHROPIC_BASE_URL",
+        model: "ANTHROPIC_MODEL"
+      },
+      options,
+      (resolved) =>
+        Layer.effect(LanguageModel.LanguageModel, make("Anthropic.layerConfig", resolved))
+    ))

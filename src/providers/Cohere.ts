@@ -163,13 +163,16 @@ export const layer = (
 export const layerConfig = (
   options: ConfigOptions = {}
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Service.layerFromEnv(
-    {
-      layer: "Cohere.layerConfig",
-      apiKey: ["COHERE_API_KEY", "CO_API_KEY"],
-      baseUrl: "COHERE_BASE_URL",
-      model: "COHERE_MODEL"
-    },
-    options,
-    (resolved) => Layer.effect(LanguageModel.LanguageModel, make("Cohere.layerConfig", resolved))
-  )
+  // Checked before anything reads it: `null` from a JavaScript caller is the ConfigError `layer` gives.
+  LayerOptions.layerChecked(LayerOptions.providerOptions("Cohere.layerConfig", options, optionNames), () =>
+    Service.layerFromEnv(
+      {
+        layer: "Cohere.layerConfig",
+        apiKey: ["COHERE_API_KEY", "CO_API_KEY"],
+        baseUrl: "COHERE_BASE_URL",
+        model: "COHERE_MODEL"
+      },
+      options,
+      (resolved) =>
+        Layer.effect(LanguageModel.LanguageModel, make("Cohere.layerConfig", resolved))
+    ))

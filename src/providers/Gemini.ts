@@ -187,8 +187,11 @@ export const apiKeyConfig: Config.Config<Redacted.Redacted> = LayerOptions.apiKe
 export const layerConfig = (
   options: Options = {}
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Service.layerFromEnv(
-    { layer: "Gemini.layerConfig", apiKey: apiKeyNames, baseUrl: "GEMINI_BASE_URL", model: "GEMINI_MODEL" },
-    options,
-    (resolved) => makeLayer("Gemini.layerConfig", resolved)
-  )
+  // Checked before anything reads it: `null` from a JavaScript caller is the ConfigError `layer` gives.
+  LayerOptions.layerChecked(LayerOptions.providerOptions("Gemini.layerConfig", options, optionNames), () =>
+    Service.layerFromEnv(
+      { layer: "Gemini.layerConfig", apiKey: apiKeyNames, baseUrl: "GEMINI_BASE_URL", model: "GEMINI_MODEL" },
+      options,
+      (resolved) =>
+        makeLayer("Gemini.layerConfig", resolved)
+    ))

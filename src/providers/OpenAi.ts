@@ -6,7 +6,7 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -80,7 +80,7 @@ export interface AzureOptions extends CommonOptions {
   /** `https://<resource>.openai.azure.com` */
   readonly endpoint: string
   readonly apiKey?: Redacted.Redacted | undefined
-  /** A Microsoft Entra ID bearer token, instead of `apiKey`. */
+  /** A Microsoft Entra ID bearer token, instead of `apiKey` (give one, not both). */
   readonly token?: Redacted.Redacted | undefined
   /**
    * With a deployment, calls `/openai/deployments/{deployment}/chat/completions?api-version=...`; without,
@@ -224,15 +224,18 @@ const makeLayer = (where: string, options: Options) =>
 export const layerConfig = (
   options: Options = {}
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Service.layerFromEnv(
-    { layer: "OpenAi.layerConfig", apiKey: ["OPENAI_API_KEY"], baseUrl: "OPENAI_BASE_URL", model: "OPENAI_MODEL" },
-    options,
-    (resolved) => makeLayer("OpenAi.layerConfig", resolved),
-    Config.map(
-      Config.option(Config.nonEmptyString("OPENAI_ORG_ID")),
-      (organization): Partial<Options> => Option.isSome(organization) ? { organization: organization.value } : {}
-    )
-  )
+  // Checked before anything reads it: `null` from a JavaScript caller is the ConfigError `layer` gives.
+  LayerOptions.layerChecked(LayerOptions.providerOptions("OpenAi.layerConfig", options, optionNames), () =>
+    Service.layerFromEnv(
+      { layer: "OpenAi.layerConfig", apiKey: ["OPENAI_API_KEY"], baseUrl: "OPENAI_BASE_URL", model: "OPENAI_MODEL" },
+      options,
+      (resolved) =>
+        makeLayer("OpenAi.layerConfig", resolved),
+      Config.map(
+        Config.option(Config.nonEmptyString("OPENAI_ORG_ID")),
+        (organization): Partial<Options> => Option.isSome(organization) ? { organization: organization.value } : {}
+      )
+    ))
 
 /**
  * A `LanguageModel` for Azure OpenAI, authenticated by the `api-key` header (or an Entra ID `token`).
@@ -264,6 +267,18 @@ export const layerAzure = (
     Effect.gen(function*() {
       const where = "OpenAi.layerAzure"
       yield* LayerOptions.providerOptions(where, options, azureOptionNames)
+      if (options.endpoint === undefined) {
+        return yield* Effect.fail(ConfigError.MissingData(
+          ["endpoint"],
+          `${where}: endpoint is required: the resource URL, e.g. "https://<resource>.openai.azure.com"`
+        ))
+      }
+      if (options.apiKey !== undefined && options.token !== undefined) {
+        return yield* Effect.fail(ConfigError.InvalidData(
+          ["token"],
+          `${where}: apiKey and token are both given: give one (apiKey for the api-key header, or token for an Entra ID bearer token)`
+        ))
+      }
       const endpoint = yield* LayerOptions.baseUrl(where, "endpoint", options.endpoint)
       const key = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)
       const token = options.token === undefined ? undefined : Redacted.value(options.token)
