@@ -212,12 +212,12 @@ const fallbackScene = Effect.gen(function*() {
   )
   yield* Console.log("step 1: Anthropic-style mock (healthy, until it is overloaded at the end)")
 
-  // Print each state change of the breaker as it happens.
-  yield* CircuitBreaker.transitions.pipe(
+  // Print each state change of the breaker as it happens (subscribed before the first call).
+  const transitions = yield* CircuitBreaker.subscribe
+  yield* Stream.fromQueue(transitions).pipe(
     Stream.runForEach((t) => Console.log(`  ⚡ circuit "${t.key}": ${t.from} → ${t.to}`)),
     Effect.forkScoped
   )
-  yield* Effect.yieldNow()
 
   const calls = Effect.gen(function*() {
     yield* ask(1, "Capital of France?")

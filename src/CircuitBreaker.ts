@@ -24,6 +24,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
+import type * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Circuit from "./internal/circuit.js"
 import * as Policy from "./internal/circuitPolicy.js"
@@ -326,11 +328,39 @@ export const isRejecting = (key: string, options: Pick<Options, "halfOpenProbes"
   )
 
 /**
- * Every transition of every breaker of the registry, from now on.
+ * Every transition of every breaker of the registry, from the moment the stream starts running. A stream run in
+ * a forked fiber starts when that fiber does, so transitions made meanwhile are not in it: use {@link subscribe}
+ * to be subscribed before anything else runs.
  *
  * @since 0.1.0
  * @category accessors
  */
 export const transitions: Stream.Stream<Transition> = Stream.unwrapScoped(
   Effect.map(Registry, (registry) => Stream.fromPubSub(registry.events))
+)
+
+/**
+ * A subscription to every transition of every breaker of the registry, open once this effect returns and until
+ * its scope closes: nothing that happens after it is missed, whenever its queue is read.
+ *
+ * @example
+ * ```ts
+ * import { Console, Effect, Stream } from "effect"
+ * import { CircuitBreaker } from "liter-llm"
+ *
+ * const logTransitions = Effect.gen(function*() {
+ *   const subscription = yield* CircuitBreaker.subscribe
+ *   yield* Stream.fromQueue(subscription).pipe(
+ *     Stream.runForEach((t) => Console.log(`circuit ${t.key}: ${t.from} -> ${t.to}`)),
+ *     Effect.forkScoped
+ *   )
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const subscribe: Effect.Effect<Queue.Dequeue<Transition>, never, Scope.Scope> = Effect.flatMap(
+  Registry,
+  (registry) => PubSub.subscribe(registry.events)
 )

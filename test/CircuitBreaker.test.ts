@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Exit, Fiber, Layer, Stream } from "effect"
+import { Chunk, Duration, Effect, Exit, Fiber, Layer, Queue, Stream } from "effect"
 import * as TestClock from "effect/TestClock"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as Fallback from "../src/Fallback.js"
@@ -132,6 +132,17 @@ describe("CircuitBreaker: opening", () => {
       expect(yield* CircuitBreaker.state("openai")).toEqual(opened("openai", 30_000))
       expect(failure(yield* call(guarded))).toMatchObject({ _tag: "CircuitOpen", provider: "openai", until: 30_000 })
       expect(yield* count(server)).toBe(3)
+    }).pipe(Effect.provide(CircuitBreaker.layerMemory)))
+})
+
+describe("CircuitBreaker.subscribe", () => {
+  it.scoped("subscribed once it returns: the first transition, made at once, is in the queue", () =>
+    Effect.gen(function*() {
+      const subscription = yield* CircuitBreaker.subscribe
+      const model = yield* scripted([errors.overloaded()])
+      const guarded = CircuitBreaker.layer(model.layer, { key: "s", minimumCalls: 1, cooldown: "30 seconds" })
+      expect(tagOf(yield* call(guarded))).toBe("Overloaded")
+      expect(yield* Queue.take(subscription)).toMatchObject({ key: "s", from: "closed", to: "open" })
     }).pipe(Effect.provide(CircuitBreaker.layerMemory)))
 })
 
