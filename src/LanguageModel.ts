@@ -15,6 +15,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChatRequest from "./ChatRequest.js"
 import * as ChatResponse from "./ChatResponse.js"
+import * as Errors from "./internal/errors.js"
 import * as LlmError from "./LlmError.js"
 import type * as Retry from "./Retry.js"
 import type * as StreamPart from "./StreamPart.js"
@@ -478,7 +479,7 @@ export const generateObject = <A, I>(
         try {
           json = JSON.parse(unfence(text))
         } catch (cause) {
-          return Effect.fail(malformed(`not JSON (${(cause as Error).message})`))
+          return Effect.fail(malformed(`not JSON (${Errors.jsonParseReason(cause)})`))
         }
         const decoded = decodeValue(json)
         return decoded._tag === "Right"

@@ -8,6 +8,7 @@ import type { Layer } from "effect"
 import { Effect, Exit, Redacted, Schema, Stream } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
+import * as Cohere from "../src/providers/Cohere.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as AnthropicMock from "../src/testing/AnthropicMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
@@ -46,6 +47,55 @@ describe("responses nested thousands deep", () => {
       )
       expect(Exit.isFailure(exit)).toBe(true)
       expect(failure(exit)._tag).toBe("MalformedResponse")
+    }))
+})
+
+describe("the key in a 200 body that does not decode", () => {
+  // Every 6-character run of the key: none may survive in a message (a cut key escapes the scrubbing).
+  const fragments = Array.from({ length: secretKey.length - 5 }, (_, i) => secretKey.slice(i, i + 6))
+  const keyLayers = [
+    ...layers,
+    [
+      "Cohere",
+      (server: MockProvider.MockProvider) =>
+        overUndici(Cohere.layer({ apiKey, baseUrl: server.url, model: "m", retry: false }))
+    ] as const
+  ]
+  for (const [name, layerOf] of keyLayers) {
+    it.scoped(`${name}: the message keeps the parser's reason, no part of the key`, () =>
+      Effect.gen(function*() {
+        // V8 quotes the first 10 characters of such a body in its parse error.
+        const bodies = [secretKey, `${secretKey} and more`, `{"id": ${secretKey}}`]
+        const server = yield* MockProvider.make({
+          script: bodies.map((body) => MockProvider.text(body, { contentType: "application/json" }))
+        })
+        for (const _ of bodies) {
+          const error = failure(yield* Effect.exit(LanguageModel.generate(ask).pipe(Effect.provide(layerOf(server)))))
+          expect(error._tag).toBe("MalformedResponse")
+          expect(error.message).toMatch(/invalid JSON \(Unexpected token '[s{]'|invalid JSON \(Unexpected/)
+          expect(error.body).toContain("<redacted>")
+          for (const fragment of fragments) expect(error.message).not.toContain(fragment)
+        }
+      }))
+  }
+
+  it.scoped("OpenAi, Anthropic: a wrong value shown cut short is scrubbed first", () =>
+    Effect.gen(function*() {
+      // The key straddles the 100-character cut of a shown value.
+      const straddling = "x".repeat(90) + secretKey
+      const server = yield* MockProvider.make({
+        script: [
+          MockProvider.json({ ...OpenAiMock.completionBody({ text: "ok" }), choices: straddling }),
+          MockProvider.json({ ...AnthropicMock.messageBody({ text: "ok" }), content: straddling })
+        ]
+      })
+      const anthropic = overUndici(Anthropic.layer({ apiKey, baseUrl: server.url, model: "m", retry: false }))
+      for (const layer of [openAiLayer(server, { retry: false }), anthropic]) {
+        const error = failure(yield* Effect.exit(LanguageModel.generate(ask).pipe(Effect.provide(layer))))
+        expect(error._tag).toBe("MalformedResponse")
+        expect(error.message).toContain(`actual "${"x".repeat(90)}<redac`)
+        for (const fragment of fragments) expect(error.message).not.toContain(fragment)
+      }
     }))
 })
 

@@ -1,4 +1,7 @@
 import type * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as AST from "effect/SchemaAST"
 import type * as ChatResponse from "../ChatResponse.js"
 import * as LlmError from "../LlmError.js"
 import * as Headers from "./headers.js"
@@ -140,6 +143,99 @@ export const truncate = (text: string, max: number): string =>
 export const messageDetail = (text: string, secrets: ReadonlyArray<string>): string =>
   truncate(scrub(text, secrets), maxMessageDetail)
 
+/**
+ * Why `JSON.parse` refused a text, without the excerpt of the text V8 quotes (`Unexpected token 's', "sk-secretK"...
+ * is not valid JSON`): that excerpt may cut a key in two, and a cut key no longer matches {@link scrub}. Keeps
+ * the token and any position (`Unexpected token 's'`, `Unexpected end of JSON input`, `... at position 7`).
+ */
+export const jsonParseReason = (cause: unknown): string => {
+  const message = cause instanceof Error ? cause.message : String(cause)
+  const token = /^(.*?), (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s.exec(message)
+  if (token !== null) return token[1]!
+  if (/^".*" is not valid JSON$/s.test(message)) return "not valid JSON"
+  // Another engine's wording: whatever it quotes may be input too.
+  const quote = message.indexOf("\"")
+  return quote === -1 ? message : message.slice(0, quote).trimEnd()
+}
+
+/** The most characters of a wrong value a parse issue shows (the whole value is the caller's, or in `body`). */
+export const maxShownValue = 100
+
+const formatValue = (value: unknown): string => {
+  if (typeof value === "string") return JSON.stringify(value)
+  if (typeof value === "bigint") return `${value}n`
+  if (value === null || typeof value !== "object") return String(value)
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    // Circular, or nested deeper than the stack.
+    return Array.isArray(value) ? "an array" : "an object"
+  }
+}
+
+// A stand-in for a wrong value: Effect renders an object with its own `toString` as that text.
+const shownValue = (actual: unknown, secrets: ReadonlyArray<string>) => {
+  // Scrubbed before the cut, as in `messageDetail`: a key cut in two would no longer match.
+  const text = truncate(scrub(formatValue(actual), secrets), maxShownValue)
+  return { toString: () => text }
+}
+
+// A `Type` issue rendered by the default `Expected X, actual Y`, which shows the value.
+const showsValue = (issue: ParseResult.Type): boolean =>
+  issue.message === undefined && Option.isNone(AST.getMessageAnnotation(issue.ast)) &&
+  Option.isNone(AST.getParseIssueTitleAnnotation(issue.ast))
+
+const tidyIssue = (issue: ParseResult.ParseIssue, secrets: ReadonlyArray<string>): ParseResult.ParseIssue => {
+  switch (issue._tag) {
+    case "Type":
+      return showsValue(issue) ? new ParseResult.Type(issue.ast, shownValue(issue.actual, secrets)) : issue
+    case "Pointer":
+      return new ParseResult.Pointer(issue.path, issue.actual, tidyIssue(issue.issue, secrets))
+    case "Refinement":
+      return new ParseResult.Refinement(issue.ast, issue.actual, issue.kind, tidyIssue(issue.issue, secrets))
+    case "Transformation":
+      return new ParseResult.Transformation(issue.ast, issue.actual, issue.kind, tidyIssue(issue.issue, secrets))
+    case "Composite": {
+      let members: ReadonlyArray<ParseResult.ParseIssue> = Array.isArray(issue.issues)
+        ? issue.issues as ReadonlyArray<ParseResult.ParseIssue>
+        : [issue.issues as ParseResult.ParseIssue]
+      // A union member that failed with a bare `Type` issue does not take this kind of value at all (`Expected
+      // string, actual [...]` for an array): when another member took it and failed inside, that one is the news.
+      if (issue.ast._tag === "Union" && members.some((member) => member._tag !== "Type")) {
+        members = members.filter((member) => member._tag !== "Type")
+      }
+      const [first, ...rest] = members.map((member) => tidyIssue(member, secrets))
+      return new ParseResult.Composite(issue.ast, issue.actual, [first!, ...rest], issue.output)
+    }
+    default:
+      return issue
+  }
+}
+
+/**
+ * A parse error as one line of `path: message` per problem: the union members a value is not the kind of left
+ * out, each wrong value shown scrubbed and cut to {@link maxShownValue} characters (a 2 MB image would
+ * otherwise be the message).
+ */
+export const describeIssues = (error: ParseResult.ParseError, secrets: ReadonlyArray<string> = []): string => {
+  let issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>
+  try {
+    issues = ParseResult.ArrayFormatter.formatIssueSync(tidyIssue(error.issue, secrets))
+  } catch {
+    // Describing a wrong value recurses into it: one nested thousands deep (JSON a provider or a model may
+    // send) overflows the stack there. A short message, so the caller's typed error is still made.
+    return "a value nested too deeply to describe"
+  }
+  const lines: Array<string> = []
+  for (const issue of issues) {
+    // An optional field reports its value against `undefined` too; that second line says nothing.
+    if (issue.message.startsWith("Expected undefined")) continue
+    const line = `${issue.path.length > 0 ? issue.path.join(".") + ": " : ""}${issue.message}`
+    if (!lines.includes(line)) lines.push(line)
+  }
+  return lines.join("; ")
+}
+
 const parseJson = (text: string): unknown => {
   try {
     return JSON.parse(text)
@@ -199,7 +295,7 @@ export const malformed = (
     ...(extra.status === undefined ? {} : { status: extra.status }),
     ...(extra.requestId === undefined ? {} : { requestId: extra.requestId }),
     body: LlmError.truncateBody(scrub(bodyText, context.secrets)),
-    message: scrub(`${context.provider}: malformed response: ${reason}`, context.secrets)
+    message: messageDetail(`${context.provider}: malformed response: ${reason}`, context.secrets)
   })
 
 const usageFields = [

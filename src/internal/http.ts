@@ -275,7 +275,7 @@ export const sendJson = (
           return Effect.succeed({ json: JSON.parse(text) as unknown, text, ok })
         } catch (cause) {
           return Effect.fail(
-            Errors.malformed(context, `invalid JSON (${(cause as Error).message})`, text, {
+            Errors.malformed(context, `invalid JSON (${Errors.jsonParseReason(cause)})`, text, {
               status: ok.response.status,
               requestId: ok.requestId
             })

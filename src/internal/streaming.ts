@@ -91,7 +91,7 @@ export const parseEvent = (
   try {
     json = JSON.parse(data)
   } catch (cause) {
-    return Errors.malformed(context, `stream event is not JSON (${(cause as Error).message})`, data, { requestId })
+    return Errors.malformed(context, `stream event is not JSON (${Errors.jsonParseReason(cause)})`, data, { requestId })
   }
   return isObject(json) ? json : Errors.malformed(context, "stream event is not an object", data, { requestId })
 }
@@ -201,7 +201,7 @@ const notAStream = (context: Errors.ErrorContext, info: BodyInfo, kind: BodyKind
   } catch (cause) {
     return Errors.malformed(
       context,
-      `the stream is not an event stream${more} (${(cause as Error).message})`,
+      `the stream is not an event stream${more} (${Errors.jsonParseReason(cause)})`,
       text,
       extra
     )

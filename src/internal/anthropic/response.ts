@@ -1,7 +1,6 @@
 /** Decoding of a whole Anthropic Messages response: content blocks, usage, finish reasons, rate-limit headers. */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import * as ChatRequest from "../../ChatRequest.js"
 import type * as ChatResponse from "../../ChatResponse.js"
 import type * as LlmError from "../../LlmError.js"
 import * as Errors from "../errors.js"
@@ -152,7 +151,7 @@ export const decodeResponse = (
   if (isObject(json) && json.type === "error") return Effect.fail(errorEvent(context, json, raw.requestId, "body"))
   const decoded = decodeWire(json)
   if (decoded._tag === "Left") {
-    return Effect.fail(Errors.malformed(context, ChatRequest.formatIssues(decoded.left), raw.text, raw))
+    return Effect.fail(Errors.malformed(context, Errors.describeIssues(decoded.left, context.secrets), raw.text, raw))
   }
   const wire = decoded.right
   const content: Array<ChatResponse.ContentPart> = []

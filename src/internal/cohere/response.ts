@@ -1,7 +1,6 @@
 /** Decoding of a whole Cohere v2 Chat response: content, tool calls, finish reasons, usage, trial rate-limit headers. */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import * as ChatRequest from "../../ChatRequest.js"
 import type * as ChatResponse from "../../ChatResponse.js"
 import * as LlmError from "../../LlmError.js"
 import * as StreamPart from "../../StreamPart.js"
@@ -167,7 +166,7 @@ export const decodeResponse = (
   if (error !== undefined) return Effect.fail(error)
   const decoded = decodeWire(json)
   if (decoded._tag === "Left") {
-    return Effect.fail(Errors.malformed(context, ChatRequest.formatIssues(decoded.left), raw.text, raw))
+    return Effect.fail(Errors.malformed(context, Errors.describeIssues(decoded.left, context.secrets), raw.text, raw))
   }
   const wire = decoded.right
   const metadata = headerMetadata(raw.requestId, call.headers)

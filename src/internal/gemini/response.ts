@@ -3,8 +3,8 @@
  * `GenerateContentResponse`, so both go through the decoder of `stream.ts`).
  */
 import * as Schema from "effect/Schema"
-import * as ChatRequest from "../../ChatRequest.js"
 import type * as ChatResponse from "../../ChatResponse.js"
+import * as Errors from "../errors.js"
 import { isObject, numberOf } from "../json.js"
 
 const contentFilterReasons: ReadonlySet<string> = new Set([
@@ -78,8 +78,11 @@ const WireResponse = Schema.Struct({
 
 const validateWire = Schema.decodeUnknownEither(WireResponse)
 
-/** Why a whole response does not have the `GenerateContentResponse` shape, if it does not. */
-export const checkResponse = (json: unknown): string | undefined => {
+/**
+ * Why a whole response does not have the `GenerateContentResponse` shape, if it does not. Pass the call's
+ * `secrets`: a value shown is cut short, and a key cut in two would escape the scrubbing after.
+ */
+export const checkResponse = (json: unknown, secrets: ReadonlyArray<string> = []): string | undefined => {
   const result = validateWire(json)
-  return result._tag === "Left" ? ChatRequest.formatIssues(result.left) : undefined
+  return result._tag === "Left" ? Errors.describeIssues(result.left, secrets) : undefined
 }

@@ -223,7 +223,7 @@ export const decodeResponse = (
   raw: { readonly text: string; readonly status: number; readonly requestId: string | undefined },
   context: Errors.ErrorContext
 ): Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError> => {
-  const problem = GeminiResponse.checkResponse(json)
+  const problem = GeminiResponse.checkResponse(json, context.secrets)
   if (problem !== undefined || !isObject(json)) {
     return Effect.fail(Errors.malformed(context, problem ?? "not an object", raw.text, raw))
   }

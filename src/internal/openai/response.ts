@@ -1,7 +1,6 @@
 /** Decoding of a whole OpenAI Chat Completions response: finish reasons, usage, content and tool calls. */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import * as ChatRequest from "../../ChatRequest.js"
 import type * as ChatResponse from "../../ChatResponse.js"
 import * as LlmError from "../../LlmError.js"
 import * as StreamPart from "../../StreamPart.js"
@@ -102,7 +101,7 @@ export const decodeResponse = (
   }
   const decoded = decodeWire(json)
   if (decoded._tag === "Left") {
-    return Effect.fail(Errors.malformed(context, ChatRequest.formatIssues(decoded.left), raw.text, raw))
+    return Effect.fail(Errors.malformed(context, Errors.describeIssues(decoded.left, context.secrets), raw.text, raw))
   }
   const wire = decoded.right
   const choice = wire.choices[0]
