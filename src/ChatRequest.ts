@@ -6,9 +6,10 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as ParseResult from "effect/ParseResult"
+import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Durations from "./internal/duration.js"
+import * as Errors from "./internal/errors.js"
 import * as LlmError from "./LlmError.js"
 
 /**
@@ -28,7 +29,7 @@ const base64DataUrl = /^data:([^;,]*);base64,(.*)$/is
 
 /**
  * Why an image's base64 `data` and `mediaType` cannot be sent, or `undefined`: a `mediaType` that is no media
- * type (`type/subtype`), or `data` that is not base64. A provider would refuse either, after the upload.
+ * type (`type/subtype`), or `data` that is empty or not base64. A provider would refuse either, after the upload.
  *
  * @example
  * ```ts
@@ -45,15 +46,29 @@ export const imageDataIssue = (mediaType: string, data: string): string | undefi
   if (!mediaTypePattern.test(mediaType)) {
     return `media type ${JSON.stringify(mediaType.slice(0, 100))} is not one (type/subtype, such as "image/png")`
   }
+  // Empty data is no image: a provider would refuse it, after the upload of the rest.
+  if (data === "") return "data is empty"
   if (data.length % 4 === 1 || !base64Pattern.test(data)) {
     return "data is not base64 (the characters A-Z, a-z, 0-9, + and /, with = padding at the end)"
   }
   return undefined
 }
 
+// Whether a text is an absolute URL (any scheme: `https:`, `gs:`, `data:`, a File API URI). `new URL`, not
+// `URL.canParse`, which older runtimes lack.
+const isAbsoluteUrl = (text: string): boolean => {
+  try {
+    new URL(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /**
- * An image, by URL or as base64 `data` with its `mediaType`. A base64 data URL (`data:image/png;base64,...`) as
- * `url` is checked as `data` and `mediaType` are (see {@link imageDataIssue}).
+ * An image, by URL or as base64 `data` with its `mediaType`. `url` is an absolute URL (`https:`, `gs:`, a File
+ * API URI, a data URL); a base64 data URL (`data:image/png;base64,...`) is checked as `data` and `mediaType` are
+ * (see {@link imageDataIssue}).
  *
  * @since 0.1.0
  * @category parts
@@ -72,6 +87,11 @@ export const ImagePart = Schema.Struct({
     if (part.mediaType === undefined) return "an image part with `data` needs its `mediaType` (e.g. \"image/png\")"
     const issue = imageDataIssue(part.mediaType, part.data)
     if (issue !== undefined) return `an image part's ${issue}`
+  }
+  if (part.url !== undefined && !isAbsoluteUrl(part.url)) {
+    return `an image part's url ${
+      JSON.stringify(Errors.truncate(part.url, 100))
+    } is not an absolute URL (such as "https://...")`
   }
   const dataUrl = part.url === undefined ? null : base64DataUrl.exec(part.url)
   if (dataUrl !== null) {
@@ -225,11 +245,28 @@ export const ResponseFormat = Schema.Union(
 /** The longest tenant id: it becomes part of store keys (Redis) and a metric label on every call. */
 const maxTenantLength = 256
 
+// C0 and C1 controls and DEL: a tenant id goes into log lines, metric labels and store keys, where a line break
+// or an escape sequence would forge or garble what follows.
+const hasControlCharacter = (text: string): boolean => {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code <= 0x1f || (code >= 0x7f && code <= 0x9f)) return true
+  }
+  return false
+}
+
+// Characters as a reader counts them (code points): an emoji is one, not two UTF-16 units.
+const characters = (text: string): number => {
+  let count = 0
+  for (const _ of text) count++
+  return count
+}
+
 /**
  * What is wrong with a tenant id, as the end of a sentence about it (`a tenant id is empty or blank`), or
- * `undefined` for a valid one: 1 to 256 characters, without whitespace at its start or end. An empty or padded
- * id would be a tenant of its own ("" apart from "default", " acme" apart from "acme") that no one meant, and a
- * long one becomes long store keys and metric labels.
+ * `undefined` for a valid one: 1 to 256 characters (code points), without whitespace at its start or end and
+ * without control characters. An empty or padded id would be a tenant of its own ("" apart from "default",
+ * " acme" apart from "acme") that no one meant, and a long one becomes long store keys and metric labels.
  *
  * @example
  * ```ts
@@ -237,6 +274,7 @@ const maxTenantLength = 256
  *
  * ChatRequest.tenantIssue("acme") // undefined
  * ChatRequest.tenantIssue(" acme") // "starts or ends with whitespace"
+ * ChatRequest.tenantIssue("ac\nme") // "contains a control character (such as a line break or a tab)"
  * ```
  *
  * @since 0.2.0
@@ -244,10 +282,12 @@ const maxTenantLength = 256
  */
 export const tenantIssue = (tenant: string): string | undefined => {
   if (tenant.trim() === "") return "is empty or blank"
-  if (tenant.length > maxTenantLength) {
-    return `has ${tenant.length} characters, more than the ${maxTenantLength} allowed`
+  const length = characters(tenant)
+  if (length > maxTenantLength) {
+    return `has ${length} characters, more than the ${maxTenantLength} allowed`
   }
   if (tenant.trim() !== tenant) return "starts or ends with whitespace"
+  if (hasControlCharacter(tenant)) return "contains a control character (such as a line break or a tab)"
   return undefined
 }
 
@@ -256,14 +296,14 @@ const tenantMessage = (tenant: string): string | true => {
   if (issue === undefined) return true
   if (tenant.trim() === "") return `a tenant id ${issue} (leave metadata.tenant out for the default tenant)`
   // A long id is not shown: it would be most of the message.
-  if (tenant.length > maxTenantLength) return `a tenant id ${issue}`
+  if (characters(tenant) > maxTenantLength) return `a tenant id ${issue}`
   return `a tenant id ${issue}: ${JSON.stringify(tenant)}`
 }
 
 /**
  * Who the call is made for: `tenant` partitions budgets, rate limits, caches and metrics; `user` is passed to
  * providers that accept an end-user id. A tenant id is 1 to 256 characters, without whitespace at its start or
- * end (see {@link tenantIssue}); leave it out for {@link defaultTenant}.
+ * end and without control characters (see {@link tenantIssue}); leave it out for {@link defaultTenant}.
  *
  * @since 0.1.0
  * @category models
@@ -393,29 +433,14 @@ export type Input = typeof ChatRequest.Encoded
 const decodeUnknown = Schema.decodeUnknownEither(ChatRequest, { onExcessProperty: "error", errors: "all" })
 
 /**
- * Renders a parse error as one line per problem, `path: message`.
+ * Renders a parse error as one line per problem, `path: message`. A union member the value is not the kind of
+ * (`Expected string` for an array) is left out when another member took it, and each wrong value shown is cut
+ * to 100 characters.
  *
  * @since 0.1.0
  * @category utils
  */
-export const formatIssues = (error: ParseResult.ParseError): string => {
-  let issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>
-  try {
-    issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-  } catch {
-    // Describing a wrong value recurses into it: one nested thousands deep (JSON a provider or a model may
-    // send) overflows the stack there. A short message, so the caller's typed error is still made.
-    return "a value nested too deeply to describe"
-  }
-  const lines: Array<string> = []
-  for (const issue of issues) {
-    // An optional field reports its value against `undefined` too; that second line says nothing.
-    if (issue.message.startsWith("Expected undefined")) continue
-    const line = `${issue.path.length > 0 ? issue.path.join(".") + ": " : ""}${issue.message}`
-    if (!lines.includes(line)) lines.push(line)
-  }
-  return lines.join("; ")
-}
+export const formatIssues = (error: ParseResult.ParseError): string => Errors.describeIssues(error)
 
 /**
  * Validates a request. Unknown fields are rejected rather than silently dropped, so a typo such as
@@ -436,7 +461,10 @@ export const formatIssues = (error: ParseResult.ParseError): string => {
 export const decode = (input: unknown, provider = "liter-llm"): Effect.Effect<ChatRequest, LlmError.InvalidRequest> => {
   const result = decodeUnknown(input)
   return result._tag === "Right" ? Effect.succeed(result.right) : Effect.fail(
-    new LlmError.InvalidRequest({ provider, message: `Invalid request: ${formatIssues(result.left)}` })
+    new LlmError.InvalidRequest({
+      provider,
+      message: Errors.truncate(`Invalid request: ${formatIssues(result.left)}`, Errors.maxMessageDetail)
+    })
   )
 }
 

@@ -206,7 +206,7 @@ describe("ChatRequest.decode: rejects with InvalidRequest naming the path", () =
       )
     }))
 
-  it.effect("a tenant that is empty, blank, padded with whitespace or over 256 characters", () =>
+  it.effect("a tenant that is empty, blank, padded with whitespace, over 256 characters or holds a control", () =>
     Effect.gen(function*() {
       const tenant = (value: string) => rejection({ messages: [user], metadata: { tenant: value } })
       const blank =
@@ -225,6 +225,22 @@ describe("ChatRequest.decode: rejects with InvalidRequest naming the path", () =
       expect((yield* ChatRequest.decode({ messages: [user], metadata: { tenant: longest } })).metadata?.tenant)
         .toBe(longest)
       expect(yield* tenant("t".repeat(257))).toContain("has 257 characters, more than the 256 allowed")
+      // Characters are code points: 256 emoji (512 UTF-16 units) pass, 257 are counted as 257.
+      const emoji = "😀".repeat(256)
+      expect((yield* ChatRequest.decode({ messages: [user], metadata: { tenant: emoji } })).metadata?.tenant)
+        .toBe(emoji)
+      expect(yield* tenant("😀".repeat(257))).toBe(
+        "Invalid request: metadata.tenant: a tenant id has 257 characters, more than the 256 allowed"
+      )
+      // A control character would forge log lines and garble metric labels and store keys.
+      expect(yield* tenant("ac\nme")).toBe(
+        "Invalid request: metadata.tenant: a tenant id contains a control character (such as a line break or a " +
+          "tab): \"ac\\nme\""
+      )
+      for (const control of ["\r", "\t", "\u0000", "\u001b", "\u007f", "\u0085", "\u009f"]) {
+        expect(yield* tenant(`ac${control}me`)).toContain("contains a control character")
+      }
+      expect(ChatRequest.tenantIssue("a\u200bb")).toBeUndefined()
       expect(yield* rejection({ messages: [user], metadata: { tenant: 123 } })).toContain("metadata.tenant")
     }))
 
@@ -285,17 +301,64 @@ describe("ChatRequest.decode: rejects with InvalidRequest naming the path", () =
       expect(yield* rejection(image({ url: "data:;base64,AA==" }))).toContain(
         "an image part's data URL: its media type \"\" is not one"
       )
-      // What a provider reads passes: padded or not, and any http(s) URL.
+      // Empty data is no image, in `data` or in a data URL.
+      expect(yield* rejection(image({ data: "", mediaType: "image/png" }))).toBe(
+        "Invalid request: messages.0.content.0: an image part's data is empty"
+      )
+      expect(yield* rejection(image({ url: "data:image/png;base64," }))).toBe(
+        "Invalid request: messages.0.content.0: an image part's data URL: its data is empty"
+      )
+      for (const url of ["not a url", "cat.png", "/images/cat.png", ""]) {
+        expect(yield* rejection(image({ url }))).toBe(
+          `Invalid request: messages.0.content.0: an image part's url ${
+            JSON.stringify(url)
+          } is not an absolute URL (such as "https://...")`
+        )
+      }
+      // What a provider reads passes: padded or not, any http(s) URL, Gemini's `gs:` and File API URIs, a PDF.
       for (
         const part of [
           { data: "iVBORw0KGgo=", mediaType: "image/png" },
           { data: "R0lGOD", mediaType: "image/gif" },
+          { data: "JVBERi0=", mediaType: "application/pdf" },
           { url: "data:image/svg+xml;base64,PHN2Zz4=" },
-          { url: "https://example.com/cat.png" }
+          { url: "data:image/svg+xml,%3Csvg%3E" },
+          { url: "https://example.com/cat.png" },
+          { url: "http://localhost:8080/cat.png" },
+          { url: "gs://bucket/cat.png", mediaType: "image/png" },
+          { url: "https://generativelanguage.googleapis.com/v1beta/files/abc123", mediaType: "image/png" }
         ]
       ) {
         expect((yield* ChatRequest.decode(image(part))).messages).toHaveLength(1)
       }
+    }))
+
+  it.effect("a bad image in a 2 MB part: the useful line only, values and message bounded", () =>
+    Effect.gen(function*() {
+      const message = yield* rejection({
+        messages: [{ role: "user", content: [{ type: "image", data: "A".repeat(2_000_000), mediaType: "png" }] }]
+      })
+      // Not the string branch of `content` (the value is a list), which echoed the whole parts array.
+      expect(message).toBe(
+        "Invalid request: messages.0.content.0: an image part's media type \"png\" is not one (type/subtype, such " +
+          "as \"image/png\")"
+      )
+    }))
+
+  it.effect("a long wrong value is shown cut to 100 characters, the whole message to 1024", () =>
+    Effect.gen(function*() {
+      const long = yield* rejection({ messages: [user], maxTokens: "x".repeat(5_000) })
+      expect(long).toContain(`maxTokens: Expected number, actual "${"x".repeat(99)}… [truncated]`)
+      expect(long).not.toContain("x".repeat(101))
+      // A value of neither kind still names both.
+      const neither = yield* rejection({ messages: [{ role: "user", content: 5 }] })
+      expect(neither).toContain("messages.0.content: Expected string, actual 5")
+      expect(neither).toContain("messages.0.content: Expected ReadonlyArray<")
+      const many = yield* rejection({
+        messages: Array.from({ length: 200 }, () => ({ role: "user", content: [{ type: "image", url: "nope" }] }))
+      })
+      expect(many.length).toBeLessThanOrEqual(1024 + "… [truncated]".length)
+      expect(many.endsWith("… [truncated]")).toBe(true)
     }))
 
   it.effect("duplicate tool names", () =>

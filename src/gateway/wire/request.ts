@@ -308,12 +308,15 @@ const decodeBody = (body: unknown, drop: (name: string) => boolean): DecodedRequ
     const names = { maxTokens, legacyFunctions }
     const first = issues[0]
     const param = first === undefined ? undefined : wirePath(first.path, names)
-    const message = issues.map((issue) => `${wirePath(issue.path, names)}: ${issue.message}`).join("; ")
-    Fields.fail(param, message === "" ? "invalid request" : message)
+    // Bounded: an issue may quote the value it refused, and a value may be megabytes (an image's data).
+    const message = issues.map((issue) => `${wirePath(issue.path, names)}: ${cut(issue.message, 300)}`).join("; ")
+    Fields.fail(param, message === "" ? "invalid request" : cut(message, 1024))
   }
   const request = withClientJson(Either.getOrThrow(validated), input)
   return { request, model, stream, includeUsage, legacyFunctions, dropped }
 }
+
+const cut = (text: string, max: number): string => text.length > max ? `${text.slice(0, max)}...` : text
 
 /**
  * The validated request with the client's own JSON Schema objects (tool parameters, a response schema) in place
