@@ -49,8 +49,11 @@ export const commonFields = {
   model: Schema.optional(Schema.String),
   status: Schema.optional(Schema.Number),
   requestId: Schema.optional(Schema.String),
-  /** How long the provider asked us to wait before trying again. */
-  retryAfter: Schema.optional(Schema.DurationFromSelf),
+  /**
+   * How long the provider asked us to wait before trying again. Encoded as JSON-compatible data
+   * (`Schema.Duration`), so an encoded error survives `JSON.stringify`.
+   */
+  retryAfter: Schema.optional(Schema.Duration),
   /** The raw response body, truncated to {@link maxBodyLength} characters. */
   body: Schema.optional(Schema.String),
   /** The provider's own verdict (`x-should-retry`), which overrides the tag's default retryability. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration } from "effect"
+import { Duration, Schema } from "effect"
 import * as Errors from "../src/internal/errors.js"
 import type * as Headers from "../src/internal/headers.js"
 import * as OpenAiErrors from "../src/internal/openai/errors.js"
@@ -124,6 +124,36 @@ const millis = (duration: Duration.Duration | undefined) =>
   duration === undefined ? undefined : Duration.toMillis(duration)
 
 const openAiBody = (fields: Record<string, unknown>) => JSON.stringify({ error: { param: null, ...fields } })
+
+describe("LlmError.LlmError schema", () => {
+  it("an error with retryAfter survives encoding, JSON and decoding (for a cache, or another process)", () => {
+    const errors: ReadonlyArray<LlmError.LlmError> = [
+      new LlmError.RateLimited({
+        provider: "openai",
+        message: "slow down",
+        status: 429,
+        retryAfter: Duration.seconds(2)
+      }),
+      new LlmError.CircuitOpen({
+        provider: "openai",
+        message: "open",
+        key: "openai",
+        until: 5_000,
+        retryAfter: Duration.millis(1500)
+      }),
+      new LlmError.ServerError({ provider: "openai", message: "boom", status: 500 })
+    ]
+    for (const error of errors) {
+      const wire = JSON.parse(JSON.stringify(Schema.encodeSync(LlmError.LlmError)(error)))
+      const back = Schema.decodeUnknownSync(LlmError.LlmError)(wire)
+      expect(back._tag).toBe(error._tag)
+      expect(back.message).toBe(error.message)
+      expect(back.retryAfter === undefined ? undefined : Duration.toMillis(back.retryAfter)).toBe(
+        error.retryAfter === undefined ? undefined : Duration.toMillis(error.retryAfter)
+      )
+    }
+  })
+})
 
 describe("errors.fromResponse: status", () => {
   const statuses: ReadonlyArray<readonly [number, LlmError.Tag]> = [
@@ -435,5 +465,28 @@ describe("errors.fromResponse: secrets", () => {
     const body = "z".repeat(LlmError.maxBodyLength - secret.length + 3) + secret + " trailing text"
     const error = fromResponse(500, body, {}, withSecret)
     expectNoSecret(error, secret.slice(0, -3))
+  })
+})
+
+describe("errors.jsonParseReason", () => {
+  const reasonOf = (text: string) => {
+    try {
+      JSON.parse(text)
+    } catch (cause) {
+      return Errors.jsonParseReason(cause)
+    }
+    throw new Error("parsed")
+  }
+
+  it("drops the excerpt of the input a parse error quotes, keeping the token and position", () => {
+    expect(reasonOf("sk-secretKEY-1234567890abcdef")).toBe("Unexpected token 's'")
+    expect(reasonOf("{\"id\": sk-secretKEY-1234567890abcdef}")).toBe("Unexpected token 's'")
+    expect(reasonOf("abc")).toBe("Unexpected token 'a'")
+    expect(reasonOf("")).toBe("Unexpected end of JSON input")
+    expect(reasonOf("{\"a\":1}x")).toMatch(/^Unexpected non-whitespace character after JSON at position 7/)
+    // Another engine's wording: whatever it quotes goes.
+    expect(Errors.jsonParseReason(new SyntaxError("JSON Parse error: Unexpected identifier \"sk\""))).toBe(
+      "JSON Parse error: Unexpected identifier"
+    )
   })
 })
