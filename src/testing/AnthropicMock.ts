@@ -249,7 +249,7 @@ export const errorFrame = (type = "overloaded_error", message = "Overloaded"): s
  * @category models
  */
 export interface StreamOptions {
-  /** Text deltas of one text block, one frame each. */
+  /** Text deltas of one text block, one frame each; default `["Hello", " from", " the", " mock."]`, or none with tool calls. */
   readonly deltas?: ReadonlyArray<string> | undefined
   /** A thinking block before the text: its deltas, then its `signature_delta`. */
   readonly thinking?: { readonly deltas: ReadonlyArray<string>; readonly signature: string } | undefined
@@ -290,8 +290,9 @@ export interface StreamOptions {
  * @category frames
  */
 export const streamFrames = (options: StreamOptions = {}): Array<string> => {
-  const deltas = options.deltas ?? ["Hello", " from", " the", " mock."]
   const toolCalls = options.toolCalls ?? []
+  // As `messageBody`: no default text beside tool calls.
+  const deltas = options.deltas ?? (toolCalls.length > 0 ? [] : ["Hello", " from", " the", " mock."])
   const usage = options.usage ?? { inputTokens: 10, outputTokens: deltas.length }
   const frames: Array<string> = [
     frame({

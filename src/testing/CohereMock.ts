@@ -233,7 +233,7 @@ export const errorFrame = (message = "internal server error", finishReason = "ER
  * @category models
  */
 export interface StreamOptions {
-  /** Text deltas of one text content block, one frame each. */
+  /** Text deltas of one text content block, one frame each; default `["Hello", " from", " the", " mock."]`, or none with tool calls. */
   readonly deltas?: ReadonlyArray<string> | undefined
   /** Thinking deltas of a `thinking` content block before the text. */
   readonly thinking?: ReadonlyArray<string> | undefined
@@ -270,8 +270,9 @@ export interface StreamOptions {
  * @category frames
  */
 export const streamFrames = (options: StreamOptions = {}): Array<string> => {
-  const deltas = options.deltas ?? ["Hello", " from", " the", " mock."]
   const toolCalls = options.toolCalls ?? []
+  // As `chatBody`: no default text beside tool calls.
+  const deltas = options.deltas ?? (toolCalls.length > 0 ? [] : ["Hello", " from", " the", " mock."])
   const usage = options.usage === undefined ? { inputTokens: 10, outputTokens: deltas.length } : options.usage
   const frames: Array<string> = [frame({
     id: options.id ?? "mock-chat-id",

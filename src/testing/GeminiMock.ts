@@ -159,7 +159,7 @@ export const response = (
 export interface StreamOptions {
   /** Thought summary deltas, one chunk each, before the text. */
   readonly reasoning?: ReadonlyArray<string> | undefined
-  /** The text deltas, one chunk each; default `["Hello", " from", " the", " mock."]`. */
+  /** The text deltas, one chunk each; default `["Hello", " from", " the", " mock."]`, or none with function calls. */
   readonly deltas?: ReadonlyArray<string> | undefined
   /** Whole function calls, all in one chunk after the text. */
   readonly functionCalls?: ReadonlyArray<FunctionCall> | undefined
@@ -193,8 +193,9 @@ export interface StreamOptions {
  */
 export const streamEvents = (options: StreamOptions = {}): Array<Record<string, unknown>> => {
   const meta = { modelVersion: options.model ?? defaultModel, responseId: options.id ?? "mock-response-id" }
-  const deltas = options.deltas ?? ["Hello", " from", " the", " mock."]
   const calls = options.functionCalls ?? []
+  // As the whole-body builder: no default text beside function calls.
+  const deltas = options.deltas ?? (calls.length > 0 ? [] : ["Hello", " from", " the", " mock."])
   const chunks: Array<ReadonlyArray<unknown>> = [
     ...(options.reasoning ?? []).map((text) => [{ text, thought: true }]),
     ...deltas.map((text) => [{ text }]),

@@ -180,7 +180,7 @@ export const error = (
  * @category models
  */
 export interface StreamOptions {
-  /** The text deltas, one chunk each. */
+  /** The text deltas, one chunk each; default `["Hello", " from", " the", " mock."]`, or none with tool calls. */
   readonly deltas?: ReadonlyArray<string> | undefined
   /** Tool calls, each sent as a start chunk then one chunk per argument piece. */
   readonly toolCalls?:
@@ -220,8 +220,9 @@ export const streamEvents = (options: StreamOptions = {}): Array<Record<string, 
     ...base,
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }]
   })
-  const deltas = options.deltas ?? ["Hello", " from", " the", " mock."]
   const toolCalls = options.toolCalls ?? []
+  // As `completionBody`: no default text beside tool calls.
+  const deltas = options.deltas ?? (toolCalls.length > 0 ? [] : ["Hello", " from", " the", " mock."])
   const events: Array<Record<string, unknown>> = [chunk({ role: "assistant", content: "" })]
   for (const text of deltas) events.push(chunk({ content: text }))
   toolCalls.forEach((call, index) => {
