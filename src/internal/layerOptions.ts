@@ -440,25 +440,22 @@ export const redactedOption = (
   return typeof inner === "string" ? Either.void : invalid(`must hold a string, got a Redacted ${typeof inner}`)
 }
 
-/** An option that must be a boolean when given (a JavaScript caller may pass `"yes"`). */
-export const booleanOption = (
+/** A check of an option that must be of one JavaScript type when given. */
+const typedOption = (is: (value: unknown) => boolean, expected: string) =>
+(
   layer: string,
   option: string,
   value: unknown
 ): Either.Either<void, ConfigError.ConfigError> =>
-  value === undefined || typeof value === "boolean" ? Either.void : Either.left(
-    ConfigError.InvalidData([option], `${layer}: ${option} must be true or false, got ${described(value)}`)
+  value === undefined || is(value) ? Either.void : Either.left(
+    ConfigError.InvalidData([option], `${layer}: ${option} must be ${expected}, got ${described(value)}`)
   )
 
+/** An option that must be a boolean when given (a JavaScript caller may pass `"yes"`). */
+export const booleanOption = typedOption((value) => typeof value === "boolean", "true or false")
+
 /** An option that must be a string when given (a JavaScript caller may pass a number). */
-export const stringOption = (
-  layer: string,
-  option: string,
-  value: unknown
-): Either.Either<void, ConfigError.ConfigError> =>
-  value === undefined || typeof value === "string" ? Either.void : Either.left(
-    ConfigError.InvalidData([option], `${layer}: ${option} must be a string, got ${described(value)}`)
-  )
+export const stringOption = typedOption((value) => typeof value === "string", "a string")
 
 /** An option that must be an array of non-blank strings when given (a JavaScript caller may pass `"x"` or `null`). */
 export const stringListOption = (
