@@ -79,6 +79,20 @@ describe("the key in a 200 body that does not decode", () => {
       }))
   }
 
+  it.scoped("OpenAi stream: an event that is the key is MalformedResponse with no part of it in the message", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({
+        script: [MockProvider.stream([`data: ${secretKey}\n\n`], { contentType: "text/event-stream" })]
+      })
+      const exit = yield* Effect.exit(
+        Stream.runDrain(LanguageModel.stream(ask)).pipe(Effect.provide(openAiLayer(server, { retry: false })))
+      )
+      const error = failure(exit)
+      expect(error._tag).toBe("MalformedResponse")
+      expect(error.message).toContain("stream event is not JSON (Unexpected token 's'")
+      for (const fragment of fragments) expect(error.message).not.toContain(fragment)
+    }))
+
   it.scoped("OpenAi, Anthropic: a wrong value shown cut short is scrubbed first", () =>
     Effect.gen(function*() {
       // The key straddles the 100-character cut of a shown value.
