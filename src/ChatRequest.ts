@@ -245,15 +245,27 @@ export const ResponseFormat = Schema.Union(
 /** The longest tenant id: it becomes part of store keys (Redis) and a metric label on every call. */
 const maxTenantLength = 256
 
-// C0 and C1 controls and DEL: a tenant id goes into log lines, metric labels and store keys, where a line break
-// or an escape sequence would forge or garble what follows.
+// C0 and C1 controls, DEL, and the line and paragraph separators (U+2028, U+2029): a tenant id goes into log
+// lines, metric labels and store keys, where a line break or an escape sequence would forge or garble what follows.
+const isControl = (code: number): boolean =>
+  code <= 0x1f || (code >= 0x7f && code <= 0x9f) || code === 0x2028 || code === 0x2029
+
 const hasControlCharacter = (text: string): boolean => {
   for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i)
-    if (code <= 0x1f || (code >= 0x7f && code <= 0x9f)) return true
+    if (isControl(text.charCodeAt(i))) return true
   }
   return false
 }
+
+/** The id as shown in a message: JSON, with every control character escaped (JSON leaves DEL and C1 as they are). */
+const shownTenant = (tenant: string): string =>
+  JSON.stringify(tenant).replace(
+    /[\u007f-\u009f\u2028\u2029]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`
+  )
+
+// In a `u` pattern a surrogate pair is one code point: only a lone surrogate matches.
+const isWellFormed = (text: string): boolean => !/\p{Surrogate}/u.test(text)
 
 // Characters as a reader counts them (code points): an emoji is one, not two UTF-16 units.
 const characters = (text: string): number => {
@@ -288,6 +300,8 @@ export const tenantIssue = (tenant: string): string | undefined => {
   }
   if (tenant.trim() !== tenant) return "starts or ends with whitespace"
   if (hasControlCharacter(tenant)) return "contains a control character (such as a line break or a tab)"
+  // A lone surrogate is no character: it cannot be written as UTF-8 into a key, a label or a log line.
+  if (!isWellFormed(tenant)) return "is not well-formed Unicode (a lone surrogate)"
   return undefined
 }
 
@@ -297,7 +311,7 @@ const tenantMessage = (tenant: string): string | true => {
   if (tenant.trim() === "") return `a tenant id ${issue} (leave metadata.tenant out for the default tenant)`
   // A long id is not shown: it would be most of the message.
   if (characters(tenant) > maxTenantLength) return `a tenant id ${issue}`
-  return `a tenant id ${issue}: ${JSON.stringify(tenant)}`
+  return `a tenant id ${issue}: ${shownTenant(tenant)}`
 }
 
 /**

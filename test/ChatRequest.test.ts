@@ -237,9 +237,14 @@ describe("ChatRequest.decode: rejects with InvalidRequest naming the path", () =
         "Invalid request: metadata.tenant: a tenant id contains a control character (such as a line break or a " +
           "tab): \"ac\\nme\""
       )
-      for (const control of ["\r", "\t", "\u0000", "\u001b", "\u007f", "\u0085", "\u009f"]) {
-        expect(yield* tenant(`ac${control}me`)).toContain("contains a control character")
+      for (const control of ["\r", "\t", "\u0000", "\u001b", "\u007f", "\u0085", "\u009f", "\u2028", "\u2029"]) {
+        const message = yield* tenant(`ac${control}me`)
+        expect(message).toContain("contains a control character")
+        // Shown escaped: the message itself carries no control character.
+        expect(message).not.toContain(control)
       }
+      // A lone surrogate is no character (a pair, an emoji, is one).
+      expect(yield* tenant("a\ud800b")).toContain("is not well-formed Unicode")
       expect(ChatRequest.tenantIssue("a\u200bb")).toBeUndefined()
       expect(yield* rejection({ messages: [user], metadata: { tenant: 123 } })).toContain("metadata.tenant")
     }))
