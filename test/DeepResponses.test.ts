@@ -150,7 +150,7 @@ describe("an error object in a 200 body", () => {
 })
 
 describe("a usage no count can be", () => {
-  it.scoped("a negative or non-finite count in a response is MalformedResponse naming it (OpenAI, Anthropic)", () =>
+  it.scoped("a negative, fractional or non-finite count in a response is MalformedResponse naming it (OpenAI, Anthropic)", () =>
     Effect.gen(function*() {
       const openAi = OpenAiMock.completionBody({ text: "ok" })
       const server = yield* MockProvider.make({
@@ -167,7 +167,10 @@ describe("a usage no count can be", () => {
           MockProvider.json({
             ...AnthropicMock.messageBody({ text: "ok" }),
             usage: { input_tokens: 3, output_tokens: -1 }
-          })
+          }),
+          // A fraction, and a count beyond exact integers: no count either (1e300 tokens would price as 1e293 USD).
+          MockProvider.json({ ...openAi, usage: { prompt_tokens: 1.5, completion_tokens: 2 } }),
+          MockProvider.json({ ...openAi, usage: { prompt_tokens: 1e300, completion_tokens: 2 } })
         ]
       })
       const call = (layer: Layer.Layer<LanguageModel.LanguageModel>) =>
@@ -177,16 +180,18 @@ describe("a usage no count can be", () => {
       const errors = [
         failure(yield* call(openAiLayerOf)),
         failure(yield* call(openAiLayerOf)),
-        failure(yield* call(anthropic))
+        failure(yield* call(anthropic)),
+        failure(yield* call(openAiLayerOf)),
+        failure(yield* call(openAiLayerOf))
       ]
-      expect(errors.map((error) => [error._tag, error.status])).toEqual([
-        ["MalformedResponse", 200],
-        ["MalformedResponse", 200],
-        ["MalformedResponse", 200]
-      ])
+      expect(errors.map((error) => [error._tag, error.status])).toEqual(
+        Array.from({ length: 5 }, () => ["MalformedResponse", 200])
+      )
       expect(errors[0]!.message).toContain("usage.inputTokens is -5, not a token count")
       expect(errors[1]!.message).toContain("usage.outputTokens is Infinity")
       expect(errors[2]!.message).toContain("usage.outputTokens is -1")
+      expect(errors[3]!.message).toContain("usage.inputTokens is 1.5, not a token count")
+      expect(errors[4]!.message).toContain("usage.inputTokens is 1e+300, not a token count")
       expect(errors[0]!.body).toContain("-5")
     }))
 

@@ -308,14 +308,14 @@ const usageFields = [
 ] as const
 
 /**
- * What makes a provider's reported usage impossible (a count that is negative, NaN or infinite), or `undefined`
- * for a usable one. Such a report is a malformed response: passed on, it would reach a client, a budget or a
- * metric as if it were a count.
+ * What makes a provider's reported usage impossible (a count that is no whole number from 0 to 2^53 - 1:
+ * negative, fractional, NaN, infinite or beyond exact), or `undefined` for a usable one. Such a report is a
+ * malformed response: passed on, it would reach a client, a budget or a metric as if it were a count.
  */
 export const impossibleUsage = (usage: ChatResponse.Usage): string | undefined => {
   for (const field of usageFields) {
     const count = usage[field]
-    if (count !== undefined && !(Number.isFinite(count) && count >= 0)) {
+    if (count !== undefined && !(Number.isSafeInteger(count) && count >= 0)) {
       return `usage.${field} is ${count}, not a token count`
     }
   }
