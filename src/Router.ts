@@ -18,7 +18,7 @@ import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -27,9 +27,8 @@ import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as ChatRequest from "./ChatRequest.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
-import * as Durations from "./internal/duration.js"
-import * as LayerOptions from "./internal/layerOptions.js"
 import * as PolicyStream from "./internal/policyStream.js"
+import * as RouterOptions from "./internal/routerOptions.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmError from "./LlmError.js"
 import * as StreamPart from "./StreamPart.js"
@@ -83,68 +82,6 @@ export interface Options {
   readonly resampleAfter?: Duration.DurationInput | undefined
 }
 
-const optionNames = LayerOptions.optionNames<Options>({
-  strategy: true,
-  name: true,
-  latencyAlpha: true,
-  resampleAfter: true
-})
-
-const strategies: ReadonlyArray<Strategy> = ["priority", "weighted", "least-latency"]
-
-interface Settings {
-  readonly strategy: Strategy
-  readonly name: string | undefined
-  readonly alpha: number
-  readonly resampleMillis: number
-}
-
-// Never used to route: a router whose options are unusable fails every call before choosing.
-const fallbackSettings: Settings = { strategy: "priority", name: undefined, alpha: 0.3, resampleMillis: 30_000 }
-
-const isRecord = (value: unknown): value is Readonly<Record<string, unknown>> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
-/**
- * A router's options checked, with their defaults, or what is wrong with them, naming the option. A value given
- * is never replaced by a default, `null` included.
- */
-const settingsOf = (options: unknown): Either.Either<Settings, string> => {
-  const known = LayerOptions.knownOptions("router", options, optionNames)
-  if (Either.isLeft(known)) return Either.left(known.left.message)
-  const { latencyAlpha, name, resampleAfter, strategy } = options as Readonly<Record<string, unknown>>
-  if (!strategies.includes(strategy as Strategy)) {
-    return Either.left(
-      `router: strategy must be "priority", "weighted" or "least-latency", got ${LayerOptions.described(strategy)}`
-    )
-  }
-  if (name !== undefined && (typeof name !== "string" || name.trim() === "")) {
-    return Either.left(`router: name must be a non-empty string, got ${LayerOptions.described(name)}`)
-  }
-  if (
-    latencyAlpha !== undefined &&
-    !(typeof latencyAlpha === "number" && latencyAlpha > 0 && latencyAlpha <= 1)
-  ) {
-    return Either.left(`router: latencyAlpha must be a number in (0, 1], got ${LayerOptions.described(latencyAlpha)}`)
-  }
-  const resample = resampleAfter === undefined
-    ? Duration.seconds(30)
-    : Durations.decodeNonNegative(resampleAfter as Duration.DurationInput)
-  if (resample === undefined) {
-    return Either.left(
-      `router: resampleAfter must be a duration such as "30 seconds", got ${
-        Durations.show(resampleAfter as Duration.DurationInput)
-      }`
-    )
-  }
-  return Either.right({
-    strategy: strategy as Strategy,
-    name: name as string | undefined,
-    alpha: latencyAlpha ?? 0.3,
-    resampleMillis: Duration.toMillis(resample)
-  })
-}
-
 // Numbers routers without a name, so their breakers' default keys cannot collide.
 let unnamedRouters = 0
 
@@ -193,14 +130,16 @@ export const make = (
   >,
   options: Options
 ): LanguageModel.Service => {
-  const settings = settingsOf(options)
-  // Unusable options fail every call with `InvalidRequest` naming the option (in `eligible`).
-  const { alpha, name, resampleMillis, strategy } = Either.getOrElse(settings, () => fallbackSettings)
+  const settings = RouterOptions.settingsOf(options)
+  // Unusable options or deployments fail every call with `InvalidRequest` naming the option (in `eligible`).
+  const problem = Either.isLeft(settings) ? settings.left : RouterOptions.builtProblem(deployments)
+  const { alpha, name, resampleMillis, strategy } = Either.getOrElse(settings, () => RouterOptions.fallbackSettings)
   const routerName = name ?? `router-${++unnamedRouters}`
-  const built: Array<Built> = deployments.map(({ deployment, service }) => {
+  const usableDeployments = problem === undefined ? deployments : []
+  const built: Array<Built> = usableDeployments.map(({ deployment, service }) => {
     const circuit: unknown = deployment.circuit
     // A circuit that is no options object is refused below; a `key` given (even `null`) is the breaker's to judge.
-    const usable = isRecord(circuit)
+    const usable = RouterOptions.isRecord(circuit)
     const key = circuit === undefined || !usable
       ? undefined
       : circuit.key === undefined
@@ -216,36 +155,13 @@ export const make = (
       chosenAt: undefined
     }
   })
-  const badCircuit = deployments.find(({ deployment }) =>
-    deployment.circuit !== undefined && !isRecord(deployment.circuit)
-  )?.deployment
-
-  const badWeight = deployments.find(({ deployment }) =>
-    deployment.weight !== undefined && !(Number.isFinite(deployment.weight) && deployment.weight >= 0)
-  )?.deployment
-
   const eligible = (request: ChatRequest.ChatRequest) =>
     Effect.gen(function*() {
-      if (Either.isLeft(settings)) {
-        return yield* new LlmError.InvalidRequest({ provider: "router", message: settings.left })
+      if (problem !== undefined) {
+        return yield* new LlmError.InvalidRequest({ provider: "router", message: problem })
       }
       if (built.length === 0) {
         return yield* new LlmError.InvalidRequest({ provider: "router", message: "router: it has no deployments" })
-      }
-      if (badCircuit !== undefined) {
-        return yield* new LlmError.InvalidRequest({
-          provider: "router",
-          message: `router: deployment "${badCircuit.name}" has circuit ${
-            LayerOptions.described(badCircuit.circuit)
-          }; it is CircuitBreaker options ({} for the defaults)`
-        })
-      }
-      if (badWeight !== undefined) {
-        return yield* new LlmError.InvalidRequest({
-          provider: "router",
-          message:
-            `router: deployment "${badWeight.name}" has weight ${badWeight.weight}; a weight is a finite number >= 0`
-        })
       }
       const tokens = estimateTokens(request)
       const able = built.filter((b) => LanguageModel.missingCapabilities(b.service.capabilities, request).length === 0)
@@ -413,21 +329,50 @@ export const layer = <const Deployments extends ReadonlyArray<Deployment<unknown
   LanguageModel.LanguageModel,
   DeploymentError<Deployments[number]>,
   DeploymentContext<Deployments[number]>
-> =>
-  Layer.scoped(
+> => {
+  // Checked before any deployment's layer is built: bad deployments fail every call with `InvalidRequest`
+  // naming the field, as bad options do, never a defect while building.
+  const problem = RouterOptions.deploymentsProblem(
+    deployments,
+    (item, index) => RouterOptions.deploymentProblem(item, index, true)
+  )
+  return Layer.scoped(
     LanguageModel.LanguageModel,
-    Effect.map(
-      Effect.forEach(deployments, (deployment: Deployment<unknown, unknown>) =>
-        Effect.map(Layer.build(deployment.provide), (context) => ({
-          deployment,
-          service: Context.get(context, LanguageModel.LanguageModel)
-        }))),
-      (built) =>
-        make(built, options)
-    )
+    problem !== undefined
+      ? Effect.sync(() =>
+        failing(Either.match(RouterOptions.settingsOf(options), { onLeft: (bad) => bad, onRight: () => problem }))
+      )
+      : Effect.map(
+        Effect.forEach(
+          deployments,
+          (deployment: Deployment<unknown, unknown>) =>
+            Effect.map(Layer.build(deployment.provide), (context) => ({
+              deployment,
+              service: Context.get(context, LanguageModel.LanguageModel)
+            }))
+        ),
+        (built) => make(built, options)
+      )
     // The deployments' errors and requirements are exactly those of their layers; the mapping above loses them.
   ) as unknown as Layer.Layer<
     LanguageModel.LanguageModel,
     DeploymentError<Deployments[number]>,
     DeploymentContext<Deployments[number]>
   >
+}
+
+/**
+ * A router whose every call fails with `InvalidRequest` saying `problem`. It announces every capability, so that
+ * a fallback chain calls it (and reports the problem) rather than skipping it.
+ */
+const failing = (problem: string): LanguageModel.Service => {
+  const fail = Effect.fail(new LlmError.InvalidRequest({ provider: "router", message: problem }))
+  return LanguageModel.make({
+    provider: "router",
+    defaultModel: undefined,
+    pricingProvider: undefined,
+    capabilities: { tools: true, vision: true, jsonSchema: true, streamingUsage: false },
+    generate: () => fail,
+    stream: PolicyStream.make(() => fail)
+  })
+}

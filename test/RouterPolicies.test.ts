@@ -154,6 +154,104 @@ describe("Router options from a JavaScript caller", () => {
     }).pipe(Effect.provide(CircuitBreaker.layerMemory)))
 })
 
+describe("Router deployments from a JavaScript caller", () => {
+  it.effect("a list that is no array of deployments, or a deployment without a Layer: InvalidRequest naming it", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted([{ text: "never" }])
+      const cases: ReadonlyArray<readonly [deployments: unknown, message: string]> = [
+        [null, "router: deployments must be an array of deployments, got null"],
+        [undefined, "router: deployments must be an array of deployments, got undefined"],
+        [{}, "router: deployments must be an array of deployments, got {}"],
+        [[null], "router: deployments[0] must be a deployment (an object with a name and a provide Layer), got null"],
+        [[{ name: "a" }], "router: deployments[0].provide (deployment \"a\") must be a Layer, got undefined"],
+        [[{ name: "a", provide: model.layer }, { name: "b", provide: "x" }], "router: deployments[1].provide"]
+      ]
+      for (const [deployments, message] of cases) {
+        const router = Router.layer(deployments as ReadonlyArray<Router.Deployment>, { strategy: "priority" })
+        const call = yield* LanguageModel.generate(ask()).pipe(Effect.provide(router), Effect.exit)
+        expect(failure(call)).toMatchObject({ _tag: "InvalidRequest", provider: "router" })
+        expect(failure(call).message).toContain(message)
+        const stream = yield* LanguageModel.stream(ask()).pipe(Stream.runDrain, Effect.provide(router), Effect.exit)
+        expect(failure(stream).message).toContain(message)
+      }
+      // bad options are named first, as with good deployments
+      const both = yield* LanguageModel.generate(ask()).pipe(
+        Effect.provide(Router.layer(null as unknown as ReadonlyArray<Router.Deployment>, { strategy: "x" } as never)),
+        Effect.exit
+      )
+      expect(failure(both).message).toContain("router: strategy must be")
+      expect(yield* model.calls).toBe(0)
+    }))
+
+  it.effect("a misspelt field, a bad name, priority, weight or contextWindow: InvalidRequest naming it, no call", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted([{ text: "never" }])
+      const cases: ReadonlyArray<readonly [fields: Record<string, unknown>, message: string]> = [
+        [
+          { wieght: 2 },
+          "router: deployments[0] has unknown field \"wieght\" (a deployment has name, provide, model, priority, weight, contextWindow, circuit)"
+        ],
+        [{ name: 5 }, "router: deployments[0].name must be a non-empty string, got 5"],
+        [{ name: " " }, "router: deployments[0].name must be a non-empty string, got \" \""],
+        [{ name: null }, "router: deployments[0].name must be a non-empty string, got null"],
+        [{ model: "" }, "router: deployment \"a\" has model \"\"; a model is a non-empty string"],
+        [{ priority: null }, "router: deployment \"a\" has priority null; a priority is a finite number"],
+        [{ priority: "1" }, "router: deployment \"a\" has priority \"1\""],
+        [{ priority: Infinity }, "router: deployment \"a\" has priority Infinity"],
+        [{ weight: "x" }, "router: deployment \"a\" has weight \"x\"; a weight is a finite number >= 0"],
+        [{ weight: -1 }, "router: deployment \"a\" has weight -1"],
+        [
+          { contextWindow: -5 },
+          "router: deployment \"a\" has contextWindow -5; a contextWindow is a positive integer (tokens)"
+        ],
+        [{ contextWindow: 1.5 }, "router: deployment \"a\" has contextWindow 1.5"],
+        [{ contextWindow: null }, "router: deployment \"a\" has contextWindow null"]
+      ]
+      for (const [fields, message] of cases) {
+        const deployment = { name: "a", provide: model.layer, ...fields } as unknown as Router.Deployment
+        for (const strategy of ["priority", "weighted"] as const) {
+          const exit = yield* LanguageModel.generate(ask()).pipe(
+            Effect.provide(Router.layer([deployment], { strategy })),
+            Effect.exit
+          )
+          expect(failure(exit)).toMatchObject({ _tag: "InvalidRequest", provider: "router" })
+          expect(failure(exit).message).toContain(message)
+        }
+        // make, over built services, refuses them the same way
+        const made = Router.make([{ deployment, service: model.service }], { strategy: "priority" })
+        expect(failure(yield* Effect.exit(made.generate(ask()))).message).toContain(message)
+      }
+      expect(yield* model.calls).toBe(0)
+    }))
+
+  it.effect("Router.make with null or malformed arguments: InvalidRequest naming them, no TypeError", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted([{ text: "never" }])
+      const cases: ReadonlyArray<readonly [deployments: unknown, options: unknown, message: string]> = [
+        [null, null, "router: options must be an object, got null"],
+        [null, { strategy: "priority" }, "router: deployments must be an array of deployments, got null"],
+        [[null], { strategy: "priority" }, "router: deployments[0] must be { deployment, service }, got null"],
+        [
+          [{ deployment: { name: "a", provide: model.layer }, service: null }],
+          { strategy: "priority" },
+          "router: deployments[0].service must be a LanguageModel service, got null"
+        ],
+        [
+          [{ deployment: null, service: model.service }],
+          { strategy: "priority" },
+          "router: deployments[0] must be a deployment"
+        ]
+      ]
+      for (const [deployments, options, message] of cases) {
+        const router = Router.make(deployments as never, options as Router.Options)
+        const exit = yield* Effect.exit(router.generate(ask()))
+        expect(failure(exit)).toMatchObject({ _tag: "InvalidRequest", provider: "router" })
+        expect(failure(exit).message).toContain(message)
+      }
+      expect(yield* model.calls).toBe(0)
+    }))
+})
+
 describe("Router breaker keys", () => {
   it.effect("two routers over deployments of the same names do not share breakers", () =>
     Effect.gen(function*() {
