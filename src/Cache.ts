@@ -27,7 +27,9 @@ import * as MemoryStore from "./internal/cacheStore.js"
 import * as StoreOptions from "./internal/cacheStoreOptions.js"
 import * as LayerOptions from "./internal/layerOptions.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
+import * as PolicyStream from "./internal/policyStream.js"
 import * as LanguageModel from "./LanguageModel.js"
+import * as LlmError from "./LlmError.js"
 import * as Redis from "./Redis.js"
 
 /**
@@ -179,7 +181,9 @@ export const makeRedisStore = (
 
 /**
  * Wraps a service with a cache over `store`, entries kept for `ttl` unless a request says otherwise. {@link layer}
- * checks the options and makes the store; this is the step after, and checks nothing.
+ * checks the options and makes the store; this is the step after. Options that cannot work (not an object, a
+ * misspelt option, a `ttl` that is no finite `Duration` of at least 1 ms, a `store` without `get`, `set` and
+ * `delete` functions) make every call fail with `InvalidRequest` naming the option.
  *
  * @example
  * ```ts
@@ -196,7 +200,12 @@ export const makeRedisStore = (
 export const wrap = (
   service: LanguageModel.Service,
   options: { readonly ttl: Duration.Duration; readonly store: Store }
-): LanguageModel.Service => Policy.wrap(service, options)
+): LanguageModel.Service => {
+  const problem = StoreOptions.wrapProblem(options)
+  if (problem === undefined) return Policy.wrap(service, options)
+  const refused = Effect.fail(new LlmError.InvalidRequest({ provider: service.provider, message: problem }))
+  return { ...service, generate: () => refused, stream: PolicyStream.make(() => refused) }
+}
 
 /**
  * Wraps a `LanguageModel` Layer with an exact-match cache, partitioned by tenant. The options are checked when

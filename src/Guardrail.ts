@@ -27,6 +27,7 @@ import type * as ChatRequest from "./ChatRequest.js"
 import type * as ChatResponse from "./ChatResponse.js"
 import * as Internal from "./internal/guardrail.js"
 import * as Patterns from "./internal/guardrailPatterns.js"
+import * as LayerOptions from "./internal/layerOptions.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
 import * as PolicyStream from "./internal/policyStream.js"
 import * as LanguageModel from "./LanguageModel.js"
@@ -143,12 +144,23 @@ export interface Options<R = never> {
 export const make = <R = never>(guardrail: Guardrail<R>): Guardrail<R> => guardrail
 
 /**
- * Wraps a service with guardrails whose requirements are already provided (see {@link layer}).
+ * Wraps a service with guardrails whose requirements are already provided (see {@link layer}). Options the layer
+ * would refuse (`null`, a misspelt option, a guardrail given bad arguments, ...) make every call fail with
+ * `InvalidRequest` naming the option.
  *
  * @since 0.2.0
  * @category constructors
  */
 export const wrap = (service: LanguageModel.Service, options: Options<never>): LanguageModel.Service => {
+  // Bad options (checked as the layer checks them) fail every call with `InvalidRequest` naming the option:
+  // a guardrail that cannot run must never let the text through unchecked.
+  const problem = Internal.problemOf(options)
+  if (problem !== undefined) {
+    const refused = Effect.fail(
+      new LlmError.InvalidRequest({ provider: service.provider, message: `Guardrail.wrap: ${problem[1]}` })
+    )
+    return { ...service, generate: () => refused, stream: PolicyStream.make(() => refused) }
+  }
   const input = options.input ?? []
   const output = options.output ?? []
   const inputRoles = new Set(options.inputRoles ?? ["user"])
@@ -298,11 +310,20 @@ export interface DenyListOptions {
   readonly holdBack?: number | undefined
 }
 
+const denyListOptionNames = LayerOptions.optionNames<DenyListOptions>({
+  name: true,
+  wholeWords: true,
+  caseSensitive: true,
+  holdBack: true
+})
+
 /**
  * Blocks a text containing any of `terms`: strings as whole words in any case (by default), RegExps as
  * given. The reason names the entry, not the text. On a stream, a string entry is never delivered even in
  * part (an end of the text that could still become one is held back), and a match at the very end of the text
- * so far waits for the next delta ("bad" may become "badge").
+ * so far waits for the next delta ("bad" may become "badge"). Bad arguments (an empty list, options that are
+ * not an object, a misspelt option, a value of the wrong type) fail the layer that uses it with a `ConfigError`
+ * naming them.
  *
  * @example
  * ```ts
@@ -318,19 +339,24 @@ export const denyList = (
   terms: ReadonlyArray<string | RegExp>,
   options: DenyListOptions = {}
 ): Guardrail => {
-  const name = options.name ?? "deny-list"
-  const caseSensitive = options.caseSensitive ?? false
-  const invalid = !Array.isArray(terms) || terms.length === 0
+  const optionsProblem = Internal.builtinOptionsProblem("Guardrail.denyList", options, denyListOptionNames)
+  // Unusable options: read as none, the guardrail carrying the problem (the layer fails to build with it).
+  const usable: DenyListOptions = optionsProblem === undefined ? options : {}
+  const name = Internal.builtinName(usable.name, "deny-list")
+  const caseSensitive = usable.caseSensitive ?? false
+  const invalid = optionsProblem !== undefined
+    ? optionsProblem
+    : !Array.isArray(terms) || terms.length === 0
     ? "the deny-list is empty"
     : terms.some((term) => typeof term === "string" && term.trim() === "")
     ? "the deny-list has an empty or blank string"
     : terms.some((term) => typeof term !== "string" && !(term instanceof RegExp))
     ? "the deny-list has an entry that is neither a string nor a RegExp"
-    : Internal.holdBackProblem(options.holdBack)
+    : Internal.holdBackProblem(usable.holdBack)
   const patterns = invalid === undefined
     ? terms.map((term) =>
       Patterns.denyPattern(term, {
-        wholeWords: options.wholeWords ?? true,
+        wholeWords: usable.wholeWords ?? true,
         caseSensitive
       })
     )
@@ -338,7 +364,8 @@ export const denyList = (
   const strings = invalid === undefined ? terms.filter((term): term is string => typeof term === "string") : []
   return {
     name,
-    holdBack: (text) => Math.max(options.holdBack ?? 0, Patterns.termTail(strings, text, caseSensitive)),
+    holdBack: (text) =>
+      Math.max(invalid === undefined ? usable.holdBack ?? 0 : 0, Patterns.termTail(strings, text, caseSensitive)),
     ...(invalid === undefined ? {} : { problem: invalid }),
     check: (text, context) =>
       Effect.sync(() => {
@@ -369,6 +396,8 @@ export interface RedactPiiOptions {
   readonly replacements?: Readonly<Partial<Record<PiiKind, string>>> | undefined
 }
 
+const redactPiiOptionNames = LayerOptions.optionNames<RedactPiiOptions>({ name: true, kinds: true, replacements: true })
+
 const defaultReplacements: Record<PiiKind, string> = { email: "[EMAIL]", phone: "[PHONE]", card: "[CARD]" }
 
 /**
@@ -377,7 +406,9 @@ const defaultReplacements: Record<PiiKind, string> = { email: "[EMAIL]", phone: 
  * digits in groups (`555-123-4567`, `(555) 123 4567`, `+44 20 7946 0958`), or 8 or more after a `+`. It misses
  * numbers written in words, 7-digit local numbers, addresses obfuscated as `bob at example dot com` or with
  * non-ASCII domains; it also redacts Luhn-valid IDs of card length and 10- to 15-digit IDs written like
- * phone numbers. On a stream it holds back the last word or digit group (up to 128 characters).
+ * phone numbers. On a stream it holds back the last word or digit group (up to 128 characters). Bad options
+ * (not an object, a misspelt option, a value of the wrong type) fail the layer that uses it with a
+ * `ConfigError` naming them.
  *
  * @example
  * ```ts
@@ -393,14 +424,20 @@ const defaultReplacements: Record<PiiKind, string> = { email: "[EMAIL]", phone: 
  * @category built-ins
  */
 export const redactPii = (options: RedactPiiOptions = {}): Guardrail => {
-  const kinds = options.kinds ?? ["email", "phone", "card"]
+  const optionsProblem = Internal.builtinOptionsProblem("Guardrail.redactPii", options, redactPiiOptionNames) ??
+    Internal.piiProblem(options)
+  // Unusable options: read as none, the guardrail carrying the problem (the layer fails to build with it).
+  const usable: RedactPiiOptions = optionsProblem === undefined ? options : {}
+  const kinds = usable.kinds ?? ["email", "phone", "card"]
   const replacements: Partial<Record<PiiKind, string>> = {}
-  for (const kind of kinds) replacements[kind] = options.replacements?.[kind] ?? defaultReplacements[kind]
+  for (const kind of kinds) replacements[kind] = usable.replacements?.[kind] ?? defaultReplacements[kind]
   const unknown = kinds.find((kind) => !(kind in defaultReplacements))
   return {
-    name: options.name ?? "pii",
+    name: Internal.builtinName(usable.name, "pii"),
     holdBack: Patterns.piiTail,
-    ...(kinds.length === 0
+    ...(optionsProblem !== undefined
+      ? { problem: optionsProblem }
+      : kinds.length === 0
       ? { problem: "kinds is empty" }
       : unknown === undefined
       ? {}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, ConfigError, Context, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
+import { Cause, ConfigError, Context, Duration, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
 import * as TestClock from "effect/TestClock"
 import * as Cache from "../src/Cache.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
@@ -428,5 +428,41 @@ describe("Cache: options", () => {
       expect(error._op === "InvalidData" && error.message).toBe(
         "Cache.makeMemoryStore: maxEntries must be a positive integer, got 0"
       )
+    }))
+
+  it.effect("wrap with null or unusable options fails every call with InvalidRequest naming the option", () =>
+    Effect.gen(function*() {
+      const model = yield* counting()
+      const service = yield* LanguageModel.LanguageModel.pipe(Effect.provide(model.layer))
+      const store = yield* Cache.makeMemoryStore()
+      const cases: ReadonlyArray<readonly [unknown, string]> = [
+        [null, "Cache.wrap: options must be an object, got null"],
+        [
+          { ttl: Duration.minutes(1), store, tll: 1 },
+          "Cache.wrap: unknown option \"tll\" (the options are ttl, store)"
+        ],
+        [{ store }, "Cache.wrap: ttl must be a finite Duration of at least 1 millisecond"],
+        [
+          { ttl: "1 minute", store },
+          "Cache.wrap: ttl must be a finite Duration of at least 1 millisecond (e.g. Duration.minutes(5)), got \"1 minute\""
+        ],
+        [{ ttl: Duration.infinity, store }, "Cache.wrap: ttl must be a finite Duration"],
+        [{ ttl: Duration.minutes(1) }, "Cache.wrap: store must be a Cache.Store"],
+        [{ ttl: Duration.minutes(1), store: { get: store.get } }, "an object whose set, delete are not functions"]
+      ]
+      for (const [options, message] of cases) {
+        const cached = Cache.wrap(service, options as never)
+        const call = yield* Effect.exit(cached.generate(ask()))
+        expect(failure(call)).toMatchObject({ _tag: "InvalidRequest" })
+        expect(failure(call).message).toContain(message)
+        const stream = yield* Effect.exit(Stream.runDrain(cached.stream(ask())))
+        expect(failure(stream).message).toContain(message)
+      }
+      expect(yield* model.calls).toBe(0)
+      // good options still cache
+      const cached = Cache.wrap(service, { ttl: Duration.minutes(1), store })
+      yield* cached.generate(ask())
+      yield* cached.generate(ask())
+      expect(yield* model.calls).toBe(1)
     }))
 })

@@ -308,6 +308,83 @@ describe("Guardrail.layer: options", () => {
     }))
 })
 
+describe("Guardrail built-ins and wrap: options from a JavaScript caller", () => {
+  it.effect("null, non-object or misspelt built-in options fail the layer with a ConfigError naming them", () =>
+    Effect.gen(function*() {
+      const inner = TestModel.layer([])
+      const cases: ReadonlyArray<readonly [Guardrail.Guardrail, string]> = [
+        [Guardrail.redactPii(null as never), "input \"pii\": Guardrail.redactPii: options must be an object, got null"],
+        [Guardrail.redactPii("x" as never), "Guardrail.redactPii: options must be an object, got \"x\""],
+        [
+          Guardrail.redactPii({ kind: ["email"] } as never),
+          "Guardrail.redactPii: unknown option \"kind\" (the options are name, kinds, replacements)"
+        ],
+        [
+          Guardrail.redactPii({ name: null } as never),
+          "Guardrail.redactPii: name must be a non-empty string, got null"
+        ],
+        [
+          Guardrail.redactPii({ kinds: "email" } as never),
+          "Guardrail.redactPii: kinds must be an array of \"email\", \"phone\" or \"card\", got \"email\""
+        ],
+        [
+          Guardrail.redactPii({ replacements: { email: 5 } } as never),
+          "Guardrail.redactPii: replacements.email must be a string, got 5"
+        ],
+        [
+          Guardrail.redactPii({ replacements: { mail: "[M]" } } as never),
+          "Guardrail.redactPii: unknown option \"replacements.mail\""
+        ],
+        [
+          Guardrail.denyList(["a"], null as never),
+          "input \"deny-list\": Guardrail.denyList: options must be an object, got null"
+        ],
+        [
+          Guardrail.denyList(["a"], { tyop: 1 } as never),
+          "Guardrail.denyList: unknown option \"tyop\" (the options are name, wholeWords, caseSensitive, holdBack)"
+        ],
+        [Guardrail.denyList(["a"], { name: 5 } as never), "Guardrail.denyList: name must be a non-empty string, got 5"],
+        [
+          Guardrail.denyList(["a"], { wholeWords: "no" } as never),
+          "Guardrail.denyList: wholeWords must be true or false, got \"no\""
+        ],
+        [
+          Guardrail.denyList(["a"], { caseSensitive: null } as never),
+          "Guardrail.denyList: caseSensitive must be true or false, got null"
+        ]
+      ]
+      for (const [guardrail, message] of cases) {
+        const exit = yield* Layer.build(Guardrail.layer(inner, { input: [guardrail] })).pipe(Effect.scoped, Effect.exit)
+        if (Exit.isFailure(exit) && exit.cause._tag === "Fail" && ConfigError.isConfigError(exit.cause.error)) {
+          expect(String(exit.cause.error)).toContain("Guardrail.layer: ")
+          expect(String(exit.cause.error)).toContain(message)
+        } else {
+          expect.fail(`expected a ConfigError for: ${message}`)
+        }
+      }
+    }))
+
+  it.effect("wrap with options the layer would refuse fails every call with InvalidRequest, nothing unchecked", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted([{ text: "never" }, { text: "never" }])
+      const cases: ReadonlyArray<readonly [unknown, string]> = [
+        [null, "Guardrail.wrap: options must be an object, got null"],
+        [{ input: [pii], inputRole: ["user"] }, "Guardrail.wrap: unknown option \"inputRole\""],
+        [{ input: [Guardrail.denyList([])] }, "Guardrail.wrap: input \"deny-list\": the deny-list is empty"],
+        [{ input: [Guardrail.denyList(["a"], null as never)] }, "Guardrail.denyList: options must be an object"]
+      ]
+      for (const [options, message] of cases) {
+        const service = Guardrail.wrap(model.service, options as Guardrail.Options)
+        const call = yield* Effect.exit(service.generate(ask("hello")))
+        expect(failure(call)).toMatchObject({ _tag: "InvalidRequest" })
+        expect(failure(call).message).toContain(message)
+        const stream = yield* Effect.exit(Stream.runDrain(service.stream(ask("hello"))))
+        expect(failure(stream).message).toContain(message)
+      }
+      expect((yield* model.requests).length).toBe(0)
+    }))
+})
+
 describe("Guardrail.layer over HTTP", () => {
   it.scoped("a blocked input never reaches the provider; a streamed answer is redacted", () =>
     Effect.gen(function*() {

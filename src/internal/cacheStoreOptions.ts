@@ -5,6 +5,7 @@
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type { Options, Store } from "../Cache.js"
 import * as MemoryStore from "./cacheStore.js"
 import * as Durations from "./duration.js"
@@ -36,6 +37,35 @@ export const countOption = (layer: string, option: string, value: number | undef
 /** What a `Store` must have: each is called on every cached call, so a missing one is refused at build. */
 const storeOperations = LayerOptions.optionNames<Store>({ get: true, set: true, delete: true })
 
+/** What a `store` option is, shown when it is refused. */
+const storeProblem = (layer: string, store: unknown): string | undefined => {
+  const missing = storeOperations.filter((name) =>
+    typeof (store as Partial<Record<string, unknown>> | null)?.[name] !== "function"
+  )
+  if (typeof store === "object" && store !== null && missing.length === 0) return undefined
+  return `${layer}: store must be a Cache.Store (an object with get, set and delete functions, e.g. from makeMemoryStore), got ${
+    typeof store === "object" && store !== null
+      ? `an object whose ${missing.join(", ")} ${missing.length === 1 ? "is not a function" : "are not functions"}`
+      : LayerOptions.described(store)
+  }`
+}
+
+/**
+ * What is wrong with `Cache.wrap`'s options, naming the option, or undefined: an object holding only `ttl` (a
+ * finite `Duration` of at least 1 ms) and `store` (a `Cache.Store`), both required.
+ */
+export const wrapProblem = (options: unknown): string | undefined => {
+  const keys = LayerOptions.knownOptions("Cache.wrap", options, ["ttl", "store"])
+  if (Either.isLeft(keys)) return keys.left.message
+  const { store, ttl } = options as Readonly<Record<string, unknown>>
+  if (!Duration.isDuration(ttl) || !Duration.isFinite(ttl) || Duration.toMillis(ttl) < 1) {
+    return `Cache.wrap: ttl must be a finite Duration of at least 1 millisecond (e.g. Duration.minutes(5)), got ${
+      Duration.isDuration(ttl) ? Duration.format(ttl) : LayerOptions.described(ttl)
+    }`
+  }
+  return storeProblem("Cache.wrap", store)
+}
+
 /** The layer's options checked, with their defaults; `layer` names the constructor in errors. */
 export const settle = (
   options: Options,
@@ -57,22 +87,9 @@ export const settle = (
     }
     const ttl = Duration.millis(Math.ceil(Duration.toMillis(decoded)))
     if (options.store !== undefined) {
-      const store: unknown = options.store
-      const missing = storeOperations.filter((name) =>
-        typeof (store as Partial<Record<string, unknown>> | null)?.[name] !== "function"
-      )
-      if (typeof store !== "object" || store === null || missing.length > 0) {
-        return yield* Effect.fail(invalid(
-          layer,
-          "store",
-          `store must be a Cache.Store (an object with get, set and delete functions, e.g. from makeMemoryStore), got ${
-            typeof store === "object" && store !== null
-              ? `an object whose ${missing.join(", ")} ${
-                missing.length === 1 ? "is not a function" : "are not functions"
-              }`
-              : LayerOptions.described(store)
-          }`
-        ))
+      const badStore = storeProblem(layer, options.store)
+      if (badStore !== undefined) {
+        return yield* Effect.fail(ConfigError.InvalidData(["store"], badStore))
       }
       const bound = options.maxEntries !== undefined
         ? "maxEntries"

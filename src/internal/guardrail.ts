@@ -22,6 +22,56 @@ export const holdBackProblem = (hold: unknown): string | undefined =>
     ? undefined
     : `holdBack must be an integer >= 0 (characters), got ${LayerOptions.described(hold)}`
 
+/**
+ * What is wrong with a built-in guardrail's options object (`constructor` names it), or undefined: an object
+ * (a JavaScript caller may pass `null`) holding only `known` keys, a `name` that is a non-empty string, and
+ * the flags booleans. The guardrail carries it as its `problem`.
+ */
+export const builtinOptionsProblem = (
+  constructor: string,
+  options: unknown,
+  known: ReadonlyArray<string>
+): string | undefined => {
+  const keys = LayerOptions.knownOptions(constructor, options, known)
+  if (Either.isLeft(keys)) return keys.left.message
+  const record = options as Readonly<Record<string, unknown>>
+  if (record.name !== undefined && (typeof record.name !== "string" || record.name.trim() === "")) {
+    return `${constructor}: name must be a non-empty string, got ${LayerOptions.described(record.name)}`
+  }
+  for (const flag of ["wholeWords", "caseSensitive"]) {
+    if (known.includes(flag)) {
+      const bad = LayerOptions.booleanOption(constructor, flag, record[flag])
+      if (Either.isLeft(bad)) return bad.left.message
+    }
+  }
+  return undefined
+}
+
+/** A built-in's name: the one given when usable, else its default (the problem is reported with the name). */
+export const builtinName = (name: unknown, fallback: string): string =>
+  typeof name === "string" && name.trim() !== "" ? name : fallback
+
+/** What is wrong with `redactPii`'s `kinds` and `replacements`, or undefined (unknown kinds are named later). */
+export const piiProblem = (options: Guardrail.RedactPiiOptions): string | undefined => {
+  const { kinds, replacements } = options as Readonly<Record<string, unknown>>
+  if (kinds !== undefined && (!Array.isArray(kinds) || kinds.some((kind) => typeof kind !== "string"))) {
+    return `Guardrail.redactPii: kinds must be an array of "email", "phone" or "card", got ${
+      LayerOptions.described(kinds)
+    }`
+  }
+  if (replacements === undefined) return undefined
+  const known = LayerOptions.knownOptions("Guardrail.redactPii", replacements, ["email", "phone", "card"], [
+    "replacements"
+  ])
+  if (Either.isLeft(known)) return known.left.message
+  const bad = Object.entries(replacements as Readonly<Record<string, unknown>>).find(([, value]) =>
+    value !== undefined && typeof value !== "string"
+  )
+  return bad === undefined
+    ? undefined
+    : `Guardrail.redactPii: replacements.${bad[0]} must be a string, got ${LayerOptions.described(bad[1])}`
+}
+
 /** A message of `LayerOptions` without its `"Guardrail.layer: "` prefix, which the layer adds. */
 const afterLayer = (message: string): string => message.replace(/^Guardrail\.layer: /, "")
 
