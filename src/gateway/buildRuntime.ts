@@ -100,12 +100,15 @@ const rateLimitOptions = (config: Decoded): RateLimit.Options | undefined => {
   return Object.keys(tenants).length === 0 ? undefined : { tenants, key: rateLimitKey }
 }
 
+/** A deny list's options: its config section without `terms`, which `Guardrail.denyList` takes apart. */
+const withoutTerms = <A extends { readonly terms: unknown }>({ terms: _terms, ...options }: A) => options
+
 const guardrailOptions = (config: Decoded): Guardrail.Options | undefined => {
   const section = config.guardrails
   const of = (guards: NonNullable<Decoded["guardrails"]>["input"]) =>
     (guards ?? []).map((guard) =>
       guard.denyList !== undefined
-        ? Guardrail.denyList(guard.denyList.terms, guard.denyList)
+        ? Guardrail.denyList(guard.denyList.terms, withoutTerms(guard.denyList))
         : Guardrail.redactPii(guard.pii ?? {})
     )
   if (section === undefined) return undefined
