@@ -10,6 +10,7 @@ import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Durations from "./internal/duration.js"
 import * as Errors from "./internal/errors.js"
+import * as Text from "./internal/text.js"
 import * as LlmError from "./LlmError.js"
 
 /**
@@ -20,12 +21,6 @@ export const TextPart = Schema.Struct({
   type: Schema.Literal("text"),
   text: Schema.String
 })
-
-// A media type's shape (RFC 6838: `type/subtype`, restricted name characters), and base64's (RFC 4648, the
-// standard alphabet; padding optional, but no length a decoder could not read).
-const mediaTypePattern = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i
-const base64Pattern = /^[A-Za-z0-9+/]*={0,2}$/
-const base64DataUrl = /^data:([^;,]*);base64,(.*)$/is
 
 /**
  * Why an image's base64 `data` and `mediaType` cannot be sent, or `undefined`: a `mediaType` that is no media
@@ -43,26 +38,15 @@ const base64DataUrl = /^data:([^;,]*);base64,(.*)$/is
  * @category parts
  */
 export const imageDataIssue = (mediaType: string, data: string): string | undefined => {
-  if (!mediaTypePattern.test(mediaType)) {
+  if (!Text.mediaTypePattern.test(mediaType)) {
     return `media type ${JSON.stringify(mediaType.slice(0, 100))} is not one (type/subtype, such as "image/png")`
   }
   // Empty data is no image: a provider would refuse it, after the upload of the rest.
   if (data === "") return "data is empty"
-  if (data.length % 4 === 1 || !base64Pattern.test(data)) {
+  if (data.length % 4 === 1 || !Text.base64Pattern.test(data)) {
     return "data is not base64 (the characters A-Z, a-z, 0-9, + and /, with = padding at the end)"
   }
   return undefined
-}
-
-// Whether a text is an absolute URL (any scheme: `https:`, `gs:`, `data:`, a File API URI). `new URL`, not
-// `URL.canParse`, which older runtimes lack.
-const isAbsoluteUrl = (text: string): boolean => {
-  try {
-    new URL(text)
-    return true
-  } catch {
-    return false
-  }
 }
 
 /**
@@ -88,12 +72,12 @@ export const ImagePart = Schema.Struct({
     const issue = imageDataIssue(part.mediaType, part.data)
     if (issue !== undefined) return `an image part's ${issue}`
   }
-  if (part.url !== undefined && !isAbsoluteUrl(part.url)) {
+  if (part.url !== undefined && !Text.isAbsoluteUrl(part.url)) {
     return `an image part's url ${
       JSON.stringify(Errors.truncate(part.url, 100))
     } is not an absolute URL (such as "https://...")`
   }
-  const dataUrl = part.url === undefined ? null : base64DataUrl.exec(part.url)
+  const dataUrl = part.url === undefined ? null : Text.base64DataUrl.exec(part.url)
   if (dataUrl !== null) {
     const issue = imageDataIssue(dataUrl[1]!, dataUrl[2]!)
     if (issue !== undefined) return `an image part's data URL: its ${issue}`
@@ -245,35 +229,6 @@ export const ResponseFormat = Schema.Union(
 /** The longest tenant id: it becomes part of store keys (Redis) and a metric label on every call. */
 const maxTenantLength = 256
 
-// C0 and C1 controls, DEL, and the line and paragraph separators (U+2028, U+2029): a tenant id goes into log
-// lines, metric labels and store keys, where a line break or an escape sequence would forge or garble what follows.
-const isControl = (code: number): boolean =>
-  code <= 0x1f || (code >= 0x7f && code <= 0x9f) || code === 0x2028 || code === 0x2029
-
-const hasControlCharacter = (text: string): boolean => {
-  for (let i = 0; i < text.length; i++) {
-    if (isControl(text.charCodeAt(i))) return true
-  }
-  return false
-}
-
-/** The id as shown in a message: JSON, with every control character escaped (JSON leaves DEL and C1 as they are). */
-const shownTenant = (tenant: string): string =>
-  JSON.stringify(tenant).replace(
-    /[\u007f-\u009f\u2028\u2029]/g,
-    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`
-  )
-
-// In a `u` pattern a surrogate pair is one code point: only a lone surrogate matches.
-const isWellFormed = (text: string): boolean => !/\p{Surrogate}/u.test(text)
-
-// Characters as a reader counts them (code points): an emoji is one, not two UTF-16 units.
-const characters = (text: string): number => {
-  let count = 0
-  for (const _ of text) count++
-  return count
-}
-
 /**
  * What is wrong with a tenant id, as the end of a sentence about it (`a tenant id is empty or blank`), or
  * `undefined` for a valid one: 1 to 256 characters (code points), without whitespace at its start or end and
@@ -294,14 +249,14 @@ const characters = (text: string): number => {
  */
 export const tenantIssue = (tenant: string): string | undefined => {
   if (tenant.trim() === "") return "is empty or blank"
-  const length = characters(tenant)
+  const length = Text.characters(tenant)
   if (length > maxTenantLength) {
     return `has ${length} characters, more than the ${maxTenantLength} allowed`
   }
   if (tenant.trim() !== tenant) return "starts or ends with whitespace"
-  if (hasControlCharacter(tenant)) return "contains a control character (such as a line break or a tab)"
+  if (Text.hasControlCharacter(tenant)) return "contains a control character (such as a line break or a tab)"
   // A lone surrogate is no character: it cannot be written as UTF-8 into a key, a label or a log line.
-  if (!isWellFormed(tenant)) return "is not well-formed Unicode (a lone surrogate)"
+  if (!Text.isWellFormed(tenant)) return "is not well-formed Unicode (a lone surrogate)"
   return undefined
 }
 
@@ -310,8 +265,8 @@ const tenantMessage = (tenant: string): string | true => {
   if (issue === undefined) return true
   if (tenant.trim() === "") return `a tenant id ${issue} (leave metadata.tenant out for the default tenant)`
   // A long id is not shown: it would be most of the message.
-  if (characters(tenant) > maxTenantLength) return `a tenant id ${issue}`
-  return `a tenant id ${issue}: ${shownTenant(tenant)}`
+  if (Text.characters(tenant) > maxTenantLength) return `a tenant id ${issue}`
+  return `a tenant id ${issue}: ${Text.escapedJson(tenant)}`
 }
 
 /**

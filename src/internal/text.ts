@@ -1,0 +1,55 @@
+/**
+ * Checks of text a request carries (media types, base64, URLs, tenant ids), for the request validation.
+ */
+
+/** A media type's shape (RFC 6838: `type/subtype`, restricted name characters). */
+export const mediaTypePattern = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i
+
+/** Base64's shape (RFC 4648, the standard alphabet; padding optional). */
+export const base64Pattern = /^[A-Za-z0-9+/]*={0,2}$/
+
+/** A base64 data URL: its media type and its data. */
+export const base64DataUrl = /^data:([^;,]*);base64,(.*)$/is
+
+/**
+ * Whether a text is an absolute URL (any scheme: `https:`, `gs:`, `data:`, a File API URI). `new URL`, not
+ * `URL.canParse`, which older runtimes lack.
+ */
+export const isAbsoluteUrl = (text: string): boolean => {
+  try {
+    new URL(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
+// C0 and C1 controls, DEL, and the line and paragraph separators (U+2028, U+2029): text that goes into log
+// lines, metric labels and store keys, where a line break or an escape sequence would forge or garble what follows.
+const isControl = (code: number): boolean =>
+  code <= 0x1f || (code >= 0x7f && code <= 0x9f) || code === 0x2028 || code === 0x2029
+
+/** Whether a text holds a control character (see `isControl`). */
+export const hasControlCharacter = (text: string): boolean => {
+  for (let i = 0; i < text.length; i++) {
+    if (isControl(text.charCodeAt(i))) return true
+  }
+  return false
+}
+
+/** A text as shown in a message: JSON, with every control character escaped (JSON leaves DEL and C1 as they are). */
+export const escapedJson = (text: string): string =>
+  JSON.stringify(text).replace(
+    /[\u007f-\u009f\u2028\u2029]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`
+  )
+
+/** Whether a text holds no lone surrogate (in a `u` pattern a surrogate pair is one code point). */
+export const isWellFormed = (text: string): boolean => !/\p{Surrogate}/u.test(text)
+
+/** Characters as a reader counts them (code points): an emoji is one, not two UTF-16 units. */
+export const characters = (text: string): number => {
+  let count = 0
+  for (const _ of text) count++
+  return count
+}
