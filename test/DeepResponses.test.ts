@@ -195,6 +195,52 @@ describe("a usage no count can be", () => {
       expect(errors[0]!.body).toContain("-5")
     }))
 
+  it.scoped("Gemini and Cohere: an infinite or non-numeric count is MalformedResponse too, never read as 0", () =>
+    Effect.gen(function*() {
+      const gemini = (usage: string) =>
+        `{"candidates":[{"content":{"role":"model","parts":[{"text":"hello"}]},"finishReason":"STOP"}],` +
+        `"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":${usage}},"modelVersion":"gemini-2.0-flash"}`
+      const cohere = (usage: string) =>
+        `{"id":"c1","finish_reason":"COMPLETE","message":{"role":"assistant","content":[{"type":"text","text":"hello"}]},` +
+        `"usage":{"tokens":{"input_tokens":10,"output_tokens":${usage}}}}`
+      const json = { headers: { "content-type": "application/json" } }
+      const server = yield* MockProvider.make({
+        script: [
+          MockProvider.text(gemini("1e400"), json),
+          MockProvider.text(gemini("\"5\""), json),
+          MockProvider.text(cohere("1e400"), json),
+          MockProvider.text(cohere("\"5\""), json)
+        ]
+      })
+      const geminiLayer = overUndici(Gemini.layer({ apiKey, baseUrl: server.url, model: "m", retry: false }))
+      const cohereLayer = overUndici(Cohere.layer({ apiKey, baseUrl: server.url, model: "m", retry: false }))
+      const messages: Array<string> = []
+      for (const layer of [geminiLayer, geminiLayer, cohereLayer, cohereLayer]) {
+        const error = failure(yield* Effect.exit(LanguageModel.generate(ask).pipe(Effect.provide(layer))))
+        expect(error._tag).toBe("MalformedResponse")
+        messages.push(error.message)
+      }
+      expect(messages[0]).toContain("usage.outputTokens is Infinity")
+      expect(messages[1]).toContain("usage.outputTokens is NaN")
+      expect(messages[2]).toContain("usage.outputTokens is Infinity")
+      expect(messages[3]).toContain("usage.outputTokens is NaN")
+    }))
+
+  it.scoped("OpenAI stream: a usage chunk whose count is a string ends the stream, not dropped uncounted", () =>
+    Effect.gen(function*() {
+      const events = OpenAiMock.streamEvents({ deltas: ["Hel", "lo"], usage: null })
+      const usage = {
+        ...events[0],
+        choices: [],
+        usage: { prompt_tokens: 10, completion_tokens: "5", total_tokens: 15 }
+      }
+      const server = yield* MockProvider.make({ script: [MockProvider.sse([...events, usage])] })
+      const exit = yield* Effect.exit(
+        Stream.runDrain(LanguageModel.stream(ask)).pipe(Effect.provide(openAiLayer(server, { retry: false })))
+      )
+      expect(failure(exit)).toMatchObject({ _tag: "StreamInterrupted", causeTag: "MalformedResponse" })
+    }))
+
   it.scoped("in a stream, it ends the stream after the content before it: StreamInterrupted caused by it", () =>
     Effect.gen(function*() {
       const server = yield* MockProvider.make({

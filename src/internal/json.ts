@@ -14,3 +14,11 @@ export const stringOf = (u: unknown): string | undefined => typeof u === "string
 
 /** The number itself when it is finite, else `undefined`. */
 export const numberOf = (u: unknown): number | undefined => typeof u === "number" && Number.isFinite(u) ? u : undefined
+
+/**
+ * A token count as a provider reported it: `undefined` when absent (`null` too), the number as given, and `NaN`
+ * for anything else (a string): the usage check then refuses it as a malformed response, where reading it as
+ * absent would count it as 0.
+ */
+export const countOf = (u: unknown): number | undefined =>
+  u === undefined || u === null ? undefined : typeof u === "number" ? u : Number.NaN

@@ -7,7 +7,7 @@ import * as StreamPart from "../../StreamPart.js"
 import * as ErrorPatterns from "../errorPatterns.js"
 import * as Errors from "../errors.js"
 import type * as Headers from "../headers.js"
-import { isObject, type Json, nonEmpty, numberOf } from "../json.js"
+import { countOf, isObject, type Json, nonEmpty } from "../json.js"
 import * as CohereErrors from "./errors.js"
 
 export interface Call {
@@ -95,10 +95,10 @@ export const usage = (wire: unknown): ChatResponse.Usage | undefined => {
   if (!isObject(wire)) return undefined
   const tokens = isObject(wire.tokens) ? wire.tokens : {}
   const billed = isObject(wire.billed_units) ? wire.billed_units : {}
-  const input = numberOf(tokens.input_tokens) ?? numberOf(billed.input_tokens)
-  const output = numberOf(tokens.output_tokens) ?? numberOf(billed.output_tokens)
+  const input = countOf(tokens.input_tokens) ?? countOf(billed.input_tokens)
+  const output = countOf(tokens.output_tokens) ?? countOf(billed.output_tokens)
   if (input === undefined && output === undefined) return undefined
-  const cached = numberOf(wire.cached_tokens)
+  const cached = countOf(wire.cached_tokens)
   return {
     inputTokens: input ?? 0,
     outputTokens: output ?? 0,

@@ -5,7 +5,7 @@
 import * as Schema from "effect/Schema"
 import type * as ChatResponse from "../../ChatResponse.js"
 import * as Errors from "../errors.js"
-import { isObject, numberOf } from "../json.js"
+import { countOf, isObject } from "../json.js"
 
 const contentFilterReasons: ReadonlySet<string> = new Set([
   "SAFETY",
@@ -43,13 +43,13 @@ export const finishReason = (raw: string | undefined, hasToolCalls: boolean): Ch
  */
 export const usage = (meta: unknown): ChatResponse.Usage | undefined => {
   if (!isObject(meta)) return undefined
-  const prompt = numberOf(meta.promptTokenCount)
-  const candidates = numberOf(meta.candidatesTokenCount)
-  const total = numberOf(meta.totalTokenCount)
+  const prompt = countOf(meta.promptTokenCount)
+  const candidates = countOf(meta.candidatesTokenCount)
+  const total = countOf(meta.totalTokenCount)
   if (prompt === undefined && candidates === undefined && total === undefined) return undefined
-  const thoughts = numberOf(meta.thoughtsTokenCount)
-  const cached = numberOf(meta.cachedContentTokenCount)
-  const inputTokens = (prompt ?? 0) + (numberOf(meta.toolUsePromptTokenCount) ?? 0)
+  const thoughts = countOf(meta.thoughtsTokenCount)
+  const cached = countOf(meta.cachedContentTokenCount)
+  const inputTokens = (prompt ?? 0) + (countOf(meta.toolUsePromptTokenCount) ?? 0)
   const outputTokens = (candidates ?? 0) + (thoughts ?? 0)
   return {
     inputTokens,

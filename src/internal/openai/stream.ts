@@ -8,7 +8,7 @@ import * as LlmError from "../../LlmError.js"
 import * as StreamPart from "../../StreamPart.js"
 import * as Errors from "../errors.js"
 import type * as Framing from "../framing.js"
-import { isObject, type Json, nonEmpty } from "../json.js"
+import { countOf, isObject, type Json, nonEmpty } from "../json.js"
 import * as Streaming from "../streaming.js"
 import * as OpenAiErrors from "./errors.js"
 import * as OpenAiResponse from "./response.js"
@@ -159,8 +159,14 @@ export const makeDecoder = (
     }
     if (isObject(json.usage)) {
       const usage = json.usage as OpenAiResponse.WireUsage
-      if (typeof usage.prompt_tokens === "number" && typeof usage.completion_tokens === "number") {
-        out.push({ type: "usage", usage: OpenAiResponse.usage(usage) })
+      const prompt = countOf(usage.prompt_tokens)
+      const completion = countOf(usage.completion_tokens)
+      // Both counts given: a count that is no number is NaN, which the usage check refuses (never read as 0).
+      if (prompt !== undefined && completion !== undefined) {
+        out.push({
+          type: "usage",
+          usage: OpenAiResponse.usage({ ...usage, prompt_tokens: prompt, completion_tokens: completion })
+        })
       }
     }
     return undefined
