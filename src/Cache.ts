@@ -29,7 +29,6 @@ import * as LayerOptions from "./internal/layerOptions.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
 import * as PolicyStream from "./internal/policyStream.js"
 import * as LanguageModel from "./LanguageModel.js"
-import * as LlmError from "./LlmError.js"
 import * as Redis from "./Redis.js"
 
 /**
@@ -202,9 +201,7 @@ export const wrap = (
   options: { readonly ttl: Duration.Duration; readonly store: Store }
 ): LanguageModel.Service => {
   const problem = StoreOptions.wrapProblem(options)
-  if (problem === undefined) return Policy.wrap(service, options)
-  const refused = Effect.fail(new LlmError.InvalidRequest({ provider: service.provider, message: problem }))
-  return { ...service, generate: () => refused, stream: PolicyStream.make(() => refused) }
+  return problem === undefined ? Policy.wrap(service, options) : PolicyStream.refusing(service, problem)
 }
 
 /**

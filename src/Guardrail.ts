@@ -155,12 +155,7 @@ export const wrap = (service: LanguageModel.Service, options: Options<never>): L
   // Bad options (checked as the layer checks them) fail every call with `InvalidRequest` naming the option:
   // a guardrail that cannot run must never let the text through unchecked.
   const problem = Internal.problemOf(options)
-  if (problem !== undefined) {
-    const refused = Effect.fail(
-      new LlmError.InvalidRequest({ provider: service.provider, message: `Guardrail.wrap: ${problem[1]}` })
-    )
-    return { ...service, generate: () => refused, stream: PolicyStream.make(() => refused) }
-  }
+  if (problem !== undefined) return PolicyStream.refusing(service, `Guardrail.wrap: ${problem[1]}`)
   const input = options.input ?? []
   const output = options.output ?? []
   const inputRoles = new Set(options.inputRoles ?? ["user"])

@@ -365,14 +365,10 @@ export const layer = <const Deployments extends ReadonlyArray<Deployment<unknown
  * A router whose every call fails with `InvalidRequest` saying `problem`. It announces every capability, so that
  * a fallback chain calls it (and reports the problem) rather than skipping it.
  */
-const failing = (problem: string): LanguageModel.Service => {
-  const fail = Effect.fail(new LlmError.InvalidRequest({ provider: "router", message: problem }))
-  return LanguageModel.make({
+const failing = (problem: string): LanguageModel.Service =>
+  PolicyStream.refusing({
     provider: "router",
     defaultModel: undefined,
     pricingProvider: undefined,
-    capabilities: { tools: true, vision: true, jsonSchema: true, streamingUsage: false },
-    generate: () => fail,
-    stream: PolicyStream.make(() => fail)
-  })
-}
+    capabilities: { tools: true, vision: true, jsonSchema: true, streamingUsage: false }
+  }, problem)

@@ -13,7 +13,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as ChatRequest from "../ChatRequest.js"
 import * as LanguageModel from "../LanguageModel.js"
-import type * as LlmError from "../LlmError.js"
+import * as LlmError from "../LlmError.js"
 import type * as StreamPart from "../StreamPart.js"
 import * as Streaming from "./streaming.js"
 
@@ -143,3 +143,15 @@ export const provided = <R>(service: LanguageModel.Service, context: Context.Con
       })
   )
 })
+
+/**
+ * `service` with every call and stream failing with `InvalidRequest` carrying `message`: a policy whose options
+ * cannot work refuses every call rather than run unchecked.
+ */
+export const refusing = (
+  service: Omit<LanguageModel.Service, "generate" | "stream">,
+  message: string
+): LanguageModel.Service => {
+  const refused = Effect.fail(new LlmError.InvalidRequest({ provider: service.provider, message }))
+  return { ...service, generate: () => refused, stream: make(() => refused) }
+}
