@@ -21,14 +21,25 @@ import * as Durations from "./duration.js"
 import * as LayerOptions from "./layerOptions.js"
 import * as PolicyStream from "./policyStream.js"
 
+/** The defaults of the breaker's options, in one place for {@link configOf} and {@link settingsOf}. */
+const numberDefaults = { failureRateThreshold: 0.5, minimumCalls: 5, halfOpenProbes: 1 } as const
+
+const durationDefaults = {
+  window: Duration.seconds(60),
+  cooldown: Duration.seconds(30),
+  probeLease: Duration.seconds(60),
+  maxRetryAfter: Duration.seconds(60),
+  maxOpen: Duration.hours(24)
+} as const
+
 /** The breaker's settings from its options, with their defaults (for options known to be valid). */
 export const configOf = (options: CircuitBreaker.Options): Circuit.Config => ({
-  failureRateThreshold: options.failureRateThreshold ?? 0.5,
-  minimumCalls: options.minimumCalls ?? 5,
-  windowMillis: Duration.toMillis(options.window ?? "60 seconds"),
-  cooldownMillis: Duration.toMillis(options.cooldown ?? "30 seconds"),
-  halfOpenProbes: options.halfOpenProbes ?? 1,
-  probeLeaseMillis: Duration.toMillis(options.probeLease ?? "60 seconds")
+  failureRateThreshold: options.failureRateThreshold ?? numberDefaults.failureRateThreshold,
+  minimumCalls: options.minimumCalls ?? numberDefaults.minimumCalls,
+  windowMillis: Duration.toMillis(options.window ?? durationDefaults.window),
+  cooldownMillis: Duration.toMillis(options.cooldown ?? durationDefaults.cooldown),
+  halfOpenProbes: options.halfOpenProbes ?? numberDefaults.halfOpenProbes,
+  probeLeaseMillis: Duration.toMillis(options.probeLease ?? durationDefaults.probeLease)
 })
 
 const optionNames = LayerOptions.optionNames<CircuitBreaker.Options>({
@@ -51,14 +62,6 @@ interface Settings {
   readonly maxOpenMillis: number
 }
 
-const durationDefaults: ReadonlyArray<readonly [option: string, fallback: Duration.Duration]> = [
-  ["window", Duration.seconds(60)],
-  ["cooldown", Duration.seconds(30)],
-  ["probeLease", Duration.seconds(60)],
-  ["maxRetryAfter", Duration.seconds(60)],
-  ["maxOpen", Duration.hours(24)]
-]
-
 /**
  * The settings of a breaker, or what is wrong with its options, naming the option (prefixed by the breaker when
  * its key is usable). A value given is never replaced by a default, `null` included: a JavaScript caller's
@@ -75,7 +78,7 @@ export const settingsOf = (options: unknown): Either.Either<Settings, string> =>
   }
   const problem = (message: string) => Either.left(`circuit ${JSON.stringify(key)}: ${message}`)
   const millis: Record<string, number> = {}
-  for (const [option, fallback] of durationDefaults) {
+  for (const [option, fallback] of Object.entries(durationDefaults)) {
     const input = given[option]
     const decoded = input === undefined ? fallback : Durations.decodeNonNegative(input as Duration.DurationInput)
     if (decoded === undefined) {
@@ -85,13 +88,14 @@ export const settingsOf = (options: unknown): Either.Either<Settings, string> =>
     }
     millis[option] = Duration.toMillis(decoded)
   }
-  const number = (option: string, fallback: number) => given[option] === undefined ? fallback : given[option]
+  const number = (option: keyof typeof numberDefaults) =>
+    given[option] === undefined ? numberDefaults[option] : given[option]
   const config = {
-    failureRateThreshold: number("failureRateThreshold", 0.5),
-    minimumCalls: number("minimumCalls", 5),
+    failureRateThreshold: number("failureRateThreshold"),
+    minimumCalls: number("minimumCalls"),
     windowMillis: millis.window!,
     cooldownMillis: millis.cooldown!,
-    halfOpenProbes: number("halfOpenProbes", 1),
+    halfOpenProbes: number("halfOpenProbes"),
     probeLeaseMillis: millis.probeLease!
   } as Circuit.Config
   const misconfigured = Circuit.problem(config)
