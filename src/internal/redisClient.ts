@@ -136,26 +136,18 @@ export const make = (resolved: RedisOptions.Resolved): Client => {
 export const timed = <A>(timeoutMillis: number, command: () => Promise<A>): Promise<A> =>
   new Promise<A>((resolve, reject) => {
     let settled = false
-    const timer = setTimeout(() =>
-      setImmediate(() => {
-        if (settled) return
-        settled = true
-        reject(new Error("Command timed out"))
-      }), timeoutMillis)
-    command().then(
-      (value) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        resolve(value)
-      },
-      (error: unknown) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        reject(error)
-      }
+    // The first outcome wins: the reply, its failure, or the timeout.
+    const settle = (outcome: () => void) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      outcome()
+    }
+    const timer = setTimeout(
+      () => setImmediate(() => settle(() => reject(new Error("Command timed out")))),
+      timeoutMillis
     )
+    command().then((value) => settle(() => resolve(value)), (error: unknown) => settle(() => reject(error)))
   })
 
 const databaseReason = (db: number, address: string) =>

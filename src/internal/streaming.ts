@@ -477,7 +477,6 @@ export const ssePull = (
     const settleFinish = makeFinishSettler()
     const reader = NodeBody.make(body)
     let done = false
-    let complete = false
     let pending: LlmError.LlmError | undefined
     const end = Option.none<LlmError.LlmError>()
     const pull: Pull = Effect.suspend(() => {
@@ -495,7 +494,6 @@ export const ssePull = (
         // The end marker: the rest of the body is not waited for (the scope's end releases it).
         if (error === undefined && ended?.() === true) {
           done = true
-          complete = true
           error = finish(out)
           break
         }
@@ -518,6 +516,8 @@ export const ssePull = (
     })
     // Added to the scope directly: `Effect.addFinalizer` captures and restores the fiber's context. A body whose
     // end marker came is left to end on its own, so its connection is kept (see `NodeBody.releaseComplete`).
-    const release = Effect.suspend(() => complete ? reader.releaseComplete(completeGraceMillis) : reader.release)
+    const release = Effect.suspend(() =>
+      ended?.() === true ? reader.releaseComplete(completeGraceMillis) : reader.release
+    )
     return Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release), pull))
   })
