@@ -51,8 +51,8 @@ export const imageDataIssue = (mediaType: string, data: string): string | undefi
 
 /**
  * An image, by URL or as base64 `data` with its `mediaType`. `url` is an absolute URL (`https:`, `gs:`, a File
- * API URI, a data URL); a base64 data URL (`data:image/png;base64,...`) is checked as `data` and `mediaType` are
- * (see {@link imageDataIssue}).
+ * API URI, a data URL); a data URL must be base64 (`data:image/png;base64,...`), checked as `data` and `mediaType`
+ * are (see {@link imageDataIssue}).
  *
  * @since 0.1.0
  * @category parts
@@ -81,6 +81,9 @@ export const ImagePart = Schema.Struct({
   if (dataUrl !== null) {
     const issue = imageDataIssue(dataUrl[1]!, dataUrl[2]!)
     if (issue !== undefined) return `an image part's data URL: its ${issue}`
+  } else if (part.url !== undefined && /^data:/i.test(part.url)) {
+    // Providers read images from base64 data URLs only: another would be sent on for the provider to refuse.
+    return "an image part's data URL is not base64 (data:<media type>;base64,...)"
   }
   return true
 }))
@@ -232,8 +235,10 @@ const maxTenantLength = 256
 /**
  * What is wrong with a tenant id, as the end of a sentence about it (`a tenant id is empty or blank`), or
  * `undefined` for a valid one: 1 to 256 characters (code points), without whitespace at its start or end and
- * without control characters. An empty or padded id would be a tenant of its own ("" apart from "default",
- * " acme" apart from "acme") that no one meant, and a long one becomes long store keys and metric labels.
+ * without control characters or invisible formatting characters (bidirectional controls, the zero-width space,
+ * the word joiner, the byte order mark). An empty or padded id would be a tenant of its own ("" apart from
+ * "default", " acme" apart from "acme") that no one meant, one with an invisible character looks like another in
+ * logs and dashboards, and a long one becomes long store keys and metric labels.
  *
  * @example
  * ```ts
@@ -255,6 +260,9 @@ export const tenantIssue = (tenant: string): string | undefined => {
   }
   if (tenant.trim() !== tenant) return "starts or ends with whitespace"
   if (Text.hasControlCharacter(tenant)) return "contains a control character (such as a line break or a tab)"
+  if (Text.hasInvisibleFormatting(tenant)) {
+    return "contains an invisible formatting character (a bidirectional control, a zero-width space or a byte order mark)"
+  }
   // A lone surrogate is no character: it cannot be written as UTF-8 into a key, a label or a log line.
   if (!Text.isWellFormed(tenant)) return "is not well-formed Unicode (a lone surrogate)"
   return undefined
@@ -272,7 +280,8 @@ const tenantMessage = (tenant: string): string | true => {
 /**
  * Who the call is made for: `tenant` partitions budgets, rate limits, caches and metrics; `user` is passed to
  * providers that accept an end-user id. A tenant id is 1 to 256 characters, without whitespace at its start or
- * end and without control characters (see {@link tenantIssue}); leave it out for {@link defaultTenant}.
+ * end, without control characters and without invisible formatting characters (see {@link tenantIssue}); leave
+ * it out for {@link defaultTenant}.
  *
  * @since 0.1.0
  * @category models

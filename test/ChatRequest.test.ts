@@ -245,7 +245,15 @@ describe("ChatRequest.decode: rejects with InvalidRequest naming the path", () =
       }
       // A lone surrogate is no character (a pair, an emoji, is one).
       expect(yield* tenant("a\ud800b")).toContain("is not well-formed Unicode")
-      expect(ChatRequest.tenantIssue("a\u200bb")).toBeUndefined()
+      // Invisible characters would make two ids look the same, or reorder a log line as it is shown.
+      for (const invisible of ["\u200b", "\u202e", "\u2066", "\u200e", "\ufeff", "\u2060", "\u061c"]) {
+        const message = yield* tenant(`ac${invisible}me`)
+        expect(message).toContain("contains an invisible formatting character")
+        expect(message).not.toContain(invisible)
+      }
+      // Joiners are parts of scripts and emoji sequences.
+      expect(ChatRequest.tenantIssue("👩\u200d💻")).toBeUndefined()
+      expect(ChatRequest.tenantIssue("\u0915\u094d\u200d\u0937")).toBeUndefined()
       expect(yield* rejection({ messages: [user], metadata: { tenant: 123 } })).toContain("metadata.tenant")
     }))
 
@@ -306,6 +314,19 @@ describe("ChatRequest.decode: rejects with InvalidRequest naming the path", () =
       expect(yield* rejection(image({ url: "data:;base64,AA==" }))).toContain(
         "an image part's data URL: its media type \"\" is not one"
       )
+      // A data URL that is not base64 is nothing a provider reads.
+      for (
+        const url of [
+          "data:text/plain,hello",
+          "DATA:image/png,%89PNG",
+          "data:image/svg+xml;utf8,<svg/>",
+          "data:image/svg+xml,%3Csvg%3E"
+        ]
+      ) {
+        expect(yield* rejection(image({ url }))).toBe(
+          "Invalid request: messages.0.content.0: an image part's data URL is not base64 (data:<media type>;base64,...)"
+        )
+      }
       // Empty data is no image, in `data` or in a data URL.
       expect(yield* rejection(image({ data: "", mediaType: "image/png" }))).toBe(
         "Invalid request: messages.0.content.0: an image part's data is empty"
@@ -327,7 +348,6 @@ describe("ChatRequest.decode: rejects with InvalidRequest naming the path", () =
           { data: "R0lGOD", mediaType: "image/gif" },
           { data: "JVBERi0=", mediaType: "application/pdf" },
           { url: "data:image/svg+xml;base64,PHN2Zz4=" },
-          { url: "data:image/svg+xml,%3Csvg%3E" },
           { url: "https://example.com/cat.png" },
           { url: "http://localhost:8080/cat.png" },
           { url: "gs://bucket/cat.png", mediaType: "image/png" },

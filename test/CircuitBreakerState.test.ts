@@ -194,7 +194,10 @@ describe("CircuitBreaker: options", () => {
         [{ minimumCalls: 0 }, "minimumCalls is 0"],
         [{ halfOpenProbes: 0.5 }, "halfOpenProbes is 0.5"],
         [{ window: 0 }, "window is 0 ms"],
-        [{ probeLease: 0 }, "probeLease is 0 ms"]
+        // time is read in whole milliseconds: a shorter window could not be told from none
+        [{ window: "500 micros" }, "window is 0.5 ms; it must be finite and at least 1 ms"],
+        [{ probeLease: 0 }, "probeLease is 0 ms"],
+        [{ probeLease: "0.5 millis" }, "probeLease is 0.5 ms; it must be finite and at least 1 ms"]
       ] as const
       for (const [options, message] of cases) {
         const error = failure(yield* call(CircuitBreaker.layer(model.layer, { key: "k", ...options })))

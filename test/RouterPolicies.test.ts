@@ -140,7 +140,10 @@ describe("Router options from a JavaScript caller", () => {
       for (
         const [circuit, message] of [
           [null, "router: deployment \"a\" has circuit null"],
-          [{ key: null }, "circuit: key must be a non-empty string, got null"]
+          [{ key: null }, "circuit: key must be a non-empty string, got null"],
+          // a misspelt or bad breaker option names the deployment as well as the option
+          [{ treshold: 0.5 }, "router: deployment \"a\" has unusable circuit options: circuit: unknown option"],
+          [{ cooldown: "soon" }, "router: deployment \"a\" has unusable circuit options: circuit \"a\": cooldown"]
         ] as const
       ) {
         const router = Router.layer([{ name: "a", provide: model.layer, circuit } as unknown as Router.Deployment], {

@@ -171,9 +171,14 @@ export const problem = (config: Config): string | undefined => {
   if (!(Number.isInteger(config.halfOpenProbes) && config.halfOpenProbes >= 1)) {
     return `halfOpenProbes is ${described(config.halfOpenProbes)}; it is a whole number >= 1`
   }
-  if (!positive(config.windowMillis)) return `window is ${config.windowMillis} ms; it must be finite and longer than 0`
-  if (!positive(config.probeLeaseMillis)) {
-    return `probeLease is ${config.probeLeaseMillis} ms; it must be finite and longer than 0`
+  // Time is read in whole milliseconds (`Clock.currentTimeMillis`, Redis's clock): a shorter span cannot be told
+  // from none.
+  const atLeastOneMs = (value: number) => Number.isFinite(value) && value >= 1
+  if (!atLeastOneMs(config.windowMillis)) {
+    return `window is ${config.windowMillis} ms; it must be finite and at least 1 ms`
+  }
+  if (!atLeastOneMs(config.probeLeaseMillis)) {
+    return `probeLease is ${config.probeLeaseMillis} ms; it must be finite and at least 1 ms`
   }
   if (!(Number.isFinite(config.cooldownMillis) && config.cooldownMillis >= 0)) {
     return `cooldown is ${config.cooldownMillis} ms; it must be finite`

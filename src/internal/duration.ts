@@ -1,4 +1,5 @@
 import * as Duration from "effect/Duration"
+import { described } from "./described.js"
 
 // Duration.decode turns a negative number, string, bigint or tuple into zero (or a negative part into a
 // shorter duration), and throws on text that is no duration: options need every such value refused instead.
@@ -20,19 +21,6 @@ export const decodeNonNegative = (input: Duration.DurationInput): Duration.Durat
   }
 }
 
-/**
- * How an option's value is shown in an error message: a string quoted, a number or bigint as written, so that
- * `"5"` (text) and `5` (milliseconds) read differently.
- */
-export const show = (input: Duration.DurationInput): string => {
-  if (Duration.isDuration(input)) return Duration.format(input)
-  if (typeof input === "number") return String(input)
-  if (typeof input === "bigint") return `${input}n`
-  try {
-    const json = JSON.stringify(input)
-    if (json !== undefined) return json.length > 80 ? `${json.slice(0, 80)}...` : json
-  } catch {
-    // A value no JSON can hold (a bigint inside a tuple): named by its type below.
-  }
-  return typeof input
-}
+/** How a duration option's value is shown in an error message: a `Duration` formatted, anything else as given. */
+export const show = (input: Duration.DurationInput): string =>
+  Duration.isDuration(input) ? Duration.format(input) : described(input)

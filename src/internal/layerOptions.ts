@@ -13,7 +13,11 @@ import * as Redacted from "effect/Redacted"
 import type * as LanguageModel from "../LanguageModel.js"
 import * as Retry from "../Retry.js"
 import type * as Timeout from "../Timeout.js"
+import { described } from "./described.js"
 import * as Durations from "./duration.js"
+
+/** How a value a caller gave is shown in a message (`described.ts`); here too, for the option checks. */
+export { described }
 
 /** A value as shown in a message: quoted, userinfo masked (it may hold a password), bounded. */
 export const shown = (value: string): string => {
@@ -257,29 +261,6 @@ export const positiveInt = (
     : Either.left(
       ConfigError.InvalidData([option], `${layer}: ${option} must be a positive integer, got ${described(value)}`)
     )
-
-/**
- * A value as shown in an option's message: JSON where it can be (bounded), else its type. A string is quoted,
- * so that `"5"` reads as the string a JavaScript caller passed, not the number it should have been.
- */
-export const described = (value: unknown): string => {
-  if (value === undefined) return "undefined"
-  // As written: JSON would show NaN and Infinity as null, and has no bigint.
-  if (typeof value === "number") return String(value)
-  if (typeof value === "bigint") return `${value}n`
-  if (typeof value === "function") return "a function"
-  // An instance (a `URL`, a `Date`) serialises as a string: name its class instead.
-  const prototype: unknown = typeof value === "object" && value !== null ? Object.getPrototypeOf(value) : null
-  if (prototype !== null && prototype !== Object.prototype && prototype !== Array.prototype) {
-    return `a ${(prototype as { constructor?: { name?: string } }).constructor?.name ?? "object"}`
-  }
-  try {
-    const json = JSON.stringify(value)
-    return json === undefined ? typeof value : json.length > 80 ? `${json.slice(0, 80)}...` : json
-  } catch {
-    return typeof value
-  }
-}
 
 const isRecord = (value: unknown): value is Readonly<Record<string, unknown>> =>
   typeof value === "object" && value !== null && !Array.isArray(value)

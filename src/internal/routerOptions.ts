@@ -6,6 +6,7 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import type { Deployment, Options, Strategy } from "../Router.js"
+import * as CircuitPolicy from "./circuitPolicy.js"
 import * as Durations from "./duration.js"
 import * as LayerOptions from "./layerOptions.js"
 
@@ -82,8 +83,16 @@ export const deploymentProblem = (deployment: unknown, index: number, checkProvi
       LayerOptions.described(contextWindow)
     }; a contextWindow is a positive integer (tokens)`
   }
-  if (circuit !== undefined && !isRecord(circuit)) {
-    return `${label} has circuit ${LayerOptions.described(circuit)}; it is CircuitBreaker options ({} for the defaults)`
+  if (circuit !== undefined) {
+    if (!isRecord(circuit)) {
+      return `${label} has circuit ${
+        LayerOptions.described(circuit)
+      }; it is CircuitBreaker options ({} for the defaults)`
+    }
+    // Checked here too, so that the message names the deployment, not only the breaker. The key defaults to one
+    // made from the router's name, unknown here: the deployment's name stands in for it.
+    const checked = CircuitPolicy.settingsOf(circuit.key === undefined ? { ...circuit, key: name } : circuit)
+    if (Either.isLeft(checked)) return `${label} has unusable circuit options: ${checked.left}`
   }
   return undefined
 }

@@ -37,10 +37,22 @@ export const hasControlCharacter = (text: string): boolean => {
   return false
 }
 
-/** A text as shown in a message: JSON, with every control character escaped (JSON leaves DEL and C1 as they are). */
+// Invisible characters that change how a text is shown without showing themselves: bidirectional controls
+// (U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069) reorder what follows in a log line; the zero-width space,
+// word joiner and byte order mark (U+200B, U+2060, U+FEFF) make two different ids look the same. Joiners
+// (U+200C, U+200D) and tag characters are left alone: scripts and emoji sequences need them.
+const invisibleFormatting = /[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/
+
+/** Whether a text holds an invisible formatting character (see `invisibleFormatting`). */
+export const hasInvisibleFormatting = (text: string): boolean => invisibleFormatting.test(text)
+
+/**
+ * A text as shown in a message: JSON, with every control and invisible formatting character escaped (JSON leaves
+ * DEL, C1 and those as they are).
+ */
 export const escapedJson = (text: string): string =>
   JSON.stringify(text).replace(
-    /[\u007f-\u009f\u2028\u2029]/g,
+    /[\u007f-\u009f\u2028\u2029\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g,
     (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`
   )
 

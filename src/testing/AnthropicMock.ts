@@ -196,6 +196,8 @@ const defaultErrorType = (status: number): string => {
   switch (status) {
     case 401:
       return "authentication_error"
+    case 402:
+      return "billing_error"
     case 403:
       return "permission_error"
     case 404:
@@ -204,6 +206,8 @@ const defaultErrorType = (status: number): string => {
       return "request_too_large"
     case 429:
       return "rate_limit_error"
+    case 504:
+      return "timeout_error"
     case 529:
       return "overloaded_error"
   }
