@@ -64,7 +64,7 @@ export class Refused extends Error {
  * ```ts
  * import { Cli } from "liter-llm/gateway"
  *
- * const serve = Cli.serveFrom(() => import("./Server.js"))
+ * const serve = Cli.serveFrom(() => import("liter-llm/gateway/Server"))
  * ```
  *
  * @since 0.2.0

@@ -10,14 +10,19 @@ import ts from "typescript"
 
 const root = process.cwd()
 
-/** Makes the project; `remove` deletes it. */
-export const install = (): { readonly dir: string; readonly remove: () => void } => {
+/**
+ * Makes the project; `remove` deletes it. `others`: more packages of this project's `node_modules` the user's
+ * modules import (an OpenAI SDK, an exporter).
+ */
+export const install = (
+  others: ReadonlyArray<string> = []
+): { readonly dir: string; readonly remove: () => void } => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "liter-llm-installed-"))
   const pkg = path.join(dir, "node_modules", "liter-llm")
   fs.mkdirSync(pkg, { recursive: true })
   fs.copyFileSync(path.join(root, "package.json"), path.join(pkg, "package.json"))
   fs.symlinkSync(path.join(root, "src"), path.join(pkg, "dist"), "dir")
-  for (const peer of ["effect", "@effect"]) {
+  for (const peer of ["effect", "@effect", ...others]) {
     fs.symlinkSync(fs.realpathSync(path.join(root, "node_modules", peer)), path.join(dir, "node_modules", peer))
   }
   fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ type: "module" }))
