@@ -25,7 +25,7 @@ import * as Policy from "./internal/cachePolicy.js"
 import * as RedisStore from "./internal/cacheRedis.js"
 import * as MemoryStore from "./internal/cacheStore.js"
 import * as StoreOptions from "./internal/cacheStoreOptions.js"
-import * as LayerOptions from "./internal/layerOptions.js"
+import * as OptionChecks from "./internal/optionChecks.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
 import * as PolicyStream from "./internal/policyStream.js"
 import * as LanguageModel from "./LanguageModel.js"
@@ -280,10 +280,10 @@ export const layerRedis = <A, E, R>(
   options: RedisOptions = {}
 ): Layer.Layer<A | LanguageModel.LanguageModel, E | ConfigError.ConfigError, R | Redis.Redis> =>
   Layer.unwrapEffect(Effect.gen(function*() {
-    yield* LayerOptions.knownOptions(
+    yield* OptionChecks.knownOptions(
       "Cache.layerRedis",
       options,
-      LayerOptions.optionNames<RedisOptions>({ ttl: true, maxEntryBytes: true })
+      OptionChecks.optionNames<RedisOptions>({ ttl: true, maxEntryBytes: true })
     )
     const { maxEntryBytes, ...rest } = options
     const bound = yield* StoreOptions.countOption(

@@ -22,7 +22,7 @@ import * as Either from "effect/Either"
 import type * as Layer from "effect/Layer"
 import type * as ChatRequest from "./ChatRequest.js"
 import * as Trim from "./internal/contextWindow.js"
-import * as LayerOptions from "./internal/layerOptions.js"
+import * as OptionChecks from "./internal/optionChecks.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
 import * as PolicyStream from "./internal/policyStream.js"
 import * as LanguageModel from "./LanguageModel.js"
@@ -66,7 +66,7 @@ const problem = (options: Options): readonly [string, string] | undefined => {
   for (const name of limits) {
     const value = options[name]
     if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
-      return [name, `${name} must be a positive integer (tokens), got ${LayerOptions.described(value)}`]
+      return [name, `${name} must be a positive integer (tokens), got ${OptionChecks.described(value)}`]
     }
   }
   if (
@@ -88,7 +88,7 @@ const problem = (options: Options): readonly [string, string] | undefined => {
  * @category constructors
  */
 export const validate = (options: Options): Effect.Effect<Options, ConfigError.ConfigError> => {
-  const keys = LayerOptions.knownOptions("ContextWindow.layer", options, limits)
+  const keys = OptionChecks.knownOptions("ContextWindow.layer", options, limits)
   if (Either.isLeft(keys)) return Effect.fail(keys.left)
   const found = problem(options)
   return found === undefined

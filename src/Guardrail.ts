@@ -27,7 +27,7 @@ import type * as ChatRequest from "./ChatRequest.js"
 import type * as ChatResponse from "./ChatResponse.js"
 import * as Internal from "./internal/guardrail.js"
 import * as Patterns from "./internal/guardrailPatterns.js"
-import * as LayerOptions from "./internal/layerOptions.js"
+import * as OptionChecks from "./internal/optionChecks.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
 import * as PolicyStream from "./internal/policyStream.js"
 import * as LanguageModel from "./LanguageModel.js"
@@ -305,7 +305,7 @@ export interface DenyListOptions {
   readonly holdBack?: number | undefined
 }
 
-const denyListOptionNames = LayerOptions.optionNames<DenyListOptions>({
+const denyListOptionNames = OptionChecks.optionNames<DenyListOptions>({
   name: true,
   wholeWords: true,
   caseSensitive: true,
@@ -391,7 +391,7 @@ export interface RedactPiiOptions {
   readonly replacements?: Readonly<Partial<Record<PiiKind, string>>> | undefined
 }
 
-const redactPiiOptionNames = LayerOptions.optionNames<RedactPiiOptions>({ name: true, kinds: true, replacements: true })
+const redactPiiOptionNames = OptionChecks.optionNames<RedactPiiOptions>({ name: true, kinds: true, replacements: true })
 
 const defaultReplacements: Record<PiiKind, string> = { email: "[EMAIL]", phone: "[PHONE]", card: "[CARD]" }
 

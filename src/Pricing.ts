@@ -18,7 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import type * as ChatResponse from "./ChatResponse.js"
-import * as LayerOptions from "./internal/layerOptions.js"
+import * as OptionChecks from "./internal/optionChecks.js"
 import * as Data from "./internal/pricingData.js"
 
 /**
@@ -152,9 +152,9 @@ export const dataset: Service = fromEntries(new Map(), true)
  */
 export class Pricing extends Context.Reference<Pricing>()("liter-llm/Pricing", { defaultValue: () => dataset }) {}
 
-const optionNames = LayerOptions.optionNames<Options>({ models: true, dataset: true })
+const optionNames = OptionChecks.optionNames<Options>({ models: true, dataset: true })
 
-const priceNames = LayerOptions.optionNames<ModelPrice>({
+const priceNames = OptionChecks.optionNames<ModelPrice>({
   inputPerMillion: true,
   outputPerMillion: true,
   cachedInputPerMillion: true,
@@ -164,7 +164,7 @@ const priceNames = LayerOptions.optionNames<ModelPrice>({
 })
 
 const checkPrice = (key: string, price: ModelPrice): ConfigError.ConfigError | undefined => {
-  const keys = LayerOptions.knownOptions("Pricing.layer", price, priceNames, ["models", key])
+  const keys = OptionChecks.knownOptions("Pricing.layer", price, priceNames, ["models", key])
   if (Either.isLeft(keys)) return keys.left
   const fields = [
     ["inputPerMillion", price.inputPerMillion, true],
@@ -184,7 +184,7 @@ const checkPrice = (key: string, price: ModelPrice): ConfigError.ConfigError | u
         ["models", key, name],
         `Pricing.layer: models["${key}"].${name} must be ${
           limit ? "a positive integer (tokens)" : "a finite number >= 0 (USD per million tokens)"
-        }, got ${LayerOptions.described(value)}`
+        }, got ${OptionChecks.described(value)}`
       )
     }
   }
@@ -208,11 +208,11 @@ const checkPrice = (key: string, price: ModelPrice): ConfigError.ConfigError | u
 export const make = (options: Options = {}): Effect.Effect<Service, ConfigError.ConfigError> =>
   Effect.suspend(() => {
     const checked = Either.flatMap(
-      LayerOptions.knownOptions("Pricing.layer", options, optionNames),
+      OptionChecks.knownOptions("Pricing.layer", options, optionNames),
       () =>
         Either.all([
-          LayerOptions.recordOption("Pricing.layer", "models", options.models),
-          LayerOptions.booleanOption("Pricing.layer", "dataset", options.dataset)
+          OptionChecks.recordOption("Pricing.layer", "models", options.models),
+          OptionChecks.booleanOption("Pricing.layer", "dataset", options.dataset)
         ])
     )
     if (Either.isLeft(checked)) return Effect.fail(checked.left)

@@ -27,6 +27,7 @@ import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as ChatRequest from "./ChatRequest.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
+import * as OptionChecks from "./internal/optionChecks.js"
 import * as PolicyStream from "./internal/policyStream.js"
 import * as RouterOptions from "./internal/routerOptions.js"
 import * as LanguageModel from "./LanguageModel.js"
@@ -139,7 +140,7 @@ export const make = (
   const built: Array<Built> = usableDeployments.map(({ deployment, service }) => {
     const circuit: unknown = deployment.circuit
     // A circuit that is no options object is refused below; a `key` given (even `null`) is the breaker's to judge.
-    const usable = RouterOptions.isRecord(circuit)
+    const usable = OptionChecks.isRecord(circuit)
     const key = circuit === undefined || !usable
       ? undefined
       : circuit.key === undefined

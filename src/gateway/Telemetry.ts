@@ -18,6 +18,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Durations from "../internal/duration.js"
 import * as LayerOptions from "../internal/layerOptions.js"
+import * as OptionChecks from "../internal/optionChecks.js"
 import type * as GatewayConfig from "./Config.js"
 
 /**
@@ -63,7 +64,7 @@ export interface Options {
   readonly shutdownTimeout?: Duration.DurationInput | undefined
 }
 
-const known = LayerOptions.optionNames<Options>({
+const known = OptionChecks.optionNames<Options>({
   endpoint: true,
   headers: true,
   serviceName: true,
@@ -101,7 +102,7 @@ const millis = (option: string, input: Duration.DurationInput | undefined, fallb
 }
 
 const check = Effect.fn("Telemetry.check")(function*(options: Options) {
-  yield* LayerOptions.knownOptions("Telemetry.layer", options, known)
+  yield* OptionChecks.knownOptions("Telemetry.layer", options, known)
   const endpoint = typeof options.endpoint === "string" ? options.endpoint : ""
   const problem = endpointProblem(endpoint)
   if (problem !== undefined) {
@@ -110,14 +111,14 @@ const check = Effect.fn("Telemetry.check")(function*(options: Options) {
       `Telemetry.layer: endpoint ${problem}, got ${LayerOptions.shown(endpoint)}`
     ))
   }
-  yield* LayerOptions.recordOption("Telemetry.layer", "headers", options.headers)
+  yield* OptionChecks.recordOption("Telemetry.layer", "headers", options.headers)
   const headers = Object.fromEntries(
     Object.entries(options.headers ?? {}).map((
       [name, value]
     ) => [name, Redacted.isRedacted(value) ? Redacted.value(value) : value])
   )
   yield* LayerOptions.headers("Telemetry.layer", headers)
-  yield* LayerOptions.nonEmpty("Telemetry.layer", [["serviceName", options.serviceName]])
+  yield* OptionChecks.nonEmpty("Telemetry.layer", [["serviceName", options.serviceName]])
   const protocol = options.protocol ?? "http/json"
   if (!protocols.includes(protocol)) {
     return yield* Effect.fail(ConfigError.InvalidData(

@@ -9,10 +9,10 @@ import * as Either from "effect/Either"
 import type { Options, Store } from "../Cache.js"
 import * as MemoryStore from "./cacheStore.js"
 import * as Durations from "./duration.js"
-import * as LayerOptions from "./layerOptions.js"
+import * as OptionChecks from "./optionChecks.js"
 
 /** The option names of `Cache.layer`. */
-export const layerNames = LayerOptions.optionNames<Options>({
+export const layerNames = OptionChecks.optionNames<Options>({
   ttl: true,
   maxEntries: true,
   maxBytes: true,
@@ -30,12 +30,12 @@ export const countOption = (layer: string, option: string, value: number | undef
     : Effect.fail(
       ConfigError.InvalidData(
         [option],
-        `${layer}: ${option} must be a positive integer, got ${LayerOptions.described(value)}`
+        `${layer}: ${option} must be a positive integer, got ${OptionChecks.described(value)}`
       )
     )
 
 /** What a `Store` must have: each is called on every cached call, so a missing one is refused at build. */
-const storeOperations = LayerOptions.optionNames<Store>({ get: true, set: true, delete: true })
+const storeOperations = OptionChecks.optionNames<Store>({ get: true, set: true, delete: true })
 
 /** What a `store` option is, shown when it is refused. */
 const storeProblem = (layer: string, store: unknown): string | undefined => {
@@ -46,7 +46,7 @@ const storeProblem = (layer: string, store: unknown): string | undefined => {
   return `${layer}: store must be a Cache.Store (an object with get, set and delete functions, e.g. from makeMemoryStore), got ${
     typeof store === "object" && store !== null
       ? `an object whose ${missing.join(", ")} ${missing.length === 1 ? "is not a function" : "are not functions"}`
-      : LayerOptions.described(store)
+      : OptionChecks.described(store)
   }`
 }
 
@@ -55,12 +55,12 @@ const storeProblem = (layer: string, store: unknown): string | undefined => {
  * finite `Duration` of at least 1 ms) and `store` (a `Cache.Store`), both required.
  */
 export const wrapProblem = (options: unknown): string | undefined => {
-  const keys = LayerOptions.knownOptions("Cache.wrap", options, ["ttl", "store"])
+  const keys = OptionChecks.knownOptions("Cache.wrap", options, ["ttl", "store"])
   if (Either.isLeft(keys)) return keys.left.message
   const { store, ttl } = options as Readonly<Record<string, unknown>>
   if (!Duration.isDuration(ttl) || !Duration.isFinite(ttl) || Duration.toMillis(ttl) < 1) {
     return `Cache.wrap: ttl must be a finite Duration of at least 1 millisecond (e.g. Duration.minutes(5)), got ${
-      Duration.isDuration(ttl) ? Duration.format(ttl) : LayerOptions.described(ttl)
+      Duration.isDuration(ttl) ? Duration.format(ttl) : OptionChecks.described(ttl)
     }`
   }
   return storeProblem("Cache.wrap", store)
@@ -72,7 +72,7 @@ export const settle = (
   layer = "Cache.layer"
 ): Effect.Effect<{ readonly ttl: Duration.Duration; readonly store: Store }, ConfigError.ConfigError> =>
   Effect.gen(function*() {
-    yield* LayerOptions.knownOptions(layer, options, layerNames)
+    yield* OptionChecks.knownOptions(layer, options, layerNames)
     const decoded = options.ttl === undefined ? defaults.ttl : Durations.decodeNonNegative(options.ttl)
     // At least 1 ms, counted in whole ms (rounded up): Redis keeps an entry `PX <whole ms>`, so a fraction
     // would otherwise last longer there than in memory, and under 1 ms it would be no cache at all.

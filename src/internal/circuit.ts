@@ -4,7 +4,7 @@
  * breaker keeps counts in a fixed number of time buckets, not one entry per call.
  */
 import type * as CircuitBreaker from "../CircuitBreaker.js"
-import { described } from "./layerOptions.js"
+import { described } from "./described.js"
 
 /** How many time buckets a closed breaker's window is split into. */
 export const BUCKETS = 20

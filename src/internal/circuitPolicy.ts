@@ -18,7 +18,7 @@ import * as LlmMetrics from "../LlmMetrics.js"
 import * as Attribution from "./attribution.js"
 import * as Circuit from "./circuit.js"
 import * as Durations from "./duration.js"
-import * as LayerOptions from "./layerOptions.js"
+import * as OptionChecks from "./optionChecks.js"
 import * as PolicyStream from "./policyStream.js"
 
 /** The defaults of the breaker's options, in one place for {@link configOf} and {@link settingsOf}. */
@@ -42,7 +42,7 @@ export const configOf = (options: CircuitBreaker.Options): Circuit.Config => ({
   probeLeaseMillis: Duration.toMillis(options.probeLease ?? durationDefaults.probeLease)
 })
 
-const optionNames = LayerOptions.optionNames<CircuitBreaker.Options>({
+const optionNames = OptionChecks.optionNames<CircuitBreaker.Options>({
   key: true,
   failureRateThreshold: true,
   minimumCalls: true,
@@ -68,13 +68,13 @@ interface Settings {
  * `cooldown: null` is refused, not read as "the default cooldown".
  */
 export const settingsOf = (options: unknown): Either.Either<Settings, string> => {
-  const known = LayerOptions.knownOptions("circuit", options, optionNames)
+  const known = OptionChecks.knownOptions("circuit", options, optionNames)
   if (Either.isLeft(known)) return Either.left(known.left.message)
   const given = options as Readonly<Record<string, unknown>>
   const key = given.key
   if (key === undefined) return Either.left(`circuit: key is required: the breaker's identity, e.g. "openai"`)
   if (typeof key !== "string" || key.trim() === "") {
-    return Either.left(`circuit: key must be a non-empty string, got ${LayerOptions.described(key)}`)
+    return Either.left(`circuit: key must be a non-empty string, got ${OptionChecks.described(key)}`)
   }
   const problem = (message: string) => Either.left(`circuit ${JSON.stringify(key)}: ${message}`)
   const millis: Record<string, number> = {}

@@ -22,7 +22,7 @@ import type * as CircuitBreaker from "../CircuitBreaker.js"
 import * as Redis from "../Redis.js"
 import * as Circuit from "./circuit.js"
 import * as Durations from "./duration.js"
-import * as LayerOptions from "./layerOptions.js"
+import * as OptionChecks from "./optionChecks.js"
 import * as Outage from "./redisOutage.js"
 
 /** The store interface of `CircuitBreaker`. */
@@ -43,10 +43,10 @@ export const config = (
   options: Options
 ): Either.Either<Config, ConfigError.ConfigError> =>
   Either.gen(function*() {
-    yield* LayerOptions.knownOptions(
+    yield* OptionChecks.knownOptions(
       "CircuitBreaker.layerRedis",
       options,
-      LayerOptions.optionNames<Options>({
+      OptionChecks.optionNames<Options>({
         whenUnavailable: true,
         rejectFor: true,
         maxConflictRetries: true,

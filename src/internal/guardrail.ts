@@ -10,17 +10,17 @@ import type * as ChatRequest from "../ChatRequest.js"
 import type * as Guardrail from "../Guardrail.js"
 import type * as LlmError from "../LlmError.js"
 import * as StreamPart from "../StreamPart.js"
-import * as LayerOptions from "./layerOptions.js"
+import * as OptionChecks from "./optionChecks.js"
 
 const roles: ReadonlyArray<Guardrail.Role> = ["system", "user", "assistant", "tool"]
 
-const optionNames = LayerOptions.optionNames<Guardrail.Options>({ input: true, output: true, inputRoles: true })
+const optionNames = OptionChecks.optionNames<Guardrail.Options>({ input: true, output: true, inputRoles: true })
 
 /** What is wrong with a `holdBack` count (characters), or undefined: the layer's and the built-ins' one check. */
 export const holdBackProblem = (hold: unknown): string | undefined =>
   hold === undefined || typeof hold === "function" || (Number.isSafeInteger(hold) && (hold as number) >= 0)
     ? undefined
-    : `holdBack must be an integer >= 0 (characters), got ${LayerOptions.described(hold)}`
+    : `holdBack must be an integer >= 0 (characters), got ${OptionChecks.described(hold)}`
 
 /**
  * What is wrong with a built-in guardrail's options object (`constructor` names it), or undefined: an object
@@ -32,15 +32,15 @@ export const builtinOptionsProblem = (
   options: unknown,
   known: ReadonlyArray<string>
 ): string | undefined => {
-  const keys = LayerOptions.knownOptions(constructor, options, known)
+  const keys = OptionChecks.knownOptions(constructor, options, known)
   if (Either.isLeft(keys)) return keys.left.message
   const record = options as Readonly<Record<string, unknown>>
   if (record.name !== undefined && (typeof record.name !== "string" || record.name.trim() === "")) {
-    return `${constructor}: name must be a non-empty string, got ${LayerOptions.described(record.name)}`
+    return `${constructor}: name must be a non-empty string, got ${OptionChecks.described(record.name)}`
   }
   for (const flag of ["wholeWords", "caseSensitive"]) {
     if (known.includes(flag)) {
-      const bad = LayerOptions.booleanOption(constructor, flag, record[flag])
+      const bad = OptionChecks.booleanOption(constructor, flag, record[flag])
       if (Either.isLeft(bad)) return bad.left.message
     }
   }
@@ -56,11 +56,11 @@ export const piiProblem = (options: Guardrail.RedactPiiOptions): string | undefi
   const { kinds, replacements } = options as Readonly<Record<string, unknown>>
   if (kinds !== undefined && (!Array.isArray(kinds) || kinds.some((kind) => typeof kind !== "string"))) {
     return `Guardrail.redactPii: kinds must be an array of "email", "phone" or "card", got ${
-      LayerOptions.described(kinds)
+      OptionChecks.described(kinds)
     }`
   }
   if (replacements === undefined) return undefined
-  const known = LayerOptions.knownOptions("Guardrail.redactPii", replacements, ["email", "phone", "card"], [
+  const known = OptionChecks.knownOptions("Guardrail.redactPii", replacements, ["email", "phone", "card"], [
     "replacements"
   ])
   if (Either.isLeft(known)) return known.left.message
@@ -69,7 +69,7 @@ export const piiProblem = (options: Guardrail.RedactPiiOptions): string | undefi
   )
   return bad === undefined
     ? undefined
-    : `Guardrail.redactPii: replacements.${bad[0]} must be a string, got ${LayerOptions.described(bad[1])}`
+    : `Guardrail.redactPii: replacements.${bad[0]} must be a string, got ${OptionChecks.described(bad[1])}`
 }
 
 /** A message of `LayerOptions` without its `"Guardrail.layer: "` prefix, which the layer adds. */
@@ -83,11 +83,11 @@ const isGuardrailLike = (value: unknown): boolean =>
 const shownValue = (value: unknown): string =>
   isGuardrailLike(value) && typeof (value as { readonly name?: unknown }).name === "string"
     ? `the guardrail ${JSON.stringify((value as { readonly name: string }).name)}`
-    : LayerOptions.described(value)
+    : OptionChecks.described(value)
 
 /** What is wrong with a layer's options: the path and a message, or undefined. */
 export const problemOf = <R>(options: Guardrail.Options<R>): readonly [ReadonlyArray<string>, string] | undefined => {
-  const keys = LayerOptions.knownOptions("Guardrail.layer", options, optionNames)
+  const keys = OptionChecks.knownOptions("Guardrail.layer", options, optionNames)
   if (Either.isLeft(keys)) return [keys.left._op === "InvalidData" ? keys.left.path : [], afterLayer(keys.left.message)]
   // Only `undefined` means not given: `null` is refused below, never read as no guardrails.
   const stages = [

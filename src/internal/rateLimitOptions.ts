@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as RateLimit from "../RateLimit.js"
 import * as Durations from "./duration.js"
-import * as LayerOptions from "./layerOptions.js"
+import * as OptionChecks from "./optionChecks.js"
 
 /** What a limit counts. */
 export type Kind = "requests" | "tokens"
@@ -61,7 +61,7 @@ export const describeWindow = (window: Duration.Duration): string => {
 
 const algorithms: ReadonlyArray<string> = ["fixed-window", "leaky-window", "token-bucket"]
 
-const optionNames = LayerOptions.optionNames<RateLimit.Options>({
+const optionNames = OptionChecks.optionNames<RateLimit.Options>({
   default: true,
   tenants: true,
   perModel: true,
@@ -71,8 +71,8 @@ const optionNames = LayerOptions.optionNames<RateLimit.Options>({
   key: true,
   whenUnavailable: true
 })
-const limitsNames = LayerOptions.optionNames<RateLimit.Limits>({ requests: true, tokens: true })
-const limitNames = LayerOptions.optionNames<RateLimit.Limit>({ limit: true, window: true, algorithm: true })
+const limitsNames = OptionChecks.optionNames<RateLimit.Limits>({ requests: true, tokens: true })
+const limitNames = OptionChecks.optionNames<RateLimit.Limit>({ limit: true, window: true, algorithm: true })
 
 const invalid = (path: ReadonlyArray<string>, message: string) =>
   Effect.fail(ConfigError.InvalidData([...path], message))
@@ -85,10 +85,10 @@ const checkLimit = (
 ): Effect.Effect<Checked, ConfigError.ConfigError> =>
   Effect.gen(function*() {
     const name = path.join(".")
-    yield* LayerOptions.knownOptions(layer, limit, limitNames, path)
+    yield* OptionChecks.knownOptions(layer, limit, limitNames, path)
     const count = limit.limit
     yield* Either.mapLeft(
-      LayerOptions.positiveInt(layer, `${name}.limit`, count),
+      OptionChecks.positiveInt(layer, `${name}.limit`, count),
       (error) => ConfigError.InvalidData([...path, "limit"], error.message)
     )
     const window = Durations.decodeNonNegative(limit.window)
@@ -121,7 +121,7 @@ const checkLimits = (
   limits: RateLimit.Limits
 ): Effect.Effect<CheckedLimits, ConfigError.ConfigError> =>
   Effect.gen(function*() {
-    yield* LayerOptions.knownOptions(layer, limits, limitsNames, path)
+    yield* OptionChecks.knownOptions(layer, limits, limitsNames, path)
     const checked: { requests?: Checked; tokens?: Checked } = {}
     for (const kind of kinds) {
       const limit = limits?.[kind]
@@ -157,10 +157,10 @@ const hasLimit = (limits: CheckedLimits): boolean => limits.requests !== undefin
  */
 export const check = (layer: string, options: RateLimit.Options): Effect.Effect<Config, ConfigError.ConfigError> =>
   Effect.gen(function*() {
-    yield* LayerOptions.knownOptions(layer, options, optionNames)
-    yield* LayerOptions.recordOption(layer, "tenants", options.tenants)
-    yield* LayerOptions.booleanOption(layer, "perModel", options.perModel)
-    yield* LayerOptions.nonEmpty(layer, [["key", options.key]])
+    yield* OptionChecks.knownOptions(layer, options, optionNames)
+    yield* OptionChecks.recordOption(layer, "tenants", options.tenants)
+    yield* OptionChecks.booleanOption(layer, "perModel", options.perModel)
+    yield* OptionChecks.nonEmpty(layer, [["key", options.key]])
     const defaults = yield* checkLimits(layer, ["default"], options.default ?? {})
     const tenants = new Map<string, CheckedLimits>()
     for (const [tenant, limits] of Object.entries(options.tenants ?? {})) {
@@ -187,7 +187,7 @@ export const check = (layer: string, options: RateLimit.Options): Effect.Effect<
       return yield* invalid(
         ["defaultOutputTokens"],
         `${layer}: defaultOutputTokens must be a non-negative integer, got ${
-          LayerOptions.described(defaultOutputTokens)
+          OptionChecks.described(defaultOutputTokens)
         }`
       )
     }

@@ -10,7 +10,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Redis from "../Redis.js"
 import * as Durations from "./duration.js"
 import { shown } from "./layerOptions.js"
-import * as LayerOptions from "./layerOptions.js"
+import * as OptionChecks from "./optionChecks.js"
 
 /** Where the server is and how to log in (the password stays redacted until the client is made). */
 export interface Target {
@@ -127,11 +127,11 @@ const kinds = (layer: string, input: Input): Either.Either<void, ConfigError.Con
       }
     }
     for (const option of ["host", "username", "keyPrefix"] as const) {
-      yield* LayerOptions.stringOption(layer, option, input[option])
+      yield* OptionChecks.stringOption(layer, option, input[option])
     }
-    yield* LayerOptions.redactedOption(layer, "password", input.password, "password")
+    yield* OptionChecks.redactedOption(layer, "password", input.password, "password")
     for (const option of ["tls", "awaitConnection"] as const) {
-      yield* LayerOptions.booleanOption(layer, option, input[option])
+      yield* OptionChecks.booleanOption(layer, option, input[option])
     }
   })
 
@@ -151,11 +151,11 @@ const target = (layer: string, input: Input, urlPath: string): Either.Either<Tar
   // Only `undefined` takes the default: `null` is refused, not read as 6379 (or db 0).
   const port = input.port === undefined ? 6379 : input.port
   if (!isPort(port)) {
-    return invalid("port", `${layer}: port must be an integer in 1..65535, got ${LayerOptions.described(port)}`)
+    return invalid("port", `${layer}: port must be an integer in 1..65535, got ${OptionChecks.described(port)}`)
   }
   const db = input.db === undefined ? 0 : input.db
   if (!(Number.isInteger(db) && db >= 0)) {
-    return invalid("db", `${layer}: db must be an integer >= 0, got ${LayerOptions.described(db)}`)
+    return invalid("db", `${layer}: db must be an integer >= 0, got ${OptionChecks.described(db)}`)
   }
   return Either.right({
     host: input.host,
@@ -180,10 +180,10 @@ export const resolve = (
   sources: Sources = { url: "url", keyPrefix: "keyPrefix" }
 ): Either.Either<Resolved, ConfigError.ConfigError> =>
   Either.gen(function*() {
-    yield* LayerOptions.knownOptions(
+    yield* OptionChecks.knownOptions(
       layer,
       input,
-      LayerOptions.optionNames<Input>({
+      OptionChecks.optionNames<Input>({
         url: true,
         host: true,
         port: true,

@@ -8,9 +8,9 @@ import * as Layer from "effect/Layer"
 import type { Deployment, Options, Strategy } from "../Router.js"
 import * as CircuitPolicy from "./circuitPolicy.js"
 import * as Durations from "./duration.js"
-import * as LayerOptions from "./layerOptions.js"
+import * as OptionChecks from "./optionChecks.js"
 
-const optionNames = LayerOptions.optionNames<Options>({
+const optionNames = OptionChecks.optionNames<Options>({
   strategy: true,
   name: true,
   latencyAlpha: true,
@@ -29,10 +29,7 @@ export interface Settings {
 // Never used to route: a router whose options are unusable fails every call before choosing.
 export const fallbackSettings: Settings = { strategy: "priority", name: undefined, alpha: 0.3, resampleMillis: 30_000 }
 
-export const isRecord = (value: unknown): value is Readonly<Record<string, unknown>> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
-const deploymentFields = LayerOptions.optionNames<Deployment>({
+const deploymentFields = OptionChecks.optionNames<Deployment>({
   name: true,
   provide: true,
   model: true,
@@ -48,9 +45,9 @@ const deploymentFields = LayerOptions.optionNames<Deployment>({
  */
 export const deploymentProblem = (deployment: unknown, index: number, checkProvide: boolean): string | undefined => {
   const at = `deployments[${index}]`
-  if (!isRecord(deployment)) {
+  if (!OptionChecks.isRecord(deployment)) {
     return `router: ${at} must be a deployment (an object with a name and a provide Layer), got ${
-      LayerOptions.described(deployment)
+      OptionChecks.described(deployment)
     }`
   }
   const unknown = Object.keys(deployment).filter((key) => !deploymentFields.includes(key))
@@ -61,32 +58,32 @@ export const deploymentProblem = (deployment: unknown, index: number, checkProvi
   }
   const { circuit, contextWindow, model, name, priority, provide, weight } = deployment
   if (typeof name !== "string" || name.trim() === "") {
-    return `router: ${at}.name must be a non-empty string, got ${LayerOptions.described(name)}`
+    return `router: ${at}.name must be a non-empty string, got ${OptionChecks.described(name)}`
   }
   const label = `router: deployment ${JSON.stringify(name)}`
   if (checkProvide && !Layer.isLayer(provide)) {
     return `router: ${at}.provide (deployment ${JSON.stringify(name)}) must be a Layer, got ${
-      LayerOptions.described(provide)
+      OptionChecks.described(provide)
     }`
   }
   if (model !== undefined && (typeof model !== "string" || model.trim() === "")) {
-    return `${label} has model ${LayerOptions.described(model)}; a model is a non-empty string`
+    return `${label} has model ${OptionChecks.described(model)}; a model is a non-empty string`
   }
   if (priority !== undefined && !(typeof priority === "number" && Number.isFinite(priority))) {
-    return `${label} has priority ${LayerOptions.described(priority)}; a priority is a finite number (default 0)`
+    return `${label} has priority ${OptionChecks.described(priority)}; a priority is a finite number (default 0)`
   }
   if (weight !== undefined && !(typeof weight === "number" && Number.isFinite(weight) && weight >= 0)) {
-    return `${label} has weight ${LayerOptions.described(weight)}; a weight is a finite number >= 0`
+    return `${label} has weight ${OptionChecks.described(weight)}; a weight is a finite number >= 0`
   }
   if (contextWindow !== undefined && !(Number.isSafeInteger(contextWindow) && (contextWindow as number) > 0)) {
     return `${label} has contextWindow ${
-      LayerOptions.described(contextWindow)
+      OptionChecks.described(contextWindow)
     }; a contextWindow is a positive integer (tokens)`
   }
   if (circuit !== undefined) {
-    if (!isRecord(circuit)) {
+    if (!OptionChecks.isRecord(circuit)) {
       return `${label} has circuit ${
-        LayerOptions.described(circuit)
+        OptionChecks.described(circuit)
       }; it is CircuitBreaker options ({} for the defaults)`
     }
     // Checked here too, so that the message names the deployment, not only the breaker. The key defaults to one
@@ -103,7 +100,7 @@ export const deploymentsProblem = (
   entry: (item: unknown, index: number) => string | undefined
 ): string | undefined => {
   if (!Array.isArray(deployments)) {
-    return `router: deployments must be an array of deployments, got ${LayerOptions.described(deployments)}`
+    return `router: deployments must be an array of deployments, got ${OptionChecks.described(deployments)}`
   }
   for (let index = 0; index < deployments.length; index++) {
     const problem = entry(deployments[index], index)
@@ -113,18 +110,18 @@ export const deploymentsProblem = (
 }
 
 const isService = (value: unknown): boolean =>
-  isRecord(value) && typeof value.generate === "function" && typeof value.stream === "function" &&
-  isRecord(value.capabilities)
+  OptionChecks.isRecord(value) && typeof value.generate === "function" && typeof value.stream === "function" &&
+  OptionChecks.isRecord(value.capabilities)
 
 /** What is wrong with `Router.make`'s built deployments, or undefined. */
 export const builtProblem = (deployments: unknown): string | undefined =>
   deploymentsProblem(deployments, (item, index) => {
-    if (!isRecord(item)) {
-      return `router: deployments[${index}] must be { deployment, service }, got ${LayerOptions.described(item)}`
+    if (!OptionChecks.isRecord(item)) {
+      return `router: deployments[${index}] must be { deployment, service }, got ${OptionChecks.described(item)}`
     }
     if (!isService(item.service)) {
       return `router: deployments[${index}].service must be a LanguageModel service, got ${
-        LayerOptions.described(item.service)
+        OptionChecks.described(item.service)
       }`
     }
     return deploymentProblem(item.deployment, index, false)
@@ -135,22 +132,22 @@ export const builtProblem = (deployments: unknown): string | undefined =>
  * is never replaced by a default, `null` included.
  */
 export const settingsOf = (options: unknown): Either.Either<Settings, string> => {
-  const known = LayerOptions.knownOptions("router", options, optionNames)
+  const known = OptionChecks.knownOptions("router", options, optionNames)
   if (Either.isLeft(known)) return Either.left(known.left.message)
   const { latencyAlpha, name, resampleAfter, strategy } = options as Readonly<Record<string, unknown>>
   if (!strategies.includes(strategy as Strategy)) {
     return Either.left(
-      `router: strategy must be "priority", "weighted" or "least-latency", got ${LayerOptions.described(strategy)}`
+      `router: strategy must be "priority", "weighted" or "least-latency", got ${OptionChecks.described(strategy)}`
     )
   }
   if (name !== undefined && (typeof name !== "string" || name.trim() === "")) {
-    return Either.left(`router: name must be a non-empty string, got ${LayerOptions.described(name)}`)
+    return Either.left(`router: name must be a non-empty string, got ${OptionChecks.described(name)}`)
   }
   if (
     latencyAlpha !== undefined &&
     !(typeof latencyAlpha === "number" && latencyAlpha > 0 && latencyAlpha <= 1)
   ) {
-    return Either.left(`router: latencyAlpha must be a number in (0, 1], got ${LayerOptions.described(latencyAlpha)}`)
+    return Either.left(`router: latencyAlpha must be a number in (0, 1], got ${OptionChecks.described(latencyAlpha)}`)
   }
   const resample = resampleAfter === undefined
     ? Duration.seconds(30)

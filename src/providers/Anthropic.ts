@@ -14,6 +14,7 @@ import * as AnthropicRequest from "../internal/anthropic/request.js"
 import * as AnthropicResponse from "../internal/anthropic/response.js"
 import * as AnthropicStream from "../internal/anthropic/stream.js"
 import * as LayerOptions from "../internal/layerOptions.js"
+import * as OptionChecks from "../internal/optionChecks.js"
 import * as Service from "../internal/service.js"
 import * as LanguageModel from "../LanguageModel.js"
 
@@ -79,7 +80,7 @@ export interface Options extends LanguageModel.ProviderOptions {
  */
 export type ConfigOptions = Omit<Options, "apiKey"> & { readonly apiKey?: Redacted.Redacted | undefined }
 
-const optionNames = LayerOptions.optionNames<Options>({
+const optionNames = OptionChecks.optionNames<Options>({
   ...LayerOptions.sharedOptionNames,
   apiKey: true,
   baseUrl: true,
@@ -93,13 +94,13 @@ const make = (where: string, options: Options) =>
   Effect.gen(function*() {
     yield* LayerOptions.providerOptions(where, options, optionNames)
     const url = `${yield* LayerOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)}/v1/messages`
-    const maxTokens = (yield* LayerOptions.positiveInt(where, "defaultMaxTokens", options.defaultMaxTokens)) ??
+    const maxTokens = (yield* OptionChecks.positiveInt(where, "defaultMaxTokens", options.defaultMaxTokens)) ??
       defaultMaxTokens
     const key = yield* LayerOptions.requiredApiKey(where, options.apiKey, "ANTHROPIC_API_KEY")
     const apiVersion = options.apiVersion ?? options.version ?? defaultApiVersion
     const betas = options.betas === undefined || options.betas.length === 0 ? undefined : options.betas.join(",")
     yield* LayerOptions.shared(where, options)
-    yield* LayerOptions.nonEmpty(where, [["apiVersion", apiVersion]])
+    yield* OptionChecks.nonEmpty(where, [["apiVersion", apiVersion]])
     yield* LayerOptions.headerValues(where, [["apiKey", key], ["apiVersion", apiVersion], ["betas", betas]])
     const headers: Record<string, string> = {
       ...options.headers,
@@ -202,7 +203,7 @@ export const layerConfig = (
   options: ConfigOptions = {}
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
   // Checked before anything reads it: `null` from a JavaScript caller is the ConfigError `layer` gives.
-  LayerOptions.layerChecked(LayerOptions.providerOptions("Anthropic.layerConfig", options, optionNames), () =>
+  OptionChecks.layerChecked(LayerOptions.providerOptions("Anthropic.layerConfig", options, optionNames), () =>
     Service.layerFromEnv(
       {
         layer: "Anthropic.layerConfig",

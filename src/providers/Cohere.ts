@@ -14,6 +14,7 @@ import * as CohereRequest from "../internal/cohere/request.js"
 import * as CohereResponse from "../internal/cohere/response.js"
 import * as CohereStream from "../internal/cohere/stream.js"
 import * as LayerOptions from "../internal/layerOptions.js"
+import * as OptionChecks from "../internal/optionChecks.js"
 import * as Service from "../internal/service.js"
 import * as LanguageModel from "../LanguageModel.js"
 
@@ -63,7 +64,7 @@ export interface Options extends LanguageModel.ProviderOptions {
  */
 export type ConfigOptions = Omit<Options, "apiKey"> & { readonly apiKey?: Redacted.Redacted | undefined }
 
-const optionNames = LayerOptions.optionNames<Options>({
+const optionNames = OptionChecks.optionNames<Options>({
   ...LayerOptions.sharedOptionNames,
   apiKey: true,
   baseUrl: true,
@@ -164,7 +165,7 @@ export const layerConfig = (
   options: ConfigOptions = {}
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
   // Checked before anything reads it: `null` from a JavaScript caller is the ConfigError `layer` gives.
-  LayerOptions.layerChecked(LayerOptions.providerOptions("Cohere.layerConfig", options, optionNames), () =>
+  OptionChecks.layerChecked(LayerOptions.providerOptions("Cohere.layerConfig", options, optionNames), () =>
     Service.layerFromEnv(
       {
         layer: "Cohere.layerConfig",

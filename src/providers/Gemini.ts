@@ -19,6 +19,7 @@ import * as GeminiFraming from "../internal/gemini/framing.js"
 import * as GeminiRequest from "../internal/gemini/request.js"
 import * as GeminiStream from "../internal/gemini/stream.js"
 import * as LayerOptions from "../internal/layerOptions.js"
+import * as OptionChecks from "../internal/optionChecks.js"
 import * as Service from "../internal/service.js"
 import * as Streaming from "../internal/streaming.js"
 import * as LanguageModel from "../LanguageModel.js"
@@ -95,7 +96,7 @@ export const layer = (
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
   makeLayer("Gemini.layer", options)
 
-const optionNames = LayerOptions.optionNames<Options>({
+const optionNames = OptionChecks.optionNames<Options>({
   ...LayerOptions.sharedOptionNames,
   apiKey: true,
   baseUrl: true,
@@ -188,7 +189,7 @@ export const layerConfig = (
   options: Options = {}
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
   // Checked before anything reads it: `null` from a JavaScript caller is the ConfigError `layer` gives.
-  LayerOptions.layerChecked(LayerOptions.providerOptions("Gemini.layerConfig", options, optionNames), () =>
+  OptionChecks.layerChecked(LayerOptions.providerOptions("Gemini.layerConfig", options, optionNames), () =>
     Service.layerFromEnv(
       { layer: "Gemini.layerConfig", apiKey: apiKeyNames, baseUrl: "GEMINI_BASE_URL", model: "GEMINI_MODEL" },
       options,

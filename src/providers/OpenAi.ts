@@ -18,6 +18,7 @@ import * as OpenAiErrors from "../internal/openai/errors.js"
 import * as OpenAiRequest from "../internal/openai/request.js"
 import * as OpenAiResponse from "../internal/openai/response.js"
 import * as OpenAiStream from "../internal/openai/stream.js"
+import * as OptionChecks from "../internal/optionChecks.js"
 import * as Service from "../internal/service.js"
 import * as LanguageModel from "../LanguageModel.js"
 
@@ -156,7 +157,7 @@ export const layer = (
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
   makeLayer("OpenAi.layer", options)
 
-const optionNames = LayerOptions.optionNames<Options>({
+const optionNames = OptionChecks.optionNames<Options>({
   ...LayerOptions.sharedOptionNames,
   maxTokensField: true,
   apiKey: true,
@@ -165,7 +166,7 @@ const optionNames = LayerOptions.optionNames<Options>({
   project: true
 })
 
-const azureOptionNames = LayerOptions.optionNames<AzureOptions>({
+const azureOptionNames = OptionChecks.optionNames<AzureOptions>({
   ...LayerOptions.sharedOptionNames,
   maxTokensField: true,
   endpoint: true,
@@ -225,7 +226,7 @@ export const layerConfig = (
   options: Options = {}
 ): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
   // Checked before anything reads it: `null` from a JavaScript caller is the ConfigError `layer` gives.
-  LayerOptions.layerChecked(LayerOptions.providerOptions("OpenAi.layerConfig", options, optionNames), () =>
+  OptionChecks.layerChecked(LayerOptions.providerOptions("OpenAi.layerConfig", options, optionNames), () =>
     Service.layerFromEnv(
       { layer: "OpenAi.layerConfig", apiKey: ["OPENAI_API_KEY"], baseUrl: "OPENAI_BASE_URL", model: "OPENAI_MODEL" },
       options,
@@ -283,7 +284,7 @@ export const layerAzure = (
       const key = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)
       const token = options.token === undefined ? undefined : Redacted.value(options.token)
       yield* LayerOptions.shared(where, options)
-      yield* LayerOptions.nonEmpty(where, [["deployment", options.deployment], ["apiVersion", options.apiVersion]])
+      yield* OptionChecks.nonEmpty(where, [["deployment", options.deployment], ["apiVersion", options.apiVersion]])
       yield* LayerOptions.headerValues(where, [["apiKey", key], ["token", token]])
       const headers: Record<string, string> = {}
       if (key !== undefined) headers["api-key"] = key

@@ -4,7 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Durations from "../duration.js"
-import * as LayerOptions from "../layerOptions.js"
+import * as OptionChecks from "../optionChecks.js"
 import * as Period from "./period.js"
 
 /** A limit checked. */
@@ -33,7 +33,7 @@ export interface Input {
   readonly reservationTimeout?: Duration.DurationInput | undefined
 }
 
-const optionNames = LayerOptions.optionNames<Input>({
+const optionNames = OptionChecks.optionNames<Input>({
   tenants: true,
   defaultLimit: true,
   maxRequestCostUsd: true,
@@ -51,9 +51,9 @@ const decodeLimit = (
   path: ReadonlyArray<string>
 ): Either.Either<Limit, ConfigError.ConfigError> => {
   if (typeof input !== "object" || input === null) {
-    return fail(path, `${path.join(".")} must be { limitUsd, period }, got ${LayerOptions.described(input)}`)
+    return fail(path, `${path.join(".")} must be { limitUsd, period }, got ${OptionChecks.described(input)}`)
   }
-  const keys = LayerOptions.knownOptions("Budget.layer", input, limitNames, path)
+  const keys = OptionChecks.knownOptions("Budget.layer", input, limitNames, path)
   if (Either.isLeft(keys)) return Either.left(keys.left)
   const limitUsd = Period.decodeUsd(input.limitUsd, [...path, "limitUsd"])
   if (Either.isLeft(limitUsd)) return Either.left(limitUsd.left)
@@ -67,8 +67,8 @@ const decodeLimit = (
 /** The options checked, or a `ConfigError` naming the first bad one (an unknown key, a bad amount or period). */
 export const decode = (input: Input): Effect.Effect<Config, ConfigError.ConfigError> =>
   Effect.gen(function*() {
-    yield* LayerOptions.knownOptions("Budget.layer", input, optionNames)
-    yield* LayerOptions.recordOption("Budget.layer", "tenants", input.tenants)
+    yield* OptionChecks.knownOptions("Budget.layer", input, optionNames)
+    yield* OptionChecks.recordOption("Budget.layer", "tenants", input.tenants)
     const tenants = new Map<string, Limit>()
     for (const [tenant, limit] of Object.entries(input.tenants ?? {})) {
       if (tenant.trim() === "") return yield* fail(["tenants"], "tenants has an empty tenant name")
@@ -83,7 +83,7 @@ export const decode = (input: Input): Effect.Effect<Config, ConfigError.ConfigEr
     if (unpricedModels !== "refuse" && unpricedModels !== "allow") {
       return yield* fail(
         ["unpricedModels"],
-        `unpricedModels must be "refuse" or "allow", got ${LayerOptions.described(unpricedModels)}`
+        `unpricedModels must be "refuse" or "allow", got ${OptionChecks.described(unpricedModels)}`
       )
     }
     const timeout = input.reservationTimeout === undefined ? "15 minutes" : input.reservationTimeout

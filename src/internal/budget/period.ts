@@ -6,7 +6,7 @@ import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Durations from "../duration.js"
-import * as LayerOptions from "../layerOptions.js"
+import * as OptionChecks from "../optionChecks.js"
 
 /** A period as the options give it: a calendar period in UTC, or the length of a rolling window. */
 export type PeriodInput = "day" | "month" | Duration.DurationInput
@@ -100,4 +100,4 @@ export const decodeUsd = (
 ): Either.Either<number | undefined, ConfigError.ConfigError> =>
   value === undefined || (typeof value === "number" && Number.isFinite(value) && value >= 0)
     ? Either.right(value)
-    : invalid(path, `${path.join(".")} must be a finite number of USD >= 0, got ${LayerOptions.described(value)}`)
+    : invalid(path, `${path.join(".")} must be a finite number of USD >= 0, got ${OptionChecks.described(value)}`)

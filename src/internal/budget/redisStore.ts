@@ -26,7 +26,7 @@ import type * as Scope from "effect/Scope"
 import type * as Budget from "../../Budget.js"
 import * as Redis from "../../Redis.js"
 import * as Durations from "../duration.js"
-import * as LayerOptions from "../layerOptions.js"
+import * as OptionChecks from "../optionChecks.js"
 import * as Outage from "../redisOutage.js"
 import * as Store from "./store.js"
 
@@ -43,10 +43,10 @@ const invalid = (path: string, message: string) =>
 
 /** The options checked, each bad one a `ConfigError` naming it. */
 export const config = (options: Options): Either.Either<Config, ConfigError.ConfigError> => {
-  const known = LayerOptions.knownOptions(
+  const known = OptionChecks.knownOptions(
     "Budget.layerRedis",
     options,
-    LayerOptions.optionNames<Options>({ whenUnavailable: true, rejectFor: true })
+    OptionChecks.optionNames<Options>({ whenUnavailable: true, rejectFor: true })
   )
   if (Either.isLeft(known)) return Either.left(known.left)
   const whenUnavailable = options.whenUnavailable ?? "fail-closed"
