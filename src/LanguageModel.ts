@@ -7,15 +7,14 @@
 import type * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as JSONSchema from "effect/JSONSchema"
-import * as Option from "effect/Option"
+import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import * as SchemaAST from "effect/SchemaAST"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChatRequest from "./ChatRequest.js"
 import * as ChatResponse from "./ChatResponse.js"
 import * as Errors from "./internal/errors.js"
+import * as StructuredOutput from "./internal/structuredOutput.js"
 import * as LlmError from "./LlmError.js"
 import type * as Retry from "./Retry.js"
 import type * as StreamPart from "./StreamPart.js"
@@ -355,66 +354,6 @@ export interface ObjectResponse<A> {
   readonly response: ChatResponse.ChatResponse
 }
 
-const schemaName = (schema: Schema.Schema.Any): string | undefined => {
-  const name = Option.orElse(
-    SchemaAST.getIdentifierAnnotation(schema.ast),
-    () => SchemaAST.getTitleAnnotation(schema.ast)
-  )
-  return Option.isSome(name) && /^[a-zA-Z0-9_-]{1,64}$/.test(name.value) ? name.value : undefined
-}
-
-/**
- * The JSON Schema of a Schema, with its root inlined: a Schema with an `identifier` becomes `{"$ref": ...}` at
- * the root, which OpenAI strict mode and Gemini refuse (they want an object there).
- */
-const toJsonSchema = (schema: Schema.Schema.Any): Record<string, unknown> => {
-  const { $defs, $ref, $schema: _, ...rest } = JSONSchema.make(schema) as unknown as {
-    readonly $defs?: Record<string, Record<string, unknown>>
-    readonly $ref?: string
-    readonly $schema?: string
-  }
-  const name = $ref?.startsWith("#/$defs/") ? $ref.slice("#/$defs/".length) : undefined
-  const root = name === undefined ? undefined : $defs?.[name]
-  if (name === undefined || root === undefined) {
-    return { ...rest, ...($defs === undefined ? {} : { $defs }), ...($ref === undefined ? {} : { $ref }) }
-  }
-  const others = Object.fromEntries(Object.entries($defs ?? {}).filter(([key]) => key !== name))
-  // A recursive root still needs its definition.
-  const recursive = JSON.stringify(root).includes(`"#/$defs/${name}"`) ||
-    JSON.stringify(others).includes(`"#/$defs/${name}"`)
-  const defs = recursive ? $defs : others
-  return { ...root, ...(defs === undefined || Object.keys(defs).length === 0 ? {} : { $defs: defs }) }
-}
-
-/** How much of a refusal an error's message quotes (all of it is in `refusal`). */
-const maxRefusalInMessage = 1024
-
-/** The error of an answer that holds no object: the model refused, or the provider's content filter stopped it. */
-const refusalError = (response: ChatResponse.ChatResponse): LlmError.ContentFiltered | undefined => {
-  const refusal = ChatResponse.refusal(response)
-  if (refusal === undefined && response.finishReason !== "content-filter") return undefined
-  const quoted = refusal !== undefined && refusal.length > maxRefusalInMessage
-    ? `${refusal.slice(0, maxRefusalInMessage)}… [truncated]`
-    : refusal
-  return new LlmError.ContentFiltered({
-    provider: response.provider,
-    model: response.model,
-    body: LlmError.truncateBody(refusal ?? ChatResponse.text(response)),
-    ...(refusal === undefined ? {} : { refusal }),
-    message: quoted === undefined
-      ? `${response.provider}: the content filter stopped the answer (finish reason ${
-        response.rawFinishReason ?? response.finishReason
-      })`
-      : `${response.provider}: the model refused: ${quoted}`
-  })
-}
-
-// Models sometimes fence JSON in markdown even when asked for JSON only.
-const unfence = (text: string): string => {
-  const match = /^\s*```(?:json)?\s*\n([\s\S]*?)\n?```\s*$/.exec(text)
-  return match === null ? text : match[1]!
-}
-
 /**
  * Asks for JSON matching an Effect `Schema` and decodes the answer with it. The JSON Schema is derived from
  * the Schema and each provider encodes it its own way (OpenAI `json_schema` strict, Anthropic a forced tool,
@@ -444,7 +383,7 @@ export const generateObject = <A, I>(
   const { schema, schemaDescription, schemaName: name, strict, ...chat } = request
   // A Schema without a JSON Schema (e.g. a BigInt without annotation) is the caller's error, not a throw.
   const jsonSchema = Effect.try({
-    try: () => toJsonSchema(schema),
+    try: () => StructuredOutput.toJsonSchema(schema),
     catch: (cause) =>
       new LlmError.InvalidRequest({
         provider: "liter-llm",
@@ -458,14 +397,14 @@ export const generateObject = <A, I>(
         ...chat,
         responseFormat: {
           type: "json-schema",
-          name: name ?? schemaName(schema) ?? "response",
+          name: name ?? StructuredOutput.schemaName(schema) ?? "response",
           schema: jsonSchema,
           ...(schemaDescription === undefined ? {} : { description: schemaDescription }),
           strict: strict ?? true
         }
       }),
       (response): Effect.Effect<ObjectResponse<A>, LlmError.LlmError> => {
-        const refused = refusalError(response)
+        const refused = StructuredOutput.refusalError(response)
         if (refused !== undefined) return Effect.fail(refused)
         const text = ChatResponse.text(response)
         const malformed = (reason: string) =>
@@ -477,7 +416,7 @@ export const generateObject = <A, I>(
           })
         let json: unknown
         try {
-          json = JSON.parse(unfence(text))
+          json = JSON.parse(StructuredOutput.unfence(text))
         } catch (cause) {
           return Effect.fail(malformed(`not JSON (${Errors.jsonParseReason(cause)})`))
         }
