@@ -50,6 +50,13 @@ export interface Capabilities {
 export interface ProviderOptions {
   /** The provider name in errors, metrics and spans (default the provider's own, e.g. `"anthropic"`). */
   readonly name?: string | undefined
+  /**
+   * The provider whose prices and model limits (`Pricing`) apply to calls: by default the layer's own kind
+   * (`"openai"`, `"azure"`, `"anthropic"`, `"gemini"`, `"cohere"`) whatever its `name`, except an OpenAI layer
+   * given both a `baseUrl` of its own and a `name` (an OpenAI-compatible server), priced under that name. Set it
+   * for a proxy in front of a provider, e.g. `pricingProvider: "openai"`.
+   */
+  readonly pricingProvider?: string | undefined
   /** The model used when a request names none. */
   readonly model?: string | undefined
   /** Extra headers on every request (never put secrets here: use `apiKey`). */

@@ -1,15 +1,18 @@
+import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { calcPrice } from "@pydantic/genai-prices"
-import { ConfigError, Effect, Exit, Layer, Stream } from "effect"
+import { ConfigError, Effect, Exit, Layer, Redacted, Stream } from "effect"
 import type * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmMetrics from "../src/LlmMetrics.js"
 import * as Pricing from "../src/Pricing.js"
+import * as Anthropic from "../src/providers/Anthropic.js"
+import * as OpenAi from "../src/providers/OpenAi.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { openAiLayer } from "./support/loopback.js"
-import { azure } from "./support/providers.js"
+import { openAiLayer, overUndici } from "./support/loopback.js"
+import { anthropic, azure, cohere, gemini, openAi } from "./support/providers.js"
 
 const usage = (
   inputTokens: number,
@@ -235,6 +238,60 @@ describe("the cost of calls over HTTP", () => {
       expect("costUsd" in response).toBe(false)
       expect(summary.total.unpricedRequests).toBe(1)
       expect(summary.total.costUsd).toBe(0)
+    }))
+
+  it.scoped("a named layer is priced at its provider: name is a label, not the provider whose prices apply", () =>
+    Effect.gen(function*() {
+      const answer = (model: string) =>
+        OpenAiMock.completion({ text: "Hi", model, usage: { inputTokens: 100, outputTokens: 100 } })
+      const cost = (layer: Layer.Layer<LanguageModel.LanguageModel, unknown>) =>
+        LanguageModel.generate({ messages: [{ role: "user", content: "Hi" }] }).pipe(
+          Effect.map((response) => ({ costUsd: response.costUsd, provider: response.provider })),
+          Effect.provide(layer)
+        )
+      const server = yield* MockProvider.make({
+        script: [answer("gpt-4o-2024-08-06"), answer("gpt-4o-mini"), answer("gpt-4o-mini"), answer("gpt-4o-mini")]
+      })
+      // An Azure layer named after its region: errors and metrics say "azure-east", prices are Azure's.
+      expect(yield* cost(azure(server, { name: "azure-east" }))).toEqual({
+        provider: "azure-east",
+        costUsd: Pricing.dataset.cost(usage(100, 100), "gpt-4o-2024-08-06", "azure")
+      })
+      // A named OpenAI layer on a server of its own is a compatible server: priced under its name (none here).
+      expect((yield* cost(openAi(server, { name: "vllm" }))).costUsd).toBeUndefined()
+      // ... unless it says whose prices apply (a proxy in front of OpenAI).
+      expect(yield* cost(openAi(server, { name: "egress-proxy", pricingProvider: "openai" }))).toEqual({
+        provider: "egress-proxy",
+        costUsd: Pricing.dataset.cost(usage(100, 100), "gpt-4o-mini", "openai")
+      })
+      // Unnamed, on any base URL: OpenAI's prices, as before.
+      expect((yield* cost(openAi(server))).costUsd).toBe(Pricing.dataset.cost(usage(100, 100), "gpt-4o-mini", "openai"))
+    }))
+
+  it.effect("the pricing provider of every layer, named or not", () =>
+    Effect.gen(function*() {
+      const server = { url: "http://127.0.0.1:9" } as MockProvider.MockProvider
+      const pricingOf = (layer: Layer.Layer<LanguageModel.LanguageModel, unknown>) =>
+        Effect.map(LanguageModel.LanguageModel, LanguageModel.pricingProvider).pipe(Effect.provide(layer))
+      expect(yield* pricingOf(anthropic(server, { name: "claude-main" }))).toBe("anthropic")
+      expect(yield* pricingOf(cohere(server, { name: "coh" }))).toBe("cohere")
+      expect(yield* pricingOf(gemini(server, { name: "g" }))).toBe("gemini")
+      expect(yield* pricingOf(azure(server, { name: "azure-east" }))).toBe("azure")
+      expect(yield* pricingOf(openAi(server, { name: "ollama" }))).toBe("ollama")
+      // On OpenAI's own API (no baseUrl), a name is only a label.
+      expect(yield* pricingOf(overUndici(OpenAi.layer({ name: "openai-eu", apiKey: Redacted.make("k") }))))
+        .toBe("openai")
+      expect(yield* pricingOf(anthropic(server, { pricingProvider: "bedrock" }))).toBe("bedrock")
+      // A blank or non-string pricingProvider is refused, as a blank name is.
+      const refusal = (options: Partial<Anthropic.Options>) =>
+        Effect.flip(
+          Effect.provide(
+            LanguageModel.LanguageModel,
+            Anthropic.layer({ apiKey: Redacted.make("k"), ...options }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+          )
+        )
+      expect((yield* refusal({ pricingProvider: " " })).toString()).toContain("pricingProvider must not be empty")
+      expect((yield* refusal({ pricingProvider: 5 as never })).toString()).toContain("pricingProvider must be a string")
     }))
 
   it.scoped("Azure: the deployment name has no price, the model the answer names has", () =>

@@ -80,6 +80,8 @@ const providerLayer = (
   const timeout = timeoutOf(step.timeout ?? route.timeout ?? provider.timeout)
   const common = {
     name,
+    // Priced at the provider its type names, whatever the config calls it; a compatible server under its name.
+    pricingProvider: provider.type === "openai-compatible" ? name : provider.type,
     model: step.model,
     ...(provider.headers === undefined ? {} : { headers: provider.headers }),
     ...(retry === undefined ? {} : { retry }),

@@ -206,13 +206,14 @@ const timeouts = (
 }
 
 /**
- * The options every provider layer shares, checked: `name` and `model` not blank, `headers` valid, `apiKey`
- * not blank, each `timeout` phase a positive duration.
+ * The options every provider layer shares, checked: `name`, `pricingProvider` and `model` not blank, `headers`
+ * valid, `apiKey` not blank, each `timeout` phase a positive duration.
  */
 export const shared = (
   layer: string,
   options: {
     readonly name?: string | undefined
+    readonly pricingProvider?: string | undefined
     readonly model?: string | undefined
     readonly headers?: Readonly<Record<string, string>> | undefined
     readonly apiKey?: Redacted.Redacted | undefined
@@ -220,7 +221,7 @@ export const shared = (
   }
 ): Effect.Effect<void, ConfigError.ConfigError> =>
   Effect.all([
-    nonEmpty(layer, [["name", options.name], ["model", options.model]]),
+    nonEmpty(layer, [["name", options.name], ["pricingProvider", options.pricingProvider], ["model", options.model]]),
     headers(layer, options.headers),
     apiKeyNotBlank(layer, options.apiKey),
     timeouts(layer, options.timeout)
@@ -244,6 +245,7 @@ export const pathSegment = (
 /** The names of `LanguageModel.ProviderOptions`, which every provider's options hold: spread into its own list. */
 export const sharedOptionNames = {
   name: true,
+  pricingProvider: true,
   model: true,
   headers: true,
   retry: true,
@@ -254,6 +256,7 @@ export const sharedOptionNames = {
 // Provider options by kind, whichever provider takes them: each is checked where a provider's options hold it.
 const stringOptions: ReadonlySet<string> = new Set([
   "name",
+  "pricingProvider",
   "model",
   "baseUrl",
   "endpoint",

@@ -33,6 +33,8 @@ import * as Streaming from "./streaming.js"
  */
 export interface Adapter {
   readonly provider: string
+  /** The provider whose prices apply to calls (`LanguageModel.ProviderOptions.pricingProvider`). */
+  readonly pricingProvider: string
   readonly defaultModel: string | undefined
   readonly capabilities: LanguageModel.Capabilities
   /** Secret values to scrub from anything an error keeps. */
@@ -150,7 +152,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
         const { context, http } = prepared
         const model = context.model!
         const priced = (pricing: Pricing.Service) => (response: ChatResponse.ChatResponse) => {
-          const costUsd = Pricing.costOfCall(pricing, response.usage, adapter.provider, model, response.model)
+          const costUsd = Pricing.costOfCall(pricing, response.usage, adapter.pricingProvider, model, response.model)
           return costUsd === undefined ? response : { ...response, costUsd }
         }
         let attempts = 0
@@ -212,7 +214,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
       const priced = <F>(decoder: Streaming.Decoder<F>) =>
         Streaming.pricedDecoder(
           decoder,
-          (usage, responseModel) => Pricing.costOfCall(pricing, usage, adapter.provider, model, responseModel),
+          (usage, responseModel) => Pricing.costOfCall(pricing, usage, adapter.pricingProvider, model, responseModel),
           (reason, usage) => Errors.malformed(context, reason, JSON.stringify(usage))
         )
       const span = yield* Effect.makeSpanScoped(`chat ${model}`, {
@@ -277,6 +279,7 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
 
   return LanguageModel.make({
     provider: adapter.provider,
+    pricingProvider: adapter.pricingProvider,
     defaultModel: adapter.defaultModel,
     capabilities: adapter.capabilities,
     generate,

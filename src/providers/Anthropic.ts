@@ -132,6 +132,7 @@ const service = (
 
   return Service.make(client, {
     provider,
+    pricingProvider: options.pricingProvider ?? "anthropic",
     defaultModel: options.model,
     capabilities,
     secrets: [key],

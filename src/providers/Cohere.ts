@@ -102,6 +102,7 @@ const service = (
 
   return Service.make(client, {
     provider,
+    pricingProvider: options.pricingProvider ?? providerName,
     defaultModel: options.model,
     capabilities,
     secrets: [key],

@@ -132,6 +132,7 @@ const makeLayer = (where: string, options: Options) =>
         )
       return Service.make(yield* HttpClient.HttpClient, {
         provider,
+        pricingProvider: options.pricingProvider ?? providerName,
         defaultModel: options.model,
         capabilities: { ...LanguageModel.defaultCapabilities, ...options.capabilities },
         secrets: key === undefined ? [] : [key],

@@ -100,6 +100,7 @@ export const defaultAzureApiVersion = "2024-10-21"
 
 interface Endpoint {
   readonly provider: string
+  readonly pricingProvider: string
   readonly url: string
   readonly headers: Record<string, string>
   readonly secrets: ReadonlyArray<string>
@@ -112,6 +113,7 @@ const makeService = (endpoint: Endpoint, options: CommonOptions) =>
   Effect.map(HttpClient.HttpClient, (client) =>
     Service.make(client, {
       provider: endpoint.provider,
+      pricingProvider: endpoint.pricingProvider,
       defaultModel: options.model,
       capabilities: { ...LanguageModel.defaultCapabilities, ...options.capabilities },
       secrets: endpoint.secrets,
@@ -196,6 +198,9 @@ const makeLayer = (where: string, options: Options) =>
       if (options.project !== undefined) headers["openai-project"] = options.project
       return yield* makeService({
         provider,
+        // A server of its own under a name of its own is an OpenAI-compatible one: its prices are not OpenAI's.
+        pricingProvider: options.pricingProvider ??
+          (baseUrl !== defaultBaseUrl && options.name !== undefined ? options.name : "openai"),
         url: `${baseUrl}/chat/completions`,
         headers,
         secrets: key === undefined ? [] : [key],
@@ -300,6 +305,7 @@ export const layerAzure = (
       const provider = options.name ?? "azure"
       return yield* makeService({
         provider,
+        pricingProvider: options.pricingProvider ?? "azure",
         url,
         headers,
         secrets: [key, token].filter((secret) => secret !== undefined),
