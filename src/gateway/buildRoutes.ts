@@ -68,13 +68,18 @@ export const stepsOf = (route: Route): ReadonlyArray<Step> => {
   }]
 }
 
-/** The layer of one provider called with one model; the provider's retry and timeouts unless the step sets them. */
+/**
+ * The layer of one provider called with one model; the provider's retry and timeouts unless the step sets them.
+ * `guarded`: behind the provider's circuit breaker, if it has one (a router's deployment is not: the router
+ * holds its breaker, to skip it while it refuses).
+ */
 const providerLayer = (
   name: string,
   provider: Provider,
   key: Redacted.Redacted | undefined,
   step: Step,
-  route: Route
+  route: Route,
+  guarded: boolean
 ): RouteLayer => {
   const retry = retryOf(step.retry ?? route.retry ?? provider.retry)
   const timeout = timeoutOf(step.timeout ?? route.timeout ?? provider.timeout)
@@ -117,7 +122,9 @@ const providerLayer = (
   })()
   const circuit = provider.circuitBreaker
   // One breaker per provider and model: one overloaded model must not close the provider's others.
-  return circuit === undefined ? layer : CircuitBreaker.layer(layer, { ...circuit, key: `${name}/${step.model}` })
+  return circuit === undefined || !guarded
+    ? layer
+    : CircuitBreaker.layer(layer, { ...circuit, key: `${name}/${step.model}` })
 }
 
 /**
@@ -128,8 +135,15 @@ const providerLayer = (
  * @category constructors
  */
 export const routeLayer = (loaded: Config.Loaded, routeName: string, route: Route): RouteLayer => {
-  const layerOf = (step: Step) =>
-    providerLayer(step.provider, loaded.config.providers[step.provider]!, loaded.keys.get(step.provider), step, route)
+  const layerOf = (step: Step, guarded = true) =>
+    providerLayer(
+      step.provider,
+      loaded.config.providers[step.provider]!,
+      loaded.keys.get(step.provider),
+      step,
+      route,
+      guarded
+    )
   if (route.fallback !== undefined) {
     const [first, ...rest] = route.fallback.map((step) => ({
       provide: layerOf(step),
@@ -140,14 +154,19 @@ export const routeLayer = (loaded: Config.Loaded, routeName: string, route: Rout
   }
   if (route.router !== undefined) {
     return Router.layer(
-      route.router.deployments.map((deployment) => ({
-        name: deployment.name ?? deployment.provider,
-        provide: layerOf(deployment),
-        model: deployment.model,
-        ...(deployment.priority === undefined ? {} : { priority: deployment.priority }),
-        ...(deployment.weight === undefined ? {} : { weight: deployment.weight }),
-        ...(deployment.contextWindow === undefined ? {} : { contextWindow: deployment.contextWindow })
-      })),
+      route.router.deployments.map((deployment) => {
+        const circuit = loaded.config.providers[deployment.provider]!.circuitBreaker
+        return {
+          name: deployment.name ?? deployment.provider,
+          provide: layerOf(deployment, false),
+          model: deployment.model,
+          // The router's own breaker (keyed `route:<name>/<deployment>`): a deployment it refuses is skipped.
+          ...(circuit === undefined ? {} : { circuit }),
+          ...(deployment.priority === undefined ? {} : { priority: deployment.priority }),
+          ...(deployment.weight === undefined ? {} : { weight: deployment.weight }),
+          ...(deployment.contextWindow === undefined ? {} : { contextWindow: deployment.contextWindow })
+        }
+      }),
       { strategy: route.router.strategy, name: `route:${routeName}` }
     )
   }
