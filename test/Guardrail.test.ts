@@ -116,6 +116,37 @@ describe("Guardrail.layer: generate", () => {
       expect(output.message).toBe("guardrail \"secrets\" blocked the output: denied term \"forbidden\"")
     }))
 
+  it.effect("checks consecutive text parts as the one text the model reads: a term split across parts is found", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted([{ text: "ok" }, { text: "ok" }, { text: "ok" }])
+      const layer = Guardrail.layer(model.layer, { input: [pii, secrets] })
+      const parts = (...content: ReadonlyArray<Record<string, unknown>>) => ({
+        messages: [{ role: "user" as const, content: content as never }]
+      })
+      const text = (value: string) => ({ type: "text", text: value })
+      const image = { type: "image", url: "https://example.com/a.png" }
+      const split = failure(
+        yield* Effect.exit(
+          LanguageModel.generate(parts(text("say forb"), text("idden"), text(" now"))).pipe(Effect.provide(layer))
+        )
+      )
+      expect(split).toMatchObject({ _tag: "GuardrailBlocked", stage: "input", guardrail: "secrets" })
+      expect(yield* model.requests).toHaveLength(0)
+      // Parts that pass are sent as they are, one by one.
+      yield* LanguageModel.generate(parts(text("Hello "), text("there"), image, text("bye"))).pipe(
+        Effect.provide(layer)
+      )
+      // A rewrite of a run makes it one part; a part after an image is another text.
+      yield* LanguageModel.generate(parts(text("mail bob@exa"), text("mple.com"), image, text("forb"))).pipe(
+        Effect.provide(layer)
+      )
+      const sent = (yield* model.requests).map((request) => request.messages[0]!.content)
+      expect(sent).toEqual([
+        [text("Hello "), text("there"), image, text("bye")],
+        [text("mail [EMAIL]"), image, text("forb")]
+      ])
+    }))
+
   it.effect("gives checks the services they need, taken when the layer is built, and passes on their errors", () =>
     Effect.gen(function*() {
       class Banned extends Context.Tag("test/Banned")<Banned, ReadonlyArray<string>>() {}

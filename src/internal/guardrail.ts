@@ -139,8 +139,12 @@ export const problemOf = <R>(options: Guardrail.Options<R>): readonly [ReadonlyA
 }
 
 /**
- * The message with each text the input guardrails see (string content, text parts, string tool results)
- * replaced by what `run` made of it: the same message when nothing changed.
+ * The message with each text the input guardrails see (string content, runs of consecutive text parts, string
+ * tool results) replaced by what `run` made of it: the same message when nothing changed.
+ *
+ * Consecutive text parts are one text to the model, so they are checked as one: a term split across two parts
+ * (`"say forbidden-"`, `"word"`) is still found. When a check rewrites such a run, the run becomes one text part
+ * holding the rewritten text.
  */
 export const checkMessage = (
   message: ChatRequest.Message,
@@ -161,14 +165,28 @@ export const checkMessage = (
       (content) => content === message.content ? message : { ...message, content } as ChatRequest.Message
     )
   }
-  const parts: ReadonlyArray<{ readonly type: string; readonly text?: string }> = message.content
+  type Part = { readonly type: string; readonly text?: string }
+  const parts: ReadonlyArray<Part> = message.content
+  const isText = (part: Part) => part.type === "text" && part.text !== undefined
+  const runs: Array<Array<Part>> = []
+  for (const part of parts) {
+    const last = runs[runs.length - 1]
+    if (last !== undefined && isText(part) && isText(last[0]!)) last.push(part)
+    else runs.push([part])
+  }
   return Effect.map(
-    Effect.forEach(parts, (part) =>
-      part.type === "text" && part.text !== undefined
-        ? Effect.map(run(part.text), (text) => text === part.text ? part : { ...part, text })
-        : Effect.succeed(part)),
-    (content) =>
-      content.every((part, i) => part === parts[i]) ? message : { ...message, content } as ChatRequest.Message
+    Effect.forEach(runs, (texts): Effect.Effect<ReadonlyArray<Part>, LlmError.LlmError> => {
+      if (!isText(texts[0]!)) return Effect.succeed(texts)
+      const whole = texts.length === 1 ? texts[0]!.text! : texts.map((part) => part.text!).join("")
+      // The last part's other fields stay: a cache breakpoint marks the end of the run.
+      return Effect.map(run(whole), (text) => text === whole ? texts : [{ ...texts[texts.length - 1]!, text }])
+    }),
+    (checked) => {
+      const content = checked.flat()
+      return content.length === parts.length && content.every((part, i) => part === parts[i])
+        ? message
+        : { ...message, content } as ChatRequest.Message
+    }
   )
 }
 
