@@ -63,9 +63,14 @@ describe("a bad URL option fails the layer at build time", () => {
       "https://***@example.com/v1"
     ],
     [
-      "https://example.com/v1?x=1",
+      "https://example.com/v1?key=hunter2",
       "must not have a query or fragment (the layer appends the API path)",
-      "https://example.com/v1?x=1"
+      "https://example.com/v1?***"
+    ],
+    [
+      "https://example.com/v1#hunter2",
+      "must not have a query or fragment (the layer appends the API path)",
+      "https://example.com/v1#***"
     ]
   ]
 

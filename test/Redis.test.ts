@@ -77,6 +77,14 @@ describe("Redis options", () => {
       expect(String(bad)).toMatch(/Redis\.layerConfig: REDIS_URL must be a redis:\/\//)
       expect(String(bad)).toContain("***@h")
       expect(String(bad)).not.toContain(secret)
+      // A password in the query is masked too.
+      const query = failureOf(
+        yield* built(Redis.layerConfig()).pipe(fromEnv({ REDIS_URL: `redis://127.0.0.1:6391/?password=${secret}&x=1` }))
+      )
+      expect(String(query)).toContain(
+        "REDIS_URL must not have a query or fragment, got \"redis://127.0.0.1:6391/?***\""
+      )
+      expect(String(query)).not.toContain(secret)
     }))
 
   it.effect("layerConfig: REDIS_KEY_PREFIX set but empty is a ConfigError naming it, not the default prefix", () =>

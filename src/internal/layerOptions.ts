@@ -26,13 +26,14 @@ import {
   stringOption
 } from "./optionChecks.js"
 
-/** A value as shown in a message: quoted, userinfo masked (it may hold a password), bounded. */
+/** A URL as shown in a message: quoted, userinfo, query and fragment masked (each may hold a secret), bounded. */
 export const shown = (value: string): string => {
   // Everything before the last "@" may be a password, also in a malformed URL ("redis//:pw@host"): mask it all,
   // keeping a well-formed scheme.
   const at = value.lastIndexOf("@")
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(value)?.[0] ?? ""
-  const masked = at < 0 ? value : `${scheme}***${value.slice(at)}`
+  // A query or fragment may carry a secret too (`?password=`, `?key=`): only that there is one is shown.
+  const masked = (at < 0 ? value : `${scheme}***${value.slice(at)}`).replace(/([?#]).*$/s, "$1***")
   return JSON.stringify(masked.length > 200 ? `${masked.slice(0, 200)}...` : masked)
 }
 
