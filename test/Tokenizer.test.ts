@@ -3,6 +3,7 @@ import { Effect } from "effect"
 import * as cl100k from "gpt-tokenizer/encoding/cl100k_base"
 import * as o200k from "gpt-tokenizer/encoding/o200k_base"
 import * as ChatRequest from "../src/ChatRequest.js"
+import { boundedCount, exactCharacters } from "../src/internal/boundedCount.js"
 import * as Tokenizer from "../src/Tokenizer.js"
 
 // A text whose counts differ between the two encodings, so the wrong encoding is caught.
@@ -68,15 +69,26 @@ describe("Tokenizer.byModel", () => {
       )
     }))
 
-  it("ordinary long text is counted exactly; a run with no break is counted in 200-character pieces", () => {
-    const prose = Array.from({ length: 20_000 }, (_, i) => ["the", "quick", "brown", "fox", String(i)][i % 5]).join(" ")
-    expect(Tokenizer.byModel.countText(prose, "gpt-4o")).toBe(o200k.countTokens(prose))
+  it("ordinary text up to 64 K characters is counted exactly; a run with no break in 200-character pieces", () => {
+    const prose = (words: number) =>
+      Array.from({ length: words }, (_, i) => ["the", "quick", "brown", "fox", String(i)][i % 5]).join(" ")
+    const exact = prose(10_000)
+    expect(exact.length).toBeLessThanOrEqual(exactCharacters)
+    expect(Tokenizer.byModel.countText(exact, "gpt-4o")).toBe(o200k.countTokens(exact))
     // Byte-pair encoding is quadratic in a run's length: whole, this run took minutes (and timed the test out).
-    const run = "x".repeat(500_000)
+    const run = "x".repeat(50_000)
     expect(Tokenizer.byModel.countText(`say ${run} please`, "gpt-4o")).toBe(
-      o200k.countTokens("say ") + 2_500 * o200k.countTokens("x".repeat(200)) + o200k.countTokens(" please")
+      o200k.countTokens("say ") + 250 * o200k.countTokens("x".repeat(200)) + o200k.countTokens(" please")
     )
-    expect(Tokenizer.byModel.countText(" ".repeat(500_000), "gpt-4o")).toBe(2_500 * o200k.countTokens(" ".repeat(200)))
+  })
+
+  it("past 64 K characters, a count is an estimate from samples, close to the exact count", () => {
+    const long = Array.from({ length: 40_000 }, (_, i) => ["the", "quick", "brown", "fox", String(i)][i % 5]).join(" ")
+    expect(long.length).toBeGreaterThan(3 * exactCharacters)
+    const estimate = Tokenizer.byModel.countText(long, "gpt-4o")
+    expect(Math.abs(estimate - o200k.countTokens(long)) / o200k.countTokens(long)).toBeLessThan(0.03)
+    const spaces = Tokenizer.byModel.countText(" ".repeat(500_000), "gpt-4o")
+    expect(Math.abs(spaces - 2_500 * o200k.countTokens(" ".repeat(200))) / spaces).toBeLessThan(0.01)
   })
 
   it("an empty text is 0 tokens", () => {
@@ -99,4 +111,46 @@ describe("Tokenizer.charEstimate", () => {
       )
       expect(counted).toBe(3 + 3 + 2)
     }))
+})
+
+describe("Tokenizer: the work of one count is bounded", () => {
+  /** A counter that records how many characters it was given. */
+  const recording = () => {
+    const seen = { characters: 0 }
+    const count = (text: string) => {
+      seen.characters += text.length
+      return Math.ceil(text.length / 4)
+    }
+    return { seen, count }
+  }
+
+  it("one text of 1 MB: at most 64 K characters are tokenized, spread over it, scaled to its length", () => {
+    const { count, seen } = recording()
+    const tokens = boundedCount(count, undefined)("a".repeat(1_000_000))
+    expect(seen.characters).toBeLessThanOrEqual(exactCharacters)
+    expect(seen.characters).toBeGreaterThan(exactCharacters / 2)
+    expect(tokens).toBe(250_000)
+  })
+
+  it("a thousand texts of 1 K characters: the first 64 K counted, the rest at the rate found", () => {
+    const { count, seen } = recording()
+    const within = boundedCount(count, undefined)
+    let total = 0
+    for (let i = 0; i < 1_000; i++) total += within("b".repeat(1_000))
+    expect(seen.characters).toBeLessThanOrEqual(exactCharacters)
+    expect(total).toBe(250_000)
+  })
+
+  it("once the allowance is spent, a text is counted at the rate found, without tokenizing", () => {
+    const { count, seen } = recording()
+    let calls = 0
+    const counter = boundedCount((text) => {
+      calls++
+      return count(text)
+    }, undefined)
+    expect(counter("c".repeat(exactCharacters - 8))).toBe((exactCharacters - 8) / 4)
+    expect(counter("d".repeat(4_000))).toBe(1_000)
+    expect(calls).toBe(1)
+    expect(seen.characters).toBe(exactCharacters - 8)
+  })
 })
