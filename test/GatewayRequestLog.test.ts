@@ -6,12 +6,13 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
+import * as Metrics from "../src/gateway/Metrics.js"
 import { loadRuntime } from "../src/gateway/runtimeLoad.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import * as Tokenizer from "../src/Tokenizer.js"
 import { configFile } from "./clients/gateway.js"
-import { call, chatBody, json, requestLogs, serve } from "./support/gateway.js"
+import { call, chatBody, json, makeRuntime, requestLogs, serve, tenantKey } from "./support/gateway.js"
 import { acme, twoProviders, withEnv } from "./support/gatewayConfig.js"
 import { eventually } from "./support/loopback.js"
 
@@ -162,5 +163,45 @@ describe("Gateway request log: usage and who answered", () => {
         attempts: 1,
         inputTokens: null
       })
+    }))
+
+  it.scopedLive("an unknown path or a wrong method under /v1/ is logged and counted, without its key; other paths are not", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = requestLogs()
+      const metrics = Metrics.make()
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: {} }), { metrics }).pipe(
+        Effect.provide(layer)
+      )
+      const refusals = [
+        ["GET", "/v1/foo", 404, "UnknownUrl"],
+        ["GET", "/v1/chat/completions", 405, "MethodNotAllowed"],
+        ["DELETE", "/v1/models", 405, "MethodNotAllowed"],
+        ["POST", "/v1/models/gpt-4o", 405, "MethodNotAllowed"],
+        ["GET", "/chat/completions", 405, "MethodNotAllowed"]
+      ] as const
+      for (const [i, [method, path, status]] of refusals.entries()) {
+        const response = yield* call(base, `${path}?q=1`, { method, headers: { "x-request-id": `refused-${i}` } })
+        expect(response.status).toBe(status)
+        yield* Effect.promise(() => response.text())
+      }
+      // Not the API: answered, neither logged nor counted.
+      expect((yield* call(base, "/v2/nothing")).status).toBe(404)
+      expect((yield* call(base, "/health", { method: "POST" })).status).toBe(405)
+      yield* eventually(Effect.sync(() => logged(lines).length === refusals.length), "the request log lines")
+      // In the order sent: a line is written once its answer is, which may be after the next request's.
+      const byId = logged(lines).sort((a, b) => String(a.requestId).localeCompare(String(b.requestId)))
+      expect(byId.map((line) => [line.requestId, line.method, line.path, line.status, line.outcome])).toEqual(
+        refusals.map(([method, path, status, outcome], i) => [`refused-${i}`, method, path, status, outcome])
+      )
+      for (const line of byId) expect(line).toMatchObject({ tenant: "", route: "", stream: false, attempts: 0 })
+      expect(JSON.stringify(lines)).not.toContain(tenantKey("acme"))
+      const text = yield* Effect.promise(() => metrics.registry.metrics())
+      expect(text).toContain(
+        "liter_llm_gateway_requests_total{tenant=\"\",route=\"_OTHER\",status=\"404\",outcome=\"UnknownUrl\",stream=\"false\"} 1"
+      )
+      expect(text).toContain(
+        "liter_llm_gateway_requests_total{tenant=\"\",route=\"_OTHER\",status=\"405\",outcome=\"MethodNotAllowed\",stream=\"false\"} 4"
+      )
+      expect(text).not.toContain("SECRETKEY")
     }))
 })

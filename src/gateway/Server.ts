@@ -192,26 +192,56 @@ export const layer = (
       // middleware and span, measured at about 0.4 ms of CPU per request, as much as the rest of a JSON answer
       // (see docs/performance.md, "Gateway"). Tracked around the whole exchange, the writing of a body included.
       const runFork = Runtime_.runFork(yield* Effect.runtime<never>())
-      const onRequest = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
+      // `expectContinue`: the client sent `Expect: 100-continue` and waits for the `100 Continue`, written only
+      // when the body is read, so that a body refused before (its declared length over the limit, a bad key)
+      // is never sent: Node closes the connection after such an answer.
+      const onRequest = (request: Http.IncomingMessage, response: Http.ServerResponse, expectContinue = false) => {
+        let awaitingContinue = expectContinue
+        // A body over the limit that the client is sending (it was told to, or did not wait to be): its 413 is
+        // written whole, but the response ends only once the rest of the body is read and dropped (bounded),
+        // else the socket closed with bytes unread resets the connection before the client reads the 413.
+        let discard = false
         const handled = Effect.flatMap(
           Handler.answer(source, checked, tracker, {
             method: request.method ?? "GET",
             url: request.url ?? "/",
             headers: request.headers,
-            readBody: (maxBytes) => Body.fromNode(request, maxBytes),
+            readBody: (maxBytes) =>
+              Body.fromNode(request, maxBytes, {
+                onRead: () => {
+                  if (awaitingContinue) response.writeContinue()
+                  awaitingContinue = false
+                },
+                // A client still waiting for its `100 Continue` sends nothing: there is nothing to discard.
+                onTooLarge: () => {
+                  discard = !awaitingContinue
+                }
+              }),
             nodeResponse: response
           }),
-          (answer) => Respond.write(answer, response)
+          (answer) => discard ? Respond.writeHeld(answer, response) : Respond.write(answer, response)
         )
-        const fiber = runFork(Drain.track(tracker, Effect.scoped(Respond.orInternalError(handled, response)), response))
+        // Discarded after the request's scope has closed: its log line and metrics say when the 413 was
+        // written, and a client that leaves once it has read it is no interrupted request.
+        const discarded = () =>
+          discard ? Effect.ensuring(Body.discardRest(request), Respond.end(response)) : Effect.void
+        const fiber = runFork(Drain.track(
+          tracker,
+          Effect.flatMap(Effect.scoped(Respond.orInternalError(handled, response)), discarded),
+          response
+        ))
         // A client that leaves before its answer is written interrupts the request (its upstream call too).
         response.once("close", () => {
           if (!response.writableFinished) fiber.unsafeInterruptAsFork(fiber.id())
         })
       }
+      // Node answers `100 Continue` itself unless the server listens for `checkContinue`; it then emits no
+      // `request` for it: the handler is called here.
+      const onCheckContinue = (request: Http.IncomingMessage, response: Http.ServerResponse) =>
+        onRequest(request, response, true)
       yield* Effect.acquireRelease(
-        Effect.sync(() => nodeServer!.on("request", onRequest)),
-        () => Effect.sync(() => nodeServer!.off("request", onRequest))
+        Effect.sync(() => nodeServer!.on("request", onRequest).on("checkContinue", onCheckContinue)),
+        () => Effect.sync(() => nodeServer!.off("request", onRequest).off("checkContinue", onCheckContinue))
       )
       const address = server.address
       yield* Effect.logInfo("gateway: listening").pipe(Effect.annotateLogs({

@@ -1,9 +1,9 @@
 /**
  * Reading a request body under a size limit: a declared `content-length` over it is refused before a byte is
- * read, a chunked body is counted as it arrives and reading stops at the limit (the rest is discarded by Node
- * while the 413 goes out, and the connection is then closed). A body with a `content-encoding` (gzip...) is
- * read under the same limit and refused: the gateway reads JSON as sent, and does not inflate what a client
- * compressed.
+ * read, a chunked body is counted as it arrives and reading stops at the limit. Either way the 413 goes out
+ * while the server reads and drops the rest of the body, bounded (see {@link discardRest}), then closes the
+ * connection. A body with a `content-encoding` (gzip...) is read under the same limit and refused: the gateway
+ * reads JSON as sent, and does not inflate what a client compressed.
  *
  * @since 0.2.0
  */
@@ -49,8 +49,15 @@ const encoded = (encoding: string | undefined, read: Effect.Effect<Body>): Effec
     ? read
     : Effect.map(read, (body): Body => body._tag === "Text" ? { _tag: "Encoded", encoding } : body)
 
-const readNode = (source: Http.IncomingMessage, maxBytes: number): Effect.Effect<Body> =>
+/** What the server is told as a body is read: when reading starts, and when the body turns out too large. */
+export interface ReadHooks {
+  readonly onRead?: (() => void) | undefined
+  readonly onTooLarge?: (() => void) | undefined
+}
+
+const readNode = (source: Http.IncomingMessage, maxBytes: number, hooks: ReadHooks): Effect.Effect<Body> =>
   Effect.async<Body>((resume) => {
+    hooks.onRead?.()
     const chunks: Array<Buffer> = []
     let bytes = 0
     const cleanup = () => {
@@ -64,6 +71,7 @@ const readNode = (source: Http.IncomingMessage, maxBytes: number): Effect.Effect
       if (bytes > maxBytes) {
         cleanup()
         source.pause()
+        hooks.onTooLarge?.()
         resume(Effect.succeed(tooLarge))
         return
       }
@@ -88,15 +96,74 @@ const readNode = (source: Http.IncomingMessage, maxBytes: number): Effect.Effect
   })
 
 /**
- * The body of a Node request as UTF-8 text, at most `maxBytes` bytes.
+ * The body of a Node request as UTF-8 text, at most `maxBytes` bytes. `hooks.onRead` runs once the body is to be
+ * read, not when it is refused from its declared length: the server's `100 Continue` to a client that waits for
+ * it. `hooks.onTooLarge` runs when the body is refused as too large, from its declared length or as it is read.
  *
  * @since 0.2.0
  * @category reading
  */
-export const fromNode = (source: Http.IncomingMessage, maxBytes: number): Effect.Effect<Body> =>
-  declaredOver(source.headers["content-length"], maxBytes)
-    ? Effect.succeed(tooLarge)
-    : encoded(encodingOf(source.headers["content-encoding"]), readNode(source, maxBytes))
+export const fromNode = (
+  source: Http.IncomingMessage,
+  maxBytes: number,
+  hooks: ReadHooks = {}
+): Effect.Effect<Body> => {
+  if (declaredOver(source.headers["content-length"], maxBytes)) {
+    hooks.onTooLarge?.()
+    return Effect.succeed(tooLarge)
+  }
+  return encoded(encodingOf(source.headers["content-encoding"]), readNode(source, maxBytes, hooks))
+}
+
+/**
+ * How much of a refused body {@link discardRest} reads at most: bytes past the point where reading stopped,
+ * and time. Enough for a body a few MB over the limit from a client that sends it whole before it reads the
+ * answer (Python's `http.client`); past either bound the connection closes with the client still sending.
+ *
+ * @since 0.2.0
+ * @category reading
+ */
+export const discardBounds = { bytes: 8 * 1024 * 1024, ms: 2_000 } as const
+
+/**
+ * Reads and drops the rest of a body refused as too large, until it ends, the client leaves, or
+ * {@link discardBounds} is reached. A socket closed with bytes still unread sends a TCP reset, which can reach a
+ * client still sending before it has read the 413 (it sees a broken pipe or a reset instead); read to its end,
+ * the body leaves the connection to close with the 413 read.
+ *
+ * @since 0.2.0
+ * @category reading
+ */
+export const discardRest = (
+  source: Http.IncomingMessage,
+  bounds: { readonly bytes: number; readonly ms: number } = discardBounds
+): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    let bytes = 0
+    const cleanup = () => {
+      source.off("data", onData)
+      source.off("end", onDone)
+      source.off("close", onDone)
+      source.off("error", onDone)
+      source.off("aborted", onDone)
+    }
+    const onDone = () => {
+      cleanup()
+      resume(Effect.void)
+    }
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length
+      if (bytes > bounds.bytes) onDone()
+    }
+    if (source.complete || source.destroyed) return resume(Effect.void)
+    source.on("data", onData)
+    source.once("end", onDone)
+    source.once("close", onDone)
+    source.once("error", onDone)
+    source.once("aborted", onDone)
+    source.resume()
+    return Effect.sync(cleanup)
+  }).pipe(Effect.timeoutOption(bounds.ms), Effect.asVoid)
 
 /**
  * The request body as UTF-8 text, at most `maxBytes` bytes.

@@ -68,7 +68,7 @@ const unsupportedEncoding = (encoding: string, headers: Respond.HeaderRecord) =>
   }, { ...headers, "accept-encoding": "identity" })
 
 /** A name the client chose, as the request log keeps it: at most 256 characters. */
-const logName = (name: string): string => name.length > 256 ? `${name.slice(0, 256)}…` : name
+const logName = (name: string): string => name.length > 256 ? `${name.slice(0, 255)}…` : name
 
 /**
  * The answer to one chat completion request. Never fails: every error is an HTTP response.

@@ -72,6 +72,12 @@ const paths: Record<string, string> = {
 
 const modelPrefix = "/v1/models/"
 
+/** The API's paths: each request on them is logged, those refused as no route too (see `noRoute`). */
+const isApi = (path: string): boolean => path.startsWith("/v1/") || path === "/chat/completions"
+
+/** A path the client chose, as the request log keeps it: at most 256 characters. */
+const logPath = (path: string): string => path.length > 256 ? `${path.slice(0, 255)}…` : path
+
 /** A path segment decoded (`gpt%2F4o` is `gpt/4o`); as sent when it is not valid percent-encoding. */
 const pathSegment = (segment: string): string => {
   try {
@@ -98,7 +104,11 @@ export const answer = (
     const url = request.url
     const query = url.indexOf("?")
     const path = query < 0 ? url : url.slice(0, query)
-    const exchange = Exchange.make(Headers.requestId(header(request.headers, "x-request-id")), request.method, path)
+    const exchange = Exchange.make(
+      Headers.requestId(header(request.headers, "x-request-id")),
+      request.method,
+      logPath(path)
+    )
     const headers: Respond.HeaderRecord = { "x-request-id": exchange.requestId }
     if (tracker.draining) headers.connection = "close"
     // `GET /v1/models/{id}`: one route, as the SDKs' `models.retrieve` asks for it.
@@ -106,14 +116,17 @@ export const answer = (
       ? pathSegment(path.slice(modelPrefix.length))
       : undefined
     const allowed = modelId === undefined ? paths[path] : "GET"
-    if (allowed !== request.method) return Respond.noRoute(request.method, path, allowed, headers)
+    // A path or method the gateway does not serve: answered before the runtime is read or a key checked; under
+    // the API's paths it is logged and counted as any API request (no tenant, no route).
+    const noRoute = allowed !== request.method
+    if (noRoute && !isApi(path)) return Respond.noRoute(request.method, path, allowed, headers)
     if (path === "/health") return Endpoints.health(headers)
     if (path === "/metrics") return yield* Endpoints.metrics(options.metrics)
-    const runtime = yield* (source.use ?? source.get)
+    const runtime = noRoute ? undefined : yield* (source.use ?? source.get)
     if (path === "/ready") return yield* Endpoints.ready(runtime, options.readyTimeoutMs, headers)
 
     // The API: one log line per request, a span per chat request.
-    const chat = path !== "/v1/models" && path !== "/v1/usage" && modelId === undefined
+    const chat = !noRoute && path !== "/v1/models" && path !== "/v1/usage" && modelId === undefined
     const span = chat
       ? yield* Effect.makeSpanScoped("gateway.chat.completions", {
         kind: "server",
@@ -138,11 +151,15 @@ export const answer = (
       if (exchange.status === 0) exchange.status = tracker.draining && !cut ? 503 : 499
       return Exchange.finish(exchange, {
         logContent: runtime?.settings.logContent === true,
-        metrics: chat ? options.metrics : undefined,
+        metrics: chat || noRoute ? options.metrics : undefined,
         span
       })
     })
     const response = yield* Effect.suspend(() => {
+      if (noRoute) {
+        exchange.outcome = allowed === undefined ? "UnknownUrl" : "MethodNotAllowed"
+        return Effect.succeed(Respond.noRoute(request.method, path, allowed, headers))
+      }
       if (runtime === undefined) return Effect.succeed(noRuntime(headers))
       const key = keyOf(request.headers)
       const caller = key === undefined ? undefined : runtime.authenticate(key)

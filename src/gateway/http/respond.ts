@@ -66,6 +66,36 @@ export const write = (answer: Answer, response: Http.ServerResponse): Effect.Eff
 }
 
 /**
+ * Writes a whole answer but leaves the response open until {@link end}: the client reads all of it at once (its
+ * `content-length` says where it ends), and Node, which closes the socket of a `connection: close` answer as
+ * soon as the response ends, keeps it open meanwhile. A streamed body is written as {@link write} does.
+ *
+ * @since 0.2.0
+ * @category conversions
+ */
+export const writeHeld = (answer: Answer, response: Http.ServerResponse): Effect.Effect<void> => {
+  const body = answer.body
+  if (typeof body !== "string" || response.writableEnded) return write(answer, response)
+  response.writeHead(answer.status, Http.STATUS_CODES[answer.status] ?? "", {
+    ...answer.headers,
+    "content-length": String(Buffer.byteLength(body))
+  })
+  response.write(body)
+  return Effect.void
+}
+
+/**
+ * Ends a response left open by {@link writeHeld} (nothing if it has ended or its client left).
+ *
+ * @since 0.2.0
+ * @category conversions
+ */
+export const end = (response: Http.ServerResponse): Effect.Effect<void> =>
+  Effect.sync(() => {
+    if (!response.writableEnded && !response.destroyed) response.end()
+  })
+
+/**
  * Runs a request's handling (`handled` writes its answer to `response`); a defect is logged and, unless the
  * answer has started, answered with a 500 in OpenAI's error JSON.
  *
