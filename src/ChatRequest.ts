@@ -252,21 +252,7 @@ const maxTenantLength = 256
  * @since 0.2.0
  * @category tenants
  */
-export const tenantIssue = (tenant: string): string | undefined => {
-  if (tenant.trim() === "") return "is empty or blank"
-  const length = Text.characters(tenant)
-  if (length > maxTenantLength) {
-    return `has ${length} characters, more than the ${maxTenantLength} allowed`
-  }
-  if (tenant.trim() !== tenant) return "starts or ends with whitespace"
-  if (Text.hasControlCharacter(tenant)) return "contains a control character (such as a line break or a tab)"
-  if (Text.hasInvisibleFormatting(tenant)) {
-    return "contains an invisible formatting character (a bidirectional control, a zero-width space or a byte order mark)"
-  }
-  // A lone surrogate is no character: it cannot be written as UTF-8 into a key, a label or a log line.
-  if (!Text.isWellFormed(tenant)) return "is not well-formed Unicode (a lone surrogate)"
-  return undefined
-}
+export const tenantIssue = (tenant: string): string | undefined => Text.labelIssue(tenant, maxTenantLength)
 
 const tenantMessage = (tenant: string): string | true => {
   const issue = tenantIssue(tenant)

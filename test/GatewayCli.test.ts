@@ -240,6 +240,32 @@ describe("liter-llm CLI", () => {
       expect(started.served).toHaveLength(1)
     }))
 
+  it.scoped("check-config and gateway: an alias bomb, an empty file, a timing Node refuses are invalid configs", () =>
+    Effect.gen(function*() {
+      const ten = (alias: string) => `[${Array.from({ length: 10 }, () => `*${alias}`).join(", ")}]`
+      const bomb = yield* configFile(
+        `${valid}a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b ${ten("a")}\nc: &c ${ten("b")}\nd: ${ten("c")}\n`
+      )
+      const empty = yield* configFile(" \n", "gateway.json")
+      const nanos = yield* configFile(
+        valid.replace("server: { port: 4100 }", "server: { requestTimeout: \"1 nanos\" }")
+      )
+      for (
+        const [file, error] of [
+          [bomb, "not valid YAML: Excessive alias count indicates a resource exhaustion attack"],
+          [empty, "the config file is empty"],
+          [nanos, "server.requestTimeout: expected a duration from 1 ms to 24.8 days, got \"1 nanos\""]
+        ] as const
+      ) {
+        for (const command of [["check-config", file], ["gateway", "--config", file]]) {
+          const result = yield* run(command)
+          expect(result.code).toBe(1)
+          expect(result.served).toEqual([])
+          expect(result.err).toBe(`${file}: invalid config (1 error):\n  ${error}`)
+        }
+      }
+    }))
+
   it.scoped("the server missing from the build: exit 1 saying so", () =>
     Effect.gen(function*() {
       const file = yield* configFile(valid)

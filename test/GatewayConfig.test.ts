@@ -130,6 +130,54 @@ describe("Gateway config: a key written twice", () => {
   })
 })
 
+describe("Gateway config: YAML anchors, merge keys, alias bombs; empty files", () => {
+  const refused = (text: string, source: string) =>
+    Either.match(Config.parse(text, source), { onLeft: (error) => error.errors, onRight: () => [] })
+
+  it.effect("a merge key copies its mapping's settings, the keys beside it winning", () =>
+    Effect.gen(function*() {
+      const yaml = [
+        "providers:",
+        "  local: &local { type: openai-compatible, baseUrl: 'http://127.0.0.1:9/v1', retry: { times: 1 } }",
+        "  other: { <<: *local, baseUrl: 'http://127.0.0.1:10/v1' }",
+        "models:",
+        "  small: &small { provider: local, model: m, cache: false }",
+        "  large: { <<: [*small], model: l }"
+      ].join("\n")
+      const loaded = yield* decode(Either.getOrThrow(Config.parse(yaml, "gateway.yaml")))
+      expect(loaded.config.providers.other).toEqual({
+        type: "openai-compatible",
+        baseUrl: "http://127.0.0.1:10/v1",
+        retry: { times: 1 }
+      })
+      expect(loaded.config.models.large).toEqual({ provider: "local", model: "l", cache: false })
+      // Not a merge in JSON: "<<" is a key, and unknown.
+      const json = JSON.stringify({ ...minimal, providers: { local: { ...local, "<<": {} } } })
+      expect(yield* errorsOf(Either.getOrThrow(Config.parse(json, "gateway.json")))).toEqual([
+        "providers.local.<<: unknown field"
+      ])
+    }))
+
+  it("an alias bomb, or a merge of something other than a mapping, is invalid YAML, not a crash", () => {
+    const ten = (alias: string) => `[${Array.from({ length: 10 }, () => `*${alias}`).join(", ")}]`
+    const bomb = `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b ${ten("a")}\nc: &c ${ten("b")}\nd: &d ${ten("c")}\ne: ${
+      ten("d")
+    }\n`
+    expect(refused(bomb, "gateway.yaml")).toEqual([
+      "not valid YAML: Excessive alias count indicates a resource exhaustion attack"
+    ])
+    expect(refused("providers:\n  local: { <<: 3 }\n", "gateway.yml")).toEqual([
+      "not valid YAML: Merge sources must be maps or map aliases"
+    ])
+  })
+
+  it("an empty or blank file of any type is `the config file is empty`", () => {
+    for (const source of ["gateway.json", "gateway.yaml", "gateway.yml"]) {
+      for (const text of ["", "  \n\t\n"]) expect(refused(text, source)).toEqual(["the config file is empty"])
+    }
+  })
+})
+
 describe("Gateway config: the example", () => {
   it.scoped("examples/gateway.yaml is valid and builds a runtime", () =>
     Effect.gen(function*() {

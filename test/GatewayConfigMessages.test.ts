@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { acme, decode, env, errorsOf } from "./support/gatewayConfig.js"
+import { acme, decode, env, errorsOf, globex } from "./support/gatewayConfig.js"
 
 const local = { type: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1" }
 const minimal = { providers: { local }, models: { small: { provider: "local", model: "m" } } }
@@ -145,6 +145,123 @@ describe("Gateway config: tenant names", () => {
       // the longest name is loaded
       const loaded = yield* decode({ ...minimal, tenants: { ["t".repeat(256)]: tenant } })
       expect(Object.keys(loaded.config.tenants ?? {})).toEqual(["t".repeat(256)])
+    }))
+})
+
+describe("Gateway config: names, and the paths that name them", () => {
+  const tenant = { keys: [acme.hash], models: "*" }
+
+  it.effect("bad tenant names are all reported, with the other tenants' shape errors", () =>
+    Effect.gen(function*() {
+      expect(
+        yield* errorsOf({
+          ...minimal,
+          tenants: { " sp": { keys: [], models: ["small"] }, "": tenant, globex: { keys: [globex.hash], models: "*" } }
+        })
+      ).toEqual([
+        "tenants[\" sp\"].keys: expected at least one key hash",
+        "tenants: \" sp\" cannot be a tenant name (it starts or ends with whitespace): rename it",
+        "tenants: \"\" cannot be a tenant name (it is empty or blank): rename it"
+      ])
+    }))
+
+  it.effect("a name that is empty or holds a dot, a bracket, a quote or whitespace is quoted in a path", () =>
+    Effect.gen(function*() {
+      expect(
+        yield* errorsOf({
+          ...minimal,
+          models: { ...minimal.models, "gpt-4.1": { provider: "nope", model: "m" } },
+          pricing: { models: { "llama3.2": { inputPerMillion: -1, outputPerMillion: 1 } } },
+          tenants: { " sp": { keys: [acme.hash], models: ["large"] }, "": { keys: "x", models: "*" }, "a[0]": tenant }
+        })
+      ).toEqual([
+        "pricing.models[\"llama3.2\"].inputPerMillion: expected an amount in USD >= 0, got -1",
+        "tenants[\"\"].keys: expected a list of key hashes, got a string",
+        "tenants: \" sp\" cannot be a tenant name (it starts or ends with whitespace): rename it",
+        "tenants: \"\" cannot be a tenant name (it is empty or blank): rename it",
+        "models[\"gpt-4.1\"].provider: unknown provider \"nope\" (known: \"local\")",
+        "tenants[\" sp\"].models[0]: unknown model \"large\" (routes: \"small\", \"gpt-4.1\")",
+        "tenants[\"a[0]\"].keys[0]: the same key as tenants[\" sp\"].keys[0] (every key must belong to one caller)"
+      ])
+    }))
+
+  it.effect("a route no client can call as named is refused: empty, blank, padded, with a control character", () =>
+    Effect.gen(function*() {
+      const route = { provider: "local", model: "m" }
+      const named = (name: string) => errorsOf({ ...minimal, models: { [name]: route } })
+      expect(yield* named("")).toEqual([
+        "models: \"\" cannot be a route name (it is empty or blank: no client can call it): rename it"
+      ])
+      expect(yield* named(" ")).toEqual([
+        "models: \" \" cannot be a route name (it is empty or blank: no client can call it): rename it"
+      ])
+      expect(yield* named("small ")).toEqual([
+        "models: \"small \" cannot be a route name (it starts or ends with whitespace): rename it"
+      ])
+      expect(yield* named("a\nb")).toEqual([
+        "models: \"a\\nb\" cannot be a route name (it contains a control character (such as a line break or a tab)): rename it"
+      ])
+      // A route of a wrong shape is named too.
+      expect(yield* errorsOf({ ...minimal, models: { "": null } })).toEqual([
+        "models[\"\"]: expected a route: a mapping with provider + model, fallback or router, got null",
+        "models: \"\" cannot be a route name (it is empty or blank: no client can call it): rename it"
+      ])
+      const loaded = yield* decode({ ...minimal, models: { "gpt-4.1": route, "meta/llama 3": route } })
+      expect(Object.keys(loaded.config.models)).toEqual(["gpt-4.1", "meta/llama 3"])
+    }))
+
+  it.effect("a tenant listing a route twice is refused at the second", () =>
+    Effect.gen(function*() {
+      expect(yield* errorsOf({ ...minimal, tenants: { acme: { keys: [acme.hash], models: ["small", "small"] } } }))
+        .toEqual(["tenants.acme.models[1]: \"small\" is listed twice: list each route once"])
+      expect(yield* errorsOf({ ...minimal, tenants: { acme: { keys: [acme.hash], models: ["big", "big"] } } }))
+        .toEqual([
+          "tenants.acme.models[0]: unknown model \"big\" (routes: \"small\")",
+          "tenants.acme.models[1]: \"big\" is listed twice: list each route once"
+        ])
+    }))
+})
+
+describe("Gateway config: dropUnsupported", () => {
+  const droppable = [
+    "n",
+    "logprobs",
+    "top_logprobs",
+    "modalities",
+    "audio",
+    "prediction",
+    "web_search_options",
+    "moderation",
+    "stream_options.include_obfuscation"
+  ]
+
+  it.effect("lists what the gateway refuses or does not know, each once", () =>
+    Effect.gen(function*() {
+      const loaded = yield* decode({ ...minimal, server: { dropUnsupported: [...droppable, "x_vendor_option"] } })
+      expect(loaded.config.server?.dropUnsupported).toHaveLength(droppable.length + 1)
+      const listed = [
+        "n",
+        "model",
+        "n",
+        "messages",
+        "stream",
+        "temperature",
+        "metadata",
+        "stream_options.include_usage"
+      ]
+      const never = (name: string) =>
+        `"${name}" is never dropped: list what the gateway refuses (${
+          droppable.map((drop) => `"${drop}"`).join(", ")
+        }) or does not know`
+      expect(yield* errorsOf({ ...minimal, server: { dropUnsupported: listed } })).toEqual([
+        `server.dropUnsupported[1]: ${never("model")}`,
+        "server.dropUnsupported[2]: \"n\" is listed twice: list each parameter once",
+        `server.dropUnsupported[3]: ${never("messages")}`,
+        `server.dropUnsupported[4]: ${never("stream")}`,
+        `server.dropUnsupported[5]: ${never("temperature")}`,
+        `server.dropUnsupported[6]: ${never("metadata")}`,
+        `server.dropUnsupported[7]: ${never("stream_options.include_usage")}`
+      ])
     }))
 })
 
@@ -293,7 +410,7 @@ describe("Gateway config: the Redis URL from the environment is checked with the
     [
       ["not a url", "\"not a url\""],
       ["http://127.0.0.1:6390", "\"http://127.0.0.1:6390\""],
-      ["redis://:hunter2-secret@127.0.0.1:6390?x=1", "\"redis://***@127.0.0.1:6390?x=1\""]
+      ["redis://:hunter2-secret@127.0.0.1:6390?x=1", "\"redis://***@127.0.0.1:6390?***\""]
     ] as const
   )("%s", ([url, shownUrl]) =>
     Effect.gen(function*() {

@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Either } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
+import * as Config from "../src/gateway/Config.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import { startFile, yamlConfig } from "./clients/gateway.js"
@@ -82,6 +83,83 @@ describe("Gateway config: server", () => {
         ])
       expect(yield* errorsOf({ ...minimal, server: { headersTimeout: "20 seconds", requestTimeout: "10 seconds" } }))
         .toEqual(["server.requestTimeout: must be at least headersTimeout"])
+    }))
+
+  it.effect("the timeout left out counts as its default in the order check, as the server's own check at start", () =>
+    Effect.gen(function*() {
+      expect(yield* errorsOf({ ...minimal, server: { headersTimeout: "1 minute" } })).toEqual([
+        "server.headersTimeout: must be at most requestTimeout (default 30 seconds)"
+      ])
+      expect(yield* errorsOf({ ...minimal, server: { requestTimeout: "5 seconds" } })).toEqual([
+        "server.requestTimeout: must be at least headersTimeout (default 10 seconds)"
+      ])
+      // With another field wrong too.
+      expect(yield* errorsOf({ ...minimal, server: { headersTimeout: "1 minute", port: -1 } })).toEqual([
+        "server.port: expected a port 0-65535, got -1",
+        "server.headersTimeout: must be at most requestTimeout (default 30 seconds)"
+      ])
+      const { config } = yield* decode({ ...minimal, server: { headersTimeout: "30 seconds" } })
+      expect(Duration.toMillis(config.server!.headersTimeout!)).toBe(30_000)
+    }))
+
+  it.effect("a timing Node's server or timers cannot take is refused with its path: under 1 ms, over 2^31 - 1 ms", () =>
+    Effect.gen(function*() {
+      expect(
+        yield* errorsOf({
+          ...minimal,
+          server: {
+            headersTimeout: "0.5 millis",
+            requestTimeout: "1 nanos",
+            keepAliveTimeout: 3_000_000_000,
+            shutdownGrace: Infinity,
+            holdHeaders: "0.5 millis",
+            keepAlive: 1e300,
+            readyTimeout: "9999999999 days",
+            usageTimeout: "2147483648 millis"
+          }
+        })
+      ).toEqual([
+        "server.headersTimeout: expected a duration from 1 ms to 24.8 days, got \"0.5 millis\"",
+        "server.requestTimeout: expected a duration from 1 ms to 24.8 days, got \"1 nanos\"",
+        "server.keepAliveTimeout: expected a duration from 1 ms to 24.8 days, got 3000000000",
+        "server.shutdownGrace: expected 0 or a duration from 1 ms to 24.8 days, got Infinity",
+        "server.holdHeaders: expected 0 or a duration from 1 ms to 24.8 days, got \"0.5 millis\"",
+        "server.keepAlive: expected a duration from 1 ms to 24.8 days, got 1e+300",
+        "server.readyTimeout: expected a duration from 1 ms to 24.8 days, got \"9999999999 days\"",
+        "server.usageTimeout: expected a duration from 1 ms to 24.8 days, got \"2147483648 millis\""
+      ])
+      // YAML's .inf and JSON's 1e999 are Infinity, shown as such (JSON would write null).
+      const yaml = Either.getOrThrow(Config.parse("server: { shutdownGrace: .inf }", "gateway.yaml"))
+      const json = Either.getOrThrow(Config.parse("{\"server\": {\"shutdownGrace\": 1e999}}", "gateway.json"))
+      for (const input of [yaml, json]) {
+        expect(yield* errorsOf({ ...minimal, ...(input as object) })).toEqual([
+          "server.shutdownGrace: expected 0 or a duration from 1 ms to 24.8 days, got Infinity"
+        ])
+      }
+      // The order check runs on the two timeouts alone when another field is wrong: with the same bounds.
+      expect(yield* errorsOf({ ...minimal, server: { requestTimeout: "1 nanos", port: -1 } })).toEqual([
+        "server.port: expected a port 0-65535, got -1",
+        "server.requestTimeout: expected a duration from 1 ms to 24.8 days, got \"1 nanos\""
+      ])
+    }))
+
+  it.effect("a timing is rounded up to whole ms, up to 2^31 - 1 ms; 0 where it may be", () =>
+    Effect.gen(function*() {
+      const { config } = yield* decode({
+        ...minimal,
+        server: {
+          headersTimeout: "1.5 millis",
+          requestTimeout: 2 ** 31 - 1,
+          keepAliveTimeout: "1000001 micros",
+          shutdownGrace: "0 seconds",
+          holdHeaders: 1
+        }
+      })
+      const server = config.server!
+      expect([server.headersTimeout, server.requestTimeout, server.keepAliveTimeout, server.shutdownGrace].map((d) =>
+        Duration.toMillis(d!)
+      )).toEqual([2, 2 ** 31 - 1, 1001, 0])
+      expect(Duration.toMillis(server.holdHeaders!)).toBe(1)
     }))
 
   it.scopedLive("server.keepAliveTimeout from the file reaches the Node server: an idle connection closes after it", () =>

@@ -87,13 +87,6 @@ export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidC
  */
 export const defaults = { host: "127.0.0.1", port: 4000, maxBodyBytes: 1024 * 1024 } as const
 
-/** `models.gpt-4o.fallback[1].provider` from a parse issue's path. */
-const pathText = (path: ReadonlyArray<PropertyKey>): string =>
-  path.reduce<string>(
-    (text, key) => typeof key === "number" ? `${text}[${key}]` : text === "" ? String(key) : `${text}.${String(key)}`,
-    ""
-  )
-
 const isPrefix = (prefix: ReadonlyArray<PropertyKey>, path: ReadonlyArray<PropertyKey>) =>
   prefix.length < path.length && prefix.every((key, i) => path[i] === key)
 
@@ -105,7 +98,7 @@ const issues = (error: ParseResult.ParseError): Array<string> => {
   const all = ParseResult.ArrayFormatter.formatErrorSync(error)
   const kept = all.filter((issue) => !all.some((other) => isPrefix(issue.path, other.path)))
   const lines = kept.map((issue) => {
-    const at = pathText(issue.path)
+    const at = Messages.pathText(issue.path)
     const message = issue._tag !== "Unexpected"
       ? issue.message
       : issue.path.at(-1) === Messages.reservedName
@@ -169,7 +162,7 @@ const validParts = (
   const namesOf = (value: unknown) => isMapping(value) ? Object.keys(value) : undefined
   return {
     config: parts as unknown as Config,
-    names: { providers: namesOf(input.providers), models: namesOf(input.models) },
+    names: { providers: namesOf(input.providers), models: namesOf(input.models), tenants: namesOf(input.tenants) },
     errors
   }
 }
@@ -230,7 +223,7 @@ const readEnv = Effect.fn("Config.readEnv")(function*(config: Config) {
     if (provider.apiKeyEnv === undefined) continue
     const value = yield* readVar(provider.apiKeyEnv)
     if (Either.isRight(value)) keys.set(name, value.right)
-    else errors.push(`providers.${name}.apiKeyEnv: ${value.left}`)
+    else errors.push(`${Messages.pathText(["providers", name, "apiKeyEnv"])}: ${value.left}`)
   }
   let redisUrl: Redacted.Redacted | undefined
   if (config.redis !== undefined) {
@@ -251,7 +244,7 @@ const readEnv = Effect.fn("Config.readEnv")(function*(config: Config) {
     for (const [header, name] of Object.entries(otlp.headersEnv ?? {})) {
       const value = yield* readVar(name)
       if (Either.isRight(value)) headers[header] = value.right
-      else errors.push(`telemetry.otlp.headersEnv.${header}: ${value.left}`)
+      else errors.push(`${Messages.pathText(["telemetry", "otlp", "headersEnv", header])}: ${value.left}`)
     }
     telemetry = {
       endpoint: otlp.endpoint,
@@ -265,13 +258,15 @@ const readEnv = Effect.fn("Config.readEnv")(function*(config: Config) {
 })
 
 /**
- * Parses a file's text: YAML for `.yaml` / `.yml`, JSON for `.json`.
+ * Parses a file's text: YAML for `.yaml` / `.yml` (with anchors, aliases and `<<` merge keys), JSON for `.json`.
  *
  * @since 0.2.0
  * @category decoding
  */
 export const parse = (text: string, source: string): Either.Either<unknown, InvalidConfig> => {
   const refuse = (errors: Array<string>) => Either.left(new InvalidConfig({ source, errors }))
+  // Said alike whatever the file's type (`JSON.parse` would say "Unexpected end of JSON input").
+  if (text.trim() === "") return refuse([Messages.emptyFile])
   const isJson = /\.json$/i.test(source)
   if (isJson) {
     try {
@@ -283,7 +278,13 @@ export const parse = (text: string, source: string): Either.Either<unknown, Inva
   // JSON is parsed as YAML too (JSON is YAML), so a key written twice is refused in both; `JSON.parse` alone
   // would silently keep the last.
   const lines = new Yaml.LineCounter()
-  const document = Yaml.parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines })
+  // Merge keys only in YAML: in JSON, "<<" is a key like any other (and refused as an unknown field).
+  const document = Yaml.parseDocument(text, {
+    prettyErrors: false,
+    uniqueKeys: true,
+    lineCounter: lines,
+    merge: !isJson
+  })
   // For JSON, only a repeated key counts: its syntax was checked by `JSON.parse`.
   const errors = isJson ? document.errors.filter((error) => error.code === "DUPLICATE_KEY") : document.errors
   if (errors.length > 0) {
@@ -292,12 +293,19 @@ export const parse = (text: string, source: string): Either.Either<unknown, Inva
       const where = `line ${at.line}, column ${at.col}`
       if (error.code === "DUPLICATE_KEY") {
         const path = keyPathAt(document, error.pos[0])
-        if (path !== undefined) return `${pathText(path)}: written twice (again at ${where})`
+        if (path !== undefined) return `${Messages.pathText(path)}: written twice (again at ${where})`
       }
       return `${where}: ${error.message.split("\n")[0]}`
     }))
   }
-  return Either.right(isJson ? JSON.parse(text) : document.toJS({ maxAliasCount: 100 }))
+  if (isJson) return Either.right(JSON.parse(text))
+  try {
+    return Either.right(document.toJS({ maxAliasCount: 100 }))
+  } catch (error) {
+    // An alias bomb (aliases of aliases, expanding to millions of values) past the alias limit, or a merge of
+    // something other than a mapping: refused like a syntax error, with the YAML library's reason.
+    return refuse([`not valid YAML: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`])
+  }
 }
 
 /** The path of the mapping key that starts at `offset`, e.g. `["models", "gpt-4o", "fallback", 1, "model"]`. */
@@ -309,8 +317,11 @@ const keyPathAt = (document: Yaml.Document, offset: number): Array<PropertyKey> 
       const path: Array<PropertyKey> = []
       const chain = [...ancestors, pair]
       chain.forEach((node, i) => {
-        if (Yaml.isPair(node) && Yaml.isScalar(node.key)) path.push(String(node.key.value))
-        else if (Yaml.isSeq(node) && i + 1 < chain.length) path.push(node.items.indexOf(chain[i + 1] as never))
+        // A merge key's value is a symbol: shown as written.
+        if (Yaml.isPair(node) && Yaml.isScalar(node.key)) {
+          const key = node.key.value
+          path.push(typeof key === "symbol" ? key.description ?? "<<" : String(key))
+        } else if (Yaml.isSeq(node) && i + 1 < chain.length) path.push(node.items.indexOf(chain[i + 1] as never))
       })
       found = path
       return Yaml.visit.BREAK

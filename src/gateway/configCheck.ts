@@ -4,12 +4,47 @@
  *
  * @since 0.2.0
  */
+import * as ChatRequest from "../ChatRequest.js"
+import * as Text from "../internal/text.js"
 import type * as Config from "./Config.js"
+import { pathText } from "./configMessages.js"
 
 type Decoded = Config.Config
 type Route = Decoded["models"][string]
 
-const quoted = (names: Iterable<string>): string => [...names].map((name) => `"${name}"`).join(", ")
+const quoted = (names: Iterable<string>): string => [...names].map((name) => Text.escapedJson(name)).join(", ")
+
+/** A name in a message: quoted, escaped, and cut (a long one would be most of the line). */
+const shownName = (name: string): string => Text.escapedJson(name.length > 40 ? `${name.slice(0, 40)}...` : name)
+
+/**
+ * Why a route name is refused: a client sends it as `model`, which the gateway refuses empty, and it is a label in
+ * metrics, logs and breaker keys, where a control or invisible character would garble or forge what is shown. The
+ * tenant names' rules (see `ChatRequest.tenantIssue`) but their length: model names have no bound.
+ */
+const routeIssue = (name: string): string | undefined => {
+  const issue = Text.labelIssue(name)
+  return issue === "is empty or blank" ? `${issue}: no client can call it` : issue
+}
+
+/**
+ * The names of a section refused by `issue`, one line each. Checked here, on every name the file gives, rather than
+ * by the schema: a filter on the section would run only once each of its entries is valid.
+ */
+const checkNames = (
+  section: string,
+  what: string,
+  names: ReadonlyArray<string> | undefined,
+  issue: (name: string) => string | undefined,
+  problems: Array<string>
+): void => {
+  for (const name of names ?? []) {
+    const found = issue(name)
+    if (found !== undefined) {
+      problems.push(`${section}: ${shownName(name)} cannot be a ${what} name (it ${found}): rename it`)
+    }
+  }
+}
 
 const checkUrl = (value: string): string | undefined => {
   try {
@@ -24,7 +59,7 @@ const checkUrl = (value: string): string | undefined => {
 
 const providers = (config: Decoded, problems: Array<string>): void => {
   for (const [name, provider] of Object.entries(config.providers)) {
-    const at = `providers.${name}`
+    const at = pathText(["providers", name])
     if (provider.baseUrl !== undefined) {
       const problem = checkUrl(provider.baseUrl)
       if (problem !== undefined) problems.push(`${at}.baseUrl: ${problem}`)
@@ -73,12 +108,13 @@ const stepsOf = (
 export interface Names {
   readonly providers: ReadonlyArray<string> | undefined
   readonly models: ReadonlyArray<string> | undefined
+  readonly tenants?: ReadonlyArray<string> | undefined
 }
 
 const routes = (config: Decoded, names: Names, problems: Array<string>): void => {
   const known = names.providers
   for (const [name, route] of Object.entries(config.models)) {
-    const at = `models.${name}`
+    const at = pathText(["models", name])
     const steps = stepsOf(at, route)
     if (typeof steps === "string") {
       problems.push(steps)
@@ -87,7 +123,7 @@ const routes = (config: Decoded, names: Names, problems: Array<string>): void =>
     for (const [path, step] of steps) {
       if (known !== undefined && !known.includes(step.provider)) {
         problems.push(
-          `${path}.provider: unknown provider "${step.provider}"${
+          `${path}.provider: unknown provider ${Text.escapedJson(step.provider)}${
             known.length === 0 ? "" : ` (known: ${quoted(known)})`
           }`
         )
@@ -98,7 +134,9 @@ const routes = (config: Decoded, names: Names, problems: Array<string>): void =>
       const deploymentName = deployment.name ?? deployment.provider
       if (names.has(deploymentName)) {
         problems.push(
-          `${at}.router.deployments[${i}].name: "${deploymentName}" is used twice in this router: name each deployment`
+          `${at}.router.deployments[${i}].name: ${
+            Text.escapedJson(deploymentName)
+          } is used twice in this router: name each deployment`
         )
       }
       names.add(deploymentName)
@@ -116,16 +154,20 @@ const tenants = (config: Decoded, names: Names, problems: Array<string>): void =
   for (const [i, hash] of (config.admin?.keys ?? []).entries()) claim(hash, `admin.keys[${i}]`)
   const known = names.models
   for (const [name, tenant] of Object.entries(config.tenants ?? {})) {
-    const at = `tenants.${name}`
+    const at = pathText(["tenants", name])
     for (const [i, hash] of tenant.keys.entries()) claim(hash, `${at}.keys[${i}]`)
-    if (tenant.models !== "*" && known !== undefined) {
-      for (const [i, model] of tenant.models.entries()) {
-        if (!known.includes(model)) {
-          problems.push(
-            `${at}.models[${i}]: unknown model "${model}"${known.length === 0 ? "" : ` (routes: ${quoted(known)})`}`
-          )
-        }
+    const listed = new Set<string>()
+    for (const [i, model] of (tenant.models === "*" ? [] : tenant.models).entries()) {
+      if (listed.has(model)) {
+        problems.push(`${at}.models[${i}]: ${Text.escapedJson(model)} is listed twice: list each route once`)
+      } else if (known !== undefined && !known.includes(model)) {
+        problems.push(
+          `${at}.models[${i}]: unknown model ${Text.escapedJson(model)}${
+            known.length === 0 ? "" : ` (routes: ${quoted(known)})`
+          }`
+        )
       }
+      listed.add(model)
     }
     const rateLimit = tenant.rateLimit
     if (rateLimit !== undefined && rateLimit.requests === undefined && rateLimit.tokens === undefined) {
@@ -153,10 +195,18 @@ const guardrails = (config: Decoded, problems: Array<string>): void => {
  */
 export const references = (
   config: Decoded,
-  names: Names = { providers: Object.keys(config.providers), models: Object.keys(config.models) }
+  names: Names = {
+    providers: Object.keys(config.providers),
+    models: Object.keys(config.models),
+    tenants: Object.keys(config.tenants ?? {})
+  }
 ): Array<string> => {
   const problems: Array<string> = []
   if (names.models?.length === 0) problems.push("models: no model route: define at least one")
+  checkNames("models", "route", names.models, routeIssue, problems)
+  // A tenant's name is the `metadata.tenant` of its calls, which the gateway sets without decoding the request
+  // again: a name the request validation would refuse (empty, padded, too long) is refused here, at load.
+  checkNames("tenants", "tenant", names.tenants, ChatRequest.tenantIssue, problems)
   providers(config, problems)
   routes(config, names, problems)
   tenants(config, names, problems)
@@ -190,7 +240,7 @@ export const warnings = (config: Decoded, priceOf: PriceOf): Array<string> => {
     const unpriced = new Set<string>()
     for (const routeName of routeNames) {
       const route = config.models[routeName]
-      const steps = route === undefined ? [] : stepsOf(`models.${routeName}`, route)
+      const steps = route === undefined ? [] : stepsOf(pathText(["models", routeName]), route)
       for (const [, step] of typeof steps === "string" ? [] : steps) {
         const provider = config.providers[step.provider]
         if (provider === undefined) continue
@@ -203,16 +253,17 @@ export const warnings = (config: Decoded, priceOf: PriceOf): Array<string> => {
         }
       }
     }
+    const at = pathText(["tenants", name])
     if (unpriced.size > 0) {
       found.push(
-        `tenants.${name}: budgeted, but ${quoted(unpriced)} ${unpriced.size === 1 ? "has" : "have"} no price: ${
+        `${at}: budgeted, but ${quoted(unpriced)} ${unpriced.size === 1 ? "has" : "have"} no price: ${
           unpriced.size === 1 ? "its" : "their"
         } requests will be refused (price them in pricing.models, or set budgets.unpricedModels: allow)`
       )
     }
     if (unbounded.size > 0) {
       found.push(
-        `tenants.${name}: budgeted, but the price of ${quoted(unbounded)} has neither maxOutputTokens nor ` +
+        `${at}: budgeted, but the price of ${quoted(unbounded)} has neither maxOutputTokens nor ` +
           "contextWindow: its requests without max_tokens will be refused (set them in pricing.models)"
       )
     }

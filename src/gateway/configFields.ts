@@ -8,27 +8,39 @@ import * as Duration from "effect/Duration"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Durations from "../internal/duration.js"
-import { either, kindOf, mapping, opt, withMessage } from "./configMessages.js"
+import { either, kindOf, mapping, opt, withMessage, written } from "./configMessages.js"
 import * as Keys from "./Keys.js"
 
-/** A duration as the file writes it: `"30 seconds"`, `"1 minute"`, or a number of milliseconds. */
-const duration = (allowZero: boolean) =>
+/**
+ * The longest delay a Node timer holds, 2^31 - 1 ms (24.8 days): a longer one fires at once, with a warning, and
+ * Node's server refuses a timeout that is not a whole number of ms in its range (a crash at start).
+ */
+const maxTimerMillis = 2 ** 31 - 1
+
+/**
+ * A duration as the file writes it: `"30 seconds"`, `"1 minute"`, or a number of milliseconds. A `timer` one ends
+ * in a Node timer or the Node server: 1 ms to {@link maxTimerMillis} (or 0 where `allowZero`), rounded up to whole
+ * ms, so that what `check-config` accepts the gateway can start with.
+ */
+const duration = (allowZero: boolean, timer = false) =>
   Schema.transformOrFail(Schema.Union(Schema.String, Schema.Number), Schema.DurationFromSelf, {
     strict: true,
     decode: (input, _, ast) => {
+      const refuse = (expected: string) =>
+        ParseResult.fail(new ParseResult.Type(ast, input, `expected ${expected}, got ${written(input)}`))
       // Not `Duration.decodeUnknown` alone: it reads "-1 seconds" as 0.
       const decoded = Durations.decodeNonNegative(input as Duration.DurationInput)
-      return decoded !== undefined && Duration.isFinite(decoded) && (allowZero || Duration.toMillis(decoded) > 0)
-        ? ParseResult.succeed(decoded)
-        : ParseResult.fail(
-          new ParseResult.Type(
-            ast,
-            input,
-            `expected a ${allowZero ? "duration >= 0" : "positive duration"} such as "30 seconds", got ${
-              JSON.stringify(input)
-            }`
-          )
-        )
+      if (
+        decoded === undefined || (!timer && !Duration.isFinite(decoded)) ||
+        (!allowZero && Duration.toMillis(decoded) === 0)
+      ) {
+        return refuse(`a ${allowZero ? "duration >= 0" : "positive duration"} such as "30 seconds"`)
+      }
+      const ms = Duration.toMillis(decoded)
+      if (!timer || ms === 0) return ParseResult.succeed(decoded)
+      return ms >= 1 && Math.ceil(ms) <= maxTimerMillis
+        ? ParseResult.succeed(Duration.millis(Math.ceil(ms)))
+        : refuse(`${allowZero ? "0 or " : ""}a duration from 1 ms to 24.8 days`)
     },
     encode: (duration) => ParseResult.succeed(Duration.toMillis(duration))
   })
@@ -47,6 +59,20 @@ export const DurationInput = duration(false)
  * @category fields
  */
 export const DurationOrZero = duration(true)
+/**
+ * A positive duration that goes to a Node timer or the Node server: 1 ms to 24.8 days, in whole ms.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const TimerDuration = duration(false, true)
+/**
+ * A {@link TimerDuration} that may be 0 ("at once").
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const TimerDurationOrZero = duration(true, true)
 
 /**
  * A non-empty string.

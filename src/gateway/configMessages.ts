@@ -8,6 +8,7 @@
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { shown } from "../internal/layerOptions.js"
+import * as Text from "../internal/text.js"
 
 /** A schema whose every failure says `message` (or the message made from the value). */
 export const withMessage = <S extends Schema.Schema.Any>(schema: S, message: string | ((actual: unknown) => string)) =>
@@ -31,6 +32,15 @@ export const kindOf = (actual: unknown): string =>
     : typeof actual === "string"
     ? "a string"
     : String(actual)
+
+/**
+ * A value as the file wrote it, where the message shows it: a string quoted, a number as a number (`Infinity`,
+ * which YAML's `.inf` and JSON's `1e999` give, not JSON's `null`), another value by its kind.
+ */
+export const written = (actual: unknown): string => typeof actual === "string" ? JSON.stringify(actual) : kindOf(actual)
+
+/** The message of a file with nothing in it (or only whitespace or comments). */
+export const emptyFile = "the config file is empty"
 
 /** A word given where one of a short list is expected, shown (it is a word, not a key); another value's kind. */
 export const wordOf = (actual: unknown): string => typeof actual === "string" ? shown(actual) : kindOf(actual)
@@ -62,6 +72,23 @@ export const describedBy = <S extends Schema.Schema.Any>(
       override: !keepInner(issue)
     })
   }) as S
+
+// A name written bare in a path: no character that would make the path ambiguous (`.`, `[`, `]`, a quote) or
+// hard to read (whitespace, a control or invisible character). Anything else is quoted: `tenants[" sp"].keys`.
+const bare = /^[^\s.[\]"'\\\p{C}]+$/u
+
+/**
+ * A config path from its keys: `models.gpt-4o.fallback[1].provider`; a name that is empty or holds a dot, a
+ * bracket, a quote or whitespace is quoted, so each path names one place: `tenants[""].keys`,
+ * `pricing.models["llama3.2"]`.
+ */
+export const pathText = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>((text, key) => {
+    if (typeof key === "number") return `${text}[${key}]`
+    const name = String(key)
+    if (!bare.test(name)) return `${text}[${Text.escapedJson(name)}]`
+    return text === "" ? name : `${text}.${name}`
+  }, "")
 
 export const isMapping = (actual: unknown) => typeof actual === "object" && actual !== null && !Array.isArray(actual)
 

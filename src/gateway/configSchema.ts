@@ -5,14 +5,14 @@
  * @since 0.2.0
  */
 import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import * as ChatRequest from "../ChatRequest.js"
 import { shown } from "../internal/layerOptions.js"
+import * as Text from "../internal/text.js"
 import {
   Bool,
   CircuitBreaker,
   DurationInput,
-  DurationOrZero,
   EnvName,
   KeyHash,
   Name,
@@ -21,12 +21,15 @@ import {
   Retry,
   secretField,
   Timeout,
+  TimerDuration,
+  TimerDurationOrZero,
   Usd,
   withoutSecretHeaders
 } from "./configFields.js"
 import {
   describedBy,
   either,
+  emptyFile,
   isMapping,
   kindOf,
   list,
@@ -36,9 +39,11 @@ import {
   opt,
   record,
   withMessage,
-  wordOf
+  wordOf,
+  written
 } from "./configMessages.js"
 import * as Telemetry from "./Telemetry.js"
+import * as Wire from "./wire/request.js"
 
 /**
  * The provider types a config may name.
@@ -51,9 +56,7 @@ export const providerTypes = ["openai", "openai-compatible", "azure", "anthropic
 const ProviderType = withMessage(
   Schema.Literal(...providerTypes),
   (actual) =>
-    `unknown provider type ${JSON.stringify(actual)}; expected one of ${
-      providerTypes.map((type) => `"${type}"`).join(", ")
-    }`
+    `unknown provider type ${written(actual)}; expected one of ${providerTypes.map((type) => `"${type}"`).join(", ")}`
 )
 
 const keyInApiKeyEnv = "name the environment variable holding the key in apiKeyEnv"
@@ -190,20 +193,6 @@ export const Tenant = mapping(
   "a tenant: a mapping with keys and models"
 )
 
-/**
- * A tenant's name is the `metadata.tenant` of its calls, which the gateway sets without decoding the request
- * again: a name the request validation would refuse (empty, padded, too long) is refused here, at load.
- */
-const tenantNames = (tenants: Readonly<Record<string, unknown>>): string | true => {
-  for (const name of Object.keys(tenants)) {
-    const issue = ChatRequest.tenantIssue(name)
-    if (issue === undefined) continue
-    const shownName = JSON.stringify(name.length > 40 ? `${name.slice(0, 40)}...` : name)
-    return `${shownName} cannot be a tenant name (it ${issue}): rename it`
-  }
-  return true
-}
-
 const Guard = mapping(
   Schema.Struct({
     denyList: opt(mapping(
@@ -237,13 +226,61 @@ const Price = mapping(
   "a price: a mapping with inputPerMillion and outputPerMillion"
 )
 
+/**
+ * Whether the gateway ever drops `name` when `dropUnsupported` lists it. Asked of the request decoder itself, so
+ * the config cannot drift from its tables: `{}` is refused by every parameter it refuses (`n`, `logprobs`, ...),
+ * an unknown parameter is dropped whatever its value, and one it maps or passes on (`model`, `messages`, `stream`,
+ * `metadata`...) is never dropped. A dotted name is a field of its parameter (`stream_options.include_obfuscation`).
+ */
+const droppable = (name: string): boolean => {
+  const dot = name.indexOf(".")
+  const parameter = dot < 0 ? { [name]: {} } : { stream: true, [name.slice(0, dot)]: { [name.slice(dot + 1)]: true } }
+  const decoded = Wire.decodeChatCompletionRequest(
+    { model: "m", messages: [{ role: "user", content: "x" }], ...parameter },
+    { dropUnsupported: [name] }
+  )
+  return Either.isRight(decoded) && decoded.right.dropped.includes(name)
+}
+
+const droppableNames = "\"n\", \"logprobs\", \"top_logprobs\", \"modalities\", \"audio\", \"prediction\", " +
+  "\"web_search_options\", \"moderation\", \"stream_options.include_obfuscation\""
+
+/** A `dropUnsupported` list names each parameter once, and only parameters the gateway may drop. */
+const dropList = (drop: boolean | ReadonlyArray<string>) => {
+  if (typeof drop === "boolean") return undefined
+  return drop.flatMap((name, i) =>
+    drop.indexOf(name) < i
+      ? [{ path: [i], message: `${Text.escapedJson(name)} is listed twice: list each parameter once` }]
+      : droppable(name)
+      ? []
+      : [{
+        path: [i],
+        message: `${
+          Text.escapedJson(name)
+        } is never dropped: list what the gateway refuses (${droppableNames}) or does not know`
+      }]
+  )
+}
+
+// `Server.layer`'s defaults: the one the file leaves out is compared too, as Node's server and the layer do at start.
+const defaultHeadersTimeout = Duration.seconds(10)
+const defaultRequestTimeout = Duration.seconds(30)
+
 const timeoutOrder = (
   server: { readonly headersTimeout?: Duration.Duration; readonly requestTimeout?: Duration.Duration }
-) =>
-  server.headersTimeout !== undefined && server.requestTimeout !== undefined &&
-    Duration.lessThan(server.requestTimeout, server.headersTimeout)
-    ? { path: ["requestTimeout"], message: "must be at least headersTimeout" }
-    : undefined
+) => {
+  const { headersTimeout, requestTimeout } = server
+  if (headersTimeout === undefined && requestTimeout === undefined) return undefined
+  if (!Duration.lessThan(requestTimeout ?? defaultRequestTimeout, headersTimeout ?? defaultHeadersTimeout)) {
+    return undefined
+  }
+  return requestTimeout === undefined
+    ? { path: ["headersTimeout"], message: "must be at most requestTimeout (default 30 seconds)" }
+    : {
+      path: ["requestTimeout"],
+      message: `must be at least headersTimeout${headersTimeout === undefined ? " (default 10 seconds)" : ""}`
+    }
+}
 
 const Server = mapping(
   Schema.Struct({
@@ -253,20 +290,23 @@ const Server = mapping(
       (actual) => `expected a port 0-65535, got ${kindOf(actual)}`
     )),
     maxBodyBytes: opt(PositiveInt),
-    dropUnsupported: opt(either(
-      Schema.Union(Bool, Schema.Array(Name)),
-      "true, false or a list of field names"
-    )),
+    dropUnsupported: opt(
+      either(
+        Schema.Union(Bool, Schema.Array(Name)),
+        "true, false or a list of field names"
+      ).pipe(Schema.filter(dropList))
+    ),
     logContent: opt(Bool),
-    // The Node server's and the streams' timings: read at start (a reload keeps them, like host and port).
-    headersTimeout: opt(DurationInput),
-    requestTimeout: opt(DurationInput),
-    keepAliveTimeout: opt(DurationInput),
-    shutdownGrace: opt(DurationOrZero),
-    holdHeaders: opt(DurationOrZero),
-    keepAlive: opt(DurationInput),
-    readyTimeout: opt(DurationInput),
-    usageTimeout: opt(DurationInput)
+    // The Node server's and the streams' timings: read at start (a reload keeps them, like host and port). Each
+    // ends in the Node server or a timer, which take whole ms up to 24.8 days.
+    headersTimeout: opt(TimerDuration),
+    requestTimeout: opt(TimerDuration),
+    keepAliveTimeout: opt(TimerDuration),
+    shutdownGrace: opt(TimerDurationOrZero),
+    holdHeaders: opt(TimerDurationOrZero),
+    keepAlive: opt(TimerDuration),
+    readyTimeout: opt(TimerDuration),
+    usageTimeout: opt(TimerDuration)
   }),
   "a mapping of server settings (host, port, ...)"
 ).pipe(Schema.filter(timeoutOrder))
@@ -279,8 +319,8 @@ const Server = mapping(
  * @category schemas
  */
 export const ServerTimeouts = Schema.Struct({
-  headersTimeout: opt(DurationInput),
-  requestTimeout: opt(DurationInput)
+  headersTimeout: opt(TimerDuration),
+  requestTimeout: opt(TimerDuration)
 }).pipe(Schema.filter(timeoutOrder))
 
 const Endpoint = Schema.String.pipe(Schema.filter((url) => {
@@ -304,7 +344,7 @@ const TelemetrySection = mapping(
         endpoint: Endpoint,
         protocol: opt(withMessage(
           Schema.Literal(...Telemetry.protocols),
-          (actual) => `expected "http/json" or "http/protobuf" (gRPC is not supported), got ${JSON.stringify(actual)}`
+          (actual) => `expected "http/json" or "http/protobuf" (gRPC is not supported), got ${written(actual)}`
         )),
         /** Header name → the NAME of the environment variable holding its value (e.g. an authorization). */
         headersEnv: opt(mapping(
@@ -356,9 +396,8 @@ export const ConfigSchema = describedBy(
     )),
     providers: mapping(record(Schema.String, Provider), "a mapping of provider names to providers"),
     models: mapping(record(Schema.String, Route), "a mapping of route names to routes"),
-    tenants: opt(
-      mapping(record(Schema.String, Tenant), "a mapping of tenant names to tenants").pipe(Schema.filter(tenantNames))
-    ),
+    // Its names are checked with the references (configCheck.ts), so that a bad one is reported with the shape errors.
+    tenants: opt(mapping(record(Schema.String, Tenant), "a mapping of tenant names to tenants")),
     budgets: opt(mapping(
       Schema.Struct({
         unpricedModels: opt(oneOf("refuse", "allow")),
@@ -394,7 +433,7 @@ export const ConfigSchema = describedBy(
   }),
   (actual) =>
     actual === null || actual === undefined
-      ? "the config file is empty"
+      ? emptyFile
       : `the top level must be a mapping of sections (providers, models, ...), got ${kindOf(actual)}`,
   (issue) => isMapping(issue.actual)
 )

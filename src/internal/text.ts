@@ -65,3 +65,25 @@ export const characters = (text: string): number => {
   for (const _ of text) count++
   return count
 }
+
+/**
+ * What is wrong with a name that becomes a label (a tenant id, a route), as the end of a sentence about it, or
+ * `undefined`: empty or blank, longer than `maxLength` characters (code points) when given, whitespace at its start
+ * or end, a control or invisible formatting character, a lone surrogate. Each would make a name no one meant, or
+ * garble or forge the logs, metric labels and store keys it becomes part of.
+ */
+export const labelIssue = (name: string, maxLength?: number): string | undefined => {
+  if (name.trim() === "") return "is empty or blank"
+  if (maxLength !== undefined) {
+    const length = characters(name)
+    if (length > maxLength) return `has ${length} characters, more than the ${maxLength} allowed`
+  }
+  if (name.trim() !== name) return "starts or ends with whitespace"
+  if (hasControlCharacter(name)) return "contains a control character (such as a line break or a tab)"
+  if (hasInvisibleFormatting(name)) {
+    return "contains an invisible formatting character (a bidirectional control, a zero-width space or a byte order mark)"
+  }
+  // A lone surrogate is no character: it cannot be written as UTF-8 into a key, a label or a log line.
+  if (!isWellFormed(name)) return "is not well-formed Unicode (a lone surrogate)"
+  return undefined
+}
