@@ -546,6 +546,11 @@ describe("Gateway server", () => {
         Effect.scoped(serveOn(runtime, { headersTimeout: "10 seconds", requestTimeout: "1 second" }))
       )
       expect(String(badTimeouts)).toContain("requestTimeout")
+      // Past Node's timer range the server would throw a RangeError when it starts.
+      const tooLong = yield* Effect.flip(Effect.scoped(serveOn(runtime, { keepAliveTimeout: "9999999999 days" })))
+      expect(String(tooLong)).toContain("Server: keepAliveTimeout must be at most 2147483647 ms (24.8 days)")
+      const tooLongHold = yield* Effect.flip(Server.make(Server.fromRuntime(runtime), { keepAlive: "30 days" }))
+      expect(String(tooLongHold)).toContain("keepAlive must be at most")
     }))
 })
 

@@ -90,6 +90,9 @@ export interface CheckedLayer extends Checked {
   readonly shutdownGraceMs: number
 }
 
+/** The longest delay Node's timers and server timeouts take, in ms. */
+const maxTimerMillis = 2_147_483_647
+
 const invalid = (option: string, message: string) => ConfigError.InvalidData([option], `Server: ${option} ${message}`)
 
 const millis = (
@@ -107,7 +110,12 @@ const millis = (
   if (ms < 0 || (!allowZero && ms === 0)) {
     return Effect.fail(invalid(option, `must be ${allowZero ? "0 or more" : "more than 0"}, got ${ms} ms`))
   }
-  return Effect.succeed(ms)
+  // Node's server and timers take whole milliseconds up to 2^31 - 1: past that a timer fires at once, and the
+  // server refuses the value with a RangeError when it starts.
+  if (ms > maxTimerMillis) {
+    return Effect.fail(invalid(option, `must be at most ${maxTimerMillis} ms (24.8 days), got ${ms} ms`))
+  }
+  return Effect.succeed(Math.ceil(ms))
 }
 
 /**
