@@ -288,4 +288,24 @@ describe("liter-llm CLI", () => {
       expect(hashHelp.out).toContain("Reads a virtual key on stdin")
       expect(hashHelp.out).toContain("--generate")
     }))
+
+  it.effect("the help is coloured for a terminal, plain for a pipe or under NO_COLOR (plainConsole)", () =>
+    Effect.gen(function*() {
+      const help = (plain: boolean) =>
+        Effect.gen(function*() {
+          const { console, err, out } = capture()
+          // The capture is a Proxy: the methods plainConsole keeps are given as own properties.
+          const base = { [Console.TypeId]: Console.TypeId, log: console.log, error: console.error } as Console.Console
+          const cli = Cli.make({ serve: () => Effect.fail("stopped") })
+          yield* cli.main(["--help"]).pipe(
+            Effect.withConsole(Cli.plainConsole(base, { log: plain, error: plain })),
+            Effect.provide(NodeContext.layer)
+          )
+          return out.join("\n") + err.join("\n")
+        })
+      expect(yield* help(false)).toContain("\u001b[")
+      const plain = yield* help(true)
+      expect(plain).not.toContain("\u001b")
+      expect(plain).toContain("check-config")
+    }))
 })

@@ -86,6 +86,42 @@ export const serveFrom = (load: () => Promise<unknown>): ServeFn => (serveOption
     })
   )
 
+// eslint-disable-next-line no-control-regex
+const ansiEscape = /\u001b\[[0-9;]*m/g
+
+/**
+ * A console that writes text without ANSI colour codes to the streams that `plain` names: the help of
+ * `@effect/cli` is coloured, which a file, a pipe or `NO_COLOR` should not get.
+ *
+ * @example
+ * ```ts
+ * import { Console, Effect } from "effect"
+ * import { Cli } from "liter-llm/gateway"
+ *
+ * const program = Console.consoleWith((console) =>
+ *   Effect.withConsole(
+ *     Console.log("\u001b[1mhelp\u001b[0m"), // prints "help" when piped
+ *     Cli.plainConsole(console, { log: !process.stdout.isTTY, error: !process.stderr.isTTY })
+ *   )
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const plainConsole = (
+  console: Console.Console,
+  plain: { readonly log: boolean; readonly error: boolean }
+): Console.Console => {
+  const strip = (args: ReadonlyArray<unknown>) =>
+    args.map((arg) => typeof arg === "string" ? arg.replace(ansiEscape, "") : arg)
+  return {
+    ...console,
+    log: plain.log ? (...args) => console.log(...strip(args)) : console.log,
+    error: plain.error ? (...args) => console.error(...strip(args)) : console.error
+  }
+}
+
 /**
  * A failure as one line: its message, else its tag and its cause's (a platform error such as `ServeError` has an
  * empty message and its reason in `cause`).
