@@ -102,6 +102,40 @@ describe("Gateway config: server", () => {
       expect(Duration.toMillis(config.server!.headersTimeout!)).toBe(30_000)
     }))
 
+  it.effect("a duration under 1 ms is refused everywhere in the file, with its path: it would be 0 where it is used", () =>
+    Effect.gen(function*() {
+      expect(
+        yield* errorsOf({
+          providers: {
+            local: {
+              ...local,
+              timeout: { request: "1 nanos" },
+              circuitBreaker: { window: 0.4 },
+              retry: { base: "1e-7 millis" }
+            }
+          },
+          models: { small: { provider: "local", model: "m", timeout: { total: "999 micros" } } },
+          tenants: {
+            acme: {
+              keys: [acme.hash],
+              models: "*",
+              budget: { limitUsd: 1, period: "1 nanos" },
+              rateLimit: { requests: { limit: 10, window: 0.4 } }
+            }
+          },
+          cache: { ttl: "500 micros" }
+        })
+      ).toEqual([
+        "providers.local.retry.base: expected a positive duration such as \"30 seconds\", got \"1e-7 millis\"",
+        "providers.local.timeout.request: expected a duration of at least 1 ms, such as \"30 seconds\", got \"1 nanos\"",
+        "providers.local.circuitBreaker.window: expected a duration of at least 1 ms, such as \"30 seconds\", got 0.4",
+        "models.small.timeout.total: expected a duration of at least 1 ms, such as \"30 seconds\", got \"999 micros\"",
+        "tenants.acme.budget.period: expected \"day\", \"month\" or a duration such as \"12 hours\", got \"1 nanos\"",
+        "tenants.acme.rateLimit.requests.window: expected a duration of at least 1 ms, such as \"30 seconds\", got 0.4",
+        "cache.ttl: expected a duration of at least 1 ms, such as \"30 seconds\", got \"500 micros\""
+      ])
+    }))
+
   it.effect("a timing Node's server or timers cannot take is refused with its path: under 1 ms, over 2^31 - 1 ms", () =>
     Effect.gen(function*() {
       expect(

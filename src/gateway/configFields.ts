@@ -18,7 +18,8 @@ import * as Keys from "./Keys.js"
 const maxTimerMillis = 2 ** 31 - 1
 
 /**
- * A duration as the file writes it: `"30 seconds"`, `"1 minute"`, or a number of milliseconds. A `timer` one ends
+ * A duration as the file writes it: `"30 seconds"`, `"1 minute"`, or a number of milliseconds; at least 1 ms when
+ * not 0. A `timer` one ends
  * in a Node timer or the Node server: 1 ms to {@link maxTimerMillis} (or 0 where `allowZero`), rounded up to whole
  * ms, so that what `check-config` accepts the gateway can start with.
  */
@@ -37,6 +38,11 @@ const duration = (allowZero: boolean, timer = false) =>
         return refuse(`a ${allowZero ? "duration >= 0" : "positive duration"} such as "30 seconds"`)
       }
       const ms = Duration.toMillis(decoded)
+      // Every duration of the file ends in whole milliseconds (timers, store windows, Redis expiries): a shorter
+      // one would be 0, which a window, a period or a timeout cannot be.
+      if (!timer && ms > 0 && ms < 1) {
+        return refuse(`${allowZero ? "0 or " : ""}a duration of at least 1 ms, such as "30 seconds"`)
+      }
       if (!timer || ms === 0) return ParseResult.succeed(decoded)
       return ms >= 1 && Math.ceil(ms) <= maxTimerMillis
         ? ParseResult.succeed(Duration.millis(Math.ceil(ms)))
