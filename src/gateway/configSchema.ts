@@ -242,8 +242,7 @@ const droppable = (name: string): boolean => {
   return Either.isRight(decoded) && decoded.right.dropped.includes(name)
 }
 
-const droppableNames = "\"n\", \"logprobs\", \"top_logprobs\", \"modalities\", \"audio\", \"prediction\", " +
-  "\"web_search_options\", \"moderation\", \"stream_options.include_obfuscation\""
+const droppableNames = Wire.refusedParameters.map((name) => JSON.stringify(name)).join(", ")
 
 /** A `dropUnsupported` list names each parameter once, and only parameters the gateway may drop. */
 const dropList = (drop: boolean | ReadonlyArray<string>) => {

@@ -65,6 +65,18 @@ const unsupportedWhen: ReadonlyMap<string, (value: unknown) => string | undefine
   moderation: () => "`moderation` is not supported"
 }))
 
+/**
+ * The known parameters the gateway refuses unless `dropUnsupported` names them (an unknown parameter may be
+ * named too): what a config's `dropUnsupported` list is about.
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const refusedParameters: ReadonlyArray<string> = [
+  ...unsupportedWhen.keys(),
+  "stream_options.include_obfuscation"
+]
+
 /** OpenAI-only parameters passed on in `providerOptions.openai` (sent by OpenAI-wire providers only). */
 const passthrough: ReadonlyMap<string, (u: unknown, param: string) => unknown> = new Map(Object.entries({
   logit_bias: Fields.object,
