@@ -141,7 +141,7 @@ export const make = (
     const circuit: unknown = deployment.circuit
     // A circuit that is no options object is refused below; a `key` given (even `null`) is the breaker's to judge.
     const usable = OptionChecks.isRecord(circuit)
-    const key = circuit === undefined || !usable
+    const key = !usable
       ? undefined
       : circuit.key === undefined
       ? `${routerName}/${deployment.name}`

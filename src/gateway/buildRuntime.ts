@@ -27,6 +27,7 @@ import * as Routes from "./buildRoutes.js"
 import type * as Stores from "./buildStores.js"
 import type * as Config from "./Config.js"
 import { defaults } from "./Config.js"
+import { pathText } from "./configMessages.js"
 import * as Keys from "./Keys.js"
 import type * as Runtime from "./Runtime.js"
 
@@ -158,7 +159,7 @@ export const make = (
     const services = new Map<string, LanguageModel.Service>()
     for (const [name, route] of Object.entries(config.models)) {
       yield* Effect.mapError(buildRoute(name, route), (error) =>
-        ConfigError.InvalidData(["models", name], `models.${name}: ${error.message}`))
+        ConfigError.InvalidData(["models", name], `${pathText(["models", name])}: ${error.message}`))
     }
     function buildRoute(name: string, route: Decoded["models"][string]) {
       return Effect.gen(function*() {

@@ -24,15 +24,9 @@ export const defaults = { ttl: Duration.hours(1), maxEntries: 1_000, maxBytes: 6
 const invalid = (layer: string, option: string, message: string) =>
   ConfigError.InvalidData([option], `${layer}: ${message}`)
 
+/** A count option (`maxEntries`, `maxBytes`...) checked, or its default. */
 export const countOption = (layer: string, option: string, value: number | undefined, fallback: number) =>
-  value === undefined || (Number.isSafeInteger(value) && value > 0)
-    ? Effect.succeed(value ?? fallback)
-    : Effect.fail(
-      ConfigError.InvalidData(
-        [option],
-        `${layer}: ${option} must be a positive integer, got ${OptionChecks.described(value)}`
-      )
-    )
+  Effect.map(OptionChecks.positiveInt(layer, option, value), (count) => count ?? fallback)
 
 /** What a `Store` must have: each is called on every cached call, so a missing one is refused at build. */
 const storeOperations = OptionChecks.optionNames<Store>({ get: true, set: true, delete: true })
