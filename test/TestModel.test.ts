@@ -55,6 +55,29 @@ describe("TestModel", () => {
       expect(Exit.isFailure(exit) && String(exit.cause)).toContain("script exhausted")
     }))
 
+  it.effect("a scripted usage no provider could report fails as MalformedResponse, in generate and stream", () =>
+    Effect.gen(function*() {
+      const impossible = { inputTokens: -1, outputTokens: 2, totalTokens: 1 }
+      const model = yield* TestModel.make([
+        { text: "a", usage: impossible },
+        { text: "b", usage: { inputTokens: 1, outputTokens: 0.5, totalTokens: 1.5 } },
+        { text: "c", usage: { inputTokens: 1, outputTokens: 2, totalTokens: 3 } }
+      ])
+      const provide = Effect.provideService(LanguageModel.LanguageModel, model.service)
+      const generated = yield* Effect.flip(provide(ask("a")))
+      expect(generated._tag).toBe("MalformedResponse")
+      expect(generated.message).toContain("usage.inputTokens is -1")
+      const streamed = yield* Effect.flip(Stream.runDrain(
+        LanguageModel.stream({ messages: [{ role: "user", content: "b" }] }).pipe(
+          Stream.provideService(LanguageModel.LanguageModel, model.service)
+        )
+      ))
+      expect(streamed._tag).toBe("MalformedResponse")
+      expect(streamed.message).toContain("usage.outputTokens is 0.5")
+      // A usable count still answers.
+      expect((yield* provide(ask("c"))).usage?.totalTokens).toBe(3)
+    }))
+
   it.effect("a function reply sees the request", () =>
     Effect.gen(function*() {
       const response = yield* ask("ping").pipe(

@@ -2,8 +2,10 @@
  * A scripted `LanguageModel` for unit tests of code that uses liter-llm: each call takes the next reply of
  * the script (a response, a shorthand text, or an `LlmError` to fail with) and every request is recorded.
  * Like a provider layer, it prices each response and usage part with the current `Pricing` (at its provider
- * name, for the requested model, then the answering one), unless the reply carries its own `costUsd`; and a
- * stream emits one part per chunk, so a consumer that stops early stops the stream where a real one would.
+ * name, for the requested model, then the answering one), unless the reply carries its own `costUsd`; a
+ * scripted usage no provider could report (a negative, fractional or unsafe count) fails as `MalformedResponse`,
+ * as a provider layer fails on it; and a stream emits one part per chunk, so a consumer that stops early stops
+ * the stream where a real one would.
  *
  * @since 0.1.0
  */
@@ -14,6 +16,7 @@ import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import type * as ChatRequest from "../ChatRequest.js"
 import type * as ChatResponse from "../ChatResponse.js"
+import * as Errors from "../internal/errors.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as Pricing from "../Pricing.js"
@@ -138,7 +141,23 @@ export const make = (script: ReadonlyArray<Reply>, options: Options = {}): Effec
     const cursor = yield* Ref.make(0)
 
     const capabilities = { ...LanguageModel.defaultCapabilities, ...options.capabilities }
+    // A scripted usage no provider could report (a negative or fractional count) fails as a provider layer
+    // fails on it, rather than reaching a budget or a metric as a count.
+    const checked = (response: ChatResponse.ChatResponse, chunks: ReadonlyArray<string> | undefined) => {
+      const impossible = response.usage === undefined ? undefined : Errors.impossibleUsage(response.usage)
+      return impossible === undefined
+        ? Effect.succeed({ response, chunks })
+        : Effect.fail(
+          Errors.malformed(
+            { provider, model: response.model, secrets: [] },
+            `TestModel: the scripted ${impossible}`,
+            JSON.stringify(response.usage)
+          )
+        )
+    }
     const next = (request: ChatRequest.ChatRequest) =>
+      Effect.flatMap(reply(request), ({ chunks, response }) => checked(response, chunks))
+    const reply = (request: ChatRequest.ChatRequest) =>
       Effect.gen(function*() {
         yield* LanguageModel.checkCapabilities(capabilities, request, {
           provider,
