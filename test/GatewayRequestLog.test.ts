@@ -5,14 +5,16 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Ref } from "effect"
 import * as Metrics from "../src/gateway/Metrics.js"
+import type * as Runtime from "../src/gateway/Runtime.js"
 import { loadRuntime } from "../src/gateway/runtimeLoad.js"
+import * as Server from "../src/gateway/Server.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import * as Tokenizer from "../src/Tokenizer.js"
 import { configFile } from "./clients/gateway.js"
-import { call, chatBody, json, makeRuntime, requestLogs, serve, tenantKey } from "./support/gateway.js"
+import { adminKey, call, chatBody, json, makeRuntime, requestLogs, serve, tenantKey } from "./support/gateway.js"
 import { acme, twoProviders, withEnv } from "./support/gatewayConfig.js"
 import { eventually } from "./support/loopback.js"
 
@@ -174,6 +176,7 @@ describe("Gateway request log: usage and who answered", () => {
       )
       const refusals = [
         ["GET", "/v1/foo", 404, "UnknownUrl"],
+        ["GET", "/v1", 404, "UnknownUrl"],
         ["GET", "/v1/chat/completions", 405, "MethodNotAllowed"],
         ["DELETE", "/v1/models", 405, "MethodNotAllowed"],
         ["POST", "/v1/models/gpt-4o", 405, "MethodNotAllowed"],
@@ -197,11 +200,40 @@ describe("Gateway request log: usage and who answered", () => {
       expect(JSON.stringify(lines)).not.toContain(tenantKey("acme"))
       const text = yield* Effect.promise(() => metrics.registry.metrics())
       expect(text).toContain(
-        "liter_llm_gateway_requests_total{tenant=\"\",route=\"_OTHER\",status=\"404\",outcome=\"UnknownUrl\",stream=\"false\"} 1"
+        "liter_llm_gateway_requests_total{tenant=\"\",route=\"_OTHER\",status=\"404\",outcome=\"UnknownUrl\",stream=\"false\"} 2"
       )
       expect(text).toContain(
         "liter_llm_gateway_requests_total{tenant=\"\",route=\"_OTHER\",status=\"405\",outcome=\"MethodNotAllowed\",stream=\"false\"} 4"
       )
       expect(text).not.toContain("SECRETKEY")
+    }))
+
+  it.scopedLive("every 4xx or 5xx answer of the API is logged with its status and its error's tag, never as a success", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = requestLogs()
+      const runtime = makeRuntime({ tenants: [{ id: "acme" }, { id: "beta" }], routes: {} })
+      const { base, unloaded } = yield* Effect.all({
+        base: serve(runtime),
+        unloaded: serve(Server.fromRef(yield* Ref.make<Runtime.Runtime | undefined>(undefined)))
+      }).pipe(Effect.provide(layer))
+      const refusals = [
+        [base, "GET", "/v1/models/zzz", tenantKey("acme"), 404, "NotFound"],
+        [base, "HEAD", "/v1/models/zzz", tenantKey("acme"), 404, "NotFound"],
+        [base, "GET", "/v1/usage?tenant=beta", tenantKey("acme"), 403, "PermissionDenied"],
+        [base, "GET", "/v1/usage?tenant=nobody", adminKey, 404, "NotFound"],
+        [base, "GET", "/v1/models", adminKey, 403, "PermissionDenied"],
+        [base, "GET", "/v1/models", null, 401, "Unauthenticated"],
+        [unloaded, "GET", "/v1/models", tenantKey("acme"), 503, "NotReady"]
+      ] as const
+      for (const [i, [server, method, path, key, status]] of refusals.entries()) {
+        const response = yield* call(server, path, { method, key, headers: { "x-request-id": `refused-${i}` } })
+        expect(response.status).toBe(status)
+        yield* Effect.promise(() => response.text())
+      }
+      yield* eventually(Effect.sync(() => logged(lines).length === refusals.length), "the request log lines")
+      const byId = logged(lines).sort((a, b) => String(a.requestId).localeCompare(String(b.requestId)))
+      expect(byId.map((line) => [line.method, line.path, line.status, line.outcome])).toEqual(
+        refusals.map(([, method, path, , status, outcome]) => [method, path.split("?")[0], status, outcome])
+      )
     }))
 })

@@ -50,6 +50,44 @@ const gateway = (
     return { base, model }
   })
 
+/** A HEAD through Node's client, which keeps the connection (fetch asks to close it after a HEAD). */
+const headRequest = (url: string, key: string | null) =>
+  Effect.async<{ readonly status: number; readonly headers: Http.IncomingHttpHeaders; readonly body: string }>(
+    (resume) => {
+      const request = Http.request(url, {
+        method: "HEAD",
+        headers: key === null ? {} : { authorization: `Bearer ${key}` }
+      }, (response) => {
+        let body = ""
+        response.setEncoding("utf8").on("data", (chunk: string) => body += chunk).on(
+          "end",
+          () => resume(Effect.succeed({ status: response.statusCode ?? 0, headers: response.headers, body }))
+        )
+      })
+      request.end()
+    }
+  )
+
+/**
+ * GET, then HEAD of `path` (with acme's key unless `key` says otherwise): the HEAD answer has GET's status and
+ * headers (its `content-length` the length of GET's body) and no body. The status, for the caller to check.
+ */
+const headAsGet = (base: string, path: string, key: string | null = tenantKey("acme")) =>
+  Effect.gen(function*() {
+    const get = yield* call(base, path, { key })
+    const body = yield* Effect.promise(() => get.arrayBuffer())
+    const head = yield* headRequest(`${base}${path}`, key)
+    expect(head.body, path).toBe("")
+    // The date and the request id are each answer's own.
+    const { date: _date, "x-request-id": _id, ...headers } = head.headers
+    const expected = Object.fromEntries([...get.headers].filter(([name]) => name !== "date" && name !== "x-request-id"))
+    expect(headers, path).toEqual(expected)
+    expect(headers["content-length"], path).toBe(String(body.byteLength))
+    expect(headers.connection, path).toBe("keep-alive")
+    expect(head.status, path).toBe(get.status)
+    return head.status
+  })
+
 describe("Gateway server", () => {
   it.scopedLive("answers a chat completion with the OpenAI body and the x-liter headers", () =>
     Effect.gen(function*() {
@@ -135,6 +173,8 @@ describe("Gateway server", () => {
       const refused = yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("gpt-4o"), key: null })
       expect(refused.status).toBe(401)
       expect((yield* json(refused)).error.code).toBe("invalid_api_key")
+      expect(yield* headAsGet(base, "/v1/models")).toBe(200)
+      expect(yield* headAsGet(base, "/v1/models/nope")).toBe(404)
     }))
 
   it.scopedLive("never takes the tenant from the body", () =>
@@ -411,6 +451,49 @@ describe("Gateway server", () => {
       expect(wrongMethod.headers.get("allow")).toBe("POST")
     }))
 
+  it.scopedLive("answers HEAD wherever it answers GET: GET's status and headers, content-length included, no body", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = requestLogs()
+      yield* Effect.gen(function*() {
+        const { base } = yield* gateway([])
+        // The probes and /metrics first: the refusals under /v1 below are counted in the metrics.
+        const acme = tenantKey("acme")
+        const asked = [
+          ["/health", null, 200],
+          ["/ready", null, 200],
+          ["/metrics", null, 200],
+          ["/v1/models", acme, 200],
+          ["/v1/models/gpt-4o", acme, 200],
+          ["/v1/models/nope", acme, 404],
+          ["/v1/usage", acme, 200],
+          ["/v1/usage?tenant=beta", acme, 403],
+          ["/v1/models", null, 401],
+          ["/v1/nothing", acme, 404],
+          ["/v1/chat/completions", acme, 405]
+        ] as const
+        for (const [path, key, status] of asked) expect(yield* headAsGet(base, path, key), path).toBe(status)
+        // Any other method is refused with what the path allows.
+        for (const [method, path] of [["DELETE", "/v1/models"], ["PUT", "/health"]] as const) {
+          const refused = yield* call(base, path, { method })
+          expect(refused.status).toBe(405)
+          expect(refused.headers.get("allow")).toBe("GET, HEAD")
+          yield* Effect.promise(() => refused.text())
+        }
+      }).pipe(Effect.provide(layer), Effect.scoped)
+      // Logged as the HEAD it was (in any order: a line is written once its answer is).
+      const heads = lines.filter((line) => line.message === "gateway request" && line.method === "HEAD")
+      expect(heads.map((line) => `${line.status} ${line.path}`).sort()).toEqual([
+        "200 /v1/models",
+        "200 /v1/models/gpt-4o",
+        "200 /v1/usage",
+        "401 /v1/models",
+        "403 /v1/usage",
+        "404 /v1/models/nope",
+        "404 /v1/nothing",
+        "405 /v1/chat/completions"
+      ])
+    }))
+
   it.scopedLive("usage: a tenant reads its own, the admin any tenant's or all; the admin cannot call models", () =>
     Effect.gen(function*() {
       const { base } = yield* gateway([])
@@ -430,6 +513,54 @@ describe("Gateway server", () => {
         key: adminKey
       })
       expect(adminChat.status).toBe(403)
+    }))
+
+  it.scopedLive("amounts in USD are rounded to 12 significant digits: the usage endpoint, x-liter-cost-usd and the log", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = requestLogs()
+      const headers = yield* Effect.gen(function*() {
+        // Costs as floating point leaves them: a sum, and an amount too small for 8 decimals.
+        const answer = (costUsd: number) => ({
+          id: "r",
+          provider: "openai",
+          model: "gpt-4o-mini",
+          content: [{ type: "text" as const, text: "Paris" }],
+          finishReason: "stop" as const,
+          usage,
+          costUsd
+        })
+        const model = yield* TestModel.make([answer(0.1 + 0.2), answer(1.2345e-9)])
+        const limitUsd = 0.0003
+        const runtime = makeRuntime({
+          tenants: [{ id: "acme" }],
+          routes: { "gpt-4o": model.service },
+          usage: (tenant) =>
+            Effect.succeed({
+              tenant,
+              budget: {
+                tenant,
+                limitUsd,
+                spentUsd: 0.00021,
+                reservedUsd: 0,
+                remainingUsd: limitUsd - 0.00021,
+                resetsAt: undefined
+              }
+            })
+        })
+        const base = yield* serve(runtime)
+        const text = yield* Effect.flatMap(call(base, "/v1/usage"), (response) => Effect.promise(() => response.text()))
+        expect(String(limitUsd - 0.00021)).toBe("0.00008999999999999997")
+        expect(text).toContain("\"remaining_usd\":0.00009,")
+        expect(JSON.parse(text).budget).toMatchObject({ limit_usd: 0.0003, spent_usd: 0.00021, remaining_usd: 0.00009 })
+        const sum = yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("gpt-4o") })
+        const tiny = yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("gpt-4o") })
+        return [sum.headers.get("x-liter-cost-usd"), tiny.headers.get("x-liter-cost-usd")]
+      }).pipe(Effect.provide(layer), Effect.scoped)
+      // A plain decimal, never in exponent notation, and a small cost is not rounded to 0.
+      expect(headers).toEqual(["0.3", "0.0000000012345"])
+      const costs = lines.filter((line) => line.message === "gateway request" && line.path === "/v1/chat/completions")
+        .map((line) => line.costUsd as number)
+      expect(costs.sort((a, b) => a - b)).toEqual([1.2345e-9, 0.3])
     }))
 
   it.scopedLive("a body refused by the decoder is logged with the route it named, and the metrics keep _OTHER", () =>

@@ -14,6 +14,7 @@ import type * as Metrics from "../Metrics.js"
 import type * as Runtime from "../Runtime.js"
 import * as Exchange from "./exchange.js"
 import * as Respond from "./respond.js"
+import * as Usd from "./usd.js"
 
 /**
  * `GET /v1/models`: the routes this tenant may call, in OpenAI's list format.
@@ -37,7 +38,7 @@ export const models = (
 
 /**
  * `GET /v1/models/{id}`: the route as OpenAI's model object, or `404 model_not_found` when it is no route this
- * key may use.
+ * key may use (its tag, `NotFound`, then the outcome of `exchange`).
  *
  * @since 0.2.0
  * @category endpoints
@@ -46,20 +47,28 @@ export const model = (
   runtime: Runtime.Runtime,
   tenant: Runtime.Tenant,
   id: string,
-  headers: Respond.HeaderRecord
+  headers: Respond.HeaderRecord,
+  exchange?: Exchange.Exchange
 ): Respond.Answer =>
   runtime.models(tenant).includes(id)
     ? Respond.json(modelObject(id), 200, headers)
-    : Respond.modelNotFound(id, headers)
+    : refused(exchange, "NotFound", Respond.modelNotFound(id, headers))
 
 const modelObject = (id: string) => ({ id, object: "model", created: 0, owned_by: "liter-llm" })
 
+/** A refusal, its tag the request's outcome in the log (as a chat request's own refusals are). */
+const refused = (exchange: Exchange.Exchange | undefined, outcome: string, answer: Respond.Answer) => {
+  if (exchange !== undefined) exchange.outcome = outcome
+  return answer
+}
+
+// Amounts derived from others (`remaining_usd` is the limit minus the spend) carry float noise.
 const budgetJson = (status: Budget.Status | undefined) =>
   status === undefined ? null : {
-    limit_usd: status.limitUsd,
-    spent_usd: status.spentUsd,
-    reserved_usd: status.reservedUsd,
-    remaining_usd: status.remainingUsd,
+    limit_usd: Usd.round(status.limitUsd),
+    spent_usd: Usd.round(status.spentUsd),
+    reserved_usd: Usd.round(status.reservedUsd),
+    remaining_usd: Usd.round(status.remainingUsd),
     resets_at: status.resetsAt === undefined ? null : Math.ceil(status.resetsAt / 1000)
   }
 
@@ -103,7 +112,7 @@ export const usage = (
 ): Effect.Effect<Respond.Answer> =>
   // A store that cannot answer (Redis down) is a 503 with its Retry-After, not a budget reported as absent.
   Effect.catchTag(
-    usageOf(runtime, caller, query, headers),
+    usageOf(runtime, caller, query, headers, exchange),
     "PolicyUnavailable",
     (error) => {
       if (exchange !== undefined) Exchange.failed(exchange, error)
@@ -115,17 +124,22 @@ const usageOf = (
   runtime: Runtime.Runtime,
   caller: Runtime.Caller,
   query: URLSearchParams,
-  headers: Respond.HeaderRecord
+  headers: Respond.HeaderRecord,
+  exchange: Exchange.Exchange | undefined
 ): Effect.Effect<Respond.Answer, LlmError.PolicyUnavailable> => {
   if (caller._tag === "Tenant") {
     const asked = query.get("tenant")
     if (asked !== null && asked !== caller.tenant.id) {
-      return Effect.succeed(Respond.openAiError(403, {
-        message: "A tenant's key reads only its own usage.",
-        type: "invalid_request_error",
-        param: "tenant",
-        code: "permission_denied"
-      }, headers))
+      return Effect.succeed(refused(
+        exchange,
+        "PermissionDenied",
+        Respond.openAiError(403, {
+          message: "A tenant's key reads only its own usage.",
+          type: "invalid_request_error",
+          param: "tenant",
+          code: "permission_denied"
+        }, headers)
+      ))
     }
     return Effect.map(runtime.usage(caller.tenant.id), (usage) => Respond.json(usageJson(usage), 200, headers))
   }
@@ -137,12 +151,16 @@ const usageOf = (
     )
   }
   if (!runtime.tenants.includes(asked)) {
-    return Effect.succeed(Respond.openAiError(404, {
-      message: `No tenant \`${asked.slice(0, 100)}\`.`,
-      type: "invalid_request_error",
-      param: "tenant",
-      code: "tenant_not_found"
-    }, headers))
+    return Effect.succeed(refused(
+      exchange,
+      "NotFound",
+      Respond.openAiError(404, {
+        message: `No tenant \`${asked.slice(0, 100)}\`.`,
+        type: "invalid_request_error",
+        param: "tenant",
+        code: "tenant_not_found"
+      }, headers)
+    ))
   }
   return Effect.map(runtime.usage(asked), (usage) => Respond.json(usageJson(usage), 200, headers))
 }

@@ -13,6 +13,7 @@ import type * as Tracer from "effect/Tracer"
 import type * as ChatResponse from "../../ChatResponse.js"
 import * as LlmMetrics from "../../LlmMetrics.js"
 import type * as Metrics from "../Metrics.js"
+import * as Usd from "./usd.js"
 
 /**
  * The mutable record of one request (a plain object: it is touched on the hot path).
@@ -191,8 +192,7 @@ export const logFields = (exchange: Exchange, logContent: boolean): Record<strin
     cached: exchange.cached,
     inputTokens: exchange.usage?.inputTokens ?? null,
     outputTokens: exchange.usage?.outputTokens ?? null,
-    // Twelve decimals: a billionth of a cent, without the float noise of a sum (0.000014999999999999999).
-    costUsd: exchange.costUsd === undefined ? null : Number(exchange.costUsd.toFixed(12)),
+    costUsd: exchange.costUsd === undefined ? null : Usd.round(exchange.costUsd),
     durationMs: round(durationMs),
     upstreamMs: round(exchange.upstreamMs),
     overheadMs: round(overheadMs(exchange, durationMs)),

@@ -73,7 +73,7 @@ const paths: Record<string, string> = {
 const modelPrefix = "/v1/models/"
 
 /** The API's paths: each request on them is logged, those refused as no route too (see `noRoute`). */
-const isApi = (path: string): boolean => path.startsWith("/v1/") || path === "/chat/completions"
+const isApi = (path: string): boolean => path.startsWith("/v1/") || path === "/v1" || path === "/chat/completions"
 
 /** A path the client chose, as the request log keeps it: at most 256 characters. */
 const logPath = (path: string): string => path.length > 256 ? `${path.slice(0, 255)}…` : path
@@ -116,10 +116,13 @@ export const answer = (
       ? pathSegment(path.slice(modelPrefix.length))
       : undefined
     const allowed = modelId === undefined ? paths[path] : "GET"
+    // HEAD is answered as GET would be (RFC 9110, 9.3.2), refusals included: the same status and headers, its
+    // `content-length` too, and no body, which neither Node nor the platform writes for a HEAD.
+    const method = request.method === "HEAD" ? "GET" : request.method
     // A path or method the gateway does not serve: answered before the runtime is read or a key checked; under
     // the API's paths it is logged and counted as any API request (no tenant, no route).
-    const noRoute = allowed !== request.method
-    if (noRoute && !isApi(path)) return Respond.noRoute(request.method, path, allowed, headers)
+    const noRoute = allowed !== method
+    if (noRoute && !isApi(path)) return Respond.noRoute(method, path, allowed, headers)
     if (path === "/health") return Endpoints.health(headers)
     if (path === "/metrics") return yield* Endpoints.metrics(options.metrics)
     const runtime = noRoute ? undefined : yield* (source.use ?? source.get)
@@ -158,9 +161,12 @@ export const answer = (
     const response = yield* Effect.suspend(() => {
       if (noRoute) {
         exchange.outcome = allowed === undefined ? "UnknownUrl" : "MethodNotAllowed"
-        return Effect.succeed(Respond.noRoute(request.method, path, allowed, headers))
+        return Effect.succeed(Respond.noRoute(method, path, allowed, headers))
       }
-      if (runtime === undefined) return Effect.succeed(noRuntime(headers))
+      if (runtime === undefined) {
+        exchange.outcome = "NotReady"
+        return Effect.succeed(noRuntime(headers))
+      }
       const key = keyOf(request.headers)
       const caller = key === undefined ? undefined : runtime.authenticate(key)
       if (caller === undefined) {
@@ -177,7 +183,9 @@ export const answer = (
         return Effect.succeed(Respond.adminOnTenantEndpoint(headers))
       }
       if (path === "/v1/models") return Effect.succeed(Endpoints.models(runtime, caller.tenant, headers))
-      if (modelId !== undefined) return Effect.succeed(Endpoints.model(runtime, caller.tenant, modelId, headers))
+      if (modelId !== undefined) {
+        return Effect.succeed(Endpoints.model(runtime, caller.tenant, modelId, headers, exchange))
+      }
       return Chat.handle(request.readBody, {
         runtime,
         tenant: caller.tenant,

@@ -12,6 +12,7 @@ import type * as ChatResponse from "../../ChatResponse.js"
 import type * as RateLimit from "../../RateLimit.js"
 import type * as Runtime from "../Runtime.js"
 import type { HeaderRecord } from "./respond.js"
+import * as Usd from "./usd.js"
 
 // Printable, no spaces or separators a log or header could choke on; long enough for a UUID or a trace id.
 const saneId = /^[\w.:-]{1,128}$/
@@ -109,7 +110,7 @@ export const headerValue = (value: string): string => notPlainText.test(value) ?
 
 /**
  * The `x-liter-*` headers of a complete answer: provider and model that answered, attempts, cache status,
- * cost (USD) and the time the gateway added (ms).
+ * cost (USD, rounded as the usage endpoint's amounts are) and the time the gateway added (ms).
  *
  * @since 0.2.0
  * @category answers
@@ -129,7 +130,7 @@ export const addAnswer = (
   if (answer.model !== "") headers["x-liter-model"] = headerValue(answer.model)
   headers["x-liter-attempts"] = String(answer.attempts)
   headers["x-liter-cache"] = answer.cached ? "hit" : "miss"
-  if (answer.costUsd !== undefined) headers["x-liter-cost-usd"] = answer.costUsd.toFixed(8).replace(/\.?0+$/, "")
+  if (answer.costUsd !== undefined) headers["x-liter-cost-usd"] = Usd.text(answer.costUsd)
   if (answer.overheadMs !== undefined) headers["x-liter-overhead-ms"] = answer.overheadMs.toFixed(2)
   return headers
 }

@@ -41,29 +41,39 @@ export interface Answer {
  * @category conversions
  */
 export const toServerResponse = (answer: Answer): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.raw(typeof answer.body === "string" ? answer.body : answer.body.toReadable(), {
-    status: answer.status,
-    headers: answer.headers
-  })
+  typeof answer.body === "string"
+    ? HttpServerResponse.raw(answer.body, { status: answer.status, headers: withLength(answer.headers, answer.body) })
+    : HttpServerResponse.raw(answer.body.toReadable(), { status: answer.status, headers: answer.headers })
+
+// A whole body's length, in the headers written before it (Node would send it chunked): the answer to a HEAD,
+// whose body Node and the platform leave out, then says what GET would send, and keeps its connection.
+const withLength = (headers: HeaderRecord, body: string): HeaderRecord => ({
+  ...headers,
+  "content-length": String(Buffer.byteLength(body))
+})
 
 /**
  * Writes the answer to a Node response; done when the body is written (a streamed body: when it has ended, or
- * the client left). Interrupting it stops the stream.
+ * the client left). Interrupting it stops the stream. A whole body goes with its `content-length`.
  *
  * @since 0.2.0
  * @category conversions
  */
 export const write = (answer: Answer, response: Http.ServerResponse): Effect.Effect<void> => {
   if (response.writableEnded) return Effect.void
-  // The reason phrase given, not left to Node: after a failed `writeHead` Node keeps the first one's ("500 OK").
-  response.writeHead(answer.status, Http.STATUS_CODES[answer.status] ?? "", answer.headers)
   const body = answer.body
   if (typeof body === "string") {
+    writeHead(response, answer.status, withLength(answer.headers, body))
     response.end(body)
     return Effect.void
   }
+  writeHead(response, answer.status, answer.headers)
   return body.writeTo(response)
 }
+
+// The reason phrase given, not left to Node: after a failed `writeHead` Node keeps the first one's ("500 OK").
+const writeHead = (response: Http.ServerResponse, status: number, headers: HeaderRecord) =>
+  response.writeHead(status, Http.STATUS_CODES[status] ?? "", headers)
 
 /**
  * Writes a whole answer but leaves the response open until {@link end}: the client reads all of it at once (its
@@ -76,10 +86,7 @@ export const write = (answer: Answer, response: Http.ServerResponse): Effect.Eff
 export const writeHeld = (answer: Answer, response: Http.ServerResponse): Effect.Effect<void> => {
   const body = answer.body
   if (typeof body !== "string" || response.writableEnded) return write(answer, response)
-  response.writeHead(answer.status, Http.STATUS_CODES[answer.status] ?? "", {
-    ...answer.headers,
-    "content-length": String(Buffer.byteLength(body))
-  })
+  writeHead(response, answer.status, withLength(answer.headers, body))
   response.write(body)
   return Effect.void
 }
@@ -239,7 +246,8 @@ export const tooLarge = (maxBytes: number, extra: HeaderRecord): Answer =>
   }, { ...extra, connection: "close" })
 
 /**
- * 404 for a path the gateway does not serve, 405 for a method it does not accept there.
+ * 404 for a path the gateway does not serve, 405 for a method it does not accept there, with `allow` (a path
+ * served with GET is served with HEAD too).
  *
  * @since 0.2.0
  * @category constructors
@@ -255,4 +263,4 @@ export const noRoute = (method: string, path: string, allowed: string | undefine
       message: `${method} is not allowed on ${path}; use ${allowed}.`,
       type: "invalid_request_error",
       code: "method_not_allowed"
-    }, { ...extra, allow: allowed })
+    }, { ...extra, allow: allowed === "GET" ? "GET, HEAD" : allowed })
