@@ -210,6 +210,30 @@ describe("Gateway config: names, and the paths that name them", () => {
       expect(Object.keys(loaded.config.models)).toEqual(["gpt-4.1", "meta/llama 3"])
     }))
 
+  it.effect("a blank or padded provider name is refused like a route's, its other problems under its quoted path", () =>
+    Effect.gen(function*() {
+      expect(
+        yield* errorsOf({
+          providers: { local, "": { ...local, baseUrl: "nope" }, " p ": { type: "azure" }, "a\u200bb": local },
+          models: { small: { provider: " p ", model: "m" } }
+        })
+      ).toEqual([
+        "providers: \"\" cannot be a provider name (it is empty or blank): rename it",
+        "providers: \" p \" cannot be a provider name (it starts or ends with whitespace): rename it",
+        "providers: \"a\\u200bb\" cannot be a provider name (it contains an invisible formatting character (a bidirectional control, a zero-width space or a byte order mark)): rename it",
+        "providers[\"\"].baseUrl: must be an absolute http(s) URL, got \"nope\"",
+        "providers[\" p \"].baseUrl: required for type \"azure\" (the resource endpoint, https://<name>.openai.azure.com)",
+        "providers[\" p \"].apiKeyEnv: required for type \"azure\" (the NAME of the variable holding the key)"
+      ])
+      // Refused though no route names it, and with a shape error of its own.
+      expect(yield* errorsOf({ ...minimal, providers: { local, " ": null } })).toEqual([
+        "providers[\" \"]: expected a provider: a mapping with its type, e.g. { type: openai, apiKeyEnv: ... }, got null",
+        "providers: \" \" cannot be a provider name (it is empty or blank): rename it"
+      ])
+      const loaded = yield* decode({ ...minimal, providers: { local, "my.local llm": local } })
+      expect(Object.keys(loaded.config.providers)).toEqual(["local", "my.local llm"])
+    }))
+
   it.effect("a tenant listing a route twice is refused at the second", () =>
     Effect.gen(function*() {
       expect(yield* errorsOf({ ...minimal, tenants: { acme: { keys: [acme.hash], models: ["small", "small"] } } }))
@@ -234,6 +258,10 @@ describe("Gateway config: dropUnsupported", () => {
     "moderation",
     "stream_options.include_obfuscation"
   ]
+  const never = (name: string) =>
+    `"${name}" is never dropped: list what the gateway refuses (${
+      droppable.map((drop) => `"${drop}"`).join(", ")
+    }) or does not know`
 
   it.effect("lists what the gateway refuses or does not know, each once", () =>
     Effect.gen(function*() {
@@ -249,10 +277,6 @@ describe("Gateway config: dropUnsupported", () => {
         "metadata",
         "stream_options.include_usage"
       ]
-      const never = (name: string) =>
-        `"${name}" is never dropped: list what the gateway refuses (${
-          droppable.map((drop) => `"${drop}"`).join(", ")
-        }) or does not know`
       expect(yield* errorsOf({ ...minimal, server: { dropUnsupported: listed } })).toEqual([
         `server.dropUnsupported[1]: ${never("model")}`,
         "server.dropUnsupported[2]: \"n\" is listed twice: list each parameter once",
@@ -262,6 +286,28 @@ describe("Gateway config: dropUnsupported", () => {
         `server.dropUnsupported[6]: ${never("metadata")}`,
         `server.dropUnsupported[7]: ${never("stream_options.include_usage")}`
       ])
+    }))
+
+  it.effect("an empty or non-string item hides none of the list's other problems", () =>
+    Effect.gen(function*() {
+      expect(
+        yield* errorsOf({ ...minimal, server: { dropUnsupported: ["", "model", "seed", "seed", 5, ""] } })
+      ).toEqual([
+        "server.dropUnsupported[0]: expected a non-empty string",
+        `server.dropUnsupported[1]: ${never("model")}`,
+        `server.dropUnsupported[2]: ${never("seed")}`,
+        "server.dropUnsupported[3]: \"seed\" is listed twice: list each parameter once",
+        "server.dropUnsupported[4]: expected a non-empty string",
+        "server.dropUnsupported[5]: expected a non-empty string"
+      ])
+      // The same with another field of the section wrong, and the list still decodes to its names.
+      expect(yield* errorsOf({ ...minimal, server: { port: -1, dropUnsupported: ["", "n", "n"] } })).toEqual([
+        "server.port: expected a port 0-65535, got -1",
+        "server.dropUnsupported[0]: expected a non-empty string",
+        "server.dropUnsupported[2]: \"n\" is listed twice: list each parameter once"
+      ])
+      const loaded = yield* decode({ ...minimal, server: { dropUnsupported: ["n", "logprobs"] } })
+      expect(loaded.config.server?.dropUnsupported).toEqual(["n", "logprobs"])
     }))
 })
 
@@ -310,7 +356,7 @@ describe("Gateway config: one line for a literal out of its list, and for an emp
       [
         "a budget period",
         { ...minimal, tenants: { acme: { keys: [acme.hash], models: "*", budget: { limitUsd: 1, period: "week" } } } },
-        "tenants.acme.budget.period: expected \"day\", \"month\" or a duration such as \"12 hours\", got \"week\""
+        "tenants.acme.budget.period: expected \"day\", \"month\" or a positive duration such as \"12 hours\", got \"week\""
       ],
       [
         "a tenant's models as a word",
@@ -410,7 +456,10 @@ describe("Gateway config: the Redis URL from the environment is checked with the
     [
       ["not a url", "\"not a url\""],
       ["http://127.0.0.1:6390", "\"http://127.0.0.1:6390\""],
-      ["redis://:hunter2-secret@127.0.0.1:6390?x=1", "\"redis://***@127.0.0.1:6390?***\""]
+      ["redis://:hunter2-secret@127.0.0.1:6390?x=1", "\"redis://***@127.0.0.1:6390?***\""],
+      ["redis://127.0.0.1:6390;password=hunter2", "\"redis://127.0.0.1:6390;password=***\""],
+      ["127.0.0.1:6390,password=hunter2,ssl=True", "\"127.0.0.1:6390,password=***\""],
+      ["redis://127.0.0.1,password=hunter2", "\"redis://127.0.0.1,password=***\""]
     ] as const
   )("%s", ([url, shownUrl]) =>
     Effect.gen(function*() {

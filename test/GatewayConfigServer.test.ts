@@ -126,14 +126,57 @@ describe("Gateway config: server", () => {
           cache: { ttl: "500 micros" }
         })
       ).toEqual([
-        "providers.local.retry.base: expected a positive duration such as \"30 seconds\", got \"1e-7 millis\"",
+        "providers.local.retry.base: expected a duration of at least 1 ms, such as \"30 seconds\", got \"1e-7 millis\"",
         "providers.local.timeout.request: expected a duration of at least 1 ms, such as \"30 seconds\", got \"1 nanos\"",
         "providers.local.circuitBreaker.window: expected a duration of at least 1 ms, such as \"30 seconds\", got 0.4",
         "models.small.timeout.total: expected a duration of at least 1 ms, such as \"30 seconds\", got \"999 micros\"",
-        "tenants.acme.budget.period: expected \"day\", \"month\" or a duration such as \"12 hours\", got \"1 nanos\"",
+        "tenants.acme.budget.period: expected \"day\", \"month\" or a duration of at least 1 ms, such as \"12 hours\", got \"1 nanos\"",
         "tenants.acme.rateLimit.requests.window: expected a duration of at least 1 ms, such as \"30 seconds\", got 0.4",
         "cache.ttl: expected a duration of at least 1 ms, such as \"30 seconds\", got \"500 micros\""
       ])
+    }))
+
+  it.effect("a positive duration under 1 ms is said to be under 1 ms, however it is written, in every field", () =>
+    Effect.gen(function*() {
+      // An exponent, or an amount under 1 ns (which a Duration would hold as 0), is still a positive duration.
+      const tiny = ["1e-7 millis", "0.0000001 millis", 1e-7, "1e-4 seconds"]
+      for (const value of tiny) {
+        const shown = typeof value === "string" ? JSON.stringify(value) : String(value)
+        expect(
+          yield* errorsOf({
+            ...minimal,
+            server: { headersTimeout: value, holdHeaders: value },
+            cache: { ttl: value },
+            tenants: { acme: { keys: [acme.hash], models: "*", budget: { limitUsd: 1, period: value } } }
+          })
+        ).toEqual([
+          `server.headersTimeout: expected a duration from 1 ms to 24.8 days, got ${shown}`,
+          `server.holdHeaders: expected 0 or a duration from 1 ms to 24.8 days, got ${shown}`,
+          `tenants.acme.budget.period: expected "day", "month" or a duration of at least 1 ms, such as "12 hours", got ${shown}`,
+          `cache.ttl: expected a duration of at least 1 ms, such as "30 seconds", got ${shown}`
+        ])
+      }
+      // A zero or a word is no positive duration, in a period too.
+      expect(
+        yield* errorsOf({
+          ...minimal,
+          cache: { ttl: "0e3 millis" },
+          tenants: { acme: { keys: [acme.hash], models: "*", budget: { limitUsd: 1, period: "-1 hours" } } }
+        })
+      ).toEqual([
+        "tenants.acme.budget.period: expected \"day\", \"month\" or a positive duration such as \"12 hours\", got \"-1 hours\"",
+        "cache.ttl: expected a positive duration such as \"30 seconds\", got \"0e3 millis\""
+      ])
+      // An exponent at or over 1 ms is a duration like any other.
+      const { config } = yield* decode({
+        ...minimal,
+        server: { headersTimeout: "1e3 millis" },
+        cache: { ttl: "1.5e1 seconds" },
+        tenants: { acme: { keys: [acme.hash], models: "*", budget: { limitUsd: 1, period: "1E+0 hours" } } }
+      })
+      expect(Duration.toMillis(config.server!.headersTimeout!)).toBe(1000)
+      expect(Duration.toMillis(config.cache!.ttl!)).toBe(15_000)
+      expect(config.tenants!.acme!.budget!.period).toEqual(Duration.hours(1))
     }))
 
   it.effect("a timing Node's server or timers cannot take is refused with its path: under 1 ms, over 2^31 - 1 ms", () =>

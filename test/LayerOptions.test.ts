@@ -71,6 +71,18 @@ describe("a bad URL option fails the layer at build time", () => {
       "https://example.com/v1#hunter2",
       "must not have a query or fragment (the layer appends the API path)",
       "https://example.com/v1#***"
+    ],
+    // A password-like key=value anywhere: masked from its value on (where a secret ends cannot be told).
+    [
+      "https://example.com/v1 api_key=hunter2 x=1",
+      "must not contain spaces or control characters",
+      "https://example.com/v1 api_key=***"
+    ],
+    ["example.com;Password:hunter2", absolute, "example.com;Password:***"],
+    [
+      "https://u:hunter2@example.com/v 1;token=hunter2",
+      "must not contain spaces or control characters",
+      "https://***@example.com/v 1;token=***"
     ]
   ]
 
@@ -168,7 +180,10 @@ describe("apiKey and timeout options are checked at build time", () => {
     ["-1 seconds", "\"-1 seconds\""],
     [0, "0"],
     ["0" as Duration.DurationInput, "\"0\""],
-    [Duration.zero, "0"]
+    [Duration.zero, "0"],
+    // any value shown is masked from a password-like key on
+    ["5 s;password=hunter2" as Duration.DurationInput, "\"5 s;password=***\""],
+    [{ secret: "hunter2" } as unknown as Duration.DurationInput, "{\"secret\":***"]
   ]
   for (const [input, shown] of badTimeouts) {
     for (const [name, layer] of layersWith({ apiKey, timeout: { firstToken: "5 seconds", request: input } })) {
@@ -176,6 +191,7 @@ describe("apiKey and timeout options are checked at build time", () => {
         Effect.gen(function*() {
           const error = yield* buildError(layer)
           expect(error.message).toBe(`${name}: timeout.request must be a positive duration, got ${shown}`)
+          expect(error.message).not.toContain("hunter2")
         }))
     }
   }

@@ -67,6 +67,47 @@ describe("Redis options", () => {
       }
     }))
 
+  it.effect("a password in a connection string of another form, or in any option, is masked in the message", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [Redis.Options, string, string]> = [
+        [{ url: `redis://127.0.0.1:6379;password=${secret}` }, "url", "got \"redis://127.0.0.1:6379;password=***\""],
+        [{ url: `127.0.0.1:6379,password=${secret},ssl=True` }, "url", "got \"127.0.0.1:6379,password=***\""],
+        // `URL` takes these as host names: refused, not shown in every connection error
+        [{ url: `redis://127.0.0.1;password=${secret}` }, "url", "got \"redis://127.0.0.1;password=***\""],
+        [{ url: `redis://h,Password:${secret}/0` }, "url", "got \"redis://h,Password:***\""],
+        [{ url: `redis://127.0.0.1:6379/0;password=${secret}` }, "url", "database \"0;password=***\" that is not"],
+        [{ url: `redis://127.0.0.1/requirepass:${secret}` }, "url", "database \"requirepass:***\" that is not"],
+        // the userinfo masked, and the key=value after it too
+        [{ url: `redis://u:${secret}@h:6379;pwd=${secret}` }, "url", "got \"redis://***@h:6379;pwd=***\""],
+        [{ url: `redis://127.0.0.1:6379 password=${secret}` }, "url", "got \"redis://127.0.0.1:6379 password=***\""],
+        [{ host: `127.0.0.1,password=${secret}` }, "host", "got \"127.0.0.1,password=***\""],
+        [{ host: "127.0.0.1", port: `6379;password=${secret}` as never }, "port", "got \"6379;password=***\""],
+        [{ host: "127.0.0.1", port: { password: secret } as never }, "port", "got {\"password\":***"],
+        [{ host: "127.0.0.1", db: `0,password=${secret}` as never }, "db", "got \"0,password=***\""],
+        [
+          { host: "127.0.0.1", commandTimeout: `password=${secret}` as never },
+          "commandTimeout",
+          "got \"password=***\""
+        ],
+        [{ host: "127.0.0.1", keyPrefix: `app: password=${secret}` }, "keyPrefix", "got \"app: password=***\""]
+      ]
+      for (const [options, path, shown] of cases) {
+        const error = failureOf(yield* built(Redis.layer(options)))
+        expect(error).toMatchObject({ _op: "InvalidData", path: [path] })
+        expect(String(error)).toContain(shown)
+        expect(String(error)).not.toContain(secret)
+      }
+      // A host name or an IP address (v6 bare, or bracketed in a URL) is still taken.
+      for (
+        const options of [{ host: "::1", awaitConnection: false }, {
+          url: "redis://[::1]:6379",
+          awaitConnection: false
+        }]
+      ) {
+        expect(Exit.isSuccess(yield* built(Redis.layer(options)))).toBe(true)
+      }
+    }))
+
   it.effect("layerConfig: a missing or bad REDIS_URL is a ConfigError naming it, the password masked", () =>
     Effect.gen(function*() {
       const missing = failureOf(yield* built(Redis.layerConfig()).pipe(fromEnv({})))
@@ -85,6 +126,13 @@ describe("Redis options", () => {
         "REDIS_URL must not have a query or fragment, got \"redis://127.0.0.1:6391/?***\""
       )
       expect(String(query)).not.toContain(secret)
+      // So is one written as another client's connection string.
+      const pairs = failureOf(
+        yield* built(Redis.layerConfig()).pipe(fromEnv({ REDIS_URL: `rediss://127.0.0.1:6391,password=${secret}` }))
+      )
+      expect(pairs).toMatchObject({ _op: "InvalidData", path: ["REDIS_URL"] })
+      expect(String(pairs)).toContain("got \"rediss://127.0.0.1:6391,password=***\"")
+      expect(String(pairs)).not.toContain(secret)
     }))
 
   it.effect("layerConfig: REDIS_KEY_PREFIX set but empty is a ConfigError naming it, not the default prefix", () =>

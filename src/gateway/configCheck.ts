@@ -204,6 +204,9 @@ export const references = (
   const problems: Array<string> = []
   if (names.models?.length === 0) problems.push("models: no model route: define at least one")
   checkNames("models", "route", names.models, routeIssue, problems)
+  // A provider's name is a label too (metrics, logs, breaker keys, the price of an openai-compatible server), and
+  // the name a route refers to it by: a blank or padded one is a mistake no reference would show.
+  checkNames("providers", "provider", names.providers, (name) => Text.labelIssue(name), problems)
   // A tenant's name is the `metadata.tenant` of its calls, which the gateway sets without decoding the request
   // again: a name the request validation would refuse (empty, padded, too long) is refused here, at load.
   checkNames("tenants", "tenant", names.tenants, ChatRequest.tenantIssue, problems)

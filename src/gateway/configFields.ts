@@ -5,10 +5,12 @@
  * @since 0.2.0
  */
 import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Durations from "../internal/duration.js"
-import { either, kindOf, mapping, opt, withMessage, written } from "./configMessages.js"
+import { either, kindOf, mapping, opt, withMessage, wordOf, written } from "./configMessages.js"
 import * as Keys from "./Keys.js"
 
 /**
@@ -18,36 +20,48 @@ import * as Keys from "./Keys.js"
 const maxTimerMillis = 2 ** 31 - 1
 
 /**
- * A duration as the file writes it: `"30 seconds"`, `"1 minute"`, or a number of milliseconds; at least 1 ms when
- * not 0. A `timer` one ends
- * in a Node timer or the Node server: 1 ms to {@link maxTimerMillis} (or 0 where `allowZero`), rounded up to whole
- * ms, so that what `check-config` accepts the gateway can start with.
+ * A duration as the file writes it checked: `"30 seconds"`, `"1 minute"`, or a number of milliseconds; at least
+ * 1 ms when not 0. A `timer` one ends in a Node timer or the Node server: 1 ms to {@link maxTimerMillis} (or 0 where
+ * `allowZero`), rounded up to whole ms, so that what `check-config` accepts the gateway can start with. The
+ * duration, or what was expected instead (`example` showing one), for every duration of the file.
  */
+const checkDuration = (
+  input: unknown,
+  allowZero: boolean,
+  timer: boolean,
+  example: string
+): Either.Either<Duration.Duration, string> => {
+  const orZero = allowZero ? "0 or " : ""
+  // Read as a number of ms, not a `Duration`: "1e-7 millis" is a positive duration under 1 ms, not no duration
+  // (and not 0, which a `Duration` would round it to).
+  const ms = typeof input === "string" || typeof input === "number"
+    ? Durations.millisOf(input as Duration.DurationInput)
+    : undefined
+  if (ms === undefined || (!timer && ms === Infinity) || (!allowZero && ms === 0)) {
+    return Either.left(`a ${allowZero ? "duration >= 0" : "positive duration"} such as "${example}"`)
+  }
+  if (ms === 0) return Either.right(Duration.zero)
+  if (timer) {
+    return ms >= 1 && Math.ceil(ms) <= maxTimerMillis
+      ? Either.right(Duration.millis(Math.ceil(ms)))
+      : Either.left(`${orZero}a duration from 1 ms to 24.8 days`)
+  }
+  // Every duration of the file ends in whole milliseconds (timers, store windows, Redis expiries): a shorter one
+  // would be 0, which a window, a period or a timeout cannot be.
+  return ms >= 1
+    ? Either.right(Duration.millis(ms))
+    : Either.left(`${orZero}a duration of at least 1 ms, such as "${example}"`)
+}
+
 const duration = (allowZero: boolean, timer = false) =>
   Schema.transformOrFail(Schema.Union(Schema.String, Schema.Number), Schema.DurationFromSelf, {
     strict: true,
-    decode: (input, _, ast) => {
-      const refuse = (expected: string) =>
-        ParseResult.fail(new ParseResult.Type(ast, input, `expected ${expected}, got ${written(input)}`))
-      // Not `Duration.decodeUnknown` alone: it reads "-1 seconds" as 0.
-      const decoded = Durations.decodeNonNegative(input as Duration.DurationInput)
-      if (
-        decoded === undefined || (!timer && !Duration.isFinite(decoded)) ||
-        (!allowZero && Duration.toMillis(decoded) === 0)
-      ) {
-        return refuse(`a ${allowZero ? "duration >= 0" : "positive duration"} such as "30 seconds"`)
-      }
-      const ms = Duration.toMillis(decoded)
-      // Every duration of the file ends in whole milliseconds (timers, store windows, Redis expiries): a shorter
-      // one would be 0, which a window, a period or a timeout cannot be.
-      if (!timer && ms > 0 && ms < 1) {
-        return refuse(`${allowZero ? "0 or " : ""}a duration of at least 1 ms, such as "30 seconds"`)
-      }
-      if (!timer || ms === 0) return ParseResult.succeed(decoded)
-      return ms >= 1 && Math.ceil(ms) <= maxTimerMillis
-        ? ParseResult.succeed(Duration.millis(Math.ceil(ms)))
-        : refuse(`${allowZero ? "0 or " : ""}a duration from 1 ms to 24.8 days`)
-    },
+    decode: (input, _, ast) =>
+      Either.match(checkDuration(input, allowZero, timer, "30 seconds"), {
+        onLeft: (expected) =>
+          ParseResult.fail(new ParseResult.Type(ast, input, `expected ${expected}, got ${written(input)}`)),
+        onRight: ParseResult.succeed
+      }),
     encode: (duration) => ParseResult.succeed(Duration.toMillis(duration))
   })
 
@@ -81,12 +95,19 @@ export const TimerDuration = duration(false, true)
 export const TimerDurationOrZero = duration(true, true)
 
 /**
+ * What a {@link Name} refused says, for a list that checks its items itself.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const nonEmptyMessage = "expected a non-empty string"
+/**
  * A non-empty string.
  *
  * @since 0.2.0
  * @category fields
  */
-export const Name = withMessage(Schema.String.pipe(Schema.minLength(1)), "expected a non-empty string")
+export const Name = withMessage(Schema.String.pipe(Schema.minLength(1)), nonEmptyMessage)
 /**
  * `true` or `false` (YAML's `yes` or a quoted `"true"` is refused, saying what was given).
  *
@@ -127,6 +148,21 @@ export const Usd = withMessage(
 const Fraction = withMessage(
   Schema.Number.pipe(Schema.between(0, 1)),
   (actual) => `expected a number between 0 and 1, got ${kindOf(actual)}`
+)
+/**
+ * A budget's period: `"day"`, `"month"` (UTC calendar), or a duration checked as every other duration of the file.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const Period = withMessage(
+  Schema.Union(Schema.Literal("day", "month"), DurationInput),
+  (actual) =>
+    `expected "day", "month" or ${
+      Either.getLeft(checkDuration(actual, false, false, "12 hours")).pipe(
+        Option.getOrElse(() => "a positive duration such as \"12 hours\"")
+      )
+    }, got ${wordOf(actual)}`
 )
 /**
  * The name of an environment variable.

@@ -16,7 +16,9 @@ import {
   EnvName,
   KeyHash,
   Name,
+  nonEmptyMessage,
   NonNegativeInt,
+  Period,
   PositiveInt,
   Retry,
   secretField,
@@ -177,10 +179,7 @@ export const Tenant = mapping(
     budget: opt(mapping(
       Schema.Struct({
         limitUsd: Usd,
-        period: withMessage(
-          Schema.Union(Schema.Literal("day", "month"), DurationInput),
-          (actual) => `expected "day", "month" or a duration such as "12 hours", got ${wordOf(actual)}`
-        )
+        period: Period
       }),
       "a budget: a mapping with limitUsd and period"
     )),
@@ -244,11 +243,17 @@ const droppable = (name: string): boolean => {
 
 const droppableNames = Wire.refusedParameters.map((name) => JSON.stringify(name)).join(", ")
 
-/** A `dropUnsupported` list names each parameter once, and only parameters the gateway may drop. */
-const dropList = (drop: boolean | ReadonlyArray<string>) => {
+/**
+ * A `dropUnsupported` list names each parameter once, and only parameters the gateway may drop. Its items are
+ * checked here, not by the list's item schema: an item that schema refuses would stop the list there, hiding
+ * the other items' problems.
+ */
+const dropList = (drop: boolean | ReadonlyArray<unknown>) => {
   if (typeof drop === "boolean") return undefined
   return drop.flatMap((name, i) =>
-    drop.indexOf(name) < i
+    typeof name !== "string" || name === ""
+      ? [{ path: [i], message: nonEmptyMessage }]
+      : drop.indexOf(name) < i
       ? [{ path: [i], message: `${Text.escapedJson(name)} is listed twice: list each parameter once` }]
       : droppable(name)
       ? []
@@ -291,9 +296,12 @@ const Server = mapping(
     maxBodyBytes: opt(PositiveInt),
     dropUnsupported: opt(
       either(
-        Schema.Union(Bool, Schema.Array(Name)),
+        Schema.Union(Bool, Schema.Array(Schema.Unknown)),
         "true, false or a list of field names"
-      ).pipe(Schema.filter(dropList))
+      ).pipe(
+        Schema.filter(dropList),
+        Schema.compose(Schema.Union(Bool, Schema.Array(Schema.String)), { strict: false })
+      )
     ),
     logContent: opt(Bool),
     // The Node server's and the streams' timings: read at start (a reload keeps them, like host and port). Each

@@ -2,6 +2,18 @@
  * How a value a caller gave is shown in an error message about it.
  */
 
+// A key naming a secret in a `key=value` or `key: value` form (a connection string's `;password=` or
+// `,password=`, a JSON `"password":`), and all that follows it: where the secret ends cannot be told (it may hold
+// the separator).
+const secretKey = /[\w-]*(?:pass(?:word|wd|phrase)?|pwd|secret|auth(?:orization)?|token|api[-_]?key|credentials?)/
+const secretValue = new RegExp(`(?<![\\w-])(${secretKey.source}["']?\\s*[=:]).*$`, "is")
+
+/**
+ * A text with every password-like value masked (`host:6379,password=***`): a value a message quotes may be a
+ * connection string, which holds its password in no URL's userinfo.
+ */
+export const withoutSecrets = (text: string): string => text.replace(secretValue, "$1***")
+
 /**
  * A value as shown in an option's message: JSON where it can be (bounded), else its type. A string is quoted,
  * so that `"5"` reads as the string a JavaScript caller passed, not the number it should have been.
@@ -18,7 +30,9 @@ export const described = (value: unknown): string => {
     return `a ${(prototype as { constructor?: { name?: string } }).constructor?.name ?? "object"}`
   }
   try {
-    const json = JSON.stringify(value)
+    // A string masked before it is quoted, so that it stays one quoted string.
+    const text: string | undefined = JSON.stringify(typeof value === "string" ? withoutSecrets(value) : value)
+    const json = text === undefined || typeof value === "string" ? text : withoutSecrets(text)
     return json === undefined ? typeof value : json.length > 80 ? `${json.slice(0, 80)}...` : json
   } catch {
     return typeof value

@@ -21,6 +21,40 @@ export const decodeNonNegative = (input: Duration.DurationInput): Duration.Durat
   }
 }
 
+// A duration string whose amount is written as JavaScript writes a number: `${number} ${unit}`, the type of a
+// duration string, includes "1e-7 millis" (what `${ms} millis` gives for a small `ms`), which `Duration.decode`
+// cannot read. Its units in milliseconds, as [factor, divisor]: dividing by a power of ten rounds exactly.
+const durationText = /^(\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)\s+(nano|micro|milli|second|minute|hour|day|week)s?$/
+const unitMillis: Readonly<Record<string, readonly [number, number]>> = {
+  nano: [1, 1e6],
+  micro: [1, 1e3],
+  milli: [1, 1],
+  second: [1e3, 1],
+  minute: [6e4, 1],
+  hour: [3.6e6, 1],
+  day: [8.64e7, 1],
+  week: [6.048e8, 1]
+}
+
+/**
+ * A duration option's length in milliseconds, or `undefined` when it is negative in any form, or no duration at
+ * all. Unlike {@link decodeNonNegative}, an amount under 1 ns stays positive (a `Duration` holds whole nanoseconds,
+ * so it would read as 0), and a string's amount may have an exponent ("1e-7 millis"): a check of a minimum then
+ * says the value is under it, not that it is no positive duration.
+ */
+export const millisOf = (input: Duration.DurationInput): number | undefined => {
+  if (isNegative(input)) return undefined
+  if (typeof input === "number") return input
+  if (typeof input === "string") {
+    const match = durationText.exec(input)
+    if (match === null) return undefined
+    const [factor, divisor] = unitMillis[match[2]!]!
+    return (Number(match[1]) * factor) / divisor
+  }
+  const decoded = decodeNonNegative(input)
+  return decoded === undefined ? undefined : Duration.toMillis(decoded)
+}
+
 /** How a duration option's value is shown in an error message: a `Duration` formatted, anything else as given. */
 export const show = (input: Duration.DurationInput): string =>
   Duration.isDuration(input) ? Duration.format(input) : described(input)

@@ -12,6 +12,7 @@ import * as Redacted from "effect/Redacted"
 import type * as LanguageModel from "../LanguageModel.js"
 import * as Retry from "../Retry.js"
 import type * as Timeout from "../Timeout.js"
+import { withoutSecrets } from "./described.js"
 import * as Durations from "./duration.js"
 import {
   booleanOption,
@@ -26,14 +27,18 @@ import {
   stringOption
 } from "./optionChecks.js"
 
-/** A URL as shown in a message: quoted, userinfo, query and fragment masked (each may hold a secret), bounded. */
+/**
+ * A URL as shown in a message: quoted, userinfo, query, fragment and any password-like value masked (each may hold
+ * a secret), bounded.
+ */
 export const shown = (value: string): string => {
   // Everything before the last "@" may be a password, also in a malformed URL ("redis//:pw@host"): mask it all,
   // keeping a well-formed scheme.
   const at = value.lastIndexOf("@")
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(value)?.[0] ?? ""
   // A query or fragment may carry a secret too (`?password=`, `?key=`): only that there is one is shown.
-  const masked = (at < 0 ? value : `${scheme}***${value.slice(at)}`).replace(/([?#]).*$/s, "$1***")
+  // A connection string of another form holds its password elsewhere (`host:6379,password=`, `/0;password=`).
+  const masked = withoutSecrets((at < 0 ? value : `${scheme}***${value.slice(at)}`).replace(/([?#]).*$/s, "$1***"))
   return JSON.stringify(masked.length > 200 ? `${masked.slice(0, 200)}...` : masked)
 }
 

@@ -1,7 +1,7 @@
 /**
  * Checks of the Redis connection options, run when the layer is built: a bad URL, port or timeout is a
  * `ConfigError` naming the option (or the environment variable) at startup. A password never appears in a
- * message: URLs are shown with their userinfo masked.
+ * message: URLs are shown with their userinfo masked, and every value with its password-like `key=value` masked.
  */
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
@@ -41,6 +41,10 @@ const invalid = (path: string, message: string) => Either.left(ConfigError.Inval
 
 const isPort = (value: number) => Number.isInteger(value) && value >= 1 && value <= 65535
 
+// What a host name or an IP address (a v6 one with its zone) may hold. Anything else, e.g. `host;password=...`
+// from another client's connection string, is no host, and would be shown in every connection error.
+const hostPattern = /^[\w.~%:-]+$/
+
 /**
  * A `redis://[user:password@]host[:port][/db]` (or `rediss://` for TLS) URL checked, `path` naming the option or
  * the variable in the error.
@@ -58,7 +62,9 @@ export const parseUrl = (
   } catch {
     return invalid(path, `${expected}, got ${shown(value)}`)
   }
-  if ((url.protocol !== "redis:" && url.protocol !== "rediss:") || url.hostname === "") {
+  // IPv6 hosts come bracketed from `URL`; the socket wants them bare.
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1")
+  if ((url.protocol !== "redis:" && url.protocol !== "rediss:") || !hostPattern.test(host)) {
     return invalid(path, `${expected}, got ${shown(value)}`)
   }
   if (url.search !== "" || url.hash !== "") {
@@ -66,7 +72,7 @@ export const parseUrl = (
   }
   const dbText = url.pathname.replace(/^\//, "")
   if (dbText !== "" && !/^\d{1,5}$/.test(dbText)) {
-    return invalid(path, `${layer}: ${path} has a database "${dbText}" that is not a number`)
+    return invalid(path, `${layer}: ${path} has a database ${OptionChecks.described(dbText)} that is not a number`)
   }
   const port = url.port === "" ? 6379 : Number(url.port)
   if (!isPort(port)) return invalid(path, `${expected}, got ${shown(value)}`)
@@ -79,8 +85,7 @@ export const parseUrl = (
     return invalid(path, `${layer}: ${path} has a badly escaped user or password`)
   }
   return Either.right({
-    // IPv6 hosts come bracketed from `URL`; the socket wants them bare.
-    host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    host,
     port,
     username,
     password: password === undefined ? undefined : Redacted.make(password),
@@ -148,6 +153,12 @@ const target = (layer: string, input: Input, urlPath: string): Either.Either<Tar
       `${layer}: give url (redis://host:port) or a host without spaces`
     )
   }
+  if (!hostPattern.test(input.host)) {
+    return invalid(
+      "host",
+      `${layer}: host must be a host name or an IP address, got ${OptionChecks.described(input.host)}`
+    )
+  }
   // Only `undefined` takes the default: `null` is refused, not read as 6379 (or db 0).
   const port = input.port === undefined ? 6379 : input.port
   if (!isPort(port)) {
@@ -207,7 +218,7 @@ export const resolve = (
         sources.keyPrefix,
         `${layer}: ${sources.keyPrefix} must be a non-empty string without spaces (leave it out for the default ${
           JSON.stringify(defaults.keyPrefix)
-        }), got ${JSON.stringify(keyPrefix)}`
+        }), got ${OptionChecks.described(keyPrefix)}`
       )
     }
     return {
