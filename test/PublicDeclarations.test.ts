@@ -7,6 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import ts from "typescript"
+import { compilerHost } from "./support/compilerHost.js"
 import { declarationOptions } from "./support/installedPackage.js"
 
 const src = path.join(process.cwd(), "src")
@@ -26,7 +27,7 @@ const declarationsOf = (files: ReadonlyArray<string>): ReadonlyMap<string, strin
     rootDir: src,
     outDir: path.join(process.cwd(), "dist")
   }
-  const program = ts.createProgram([...files], options)
+  const program = ts.createProgram([...files], options, compilerHost(options))
   const declarations = new Map<string, string>()
   for (const file of files) {
     program.emit(

@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import ts from "typescript"
+import { compilerHost } from "./compilerHost.js"
 
 const root = process.cwd()
 
@@ -56,7 +57,7 @@ export const compile = (
     fs.writeFileSync(file, text)
     return file
   })
-  const host = ts.createCompilerHost(declarationOptions)
+  const host = compilerHost(declarationOptions, files)
   const declarations = new Map<string, string>()
   host.writeFile = (file, text) => declarations.set(path.basename(file), text)
   const program = ts.createProgram(files, declarationOptions, host)
