@@ -78,6 +78,44 @@ describe("TestModel", () => {
       expect((yield* provide(ask("c"))).usage?.totalTokens).toBe(3)
     }))
 
+  it.effect("a scripted cost that is no amount, a count that is no number or a missing total fails too", () =>
+    Effect.gen(function*() {
+      const usage = { inputTokens: 1, outputTokens: 1, totalTokens: 2 }
+      const response = (fields: object) =>
+        ({
+          id: "x",
+          provider: "test",
+          model: "m",
+          content: [{ type: "text" as const, text: "x" }],
+          finishReason: "stop" as const,
+          usage,
+          ...fields
+        }) as ChatResponse.ChatResponse
+      const replies = [
+        response({ costUsd: Number.NaN }),
+        response({ costUsd: -1 }),
+        response({ costUsd: Number.POSITIVE_INFINITY }),
+        response({ usage: { ...usage, inputTokens: "10" } }),
+        response({ usage: { inputTokens: 1, outputTokens: 1 } }),
+        response({ costUsd: 0 })
+      ]
+      const model = yield* TestModel.make(replies)
+      const provide = Effect.provideService(LanguageModel.LanguageModel, model.service)
+      const messages: Array<string> = []
+      for (let i = 0; i < 5; i++) {
+        const error = yield* Effect.flip(provide(ask("a")))
+        expect(error._tag).toBe("MalformedResponse")
+        messages.push(error.message)
+      }
+      expect(messages[0]).toContain("costUsd is NaN, not an amount in USD")
+      expect(messages[1]).toContain("costUsd is -1")
+      expect(messages[2]).toContain("costUsd is Infinity")
+      expect(messages[3]).toContain(`usage.inputTokens is "10", not a token count`)
+      expect(messages[4]).toContain("usage.totalTokens is missing")
+      // A cost of 0 is an amount.
+      expect((yield* provide(ask("a"))).costUsd).toBe(0)
+    }))
+
   it.effect("a function reply sees the request", () =>
     Effect.gen(function*() {
       const response = yield* ask("ping").pipe(

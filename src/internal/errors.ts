@@ -307,19 +307,32 @@ const usageFields = [
   "reasoningTokens"
 ] as const
 
+const requiredUsageFields: ReadonlySet<string> = new Set(["inputTokens", "outputTokens", "totalTokens"])
+
 /**
- * What makes a provider's reported usage impossible (a count that is no whole number from 0 to 2^53 - 1:
- * negative, fractional, NaN, infinite or beyond exact), or `undefined` for a usable one. Such a report is a
- * malformed response: passed on, it would reach a client, a budget or a metric as if it were a count.
+ * What makes a provider's reported usage impossible (a count missing, or no whole number from 0 to 2^53 - 1:
+ * negative, fractional, NaN, infinite, beyond exact, or no number at all), or `undefined` for a usable one. Such
+ * a report is a malformed response: passed on, it would reach a client, a budget or a metric as if it were a count.
  */
 export const impossibleUsage = (usage: ChatResponse.Usage): string | undefined => {
   for (const field of usageFields) {
-    const count = usage[field]
-    if (count !== undefined && !(Number.isSafeInteger(count) && count >= 0)) {
-      return `usage.${field} is ${count}, not a token count`
+    const count: unknown = usage[field]
+    if (count === undefined) {
+      if (requiredUsageFields.has(field)) return `usage.${field} is missing`
+    } else if (!(Number.isSafeInteger(count) && (count as number) >= 0)) {
+      // A string "10" shown quoted: `is 10, not a token count` would read as a contradiction.
+      return `usage.${field} is ${typeof count === "number" ? count : describedValue(count)}, not a token count`
     }
   }
   return undefined
+}
+
+const describedValue = (value: unknown): string => {
+  try {
+    return JSON.stringify(value)?.slice(0, 40) ?? typeof value
+  } catch {
+    return typeof value
+  }
 }
 
 /**

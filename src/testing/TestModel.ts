@@ -3,8 +3,8 @@
  * the script (a response, a shorthand text, or an `LlmError` to fail with) and every request is recorded.
  * Like a provider layer, it prices each response and usage part with the current `Pricing` (at its provider
  * name, for the requested model, then the answering one), unless the reply carries its own `costUsd`; a
- * scripted usage no provider could report (a negative, fractional or unsafe count) fails as `MalformedResponse`,
- * as a provider layer fails on it; and a stream emits one part per chunk, so a consumer that stops early stops
+ * scripted usage no provider could report (a count missing, negative, fractional or unsafe) or a `costUsd` that is
+ * no amount (negative, NaN, infinite) fails as `MalformedResponse`, as a provider layer fails on such a report; and a stream emits one part per chunk, so a consumer that stops early stops
  * the stream where a real one would.
  *
  * @since 0.1.0
@@ -141,17 +141,22 @@ export const make = (script: ReadonlyArray<Reply>, options: Options = {}): Effec
     const cursor = yield* Ref.make(0)
 
     const capabilities = { ...LanguageModel.defaultCapabilities, ...options.capabilities }
-    // A scripted usage no provider could report (a negative or fractional count) fails as a provider layer
-    // fails on it, rather than reaching a budget or a metric as a count.
+    // A scripted usage no provider could report (a negative or fractional count), or a cost that is no amount,
+    // fails as a provider layer fails on such a report, rather than reaching a budget or a metric.
     const checked = (response: ChatResponse.ChatResponse, chunks: ReadonlyArray<string> | undefined) => {
+      const cost: unknown = response.costUsd
       const impossible = response.usage === undefined ? undefined : Errors.impossibleUsage(response.usage)
-      return impossible === undefined
+      const problem = impossible ??
+        (cost === undefined || (typeof cost === "number" && Number.isFinite(cost) && cost >= 0)
+          ? undefined
+          : `costUsd is ${String(cost)}, not an amount in USD`)
+      return problem === undefined
         ? Effect.succeed({ response, chunks })
         : Effect.fail(
           Errors.malformed(
             { provider, model: response.model, secrets: [] },
-            `TestModel: the scripted ${impossible}`,
-            JSON.stringify(response.usage)
+            `TestModel: the scripted ${problem}`,
+            JSON.stringify({ usage: response.usage, costUsd: response.costUsd })
           )
         )
     }
