@@ -1,9 +1,11 @@
 import { NodeHttpServer } from "@effect/platform-node"
 import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Layer, Ref } from "effect"
 import * as Http from "node:http"
 import * as Zlib from "node:zlib"
+import * as Body from "../src/gateway/http/body.js"
 import * as Metrics from "../src/gateway/Metrics.js"
 import * as Server from "../src/gateway/Server.js"
 import * as LlmError from "../src/LlmError.js"
@@ -382,6 +384,54 @@ describe("Gateway server", () => {
         expect(error.message.length).toBeLessThanOrEqual(200)
         expect(error.message).not.toContain("s".repeat(30))
       }
+    }))
+
+  it.scopedLive("a body that is not valid UTF-8 is a 400 invalid_json, not text repaired with U+FFFD", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = requestLogs()
+      const { base, model } = yield* gateway([{ text: "ok" }]).pipe(Effect.provide(layer))
+      const [head, tail] = chatBody("gpt-4o").split("Capital")
+      const withBytes = (...bytes: Array<number>) =>
+        Buffer.concat([Buffer.from(head!), Buffer.from(bytes), Buffer.from(`Capital${tail!}`)])
+      // A stray byte, a truncated sequence, an overlong "/", an encoded surrogate (CESU-8).
+      for (const body of [withBytes(0xff), withBytes(0xc3), withBytes(0xc0, 0xaf), withBytes(0xed, 0xa0, 0x80)]) {
+        const response = yield* call(base, "/v1/chat/completions", { method: "POST", body })
+        expect(response.status).toBe(400)
+        expect((yield* json(response)).error).toEqual({
+          message: "We could not parse the JSON body of your request (it is not valid UTF-8, which JSON must be).",
+          type: "invalid_request_error",
+          param: null,
+          code: "invalid_json"
+        })
+      }
+      // A character split across chunks is whole once the body is.
+      const euro = Buffer.from(chatBody("gpt-4o", { messages: [{ role: "user", content: "€" }] }))
+      const split = euro.indexOf(0xe2) + 1
+      const chunked = yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: new ReadableStream({
+          start(controller) {
+            controller.enqueue(euro.subarray(0, split))
+            controller.enqueue(euro.subarray(split))
+            controller.close()
+          }
+        }),
+        duplex: "half"
+      } as RequestInit)
+      expect(chunked.status).toBe(200)
+      const requests = yield* model.requests
+      expect(requests).toHaveLength(1)
+      expect(requests[0]!.messages).toMatchObject([{ role: "user", content: "€" }])
+      const outcomes = lines.filter((line) => line.message === "gateway request").map((line) => line.outcome)
+      expect(outcomes).toEqual(["WireError", "WireError", "WireError", "WireError", "success"])
+    }))
+
+  it.effect("another platform's request body is checked alike (read whole, then as UTF-8)", () =>
+    Effect.gen(function*() {
+      const read = (body: Uint8Array) =>
+        Body.read(HttpServerRequest.fromWeb(new Request("http://x/", { method: "POST", body })), 100)
+      expect(yield* read(Buffer.from("{\"a\": \"€\"}"))).toEqual({ _tag: "Text", text: "{\"a\": \"€\"}" })
+      expect(yield* read(Buffer.from([0x7b, 0xff, 0x7d]))).toEqual({ _tag: "NotUtf8" })
     }))
 
   it.scopedLive("a body key named like an Object.prototype member is a 400 unknown_parameter, never a 500", () =>

@@ -3,7 +3,8 @@
  * read, a chunked body is counted as it arrives and reading stops at the limit. Either way the 413 goes out
  * while the server reads and drops the rest of the body, bounded (see {@link discardRest}), then closes the
  * connection. A body with a `content-encoding` (gzip...) is read under the same limit and refused: the gateway
- * reads JSON as sent, and does not inflate what a client compressed.
+ * reads JSON as sent, and does not inflate what a client compressed. A body that is not valid UTF-8 is refused
+ * too, rather than read with its bad bytes replaced by U+FFFD.
  *
  * @since 0.2.0
  */
@@ -12,6 +13,7 @@ import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { isUtf8 } from "node:buffer"
 import type * as Http from "node:http"
 
 /**
@@ -26,9 +28,18 @@ export type Body =
   | { readonly _tag: "Aborted" }
   /** A `content-encoding` other than `identity`: the header's value. */
   | { readonly _tag: "Encoded"; readonly encoding: string }
+  /** Bytes that are not valid UTF-8 (JSON must be UTF-8, RFC 8259). */
+  | { readonly _tag: "NotUtf8" }
 
 const tooLarge: Body = { _tag: "TooLarge" }
 const aborted: Body = { _tag: "Aborted" }
+const notUtf8: Body = { _tag: "NotUtf8" }
+
+/**
+ * The bytes as text, checked first: `toString` would replace each bad sequence by U+FFFD without a word.
+ * `isUtf8` validates in place (native, SIMD), so the body is not copied for it.
+ */
+const textOf = (bytes: Buffer): Body => isUtf8(bytes) ? { _tag: "Text", text: bytes.toString("utf8") } : notUtf8
 
 /** A declared `content-length` over the limit: refused before a byte is read. */
 const declaredOver = (declared: string | undefined, maxBytes: number): boolean =>
@@ -47,7 +58,11 @@ const encodingOf = (header: string | undefined): string | undefined => {
 const encoded = (encoding: string | undefined, read: Effect.Effect<Body>): Effect.Effect<Body> =>
   encoding === undefined
     ? read
-    : Effect.map(read, (body): Body => body._tag === "Text" ? { _tag: "Encoded", encoding } : body)
+    : Effect.map(
+      read,
+      // Compressed bytes are seldom UTF-8: the encoding is what to tell the client.
+      (body): Body => body._tag === "Text" || body._tag === "NotUtf8" ? { _tag: "Encoded", encoding } : body
+    )
 
 /** What the server is told as a body is read: when reading starts, and when the body turns out too large. */
 export interface ReadHooks {
@@ -79,10 +94,7 @@ const readNode = (source: Http.IncomingMessage, maxBytes: number, hooks: ReadHoo
     }
     const onEnd = () => {
       cleanup()
-      resume(Effect.succeed({
-        _tag: "Text",
-        text: chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks, bytes).toString("utf8")
-      }))
+      resume(Effect.succeed(textOf(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes))))
     }
     const onError = () => {
       cleanup()
@@ -96,9 +108,10 @@ const readNode = (source: Http.IncomingMessage, maxBytes: number, hooks: ReadHoo
   })
 
 /**
- * The body of a Node request as UTF-8 text, at most `maxBytes` bytes. `hooks.onRead` runs once the body is to be
- * read, not when it is refused from its declared length: the server's `100 Continue` to a client that waits for
- * it. `hooks.onTooLarge` runs when the body is refused as too large, from its declared length or as it is read.
+ * The body of a Node request as UTF-8 text (refused when it is not valid UTF-8), at most `maxBytes` bytes.
+ * `hooks.onRead` runs once the body is to be read, not when it is refused from its declared length: the server's
+ * `100 Continue` to a client that waits for it. `hooks.onTooLarge` runs when the body is refused as too large,
+ * from its declared length or as it is read.
  *
  * @since 0.2.0
  * @category reading
@@ -166,7 +179,7 @@ export const discardRest = (
   }).pipe(Effect.timeoutOption(bounds.ms), Effect.asVoid)
 
 /**
- * The request body as UTF-8 text, at most `maxBytes` bytes.
+ * The request body as UTF-8 text (refused when it is not valid UTF-8), at most `maxBytes` bytes.
  *
  * @since 0.2.0
  * @category reading
@@ -178,9 +191,14 @@ export const read = (request: HttpServerRequest.HttpServerRequest, maxBytes: num
   // Another platform's server: its own reader, with the same limit.
   return encoded(
     encodingOf(request.headers["content-encoding"]),
-    request.text.pipe(
+    request.arrayBuffer.pipe(
       HttpIncomingMessage.withMaxBodySize(Option.some(maxBytes)),
-      Effect.map((text): Body => ({ _tag: "Text", text })),
+      // A view of the bytes read, not a copy (some servers give a `Uint8Array` for the `ArrayBuffer`).
+      Effect.map((data) =>
+        textOf(
+          ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data)
+        )
+      ),
       Effect.catchAll((error) => Effect.succeed(String(error.cause).includes("maxBytes") ? tooLarge : aborted))
     )
   )

@@ -50,12 +50,9 @@ const printable = (text: string, max: number): string => {
   return escaped.length <= max ? escaped : `${escaped.slice(0, max - 3)}...`
 }
 
-const invalidJson = (cause: unknown) =>
-  Wire.invalid(
-    undefined,
-    `We could not parse the JSON body of your request (${printable(String((cause as Error).message), 140)}).`,
-    "invalid_json"
-  )
+/** `invalid_json`, saying why in the client's terms. */
+const invalidJson = (reason: string) =>
+  Wire.invalid(undefined, `We could not parse the JSON body of your request (${reason}).`, "invalid_json")
 
 /** 415 for a compressed body, with `accept-encoding` saying what is accepted (RFC 9110, 15.5.16). */
 const unsupportedEncoding = (encoding: string, headers: Respond.HeaderRecord) =>
@@ -100,12 +97,17 @@ export const handle = (
       exchange.outcome = "UnsupportedEncoding"
       return unsupportedEncoding(body.encoding, headers)
     }
+    if (body._tag === "NotUtf8") {
+      exchange.outcome = "WireError"
+      // JSON is UTF-8 (RFC 8259): bytes that are not are malformed JSON, not text to repair with U+FFFD.
+      return Respond.fromError(invalidJson("it is not valid UTF-8, which JSON must be"), 0, headers)
+    }
     let json: unknown
     try {
       json = JSON.parse(body.text)
     } catch (cause) {
       exchange.outcome = "WireError"
-      return Respond.fromError(invalidJson(cause), 0, headers)
+      return Respond.fromError(invalidJson(printable(String((cause as Error).message), 140)), 0, headers)
     }
     const decoded = Wire.decodeChatCompletionRequest(json, { dropUnsupported: settings.dropUnsupported })
     if (Either.isLeft(decoded)) {
