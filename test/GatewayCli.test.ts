@@ -49,6 +49,22 @@ const run = (
     return { code, out: out.join("\n"), err: err.join("\n"), served }
   })
 
+/**
+ * What `check-config` and `gateway` print for a file both must refuse: each exits 1, serves nothing, and prints
+ * the same.
+ */
+const refusedByBoth = (file: string, vars: ReadonlyMap<string, string> = env) =>
+  Effect.gen(function*() {
+    const checked = yield* run(["check-config", file], {}, vars)
+    const started = yield* run(["gateway", "--config", file], {}, vars)
+    for (const result of [checked, started]) {
+      expect(result.code).toBe(1)
+      expect(result.served).toEqual([])
+    }
+    expect(started.err).toBe(checked.err)
+    return checked.err
+  })
+
 const configFile = (content: string, name = "gateway.yaml") =>
   Effect.acquireRelease(
     Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "gateway-cli-"))),
@@ -207,12 +223,121 @@ describe("liter-llm CLI", () => {
           const result = yield* run(command, {}, new Map([...env, ["REDIS_URL", url]]))
           expect(result.code).toBe(1)
           expect(result.served).toEqual([])
-          expect(result.err).toMatch(/\n {2}redis\.urlEnv: REDIS_URL (must be a redis:\/\/|has a database "abc")/)
+          expect(result.err).toMatch(/\n {2}redis\.urlEnv: REDIS_URL (must be a redis:\/\/|has a database part)/)
           expect(result.err).not.toContain("hunter2")
         }
       }
       const ok = yield* run(["check-config", file], {}, new Map([...env, ["REDIS_URL", "redis://127.0.0.1:6390/1"]]))
       expect(ok.code).toBe(0)
+    }))
+
+  it.scoped("check-config and gateway: a password in the Redis URL's variable is never printed, whatever it holds", () =>
+    Effect.gen(function*() {
+      // The variable named by mistake holds the password itself, or a URL garbled around it.
+      const file = yield* configFile(`${valid}redis: { urlEnv: REDIS_PASSWORD }\n`)
+      for (
+        const [value, described] of [
+          ["Tr0ub4dor&3-hunter2", "got a value of 19 characters that does not start with a scheme://"],
+          ["hunter2secret", "got a value of 13 characters that does not start with a scheme://"],
+          ["redis://127.0.0.1:6379 password hunter2secret", "got a value of 45 characters with spaces"],
+          ["redis:///hunter2secret", "got a value of 22 characters without a host"],
+          ["redis://127.0.0.1/hunter2secret", "has a database part (after the host) that is not a number"],
+          ["redis://:hunter2@256.1.1.1", "has an invalid host: it is not a valid IPv4 address"],
+          ["redis://:hunter2@1.2.3.4.5", "has an invalid host: it is not a valid IPv4 address"],
+          ["redis://:hunter2@-bad-:6379", "has an invalid host: it is not a valid host name"]
+        ] as const
+      ) {
+        const err = yield* refusedByBoth(file, new Map([...env, ["REDIS_PASSWORD", value]]))
+        expect(err).toContain(`\n  redis.urlEnv: REDIS_PASSWORD `)
+        expect(err).toContain(described)
+        expect(err).not.toContain("hunter2")
+        expect(err).not.toContain("Tr0ub4dor")
+      }
+    }))
+
+  it.scoped("check-config and gateway: a server.host the server would refuse is an invalid config, not a failed start", () =>
+    Effect.gen(function*() {
+      for (
+        const [host, error] of [
+          ["127.0.0.1 ", "must not contain spaces or control characters, got \"127.0.0.1 \""],
+          ["not a host", "must not contain spaces or control characters, got \"not a host\""],
+          ["http://127.0.0.1", "must be a host name or an IP address, not a URL (the port goes in port:)"],
+          ["127.0.0.1:4000", "must be a host name or an IP address without a port (the port goes in port:)"],
+          ["[::1]", "must be an IPv6 address without brackets"],
+          ["256.0.0.1", "is not a valid IPv4 address (four numbers from 0 to 255)"],
+          ["-gateway", "is not a valid host name"]
+        ] as const
+      ) {
+        const file = yield* configFile(valid.replace("server: { port: 4100 }", `server: { host: "${host}" }`))
+        expect(yield* refusedByBoth(file)).toContain(`invalid config (1 error):\n  server.host: ${error}`)
+      }
+      for (const host of ["0.0.0.0", "::", "::1", "localhost", "gateway.internal"]) {
+        const file = yield* configFile(valid.replace("server: { port: 4100 }", `server: { host: "${host}" }`))
+        expect((yield* run(["check-config", file])).code).toBe(0)
+      }
+    }))
+
+  it.scoped("check-config and gateway: an OTLP header value the exporter could not send is refused, never printed", () =>
+    Effect.gen(function*() {
+      const file = yield* configFile(
+        `${valid}telemetry: { otlp: { endpoint: "http://127.0.0.1:4318/v1/traces", headersEnv: { authorization: OTLPAUTH } } }\n`
+      )
+      for (const value of ["Bearer abc\ndef-secret", "Bearer abc€-secret", "Bearer abc\r-secret"]) {
+        expect(yield* refusedByBoth(file, new Map([...env, ["OTLPAUTH", value]]))).toBe(
+          `${file}: span export refused: telemetry.otlp.headersEnv.authorization: OTLPAUTH has a character not allowed in an HTTP header (a line break, a control or a non-Latin-1 character)`
+        )
+      }
+      expect((yield* run(["check-config", file], {}, new Map([...env, ["OTLPAUTH", "Bearer abc-é"]]))).code).toBe(0)
+      // The same from the standard variable, its value percent-encoded.
+      const bare = yield* configFile(valid)
+      const vars = new Map([
+        ...env,
+        ["OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"],
+        ["OTEL_EXPORTER_OTLP_HEADERS", "x-team=a,authorization=abc%0Adef-secret"]
+      ])
+      expect(yield* refusedByBoth(bare, vars)).toBe(
+        `${bare}: span export refused: OTEL_EXPORTER_OTLP_HEADERS entry 2 (authorization) has a character not allowed in an HTTP header (a line break, a control or a non-Latin-1 character)`
+      )
+    }))
+
+  it.scoped("check-config refuses what a provider or policy layer refuses when the gateway builds it, as the gateway does", () =>
+    Effect.gen(function*() {
+      const withKey = valid.replace("type: openai-compatible,", "type: openai-compatible, apiKeyEnv: LOCAL_KEY,")
+      const cases: ReadonlyArray<
+        readonly [config: string, vars: ReadonlyArray<readonly [string, string]>, error: string]
+      > = [
+        // a key from the environment that cannot be sent in a header: a line break (a file's last), a non-Latin-1 character
+        [withKey, [["LOCAL_KEY", "sk-secret-123\n"]], "models.small: OpenAi.layer: apiKey has a character not allowed"],
+        [withKey, [["LOCAL_KEY", "sk-secret-€"]], "models.small: OpenAi.layer: apiKey has a character not allowed"],
+        // settings only a provider's layer knows the rules of
+        [
+          valid.replace(
+            "type: openai-compatible, baseUrl: \"http://127.0.0.1:9/v1\"",
+            "type: gemini, apiKeyEnv: LOCAL_KEY, apiVersion: v1/beta"
+          ),
+          [["LOCAL_KEY", "sk-secret-123"]],
+          "models.small: Gemini.layer: apiVersion must be one URL path segment such as \"v1beta\", got \"v1/beta\""
+        ],
+        [
+          valid.replace(
+            "type: openai-compatible, baseUrl: \"http://127.0.0.1:9/v1\"",
+            "type: anthropic, apiKeyEnv: LOCAL_KEY, apiVersion: 2023-06-01€"
+          ),
+          [["LOCAL_KEY", "sk-secret-123"]],
+          "models.small: Anthropic.layer: apiVersion has a character not allowed in an HTTP header"
+        ],
+        [
+          `${valid}contextWindow: { maxOutputTokens: 0 }\n`,
+          [],
+          "models.small: ContextWindow.layer: maxOutputTokens must be a positive integer (tokens), got 0"
+        ]
+      ]
+      for (const [config, vars, error] of cases) {
+        const file = yield* configFile(config)
+        const err = yield* refusedByBoth(file, new Map([...env, ...vars]))
+        expect(err).toContain(`${file}: invalid config (1 error):\n  ${error}`)
+        expect(err).not.toContain("secret")
+      }
     }))
 
   it.scoped("check-config and gateway warn (and go on) of a budgeted tenant whose model's price bounds no output", () =>

@@ -273,6 +273,62 @@ describe("Gateway config: errors, each with its path, all at once", () => {
         { ...minimal, providers: { local: { ...local, baseUrl: "127.0.0.1:8000" } } },
         "providers.local.baseUrl: must be an absolute http(s) URL, got \"127.0.0.1:8000\""
       ],
+      // The base URL and header checks of the provider layers themselves, with the config's paths.
+      [
+        "a base URL with a query",
+        { ...minimal, providers: { local: { ...local, baseUrl: "http://127.0.0.1:8000/v1?key=sk-LEAK" } } },
+        "providers.local.baseUrl: must not have a query or fragment (the layer appends the API path), got \"http://127.0.0.1:8000/v1?***\""
+      ],
+      [
+        "a base URL with a space",
+        { ...minimal, providers: { local: { ...local, baseUrl: " http://127.0.0.1:8000/v1" } } },
+        "providers.local.baseUrl: must not contain spaces or control characters, got \" http://127.0.0.1:8000/v1\""
+      ],
+      [
+        "a base URL with credentials",
+        { ...minimal, providers: { local: { ...local, baseUrl: "http://u:sk-LEAK@127.0.0.1:8000/v1" } } },
+        "providers.local.baseUrl: must not contain credentials (use apiKeyEnv), got \"http://***@127.0.0.1:8000/v1\""
+      ],
+      [
+        "a base URL of another scheme",
+        { ...minimal, providers: { local: { ...local, baseUrl: "ftp://127.0.0.1/v1" } } },
+        "providers.local.baseUrl: must be an absolute http(s) URL, got \"ftp://127.0.0.1/v1\""
+      ],
+      [
+        "a header name that is no HTTP token",
+        { ...minimal, providers: { local: { ...local, headers: { "x team": "a" } } } },
+        "providers.local.headers[\"x team\"]: is not an HTTP header name"
+      ],
+      [
+        "a header value with a line break",
+        { ...minimal, providers: { local: { ...local, headers: { "x-team": "a\r\nx-injected: sk-LEAK" } } } },
+        "providers.local.headers.x-team: has a character not allowed in an HTTP header (a line break, a control or a non-Latin-1 character)"
+      ],
+      [
+        "a header value with a non-Latin-1 character",
+        { ...minimal, providers: { local: { ...local, headers: { "x-team": "sk-LEAK-€" } } } },
+        "providers.local.headers.x-team: has a character not allowed in an HTTP header (a line break, a control or a non-Latin-1 character)"
+      ],
+      [
+        "an API version for a type whose layer takes none",
+        { ...minimal, providers: { local: { ...local, apiVersion: "2024-10-21" } } },
+        "providers.local.apiVersion: only for types \"azure\", \"anthropic\", \"gemini\""
+      ],
+      [
+        "a blank model (a template's unset variable)",
+        { ...minimal, models: { small: { provider: "local", model: " " } } },
+        "models.small.model: expected a non-empty string, got only whitespace"
+      ],
+      [
+        "a blank deployment",
+        {
+          ...minimal,
+          providers: {
+            local: { type: "azure", baseUrl: "https://r.openai.azure.com", apiKeyEnv: "MOCK_A_KEY", deployment: "  " }
+          }
+        },
+        "providers.local.deployment: expected a non-empty string, got only whitespace"
+      ],
       [
         "two router deployments with one name",
         {
@@ -312,6 +368,7 @@ describe("Gateway config: errors, each with its path, all at once", () => {
   )("%s", ([, input, message]) =>
     Effect.gen(function*() {
       expect(yield* errorsOf(input, new Map([...env, ["EMPTY_KEY", ""]]))).toEqual([message])
+      expect(message).not.toContain("sk-LEAK")
     }))
 
   it.effect.each(["authorization", "Proxy-Authorization", "x-api-key", "api-key", "X-Goog-Api-Key", "cookie"])(

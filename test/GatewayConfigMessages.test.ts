@@ -1,5 +1,6 @@
-import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { describe, expect, it, vi } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import * as Config from "../src/gateway/Config.js"
 import { acme, decode, env, errorsOf, globex } from "./support/gatewayConfig.js"
 
 const local = { type: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1" }
@@ -454,12 +455,28 @@ describe("Gateway config: the Redis URL from the environment is checked with the
   const withRedis = { ...minimal, redis: { urlEnv: "MY_REDIS" } }
   it.effect.each(
     [
-      ["not a url", "\"not a url\""],
+      // A value that is no well-formed URL is described, never shown: it may be the password itself.
+      ["not a url", "got a value of 9 characters with spaces (not shown: it may hold a password)"],
+      ["Tr0ub4dor&3-hunter2", "got a value of 19 characters that does not start with a scheme://"],
+      ["hunter2secret", "got a value of 13 characters that does not start with a scheme://"],
+      ["redis://127.0.0.1:6379 password hunter2secret", "got a value of 45 characters with spaces"],
+      ["redis:///hunter2secret", "got a value of 22 characters without a host"],
+      ["redis://127.0.0.1:6390;password=hunter2", "got a value of 39 characters that is not a valid URL"],
+      ["127.0.0.1:6390,password=hunter2,ssl=True", "got a value of 40 characters that does not start with a scheme://"],
+      // A well-formed one is shown, its userinfo, query and password-like values masked.
       ["http://127.0.0.1:6390", "\"http://127.0.0.1:6390\""],
       ["redis://:hunter2-secret@127.0.0.1:6390?x=1", "\"redis://***@127.0.0.1:6390?***\""],
-      ["redis://127.0.0.1:6390;password=hunter2", "\"redis://127.0.0.1:6390;password=***\""],
-      ["127.0.0.1:6390,password=hunter2,ssl=True", "\"127.0.0.1:6390,password=***\""],
-      ["redis://127.0.0.1,password=hunter2", "\"redis://127.0.0.1,password=***\""]
+      ["redis://127.0.0.1,password=hunter2", "invalid host: it is not a valid host name (labels of letters, digits"],
+      ["http://u:hunter2@127.0.0.1:6390", "\"http://***@127.0.0.1:6390\""],
+      // A host must be a host name, an IPv4 address (numbers up to 255) or an IPv6 one.
+      [
+        "redis://:hunter2@256.1.1.1",
+        "it is not a valid IPv4 address (four numbers from 0 to 255), got \"redis://***@256.1.1.1\""
+      ],
+      ["redis://:hunter2@1.2.3.4.5", "it is not a valid IPv4 address"],
+      ["redis://:hunter2@-bad-:6379", "it is not a valid host name"],
+      // A database part that is no number is not shown either.
+      ["redis://127.0.0.1:6390/hunter2", "has a database part (after the host) that is not a number such as /0"]
     ] as const
   )("%s", ([url, shownUrl]) =>
     Effect.gen(function*() {
@@ -473,9 +490,94 @@ describe("Gateway config: the Redis URL from the environment is checked with the
   it.effect("a database that is not a number; a good URL passes", () =>
     Effect.gen(function*() {
       expect(yield* errorsOf(withRedis, new Map([...env, ["MY_REDIS", "redis://127.0.0.1:6390/abc"]]))).toEqual([
-        "redis.urlEnv: MY_REDIS has a database \"abc\" that is not a number"
+        "redis.urlEnv: MY_REDIS has a database part (after the host) that is not a number such as /0 (not shown: it may hold a password)"
       ])
-      const loaded = yield* decode(withRedis, new Map([...env, ["MY_REDIS", "rediss://u:p@127.0.0.1:6390/2"]]))
-      expect(loaded.redisUrl).toBeDefined()
+      for (
+        const url of [
+          "rediss://u:p@127.0.0.1:6390/2",
+          "redis://redis.internal:6379",
+          "redis://my_redis",
+          "redis://[::1]:6379/0",
+          "redis://cache.example.com./1"
+        ]
+      ) {
+        const loaded = yield* decode(withRedis, new Map([...env, ["MY_REDIS", url]]))
+        expect(loaded.redisUrl).toBeDefined()
+      }
     }))
+})
+
+describe("Gateway config: YAML read as plain data, every key as written", () => {
+  const parsed = (text: string) => Either.getOrThrow(Config.parse(text, "gateway.yaml"))
+  const refused = (text: string) =>
+    Either.match(Config.parse(text, "gateway.yaml"), { onLeft: (error) => error.errors, onRight: () => [] })
+  const provider = "providers:\n  p: { type: openai-compatible, baseUrl: 'http://127.0.0.1:9/v1' }\n"
+  const plain = "write plain YAML (strings, numbers, booleans, lists, maps)"
+
+  it.effect("a key is the text written: `null`, `~`, `1.50`, `true` name routes, not \"\" or 1.5", () =>
+    Effect.gen(function*() {
+      const input = parsed(
+        `${provider}models:\n  null: { provider: p, model: y }\n  ~: { provider: p, model: y }\n` +
+          "  1.50: { provider: p, model: y }\n  true: { provider: p, model: y }\n  \"\": { provider: p, model: y }\n"
+      )
+      expect(Object.keys((input as { models: object }).models)).toEqual(["null", "~", "1.50", "true", ""])
+      // Only the key written empty is refused as empty.
+      expect(yield* errorsOf(input)).toEqual([expect.stringMatching(/^models: "" cannot be a route name/)])
+      const loaded = yield* decode(parsed(`${provider}models:\n  null: { provider: p, model: y }\n`))
+      expect(Object.keys(loaded.config.models)).toEqual(["null"])
+    }))
+
+  it("a key that is a list, a mapping, an alias or another type is refused with its path, and nothing on stderr", () => {
+    const warn = vi.spyOn(process, "emitWarning")
+    try {
+      expect(refused("models:\n  ? [a, b]\n  : { provider: p, model: y }\n")).toEqual([
+        "models: a key must be a name (a string), not a list (line 2, column 5)"
+      ])
+      expect(refused("models:\n  small:\n    headers: { ? {a: 1} : x }\n")).toEqual([
+        "models.small.headers: a key must be a name (a string), not a mapping (line 3, column 18)"
+      ])
+      expect(refused("a: &k key\nmodels:\n  *k : 1\n  !!int 5: 2\n  !!str 6: 3\n")).toEqual([
+        "models: a key must be a name (a string), not an alias (*k) (line 3, column 3)",
+        "models: a key must be a name (a string), not a !!int value (line 4, column 9)"
+      ])
+      expect(warn).not.toHaveBeenCalled()
+    } finally {
+      warn.mockRestore()
+    }
+  })
+
+  it("a value that is not plain data (!!binary, !!timestamp, !!set, !!omap, a custom tag) is refused once, with its path", () => {
+    expect(refused("models:\n  m: !!binary aGVsbG8=\n")).toEqual([
+      `models.m: a !!binary value is not allowed here; ${plain}`
+    ])
+    expect(
+      refused(
+        "models:\n  m: { provider: p, model: !!timestamp 2001-12-14 }\n  n: !!set { a }\n  o: !!omap [a: 1]\n" +
+          "  q: [!local x, !<tag:example.com,2000:y> z]\n"
+      )
+    ).toEqual([
+      `models.m.model: a !!timestamp value is not allowed here; ${plain}`,
+      `models.n: a !!set value is not allowed here; ${plain}`,
+      `models.o: a !!omap value is not allowed here; ${plain}`,
+      `models.q[0]: a !local value is not allowed here; ${plain}`,
+      `models.q[1]: a !<tag:example.com,2000:y> value is not allowed here; ${plain}`
+    ])
+    // A core tag must fit its value; one that does is plain data.
+    expect(refused("server:\n  port: !!int abc\n")).toEqual([`server.port: not a valid !!int value; ${plain}`])
+    expect(parsed("a: !!str 123\nb: !!int 5\nc: ! 7\nd: !!map { e: !!null null }\nf: 2001-12-14\n")).toEqual({
+      a: "123",
+      b: 5,
+      c: "7",
+      d: { e: null },
+      f: "2001-12-14"
+    })
+  })
+
+  it("a file of two YAML documents says so, not the YAML library's advice to its programmer", () => {
+    const message = "the file holds more than one YAML document (each `---` starts one); a config is one document"
+    expect(refused("models: {}\n---\nproviders: {}\n")).toEqual([`line 2, column 1: ${message}`])
+    // After an end marker (`...`), the second document starts with its first line.
+    expect(refused("models: {}\n...\nproviders: {}\n")).toEqual([`line 3, column 1: ${message}`])
+    expect(parsed("---\nmodels: {}\n")).toEqual({ models: {} })
+  })
 })

@@ -3,6 +3,8 @@ import { Duration, Effect, Either } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Config from "../src/gateway/Config.js"
+import * as ServerOptions from "../src/gateway/http/serverOptions.js"
+import * as Server from "../src/gateway/Server.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import { startFile, yamlConfig } from "./clients/gateway.js"
@@ -83,6 +85,50 @@ describe("Gateway config: server", () => {
         ])
       expect(yield* errorsOf({ ...minimal, server: { headersTimeout: "20 seconds", requestTimeout: "10 seconds" } }))
         .toEqual(["server.requestTimeout: must be at least headersTimeout"])
+    }))
+
+  it.effect("server.host is checked by Server.layer's own check: a host the server would refuse is refused here", () =>
+    Effect.gen(function*() {
+      const hosts = [
+        "127.0.0.1 ",
+        "not a host",
+        "",
+        "http://127.0.0.1",
+        "127.0.0.1:4000",
+        "localhost:4000",
+        "[::1]",
+        "[::1]:4000",
+        "fe80::1::2",
+        "256.1.1.1",
+        "1.2.3.4.5",
+        "-gateway",
+        "gateway-",
+        `${"a".repeat(64)}.internal`,
+        `${"a.".repeat(127)}ab`
+      ]
+      for (const host of hosts) {
+        const errors = yield* errorsOf({ ...minimal, server: { host } })
+        const refused = yield* Effect.flip(
+          ServerOptions.checkLayer({ runtime: Server.fromRuntime(undefined as never), host })
+        )
+        // The same words: "Server: host <problem>" at start, "server.host: <problem>" in the file.
+        expect(refused.message.replace(/^Server: host /, "server.host: ")).toBe(errors[0])
+        expect(errors).toHaveLength(1)
+      }
+      expect(yield* errorsOf({ ...minimal, server: { host: "127.0.0.1:4000" } })).toEqual([
+        "server.host: must be a host name or an IP address without a port (the port goes in port:), got \"127.0.0.1:4000\""
+      ])
+      expect(yield* errorsOf({ ...minimal, server: { host: "http://127.0.0.1" } })).toEqual([
+        "server.host: must be a host name or an IP address, not a URL (the port goes in port:), got \"http://127.0.0.1\""
+      ])
+      expect(yield* errorsOf({ ...minimal, server: { host: 4000 } })).toEqual([
+        "server.host: expected a host name or an IP address, got 4000"
+      ])
+      for (const host of ["127.0.0.1", "0.0.0.0", "::", "::1", "fe80::1%lo", "localhost", "gateway.internal."]) {
+        const { config } = yield* decode({ ...minimal, server: { host } })
+        expect(config.server?.host).toBe(host)
+        yield* ServerOptions.checkLayer({ runtime: Server.fromRuntime(undefined as never), host })
+      }
     }))
 
   it.effect("the timeout left out counts as its default in the order check, as the server's own check at start", () =>

@@ -130,8 +130,58 @@ describe("Gateway config: telemetry", () => {
       expect(encoding?.message).toBe(
         "OTEL_EXPORTER_OTLP_HEADERS has a value that is not valid percent-encoding (entry 1)"
       )
+      // A value the exporter could not send in a header: refused here, naming its entry, never shown.
+      for (
+        const value of ["Bearer%0ASECRETVALUE", "Bearer%0D%0Ax-injected:%20SECRETVALUE", "Bearer%E2%82%ACSECRETVALUE"]
+      ) {
+        const header = yield* fromEnvError({
+          OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318",
+          OTEL_EXPORTER_OTLP_TRACES_HEADERS: `x-team=a,authorization=${value}`
+        })
+        expect(header?.path).toEqual(["OTEL_EXPORTER_OTLP_TRACES_HEADERS"])
+        expect(header?.message).toBe(
+          "OTEL_EXPORTER_OTLP_TRACES_HEADERS entry 2 (authorization) has a character not allowed in an HTTP header (a line break, a control or a non-Latin-1 character)"
+        )
+      }
       const exporter = yield* fromEnvError({ OTEL_TRACES_EXPORTER: "zipkin" })
       expect(exporter?.message).toBe("OTEL_TRACES_EXPORTER must be \"otlp\" or \"none\", got \"zipkin\"")
+    }))
+
+  it.effect("forConfig runs the layer's own checks: a header value from headersEnv it would refuse, never shown", () =>
+    Effect.gen(function*() {
+      const input = {
+        ...minimal,
+        telemetry: { otlp: { endpoint: "http://c:4318/v1/traces", headersEnv: { authorization: "OTLPAUTH" } } }
+      }
+      for (const value of ["Bearer abc\nSECRETVALUE", "Bearer abc€SECRETVALUE", "Bearer \u0000SECRETVALUE"]) {
+        const loaded = yield* decode(input, vars({ OTLPAUTH: value }))
+        const error = yield* Effect.flip(withEnv(Telemetry.forConfig(loaded), vars({ OTLPAUTH: value })))
+        expect(error).toMatchObject({ _op: "InvalidData", path: ["OTLPAUTH"] })
+        expect((error as ConfigError.ConfigError & { readonly message: string }).message).toBe(
+          "telemetry.otlp.headersEnv.authorization: OTLPAUTH has a character not allowed in an HTTP header (a line break, a control or a non-Latin-1 character)"
+        )
+        expect(String(error)).not.toContain("SECRETVALUE")
+      }
+      // Latin-1 and a tab are what HTTP clients send.
+      expect((yield* resolved(input, { OTLPAUTH: "Bearer\tabc-é" }))?.endpoint).toBe("http://c:4318/v1/traces")
+      // The layer's check runs on the options from the variables as well (here a blank service name from a
+      // caller's own loaded config).
+      const loaded = yield* decode(minimal)
+      const blank = yield* Effect.flip(withEnv(
+        Telemetry.forConfig({ ...loaded, telemetry: { endpoint: "http://c:4318/v1/traces", serviceName: " " } }),
+        vars({})
+      ))
+      expect(String(blank)).toContain("Telemetry.layer: serviceName must not be empty")
+    }))
+
+  it.effect("a blank service name in the file is refused with its path", () =>
+    Effect.gen(function*() {
+      expect(
+        yield* errorsOf({
+          ...minimal,
+          telemetry: { serviceName: "  ", otlp: { endpoint: "http://c:4318/v1/traces" } }
+        })
+      ).toEqual(["telemetry.serviceName: expected a non-empty string, got only whitespace"])
     }))
 
   it.effect("Telemetry.layer: a bad option is a ConfigError naming it when the layer is built", () =>

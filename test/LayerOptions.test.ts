@@ -6,6 +6,8 @@ import { NodeHttpClient } from "@effect/platform-node"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigError, ConfigProvider, Duration, Effect, Exit, Layer, Redacted } from "effect"
+import * as LayerOptions from "../src/internal/layerOptions.js"
+import * as OptionChecks from "../src/internal/optionChecks.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as Cohere from "../src/providers/Cohere.js"
@@ -464,4 +466,81 @@ describe("a JavaScript caller's null or wrong shape is a ConfigError, never a Ty
       expect(both.message).toContain("OpenAi.layerAzure: apiKey and token are both given: give one")
       expect(both.message).not.toContain(secretKey)
     }))
+})
+
+describe("a URL that may hold a password is shown only when it is a well-formed URL", () => {
+  const secret = "Tr0ub4dor&3-hunter2"
+  it.each(
+    [
+      [secret, "a value of 19 characters that does not start with a scheme:// (not shown: it may hold a password)"],
+      [`redis://127.0.0.1:6379 password ${secret}`, "a value of 51 characters with spaces"],
+      [`redis://127.0.0.1:6379\n${secret}`, "a value of 42 characters with a line break or a control character"],
+      [`redis:///${secret}`, "a value of 28 characters without a host"],
+      [`redis://h:6379;password=${secret}`, "a value of 43 characters that is not a valid URL"],
+      ["x", "a value of 1 character that does not start with a scheme://"]
+    ] as const
+  )("%s is described, never quoted", (value, described) => {
+    const text = LayerOptions.shownSecretUrl(value)
+    expect(text).toContain(described)
+    expect(text).not.toContain("hunter2")
+    expect(text).not.toContain("\"")
+  })
+
+  it.each(
+    [
+      [`redis://:${secret}@h:6379/0`, "\"redis://***@h:6379/0\""],
+      [`redis://h:6379/0?password=${secret}`, "\"redis://h:6379/0?***\""],
+      [`https://h/x#${secret}`, "\"https://h/x#***\""],
+      [`redis://h,password=${secret}`, "\"redis://h,password=***\""]
+    ] as const
+  )("%s is shown masked, as any URL", (value, shown) => {
+    expect(LayerOptions.shownSecretUrl(value)).toBe(shown)
+    expect(LayerOptions.shownSecretUrl(value)).toBe(LayerOptions.shown(value))
+  })
+})
+
+describe("a host is a host name, an IPv4 address or an IPv6 one (Redis and the gateway's server share the check)", () => {
+  it.each(
+    [
+      "localhost",
+      "redis.internal",
+      "my_redis",
+      "cache-1.example.com",
+      "example.com.",
+      `${"a".repeat(63)}.example`,
+      "0.0.0.0",
+      "255.255.255.255",
+      "::",
+      "::1",
+      "fe80::1%eth0",
+      "::ffff:10.0.0.1"
+    ]
+  )("%s is taken", (host) => {
+    expect(OptionChecks.hostIssue(host)).toBeUndefined()
+  })
+
+  it.each(
+    [
+      ["", "must not be empty"],
+      ["127.0.0.1 ", "must not contain spaces or control characters"],
+      ["not a host", "must not contain spaces or control characters"],
+      ["http://127.0.0.1", "must be a host name or an IP address, not a URL (the port goes in port:)"],
+      ["127.0.0.1:4000", "must be a host name or an IP address without a port (the port goes in port:)"],
+      ["[::1]:4000", "must be a host name or an IP address without a port (the port goes in port:)"],
+      ["[::1]", "must be an IPv6 address without brackets"],
+      ["1::2::3", "is not a valid IPv6 address"],
+      ["256.1.1.1", "is not a valid IPv4 address (four numbers from 0 to 255)"],
+      ["1.2.3.4.5", "is not a valid IPv4 address (four numbers from 0 to 255)"],
+      ["10.1", "is not a valid IPv4 address (four numbers from 0 to 255)"],
+      ["host.123", "is not a valid IPv4 address (four numbers from 0 to 255)"],
+      ["-bad-", "is not a valid host name"],
+      ["bad-.example", "is not a valid host name"],
+      ["a..b", "is not a valid host name"],
+      ["h;password=x", "is not a valid host name"],
+      [`${"a".repeat(64)}.example`, "is not a valid host name"],
+      [`${"a.".repeat(126)}abc`, "is not a valid host name"]
+    ] as const
+  )("%s is refused: %s", (host, issue) => {
+    expect(OptionChecks.hostIssue(host)).toContain(issue)
+  })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigError, ConfigProvider, Effect, Exit, HashMap, Layer, Logger, Redacted } from "effect"
+import { ConfigError, ConfigProvider, Effect, Either, Exit, HashMap, Layer, Logger, Redacted } from "effect"
+import * as RedisOptions from "../src/internal/redisOptions.js"
 import * as Outage from "../src/internal/redisOutage.js"
 import * as Redis from "../src/Redis.js"
 import { eventually } from "./support/loopback.js"
@@ -30,10 +31,30 @@ describe("Redis options", () => {
         // malformed URLs still carry a password before their "@"
         [{ url: Redacted.make(`redis//:${secret}@127.0.0.1:6379`) }, "url", /url must be a redis:\/\//],
         [{ url: `redis:/:${secret}@127.0.0.1:6379` }, "url", /url must be a redis:\/\//],
-        [{ url: "redis://127.0.0.1:6379/x" }, "url", /database "x" that is not a number/],
-        [{ url: "redis://127.0.0.1:6379/1x" }, "url", /database "1x" that is not a number/],
-        [{ url: "redis://127.0.0.1:6379/-1" }, "url", /database "-1" that is not a number/],
-        [{ url: "redis://127.0.0.1:6379/0/1" }, "url", /database "0\/1" that is not a number/],
+        [{ url: "redis://127.0.0.1:6379/x" }, "url", /database part \(after the host\) that is not a number/],
+        [{ url: "redis://127.0.0.1:6379/1x" }, "url", /database part \(after the host\) that is not a number/],
+        [{ url: "redis://127.0.0.1:6379/-1" }, "url", /database part \(after the host\) that is not a number/],
+        [{ url: "redis://127.0.0.1:6379/0/1" }, "url", /database part \(after the host\) that is not a number/],
+        [{ url: `redis://127.0.0.1:6379/${secret}` }, "url", /database part .* \(not shown: it may hold a password\)/],
+        // a host is a host name, an IPv4 address (numbers up to 255) or an IPv6 one
+        [{ url: `redis://:${secret}@256.1.1.1` }, "url", /url has an invalid host: it is not a valid IPv4 address/],
+        [{ url: `redis://:${secret}@1.2.3.4.5` }, "url", /url has an invalid host: it is not a valid IPv4 address/],
+        [{ url: `redis://:${secret}@-bad-:6379` }, "url", /url has an invalid host: it is not a valid host name/],
+        [
+          { host: "256.1.1.1" },
+          "host",
+          /host is not a valid IPv4 address \(four numbers from 0 to 255\), got "256\.1\.1\.1"/
+        ],
+        [{ host: "10.0.0" }, "host", /host is not a valid IPv4 address/],
+        [{ host: "-bad-" }, "host", /host is not a valid host name \(labels of letters, digits and hyphens/],
+        [{ host: `${"a".repeat(64)}.example` }, "host", /host is not a valid host name/],
+        [
+          { host: "redis:6379" },
+          "host",
+          /host must be a host name or an IP address without a port \(the port goes in port:\)/
+        ],
+        [{ host: "[::1]" }, "host", /host must be an IPv6 address without brackets/],
+        [{ host: " " }, "host", /host must not be empty/],
         [{ host: "127.0.0.1", db: 1.5 }, "db", /db must be an integer >= 0, got 1\.5/],
         [{ url: "redis://127.0.0.1:6379", host: "127.0.0.1" }, "url", /either url or host\/port/],
         [{}, "url", /give url/],
@@ -70,16 +91,25 @@ describe("Redis options", () => {
   it.effect("a password in a connection string of another form, or in any option, is masked in the message", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [Redis.Options, string, string]> = [
-        [{ url: `redis://127.0.0.1:6379;password=${secret}` }, "url", "got \"redis://127.0.0.1:6379;password=***\""],
-        [{ url: `127.0.0.1:6379,password=${secret},ssl=True` }, "url", "got \"127.0.0.1:6379,password=***\""],
-        // `URL` takes these as host names: refused, not shown in every connection error
+        // not well-formed URLs (`URL` refuses the port): described, not shown
+        [
+          { url: `redis://127.0.0.1:6379;password=${secret}` },
+          "url",
+          "got a value of 49 characters that is not a valid URL"
+        ],
+        [{ url: `127.0.0.1:6379,password=${secret},ssl=True` }, "url", "that does not start with a scheme://"],
+        [{ url: `redis://h,Password:${secret}/0` }, "url", "that is not a valid URL (not shown"],
+        [{ url: `redis://127.0.0.1:6379 password=${secret}` }, "url", "got a value of 49 characters with spaces"],
+        // `URL` takes this as a host name: refused, not shown in every connection error
         [{ url: `redis://127.0.0.1;password=${secret}` }, "url", "got \"redis://127.0.0.1;password=***\""],
-        [{ url: `redis://h,Password:${secret}/0` }, "url", "got \"redis://h,Password:***\""],
-        [{ url: `redis://127.0.0.1:6379/0;password=${secret}` }, "url", "database \"0;password=***\" that is not"],
-        [{ url: `redis://127.0.0.1/requirepass:${secret}` }, "url", "database \"requirepass:***\" that is not"],
+        [{ url: `redis://127.0.0.1:6379/0;password=${secret}` }, "url", "database part (after the host) that is not"],
+        [{ url: `redis://127.0.0.1/requirepass:${secret}` }, "url", "database part (after the host) that is not"],
         // the userinfo masked, and the key=value after it too
-        [{ url: `redis://u:${secret}@h:6379;pwd=${secret}` }, "url", "got \"redis://***@h:6379;pwd=***\""],
-        [{ url: `redis://127.0.0.1:6379 password=${secret}` }, "url", "got \"redis://127.0.0.1:6379 password=***\""],
+        [
+          { url: `redis://u:${secret}@h.example:6379/0?pwd=${secret}` },
+          "url",
+          "got \"redis://***@h.example:6379/0?***\""
+        ],
         [{ host: `127.0.0.1,password=${secret}` }, "host", "got \"127.0.0.1,password=***\""],
         [{ host: "127.0.0.1", port: `6379;password=${secret}` as never }, "port", "got \"6379;password=***\""],
         [{ host: "127.0.0.1", port: { password: secret } as never }, "port", "got {\"password\":***"],
@@ -106,6 +136,18 @@ describe("Redis options", () => {
       ) {
         expect(Exit.isSuccess(yield* built(Redis.layer(options)))).toBe(true)
       }
+      for (
+        const options of [
+          { host: "redis.internal" },
+          { host: "my_redis" },
+          { host: "fe80::1%eth0" },
+          { host: `${"a".repeat(63)}.example.` },
+          { url: "redis://cache-1.example.com:6380/2" },
+          { url: "rediss://10.0.0.255" }
+        ]
+      ) {
+        expect(Either.isRight(RedisOptions.resolve("Redis.layer", options))).toBe(true)
+      }
     }))
 
   it.effect("layerConfig: a missing or bad REDIS_URL is a ConfigError naming it, the password masked", () =>
@@ -118,6 +160,22 @@ describe("Redis options", () => {
       expect(String(bad)).toMatch(/Redis\.layerConfig: REDIS_URL must be a redis:\/\//)
       expect(String(bad)).toContain("***@h")
       expect(String(bad)).not.toContain(secret)
+      // A password set where the URL should be is never shown, whatever it looks like.
+      for (
+        const [value, described] of [
+          [secret, `a value of ${secret.length} characters that does not start with a scheme://`],
+          [`Tr0ub4dor&3-${secret}`, "that does not start with a scheme://"],
+          [`redis://127.0.0.1:6379 password ${secret}`, "with spaces"],
+          [`redis:///${secret}`, "without a host"],
+          [`redis://127.0.0.1:6379\n${secret}`, "with a line break or a control character"]
+        ] as const
+      ) {
+        const error = failureOf(yield* built(Redis.layerConfig()).pipe(fromEnv({ REDIS_URL: value })))
+        expect(error).toMatchObject({ _op: "InvalidData", path: ["REDIS_URL"] })
+        expect(String(error)).toContain(`REDIS_URL must be a redis://`)
+        expect(String(error)).toContain(`${described} (not shown: it may hold a password)`)
+        expect(String(error)).not.toContain(secret)
+      }
       // A password in the query is masked too.
       const query = failureOf(
         yield* built(Redis.layerConfig()).pipe(fromEnv({ REDIS_URL: `redis://127.0.0.1:6391/?password=${secret}&x=1` }))
@@ -131,7 +189,7 @@ describe("Redis options", () => {
         yield* built(Redis.layerConfig()).pipe(fromEnv({ REDIS_URL: `rediss://127.0.0.1:6391,password=${secret}` }))
       )
       expect(pairs).toMatchObject({ _op: "InvalidData", path: ["REDIS_URL"] })
-      expect(String(pairs)).toContain("got \"rediss://127.0.0.1:6391,password=***\"")
+      expect(String(pairs)).toContain("that is not a valid URL (not shown: it may hold a password)")
       expect(String(pairs)).not.toContain(secret)
     }))
 

@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Pricing from "../Pricing.js"
+import * as Build from "./buildRuntime.js"
 import * as Config from "./Config.js"
 import * as Check from "./configCheck.js"
 import * as Keys from "./Keys.js"
@@ -202,7 +203,10 @@ const priceWarnings = (config: Config.Config) =>
       Effect.orElseSucceed(() => [])
     )
 
-const loadOrRefuse = (path: string) => Effect.mapError(Config.load(path), (error) => new Refused(error.message))
+// Built too, as the gateway builds it at start (in memory, nothing connected): an option one of its layers refuses
+// refuses the file here, so that a config `check-config` accepts is one the gateway accepts.
+const loadOrRefuse = (path: string) =>
+  Effect.mapError(Effect.tap(Config.load(path), Build.check), (error) => new Refused(error.message))
 
 // The OTEL_* variables are checked with the file: a bad one refuses the config before anything listens.
 const telemetryOrRefuse = (loaded: Config.Loaded) =>

@@ -20,6 +20,7 @@ import * as Durations from "../internal/duration.js"
 import * as LayerOptions from "../internal/layerOptions.js"
 import * as OptionChecks from "../internal/optionChecks.js"
 import type * as GatewayConfig from "./Config.js"
+import * as Messages from "./configMessages.js"
 
 /**
  * The service name when neither the options nor `OTEL_SERVICE_NAME` give one.
@@ -81,13 +82,9 @@ const known = OptionChecks.optionNames<Options>({
  * @category checks
  */
 export const endpointProblem = (value: string): string | undefined => {
-  const parsed = LayerOptions.parseBaseUrl(value)
-  if (Either.isRight(parsed)) return undefined
+  const parsed = LayerOptions.parseBaseUrl(value, "send them in a header from the environment")
   // A query is allowed on a traces URL (it is used as is); everything else the base URL check says holds.
-  if (parsed.left.startsWith("must not have a query")) return undefined
-  return parsed.left.startsWith("must not contain credentials")
-    ? "must not contain credentials (send them in a header from the environment)"
-    : parsed.left
+  return Either.isRight(parsed) || parsed.left.startsWith("must not have a query") ? undefined : parsed.left
 }
 
 const millis = (option: string, input: Duration.DurationInput | undefined, fallback: number) => {
@@ -194,12 +191,14 @@ const parseHeaders = (name: string, text: string) => {
     } catch {
       value = undefined
     }
-    if (key === "" || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) {
+    if (!LayerOptions.isHeaderName(key)) {
       return Either.left(invalidEnv(name, `must be name=value pairs separated by commas (entry ${index + 1} is not)`))
     }
     if (value === undefined) {
       return Either.left(invalidEnv(name, `has a value that is not valid percent-encoding (entry ${index + 1})`))
     }
+    const issue = LayerOptions.headerValueIssue(value)
+    if (issue !== undefined) return Either.left(invalidEnv(name, `entry ${index + 1} (${key}) ${issue}`))
     headers[key.toLowerCase()] = Redacted.make(value)
   }
   return Either.right(headers)
@@ -319,8 +318,18 @@ export const forConfig = (
     if (yield* disabledByEnv) return undefined
     const file = loaded.telemetry ?? (yield* fromEnv)
     if (file === undefined) return undefined
+    // A value read from a variable the file names: the error names the variable, never showing the value.
+    for (const [header, variable] of Object.entries(loaded.config.telemetry?.otlp?.headersEnv ?? {})) {
+      const value = loaded.telemetry?.headers?.[header]
+      yield* LayerOptions.headerValues(Messages.pathText(["telemetry", "otlp", "headersEnv", header]), [
+        [variable, Redacted.isRedacted(value) ? Redacted.value(value) : value]
+      ])
+    }
     const serviceName = loaded.config.telemetry?.serviceName ?? file.serviceName ?? (yield* serviceNameFromEnv)
-    return { ...file, serviceName }
+    const options = { ...file, serviceName }
+    // The layer's own checks, so that what `check-config` accepts the gateway starts with.
+    yield* check(options)
+    return options
   })
 
 /**

@@ -24,9 +24,9 @@ import * as RateLimit from "../RateLimit.js"
 import * as Redis from "../Redis.js"
 import * as UndiciClient from "../UndiciClient.js"
 import * as Routes from "./buildRoutes.js"
-import type * as Stores from "./buildStores.js"
+import * as Stores from "./buildStores.js"
 import type * as Config from "./Config.js"
-import { defaults } from "./Config.js"
+import { defaults, InvalidConfig } from "./Config.js"
 import { pathText } from "./configMessages.js"
 import * as Keys from "./Keys.js"
 import type * as Runtime from "./Runtime.js"
@@ -266,3 +266,18 @@ export const make = (
     }
     return runtime
   })
+
+/**
+ * Builds the runtime of a loaded config as the gateway does when it starts, over fresh memory stores (no Redis is
+ * connected, no provider called), then closes it: whatever its layers refuse (a key with a line break, a Gemini
+ * `apiVersion` that is no path segment, an Anthropic one that cannot be a header...) refuses the config here, with
+ * the message the gateway would stop with. `check-config` runs it, so that a config it accepts is one the gateway accepts.
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const check = (loaded: Config.Loaded): Effect.Effect<void, InvalidConfig> =>
+  Effect.scoped(Effect.flatMap(Stores.makeMemory, (memory) => make(loaded, Stores.inMemory(memory)))).pipe(
+    Effect.asVoid,
+    Effect.mapError((error) => new InvalidConfig({ source: loaded.source, errors: [error.message] }))
+  )

@@ -82,6 +82,19 @@ export interface Stores {
 }
 
 /**
+ * The stores of a config that names no Redis: the process's memory stores, and a memory cache.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const inMemory = (memory: Context.Context<StoreServices>): Stores => ({
+  context: memory,
+  cacheStore: Cache.makeMemoryStore,
+  ping: Effect.succeed(true),
+  local: []
+})
+
+/**
  * The stores for a config: its Redis (connected in the background: `ping` says when it answers) with the
  * Redis layers of `table`, the process's memory stores for the rest.
  *
@@ -95,9 +108,7 @@ export const make = (
 ): Effect.Effect<Stores, ConfigError.ConfigError | Redis.RedisError, Scope.Scope> =>
   Effect.gen(function*() {
     const redisConfig = loaded.config.redis
-    if (redisConfig === undefined || loaded.redisUrl === undefined) {
-      return { context: memory, cacheStore: Cache.makeMemoryStore, ping: Effect.succeed(true), local: [] }
-    }
+    if (redisConfig === undefined || loaded.redisUrl === undefined) return inMemory(memory)
     const redis = yield* Redis.make({
       url: loaded.redisUrl,
       // Not awaited: an instance starts and reports not ready (GET /ready) until Redis answers.

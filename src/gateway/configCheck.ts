@@ -4,7 +4,9 @@
  *
  * @since 0.2.0
  */
+import * as Either from "effect/Either"
 import * as ChatRequest from "../ChatRequest.js"
+import * as LayerOptions from "../internal/layerOptions.js"
 import * as Text from "../internal/text.js"
 import type * as Config from "./Config.js"
 import { pathText } from "./configMessages.js"
@@ -46,23 +48,26 @@ const checkNames = (
   }
 }
 
-const checkUrl = (value: string): string | undefined => {
-  try {
-    const url = new URL(value)
-    if (url.protocol !== "http:" && url.protocol !== "https:") return "must be an http(s) URL"
-    if (url.username !== "" || url.password !== "") return "must not contain credentials (use apiKeyEnv)"
-    return undefined
-  } catch {
-    return `must be an absolute http(s) URL, got ${JSON.stringify(value)}`
-  }
-}
+// The types whose layer takes an `apiVersion` (the others refuse it as an unknown option).
+const apiVersionTypes: ReadonlyArray<Config.Config["providers"][string]["type"]> = ["azure", "anthropic", "gemini"]
 
+/**
+ * A provider's fields that the schema takes as strings, checked as its layer checks them when the gateway starts
+ * (the same functions): its base URL, its headers' names and values (a value never shown).
+ */
 const providers = (config: Decoded, problems: Array<string>): void => {
   for (const [name, provider] of Object.entries(config.providers)) {
     const at = pathText(["providers", name])
     if (provider.baseUrl !== undefined) {
-      const problem = checkUrl(provider.baseUrl)
-      if (problem !== undefined) problems.push(`${at}.baseUrl: ${problem}`)
+      const url = LayerOptions.parseBaseUrl(provider.baseUrl, "use apiKeyEnv")
+      if (Either.isLeft(url)) problems.push(`${at}.baseUrl: ${url.left}, got ${LayerOptions.shown(provider.baseUrl)}`)
+    }
+    for (const [header, value] of Object.entries(provider.headers ?? {})) {
+      const headerAt = pathText(["providers", name, "headers", header])
+      const issue = LayerOptions.isHeaderName(header)
+        ? LayerOptions.headerValueIssue(value)
+        : "is not an HTTP header name"
+      if (issue !== undefined) problems.push(`${headerAt}: ${issue}`)
     }
     if (provider.type === "azure" && provider.baseUrl === undefined) {
       problems.push(`${at}.baseUrl: required for type "azure" (the resource endpoint, https://<name>.openai.azure.com)`)
@@ -72,6 +77,9 @@ const providers = (config: Decoded, problems: Array<string>): void => {
     }
     if (provider.deployment !== undefined && provider.type !== "azure") {
       problems.push(`${at}.deployment: only for type "azure"`)
+    }
+    if (provider.apiVersion !== undefined && !apiVersionTypes.includes(provider.type)) {
+      problems.push(`${at}.apiVersion: only for types ${apiVersionTypes.map((type) => `"${type}"`).join(", ")}`)
     }
   }
 }

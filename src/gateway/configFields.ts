@@ -102,12 +102,16 @@ export const TimerDurationOrZero = duration(true, true)
  */
 export const nonEmptyMessage = "expected a non-empty string"
 /**
- * A non-empty string.
+ * A string with more than whitespace: the layers refuse a blank model, deployment, API version or service name
+ * when the gateway starts (most often a template's unset variable), so the file does here.
  *
  * @since 0.2.0
  * @category fields
  */
-export const Name = withMessage(Schema.String.pipe(Schema.minLength(1)), nonEmptyMessage)
+export const Name = withMessage(
+  Schema.String.pipe(Schema.filter((name) => name.trim() !== "")),
+  (actual) => typeof actual === "string" && actual !== "" ? `${nonEmptyMessage}, got only whitespace` : nonEmptyMessage
+)
 /**
  * `true` or `false` (YAML's `yes` or a quoted `"true"` is refused, saying what was given).
  *

@@ -7,7 +7,7 @@
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { shown } from "../internal/layerOptions.js"
+import { isHeaderName, shown } from "../internal/layerOptions.js"
 import * as Text from "../internal/text.js"
 import {
   Bool,
@@ -44,6 +44,7 @@ import {
   wordOf,
   written
 } from "./configMessages.js"
+import * as ServerOptions from "./http/serverOptions.js"
 import * as Telemetry from "./Telemetry.js"
 import * as Wire from "./wire/request.js"
 
@@ -286,9 +287,13 @@ const timeoutOrder = (
     }
 }
 
+// `Server.layer`'s own check, so that a host the server would refuse (`127.0.0.1:4000`, a URL) is refused here.
+const Host = withMessage(Schema.String, (actual) => `expected a host name or an IP address, got ${kindOf(actual)}`)
+  .pipe(Schema.filter((host) => ServerOptions.hostProblem(host)))
+
 const Server = mapping(
   Schema.Struct({
-    host: opt(Name),
+    host: opt(Host),
     port: opt(withMessage(
       Schema.Number.pipe(Schema.int(), Schema.between(0, 65535)),
       (actual) => `expected a port 0-65535, got ${kindOf(actual)}`
@@ -338,7 +343,7 @@ const Endpoint = Schema.String.pipe(Schema.filter((url) => {
 }))
 
 const HeaderName = withMessage(
-  Schema.String.pipe(Schema.pattern(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/)),
+  Schema.String.pipe(Schema.filter(isHeaderName)),
   (actual) => `expected an HTTP header name, got ${JSON.stringify(actual)}`
 )
 

@@ -26,6 +26,7 @@ import {
   stringListOption,
   stringOption
 } from "./optionChecks.js"
+import * as Text from "./text.js"
 
 /**
  * A URL as shown in a message: quoted, userinfo, query, fragment and any password-like value masked (each may hold
@@ -42,13 +43,44 @@ export const shown = (value: string): string => {
   return JSON.stringify(masked.length > 200 ? `${masked.slice(0, 200)}...` : masked)
 }
 
-const hasSpaceOrControl = (value: string): boolean =>
-  /\s/.test(value) || Array.from(value).some((char) => char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f)
+const hasControl = (value: string): boolean =>
+  Array.from(value).some((char) => char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f)
+
+const hasSpaceOrControl = (value: string): boolean => /\s/.test(value) || hasControl(value)
+
+/** What makes a text no well-formed URL (a scheme, `//` and a host), or `undefined` when it is one. */
+const notAUrl = (value: string): string | undefined => {
+  if (hasControl(value)) return "with a line break or a control character"
+  if (/\s/.test(value)) return "with spaces"
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return "that does not start with a scheme://"
+  if (!URL.canParse(value)) return "that is not a valid URL"
+  return new URL(value).hostname === "" ? "without a host" : undefined
+}
 
 /**
- * What is wrong with a base URL (one the layer appends paths to), or the URL without trailing slashes.
+ * A value given for a URL that may hold a password (a Redis URL), as shown in a message: a well-formed URL (a
+ * scheme, `//` and a host) as {@link shown} shows it, masked; anything else is only described (its length, what
+ * is wrong), never quoted: it may be the password itself, set where the URL should be.
+ *
+ * @since 0.2.0
+ * @category formatting
  */
-export const parseBaseUrl = (value: string): Either.Either<string, string> => {
+export const shownSecretUrl = (value: string): string => {
+  const wrong = notAUrl(value)
+  const length = Text.characters(value)
+  return wrong === undefined
+    ? shown(value)
+    : `a value of ${length} character${length === 1 ? "" : "s"} ${wrong} (not shown: it may hold a password)`
+}
+
+/**
+ * What is wrong with a base URL (one the layer appends paths to), or the URL without trailing slashes. `credentials`
+ * says where a key goes instead of the URL's userinfo.
+ */
+export const parseBaseUrl = (
+  value: string,
+  credentials = "pass the key as apiKey"
+): Either.Either<string, string> => {
   if (hasSpaceOrControl(value)) return Either.left("must not contain spaces or control characters")
   let url: URL
   try {
@@ -60,7 +92,7 @@ export const parseBaseUrl = (value: string): Either.Either<string, string> => {
     return Either.left("must be an absolute http(s) URL")
   }
   if (url.username !== "" || url.password !== "") {
-    return Either.left("must not contain credentials (pass the key as apiKey)")
+    return Either.left(`must not contain credentials (${credentials})`)
   }
   if (url.search !== "" || url.hash !== "" || value.includes("?") || value.includes("#")) {
     return Either.left("must not have a query or fragment (the layer appends the API path)")
@@ -89,6 +121,25 @@ const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const headerValue = /^[\t\u0020-\u007e\u0080-\u00ff]*$/
 
 /**
+ * Whether a text is an HTTP header name (an RFC 9110 token).
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const isHeaderName = (name: string): boolean => headerName.test(name)
+
+/**
+ * Why a header value cannot be sent, or `undefined`. The value is not in the text: it may be a key.
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const headerValueIssue = (value: string): string | undefined =>
+  headerValue.test(value)
+    ? undefined
+    : "has a character not allowed in an HTTP header (a line break, a control or a non-Latin-1 character)"
+
+/**
  * Header values checked, each labelled by the option it comes from. A value is never shown: it may be a key.
  */
 export const headerValues = (
@@ -96,12 +147,8 @@ export const headerValues = (
   values: ReadonlyArray<readonly [option: string, value: string | undefined]>
 ): Effect.Effect<void, ConfigError.ConfigError> => {
   for (const [option, value] of values) {
-    if (value !== undefined && !headerValue.test(value)) {
-      return Effect.fail(ConfigError.InvalidData(
-        [option],
-        `${layer}: ${option} has a character not allowed in an HTTP header (a line break, a control or a non-Latin-1 character)`
-      ))
-    }
+    const issue = value === undefined ? undefined : headerValueIssue(value)
+    if (issue !== undefined) return Effect.fail(ConfigError.InvalidData([option], `${layer}: ${option} ${issue}`))
   }
   return Effect.void
 }
@@ -112,7 +159,7 @@ export const headers = (
   record: Readonly<Record<string, string>> | undefined
 ): Effect.Effect<void, ConfigError.ConfigError> => {
   const entries = Object.entries(record ?? {})
-  const badName = entries.find(([name]) => !headerName.test(name))
+  const badName = entries.find(([name]) => !isHeaderName(name))
   return badName === undefined
     ? headerValues(layer, entries.map(([name, value]) => [`headers[${JSON.stringify(name)}]`, value] as const))
     : Effect.fail(ConfigError.InvalidData(

@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import { isIP } from "node:net"
 import { described } from "./described.js"
 
 export { described }
@@ -149,3 +150,35 @@ export const recordOption = (
   value === undefined || isRecord(value) ? Either.void : Either.left(
     ConfigError.InvalidData([option], `${layer}: ${option} must be an object of named entries, got ${described(value)}`)
   )
+
+// A DNS label: letters, digits and hyphens (underscores too, which Docker Compose service names may hold and its
+// DNS resolves), at most 63 characters, neither starting nor ending with a hyphen.
+const hostLabel = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/
+
+/**
+ * What is wrong with a host to connect to or listen on, or `undefined`: it must be a host name (DNS labels, 253
+ * characters at most), an IPv4 address (four numbers up to 255) or a bare IPv6 one. The text leaves the host out:
+ * the caller shows it its own way. A name whose last label is a number is a mistyped IPv4 address (`256.1.1.1`,
+ * `1.2.3.4.5`): no top-level domain is numeric, and a resolver would read some of them as addresses.
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const hostIssue = (host: string): string | undefined => {
+  if (isIP(host) !== 0) return undefined
+  if (host.trim() === "") return "must not be empty"
+  if (/[\s\p{C}]/u.test(host)) return "must not contain spaces or control characters"
+  if (host.includes("://")) return "must be a host name or an IP address, not a URL (the port goes in port:)"
+  if (/^(?:\[[^\]]*\]|[^:]*):\d*$/.test(host)) {
+    return "must be a host name or an IP address without a port (the port goes in port:)"
+  }
+  if (/^\[.*\]$/.test(host)) return "must be an IPv6 address without brackets"
+  if (host.includes(":")) return "is not a valid IPv6 address"
+  // A fully qualified name may end in a dot.
+  const name = host.replace(/\.$/, "")
+  const labels = name.split(".")
+  if (/^\d+$/.test(labels.at(-1)!)) return "is not a valid IPv4 address (four numbers from 0 to 255)"
+  return name.length <= 253 && labels.every((label) => hostLabel.test(label))
+    ? undefined
+    : "is not a valid host name (labels of letters, digits and hyphens, at most 63 characters each and 253 in all, none starting or ending with a hyphen)"
+}

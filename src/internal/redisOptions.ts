@@ -1,7 +1,8 @@
 /**
  * Checks of the Redis connection options, run when the layer is built: a bad URL, port or timeout is a
  * `ConfigError` naming the option (or the environment variable) at startup. A password never appears in a
- * message: URLs are shown with their userinfo masked, and every value with its password-like `key=value` masked.
+ * message: URLs are shown with their userinfo masked, a value that is no URL only described, and every value with
+ * its password-like `key=value` masked.
  */
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
@@ -9,7 +10,7 @@ import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import type * as Redis from "../Redis.js"
 import * as Durations from "./duration.js"
-import { shown } from "./layerOptions.js"
+import { shownSecretUrl } from "./layerOptions.js"
 import * as OptionChecks from "./optionChecks.js"
 
 /** Where the server is and how to log in (the password stays redacted until the client is made). */
@@ -41,13 +42,10 @@ const invalid = (path: string, message: string) => Either.left(ConfigError.Inval
 
 const isPort = (value: number) => Number.isInteger(value) && value >= 1 && value <= 65535
 
-// What a host name or an IP address (a v6 one with its zone) may hold. Anything else, e.g. `host;password=...`
-// from another client's connection string, is no host, and would be shown in every connection error.
-const hostPattern = /^[\w.~%:-]+$/
-
 /**
  * A `redis://[user:password@]host[:port][/db]` (or `rediss://` for TLS) URL checked, `path` naming the option or
- * the variable in the error.
+ * the variable in the error. A value that is no well-formed URL is never quoted (see `shownSecretUrl`), nor is a
+ * database part that is no number: either may be a password set in the wrong place.
  */
 export const parseUrl = (
   layer: string,
@@ -55,27 +53,33 @@ export const parseUrl = (
   value: string
 ): Either.Either<Target, ConfigError.ConfigError> => {
   const expected = `${layer}: ${path} must be a redis://[user:password@]host[:port][/db] (or rediss://) URL`
-  if (/\s/.test(value)) return invalid(path, `${expected} without spaces, got ${shown(value)}`)
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    return invalid(path, `${expected}, got ${shown(value)}`)
+  const url = URL.canParse(value) ? new URL(value) : undefined
+  if (
+    url === undefined || (url.protocol !== "redis:" && url.protocol !== "rediss:") || url.hostname === "" ||
+    /\s/.test(value)
+  ) {
+    return invalid(path, `${expected}, got ${shownSecretUrl(value)}`)
   }
   // IPv6 hosts come bracketed from `URL`; the socket wants them bare.
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1")
-  if ((url.protocol !== "redis:" && url.protocol !== "rediss:") || !hostPattern.test(host)) {
-    return invalid(path, `${expected}, got ${shown(value)}`)
+  // A host name or an address only: `host;password=...` from another client's connection string would be shown
+  // in every connection error.
+  const hostIssue = OptionChecks.hostIssue(host)
+  if (hostIssue !== undefined) {
+    return invalid(path, `${layer}: ${path} has an invalid host: it ${hostIssue}, got ${shownSecretUrl(value)}`)
   }
   if (url.search !== "" || url.hash !== "") {
-    return invalid(path, `${layer}: ${path} must not have a query or fragment, got ${shown(value)}`)
+    return invalid(path, `${layer}: ${path} must not have a query or fragment, got ${shownSecretUrl(value)}`)
   }
   const dbText = url.pathname.replace(/^\//, "")
   if (dbText !== "" && !/^\d{1,5}$/.test(dbText)) {
-    return invalid(path, `${layer}: ${path} has a database ${OptionChecks.described(dbText)} that is not a number`)
+    return invalid(
+      path,
+      `${layer}: ${path} has a database part (after the host) that is not a number such as /0 (not shown: it may hold a password)`
+    )
   }
   const port = url.port === "" ? 6379 : Number(url.port)
-  if (!isPort(port)) return invalid(path, `${expected}, got ${shown(value)}`)
+  if (!isPort(port)) return invalid(path, `${expected}, got ${shownSecretUrl(value)}`)
   let username: string | undefined
   let password: string | undefined
   try {
@@ -147,17 +151,10 @@ const target = (layer: string, input: Input, urlPath: string): Either.Either<Tar
     }
     return parseUrl(layer, urlPath, Redacted.isRedacted(input.url) ? Redacted.value(input.url) : input.url)
   }
-  if (input.host === undefined || input.host.trim() === "" || /\s/.test(input.host)) {
-    return invalid(
-      input.host === undefined ? "url" : "host",
-      `${layer}: give url (redis://host:port) or a host without spaces`
-    )
-  }
-  if (!hostPattern.test(input.host)) {
-    return invalid(
-      "host",
-      `${layer}: host must be a host name or an IP address, got ${OptionChecks.described(input.host)}`
-    )
+  if (input.host === undefined) return invalid("url", `${layer}: give url (redis://host:port) or host`)
+  const hostIssue = OptionChecks.hostIssue(input.host)
+  if (hostIssue !== undefined) {
+    return invalid("host", `${layer}: host ${hostIssue}, got ${OptionChecks.described(input.host)}`)
   }
   // Only `undefined` takes the default: `null` is refused, not read as 6379 (or db 0).
   const port = input.port === undefined ? 6379 : input.port

@@ -8,6 +8,9 @@ import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import { described } from "../../internal/described.js"
+import * as OptionChecks from "../../internal/optionChecks.js"
+import * as Text from "../../internal/text.js"
 import * as Metrics from "../Metrics.js"
 import type * as Runtime from "../Runtime.js"
 import type * as Sse from "./sse.js"
@@ -90,6 +93,18 @@ export interface CheckedLayer extends Checked {
   readonly shutdownGraceMs: number
 }
 
+/**
+ * What is wrong with a host to listen on, the host included, or `undefined`: the one check of `Server.layer`
+ * and of the config's `server.host`, so that a file `check-config` accepts is one the server can listen with.
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const hostProblem = (host: string): string | undefined => {
+  const issue = OptionChecks.hostIssue(host)
+  return issue === undefined ? undefined : `${issue}, got ${Text.escapedJson(host)}`
+}
+
 /** The longest delay Node's timers and server timeouts take, in ms. */
 const maxTimerMillis = 2_147_483_647
 
@@ -146,9 +161,11 @@ export const checkLayer = (options: LayerOptions): Effect.Effect<CheckedLayer, C
       return yield* Effect.fail(invalid("port", `must be an integer from 0 to 65535, got ${String(port)}`))
     }
     const host = options.host ?? "127.0.0.1"
-    if (typeof host !== "string" || host.trim() === "" || /\s/.test(host)) {
-      return yield* Effect.fail(invalid("host", `must be a host name or address, got ${JSON.stringify(host)}`))
+    if (typeof host !== "string") {
+      return yield* Effect.fail(invalid("host", `must be a host name or an IP address, got ${described(host)}`))
     }
+    const problem = hostProblem(host)
+    if (problem !== undefined) return yield* Effect.fail(invalid("host", problem))
     if (options.runtime === undefined || options.runtime === null) {
       return yield* Effect.fail(invalid("runtime", "is required"))
     }
