@@ -1,0 +1,163 @@
+/**
+ * A config file's text read as data: JSON, or YAML as plain data (every mapping key as the text written, no tag
+ * outside YAML's core schema), with a message for each problem, naming its path or its line.
+ *
+ * @since 0.2.0
+ */
+import * as Either from "effect/Either"
+import * as Yaml from "yaml"
+import * as Text from "../internal/text.js"
+import * as Messages from "./configMessages.js"
+
+/**
+ * The data of a file's text, or its problems. JSON (its syntax already checked) is parsed as YAML too, for the
+ * keys written twice that `JSON.parse` would silently keep the last of.
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const parseText = (text: string, isJson: boolean): Either.Either<unknown, Array<string>> => {
+  const lines = new Yaml.LineCounter()
+  const document = Yaml.parseDocument(text, {
+    prettyErrors: false,
+    uniqueKeys: true,
+    lineCounter: lines,
+    // Merge keys only in YAML: in JSON, "<<" is a key like any other (and refused as an unknown field).
+    merge: !isJson,
+    // A key as written (`null`, `~`, `1.50`), not the scalar it would resolve to (`""`, `1.5`).
+    stringKeys: true,
+    // The core schema alone: no YAML 1.1 types (`!!binary` as bytes, `!!timestamp` as a Date, `!!set`...).
+    resolveKnownTags: false,
+    // Problems are reported as errors of the file, never as process warnings on stderr.
+    logLevel: "error"
+  })
+  const where = (offset: number) => {
+    const at = lines.linePos(offset)
+    return `line ${at.line}, column ${at.col}`
+  }
+  // For JSON, only a repeated key counts: its syntax was checked by `JSON.parse`. A key that is not a string is
+  // reported by `notPlain`, with its path.
+  const yamlErrors = isJson
+    ? document.errors.filter((error) => error.code === "DUPLICATE_KEY")
+    : document.errors.filter((error) => error.code !== "NON_STRING_KEY")
+  const syntax = yamlErrors.map((error) => {
+    if (error.code === "DUPLICATE_KEY") {
+      const path = keyPathAt(document, error.pos[0])
+      if (path !== undefined) return `${Messages.pathText(path)}: written twice (again at ${where(error.pos[0])})`
+    }
+    if (error.code === "MULTIPLE_DOCS") return `${where(error.pos[0])}: ${multipleDocuments}`
+    return `${where(error.pos[0])}: ${error.message.split("\n")[0]}`
+  })
+  const errors = isJson ? syntax : [...syntax, ...notPlain(document, where)]
+  if (errors.length > 0) return Either.left(errors)
+  if (isJson) return Either.right(JSON.parse(text))
+  try {
+    return Either.right(document.toJS({ maxAliasCount: 100 }))
+  } catch (error) {
+    // An alias bomb (aliases of aliases, expanding to millions of values) past the alias limit, or a merge of
+    // something other than a mapping: refused like a syntax error, with the YAML library's reason.
+    return Either.left([`not valid YAML: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`])
+  }
+}
+
+const multipleDocuments = "the file holds more than one YAML document (each `---` starts one); a config is one document"
+
+const plainYaml = "write plain YAML (strings, numbers, booleans, lists, maps)"
+
+const yamlTag = "tag:yaml.org,2002:"
+
+/** A node with its path, or a mapping key (any node, or none) with its mapping's path. */
+type Visited =
+  | { readonly isKey: false; readonly node: Yaml.Node; readonly path: ReadonlyArray<PropertyKey> }
+  | { readonly isKey: true; readonly node: unknown; readonly path: ReadonlyArray<PropertyKey> }
+
+/** A key that is a string as written (a name), or `undefined`. */
+const keyName = (key: unknown): string | undefined =>
+  Yaml.isScalar(key) && typeof key.value === "string" && (!key.tag || key.tag === "!" || key.tag === `${yamlTag}str`)
+    ? key.value
+    : undefined
+
+/**
+ * Every node and mapping key of a document with its path, depth first. An alias is not followed (its anchor's
+ * node is met where it is written), nor is a key that is no name, nor its value (refused with the key).
+ */
+function* nodesOf(node: unknown, path: ReadonlyArray<PropertyKey>): Generator<Visited> {
+  if (!Yaml.isNode(node) || Yaml.isAlias(node)) return
+  yield { node, path, isKey: false }
+  if (Yaml.isMap(node)) {
+    for (const pair of node.items) {
+      yield { node: pair.key, path, isKey: true }
+      const name = keyName(pair.key)
+      if (name !== undefined) yield* nodesOf(pair.value, [...path, name])
+    }
+  } else if (Yaml.isSeq(node)) {
+    for (const [i, item] of node.items.entries()) yield* nodesOf(item, [...path, i])
+  }
+}
+
+/** The path of the mapping key that starts at `offset`, e.g. `["models", "gpt-4o", "fallback", 1, "model"]`. */
+const keyPathAt = (document: Yaml.Document, offset: number): Array<PropertyKey> | undefined => {
+  for (const { isKey, node, path } of nodesOf(document.contents, [])) {
+    const name = isKey && Yaml.isScalar(node) && node.range?.[0] === offset ? keyName(node) : undefined
+    if (name !== undefined) return [...path, name]
+  }
+  return undefined
+}
+
+const scalarOf = (type: string) => (node: Yaml.Node) => Yaml.isScalar(node) && typeof node.value === type
+
+// The tags of plain data (YAML's core schema), each with the value it must tag: `!!int abc` stays a string.
+const plainTags: Record<string, (node: Yaml.Node) => boolean> = {
+  // The non-specific tag: the value's own kind.
+  "!": () => true,
+  [`${yamlTag}str`]: scalarOf("string"),
+  [`${yamlTag}int`]: scalarOf("number"),
+  [`${yamlTag}float`]: scalarOf("number"),
+  [`${yamlTag}bool`]: scalarOf("boolean"),
+  [`${yamlTag}null`]: (node) => Yaml.isScalar(node) && node.value === null,
+  [`${yamlTag}map`]: Yaml.isMap,
+  [`${yamlTag}seq`]: Yaml.isSeq
+}
+
+/** A tag or an alias as written, escaped where it holds more than printable ASCII (a `%0A` in a tag is a newline). */
+const asWritten = (text: string): string => /^[\x21-\x7e]+$/.test(text) ? text : Text.escapedJson(text)
+
+/** A tag as written: `!!binary`, `!local`, `!<tag:example.com,2000:x>`. */
+const shownTag = (tag: string): string =>
+  asWritten(tag.startsWith(yamlTag) ? `!!${tag.slice(yamlTag.length)}` : tag.startsWith("!") ? tag : `!<${tag}>`)
+
+const keyKind = (key: unknown): string =>
+  Yaml.isSeq(key)
+    ? "a list"
+    : Yaml.isMap(key)
+    ? "a mapping"
+    : Yaml.isAlias(key)
+    ? `an alias (${asWritten(`*${key.source}`)})`
+    : Yaml.isScalar(key) && key.tag
+    ? `a ${shownTag(key.tag)} value`
+    : "a value of another kind"
+
+/** What in a YAML document is not plain data: a key that is no name, a value with another tag than plain data's. */
+const notPlain = (document: Yaml.Document, where: (offset: number) => string): Array<string> => {
+  const problems: Array<string> = []
+  const add = (path: ReadonlyArray<PropertyKey>, message: string) => {
+    const at = Messages.pathText(path)
+    problems.push(at === "" ? message : `${at}: ${message}`)
+  }
+  for (const visited of nodesOf(document.contents, [])) {
+    const { node, path } = visited
+    if (visited.isKey) {
+      if (keyName(node) !== undefined) continue
+      const offset = Yaml.isNode(node) ? node.range?.[0] : undefined
+      const at = offset === undefined ? "" : ` (${where(offset)})`
+      add(path, `a key must be a name (a string), not ${keyKind(node)}${at}`)
+      continue
+    }
+    const tag = visited.node.tag
+    if (!tag) continue
+    const fits = plainTags[tag]
+    if (fits === undefined) add(path, `a ${shownTag(tag)} value is not allowed here; ${plainYaml}`)
+    else if (!fits(visited.node)) add(path, `not a valid ${shownTag(tag)} value; ${plainYaml}`)
+  }
+  return problems
+}
