@@ -296,6 +296,21 @@ describe("Gemini over loopback", () => {
       expect(yield* server.requests).toHaveLength(0)
     }))
 
+  it.scoped.each(["../../../admin/delete", "models/../x", "./gemini-2.5-flash", "a//b"])(
+    "the model %j, which a URL would resolve to another path, fails with InvalidRequest before any network call",
+    (model) =>
+      Effect.gen(function*() {
+        const server = yield* MockProvider.make()
+        const exit = yield* LanguageModel.generate({ model, messages: [{ role: "user", content: "hi" }] }).pipe(
+          Effect.provide(geminiLayer(server)),
+          Effect.exit
+        )
+        expect(failure(exit)).toMatchObject({ _tag: "InvalidRequest", provider: "gemini" })
+        expect(failure(exit).message).toContain("is no model name")
+        expect(yield* server.requests).toHaveLength(0)
+      })
+  )
+
   it.scoped("a safety-blocked candidate is an empty response with finish content-filter", () =>
     Effect.gen(function*() {
       const server = yield* MockProvider.make({

@@ -121,6 +121,15 @@ describe("a bad URL option fails the layer at build time", () => {
       expect(error.message).toBe("OpenAi.layer: baseUrl must be an absolute http(s) URL, got \"localhost:8080/v1\"")
     }))
 
+  it.effect("an Azure deployment of . or .. (a URL would resolve it to another path) is refused", () =>
+    Effect.gen(function*() {
+      for (const deployment of [".", ".."]) {
+        const error = yield* buildError(OpenAi.layerAzure({ endpoint: "https://x.example", deployment, apiKey }))
+        expect(error).toMatchObject({ _op: "InvalidData", path: ["deployment"] })
+        expect(String(error)).toContain(`deployment must be a deployment name, got "${deployment}"`)
+      }
+    }))
+
   it.effect("Gemini apiVersion must be one path segment", () =>
     Effect.gen(function*() {
       const error = yield* buildError(Gemini.layer({ apiKey, apiVersion: "v1beta/../x" }))

@@ -290,6 +290,13 @@ export const layerAzure = (
       const token = options.token === undefined ? undefined : Redacted.value(options.token)
       yield* LayerOptions.shared(where, options)
       yield* OptionChecks.nonEmpty(where, [["deployment", options.deployment], ["apiVersion", options.apiVersion]])
+      // A deployment is one segment of the URL's path: `..` (escaped or not) would resolve to another path.
+      if (options.deployment === "." || options.deployment === "..") {
+        return yield* Effect.fail(ConfigError.InvalidData(
+          ["deployment"],
+          `${where}: deployment must be a deployment name, got ${JSON.stringify(options.deployment)}`
+        ))
+      }
       yield* LayerOptions.headerValues(where, [["apiKey", key], ["token", token]])
       const headers: Record<string, string> = {}
       if (key !== undefined) headers["api-key"] = key

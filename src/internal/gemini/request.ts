@@ -16,6 +16,15 @@ export const modelPath = (model: string): string => {
   return path.split("/").map(encodeURIComponent).join("/")
 }
 
+/**
+ * Why a model name cannot go into the request's URL path, or `undefined`: a segment that is empty, `.` or `..`
+ * (escaped or not, a URL resolves `..` away, so `../../admin` would call another path with the API key).
+ */
+export const modelPathIssue = (model: string): string | undefined =>
+  model.split("/").some((segment) => segment === "" || segment === "." || segment === "..")
+    ? `the model ${JSON.stringify(model.slice(0, 200))} is no model name (a path segment of it is empty, "." or "..")`
+    : undefined
+
 /** Whether a model is of the Gemini 3 family, which requires thought signatures on replayed function calls. */
 export const isGemini3 = (model: string): boolean => /(^|\/)gemini-3/.test(model)
 
@@ -243,6 +252,8 @@ export const encodeRequest = (
   request: ChatRequest.ChatRequest,
   options: { readonly model: string; readonly optionKey: string }
 ): Either.Either<Json, string> => {
+  const pathIssue = modelPathIssue(options.model)
+  if (pathIssue !== undefined) return Either.left(pathIssue)
   try {
     const { contents, system } = encodeContents(request.messages, options.model)
     const body: Json = { contents }
