@@ -252,6 +252,16 @@ describe("header options are checked at build time, values never shown", () => {
       const blank = yield* buildError(OpenAi.layer({ model: " " }))
       expect(blank.message).toBe("OpenAi.layer: model must not be empty")
     }))
+
+  it.effect("a header the HTTP client sets itself (undici refuses a request carrying one) is refused", () =>
+    Effect.gen(function*() {
+      for (const name of ["transfer-encoding", "Upgrade", "expect", "keep-alive", "connection", "host"]) {
+        const error = yield* buildError(OpenAi.layer({ apiKey, headers: { [name]: "x" } }))
+        expect(error.message).toBe(
+          `OpenAi.layer: headers cannot set "${name}": the HTTP client sets it (a header of the connection or of the body's framing)`
+        )
+      }
+    }))
 })
 
 /** Every `layerConfig`, with its variables and a reply its provider would send. */

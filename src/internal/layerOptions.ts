@@ -153,19 +153,47 @@ export const headerValues = (
   return Effect.void
 }
 
-/** The `headers` option checked: names are HTTP tokens, values valid header values (never shown). */
+// Headers of the connection and of the message's framing, which the HTTP client sets: undici refuses a request
+// carrying one (so every call would fail as a network error), and a proxy could read a wrong one differently.
+const clientHeaders = new Set([
+  "connection",
+  "content-length",
+  "expect",
+  "host",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade"
+])
+
+/**
+ * The `headers` option checked: names are HTTP tokens and none the client sets itself (`transfer-encoding`,
+ * `connection`, `host`...), values valid header values (never shown).
+ */
 export const headers = (
   layer: string,
   record: Readonly<Record<string, string>> | undefined
 ): Effect.Effect<void, ConfigError.ConfigError> => {
   const entries = Object.entries(record ?? {})
   const badName = entries.find(([name]) => !isHeaderName(name))
-  return badName === undefined
-    ? headerValues(layer, entries.map(([name, value]) => [`headers[${JSON.stringify(name)}]`, value] as const))
-    : Effect.fail(ConfigError.InvalidData(
+  if (badName !== undefined) {
+    return Effect.fail(ConfigError.InvalidData(
       ["headers"],
       `${layer}: headers has an invalid header name ${shown(badName[0])}`
     ))
+  }
+  const framing = entries.find(([name]) => clientHeaders.has(name.toLowerCase()))
+  if (framing !== undefined) {
+    return Effect.fail(ConfigError.InvalidData(
+      ["headers"],
+      `${layer}: headers cannot set ${
+        JSON.stringify(framing[0])
+      }: the HTTP client sets it (a header of the connection or of the body's framing)`
+    ))
+  }
+  return headerValues(layer, entries.map(([name, value]) => [`headers[${JSON.stringify(name)}]`, value] as const))
 }
 
 const orList = (names: readonly [string, ...Array<string>]) =>
