@@ -189,6 +189,25 @@ describe("Gateway config: the example", () => {
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 })
 
+describe("Gateway config: an output reserve that fills a priced context window", () => {
+  it.scoped("is refused when the runtime is built, naming the route and the window from the prices", () =>
+    Effect.gen(function*() {
+      const config = (maxOutputTokens: number) => ({
+        ...minimal,
+        pricing: { models: { m: { inputPerMillion: 1, outputPerMillion: 2, contextWindow: 1000 } } },
+        contextWindow: { maxOutputTokens }
+      })
+      const error = yield* Effect.flip(fromLoaded(yield* decode(config(1000)), yield* Stores.makeMemory))
+      expect(error.message).toContain(
+        "models.small: contextWindow.maxOutputTokens (1000) must be smaller than the context window of m at local " +
+          "(1000 tokens, from the prices)"
+      )
+      // One token of room is enough to build.
+      const runtime = yield* Effect.orDie(fromLoaded(yield* decode(config(999)), yield* Stores.makeMemory))
+      expect(runtime.tenants).toEqual([])
+    }))
+})
+
 describe("Gateway config: errors, each with its path, all at once", () => {
   it.effect.each(
     [

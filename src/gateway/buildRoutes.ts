@@ -69,6 +69,16 @@ export const stepsOf = (route: Route): ReadonlyArray<Step> => {
 }
 
 /**
+ * The provider whose prices apply to a configured provider: the one its type names, whatever the config calls
+ * it; an OpenAI-compatible server under its own name.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const pricingProviderOf = (name: string, provider: Provider): string =>
+  provider.type === "openai-compatible" ? name : provider.type
+
+/**
  * The layer of one provider called with one model; the provider's retry and timeouts unless the step sets them.
  * `guarded`: behind the provider's circuit breaker, if it has one (a router's deployment is not: the router
  * holds its breaker, to skip it while it refuses).
@@ -85,8 +95,7 @@ const providerLayer = (
   const timeout = timeoutOf(step.timeout ?? route.timeout ?? provider.timeout)
   const common = {
     name,
-    // Priced at the provider its type names, whatever the config calls it; a compatible server under its name.
-    pricingProvider: provider.type === "openai-compatible" ? name : provider.type,
+    pricingProvider: pricingProviderOf(name, provider),
     model: step.model,
     ...(provider.headers === undefined ? {} : { headers: provider.headers }),
     ...(retry === undefined ? {} : { retry }),

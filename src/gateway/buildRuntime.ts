@@ -161,6 +161,21 @@ export const make = (
       yield* Effect.mapError(buildRoute(name, route), (error) =>
         ConfigError.InvalidData(["models", name], `${pathText(["models", name])}: ${error.message}`))
     }
+    // A window from the price data is the model's own: an output reserve that fills it would refuse every request
+    // (`ContextWindow.layer` checks a window given in its options itself).
+    function outputFitsPricedWindows(route: Decoded["models"][string], maxOutputTokens: number | undefined) {
+      for (const step of Routes.stepsOf(route)) {
+        const provider = Routes.pricingProviderOf(step.provider, config.providers[step.provider]!)
+        const window = pricing.price(step.model, provider)?.contextWindow
+        if (maxOutputTokens !== undefined && window !== undefined && maxOutputTokens >= window) {
+          return Effect.fail(ConfigError.InvalidData(
+            ["contextWindow", "maxOutputTokens"],
+            `contextWindow.maxOutputTokens (${maxOutputTokens}) must be smaller than the context window of ${step.model} at ${provider} (${window} tokens, from the prices): no room would be left for the input`
+          ))
+        }
+      }
+      return Effect.void
+    }
     function buildRoute(name: string, route: Decoded["models"][string]) {
       return Effect.gen(function*() {
         const built = yield* Effect.map(
@@ -192,6 +207,9 @@ export const make = (
         if (config.contextWindow !== undefined) {
           const window = route.contextWindow ?? Routes.stepsOf(route)[0]?.contextWindow
           const options = { ...config.contextWindow, ...(window === undefined ? {} : { contextWindow: window }) }
+          if (options.contextWindow === undefined) {
+            yield* outputFitsPricedWindows(route, options.maxOutputTokens)
+          }
           service = yield* around(context, service, (inner) =>
             ContextWindow.layer(inner, options))
         }
