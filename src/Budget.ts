@@ -7,7 +7,8 @@
  *   `InvalidRequest` saying how to fix it (`unpricedModels: "allow"` lets unpriced models through, unbudgeted).
  * - **reserve**: the estimate is held atomically in the {@link Store}; a call whose estimate does not fit
  *   (spent + reserved + estimate > limit) fails with `LlmError.BudgetExceeded` without reaching the provider,
- *   so concurrent calls can never overshoot on their estimates.
+ *   so concurrent calls can never overshoot on their estimates. When the spend alone leaves room for it, only
+ *   calls in flight are in the way: that refusal is retryable, after a short `retryAfter` (1 s).
  * - **reconcile**: after the call the reservation becomes the actual cost (`costUsd` of the response or usage
  *   part, else the usage priced, else the input estimate plus the output received counted by `Tokenizer`). A
  *   failed call, or a stream that delivered nothing, is released: it costs nothing. A stream that fails or is

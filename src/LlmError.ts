@@ -296,7 +296,8 @@ export class RateLimitExceeded extends Schema.TaggedError<RateLimitExceeded>()("
 /**
  * A tenant's budget (the `Budget` policy) cannot hold the estimated cost of this call. Amounts in USD;
  * `resetsAt` is when the period ends (epoch milliseconds of Effect's `Clock`), absent for a rolling window
- * that nothing will leave.
+ * that nothing will leave. When the spend alone leaves room for the estimate and only the reservations of calls
+ * in flight are in the way, it is retryable (`shouldRetry: true`) after a short `retryAfter`, without `resetsAt`.
  *
  * @since 0.2.0
  * @category policy

@@ -275,6 +275,59 @@ describeStores("Budget", (env) => {
       }).pipe(Effect.provide(env())))
   })
 
+  describe("Budget: refusals", () => {
+    it.effect("refused only by calls in flight: retryable after 1 s, no resetsAt; refused by spend: until the period ends", () =>
+      Effect.gen(function*() {
+        yield* adjustTo(Date.UTC(2026, 10, 30, 23, 50))
+        // room for 2.5 estimates; each call costs usd(10, 1) = 12 against its estimate of 20
+        const budget = yield* makeBudget({ defaultLimit: { limitUsd: 2.5 * estimate, period: "day" } })
+        const gate = yield* Deferred.make<void>()
+        const allIn = yield* Deferred.make<void>()
+        const reached = yield* Ref.make(0)
+        const inner = LanguageModel.make({
+          provider: "test",
+          defaultModel: "m",
+          generate: () =>
+            Effect.gen(function*() {
+              if ((yield* Ref.updateAndGet(reached, (n) => n + 1)) === 2) yield* Deferred.succeed(allIn, undefined)
+              yield* Deferred.await(gate)
+              return answer("ok", { model: "m", usage: usage(10, 1) })
+            }),
+          stream: () => Stream.die("unused")
+        })
+        const wrapped = budget.wrap(inner)
+        const inFlight = yield* Effect.fork(Effect.all([generate(wrapped, "1"), generate(wrapped, "2")], {
+          concurrency: "unbounded"
+        }))
+        yield* Deferred.await(allIn)
+        // nothing spent: the estimate fits beside the spend, only the two reservations are in the way
+        const held = failure(yield* generate(wrapped, "3"))
+        if (!(held instanceof LlmError.BudgetExceeded)) throw new Error(`expected BudgetExceeded: ${held._tag}`)
+        expect(held).toMatchObject({
+          spentUsd: 0,
+          reservedUsd: 2 * estimate,
+          requestedUsd: estimate,
+          shouldRetry: true
+        })
+        expect(held.resetsAt).toBeUndefined()
+        expect(held.retryAfter).toEqual(Duration.seconds(1))
+        expect(LlmError.isRetryable(held)).toBe(true)
+        expect(held.message).toContain("calls in flight")
+        // the calls in flight end; a retry after the hint fits
+        yield* Deferred.succeed(gate, undefined)
+        yield* Fiber.join(inFlight)
+        yield* TestClock.adjust(held.retryAfter!)
+        expect(Exit.isSuccess(yield* generate(wrapped, "3"))).toBe(true)
+        // 36 spent: 36 + 20 passes 50 whatever is reserved, so only the next period helps
+        const spent = failure(yield* generate(wrapped, "4"))
+        if (!(spent instanceof LlmError.BudgetExceeded)) throw new Error(`expected BudgetExceeded: ${spent._tag}`)
+        expect(spent).toMatchObject({ spentUsd: 3 * usd(10, 1), reservedUsd: 0, resetsAt: Date.UTC(2026, 11, 1) })
+        expect(spent.retryAfter).toBeUndefined()
+        expect(spent.shouldRetry).toBeUndefined()
+        expect(LlmError.isRetryable(spent)).toBe(false)
+      }).pipe(Effect.provide(env())))
+  })
+
   describe("Budget: no overshoot", () => {
     it.effect("200 concurrent calls against a budget of exactly N: N reach the provider, never more", () =>
       Effect.gen(function*() {

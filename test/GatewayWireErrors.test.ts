@@ -179,6 +179,24 @@ const table: Array<[LlmError.LlmError, number, string, string, SdkClass]> = [
     OpenAI.RateLimitError
   ],
   [
+    // refused only by the reservations of calls in flight: retryable soon, not out of quota
+    new LlmError.BudgetExceeded({
+      provider: "liter-llm",
+      tenant: "t",
+      limitUsd: 0.01,
+      spentUsd: 0.000765,
+      reservedUsd: 0.00726,
+      requestedUsd: 0.00363,
+      shouldRetry: true,
+      retryAfter: Duration.seconds(1),
+      message: "budget"
+    }),
+    429,
+    "rate_limit_error",
+    "budget_exceeded",
+    OpenAI.RateLimitError
+  ],
+  [
     new LlmError.CostLimitExceeded({
       provider: "liter-llm",
       tenant: "t",
@@ -315,6 +333,26 @@ describe("encodeError", () => {
     expect(Wire.encodeError(new LlmError.BudgetExceeded(budget), { now }).headers).toEqual({
       "x-should-retry": "false"
     })
+  })
+
+  it("BudgetExceeded by calls in flight only: retry-after its retryAfter, retried by the SDKs, not insufficient_quota", () => {
+    const held = new LlmError.BudgetExceeded({
+      provider: "liter-llm",
+      tenant: "t",
+      limitUsd: 0.01,
+      spentUsd: 0.000765,
+      reservedUsd: 0.00726,
+      requestedUsd: 0.00363,
+      shouldRetry: true,
+      retryAfter: Duration.seconds(1),
+      message: "b"
+    })
+    for (const options of [{ now }, {}]) {
+      const encoded = Wire.encodeError(held, options)
+      expect(encoded.status).toBe(429)
+      expect(encoded.headers).toEqual({ "retry-after": "1", "retry-after-ms": "1000" })
+      expect(encoded.body.error).toMatchObject({ type: "rate_limit_error", code: "budget_exceeded" })
+    }
   })
 
   it("CircuitOpen: retry-after until `until` (0 once passed); none without the time", () => {

@@ -43,7 +43,7 @@ export interface EncodedError {
 export interface ErrorOptions {
   /**
    * The current time in epoch milliseconds of Effect's `Clock`: needed for the Retry-After of a `CircuitOpen`
-   * (until `until`) and a `BudgetExceeded` (until `resetsAt`). Without it they carry none.
+   * (until `until`) and a `BudgetExceeded` with a `resetsAt` (until then). Without it they carry none.
    */
   readonly now?: number | undefined
 }
@@ -203,12 +203,21 @@ const sdkRetryCapMs = 60_000
 /** How long to wait, in milliseconds, when known. */
 const retryAfterMs = (error: LlmError.LlmError, now: number | undefined): number | undefined => {
   if (error._tag === "CircuitOpen" && now !== undefined) return Math.max(0, error.until - now)
-  if (error._tag === "BudgetExceeded") {
-    return error.resetsAt === undefined || now === undefined ? undefined : Math.max(0, error.resetsAt - now)
+  // A refusal by reservations alone has no `resetsAt` but a short `retryAfter` (below).
+  if (error._tag === "BudgetExceeded" && error.resetsAt !== undefined) {
+    return now === undefined ? undefined : Math.max(0, error.resetsAt - now)
   }
   if (error.retryAfter === undefined) return undefined
   const ms = Duration.toMillis(error.retryAfter)
   return Number.isFinite(ms) && ms >= 0 ? ms : undefined
+}
+
+const bodyType = (error: LlmError.LlmError, row: Row): string => {
+  // OpenAI says which limit in `type`: "requests" or "tokens".
+  if (error._tag === "RateLimitExceeded") return error.kind
+  // OpenAI's `insufficient_quota` means waiting will not help: not so for a budget held only by calls in flight.
+  if (error._tag === "BudgetExceeded" && error.shouldRetry === true) return "rate_limit_error"
+  return row.type
 }
 
 /**
@@ -241,8 +250,7 @@ export const errorBody = (error: LlmError.LlmError | WireError.WireError): WireE
   return {
     error: {
       message: row.message === undefined ? Addresses.withoutAddresses(error.message) : row.message(error),
-      // OpenAI says which limit in `type`: "requests" or "tokens".
-      type: error._tag === "RateLimitExceeded" ? error.kind : row.type,
+      type: bodyType(error, row),
       param: row.param ?? null,
       code: error._tag === "Timeout" ? timeoutCodes[error.phase] : row.code
     }

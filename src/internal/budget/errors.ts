@@ -3,7 +3,7 @@ import * as Duration from "effect/Duration"
 import * as LlmError from "../../LlmError.js"
 import type * as Estimate from "./estimate.js"
 import * as Options from "./options.js"
-import type * as Store from "./store.js"
+import * as Store from "./store.js"
 
 type Priced = Extract<Estimate.Estimate, { readonly _tag: "Priced" }>
 
@@ -83,7 +83,19 @@ export const overWholeBudget = (
     } ${Options.periodText(limit.period)}: ask for fewer output tokens`
   })
 
-/** A tenant's budget that cannot hold this call's estimate. */
+/**
+ * How long a refusal caused only by reservations asks the caller to wait. Reservations are held by calls in
+ * flight and go when they end (usually within seconds), but the store does not know when; `reservationTimeout`
+ * only bounds a dead process's reservation (15 minutes by default), far too long to wait and beyond what SDKs
+ * honour. So a short fixed hint, the same as a store outage's: a retry that still does not fit is refused again.
+ */
+const reservedRetryAfterMillis = 1000
+
+/**
+ * A tenant's budget that cannot hold this call's estimate. When the spend alone leaves room for it, only the
+ * reservations of calls in flight are in the way: retryable after {@link reservedRetryAfterMillis}, without
+ * `resetsAt` (the period's end is not when it fits). Otherwise it waits for `resetsAt` and is not retryable.
+ */
 export const budgetExceeded = (context: {
   readonly provider: string
   readonly estimate: Priced
@@ -92,8 +104,10 @@ export const budgetExceeded = (context: {
   readonly totals: Store.Totals
   readonly resetsAt: number | undefined
 }): LlmError.BudgetExceeded => {
-  const { estimate, limit, resetsAt, tenant } = context
+  const { estimate, limit, tenant } = context
   const { reservedUsd, spentUsd } = context.totals
+  const transient = spentUsd + estimate.costUsd <= limit.limitUsd + Store.tolerance
+  const resetsAt = transient ? undefined : context.resetsAt
   return new LlmError.BudgetExceeded({
     provider: context.provider,
     model: estimate.model,
@@ -103,11 +117,18 @@ export const budgetExceeded = (context: {
     reservedUsd,
     requestedUsd: estimate.costUsd,
     ...(resetsAt === undefined ? {} : { resetsAt }),
+    ...(transient ? { shouldRetry: true, retryAfter: Duration.millis(reservedRetryAfterMillis) } : {}),
     message: `Budget: tenant "${tenant}" has spent ${Options.usd(spentUsd)} and reserved ${
       Options.usd(reservedUsd)
     } of ${Options.usd(limit.limitUsd)} ${Options.periodText(limit.period)}; this call's estimate of ${
       Options.usd(estimate.costUsd)
-    } does not fit${resetsAt === undefined ? "" : ` (resets at ${new Date(resetsAt).toISOString()})`}`
+    } does not fit${
+      transient
+        ? ` beside the reservations of calls in flight, which go when they end: retry after ${reservedRetryAfterMillis} ms`
+        : resetsAt === undefined
+        ? ""
+        : ` (resets at ${new Date(resetsAt).toISOString()})`
+    }`
   })
 }
 
