@@ -102,6 +102,18 @@ describe("Gateway config: decoding", () => {
       expect(yield* Effect.flip(withEnv(Config.load(Path.join(dir, "gateway.toml"))))).toBeDefined()
       const missing = yield* Effect.flip(withEnv(Config.load(Path.join(dir, "absent.yaml"))))
       expect(missing.errors[0]).toContain("cannot read the file")
+      // A byte that is no UTF-8 (here in a model name) is refused, not read as U+FFFD.
+      const latin1 = Path.join(dir, "latin1.yaml")
+      Fs.writeFileSync(
+        latin1,
+        Buffer.concat([
+          Buffer.from(Fs.readFileSync(yaml, "utf8").replace("model: m", "model: m-")),
+          Buffer.from([0xe9])
+        ])
+      )
+      expect((yield* Effect.flip(withEnv(Config.load(latin1)))).errors).toEqual([
+        "the file is not valid UTF-8 text (save it as UTF-8)"
+      ])
       expect(Either.isLeft(Config.parse("{}", "x.txt"))).toBe(true)
       Fs.rmSync(dir, { recursive: true })
     }).pipe(Effect.provide(NodeFileSystem.layer)))

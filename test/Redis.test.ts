@@ -46,7 +46,11 @@ describe("Redis options", () => {
           /host is not a valid IPv4 address \(four numbers from 0 to 255\), got "256\.1\.1\.1"/
         ],
         [{ host: "10.0.0" }, "host", /host is not a valid IPv4 address/],
-        [{ host: "-bad-" }, "host", /host is not a valid host name \(labels of letters, digits and hyphens/],
+        [
+          { host: "-bad-" },
+          "host",
+          /host is not a valid host name \(labels of letters, digits, hyphens and underscores/
+        ],
         [{ host: `${"a".repeat(64)}.example` }, "host", /host is not a valid host name/],
         [
           { host: "redis:6379" },

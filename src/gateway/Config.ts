@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import { isUtf8 } from "node:buffer"
 import * as RedisOptions from "../internal/redisOptions.js"
 import * as Check from "./configCheck.js"
 import * as Messages from "./configMessages.js"
@@ -300,10 +301,17 @@ export const parse = (text: string, source: string): Either.Either<unknown, Inva
 export const load = (path: string): Effect.Effect<Loaded, InvalidConfig, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const text = yield* Effect.mapError(
-      fs.readFileString(path),
+    const bytes = yield* Effect.mapError(
+      fs.readFile(path),
       (error) => new InvalidConfig({ source: path, errors: [`cannot read the file: ${error.message}`] })
     )
-    const input = yield* parse(text, path)
+    // Read as text only when it is text: a byte that is no UTF-8 would become U+FFFD inside a name or a key.
+    if (!isUtf8(bytes)) {
+      return yield* new InvalidConfig({
+        source: path,
+        errors: ["the file is not valid UTF-8 text (save it as UTF-8)"]
+      })
+    }
+    const input = yield* parse(new TextDecoder().decode(bytes), path)
     return yield* decode(input, path)
   }).pipe(Effect.withSpan("Config.load"))

@@ -245,7 +245,10 @@ export const layer = (
       )
       const address = server.address
       yield* Effect.logInfo("gateway: listening").pipe(Effect.annotateLogs({
-        address: address._tag === "TcpAddress" ? `http://${address.hostname}:${address.port}` : address.path
+        // An IPv6 address in brackets, as a URL writes it (`http://[::1]:4000`).
+        address: address._tag === "TcpAddress"
+          ? `http://${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname}:${address.port}`
+          : address.path
       }))
       // Added last, so it runs first on close: drain before the handler is removed.
       yield* Effect.addFinalizer(() => Drain.drain(tracker, nodeServer!, checked.shutdownGraceMs))

@@ -180,5 +180,5 @@ export const hostIssue = (host: string): string | undefined => {
   if (/^\d+$/.test(labels.at(-1)!)) return "is not a valid IPv4 address (four numbers from 0 to 255)"
   return name.length <= 253 && labels.every((label) => hostLabel.test(label))
     ? undefined
-    : "is not a valid host name (labels of letters, digits and hyphens, at most 63 characters each and 253 in all, none starting or ending with a hyphen)"
+    : "is not a valid host name (labels of letters, digits, hyphens and underscores, at most 63 characters each and 253 in all, none starting or ending with a hyphen)"
 }
