@@ -116,6 +116,54 @@ describe("TestModel", () => {
       expect((yield* provide(ask("a"))).costUsd).toBe(0)
     }))
 
+  it.effect("a scripted reply that is no ChatResponse, or no reply at all, is a clear error", () =>
+    Effect.gen(function*() {
+      const model = yield* TestModel.make([
+        { text: 5 } as unknown as TestModel.Reply,
+        { text: "ab", chunks: ["a", 1] } as unknown as TestModel.Reply,
+        {
+          id: "x",
+          provider: "t",
+          model: "m",
+          content: [],
+          finishReason: "stop",
+          extra: 1
+        } as unknown as TestModel.Reply,
+        { id: "x", provider: "t", model: "m", content: [], finishReason: "weird" } as unknown as TestModel.Reply,
+        {
+          id: "x",
+          provider: "t",
+          model: "m",
+          content: [],
+          finishReason: "stop",
+          cached: "yes"
+        } as unknown as TestModel.Reply,
+        {
+          id: "x",
+          provider: "t",
+          model: "m",
+          content: [],
+          finishReason: "stop",
+          usage: null
+        } as unknown as TestModel.Reply,
+        null as unknown as TestModel.Reply
+      ])
+      const provide = Effect.provideService(LanguageModel.LanguageModel, model.service)
+      const errors: Array<LlmError.LlmError> = []
+      for (let i = 0; i < 7; i++) errors.push(yield* Effect.flip(provide(ask("a"))))
+      expect(errors.map((error) => error._tag)).toEqual([
+        ...Array.from({ length: 6 }, () => "MalformedResponse"),
+        "InvalidRequest"
+      ])
+      expect(errors[0]!.message).toContain("response is no ChatResponse: content.0.text")
+      expect(errors[1]!.message).toContain("chunks are not a list of strings")
+      expect(errors[2]!.message).toContain("response is no ChatResponse: extra")
+      expect(errors[3]!.message).toContain("finishReason")
+      expect(errors[4]!.message).toContain("cached")
+      expect(errors[5]!.message).toContain("usage")
+      expect(errors[6]!.message).toContain("reply 7 of the script is null, not a reply")
+    }))
+
   it.effect("a function reply sees the request", () =>
     Effect.gen(function*() {
       const response = yield* ask("ping").pipe(

@@ -3,8 +3,9 @@
  * the script (a response, a shorthand text, or an `LlmError` to fail with) and every request is recorded.
  * Like a provider layer, it prices each response and usage part with the current `Pricing` (at its provider
  * name, for the requested model, then the answering one), unless the reply carries its own `costUsd`; a
- * scripted usage no provider could report (a count missing, negative, fractional or unsafe) or a `costUsd` that is
- * no amount (negative, NaN, infinite) fails as `MalformedResponse`, as a provider layer fails on such a report; and a stream emits one part per chunk, so a consumer that stops early stops
+ * scripted response that is no `ChatResponse` (a field of the wrong type or unknown, chunks that are not strings), a
+ * usage no provider could report (a count missing, negative, fractional or unsafe) or a `costUsd` that is no amount
+ * (negative, NaN, infinite) fails as `MalformedResponse`, as a provider layer fails on such a report; and a stream emits one part per chunk, so a consumer that stops early stops
  * the stream where a real one would.
  *
  * @since 0.1.0
@@ -12,10 +13,12 @@
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as ParseResult from "effect/ParseResult"
 import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as ChatRequest from "../ChatRequest.js"
-import type * as ChatResponse from "../ChatResponse.js"
+import * as ChatResponse from "../ChatResponse.js"
 import * as Errors from "../internal/errors.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
@@ -67,6 +70,19 @@ export interface TestModel {
   readonly service: LanguageModel.Service
   /** Every request received, in order. */
   readonly requests: Effect.Effect<ReadonlyArray<ChatRequest.ChatRequest>>
+}
+
+const decodeResponse = Schema.decodeUnknownEither(ChatResponse.ChatResponse, { onExcessProperty: "error" })
+
+/** What makes a scripted response no `ChatResponse` (a field of the wrong type, an unknown one), or `undefined`. */
+const shapeProblem = (response: unknown, chunks: unknown): string | undefined => {
+  if (chunks !== undefined && !(Array.isArray(chunks) && chunks.every((chunk) => typeof chunk === "string"))) {
+    return "chunks are not a list of strings"
+  }
+  const decoded = decodeResponse(response)
+  if (decoded._tag === "Right") return undefined
+  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
+  return `response is no ChatResponse: ${issue === undefined ? "" : `${issue.path.join(".")}: ${issue.message}`}`
 }
 
 const isTextReply = (reply: Reply): reply is TextReply =>
@@ -145,8 +161,12 @@ export const make = (script: ReadonlyArray<Reply>, options: Options = {}): Effec
     // fails as a provider layer fails on such a report, rather than reaching a budget or a metric.
     const checked = (response: ChatResponse.ChatResponse, chunks: ReadonlyArray<string> | undefined) => {
       const cost: unknown = response.costUsd
-      const impossible = response.usage === undefined ? undefined : Errors.impossibleUsage(response.usage)
-      const problem = impossible ??
+      // The usage's own message first (it names the count); a usage that is no object is the shape's problem.
+      const usage: unknown = response.usage
+      const impossible = typeof usage === "object" && usage !== null
+        ? Errors.impossibleUsage(usage as ChatResponse.Usage)
+        : undefined
+      const problem = impossible ?? shapeProblem(response, chunks) ??
         (cost === undefined || (typeof cost === "number" && Number.isFinite(cost) && cost >= 0)
           ? undefined
           : `costUsd is ${String(cost)}, not an amount in USD`)
@@ -180,6 +200,13 @@ export const make = (script: ReadonlyArray<Reply>, options: Options = {}): Effec
           })
         }
         if (typeof reply === "function") return { response: yield* reply(request), chunks: undefined }
+        if (typeof reply !== "object" || reply === null) {
+          return yield* new LlmError.InvalidRequest({
+            provider,
+            model,
+            message: `TestModel: reply ${index + 1} of the script is ${String(reply)}, not a reply`
+          })
+        }
         if (LlmError.isLlmError(reply)) return yield* Effect.fail(reply)
         if (isTextReply(reply)) {
           const response: ChatResponse.ChatResponse = {
