@@ -70,40 +70,43 @@ export interface ReadHooks {
   readonly onTooLarge?: (() => void) | undefined
 }
 
+/**
+ * Listens to a request's events until the returned function is called: the body's readers each stop listening as
+ * soon as one of their events settles them.
+ */
+const listen = (source: Http.IncomingMessage, listeners: Readonly<Record<string, (chunk: Buffer) => void>>) => {
+  for (const [event, listener] of Object.entries(listeners)) source.on(event, listener)
+  return () => {
+    for (const [event, listener] of Object.entries(listeners)) source.off(event, listener)
+  }
+}
+
 const readNode = (source: Http.IncomingMessage, maxBytes: number, hooks: ReadHooks): Effect.Effect<Body> =>
   Effect.async<Body>((resume) => {
     hooks.onRead?.()
     const chunks: Array<Buffer> = []
     let bytes = 0
-    const cleanup = () => {
-      source.off("data", onData)
-      source.off("end", onEnd)
-      source.off("error", onError)
-      source.off("aborted", onError)
-    }
-    const onData = (chunk: Buffer) => {
-      bytes += chunk.length
-      if (bytes > maxBytes) {
-        cleanup()
-        source.pause()
-        hooks.onTooLarge?.()
-        resume(Effect.succeed(tooLarge))
-        return
-      }
-      chunks.push(chunk)
-    }
-    const onEnd = () => {
+    const settle = (body: Body) => {
       cleanup()
-      resume(Effect.succeed(textOf(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes))))
+      resume(Effect.succeed(body))
     }
-    const onError = () => {
-      cleanup()
-      resume(Effect.succeed(aborted))
-    }
-    source.on("data", onData)
-    source.once("end", onEnd)
-    source.once("error", onError)
-    source.once("aborted", onError)
+    const onError = () => settle(aborted)
+    const cleanup = listen(source, {
+      data: (chunk) => {
+        bytes += chunk.length
+        if (bytes > maxBytes) {
+          cleanup()
+          source.pause()
+          hooks.onTooLarge?.()
+          resume(Effect.succeed(tooLarge))
+          return
+        }
+        chunks.push(chunk)
+      },
+      end: () => settle(textOf(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes))),
+      error: onError,
+      aborted: onError
+    })
     return Effect.sync(cleanup)
   })
 
@@ -152,28 +155,22 @@ export const discardRest = (
   bounds: { readonly bytes: number; readonly ms: number } = discardBounds
 ): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
+    if (source.complete || source.destroyed) return resume(Effect.void)
     let bytes = 0
-    const cleanup = () => {
-      source.off("data", onData)
-      source.off("end", onDone)
-      source.off("close", onDone)
-      source.off("error", onDone)
-      source.off("aborted", onDone)
-    }
     const onDone = () => {
       cleanup()
       resume(Effect.void)
     }
-    const onData = (chunk: Buffer) => {
-      bytes += chunk.length
-      if (bytes > bounds.bytes) onDone()
-    }
-    if (source.complete || source.destroyed) return resume(Effect.void)
-    source.on("data", onData)
-    source.once("end", onDone)
-    source.once("close", onDone)
-    source.once("error", onDone)
-    source.once("aborted", onDone)
+    const cleanup = listen(source, {
+      data: (chunk) => {
+        bytes += chunk.length
+        if (bytes > bounds.bytes) onDone()
+      },
+      end: onDone,
+      close: onDone,
+      error: onDone,
+      aborted: onDone
+    })
     source.resume()
     return Effect.sync(cleanup)
   }).pipe(Effect.timeoutOption(bounds.ms), Effect.asVoid)
