@@ -28,6 +28,9 @@ import {
 } from "./optionChecks.js"
 import * as Text from "./text.js"
 
+/** A URL's scheme and `//`, as `redis://`. */
+const schemePrefix = /^[a-z][a-z0-9+.-]*:\/\//i
+
 /**
  * A URL as shown in a message: quoted, userinfo, query, fragment and any password-like value masked (each may hold
  * a secret), bounded.
@@ -36,7 +39,7 @@ export const shown = (value: string): string => {
   // Everything before the last "@" may be a password, also in a malformed URL ("redis//:pw@host"): mask it all,
   // keeping a well-formed scheme.
   const at = value.lastIndexOf("@")
-  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(value)?.[0] ?? ""
+  const scheme = schemePrefix.exec(value)?.[0] ?? ""
   // A query or fragment may carry a secret too (`?password=`, `?key=`): only that there is one is shown.
   // A connection string of another form holds its password elsewhere (`host:6379,password=`, `/0;password=`).
   const masked = withoutSecrets((at < 0 ? value : `${scheme}***${value.slice(at)}`).replace(/([?#]).*$/s, "$1***"))
@@ -52,7 +55,7 @@ const hasSpaceOrControl = (value: string): boolean => /\s/.test(value) || hasCon
 const notAUrl = (value: string): string | undefined => {
   if (hasControl(value)) return "with a line break or a control character"
   if (/\s/.test(value)) return "with spaces"
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return "that does not start with a scheme://"
+  if (!schemePrefix.test(value)) return "that does not start with a scheme://"
   if (!URL.canParse(value)) return "that is not a valid URL"
   return new URL(value).hostname === "" ? "without a host" : undefined
 }
