@@ -13,6 +13,19 @@ const secretBody = "{\"error\":{\"message\":\"Incorrect API key provided: sk-liv
 type SdkClass = abstract new(...args: Array<never>) => APIError
 
 /** Every tag, with the status, type, code and SDK class the docs' table says. */
+/** A budget refused only because of the reservations of calls in flight (the spend alone leaves room). */
+const heldByCallsInFlight = new LlmError.BudgetExceeded({
+  provider: "liter-llm",
+  tenant: "t",
+  limitUsd: 0.01,
+  spentUsd: 0.000765,
+  reservedUsd: 0.00726,
+  requestedUsd: 0.00363,
+  shouldRetry: true,
+  retryAfter: Duration.seconds(1),
+  message: "budget"
+})
+
 const table: Array<[LlmError.LlmError, number, string, string, SdkClass]> = [
   [
     new LlmError.InvalidRequest({ provider, message: "bad" }),
@@ -180,17 +193,7 @@ const table: Array<[LlmError.LlmError, number, string, string, SdkClass]> = [
   ],
   [
     // refused only by the reservations of calls in flight: retryable soon, not out of quota
-    new LlmError.BudgetExceeded({
-      provider: "liter-llm",
-      tenant: "t",
-      limitUsd: 0.01,
-      spentUsd: 0.000765,
-      reservedUsd: 0.00726,
-      requestedUsd: 0.00363,
-      shouldRetry: true,
-      retryAfter: Duration.seconds(1),
-      message: "budget"
-    }),
+    heldByCallsInFlight,
     429,
     "rate_limit_error",
     "budget_exceeded",
@@ -336,19 +339,8 @@ describe("encodeError", () => {
   })
 
   it("BudgetExceeded by calls in flight only: retry-after its retryAfter, retried by the SDKs, not insufficient_quota", () => {
-    const held = new LlmError.BudgetExceeded({
-      provider: "liter-llm",
-      tenant: "t",
-      limitUsd: 0.01,
-      spentUsd: 0.000765,
-      reservedUsd: 0.00726,
-      requestedUsd: 0.00363,
-      shouldRetry: true,
-      retryAfter: Duration.seconds(1),
-      message: "b"
-    })
     for (const options of [{ now }, {}]) {
-      const encoded = Wire.encodeError(held, options)
+      const encoded = Wire.encodeError(heldByCallsInFlight, options)
       expect(encoded.status).toBe(429)
       expect(encoded.headers).toEqual({ "retry-after": "1", "retry-after-ms": "1000" })
       expect(encoded.body.error).toMatchObject({ type: "rate_limit_error", code: "budget_exceeded" })
