@@ -4,6 +4,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as AST from "effect/SchemaAST"
 import type * as ChatResponse from "../ChatResponse.js"
 import * as LlmError from "../LlmError.js"
+import { described } from "./described.js"
 import * as Headers from "./headers.js"
 import { isObject, type Json } from "./json.js"
 
@@ -321,18 +322,10 @@ export const impossibleUsage = (usage: ChatResponse.Usage): string | undefined =
       if (requiredUsageFields.has(field)) return `usage.${field} is missing`
     } else if (!(Number.isSafeInteger(count) && (count as number) >= 0)) {
       // A string "10" shown quoted: `is 10, not a token count` would read as a contradiction.
-      return `usage.${field} is ${typeof count === "number" ? count : describedValue(count)}, not a token count`
+      return `usage.${field} is ${typeof count === "number" ? count : described(count)}, not a token count`
     }
   }
   return undefined
-}
-
-const describedValue = (value: unknown): string => {
-  try {
-    return JSON.stringify(value)?.slice(0, 40) ?? typeof value
-  } catch {
-    return typeof value
-  }
 }
 
 /**
