@@ -63,6 +63,36 @@ describe("StreamBody", () => {
       expect(body.closed).toBe(true)
     }))
 
+  it.scopedLive("`attached` waits until the body is written to its response, the held text sent first", () =>
+    Effect.gen(function*() {
+      const { next, url } = yield* server
+      const received: Array<string> = []
+      const fetching = yield* Effect.fork(Effect.promise(async () => {
+        const reader = (await fetch(url)).body!.pipeThrough(new TextDecoderStream()).getReader()
+        for (let read = await reader.read(); !read.done; read = await reader.read()) received.push(read.value)
+      }))
+      const response = yield* next
+      const body = new StreamBody()
+      yield* body.push("head")
+      // What the pump sees when it resumes: whether the head still waits in Node's corked socket.
+      const waiting = yield* Effect.fork(
+        Effect.zipRight(body.attached, Effect.sync(() => response.socket?.writableCorked))
+      )
+      // Nothing to wait for yet: the body is held until it is written to a response.
+      yield* eventually(Effect.map(waiting.status, (status) => status._tag === "Suspended"), "a waiting pump")
+      response.writeHead(200)
+      const writing = yield* Effect.fork(body.writeTo(response))
+      // The head was sent before the pump resumed, not at the end of the tick with what the pump writes next.
+      expect(yield* Fiber.join(waiting)).toBe(0)
+      yield* eventually(Effect.sync(() => received.join("") === "head"), "the head on the wire alone")
+      yield* body.end(", tail")
+      yield* Fiber.join(writing)
+      yield* Fiber.join(fetching)
+      expect(received.join("")).toBe("head, tail")
+      // Once attached, there is nothing to wait for.
+      yield* body.attached
+    }))
+
   it.scopedLive("a body ended before it is written is written whole", () =>
     Effect.gen(function*() {
       const { next, url } = yield* server

@@ -72,6 +72,33 @@ describe.each(undiciClients)("LanguageModel.toPull over %s", (_, client) => {
     }))
 })
 
+describe("LanguageModel.toPull over UndiciClient.layer, a burst in one read", () => {
+  it.scoped("the first content part comes in a chunk of its own; the rest of its read on the next pull", () =>
+    Effect.gen(function*() {
+      // No `chunkDelay`: the mock writes the whole body at once, and it is read in one piece.
+      const reply = OpenAiMock.stream({ deltas: ["Once", " upon", " a", " time"] })
+      const server = yield* MockProvider.make({ script: [reply, reply] })
+      const service = yield* serviceOver(server, undiciClients[1]![1])
+      const streamed = Chunk.toReadonlyArray(yield* Stream.runCollect(service.stream(request)))
+      const chunks = yield* Effect.scoped(Effect.gen(function*() {
+        const pull = yield* LanguageModel.toPull(service, request)
+        const taken: Array<ReadonlyArray<StreamPart.StreamPart>> = []
+        while (true) {
+          const next = yield* Effect.exit(pull)
+          if (Exit.isFailure(next)) return taken
+          taken.push(Chunk.toReadonlyArray(next.value))
+        }
+      }))
+      const first = chunks[0]!
+      expect(first.at(-1)).toEqual({ type: "text-delta", text: "Once" })
+      expect(first.filter((part) => part.type === "text-delta")).toHaveLength(1)
+      expect(chunks.length).toBeGreaterThan(1)
+      // The same parts as the stream, in the same order: held back, not lost or reordered.
+      expect(chunks.flat()).toEqual(streamed)
+      expect(streamed.some((part) => part.type === "usage")).toBe(true)
+    }))
+})
+
 describe("LanguageModel.withPull", () => {
   it.scoped("toPull reads the given pull; the stream stays the stream", () =>
     Effect.gen(function*() {

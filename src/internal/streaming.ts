@@ -12,7 +12,7 @@ import type { Readable } from "node:stream"
 import * as ChatResponse from "../ChatResponse.js"
 import type * as LanguageModel from "../LanguageModel.js"
 import type * as LlmError from "../LlmError.js"
-import type * as StreamPart from "../StreamPart.js"
+import * as StreamPart from "../StreamPart.js"
 import * as Errors from "./errors.js"
 import * as Framing from "./framing.js"
 import { isObject, type Json } from "./json.js"
@@ -173,18 +173,55 @@ export const decode = <F, E, R>(
     return Stream.pipeThroughChannel(frames, decoding<F, E>(decoder.frame, decoder.end, decoder.ended))
   })
 
-/** The step and finish of an SSE body's decoding: framing, the optional body check and the decoder. */
+/** Whether a part from `from` on in `parts` is content. */
+const contentFrom = (parts: ReadonlyArray<StreamPart.StreamPart>, from: number): boolean => {
+  for (let i = from; i < parts.length; i++) if (StreamPart.isContent(parts[i]!)) return true
+  return false
+}
+
+/**
+ * The step and finish of an SSE body's decoding: framing, the optional body check and the decoder.
+ *
+ * With `holdAfterFirstContent`, the frames that follow the stream's first content part in the same read are
+ * framed but not decoded: `paused` is then true, and `resume` decodes them. A read that brings a burst of
+ * tokens (a fast model, a proxy that buffers) would otherwise hold the first token back until the whole burst
+ * is decoded, and the first token is what a caller waits for.
+ */
 const sseSteps = (
   makeDecoder: () => Decoder<Framing.Frame>,
-  check: { readonly context: Errors.ErrorContext; readonly info: BodyInfo } | undefined
+  check: { readonly context: Errors.ErrorContext; readonly info: BodyInfo } | undefined,
+  holdAfterFirstContent = false
 ) => {
   const decoder = makeDecoder()
   // The framer calls back while it is fed: `out` and `error` are those of the read being decoded.
   let out: Array<StreamPart.StreamPart> = []
   let error: LlmError.LlmError | undefined
+  let awaitingContent = holdAfterFirstContent
+  let held: Array<Framing.Frame> | undefined
   const framer = Framing.makeSseFramer((frame) => {
-    if (error === undefined) error = decoder.frame(frame, out)
+    if (error !== undefined) return
+    if (held !== undefined) {
+      held.push(frame)
+      return
+    }
+    const from = out.length
+    error = decoder.frame(frame, out)
+    if (awaitingContent && contentFrom(out, from)) {
+      awaitingContent = false
+      held = []
+    }
   })
+  const paused = (): boolean => held !== undefined
+  const resume = (into: Array<StreamPart.StreamPart>) => {
+    out = into
+    const frames = held ?? []
+    held = undefined
+    for (const frame of frames) {
+      if (error !== undefined) break
+      error = decoder.frame(frame, out)
+    }
+    return error
+  }
   let head = check === undefined ? undefined : makeBodyCheck(check.context, check.info)
   const feedAll = (pieces: ReadonlyArray<Uint8Array> | LlmError.LlmError) => {
     if (!Array.isArray(pieces)) return pieces as LlmError.LlmError
@@ -204,13 +241,13 @@ const sseSteps = (
     return feedAll(checked)
   }
   const finish = (into: Array<StreamPart.StreamPart>) => {
-    out = into
+    if (resume(into) !== undefined) return error
     const failed = head === undefined ? undefined : feedAll(head.end())
     if (failed !== undefined) return failed
     framer.end()
     return error ?? decoder.end(into)
   }
-  return { step, finish, ended: decoder.ended }
+  return { step, finish, ended: decoder.ended, paused, resume }
 }
 
 /**
@@ -261,7 +298,7 @@ export const ssePull = (
   check?: { readonly context: Errors.ErrorContext; readonly info: BodyInfo }
 ): Effect.Effect<Pull, never, Scope.Scope> =>
   Effect.suspend(() => {
-    const { ended, finish, step } = sseSteps(makeDecoder, check)
+    const { ended, finish, paused, resume, step } = sseSteps(makeDecoder, check, true)
     const settleFinish = makeFinishSettler()
     const reader = NodeBody.make(body)
     let done = false
@@ -275,9 +312,14 @@ export const ssePull = (
       }
       if (done) return Effect.fail(end)
       const out: Array<StreamPart.StreamPart> = []
-      let error: LlmError.LlmError | undefined
+      // The frames read with the first content part come first (see `sseSteps`).
+      let error = paused() ? resume(out) : undefined
+      if (error === undefined && ended?.() === true) {
+        done = true
+        error = finish(out)
+      }
       let piece: Uint8Array | null
-      while (error === undefined && (piece = body.read() as Uint8Array | null) !== null) {
+      while (!done && error === undefined && (piece = body.read() as Uint8Array | null) !== null) {
         error = step(piece, out)
         // The end marker: the rest of the body is not waited for (the scope's end releases it).
         if (error === undefined && ended?.() === true) {
@@ -285,6 +327,8 @@ export const ssePull = (
           error = finish(out)
           break
         }
+        // The first content part goes out now, the rest of its read on the next pull.
+        if (paused()) break
       }
       if (error === undefined && out.length === 0 && !done) {
         const failure = reader.failure()

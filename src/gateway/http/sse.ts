@@ -249,7 +249,8 @@ export const respond = (input: {
         case "End":
           return body.end(writer.encode(head) + writer.end())
         case "Content":
-          return Effect.zipRight(body.push(writer.encode(head)), tail)
+          // The head goes out with the headers before the pump reads on (see `StreamBody.attached`).
+          return Effect.zipRight(body.push(writer.encode(head)), Effect.zipRight(body.attached, tail))
       }
     }
     yield* Effect.forkScoped(Effect.flatMap(readHead(pull, head), (result) => {

@@ -18,6 +18,8 @@ interface Sink {
   readonly write: (text: string) => boolean
   readonly end: (text: string) => void
   readonly closed: () => boolean
+  /** Sends what was written now, not at the end of the tick. */
+  readonly flush: () => void
 }
 
 /**
@@ -39,6 +41,7 @@ export class StreamBody {
   private sink: Sink | undefined
   private drained: (() => void) | undefined
   private finished: (() => void) | undefined
+  private attachedNow: (() => void) | undefined
   private done = false
 
   /** Whether nothing more can be written: ended, or the client is gone. */
@@ -61,6 +64,19 @@ export class StreamBody {
       })
     })
   }
+
+  /**
+   * Waits until the body is written to its response (or can take nothing more). The pump waits here after the
+   * first content part: the rest of its read is decoded after that part is on the wire, not before.
+   */
+  readonly attached: Effect.Effect<void> = Effect.suspend(() =>
+    this.sink !== undefined || this.closed ? Effect.void : Effect.async<void>((resume) => {
+      this.attachedNow = () => resume(Effect.void)
+      return Effect.sync(() => {
+        this.attachedNow = undefined
+      })
+    })
+  )
 
   /** Writes `text` now, whatever the sink's buffer (a keep-alive comment). */
   readonly pushNow = (text: string): void => {
@@ -106,7 +122,15 @@ export class StreamBody {
       sink.end(held)
       return this.settle()
     }
-    if (held !== "") sink.write(held)
+    if (held !== "") {
+      sink.write(held)
+      // Node sends a response's writes of one tick together, and the pump, resumed below, reads on in the same
+      // tick: the head goes now, not with the rest of its read.
+      if (this.attachedNow !== undefined) sink.flush()
+    }
+    const attachedNow = this.attachedNow
+    this.attachedNow = undefined
+    attachedNow?.()
   }
 
   /**
@@ -129,7 +153,8 @@ export class StreamBody {
       this.attach({
         write: (text) => response.write(text),
         end: (text) => response.end(text),
-        closed: () => response.destroyed || response.writableEnded
+        closed: () => response.destroyed || response.writableEnded,
+        flush: () => response.socket?.uncork()
       }, () => {
         detach()
         resume(Effect.void)
@@ -155,7 +180,8 @@ export class StreamBody {
         if (text !== "") readable.push(text)
         readable.push(null)
       },
-      closed: () => readable.destroyed
+      closed: () => readable.destroyed,
+      flush: () => {}
     }, () => {})
     return readable
   }
