@@ -6,7 +6,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigError, ConfigProvider, Duration, Effect, Exit, Layer, Redacted } from "effect"
-import * as LayerOptions from "../src/internal/layerOptions.js"
+import * as HttpOptions from "../src/internal/httpOptions.js"
 import * as OptionChecks from "../src/internal/optionChecks.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
@@ -499,7 +499,7 @@ describe("a URL that may hold a password is shown only when it is a well-formed 
       ["x", "a value of 1 character that does not start with a scheme://"]
     ] as const
   )("%s is described, never quoted", (value, described) => {
-    const text = LayerOptions.shownSecretUrl(value)
+    const text = HttpOptions.shownSecretUrl(value)
     expect(text).toContain(described)
     expect(text).not.toContain("hunter2")
     expect(text).not.toContain("\"")
@@ -513,8 +513,8 @@ describe("a URL that may hold a password is shown only when it is a well-formed 
       [`redis://h,password=${secret}`, "\"redis://h,password=***\""]
     ] as const
   )("%s is shown masked, as any URL", (value, shown) => {
-    expect(LayerOptions.shownSecretUrl(value)).toBe(shown)
-    expect(LayerOptions.shownSecretUrl(value)).toBe(LayerOptions.shown(value))
+    expect(HttpOptions.shownSecretUrl(value)).toBe(shown)
+    expect(HttpOptions.shownSecretUrl(value)).toBe(HttpOptions.shown(value))
   })
 })
 

@@ -17,6 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Durations from "../internal/duration.js"
+import * as HttpOptions from "../internal/httpOptions.js"
 import * as LayerOptions from "../internal/layerOptions.js"
 import * as OptionChecks from "../internal/optionChecks.js"
 import type * as GatewayConfig from "./Config.js"
@@ -82,7 +83,7 @@ const known = OptionChecks.optionNames<Options>({
  * @category checks
  */
 export const endpointProblem = (value: string): string | undefined => {
-  const parsed = LayerOptions.parseBaseUrl(value, "send them in a header from the environment")
+  const parsed = HttpOptions.parseBaseUrl(value, "send them in a header from the environment")
   // A query is allowed on a traces URL (it is used as is); everything else the base URL check says holds.
   return Either.isRight(parsed) || parsed.left.startsWith("must not have a query") ? undefined : parsed.left
 }
@@ -105,7 +106,7 @@ const check = Effect.fn("Telemetry.check")(function*(options: Options) {
   if (problem !== undefined) {
     return yield* Effect.fail(ConfigError.InvalidData(
       ["endpoint"],
-      `Telemetry.layer: endpoint ${problem}, got ${LayerOptions.shown(endpoint)}`
+      `Telemetry.layer: endpoint ${problem}, got ${HttpOptions.shown(endpoint)}`
     ))
   }
   yield* OptionChecks.recordOption("Telemetry.layer", "headers", options.headers)
@@ -114,7 +115,7 @@ const check = Effect.fn("Telemetry.check")(function*(options: Options) {
       [name, value]
     ) => [name, Redacted.isRedacted(value) ? Redacted.value(value) : value])
   )
-  yield* LayerOptions.headers("Telemetry.layer", headers)
+  yield* HttpOptions.headers("Telemetry.layer", headers)
   yield* OptionChecks.nonEmpty("Telemetry.layer", [["serviceName", options.serviceName]])
   const protocol = options.protocol ?? "http/json"
   if (!protocols.includes(protocol)) {
@@ -191,13 +192,13 @@ const parseHeaders = (name: string, text: string) => {
     } catch {
       value = undefined
     }
-    if (!LayerOptions.isHeaderName(key)) {
+    if (!HttpOptions.isHeaderName(key)) {
       return Either.left(invalidEnv(name, `must be name=value pairs separated by commas (entry ${index + 1} is not)`))
     }
     if (value === undefined) {
       return Either.left(invalidEnv(name, `has a value that is not valid percent-encoding (entry ${index + 1})`))
     }
-    const issue = LayerOptions.headerValueIssue(value)
+    const issue = HttpOptions.headerValueIssue(value)
     if (issue !== undefined) return Either.left(invalidEnv(name, `entry ${index + 1} (${key}) ${issue}`))
     headers[key.toLowerCase()] = Redacted.make(value)
   }
@@ -235,7 +236,7 @@ const endpointFromEnv = Effect.gen(function*() {
     : [undefined, undefined]
   if (name === undefined) return undefined
   const problem = endpointProblem(url)
-  if (problem !== undefined) return yield* Effect.fail(invalidEnv(name, `${problem}, got ${LayerOptions.shown(url)}`))
+  if (problem !== undefined) return yield* Effect.fail(invalidEnv(name, `${problem}, got ${HttpOptions.shown(url)}`))
   return url
 })
 
@@ -321,7 +322,7 @@ export const forConfig = (
     // A value read from a variable the file names: the error names the variable, never showing the value.
     for (const [header, variable] of Object.entries(loaded.config.telemetry?.otlp?.headersEnv ?? {})) {
       const value = loaded.telemetry?.headers?.[header]
-      yield* LayerOptions.headerValues(Messages.pathText(["telemetry", "otlp", "headersEnv", header]), [
+      yield* HttpOptions.headerValues(Messages.pathText(["telemetry", "otlp", "headersEnv", header]), [
         [variable, Redacted.isRedacted(value) ? Redacted.value(value) : value]
       ])
     }

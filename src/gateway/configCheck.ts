@@ -6,7 +6,7 @@
  */
 import * as Either from "effect/Either"
 import * as ChatRequest from "../ChatRequest.js"
-import * as LayerOptions from "../internal/layerOptions.js"
+import * as HttpOptions from "../internal/httpOptions.js"
 import * as Text from "../internal/text.js"
 import type * as Config from "./Config.js"
 import { pathText } from "./configMessages.js"
@@ -59,13 +59,13 @@ const providers = (config: Decoded, problems: Array<string>): void => {
   for (const [name, provider] of Object.entries(config.providers)) {
     const at = pathText(["providers", name])
     if (provider.baseUrl !== undefined) {
-      const url = LayerOptions.parseBaseUrl(provider.baseUrl, "use apiKeyEnv")
-      if (Either.isLeft(url)) problems.push(`${at}.baseUrl: ${url.left}, got ${LayerOptions.shown(provider.baseUrl)}`)
+      const url = HttpOptions.parseBaseUrl(provider.baseUrl, "use apiKeyEnv")
+      if (Either.isLeft(url)) problems.push(`${at}.baseUrl: ${url.left}, got ${HttpOptions.shown(provider.baseUrl)}`)
     }
     for (const [header, value] of Object.entries(provider.headers ?? {})) {
       const headerAt = pathText(["providers", name, "headers", header])
-      const issue = LayerOptions.isHeaderName(header)
-        ? LayerOptions.headerValueIssue(value)
+      const issue = HttpOptions.isHeaderName(header)
+        ? HttpOptions.headerValueIssue(value)
         : "is not an HTTP header name"
       if (issue !== undefined) problems.push(`${headerAt}: ${issue}`)
     }

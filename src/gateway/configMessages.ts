@@ -7,7 +7,7 @@
  */
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { shown } from "../internal/layerOptions.js"
+import { shown } from "../internal/httpOptions.js"
 import * as Text from "../internal/text.js"
 
 /** A schema whose every failure says `message` (or the message made from the value). */

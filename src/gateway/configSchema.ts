@@ -7,7 +7,7 @@
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { isHeaderName, shown } from "../internal/layerOptions.js"
+import { isHeaderName, shown } from "../internal/httpOptions.js"
 import * as Text from "../internal/text.js"
 import {
   Bool,

@@ -10,7 +10,7 @@ import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import type * as Redis from "../Redis.js"
 import * as Durations from "./duration.js"
-import { shownSecretUrl } from "./layerOptions.js"
+import { shownSecretUrl } from "./httpOptions.js"
 import * as OptionChecks from "./optionChecks.js"
 
 /** Where the server is and how to log in (the password stays redacted until the client is made). */

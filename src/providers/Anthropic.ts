@@ -13,6 +13,7 @@ import * as AnthropicErrors from "../internal/anthropic/errors.js"
 import * as AnthropicRequest from "../internal/anthropic/request.js"
 import * as AnthropicResponse from "../internal/anthropic/response.js"
 import * as AnthropicStream from "../internal/anthropic/stream.js"
+import * as HttpOptions from "../internal/httpOptions.js"
 import * as LayerOptions from "../internal/layerOptions.js"
 import * as OptionChecks from "../internal/optionChecks.js"
 import * as Service from "../internal/service.js"
@@ -93,7 +94,7 @@ const optionNames = OptionChecks.optionNames<Options>({
 const make = (where: string, options: Options) =>
   Effect.gen(function*() {
     yield* LayerOptions.providerOptions(where, options, optionNames)
-    const url = `${yield* LayerOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)}/v1/messages`
+    const url = `${yield* HttpOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)}/v1/messages`
     const maxTokens = (yield* OptionChecks.positiveInt(where, "defaultMaxTokens", options.defaultMaxTokens)) ??
       defaultMaxTokens
     const key = yield* LayerOptions.requiredApiKey(where, options.apiKey, "ANTHROPIC_API_KEY")
@@ -101,7 +102,7 @@ const make = (where: string, options: Options) =>
     const betas = options.betas === undefined || options.betas.length === 0 ? undefined : options.betas.join(",")
     yield* LayerOptions.shared(where, options)
     yield* OptionChecks.nonEmpty(where, [["apiVersion", apiVersion]])
-    yield* LayerOptions.headerValues(where, [["apiKey", key], ["apiVersion", apiVersion], ["betas", betas]])
+    yield* HttpOptions.headerValues(where, [["apiKey", key], ["apiVersion", apiVersion], ["betas", betas]])
     const headers: Record<string, string> = {
       ...options.headers,
       "x-api-key": key,

@@ -13,6 +13,7 @@ import * as CohereErrors from "../internal/cohere/errors.js"
 import * as CohereRequest from "../internal/cohere/request.js"
 import * as CohereResponse from "../internal/cohere/response.js"
 import * as CohereStream from "../internal/cohere/stream.js"
+import * as HttpOptions from "../internal/httpOptions.js"
 import * as LayerOptions from "../internal/layerOptions.js"
 import * as OptionChecks from "../internal/optionChecks.js"
 import * as Service from "../internal/service.js"
@@ -74,10 +75,10 @@ const optionNames = OptionChecks.optionNames<Options>({
 const make = (where: string, options: Options) =>
   Effect.gen(function*() {
     yield* LayerOptions.providerOptions(where, options, optionNames)
-    const url = `${yield* LayerOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)}/v2/chat`
+    const url = `${yield* HttpOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)}/v2/chat`
     const key = yield* LayerOptions.requiredApiKey(where, options.apiKey, "COHERE_API_KEY")
     yield* LayerOptions.shared(where, options)
-    yield* LayerOptions.headerValues(where, [["apiKey", key], ["clientName", options.clientName]])
+    yield* HttpOptions.headerValues(where, [["apiKey", key], ["clientName", options.clientName]])
     const headers: Record<string, string> = {
       ...options.headers,
       ...(options.clientName === undefined ? {} : { "x-client-name": options.clientName }),

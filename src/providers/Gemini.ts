@@ -18,6 +18,7 @@ import * as GeminiErrors from "../internal/gemini/errors.js"
 import * as GeminiFraming from "../internal/gemini/framing.js"
 import * as GeminiRequest from "../internal/gemini/request.js"
 import * as GeminiStream from "../internal/gemini/stream.js"
+import * as HttpOptions from "../internal/httpOptions.js"
 import * as LayerOptions from "../internal/layerOptions.js"
 import * as OptionChecks from "../internal/optionChecks.js"
 import * as Service from "../internal/service.js"
@@ -108,11 +109,11 @@ const makeLayer = (where: string, options: Options) =>
     LanguageModel.LanguageModel,
     Effect.gen(function*() {
       yield* LayerOptions.providerOptions(where, options, optionNames)
-      const baseUrl = yield* LayerOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)
+      const baseUrl = yield* HttpOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)
       const apiVersion = yield* LayerOptions.pathSegment(where, "apiVersion", options.apiVersion ?? defaultApiVersion)
       const key = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)
       yield* LayerOptions.shared(where, options)
-      yield* LayerOptions.headerValues(where, [["apiKey", key]])
+      yield* HttpOptions.headerValues(where, [["apiKey", key]])
       const provider = options.name ?? providerName
       const headers: Record<string, string> = { ...options.headers }
       if (key !== undefined) headers["x-goog-api-key"] = key

@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as ChatRequest from "../ChatRequest.js"
+import * as HttpOptions from "../internal/httpOptions.js"
 import * as LayerOptions from "../internal/layerOptions.js"
 import * as OpenAiErrors from "../internal/openai/errors.js"
 import * as OpenAiRequest from "../internal/openai/request.js"
@@ -183,10 +184,10 @@ const makeLayer = (where: string, options: Options) =>
     LanguageModel.LanguageModel,
     Effect.gen(function*() {
       yield* LayerOptions.providerOptions(where, options, optionNames)
-      const baseUrl = yield* LayerOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)
+      const baseUrl = yield* HttpOptions.baseUrl(where, "baseUrl", options.baseUrl ?? defaultBaseUrl)
       const key = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)
       yield* LayerOptions.shared(where, options)
-      yield* LayerOptions.headerValues(where, [
+      yield* HttpOptions.headerValues(where, [
         ["apiKey", key],
         ["organization", options.organization],
         ["project", options.project]
@@ -285,7 +286,7 @@ export const layerAzure = (
           `${where}: apiKey and token are both given: give one (apiKey for the api-key header, or token for an Entra ID bearer token)`
         ))
       }
-      const endpoint = yield* LayerOptions.baseUrl(where, "endpoint", options.endpoint)
+      const endpoint = yield* HttpOptions.baseUrl(where, "endpoint", options.endpoint)
       const key = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)
       const token = options.token === undefined ? undefined : Redacted.value(options.token)
       yield* LayerOptions.shared(where, options)
@@ -297,7 +298,7 @@ export const layerAzure = (
           `${where}: deployment must be a deployment name, got ${JSON.stringify(options.deployment)}`
         ))
       }
-      yield* LayerOptions.headerValues(where, [["apiKey", key], ["token", token]])
+      yield* HttpOptions.headerValues(where, [["apiKey", key], ["token", token]])
       const headers: Record<string, string> = {}
       if (key !== undefined) headers["api-key"] = key
       if (token !== undefined) headers.authorization = `Bearer ${token}`
