@@ -40,6 +40,10 @@ export const positiveInt = (
       ConfigError.InvalidData([option], `${layer}: ${option} must be a positive integer, got ${described(value)}`)
     )
 
+/** Whether a value is a finite number at least 0 (an amount, a count, a weight): not NaN, not Infinity. */
+export const isNonNegativeFinite = (value: unknown): value is number =>
+  typeof value === "number" && Number.isFinite(value) && value >= 0
+
 export const isRecord = (value: unknown): value is Readonly<Record<string, unknown>> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 

@@ -7,6 +7,7 @@
  */
 import { createRequire } from "node:module"
 import type * as ChatResponse from "../ChatResponse.js"
+import { isNonNegativeFinite } from "./optionChecks.js"
 
 /** USD per million tokens: one price, or a base with thresholds on the request's input tokens (Gemini's > 200k). */
 export type Rate = number | {
@@ -53,7 +54,7 @@ const loadSpecs =
 const providerIds: Readonly<Record<string, string>> = { gemini: "google" }
 
 const rate = (value: unknown): Rate | undefined => {
-  if (typeof value === "number" && Number.isFinite(value) && value >= 0) return value
+  if (isNonNegativeFinite(value)) return value
   if (typeof value === "object" && value !== null && "base" in value && "tiers" in value) {
     const { base, tiers } = value as { base: unknown; tiers: unknown }
     if (typeof base === "number" && Array.isArray(tiers)) {
@@ -101,8 +102,7 @@ export const priceOf = (value: Rate, tokens: number, inputTokens: number): numbe
   return price * tokens / 1e6
 }
 
-const isCount = (value: number | undefined): boolean =>
-  value === undefined || (typeof value === "number" && Number.isFinite(value) && value >= 0)
+const isCount = (value: number | undefined): boolean => value === undefined || isNonNegativeFinite(value)
 
 /**
  * The cost of a usage in USD, or `undefined` for a usage that is not a set of finite, non-negative counts (a

@@ -72,7 +72,7 @@ export const deploymentProblem = (deployment: unknown, index: number, checkProvi
   if (priority !== undefined && !(typeof priority === "number" && Number.isFinite(priority))) {
     return `${label} has priority ${OptionChecks.described(priority)}; a priority is a finite number (default 0)`
   }
-  if (weight !== undefined && !(typeof weight === "number" && Number.isFinite(weight) && weight >= 0)) {
+  if (weight !== undefined && !OptionChecks.isNonNegativeFinite(weight)) {
     return `${label} has weight ${OptionChecks.described(weight)}; a weight is a finite number >= 0`
   }
   if (contextWindow !== undefined && !(Number.isSafeInteger(contextWindow) && (contextWindow as number) > 0)) {

@@ -20,6 +20,7 @@ import * as Stream from "effect/Stream"
 import type * as ChatRequest from "../ChatRequest.js"
 import * as ChatResponse from "../ChatResponse.js"
 import * as Errors from "../internal/errors.js"
+import * as OptionChecks from "../internal/optionChecks.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as Pricing from "../Pricing.js"
@@ -167,7 +168,7 @@ export const make = (script: ReadonlyArray<Reply>, options: Options = {}): Effec
         ? Errors.impossibleUsage(usage as ChatResponse.Usage)
         : undefined
       const problem = impossible ?? shapeProblem(response, chunks) ??
-        (cost === undefined || (typeof cost === "number" && Number.isFinite(cost) && cost >= 0)
+        (cost === undefined || OptionChecks.isNonNegativeFinite(cost)
           ? undefined
           : `costUsd is ${String(cost)}, not an amount in USD`)
       return problem === undefined

@@ -98,6 +98,6 @@ export const decodeUsd = (
   value: number | undefined,
   path: ReadonlyArray<string>
 ): Either.Either<number | undefined, ConfigError.ConfigError> =>
-  value === undefined || (typeof value === "number" && Number.isFinite(value) && value >= 0)
+  value === undefined || OptionChecks.isNonNegativeFinite(value)
     ? Either.right(value)
     : invalid(path, `${path.join(".")} must be a finite number of USD >= 0, got ${OptionChecks.described(value)}`)
