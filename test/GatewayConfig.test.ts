@@ -179,7 +179,23 @@ describe("Gateway config: YAML anchors, merge keys, alias bombs; empty files", (
       "not valid YAML: Excessive alias count indicates a resource exhaustion attack"
     ])
     expect(refused("providers:\n  local: { <<: 3 }\n", "gateway.yml")).toEqual([
-      "not valid YAML: Merge sources must be maps or map aliases"
+      "line 2, column 12: a merge (<<) takes a mapping, an alias of one, or a list of them"
+    ])
+  })
+
+  it("an alias with no anchor before it, or a merge of a list or of an alias of a list, is refused at its line", () => {
+    expect(refused("providers:\n  local:\n    type: openai\n    baseUrl: *url\n", "gateway.yaml")).toEqual([
+      "line 4, column 14: the alias *url has no anchor &url before it"
+    ])
+    // An anchor written after its alias does not count: YAML reads in order.
+    expect(refused("a: *late\nb: &late 1\n", "gateway.yaml")).toEqual([
+      "line 1, column 4: the alias *late has no anchor &late before it"
+    ])
+    expect(refused("l: &l [1]\nproviders: { local: { <<: *l } }\n", "gateway.yaml")).toEqual([
+      "line 2, column 23: a merge (<<) takes a mapping, an alias of one, or a list of them"
+    ])
+    expect(refused("m: &m { a: 1 }\nproviders: { local: { <<: [*m, 2] } }\n", "gateway.yaml")).toEqual([
+      "line 2, column 23: a merge (<<) takes a mapping, an alias of one, or a list of them"
     ])
   })
 

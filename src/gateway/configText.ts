@@ -54,10 +54,40 @@ export const parseText = (text: string, isJson: boolean): Either.Either<unknown,
   try {
     return Either.right(document.toJS({ maxAliasCount: 100 }))
   } catch (error) {
-    // An alias bomb (aliases of aliases, expanding to millions of values) past the alias limit, or a merge of
-    // something other than a mapping: refused like a syntax error, with the YAML library's reason.
-    return Either.left([`not valid YAML: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`])
+    // An alias with no anchor, or a merge of something other than a mapping, is found again to say where; an
+    // alias bomb (aliases of aliases, expanding to millions of values) past the alias limit has no one place.
+    const located = aliasIssue(document, where)
+    return Either.left([
+      located ?? `not valid YAML: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`
+    ])
   }
+}
+
+/** Whether a node is a mapping, or an alias of one: what a merge (`<<`) takes, alone or in a list. */
+const mergeable = (document: Yaml.Document, node: unknown): boolean =>
+  Yaml.isMap(node) || (Yaml.isAlias(node) && Yaml.isMap(node.resolve(document)))
+
+/** The first alias with no anchor before it, or merge of something other than mappings, with its line. */
+const aliasIssue = (document: Yaml.Document, where: (offset: number) => string): string | undefined => {
+  let issue: string | undefined
+  Yaml.visit(document, {
+    Alias: (_, alias) => {
+      if (alias.resolve(document) !== undefined) return undefined
+      const name = asWritten(alias.source)
+      issue = `${where(alias.range?.[0] ?? 0)}: the alias *${name} has no anchor &${name} before it`
+      return Yaml.visit.BREAK
+    },
+    Pair: (_, pair) => {
+      if (!Yaml.isScalar(pair.key) || pair.key.value !== "<<") return undefined
+      const value = pair.value
+      if (mergeable(document, value) || (Yaml.isSeq(value) && value.items.every((item) => mergeable(document, item)))) {
+        return undefined
+      }
+      issue = `${where(pair.key.range?.[0] ?? 0)}: a merge (<<) takes a mapping, an alias of one, or a list of them`
+      return Yaml.visit.BREAK
+    }
+  })
+  return issue
 }
 
 const multipleDocuments = "the file holds more than one YAML document (each `---` starts one); a config is one document"
