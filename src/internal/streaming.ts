@@ -289,8 +289,9 @@ export const lazyPull = (open: Effect.Effect<Pull, never, Scope.Scope>, scope: S
  * {@link decodeSse} read straight from a Node `Readable` as a pull, with no stream stage at all: each pull
  * decodes every piece the socket has buffered in one synchronous loop and waits for `readable` only when there
  * is nothing to read, except that the pull that reaches the stream's first content part returns with it (the
- * rest of its read is decoded on the next pull). The same parts and errors as `decodeSse`; a read's parts come before the error it ends
- * with. The body is destroyed when the scope closes before it ended (a retry, a consumer that stops).
+ * rest of its read is decoded on the next pull). The same parts and errors as `decodeSse`; a read's parts come
+ * before the error it ends with. The body is destroyed when the scope closes before it ended (a retry, a
+ * consumer that stops).
  */
 export const ssePull = (
   body: Readable,
