@@ -122,7 +122,13 @@ const json = (value: unknown): string => {
   try {
     return JSON.stringify(value) ?? ""
   } catch {
-    return String(value)
+    // A bigint counts as its digits; a value nested too deeply for the stack, or a cycle, counts nothing: the
+    // provider's encoder refuses it (`InvalidRequest`), and a count is never a defect.
+    try {
+      return String(value)
+    } catch {
+      return ""
+    }
   }
 }
 

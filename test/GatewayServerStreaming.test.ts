@@ -136,6 +136,28 @@ describe("Gateway server: streams", () => {
       expect((yield* json(response)).error.code).toBe("upstream_rate_limited")
     }))
 
+  it.scopedLive("a defect before the first content part is a 500 internal_error JSON, not a 200 and an error event", () =>
+    Effect.gen(function*() {
+      const dying = LanguageModel.make({
+        provider: "dying",
+        generate: () => Effect.die("unused"),
+        stream: () => Stream.die(new RangeError("Maximum call stack size exceeded"))
+      })
+      const { layer: logs, lines } = requestLogs()
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { "gpt-4o": dying } })).pipe(
+        Effect.provide(logs)
+      )
+      const response = yield* call(base, "/v1/chat/completions", { method: "POST", body: streamBody() })
+      expect(response.status).toBe(500)
+      expect(response.headers.get("content-type")).toBe("application/json")
+      expect((yield* json(response)).error.code).toBe("internal_error")
+      yield* eventually(
+        Effect.sync(() => lines.some((line) => line.outcome === "defect" && line.status === 500)),
+        "the request logged as a defect, 500"
+      )
+      expect(lines.some((line) => String(line.message).includes("failed unexpectedly"))).toBe(true)
+    }))
+
   it.scopedLive("a failure after content is one error event and the end: no [DONE], nothing spliced", () =>
     Effect.gen(function*() {
       const server = yield* MockProvider.make({

@@ -4,6 +4,8 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Redacted, Schema, TestClock } from "effect"
+import * as Budget from "../src/Budget.js"
+import type * as ChatRequest from "../src/ChatRequest.js"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as Errors from "../src/internal/errors.js"
 import * as OpenAiErrors from "../src/internal/openai/errors.js"
@@ -11,11 +13,13 @@ import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
+import * as RateLimit from "../src/RateLimit.js"
 import * as Router from "../src/Router.js"
 import * as StreamPart from "../src/StreamPart.js"
 import * as AnthropicMock from "../src/testing/AnthropicMock.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
+import * as Tokenizer from "../src/Tokenizer.js"
 import { awaitSleepUntil, openAiLayer, secretKey } from "./support/loopback.js"
 import { ask, failure, scripted } from "./support/resilience.js"
 
@@ -44,6 +48,28 @@ describe("hostile input is a typed error, never a defect", () => {
       }).pipe(Effect.provide(openAiLayer(server)), Effect.exit)
       expect(failure(exit)._tag).toBe("InvalidRequest")
       expect(failure(exit).message).toContain("JSON")
+      expect(yield* server.requests).toHaveLength(0)
+    }))
+
+  it.scoped("tool-call arguments nested 5 000 deep: counted without a defect, InvalidRequest through the policies that estimate", () =>
+    Effect.gen(function*() {
+      const deep = JSON.parse("[".repeat(5_000) + "]".repeat(5_000)) as unknown
+      const request: ChatRequest.ChatRequest = {
+        model: "gpt-4o",
+        messages: [
+          { role: "user", content: "hi" },
+          { role: "assistant", content: [{ type: "tool-call", id: "c1", name: "f", arguments: deep }] }
+        ]
+      }
+      // The estimate every budget, rate limit and context window takes: a number, never a stack overflow.
+      expect(Tokenizer.byModel.countRequest(request, "gpt-4o")).toBeGreaterThan(0)
+      const server = yield* MockProvider.make({ script: [OpenAiMock.completion()] })
+      const governed = Budget.layer(
+        RateLimit.layer(openAiLayer(server), { default: { tokens: { limit: 1_000_000, window: "1 minute" } } }),
+        { defaultLimit: { limitUsd: 100, period: "day" } }
+      ).pipe(Layer.provide([Budget.layerMemory, RateLimit.layerMemory]))
+      const exit = yield* LanguageModel.generate(request).pipe(Effect.provide(governed), Effect.exit)
+      expect(failure(exit)._tag).toBe("InvalidRequest")
       expect(yield* server.requests).toHaveLength(0)
     }))
 

@@ -256,9 +256,9 @@ export const respond = (input: {
     yield* Effect.forkScoped(Effect.flatMap(readHead(pull, head), (result) => {
       headRead = true
       return Effect.flatMap(Deferred.succeed(decided, result), (reported) =>
-        // Reported first, a failure becomes the handler's error status and nothing is written here; after a
-        // commit, everything (a failure too) goes into the body.
-        reported && result._tag === "Failure" ? Effect.void : write(result))
+        // Reported first, a failure or a defect becomes the handler's error status and nothing is written here;
+        // after a commit, everything (a failure too) goes into the body.
+        reported && (result._tag === "Failure" || result._tag === "Defect") ? Effect.void : write(result))
     }))
     if (context.stream.holdHeadersMs > 0) {
       yield* Effect.forkScoped(
@@ -268,6 +268,8 @@ export const respond = (input: {
       yield* Deferred.succeed(decided, undefined)
     }
     const result = yield* Deferred.await(decided)
+    // A defect before anything was sent: the request's 500 (`Chat.handle` logs it), not a 200 and an error event.
+    if (result?._tag === "Defect") return yield* Effect.orDie(Effect.failCause(result.cause))
     const limits = context.usage === undefined ? undefined : yield* context.usage
     if (result?._tag === "Failure") {
       Exchange.failed(exchange, result.error)
