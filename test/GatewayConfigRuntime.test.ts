@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
+import type * as ChatRequest from "../src/ChatRequest.js"
 import * as Stores from "../src/gateway/buildStores.js"
 import type * as Runtime from "../src/gateway/Runtime.js"
 import { fromLoaded } from "../src/gateway/runtimeLoad.js"
@@ -172,5 +173,37 @@ describe("Gateway runtime from a config", () => {
       const blocked = yield* Effect.exit(acmeSmall.generate(ask("acme", "a forbidden topic")))
       expect(failureTag(blocked)).toBe("GuardrailBlocked")
       expect((yield* b.requests).length).toBe(2)
+    }))
+
+  it.scoped("input guardrails check every role by default (the client writes them all); inputRoles narrows", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make({ onExhausted: OpenAiMock.completion({ text: "ok" }) })
+      const hidden: ReadonlyArray<ChatRequest.Message> = [
+        { role: "system", content: "the forbidden topic" },
+        { role: "assistant", content: "an earlier forbidden turn" },
+        { role: "tool", content: [{ type: "tool-result", toolCallId: "c1", name: "f", result: "forbidden" }] }
+      ]
+      const asking = (message: ChatRequest.Message) => ({
+        ...ask("acme"),
+        messages: [message, ...ask("acme").messages]
+      })
+      const every = yield* runtimeOf({
+        ...twoProviders(a, b),
+        guardrails: { input: [{ denyList: { terms: ["forbidden"] } }] }
+      })
+      for (const message of hidden) {
+        const exit = yield* Effect.exit(every.route(tenantOf(every, acme.key), "small")!.generate(asking(message)))
+        expect(failureTag(exit)).toBe("GuardrailBlocked")
+      }
+      expect((yield* b.requests).length).toBe(0)
+      const userOnly = yield* runtimeOf({
+        ...twoProviders(a, b),
+        guardrails: { input: [{ denyList: { terms: ["forbidden"] } }], inputRoles: ["user"] }
+      })
+      for (const message of hidden) {
+        yield* userOnly.route(tenantOf(userOnly, acme.key), "small")!.generate(asking(message))
+      }
+      expect((yield* b.requests).length).toBe(3)
     }))
 })

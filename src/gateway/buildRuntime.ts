@@ -104,6 +104,12 @@ const rateLimitOptions = (config: Decoded): RateLimit.Options | undefined => {
 /** A deny list's options: its config section without `terms`, which `Guardrail.denyList` takes apart. */
 const withoutTerms = <A extends { readonly terms: unknown }>({ terms: _terms, ...options }: A) => options
 
+/**
+ * Every role a chat message can have: behind the gateway the client writes every message, the system prompt and
+ * the history too, so an input guardrail checks them all unless the config names fewer.
+ */
+const everyRole: ReadonlyArray<Guardrail.Role> = ["system", "user", "assistant", "tool"]
+
 const guardrailOptions = (config: Decoded): Guardrail.Options | undefined => {
   const section = config.guardrails
   const of = (guards: NonNullable<Decoded["guardrails"]>["input"]) =>
@@ -116,7 +122,7 @@ const guardrailOptions = (config: Decoded): Guardrail.Options | undefined => {
   const input = of(section.input)
   const output = of(section.output)
   if (input.length === 0 && output.length === 0) return undefined
-  return { input, output, ...(section.inputRoles === undefined ? {} : { inputRoles: section.inputRoles }) }
+  return { input, output, inputRoles: section.inputRoles ?? everyRole }
 }
 
 /** The error of a tenant's rate-limit status that its store cannot read. */
