@@ -182,7 +182,7 @@ describe("Gateway runtime from a config", () => {
       const hidden: ReadonlyArray<ChatRequest.Message> = [
         { role: "system", content: "the forbidden topic" },
         { role: "assistant", content: "an earlier forbidden turn" },
-        { role: "tool", content: [{ type: "tool-result", toolCallId: "c1", name: "f", result: "forbidden" }] }
+        { role: "tool", content: [{ type: "tool-result", toolCallId: "c1", toolName: "f", result: "forbidden" }] }
       ]
       const asking = (message: ChatRequest.Message) => ({
         ...ask("acme"),

@@ -297,6 +297,35 @@ describe("Gateway config: server", () => {
       expect(lifetime).toBeLessThan(2_500)
     }))
 
+  it.scopedLive("a reload logs the price warnings a start prints: a budgeted tenant may call an unpriced model", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make()
+      const gateway = yield* startFile(yamlConfig(a, b))
+      yield* Effect.addFinalizer(() => gateway.stop)
+      const written: Array<string> = []
+      const write = process.stdout.write.bind(process.stdout)
+      const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk, ...rest) => {
+        written.push(String(chunk))
+        return write(chunk as string, ...(rest as []))
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => spy.mockRestore()))
+      const unpriced = yamlConfig(a, b)
+        .replace("    model-b: { inputPerMillion: 1, outputPerMillion: 2 }\n", "")
+        .replace(`models: "*" }`, `models: "*", budget: { limitUsd: 10, period: day } }`)
+      expect(unpriced).not.toContain("model-b: {")
+      Fs.writeFileSync(gateway.file, unpriced)
+      process.emit("SIGHUP")
+      yield* eventually(
+        Effect.sync(() => written.some((line) => line.includes("config reloaded"))),
+        "the reload"
+      )
+      const warning = written.find((line) => line.includes("has no price"))
+      expect(warning).toBeDefined()
+      expect(warning).toContain("tenants.acme")
+      expect(warning).toContain("\"logLevel\":\"WARN\"")
+    }))
+
   it.scopedLive("a reload applies the per-request server settings now, and says which start-only ones wait for a restart", () =>
     Effect.gen(function*() {
       const a = yield* MockProvider.make()

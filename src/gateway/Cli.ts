@@ -14,7 +14,6 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as Pricing from "../Pricing.js"
 import * as Build from "./buildRuntime.js"
 import * as Config from "./Config.js"
 import * as Check from "./configCheck.js"
@@ -191,18 +190,6 @@ const summary = (loaded: Config.Loaded, telemetry: Telemetry.Options | undefined
   ].join("\n")
 }
 
-// Prices are loaded (the bundled data: about 2 s) only when a tenant has a budget.
-const priceWarnings = (config: Config.Config) =>
-  Object.values(config.tenants ?? {}).every((tenant) => tenant.budget === undefined)
-    ? Effect.succeed([])
-    : Pricing.make({
-      ...(config.pricing?.dataset === undefined ? {} : { dataset: config.pricing.dataset }),
-      ...(config.pricing?.models === undefined ? {} : { models: config.pricing.models })
-    }).pipe(
-      Effect.map((pricing) => Check.warnings(config, pricing.price)),
-      Effect.orElseSucceed(() => [])
-    )
-
 // Built too, as the gateway builds it at start (in memory, nothing connected): an option one of its layers refuses
 // refuses the file here, so that a config `check-config` accepts is one the gateway accepts.
 const loadOrRefuse = (path: string) =>
@@ -242,7 +229,7 @@ export const make = (options: MakeOptions) => {
         const loaded = yield* loadOrRefuse(file)
         const telemetry = yield* telemetryOrRefuse(loaded)
         yield* Console.log(summary(loaded, telemetry))
-        for (const warning of yield* priceWarnings(loaded.config)) yield* Console.log(`  warning: ${warning}`)
+        for (const warning of yield* Check.priceWarnings(loaded.config)) yield* Console.log(`  warning: ${warning}`)
       })
   ).pipe(Command.withDescription(
     "Checks a config file: its schema, the names it refers to, and that every key variable it names is set. " +
@@ -290,7 +277,7 @@ export const make = (options: MakeOptions) => {
         const loaded = yield* loadOrRefuse(config)
         yield* telemetryOrRefuse(loaded)
         // Warnings do not stop the start; on stderr, apart from the server's JSON log lines.
-        for (const warning of yield* priceWarnings(loaded.config)) yield* Console.error(`warning: ${warning}`)
+        for (const warning of yield* Check.priceWarnings(loaded.config)) yield* Console.error(`warning: ${warning}`)
         const address = {
           host: Option.getOrElse(host, () => loaded.config.server?.host ?? Config.defaults.host),
           port: Option.getOrElse(port, () => loaded.config.server?.port ?? Config.defaults.port)

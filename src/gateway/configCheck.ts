@@ -4,10 +4,12 @@
  *
  * @since 0.2.0
  */
+import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ChatRequest from "../ChatRequest.js"
 import * as HttpOptions from "../internal/httpOptions.js"
 import * as Text from "../internal/text.js"
+import * as Pricing from "../Pricing.js"
 import type * as Config from "./Config.js"
 import { pathText } from "./configMessages.js"
 
@@ -281,3 +283,21 @@ export const warnings = (config: Decoded, priceOf: PriceOf): Array<string> => {
   }
   return found
 }
+
+/**
+ * {@link warnings} with the config's own prices (its dataset and `pricing.models`), as `check-config`, a start
+ * and a reload report them. Prices are loaded (the bundled data: about 2 s) only when a tenant has a budget.
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const priceWarnings = (config: Config.Config): Effect.Effect<Array<string>> =>
+  Object.values(config.tenants ?? {}).every((tenant) => tenant.budget === undefined)
+    ? Effect.succeed([])
+    : Pricing.make({
+      ...(config.pricing?.dataset === undefined ? {} : { dataset: config.pricing.dataset }),
+      ...(config.pricing?.models === undefined ? {} : { models: config.pricing.models })
+    }).pipe(
+      Effect.map((pricing) => warnings(config, pricing.price)),
+      Effect.orElseSucceed(() => [])
+    )

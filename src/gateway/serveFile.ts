@@ -16,6 +16,7 @@ import * as Tokenizer from "../Tokenizer.js"
 import * as Stores from "./buildStores.js"
 import type * as Cli from "./Cli.js"
 import * as Config from "./Config.js"
+import * as Check from "./configCheck.js"
 import { fromLoaded } from "./runtimeLoad.js"
 import * as Server from "./Server.js"
 import * as Telemetry from "./Telemetry.js"
@@ -85,8 +86,16 @@ const serveWith: Cli.ServeFn = (options) =>
       ...serverOptions(start.config),
       ...options,
       load: (path) => {
+        // A reload warns as a start does (on stderr there; in the log here, which an operator reads then).
         const loaded = first === undefined
-          ? Effect.tap(load(path), (next) => warnStartOnly(start, next))
+          ? Effect.tap(load(path), (next) =>
+            Effect.zipRight(
+              warnStartOnly(start, next),
+              Effect.flatMap(
+                Check.priceWarnings(next.config),
+                Effect.forEach((warning) => Effect.logWarning(`gateway: ${warning}`), { discard: true })
+              )
+            ))
           : Effect.succeed(first)
         first = undefined
         return Effect.flatMap(loaded, (loaded) => fromLoaded(loaded, memory))
