@@ -158,6 +158,44 @@ describe("Gateway server: streams", () => {
       expect(lines.some((line) => String(line.message).includes("failed unexpectedly"))).toBe(true)
     }))
 
+  it.scopedLive("a stream that fails after its 200 is logged at ERROR with the error's tag, as its 5xx would be", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      yield* Deferred.succeed(gate, undefined)
+      const cut = new LlmError.NetworkError({ provider: "gated", message: "the connection closed" })
+      const routes = {
+        cut: gated(gate, [{ type: "text-delta", text: "Hel" }], cut),
+        blocked: gated(
+          gate,
+          [{ type: "text-delta", text: "Hel" }],
+          new LlmError.GuardrailBlocked({
+            provider: "gated",
+            stage: "output",
+            guardrail: "deny-list",
+            reason: "a denied term",
+            message: "blocked"
+          })
+        )
+      }
+      const { layer: logs, lines } = requestLogs()
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes })).pipe(Effect.provide(logs))
+      for (const route of ["cut", "blocked"]) {
+        const response = yield* call(base, "/v1/chat/completions", {
+          method: "POST",
+          body: chatBody(route, { stream: true })
+        })
+        expect(response.status).toBe(200)
+        yield* Effect.promise(() => response.text())
+      }
+      const logged = () => lines.filter((line) => line.message === "gateway request")
+      yield* eventually(Effect.sync(() => logged().length === 2), "two request lines")
+      expect(logged().map((line) => [line.route, line.status, line.outcome, line.logLevel])).toEqual([
+        ["cut", 200, "NetworkError", "ERROR"],
+        // A policy's verdict, answered 400 had it come first: no incident.
+        ["blocked", 200, "GuardrailBlocked", "INFO"]
+      ])
+    }))
+
   it.scopedLive("a failure after content is one error event and the end: no [DONE], nothing spliced", () =>
     Effect.gen(function*() {
       const server = yield* MockProvider.make({

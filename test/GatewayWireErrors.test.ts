@@ -369,6 +369,35 @@ describe("encodeError", () => {
     expect(Wire.encodeError(new LlmError.InvalidRequest({ provider, shouldRetry: false, message: "x" })).headers)
       .toEqual({})
   })
+
+  it("a 5xx after the route's own retries or fallback steps is final: the SDKs do not multiply the calls", () => {
+    const failed = new LlmError.ServerError({ provider, status: 500, message: "boom" })
+    expect(Wire.encodeError(failed, { attempts: 1 }).headers).toEqual({})
+    expect(Wire.encodeError(failed).headers).toEqual({})
+    expect(Wire.encodeError(failed, { attempts: 3 }).headers).toEqual({ "x-should-retry": "false" })
+    const timedOut = new LlmError.Timeout({ provider, phase: "request", message: "slow" })
+    expect(Wire.encodeError(timedOut, { attempts: 2 }).headers).toEqual({ "x-should-retry": "false" })
+    // A 429 keeps its own guidance (retry-after): the route's retries do not make it final.
+    const limited = new LlmError.RateLimited({ provider, retryAfter: Duration.seconds(2), message: "slow" })
+    expect(Wire.encodeError(limited, { attempts: 3 }).headers).toEqual({ "retry-after": "2", "retry-after-ms": "2000" })
+  })
+
+  it("statusOf is the status encodeError answers with", () => {
+    for (
+      const error of [
+        new LlmError.Timeout({ provider, phase: "request", message: "slow" }),
+        new LlmError.GuardrailBlocked({ provider, stage: "output", guardrail: "g", reason: "r", message: "m" }),
+        new LlmError.StreamInterrupted({
+          provider,
+          partial: { text: "", reasoning: "", toolCalls: [] },
+          causeTag: "NetworkError",
+          message: "cut"
+        })
+      ]
+    ) {
+      expect(Wire.statusOf(error)).toBe(Wire.encodeError(error).status)
+    }
+  })
 })
 
 describe("errorEvent", () => {

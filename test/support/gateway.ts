@@ -108,8 +108,11 @@ export const sseEvents = (text: string): Array<unknown> =>
 /** Every log entry as a record: its message and annotations (the request log's fields). */
 export const requestLogs = () => {
   const lines: Array<Record<string, unknown>> = []
-  const logger = Logger.make(({ annotations, message }) => {
-    const fields: Record<string, unknown> = { message: Array.isArray(message) ? message.join(" ") : message }
+  const logger = Logger.make(({ annotations, logLevel, message }) => {
+    const fields: Record<string, unknown> = {
+      message: Array.isArray(message) ? message.join(" ") : message,
+      logLevel: logLevel.label
+    }
     for (const [key, value] of annotations) fields[key] = value
     lines.push(fields)
   })

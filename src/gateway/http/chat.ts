@@ -156,7 +156,7 @@ export const handle = (
     const out = Headers.addRateLimits({ ...headers }, limits)
     if (Either.isLeft(result)) {
       Exchange.failed(exchange, result.left)
-      return Respond.fromError(result.left, yield* Clock.currentTimeMillis, out)
+      return Respond.fromError(result.left, yield* Clock.currentTimeMillis, out, exchange.attempts)
     }
     const response = result.right
     exchange.provider = response.provider

@@ -11,8 +11,10 @@ import * as FiberRef from "effect/FiberRef"
 import * as HashMap from "effect/HashMap"
 import type * as Tracer from "effect/Tracer"
 import type * as ChatResponse from "../../ChatResponse.js"
+import type * as LlmError from "../../LlmError.js"
 import * as LlmMetrics from "../../LlmMetrics.js"
 import type * as Metrics from "../Metrics.js"
+import * as Wire from "../wire/errors.js"
 import * as Usd from "./usd.js"
 
 /**
@@ -41,6 +43,8 @@ export interface Exchange {
    * the gateway's addresses (the library keeps keys out of its messages).
    */
   error: string | undefined
+  /** The status the error would have been answered with: a stream that failed after its `200` still has one. */
+  errorStatus: number | undefined
   provider: string | undefined
   model: string | undefined
   /** Provider attempts seen (calls and their retries); 0 for a cache hit or a request refused before. */
@@ -79,6 +83,7 @@ export const make = (requestId: string, method: string, path: string): Exchange 
   status: 0,
   outcome: "success",
   error: undefined,
+  errorStatus: undefined,
   provider: undefined,
   model: undefined,
   attempts: 0,
@@ -102,12 +107,10 @@ const composites: ReadonlySet<string> = new Set(["fallback", "router"])
  * @since 0.2.0
  * @category mutations
  */
-export const failed = (
-  exchange: Exchange,
-  error: { readonly _tag: string; readonly message: string; readonly provider?: string | undefined }
-): void => {
+export const failed = (exchange: Exchange, error: LlmError.LlmError): void => {
   exchange.outcome = error._tag
   exchange.error = error.message
+  exchange.errorStatus = Wire.statusOf(error)
   // Who failed, when no provider answered (a policy's error names the provider of the route it guards); not
   // the name of a fallback chain or router wrapped by that policy, which is no provider.
   if (
@@ -257,7 +260,10 @@ export const finish = (
       span.attribute("liter_llm.attempts", exchange.attempts)
       span.attribute("liter_llm.cached", exchange.cached)
     }
-    const log = exchange.status >= 500 ? Effect.logError("gateway request") : Effect.logInfo("gateway request")
+    // A stream that failed after its `200` is logged at the level of the status its error would have had.
+    const log = exchange.status >= 500 || (exchange.status < 400 && (exchange.errorStatus ?? 0) >= 500)
+      ? Effect.logError("gateway request")
+      : Effect.logInfo("gateway request")
     return withAnnotations(log, fields)
   })
 

@@ -161,7 +161,8 @@ export const openAiError = (
 
 /**
  * The response of an `LlmError` or `WireError`, with the wire's status and retry headers (see the error table of
- * the wire docs) and `extra` headers. `now` is epoch ms, for waits counted from it.
+ * the wire docs) and `extra` headers. `now` is epoch ms, for waits counted from it; `attempts`, the provider
+ * attempts the route made (past one, a 5xx tells the SDKs not to retry).
  *
  * @since 0.2.0
  * @category constructors
@@ -169,9 +170,10 @@ export const openAiError = (
 export const fromError = (
   error: LlmError.LlmError | Wire.WireError,
   now: number,
-  extra: HeaderRecord = {}
+  extra: HeaderRecord = {},
+  attempts?: number
 ): Answer => {
-  const encoded = Wire.encodeError(error, { now })
+  const encoded = Wire.encodeError(error, { now, attempts })
   return json(encoded.body, encoded.status, { ...extra, ...encoded.headers })
 }
 

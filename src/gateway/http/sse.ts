@@ -275,7 +275,7 @@ export const respond = (input: {
       Exchange.failed(exchange, result.error)
       // A JSON error, without the stream's own headers.
       const errorHeaders = Headers.addRateLimits({ ...context.headers }, limits)
-      return Respond.fromError(result.error, yield* Clock.currentTimeMillis, errorHeaders)
+      return Respond.fromError(result.error, yield* Clock.currentTimeMillis, errorHeaders, exchange.attempts)
     }
     const headers = Headers.addRateLimits({ ...context.headers, ...streamHeaders }, limits)
     exchange.status = 200

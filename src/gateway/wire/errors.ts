@@ -46,6 +46,12 @@ export interface ErrorOptions {
    * (until `until`) and a `BudgetExceeded` with a `resetsAt` (until then). Without it they carry none.
    */
   readonly now?: number | undefined
+  /**
+   * The provider attempts the route made for this request (retries and fallback steps). Past one, a 5xx is
+   * final (`x-should-retry: false`): the route already retried, and a client's SDK retrying on top would
+   * multiply the calls (3 SDK tries of a route that makes 3 attempts are 9 calls upstream).
+   */
+  readonly attempts?: number | undefined
 }
 
 interface Row {
@@ -291,7 +297,25 @@ export const encodeError = (
   }
   const retriedBySdk = row.status === 429 || row.status >= 500
   const final = row.final === true || error.shouldRetry === false || (wait !== undefined && wait > sdkRetryCapMs) ||
-    (error._tag === "BudgetExceeded" && wait === undefined)
+    (error._tag === "BudgetExceeded" && wait === undefined) || (row.status >= 500 && (options.attempts ?? 0) > 1)
   if (retriedBySdk && final) headers["x-should-retry"] = "false"
   return { status: row.status, headers, body }
 }
+
+/**
+ * The HTTP status an error is answered with (the error table's): what a client would have seen had the error
+ * come before the answer started.
+ *
+ * @example
+ * ```ts
+ * import { LlmError } from "liter-llm"
+ * import { statusOf } from "liter-llm/gateway/wire"
+ *
+ * statusOf(new LlmError.Timeout({ provider: "openai", phase: "request", message: "slow" })) // 504
+ * ```
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const statusOf = (error: LlmError.LlmError | WireError.WireError): number =>
+  error._tag === "WireError" ? 400 : rows[error._tag].status
