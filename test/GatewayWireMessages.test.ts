@@ -101,6 +101,13 @@ describe("client-facing error messages", () => {
     expect(messageOf(new LlmError.ServerError({ provider, message: leaky }))).toBe(
       "The upstream provider \"dead\" failed with a server error."
     )
+    // An error event or object inside a 200 answer, and a status no server error has, say what they are.
+    expect(messageOf(new LlmError.ServerError({ provider, status: 200, message: leaky }))).toBe(
+      "The upstream provider \"dead\" sent an error instead of an answer."
+    )
+    expect(messageOf(new LlmError.ServerError({ provider, status: 409, message: leaky }))).toBe(
+      "The upstream provider \"dead\" failed (HTTP 409)."
+    )
     expect(messageOf(new LlmError.RateLimited({ provider, message: "org-abc123 over its TPM" }))).toBe(
       "The upstream provider \"dead\" is rate limiting the gateway; retry later."
     )

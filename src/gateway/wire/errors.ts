@@ -70,6 +70,17 @@ interface Row {
 
 const upstream = (what: string) => (error: LlmError.LlmError) => `The upstream provider "${error.provider}" ${what}`
 
+/**
+ * What a `ServerError` says of its status: a 5xx is a server error; a 200 is an error the provider sent inside
+ * its answer (an error event, an error object); another status (a 409, an unexpected 4xx) is only named.
+ */
+const serverErrorText = (status: number | undefined): string =>
+  status === undefined || status >= 500
+    ? `failed with a server error${status === undefined ? "" : ` (HTTP ${status})`}.`
+    : status < 300
+    ? "sent an error instead of an answer."
+    : `failed (HTTP ${status}).`
+
 const timeoutMessages: Record<LlmError.TimeoutPhase, string> = {
   request: "did not answer in time.",
   "first-token": "did not start its answer in time.",
@@ -133,8 +144,7 @@ const rows: { readonly [Tag in LlmError.Tag]: Row } = {
     status: 502,
     type: "server_error",
     code: "upstream_error",
-    message: (error) =>
-      upstream(`failed with a server error${error.status === undefined ? "" : ` (HTTP ${error.status})`}.`)(error)
+    message: (error) => upstream(serverErrorText(error.status))(error)
   },
   Timeout: {
     status: 504,
