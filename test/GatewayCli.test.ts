@@ -406,6 +406,13 @@ describe("liter-llm CLI", () => {
       expect(missing.code).toBe(2)
       expect(missing.err).toContain("liter-llm --help")
       expect((yield* run(["serve-it"])).code).toBe(2)
+      // A port out of range is a usage error naming --port, before the config is read.
+      const file = yield* configFile(valid)
+      for (const port of ["99999", "-1"]) {
+        const outOfRange = yield* run(["gateway", "--config", file, "--port", port])
+        expect(outOfRange.code).toBe(2)
+        expect(outOfRange.err).toContain("--port must be a port number from 0 to 65535")
+      }
       const help = yield* run(["--help"])
       expect(help.code).toBe(0)
       for (const text of ["gateway", "check-config", "hash-key"]) expect(help.out).toContain(text)

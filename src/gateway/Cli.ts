@@ -267,6 +267,11 @@ export const make = (options: MakeOptions) => {
         )
       ),
       port: Options.integer("port").pipe(
+        // Checked as a command line (exit 2, naming --port), not later as the server's option.
+        Options.filterMap(
+          (port) => port >= 0 && port <= 65_535 ? Option.some(port) : Option.none(),
+          "--port must be a port number from 0 to 65535 (0: any free port)"
+        ),
         Options.optional,
         Options.withDescription(`Port to listen on (default server.port of the config, else ${Config.defaults.port})`)
       )
