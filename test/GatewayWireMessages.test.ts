@@ -157,7 +157,13 @@ describe("withoutAddresses", () => {
     ["see api.internal.example/v1/models", "see <address>"],
     ["getaddrinfo EAI_AGAIN vllm-0.svc", "getaddrinfo EAI_AGAIN <address>"],
     ["connect ENOENT /var/run/llm.sock", "connect ENOENT <path>"],
-    ["config C:\\gateway\\gw.yaml", "config <path>"]
+    ["config C:\\gateway\\gw.yaml", "config <path>"],
+    [
+      "Incorrect API key provided for org org-ACME123 at api.internal.corp.",
+      "Incorrect API key provided for org <account> at <address>."
+    ],
+    ["deployment on foo.openai.azure.com, project proj_abc123XYZ", "deployment on <address>, project <account>"],
+    ["see redis.internal or vllm-0.svc", "see <address> or <address>"]
   ]
   for (const [text, expected] of cases) {
     it(`removes the address of ${JSON.stringify(text)}`, () => {
@@ -170,7 +176,9 @@ describe("withoutAddresses", () => {
       "Invalid 'messages[1].content[0].image_url.url': expected a data URL (e.g. 'data:image/png;base64,aW1n'), got 'text/plain'.",
       "This model's maximum context length is 128000 tokens. However, you requested 130000 tokens.",
       "budget of tenant \"acme\": 0.2 USD does not fit (resets at 2025-01-01T10:30:00.000Z)",
-      "models llama3.1:8b, qwen2.5:14b and gpt-4.1 and/or tokens/min at 10:30:00"
+      "models llama3.1:8b, qwen2.5:14b and gpt-4.1 and/or tokens/min at 10:30:00",
+      "Invalid value at tools.function.parameters; messages.content.text is required (response_format.json_schema)",
+      "an org-wide limit; version 1.2.3; Node.js; index.html; contact support@openai.com"
     ]
     for (const text of kept) expect(Wire.withoutAddresses(text)).toBe(text)
   })

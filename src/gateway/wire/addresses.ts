@@ -21,6 +21,20 @@ export const addressPlaceholder = "<address>"
  */
 export const pathPlaceholder = "<path>"
 
+/**
+ * What a removed account id (OpenAI's `org-...`, `proj_...`) is replaced with.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const accountPlaceholder = "<account>"
+
+// The last labels of host names: common public ones and those of private networks (`redis.internal`,
+// `vllm.svc`). A dotted name ending otherwise is left alone: a parameter path (`tools.function.parameters`), a
+// file name, a model name.
+const hostTlds = "com|net|org|io|ai|dev|app|cloud|co|us|uk|eu|de|fr|jp|cn|in|info|biz|" +
+  "internal|local|localdomain|lan|corp|intranet|home|svc|cluster|test|example|invalid"
+
 /** A bare IPv6 address has a `::` or four colons or more: a time such as 10:30:00 has fewer. */
 const ipv6 = (match: string): string => match.includes("::") || match.split(":").length > 4 ? addressPlaceholder : match
 
@@ -46,12 +60,20 @@ const rules: ReadonlyArray<(text: string) => string> = [
   (text) => text.replace(/(?<![\w.@-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\/[^\s"'`<>]*/gi, addressPlaceholder),
   // Absolute paths: Unix with two segments or more (`/etc/app/x.yaml`, `/v1/chat`), Windows (`C:\app`).
   (text) => text.replace(/(?<![\w.:/-])\/(?:[\w.@+-]+\/)+[\w.@+-]*/g, pathPlaceholder),
-  (text) => text.replace(/\b[a-z]:\\[^\s"'`<>]*/gi, pathPlaceholder)
+  (text) => text.replace(/\b[a-z]:\\[^\s"'`<>]*/gi, pathPlaceholder),
+  // Bare host names (`api.internal.corp`, `x.openai.azure.com`, `redis.internal`).
+  (text) =>
+    text.replace(
+      new RegExp(`(?<![\\w.@/-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\\.)+(?:${hostTlds})(?![\\w-]|\\.\\w)`, "gi"),
+      addressPlaceholder
+    ),
+  // Account ids: OpenAI's organisations and projects (mixed case or digits: `org-wide` is a word).
+  (text) => text.replace(/\b(?:org-|proj_)(?=[a-z0-9]*[A-Z0-9])[A-Za-z0-9]{6,}\b/g, accountPlaceholder)
 ]
 
 /**
- * A text without URLs (any scheme), IP addresses, `host:port` pairs, unresolved host names, and absolute file
- * paths: each becomes `<address>` or `<path>`. The rest of the text stays as it was, so a message that helps a
+ * A text without URLs (any scheme), IP addresses, `host:port` pairs, host names, absolute file paths and
+ * account ids: each becomes `<address>`, `<path>` or `<account>`. The rest of the text stays as it was, so a message that helps a
  * client fix its request still does.
  *
  * @example
