@@ -165,8 +165,11 @@ export const handle = (
     exchange.cached = response.cached === true
     exchange.costUsd = exchange.cached ? 0 : response.costUsd
     if (settings.logContent) exchange.answer = ChatResponse.text(response)
-    // Without provider events (a model that reports none), the time in the route is the upstream time.
+    // Without provider events (a model that reports none, or an answer shared with an identical request in
+    // flight, whose events were that request's), the time in the route is the upstream time, and the log says
+    // what the header says: at least one attempt.
     if (exchange.attempts === 0 && !exchange.cached) exchange.upstreamMs = routeMs
+    exchange.attempts = Headers.attemptsOf(exchange.attempts, response)
     const encoded = JSON.stringify(
       Wire.encodeChatCompletion(response, { model: wire.model, legacyFunctions: wire.legacyFunctions })
     )
@@ -174,7 +177,7 @@ export const handle = (
     Headers.addAnswer(out, {
       provider: response.provider,
       model: response.model,
-      attempts: Headers.attemptsOf(exchange.attempts, response),
+      attempts: exchange.attempts,
       cached: exchange.cached,
       costUsd: exchange.costUsd,
       overheadMs: Exchange.overheadMs(exchange, exchange.durationMs)
