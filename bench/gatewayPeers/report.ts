@@ -72,7 +72,7 @@ export const report = (options: {
   readonly names: ReadonlyArray<string>
   readonly summary: (name: string, mode: Mode, connections: number) => Summary
   readonly held: ReadonlyMap<string, Held | undefined>
-  readonly config: Pick<GatewayConfig, "pointMs" | "warmupMs" | "repeats" | "hold">
+  readonly config: Pick<GatewayConfig, "pointMs" | "warmupMs" | "warmupMaxMs" | "repeats" | "hold">
   readonly print: (line?: string) => void
   readonly redis: boolean
 }) => {
@@ -86,7 +86,8 @@ export const report = (options: {
   print(
     `Loopback; mock upstream in its own process (${TOKENS}-token answer, JSON or SSE stream); every candidate in ` +
       `its own process; closed loop of undici \`Pool\` workers, ${config.pointMs / 1000} s per point after ` +
-      `${config.warmupMs / 1000} s of warm-up per candidate and mode, ${config.repeats} interleaved repeats ` +
+      `a warm-up per candidate and mode of ${config.warmupMs / 1000} s, then until its CPU per request settles ` +
+      `(two 1 s slices within 10 %; at most ${config.warmupMaxMs / 1000} s), ${config.repeats} interleaved repeats ` +
       `(median req/s; latency percentiles over every request). Load average at the start: ${
         loadavg().map((load) => fixed(load, 2)).join(", ")
       }${options.redis ? "" : "; no Redis row (redis-server not found, or not selected)"}.`
