@@ -45,6 +45,18 @@ const idleLifetime = (base: string, budgetMs: number) =>
     })
   })
 
+/** What is written to standard output (the CLI's log lines) until the scope closes; still written through. */
+const stdoutWrites = Effect.gen(function*() {
+  const written: Array<string> = []
+  const write = process.stdout.write.bind(process.stdout)
+  const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk, ...rest) => {
+    written.push(String(chunk))
+    return write(chunk as string, ...(rest as []))
+  })
+  yield* Effect.addFinalizer(() => Effect.sync(() => spy.mockRestore()))
+  return written
+})
+
 describe("Gateway config: server", () => {
   it.effect("the server's timings decode as durations; shutdownGrace and holdHeaders may be 0", () =>
     Effect.gen(function*() {
@@ -303,13 +315,7 @@ describe("Gateway config: server", () => {
       const b = yield* MockProvider.make()
       const gateway = yield* startFile(yamlConfig(a, b))
       yield* Effect.addFinalizer(() => gateway.stop)
-      const written: Array<string> = []
-      const write = process.stdout.write.bind(process.stdout)
-      const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk, ...rest) => {
-        written.push(String(chunk))
-        return write(chunk as string, ...(rest as []))
-      })
-      yield* Effect.addFinalizer(() => Effect.sync(() => spy.mockRestore()))
+      const written = yield* stdoutWrites
       const unpriced = yamlConfig(a, b)
         .replace("    model-b: { inputPerMillion: 1, outputPerMillion: 2 }\n", "")
         .replace(`models: "*" }`, `models: "*", budget: { limitUsd: 10, period: day } }`)
@@ -332,13 +338,7 @@ describe("Gateway config: server", () => {
       const b = yield* MockProvider.make({ onExhausted: OpenAiMock.completion({ text: "Paris." }) })
       const gateway = yield* startFile(yamlConfig(a, b))
       yield* Effect.addFinalizer(() => gateway.stop)
-      const written: Array<string> = []
-      const write = process.stdout.write.bind(process.stdout)
-      const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk, ...rest) => {
-        written.push(String(chunk))
-        return write(chunk as string, ...(rest as []))
-      })
-      yield* Effect.addFinalizer(() => Effect.sync(() => spy.mockRestore()))
+      const written = yield* stdoutWrites
       const big = chatBody("small", { messages: [{ role: "user", content: "x".repeat(2_000) }] })
       const first = yield* call(gateway.base, "/v1/chat/completions", { method: "POST", body: big, key: acme.key })
       expect(first.status, yield* Effect.promise(() => first.text())).toBe(200)
