@@ -90,6 +90,10 @@ export const make = (
   const chain: ReadonlyArray<Built> = steps.map(({ service, step }) => ({ service, step }))
   // A JavaScript caller may pass no step: every call fails with a clear error, as an empty router's does.
   if (chain.length === 0) return empty
+  for (const [index, built] of chain.entries()) {
+    const problem = stepOptionsProblem(built.step, index)
+    if (problem !== undefined) return unusable(problem)
+  }
 
   /** The steps able to serve the request, in order: a step lacking a capability is skipped, as a router would. */
   const plan = (request: ChatRequest.ChatRequest): Effect.Effect<ReadonlyArray<Built>, LlmError.InvalidRequest> => {
@@ -257,13 +261,32 @@ const unusable = (problem: string): LanguageModel.Service => {
 
 const empty = unusable("the chain has no steps")
 
+// What is wrong with one step a JavaScript caller (or a cast) passed, if anything.
+const stepProblem = (step: unknown, index: number): string | undefined =>
+  typeof step !== "object" || step === null || !Layer.isLayer((step as { provide?: unknown }).provide)
+    ? `step ${index} has no layer to provide (give it as { provide: layer })`
+    : stepOptionsProblem(step, index)
+
+// What is wrong with a step's options, if anything: checked where the chain is made, not at its first failure.
+const stepOptionsProblem = (step: object, index: number): string | undefined => {
+  const { contextWindow, retry } = step as { readonly retry?: unknown; readonly contextWindow?: unknown }
+  if (retry !== undefined && retry !== false && !Retry.isPolicy(retry)) {
+    return `step ${index}'s retry must be a policy from Retry.policy(...) or false`
+  }
+  if (contextWindow !== undefined && !(Number.isSafeInteger(contextWindow) && (contextWindow as number) > 0)) {
+    return `step ${index}'s contextWindow must be a whole number of tokens > 0`
+  }
+  return undefined
+}
+
 // What is wrong with the steps a JavaScript caller passed, if anything.
 const stepsProblem = (steps: unknown): string | undefined => {
   if (!globalThis.Array.isArray(steps)) return "the chain has no steps"
-  const bad = steps.findIndex((step) =>
-    typeof step !== "object" || step === null || !Layer.isLayer((step as { provide?: unknown }).provide)
-  )
-  return bad < 0 ? undefined : `step ${bad} has no layer to provide (give it as { provide: layer })`
+  for (const [index, step] of steps.entries()) {
+    const problem = stepProblem(step, index)
+    if (problem !== undefined) return problem
+  }
+  return undefined
 }
 
 type StepError<S> = S extends Step<infer E, infer _R> ? E : never

@@ -137,10 +137,37 @@ const decodeDuration = (
 ): Duration.Duration => {
   if (input === undefined) return fallback
   const decoded = Durations.decodeNonNegative(input)
-  if (decoded === undefined) {
-    throw new RangeError(`Retry.policy: \`${name}\` must be a non-negative duration, got ${Durations.show(input)}`)
+  if (decoded === undefined || !Duration.isFinite(decoded)) {
+    throw new RangeError(
+      `Retry.policy: \`${name}\` must be a finite, non-negative duration, got ${Durations.show(input)}`
+    )
   }
   return decoded
+}
+
+/**
+ * Whether a value is a retry policy (from {@link policy}, or {@link defaults}).
+ *
+ * @example
+ * ```ts
+ * import { Retry } from "liter-llm"
+ *
+ * Retry.isPolicy(Retry.policy({ times: 1 })) // true
+ * Retry.isPolicy({ times: 1 }) // false: plain options, not a policy
+ * ```
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isPolicy = (u: unknown): u is Policy => u instanceof Policy
+
+// A value given where a policy goes (from JavaScript, JSON, or a cast) that is none: refused where it is given,
+// as `policy` refuses a bad option, rather than a defect at the first retry.
+const checkPolicy = (where: string, value: unknown, orFalse: boolean): void => {
+  if (isPolicy(value) || (orFalse && value === false)) return
+  throw new RangeError(
+    `${where}: expected a policy from Retry.policy(...)${orFalse ? " or false" : ""}, got ${shown(value)}`
+  )
 }
 
 /**
@@ -157,13 +184,18 @@ export interface RetryStep {
 }
 
 /**
- * The backoff before retry `n` (from 0), without jitter: `min(cap, base * 2^n)`.
+ * The backoff before retry `n` (from 0), without jitter: `min(cap, base * 2^n)`. A retry number that is not a
+ * whole number >= 0 throws a `RangeError`.
  *
  * @since 0.1.0
  * @category utils
  */
-export const backoff = (self: Policy, n: number): Duration.Duration =>
-  Duration.min(self.cap, Duration.times(self.base, 2 ** n))
+export const backoff = (self: Policy, n: number): Duration.Duration => {
+  if (!(Number.isSafeInteger(n) && n >= 0)) {
+    throw new RangeError(`Retry.backoff: the retry number must be a whole number >= 0, got ${shown(n)}`)
+  }
+  return Duration.min(self.cap, Duration.times(self.base, 2 ** n))
+}
 
 /**
  * The policy as a `Schedule` whose input is the error; each retry it grants is logged at debug level. `startMillis` is when the first attempt began, for
@@ -204,7 +236,7 @@ export const schedule = (
 
 /**
  * Retries an effect that fails with an `LlmError` under a policy. Each retry is logged at debug level with
- * its delay and the error's tag.
+ * its delay and the error's tag. A value that is no policy (plain options) throws a `RangeError` here.
  *
  * @example
  * ```ts
@@ -220,6 +252,7 @@ export const schedule = (
  * @category combinators
  */
 export const retry = (self: Policy) => {
+  checkPolicy("Retry.retry", self, false)
   // Without a deadline the start of the first attempt plays no part: one schedule serves every call, and a
   // call that succeeds at once (most) builds no schedule driver at all.
   if (self.deadline !== undefined) {
@@ -255,7 +288,7 @@ export const currentOverride: FiberRef.FiberRef<Policy | false | undefined> = gl
 
 /**
  * Runs an effect with every provider call inside it using `policy` (or no retries with `false`) instead of
- * the provider layer's own policy.
+ * the provider layer's own policy. A value that is neither (plain options) throws a `RangeError` here.
  *
  * @example
  * ```ts
@@ -267,9 +300,11 @@ export const currentOverride: FiberRef.FiberRef<Policy | false | undefined> = gl
  * @since 0.1.0
  * @category overrides
  */
-export const withPolicy =
-  (policy: Policy | false) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+export const withPolicy = (policy: Policy | false) => {
+  checkPolicy("Retry.withPolicy", policy, true)
+  return <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.locally(effect, currentOverride, policy)
+}
 
 /**
  * The effective policy: the override in scope, else `fallback`.

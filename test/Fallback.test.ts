@@ -267,7 +267,19 @@ describe("Fallback nesting and errors", () => {
         [[], "fallback: the chain has no steps"],
         [null, "fallback: the chain has no steps"],
         [[null], "fallback: step 0 has no layer to provide (give it as { provide: layer })"],
-        [[{ provide: a.layer }, {}], "fallback: step 1 has no layer to provide (give it as { provide: layer })"]
+        [[{ provide: a.layer }, {}], "fallback: step 1 has no layer to provide (give it as { provide: layer })"],
+        [
+          [{ provide: a.layer, retry: { times: 3 } }],
+          "fallback: step 0's retry must be a policy from Retry.policy(...) or false"
+        ],
+        [
+          [{ provide: a.layer, retry: null }],
+          "fallback: step 0's retry must be a policy from Retry.policy(...) or false"
+        ],
+        [
+          [{ provide: a.layer, contextWindow: -5 }],
+          "fallback: step 0's contextWindow must be a whole number of tokens > 0"
+        ]
       ]
       for (const [steps, message] of cases) {
         const chain = Fallback.layer(steps as [{ readonly provide: Layer.Layer<LanguageModel.LanguageModel> }])

@@ -480,17 +480,46 @@ describe("Retry.policy", () => {
     expect(() => Retry.policy({ cap: Duration.infinity })).toThrow(/cap/)
   })
 
+  it("an infinite duration is a RangeError naming the field, as every other bad value", () => {
+    for (const field of ["base", "cap", "maxRetryAfter", "deadline"] as const) {
+      for (const input of [Infinity, Duration.infinity]) {
+        expect(() => Retry.policy({ [field]: input })).toThrow(RangeError)
+        expect(() => Retry.policy({ [field]: input })).toThrow(`\`${field}\` must be a finite, non-negative duration`)
+      }
+    }
+  })
+
+  it("retry, withPolicy and backoff refuse what is no policy (or retry number) with a RangeError where given", () => {
+    const notPolicies: ReadonlyArray<unknown> = [{ times: 3 }, null, "x", undefined]
+    for (const value of notPolicies) {
+      expect(() => Retry.retry(value as Retry.Policy)).toThrow(RangeError)
+      expect(() => Retry.withPolicy(value as Retry.Policy)).toThrow(
+        /Retry.withPolicy: expected a policy from Retry.policy\(\.\.\.\) or false/
+      )
+    }
+    expect(() => Retry.withPolicy(false)).not.toThrow()
+    expect(Retry.isPolicy(Retry.defaults)).toBe(true)
+    expect(Retry.isPolicy({ ...Retry.defaults })).toBe(false)
+    for (const n of [Number.NaN, -1, 1.5, Infinity]) {
+      expect(() => Retry.backoff(Retry.defaults, n)).toThrow(RangeError)
+    }
+  })
+
   it("refuses every negative form of a duration, not only negative numbers", () => {
     const negatives: ReadonlyArray<Duration.DurationInput> = ["-1 seconds", " -250 millis", -1n, [-1, 0], [1, -5]]
     for (const input of negatives) {
       for (const field of ["base", "cap", "maxRetryAfter", "deadline"] as const) {
-        expect(() => Retry.policy({ [field]: input })).toThrow(new RegExp(`\`${field}\` must be a non-negative`))
+        expect(() => Retry.policy({ [field]: input })).toThrow(
+          new RegExp(`\`${field}\` must be a finite, non-negative`)
+        )
       }
     }
   })
 
   it("refuses text that is no duration with an error naming the field", () => {
-    expect(() => Retry.policy({ base: "soon" as Duration.DurationInput })).toThrow(/`base` must be a non-negative/)
+    expect(() => Retry.policy({ base: "soon" as Duration.DurationInput })).toThrow(
+      /`base` must be a finite, non-negative/
+    )
   })
 
   it("refuses null values, a null argument and a misspelt option alike, never reading them as the default", () => {
@@ -499,8 +528,8 @@ describe("Retry.policy", () => {
       [{ times: null }, "Retry.policy: `times` must be a whole number >= 0, got null"],
       [{ times: "3" }, "Retry.policy: `times` must be a whole number >= 0, got \"3\""],
       [{ jitter: null }, "Retry.policy: `jitter` must be a number from 0 to 1, got null"],
-      [{ base: null }, "Retry.policy: `base` must be a non-negative duration, got null"],
-      [{ deadline: null }, "Retry.policy: `deadline` must be a non-negative duration, got null"],
+      [{ base: null }, "Retry.policy: `base` must be a finite, non-negative duration, got null"],
+      [{ deadline: null }, "Retry.policy: `deadline` must be a finite, non-negative duration, got null"],
       [null, "Retry.policy: the options must be an object, got null"],
       [{ time: 3 }, "Retry.policy: unknown option \"time\" (the options are times, base, cap, jitter, maxRetryAfter"]
     ]
