@@ -184,8 +184,10 @@ export const make = (
     }
     function buildRoute(name: string, route: Decoded["models"][string]) {
       return Effect.gen(function*() {
+        // Built with the stores too: a breaker takes the registry it is built with (Redis: shared by every
+        // instance), not the process's default one.
         const built = yield* Effect.map(
-          Effect.provide(Layer.build(Routes.routeLayer(loaded, name, route)), http),
+          Effect.provide(Layer.build(Routes.routeLayer(loaded, name, route)), Context.merge(http, context)),
           (built) =>
             Context.get(built, LanguageModel.LanguageModel)
         )
