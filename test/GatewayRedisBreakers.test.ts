@@ -2,16 +2,20 @@
  * State two gateway instances share on one Redis, each with its own runtime and Redis connection: a breaker one
  * of them opens refuses the other's calls too, and a reload keeps serving while its new connection is made.
  */
+import { NodeFileSystem } from "@effect/platform-node"
 import { expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { Redis as IORedis } from "ioredis"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import * as Stores from "../src/gateway/buildStores.js"
 import type * as Runtime from "../src/gateway/Runtime.js"
-import { fromLoaded } from "../src/gateway/runtimeLoad.js"
+import { fromLoaded, makeRef } from "../src/gateway/runtimeLoad.js"
 import type * as LlmError from "../src/LlmError.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { acme, decode, env, twoProviders } from "./support/gatewayConfig.js"
+import { acme, decode, env, twoProviders, withEnv } from "./support/gatewayConfig.js"
 import { eventually } from "./support/loopback.js"
 import { describeRedis, uniquePrefix } from "./support/redis.js"
 
@@ -65,4 +69,34 @@ describeRedis("Gateway instances on one Redis: circuit breakers", (server) => {
       const keys = yield* Effect.promise(() => client.keys(`${config.redis.keyPrefix}*`))
       expect(keys.some((key) => key.includes("circuit"))).toBe(true)
     }))
+})
+
+describeRedis("Gateway reload on Redis", (server) => {
+  it.scopedLive("a reload swaps in the new config once its Redis answers: the request after it is not refused", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make({ onExhausted: OpenAiMock.completion() })
+      const b = yield* MockProvider.make({ onExhausted: OpenAiMock.completion() })
+      const base = twoProviders(a, b)
+      const config = {
+        ...base,
+        tenants: {
+          acme: { keys: [acme.hash], models: "*", rateLimit: { requests: { limit: 1_000, window: "1 minute" } } }
+        },
+        redis: { urlEnv: "REDIS_URL", keyPrefix: uniquePrefix("reload") }
+      }
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "gateway-redis-reload-"))),
+        (made) => Effect.sync(() => Fs.rmSync(made, { recursive: true, force: true }))
+      )
+      const file = Path.join(dir, "gateway.json")
+      Fs.writeFileSync(file, JSON.stringify(config))
+      const vars = new Map([...env, ["REDIS_URL", server.url]])
+      const ref = yield* withEnv(makeRef(file), vars)
+      yield* eventually(Effect.flatMap(ref.get, (runtime) => runtime!.ready), "the first config's Redis")
+      // Each reload connects anew; the rate limit fails closed while Redis does not answer.
+      for (let i = 0; i < 3; i++) {
+        const runtime = yield* withEnv(ref.reload(), vars)
+        expect(tagOf(yield* callSmall(runtime))).toBe("not a failure: Success")
+      }
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
 })

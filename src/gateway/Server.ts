@@ -323,6 +323,8 @@ export const serve = <E>(
           Effect.annotateLogs({ config: configPath, error: String(next.left) })
         )
       }
+      // The old config serves until the new one's stores answer (its Redis connects in the background).
+      yield* Generations.whenReady(next.right.runtime.ready)
       // Requests that read the old runtime finish on it: it closes when the last of them ends.
       yield* generations.replace(next.right.runtime, next.right.scope)
       yield* Effect.logInfo("gateway: config reloaded").pipe(Effect.annotateLogs({ config: configPath }))

@@ -7,6 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 
 interface Generation<A> {
@@ -61,3 +62,18 @@ export const make = <A>(value: A, scope: Scope.CloseableScope) => {
     count: Effect.sync(() => count)
   }
 }
+
+/**
+ * Waits until `ready` answers `true`, at most `maxMillis` (on Effect's `Clock`): a reload swaps in a config once
+ * its stores answer (its Redis connection is made in the background), so the requests that follow it do not find
+ * their rate limits or budget unavailable. Past the bound it swaps anyway: a Redis that stays down is reported by
+ * `GET /ready` and by the policies' own refusals, as at a start.
+ *
+ * @since 0.2.0
+ * @category reloading
+ */
+export const whenReady = (ready: Effect.Effect<boolean>, maxMillis = 5_000): Effect.Effect<void> =>
+  Effect.asVoid(Effect.timeoutOption(
+    Effect.repeat(ready, { schedule: Schedule.spaced("10 millis"), until: (isReady) => isReady }),
+    maxMillis
+  ))

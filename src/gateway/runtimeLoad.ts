@@ -157,6 +157,7 @@ export const makeRef = (
               Effect.logError(`reload refused, the current config keeps serving\n${error.message}`)
             )
           )
+          yield* Generations.whenReady(next.runtime.ready)
           yield* generations.replace(next.runtime, next.scope)
           yield* Effect.logInfo(`config reloaded from ${from}`)
           return next.runtime
