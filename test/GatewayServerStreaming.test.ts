@@ -356,6 +356,39 @@ describe("Gateway server: streams", () => {
       yield* Fiber.join(closing)
     }))
 
+  it.scoped("a completion that started before the shutdown and answers within the grace says connection: close", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const slow = LanguageModel.make({
+        provider: "slow",
+        generate: () =>
+          Effect.as(Deferred.await(gate), {
+            id: "late-1",
+            content: [{ type: "text" as const, text: "late" }],
+            finishReason: "stop" as const,
+            provider: "slow",
+            model: "gpt-4o",
+            usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 }
+          }),
+        stream: () => Stream.die("unused")
+      })
+      const scope = yield* Scope.make()
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { "gpt-4o": slow } }), {
+        shutdownGrace: "30 seconds"
+      }).pipe(Scope.extend(scope))
+      const answered = yield* Effect.fork(
+        call(base, "/v1/chat/completions", { method: "POST", body: chatBody("gpt-4o") })
+      )
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* awaitSleepUntil(30_000)
+      yield* Deferred.succeed(gate, undefined)
+      const response = yield* Fiber.join(answered)
+      expect(response.status).toBe(200)
+      expect(response.headers.get("connection")).toBe("close")
+      yield* Fiber.join(closing)
+    }))
+
   it.scoped("after the grace period, shutdown interrupts a stream: upstream aborted, usage charged", () =>
     Effect.gen(function*() {
       const { budgeted, route, server } = yield* budgetedHang

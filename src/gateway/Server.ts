@@ -219,7 +219,11 @@ export const layer = (
               }),
             nodeResponse: response
           }),
-          (answer) => discard ? Respond.writeHeld(answer, response) : Respond.write(answer, response)
+          (answer) => {
+            // An answer written while the server drains (one that started before) closes its connection too.
+            if (tracker.draining) answer.headers.connection = "close"
+            return discard ? Respond.writeHeld(answer, response) : Respond.write(answer, response)
+          }
         )
         // Discarded after the request's scope has closed: its log line and metrics say when the 413 was
         // written, and a client that leaves once it has read it is no interrupted request.
