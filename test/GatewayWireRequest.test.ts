@@ -415,6 +415,47 @@ describe("decodeChatCompletionRequest: malformed bodies", () => {
   }
 })
 
+describe("decodeChatCompletionRequest: values nested too deeply", () => {
+  const deep = (levels: number) => JSON.parse("[".repeat(levels) + "]".repeat(levels)) as unknown
+  const schema = (levels: number) => ({ type: "object", properties: { a: deep(levels) } })
+
+  it("a member nested more than 64 levels deep is a 400 naming it, however deep, never a stack overflow", () => {
+    const cases: ReadonlyArray<readonly [unknown, string]> = [
+      [body({ metadata: { a: deep(100_000) } }), "metadata"],
+      [body({ tools: [{ type: "function", function: { name: "f", parameters: schema(5_000) } }] }), "tools"],
+      [
+        body({ response_format: { type: "json_schema", json_schema: { name: "s", schema: schema(70) } } }),
+        "response_format"
+      ],
+      [
+        body({
+          messages: [user, {
+            role: "assistant",
+            tool_calls: [{
+              id: "c",
+              type: "function",
+              function: { name: "f", arguments: "[".repeat(5_000) + "]".repeat(5_000) }
+            }]
+          }, { role: "tool", tool_call_id: "c", content: "x" }]
+        }),
+        "messages[1].tool_calls[0].function.arguments"
+      ]
+    ]
+    for (const [input, param] of cases) {
+      const error = Either.getOrThrow(Either.flip(Wire.decodeChatCompletionRequest(input)))
+      expect(error).toMatchObject({ param, code: "nested_too_deeply" })
+      expect(error.message).toBe(`\`${param}\` is nested more than 64 levels deep`)
+    }
+  })
+
+  it("a tool schema 60 levels deep is no problem", () => {
+    const decoded = Wire.decodeChatCompletionRequest(
+      body({ tools: [{ type: "function", function: { name: "f", parameters: schema(58) } }] })
+    )
+    expect(Either.isRight(decoded)).toBe(true)
+  })
+})
+
 describe("decodeChatCompletionRequest: keys named like Object.prototype members", () => {
   // JSON.parse makes these own keys (an object literal's `__proto__` would set the prototype instead).
   const parsed = (extra: string) => JSON.parse(`{"model":"m","messages":[{"role":"user","content":"Hi"}],${extra}}`)

@@ -167,3 +167,48 @@ export const textContent = (u: unknown, param: string): string => {
   }
   return text
 }
+
+/**
+ * How deep a request's JSON may nest: far beyond any tool schema or argument a model reads (OpenAI's structured
+ * outputs allow 10 levels), and far below what recursive code (schema checks, encoders, the tokenizer) can walk
+ * without overflowing the stack.
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const maxDepth = 64
+
+/**
+ * Refuses a value nested more than {@link maxDepth} levels deep, naming `param`: a `WireError` (400), where the
+ * value would otherwise fail deep inside the call as a stack overflow. Walked with a loop of its own, so a body
+ * of any depth is measured without recursion.
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const shallow = (u: unknown, param: string): void => {
+  const pending: Array<unknown> = [u]
+  const depths: Array<number> = [0]
+  while (pending.length > 0) {
+    const value = pending.pop()
+    const depth = depths.pop()!
+    if (typeof value !== "object" || value === null) continue
+    if (depth >= maxDepth) fail(param, `\`${param}\` is nested more than ${maxDepth} levels deep`, "nested_too_deeply")
+    if (Array.isArray(value)) {
+      for (const child of value) {
+        if (typeof child === "object" && child !== null) {
+          pending.push(child)
+          depths.push(depth + 1)
+        }
+      }
+    } else {
+      for (const key in value) {
+        const child = (value as Json)[key]
+        if (typeof child === "object" && child !== null) {
+          pending.push(child)
+          depths.push(depth + 1)
+        }
+      }
+    }
+  }
+}

@@ -85,7 +85,9 @@ const userContent = (u: unknown, at: string): string | Array<UserPart> => {
 const parsedArguments = (u: unknown, at: string): unknown => {
   const raw = Fields.string(u, at)
   const parsed = StreamPart.parseArguments(raw)
-  return parsed === undefined ? Fields.fail(at, `\`${at}\` must be a JSON text`) : parsed
+  if (parsed === undefined) return Fields.fail(at, `\`${at}\` must be a JSON text`)
+  Fields.shallow(parsed, at)
+  return parsed
 }
 
 const assistantMessage = (

@@ -232,6 +232,8 @@ const wirePath = (path: ReadonlyArray<PropertyKey>, names: { maxTokens: string; 
 
 const decodeBody = (body: unknown, drop: (name: string) => boolean): DecodedRequest => {
   const json = Fields.object(body, "body")
+  // Each member on its own, so that the error names it (`metadata`, `tools`, `response_format`...).
+  for (const key in json) Fields.shallow(json[key], key)
   const dropped: Array<string> = []
   const openai: Record<string, unknown> = {}
   for (const key in json) {
