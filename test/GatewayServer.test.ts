@@ -244,6 +244,11 @@ describe("Gateway server", () => {
         const body = yield* json(response)
         expect(body.error).toMatchObject({ code: "model_not_found", param: "model", type: "invalid_request_error" })
       }
+      // A name the client chose is repeated at most 256 characters long: the client does not set the answer's size.
+      const long = yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("x".repeat(100_000)) })
+      const message: string = (yield* json(long)).error.message
+      expect(message).toContain(`\`${"x".repeat(255)}…\``)
+      expect(message.length).toBeLessThan(400)
       expect(yield* model.requests).toHaveLength(0)
     }))
 

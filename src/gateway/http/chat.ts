@@ -64,9 +64,6 @@ const unsupportedEncoding = (encoding: string, headers: Respond.HeaderRecord) =>
     code: "unsupported_content_encoding"
   }, { ...headers, "accept-encoding": "identity" })
 
-/** A name the client chose, as the request log keeps it: at most 256 characters. */
-const logName = (name: string): string => name.length > 256 ? `${name.slice(0, 255)}…` : name
-
 /**
  * The answer to one chat completion request. Never fails: every error is an HTTP response.
  *
@@ -114,11 +111,11 @@ export const handle = (
       exchange.outcome = "WireError"
       // The log names the route a refused body asked for, when it named one (the metrics keep `_OTHER`).
       const asked = (json as { readonly model?: unknown } | null)?.model
-      if (typeof asked === "string") exchange.route = logName(asked)
+      if (typeof asked === "string") exchange.route = Respond.clientText(asked)
       return Respond.fromError(decoded.left, 0, headers)
     }
     const wire = decoded.right
-    exchange.route = logName(wire.model)
+    exchange.route = Respond.clientText(wire.model)
     exchange.stream = wire.stream
     const service = runtime.route(tenant, wire.model)
     exchange.routed = service !== undefined

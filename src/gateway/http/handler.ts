@@ -75,9 +75,6 @@ const modelPrefix = "/v1/models/"
 /** The API's paths: each request on them is logged, those refused as no route too (see `noRoute`). */
 const isApi = (path: string): boolean => path.startsWith("/v1/") || path === "/v1" || path === "/chat/completions"
 
-/** A path the client chose, as the request log keeps it: at most 256 characters. */
-const logPath = (path: string): string => path.length > 256 ? `${path.slice(0, 255)}…` : path
-
 /** A path segment decoded (`gpt%2F4o` is `gpt/4o`); as sent when it is not valid percent-encoding. */
 const pathSegment = (segment: string): string => {
   try {
@@ -107,7 +104,7 @@ export const answer = (
     const exchange = Exchange.make(
       Headers.requestId(header(request.headers, "x-request-id")),
       request.method,
-      logPath(path)
+      Respond.clientText(path)
     )
     const headers: Respond.HeaderRecord = { "x-request-id": exchange.requestId }
     if (tracker.draining) headers.connection = "close"

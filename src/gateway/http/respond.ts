@@ -220,6 +220,15 @@ export const adminOnTenantEndpoint = (extra: HeaderRecord): Answer =>
   }, extra)
 
 /**
+ * A name or path the client chose, as the gateway repeats it (the request log, a 404's message): at most 256
+ * characters, so that the client does not set the size of what is written.
+ *
+ * @since 0.2.0
+ * @category formatting
+ */
+export const clientText = (text: string): string => text.length > 256 ? `${text.slice(0, 255)}…` : text
+
+/**
  * 404 `model_not_found`: a route that does not exist or that this key may not use (the same answer for both,
  * so a key cannot probe which routes exist).
  *
@@ -228,7 +237,7 @@ export const adminOnTenantEndpoint = (extra: HeaderRecord): Answer =>
  */
 export const modelNotFound = (model: string, extra: HeaderRecord): Answer =>
   openAiError(404, {
-    message: `The model \`${model}\` does not exist or you do not have access to it.`,
+    message: `The model \`${clientText(model)}\` does not exist or you do not have access to it.`,
     type: "invalid_request_error",
     param: "model",
     code: "model_not_found"
@@ -257,12 +266,12 @@ export const tooLarge = (maxBytes: number, extra: HeaderRecord): Answer =>
 export const noRoute = (method: string, path: string, allowed: string | undefined, extra: HeaderRecord) =>
   allowed === undefined
     ? openAiError(404, {
-      message: `Unknown path: ${method} ${path.slice(0, 200)}`,
+      message: `Unknown path: ${method} ${clientText(path)}`,
       type: "invalid_request_error",
       code: "unknown_url"
     }, extra)
     : openAiError(405, {
-      message: `${method} is not allowed on ${path}; use ${allowed}.`,
+      message: `${method} is not allowed on ${clientText(path)}; use ${allowed}.`,
       type: "invalid_request_error",
       code: "method_not_allowed"
     }, { ...extra, allow: allowed === "GET" ? "GET, HEAD" : allowed })
