@@ -718,6 +718,13 @@ describe("Gateway server", () => {
       expect(after).toContain(
         "liter_llm_gateway_requests_total{tenant=\"\",route=\"_OTHER\",status=\"401\",outcome=\"Unauthenticated\",stream=\"false\"} 1"
       )
+      // Every request the log has a line for is counted: the other API endpoints too, under _OTHER.
+      yield* call(base, "/v1/models")
+      yield* call(base, "/v1/usage")
+      const others = yield* Effect.promise(() => fetch(`${base}/metrics`).then((r) => r.text()))
+      expect(others).toContain(
+        "liter_llm_gateway_requests_total{tenant=\"acme\",route=\"_OTHER\",status=\"200\",outcome=\"success\",stream=\"false\"} 2"
+      )
       expect(text).toContain("liter_llm_gateway_tokens_total{tenant=\"acme\",route=\"gpt-4o\",kind=\"input\"} 12")
       expect(text).toContain("liter_llm_gateway_request_duration_seconds_count{route=\"gpt-4o\",stream=\"false\"} 1")
       expect(text).not.toContain("SECRETKEY")

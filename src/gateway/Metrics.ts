@@ -71,8 +71,8 @@ export const make = (options: { readonly processMetrics?: boolean | undefined } 
   if (options.processMetrics === true) Prometheus.collectDefaultMetrics({ register: registry })
   const requests = new Prometheus.Counter({
     name: "liter_llm_gateway_requests_total",
-    help: "API requests: chat completions by tenant, route, HTTP status and outcome (success or error tag); " +
-      "other /v1 paths and methods refused as 404 or 405 under route _OTHER.",
+    help: "API requests, each one the request log has a line for: chat completions by tenant, route, HTTP status " +
+      "and outcome (success or error tag); the other /v1 requests (models, usage, unknown paths) under route _OTHER.",
     labelNames: ["tenant", "route", "status", "outcome", "stream"] as const,
     registers: [registry]
   })

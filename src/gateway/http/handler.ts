@@ -151,7 +151,8 @@ export const answer = (
       if (exchange.status === 0) exchange.status = tracker.draining && !cut ? 503 : 499
       return Exchange.finish(exchange, {
         logContent: runtime?.settings.logContent === true,
-        metrics: chat || noRoute ? options.metrics : undefined,
+        // Every request the log has a line for: the metrics and the log count the same requests.
+        metrics: options.metrics,
         span
       })
     })
