@@ -7,6 +7,7 @@ import * as Budget from "../src/Budget.js"
 import type * as Server from "../src/gateway/Server.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
+import * as Retry from "../src/Retry.js"
 import type * as StreamPart from "../src/StreamPart.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
@@ -194,6 +195,20 @@ describe("Gateway server: streams", () => {
         // A policy's verdict, answered 400 had it come first: no incident.
         ["blocked", 200, "GuardrailBlocked", "INFO"]
       ])
+    }))
+
+  it.scopedLive("a stream that fails before content after the route's retries says x-should-retry: false", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({ onExhausted: OpenAiMock.error(503, "overloaded") })
+      const { service } = yield* build(
+        openAiLayer(server, { retry: Retry.policy({ times: 2, base: "1 millis", cap: "1 millis" }) })
+      )
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { "gpt-4o": service } }))
+      const response = yield* call(base, "/v1/chat/completions", { method: "POST", body: streamBody() })
+      expect(response.status).toBe(503)
+      expect((yield* server.requests).length).toBe(3)
+      // The route already made three attempts: the SDKs' own retries would repeat all of them.
+      expect(response.headers.get("x-should-retry")).toBe("false")
     }))
 
   it.scopedLive("a failure after content is one error event and the end: no [DONE], nothing spliced", () =>
@@ -393,10 +408,11 @@ describe("Gateway server: streams", () => {
     Effect.gen(function*() {
       const { budgeted, route, server } = yield* budgetedHang
       const scope = yield* Scope.make()
+      const { layer: logs, lines } = requestLogs()
       const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { m: route } }), {
         holdHeaders: 0,
         shutdownGrace: "5 seconds"
-      }).pipe(Scope.extend(scope))
+      }).pipe(Scope.extend(scope), Effect.provide(logs))
       const response = yield* call(base, "/v1/chat/completions", {
         method: "POST",
         body: chatBody("m", { stream: true, max_tokens: 50 })
@@ -421,6 +437,9 @@ describe("Gateway server: streams", () => {
       expect(sseEvents(rest).at(-1)).toMatchObject({
         error: { type: "server_error", code: "server_shutting_down" }
       })
+      // Logged as its 503 would be: at ERROR, with the status its headers had.
+      const logged = lines.filter((line) => line.message === "gateway request")
+      expect(logged.map((line) => [line.status, line.outcome, line.logLevel])).toEqual([[200, "interrupted", "ERROR"]])
     }))
 
   it.scoped("after the grace period, a completion still waiting gets a 503 server_shutting_down, logged as such", () =>
@@ -445,6 +464,8 @@ describe("Gateway server: streams", () => {
       const logged = lines.filter((line) => line.message === "gateway request")
       expect(logged).toHaveLength(1)
       expect(logged[0]).toMatchObject({ status: 503, outcome: "interrupted" })
+      // Its request id, as on every answer: the one the log line has.
+      expect(response.headers.get("x-request-id")).toBe(logged[0]!.requestId)
     }))
 
   it.scopedLive("a request that is not HTTP gets a 400 with OpenAI's error JSON, and the connection closes", () =>

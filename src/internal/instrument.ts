@@ -158,22 +158,31 @@ export const pull = (
             endSpan(span, watcher, delivered, clock.unsafeCurrentTimeNanos())
           })
           : measured(metrics, call, span, attempts, watcher, delivered, firstContentAt, clock)
+        // Settled once: when the stream ends or fails (its last pull), else when the consumer stops (the scope
+        // closes). A caller that answers a failure at once (a gateway's error status) has the call's event,
+        // its retries included, before it answers.
+        let settled = false
+        const settle = Effect.suspend(() => {
+          if (settled) return Effect.void
+          settled = true
+          return finalizer
+        })
         // The stream's own failures (not its end) are the provider's.
         const watch = (cause: Cause.Cause<Option.Option<LlmError.LlmError>>) => {
           const failed = Cause.flipCauseOption(cause)
           if (Option.isSome(failed)) watcher.fail(failed.value)
-          return Effect.failCause(cause)
+          return Effect.zipRight(settle, Effect.failCause(cause))
         }
         const opened = Effect.matchCauseEffect(open, {
           onFailure: (cause) => {
             watcher.fail(cause)
-            return Effect.succeed(Effect.failCause(Cause.map(cause, Option.some)))
+            return Effect.succeed(Effect.zipRight(settle, Effect.failCause(Cause.map(cause, Option.some))))
           },
           onSuccess: (pull) => Effect.succeed(Effect.catchAllCause(pull, watch))
         })
         // Added to the scope directly: `Effect.addFinalizer`'s capture and restore of the fiber's context cost
         // more than the rest of this stage.
-        return Effect.as(Scope.addFinalizer(scope, finalizer), Streaming.lazyPull(opened, scope))
+        return Effect.as(Scope.addFinalizer(scope, settle), Streaming.lazyPull(opened, scope))
       })
     ))
 
