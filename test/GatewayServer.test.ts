@@ -249,6 +249,11 @@ describe("Gateway server", () => {
       const message: string = (yield* json(long)).error.message
       expect(message).toContain(`\`${"x".repeat(255)}…\``)
       expect(message.length).toBeLessThan(400)
+      // Never cut between the two halves of an emoji: what is repeated stays valid UTF-8.
+      const emoji = yield* call(base, "/v1/chat/completions", { method: "POST", body: chatBody("😀".repeat(200)) })
+      const cut: string = (yield* json(emoji)).error.message
+      expect(cut).toContain(`\`${"😀".repeat(127)}…\``)
+      expect(Buffer.from(cut, "utf8").toString("utf8")).toBe(cut)
       expect(yield* model.requests).toHaveLength(0)
     }))
 

@@ -93,9 +93,28 @@ export const drain = (tracker: Tracker, server: Http.Server, graceMs: number): E
     }
   })
 
+// The request id of each response in flight, for the answer the drain writes itself (below).
+const requestIds = new WeakMap<Http.ServerResponse, string>()
+
+/**
+ * Records the request id of a response, so that an answer the drain writes for it (a `503` after the grace)
+ * carries it as every answer does.
+ *
+ * @since 0.2.0
+ * @category shutdown
+ */
+export const identify = (response: Http.ServerResponse, requestId: string): void => {
+  requestIds.set(response, requestId)
+}
+
 // The answer of a request the shutdown interrupted before its answer started, to a client still connected: a
 // `503 server_shutting_down` in OpenAI's error JSON (the SDKs retry it, on another instance behind a balancer),
 // rather than an empty reply.
+const requestIdOf = (response: Http.ServerResponse): Respond.HeaderRecord => {
+  const id = requestIds.get(response)
+  return id === undefined ? {} : { "x-request-id": id }
+}
+
 const answerCut = (tracker: Tracker, response: Http.ServerResponse): Effect.Effect<void> =>
   tracker.draining && !response.headersSent && !response.destroyed
     ? Respond.write(
@@ -103,7 +122,7 @@ const answerCut = (tracker: Tracker, response: Http.ServerResponse): Effect.Effe
         message: "The gateway is shutting down and stopped this request; retry it.",
         type: "server_error",
         code: "server_shutting_down"
-      }, { connection: "close" }),
+      }, { ...requestIdOf(response), connection: "close" }),
       response
     )
     : Effect.void

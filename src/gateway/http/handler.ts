@@ -12,7 +12,7 @@ import type * as Http from "node:http"
 import type * as Server from "../Server.js"
 import type * as Body from "./body.js"
 import * as Chat from "./chat.js"
-import type * as Drain from "./drain.js"
+import * as Drain from "./drain.js"
 import * as Endpoints from "./endpoints.js"
 import * as Exchange from "./exchange.js"
 import * as Headers from "./headers.js"
@@ -139,6 +139,7 @@ export const answer = (
     const nodeResponse = request.nodeResponse
     let cut = false
     if (nodeResponse !== undefined && typeof nodeResponse.once === "function") {
+      Drain.identify(nodeResponse, exchange.requestId)
       nodeResponse.once("close", () => {
         cut = !nodeResponse.writableFinished
       })
@@ -149,6 +150,10 @@ export const answer = (
       // 499: the client closed the request before an answer (nginx's code, for the log only); 503: the server's
       // shutdown stopped it, and the drain answers it so.
       if (exchange.status === 0) exchange.status = tracker.draining && !cut ? 503 : 499
+      // A stream the shutdown cut after its 200 ended with a `server_shutting_down` event: a 503's, logged as one.
+      else if (Exit.isInterrupted(exit) && tracker.draining && !cut && exchange.errorStatus === undefined) {
+        exchange.errorStatus = 503
+      }
       return Exchange.finish(exchange, {
         logContent: runtime?.settings.logContent === true,
         // Every request the log has a line for: the metrics and the log count the same requests.

@@ -226,7 +226,12 @@ export const adminOnTenantEndpoint = (extra: HeaderRecord): Answer =>
  * @since 0.2.0
  * @category formatting
  */
-export const clientText = (text: string): string => text.length > 256 ? `${text.slice(0, 255)}…` : text
+export const clientText = (text: string): string => {
+  if (text.length <= 256) return text
+  // Not between the two halves of a character outside the BMP (an emoji): a lone half is no valid UTF-8.
+  const high = text.charCodeAt(254)
+  return `${text.slice(0, high >= 0xd800 && high <= 0xdbff ? 254 : 255)}…`
+}
 
 /**
  * 404 `model_not_found`: a route that does not exist or that this key may not use (the same answer for both,
