@@ -107,13 +107,14 @@ export const identify = (response: Http.ServerResponse, requestId: string): void
   requestIds.set(response, requestId)
 }
 
-// The answer of a request the shutdown interrupted before its answer started, to a client still connected: a
-// `503 server_shutting_down` in OpenAI's error JSON (the SDKs retry it, on another instance behind a balancer),
-// rather than an empty reply.
 const requestIdOf = (response: Http.ServerResponse): Respond.HeaderRecord => {
   const id = requestIds.get(response)
   return id === undefined ? {} : { "x-request-id": id }
 }
+
+// The answer of a request the shutdown interrupted before its answer started, to a client still connected: a
+// `503 server_shutting_down` in OpenAI's error JSON (the SDKs retry it, on another instance behind a balancer),
+// rather than an empty reply.
 
 const answerCut = (tracker: Tracker, response: Http.ServerResponse): Effect.Effect<void> =>
   tracker.draining && !response.headersSent && !response.destroyed

@@ -187,28 +187,19 @@ export const maxDepth = 64
  * @category checks
  */
 export const shallow = (u: unknown, param: string): void => {
-  const pending: Array<unknown> = [u]
-  const depths: Array<number> = [0]
-  while (pending.length > 0) {
-    const value = pending.pop()
-    const depth = depths.pop()!
-    if (typeof value !== "object" || value === null) continue
+  const pending: Array<object> = []
+  const depths: Array<number> = []
+  const visit = (value: unknown, depth: number) => {
+    if (typeof value !== "object" || value === null) return
     if (depth >= maxDepth) fail(param, `\`${param}\` is nested more than ${maxDepth} levels deep`, "nested_too_deeply")
-    if (Array.isArray(value)) {
-      for (const child of value) {
-        if (typeof child === "object" && child !== null) {
-          pending.push(child)
-          depths.push(depth + 1)
-        }
-      }
-    } else {
-      for (const key in value) {
-        const child = (value as Json)[key]
-        if (typeof child === "object" && child !== null) {
-          pending.push(child)
-          depths.push(depth + 1)
-        }
-      }
-    }
+    pending.push(value)
+    depths.push(depth)
+  }
+  visit(u, 0)
+  while (pending.length > 0) {
+    const value = pending.pop()!
+    const depth = depths.pop()! + 1
+    if (Array.isArray(value)) { for (const child of value) visit(child, depth) }
+    else for (const key in value) visit((value as Json)[key], depth)
   }
 }
