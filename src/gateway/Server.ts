@@ -220,9 +220,11 @@ export const layer = (
             nodeResponse: response
           }),
           (answer) => {
-            // An answer written while the server drains (one that started before) closes its connection too.
-            if (tracker.draining) answer.headers.connection = "close"
-            return discard ? Respond.writeHeld(answer, response) : Respond.write(answer, response)
+            // Every answer written while the server drains closes its connection, whenever its request started.
+            const written = tracker.draining
+              ? { ...answer, headers: { ...answer.headers, connection: "close" } }
+              : answer
+            return discard ? Respond.writeHeld(written, response) : Respond.write(written, response)
           }
         )
         // Discarded after the request's scope has closed: its log line and metrics say when the 413 was

@@ -107,7 +107,6 @@ export const answer = (
       Respond.clientText(path)
     )
     const headers: Respond.HeaderRecord = { "x-request-id": exchange.requestId }
-    if (tracker.draining) headers.connection = "close"
     // `GET /v1/models/{id}`: one route, as the SDKs' `models.retrieve` asks for it.
     const modelId = path.startsWith(modelPrefix) && path.length > modelPrefix.length
       ? pathSegment(path.slice(modelPrefix.length))
