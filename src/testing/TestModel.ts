@@ -3,10 +3,10 @@
  * the script (a response, a shorthand text, or an `LlmError` to fail with) and every request is recorded.
  * Like a provider layer, it prices each response and usage part with the current `Pricing` (at its provider
  * name, for the requested model, then the answering one), unless the reply carries its own `costUsd`; a
- * scripted response that is no `ChatResponse` (a field of the wrong type or unknown, chunks that are not strings), a
- * usage no provider could report (a count missing, negative, fractional or unsafe) or a `costUsd` that is no amount
- * (negative, NaN, infinite) fails as `MalformedResponse`, as a provider layer fails on such a report; and a stream emits one part per chunk, so a consumer that stops early stops
- * the stream where a real one would.
+ * scripted response that is no `ChatResponse` (a field of the wrong type or unknown, chunks that are not
+ * strings), a usage no provider could report (a count missing, negative, fractional or unsafe) or a `costUsd` that
+ * is no amount (negative, NaN, infinite) fails as `MalformedResponse`, as a provider layer fails on such a report;
+ * and a stream emits one part per chunk, so a consumer that stops early stops the stream where a real one would.
  *
  * @since 0.1.0
  */

@@ -95,11 +95,9 @@ const readNode = (source: Http.IncomingMessage, maxBytes: number, hooks: ReadHoo
       data: (chunk) => {
         bytes += chunk.length
         if (bytes > maxBytes) {
-          cleanup()
           source.pause()
           hooks.onTooLarge?.()
-          resume(Effect.succeed(tooLarge))
-          return
+          return settle(tooLarge)
         }
         chunks.push(chunk)
       },
