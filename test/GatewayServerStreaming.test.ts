@@ -201,7 +201,7 @@ describe("Gateway server: streams", () => {
     Effect.gen(function*() {
       const server = yield* MockProvider.make({ onExhausted: OpenAiMock.error(503, "overloaded") })
       const { service } = yield* build(
-        openAiLayer(server, { retry: Retry.policy({ times: 2, base: "1 millis", cap: "1 millis" }) })
+        openAiLayer(server, { retry: Retry.policy({ times: 2, base: 0, cap: 0 }) })
       )
       const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { "gpt-4o": service } }))
       const response = yield* call(base, "/v1/chat/completions", { method: "POST", body: streamBody() })
@@ -374,10 +374,11 @@ describe("Gateway server: streams", () => {
   it.scoped("a completion that started before the shutdown and answers within the grace says connection: close", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
+      const called = yield* Deferred.make<void>()
       const slow = LanguageModel.make({
         provider: "slow",
         generate: () =>
-          Effect.as(Deferred.await(gate), {
+          Effect.as(Effect.zipRight(Deferred.succeed(called, undefined), Deferred.await(gate)), {
             id: "late-1",
             content: [{ type: "text" as const, text: "late" }],
             finishReason: "stop" as const,
@@ -394,7 +395,8 @@ describe("Gateway server: streams", () => {
       const answered = yield* Effect.fork(
         call(base, "/v1/chat/completions", { method: "POST", body: chatBody("gpt-4o") })
       )
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+      // The request is in the route before the shutdown starts.
+      yield* Deferred.await(called)
       const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
       yield* awaitSleepUntil(30_000)
       yield* Deferred.succeed(gate, undefined)
