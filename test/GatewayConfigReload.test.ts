@@ -1,9 +1,10 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Fiber, HashMap, Logger, Scope, TestClock } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as Generations from "../src/gateway/generations.js"
 import { makeRef } from "../src/gateway/runtimeLoad.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
@@ -78,4 +79,36 @@ describe("Gateway runtime reload", () => {
       expect(Exit.isFailure(late)).toBe(true)
       expect((yield* (yield* ref.get).route({ id: "acme", models: "*" }, "small")!.generate(ask)).provider).toBe("b")
     }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.effect("a reload waits a bounded time for its stores, and its log line says whether they answered", () =>
+    Effect.gen(function*() {
+      let checks = 0
+      const answersAtThird = Effect.sync(() => ++checks >= 3)
+      const ready = yield* Effect.fork(Generations.whenReady(answersAtThird))
+      yield* TestClock.adjust("20 millis")
+      expect(yield* Fiber.join(ready)).toBe(true)
+      expect(checks).toBe(3)
+
+      const never = yield* Effect.fork(Generations.whenReady(Effect.succeed(false), 100))
+      yield* TestClock.adjust("99 millis")
+      expect(never.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("1 millis")
+      expect(yield* Fiber.join(never)).toBe(false)
+
+      const lines: Array<{ level: string; message: unknown; stores: unknown }> = []
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ annotations, logLevel, message }) =>
+          lines.push({
+            level: logLevel.label,
+            message: Array.isArray(message) ? message[0] : message,
+            stores: HashMap.get(annotations, "stores").pipe((found) => found._tag === "Some" ? found.value : undefined)
+          })
+        )
+      )
+      yield* Effect.provide(Generations.logReloaded("config reloaded", true), capture)
+      yield* Effect.provide(Generations.logReloaded("config reloaded", false), capture)
+      expect(lines.map((line) => [line.level, line.stores])).toEqual([["INFO", "ready"], ["WARN", "not answering"]])
+      expect(lines[1]!.message).toContain("did not answer within 5 s")
+    }))
 })

@@ -330,10 +330,12 @@ export const serve = <E>(
         )
       }
       // The old config serves until the new one's stores answer (its Redis connects in the background).
-      yield* Generations.whenReady(next.right.runtime.ready)
+      const storesReady = yield* Generations.whenReady(next.right.runtime.ready)
       // Requests that read the old runtime finish on it: it closes when the last of them ends.
       yield* generations.replace(next.right.runtime, next.right.scope)
-      yield* Effect.logInfo("gateway: config reloaded").pipe(Effect.annotateLogs({ config: configPath }))
+      yield* Generations.logReloaded("gateway: config reloaded", storesReady).pipe(
+        Effect.annotateLogs({ config: configPath })
+      )
     }))
     if (reloadOnSignal !== false) {
       const runFork = Runtime_.runFork(yield* Effect.runtime<never>())

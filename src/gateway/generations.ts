@@ -7,6 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 
@@ -69,11 +70,31 @@ export const make = <A>(value: A, scope: Scope.CloseableScope) => {
  * their rate limits or budget unavailable. Past the bound it swaps anyway: a Redis that stays down is reported by
  * `GET /ready` and by the policies' own refusals, as at a start.
  *
+ * Succeeds with whether `ready` answered `true` in time. The reload's log line says so: a Redis outage the
+ * replaced config reported ends there, since the stores that reported it are closed with that config.
+ *
  * @since 0.2.0
  * @category reloading
  */
-export const whenReady = (ready: Effect.Effect<boolean>, maxMillis = 5_000): Effect.Effect<void> =>
-  Effect.asVoid(Effect.timeoutOption(
-    Effect.repeat(ready, { schedule: Schedule.spaced("10 millis"), until: (isReady) => isReady }),
-    maxMillis
-  ))
+export const whenReady = (ready: Effect.Effect<boolean>, maxMillis = 5_000): Effect.Effect<boolean> =>
+  Effect.map(
+    Effect.timeoutOption(
+      Effect.repeat(ready, { schedule: Schedule.spaced("10 millis"), until: (isReady) => isReady }),
+      maxMillis
+    ),
+    Option.isSome
+  )
+
+/**
+ * The log line of a reload that swapped in a config: INFO when its stores answer, else a WARN saying that the
+ * new config serves without them for now.
+ *
+ * @since 0.2.0
+ * @category reloading
+ */
+export const logReloaded = (message: string, storesReady: boolean): Effect.Effect<void> =>
+  storesReady
+    ? Effect.logInfo(message).pipe(Effect.annotateLogs({ stores: "ready" }))
+    : Effect.logWarning(
+      `${message}, but its Redis did not answer within 5 s: its policies act as during an outage until it does`
+    ).pipe(Effect.annotateLogs({ stores: "not answering" }))

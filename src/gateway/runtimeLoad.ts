@@ -157,9 +157,9 @@ export const makeRef = (
               Effect.logError(`reload refused, the current config keeps serving\n${error.message}`)
             )
           )
-          yield* Generations.whenReady(next.runtime.ready)
+          const storesReady = yield* Generations.whenReady(next.runtime.ready)
           yield* generations.replace(next.runtime, next.scope)
-          yield* Effect.logInfo(`config reloaded from ${from}`)
+          yield* Generations.logReloaded(`config reloaded from ${from}`, storesReady)
           return next.runtime
         })
       ).pipe(Effect.withSpan("RuntimeRef.reload"))
