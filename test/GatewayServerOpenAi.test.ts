@@ -45,6 +45,24 @@ describe("Gateway server: the official openai SDK", () => {
       expect(response.headers.get("x-request-id")).toMatch(/^req_/)
     }))
 
+  it.scopedLive("an answer whose upstream names no id gets the stream's form of one, and empty arguments are `{}`", () =>
+    Effect.gen(function*() {
+      const { openai } = yield* setup([{
+        id: "",
+        provider: "openai",
+        model: "gpt-4o-2024-08-06",
+        content: [{ type: "tool-call", id: "call_1", name: "now", arguments: {}, rawArguments: "" }],
+        finishReason: "tool-calls",
+        usage
+      }])
+      const { data, response } = yield* promise(() =>
+        openai.chat.completions.create({ model: "gpt-4o", messages }).withResponse()
+      )
+      expect(data.id).toBe(`chatcmpl-${response.headers.get("x-request-id")}`)
+      const call = data.choices[0]!.message.tool_calls![0]!
+      expect(call.type === "function" && call.function.arguments).toBe("{}")
+    }))
+
   it.scopedLive("streams with usage, through the SDK's own parser", () =>
     Effect.gen(function*() {
       const { openai } = yield* setup([{ text: "Paris, France", chunks: ["Paris", ", ", "France"], usage }])

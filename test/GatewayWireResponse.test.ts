@@ -263,6 +263,42 @@ describe("makeChunkEncoder", () => {
     expect(completion.choices[0]!.finish_reason).toBe("tool_calls")
   })
 
+  it("a call without arguments (streamed, whole at its end, or none at all) reaches the client as `{}`", async () => {
+    const sse = encode([
+      { type: "tool-call-start", id: "call_a", name: "now" },
+      { type: "tool-call-delta", id: "call_a", argumentsDelta: "" },
+      { type: "tool-call-end", id: "call_a", name: "now", arguments: {}, rawArguments: "" },
+      { type: "tool-call-end", id: "call_b", name: "today", arguments: {}, rawArguments: " " },
+      { type: "finish", finishReason: "tool-calls" }
+    ], false)
+    const completion = await sdkCompletion(sse)
+    expect(completion.choices[0]!.message.tool_calls?.map((call) => call.type === "function" && call.function)).toEqual(
+      [{ name: "now", arguments: "{}" }, { name: "today", arguments: "{}" }]
+    )
+  })
+
+  it("two calls that share an id stay two calls, each with its own arguments", async () => {
+    const call = (city: string) =>
+      [
+        { type: "tool-call-start", id: "call_dup", name: "weather" },
+        { type: "tool-call-delta", id: "call_dup", argumentsDelta: `{"city":"${city}"}` },
+        {
+          type: "tool-call-end",
+          id: "call_dup",
+          name: "weather",
+          arguments: { city },
+          rawArguments: `{"city":"${city}"}`
+        }
+      ] as const
+    const sse = encode([...call("Paris"), ...call("Rome"), { type: "finish", finishReason: "tool-calls" }], false)
+    const completion = await sdkCompletion(sse)
+    expect(
+      completion.choices[0]!.message.tool_calls?.map((call) =>
+        call.type === "function" && JSON.parse(call.function.arguments)
+      )
+    ).toEqual([{ city: "Paris" }, { city: "Rome" }])
+  })
+
   it("without includeUsage: no usage chunk, no usage field", async () => {
     const sse = encode([
       { type: "text-delta", text: "Hi" },

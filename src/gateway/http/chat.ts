@@ -168,7 +168,12 @@ export const handle = (
     if (exchange.attempts === 0 && !exchange.cached) exchange.upstreamMs = routeMs
     exchange.attempts = Headers.attemptsOf(exchange.attempts, response)
     const encoded = JSON.stringify(
-      Wire.encodeChatCompletion(response, { model: wire.model, legacyFunctions: wire.legacyFunctions })
+      Wire.encodeChatCompletion(response, {
+        model: wire.model,
+        legacyFunctions: wire.legacyFunctions,
+        // An upstream that names no id (Gemini without `responseId`, some compatible servers): the stream's form.
+        id: response.id === "" ? `chatcmpl-${exchange.requestId}` : undefined
+      })
     )
     exchange.durationMs = Exchange.elapsed(exchange)
     Headers.addAnswer(out, {

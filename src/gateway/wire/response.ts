@@ -132,6 +132,23 @@ export interface EncodeOptions {
 }
 
 /**
+ * A tool call's `arguments` as a client gets it: `{}` for a call without arguments (OpenAI sends it so, and
+ * clients parse the text), else the provider's text.
+ *
+ * @example
+ * ```ts
+ * import { argumentsText } from "liter-llm/gateway/wire"
+ *
+ * argumentsText("") // "{}"
+ * argumentsText("{\"city\":\"Paris\"}") // unchanged
+ * ```
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const argumentsText = (raw: string): string => raw.trim() === "" ? "{}" : raw
+
+/**
  * The `chat.completion` object of a response: text as `content` (`null` when the answer is only tool calls),
  * tool calls with their raw `arguments` text, `refusal`, reasoning as `reasoning_content`, the finish reason
  * settled by the content, and usage in tokens.
@@ -165,7 +182,11 @@ export const encodeChatCompletion = (response: ChatResponse.ChatResponse, option
         if (part.text !== "") reasoning = (reasoning ?? "") + part.text
         break
       case "tool-call":
-        calls.push({ id: part.id, type: "function", function: { name: part.name, arguments: part.rawArguments } })
+        calls.push({
+          id: part.id,
+          type: "function",
+          function: { name: part.name, arguments: argumentsText(part.rawArguments) }
+        })
         break
     }
   }

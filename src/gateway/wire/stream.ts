@@ -78,7 +78,10 @@ export const makeChunkEncoder = (options: ChunkEncoderOptions): ChunkEncoder => 
   const open = `${head}{"index":0,"delta":{`
   const close = `},"logprobs":null,"finish_reason":null}]}\n\n`
   const legacy = options.legacyFunctions === true
-  const calls = new Map<string, Call>()
+  // The calls started and not yet ended, by id; `callCount` numbers them. Two calls of one stream may share an id
+  // (a provider's bug, or ids that only tell calls apart within a step): each start opens a call of its own.
+  const openCalls = new Map<string, Call>()
+  let callCount = 0
   let role = "\"role\":\"assistant\","
   let finished = false
   let usage: ChatResponse.Usage | undefined
@@ -91,8 +94,8 @@ export const makeChunkEncoder = (options: ChunkEncoderOptions): ChunkEncoder => 
   }
 
   const startCall = (id: string, name: string, args: string): string => {
-    const index = calls.size
-    calls.set(id, { index, sent: args.length })
+    const index = callCount++
+    openCalls.set(id, { index, sent: args.length })
     if (legacy) {
       // The legacy form has a single call: later ones have nowhere to go.
       return index === 0
@@ -114,7 +117,7 @@ export const makeChunkEncoder = (options: ChunkEncoderOptions): ChunkEncoder => 
 
   const finish = (reason: ChatResponse.FinishReason): string => {
     finished = true
-    const wire = Response.finishReason(ChatResponse.finishReasonFor(reason, calls.size > 0), legacy)
+    const wire = Response.finishReason(ChatResponse.finishReasonFor(reason, callCount > 0), legacy)
     const out = `${open}${
       role === "" ? "" : "\"role\":\"assistant\""
     }},"logprobs":null,"finish_reason":"${wire}"}]}\n\n`
@@ -134,16 +137,24 @@ export const makeChunkEncoder = (options: ChunkEncoderOptions): ChunkEncoder => 
       case "refusal-delta":
         return part.text === "" ? "" : chunk(`"refusal":${JSON.stringify(part.text)}`)
       case "tool-call-start":
-        return calls.has(part.id) ? "" : startCall(part.id, part.name, "")
+        return openCalls.has(part.id) ? "" : startCall(part.id, part.name, "")
       case "tool-call-delta": {
-        const call = calls.get(part.id)
+        const call = openCalls.get(part.id)
         if (call === undefined || part.argumentsDelta === "") return ""
         return callArguments(call, part.argumentsDelta)
       }
       case "tool-call-end": {
-        // A provider that sends the arguments whole, or only at the end: send what the client has not seen.
-        const call = calls.get(part.id)
-        if (call === undefined) return startCall(part.id, part.name, part.rawArguments)
+        // A provider that sends the arguments whole, or only at the end: send what the client has not seen. A call
+        // without arguments gets `{}`, as OpenAI sends it and as a whole answer has it: clients parse the text.
+        const call = openCalls.get(part.id)
+        const raw = Response.argumentsText(part.rawArguments)
+        if (call === undefined) {
+          const started = startCall(part.id, part.name, raw)
+          openCalls.delete(part.id)
+          return started
+        }
+        openCalls.delete(part.id)
+        if (call.sent === 0) return callArguments(call, raw)
         return call.sent < part.rawArguments.length ? callArguments(call, part.rawArguments.slice(call.sent)) : ""
       }
       case "usage":
