@@ -68,9 +68,10 @@ describe("Cohere request encoding over loopback", () => {
         finishReason: "stop",
         rawFinishReason: "COMPLETE",
         usage: { inputTokens: 120, outputTokens: 3, totalTokens: 123, cachedInputTokens: 100 },
-        // Priced by the bundled data: Command A has no cached-input rate, so all 120 input tokens at the input rate.
+        // Priced by the bundled data at what Cohere bills (`billed_units`): 12 input tokens, not the 120 it counts
+        // with its own system prompt.
         costUsd: Pricing.dataset.cost(
-          { inputTokens: 120, outputTokens: 3, totalTokens: 123, cachedInputTokens: 100 },
+          { inputTokens: 12, outputTokens: 3, totalTokens: 15 },
           "command-a-03-2025",
           "cohere"
         ),
@@ -478,6 +479,14 @@ describe("Cohere streams over loopback", () => {
       expect(streamed.rawFinishReason).toBe("TOOL_CALL")
       expect(streamed.usage).toEqual(whole.usage)
       expect(streamed.usage).toEqual({ inputTokens: 20, outputTokens: 9, totalTokens: 29, cachedInputTokens: 16 })
+      // both priced at the billed units
+      const billed = Pricing.dataset.cost(
+        { inputTokens: 4, outputTokens: 9, totalTokens: 13 },
+        "command-a-03-2025",
+        "cohere"
+      )
+      expect(billed).toBeGreaterThan(0)
+      expect([streamed.costUsd, whole.costUsd]).toEqual([billed, billed])
       expect(streamed.providerMetadata).toEqual(whole.providerMetadata)
       expect(streamed.providerMetadata).toEqual({
         billedUnits: { input_tokens: 4, output_tokens: 9 },

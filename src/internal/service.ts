@@ -35,6 +35,11 @@ export interface Adapter {
   readonly provider: string
   /** The provider whose prices apply to calls (`LanguageModel.ProviderOptions.pricingProvider`). */
   readonly pricingProvider: string
+  /**
+   * The usage a call is priced at, for a provider that bills other counts than those it reports as `usage`
+   * (Cohere's `billed_units`), read from the response's provider metadata. Absent: `usage` itself.
+   */
+  readonly billedUsage?: Streaming.BilledUsage | undefined
   readonly defaultModel: string | undefined
   readonly capabilities: LanguageModel.Capabilities
   /** Secret values to scrub from anything an error keeps. */
@@ -152,7 +157,10 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
         const { context, http } = prepared
         const model = context.model!
         const priced = (pricing: Pricing.Service) => (response: ChatResponse.ChatResponse) => {
-          const costUsd = Pricing.costOfCall(pricing, response.usage, adapter.pricingProvider, model, response.model)
+          const usage = response.usage === undefined || adapter.billedUsage === undefined
+            ? response.usage
+            : adapter.billedUsage(response.usage, response.providerMetadata)
+          const costUsd = Pricing.costOfCall(pricing, usage, adapter.pricingProvider, model, response.model)
           return costUsd === undefined ? response : { ...response, costUsd }
         }
         let attempts = 0
@@ -215,7 +223,8 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
         Streaming.pricedDecoder(
           decoder,
           (usage, responseModel) => Pricing.costOfCall(pricing, usage, adapter.pricingProvider, model, responseModel),
-          (reason, usage) => Errors.malformed(context, reason, JSON.stringify(usage))
+          (reason, usage) => Errors.malformed(context, reason, JSON.stringify(usage)),
+          adapter.billedUsage
         )
       const span = yield* Effect.makeSpanScoped(`chat ${model}`, {
         kind: "client",

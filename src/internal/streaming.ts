@@ -37,22 +37,34 @@ export interface Decoder<F> {
   readonly ended?: (() => boolean) | undefined
 }
 
+/** The usage a call is priced at, given the usage it reports and its provider metadata (see `Service.Adapter`). */
+export type BilledUsage = (
+  usage: ChatResponse.Usage,
+  providerMetadata: Readonly<Record<string, unknown>> | undefined
+) => ChatResponse.Usage
+
 /**
  * A decoder whose usage parts carry their cost (`costUsd`), priced by the model the caller asked for, else the
  * model the provider named in its response metadata. One look at each part a frame produced: no stage of its own.
  * A usage no count can be (`Errors.impossibleUsage`) ends the stream with the `malformed` error, before it.
+ * With `billedUsage`, a usage is priced at what it gives for the provider metadata the stream sent before it.
  */
 export const pricedDecoder = <F>(
   decoder: Decoder<F>,
   costOf: (usage: ChatResponse.Usage, responseModel: string | undefined) => number | undefined,
-  malformed: (reason: string, usage: ChatResponse.Usage) => LlmError.LlmError
+  malformed: (reason: string, usage: ChatResponse.Usage) => LlmError.LlmError,
+  billedUsage?: BilledUsage
 ): Decoder<F> => {
   let responseModel: string | undefined
+  let providerMetadata: Record<string, unknown> | undefined
   const price = (out: Array<StreamPart.StreamPart>, from: number): LlmError.LlmError | undefined => {
     for (let i = from; i < out.length; i++) {
       const part = out[i]!
       if (part.type === "response-metadata") {
         if (part.model !== undefined && part.model !== "") responseModel = part.model
+        if (billedUsage !== undefined && part.providerMetadata !== undefined) {
+          providerMetadata = { ...providerMetadata, ...part.providerMetadata }
+        }
       } else if (part.type === "usage") {
         const impossible = Errors.impossibleUsage(part.usage)
         if (impossible !== undefined) {
@@ -60,7 +72,10 @@ export const pricedDecoder = <F>(
           return malformed(impossible, part.usage)
         }
         if (part.costUsd !== undefined) continue
-        const costUsd = costOf(part.usage, responseModel)
+        const costUsd = costOf(
+          billedUsage === undefined ? part.usage : billedUsage(part.usage, providerMetadata),
+          responseModel
+        )
         if (costUsd !== undefined) out[i] = { ...part, costUsd }
       }
     }

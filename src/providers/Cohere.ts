@@ -104,6 +104,8 @@ const service = (
   return Service.make(client, {
     provider,
     pricingProvider: options.pricingProvider ?? providerName,
+    // Priced at `billed_units`: `usage` counts Cohere's own system prompt, which it does not charge for.
+    billedUsage: CohereResponse.billedUsage,
     defaultModel: options.model,
     capabilities,
     secrets: [key],

@@ -107,6 +107,22 @@ export const usage = (wire: unknown): ChatResponse.Usage | undefined => {
   }
 }
 
+/**
+ * The usage Cohere charges for: `billed_units` (its own system prompt excluded, so no cache reads either), read
+ * from the provider metadata where `billedUnits` keeps it; `usage` itself where it has no input or output count.
+ */
+export const billedUsage = (
+  usage: ChatResponse.Usage,
+  providerMetadata: Readonly<Record<string, unknown>> | undefined
+): ChatResponse.Usage => {
+  const billed = providerMetadata?.billedUnits
+  if (!isObject(billed)) return usage
+  const input = countOf(billed.input_tokens)
+  const output = countOf(billed.output_tokens)
+  if (input === undefined && output === undefined) return usage
+  return { inputTokens: input ?? 0, outputTokens: output ?? 0, totalTokens: (input ?? 0) + (output ?? 0) }
+}
+
 /** `billed_units` (what Cohere charges for, system prompt excluded), kept as sent. */
 export const billedUnits = (wire: unknown): Json =>
   isObject(wire) && isObject(wire.billed_units)
