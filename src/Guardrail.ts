@@ -165,9 +165,11 @@ export const wrap = (service: LanguageModel.Service, options: Options<never>): L
     stage: "input" | "output",
     guardrail: string,
     reason: string,
-    partial?: LlmError.PartialResponse
+    partial?: LlmError.PartialResponse,
+    answered?: ChatResponse.ChatResponse
   ) => {
     const model = request.model ?? service.defaultModel
+    const usage = answered?.usage
     return new LlmError.GuardrailBlocked({
       provider: service.provider,
       ...(model === undefined ? {} : { model }),
@@ -175,17 +177,28 @@ export const wrap = (service: LanguageModel.Service, options: Options<never>): L
       guardrail,
       reason,
       ...(partial === undefined ? {} : { partial }),
+      ...(usage === undefined ?
+        {} :
+        {
+          usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens }
+        }),
+      ...(answered?.costUsd === undefined ? {} : { costUsd: answered.costUsd }),
       message: `guardrail "${guardrail}" blocked the ${stage}${partial === undefined ? "" : " mid-stream"}: ${reason}`
     })
   }
 
-  const checkText = (request: ChatRequest.ChatRequest, stage: "input" | "output", text: string) =>
+  const checkText = (
+    request: ChatRequest.ChatRequest,
+    stage: "input" | "output",
+    text: string,
+    answered?: ChatResponse.ChatResponse
+  ) =>
     Effect.flatMap(
       Internal.runChain(stage === "input" ? input : output, text, { stage, request, final: true }),
       (outcome) =>
         outcome._tag === "Text"
           ? Effect.succeed(outcome.text)
-          : Effect.fail(blocked(request, stage, outcome.guardrail, outcome.reason))
+          : Effect.fail(blocked(request, stage, outcome.guardrail, outcome.reason, undefined, answered))
     )
 
   const checkInput = Effect.fn("Guardrail.input")(function*(request: ChatRequest.ChatRequest) {
@@ -206,7 +219,10 @@ export const wrap = (service: LanguageModel.Service, options: Options<never>): L
       response.content,
       (part): Effect.Effect<ChatResponse.ContentPart, LlmError.LlmError> =>
         part.type === "text"
-          ? Effect.map(checkText(request, "output", part.text), (text) => text === part.text ? part : { ...part, text })
+          ? Effect.map(
+            checkText(request, "output", part.text, response),
+            (text) => text === part.text ? part : { ...part, text }
+          )
           : Effect.succeed(part)
     )
     return content.every((part, i) => part === response.content[i]) ? response : { ...response, content }

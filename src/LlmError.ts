@@ -330,7 +330,8 @@ export class CostLimitExceeded extends Schema.TaggedError<CostLimitExceeded>()("
 
 /**
  * A guardrail blocked the request (`stage: "input"`) or the answer (`stage: "output"`). When a stream was
- * blocked after content reached the caller, `partial` holds what was delivered.
+ * blocked after content reached the caller, `partial` holds what was delivered. When a whole answer was
+ * blocked, `usage` and `costUsd` are what the provider reported and what it cost: the call was made and paid for.
  *
  * @since 0.2.0
  * @category policy
@@ -341,7 +342,15 @@ export class GuardrailBlocked extends Schema.TaggedError<GuardrailBlocked>()("Gu
   /** The name of the guardrail that blocked. */
   guardrail: Schema.String,
   reason: Schema.String,
-  partial: Schema.optional(PartialResponse)
+  partial: Schema.optional(PartialResponse),
+  /** The blocked answer's usage, in tokens, when the provider reported one. */
+  usage: Schema.optional(Schema.Struct({
+    inputTokens: Schema.Number,
+    outputTokens: Schema.Number,
+    totalTokens: Schema.Number
+  })),
+  /** The blocked answer's cost in USD, when priced (see `ChatResponse.costUsd`). */
+  costUsd: Schema.optional(Schema.Number)
 }) {}
 
 /**

@@ -91,6 +91,93 @@ describe("Gateway request log: usage and who answered", () => {
         expect((yield* spent).spent_usd).toBeCloseTo(line.costUsd as number, 9)
       }), { discard: true }))
 
+  it.scopedLive("an estimate is priced as the budget prices it: by the provider's type, whatever the config names it", () =>
+    Effect.gen(function*() {
+      const upstream = yield* MockProvider.make({
+        script: [
+          MockProvider.sse(
+            OpenAiMock.streamEvents({ deltas: ["Hello", " there"], model: "gpt-4o-mini" }).slice(0, 3),
+            { hang: true, done: false }
+          )
+        ]
+      })
+      const { layer, lines } = requestLogs()
+      // No `pricing`: the bundled dataset prices gpt-4o-mini for the provider "openai", not "upstream".
+      const base = yield* served({
+        providers: {
+          upstream: { type: "openai", baseUrl: `${upstream.url}/v1`, apiKeyEnv: "MOCK_A_KEY", retry: false }
+        },
+        models: { small: { provider: "upstream", model: "gpt-4o-mini" } },
+        tenants: { acme: { keys: [acme.hash], models: "*", budget: { limitUsd: 10, period: "day" } } }
+      }).pipe(Effect.provide(layer))
+      yield* readThenLeave(base, chatBody("small", { stream: true, max_tokens: 5 }), "there")
+      yield* eventually(Effect.sync(() => logged(lines).length === 1), "the request log line")
+      const line = logged(lines)[0]!
+      expect(line).toMatchObject({ outcome: "interrupted", usageEstimated: true })
+      expect(line.costUsd).toBeGreaterThan(0)
+      const spent = Effect.map(
+        call(base, "/v1/usage", { key: acme.key }).pipe(Effect.flatMap(json)),
+        (usage) => (usage as { budget: { spent_usd: number; reserved_usd: number } }).budget
+      )
+      yield* eventually(Effect.map(spent, (budget) => budget.reserved_usd === 0), "the reservation settled")
+      expect((yield* spent).spent_usd).toBeCloseTo(line.costUsd as number, 6)
+    }))
+
+  it.scopedLive("a whole answer without usage is logged, counted and headed with the cost its budget was charged", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make({ script: [OpenAiMock.completion({ text: "Hello there", usage: null })] })
+      const config = twoProviders(a, b)
+      const { layer, lines } = requestLogs()
+      const base = yield* served({
+        ...config,
+        tenants: { ...config.tenants, acme: { ...config.tenants.acme, budget: { limitUsd: 1000, period: "day" } } }
+      }).pipe(Effect.provide(layer))
+      const response = yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: chatBody("small", { max_tokens: 5 }),
+        key: acme.key
+      })
+      expect(response.status).toBe(200)
+      yield* eventually(Effect.sync(() => logged(lines).length === 1), "the request log line")
+      const line = logged(lines)[0]!
+      expect(line).toMatchObject({ outcome: "success", usageEstimated: true })
+      expect(line.outputTokens).toBe(Tokenizer.byModel.countText("Hello there", "model-b"))
+      expect(line.costUsd).toBe((line.inputTokens as number) + 2 * (line.outputTokens as number))
+      expect(Number(response.headers.get("x-liter-cost-usd"))).toBe(line.costUsd)
+      const usage = (yield* call(base, "/v1/usage", { key: acme.key }).pipe(Effect.flatMap(json))) as {
+        budget: { spent_usd: number }
+      }
+      expect(usage.budget.spent_usd).toBeCloseTo(line.costUsd as number, 9)
+    }))
+
+  it.scopedLive("an answer an output guardrail blocked is logged, counted and headed with what it cost", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make({
+        script: [OpenAiMock.completion({ text: "the secretword", usage: { inputTokens: 7, outputTokens: 3 } })]
+      })
+      const { layer, lines } = requestLogs()
+      const base = yield* served({
+        ...twoProviders(a, b),
+        guardrails: { output: [{ denyList: { terms: ["secretword"] } }] }
+      }).pipe(Effect.provide(layer))
+      const response = yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: chatBody("small"),
+        key: acme.key
+      })
+      expect(response.status).toBe(400)
+      expect(response.headers.get("x-liter-cost-usd")).toBe("13")
+      yield* eventually(Effect.sync(() => logged(lines).length === 1), "the request log line")
+      expect(logged(lines)[0]).toMatchObject({
+        outcome: "GuardrailBlocked",
+        inputTokens: 7,
+        outputTokens: 3,
+        costUsd: 13
+      })
+    }))
+
   it.scopedLive("a finished stream with the provider's usage is logged as reported, not estimated", () =>
     Effect.gen(function*() {
       const a = yield* MockProvider.make()

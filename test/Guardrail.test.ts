@@ -92,7 +92,10 @@ describe("Guardrail.layer: generate", () => {
 
   it.effect("blocks the input before the call and the output after it, naming the guardrail", () =>
     Effect.gen(function*() {
-      const model = yield* scripted([{ text: "that is forbidden knowledge" }])
+      const model = yield* scripted([{
+        text: "that is forbidden knowledge",
+        usage: { inputTokens: 4, outputTokens: 5, totalTokens: 9 }
+      }])
       const layer = Guardrail.layer(model.layer, { input: [secrets], output: [pii, secrets] })
       const input = failure(
         yield* Effect.exit(
@@ -114,6 +117,12 @@ describe("Guardrail.layer: generate", () => {
       const output = failure(yield* Effect.exit(LanguageModel.generate(ask("hi")).pipe(Effect.provide(layer))))
       expect(output).toMatchObject({ _tag: "GuardrailBlocked", stage: "output", guardrail: "secrets" })
       expect(output.message).toBe("guardrail \"secrets\" blocked the output: denied term \"forbidden\"")
+      // the blocked answer was made: its usage goes with the error
+      expect(output._tag === "GuardrailBlocked" && output.usage).toEqual({
+        inputTokens: 4,
+        outputTokens: 5,
+        totalTokens: 9
+      })
     }))
 
   it.effect("checks consecutive text parts as the one text the model reads: a term split across parts is found", () =>

@@ -14,14 +14,18 @@ import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import type * as ChatRequest from "../../ChatRequest.js"
 import * as ChatResponse from "../../ChatResponse.js"
+import * as BudgetEstimate from "../../internal/budget/estimate.js"
 import * as LlmMetrics from "../../LlmMetrics.js"
+import * as Pricing from "../../Pricing.js"
 import type * as Runtime from "../Runtime.js"
 import * as Wire from "../wire/index.js"
 import type * as Body from "./body.js"
+import * as Estimate from "./estimate.js"
 import * as Exchange from "./exchange.js"
 import * as Headers from "./headers.js"
 import * as Respond from "./respond.js"
 import * as Sse from "./sse.js"
+import * as Usd from "./usd.js"
 
 /**
  * What a chat request is served with.
@@ -153,6 +157,8 @@ export const handle = (
     const out = Headers.addRateLimits({ ...headers }, limits)
     if (Either.isLeft(result)) {
       Exchange.failed(exchange, result.left)
+      // An answer an output guardrail blocked was paid for (see `Exchange.failed`).
+      if (exchange.costUsd !== undefined) out["x-liter-cost-usd"] = Usd.text(exchange.costUsd)
       return Respond.fromError(result.left, yield* Clock.currentTimeMillis, out, exchange.attempts)
     }
     const response = result.right
@@ -161,6 +167,15 @@ export const handle = (
     exchange.usage = response.usage
     exchange.cached = response.cached === true
     exchange.costUsd = exchange.cached ? 0 : response.costUsd
+    // No usage from the provider: estimated as the budget charged it, so the log, metrics and header count it.
+    if (response.usage === undefined && !exchange.cached) {
+      Estimate.estimateUsage(exchange, {
+        request: unified,
+        route: service,
+        pricing: runtime.pricing ?? Pricing.dataset,
+        outputText: BudgetEstimate.responseText(response)
+      })
+    }
     if (settings.logContent) exchange.answer = ChatResponse.text(response)
     // Without provider events (a model that reports none, or an answer shared with an identical request in
     // flight, whose events were that request's), the time in the route is the upstream time, and the log says

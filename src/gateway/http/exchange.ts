@@ -111,6 +111,11 @@ export const failed = (exchange: Exchange, error: LlmError.LlmError): void => {
   exchange.outcome = error._tag
   exchange.error = error.message
   exchange.errorStatus = Wire.statusOf(error)
+  // An answer an output guardrail blocked was made and paid for: the log and the metrics count it.
+  if (error._tag === "GuardrailBlocked" && error.usage !== undefined && exchange.usage === undefined) {
+    exchange.usage = error.usage
+    exchange.costUsd = error.costUsd
+  }
   // Who failed, when no provider answered (a policy's error names the provider of the route it guards); not
   // the name of a fallback chain or router wrapped by that policy, which is no provider.
   if (

@@ -19,15 +19,15 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import type * as ChatRequest from "../../ChatRequest.js"
-import * as Estimate from "../../internal/budget/estimate.js"
+import * as BudgetEstimate from "../../internal/budget/estimate.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
 import * as Pricing from "../../Pricing.js"
 import * as StreamPart from "../../StreamPart.js"
-import * as Tokenizer from "../../Tokenizer.js"
 import type * as Runtime from "../Runtime.js"
 import * as Wire from "../wire/index.js"
 import type * as Chat from "./chat.js"
+import * as Estimate from "./estimate.js"
 import * as Exchange from "./exchange.js"
 import * as Headers from "./headers.js"
 import * as Respond from "./respond.js"
@@ -111,7 +111,7 @@ const readHead = (pull: Pull, head: Array<StreamPart.StreamPart>): Effect.Effect
  * them; the answer text too when the log carries content.
  */
 const makeWriter = (exchange: Exchange.Exchange, encoder: Wire.ChunkEncoder, logContent: boolean) => {
-  const received = new Estimate.Received()
+  const received = new BudgetEstimate.Received()
   const observe = (part: StreamPart.StreamPart) => {
     received.observe(part)
     switch (part.type) {
@@ -152,35 +152,6 @@ const makeWriter = (exchange: Exchange.Exchange, encoder: Wire.ChunkEncoder, log
 }
 
 /**
- * The usage and cost of a stream that delivered content without the provider's final usage (the client left,
- * the stream failed after its first token, or the provider reports none), estimated as a budget charges it: the
- * input counted by the tokenizer, the output received counted as output tokens, priced as the library prices a
- * call (`Pricing.costOfCall`: the route's model, then the one the provider named). Without this the log and the
- * metrics would show nothing for a stream the tenant's budget was charged for.
- */
-const estimateReceived = (
-  exchange: Exchange.Exchange,
-  received: Estimate.Received,
-  request: ChatRequest.ChatRequest,
-  route: LanguageModel.Service,
-  pricing: Pricing.Service
-): void => {
-  if (!received.content || exchange.cached || (received.finished && exchange.usage !== undefined)) return
-  // The model the budget priced the call at: the route's own (the request carries the route's name).
-  const requested = route.defaultModel ?? request.model
-  const model = requested ?? exchange.model
-  const reported = received.lastUsage()
-  const inputTokens = reported?.inputTokens ?? Tokenizer.byModel.countRequest(request, model)
-  const outputTokens = Math.max(reported?.outputTokens ?? 0, Tokenizer.byModel.countText(received.text(), model))
-  const usage = { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
-  exchange.usage = usage
-  exchange.usageEstimated = true
-  exchange.costUsd = requested === undefined
-    ? undefined
-    : Pricing.costOfCall(pricing, usage, exchange.provider ?? route.provider, requested, exchange.model)
-}
-
-/**
  * The streamed answer: a held-back error status, or a `200` SSE body.
  *
  * One pump fiber per stream pulls the route's stream up to its first content part (the head) and reports it;
@@ -212,15 +183,17 @@ export const respond = (input: {
     // Runs before the request's own finalizer writes the log line (finalizers run last added, first run).
     yield* Scope.addFinalizer(
       yield* Effect.scope,
-      Effect.sync(() =>
-        estimateReceived(
-          exchange,
-          writer.received,
-          input.request,
-          input.service,
-          context.runtime.pricing ?? Pricing.dataset
-        )
-      )
+      Effect.sync(() => {
+        const received = writer.received
+        if (!received.content || exchange.cached || (received.finished && exchange.usage !== undefined)) return
+        Estimate.estimateUsage(exchange, {
+          request: input.request,
+          route: input.service,
+          pricing: context.runtime.pricing ?? Pricing.dataset,
+          outputText: received.text(),
+          reported: received.lastUsage()
+        })
+      })
     )
     const body = new StreamBody.StreamBody(cutEvent)
     // Pulled in the request's scope: a client that goes away interrupts the request, closing the scope, which
