@@ -52,6 +52,11 @@ export interface CallEvent {
   readonly retries: number
   /** The answer came from a cache, not the provider. */
   readonly cached: boolean
+  /**
+   * A cache hit that waited for an identical call in flight and shares its answer (`Cache` coalescing): its
+   * `durationMs` is mostly that call's time at the provider, not a lookup.
+   */
+  readonly joined?: boolean | undefined
 }
 
 /**

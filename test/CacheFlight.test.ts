@@ -63,6 +63,27 @@ describe("Cache: single flight", () => {
       expect(yield* model.calls).toBe(1)
     }).pipe(Effect.provide(LlmMetrics.layerMemory)))
 
+  it.scoped("a shared answer's event says it joined a call in flight and lasted that call's time; a stored hit does not", () =>
+    Effect.gen(function*() {
+      const events: Array<LlmMetrics.CallEvent> = []
+      const recording = {
+        ...LlmMetrics.noop,
+        recordCall: (event: LlmMetrics.CallEvent) => Effect.sync(() => events.push(event))
+      }
+      const model = yield* slow
+      const service = yield* cachedService(model.layer)
+      const fibers = yield* Effect.forEach(
+        Array.from({ length: 2 }),
+        () => Effect.fork(Effect.provideService(call(service), LlmMetrics.LlmMetrics, recording))
+      )
+      yield* awaitSleepUntil(1_000)
+      yield* adjustTo(1_000)
+      yield* Effect.forEach(fibers, Fiber.join)
+      yield* Effect.provideService(call(service), LlmMetrics.LlmMetrics, recording)
+      const hits = events.filter((event) => event.cached)
+      expect(hits.map((event) => [event.joined ?? false, event.durationMs])).toEqual([[true, 1_000], [false, 0]])
+    }))
+
   it.scoped("an interrupted caller leaves the call to the others, and the first of them pays for it", () =>
     Effect.gen(function*() {
       const model = yield* slow

@@ -23,8 +23,8 @@ describe("Gateway telemetry: OTLP span export", () => {
   it.scopedLive("the file's otlp section: the chat span and the provider call as its child reach the collector at shutdown", () =>
     Effect.gen(function*() {
       const collector = yield* receiver
-      const a = yield* MockProvider.make({ script: [OpenAiMock.completion({ text: answer })] })
-      const b = yield* MockProvider.make()
+      const a = yield* MockProvider.make({ script: [OpenAiMock.completion({ text: answer }), OpenAiMock.error(500)] })
+      const b = yield* MockProvider.make({ script: [OpenAiMock.error(500)] })
       const telemetry = `
 telemetry:
   serviceName: gateway-under-test
@@ -35,6 +35,13 @@ telemetry:
       const gateway = yield* startFile(yamlConfig(a, b, telemetry), new Map([...env, ["OTLP_AUTH", otlpAuth]]))
       const body = yield* chat(gateway.base)
       expect(body.choices[0].message.content).toBe(answer)
+      // Both steps of the chain fail: a 5xx answer, whose span has an error status.
+      const failed = yield* call(gateway.base, "/v1/chat/completions", {
+        method: "POST",
+        body: chatBody("smart"),
+        key: acme.key
+      })
+      expect(failed.status).toBe(502)
       // Sent when the tracer's scope closes (the export interval, 5 s, is longer than this test).
       yield* gateway.stop
       const exports = collector.received.filter((request) => request.path === "/v1/traces")
@@ -45,7 +52,14 @@ telemetry:
         expect(request.headers.authorization).toBe(otlpAuth)
       }
       const spans = spansOf(exports.map((request) => request.body))
-      const server = spans.find((span) => span.name === "gateway.chat.completions")
+      const servers = spans.filter((span) => span.name === "gateway.chat.completions")
+      expect(servers.map((span) => [span.attributes["http.response.status_code"], span.status.code])).toEqual([
+        [200, 1],
+        [502, 2]
+      ])
+      expect(servers[1]!.attributes["error.type"]).toBe("ServerError")
+      expect(servers[0]!.attributes).not.toHaveProperty("error.type")
+      const server = servers[0]
       expect(server).toBeDefined()
       expect(server!.service).toBe("gateway-under-test")
       expect(server!.attributes).toMatchObject({
@@ -96,8 +110,8 @@ telemetry:
   it.scopedLive("OTEL_SDK_DISABLED=true wins over the file: nothing is sent", () =>
     Effect.gen(function*() {
       const collector = yield* receiver
-      const a = yield* MockProvider.make({ script: [OpenAiMock.completion({ text: answer })] })
-      const b = yield* MockProvider.make()
+      const a = yield* MockProvider.make({ script: [OpenAiMock.completion({ text: answer }), OpenAiMock.error(500)] })
+      const b = yield* MockProvider.make({ script: [OpenAiMock.error(500)] })
       const telemetry = `\ntelemetry:\n  otlp: { endpoint: "${collector.url}/v1/traces" }\n`
       const gateway = yield* startFile(
         yamlConfig(a, b, telemetry),
@@ -105,6 +119,13 @@ telemetry:
       )
       const body = yield* chat(gateway.base)
       expect(body.choices[0].message.content).toBe(answer)
+      // Both steps of the chain fail: a 5xx answer, whose span has an error status.
+      const failed = yield* call(gateway.base, "/v1/chat/completions", {
+        method: "POST",
+        body: chatBody("smart"),
+        key: acme.key
+      })
+      expect(failed.status).toBe(502)
       yield* gateway.stop
       expect(collector.received).toEqual([])
     }))

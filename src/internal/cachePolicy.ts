@@ -67,7 +67,8 @@ export const wrap = (
     operation: "generate" | "stream",
     request: ChatRequest.ChatRequest,
     response: ChatResponse.ChatResponse,
-    start: number
+    start: number,
+    joined = false
   ) =>
     Effect.gen(function*() {
       const metrics = yield* LlmMetrics.LlmMetrics
@@ -85,7 +86,8 @@ export const wrap = (
         durationMs,
         timeToFirstTokenMs: operation === "stream" ? durationMs : undefined,
         retries: 0,
-        cached: true
+        cached: true,
+        ...(joined ? { joined } : {})
       })
     })
 
@@ -116,7 +118,7 @@ export const wrap = (
       if (!joined) return value
       // A call that joined another's paid nothing: it is answered like a hit.
       const shared = Entry.hit(value)
-      yield* recordHit("generate", request, shared, start)
+      yield* recordHit("generate", request, shared, start, true)
       return shared
     }).pipe(Effect.withSpan("Cache.generate"))
   }

@@ -16,6 +16,8 @@ export interface Span {
   readonly parentSpanId: string | undefined
   readonly name: string
   readonly attributes: Record<string, unknown>
+  /** OTLP's status: code 0 unset, 1 ok, 2 error. */
+  readonly status: { readonly code: number; readonly message?: string }
 }
 
 /** The receiver, closed with the scope: its base URL and what it received so far. */
@@ -68,6 +70,7 @@ export const spansOf = (bodies: ReadonlyArray<string>): Array<Span & { readonly 
           spanId: span.spanId,
           parentSpanId: span.parentSpanId,
           name: span.name,
+          status: span.status ?? { code: 0 },
           service: service === undefined ? undefined : attributeValue(service.value),
           attributes: Object.fromEntries(
             (span.attributes as Array<any>).map((attribute) => [attribute.key, attributeValue(attribute.value)])

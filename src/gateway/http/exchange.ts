@@ -6,7 +6,9 @@
  *
  * @since 0.2.0
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as HashMap from "effect/HashMap"
 import type * as Tracer from "effect/Tracer"
@@ -155,6 +157,8 @@ export const observer = (exchange: Exchange, outer: LlmMetrics.Service): LlmMetr
     recordCall: (event) => {
       if (event.cached) {
         exchange.cached = true
+        // Waiting for an identical call in flight is time at the provider, not the gateway's overhead.
+        if (event.joined === true) exchange.upstreamMs += event.durationMs
       } else {
         exchange.attempts += 1 + event.retries
         exchange.upstreamMs += event.durationMs
@@ -213,7 +217,7 @@ export const logFields = (exchange: Exchange, logContent: boolean): Record<strin
 
 /**
  * Writes what the request became: the log line (one structured entry through Effect's `Logger`), the Prometheus
- * samples of a chat request, and the `gen_ai.*` attributes on its span.
+ * samples of a chat request, and the `gen_ai.*` attributes on its span, which it ends.
  *
  * @since 0.2.0
  * @category finishing
@@ -240,8 +244,9 @@ export const finish = (
         status: exchange.status,
         outcome: exchange.outcome,
         stream: exchange.stream,
-        inputTokens: exchange.usage?.inputTokens,
-        outputTokens: exchange.usage?.outputTokens,
+        // A hit spent no tokens (its answer's usage is the stored call's).
+        inputTokens: exchange.cached ? undefined : exchange.usage?.inputTokens,
+        outputTokens: exchange.cached ? undefined : exchange.usage?.outputTokens,
         costUsd: exchange.cached ? 0 : exchange.costUsd,
         cached: exchange.cached,
         durationMs: exchange.durationMs,
@@ -251,13 +256,17 @@ export const finish = (
     }
     const span = options.span
     if (span !== undefined) {
+      // OpenTelemetry's HTTP server spans: an error status for a 5xx answer (or a stream that failed after its
+      // `200` with a 5xx-class error), with `error.type`; none for a 4xx, the client's failure.
+      const serverError = exchange.status >= 500 || (exchange.status < 400 && (exchange.errorStatus ?? 0) >= 500)
+      if (serverError) span.attribute("error.type", exchange.outcome)
       span.attribute("http.response.status_code", exchange.status)
       span.attribute("liter_llm.request_id", exchange.requestId)
       if (exchange.tenant !== "") span.attribute("liter_llm.tenant", exchange.tenant)
       if (exchange.route !== "") span.attribute("gen_ai.request.model", exchange.route)
       if (exchange.provider !== undefined) span.attribute("gen_ai.provider.name", exchange.provider)
       if (exchange.model !== undefined) span.attribute("gen_ai.response.model", exchange.model)
-      if (exchange.usage !== undefined) {
+      if (exchange.usage !== undefined && !exchange.cached) {
         span.attribute("gen_ai.usage.input_tokens", exchange.usage.inputTokens)
         span.attribute("gen_ai.usage.output_tokens", exchange.usage.outputTokens)
       }
@@ -266,11 +275,26 @@ export const finish = (
       span.attribute("liter_llm.cached", exchange.cached)
     }
     // A stream that failed after its `200` is logged at the level of the status its error would have had.
-    const log = exchange.status >= 500 || (exchange.status < 400 && (exchange.errorStatus ?? 0) >= 500)
-      ? Effect.logError("gateway request")
-      : Effect.logInfo("gateway request")
-    return withAnnotations(log, fields)
+    const serverError = exchange.status >= 500 || (exchange.status < 400 && (exchange.errorStatus ?? 0) >= 500)
+    const logged = withAnnotations(
+      serverError ? Effect.logError("gateway request") : Effect.logInfo("gateway request"),
+      fields
+    )
+    if (span === undefined) return logged
+    const ended = Effect.flatMap(Clock.currentTimeNanos, (now) =>
+      Effect.sync(() =>
+        span.end(now, serverError ? Exit.fail(new ServerErrorAnswer(exchange.status, exchange.error)) : Exit.void)
+      ))
+    return Effect.zipRight(logged, ended)
   })
+
+/** What a span that ended with a 5xx answer failed with: the status and the error's own message. */
+class ServerErrorAnswer extends Error {
+  constructor(status: number, message: string | undefined) {
+    super(message ?? `answered ${status}`)
+    this.name = `HTTP ${status}`
+  }
+}
 
 // `Effect.annotateLogs` without its bracket (two copies of the fiber's refs) and with one batch of map updates
 // instead of one copy per field: this runs in the request's finalizer, which nothing interrupts, so putting

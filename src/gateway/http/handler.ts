@@ -127,7 +127,8 @@ export const answer = (
     // The API: one log line per request, a span per chat request.
     const chat = !noRoute && path !== "/v1/models" && path !== "/v1/usage" && modelId === undefined
     const span = chat
-      ? yield* Effect.makeSpanScoped("gateway.chat.completions", {
+      // Ended by `Exchange.finish`, with an error status for a 5xx answer, not with the request scope's exit.
+      ? yield* Effect.makeSpan("gateway.chat.completions", {
         kind: "server",
         captureStackTrace: false,
         attributes: { "gen_ai.operation.name": "chat", "http.request.method": "POST", "url.path": path }
