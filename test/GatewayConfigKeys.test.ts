@@ -19,6 +19,9 @@ describe("Gateway keys", () => {
     expect(Either.isLeft(Keys.hashKey("sk-liter-has a space-inside"))).toBe(true)
     expect(Either.isLeft(Keys.hashKey("sk-liter-newline\n-0123456789"))).toBe(true)
     expect(Either.isRight(Keys.hashKey("x".repeat(Keys.minimumKeyLength)))).toBe(true)
+    // no client could send it in a header
+    expect(Keys.hashKey("ключ-ключ-ключ-ключ-ключ")).toEqual(Either.left(expect.stringContaining("printable ASCII")))
+    expect(Either.isLeft(Keys.hashKey("sk-liter-café-0123456789abc"))).toBe(true)
   })
 
   it("generateKey: sk-liter- and 32 random bytes in base64url, different each time, accepted by hashKey", () => {

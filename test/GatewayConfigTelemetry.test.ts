@@ -52,6 +52,9 @@ describe("Gateway config: telemetry", () => {
         OTEL_SERVICE_NAME: "env-name"
       })
       expect(base).toMatchObject({ endpoint: "http://collector:4318/v1/traces", serviceName: "gw" })
+      // the path is added to the base's path, its query kept after it
+      const withQuery = yield* resolved(minimal, { OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/otlp/?token=q" })
+      expect(withQuery?.endpoint).toBe("http://collector:4318/otlp/v1/traces?token=q")
       const traces = yield* resolved(minimal, {
         OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://traces:9999/custom",

@@ -59,6 +59,11 @@ export const hashKey = (key: string): Either.Either<string, string> => {
   if (/\s/.test(key) || Array.from(key).some((char) => char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f)) {
     return Either.left("a virtual key must not contain spaces or control characters")
   }
+  // A key travels in an HTTP header, which clients send as bytes of ASCII (`fetch` and the SDKs refuse anything
+  // else, and Node reads other bytes as Latin-1): a key with other characters could never authenticate.
+  if (!/^[\x21-\x7e]+$/.test(key)) {
+    return Either.left("a virtual key must be printable ASCII (it is sent in an HTTP header)")
+  }
   return Either.right(hashOf(key))
 }
 

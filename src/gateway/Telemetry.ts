@@ -226,13 +226,26 @@ const disabledByEnv = Effect.gen(function*() {
   )
 })
 
+// The base URL plus `/v1/traces`, appended to its path: a query or fragment stays where it is.
+const tracesUrl = (base: string): string => {
+  let url: URL
+  try {
+    url = new URL(base)
+  } catch {
+    // Not a URL: refused by the endpoint check, which shows it.
+    return base
+  }
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}/v1/traces`
+  return url.href
+}
+
 const endpointFromEnv = Effect.gen(function*() {
   const traces = yield* env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
   const base = yield* env("OTEL_EXPORTER_OTLP_ENDPOINT")
   const [name, url] = Option.isSome(traces)
     ? ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces.value]
     : Option.isSome(base)
-    ? ["OTEL_EXPORTER_OTLP_ENDPOINT", `${base.value.replace(/\/+$/, "")}/v1/traces`]
+    ? ["OTEL_EXPORTER_OTLP_ENDPOINT", tracesUrl(base.value)]
     : [undefined, undefined]
   if (name === undefined) return undefined
   const problem = endpointProblem(url)
