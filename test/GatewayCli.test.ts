@@ -413,6 +413,10 @@ describe("liter-llm CLI", () => {
         expect(outOfRange.code).toBe(2)
         expect(outOfRange.err).toContain("--port must be a port number from 0 to 65535")
       }
+      // So is a host the server could not listen on, with the server's own reason.
+      const url = yield* run(["gateway", "--config", file, "--host", "http://x"])
+      expect(url.code).toBe(2)
+      expect(url.err).toContain("--host must be a host name or an IP address, not a URL")
       const help = yield* run(["--help"])
       expect(help.code).toBe(0)
       for (const text of ["gateway", "check-config", "hash-key"]) expect(help.out).toContain(text)

@@ -8,6 +8,7 @@
 import * as Args from "@effect/cli/Args"
 import type * as CliApp from "@effect/cli/CliApp"
 import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as Console from "effect/Console"
@@ -17,6 +18,7 @@ import * as Option from "effect/Option"
 import * as Build from "./buildRuntime.js"
 import * as Config from "./Config.js"
 import * as Check from "./configCheck.js"
+import * as ServerOptions from "./http/serverOptions.js"
 import * as Keys from "./Keys.js"
 import * as Telemetry from "./Telemetry.js"
 
@@ -261,6 +263,13 @@ export const make = (options: MakeOptions) => {
     {
       config: Options.file("config").pipe(Options.withAlias("c"), Options.withDescription("The config file")),
       host: Options.text("host").pipe(
+        // Checked as a command line (exit 2, naming --host), as --port is, with the server's own check.
+        Options.mapEffect((host) => {
+          const problem = ServerOptions.hostProblem(host)
+          return problem === undefined
+            ? Effect.succeed(host)
+            : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--host ${problem}`)))
+        }),
         Options.optional,
         Options.withDescription(
           `Address to listen on (default server.host of the config, else ${Config.defaults.host})`
