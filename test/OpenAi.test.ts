@@ -46,6 +46,23 @@ describe("OpenAi over loopback", () => {
       expect(response?.providerMetadata?.requestId).toBe("req_123")
     }))
 
+  it.scoped("reasoning of compatible servers: message.reasoning_content, else message.reasoning, as in their deltas", () =>
+    Effect.gen(function*() {
+      const answer = (message: Record<string, unknown>) =>
+        MockProvider.json({ id: "x", model: "m", choices: [{ index: 0, message, finish_reason: "stop" }] })
+      const { exit } = yield* runScript([
+        answer({ role: "assistant", content: "42", reasoning: "thinking..." })
+      ], [])
+      expect(Exit.isSuccess(exit) && exit.value.content).toEqual([
+        { type: "reasoning", text: "thinking..." },
+        { type: "text", text: "42" }
+      ])
+      const both = yield* runScript([
+        answer({ role: "assistant", content: "42", reasoning_content: "first", reasoning: "second" })
+      ], [])
+      expect(Exit.isSuccess(both.exit) && both.exit.value.content[0]).toEqual({ type: "reasoning", text: "first" })
+    }))
+
   it.scoped("encodes sampling, tools and response format field by field", () =>
     Effect.gen(function*() {
       const server = yield* MockProvider.make({ script: [OpenAiMock.completion({ text: "{}" })] })

@@ -35,8 +35,10 @@ const WireChoice = Schema.Struct({
   message: Schema.Struct({
     content: optionalNullable(Schema.String),
     refusal: optionalNullable(Schema.String),
-    // OpenAI-compatible servers (DeepSeek, vLLM, ...) put reasoning here.
+    // OpenAI-compatible servers put reasoning here: `reasoning_content` (DeepSeek, vLLM), `reasoning` (OpenRouter,
+    // newer vLLM), as in their stream deltas.
     reasoning_content: optionalNullable(Schema.String),
+    reasoning: optionalNullable(Schema.String),
     tool_calls: optionalNullable(Schema.Array(WireToolCall)),
     // The deprecated single call of older models and some compatible servers.
     function_call: optionalNullable(WireFunction)
@@ -118,9 +120,8 @@ export const decodeResponse = (
   }
   const content: Array<ChatResponse.ContentPart> = []
   const message = choice.message
-  if (message.reasoning_content != null && message.reasoning_content !== "") {
-    content.push({ type: "reasoning", text: message.reasoning_content })
-  }
+  const reasoning = message.reasoning_content ?? message.reasoning
+  if (reasoning != null && reasoning !== "") content.push({ type: "reasoning", text: reasoning })
   if (message.content != null && message.content !== "") content.push({ type: "text", text: message.content })
   if (message.refusal != null && message.refusal !== "") content.push({ type: "refusal", text: message.refusal })
   const calls = message.tool_calls != null && message.tool_calls.length > 0
