@@ -1,3 +1,4 @@
+import { HttpClient, HttpClientError } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Exit, Layer, Redacted, Schema } from "effect"
@@ -425,6 +426,28 @@ describe("OpenAi configuration", () => {
       )
       expect(failure(exit)).toMatchObject({ _tag: "InvalidRequest", provider: "azure" })
       expect(yield* server.requests).toHaveLength(1)
+    }))
+
+  it.effect("maxTokens is max_completion_tokens on any openai.com host, max_tokens on other servers", () =>
+    Effect.gen(function*() {
+      const fieldsAt = (baseUrl: string) => {
+        let body: Record<string, unknown> = {}
+        // Keeps the request's body, and answers nothing: the call fails, after being encoded.
+        const client = HttpClient.make((request) => {
+          if (request.body._tag === "Uint8Array") body = JSON.parse(new TextDecoder().decode(request.body.body))
+          return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport" }))
+        })
+        const layer = OpenAi.layer({ baseUrl, apiKey: Redacted.make(secretKey), model: "gpt-4o", retry: false })
+        return LanguageModel.generate({ messages: [{ role: "user", content: "hi" }], maxTokens: 5 }).pipe(
+          Effect.provide(layer.pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, client)))),
+          Effect.exit,
+          Effect.map(() => Object.keys(body).filter((key) => key.startsWith("max_")))
+        )
+      }
+      expect(yield* fieldsAt("https://api.openai.com/v1")).toEqual(["max_completion_tokens"])
+      expect(yield* fieldsAt("https://us.api.openai.com/v1")).toEqual(["max_completion_tokens"])
+      expect(yield* fieldsAt("http://127.0.0.1:8000/v1")).toEqual(["max_tokens"])
+      expect(yield* fieldsAt("https://api.notopenai.com/v1")).toEqual(["max_tokens"])
     }))
 
   it.scoped("layerConfig reads OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL and OPENAI_ORG_ID", () =>

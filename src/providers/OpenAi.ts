@@ -45,10 +45,22 @@ export interface CommonOptions extends LanguageModel.ProviderOptions {
    */
   readonly name?: string | undefined
   /**
-   * The body field for `maxTokens`: `max_completion_tokens` on OpenAI itself (required by reasoning models),
-   * `max_tokens` elsewhere, as most compatible servers and older Azure API versions only know that one.
+   * The body field for `maxTokens`: `max_completion_tokens` on OpenAI itself (a `baseUrl` on an `openai.com`
+   * host; reasoning models require it), `max_tokens` elsewhere, as most compatible servers and older Azure API
+   * versions only know that one. Set it for a proxy in front of OpenAI.
    */
   readonly maxTokensField?: MaxTokensField | undefined
+}
+
+// OpenAI's own API, at its default URL or another of its hosts (a regional one, e.g. `us.api.openai.com`).
+const isOpenAiHost = (baseUrl: string): boolean => {
+  if (baseUrl === defaultBaseUrl) return true
+  try {
+    const host = new URL(baseUrl).hostname
+    return host === "openai.com" || host.endsWith(".openai.com")
+  } catch {
+    return false
+  }
 }
 
 /**
@@ -207,9 +219,8 @@ const makeLayer = (where: string, options: Options) =>
         secrets: key === undefined ? [] : [key],
         optionKeys: provider === "openai" ? ["openai"] : ["openai", provider],
         // OpenAI rejects `top_k`; compatible servers (vLLM, Ollama, ...) generally accept it.
-        topK: baseUrl !== defaultBaseUrl,
-        maxTokensField: options.maxTokensField ??
-          (baseUrl === defaultBaseUrl ? "max_completion_tokens" : "max_tokens")
+        topK: !isOpenAiHost(baseUrl),
+        maxTokensField: options.maxTokensField ?? (isOpenAiHost(baseUrl) ? "max_completion_tokens" : "max_tokens")
       }, options)
     })
   )
