@@ -6,6 +6,7 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Ref } from "effect"
+import * as Build from "../src/gateway/buildRuntime.js"
 import * as Metrics from "../src/gateway/Metrics.js"
 import type * as Runtime from "../src/gateway/Runtime.js"
 import { loadRuntime } from "../src/gateway/runtimeLoad.js"
@@ -176,6 +177,35 @@ describe("Gateway request log: usage and who answered", () => {
         outputTokens: 3,
         costUsd: 13
       })
+    }))
+
+  it.scopedLive("with logContent, the logged prompt is the one the input guardrails let through: redacted, or none", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make({ script: [OpenAiMock.completion({ text: "Noted." })] })
+      const config = twoProviders(a, b)
+      const { layer, lines } = requestLogs()
+      const base = yield* served({
+        ...config,
+        server: { logContent: true },
+        guardrails: { input: [{ pii: {} }, { denyList: { terms: ["forbidden"] } }] }
+      }).pipe(Effect.provide(layer))
+      const ask = (content: string) =>
+        call(base, "/v1/chat/completions", {
+          method: "POST",
+          body: JSON.stringify({ model: "small", messages: [{ role: "user", content }] }),
+          key: acme.key
+        })
+      expect((yield* ask("my email is carol@example.org")).status).toBe(200)
+      expect((yield* ask("a forbidden topic, carol@example.org")).status).toBe(400)
+      yield* eventually(Effect.sync(() => logged(lines).length === 2), "the request log lines")
+      const [redacted, blocked] = logged(lines)
+      // what the provider was sent, and what the log shows
+      expect(JSON.stringify((yield* b.requests)[0]?.body)).not.toContain("carol@example.org")
+      expect(JSON.stringify(redacted!.prompt)).not.toContain("carol@example.org")
+      expect(JSON.stringify(redacted!.prompt)).toContain("my email is")
+      expect(blocked!.prompt).toBe(Build.blockedPrompt)
+      expect(JSON.stringify(lines)).not.toContain("carol@example.org")
     }))
 
   it.scopedLive("a finished stream with the provider's usage is logged as reported, not estimated", () =>

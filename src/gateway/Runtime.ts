@@ -7,6 +7,7 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as Budget from "../Budget.js"
+import type * as ChatRequest from "../ChatRequest.js"
 import type * as LanguageModel from "../LanguageModel.js"
 import type * as LlmError from "../LlmError.js"
 import type * as Pricing from "../Pricing.js"
@@ -106,6 +107,11 @@ export interface Runtime {
     | undefined
   /** Whether the runtime can serve (e.g. its Redis answers when one is configured). */
   readonly ready: Effect.Effect<boolean>
+  /**
+   * The prompt of a request as the request log shows it (with `logContent`): after the input guardrails'
+   * rewrites, as the provider is sent it. Absent: the request's messages.
+   */
+  readonly loggedPrompt?: ((request: ChatRequest.ChatRequest) => Effect.Effect<unknown>) | undefined
   /** Tenant ids known to the runtime (for an admin's usage listing). */
   readonly tenants: ReadonlyArray<string>
   /**

@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as Budget from "../Budget.js"
 import * as Cache from "../Cache.js"
 import * as ChatRequest from "../ChatRequest.js"
@@ -124,6 +125,35 @@ const guardrailOptions = (config: Decoded): Guardrail.Options | undefined => {
   if (input.length === 0 && output.length === 0) return undefined
   return { input, output, inputRoles: section.inputRoles ?? everyRole }
 }
+
+/**
+ * What the request log shows as the prompt of a request an input guardrail blocked: nothing of what it blocked.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const blockedPrompt = "[blocked by an input guardrail]"
+
+/**
+ * The prompt as the request log shows it, with input guardrails: the messages after their rewrites (a PII
+ * redaction), as the provider is sent them, so that the log keeps nothing the guardrails keep from it. They run
+ * alone, around a model that keeps what reaches it, only for a request whose prompt is logged.
+ */
+const loggedPrompt = (options: Guardrail.Options) => (request: ChatRequest.ChatRequest): Effect.Effect<unknown> =>
+  Effect.suspend(() => {
+    let sent: ChatRequest.ChatRequest | undefined
+    const keep = LanguageModel.make({
+      provider: "gateway",
+      defaultModel: undefined,
+      generate: (checked) => {
+        sent = checked
+        return Effect.fail(new LlmError.InvalidRequest({ provider: "gateway", message: "not sent" }))
+      },
+      stream: () => Stream.empty
+    })
+    const input = Guardrail.wrap(keep, { input: options.input ?? [], inputRoles: options.inputRoles })
+    return Effect.map(Effect.ignore(input.generate(request)), () => sent?.messages ?? blockedPrompt)
+  })
 
 /** The error of a tenant's rate-limit status that its store cannot read. */
 const rateLimitUnavailable = (tenant: string, reason: string) =>
@@ -288,7 +318,10 @@ export const make = (
       rateLimits: (tenant) => Effect.withSpan(rateLimitsOf(tenant), "Runtime.rateLimits"),
       ready: stores.ping,
       tenants: [...tenants.keys()],
-      pricing
+      pricing,
+      ...(guardrails?.input === undefined || guardrails.input.length === 0
+        ? {}
+        : { loggedPrompt: loggedPrompt(guardrails) })
     }
     return runtime
   })

@@ -132,7 +132,9 @@ export const handle = (
       ...wire.request,
       metadata: { ...wire.request.metadata, tenant: tenant.id }
     }
-    if (settings.logContent) exchange.prompt = unified.messages
+    if (settings.logContent) {
+      exchange.prompt = runtime.loggedPrompt === undefined ? unified.messages : yield* runtime.loggedPrompt(unified)
+    }
     // The request's own services: its metrics observer, and its span as the parent of the library's spans.
     // Set once on the request's fiber (which serves this request alone; the stream's pump, forked below,
     // inherits them) rather than provided around the call and each pull of a stream: a `provideService` is a
