@@ -347,6 +347,21 @@ describe("Gateway config: errors, each with its path, all at once", () => {
         "providers.local.headers[\"x team\"]: is not an HTTP header name"
       ],
       [
+        "a header the HTTP client sets itself",
+        { ...minimal, providers: { local: { ...local, headers: { Host: "h" } } } },
+        "providers.local.headers.Host: cannot be set: the HTTP client sets it (a header of the connection or of the body's framing)"
+      ],
+      [
+        "a price whose output bound is over its context window",
+        {
+          ...minimal,
+          pricing: {
+            models: { m: { inputPerMillion: 1, outputPerMillion: 2, contextWindow: 10, maxOutputTokens: 100 } }
+          }
+        },
+        "pricing.models.m.maxOutputTokens: must not be more than contextWindow (10), got 100"
+      ],
+      [
         "a header value with a line break",
         { ...minimal, providers: { local: { ...local, headers: { "x-team": "a\r\nx-injected: sk-LEAK" } } } },
         "providers.local.headers.x-team: has a character not allowed in an HTTP header (a line break, a control or a non-Latin-1 character)"

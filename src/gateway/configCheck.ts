@@ -66,9 +66,11 @@ const providers = (config: Decoded, problems: Array<string>): void => {
     }
     for (const [header, value] of Object.entries(provider.headers ?? {})) {
       const headerAt = pathText(["providers", name, "headers", header])
-      const issue = HttpOptions.isHeaderName(header)
-        ? HttpOptions.headerValueIssue(value)
-        : "is not an HTTP header name"
+      const issue = !HttpOptions.isHeaderName(header)
+        ? "is not an HTTP header name"
+        : HttpOptions.isClientHeader(header)
+        ? "cannot be set: the HTTP client sets it (a header of the connection or of the body's framing)"
+        : HttpOptions.headerValueIssue(value)
       if (issue !== undefined) problems.push(`${headerAt}: ${issue}`)
     }
     if (provider.type === "azure" && provider.baseUrl === undefined) {

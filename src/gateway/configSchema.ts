@@ -224,7 +224,16 @@ const Price = mapping(
     maxOutputTokens: opt(PositiveInt)
   }),
   "a price: a mapping with inputPerMillion and outputPerMillion"
-)
+).pipe(Schema.filter((price) =>
+  // As `Pricing.layer` checks it, here with the entry's path.
+  price.contextWindow !== undefined && price.maxOutputTokens !== undefined &&
+    price.maxOutputTokens > price.contextWindow
+    ? {
+      path: ["maxOutputTokens"],
+      message: `must not be more than contextWindow (${price.contextWindow}), got ${price.maxOutputTokens}`
+    }
+    : undefined
+))
 
 /**
  * Whether the gateway ever drops `name` when `dropUnsupported` lists it. Asked of the request decoder itself, so

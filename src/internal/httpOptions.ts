@@ -151,6 +151,9 @@ const clientHeaders = new Set([
   "upgrade"
 ])
 
+/** Whether a header is one of the connection or of the body's framing, which the HTTP client sets itself. */
+export const isClientHeader = (name: string): boolean => clientHeaders.has(name.toLowerCase())
+
 /**
  * The `headers` option checked: names are HTTP tokens and none the client sets itself (`transfer-encoding`,
  * `connection`, `host`...), values valid header values (never shown).
@@ -167,7 +170,7 @@ export const headers = (
       `${layer}: headers has an invalid header name ${shown(badName[0])}`
     ))
   }
-  const framing = entries.find(([name]) => clientHeaders.has(name.toLowerCase()))
+  const framing = entries.find(([name]) => isClientHeader(name))
   if (framing !== undefined) {
     return Effect.fail(ConfigError.InvalidData(
       ["headers"],
