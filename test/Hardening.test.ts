@@ -3,7 +3,7 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Redacted, Schema, TestClock } from "effect"
+import { Cause, ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Redacted, Schema, TestClock } from "effect"
 import * as Budget from "../src/Budget.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
@@ -137,6 +137,41 @@ describe("streams and whole responses agree", () => {
         { type: "reasoning", text: "", signature: "redacted_thinking:ENC", redacted: true },
         { type: "text", text: "Hi" }
       ])
+    }))
+})
+
+describe("invalid streams are typed errors, not silent losses", () => {
+  it.scoped("Anthropic tool arguments for a content block never started: MalformedResponse, not a dropped call", () =>
+    Effect.gen(function*() {
+      const frame = AnthropicMock.frame
+      const server = yield* MockProvider.make({
+        script: [MockProvider.stream([
+          frame({
+            type: "message_start",
+            message: { id: "msg_1", type: "message", role: "assistant", model: "claude", content: [], usage: {} }
+          }),
+          frame({
+            type: "content_block_delta",
+            index: 3,
+            delta: { type: "input_json_delta", partial_json: "{\"a\":1}" }
+          }),
+          frame({ type: "message_delta", delta: { stop_reason: "tool_use" }, usage: { output_tokens: 7 } }),
+          frame({ type: "message_stop" })
+        ])]
+      })
+      const exit = yield* StreamPart.collect(LanguageModel.stream(ask())).pipe(
+        Effect.provide(
+          Anthropic.layer({ apiKey: Redacted.make(secretKey), baseUrl: server.url, model: "claude", retry: false })
+            .pipe(Layer.provide(NodeHttpClient.layerUndici))
+        ),
+        Effect.exit
+      )
+      expect(Exit.isFailure(exit) && Cause.failureOption(exit.cause)).toMatchObject({
+        value: {
+          _tag: "MalformedResponse",
+          message: expect.stringContaining("content block 3, which was never started")
+        }
+      })
     }))
 })
 

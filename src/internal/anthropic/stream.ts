@@ -120,21 +120,23 @@ export const makeDecoder = (
     }
   }
 
-  const blockDelta = (index: number, delta: Json, out: Array<StreamPart.StreamPart>) => {
+  const blockDelta = (index: number, delta: Json, out: Array<StreamPart.StreamPart>): boolean => {
     switch (delta.type) {
       case "text_delta":
         if (nonEmpty(delta.text)) out.push({ type: "text-delta", text: delta.text })
-        return
+        return true
       case "thinking_delta":
         if (nonEmpty(delta.thinking)) out.push({ type: "reasoning-delta", text: delta.thinking })
-        return
+        return true
       case "signature_delta":
         if (nonEmpty(delta.signature)) out.push({ type: "reasoning-delta", text: "", signature: delta.signature })
-        return
+        return true
       case "input_json_delta": {
         const block = blocks.get(index)
         // The first delta of every tool block is "": nothing to say.
-        if (!nonEmpty(delta.partial_json) || block === undefined) return
+        if (!nonEmpty(delta.partial_json)) return true
+        // Arguments of a block never started: no call to give them to, and dropping them would lose a tool call.
+        if (block === undefined) return false
         if (block.kind === "tool") {
           block.raw += delta.partial_json
           out.push({ type: "tool-call-delta", id: block.id, argumentsDelta: delta.partial_json })
@@ -142,9 +144,10 @@ export const makeDecoder = (
           block.raw += delta.partial_json
           out.push({ type: "text-delta", text: delta.partial_json })
         }
-        return
+        return true
       }
     }
+    return true
   }
 
   const event = (json: Json, type: unknown, out: Array<StreamPart.StreamPart>): LlmError.LlmError | undefined => {
@@ -171,7 +174,14 @@ export const makeDecoder = (
         if (isObject(json.content_block)) blockStart(index, json.content_block, out)
         return undefined
       case "content_block_delta":
-        if (isObject(json.delta)) blockDelta(index, json.delta, out)
+        if (isObject(json.delta) && !blockDelta(index, json.delta, out)) {
+          return Errors.malformed(
+            context,
+            `tool arguments (input_json_delta) for content block ${index}, which was never started`,
+            JSON.stringify(json),
+            { requestId: options.requestId }
+          )
+        }
         return undefined
       case "content_block_stop": {
         const block = blocks.get(index)
