@@ -29,6 +29,16 @@ const served = (config: object) =>
     return yield* serve(runtime)
   })
 
+/** The config with a budget for tenant acme. */
+const withBudget = (config: ReturnType<typeof twoProviders>) => ({
+  ...config,
+  tenants: { ...config.tenants, acme: { ...config.tenants.acme, budget: { limitUsd: 1000, period: "day" } } }
+})
+
+/** A chat completion request of tenant acme. */
+const postChat = (base: string, body: string) =>
+  call(base, "/v1/chat/completions", { method: "POST", body, key: acme.key })
+
 const logged = (lines: ReadonlyArray<Record<string, unknown>>) =>
   lines.filter((line) => line.message === "gateway request")
 
@@ -67,12 +77,8 @@ describe("Gateway request log: usage and who answered", () => {
             )
           ]
         })
-        const config = twoProviders(a, b)
         const { layer, lines } = requestLogs()
-        const base = yield* served({
-          ...config,
-          tenants: { ...config.tenants, acme: { ...config.tenants.acme, budget: { limitUsd: 1000, period: "day" } } }
-        }).pipe(Effect.provide(layer))
+        const base = yield* served(withBudget(twoProviders(a, b))).pipe(Effect.provide(layer))
         yield* readThenLeave(base, chatBody("small", { stream: true, max_tokens: 5 }), "there")
         const spent = Effect.map(
           call(base, "/v1/usage", { key: acme.key }).pipe(Effect.flatMap(json)),
@@ -128,17 +134,9 @@ describe("Gateway request log: usage and who answered", () => {
     Effect.gen(function*() {
       const a = yield* MockProvider.make()
       const b = yield* MockProvider.make({ script: [OpenAiMock.completion({ text: "Hello there", usage: null })] })
-      const config = twoProviders(a, b)
       const { layer, lines } = requestLogs()
-      const base = yield* served({
-        ...config,
-        tenants: { ...config.tenants, acme: { ...config.tenants.acme, budget: { limitUsd: 1000, period: "day" } } }
-      }).pipe(Effect.provide(layer))
-      const response = yield* call(base, "/v1/chat/completions", {
-        method: "POST",
-        body: chatBody("small", { max_tokens: 5 }),
-        key: acme.key
-      })
+      const base = yield* served(withBudget(twoProviders(a, b))).pipe(Effect.provide(layer))
+      const response = yield* postChat(base, chatBody("small", { max_tokens: 5 }))
       expect(response.status).toBe(200)
       yield* eventually(Effect.sync(() => logged(lines).length === 1), "the request log line")
       const line = logged(lines)[0]!
@@ -163,11 +161,7 @@ describe("Gateway request log: usage and who answered", () => {
         ...twoProviders(a, b),
         guardrails: { output: [{ denyList: { terms: ["secretword"] } }] }
       }).pipe(Effect.provide(layer))
-      const response = yield* call(base, "/v1/chat/completions", {
-        method: "POST",
-        body: chatBody("small"),
-        key: acme.key
-      })
+      const response = yield* postChat(base, chatBody("small"))
       expect(response.status).toBe(400)
       expect(response.headers.get("x-liter-cost-usd")).toBe("13")
       yield* eventually(Effect.sync(() => logged(lines).length === 1), "the request log line")
@@ -191,11 +185,7 @@ describe("Gateway request log: usage and who answered", () => {
         guardrails: { input: [{ pii: {} }, { denyList: { terms: ["forbidden"] } }] }
       }).pipe(Effect.provide(layer))
       const ask = (content: string) =>
-        call(base, "/v1/chat/completions", {
-          method: "POST",
-          body: JSON.stringify({ model: "small", messages: [{ role: "user", content }] }),
-          key: acme.key
-        })
+        postChat(base, JSON.stringify({ model: "small", messages: [{ role: "user", content }] }))
       expect((yield* ask("my email is carol@example.org")).status).toBe(200)
       expect((yield* ask("a forbidden topic, carol@example.org")).status).toBe(400)
       yield* eventually(Effect.sync(() => logged(lines).length === 2), "the request log lines")
@@ -216,11 +206,7 @@ describe("Gateway request log: usage and who answered", () => {
       })
       const { layer, lines } = requestLogs()
       const base = yield* served(twoProviders(a, b)).pipe(Effect.provide(layer))
-      const response = yield* call(base, "/v1/chat/completions", {
-        method: "POST",
-        body: chatBody("small", { stream: true }),
-        key: acme.key
-      })
+      const response = yield* postChat(base, chatBody("small", { stream: true }))
       expect(yield* Effect.promise(() => response.text())).toContain("[DONE]")
       yield* eventually(Effect.sync(() => logged(lines).length === 1), "the request log line")
       const line = logged(lines)[0]!
@@ -237,11 +223,10 @@ describe("Gateway request log: usage and who answered", () => {
         ...twoProviders(a, b),
         guardrails: { input: [{ denyList: { terms: ["forbidden"] } }] }
       }).pipe(Effect.provide(layer))
-      const refused = yield* call(base, "/v1/chat/completions", {
-        method: "POST",
-        body: JSON.stringify({ model: "smart", messages: [{ role: "user", content: "a forbidden topic" }] }),
-        key: acme.key
-      })
+      const refused = yield* postChat(
+        base,
+        JSON.stringify({ model: "smart", messages: [{ role: "user", content: "a forbidden topic" }] })
+      )
       expect(refused.status).toBe(400)
       yield* eventually(Effect.sync(() => logged(lines).length === 1), "the request log line")
       expect(logged(lines)[0]).toMatchObject({ outcome: "GuardrailBlocked", route: "smart", provider: null })

@@ -95,23 +95,25 @@ describe("hostile input is a typed error, never a defect", () => {
     }))
 })
 
+const messageStart = AnthropicMock.frame({
+  type: "message_start",
+  message: {
+    id: "msg_1",
+    type: "message",
+    role: "assistant",
+    model: "claude",
+    content: [],
+    usage: { input_tokens: 5, output_tokens: 1 }
+  }
+})
+
 describe("streams and whole responses agree", () => {
   it.scoped("Anthropic redacted thinking streamed is marked redacted, as in a whole response", () =>
     Effect.gen(function*() {
       const frame = AnthropicMock.frame
       const server = yield* MockProvider.make({
         script: [MockProvider.stream([
-          frame({
-            type: "message_start",
-            message: {
-              id: "msg_1",
-              type: "message",
-              role: "assistant",
-              model: "claude",
-              content: [],
-              usage: { input_tokens: 5, output_tokens: 1 }
-            }
-          }),
+          messageStart,
           frame({ type: "content_block_start", index: 0, content_block: { type: "thinking", thinking: "" } }),
           frame({ type: "content_block_delta", index: 0, delta: { type: "thinking_delta", thinking: "hmm" } }),
           frame({ type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: "sig" } }),
@@ -146,10 +148,7 @@ describe("invalid streams are typed errors, not silent losses", () => {
       const frame = AnthropicMock.frame
       const server = yield* MockProvider.make({
         script: [MockProvider.stream([
-          frame({
-            type: "message_start",
-            message: { id: "msg_1", type: "message", role: "assistant", model: "claude", content: [], usage: {} }
-          }),
+          messageStart,
           frame({
             type: "content_block_delta",
             index: 3,

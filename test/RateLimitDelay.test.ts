@@ -3,7 +3,7 @@
  * after it), and a call that would wait longer than `maxDelay` is refused instead of waiting.
  */
 import { expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Fiber, Layer, TestClock } from "effect"
+import { Chunk, Clock, Duration, Effect, Fiber, Layer, TestClock } from "effect"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as LlmError from "../src/LlmError.js"
 import * as RateLimit from "../src/RateLimit.js"
@@ -23,14 +23,15 @@ const text = (response: { readonly content: ReadonlyArray<{ readonly type: strin
   response.content[0]?.text
 
 /**
- * Forks a call and lets it run until it sleeps (its units taken). Over Redis the units are taken in a round trip:
- * a clock moved before the call sleeps would start its wait late (it sleeps its delay from the moved time).
+ * Forks a call and lets it run until it sleeps until `wakeAt` (its units taken, its delay begun). Over Redis the
+ * units are taken in a round trip: a clock moved before the call sleeps would start its wait late (it sleeps its
+ * delay from the moved time), and the round trip's own command timeout is a sleep too, which is not this one.
  */
-const waiting = <A, E>(effect: Effect.Effect<A, E>) =>
+const waiting = <A, E>(effect: Effect.Effect<A, E>, wakeAt: number) =>
   Effect.gen(function*() {
-    const before = (yield* TestClock.sleeps()).length
     const fiber = yield* Effect.fork(effect)
-    while ((yield* TestClock.sleeps()).length <= before) yield* Effect.yieldNow()
+    const asleep = Effect.map(TestClock.sleeps(), (sleeps) => Chunk.some(sleeps, (at) => at === wakeAt))
+    while (!(yield* asleep)) yield* Effect.yieldNow()
     return fiber
   })
 
@@ -45,7 +46,7 @@ forEachStore("RateLimit: delay mode", (limiter) => {
       const model = yield* scripted(replies(2))
       const limited = RateLimit.layer(model.layer, onePer300)
       expect(text(yield* generate(limited))).toBe("0")
-      const second = yield* waiting(generate(limited))
+      const second = yield* waiting(generate(limited), 300)
       yield* adjustTo(10)
       yield* Fiber.interrupt(second)
       // Without the give-back the third call would wait for the window after the second's: 600 ms.
@@ -59,11 +60,11 @@ forEachStore("RateLimit: delay mode", (limiter) => {
       const model = yield* scripted(replies(3))
       const limited = RateLimit.layer(model.layer, { ...onePer300, maxDelay: "1 second" })
       expect(text(yield* generate(limited))).toBe("0")
-      const second = yield* waiting(generate(limited)) // window [300, 600)
-      const third = yield* waiting(generate(limited)) // window [600, 900)
+      const second = yield* waiting(generate(limited), 300) // window [300, 600)
+      const third = yield* waiting(generate(limited), 600) // window [600, 900)
       yield* Fiber.interrupt(second)
       // The second's window stays taken: the fourth call waits after the third's, not in a window beside it.
-      const fourth = yield* waiting(generate(limited))
+      const fourth = yield* waiting(generate(limited), 900)
       yield* adjustTo(600)
       expect(text(yield* Fiber.join(third))).toBe("600")
       yield* adjustTo(900)
@@ -75,7 +76,7 @@ forEachStore("RateLimit: delay mode", (limiter) => {
       const model = yield* scripted(replies(3))
       const limited = RateLimit.layer(model.layer, onePer300)
       expect(text(yield* generate(limited))).toBe("0")
-      const second = yield* waiting(generate(limited)) // waits 300 ms: the window, the default maxDelay
+      const second = yield* waiting(generate(limited), 300) // waits 300 ms: the window, the default maxDelay
       const refused = failure(yield* Effect.exit(generate(limited)))
       if (!(refused instanceof LlmError.RateLimitExceeded)) throw new Error(`expected a refusal: ${refused._tag}`)
       expect(Duration.toMillis(refused.retryAfter!)).toBe(600)
