@@ -347,6 +347,12 @@ export const ChatRequest = Schema.Struct({
   messages: Schema.Array(Message).pipe(Schema.minItems(1, { message: () => "`messages` needs at least one message" })),
   tools: Schema.optional(Schema.Array(Tool)),
   toolChoice: Schema.optional(ToolChoice),
+  /**
+   * `false`: at most one tool call per answer (OpenAI `parallel_tool_calls`, Anthropic
+   * `disable_parallel_tool_use`); absent or `true`: the provider's default, which allows several. Sent only with
+   * `tools`; Gemini and Cohere have no such setting and ignore it.
+   */
+  parallelToolCalls: Schema.optional(Schema.Boolean),
   temperature: Schema.optional(between(0, 2)),
   topP: Schema.optional(between(0, 1)),
   topK: Schema.optional(Schema.Int.pipe(Schema.positive())),

@@ -212,9 +212,14 @@ describe("decodeChatCompletionRequest: parameters", () => {
     expect(decoded(body({ stream: true, stream_options: { include_obfuscation: false } })).includeUsage).toBe(false)
   })
 
+  it("parallel_tool_calls is the unified parallelToolCalls, which every provider with the setting honours", () => {
+    const out = decoded(body({ parallel_tool_calls: false }))
+    expect(out.request.parallelToolCalls).toBe(false)
+    expect(out.request.providerOptions).toBeUndefined()
+  })
+
   it("OpenAI-only parameters pass on in providerOptions.openai", () => {
     const out = decoded(body({
-      parallel_tool_calls: false,
       reasoning_effort: "low",
       service_tier: "flex",
       store: true,
@@ -226,7 +231,6 @@ describe("decodeChatCompletionRequest: parameters", () => {
     }))
     expect(out.request.providerOptions).toEqual({
       openai: {
-        parallel_tool_calls: false,
         reasoning_effort: "low",
         service_tier: "flex",
         store: true,
@@ -403,7 +407,8 @@ describe("decodeChatCompletionRequest: malformed bodies", () => {
       body({ response_format: { type: "json_schema", json_schema: { name: "a" } } }),
       "response_format.json_schema.schema"
     ],
-    ["a passthrough of the wrong type", body({ parallel_tool_calls: "yes" }), "parallel_tool_calls"]
+    ["a passthrough of the wrong type", body({ store: "yes" }), "store"],
+    ["parallel_tool_calls of the wrong type", body({ parallel_tool_calls: "yes" }), "parallel_tool_calls"]
   ]
   for (const [name, input, param] of cases) {
     it(`${name}: 400 at ${param}`, () => {

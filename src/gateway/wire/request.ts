@@ -81,7 +81,6 @@ export const refusedParameters: ReadonlyArray<string> = [
 const passthrough: ReadonlyMap<string, (u: unknown, param: string) => unknown> = new Map(Object.entries({
   logit_bias: Fields.object,
   metadata: Fields.object,
-  parallel_tool_calls: Fields.boolean,
   prompt_cache_key: Fields.string,
   prompt_cache_options: Fields.object,
   prompt_cache_retention: Fields.string,
@@ -98,6 +97,7 @@ const mapped = new Set([
   "tools",
   "functions",
   "tool_choice",
+  "parallel_tool_calls",
   "function_call",
   "response_format",
   "temperature",
@@ -275,6 +275,9 @@ const decodeBody = (body: unknown, drop: (name: string) => boolean): DecodedRequ
   if (json.tool_choice != null) input.toolChoice = toolChoice(json.tool_choice, "tool_choice")
   if (json.function_call != null) input.toolChoice = toolChoice(json.function_call, "function_call")
   if (json.response_format != null) input.responseFormat = responseFormat(json.response_format)
+  if (json.parallel_tool_calls != null) {
+    input.parallelToolCalls = Fields.boolean(json.parallel_tool_calls, "parallel_tool_calls")
+  }
 
   for (
     const [wire, unified, getter] of [

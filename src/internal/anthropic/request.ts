@@ -189,6 +189,12 @@ export const encodeRequest = (
   if (request.topK !== undefined) body.top_k = request.topK
   if (request.stop !== undefined) body.stop_sequences = typeof request.stop === "string" ? [request.stop] : request.stop
   if (tools.length > 0) body.tools = tools
+  // One call at most: a setting of the tool choice (which "none" has not), "auto" unless one is given.
+  if (
+    request.parallelToolCalls === false && tools.length > 0 && !(isObject(toolChoice) && toolChoice.type === "none")
+  ) {
+    toolChoice = { ...(isObject(toolChoice) ? toolChoice : { type: "auto" }), disable_parallel_tool_use: true }
+  }
   if (toolChoice !== undefined) body.tool_choice = toolChoice
   if (request.metadata?.user !== undefined) body.metadata = { user_id: request.metadata.user }
   if (options.stream) body.stream = true

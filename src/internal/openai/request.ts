@@ -106,6 +106,10 @@ export const encodeRequest = (
       ? request.toolChoice
       : { type: "function", function: { name: request.toolChoice.name } }
   }
+  // OpenAI refuses the setting without tools.
+  if (request.parallelToolCalls !== undefined && body.tools !== undefined) {
+    body.parallel_tool_calls = request.parallelToolCalls
+  }
   if (request.temperature !== undefined) body.temperature = request.temperature
   if (request.topP !== undefined) body.top_p = request.topP
   if (request.topK !== undefined && options.topK) body.top_k = request.topK
