@@ -127,7 +127,7 @@ describe("Guardrail.layer: generate", () => {
 
   it.effect("checks consecutive text parts as the one text the model reads: a term split across parts is found", () =>
     Effect.gen(function*() {
-      const model = yield* scripted([{ text: "ok" }, { text: "ok" }, { text: "ok" }])
+      const model = yield* scripted([{ text: "ok" }, { text: "ok" }, { text: "ok" }, { text: "ok" }])
       const layer = Guardrail.layer(model.layer, { input: [pii, secrets] })
       const parts = (...content: ReadonlyArray<Record<string, unknown>>) => ({
         messages: [{ role: "user" as const, content: content as never }]
@@ -145,14 +145,19 @@ describe("Guardrail.layer: generate", () => {
       yield* LanguageModel.generate(parts(text("Hello "), text("there"), image, text("bye"))).pipe(
         Effect.provide(layer)
       )
-      // A rewrite of a run makes it one part; a part after an image is another text.
+      // A rewrite across parts makes the run one part; a part after an image is another text.
       yield* LanguageModel.generate(parts(text("mail bob@exa"), text("mple.com"), image, text("forb"))).pipe(
+        Effect.provide(layer)
+      )
+      // A rewrite within a part keeps the parts: the address is not read into the next part's words.
+      yield* LanguageModel.generate(parts(text("one a@b.com"), text("two"), text("three"))).pipe(
         Effect.provide(layer)
       )
       const sent = (yield* model.requests).map((request) => request.messages[0]!.content)
       expect(sent).toEqual([
         [text("Hello "), text("there"), image, text("bye")],
-        [text("mail [EMAIL]"), image, text("forb")]
+        [text("mail [EMAIL]"), image, text("forb")],
+        [text("one [EMAIL]"), text("two"), text("three")]
       ])
     }))
 

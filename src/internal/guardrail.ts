@@ -177,9 +177,26 @@ export const checkMessage = (
   return Effect.map(
     Effect.forEach(runs, (texts): Effect.Effect<ReadonlyArray<Part>, LlmError.LlmError> => {
       if (!isText(texts[0]!)) return Effect.succeed(texts)
-      const whole = texts.length === 1 ? texts[0]!.text! : texts.map((part) => part.text!).join("")
-      // The last part's other fields stay: a cache breakpoint marks the end of the run.
-      return Effect.map(run(whole), (text) => text === whole ? texts : [{ ...texts[texts.length - 1]!, text }])
+      if (texts.length === 1) {
+        const part = texts[0]!
+        return Effect.map(run(part.text!), (text) => text === part.text ? texts : [{ ...part, text }])
+      }
+      const whole = texts.map((part) => part.text!).join("")
+      return Effect.flatMap(run(whole), (text) => {
+        if (text === whole) return Effect.succeed(texts)
+        // Rewritten. A rewrite of the joined text can run over a part's end (an address followed by a part that
+        // starts with letters), so each part is rewritten on its own, and those parts are kept when their joined
+        // text then passes unchanged; else the run becomes the one rewritten text (the last part's other fields
+        // stay: a cache breakpoint marks the end of the run).
+        const merged = [{ ...texts[texts.length - 1]!, text }]
+        return Effect.flatMap(Effect.forEach(texts, (part) => run(part.text!)), (each) => {
+          const joined = each.join("")
+          return Effect.map(run(joined), (again) =>
+            again !== joined
+              ? merged
+              : texts.map((part, i) => each[i] === part.text ? part : { ...part, text: each[i]! }))
+        })
+      })
     }),
     (checked) => {
       const content = checked.flat()
