@@ -202,6 +202,39 @@ describe("tool calls in whole answers", () => {
     }))
 })
 
+describe("two calls that share an id", () => {
+  const same = (index: number, path: string) => ({
+    index,
+    id: "call_same",
+    type: "function",
+    function: { name: "read_file", arguments: `{"path":"${path}"}` }
+  })
+
+  it.scoped("the later gets <id>_<position>, in a whole answer and in a stream alike, each with its arguments", () =>
+    Effect.gen(function*() {
+      const whole = yield* generated(
+        openAiLayer,
+        completionWith({ tool_calls: [same(0, "a.rs"), same(1, "b.rs")] }, "tool_calls")
+      )
+      const { parts, response } = yield* streamed(
+        openAiLayer,
+        MockProvider.sse([
+          chunk({ role: "assistant", content: "" }),
+          chunk({ tool_calls: [same(0, "a.rs")] }),
+          chunk({ tool_calls: [same(1, "b.rs")] }),
+          chunk({}, "tool_calls")
+        ])
+      )
+      const expected = [{ ...readA, id: "call_same" }, { ...readB, id: "call_same_1" }]
+      expect(calls(whole)).toEqual(expected)
+      expect(calls(response)).toEqual(expected)
+      expect(parts.filter((part) => part.type === "tool-call-start").map((part) => part.id)).toEqual([
+        "call_same",
+        "call_same_1"
+      ])
+    }))
+})
+
 describe("legacy function_call answers", () => {
   it.scoped("a whole answer's function_call is a tool call", () =>
     Effect.gen(function*() {

@@ -89,6 +89,18 @@ export const usage = (wire: WireUsage): ChatResponse.Usage => {
   }
 }
 
+/**
+ * A tool call's id, made unique within its answer: a server that gives two calls one id (a bug some compatible
+ * servers have) would leave a client unable to tell their results apart, and a stream's calls by id merged.
+ * The later call gets `<id>_<position>`; the same in whole answers and streams.
+ */
+export const uniqueCallId = (used: Set<string>, id: string, position: number): string => {
+  let unique = id
+  while (used.has(unique)) unique = `${unique}_${position}`
+  used.add(unique)
+  return unique
+}
+
 /** Decodes a non-streaming chat completion. */
 export const decodeResponse = (
   json: unknown,
@@ -129,11 +141,12 @@ export const decodeResponse = (
     : message.function_call == null
     ? []
     : [{ function: message.function_call }]
+  const ids = new Set<string>()
   calls.forEach((call, index) => {
     const rawArguments = call.function.arguments ?? ""
     content.push({
       type: "tool-call",
-      id: "id" in call && call.id != null && call.id !== "" ? call.id : `call_${index}`,
+      id: uniqueCallId(ids, "id" in call && call.id != null && call.id !== "" ? call.id : `call_${index}`, index),
       name: call.function.name,
       arguments: StreamPart.parseArguments(rawArguments),
       rawArguments

@@ -17,6 +17,8 @@ interface OpenCall {
   /** Where its pieces go: the wire `index`, `"function_call"` for a legacy call, or a key of its own. */
   readonly key: number | string
   readonly id: string
+  /** The id the server gave it, if any (`id` is made unique). */
+  readonly wireId: string | undefined
   readonly name: string
   raw: string
 }
@@ -40,6 +42,7 @@ export const makeDecoder = (
   const calls = new Map<number | string, OpenCall>()
   let latest: OpenCall | undefined
   let opened = 0
+  const ids = new Set<string>()
   const providerMetadata: Json = {}
   const raw = Streaming.makeRawLines(context, requestId)
 
@@ -74,13 +77,19 @@ export const makeDecoder = (
     let call = key === undefined ? latest : calls.get(key)
     if (
       call !== undefined &&
-      ((id !== undefined && id !== call.id) || (key === undefined && name !== undefined && call.name !== ""))
+      ((id !== undefined && id !== call.wireId) || (key === undefined && name !== undefined && call.name !== ""))
     ) {
       closeCall(call, out)
       call = undefined
     }
     if (call === undefined) {
-      call = { key: key ?? `unindexed_${opened}`, id: id ?? `call_${opened}`, name: name ?? "", raw: "" }
+      call = {
+        key: key ?? `unindexed_${opened}`,
+        id: OpenAiResponse.uniqueCallId(ids, id ?? `call_${opened}`, opened),
+        wireId: id,
+        name: name ?? "",
+        raw: ""
+      }
       opened++
       calls.set(call.key, call)
       out.push({ type: "tool-call-start", id: call.id, name: call.name })
