@@ -416,7 +416,7 @@ describe("liter-llm CLI", () => {
       // So is a host the server could not listen on, with the server's own reason.
       const url = yield* run(["gateway", "--config", file, "--host", "http://x"])
       expect(url.code).toBe(2)
-      expect(url.err).toContain("--host must be a host name or an IP address, not a URL")
+      expect(url.err).toContain("--host must be a host name or an IP address, not a URL (the port goes in --port)")
       const help = yield* run(["--help"])
       expect(help.code).toBe(0)
       for (const text of ["gateway", "check-config", "hash-key"]) expect(help.out).toContain(text)

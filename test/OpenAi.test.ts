@@ -64,6 +64,18 @@ describe("OpenAi over loopback", () => {
       expect(Exit.isSuccess(both.exit) && both.exit.value.content[0]).toEqual({ type: "reasoning", text: "first" })
     }))
 
+  it.scoped("an id or model that a compatible server sends as null is absent: the id \"\", the layer's model", () =>
+    Effect.gen(function*() {
+      const { exit } = yield* runScript([
+        MockProvider.json({
+          id: null,
+          model: null,
+          choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }]
+        })
+      ], [])
+      expect(Exit.isSuccess(exit) && [exit.value.id, exit.value.model]).toEqual(["", "gpt-4o-mini"])
+    }))
+
   it.scoped("encodes sampling, tools and response format field by field", () =>
     Effect.gen(function*() {
       const server = yield* MockProvider.make({ script: [OpenAiMock.completion({ text: "{}" })] })

@@ -265,7 +265,11 @@ export const make = (options: MakeOptions) => {
       host: Options.text("host").pipe(
         // Checked as a command line (exit 2, naming --host), as --port is, with the server's own check.
         Options.mapEffect((host) => {
-          const problem = ServerOptions.hostProblem(host)
+          // On the command line the port goes in --port, not in the config's `port:` the shared message names.
+          const problem = ServerOptions.hostProblem(host)?.replace(
+            "(the port goes in port:)",
+            "(the port goes in --port)"
+          )
           return problem === undefined
             ? Effect.succeed(host)
             : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--host ${problem}`)))

@@ -48,8 +48,9 @@ const WireChoice = Schema.Struct({
 })
 
 const WireResponse = Schema.Struct({
-  id: Schema.optional(Schema.String),
-  model: Schema.optional(Schema.String),
+  // Absent or null (some compatible servers): the unified response's id is then "".
+  id: optionalNullable(Schema.String),
+  model: optionalNullable(Schema.String),
   choices: Schema.Array(WireChoice),
   usage: optionalNullable(WireUsage),
   system_fingerprint: optionalNullable(Schema.String),
