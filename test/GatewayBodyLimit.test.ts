@@ -137,7 +137,7 @@ describe("Gateway body limit over raw sockets", () => {
       expect(yield* model.requests).toHaveLength(0)
     }))
 
-  it.scopedLive("Expect: 100-continue: an over-limit length gets the 413 and never 100 Continue; a body within it gets 100, then its answer", () =>
+  it.scopedLive("Expect: 100-continue: an over-limit length or a compressed body is refused without 100 Continue; a body within it gets 100, then its answer; another Expect gets 417", () =>
     Effect.gen(function*() {
       const { lines, layer } = requestLogs()
       const { model, port } = yield* Effect.provide(served, layer)
@@ -166,9 +166,30 @@ describe("Gateway body limit over raw sockets", () => {
       expect(answer(accepted.received).status).toBe("HTTP/1.1 200 OK")
       expect(JSON.parse(answer(accepted.received).body).choices[0].message.content).toBe("Paris")
       expect(yield* model.requests).toHaveLength(1)
+
+      // A compressed body is refused before it is sent, too: 415, never 100 Continue.
+      const compressed = yield* exchange(
+        port,
+        head(port, { "content-length": 20, "content-encoding": "gzip", expect: "100-continue" }),
+        [Buffer.alloc(20)],
+        true
+      )
+      expect(compressed.received).not.toContain("100 Continue")
+      expect(answer(compressed.received).status).toBe("HTTP/1.1 415 Unsupported Media Type")
+
+      // Any other expectation: 417 in OpenAI's error JSON, with a request id.
+      const unknown = yield* exchange(port, head(port, { "content-length": 2, expect: "foo" }), [Buffer.from("{}")])
+      expect(answer(unknown.received).status).toBe("HTTP/1.1 417 Expectation Failed")
+      expect(unknown.received.toLowerCase()).toMatch(/x-request-id: req_/)
+      expect(JSON.parse(answer(unknown.received).body).error.code).toBe("expectation_failed")
+      expect(yield* model.requests).toHaveLength(1)
       const logged = () => lines.filter((line) => line.message === "gateway request")
-      yield* eventually(Effect.sync(() => logged().length === 2), "the two request log lines")
-      expect(logged().map((line) => [line.status, line.outcome])).toEqual([[413, "RequestTooLarge"], [200, "success"]])
+      yield* eventually(Effect.sync(() => logged().length === 3), "the request log lines")
+      expect(logged().map((line) => [line.status, line.outcome])).toEqual([
+        [413, "RequestTooLarge"],
+        [200, "success"],
+        [415, "UnsupportedEncoding"]
+      ])
     }))
 
   it.scopedLive("the rest of a refused body is read within bounds: to its end, or until its bytes or time run out", () =>

@@ -27,6 +27,7 @@ import * as Generations from "./generations.js"
 import * as Body from "./http/body.js"
 import * as Drain from "./http/drain.js"
 import * as Handler from "./http/handler.js"
+import * as Headers from "./http/headers.js"
 import * as Respond from "./http/respond.js"
 import * as ServerOptions from "./http/serverOptions.js"
 import * as Metrics from "./Metrics.js"
@@ -147,6 +148,28 @@ const answerClientError = (error: Error & { readonly code?: string }, socket: Du
   )
 }
 
+// An `Expect` other than `100-continue`, which Node refuses with an empty 417: the same refusal (RFC 9110,
+// 10.1.1) in OpenAI's error JSON, with a request id.
+const answerExpectation = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
+  const sent = request.headers["x-request-id"]
+  const body = JSON.stringify({
+    error: {
+      message: `The request's Expect header (${
+        Respond.clientText(String(request.headers.expect))
+      }) is not supported: only 100-continue is.`,
+      type: "invalid_request_error",
+      param: null,
+      code: "expectation_failed"
+    }
+  })
+  response.writeHead(417, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    "x-request-id": Headers.requestId(typeof sent === "string" ? sent : undefined),
+    connection: "close"
+  }).end(body)
+}
+
 /**
  * Serves the gateway with Node on `host:port` (default `127.0.0.1:4000`; port 0 picks a free one, read it from
  * `HttpServer.HttpServer`'s address). Slow clients are cut by Node's `headersTimeout` and `requestTimeout`.
@@ -181,7 +204,7 @@ export const layer = (
         // How often Node checks the two timeouts above (its default, 30 s, would let a slow client stay longer).
         connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(checked.headersTimeoutMs / 4)))
       })
-      server.on("clientError", answerClientError)
+      server.on("clientError", answerClientError).on("checkExpectation", answerExpectation)
       return nodeServer = server
     }
     const serving = Layer.scopedDiscard(Effect.gen(function*() {

@@ -126,7 +126,13 @@ export const fromNode = (
     hooks.onTooLarge?.()
     return Effect.succeed(tooLarge)
   }
-  return encoded(encodingOf(source.headers["content-encoding"]), readNode(source, maxBytes, hooks))
+  const encoding = encodingOf(source.headers["content-encoding"])
+  // A client that waits for its `100 Continue` before sending a body the gateway refuses for its encoding: refused
+  // now, so that the body is never sent (as a declared length over the limit is).
+  if (encoding !== undefined && /\b100-continue\b/i.test(source.headers.expect ?? "")) {
+    return Effect.succeed({ _tag: "Encoded", encoding })
+  }
+  return encoded(encoding, readNode(source, maxBytes, hooks))
 }
 
 /**
