@@ -269,11 +269,13 @@ describe("makeChunkEncoder", () => {
       { type: "tool-call-delta", id: "call_a", argumentsDelta: "" },
       { type: "tool-call-end", id: "call_a", name: "now", arguments: {}, rawArguments: "" },
       { type: "tool-call-end", id: "call_b", name: "today", arguments: {}, rawArguments: " " },
+      // Cohere's text for an argument-less call
+      { type: "tool-call-end", id: "call_c", name: "tomorrow", arguments: {}, rawArguments: "null" },
       { type: "finish", finishReason: "tool-calls" }
     ], false)
     const completion = await sdkCompletion(sse)
     expect(completion.choices[0]!.message.tool_calls?.map((call) => call.type === "function" && call.function)).toEqual(
-      [{ name: "now", arguments: "{}" }, { name: "today", arguments: "{}" }]
+      [{ name: "now", arguments: "{}" }, { name: "today", arguments: "{}" }, { name: "tomorrow", arguments: "{}" }]
     )
   })
 

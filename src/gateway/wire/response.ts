@@ -133,20 +133,24 @@ export interface EncodeOptions {
 
 /**
  * A tool call's `arguments` as a client gets it: `{}` for a call without arguments (OpenAI sends it so, and
- * clients parse the text), else the provider's text.
+ * clients parse the text), an empty text or `null` (Cohere's for an argument-less call), else the provider's text.
  *
  * @example
  * ```ts
  * import { argumentsText } from "liter-llm/gateway/wire"
  *
  * argumentsText("") // "{}"
+ * argumentsText("null") // "{}"
  * argumentsText("{\"city\":\"Paris\"}") // unchanged
  * ```
  *
  * @since 0.2.0
  * @category encoding
  */
-export const argumentsText = (raw: string): string => raw.trim() === "" ? "{}" : raw
+export const argumentsText = (raw: string): string => {
+  const trimmed = raw.trim()
+  return trimmed === "" || trimmed === "null" ? "{}" : raw
+}
 
 /**
  * The `chat.completion` object of a response: text as `content` (`null` when the answer is only tool calls),
