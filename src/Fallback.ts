@@ -267,9 +267,26 @@ const stepProblem = (step: unknown, index: number): string | undefined =>
     ? `step ${index} has no layer to provide (give it as { provide: layer })`
     : stepOptionsProblem(step, index)
 
+const stepOptions: ReadonlyArray<string> = ["provide", "model", "retry", "when", "contextWindow"]
+
 // What is wrong with a step's options, if anything: checked where the chain is made, not at its first failure.
 const stepOptionsProblem = (step: object, index: number): string | undefined => {
-  const { contextWindow, retry } = step as { readonly retry?: unknown; readonly contextWindow?: unknown }
+  const unknown = Object.keys(step).find((key) => !stepOptions.includes(key))
+  if (unknown !== undefined) {
+    return `step ${index} has an unknown option ${JSON.stringify(unknown)} (known: ${stepOptions.join(", ")})`
+  }
+  const { contextWindow, model, retry, when } = step as {
+    readonly model?: unknown
+    readonly retry?: unknown
+    readonly when?: unknown
+    readonly contextWindow?: unknown
+  }
+  if (model !== undefined && (typeof model !== "string" || model.trim() === "")) {
+    return `step ${index}'s model must be a non-empty model name`
+  }
+  if (when !== undefined && typeof when !== "function") {
+    return `step ${index}'s when must be a function of the previous step's error`
+  }
   if (retry !== undefined && retry !== false && !Retry.isPolicy(retry)) {
     return `step ${index}'s retry must be a policy from Retry.policy(...) or false`
   }
@@ -288,6 +305,14 @@ const stepsProblem = (steps: unknown): string | undefined => {
   }
   return undefined
 }
+
+/**
+ * `S` with no field that `Shape` lacks: such a field must be `never`, so a misspelt option is a type error.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Exact<S, Shape> = S & { readonly [K in Exclude<keyof S, keyof Shape>]: never }
 
 type StepError<S> = S extends Step<infer E, infer _R> ? E : never
 type StepContext<S> = S extends Step<infer _E, infer R> ? R : never
@@ -313,14 +338,15 @@ type StepContext<S> = S extends Step<infer _E, infer R> ? R : never
  * @category layers
  */
 export const layer = <const Steps extends Array.NonEmptyReadonlyArray<Step<unknown, unknown>>>(
-  steps: Steps
+  // Each step exactly a `Step`: an inferred tuple skips TypeScript's check of unknown fields (`modle`).
+  steps: Steps & { readonly [I in keyof Steps]: Exact<Steps[I], Step<unknown, unknown>> }
 ): Layer.Layer<LanguageModel.LanguageModel, StepError<Steps[number]>, StepContext<Steps[number]>> => {
   const problem = stepsProblem(steps)
   if (problem !== undefined) return Layer.succeed(LanguageModel.LanguageModel, unusable(problem))
   return Layer.scoped(
     LanguageModel.LanguageModel,
     Effect.map(
-      Effect.forEach(steps, (step: Step<unknown, unknown>) =>
+      Effect.forEach(steps as ReadonlyArray<Step<unknown, unknown>>, (step) =>
         Effect.map(Layer.build(step.provide), (context) => ({
           service: Context.get(context, LanguageModel.LanguageModel),
           step

@@ -260,7 +260,7 @@ describe("Fallback retries per step", () => {
 })
 
 describe("Fallback nesting and errors", () => {
-  it.effect("a chain without steps, or with a step that is no layer (from JavaScript), fails each call clearly", () =>
+  it.effect("a chain without steps, a step that is no layer or a bad or unknown option (from JavaScript), fails each call clearly", () =>
     Effect.gen(function*() {
       const a = yield* scripted([{ text: "never" }], { provider: "a" })
       const cases: ReadonlyArray<readonly [unknown, string]> = [
@@ -279,6 +279,16 @@ describe("Fallback nesting and errors", () => {
         [
           [{ provide: a.layer, contextWindow: -5 }],
           "fallback: step 0's contextWindow must be a whole number of tokens > 0"
+        ],
+        [
+          [{ provide: a.layer, modle: "x" }],
+          "fallback: step 0 has an unknown option \"modle\" (known: provide, model, retry, when, contextWindow)"
+        ],
+        [[{ provide: a.layer, model: "" }], "fallback: step 0's model must be a non-empty model name"],
+        [[{ provide: a.layer, model: 5 }], "fallback: step 0's model must be a non-empty model name"],
+        [
+          [{ provide: a.layer }, { provide: a.layer, when: "nope" }],
+          "fallback: step 1's when must be a function of the previous step's error"
         ]
       ]
       for (const [steps, message] of cases) {
