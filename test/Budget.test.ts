@@ -125,6 +125,17 @@ describeStores("Budget", (env) => {
         expect(yield* budget.status("default")).toMatchObject({ spentUsd: usd(10, 3), reservedUsd: 0 })
       }).pipe(Effect.provide(env())))
 
+    it.effect("what remains is counted in micro-USD, as the store counts: 100 - 99.9 is 0.1", () =>
+      Effect.gen(function*() {
+        const budget = yield* makeBudget({ defaultLimit: { limitUsd: 100, period: "day" } })
+        const model = yield* scripted([{ ...answer("ok", { model: "m", usage: usage(10, 3) }), costUsd: 99.9 }], {
+          model: "m"
+        })
+        expect(Exit.isSuccess(yield* generate(budget.wrap(model.service)))).toBe(true)
+        // in plain doubles, 0.09999999999999432
+        expect(yield* budget.status("default")).toMatchObject({ spentUsd: 99.9, remainingUsd: 0.1 })
+      }).pipe(Effect.provide(env())))
+
     it.effect("charges the difference when the actual cost passes the estimate, preferring the response's costUsd", () =>
       Effect.gen(function*() {
         const budget = yield* makeBudget({ defaultLimit: { limitUsd: 100, period: "day" } })

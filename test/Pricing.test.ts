@@ -92,6 +92,13 @@ describe("Pricing.layer", () => {
       expect(pricing.price("gpt-4o-mini", "openai")).toEqual(Pricing.dataset.price("gpt-4o-mini", "openai"))
     }))
 
+  it.effect("a cost is the decimal a person computes, without the float noise of the per-million products", () =>
+    Effect.gen(function*() {
+      const pricing = yield* Pricing.make({ models: { m: { inputPerMillion: 3, outputPerMillion: 15 } } })
+      // 10 × 3 / 1e6 + 5 × 15 / 1e6 is 0.00010499999999999999 in plain doubles
+      expect(pricing.cost(usage(10, 5), "m")).toBe(0.000105)
+    }))
+
   it.effect("dataset: false prices only the user's models", () =>
     Effect.gen(function*() {
       const pricing = yield* Pricing.make({ models: prices, dataset: false })

@@ -118,8 +118,14 @@ export const costOf = (entry: Entry, usage: ChatResponse.Usage): number | undefi
   const cached = Math.min(usage.cachedInputTokens ?? 0, input)
   const written = Math.min(usage.cacheWriteTokens ?? 0, input - cached)
   const uncached = input - cached - written
-  return priceOf(entry.input, uncached, input) +
-    priceOf(entry.cachedInput ?? entry.input, cached, input) +
-    priceOf(entry.cacheWrite ?? entry.input, written, input) +
-    priceOf(entry.output, usage.outputTokens, input)
+  return withoutFloatNoise(
+    priceOf(entry.input, uncached, input) +
+      priceOf(entry.cachedInput ?? entry.input, cached, input) +
+      priceOf(entry.cacheWrite ?? entry.input, written, input) +
+      priceOf(entry.output, usage.outputTokens, input)
+  )
 }
+
+// Rounded to 15 significant digits, which a double holds exactly: `0.000105`, not `0.00010499999999999999` from
+// the products of per-million rates.
+const withoutFloatNoise = (usd: number): number => usd === 0 ? 0 : Number(usd.toPrecision(15))

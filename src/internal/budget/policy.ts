@@ -156,7 +156,13 @@ export const make = (config: Options_.Config, store: Budget.Store, instance: str
           limitUsd: limit.limitUsd,
           spentUsd: totals.spentUsd,
           reservedUsd: totals.reservedUsd,
-          remainingUsd: Math.max(0, limit.limitUsd - totals.spentUsd - totals.reservedUsd),
+          // In micro-USD, as the store counts: exact, not `0.0002500000000000002`.
+          remainingUsd: Store_.toUsd(
+            Math.max(
+              0,
+              Store_.toMicros(limit.limitUsd) - Store_.toMicros(totals.spentUsd) - Store_.toMicros(totals.reservedUsd)
+            )
+          ),
           resetsAt: Period.resetsAt(limit.period, now, totals.oldestBucket)
         })
       ))
