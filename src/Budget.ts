@@ -52,6 +52,9 @@ export interface Limit {
 }
 
 /**
+ * The settings of a budget: limits in USD per tenant and period (a default and per tenant), a cap on one request's
+ * estimated cost, what to do with models it cannot price, and how long a reservation may be held.
+ *
  * @since 0.2.0
  * @category models
  */

@@ -72,6 +72,9 @@ export interface Store {
 }
 
 /**
+ * The bounds of the in-memory store: how many entries and how many bytes it keeps (the least recently used go
+ * first).
+ *
  * @since 0.2.0
  * @category models
  */
@@ -83,6 +86,8 @@ export interface MemoryOptions {
 }
 
 /**
+ * The settings of a cache: how long an answer is kept (`ttl`) and where (`store`, in memory by default).
+ *
  * @since 0.2.0
  * @category models
  */
@@ -134,6 +139,8 @@ export const makeMemoryStore = (options: MemoryOptions = {}): Effect.Effect<Stor
   )
 
 /**
+ * The bounds of the Redis store: the largest entry it writes, in bytes.
+ *
  * @since 0.2.0
  * @category models
  */
@@ -244,6 +251,8 @@ const wrapLayer = <A, E, R>(
 ) => PolicyLayer.around(model, Effect.map(LanguageModel.LanguageModel, (service) => wrap(service, settled)))
 
 /**
+ * The cache over Redis: its options plus how long an answer is kept.
+ *
  * @since 0.2.0
  * @category models
  */

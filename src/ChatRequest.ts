@@ -14,6 +14,8 @@ import * as Text from "./internal/text.js"
 import * as LlmError from "./LlmError.js"
 
 /**
+ * A text part of a message's content.
+ *
  * @since 0.1.0
  * @category parts
  */
@@ -130,6 +132,8 @@ export const ToolResultPart = Schema.Struct({
 })
 
 /**
+ * The system prompt: instructions for the model, as text.
+ *
  * @since 0.1.0
  * @category messages
  */
@@ -139,6 +143,8 @@ export const SystemMessage = Schema.Struct({
 })
 
 /**
+ * A user turn: text, or parts (text and images).
+ *
  * @since 0.1.0
  * @category messages
  */
@@ -148,6 +154,8 @@ export const UserMessage = Schema.Struct({
 })
 
 /**
+ * An earlier answer of the model in the history: text, reasoning and tool calls.
+ *
  * @since 0.1.0
  * @category messages
  */
@@ -157,6 +165,8 @@ export const AssistantMessage = Schema.Struct({
 })
 
 /**
+ * The results of tool calls, each naming the call it answers.
+ *
  * @since 0.1.0
  * @category messages
  */
@@ -166,12 +176,16 @@ export const ToolMessage = Schema.Struct({
 })
 
 /**
+ * One message of the conversation: system, user, assistant or tool.
+ *
  * @since 0.1.0
  * @category messages
  */
 export const Message = Schema.Union(SystemMessage, UserMessage, AssistantMessage, ToolMessage)
 
 /**
+ * One message of the conversation: system, user, assistant or tool.
+ *
  * @since 0.1.0
  * @category messages
  */
@@ -195,6 +209,8 @@ export const Tool = Schema.Struct({
 })
 
 /**
+ * A function the model may call: its name, description and JSON Schema parameters.
+ *
  * @since 0.1.0
  * @category tools
  */

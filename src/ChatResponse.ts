@@ -7,6 +7,8 @@ import * as Schema from "effect/Schema"
 import type * as ChatRequest from "./ChatRequest.js"
 
 /**
+ * Text the model answered.
+ *
  * @since 0.1.0
  * @category parts
  */
@@ -55,18 +57,24 @@ export const RefusalContent = Schema.Struct({
 })
 
 /**
+ * One part of an answer: text, reasoning, a refusal or a tool call, in the order the model produced them.
+ *
  * @since 0.1.0
  * @category parts
  */
 export const ContentPart = Schema.Union(TextContent, ReasoningContent, ToolCallContent, RefusalContent)
 
 /**
+ * One part of an answer: text, reasoning, a refusal or a tool call, in the order the model produced them.
+ *
  * @since 0.1.0
  * @category parts
  */
 export type ContentPart = typeof ContentPart.Type
 
 /**
+ * A call of one of the request's tools: its id, name, parsed arguments and their raw JSON text.
+ *
  * @since 0.1.0
  * @category parts
  */
@@ -81,6 +89,8 @@ export type ToolCall = typeof ToolCallContent.Type
 export const FinishReason = Schema.Literal("stop", "length", "tool-calls", "content-filter", "error", "other")
 
 /**
+ * Why the model stopped, the same for every provider (the provider's own value is kept in `rawFinishReason`).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -127,6 +137,9 @@ export const Usage = Schema.Struct({
 })
 
 /**
+ * Tokens of a call as the provider reported them: input (cache reads and writes included), output (reasoning
+ * included) and their total.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -159,6 +172,8 @@ export const ChatResponse = Schema.Struct({
 })
 
 /**
+ * A whole answer, decoded from any provider into one shape.
+ *
  * @since 0.1.0
  * @category models
  */

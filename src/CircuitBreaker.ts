@@ -37,6 +37,9 @@ import type * as LlmMetrics from "./LlmMetrics.js"
 import * as Redis from "./Redis.js"
 
 /**
+ * The settings of a breaker: its key, when it opens (failure rate over a window of calls), how long it stays open,
+ * and how many probes it lets through when half open.
+ *
  * @since 0.1.0
  * @category models
  */

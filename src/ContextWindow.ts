@@ -31,6 +31,9 @@ import * as Pricing from "./Pricing.js"
 import * as Tokenizer from "./Tokenizer.js"
 
 /**
+ * The window a request must fit in (tokens): the model's context window or an input limit, and the room kept for the
+ * answer.
+ *
  * @since 0.2.0
  * @category models
  */

@@ -346,11 +346,14 @@ export const layer = <const Steps extends Array.NonEmptyReadonlyArray<Step<unkno
   return Layer.scoped(
     LanguageModel.LanguageModel,
     Effect.map(
-      Effect.forEach(steps as ReadonlyArray<Step<unknown, unknown>>, (step) =>
-        Effect.map(Layer.build(step.provide), (context) => ({
-          service: Context.get(context, LanguageModel.LanguageModel),
-          step
-        }))),
+      Effect.forEach(
+        steps as ReadonlyArray<Step<unknown, unknown>>,
+        (step) =>
+          Effect.map(Layer.build(step.provide), (context) => ({
+            service: Context.get(context, LanguageModel.LanguageModel),
+            step
+          }))
+      ),
       (built) => make(built as unknown as Array.NonEmptyReadonlyArray<Built>)
     )
     // The steps' errors and requirements are exactly those of their layers; the mapping above loses them.

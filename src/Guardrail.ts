@@ -114,6 +114,9 @@ export interface Guardrail<R = never> {
 export type Role = "system" | "user" | "assistant" | "tool"
 
 /**
+ * The guardrails to run: on the request's messages (`input`, for the roles in `inputRoles`) and on the answer
+ * (`output`), in order.
+ *
  * @since 0.2.0
  * @category models
  */
@@ -304,6 +307,8 @@ export const layer = <A, E, R, RG = never>(
   )
 
 /**
+ * How a deny list matches its terms and names itself.
+ *
  * @since 0.2.0
  * @category built-ins
  */
@@ -395,6 +400,8 @@ export const denyList = (
 export type PiiKind = "email" | "phone" | "card"
 
 /**
+ * Which kinds of personal data the redaction replaces, and its name.
+ *
  * @since 0.2.0
  * @category built-ins
  */

@@ -32,6 +32,8 @@ export const Attempt = Schema.Struct({
 })
 
 /**
+ * One provider attempt of a call: who was called, with which model, how it failed and how long it took.
+ *
  * @since 0.1.0
  * @category fields
  */
@@ -179,6 +181,8 @@ export class ServerError extends Schema.TaggedError<ServerError>()("ServerError"
 export const TimeoutPhase = Schema.Literal("request", "first-token", "idle", "total")
 
 /**
+ * Which deadline a `Timeout` missed: the request, the first token, the wait between two events, or the whole call.
+ *
  * @since 0.1.0
  * @category provider
  */
@@ -241,6 +245,8 @@ export const PartialResponse = Schema.Struct({
 })
 
 /**
+ * What a stream delivered before it failed: its text, reasoning, tool calls and usage so far.
+ *
  * @since 0.1.0
  * @category provider
  */

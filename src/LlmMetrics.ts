@@ -130,6 +130,8 @@ export interface Summary {
 }
 
 /**
+ * The metrics service: records each call, fallback and breaker transition, and answers a summary.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -99,6 +99,9 @@ export interface Limits {
 }
 
 /**
+ * The settings of a rate limiter: requests and tokens per window, by default, per tenant and per model, and what to
+ * do when a limit is reached (refuse or wait) or its store is unavailable.
+ *
  * @since 0.2.0
  * @category models
  */

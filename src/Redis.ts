@@ -144,6 +144,8 @@ export interface OutageReporter {
 }
 
 /**
+ * The Redis connection the stores share, as a service.
+ *
  * @since 0.2.0
  * @category tags
  */

@@ -35,6 +35,9 @@ import * as LlmError from "./LlmError.js"
 import * as StreamPart from "./StreamPart.js"
 
 /**
+ * One deployment a router may choose: its layer and name, and its model, priority, weight, context window and
+ * circuit breaker.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -57,12 +60,17 @@ export interface Deployment<E = never, R = never> {
 }
 
 /**
+ * How a router chooses a deployment for each call.
+ *
  * @since 0.1.0
  * @category models
  */
 export type Strategy = "priority" | "weighted" | "least-latency"
 
 /**
+ * The settings of a router: its strategy and name, and for the latency strategy how latency is averaged and how
+ * often a slower deployment is tried again.
+ *
  * @since 0.1.0
  * @category models
  */

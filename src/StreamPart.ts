@@ -10,6 +10,8 @@ import * as ChatResponse from "./ChatResponse.js"
 import type * as LlmError from "./LlmError.js"
 
 /**
+ * One typed part of a streamed answer.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -41,6 +43,8 @@ export interface ResponseMetadata {
 }
 
 /**
+ * A piece of the answer's text.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -64,6 +68,8 @@ export interface ReasoningDelta {
 }
 
 /**
+ * A piece of a refusal the model gave instead of an answer.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -73,6 +79,8 @@ export interface RefusalDelta {
 }
 
 /**
+ * A tool call begins: its id and the tool's name.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -83,6 +91,8 @@ export interface ToolCallStart {
 }
 
 /**
+ * A piece of a tool call's arguments (JSON text).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -120,6 +130,8 @@ export interface UsagePart {
 }
 
 /**
+ * The answer is complete: why the model stopped.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -40,6 +40,8 @@ export const defaultServiceName = "liter-llm-gateway"
 export const protocols = ["http/json", "http/protobuf"] as const
 
 /**
+ * The OTLP/HTTP encoding of exported spans.
+ *
  * @since 0.2.0
  * @category models
  */

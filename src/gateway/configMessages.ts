@@ -51,6 +51,7 @@ export const wordOf = (actual: unknown): string => typeof actual === "string" ? 
  */
 export const reservedName = "__proto__"
 
+/** The message for an entry named {@link reservedName}. */
 export const reservedNameMessage = `"${reservedName}" cannot be a name (JavaScript reserves it): rename it`
 
 /**
@@ -60,6 +61,7 @@ export const reservedNameMessage = `"${reservedName}" cannot be a name (JavaScri
 export const record = <V extends Schema.Schema.Any>(key: Schema.Schema<string>, value: V) =>
   Schema.Record({ key: key.pipe(Schema.filter((name) => name !== reservedName)), value })
 
+/** A schema whose failures read as `message(actual)`, unless `keepInner` keeps a part's own message and path. */
 export const describedBy = <S extends Schema.Schema.Any>(
   schema: S,
   message: (actual: unknown) => string,
@@ -90,6 +92,7 @@ export const pathText = (path: ReadonlyArray<PropertyKey>): string =>
     return text === "" ? name : `${text}.${name}`
   }, "")
 
+/** Whether a config value is a mapping: not a list, a scalar or null. */
 export const isMapping = (actual: unknown) => typeof actual === "object" && actual !== null && !Array.isArray(actual)
 
 /** A mapping (a struct or a record): a value of another kind is `expected <what>, got a list`, in one line. */
@@ -137,5 +140,8 @@ export const list = <S extends Schema.Schema.Any>(item: S, what: string) =>
     (issue) => Array.isArray(issue.actual)
   )
 
-// Exact: an absent field is absent, so a wrong value is reported once, not also as "expected undefined".
+/**
+ * An optional field, exact: an absent field is absent, so a wrong value is reported once, not also as "expected
+ * undefined".
+ */
 export const opt = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })

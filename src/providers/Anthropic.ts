@@ -36,6 +36,8 @@ export const defaultBaseUrl = "https://api.anthropic.com"
 export const defaultApiVersion = "2023-06-01"
 
 /**
+ * The `anthropic-version` header sent by default.
+ *
  * @since 0.1.0
  * @category constants
  * @deprecated Use {@link defaultApiVersion}.
@@ -51,6 +53,9 @@ export const defaultVersion = defaultApiVersion
 export const defaultMaxTokens = 4096
 
 /**
+ * The settings of the Anthropic layer: key, base URL, model, API version and `anthropic-version`, beta features and
+ * the default `max_tokens`, with the options every provider layer has (retry, timeouts, headers...).
+ *
  * @since 0.1.0
  * @category models
  */

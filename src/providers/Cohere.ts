@@ -36,6 +36,9 @@ export const defaultBaseUrl = "https://api.cohere.com"
 export const providerName = "cohere"
 
 /**
+ * The settings of the Cohere layer: key, base URL, model and client name, with the options every provider layer has
+ * (retry, timeouts, headers...).
+ *
  * @since 0.1.0
  * @category models
  */

@@ -51,6 +51,9 @@ export const defaultBaseUrl = "https://generativelanguage.googleapis.com"
 export const defaultApiVersion = "v1beta"
 
 /**
+ * The settings of the Gemini layer: key, base URL, API version and model, with the options every provider layer has
+ * (retry, timeouts, headers...).
+ *
  * @since 0.1.0
  * @category models
  */

@@ -72,6 +72,9 @@ const isOpenAiHost = (baseUrl: string): boolean => {
 export type MaxTokensField = "max_tokens" | "max_completion_tokens"
 
 /**
+ * The settings of the OpenAI layer: key, base URL (any OpenAI-compatible server), organization and project, with
+ * the options every provider layer has (model, retry, timeouts, headers...).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -87,6 +90,9 @@ export interface Options extends CommonOptions {
 }
 
 /**
+ * The settings of the Azure OpenAI layer: the resource endpoint, a deployment and API version (or the v1 path), the
+ * key, retry and timeouts.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -106,6 +112,8 @@ export interface AzureOptions extends CommonOptions {
 }
 
 /**
+ * The Azure OpenAI `api-version` used with a deployment when none is given.
+ *
  * @since 0.1.0
  * @category constants
  */

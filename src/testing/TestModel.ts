@@ -52,6 +52,8 @@ export interface TextReply {
 }
 
 /**
+ * The provider name, model and capabilities a scripted model announces.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -64,6 +66,8 @@ export interface Options {
 }
 
 /**
+ * A scripted model: its service and layer, and what it was asked.
+ *
  * @since 0.1.0
  * @category models
  */

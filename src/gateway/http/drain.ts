@@ -26,6 +26,8 @@ export interface Tracker {
 }
 
 /**
+ * A fresh tracker of the requests in flight.
+ *
  * @since 0.2.0
  * @category constructors
  */

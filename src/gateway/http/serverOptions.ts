@@ -134,6 +134,8 @@ const millis = (
 }
 
 /**
+ * The server's options checked, with their defaults, or a `ConfigError` naming the first bad one.
+ *
  * @since 0.2.0
  * @category checks
  */
@@ -150,6 +152,8 @@ export const check = (options: Options): Effect.Effect<Checked, ConfigError.Conf
   })
 
 /**
+ * `check` for `Server.layer`'s options, its runtime included.
+ *
  * @since 0.2.0
  * @category checks
  */

@@ -34,6 +34,8 @@ export class WireError extends Schema.TaggedError<WireError>()("WireError", {
 }
 
 /**
+ * A `400 invalid_request_error` naming the parameter at fault.
+ *
  * @since 0.2.0
  * @category constructors
  */

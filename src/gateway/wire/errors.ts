@@ -37,6 +37,8 @@ export interface EncodedError {
 }
 
 /**
+ * What an error answer needs besides the error: the time (for `retry-after`) and the attempts made.
+ *
  * @since 0.2.0
  * @category models
  */

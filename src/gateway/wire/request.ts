@@ -14,6 +14,8 @@ import * as Messages from "./messages.js"
 import * as WireError from "./WireError.js"
 
 /**
+ * How the request decoder treats parameters the gateway does not support: refused, or dropped when listed.
+ *
  * @since 0.2.0
  * @category models
  */

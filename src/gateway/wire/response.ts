@@ -117,6 +117,8 @@ export interface ChatCompletion {
 }
 
 /**
+ * What a `chat.completion` says besides the response: the model name the client asked for, its id and time.
+ *
  * @since 0.2.0
  * @category models
  */

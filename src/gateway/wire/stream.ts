@@ -12,6 +12,9 @@ import * as Response from "./response.js"
 import type * as WireError from "./WireError.js"
 
 /**
+ * What every chunk of a stream says: the model the client asked for, the completion id and time, and whether usage
+ * is sent.
+ *
  * @since 0.2.0
  * @category models
  */
