@@ -254,11 +254,12 @@ export const finish = (
         timeToFirstTokenMs: exchange.firstTokenMs
       })
     }
+    // A 5xx answer, or a stream that failed after its `200` with a 5xx-class error: logged as an error, and its
+    // span ends with an error status and `error.type`, as OpenTelemetry's HTTP server spans do (a 4xx is the
+    // client's failure: the span ends as a success).
+    const serverError = exchange.status >= 500 || (exchange.status < 400 && (exchange.errorStatus ?? 0) >= 500)
     const span = options.span
     if (span !== undefined) {
-      // OpenTelemetry's HTTP server spans: an error status for a 5xx answer (or a stream that failed after its
-      // `200` with a 5xx-class error), with `error.type`; none for a 4xx, the client's failure.
-      const serverError = exchange.status >= 500 || (exchange.status < 400 && (exchange.errorStatus ?? 0) >= 500)
       if (serverError) span.attribute("error.type", exchange.outcome)
       span.attribute("http.response.status_code", exchange.status)
       span.attribute("liter_llm.request_id", exchange.requestId)
@@ -274,8 +275,6 @@ export const finish = (
       span.attribute("liter_llm.attempts", exchange.attempts)
       span.attribute("liter_llm.cached", exchange.cached)
     }
-    // A stream that failed after its `200` is logged at the level of the status its error would have had.
-    const serverError = exchange.status >= 500 || (exchange.status < 400 && (exchange.errorStatus ?? 0) >= 500)
     const logged = withAnnotations(
       serverError ? Effect.logError("gateway request") : Effect.logInfo("gateway request"),
       fields
