@@ -367,9 +367,7 @@ export const streamFrames = (options: StreamOptions = {}): Array<string> => {
 
 /**
  * A `200` streamed Messages reply, one frame per chunk (so `cutAfter` counts frames: `message_start`, `ping`,
- * the text block start, then one per delta), with the requested model unless `model` is given. With `hang`, the
- * stream stalls after its content: no `message_delta` or `message_stop`, and the response stays open until the
- * client goes away.
+ * the text block start, then one per delta), with the requested model unless `model` is given.
  *
  * @example
  * ```ts
@@ -383,8 +381,6 @@ export const streamFrames = (options: StreamOptions = {}): Array<string> => {
  * @category replies
  */
 export const stream = (options: StreamOptions = {}, reply: MockProvider.StreamOptions = {}): MockProvider.FromRequest =>
-  MockProvider.fromRequest((request) => {
-    const frames = streamFrames({ ...options, model: options.model ?? requestedModel(request) })
-    const end = frames.findIndex((text) => text.startsWith("event: message_delta"))
-    return MockProvider.stream(reply.hang === true && end >= 0 ? frames.slice(0, end) : frames, reply)
-  })
+  MockProvider.fromRequest((request) =>
+    MockProvider.stream(streamFrames({ ...options, model: options.model ?? requestedModel(request) }), reply)
+  )

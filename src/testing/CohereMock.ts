@@ -337,8 +337,7 @@ export const streamFrames = (options: StreamOptions = {}): Array<string> => {
 
 /**
  * A `200` streamed v2 Chat reply, one frame per chunk, ending with `data: [DONE]` unless `done: false`. `cutAfter`
- * counts frames: `message-start`, the text `content-start`, then one per delta. With `hang`, the stream stalls
- * after its content: no `message-end` or `[DONE]`, and the response stays open until the client goes away.
+ * counts frames: `message-start`, the text `content-start`, then one per delta.
  *
  * @example
  * ```ts
@@ -354,9 +353,5 @@ export const streamFrames = (options: StreamOptions = {}): Array<string> => {
 export const stream = (options: StreamOptions = {}, reply: MockProvider.SseOptions = {}): MockProvider.StreamReply => {
   const { done: withDone = true, ...rest } = reply
   const frames = streamFrames(options)
-  if (reply.hang === true) {
-    const end = frames.findIndex((text) => text.startsWith("event: message-end"))
-    return MockProvider.stream(end >= 0 ? frames.slice(0, end) : frames, rest)
-  }
   return MockProvider.stream(withDone ? [...frames, done] : frames, rest)
 }

@@ -242,9 +242,7 @@ export const streamEvents = (options: StreamOptions = {}): Array<Record<string, 
 /**
  * A `200` SSE reply streaming a completion, ending with `data: [DONE]`, with the requested model unless `model`
  * is given. `chunkDelay` / `cutAfter` from
- * `MockProvider.sse` script timing and faults (the first event is the role chunk, then one per delta). With
- * `hang`, the stream stalls after its content: no finish, usage or `[DONE]`, and the response stays open until the
- * client goes away (a generation that stops sending, for idle timeouts).
+ * `MockProvider.sse` script timing and faults (the first event is the role chunk, then one per delta).
  *
  * @example
  * ```ts
@@ -258,12 +256,6 @@ export const streamEvents = (options: StreamOptions = {}): Array<Record<string, 
  * @category replies
  */
 export const stream = (options: StreamOptions = {}, reply: MockProvider.SseOptions = {}): MockProvider.FromRequest =>
-  MockProvider.fromRequest((request) => {
-    const events = streamEvents({ ...options, model: options.model ?? requestedModel(request) })
-    if (reply.hang !== true) return MockProvider.sse(events, reply)
-    // Stalled: the content only, the finish chunk (the first with a finish reason) and what follows left out.
-    const finish = events.findIndex((event) =>
-      (event.choices as ReadonlyArray<{ readonly finish_reason: unknown }>)[0]?.finish_reason != null
-    )
-    return MockProvider.sse(events.slice(0, finish), { ...reply, done: false })
-  })
+  MockProvider.fromRequest((request) =>
+    MockProvider.sse(streamEvents({ ...options, model: options.model ?? requestedModel(request) }), reply)
+  )
