@@ -242,7 +242,9 @@ export const streamEvents = (options: StreamOptions = {}): Array<Record<string, 
 /**
  * A `200` SSE reply streaming a completion, ending with `data: [DONE]`, with the requested model unless `model`
  * is given. `chunkDelay` / `cutAfter` from
- * `MockProvider.sse` script timing and faults (the first event is the role chunk, then one per delta).
+ * `MockProvider.sse` script timing and faults (the first event is the role chunk, then one per delta). `hang`
+ * keeps the body open after `[DONE]`, where the stream ends anyway; for a stream that stalls mid-answer, send
+ * `streamEvents(...).slice(0, n)` with `MockProvider.sse(events, { done: false, hang: true })`.
  *
  * @example
  * ```ts
