@@ -27,6 +27,7 @@ import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as ChatRequest from "./ChatRequest.js"
 import * as CircuitBreaker from "./CircuitBreaker.js"
+import type * as Fallback from "./Fallback.js"
 import * as OptionChecks from "./internal/optionChecks.js"
 import * as PolicyStream from "./internal/policyStream.js"
 import * as RouterOptions from "./internal/routerOptions.js"
@@ -332,7 +333,10 @@ type DeploymentContext<D> = D extends Deployment<infer _E, infer R> ? R : never
  * @category layers
  */
 export const layer = <const Deployments extends ReadonlyArray<Deployment<unknown, unknown>>>(
-  deployments: Deployments,
+  // Each deployment exactly a `Deployment`: an inferred tuple skips TypeScript's check of unknown fields (`wieght`).
+  deployments:
+    & Deployments
+    & { readonly [I in keyof Deployments]: Fallback.Exact<Deployments[I], Deployment<unknown, unknown>> },
   options: Options
 ): Layer.Layer<
   LanguageModel.LanguageModel,
@@ -353,8 +357,8 @@ export const layer = <const Deployments extends ReadonlyArray<Deployment<unknown
       )
       : Effect.map(
         Effect.forEach(
-          deployments,
-          (deployment: Deployment<unknown, unknown>) =>
+          deployments as ReadonlyArray<Deployment<unknown, unknown>>,
+          (deployment) =>
             Effect.map(Layer.build(deployment.provide), (context) => ({
               deployment,
               service: Context.get(context, LanguageModel.LanguageModel)
