@@ -87,13 +87,21 @@ const withStepPolicy = (built: Built) => <A, E, R>(effect: Effect.Effect<A, E, R
 export const make = (
   steps: Array.NonEmptyReadonlyArray<{ readonly service: LanguageModel.Service; readonly step: Step<unknown, unknown> }>
 ): LanguageModel.Service => {
-  const chain: ReadonlyArray<Built> = steps.map(({ service, step }) => ({ service, step }))
-  // A JavaScript caller may pass no step: every call fails with a clear error, as an empty router's does.
-  if (chain.length === 0) return empty
-  for (const [index, built] of chain.entries()) {
-    const problem = stepOptionsProblem(built.step, index)
+  // A JavaScript caller may pass no step, or malformed ones: every call fails with a clear error, as an empty
+  // router's does.
+  if (!globalThis.Array.isArray(steps) || steps.length === 0) return empty
+  for (const [index, built] of (steps as ReadonlyArray<unknown>).entries()) {
+    const { service, step } = (typeof built === "object" && built !== null ? built : {}) as {
+      readonly service?: unknown
+      readonly step?: unknown
+    }
+    if (typeof service !== "object" || service === null || typeof step !== "object" || step === null) {
+      return unusable(`step ${index} is not a built step (give it as { service, step })`)
+    }
+    const problem = stepOptionsProblem(step, index)
     if (problem !== undefined) return unusable(problem)
   }
+  const chain: ReadonlyArray<Built> = steps.map(({ service, step }) => ({ service, step }))
 
   /** The steps able to serve the request, in order: a step lacking a capability is skipped, as a router would. */
   const plan = (request: ChatRequest.ChatRequest): Effect.Effect<ReadonlyArray<Built>, LlmError.InvalidRequest> => {

@@ -302,6 +302,27 @@ describe("Fallback nesting and errors", () => {
       expect(yield* a.calls).toBe(0)
     }))
 
+  it.effect("Fallback.make over malformed built steps (from JavaScript) fails each call clearly, never throws", () =>
+    Effect.gen(function*() {
+      const a = yield* scripted([{ text: "never" }], { provider: "a" })
+      const cases: ReadonlyArray<readonly [unknown, string]> = [
+        [undefined, "fallback: the chain has no steps"],
+        [[], "fallback: the chain has no steps"],
+        [[null], "fallback: step 0 is not a built step (give it as { service, step })"],
+        [[{ service: a.service, step: null }], "fallback: step 0 is not a built step (give it as { service, step })"],
+        [
+          [{ service: a.service, step: { provide: a.layer, when: 1 } }],
+          "fallback: step 0's when must be a function of the previous step's error"
+        ]
+      ]
+      for (const [steps, message] of cases) {
+        const chain = Fallback.make(steps as Parameters<typeof Fallback.make>[0])
+        const called = failure(yield* Effect.exit(chain.generate({ messages: [{ role: "user", content: "hi" }] })))
+        expect(called).toMatchObject({ _tag: "InvalidRequest", message })
+      }
+      expect(yield* a.calls).toBe(0)
+    }))
+
   it.effect("a chain is a step of another chain", () =>
     Effect.gen(function*() {
       const a = yield* scripted([errors.overloaded("a")], { provider: "a" })
