@@ -146,19 +146,11 @@ export interface Options<R = never> {
  */
 export const make = <R = never>(guardrail: Guardrail<R>): Guardrail<R> => guardrail
 
-/**
- * Wraps a service with guardrails whose requirements are already provided (see {@link layer}). Options the layer
- * would refuse (`null`, a misspelt option, a guardrail given bad arguments, ...) make every call fail with
- * `InvalidRequest` naming the option.
- *
- * @since 0.2.0
- * @category constructors
- */
-export const wrap = (service: LanguageModel.Service, options: Options<never>): LanguageModel.Service => {
-  // Bad options (checked as the layer checks them) fail every call with `InvalidRequest` naming the option:
-  // a guardrail that cannot run must never let the text through unchecked.
-  const problem = Internal.problemOf(options)
-  if (problem !== undefined) return PolicyStream.refusing(service, `Guardrail.wrap: ${problem[1]}`)
+// The checks of `options`, their refusals naming `service`'s provider and default model. `options` are valid.
+const checksOf = (
+  service: Pick<LanguageModel.Service, "provider" | "defaultModel">,
+  options: Options<never>
+) => {
   const input = options.input ?? []
   const output = options.output ?? []
   const inputRoles = new Set(options.inputRoles ?? ["user"])
@@ -230,6 +222,56 @@ export const wrap = (service: LanguageModel.Service, options: Options<never>): L
     )
     return content.every((part, i) => part === response.content[i]) ? response : { ...response, content }
   })
+
+  return { output, blocked, checkInput, checkOutput }
+}
+
+/**
+ * A request as the input guardrails of `options` let it through, what {@link wrap} sends its model: their
+ * rewrites applied (a PII redaction), or `GuardrailBlocked` (`stage: "input"`, provider `"guardrail"`) from the
+ * first that blocks. Options `wrap` would refuse fail with `InvalidRequest` naming the option.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Guardrail } from "liter-llm"
+ *
+ * const sent = Guardrail.checkInput({ input: [Guardrail.redactPii()] }, {
+ *   messages: [{ role: "user", content: "mail me at carol@example.org" }]
+ * })
+ * // Effect of the request whose message reads "mail me at [EMAIL]"
+ * ```
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const checkInput = (
+  options: Options<never>,
+  request: ChatRequest.ChatRequest
+): Effect.Effect<ChatRequest.ChatRequest, LlmError.LlmError> => {
+  const problem = Internal.problemOf(options)
+  if (problem !== undefined) {
+    return Effect.fail(
+      new LlmError.InvalidRequest({ provider: "guardrail", message: `Guardrail.checkInput: ${problem[1]}` })
+    )
+  }
+  return checksOf({ provider: "guardrail", defaultModel: undefined }, options).checkInput(request)
+}
+
+/**
+ * Wraps a service with guardrails whose requirements are already provided (see {@link layer}). Options the layer
+ * would refuse (`null`, a misspelt option, a guardrail given bad arguments, ...) make every call fail with
+ * `InvalidRequest` naming the option.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const wrap = (service: LanguageModel.Service, options: Options<never>): LanguageModel.Service => {
+  // Bad options (checked as the layer checks them) fail every call with `InvalidRequest` naming the option:
+  // a guardrail that cannot run must never let the text through unchecked.
+  const problem = Internal.problemOf(options)
+  if (problem !== undefined) return PolicyStream.refusing(service, `Guardrail.wrap: ${problem[1]}`)
+  const { blocked, checkInput, checkOutput, output } = checksOf(service, options)
 
   return {
     ...service,

@@ -72,6 +72,7 @@ const uses: ReadonlyArray<Use> = [
       `import { TestModel } from "liter-llm/testing"\nimport { Effect } from "effect"\nimport { LanguageModel } from "liter-llm"`,
     exports: {
       block: "Guardrail.block(\"no\")",
+      checkInput: "Guardrail.checkInput({}, { messages: [{ role: \"user\", content: \"hi\" }] })",
       denyList: "Guardrail.denyList([\"secret\"])",
       layer: `Guardrail.layer(${model}, { input: [Guardrail.redactPii()] })`,
       make: "Guardrail.make({ name: \"ok\", check: () => Effect.succeed(Guardrail.pass) })",

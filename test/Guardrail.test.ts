@@ -190,6 +190,22 @@ describe("Guardrail.layer: generate", () => {
     }))
 })
 
+describe("Guardrail.checkInput", () => {
+  it.effect("the request as the input guardrails let it through: rewritten, blocked, or refused options", () =>
+    Effect.gen(function*() {
+      const request = (content: string) => ({ messages: [{ role: "user" as const, content }] })
+      const sent = yield* Guardrail.checkInput({ input: [pii, secrets] }, request("mail carol@example.org"))
+      expect(sent.messages).toEqual([{ role: "user", content: "mail [EMAIL]" }])
+      const unchanged = request("hello")
+      expect(yield* Guardrail.checkInput({ input: [pii] }, unchanged)).toBe(unchanged)
+      const blocked = yield* Effect.flip(Guardrail.checkInput({ input: [secrets] }, request("forbidden")))
+      expect(blocked).toMatchObject({ _tag: "GuardrailBlocked", stage: "input", guardrail: "secrets" })
+      const refused = yield* Effect.flip(Guardrail.checkInput({ input: null } as never, request("hi")))
+      expect(refused).toMatchObject({ _tag: "InvalidRequest", provider: "guardrail" })
+      expect(refused.message).toContain("Guardrail.checkInput: input")
+    }))
+})
+
 describe("Guardrail.layer: stream", () => {
   it.effect("redacts PII split across deltas: the delivered text is the redaction of the whole text", () =>
     Effect.gen(function*() {

@@ -11,7 +11,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import * as Budget from "../Budget.js"
 import * as Cache from "../Cache.js"
 import * as ChatRequest from "../ChatRequest.js"
@@ -136,23 +135,13 @@ export const blockedPrompt = "[blocked by an input guardrail]"
 
 /**
  * The prompt as the request log shows it, with input guardrails: the messages after their rewrites (a PII
- * redaction), as the provider is sent them, so that the log keeps nothing the guardrails keep from it. They run
- * alone, around a model that keeps what reaches it, only for a request whose prompt is logged.
+ * redaction), as the provider is sent them, so that the log keeps nothing the guardrails keep from it. Run again,
+ * only for a request whose prompt is logged.
  */
 const loggedPrompt = (options: Guardrail.Options) => (request: ChatRequest.ChatRequest): Effect.Effect<unknown> =>
-  Effect.suspend(() => {
-    let sent: ChatRequest.ChatRequest | undefined
-    const keep = LanguageModel.make({
-      provider: "gateway",
-      defaultModel: undefined,
-      generate: (checked) => {
-        sent = checked
-        return Effect.fail(new LlmError.InvalidRequest({ provider: "gateway", message: "not sent" }))
-      },
-      stream: () => Stream.empty
-    })
-    const input = Guardrail.wrap(keep, { input: options.input ?? [], inputRoles: options.inputRoles })
-    return Effect.map(Effect.ignore(input.generate(request)), () => sent?.messages ?? blockedPrompt)
+  Effect.match(Guardrail.checkInput(options, request), {
+    onFailure: () => blockedPrompt,
+    onSuccess: (checked) => checked.messages
   })
 
 /** The error of a tenant's rate-limit status that its store cannot read. */
