@@ -152,22 +152,18 @@ const answerClientError = (error: Error & { readonly code?: string }, socket: Du
 // 10.1.1) in OpenAI's error JSON, with a request id.
 const answerExpectation = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
   const sent = request.headers["x-request-id"]
-  const body = JSON.stringify({
-    error: {
-      message: `The request's Expect header (${
-        Respond.clientText(String(request.headers.expect))
-      }) is not supported: only 100-continue is.`,
-      type: "invalid_request_error",
-      param: null,
-      code: "expectation_failed"
-    }
-  })
-  response.writeHead(417, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(body),
+  const answer = Respond.openAiError(417, {
+    message: `The request's Expect header (${
+      Respond.clientText(String(request.headers.expect))
+    }) is not supported: only 100-continue is.`,
+    type: "invalid_request_error",
+    code: "expectation_failed"
+  }, {
     "x-request-id": Headers.requestId(typeof sent === "string" ? sent : undefined),
     connection: "close"
-  }).end(body)
+  })
+  // A whole body: written at once, nothing to wait for.
+  Effect.runSync(Respond.write(answer, response))
 }
 
 /**
