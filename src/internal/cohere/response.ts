@@ -112,16 +112,9 @@ export const usage = (wire: unknown): ChatResponse.Usage | undefined => {
  * from the provider metadata where `billedUnits` keeps it; `usage` itself where it has no input or output count.
  */
 export const billedUsage = (
-  usage: ChatResponse.Usage,
+  reported: ChatResponse.Usage,
   providerMetadata: Readonly<Record<string, unknown>> | undefined
-): ChatResponse.Usage => {
-  const billed = providerMetadata?.billedUnits
-  if (!isObject(billed)) return usage
-  const input = countOf(billed.input_tokens)
-  const output = countOf(billed.output_tokens)
-  if (input === undefined && output === undefined) return usage
-  return { inputTokens: input ?? 0, outputTokens: output ?? 0, totalTokens: (input ?? 0) + (output ?? 0) }
-}
+): ChatResponse.Usage => usage({ billed_units: providerMetadata?.billedUnits }) ?? reported
 
 /** `billed_units` (what Cohere charges for, system prompt excluded), kept as sent. */
 export const billedUnits = (wire: unknown): Json =>
