@@ -117,7 +117,6 @@ const requestIdOf = (response: Http.ServerResponse): Respond.HeaderRecord => {
 // The answer of a request the shutdown interrupted before its answer started, to a client still connected: a
 // `503 server_shutting_down` in OpenAI's error JSON (the SDKs retry it, on another instance behind a balancer),
 // rather than an empty reply.
-
 const answerCut = (tracker: Tracker, response: Http.ServerResponse): Effect.Effect<void> =>
   tracker.draining && !response.headersSent && !response.destroyed
     ? Respond.write(

@@ -151,14 +151,15 @@ export const makeChunkEncoder = (options: ChunkEncoderOptions): ChunkEncoder => 
         // without arguments gets `{}`, as OpenAI sends it and as a whole answer has it: clients parse the text.
         const call = openCalls.get(part.id)
         const raw = Response.argumentsText(part.rawArguments)
-        if (call === undefined) {
-          const started = startCall(part.id, part.name, raw)
-          openCalls.delete(part.id)
-          return started
-        }
+        const text = call === undefined
+          ? startCall(part.id, part.name, raw)
+          : call.sent === 0
+          ? callArguments(call, raw)
+          : call.sent < part.rawArguments.length
+          ? callArguments(call, part.rawArguments.slice(call.sent))
+          : ""
         openCalls.delete(part.id)
-        if (call.sent === 0) return callArguments(call, raw)
-        return call.sent < part.rawArguments.length ? callArguments(call, part.rawArguments.slice(call.sent)) : ""
+        return text
       }
       case "usage":
         usage = part.usage
