@@ -25,6 +25,7 @@ import * as Trim from "./internal/contextWindow.js"
 import * as OptionChecks from "./internal/optionChecks.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
 import * as PolicyStream from "./internal/policyStream.js"
+import * as Span from "./internal/span.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmError from "./LlmError.js"
 import * as Pricing from "./Pricing.js"
@@ -192,7 +193,7 @@ export const trim: (
  * @category constructors
  */
 export const wrap = (service: LanguageModel.Service, options: Options): LanguageModel.Service => {
-  const fit = Effect.fn("ContextWindow.trim")(function*(request: ChatRequest.ChatRequest) {
+  const fit = Span.fn("ContextWindow.trim")(function*(request: ChatRequest.ChatRequest) {
     return yield* trimWith(
       request,
       options,

@@ -30,6 +30,7 @@ import * as Patterns from "./internal/guardrailPatterns.js"
 import * as OptionChecks from "./internal/optionChecks.js"
 import * as PolicyLayer from "./internal/policyLayer.js"
 import * as PolicyStream from "./internal/policyStream.js"
+import * as Span from "./internal/span.js"
 import * as LanguageModel from "./LanguageModel.js"
 import * as LlmError from "./LlmError.js"
 
@@ -196,7 +197,7 @@ const checksOf = (
           : Effect.fail(blocked(request, stage, outcome.guardrail, outcome.reason, undefined, answered))
     )
 
-  const checkInput = Effect.fn("Guardrail.input")(function*(request: ChatRequest.ChatRequest) {
+  const checkInput = Span.fn("Guardrail.input")(function*(request: ChatRequest.ChatRequest) {
     if (input.length === 0) return request
     const messages = yield* Effect.forEach(request.messages, (message) =>
       inputRoles.has(message.role)
@@ -205,7 +206,7 @@ const checksOf = (
     return messages.every((message, i) => message === request.messages[i]) ? request : { ...request, messages }
   })
 
-  const checkOutput = Effect.fn("Guardrail.output")(function*(
+  const checkOutput = Span.fn("Guardrail.output")(function*(
     request: ChatRequest.ChatRequest,
     response: ChatResponse.ChatResponse
   ) {

@@ -26,6 +26,7 @@ import { createHash } from "node:crypto"
 import * as Client from "./internal/redisClient.js"
 import * as RedisOptions from "./internal/redisOptions.js"
 import * as Outage from "./internal/redisOutage.js"
+import * as Span from "./internal/span.js"
 
 /**
  * A Redis command (or connecting) failed: `operation` says which, `reason` why (`"timed out"`, `"not connected"`,
@@ -198,7 +199,7 @@ const makeService = (client: Client.Client, keyPrefix: string): Service => {
           try: () => Client.timed(client.commandTimeoutMillis, () => f(client.client)),
           catch: (error) => new RedisError({ operation, ...Client.failureOf(client, error) })
         })
-    }).pipe(Effect.withSpan(`Redis.${operation}`))
+    }).pipe(Span.withSpan(`Redis.${operation}`))
   return {
     client: client.client,
     keyPrefix,

@@ -17,6 +17,7 @@ import * as ChatRequest from "../ChatRequest.js"
 import * as ContextWindow from "../ContextWindow.js"
 import * as Guardrail from "../Guardrail.js"
 import * as PolicyStream from "../internal/policyStream.js"
+import * as Span from "../internal/span.js"
 import * as LanguageModel from "../LanguageModel.js"
 import * as LlmError from "../LlmError.js"
 import * as Pricing from "../Pricing.js"
@@ -291,7 +292,7 @@ export const make = (
           ...(budget === undefined ? {} : { budget }),
           ...(rates === undefined ? {} : { rateLimits: rates })
         }
-      }).pipe(Effect.provide(context), Effect.withSpan("Runtime.usage"))
+      }).pipe(Effect.provide(context), Span.withSpan("Runtime.usage"))
 
     const runtime: Runtime.Runtime = {
       settings: {
@@ -304,7 +305,7 @@ export const make = (
       route: (tenant, model) => allowed(tenant, model) ? services.get(model) : undefined,
       usage,
       rateLimited,
-      rateLimits: (tenant) => Effect.withSpan(rateLimitsOf(tenant), "Runtime.rateLimits"),
+      rateLimits: (tenant) => Span.withSpan("Runtime.rateLimits")(rateLimitsOf(tenant)),
       ready: stores.ping,
       tenants: [...tenants.keys()],
       pricing,

@@ -18,6 +18,7 @@ import * as Entry from "./cacheEntry.js"
 import * as Flight from "./cacheFlight.js"
 import * as Key from "./cacheKey.js"
 import * as PolicyStream from "./policyStream.js"
+import * as Span from "./span.js"
 
 /** The TTL of a request's entry: its own (already validated by the request schema), else the layer's. */
 const ttlOf = (request: ChatRequest.ChatRequest, fallback: Duration.Duration): Duration.Duration => {
@@ -42,7 +43,7 @@ export const wrap = (
     }
   }
 
-  const lookup = Effect.fn("Cache.lookup")(function*(key: string) {
+  const lookup = Span.fn("Cache.lookup")(function*(key: string) {
     const text = yield* store.get(key).pipe(
       Effect.catchAll((error) =>
         Effect.as(Effect.logWarning("Cache: lookup failed, treated as a miss", error), Option.none())
@@ -60,7 +61,7 @@ export const wrap = (
       Effect.void :
       store.set(key, Entry.encode(response), ttlOf(request, options.ttl)).pipe(
         Effect.catchAll((error) => Effect.logWarning("Cache: write failed, answer not stored", error)),
-        Effect.withSpan("Cache.store")
+        Span.withSpan("Cache.store")
       )
 
   const recordHit = (
@@ -120,7 +121,7 @@ export const wrap = (
       const shared = Entry.hit(value)
       yield* recordHit("generate", request, shared, start, true)
       return shared
-    }).pipe(Effect.withSpan("Cache.generate"))
+    }).pipe(Span.withSpan("Cache.generate"))
   }
 
   const stream = PolicyStream.make((request) => {

@@ -24,6 +24,7 @@ import * as Circuit from "./circuit.js"
 import * as Durations from "./duration.js"
 import * as OptionChecks from "./optionChecks.js"
 import * as Outage from "./redisOutage.js"
+import * as Span from "./span.js"
 
 /** The store interface of `CircuitBreaker`. */
 export type Store = CircuitBreaker.Store
@@ -202,7 +203,7 @@ export const make = (redis: Redis.Service, config: Config, local: Store): Store 
               : Effect.map(refusing, (state) => f(state)[0])
           )
         ),
-        Effect.withSpan("CircuitBreaker.RedisStore.modify", { attributes: { key } })
+        Span.withSpan("CircuitBreaker.RedisStore.modify", { attributes: { key } })
       ),
     get: (key) =>
       read(key).pipe(

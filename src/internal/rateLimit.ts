@@ -17,6 +17,7 @@ import * as Tokenizer from "../Tokenizer.js"
 import * as PolicyStream from "./policyStream.js"
 import * as Options from "./rateLimitOptions.js"
 import type * as Store from "./rateLimitStore.js"
+import * as Span from "./span.js"
 
 /** Who a call is counted for, and under which limits. */
 interface Plan {
@@ -126,7 +127,7 @@ export const wrap = (
    * window. `backs` collects how to give each take back: a call interrupted before it runs, or one that would
    * wait longer than `maxDelay`, returns its units where the store can.
    */
-  const takeAll = Effect.fn("RateLimit.admit")(function*(
+  const takeAll = Span.fn("RateLimit.admit")(function*(
     plan: Plan,
     estimate: Estimate | undefined,
     backs: Array<Effect.Effect<void>>
@@ -197,7 +198,7 @@ export const wrap = (
     })
 
   /** Takes the tokens used beyond the estimate. The limiter has no refund, so a lower use keeps the estimate. */
-  const settle = Effect.fn("RateLimit.settle")(function*(plan: Plan, estimate: Estimate, used: number) {
+  const settle = Span.fn("RateLimit.settle")(function*(plan: Plan, estimate: Estimate, used: number) {
     const checked = plan.limits.tokens
     if (checked === undefined) return
     let extra = used - estimate.total

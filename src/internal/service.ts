@@ -25,6 +25,7 @@ import type * as Headers from "./headers.js"
 import * as Http from "./http.js"
 import * as Instrument from "./instrument.js"
 import * as LayerOptions from "./layerOptions.js"
+import * as Span from "./span.js"
 import * as Streaming from "./streaming.js"
 
 /**
@@ -193,9 +194,8 @@ export const make = (client: HttpClient.HttpClient, adapter: Adapter, options: O
           retryingFor(effective)(attempt)
         ).pipe(
           Effect.tap((response) => Effect.annotateCurrentSpan(Instrument.responseAttributes(response))),
-          Effect.withSpan(`chat ${model}`, {
+          Span.withSpan(`chat ${model}`, {
             kind: "client",
-            captureStackTrace: false,
             attributes: requestAttributes(adapter.provider, model, request)
           })
         )

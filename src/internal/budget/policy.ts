@@ -12,6 +12,7 @@ import type * as LlmError from "../../LlmError.js"
 import * as Pricing from "../../Pricing.js"
 import * as Tokenizer from "../../Tokenizer.js"
 import * as PolicyStream from "../policyStream.js"
+import * as Span from "../span.js"
 import * as Errors from "./errors.js"
 import * as Estimate from "./estimate.js"
 import * as Options_ from "./options.js"
@@ -41,7 +42,7 @@ export const make = (config: Options_.Config, store: Budget.Store, instance: str
     ...Period.position(period, now)
   })
 
-  const reserve = Effect.fn("Budget.reserve")(function*(
+  const reserve = Span.fn("Budget.reserve")(function*(
     service: LanguageModel.Service,
     request: ChatRequest.ChatRequest
   ) {
@@ -98,7 +99,7 @@ export const make = (config: Options_.Config, store: Budget.Store, instance: str
   })
 
   /** Charges `actualUsd`, or releases the reservation when `undefined`; once per ticket. */
-  const settle = Effect.fn("Budget.settle")(function*(ticket: Ticket, actualUsd: number | undefined) {
+  const settle = Span.fn("Budget.settle")(function*(ticket: Ticket, actualUsd: number | undefined) {
     if (ticket.done) return
     ticket.done = true
     const at = target(ticket.tenant, ticket.period, yield* Clock.currentTimeMillis)

@@ -28,6 +28,7 @@ import * as Redis from "../../Redis.js"
 import * as Durations from "../duration.js"
 import * as OptionChecks from "../optionChecks.js"
 import * as Outage from "../redisOutage.js"
+import * as Span from "../span.js"
 import * as Store from "./store.js"
 
 /** The options of the Redis store, as `Budget.RedisStoreOptions`. */
@@ -274,7 +275,7 @@ export const make = (
             return yield* new unavailable({ reason: error.reason, retryAfterMillis: config.rejectForMillis })
           })
         ),
-        Effect.withSpan("Budget.RedisStore.reserve", { attributes: { tenant: reservation.tenant } })
+        Span.withSpan("Budget.RedisStore.reserve", { attributes: { tenant: reservation.tenant } })
       ),
     settle: (target) =>
       afterCall(
@@ -286,10 +287,10 @@ export const make = (
           target.now + settledMarkerMillis,
           ttl(settledMarkerMillis)
         ])
-      ).pipe(Effect.withSpan("Budget.RedisStore.settle", { attributes: { tenant: target.tenant } })),
+      ).pipe(Span.withSpan("Budget.RedisStore.settle", { attributes: { tenant: target.tenant } })),
     release: (target) =>
       afterCall("release", target, run(releaseScript, target, [target.id])).pipe(
-        Effect.withSpan("Budget.RedisStore.release", { attributes: { tenant: target.tenant } })
+        Span.withSpan("Budget.RedisStore.release", { attributes: { tenant: target.tenant } })
       ),
     read: (target) =>
       run(readScript, target, []).pipe(
@@ -300,7 +301,7 @@ export const make = (
             new unavailable({ reason: error.reason, retryAfterMillis: config.rejectForMillis })
           )
         ),
-        Effect.withSpan("Budget.RedisStore.read", { attributes: { tenant: target.tenant } })
+        Span.withSpan("Budget.RedisStore.read", { attributes: { tenant: target.tenant } })
       )
   }
 }
