@@ -92,6 +92,30 @@ forEachStore("RateLimit: requests per window", (limiter) => {
       expect(yield* model.calls).toBe(5)
     }).pipe(Effect.provide(limiter)))
 
+  it.effect("a window made longer or shorter (a reload) counts on from the window its counting began in", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted(replies(8))
+      const window = (length: Duration.DurationInput): RateLimit.Options => ({
+        default: { requests: { limit: 3, window: length } }
+      })
+      // At 90 s: minute window 1, [60 s, 120 s).
+      yield* adjustTo(90_000)
+      success(yield* call(RateLimit.layer(model.layer, window("1 minute"))))
+      // The same counter with 2-minute windows: 90 s is in [0, 120 s), which already holds that call.
+      const longer = RateLimit.layer(model.layer, window("2 minutes"))
+      success(yield* call(longer))
+      success(yield* call(longer))
+      // Refused until that window ends, 30 s from now: not until a window decades ahead (an index of minutes
+      // read as one of 2-minute windows).
+      expect(refusal(yield* call(longer)).retryAfter).toBe(30_000)
+      // And back to 1-minute windows: the 3 units of [0, 120 s) are carried as 3 per window from 0 s, so
+      // [60 s, 120 s) starts empty.
+      const shorter = RateLimit.layer(model.layer, window("1 minute"))
+      for (let i = 0; i < 3; i++) success(yield* call(shorter))
+      expect(refusal(yield* call(shorter)).retryAfter).toBe(30_000)
+      expect(yield* model.calls).toBe(6)
+    }).pipe(Effect.provide(limiter)))
+
   it.effect("a leaky window (@effect/experimental's fixed window) closes early when it is not full", () =>
     Effect.gen(function*() {
       const model = yield* scripted(replies(4))

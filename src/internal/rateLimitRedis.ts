@@ -25,7 +25,10 @@ import type * as Store from "./rateLimitStore.js"
  */
 export const graceMillis = 60_000
 
-/** The aligned fixed window: the steps of `rateLimitStore.alignedStep`. A hash of `w` (window) and `c` (count). */
+/**
+ * The aligned fixed window: the steps of `rateLimitStore.alignedStep` (with `alignedIndex`). A hash of `w`
+ * (window), `c` (count) and `l` (the windows' length, ms).
+ */
 export const alignedScript = Redis.script(
   "rateLimitAligned",
   `local tokens = tonumber(ARGV[1])
@@ -34,8 +37,12 @@ local window = tonumber(ARGV[3])
 local now = tonumber(ARGV[4])
 local index = math.floor(now / window)
 local count = 0
-local stored = redis.call("HMGET", KEYS[1], "w", "c")
+local stored = redis.call("HMGET", KEYS[1], "w", "c", "l")
 local storedIndex = tonumber(stored[1])
+local storedWindow = tonumber(stored[3])
+if storedIndex and storedWindow and storedWindow ~= window then
+  storedIndex = math.floor(storedIndex * storedWindow / window)
+end
 if storedIndex then
   local storedCount = tonumber(stored[2]) or 0
   if storedIndex >= index then
@@ -52,7 +59,7 @@ if ARGV[5] ~= "1" and count + tokens > limit then
   return {0, count, index}
 end
 count = count + tokens
-redis.call("HSET", KEYS[1], "w", index, "c", count)
+redis.call("HSET", KEYS[1], "w", index, "c", count, "l", window)
 redis.call("PEXPIRE", KEYS[1], math.ceil((index + math.ceil(count / limit)) * window - now) + ${graceMillis})
 return {1, count, index}`,
   { keys: 1 }

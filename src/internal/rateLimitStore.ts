@@ -67,11 +67,25 @@ export interface AlignedResult {
 /** A full store: `@effect/experimental`'s operations and the aligned window. */
 export type Store = RateLimiter.RateLimiterStore["Type"] & AlignedWindow
 
-/** The state of an aligned counter: its window and the units counted from it on. */
+/**
+ * The state of an aligned counter: its window, the units counted from it on, and the length of the windows it
+ * was counted in (ms; absent in counters written before it was kept, read as the current length).
+ */
 export interface AlignedState {
   readonly index: number
   readonly count: number
+  readonly windowMillis?: number | undefined
 }
+
+/**
+ * The window of a counter, in windows of `windowMillis`: a config whose window changed (a reload) reads a counter
+ * counted in windows of another length as the window its counting began in, else an index of minutes read as
+ * one of hours would be a window decades ahead, refusing every call until then.
+ */
+export const alignedIndex = (state: AlignedState, windowMillis: number): number =>
+  state.windowMillis === undefined || state.windowMillis === windowMillis
+    ? state.index
+    : Math.floor(state.index * state.windowMillis / windowMillis)
 
 /**
  * One aligned take on a state (the memory store runs it as is; the Redis script is the same steps in Lua): the
@@ -84,12 +98,13 @@ export const alignedStep = (
   let index = Math.floor(take.now / take.windowMillis)
   let count = 0
   if (state !== undefined) {
-    if (state.index >= index) {
+    const stateIndex = alignedIndex(state, take.windowMillis)
+    if (stateIndex >= index) {
       // A clock behind another caller's counts into the window that caller already opened.
-      index = state.index
+      index = stateIndex
       count = state.count
     } else {
-      count = Math.max(0, state.count - (index - state.index) * take.limit)
+      count = Math.max(0, state.count - (index - stateIndex) * take.limit)
     }
   }
   if (take.tokens === 0 || (!take.overflow && count + take.tokens > take.limit)) {
@@ -97,7 +112,10 @@ export const alignedStep = (
   }
   count += take.tokens
   const ttl = Math.ceil((index + Math.ceil(count / take.limit)) * take.windowMillis - take.now)
-  return { result: { taken: true, count, index }, write: { state: { index, count }, ttl } }
+  return {
+    result: { taken: true, count, index },
+    write: { state: { index, count, windowMillis: take.windowMillis }, ttl }
+  }
 }
 
 const exceeded = (key: string, limit: number, retryAfter: Duration.Duration) =>
