@@ -378,7 +378,7 @@ describe("ChatRequest.decode: rejects with InvalidRequest naming the path", () =
       // A value of neither kind still names both.
       const neither = yield* rejection({ messages: [{ role: "user", content: 5 }] })
       expect(neither).toContain("messages.0.content: Expected string, actual 5")
-      expect(neither).toContain("messages.0.content: Expected ReadonlyArray<")
+      expect(neither).toContain("messages.0.content: Expected an array, actual 5")
       const many = yield* rejection({
         messages: Array.from({ length: 200 }, () => ({ role: "user", content: [{ type: "image", url: "nope" }] }))
       })

@@ -318,7 +318,9 @@ describe("OpenAi failures over loopback", () => {
       const { exit } = yield* runScript([MockProvider.json({ id: "x", choices: "none" })], [])
       const error = failure(exit)
       expect(error._tag).toBe("MalformedResponse")
-      expect(error.message).toContain("choices")
+      // The kind of value expected, not the whole schema of a choice (hundreds of characters).
+      expect(error.message).toContain("choices: Expected an array, actual \"none\"")
+      expect(error.message.length).toBeLessThan(200)
       expect(error.body).toBe("{\"id\":\"x\",\"choices\":\"none\"}")
     }))
 

@@ -186,10 +186,36 @@ const showsValue = (issue: ParseResult.Type): boolean =>
   issue.message === undefined && Option.isNone(AST.getMessageAnnotation(issue.ast)) &&
   Option.isNone(AST.getParseIssueTitleAnnotation(issue.ast))
 
+/** The most characters of an expected type a parse issue shows: past it, the kind of value it wants. */
+const maxShownType = 60
+
+// What `Expected X` says of a long type (a whole response's schema is hundreds of characters): its kind.
+const expectedKind = (ast: AST.AST): string => {
+  const text = String(ast)
+  if (text.length <= maxShownType) return text
+  switch (ast._tag) {
+    case "TupleType":
+      return "an array"
+    case "TypeLiteral":
+      return "an object"
+    case "Refinement":
+    case "Transformation":
+      return expectedKind(ast._tag === "Refinement" ? ast.from : ast.to)
+    default:
+      return "a value of another shape"
+  }
+}
+
 const tidyIssue = (issue: ParseResult.ParseIssue, secrets: ReadonlyArray<string>): ParseResult.ParseIssue => {
   switch (issue._tag) {
-    case "Type":
-      return showsValue(issue) ? new ParseResult.Type(issue.ast, shownValue(issue.actual, secrets)) : issue
+    case "Type": {
+      if (!showsValue(issue)) return issue
+      const shown = shownValue(issue.actual, secrets)
+      const expected = expectedKind(issue.ast)
+      return expected === String(issue.ast)
+        ? new ParseResult.Type(issue.ast, shown)
+        : new ParseResult.Type(issue.ast, shown, `Expected ${expected}, actual ${shown}`)
+    }
     case "Pointer":
       return new ParseResult.Pointer(issue.path, issue.actual, tidyIssue(issue.issue, secrets))
     case "Refinement":
