@@ -3,7 +3,7 @@ import { Effect, Exit } from "effect"
 import * as Stores from "../src/gateway/buildStores.js"
 import { fromLoaded } from "../src/gateway/runtimeLoad.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
-import { call, json, requestLogs, serve } from "./support/gateway.js"
+import { call, chatBody, json, requestLogs, serve } from "./support/gateway.js"
 import { acme, decode, env, twoProviders } from "./support/gatewayConfig.js"
 import { eventually } from "./support/loopback.js"
 import { describeRedis } from "./support/redis.js"
@@ -44,8 +44,28 @@ describeRedis("Gateway usage while its Redis is down", (server) => {
         yield* eventually(Effect.sync(() => logged().length === 1), "the log line of the 503")
         expect(logged()[0]).toMatchObject({ outcome: "PolicyUnavailable", path: "/v1/usage" })
         expect(logged()[0]!.error).toContain("unavailable")
+        // Probes find Redis gone: logged once, with why, however many probes follow.
+        for (let i = 0; i < 3; i++) expect((yield* call(gateway, "/ready", { key: null })).status).toBe(503)
+        const notReady = lines.filter((line) => line.message === "gateway: not ready: Redis does not answer")
+        expect(notReady).toHaveLength(1)
+        expect(notReady[0]).toMatchObject({ logLevel: "WARN" })
+        expect(String(notReady[0]!.reason)).not.toBe("")
+        // A chat call its rate limit cannot count is refused, and /metrics counts the store's outage.
+        const refused = yield* call(gateway, "/v1/chat/completions", {
+          key: acme.key,
+          method: "POST",
+          body: chatBody("small")
+        })
+        expect(refused.status).toBe(503)
+        const scraped = yield* call(gateway, "/metrics", { key: null })
+        const metrics = yield* Effect.promise(() => scraped.text())
+        expect(metrics).toMatch(
+          /^liter_llm_gateway_redis_unavailable_total\{store="rate-limit",fallback="[^"]+"\} [1-9]/m
+        )
       } finally {
         yield* Effect.promise(() => server.start())
       }
+      yield* eventually(Effect.map(call(gateway, "/ready", { key: null }), (ready) => ready.status === 200), "ready")
+      expect(lines.filter((line) => line.message === "gateway: Redis answers again")).toHaveLength(1)
     }))
 })

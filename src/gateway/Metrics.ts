@@ -5,7 +5,11 @@
  *
  * @since 0.2.0
  */
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as MetricState from "effect/MetricState"
 import * as Prometheus from "prom-client"
+import * as Outage from "../internal/redisOutage.js"
 
 /**
  * One request as the server saw it when it ended.
@@ -114,6 +118,23 @@ export const make = (options: { readonly processMetrics?: boolean | undefined } 
     labelNames: ["route"] as const,
     buckets: latencyBuckets,
     registers: [registry]
+  })
+  // The library's own count (`Redis.metrics.unavailable`, an Effect metric of this process), read at each scrape.
+  new Prometheus.Counter({
+    name: "liter_llm_gateway_redis_unavailable_total",
+    help: "Store operations served without Redis because it failed, by store (rate-limit, budget, cache, " +
+      "circuit) and what the store did instead (fallback): the process's liter_llm.redis.unavailable.",
+    labelNames: ["store", "fallback"] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const pair of Effect.runSync(Metric.snapshot)) {
+        const state = pair.metricState
+        if (pair.metricKey.name !== Outage.unavailableName || !MetricState.isCounterState(state)) continue
+        const tag = (key: string) => pair.metricKey.tags.find((label) => label.key === key)?.value ?? ""
+        this.inc({ store: tag("store"), fallback: tag("fallback") }, Number(state.count))
+      }
+    }
   })
   return {
     registry,

@@ -135,9 +135,34 @@ export const make = (
     yield* use("rate limits", table.rateLimits)
     const cache = table.cache
     if (cache === undefined) local.push("cache")
+    // A Redis that does not answer is logged once, with why, when probes or a reload find it (else an instance
+    // that never gets a chat request stays not ready with nothing in its log), and once when it answers again;
+    // not while a starting instance makes its first connection (the first probes may come before it is made).
+    // ioredis's states before its first connection is ready (a failed attempt is "reconnecting").
+    const firstConnection = new Set(["wait", "connecting", "connect"])
+    let answered = false
+    let logged = false
     const ping = redis.run("ping", (client) => client.ping()).pipe(
-      Effect.as(true),
-      Effect.catchAll(() => Effect.succeed(false))
+      Effect.matchEffect({
+        onFailure: (error) => {
+          const connecting = !answered && error.reason === "not connected" && firstConnection.has(redis.client.status)
+          if (logged || connecting) return Effect.succeed(false)
+          logged = true
+          return Effect.as(
+            Effect.logWarning("gateway: not ready: Redis does not answer").pipe(Effect.annotateLogs({
+              reason: error.reason,
+              ...(error.cause instanceof Error ? { cause: error.cause.message } : {})
+            })),
+            false
+          )
+        },
+        onSuccess: () => {
+          answered = true
+          if (!logged) return Effect.succeed(true)
+          logged = false
+          return Effect.as(Effect.logInfo("gateway: Redis answers again"), true)
+        }
+      })
     )
     return {
       context,

@@ -6,8 +6,11 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import type * as Redis from "../Redis.js"
 
+/** The name of {@link unavailable}. */
+export const unavailableName = "liter_llm.redis.unavailable"
+
 /** Operations a store served from its fallback because Redis failed, by store and fallback. */
-export const unavailable = Metric.counter("liter_llm.redis.unavailable", {
+export const unavailable = Metric.counter(unavailableName, {
   description: "Store operations served without Redis because it failed (by store and fallback)",
   incremental: true
 })
