@@ -13,7 +13,7 @@ import { configFile } from "./clients/gateway.js"
 import { call, chatBody, json } from "./support/gateway.js"
 import { keyPair, twoProviders } from "./support/gatewayConfig.js"
 import { startGateway } from "./support/gatewayProcess.js"
-import { secretKey } from "./support/loopback.js"
+import { eventually, secretKey } from "./support/loopback.js"
 import { describeRedis, type RedisServer, uniquePrefix } from "./support/redis.js"
 
 const tenants = {
@@ -165,6 +165,8 @@ describeRedis("Gateway instances on one Redis, as separate processes", (server) 
       expect((yield* usage(a, tenants.limitedPeer.key)).rate_limits.requests.remaining).toBe(requestLimit - 1)
       // The CLI's request log: one JSON line per request, the refusal among them, never the key.
       const { outputOfA } = yield* gateways
+      // Written in batches every 20 ms: the refusals' lines may still be on their way.
+      yield* eventually(Effect.sync(() => outputOfA().includes("\"RateLimitExceeded\"")), "the refusals' log lines")
       const logged = outputOfA().split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line))
       expect(logged.find((line) => line.message === "gateway: listening")?.annotations.address).toBe(a)
       expect(logged.filter((line) => line.message === "gateway request")).toContainEqual(
