@@ -1,6 +1,6 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, HashMap, Logger, Scope, TestClock } from "effect"
+import { Deferred, Effect, Exit, Fiber, HashMap, Logger, Scope, TestClock } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -110,5 +110,34 @@ describe("Gateway runtime reload", () => {
       yield* Effect.provide(Generations.logReloaded("config reloaded", false), capture)
       expect(lines.map((line) => [line.level, line.stores])).toEqual([["INFO", "ready"], ["WARN", "not answering"]])
       expect(lines[1]!.message).toContain("did not answer within 5 s")
+    }))
+
+  it.effect("a replaced config closes in the background: neither the reload nor its last request waits for it", () =>
+    Effect.gen(function*() {
+      // A config whose close hangs (its Redis does not answer the QUIT, a store's finalizer waits on it).
+      const stuck = yield* Deferred.make<void>()
+      const closing = yield* Deferred.make<void>()
+      const old = yield* Scope.make()
+      yield* Scope.addFinalizer(old, Effect.zipRight(Deferred.succeed(closing, undefined), Deferred.await(stuck)))
+      const generations = Generations.make("old", old)
+      // A request holds the old config across the reload.
+      const request = yield* Scope.make()
+      expect(yield* Scope.extend(generations.use, request)).toBe("old")
+      yield* generations.replace("new", yield* Scope.make())
+      expect(yield* generations.get).toBe("new")
+      expect(yield* Deferred.isDone(closing)).toBe(false)
+      // The request ends: the old config starts closing, and the request's end does not wait for it.
+      yield* Scope.close(request, Exit.void)
+      yield* Deferred.await(closing)
+      yield* Deferred.succeed(stuck, undefined)
+
+      // Nothing holds it: the reload itself returns at once.
+      const stuckToo = yield* Deferred.make<void>()
+      const next = yield* Scope.make()
+      yield* Scope.addFinalizer(next, Deferred.await(stuckToo))
+      const again = Generations.make("next", next)
+      yield* again.replace("newer", yield* Scope.make())
+      expect(yield* again.get).toBe("newer")
+      yield* Deferred.succeed(stuckToo, undefined)
     }))
 })

@@ -27,8 +27,12 @@ interface Generation<A> {
 export const make = <A>(value: A, scope: Scope.CloseableScope) => {
   let current: Generation<A> = { value, scope, holders: 0, retired: false }
   let count = 0
+  // Closed in the background: closing a config's stores can wait on its Redis (a polite QUIT, bounded, and the
+  // stores' own finalizers), which must hold up neither the reload's log line nor the last request's end.
   const release = (generation: Generation<A>) =>
-    generation.retired && generation.holders === 0 ? Scope.close(generation.scope, Exit.void) : Effect.void
+    generation.retired && generation.holders === 0
+      ? Effect.asVoid(Effect.forkDaemon(Scope.close(generation.scope, Exit.void)))
+      : Effect.void
   return {
     /** The current value. */
     get: Effect.sync(() => current.value),
@@ -50,7 +54,7 @@ export const make = <A>(value: A, scope: Scope.CloseableScope) => {
           generation.value
         )
       }))),
-    /** Serves `value` from now on; the one it replaces closes once nothing holds it. */
+    /** Serves `value` from now on; the one it replaces closes, in the background, once nothing holds it. */
     replace: (value: A, scope: Scope.CloseableScope): Effect.Effect<void> =>
       Effect.suspend(() => {
         const previous = current
