@@ -6,6 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
 import * as Exchange from "../src/gateway/http/exchange.js"
 import type * as Metrics from "../src/gateway/Metrics.js"
+import * as LlmError from "../src/LlmError.js"
 import * as LlmMetrics from "../src/LlmMetrics.js"
 
 const hit = (joined: boolean, durationMs: number): LlmMetrics.CallEvent => ({
@@ -51,4 +52,17 @@ describe("Gateway exchange", () => {
       expect(records.map((record) => [record.cached, record.inputTokens, record.outputTokens, record.costUsd]))
         .toEqual([[true, undefined, undefined, 0], [false, 11, 7, 0.025]])
     }))
+
+  it("a failure names the provider that failed, never a composite or the library itself", () => {
+    const providerAfter = (provider: string) => {
+      const exchange = Exchange.make("req", "GET", "/v1/usage")
+      Exchange.failed(
+        exchange,
+        new LlmError.PolicyUnavailable({ provider, policy: "budget", reason: "Redis down", message: "unavailable" })
+      )
+      return exchange.provider
+    }
+    expect(providerAfter("openai")).toBe("openai")
+    for (const composite of ["fallback", "router", "liter-llm"]) expect(providerAfter(composite)).toBeUndefined()
+  })
 })

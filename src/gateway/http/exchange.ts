@@ -100,8 +100,8 @@ export const make = (requestId: string, method: string, path: string): Exchange 
   durationMs: undefined
 })
 
-// The `provider` of `Fallback` and `Router` services.
-const composites: ReadonlySet<string> = new Set(["fallback", "router"])
+// The `provider` of `Fallback` and `Router` services, and of errors raised before any provider (`"liter-llm"`).
+const composites: ReadonlySet<string> = new Set(["fallback", "router", "liter-llm"])
 
 /**
  * Records a failure of the route: its tag as the outcome, its message for the log.
