@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigError, ConfigProvider, Effect, Either, Exit, HashMap, Layer, Logger, Redacted } from "effect"
+import * as Net from "node:net"
 import * as RedisOptions from "../src/internal/redisOptions.js"
 import * as Outage from "../src/internal/redisOutage.js"
 import * as Redis from "../src/Redis.js"
@@ -242,6 +243,34 @@ describe("Redis options", () => {
       expect(JSON.stringify(error) + String(error) + String(cause)).not.toContain(secret)
       expect(performance.now() - started).toBeLessThan(2_000)
     }))
+
+  it.live("while a connection waits for a server that does not answer, the cause says so, not the driver's words", () =>
+    Effect.scoped(Effect.gen(function*() {
+      // A server that accepts connections and never answers: a hung (stopped) Redis.
+      const sockets: Array<Net.Socket> = []
+      const server = Net.createServer((socket) => void sockets.push(socket))
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () =>
+          Effect.sync(() => {
+            for (const socket of sockets) socket.destroy()
+            server.close()
+          })
+      )
+      const port = (server.address() as Net.AddressInfo).port
+      const error = yield* Effect.scoped(Effect.gen(function*() {
+        const context = yield* Layer.build(
+          Redis.layer({ url: Redacted.make(`redis://:${secret}@127.0.0.1:${port}`), awaitConnection: false })
+        )
+        const redis = context.unsafeMap.get(Redis.Redis.key) as Redis.Service
+        return yield* Effect.flip(redis.run("get", (client) => client.get(redis.key("a"))))
+      }))
+      expect(error.reason).toBe("not connected")
+      expect((error.cause as Error).message).toBe(
+        `not connected to redis://***@127.0.0.1:${port}/0 yet: the connection is being made, with no answer`
+      )
+      expect(JSON.stringify(error) + String(error.cause)).not.toContain(secret)
+    })))
 
   it.live("while it cannot connect, a command fails as not connected, the cause saying why in plain words", () =>
     Effect.gen(function*() {

@@ -254,8 +254,11 @@ export const failureOf = (connection: Client, error: unknown): Failure => {
     const last = connection.lastError()
     return {
       reason: "not connected",
+      // No attempt has failed: one is under way and the server has not answered it (starting, or hung).
       cause: last === undefined
-        ? causeOf(error, connection.scrub)
+        ? new Error(`not connected to ${connection.address} yet: the connection is being made, with no answer`, {
+          cause: causeOf(error, connection.scrub)
+        })
         : new Error(last.reason, { cause: last.cause })
     }
   }
