@@ -5,10 +5,11 @@
  * @since 0.2.0
  */
 import * as ConfigError from "effect/ConfigError"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { described } from "../../internal/described.js"
+import * as Durations from "../../internal/duration.js"
 import * as OptionChecks from "../../internal/optionChecks.js"
 import * as Text from "../../internal/text.js"
 import * as Metrics from "../Metrics.js"
@@ -110,6 +111,8 @@ const maxTimerMillis = 2_147_483_647
 
 const invalid = (option: string, message: string) => ConfigError.InvalidData([option], `Server: ${option} ${message}`)
 
+// The file's check of a timing (`configFields.ts`), for a value given in code: any `DurationInput`, negative in no
+// form (`Duration.decode` reads -1 as 0), 0 where allowed, else 1 ms to 24.8 days, rounded up to whole ms.
 const millis = (
   option: string,
   value: Duration.DurationInput | undefined,
@@ -117,18 +120,17 @@ const millis = (
   allowZero: boolean
 ): Effect.Effect<number, ConfigError.ConfigError> => {
   if (value === undefined) return Effect.succeed(fallback)
-  const decoded = Duration.decodeUnknown(value)
-  if (decoded._tag === "None" || !Duration.isFinite(decoded.value)) {
-    return Effect.fail(invalid(option, `must be a finite duration, e.g. "5 seconds", got ${String(value)}`))
-  }
-  const ms = Duration.toMillis(decoded.value)
-  if (ms < 0 || (!allowZero && ms === 0)) {
-    return Effect.fail(invalid(option, `must be ${allowZero ? "0 or more" : "more than 0"}, got ${ms} ms`))
-  }
+  const ms = Durations.millisOf(value)
+  if (ms === 0 && allowZero) return Effect.succeed(0)
   // Node's server and timers take whole milliseconds up to 2^31 - 1: past that a timer fires at once, and the
   // server refuses the value with a RangeError when it starts.
-  if (ms > maxTimerMillis) {
-    return Effect.fail(invalid(option, `must be at most ${maxTimerMillis} ms (24.8 days), got ${ms} ms`))
+  if (ms === undefined || !(ms >= 1) || Math.ceil(ms) > maxTimerMillis) {
+    return Effect.fail(
+      invalid(
+        option,
+        `must be ${allowZero ? "0 or " : ""}a duration from 1 ms to 24.8 days, got ${Durations.show(value)}`
+      )
+    )
   }
   return Effect.succeed(Math.ceil(ms))
 }
