@@ -57,6 +57,19 @@ describe("Gateway runtime reload", () => {
       expect((yield* Effect.flip(withEnv(ref.reload()))).errors[0]).toContain("not valid JSON")
       yield* after.route(tenant, "tiny")!.generate(ask)
       expect((yield* a.requests).length).toBe(1)
+
+      // Reloaded from another file, the reloads after read that one.
+      const other = yield* tempFile
+      Fs.writeFileSync(
+        other,
+        JSON.stringify({ ...first, models: { ...first.models, other: { provider: "a", model: "model-a" } } })
+      )
+      expect((yield* withEnv(ref.reload(other))).models(tenant)).toEqual(["smart", "small", "other"])
+      Fs.writeFileSync(
+        other,
+        JSON.stringify({ ...first, models: { ...first.models, again: { provider: "a", model: "model-a" } } })
+      )
+      expect((yield* withEnv(ref.reload())).models(tenant)).toEqual(["smart", "small", "again"])
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
   it.scoped("a request holding the old runtime finishes on it after a reload", () =>

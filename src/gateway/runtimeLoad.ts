@@ -96,8 +96,9 @@ export interface RuntimeRef {
    */
   readonly use: Effect.Effect<Runtime.Runtime, never, Scope.Scope>
   /**
-   * Loads the file again (or `path`): valid, it replaces the current runtime for every request that starts
-   * after; invalid, it is refused with its errors (also logged) and the current one keeps serving.
+   * Loads the file again (or `path`, which the reloads after then read too, once it serves): valid, it replaces
+   * the current runtime for every request that starts after; invalid, it is refused with its errors (also
+   * logged) and the current one keeps serving.
    */
   readonly reload: (path?: string) => Effect.Effect<Runtime.Runtime, Config.InvalidConfig>
   /** How many reloads have replaced the runtime. */
@@ -149,9 +150,12 @@ export const makeRef = (
     const first = yield* build(path)
     const generations = Generations.make(first.runtime, first.scope)
 
-    const reload = (from = path) =>
+    // The file reloads read: the last one a reload was given and served.
+    let current = path
+    const reload = (given?: string) =>
       lock.withPermits(1)(
         Effect.gen(function*() {
+          const from = given ?? current
           const next = yield* build(from).pipe(
             Effect.tapError((error) =>
               Effect.logError(`reload refused, the current config keeps serving\n${error.message}`)
@@ -159,6 +163,7 @@ export const makeRef = (
           )
           const storesReady = yield* Generations.whenReady(next.runtime.ready)
           yield* generations.replace(next.runtime, next.scope)
+          current = from
           yield* Generations.logReloaded(`config reloaded from ${from}`, storesReady)
           return next.runtime
         })
