@@ -102,6 +102,14 @@ export interface Guardrail<R = never> {
    * as it passes.
    */
   readonly holdBack?: number | ((text: string) => number) | undefined
+  /**
+   * Whether its verdict on a text depends only on the characters near each match, as the built-ins' do (a
+   * deny-list of strings, `redactPii`), its `holdBack` holding any end a later delta could still turn into a
+   * match. On a stream whose output guardrails are all `local`, each check sees the text from a little before
+   * the last released point on (at least 256 characters), so the work grows with the stream's length, not with
+   * its square. Default `false`: each check sees the whole text so far.
+   */
+  readonly local?: boolean | undefined
   /** Why the guardrail cannot run (set by a constructor given bad arguments): the layer fails to build. */
   readonly problem?: string | undefined
 }
@@ -425,6 +433,8 @@ export const denyList = (
     name,
     holdBack: (text) =>
       Math.max(invalid === undefined ? usable.holdBack ?? 0 : 0, Patterns.termTail(strings, text, caseSensitive)),
+    // A RegExp's matches may be of any length: a deny-list with one checks the whole text.
+    ...(invalid === undefined && strings.length === terms.length ? { local: true } : {}),
     ...(invalid === undefined ? {} : { problem: invalid }),
     check: (text, context) =>
       Effect.sync(() => {
@@ -496,6 +506,7 @@ export const redactPii = (options: RedactPiiOptions = {}): Guardrail => {
   return {
     name: Internal.builtinName(usable.name, "pii"),
     holdBack: Patterns.piiTail,
+    local: true,
     ...(optionsProblem !== undefined
       ? { problem: optionsProblem }
       : kinds.length === 0

@@ -127,6 +127,9 @@ export const problemOf = <R>(options: Guardrail.Options<R>): readonly [ReadonlyA
       if (guardrail.problem !== undefined) return [path, `${stage} "${guardrail.name}": ${guardrail.problem}`]
       const hold = holdBackProblem(guardrail.holdBack)
       if (hold !== undefined) return [path, `${stage} "${guardrail.name}": ${hold}`]
+      if (guardrail.local !== undefined && typeof guardrail.local !== "boolean") {
+        return [path, `${stage} "${guardrail.name}": local must be true or false, got ${shownValue(guardrail.local)}`]
+      }
     }
   }
   if (options.inputRoles !== undefined && (!Array.isArray(options.inputRoles) || options.inputRoles.length === 0)) {
@@ -282,12 +285,24 @@ export type BlockError = (
   partial: LlmError.PartialResponse | undefined
 ) => LlmError.GuardrailBlocked
 
+/** Characters of released text a window keeps before it when every guardrail is `local`: word and number edges. */
+export const windowContext = 256
+
+/** Released characters past the context at which a window moves on. */
+const windowStep = 1_024
+
 /**
  * The output checks of a stream. Text deltas are checked as one growing text per segment (consecutive text,
  * up to the next non-text content part or the finish): at each delta the chain runs on the text so far; the
  * part of it no guardrail holds back is released once its checked form is a prefix of the checked form of the
  * whole text so far, so what is delivered is always the start of the final checked text, and at the end
  * exactly it. Parts that carry no text (metadata, usage) pass at once: Gemini sends usage with every chunk.
+ *
+ * When every guardrail is `local`, "the text so far" is a window: once more than {@link windowStep} characters
+ * are released past {@link windowContext}, the segment restarts that many characters before the released point,
+ * provided that checking the text cut there, in two parts, gives what checking it whole gives (no match spans
+ * the cut); else it tries again later. Each check then sees a bounded text, and a long answer costs linear
+ * work rather than quadratic (a stream of 8 000 deltas took seconds of CPU, blocking every other request).
  */
 export const guardStream = (
   source: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
@@ -343,12 +358,35 @@ export const guardStream = (
       if (text !== "") deliver(parts, { type: "text-delta", text })
     }
 
+    const windowed = guardrails.every((guardrail) => guardrail.local === true)
+    let moveAt = windowContext + windowStep
+    /** Restarts the segment `windowContext` characters before the released point, if no match spans the cut. */
+    const moveWindow: Effect.Effect<void, LlmError.LlmError> = Effect.gen(function*() {
+      const cut = releasedRaw - windowContext
+      const whole = yield* run(raw, false)
+      const head = yield* run(raw.slice(0, cut), false)
+      const tail = yield* run(raw.slice(cut), false)
+      if (
+        whole._tag === "Text" && head._tag === "Text" && tail._tag === "Text" &&
+        head.text + tail.text === whole.text && emitted.startsWith(head.text)
+      ) {
+        raw = raw.slice(cut)
+        releasedRaw -= cut
+        emitted = emitted.slice(head.text.length)
+        moveAt = windowContext + windowStep
+      } else {
+        // A match across the cut: try again once a quarter step more is released.
+        moveAt = releasedRaw + windowStep / 4
+      }
+    })
+
     const endSegment = (parts: Array<StreamPart.StreamPart>) =>
       raw === "" ? Effect.void : Effect.map(step(true), (text) => {
         release(parts, text)
         raw = ""
         releasedRaw = 0
         emitted = ""
+        moveAt = windowContext + windowStep
       })
 
     const onPart = (part: StreamPart.StreamPart): Effect.Effect<Array<StreamPart.StreamPart>, LlmError.LlmError> =>
@@ -357,6 +395,7 @@ export const guardStream = (
         if (part.type === "text-delta") {
           raw += part.text
           release(parts, yield* step(false))
+          if (windowed && releasedRaw >= moveAt) yield* moveWindow
         } else if (part.type === "finish" || StreamPart.isContent(part)) {
           yield* endSegment(parts)
           deliver(parts, part)
