@@ -1,9 +1,10 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, HashMap, Logger, Scope, TestClock } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, HashMap, Logger, Scope, TestClock } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as Config from "../src/gateway/Config.js"
 import * as Generations from "../src/gateway/generations.js"
 import { makeRef } from "../src/gateway/runtimeLoad.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
@@ -70,6 +71,30 @@ describe("Gateway runtime reload", () => {
         JSON.stringify({ ...first, models: { ...first.models, again: { provider: "a", model: "model-a" } } })
       )
       expect((yield* withEnv(ref.reload())).models(tenant)).toEqual(["smart", "small", "again"])
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("the ref gives the config it serves, whose server: section is Server.layer's options", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make()
+      const file = yield* tempFile
+      const withServer = (port: number) => ({
+        ...twoProviders(a, b),
+        server: { host: "127.0.0.1", port, shutdownGrace: "100 millis", holdHeaders: 0 }
+      })
+      Fs.writeFileSync(file, JSON.stringify(withServer(4999)))
+      const ref = yield* withEnv(makeRef(file))
+      const options = Config.serverOptions((yield* ref.loaded).config)
+      expect(options).toMatchObject({ host: "127.0.0.1", port: 4999, holdHeaders: Duration.zero })
+      expect(Duration.toMillis(options.shutdownGrace as Duration.Duration)).toBe(100)
+      expect(options.requestTimeout).toBeUndefined()
+      Fs.writeFileSync(file, JSON.stringify(withServer(4998)))
+      yield* withEnv(ref.reload())
+      expect(Config.serverOptions((yield* ref.loaded).config).port).toBe(4998)
+      // A refused reload leaves it as it was.
+      Fs.writeFileSync(file, "{ not json")
+      yield* Effect.flip(withEnv(ref.reload()))
+      expect(Config.serverOptions((yield* ref.loaded).config).port).toBe(4998)
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
   it.scoped("a request holding the old runtime finishes on it after a reload", () =>

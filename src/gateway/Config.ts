@@ -19,6 +19,7 @@ import * as Check from "./configCheck.js"
 import * as Messages from "./configMessages.js"
 import * as Schema_ from "./configSchema.js"
 import * as ConfigText from "./configText.js"
+import type * as ServerOptions from "./http/serverOptions.js"
 import type * as Telemetry from "./Telemetry.js"
 
 /**
@@ -315,3 +316,40 @@ export const load = (path: string): Effect.Effect<Loaded, InvalidConfig, FileSys
     const input = yield* parse(new TextDecoder().decode(bytes), path)
     return yield* decode(input, path)
   }).pipe(Effect.withSpan("Config.load"))
+
+/**
+ * The options of `Server.layer` a config's `server:` section sets (host, port and timings; those it leaves out
+ * are `undefined`, the layer's defaults). The CLI serves a file with them; an application that embeds the
+ * gateway passes them itself, since `Server.layer` reads only its own options.
+ *
+ * @example
+ * ```ts
+ * import { NodeFileSystem } from "@effect/platform-node"
+ * import { Effect, Layer } from "effect"
+ * import { Config, makeRef, Server } from "liter-llm/gateway"
+ *
+ * const program = Effect.gen(function*() {
+ *   const ref = yield* makeRef("gateway.yaml")
+ *   const { config } = yield* ref.loaded
+ *   return yield* Layer.launch(Server.layer({ runtime: ref, ...Config.serverOptions(config) }))
+ * }).pipe(Effect.scoped, Effect.provide(NodeFileSystem.layer))
+ * ```
+ *
+ * @since 0.2.0
+ * @category options
+ */
+export const serverOptions = (config: Config): Omit<ServerOptions.LayerOptions, "runtime"> => {
+  const server = config.server ?? {}
+  return {
+    host: server.host,
+    port: server.port,
+    headersTimeout: server.headersTimeout,
+    requestTimeout: server.requestTimeout,
+    keepAliveTimeout: server.keepAliveTimeout,
+    shutdownGrace: server.shutdownGrace,
+    holdHeaders: server.holdHeaders,
+    keepAlive: server.keepAlive,
+    readyTimeout: server.readyTimeout,
+    usageTimeout: server.usageTimeout
+  }
+}

@@ -103,6 +103,11 @@ export interface RuntimeRef {
   readonly reload: (path?: string) => Effect.Effect<Runtime.Runtime, Config.InvalidConfig>
   /** How many reloads have replaced the runtime. */
   readonly generation: Effect.Effect<number>
+  /**
+   * The config the current runtime was built from: what the runtime does not serve itself, read by whoever
+   * starts the server (`Config.serverOptions` for `Server.layer`, `Telemetry.forConfig` for `Telemetry.layer`).
+   */
+  readonly loaded: Effect.Effect<Config.Loaded>
 }
 
 /**
@@ -144,11 +149,12 @@ export const makeRef = (
           Scope.extend(scope),
           Effect.onError(() => Scope.close(scope, Exit.void))
         )
-        return { runtime, scope }
+        return { runtime, scope, loaded }
       }).pipe(Effect.provide(fs))
 
     const first = yield* build(path)
     const generations = Generations.make(first.runtime, first.scope)
+    let loaded = first.loaded
 
     // The file reloads read: the last one a reload was given and served.
     let current = path
@@ -164,10 +170,17 @@ export const makeRef = (
           const storesReady = yield* Generations.whenReady(next.runtime.ready)
           yield* generations.replace(next.runtime, next.scope)
           current = from
+          loaded = next.loaded
           yield* Generations.logReloaded(`config reloaded from ${from}`, storesReady)
           return next.runtime
         })
       ).pipe(Effect.withSpan("RuntimeRef.reload"))
 
-    return { get: generations.get, use: generations.use, reload, generation: generations.count }
+    return {
+      get: generations.get,
+      use: generations.use,
+      reload,
+      generation: generations.count,
+      loaded: Effect.sync(() => loaded)
+    }
   })

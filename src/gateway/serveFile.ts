@@ -129,15 +129,6 @@ const warnStartOnly = (start: Config.Loaded, next: Config.Loaded) => {
 
 /** The `server:` options a file sets that `Server.serve` takes (host and port come with the CLI's options). */
 const serverOptions = (config: Config.Config): Omit<Server.LayerOptions, "runtime"> => {
-  const server = config.server ?? {}
-  return {
-    headersTimeout: server.headersTimeout,
-    requestTimeout: server.requestTimeout,
-    keepAliveTimeout: server.keepAliveTimeout,
-    shutdownGrace: server.shutdownGrace,
-    holdHeaders: server.holdHeaders,
-    keepAlive: server.keepAlive,
-    readyTimeout: server.readyTimeout,
-    usageTimeout: server.usageTimeout
-  }
+  const { host: _host, port: _port, ...timings } = Config.serverOptions(config)
+  return timings
 }
