@@ -569,3 +569,33 @@ describe("checkDecodeOptions", () => {
     expect(Either.isLeft(Wire.checkDecodeOptions({ dropUnsupported: [""] }))).toBe(true)
   })
 })
+
+describe("decodeChatCompletionRequest: refusals in the wire's words", () => {
+  it("content of neither kind names both; types with their article; the wire's field names", () => {
+    expect(refused({ model: "m", messages: [{ role: "user", content: 5 }] }).message).toBe(
+      "`messages[0].content` must be a string or an array of parts, got a number"
+    )
+    expect(refused({ model: "m", messages: [{ role: "system", content: true }] }).message).toBe(
+      "`messages[0].content` must be a string or an array of parts, got a boolean"
+    )
+    expect(refused({ model: "m", messages: {} }).message).toBe("`messages` must be an array, got an object")
+    const required = refused(body({ tool_choice: "required" }))
+    expect(required.param).toBe("tool_choice")
+    expect(required.message).toBe("tool_choice: `tool_choice` requires `tools`")
+  })
+
+  it("a bad image URL is named without the prompt beside it", () => {
+    const error = refused({
+      model: "m",
+      messages: [{
+        role: "user",
+        content: [{ type: "text", text: "my private prompt" }, {
+          type: "image_url",
+          image_url: { url: "http://a b.com/x.png" }
+        }]
+      }]
+    })
+    expect(error.message).toContain("messages[0].content")
+    expect(error.message).not.toContain("my private prompt")
+  })
+})

@@ -245,22 +245,34 @@ const tidyIssue = (issue: ParseResult.ParseIssue, secrets: ReadonlyArray<string>
  * otherwise be the message).
  */
 export const describeIssues = (error: ParseResult.ParseError, secrets: ReadonlyArray<string> = []): string => {
+  const issues = issueList(error, secrets)
+  if (issues === undefined) return "a value nested too deeply to describe"
+  const lines: Array<string> = []
+  for (const issue of issues) {
+    const line = `${issue.path.length > 0 ? issue.path.join(".") + ": " : ""}${issue.message}`
+    if (!lines.includes(line)) lines.push(line)
+  }
+  return lines.join("; ")
+}
+
+/**
+ * The problems of a parse error, each with its path, tidied as {@link describeIssues} does; `undefined` for a
+ * value nested too deeply to describe.
+ */
+export const issueList = (
+  error: ParseResult.ParseError,
+  secrets: ReadonlyArray<string> = []
+): ReadonlyArray<ParseResult.ArrayFormatterIssue> | undefined => {
   let issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>
   try {
     issues = ParseResult.ArrayFormatter.formatIssueSync(tidyIssue(error.issue, secrets))
   } catch {
     // Describing a wrong value recurses into it: one nested thousands deep (JSON a provider or a model may
     // send) overflows the stack there. A short message, so the caller's typed error is still made.
-    return "a value nested too deeply to describe"
+    return undefined
   }
-  const lines: Array<string> = []
-  for (const issue of issues) {
-    // An optional field reports its value against `undefined` too; that second line says nothing.
-    if (issue.message.startsWith("Expected undefined")) continue
-    const line = `${issue.path.length > 0 ? issue.path.join(".") + ": " : ""}${issue.message}`
-    if (!lines.includes(line)) lines.push(line)
-  }
-  return lines.join("; ")
+  // An optional field reports its value against `undefined` too; that second line says nothing.
+  return issues.filter((issue) => !issue.message.startsWith("Expected undefined"))
 }
 
 const parseJson = (text: string): unknown => {

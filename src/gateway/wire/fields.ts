@@ -48,7 +48,8 @@ export const catchWire = <A>(run: () => A): Either.Either<A, WireError.WireError
   }
 }
 
-const typeName = (u: unknown): string => u === null ? "null" : Array.isArray(u) ? "an array" : `a ${typeof u}`
+const typeName = (u: unknown): string =>
+  u === null ? "null" : Array.isArray(u) ? "an array" : `${/^[aeiou]/.test(typeof u) ? "an" : "a"} ${typeof u}`
 
 /**
  * The value as an object, or a `WireError`.
@@ -67,6 +68,17 @@ export const object = (u: unknown, param: string): Json =>
  */
 export const array = (u: unknown, param: string): ReadonlyArray<unknown> =>
   Array.isArray(u) ? u : fail(param, `\`${param}\` must be an array, got ${typeName(u)}`, "invalid_type")
+
+/**
+ * Message content: a string, or the array of its parts; else a `WireError` naming both.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const content = (u: unknown, param: string): string | ReadonlyArray<unknown> =>
+  typeof u === "string" || Array.isArray(u)
+    ? u
+    : fail(param, `\`${param}\` must be a string or an array of parts, got ${typeName(u)}`, "invalid_type")
 
 /**
  * The value as a string, or a `WireError`.
@@ -154,8 +166,8 @@ export const onlyKeys = (json: Json, allowed: ReadonlySet<string>, at: string): 
  * @category getters
  */
 export const textContent = (u: unknown, param: string): string => {
-  if (typeof u === "string") return u
-  const parts = array(u, param)
+  const parts = content(u, param)
+  if (typeof parts === "string") return parts
   let text = ""
   for (let index = 0; index < parts.length; index++) {
     const at = `${param}[${index}]`

@@ -74,8 +74,8 @@ const userPart = (u: unknown, at: string): UserPart => {
 }
 
 const userContent = (u: unknown, at: string): string | Array<UserPart> => {
-  if (typeof u === "string") return u
-  const parts = Fields.array(u, at)
+  const parts = Fields.content(u, at)
+  if (typeof parts === "string") return parts
   const out: Array<UserPart> = []
   for (let index = 0; index < parts.length; index++) out.push(userPart(parts[index], `${at}[${index}]`))
   return out
@@ -109,7 +109,7 @@ const assistantMessage = (
     if (typeof content === "string") {
       if (content !== "") parts.push({ type: "text", text: content })
     } else {
-      const list = Fields.array(content, `${at}.content`)
+      const list = Fields.content(content, `${at}.content`)
       for (let j = 0; j < list.length; j++) {
         const part = Fields.object(list[j], `${at}.content[${j}]`)
         // An earlier refusal sent back is text of the conversation (as `ChatResponse.toMessage` does).

@@ -6,9 +6,9 @@
  */
 import * as ConfigError from "effect/ConfigError"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as ChatRequest from "../../ChatRequest.js"
+import * as Errors from "../../internal/errors.js"
 import * as Fields from "./fields.js"
 import * as Messages from "./messages.js"
 import * as WireError from "./WireError.js"
@@ -322,13 +322,17 @@ const decodeBody = (body: unknown, drop: (name: string) => boolean): DecodedRequ
 
   const validated = validate(input)
   if (validated._tag === "Left") {
-    const issues = ParseResult.ArrayFormatter.formatErrorSync(validated.left)
-      .filter((issue) => !issue.message.startsWith("Expected undefined"))
+    // Tidied as the library's own refusals: a union member the value is not the kind of is left out, a wrong
+    // value shown cut (an image's data may be megabytes, a prompt is the client's own).
+    const issues = Errors.issueList(validated.left) ?? []
     const names = { maxTokens, legacyFunctions }
     const first = issues[0]
     const param = first === undefined ? undefined : wirePath(first.path, names)
-    // Bounded: an issue may quote the value it refused, and a value may be megabytes (an image's data).
-    const message = issues.map((issue) => `${wirePath(issue.path, names)}: ${cut(issue.message, 300)}`).join("; ")
+    // The unified model's field names a message quotes (`toolChoice`) are the wire's (`tool_choice`).
+    const wireWords = (message: string) =>
+      message.replace(/`([a-z]+(?:[A-Z][a-z]*)+)`/g, (_, name: string) => `\`${wirePath([name], names)}\``)
+    const message = issues.map((issue) => `${wirePath(issue.path, names)}: ${cut(wireWords(issue.message), 300)}`)
+      .join("; ")
     Fields.fail(param, message === "" ? "invalid request" : cut(message, 1024))
   }
   const request = withClientJson(Either.getOrThrow(validated), input)
