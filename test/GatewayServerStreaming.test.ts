@@ -81,6 +81,7 @@ const rawAnswer = (base: string, text: string) =>
     }),
     (received) => ({
       statusLine: received.slice(0, received.indexOf("\r\n")),
+      head: received.slice(0, received.indexOf("\r\n\r\n")).toLowerCase(),
       error: JSON.parse(received.slice(received.indexOf("\r\n\r\n") + 4)).error
     })
   )
@@ -479,6 +480,38 @@ describe("Gateway server: streams", () => {
         type: "invalid_request_error",
         code: "bad_request"
       })
+      expect(answer.head).toMatch(/\r\nx-request-id: req_[0-9a-f]{32}\r\n/)
+    }))
+
+  it.scopedLive("a CONNECT gets a 405 in OpenAI's error JSON; an absolute-form target is read as its path", () =>
+    Effect.gen(function*() {
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: {} }))
+      const connect = yield* rawAnswer(base, "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n")
+      expect(connect.statusLine).toMatch(/^HTTP\/1\.1 405 /)
+      expect(connect.error).toMatchObject({ type: "invalid_request_error", code: "method_not_allowed" })
+      expect(connect.head).toContain("\r\nallow: get, head, post\r\n")
+      expect(connect.head).toMatch(/\r\nx-request-id: req_[0-9a-f]{32}\r\n/)
+      // As a client sends it through a proxy (RFC 9112 3.2.2): the path is served, whatever host it names.
+      const absolute = yield* Effect.async<string>((resume) => {
+        const socket = net.connect(
+          Number(new URL(base).port),
+          "127.0.0.1",
+          () =>
+            socket.write(
+              "GET http://elsewhere.example/v1/models HTTP/1.1\r\nHost: elsewhere.example\r\n" +
+                "Connection: close\r\n\r\n"
+            )
+        )
+        let received = ""
+        socket.on("data", (data) => received += data.toString())
+        socket.on("close", () => resume(Effect.succeed(received)))
+        return Effect.sync(() => socket.destroy())
+      })
+      // No key: the models endpoint's 401, not an unknown path's 404.
+      expect(absolute.slice(0, absolute.indexOf("\r\n"))).toMatch(/^HTTP\/1\.1 401 /)
+      // Metrics carry a request id too, as every answer.
+      const metrics = yield* Effect.promise(() => fetch(`${base}/metrics`))
+      expect(metrics.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{32}$/)
     }))
 
   it.scopedLive("cuts a slow-loris client that never finishes its headers", () =>

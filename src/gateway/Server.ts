@@ -140,12 +140,29 @@ const answerClientError = (error: Error & { readonly code?: string }, socket: Du
   if (error.code === "ECONNRESET" || !socket.writable) return socket.destroy()
   const [status, reason, code, message] = clientErrors[error.code ?? ""] ??
     [400, "Bad Request", "bad_request", "The request could not be parsed as HTTP."]
-  const body = JSON.stringify({ error: { message, type: "invalid_request_error", param: null, code } })
+  rawAnswer(socket, status, reason, { message, type: "invalid_request_error", param: null, code })
+}
+
+// An answer written to the socket itself, where Node has no response to give (bytes that are not HTTP, CONNECT):
+// OpenAI's error JSON with a request id, as every other answer, then the connection closed.
+const rawAnswer = (socket: Duplex, status: number, reason: string, error: Record<string, unknown>, extra = "") => {
+  const body = JSON.stringify({ error })
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${
       Buffer.byteLength(body)
-    }\r\nconnection: close\r\n\r\n${body}`
+    }\r\nx-request-id: ${Headers.requestId(undefined)}\r\n${extra}connection: close\r\n\r\n${body}`
   )
+}
+
+// A CONNECT (a proxy tunnel), which Node hands to a `connect` listener or else drops without a word: a 405.
+const answerConnect = (request: Http.IncomingMessage, socket: Duplex) => {
+  if (!socket.writable) return socket.destroy()
+  rawAnswer(socket, 405, "Method Not Allowed", {
+    message: `CONNECT is not allowed: the gateway is no proxy (${Respond.clientText(String(request.url))}).`,
+    type: "invalid_request_error",
+    param: null,
+    code: "method_not_allowed"
+  }, "allow: GET, HEAD, POST\r\n")
 }
 
 // An `Expect` other than `100-continue`, which Node refuses with an empty 417: the same refusal (RFC 9110,
@@ -200,7 +217,7 @@ export const layer = (
         // How often Node checks the two timeouts above (its default, 30 s, would let a slow client stay longer).
         connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(checked.headersTimeoutMs / 4)))
       })
-      server.on("clientError", answerClientError).on("checkExpectation", answerExpectation)
+      server.on("clientError", answerClientError).on("checkExpectation", answerExpectation).on("connect", answerConnect)
       return nodeServer = server
     }
     const serving = Layer.scopedDiscard(Effect.gen(function*() {

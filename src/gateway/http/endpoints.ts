@@ -213,8 +213,15 @@ export const ready = (
  * @since 0.2.0
  * @category handlers
  */
-export const metrics = (metrics: Metrics.GatewayMetrics): Effect.Effect<Respond.Answer> =>
+export const metrics = (
+  metrics: Metrics.GatewayMetrics,
+  headers: Respond.HeaderRecord = {}
+): Effect.Effect<Respond.Answer> =>
   Effect.map(
     Effect.promise(() => metrics.scrape()),
-    ({ contentType, text }): Respond.Answer => ({ status: 200, headers: { "content-type": contentType }, body: text })
+    ({ contentType, text }): Respond.Answer => ({
+      status: 200,
+      headers: { ...headers, "content-type": contentType },
+      body: text
+    })
   )

@@ -72,6 +72,16 @@ const paths: Record<string, string> = {
 
 const modelPrefix = "/v1/models/"
 
+/**
+ * The path and query of a request target: an absolute-form one (`POST http://host/v1/...`, which a client sends
+ * through a proxy and a server must accept, RFC 9112 3.2.2) is read as its path, whatever host it names.
+ */
+const originForm = (target: string): string => {
+  if (!/^https?:\/\//i.test(target)) return target
+  const path = target.indexOf("/", target.indexOf("//") + 2)
+  return path < 0 ? "/" : target.slice(path)
+}
+
 /** The API's paths: each request on them is logged, those refused as no route too (see `noRoute`). */
 const isApi = (path: string): boolean => path.startsWith("/v1/") || path === "/v1" || path === "/chat/completions"
 
@@ -98,7 +108,7 @@ export const answer = (
   request: Incoming
 ): Effect.Effect<Respond.Answer, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const url = request.url
+    const url = originForm(request.url)
     const query = url.indexOf("?")
     const path = query < 0 ? url : url.slice(0, query)
     const exchange = Exchange.make(
@@ -120,7 +130,7 @@ export const answer = (
     const noRoute = allowed !== method
     if (noRoute && !isApi(path)) return Respond.noRoute(method, path, allowed, headers)
     if (path === "/health") return Endpoints.health(headers)
-    if (path === "/metrics") return yield* Endpoints.metrics(options.metrics)
+    if (path === "/metrics") return yield* Endpoints.metrics(options.metrics, headers)
     const runtime = noRoute ? undefined : yield* (source.use ?? source.get)
     if (path === "/ready") return yield* Endpoints.ready(runtime, options.readyTimeoutMs, headers)
 
