@@ -38,7 +38,7 @@ import * as Telemetry from "./Telemetry.js"
  * @since 0.2.0
  * @category entry points
  */
-export const serveFile: Cli.ServeFn = (options) => Effect.provide(serveWith(options), jsonLogs)
+export const serveFile = (options: Parameters<Cli.ServeFn>[0]) => Effect.provide(serveWith(options), jsonLogs)
 
 /**
  * The CLI's logger: Effect's JSON lines (`Logger.jsonLogger`, one object per line with `message`, `logLevel`,
@@ -68,7 +68,7 @@ export const jsonLogs: Layer.Layer<never> = Logger.replaceScoped(
     }))
 )
 
-const serveWith: Cli.ServeFn = (options) =>
+const serveWith = (options: Parameters<Cli.ServeFn>[0]) =>
   Effect.scoped(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const memory = yield* Stores.makeMemory
