@@ -281,6 +281,58 @@ export const governanceTable = (result: GovernanceResult): string => {
   return table(["CPU µs per call, extra over the bare model (median)", ...names], rows)
 }
 
+/** Stream lengths (text deltas of 9 characters) of the long-stream rows. */
+const longStreams = [1_000, 4_000, 8_000]
+
+/** A model that streams `deltas` text deltas of 9 characters, with an address now and then. */
+const longStreamModel = (deltas: number) => {
+  const streamed: Array<StreamPart.StreamPart> = [{ type: "response-metadata", id: "bench", model }]
+  for (let i = 0; i < deltas; i++) {
+    streamed.push({ type: "text-delta", text: i % 50 === 0 ? ` u${i}@ex.com` : ` word ${i % 10}..` })
+  }
+  streamed.push({ type: "finish", finishReason: "stop" })
+  return Layer.succeed(
+    LanguageModel.LanguageModel,
+    LanguageModel.make({
+      provider: "openai",
+      defaultModel: model,
+      generate: () => Effect.die("unused"),
+      stream: () => Stream.fromIterable(streamed)
+    })
+  )
+}
+
+/**
+ * CPU ms per stream of an output guardrail (`redactPii`) on long streams, and of the same stream bare: the
+ * guardrail's work per delta stays flat as the stream grows (each check sees a window of the text, not all of it).
+ */
+export const runLongStreams = async (rounds: number) => {
+  const rows: Array<{ readonly deltas: number; readonly bareMs: number; readonly guardedMs: number }> = []
+  for (const deltas of longStreams) {
+    const cpu = async (guarded: boolean) => {
+      const inner = longStreamModel(deltas)
+      const layer = guarded ? Guardrail.layer(inner, { output: [Guardrail.redactPii()] }) : inner
+      const program = LanguageModel.stream({ messages: [{ role: "user", content: "long" }] }).pipe(
+        Stream.provideLayer(layer),
+        Stream.runDrain
+      )
+      const start = process.cpuUsage()
+      await Effect.runPromise(program)
+      const used = process.cpuUsage(start)
+      return (used.user + used.system) / 1000
+    }
+    await cpu(true)
+    const bare: Array<number> = []
+    const guarded: Array<number> = []
+    for (let round = 0; round < rounds; round++) {
+      bare.push(await cpu(false))
+      guarded.push(await cpu(true))
+    }
+    rows.push({ deltas, bareMs: median(bare), guardedMs: median(guarded) })
+  }
+  return rows
+}
+
 /** The scenario's options from the environment. */
 export const governanceConfig = () => ({
   rounds: envNumber("BENCH_GOVERNANCE_ROUNDS", 5),
@@ -298,6 +350,20 @@ export const printGovernance = async (print: (line?: string) => void): Promise<v
   )
   print()
   print(governanceTable(result))
+  print()
+  log("  governance: long streams through an output guardrail")
+  const long = await runLongStreams(Math.max(3, result.rounds))
+  print("Output guardrail (`redactPii`) on long streams: CPU ms per stream (median), text deltas of 9 characters")
+  print()
+  print(table(
+    ["deltas", "bare stream", "with the guardrail", "guardrail µs per delta"],
+    long.map((row) => [
+      String(row.deltas),
+      fixed(row.bareMs),
+      fixed(row.guardedMs),
+      fixed((1000 * (row.guardedMs - row.bareMs)) / row.deltas)
+    ])
+  ))
   print()
 }
 

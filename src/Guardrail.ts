@@ -106,7 +106,7 @@ export interface Guardrail<R = never> {
    * Whether its verdict on a text depends only on the characters near each match, as the built-ins' do (a
    * deny-list of strings, `redactPii`), its `holdBack` holding any end a later delta could still turn into a
    * match. On a stream whose output guardrails are all `local`, each check sees the text from a little before
-   * the last released point on (at least 256 characters), so the work grows with the stream's length, not with
+   * the last released point on (at least 128 characters), so the work grows with the stream's length, not with
    * its square. Default `false`: each check sees the whole text so far.
    */
   readonly local?: boolean | undefined

@@ -286,10 +286,10 @@ export type BlockError = (
 ) => LlmError.GuardrailBlocked
 
 /** Characters of released text a window keeps before it when every guardrail is `local`: word and number edges. */
-export const windowContext = 256
+export const windowContext = 128
 
 /** Released characters past the context at which a window moves on. */
-const windowStep = 1_024
+const windowStep = 256
 
 /**
  * The output checks of a stream. Text deltas are checked as one growing text per segment (consecutive text,
