@@ -486,11 +486,15 @@ describe("Gateway server: streams", () => {
   it.scopedLive("a CONNECT gets a 405 in OpenAI's error JSON; an absolute-form target is read as its path", () =>
     Effect.gen(function*() {
       const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: {} }))
-      const connect = yield* rawAnswer(base, "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n")
+      const connect = yield* rawAnswer(
+        base,
+        "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\nX-Request-Id: my-req.1\r\n\r\n"
+      )
       expect(connect.statusLine).toMatch(/^HTTP\/1\.1 405 /)
       expect(connect.error).toMatchObject({ type: "invalid_request_error", code: "method_not_allowed" })
       expect(connect.head).toContain("\r\nallow: get, head, post\r\n")
-      expect(connect.head).toMatch(/\r\nx-request-id: req_[0-9a-f]{32}\r\n/)
+      // The client's own id, as on every answer.
+      expect(connect.head).toContain("\r\nx-request-id: my-req.1\r\n")
       // As a client sends it through a proxy (RFC 9112 3.2.2): the path is served, whatever host it names.
       const absolute = yield* Effect.async<string>((resume) => {
         const socket = net.connect(
@@ -512,6 +516,28 @@ describe("Gateway server: streams", () => {
       // Metrics carry a request id too, as every answer.
       const metrics = yield* Effect.promise(() => fetch(`${base}/metrics`))
       expect(metrics.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{32}$/)
+    }))
+
+  it.scopedLive("a request answered before its body is all sent gets one answer, not a 408 after it", () =>
+    Effect.gen(function*() {
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: {} }), {
+        headersTimeout: "300 millis",
+        requestTimeout: "300 millis"
+      })
+      // No key: refused at once with a 401, while the client has sent 1 byte of the 100 it declared.
+      const received = yield* Effect.async<string>((resume) => {
+        const socket = net.connect(Number(new URL(base).port), "127.0.0.1", () =>
+          socket.write(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+              "Content-Length: 100\r\n\r\n{"
+          ))
+        let text = ""
+        socket.on("data", (data) => text += data.toString())
+        socket.on("close", () => resume(Effect.succeed(text)))
+        return Effect.sync(() => socket.destroy())
+      })
+      expect(received).toMatch(/^HTTP\/1\.1 401 /)
+      expect(received.match(/HTTP\/1\.1 \d{3} /g)).toHaveLength(1)
     }))
 
   it.scopedLive("cuts a slow-loris client that never finishes its headers", () =>

@@ -582,6 +582,12 @@ describe("decodeChatCompletionRequest: refusals in the wire's words", () => {
     const required = refused(body({ tool_choice: "required" }))
     expect(required.param).toBe("tool_choice")
     expect(required.message).toBe("tool_choice: `tool_choice` requires `tools`")
+    expect(refused(body({ tool_choice: 5 })).message).toBe(
+      "`tool_choice` must be \"auto\", \"none\", \"required\" or a named function (an object), got a number"
+    )
+    expect(refused(body({ tool_choice: "sometimes" })).message).toBe(
+      "`tool_choice` must be \"auto\", \"none\", \"required\" or a named function (an object), got \"sometimes\""
+    )
   })
 
   it("a bad image URL is named without the prompt beside it", () => {

@@ -136,8 +136,13 @@ const clientErrors: Record<string, readonly [number, string, string, string]> = 
   ]
 }
 
+/** Connections whose request was answered before its body was all read (a refusal): Node may still time it out. */
+const answeredEarly = new WeakSet<Duplex>()
+
 const answerClientError = (error: Error & { readonly code?: string }, socket: Duplex) => {
-  if (error.code === "ECONNRESET" || !socket.writable) return socket.destroy()
+  // A request already answered (a refusal written before its body was all sent, then the body timed out): one
+  // answer per request; the connection just closes.
+  if (error.code === "ECONNRESET" || !socket.writable || answeredEarly.has(socket)) return socket.destroy()
   const [status, reason, code, message] = clientErrors[error.code ?? ""] ??
     [400, "Bad Request", "bad_request", "The request could not be parsed as HTTP."]
   rawAnswer(socket, status, reason, { message, type: "invalid_request_error", param: null, code })
@@ -145,24 +150,33 @@ const answerClientError = (error: Error & { readonly code?: string }, socket: Du
 
 // An answer written to the socket itself, where Node has no response to give (bytes that are not HTTP, CONNECT):
 // OpenAI's error JSON with a request id, as every other answer, then the connection closed.
-const rawAnswer = (socket: Duplex, status: number, reason: string, error: Record<string, unknown>, extra = "") => {
+const rawAnswer = (
+  socket: Duplex,
+  status: number,
+  reason: string,
+  error: Record<string, unknown>,
+  options: { readonly requestId?: string | undefined; readonly extra?: string } = {}
+) => {
   const body = JSON.stringify({ error })
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${
       Buffer.byteLength(body)
-    }\r\nx-request-id: ${Headers.requestId(undefined)}\r\n${extra}connection: close\r\n\r\n${body}`
+    }\r\nx-request-id: ${Headers.requestId(options.requestId)}\r\n${
+      options.extra ?? ""
+    }connection: close\r\n\r\n${body}`
   )
 }
 
 // A CONNECT (a proxy tunnel), which Node hands to a `connect` listener or else drops without a word: a 405.
 const answerConnect = (request: Http.IncomingMessage, socket: Duplex) => {
   if (!socket.writable) return socket.destroy()
+  const sent = request.headers["x-request-id"]
   rawAnswer(socket, 405, "Method Not Allowed", {
-    message: `CONNECT is not allowed: the gateway is no proxy (${Respond.clientText(String(request.url))}).`,
+    message: "CONNECT is not allowed: the gateway is no proxy.",
     type: "invalid_request_error",
     param: null,
     code: "method_not_allowed"
-  }, "allow: GET, HEAD, POST\r\n")
+  }, { requestId: typeof sent === "string" ? sent : undefined, extra: "allow: GET, HEAD, POST\r\n" })
 }
 
 // An `Expect` other than `100-continue`, which Node refuses with an empty 417: the same refusal (RFC 9110,
@@ -233,6 +247,8 @@ export const layer = (
       // is never sent: Node closes the connection after such an answer.
       const onRequest = (request: Http.IncomingMessage, response: Http.ServerResponse, expectContinue = false) => {
         let awaitingContinue = expectContinue
+        // A new request on the connection: the one answered early has ended.
+        answeredEarly.delete(request.socket)
         // A body over the limit that the client is sending (it was told to, or did not wait to be): its 413 is
         // written whole, but the response ends only once the rest of the body is read and dropped (bounded),
         // else the socket closed with bytes unread resets the connection before the client reads the 413.
@@ -265,8 +281,11 @@ export const layer = (
         )
         // Discarded after the request's scope has closed: its log line and metrics say when the 413 was
         // written, and a client that leaves once it has read it is no interrupted request.
-        const discarded = () =>
-          discard ? Effect.ensuring(Body.discardRest(request), Respond.end(response)) : Effect.void
+        const discarded = () => {
+          if (discard) return Effect.ensuring(Body.discardRest(request), Respond.end(response))
+          if (!request.complete) answeredEarly.add(request.socket)
+          return Effect.void
+        }
         const fiber = runFork(Drain.track(
           tracker,
           Effect.flatMap(Effect.scoped(Respond.orInternalError(handled, response)), discarded),

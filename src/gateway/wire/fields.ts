@@ -48,7 +48,13 @@ export const catchWire = <A>(run: () => A): Either.Either<A, WireError.WireError
   }
 }
 
-const typeName = (u: unknown): string =>
+/**
+ * What kind of JSON value `u` is, with its article, for a message: `"a number"`, `"an object"`, `"null"`.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const typeName = (u: unknown): string =>
   u === null ? "null" : Array.isArray(u) ? "an array" : `${/^[aeiou]/.test(typeof u) ? "an" : "a"} ${typeof u}`
 
 /**

@@ -149,10 +149,14 @@ const tools = (u: unknown): Array<ChatRequest.Tool> =>
 
 const toolChoice = (u: unknown, param: "tool_choice" | "function_call"): ChatRequest.ChatRequest["toolChoice"] => {
   if (u === "auto" || u === "none" || (u === "required" && param === "tool_choice")) return u
-  if (typeof u === "string") {
+  if (typeof u === "string" || !Fields.isObject(u)) {
+    const got = typeof u === "string" ? JSON.stringify(u) : Fields.typeName(u)
     return Fields.fail(
       param,
-      `\`${param}\` must be "auto", "none"${param === "tool_choice" ? ", \"required\"" : ""} or a named function`
+      `\`${param}\` must be "auto", "none"${
+        param === "tool_choice" ? ", \"required\"" : ""
+      } or a named function (an object), got ${got}`,
+      typeof u === "string" ? undefined : "invalid_type"
     )
   }
   const json = Fields.object(u, param)
