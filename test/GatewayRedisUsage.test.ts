@@ -1,5 +1,6 @@
-import { expect, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, TestClock } from "effect"
+import * as Net from "node:net"
 import * as Stores from "../src/gateway/buildStores.js"
 import { fromLoaded } from "../src/gateway/runtimeLoad.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
@@ -67,5 +68,37 @@ describeRedis("Gateway usage while its Redis is down", (server) => {
       }
       yield* eventually(Effect.map(call(gateway, "/ready", { key: null }), (ready) => ready.status === 200), "ready")
       expect(lines.filter((line) => line.message === "gateway: Redis answers again")).toHaveLength(1)
+    }))
+})
+
+describe("Gateway readiness with a Redis that accepts connections and never answers (hung)", () => {
+  it.scoped("probes say nothing during the first connection's 5 s, then log why once", () =>
+    Effect.gen(function*() {
+      const sockets: Array<Net.Socket> = []
+      const hung = Net.createServer((socket) => void sockets.push(socket))
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void hung.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () =>
+          Effect.sync(() => {
+            for (const socket of sockets) socket.destroy()
+            hung.close()
+          })
+      )
+      const url = `redis://127.0.0.1:${(hung.address() as Net.AddressInfo).port}`
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make()
+      const config = { ...twoProviders(a, b), redis: { urlEnv: "REDIS_URL", keyPrefix: "hung:" } }
+      const loaded = yield* decode(config, new Map([...env, ["REDIS_URL", url]]))
+      const runtime = yield* Effect.orDie(fromLoaded(loaded, yield* Stores.makeMemory))
+      const { layer: logs, lines } = requestLogs()
+      const gateway = yield* serve(runtime).pipe(Effect.provide(logs))
+      const notReady = () => lines.filter((line) => line.message === "gateway: not ready: Redis does not answer")
+      expect((yield* call(gateway, "/ready", { key: null })).status).toBe(503)
+      expect(notReady()).toHaveLength(0)
+      yield* TestClock.adjust("5 seconds")
+      for (let i = 0; i < 2; i++) expect((yield* call(gateway, "/ready", { key: null })).status).toBe(503)
+      expect(notReady()).toHaveLength(1)
+      expect(notReady()[0]).toMatchObject({ logLevel: "WARN", reason: "not connected" })
+      expect(String(notReady()[0]!.cause)).toContain("the connection is being made, with no answer")
     }))
 })

@@ -5,6 +5,7 @@
  *
  * @since 0.2.0
  */
+import * as Clock from "effect/Clock"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -94,6 +95,9 @@ export const inMemory = (memory: Context.Context<StoreServices>): Stores => ({
   local: []
 })
 
+/** How long a new config's first connection to Redis may take before a probe that finds none logs why, ms. */
+const firstConnectionMillis = 5_000
+
 /**
  * The stores for a config: its Redis (connected in the background: `ping` says when it answers) with the
  * Redis layers of `table`, the process's memory stores for the rest.
@@ -137,25 +141,29 @@ export const make = (
     if (cache === undefined) local.push("cache")
     // A Redis that does not answer is logged once, with why, when probes or a reload find it (else an instance
     // that never gets a chat request stays not ready with nothing in its log), and once when it answers again;
-    // not while a starting instance makes its first connection (the first probes may come before it is made).
+    // not in the first seconds of its first connection (the first probes may come before it is made); a Redis
+    // that accepts the connection and never answers (hung) is reported once they are over.
     // ioredis's states before its first connection is ready (a failed attempt is "reconnecting").
     const firstConnection = new Set(["wait", "connecting", "connect"])
+    const connectingUntil = (yield* Clock.currentTimeMillis) + firstConnectionMillis
     let answered = false
     let logged = false
     const ping = redis.run("ping", (client) => client.ping()).pipe(
       Effect.matchEffect({
-        onFailure: (error) => {
-          const connecting = !answered && error.reason === "not connected" && firstConnection.has(redis.client.status)
-          if (logged || connecting) return Effect.succeed(false)
-          logged = true
-          return Effect.as(
-            Effect.logWarning("gateway: not ready: Redis does not answer").pipe(Effect.annotateLogs({
-              reason: error.reason,
-              ...(error.cause instanceof Error ? { cause: error.cause.message } : {})
-            })),
-            false
-          )
-        },
+        onFailure: (error) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const connecting = !answered && error.reason === "not connected" &&
+              firstConnection.has(redis.client.status) && now < connectingUntil
+            if (logged || connecting) return Effect.succeed(false)
+            logged = true
+            return Effect.as(
+              Effect.logWarning("gateway: not ready: Redis does not answer").pipe(Effect.annotateLogs({
+                reason: error.reason,
+                ...(error.cause instanceof Error ? { cause: error.cause.message } : {})
+              })),
+              false
+            )
+          }),
         onSuccess: () => {
           answered = true
           if (!logged) return Effect.succeed(true)
