@@ -749,24 +749,25 @@ describe("Gateway server", () => {
       // Past Node's timer range the server would throw a RangeError when it starts.
       const tooLong = yield* Effect.flip(Effect.scoped(serveOn(runtime, { keepAliveTimeout: "9999999999 days" })))
       expect(String(tooLong)).toContain(
-        "Server: keepAliveTimeout must be a duration from 1 ms to 24.8 days, got \"9999999999 days\""
+        "Server: keepAliveTimeout: expected a duration from 1 ms to 24.8 days, got \"9999999999 days\""
       )
       const tooLongHold = yield* Effect.flip(Server.make(Server.fromRuntime(runtime), { keepAlive: "30 days" }))
-      expect(String(tooLongHold)).toContain("Server: keepAlive must be a duration from 1 ms to 24.8 days")
-      // As the file's `server:` section checks them: negative in any form (Effect reads -1 as 0), under 1 ms.
+      expect(String(tooLongHold)).toContain("Server: keepAlive: expected a duration from 1 ms to 24.8 days")
+      // As the file's `server:` section checks them, in its words: negative in any form (Effect reads -1 as 0),
+      // under 1 ms.
       const refusal = (options: Partial<Server.LayerOptions>) =>
         Effect.map(Effect.flip(Effect.scoped(serveOn(runtime, options))), (error) => error.message)
       expect(yield* refusal({ shutdownGrace: -1 })).toBe(
-        "Server: shutdownGrace must be 0 or a duration from 1 ms to 24.8 days, got -1"
+        "Server: shutdownGrace: expected a duration >= 0 such as \"30 seconds\", got -1"
       )
       expect(yield* refusal({ holdHeaders: "-5 seconds" })).toBe(
-        "Server: holdHeaders must be 0 or a duration from 1 ms to 24.8 days, got \"-5 seconds\""
+        "Server: holdHeaders: expected a duration >= 0 such as \"30 seconds\", got \"-5 seconds\""
       )
       expect(yield* refusal({ keepAlive: -1 })).toBe(
-        "Server: keepAlive must be a duration from 1 ms to 24.8 days, got -1"
+        "Server: keepAlive: expected a positive duration such as \"30 seconds\", got -1"
       )
       expect(yield* refusal({ keepAlive: "1 nanos" })).toBe(
-        "Server: keepAlive must be a duration from 1 ms to 24.8 days, got \"1 nanos\""
+        "Server: keepAlive: expected a duration from 1 ms to 24.8 days, got \"1 nanos\""
       )
       // 0 where it means "at once", and a fraction of a ms rounded up, are taken.
       yield* Effect.scoped(serveOn(runtime, { port: 0, shutdownGrace: 0, holdHeaders: 0, keepAlive: "1.5 millis" }))

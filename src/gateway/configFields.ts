@@ -24,8 +24,11 @@ const maxTimerMillis = 2 ** 31 - 1
  * 1 ms when not 0. A `timer` one ends in a Node timer or the Node server: 1 ms to {@link maxTimerMillis} (or 0 where
  * `allowZero`), rounded up to whole ms, so that what `check-config` accepts the gateway can start with. The
  * duration, or what was expected instead (`example` showing one), for every duration of the file.
+ *
+ * @since 0.2.0
+ * @category fields
  */
-const checkDuration = (
+export const checkDuration = (
   input: unknown,
   allowZero: boolean,
   timer: boolean,

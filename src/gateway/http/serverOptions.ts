@@ -5,13 +5,16 @@
  * @since 0.2.0
  */
 import * as ConfigError from "effect/ConfigError"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as Scope from "effect/Scope"
 import { described } from "../../internal/described.js"
 import * as Durations from "../../internal/duration.js"
 import * as OptionChecks from "../../internal/optionChecks.js"
 import * as Text from "../../internal/text.js"
+import * as Fields from "../configFields.js"
+import { written } from "../configMessages.js"
 import * as Metrics from "../Metrics.js"
 import type * as Runtime from "../Runtime.js"
 import type * as Sse from "./sse.js"
@@ -106,13 +109,11 @@ export const hostProblem = (host: string): string | undefined => {
   return issue === undefined ? undefined : `${issue}, got ${Text.escapedJson(host)}`
 }
 
-/** The longest delay Node's timers and server timeouts take, in ms. */
-const maxTimerMillis = 2_147_483_647
-
 const invalid = (option: string, message: string) => ConfigError.InvalidData([option], `Server: ${option} ${message}`)
 
-// The file's check of a timing (`configFields.ts`), for a value given in code: any `DurationInput`, negative in no
-// form (`Duration.decode` reads -1 as 0), 0 where allowed, else 1 ms to 24.8 days, rounded up to whole ms.
+// The file's check of a timing (`configFields.ts`), in its words, for a value given in code: any
+// `DurationInput` (a `Duration`, a bigint or a tuple read as its milliseconds), negative in no form
+// (`Duration.decode` reads -1 as 0), 0 where allowed, else 1 ms to 24.8 days, rounded up to whole ms.
 const millis = (
   option: string,
   value: Duration.DurationInput | undefined,
@@ -120,19 +121,14 @@ const millis = (
   allowZero: boolean
 ): Effect.Effect<number, ConfigError.ConfigError> => {
   if (value === undefined) return Effect.succeed(fallback)
-  const ms = Durations.millisOf(value)
-  if (ms === 0 && allowZero) return Effect.succeed(0)
-  // Node's server and timers take whole milliseconds up to 2^31 - 1: past that a timer fires at once, and the
-  // server refuses the value with a RangeError when it starts.
-  if (ms === undefined || !(ms >= 1) || Math.ceil(ms) > maxTimerMillis) {
-    return Effect.fail(
-      invalid(
-        option,
-        `must be ${allowZero ? "0 or " : ""}a duration from 1 ms to 24.8 days, got ${Durations.show(value)}`
-      )
-    )
-  }
-  return Effect.succeed(Math.ceil(ms))
+  const input = typeof value === "string" || typeof value === "number" ? value : Durations.millisOf(value) ?? -1
+  const checked = Fields.checkDuration(input, allowZero, true, "30 seconds")
+  return Either.isRight(checked)
+    ? Effect.succeed(Duration.toMillis(checked.right))
+    : Effect.fail(ConfigError.InvalidData(
+      [option],
+      `Server: ${option}: expected ${checked.left}, got ${input === value ? written(value) : Durations.show(value)}`
+    ))
 }
 
 /**
