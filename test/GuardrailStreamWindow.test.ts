@@ -106,6 +106,25 @@ describe("Guardrail.layer: long streams", () => {
       expect(whole.seen.finalLengths).toEqual([(yield* checkedWhole(Guardrail.redactPii(), text)).length])
     }))
 
+  it.effect("a read of thousands of deltas lets the event loop turn while they are checked", () =>
+    Effect.gen(function*() {
+      const { chunks } = longAnswer(300)
+      // Counts the turns of the event loop while the stream runs (a server's other requests would run there).
+      let turns = 0
+      let counting = true
+      const turn = () => {
+        if (!counting) return
+        turns++
+        setImmediate(turn)
+      }
+      setImmediate(turn)
+      const { exit } = yield* streamed(chunks, [Guardrail.redactPii()])
+      counting = false
+      expect(Exit.isSuccess(exit)).toBe(true)
+      // A turn every 64 deltas, about 30 here; none if the checks held the loop from the first to the last.
+      expect(turns).toBeGreaterThan(chunks.length / 64 / 2)
+    }))
+
   it("a deny-list with a RegExp is not local: its matches may be of any length", () => {
     expect(Guardrail.denyList(["secret"]).local).toBe(true)
     expect(Guardrail.denyList(["secret", /key-\d+/]).local).toBeUndefined()

@@ -285,6 +285,22 @@ export type BlockError = (
   partial: LlmError.PartialResponse | undefined
 ) => LlmError.GuardrailBlocked
 
+/** Text deltas checked between two turns of the event loop. */
+const deltasPerTurn = 64
+
+/**
+ * Lets the event loop run its pending I/O, then goes on: `setImmediate` where there is one (Node, Bun, Deno),
+ * with no 1 ms minimum as a timer has. Effect's own yields are microtasks, which I/O does not get in between.
+ */
+const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  if (typeof setImmediate === "function") {
+    const handle = setImmediate(() => resume(Effect.void))
+    return Effect.sync(() => clearImmediate(handle))
+  }
+  const handle = setTimeout(() => resume(Effect.void), 0)
+  return Effect.sync(() => clearTimeout(handle))
+})
+
 /** Characters of released text a window keeps before it when every guardrail is `local`: word and number edges. */
 export const windowContext = 128
 
@@ -359,6 +375,7 @@ export const guardStream = (
     }
 
     const windowed = guardrails.every((guardrail) => guardrail.local === true)
+    let deltasSinceTurn = 0
     let moveAt = windowContext + windowStep
     /** Restarts the segment `windowContext` characters before the released point, if no match spans the cut. */
     const moveWindow: Effect.Effect<void, LlmError.LlmError> = Effect.gen(function*() {
@@ -396,6 +413,12 @@ export const guardStream = (
           raw += part.text
           release(parts, yield* step(false))
           if (windowed && releasedRaw >= moveAt) yield* moveWindow
+          // A read that brings thousands of deltas at once is checked in one go: let other work in (a server's
+          // other requests) every `deltasPerTurn` of them.
+          if (++deltasSinceTurn >= deltasPerTurn) {
+            deltasSinceTurn = 0
+            yield* nextTurn
+          }
         } else if (part.type === "finish" || StreamPart.isContent(part)) {
           yield* endSegment(parts)
           deliver(parts, part)
