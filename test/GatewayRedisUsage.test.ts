@@ -1,13 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, TestClock } from "effect"
-import * as Net from "node:net"
 import * as Stores from "../src/gateway/buildStores.js"
 import { fromLoaded } from "../src/gateway/runtimeLoad.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import { call, chatBody, json, requestLogs, serve } from "./support/gateway.js"
 import { acme, decode, env, twoProviders } from "./support/gatewayConfig.js"
 import { eventually } from "./support/loopback.js"
-import { describeRedis } from "./support/redis.js"
+import { describeRedis, hungServer } from "./support/redis.js"
 
 describeRedis("Gateway usage while its Redis is down", (server) => {
   it.scoped("limits that cannot be read are unavailable (503 on /v1/usage, PolicyUnavailable), never \"no limits\"", () =>
@@ -74,17 +73,7 @@ describeRedis("Gateway usage while its Redis is down", (server) => {
 describe("Gateway readiness with a Redis that accepts connections and never answers (hung)", () => {
   it.scoped("probes say nothing during the first connection's 5 s, then log why once", () =>
     Effect.gen(function*() {
-      const sockets: Array<Net.Socket> = []
-      const hung = Net.createServer((socket) => void sockets.push(socket))
-      yield* Effect.acquireRelease(
-        Effect.async<void>((resume) => void hung.listen(0, "127.0.0.1", () => resume(Effect.void))),
-        () =>
-          Effect.sync(() => {
-            for (const socket of sockets) socket.destroy()
-            hung.close()
-          })
-      )
-      const url = `redis://127.0.0.1:${(hung.address() as Net.AddressInfo).port}`
+      const url = `redis://127.0.0.1:${yield* hungServer}`
       const a = yield* MockProvider.make()
       const b = yield* MockProvider.make()
       const config = { ...twoProviders(a, b), redis: { urlEnv: "REDIS_URL", keyPrefix: "hung:" } }

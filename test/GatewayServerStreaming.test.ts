@@ -69,16 +69,20 @@ const budgetedHang = Effect.gen(function*() {
   return { server, budgeted, route: withContext(budgeted.service, budgeted.context) }
 })
 
-/** Writes `text` on a raw connection to `base` and reads until the server closes it: status line and error body. */
+/** Writes `text` on a raw connection to `base` and reads until the server closes it. */
+const rawExchange = (base: string, text: string) =>
+  Effect.async<string>((resume) => {
+    const socket = net.connect(Number(new URL(base).port), "127.0.0.1", () => socket.write(text))
+    let received = ""
+    socket.on("data", (data) => received += data.toString())
+    socket.on("close", () => resume(Effect.succeed(received)))
+    return Effect.sync(() => socket.destroy())
+  })
+
+/** {@link rawExchange}: status line, head and error body. */
 const rawAnswer = (base: string, text: string) =>
   Effect.map(
-    Effect.async<string>((resume) => {
-      const socket = net.connect(Number(new URL(base).port), "127.0.0.1", () => socket.write(text))
-      let received = ""
-      socket.on("data", (data) => received += data.toString())
-      socket.on("close", () => resume(Effect.succeed(received)))
-      return Effect.sync(() => socket.destroy())
-    }),
+    rawExchange(base, text),
     (received) => ({
       statusLine: received.slice(0, received.indexOf("\r\n")),
       head: received.slice(0, received.indexOf("\r\n\r\n")).toLowerCase(),
@@ -496,21 +500,10 @@ describe("Gateway server: streams", () => {
       // The client's own id, as on every answer.
       expect(connect.head).toContain("\r\nx-request-id: my-req.1\r\n")
       // As a client sends it through a proxy (RFC 9112 3.2.2): the path is served, whatever host it names.
-      const absolute = yield* Effect.async<string>((resume) => {
-        const socket = net.connect(
-          Number(new URL(base).port),
-          "127.0.0.1",
-          () =>
-            socket.write(
-              "GET http://elsewhere.example/v1/models HTTP/1.1\r\nHost: elsewhere.example\r\n" +
-                "Connection: close\r\n\r\n"
-            )
-        )
-        let received = ""
-        socket.on("data", (data) => received += data.toString())
-        socket.on("close", () => resume(Effect.succeed(received)))
-        return Effect.sync(() => socket.destroy())
-      })
+      const absolute = yield* rawExchange(
+        base,
+        "GET http://elsewhere.example/v1/models HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n"
+      )
       // No key: the models endpoint's 401, not an unknown path's 404.
       expect(absolute.slice(0, absolute.indexOf("\r\n"))).toMatch(/^HTTP\/1\.1 401 /)
       // Metrics carry a request id too, as every answer.
@@ -525,17 +518,11 @@ describe("Gateway server: streams", () => {
         requestTimeout: "300 millis"
       })
       // No key: refused at once with a 401, while the client has sent 1 byte of the 100 it declared.
-      const received = yield* Effect.async<string>((resume) => {
-        const socket = net.connect(Number(new URL(base).port), "127.0.0.1", () =>
-          socket.write(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
-              "Content-Length: 100\r\n\r\n{"
-          ))
-        let text = ""
-        socket.on("data", (data) => text += data.toString())
-        socket.on("close", () => resume(Effect.succeed(text)))
-        return Effect.sync(() => socket.destroy())
-      })
+      const received = yield* rawExchange(
+        base,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+          "Content-Length: 100\r\n\r\n{"
+      )
       expect(received).toMatch(/^HTTP\/1\.1 401 /)
       expect(received.match(/HTTP\/1\.1 \d{3} /g)).toHaveLength(1)
     }))

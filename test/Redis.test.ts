@@ -1,11 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigError, ConfigProvider, Effect, Either, Exit, HashMap, Layer, Logger, Redacted } from "effect"
-import * as Net from "node:net"
 import * as RedisOptions from "../src/internal/redisOptions.js"
 import * as Outage from "../src/internal/redisOutage.js"
 import * as Redis from "../src/Redis.js"
 import { eventually } from "./support/loopback.js"
-import { describeRedis, freePort, uniquePrefix } from "./support/redis.js"
+import { describeRedis, freePort, hungServer, uniquePrefix } from "./support/redis.js"
 
 const secret = "pw-LEAKCHECK-93c1"
 
@@ -246,18 +245,7 @@ describe("Redis options", () => {
 
   it.live("while a connection waits for a server that does not answer, the cause says so, not the driver's words", () =>
     Effect.scoped(Effect.gen(function*() {
-      // A server that accepts connections and never answers: a hung (stopped) Redis.
-      const sockets: Array<Net.Socket> = []
-      const server = Net.createServer((socket) => void sockets.push(socket))
-      yield* Effect.acquireRelease(
-        Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
-        () =>
-          Effect.sync(() => {
-            for (const socket of sockets) socket.destroy()
-            server.close()
-          })
-      )
-      const port = (server.address() as Net.AddressInfo).port
+      const port = yield* hungServer
       const error = yield* Effect.scoped(Effect.gen(function*() {
         const context = yield* Layer.build(
           Redis.layer({ url: Redacted.make(`redis://:${secret}@127.0.0.1:${port}`), awaitConnection: false })

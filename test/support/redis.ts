@@ -4,6 +4,9 @@
  * binary, {@link describeRedis} skips its suite with a message, so the rest of the tests still run.
  */
 import { describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Net from "node:net"
 import { afterAll, beforeAll } from "vitest"
 import { findBinary, missingMessage, type RedisServer, startServer } from "./redisServer.js"
 
@@ -65,3 +68,22 @@ export const awaitConnected = async (isConnected: () => boolean): Promise<void> 
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
+
+/**
+ * A server on 127.0.0.1 that accepts connections and never answers, as a hung (stopped) Redis does; its port,
+ * closed with the scope.
+ */
+export const hungServer: Effect.Effect<number, never, Scope.Scope> = Effect.suspend(() => {
+  const sockets: Array<Net.Socket> = []
+  const server = Net.createServer((socket) => void sockets.push(socket))
+  return Effect.acquireRelease(
+    Effect.async<number>((resume) =>
+      void server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as Net.AddressInfo).port)))
+    ),
+    () =>
+      Effect.sync(() => {
+        for (const socket of sockets) socket.destroy()
+        server.close()
+      })
+  )
+})
