@@ -302,7 +302,7 @@ const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
 })
 
 /** Characters of released text a window keeps before it when every guardrail is `local`: word and number edges. */
-export const windowContext = 128
+const windowContext = 128
 
 /** Released characters past the context at which a window moves on. */
 const windowStep = 256
