@@ -86,9 +86,16 @@ export const make = (options: { readonly processMetrics?: boolean | undefined } 
     labelNames: ["tenant", "route", "kind"] as const,
     registers: [registry]
   })
-  const cost = new Prometheus.Counter({
+  // Summed in whole nano-USD, written in USD at each scrape: float sums of costs show noise
+  // (0.00008999999999999999 for 0.00003 + 0.00006), which the log and the headers, rounded, do not.
+  const costNanos = new Map<string, { readonly tenant: string; readonly route: string; nanos: number }>()
+  new Prometheus.Counter({
     name: "liter_llm_gateway_cost_usd_total",
     help: "Cost of the answers in USD, by tenant and route (cache hits cost 0).",
+    collect() {
+      this.reset()
+      for (const { nanos, route, tenant } of costNanos.values()) this.inc({ tenant, route }, nanos / 1e9)
+    },
     labelNames: ["tenant", "route"] as const,
     registers: [registry]
   })
@@ -145,7 +152,13 @@ export const make = (options: { readonly processMetrics?: boolean | undefined } 
       if (r.outputTokens !== undefined) {
         tokens.inc({ tenant: r.tenant, route: r.route, kind: "output" }, r.outputTokens)
       }
-      if (r.costUsd !== undefined) cost.inc({ tenant: r.tenant, route: r.route }, r.costUsd)
+      if (r.costUsd !== undefined) {
+        const key = `${r.tenant}\u0000${r.route}`
+        const total = costNanos.get(key)
+        const nanos = Math.round(r.costUsd * 1e9)
+        if (total === undefined) costNanos.set(key, { tenant: r.tenant, route: r.route, nanos })
+        else total.nanos += nanos
+      }
       if (r.cached) cacheHits.inc({ tenant: r.tenant, route: r.route })
       duration.observe({ route: r.route, stream }, r.durationMs / 1000)
       overhead.observe({ stream }, Math.max(0, r.overheadMs) / 1000)
