@@ -167,22 +167,26 @@ const rawAnswer = (
   )
 }
 
+/** The request id the client sent, if it sent one header of it. */
+const sentRequestId = (request: Http.IncomingMessage): string | undefined => {
+  const sent = request.headers["x-request-id"]
+  return typeof sent === "string" ? sent : undefined
+}
+
 // A CONNECT (a proxy tunnel), which Node hands to a `connect` listener or else drops without a word: a 405.
 const answerConnect = (request: Http.IncomingMessage, socket: Duplex) => {
   if (!socket.writable) return socket.destroy()
-  const sent = request.headers["x-request-id"]
   rawAnswer(socket, 405, "Method Not Allowed", {
     message: "CONNECT is not allowed: the gateway is no proxy.",
     type: "invalid_request_error",
     param: null,
     code: "method_not_allowed"
-  }, { requestId: typeof sent === "string" ? sent : undefined, extra: "allow: GET, HEAD, POST\r\n" })
+  }, { requestId: sentRequestId(request), extra: "allow: GET, HEAD, POST\r\n" })
 }
 
 // An `Expect` other than `100-continue`, which Node refuses with an empty 417: the same refusal (RFC 9110,
 // 10.1.1) in OpenAI's error JSON, with a request id.
 const answerExpectation = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
-  const sent = request.headers["x-request-id"]
   const answer = Respond.openAiError(417, {
     message: `The request's Expect header (${
       Respond.clientText(String(request.headers.expect))
@@ -190,7 +194,7 @@ const answerExpectation = (request: Http.IncomingMessage, response: Http.ServerR
     type: "invalid_request_error",
     code: "expectation_failed"
   }, {
-    "x-request-id": Headers.requestId(typeof sent === "string" ? sent : undefined),
+    "x-request-id": Headers.requestId(sentRequestId(request)),
     connection: "close"
   })
   // A whole body: written at once, nothing to wait for.
