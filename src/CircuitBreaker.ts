@@ -207,7 +207,7 @@ export interface RedisStoreOptions {
   readonly whenUnavailable?: "fail-open" | "fail-closed" | undefined
   /** With `"fail-closed"`: the `retryAfter` of a refusal while Redis is unavailable (default 1 s). */
   readonly rejectFor?: Duration.DurationInput | undefined
-  /** How many times a change is tried again when another process changed the same key meanwhile (default 16). */
+  /** How many times a change is tried again when another process changed the same key meanwhile (default 64). */
   readonly maxConflictRetries?: number | undefined
   /** How long a key outlives the state's last deadline (cooldown, probe lease, window) (default 1 hour). */
   readonly retention?: Duration.DurationInput | undefined

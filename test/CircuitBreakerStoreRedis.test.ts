@@ -4,7 +4,7 @@
  */
 import { expect, it } from "@effect/vitest"
 import type { Layer } from "effect"
-import { Effect, Exit, Metric } from "effect"
+import { Effect, Either, Exit, Metric } from "effect"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import type * as LlmError from "../src/LlmError.js"
@@ -64,6 +64,25 @@ describeRedis("CircuitBreaker store: Redis under contention and outages", (serve
       expect(expected).toMatchObject({ state: "closed", calls: 30, failures: 15 })
       for (const { registry } of processes) expect(yield* stateIn(registry, "k")).toEqual(expected)
       // every change reached Redis: none was served by the local fallback
+      expect(yield* unavailableCount("local breaker")).toBe(fallbacksBefore)
+    }))
+
+  it.scoped("a change that keeps losing to other writers is applied again until it lands, as long as it takes", () =>
+    Effect.gen(function*() {
+      const prefix = uniquePrefix("starved")
+      const { redis } = yield* processOn(server.url, prefix)
+      const store = Either.getOrThrow(CircuitBreaker.makeRedisStore(redis))
+      const fallbacksBefore = yield* unavailableCount("local breaker")
+      let applied = 0
+      // Each of the first 40 attempts is beaten by another writer: on the same connection, its version bump is
+      // sent just before the attempt's compare-and-set.
+      const result = yield* store.modify("k", (state) => {
+        applied++
+        if (applied <= 40) void redis.client.hincrby(redis.key("circuit", "k"), "v", 1)
+        return [applied, { ...state }] as const
+      })
+      expect(result).toBe(41)
+      expect(yield* Effect.promise(() => redis.client.hget(redis.key("circuit", "k"), "v"))).toBe("41")
       expect(yield* unavailableCount("local breaker")).toBe(fallbacksBefore)
     }))
 

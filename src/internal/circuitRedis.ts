@@ -63,7 +63,10 @@ export const config = (
         }`
       ))
     }
-    const maxConflictRetries = options.maxConflictRetries ?? 16
+    // A change that loses a race already holds the current state, so it is tried again in one round trip; but the
+    // others may win again meanwhile. With three connections racing on one key, runs of 8 attempts were seen: 64
+    // keeps a starved change (which would go to the local fallback and count as an outage) out of reach.
+    const maxConflictRetries = options.maxConflictRetries ?? 64
     if (!(Number.isSafeInteger(maxConflictRetries) && maxConflictRetries >= 0)) {
       return yield* Either.left(ConfigError.InvalidData(
         ["maxConflictRetries"],
