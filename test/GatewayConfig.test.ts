@@ -142,6 +142,31 @@ describe("Gateway config: a key written twice", () => {
   })
 })
 
+describe("Gateway config: a key written twice, with other problems", () => {
+  it.effect("loading the file reports the repeated key and the file's other problems together", () =>
+    Effect.gen(function*() {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "liter-gateway-twice-"))
+      const file = Path.join(dir, "gateway.yaml")
+      Fs.writeFileSync(
+        file,
+        [
+          "providers:",
+          "  local: { type: openai-compatible, baseUrl: 'http://127.0.0.1:9/v1' }",
+          "models:",
+          "  small: { provider: antropic, model: m }",
+          "server: { port: 1 }",
+          "server: { port: 2 }"
+        ].join("\n")
+      )
+      const refused = yield* Effect.flip(withEnv(Config.load(file)))
+      expect(refused.errors).toEqual([
+        "server: written twice (again at line 6, column 1)",
+        expect.stringMatching(/^models\.small\.provider: unknown provider "antropic"/)
+      ])
+      Fs.rmSync(dir, { recursive: true })
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+})
+
 describe("Gateway config: YAML anchors, merge keys, alias bombs; empty files", () => {
   const refused = (text: string, source: string) =>
     Either.match(Config.parse(text, source), { onLeft: (error) => error.errors, onRight: () => [] })

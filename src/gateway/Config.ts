@@ -268,7 +268,15 @@ const readEnv = Effect.fn("Config.readEnv")(function*(config: Config) {
  * @since 0.2.0
  * @category decoding
  */
-export const parse = (text: string, source: string): Either.Either<unknown, InvalidConfig> => {
+export const parse = (text: string, source: string): Either.Either<unknown, InvalidConfig> =>
+  Either.flatMap(
+    parseParts(text, source),
+    ({ data, repeated }) =>
+      repeated.length === 0 ? Either.right(data) : Either.left(new InvalidConfig({ source, errors: [...repeated] }))
+  )
+
+/** The data and the keys written twice, or the text's other problems. */
+const parseParts = (text: string, source: string): Either.Either<ConfigText.Parsed, InvalidConfig> => {
   const invalid = (errors: Array<string>) => new InvalidConfig({ source, errors })
   const refuse = (errors: Array<string>) => Either.left(invalid(errors))
   // Said alike whatever the file's type (`JSON.parse` would say "Unexpected end of JSON input").
@@ -313,8 +321,12 @@ export const load = (path: string): Effect.Effect<Loaded, InvalidConfig, FileSys
         errors: ["the file is not valid UTF-8 text (save it as UTF-8)"]
       })
     }
-    const input = yield* parse(new TextDecoder().decode(bytes), path)
-    return yield* decode(input, path)
+    const { data, repeated } = yield* parseParts(new TextDecoder().decode(bytes), path)
+    if (repeated.length === 0) return yield* decode(data, path)
+    // A key written twice is refused with the file's other problems, found in the data as read (its last value).
+    const decoded = yield* Effect.either(decode(data, path))
+    const others = Either.isLeft(decoded) ? decoded.left.errors : []
+    return yield* new InvalidConfig({ source: path, errors: [...repeated, ...others] })
   }).pipe(Effect.withSpan("Config.load"))
 
 /**

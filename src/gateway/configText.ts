@@ -10,13 +10,25 @@ import * as Text from "../internal/text.js"
 import * as Messages from "./configMessages.js"
 
 /**
+ * A file's data, with the keys it writes twice (each a problem; the data holds the last of them).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Parsed {
+  readonly data: unknown
+  readonly repeated: ReadonlyArray<string>
+}
+
+/**
  * The data of a file's text, or its problems. JSON (its syntax already checked) is parsed as YAML too, for the
- * keys written twice that `JSON.parse` would silently keep the last of.
+ * keys written twice that `JSON.parse` would silently keep the last of. A key written twice leaves the data
+ * readable, so the file's other problems can be found too; any other problem leaves no data.
  *
  * @since 0.2.0
  * @category decoding
  */
-export const parseText = (text: string, isJson: boolean): Either.Either<unknown, Array<string>> => {
+export const parseText = (text: string, isJson: boolean): Either.Either<Parsed, Array<string>> => {
   const lines = new Yaml.LineCounter()
   const document = Yaml.parseDocument(text, {
     prettyErrors: false,
@@ -40,24 +52,26 @@ export const parseText = (text: string, isJson: boolean): Either.Either<unknown,
   const yamlErrors = isJson
     ? document.errors.filter((error) => error.code === "DUPLICATE_KEY")
     : document.errors.filter((error) => error.code !== "NON_STRING_KEY")
-  const syntax = yamlErrors.map((error) => {
-    if (error.code === "DUPLICATE_KEY") {
-      const path = keyPathAt(document, error.pos[0])
-      if (path !== undefined) return `${Messages.pathText(path)}: written twice (again at ${where(error.pos[0])})`
-    }
-    if (error.code === "MULTIPLE_DOCS") return `${where(error.pos[0])}: ${multipleDocuments}`
-    return `${where(error.pos[0])}: ${error.message.split("\n")[0]}`
-  })
+  const repeated: Array<string> = []
+  const syntax: Array<string> = []
+  for (const error of yamlErrors) {
+    const path = error.code === "DUPLICATE_KEY" ? keyPathAt(document, error.pos[0]) : undefined
+    if (path !== undefined) {
+      repeated.push(`${Messages.pathText(path)}: written twice (again at ${where(error.pos[0])})`)
+    } else if (error.code === "MULTIPLE_DOCS") syntax.push(`${where(error.pos[0])}: ${multipleDocuments}`)
+    else syntax.push(`${where(error.pos[0])}: ${error.message.split("\n")[0]}`)
+  }
   const errors = isJson ? syntax : [...syntax, ...notPlain(document, where)]
-  if (errors.length > 0) return Either.left(errors)
-  if (isJson) return Either.right(JSON.parse(text))
+  if (errors.length > 0) return Either.left([...repeated, ...errors])
+  if (isJson) return Either.right({ data: JSON.parse(text), repeated })
   try {
-    return Either.right(document.toJS({ maxAliasCount: 100 }))
+    return Either.right({ data: document.toJS({ maxAliasCount: 100 }), repeated })
   } catch (error) {
     // An alias with no anchor, or a merge of something other than a mapping, is found again to say where; an
     // alias bomb (aliases of aliases, expanding to millions of values) past the alias limit has no one place.
     const located = aliasIssue(document, where)
     return Either.left([
+      ...repeated,
       located ?? `not valid YAML: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`
     ])
   }
