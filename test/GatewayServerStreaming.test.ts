@@ -511,6 +511,17 @@ describe("Gateway server: streams", () => {
       expect(metrics.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{32}$/)
     }))
 
+  it.scopedLive("an HTTP/1.1 request without Host gets a 400 in OpenAI's error JSON; HTTP/1.0 needs none", () =>
+    Effect.gen(function*() {
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: {} }))
+      const missing = yield* rawAnswer(base, "GET /health HTTP/1.1\r\nX-Request-Id: my-req.2\r\n\r\n")
+      expect(missing.statusLine).toMatch(/^HTTP\/1\.1 400 /)
+      expect(missing.error).toMatchObject({ type: "invalid_request_error", code: "missing_host" })
+      expect(missing.head).toContain("\r\nx-request-id: my-req.2\r\n")
+      const old = yield* rawExchange(base, "GET /health HTTP/1.0\r\n\r\n")
+      expect(old).toMatch(/^HTTP\/1\.1 200 /)
+    }))
+
   it.scopedLive("a request answered before its body is all sent gets one answer, not a 408 after it", () =>
     Effect.gen(function*() {
       const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: {} }), {

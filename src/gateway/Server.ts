@@ -201,6 +201,21 @@ const answerExpectation = (request: Http.IncomingMessage, response: Http.ServerR
   Effect.runSync(Respond.write(answer, response))
 }
 
+// An HTTP/1.1 request without `Host` (RFC 9112, 3.2: a 400), which Node would refuse with an empty 400: the
+// same refusal in OpenAI's error JSON, with a request id. Whether it was missing: then it is answered.
+const answeredMissingHost = (request: Http.IncomingMessage, response: Http.ServerResponse): boolean => {
+  if (request.headers.host !== undefined || request.httpVersionMajor !== 1 || request.httpVersionMinor < 1) {
+    return false
+  }
+  const answer = Respond.openAiError(400, {
+    message: "The request has no Host header, which HTTP/1.1 requires.",
+    type: "invalid_request_error",
+    code: "missing_host"
+  }, { "x-request-id": Headers.requestId(sentRequestId(request)), connection: "close" })
+  Effect.runSync(Respond.write(answer, response))
+  return true
+}
+
 /**
  * Serves the gateway with Node on `host:port` (default `127.0.0.1:4000`; port 0 picks a free one, read it from
  * `HttpServer.HttpServer`'s address). Slow clients are cut by Node's `headersTimeout` and `requestTimeout`.
@@ -232,6 +247,8 @@ export const layer = (
         headersTimeout: checked.headersTimeoutMs,
         requestTimeout: checked.requestTimeoutMs,
         keepAliveTimeout: checked.keepAliveTimeoutMs,
+        // Checked by `answeredMissingHost`, to answer in OpenAI's error JSON.
+        requireHostHeader: false,
         // How often Node checks the two timeouts above (its default, 30 s, would let a slow client stay longer).
         connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(checked.headersTimeoutMs / 4)))
       })
@@ -250,6 +267,7 @@ export const layer = (
       // when the body is read, so that a body refused before (its declared length over the limit, a bad key)
       // is never sent: Node closes the connection after such an answer.
       const onRequest = (request: Http.IncomingMessage, response: Http.ServerResponse, expectContinue = false) => {
+        if (answeredMissingHost(request, response)) return
         let awaitingContinue = expectContinue
         // A new request on the connection: the one answered early has ended.
         answeredEarly.delete(request.socket)
