@@ -735,6 +735,22 @@ describe("Gateway server", () => {
       expect(text).not.toContain("SECRETKEY")
     }))
 
+  it.scopedLive("a port in use fails with a ServeError that says so, its listening error kept as the cause", () =>
+    Effect.gen(function*() {
+      const taken = Http.createServer()
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void taken.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => taken.close())
+      )
+      const port = (taken.address() as { readonly port: number }).port
+      const refused = yield* Effect.flip(
+        Effect.scoped(serveOn(makeRuntime({ tenants: [], routes: {} }), { host: "127.0.0.1", port }))
+      )
+      expect(refused._tag).toBe("ServeError")
+      expect(refused.message).toBe(`cannot listen on 127.0.0.1:${port}: address already in use (EADDRINUSE)`)
+      expect(refused).toMatchObject({ cause: { code: "EADDRINUSE" } })
+    }))
+
   it.effect("refuses bad options with a ConfigError naming them", () =>
     Effect.gen(function*() {
       const runtime = makeRuntime({ tenants: [], routes: {} })

@@ -150,22 +150,13 @@ export const failureText = (error: unknown): string => {
   return cause === undefined ? name : `${name}: ${failureText(cause)}`
 }
 
-/**
- * Why a server could not listen on `host:port`, e.g.
- * `cannot listen on 127.0.0.1:4301: address already in use (EADDRINUSE)`; other failures as they are.
- */
+/** A server that could not listen, as a refusal: its message (`Server.layer` words it), else its cause's. */
 const listenRefused = (error: unknown, host: string, port: number): unknown => {
   if ((error as { readonly _tag?: unknown } | null)?._tag !== "ServeError") return error
-  const cause = (error as { readonly cause?: unknown }).cause as
-    | { readonly code?: unknown; readonly message?: unknown }
-    | undefined
-  const code = typeof cause?.code === "string" ? cause.code : undefined
-  // Node's text, "listen EADDRINUSE: address already in use 127.0.0.1:4301", without the call and the address.
-  const reason = typeof cause?.message === "string"
-    ? cause.message.replace(/^\w+ [A-Z0-9_]+: /, "").replace(/ \S+:\d+$/, "")
-    : failureText(cause)
-  const address = `${host.includes(":") ? `[${host}]` : host}:${port}`
-  return new Refused(`cannot listen on ${address}: ${reason}${code === undefined ? "" : ` (${code})`}`)
+  const { cause, message } = error as { readonly cause?: unknown; readonly message?: unknown }
+  return new Refused(
+    typeof message === "string" && message !== "" ? message : ServerOptions.listenFailure(cause, host, port)
+  )
 }
 
 const processStdin: Effect.Effect<string> = Effect.promise(async () => {

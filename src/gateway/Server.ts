@@ -10,7 +10,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServer from "@effect/platform/HttpServer"
-import type * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -220,7 +220,9 @@ const answeredMissingHost = (request: Http.IncomingMessage, response: Http.Serve
  * Serves the gateway with Node on `host:port` (default `127.0.0.1:4000`; port 0 picks a free one, read it from
  * `HttpServer.HttpServer`'s address). Slow clients are cut by Node's `headersTimeout` and `requestTimeout`.
  * Closing the layer drains: the server stops accepting, requests in flight get `shutdownGrace` to finish, then
- * are interrupted (their upstream calls aborted, their usage charged).
+ * are interrupted (their upstream calls aborted, their usage charged). Fails with a `ConfigError` naming a bad
+ * option, or a `ServeError` saying why it cannot listen (`cannot listen on 127.0.0.1:4000: address already in use
+ * (EADDRINUSE)`, Node's error as its `cause`).
  *
  * @example
  * ```ts
@@ -336,10 +338,17 @@ export const layer = (
       // Added last, so it runs first on close: drain before the handler is removed.
       yield* Effect.addFinalizer(() => Drain.drain(tracker, nodeServer!, checked.shutdownGraceMs))
     }))
-    return Layer.provideMerge(
-      serving,
-      NodeHttpServer.layer(createServer, { host: checked.host, port: checked.port })
-    ) as Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError>
+    const listening = NodeHttpServer.layer(createServer, { host: checked.host, port: checked.port }).pipe(
+      // The platform's `ServeError` says nothing ("An error has occurred"): the same error, saying why.
+      Layer.mapError((error) => {
+        const said = {
+          cause: error.cause,
+          message: ServerOptions.listenFailure(error.cause, checked.host, checked.port)
+        }
+        return new HttpServerError.ServeError(said)
+      })
+    )
+    return Layer.provideMerge(serving, listening) as Layer.Layer<HttpServer.HttpServer, HttpServerError.ServeError>
   }))
 
 /**

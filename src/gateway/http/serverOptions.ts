@@ -98,6 +98,26 @@ export interface CheckedLayer extends Checked {
 }
 
 /**
+ * Why a server could not listen on `host:port`, from the listening error (its `cause`), e.g.
+ * `cannot listen on 127.0.0.1:4301: address already in use (EADDRINUSE)`.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const listenFailure = (cause: unknown, host: string, port: number): string => {
+  const { code, message } = (typeof cause === "object" && cause !== null ? cause : {}) as {
+    readonly code?: unknown
+    readonly message?: unknown
+  }
+  // Node's text, "listen EADDRINUSE: address already in use 127.0.0.1:4301", without the call and the address.
+  const reason = typeof message === "string"
+    ? message.replace(/^\w+ [A-Z0-9_]+: /, "").replace(/ \S+:\d+$/, "")
+    : String(cause)
+  const address = `${host.includes(":") ? `[${host}]` : host}:${port}`
+  return `cannot listen on ${address}: ${reason}${typeof code === "string" ? ` (${code})` : ""}`
+}
+
+/**
  * What is wrong with a host to listen on, the host included, or `undefined`: the one check of `Server.layer`
  * and of the config's `server.host`, so that a file `check-config` accepts is one the server can listen with.
  *
