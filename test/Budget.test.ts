@@ -68,6 +68,15 @@ describe("Budget: options", () => {
         "unpricedModels must be \"refuse\" or \"allow\", got \"1\""
       )
       expect(yield* configError({ defaultLimit: { limitUsd: 1, period: "weekly" as "day" } })).toContain("weekly")
+      // A tenant name no request can carry (ChatRequest.tenantIssue): its limit would never apply.
+      const limit = { limitUsd: 1, period: "day" } as const
+      expect(yield* configError({ tenants: { "a\u200bb": limit } })).toContain(
+        "Budget.layer: tenants: the tenant id \"a\\u200bb\" contains an invisible formatting character"
+      )
+      expect(yield* configError({ tenants: { [" ".repeat(3)]: limit } })).toContain("is empty or blank")
+      expect(yield* configError({ tenants: { ["t".repeat(300)]: limit } })).toContain(
+        "tenants: a tenant id has 300 characters, more than the 256 allowed"
+      )
       expect(yield* configError({ maxRequestCostUsd: -0.5 })).toContain("maxRequestCostUsd")
       expect(yield* configError({ maxRequestCostUsd: 1, reservationTimeout: "0 millis" })).toContain(
         "reservationTimeout"

@@ -420,6 +420,11 @@ describe("RateLimit: options", () => {
     ["maxDelay without delay", { ...perMinute(1), maxDelay: "1 second" }, "maxDelay applies only with"],
     ["maxDelay negative", { ...perMinute(1), onExceeded: "delay", maxDelay: -1 }, "maxDelay must be a finite"],
     ["empty tenant limits", { tenants: { acme: {} } }, "no limit given"],
+    [
+      "a tenant name no request can carry",
+      { tenants: { "acme ": { requests: { limit: 1, window: "1 minute" } } } },
+      "tenants: the tenant id \"acme \" starts or ends with whitespace, so no request can name it"
+    ],
     ["blank key", { ...perMinute(1), key: " " }, "key must not be empty"],
     [
       "whenUnavailable",

@@ -8,7 +8,9 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { isIP } from "node:net"
+import * as ChatRequest from "../ChatRequest.js"
 import { described } from "./described.js"
+import * as Text from "./text.js"
 
 export { described }
 
@@ -154,6 +156,28 @@ export const recordOption = (
   value === undefined || isRecord(value) ? Either.void : Either.left(
     ConfigError.InvalidData([option], `${layer}: ${option} must be an object of named entries, got ${described(value)}`)
   )
+
+/**
+ * The names of a `tenants` option (checked as a record first): each one a request can carry (see
+ * `ChatRequest.tenantIssue`). A name no request can carry (`"acme "`) would hold a limit no call ever meets,
+ * while the tenant meant goes unlimited.
+ */
+export const tenantNames = (
+  layer: string,
+  tenants: Readonly<Record<string, unknown>> | undefined
+): Either.Either<void, ConfigError.ConfigError> => {
+  for (const tenant of Object.keys(tenants ?? {})) {
+    const issue = ChatRequest.tenantIssue(tenant)
+    if (issue === undefined) continue
+    // A long name is not shown: it would be most of the message.
+    const shown = Text.characters(tenant) > 64 ? "a tenant id" : `the tenant id ${Text.escapedJson(tenant)}`
+    return Either.left(ConfigError.InvalidData(
+      ["tenants"],
+      `${layer}: tenants: ${shown} ${issue}, so no request can name it`
+    ))
+  }
+  return Either.void
+}
 
 // A DNS label: letters, digits and hyphens (underscores too, which Docker Compose service names may hold and its
 // DNS resolves), at most 63 characters, neither starting nor ending with a hyphen.

@@ -159,6 +159,7 @@ export const check = (layer: string, options: RateLimit.Options): Effect.Effect<
   Effect.gen(function*() {
     yield* OptionChecks.knownOptions(layer, options, optionNames)
     yield* OptionChecks.recordOption(layer, "tenants", options.tenants)
+    yield* OptionChecks.tenantNames(layer, options.tenants)
     yield* OptionChecks.booleanOption(layer, "perModel", options.perModel)
     yield* OptionChecks.nonEmpty(layer, [["key", options.key]])
     const defaults = yield* checkLimits(layer, ["default"], options.default ?? {})

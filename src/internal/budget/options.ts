@@ -69,9 +69,9 @@ export const decode = (input: Input): Effect.Effect<Config, ConfigError.ConfigEr
   Effect.gen(function*() {
     yield* OptionChecks.knownOptions("Budget.layer", input, optionNames)
     yield* OptionChecks.recordOption("Budget.layer", "tenants", input.tenants)
+    yield* OptionChecks.tenantNames("Budget.layer", input.tenants)
     const tenants = new Map<string, Limit>()
     for (const [tenant, limit] of Object.entries(input.tenants ?? {})) {
-      if (tenant.trim() === "") return yield* fail(["tenants"], "tenants has an empty tenant name")
       tenants.set(tenant, yield* decodeLimit(limit, ["tenants", tenant]))
     }
     const defaultLimit = input.defaultLimit === undefined
