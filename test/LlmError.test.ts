@@ -443,6 +443,24 @@ describe("errors.fromResponse: secrets", () => {
     expect(error.message).toContain("<redacted>")
   })
 
+  it("an echo of the key with JSON escapes (\\/, \\u005f, any case) is scrubbed from the body a parser reads", () => {
+    const key = "sk-proj/abcdEF_secret-999"
+    const escapedSlash = openAiBody({ message: `Incorrect API key provided: ${key}` }).replace(/\//g, "\\/")
+    const escapedChars = `{"error":{"message":"bad key ${key.replace(/_/g, "\\u005F").replace("s", "\\u0073")}"}}`
+    for (const body of [escapedSlash, escapedChars]) {
+      const error = fromResponse(401, body, {}, { provider: "openai", secrets: [key] })
+      // What a JSON parser reads back from the body, and the message.
+      expect(JSON.stringify(JSON.parse(error.body!))).not.toContain(key)
+      expect(error.message).not.toContain(key)
+      expect(error.body).toContain("<redacted>")
+    }
+  })
+
+  it("a key echoed into the request id header is scrubbed from requestId", () => {
+    const error = fromResponse(500, "oops", { "x-request-id": `req ${secret}` }, withSecret)
+    expect(error.requestId).toBe("req <redacted>")
+  })
+
   it("a plain-text body that echoes the key", () => {
     const error = fromResponse(500, `upstream rejected key ${secret} twice: ${secret}`, {}, withSecret)
     expectNoSecret(error)

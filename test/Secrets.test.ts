@@ -173,6 +173,24 @@ const expectScrubbed = (error: LlmError.LlmError) => {
   for (const text of [error.message, error.body ?? "", String(error)]) expect(text).not.toContain(keyFragment)
 }
 
+describe("a key echoed into the request id header", () => {
+  it.scopedLive("is scrubbed from an answer's requestId and from an error's", () =>
+    Effect.gen(function*() {
+      const headers = { "x-request-id": `req ${secretKey}` }
+      const server = yield* MockProvider.make({
+        script: [
+          OpenAiMock.completion({ text: "ok" }, { headers }),
+          OpenAiMock.error(401, "invalid_api_key", { headers })
+        ]
+      })
+      const layer = openAiLayer(server, { retry: noRetry })
+      const answer = yield* ask.pipe(Effect.provide(layer))
+      expect(answer.providerMetadata?.requestId).toBe("req <redacted>")
+      const error = failure(yield* Effect.exit(ask.pipe(Effect.provide(layer))))
+      expect(error.requestId).toBe("req <redacted>")
+    }))
+})
+
 describe("secrets cut by truncation never leak", () => {
   for (const provider of providers) {
     it.scopedLive(`${provider.name}: a key where the error message is cut`, () =>

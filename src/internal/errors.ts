@@ -117,6 +117,21 @@ const base64 = (text: string): string => {
   }
 }
 
+// A JSON string may escape any character as `\uXXXX`, and `/` as `\/` (PHP's `json_encode` does): a key echoed in
+// a body so escaped still reads as the key to any JSON parser.
+const jsonEscaped = (secret: string): RegExp => {
+  const forms = Array.from(secret, (char) => {
+    const units = Array.from({ length: char.length }, (_, i) => char.charCodeAt(i).toString(16).padStart(4, "0"))
+    const escaped = units.map((unit) => `\\\\u${unit.replace(/[a-f]/g, (d) => `[${d}${d.toUpperCase()}]`)}`).join("")
+    const literal = char.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")
+    const json = JSON.stringify(char).slice(1, -1)
+    const alternatives = [literal, escaped, ...(char === "/" ? ["\\\\/"] : [])]
+    if (json !== char) alternatives.push(json.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&"))
+    return `(?:${alternatives.join("|")})`
+  })
+  return new RegExp(forms.join(""), "g")
+}
+
 /** Replaces every secret in a text. Secrets shorter than 8 characters are not scrubbed (too many false hits). */
 export const scrub = (text: string, secrets: ReadonlyArray<string>): string => {
   let out = text
@@ -126,8 +141,15 @@ export const scrub = (text: string, secrets: ReadonlyArray<string>): string => {
     for (const form of [secret, encodeURIComponent(secret), base64(secret)]) {
       if (out.includes(form)) out = out.split(form).join("<redacted>")
     }
+    if (out.includes("\\")) out = out.replace(jsonEscaped(secret), "<redacted>")
   }
   return out
+}
+
+/** The request id of a response's headers, scrubbed (a proxy may echo a key into it). */
+export const requestIdOf = (context: ErrorContext, headers: Headers.HeaderRecord): string | undefined => {
+  const requestId = Headers.requestIdFromHeaders(headers)
+  return requestId === undefined ? undefined : scrub(requestId, context.secrets)
 }
 
 /** How much of a provider's message an error message keeps (the whole body is in `body`). */
@@ -306,7 +328,7 @@ export const fromResponse = (
   const { bodyText, headers, status } = response
   const details = classify(status, parseJson(bodyText))
   const retryAfter = Headers.retryAfterFromHeaders(headers, nowMillis) ?? details.retryAfter
-  const requestId = Headers.requestIdFromHeaders(headers)
+  const requestId = requestIdOf(context, headers)
   const shouldRetry = Headers.shouldRetryFromHeaders(headers)
   const detail = details.message === undefined
     ? (bodyText.trim() === "" ? "empty body" : messageDetail(bodyText.trim(), context.secrets))

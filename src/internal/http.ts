@@ -11,7 +11,7 @@ import * as LlmError from "../LlmError.js"
 import * as Timeout from "../Timeout.js"
 import * as Decompress from "./decompress.js"
 import * as Errors from "./errors.js"
-import * as HeaderUtils from "./headers.js"
+import type * as HeaderUtils from "./headers.js"
 import * as UndiciClient from "./undiciClient.js"
 
 /** Header names that carry provider keys, added to the platform's redaction list for spans and logs. */
@@ -221,7 +221,7 @@ export const send = (
       // Only a 2xx is an answer: a redirect the client did not follow (undici does not) is classified with the
       // errors (`MalformedResponse`, its status kept), not read as if it were one.
       return response.status >= 200 && response.status < 300
-        ? Effect.succeed({ response, headers, requestId: HeaderUtils.requestIdFromHeaders(headers) })
+        ? Effect.succeed({ response, headers, requestId: Errors.requestIdOf(context, headers) })
         : Effect.flatMap(
           readErrorBody(context, response, headers),
           (bodyText) =>
