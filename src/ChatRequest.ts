@@ -358,8 +358,10 @@ const between = (min: number, max: number) => Schema.Number.pipe(Schema.between(
  * @category schemas
  */
 export const ChatRequest = Schema.Struct({
-  /** The model; when absent, the provider layer's default model. */
-  model: Schema.optional(Schema.NonEmptyString),
+  /** The model; when absent, the provider layer's default model. Not blank: `" "` names no model. */
+  model: Schema.optional(
+    Schema.String.pipe(Schema.filter((model) => model.trim() !== "" || "a model name must not be empty or blank"))
+  ),
   messages: Schema.Array(Message).pipe(Schema.minItems(1, { message: () => "`messages` needs at least one message" })),
   tools: Schema.optional(Schema.Array(Tool)),
   toolChoice: Schema.optional(ToolChoice),

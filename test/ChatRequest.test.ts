@@ -156,6 +156,15 @@ describe("ChatRequest.decode: rejects with InvalidRequest naming the path", () =
       yield* rejection(null)
     }))
 
+  it.effect("an empty or blank model, which names none (and would skip the layer's default)", () =>
+    Effect.gen(function*() {
+      for (const model of ["", " ", "\t"]) {
+        expect(yield* rejection({ model, messages: [user] })).toContain(
+          "model: a model name must not be empty or blank"
+        )
+      }
+    }))
+
   it.effect("an unknown role", () =>
     Effect.gen(function*() {
       const message = yield* rejection({ messages: [{ role: "bot", content: "x" }] })
