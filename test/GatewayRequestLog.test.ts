@@ -98,6 +98,55 @@ describe("Gateway request log: usage and who answered", () => {
         expect((yield* spent).spent_usd).toBeCloseTo(line.costUsd as number, 9)
       }), { discard: true }))
 
+  it.scopedLive("a stream the upstream cuts, behind an output guardrail, is logged with the usage it was charged", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make({
+        // Cut (the socket destroyed) after two deltas: before the guardrail released any text, so before the
+        // answer's headers were committed.
+        script: [MockProvider.sse(OpenAiMock.streamEvents({ deltas: ["ab", "cd", "ef"] }), { cutAfter: 3 })]
+      })
+      const { layer, lines } = requestLogs()
+      const config = { ...withBudget(twoProviders(a, b)), guardrails: { output: [{ pii: { kinds: ["email"] } }] } }
+      const base = yield* served(config).pipe(Effect.provide(layer))
+      const response = yield* postChat(base, chatBody("small", { stream: true, max_tokens: 5 }))
+      expect(response.status).toBe(502)
+      expect(((yield* json(response)) as { error: { code: string } }).error.code).toBe("stream_interrupted")
+      const spent = Effect.map(
+        call(base, "/v1/usage", { key: acme.key }).pipe(Effect.flatMap(json)),
+        (usage) => (usage as { budget: { spent_usd: number; reserved_usd: number } }).budget
+      )
+      yield* eventually(Effect.map(spent, (budget) => budget.reserved_usd === 0), "the reservation settled")
+      const chats = () => logged(lines).filter((line) => line.path === "/v1/chat/completions")
+      yield* eventually(Effect.sync(() => chats().length === 1), "the request log line")
+      const line = chats()[0]!
+      expect(line).toMatchObject({ provider: "b", usageEstimated: true })
+      expect(line.outputTokens).toBeGreaterThan(0)
+      expect((yield* spent).spent_usd).toBeGreaterThan(0)
+      expect((yield* spent).spent_usd).toBeCloseTo(line.costUsd as number, 9)
+    }))
+
+  it.scopedLive("requests that waited for an identical call which failed count the wait as upstream, not overhead", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make({
+        script: [OpenAiMock.error(503, null, { delay: "400 millis" })]
+      })
+      const { layer, lines } = requestLogs()
+      const base = yield* served({ ...twoProviders(a, b), cache: { ttl: "1 minute" } }).pipe(Effect.provide(layer))
+      const body = chatBody("small", {})
+      const answers = yield* Effect.all([postChat(base, body), postChat(base, body), postChat(base, body)], {
+        concurrency: "unbounded"
+      })
+      expect(answers.map((answer) => answer.status)).toEqual([503, 503, 503])
+      expect(yield* b.requests).toHaveLength(1)
+      yield* eventually(Effect.sync(() => logged(lines).length === 3), "the three request log lines")
+      for (const line of logged(lines)) {
+        expect(line.upstreamMs).toBeGreaterThanOrEqual(390)
+        expect(line.overheadMs).toBeLessThan(200)
+      }
+    }))
+
   it.scopedLive("an estimate is priced as the budget prices it: by the provider's type, whatever the config names it", () =>
     Effect.gen(function*() {
       const upstream = yield* MockProvider.make({

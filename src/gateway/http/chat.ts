@@ -15,6 +15,7 @@ import * as Tracer from "effect/Tracer"
 import type * as ChatRequest from "../../ChatRequest.js"
 import * as ChatResponse from "../../ChatResponse.js"
 import * as BudgetEstimate from "../../internal/budget/estimate.js"
+import * as LlmError from "../../LlmError.js"
 import * as LlmMetrics from "../../LlmMetrics.js"
 import * as Pricing from "../../Pricing.js"
 import type * as Runtime from "../Runtime.js"
@@ -159,6 +160,9 @@ export const handle = (
     const out = Headers.addRateLimits({ ...headers }, limits)
     if (Either.isLeft(result)) {
       Exchange.failed(exchange, result.left)
+      // As for an answer below: a provider's failure without provider events in this request (it waited for an
+      // identical call in flight, which failed) spent its time at the provider, not in the gateway.
+      if (exchange.attempts === 0 && LlmError.fault(result.left) === "provider") exchange.upstreamMs = routeMs
       // An answer an output guardrail blocked was paid for (see `Exchange.failed`).
       if (exchange.costUsd !== undefined) out["x-liter-cost-usd"] = Usd.text(exchange.costUsd)
       return Respond.fromError(result.left, yield* Clock.currentTimeMillis, out, exchange.attempts)

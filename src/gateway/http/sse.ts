@@ -151,6 +151,10 @@ const makeWriter = (exchange: Exchange.Exchange, encoder: Wire.ChunkEncoder, log
   return { encode, failure, defect, end: () => encoder.end(), received }
 }
 
+/** The output of a partial answer, as a budget counts it: text, reasoning, tool names and arguments. */
+const partialText = (partial: LlmError.PartialResponse): string =>
+  partial.text + partial.reasoning + partial.toolCalls.map((call) => call.name + call.rawArguments).join("")
+
 /**
  * The streamed answer: a held-back error status, or a `200` SSE body.
  *
@@ -180,18 +184,22 @@ export const respond = (input: {
       legacyFunctions: wire.legacyFunctions
     })
     const writer = makeWriter(exchange, encoder, context.runtime.settings.logContent)
+    // A stream cut before its first content part reached the gateway (an output guardrail holds text back), so
+    // refused with an error status: what the provider had sent, which its budget charged.
+    let cutBeforeCommit: LlmError.PartialResponse | undefined
     // Runs before the request's own finalizer writes the log line (finalizers run last added, first run).
     yield* Scope.addFinalizer(
       yield* Effect.scope,
       Effect.sync(() => {
         const received = writer.received
-        if (!received.content || exchange.cached || (received.finished && exchange.usage !== undefined)) return
+        if (exchange.cached || (received.finished && exchange.usage !== undefined)) return
+        if (!received.content && cutBeforeCommit === undefined) return
         Estimate.estimateUsage(exchange, {
           request: input.request,
           route: input.service,
           pricing: context.runtime.pricing ?? Pricing.dataset,
-          outputText: received.text(),
-          reported: received.lastUsage()
+          outputText: received.content ? received.text() : partialText(cutBeforeCommit!),
+          reported: received.content ? received.lastUsage() : cutBeforeCommit!.usage
         })
       })
     )
@@ -246,6 +254,7 @@ export const respond = (input: {
     const limits = context.usage === undefined ? undefined : yield* context.usage
     if (result?._tag === "Failure") {
       Exchange.failed(exchange, result.error)
+      if (result.error._tag === "StreamInterrupted") cutBeforeCommit = result.error.partial
       // A JSON error, without the stream's own headers.
       const errorHeaders = Headers.addRateLimits({ ...context.headers }, limits)
       return Respond.fromError(result.error, yield* Clock.currentTimeMillis, errorHeaders, exchange.attempts)
