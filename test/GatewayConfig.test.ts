@@ -163,6 +163,29 @@ describe("Gateway config: a key written twice, with other problems", () => {
         "server: written twice (again at line 6, column 1)",
         expect.stringMatching(/^models\.small\.provider: unknown provider "antropic"/)
       ])
+      // A second document and a tagged value leave the data readable too: the rest is checked, and the tagged
+      // value's own problem is said once.
+      const other = Path.join(dir, "other.yaml")
+      Fs.writeFileSync(
+        other,
+        [
+          "providers:",
+          "  local: { type: openai-compatible, baseUrl: 'ftp://x' }",
+          "models:",
+          "  small: { provider: local, model: !!timestamp 2001-12-14 }",
+          "foo: 1",
+          "---",
+          "another: document"
+        ].join("\n")
+      )
+      const errors = (yield* Effect.flip(withEnv(Config.load(other)))).errors
+      expect(errors.slice(0, 2)).toEqual([
+        expect.stringMatching(/^line 6, column 1: the file holds more than one YAML document/),
+        expect.stringMatching(/^models\.small\.model: a !!timestamp value is not allowed here/)
+      ])
+      expect(errors.some((error) => error.startsWith("providers.local.baseUrl: "))).toBe(true)
+      expect(errors.some((error) => error.includes("foo"))).toBe(true)
+      expect(errors.filter((error) => error.startsWith("models.small.model"))).toHaveLength(1)
       Fs.rmSync(dir, { recursive: true })
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 })

@@ -271,11 +271,15 @@ const readEnv = Effect.fn("Config.readEnv")(function*(config: Config) {
 export const parse = (text: string, source: string): Either.Either<unknown, InvalidConfig> =>
   Either.flatMap(
     parseParts(text, source),
-    ({ data, repeated }) =>
-      repeated.length === 0 ? Either.right(data) : Either.left(new InvalidConfig({ source, errors: [...repeated] }))
+    ({ data, problems }) =>
+      problems.length === 0 ? Either.right(data) : Either.left(new InvalidConfig({ source, errors: [...problems] }))
   )
 
-/** The data and the keys written twice, or the text's other problems. */
+/** Whether an error names a path at or under one of `paths` (`a.b: ...`, `a.b.c: ...`, `a.b[0]: ...`). */
+const isUnder = (error: string, paths: ReadonlyArray<string>): boolean =>
+  paths.some((path) => path === "" || [":", ".", "["].some((next) => error.startsWith(path + next)))
+
+/** The data and the problems that leave it readable, or the text's other problems. */
 const parseParts = (text: string, source: string): Either.Either<ConfigText.Parsed, InvalidConfig> => {
   const invalid = (errors: Array<string>) => new InvalidConfig({ source, errors })
   const refuse = (errors: Array<string>) => Either.left(invalid(errors))
@@ -321,12 +325,12 @@ export const load = (path: string): Effect.Effect<Loaded, InvalidConfig, FileSys
         errors: ["the file is not valid UTF-8 text (save it as UTF-8)"]
       })
     }
-    const { data, repeated } = yield* parseParts(new TextDecoder().decode(bytes), path)
-    if (repeated.length === 0) return yield* decode(data, path)
-    // A key written twice is refused with the file's other problems, found in the data as read (its last value).
+    const { covered, data, problems } = yield* parseParts(new TextDecoder().decode(bytes), path)
+    if (problems.length === 0) return yield* decode(data, path)
+    // Refused with the file's other problems, found in the data as read; a tagged value's own are said already.
     const decoded = yield* Effect.either(decode(data, path))
-    const others = Either.isLeft(decoded) ? decoded.left.errors : []
-    return yield* new InvalidConfig({ source: path, errors: [...repeated, ...others] })
+    const others = Either.isLeft(decoded) ? decoded.left.errors.filter((error) => !isUnder(error, covered)) : []
+    return yield* new InvalidConfig({ source: path, errors: [...problems, ...others] })
   }).pipe(Effect.withSpan("Config.load"))
 
 /**

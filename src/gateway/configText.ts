@@ -10,20 +10,23 @@ import * as Text from "../internal/text.js"
 import * as Messages from "./configMessages.js"
 
 /**
- * A file's data, with the keys it writes twice (each a problem; the data holds the last of them).
+ * A file's data, with the problems that still leave it readable: a key written twice (the data holds its last
+ * value), a second YAML document (the data is the first), a value with a tag outside plain data. `covered` are
+ * the paths of those values, whose own decoding problems would only repeat them.
  *
  * @since 0.2.0
  * @category models
  */
 export interface Parsed {
   readonly data: unknown
-  readonly repeated: ReadonlyArray<string>
+  readonly problems: ReadonlyArray<string>
+  readonly covered: ReadonlyArray<string>
 }
 
 /**
  * The data of a file's text, or its problems. JSON (its syntax already checked) is parsed as YAML too, for the
- * keys written twice that `JSON.parse` would silently keep the last of. A key written twice leaves the data
- * readable, so the file's other problems can be found too; any other problem leaves no data.
+ * keys written twice that `JSON.parse` would silently keep the last of. The problems of {@link Parsed} leave the
+ * data readable, so the file's other problems can be found too; any other leaves no data.
  *
  * @since 0.2.0
  * @category decoding
@@ -52,26 +55,29 @@ export const parseText = (text: string, isJson: boolean): Either.Either<Parsed, 
   const yamlErrors = isJson
     ? document.errors.filter((error) => error.code === "DUPLICATE_KEY")
     : document.errors.filter((error) => error.code !== "NON_STRING_KEY")
-  const repeated: Array<string> = []
+  const readable: Array<string> = []
   const syntax: Array<string> = []
   for (const error of yamlErrors) {
     const path = error.code === "DUPLICATE_KEY" ? keyPathAt(document, error.pos[0]) : undefined
     if (path !== undefined) {
-      repeated.push(`${Messages.pathText(path)}: written twice (again at ${where(error.pos[0])})`)
-    } else if (error.code === "MULTIPLE_DOCS") syntax.push(`${where(error.pos[0])}: ${multipleDocuments}`)
+      readable.push(`${Messages.pathText(path)}: written twice (again at ${where(error.pos[0])})`)
+    } else if (error.code === "MULTIPLE_DOCS") readable.push(`${where(error.pos[0])}: ${multipleDocuments}`)
     else syntax.push(`${where(error.pos[0])}: ${error.message.split("\n")[0]}`)
   }
-  const errors = isJson ? syntax : [...syntax, ...notPlain(document, where)]
-  if (errors.length > 0) return Either.left([...repeated, ...errors])
-  if (isJson) return Either.right({ data: JSON.parse(text), repeated })
+  const plain = isJson ? { keys: [], values: [] } : notPlain(document, where)
+  const problems = [...readable, ...plain.values.map(({ message }) => message)]
+  const errors = [...syntax, ...plain.keys]
+  if (errors.length > 0) return Either.left([...problems, ...errors])
+  const covered = plain.values.map(({ path }) => path)
+  if (isJson) return Either.right({ data: JSON.parse(text), problems, covered })
   try {
-    return Either.right({ data: document.toJS({ maxAliasCount: 100 }), repeated })
+    return Either.right({ data: document.toJS({ maxAliasCount: 100 }), problems, covered })
   } catch (error) {
     // An alias with no anchor, or a merge of something other than a mapping, is found again to say where; an
     // alias bomb (aliases of aliases, expanding to millions of values) past the alias limit has no one place.
     const located = aliasIssue(document, where)
     return Either.left([
-      ...repeated,
+      ...problems,
       located ?? `not valid YAML: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`
     ])
   }
@@ -181,27 +187,35 @@ const keyKind = (key: unknown): string =>
     ? `a ${shownTag(key.tag)} value`
     : "a value of another kind"
 
-/** What in a YAML document is not plain data: a key that is no name, a value with another tag than plain data's. */
-const notPlain = (document: Yaml.Document, where: (offset: number) => string): Array<string> => {
-  const problems: Array<string> = []
-  const add = (path: ReadonlyArray<PropertyKey>, message: string) => {
-    const at = Messages.pathText(path)
-    problems.push(at === "" ? message : `${at}: ${message}`)
-  }
+/**
+ * What in a YAML document is not plain data: a key that is no name (the data cannot be read), a value with another
+ * tag than plain data's (with its path: the rest can still be read).
+ */
+const notPlain = (
+  document: Yaml.Document,
+  where: (offset: number) => string
+): { readonly keys: Array<string>; readonly values: Array<{ readonly path: string; readonly message: string }> } => {
+  const keys: Array<string> = []
+  const values: Array<{ readonly path: string; readonly message: string }> = []
+  const said = (at: string, message: string) => at === "" ? message : `${at}: ${message}`
   for (const visited of nodesOf(document.contents, [])) {
     const { node, path } = visited
+    const at = Messages.pathText(path)
     if (visited.isKey) {
       if (keyName(node) !== undefined) continue
       const offset = Yaml.isNode(node) ? node.range?.[0] : undefined
-      const at = offset === undefined ? "" : ` (${where(offset)})`
-      add(path, `a key must be a name (a string), not ${keyKind(node)}${at}`)
+      const position = offset === undefined ? "" : ` (${where(offset)})`
+      keys.push(said(at, `a key must be a name (a string), not ${keyKind(node)}${position}`))
       continue
     }
     const tag = visited.node.tag
     if (!tag) continue
     const fits = plainTags[tag]
-    if (fits === undefined) add(path, `a ${shownTag(tag)} value is not allowed here; ${plainYaml}`)
-    else if (!fits(visited.node)) add(path, `not a valid ${shownTag(tag)} value; ${plainYaml}`)
+    if (fits === undefined) {
+      values.push({ path: at, message: said(at, `a ${shownTag(tag)} value is not allowed here; ${plainYaml}`) })
+    } else if (!fits(visited.node)) {
+      values.push({ path: at, message: said(at, `not a valid ${shownTag(tag)} value; ${plainYaml}`) })
+    }
   }
-  return problems
+  return { keys, values }
 }
