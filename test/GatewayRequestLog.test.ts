@@ -372,6 +372,8 @@ describe("Gateway request log: usage and who answered", () => {
         [base, "HEAD", "/v1/models/zzz", tenantKey("acme"), 404, "NotFound"],
         [base, "GET", "/v1/usage?tenant=beta", tenantKey("acme"), 403, "PermissionDenied"],
         [base, "GET", "/v1/usage?tenant=nobody", adminKey, 404, "NotFound"],
+        // Two tenants asked for in one request: neither answer would be the one asked for.
+        [base, "GET", "/v1/usage?tenant=acme&tenant=beta", adminKey, 400, "WireError"],
         [base, "GET", "/v1/models", adminKey, 403, "PermissionDenied"],
         [base, "GET", "/v1/models", null, 401, "Unauthenticated"],
         [unloaded, "GET", "/v1/models", tenantKey("acme"), 503, "NotReady"]

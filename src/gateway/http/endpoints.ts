@@ -127,6 +127,19 @@ const usageOf = (
   headers: Respond.HeaderRecord,
   exchange: Exchange.Exchange | undefined
 ): Effect.Effect<Respond.Answer, LlmError.PolicyUnavailable> => {
+  // `?tenant=a&tenant=b` asks for two: answering for the first would look like an answer for both.
+  if (query.getAll("tenant").length > 1) {
+    return Effect.succeed(refused(
+      exchange,
+      "WireError",
+      Respond.openAiError(400, {
+        message: "`tenant` is given more than once: ask for one tenant, or for all without it.",
+        type: "invalid_request_error",
+        param: "tenant",
+        code: "invalid_value"
+      }, headers)
+    ))
+  }
   if (caller._tag === "Tenant") {
     const asked = query.get("tenant")
     if (asked !== null && asked !== caller.tenant.id) {
