@@ -233,4 +233,24 @@ describeRedis("Gateway instances on one Redis, as separate processes", (server) 
       expect((yield* json(hit)).choices[0].message.content).toBe(answer)
       expect(yield* sentWith(provider, "cache: ")).toBe(1)
     }))
+
+  it.live("a library's console warning (ioredis: a password Redis needs none of) is a JSON log line, without the password", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const provider = yield* MockProvider.make()
+      const configPath = yield* configFile(JSON.stringify({ ...twoProviders(provider, provider), redis: {} }))
+      const password = "unneeded-pw-1234"
+      const gateway = yield* startGateway({
+        configPath,
+        env: {
+          REDIS_URL: server.url.replace("redis://", `redis://:${password}@`),
+          MOCK_A_KEY: secretKey,
+          MOCK_B_KEY: secretKey
+        },
+        name: "with a password"
+      })
+      const warned = () => gateway.output().split("\n").find((line) => line.includes("does not require a password"))
+      yield* eventually(Effect.sync(() => warned() !== undefined), "the warning")
+      expect(JSON.parse(warned()!)).toMatchObject({ logLevel: "WARN", annotations: { source: "console" } })
+      expect(gateway.output()).not.toContain(password)
+    })))
 })

@@ -11,6 +11,8 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as Runtime from "effect/Runtime"
+import * as Util from "node:util"
 import * as Pricing from "../Pricing.js"
 import * as Tokenizer from "../Tokenizer.js"
 import * as Stores from "./buildStores.js"
@@ -68,8 +70,27 @@ export const jsonLogs: Layer.Layer<never> = Logger.replaceScoped(
     }))
 )
 
+// Libraries warn with `console.warn` (ioredis: "a password was supplied" to a Redis that needs none), a line of
+// free text among the JSON lines: while the gateway serves, such a warning is a log line like any other.
+/* eslint-disable no-console */
+const consoleWarningsLogged = Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const warn = console.warn
+      console.warn = (...args: Array<unknown>) =>
+        Runtime.runFork(runtime)(Effect.logWarning(Util.format(...args)).pipe(Effect.annotateLogs("source", "console")))
+      return warn
+    }),
+    (warn) =>
+      Effect.sync(() => {
+        console.warn = warn
+      })
+  ))
+/* eslint-enable no-console */
+
 const serveWith = (options: Parameters<Cli.ServeFn>[0]) =>
   Effect.scoped(Effect.gen(function*() {
+    yield* consoleWarningsLogged
     const fs = yield* FileSystem.FileSystem
     const memory = yield* Stores.makeMemory
     // The price data and the o200k encoding load on first use (about 2 s): load them now, not in the first request.
