@@ -443,6 +443,24 @@ describe("errors.fromResponse: secrets", () => {
     expect(error.message).toContain("<redacted>")
   })
 
+  it("an echo percent-encoded with lowercase hex, or in a basic-auth value (user:key), is scrubbed too", () => {
+    const key = "sk-live_ABC/def-123_xyz"
+    const lowerHex = encodeURIComponent(key).replace(/%2F/g, "%2f")
+    for (const user of ["", "u", "us", "user"]) {
+      const basic = btoa(`${user}:${key}`)
+      const error = fromResponse(401, `bad key at /v1?key=${lowerHex} (Basic ${basic})`, {}, {
+        provider: "openai",
+        secrets: [key]
+      })
+      for (const text of [error.message, error.body!]) {
+        expect(text).not.toContain(lowerHex)
+        expect(text).not.toContain(basic)
+        // The characters that only the key's bytes determine are replaced, leaving those of `user:` and the end.
+        expect(text).toMatch(/Basic [A-Za-z0-9+/]{0,8}<redacted>[A-Za-z0-9+/]{0,2}={0,2}\)$/)
+      }
+    }
+  })
+
   it("an echo of the key with JSON escapes (\\/, \\u005f, any case) is scrubbed from the body a parser reads", () => {
     const key = "sk-proj/abcdEF_secret-999"
     const escapedSlash = openAiBody({ message: `Incorrect API key provided: ${key}` }).replace(/\//g, "\\/")

@@ -109,12 +109,26 @@ export const lookup = <V>(table: Readonly<Record<string, V>>, key: string | unde
   key !== undefined && Object.hasOwn(table, key) ? table[key] : undefined
 
 // `btoa`, not `Buffer`: the library runs where there is no Node. A key beyond Latin-1 has no such form.
-const base64 = (text: string): string => {
-  try {
-    return btoa(text)
-  } catch {
-    return text
+// In base64 the key may start at any byte of a 3-byte group (a basic-auth value is `user:key`): for each of the
+// three offsets, the characters its bytes alone determine.
+const base64Forms = (text: string): Array<string> => {
+  const forms: Array<string> = []
+  for (const offset of [0, 1, 2]) {
+    try {
+      const encoded = btoa("\0".repeat(offset) + text)
+      forms.push(encoded.slice(Math.ceil((8 * offset) / 6), Math.floor((8 * (offset + text.length)) / 6)))
+    } catch {
+      return []
+    }
   }
+  return forms
+}
+
+// Percent-encoded as `encodeURIComponent` writes it (`%2F`), and with lowercase hex digits (`%2f`), as others do.
+const percentForms = (text: string): Array<string> => {
+  const upper = encodeURIComponent(text)
+  const lower = upper.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase())
+  return lower === upper ? [upper] : [upper, lower]
 }
 
 // A JSON string may escape any character as `\uXXXX`, and `/` as `\/` (PHP's `json_encode` does): a key echoed in
@@ -138,7 +152,7 @@ export const scrub = (text: string, secrets: ReadonlyArray<string>): string => {
   for (const secret of secrets) {
     if (secret.length < 8) continue
     // As sent, and as an echo may quote it: percent-encoded (a URL, a query) or in base64 (a basic-auth header).
-    for (const form of [secret, encodeURIComponent(secret), base64(secret)]) {
+    for (const form of [secret, ...percentForms(secret), ...base64Forms(secret)]) {
       if (out.includes(form)) out = out.split(form).join("<redacted>")
     }
     if (out.includes("\\")) out = out.replace(jsonEscaped(secret), "<redacted>")
