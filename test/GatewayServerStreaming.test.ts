@@ -511,7 +511,7 @@ describe("Gateway server: streams", () => {
       expect(metrics.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{32}$/)
     }))
 
-  it.scopedLive("an HTTP/1.1 request without Host gets a 400 in OpenAI's error JSON; HTTP/1.0 needs none", () =>
+  it.scopedLive("an HTTP/1.1 request without Host, or any with two, gets a 400 in OpenAI's error JSON; HTTP/1.0 needs none", () =>
     Effect.gen(function*() {
       const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: {} }))
       const missing = yield* rawAnswer(base, "GET /health HTTP/1.1\r\nX-Request-Id: my-req.2\r\n\r\n")
@@ -520,6 +520,10 @@ describe("Gateway server: streams", () => {
       expect(missing.head).toContain("\r\nx-request-id: my-req.2\r\n")
       const old = yield* rawExchange(base, "GET /health HTTP/1.0\r\n\r\n")
       expect(old).toMatch(/^HTTP\/1\.1 200 /)
+      // Two are refused too: which one names the server is ambiguous (a request smuggling vector).
+      const twice = yield* rawAnswer(base, "GET /health HTTP/1.1\r\nHost: a\r\nHOST: b\r\n\r\n")
+      expect(twice.statusLine).toMatch(/^HTTP\/1\.1 400 /)
+      expect(twice.error).toMatchObject({ type: "invalid_request_error", code: "duplicate_host" })
     }))
 
   it.scopedLive("a request answered before its body is all sent gets one answer, not a 408 after it", () =>

@@ -201,19 +201,32 @@ const answerExpectation = (request: Http.IncomingMessage, response: Http.ServerR
   Effect.runSync(Respond.write(answer, response))
 }
 
-// An HTTP/1.1 request without `Host` (RFC 9112, 3.2: a 400), which Node would refuse with an empty 400: the
-// same refusal in OpenAI's error JSON, with a request id. Whether it was missing: then it is answered.
-const answeredMissingHost = (request: Http.IncomingMessage, response: Http.ServerResponse): boolean => {
-  if (request.headers.host !== undefined || request.httpVersionMajor !== 1 || request.httpVersionMinor < 1) {
-    return false
-  }
+// An HTTP/1.1 request without `Host`, or any request with more than one (RFC 9112, 3.2: a 400; Node refuses the
+// first with an empty 400 and serves the second): the refusal in OpenAI's error JSON, with a request id.
+// Whether it was refused.
+const refusedHost = (request: Http.IncomingMessage, response: Http.ServerResponse): boolean => {
+  const missing = request.headers.host === undefined && request.httpVersionMajor === 1 &&
+    request.httpVersionMinor >= 1
+  const hosts = missing ? 0 : countHosts(request.rawHeaders)
+  if (!missing && hosts <= 1) return false
   const answer = Respond.openAiError(400, {
-    message: "The request has no Host header, which HTTP/1.1 requires.",
+    message: missing
+      ? "The request has no Host header, which HTTP/1.1 requires."
+      : "The request has more than one Host header.",
     type: "invalid_request_error",
-    code: "missing_host"
+    code: missing ? "missing_host" : "duplicate_host"
   }, { "x-request-id": Headers.requestId(sentRequestId(request)), connection: "close" })
   Effect.runSync(Respond.write(answer, response))
   return true
+}
+
+const countHosts = (rawHeaders: ReadonlyArray<string>): number => {
+  let count = 0
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!
+    if (name.length === 4 && name.toLowerCase() === "host") count++
+  }
+  return count
 }
 
 /**
@@ -249,7 +262,7 @@ export const layer = (
         headersTimeout: checked.headersTimeoutMs,
         requestTimeout: checked.requestTimeoutMs,
         keepAliveTimeout: checked.keepAliveTimeoutMs,
-        // Checked by `answeredMissingHost`, to answer in OpenAI's error JSON.
+        // Checked by `refusedHost`, to answer in OpenAI's error JSON.
         requireHostHeader: false,
         // How often Node checks the two timeouts above (its default, 30 s, would let a slow client stay longer).
         connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(checked.headersTimeoutMs / 4)))
@@ -269,7 +282,7 @@ export const layer = (
       // when the body is read, so that a body refused before (its declared length over the limit, a bad key)
       // is never sent: Node closes the connection after such an answer.
       const onRequest = (request: Http.IncomingMessage, response: Http.ServerResponse, expectContinue = false) => {
-        if (answeredMissingHost(request, response)) return
+        if (refusedHost(request, response)) return
         let awaitingContinue = expectContinue
         // A new request on the connection: the one answered early has ended.
         answeredEarly.delete(request.socket)
