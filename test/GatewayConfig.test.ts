@@ -130,6 +130,10 @@ describe("Gateway config: a key written twice", () => {
       "models.b.fallback[0].provider: written twice (again at line 6, column 9)",
       "models.a: written twice (again at line 7, column 3)"
     ])
+    expect(refused("a: 1\nb: 2\na: 3\na: 4\n", "gateway.yaml")).toEqual([
+      "a: written twice (again at line 3, column 1)",
+      "a: written 3 times (again at line 4, column 1)"
+    ])
   })
 
   it("is refused in JSON too, where JSON.parse alone keeps the last silently", () => {

@@ -57,10 +57,15 @@ export const parseText = (text: string, isJson: boolean): Either.Either<Parsed, 
     : document.errors.filter((error) => error.code !== "NON_STRING_KEY")
   const readable: Array<string> = []
   const syntax: Array<string> = []
+  // How often each repeated key has been written so far: a key written three times is said twice, 2 then 3.
+  const writes = new Map<string, number>()
   for (const error of yamlErrors) {
     const path = error.code === "DUPLICATE_KEY" ? keyPathAt(document, error.pos[0]) : undefined
     if (path !== undefined) {
-      readable.push(`${Messages.pathText(path)}: written twice (again at ${where(error.pos[0])})`)
+      const at = Messages.pathText(path)
+      const times = (writes.get(at) ?? 1) + 1
+      writes.set(at, times)
+      readable.push(`${at}: written ${times === 2 ? "twice" : `${times} times`} (again at ${where(error.pos[0])})`)
     } else if (error.code === "MULTIPLE_DOCS") readable.push(`${where(error.pos[0])}: ${multipleDocuments}`)
     else syntax.push(`${where(error.pos[0])}: ${error.message.split("\n")[0]}`)
   }
