@@ -7,6 +7,7 @@ import * as LlmError from "../LlmError.js"
 import { described } from "./described.js"
 import * as Headers from "./headers.js"
 import { isObject, type Json } from "./json.js"
+import * as Text from "./text.js"
 
 /** Who is calling, for errors: never holds the secrets themselves beyond scrubbing. */
 export interface ErrorContext {
@@ -137,10 +138,9 @@ const jsonEscaped = (secret: string): RegExp => {
   const forms = Array.from(secret, (char) => {
     const units = Array.from({ length: char.length }, (_, i) => char.charCodeAt(i).toString(16).padStart(4, "0"))
     const escaped = units.map((unit) => `\\\\u${unit.replace(/[a-f]/g, (d) => `[${d}${d.toUpperCase()}]`)}`).join("")
-    const literal = char.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")
     const json = JSON.stringify(char).slice(1, -1)
-    const alternatives = [literal, escaped, ...(char === "/" ? ["\\\\/"] : [])]
-    if (json !== char) alternatives.push(json.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&"))
+    const alternatives = [Text.regExpLiteral(char), escaped, ...(char === "/" ? ["\\\\/"] : [])]
+    if (json !== char) alternatives.push(Text.regExpLiteral(json))
     return `(?:${alternatives.join("|")})`
   })
   return new RegExp(forms.join(""), "g")
@@ -150,7 +150,8 @@ const jsonEscaped = (secret: string): RegExp => {
 export const scrub = (text: string, secrets: ReadonlyArray<string>): string => {
   let out = text
   for (const secret of secrets) {
-    if (secret.length < 8) continue
+    // Every form of a key is at least as long as the key: a shorter text (a request id) holds none of them.
+    if (secret.length < 8 || out.length < secret.length) continue
     // As sent, and as an echo may quote it: percent-encoded (a URL, a query) or in base64 (a basic-auth header).
     for (const form of [secret, ...percentForms(secret), ...base64Forms(secret)]) {
       if (out.includes(form)) out = out.split(form).join("<redacted>")

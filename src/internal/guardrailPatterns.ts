@@ -3,14 +3,13 @@
  * (a Luhn check for card numbers, digit counts for phone numbers).
  */
 import type * as Guardrail from "../Guardrail.js"
+import * as Text from "./text.js"
 
 /** A deny-list pattern: the global RegExp that finds it, and how a block names it. */
 export interface DenyPattern {
   readonly regex: RegExp
   readonly label: string
 }
-
-const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 /** A letter, digit or underscore in any script: what a whole word must not touch on either side. */
 const wordChar = "[\\p{L}\\p{N}_]"
@@ -29,7 +28,7 @@ export const denyPattern = (
     return { regex: new RegExp(term.source, `${flags}g`), label: String(term) }
   }
   // The words of an entry match with any run of whitespace between them ("ignore  previous", a line break).
-  const literal = words(term).map(escape).join("\\s+")
+  const literal = words(term).map(Text.regExpLiteral).join("\\s+")
   const body = options.wholeWords ? `(?<!${wordChar})${literal}(?!${wordChar})` : literal
   return { regex: new RegExp(body, options.caseSensitive ? "gu" : "giu"), label: JSON.stringify(term) }
 }

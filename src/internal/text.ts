@@ -56,6 +56,9 @@ export const escapedJson = (text: string): string =>
     (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`
   )
 
+/** A text as a RegExp source that matches exactly it. */
+export const regExpLiteral = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
 /** Whether a text holds no lone surrogate (in a `u` pattern a surrogate pair is one code point). */
 export const isWellFormed = (text: string): boolean => !/\p{Surrogate}/u.test(text)
 
