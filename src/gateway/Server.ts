@@ -184,22 +184,31 @@ const answerConnect = (request: Http.IncomingMessage, socket: Duplex) => {
   }, { requestId: sentRequestId(request), extra: "allow: GET, HEAD, POST\r\n" })
 }
 
+// A refusal of a request before the handler, on Node's response: OpenAI's error JSON with a request id (the
+// client's own, if it sent one), then the connection closed. A whole body: written at once, nothing to wait for.
+const refuseBeforeHandler = (
+  request: Http.IncomingMessage,
+  response: Http.ServerResponse,
+  status: number,
+  error: { readonly message: string; readonly code: string }
+) =>
+  Effect.runSync(Respond.write(
+    Respond.openAiError(status, { ...error, type: "invalid_request_error" }, {
+      "x-request-id": Headers.requestId(sentRequestId(request)),
+      connection: "close"
+    }),
+    response
+  ))
+
 // An `Expect` other than `100-continue`, which Node refuses with an empty 417: the same refusal (RFC 9110,
 // 10.1.1) in OpenAI's error JSON, with a request id.
-const answerExpectation = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
-  const answer = Respond.openAiError(417, {
+const answerExpectation = (request: Http.IncomingMessage, response: Http.ServerResponse) =>
+  refuseBeforeHandler(request, response, 417, {
     message: `The request's Expect header (${
       Respond.clientText(String(request.headers.expect))
     }) is not supported: only 100-continue is.`,
-    type: "invalid_request_error",
     code: "expectation_failed"
-  }, {
-    "x-request-id": Headers.requestId(sentRequestId(request)),
-    connection: "close"
   })
-  // A whole body: written at once, nothing to wait for.
-  Effect.runSync(Respond.write(answer, response))
-}
 
 // An HTTP/1.1 request without `Host`, or any request with more than one (RFC 9112, 3.2: a 400; Node refuses the
 // first with an empty 400 and serves the second): the refusal in OpenAI's error JSON, with a request id.
@@ -207,16 +216,15 @@ const answerExpectation = (request: Http.IncomingMessage, response: Http.ServerR
 const refusedHost = (request: Http.IncomingMessage, response: Http.ServerResponse): boolean => {
   const missing = request.headers.host === undefined && request.httpVersionMajor === 1 &&
     request.httpVersionMinor >= 1
-  const hosts = missing ? 0 : countHosts(request.rawHeaders)
-  if (!missing && hosts <= 1) return false
-  const answer = Respond.openAiError(400, {
-    message: missing
-      ? "The request has no Host header, which HTTP/1.1 requires."
-      : "The request has more than one Host header.",
-    type: "invalid_request_error",
-    code: missing ? "missing_host" : "duplicate_host"
-  }, { "x-request-id": Headers.requestId(sentRequestId(request)), connection: "close" })
-  Effect.runSync(Respond.write(answer, response))
+  if (!missing && countHosts(request.rawHeaders) <= 1) return false
+  refuseBeforeHandler(
+    request,
+    response,
+    400,
+    missing
+      ? { message: "The request has no Host header, which HTTP/1.1 requires.", code: "missing_host" }
+      : { message: "The request has more than one Host header.", code: "duplicate_host" }
+  )
   return true
 }
 
