@@ -14,6 +14,7 @@ import type * as RateLimit from "../RateLimit.js"
 import * as Redis from "../Redis.js"
 import type * as StreamPart from "../StreamPart.js"
 import * as Tokenizer from "../Tokenizer.js"
+import * as BudgetEstimate from "./budget/estimate.js"
 import * as PolicyStream from "./policyStream.js"
 import * as Options from "./rateLimitOptions.js"
 import type * as Store from "./rateLimitStore.js"
@@ -215,10 +216,6 @@ export const wrap = (
     }
   })
 
-  const outputText = (response: ChatResponse.ChatResponse): string =>
-    response.content.map((part) => part.type === "tool-call" ? `${part.name}${part.rawArguments}` : part.text)
-      .join("")
-
   /** The tokens a call used: the provider's usage, else its input estimate and its output text counted. */
   const usedTokens = (
     plan: Plan,
@@ -238,7 +235,11 @@ export const wrap = (
       const response = yield* service.generate(request)
       // A replayed cached answer used no provider tokens beyond what was taken before the call.
       if (estimate !== undefined && response.cached !== true) {
-        yield* settle(plan, estimate, yield* usedTokens(plan, estimate, response.usage, outputText(response)))
+        yield* settle(
+          plan,
+          estimate,
+          yield* usedTokens(plan, estimate, response.usage, BudgetEstimate.responseText(response))
+        )
       }
       return response
     })

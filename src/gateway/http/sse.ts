@@ -151,10 +151,6 @@ const makeWriter = (exchange: Exchange.Exchange, encoder: Wire.ChunkEncoder, log
   return { encode, failure, defect, end: () => encoder.end(), received }
 }
 
-/** The output of a partial answer, as a budget counts it: text, reasoning, tool names and arguments. */
-const partialText = (partial: LlmError.PartialResponse): string =>
-  partial.text + partial.reasoning + partial.toolCalls.map((call) => call.name + call.rawArguments).join("")
-
 /**
  * The streamed answer: a held-back error status, or a `200` SSE body.
  *
@@ -193,13 +189,19 @@ export const respond = (input: {
       Effect.sync(() => {
         const received = writer.received
         if (exchange.cached || (received.finished && exchange.usage !== undefined)) return
-        if (!received.content && cutBeforeCommit === undefined) return
+        const cut = cutBeforeCommit
+        const output = received.content
+          ? { text: received.text(), usage: received.lastUsage() }
+          : cut === undefined
+          ? undefined
+          : { text: BudgetEstimate.partialText(cut), usage: cut.usage }
+        if (output === undefined) return
         Estimate.estimateUsage(exchange, {
           request: input.request,
           route: input.service,
           pricing: context.runtime.pricing ?? Pricing.dataset,
-          outputText: received.content ? received.text() : partialText(cutBeforeCommit!),
-          reported: received.content ? received.lastUsage() : cutBeforeCommit!.usage
+          outputText: output.text,
+          reported: output.usage
         })
       })
     )

@@ -4,6 +4,7 @@
  */
 import type * as ChatRequest from "../../ChatRequest.js"
 import type * as ChatResponse from "../../ChatResponse.js"
+import type * as LlmError from "../../LlmError.js"
 import * as Pricing from "../../Pricing.js"
 import type * as StreamPart from "../../StreamPart.js"
 import type * as Tokenizer from "../../Tokenizer.js"
@@ -81,6 +82,10 @@ export const responseText = (response: ChatResponse.ChatResponse): string =>
         return part.text
     }
   }).join("")
+
+/** The output text of what a stream delivered before it failed, counted as {@link responseText} counts. */
+export const partialText = (partial: LlmError.PartialResponse): string =>
+  partial.text + partial.reasoning + partial.toolCalls.map((call) => call.name + call.rawArguments).join("")
 
 /** The actual cost of a response. */
 export const responseCost = (
