@@ -147,6 +147,32 @@ describe("Gateway request log: usage and who answered", () => {
       }
     }))
 
+  it.scopedLive("a client that leaves while waiting for an identical call in flight: the wait is upstream, not overhead", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make({ script: [OpenAiMock.completion({ text: "shared" }, { delay: "1 second" })] })
+      const { layer, lines } = requestLogs()
+      const base = yield* served({ ...twoProviders(a, b), cache: { ttl: "1 minute" } }).pipe(Effect.provide(layer))
+      const body = chatBody("small", {})
+      const owner = yield* Effect.fork(postChat(base, body))
+      yield* eventually(Effect.map(b.requests, (requests) => requests.length === 1), "the upstream call")
+      // The second request joins the call in flight; its client leaves 300 ms later.
+      const controller = new AbortController()
+      const waiter = yield* Effect.fork(Effect.either(
+        call(base, "/v1/chat/completions", { method: "POST", body, key: acme.key, signal: controller.signal })
+      ))
+      yield* Effect.sleep("300 millis")
+      controller.abort()
+      yield* Fiber.await(waiter)
+      expect((yield* Fiber.join(owner)).status).toBe(200)
+      expect(yield* b.requests).toHaveLength(1)
+      yield* eventually(Effect.sync(() => logged(lines).length === 2), "the two request log lines")
+      const left = logged(lines).find((line) => line.status === 499)
+      expect(left).toMatchObject({ outcome: "interrupted", attempts: 0 })
+      expect(left!.upstreamMs).toBeGreaterThanOrEqual(200)
+      expect(left!.overheadMs).toBeLessThan(100)
+    }))
+
   it.scopedLive("an estimate is priced as the budget prices it: by the provider's type, whatever the config names it", () =>
     Effect.gen(function*() {
       const upstream = yield* MockProvider.make({

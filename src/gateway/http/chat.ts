@@ -153,16 +153,15 @@ export const handle = (
     if (wire.stream) {
       return yield* Sse.respond({ service, request: unified, wire, context: { ...context, usage } })
     }
-    const start = performance.now()
+    exchange.routeStartedAt = performance.now()
     const result = yield* Effect.either(service.generate(unified))
-    const routeMs = performance.now() - start
     const limits = usage === undefined ? undefined : yield* usage
     const out = Headers.addRateLimits({ ...headers }, limits)
     if (Either.isLeft(result)) {
       Exchange.failed(exchange, result.left)
       // As for an answer below: a provider's failure without provider events in this request (it waited for an
       // identical call in flight, which failed) spent its time at the provider, not in the gateway.
-      if (exchange.attempts === 0 && LlmError.fault(result.left) === "provider") exchange.upstreamMs = routeMs
+      if (LlmError.fault(result.left) === "provider") Exchange.routeEnded(exchange)
       // An answer an output guardrail blocked was paid for (see `Exchange.failed`).
       if (exchange.costUsd !== undefined) out["x-liter-cost-usd"] = Usd.text(exchange.costUsd)
       return Respond.fromError(result.left, yield* Clock.currentTimeMillis, out, exchange.attempts)
@@ -183,10 +182,9 @@ export const handle = (
       })
     }
     if (settings.logContent) exchange.answer = ChatResponse.text(response)
-    // Without provider events (a model that reports none, or an answer shared with an identical request in
-    // flight, whose events were that request's), the time in the route is the upstream time, and the log says
-    // what the header says: at least one attempt.
-    if (exchange.attempts === 0 && !exchange.cached) exchange.upstreamMs = routeMs
+    // Without provider events, the time in the route is the upstream time, and the log says what the header
+    // says: at least one attempt.
+    Exchange.routeEnded(exchange)
     exchange.attempts = Headers.attemptsOf(exchange.attempts, response)
     const encoded = JSON.stringify(
       Wire.encodeChatCompletion(response, {

@@ -53,6 +53,8 @@ export interface Exchange {
   attempts: number
   /** Time spent in provider calls (as the library measured them), ms. */
   upstreamMs: number
+  /** When the route was called (`performance.now()`), for a route that reports no provider events. */
+  routeStartedAt: number | undefined
   usage: ChatResponse.Usage | undefined
   /** `usage` and `costUsd` were estimated from what a stream delivered, not reported by the provider. */
   usageEstimated: boolean
@@ -90,6 +92,7 @@ export const make = (requestId: string, method: string, path: string): Exchange 
   model: undefined,
   attempts: 0,
   upstreamMs: 0,
+  routeStartedAt: undefined,
   usage: undefined,
   usageEstimated: false,
   costUsd: undefined,
@@ -135,6 +138,20 @@ export const failed = (exchange: Exchange, error: LlmError.LlmError): void => {
  * @category accessors
  */
 export const elapsed = (exchange: Exchange): number => performance.now() - exchange.startedAt
+
+/**
+ * Counts the time since the route was called as upstream time when no provider event counted any: an answer
+ * shared with an identical request in flight (its events were that request's), a model that reports no events,
+ * or a client that left while waiting for either.
+ *
+ * @since 0.2.0
+ * @category mutations
+ */
+export const routeEnded = (exchange: Exchange): void => {
+  if (exchange.attempts === 0 && !exchange.cached && exchange.routeStartedAt !== undefined) {
+    exchange.upstreamMs = performance.now() - exchange.routeStartedAt
+  }
+}
 
 /**
  * The time the gateway added: total minus the provider calls, ms, never below 0.

@@ -156,7 +156,11 @@ export const answer = (
     }
     // Added to the request's scope directly: `Effect.addFinalizer` captures and restores the fiber's context.
     yield* Scope.addFinalizerExit(yield* Effect.scope, (exit) => {
-      if ((cut || Exit.isInterrupted(exit)) && exchange.outcome === "success") exchange.outcome = "interrupted"
+      if ((cut || Exit.isInterrupted(exit)) && exchange.outcome === "success") {
+        exchange.outcome = "interrupted"
+        // A client that left while its request waited for an identical call in flight: waiting, not overhead.
+        if (exchange.upstreamMs === 0) Exchange.routeEnded(exchange)
+      }
       // 499: the client closed the request before an answer (nginx's code, for the log only); 503: the server's
       // shutdown stopped it, and the drain answers it so.
       if (exchange.status === 0) exchange.status = tracker.draining && !cut ? 503 : 499
