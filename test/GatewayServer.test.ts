@@ -191,6 +191,23 @@ describe("Gateway server", () => {
       expect(sent!.metadata?.tenant).toBe("beta")
     }))
 
+  it.scopedLive("reads a chat body as JSON whatever its content-type; a key given twice keeps its last value", () =>
+    Effect.gen(function*() {
+      const { base, model } = yield* gateway([{ text: "ok" }, { text: "ok" }])
+      const messages = `[{"role":"user","content":"Capital of France?"}]`
+      for (const contentType of ["text/plain", "application/x-www-form-urlencoded"]) {
+        const response = yield* call(base, "/v1/chat/completions", {
+          method: "POST",
+          headers: { "content-type": contentType },
+          body: `{"model":"large","messages":${messages},"model":"small","seed":1,"seed":7}`
+        })
+        expect(response.status).toBe(200)
+        expect((yield* json(response)).model).toBe("small")
+      }
+      const sent = yield* model.requests
+      expect(sent.map((request) => request.seed)).toEqual([7, 7])
+    }))
+
   it.scopedLive("generates a request id when the client sends none or an unsafe one", () =>
     Effect.gen(function*() {
       const { base } = yield* gateway([{ text: "a" }, { text: "b" }])
