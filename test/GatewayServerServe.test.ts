@@ -46,6 +46,39 @@ describe("Gateway server: serve", () => {
       expect(loads).toEqual(["gateway.yaml", "gateway.yaml", "gateway.yaml"])
     }))
 
+  it.scopedLive("a SIGHUP during the first load reloads the file once the gateway serves", () =>
+    Effect.gen(function*() {
+      const firstLoading = yield* Deferred.make<void>()
+      const firstMayEnd = yield* Deferred.make<void>()
+      let loads = 0
+      const load = () =>
+        Effect.gen(function*() {
+          loads++
+          if (loads === 1) {
+            yield* Deferred.succeed(firstLoading, undefined)
+            yield* Deferred.await(firstMayEnd)
+          }
+          const model = yield* TestModel.make([])
+          return makeRuntime({ tenants: [{ id: "acme" }], routes: { [`config-${loads}`]: model.service } })
+        })
+      const port = yield* freePort
+      const base = `http://127.0.0.1:${port}`
+      yield* Effect.forkScoped(Server.serve({ configPath: "gateway.yaml", load, port, shutdownGrace: 0 }))
+      yield* Deferred.await(firstLoading)
+      process.emit("SIGHUP")
+      expect(loads).toBe(1)
+      yield* Deferred.succeed(firstMayEnd, undefined)
+      yield* eventually(
+        Effect.map(Effect.either(Effect.tryPromise(() => fetch(`${base}/health`))), (r) => r._tag === "Right"),
+        "the gateway listening"
+      )
+      const models = Effect.flatMap(call(base, "/v1/models"), json).pipe(
+        Effect.map((body) => body.data.map((model: { id: string }) => model.id))
+      )
+      yield* eventually(Effect.map(models, (ids) => ids[0] === "config-2"), "the file loaded again")
+      expect(loads).toBe(2)
+    }))
+
   it.scopedLive("a stream in flight across a reload finishes on the old config, which is released after it ends", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()

@@ -22,12 +22,12 @@ import * as Ref from "effect/Ref"
 import * as Runtime_ from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Http from "node:http"
-import type { Duplex } from "node:stream"
 import * as Generations from "./generations.js"
+import * as Hangups from "./hangups.js"
 import * as Body from "./http/body.js"
 import * as Drain from "./http/drain.js"
+import * as Early from "./http/early.js"
 import * as Handler from "./http/handler.js"
-import * as Headers from "./http/headers.js"
 import * as Respond from "./http/respond.js"
 import * as ServerOptions from "./http/serverOptions.js"
 import * as Metrics from "./Metrics.js"
@@ -124,119 +124,6 @@ const app = (
       Respond.toServerResponse
     )))
 
-// Errors Node meets before a request reaches the handler (a slow client, malformed or oversized headers): the
-// same OpenAI error JSON as every other answer instead of Node's empty-bodied default, then the connection closes.
-const clientErrors: Record<string, readonly [number, string, string, string]> = {
-  ERR_HTTP_REQUEST_TIMEOUT: [408, "Request Timeout", "request_timeout", "The request was not received in time."],
-  HPE_HEADER_OVERFLOW: [
-    431,
-    "Request Header Fields Too Large",
-    "headers_too_large",
-    "The request headers are too large."
-  ]
-}
-
-/** Connections whose request was answered before its body was all read (a refusal): Node may still time it out. */
-const answeredEarly = new WeakSet<Duplex>()
-
-const answerClientError = (error: Error & { readonly code?: string }, socket: Duplex) => {
-  // A request already answered (a refusal written before its body was all sent, then the body timed out): one
-  // answer per request; the connection just closes.
-  if (error.code === "ECONNRESET" || !socket.writable || answeredEarly.has(socket)) return socket.destroy()
-  const [status, reason, code, message] = clientErrors[error.code ?? ""] ??
-    [400, "Bad Request", "bad_request", "The request could not be parsed as HTTP."]
-  rawAnswer(socket, status, reason, { message, type: "invalid_request_error", param: null, code })
-}
-
-// An answer written to the socket itself, where Node has no response to give (bytes that are not HTTP, CONNECT):
-// OpenAI's error JSON with a request id, as every other answer, then the connection closed.
-const rawAnswer = (
-  socket: Duplex,
-  status: number,
-  reason: string,
-  error: Record<string, unknown>,
-  options: { readonly requestId?: string | undefined; readonly extra?: string } = {}
-) => {
-  const body = JSON.stringify({ error })
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${
-      Buffer.byteLength(body)
-    }\r\nx-request-id: ${Headers.requestId(options.requestId)}\r\n${
-      options.extra ?? ""
-    }connection: close\r\n\r\n${body}`
-  )
-}
-
-/** The request id the client sent, if it sent one header of it. */
-const sentRequestId = (request: Http.IncomingMessage): string | undefined => {
-  const sent = request.headers["x-request-id"]
-  return typeof sent === "string" ? sent : undefined
-}
-
-// A CONNECT (a proxy tunnel), which Node hands to a `connect` listener or else drops without a word: a 405.
-const answerConnect = (request: Http.IncomingMessage, socket: Duplex) => {
-  if (!socket.writable) return socket.destroy()
-  rawAnswer(socket, 405, "Method Not Allowed", {
-    message: "CONNECT is not allowed: the gateway is no proxy.",
-    type: "invalid_request_error",
-    param: null,
-    code: "method_not_allowed"
-  }, { requestId: sentRequestId(request), extra: "allow: GET, HEAD, POST\r\n" })
-}
-
-// A refusal of a request before the handler, on Node's response: OpenAI's error JSON with a request id (the
-// client's own, if it sent one), then the connection closed. A whole body: written at once, nothing to wait for.
-const refuseBeforeHandler = (
-  request: Http.IncomingMessage,
-  response: Http.ServerResponse,
-  status: number,
-  error: { readonly message: string; readonly code: string }
-) =>
-  Effect.runSync(Respond.write(
-    Respond.openAiError(status, { ...error, type: "invalid_request_error" }, {
-      "x-request-id": Headers.requestId(sentRequestId(request)),
-      connection: "close"
-    }),
-    response
-  ))
-
-// An `Expect` other than `100-continue`, which Node refuses with an empty 417: the same refusal (RFC 9110,
-// 10.1.1) in OpenAI's error JSON, with a request id.
-const answerExpectation = (request: Http.IncomingMessage, response: Http.ServerResponse) =>
-  refuseBeforeHandler(request, response, 417, {
-    message: `The request's Expect header (${
-      Respond.clientText(String(request.headers.expect))
-    }) is not supported: only 100-continue is.`,
-    code: "expectation_failed"
-  })
-
-// An HTTP/1.1 request without `Host`, or any request with more than one (RFC 9112, 3.2: a 400; Node refuses the
-// first with an empty 400 and serves the second): the refusal in OpenAI's error JSON, with a request id.
-// Whether it was refused.
-const refusedHost = (request: Http.IncomingMessage, response: Http.ServerResponse): boolean => {
-  const missing = request.headers.host === undefined && request.httpVersionMajor === 1 &&
-    request.httpVersionMinor >= 1
-  if (!missing && countHosts(request.rawHeaders) <= 1) return false
-  refuseBeforeHandler(
-    request,
-    response,
-    400,
-    missing
-      ? { message: "The request has no Host header, which HTTP/1.1 requires.", code: "missing_host" }
-      : { message: "The request has more than one Host header.", code: "duplicate_host" }
-  )
-  return true
-}
-
-const countHosts = (rawHeaders: ReadonlyArray<string>): number => {
-  let count = 0
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!
-    if (name.length === 4 && name.toLowerCase() === "host") count++
-  }
-  return count
-}
-
 /**
  * Serves the gateway with Node on `host:port` (default `127.0.0.1:4000`; port 0 picks a free one, read it from
  * `HttpServer.HttpServer`'s address). Slow clients are cut by Node's `headersTimeout` and `requestTimeout`.
@@ -270,12 +157,13 @@ export const layer = (
         headersTimeout: checked.headersTimeoutMs,
         requestTimeout: checked.requestTimeoutMs,
         keepAliveTimeout: checked.keepAliveTimeoutMs,
-        // Checked by `refusedHost`, to answer in OpenAI's error JSON.
+        // Checked by `Early.refusedHost`, to answer in OpenAI's error JSON.
         requireHostHeader: false,
         // How often Node checks the two timeouts above (its default, 30 s, would let a slow client stay longer).
         connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(checked.headersTimeoutMs / 4)))
       })
-      server.on("clientError", answerClientError).on("checkExpectation", answerExpectation).on("connect", answerConnect)
+      server.on("clientError", Early.answerClientError).on("checkExpectation", Early.answerExpectation)
+        .on("connect", Early.answerConnect)
       return nodeServer = server
     }
     const serving = Layer.scopedDiscard(Effect.gen(function*() {
@@ -290,10 +178,10 @@ export const layer = (
       // when the body is read, so that a body refused before (its declared length over the limit, a bad key)
       // is never sent: Node closes the connection after such an answer.
       const onRequest = (request: Http.IncomingMessage, response: Http.ServerResponse, expectContinue = false) => {
-        if (refusedHost(request, response)) return
+        if (Early.refusedHost(request, response)) return
         let awaitingContinue = expectContinue
         // A new request on the connection: the one answered early has ended.
-        answeredEarly.delete(request.socket)
+        Early.answeredEarly.delete(request.socket)
         // A body over the limit that the client is sending (it was told to, or did not wait to be): its 413 is
         // written whole, but the response ends only once the rest of the body is read and dropped (bounded),
         // else the socket closed with bytes unread resets the connection before the client reads the 413.
@@ -328,7 +216,7 @@ export const layer = (
         // written, and a client that leaves once it has read it is no interrupted request.
         const discarded = () => {
           if (discard) return Effect.ensuring(Body.discardRest(request), Respond.end(response))
-          if (!request.complete) answeredEarly.add(request.socket)
+          if (!request.complete) Early.answeredEarly.add(request.socket)
           return Effect.void
         }
         const fiber = runFork(Drain.track(
@@ -393,8 +281,8 @@ export interface ServeOptions<E> extends Omit<ServerOptions.LayerOptions, "runti
 /**
  * The CLI's entry: loads the config, serves it until interrupted (`SIGTERM` / `SIGINT` under
  * `NodeRuntime.runMain`, which then drains), and on `SIGHUP` loads the file again: a valid new config replaces
- * the old one atomically, an invalid one is logged and refused while the old one keeps serving. Fails at start
- * with the loader's error for a bad first config.
+ * the old one atomically, an invalid one is logged and refused while the old one keeps serving; a `SIGHUP` while
+ * it starts loads the file again once it serves. Fails at start with the loader's error for a bad first config.
  *
  * @example
  * ```ts
@@ -418,6 +306,23 @@ export const serve = <E>(
     // Checked before the config is loaded, so a bad option fails at once.
     yield* ServerOptions.checkLayer({ ...rest, runtime: fromRuntime(undefined as never) })
     const outer = yield* Effect.scope
+    // Listening from before the first load: a SIGHUP while the gateway starts (Node's default for one ends the
+    // process) reloads the file once it serves, as does one the executable held while it started.
+    let reloadNow: (() => void) | undefined
+    let hangupWhileStarting = false
+    if (reloadOnSignal !== false) {
+      const onHup = () => {
+        if (reloadNow === undefined) hangupWhileStarting = true
+        else reloadNow()
+      }
+      yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          process.on("SIGHUP", onHup)
+          if (Hangups.take()) hangupWhileStarting = true
+        }),
+        () => Effect.sync(() => process.off("SIGHUP", onHup))
+      )
+    }
     const loadScoped = Effect.gen(function*() {
       const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
       return yield* load(configPath).pipe(
@@ -446,11 +351,8 @@ export const serve = <E>(
     }))
     if (reloadOnSignal !== false) {
       const runFork = Runtime_.runFork(yield* Effect.runtime<never>())
-      const onHup = () => void runFork(reload)
-      yield* Effect.acquireRelease(
-        Effect.sync(() => process.on("SIGHUP", onHup)),
-        () => Effect.sync(() => process.off("SIGHUP", onHup))
-      )
+      reloadNow = () => void runFork(reload)
+      if (hangupWhileStarting) reloadNow()
     }
     const source: RuntimeSource = { get: generations.get, use: generations.use }
     return yield* Layer.launch(layer({ ...rest, runtime: source }))

@@ -5,6 +5,11 @@
  *
  * @since 0.2.0
  */
+import { holdEarly } from "./hangups.js"
+
+// First: a SIGHUP while the command starts reloads the config once it serves, rather than ending the process.
+holdEarly()
+
 try {
   await import("@effect/platform-node")
 } catch (cause) {

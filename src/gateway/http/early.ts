@@ -1,0 +1,151 @@
+/**
+ * The answers written before a request reaches the handler: Node's client errors (a slow client, malformed or
+ * oversized headers), a `CONNECT`, an `Expect` other than `100-continue`, a missing or repeated `Host`. Each is
+ * OpenAI's error JSON with a request id, as every other answer, rather than Node's empty-bodied default.
+ *
+ * @since 0.2.0
+ */
+import * as Effect from "effect/Effect"
+import type * as Http from "node:http"
+import type { Duplex } from "node:stream"
+import * as Headers from "./headers.js"
+import * as Respond from "./respond.js"
+
+// Errors Node meets before a request reaches the handler (a slow client, malformed or oversized headers): the
+// same OpenAI error JSON as every other answer instead of Node's empty-bodied default, then the connection closes.
+const clientErrors: Record<string, readonly [number, string, string, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, "Request Timeout", "request_timeout", "The request was not received in time."],
+  HPE_HEADER_OVERFLOW: [
+    431,
+    "Request Header Fields Too Large",
+    "headers_too_large",
+    "The request headers are too large."
+  ]
+}
+
+/**
+ * Connections whose request was answered before its body was all read (a refusal): Node may still time it out.
+ *
+ * @since 0.2.0
+ * @category state
+ */
+export const answeredEarly = new WeakSet<Duplex>()
+
+/**
+ * Node's `clientError` listener: a 408, a 431 or a 400 in OpenAI's error JSON, then the connection closed.
+ *
+ * @since 0.2.0
+ * @category answers
+ */
+export const answerClientError = (error: Error & { readonly code?: string }, socket: Duplex) => {
+  // A request already answered (a refusal written before its body was all sent, then the body timed out): one
+  // answer per request; the connection just closes.
+  if (error.code === "ECONNRESET" || !socket.writable || answeredEarly.has(socket)) return socket.destroy()
+  const [status, reason, code, message] = clientErrors[error.code ?? ""] ??
+    [400, "Bad Request", "bad_request", "The request could not be parsed as HTTP."]
+  rawAnswer(socket, status, reason, { message, type: "invalid_request_error", param: null, code })
+}
+
+// An answer written to the socket itself, where Node has no response to give (bytes that are not HTTP, CONNECT):
+// OpenAI's error JSON with a request id, as every other answer, then the connection closed.
+const rawAnswer = (
+  socket: Duplex,
+  status: number,
+  reason: string,
+  error: Record<string, unknown>,
+  options: { readonly requestId?: string | undefined; readonly extra?: string } = {}
+) => {
+  const body = JSON.stringify({ error })
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${
+      Buffer.byteLength(body)
+    }\r\nx-request-id: ${Headers.requestId(options.requestId)}\r\n${
+      options.extra ?? ""
+    }connection: close\r\n\r\n${body}`
+  )
+}
+
+/** The request id the client sent, if it sent one header of it. */
+const sentRequestId = (request: Http.IncomingMessage): string | undefined => {
+  const sent = request.headers["x-request-id"]
+  return typeof sent === "string" ? sent : undefined
+}
+
+/**
+ * Node's `connect` listener: a CONNECT (a proxy tunnel), which Node otherwise drops without a word, gets a 405.
+ *
+ * @since 0.2.0
+ * @category answers
+ */
+export const answerConnect = (request: Http.IncomingMessage, socket: Duplex) => {
+  if (!socket.writable) return socket.destroy()
+  rawAnswer(socket, 405, "Method Not Allowed", {
+    message: "CONNECT is not allowed: the gateway is no proxy.",
+    type: "invalid_request_error",
+    param: null,
+    code: "method_not_allowed"
+  }, { requestId: sentRequestId(request), extra: "allow: GET, HEAD, POST\r\n" })
+}
+
+// A refusal of a request before the handler, on Node's response: OpenAI's error JSON with a request id (the
+// client's own, if it sent one), then the connection closed. A whole body: written at once, nothing to wait for.
+const refuseBeforeHandler = (
+  request: Http.IncomingMessage,
+  response: Http.ServerResponse,
+  status: number,
+  error: { readonly message: string; readonly code: string }
+) =>
+  Effect.runSync(Respond.write(
+    Respond.openAiError(status, { ...error, type: "invalid_request_error" }, {
+      "x-request-id": Headers.requestId(sentRequestId(request)),
+      connection: "close"
+    }),
+    response
+  ))
+
+/**
+ * Node's `checkExpectation` listener: an `Expect` other than `100-continue`, which Node refuses with an empty 417,
+ * gets the same refusal (RFC 9110, 10.1.1) in OpenAI's error JSON, with a request id.
+ *
+ * @since 0.2.0
+ * @category answers
+ */
+export const answerExpectation = (request: Http.IncomingMessage, response: Http.ServerResponse) =>
+  refuseBeforeHandler(request, response, 417, {
+    message: `The request's Expect header (${
+      Respond.clientText(String(request.headers.expect))
+    }) is not supported: only 100-continue is.`,
+    code: "expectation_failed"
+  })
+
+/**
+ * Refuses an HTTP/1.1 request without `Host`, or any request with more than one (RFC 9112, 3.2: a 400; Node
+ * refuses the first with an empty 400 and serves the second), in OpenAI's error JSON with a request id. Whether
+ * it was refused.
+ *
+ * @since 0.2.0
+ * @category answers
+ */
+export const refusedHost = (request: Http.IncomingMessage, response: Http.ServerResponse): boolean => {
+  const missing = request.headers.host === undefined && request.httpVersionMajor === 1 &&
+    request.httpVersionMinor >= 1
+  if (!missing && countHosts(request.rawHeaders) <= 1) return false
+  refuseBeforeHandler(
+    request,
+    response,
+    400,
+    missing
+      ? { message: "The request has no Host header, which HTTP/1.1 requires.", code: "missing_host" }
+      : { message: "The request has more than one Host header.", code: "duplicate_host" }
+  )
+  return true
+}
+
+const countHosts = (rawHeaders: ReadonlyArray<string>): number => {
+  let count = 0
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!
+    if (name.length === 4 && name.toLowerCase() === "host") count++
+  }
+  return count
+}
