@@ -144,9 +144,21 @@ describe("Gateway runtime reload", () => {
           })
         )
       )
-      yield* Effect.provide(Generations.logReloaded("config reloaded", true), capture)
-      yield* Effect.provide(Generations.logReloaded("config reloaded", false), capture)
-      expect(lines.map((line) => [line.level, line.stores])).toEqual([["INFO", "ready"], ["WARN", "not answering"]])
+      // Not answering: its `ready` probes once more after the WARN (its own line says why, and later when it answers).
+      let probes = 0
+      const probe = Effect.sync(() => {
+        probes++
+        lines.push({ level: "PROBE", message: undefined, stores: undefined })
+        return false
+      })
+      yield* Effect.provide(Generations.logReloaded("config reloaded", true, probe), capture)
+      expect(probes).toBe(0)
+      yield* Effect.provide(Generations.logReloaded("config reloaded", false, probe), capture)
+      expect(lines.map((line) => [line.level, line.stores])).toEqual([
+        ["INFO", "ready"],
+        ["WARN", "not answering"],
+        ["PROBE", undefined]
+      ])
       expect(lines[1]!.message).toContain("did not answer within 5 s")
     }))
 

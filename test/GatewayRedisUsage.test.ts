@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, TestClock } from "effect"
+import { Effect, Exit, Fiber, TestClock } from "effect"
 import * as Stores from "../src/gateway/buildStores.js"
+import * as Generations from "../src/gateway/generations.js"
 import { fromLoaded } from "../src/gateway/runtimeLoad.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import { call, chatBody, json, requestLogs, serve } from "./support/gateway.js"
@@ -89,5 +90,31 @@ describe("Gateway readiness with a Redis that accepts connections and never answ
       expect(notReady()).toHaveLength(1)
       expect(notReady()[0]).toMatchObject({ logLevel: "WARN", reason: "not connected" })
       expect(String(notReady()[0]!.cause)).toContain("the connection is being made, with no answer")
+    }))
+
+  it.scoped("a reload that waited in vain for it says why after its own line, so the log can say when it answers", () =>
+    Effect.gen(function*() {
+      const url = `redis://127.0.0.1:${yield* hungServer}`
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make()
+      const config = { ...twoProviders(a, b), redis: { urlEnv: "REDIS_URL", keyPrefix: "hung-reload:" } }
+      const loaded = yield* decode(config, new Map([...env, ["REDIS_URL", url]]))
+      const { layer: logs, lines } = requestLogs()
+      yield* Effect.gen(function*() {
+        const runtime = yield* Effect.orDie(fromLoaded(loaded, yield* Stores.makeMemory))
+        // As a reload does: wait for the stores (bounded), swap, say so. Its probes can all fall within the first
+        // connection's grace, which began when the config was built, just before the wait: they say nothing.
+        const waiting = yield* Effect.fork(Generations.whenReady(runtime.ready, 4_990))
+        yield* TestClock.adjust("4990 millis")
+        const storesReady = yield* Fiber.join(waiting)
+        expect(storesReady).toBe(false)
+        expect(lines).toHaveLength(0)
+        yield* TestClock.adjust("10 millis")
+        yield* Generations.logReloaded("gateway: config reloaded", storesReady, runtime.ready)
+      }).pipe(Effect.provide(logs))
+      expect(lines.map((line) => [line.logLevel, line.message])).toEqual([
+        ["WARN", expect.stringContaining("gateway: config reloaded, but its Redis did not answer within 5 s")],
+        ["WARN", "gateway: not ready: Redis does not answer"]
+      ])
     }))
 })

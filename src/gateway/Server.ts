@@ -345,7 +345,7 @@ export const serve = <E>(
       const storesReady = yield* Generations.whenReady(next.right.runtime.ready)
       // Requests that read the old runtime finish on it: it closes when the last of them ends.
       yield* generations.replace(next.right.runtime, next.right.scope)
-      yield* Generations.logReloaded("gateway: config reloaded", storesReady).pipe(
+      yield* Generations.logReloaded("gateway: config reloaded", storesReady, next.right.runtime.ready).pipe(
         Effect.annotateLogs({ config: configPath })
       )
     }))

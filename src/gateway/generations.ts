@@ -91,14 +91,22 @@ export const whenReady = (ready: Effect.Effect<boolean>, maxMillis = 5_000): Eff
 
 /**
  * The log line of a reload that swapped in a config: INFO when its stores answer, else a WARN saying that the
- * new config serves without them for now.
+ * new config serves without them for now. Then `ready` probes once more, past its first connection's grace: its
+ * own line says why Redis does not answer, and it logs again when Redis does (`gateway: Redis answers again`).
  *
  * @since 0.2.0
  * @category reloading
  */
-export const logReloaded = (message: string, storesReady: boolean): Effect.Effect<void> =>
+export const logReloaded = (
+  message: string,
+  storesReady: boolean,
+  ready: Effect.Effect<boolean>
+): Effect.Effect<void> =>
   storesReady
     ? Effect.logInfo(message).pipe(Effect.annotateLogs({ stores: "ready" }))
-    : Effect.logWarning(
-      `${message}, but its Redis did not answer within 5 s: its policies act as during an outage until it does`
-    ).pipe(Effect.annotateLogs({ stores: "not answering" }))
+    : Effect.zipRight(
+      Effect.logWarning(
+        `${message}, but its Redis did not answer within 5 s: its policies act as during an outage until it does`
+      ).pipe(Effect.annotateLogs({ stores: "not answering" })),
+      Effect.asVoid(ready)
+    )

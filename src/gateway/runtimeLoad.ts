@@ -171,7 +171,7 @@ export const makeRef = (
           yield* generations.replace(next.runtime, next.scope)
           current = from
           loaded = next.loaded
-          yield* Generations.logReloaded(`config reloaded from ${from}`, storesReady)
+          yield* Generations.logReloaded(`config reloaded from ${from}`, storesReady, next.runtime.ready)
           return next.runtime
         })
       ).pipe(Effect.withSpan("RuntimeRef.reload"))
