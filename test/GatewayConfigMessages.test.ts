@@ -98,6 +98,21 @@ describe("Gateway config: one short line for a value of the wrong kind", () => {
         "server.dropUnsupported: expected true, false or a list of field names, got 3"
       ],
       [
+        "a model name YAML read as a number",
+        { ...minimal, models: { small: { provider: "local", model: 3.5 } } },
+        "models.small.model: expected a non-empty string, got 3.5 (quote it to make it text)"
+      ],
+      [
+        "a base URL as true",
+        { ...minimal, providers: { local: { ...local, baseUrl: true } } },
+        "providers.local.baseUrl: expected a non-empty string, got true (quote it to make it text)"
+      ],
+      [
+        "a model name as a list",
+        { ...minimal, models: { small: { provider: "local", model: ["m"] } } },
+        "models.small.model: expected a non-empty string, got a list"
+      ],
+      [
         "a blank Redis key prefix (Redis.layer refuses it at start)",
         { ...minimal, redis: { keyPrefix: "" } },
         "redis.keyPrefix: expected a prefix without spaces, e.g. \"gw:\" (leave it out for the default)"
@@ -116,10 +131,10 @@ describe("Gateway config: one short line for a value of the wrong kind", () => {
         "providers.local.retry.times: expected an integer >= 0, got -1"
       ])
       expect(yield* errorsOf({ ...minimal, server: { dropUnsupported: [""] } })).toEqual([
-        "server.dropUnsupported[0]: expected a non-empty string"
+        "server.dropUnsupported[0]: expected a non-empty string, got an empty string"
       ])
       expect(yield* errorsOf({ ...minimal, tenants: { acme: { keys: [acme.hash], models: ["small", ""] } } })).toEqual([
-        "tenants.acme.models[1]: expected a non-empty string"
+        "tenants.acme.models[1]: expected a non-empty string, got an empty string"
       ])
     }))
 })
@@ -294,17 +309,17 @@ describe("Gateway config: dropUnsupported", () => {
       expect(
         yield* errorsOf({ ...minimal, server: { dropUnsupported: ["", "model", "seed", "seed", 5, ""] } })
       ).toEqual([
-        "server.dropUnsupported[0]: expected a non-empty string",
+        "server.dropUnsupported[0]: expected a non-empty string, got an empty string",
         `server.dropUnsupported[1]: ${never("model")}`,
         `server.dropUnsupported[2]: ${never("seed")}`,
         "server.dropUnsupported[3]: \"seed\" is listed twice: list each parameter once",
-        "server.dropUnsupported[4]: expected a non-empty string",
-        "server.dropUnsupported[5]: expected a non-empty string"
+        "server.dropUnsupported[4]: expected a non-empty string, got 5 (quote it to make it text)",
+        "server.dropUnsupported[5]: expected a non-empty string, got an empty string"
       ])
       // The same with another field of the section wrong, and the list still decodes to its names.
       expect(yield* errorsOf({ ...minimal, server: { port: -1, dropUnsupported: ["", "n", "n"] } })).toEqual([
         "server.port: expected a port 0-65535, got -1",
-        "server.dropUnsupported[0]: expected a non-empty string",
+        "server.dropUnsupported[0]: expected a non-empty string, got an empty string",
         "server.dropUnsupported[2]: \"n\" is listed twice: list each parameter once"
       ])
       const loaded = yield* decode({ ...minimal, server: { dropUnsupported: ["n", "logprobs"] } })

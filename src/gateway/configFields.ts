@@ -98,12 +98,20 @@ export const TimerDuration = duration(false, true)
 export const TimerDurationOrZero = duration(true, true)
 
 /**
- * What a {@link Name} refused says, for a list that checks its items itself.
+ * What a {@link Name} refused says, for a list that checks its items itself: what was given, and for a number or
+ * `true` / `false` (YAML reads `model: 3.5` or `apiVersion: 2023` as one), how to make it text.
  *
  * @since 0.2.0
  * @category fields
  */
-export const nonEmptyMessage = "expected a non-empty string"
+export const nonEmptyProblem = (actual: unknown): string =>
+  actual === ""
+    ? "expected a non-empty string, got an empty string"
+    : typeof actual === "string"
+    ? "expected a non-empty string, got only whitespace"
+    : typeof actual === "number" || typeof actual === "boolean"
+    ? `expected a non-empty string, got ${kindOf(actual)} (quote it to make it text)`
+    : `expected a non-empty string, got ${kindOf(actual)}`
 /**
  * A string with more than whitespace: the layers refuse a blank model, deployment, API version or service name
  * when the gateway starts (most often a template's unset variable), so the file does here.
@@ -113,7 +121,7 @@ export const nonEmptyMessage = "expected a non-empty string"
  */
 export const Name = withMessage(
   Schema.String.pipe(Schema.filter((name) => name.trim() !== "")),
-  (actual) => typeof actual === "string" && actual !== "" ? `${nonEmptyMessage}, got only whitespace` : nonEmptyMessage
+  nonEmptyProblem
 )
 /**
  * `true` or `false` (YAML's `yes` or a quoted `"true"` is refused, saying what was given).

@@ -16,7 +16,7 @@ import {
   EnvName,
   KeyHash,
   Name,
-  nonEmptyMessage,
+  nonEmptyProblem,
   NonNegativeInt,
   Period,
   PositiveInt,
@@ -262,7 +262,7 @@ const dropList = (drop: boolean | ReadonlyArray<unknown>) => {
   if (typeof drop === "boolean") return undefined
   return drop.flatMap((name, i) =>
     typeof name !== "string" || name === ""
-      ? [{ path: [i], message: nonEmptyMessage }]
+      ? [{ path: [i], message: nonEmptyProblem(name) }]
       : drop.indexOf(name) < i
       ? [{ path: [i], message: `${Text.escapedJson(name)} is listed twice: list each parameter once` }]
       : droppable(name)
