@@ -101,11 +101,10 @@ const main = Effect.gen(function*() {
   const ready = Effect.promise(() => fetch(`${base}/ready`).then((response) => response.ok, () => false)).pipe(
     Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (ok) => ok })
   )
-  // Serving runs until Ctrl-C; if it cannot start (the port is taken), its error ends the demo.
-  return yield* Effect.raceFirst(
-    serveFile({ configPath, host: "127.0.0.1", port }),
-    ready.pipe(Effect.zipRight(Console.log(instructions(base))), Effect.zipRight(Effect.never))
-  )
+  yield* Effect.forkScoped(Effect.zipRight(ready, Console.log(instructions(base))))
+  // Serving runs until Ctrl-C, then drains the requests in flight before the mocks stop; if it cannot start (the
+  // port is taken), its error ends the demo.
+  return yield* serveFile({ configPath, host: "127.0.0.1", port })
 }).pipe(Effect.scoped)
 
 // The gateway logs JSON lines (`serveFile`); runMain's pretty logger would print each line a second time.

@@ -1,6 +1,6 @@
 /**
  * `npm run gateway:demo` in its own process: it serves examples/gateway.yaml in front of its mocks on the port
- * it is given, answers the demo keys it prints, and stops on Ctrl-C (SIGINT).
+ * it is given, answers the demo keys it prints, and stops on Ctrl-C (SIGINT) once the requests in flight end.
  */
 import { expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit } from "effect"
@@ -62,8 +62,21 @@ it.scopedLive(
       // the documented fallback: primary fails prompts containing "fail"
       const fallback = yield* ask("please fail")
       expect(fallback.headers.get("x-liter-provider")).toBe("backup")
+      // Ctrl-C with a stream in flight: the gateway drains it before the mocks stop.
+      const stream = yield* Effect.promise(() =>
+        fetch(`${base}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+          body: JSON.stringify({ model: "mock-large", stream: true, messages: [{ role: "user", content: "Stream" }] })
+        })
+      )
+      expect(stream.status).toBe(200)
       child.kill("SIGINT")
+      const streamed = yield* Effect.promise(() => stream.text())
+      expect(streamed).toContain("mock.")
+      expect(streamed.trimEnd().endsWith("data: [DONE]")).toBe(true)
       yield* Deferred.await(exit).pipe(Effect.timeout("15 seconds"))
+      expect(child.exitCode).toBe(0)
     }),
   90_000
 )
