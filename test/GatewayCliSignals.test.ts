@@ -1,18 +1,23 @@
 /**
- * The `liter-llm` executable sent a SIGHUP while it starts (a deploy script reloading right after a restart):
- * Node's default for the signal ends the process, so the command holds it from its first step and reloads the
- * file once it serves. A module hook sends the signal at a known moment of the start: when the command imports
- * `@effect/platform-node`, long before it reads its config or listens.
+ * The `liter-llm` executable's signals, where Node's defaults would stop it at the wrong moment:
+ *
+ * - a SIGHUP while it starts (a deploy script reloading right after a restart): the command holds it from its
+ *   first step and reloads the file once it serves. A module hook sends the signal at a known moment of the
+ *   start: when the command imports `@effect/platform-node`, long before it reads its config or listens;
+ * - a SIGINT delivered twice (Ctrl-C under `npm run`: from the terminal, and again from npm): one stop, which
+ *   drains; a later one stops the process at once.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
-import { spawn } from "node:child_process"
+import { Effect, Fiber } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as MockProvider from "../src/testing/MockProvider.js"
+import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import { configFile, freePort, yamlConfig } from "./clients/gateway.js"
-import { env } from "./support/gatewayConfig.js"
+import { call, chatBody } from "./support/gateway.js"
+import { acme, env } from "./support/gatewayConfig.js"
 import { eventually } from "./support/loopback.js"
 
 const bin = fileURLToPath(new URL("../src/gateway/bin.ts", import.meta.url))
@@ -38,9 +43,29 @@ export async function resolve(specifier, context, next) {
 }\`), { data: { port: port2 }, transferList: [port2] })
 `
 
-describe("the liter-llm executable: a SIGHUP while it starts", () => {
+/** `liter-llm gateway --config <config> --port <port>`, with extra node options first; killed with the scope. */
+const gateway = (config: string, port: number, nodeOptions: ReadonlyArray<string> = []) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const child = spawn(
+        process.execPath,
+        ["--import", "tsx", ...nodeOptions, bin, "gateway", "--config", config, "--port", String(port)],
+        { env: { ...process.env, ...Object.fromEntries(env) }, stdio: ["ignore", "pipe", "pipe"], timeout: 90_000 }
+      )
+      let output = ""
+      child.stdout.on("data", (data: Buffer) => output += data.toString())
+      child.stderr.on("data", (data: Buffer) => output += data.toString())
+      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+      return { child, exited, output: () => output }
+    }),
+    ({ child }) => Effect.sync(() => child.kill("SIGKILL"))
+  )
+
+const stillRunning = (child: ChildProcess) => child.exitCode === null && child.signalCode === null
+
+describe("the liter-llm executable's signals", () => {
   it.scopedLive(
-    "does not end the process: the file is loaded again once the gateway serves",
+    "a SIGHUP while it starts does not end the process: the file is loaded again once it serves",
     () =>
       Effect.gen(function*() {
         const a = yield* MockProvider.make()
@@ -49,35 +74,60 @@ describe("the liter-llm executable: a SIGHUP while it starts", () => {
         const hook = Path.join(Path.dirname(config), "hangup.mjs")
         Fs.writeFileSync(hook, hangupOnImport)
         const port = yield* freePort
-        const child = yield* Effect.acquireRelease(
-          Effect.sync(() =>
-            spawn(
-              process.execPath,
-              ["--import", "tsx", "--import", hook, bin, "gateway", "--config", config, "--port", String(port)],
-              {
-                env: { ...process.env, ...Object.fromEntries(env) },
-                stdio: ["ignore", "pipe", "pipe"],
-                timeout: 90_000
-              }
-            )
-          ),
-          (child) => Effect.sync(() => child.kill("SIGKILL"))
-        )
-        let output = ""
-        child.stdout.on("data", (data: Buffer) => output += data.toString())
-        child.stderr.on("data", (data: Buffer) => output += data.toString())
+        const { child, output } = yield* gateway(config, port, ["--import", hook])
         yield* eventually(
-          Effect.sync(() =>
-            output.includes("gateway: config reloaded") || child.exitCode !== null || child.signalCode !== null
-          ),
+          Effect.sync(() => output().includes("gateway: config reloaded") || !stillRunning(child)),
           "the reload logged, or the process ended",
           60_000
         )
-        expect(child.signalCode, output).toBeNull()
-        expect(child.exitCode, output).toBeNull()
+        expect(stillRunning(child), output()).toBe(true)
         const ready = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/ready`))
         expect(ready.status).toBe(200)
-        expect(output.split("\n").filter((line) => line.includes("gateway: config reloaded"))).toHaveLength(1)
+        expect(output().split("\n").filter((line) => line.includes("gateway: config reloaded"))).toHaveLength(1)
+      }),
+    { timeout: 90_000 }
+  )
+
+  it.scopedLive(
+    "a SIGINT delivered twice is one stop, which drains; a later one stops the process at once",
+    () =>
+      Effect.gen(function*() {
+        // A stream of 12 tokens, one every 200 ms: in flight through the signals.
+        const deltas = Array.from({ length: 12 }, (_, i) => `t${i} `)
+        const a = yield* MockProvider.make({
+          script: [OpenAiMock.stream({ deltas }, { chunkDelay: "200 millis" })]
+        })
+        const b = yield* MockProvider.make()
+        const config = yield* configFile(yamlConfig(a, b))
+        const port = yield* freePort
+        const { child, exited, output } = yield* gateway(config, port)
+        const base = `http://127.0.0.1:${port}`
+        yield* eventually(
+          Effect.promise(() => fetch(`${base}/ready`).then((response) => response.ok, () => false)),
+          "the gateway ready",
+          60_000
+        )
+        const stream = yield* call(base, "/v1/chat/completions", {
+          method: "POST",
+          body: chatBody("smart", { stream: true }),
+          key: acme.key
+        })
+        expect(stream.status).toBe(200)
+        const text = yield* Effect.fork(
+          Effect.promise(() => stream.text().catch((error: unknown) => `cut: ${String(error)}`))
+        )
+        child.kill("SIGINT")
+        yield* eventually(Effect.sync(() => output().includes("gateway: shutting down")), "the shutdown logged")
+        // The same Ctrl-C, forwarded: ignored, the stream goes on.
+        child.kill("SIGINT")
+        yield* Effect.sleep("500 millis")
+        expect(stillRunning(child), output()).toBe(true)
+        // A second stop, past the echo: at once, the stream cut.
+        yield* Effect.sleep("600 millis")
+        child.kill("SIGINT")
+        yield* Effect.promise(() => exited)
+        expect(child.exitCode, output()).toBe(130)
+        expect(yield* Fiber.join(text)).not.toContain("[DONE]")
       }),
     { timeout: 90_000 }
   )

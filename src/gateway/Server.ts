@@ -23,7 +23,6 @@ import * as Runtime_ from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import * as Generations from "./generations.js"
-import * as Hangups from "./hangups.js"
 import * as Body from "./http/body.js"
 import * as Drain from "./http/drain.js"
 import * as Early from "./http/early.js"
@@ -32,6 +31,7 @@ import * as Respond from "./http/respond.js"
 import * as ServerOptions from "./http/serverOptions.js"
 import * as Metrics from "./Metrics.js"
 import type * as Runtime from "./Runtime.js"
+import * as Signals from "./signals.js"
 
 export type {
   /**
@@ -318,7 +318,7 @@ export const serve = <E>(
       yield* Effect.acquireRelease(
         Effect.sync(() => {
           process.on("SIGHUP", onHup)
-          if (Hangups.take()) hangupWhileStarting = true
+          if (Signals.takeHangups()) hangupWhileStarting = true
         }),
         () => Effect.sync(() => process.off("SIGHUP", onHup))
       )

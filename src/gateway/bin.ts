@@ -5,7 +5,7 @@
  *
  * @since 0.2.0
  */
-import { holdEarly } from "./hangups.js"
+import { holdEarly } from "./signals.js"
 
 // First: a SIGHUP while the command starts reloads the config once it serves, rather than ending the process.
 holdEarly()

@@ -3,7 +3,8 @@
  * made once for the process, so a reload (`SIGHUP`) keeps the tenants' spend, rate-limit windows and breakers.
  * The file's `server:` timings and its span export (`telemetry:`, else the `OTEL_*` variables) are read at start.
  * Logs, the request log among them, are JSON lines on standard output (Effect's `Logger.jsonLogger`), written in
- * batches.
+ * batches. A `SIGINT` or `SIGTERM` within a second of the one that stops it is taken for the same signal delivered
+ * twice (Ctrl-C under `npm run`) and ignored; a later one ends the process at once.
  *
  * @since 0.2.0
  */
@@ -21,6 +22,7 @@ import * as Config from "./Config.js"
 import * as Check from "./configCheck.js"
 import { fromLoaded } from "./runtimeLoad.js"
 import * as Server from "./Server.js"
+import * as Signals from "./signals.js"
 import * as Telemetry from "./Telemetry.js"
 
 /**
@@ -91,6 +93,7 @@ const consoleWarningsLogged = Effect.flatMap(Effect.runtime<never>(), (runtime) 
 const serveWith = (options: Parameters<Cli.ServeFn>[0]) =>
   Effect.scoped(Effect.gen(function*() {
     yield* consoleWarningsLogged
+    yield* Signals.ignoreEchoedStops()
     const fs = yield* FileSystem.FileSystem
     const memory = yield* Stores.makeMemory
     // The price data and the o200k encoding load on first use (about 2 s): load them now, not in the first request.
