@@ -21,6 +21,7 @@ import {
   requestLogs,
   serve,
   sseEvents,
+  tenantKey,
   withContext
 } from "./support/gateway.js"
 import { awaitSleepUntil, eventually, openAiLayer } from "./support/loopback.js"
@@ -511,7 +512,7 @@ describe("Gateway server: streams", () => {
       expect(metrics.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{32}$/)
     }))
 
-  it.scopedLive("an HTTP/1.1 request without Host, or any with two, gets a 400 in OpenAI's error JSON; HTTP/1.0 needs none", () =>
+  it.scopedLive("an HTTP/1.1 request without Host, or any with two Hosts or two keys, gets a 400 in OpenAI's error JSON; HTTP/1.0 needs none", () =>
     Effect.gen(function*() {
       const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: {} }))
       const missing = yield* rawAnswer(base, "GET /health HTTP/1.1\r\nX-Request-Id: my-req.2\r\n\r\n")
@@ -524,6 +525,27 @@ describe("Gateway server: streams", () => {
       const twice = yield* rawAnswer(base, "GET /health HTTP/1.1\r\nHost: a\r\nHOST: b\r\n\r\n")
       expect(twice.statusLine).toMatch(/^HTTP\/1\.1 400 /)
       expect(twice.error).toMatchObject({ type: "invalid_request_error", code: "duplicate_host" })
+      // Two keys too: Node keeps the first, a proxy in front may have checked the other.
+      for (
+        const [name, code] of [["Authorization", "duplicate_authorization"], ["api-key", "duplicate_api_key"]] as const
+      ) {
+        const value = name === "api-key" ? tenantKey("acme") : `Bearer ${tenantKey("acme")}`
+        const keys = yield* rawAnswer(
+          base,
+          `GET /v1/models HTTP/1.1\r\nHost: a\r\n${name}: ${value}\r\n${name.toUpperCase()}: ${value}\r\n\r\n`
+        )
+        expect(keys.statusLine).toMatch(/^HTTP\/1\.1 400 /)
+        expect(keys.error).toMatchObject({
+          type: "invalid_request_error",
+          code,
+          message: expect.stringContaining(name)
+        })
+      }
+      const one = yield* rawAnswer(
+        base,
+        `GET /v1/models HTTP/1.1\r\nHost: a\r\napi-key: ${tenantKey("acme")}\r\nConnection: close\r\n\r\n`
+      )
+      expect(one.statusLine).toMatch(/^HTTP\/1\.1 200 /)
     }))
 
   it.scopedLive("a request answered before its body is all sent gets one answer, not a 408 after it", () =>
