@@ -323,6 +323,11 @@ describe("decodeChatCompletionRequest: malformed bodies", () => {
       "messages[2].content"
     ],
     [
+      "a user message with an empty list of parts",
+      body({ messages: [user, { role: "user", content: [] }] }),
+      "messages[1].content"
+    ],
+    [
       "a bad part type",
       body({ messages: [{ role: "user", content: [{ type: "video" }] }] }),
       "messages[0].content[0].type"

@@ -76,6 +76,8 @@ const userPart = (u: unknown, at: string): UserPart => {
 const userContent = (u: unknown, at: string): string | Array<UserPart> => {
   const parts = Fields.content(u, at)
   if (typeof parts === "string") return parts
+  // A user turn that says nothing: OpenAI's `empty_array`, refused here rather than by each provider its own way.
+  if (parts.length === 0) Fields.fail(at, `\`${at}\` must hold at least one part, or be a string`, "empty_array")
   const out: Array<UserPart> = []
   for (let index = 0; index < parts.length; index++) out.push(userPart(parts[index], `${at}[${index}]`))
   return out
