@@ -640,4 +640,13 @@ describe("Gateway config: warnings", () => {
       expect(yield* warningsOf(yield* decode({ ...minimal, tenants: { acme: { keys: [acme.hash], models: "*" } } })))
         .toEqual([])
     }))
+
+  it.effect("a tenant that may call no model is warned of, as check-config and a start report it", () =>
+    Effect.gen(function*() {
+      const { config } = yield* decode({ ...minimal, tenants: { acme: { keys: [acme.hash], models: [] } } })
+      const expected = ["tenants.acme: models is an empty list: its keys can call no model, only read their usage"]
+      expect(yield* Check.configWarnings(config)).toEqual(expected)
+      const some = yield* decode({ ...minimal, tenants: { acme: { keys: [acme.hash], models: ["small"] } } })
+      expect(yield* Check.configWarnings(some.config)).toEqual([])
+    }))
 })

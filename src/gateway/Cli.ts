@@ -222,7 +222,7 @@ export const make = (options: MakeOptions) => {
         const loaded = yield* loadOrRefuse(file)
         const telemetry = yield* telemetryOrRefuse(loaded)
         yield* Console.log(summary(loaded, telemetry))
-        for (const warning of yield* Check.priceWarnings(loaded.config)) yield* Console.log(`  warning: ${warning}`)
+        for (const warning of yield* Check.configWarnings(loaded.config)) yield* Console.log(`  warning: ${warning}`)
       })
   ).pipe(Command.withDescription(
     "Checks a config file: its schema, the names it refers to, and that every key variable it names is set. " +
@@ -286,7 +286,7 @@ export const make = (options: MakeOptions) => {
         const loaded = yield* loadOrRefuse(config)
         yield* telemetryOrRefuse(loaded)
         // Warnings do not stop the start; on stderr, apart from the server's JSON log lines.
-        for (const warning of yield* Check.priceWarnings(loaded.config)) yield* Console.error(`warning: ${warning}`)
+        for (const warning of yield* Check.configWarnings(loaded.config)) yield* Console.error(`warning: ${warning}`)
         const address = {
           host: Option.getOrElse(host, () => loaded.config.server?.host ?? Config.defaults.host),
           port: Option.getOrElse(port, () => loaded.config.server?.port ?? Config.defaults.port)

@@ -236,7 +236,8 @@ type PriceOf = (
 ) => { readonly maxOutputTokens?: number | undefined; readonly contextWindow?: number | undefined } | undefined
 
 /**
- * Warnings (not errors) of a valid config, for a budgeted tenant:
+ * Warnings (not errors) of a valid config: a tenant whose `models` is an empty list (its keys can call no model,
+ * only read their usage), and, for a budgeted tenant:
  * - a model it may call has no price (the bundled dataset prices public models at their own providers, not an
  *   `openai-compatible` server), unless `budgets.unpricedModels` is `allow`: its budget cannot hold that model's
  *   cost, so every request to it is refused (400);
@@ -249,6 +250,10 @@ type PriceOf = (
 export const warnings = (config: Decoded, priceOf: PriceOf): Array<string> => {
   const found: Array<string> = []
   for (const [name, tenant] of Object.entries(config.tenants ?? {})) {
+    const at = pathText(["tenants", name])
+    if (tenant.models !== "*" && tenant.models.length === 0) {
+      found.push(`${at}: models is an empty list: its keys can call no model, only read their usage`)
+    }
     if (tenant.budget === undefined) continue
     const routeNames = tenant.models === "*" ? Object.keys(config.models) : tenant.models
     const unbounded = new Set<string>()
@@ -268,7 +273,6 @@ export const warnings = (config: Decoded, priceOf: PriceOf): Array<string> => {
         }
       }
     }
-    const at = pathText(["tenants", name])
     if (unpriced.size > 0) {
       found.push(
         `${at}: budgeted, but ${quoted(unpriced)} ${unpriced.size === 1 ? "has" : "have"} no price: ${
@@ -293,9 +297,9 @@ export const warnings = (config: Decoded, priceOf: PriceOf): Array<string> => {
  * @since 0.2.0
  * @category checks
  */
-export const priceWarnings = (config: Config.Config): Effect.Effect<Array<string>> =>
+export const configWarnings = (config: Config.Config): Effect.Effect<Array<string>> =>
   Object.values(config.tenants ?? {}).every((tenant) => tenant.budget === undefined)
-    ? Effect.succeed([])
+    ? Effect.sync(() => warnings(config, () => undefined))
     : Pricing.make({
       ...(config.pricing?.dataset === undefined ? {} : { dataset: config.pricing.dataset }),
       ...(config.pricing?.models === undefined ? {} : { models: config.pricing.models })

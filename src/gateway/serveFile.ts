@@ -116,7 +116,7 @@ const serveWith = (options: Parameters<Cli.ServeFn>[0]) =>
             Effect.zipRight(
               warnStartOnly(start, next),
               Effect.flatMap(
-                Check.priceWarnings(next.config),
+                Check.configWarnings(next.config),
                 Effect.forEach((warning) => Effect.logWarning(`gateway: ${warning}`), { discard: true })
               )
             ))
