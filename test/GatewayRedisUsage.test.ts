@@ -71,14 +71,20 @@ describeRedis("Gateway usage while its Redis is down", (server) => {
     }))
 })
 
+/** The two-provider config on a Redis that accepts connections and never answers, decoded. */
+const onHungRedis = (keyPrefix: string) =>
+  Effect.gen(function*() {
+    const url = `redis://127.0.0.1:${yield* hungServer}`
+    const a = yield* MockProvider.make()
+    const b = yield* MockProvider.make()
+    const config = { ...twoProviders(a, b), redis: { urlEnv: "REDIS_URL", keyPrefix } }
+    return yield* decode(config, new Map([...env, ["REDIS_URL", url]]))
+  })
+
 describe("Gateway readiness with a Redis that accepts connections and never answers (hung)", () => {
   it.scoped("probes say nothing during the first connection's 5 s, then log why once", () =>
     Effect.gen(function*() {
-      const url = `redis://127.0.0.1:${yield* hungServer}`
-      const a = yield* MockProvider.make()
-      const b = yield* MockProvider.make()
-      const config = { ...twoProviders(a, b), redis: { urlEnv: "REDIS_URL", keyPrefix: "hung:" } }
-      const loaded = yield* decode(config, new Map([...env, ["REDIS_URL", url]]))
+      const loaded = yield* onHungRedis("hung:")
       const runtime = yield* Effect.orDie(fromLoaded(loaded, yield* Stores.makeMemory))
       const { layer: logs, lines } = requestLogs()
       const gateway = yield* serve(runtime).pipe(Effect.provide(logs))
@@ -94,11 +100,7 @@ describe("Gateway readiness with a Redis that accepts connections and never answ
 
   it.scoped("a reload that waited in vain for it says why after its own line, so the log can say when it answers", () =>
     Effect.gen(function*() {
-      const url = `redis://127.0.0.1:${yield* hungServer}`
-      const a = yield* MockProvider.make()
-      const b = yield* MockProvider.make()
-      const config = { ...twoProviders(a, b), redis: { urlEnv: "REDIS_URL", keyPrefix: "hung-reload:" } }
-      const loaded = yield* decode(config, new Map([...env, ["REDIS_URL", url]]))
+      const loaded = yield* onHungRedis("hung-reload:")
       const { layer: logs, lines } = requestLogs()
       yield* Effect.gen(function*() {
         const runtime = yield* Effect.orDie(fromLoaded(loaded, yield* Stores.makeMemory))
