@@ -10,7 +10,7 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Runtime from "effect/Runtime"
 import * as Util from "node:util"
@@ -64,13 +64,29 @@ export const serveFile = (options: Parameters<Cli.ServeFn>[0]) => Effect.provide
  * @since 0.2.0
  * @category logging
  */
-export const jsonLogs: Layer.Layer<never> = Logger.replaceScoped(
-  Logger.defaultLogger,
-  Logger.batched(Logger.jsonLogger, "20 millis", (lines) =>
+export const jsonLogs: Layer.Layer<never> = Layer.unwrapScoped(Effect.gen(function*() {
+  // Standard output closed under the gateway (`| head`, a log shipper that died): a write fails with EPIPE, an
+  // `error` event that, unheard, would end the process and cut every request in flight. The gateway serves on;
+  // its log lines are dropped from then on.
+  let closed = false
+  yield* Effect.acquireRelease(
     Effect.sync(() => {
-      process.stdout.write(lines.join("\n") + "\n")
-    }))
-)
+      const onError = () => {
+        closed = true
+      }
+      process.stdout.on("error", onError)
+      return onError
+    }),
+    (onError) => Effect.sync(() => process.stdout.off("error", onError))
+  )
+  return Logger.replaceScoped(
+    Logger.defaultLogger,
+    Logger.batched(Logger.jsonLogger, "20 millis", (lines) =>
+      Effect.sync(() => {
+        if (!closed) process.stdout.write(lines.join("\n") + "\n")
+      }))
+  )
+}))
 
 // Libraries warn with `console.warn` (ioredis: "a password was supplied" to a Redis that needs none), a line of
 // free text among the JSON lines: while the gateway serves, such a warning is a log line like any other.

@@ -5,7 +5,8 @@
  *   first step and reloads the file once it serves. A module hook sends the signal at a known moment of the
  *   start: when the command imports `@effect/platform-node`, long before it reads its config or listens;
  * - a SIGINT delivered twice (Ctrl-C under `npm run`: from the terminal, and again from npm): one stop, which
- *   drains; a later one stops the process at once.
+ *   drains; a later one stops the process at once;
+ * - standard output closed under it (EPIPE): it serves on.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
@@ -63,7 +64,7 @@ const gateway = (config: string, port: number, nodeOptions: ReadonlyArray<string
 
 const stillRunning = (child: ChildProcess) => child.exitCode === null && child.signalCode === null
 
-describe("the liter-llm executable's signals", () => {
+describe("the liter-llm executable's process", () => {
   it.scopedLive(
     "a SIGHUP while it starts does not end the process: the file is loaded again once it serves",
     () =>
@@ -128,6 +129,38 @@ describe("the liter-llm executable's signals", () => {
         yield* Effect.promise(() => exited)
         expect(child.exitCode, output()).toBe(130)
         expect(yield* Fiber.join(text)).not.toContain("[DONE]")
+      }),
+    { timeout: 90_000 }
+  )
+
+  it.scopedLive(
+    "standard output closed under it (a log pipe gone): it serves on, its log lines dropped",
+    () =>
+      Effect.gen(function*() {
+        const paris = OpenAiMock.completion({ text: "Paris" })
+        const a = yield* MockProvider.make({ script: [paris, paris, paris] })
+        const b = yield* MockProvider.make()
+        const config = yield* configFile(yamlConfig(a, b))
+        const port = yield* freePort
+        const { child, output } = yield* gateway(config, port)
+        const base = `http://127.0.0.1:${port}`
+        yield* eventually(
+          Effect.promise(() => fetch(`${base}/ready`).then((response) => response.ok, () => false)),
+          "the gateway ready",
+          60_000
+        )
+        child.stdout!.destroy()
+        for (let i = 0; i < 3; i++) {
+          const answer = yield* call(base, "/v1/chat/completions", {
+            method: "POST",
+            body: chatBody("smart"),
+            key: acme.key
+          })
+          expect(answer.status).toBe(200)
+          // Past the logger's 20 ms batch: its write meets the closed pipe.
+          yield* Effect.sleep("50 millis")
+        }
+        expect(stillRunning(child), output()).toBe(true)
       }),
     { timeout: 90_000 }
   )
