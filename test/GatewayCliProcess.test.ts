@@ -62,6 +62,17 @@ const gateway = (config: string, port: number, nodeOptions: ReadonlyArray<string
     ({ child }) => Effect.sync(() => child.kill("SIGKILL"))
   )
 
+/** Waits until the gateway on `port` is ready (its start compiles the sources: seconds); its base URL. */
+const readyAt = (port: number) =>
+  Effect.as(
+    eventually(
+      Effect.promise(() => fetch(`http://127.0.0.1:${port}/ready`).then((response) => response.ok, () => false)),
+      "the gateway ready",
+      60_000
+    ),
+    `http://127.0.0.1:${port}`
+  )
+
 const stillRunning = (child: ChildProcess) => child.exitCode === null && child.signalCode === null
 
 describe("the liter-llm executable's process", () => {
@@ -102,12 +113,7 @@ describe("the liter-llm executable's process", () => {
         const config = yield* configFile(yamlConfig(a, b))
         const port = yield* freePort
         const { child, exited, output } = yield* gateway(config, port)
-        const base = `http://127.0.0.1:${port}`
-        yield* eventually(
-          Effect.promise(() => fetch(`${base}/ready`).then((response) => response.ok, () => false)),
-          "the gateway ready",
-          60_000
-        )
+        const base = yield* readyAt(port)
         const stream = yield* call(base, "/v1/chat/completions", {
           method: "POST",
           body: chatBody("smart", { stream: true }),
@@ -143,12 +149,7 @@ describe("the liter-llm executable's process", () => {
         const config = yield* configFile(yamlConfig(a, b))
         const port = yield* freePort
         const { child, output } = yield* gateway(config, port)
-        const base = `http://127.0.0.1:${port}`
-        yield* eventually(
-          Effect.promise(() => fetch(`${base}/ready`).then((response) => response.ok, () => false)),
-          "the gateway ready",
-          60_000
-        )
+        const base = yield* readyAt(port)
         child.stdout!.destroy()
         for (let i = 0; i < 3; i++) {
           const answer = yield* call(base, "/v1/chat/completions", {
