@@ -5,17 +5,19 @@
  *   npm run gateway:demo -- --port 4100  # or another port (PORT=4100 works too)
  *
  * It serves examples/gateway.yaml with its providers pointed at the mocks (started on free ports), prints the
- * commands to call it with curl and with the openai SDK, and stops everything on Ctrl-C. The "primary" mock
- * answers unless the prompt contains "fail": then it answers 503 and the route falls back to "backup".
+ * commands to call it with curl and with the openai SDK, and stops everything on Ctrl-C (or when its terminal
+ * closes). The "primary" mock answers unless the prompt contains "fail": then it answers 503 and the route falls
+ * back to "backup".
  */
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Schedule } from "effect"
 import * as Fs from "node:fs"
+import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Yaml from "yaml"
-import { serveFile } from "../src/gateway/index.js"
+import { Cli, serveFile } from "../src/gateway/index.js"
 import { MockProvider, OpenAiMock } from "../src/testing/index.js"
 
 const example = fileURLToPath(new URL("gateway.yaml", import.meta.url))
@@ -25,7 +27,20 @@ const globexKey = "sk-liter-demo-globex-0123456789abcdef"
 const adminKey = "sk-liter-demo-admin-0123456789abcdef"
 
 const portArg = process.argv.indexOf("--port")
-const port = Number(portArg >= 0 ? process.argv[portArg + 1] : process.env.PORT ?? 4000)
+const portText = portArg >= 0 ? process.argv[portArg + 1] : process.env.PORT ?? "4000"
+const port = Number(portText)
+if (!/^\d+$/.test(portText ?? "") || port < 1 || port > 65535) {
+  process.stderr.write(`gateway demo: --port (or PORT) must be a port 1-65535, got ${JSON.stringify(portText)}\n`)
+  process.exit(2)
+}
+
+/** Whether 127.0.0.1:`port` can be listened on now: another program there would answer the demo's probes. */
+const portFree = (port: number) =>
+  Effect.async<boolean>((resume) => {
+    const probe = Net.createServer()
+    probe.once("error", () => resume(Effect.succeed(false)))
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resume(Effect.succeed(true))))
+  })
 
 const promptOf = (request: MockProvider.RecordedRequest) => JSON.stringify(request.bodyText)
 
@@ -80,6 +95,11 @@ Ctrl-C stops the gateway and the mocks.
 `
 
 const main = Effect.gen(function*() {
+  if (!(yield* portFree(port))) {
+    return yield* Effect.fail(
+      `127.0.0.1:${port} is in use (a gateway demo still running?): stop it, or choose another port with --port`
+    )
+  }
   const primary = yield* mock("primary", true)
   const backup = yield* mock("backup", false)
   // The example's config, pointed at the mocks and the chosen port, in a directory removed on exit.
@@ -104,8 +124,19 @@ const main = Effect.gen(function*() {
   yield* Effect.forkScoped(Effect.zipRight(ready, Console.log(instructions(base))))
   // Serving runs until Ctrl-C, then drains the requests in flight before the mocks stop; if it cannot start (the
   // port is taken), its error ends the demo.
-  return yield* serveFile({ configPath, host: "127.0.0.1", port })
-}).pipe(Effect.scoped)
+  // The terminal closed (SIGHUP): stop as on Ctrl-C, rather than reload and serve on with no one to stop it.
+  process.once("SIGHUP", () => process.kill(process.pid, "SIGTERM"))
+  return yield* serveFile({ configPath, host: "127.0.0.1", port, reloadOnSignal: false })
+}).pipe(
+  Effect.scoped,
+  // One line, as the CLI says it, not a stack trace.
+  Effect.catchAll((error) =>
+    Effect.sync(() => {
+      process.stderr.write(`gateway demo: ${typeof error === "string" ? error : Cli.failureText(error)}\n`)
+      process.exitCode = 1
+    })
+  )
+)
 
 // The gateway logs JSON lines (`serveFile`); runMain's pretty logger would print each line a second time.
 NodeRuntime.runMain(main.pipe(Effect.provide(NodeContext.layer)), { disablePrettyLogger: true })

@@ -4,7 +4,8 @@
  */
 import { expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit } from "effect"
-import { spawn } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
+import * as Net from "node:net"
 import { fileURLToPath } from "node:url"
 import { freePort } from "./clients/gateway.js"
 
@@ -77,6 +78,69 @@ it.scopedLive(
       expect(streamed.trimEnd().endsWith("data: [DONE]")).toBe(true)
       yield* Deferred.await(exit).pipe(Effect.timeout("15 seconds"))
       expect(child.exitCode).toBe(0)
+    }),
+  90_000
+)
+
+it.scopedLive(
+  "the try-it command on a port in use, or a bad one, says so in one line and prints no instructions",
+  () =>
+    Effect.gen(function*() {
+      const taken = yield* Effect.acquireRelease(
+        Effect.async<Net.Server>((resume) => {
+          const server = Net.createServer()
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+      )
+      const port = (taken.address() as Net.AddressInfo).port
+      const run = (args: ReadonlyArray<string>) =>
+        Effect.sync(() =>
+          spawnSync(process.execPath, ["--import", "tsx", script, ...args], { encoding: "utf8", timeout: 45_000 })
+        )
+      const inUse = yield* run(["--port", String(port)])
+      expect(inUse.status).toBe(1)
+      expect(inUse.stderr.trim()).toBe(
+        `gateway demo: 127.0.0.1:${port} is in use (a gateway demo still running?): stop it, or choose another port with --port`
+      )
+      expect(inUse.stdout).not.toContain("The gateway serves")
+      const bad = yield* run(["--port", "abc"])
+      expect(bad.status).toBe(2)
+      expect(bad.stderr.trim()).toBe("gateway demo: --port (or PORT) must be a port 1-65535, got \"abc\"")
+    }),
+  90_000
+)
+
+it.scopedLive(
+  "the try-it command stops when its terminal closes (SIGHUP), rather than reload and serve on",
+  () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const child = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          spawn(process.execPath, ["--import", "tsx", script, "--port", String(port)], {
+            stdio: ["ignore", "pipe", "pipe"],
+            timeout: 60_000
+          })
+        ),
+        (child) => Effect.sync(() => child.kill("SIGKILL"))
+      )
+      let output = ""
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+      const printed = new Promise<void>((resolve) => {
+        const collect = (chunk: unknown) => {
+          output += String(chunk)
+          if (output.includes("Ctrl-C stops")) resolve()
+        }
+        child.stdout.on("data", collect)
+        child.stderr.on("data", collect)
+      })
+      yield* Effect.promise(() => printed).pipe(Effect.timeout("45 seconds"))
+      child.kill("SIGHUP")
+      const code = yield* Effect.promise(() => exited).pipe(Effect.timeout("15 seconds"))
+      expect(code, output).toBe(0)
+      expect(output).toContain("gateway: shutting down")
+      expect(output).not.toContain("config reloaded")
     }),
   90_000
 )

@@ -61,6 +61,7 @@ export * as Server from "./Server.js"
  */
 export type { LoadOptions, RuntimeRef } from "./runtimeLoad.js"
 export { jsonLogs, serveFile } from "./serveFile.js"
+export type { ServeFileOptions } from "./serveFile.js"
 
 /**
  * OTLP span export.

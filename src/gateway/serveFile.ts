@@ -42,7 +42,16 @@ import * as Telemetry from "./Telemetry.js"
  * @since 0.2.0
  * @category entry points
  */
-export const serveFile = (options: Parameters<Cli.ServeFn>[0]) => Effect.provide(serveWith(options), jsonLogs)
+export const serveFile = (options: ServeFileOptions) => Effect.provide(serveWith(options), jsonLogs)
+
+/**
+ * Options of {@link serveFile}: the CLI's, and whether `SIGHUP` reloads the file (default `true`; an interactive
+ * program may rather stop when its terminal closes).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ServeFileOptions = Parameters<Cli.ServeFn>[0] & { readonly reloadOnSignal?: boolean | undefined }
 
 /**
  * The CLI's logger: Effect's JSON lines (`Logger.jsonLogger`, one object per line with `message`, `logLevel`,
@@ -106,7 +115,7 @@ const consoleWarningsLogged = Effect.flatMap(Effect.runtime<never>(), (runtime) 
   ))
 /* eslint-enable no-console */
 
-const serveWith = (options: Parameters<Cli.ServeFn>[0]) =>
+const serveWith = (options: ServeFileOptions) =>
   Effect.scoped(Effect.gen(function*() {
     yield* consoleWarningsLogged
     yield* Signals.ignoreEchoedStops()
