@@ -98,6 +98,26 @@ describe("Gateway config: one short line for a value of the wrong kind", () => {
         "server.dropUnsupported: expected true, false or a list of field names, got 3"
       ],
       [
+        "a negative router weight",
+        {
+          ...minimal,
+          models: {
+            r: { router: { strategy: "weighted", deployments: [{ provider: "local", model: "m", weight: -1 }] } }
+          }
+        },
+        "models.r.router.deployments[0].weight: expected a weight >= 0, got -1"
+      ],
+      [
+        "a router priority as a string",
+        {
+          ...minimal,
+          models: {
+            r: { router: { strategy: "priority", deployments: [{ provider: "local", model: "m", priority: "1" }] } }
+          }
+        },
+        "models.r.router.deployments[0].priority: expected a number, got a string"
+      ],
+      [
         "a model name YAML read as a number",
         { ...minimal, models: { small: { provider: "local", model: 3.5 } } },
         "models.small.model: expected a non-empty string, got 3.5 (quote it to make it text)"

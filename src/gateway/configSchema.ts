@@ -121,8 +121,13 @@ const Deployment = mapping(
   Schema.Struct({
     ...stepFields,
     name: opt(Name),
-    priority: opt(withMessage(Schema.Number.pipe(Schema.finite()), "expected a number")),
-    weight: opt(withMessage(Schema.Number.pipe(Schema.finite(), Schema.nonNegative()), "expected a weight >= 0"))
+    priority: opt(
+      withMessage(Schema.Number.pipe(Schema.finite()), (actual) => `expected a number, got ${kindOf(actual)}`)
+    ),
+    weight: opt(withMessage(
+      Schema.Number.pipe(Schema.finite(), Schema.nonNegative()),
+      (actual) => `expected a weight >= 0, got ${kindOf(actual)}`
+    ))
   }),
   "a deployment: a mapping with provider and model"
 )
