@@ -512,6 +512,24 @@ describe("Gateway server: streams", () => {
       expect(metrics.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{32}$/)
     }))
 
+  it.scopedLive("a stream to an HTTP/1.0 client, which has no chunked framing, says connection: close, not keep-alive", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      yield* Deferred.succeed(gate, undefined)
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { chat: gated(gate, answer) } }))
+      const body = chatBody("chat", { stream: true })
+      const received = yield* rawExchange(
+        base,
+        `POST /v1/chat/completions HTTP/1.0\r\nAuthorization: Bearer ${tenantKey("acme")}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+      )
+      const head = received.slice(0, received.indexOf("\r\n\r\n")).toLowerCase()
+      expect(head).toMatch(/^http\/1\.1 200 /)
+      expect(head).toContain("\r\nconnection: close")
+      expect(head).not.toContain("keep-alive")
+      expect(received.trimEnd().endsWith("data: [DONE]")).toBe(true)
+    }))
+
   it.scopedLive("an HTTP/1.1 request without Host, or any with two Hosts or two keys, gets a 400 in OpenAI's error JSON; HTTP/1.0 needs none", () =>
     Effect.gen(function*() {
       const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: {} }))

@@ -47,7 +47,9 @@ export interface Options {
 }
 
 /**
- * The fixed headers of a stream: no caching, no proxy buffering (nginx honours `x-accel-buffering`), kept alive.
+ * The fixed headers of a stream: no caching, no proxy buffering (nginx honours `x-accel-buffering`). Not
+ * `connection`: Node says `keep-alive` where the connection is kept (HTTP/1.1) and `close` where the body ends
+ * with it (an HTTP/1.0 client, which has no chunked framing; a client that asked to close).
  *
  * @since 0.2.0
  * @category headers
@@ -55,8 +57,7 @@ export interface Options {
 export const streamHeaders: Respond.HeaderRecord = {
   "content-type": "text/event-stream; charset=utf-8",
   "cache-control": "no-cache",
-  "x-accel-buffering": "no",
-  connection: "keep-alive"
+  "x-accel-buffering": "no"
 }
 
 type Pull = LanguageModel.Pull
