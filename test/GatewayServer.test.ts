@@ -354,7 +354,7 @@ describe("Gateway server", () => {
       expect(yield* model.requests).toHaveLength(0)
     }))
 
-  it.scopedLive("refuses a compressed body with 415 unsupported_content_encoding, naming the encoding, without calling the route", () =>
+  it.scopedLive("refuses a compressed body (content-encoding, or a transfer coding beyond chunked) with 415 unsupported_content_encoding, naming the encoding, without calling the route", () =>
     Effect.gen(function*() {
       const { layer, lines } = requestLogs()
       const { base, model } = yield* gateway([{ text: "ok" }, { text: "ok" }]).pipe(Effect.provide(layer))
@@ -386,6 +386,25 @@ describe("Gateway server", () => {
         })
         expect(response.status).toBe(200)
       }
+      expect(yield* model.requests).toHaveLength(2)
+      // A transfer coding beyond chunked (Node removes the chunking, not the compression): the same 415.
+      const transfer = yield* Effect.async<{ status: number; body: string }>((resume) => {
+        const request = Http.request(`${base}/v1/chat/completions`, {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${tenantKey("acme")}`,
+            "content-type": "application/json",
+            "transfer-encoding": "gzip, chunked"
+          }
+        }, (response) => {
+          let body = ""
+          response.on("data", (chunk) => body += chunk)
+          response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, body })))
+        })
+        request.end(gzipped)
+      })
+      expect(transfer.status).toBe(415)
+      expect(JSON.parse(transfer.body).error.message).toContain("`gzip`")
       expect(yield* model.requests).toHaveLength(2)
       const outcomes = lines.filter((line) => line.message === "gateway request").map((line) => line.outcome)
       expect(outcomes.slice(0, 3)).toEqual(["UnsupportedEncoding", "UnsupportedEncoding", "UnsupportedEncoding"])

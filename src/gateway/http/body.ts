@@ -46,9 +46,24 @@ const declaredOver = (declared: string | undefined, maxBytes: number): boolean =
   declared !== undefined && Number(declared) > maxBytes
 
 /** The `content-encoding` of a body the gateway cannot read as sent; `undefined` for none or `identity`. */
-const encodingOf = (header: string | undefined): string | undefined => {
+const contentCodingOf = (header: string | undefined): string | undefined => {
   const encoding = header?.trim()
   return encoding === undefined || encoding === "" || encoding.toLowerCase() === "identity" ? undefined : encoding
+}
+
+/**
+ * The codings of a body the gateway cannot read as sent: its `content-encoding`, else a `transfer-encoding` beyond
+ * `chunked` (`gzip, chunked`: Node removes the chunking, not the compression); `undefined` for none.
+ */
+const encodingOf = (headers: Http.IncomingHttpHeaders | Readonly<Record<string, string | undefined>>) => {
+  const content = contentCodingOf(headers["content-encoding"] as string | undefined)
+  if (content !== undefined) return content
+  const transfer = headers["transfer-encoding"] as string | undefined
+  if (transfer === undefined || /^\s*chunked\s*$/i.test(transfer)) return undefined
+  const codings = transfer.split(",").map((coding) => coding.trim()).filter((coding) =>
+    coding !== "" && !/^(chunked|identity)$/i.test(coding)
+  )
+  return codings.length === 0 ? undefined : codings.join(", ")
 }
 
 /**
@@ -126,7 +141,7 @@ export const fromNode = (
     hooks.onTooLarge?.()
     return Effect.succeed(tooLarge)
   }
-  const encoding = encodingOf(source.headers["content-encoding"])
+  const encoding = encodingOf(source.headers)
   // A client that waits for its `100 Continue` before sending a body the gateway refuses for its encoding: refused
   // now, so that the body is never sent (as a declared length over the limit is).
   if (encoding !== undefined && /\b100-continue\b/i.test(source.headers.expect ?? "")) {
@@ -191,7 +206,7 @@ export const read = (request: HttpServerRequest.HttpServerRequest, maxBytes: num
   if (declaredOver(request.headers["content-length"], maxBytes)) return Effect.succeed(tooLarge)
   // Another platform's server: its own reader, with the same limit.
   return encoded(
-    encodingOf(request.headers["content-encoding"]),
+    encodingOf(request.headers),
     request.arrayBuffer.pipe(
       HttpIncomingMessage.withMaxBodySize(Option.some(maxBytes)),
       // A view of the bytes read, not a copy (some servers give a `Uint8Array` for the `ArrayBuffer`).

@@ -64,7 +64,7 @@ const unsupportedEncoding = (encoding: string, headers: Respond.HeaderRecord) =>
   Respond.openAiError(415, {
     message: `The request body is encoded with \`${
       printable(encoding, 40)
-    }\` (content-encoding), which this gateway does not accept; send the body uncompressed.`,
+    }\`, which this gateway does not accept; send the body uncompressed.`,
     type: "invalid_request_error",
     code: "unsupported_content_encoding"
   }, { ...headers, "accept-encoding": "identity" })
