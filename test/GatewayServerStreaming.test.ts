@@ -582,6 +582,25 @@ describe("Gateway server: streams", () => {
       expect(received.match(/HTTP\/1\.1 \d{3} /g)).toHaveLength(1)
     }))
 
+  it.scopedLive("a request whose body comes too slowly gets a 408, and is logged and counted as one, not as a 499", () =>
+    Effect.gen(function*() {
+      const { layer, lines } = requestLogs()
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: {} }), {
+        headersTimeout: "300 millis",
+        requestTimeout: "300 millis"
+      }).pipe(Effect.provide(layer))
+      // A key, so the handler reads the body: 1 byte of the 100 declared, then nothing.
+      const answer = yield* rawAnswer(
+        base,
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${tenantKey("acme")}\r\n` +
+          "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+      )
+      expect(answer.statusLine).toMatch(/^HTTP\/1\.1 408 /)
+      const logged = () => lines.filter((line) => line.message === "gateway request")
+      yield* eventually(Effect.sync(() => logged().length === 1), "the request log line")
+      expect(logged()[0]).toMatchObject({ status: 408, outcome: "RequestTimeout" })
+    }))
+
   it.scopedLive("cuts a slow-loris client that never finishes its headers", () =>
     Effect.gen(function*() {
       const runtime = makeRuntime({ tenants: [{ id: "acme" }], routes: {} })

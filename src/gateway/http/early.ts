@@ -32,6 +32,15 @@ const clientErrors: Record<string, readonly [number, string, string, string]> = 
 export const answeredEarly = new WeakSet<Duplex>()
 
 /**
+ * Connections whose request Node timed out (`requestTimeout`: a body sent too slowly) and answered with the 408:
+ * the request's log line and metrics say 408, not a client that left.
+ *
+ * @since 0.2.0
+ * @category state
+ */
+export const timedOut = new WeakSet<Duplex>()
+
+/**
  * Node's `clientError` listener: a 408, a 431 or a 400 in OpenAI's error JSON, then the connection closed.
  *
  * @since 0.2.0
@@ -41,6 +50,7 @@ export const answerClientError = (error: Error & { readonly code?: string }, soc
   // A request already answered (a refusal written before its body was all sent, then the body timed out): one
   // answer per request; the connection just closes.
   if (error.code === "ECONNRESET" || !socket.writable || answeredEarly.has(socket)) return socket.destroy()
+  if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") timedOut.add(socket)
   const [status, reason, code, message] = clientErrors[error.code ?? ""] ??
     [400, "Bad Request", "bad_request", "The request could not be parsed as HTTP."]
   rawAnswer(socket, status, reason, { message, type: "invalid_request_error", param: null, code })

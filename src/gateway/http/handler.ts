@@ -13,6 +13,7 @@ import type * as Server from "../Server.js"
 import type * as Body from "./body.js"
 import * as Chat from "./chat.js"
 import * as Drain from "./drain.js"
+import * as Early from "./early.js"
 import * as Endpoints from "./endpoints.js"
 import * as Exchange from "./exchange.js"
 import * as Headers from "./headers.js"
@@ -147,6 +148,7 @@ export const answer = (
     // A client that leaves while the handler runs interrupts it, but one that leaves while the answer is written
     // shows as a failed write: Node's response tells a cut answer from a finished one in both cases.
     const nodeResponse = request.nodeResponse
+    const socket = nodeResponse?.socket ?? undefined
     let cut = false
     if (nodeResponse !== undefined && typeof nodeResponse.once === "function") {
       Drain.identify(nodeResponse, exchange.requestId)
@@ -161,9 +163,12 @@ export const answer = (
         // A client that left while its request waited for an identical call in flight: waiting, not overhead.
         if (exchange.upstreamMs === 0) Exchange.routeEnded(exchange)
       }
-      // 499: the client closed the request before an answer (nginx's code, for the log only); 503: the server's
-      // shutdown stopped it, and the drain answers it so.
-      if (exchange.status === 0) exchange.status = tracker.draining && !cut ? 503 : 499
+      // 408: Node timed the request out and answered so; 499: the client closed the request before an answer
+      // (nginx's code, for the log only); 503: the server's shutdown stopped it, and the drain answers it so.
+      if (exchange.status === 0 && socket !== undefined && Early.timedOut.has(socket)) {
+        exchange.status = 408
+        exchange.outcome = "RequestTimeout"
+      } else if (exchange.status === 0) exchange.status = tracker.draining && !cut ? 503 : 499
       // A stream the shutdown cut after its 200 ended with a `server_shutting_down` event: a 503's, logged as one.
       else if (Exit.isInterrupted(exit) && tracker.draining && !cut && exchange.errorStatus === undefined) {
         exchange.errorStatus = 503
