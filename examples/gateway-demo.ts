@@ -122,10 +122,10 @@ const main = Effect.gen(function*() {
     Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (ok) => ok })
   )
   yield* Effect.forkScoped(Effect.zipRight(ready, Console.log(instructions(base))))
-  // Serving runs until Ctrl-C, then drains the requests in flight before the mocks stop; if it cannot start (the
-  // port is taken), its error ends the demo.
   // The terminal closed (SIGHUP): stop as on Ctrl-C, rather than reload and serve on with no one to stop it.
   process.once("SIGHUP", () => process.kill(process.pid, "SIGTERM"))
+  // Serving runs until Ctrl-C, then drains the requests in flight before the mocks stop; if it cannot start (the
+  // port is taken), its error ends the demo.
   return yield* serveFile({ configPath, host: "127.0.0.1", port, reloadOnSignal: false })
 }).pipe(
   Effect.scoped,
