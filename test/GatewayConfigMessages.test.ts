@@ -98,6 +98,24 @@ describe("Gateway config: one short line for a value of the wrong kind", () => {
         "server.dropUnsupported: expected true, false or a list of field names, got 3"
       ],
       [
+        "a duration as a list (a key written in the wrong place is never shown)",
+        {
+          ...minimal,
+          models: { small: { provider: "local", model: "m", timeout: { request: ["sk-LEAK-1234567890"] } } }
+        },
+        "models.small.timeout.request: expected a positive duration such as \"30 seconds\", got a list"
+      ],
+      [
+        "a duration as a mapping",
+        { ...minimal, cache: { ttl: { key: "sk-LEAK-abc" } } },
+        "cache.ttl: expected a positive duration such as \"30 seconds\", got a mapping"
+      ],
+      [
+        "a duration as true",
+        { ...minimal, server: { shutdownGrace: true } },
+        "server.shutdownGrace: expected a duration >= 0 such as \"30 seconds\", got true"
+      ],
+      [
         "a negative router weight",
         {
           ...minimal,

@@ -57,7 +57,8 @@ export const checkDuration = (
 }
 
 const duration = (allowZero: boolean, timer = false) =>
-  Schema.transformOrFail(Schema.Union(Schema.String, Schema.Number), Schema.DurationFromSelf, {
+  // From any value: `checkDuration` says what a wrong kind is (a list: "got a list"), in one line, never showing it.
+  Schema.transformOrFail(Schema.Unknown, Schema.DurationFromSelf, {
     strict: true,
     decode: (input, _, ast) =>
       Either.match(checkDuration(input, allowZero, timer, "30 seconds"), {
