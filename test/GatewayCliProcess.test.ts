@@ -140,7 +140,7 @@ describe("the liter-llm executable's process", () => {
   )
 
   it.scopedLive(
-    "standard output closed under it (a log pipe gone): it serves on, its log lines dropped",
+    "standard output closed under it (a log pipe gone): it serves on and stops as usual, its log lines dropped",
     () =>
       Effect.gen(function*() {
         const paris = OpenAiMock.completion({ text: "Paris" })
@@ -148,7 +148,7 @@ describe("the liter-llm executable's process", () => {
         const b = yield* MockProvider.make()
         const config = yield* configFile(yamlConfig(a, b))
         const port = yield* freePort
-        const { child, output } = yield* gateway(config, port)
+        const { child, exited, output } = yield* gateway(config, port)
         const base = yield* readyAt(port)
         child.stdout!.destroy()
         for (let i = 0; i < 3; i++) {
@@ -162,6 +162,10 @@ describe("the liter-llm executable's process", () => {
           yield* Effect.sleep("50 millis")
         }
         expect(stillRunning(child), output()).toBe(true)
+        // And it stops as usual, its last lines dropped, not an unhandled EPIPE.
+        child.kill("SIGTERM")
+        yield* Effect.promise(() => exited)
+        expect(child.exitCode, output()).toBe(0)
       }),
     { timeout: 90_000 }
   )

@@ -73,29 +73,29 @@ export type ServeFileOptions = Parameters<Cli.ServeFn>[0] & { readonly reloadOnS
  * @since 0.2.0
  * @category logging
  */
-export const jsonLogs: Layer.Layer<never> = Layer.unwrapScoped(Effect.gen(function*() {
-  // Standard output closed under the gateway (`| head`, a log shipper that died): a write fails with EPIPE, an
-  // `error` event that, unheard, would end the process and cut every request in flight. The gateway serves on;
-  // its log lines are dropped from then on.
-  let closed = false
-  yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      const onError = () => {
-        closed = true
-      }
-      process.stdout.on("error", onError)
-      return onError
-    }),
-    (onError) => Effect.sync(() => process.stdout.off("error", onError))
-  )
+export const jsonLogs: Layer.Layer<never> = Layer.unwrapEffect(Effect.sync(() => {
+  watchStdout()
   return Logger.replaceScoped(
     Logger.defaultLogger,
     Logger.batched(Logger.jsonLogger, "20 millis", (lines) =>
       Effect.sync(() => {
-        if (!closed) process.stdout.write(lines.join("\n") + "\n")
+        if (!stdoutClosed) process.stdout.write(lines.join("\n") + "\n")
       }))
   )
 }))
+
+// Standard output closed under the gateway (`| head`, a log shipper that died): a write fails with EPIPE, an
+// `error` event that, unheard, would end the process and cut every request in flight. The gateway serves on; its
+// log lines are dropped from then on. Heard for the rest of the process: the last lines are written as it stops.
+let stdoutClosed = false
+let watchingStdout = false
+const watchStdout = () => {
+  if (watchingStdout) return
+  watchingStdout = true
+  process.stdout.on("error", () => {
+    stdoutClosed = true
+  })
+}
 
 // Libraries warn with `console.warn` (ioredis: "a password was supplied" to a Redis that needs none), a line of
 // free text among the JSON lines: while the gateway serves, such a warning is a log line like any other.
