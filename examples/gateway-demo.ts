@@ -26,8 +26,14 @@ const acmeKey = "sk-liter-demo-acme-0123456789abcdef"
 const globexKey = "sk-liter-demo-globex-0123456789abcdef"
 const adminKey = "sk-liter-demo-admin-0123456789abcdef"
 
-const portArg = process.argv.indexOf("--port")
-const portText = portArg >= 0 ? process.argv[portArg + 1] : process.env.PORT ?? "4000"
+const portArgs = process.argv.flatMap((arg, i) =>
+  arg === "--port" ? [process.argv[i + 1]] : arg.startsWith("--port=") ? [arg.slice("--port=".length)] : []
+)
+if (portArgs.length > 1) {
+  process.stderr.write("gateway demo: --port is given more than once\n")
+  process.exit(2)
+}
+const portText = portArgs.length === 1 ? portArgs[0] : process.env.PORT ?? "4000"
 const port = Number(portText)
 if (!/^\d+$/.test(portText ?? "") || port < 1 || port > 65535) {
   process.stderr.write(`gateway demo: --port (or PORT) must be a port 1-65535, got ${JSON.stringify(portText)}\n`)

@@ -107,6 +107,11 @@ it.scopedLive(
       const bad = yield* run(["--port", "abc"])
       expect(bad.status).toBe(2)
       expect(bad.stderr.trim()).toBe("gateway demo: --port (or PORT) must be a port 1-65535, got \"abc\"")
+      // `--port=N` is read as `--port N`; twice is refused, not the first taken.
+      expect((yield* run([`--port=${port}`])).status).toBe(1)
+      const twice = yield* run(["--port", "4100", "--port", "4101"])
+      expect(twice.status).toBe(2)
+      expect(twice.stderr.trim()).toBe("gateway demo: --port is given more than once")
     }),
   90_000
 )
