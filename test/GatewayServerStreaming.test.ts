@@ -593,12 +593,14 @@ describe("Gateway server: streams", () => {
       const answer = yield* rawAnswer(
         base,
         `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${tenantKey("acme")}\r\n` +
-          "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+          "X-Request-Id: slowbody-1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
       )
       expect(answer.statusLine).toMatch(/^HTTP\/1\.1 408 /)
+      // The client's request id, which the log line has too.
+      expect(answer.head).toContain("\r\nx-request-id: slowbody-1\r\n")
       const logged = () => lines.filter((line) => line.message === "gateway request")
       yield* eventually(Effect.sync(() => logged().length === 1), "the request log line")
-      expect(logged()[0]).toMatchObject({ status: 408, outcome: "RequestTimeout" })
+      expect(logged()[0]).toMatchObject({ status: 408, outcome: "RequestTimeout", requestId: "slowbody-1" })
     }))
 
   it.scopedLive("cuts a slow-loris client that never finishes its headers", () =>

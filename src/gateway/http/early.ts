@@ -41,6 +41,15 @@ export const answeredEarly = new WeakSet<Duplex>()
 export const timedOut = new WeakSet<Duplex>()
 
 /**
+ * The request id of the request the handler is serving on a connection, while it does: a 408 that Node answers
+ * for it carries the id its log line has.
+ *
+ * @since 0.2.0
+ * @category state
+ */
+export const servingId = new WeakMap<Duplex, string>()
+
+/**
  * Node's `clientError` listener: a 408, a 431 or a 400 in OpenAI's error JSON, then the connection closed.
  *
  * @since 0.2.0
@@ -53,7 +62,9 @@ export const answerClientError = (error: Error & { readonly code?: string }, soc
   if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") timedOut.add(socket)
   const [status, reason, code, message] = clientErrors[error.code ?? ""] ??
     [400, "Bad Request", "bad_request", "The request could not be parsed as HTTP."]
-  rawAnswer(socket, status, reason, { message, type: "invalid_request_error", param: null, code })
+  rawAnswer(socket, status, reason, { message, type: "invalid_request_error", param: null, code }, {
+    requestId: servingId.get(socket)
+  })
 }
 
 // An answer written to the socket itself, where Node has no response to give (bytes that are not HTTP, CONNECT):

@@ -149,6 +149,7 @@ export const answer = (
     // shows as a failed write: Node's response tells a cut answer from a finished one in both cases.
     const nodeResponse = request.nodeResponse
     const socket = nodeResponse?.socket ?? undefined
+    if (socket !== undefined) Early.servingId.set(socket, exchange.requestId)
     let cut = false
     if (nodeResponse !== undefined && typeof nodeResponse.once === "function") {
       Drain.identify(nodeResponse, exchange.requestId)
@@ -158,6 +159,7 @@ export const answer = (
     }
     // Added to the request's scope directly: `Effect.addFinalizer` captures and restores the fiber's context.
     yield* Scope.addFinalizerExit(yield* Effect.scope, (exit) => {
+      if (socket !== undefined) Early.servingId.delete(socket)
       if ((cut || Exit.isInterrupted(exit)) && exchange.outcome === "success") {
         exchange.outcome = "interrupted"
         // A client that left while its request waited for an identical call in flight: waiting, not overhead.
