@@ -532,7 +532,8 @@ describe("Gateway server: streams", () => {
 
   it.scopedLive("an HTTP/1.1 request without Host, or any with two Hosts or two keys, gets a 400 in OpenAI's error JSON; HTTP/1.0 needs none", () =>
     Effect.gen(function*() {
-      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: {} }))
+      const { layer, lines } = requestLogs()
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: {} })).pipe(Effect.provide(layer))
       const missing = yield* rawAnswer(base, "GET /health HTTP/1.1\r\nX-Request-Id: my-req.2\r\n\r\n")
       expect(missing.statusLine).toMatch(/^HTTP\/1\.1 400 /)
       expect(missing.error).toMatchObject({ type: "invalid_request_error", code: "missing_host" })
@@ -543,14 +544,16 @@ describe("Gateway server: streams", () => {
       const twice = yield* rawAnswer(base, "GET /health HTTP/1.1\r\nHost: a\r\nHOST: b\r\n\r\n")
       expect(twice.statusLine).toMatch(/^HTTP\/1\.1 400 /)
       expect(twice.error).toMatchObject({ type: "invalid_request_error", code: "duplicate_host" })
-      // Two keys too: Node keeps the first, a proxy in front may have checked the other.
+      // Two keys too: Node keeps the first, a proxy in front may have checked the other. Refused by the handler:
+      // logged (and counted) as every API answer.
       for (
         const [name, code] of [["Authorization", "duplicate_authorization"], ["api-key", "duplicate_api_key"]] as const
       ) {
         const value = name === "api-key" ? tenantKey("acme") : `Bearer ${tenantKey("acme")}`
         const keys = yield* rawAnswer(
           base,
-          `GET /v1/models HTTP/1.1\r\nHost: a\r\n${name}: ${value}\r\n${name.toUpperCase()}: ${value}\r\n\r\n`
+          `GET /v1/models HTTP/1.1\r\nHost: a\r\n${name}: ${value}\r\n${name.toUpperCase()}: ${value}\r\n` +
+            "Connection: close\r\n\r\n"
         )
         expect(keys.statusLine).toMatch(/^HTTP\/1\.1 400 /)
         expect(keys.error).toMatchObject({
@@ -564,6 +567,9 @@ describe("Gateway server: streams", () => {
         `GET /v1/models HTTP/1.1\r\nHost: a\r\napi-key: ${tenantKey("acme")}\r\nConnection: close\r\n\r\n`
       )
       expect(one.statusLine).toMatch(/^HTTP\/1\.1 200 /)
+      const refused = () => lines.filter((line) => line.message === "gateway request" && line.outcome === "RepeatedKey")
+      yield* eventually(Effect.sync(() => refused().length === 2), "the two refusals logged")
+      expect(refused().map((line) => [line.status, line.path])).toEqual([[400, "/v1/models"], [400, "/v1/models"]])
     }))
 
   it.scopedLive("a request answered before its body is all sent gets one answer, not a 408 after it", () =>

@@ -157,7 +157,7 @@ export const layer = (
         headersTimeout: checked.headersTimeoutMs,
         requestTimeout: checked.requestTimeoutMs,
         keepAliveTimeout: checked.keepAliveTimeoutMs,
-        // Checked by `Early.refusedHeaders`, to answer in OpenAI's error JSON.
+        // Checked by `Early.refusedHost`, to answer in OpenAI's error JSON.
         requireHostHeader: false,
         // How often Node checks the two timeouts above (its default, 30 s, would let a slow client stay longer).
         connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(checked.headersTimeoutMs / 4)))
@@ -178,7 +178,8 @@ export const layer = (
       // when the body is read, so that a body refused before (its declared length over the limit, a bad key)
       // is never sent: Node closes the connection after such an answer.
       const onRequest = (request: Http.IncomingMessage, response: Http.ServerResponse, expectContinue = false) => {
-        if (Early.refusedHeaders(request, response)) return
+        const repeated = Early.repeatedHeader(request)
+        if (Early.refusedHost(request, response, repeated)) return
         let awaitingContinue = expectContinue
         // A new request on the connection: the one answered early has ended.
         Early.answeredEarly.delete(request.socket)
@@ -202,7 +203,8 @@ export const layer = (
                   discard = !awaitingContinue
                 }
               }),
-            nodeResponse: response
+            nodeResponse: response,
+            repeatedKeyHeader: repeated
           }),
           (answer) => {
             // Every answer written while the server drains closes its connection, whenever its request started.

@@ -140,48 +140,69 @@ export const answerExpectation = (request: Http.IncomingMessage, response: Http.
   })
 
 /**
- * Refuses, in OpenAI's error JSON with a request id, an HTTP/1.1 request without `Host` or any request with more
- * than one (RFC 9112, 3.2: a 400; Node refuses the first with an empty 400 and serves the second), and a request
- * with more than one `Authorization` or `api-key` header (Node keeps the first; a proxy in front may have checked
- * another). Whether it was refused.
+ * A header a request may send only once, as a refusal names it, with the refusal's code.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RepeatedHeader {
+  readonly name: string
+  readonly code: string
+}
+
+/**
+ * The first of `Host`, `Authorization` and `api-key` the request sends more than once (one scan of its raw
+ * headers): a repeated `Host` is refused before the handler ({@link refusedHost}), a repeated key by the handler
+ * (Node keeps the first, a proxy in front may have checked another), logged and counted as every API answer.
  *
  * @since 0.2.0
  * @category answers
  */
-export const refusedHeaders = (request: Http.IncomingMessage, response: Http.ServerResponse): boolean => {
-  const missing = request.headers.host === undefined && request.httpVersionMajor === 1 &&
-    request.httpVersionMinor >= 1
-  const twice = missing ? undefined : repeated(request.rawHeaders)
-  if (!missing && twice === undefined) return false
-  refuseBeforeHandler(
-    request,
-    response,
-    400,
-    missing
-      ? { message: "The request has no Host header, which HTTP/1.1 requires.", code: "missing_host" }
-      : { message: `The request has more than one ${twice!.name} header.`, code: twice!.code }
-  )
-  return true
-}
-
-// The headers a request may send once, by lower-case name, as refusals name them.
-const once = new Map<string, { readonly name: string; readonly code: string }>([
-  ["host", { name: "Host", code: "duplicate_host" }],
-  ["authorization", { name: "Authorization", code: "duplicate_authorization" }],
-  ["api-key", { name: "api-key", code: "duplicate_api_key" }]
-])
-
-/** The first header of {@link once} the request sends more than once. */
-const repeated = (rawHeaders: ReadonlyArray<string>) => {
+export const repeatedHeader = (request: Http.IncomingMessage): RepeatedHeader | undefined => {
+  const rawHeaders = request.rawHeaders
   let seen: Set<string> | undefined
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const raw = rawHeaders[i]!
     // Per request: only names of these lengths are lower-cased and looked up.
     if (raw.length !== 4 && raw.length !== 7 && raw.length !== 13) continue
     const name = raw.toLowerCase()
-    if (!once.has(name)) continue
-    if (seen?.has(name)) return once.get(name)
+    const once = onlyOnce.get(name)
+    if (once === undefined) continue
+    if (seen?.has(name)) return once
     ;(seen ??= new Set()).add(name)
   }
   return undefined
+}
+
+const onlyOnce = new Map<string, RepeatedHeader>([
+  ["host", { name: "Host", code: "duplicate_host" }],
+  ["authorization", { name: "Authorization", code: "duplicate_authorization" }],
+  ["api-key", { name: "api-key", code: "duplicate_api_key" }]
+])
+
+/**
+ * Refuses, in OpenAI's error JSON with a request id, an HTTP/1.1 request without `Host` or any request with more
+ * than one (RFC 9112, 3.2: a 400; Node refuses the first with an empty 400 and serves the second), given its
+ * {@link repeatedHeader}. Whether it was refused.
+ *
+ * @since 0.2.0
+ * @category answers
+ */
+export const refusedHost = (
+  request: Http.IncomingMessage,
+  response: Http.ServerResponse,
+  repeated: RepeatedHeader | undefined
+): boolean => {
+  const missing = request.headers.host === undefined && request.httpVersionMajor === 1 &&
+    request.httpVersionMinor >= 1
+  if (!missing && repeated?.name !== "Host") return false
+  refuseBeforeHandler(
+    request,
+    response,
+    400,
+    missing
+      ? { message: "The request has no Host header, which HTTP/1.1 requires.", code: "missing_host" }
+      : { message: "The request has more than one Host header.", code: "duplicate_host" }
+  )
+  return true
 }

@@ -35,6 +35,11 @@ export interface Incoming {
   readonly readBody: (maxBytes: number) => Effect.Effect<Body.Body>
   /** Node's response, when on Node: a client that leaves while the answer is written shows there. */
   readonly nodeResponse: Http.ServerResponse | undefined
+  /**
+   * The key header the request sends more than once (`Authorization` or `api-key`), when the server can tell from
+   * the raw headers: Node keeps the first, a proxy in front may have checked another. Refused, never served.
+   */
+  readonly repeatedKeyHeader?: Early.RepeatedHeader | undefined
 }
 
 const header = (headers: Incoming["headers"], name: string): string | undefined => {
@@ -190,6 +195,14 @@ export const answer = (
       if (runtime === undefined) {
         exchange.outcome = "NotReady"
         return Effect.succeed(noRuntime(headers))
+      }
+      if (request.repeatedKeyHeader !== undefined) {
+        exchange.outcome = "RepeatedKey"
+        return Effect.succeed(Respond.openAiError(400, {
+          message: `The request has more than one ${request.repeatedKeyHeader.name} header.`,
+          type: "invalid_request_error",
+          code: request.repeatedKeyHeader.code
+        }, headers))
       }
       const key = keyOf(request.headers)
       const caller = key === undefined ? undefined : runtime.authenticate(key)
