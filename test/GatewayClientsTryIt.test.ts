@@ -11,41 +11,51 @@ import { freePort } from "./clients/gateway.js"
 
 const script = fileURLToPath(new URL("../examples/gateway-demo.ts", import.meta.url))
 
+/**
+ * The demo on `port`, once it has printed its instructions (failing with its output if it exits first); killed with
+ * the scope. `exit` completes when it exits; `output` is what it printed so far.
+ */
+const startDemo = (port: number) =>
+  Effect.gen(function*() {
+    let output = ""
+    let exited = false
+    // Resolved by the child's own events: nothing polls while it starts.
+    const printed = yield* Deferred.make<void, Error>()
+    const exit = yield* Deferred.make<void>()
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const child = spawn(process.execPath, ["--import", "tsx", script, "--port", String(port)], {
+          cwd: process.cwd(),
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+        const collect = (chunk: unknown) => {
+          output += String(chunk)
+          if (output.includes("Ctrl-C stops")) Deferred.unsafeDone(printed, Exit.void)
+        }
+        child.stdout.on("data", collect)
+        child.stderr.on("data", collect)
+        child.on("exit", () => {
+          exited = true
+          Deferred.unsafeDone(printed, Exit.fail(new Error(`the demo exited early:\n${output}`)))
+          Deferred.unsafeDone(exit, Exit.void)
+        })
+        return child
+      }),
+      (child) => Effect.sync(() => exited || child.kill("SIGKILL"))
+    )
+    yield* Deferred.await(printed).pipe(Effect.timeout("45 seconds"))
+    return { child, exit, output: () => output }
+  })
+
 it.scopedLive(
   "the try-it command serves the example config with the demo keys it prints, and stops on SIGINT",
   () =>
     Effect.gen(function*() {
       const port = yield* freePort
-      let output = ""
-      let exited = false
-      // Resolved by the child's own events: nothing polls while it starts.
-      const printed = yield* Deferred.make<void, Error>()
-      const exit = yield* Deferred.make<void>()
-      const child = yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          const child = spawn(process.execPath, ["--import", "tsx", script, "--port", String(port)], {
-            cwd: process.cwd(),
-            stdio: ["ignore", "pipe", "pipe"]
-          })
-          const collect = (chunk: unknown) => {
-            output += String(chunk)
-            if (output.includes("Ctrl-C stops")) Deferred.unsafeDone(printed, Exit.void)
-          }
-          child.stdout.on("data", collect)
-          child.stderr.on("data", collect)
-          child.on("exit", () => {
-            exited = true
-            Deferred.unsafeDone(printed, Exit.fail(new Error(`the demo exited early:\n${output}`)))
-            Deferred.unsafeDone(exit, Exit.void)
-          })
-          return child
-        }),
-        (child) => Effect.sync(() => exited || child.kill("SIGKILL"))
-      )
-      yield* Deferred.await(printed).pipe(Effect.timeout("45 seconds"))
+      const { child, exit, output } = yield* startDemo(port)
       const base = `http://127.0.0.1:${port}`
-      expect(output).toContain(`The gateway serves examples/gateway.yaml on ${base}`)
-      const key = output.match(/Bearer (sk-liter-demo-acme-\w+)/)![1]!
+      expect(output()).toContain(`The gateway serves examples/gateway.yaml on ${base}`)
+      const key = output().match(/Bearer (sk-liter-demo-acme-\w+)/)![1]!
       const ask = (content: string) =>
         Effect.promise(() =>
           fetch(`${base}/v1/chat/completions`, {
@@ -120,32 +130,12 @@ it.scopedLive(
   "the try-it command stops when its terminal closes (SIGHUP), rather than reload and serve on",
   () =>
     Effect.gen(function*() {
-      const port = yield* freePort
-      const child = yield* Effect.acquireRelease(
-        Effect.sync(() =>
-          spawn(process.execPath, ["--import", "tsx", script, "--port", String(port)], {
-            stdio: ["ignore", "pipe", "pipe"],
-            timeout: 60_000
-          })
-        ),
-        (child) => Effect.sync(() => child.kill("SIGKILL"))
-      )
-      let output = ""
-      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-      const printed = new Promise<void>((resolve) => {
-        const collect = (chunk: unknown) => {
-          output += String(chunk)
-          if (output.includes("Ctrl-C stops")) resolve()
-        }
-        child.stdout.on("data", collect)
-        child.stderr.on("data", collect)
-      })
-      yield* Effect.promise(() => printed).pipe(Effect.timeout("45 seconds"))
+      const { child, exit, output } = yield* startDemo(yield* freePort)
       child.kill("SIGHUP")
-      const code = yield* Effect.promise(() => exited).pipe(Effect.timeout("15 seconds"))
-      expect(code, output).toBe(0)
-      expect(output).toContain("gateway: shutting down")
-      expect(output).not.toContain("config reloaded")
+      yield* Deferred.await(exit).pipe(Effect.timeout("15 seconds"))
+      expect(child.exitCode, output()).toBe(0)
+      expect(output()).toContain("gateway: shutting down")
+      expect(output()).not.toContain("config reloaded")
     }),
   90_000
 )
