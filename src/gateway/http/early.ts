@@ -174,6 +174,17 @@ export const repeatedHeader = (request: Http.IncomingMessage): RepeatedHeader | 
   return undefined
 }
 
+/**
+ * The refusal of a repeated header, whoever answers it (a `400`, `invalid_request_error`).
+ *
+ * @since 0.2.0
+ * @category answers
+ */
+export const repeatedRefusal = (repeated: RepeatedHeader) => ({
+  message: `The request has more than one ${repeated.name} header.`,
+  code: repeated.code
+})
+
 const onlyOnce = new Map<string, RepeatedHeader>([
   ["host", { name: "Host", code: "duplicate_host" }],
   ["authorization", { name: "Authorization", code: "duplicate_authorization" }],
@@ -202,7 +213,7 @@ export const refusedHost = (
     400,
     missing
       ? { message: "The request has no Host header, which HTTP/1.1 requires.", code: "missing_host" }
-      : { message: "The request has more than one Host header.", code: "duplicate_host" }
+      : repeatedRefusal(repeated!)
   )
   return true
 }

@@ -199,9 +199,8 @@ export const answer = (
       if (request.repeatedKeyHeader !== undefined) {
         exchange.outcome = "RepeatedKey"
         return Effect.succeed(Respond.openAiError(400, {
-          message: `The request has more than one ${request.repeatedKeyHeader.name} header.`,
-          type: "invalid_request_error",
-          code: request.repeatedKeyHeader.code
+          ...Early.repeatedRefusal(request.repeatedKeyHeader),
+          type: "invalid_request_error"
         }, headers))
       }
       const key = keyOf(request.headers)
