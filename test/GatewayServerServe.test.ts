@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Stream } from "effect"
+import { Deferred, Effect, Fiber, Logger, Stream } from "effect"
 import * as Server from "../src/gateway/Server.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import type * as StreamPart from "../src/StreamPart.js"
@@ -134,5 +134,67 @@ describe("Gateway server: serve", () => {
       expect(events.at(-1)).toBe("[DONE]")
       expect(JSON.stringify(events)).toContain("\"content\":\"b\"")
       yield* eventually(Effect.sync(() => released === 1), "the old config released once its stream ended")
+    }))
+
+  it.scopedLive("a SIGHUP while the server drains is logged and ignored: the file is not loaded again", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      let loads = 0
+      const held = LanguageModel.make({
+        provider: "first",
+        defaultModel: "m",
+        generate: () => Effect.die("unused"),
+        stream: () =>
+          Stream.concat(
+            Stream.make({ type: "text-delta", text: "a" } as StreamPart.StreamPart),
+            Stream.fromEffect(
+              Effect.as(Deferred.await(gate), { type: "text-delta", text: "b" } as StreamPart.StreamPart)
+            )
+          )
+      })
+      const load = () =>
+        Effect.sync(() => {
+          loads++
+          return makeRuntime({ tenants: [{ id: "acme" }], routes: { chat: held } })
+        })
+      const logged: Array<string> = []
+      const logger = Logger.make(({ message }) => logged.push(String(message)))
+      const port = yield* freePort
+      const base = `http://127.0.0.1:${port}`
+      const server = yield* Effect.forkScoped(
+        Server.serve({ configPath: "gateway.yaml", load, port, shutdownGrace: "30 seconds" }).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+        )
+      )
+      yield* eventually(
+        Effect.map(Effect.either(Effect.tryPromise(() => fetch(`${base}/health`))), (r) => r._tag === "Right"),
+        "the gateway listening"
+      )
+      const response = yield* call(base, "/v1/chat/completions", {
+        method: "POST",
+        body: chatBody("chat", { stream: true })
+      })
+      const reader = response.body!.getReader()
+      yield* Effect.promise(() => reader.read())
+      const stopped = yield* Effect.fork(Fiber.interrupt(server))
+      yield* eventually(
+        Effect.sync(() => logged.some((line) => line.includes("shutting down"))),
+        "the shutdown begun"
+      )
+      process.emit("SIGHUP")
+      yield* eventually(
+        Effect.sync(() => logged.some((line) => line.includes("SIGHUP while shutting down"))),
+        "the SIGHUP logged"
+      )
+      yield* Deferred.succeed(gate, undefined)
+      let rest = ""
+      for (let chunk = yield* Effect.promise(() => reader.read()); !chunk.done;) {
+        rest += new TextDecoder().decode(chunk.value)
+        chunk = yield* Effect.promise(() => reader.read())
+      }
+      expect(sseEvents(rest).at(-1)).toBe("[DONE]")
+      yield* Fiber.join(stopped)
+      expect(loads).toBe(1)
+      expect(logged.filter((line) => line.includes("config reloaded"))).toEqual([])
     }))
 })

@@ -284,7 +284,7 @@ export interface ServeOptions<E> extends Omit<ServerOptions.LayerOptions, "runti
  * The CLI's entry: loads the config, serves it until interrupted (`SIGTERM` / `SIGINT` under
  * `NodeRuntime.runMain`, which then drains), and on `SIGHUP` loads the file again: a valid new config replaces
  * the old one atomically, an invalid one is logged and refused while the old one keeps serving; a `SIGHUP` while
- * it starts loads the file again once it serves. Fails at start with the loader's error for a bad first config.
+ * it starts loads the file again once it serves; one while it drains is logged and ignored. Fails at start with the loader's error for a bad first config.
  *
  * @example
  * ```ts
@@ -312,9 +312,12 @@ export const serve = <E>(
     // process) reloads the file once it serves, as does one the executable held while it started.
     let reloadNow: (() => void) | undefined
     let hangupWhileStarting = false
+    // Set as the server starts to stop: a SIGHUP while it drains is not a reload (the new config would serve no one).
+    let stopping: (() => void) | undefined
     if (reloadOnSignal !== false) {
       const onHup = () => {
-        if (reloadNow === undefined) hangupWhileStarting = true
+        if (stopping !== undefined) stopping()
+        else if (reloadNow === undefined) hangupWhileStarting = true
         else reloadNow()
       }
       yield* Effect.acquireRelease(
@@ -351,13 +354,22 @@ export const serve = <E>(
         Effect.annotateLogs({ config: configPath })
       )
     }))
+    const runFork = Runtime_.runFork(yield* Effect.runtime<never>())
     if (reloadOnSignal !== false) {
-      const runFork = Runtime_.runFork(yield* Effect.runtime<never>())
       reloadNow = () => void runFork(reload)
       if (hangupWhileStarting) reloadNow()
     }
     const source: RuntimeSource = { get: generations.get, use: generations.use }
-    return yield* Layer.launch(layer({ ...rest, runtime: source }))
+    return yield* Effect.scoped(Effect.gen(function*() {
+      yield* Layer.build(layer({ ...rest, runtime: source }))
+      // Added after the server, so run before its drain: from here on a SIGHUP is logged and ignored.
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          stopping = () => void runFork(Effect.logWarning("gateway: SIGHUP while shutting down: not reloaded"))
+        })
+      )
+      return yield* Effect.never
+    }))
   }))
 
 /**
