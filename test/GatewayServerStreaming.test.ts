@@ -1,7 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import * as TestClock from "effect/TestClock"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as Budget from "../src/Budget.js"
 import type * as Server from "../src/gateway/Server.js"
@@ -18,6 +17,7 @@ import {
   chatBody,
   json,
   makeRuntime,
+  rawExchange,
   requestLogs,
   serve,
   sseEvents,
@@ -69,16 +69,6 @@ const budgetedHang = Effect.gen(function*() {
   )
   return { server, budgeted, route: withContext(budgeted.service, budgeted.context) }
 })
-
-/** Writes `text` on a raw connection to `base` and reads until the server closes it. */
-const rawExchange = (base: string, text: string) =>
-  Effect.async<string>((resume) => {
-    const socket = net.connect(Number(new URL(base).port), "127.0.0.1", () => socket.write(text))
-    let received = ""
-    socket.on("data", (data) => received += data.toString())
-    socket.on("close", () => resume(Effect.succeed(received)))
-    return Effect.sync(() => socket.destroy())
-  })
 
 /** {@link rawExchange}: status line, head and error body. */
 const rawAnswer = (base: string, text: string) =>

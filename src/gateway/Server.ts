@@ -180,6 +180,7 @@ export const layer = (
       const onRequest = (request: Http.IncomingMessage, response: Http.ServerResponse, expectContinue = false) => {
         const repeated = Early.repeatedHeader(request)
         if (Early.refusedHost(request, response, repeated)) return
+        const ended = Early.requestStarted(request)
         let awaitingContinue = expectContinue
         // A new request on the connection: the one answered early has ended.
         Early.answeredEarly.delete(request.socket)
@@ -207,8 +208,9 @@ export const layer = (
             repeatedKeyHeader: repeated
           }),
           (answer) => {
-            // Every answer written while the server drains closes its connection, whenever its request started.
-            const written = tracker.draining
+            // Every answer written while the server drains closes its connection, whenever its request started,
+            // but for one with a pipelined request after it: the last answer closes.
+            const written = tracker.draining && Early.lastOnConnection(request)
               ? { ...answer, headers: { ...answer.headers, connection: "close" } }
               : answer
             return discard ? Respond.writeHeld(written, response) : Respond.write(written, response)
@@ -228,6 +230,7 @@ export const layer = (
         ))
         // A client that leaves before its answer is written interrupts the request (its upstream call too).
         response.once("close", () => {
+          ended()
           if (!response.writableFinished) fiber.unsafeInterruptAsFork(fiber.id())
         })
       }

@@ -5,6 +5,7 @@
 import * as HttpServer from "@effect/platform/HttpServer"
 import { Context, Effect, Layer, Logger, Stream } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
+import * as Net from "node:net"
 import type * as Runtime from "../../src/gateway/Runtime.js"
 import * as Server from "../../src/gateway/Server.js"
 import * as LanguageModel from "../../src/LanguageModel.js"
@@ -69,6 +70,16 @@ export const serve = (
     const address = Context.get(context, HttpServer.HttpServer).address
     if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("expected a TCP address")
     return `http://127.0.0.1:${address.port}`
+  })
+
+/** Writes `text` on a raw connection to `base` and reads until the server closes it. */
+export const rawExchange = (base: string, text: string) =>
+  Effect.async<string>((resume) => {
+    const socket = Net.connect(Number(new URL(base).port), "127.0.0.1", () => socket.write(text))
+    let received = ""
+    socket.on("data", (data) => received += data.toString())
+    socket.on("close", () => resume(Effect.succeed(received)))
+    return Effect.sync(() => socket.destroy())
   })
 
 /** A `fetch` with a tenant's key. */

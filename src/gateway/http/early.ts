@@ -49,8 +49,55 @@ export const timedOut = new WeakSet<Duplex>()
  */
 export const servingId = new WeakMap<Duplex, string>()
 
+/** The requests of a connection whose answers are not all written yet (pipelined ones among them). */
+interface InFlight {
+  count: number
+  /** The connection's last request: read whole, it is not the one a client error is about. */
+  last: Http.IncomingMessage | undefined
+  /** A client error's answer, held until the answers before it are written. */
+  then: (() => void) | undefined
+}
+
+const inFlight = new WeakMap<Duplex, InFlight>()
+
 /**
- * Node's `clientError` listener: a 408, a 431 or a 400 in OpenAI's error JSON, then the connection closed.
+ * Counts a request in flight on its connection until its response closes: call `ended` then. A client error
+ * that follows it on the connection (pipelined bytes that are not HTTP) is answered after it, not instead.
+ *
+ * @since 0.2.0
+ * @category state
+ */
+export const requestStarted = (request: Http.IncomingMessage): () => void => {
+  const socket = request.socket
+  let state = inFlight.get(socket)
+  if (state === undefined) inFlight.set(socket, state = { count: 0, last: undefined, then: undefined })
+  const counted = state
+  counted.count++
+  counted.last = request
+  return () => {
+    if (--counted.count > 0) return
+    counted.last = undefined
+    if (counted.then === undefined) return
+    const then = counted.then
+    counted.then = undefined
+    then()
+  }
+}
+
+/**
+ * Whether `request` is the last request read on its connection: an answer that closes the connection (a server
+ * that stops) must not come before a pipelined request's answer, which would then never be written.
+ *
+ * @since 0.2.0
+ * @category state
+ */
+export const lastOnConnection = (request: Http.IncomingMessage): boolean =>
+  inFlight.get(request.socket)?.last === request
+
+/**
+ * Node's `clientError` listener: a 408, a 431 or a 400 in OpenAI's error JSON, then the connection closed. Where
+ * requests read whole before the bad one are still being answered (HTTP/1.1 pipelining), it is written after
+ * their answers, in order, with an id of its own.
  *
  * @since 0.2.0
  * @category answers
@@ -59,12 +106,20 @@ export const answerClientError = (error: Error & { readonly code?: string }, soc
   // A request already answered (a refusal written before its body was all sent, then the body timed out): one
   // answer per request; the connection just closes.
   if (error.code === "ECONNRESET" || !socket.writable || answeredEarly.has(socket)) return socket.destroy()
-  if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") timedOut.add(socket)
   const [status, reason, code, message] = clientErrors[error.code ?? ""] ??
     [400, "Bad Request", "bad_request", "The request could not be parsed as HTTP."]
-  rawAnswer(socket, status, reason, { message, type: "invalid_request_error", param: null, code }, {
-    requestId: servingId.get(socket)
-  })
+  const body = { message, type: "invalid_request_error", param: null, code }
+  const state = inFlight.get(socket)
+  if (state !== undefined && state.count > 0 && state.last?.complete === true) {
+    state.then = () => {
+      if (socket.writable) rawAnswer(socket, status, reason, body)
+      else socket.destroy()
+    }
+    return
+  }
+  // About the request being served (its body too slow, or not HTTP): its own answer, with its id.
+  if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") timedOut.add(socket)
+  rawAnswer(socket, status, reason, body, { requestId: servingId.get(socket) })
 }
 
 // An answer written to the socket itself, where Node has no response to give (bytes that are not HTTP, CONNECT):
