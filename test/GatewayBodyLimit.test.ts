@@ -1,10 +1,11 @@
 /**
  * A body over `maxBodyBytes`, as raw clients send it over loopback: the client reads the 413 and its JSON
  * rather than a reset, whether it sends the whole body before reading (as Python's `http.client` does) or waits
- * for `100 Continue` (as curl does for a big body), which an over-limit body never gets.
+ * for `100 Continue` (as curl does for a big body), which an over-limit body never gets. A body that arrives
+ * slowly is logged as the client's time, not the gateway's.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import * as Http from "node:http"
 import * as Net from "node:net"
 import * as Body from "../src/gateway/http/body.js"
@@ -223,5 +224,52 @@ describe("Gateway body limit over raw sockets", () => {
       expect(seen[2]!.complete).toBe(false)
       expect(seen[2]!.ms).toBeGreaterThanOrEqual(bounds.ms - 50)
       expect(seen[2]!.ms).toBeLessThan(bounds.ms + 1_000)
+    }))
+
+  it.scopedLive("a body that arrives slowly is the client's time: logged as requestBodyMs, not as the gateway's overhead", () =>
+    Effect.gen(function*() {
+      const model = yield* TestModel.make([{ text: "Paris" }])
+      const { layer: logs, lines } = requestLogs()
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { "gpt-4o": model.service } })).pipe(
+        Effect.provide(logs)
+      )
+      const port = Number(new URL(base).port)
+      const body = Buffer.from(chatBody("gpt-4o"))
+      // Half the body, then the rest 300 ms later: a client on a slow link.
+      const halves = [body.subarray(0, 20), body.subarray(20)]
+      const sent = yield* Effect.fork(Effect.async<Exchanged>((resume) => {
+        const request = Http.request({
+          port,
+          host: "127.0.0.1",
+          method: "POST",
+          path: "/v1/chat/completions",
+          headers: {
+            authorization: `Bearer ${tenantKey("acme")}`,
+            "content-type": "application/json",
+            "content-length": body.length
+          }
+        }, (response) => {
+          let received = ""
+          response.on("data", (data: Buffer) => received += data.toString())
+          response.on(
+            "end",
+            () => resume(Effect.succeed({ received: `${response.statusCode} ${received}`, error: undefined }))
+          )
+        })
+        request.on("error", (cause) => resume(Effect.succeed({ received: "", error: cause.message })))
+        request.write(halves[0])
+        const timer = setTimeout(() => request.end(halves[1]), 300)
+        return Effect.sync(() => {
+          clearTimeout(timer)
+          request.destroy()
+        })
+      }))
+      const { received } = yield* Fiber.join(sent)
+      expect(received).toMatch(/^200 .*Paris/)
+      yield* eventually(Effect.sync(() => lines.some((line) => line.message === "gateway request")), "the log line")
+      const line = lines.find((line) => line.message === "gateway request")!
+      expect(line.requestBodyMs as number).toBeGreaterThanOrEqual(250)
+      expect(line.overheadMs as number).toBeLessThan(200)
+      expect(line.durationMs as number).toBeGreaterThanOrEqual(line.requestBodyMs as number)
     }))
 })

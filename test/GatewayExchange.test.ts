@@ -37,6 +37,14 @@ describe("Gateway exchange", () => {
       expect([stored.cached, stored.upstreamMs]).toEqual([true, 0])
     }))
 
+  it("the overhead is the total less the provider calls and the time the request body took to arrive", () => {
+    const exchange = Exchange.make("req_3", "POST", "/v1/chat/completions")
+    exchange.upstreamMs = 400
+    exchange.requestBodyMs = 300
+    expect(Exchange.overheadMs(exchange, 702)).toBe(2)
+    expect(Exchange.logFields(exchange, false)).toMatchObject({ upstreamMs: 400, requestBodyMs: 300 })
+  })
+
   it.effect("a hit records no tokens in the metrics and costs 0; a paid answer records its tokens and cost", () =>
     Effect.gen(function*() {
       const records: Array<Metrics.RequestRecord> = []

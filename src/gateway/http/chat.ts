@@ -82,7 +82,10 @@ export const handle = (
   Effect.gen(function*() {
     const { exchange, headers, runtime, tenant } = context
     const settings = runtime.settings
+    const bodyStartedAt = performance.now()
     const body = yield* readBody(settings.maxBodyBytes)
+    // A client that uploads slowly: its pace, not time the gateway added.
+    exchange.requestBodyMs = performance.now() - bodyStartedAt
     if (body._tag === "TooLarge") {
       exchange.outcome = "RequestTooLarge"
       return Respond.tooLarge(settings.maxBodyBytes, headers)

@@ -53,6 +53,8 @@ export interface Exchange {
   attempts: number
   /** Time spent in provider calls (as the library measured them), ms. */
   upstreamMs: number
+  /** Time spent receiving the request body from the client, ms: the client's pace, not the gateway's overhead. */
+  requestBodyMs: number
   /** When the route was called (`performance.now()`), for a route that reports no provider events. */
   routeStartedAt: number | undefined
   usage: ChatResponse.Usage | undefined
@@ -92,6 +94,7 @@ export const make = (requestId: string, method: string, path: string): Exchange 
   model: undefined,
   attempts: 0,
   upstreamMs: 0,
+  requestBodyMs: 0,
   routeStartedAt: undefined,
   usage: undefined,
   usageEstimated: false,
@@ -154,12 +157,14 @@ export const routeEnded = (exchange: Exchange): void => {
 }
 
 /**
- * The time the gateway added: total minus the provider calls, ms, never below 0.
+ * The time the gateway added: total minus the provider calls and the receiving of the request body, ms, never
+ * below 0.
  *
  * @since 0.2.0
  * @category accessors
  */
-export const overheadMs = (exchange: Exchange, totalMs: number): number => Math.max(0, totalMs - exchange.upstreamMs)
+export const overheadMs = (exchange: Exchange, totalMs: number): number =>
+  Math.max(0, totalMs - exchange.upstreamMs - exchange.requestBodyMs)
 
 /**
  * A `LlmMetrics` service for one request: it forwards every event to `outer` (the application's own) and keeps
@@ -224,6 +229,7 @@ export const logFields = (exchange: Exchange, logContent: boolean): Record<strin
     costUsd: exchange.costUsd === undefined ? null : Usd.round(exchange.costUsd),
     durationMs: round(durationMs),
     upstreamMs: round(exchange.upstreamMs),
+    requestBodyMs: round(exchange.requestBodyMs),
     overheadMs: round(overheadMs(exchange, durationMs)),
     timeToFirstTokenMs: exchange.firstTokenMs === undefined ? null : round(exchange.firstTokenMs),
     ...(exchange.usageEstimated ? { usageEstimated: true } : {}),
