@@ -1,6 +1,6 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Console, Data, Effect, Either } from "effect"
+import { Console, Data, Effect, Either, FiberRef } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
@@ -188,6 +188,48 @@ describe("liter-llm CLI", () => {
       expect(refused.code).toBe(1)
       expect(refused.served).toEqual([])
       expect(refused.err).toContain("providers.local.type: unknown provider type \"antropic\"")
+    }))
+
+  it.scoped("--log-level anywhere on the line sets the minimum log level; a level it does not know is refused", () =>
+    Effect.gen(function*() {
+      const file = yield* configFile(valid)
+      const levels: Array<string> = []
+      const serve: Cli.MakeOptions["serve"] = () =>
+        Effect.zipRight(
+          Effect.flatMap(FiberRef.get(FiberRef.currentMinimumLogLevel), (level) =>
+            Effect.sync(() => levels.push(level._tag))),
+          Effect.fail("stopped")
+        )
+      for (
+        const args of [
+          ["--log-level", "debug", "gateway", "--config", file],
+          ["gateway", "--config", file, "--log-level", "error"],
+          ["gateway", "--log-level=Warning", "--config", file]
+        ]
+      ) {
+        const result = yield* run(args, { serve })
+        expect(result.err).not.toContain("unknown argument")
+      }
+      expect(levels).toEqual(["Debug", "Error", "Warning"])
+      for (
+        const args of [["gateway", "--config", file, "--log-level", "loud"], [
+          "gateway",
+          "--config",
+          file,
+          "--log-level"
+        ]]
+      ) {
+        const refused = yield* run(args, { serve })
+        expect(refused.code).toBe(2)
+        expect(refused.err).toContain("--log-level takes one of all, trace, debug, info, warning, error, fatal, none")
+      }
+      expect(levels).toHaveLength(3)
+    }))
+
+  it.effect("--version prints the version alone", () =>
+    Effect.gen(function*() {
+      const result = yield* run(["--version"], { version: "9.8.7" })
+      expect(result).toMatchObject({ code: 0, out: "9.8.7", err: "" })
     }))
 
   it.scoped(

@@ -14,6 +14,7 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Build from "./buildRuntime.js"
 import * as Config from "./Config.js"
@@ -309,17 +310,55 @@ export const make = (options: MakeOptions) => {
   const run = Command.run(command, { name: "liter-llm", version: options.version ?? "0.2.0" })
 
   /** Runs the CLI on `argv` (without `node` and the script), answering the exit code. */
-  const main = (args: ReadonlyArray<string>): Effect.Effect<number, never, CliApp.CliApp.Environment> =>
-    run(["node", "liter-llm", ...args]).pipe(
+  const main = (args: ReadonlyArray<string>): Effect.Effect<number, never, CliApp.CliApp.Environment> => {
+    // The version alone, as `node --version` prints it (@effect/cli's help renderer adds a blank line).
+    if (args.length === 1 && args[0] === "--version") return Effect.as(Console.log(options.version ?? "0.2.0"), 0)
+    const normalized = builtInOptionsFirst(args)
+    if (Either.isLeft(normalized)) return Effect.as(Console.error(`${normalized.left}\n${usageHint}`), 2)
+    return run(["node", "liter-llm", ...normalized.right]).pipe(
       Effect.as(0),
       Effect.catchAll((error) =>
         ValidationError.isValidationError(error)
           // What is wrong is already printed; say where the usage is.
-          ? Effect.as(Console.error("Run `liter-llm --help`, or `liter-llm <command> --help`, for the usage."), 2)
+          ? Effect.as(Console.error(usageHint), 2)
           : Effect.as(Console.error(failureText(error)), 1)
       ),
       Effect.catchAllDefect((defect) => Effect.as(Console.error(`liter-llm: unexpected failure: ${String(defect)}`), 1))
     )
+  }
 
   return { command, main }
 }
+
+/**
+ * `--log-level` moved before the command: @effect/cli reads its built-in options there, and after a command's
+ * own options it refuses one as an unknown argument (`gateway --config f --log-level debug`). Nothing after a
+ * `--` is moved.
+ */
+const builtInOptionsFirst = (args: ReadonlyArray<string>): Either.Either<ReadonlyArray<string>, string> => {
+  const moved: Array<string> = []
+  const rest: Array<string> = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (arg === "--") return Either.right([...moved, ...rest, ...args.slice(i)])
+    if (arg !== "--log-level" && !arg.startsWith("--log-level=")) {
+      rest.push(arg)
+      continue
+    }
+    // Checked here: @effect/cli answers a level it does not know with "Invalid subcommand".
+    const level = arg === "--log-level" ? args[++i] : arg.slice("--log-level=".length)
+    if (level === undefined || !logLevels.includes(level.toLowerCase())) {
+      return Either.left(
+        `--log-level takes one of ${logLevels.join(", ")}${
+          level === undefined ? "" : `, not ${JSON.stringify(level.slice(0, 40))}`
+        }`
+      )
+    }
+    moved.push(`--log-level=${level.toLowerCase()}`)
+  }
+  return Either.right(moved.length === 0 ? args : [...moved, ...rest])
+}
+
+const logLevels = LogLevel.allLevels.map((level) => level._tag.toLowerCase())
+
+const usageHint = "Run `liter-llm --help`, or `liter-llm <command> --help`, for the usage."
