@@ -8,6 +8,19 @@ import { freePort } from "./clients/gateway.js"
 import { call, chatBody, json, makeRuntime, sseEvents } from "./support/gateway.js"
 import { eventually } from "./support/loopback.js"
 
+/** A model whose stream sends "a", waits for `gate`, then sends "b". */
+const streamsThenWaits = (gate: Deferred.Deferred<void>) =>
+  LanguageModel.make({
+    provider: "first",
+    defaultModel: "m",
+    generate: () => Effect.die("unused"),
+    stream: () =>
+      Stream.concat(
+        Stream.make({ type: "text-delta", text: "a" } as StreamPart.StreamPart),
+        Stream.fromEffect(Effect.as(Deferred.await(gate), { type: "text-delta", text: "b" } as StreamPart.StreamPart))
+      )
+  })
+
 describe("Gateway server: serve", () => {
   it.scopedLive("serves the loaded config and swaps it on SIGHUP; an invalid one is refused and the old one serves", () =>
     Effect.gen(function*() {
@@ -84,19 +97,7 @@ describe("Gateway server: serve", () => {
       const gate = yield* Deferred.make<void>()
       let loads = 0
       let released = 0
-      // The first config's route streams "a", waits for the gate, then "b"; the second answers nothing.
-      const waiting = LanguageModel.make({
-        provider: "first",
-        defaultModel: "m",
-        generate: () => Effect.die("unused"),
-        stream: () =>
-          Stream.concat(
-            Stream.make({ type: "text-delta", text: "a" } as StreamPart.StreamPart),
-            Stream.fromEffect(
-              Effect.as(Deferred.await(gate), { type: "text-delta", text: "b" } as StreamPart.StreamPart)
-            )
-          )
-      })
+      const waiting = streamsThenWaits(gate)
       const load = () =>
         Effect.gen(function*() {
           loads++
@@ -140,18 +141,7 @@ describe("Gateway server: serve", () => {
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
       let loads = 0
-      const held = LanguageModel.make({
-        provider: "first",
-        defaultModel: "m",
-        generate: () => Effect.die("unused"),
-        stream: () =>
-          Stream.concat(
-            Stream.make({ type: "text-delta", text: "a" } as StreamPart.StreamPart),
-            Stream.fromEffect(
-              Effect.as(Deferred.await(gate), { type: "text-delta", text: "b" } as StreamPart.StreamPart)
-            )
-          )
-      })
+      const held = streamsThenWaits(gate)
       const load = () =>
         Effect.sync(() => {
           loads++
