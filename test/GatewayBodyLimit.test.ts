@@ -272,4 +272,41 @@ describe("Gateway body limit over raw sockets", () => {
       expect(line.overheadMs as number).toBeLessThan(200)
       expect(line.durationMs as number).toBeGreaterThanOrEqual(line.requestBodyMs as number)
     }))
+
+  it.scopedLive("a body that ends after its 408 is not served: the route is never called, the log says 408", () =>
+    Effect.gen(function*() {
+      const model = yield* TestModel.make([{ text: "Paris" }])
+      const { layer: logs, lines } = requestLogs()
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { "gpt-4o": model.service } }), {
+        headersTimeout: "300 millis",
+        requestTimeout: "300 millis"
+      }).pipe(Effect.provide(logs))
+      const port = Number(new URL(base).port)
+      const body = chatBody("gpt-4o")
+      // The head and one byte, then (once the 408 has come) the rest: a client that sends its body whole, slowly,
+      // before it reads the answer.
+      const received = yield* Effect.async<string>((resume) => {
+        const socket = Net.connect(
+          port,
+          "127.0.0.1",
+          () => socket.write(head(port, { "content-length": Buffer.byteLength(body) }) + body.slice(0, 1))
+        )
+        let text = ""
+        socket.on("data", (data) => {
+          text += data.toString()
+          if (text.includes("\r\n\r\n") && text.startsWith("HTTP/1.1 408 ")) socket.write(body.slice(1))
+        })
+        socket.on("error", () => {})
+        socket.on("close", () => resume(Effect.succeed(text)))
+        return Effect.sync(() => socket.destroy())
+      })
+      expect(received).toMatch(/^HTTP\/1\.1 408 /)
+      yield* eventually(Effect.sync(() => lines.some((line) => line.message === "gateway request")), "the log line")
+      // Long enough for a route call to show, were the body served.
+      yield* Effect.sleep("200 millis")
+      expect(yield* model.requests).toEqual([])
+      expect(lines.filter((line) => line.message === "gateway request")).toMatchObject([
+        { status: 408, outcome: "RequestTimeout", attempts: 0 }
+      ])
+    }))
 })

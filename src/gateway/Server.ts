@@ -180,7 +180,12 @@ export const layer = (
       const onRequest = (request: Http.IncomingMessage, response: Http.ServerResponse, expectContinue = false) => {
         const repeated = Early.repeatedHeader(request)
         if (Early.refusedHost(request, response, repeated)) return
-        const ended = Early.requestStarted(request)
+        // Timed out by Node (its 408 written): the request is not served, whatever of its body comes after, which
+        // is read and dropped (bounded) so that the client reads the 408 rather than a reset.
+        const ended = Early.requestStarted(request, () => {
+          fiber.unsafeInterruptAsFork(fiber.id())
+          runFork(Effect.ensuring(Body.discardRest(request), Effect.sync(() => request.socket.destroy())))
+        })
         let awaitingContinue = expectContinue
         // A new request on the connection: the one answered early has ended.
         Early.answeredEarly.delete(request.socket)

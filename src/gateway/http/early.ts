@@ -56,27 +56,33 @@ interface InFlight {
   last: Http.IncomingMessage | undefined
   /** A client error's answer, held until the answers before it are written. */
   then: (() => void) | undefined
+  /** Stops serving the last request, which Node timed out: its body came too slowly. */
+  stop: (() => void) | undefined
 }
 
 const inFlight = new WeakMap<Duplex, InFlight>()
 
 /**
  * Counts a request in flight on its connection until its response closes: call `ended` then. A client error
- * that follows it on the connection (pipelined bytes that are not HTTP) is answered after it, not instead.
+ * that follows it on the connection (pipelined bytes that are not HTTP) is answered after it, not instead. `stop`
+ * runs when Node times the request out (its body too slow) and answers it with a 408: whatever of the body comes
+ * after must not be served.
  *
  * @since 0.2.0
  * @category state
  */
-export const requestStarted = (request: Http.IncomingMessage): () => void => {
+export const requestStarted = (request: Http.IncomingMessage, stop: () => void): () => void => {
   const socket = request.socket
   let state = inFlight.get(socket)
-  if (state === undefined) inFlight.set(socket, state = { count: 0, last: undefined, then: undefined })
+  if (state === undefined) inFlight.set(socket, state = { count: 0, last: undefined, then: undefined, stop: undefined })
   const counted = state
   counted.count++
   counted.last = request
+  counted.stop = stop
   return () => {
     if (--counted.count > 0) return
     counted.last = undefined
+    counted.stop = undefined
     if (counted.then === undefined) return
     const then = counted.then
     counted.then = undefined
@@ -118,8 +124,11 @@ export const answerClientError = (error: Error & { readonly code?: string }, soc
     return
   }
   // About the request being served (its body too slow, or not HTTP): its own answer, with its id.
-  if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") timedOut.add(socket)
   rawAnswer(socket, status, reason, body, { requestId: servingId.get(socket) })
+  if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+    timedOut.add(socket)
+    state?.stop?.()
+  }
 }
 
 // An answer written to the socket itself, where Node has no response to give (bytes that are not HTTP, CONNECT):
