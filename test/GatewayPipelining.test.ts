@@ -63,4 +63,38 @@ describe("Gateway server: pipelined requests", () => {
       expect(answers(received)).toEqual(["200 first", "200 second"])
       expect(received.match(/"content":"Paris"/g)).toHaveLength(2)
     }))
+
+  it.scopedLive("a shutdown during a stream: the requests pipelined behind it are answered too, the last closing", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const server = yield* MockProvider.make({
+        script: [
+          OpenAiMock.stream({ deltas: ["a", "b", "c", "d"] }, { chunkDelay: "100 millis" }),
+          OpenAiMock.completion({ text: "Paris" })
+        ]
+      })
+      const base = yield* Scope.extend(
+        Effect.flatMap(
+          build(openAiLayer(server, { retry: false })),
+          ({ service }) =>
+            serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { "gpt-4o": service } }), {
+              shutdownGrace: "10 seconds"
+            })
+        ),
+        scope
+      )
+      const stream = chatRequest("stream").replace(chatBody("gpt-4o"), chatBody("gpt-4o", { stream: true }))
+        .replace(/Content-Length: \d+/, `Content-Length: ${Buffer.byteLength(chatBody("gpt-4o", { stream: true }))}`)
+      const models = `GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${
+        tenantKey("acme")
+      }\r\nX-Request-Id: models\r\n\r\n`
+      const exchange = yield* Effect.fork(rawExchange(base, stream + chatRequest("whole") + models))
+      yield* awaitRequests(server, 2)
+      yield* Scope.close(scope, Exit.void)
+      const received = yield* Fiber.join(exchange)
+      expect(answers(received)).toEqual(["200 stream", "200 whole", "200 models"])
+      expect(received).toContain("data: [DONE]")
+      expect(received).toContain("\"content\":\"Paris\"")
+      expect(received).toContain("\"id\":\"gpt-4o\"")
+    }))
 })

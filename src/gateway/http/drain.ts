@@ -34,7 +34,9 @@ export interface Tracker {
 export const make = (): Tracker => ({ inFlight: new Map(), draining: false, idle: Effect.unsafeMakeLatch(false) })
 
 /**
- * Runs a request's handling as one tracked fiber.
+ * Runs a request's handling as one tracked fiber. With a Node response, the request stays in flight until that
+ * response is sent: one ended behind another on its connection (HTTP/1.1 pipelining) waits in Node's queue, and a
+ * shutdown that closed the connection then would lose it.
  *
  * @since 0.2.0
  * @category tracking
@@ -46,12 +48,16 @@ export const track = <A, E, R>(
 ): Effect.Effect<A, E, R> =>
   Effect.withFiberRuntime((fiber) => {
     tracker.inFlight.set(fiber, response)
+    const done = () => {
+      tracker.inFlight.delete(fiber)
+      if (tracker.inFlight.size === 0) tracker.idle.unsafeOpen()
+    }
     return Effect.ensuring(
       self,
-      Effect.suspend(() => {
-        tracker.inFlight.delete(fiber)
-        if (tracker.inFlight.size === 0) tracker.idle.unsafeOpen()
-        return Effect.void
+      Effect.sync(() => {
+        if (response === undefined || response.writableFinished || response.destroyed) return done()
+        // Node emits `close` on a response once it is sent, or cut.
+        response.once("close", done)
       })
     )
   })
