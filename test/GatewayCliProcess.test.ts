@@ -3,7 +3,8 @@
  *
  * - a SIGHUP while it starts (a deploy script reloading right after a restart): the command holds it from its
  *   first step and reloads the file once it serves. A module hook sends the signal at a known moment of the
- *   start: when the command imports `@effect/platform-node`, long before it reads its config or listens;
+ *   start: when the command first imports Effect (its first dependency), long before it reads its config or
+ *   listens;
  * - a SIGINT delivered twice (Ctrl-C under `npm run`: from the terminal, and again from npm): one stop, which
  *   drains; a later one stops the process at once;
  * - standard output closed under it (EPIPE): it serves on.
@@ -36,7 +37,7 @@ register("data:text/javascript," + encodeURIComponent(\`let port
 let sent = false
 export async function initialize(data) { port = data.port }
 export async function resolve(specifier, context, next) {
-  if (!sent && specifier.startsWith("@effect/platform-node")) {
+  if (!sent && (specifier.startsWith("effect") || specifier.startsWith("@effect/"))) {
     sent = true
     port.postMessage("hangup")
   }

@@ -5,7 +5,7 @@
  *
  * @since 0.2.0
  */
-import { holdEarly } from "./signals.js"
+import { holdEarly } from "./earlySignals.js"
 
 // First: a SIGHUP while the command starts reloads the config once it serves, rather than ending the process.
 holdEarly()

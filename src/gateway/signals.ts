@@ -14,33 +14,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Os from "node:os"
 
-let heldHangup = false
-const holdHangup = () => {
-  heldHangup = true
-}
-
-/**
- * Holds the SIGHUPs that arrive from now on until {@link takeHangups}: the executable's first step.
- *
- * @since 0.2.0
- * @category signals
- */
-export const holdEarly = (): void => {
-  process.on("SIGHUP", holdHangup)
-}
-
-/**
- * Stops holding SIGHUPs (the caller listens for them now) and says whether one arrived while they were held.
- *
- * @since 0.2.0
- * @category signals
- */
-export const takeHangups = (): boolean => {
-  process.off("SIGHUP", holdHangup)
-  const arrived = heldHangup
-  heldHangup = false
-  return arrived
-}
+export { holdEarly, takeHangups } from "./earlySignals.js"
 
 const stops = ["SIGINT", "SIGTERM"] as const
 
