@@ -211,19 +211,59 @@ describe("liter-llm CLI", () => {
         expect(result.err).not.toContain("unknown argument")
       }
       expect(levels).toEqual(["Debug", "Error", "Warning"])
-      for (
-        const args of [["gateway", "--config", file, "--log-level", "loud"], [
-          "gateway",
-          "--config",
-          file,
-          "--log-level"
-        ]]
-      ) {
-        const refused = yield* run(args, { serve })
-        expect(refused.code).toBe(2)
-        expect(refused.err).toContain("--log-level takes one of all, trace, debug, info, warning, error, fatal, none")
-      }
+      const loud = yield* run(["gateway", "--config", file, "--log-level", "loud"], { serve })
+      expect(loud.code).toBe(2)
+      expect(loud.err).toContain(
+        "--log-level takes one of all, trace, debug, info, warning, error, fatal, none, not \"loud\""
+      )
+      const none = yield* run(["gateway", "--config", file, "--log-level"], { serve })
+      expect(none).toMatchObject({ code: 2, err: expect.stringContaining("--log-level needs a value") })
       expect(levels).toHaveLength(3)
+    }))
+
+  it.scoped("the command line is checked first: an unknown or repeated option, a port not in digits, in one line", () =>
+    Effect.gen(function*() {
+      const file = yield* configFile(valid)
+      const refusals: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+        [["check-config", "--frob", file], "check-config has no option \"--frob\""],
+        [["check-config", "--frob"], "check-config has no option \"--frob\""],
+        [
+          ["gateway", "--config", file, "--verbose"],
+          "gateway has no option \"--verbose\" (its options: --config, -c, --host, --port)"
+        ],
+        [["gateway", "--port", "1", "--port", "2", "-c", file], "--port is given more than once"],
+        [["gateway", "-c", file, "--config", file], "--config is given more than once"],
+        [
+          ["gateway", "--config", file, "--port", "1e3"],
+          "--port must be a port number from 0 to 65535 (0: any free port), not \"1e3\""
+        ],
+        [["gateway", "--config", file, "--port=0x100"], "not \"0x100\""],
+        [["gateway", "--config"], "--config needs a value"]
+      ]
+      for (const [args, said] of refusals) {
+        const result = yield* run(args)
+        expect(result, args.join(" ")).toMatchObject({ code: 2, served: [] })
+        expect(result.err.split("\n")[0]).toContain(said)
+      }
+      const equals = yield* run(["gateway", `--config=${file}`, "--port=8080"])
+      expect(equals.served).toEqual([{ configPath: file, host: "127.0.0.1", port: 8080 }])
+    }))
+
+  it.scoped("a config path that is no readable file: exit 1 saying why, whatever it is", () =>
+    Effect.gen(function*() {
+      const file = yield* configFile(valid)
+      const cases: ReadonlyArray<readonly [string, string]> = [
+        [Path.dirname(file), "cannot read the file: it is a directory"],
+        [`${file}.absent`, "cannot read the file: no such file"],
+        ["/dev/zero", "cannot read the file: it is not a regular file"]
+      ]
+      for (const [path, said] of cases) {
+        for (const args of [["check-config", path], ["gateway", "--config", path]]) {
+          const result = yield* run(args)
+          expect(result, args.join(" ")).toMatchObject({ code: 1, served: [] })
+          expect(result.err).toContain(said)
+        }
+      }
     }))
 
   it.effect("--version prints the version alone", () =>

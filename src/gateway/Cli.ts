@@ -14,9 +14,9 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Build from "./buildRuntime.js"
+import * as CliArgs from "./cliArgs.js"
 import * as Config from "./Config.js"
 import * as Check from "./configCheck.js"
 import * as ServerOptions from "./http/serverOptions.js"
@@ -217,7 +217,8 @@ export const make = (options: MakeOptions) => {
 
   const checkConfig = Command.make(
     "check-config",
-    { file: Args.file({ name: "FILE" }).pipe(Args.withDescription("The config file (.yaml, .yml or .json)")) },
+    // Text, not `Args.file` (which refuses a directory as a usage error): `Config.load` says what is wrong with any path.
+    { file: Args.text({ name: "FILE" }).pipe(Args.withDescription("The config file (.yaml, .yml or .json)")) },
     ({ file }) =>
       Effect.gen(function*() {
         const loaded = yield* loadOrRefuse(file)
@@ -253,7 +254,11 @@ export const make = (options: MakeOptions) => {
   const gateway = Command.make(
     "gateway",
     {
-      config: Options.file("config").pipe(Options.withAlias("c"), Options.withDescription("The config file")),
+      config: Options.text("config").pipe(
+        Options.withAlias("c"),
+        Options.withPseudoName("FILE"),
+        Options.withDescription("The config file (.yaml, .yml or .json)")
+      ),
       host: Options.text("host").pipe(
         // Checked as a command line (exit 2, naming --host), as --port is, with the server's own check.
         Options.mapEffect((host) => {
@@ -272,7 +277,8 @@ export const make = (options: MakeOptions) => {
         )
       ),
       port: Options.integer("port").pipe(
-        // Checked as a command line (exit 2, naming --port), not later as the server's option.
+        // Checked as a command line (exit 2, naming --port), not later as the server's option (its digits are
+        // checked first, by `CliArgs.normalize`: a number would take `1e3` or `0x100`).
         Options.filterMap(
           (port) => port >= 0 && port <= 65_535 ? Option.some(port) : Option.none(),
           "--port must be a port number from 0 to 65535 (0: any free port)"
@@ -313,7 +319,7 @@ export const make = (options: MakeOptions) => {
   const main = (args: ReadonlyArray<string>): Effect.Effect<number, never, CliApp.CliApp.Environment> => {
     // The version alone, as `node --version` prints it (@effect/cli's help renderer adds a blank line).
     if (args.length === 1 && args[0] === "--version") return Effect.as(Console.log(options.version ?? "0.2.0"), 0)
-    const normalized = builtInOptionsFirst(args)
+    const normalized = CliArgs.normalize(args)
     if (Either.isLeft(normalized)) return Effect.as(Console.error(`${normalized.left}\n${usageHint}`), 2)
     return run(["node", "liter-llm", ...normalized.right]).pipe(
       Effect.as(0),
@@ -329,36 +335,5 @@ export const make = (options: MakeOptions) => {
 
   return { command, main }
 }
-
-/**
- * `--log-level` moved before the command: @effect/cli reads its built-in options there, and after a command's
- * own options it refuses one as an unknown argument (`gateway --config f --log-level debug`). Nothing after a
- * `--` is moved.
- */
-const builtInOptionsFirst = (args: ReadonlyArray<string>): Either.Either<ReadonlyArray<string>, string> => {
-  const moved: Array<string> = []
-  const rest: Array<string> = []
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!
-    if (arg === "--") return Either.right([...moved, ...rest, ...args.slice(i)])
-    if (arg !== "--log-level" && !arg.startsWith("--log-level=")) {
-      rest.push(arg)
-      continue
-    }
-    // Checked here: @effect/cli answers a level it does not know with "Invalid subcommand".
-    const level = arg === "--log-level" ? args[++i] : arg.slice("--log-level=".length)
-    if (level === undefined || !logLevels.includes(level.toLowerCase())) {
-      return Either.left(
-        `--log-level takes one of ${logLevels.join(", ")}${
-          level === undefined ? "" : `, not ${JSON.stringify(level.slice(0, 40))}`
-        }`
-      )
-    }
-    moved.push(`--log-level=${level.toLowerCase()}`)
-  }
-  return Either.right(moved.length === 0 ? args : [...moved, ...rest])
-}
-
-const logLevels = LogLevel.allLevels.map((level) => level._tag.toLowerCase())
 
 const usageHint = "Run `liter-llm --help`, or `liter-llm <command> --help`, for the usage."

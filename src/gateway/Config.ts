@@ -5,6 +5,7 @@
  *
  * @since 0.2.0
  */
+import type * as PlatformError from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Config_ from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -296,6 +297,18 @@ const parseParts = (text: string, source: string): Either.Either<ConfigText.Pars
   return Either.mapLeft(ConfigText.parseText(text, isJson), invalid)
 }
 
+/** The most bytes a config file may have: far more than any config needs, and read whole in memory. */
+const maxConfigBytes = 16 * 1024 * 1024
+
+/** Why a file could not be read, in words (the platform's message names the call and the errno). */
+const readProblem = (error: PlatformError.PlatformError): string => {
+  if (error._tag === "SystemError") {
+    if (error.reason === "NotFound") return "no such file"
+    if (error.reason === "PermissionDenied") return "permission denied"
+  }
+  return error.message
+}
+
 /**
  * Reads, parses, decodes and checks a config file.
  *
@@ -314,10 +327,17 @@ const parseParts = (text: string, source: string): Either.Either<ConfigText.Pars
 export const load = (path: string): Effect.Effect<Loaded, InvalidConfig, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const bytes = yield* Effect.mapError(
-      fs.readFile(path),
-      (error) => new InvalidConfig({ source: path, errors: [`cannot read the file: ${error.message}`] })
-    )
+    const unreadable = (reason: string) =>
+      new InvalidConfig({ source: path, errors: [`cannot read the file: ${reason}`] })
+    // Looked at before it is read: a directory, a pipe or a device (`/dev/zero` would be read forever) is no config.
+    const info = yield* Effect.mapError(fs.stat(path), (error) => unreadable(readProblem(error)))
+    if (info.type !== "File") {
+      return yield* unreadable(info.type === "Directory" ? "it is a directory" : "it is not a regular file")
+    }
+    if (Number(info.size) > maxConfigBytes) {
+      return yield* unreadable(`it has ${info.size} bytes, more than a config may have (${maxConfigBytes})`)
+    }
+    const bytes = yield* Effect.mapError(fs.readFile(path), (error) => unreadable(readProblem(error)))
     // Read as text only when it is text: a byte that is no UTF-8 would become U+FFFD inside a name or a key.
     if (!isUtf8(bytes)) {
       return yield* new InvalidConfig({

@@ -1,0 +1,95 @@
+/**
+ * The command line, checked and put in the order @effect/cli reads before it is given to it, where its own
+ * messages would mislead: an option it does not know after a command is taken for that command's file ("Received
+ * unknown argument: 'gateway.yaml'"), an option given twice is "unknown", `--log-level` after a command's own
+ * options is "unknown" and a level it does not know is an "Invalid subcommand", and `--port 1e3` is port 1000.
+ *
+ * @since 0.2.0
+ */
+import * as Either from "effect/Either"
+import * as LogLevel from "effect/LogLevel"
+
+/** The options each command takes, by name: whether one takes a value. */
+const commandOptions: Readonly<Record<string, Readonly<Record<string, boolean>>>> = {
+  gateway: { "--config": true, "-c": true, "--host": true, "--port": true },
+  "check-config": {},
+  "hash-key": { "--generate": false }
+}
+
+/** @effect/cli's own options, taken by every command. */
+const builtIns: Readonly<Record<string, boolean>> = {
+  "--help": false,
+  "-h": false,
+  "--version": false,
+  "--wizard": false,
+  "--completions": true,
+  "--log-level": true
+}
+
+const logLevels = LogLevel.allLevels.map((level) => level._tag.toLowerCase())
+
+// The names of one option (`-c` is `--config`), for "given twice".
+const canonical = (name: string) => name === "-c" ? "--config" : name
+
+const quoted = (text: string) => JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text)
+
+/** A problem with a value: `undefined` when it is fine. */
+const valueProblem = (name: string, value: string): string | undefined => {
+  if (name === "--log-level" && !logLevels.includes(value.toLowerCase())) {
+    return `--log-level takes one of ${logLevels.join(", ")}, not ${quoted(value)}`
+  }
+  if (name === "--port" && !/^\d{1,5}$/.test(value)) {
+    return `--port must be a port number from 0 to 65535 (0: any free port), not ${quoted(value)}`
+  }
+  return undefined
+}
+
+/**
+ * The arguments (without `node` and the script) checked, with `--log-level` moved before the command, where
+ * @effect/cli reads it; or what is wrong with them, in one line. Nothing after a `--` is looked at.
+ *
+ * @since 0.2.0
+ * @category parsing
+ */
+export const normalize = (args: ReadonlyArray<string>): Either.Either<ReadonlyArray<string>, string> => {
+  const moved: Array<string> = []
+  const rest: Array<string> = []
+  const seen = new Set<string>()
+  let command: string | undefined
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (arg === "--") return Either.right([...moved, ...rest, ...args.slice(i)])
+    if (!arg.startsWith("-") || arg === "-") {
+      if (command === undefined && arg in commandOptions) command = arg
+      rest.push(arg)
+      continue
+    }
+    const equals = arg.indexOf("=")
+    const name = arg.startsWith("--") && equals > 0 ? arg.slice(0, equals) : arg
+    const takesValue = builtIns[name] ?? (command === undefined ? undefined : commandOptions[command]![name])
+    if (takesValue === undefined) {
+      return Either.left(
+        command === undefined
+          ? `unknown option ${quoted(name)}`
+          : `${command} has no option ${quoted(name)}${
+            Object.keys(commandOptions[command]!).length === 0
+              ? ""
+              : ` (its options: ${Object.keys(commandOptions[command]!).join(", ")})`
+          }`
+      )
+    }
+    if (seen.has(canonical(name))) return Either.left(`${canonical(name)} is given more than once`)
+    seen.add(canonical(name))
+    if (!takesValue) {
+      rest.push(arg)
+      continue
+    }
+    const value = equals > 0 && name !== arg ? arg.slice(equals + 1) : args[++i]
+    if (value === undefined) return Either.left(`${name} needs a value`)
+    const problem = valueProblem(name, value)
+    if (problem !== undefined) return Either.left(problem)
+    if (name === "--log-level") moved.push(`--log-level=${value.toLowerCase()}`)
+    else rest.push(name, value)
+  }
+  return Either.right([...moved, ...rest])
+}
