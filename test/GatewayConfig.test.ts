@@ -650,3 +650,28 @@ describe("Gateway config: warnings", () => {
       expect(yield* Check.configWarnings(some.config)).toEqual([])
     }))
 })
+
+describe("Gateway config: files no config is like", () => {
+  const refused = (text: string, source: string) =>
+    Either.match(Config.parse(text, source), { onLeft: (error) => error.errors, onRight: () => [] })
+
+  it("a file nested past what the parser can read is one error saying so, not one per level", () => {
+    const flow = `providers: ${"{a: ".repeat(3000)}1${"}".repeat(3000)}\n`
+    const unclosed = `providers: ${"[".repeat(3000)}\n`
+    const block = `providers:\n${Array.from({ length: 1500 }, (_, i) => `${"  ".repeat(i + 1)}a${i}:`).join("\n")}\n`
+    for (const text of [flow, unclosed, block]) {
+      expect(refused(text, "gateway.yaml")).toEqual([
+        expect.stringMatching(
+          /^line \d+, column \d+: the file nests too deeply to be read \(a config nests a few levels\)$/
+        )
+      ])
+    }
+  })
+
+  it("many syntax errors are listed up to 20, then counted", () => {
+    const text = Array.from({ length: 60 }, (_, i) => `k${i}: [unclosed\n`).join("")
+    const errors = refused(text, "gateway.yaml")
+    expect(errors.length).toBe(21)
+    expect(errors[20]).toMatch(/^and \d+ more syntax errors after these$/)
+  })
+})

@@ -32,6 +32,24 @@ export interface Parsed {
  * @category decoding
  */
 export const parseText = (text: string, isJson: boolean): Either.Either<Parsed, Array<string>> => {
+  try {
+    return parseChecked(text, isJson)
+  } catch (error) {
+    // Nested past the stack of a walk over the document: no config nests like that.
+    if (error instanceof RangeError) return Either.left([tooDeep(undefined)])
+    throw error
+  }
+}
+
+const stackOverflow = "Maximum call stack size exceeded"
+
+const tooDeep = (where: string | undefined) =>
+  `${where === undefined ? "" : `${where}: `}the file nests too deeply to be read (a config nests a few levels)`
+
+/** How many syntax errors are listed: past the first few, the rest follow from them. */
+const maxSyntaxErrors = 20
+
+const parseChecked = (text: string, isJson: boolean): Either.Either<Parsed, Array<string>> => {
   const lines = new Yaml.LineCounter()
   const document = Yaml.parseDocument(text, {
     prettyErrors: false,
@@ -68,6 +86,12 @@ export const parseText = (text: string, isJson: boolean): Either.Either<Parsed, 
       readable.push(`${at}: written ${times === 2 ? "twice" : `${times} times`} (again at ${where(error.pos[0])})`)
     } else if (error.code === "MULTIPLE_DOCS") readable.push(`${where(error.pos[0])}: ${multipleDocuments}`)
     else syntax.push(`${where(error.pos[0])}: ${error.message.split("\n")[0]}`)
+  }
+  // The parser's own stack overflowed: one line saying so, not one per level it unwound.
+  const overflow = syntax.find((line) => line.endsWith(`: ${stackOverflow}`))
+  if (overflow !== undefined) return Either.left([tooDeep(overflow.slice(0, -stackOverflow.length - 2))])
+  if (syntax.length > maxSyntaxErrors) {
+    syntax.splice(maxSyntaxErrors, syntax.length, `and ${syntax.length - maxSyntaxErrors} more syntax errors after these`)
   }
   const plain = isJson ? { keys: [], values: [] } : notPlain(document, where)
   const problems = [...readable, ...plain.values.map(({ message }) => message)]
