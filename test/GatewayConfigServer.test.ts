@@ -69,6 +69,7 @@ describe("Gateway config: server", () => {
           shutdownGrace: 0,
           holdHeaders: "0 millis",
           keepAlive: "10 seconds",
+          sendTimeout: "2 minutes",
           readyTimeout: "1 second",
           usageTimeout: "100 millis"
         }
@@ -83,9 +84,13 @@ describe("Gateway config: server", () => {
         ms(server.shutdownGrace),
         ms(server.holdHeaders),
         ms(server.keepAlive),
+        ms(server.sendTimeout),
         ms(server.readyTimeout),
         ms(server.usageTimeout)
-      ]).toEqual([5000, 60000, 2000, 0, 0, 10000, 1000, 100])
+      ]).toEqual([5000, 60000, 2000, 0, 0, 10000, 120000, 1000, 100])
+      // And the server takes it.
+      expect((yield* ServerOptions.check(Config.serverOptions(config))).stream.sendTimeoutMs).toBe(120_000)
+      expect((yield* ServerOptions.check({})).stream.sendTimeoutMs).toBe(60_000)
     }))
 
   it.effect("a bad timing is refused with its path; requestTimeout below headersTimeout too", () =>

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber } from "effect"
+import { Deferred, Effect, Exit, Fiber } from "effect"
+import * as TestClock from "effect/TestClock"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { StreamBody } from "../src/gateway/http/streamBody.js"
-import { eventually } from "./support/loopback.js"
+import { awaitSleepUntil, eventually } from "./support/loopback.js"
 
 /** A loopback server; `next` is the response of its next request. Closed with the scope. */
 const server = Effect.acquireRelease(
@@ -163,5 +164,57 @@ describe("StreamBody", () => {
       expect(body.closed).toBe(true)
       yield* body.push("ignored")
       yield* body.end("ignored")
+    }))
+
+  it.scoped("a client that reads nothing for the stall timeout: the body is cut, the waiting push interrupted", () =>
+    Effect.gen(function*() {
+      const { next, url } = yield* server
+      const started = yield* Deferred.make<ReadableStreamDefaultReader<Uint8Array>>()
+      yield* Effect.fork(Effect.promise(async () => {
+        const answer = await fetch(url)
+        await Effect.runPromise(Deferred.succeed(started, answer.body!.getReader()))
+      }))
+      const response = yield* next
+      let stalls = 0
+      const body = new StreamBody("", { timeoutMs: 60_000, onStall: () => stalls++ })
+      response.writeHead(200)
+      const writing = yield* Effect.fork(body.writeTo(response))
+      const piece = "x".repeat(64 * 1024)
+      const pushing = yield* Effect.fork(Effect.gen(function*() {
+        for (let i = 0; i < 1_000; i++) yield* body.push(piece)
+      }))
+      const reader = yield* Deferred.await(started)
+      yield* awaitSleepUntil(60_000)
+      yield* TestClock.adjust("59 seconds")
+      expect(stalls).toBe(0)
+      expect(response.destroyed).toBe(false)
+      yield* TestClock.adjust("1 second")
+      expect(Exit.isInterrupted(yield* Fiber.await(pushing))).toBe(true)
+      yield* Fiber.join(writing)
+      expect(stalls).toBe(1)
+      expect([body.closed, response.destroyed]).toEqual([true, true])
+      // The client finds its answer cut, not ended.
+      const drained = yield* Effect.promise(async () => {
+        for (;;) if ((await reader.read()).done) return "ended"
+      }).pipe(Effect.catchAllDefect(() => Effect.succeed("cut")))
+      expect(drained).toBe("cut")
+    }))
+
+  it.scoped("the stall timeout counts each wait alone: a client that reads now and then is never cut", () =>
+    Effect.gen(function*() {
+      let stalls = 0
+      const body = new StreamBody("", { timeoutMs: 60_000, onStall: () => stalls++ })
+      const readable = body.toReadable()
+      const piece = "x".repeat(64 * 1024)
+      for (let i = 0; i < 3; i++) {
+        // Over the Readable's buffer: the push waits for a read.
+        const pushing = yield* Effect.fork(body.push(piece))
+        yield* awaitSleepUntil(i * 50_000 + 60_000)
+        yield* TestClock.adjust("50 seconds")
+        expect(readable.read()).not.toBeNull()
+        yield* Fiber.join(pushing)
+      }
+      expect(stalls).toBe(0)
+      expect(readable.destroyed).toBe(false)
     }))
 })

@@ -385,6 +385,7 @@ export const serverOptions = (config: Config): Omit<ServerOptions.LayerOptions, 
     shutdownGrace: server.shutdownGrace,
     holdHeaders: server.holdHeaders,
     keepAlive: server.keepAlive,
+    sendTimeout: server.sendTimeout,
     readyTimeout: server.readyTimeout,
     usageTimeout: server.usageTimeout
   }

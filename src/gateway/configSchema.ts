@@ -331,6 +331,7 @@ const Server = mapping(
     shutdownGrace: opt(TimerDurationOrZero),
     holdHeaders: opt(TimerDurationOrZero),
     keepAlive: opt(TimerDuration),
+    sendTimeout: opt(TimerDuration),
     readyTimeout: opt(TimerDuration),
     usageTimeout: opt(TimerDuration)
   }),

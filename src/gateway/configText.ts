@@ -91,7 +91,11 @@ const parseChecked = (text: string, isJson: boolean): Either.Either<Parsed, Arra
   const overflow = syntax.find((line) => line.endsWith(`: ${stackOverflow}`))
   if (overflow !== undefined) return Either.left([tooDeep(overflow.slice(0, -stackOverflow.length - 2))])
   if (syntax.length > maxSyntaxErrors) {
-    syntax.splice(maxSyntaxErrors, syntax.length, `and ${syntax.length - maxSyntaxErrors} more syntax errors after these`)
+    syntax.splice(
+      maxSyntaxErrors,
+      syntax.length,
+      `and ${syntax.length - maxSyntaxErrors} more syntax errors after these`
+    )
   }
   const plain = isJson ? { keys: [], values: [] } : notPlain(document, where)
   const problems = [...readable, ...plain.values.map(({ message }) => message)]

@@ -35,6 +35,12 @@ export interface Options {
   readonly holdHeaders?: Duration.DurationInput | undefined
   /** The interval of `: ping` comments while a committed stream waits for its first token (default 15 s). */
   readonly keepAlive?: Duration.DurationInput | undefined
+  /**
+   * How long a stream waits for a client that reads nothing while its buffers are full (default 60 s): past it the
+   * stream is cut as if the client had left (upstream aborted, what was sent charged), rather than hold the
+   * upstream call open for as long as the client likes.
+   */
+  readonly sendTimeout?: Duration.DurationInput | undefined
   /** Bound on `runtime.ready` for `GET /ready` (default 2 s; over it, not ready). */
   readonly readyTimeout?: Duration.DurationInput | undefined
   /** Bound on reading a tenant's limits for the `x-ratelimit-*` headers (default 250 ms; over it, no headers). */
@@ -161,9 +167,10 @@ export const check = (options: Options): Effect.Effect<Checked, ConfigError.Conf
   Effect.gen(function*() {
     const holdHeadersMs = yield* millis("holdHeaders", options.holdHeaders, 2_000, true)
     const keepAliveMs = yield* millis("keepAlive", options.keepAlive, 15_000, false)
+    const sendTimeoutMs = yield* millis("sendTimeout", options.sendTimeout, 60_000, false)
     return {
       metrics: options.metrics ?? Metrics.make(),
-      stream: { holdHeadersMs, keepAliveMs },
+      stream: { holdHeadersMs, keepAliveMs, sendTimeoutMs },
       readyTimeoutMs: yield* millis("readyTimeout", options.readyTimeout, 2_000, false),
       usageTimeoutMs: yield* millis("usageTimeout", options.usageTimeout, 250, false)
     }

@@ -44,6 +44,8 @@ export interface Options {
   readonly holdHeadersMs: number
   /** The interval of `: ping` comments while a committed stream waits for its first content part, ms. */
   readonly keepAliveMs: number
+  /** How long the stream waits for a client that reads nothing, ms: past it the stream is cut. */
+  readonly sendTimeoutMs: number
 }
 
 /**
@@ -206,7 +208,13 @@ export const respond = (input: {
         })
       })
     )
-    const body = new StreamBody.StreamBody(cutEvent)
+    const sendTimeoutMs = context.stream.sendTimeoutMs
+    const body = new StreamBody.StreamBody(cutEvent, {
+      timeoutMs: sendTimeoutMs,
+      onStall: () => {
+        exchange.error = `the client read nothing for ${sendTimeoutMs} ms (sendTimeout): the stream was cut`
+      }
+    })
     // Pulled in the request's scope: a client that goes away interrupts the request, closing the scope, which
     // aborts the upstream call and runs the policies' finalizers (a budget charges what was received).
     const pull: Pull = yield* LanguageModel.toPull(input.service, input.request)

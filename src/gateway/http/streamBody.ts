@@ -9,6 +9,7 @@
  * @since 0.2.0
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Http from "node:http"
 import { Readable } from "node:stream"
 
@@ -20,6 +21,20 @@ interface Sink {
   readonly closed: () => boolean
   /** Sends what was written now, not at the end of the tick. */
   readonly flush: () => void
+  /** Cuts the body: the client reads nothing. */
+  readonly destroy: () => void
+}
+
+/**
+ * A client that reads nothing: how long `push` waits with the sink full before it cuts the body, ms, and what to
+ * do then (before the cut), e.g. say why in the request's log.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Stall {
+  readonly timeoutMs: number
+  readonly onStall: () => void
 }
 
 /**
@@ -33,8 +48,9 @@ export class StreamBody {
   /**
    * @param cut What to end the body with when it is interrupted while its client still reads (the server's
    *   shutdown grace ran out): an error event, so the client learns why, rather than a connection reset.
+   * @param stall Without it, `push` waits for a client that reads nothing for as long as it stays connected.
    */
-  constructor(private readonly cut: string = "") {}
+  constructor(private readonly cut: string = "", private readonly stall?: Stall) {}
 
   private held: Array<string> = []
   private heldEnd = false
@@ -49,7 +65,10 @@ export class StreamBody {
     return this.done || this.heldEnd || (this.sink !== undefined && this.sink.closed())
   }
 
-  /** Writes `text`, waiting while the sink is full. */
+  /**
+   * Writes `text`, waiting while the sink is full; past the stall's timeout the body is cut and the pushing fiber
+   * interrupted (nothing it would push could be read).
+   */
   readonly push = (text: string): Effect.Effect<void> => {
     if (text === "" || this.closed) return Effect.void
     if (this.sink === undefined) {
@@ -57,11 +76,20 @@ export class StreamBody {
       return Effect.void
     }
     if (this.sink.write(text)) return Effect.void
-    return Effect.async<void>((resume) => {
+    const drained = Effect.async<void>((resume) => {
       this.drained = () => resume(Effect.void)
       return Effect.sync(() => {
         this.drained = undefined
       })
+    })
+    const stall = this.stall
+    if (stall === undefined) return drained
+    return Effect.flatMap(Effect.timeoutOption(drained, stall.timeoutMs), (done) => {
+      if (Option.isSome(done)) return Effect.void
+      stall.onStall()
+      this.done = true
+      this.sink?.destroy()
+      return Effect.interrupt
     })
   }
 
@@ -154,7 +182,8 @@ export class StreamBody {
         write: (text) => response.write(text),
         end: (text) => response.end(text),
         closed: () => response.destroyed || response.writableEnded,
-        flush: () => response.socket?.uncork()
+        flush: () => response.socket?.uncork(),
+        destroy: () => response.destroy()
       }, () => {
         detach()
         resume(Effect.void)
@@ -181,7 +210,8 @@ export class StreamBody {
         readable.push(null)
       },
       closed: () => readable.destroyed,
-      flush: () => {}
+      flush: () => {},
+      destroy: () => readable.destroy()
     }, () => {})
     return readable
   }
