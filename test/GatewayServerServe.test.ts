@@ -8,6 +8,23 @@ import { freePort } from "./clients/gateway.js"
 import { call, chatBody, json, makeRuntime, sseEvents } from "./support/gateway.js"
 import { eventually } from "./support/loopback.js"
 
+/** The rest of a body, as text. */
+const readRest = (reader: ReadableStreamDefaultReader<Uint8Array>) =>
+  Effect.promise(async () => {
+    let rest = ""
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      rest += new TextDecoder().decode(chunk.value)
+    }
+    return rest
+  })
+
+/** Waits until the gateway at `base` answers. */
+const listening = (base: string) =>
+  eventually(
+    Effect.map(Effect.either(Effect.tryPromise(() => fetch(`${base}/health`))), (r) => r._tag === "Right"),
+    "the gateway listening"
+  )
+
 /** A model whose stream sends "a", waits for `gate`, then sends "b". */
 const streamsThenWaits = (gate: Deferred.Deferred<void>) =>
   LanguageModel.make({
@@ -45,10 +62,7 @@ describe("Gateway server: serve", () => {
       const models = Effect.flatMap(call(base, "/v1/models"), json).pipe(
         Effect.map((body) => body.data.map((model: { id: string }) => model.id))
       )
-      yield* eventually(
-        Effect.map(Effect.either(Effect.tryPromise(() => fetch(`${base}/health`))), (r) => r._tag === "Right"),
-        "the gateway listening"
-      )
+      yield* listening(base)
       expect(yield* models).toEqual(["first"])
       process.emit("SIGHUP")
       yield* eventually(Effect.sync(() => loads.length === 2), "the second load")
@@ -81,10 +95,7 @@ describe("Gateway server: serve", () => {
       process.emit("SIGHUP")
       expect(loads).toBe(1)
       yield* Deferred.succeed(firstMayEnd, undefined)
-      yield* eventually(
-        Effect.map(Effect.either(Effect.tryPromise(() => fetch(`${base}/health`))), (r) => r._tag === "Right"),
-        "the gateway listening"
-      )
+      yield* listening(base)
       const models = Effect.flatMap(call(base, "/v1/models"), json).pipe(
         Effect.map((body) => body.data.map((model: { id: string }) => model.id))
       )
@@ -108,10 +119,7 @@ describe("Gateway server: serve", () => {
       const base = `http://127.0.0.1:${port}`
       // No grace at all: before, the old config's connections were closed `shutdownGrace` after a reload.
       yield* Effect.forkScoped(Server.serve({ configPath: "gateway.yaml", load, port, shutdownGrace: 0 }))
-      yield* eventually(
-        Effect.map(Effect.either(Effect.tryPromise(() => fetch(`${base}/health`))), (r) => r._tag === "Right"),
-        "the gateway listening"
-      )
+      yield* listening(base)
       const response = yield* call(base, "/v1/chat/completions", {
         method: "POST",
         body: chatBody("chat", { stream: true })
@@ -126,11 +134,7 @@ describe("Gateway server: serve", () => {
       yield* eventually(Effect.map(call(base, "/v1/models"), (r) => r.status === 200), "the new config serving")
       expect(released).toBe(0)
       yield* Deferred.succeed(gate, undefined)
-      let rest = ""
-      for (let chunk = yield* Effect.promise(() => reader.read()); !chunk.done;) {
-        rest += new TextDecoder().decode(chunk.value)
-        chunk = yield* Effect.promise(() => reader.read())
-      }
+      const rest = yield* readRest(reader)
       const events = sseEvents(rest)
       expect(events.at(-1)).toBe("[DONE]")
       expect(JSON.stringify(events)).toContain("\"content\":\"b\"")
@@ -156,10 +160,7 @@ describe("Gateway server: serve", () => {
           Effect.provide(Logger.replace(Logger.defaultLogger, logger))
         )
       )
-      yield* eventually(
-        Effect.map(Effect.either(Effect.tryPromise(() => fetch(`${base}/health`))), (r) => r._tag === "Right"),
-        "the gateway listening"
-      )
+      yield* listening(base)
       const response = yield* call(base, "/v1/chat/completions", {
         method: "POST",
         body: chatBody("chat", { stream: true })
@@ -177,11 +178,7 @@ describe("Gateway server: serve", () => {
         "the SIGHUP logged"
       )
       yield* Deferred.succeed(gate, undefined)
-      let rest = ""
-      for (let chunk = yield* Effect.promise(() => reader.read()); !chunk.done;) {
-        rest += new TextDecoder().decode(chunk.value)
-        chunk = yield* Effect.promise(() => reader.read())
-      }
+      const rest = yield* readRest(reader)
       expect(sseEvents(rest).at(-1)).toBe("[DONE]")
       yield* Fiber.join(stopped)
       expect(loads).toBe(1)
