@@ -295,7 +295,8 @@ export interface ServeOptions<E> extends Omit<ServerOptions.LayerOptions, "runti
  * The CLI's entry: loads the config, serves it until interrupted (`SIGTERM` / `SIGINT` under
  * `NodeRuntime.runMain`, which then drains), and on `SIGHUP` loads the file again: a valid new config replaces
  * the old one atomically, an invalid one is logged and refused while the old one keeps serving; a `SIGHUP` while
- * it starts loads the file again once it serves; one while it drains is logged and ignored. Fails at start with the loader's error for a bad first config.
+ * it starts loads the file again once it serves; one while it drains is logged and ignored. Fails at start with
+ * the loader's error for a bad first config.
  *
  * @example
  * ```ts
