@@ -162,8 +162,8 @@ export const layer = (
         // How often Node checks the two timeouts above (its default, 30 s, would let a slow client stay longer).
         connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(checked.headersTimeoutMs / 4)))
       })
-      // Every header kept, not Node's first 2000: a key repeated past them would go unseen (see `Early.repeatedHeader`).
-      // Their size stays bounded by Node's `maxHeaderSize` (16 KiB), which answers a 431.
+      // Every header kept, not Node's first 2000: a key repeated past them would go unseen (see
+      // `Early.repeatedHeader`). Their size stays bounded by Node's `maxHeaderSize` (16 KiB), which answers a 431.
       server.maxHeadersCount = 0
       server.on("clientError", Early.answerClientError).on("checkExpectation", Early.answerExpectation)
         .on("connect", Early.answerConnect)
