@@ -238,10 +238,11 @@ describe("liter-llm CLI", () => {
           "--port must be a port number from 0 to 65535 (0: any free port), not \"1e3\""
         ],
         [["gateway", "--config", file, "--port=0x100"], "not \"0x100\""],
-        [["gateway", "--config"], "--config needs a value"]
+        [["gateway", "--config"], "--config needs a value"],
+        [["--wizard"], "--wizard needs a terminal"]
       ]
       for (const [args, said] of refusals) {
-        const result = yield* run(args)
+        const result = yield* run(args, { interactive: false })
         expect(result, args.join(" ")).toMatchObject({ code: 2, served: [] })
         expect(result.err.split("\n")[0]).toContain(said)
       }

@@ -46,6 +46,8 @@ export interface MakeOptions {
   /** The whole of standard input (for `hash-key`); default the process's. */
   readonly readStdin?: Effect.Effect<string> | undefined
   readonly version?: string | undefined
+  /** Whether standard input and output are a terminal (for `--wizard`); default: the process's. */
+  readonly interactive?: boolean | undefined
 }
 
 /**
@@ -319,7 +321,7 @@ export const make = (options: MakeOptions) => {
   const main = (args: ReadonlyArray<string>): Effect.Effect<number, never, CliApp.CliApp.Environment> => {
     // The version alone, as `node --version` prints it (@effect/cli's help renderer adds a blank line).
     if (args.length === 1 && args[0] === "--version") return Effect.as(Console.log(options.version ?? "0.2.0"), 0)
-    const normalized = CliArgs.normalize(args)
+    const normalized = CliArgs.normalize(args, { interactive: options.interactive ?? defaultInteractive() })
     if (Either.isLeft(normalized)) return Effect.as(Console.error(`${normalized.left}\n${usageHint}`), 2)
     return run(["node", "liter-llm", ...normalized.right]).pipe(
       Effect.as(0),
@@ -335,5 +337,7 @@ export const make = (options: MakeOptions) => {
 
   return { command, main }
 }
+
+const defaultInteractive = () => process.stdin.isTTY === true && process.stdout.isTTY === true
 
 const usageHint = "Run `liter-llm --help`, or `liter-llm <command> --help`, for the usage."

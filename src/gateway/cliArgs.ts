@@ -47,11 +47,15 @@ const valueProblem = (name: string, value: string): string | undefined => {
 /**
  * The arguments (without `node` and the script) checked, with `--log-level` moved before the command, where
  * @effect/cli reads it; or what is wrong with them, in one line. Nothing after a `--` is looked at.
+ * `interactive`: whether standard input and output are a terminal (`--wizard` needs one).
  *
  * @since 0.2.0
  * @category parsing
  */
-export const normalize = (args: ReadonlyArray<string>): Either.Either<ReadonlyArray<string>, string> => {
+export const normalize = (
+  args: ReadonlyArray<string>,
+  options: { readonly interactive: boolean } = { interactive: true }
+): Either.Either<ReadonlyArray<string>, string> => {
   const moved: Array<string> = []
   const rest: Array<string> = []
   const seen = new Set<string>()
@@ -79,6 +83,8 @@ export const normalize = (args: ReadonlyArray<string>): Either.Either<ReadonlyAr
       )
     }
     if (seen.has(canonical(name))) return Either.left(`${canonical(name)} is given more than once`)
+    // @effect/cli's wizard prompts on the terminal: without one it prints escape codes and fails.
+    if (name === "--wizard" && !options.interactive) return Either.left("--wizard needs a terminal")
     seen.add(canonical(name))
     if (!takesValue) {
       rest.push(arg)
