@@ -256,7 +256,11 @@ describe("liter-llm CLI", () => {
       const cases: ReadonlyArray<readonly [string, string]> = [
         [Path.dirname(file), "cannot read the file: it is a directory"],
         [`${file}.absent`, "cannot read the file: no such file"],
-        ["/dev/zero", "cannot read the file: it is not a regular file"]
+        ["/dev/zero", "cannot read the file: it is not a regular file"],
+        [
+          yield* configFile("#".repeat(4 * 1024 * 1024 + 1)),
+          "cannot read the file: it has 4194305 bytes, more than a config may have (4194304)"
+        ]
       ]
       for (const [path, said] of cases) {
         for (const args of [["check-config", path], ["gateway", "--config", path]]) {

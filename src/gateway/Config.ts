@@ -90,8 +90,15 @@ export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidC
  */
 export const defaults = { host: "127.0.0.1", port: 4000, maxBodyBytes: 1024 * 1024 } as const
 
-const isPrefix = (prefix: ReadonlyArray<PropertyKey>, path: ReadonlyArray<PropertyKey>) =>
-  prefix.length < path.length && prefix.every((key, i) => path[i] === key)
+// A path as one string, for a set: its keys' kinds kept apart (`1` the index from `"1"` the name).
+const pathKey = (path: ReadonlyArray<PropertyKey>, length = path.length): string => {
+  let key = ""
+  for (let i = 0; i < length; i++) {
+    const part = path[i]!
+    key += typeof part === "number" ? `[${part}]` : `.${JSON.stringify(String(part))}`
+  }
+  return key
+}
 
 /**
  * The schema's issues as `path: message`. A union reports every member's mismatch; where one of them went
@@ -99,7 +106,12 @@ const isPrefix = (prefix: ReadonlyArray<PropertyKey>, path: ReadonlyArray<Proper
  */
 const issues = (error: ParseResult.ParseError): Array<string> => {
   const all = ParseResult.ArrayFormatter.formatErrorSync(error)
-  const kept = all.filter((issue) => !all.some((other) => isPrefix(issue.path, other.path)))
+  // Every path another issue went deeper than, in one pass: a file of many errors is not compared pair by pair.
+  const deeper = new Set<string>()
+  for (const issue of all) {
+    for (let length = 0; length < issue.path.length; length++) deeper.add(pathKey(issue.path, length))
+  }
+  const kept = all.filter((issue) => !deeper.has(pathKey(issue.path)))
   const lines = kept.map((issue) => {
     const at = Messages.pathText(issue.path)
     const message = issue._tag !== "Unexpected"
@@ -298,7 +310,7 @@ const parseParts = (text: string, source: string): Either.Either<ConfigText.Pars
 }
 
 /** The most bytes a config file may have: far more than any config needs, and read whole in memory. */
-const maxConfigBytes = 16 * 1024 * 1024
+const maxConfigBytes = 4 * 1024 * 1024
 
 /** Why a file could not be read, in words (the platform's message names the call and the errno). */
 const readProblem = (error: PlatformError.PlatformError): string => {

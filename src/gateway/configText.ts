@@ -53,7 +53,9 @@ const parseChecked = (text: string, isJson: boolean): Either.Either<Parsed, Arra
   const lines = new Yaml.LineCounter()
   const document = Yaml.parseDocument(text, {
     prettyErrors: false,
-    uniqueKeys: true,
+    // Checked by `repeatedKeys`, in one pass: the parser's own check compares each key with every key before it,
+    // minutes for a file of a million keys.
+    uniqueKeys: false,
     lineCounter: lines,
     // Merge keys only in YAML: in JSON, "<<" is a key like any other (and refused as an unknown field).
     merge: !isJson,
@@ -70,23 +72,26 @@ const parseChecked = (text: string, isJson: boolean): Either.Either<Parsed, Arra
   }
   // For JSON, only a repeated key counts: its syntax was checked by `JSON.parse`. A key that is not a string is
   // reported by `notPlain`, with its path.
-  const yamlErrors = isJson
-    ? document.errors.filter((error) => error.code === "DUPLICATE_KEY")
-    : document.errors.filter((error) => error.code !== "NON_STRING_KEY")
-  const readable: Array<string> = []
+  const yamlErrors = isJson ? [] : document.errors.filter((error) => error.code !== "NON_STRING_KEY")
+  const located: Array<{ readonly offset: number; readonly text: string }> = []
   const syntax: Array<string> = []
   // How often each repeated key has been written so far: a key written three times is said twice, 2 then 3.
   const writes = new Map<string, number>()
-  for (const error of yamlErrors) {
-    const path = error.code === "DUPLICATE_KEY" ? keyPathAt(document, error.pos[0]) : undefined
-    if (path !== undefined) {
-      const at = Messages.pathText(path)
-      const times = (writes.get(at) ?? 1) + 1
-      writes.set(at, times)
-      readable.push(`${at}: written ${times === 2 ? "twice" : `${times} times`} (again at ${where(error.pos[0])})`)
-    } else if (error.code === "MULTIPLE_DOCS") readable.push(`${where(error.pos[0])}: ${multipleDocuments}`)
-    else syntax.push(`${where(error.pos[0])}: ${error.message.split("\n")[0]}`)
+  for (const { offset, path } of repeatedKeys(document, !isJson)) {
+    const at = Messages.pathText(path)
+    const times = (writes.get(at) ?? 1) + 1
+    writes.set(at, times)
+    located.push({
+      offset,
+      text: `${at}: written ${times === 2 ? "twice" : `${times} times`} (again at ${where(offset)})`
+    })
   }
+  for (const error of yamlErrors) {
+    if (error.code === "MULTIPLE_DOCS") {
+      located.push({ offset: error.pos[0], text: `${where(error.pos[0])}: ${multipleDocuments}` })
+    } else syntax.push(`${where(error.pos[0])}: ${error.message.split("\n")[0]}`)
+  }
+  const readable = located.sort((a, b) => a.offset - b.offset).map(({ text }) => text)
   // The parser's own stack overflowed: one line saying so, not one per level it unwound.
   const overflow = syntax.find((line) => line.endsWith(`: ${stackOverflow}`))
   if (overflow !== undefined) return Either.left([tooDeep(overflow.slice(0, -stackOverflow.length - 2))])
@@ -178,13 +183,26 @@ function* nodesOf(node: unknown, path: ReadonlyArray<PropertyKey>): Generator<Vi
   }
 }
 
-/** The path of the mapping key that starts at `offset`, e.g. `["models", "gpt-4o", "fallback", 1, "model"]`. */
-const keyPathAt = (document: Yaml.Document, offset: number): Array<PropertyKey> | undefined => {
+/**
+ * Every mapping key written again in its mapping (a name only: another key is refused by `notPlain`), with its
+ * path and where it is written again, in the file's order. A merge key (`<<`) may be written more than once.
+ */
+const repeatedKeys = (
+  document: Yaml.Document,
+  merge: boolean
+): Array<{ readonly path: Array<PropertyKey>; readonly offset: number }> => {
+  const repeated: Array<{ readonly path: Array<PropertyKey>; readonly offset: number }> = []
   for (const { isKey, node, path } of nodesOf(document.contents, [])) {
-    const name = isKey && Yaml.isScalar(node) && node.range?.[0] === offset ? keyName(node) : undefined
-    if (name !== undefined) return [...path, name]
+    if (isKey || !Yaml.isMap(node)) continue
+    const seen = new Set<string>()
+    for (const pair of node.items) {
+      const name = keyName(pair.key)
+      if (name === undefined || (merge && name === "<<")) continue
+      if (seen.has(name)) repeated.push({ path: [...path, name], offset: (pair.key as Yaml.Node).range?.[0] ?? 0 })
+      else seen.add(name)
+    }
   }
-  return undefined
+  return repeated.sort((a, b) => a.offset - b.offset)
 }
 
 const scalarOf = (type: string) => (node: Yaml.Node) => Yaml.isScalar(node) && typeof node.value === type
