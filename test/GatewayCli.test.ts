@@ -258,8 +258,8 @@ describe("liter-llm CLI", () => {
         [`${file}.absent`, "cannot read the file: no such file"],
         ["/dev/zero", "cannot read the file: it is not a regular file"],
         [
-          yield* configFile("#".repeat(4 * 1024 * 1024 + 1)),
-          "cannot read the file: it has 4194305 bytes, more than a config may have (4194304)"
+          yield* configFile("#".repeat(16 * 1024 * 1024 + 1)),
+          "cannot read the file: it has 16777217 bytes, more than a config may have (16777216)"
         ]
       ]
       for (const [path, said] of cases) {

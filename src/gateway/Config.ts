@@ -310,7 +310,7 @@ const parseParts = (text: string, source: string): Either.Either<ConfigText.Pars
 }
 
 /** The most bytes a config file may have: far more than any config needs, and read whole in memory. */
-const maxConfigBytes = 4 * 1024 * 1024
+const maxConfigBytes = 16 * 1024 * 1024
 
 /** Why a file could not be read, in words (the platform's message names the call and the errno). */
 const readProblem = (error: PlatformError.PlatformError): string => {
