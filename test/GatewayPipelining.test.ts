@@ -4,10 +4,12 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Scope } from "effect"
+import * as Net from "node:net"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { build, chatBody, makeRuntime, rawExchange, serve, tenantKey } from "./support/gateway.js"
-import { awaitRequests, openAiLayer } from "./support/loopback.js"
+import * as TestModel from "../src/testing/TestModel.js"
+import { build, chatBody, makeRuntime, rawExchange, requestLogs, serve, tenantKey } from "./support/gateway.js"
+import { awaitRequests, eventually, openAiLayer } from "./support/loopback.js"
 
 /** A gateway whose "gpt-4o" route answers "Paris" after 200 ms: in flight while the next bytes arrive. */
 const slowGateway = Effect.gen(function*() {
@@ -96,5 +98,90 @@ describe("Gateway server: pipelined requests", () => {
       expect(received).toContain("data: [DONE]")
       expect(received).toContain("\"content\":\"Paris\"")
       expect(received).toContain("\"id\":\"gpt-4o\"")
+    }))
+
+  it.scopedLive("requests left unanswered on a connection the client closed hold nothing: a shutdown after is not held", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const { layer, lines } = requestLogs()
+      const paris = OpenAiMock.completion({ text: "Paris" }, { delay: "200 millis" })
+      const server = yield* MockProvider.make({ script: Array.from({ length: 10 }, () => paris) })
+      const { service } = yield* build(openAiLayer(server, { retry: false }))
+      const base = yield* Scope.extend(
+        serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { "gpt-4o": service } }), {
+          shutdownGrace: "30 seconds"
+        }).pipe(Effect.provide(layer)),
+        scope
+      )
+      // Ten completions in one write, the connection closed once the provider has them all.
+      const socket = Net.connect(Number(new URL(base).port), "127.0.0.1")
+      socket.on("error", () => {})
+      socket.write(Array.from({ length: 10 }, (_, i) => chatRequest(`r${i}`)).join(""))
+      yield* awaitRequests(server, 10)
+      socket.destroy()
+      const logged = () => lines.filter((line) => line.message === "gateway request")
+      yield* eventually(Effect.sync(() => logged().length === 10), "ten request log lines")
+      // None answered, none served for no one: each left as its client left.
+      expect(new Set(logged().map((line) => `${line.status} ${line.outcome}`))).toEqual(new Set(["499 interrupted"]))
+      // Nothing is left waiting for an answer: the shutdown ends at once, not after its grace.
+      yield* Scope.close(scope, Exit.void)
+      expect(lines.filter((line) => String(line.message).includes("grace period over"))).toEqual([])
+    }))
+
+  it.scopedLive("a request pipelined behind a 413 that closes the connection is not served", () =>
+    Effect.gen(function*() {
+      const model = yield* TestModel.make([{ text: "Paris" }, { text: "Paris" }])
+      const base = yield* serve(makeRuntime({
+        tenants: [{ id: "acme" }],
+        routes: { "gpt-4o": model.service },
+        settings: { maxBodyBytes: 1024 }
+      }))
+      const big = JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "x".repeat(4096) }] })
+      const over = `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${
+        tenantKey("acme")
+      }\r\nContent-Type: application/json\r\nX-Request-Id: big\r\nContent-Length: ${
+        Buffer.byteLength(big)
+      }\r\n\r\n${big}`
+      const received = yield* rawExchange(base, over + chatRequest("after"))
+      expect(answers(received)).toEqual(["413 big"])
+      expect(yield* model.requests).toEqual([])
+    }))
+
+  it.scopedLive("a client that leaves during a stream: the completion pipelined behind it is not served for no one", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({
+        script: [
+          OpenAiMock.stream({ deltas: ["a", "b", "c", "d", "e"] }, { chunkDelay: "200 millis" }),
+          OpenAiMock.completion({ text: "Paris" }, { delay: "1 second" })
+        ]
+      })
+      const { layer, lines } = requestLogs()
+      const { service } = yield* build(openAiLayer(server, { retry: false }))
+      const base = yield* serve(makeRuntime({ tenants: [{ id: "acme" }], routes: { "gpt-4o": service } })).pipe(
+        Effect.provide(layer)
+      )
+      const streamBody = chatBody("gpt-4o", { stream: true })
+      const stream = chatRequest("stream").replace(chatBody("gpt-4o"), streamBody)
+        .replace(/Content-Length: \d+/, `Content-Length: ${Buffer.byteLength(streamBody)}`)
+      // The first token read, the connection closed: the completion behind the stream is never answered.
+      yield* Effect.async<void>((resume) => {
+        const socket = Net.connect(
+          Number(new URL(base).port),
+          "127.0.0.1",
+          () => socket.write(stream + chatRequest("whole"))
+        )
+        socket.on("data", (data) => {
+          if (data.toString().includes("\"content\":\"a\"")) socket.destroy()
+        })
+        socket.on("error", () => {})
+        socket.on("close", () => resume(Effect.void))
+      })
+      const logged = () => lines.filter((line) => line.message === "gateway request")
+      yield* eventually(Effect.sync(() => logged().length === 2), "two request log lines")
+      expect(logged().find((line) => line.requestId === "whole")).toMatchObject({
+        status: 499,
+        outcome: "interrupted",
+        costUsd: null
+      })
     }))
 })

@@ -181,13 +181,20 @@ export const layer = (
       // when the body is read, so that a body refused before (its declared length over the limit, a bad key)
       // is never sent: Node closes the connection after such an answer.
       const onRequest = (request: Http.IncomingMessage, response: Http.ServerResponse, expectContinue = false) => {
+        // Behind an answer that closes the connection (pipelined): never answered, so not served.
+        if (Early.isClosing(request.socket)) return void request.resume()
         const repeated = Early.repeatedHeader(request)
         if (Early.refusedHost(request, response, repeated)) return
         // Timed out by Node (its 408 written): the request is not served, whatever of its body comes after, which
         // is read and dropped (bounded) so that the client reads the 408 rather than a reset.
+        const sent = Drain.unsent(tracker)
         const ended = Early.requestStarted(request, () => {
           fiber.unsafeInterruptAsFork(fiber.id())
           runFork(Effect.ensuring(Body.discardRest(request), Effect.sync(() => request.socket.destroy())))
+        }, () => {
+          // Its connection is gone (or closes after an earlier answer) before its answer was sent: not served.
+          sent()
+          if (!response.writableFinished) fiber.unsafeInterruptAsFork(fiber.id())
         })
         let awaitingContinue = expectContinue
         // A new request on the connection: the one answered early has ended.
@@ -221,6 +228,9 @@ export const layer = (
             const written = tracker.draining && Early.lastOnConnection(request)
               ? { ...answer, headers: { ...answer.headers, connection: "close" } }
               : answer
+            // An answer that closes its connection (a 413 whose body is not read): nothing pipelined after it is
+            // served, it would never be answered.
+            if (discard || written.headers?.connection === "close") Early.closesAfter(request)
             return discard ? Respond.writeHeld(written, response) : Respond.write(written, response)
           }
         )
@@ -239,6 +249,7 @@ export const layer = (
         // A client that leaves before its answer is written interrupts the request (its upstream call too).
         response.once("close", () => {
           ended()
+          sent()
           if (!response.writableFinished) fiber.unsafeInterruptAsFork(fiber.id())
         })
       }

@@ -23,6 +23,14 @@ export interface Tracker {
   draining: boolean
   /** Opened when no request is in flight any more. */
   readonly idle: Effect.Latch
+  /**
+   * Answers not sent yet, their handling done or not: one ended behind another on its connection (HTTP/1.1
+   * pipelining) waits in Node's queue, and a shutdown that closed the connection then would lose it. See
+   * {@link unsent}.
+   */
+  unsent: number
+  /** Opened when every answer is sent (or its connection gone). */
+  readonly allSent: Effect.Latch
 }
 
 /**
@@ -31,12 +39,34 @@ export interface Tracker {
  * @since 0.2.0
  * @category constructors
  */
-export const make = (): Tracker => ({ inFlight: new Map(), draining: false, idle: Effect.unsafeMakeLatch(false) })
+export const make = (): Tracker => ({
+  inFlight: new Map(),
+  draining: false,
+  idle: Effect.unsafeMakeLatch(false),
+  unsent: 0,
+  allSent: Effect.unsafeMakeLatch(true)
+})
 
 /**
- * Runs a request's handling as one tracked fiber. With a Node response, the request stays in flight until that
- * response is sent: one ended behind another on its connection (HTTP/1.1 pipelining) waits in Node's queue, and a
- * shutdown that closed the connection then would lose it.
+ * Counts an answer as not sent until the returned function is called (once its response closes, or its
+ * connection does: a response queued on a closed connection never closes). Calling it more than once counts once.
+ *
+ * @since 0.2.0
+ * @category tracking
+ */
+export const unsent = (tracker: Tracker): () => void => {
+  tracker.unsent++
+  tracker.allSent.unsafeClose()
+  let counted = true
+  return () => {
+    if (!counted) return
+    counted = false
+    if (--tracker.unsent === 0) tracker.allSent.unsafeOpen()
+  }
+}
+
+/**
+ * Runs a request's handling as one tracked fiber.
  *
  * @since 0.2.0
  * @category tracking
@@ -48,16 +78,11 @@ export const track = <A, E, R>(
 ): Effect.Effect<A, E, R> =>
   Effect.withFiberRuntime((fiber) => {
     tracker.inFlight.set(fiber, response)
-    const done = () => {
-      tracker.inFlight.delete(fiber)
-      if (tracker.inFlight.size === 0) tracker.idle.unsafeOpen()
-    }
     return Effect.ensuring(
       self,
       Effect.sync(() => {
-        if (response === undefined || response.writableFinished || response.destroyed) return done()
-        // Node emits `close` on a response once it is sent, or cut.
-        response.once("close", done)
+        tracker.inFlight.delete(fiber)
+        if (tracker.inFlight.size === 0) tracker.idle.unsafeOpen()
       })
     )
   })
@@ -82,9 +107,13 @@ export const drain = (tracker: Tracker, server: Http.Server, graceMs: number): E
     server.closeIdleConnections()
     // Closed and checked in one step: no request can finish in between.
     yield* Effect.sync(() => tracker.inFlight.size === 0 ? tracker.idle.unsafeOpen() : tracker.idle.unsafeClose())
-    // Interruptible: this runs as a finalizer, where a timeout could not otherwise cut the wait short.
-    yield* Effect.timeoutOption(Effect.interruptible(tracker.idle.await), graceMs)
-    if (tracker.inFlight.size > 0) {
+    // Interruptible: this runs as a finalizer, where a timeout could not otherwise cut the wait short. The answers
+    // handled but queued behind others on their connection (pipelining) are waited for too.
+    yield* Effect.timeoutOption(
+      Effect.interruptible(Effect.zipRight(tracker.idle.await, tracker.allSent.await)),
+      graceMs
+    )
+    if (tracker.inFlight.size > 0 || tracker.unsent > 0) {
       yield* Effect.logWarning("gateway: shutdown grace period over, interrupting requests in flight").pipe(
         Effect.annotateLogs({ inFlight: tracker.inFlight.size, graceMs })
       )

@@ -58,6 +58,10 @@ interface InFlight {
   then: (() => void) | undefined
   /** Stops serving the last request, which Node timed out: its body came too slowly. */
   stop: (() => void) | undefined
+  /** The requests in flight, in order, with what to do if their connection goes before they are answered. */
+  readonly gone: Array<{ readonly request: Http.IncomingMessage; readonly onGone: () => void }>
+  /** An answer closes the connection: requests read after it are not served. */
+  closing: boolean
 }
 
 const inFlight = new WeakMap<Duplex, InFlight>()
@@ -71,15 +75,38 @@ const inFlight = new WeakMap<Duplex, InFlight>()
  * @since 0.2.0
  * @category state
  */
-export const requestStarted = (request: Http.IncomingMessage, stop: () => void): () => void => {
+export const requestStarted = (
+  request: Http.IncomingMessage,
+  stop: () => void,
+  onGone: () => void
+): () => void => {
   const socket = request.socket
   let state = inFlight.get(socket)
-  if (state === undefined) inFlight.set(socket, state = { count: 0, last: undefined, then: undefined, stop: undefined })
+  if (state === undefined) {
+    const created: InFlight = {
+      count: 0,
+      last: undefined,
+      then: undefined,
+      stop: undefined,
+      gone: [],
+      closing: false
+    }
+    inFlight.set(socket, state = created)
+    // One listener per connection: a response queued behind another (pipelining) never closes when its
+    // connection does, and its request would run on for no one.
+    socket.once("close", () => {
+      for (const { onGone } of created.gone.splice(0)) onGone()
+    })
+  }
   const counted = state
+  const entry = { request, onGone }
+  counted.gone.push(entry)
   counted.count++
   counted.last = request
   counted.stop = stop
   return () => {
+    const at = counted.gone.indexOf(entry)
+    if (at >= 0) counted.gone.splice(at, 1)
     if (--counted.count > 0) return
     counted.last = undefined
     counted.stop = undefined
@@ -89,6 +116,31 @@ export const requestStarted = (request: Http.IncomingMessage, stop: () => void):
     then()
   }
 }
+
+/**
+ * The answer to `request` closes its connection (a refusal that reads no more of it): the requests pipelined
+ * after it will never be answered, so they are not served (each one's `onGone`), nor are those read after
+ * (see {@link isClosing}).
+ *
+ * @since 0.2.0
+ * @category state
+ */
+export const closesAfter = (request: Http.IncomingMessage): void => {
+  const state = inFlight.get(request.socket)
+  if (state === undefined) return
+  state.closing = true
+  const at = state.gone.findIndex((entry) => entry.request === request)
+  if (at < 0) return
+  for (const { onGone } of state.gone.splice(at + 1)) onGone()
+}
+
+/**
+ * Whether an answer on the connection closes it: a request read after it is not served.
+ *
+ * @since 0.2.0
+ * @category state
+ */
+export const isClosing = (socket: Duplex): boolean => inFlight.get(socket)?.closing === true
 
 /**
  * Whether `request` is the last request read on its connection: an answer that closes the connection (a server
