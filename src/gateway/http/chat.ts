@@ -82,10 +82,11 @@ export const handle = (
   Effect.gen(function*() {
     const { exchange, headers, runtime, tenant } = context
     const settings = runtime.settings
-    const bodyStartedAt = performance.now()
+    const bodyStartedAt = exchange.requestBodyStartedAt = performance.now()
     const body = yield* readBody(settings.maxBodyBytes)
     // A client that uploads slowly: its pace, not time the gateway added.
     exchange.requestBodyMs = performance.now() - bodyStartedAt
+    exchange.requestBodyStartedAt = undefined
     if (body._tag === "TooLarge") {
       exchange.outcome = "RequestTooLarge"
       return Respond.tooLarge(settings.maxBodyBytes, headers)

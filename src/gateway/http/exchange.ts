@@ -55,6 +55,8 @@ export interface Exchange {
   upstreamMs: number
   /** Time spent receiving the request body from the client, ms: the client's pace, not the gateway's overhead. */
   requestBodyMs: number
+  /** When the reading of the body began (`performance.now()`), while it goes on: one cut short counts too. */
+  requestBodyStartedAt: number | undefined
   /** When the route was called (`performance.now()`), for a route that reports no provider events. */
   routeStartedAt: number | undefined
   usage: ChatResponse.Usage | undefined
@@ -95,6 +97,7 @@ export const make = (requestId: string, method: string, path: string): Exchange 
   attempts: 0,
   upstreamMs: 0,
   requestBodyMs: 0,
+  requestBodyStartedAt: undefined,
   routeStartedAt: undefined,
   usage: undefined,
   usageEstimated: false,
@@ -255,6 +258,11 @@ export const finish = (
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
     exchange.durationMs ??= elapsed(exchange)
+    // A body still arriving when the request ended (Node timed it out, the server stopped): the client's time too.
+    if (exchange.requestBodyStartedAt !== undefined) {
+      exchange.requestBodyMs = exchange.startedAt + exchange.durationMs - exchange.requestBodyStartedAt
+      exchange.requestBodyStartedAt = undefined
+    }
     const fields = logFields(exchange, options.logContent)
     // Every chat request, those refused before a route too (a bad key, a malformed body), so the metrics show
     // clients sending bad requests.
