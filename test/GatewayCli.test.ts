@@ -160,6 +160,10 @@ describe("liter-llm CLI", () => {
       expect(short.code).toBe(1)
       expect(short.err).toContain("at least 20 characters")
       expect(short.out).toBe("")
+      // Not a key: far more than one line (what `< /dev/zero` gives), refused whole, never hashed.
+      const flood = yield* run(["hash-key"], { readStdin: Effect.succeed("k".repeat(70_000)) })
+      expect(flood).toMatchObject({ code: 1, out: "" })
+      expect(flood.err).toContain("hash-key: standard input holds more than 65536 bytes: a key is one line")
     }))
 
   it.scoped("hash-key --generate: a new key and its hash", () =>
@@ -239,7 +243,11 @@ describe("liter-llm CLI", () => {
         ],
         [["gateway", "--config", file, "--port=0x100"], "not \"0x100\""],
         [["gateway", "--config"], "--config needs a value"],
-        [["--wizard"], "--wizard needs a terminal"]
+        [["--wizard"], "--wizard needs a terminal"],
+        [["gateway", "--config="], "--config needs a value"],
+        [["GATEWAY", "--config", file], "unknown command \"GATEWAY\" (commands: gateway, check-config, hash-key)"],
+        [["--config", file, "gateway"], "\"--config\" is an option of gateway: put it after the command"],
+        [["--completions", "foo"], "--completions takes one of sh, bash, fish, zsh, not \"foo\""]
       ]
       for (const [args, said] of refusals) {
         const result = yield* run(args, { interactive: false })
@@ -257,6 +265,7 @@ describe("liter-llm CLI", () => {
         [Path.dirname(file), "cannot read the file: it is a directory"],
         [`${file}.absent`, "cannot read the file: no such file"],
         ["/dev/zero", "cannot read the file: it is not a regular file"],
+        [`${file}/inside.yaml`, "cannot read the file: a part of the path is not a directory"],
         [
           yield* configFile("#".repeat(16 * 1024 * 1024 + 1)),
           "cannot read the file: it has 16777217 bytes, more than a config may have (16777216)"

@@ -162,9 +162,17 @@ const listenRefused = (error: unknown, host: string, port: number): unknown => {
   )
 }
 
+// A key is one short line: standard input is read no further than this (`hash-key < /dev/zero` must end).
+const maxStdinBytes = 64 * 1024
+
 const processStdin: Effect.Effect<string> = Effect.promise(async () => {
   const chunks: Array<Buffer> = []
-  for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk as Uint8Array))
+  let bytes = 0
+  for await (const chunk of process.stdin) {
+    chunks.push(Buffer.from(chunk as Uint8Array))
+    bytes += (chunk as Uint8Array).length
+    if (bytes > maxStdinBytes) break
+  }
   return Buffer.concat(chunks).toString("utf8")
 })
 
@@ -243,6 +251,11 @@ export const make = (options: MakeOptions) => {
     ({ generate }) =>
       Effect.gen(function*() {
         const key = generate ? Keys.generateKey() : (yield* readStdin).replace(/\r?\n$/, "")
+        if (key.length > maxStdinBytes) {
+          return yield* Effect.fail(
+            new Refused(`hash-key: standard input holds more than ${maxStdinBytes} bytes: a key is one line`)
+          )
+        }
         const hash = Keys.hashKey(key)
         if (Either.isLeft(hash)) return yield* Effect.fail(new Refused(`hash-key: ${hash.left}`))
         if (generate) yield* Console.log(`key:  ${key}\nhash: ${hash.right}`)

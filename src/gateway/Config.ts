@@ -317,6 +317,8 @@ const readProblem = (error: PlatformError.PlatformError): string => {
   if (error._tag === "SystemError") {
     if (error.reason === "NotFound") return "no such file"
     if (error.reason === "PermissionDenied") return "permission denied"
+    if (error.message.includes("ELOOP")) return "too many symbolic links (a loop?)"
+    if (error.message.includes("ENOTDIR")) return "a part of the path is not a directory"
   }
   return error.message
 }

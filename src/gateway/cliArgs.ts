@@ -38,6 +38,9 @@ const valueProblem = (name: string, value: string): string | undefined => {
   if (name === "--log-level" && !logLevels.includes(value.toLowerCase())) {
     return `--log-level takes one of ${logLevels.join(", ")}, not ${quoted(value)}`
   }
+  if (name === "--completions" && !["sh", "bash", "fish", "zsh"].includes(value)) {
+    return `--completions takes one of sh, bash, fish, zsh, not ${quoted(value)}`
+  }
   if (name === "--port" && !/^\d{1,5}$/.test(value)) {
     return `--port must be a port number from 0 to 65535 (0: any free port), not ${quoted(value)}`
   }
@@ -64,7 +67,12 @@ export const normalize = (
     const arg = args[i]!
     if (arg === "--") return Either.right([...moved, ...rest, ...args.slice(i)])
     if (!arg.startsWith("-") || arg === "-") {
-      if (command === undefined && arg in commandOptions) command = arg
+      if (command === undefined) {
+        if (!(arg in commandOptions)) {
+          return Either.left(`unknown command ${quoted(arg)} (commands: ${Object.keys(commandOptions).join(", ")})`)
+        }
+        command = arg
+      }
       rest.push(arg)
       continue
     }
@@ -72,9 +80,12 @@ export const normalize = (
     const name = arg.startsWith("--") && equals > 0 ? arg.slice(0, equals) : arg
     const takesValue = builtIns[name] ?? (command === undefined ? undefined : commandOptions[command]![name])
     if (takesValue === undefined) {
+      const owners = Object.keys(commandOptions).filter((owner) => name in commandOptions[owner]!)
       return Either.left(
         command === undefined
-          ? `unknown option ${quoted(name)}`
+          ? owners.length > 0
+            ? `${quoted(name)} is an option of ${owners.join(", ")}: put it after the command`
+            : `unknown option ${quoted(name)}`
           : `${command} has no option ${quoted(name)}${
             Object.keys(commandOptions[command]!).length === 0
               ? ""
@@ -91,7 +102,7 @@ export const normalize = (
       continue
     }
     const value = equals > 0 && name !== arg ? arg.slice(equals + 1) : args[++i]
-    if (value === undefined) return Either.left(`${name} needs a value`)
+    if (value === undefined || value === "") return Either.left(`${name} needs a value`)
     const problem = valueProblem(name, value)
     if (problem !== undefined) return Either.left(problem)
     if (name === "--log-level") moved.push(`--log-level=${value.toLowerCase()}`)
