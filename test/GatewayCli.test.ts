@@ -242,6 +242,10 @@ describe("liter-llm CLI", () => {
           "--port must be a port number from 0 to 65535 (0: any free port), not \"1e3\""
         ],
         [["gateway", "--config", file, "--port=0x100"], "not \"0x100\""],
+        [
+          ["gateway", "--config", file, "--port", "70000"],
+          "--port must be a port number from 0 to 65535 (0: any free port), not \"70000\""
+        ],
         [["gateway", "--config"], "--config needs a value"],
         [["--wizard"], "--wizard needs a terminal"],
         [["gateway", "--config="], "--config needs a value"],

@@ -41,7 +41,7 @@ const valueProblem = (name: string, value: string): string | undefined => {
   if (name === "--completions" && !["sh", "bash", "fish", "zsh"].includes(value)) {
     return `--completions takes one of sh, bash, fish, zsh, not ${quoted(value)}`
   }
-  if (name === "--port" && !/^\d{1,5}$/.test(value)) {
+  if (name === "--port" && !(/^\d{1,5}$/.test(value) && Number(value) <= 65_535)) {
     return `--port must be a port number from 0 to 65535 (0: any free port), not ${quoted(value)}`
   }
   return undefined
