@@ -220,6 +220,10 @@ describe("liter-llm CLI", () => {
       expect(loud.err).toContain(
         "--log-level takes one of all, trace, debug, info, warning, error, fatal, none, not \"loud\""
       )
+      // An error @effect/cli reports itself is printed once, --log-level or not.
+      const missing = yield* run(["check-config", "--log-level", "debug"], { serve })
+      expect(missing.code).toBe(2)
+      expect(missing.err.split("Missing argument <FILE>")).toHaveLength(2)
       const none = yield* run(["gateway", "--config", file, "--log-level"], { serve })
       expect(none).toMatchObject({ code: 2, err: expect.stringContaining("--log-level needs a value") })
       expect(levels).toHaveLength(3)

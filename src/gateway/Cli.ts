@@ -14,6 +14,7 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Build from "./buildRuntime.js"
 import * as CliArgs from "./cliArgs.js"
@@ -336,7 +337,9 @@ export const make = (options: MakeOptions) => {
     if (args.length === 1 && args[0] === "--version") return Effect.as(Console.log(options.version ?? "0.2.0"), 0)
     const normalized = CliArgs.normalize(args, { interactive: options.interactive ?? defaultInteractive() })
     if (Either.isLeft(normalized)) return Effect.as(Console.error(`${normalized.left}\n${usageHint}`), 2)
-    return run(["node", "liter-llm", ...normalized.right]).pipe(
+    const { args: checked, logLevel } = normalized.right
+    const ran = run(["node", "liter-llm", ...checked])
+    return (logLevel === undefined ? ran : Logger.withMinimumLogLevel(ran, logLevel)).pipe(
       Effect.as(0),
       Effect.catchAll((error) =>
         ValidationError.isValidationError(error)

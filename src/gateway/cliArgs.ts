@@ -48,8 +48,9 @@ const valueProblem = (name: string, value: string): string | undefined => {
 }
 
 /**
- * The arguments (without `node` and the script) checked, with `--log-level` moved before the command, where
- * @effect/cli reads it; or what is wrong with them, in one line. Nothing after a `--` is looked at.
+ * The arguments (without `node` and the script) checked, without `--log-level`, whose level is given apart (set
+ * by the caller: @effect/cli's own handling of it prints each of its errors twice); or what is wrong with them,
+ * in one line. Nothing after a `--` is looked at.
  * `interactive`: whether standard input and output are a terminal (`--wizard` needs one).
  *
  * @since 0.2.0
@@ -58,14 +59,14 @@ const valueProblem = (name: string, value: string): string | undefined => {
 export const normalize = (
   args: ReadonlyArray<string>,
   options: { readonly interactive: boolean } = { interactive: true }
-): Either.Either<ReadonlyArray<string>, string> => {
-  const moved: Array<string> = []
+): Either.Either<Normalized, string> => {
+  let logLevel: LogLevel.LogLevel | undefined
   const rest: Array<string> = []
   const seen = new Set<string>()
   let command: string | undefined
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
-    if (arg === "--") return Either.right([...moved, ...rest, ...args.slice(i)])
+    if (arg === "--") return Either.right({ args: [...rest, ...args.slice(i)], logLevel })
     if (!arg.startsWith("-") || arg === "-") {
       if (command === undefined) {
         if (!(arg in commandOptions)) {
@@ -105,8 +106,20 @@ export const normalize = (
     if (value === undefined || value === "") return Either.left(`${name} needs a value`)
     const problem = valueProblem(name, value)
     if (problem !== undefined) return Either.left(problem)
-    if (name === "--log-level") moved.push(`--log-level=${value.toLowerCase()}`)
-    else rest.push(name, value)
+    if (name === "--log-level") {
+      logLevel = LogLevel.allLevels.find((level) => level._tag.toLowerCase() === value.toLowerCase())
+    } else rest.push(name, value)
   }
-  return Either.right([...moved, ...rest])
+  return Either.right({ args: rest, logLevel })
+}
+
+/**
+ * A command line checked: the arguments for @effect/cli and the `--log-level` given, if any.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Normalized {
+  readonly args: ReadonlyArray<string>
+  readonly logLevel: LogLevel.LogLevel | undefined
 }
