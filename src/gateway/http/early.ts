@@ -49,17 +49,24 @@ export const timedOut = new WeakSet<Duplex>()
  */
 export const servingId = new WeakMap<Duplex, string>()
 
-/** The requests of a connection whose answers are not all written yet (pipelined ones among them). */
+/** A request in flight on its connection. */
+interface Entry {
+  readonly request: Http.IncomingMessage
+  /** Stops serving it, when Node timed it out: its body came too slowly. */
+  readonly stop: () => void
+  /** What to do if its connection goes before it is answered. */
+  readonly onGone: () => void
+}
+
+/** A connection with answers not all written yet (pipelined ones among them). */
 interface InFlight {
-  count: number
-  /** The connection's last request: read whole, it is not the one a client error is about. */
-  last: Http.IncomingMessage | undefined
+  /**
+   * Its requests in flight, in the order they were read: the last one, read whole, is not the one a client error
+   * is about.
+   */
+  readonly requests: Array<Entry>
   /** A client error's answer, held until the answers before it are written. */
   then: (() => void) | undefined
-  /** Stops serving the last request, which Node timed out: its body came too slowly. */
-  stop: (() => void) | undefined
-  /** The requests in flight, in order, with what to do if their connection goes before they are answered. */
-  readonly gone: Array<{ readonly request: Http.IncomingMessage; readonly onGone: () => void }>
   /** An answer closes the connection: requests read after it are not served. */
   closing: boolean
 }
@@ -83,36 +90,23 @@ export const requestStarted = (
   const socket = request.socket
   let state = inFlight.get(socket)
   if (state === undefined) {
-    const created: InFlight = {
-      count: 0,
-      last: undefined,
-      then: undefined,
-      stop: undefined,
-      gone: [],
-      closing: false
-    }
+    const created: InFlight = { requests: [], then: undefined, closing: false }
     inFlight.set(socket, state = created)
     // One listener per connection: a response queued behind another (pipelining) never closes when its
     // connection does, and its request would run on for no one.
     socket.once("close", () => {
-      for (const { onGone } of created.gone.splice(0)) onGone()
+      for (const entry of created.requests.splice(0)) entry.onGone()
     })
   }
-  const counted = state
-  const entry = { request, onGone }
-  counted.gone.push(entry)
-  counted.count++
-  counted.last = request
-  counted.stop = stop
+  const connection = state
+  const entry: Entry = { request, stop, onGone }
+  connection.requests.push(entry)
   return () => {
-    const at = counted.gone.indexOf(entry)
-    if (at >= 0) counted.gone.splice(at, 1)
-    if (--counted.count > 0) return
-    counted.last = undefined
-    counted.stop = undefined
-    if (counted.then === undefined) return
-    const then = counted.then
-    counted.then = undefined
+    const at = connection.requests.indexOf(entry)
+    if (at >= 0) connection.requests.splice(at, 1)
+    if (connection.requests.length > 0 || connection.then === undefined) return
+    const then = connection.then
+    connection.then = undefined
     then()
   }
 }
@@ -129,9 +123,9 @@ export const closesAfter = (request: Http.IncomingMessage): void => {
   const state = inFlight.get(request.socket)
   if (state === undefined) return
   state.closing = true
-  const at = state.gone.findIndex((entry) => entry.request === request)
+  const at = state.requests.findIndex((entry) => entry.request === request)
   if (at < 0) return
-  for (const { onGone } of state.gone.splice(at + 1)) onGone()
+  for (const entry of state.requests.splice(at + 1)) entry.onGone()
 }
 
 /**
@@ -150,7 +144,7 @@ export const isClosing = (socket: Duplex): boolean => inFlight.get(socket)?.clos
  * @category state
  */
 export const lastOnConnection = (request: Http.IncomingMessage): boolean =>
-  inFlight.get(request.socket)?.last === request
+  inFlight.get(request.socket)?.requests.at(-1)?.request === request
 
 /**
  * Node's `clientError` listener: a 408, a 431 or a 400 in OpenAI's error JSON, then the connection closed. Where
@@ -168,7 +162,8 @@ export const answerClientError = (error: Error & { readonly code?: string }, soc
     [400, "Bad Request", "bad_request", "The request could not be parsed as HTTP."]
   const body = { message, type: "invalid_request_error", param: null, code }
   const state = inFlight.get(socket)
-  if (state !== undefined && state.count > 0 && state.last?.complete === true) {
+  const last = state?.requests.at(-1)
+  if (state !== undefined && last?.request.complete === true) {
     state.then = () => {
       if (socket.writable) rawAnswer(socket, status, reason, body)
       else socket.destroy()
@@ -179,7 +174,7 @@ export const answerClientError = (error: Error & { readonly code?: string }, soc
   rawAnswer(socket, status, reason, body, { requestId: servingId.get(socket) })
   if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") {
     timedOut.add(socket)
-    state?.stop?.()
+    last?.stop()
   }
 }
 
