@@ -26,7 +26,8 @@ const builtIns: Readonly<Record<string, boolean>> = {
   "--log-level": true
 }
 
-const logLevels = LogLevel.allLevels.map((level) => level._tag.toLowerCase())
+/** The levels by the names `--log-level` takes (`debug`, `warning`, ...). */
+const logLevels = new Map(LogLevel.allLevels.map((level) => [level._tag.toLowerCase(), level]))
 
 // The names of one option (`-c` is `--config`), for "given twice".
 const canonical = (name: string) => name === "-c" ? "--config" : name
@@ -35,8 +36,8 @@ const quoted = (text: string) => JSON.stringify(text.length > 40 ? `${text.slice
 
 /** A problem with a value: `undefined` when it is fine. */
 const valueProblem = (name: string, value: string): string | undefined => {
-  if (name === "--log-level" && !logLevels.includes(value.toLowerCase())) {
-    return `--log-level takes one of ${logLevels.join(", ")}, not ${quoted(value)}`
+  if (name === "--log-level" && !logLevels.has(value.toLowerCase())) {
+    return `--log-level takes one of ${[...logLevels.keys()].join(", ")}, not ${quoted(value)}`
   }
   if (name === "--completions" && !["sh", "bash", "fish", "zsh"].includes(value)) {
     return `--completions takes one of sh, bash, fish, zsh, not ${quoted(value)}`
@@ -106,9 +107,8 @@ export const normalize = (
     if (value === undefined || value === "") return Either.left(`${name} needs a value`)
     const problem = valueProblem(name, value)
     if (problem !== undefined) return Either.left(problem)
-    if (name === "--log-level") {
-      logLevel = LogLevel.allLevels.find((level) => level._tag.toLowerCase() === value.toLowerCase())
-    } else rest.push(name, value)
+    if (name === "--log-level") logLevel = logLevels.get(value.toLowerCase())
+    else rest.push(name, value)
   }
   return Either.right({ args: rest, logLevel })
 }
