@@ -4,7 +4,9 @@
  *
  * A fast mock upstream (`bench/server.ts`, its own process) answers a 50-token chat completion, as JSON or as a
  * 50-token SSE stream in one write. In front of it, each in its own process (`bench/gatewayPeers/`): a plain
- * `node:http` + undici pass-through (the floor), the liter-llm gateway with one tenant and one route to the
+ * `node:http` + undici pass-through (the floor), the same pass-through on `@effect/platform` (its server's
+ * `HttpServer.serve` and the gateway's undici `HttpClient`: what the stack costs before any gateway work), the
+ * liter-llm gateway with one tenant and one route to the
  * mock through the OpenAI provider layer (bare; with budget, rate limit and a cache that always misses; the
  * same on Redis stores when `redis-server` is present) and Portkey's open-source gateway. The mock is also
  * called directly. The load is a closed loop in this process (undici `Pool`, 1 and 32 connections, a fixed
@@ -37,6 +39,7 @@ import { countOps } from "./gatewayPeers/ops.js"
 import { type Peer, type PeerStats, startPeer } from "./gatewayPeers/process.js"
 import {
   CONNECTIONS,
+  EFFECT_FLOOR,
   FLOOR,
   GATEWAY,
   type Held,
@@ -137,6 +140,15 @@ const startCandidates = async (mock: string, config: GatewayConfig, dir: string,
     const peer = await startPeer("passthrough", { upstream: mock })
     candidates.push({
       name: FLOOR,
+      peer,
+      run: target(peer.url, Payloads.MODEL, upstreamKey),
+      hold: target(peer.url, Payloads.MODEL, upstreamKey, "/shape/v1/chat/completions")
+    })
+  }
+  if (wanted(EFFECT_FLOOR)) {
+    const peer = await startPeer("effectPassthrough", { upstream: mock })
+    candidates.push({
+      name: EFFECT_FLOOR,
       peer,
       run: target(peer.url, Payloads.MODEL, upstreamKey),
       hold: target(peer.url, Payloads.MODEL, upstreamKey, "/shape/v1/chat/completions")

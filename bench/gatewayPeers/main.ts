@@ -8,6 +8,7 @@ type Start = (options: Record<string, unknown>) => Promise<number>
 
 const starts: Record<PeerKind, () => Promise<Start>> = {
   passthrough: () => import("./passthrough.js").then((module) => module.start),
+  effectPassthrough: () => import("./effectPassthrough.js").then((module) => module.start),
   gateway: () => import("./liter.js").then((module) => module.start),
   portkey: () => import("./portkey.js").then((module) => module.start)
 }

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url"
 import { inheritedExecArgv } from "../server.js"
 
 /** What each peer process runs. */
-export type PeerKind = "passthrough" | "gateway" | "portkey"
+export type PeerKind = "passthrough" | "effectPassthrough" | "gateway" | "portkey"
 
 /** A peer process's CPU time (µs, user + system, since it started) and memory (bytes). */
 export interface PeerStats {

@@ -9,6 +9,7 @@ export const TOKENS = 50
 
 export const MOCK = "mock directly"
 export const FLOOR = "node:http + undici pass-through"
+export const EFFECT_FLOOR = "@effect/platform pass-through"
 export const PORTKEY = "Portkey 1.15.2"
 export const GATEWAY = "liter-llm gateway"
 
