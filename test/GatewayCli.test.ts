@@ -294,6 +294,27 @@ describe("liter-llm CLI", () => {
       expect(result).toMatchObject({ code: 0, out: "9.8.7", err: "" })
     }))
 
+  it.effect("--version with a command or other options prints the version alone; with --help, the help", () =>
+    Effect.gen(function*() {
+      for (
+        const args of [
+          ["--version", "--log-level", "debug"],
+          ["gateway", "--version"],
+          ["--version", "check-config", "gateway.yaml"],
+          ["hash-key", "--version"]
+        ]
+      ) {
+        const result = yield* run(args, { version: "9.8.7" })
+        expect(result, args.join(" ")).toMatchObject({ code: 0, out: "9.8.7", err: "", served: [] })
+      }
+      const help = yield* run(["--version", "--help"], { version: "9.8.7" })
+      expect(help.out).toContain("check-config")
+      // After `--`, `--version` is a file name, not the option.
+      const file = yield* run(["check-config", "--", "--version"], { version: "9.8.7" })
+      expect(file).toMatchObject({ code: 1 })
+      expect(file.err).toContain("cannot read the file")
+    }))
+
   it.scoped(
     "gateway on a port in use: exit 1 with one line saying why, not an empty one",
     () =>

@@ -114,6 +114,20 @@ export const normalize = (
 }
 
 /**
+ * Whether checked arguments (from {@link normalize}) ask for the version: `--version` before any `--`, and no
+ * option that @effect/cli answers first (`--help`, `--wizard`, `--completions`).
+ *
+ * @since 0.2.0
+ * @category parsing
+ */
+export const asksVersion = (args: ReadonlyArray<string>): boolean => {
+  const end = args.indexOf("--")
+  const options = end < 0 ? args : args.slice(0, end)
+  return options.includes("--version") &&
+    !options.some((arg) => arg === "--help" || arg === "-h" || arg === "--wizard" || arg === "--completions")
+}
+
+/**
  * A command line checked: the arguments for @effect/cli and the `--log-level` given, if any.
  *
  * @since 0.2.0
