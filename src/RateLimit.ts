@@ -303,6 +303,59 @@ const configured = (layer: string, options: Options) =>
   })
 
 /**
+ * Rate limits checked once, to wrap any number of `LanguageModel` services and to read what is left: what
+ * {@link layer} and {@link status} check each time they are built or called. Every service it wraps counts in
+ * the same windows (the options' `key`); a gateway with many routes and many tenants checks their limits once,
+ * not once per route, nor once per status read.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Service {
+  /** Wraps a `LanguageModel` service with these limits. */
+  readonly wrap: (model: LanguageModel.Service) => LanguageModel.Service
+  /** What is left for a tenant (and, with `perModel`, a model), as {@link status} answers it. */
+  readonly status: (
+    of: { readonly tenant: string; readonly model?: string | undefined }
+  ) => Effect.Effect<Status, RateLimiter.RateLimitStoreError>
+}
+
+/**
+ * Rate limits from options, checked now (a `ConfigError`, as {@link layer} fails with), counting in the
+ * {@link Limiter} in context.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimit } from "liter-llm"
+ *
+ * const program = Effect.gen(function*() {
+ *   const limits = yield* RateLimit.make({ tenants: { acme: { requests: { limit: 60, window: "1 minute" } } } })
+ *   return yield* limits.status({ tenant: "acme" }) // requests: { limit: 60, remaining: 60, ... }
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<Service, ConfigError.ConfigError> =>
+  Effect.map(configured("RateLimit.make", options), ({ config, limiter }) => serviceOf(config, limiter))
+
+const serviceOf = (config: Options_.Config, limiter: LimiterService): Service => ({
+  wrap: (model) => Internal.wrap(model, config, limiter),
+  status: (of) =>
+    Effect.gen(function*() {
+      const plan = Internal.planFor(config, of.tenant, of.model)
+      const status: { tenant: string; requests?: Remaining; tokens?: Remaining } = { tenant: of.tenant }
+      for (const kind of Options_.kinds) {
+        const checked = plan.limits[kind]
+        if (checked !== undefined) status[kind] = yield* Internal.peek(limiter, config, plan, kind, checked)
+      }
+      return status
+    })
+})
+
+/**
  * Wraps a `LanguageModel` Layer with rate limits. Options are checked when the layer is built: a limit that
  * is not a positive integer, a window that is not a positive finite duration, or no limit at all is a
  * `ConfigError`. The limiter is the {@link Limiter} in context when the layer is built.
@@ -333,7 +386,7 @@ export const layer = <A, E, R>(
     Effect.gen(function*() {
       const { config, limiter } = yield* configured(layerName, options)
       const service = yield* LanguageModel.LanguageModel
-      return Internal.wrap(service, config, limiter)
+      return serviceOf(config, limiter).wrap(service)
     })
   )
 
@@ -360,13 +413,7 @@ export const status = (
   options: Options,
   of: { readonly tenant: string; readonly model?: string | undefined }
 ): Effect.Effect<Status, ConfigError.ConfigError | RateLimiter.RateLimitStoreError> =>
-  Effect.gen(function*() {
-    const { config, limiter } = yield* configured("RateLimit.status", options)
-    const plan = Internal.planFor(config, of.tenant, of.model)
-    const status: { tenant: string; requests?: Remaining; tokens?: Remaining } = { tenant: of.tenant }
-    for (const kind of Options_.kinds) {
-      const checked = plan.limits[kind]
-      if (checked !== undefined) status[kind] = yield* Internal.peek(limiter, config, plan, kind, checked)
-    }
-    return status
-  })
+  Effect.flatMap(
+    configured("RateLimit.status", options),
+    ({ config, limiter }) => serviceOf(config, limiter).status(of)
+  )

@@ -262,6 +262,37 @@ forEachStore("RateLimit: status", (limiter) => {
     }).pipe(Effect.provide(limiter)))
 })
 
+forEachStore("RateLimit.make", (limiter) => {
+  it.effect("checks its options once: services it wraps share the windows, status reads them", () =>
+    Effect.gen(function*() {
+      const first = yield* scripted(replies(2))
+      const second = yield* scripted(replies(2))
+      const acme = { limit: 3, window: "1 minute" as const }
+      const options: RateLimit.Options = { tenants: { acme: { requests: acme } } }
+      const limits = yield* RateLimit.make(options)
+      // Read once: a later change to the object (a config being edited) is not seen by the service.
+      acme.limit = 1
+      const generateWith = (model: LanguageModel.Service) =>
+        Effect.exit(limits.wrap(model).generate(ask("hi", { tenant: "acme" })))
+      success(yield* generateWith(first.service))
+      success(yield* generateWith(second.service))
+      expect((yield* limits.status({ tenant: "acme" })).requests?.remaining).toBe(1)
+      success(yield* generateWith(first.service))
+      const refused = refusal(yield* generateWith(second.service))
+      expect(refused.error).toMatchObject({ tenant: "acme", limit: "3 requests per 1 minute" })
+      expect(yield* second.calls).toBe(1)
+      // A tenant without limits has nothing to report.
+      expect(yield* limits.status({ tenant: "other" })).toEqual({ tenant: "other" })
+    }).pipe(Effect.provide(limiter)))
+
+  it.effect("a bad option is a ConfigError naming it", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(RateLimit.make({ default: { requests: { limit: 0, window: "1 minute" } } }))
+      expect(ConfigError.isConfigError(error)).toBe(true)
+      expect(String(error)).toContain("RateLimit.make: default.requests.limit")
+    }).pipe(Effect.provide(limiter)))
+})
+
 describe("RateLimit: store", () => {
   const failing = Layer.succeed(
     RateLimiter.RateLimiterStore,

@@ -178,14 +178,20 @@ export const make = (
     // Policies read their stores when built (Budget, RateLimit) or when called (breakers, prices): both get these.
     const budgets = yield* Effect.provide(makeBudgets(config), context)
     const rateLimits = rateLimitOptions(config)
+    // Checked once for every route and every status read: checking a tenant's limits is O(tenants).
+    const rateLimiter = rateLimits === undefined
+      ? undefined
+      : yield* Effect.provide(RateLimit.make(rateLimits), context)
     const guardrails = guardrailOptions(config)
     const cacheStore = config.cache === undefined ? undefined : yield* stores.cacheStore(config.cache)
 
     const ttl = config.cache?.ttl
     const services = new Map<string, LanguageModel.Service>()
     for (const [name, route] of Object.entries(config.models)) {
-      yield* Effect.mapError(buildRoute(name, route), (error) =>
-        ConfigError.InvalidData(["models", name], `${pathText(["models", name])}: ${error.message}`))
+      yield* Effect.mapError(
+        buildRoute(name, route),
+        (error) => ConfigError.InvalidData(["models", name], `${pathText(["models", name])}: ${error.message}`)
+      )
     }
     // A window from the price data is the model's own: an output reserve that fills it would refuse every request
     // (`ContextWindow.layer` checks a window given in its options itself).
@@ -208,8 +214,7 @@ export const make = (
         // instance), not the process's default one.
         const built = yield* Effect.map(
           Effect.provide(Layer.build(Routes.routeLayer(loaded, name, route)), Context.merge(http, context)),
-          (built) =>
-            Context.get(built, LanguageModel.LanguageModel)
+          (built) => Context.get(built, LanguageModel.LanguageModel)
         )
         let service = built
         if (budgets !== undefined) {
@@ -225,12 +230,13 @@ export const make = (
             )
           }
         }
-        if (rateLimits !== undefined) {
-          service = yield* around(context, service, (inner) => RateLimit.layer(inner, rateLimits))
-        }
+        if (rateLimiter !== undefined) service = rateLimiter.wrap(service)
         if (cacheStore !== undefined && route.cache !== false) {
-          service = yield* around(context, service, (inner) =>
-            Cache.layer(inner, { ...(ttl === undefined ? {} : { ttl }), store: cacheStore }))
+          service = yield* around(
+            context,
+            service,
+            (inner) => Cache.layer(inner, { ...(ttl === undefined ? {} : { ttl }), store: cacheStore })
+          )
         }
         if (config.contextWindow !== undefined) {
           const window = route.contextWindow ?? Routes.stepsOf(route)[0]?.contextWindow
@@ -238,12 +244,10 @@ export const make = (
           if (options.contextWindow === undefined) {
             yield* outputFitsPricedWindows(route, options.maxOutputTokens)
           }
-          service = yield* around(context, service, (inner) =>
-            ContextWindow.layer(inner, options))
+          service = yield* around(context, service, (inner) => ContextWindow.layer(inner, options))
         }
         if (guardrails !== undefined) {
-          service = yield* around(context, service, (inner) =>
-            Guardrail.layer(inner, guardrails))
+          service = yield* around(context, service, (inner) => Guardrail.layer(inner, guardrails))
         }
         services.set(name, PolicyStream.provided(withModel(service, Routes.stepsOf(route)[0]!.model), context))
       })
@@ -255,9 +259,7 @@ export const make = (
     )
     const admin: Runtime.Caller = { _tag: "Admin" }
     const callers = Keys.makeTable<Runtime.Caller>([
-      ...(config.admin?.keys ?? []).map((hash) =>
-        [hash, admin] as const
-      ),
+      ...(config.admin?.keys ?? []).map((hash) => [hash, admin] as const),
       ...Object.entries(config.tenants ?? {}).flatMap(([id, tenant]) =>
         tenant.keys.map((hash) => [hash, { _tag: "Tenant", tenant: tenants.get(id)! }] as const)
       )
@@ -270,16 +272,10 @@ export const make = (
       rateLimits.tenants[tenant] !== undefined
     const rateLimitsOf = (tenant: string) =>
       rateLimited(tenant)
-        ? RateLimit.status(rateLimits!, { tenant }).pipe(
-          Effect.provide(context),
+        ? rateLimiter!.status({ tenant }).pipe(
           // A limit that cannot be read is unavailable, not absent: a store outage is not reported as "no limits".
-          Effect.catchAll((error) =>
-            error._tag === "RateLimiterError"
-              ? Effect.fail(rateLimitUnavailable(
-                tenant,
-                error.cause instanceof Redis.RedisError ? error.cause.reason : error.message
-              ))
-              : Effect.die(error)
+          Effect.mapError((error) =>
+            rateLimitUnavailable(tenant, error.cause instanceof Redis.RedisError ? error.cause.reason : error.message)
           )
         )
         : Effect.succeed(undefined)
