@@ -41,7 +41,7 @@ describe("Gateway keys", () => {
     expect(table.lookup(Either.getOrThrow(Keys.hashKey(keys[0]!)))).toBeUndefined()
   })
 
-  it("compares with timingSafeEqual against every stored hash, even after a match", () => {
+  it("compares with timingSafeEqual every stored hash that shares the first 8 bytes of the key's, even after a match, and no other", () => {
     const original = Crypto.timingSafeEqual
     let calls = 0
     const spy = (a: NodeJS.ArrayBufferView, b: NodeJS.ArrayBufferView) => {
@@ -52,12 +52,21 @@ describe("Gateway keys", () => {
     CryptoModule.timingSafeEqual = spy
     Module.syncBuiltinESMExports()
     try {
-      const keys = ["sk-liter-one-0123456789abcdef", "sk-liter-two-0123456789abcdef", "sk-liter-three-0123456789ab"]
-      const table = Keys.makeTable(keys.map((key) => [Either.getOrThrow(Keys.hashKey(key)), key] as const))
-      table.lookup(keys[0]!)
+      const keys = Array.from({ length: 1_000 }, (_, i) => `sk-liter-${i}-0123456789abcdef`)
+      const hashes = keys.map((key) => Either.getOrThrow(Keys.hashKey(key)))
+      // Two hashes that share the first 8 bytes of the first key's (and only those): one stored before it, one after.
+      const sharing = (tail: string) => `${hashes[0]!.slice(0, Keys.hashPrefix.length + 16)}${tail.repeat(48)}`
+      const table = Keys.makeTable([
+        [sharing("a"), "before"],
+        ...hashes.map((hash, i) => [hash, `owner-${i}`] as const),
+        [sharing("b"), "after"]
+      ])
+      expect(table.lookup(keys[0]!)).toBe("owner-0")
       expect(calls).toBe(3)
-      table.lookup("sk-liter-nobody-0123456789abc")
-      expect(calls).toBe(6)
+      expect(table.lookup(keys[999]!)).toBe("owner-999")
+      expect(calls).toBe(4)
+      expect(table.lookup("sk-liter-nobody-0123456789abc")).toBeUndefined()
+      expect(calls).toBe(4)
     } finally {
       CryptoModule.timingSafeEqual = original
       Module.syncBuiltinESMExports()

@@ -96,9 +96,12 @@ export interface KeyTable<A> {
 }
 
 /**
- * A lookup over stored hashes. The presented key is hashed once, then compared with EVERY stored hash with
- * `crypto.timingSafeEqual`, without stopping at a match: the time taken says nothing about which hash, or how
- * much of one, matched. Nothing here logs a key or its hash.
+ * A lookup over stored hashes. The presented key is hashed once; the stored hashes that share the first 8 bytes
+ * of its hash (almost always one, or none) are found by a map, and each is compared with the whole hash with
+ * `crypto.timingSafeEqual`, without stopping at a match. The cost does not grow with the keys stored (comparing
+ * with every stored hash cost 6 ms a request at 16 000 tenants), and its time says nothing about any key: the map
+ * is keyed by part of a SHA-256 digest, which a caller cannot steer towards a stored one, and the comparison that
+ * decides is constant-time. Nothing here logs a key or its hash.
  *
  * @example
  * ```ts
@@ -112,15 +115,19 @@ export interface KeyTable<A> {
  * @category constructors
  */
 export const makeTable = <A>(entries: Iterable<readonly [hash: string, owner: A]>): KeyTable<A> => {
-  const stored: Array<readonly [Buffer, A]> = []
+  const buckets = new Map<string, Array<readonly [Buffer, A]>>()
   for (const [hash, owner] of entries) {
-    stored.push([Buffer.from(hash.slice(hashPrefix.length), "hex"), owner])
+    const digest = Buffer.from(hash.slice(hashPrefix.length), "hex")
+    const bucket = bucketOf(digest)
+    const stored = buckets.get(bucket)
+    if (stored === undefined) buckets.set(bucket, [[digest, owner]])
+    else stored.push([digest, owner])
   }
   return {
     lookup: (key) => {
       const presented = Crypto.createHash("sha256").update(key, "utf8").digest()
       let found: A | undefined
-      for (const [hash, owner] of stored) {
+      for (const [hash, owner] of buckets.get(bucketOf(presented)) ?? []) {
         // Every hash is 32 bytes (checked when the config is decoded), as timingSafeEqual requires.
         if (hash.length === presented.length && Crypto.timingSafeEqual(hash, presented) && found === undefined) {
           found = owner
@@ -130,3 +137,6 @@ export const makeTable = <A>(entries: Iterable<readonly [hash: string, owner: A]
     }
   }
 }
+
+/** The map key of a digest: its first 8 bytes, in hex. */
+const bucketOf = (digest: Buffer): string => digest.toString("hex", 0, 8)
