@@ -20,7 +20,9 @@
  * Environment: BENCH_GATEWAY_MS (per point, 2000), BENCH_GATEWAY_WARMUP_MS (per candidate and mode, at least,
  * 2000), BENCH_GATEWAY_WARMUP_MAX_MS (at most, 12000: past the minimum, a candidate warms up in 1 s slices until
  * its CPU per request settles),
- * BENCH_GATEWAY_REPEATS (2), BENCH_GATEWAY_HOLD (streams held, 1000), BENCH_GATEWAY_SOURCE (`src`: the gateway from
+ * BENCH_GATEWAY_REPEATS (2), BENCH_GATEWAY_HOLD (streams held, 1000), BENCH_GATEWAY_TENANTS (tenants in the
+ * gateway's config besides the measured one, each with its own key and limits: what a request costs with many,
+ * 0), BENCH_GATEWAY_SOURCE (`src`: the gateway from
  * the TypeScript sources under `tsx`; by default the built package, built first when `src/` is newer),
  * BENCH_GATEWAY_CPU_PROF (a directory:
  * the gateway processes write `--cpu-prof` profiles there), BENCH_ONLY (parts of candidate names; `gateway`
@@ -63,6 +65,7 @@ export interface GatewayConfig {
   readonly warmupMaxMs: number
   readonly repeats: number
   readonly hold: number
+  readonly tenants: number
   readonly cpuProf: string | undefined
   readonly only: ReadonlyArray<string>
 }
@@ -73,6 +76,7 @@ export const gatewayConfig = (): GatewayConfig => ({
   warmupMaxMs: envNumber("BENCH_GATEWAY_WARMUP_MAX_MS", 12_000),
   repeats: envNumber("BENCH_GATEWAY_REPEATS", 2),
   hold: Math.max(2, Math.round(envNumber("BENCH_GATEWAY_HOLD", 1_000) / 2) * 2),
+  tenants: envNumber("BENCH_GATEWAY_TENANTS", 0),
   cpuProf: process.env.BENCH_GATEWAY_CPU_PROF || undefined,
   only: envList("BENCH_ONLY").filter((part) => part !== "gateway" && part !== "governance")
 })
@@ -84,8 +88,16 @@ interface Candidate {
   readonly peer?: Peer
 }
 
-/** A gateway config file in `dir`: one tenant, a route to the mock and one to its held streams. */
-const writeConfig = (dir: string, name: string, mock: string, options: { governance: boolean; redis: boolean }) => {
+/**
+ * A gateway config file in `dir`: the measured tenant and `others` more (each with its own key and, with
+ * governance, its own limits), a route to the mock and one to its held streams.
+ */
+const writeConfig = (
+  dir: string,
+  name: string,
+  mock: string,
+  options: { governance: boolean; redis: boolean; others: number }
+) => {
   const hash = Either.getOrThrow(Keys.hashKey(KEY))
   const provider = (path: string) => ({ type: "openai", baseUrl: `${mock}${path}`, apiKeyEnv: "BENCH_MOCK_KEY" })
   const governance = options.governance
@@ -103,7 +115,13 @@ const writeConfig = (dir: string, name: string, mock: string, options: { governa
       [Payloads.MODEL]: { provider: "mock", model: Payloads.MODEL },
       hold: { provider: "held", model: Payloads.MODEL }
     },
-    tenants: { bench: { keys: [hash], models: "*", ...governance } },
+    tenants: {
+      bench: { keys: [hash], models: "*", ...governance },
+      ...Object.fromEntries(Array.from({ length: options.others }, (_, i) => {
+        const key = Either.getOrThrow(Keys.hashKey(`sk-liter-bench-other-${i}-0123456789abcdef`))
+        return [`other-${i}`, { keys: [key], models: "*", ...governance }]
+      }))
+    },
     ...(options.governance ? { cache: { ttl: "10 minutes", maxEntries: 10_000 } } : {}),
     // A generous command timeout: on a loaded machine the default refuses calls, which is not what is measured.
     ...(options.redis
@@ -163,7 +181,7 @@ const startCandidates = async (mock: string, config: GatewayConfig, dir: string,
   const configs: Array<{ readonly name: string; readonly file: string }> = []
   for (const [i, gateway] of gateways.entries()) {
     if (!wanted(gateway.name)) continue
-    const file = writeConfig(dir, `gateway-${i}`, mock, gateway)
+    const file = writeConfig(dir, `gateway-${i}`, mock, { ...gateway, others: config.tenants })
     configs.push({ name: gateway.name, file })
     const peer = await startPeer("gateway", { config: file, source }, {
       env: { BENCH_MOCK_KEY: Payloads.API_KEY, ...(redis === undefined ? {} : { BENCH_REDIS_URL: redis.url }) },

@@ -73,7 +73,7 @@ export const report = (options: {
   readonly names: ReadonlyArray<string>
   readonly summary: (name: string, mode: Mode, connections: number) => Summary
   readonly held: ReadonlyMap<string, Held | undefined>
-  readonly config: Pick<GatewayConfig, "pointMs" | "warmupMs" | "warmupMaxMs" | "repeats" | "hold">
+  readonly config: Pick<GatewayConfig, "pointMs" | "warmupMs" | "warmupMaxMs" | "repeats" | "hold" | "tenants">
   readonly print: (line?: string) => void
   readonly redis: boolean
 }) => {
@@ -91,7 +91,9 @@ export const report = (options: {
       `(two 1 s slices within 10 %; at most ${config.warmupMaxMs / 1000} s), ${config.repeats} interleaved repeats ` +
       `(median req/s; latency percentiles over every request). Load average at the start: ${
         loadavg().map((load) => fixed(load, 2)).join(", ")
-      }${options.redis ? "" : "; no Redis row (redis-server not found, or not selected)"}.`
+      }${options.redis ? "" : "; no Redis row (redis-server not found, or not selected)"}${
+        config.tenants > 0 ? `; the gateway's config holds ${config.tenants} tenants besides the measured one` : ""
+      }.`
   )
   print()
   print(table(
