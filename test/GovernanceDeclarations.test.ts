@@ -105,6 +105,7 @@ const uses: ReadonlyArray<Use> = [
       layerMemory: "RateLimit.layerMemory",
       layerRedis: "RateLimit.layerRedis",
       layerStore: "RateLimit.layerStore",
+      make: "RateLimit.make({ default: { requests: { limit: 1, window: 1000 } } })",
       status: "RateLimit.status({ default: { requests: { limit: 1, window: 1000 } } }, { tenant: \"a\" })"
     },
     deeper: {
