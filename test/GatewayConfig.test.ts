@@ -140,9 +140,35 @@ describe("Gateway config: a key written twice", () => {
     expect(refused(`{"models": {"a": {"model": "m"}, "a": {"model": "n"}}}`, "gateway.json")).toEqual([
       "models.a: written twice (again at line 1, column 34)"
     ])
-    // Tabs, escapes and long keys are valid JSON: only a repeated key is taken from the YAML reading.
+    // Tabs, escapes and long keys are valid JSON: only a repeated key is a problem.
     const valid = `{\n\t"a": {"b": "\\u0000\\t"},\n\t"${"k".repeat(1500)}": 1\n}`
     expect(Config.parse(valid, "gateway.json")).toEqual(Either.right(JSON.parse(valid)))
+  })
+
+  it("in JSON: found through escapes, lists and strings that look like JSON, on the right line", () => {
+    const text = [
+      `{"models": {"a": {"model": "{\\"a\\": 1, \\"a\\": 2}"},`,
+      `  "b": {"fallback": [{"provider": "p"}, {"provider": "p", "model": "m", "\\u0070rovider": "q"}]},`,
+      `  "c": {"model": "m"}, "c": {"model": "[,{"}, "c": {}},`,
+      ` "tenants": {"t": {"models": ["a", "a"], "keys": []}, "u": {"t": {"t": 1}}}}`
+    ].join("\n")
+    expect(refused(text, "gateway.json")).toEqual([
+      "models.b.fallback[1].provider: written twice (again at line 2, column 73)",
+      "models.c: written twice (again at line 3, column 24)",
+      "models.c: written 3 times (again at line 3, column 47)"
+    ])
+  })
+
+  it("in JSON: a file nested 100 000 levels deep is scanned, its path built only for the key written again", () => {
+    const deep = `${"[".repeat(50_000)}${"{\"a\": ".repeat(50_000)}{"b": 1, "b": 2}${"}".repeat(50_000)}${
+      "]".repeat(50_000)
+    }`
+    const errors = refused(deep, "gateway.json")
+    expect(errors).toEqual([
+      `${"[0]".repeat(50_000)}${".a".repeat(50_000)}.b: written twice (again at line 1, column ${
+        50_000 + 50_000 * 6 + 10
+      })`
+    ])
   })
 })
 

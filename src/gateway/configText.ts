@@ -8,6 +8,7 @@ import * as Either from "effect/Either"
 import * as Yaml from "yaml"
 import * as Text from "../internal/text.js"
 import * as Messages from "./configMessages.js"
+import * as JsonKeys from "./jsonKeys.js"
 
 /**
  * A file's data, with the problems that still leave it readable: a key written twice (the data holds its last
@@ -24,8 +25,8 @@ export interface Parsed {
 }
 
 /**
- * The data of a file's text, or its problems. JSON (its syntax already checked) is parsed as YAML too, for the
- * keys written twice that `JSON.parse` would silently keep the last of. The problems of {@link Parsed} leave the
+ * The data of a file's text, or its problems. JSON (its syntax already checked) is scanned for the keys written
+ * twice that `JSON.parse` silently keeps the last of (see `jsonKeys.ts`). The problems of {@link Parsed} leave the
  * data readable, so the file's other problems can be found too; any other leaves no data.
  *
  * @since 0.2.0
@@ -49,7 +50,38 @@ const tooDeep = (where: string | undefined) =>
 /** How many syntax errors are listed: past the first few, the rest follow from them. */
 const maxSyntaxErrors = 20
 
-const parseChecked = (text: string, isJson: boolean): Either.Either<Parsed, Array<string>> => {
+const parseChecked = (text: string, isJson: boolean): Either.Either<Parsed, Array<string>> =>
+  isJson ? parseJson(text) : parseYaml(text)
+
+/** Valid JSON (`JSON.parse` accepted it): its data, with the keys written twice. */
+const parseJson = (text: string): Either.Either<Parsed, Array<string>> =>
+  Either.right({
+    data: JSON.parse(text),
+    problems: writtenAgain(JsonKeys.repeatedKeys(text), (offset) => {
+      const at = JsonKeys.position(text, offset)
+      return `line ${at.line}, column ${at.col}`
+    }).map(({ text }) => text),
+    covered: []
+  })
+
+/**
+ * What each key written again says: `models.a: written twice (again at line 7, column 3)`; a key written three
+ * times is said twice, "twice" then "3 times".
+ */
+const writtenAgain = (
+  repeated: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly offset: number }>,
+  where: (offset: number) => string
+): Array<{ readonly offset: number; readonly text: string }> => {
+  const writes = new Map<string, number>()
+  return repeated.map(({ offset, path }) => {
+    const at = Messages.pathText(path)
+    const times = (writes.get(at) ?? 1) + 1
+    writes.set(at, times)
+    return { offset, text: `${at}: written ${times === 2 ? "twice" : `${times} times`} (again at ${where(offset)})` }
+  })
+}
+
+const parseYaml = (text: string): Either.Either<Parsed, Array<string>> => {
   const lines = new Yaml.LineCounter()
   const document = Yaml.parseDocument(text, {
     prettyErrors: false,
@@ -57,8 +89,8 @@ const parseChecked = (text: string, isJson: boolean): Either.Either<Parsed, Arra
     // minutes for a file of a million keys.
     uniqueKeys: false,
     lineCounter: lines,
-    // Merge keys only in YAML: in JSON, "<<" is a key like any other (and refused as an unknown field).
-    merge: !isJson,
+    // Merge keys in YAML (in JSON, "<<" is a key like any other, refused as an unknown field).
+    merge: true,
     // A key as written (`null`, `~`, `1.50`), not the scalar it would resolve to (`""`, `1.5`).
     stringKeys: true,
     // The core schema alone: no YAML 1.1 types (`!!binary` as bytes, `!!timestamp` as a Date, `!!set`...).
@@ -70,22 +102,10 @@ const parseChecked = (text: string, isJson: boolean): Either.Either<Parsed, Arra
     const at = lines.linePos(offset)
     return `line ${at.line}, column ${at.col}`
   }
-  // For JSON, only a repeated key counts: its syntax was checked by `JSON.parse`. A key that is not a string is
-  // reported by `notPlain`, with its path.
-  const yamlErrors = isJson ? [] : document.errors.filter((error) => error.code !== "NON_STRING_KEY")
-  const located: Array<{ readonly offset: number; readonly text: string }> = []
+  // A key that is not a string is reported by `notPlain`, with its path.
+  const yamlErrors = document.errors.filter((error) => error.code !== "NON_STRING_KEY")
+  const located = writtenAgain(repeatedKeys(document), where)
   const syntax: Array<string> = []
-  // How often each repeated key has been written so far: a key written three times is said twice, 2 then 3.
-  const writes = new Map<string, number>()
-  for (const { offset, path } of repeatedKeys(document, !isJson)) {
-    const at = Messages.pathText(path)
-    const times = (writes.get(at) ?? 1) + 1
-    writes.set(at, times)
-    located.push({
-      offset,
-      text: `${at}: written ${times === 2 ? "twice" : `${times} times`} (again at ${where(offset)})`
-    })
-  }
   for (const error of yamlErrors) {
     if (error.code === "MULTIPLE_DOCS") {
       located.push({ offset: error.pos[0], text: `${where(error.pos[0])}: ${multipleDocuments}` })
@@ -102,12 +122,11 @@ const parseChecked = (text: string, isJson: boolean): Either.Either<Parsed, Arra
       `and ${syntax.length - maxSyntaxErrors} more syntax errors after these`
     )
   }
-  const plain = isJson ? { keys: [], values: [] } : notPlain(document, where)
+  const plain = notPlain(document, where)
   const problems = [...readable, ...plain.values.map(({ message }) => message)]
   const errors = [...syntax, ...plain.keys]
   if (errors.length > 0) return Either.left([...problems, ...errors])
   const covered = plain.values.map(({ path }) => path)
-  if (isJson) return Either.right({ data: JSON.parse(text), problems, covered })
   try {
     return Either.right({ data: document.toJS({ maxAliasCount: 100 }), problems, covered })
   } catch (error) {
@@ -188,8 +207,7 @@ function* nodesOf(node: unknown, path: ReadonlyArray<PropertyKey>): Generator<Vi
  * path and where it is written again, in the file's order. A merge key (`<<`) may be written more than once.
  */
 const repeatedKeys = (
-  document: Yaml.Document,
-  merge: boolean
+  document: Yaml.Document
 ): Array<{ readonly path: Array<PropertyKey>; readonly offset: number }> => {
   const repeated: Array<{ readonly path: Array<PropertyKey>; readonly offset: number }> = []
   for (const { isKey, node, path } of nodesOf(document.contents, [])) {
@@ -197,7 +215,7 @@ const repeatedKeys = (
     const seen = new Set<string>()
     for (const pair of node.items) {
       const name = keyName(pair.key)
-      if (name === undefined || (merge && name === "<<")) continue
+      if (name === undefined || name === "<<") continue
       if (seen.has(name)) repeated.push({ path: [...path, name], offset: (pair.key as Yaml.Node).range?.[0] ?? 0 })
       else seen.add(name)
     }
