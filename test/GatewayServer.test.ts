@@ -432,6 +432,19 @@ describe("Gateway server", () => {
       }
     }))
 
+  it.scopedLive("a body that starts with a UTF-8 byte order mark is read as the JSON after it", () =>
+    Effect.gen(function*() {
+      const { base, model } = yield* gateway([{ text: "ok" }])
+      const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(chatBody("gpt-4o"))])
+      const response = yield* call(base, "/v1/chat/completions", { method: "POST", body })
+      expect(response.status).toBe(200)
+      expect((yield* json(response)).choices[0].message.content).toBe("ok")
+      expect(yield* model.requests).toHaveLength(1)
+      // Only at the start: anywhere else it is a character JSON does not allow between tokens.
+      const inside = yield* call(base, "/v1/chat/completions", { method: "POST", body: ` \ufeff${chatBody("gpt-4o")}` })
+      expect(inside.status).toBe(400)
+    }))
+
   it.scopedLive("a body that is not valid UTF-8 is a 400 invalid_json, not text repaired with U+FFFD", () =>
     Effect.gen(function*() {
       const { layer, lines } = requestLogs()

@@ -290,6 +290,8 @@ forEachStore("RateLimit.make", (limiter) => {
       const error = yield* Effect.flip(RateLimit.make({ default: { requests: { limit: 0, window: "1 minute" } } }))
       expect(ConfigError.isConfigError(error)).toBe(true)
       expect(String(error)).toContain("RateLimit.make: default.requests.limit")
+      const huge = yield* Effect.flip(RateLimit.make({ default: { requests: { limit: 2 ** 60, window: "1 minute" } } }))
+      expect(String(huge)).toContain("must be a positive integer of at most 9007199254740991 (2^53 - 1")
     }).pipe(Effect.provide(limiter)))
 })
 

@@ -39,7 +39,14 @@ export const positiveInt = (
   value === undefined || (Number.isSafeInteger(value) && value > 0)
     ? Either.right(value)
     : Either.left(
-      ConfigError.InvalidData([option], `${layer}: ${option} must be a positive integer, got ${described(value)}`)
+      ConfigError.InvalidData(
+        [option],
+        Number.isInteger(value) && value > Number.MAX_SAFE_INTEGER
+          ? `${layer}: ${option} must be a positive integer of at most ${Number.MAX_SAFE_INTEGER} (2^53 - 1, the largest a number holds exactly), got ${
+            described(value)
+          }`
+          : `${layer}: ${option} must be a positive integer, got ${described(value)}`
+      )
     )
 
 /** Whether a value is a finite number at least 0 (an amount, a count, a weight): not NaN, not Infinity. */

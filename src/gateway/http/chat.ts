@@ -110,7 +110,8 @@ export const handle = (
     }
     let json: unknown
     try {
-      json = JSON.parse(body.text)
+      // A byte order mark is not JSON, but a parser may ignore one (RFC 8259, 8.1): some Windows tools write it.
+      json = JSON.parse(body.text.charCodeAt(0) === 0xfeff ? body.text.slice(1) : body.text)
     } catch (cause) {
       exchange.outcome = "WireError"
       return Respond.fromError(invalidJson(printable(String((cause as Error).message), 140)), 0, headers)
