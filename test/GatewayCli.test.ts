@@ -223,7 +223,7 @@ describe("liter-llm CLI", () => {
       // An error @effect/cli reports itself is printed once, --log-level or not.
       const missing = yield* run(["check-config", "--log-level", "debug"], { serve })
       expect(missing.code).toBe(2)
-      expect(missing.err.split("Missing argument <FILE>")).toHaveLength(2)
+      expect(missing.err.split("check-config needs a FILE")).toHaveLength(2)
       const none = yield* run(["gateway", "--config", file, "--log-level"], { serve })
       expect(none).toMatchObject({ code: 2, err: expect.stringContaining("--log-level needs a value") })
       expect(levels).toHaveLength(3)
@@ -255,7 +255,14 @@ describe("liter-llm CLI", () => {
         [["gateway", "--config="], "--config needs a value"],
         [["GATEWAY", "--config", file], "unknown command \"GATEWAY\" (commands: gateway, check-config, hash-key)"],
         [["--config", file, "gateway"], "\"--config\" is an option of gateway: put it after the command"],
-        [["--completions", "foo"], "--completions takes one of sh, bash, fish, zsh, not \"foo\""]
+        [["--completions", "foo"], "--completions takes one of sh, bash, fish, zsh, not \"foo\""],
+        [["gateway"], "gateway needs --config FILE"],
+        [["gateway", "--port", "1"], "gateway needs --config FILE"],
+        [["gateway", "extra", "-c", file], "gateway takes no arguments, only options (got \"extra\")"],
+        [["check-config"], "check-config needs a FILE"],
+        [["check-config", file, "b"], "check-config takes one FILE, not more (also got \"b\")"],
+        [["check-config", "--", file, "b"], "check-config takes one FILE, not more (also got \"b\")"],
+        [["hash-key", "sk-key"], "hash-key takes no arguments, only options (got \"sk-key\")"]
       ]
       for (const [args, said] of refusals) {
         const result = yield* run(args, { interactive: false })

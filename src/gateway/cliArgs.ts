@@ -16,6 +16,18 @@ const commandOptions: Readonly<Record<string, Readonly<Record<string, boolean>>>
   "hash-key": { "--generate": false }
 }
 
+/** What each command takes besides its options: its arguments' names (`check-config FILE`). */
+const commandArguments: Readonly<Record<string, ReadonlyArray<string>>> = {
+  gateway: [],
+  "check-config": ["FILE"],
+  "hash-key": []
+}
+
+/** The options a command cannot do without, and what each names. */
+const requiredOptions: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  gateway: { "--config": "FILE" }
+}
+
 /** @effect/cli's own options, taken by every command. */
 const builtIns: Readonly<Record<string, boolean>> = {
   "--help": false,
@@ -65,16 +77,23 @@ export const normalize = (
   const rest: Array<string> = []
   const seen = new Set<string>()
   let command: string | undefined
+  const positional: Array<string> = []
+  let end = args.length
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
-    if (arg === "--") return Either.right({ args: [...rest, ...args.slice(i)], logLevel })
+    if (arg === "--") {
+      // Past it, every argument is an argument (a file named `--help`).
+      for (const after of args.slice(i + 1)) positional.push(after)
+      end = i
+      break
+    }
     if (!arg.startsWith("-") || arg === "-") {
       if (command === undefined) {
         if (!(arg in commandOptions)) {
           return Either.left(`unknown command ${quoted(arg)} (commands: ${Object.keys(commandOptions).join(", ")})`)
         }
         command = arg
-      }
+      } else positional.push(arg)
       rest.push(arg)
       continue
     }
@@ -110,7 +129,27 @@ export const normalize = (
     if (name === "--log-level") logLevel = logLevels.get(value.toLowerCase())
     else rest.push(name, value)
   }
-  return Either.right({ args: rest, logLevel })
+  const checked = { args: [...rest, ...args.slice(end)], logLevel }
+  // Help, the version, the wizard and completions need no more; @effect/cli answers them.
+  if (
+    command === undefined || ["--help", "-h", "--version", "--wizard", "--completions"].some((name) => seen.has(name))
+  ) {
+    return Either.right(checked)
+  }
+  const wanted = commandArguments[command]!
+  if (positional.length > wanted.length) {
+    const extra = positional.slice(wanted.length).map(quoted).join(", ")
+    return Either.left(
+      wanted.length === 0
+        ? `${command} takes no arguments, only options (got ${extra})`
+        : `${command} takes one ${wanted.join(" ")}, not more (also got ${extra})`
+    )
+  }
+  if (positional.length < wanted.length) return Either.left(`${command} needs a ${wanted[positional.length]!}`)
+  for (const [option, names] of Object.entries(requiredOptions[command] ?? {})) {
+    if (!seen.has(option)) return Either.left(`${command} needs ${option} ${names}`)
+  }
+  return Either.right(checked)
 }
 
 /**
