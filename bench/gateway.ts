@@ -76,7 +76,7 @@ export const gatewayConfig = (): GatewayConfig => ({
   warmupMaxMs: envNumber("BENCH_GATEWAY_WARMUP_MAX_MS", 12_000),
   repeats: envNumber("BENCH_GATEWAY_REPEATS", 2),
   hold: Math.max(2, Math.round(envNumber("BENCH_GATEWAY_HOLD", 1_000) / 2) * 2),
-  tenants: envNumber("BENCH_GATEWAY_TENANTS", 0),
+  tenants: Math.round(envNumber("BENCH_GATEWAY_TENANTS", 0, { allowZero: true })),
   cpuProf: process.env.BENCH_GATEWAY_CPU_PROF || undefined,
   only: envList("BENCH_ONLY").filter((part) => part !== "gateway" && part !== "governance")
 })

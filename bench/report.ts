@@ -33,11 +33,16 @@ export const machine = () => {
 
 export const log = (line: string) => process.stderr.write(`${line}\n`)
 
-export const envNumber = (name: string, fallback: number): number => {
+/** A positive number from the environment (`allowZero`: or 0), else `fallback`; anything else stops the run. */
+export const envNumber = (name: string, fallback: number, options: { readonly allowZero?: boolean } = {}): number => {
   const raw = process.env[name]
   if (raw === undefined || raw === "") return fallback
   const value = Number(raw)
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`)
+  if (!Number.isFinite(value) || value < 0 || (value === 0 && options.allowZero !== true)) {
+    throw new Error(
+      `${name} must be a ${options.allowZero === true ? "non-negative" : "positive"} number, got "${raw}"`
+    )
+  }
   return value
 }
 
