@@ -154,19 +154,12 @@ const startCandidates = async (mock: string, config: GatewayConfig, dir: string,
       hold: target(mock, Payloads.MODEL, upstreamKey, "/shape/v1/chat/completions")
     })
   }
-  if (wanted(FLOOR)) {
-    const peer = await startPeer("passthrough", { upstream: mock })
+  // The two pass-throughs: plain Node, and the same on @effect/platform.
+  for (const [name, kind] of [[FLOOR, "passthrough"], [EFFECT_FLOOR, "effectPassthrough"]] as const) {
+    if (!wanted(name)) continue
+    const peer = await startPeer(kind, { upstream: mock })
     candidates.push({
-      name: FLOOR,
-      peer,
-      run: target(peer.url, Payloads.MODEL, upstreamKey),
-      hold: target(peer.url, Payloads.MODEL, upstreamKey, "/shape/v1/chat/completions")
-    })
-  }
-  if (wanted(EFFECT_FLOOR)) {
-    const peer = await startPeer("effectPassthrough", { upstream: mock })
-    candidates.push({
-      name: EFFECT_FLOOR,
+      name,
       peer,
       run: target(peer.url, Payloads.MODEL, upstreamKey),
       hold: target(peer.url, Payloads.MODEL, upstreamKey, "/shape/v1/chat/completions")
