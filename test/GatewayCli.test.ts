@@ -555,6 +555,20 @@ describe("liter-llm CLI", () => {
       const hashHelp = yield* run(["hash-key", "--help"])
       expect(hashHelp.out).toContain("Reads a virtual key on stdin")
       expect(hashHelp.out).toContain("--generate")
+      // Wherever it is on the line, after the command's options too, and whatever else the line lacks.
+      for (
+        const [args, said] of [
+          [["gateway", "--config", file, "--port", "4001", "--help"], "Starts the OpenAI-compatible gateway"],
+          [["gateway", "--port", "4001", "-h"], "Starts the OpenAI-compatible gateway"],
+          [["gateway", "--config", file, "--version", "--help"], "Starts the OpenAI-compatible gateway"],
+          [["hash-key", "--generate", "--help"], "Reads a virtual key on stdin"],
+          [["check-config", file, "other", "--help"], "check-config"]
+        ] as const
+      ) {
+        const result = yield* run(args)
+        expect(result, args.join(" ")).toMatchObject({ code: 0, err: "", served: [] })
+        expect(result.out).toContain(said)
+      }
     }))
 
   it.effect("the help is coloured for a terminal, plain for a pipe or under NO_COLOR (plainConsole)", () =>

@@ -129,11 +129,14 @@ export const normalize = (
     if (name === "--log-level") logLevel = logLevels.get(value.toLowerCase())
     else rest.push(name, value)
   }
+  // Help wherever it is asked for: @effect/cli reads it only before the command's own options, and the help of a
+  // command needs nothing else from the line.
+  if (seen.has("--help") || seen.has("-h")) {
+    return Either.right({ args: [...(command ? [command] : []), "--help"], logLevel })
+  }
   const checked = { args: [...rest, ...args.slice(end)], logLevel }
-  // Help, the version, the wizard and completions need no more; @effect/cli answers them.
-  if (
-    command === undefined || ["--help", "-h", "--version", "--wizard", "--completions"].some((name) => seen.has(name))
-  ) {
+  // The version, the wizard and completions need no more; @effect/cli answers them.
+  if (command === undefined || ["--version", "--wizard", "--completions"].some((name) => seen.has(name))) {
     return Either.right(checked)
   }
   const wanted = commandArguments[command]!
