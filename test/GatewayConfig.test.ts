@@ -145,6 +145,27 @@ describe("Gateway config: a key written twice", () => {
     expect(Config.parse(valid, "gateway.json")).toEqual(Either.right(JSON.parse(valid)))
   })
 
+  it("a JSON syntax error says where, and nothing of the text (a key may be written unquoted there)", () => {
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      [
+        `{"providers": {"p": {"type": "openai",\n  "apiKey": sk-proj-0123456789abcdef}}}`,
+        "line 2, column 13: Unexpected token 's'"
+      ],
+      [`// a comment\n{}`, "line 1, column 1: Unexpected token '/'"],
+      [`{"models": {"a": 1,}}`, "line 1, column 20: Expected double-quoted property name"],
+      [`{"models": {}}\n{"models": {}}`, "line 2, column 1: Unexpected non-whitespace character after JSON"],
+      [`{"models": {"a": "b\nc"}}`, "line 1, column 20: Bad control character in string literal"],
+      [`{"models": {"a": [1, 2,, 3]}}`, "line 1, column 24: Unexpected token ','"],
+      [`{"models": {`, "line 1, column 13: Expected property name or '}'"],
+      [`{"models": "ab`, "line 1, column 15: Unterminated string"],
+      [`{"models":\n  tr`, "line 2, column 5: Unexpected end of JSON input"]
+    ]
+    for (const [text, said] of cases) {
+      expect(refused(text, "gateway.json"), text).toEqual([`not valid JSON: ${said}`])
+    }
+    expect(refused(`{"a": sk-proj-0123456789abcdef}`, "gateway.json")[0]).not.toContain("sk-proj-0")
+  })
+
   it("in JSON: found through escapes, lists and strings that look like JSON, on the right line", () => {
     const text = [
       `{"models": {"a": {"model": "{\\"a\\": 1, \\"a\\": 2}"},`,

@@ -21,6 +21,7 @@ import * as Messages from "./configMessages.js"
 import * as Schema_ from "./configSchema.js"
 import * as ConfigText from "./configText.js"
 import type * as ServerOptions from "./http/serverOptions.js"
+import * as JsonText from "./jsonText.js"
 import type * as Telemetry from "./Telemetry.js"
 
 /**
@@ -303,7 +304,7 @@ const parseParts = (text: string, source: string): Either.Either<ConfigText.Pars
     try {
       JSON.parse(text)
     } catch (error) {
-      return refuse([`not valid JSON: ${error instanceof Error ? error.message : String(error)}`])
+      return refuse([`not valid JSON: ${JsonText.syntaxError(text, error)}`])
     }
   } else if (!/\.ya?ml$/i.test(source)) return refuse(["unknown file type: name it .yaml, .yml or .json"])
   return Either.mapLeft(ConfigText.parseText(text, isJson), invalid)

@@ -8,7 +8,7 @@ import * as Either from "effect/Either"
 import * as Yaml from "yaml"
 import * as Text from "../internal/text.js"
 import * as Messages from "./configMessages.js"
-import * as JsonKeys from "./jsonKeys.js"
+import * as JsonText from "./jsonText.js"
 
 /**
  * A file's data, with the problems that still leave it readable: a key written twice (the data holds its last
@@ -26,7 +26,7 @@ export interface Parsed {
 
 /**
  * The data of a file's text, or its problems. JSON (its syntax already checked) is scanned for the keys written
- * twice that `JSON.parse` silently keeps the last of (see `jsonKeys.ts`). The problems of {@link Parsed} leave the
+ * twice that `JSON.parse` silently keeps the last of (see `jsonText.ts`). The problems of {@link Parsed} leave the
  * data readable, so the file's other problems can be found too; any other leaves no data.
  *
  * @since 0.2.0
@@ -57,8 +57,8 @@ const parseChecked = (text: string, isJson: boolean): Either.Either<Parsed, Arra
 const parseJson = (text: string): Either.Either<Parsed, Array<string>> =>
   Either.right({
     data: JSON.parse(text),
-    problems: writtenAgain(JsonKeys.repeatedKeys(text), (offset) => {
-      const at = JsonKeys.position(text, offset)
+    problems: writtenAgain(JsonText.repeatedKeys(text), (offset) => {
+      const at = JsonText.position(text, offset)
       return `line ${at.line}, column ${at.col}`
     }).map(({ text }) => text),
     covered: []

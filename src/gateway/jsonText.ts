@@ -1,5 +1,7 @@
 /**
- * The keys written twice in a JSON text, found in one pass over it. `JSON.parse` keeps the last of them silently;
+ * A JSON config's text: where its syntax fails, and the keys it writes twice.
+ *
+ * The keys written twice are found in one pass over the text. `JSON.parse` keeps the last of them silently;
  * the YAML parser finds them too, but builds a document of the whole file first, about a hundred times slower than
  * `JSON.parse` (a 6 MB config of 20 000 tenants: seconds of the thread that serves on each reload, and hundreds
  * of MB at the peak), and no JSON parser that is kept up to date reports repeated keys: so this scan.
@@ -86,4 +88,51 @@ export const position = (text: string, offset: number): { readonly line: number;
     lineStart = i + 1
   }
   return { line, col: offset - lineStart + 1 }
+}
+
+/** Whether `JSON.parse` failed at the end of `text` (it needs more), rather than at a character of it. */
+const failsAtEnd = (text: string): boolean => {
+  try {
+    JSON.parse(text)
+    return true
+  } catch (error) {
+    const message = (error as Error).message
+    const at = /at position (\d+)/.exec(message)
+    return message.includes("end of JSON input") || (at !== null && Number(at[1]) >= text.length)
+  }
+}
+
+/**
+ * Why `JSON.parse` refused a text, where, and nothing of the text itself: its message quotes a few characters
+ * around the error, which in a config may be a key written unquoted. `line L, column C: <reason>`, the reason
+ * as the parser words it; where its message gives no position (an unexpected character), the position is found
+ * by parsing prefixes of the text (a binary search: a prefix that ends before the error fails at its end).
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const syntaxError = (text: string, error: unknown): string => {
+  const message = error instanceof Error ? error.message : String(error)
+  const given = /at position (\d+)/.exec(message)
+  let offset: number
+  if (given !== null) offset = Number(given[1])
+  else if (message.includes("end of JSON input")) offset = text.length
+  else {
+    // The shortest prefix that fails at a character of its own ends with that character.
+    let low = 0
+    let high = text.length
+    while (low < high) {
+      const middle = (low + high) >> 1
+      if (failsAtEnd(text.slice(0, middle + 1))) low = middle + 1
+      else high = middle
+    }
+    offset = Math.min(low, text.length)
+  }
+  const reason = message
+    .replace(/, (\.\.\.)?".*"(\.\.\.)? is not valid JSON$/s, "")
+    .replace(/ at position \d+.*$/s, "")
+    .replace(/ in JSON$/, "")
+    .replace(/[^\x20-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`)
+  const at = position(text, offset)
+  return `line ${at.line}, column ${at.col}: ${reason}`
 }
