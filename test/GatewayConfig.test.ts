@@ -185,10 +185,23 @@ describe("Gateway config: a key written twice", () => {
       "]".repeat(50_000)
     }`
     const errors = refused(deep, "gateway.json")
+    const path = `${"[0]".repeat(50_000)}${".a".repeat(50_000)}.b`
+    // The path's start and end: a line, not 250 000 characters.
     expect(errors).toEqual([
-      `${"[0]".repeat(50_000)}${".a".repeat(50_000)}.b: written twice (again at line 1, column ${
-        50_000 + 50_000 * 6 + 10
-      })`
+      `${path.slice(0, 100)}...${path.slice(-97)}: written twice (again at line 1, column ${50_000 + 50_000 * 6 + 10})`
+    ])
+  })
+
+  it("past 20 keys written again, the rest are counted, not listed", () => {
+    const text = `{${Array.from({ length: 50 }, () => `"x": 1`).join(", ")}}`
+    const errors = refused(text, "gateway.json")
+    expect(errors).toHaveLength(21)
+    expect(errors[19]).toMatch(/^x: written 21 times \(again at line 1, column \d+\)$/)
+    expect(errors[20]).toBe("and 29 more keys written again after these")
+    const yaml = refused(Array.from({ length: 50 }, () => "x: 1").join("\n"), "gateway.yaml")
+    expect(yaml.slice(19)).toEqual([
+      "x: written 21 times (again at line 21, column 1)",
+      "and 29 more keys written again after these"
     ])
   })
 })

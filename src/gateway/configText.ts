@@ -73,13 +73,29 @@ const writtenAgain = (
   where: (offset: number) => string
 ): Array<{ readonly offset: number; readonly text: string }> => {
   const writes = new Map<string, number>()
-  return repeated.map(({ offset, path }) => {
+  const said = repeated.slice(0, maxRepeatedKeys).map(({ offset, path }) => {
     const at = Messages.pathText(path)
     const times = (writes.get(at) ?? 1) + 1
     writes.set(at, times)
-    return { offset, text: `${at}: written ${times === 2 ? "twice" : `${times} times`} (again at ${where(offset)})` }
+    return {
+      offset,
+      text: `${shortPath(at)}: written ${times === 2 ? "twice" : `${times} times`} (again at ${where(offset)})`
+    }
   })
+  if (repeated.length > maxRepeatedKeys) {
+    said.push({
+      offset: Number.POSITIVE_INFINITY,
+      text: `and ${repeated.length - maxRepeatedKeys} more keys written again after these`
+    })
+  }
+  return said
 }
+
+/** How many keys written again are listed: past the first few, the rest are the same mistake. */
+const maxRepeatedKeys = 20
+
+/** A path as an error line shows it: its start and its end when it is longer than a line. */
+const shortPath = (path: string): string => path.length <= 200 ? path : `${path.slice(0, 100)}...${path.slice(-97)}`
 
 const parseYaml = (text: string): Either.Either<Parsed, Array<string>> => {
   const lines = new Yaml.LineCounter()
