@@ -260,6 +260,8 @@ describe("liter-llm CLI", () => {
         [["gateway", "--port", "1"], "gateway needs --config FILE"],
         [["gateway", "extra", "-c", file], "gateway takes no arguments, only options (got \"extra\")"],
         [["check-config"], "check-config needs a FILE"],
+        [["check-config", ""], "check-config needs a FILE, not an empty argument"],
+        [["check-config", "--", ""], "check-config needs a FILE, not an empty argument"],
         [["check-config", file, "b"], "check-config takes one FILE, not more (also got \"b\")"],
         [["check-config", "--", file, "b"], "check-config takes one FILE, not more (also got \"b\")"],
         [["hash-key", "sk-key"], "hash-key takes no arguments, only options (got \"sk-key\")"]

@@ -149,6 +149,9 @@ export const normalize = (
     )
   }
   if (positional.length < wanted.length) return Either.left(`${command} needs a ${wanted[positional.length]!}`)
+  // As an option's empty value is (`--config=`): a usage error, not a file that cannot be found.
+  const empty = positional.indexOf("")
+  if (empty >= 0) return Either.left(`${command} needs a ${wanted[empty]!}, not an empty argument`)
   for (const [option, names] of Object.entries(requiredOptions[command] ?? {})) {
     if (!seen.has(option)) return Either.left(`${command} needs ${option} ${names}`)
   }
