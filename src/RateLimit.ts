@@ -343,16 +343,7 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError.Confi
 
 const serviceOf = (config: Options_.Config, limiter: LimiterService): Service => ({
   wrap: (model) => Internal.wrap(model, config, limiter),
-  status: (of) =>
-    Effect.gen(function*() {
-      const plan = Internal.planFor(config, of.tenant, of.model)
-      const status: { tenant: string; requests?: Remaining; tokens?: Remaining } = { tenant: of.tenant }
-      for (const kind of Options_.kinds) {
-        const checked = plan.limits[kind]
-        if (checked !== undefined) status[kind] = yield* Internal.peek(limiter, config, plan, kind, checked)
-      }
-      return status
-    })
+  status: (of) => Internal.status(limiter, config, of)
 })
 
 /**

@@ -319,3 +319,21 @@ export const planFor = (config: Options.Config, tenant: string, model: string | 
   model,
   limits: Options.limitsOf(config, tenant)
 })
+
+/** What is left for a tenant (and model) under every limit that applies, without taking anything. */
+export const status = (
+  limiter: Store.Limiter,
+  config: Options.Config,
+  of: { readonly tenant: string; readonly model?: string | undefined }
+): Effect.Effect<RateLimit.Status, RateLimiter.RateLimitStoreError> =>
+  Effect.gen(function*() {
+    const plan = planFor(config, of.tenant, of.model)
+    const status: { tenant: string; requests?: RateLimit.Remaining; tokens?: RateLimit.Remaining } = {
+      tenant: of.tenant
+    }
+    for (const kind of Options.kinds) {
+      const checked = plan.limits[kind]
+      if (checked !== undefined) status[kind] = yield* peek(limiter, config, plan, kind, checked)
+    }
+    return status
+  })
