@@ -615,6 +615,20 @@ describe("Gateway server", () => {
       expect((yield* json(other)).tenant).toBe("beta")
       const all = yield* Effect.flatMap(call(base, "/v1/usage", { key: adminKey }), json)
       expect(all.data.map((u: { tenant: string }) => u.tenant)).toEqual(["acme", "beta"])
+      expect(all).toMatchObject({ object: "list", first_id: "acme", last_id: "beta", has_more: false })
+      // Pages, as OpenAI's lists: `limit`, then `after` the last id of the page before.
+      const first = yield* Effect.flatMap(call(base, "/v1/usage?limit=1", { key: adminKey }), json)
+      expect(first).toMatchObject({ first_id: "acme", last_id: "acme", has_more: true })
+      expect(first.data).toHaveLength(1)
+      const second = yield* Effect.flatMap(call(base, "/v1/usage?limit=1&after=acme", { key: adminKey }), json)
+      expect(second).toMatchObject({ first_id: "beta", last_id: "beta", has_more: false })
+      const past = yield* Effect.flatMap(call(base, "/v1/usage?after=beta", { key: adminKey }), json)
+      expect(past).toMatchObject({ data: [], first_id: null, last_id: null, has_more: false })
+      for (const bad of ["limit=0", "limit=1001", "limit=abc", "limit=1&limit=2", "after=nobody"]) {
+        const refused = yield* call(base, `/v1/usage?${bad}`, { key: adminKey })
+        expect(refused.status, bad).toBe(400)
+        expect((yield* json(refused)).error).toMatchObject({ code: "invalid_value", param: bad.split("=")[0] })
+      }
       expect((yield* call(base, "/v1/usage?tenant=nobody", { key: adminKey })).status).toBe(404)
       const adminChat = yield* call(base, "/v1/chat/completions", {
         method: "POST",

@@ -97,8 +97,9 @@ export const usageJson = (usage: Runtime.Usage) => ({
 })
 
 /**
- * `GET /v1/usage`: a tenant reads its own usage; the admin reads one tenant's with `?tenant=<id>`, or every
- * tenant's (a list) without it.
+ * `GET /v1/usage`: a tenant reads its own usage; the admin reads one tenant's with `?tenant=<id>`, or a list
+ * without it: every tenant's, or a page with `?limit=<1..1000>` and `&after=<the last id of the page before>`
+ * (`has_more`, `first_id` and `last_id` as in OpenAI's lists).
  *
  * @since 0.2.0
  * @category handlers
@@ -158,9 +159,33 @@ const usageOf = (
   }
   const asked = query.get("tenant")
   if (asked === null) {
+    const page = pageOf(runtime.tenants, query)
+    if (typeof page === "string") {
+      return Effect.succeed(refused(
+        exchange,
+        "WireError",
+        Respond.openAiError(400, {
+          message: page,
+          type: "invalid_request_error",
+          param: page.startsWith("`limit`") ? "limit" : "after",
+          code: "invalid_value"
+        }, headers)
+      ))
+    }
     return Effect.map(
-      Effect.forEach(runtime.tenants, (tenant) => runtime.usage(tenant), { concurrency: 8 }),
-      (all) => Respond.json({ object: "list", data: all.map(usageJson) }, 200, headers)
+      Effect.forEach(page.tenants, (tenant) => runtime.usage(tenant), { concurrency: 8 }),
+      (all) =>
+        Respond.json(
+          {
+            object: "list",
+            data: all.map(usageJson),
+            first_id: page.tenants[0] ?? null,
+            last_id: page.tenants.at(-1) ?? null,
+            has_more: page.hasMore
+          },
+          200,
+          headers
+        )
     )
   }
   if (!runtime.tenants.includes(asked)) {
@@ -176,6 +201,35 @@ const usageOf = (
     ))
   }
   return Effect.map(runtime.usage(asked), (usage) => Respond.json(usageJson(usage), 200, headers))
+}
+
+/** The most tenants one page of the admin's list holds. */
+const maxPage = 1_000
+
+/**
+ * The page of tenants the admin's list asks for, in config order: after the tenant `after` names (a cursor, as
+ * OpenAI's lists take), at most `limit` of them (1 to 1 000; every one without it); or what is wrong.
+ */
+const pageOf = (
+  tenants: ReadonlyArray<string>,
+  query: URLSearchParams
+): { readonly tenants: ReadonlyArray<string>; readonly hasMore: boolean } | string => {
+  const limitText = query.get("limit")
+  const after = query.get("after")
+  if (query.getAll("limit").length > 1 || query.getAll("after").length > 1) {
+    return query.getAll("limit").length > 1 ? "`limit` is given more than once." : "`after` is given more than once."
+  }
+  let limit = tenants.length
+  if (limitText !== null) {
+    if (!/^\d{1,4}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > maxPage) {
+      return `\`limit\` must be a whole number from 1 to ${maxPage}, not \`${limitText.slice(0, 20)}\`.`
+    }
+    limit = Number(limitText)
+  }
+  const start = after === null ? 0 : tenants.indexOf(after) + 1
+  if (start === 0 && after !== null) return `\`after\` names no tenant: \`${after.slice(0, 100)}\`.`
+  const page = tenants.slice(start, start + limit)
+  return { tenants: page, hasMore: start + page.length < tenants.length }
 }
 
 /**
