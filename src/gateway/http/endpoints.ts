@@ -160,14 +160,14 @@ const usageOf = (
   const asked = query.get("tenant")
   if (asked === null) {
     const page = pageOf(runtime.tenants, query)
-    if (typeof page === "string") {
+    if ("invalid" in page) {
       return Effect.succeed(refused(
         exchange,
         "WireError",
         Respond.openAiError(400, {
-          message: page,
+          message: page.invalid,
           type: "invalid_request_error",
-          param: page.startsWith("`limit`") ? "limit" : "after",
+          param: page.param,
           code: "invalid_value"
         }, headers)
       ))
@@ -213,21 +213,29 @@ const maxPage = 1_000
 const pageOf = (
   tenants: ReadonlyArray<string>,
   query: URLSearchParams
-): { readonly tenants: ReadonlyArray<string>; readonly hasMore: boolean } | string => {
+):
+  | { readonly tenants: ReadonlyArray<string>; readonly hasMore: boolean }
+  | { readonly invalid: string; readonly param: "limit" | "after" } =>
+{
+  for (const param of ["limit", "after"] as const) {
+    if (query.getAll(param).length > 1) return { invalid: `\`${param}\` is given more than once.`, param }
+  }
   const limitText = query.get("limit")
   const after = query.get("after")
-  if (query.getAll("limit").length > 1 || query.getAll("after").length > 1) {
-    return query.getAll("limit").length > 1 ? "`limit` is given more than once." : "`after` is given more than once."
-  }
   let limit = tenants.length
   if (limitText !== null) {
     if (!/^\d{1,4}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > maxPage) {
-      return `\`limit\` must be a whole number from 1 to ${maxPage}, not \`${limitText.slice(0, 20)}\`.`
+      return {
+        invalid: `\`limit\` must be a whole number from 1 to ${maxPage}, not \`${limitText.slice(0, 20)}\`.`,
+        param: "limit"
+      }
     }
     limit = Number(limitText)
   }
   const start = after === null ? 0 : tenants.indexOf(after) + 1
-  if (start === 0 && after !== null) return `\`after\` names no tenant: \`${after.slice(0, 100)}\`.`
+  if (start === 0 && after !== null) {
+    return { invalid: `\`after\` names no tenant: \`${after.slice(0, 100)}\`.`, param: "after" }
+  }
   const page = tenants.slice(start, start + limit)
   return { tenants: page, hasMore: start + page.length < tenants.length }
 }
