@@ -315,6 +315,12 @@ describe("Gateway config: YAML anchors, merge keys, alias bombs; empty files", (
     for (const source of ["gateway.json", "gateway.yaml", "gateway.yml"]) {
       for (const text of ["", "  \n\t\n"]) expect(refused(text, source)).toEqual(["the config file is empty"])
     }
+    // A null written at the top is not an empty file.
+    const notMapping = "the top level must be a mapping of sections (providers, models, ...), got null"
+    expect(refused(" null\n", "gateway.json")).toEqual([notMapping])
+    for (const text of ["null\n", "~\n", "# a comment\n~\n"]) {
+      expect(refused(text, "gateway.yaml")).toEqual([notMapping])
+    }
   })
 })
 

@@ -42,6 +42,10 @@ export const written = (actual: unknown): string => typeof actual === "string" ?
 /** The message of a file with nothing in it (or only whitespace or comments). */
 export const emptyFile = "the config file is empty"
 
+/** The message of a file whose data is not a mapping (`kind`: what it is, e.g. `a list`, `null`). */
+export const notTopLevelMapping = (kind: string) =>
+  `the top level must be a mapping of sections (providers, models, ...), got ${kind}`
+
 /** A word given where one of a short list is expected, shown (it is a word, not a key); another value's kind. */
 export const wordOf = (actual: unknown): string => typeof actual === "string" ? shown(actual) : kindOf(actual)
 

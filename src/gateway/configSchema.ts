@@ -37,6 +37,7 @@ import {
   list,
   mapping,
   nonEmptyList,
+  notTopLevelMapping,
   oneOf,
   opt,
   record,
@@ -461,6 +462,6 @@ export const ConfigSchema = describedBy(
   (actual) =>
     actual === null || actual === undefined
       ? emptyFile
-      : `the top level must be a mapping of sections (providers, models, ...), got ${kindOf(actual)}`,
+      : notTopLevelMapping(kindOf(actual)),
   (issue) => isMapping(issue.actual)
 )

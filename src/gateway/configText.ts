@@ -54,15 +54,19 @@ const parseChecked = (text: string, isJson: boolean): Either.Either<Parsed, Arra
   isJson ? parseJson(text) : parseYaml(text)
 
 /** Valid JSON (`JSON.parse` accepted it): its data, with the keys written twice. */
-const parseJson = (text: string): Either.Either<Parsed, Array<string>> =>
-  Either.right({
-    data: JSON.parse(text),
+const parseJson = (text: string): Either.Either<Parsed, Array<string>> => {
+  const data: unknown = JSON.parse(text)
+  // Written, not empty (an empty file is refused before): a `null` is a value of the wrong kind.
+  if (data === null) return Either.left([Messages.notTopLevelMapping("null")])
+  return Either.right({
+    data,
     problems: writtenAgain(JsonText.repeatedKeys(text), (offset) => {
       const at = JsonText.position(text, offset)
       return `line ${at.line}, column ${at.col}`
     }).map(({ text }) => text),
     covered: []
   })
+}
 
 /**
  * What each key written again says: `models.a: written twice (again at line 7, column 3)`; a key written three
@@ -143,6 +147,10 @@ const parseYaml = (text: string): Either.Either<Parsed, Array<string>> => {
   const errors = [...syntax, ...plain.keys]
   if (errors.length > 0) return Either.left([...problems, ...errors])
   const covered = plain.values.map(({ path }) => path)
+  // A `null` or `~` written at the top is a value of the wrong kind; only a document with no content is empty.
+  if (document.contents !== null && Yaml.isScalar(document.contents) && document.contents.value === null) {
+    return Either.left([...problems, Messages.notTopLevelMapping("null")])
+  }
   try {
     return Either.right({ data: document.toJS({ maxAliasCount: 100 }), problems, covered })
   } catch (error) {
