@@ -6,6 +6,7 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Cli from "../src/gateway/Cli.js"
+import * as Config from "../src/gateway/Config.js"
 import * as Keys from "../src/gateway/Keys.js"
 import { serveFile } from "../src/gateway/serveFile.js"
 import { acme, env, withEnv } from "./support/gatewayConfig.js"
@@ -179,12 +180,17 @@ describe("liter-llm CLI", () => {
     Effect.gen(function*() {
       const file = yield* configFile(valid)
       const fromConfig = yield* run(["gateway", "--config", file])
-      expect(fromConfig.served).toEqual([{ configPath: file, host: "127.0.0.1", port: 4100 }])
+      expect(fromConfig.served).toMatchObject([{ configPath: file, host: "127.0.0.1", port: 4100 }])
       expect(fromConfig.code).toBe(1) // the fake server stopped with an error
+      // The config it checked is handed to the server, which need not read the file again.
+      const handed = (fromConfig.served[0] as { readonly loaded?: Config.Loaded }).loaded
+      expect(handed?.source).toBe(file)
+      const written = Either.getOrThrow(Config.parse(valid, file)) as { readonly models: object }
+      expect(Object.keys(handed?.config.models ?? {})).toEqual(Object.keys(written.models))
       const flags = yield* run(["gateway", "-c", file, "--host", "0.0.0.0", "--port", "8080"])
-      expect(flags.served).toEqual([{ configPath: file, host: "0.0.0.0", port: 8080 }])
+      expect(flags.served).toMatchObject([{ configPath: file, host: "0.0.0.0", port: 8080 }])
       const bare = yield* configFile(valid.replace("server: { port: 4100 }", ""))
-      expect((yield* run(["gateway", "--config", bare])).served).toEqual([
+      expect((yield* run(["gateway", "--config", bare])).served).toMatchObject([
         { configPath: bare, host: "127.0.0.1", port: 4000 }
       ])
       const invalid = yield* configFile(valid.replace("type: openai-compatible", "type: antropic"))
@@ -272,7 +278,7 @@ describe("liter-llm CLI", () => {
         expect(result.err.split("\n")[0]).toContain(said)
       }
       const equals = yield* run(["gateway", `--config=${file}`, "--port=8080"])
-      expect(equals.served).toEqual([{ configPath: file, host: "127.0.0.1", port: 8080 }])
+      expect(equals.served).toMatchObject([{ configPath: file, host: "127.0.0.1", port: 8080 }])
     }))
 
   it.scoped("a config path that is no readable file: exit 1 saying why, whatever it is", () =>

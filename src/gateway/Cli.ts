@@ -34,6 +34,8 @@ export type ServeFn = (options: {
   readonly configPath: string
   readonly host: string
   readonly port: number
+  /** The config as the command loaded and checked it, served first rather than read again; reloads read the file. */
+  readonly loaded?: Config.Loaded | undefined
 }) => Effect.Effect<never, unknown, CliApp.CliApp.Environment>
 
 /**
@@ -315,7 +317,7 @@ export const make = (options: MakeOptions) => {
           port: Option.getOrElse(port, () => loaded.config.server?.port ?? Config.defaults.port)
         }
         return yield* Effect.mapError(
-          options.serve({ configPath: config, ...address }),
+          options.serve({ configPath: config, ...address, loaded }),
           (error) => listenRefused(error, address.host, address.port)
         )
       })

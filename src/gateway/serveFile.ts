@@ -115,7 +115,7 @@ const consoleWarningsLogged = Effect.flatMap(Effect.runtime<never>(), (runtime) 
   ))
 /* eslint-enable no-console */
 
-const serveWith = (options: ServeFileOptions) =>
+const serveWith = ({ loaded, ...options }: ServeFileOptions) =>
   Effect.scoped(Effect.gen(function*() {
     yield* consoleWarningsLogged
     yield* Signals.ignoreEchoedStops()
@@ -128,7 +128,8 @@ const serveWith = (options: ServeFileOptions) =>
     })
     const load = (path: string) => Effect.provideService(Config.load(path), FileSystem.FileSystem, fs)
     // Read once for what only a start sets (the server's timings, the span export); that read is the first runtime.
-    let first: Config.Loaded | undefined = yield* load(options.configPath)
+    // Given (the CLI checked it), it is not read again: a large config takes seconds to read.
+    let first: Config.Loaded | undefined = loaded ?? (yield* load(options.configPath))
     const start = first
     const telemetry = yield* Telemetry.forConfig(start)
     const serving = Server.serve({
