@@ -299,15 +299,17 @@ const parseParts = (text: string, source: string): Either.Either<ConfigText.Pars
   const refuse = (errors: Array<string>) => Either.left(invalid(errors))
   // Said alike whatever the file's type (`JSON.parse` would say "Unexpected end of JSON input").
   if (text.trim() === "") return refuse([Messages.emptyFile])
-  const isJson = /\.json$/i.test(source)
-  if (isJson) {
+  if (/\.json$/i.test(source)) {
+    let data: unknown
     try {
-      JSON.parse(text)
+      data = JSON.parse(text)
     } catch (error) {
       return refuse([`not valid JSON: ${JsonText.syntaxError(text, error)}`])
     }
-  } else if (!/\.ya?ml$/i.test(source)) return refuse(["unknown file type: name it .yaml, .yml or .json"])
-  return Either.mapLeft(ConfigText.parseText(text, isJson), invalid)
+    return Either.mapLeft(ConfigText.parseJson(text, data), invalid)
+  }
+  if (!/\.ya?ml$/i.test(source)) return refuse(["unknown file type: name it .yaml, .yml or .json"])
+  return Either.mapLeft(ConfigText.parseYaml(text), invalid)
 }
 
 /** The most bytes a config file may have: far more than any config needs, and read whole in memory. */

@@ -25,16 +25,15 @@ export interface Parsed {
 }
 
 /**
- * The data of a file's text, or its problems. JSON (its syntax already checked) is scanned for the keys written
- * twice that `JSON.parse` silently keeps the last of (see `jsonText.ts`). The problems of {@link Parsed} leave the
- * data readable, so the file's other problems can be found too; any other leaves no data.
+ * The data of a YAML file's text, or its problems. The problems of {@link Parsed} leave the data readable, so the
+ * file's other problems can be found too; any other leaves no data.
  *
  * @since 0.2.0
  * @category decoding
  */
-export const parseText = (text: string, isJson: boolean): Either.Either<Parsed, Array<string>> => {
+export const parseYaml = (text: string): Either.Either<Parsed, Array<string>> => {
   try {
-    return parseChecked(text, isJson)
+    return parseYamlChecked(text)
   } catch (error) {
     // Nested past the stack of a walk over the document: no config nests like that.
     if (error instanceof RangeError) return Either.left([tooDeep(undefined)])
@@ -50,12 +49,14 @@ const tooDeep = (where: string | undefined) =>
 /** How many syntax errors are listed: past the first few, the rest follow from them. */
 const maxSyntaxErrors = 20
 
-const parseChecked = (text: string, isJson: boolean): Either.Either<Parsed, Array<string>> =>
-  isJson ? parseJson(text) : parseYaml(text)
-
-/** Valid JSON (`JSON.parse` accepted it): its data, with the keys written twice. */
-const parseJson = (text: string): Either.Either<Parsed, Array<string>> => {
-  const data: unknown = JSON.parse(text)
+/**
+ * A JSON file's `data` (what `JSON.parse` made of its `text`), with the keys the text writes twice, which
+ * `JSON.parse` silently keeps the last of (found by a scan of the text, see `jsonText.ts`); or why it is refused.
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const parseJson = (text: string, data: unknown): Either.Either<Parsed, Array<string>> => {
   // Written, not empty (an empty file is refused before): a `null` is a value of the wrong kind.
   if (data === null) return Either.left([Messages.notTopLevelMapping("null")])
   return Either.right({
@@ -101,7 +102,7 @@ const maxRepeatedKeys = 20
 /** A path as an error line shows it: its start and its end when it is longer than a line. */
 const shortPath = (path: string): string => path.length <= 200 ? path : `${path.slice(0, 100)}...${path.slice(-97)}`
 
-const parseYaml = (text: string): Either.Either<Parsed, Array<string>> => {
+const parseYamlChecked = (text: string): Either.Either<Parsed, Array<string>> => {
   const lines = new Yaml.LineCounter()
   const document = Yaml.parseDocument(text, {
     prettyErrors: false,
@@ -148,7 +149,7 @@ const parseYaml = (text: string): Either.Either<Parsed, Array<string>> => {
   if (errors.length > 0) return Either.left([...problems, ...errors])
   const covered = plain.values.map(({ path }) => path)
   // A `null` or `~` written at the top is a value of the wrong kind; only a document with no content is empty.
-  if (document.contents !== null && Yaml.isScalar(document.contents) && document.contents.value === null) {
+  if (Yaml.isScalar(document.contents) && document.contents.value === null) {
     return Either.left([...problems, Messages.notTopLevelMapping("null")])
   }
   try {
