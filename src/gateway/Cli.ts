@@ -337,10 +337,9 @@ export const make = (options: MakeOptions) => {
   const main = (args: ReadonlyArray<string>): Effect.Effect<number, never, CliApp.CliApp.Environment> => {
     const normalized = CliArgs.normalize(args, { interactive: options.interactive ?? defaultInteractive() })
     if (Either.isLeft(normalized)) return Effect.as(Console.error(`${normalized.left}\n${usageHint}`), 2)
-    const { args: checked, logLevel } = normalized.right
-    // The version alone, as `node --version` prints it, whatever else is given but help (@effect/cli's help
-    // renderer adds a blank line after it).
-    if (CliArgs.asksVersion(checked)) return Effect.as(Console.log(options.version ?? "0.2.0"), 0)
+    const { args: checked, logLevel, version } = normalized.right
+    // The version alone, as `node --version` prints it (@effect/cli's help renderer adds a blank line after it).
+    if (version) return Effect.as(Console.log(options.version ?? "0.2.0"), 0)
     const ran = run(["node", "liter-llm", ...checked])
     return (logLevel === undefined ? ran : Logger.withMinimumLogLevel(ran, logLevel)).pipe(
       Effect.as(0),

@@ -132,9 +132,11 @@ export const normalize = (
   // Help wherever it is asked for: @effect/cli reads it only before the command's own options, and the help of a
   // command needs nothing else from the line.
   if (seen.has("--help") || seen.has("-h")) {
-    return Either.right({ args: [...(command ? [command] : []), "--help"], logLevel })
+    return Either.right({ args: [...(command ? [command] : []), "--help"], logLevel, version: false })
   }
-  const checked = { args: [...rest, ...args.slice(end)], logLevel }
+  // The version alone, whatever else is given, unless the wizard or completions are asked for.
+  const version = seen.has("--version") && !seen.has("--wizard") && !seen.has("--completions")
+  const checked = { args: [...rest, ...args.slice(end)], logLevel, version }
   // The version, the wizard and completions need no more; @effect/cli answers them.
   if (command === undefined || ["--version", "--wizard", "--completions"].some((name) => seen.has(name))) {
     return Either.right(checked)
@@ -159,20 +161,6 @@ export const normalize = (
 }
 
 /**
- * Whether checked arguments (from {@link normalize}) ask for the version: `--version` before any `--`, and no
- * option that @effect/cli answers first (`--help`, `--wizard`, `--completions`).
- *
- * @since 0.2.0
- * @category parsing
- */
-export const asksVersion = (args: ReadonlyArray<string>): boolean => {
-  const end = args.indexOf("--")
-  const options = end < 0 ? args : args.slice(0, end)
-  return options.includes("--version") &&
-    !options.some((arg) => arg === "--help" || arg === "-h" || arg === "--wizard" || arg === "--completions")
-}
-
-/**
  * A command line checked: the arguments for @effect/cli and the `--log-level` given, if any.
  *
  * @since 0.2.0
@@ -181,4 +169,6 @@ export const asksVersion = (args: ReadonlyArray<string>): boolean => {
 export interface Normalized {
   readonly args: ReadonlyArray<string>
   readonly logLevel: LogLevel.LogLevel | undefined
+  /** Whether the line asks for the version (`--version`, neither help, the wizard nor completions with it). */
+  readonly version: boolean
 }
