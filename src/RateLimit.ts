@@ -339,12 +339,10 @@ export interface Service {
  * @category constructors
  */
 export const make = (options: Options): Effect.Effect<Service, ConfigError.ConfigError> =>
-  Effect.map(configured("RateLimit.make", options), ({ config, limiter }) => serviceOf(config, limiter))
-
-const serviceOf = (config: Options_.Config, limiter: LimiterService): Service => ({
-  wrap: (model) => Internal.wrap(model, config, limiter),
-  status: (of) => Internal.status(limiter, config, of)
-})
+  Effect.map(configured("RateLimit.make", options), ({ config, limiter }) => ({
+    wrap: (model) => Internal.wrap(model, config, limiter),
+    status: (of) => Internal.status(limiter, config, of)
+  }))
 
 /**
  * Wraps a `LanguageModel` Layer with rate limits. Options are checked when the layer is built: a limit that
@@ -377,7 +375,7 @@ export const layer = <A, E, R>(
     Effect.gen(function*() {
       const { config, limiter } = yield* configured(layerName, options)
       const service = yield* LanguageModel.LanguageModel
-      return serviceOf(config, limiter).wrap(service)
+      return Internal.wrap(service, config, limiter)
     })
   )
 
@@ -404,7 +402,4 @@ export const status = (
   options: Options,
   of: { readonly tenant: string; readonly model?: string | undefined }
 ): Effect.Effect<Status, ConfigError.ConfigError | RateLimiter.RateLimitStoreError> =>
-  Effect.flatMap(
-    configured("RateLimit.status", options),
-    ({ config, limiter }) => serviceOf(config, limiter).status(of)
-  )
+  Effect.flatMap(configured("RateLimit.status", options), ({ config, limiter }) => Internal.status(limiter, config, of))
