@@ -287,11 +287,46 @@ describe("Gateway config: YAML anchors, merge keys, alias bombs; empty files", (
     const bomb = `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b ${ten("a")}\nc: &c ${ten("b")}\nd: &d ${ten("c")}\ne: ${
       ten("d")
     }\n`
+    // 10 + 100 + ... + 100 000 values from a few lines: past the 100 000 aliases may add to a file this short.
     expect(refused(bomb, "gateway.yaml")).toEqual([
-      "not valid YAML: Excessive alias count indicates a resource exhaustion attack"
+      "not valid YAML: its aliases expand it by more than 100,000 values (an alias bomb?)"
+    ])
+    // Nine levels, a billion values written out: refused as soon as the count passes the limit.
+    const billion = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for (const [i, name] of [..."bcdefghij"].entries()) billion.push(`${name}: &${name} ${ten("abcdefghij"[i]!)}`)
+    expect(refused(billion.join("\n"), "gateway.yaml")).toEqual([
+      "not valid YAML: its aliases expand it by more than 100,000 values (an alias bomb?)"
     ])
     expect(refused("providers:\n  local: { <<: 3 }\n", "gateway.yml")).toEqual([
       "line 2, column 12: a merge (<<) takes a mapping, an alias of one, or a list of them"
+    ])
+  })
+
+  it.effect("one anchored block shared by thousands of tenants is read, each tenant with its own copy", () =>
+    Effect.gen(function*() {
+      const tenants = Array.from({ length: 3_000 }, (_, i) =>
+        i === 0
+          ? `  t0: { keys: ["${
+            keyPair("t0").hash
+          }"], budget: &budget { limitUsd: 5, period: month }, models: &models [small] }`
+          : `  t${i}: { keys: ["${keyPair(`t${i}`).hash}"], budget: *budget, models: *models }`)
+      const yaml = [
+        "providers: { local: &local { type: openai-compatible, baseUrl: 'http://127.0.0.1:9/v1' } }",
+        "models: { small: { provider: local, model: m } }",
+        "tenants:",
+        ...tenants
+      ].join("\n")
+      const loaded = yield* decode(Either.getOrThrow(Config.parse(yaml, "gateway.yaml")))
+      const all = Object.values(loaded.config.tenants ?? {})
+      expect(all).toHaveLength(3_000)
+      expect(all[2_999]).toMatchObject({ budget: { limitUsd: 5, period: "month" }, models: ["small"] })
+      // Copies, not one object shared by every tenant.
+      expect(all[1]!.budget).not.toBe(all[2]!.budget)
+    }))
+
+  it("an alias inside the value of its own anchor is refused at its line, not read as a cycle", () => {
+    expect(refused("providers: &p { local: { <<: *p } }\n", "gateway.yaml")).toEqual([
+      "line 1, column 30: the alias *p is inside the value of its own anchor &p"
     ])
   })
 

@@ -152,39 +152,98 @@ const parseYamlChecked = (text: string): Either.Either<Parsed, Array<string>> =>
   if (Yaml.isScalar(document.contents) && document.contents.value === null) {
     return Either.left([...problems, Messages.notTopLevelMapping("null")])
   }
+  const aliases = expandAliases(document, Math.max(minAliasValues, text.length), where)
+  if (aliases !== undefined) return Either.left([...problems, aliases])
   try {
-    return Either.right({ data: document.toJS({ maxAliasCount: 100 }), problems, covered })
+    return Either.right({ data: document.toJS(), problems, covered })
   } catch (error) {
-    // An alias with no anchor, or a merge of something other than a mapping, is found again to say where; an
-    // alias bomb (aliases of aliases, expanding to millions of values) past the alias limit has no one place.
-    const located = aliasIssue(document, where)
+    // A merge of something other than a mapping is found again to say where.
     return Either.left([
       ...problems,
-      located ?? `not valid YAML: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`
+      mergeIssue(document, where) ??
+        `not valid YAML: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`
     ])
   }
 }
 
-/** Whether a node is a mapping, or an alias of one: what a merge (`<<`) takes, alone or in a list. */
-const mergeable = (document: Yaml.Document, node: unknown): boolean =>
-  Yaml.isMap(node) || (Yaml.isAlias(node) && Yaml.isMap(node.resolve(document)))
+/** The values aliases may add to a file, at least: past it, and past one per character of the file, it is refused. */
+const minAliasValues = 100_000
 
-/** The first alias with no anchor before it, or merge of something other than mappings, with its line. */
-const aliasIssue = (document: Yaml.Document, where: (offset: number) => string): string | undefined => {
+/**
+ * Puts in place of each alias the node its anchor names, in one pass over the document, so that `toJS` meets no
+ * alias (the same node met twice is read twice); or why the file cannot be read: an alias with no anchor before
+ * it, an alias inside its own anchor's value, or aliases that add more than `limit` values (an alias bomb).
+ *
+ * Why not the parser's own aliases: `toJS` looks for each alias's anchor among every alias and anchor before it,
+ * so a file of 40 000 aliases (20 000 tenants sharing one anchored budget) took a minute, and its alias limit
+ * refuses a file where one anchor is used more than 100 times.
+ */
+const expandAliases = (
+  document: Yaml.Document,
+  limit: number,
+  where: (offset: number) => string
+): string | undefined => {
+  const anchors = new Map<string, Yaml.Node>()
+  // The values each finished node holds, its aliases counted as what they name; a node still being read has none.
+  const sizes = new Map<Yaml.Node, number>()
+  let added = 0
+  let issue: string | undefined
+  /** The node to put in place of `node`, and the values it holds; `undefined` once an issue is found. */
+  const expand = (node: unknown): { readonly node: unknown; readonly size: number } | undefined => {
+    if (!Yaml.isNode(node)) return { node, size: 0 }
+    if (Yaml.isAlias(node)) {
+      const name = asWritten(node.source)
+      const target = anchors.get(node.source)
+      const at = where(node.range?.[0] ?? 0)
+      if (target === undefined) issue = `${at}: the alias *${name} has no anchor &${name} before it`
+      else if (!sizes.has(target)) issue = `${at}: the alias *${name} is inside the value of its own anchor &${name}`
+      else {
+        const size = sizes.get(target)!
+        added += size
+        if (added <= limit) return { node: target, size }
+        issue = `not valid YAML: its aliases expand it by more than ${
+          limit.toLocaleString("en-US")
+        } values (an alias bomb?)`
+      }
+      return undefined
+    }
+    if (node.anchor) anchors.set(node.anchor, node)
+    let size = 1
+    const child = (value: unknown): unknown => {
+      const expanded = expand(value)
+      if (expanded === undefined) return undefined
+      size += expanded.size
+      return expanded.node
+    }
+    if (Yaml.isMap(node)) {
+      for (const pair of node.items) {
+        // A key is a name (anything else is refused before), but may carry an anchor.
+        child(pair.key)
+        pair.value = child(pair.value) as typeof pair.value
+        if (issue !== undefined) return undefined
+      }
+    } else if (Yaml.isSeq(node)) {
+      for (let i = 0; i < node.items.length; i++) {
+        node.items[i] = child(node.items[i])
+        if (issue !== undefined) return undefined
+      }
+    }
+    sizes.set(node, size)
+    return { node, size }
+  }
+  const top = expand(document.contents)
+  if (top !== undefined) document.contents = top.node as typeof document.contents
+  return issue
+}
+
+/** The first merge of something other than mappings, with its line (after the aliases are expanded). */
+const mergeIssue = (document: Yaml.Document, where: (offset: number) => string): string | undefined => {
   let issue: string | undefined
   Yaml.visit(document, {
-    Alias: (_, alias) => {
-      if (alias.resolve(document) !== undefined) return undefined
-      const name = asWritten(alias.source)
-      issue = `${where(alias.range?.[0] ?? 0)}: the alias *${name} has no anchor &${name} before it`
-      return Yaml.visit.BREAK
-    },
     Pair: (_, pair) => {
       if (!Yaml.isScalar(pair.key) || pair.key.value !== "<<") return undefined
       const value = pair.value
-      if (mergeable(document, value) || (Yaml.isSeq(value) && value.items.every((item) => mergeable(document, item)))) {
-        return undefined
-      }
+      if (Yaml.isMap(value) || (Yaml.isSeq(value) && value.items.every((item) => Yaml.isMap(item)))) return undefined
       issue = `${where(pair.key.range?.[0] ?? 0)}: a merge (<<) takes a mapping, an alias of one, or a list of them`
       return Yaml.visit.BREAK
     }
