@@ -13,6 +13,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChatRequest from "./ChatRequest.js"
 import * as ChatResponse from "./ChatResponse.js"
+import * as Described from "./internal/described.js"
 import * as Errors from "./internal/errors.js"
 import * as StructuredOutput from "./internal/structuredOutput.js"
 import * as LlmError from "./LlmError.js"
@@ -386,16 +387,32 @@ export interface ObjectResponse<A> {
  */
 export const generateObject = <A, I>(
   request: ObjectRequest<A, I>
+): Effect.Effect<ObjectResponse<A>, LlmError.LlmError, LanguageModel> =>
+  Effect.suspend(() => {
+    // From JavaScript, anything can arrive: a request that is no object, or a schema that is no Schema, is the
+    // caller's error (the chat fields are checked by `generate`), not a throw at the call.
+    if (typeof request !== "object" || request === null) {
+      return Effect.fail(invalidObjectRequest(`expected a request object, got ${Described.described(request)}`))
+    }
+    if (!Schema.isSchema(request.schema)) {
+      return Effect.fail(
+        invalidObjectRequest(`\`schema\` must be an effect/Schema, got ${Described.described(request.schema)}`)
+      )
+    }
+    return objectOf(request)
+  })
+
+const invalidObjectRequest = (reason: string) =>
+  new LlmError.InvalidRequest({ provider: "liter-llm", message: `generateObject: ${reason}` })
+
+const objectOf = <A, I>(
+  request: ObjectRequest<A, I>
 ): Effect.Effect<ObjectResponse<A>, LlmError.LlmError, LanguageModel> => {
   const { schema, schemaDescription, schemaName: name, strict, ...chat } = request
   // A Schema without a JSON Schema (e.g. a BigInt without annotation) is the caller's error, not a throw.
   const jsonSchema = Effect.try({
     try: () => StructuredOutput.toJsonSchema(schema),
-    catch: (cause) =>
-      new LlmError.InvalidRequest({
-        provider: "liter-llm",
-        message: `generateObject: the schema has no JSON Schema: ${(cause as Error).message}`
-      })
+    catch: (cause) => invalidObjectRequest(`the schema has no JSON Schema: ${(cause as Error).message}`)
   })
   const decodeValue = Schema.decodeUnknownEither(schema)
   return Effect.flatMap(jsonSchema, (jsonSchema) =>

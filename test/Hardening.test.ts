@@ -83,6 +83,29 @@ describe("hostile input is a typed error, never a defect", () => {
       expect(yield* model.calls).toBe(0)
     }))
 
+  it.effect("generateObject of a request that is no object, or of a schema that is no Schema, fails at once", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted([{ text: "{}" }])
+      const messageOf = (request: unknown) => {
+        // Called as JavaScript would: the call itself must not throw.
+        const effect = LanguageModel.generateObject(request as LanguageModel.ObjectRequest<unknown, unknown>)
+        return effect.pipe(Effect.provide(model.layer), Effect.flip, Effect.map((error) => [error._tag, error.message]))
+      }
+      expect(yield* messageOf(null)).toEqual([
+        "InvalidRequest",
+        "generateObject: expected a request object, got null"
+      ])
+      expect(yield* messageOf(ask("?"))).toEqual([
+        "InvalidRequest",
+        "generateObject: `schema` must be an effect/Schema, got undefined"
+      ])
+      expect(yield* messageOf({ ...ask("?"), schema: { type: "object" } })).toEqual([
+        "InvalidRequest",
+        "generateObject: `schema` must be an effect/Schema, got {\"type\":\"object\"}"
+      ])
+      expect(yield* model.calls).toBe(0)
+    }))
+
   it.effect("OpenAi.layerConfig takes apiKey from options without OPENAI_API_KEY", () =>
     Effect.gen(function*() {
       const layer = OpenAi.layerConfig({ apiKey: Redacted.make(secretKey), baseUrl: "http://127.0.0.1:9/v1" })
