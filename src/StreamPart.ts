@@ -277,7 +277,8 @@ export class Accumulator {
       finishReason: this.finishReason,
       ...(this.rawFinishReason === undefined ? {} : { rawFinishReason: this.rawFinishReason }),
       ...(this.usage === undefined ? {} : { usage: this.usage }),
-      ...(this.costUsd === undefined ? {} : { costUsd: this.costUsd }),
+      // A replay of a cached answer costs nothing, with a usage or without (an answer streamed without one).
+      ...(this.costUsd === undefined ? this.cached ? { costUsd: 0 } : {} : { costUsd: this.costUsd }),
       ...(this.cached ? { cached: true } : {}),
       ...(this.providerMetadata === undefined ? {} : { providerMetadata: this.providerMetadata })
     })

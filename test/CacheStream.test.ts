@@ -144,6 +144,22 @@ describeStores("Cache: streams", (stores) => {
       expect([yield* model.calls, yield* streams.calls]).toEqual([1, 1])
     }))
 
+  it.scoped("an answer stored without usage replays at no cost, as its generate hit does", () =>
+    Effect.gen(function*() {
+      const { usage: _, ...withoutUsage } = rich(1)
+      const model = yield* scripted([withoutUsage])
+      const [generated, hit, replayed] = yield* Effect.all([
+        LanguageModel.generate(request),
+        LanguageModel.generate(request),
+        collect()
+      ])
+        .pipe(Effect.provide(yield* cacheOver(model.layer)))
+      expect(generated.costUsd).toBeUndefined()
+      expect(hit).toEqual({ ...generated, cached: true, costUsd: 0 })
+      expect(replayed).toEqual(hit)
+      expect(yield* model.calls).toBe(1)
+    }))
+
   it.scoped("a stream stopped before its finish part is not stored; one read to its finish is", () =>
     Effect.gen(function*() {
       const streams = yield* streaming()
