@@ -116,6 +116,24 @@ forEachStore("RateLimit: requests per window", (limiter) => {
       expect(yield* model.calls).toBe(6)
     }).pipe(Effect.provide(limiter)))
 
+  it.effect("a limit lowered (a reload) refuses until the current window ends, not for the windows after", () =>
+    Effect.gen(function*() {
+      const model = yield* scripted(replies(12))
+      yield* adjustTo(15_000)
+      for (let i = 0; i < 6; i++) success(yield* call(RateLimit.layer(model.layer, perMinute(10))))
+      // Six calls counted in [0, 60 s) against a new limit of 2: that window is full, and the next one is whole
+      // (not 4 units of debt paid at 2 a window, 2 minutes and 45 s away).
+      const lowered = RateLimit.layer(model.layer, perMinute(2))
+      expect(refusal(yield* call(lowered)).retryAfter).toBe(45_000)
+      yield* adjustTo(60_000)
+      for (let i = 0; i < 2; i++) success(yield* call(lowered))
+      expect(refusal(yield* call(lowered)).retryAfter).toBe(60_000)
+      // Raised again within the window: the 2 counted in it leave 8 of 10.
+      const raised = RateLimit.layer(model.layer, perMinute(10))
+      for (let i = 0; i < 4; i++) success(yield* call(raised))
+      expect(yield* model.calls).toBe(12)
+    }).pipe(Effect.provide(limiter)))
+
   it.effect("a leaky window (@effect/experimental's fixed window) closes early when it is not full", () =>
     Effect.gen(function*() {
       const model = yield* scripted(replies(4))

@@ -26,8 +26,8 @@ import type * as Store from "./rateLimitStore.js"
 export const graceMillis = 60_000
 
 /**
- * The aligned fixed window: the steps of `rateLimitStore.alignedStep` (with `alignedIndex`). A hash of `w`
- * (window), `c` (count) and `l` (the windows' length, ms).
+ * The aligned fixed window: the steps of `rateLimitStore.alignedStep` (with `alignedIndex` and `carriedCount`). A
+ * hash of `w` (window), `c` (count), `l` (the windows' length, ms) and `m` (the limit counted at).
  */
 export const alignedScript = Redis.script(
   "rateLimitAligned",
@@ -37,7 +37,7 @@ local window = tonumber(ARGV[3])
 local now = tonumber(ARGV[4])
 local index = math.floor(now / window)
 local count = 0
-local stored = redis.call("HMGET", KEYS[1], "w", "c", "l")
+local stored = redis.call("HMGET", KEYS[1], "w", "c", "l", "m")
 local storedIndex = tonumber(stored[1])
 local storedWindow = tonumber(stored[3])
 if storedIndex and storedWindow and storedWindow ~= window then
@@ -45,11 +45,14 @@ if storedIndex and storedWindow and storedWindow ~= window then
 end
 if storedIndex then
   local storedCount = tonumber(stored[2]) or 0
+  local storedLimit = tonumber(stored[4]) or limit
   if storedIndex >= index then
     index = storedIndex
-    count = storedCount
-  else
-    count = math.max(0, storedCount - (index - storedIndex) * limit)
+  end
+  count = math.max(0, storedCount - (index - storedIndex) * storedLimit)
+  if storedLimit ~= limit then
+    local inWindow = math.min(count, storedLimit)
+    count = math.min(inWindow, limit) + count - inWindow
   end
 end
 if tokens == 0 then
@@ -59,7 +62,7 @@ if ARGV[5] ~= "1" and count + tokens > limit then
   return {0, count, index}
 end
 count = count + tokens
-redis.call("HSET", KEYS[1], "w", index, "c", count, "l", window)
+redis.call("HSET", KEYS[1], "w", index, "c", count, "l", window, "m", limit)
 redis.call("PEXPIRE", KEYS[1], math.ceil((index + math.ceil(count / limit)) * window - now) + ${graceMillis})
 return {1, count, index}`,
   { keys: 1 }

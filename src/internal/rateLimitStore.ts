@@ -68,13 +68,28 @@ export interface AlignedResult {
 export type Store = RateLimiter.RateLimiterStore["Type"] & AlignedWindow
 
 /**
- * The state of an aligned counter: its window, the units counted from it on, and the length of the windows it
- * was counted in (ms; absent in counters written before it was kept, read as the current length).
+ * The state of an aligned counter: its window, the units counted from it on, the length of the windows it was
+ * counted in (ms) and the limit it was counted at (each absent in counters written before it was kept, read as the
+ * current one).
  */
 export interface AlignedState {
   readonly index: number
   readonly count: number
   readonly windowMillis?: number | undefined
+  readonly limit?: number | undefined
+}
+
+/**
+ * A counter's units `windows` windows after its own, counted at `from` units a window, as a count at `to`. At the
+ * same limit, what the windows passed did not hold. Another limit (a reload changed it): the units still in the
+ * window reached, at most `to` (a lowered limit fills that window, it does not turn the calls counted in it into
+ * debt for the windows after), then those counted past that window, at `to` a window from the next on.
+ */
+export const carriedCount = (count: number, windows: number, from: number, to: number): number => {
+  const left = Math.max(0, count - windows * from)
+  if (from === to) return left
+  const inWindow = Math.min(left, from)
+  return Math.min(inWindow, to) + left - inWindow
 }
 
 /**
@@ -99,13 +114,9 @@ export const alignedStep = (
   let count = 0
   if (state !== undefined) {
     const stateIndex = alignedIndex(state, take.windowMillis)
-    if (stateIndex >= index) {
-      // A clock behind another caller's counts into the window that caller already opened.
-      index = stateIndex
-      count = state.count
-    } else {
-      count = Math.max(0, state.count - (index - stateIndex) * take.limit)
-    }
+    // A clock behind another caller's counts into the window that caller already opened.
+    if (stateIndex >= index) index = stateIndex
+    count = carriedCount(state.count, index - stateIndex, state.limit ?? take.limit, take.limit)
   }
   if (take.tokens === 0 || (!take.overflow && count + take.tokens > take.limit)) {
     return { result: { taken: take.tokens === 0, count, index } }
@@ -114,7 +125,7 @@ export const alignedStep = (
   const ttl = Math.ceil((index + Math.ceil(count / take.limit)) * take.windowMillis - take.now)
   return {
     result: { taken: true, count, index },
-    write: { state: { index, count, windowMillis: take.windowMillis }, ttl }
+    write: { state: { index, count, windowMillis: take.windowMillis, limit: take.limit }, ttl }
   }
 }
 
