@@ -368,6 +368,25 @@ describe("Gateway config: server", () => {
       )
     }))
 
+  it.scopedLive("a reload that writes a start-only setting out, or as its default, changes nothing: no warning", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make()
+      const gateway = yield* startFile(
+        yamlConfig(a, b, "server: { host: 127.0.0.1, keepAliveTimeout: \"5 seconds\", holdHeaders: 2000 }")
+      )
+      yield* Effect.addFinalizer(() => gateway.stop)
+      const written = yield* stdoutWrites
+      // The defaults written out, or written otherwise (2 000 ms as "2 seconds"); only the body limit changes.
+      Fs.writeFileSync(gateway.file, yamlConfig(a, b, "server: { holdHeaders: \"2 seconds\", maxBodyBytes: 5000 }"))
+      process.emit("SIGHUP")
+      yield* eventually(
+        Effect.sync(() => written.some((line) => line.includes("config reloaded"))),
+        "the reload"
+      )
+      expect(written.filter((line) => line.includes("read only at start"))).toEqual([])
+    }))
+
   it.scopedLive("x-ratelimit-remaining-requests counts the request it answers, behind a cache too", () =>
     Effect.gen(function*() {
       const a = yield* MockProvider.make()

@@ -329,7 +329,7 @@ export const serve = <E>(
   Effect.scoped(Effect.gen(function*() {
     const { configPath, load, reloadOnSignal, ...rest } = options
     // Checked before the config is loaded, so a bad option fails at once.
-    yield* ServerOptions.checkLayer({ ...rest, runtime: fromRuntime(undefined as never) })
+    yield* ServerOptions.checkListening(rest)
     const outer = yield* Effect.scope
     // Listening from before the first load: a SIGHUP while the gateway starts (Node's default for one ends the
     // process) reloads the file once it serves, as does one the executable held while it started.

@@ -10,6 +10,7 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Runtime from "effect/Runtime"
@@ -20,6 +21,7 @@ import * as Stores from "./buildStores.js"
 import type * as Cli from "./Cli.js"
 import * as Config from "./Config.js"
 import * as Check from "./configCheck.js"
+import * as ServerOptions from "./http/serverOptions.js"
 import { fromLoaded } from "./runtimeLoad.js"
 import * as Server from "./Server.js"
 import * as Signals from "./signals.js"
@@ -155,27 +157,50 @@ const serveWith = ({ loaded, ...options }: ServeFileOptions) =>
     return yield* telemetry === undefined ? serving : Effect.provide(serving, Telemetry.layer(telemetry))
   }))
 
-/** What only a start reads: a reload that changes it says so, rather than ignoring it silently. */
-const startOnly = (config: Config.Config): Record<string, unknown> => {
-  const server = config.server ?? {}
-  return {
-    ...Object.fromEntries(Object.entries(serverOptions(config)).map(([name, value]) => [`server.${name}`, value])),
-    "server.host": server.host,
-    "server.port": server.port,
-    telemetry: config.telemetry
-  }
-}
+/**
+ * What only a start reads, as it is in effect (a default and the value written equal to it are the same): a
+ * reload that changes it says so, rather than ignoring it silently.
+ */
+const startOnly = (config: Config.Config): Effect.Effect<Record<string, unknown>> =>
+  Effect.map(Effect.either(ServerOptions.checkListening(Config.serverOptions(config))), (checked) => {
+    // A config is checked before it gets here: a refusal would only mean the written values are compared.
+    if (Either.isLeft(checked)) return { server: config.server, telemetry: config.telemetry }
+    const {
+      headersTimeoutMs,
+      host,
+      keepAliveTimeoutMs,
+      port,
+      readyTimeoutMs,
+      requestTimeoutMs,
+      shutdownGraceMs,
+      stream,
+      usageTimeoutMs
+    } = checked.right
+    return {
+      "server.headersTimeout": headersTimeoutMs,
+      "server.requestTimeout": requestTimeoutMs,
+      "server.keepAliveTimeout": keepAliveTimeoutMs,
+      "server.shutdownGrace": shutdownGraceMs,
+      "server.holdHeaders": stream.holdHeadersMs,
+      "server.keepAlive": stream.keepAliveMs,
+      "server.sendTimeout": stream.sendTimeoutMs,
+      "server.readyTimeout": readyTimeoutMs,
+      "server.usageTimeout": usageTimeoutMs,
+      "server.host": host,
+      "server.port": port,
+      telemetry: config.telemetry
+    }
+  })
 
-const warnStartOnly = (start: Config.Loaded, next: Config.Loaded) => {
-  const before = startOnly(start.config)
-  const after = startOnly(next.config)
-  const changed = Object.keys(after).filter((name) => JSON.stringify(before[name]) !== JSON.stringify(after[name]))
-  return changed.length === 0 ? Effect.void : Effect.logWarning(
-    `gateway: the new config changes ${changed.join(", ")}, read only at start: restart the gateway to apply ${
-      changed.length === 1 ? "it" : "them"
-    } (the rest of the new config applies now)`
-  )
-}
+const warnStartOnly = (start: Config.Loaded, next: Config.Loaded) =>
+  Effect.flatMap(Effect.all([startOnly(start.config), startOnly(next.config)]), ([before, after]) => {
+    const changed = Object.keys(after).filter((name) => JSON.stringify(before[name]) !== JSON.stringify(after[name]))
+    return changed.length === 0 ? Effect.void : Effect.logWarning(
+      `gateway: the new config changes ${changed.join(", ")}, read only at start: restart the gateway to apply ${
+        changed.length === 1 ? "it" : "them"
+      } (the rest of the new config applies now)`
+    )
+  })
 
 /** The `server:` options a file sets that `Server.serve` takes (host and port come with the CLI's options). */
 const serverOptions = (config: Config.Config): Omit<Server.LayerOptions, "runtime"> => {

@@ -183,6 +183,23 @@ export const check = (options: Options): Effect.Effect<Checked, ConfigError.Conf
  * @category checks
  */
 export const checkLayer = (options: LayerOptions): Effect.Effect<CheckedLayer, ConfigError.ConfigError> =>
+  Effect.flatMap(
+    checkListening(options),
+    (checked) =>
+      options.runtime === undefined || options.runtime === null
+        ? Effect.fail(invalid("runtime", "is required"))
+        : Effect.succeed(checked)
+  )
+
+/**
+ * `checkLayer` without the runtime: where and how the server listens, with the defaults in effect.
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const checkListening = (
+  options: Omit<LayerOptions, "runtime">
+): Effect.Effect<CheckedLayer, ConfigError.ConfigError> =>
   Effect.gen(function*() {
     const base = yield* check(options)
     const port = options.port ?? 4000
@@ -195,9 +212,6 @@ export const checkLayer = (options: LayerOptions): Effect.Effect<CheckedLayer, C
     }
     const problem = hostProblem(host)
     if (problem !== undefined) return yield* Effect.fail(invalid("host", problem))
-    if (options.runtime === undefined || options.runtime === null) {
-      return yield* Effect.fail(invalid("runtime", "is required"))
-    }
     const headersTimeoutMs = yield* millis("headersTimeout", options.headersTimeout, 10_000, false)
     const requestTimeoutMs = yield* millis("requestTimeout", options.requestTimeout, 30_000, false)
     if (requestTimeoutMs < headersTimeoutMs) {
