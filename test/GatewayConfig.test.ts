@@ -1,6 +1,6 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Redacted } from "effect"
+import { Duration, Effect, Either, Option, Redacted } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -323,6 +323,40 @@ describe("Gateway config: YAML anchors, merge keys, alias bombs; empty files", (
       // Copies, not one object shared by every tenant.
       expect(all[1]!.budget).not.toBe(all[2]!.budget)
     }))
+
+  it("an error said alike at many paths (a shared anchor's mistake) is listed once, with how many more", () => {
+    const tenants = Array.from(
+      { length: 6 },
+      (_, i) => `  t${i}: { budget: *base, models: "*", keys: ["${keyPair(`t${i}`).hash}"] }`
+    )
+    const yaml = [
+      "providers: { local: { type: openai-compatible, baseUrl: 'http://127.0.0.1:9/v1' } }",
+      "models: { small: { provider: local, model: m } }",
+      "tenants:",
+      "  t: { keys: [], models: \"*\", budget: &base { limitUsd: 5, period: weekly } }",
+      ...tenants
+    ].join("\n")
+    const error = Either.getLeft(Effect.runSync(Effect.either(Config.decode(
+      Either.getOrThrow(Config.parse(yaml, "gateway.yaml")),
+      "gateway.yaml"
+    )))).pipe(Option.getOrThrow)
+    // Every error is kept; the message says the repeated one once.
+    expect(error.errors.filter((line) => line.endsWith("got \"weekly\""))).toHaveLength(7)
+    const period = "expected \"day\", \"month\" or a positive duration such as \"12 hours\", got \"weekly\""
+    expect(error.message.split("\n").slice(1)).toEqual([
+      "  tenants.t.keys: expected at least one key hash",
+      `  tenants.t.budget.period: ${period}`,
+      "    the same at 6 more paths: tenants.t0.budget.period, tenants.t1.budget.period, tenants.t2.budget.period " +
+      "and 3 more"
+    ])
+    // Three paths or fewer are each listed.
+    const few = new Config.InvalidConfig({ source: "gateway.json", errors: ["a: x", "b: x", "c: x", "d: y"] })
+    expect(few.message).toBe("gateway.json: invalid config (4 errors):\n  a: x\n  b: x\n  c: x\n  d: y")
+    const five = new Config.InvalidConfig({ source: "gateway.json", errors: ["a: x", "b: y", "c: x", "d: x", "e: x"] })
+    expect(five.message).toBe(
+      "gateway.json: invalid config (5 errors):\n  a: x\n    the same at 3 more paths: c, d, e\n  b: y"
+    )
+  })
 
   it("an alias inside the value of its own anchor is refused at its line, not read as a cycle", () => {
     expect(refused("providers: &p { local: { <<: *p } }\n", "gateway.yaml")).toEqual([

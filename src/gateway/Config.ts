@@ -76,11 +76,55 @@ export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidC
   source: Schema.String,
   errors: Schema.Array(Schema.String)
 }) {
-  /** @since 0.2.0 */
+  /**
+   * Every error on a line of its own; an error said alike at many paths (one mistake in a value that many tenants
+   * share, through a YAML anchor or a generated file) once, with how many more paths have it.
+   *
+   * @since 0.2.0
+   */
   override get message(): string {
     const count = this.errors.length === 1 ? "1 error" : `${this.errors.length} errors`
-    return `${this.source}: invalid config (${count}):\n${this.errors.map((error) => `  ${error}`).join("\n")}`
+    return `${this.source}: invalid config (${count}):\n${
+      sameErrors(this.errors).map((error) => `  ${error}`).join("\n")
+    }`
   }
+}
+
+/** How many paths with the same error are listed one by one before the rest are counted. */
+const sameErrorsListed = 3
+
+/** Errors with the same text after their path (`path: text`), past `sameErrorsListed`, said once with their count. */
+const sameErrors = (errors: ReadonlyArray<string>): Array<string> => {
+  const byText = new Map<string, Array<string>>()
+  for (const error of errors) {
+    const at = error.indexOf(": ")
+    if (at <= 0) continue
+    const text = error.slice(at + 2)
+    const paths = byText.get(text)
+    if (paths === undefined) byText.set(text, [error.slice(0, at)])
+    else paths.push(error.slice(0, at))
+  }
+  const lines: Array<string> = []
+  const said = new Set<string>()
+  for (const error of errors) {
+    const at = error.indexOf(": ")
+    const text = error.slice(at + 2)
+    const paths = at <= 0 ? undefined : byText.get(text)
+    if (paths === undefined || paths.length <= sameErrorsListed) {
+      lines.push(error)
+      continue
+    }
+    if (said.has(text)) continue
+    said.add(text)
+    const named = paths.slice(1, 1 + sameErrorsListed).join(", ")
+    lines.push(
+      error,
+      `  the same at ${paths.length - 1} more paths: ${named}${
+        paths.length - 1 > sameErrorsListed ? ` and ${paths.length - 1 - sameErrorsListed} more` : ""
+      }`
+    )
+  }
+  return lines
 }
 
 /**
