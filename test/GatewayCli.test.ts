@@ -447,8 +447,17 @@ describe("liter-llm CLI", () => {
         readonly [config: string, vars: ReadonlyArray<readonly [string, string]>, error: string]
       > = [
         // a key from the environment that cannot be sent in a header: a line break (a file's last), a non-Latin-1 character
-        [withKey, [["LOCAL_KEY", "sk-secret-123\n"]], "models.small: OpenAi.layer: apiKey has a character not allowed"],
-        [withKey, [["LOCAL_KEY", "sk-secret-€"]], "models.small: OpenAi.layer: apiKey has a character not allowed"],
+        // (said by the variable, where the fix is, not by each route over the provider)
+        [
+          withKey,
+          [["LOCAL_KEY", "sk-secret-123\n"]],
+          "providers.local.apiKeyEnv: environment variable LOCAL_KEY has a character not allowed"
+        ],
+        [
+          withKey,
+          [["LOCAL_KEY", "sk-secret-€"]],
+          "providers.local.apiKeyEnv: environment variable LOCAL_KEY has a character not allowed"
+        ],
         // settings only a provider's layer knows the rules of
         [
           valid.replace(

@@ -609,6 +609,12 @@ describe("Gateway config: errors, each with its path, all at once", () => {
         "providers.local.apiKeyEnv: environment variable EMPTY_KEY is empty"
       ],
       [
+        "a key variable holding a line break (a file read with its last newline), said by its variable",
+        { ...minimal, providers: { local: { ...local, apiKeyEnv: "BROKEN_KEY" } } },
+        "providers.local.apiKeyEnv: environment variable BROKEN_KEY has a character not allowed in an HTTP header " +
+        "(a line break, a control or a non-Latin-1 character)"
+      ],
+      [
         "a Redis variable that is set but empty",
         { ...minimal, redis: { urlEnv: "EMPTY_KEY" } },
         "redis.urlEnv: environment variable EMPTY_KEY is empty"
@@ -616,7 +622,8 @@ describe("Gateway config: errors, each with its path, all at once", () => {
     ] as const
   )("%s", ([, input, message]) =>
     Effect.gen(function*() {
-      expect(yield* errorsOf(input, new Map([...env, ["EMPTY_KEY", ""]]))).toEqual([message])
+      const vars = new Map([...env, ["EMPTY_KEY", ""], ["BROKEN_KEY", "sk-LEAK-0123456789\n"]])
+      expect(yield* errorsOf(input, vars)).toEqual([message])
       expect(message).not.toContain("sk-LEAK")
     }))
 

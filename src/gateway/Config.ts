@@ -15,6 +15,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { isUtf8 } from "node:buffer"
+import * as HttpOptions from "../internal/httpOptions.js"
 import * as RedisOptions from "../internal/redisOptions.js"
 import * as Check from "./configCheck.js"
 import * as Messages from "./configMessages.js"
@@ -276,12 +277,21 @@ const readVar = (name: string): Effect.Effect<Either.Either<Redacted.Redacted, s
     })
   )
 
+// A variable sent in a header (a key): one the HTTP client cannot send is said here, naming the variable, not later
+// by the layer of each route it serves. Its value is not shown: it is a secret.
+const readHeaderVar = (name: string): Effect.Effect<Either.Either<Redacted.Redacted, string>> =>
+  Effect.map(readVar(name), (value) => {
+    if (Either.isLeft(value)) return value
+    const issue = HttpOptions.headerValueIssue(Redacted.value(value.right))
+    return issue === undefined ? value : Either.left(`environment variable ${name} ${issue}`)
+  })
+
 const readEnv = Effect.fn("Config.readEnv")(function*(config: Config) {
   const errors: Array<string> = []
   const keys = new Map<string, Redacted.Redacted>()
   for (const [name, provider] of Object.entries(config.providers)) {
     if (provider.apiKeyEnv === undefined) continue
-    const value = yield* readVar(provider.apiKeyEnv)
+    const value = yield* readHeaderVar(provider.apiKeyEnv)
     if (Either.isRight(value)) keys.set(name, value.right)
     else errors.push(`${Messages.pathText(["providers", name, "apiKeyEnv"])}: ${value.left}`)
   }
