@@ -488,6 +488,21 @@ describe("Gateway config: errors, each with its path, all at once", () => {
         "cache.size: unknown field"
       ],
       [
+        "a section name with a slip: the section it is closest to",
+        { ...minimal, Tenant: {} },
+        "Tenant: unknown field (did you mean tenants?)"
+      ],
+      [
+        "a section name with two letters swapped",
+        { ...minimal, cahce: {} },
+        "cahce: unknown field (did you mean cache?)"
+      ],
+      [
+        "a short section name two slips from one: no guess",
+        { ...minimal, tenets: {} },
+        "tenets: unknown field"
+      ],
+      [
         "a negative budget",
         { ...minimal, tenants: { acme: { keys: [acme.hash], models: "*", budget: { limitUsd: -1, period: "day" } } } },
         "tenants.acme.budget.limitUsd: expected an amount in USD >= 0, got -1"

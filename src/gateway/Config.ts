@@ -164,11 +164,15 @@ const issues = (error: ParseResult.ParseError): Array<string> => {
       ? issue.message
       : issue.path.at(-1) === Messages.reservedName
       ? Messages.reservedNameMessage
+      : issue.path.length === 1
+      ? Messages.unknownField(String(issue.path[0]), sectionNames)
       : "unknown field"
     return at === "" ? message : `${at}: ${message}`
   })
   return [...new Set(lines)]
 }
+
+const sectionNames = Object.keys(ConfigSchema.fields)
 
 const strict = { errors: "all", onExcessProperty: "error" } as const
 const decodeSchema = Schema.decodeUnknownEither(ConfigSchema, strict)

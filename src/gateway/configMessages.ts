@@ -149,3 +149,44 @@ export const list = <S extends Schema.Schema.Any>(item: S, what: string) =>
  * undefined".
  */
 export const opt = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
+
+/**
+ * `unknown field`, with the known name it is closest to when one is a slip away (`tenant` for `tenants`,
+ * `Models` for `models`, `provders` for `providers`).
+ */
+export const unknownField = (name: string, known: ReadonlyArray<string>): string => {
+  const close = known.find((candidate) => isSlipOf(name, candidate))
+  return close === undefined ? "unknown field" : `unknown field (did you mean ${close}?)`
+}
+
+/**
+ * Whether `name` is `known` written with a slip: another case, or at most one letter added, left out, changed or
+ * two swapped (two for names of 8 letters or more). Written here: a suggestion among a dozen names needs no
+ * library, and a general edit distance would match short names to anything.
+ */
+const isSlipOf = (name: string, known: string): boolean => {
+  const a = name.toLowerCase()
+  const b = known.toLowerCase()
+  if (a === b) return name !== known
+  return editDistance(a, b) <= (b.length >= 8 ? 2 : 1)
+}
+
+/** Edits (insertions, deletions, substitutions, swaps of two neighbours) from one text to the other. */
+const editDistance = (a: string, b: string): number => {
+  if (Math.abs(a.length - b.length) > 2) return 3
+  // Rows i - 2, i - 1 and i of the table of distances between prefixes.
+  let before: Array<number> = []
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      let best = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, before[j - 2]! + 1)
+      row.push(best)
+    }
+    before = previous
+    previous = row
+  }
+  return previous[b.length]!
+}
