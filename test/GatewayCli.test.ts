@@ -567,7 +567,11 @@ describe("liter-llm CLI", () => {
       // So is a host the server could not listen on, with the server's own reason.
       const url = yield* run(["gateway", "--config", file, "--host", "http://x"])
       expect(url.code).toBe(2)
-      expect(url.err).toContain("--host must be a host name or an IP address, not a URL (the port goes in --port)")
+      // One line, then the hint, as every command-line error (no blank line between).
+      expect(url.err).toBe(
+        "--host must be a host name or an IP address, not a URL (the port goes in --port), got \"http://x\"\n" +
+          "Run `liter-llm --help`, or `liter-llm <command> --help`, for the usage."
+      )
       const help = yield* run(["--help"])
       expect(help.code).toBe(0)
       for (const text of ["gateway", "check-config", "hash-key"]) expect(help.out).toContain(text)

@@ -8,7 +8,6 @@
 import * as Args from "@effect/cli/Args"
 import type * as CliApp from "@effect/cli/CliApp"
 import * as Command from "@effect/cli/Command"
-import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as Console from "effect/Console"
@@ -278,17 +277,7 @@ export const make = (options: MakeOptions) => {
         Options.withDescription("The config file (.yaml, .yml or .json)")
       ),
       host: Options.text("host").pipe(
-        // Checked as a command line (exit 2, naming --host), as --port is, with the server's own check.
-        Options.mapEffect((host) => {
-          // On the command line the port goes in --port, not in the config's `port:` the shared message names.
-          const problem = ServerOptions.hostProblem(host)?.replace(
-            "(the port goes in port:)",
-            "(the port goes in --port)"
-          )
-          return problem === undefined
-            ? Effect.succeed(host)
-            : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--host ${problem}`)))
-        }),
+        // Checked as a command line (exit 2, naming --host) by `CliArgs.normalize`, with the server's own check.
         Options.optional,
         Options.withDescription(
           `Address to listen on (default server.host of the config, else ${Config.defaults.host})`

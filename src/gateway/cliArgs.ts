@@ -8,6 +8,7 @@
  */
 import * as Either from "effect/Either"
 import * as LogLevel from "effect/LogLevel"
+import * as ServerOptions from "./http/serverOptions.js"
 
 /** The options each command takes, by name: whether one takes a value. */
 const commandOptions: Readonly<Record<string, Readonly<Record<string, boolean>>>> = {
@@ -56,6 +57,13 @@ const valueProblem = (name: string, value: string): string | undefined => {
   }
   if (name === "--port" && !(/^\d{1,5}$/.test(value) && Number(value) <= 65_535)) {
     return `--port must be a port number from 0 to 65535 (0: any free port), not ${quoted(value)}`
+  }
+  if (name === "--host") {
+    // The server's own check; on the command line the port goes in --port, not in the config's `port:`.
+    const problem = ServerOptions.hostProblem(value)
+    if (problem !== undefined) {
+      return `--host ${problem.replace("(the port goes in port:)", "(the port goes in --port)")}`
+    }
   }
   return undefined
 }
