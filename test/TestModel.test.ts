@@ -146,13 +146,16 @@ describe("TestModel", () => {
           finishReason: "stop",
           usage: null
         } as unknown as TestModel.Reply,
-        null as unknown as TestModel.Reply
+        null as unknown as TestModel.Reply,
+        // A function returning a reply itself rather than an Effect of one (JavaScript).
+        (() => ({ text: "hi" })) as unknown as TestModel.Reply
       ])
       const provide = Effect.provideService(LanguageModel.LanguageModel, model.service)
       const errors: Array<LlmError.LlmError> = []
-      for (let i = 0; i < 7; i++) errors.push(yield* Effect.flip(provide(ask("a"))))
+      for (let i = 0; i < 8; i++) errors.push(yield* Effect.flip(provide(ask("a"))))
       expect(errors.map((error) => error._tag)).toEqual([
         ...Array.from({ length: 6 }, () => "MalformedResponse"),
+        "InvalidRequest",
         "InvalidRequest"
       ])
       expect(errors[0]!.message).toContain("response is no ChatResponse: content.0.text")
@@ -162,6 +165,10 @@ describe("TestModel", () => {
       expect(errors[4]!.message).toContain("cached")
       expect(errors[5]!.message).toContain("usage")
       expect(errors[6]!.message).toContain("reply 7 of the script is null, not a reply")
+      expect(errors[7]!.message).toBe(
+        "TestModel: reply 8 of the script is a function that returned {\"text\":\"hi\"}, not an Effect of a " +
+          "ChatResponse (e.g. Effect.succeed(response))"
+      )
     }))
 
   it.effect("a function reply sees the request", () =>

@@ -19,6 +19,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as ChatRequest from "../ChatRequest.js"
 import * as ChatResponse from "../ChatResponse.js"
+import * as Described from "../internal/described.js"
 import * as Errors from "../internal/errors.js"
 import * as OptionChecks from "../internal/optionChecks.js"
 import * as LanguageModel from "../LanguageModel.js"
@@ -204,7 +205,20 @@ export const make = (script: ReadonlyArray<Reply>, options: Options = {}): Effec
             message: `TestModel: script exhausted (${script.length} replies, call ${index + 1})`
           })
         }
-        if (typeof reply === "function") return { response: yield* reply(request), chunks: undefined }
+        if (typeof reply === "function") {
+          // From JavaScript, a function may return anything: what is not an Effect is said, not a TypeError.
+          const result: unknown = reply(request)
+          if (!Effect.isEffect(result)) {
+            return yield* new LlmError.InvalidRequest({
+              provider,
+              model,
+              message: `TestModel: reply ${index + 1} of the script is a function that returned ${
+                Described.described(result)
+              }, not an Effect of a ChatResponse (e.g. Effect.succeed(response))`
+            })
+          }
+          return { response: yield* (result as ReturnType<typeof reply>), chunks: undefined }
+        }
         if (typeof reply !== "object" || reply === null) {
           return yield* new LlmError.InvalidRequest({
             provider,
