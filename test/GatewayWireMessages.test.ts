@@ -163,7 +163,11 @@ describe("withoutAddresses", () => {
       "Incorrect API key provided for org <account> at <address>."
     ],
     ["deployment on foo.openai.azure.com, project proj_abc123XYZ", "deployment on <address>, project <account>"],
-    ["see redis.internal or vllm-0.svc", "see <address> or <address>"]
+    ["see redis.internal or vllm-0.svc", "see <address> or <address>"],
+    // One-label service names of containers and clusters, and paths after a scheme without `//`.
+    ["connect to cache:6379 failed; redis-master:6379", "connect to <address> failed; <address>"],
+    ["proxy backend:80 refused, at backend-7:8080/v1", "proxy <address> refused, at <address>"],
+    ["open file:/etc/x and unix:/var/run/sock", "open <path> and <path>"]
   ]
   for (const [text, expected] of cases) {
     it(`removes the address of ${JSON.stringify(text)}`, () => {
@@ -178,7 +182,8 @@ describe("withoutAddresses", () => {
       "budget of tenant \"acme\": 0.2 USD does not fit (resets at 2025-01-01T10:30:00.000Z)",
       "models llama3.1:8b, qwen2.5:14b and gpt-4.1 and/or tokens/min at 10:30:00",
       "Invalid value at tools.function.parameters; messages.content.text is required (response_format.json_schema)",
-      "an org-wide limit; version 1.2.3; Node.js; index.html; contact support@openai.com"
+      "an org-wide limit; version 1.2.3; Node.js; index.html; contact support@openai.com",
+      "status:404, code:400, llama3:70b, gemma:2b, step 3:10"
     ]
     for (const text of kept) expect(Wire.withoutAddresses(text)).toBe(text)
   })
