@@ -153,6 +153,14 @@ export interface OutageReporter {
 export class Redis extends Context.Tag("liter-llm/Redis")<Redis, Service>() {}
 
 /**
+ * The key prefix of a connection whose options name none: `"liter-llm:"`.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const defaultKeyPrefix: string = RedisOptions.defaults.keyPrefix
+
+/**
  * Counters of the Redis stores: `unavailable` (`liter_llm.redis.unavailable`, tagged `store` and `fallback`)
  * counts the store operations served without Redis because it failed or timed out.
  *

@@ -268,6 +268,8 @@ describeRedis("Budget store: Redis", (server) => {
       expect(yield* model.calls).toBe(3)
     }).pipe(Effect.provide(environment)))
 
+  const settlesRetried = "settles retried in the background"
+
   it.scopedLive("Redis down mid-call: the call still succeeds at once; its settle lands when Redis is back", () =>
     Effect.gen(function*() {
       const { budget, redis } = yield* processOn(server.url, uniquePrefix("mid"))
@@ -278,11 +280,15 @@ describeRedis("Budget store: Redis", (server) => {
       ], { model: "m" })
       const call = yield* Effect.fork(generate(limits.wrap(model.service)))
       yield* eventually(Effect.map(model.calls, (calls) => calls === 1), "the call to reach the model")
+      const [refused, retried] = [yield* unavailableCount("refuse calls"), yield* unavailableCount(settlesRetried)]
       yield* Effect.promise(() => server.stop())
       const started = performance.now()
       yield* Deferred.succeed(gate, undefined)
       expect(Exit.isSuccess(yield* call.await.pipe(Effect.flatten))).toBe(true)
       expect(performance.now() - started).toBeLessThan(1_000)
+      // Counted as what it is: a settle to retry, not a refused call.
+      expect((yield* unavailableCount(settlesRetried)) - retried).toBe(1)
+      expect((yield* unavailableCount("refuse calls")) - refused).toBe(0)
       // no persistence: the restarted Redis is empty, and the retried settle charges the call there
       yield* Effect.promise(() => server.start())
       yield* Effect.promise(() => awaitConnected(() => redis.client.status === "ready"))

@@ -369,6 +369,11 @@ describe("liter-llm CLI", () => {
       }
       const ok = yield* run(["check-config", file], {}, new Map([...env, ["REDIS_URL", "redis://127.0.0.1:6390/1"]]))
       expect(ok.code).toBe(0)
+      // The prefix in use is said: the file's, else the default (the REDIS_KEY_PREFIX variable is not read).
+      expect(ok.out).toContain("state: Redis, keys under \"liter-llm:\" (shared by every instance with that prefix)")
+      const prefixed = yield* configFile(`${valid}redis: { keyPrefix: "gw-a:" }\n`)
+      const vars = new Map([...env, ["REDIS_URL", "redis://127.0.0.1:6390/1"], ["REDIS_KEY_PREFIX", "other:"]])
+      expect((yield* run(["check-config", prefixed], {}, vars)).out).toContain("keys under \"gw-a:\"")
     }))
 
   it.scoped("check-config and gateway: a password in the Redis URL's variable is never printed, whatever it holds", () =>

@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
+import * as Redis from "../Redis.js"
 import * as Build from "./buildRuntime.js"
 import * as CliArgs from "./cliArgs.js"
 import * as Config from "./Config.js"
@@ -190,7 +191,13 @@ const summary = (loaded: Config.Loaded, telemetry: Telemetry.Options | undefined
       count(config.tenants, "tenant", "tenants")
     }, ${config.admin === undefined ? "no admin key" : "an admin key"}`,
     `  routes: ${Object.keys(config.models).join(", ")}`,
-    `  state: ${config.redis === undefined ? "in memory (one instance)" : "Redis (shared by every instance)"}`,
+    `  state: ${
+      config.redis === undefined
+        ? "in memory (one instance)"
+        : `Redis, keys under ${
+          JSON.stringify(config.redis.keyPrefix ?? Redis.defaultKeyPrefix)
+        } (shared by every instance with that prefix)`
+    }`,
     `  listens on ${config.server?.host ?? Config.defaults.host}:${config.server?.port ?? Config.defaults.port}`,
     `  spans: ${telemetry === undefined ? "not exported" : Telemetry.describe(telemetry)}`
   ].join("\n")

@@ -205,6 +205,9 @@ export const make = (
   unavailable: typeof Budget.StoreUnavailable
 ): Store.Store => {
   const outage = Outage.reporter("budget", config.whenUnavailable === "fail-open" ? "unreserved calls" : "refuse calls")
+  // A settle or release after a call that was answered refuses nothing: counted and said apart.
+  const afterCallOutage = Outage.reporter("budget", "settles retried in the background")
+  const back = Effect.zipRight(outage.succeeded, afterCallOutage.succeeded)
 
   const run = (script: Redis.Script, target: Store.Target, args: ReadonlyArray<string | number>) =>
     redis.eval(script, keysOf(redis, target), [
@@ -215,7 +218,7 @@ export const make = (
       ...args
     ]).pipe(
       Effect.map((reply) => reply as Reply),
-      Effect.tap(() => outage.succeeded)
+      Effect.tap(() => back)
     )
 
   /**
@@ -231,12 +234,16 @@ export const make = (
       Effect.map(totalsOf),
       Effect.catchAll((error) =>
         Effect.zipRight(
-          outage.failed(error),
+          afterCallOutage.failed(error),
           attempt.pipe(
             Effect.retry(retrySchedule),
             Effect.catchAll((last) =>
               Effect.logWarning(
-                `Budget: could not ${what} a reservation in Redis (${last.reason}); it stops holding budget when it expires`
+                `Budget: could not ${what} a reservation in Redis (${last.reason}); ${
+                  last.reason === "timed out"
+                    ? "Redis may still run it (its cost then counts), else the reservation"
+                    : "the reservation"
+                } stops holding budget when it expires`
               ).pipe(Effect.annotateLogs({ tenant: target.tenant, period: target.period, reservation: target.id }))
             ),
             Effect.forkIn(scope),
