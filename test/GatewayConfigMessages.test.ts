@@ -151,8 +151,14 @@ describe("Gateway config: one short line for a value of the wrong kind", () => {
         "models.small.model: expected a non-empty string, got a list"
       ],
       [
-        "a blank Redis key prefix (Redis.layer refuses it at start)",
+        "an empty Redis key prefix (Redis.layer refuses it at start), said to be empty",
         { ...minimal, redis: { keyPrefix: "" } },
+        "redis.keyPrefix: an empty prefix would put the keys at the root of a shared Redis: give one, e.g. \"gw:\" " +
+        "(leave it out for the default)"
+      ],
+      [
+        "a Redis key prefix with a space",
+        { ...minimal, redis: { keyPrefix: "gw a:" } },
         "redis.keyPrefix: expected a prefix without spaces, e.g. \"gw:\" (leave it out for the default)"
       ]
     ] as const

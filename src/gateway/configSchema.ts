@@ -409,7 +409,10 @@ export const ConfigSchema = describedBy(
         // The rule Redis.layer applies: an empty prefix is an unset template variable, not "no prefix".
         keyPrefix: opt(withMessage(
           Schema.String.pipe(Schema.pattern(/^\S+$/)),
-          "expected a prefix without spaces, e.g. \"gw:\" (leave it out for the default)"
+          (actual) =>
+            actual === ""
+              ? "an empty prefix would put the keys at the root of a shared Redis: give one, e.g. \"gw:\" (leave it out for the default)"
+              : "expected a prefix without spaces, e.g. \"gw:\" (leave it out for the default)"
         )),
         commandTimeout: opt(DurationInput)
       }),
