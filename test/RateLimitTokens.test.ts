@@ -195,6 +195,48 @@ const finish: StreamPart.StreamPart = { type: "finish", finishReason: "stop" }
 const streamOf = (layer: Layer.Layer<LanguageModel.LanguageModel, unknown>, input: number, maxTokens?: number) =>
   LanguageModel.stream(asking(input, maxTokens)).pipe(Stream.provideLayer(Layer.orDie(layer)))
 
+forEachStore("RateLimit: calls the budget inside refuses", (limiter) => {
+  it.effect("a call refused by the budget before any provider call gives its units back, called or streamed", () =>
+    Effect.gen(function*() {
+      const both: RateLimit.Options = {
+        default: { requests: { limit: 2, window: "1 minute" }, tokens: { limit: 100, window: "1 minute" } }
+      }
+      const costly = new LlmError.CostLimitExceeded({
+        provider: "test",
+        message: "over the cost guard",
+        tenant: "default",
+        limitUsd: 0.5,
+        estimatedUsd: 0.6
+      })
+      const spent = new LlmError.BudgetExceeded({
+        provider: "test",
+        message: "over the budget",
+        tenant: "default",
+        limitUsd: 1,
+        spentUsd: 1,
+        reservedUsd: 0,
+        requestedUsd: 0.1
+      })
+      const model = yield* scripted([costly, spent, costly, answer("ok", { usage: usage(30) }), answer("ok")])
+      const limited = Layer.orDie(RateLimit.layer(model.layer, both))
+      const left = Effect.map(
+        Effect.orDie(RateLimit.status(both, { tenant: "default" })),
+        (status) => [status.requests?.remaining, status.tokens?.remaining]
+      )
+      expect(failure(yield* Effect.exit(generate(limited, 20, 10)))._tag).toBe("CostLimitExceeded")
+      expect(failure(yield* Effect.exit(generate(limited, 20, 10)))._tag).toBe("BudgetExceeded")
+      const streamed = yield* Effect.exit(
+        Stream.runDrain(LanguageModel.stream(asking(20, 10))).pipe(Effect.provide(limited))
+      )
+      expect(failure(streamed)._tag).toBe("CostLimitExceeded")
+      // Three refused calls, none of them counted: the limits are whole, and two calls of 2 per minute still go.
+      expect(yield* left).toEqual([2, 100])
+      success(yield* Effect.exit(generate(limited, 20, 10)))
+      success(yield* Effect.exit(generate(limited, 20, 10)))
+      expect(yield* left).toEqual([0, 40])
+    }).pipe(withChars, Effect.provide(limiter)))
+})
+
 forEachStore("RateLimit: tokens of streams", (limiter) => {
   it.effect("settles from the usage part when the stream ends", () =>
     Effect.gen(function*() {

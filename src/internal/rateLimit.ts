@@ -3,9 +3,11 @@
  * the token estimate), and the tokens it used beyond the estimate after it.
  */
 import type * as RateLimiter from "@effect/experimental/RateLimiter"
+import * as Cause from "effect/Cause"
 import type * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as ChatRequest from "../ChatRequest.js"
 import type * as ChatResponse from "../ChatResponse.js"
 import type * as LanguageModel from "../LanguageModel.js"
@@ -191,12 +193,24 @@ export const wrap = (
     if (!Duration.isZero(delay)) yield* Effect.sleep(delay)
   })
 
-  /** {@link takeAll}, the units given back if the call is interrupted before it runs. */
+  /**
+   * {@link takeAll}, the units given back if the call is interrupted before it runs; how to give them back later
+   * (a call the budget inside refuses before any provider call).
+   */
   const admit = (plan: Plan, estimate: Estimate | undefined) =>
     Effect.suspend(() => {
       const backs: Array<Effect.Effect<void>> = []
-      return Effect.onInterrupt(takeAll(plan, estimate, backs), () => Effect.all(backs, { discard: true }))
+      const giveBack = Effect.all(backs, { discard: true })
+      return Effect.as(Effect.onInterrupt(takeAll(plan, estimate, backs), () => giveBack), giveBack)
     })
+
+  /**
+   * A call the budget inside this limit refused before any provider call (its limit, or its per-request cost
+   * guard): nothing was used, so its units are given back where the store can (the client is told to send it
+   * cheaper, not to wait).
+   */
+  const refusedBeforeCall = (error: LlmError.LlmError) =>
+    error._tag === "BudgetExceeded" || error._tag === "CostLimitExceeded"
 
   /** Takes the tokens used beyond the estimate. The limiter has no refund, so a lower use keeps the estimate. */
   const settle = Span.fn("RateLimit.settle")(function*(plan: Plan, estimate: Estimate, used: number) {
@@ -231,8 +245,11 @@ export const wrap = (
     Effect.gen(function*() {
       const plan = planOf(request)
       const estimate = plan.limits.tokens === undefined ? undefined : yield* estimateOf(request, plan)
-      yield* admit(plan, estimate)
-      const response = yield* service.generate(request)
+      const giveBack = yield* admit(plan, estimate)
+      const response = yield* Effect.tapError(
+        service.generate(request),
+        (error) => refusedBeforeCall(error) ? giveBack : Effect.void
+      )
       // A replayed cached answer used no provider tokens beyond what was taken before the call.
       if (estimate !== undefined && response.cached !== true) {
         yield* settle(
@@ -248,14 +265,22 @@ export const wrap = (
     Effect.gen(function*() {
       const plan = planOf(request)
       const estimate = plan.limits.tokens === undefined ? undefined : yield* estimateOf(request, plan)
-      yield* admit(plan, estimate)
-      if (estimate === undefined) return PolicyStream.inner(service)
+      const giveBack = yield* admit(plan, estimate)
+      let refused = false
+      const failed = (cause: Cause.Cause<LlmError.LlmError>) => {
+        const error = Cause.failureOption(cause)
+        if (Option.isSome(error) && refusedBeforeCall(error.value)) refused = true
+      }
+      if (estimate === undefined) {
+        yield* Effect.addFinalizer(() => refused ? giveBack : Effect.void)
+        return PolicyStream.watched(service, undefined, failed)
+      }
       let usage: ChatResponse.Usage | undefined
       let cached = false
       const output: Array<string> = []
       // On the scope's close: the stream ended, failed, or its consumer stopped early; all used tokens.
       yield* Effect.addFinalizer(() =>
-        cached ? Effect.void : Effect.flatMap(
+        refused ? giveBack : cached ? Effect.void : Effect.flatMap(
           usedTokens(plan, estimate, usage, output.join("")),
           (used) => settle(plan, estimate, used)
         )
@@ -282,7 +307,7 @@ export const wrap = (
               break
           }
         }
-      })
+      }, failed)
     })
   )
 
