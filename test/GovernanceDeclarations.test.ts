@@ -122,6 +122,7 @@ const uses: ReadonlyArray<Use> = [
       layer: "Redis.layer({ url: \"redis://127.0.0.1:6379\" })",
       layerConfig: "Redis.layerConfig()",
       make: "Redis.make({ url: \"redis://127.0.0.1:6379\" })",
+      defaultKeyPrefix: "Redis.defaultKeyPrefix",
       metrics: "Redis.metrics",
       script: "Redis.script(\"get\", \"return 1\", { keys: 0 })"
     }
