@@ -200,7 +200,8 @@ export const wrap = (
   const admit = (plan: Plan, estimate: Estimate | undefined) =>
     Effect.suspend(() => {
       const backs: Array<Effect.Effect<void>> = []
-      const giveBack = Effect.all(backs, { discard: true })
+      // Built before the takes fill `backs`: read when it runs.
+      const giveBack = Effect.suspend(() => Effect.all(backs, { discard: true }))
       return Effect.as(Effect.onInterrupt(takeAll(plan, estimate, backs), () => giveBack), giveBack)
     })
 
