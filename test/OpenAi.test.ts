@@ -1,7 +1,7 @@
 import { HttpClient, HttpClientError } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Exit, Layer, Redacted, Schema } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Layer, Redacted, Schema, Stream } from "effect"
 import * as ChatResponse from "../src/ChatResponse.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
@@ -62,6 +62,41 @@ describe("OpenAi over loopback", () => {
         answer({ role: "assistant", content: "42", reasoning_content: "first", reasoning: "second" })
       ], [])
       expect(Exit.isSuccess(both.exit) && both.exit.value.content[0]).toEqual({ type: "reasoning", text: "first" })
+    }))
+
+  it.scoped("content as a list of parts (Mistral's reasoning models): thinking is reasoning, text is text", () =>
+    Effect.gen(function*() {
+      const listed = [
+        { type: "thinking", thinking: [{ type: "text", text: "Count the " }, { type: "text", text: "r's." }] },
+        { type: "text", text: "Three." }
+      ]
+      const answer = (content: unknown) =>
+        MockProvider.json({ id: "x", model: "m", choices: [{ index: 0, message: { content }, finish_reason: "stop" }] })
+      const { exit } = yield* runScript([answer(listed)], [])
+      expect(Exit.isSuccess(exit) && exit.value.content).toEqual([
+        { type: "reasoning", text: "Count the " },
+        { type: "reasoning", text: "r's." },
+        { type: "text", text: "Three." }
+      ])
+      // The same as stream deltas, in order.
+      const events = [
+        { id: "x", model: "m", choices: [{ index: 0, delta: { content: listed.slice(0, 1) } }] },
+        { id: "x", model: "m", choices: [{ index: 0, delta: { content: listed.slice(1) }, finish_reason: "stop" }] }
+      ]
+      const server = yield* MockProvider.make({ script: [MockProvider.sse(events)] })
+      const parts = yield* Stream.runCollect(LanguageModel.stream({ messages: [{ role: "user", content: "?" }] })).pipe(
+        Effect.provide(openAiLayer(server))
+      )
+      expect([...parts].filter((part) => part.type.endsWith("-delta"))).toEqual([
+        { type: "reasoning-delta", text: "Count the " },
+        { type: "reasoning-delta", text: "r's." },
+        { type: "text-delta", text: "Three." }
+      ])
+      // A part of another type would be lost: the answer is refused, saying which.
+      const odd = yield* runScript([answer([{ type: "text", text: "a" }, { type: "image_url", image_url: "x" }])], [])
+      expect(failure(odd.exit).message).toContain(
+        "malformed response: message.content[1] is a part of type \"image_url\", neither text nor thinking"
+      )
     }))
 
   it.scoped("an id or model that a compatible server sends as null is absent: the id \"\", the layer's model", () =>

@@ -6,6 +6,7 @@ import * as LlmError from "../../LlmError.js"
 import * as StreamPart from "../../StreamPart.js"
 import * as Errors from "../errors.js"
 import { isObject } from "../json.js"
+import * as ContentParts from "./contentParts.js"
 import * as OpenAiErrors from "./errors.js"
 
 const optionalNullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
@@ -33,7 +34,8 @@ export type WireUsage = typeof WireUsage.Type
 const WireChoice = Schema.Struct({
   index: Schema.optional(Schema.Number),
   message: Schema.Struct({
-    content: optionalNullable(Schema.String),
+    // A list of parts from some compatible servers (see `contentParts.ts`).
+    content: optionalNullable(Schema.Union(Schema.String, Schema.Array(Schema.Unknown))),
     refusal: optionalNullable(Schema.String),
     // OpenAI-compatible servers put reasoning here: `reasoning_content` (DeepSeek, vLLM), `reasoning` (OpenRouter,
     // newer vLLM), as in their stream deltas.
@@ -135,7 +137,13 @@ export const decodeResponse = (
   const message = choice.message
   const reasoning = message.reasoning_content ?? message.reasoning
   if (reasoning != null && reasoning !== "") content.push({ type: "reasoning", text: reasoning })
-  if (message.content != null && message.content !== "") content.push({ type: "text", text: message.content })
+  if (typeof message.content === "string") {
+    if (message.content !== "") content.push({ type: "text", text: message.content })
+  } else if (message.content != null) {
+    const listed = ContentParts.pieces(message.content)
+    if (typeof listed === "string") return Effect.fail(Errors.malformed(context, `message.${listed}`, raw.text, raw))
+    for (const piece of listed) content.push(piece)
+  }
   if (message.refusal != null && message.refusal !== "") content.push({ type: "refusal", text: message.refusal })
   const calls = message.tool_calls != null && message.tool_calls.length > 0
     ? message.tool_calls

@@ -10,6 +10,7 @@ import * as Errors from "../errors.js"
 import type * as Framing from "../framing.js"
 import { countOf, isObject, type Json, nonEmpty } from "../json.js"
 import * as Streaming from "../streaming.js"
+import * as ContentParts from "./contentParts.js"
 import * as OpenAiErrors from "./errors.js"
 import * as OpenAiResponse from "./response.js"
 
@@ -141,6 +142,15 @@ export const makeDecoder = (
         const reasoning = delta.reasoning_content ?? delta.reasoning
         if (nonEmpty(reasoning)) out.push({ type: "reasoning-delta", text: reasoning })
         if (nonEmpty(delta.content)) out.push({ type: "text-delta", text: delta.content })
+        else if (Array.isArray(delta.content)) {
+          const listed = ContentParts.pieces(delta.content)
+          if (typeof listed === "string") {
+            return Errors.malformed(context, `delta.${listed}`, JSON.stringify(json), { requestId })
+          }
+          for (const piece of listed) {
+            out.push({ type: piece.type === "text" ? "text-delta" : "reasoning-delta", text: piece.text })
+          }
+        }
         if (nonEmpty(delta.refusal)) out.push({ type: "refusal-delta", text: delta.refusal })
         if (Array.isArray(delta.tool_calls)) toolCallDeltas(delta.tool_calls, out)
         // The deprecated single `function_call` (older models, some compatible servers).
