@@ -68,7 +68,9 @@ describe("OpenAi over loopback", () => {
     Effect.gen(function*() {
       const listed = [
         { type: "thinking", thinking: [{ type: "text", text: "Count the " }, { type: "text", text: "r's." }] },
-        { type: "text", text: "Three." }
+        { type: "text", text: "Three." },
+        // The ids of cited sources: no text.
+        { type: "reference", reference_ids: [1] }
       ]
       const answer = (content: unknown) =>
         MockProvider.json({ id: "x", model: "m", choices: [{ index: 0, message: { content }, finish_reason: "stop" }] })

@@ -1,7 +1,8 @@
 /**
  * A `content` given as a list of parts by an OpenAI-compatible server, in a whole answer or a stream delta.
  * Mistral's reasoning models answer `[{ "type": "thinking", "thinking": [{ "type": "text", "text": ... }] },
- * { "type": "text", "text": ... }]` where OpenAI sends a string.
+ * { "type": "text", "text": ... }]` where OpenAI sends a string (with `reference` parts where the text cites
+ * sources).
  */
 import { isObject } from "../json.js"
 
@@ -30,7 +31,8 @@ export const pieces = (parts: ReadonlyArray<unknown>): Array<Piece> | string => 
         }
         if (inner.text !== "") out.push({ type: "reasoning", text: inner.text })
       }
-    } else {
+    } else if (part.type !== "reference") {
+      // Mistral's `reference` parts carry the ids of the sources the text cites, no text: nothing of the answer.
       return `content[${index}] is a part of type ${JSON.stringify(part.type)}, neither text nor thinking`
     }
   }
