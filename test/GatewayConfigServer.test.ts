@@ -7,9 +7,9 @@ import * as ServerOptions from "../src/gateway/http/serverOptions.js"
 import * as Server from "../src/gateway/Server.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
-import { startFile, yamlConfig } from "./clients/gateway.js"
+import { freePort, startFile, yamlConfig } from "./clients/gateway.js"
 import { call, chatBody } from "./support/gateway.js"
-import { acme, decode, errorsOf } from "./support/gatewayConfig.js"
+import { acme, decode, env, errorsOf } from "./support/gatewayConfig.js"
 import { eventually } from "./support/loopback.js"
 
 const local = { type: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1" }
@@ -341,7 +341,9 @@ describe("Gateway config: server", () => {
     Effect.gen(function*() {
       const a = yield* MockProvider.make()
       const b = yield* MockProvider.make({ onExhausted: OpenAiMock.completion({ text: "Paris." }) })
-      const gateway = yield* startFile(yamlConfig(a, b))
+      // Served on the port the file names, as `liter-llm gateway --config FILE` does without --port.
+      const port = yield* freePort
+      const gateway = yield* startFile(yamlConfig(a, b, `server: { port: ${port} }`), env, port)
       yield* Effect.addFinalizer(() => gateway.stop)
       const written = yield* stdoutWrites
       const big = chatBody("small", { messages: [{ role: "user", content: "x".repeat(2_000) }] })
@@ -365,6 +367,25 @@ describe("Gateway config: server", () => {
           (r) => r.status === 413
         ),
         "the new body limit applied"
+      )
+    }))
+
+  it.scopedLive("a reload that changes the address the command line gave (--host, --port win) says nothing of it", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make()
+      // Served on a port of the command line's, not the file's 4999.
+      const gateway = yield* startFile(yamlConfig(a, b, "server: { port: 4999 }"))
+      yield* Effect.addFinalizer(() => gateway.stop)
+      const written = yield* stdoutWrites
+      Fs.writeFileSync(gateway.file, yamlConfig(a, b, "server: { port: 4998, shutdownGrace: \"1 second\" }"))
+      process.emit("SIGHUP")
+      yield* eventually(
+        Effect.sync(() => written.some((line) => line.includes("read only at start"))),
+        "the start-only warning"
+      )
+      expect(written.find((line) => line.includes("read only at start"))).toContain(
+        "changes server.shutdownGrace, read only at start: restart the gateway to apply it"
       )
     }))
 

@@ -142,7 +142,7 @@ const serveWith = ({ loaded, ...options }: ServeFileOptions) =>
         const loaded = first === undefined
           ? Effect.tap(load(path), (next) =>
             Effect.zipRight(
-              warnStartOnly(start, next),
+              warnStartOnly(start, next, options),
               Effect.flatMap(
                 Check.configWarnings(next.config),
                 Effect.forEach((warning) => Effect.logWarning(`gateway: ${warning}`), { discard: true })
@@ -192,9 +192,18 @@ const startOnly = (config: Config.Config): Effect.Effect<Record<string, unknown>
     }
   })
 
-const warnStartOnly = (start: Config.Loaded, next: Config.Loaded) =>
+/**
+ * Warns of a reload's changes to what only a start reads. The address served came from the file unless the
+ * command line gave another (`--host`, `--port` win over the file): then the file's changes to it are no news.
+ */
+const warnStartOnly = (start: Config.Loaded, next: Config.Loaded, served: { host: string; port: number }) =>
   Effect.flatMap(Effect.all([startOnly(start.config), startOnly(next.config)]), ([before, after]) => {
-    const changed = Object.keys(after).filter((name) => JSON.stringify(before[name]) !== JSON.stringify(after[name]))
+    const pinned = (name: string) =>
+      (name === "server.host" && before[name] !== served.host) ||
+      (name === "server.port" && before[name] !== served.port)
+    const changed = Object.keys(after).filter((name) =>
+      !pinned(name) && JSON.stringify(before[name]) !== JSON.stringify(after[name])
+    )
     return changed.length === 0 ? Effect.void : Effect.logWarning(
       `gateway: the new config changes ${changed.join(", ")}, read only at start: restart the gateway to apply ${
         changed.length === 1 ? "it" : "them"

@@ -66,10 +66,10 @@ export const fromYaml = (yaml: string) =>
  * The gateway of a YAML config served as `liter-llm gateway --config FILE` serves it, in a scope of its own, with
  * `vars` as the environment: its base URL, its file, and `stop` (what SIGTERM does under `NodeRuntime.runMain`).
  */
-export const startFile = (yaml: string, vars: ReadonlyMap<string, string> = env) =>
+export const startFile = (yaml: string, vars: ReadonlyMap<string, string> = env, at?: number) =>
   Effect.gen(function*() {
     const file = yield* configFile(yaml)
-    const port = yield* freePort
+    const port = at ?? (yield* freePort)
     const scope = yield* Scope.make()
     yield* withEnv(serveFile({ configPath: file, host: "127.0.0.1", port }), vars).pipe(
       Effect.provide(NodeContext.layer),
