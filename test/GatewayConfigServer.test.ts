@@ -431,4 +431,33 @@ describe("Gateway config: server", () => {
       }
       expect(seen).toEqual(["200 2", "200 1", "200 0", "429 0"])
     }))
+
+  it.scopedLive("a request the cost guard refuses, streamed or not, counts in no rate limit nor in its headers", () =>
+    Effect.gen(function*() {
+      const a = yield* MockProvider.make()
+      const b = yield* MockProvider.make({ onExhausted: OpenAiMock.completion({ text: "Paris." }) })
+      const guarded = yamlConfig(a, b).replace(
+        `acme: { keys: ["${acme.hash}"], models: "*" }`,
+        `acme: { keys: ["${acme.hash}"], models: "*", maxRequestCostUsd: 0.01, ` +
+          `rateLimit: { requests: { limit: 3, window: "1 minute" } } }`
+      )
+      const gateway = yield* startFile(guarded)
+      yield* Effect.addFinalizer(() => gateway.stop)
+      const ask = (extra: Record<string, unknown>) =>
+        Effect.map(
+          call(gateway.base, "/v1/chat/completions", {
+            method: "POST",
+            body: chatBody("small", { messages: [{ role: "user", content: "Capital?" }], ...extra }),
+            key: acme.key
+          }),
+          (response) => `${response.status} ${response.headers.get("x-ratelimit-remaining-requests")}`
+        )
+      // 1 M tokens of output at 2 USD per million pass the 0.01 USD guard.
+      const costly = { max_tokens: 1_000_000 }
+      const cheap = { max_tokens: 10 }
+      expect(yield* ask(cheap)).toBe("200 2")
+      expect(yield* ask(costly)).toBe("400 2")
+      expect(yield* ask({ ...costly, stream: true })).toBe("400 2")
+      expect(yield* ask(cheap)).toBe("200 1")
+    }))
 })

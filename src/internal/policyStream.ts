@@ -27,7 +27,8 @@ export type Opened =
     /** Sees every chunk of the inner stream as it goes by. */
     readonly observe?: ((chunk: Chunk.Chunk<StreamPart.StreamPart>) => void) | undefined
     /** Sees the inner stream's own failure (not a consumer's). */
-    readonly failed?: ((cause: Cause.Cause<LlmError.LlmError>) => void) | undefined
+    /** Told of the stream's own failure; what it returns runs before the failure goes on. */
+    readonly failed?: ((cause: Cause.Cause<LlmError.LlmError>) => Effect.Effect<void> | void) | undefined
   }
   | { readonly _tag: "Answer"; readonly parts: ReadonlyArray<StreamPart.StreamPart> }
 
@@ -38,7 +39,7 @@ export const inner = (service: LanguageModel.Service): Opened => ({ _tag: "Inner
 export const watched = (
   service: LanguageModel.Service,
   observe: ((chunk: Chunk.Chunk<StreamPart.StreamPart>) => void) | undefined,
-  failed?: (cause: Cause.Cause<LlmError.LlmError>) => void
+  failed?: (cause: Cause.Cause<LlmError.LlmError>) => Effect.Effect<void> | void
 ): Opened => ({ _tag: "Inner", service, observe, failed })
 
 /** A service's stream of another request, watched as {@link watched} is. */
@@ -64,8 +65,10 @@ const innerStream = (
     return chunk
   })
   return failed === undefined ? seen : Stream.catchAllCause(seen, (cause) => {
-    failed(cause)
-    return Stream.failCause(cause)
+    const before = failed(cause)
+    return before === undefined
+      ? Stream.failCause(cause)
+      : Stream.fromEffect(Effect.zipRight(before, Effect.failCause(cause)))
   })
 }
 
@@ -89,8 +92,8 @@ const innerPull = (
     })
     return failed === undefined ? seen : Effect.catchAllCause(seen, (cause) => {
       const failure = Cause.flipCauseOption(cause)
-      if (Option.isSome(failure)) failed(failure.value)
-      return Effect.failCause(cause)
+      const before = Option.isSome(failure) ? failed(failure.value) : undefined
+      return before === undefined ? Effect.failCause(cause) : Effect.zipRight(before, Effect.failCause(cause))
     })
   })
 }

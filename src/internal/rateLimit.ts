@@ -268,20 +268,20 @@ export const wrap = (
       const estimate = plan.limits.tokens === undefined ? undefined : yield* estimateOf(request, plan)
       const giveBack = yield* admit(plan, estimate)
       let refused = false
+      // Given back as the refusal goes out, before whoever answers it reads the limits.
       const failed = (cause: Cause.Cause<LlmError.LlmError>) => {
         const error = Cause.failureOption(cause)
-        if (Option.isSome(error) && refusedBeforeCall(error.value)) refused = true
+        if (Option.isNone(error) || !refusedBeforeCall(error.value)) return
+        refused = true
+        return giveBack
       }
-      if (estimate === undefined) {
-        yield* Effect.addFinalizer(() => refused ? giveBack : Effect.void)
-        return PolicyStream.watched(service, undefined, failed)
-      }
+      if (estimate === undefined) return PolicyStream.watched(service, undefined, failed)
       let usage: ChatResponse.Usage | undefined
       let cached = false
       const output: Array<string> = []
       // On the scope's close: the stream ended, failed, or its consumer stopped early; all used tokens.
       yield* Effect.addFinalizer(() =>
-        refused ? giveBack : cached ? Effect.void : Effect.flatMap(
+        refused || cached ? Effect.void : Effect.flatMap(
           usedTokens(plan, estimate, usage, output.join("")),
           (used) => settle(plan, estimate, used)
         )
