@@ -284,18 +284,18 @@ describe("Gateway config: YAML anchors, merge keys, alias bombs; empty files", (
 
   it("an alias bomb, or a merge of something other than a mapping, is invalid YAML, not a crash", () => {
     const ten = (alias: string) => `[${Array.from({ length: 10 }, () => `*${alias}`).join(", ")}]`
-    const bomb = `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b ${ten("a")}\nc: &c ${ten("b")}\nd: &d ${ten("c")}\ne: ${
-      ten("d")
-    }\n`
-    // 10 + 100 + ... + 100 000 values from a few lines: past the 100 000 aliases may add to a file this short.
-    expect(refused(bomb, "gateway.yaml")).toEqual([
-      "not valid YAML: its aliases expand it by more than 100,000 values (an alias bomb?)"
+    const levels = (count: number) => {
+      const lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+      for (let i = 1; i < count; i++) lines.push(`${"abcdefghij"[i]}: &${"abcdefghij"[i]} ${ten("abcdefghij"[i - 1]!)}`)
+      return lines.join("\n")
+    }
+    // 10 + 100 + ... + 10 million values from a few lines: past the 4 million aliases may add to a short file.
+    expect(refused(levels(7), "gateway.yaml")).toEqual([
+      "not valid YAML: its aliases expand it by more than 4,000,000 values (an alias bomb?)"
     ])
-    // Nine levels, a billion values written out: refused as soon as the count passes the limit.
-    const billion = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
-    for (const [i, name] of [..."bcdefghij"].entries()) billion.push(`${name}: &${name} ${ten("abcdefghij"[i]!)}`)
-    expect(refused(billion.join("\n"), "gateway.yaml")).toEqual([
-      "not valid YAML: its aliases expand it by more than 100,000 values (an alias bomb?)"
+    // Ten levels, ten billion values written out: refused as soon as the count passes the limit.
+    expect(refused(levels(10), "gateway.yaml")).toEqual([
+      "not valid YAML: its aliases expand it by more than 4,000,000 values (an alias bomb?)"
     ])
     expect(refused("providers:\n  local: { <<: 3 }\n", "gateway.yml")).toEqual([
       "line 2, column 12: a merge (<<) takes a mapping, an alias of one, or a list of them"

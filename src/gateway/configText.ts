@@ -166,8 +166,12 @@ const parseYamlChecked = (text: string): Either.Either<Parsed, Array<string>> =>
   }
 }
 
-/** The values aliases may add to a file, at least: past it, and past one per character of the file, it is refused. */
-const minAliasValues = 100_000
+/**
+ * The values aliases may add to a file, at least: about what a JSON config of the largest size a config may have
+ * holds (so a YAML file sharing blocks is not refused where the same config written out in JSON is read). Past it,
+ * and past one per character of the file, it is refused: an alias bomb of a few lines would expand to billions.
+ */
+const minAliasValues = 4_000_000
 
 /**
  * Puts in place of each alias the node its anchor names, in one pass over the document, so that `toJS` meets no
