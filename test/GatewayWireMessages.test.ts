@@ -131,6 +131,18 @@ describe("client-facing error messages", () => {
     expect(unavailable("<img src=x>")).toBe("The gateway's policy store is unavailable; retry later.")
   })
 
+  it("an HTML page the upstream's error quotes (a proxy's error page) is left out of the client's message", () => {
+    const page = "up 400: <html><head><title>400 Bad Request</title></head><body><center>nginx/1.25.3 on edge-7" +
+      "</center></body></html>"
+    expect(messageOf(new LlmError.InvalidRequest({ provider, message: page }))).toBe(
+      "up 400: (an HTML page, not shown)"
+    )
+    // Text that only mentions a tag stays.
+    expect(messageOf(new LlmError.InvalidRequest({ provider, message: "up 400: `stop` may hold <= 4 items" }))).toBe(
+      "up 400: `stop` may hold <= 4 items"
+    )
+  })
+
   it("a stream cut after content names its cause's tag only when it is a tag", () => {
     const cut = (causeTag: string) =>
       messageOf(new LlmError.StreamInterrupted({ provider, causeTag, partial, message: leaky }))
@@ -167,6 +179,10 @@ describe("withoutAddresses", () => {
     // One-label service names of containers and clusters, and paths after a scheme without `//`.
     ["connect to cache:6379 failed; redis-master:6379", "connect to <address> failed; <address>"],
     ["proxy backend:80 refused, at backend-7:8080/v1", "proxy <address> refused, at <address>"],
+    [
+      "upstream my-project_vllm_1 at my-project_vllm_1:8000, llm_svc:8000",
+      "upstream my-project_vllm_1 at <address>, <address>"
+    ],
     ["open file:/etc/x and unix:/var/run/sock", "open <path> and <path>"]
   ]
   for (const [text, expected] of cases) {

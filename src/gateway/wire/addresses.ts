@@ -36,12 +36,13 @@ const hostTlds = "com|net|org|io|ai|dev|app|cloud|co|us|uk|eu|de|fr|jp|cn|in|inf
   "internal|local|localdomain|lan|corp|intranet|home|svc|cluster|test|example|invalid"
 
 /**
- * A one-label name and a number as a host and port: a name with a digit or a hyphen (`backend-7:8080`), or a
+ * A one-label name and a number as a host and port: a name with a digit, a hyphen or an underscore
+ * (`backend-7:8080`, Docker Compose's `app_web_1:8000`), or a
  * word with a port a server listens on (80, 443, or 1024 and up: `cache:6379`). A word and a smaller number is
  * left alone: `status:404`, `code:400` say what failed.
  */
 const singleLabel = (match: string, name: string, port: string): string =>
-  /[\d-]/.test(name) || port === "80" || port === "443" || Number(port) >= 1024 ? addressPlaceholder : match
+  /[\d_-]/.test(name) || port === "80" || port === "443" || Number(port) >= 1024 ? addressPlaceholder : match
 
 /** A bare IPv6 address has a `::` or four colons or more: a time such as 10:30:00 has fewer. */
 const ipv6 = (match: string): string => match.includes("::") || match.split(":").length > 4 ? addressPlaceholder : match
@@ -67,7 +68,7 @@ const rules: ReadonlyArray<(text: string) => string> = [
     ),
   (text) => text.replace(/(?<![\w.@-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\/[^\s"'`<>]*/gi, addressPlaceholder),
   // A one-label host and port, as container and cluster service names are (`redis-master:6379`, `cache:6379`).
-  (text) => text.replace(/(?<![\w.:/@-])([a-z][a-z0-9-]*):(\d{2,5})(?![\w.:])(?:\/[^\s"'`<>]*)?/gi, singleLabel),
+  (text) => text.replace(/(?<![\w.:/@-])([a-z][\w-]*):(\d{2,5})(?![\w.:])(?:\/[^\s"'`<>]*)?/gi, singleLabel),
   // A path after a scheme without `//` (`file:/etc/x`, `unix:/var/run/x.sock`).
   (text) => text.replace(/\b(?:file|unix):\/[^\s"'`<>]*/gi, pathPlaceholder),
   // Absolute paths: Unix with two segments or more (`/etc/app/x.yaml`, `/v1/chat`), Windows (`C:\app`).

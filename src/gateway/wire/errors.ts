@@ -258,6 +258,17 @@ const bodyType = (error: LlmError.LlmError, row: Row): string => {
  * @since 0.2.0
  * @category encoding
  */
+const htmlPage = /<(?:!doctype|html|head|body|title|center|h1)\b/i
+
+/**
+ * An error's own message as a client reads it: without addresses; an HTML page quoted in it (a proxy's error page
+ * in front of the upstream, with its server's name and version) left out.
+ */
+const clientText = (message: string): string => {
+  const html = message.search(htmlPage)
+  return Addresses.withoutAddresses(html < 0 ? message : `${message.slice(0, html)}(an HTML page, not shown)`)
+}
+
 export const errorBody = (error: LlmError.LlmError | WireError.WireError): WireErrorBody => {
   if (error._tag === "WireError") {
     return {
@@ -267,7 +278,7 @@ export const errorBody = (error: LlmError.LlmError | WireError.WireError): WireE
   const row = rows[error._tag]
   return {
     error: {
-      message: row.message === undefined ? Addresses.withoutAddresses(error.message) : row.message(error),
+      message: row.message === undefined ? clientText(error.message) : row.message(error),
       type: bodyType(error, row),
       param: row.param ?? null,
       code: error._tag === "Timeout" ? timeoutCodes[error.phase] : row.code
