@@ -159,7 +159,19 @@ describe("Gateway config: one short line for a value of the wrong kind", () => {
       [
         "a Redis key prefix with a space",
         { ...minimal, redis: { keyPrefix: "gw a:" } },
-        "redis.keyPrefix: expected a prefix without spaces, e.g. \"gw:\" (leave it out for the default)"
+        "redis.keyPrefix: expected a prefix without spaces, control or invisible characters, e.g. \"gw:\" " +
+        "(leave it out for the default)"
+      ],
+      [
+        "a Redis key prefix with a zero-width space, which would read as another",
+        { ...minimal, redis: { keyPrefix: "\u200bgw:" } },
+        "redis.keyPrefix: expected a prefix without spaces, control or invisible characters, e.g. \"gw:\" " +
+        "(leave it out for the default)"
+      ],
+      [
+        "a Redis key prefix that is no string",
+        { ...minimal, redis: { keyPrefix: 5 } },
+        "redis.keyPrefix: expected a prefix (a string) such as \"gw:\", got 5 (leave it out for the default)"
       ]
     ] as const
   )("%s", ([, input, message]) =>

@@ -408,11 +408,14 @@ export const ConfigSchema = describedBy(
         url: secretField("name the environment variable holding the URL in urlEnv"),
         // The rule Redis.layer applies: an empty prefix is an unset template variable, not "no prefix".
         keyPrefix: opt(withMessage(
-          Schema.String.pipe(Schema.pattern(/^\S+$/)),
+          // No space, control or invisible character: a prefix is read back in logs and `check-config`'s summary.
+          Schema.String.pipe(Schema.pattern(/^[^\s\p{C}]+$/u)),
           (actual) =>
             actual === ""
               ? "an empty prefix would put the keys at the root of a shared Redis: give one, e.g. \"gw:\" (leave it out for the default)"
-              : "expected a prefix without spaces, e.g. \"gw:\" (leave it out for the default)"
+              : typeof actual === "string"
+              ? "expected a prefix without spaces, control or invisible characters, e.g. \"gw:\" (leave it out for the default)"
+              : `expected a prefix (a string) such as "gw:", got ${kindOf(actual)} (leave it out for the default)`
         )),
         commandTimeout: opt(DurationInput)
       }),
