@@ -183,7 +183,9 @@ describe("withoutAddresses", () => {
       "upstream my-project_vllm_1 at my-project_vllm_1:8000, llm_svc:8000",
       "upstream my-project_vllm_1 at <address>, <address>"
     ],
-    ["open file:/etc/x and unix:/var/run/sock", "open <path> and <path>"]
+    ["open file:/etc/x and unix:/var/run/sock", "open <path> and <path>"],
+    ["link-local fe80::1%eth0 failed", "link-local <address> failed"],
+    ["read \\\\fileserver\\share\\models\\x.bin and \\\\?\\C:\\m\\y.bin", "read <path> and <path>"]
   ]
   for (const [text, expected] of cases) {
     it(`removes the address of ${JSON.stringify(text)}`, () => {

@@ -57,7 +57,7 @@ const rules: ReadonlyArray<(text: string) => string> = [
   (text) => text.replace(/\b(getaddrinfo\s+(?:ENOTFOUND|EAI_AGAIN))\s+[\w.-]*\w/gi, `$1 ${addressPlaceholder}`),
   // IPv6 in brackets (with its port), then bare.
   (text) => text.replace(/\[[0-9a-f.]*:[0-9a-f:.]*\](?::\d{1,5})?/gi, addressPlaceholder),
-  (text) => text.replace(/(?<![\w:])(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?![\w:])/gi, ipv6),
+  (text) => text.replace(/(?<![\w:])(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?:%[\w.-]+)?(?![\w:%])/gi, ipv6),
   // IPv4, with its port.
   (text) => text.replace(/(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])/g, addressPlaceholder),
   // host:port (and what follows it), and a dotted host followed by a path: URLs without their scheme.
@@ -71,8 +71,10 @@ const rules: ReadonlyArray<(text: string) => string> = [
   (text) => text.replace(/(?<![\w.:/@-])([a-z][\w-]*):(\d{2,5})(?![\w.:])(?:\/[^\s"'`<>]*)?/gi, singleLabel),
   // A path after a scheme without `//` (`file:/etc/x`, `unix:/var/run/x.sock`).
   (text) => text.replace(/\b(?:file|unix):\/[^\s"'`<>]*/gi, pathPlaceholder),
-  // Absolute paths: Unix with two segments or more (`/etc/app/x.yaml`, `/v1/chat`), Windows (`C:\app`).
+  // Absolute paths: Unix with two segments or more (`/etc/app/x.yaml`, `/v1/chat`), Windows network paths
+  // (`\\server\share\x`, `\\?\C:\x`), Windows (`C:\app`).
   (text) => text.replace(/(?<![\w.:/-])\/(?:[\w.@+-]+\/)+[\w.@+-]*/g, pathPlaceholder),
+  (text) => text.replace(/\\\\[^\s"'`<>\\]+\\[^\s"'`<>]*/g, pathPlaceholder),
   (text) => text.replace(/\b[a-z]:\\[^\s"'`<>]*/gi, pathPlaceholder),
   // Bare host names (`api.internal.corp`, `x.openai.azure.com`, `redis.internal`).
   (text) =>
