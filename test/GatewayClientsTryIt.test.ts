@@ -4,7 +4,7 @@
  */
 import { expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit } from "effect"
-import { spawn, spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as Net from "node:net"
 import { fileURLToPath } from "node:url"
 import { freePort } from "./clients/gateway.js"
@@ -104,22 +104,36 @@ it.scopedLive(
         (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
       )
       const port = (taken.address() as Net.AddressInfo).port
+      // The four command lines at once: each process's start (TypeScript compiled by tsx) is most of its time.
       const run = (args: ReadonlyArray<string>) =>
-        Effect.sync(() =>
-          spawnSync(process.execPath, ["--import", "tsx", script, ...args], { encoding: "utf8", timeout: 45_000 })
-        )
-      const inUse = yield* run(["--port", String(port)])
+        Effect.async<{ status: number | null; stdout: string; stderr: string }>((resume) => {
+          const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: "pipe" })
+          let stdout = ""
+          let stderr = ""
+          child.stdout.on("data", (data) => (stdout += String(data)))
+          child.stderr.on("data", (data) => (stderr += String(data)))
+          const timer = setTimeout(() => child.kill("SIGKILL"), 45_000)
+          child.on("close", (status) => {
+            clearTimeout(timer)
+            resume(Effect.succeed({ status, stdout, stderr }))
+          })
+          return Effect.sync(() => child.kill("SIGKILL"))
+        })
+      const [inUse, bad, inUseEquals, twice] = yield* Effect.all([
+        run(["--port", String(port)]),
+        run(["--port", "abc"]),
+        // `--port=N` is read as `--port N`; twice is refused, not the first taken.
+        run([`--port=${port}`]),
+        run(["--port", "4100", "--port", "4101"])
+      ], { concurrency: "unbounded" })
       expect(inUse.status).toBe(1)
       expect(inUse.stderr.trim()).toBe(
         `gateway demo: 127.0.0.1:${port} is in use (a gateway demo still running?): stop it, or choose another port with --port`
       )
       expect(inUse.stdout).not.toContain("The gateway serves")
-      const bad = yield* run(["--port", "abc"])
       expect(bad.status).toBe(2)
       expect(bad.stderr.trim()).toBe("gateway demo: --port (or PORT) must be a port 1-65535, got \"abc\"")
-      // `--port=N` is read as `--port N`; twice is refused, not the first taken.
-      expect((yield* run([`--port=${port}`])).status).toBe(1)
-      const twice = yield* run(["--port", "4100", "--port", "4101"])
+      expect(inUseEquals.status).toBe(1)
       expect(twice.status).toBe(2)
       expect(twice.stderr.trim()).toBe("gateway demo: --port is given more than once")
     }),
