@@ -498,6 +498,16 @@ describe("Gateway config: errors, each with its path, all at once", () => {
         "cahce: unknown field (did you mean cache?)"
       ],
       [
+        "a field of a tenant with a slip: the tenant's field it is closest to",
+        { ...minimal, tenants: { acme: { keys: [acme.hash], models: "*", ratelimit: {} } } },
+        "tenants.acme.ratelimit: unknown field (did you mean rateLimit?)"
+      ],
+      [
+        "a field of a provider with a slip, whatever its type",
+        { ...minimal, providers: { local: { ...local, apikeyEnv: "X" } } },
+        "providers.local.apikeyEnv: unknown field (did you mean apiKeyEnv?)"
+      ],
+      [
         "a short section name two slips from one: no guess",
         { ...minimal, tenets: {} },
         "tenets: unknown field"

@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import type * as AST from "effect/SchemaAST"
 import { isUtf8 } from "node:buffer"
 import * as HttpOptions from "../internal/httpOptions.js"
 import * as RedisOptions from "../internal/redisOptions.js"
@@ -164,15 +165,39 @@ const issues = (error: ParseResult.ParseError): Array<string> => {
       ? issue.message
       : issue.path.at(-1) === Messages.reservedName
       ? Messages.reservedNameMessage
-      : issue.path.length === 1
-      ? Messages.unknownField(String(issue.path[0]), sectionNames)
-      : "unknown field"
+      : Messages.unknownField(String(issue.path.at(-1)), knownFields(issue.path.slice(0, -1)))
     return at === "" ? message : `${at}: ${message}`
   })
   return [...new Set(lines)]
 }
 
-const sectionNames = Object.keys(ConfigSchema.fields)
+/**
+ * The field names the schema knows at a path (`tenants.acme`: a tenant's), across the members of a union: what an
+ * unknown field there may be a slip of.
+ */
+const knownFields = (path: ReadonlyArray<PropertyKey>): Array<string> => {
+  const names = new Set<string>()
+  const visit = (ast: AST.AST, rest: ReadonlyArray<PropertyKey>): void => {
+    switch (ast._tag) {
+      case "Refinement":
+      case "Transformation":
+        return visit(ast.from, rest)
+      case "Suspend":
+        return visit(ast.f(), rest)
+      case "Union":
+        return ast.types.forEach((member) => visit(member, rest))
+      case "TypeLiteral": {
+        if (rest.length === 0) return ast.propertySignatures.forEach((field) => names.add(String(field.name)))
+        const field = ast.propertySignatures.find((signature) => signature.name === rest[0])
+        // A record's entries (a tenant, a route) are its index signature's values.
+        if (field !== undefined) return visit(field.type, rest.slice(1))
+        return ast.indexSignatures.forEach((entry) => visit(entry.type, rest.slice(1)))
+      }
+    }
+  }
+  visit(ConfigSchema.ast, path)
+  return [...names]
+}
 
 const strict = { errors: "all", onExcessProperty: "error" } as const
 const decodeSchema = Schema.decodeUnknownEither(ConfigSchema, strict)
