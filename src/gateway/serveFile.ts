@@ -133,6 +133,7 @@ const serveWith = ({ loaded, ...options }: ServeFileOptions) =>
     // Given (the CLI checked it), it is not read again: a large config takes seconds to read.
     let first: Config.Loaded | undefined = loaded ?? (yield* load(options.configPath))
     const start = first
+    const startSettings = yield* startOnly(start.config)
     const telemetry = yield* Telemetry.forConfig(start)
     const serving = Server.serve({
       ...serverOptions(start.config),
@@ -142,7 +143,7 @@ const serveWith = ({ loaded, ...options }: ServeFileOptions) =>
         const loaded = first === undefined
           ? Effect.tap(load(path), (next) =>
             Effect.zipRight(
-              warnStartOnly(start, next, options),
+              warnStartOnly(startSettings, next, options),
               Effect.flatMap(
                 Check.configWarnings(next.config),
                 Effect.forEach((warning) => Effect.logWarning(`gateway: ${warning}`), { discard: true })
@@ -196,8 +197,12 @@ const startOnly = (config: Config.Config): Effect.Effect<Record<string, unknown>
  * Warns of a reload's changes to what only a start reads. The address served came from the file unless the
  * command line gave another (`--host`, `--port` win over the file): then the file's changes to it are no news.
  */
-const warnStartOnly = (start: Config.Loaded, next: Config.Loaded, served: { host: string; port: number }) =>
-  Effect.flatMap(Effect.all([startOnly(start.config), startOnly(next.config)]), ([before, after]) => {
+const warnStartOnly = (
+  before: Record<string, unknown>,
+  next: Config.Loaded,
+  served: { host: string; port: number }
+) =>
+  Effect.flatMap(startOnly(next.config), (after) => {
     const pinned = (name: string) =>
       (name === "server.host" && before[name] !== served.host) ||
       (name === "server.port" && before[name] !== served.port)

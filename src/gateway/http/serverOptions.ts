@@ -164,12 +164,15 @@ const millis = (
  * @category checks
  */
 export const check = (options: Options): Effect.Effect<Checked, ConfigError.ConfigError> =>
+  Effect.map(checkTimings(options), (timings) => ({ ...timings, metrics: options.metrics ?? Metrics.make() }))
+
+// The timings of `check`, without the metrics `check` makes when none are given (a registry of their own).
+const checkTimings = (options: Options): Effect.Effect<Omit<Checked, "metrics">, ConfigError.ConfigError> =>
   Effect.gen(function*() {
     const holdHeadersMs = yield* millis("holdHeaders", options.holdHeaders, 2_000, true)
     const keepAliveMs = yield* millis("keepAlive", options.keepAlive, 15_000, false)
     const sendTimeoutMs = yield* millis("sendTimeout", options.sendTimeout, 60_000, false)
     return {
-      metrics: options.metrics ?? Metrics.make(),
       stream: { holdHeadersMs, keepAliveMs, sendTimeoutMs },
       readyTimeoutMs: yield* millis("readyTimeout", options.readyTimeout, 2_000, false),
       usageTimeoutMs: yield* millis("usageTimeout", options.usageTimeout, 250, false)
@@ -188,20 +191,20 @@ export const checkLayer = (options: LayerOptions): Effect.Effect<CheckedLayer, C
     (checked) =>
       options.runtime === undefined || options.runtime === null
         ? Effect.fail(invalid("runtime", "is required"))
-        : Effect.succeed(checked)
+        : Effect.succeed({ ...checked, metrics: options.metrics ?? Metrics.make() })
   )
 
 /**
- * `checkLayer` without the runtime: where and how the server listens, with the defaults in effect.
+ * `checkLayer` without the runtime and the metrics: where and how the server listens, with the defaults in effect.
  *
  * @since 0.2.0
  * @category checks
  */
 export const checkListening = (
   options: Omit<LayerOptions, "runtime">
-): Effect.Effect<CheckedLayer, ConfigError.ConfigError> =>
+): Effect.Effect<Omit<CheckedLayer, "metrics">, ConfigError.ConfigError> =>
   Effect.gen(function*() {
-    const base = yield* check(options)
+    const base = yield* checkTimings(options)
     const port = options.port ?? 4000
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       return yield* Effect.fail(invalid("port", `must be an integer from 0 to 65535, got ${String(port)}`))
