@@ -97,22 +97,24 @@ const sameErrorsListed = 3
 
 /** Errors with the same text after their path (`path: text`), past `sameErrorsListed`, said once with their count. */
 const sameErrors = (errors: ReadonlyArray<string>): Array<string> => {
-  const byText = new Map<string, Array<string>>()
-  for (const error of errors) {
+  // Each error split once: its path, and its text after the path (none without a path).
+  const split = errors.map((error) => {
     const at = error.indexOf(": ")
-    if (at <= 0) continue
-    const text = error.slice(at + 2)
-    const paths = byText.get(text)
-    if (paths === undefined) byText.set(text, [error.slice(0, at)])
-    else paths.push(error.slice(0, at))
+    return at <= 0 ? undefined : { path: error.slice(0, at), text: error.slice(at + 2) }
+  })
+  const byText = new Map<string, Array<string>>()
+  for (const parts of split) {
+    if (parts === undefined) continue
+    const paths = byText.get(parts.text)
+    if (paths === undefined) byText.set(parts.text, [parts.path])
+    else paths.push(parts.path)
   }
   const lines: Array<string> = []
   const said = new Set<string>()
-  for (const error of errors) {
-    const at = error.indexOf(": ")
-    const text = error.slice(at + 2)
-    const paths = at <= 0 ? undefined : byText.get(text)
-    if (paths === undefined || paths.length <= sameErrorsListed) {
+  for (const [i, error] of errors.entries()) {
+    const text = split[i]?.text
+    const paths = text === undefined ? undefined : byText.get(text)
+    if (text === undefined || paths === undefined || paths.length <= sameErrorsListed) {
       lines.push(error)
       continue
     }

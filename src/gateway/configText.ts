@@ -196,12 +196,14 @@ const expandAliases = (
   const expand = (node: unknown): { readonly node: unknown; readonly size: number } | undefined => {
     if (!Yaml.isNode(node)) return { node, size: 0 }
     if (Yaml.isAlias(node)) {
-      const name = asWritten(node.source)
       const target = anchors.get(node.source)
-      const at = where(node.range?.[0] ?? 0)
-      if (target === undefined) issue = `${at}: the alias *${name} has no anchor &${name} before it`
-      else if (!sizes.has(target)) issue = `${at}: the alias *${name} is inside the value of its own anchor &${name}`
-      else {
+      // Where and what, for an alias refused: not worked out for each of thousands that are not.
+      const at = () => where(node.range?.[0] ?? 0)
+      const name = () => asWritten(node.source)
+      if (target === undefined) issue = `${at()}: the alias *${name()} has no anchor &${name()} before it`
+      else if (!sizes.has(target)) {
+        issue = `${at()}: the alias *${name()} is inside the value of its own anchor &${name()}`
+      } else {
         const size = sizes.get(target)!
         added += size
         if (added <= limit) return { node: target, size }
