@@ -57,6 +57,27 @@ const stdoutWrites = Effect.gen(function*() {
   return written
 })
 
+/**
+ * The config file `yaml` served (on `port`, else a free one given as the command line would give it) for the
+ * scope, with its log lines, and a reload: `yaml` written over the file, `SIGHUP`, then a wait for a line holding
+ * `until`.
+ */
+const servedLogged = (yaml: string, port?: number) =>
+  Effect.gen(function*() {
+    const gateway = yield* startFile(yaml, env, port)
+    yield* Effect.addFinalizer(() => gateway.stop)
+    const written = yield* stdoutWrites
+    const reload = (next: string, until: string) =>
+      Effect.zipRight(
+        Effect.sync(() => {
+          Fs.writeFileSync(gateway.file, next)
+          process.emit("SIGHUP")
+        }),
+        eventually(Effect.sync(() => written.some((line) => line.includes(until))), `a log line with "${until}"`)
+      )
+    return { gateway, written, reload }
+  })
+
 describe("Gateway config: server", () => {
   it.effect("the server's timings decode as durations; shutdownGrace and holdHeaders may be 0", () =>
     Effect.gen(function*() {
@@ -318,19 +339,12 @@ describe("Gateway config: server", () => {
     Effect.gen(function*() {
       const a = yield* MockProvider.make()
       const b = yield* MockProvider.make()
-      const gateway = yield* startFile(yamlConfig(a, b))
-      yield* Effect.addFinalizer(() => gateway.stop)
-      const written = yield* stdoutWrites
+      const { reload, written } = yield* servedLogged(yamlConfig(a, b))
       const unpriced = yamlConfig(a, b)
         .replace("    model-b: { inputPerMillion: 1, outputPerMillion: 2 }\n", "")
         .replace(`models: "*" }`, `models: "*", budget: { limitUsd: 10, period: day } }`)
       expect(unpriced).not.toContain("model-b: {")
-      Fs.writeFileSync(gateway.file, unpriced)
-      process.emit("SIGHUP")
-      yield* eventually(
-        Effect.sync(() => written.some((line) => line.includes("config reloaded"))),
-        "the reload"
-      )
+      yield* reload(unpriced, "config reloaded")
       const warning = written.find((line) => line.includes("has no price"))
       expect(warning).toBeDefined()
       expect(warning).toContain("tenants.acme")
@@ -343,20 +357,13 @@ describe("Gateway config: server", () => {
       const b = yield* MockProvider.make({ onExhausted: OpenAiMock.completion({ text: "Paris." }) })
       // Served on the port the file names, as `liter-llm gateway --config FILE` does without --port.
       const port = yield* freePort
-      const gateway = yield* startFile(yamlConfig(a, b, `server: { port: ${port} }`), env, port)
-      yield* Effect.addFinalizer(() => gateway.stop)
-      const written = yield* stdoutWrites
+      const { gateway, reload, written } = yield* servedLogged(yamlConfig(a, b, `server: { port: ${port} }`), port)
       const big = chatBody("small", { messages: [{ role: "user", content: "x".repeat(2_000) }] })
       const first = yield* call(gateway.base, "/v1/chat/completions", { method: "POST", body: big, key: acme.key })
       expect(first.status, yield* Effect.promise(() => first.text())).toBe(200)
-      Fs.writeFileSync(
-        gateway.file,
-        yamlConfig(a, b, "server: { maxBodyBytes: 1000, port: 4999, shutdownGrace: \"1 second\" }")
-      )
-      process.emit("SIGHUP")
-      yield* eventually(
-        Effect.sync(() => written.some((line) => line.includes("read only at start"))),
-        "the start-only warning"
+      yield* reload(
+        yamlConfig(a, b, "server: { maxBodyBytes: 1000, port: 4999, shutdownGrace: \"1 second\" }"),
+        "read only at start"
       )
       const warning = written.find((line) => line.includes("read only at start"))!
       expect(warning).toContain("changes server.shutdownGrace, server.port, read only at start: restart the gateway")
@@ -375,15 +382,8 @@ describe("Gateway config: server", () => {
       const a = yield* MockProvider.make()
       const b = yield* MockProvider.make()
       // Served on a port of the command line's, not the file's 4999.
-      const gateway = yield* startFile(yamlConfig(a, b, "server: { port: 4999 }"))
-      yield* Effect.addFinalizer(() => gateway.stop)
-      const written = yield* stdoutWrites
-      Fs.writeFileSync(gateway.file, yamlConfig(a, b, "server: { port: 4998, shutdownGrace: \"1 second\" }"))
-      process.emit("SIGHUP")
-      yield* eventually(
-        Effect.sync(() => written.some((line) => line.includes("read only at start"))),
-        "the start-only warning"
-      )
+      const { reload, written } = yield* servedLogged(yamlConfig(a, b, "server: { port: 4999 }"))
+      yield* reload(yamlConfig(a, b, "server: { port: 4998, shutdownGrace: \"1 second\" }"), "read only at start")
       expect(written.find((line) => line.includes("read only at start"))).toContain(
         "changes server.shutdownGrace, read only at start: restart the gateway to apply it"
       )
@@ -393,18 +393,11 @@ describe("Gateway config: server", () => {
     Effect.gen(function*() {
       const a = yield* MockProvider.make()
       const b = yield* MockProvider.make()
-      const gateway = yield* startFile(
+      const { reload, written } = yield* servedLogged(
         yamlConfig(a, b, "server: { host: 127.0.0.1, keepAliveTimeout: \"5 seconds\", holdHeaders: 2000 }")
       )
-      yield* Effect.addFinalizer(() => gateway.stop)
-      const written = yield* stdoutWrites
       // The defaults written out, or written otherwise (2 000 ms as "2 seconds"); only the body limit changes.
-      Fs.writeFileSync(gateway.file, yamlConfig(a, b, "server: { holdHeaders: \"2 seconds\", maxBodyBytes: 5000 }"))
-      process.emit("SIGHUP")
-      yield* eventually(
-        Effect.sync(() => written.some((line) => line.includes("config reloaded"))),
-        "the reload"
-      )
+      yield* reload(yamlConfig(a, b, "server: { holdHeaders: \"2 seconds\", maxBodyBytes: 5000 }"), "config reloaded")
       expect(written.filter((line) => line.includes("read only at start"))).toEqual([])
     }))
 
