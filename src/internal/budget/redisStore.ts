@@ -207,7 +207,6 @@ export const make = (
   const outage = Outage.reporter("budget", config.whenUnavailable === "fail-open" ? "unreserved calls" : "refuse calls")
   // A settle or release after a call that was answered refuses nothing: counted and said apart.
   const afterCallOutage = Outage.reporter("budget", "settles retried in the background")
-  const back = Effect.zipRight(outage.succeeded, afterCallOutage.succeeded)
 
   const run = (script: Redis.Script, target: Store.Target, args: ReadonlyArray<string | number>) =>
     redis.eval(script, keysOf(redis, target), [
@@ -218,7 +217,7 @@ export const make = (
       ...args
     ]).pipe(
       Effect.map((reply) => reply as Reply),
-      Effect.tap(() => back)
+      Effect.tap(() => outage.succeeded)
     )
 
   /**
@@ -228,9 +227,11 @@ export const make = (
   const afterCall = (
     what: string,
     target: Store.Target & { readonly id: string },
-    attempt: Effect.Effect<Reply, Redis.RedisError>
-  ) =>
-    attempt.pipe(
+    command: Effect.Effect<Reply, Redis.RedisError>
+  ) => {
+    // Its own outage ends with a settle or release that lands; a call's reserve does not pay for that check.
+    const attempt = Effect.tap(command, () => afterCallOutage.succeeded)
+    return attempt.pipe(
       Effect.map(totalsOf),
       Effect.catchAll((error) =>
         Effect.zipRight(
@@ -252,6 +253,7 @@ export const make = (
         )
       )
     )
+  }
 
   return {
     reserve: (reservation) =>
