@@ -9,6 +9,7 @@ const forks = Math.max(3, availableParallelism())
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    globalSetup: ["test/globalSetup.ts"],
     environment: "node",
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -4,16 +4,13 @@
  */
 import { expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { execFile } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import * as Budget from "../src/Budget.js"
 import * as Redis from "../src/Redis.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import { inputTokens, usd } from "./support/budget.js"
+import { runWorker as runProcess } from "./support/processes.js"
 import { describeRedis, uniquePrefix } from "./support/redis.js"
-
-const worker = fileURLToPath(new URL("./processes/budgetWorker.ts", import.meta.url))
 
 interface Report {
   readonly outcomes: ReadonlyArray<string>
@@ -22,22 +19,7 @@ interface Report {
 }
 
 /** Runs the worker in its own Node process (killed after 60 s) and returns what it printed. */
-const runWorker = (env: Record<string, string>) =>
-  Effect.async<Report, Error>((resume) => {
-    const child = execFile(
-      process.execPath,
-      ["--import", "tsx", worker],
-      { env: { ...process.env, ...env }, timeout: 60_000, killSignal: "SIGKILL", cwd: process.cwd() },
-      (error, stdout, stderr) => {
-        if (error) return resume(Effect.fail(new Error(`worker ${env.NAME} failed: ${error.message}\n${stderr}`)))
-        resume(Effect.try({
-          try: () => JSON.parse(stdout.trim().split("\n").at(-1)!) as Report,
-          catch: () => new Error(`worker ${env.NAME} printed no report: ${stdout}\n${stderr}`)
-        }))
-      }
-    )
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
+const runWorker = (env: Record<string, string>) => runProcess<Report>("budgetWorker.ts", env, 60_000)
 
 /** Every call: 10 input tokens at 1 USD and 5 output tokens at 2 USD, estimated and charged alike. */
 const cost = usd(inputTokens, 5)

@@ -6,16 +6,14 @@
 import { expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import { budgets, prices, usages } from "../examples/gatewayScene.js"
-
-const demo = fileURLToPath(new URL("../examples/demo.ts", import.meta.url))
+import { program } from "./support/programs.js"
 
 /** Runs the demo (killed after 60 s) and returns what it printed. */
 const runDemo = Effect.async<string, Error>((resume) => {
   const child = execFile(
     process.execPath,
-    ["--import", "tsx", demo],
+    [program("examples/demo.ts")],
     { timeout: 60_000, killSignal: "SIGKILL", cwd: process.cwd() },
     (error, stdout, stderr) =>
       resume(error ? Effect.fail(new Error(`the demo failed: ${error.message}\n${stderr}`)) : Effect.succeed(stdout))

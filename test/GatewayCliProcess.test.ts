@@ -21,6 +21,7 @@ import { configFile, freePort, yamlConfig } from "./clients/gateway.js"
 import { call, chatBody } from "./support/gateway.js"
 import { acme, env } from "./support/gatewayConfig.js"
 import { eventually } from "./support/loopback.js"
+import { program } from "./support/programs.js"
 
 const bin = fileURLToPath(new URL("../src/gateway/bin.ts", import.meta.url))
 
@@ -45,13 +46,23 @@ export async function resolve(specifier, context, next) {
 }\`), { data: { port: port2 }, transferList: [port2] })
 `
 
-/** `liter-llm gateway --config <config> --port <port>`, with extra node options first; killed with the scope. */
+/**
+ * `liter-llm gateway --config <config> --port <port>`, killed with the scope: its bundle, or, with `nodeOptions`
+ * (a module hook), its sources through tsx, loaded module by module as the installed package's are.
+ */
 const gateway = (config: string, port: number, nodeOptions: ReadonlyArray<string> = []) =>
   Effect.acquireRelease(
     Effect.sync(() => {
       const child = spawn(
         process.execPath,
-        ["--import", "tsx", ...nodeOptions, bin, "gateway", "--config", config, "--port", String(port)],
+        [
+          ...(nodeOptions.length === 0 ? [program("src/gateway/bin.ts")] : ["--import", "tsx", ...nodeOptions, bin]),
+          "gateway",
+          "--config",
+          config,
+          "--port",
+          String(port)
+        ],
         { env: { ...process.env, ...Object.fromEntries(env) }, stdio: ["ignore", "pipe", "pipe"], timeout: 90_000 }
       )
       let output = ""
@@ -63,7 +74,7 @@ const gateway = (config: string, port: number, nodeOptions: ReadonlyArray<string
     ({ child }) => Effect.sync(() => child.kill("SIGKILL"))
   )
 
-/** Waits until the gateway on `port` is ready (its start compiles the sources: seconds); its base URL. */
+/** Waits until the gateway on `port` is ready (its start takes seconds on a busy machine); its base URL. */
 const readyAt = (port: number) =>
   Effect.as(
     eventually(

@@ -6,10 +6,10 @@ import { expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit } from "effect"
 import { spawn } from "node:child_process"
 import * as Net from "node:net"
-import { fileURLToPath } from "node:url"
 import { freePort } from "./clients/gateway.js"
+import { program } from "./support/programs.js"
 
-const script = fileURLToPath(new URL("../examples/gateway-demo.ts", import.meta.url))
+const script = program("examples/gateway-demo.ts")
 
 /**
  * The demo on `port`, once it has printed its instructions (failing with its output if it exits first); killed with
@@ -24,7 +24,7 @@ const startDemo = (port: number) =>
     const exit = yield* Deferred.make<void>()
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const child = spawn(process.execPath, ["--import", "tsx", script, "--port", String(port)], {
+        const child = spawn(process.execPath, [script, "--port", String(port)], {
           cwd: process.cwd(),
           stdio: ["ignore", "pipe", "pipe"]
         })
@@ -104,10 +104,10 @@ it.scopedLive(
         (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
       )
       const port = (taken.address() as Net.AddressInfo).port
-      // The four command lines at once: each process's start (TypeScript compiled by tsx) is most of its time.
+      // The four command lines at once: each process's start is most of its time.
       const run = (args: ReadonlyArray<string>) =>
         Effect.async<{ status: number | null; stdout: string; stderr: string }>((resume) => {
-          const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: "pipe" })
+          const child = spawn(process.execPath, [script, ...args], { stdio: "pipe" })
           let stdout = ""
           let stderr = ""
           child.stdout.on("data", (data) => (stdout += String(data)))

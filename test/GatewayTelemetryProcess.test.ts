@@ -1,12 +1,11 @@
 /**
  * The `liter-llm` executable in a process of its own, exporting spans as the `OTEL_*` variables say: SIGTERM
- * drains it and the spans of its last requests still reach the collector before it exits. Its start (compiling
- * the sources, loading the price data and the tokenizer) takes seconds, more on a busy machine: bounds are wide.
+ * drains it and the spans of its last requests still reach the collector before it exits. Its start (loading
+ * the price data and the tokenizer) takes seconds, more on a busy machine: bounds are wide.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import { configFile, freePort, yamlConfig } from "./clients/gateway.js"
@@ -14,8 +13,7 @@ import { call, chatBody } from "./support/gateway.js"
 import { acme, env } from "./support/gatewayConfig.js"
 import { eventually } from "./support/loopback.js"
 import { receiver, spansOf } from "./support/otlp.js"
-
-const bin = fileURLToPath(new URL("../src/gateway/bin.ts", import.meta.url))
+import { program } from "./support/programs.js"
 
 /** The CLI serving `file` on `port`, killed with the scope (and after 90 s); `exited` resolves with its code. */
 const cli = (file: string, port: number, vars: Record<string, string>) =>
@@ -23,7 +21,7 @@ const cli = (file: string, port: number, vars: Record<string, string>) =>
     Effect.sync(() => {
       const child = spawn(
         process.execPath,
-        ["--import", "tsx", bin, "gateway", "--config", file, "--port", String(port)],
+        [program("src/gateway/bin.ts"), "gateway", "--config", file, "--port", String(port)],
         { env: { ...process.env, ...vars }, cwd: process.cwd(), stdio: ["ignore", "pipe", "pipe"] }
       )
       let stderr = ""

@@ -5,13 +5,10 @@
  */
 import { expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
+import { startWorker as startProcess } from "./support/processes.js"
 import { describeRedis, uniquePrefix } from "./support/redis.js"
-
-const worker = fileURLToPath(new URL("./processes/rateLimitWorker.ts", import.meta.url))
 
 interface Outcomes {
   readonly through: number
@@ -21,44 +18,7 @@ interface Outcomes {
 }
 
 /** A worker in its own Node process (killed after 60 s), started; it prints `ready` once connected. */
-const startWorker = (env: Record<string, string>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const child = spawn(process.execPath, ["--import", "tsx", worker], {
-        env: { ...process.env, ...env },
-        cwd: process.cwd(),
-        stdio: ["pipe", "pipe", "pipe"]
-      })
-      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
-      let stdout = ""
-      let stderr = ""
-      child.stderr.on("data", (data: Buffer) => stderr += data.toString())
-      const ready = new Promise<void>((resolve, reject) => {
-        child.stdout.on("data", (data: Buffer) => {
-          stdout += data.toString()
-          if (stdout.startsWith("ready\n")) resolve()
-        })
-        child.once("exit", () => reject(new Error(`worker ${env.NAME} exited before ready: ${stderr}`)))
-      })
-      const done = new Promise<Outcomes>((resolve, reject) =>
-        child.once("exit", (code) => {
-          clearTimeout(timer)
-          try {
-            if (code !== 0) throw new Error(`exit code ${code}`)
-            resolve(JSON.parse(stdout.trim().split("\n").at(-1)!) as Outcomes)
-          } catch (error) {
-            reject(new Error(`worker ${env.NAME} failed (${String(error)}): ${stdout}\n${stderr}`))
-          }
-        })
-      )
-      return {
-        ready: Effect.tryPromise({ try: () => ready, catch: (error) => error as Error }),
-        start: (line: string) => Effect.sync(() => child.stdin.end(`${line}\n`)),
-        done: Effect.tryPromise({ try: () => done, catch: (error) => error as Error })
-      }
-    }),
-    () => Effect.void
-  )
+const startWorker = (env: Record<string, string>) => startProcess<Outcomes>("rateLimitWorker.ts", env, 60_000)
 
 const limit = 5
 const windowMillis = 1_000
@@ -84,7 +44,7 @@ describeRedis("RateLimit on Redis across processes", (server) => {
         // Both loaded and connected: they start on the next window boundary but one, and call for 2.5 windows.
         const startAt = (Math.floor(Date.now() / windowMillis) + 2) * windowMillis
         const line = JSON.stringify({ startAt, endAt: startAt + 2.5 * windowMillis })
-        yield* Effect.all(workers.map((worker) => worker.start(line)))
+        yield* Effect.all(workers.map((worker) => Effect.zipRight(worker.send(line), worker.end)))
         const [a, b] = yield* Effect.all([workers[0]!.done, workers[1]!.done], { concurrency: 2 })
         // Each request by the window that let it through: the time its prompt carries (`from A at <ms>`).
         const sent = (yield* mock.requests).flatMap((request) => {

@@ -1,13 +1,11 @@
 /**
  * A gateway in a Node process of its own, started as a user starts it: `liter-llm gateway --config FILE --port P`
- * (the CLI's source run with `node --import tsx`). Ready once `GET /ready` answers 200; killed with the scope.
+ * (the CLI's source, bundled: see `programs.ts`). Ready once `GET /ready` answers 200; killed with the scope.
  */
 import { Effect, Schedule } from "effect"
 import { spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
+import { program } from "./programs.js"
 import { freePort } from "./redisServer.js"
-
-const bin = fileURLToPath(new URL("../../src/gateway/bin.ts", import.meta.url))
 
 /** A gateway process started by {@link startGateway}. */
 export interface GatewayProcess {
@@ -38,9 +36,7 @@ export const startGateway = (options: {
         const child = spawn(
           process.execPath,
           [
-            "--import",
-            "tsx",
-            bin,
+            program("src/gateway/bin.ts"),
             "gateway",
             "--config",
             options.configPath,

@@ -1,23 +1,26 @@
 /**
- * Runs a script of `test/processes/` in a Node process of its own (`node --import tsx`), as a separate
+ * Runs a script of `test/processes/` in a Node process of its own (its bundle, see `programs.ts`), as a separate
  * application process would run: the multi-process tests prove their claims across real process boundaries.
  */
 import { Effect, type Scope } from "effect"
 import { execFile, spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
+import { program } from "./programs.js"
 
 /**
- * Runs `test/processes/<script>` with `env` added to this process's environment (killed after 30 s) and returns
- * the JSON of the last line it printed. `env.NAME`, when set, names the process in errors.
+ * Runs `test/processes/<script>` with `env` added to this process's environment (killed after `timeoutMs`) and
+ * returns the JSON of the last line it printed. `env.NAME`, when set, names the process in errors.
  */
-export const runWorker = <A>(script: string, env: Record<string, string>): Effect.Effect<A, Error> =>
+export const runWorker = <A>(
+  script: string,
+  env: Record<string, string>,
+  timeoutMs = 30_000
+): Effect.Effect<A, Error> =>
   Effect.async<A, Error>((resume) => {
-    const path = fileURLToPath(new URL(`../processes/${script}`, import.meta.url))
     const name = env.NAME ?? script
     const child = execFile(
       process.execPath,
-      ["--import", "tsx", path],
-      { env: { ...process.env, ...env }, timeout: 30_000, killSignal: "SIGKILL", cwd: process.cwd() },
+      [program(`test/processes/${script}`)],
+      { env: { ...process.env, ...env }, timeout: timeoutMs, killSignal: "SIGKILL", cwd: process.cwd() },
       (error, stdout, stderr) => {
         if (error) return resume(Effect.fail(new Error(`worker ${name} failed: ${error.message}\n${stderr}`)))
         resume(Effect.try({
@@ -53,9 +56,8 @@ export const startWorker = <A>(
 ): Effect.Effect<StartedWorker<A>, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const path = fileURLToPath(new URL(`../processes/${script}`, import.meta.url))
       const name = env.NAME ?? script
-      const child = spawn(process.execPath, ["--import", "tsx", path], {
+      const child = spawn(process.execPath, [program(`test/processes/${script}`)], {
         env: { ...process.env, ...env },
         cwd: process.cwd(),
         stdio: ["pipe", "pipe", "pipe"]
