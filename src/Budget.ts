@@ -289,7 +289,8 @@ export interface RedisStoreOptions {
  * The {@link BudgetStore} in Redis: budgets shared by every process on the same Redis and key prefix, so N
  * processes together never spend past a tenant's limit. Each operation is one Lua script; amounts are whole
  * micro-USD; every key has a TTL (docs/redis.md). A settle or release that fails after a call is retried in the
- * background (bounded) and never fails the call. Bad options are a `ConfigError`. By default a call is refused with
+ * background (bounded: about 6 s) and never fails the call; closing the layer stops those retries at once, with a
+ * warning of how many were cut. Bad options are a `ConfigError`. By default a call is refused with
  * `LlmError.PolicyUnavailable` while Redis cannot answer; `whenUnavailable: "fail-open"` lets it through
  * unreserved and uncharged (one warning per outage, counted by `Redis.metrics.unavailable`).
  *
@@ -313,7 +314,7 @@ export const layerRedis = (
   Layer.scoped(
     BudgetStore,
     Effect.all([RedisStore.config(options), Redis.Redis, Effect.scope]).pipe(
-      Effect.map(([config, redis, scope]) => RedisStore.make(redis, config, scope, StoreUnavailable))
+      Effect.flatMap(([config, redis, scope]) => RedisStore.make(redis, config, scope, StoreUnavailable))
     )
   )
 

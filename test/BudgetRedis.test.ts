@@ -298,6 +298,48 @@ describeRedis("Budget store: Redis", (server) => {
       )
     }).pipe(Effect.provide(environment)))
 
+  it.scopedLive("a store closed while a settle is retried (the process stopping) closes at once, and says so", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis.make({
+        url: server.url,
+        keyPrefix: uniquePrefix("stop"),
+        commandTimeout: "200 millis"
+      })
+        .pipe(Effect.orDie)
+      const storeScope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        Budget.layerRedis().pipe(Layer.provide(Layer.succeed(Redis.Redis, redis))),
+        storeScope
+      ).pipe(Effect.orDie)
+      const limits = yield* makeBudget({ defaultLimit: { limitUsd: 100, period: "day" } }).pipe(
+        Effect.provideService(Budget.BudgetStore, Context.get(context, Budget.BudgetStore))
+      )
+      const gate = yield* Deferred.make<void>()
+      const model = yield* scripted([
+        (_r) => Effect.as(Deferred.await(gate), answer("ok", { model: "m", usage: usage(10, 3) }))
+      ], { model: "m" })
+      const call = yield* Effect.fork(generate(limits.wrap(model.service)))
+      yield* eventually(Effect.map(model.calls, (calls) => calls === 1), "the call to reach the model")
+      yield* Effect.promise(() => server.stop())
+      const logs: Array<string> = []
+      yield* withLogs(
+        logs,
+        Effect.gen(function*() {
+          yield* Deferred.succeed(gate, undefined)
+          expect(Exit.isSuccess(yield* call.await.pipe(Effect.flatten))).toBe(true)
+          // Its retries would take seconds more (the settle runs in the call's finalizer, which cannot be cut).
+          const started = performance.now()
+          yield* Scope.close(storeScope, Exit.void)
+          expect(performance.now() - started).toBeLessThan(1_000)
+        })
+      )
+      expect(logs.filter((line) => line.includes("stopped while"))).toEqual([
+        "WARN Budget: stopped while 1 settle or release was still being retried in Redis; its reservation stops holding budget when it expires, and a cost it did not settle is not counted"
+      ])
+      yield* Effect.promise(() => server.start())
+      yield* Effect.promise(() => awaitConnected(() => redis.client.status === "ready"))
+    }).pipe(Effect.provide(environment)))
+
   it.scopedLive("Redis slower than commandTimeout: refused (timed out); the late reservation is given back", () =>
     Effect.gen(function*() {
       const prefix = uniquePrefix("slow")

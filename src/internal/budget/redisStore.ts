@@ -22,7 +22,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import type * as Budget from "../../Budget.js"
 import * as Redis from "../../Redis.js"
 import * as Durations from "../duration.js"
@@ -196,12 +196,55 @@ export const keysOf = (redis: Redis.Service, target: Store.Target): ReadonlyArra
 
 const ttl = (millis: number): number => Math.max(1, Math.ceil(millis + marginMillis))
 
-/** The store; `scope` holds the background retries of settles and releases that failed. */
-/** `unavailable` is the public error class, given by `Budget` (this module is below it). */
+/**
+ * The store; `scope` holds the background retries of settles and releases that failed, which stop when it closes
+ * (the process stopping: its exit is not held for them), with a warning of how many were cut. `unavailable` is the
+ * public error class, given by `Budget` (this module is below it).
+ */
 export const make = (
   redis: Redis.Service,
   config: Config,
   scope: Scope.Scope,
+  unavailable: typeof Budget.StoreUnavailable
+): Effect.Effect<Store.Store> =>
+  Effect.suspend(() => {
+    const background: Background = { scope, cut: 0 }
+    return Effect.as(
+      Scope.addFinalizer(
+        scope,
+        Effect.suspend(() =>
+          background.cut === 0 ? Effect.void : Effect.logWarning(
+            background.cut === 1
+              ? "Budget: stopped while 1 settle or release was still being retried in Redis; its reservation stops holding budget when it expires, and a cost it did not settle is not counted"
+              : `Budget: stopped while ${background.cut} settles or releases were still being retried in Redis; their reservations stop holding budget when they expire, and the costs they did not settle are not counted`
+          )
+        )
+      ),
+      store(redis, config, background, unavailable)
+    )
+  })
+
+/** Where the retries of settles and releases run, and how many its close cut. */
+interface Background {
+  readonly scope: Scope.Scope
+  cut: number
+}
+
+/**
+ * Runs `retries` in the background. Interruptible even when started from a finalizer (a call's settle is one):
+ * otherwise the scope's close would wait for every retry to run out, holding the process's exit.
+ */
+const inBackground = (background: Background, retries: Effect.Effect<void>) =>
+  retries.pipe(
+    Effect.onInterrupt(() => Effect.sync(() => background.cut++)),
+    Effect.interruptible,
+    Effect.forkIn(background.scope)
+  )
+
+const store = (
+  redis: Redis.Service,
+  config: Config,
+  background: Background,
   unavailable: typeof Budget.StoreUnavailable
 ): Store.Store => {
   const outage = Outage.reporter("budget", config.whenUnavailable === "fail-open" ? "unreserved calls" : "refuse calls")
@@ -238,6 +281,7 @@ export const make = (
           afterCallOutage.failed(error),
           attempt.pipe(
             Effect.retry(retrySchedule),
+            Effect.asVoid,
             Effect.catchAll((last) =>
               Effect.logWarning(
                 `Budget: could not ${what} a reservation in Redis (${last.reason}); ${
@@ -247,7 +291,7 @@ export const make = (
                 } stops holding budget when it expires`
               ).pipe(Effect.annotateLogs({ tenant: target.tenant, period: target.period, reservation: target.id }))
             ),
-            Effect.forkIn(scope),
+            (retries) => inBackground(background, retries),
             Effect.as(undefined)
           )
         )
@@ -273,9 +317,9 @@ export const make = (
             yield* outage.failed(error)
             // A reserve that timed out may still have run: give the budget back rather than hold it until expiry.
             if (error.reason === "timed out") {
-              yield* Effect.forkIn(
-                Effect.ignore(Effect.retry(run(releaseScript, reservation, [reservation.id]), retrySchedule)),
-                scope
+              yield* inBackground(
+                background,
+                Effect.ignore(Effect.retry(run(releaseScript, reservation, [reservation.id]), retrySchedule))
               )
             }
             if (config.whenUnavailable === "fail-open") {
