@@ -56,6 +56,18 @@ const unavailableCount = (fallback: string) =>
 
 const day = Date.UTC(2026, 10, 30)
 
+/** A call through `limits` that has reached its model, which answers (10 in, 3 out) once `gate` opens. */
+const callAtModel = (limits: Budget.Service) =>
+  Effect.gen(function*() {
+    const gate = yield* Deferred.make<void>()
+    const model = yield* scripted([
+      (_r) => Effect.as(Deferred.await(gate), answer("ok", { model: "m", usage: usage(10, 3) }))
+    ], { model: "m" })
+    const call = yield* Effect.fork(generate(limits.wrap(model.service)))
+    yield* eventually(Effect.map(model.calls, (calls) => calls === 1), "the call to reach the model")
+    return { call, gate }
+  })
+
 describeRedis("Budget store: Redis", (server) => {
   it.scoped("keys per tenant and period, in micro-USD, each with a TTL from its period's end", () =>
     Effect.gen(function*() {
@@ -274,12 +286,7 @@ describeRedis("Budget store: Redis", (server) => {
     Effect.gen(function*() {
       const { budget, redis } = yield* processOn(server.url, uniquePrefix("mid"))
       const limits = yield* budget({ defaultLimit: { limitUsd: 100, period: "day" } })
-      const gate = yield* Deferred.make<void>()
-      const model = yield* scripted([
-        (_r) => Effect.as(Deferred.await(gate), answer("ok", { model: "m", usage: usage(10, 3) }))
-      ], { model: "m" })
-      const call = yield* Effect.fork(generate(limits.wrap(model.service)))
-      yield* eventually(Effect.map(model.calls, (calls) => calls === 1), "the call to reach the model")
+      const { call, gate } = yield* callAtModel(limits)
       const [refused, retried] = [yield* unavailableCount("refuse calls"), yield* unavailableCount(settlesRetried)]
       yield* Effect.promise(() => server.stop())
       const started = performance.now()
@@ -314,12 +321,7 @@ describeRedis("Budget store: Redis", (server) => {
       const limits = yield* makeBudget({ defaultLimit: { limitUsd: 100, period: "day" } }).pipe(
         Effect.provideService(Budget.BudgetStore, Context.get(context, Budget.BudgetStore))
       )
-      const gate = yield* Deferred.make<void>()
-      const model = yield* scripted([
-        (_r) => Effect.as(Deferred.await(gate), answer("ok", { model: "m", usage: usage(10, 3) }))
-      ], { model: "m" })
-      const call = yield* Effect.fork(generate(limits.wrap(model.service)))
-      yield* eventually(Effect.map(model.calls, (calls) => calls === 1), "the call to reach the model")
+      const { call, gate } = yield* callAtModel(limits)
       yield* Effect.promise(() => server.stop())
       const logs: Array<string> = []
       yield* withLogs(
