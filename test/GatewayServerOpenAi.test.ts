@@ -198,6 +198,29 @@ describe("Gateway server: the official openai SDK", () => {
       expect(yield* model.requests).toHaveLength(2)
     }))
 
+  it.scopedLive("an upstream's 400 naming a field is a BadRequestError with that param", () =>
+    Effect.gen(function*() {
+      const body = JSON.stringify({
+        error: {
+          message: "Invalid 'tools[0].function.name'",
+          type: "invalid_request_error",
+          param: "tools[0].function.name",
+          code: "invalid_value"
+        }
+      })
+      const { openai } = yield* setup([
+        new LlmError.InvalidRequest({
+          provider: "openai",
+          status: 400,
+          body,
+          message: "openai: Invalid 'tools[0].function.name'"
+        })
+      ])
+      const error = yield* rejection(() => openai.chat.completions.create({ model: "gpt-4o", messages }))
+      expect(error).toBeInstanceOf(OpenAI.BadRequestError)
+      expect((error as { param?: string }).param).toBe("tools[0].function.name")
+    }))
+
   it.scopedLive("a stream that fails before its first part is an HTTP status the SDK raises by class", () =>
     Effect.gen(function*() {
       const { openai } = yield* setup([

@@ -290,6 +290,35 @@ describe("encodeError", () => {
     })
   })
 
+  it("an upstream's 400 naming a field in OpenAI's error JSON passes the field on as param; nothing else does", () => {
+    const param = (body: string | undefined) =>
+      Wire.encodeError(new LlmError.InvalidRequest({ provider, status: 400, body, message: "bad" })).body.error.param
+    const openAiBody = (value: unknown) =>
+      JSON.stringify({ error: { message: "bad", type: "invalid_request_error", param: value, code: null } })
+    expect(param(openAiBody("tools[0].function.name"))).toBe("tools[0].function.name")
+    expect(param(openAiBody("messages.[2].content"))).toBe("messages.[2].content")
+    // no field path: absent, null, a number, text with spaces or markup, or far too long
+    for (const value of [undefined, null, 3, "see https://x.example/docs", "<b>x</b>", "a".repeat(201)]) {
+      expect(param(openAiBody(value))).toBeNull()
+    }
+    // other providers' bodies, and bodies that are not JSON (or cut short)
+    for (
+      const body of [
+        undefined,
+        "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\"}}",
+        "Bad Request",
+        "{\"error\":{\"param\":\"x\""
+      ]
+    ) {
+      expect(param(body)).toBeNull()
+    }
+    // a gateway-made 400 keeps its own
+    expect(
+      Wire.encodeError(new LlmError.ContextLengthExceeded({ provider, body: openAiBody("max_tokens"), message: "x" }))
+        .body.error.param
+    ).toBe("messages")
+  })
+
   it("an upstream's refused key is the operator's problem: 502, a message naming the provider only, no retry", () => {
     const encoded = Wire.encodeError(table[1]![0])
     expect(encoded.body.error.message).toBe(

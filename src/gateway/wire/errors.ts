@@ -269,6 +269,22 @@ const clientText = (message: string): string => {
   return Addresses.withoutAddresses(html < 0 ? message : `${message.slice(0, html)}(an HTML page, not shown)`)
 }
 
+/**
+ * The request field an upstream's 400 names, in OpenAI's error JSON (`error.param`, as OpenAI, Azure and the
+ * compatible servers write it; the other providers' bodies have none): the gateway's requests are OpenAI's wire,
+ * so it names the client's own field. Only a plain field path is passed on.
+ */
+const upstreamParam = (error: LlmError.LlmError): string | null => {
+  if (error._tag !== "InvalidRequest" || error.body === undefined || !error.body.startsWith("{")) return null
+  let param: unknown
+  try {
+    param = (JSON.parse(error.body) as { readonly error?: { readonly param?: unknown } } | null)?.error?.param
+  } catch {
+    return null
+  }
+  return typeof param === "string" && /^[A-Za-z_][\w.[\]-]{0,199}$/.test(param) ? param : null
+}
+
 export const errorBody = (error: LlmError.LlmError | WireError.WireError): WireErrorBody => {
   if (error._tag === "WireError") {
     return {
@@ -280,7 +296,7 @@ export const errorBody = (error: LlmError.LlmError | WireError.WireError): WireE
     error: {
       message: row.message === undefined ? clientText(error.message) : row.message(error),
       type: bodyType(error, row),
-      param: row.param ?? null,
+      param: row.param ?? upstreamParam(error),
       code: error._tag === "Timeout" ? timeoutCodes[error.phase] : row.code
     }
   }
