@@ -259,7 +259,16 @@ describe("liter-llm CLI", () => {
         [["gateway", "--config"], "--config needs a value"],
         [["--wizard"], "--wizard needs a terminal"],
         [["gateway", "--config="], "--config needs a value"],
-        [["GATEWAY", "--config", file], "unknown command \"GATEWAY\" (commands: gateway, check-config, hash-key)"],
+        [
+          ["GATEWAY", "--config", file],
+          "unknown command \"GATEWAY\": did you mean gateway? (commands: gateway, check-config, hash-key)"
+        ],
+        [["check-confg", file], "unknown command \"check-confg\": did you mean check-config?"],
+        [["serve", file], "unknown command \"serve\" (commands: gateway, check-config, hash-key)"],
+        [
+          ["gateway", "--confg", file],
+          "gateway has no option \"--confg\": did you mean --config? (its options: --config, -c, --host, --port)"
+        ],
         [["--config", file, "gateway"], "\"--config\" is an option of gateway: put it after the command"],
         [["--completions", "foo"], "--completions takes one of sh, bash, fish, zsh, not \"foo\""],
         [["gateway"], "gateway needs --config FILE"],

@@ -8,6 +8,7 @@
  */
 import * as Either from "effect/Either"
 import * as LogLevel from "effect/LogLevel"
+import * as Messages from "./configMessages.js"
 import * as ServerOptions from "./http/serverOptions.js"
 
 /** The options each command takes, by name: whether one takes a value. */
@@ -46,6 +47,12 @@ const logLevels = new Map(LogLevel.allLevels.map((level) => [level._tag.toLowerC
 const canonical = (name: string) => name === "-c" ? "--config" : name
 
 const quoted = (text: string) => JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text)
+
+/** `: did you mean X?` when `given` is a slip of one of `known` (a command, or an option with its dashes). */
+const didYouMean = (given: string, known: ReadonlyArray<string>): string => {
+  const close = Messages.closest(given.replace(/^-+/, ""), known.map((name) => name.replace(/^-+/, "")))
+  return close === undefined ? "" : `: did you mean ${known.find((name) => name.replace(/^-+/, "") === close)}?`
+}
 
 /** A problem with a value: `undefined` when it is fine. */
 const valueProblem = (name: string, value: string): string | undefined => {
@@ -98,7 +105,10 @@ export const normalize = (
     if (!arg.startsWith("-") || arg === "-") {
       if (command === undefined) {
         if (!(arg in commandOptions)) {
-          return Either.left(`unknown command ${quoted(arg)} (commands: ${Object.keys(commandOptions).join(", ")})`)
+          const commands = Object.keys(commandOptions)
+          return Either.left(
+            `unknown command ${quoted(arg)}${didYouMean(arg, commands)} (commands: ${commands.join(", ")})`
+          )
         }
         command = arg
       } else positional.push(arg)
@@ -118,7 +128,9 @@ export const normalize = (
           : `${command} has no option ${quoted(name)}${
             Object.keys(commandOptions[command]!).length === 0
               ? ""
-              : ` (its options: ${Object.keys(commandOptions[command]!).join(", ")})`
+              : `${didYouMean(name, Object.keys(commandOptions[command]!))} (its options: ${
+                Object.keys(commandOptions[command]!).join(", ")
+              })`
           }`
       )
     }

@@ -155,9 +155,13 @@ export const opt = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWi
  * `Models` for `models`, `provders` for `providers`).
  */
 export const unknownField = (name: string, known: ReadonlyArray<string>): string => {
-  const close = known.find((candidate) => isSlipOf(name, candidate))
+  const close = closest(name, known)
   return close === undefined ? "unknown field" : `unknown field (did you mean ${close}?)`
 }
+
+/** The first of `known` that `name` is a slip of (see {@link unknownField}), if any. */
+export const closest = (name: string, known: ReadonlyArray<string>): string | undefined =>
+  known.find((candidate) => isSlipOf(name, candidate))
 
 /**
  * Whether `name` is `known` written with a slip: another case, or at most one letter added, left out, changed or
