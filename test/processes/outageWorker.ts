@@ -161,11 +161,12 @@ const program = Effect.gen(function*() {
   // Bounded: a call that has not ended by then is reported as hung, not waited for.
   yield* FiberSet.awaitEmpty(fibers).pipe(Effect.timeoutOption("5 seconds"))
   for (const started of running.values()) calls.push({ ...started, outcome: "hung" })
-  process.stdout.write(`${JSON.stringify(calls)}\n`)
+  return calls
 }).pipe(Effect.provide(shared), Effect.scoped)
 
+// The report is the last line, printed once the stores have closed (and logged what they log when they close).
 Effect.runPromiseExit(program).then((exit) => {
   if (Exit.isFailure(exit)) process.stderr.write(`${String(exit.cause)}\n`)
-  // The budget's background settles may still be retrying: the report is out, nothing else matters.
+  else process.stdout.write(`${JSON.stringify(exit.value)}\n`)
   process.exit(Exit.isFailure(exit) ? 1 : 0)
 })
