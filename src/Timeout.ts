@@ -6,6 +6,9 @@
  * - `idle`: for a stream, the longest gap between content events (keep-alive pings do not count);
  * - `total`: the whole of one attempt.
  *
+ * A stream's deadlines bound the provider, not its consumer: the time the consumer spends with a part before it
+ * pulls the next does not count, and a part that arrived by a deadline is never followed by that `Timeout`.
+ *
  * All run on Effect's `Clock`, so a `TestClock` drives them in tests. None is set by default: `request` costs
  * a timer and a fiber race per call; a stream's `firstToken`, `idle` and `total` together cost one worker
  * fiber and one or two timers per attempt, not a race per read. Node's HTTP clients (undici, and `fetch`,

@@ -261,26 +261,46 @@ describe.each(undiciClients)("over %s", (_, client) => {
         expect(error.message).toContain("no stream event within 5s")
       }))
 
-    it.scoped("idle bounds the wait for the provider, not the consumer's own time with a part", () =>
+    for (
+      const [name, timeout] of [
+        ["idle", { idle: "5 seconds" }],
+        ["total", { firstToken: "5 seconds", total: "5 seconds" }]
+      ] as const
+    ) {
+      it.scoped(`${name} bounds the wait for the provider, not the consumer's own time with a part`, () =>
+        Effect.gen(function*() {
+          const server = yield* MockProvider.make({ script: [OpenAiMock.stream({ deltas: ["a", "b"] })] })
+          const received: Array<StreamPart.StreamPart> = []
+          const fiber = yield* LanguageModel.stream(request).pipe(
+            Stream.runForEach((part) =>
+              Effect.zipRight(
+                Effect.sync(() => received.push(part)),
+                part.type === "text-delta" ? Effect.sleep("10 seconds") : Effect.void
+              )
+            ),
+            Effect.provide(openAiLayer(server, { retry: false, timeout })),
+            Effect.fork
+          )
+          for (const at of [10_000, 20_000]) {
+            yield* awaitSleepUntil(at)
+            yield* adjustTo(at)
+          }
+          // The provider answered at once: 20 s of the consumer's is no timeout, and the answer is whole.
+          expect(Exit.isSuccess(yield* Fiber.await(fiber))).toBe(true)
+          expect(received.map((part) => part.type)).toContain("finish")
+          expect(textOf(received)).toBe("ab")
+        }))
+    }
+
+    it.scoped("a first token that arrives at the firstToken deadline is the answer, with no Timeout after it", () =>
       Effect.gen(function*() {
-        const server = yield* MockProvider.make({ script: [OpenAiMock.stream({ deltas: ["a", "b"] })] })
-        const received: Array<StreamPart.StreamPart> = []
-        const fiber = yield* LanguageModel.stream(request).pipe(
-          Stream.runForEach((part) =>
-            Effect.zipRight(
-              Effect.sync(() => received.push(part)),
-              part.type === "text-delta" ? Effect.sleep("10 seconds") : Effect.void
-            )
-          ),
-          Effect.provide(openAiLayer(server, { timeout: { idle: "5 seconds" } })),
-          Effect.fork
+        const { exit, received } = yield* runStream(
+          [OpenAiMock.stream({ deltas: ["Hel", "lo"] }, { delay: "5 seconds" })],
+          [5000],
+          { retry: false, timeout: { firstToken: "5 seconds" } }
         )
-        for (const at of [10_000, 20_000]) {
-          yield* awaitSleepUntil(at)
-          yield* adjustTo(at)
-        }
-        expect(Exit.isSuccess(yield* Fiber.await(fiber))).toBe(true)
-        expect(textOf(received)).toBe("ab")
+        expect(received.map((part) => part.type)).toContain("finish")
+        expect(Exit.isSuccess(exit) ? textOf(received) : failure(exit)).toBe("Hello")
       }))
 
     it.scoped("with firstToken, idle and total set, idle still fires 5 s after the commit point", () =>

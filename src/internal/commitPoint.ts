@@ -41,6 +41,11 @@ interface Deadlines {
  * re-armed by moving a deadline, and when it wakes before it (a later wait moved it) it sleeps for the rest,
  * so it fires exactly `idle` after the wait began and never sleeps past a deadline. Both run on Effect's
  * `Clock`. The fibers live in `scope`, the attempt's own.
+ *
+ * A deadline is the provider's: it passes only while the consumer waits for a chunk. The time the consumer
+ * holds a chunk (from its hand-over to the next pull) does not count towards `total` (nor `firstToken`), and a
+ * timer that wakes while no one waits sleeps until the next wait: a part that arrived by its deadline is never
+ * followed by that deadline's `Timeout`, and a slow consumer never times out a provider that answered in time.
  */
 const deadlines = (
   raw: Pull,
@@ -67,6 +72,23 @@ const deadlines = (
     // After the commit point: when the current wait times out, and the idle timer when it has nothing to time.
     let idleAt = Infinity
     let idleParked: (() => void) | undefined
+    // The time the consumer held chunks, not counted: since when it holds the last one handed over, and before.
+    // Only `firstToken` and `total` need it.
+    const timesHolding = firstToken !== undefined || total !== undefined
+    let heldSince: number | undefined
+    let held = 0
+    // The `firstToken` / `total` timer while no one waits.
+    let phasesParked: (() => void) | undefined
+
+    /** Parks a timer until the consumer waits again: `park` keeps the function that resumes it (`undefined`: gone). */
+    const untilWaiting = (park: (resume: (() => void) | undefined) => void): Effect.Effect<void> =>
+      Effect.async<void>((resume) => {
+        park(() => {
+          park(undefined)
+          resume(Effect.void)
+        })
+        return Effect.sync(() => park(undefined))
+      })
 
     const expire = (phase: LlmError.TimeoutPhase, duration: Duration.Duration): Effect.Effect<void> => {
       expired = Timeout.error(context, phase, duration)
@@ -100,22 +122,29 @@ const deadlines = (
             const resume = consumer
             consumer = undefined
             if (resume === undefined) ready = exit
-            else resume(exit)
+            else {
+              if (timesHolding) heldSince = clock.unsafeCurrentTimeMillis()
+              resume(exit)
+            }
           }))
       })
     ))
     yield* Effect.forkIn(work, scope)
 
-    // `firstToken` and `total`: one sleep to the nearer, and one more to `total` if the first was `firstToken`.
+    // `firstToken` and `total`: a sleep to the nearer, moved on by the time the consumer held chunks meanwhile.
     const phases = (): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (expired !== undefined) return Effect.void
+        if (consumer === undefined) {
+          return Effect.zipRight(untilWaiting((resume) => phasesParked = resume), phases())
+        }
         const now = clock.unsafeCurrentTimeMillis()
-        if (now >= totalAt) return expire("total", total!)
-        if (!committed && now >= firstTokenAt) return expire("first-token", firstToken!)
-        const next = committed ? totalAt : Math.min(totalAt, firstTokenAt)
+        if (now >= totalAt + held) return expire("total", total!)
+        if (!committed && now >= firstTokenAt + held) return expire("first-token", firstToken!)
+        const next = committed ? totalAt + held : Math.min(totalAt, firstTokenAt) + held
         return next === Infinity ? Effect.void : Effect.zipRight(Effect.sleep(Duration.millis(next - now)), phases())
       })
+
     if (firstToken !== undefined || total !== undefined) yield* Effect.forkIn(phases(), scope)
 
     const idleTimer = (): Effect.Effect<void> =>
@@ -123,18 +152,7 @@ const deadlines = (
         if (expired !== undefined) return Effect.void
         // Not waiting: nothing to time until the next wait.
         if (consumer === undefined) {
-          return Effect.zipRight(
-            Effect.async<void>((resume) => {
-              idleParked = () => {
-                idleParked = undefined
-                resume(Effect.void)
-              }
-              return Effect.sync(() => {
-                idleParked = undefined
-              })
-            }),
-            idleTimer()
-          )
+          return Effect.zipRight(untilWaiting((resume) => idleParked = resume), idleTimer())
         }
         const now = clock.unsafeCurrentTimeMillis()
         if (now >= idleAt) return expire("idle", idle!)
@@ -143,13 +161,19 @@ const deadlines = (
 
     const pull: Pull = Effect.suspend(() => {
       if (expired !== undefined) return Effect.fail(Option.some(expired))
+      if (heldSince !== undefined) {
+        held += clock.unsafeCurrentTimeMillis() - heldSince
+        heldSince = undefined
+      }
       if (ready !== undefined) {
         const exit = ready
         ready = undefined
+        if (timesHolding) heldSince = clock.unsafeCurrentTimeMillis()
         return exit
       }
       return Effect.async<Chunk.Chunk<StreamPart.StreamPart>, Option.Option<LlmError.LlmError>>((resume) => {
         consumer = resume
+        phasesParked?.()
         if (committed && idle !== undefined) {
           idleAt = clock.unsafeCurrentTimeMillis() + idleMillis
           idleParked?.()
