@@ -9,7 +9,8 @@
  * A stream's deadlines bound the provider, not its consumer: the time the consumer spends with a part before it
  * pulls the next does not count, and a part that arrived by a deadline is never followed by that `Timeout`.
  *
- * All run on Effect's `Clock`, so a `TestClock` drives them in tests. None is set by default: `request` costs
+ * All run on Effect's `Clock`, so a `TestClock` drives them in tests. None is set by default (a phase given an
+ * infinite duration, `Duration.infinity`, has none either): `request` costs
  * a timer and a fiber race per call; a stream's `firstToken`, `idle` and `total` together cost one worker
  * fiber and one or two timers per attempt, not a race per read. Node's HTTP clients (undici, and `fetch`,
  * which is undici) already end a request whose headers or body stall for 300 s, which surfaces as a retryable

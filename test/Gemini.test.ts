@@ -536,16 +536,12 @@ describe("Gemini streaming over loopback", () => {
 
   it.scoped("a 429 error object in a 200 stream carries its retryDelay: retried at exactly 1.5 s", () =>
     Effect.gen(function*() {
-      const errorObject = {
-        error: {
-          code: 429,
-          message: "Resource exhausted.",
-          status: "RESOURCE_EXHAUSTED",
-          details: [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "1.5s" }]
-        }
-      }
+      const error = { code: 429, message: "Resource exhausted.", status: "RESOURCE_EXHAUSTED", retryDelay: "1.5s" }
+      expect(JSON.parse(GeminiMock.streamErrorText(error)).error.details).toEqual([
+        { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "1.5s" }
+      ])
       const { arrivals: times, exit } = yield* runStream([
-        MockProvider.stream([JSON.stringify(errorObject, null, 2) + "\n"]),
+        GeminiMock.stream({ deltas: [], error }),
         GeminiMock.stream()
       ], [1500])
       expect(Exit.isSuccess(exit)).toBe(true)

@@ -172,9 +172,11 @@ export interface StreamOptions {
   readonly usage?: Usage | null | undefined
   /**
    * After the chunks, the raw multi-line JSON error object Gemini writes into a 200 stream (no `data:`),
-   * and no finish reason.
+   * and no finish reason. `retryDelay` (e.g. `"3.5s"`) adds its `RetryInfo` detail, as on a 429.
    */
-  readonly error?: { readonly code: number; readonly status: string; readonly message: string } | undefined
+  readonly error?:
+    | { readonly code: number; readonly status: string; readonly message: string; readonly retryDelay?: string }
+    | undefined
 }
 
 /**
@@ -231,7 +233,20 @@ export const streamEvents = (options: StreamOptions = {}): Array<Record<string, 
  * @category bodies
  */
 export const streamErrorText = (error: NonNullable<StreamOptions["error"]>): string =>
-  JSON.stringify({ error: { code: error.code, message: error.message, status: error.status } }, null, 2) + "\n"
+  JSON.stringify(
+    {
+      error: {
+        code: error.code,
+        message: error.message,
+        status: error.status,
+        ...(error.retryDelay === undefined ? {} : { details: [retryInfo(error.retryDelay)] })
+      }
+    },
+    null,
+    2
+  ) + "\n"
+
+const retryInfo = (retryDelay: string) => ({ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay })
 
 /**
  * A `200` SSE reply (`alt=sse`): one chunk `data: <json>\r\n\r\n` per event, as the real API writes them, with
@@ -361,7 +376,7 @@ export const error = (
     details.push({ "@type": "type.googleapis.com/google.rpc.QuotaFailure", violations: [{ quotaId }] })
   }
   if (options.retryDelay !== undefined) {
-    details.push({ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: options.retryDelay })
+    details.push(retryInfo(options.retryDelay))
   }
   return MockProvider.error(status, {
     error: {
