@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
+import { Effect, Exit, Fiber, Stream } from "effect"
 import type * as ChatRequest from "../src/ChatRequest.js"
+import * as ChatResponse from "../src/ChatResponse.js"
 import * as Stores from "../src/gateway/buildStores.js"
 import type * as Runtime from "../src/gateway/Runtime.js"
 import { fromLoaded } from "../src/gateway/runtimeLoad.js"
@@ -9,6 +10,7 @@ import type * as LlmError from "../src/LlmError.js"
 import * as MockProvider from "../src/testing/MockProvider.js"
 import * as OpenAiMock from "../src/testing/OpenAiMock.js"
 import { acme, admin, decode, globex, twoProviders } from "./support/gatewayConfig.js"
+import { adjustTo, arrivals, awaitSleepUntil } from "./support/loopback.js"
 
 const ask = (tenant: string, content = "hi") => ({
   model: "ignored-by-the-route",
@@ -32,6 +34,52 @@ const failureTag = (exit: Exit.Exit<unknown, LlmError.LlmError>) =>
   Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error._tag : `not a failure: ${exit._tag}`
 
 describe("Gateway runtime from a config", () => {
+  it.scoped("a route's timeout and a step's retry override their provider's phase by phase, field by field", () =>
+    Effect.gen(function*() {
+      const [role, first] = OpenAiMock.streamEvents({ deltas: ["a", "b"] })
+      const a = yield* MockProvider.make({
+        script: [OpenAiMock.error(503, "busy"), OpenAiMock.error(503, "busy"), OpenAiMock.completion({ text: "ok" })]
+      })
+      const b = yield* MockProvider.make({
+        script: [
+          MockProvider.stream([role, first].map((event) => `data: ${JSON.stringify(event)}\n\n`), { hang: true })
+        ]
+      })
+      const base = twoProviders(a, b)
+      const runtime = yield* runtimeOf({
+        ...base,
+        providers: {
+          a: { ...base.providers.a, retry: { times: 3, base: "2 seconds", jitter: 0 } },
+          b: { ...base.providers.b, timeout: { idle: "5 seconds", request: "10 seconds" } }
+        },
+        models: {
+          smart: { fallback: [{ provider: "a", model: "model-a", retry: { times: 2 } }] },
+          small: { provider: "b", model: "model-b", timeout: { request: "60 seconds" } }
+        }
+      })
+      const tenant = tenantOf(runtime, acme.key)
+      // The step's two retries, 2 s then 4 s apart: the provider's base, not the default's.
+      const answer = yield* Effect.fork(runtime.route(tenant, "smart")!.generate(ask("acme")))
+      for (const at of [2000, 6000]) {
+        yield* awaitSleepUntil(at)
+        yield* adjustTo(at)
+      }
+      expect(ChatResponse.text(yield* Fiber.join(answer))).toBe("ok")
+      expect(yield* arrivals(a)).toEqual([0, 2000, 6000])
+      // The route's request timeout keeps the provider's idle: the stalled stream ends 5 s after its first part.
+      const streamed: Array<string> = []
+      const stream = yield* Effect.fork(
+        Stream.runForEach(
+          runtime.route(tenant, "small")!.stream(ask("acme")),
+          (part) => Effect.sync(() => part.type === "text-delta" && streamed.push(part.text))
+        ).pipe(Effect.exit)
+      )
+      yield* awaitSleepUntil(11_000)
+      yield* adjustTo(11_000)
+      expect(failureTag(yield* Fiber.join(stream))).toBe("StreamInterrupted")
+      expect(streamed).toEqual(["a"])
+    }))
+
   it.scoped("a fallback route answers through its second provider after the first fails, each with its own model", () =>
     Effect.gen(function*() {
       const a = yield* MockProvider.make({ script: [OpenAiMock.error(503, "overloaded")] })

@@ -49,11 +49,33 @@ export interface Step {
   readonly contextWindow?: number | undefined
 }
 
-const retryOf = (retry: RetryInput | undefined): Retry.Policy | false | undefined =>
-  retry === undefined || retry === false ? retry : Retry.policy(retry)
+/**
+ * A step's retry settings over its route's over its provider's, field by field (a step's `{ times: 1 }` keeps the
+ * provider's `base` and `cap`); `false` at a level turns retries off there, whatever the levels below it say.
+ */
+const retryOf = (levels: ReadonlyArray<RetryInput | undefined>): Retry.Policy | false | undefined => {
+  const settings: Array<Exclude<RetryInput, false>> = []
+  let off = false
+  for (const level of levels) {
+    if (level === undefined) continue
+    if (level === false) {
+      off = true
+      break
+    }
+    settings.push(level)
+  }
+  if (settings.length === 0) return off ? false : undefined
+  return Retry.policy(Object.assign({}, ...settings.reverse()) as Exclude<RetryInput, false>)
+}
 
-// Absent phases stay absent: `exactOptionalPropertyTypes` keeps `undefined` out of the options.
-const timeoutOf = (timeout: TimeoutInput | undefined): Timeout.Options | undefined => timeout
+/**
+ * A step's timeouts over its route's over its provider's, phase by phase: a route's `{ request: "60 seconds" }`
+ * keeps the provider's `firstToken` and `idle`. Absent phases stay absent.
+ */
+const timeoutOf = (levels: ReadonlyArray<TimeoutInput | undefined>): Timeout.Options | undefined => {
+  const given = levels.filter((level) => level !== undefined)
+  return given.length === 0 ? undefined : Object.assign({}, ...given.reverse()) as Timeout.Options
+}
 
 /** The steps of a route, in order (one for a single provider). The config was checked: exactly one shape. */
 export const stepsOf = (route: Route): ReadonlyArray<Step> => {
@@ -79,7 +101,7 @@ export const pricingProviderOf = (name: string, provider: Provider): string =>
   provider.type === "openai-compatible" ? name : provider.type
 
 /**
- * The layer of one provider called with one model; the provider's retry and timeouts unless the step sets them.
+ * The layer of one provider called with one model, with the step's retry and timeouts over the provider's.
  * `guarded`: behind the provider's circuit breaker, if it has one (a router's deployment is not: the router
  * holds its breaker, to skip it while it refuses).
  */
@@ -91,8 +113,10 @@ const providerLayer = (
   route: Route,
   guarded: boolean
 ): RouteLayer => {
-  const retry = retryOf(step.retry ?? route.retry ?? provider.retry)
-  const timeout = timeoutOf(step.timeout ?? route.timeout ?? provider.timeout)
+  // A single provider's route is its own step: its settings are read once.
+  const routeLevel = route.fallback === undefined && route.router === undefined ? undefined : route
+  const retry = retryOf([step.retry, routeLevel?.retry, provider.retry])
+  const timeout = timeoutOf([step.timeout, routeLevel?.timeout, provider.timeout])
   const common = {
     name,
     pricingProvider: pricingProviderOf(name, provider),
