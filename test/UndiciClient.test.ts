@@ -3,6 +3,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Context, Effect, Exit, Fiber, FiberRef, Layer, Redacted, Stream } from "effect"
+import * as Undici from "undici"
 import * as UndiciClientInternal from "../src/internal/undiciClient.js"
 import * as LanguageModel from "../src/LanguageModel.js"
 import * as OpenAi from "../src/providers/OpenAi.js"
@@ -15,6 +16,8 @@ import { eventually, secretKey } from "./support/loopback.js"
 const client = Effect.map(Layer.build(UndiciClient.layer()), Context.get(HttpClient.HttpClient))
 
 const decoder = new TextDecoder()
+
+const hi = { messages: [{ role: "user" as const, content: "hi" }] }
 
 describe("UndiciClient", () => {
   it.scoped("sends method, headers and body, and reads status, headers, text and JSON (read once, kept)", () =>
@@ -67,6 +70,39 @@ describe("UndiciClient", () => {
       yield* eventually(Effect.map(server.requests, (requests) => requests.length > 0), "the request")
       yield* Fiber.interrupt(fiber)
       yield* server.awaitClientClose.pipe(Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "open" }))
+    }))
+
+  // Real time, about 1 s: undici's own timers (its backstop, 300 s by default), set here to their shortest.
+  it.scopedLive("its agent's headers and body timeouts end a stalled call, before or after content, with a clear error", () =>
+    Effect.gen(function*() {
+      const [role, first] = OpenAiMock.streamEvents({ deltas: ["a", "b"] })
+      const stalled = yield* MockProvider.make({
+        script: [
+          MockProvider.stream([role, first].map((event) => `data: ${JSON.stringify(event)}\n\n`), { hang: true })
+        ]
+      })
+      const silent = yield* MockProvider.make({ script: [MockProvider.stream([], { hang: true, delay: "1 minute" })] })
+      const agent = new Undici.Agent({ headersTimeout: 100, bodyTimeout: 100 })
+      yield* Effect.addFinalizer(() => Effect.promise(() => agent.destroy()))
+      const layerOf = (server: MockProvider.MockProvider) =>
+        OpenAi.layer({
+          baseUrl: `${server.url}/v1`,
+          apiKey: Redacted.make(secretKey),
+          model: "gpt-4o-mini",
+          retry: false
+        }).pipe(
+          Layer.provide(Layer.succeed(HttpClient.HttpClient, UndiciClient.make(agent)))
+        )
+      const [afterContent, beforeHeaders] = yield* Effect.all([
+        LanguageModel.stream(hi).pipe(Stream.runDrain, Effect.flip, Effect.provide(layerOf(stalled))),
+        LanguageModel.stream(hi).pipe(Stream.runDrain, Effect.flip, Effect.provide(layerOf(silent)))
+      ], { concurrency: 2 }).pipe(Effect.timeout("10 seconds"))
+      expect(afterContent).toMatchObject({ _tag: "StreamInterrupted", causeTag: "NetworkError" })
+      expect(afterContent.message).toContain("the body stalled past the HTTP client's body timeout")
+      expect(beforeHeaders).toMatchObject({ _tag: "NetworkError" })
+      expect(beforeHeaders.message).toBe(
+        "openai: no response headers within the HTTP client's headers timeout (undici's headersTimeout)"
+      )
     }))
 
   it.scoped("a bad URL and a refused connection are the platform's RequestErrors", () =>

@@ -26,14 +26,31 @@ export const fromHttpClientError = (
   context: Errors.ErrorContext,
   error: HttpClientError.HttpClientError
 ): LlmError.LlmError => {
+  const stalled = transportTimeout(error.cause)
   const description = error.description ?? (error.cause instanceof Error ? error.cause.message : undefined)
   const message = Errors.scrub(
-    `${context.provider}: ${error.reason} error${description === undefined ? "" : `: ${description}`}`,
+    stalled !== undefined
+      ? `${context.provider}: ${stalled}`
+      : `${context.provider}: ${error.reason} error${description === undefined ? "" : `: ${description}`}`,
     context.secrets
   )
   return error.reason === "InvalidUrl" || error.reason === "Encode"
     ? new LlmError.InvalidRequest({ ...Errors.baseFields(context), message })
     : new LlmError.NetworkError({ ...Errors.baseFields(context), message })
+}
+
+/** The HTTP client's own backstop timeouts (undici's, 300 s by default), in words. */
+const transportTimeouts: Readonly<Record<string, string>> = {
+  UND_ERR_HEADERS_TIMEOUT: "no response headers within the HTTP client's headers timeout (undici's headersTimeout)",
+  UND_ERR_BODY_TIMEOUT: "the body stalled past the HTTP client's body timeout (undici's bodyTimeout)"
+}
+
+const transportTimeout = (error: unknown): string | undefined => {
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 5; cause = cause.cause, depth++) {
+    const code = (cause as { readonly code?: unknown }).code
+    if (typeof code === "string" && Object.hasOwn(transportTimeouts, code)) return transportTimeouts[code]
+  }
+  return undefined
 }
 
 /**

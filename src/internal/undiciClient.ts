@@ -62,10 +62,10 @@ const dispatch = (
       headers: request.headers,
       origin: url.origin,
       path: url.pathname + url.search + url.hash,
-      body,
-      // Deadlines are Effect's (the caller's timeouts), not the transport's.
-      headersTimeout: 60 * 60 * 1000,
-      bodyTimeout: 0
+      body
+      // The dispatcher's `headersTimeout` and `bodyTimeout` (undici's default: 300 s each) stay, as the backstop
+      // the caller's own deadlines (`Timeout`, on Effect's clock) may come before: without them, a stream whose
+      // upstream stalls and that sets no deadline would hold its connection, and its caller, for ever.
     }).then(
       (source) => resume(Effect.succeed(new Response(request, source))),
       (cause) => resume(Effect.fail(transportError(request, cause)))
