@@ -136,13 +136,11 @@ const parseYamlChecked = (text: string): Either.Either<Parsed, Array<string>> =>
   // The parser's own stack overflowed: one line saying so, not one per level it unwound.
   const overflow = syntax.find((line) => line.endsWith(`: ${stackOverflow}`))
   if (overflow !== undefined) return Either.left([tooDeep(overflow.slice(0, -stackOverflow.length - 2))])
-  if (syntax.length > maxSyntaxErrors) {
-    syntax.splice(
-      maxSyntaxErrors,
-      syntax.length,
-      `and ${syntax.length - maxSyntaxErrors} more syntax errors after these`
-    )
-  }
+  // Said as a JSON file's are: `not valid YAML: line 3, column 1: ...`.
+  const more = syntax.length - maxSyntaxErrors
+  syntax.splice(maxSyntaxErrors, syntax.length)
+  for (const [i, line] of syntax.entries()) syntax[i] = `not valid YAML: ${line}`
+  if (more > 0) syntax.push(`and ${more} more syntax errors after these`)
   const plain = notPlain(document, where)
   const problems = [...readable, ...plain.values.map(({ message }) => message)]
   const errors = [...syntax, ...plain.keys]
