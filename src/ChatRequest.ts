@@ -357,6 +357,16 @@ const between = (min: number, max: number) => Schema.Number.pipe(Schema.between(
  * @since 0.1.0
  * @category schemas
  */
+// An integer that a number holds exactly: `1e20` is refused as too large, not as "not an integer".
+const Integer = Schema.Number.pipe(
+  Schema.filter((n) =>
+    Number.isSafeInteger(n) ||
+    (Number.isInteger(n)
+      ? `Expected an integer of at most ${Number.MAX_SAFE_INTEGER} in magnitude, actual ${n}`
+      : `Expected an integer, actual ${n}`)
+  )
+)
+
 export const ChatRequest = Schema.Struct({
   /** The model; when absent, the provider layer's default model. Not blank: `" "` names no model. */
   model: Schema.optional(
@@ -373,10 +383,10 @@ export const ChatRequest = Schema.Struct({
   parallelToolCalls: Schema.optional(Schema.Boolean),
   temperature: Schema.optional(between(0, 2)),
   topP: Schema.optional(between(0, 1)),
-  topK: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  maxTokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  topK: Schema.optional(Integer.pipe(Schema.positive())),
+  maxTokens: Schema.optional(Integer.pipe(Schema.positive())),
   stop: Schema.optional(Schema.Union(Schema.String, Schema.Array(Schema.String))),
-  seed: Schema.optional(Schema.Int),
+  seed: Schema.optional(Integer),
   presencePenalty: Schema.optional(between(-2, 2)),
   frequencyPenalty: Schema.optional(between(-2, 2)),
   responseFormat: Schema.optional(ResponseFormat),

@@ -200,6 +200,9 @@ describe("ChatRequest.decode: rejects with InvalidRequest naming the path", () =
     Effect.gen(function*() {
       expect(yield* rejection({ messages: [user], maxTokens: 0 })).toContain("maxTokens: Expected a positive number")
       expect(yield* rejection({ messages: [user], maxTokens: 1.5 })).toContain("maxTokens: Expected an integer")
+      expect(yield* rejection({ messages: [user], seed: 1e20 })).toContain(
+        "seed: Expected an integer of at most 9007199254740991 in magnitude, actual 100000000000000000000"
+      )
     }))
 
   it.effect("a bad tool name", () =>

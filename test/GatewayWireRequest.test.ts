@@ -561,6 +561,9 @@ describe("decodeChatCompletionRequest: numbers JSON cannot hold", () => {
 
   it("a fraction where an integer is needed says so", () => {
     expect(refused(body({ max_tokens: 1.5 })).message).toBe("`max_tokens` must be an integer, got 1.5")
+    expect(refused(body({ max_tokens: 1e20 })).message).toBe(
+      "`max_tokens` is too large: at most 9007199254740991 in magnitude, got 100000000000000000000"
+    )
     expect(refused(body({ seed: "1" })).message).toBe("`seed` must be a number, got a string")
   })
 })

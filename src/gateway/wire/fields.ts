@@ -125,8 +125,10 @@ export const number = (u: unknown, param: string): number =>
 export const integer = (u: unknown, param: string): number =>
   typeof u !== "number"
     ? fail(param, `\`${param}\` must be a number, got ${typeName(u)}`, "invalid_type")
-    : Number.isInteger(u)
+    : Number.isSafeInteger(u)
     ? u
+    : Number.isInteger(u)
+    ? fail(param, `\`${param}\` is too large: at most ${Number.MAX_SAFE_INTEGER} in magnitude, got ${numberName(u)}`)
     : fail(param, `\`${param}\` must be an integer, got ${numberName(u)}`)
 
 /**
