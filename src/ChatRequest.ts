@@ -351,12 +351,6 @@ export const CacheControl = Schema.Struct({
 
 const between = (min: number, max: number) => Schema.Number.pipe(Schema.between(min, max))
 
-/**
- * The request schema.
- *
- * @since 0.1.0
- * @category schemas
- */
 // An integer that a number holds exactly: `1e20` is refused as too large, not as "not an integer".
 const Integer = Schema.Number.pipe(
   Schema.filter((n) =>
@@ -367,6 +361,12 @@ const Integer = Schema.Number.pipe(
   )
 )
 
+/**
+ * The request schema.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const ChatRequest = Schema.Struct({
   /** The model; when absent, the provider layer's default model. Not blank: `" "` names no model. */
   model: Schema.optional(
