@@ -81,9 +81,13 @@ describe("Gateway config: decoding", () => {
       expect(Redacted.value(loaded.redisUrl!)).toBe("redis://127.0.0.1:6379")
     }))
 
-  it.effect("YAML and JSON by extension, from a file", () =>
+  it.scoped("YAML and JSON by extension, from a file", () =>
     Effect.gen(function*() {
-      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "gateway-config-"))
+      // Removed with the test's scope, whatever its outcome.
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "gateway-config-"))),
+        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+      )
       const yaml = Path.join(dir, "gateway.yaml")
       Fs.writeFileSync(
         yaml,
@@ -115,7 +119,6 @@ describe("Gateway config: decoding", () => {
         "the file is not valid UTF-8 text (save it as UTF-8)"
       ])
       expect(Either.isLeft(Config.parse("{}", "x.txt"))).toBe(true)
-      Fs.rmSync(dir, { recursive: true })
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 })
 
