@@ -264,6 +264,11 @@ describe("liter-llm CLI", () => {
           "unknown command \"GATEWAY\": did you mean gateway? (commands: gateway, check-config, hash-key)"
         ],
         [["check-confg", file], "unknown command \"check-confg\": did you mean check-config?"],
+        [["--hlep"], "unknown option \"--hlep\": did you mean --help?"],
+        [
+          ["gateway", "-c", file, "--log-levl", "info"],
+          "gateway has no option \"--log-levl\": did you mean --log-level?"
+        ],
         [["serve", file], "unknown command \"serve\" (commands: gateway, check-config, hash-key)"],
         [
           ["gateway", "--confg", file],

@@ -120,17 +120,16 @@ export const normalize = (
     const takesValue = builtIns[name] ?? (command === undefined ? undefined : commandOptions[command]![name])
     if (takesValue === undefined) {
       const owners = Object.keys(commandOptions).filter((owner) => name in commandOptions[owner]!)
+      const own = command === undefined ? [] : Object.keys(commandOptions[command]!)
+      // Suggested among the command's options and the ones every command takes (`--help`, `--log-level`).
+      const meant = didYouMean(name, [...own, ...Object.keys(builtIns).filter((option) => option.startsWith("--"))])
       return Either.left(
         command === undefined
           ? owners.length > 0
             ? `${quoted(name)} is an option of ${owners.join(", ")}: put it after the command`
-            : `unknown option ${quoted(name)}`
-          : `${command} has no option ${quoted(name)}${
-            Object.keys(commandOptions[command]!).length === 0
-              ? ""
-              : `${didYouMean(name, Object.keys(commandOptions[command]!))} (its options: ${
-                Object.keys(commandOptions[command]!).join(", ")
-              })`
+            : `unknown option ${quoted(name)}${meant}`
+          : `${command} has no option ${quoted(name)}${meant}${
+            own.length === 0 ? "" : ` (its options: ${own.join(", ")})`
           }`
       )
     }
