@@ -336,7 +336,7 @@ describeRedis("Budget store: Redis", (server) => {
         })
       )
       expect(logs.filter((line) => line.includes("stopped while"))).toEqual([
-        "WARN Budget: stopped while 1 settle or release was still being retried in Redis; its reservation stops holding budget when it expires, and a cost it did not settle is not counted"
+        "WARN Budget: stopped while 1 settle or release was still being retried in Redis; unless Redis ran it late (a command that timed out may still run), its reservation stops holding budget when it expires and its cost is not counted"
       ])
       yield* Effect.promise(() => server.start())
       yield* Effect.promise(() => awaitConnected(() => redis.client.status === "ready"))

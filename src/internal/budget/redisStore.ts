@@ -215,8 +215,8 @@ export const make = (
         Effect.suspend(() =>
           background.cut === 0 ? Effect.void : Effect.logWarning(
             background.cut === 1
-              ? "Budget: stopped while 1 settle or release was still being retried in Redis; its reservation stops holding budget when it expires, and a cost it did not settle is not counted"
-              : `Budget: stopped while ${background.cut} settles or releases were still being retried in Redis; their reservations stop holding budget when they expire, and the costs they did not settle are not counted`
+              ? "Budget: stopped while 1 settle or release was still being retried in Redis; unless Redis ran it late (a command that timed out may still run), its reservation stops holding budget when it expires and its cost is not counted"
+              : `Budget: stopped while ${background.cut} settles or releases were still being retried in Redis; unless Redis ran them late (a command that timed out may still run), their reservations stop holding budget when they expire and their costs are not counted`
           )
         )
       ),
