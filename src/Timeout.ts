@@ -7,14 +7,16 @@
  * - `total`: the whole of one attempt.
  *
  * A stream's deadlines bound the provider, not its consumer: the time the consumer spends with a part before it
- * pulls the next does not count, and a part that arrived by a deadline is never followed by that `Timeout`.
+ * pulls the next does not count, and a part received before a deadline passed is never followed by its
+ * `Timeout`.
  *
  * All run on Effect's `Clock`, so a `TestClock` drives them in tests. None is set by default (a phase given an
  * infinite duration, `Duration.infinity`, has none either): `request` costs
  * a timer and a fiber race per call; a stream's `firstToken`, `idle` and `total` together cost one worker
- * fiber and one or two timers per attempt, not a race per read. Node's HTTP clients (undici, and `fetch`,
- * which is undici) already end a request whose headers or body stall for 300 s, which surfaces as a retryable
- * `NetworkError`. Set the phases your service level needs.
+ * fiber and one or two timers per attempt, not a race per read. `UndiciClient` and `fetch` keep undici's own
+ * backstop, ending a call whose headers or body stall for 300 s with a retryable `NetworkError`;
+ * `NodeHttpClient.layerUndici` turns undici's body timeout off and waits an hour for headers. Set the phases
+ * your service level needs.
  *
  * @since 0.1.0
  */
