@@ -50,8 +50,9 @@ const quoted = (text: string) => JSON.stringify(text.length > 40 ? `${text.slice
 
 /** `: did you mean X?` when `given` is a slip of one of `known` (a command, or an option with its dashes). */
 const didYouMean = (given: string, known: ReadonlyArray<string>): string => {
-  const close = Messages.closest(given.replace(/^-+/, ""), known.map((name) => name.replace(/^-+/, "")))
-  return close === undefined ? "" : `: did you mean ${known.find((name) => name.replace(/^-+/, "") === close)}?`
+  const bare = (name: string) => name.replace(/^-+/, "")
+  const meant = known.find((name) => Messages.closest(bare(given), [bare(name)]) !== undefined)
+  return meant === undefined ? "" : `: did you mean ${meant}?`
 }
 
 /** A problem with a value: `undefined` when it is fine. */

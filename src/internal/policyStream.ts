@@ -26,8 +26,7 @@ export type Opened =
     readonly request?: ChatRequest.ChatRequest | undefined
     /** Sees every chunk of the inner stream as it goes by. */
     readonly observe?: ((chunk: Chunk.Chunk<StreamPart.StreamPart>) => void) | undefined
-    /** Sees the inner stream's own failure (not a consumer's). */
-    /** Told of the stream's own failure; what it returns runs before the failure goes on. */
+    /** Told of the inner stream's own failure (not a consumer's); what it returns runs before the failure goes on. */
     readonly failed?: ((cause: Cause.Cause<LlmError.LlmError>) => Effect.Effect<void> | void) | undefined
   }
   | { readonly _tag: "Answer"; readonly parts: ReadonlyArray<StreamPart.StreamPart> }
