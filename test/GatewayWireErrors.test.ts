@@ -99,7 +99,7 @@ const table: Array<[LlmError.LlmError, number, string, string, SdkClass]> = [
     new LlmError.Timeout({ provider, phase: "request", message: "t" }),
     504,
     "server_error",
-    "request_timeout",
+    "upstream_request_timeout",
     OpenAI.InternalServerError
   ],
   [

@@ -208,8 +208,9 @@ const rows: { readonly [Tag in LlmError.Tag]: Row } = {
   }
 }
 
+// `upstream_request_timeout`, not `request_timeout`: that is the 408 of a client too slow to send its request.
 const timeoutCodes: Record<LlmError.TimeoutPhase, string> = {
-  request: "request_timeout",
+  request: "upstream_request_timeout",
   "first-token": "first_token_timeout",
   idle: "idle_timeout",
   total: "total_timeout"
