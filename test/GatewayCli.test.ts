@@ -239,11 +239,14 @@ describe("liter-llm CLI", () => {
     Effect.gen(function*() {
       const file = yield* configFile(valid)
       const refusals: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
-        [["check-config", "--frob", file], "check-config has no option \"--frob\""],
+        [
+          ["check-config", "--frob", file],
+          "check-config has no option \"--frob\" (it takes only the options every command takes: --help, --version, --wizard, --completions, --log-level)"
+        ],
         [["check-config", "--frob"], "check-config has no option \"--frob\""],
         [
           ["gateway", "--config", file, "--verbose"],
-          "gateway has no option \"--verbose\" (its options: --config, -c, --host, --port)"
+          "gateway has no option \"--verbose\" (its options: --config, -c, --host, --port; every command takes --help, --version, --wizard, --completions, --log-level)"
         ],
         [["gateway", "--port", "1", "--port", "2", "-c", file], "--port is given more than once"],
         [["gateway", "-c", file, "--config", file], "--config is given more than once"],
@@ -272,7 +275,7 @@ describe("liter-llm CLI", () => {
         [["serve", file], "unknown command \"serve\" (commands: gateway, check-config, hash-key)"],
         [
           ["gateway", "--confg", file],
-          "gateway has no option \"--confg\": did you mean --config? (its options: --config, -c, --host, --port)"
+          "gateway has no option \"--confg\": did you mean --config? (its options: --config, -c, --host, --port;"
         ],
         [["--config", file, "gateway"], "\"--config\" is an option of gateway: put it after the command"],
         [["--completions", "foo"], "--completions takes one of sh, bash, fish, zsh, not \"foo\""],

@@ -40,6 +40,9 @@ const builtIns: Readonly<Record<string, boolean>> = {
   "--log-level": true
 }
 
+/** The long names of @effect/cli's own options, listed and suggested with a command's. */
+const everyCommand = Object.keys(builtIns).filter((option) => option.startsWith("--"))
+
 /** The levels by the names `--log-level` takes (`debug`, `warning`, ...). */
 const logLevels = new Map(LogLevel.allLevels.map((level) => [level._tag.toLowerCase(), level]))
 
@@ -123,15 +126,16 @@ export const normalize = (
       const owners = Object.keys(commandOptions).filter((owner) => name in commandOptions[owner]!)
       const own = command === undefined ? [] : Object.keys(commandOptions[command]!)
       // Suggested among the command's options and the ones every command takes (`--help`, `--log-level`).
-      const meant = didYouMean(name, [...own, ...Object.keys(builtIns).filter((option) => option.startsWith("--"))])
+      const meant = didYouMean(name, [...own, ...everyCommand])
+      const listed = own.length === 0
+        ? `it takes only the options every command takes: ${everyCommand.join(", ")}`
+        : `its options: ${own.join(", ")}; every command takes ${everyCommand.join(", ")}`
       return Either.left(
         command === undefined
           ? owners.length > 0
             ? `${quoted(name)} is an option of ${owners.join(", ")}: put it after the command`
             : `unknown option ${quoted(name)}${meant}`
-          : `${command} has no option ${quoted(name)}${meant}${
-            own.length === 0 ? "" : ` (its options: ${own.join(", ")})`
-          }`
+          : `${command} has no option ${quoted(name)}${meant} (${listed})`
       )
     }
     if (seen.has(canonical(name))) return Either.left(`${canonical(name)} is given more than once`)
