@@ -351,11 +351,11 @@ export const CacheControl = Schema.Struct({
 
 const between = (min: number, max: number) => Schema.Number.pipe(Schema.between(min, max))
 
-// An integer that a number holds exactly: `1e20` is refused as too large, not as "not an integer".
+// An integer that a number holds exactly: `1e20` (and Infinity) is refused as too large, not as "not an integer".
 const Integer = Schema.Number.pipe(
   Schema.filter((n) =>
     Number.isSafeInteger(n) ||
-    (Number.isInteger(n)
+    (Number.isInteger(n) || n === Infinity || n === -Infinity
       ? `Expected an integer of at most ${Number.MAX_SAFE_INTEGER} in magnitude, actual ${n}`
       : `Expected an integer, actual ${n}`)
   )

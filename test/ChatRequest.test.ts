@@ -203,6 +203,9 @@ describe("ChatRequest.decode: rejects with InvalidRequest naming the path", () =
       expect(yield* rejection({ messages: [user], seed: 1e20 })).toContain(
         "seed: Expected an integer of at most 9007199254740991 in magnitude, actual 100000000000000000000"
       )
+      expect(yield* rejection({ messages: [user], maxTokens: Infinity })).toContain(
+        "maxTokens: Expected an integer of at most 9007199254740991 in magnitude, actual Infinity"
+      )
     }))
 
   it.effect("a bad tool name", () =>

@@ -534,17 +534,18 @@ describe("decodeChatCompletionRequest: keys named like Object.prototype members"
 
 describe("decodeChatCompletionRequest: numbers JSON cannot hold", () => {
   // JSON.parse reads 1e999 as Infinity.
-  const cases: Array<[string, string]> = [
-    ["temperature", "must be a finite number"],
-    ["top_p", "must be a finite number"],
-    ["presence_penalty", "must be a finite number"],
-    ["frequency_penalty", "must be a finite number"],
-    ["max_tokens", "must be an integer"],
-    ["max_completion_tokens", "must be an integer"],
-    ["seed", "must be an integer"],
-    ["top_k", "must be an integer"]
+  // [param, said of ±Infinity, said of NaN]: an integer out of range is too large, not "not an integer".
+  const cases: Array<[string, string, string]> = [
+    ["temperature", "must be a finite number", "must be a finite number"],
+    ["top_p", "must be a finite number", "must be a finite number"],
+    ["presence_penalty", "must be a finite number", "must be a finite number"],
+    ["frequency_penalty", "must be a finite number", "must be a finite number"],
+    ["max_tokens", "is too large", "must be an integer"],
+    ["max_completion_tokens", "is too large", "must be an integer"],
+    ["seed", "is too large", "must be an integer"],
+    ["top_k", "is too large", "must be an integer"]
   ]
-  for (const [param, expected] of cases) {
+  for (const [param, expected, nan] of cases) {
     it(`${param}: 1e999 and -1e999 are refused saying what is wrong`, () => {
       for (const text of ["1e999", "-1e999"]) {
         const error = refused(
@@ -555,7 +556,7 @@ describe("decodeChatCompletionRequest: numbers JSON cannot hold", () => {
         expect(error.message).not.toContain("got a number")
       }
       // A caller in JavaScript may pass NaN.
-      expect(refused(body({ [param]: Number.NaN })).message).toContain(`\`${param}\` ${expected}, got NaN`)
+      expect(refused(body({ [param]: Number.NaN })).message).toContain(`\`${param}\` ${nan}, got NaN`)
     })
   }
 

@@ -127,7 +127,7 @@ export const integer = (u: unknown, param: string): number =>
     ? fail(param, `\`${param}\` must be a number, got ${typeName(u)}`, "invalid_type")
     : Number.isSafeInteger(u)
     ? u
-    : Number.isInteger(u)
+    : Number.isInteger(u) || (!Number.isNaN(u) && !Number.isFinite(u))
     ? fail(param, `\`${param}\` is too large: at most ${Number.MAX_SAFE_INTEGER} in magnitude, got ${numberName(u)}`)
     : fail(param, `\`${param}\` must be an integer, got ${numberName(u)}`)
 
