@@ -16,6 +16,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as AST from "effect/SchemaAST"
 import { isUtf8 } from "node:buffer"
+import * as EventLoop from "../internal/eventLoop.js"
 import * as HttpOptions from "../internal/httpOptions.js"
 import * as RedisOptions from "../internal/redisOptions.js"
 import * as Check from "./configCheck.js"
@@ -23,7 +24,7 @@ import * as Messages from "./configMessages.js"
 import * as Schema_ from "./configSchema.js"
 import * as ConfigText from "./configText.js"
 import type * as ServerOptions from "./http/serverOptions.js"
-import * as JsonText from "./jsonText.js"
+import * as ParseOffThread from "./parseOffThread.js"
 import type * as Telemetry from "./Telemetry.js"
 
 /**
@@ -286,6 +287,8 @@ export const decode = (input: unknown, source = "<inline>"): Effect.Effect<Loade
       const errors = [...shape, ...parts.errors, ...Check.references(parts.config, parts.names), ...env.errors]
       return yield* new InvalidConfig({ source, errors: [...new Set(errors)] })
     }
+    // Decoding a file of many tenants takes a while: a reloading server lets its requests in between.
+    yield* EventLoop.nextTurn
     const config = decoded.right
     const problems = Check.references(config)
     const env = yield* readEnv(config)
@@ -379,23 +382,8 @@ const isUnder = (error: string, paths: ReadonlyArray<string>): boolean =>
   paths.some((path) => path === "" || [":", ".", "["].some((next) => error.startsWith(path + next)))
 
 /** The data and the problems that leave it readable, or the text's other problems. */
-const parseParts = (text: string, source: string): Either.Either<ConfigText.Parsed, InvalidConfig> => {
-  const invalid = (errors: Array<string>) => new InvalidConfig({ source, errors })
-  const refuse = (errors: Array<string>) => Either.left(invalid(errors))
-  // Said alike whatever the file's type (`JSON.parse` would say "Unexpected end of JSON input").
-  if (text.trim() === "") return refuse([Messages.emptyFile])
-  if (/\.json$/i.test(source)) {
-    let data: unknown
-    try {
-      data = JSON.parse(text)
-    } catch (error) {
-      return refuse([`not valid JSON: ${JsonText.syntaxError(text, error)}`])
-    }
-    return Either.mapLeft(ConfigText.parseJson(text, data), invalid)
-  }
-  if (!/\.ya?ml$/i.test(source)) return refuse(["unknown file type: name it .yaml, .yml or .json"])
-  return Either.mapLeft(ConfigText.parseYaml(text), invalid)
-}
+const parseParts = (text: string, source: string): Either.Either<ConfigText.Parsed, InvalidConfig> =>
+  Either.mapLeft(ConfigText.parseFile(text, source), (errors) => new InvalidConfig({ source, errors }))
 
 /** The most bytes a config file may have: far more than any config needs, and read whole in memory. */
 const maxConfigBytes = 16 * 1024 * 1024
@@ -409,6 +397,21 @@ const readProblem = (error: PlatformError.PlatformError): string => {
     if (error.message.includes("ENOTDIR")) return "a part of the path is not a directory"
   }
   return error.message
+}
+
+/**
+ * Options of {@link load}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LoadOptions {
+  /**
+   * Parse the file's text in a worker thread (default `false`): what a server reloading its config does, so that
+   * the requests it serves meanwhile are not held while a large YAML file is read (the `yaml` package is
+   * synchronous: seconds for 20 000 tenants). The text is read, and the data decoded and checked, on this thread.
+   */
+  readonly parseOffThread?: boolean | undefined
 }
 
 /**
@@ -426,7 +429,10 @@ const readProblem = (error: PlatformError.PlatformError): string => {
  * @since 0.2.0
  * @category decoding
  */
-export const load = (path: string): Effect.Effect<Loaded, InvalidConfig, FileSystem.FileSystem> =>
+export const load = (
+  path: string,
+  options: LoadOptions = {}
+): Effect.Effect<Loaded, InvalidConfig, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const unreadable = (reason: string) =>
@@ -447,7 +453,12 @@ export const load = (path: string): Effect.Effect<Loaded, InvalidConfig, FileSys
         errors: ["the file is not valid UTF-8 text (save it as UTF-8)"]
       })
     }
-    const { covered, data, problems } = yield* parseParts(new TextDecoder().decode(bytes), path)
+    const text = new TextDecoder().decode(bytes)
+    const parsed = options.parseOffThread === true ? yield* ParseOffThread.parseOffThread(text, path) : undefined
+    if (parsed !== undefined) yield* EventLoop.nextTurn
+    const { covered, data, problems } = yield* (parsed === undefined
+      ? parseParts(text, path)
+      : Either.mapLeft(parsed, (errors) => new InvalidConfig({ source: path, errors })))
     if (problems.length === 0) return yield* decode(data, path)
     // Refused with the file's other problems, found in the data as read; a tagged value's own are said already.
     const decoded = yield* Effect.either(decode(data, path))

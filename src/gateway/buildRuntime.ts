@@ -16,6 +16,7 @@ import * as Cache from "../Cache.js"
 import * as ChatRequest from "../ChatRequest.js"
 import * as ContextWindow from "../ContextWindow.js"
 import * as Guardrail from "../Guardrail.js"
+import * as EventLoop from "../internal/eventLoop.js"
 import * as PolicyStream from "../internal/policyStream.js"
 import * as Span from "../internal/span.js"
 import * as LanguageModel from "../LanguageModel.js"
@@ -176,12 +177,16 @@ export const make = (
     // proxied stream (see docs/performance.md, "Gateway").
     const http = yield* Layer.build(UndiciClient.layer())
     // Policies read their stores when built (Budget, RateLimit) or when called (breakers, prices): both get these.
+    // Each step over every tenant takes a while with many tenants (tenths of a second for 20 000): a reload lets
+    // the requests it serves meanwhile in between.
     const budgets = yield* Effect.provide(makeBudgets(config), context)
+    yield* EventLoop.nextTurn
     const rateLimits = rateLimitOptions(config)
     // Checked once for every route and every status read: checking a tenant's limits is O(tenants).
     const rateLimiter = rateLimits === undefined
       ? undefined
       : yield* Effect.provide(RateLimit.make(rateLimits), context)
+    yield* EventLoop.nextTurn
     const guardrails = guardrailOptions(config)
     const cacheStore = config.cache === undefined ? undefined : yield* stores.cacheStore(config.cache)
 
@@ -253,6 +258,7 @@ export const make = (
       })
     }
 
+    yield* EventLoop.nextTurn
     const routeNames = [...services.keys()]
     const tenants = new Map<string, Runtime.Tenant>(
       Object.entries(config.tenants ?? {}).map(([id, tenant]) => [id, { id, models: tenant.models }])

@@ -8,7 +8,9 @@
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { shown } from "../internal/httpOptions.js"
-import * as Text from "../internal/text.js"
+
+// Used by the file's reading (`configText.ts`) too, which runs in a worker thread where Schema is not loaded.
+export { emptyFile, notTopLevelMapping, pathText } from "./configPaths.js"
 
 /** A schema whose every failure says `message` (or the message made from the value). */
 export const withMessage = <S extends Schema.Schema.Any>(schema: S, message: string | ((actual: unknown) => string)) =>
@@ -38,13 +40,6 @@ export const kindOf = (actual: unknown): string =>
  * which YAML's `.inf` and JSON's `1e999` give, not JSON's `null`), another value by its kind.
  */
 export const written = (actual: unknown): string => typeof actual === "string" ? JSON.stringify(actual) : kindOf(actual)
-
-/** The message of a file with nothing in it (or only whitespace or comments). */
-export const emptyFile = "the config file is empty"
-
-/** The message of a file whose data is not a mapping (`kind`: what it is, e.g. `a list`, `null`). */
-export const notTopLevelMapping = (kind: string) =>
-  `the top level must be a mapping of sections (providers, models, ...), got ${kind}`
 
 /** A word given where one of a short list is expected, shown (it is a word, not a key); another value's kind. */
 export const wordOf = (actual: unknown): string => typeof actual === "string" ? shown(actual) : kindOf(actual)
@@ -78,23 +73,6 @@ export const describedBy = <S extends Schema.Schema.Any>(
       override: !keepInner(issue)
     })
   }) as S
-
-// A name written bare in a path: no character that would make the path ambiguous (`.`, `[`, `]`, a quote) or
-// hard to read (whitespace, a control or invisible character). Anything else is quoted: `tenants[" sp"].keys`.
-const bare = /^[^\s.[\]"'\\\p{C}]+$/u
-
-/**
- * A config path from its keys: `models.gpt-4o.fallback[1].provider`; a name that is empty or holds a dot, a
- * bracket, a quote or whitespace is quoted, so each path names one place: `tenants[""].keys`,
- * `pricing.models["llama3.2"]`.
- */
-export const pathText = (path: ReadonlyArray<PropertyKey>): string =>
-  path.reduce<string>((text, key) => {
-    if (typeof key === "number") return `${text}[${key}]`
-    const name = String(key)
-    if (!bare.test(name)) return `${text}[${Text.escapedJson(name)}]`
-    return text === "" ? name : `${text}.${name}`
-  }, "")
 
 /** Whether a config value is a mapping: not a list, a scalar or null. */
 export const isMapping = (actual: unknown) => typeof actual === "object" && actual !== null && !Array.isArray(actual)

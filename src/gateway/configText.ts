@@ -7,7 +7,7 @@
 import * as Either from "effect/Either"
 import * as Yaml from "yaml"
 import * as Text from "../internal/text.js"
-import * as Messages from "./configMessages.js"
+import * as Messages from "./configPaths.js"
 import * as JsonText from "./jsonText.js"
 
 /**
@@ -22,6 +22,29 @@ export interface Parsed {
   readonly data: unknown
   readonly problems: ReadonlyArray<string>
   readonly covered: ReadonlyArray<string>
+}
+
+/**
+ * The data of a config file's text, read as its name says: YAML for `.yaml` / `.yml`, JSON for `.json`; or its
+ * problems (an empty text, another kind of file, a syntax error...).
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const parseFile = (text: string, source: string): Either.Either<Parsed, Array<string>> => {
+  // Said alike whatever the file's type (`JSON.parse` would say "Unexpected end of JSON input").
+  if (text.trim() === "") return Either.left([Messages.emptyFile])
+  if (/\.json$/i.test(source)) {
+    let data: unknown
+    try {
+      data = JSON.parse(text)
+    } catch (error) {
+      return Either.left([`not valid JSON: ${JsonText.syntaxError(text, error)}`])
+    }
+    return parseJson(text, data)
+  }
+  if (!/\.ya?ml$/i.test(source)) return Either.left(["unknown file type: name it .yaml, .yml or .json"])
+  return parseYaml(text)
 }
 
 /**

@@ -141,9 +141,10 @@ export const makeRef = (
     const fs = yield* Effect.context<FileSystem.FileSystem>()
     const lock = yield* Effect.makeSemaphore(1)
 
-    const build = (from: string) =>
+    // A reload parses the file in a worker thread: the requests served meanwhile are not held by a large YAML file.
+    const build = (from: string, parseOffThread: boolean) =>
       Effect.gen(function*() {
-        const loaded = yield* Config.load(from)
+        const loaded = yield* Config.load(from, { parseOffThread })
         const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
         const runtime = yield* fromLoaded(loaded, memory, options).pipe(
           Scope.extend(scope),
@@ -152,7 +153,7 @@ export const makeRef = (
         return { runtime, scope, loaded }
       }).pipe(Effect.provide(fs))
 
-    const first = yield* build(path)
+    const first = yield* build(path, false)
     const generations = Generations.make(first.runtime, first.scope)
     let loaded = first.loaded
 
@@ -162,7 +163,7 @@ export const makeRef = (
       lock.withPermits(1)(
         Effect.gen(function*() {
           const from = given ?? current
-          const next = yield* build(from).pipe(
+          const next = yield* build(from, true).pipe(
             Effect.tapError((error) =>
               Effect.logError(`reload refused, the current config keeps serving\n${error.message}`)
             )

@@ -128,7 +128,9 @@ const serveWith = ({ loaded, ...options }: ServeFileOptions) =>
       Pricing.dataset.price("gpt-4o-mini", "openai")
       Tokenizer.byModel.countText("warm-up", "gpt-4o-mini")
     })
-    const load = (path: string) => Effect.provideService(Config.load(path), FileSystem.FileSystem, fs)
+    // A reload parses the file in a worker thread: the requests served meanwhile are not held by a large YAML file.
+    const load = (path: string, parseOffThread = false) =>
+      Effect.provideService(Config.load(path, { parseOffThread }), FileSystem.FileSystem, fs)
     // Read once for what only a start sets (the server's timings, the span export); that read is the first runtime.
     // Given (the CLI checked it), it is not read again: a large config takes seconds to read.
     let first: Config.Loaded | undefined = loaded ?? (yield* load(options.configPath))
@@ -141,7 +143,7 @@ const serveWith = ({ loaded, ...options }: ServeFileOptions) =>
       load: (path) => {
         // A reload warns as a start does (on stderr there; in the log here, which an operator reads then).
         const loaded = first === undefined
-          ? Effect.tap(load(path), (next) =>
+          ? Effect.tap(load(path, true), (next) =>
             Effect.zipRight(
               warnStartOnly(startSettings, next, options),
               Effect.flatMap(

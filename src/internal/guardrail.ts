@@ -10,6 +10,7 @@ import type * as ChatRequest from "../ChatRequest.js"
 import type * as Guardrail from "../Guardrail.js"
 import type * as LlmError from "../LlmError.js"
 import * as StreamPart from "../StreamPart.js"
+import * as EventLoop from "./eventLoop.js"
 import * as OptionChecks from "./optionChecks.js"
 
 const roles: ReadonlyArray<Guardrail.Role> = ["system", "user", "assistant", "tool"]
@@ -288,19 +289,6 @@ export type BlockError = (
 /** Text deltas checked between two turns of the event loop. */
 const deltasPerTurn = 64
 
-/**
- * Lets the event loop run its pending I/O, then goes on: `setImmediate` where there is one (Node, Bun, Deno),
- * with no 1 ms minimum as a timer has. Effect's own yields are microtasks, which I/O does not get in between.
- */
-const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
-  if (typeof setImmediate === "function") {
-    const handle = setImmediate(() => resume(Effect.void))
-    return Effect.sync(() => clearImmediate(handle))
-  }
-  const handle = setTimeout(() => resume(Effect.void), 0)
-  return Effect.sync(() => clearTimeout(handle))
-})
-
 /** Characters of released text a window keeps before it when every guardrail is `local`: word and number edges. */
 const windowContext = 128
 
@@ -417,7 +405,7 @@ export const guardStream = (
           // other requests) every `deltasPerTurn` of them.
           if (++deltasSinceTurn >= deltasPerTurn) {
             deltasSinceTurn = 0
-            yield* nextTurn
+            yield* EventLoop.nextTurn
           }
         } else if (part.type === "finish" || StreamPart.isContent(part)) {
           yield* endSegment(parts)
