@@ -564,9 +564,38 @@ export const isRetryableTag = (tag: string): boolean => retryableTags.has(tag as
  * @since 0.1.0
  * @category constructors
  */
-export const withAttempts = <E extends LlmError>(error: E, attempts: ReadonlyArray<Attempt>): E => {
+export const withAttempts = <E extends LlmError>(error: E, attempts: ReadonlyArray<Attempt>): E =>
+  copyWith(error, { attempts })
+
+/**
+ * The same error with its `partial` replaced, for a `StreamInterrupted` or a `GuardrailBlocked` that has one (any
+ * other error is returned as is): what a stream stage that holds text back or rewrites it (an output guardrail)
+ * says its caller was delivered, rather than what it received.
+ *
+ * @example
+ * ```ts
+ * import { LlmError } from "liter-llm"
+ *
+ * const received = new LlmError.StreamInterrupted({
+ *   provider: "openai",
+ *   message: "the stream was cut",
+ *   causeTag: "NetworkError",
+ *   partial: { text: "write to bob@exa", reasoning: "", toolCalls: [] }
+ * })
+ * LlmError.withPartial(received, { text: "write to ", reasoning: "", toolCalls: [] }).partial?.text // "write to "
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const withPartial = <E extends LlmError>(error: E, partial: PartialResponse): E =>
+  (error._tag === "StreamInterrupted" || (error._tag === "GuardrailBlocked" && error.partial !== undefined))
+    ? copyWith(error, { partial })
+    : error
+
+const copyWith = <E extends LlmError>(error: E, fields: object): E => {
   const copy = Object.create(Object.getPrototypeOf(error)) as E
-  Object.assign(copy, error, { attempts })
+  Object.assign(copy, error, fields)
   // `message` and `stack` are own, non-enumerable properties of an Error: Object.assign skips them.
   for (const key of ["message", "stack"]) {
     const descriptor = Object.getOwnPropertyDescriptor(error, key)

@@ -447,6 +447,31 @@ describe("Guardrail built-ins and wrap: options from a JavaScript caller", () =>
 })
 
 describe("Guardrail.layer over HTTP", () => {
+  it.scoped("a stream cut mid-way fails with what the caller was delivered, not the text held back or redacted", () =>
+    Effect.gen(function*() {
+      const server = yield* MockProvider.make({
+        script: [
+          OpenAiMock.stream({ deltas: ["Hello, write to ", "bob.secret@exa", "mple.com please"] }, { cutAfter: 3 }),
+          OpenAiMock.stream({ deltas: ["mail bob.secret@example.com ", "now ", "and then ", "more"] }, { cutAfter: 4 }),
+          OpenAiMock.stream({ deltas: ["The admin pass", "word is hunter2"] }, { cutAfter: 2 })
+        ]
+      })
+      const cases = [
+        { output: [pii], delivered: "Hello, write to " },
+        { output: [pii], delivered: "mail [EMAIL] now and then " },
+        { output: [Guardrail.denyList(["password"])], delivered: "The admin " }
+      ]
+      for (const { delivered, output } of cases) {
+        const layer = Guardrail.layer(openAiLayer(server, { retry: false }), { output })
+        const { exit, received } = yield* consume(LanguageModel.stream(ask("hi")).pipe(Stream.provideLayer(layer)))
+        const error = failure(exit)
+        expect(textOf(received)).toBe(delivered)
+        expect(error).toMatchObject({ _tag: "StreamInterrupted", causeTag: "NetworkError" })
+        expect(error._tag === "StreamInterrupted" && error.partial.text).toBe(delivered)
+        expect(JSON.stringify(error)).not.toMatch(/secret|example\.com|pass/)
+      }
+    }))
+
   it.scoped("a blocked input never reaches the provider; a streamed answer is redacted", () =>
     Effect.gen(function*() {
       const server = yield* MockProvider.make({

@@ -125,6 +125,39 @@ const millis = (duration: Duration.Duration | undefined) =>
 
 const openAiBody = (fields: Record<string, unknown>) => JSON.stringify({ error: { param: null, ...fields } })
 
+describe("LlmError.withPartial", () => {
+  it("replaces the partial of a StreamInterrupted or a GuardrailBlocked that has one, keeping the rest", () => {
+    const delivered = { text: "He", reasoning: "", toolCalls: [] }
+    const cut = new LlmError.StreamInterrupted({ provider, message: "cut", causeTag: "NetworkError", partial })
+    const replaced = LlmError.withPartial(cut, delivered)
+    expect(replaced).toBeInstanceOf(LlmError.StreamInterrupted)
+    expect(replaced).toMatchObject({ _tag: "StreamInterrupted", message: "cut", causeTag: "NetworkError" })
+    expect(replaced.partial).toEqual(delivered)
+    expect(replaced.stack).toBe(cut.stack)
+    expect(cut.partial).toEqual(partial)
+    const blocked = new LlmError.GuardrailBlocked({
+      provider,
+      message: "blocked",
+      stage: "output",
+      guardrail: "g",
+      reason: "r",
+      partial
+    })
+    expect(LlmError.withPartial(blocked, delivered).partial).toEqual(delivered)
+    // Nothing delivered before the block: there is no partial to replace.
+    const early = new LlmError.GuardrailBlocked({
+      provider,
+      message: "b",
+      stage: "output",
+      guardrail: "g",
+      reason: "r"
+    })
+    expect(LlmError.withPartial(early, delivered)).toBe(early)
+    const other = new LlmError.NetworkError({ provider, message: "m" })
+    expect(LlmError.withPartial(other, delivered)).toBe(other)
+  })
+})
+
 describe("LlmError.LlmError schema", () => {
   it("an error with retryAfter survives encoding, JSON and decoding (for a cache, or another process)", () => {
     const errors: ReadonlyArray<LlmError.LlmError> = [

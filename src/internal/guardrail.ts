@@ -8,7 +8,7 @@ import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
 import type * as ChatRequest from "../ChatRequest.js"
 import type * as Guardrail from "../Guardrail.js"
-import type * as LlmError from "../LlmError.js"
+import * as LlmError from "../LlmError.js"
 import * as StreamPart from "../StreamPart.js"
 import * as EventLoop from "./eventLoop.js"
 import * as OptionChecks from "./optionChecks.js"
@@ -416,8 +416,22 @@ export const guardStream = (
         return parts
       })
 
+    // A failure tells the caller what it was delivered: the source's `partial` holds the text held back here
+    // (the start of a denied word, an address not yet redacted) and the text before its rewrite.
+    const deliveredOf = (error: LlmError.LlmError): LlmError.LlmError => {
+      const received = error._tag === "StreamInterrupted" || error._tag === "GuardrailBlocked"
+        ? error.partial
+        : undefined
+      if (received === undefined) return error
+      const partial = delivered.partial()
+      return LlmError.withPartial(
+        error,
+        received.usage === undefined || partial.usage !== undefined ? partial : { ...partial, usage: received.usage }
+      )
+    }
+
     return Stream.concat(
-      Stream.mapConcatEffect(source, onPart),
+      Stream.mapConcatEffect(Stream.mapError(source, deliveredOf), onPart),
       Stream.flattenIterables(Stream.fromEffect(Effect.suspend(() => {
         const parts: Array<StreamPart.StreamPart> = []
         return Effect.as(endSegment(parts), parts)
