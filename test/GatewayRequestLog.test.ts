@@ -98,7 +98,7 @@ describe("Gateway request log: usage and who answered", () => {
         expect((yield* spent).spent_usd).toBeCloseTo(line.costUsd as number, 9)
       }), { discard: true }))
 
-  it.scopedLive("a stream the upstream cuts, behind an output guardrail, is logged with the usage it was charged", () =>
+  it.scopedLive("a stream the upstream cuts while an output guardrail holds all it sent: the budget charges it", () =>
     Effect.gen(function*() {
       const a = yield* MockProvider.make()
       const b = yield* MockProvider.make({
@@ -120,10 +120,11 @@ describe("Gateway request log: usage and who answered", () => {
       const chats = () => logged(lines).filter((line) => line.path === "/v1/chat/completions")
       yield* eventually(Effect.sync(() => chats().length === 1), "the request log line")
       const line = chats()[0]!
-      expect(line).toMatchObject({ provider: "b", usageEstimated: true })
-      expect(line.outputTokens).toBeGreaterThan(0)
-      expect((yield* spent).spent_usd).toBeGreaterThan(0)
-      expect((yield* spent).spent_usd).toBeCloseTo(line.costUsd as number, 9)
+      // The log counts what the client was sent: the prompt. The budget, below the guardrail, charges what the
+      // provider sent too, which it billed.
+      expect(line).toMatchObject({ provider: "b", usageEstimated: true, outputTokens: 0 })
+      expect(line.inputTokens).toBeGreaterThan(0)
+      expect((yield* spent).spent_usd).toBeGreaterThan(line.costUsd as number)
     }))
 
   it.scopedLive("requests that waited for an identical call which failed count the wait as upstream, not overhead", () =>
@@ -244,8 +245,11 @@ describe("Gateway request log: usage and who answered", () => {
         outcome: "GuardrailBlocked",
         inputTokens: 7,
         outputTokens: 3,
-        costUsd: 13
+        costUsd: 13,
+        // What a guardrail blocked is content: without logContent, not even the term it found.
+        error: "guardrail \"deny-list\" blocked the output"
       })
+      expect(JSON.stringify(lines)).not.toContain("secretword")
     }))
 
   it.scopedLive("with logContent, the logged prompt is the one the input guardrails let through: redacted, or none", () =>
@@ -270,6 +274,8 @@ describe("Gateway request log: usage and who answered", () => {
       expect(JSON.stringify(redacted!.prompt)).not.toContain("carol@example.org")
       expect(JSON.stringify(redacted!.prompt)).toContain("my email is")
       expect(blocked!.prompt).toBe(Build.blockedPrompt)
+      // With logContent the reason is logged too: the term found.
+      expect(blocked!.error).toBe("guardrail \"deny-list\" blocked the input: denied term \"forbidden\"")
       expect(JSON.stringify(lines)).not.toContain("carol@example.org")
     }))
 

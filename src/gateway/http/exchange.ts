@@ -45,6 +45,11 @@ export interface Exchange {
    * the gateway's addresses (the library keeps keys out of its messages).
    */
   error: string | undefined
+  /**
+   * The error's message where it tells content (a guardrail's reason names the denied term, or the text it
+   * matched): `error` then says only who blocked what, and this is logged instead with `logContent`.
+   */
+  errorWithContent: string | undefined
   /** The status the error would have been answered with: a stream that failed after its `200` still has one. */
   errorStatus: number | undefined
   provider: string | undefined
@@ -91,6 +96,7 @@ export const make = (requestId: string, method: string, path: string): Exchange 
   status: 0,
   outcome: "success",
   error: undefined,
+  errorWithContent: undefined,
   errorStatus: undefined,
   provider: undefined,
   model: undefined,
@@ -120,7 +126,15 @@ const composites: ReadonlySet<string> = new Set(["fallback", "router", "liter-ll
  */
 export const failed = (exchange: Exchange, error: LlmError.LlmError): void => {
   exchange.outcome = error._tag
-  exchange.error = error.message
+  if (error._tag === "GuardrailBlocked") {
+    exchange.error = `guardrail ${JSON.stringify(error.guardrail)} blocked the ${error.stage}${
+      error.partial === undefined ? "" : " mid-stream"
+    }`
+    exchange.errorWithContent = error.message
+  } else {
+    exchange.error = error.message
+    exchange.errorWithContent = undefined
+  }
   exchange.errorStatus = Wire.statusOf(error)
   // An answer an output guardrail blocked was made and paid for: the log and the metrics count it.
   if (error._tag === "GuardrailBlocked" && error.usage !== undefined && exchange.usage === undefined) {
@@ -236,7 +250,9 @@ export const logFields = (exchange: Exchange, logContent: boolean): Record<strin
     overheadMs: round(overheadMs(exchange, durationMs)),
     timeToFirstTokenMs: exchange.firstTokenMs === undefined ? null : round(exchange.firstTokenMs),
     ...(exchange.usageEstimated ? { usageEstimated: true } : {}),
-    ...(exchange.error === undefined ? {} : { error: exchange.error }),
+    ...(exchange.error === undefined
+      ? {}
+      : { error: logContent && exchange.errorWithContent !== undefined ? exchange.errorWithContent : exchange.error }),
     ...(logContent ? { prompt: exchange.prompt ?? null, answer: exchange.answer ?? null } : {})
   }
 }
