@@ -44,6 +44,13 @@ describe("Budget: options", () => {
       expect(yield* configError({ tenants: { a: { limitUsd: NaN, period: "day" } } })).toContain(
         "tenants.a.limitUsd"
       )
+      // Past 2^53 micro-USD a store's sums are no longer exact (1e308 of them are Infinity).
+      expect(yield* configError({ defaultLimit: { limitUsd: 1e308, period: "day" } })).toContain(
+        "defaultLimit.limitUsd must be at most 9007199254 USD (amounts are counted in whole micro-USD, exact up to " +
+          "2^53 of them), got 1e+308"
+      )
+      expect(yield* configError({ maxRequestCostUsd: 1e10 })).toContain("maxRequestCostUsd must be at most")
+      yield* Budget.make({ defaultLimit: { limitUsd: 9_007_199_254, period: "day" } })
       expect(yield* configError({ defaultLimit: { limitUsd: 1, period: 0 } })).toContain(
         "defaultLimit.period must be \"day\", \"month\" or a rolling window of at least 1 millisecond, got 0"
       )

@@ -518,7 +518,15 @@ describe("Gateway config: errors, each with its path, all at once", () => {
       [
         "a negative budget",
         { ...minimal, tenants: { acme: { keys: [acme.hash], models: "*", budget: { limitUsd: -1, period: "day" } } } },
-        "tenants.acme.budget.limitUsd: expected an amount in USD >= 0, got -1"
+        "tenants.acme.budget.limitUsd: expected an amount in USD from 0 to 9007199254, got -1"
+      ],
+      [
+        "a budget past what its stores count exactly (2^53 micro-USD)",
+        {
+          ...minimal,
+          tenants: { acme: { keys: [acme.hash], models: "*", budget: { limitUsd: 1e308, period: "day" } } }
+        },
+        "tenants.acme.budget.limitUsd: expected an amount in USD from 0 to 9007199254, got 1e+308"
       ],
       [
         "a rate limit that limits nothing",

@@ -161,6 +161,12 @@ export const Usd = withMessage(
   Schema.Number.pipe(Schema.finite(), Schema.nonNegative()),
   (actual) => `expected an amount in USD >= 0, got ${kindOf(actual)}`
 )
+/** A budget's amount: at most what its stores count exactly (2^53 micro-USD, see `Budget`). */
+export const BudgetUsd = withMessage(
+  Schema.Number.pipe(Schema.finite(), Schema.between(0, Math.floor(Number.MAX_SAFE_INTEGER / 1_000_000))),
+  (actual) =>
+    `expected an amount in USD from 0 to ${Math.floor(Number.MAX_SAFE_INTEGER / 1_000_000)}, got ${kindOf(actual)}`
+)
 const Fraction = withMessage(
   Schema.Number.pipe(Schema.between(0, 1)),
   (actual) => `expected a number between 0 and 1, got ${kindOf(actual)}`

@@ -11,6 +11,7 @@ import { isHeaderName, shown } from "../internal/httpOptions.js"
 import * as Text from "../internal/text.js"
 import {
   Bool,
+  BudgetUsd,
   CircuitBreaker,
   DurationInput,
   EnvName,
@@ -185,7 +186,7 @@ export const Tenant = mapping(
     ),
     budget: opt(mapping(
       Schema.Struct({
-        limitUsd: Usd,
+        limitUsd: BudgetUsd,
         period: Period
       }),
       "a budget: a mapping with limitUsd and period"
@@ -194,7 +195,7 @@ export const Tenant = mapping(
       Schema.Struct({ requests: opt(Limit), tokens: opt(Limit) }),
       "a mapping with requests, tokens or both"
     )),
-    maxRequestCostUsd: opt(Usd)
+    maxRequestCostUsd: opt(BudgetUsd)
   }),
   "a tenant: a mapping with keys and models"
 )
@@ -435,7 +436,7 @@ export const ConfigSchema = describedBy(
     budgets: opt(mapping(
       Schema.Struct({
         unpricedModels: opt(oneOf("refuse", "allow")),
-        maxRequestCostUsd: opt(Usd),
+        maxRequestCostUsd: opt(BudgetUsd),
         reservationTimeout: opt(DurationInput)
       }),
       "a mapping of budget settings (unpricedModels, maxRequestCostUsd, reservationTimeout)"

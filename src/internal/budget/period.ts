@@ -98,6 +98,15 @@ export const decodeUsd = (
   value: number | undefined,
   path: ReadonlyArray<string>
 ): Either.Either<number | undefined, ConfigError.ConfigError> =>
-  value === undefined || OptionChecks.isNonNegativeFinite(value)
+  value === undefined || (OptionChecks.isNonNegativeFinite(value) && value <= maxUsd)
     ? Either.right(value)
-    : invalid(path, `${path.join(".")} must be a finite number of USD >= 0, got ${OptionChecks.described(value)}`)
+    : invalid(
+      path,
+      OptionChecks.isNonNegativeFinite(value)
+        ? `${path.join(".")} must be at most ${maxUsd} USD (amounts are counted in whole micro-USD, exact up to ` +
+          `2^53 of them), got ${value}`
+        : `${path.join(".")} must be a finite number of USD >= 0, got ${OptionChecks.described(value)}`
+    )
+
+/** The most USD a store counts exactly: 2^53 micro-USD, about 9 billion USD. */
+const maxUsd = Math.floor(Number.MAX_SAFE_INTEGER / 1_000_000)
