@@ -511,6 +511,21 @@ describe("Gateway config: errors, each with its path, all at once", () => {
         "providers.local.apikeyEnv: unknown field (did you mean apiKeyEnv?)"
       ],
       [
+        "a slip in a fallback step",
+        { ...minimal, models: { c: { fallback: [{ provider: "local", model: "m", timout: {} }] } } },
+        "models.c.fallback[0].timout: unknown field (did you mean timeout?)"
+      ],
+      [
+        "a slip in a router's deployment",
+        {
+          ...minimal,
+          models: {
+            r: { router: { strategy: "weighted", deployments: [{ provider: "local", model: "m", wieght: 2 }] } }
+          }
+        },
+        "models.r.router.deployments[0].wieght: unknown field (did you mean weight?)"
+      ],
+      [
         "a short section name two slips from one: no guess",
         { ...minimal, tenets: {} },
         "tenets: unknown field"

@@ -189,6 +189,12 @@ const knownFields = (path: ReadonlyArray<PropertyKey>): Array<string> => {
         return visit(ast.f(), rest)
       case "Union":
         return ast.types.forEach((member) => visit(member, rest))
+      case "TupleType": {
+        // A list's entries (a fallback step, a deployment): the element at that index, else the rest's.
+        const index = rest[0]
+        const element = typeof index === "number" ? ast.elements[index]?.type ?? ast.rest[0]?.type : undefined
+        return element === undefined ? undefined : visit(element, rest.slice(1))
+      }
       case "TypeLiteral": {
         if (rest.length === 0) return ast.propertySignatures.forEach((field) => names.add(String(field.name)))
         const field = ast.propertySignatures.find((signature) => signature.name === rest[0])
