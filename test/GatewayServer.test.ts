@@ -240,6 +240,30 @@ describe("Gateway server", () => {
       expect(yield* model.requests).toHaveLength(0)
     }))
 
+  it.scopedLive("a key sent in another scheme than Bearer is refused saying so, without repeating the header", () =>
+    Effect.gen(function*() {
+      const { base } = yield* gateway([])
+      const message = (authorization: string) =>
+        Effect.map(
+          Effect.flatMap(call(base, "/v1/models", { key: null, headers: { authorization } }), json),
+          (body) => body.error.message as string
+        )
+      const basic = yield* message(`Basic ${tenantKey("acme")}`)
+      expect(basic).toBe(
+        "The Authorization header uses the Basic scheme: send the key as `Authorization: Bearer <key>` (or in an " +
+          "`api-key` header)."
+      )
+      // A bare key in the header: not named as a scheme, as it may be the key.
+      const bare = yield* message(tenantKey("acme"))
+      expect(bare).toContain("The Authorization header is not a Bearer key:")
+      expect(bare).not.toContain(tenantKey("acme"))
+      expect(yield* message("sk-short")).toBe(
+        "The Authorization header is not a Bearer key: send the key as `Authorization: Bearer <key>` (or in an " +
+          "`api-key` header)."
+      )
+      expect(yield* message("Bearer")).toContain("Missing API key:")
+    }))
+
   it.scopedLive("accepts Azure's api-key header", () =>
     Effect.gen(function*() {
       const { base } = yield* gateway([])

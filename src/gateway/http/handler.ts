@@ -59,6 +59,15 @@ const keyOf = (headers: Incoming["headers"]): string | undefined => {
   return apiKey === undefined || apiKey === "" ? undefined : apiKey
 }
 
+/** Why no key was found: none sent, or an `Authorization` header in another scheme (`Basic ...`). */
+const missingKey = (headers: Incoming["headers"]) => {
+  const authorization = header(headers, "authorization")?.trim()
+  if (authorization === undefined || authorization === "" || /^bearer$/i.test(authorization)) {
+    return { _tag: "Missing" } as const
+  }
+  return { _tag: "OtherScheme", scheme: authorization.split(/\s/, 1)[0]! } as const
+}
+
 const noRuntime = (headers: Respond.HeaderRecord) =>
   Respond.openAiError(503, {
     message: "The gateway has no configuration loaded yet.",
@@ -207,7 +216,9 @@ export const answer = (
       const caller = key === undefined ? undefined : runtime.authenticate(key)
       if (caller === undefined) {
         exchange.outcome = "Unauthenticated"
-        return Effect.succeed(Respond.unauthorized(headers, key === undefined))
+        return Effect.succeed(
+          Respond.unauthorized(headers, key !== undefined ? { _tag: "Incorrect" } : missingKey(request.headers))
+        )
       }
       if (caller._tag === "Tenant") exchange.tenant = caller.tenant.id
       if (path === "/v1/usage") {

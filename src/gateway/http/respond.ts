@@ -190,18 +190,50 @@ export const internalError = (extra: HeaderRecord): Answer =>
     code: "internal_error"
   }, extra)
 
+/** HTTP authentication schemes (IANA's registry, and common others): a client that sent one is told which. */
+const knownSchemes: ReadonlySet<string> = new Set([
+  "basic",
+  "digest",
+  "dpop",
+  "gnap",
+  "hoba",
+  "mutual",
+  "negotiate",
+  "ntlm",
+  "oauth",
+  "privatetoken",
+  "scram-sha-1",
+  "scram-sha-256",
+  "vapid",
+  "token",
+  "apikey",
+  "aws4-hmac-sha256"
+])
+
 /**
- * 401: no key, or a key no tenant has (OpenAI's `invalid_api_key`, which its SDKs raise as
- * `AuthenticationError`). The message never repeats the key.
+ * 401: no key, a key in another scheme than `Bearer` (`Basic ...`), or a key no tenant has (OpenAI's
+ * `invalid_api_key`, which its SDKs raise as `AuthenticationError`). The message never repeats the key.
  *
  * @since 0.2.0
  * @category constructors
  */
-export const unauthorized = (extra: HeaderRecord, missing: boolean): Answer =>
+export const unauthorized = (
+  extra: HeaderRecord,
+  problem: { readonly _tag: "Missing" } | { readonly _tag: "OtherScheme"; readonly scheme: string } | {
+    readonly _tag: "Incorrect"
+  }
+): Answer =>
   openAiError(401, {
-    message: missing
-      ? "Missing API key: send it as `Authorization: Bearer <key>` (or in an `api-key` header)."
-      : "Incorrect API key provided.",
+    message: problem._tag === "Incorrect"
+      ? "Incorrect API key provided."
+      : `${
+        problem._tag === "Missing"
+          ? "Missing API key"
+          // The scheme named only when it is a known one: the header's value may be a bare key.
+          : knownSchemes.has(problem.scheme.toLowerCase())
+          ? `The Authorization header uses the ${problem.scheme} scheme`
+          : "The Authorization header is not a Bearer key"
+      }: send the key as \`Authorization: Bearer <key>\` (or in an \`api-key\` header).`,
     type: "invalid_request_error",
     code: "invalid_api_key"
   }, { ...extra, "www-authenticate": "Bearer" })
