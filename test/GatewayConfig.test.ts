@@ -842,6 +842,21 @@ describe("Gateway config: warnings", () => {
       const some = yield* decode({ ...minimal, tenants: { acme: { keys: [acme.hash], models: ["small"] } } })
       expect(yield* Check.configWarnings(some.config)).toEqual([])
     }))
+
+  it.effect("the same warning for many tenants is said once with their count; for a few, once each", () =>
+    Effect.gen(function*() {
+      const tenantsOf = (count: number) =>
+        Object.fromEntries(
+          Array.from({ length: count }, (_, i) => [`t-${i}`, { keys: [keyPair(`t-${i}`).hash], models: [] }])
+        )
+      const many = yield* decode({ ...minimal, tenants: tenantsOf(300) })
+      expect(yield* Check.configWarnings(many.config)).toEqual([
+        "tenants.t-0: models is an empty list: its keys can call no model, only read their usage " +
+        "(the same at 299 more paths: tenants.t-1, tenants.t-2, tenants.t-3 and 296 more)"
+      ])
+      const few = yield* decode({ ...minimal, tenants: tenantsOf(3) })
+      expect(yield* Check.configWarnings(few.config)).toHaveLength(3)
+    }))
 })
 
 describe("Gateway config: files no config is like", () => {

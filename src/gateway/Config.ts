@@ -93,44 +93,11 @@ export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidC
   }
 }
 
-/** How many paths with the same error are listed one by one before the rest are counted. */
-const sameErrorsListed = 3
-
-/** Errors with the same text after their path (`path: text`), past `sameErrorsListed`, said once with their count. */
-const sameErrors = (errors: ReadonlyArray<string>): Array<string> => {
-  // Each error split once: its path, and its text after the path (none without a path).
-  const split = errors.map((error) => {
-    const at = error.indexOf(": ")
-    return at <= 0 ? undefined : { path: error.slice(0, at), text: error.slice(at + 2) }
-  })
-  const byText = new Map<string, Array<string>>()
-  for (const parts of split) {
-    if (parts === undefined) continue
-    const paths = byText.get(parts.text)
-    if (paths === undefined) byText.set(parts.text, [parts.path])
-    else paths.push(parts.path)
-  }
-  const lines: Array<string> = []
-  const said = new Set<string>()
-  for (const [i, error] of errors.entries()) {
-    const text = split[i]?.text
-    const paths = text === undefined ? undefined : byText.get(text)
-    if (text === undefined || paths === undefined || paths.length <= sameErrorsListed) {
-      lines.push(error)
-      continue
-    }
-    if (said.has(text)) continue
-    said.add(text)
-    const named = paths.slice(1, 1 + sameErrorsListed).join(", ")
-    lines.push(
-      error,
-      `  the same at ${paths.length - 1} more paths: ${named}${
-        paths.length - 1 > sameErrorsListed ? ` and ${paths.length - 1 - sameErrorsListed} more` : ""
-      }`
-    )
-  }
-  return lines
-}
+/** Errors with the same text after their path (`path: text`), past a few, said once with their count. */
+const sameErrors = (errors: ReadonlyArray<string>): Array<string> =>
+  Messages.sameText(errors).flatMap(({ line, others }) =>
+    others.length === 0 ? [line] : [line, `  ${Messages.morePaths(others)}`]
+  )
 
 /**
  * Default server settings: 127.0.0.1:4000, 1 MiB bodies, nothing dropped, no content in logs.

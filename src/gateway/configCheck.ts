@@ -11,7 +11,7 @@ import * as HttpOptions from "../internal/httpOptions.js"
 import * as Text from "../internal/text.js"
 import * as Pricing from "../Pricing.js"
 import type * as Config from "./Config.js"
-import { pathText } from "./configMessages.js"
+import * as Messages from "./configMessages.js"
 
 type Decoded = Config.Config
 type Route = Decoded["models"][string]
@@ -59,13 +59,13 @@ const apiVersionTypes: ReadonlyArray<Config.Config["providers"][string]["type"]>
  */
 const providers = (config: Decoded, problems: Array<string>): void => {
   for (const [name, provider] of Object.entries(config.providers)) {
-    const at = pathText(["providers", name])
+    const at = Messages.pathText(["providers", name])
     if (provider.baseUrl !== undefined) {
       const url = HttpOptions.parseBaseUrl(provider.baseUrl, "use apiKeyEnv")
       if (Either.isLeft(url)) problems.push(`${at}.baseUrl: ${url.left}, got ${HttpOptions.shown(provider.baseUrl)}`)
     }
     for (const [header, value] of Object.entries(provider.headers ?? {})) {
-      const headerAt = pathText(["providers", name, "headers", header])
+      const headerAt = Messages.pathText(["providers", name, "headers", header])
       const issue = !HttpOptions.isHeaderName(header)
         ? "is not an HTTP header name"
         : HttpOptions.isClientHeader(header)
@@ -126,7 +126,7 @@ export interface Names {
 const routes = (config: Decoded, names: Names, problems: Array<string>): void => {
   const known = names.providers
   for (const [name, route] of Object.entries(config.models)) {
-    const at = pathText(["models", name])
+    const at = Messages.pathText(["models", name])
     const steps = stepsOf(at, route)
     if (typeof steps === "string") {
       problems.push(steps)
@@ -166,7 +166,7 @@ const tenants = (config: Decoded, names: Names, problems: Array<string>): void =
   for (const [i, hash] of (config.admin?.keys ?? []).entries()) claim(hash, `admin.keys[${i}]`)
   const known = names.models
   for (const [name, tenant] of Object.entries(config.tenants ?? {})) {
-    const at = pathText(["tenants", name])
+    const at = Messages.pathText(["tenants", name])
     for (const [i, hash] of tenant.keys.entries()) claim(hash, `${at}.keys[${i}]`)
     const listed = new Set<string>()
     for (const [i, model] of (tenant.models === "*" ? [] : tenant.models).entries()) {
@@ -250,7 +250,7 @@ type PriceOf = (
 export const warnings = (config: Decoded, priceOf: PriceOf): Array<string> => {
   const found: Array<string> = []
   for (const [name, tenant] of Object.entries(config.tenants ?? {})) {
-    const at = pathText(["tenants", name])
+    const at = Messages.pathText(["tenants", name])
     if (tenant.models !== "*" && tenant.models.length === 0) {
       found.push(`${at}: models is an empty list: its keys can call no model, only read their usage`)
     }
@@ -260,7 +260,7 @@ export const warnings = (config: Decoded, priceOf: PriceOf): Array<string> => {
     const unpriced = new Set<string>()
     for (const routeName of routeNames) {
       const route = config.models[routeName]
-      const steps = route === undefined ? [] : stepsOf(pathText(["models", routeName]), route)
+      const steps = route === undefined ? [] : stepsOf(Messages.pathText(["models", routeName]), route)
       for (const [, step] of typeof steps === "string" ? [] : steps) {
         const provider = config.providers[step.provider]
         if (provider === undefined) continue
@@ -298,12 +298,19 @@ export const warnings = (config: Decoded, priceOf: PriceOf): Array<string> => {
  * @category checks
  */
 export const configWarnings = (config: Config.Config): Effect.Effect<Array<string>> =>
-  Object.values(config.tenants ?? {}).every((tenant) => tenant.budget === undefined)
-    ? Effect.sync(() => warnings(config, () => undefined))
-    : Pricing.make({
-      ...(config.pricing?.dataset === undefined ? {} : { dataset: config.pricing.dataset }),
-      ...(config.pricing?.models === undefined ? {} : { models: config.pricing.models })
-    }).pipe(
-      Effect.map((pricing) => warnings(config, pricing.price)),
-      Effect.orElseSucceed(() => [])
-    )
+  Effect.map(
+    Object.values(config.tenants ?? {}).every((tenant) => tenant.budget === undefined)
+      ? Effect.sync(() => warnings(config, () => undefined))
+      : Pricing.make({
+        ...(config.pricing?.dataset === undefined ? {} : { dataset: config.pricing.dataset }),
+        ...(config.pricing?.models === undefined ? {} : { models: config.pricing.models })
+      }).pipe(
+        Effect.map((pricing) => warnings(config, pricing.price)),
+        Effect.orElseSucceed(() => [])
+      ),
+    // The same warning for many tenants (none of them priced) is said once, with their count.
+    (found) =>
+      Messages.sameText(found).map(({ line, others }) =>
+        others.length === 0 ? line : `${line} (${Messages.morePaths(others)})`
+      )
+  )

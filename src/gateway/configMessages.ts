@@ -172,3 +172,47 @@ const editDistance = (a: string, b: string): number => {
   }
   return previous[b.length]!
 }
+
+/** How many paths with the same message are listed one by one before the rest are counted. */
+const sameTextListed = 3
+
+/**
+ * Lines with the same text after their path (`path: text`), when more than {@link sameTextListed} share it,
+ * grouped: the first such line, in its place, with the paths of the others (a text that only a few share, or a
+ * line without a path, stands alone). A file of 20 000 tenants that all miss the same price says so once.
+ */
+export const sameText = (
+  lines: ReadonlyArray<string>
+): Array<{ readonly line: string; readonly others: ReadonlyArray<string> }> => {
+  // Each line split once: its path, and its text after the path (none without a path).
+  const split = lines.map((line) => {
+    const at = line.indexOf(": ")
+    return at <= 0 ? undefined : { path: line.slice(0, at), text: line.slice(at + 2) }
+  })
+  const byText = new Map<string, Array<string>>()
+  for (const parts of split) {
+    if (parts === undefined) continue
+    const paths = byText.get(parts.text)
+    if (paths === undefined) byText.set(parts.text, [parts.path])
+    else paths.push(parts.path)
+  }
+  const grouped: Array<{ readonly line: string; readonly others: ReadonlyArray<string> }> = []
+  const said = new Set<string>()
+  for (const [i, line] of lines.entries()) {
+    const text = split[i]?.text
+    const paths = text === undefined ? undefined : byText.get(text)
+    if (text === undefined || paths === undefined || paths.length <= sameTextListed) {
+      grouped.push({ line, others: [] })
+    } else if (!said.has(text)) {
+      said.add(text)
+      grouped.push({ line, others: paths.slice(1) })
+    }
+  }
+  return grouped
+}
+
+/** `the same at 19999 more paths: a, b, c and 19996 more`: the other paths of a {@link sameText} group. */
+export const morePaths = (others: ReadonlyArray<string>): string =>
+  `the same at ${others.length} more paths: ${others.slice(0, sameTextListed).join(", ")}${
+    others.length > sameTextListed ? ` and ${others.length - sameTextListed} more` : ""
+  }`
